@@ -1,0 +1,50 @@
+// What the subcommands share: global options, the registry, and the options that describe a
+// planning query (model, GPU, workload, dtypes, conventions). No arithmetic here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "core/estimate.h"
+#include "io/registry.h"
+
+namespace kvplan::cli {
+
+struct Globals {
+  std::string data_dir;  // --data-dir / KVPLAN_DATA_DIR
+  int exit_status = 0;   // set by a subcommand that reports pass/fail
+  Registry registry() const { return Registry::load(data_dir); }
+};
+
+// Options of one (model, GPU, workload) query, as typed; resolved after parsing.
+struct QueryOptions {
+  std::string model;
+  std::string gpu;
+  std::string context = "4096";
+  std::string batch = "1";
+  std::string prompt;
+  std::string kv_dtype;       // default: the model's dtype
+  std::string weight_dtype;   // default: the model's dtype
+  std::string state_dtype;    // default: the model's dtype
+  std::string conv_state_width = "kernel-1";
+  std::string sliding_window_cache = "window";
+  std::string mla_cache = "latent";
+  std::string gpu_memory_utilization = "0.9";
+  std::string prefill_chunk = "8192";
+  std::string tp = "1";
+  std::string format = "table";
+};
+
+// Adds --model/--gpu (required unless `require` is false) and the other query options.
+void add_query_options(CLI::App* app, QueryOptions& q, bool require = true);
+void add_format_option(CLI::App* app, std::string& format, const std::vector<std::string>& formats);
+
+// Turns typed options into core inputs for one model (dtype defaults come from the model).
+Workload workload_of(const QueryOptions& q);
+MemoryOptions memory_options_of(const QueryOptions& q, const Model& model);
+
+// Writes to stdout.
+void print(const std::string& text);
+
+}  // namespace kvplan::cli

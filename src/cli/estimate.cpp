@@ -1,0 +1,25 @@
+// `kvplan estimate`: memory (and, with the timing model, speed and cost) of one deployment.
+#include <memory>
+
+#include "cli/subcommands.h"
+#include "report/estimate_report.h"
+
+namespace kvplan::cli {
+
+void setup_estimate(CLI::App& app, Globals& globals) {
+  auto q = std::make_shared<QueryOptions>();
+  CLI::App* sub = app.add_subcommand("estimate", "Size the KV cache, state and memory of a model on a GPU");
+  add_query_options(sub, *q);
+  add_format_option(sub, q->format, {"table", "json", "csv"});
+  sub->callback([q, &globals] {
+    const Registry registry = globals.registry();
+    const Model model = registry.resolve_model(q->model);
+    const Gpu gpu = registry.resolve_gpu(q->gpu);
+    const Estimate e = estimate(model, gpu, workload_of(*q), memory_options_of(*q, model));
+    if (q->format == "json") print(to_json(e).dump(2) + "\n");
+    else if (q->format == "csv") print(render_csv({to_json(e)}));
+    else print(render_table(e));
+  });
+}
+
+}  // namespace kvplan::cli

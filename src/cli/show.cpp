@@ -1,0 +1,41 @@
+// `kvplan show <model|gpu>`: the resolved per-layer structure of a model, or a GPU preset.
+#include <memory>
+
+#include "cli/subcommands.h"
+#include "core/error.h"
+#include "io/files.h"
+#include "report/show_report.h"
+
+namespace kvplan::cli {
+
+namespace {
+struct ShowOptions {
+  std::string name;
+  std::string format = "table";
+};
+
+// A preset file is recognised by its peak_flops key; anything else is read as a model.
+bool is_gpu_file(const std::string& path) {
+  return is_regular_file(path) && read_text_file(path).find("peak_flops:") != std::string::npos;
+}
+}  // namespace
+
+void setup_show(CLI::App& app, Globals& globals) {
+  auto o = std::make_shared<ShowOptions>();
+  CLI::App* sub = app.add_subcommand("show", "Show a model's resolved per-layer structure, or a GPU preset");
+  sub->add_option("name", o->name, "Model or GPU id, or a path to a model YAML, config.json or preset YAML")->required();
+  add_format_option(sub, o->format, {"table", "json"});
+  sub->callback([o, &globals] {
+    const Registry r = globals.registry();
+    const bool json = o->format == "json";
+    if (!r.has_model(o->name) && (r.has_gpu(o->name) || is_gpu_file(o->name))) {
+      const Gpu g = r.resolve_gpu(o->name);
+      print(json ? gpu_to_json(g).dump(2) + "\n" : render_gpu(g));
+      return;
+    }
+    const Model m = r.resolve_model(o->name);
+    print(json ? model_to_json(m).dump(2) + "\n" : render_model(m));
+  });
+}
+
+}  // namespace kvplan::cli

@@ -1,0 +1,14 @@
+// Each subcommand lives in its own file and registers itself on the app here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli/common.h"
+
+namespace kvplan::cli {
+
+void setup_estimate(CLI::App& app, Globals& globals);
+void setup_list(CLI::App& app, Globals& globals);
+void setup_show(CLI::App& app, Globals& globals);
+
+}  // namespace kvplan::cli

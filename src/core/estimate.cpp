@@ -1,0 +1,50 @@
+#include "core/estimate.h"
+
+#include <map>
+
+#include "core/checked.h"
+#include "core/error.h"
+
+namespace kvplan {
+
+std::vector<LayerSummary> summarize_layers(const Model& model, int64_t context, const CacheOptions& opt) {
+  std::map<LayerKind, LayerSummary> by_kind;
+  const std::vector<bool> shared = shares_earlier_weights(model);
+  for (size_t i = 0; i < model.layers.size(); ++i) {
+    const Layer& layer = model.layers[i];
+    LayerSummary& s = by_kind[kind_of(layer)];
+    s.kind = kind_of(layer);
+    s.count += 1;
+    if (!shared[i])
+      for (const Tensor& t : layer_tensors(model, layer)) s.params = add(s.params, t.params());
+    s.kv_bytes_per_token = add(s.kv_bytes_per_token, kv_bytes_per_token(layer, opt));
+    s.kv_bytes_per_sequence = add(s.kv_bytes_per_sequence, mul(tokens_resident(layer, context, opt), kv_bytes_per_token(layer, opt)));
+    s.state_bytes_per_sequence = add(s.state_bytes_per_sequence, state_bytes(layer, opt).total());
+  }
+  std::vector<LayerSummary> out;
+  for (auto& [kind, s] : by_kind) out.push_back(s);
+  return out;
+}
+
+void check_workload(const Workload& w, const MemoryOptions& opt) {
+  if (w.batch < 1) throw Error("batch must be at least 1");
+  if (w.context < 1) throw Error("context must be at least 1 token");
+  if (w.prompt < 0 || w.gen < 0) throw Error("prompt and gen must not be negative");
+  if (!(opt.gpu_memory_utilization > 0 && opt.gpu_memory_utilization <= 1))
+    throw Error("gpu memory utilization must be in (0, 1]");
+  if (opt.prefill_chunk < 1) throw Error("prefill chunk must be at least 1 token");
+}
+
+Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, const MemoryOptions& options) {
+  check_model(model);
+  check_gpu(gpu);
+  check_workload(workload, options);
+  check_tensor_parallel(model, options.cache.tp);
+  Estimate e{model, gpu, workload, options, count_params(model), {}, {}};
+  if (e.workload.prompt == 0) e.workload.prompt = workload.context;
+  e.memory = plan_memory(model, gpu, workload.batch, workload.context, options);
+  e.layers = summarize_layers(model, workload.context, options.cache);
+  return e;
+}
+
+}  // namespace kvplan

@@ -1,0 +1,46 @@
+// The one result kvplan computes for a (model, GPU, workload): every printer renders this.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/gpu.h"
+#include "core/memory.h"
+#include "core/model.h"
+#include "core/params.h"
+
+namespace kvplan {
+
+struct Workload {
+  int64_t batch = 1;     // concurrent sequences
+  int64_t context = 0;   // tokens per sequence held in the cache
+  int64_t prompt = 0;    // prefill length (0 = the context)
+  int64_t gen = 0;       // generated tokens per request (0 = unknown)
+};
+
+// One row of the per-kind layer summary.
+struct LayerSummary {
+  LayerKind kind;
+  int64_t count = 0;
+  int64_t params = 0;                   // shared blocks once
+  int64_t kv_bytes_per_token = 0;       // all layers of the kind, per GPU
+  int64_t kv_bytes_per_sequence = 0;    // at the workload's context
+  int64_t state_bytes_per_sequence = 0;
+};
+std::vector<LayerSummary> summarize_layers(const Model& model, int64_t context, const CacheOptions& opt);
+
+struct Estimate {
+  Model model;
+  Gpu gpu;
+  Workload workload;
+  MemoryOptions options;
+  ParamCounts params;
+  MemoryPlan memory;
+  std::vector<LayerSummary> layers;
+};
+
+// Validates the inputs (throws kvplan::Error) and computes everything.
+Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, const MemoryOptions& options);
+
+}  // namespace kvplan

@@ -1,0 +1,32 @@
+#include "core/gpu.h"
+
+#include "core/error.h"
+
+namespace kvplan {
+
+double Gpu::peak_flops_for(DType d) const {
+  if (auto it = peak_flops.find(d); it != peak_flops.end()) return it->second;
+  // Formats without their own units run on the 16-bit tensor cores (weights dequantized).
+  for (DType f : {DType::bf16, DType::fp16, DType::fp32})
+    if (auto it = peak_flops.find(f); it != peak_flops.end()) return it->second;
+  return 0;
+}
+
+void check_gpu(const Gpu& gpu) {
+  const std::string who = "gpu '" + gpu.id + "': ";
+  if (gpu.memory_bytes <= 0) throw Error(who + "memory_bytes must be positive");
+  if (!(gpu.memory_bandwidth_bytes_per_s > 0)) throw Error(who + "memory_bandwidth_bytes_per_s must be positive");
+  if (gpu.peak_flops_for(DType::bf16) <= 0) throw Error(who + "peak_flops needs at least bf16, fp16 or fp32");
+  if (gpu.interconnect_bytes_per_s < 0) throw Error(who + "interconnect_bytes_per_s must not be negative");
+  if (gpu.price.usd_per_gpu_hour < 0) throw Error(who + "price.usd_per_gpu_hour must not be negative");
+  const Efficiency& e = gpu.efficiency;
+  auto fraction = [&](double v, const char* key) {
+    if (!(v > 0 && v <= 1)) throw Error(who + "efficiency." + key + " must be in (0, 1]");
+  };
+  fraction(e.bandwidth_fraction, "bandwidth_fraction");
+  fraction(e.flops_fraction, "flops_fraction");
+  fraction(e.attention_flops_fraction, "attention_flops_fraction");
+  if (e.kernel_overhead_s < 0 || e.allreduce_latency_s < 0) throw Error(who + "efficiency latencies must not be negative");
+}
+
+}  // namespace kvplan

@@ -1,0 +1,48 @@
+// A GPU preset: capacity, datasheet peaks, interconnect, price, and the efficiency model that
+// turns roofline floors into expected times (docs/presets.md).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace kvplan {
+
+// How far below the datasheet a real GPU runs, and the fixed cost per kernel.
+// Defaults: ../docs/formulas.md "Efficiency model"; calibrated presets measure them.
+struct Efficiency {
+  double bandwidth_fraction = 0.90;  // achievable fraction of memory_bandwidth for large reads
+  double flops_fraction = 0.70;      // achievable fraction of peak FLOP/s for large GEMMs
+  double kernel_overhead_s = 4e-6;   // fixed cost per kernel launch (latency + tail)
+  double attention_flops_fraction = 0.50;  // achievable fraction of peak in prefill attention
+  double allreduce_latency_s = 10e-6;      // fixed cost per all-reduce
+  bool calibrated = false;
+};
+
+struct Price {
+  double usd_per_gpu_hour = 0;  // 0 = unknown
+  std::string date;
+  std::string source;
+};
+
+struct Gpu {
+  std::string id;    // registry id, e.g. "h100-sxm"
+  std::string name;  // display name
+  std::vector<std::string> aliases;
+  int64_t memory_bytes = 0;
+  double memory_bandwidth_bytes_per_s = 0;
+  std::map<DType, double> peak_flops;  // dense peak FLOP/s per dtype (no structured sparsity)
+  double interconnect_bytes_per_s = 0; // per GPU, one direction, scale-up link (0 = none)
+  Price price;
+  Efficiency efficiency;
+  std::string source;
+  // Peak dense FLOP/s for math in dtype d; falls back to bf16/fp16 for formats without units.
+  double peak_flops_for(DType d) const;
+};
+
+void check_gpu(const Gpu& gpu);
+
+}  // namespace kvplan

@@ -1,0 +1,51 @@
+// GPU memory plan: weights + KV cache + SSM state + activations against a GPU's capacity, with
+// the largest batch and context that fit (docs/formulas.md, "Memory plan").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "core/gpu.h"
+#include "core/kv_cache.h"
+#include "core/model.h"
+
+namespace kvplan {
+
+struct MemoryOptions {
+  DType weight_dtype = DType::bf16;
+  CacheOptions cache;                    // KV/state dtypes, conventions, tp
+  double gpu_memory_utilization = 0.90;  // fraction of the GPU's memory the engine may use (vLLM's default)
+  int64_t prefill_chunk = 8192;          // tokens per forward pass in chunked prefill (vLLM max_num_batched_tokens)
+};
+
+struct MemoryPlan {
+  int64_t weights_bytes = 0;             // per GPU
+  int64_t kv_bytes_per_token = 0;        // per GPU, a token resident in every layer
+  int64_t kv_bytes_per_sequence = 0;     // at the workload's context
+  int64_t kv_cache_bytes = 0;            // whole batch
+  int64_t state_bytes_per_sequence = 0;
+  int64_t state_bytes = 0;               // whole batch
+  int64_t activation_bytes = 0;
+  int64_t total_bytes = 0;
+  int64_t capacity_bytes = 0;            // the GPU's memory
+  int64_t usable_bytes = 0;              // capacity x gpu_memory_utilization
+  int64_t headroom_bytes = 0;            // usable - total (negative when it does not fit)
+  bool fits = false;
+  int64_t max_batch = 0;                 // largest batch that fits at the context (0: none)
+  std::optional<int64_t> max_context;    // largest context that fits at the batch; nullopt = unbounded
+                                         // (memory stops growing with context: SSM, sliding-only)
+};
+
+// Peak activation/workspace bytes per GPU for a batch at a context (documented formula).
+int64_t activation_bytes(const Model& model, int64_t batch, int64_t context, const MemoryOptions& opt);
+// Everything resident on one GPU for batch x context.
+int64_t total_bytes(const Model& model, int64_t batch, int64_t context, const MemoryOptions& opt);
+
+MemoryPlan plan_memory(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt);
+
+// Largest batch that fits at `context` (0 if none) and largest context at `batch`
+// (0 if none, nullopt if unbounded), by exact integer search.
+int64_t max_batch_at(const Model& model, int64_t usable_bytes, int64_t context, const MemoryOptions& opt);
+std::optional<int64_t> max_context_at(const Model& model, int64_t usable_bytes, int64_t batch, const MemoryOptions& opt);
+
+}  // namespace kvplan

@@ -1,0 +1,54 @@
+// Parameter inventory: every weight tensor of a model, from its per-layer structure. Parameter
+// counts, weight bytes and (later) the bytes a decode step reads all come from this one list.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/model.h"
+
+namespace kvplan {
+
+enum class TensorRole { embedding, lm_head, linear, expert, shared_expert, router, norm, other };
+
+struct Tensor {
+  std::string name;   // e.g. "q_proj", "experts.down_proj"
+  int64_t rows = 0;   // output features (vectors: length)
+  int64_t cols = 1;   // input features (vectors: 1)
+  int64_t count = 1;  // copies (routed experts)
+  TensorRole role = TensorRole::other;
+  // Linear weight matrices are stored in --weight-dtype; all else (embeddings, lm_head, norms,
+  // biases, convs, router, SSM A/D/dt) stays in the 16-bit base dtype.
+  bool quantizable = false;
+  int64_t params() const;
+};
+
+// Tensors of one layer, counted as if the layer owned its weights (shared ones included).
+std::vector<Tensor> layer_tensors(const Model& model, const Layer& layer);
+// Tensors outside the layers: embedding, lm_head unless tied, final norm.
+std::vector<Tensor> global_tensors(const Model& model);
+
+struct ParamCounts {
+  int64_t total = 0;          // every stored parameter, shared blocks once
+  int64_t active = 0;         // per token: routed experts counted experts_per_token times
+  int64_t embedding = 0;      // input embedding (also the lm_head if tied)
+  int64_t lm_head = 0;        // 0 when tied
+  int64_t mixers = 0;         // attention / MLA / Mamba projections, norms inside them
+  int64_t mlps = 0;           // dense MLPs and MoE (all experts, router, shared experts)
+  int64_t norms = 0;          // layer norms and the final norm
+};
+ParamCounts count_params(const Model& model);
+
+// Whether a layer's weights are already counted by an earlier layer with the same shared tag.
+std::vector<bool> shares_earlier_weights(const Model& model);
+
+// The 16-bit (or wider) dtype that non-quantizable tensors are stored in.
+DType base_dtype(const Model& model, DType weight_dtype);
+// Bytes of one tensor (all its copies) in the given weight dtype.
+int64_t tensor_bytes(const Tensor& t, const Model& model, DType weight_dtype);
+// Bytes of all weights (shared blocks once), per GPU under tensor parallel degree tp.
+int64_t weight_bytes(const Model& model, DType weight_dtype, int64_t tp = 1);
+
+}  // namespace kvplan

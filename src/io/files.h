@@ -1,0 +1,15 @@
+// The only place kvplan touches the disk for input.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kvplan {
+
+// Whole file as text; throws kvplan::Error naming the path if it cannot be read.
+std::string read_text_file(const std::string& path);
+// Paths of the *.yaml files directly inside dir, sorted; empty if dir does not exist.
+std::vector<std::string> yaml_files_in(const std::string& dir);
+bool is_regular_file(const std::string& path);
+
+}  // namespace kvplan

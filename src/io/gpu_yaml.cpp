@@ -1,0 +1,62 @@
+#include "io/gpu_yaml.h"
+
+#include "io/yaml_fields.h"
+
+namespace kvplan {
+
+Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std::string& default_id) {
+  const YAML::Node root = parse_yaml(text, source);
+  YamlFields f(root, source, "GPU preset");
+  Gpu g;
+  g.id = f.string("id", default_id);
+  g.name = f.string("name", g.id);
+  g.aliases = f.strings("aliases");
+  g.memory_bytes = f.integer("memory_bytes");
+  g.memory_bandwidth_bytes_per_s = f.number("memory_bandwidth_bytes_per_s");
+  g.interconnect_bytes_per_s = f.number("interconnect_bytes_per_s", 0);
+  g.source = f.string("source", "");
+
+  const YAML::Node peaks = f.node("peak_flops");
+  if (!peaks.IsMap()) throw Error("'peak_flops' must map dtypes to FLOP/s", pos_of(peaks, source));
+  for (const auto& kv : peaks) {
+    const std::string key = kv.first.Scalar();
+    DType d;
+    if (key == "tf32") continue;  // informational: fp32 matmuls on tensor cores; kvplan times no tf32 math
+    try {
+      d = parse_dtype(key);
+    } catch (const Error& e) {
+      throw Error(e.what(), pos_of(kv.first, source));
+    }
+    g.peak_flops[d] = to_number(kv.second, source, key);
+  }
+
+  if (f.has("price")) {
+    YamlFields p(f.node("price"), source, "price");
+    g.price.usd_per_gpu_hour = p.number("usd_per_gpu_hour");
+    g.price.date = p.string("date", "");
+    g.price.source = p.string("source", "");
+    p.finish();
+  }
+  if (f.has("efficiency")) {
+    YamlFields e(f.node("efficiency"), source, "efficiency");
+    Efficiency& x = g.efficiency;
+    x.bandwidth_fraction = e.number("bandwidth_fraction", x.bandwidth_fraction);
+    x.flops_fraction = e.number("flops_fraction", x.flops_fraction);
+    x.attention_flops_fraction = e.number("attention_flops_fraction", x.attention_flops_fraction);
+    x.kernel_overhead_s = e.number("kernel_overhead_s", x.kernel_overhead_s);
+    x.allreduce_latency_s = e.number("allreduce_latency_s", x.allreduce_latency_s);
+    x.calibrated = e.boolean("calibrated", false);
+    e.finish();
+  }
+  // Calibrated presets (kvplan calibrate) record how they were measured; kept as free text.
+  if (f.has("calibration")) f.node("calibration");
+  f.finish();
+  try {
+    check_gpu(g);
+  } catch (const Error& e) {
+    throw Error(e.what(), {source, 0, 0});
+  }
+  return g;
+}
+
+}  // namespace kvplan

@@ -1,0 +1,198 @@
+#include "io/model_yaml.h"
+
+#include <map>
+
+#include "io/yaml_fields.h"
+
+namespace kvplan {
+
+namespace {
+
+const std::vector<std::string> kMixerKinds = {"attention", "mla", "mamba1", "mamba2"};
+const std::vector<std::string> kMlpKinds = {"dense", "moe"};
+
+std::string kind_field(YamlFields& f, const std::vector<std::string>& kinds, const std::string& what) {
+  const std::string kind = f.string("kind");
+  for (const auto& k : kinds)
+    if (k == kind) return kind;
+  std::string list;
+  for (const auto& k : kinds) list += (list.empty() ? "" : ", ") + k;
+  throw Error("unknown " + what + " kind '" + kind + "' (expected " + list + ")" + did_you_mean(kind, kinds),
+              f.pos("kind"));
+}
+
+Mixer parse_mixer(const YAML::Node& node, const std::string& source, int64_t hidden) {
+  YamlFields f(node, source, "mixer");
+  const std::string kind = kind_field(f, kMixerKinds, "mixer");
+  Mixer out;
+  if (kind == "attention") {
+    Attention a;
+    a.heads = f.integer("heads");
+    a.kv_heads = f.integer("kv_heads", a.heads);
+    a.head_dim = f.integer("head_dim", a.heads > 0 ? hidden / a.heads : 0);
+    a.v_head_dim = f.integer("v_head_dim", a.head_dim);
+    a.sliding_window = f.integer("sliding_window", 0);
+    a.input_size = f.integer("input_size", hidden);
+    a.qkv_bias = f.boolean("qkv_bias", false);
+    a.o_bias = f.boolean("o_bias", false);
+    a.qk_norm = f.boolean("qk_norm", false);
+    a.sinks = f.boolean("sinks", false);
+    out = a;
+  } else if (kind == "mla") {
+    Mla m;
+    m.heads = f.integer("heads");
+    m.q_lora_rank = f.integer("q_lora_rank", 0);
+    m.kv_lora_rank = f.integer("kv_lora_rank");
+    m.qk_nope_head_dim = f.integer("qk_nope_head_dim");
+    m.qk_rope_head_dim = f.integer("qk_rope_head_dim");
+    m.v_head_dim = f.integer("v_head_dim");
+    out = m;
+  } else if (kind == "mamba1") {
+    Mamba1 m;
+    m.d_inner = f.integer("d_inner");
+    m.d_state = f.integer("d_state");
+    m.d_conv = f.integer("d_conv");
+    m.dt_rank = f.integer("dt_rank");
+    m.conv_bias = f.boolean("conv_bias", true);
+    m.proj_bias = f.boolean("proj_bias", false);
+    m.bc_dt_norm = f.boolean("bc_dt_norm", false);
+    out = m;
+  } else {
+    Mamba2 m;
+    m.n_heads = f.integer("n_heads");
+    m.head_dim = f.integer("head_dim");
+    m.n_groups = f.integer("n_groups");
+    m.d_state = f.integer("d_state");
+    m.d_conv = f.integer("d_conv");
+    m.conv_bias = f.boolean("conv_bias", true);
+    m.proj_bias = f.boolean("proj_bias", false);
+    out = m;
+  }
+  f.finish();
+  return out;
+}
+
+Mlp parse_mlp(const YAML::Node& node, const std::string& source) {
+  YamlFields f(node, source, "mlp");
+  const std::string kind = kind_field(f, kMlpKinds, "mlp");
+  Mlp out;
+  if (kind == "dense") {
+    DenseMlp d;
+    d.intermediate_size = f.integer("intermediate_size");
+    d.gated = f.boolean("gated", true);
+    d.bias = f.boolean("bias", false);
+    out = d;
+  } else {
+    MoeMlp e;
+    e.experts = f.integer("experts");
+    e.experts_per_token = f.integer("experts_per_token");
+    e.expert_intermediate_size = f.integer("expert_intermediate_size");
+    e.shared_experts = f.integer("shared_experts", 0);
+    e.shared_intermediate_size = f.integer("shared_intermediate_size", 0);
+    e.gated = f.boolean("gated", true);
+    e.bias = f.boolean("bias", false);
+    e.router_bias = f.boolean("router_bias", false);
+    out = e;
+  }
+  f.finish();
+  return out;
+}
+
+Layer parse_block(const std::string& name, const YAML::Node& node, const std::string& source, int64_t hidden) {
+  YamlFields f(node, source, "block '" + name + "'");
+  Layer layer;
+  layer.block = name;
+  if (f.has("mixer")) layer.mixer = parse_mixer(f.node("mixer"), source, hidden);
+  if (f.has("mlp")) layer.mlp = parse_mlp(f.node("mlp"), source);
+  if (!layer.mixer && !layer.mlp) throw Error("block '" + name + "' needs a mixer, an mlp or both", f.pos());
+  layer.norms = f.integer("norms", layer.mixer && layer.mlp ? 2 : 1);
+  if (layer.norms < 0) throw Error("'norms' must not be negative", f.pos("norms"));
+  layer.shared_weights = f.string("shared_weights", "");
+  f.finish();
+  try {
+    check_layer(layer, "block '" + name + "': ");
+  } catch (const Error& e) {
+    throw Error(e.what(), f.pos());
+  }
+  return layer;
+}
+
+}  // namespace
+
+Model parse_model_yaml(const std::string& text, const std::string& source, const std::string& default_id) {
+  const YAML::Node root = parse_yaml(text, source);
+  YamlFields f(root, source, "model file");
+  Model m;
+  m.id = f.string("id", default_id);
+  m.name = f.string("name", m.id);
+  m.family = f.string("family", "");
+  m.source = f.string("source", "");
+  if (f.has("dtype")) {
+    try {
+      m.dtype = parse_dtype(f.string("dtype"));
+    } catch (const Error& e) {
+      throw Error(e.what(), f.pos("dtype"));
+    }
+  } else {
+    f.string("dtype", "");
+  }
+  m.vocab_size = f.integer("vocab_size");
+  m.hidden_size = f.integer("hidden_size");
+  m.max_context = f.integer("max_context", 0);
+  m.tie_word_embeddings = f.boolean("tie_word_embeddings", false);
+  const std::string norm = f.string("norm", "rmsnorm");
+  if (norm == "rmsnorm") m.norm = Norm::rmsnorm;
+  else if (norm == "layernorm") m.norm = Norm::layernorm;
+  else throw Error("unknown norm '" + norm + "' (expected rmsnorm or layernorm)" + did_you_mean(norm, {"rmsnorm", "layernorm"}), f.pos("norm"));
+  m.final_norm = f.boolean("final_norm", true);
+  f.integer("published_params", 0);  // informational; checked by the tests
+
+  const auto check_positive = [&](int64_t v, const char* key) {
+    if (v <= 0) throw Error(std::string("'") + key + "' must be positive", f.pos(key));
+  };
+  check_positive(m.vocab_size, "vocab_size");
+  check_positive(m.hidden_size, "hidden_size");
+
+  std::map<std::string, Layer> blocks;
+  std::vector<std::string> block_names;
+  const YAML::Node blocks_node = f.node("blocks");
+  if (!blocks_node.IsMap() || blocks_node.size() == 0)
+    throw Error("'blocks' must be a mapping of block names to blocks", pos_of(blocks_node, source));
+  for (const auto& kv : blocks_node) {
+    const std::string name = kv.first.Scalar();
+    blocks[name] = parse_block(name, kv.second, source, m.hidden_size);
+    block_names.push_back(name);
+  }
+
+  const YAML::Node layers = f.node("layers");
+  if (!layers.IsSequence() || layers.size() == 0)
+    throw Error("'layers' must be a non-empty list of {repeat: N, pattern: [blocks]}", pos_of(layers, source));
+  for (const auto& entry : layers) {
+    YamlFields g(entry, source, "layers entry");
+    const int64_t repeat = g.integer("repeat", 1);
+    if (repeat < 1 || repeat > 100000) throw Error("'repeat' must be between 1 and 100000", g.pos("repeat"));
+    const YAML::Node pattern = g.node("pattern");
+    if (!pattern.IsSequence() || pattern.size() == 0)
+      throw Error("'pattern' must be a non-empty list of block names", pos_of(pattern, source));
+    std::vector<const Layer*> seq;
+    for (const auto& b : pattern) {
+      const std::string name = b.IsScalar() ? b.Scalar() : "";
+      auto it = blocks.find(name);
+      if (it == blocks.end())
+        throw Error("unknown block '" + name + "'" + did_you_mean(name, block_names), pos_of(b, source));
+      seq.push_back(&it->second);
+    }
+    g.finish();
+    for (int64_t r = 0; r < repeat; ++r)
+      for (const Layer* l : seq) m.layers.push_back(*l);
+  }
+  f.finish();
+  try {
+    check_model(m);
+  } catch (const Error& e) {
+    throw Error(e.what(), e.pos().file.empty() ? SourcePos{source, 0, 0} : e.pos());
+  }
+  return m;
+}
+
+}  // namespace kvplan

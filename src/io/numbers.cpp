@@ -1,0 +1,46 @@
+#include "io/numbers.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace kvplan {
+
+int64_t parse_count(const std::string& text, const std::string& flag) {
+  auto bad = [&](const std::string& why) {
+    return Error(flag + ": " + why + ", got '" + text + "' (expected a positive whole number such as 8192, 32k or 1M)");
+  };
+  if (text.empty()) throw bad("empty value");
+  std::string digits = text;
+  int shift = 0;
+  switch (digits.back()) {
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    default: break;
+  }
+  if (shift) digits.pop_back();
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) {
+    if (!digits.empty() && digits[0] == '-') throw bad("must be positive");
+    throw bad("not a whole number");
+  }
+  errno = 0;
+  const unsigned long long v = std::strtoull(digits.c_str(), nullptr, 10);
+  if (errno == ERANGE || v > (static_cast<unsigned long long>(INT64_MAX) >> shift)) throw bad("overflows 64-bit");
+  if (v == 0) throw bad("must be positive");
+  return static_cast<int64_t>(v << shift);
+}
+
+double parse_positive(const std::string& text, const std::string& flag, bool max1) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v))
+    throw Error(flag + ": not a number, got '" + text + "'");
+  if (!(v > 0)) throw Error(flag + ": must be positive, got '" + text + "'");
+  if (max1 && v > 1) throw Error(flag + ": must be a fraction in (0, 1], got '" + text + "'");
+  return v;
+}
+
+}  // namespace kvplan

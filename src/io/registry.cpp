@@ -1,0 +1,94 @@
+#include "io/registry.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "io/embedded_data.h"
+#include "io/files.h"
+#include "io/gpu_yaml.h"
+#include "io/hf_config.h"
+#include "io/model_yaml.h"
+#include "io/yaml_fields.h"
+
+namespace kvplan {
+
+namespace {
+
+std::string stem(const std::string& path) { return std::filesystem::path(path).stem().string(); }
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+bool looks_like_path(const std::string& spec) {
+  return spec.find('/') != std::string::npos || ends_with(spec, ".yaml") || ends_with(spec, ".yml") ||
+         ends_with(spec, ".json");
+}
+
+// Aliases are read from the text so that the registry need not parse every preset at start-up.
+std::vector<std::string> aliases_of(const std::string& text, const std::string& source) {
+  const YAML::Node root = parse_yaml(text, source);
+  std::vector<std::string> out;
+  if (root.IsMap() && root["aliases"] && root["aliases"].IsSequence())
+    for (const auto& a : root["aliases"]) out.push_back(a.Scalar());
+  return out;
+}
+
+}  // namespace
+
+Registry Registry::load(const std::string& data_dir) {
+  Registry r;
+  auto add = [&](const std::string& path, const std::string& text) {
+    if (starts_with(path, "models/") || path.find("/models/") != std::string::npos)
+      r.models_[stem(path)] = {path, text};
+    else
+      r.gpus_[stem(path)] = {path, text};
+  };
+  for (const EmbeddedFile& f : embedded_files()) add(f.path, f.text);
+  if (!data_dir.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(data_dir, ec))
+      throw Error("data directory does not exist or is not a directory", {data_dir, 0, 0});
+    for (const auto& p : yaml_files_in(data_dir + "/models")) r.models_[stem(p)] = {p, read_text_file(p)};
+    for (const auto& p : yaml_files_in(data_dir + "/presets")) r.gpus_[stem(p)] = {p, read_text_file(p)};
+  }
+  for (const auto& [id, e] : r.gpus_)
+    for (const auto& alias : aliases_of(e.text, e.source)) r.gpu_aliases_[alias] = id;
+  return r;
+}
+
+std::vector<std::string> Registry::model_ids() const {
+  std::vector<std::string> out;
+  for (const auto& [id, e] : models_) out.push_back(id);
+  return out;
+}
+
+std::vector<std::string> Registry::gpu_ids() const {
+  std::vector<std::string> out;
+  for (const auto& [id, e] : gpus_) out.push_back(id);
+  return out;
+}
+
+Model Registry::resolve_model(const std::string& spec) const {
+  if (auto it = models_.find(spec); it != models_.end())
+    return parse_model_yaml(it->second.text, it->second.source, it->first);
+  if (looks_like_path(spec) || is_regular_file(spec)) {
+    const std::string text = read_text_file(spec);
+    if (ends_with(spec, ".json")) return import_hf_config(text, spec);
+    return parse_model_yaml(text, spec, stem(spec));
+  }
+  throw Error("unknown model '" + spec + "' (see `kvplan list models`, or pass a path to a YAML or config.json)" +
+              did_you_mean(spec, model_ids()));
+}
+
+Gpu Registry::resolve_gpu(const std::string& spec) const {
+  std::string id = spec;
+  if (auto a = gpu_aliases_.find(spec); a != gpu_aliases_.end()) id = a->second;
+  if (auto it = gpus_.find(id); it != gpus_.end()) return parse_gpu_yaml(it->second.text, it->second.source, it->first);
+  if (looks_like_path(spec) || is_regular_file(spec)) return parse_gpu_yaml(read_text_file(spec), spec, stem(spec));
+  std::vector<std::string> names = gpu_ids();
+  for (const auto& [alias, target] : gpu_aliases_) names.push_back(alias);
+  throw Error("unknown GPU '" + spec + "' (see `kvplan list gpus`, or pass a path to a preset YAML)" +
+              did_you_mean(spec, names));
+}
+
+}  // namespace kvplan

@@ -1,0 +1,38 @@
+// Bundled models and GPU presets (embedded in the binary), plus files from --data-dir /
+// KVPLAN_DATA_DIR that add or override entries, and resolution of a --model / --gpu argument.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/gpu.h"
+#include "core/model.h"
+
+namespace kvplan {
+
+class Registry {
+ public:
+  // Embedded data, then DIR/models/*.yaml and DIR/presets/*.yaml override by id (dir may be "").
+  static Registry load(const std::string& data_dir);
+
+  std::vector<std::string> model_ids() const;
+  std::vector<std::string> gpu_ids() const;  // without aliases
+  bool has_model(const std::string& id) const { return models_.count(id) > 0; }
+  bool has_gpu(const std::string& id) const { return gpus_.count(id) > 0 || gpu_aliases_.count(id) > 0; }
+  // A bundled id, a path to a kvplan model YAML, or a path to an HF config.json.
+  Model resolve_model(const std::string& spec) const;
+  // A bundled id or alias, or a path to a preset YAML.
+  Gpu resolve_gpu(const std::string& spec) const;
+
+ private:
+  struct Entry {
+    std::string source;  // path for messages
+    std::string text;
+  };
+  std::map<std::string, Entry> models_;
+  std::map<std::string, Entry> gpus_;
+  std::map<std::string, std::string> gpu_aliases_;  // alias -> id
+};
+
+}  // namespace kvplan

@@ -1,0 +1,115 @@
+#include "io/yaml_fields.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+namespace kvplan {
+
+SourcePos pos_of(const YAML::Node& node, const std::string& source) {
+  const YAML::Mark m = node.Mark();
+  if (m.is_null() || m.line < 0) return {source, 0, 0};
+  return {source, m.line + 1, m.column + 1};  // yaml-cpp marks are 0-based
+}
+
+YAML::Node parse_yaml(const std::string& text, const std::string& source) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    SourcePos pos{source, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1};
+    throw Error("malformed YAML: " + e.msg, pos);
+  }
+}
+
+YamlFields::YamlFields(const YAML::Node& node, std::string source, std::string what)
+    : node_(node), source_(std::move(source)), what_(std::move(what)) {
+  if (!node_.IsMap()) throw Error(what_ + " must be a mapping of keys to values", pos_of(node_, source_));
+}
+
+bool YamlFields::has(const std::string& key) const {
+  return node_[key].IsDefined() && !node_[key].IsNull();
+}
+
+SourcePos YamlFields::pos(const std::string& key) const {
+  return has(key) ? pos_of(node_[key], source_) : pos();
+}
+
+YAML::Node YamlFields::node(const std::string& key) {
+  used_.insert(key);
+  if (!has(key)) throw Error(what_ + " is missing required key '" + key + "'", pos());
+  return node_[key];
+}
+
+YAML::Node YamlFields::scalar(const std::string& key) {
+  YAML::Node n = node(key);
+  if (!n.IsScalar()) throw Error("'" + key + "' must be a single value", pos_of(n, source_));
+  return n;
+}
+
+int64_t to_integer(const YAML::Node& n, const std::string& source, const std::string& key) {
+  const std::string& s = n.Scalar();
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0') throw Error("'" + key + "' must be a whole number, got '" + s + "'", pos_of(n, source));
+  if (errno == ERANGE) throw Error("'" + key + "' overflows 64-bit: '" + s + "'", pos_of(n, source));
+  return v;
+}
+
+double to_number(const YAML::Node& n, const std::string& source, const std::string& key) {
+  const std::string& s = n.Scalar();
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !std::isfinite(v))
+    throw Error("'" + key + "' must be a number, got '" + s + "'", pos_of(n, source));
+  return v;
+}
+
+int64_t YamlFields::integer(const std::string& key) { return to_integer(scalar(key), source_, key); }
+int64_t YamlFields::integer(const std::string& key, int64_t fallback) {
+  used_.insert(key);
+  return has(key) ? integer(key) : fallback;
+}
+double YamlFields::number(const std::string& key) { return to_number(scalar(key), source_, key); }
+double YamlFields::number(const std::string& key, double fallback) {
+  used_.insert(key);
+  return has(key) ? number(key) : fallback;
+}
+std::string YamlFields::string(const std::string& key) { return scalar(key).Scalar(); }
+std::string YamlFields::string(const std::string& key, const std::string& fallback) {
+  used_.insert(key);
+  return has(key) ? string(key) : fallback;
+}
+bool YamlFields::boolean(const std::string& key, bool fallback) {
+  used_.insert(key);
+  if (!has(key)) return fallback;
+  YAML::Node n = scalar(key);
+  const std::string& s = n.Scalar();
+  if (s == "true" || s == "True" || s == "yes") return true;
+  if (s == "false" || s == "False" || s == "no") return false;
+  throw Error("'" + key + "' must be true or false, got '" + s + "'", pos_of(n, source_));
+}
+
+std::vector<std::string> YamlFields::strings(const std::string& key) {
+  used_.insert(key);
+  std::vector<std::string> out;
+  if (!has(key)) return out;
+  YAML::Node n = node_[key];
+  if (!n.IsSequence()) throw Error("'" + key + "' must be a list", pos_of(n, source_));
+  for (const auto& item : n) {
+    if (!item.IsScalar()) throw Error("'" + key + "' must be a list of names", pos_of(item, source_));
+    out.push_back(item.Scalar());
+  }
+  return out;
+}
+
+void YamlFields::finish() const {
+  std::vector<std::string> known(used_.begin(), used_.end());
+  for (const auto& kv : node_) {
+    const std::string key = kv.first.Scalar();
+    if (!used_.count(key))
+      throw Error("unknown key '" + key + "' in " + what_ + did_you_mean(key, known), pos_of(kv.first, source_));
+  }
+}
+
+}  // namespace kvplan

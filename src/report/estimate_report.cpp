@@ -1,0 +1,187 @@
+#include "report/estimate_report.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+
+#include "report/format.h"
+
+namespace kvplan {
+
+namespace {
+
+const char* conv_width_name(ConvStateWidth w) { return w == ConvStateWidth::kernel ? "kernel" : "kernel-1"; }
+const char* sliding_name(SlidingCache s) { return s == SlidingCache::full ? "full" : "window"; }
+const char* mla_name(MlaCache m) { return m == MlaCache::decompressed ? "decompressed" : "latent"; }
+
+constexpr LayerKind kAllKinds[] = {LayerKind::attention, LayerKind::sliding_attention, LayerKind::mla,
+                                   LayerKind::mamba1,    LayerKind::mamba2,            LayerKind::mlp_only};
+
+const LayerSummary* find_kind(const Estimate& e, LayerKind k) {
+  for (const auto& s : e.layers)
+    if (s.kind == k) return &s;
+  return nullptr;
+}
+
+Json optional_int(const std::optional<int64_t>& v) { return v ? Json(*v) : Json(nullptr); }
+
+}  // namespace
+
+Json to_json(const Estimate& e) {
+  const MemoryOptions& o = e.options;
+  Json j;
+  j["schema_version"] = kSchemaVersion;
+  j["model"] = {{"id", e.model.id},
+                {"name", e.model.name},
+                {"family", e.model.family},
+                {"params", e.params.total},
+                {"active_params", e.params.active},
+                {"dtype", name(e.model.dtype)},
+                {"num_layers", static_cast<int64_t>(e.model.layers.size())},
+                {"max_context", e.model.max_context}};
+  j["gpu"] = {{"id", e.gpu.id},
+              {"name", e.gpu.name},
+              {"memory_bytes", e.gpu.memory_bytes},
+              {"memory_bandwidth_bytes_per_s", e.gpu.memory_bandwidth_bytes_per_s},
+              {"peak_bf16_flops", e.gpu.peak_flops_for(DType::bf16)}};
+  j["workload"] = {{"batch", e.workload.batch},
+                   {"context", e.workload.context},
+                   {"prompt", e.workload.prompt},
+                   {"tp", o.cache.tp}};
+  j["options"] = {{"weight_dtype", name(o.weight_dtype)},
+                  {"kv_dtype", name(o.cache.kv_dtype)},
+                  {"state_dtype", name(o.cache.state_dtype)},
+                  {"weight_quantization", describe_weight_quant(o.weight_dtype)},
+                  {"kv_quantization", describe_kv_quant(o.cache.kv_dtype)},
+                  {"conv_state_width", conv_width_name(o.cache.conv_width)},
+                  {"sliding_window_cache", sliding_name(o.cache.sliding)},
+                  {"mla_cache", mla_name(o.cache.mla)},
+                  {"gpu_memory_utilization", o.gpu_memory_utilization},
+                  {"prefill_chunk", o.prefill_chunk}};
+  const MemoryPlan& m = e.memory;
+  j["memory"] = {{"weights_bytes", m.weights_bytes},
+                 {"kv_bytes_per_token", m.kv_bytes_per_token},
+                 {"kv_bytes_per_sequence", m.kv_bytes_per_sequence},
+                 {"kv_cache_bytes", m.kv_cache_bytes},
+                 {"state_bytes_per_sequence", m.state_bytes_per_sequence},
+                 {"state_bytes", m.state_bytes},
+                 {"activation_bytes", m.activation_bytes},
+                 {"total_bytes", m.total_bytes},
+                 {"capacity_bytes", m.capacity_bytes},
+                 {"usable_bytes", m.usable_bytes},
+                 {"headroom_bytes", m.headroom_bytes},
+                 {"fits", m.fits},
+                 {"max_batch", m.max_batch},
+                 {"max_context", optional_int(m.max_context)}};
+  Json layers = Json::object();
+  for (LayerKind k : kAllKinds) {
+    const LayerSummary* s = find_kind(e, k);
+    LayerSummary zero{k};
+    if (!s) s = &zero;
+    layers[name(k)] = {{"count", s->count},
+                       {"params", s->params},
+                       {"kv_bytes_per_token", s->kv_bytes_per_token},
+                       {"kv_bytes_per_sequence", s->kv_bytes_per_sequence},
+                       {"state_bytes_per_sequence", s->state_bytes_per_sequence}};
+  }
+  j["layers"] = layers;
+  return j;
+}
+
+std::string render_table(const Estimate& e) {
+  const MemoryPlan& m = e.memory;
+  const MemoryOptions& o = e.options;
+  std::string layer_kinds;
+  for (const auto& s : e.layers)
+    layer_kinds += fmt::format("{}{} {}", layer_kinds.empty() ? "" : ", ", s.count, name(s.kind));
+  std::string out;
+  out += fmt::format("{} on {}\n", e.model.name, e.gpu.name);
+  out += fmt::format("  model      {} params ({} active), {}, {} layers: {}\n", human_count(e.params.total),
+                     human_count(e.params.active), name(e.model.dtype), e.model.layers.size(), layer_kinds);
+  out += fmt::format("  workload   batch {} x context {} tokens, tp {}\n", group_digits(e.workload.batch),
+                     group_digits(e.workload.context), o.cache.tp);
+  out += fmt::format("  dtypes     weights {}, KV {}, state {}\n", name(o.weight_dtype), name(o.cache.kv_dtype),
+                     name(o.cache.state_dtype));
+  out += "\n";
+  const std::string per_gpu = o.cache.tp > 1 ? " (per GPU)" : "";
+  out += fmt::format("  {:<28}{:>22}{:>14}\n", "memory" + per_gpu, "bytes", "GiB");
+  auto row = [&](const std::string& label, int64_t bytes, const std::string& note = "") {
+    out += fmt::format("  {:<28}{:>22}{:>14}{}\n", label, group_digits(bytes),
+                       fmt::format("{:.2f}", static_cast<double>(bytes) / (1024.0 * 1024 * 1024)),
+                       note.empty() ? "" : "  " + note);
+  };
+  row("weights", m.weights_bytes);
+  row("KV cache", m.kv_cache_bytes,
+      fmt::format("{} B/token, {} B/sequence", group_digits(m.kv_bytes_per_token), group_digits(m.kv_bytes_per_sequence)));
+  row("SSM state", m.state_bytes, fmt::format("{} B/sequence", group_digits(m.state_bytes_per_sequence)));
+  row("activations", m.activation_bytes);
+  row("total", m.total_bytes);
+  row(fmt::format("usable ({} of capacity)", percent(o.gpu_memory_utilization)), m.usable_bytes,
+      fmt::format("capacity {}", gib(m.capacity_bytes)));
+  row("headroom", m.headroom_bytes);
+  out += "\n";
+  out += fmt::format("  fits       {}\n", m.fits ? "yes" : "NO");
+  out += fmt::format("  max batch at context {}: {}\n", group_digits(e.workload.context), group_digits(m.max_batch));
+  out += fmt::format("  max context at batch {}: {}\n", group_digits(e.workload.batch),
+                     m.max_context ? group_digits(*m.max_context) + " tokens" : "unbounded (memory constant in context)");
+  out += "\n";
+  out += fmt::format("  {:<18}{:>6}{:>18}{:>14}{:>20}{:>18}\n", "layers by kind", "count", "params", "KV B/token",
+                     "KV B/sequence", "state B/seq");
+  for (const auto& s : e.layers)
+    out += fmt::format("  {:<18}{:>6}{:>18}{:>14}{:>20}{:>18}\n", name(s.kind), s.count, group_digits(s.params),
+                       group_digits(s.kv_bytes_per_token), group_digits(s.kv_bytes_per_sequence),
+                       group_digits(s.state_bytes_per_sequence));
+  return out;
+}
+
+std::vector<std::pair<std::string, Json>> flatten(const Json& j) {
+  std::vector<std::pair<std::string, Json>> out;
+  std::function<void(const std::string&, const Json&)> walk = [&](const std::string& prefix, const Json& v) {
+    if (v.is_object()) {
+      for (const auto& [k, child] : v.items()) walk(prefix.empty() ? k : prefix + "." + k, child);
+    } else {
+      out.emplace_back(prefix, v);
+    }
+  };
+  walk("", j);
+  return out;
+}
+
+namespace {
+std::string csv_field(const Json& v) {
+  std::string s;
+  if (v.is_null()) return "";
+  if (v.is_string()) s = v.get<std::string>();
+  else if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  else s = v.dump();
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+}  // namespace
+
+std::string csv_header(const Json& row) {
+  std::string out;
+  for (const auto& [k, v] : flatten(row)) out += (out.empty() ? "" : ",") + csv_field(k);
+  return out + "\n";
+}
+
+std::string csv_row(const Json& row) {
+  std::string out;
+  bool first = true;
+  for (const auto& [k, v] : flatten(row)) {
+    out += (first ? "" : ",") + csv_field(v);
+    first = false;
+  }
+  return out + "\n";
+}
+
+std::string render_csv(const std::vector<Json>& rows) {
+  if (rows.empty()) return "";
+  std::string out = csv_header(rows.front());
+  for (const Json& r : rows) out += csv_row(r);
+  return out;
+}
+
+}  // namespace kvplan

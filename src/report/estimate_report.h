@@ -1,0 +1,28 @@
+// Printers over one Estimate: JSON (schema_version 1), CSV with the JSON's dotted keys, and a
+// table for people. Every output format is derived from to_json or from the Estimate itself.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/estimate.h"
+
+namespace kvplan {
+
+using Json = nlohmann::ordered_json;
+
+constexpr int kSchemaVersion = 1;
+
+Json to_json(const Estimate& e);
+std::string render_table(const Estimate& e);
+
+// Flattens nested objects into dotted keys ("memory.kv_cache_bytes"); arrays are not expected.
+std::vector<std::pair<std::string, Json>> flatten(const Json& j);
+// One header row (the first row's keys) and one line per row; numbers unformatted, null empty.
+std::string render_csv(const std::vector<Json>& rows);
+std::string csv_header(const Json& row);
+std::string csv_row(const Json& row);
+
+}  // namespace kvplan

@@ -1,0 +1,113 @@
+#include "report/show_report.h"
+
+#include <fmt/format.h>
+
+#include "core/params.h"
+#include "report/format.h"
+
+namespace kvplan {
+
+namespace {
+
+std::string describe_mixer(const Mixer& mixer) {
+  if (auto* a = std::get_if<Attention>(&mixer)) {
+    std::string s = fmt::format("attention {} heads / {} KV x head_dim {}", a->heads, a->kv_heads, a->head_dim);
+    if (a->v_head_dim != a->head_dim) s += fmt::format(" (v {})", a->v_head_dim);
+    if (a->sliding_window > 0) s += fmt::format(", sliding window {}", a->sliding_window);
+    if (a->qkv_bias) s += ", qkv bias";
+    if (a->qk_norm) s += ", qk norm";
+    if (a->sinks) s += ", sinks";
+    return s;
+  }
+  if (auto* l = std::get_if<Mla>(&mixer))
+    return fmt::format("mla {} heads, q_lora {}, kv_lora {}, qk {}+{} rope, v {}", l->heads, l->q_lora_rank,
+                       l->kv_lora_rank, l->qk_nope_head_dim, l->qk_rope_head_dim, l->v_head_dim);
+  if (auto* s = std::get_if<Mamba1>(&mixer))
+    return fmt::format("mamba1 d_inner {}, d_state {}, d_conv {}, dt_rank {}", s->d_inner, s->d_state, s->d_conv, s->dt_rank);
+  const auto& s2 = std::get<Mamba2>(mixer);
+  return fmt::format("mamba2 {} heads x {}, {} groups, d_state {}, d_conv {}", s2.n_heads, s2.head_dim, s2.n_groups,
+                     s2.d_state, s2.d_conv);
+}
+
+std::string describe_mlp(const Mlp& mlp) {
+  if (auto* d = std::get_if<DenseMlp>(&mlp))
+    return fmt::format("dense mlp {}{}", d->intermediate_size, d->gated ? " gated" : "");
+  const auto& e = std::get<MoeMlp>(mlp);
+  std::string s = fmt::format("moe {} experts top-{} x {}", e.experts, e.experts_per_token, e.expert_intermediate_size);
+  if (e.shared_experts > 0) s += fmt::format(" + {} shared", e.shared_experts);
+  return s + (e.gated ? " gated" : "");
+}
+
+}  // namespace
+
+std::string describe(const Layer& layer) {
+  std::string s = layer.mixer ? describe_mixer(*layer.mixer) : "no mixer";
+  s += " | " + (layer.mlp ? describe_mlp(*layer.mlp) : std::string("no mlp"));
+  if (!layer.shared_weights.empty()) s += " [shared weights " + layer.shared_weights + "]";
+  return s;
+}
+
+std::string render_model(const Model& m) {
+  const ParamCounts p = count_params(m);
+  std::string out = fmt::format("{} ({})\n", m.name, m.id);
+  if (!m.source.empty()) out += fmt::format("  source      {}\n", m.source);
+  out += fmt::format("  family      {}, dtype {}, vocab {}, hidden {}, {} embeddings, {}\n", m.family, name(m.dtype),
+                     group_digits(m.vocab_size), group_digits(m.hidden_size), m.tie_word_embeddings ? "tied" : "untied",
+                     m.norm == Norm::layernorm ? "layernorm" : "rmsnorm");
+  out += fmt::format("  params      {} total, {} active per token\n", group_digits(p.total), group_digits(p.active));
+  if (m.max_context > 0) out += fmt::format("  max context {}\n", group_digits(m.max_context));
+  out += fmt::format("  layers      {}\n", m.layers.size());
+  for (size_t i = 0; i < m.layers.size();) {
+    size_t j = i + 1;
+    while (j < m.layers.size() && m.layers[j] == m.layers[i]) ++j;
+    const std::string range = j - i == 1 ? fmt::format("{}", i) : fmt::format("{}-{}", i, j - 1);
+    out += fmt::format("    {:>9}  {}\n", range, describe(m.layers[i]));
+    i = j;
+  }
+  return out;
+}
+
+Json model_to_json(const Model& m) {
+  const ParamCounts p = count_params(m);
+  Json layers = Json::array();
+  for (size_t i = 0; i < m.layers.size(); ++i)
+    layers.push_back({{"index", i}, {"block", m.layers[i].block}, {"kind", name(kind_of(m.layers[i]))},
+                      {"description", describe(m.layers[i])}});
+  return {{"schema_version", kSchemaVersion}, {"id", m.id}, {"name", m.name}, {"family", m.family},
+          {"source", m.source}, {"dtype", name(m.dtype)}, {"vocab_size", m.vocab_size}, {"hidden_size", m.hidden_size},
+          {"tie_word_embeddings", m.tie_word_embeddings}, {"max_context", m.max_context}, {"params", p.total},
+          {"active_params", p.active}, {"layers", layers}};
+}
+
+std::string render_gpu(const Gpu& g) {
+  std::string out = fmt::format("{} ({})\n", g.name, g.id);
+  out += fmt::format("  memory        {} B ({})\n", group_digits(g.memory_bytes), gib(g.memory_bytes));
+  out += fmt::format("  bandwidth     {:.3f} TB/s\n", g.memory_bandwidth_bytes_per_s / 1e12);
+  for (const auto& [d, f] : g.peak_flops) out += fmt::format("  peak {:<9}{:.1f} TFLOP/s dense\n", name(d), f / 1e12);
+  out += fmt::format("  interconnect  {:.0f} GB/s per direction\n", g.interconnect_bytes_per_s / 1e9);
+  if (g.price.usd_per_gpu_hour > 0)
+    out += fmt::format("  price         ${:.2f}/GPU-hour ({}, {})\n", g.price.usd_per_gpu_hour, g.price.date, g.price.source);
+  const Efficiency& e = g.efficiency;
+  out += fmt::format("  efficiency    bandwidth {}, GEMM {}, attention {}, kernel overhead {:.1f} us{}\n",
+                     percent(e.bandwidth_fraction), percent(e.flops_fraction), percent(e.attention_flops_fraction),
+                     e.kernel_overhead_s * 1e6, e.calibrated ? " (calibrated)" : " (defaults)");
+  if (!g.source.empty()) out += fmt::format("  source        {}\n", g.source);
+  return out;
+}
+
+Json gpu_to_json(const Gpu& g) {
+  Json peaks = Json::object();
+  for (const auto& [d, f] : g.peak_flops) peaks[name(d)] = f;
+  const Efficiency& e = g.efficiency;
+  return {{"schema_version", kSchemaVersion}, {"id", g.id}, {"name", g.name}, {"aliases", g.aliases},
+          {"memory_bytes", g.memory_bytes}, {"memory_bandwidth_bytes_per_s", g.memory_bandwidth_bytes_per_s},
+          {"peak_flops", peaks}, {"interconnect_bytes_per_s", g.interconnect_bytes_per_s},
+          {"price", {{"usd_per_gpu_hour", g.price.usd_per_gpu_hour}, {"date", g.price.date}, {"source", g.price.source}}},
+          {"efficiency", {{"bandwidth_fraction", e.bandwidth_fraction}, {"flops_fraction", e.flops_fraction},
+                          {"attention_flops_fraction", e.attention_flops_fraction},
+                          {"kernel_overhead_s", e.kernel_overhead_s}, {"allreduce_latency_s", e.allreduce_latency_s},
+                          {"calibrated", e.calibrated}}},
+          {"source", g.source}};
+}
+
+}  // namespace kvplan

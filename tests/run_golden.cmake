@@ -1,0 +1,50 @@
+# Runs one golden CLI test. A case file (tests/golden/NAME.test) reads:
+#   args: <kvplan arguments, shell-quoted>
+#   exit: <expected exit status>
+#   stdout:
+#   <exact expected standard output>
+#   stderr:
+#   <exact expected standard error>   (optional section)
+# The command runs in the source directory, with KVPLAN_DATA_DIR unset.
+# Set KVPLAN_GOLDEN_UPDATE=1 in the environment to print the actual output instead of failing.
+file(READ ${CASE} text)
+string(REGEX MATCH "args: ([^\n]*)\n" _ "${text}")
+set(args_line "${CMAKE_MATCH_1}")
+string(REGEX MATCH "exit: ([0-9]+)\n" _ "${text}")
+set(want_exit "${CMAKE_MATCH_1}")
+string(FIND "${text}" "stdout:\n" out_at)
+string(FIND "${text}" "stderr:\n" err_at)
+if(out_at LESS 0 OR want_exit STREQUAL "")
+  message(FATAL_ERROR "${CASE}: needs 'args:', 'exit:' and 'stdout:' lines")
+endif()
+math(EXPR out_begin "${out_at} + 8")
+if(err_at LESS 0)
+  string(SUBSTRING "${text}" ${out_begin} -1 want_out)
+  set(check_err FALSE)
+else()
+  math(EXPR out_len "${err_at} - ${out_begin}")
+  string(SUBSTRING "${text}" ${out_begin} ${out_len} want_out)
+  math(EXPR err_begin "${err_at} + 8")
+  string(SUBSTRING "${text}" ${err_begin} -1 want_err)
+  set(check_err TRUE)
+endif()
+separate_arguments(args UNIX_COMMAND "${args_line}")
+set(ENV{KVPLAN_DATA_DIR} "")
+execute_process(COMMAND ${KVPLAN} ${args} WORKING_DIRECTORY ${SOURCE_DIR}
+                RESULT_VARIABLE got_exit OUTPUT_VARIABLE got_out ERROR_VARIABLE got_err)
+set(ok TRUE)
+if(NOT got_exit STREQUAL want_exit)
+  message("exit status: want ${want_exit}, got ${got_exit}")
+  set(ok FALSE)
+endif()
+if(NOT got_out STREQUAL want_out)
+  message("stdout differs.\n--- want\n${want_out}--- got\n${got_out}---")
+  set(ok FALSE)
+endif()
+if(check_err AND NOT got_err STREQUAL want_err)
+  message("stderr differs.\n--- want\n${want_err}--- got\n${got_err}---")
+  set(ok FALSE)
+endif()
+if(NOT ok)
+  message(FATAL_ERROR "golden test ${CASE} failed (command: kvplan ${args_line})")
+endif()
