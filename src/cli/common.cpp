@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/params.h"
 #include "io/numbers.h"
 
 namespace kvplan::cli {
@@ -63,7 +64,8 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model) {
     }
   };
   MemoryOptions o;
-  o.weight_dtype = dtype(q.weight_dtype, "--weight-dtype");
+  o.weights = weight_dtypes(model, q.weight_dtype.empty() ? std::nullopt
+                                                          : std::optional<DType>(dtype(q.weight_dtype, "--weight-dtype")));
   o.cache.kv_dtype = dtype(q.kv_dtype, "--kv-dtype");
   o.cache.state_dtype = dtype(q.state_dtype, "--state-dtype");
   o.cache.conv_width = q.conv_state_width == "kernel" ? ConvStateWidth::kernel : ConvStateWidth::kernel_minus_1;

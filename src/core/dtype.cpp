@@ -9,7 +9,7 @@
 namespace kvplan {
 
 namespace {
-constexpr std::array<DTypeInfo, 7> kInfo = {{
+constexpr std::array<DTypeInfo, 8> kInfo = {{
     {DType::fp32, "fp32", 32, true},
     {DType::bf16, "bf16", 16, true},
     {DType::fp16, "fp16", 16, true},
@@ -17,6 +17,7 @@ constexpr std::array<DTypeInfo, 7> kInfo = {{
     {DType::fp8_e5m2, "fp8_e5m2", 8, true},
     {DType::int8, "int8", 8, false},
     {DType::int4, "int4", 4, false},
+    {DType::mxfp4, "mxfp4", 4, true},
 }};
 
 // Other spellings users and HF configs use ("torch_dtype": "bfloat16").
@@ -61,6 +62,8 @@ KvQuant kv_quant(DType d) {
       return {ScaleGranularity::per_token_head, 0, 2};
     case DType::int4:
       return {ScaleGranularity::per_group, 32, 2};
+    case DType::mxfp4:
+      return {ScaleGranularity::per_group, 32, 1};
     default:
       return {ScaleGranularity::none, 0, 0};
   }
@@ -83,6 +86,8 @@ WeightQuant weight_quant(DType d) {
       return {ScaleGranularity::per_channel, 0, 2};
     case DType::int4:
       return {ScaleGranularity::per_group, 128, 2};
+    case DType::mxfp4:
+      return {ScaleGranularity::per_group, 32, 1};
     default:
       return {ScaleGranularity::none, 0, 0};
   }
@@ -104,7 +109,8 @@ std::string describe_kv_quant(DType d) {
     case ScaleGranularity::per_token_head:
       return std::string(name(d)) + ", one fp16 scale per token per head for K and for V";
     case ScaleGranularity::per_group:
-      return std::string(name(d)) + ", one fp16 scale per group of 32 elements";
+      return std::string(name(d)) + (d == DType::mxfp4 ? ", one e8m0 scale per group of 32 elements"
+                                                         : ", one fp16 scale per group of 32 elements");
     default:
       return std::string(name(d)) + ", unquantized";
   }
@@ -116,7 +122,8 @@ std::string describe_weight_quant(DType d) {
       return std::string(name(d)) + ", one " + (d == DType::int8 ? "fp16" : "fp32") +
              " scale per output channel (linear layers only)";
     case ScaleGranularity::per_group:
-      return std::string(name(d)) + ", one fp16 scale per group of 128 inputs, symmetric (linear layers only)";
+      return std::string(name(d)) + (d == DType::mxfp4 ? ", one e8m0 scale per group of 32 inputs (linear layers only)"
+                                                         : ", one fp16 scale per group of 128 inputs, symmetric (linear layers only)");
     default:
       return std::string(name(d)) + ", unquantized";
   }

@@ -58,7 +58,7 @@ int64_t activation_bytes(const Model& model, int64_t batch, int64_t context, con
 }
 
 int64_t total_bytes(const Model& model, int64_t batch, int64_t context, const MemoryOptions& opt) {
-  const int64_t weights = weight_bytes(model, opt.weight_dtype, opt.cache.tp);
+  const int64_t weights = weight_bytes(model, opt.weights, opt.cache.tp);
   const int64_t per_seq = add(kv_bytes_per_sequence(model, context, opt.cache), state_bytes_per_sequence(model, opt.cache));
   return add(add(weights, mul(batch, per_seq)), activation_bytes(model, batch, context, opt));
 }
@@ -103,7 +103,7 @@ std::optional<int64_t> max_context_at(const Model& model, int64_t usable, int64_
 
 MemoryPlan plan_memory(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt) {
   MemoryPlan p;
-  p.weights_bytes = weight_bytes(model, opt.weight_dtype, opt.cache.tp);
+  p.weights_bytes = weight_bytes(model, opt.weights, opt.cache.tp);
   p.kv_bytes_per_token = kv_bytes_per_token(model, opt.cache);
   p.kv_bytes_per_sequence = kv_bytes_per_sequence(model, context, opt.cache);
   p.kv_cache_bytes = mul(batch, p.kv_bytes_per_sequence);

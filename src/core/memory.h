@@ -8,11 +8,12 @@
 #include "core/gpu.h"
 #include "core/kv_cache.h"
 #include "core/model.h"
+#include "core/params.h"
 
 namespace kvplan {
 
 struct MemoryOptions {
-  DType weight_dtype = DType::bf16;
+  WeightDTypes weights;                  // linear and expert weight formats
   CacheOptions cache;                    // KV/state dtypes, conventions, tp
   double gpu_memory_utilization = 0.90;  // fraction of the GPU's memory the engine may use (vLLM's default)
   int64_t prefill_chunk = 8192;          // tokens per forward pass in chunked prefill (vLLM max_num_batched_tokens)

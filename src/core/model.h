@@ -109,6 +109,7 @@ struct Model {
   std::string family;           // e.g. "llama", "deepseek_v3"
   std::string source;           // where the numbers come from
   DType dtype = DType::bf16;    // published weight dtype
+  std::optional<DType> expert_dtype;  // routed experts' published dtype when it differs (gpt-oss: mxfp4)
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t max_context = 0;      // max_position_embeddings; 0 = unknown / unbounded

@@ -161,17 +161,25 @@ ParamCounts count_params(const Model& model) {
   return c;
 }
 
-DType base_dtype(const Model& model, DType weight_dtype) {
-  if (info(weight_dtype).bits >= 16) return weight_dtype;
+WeightDTypes weight_dtypes(const Model& model, std::optional<DType> override) {
+  if (override) return {*override, *override};
+  return {model.dtype, model.expert_dtype.value_or(model.dtype)};
+}
+
+DType base_dtype(const Model& model, DType linear_dtype) {
+  if (info(linear_dtype).bits >= 16) return linear_dtype;
   return info(model.dtype).bits >= 16 ? model.dtype : DType::bf16;
 }
 
-int64_t tensor_bytes(const Tensor& t, const Model& model, DType weight_dtype) {
-  if (t.quantizable) return mul(t.count, matrix_bytes(weight_dtype, t.rows, t.cols));
-  return element_bytes(base_dtype(model, weight_dtype), t.params());
+int64_t tensor_bytes(const Tensor& t, const Model& model, const WeightDTypes& w) {
+  if (t.quantizable) {
+    const DType d = t.role == TensorRole::expert ? w.expert : w.linear;
+    return mul(t.count, matrix_bytes(d, t.rows, t.cols));
+  }
+  return element_bytes(base_dtype(model, w.linear), t.params());
 }
 
-int64_t weight_bytes(const Model& model, DType weight_dtype, int64_t tp) {
+int64_t weight_bytes(const Model& model, const WeightDTypes& weight_dtype, int64_t tp) {
   int64_t total = 0, replicated = 0;
   for (const Tensor& t : global_tensors(model)) {
     const int64_t b = tensor_bytes(t, model, weight_dtype);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,11 +45,19 @@ ParamCounts count_params(const Model& model);
 // Whether a layer's weights are already counted by an earlier layer with the same shared tag.
 std::vector<bool> shares_earlier_weights(const Model& model);
 
+// Storage formats of the weights: linear matrices, and routed experts (which checkpoints such as
+// gpt-oss ship in another format). Everything else is in base_dtype.
+struct WeightDTypes {
+  DType linear = DType::bf16;
+  DType expert = DType::bf16;
+};
+// The model's published formats, or `override` for all linear weights when given.
+WeightDTypes weight_dtypes(const Model& model, std::optional<DType> override = std::nullopt);
 // The 16-bit (or wider) dtype that non-quantizable tensors are stored in.
-DType base_dtype(const Model& model, DType weight_dtype);
-// Bytes of one tensor (all its copies) in the given weight dtype.
-int64_t tensor_bytes(const Tensor& t, const Model& model, DType weight_dtype);
+DType base_dtype(const Model& model, DType linear_dtype);
+// Bytes of one tensor (all its copies).
+int64_t tensor_bytes(const Tensor& t, const Model& model, const WeightDTypes& w);
 // Bytes of all weights (shared blocks once), per GPU under tensor parallel degree tp.
-int64_t weight_bytes(const Model& model, DType weight_dtype, int64_t tp = 1);
+int64_t weight_bytes(const Model& model, const WeightDTypes& w, int64_t tp = 1);
 
 }  // namespace kvplan

@@ -120,7 +120,7 @@ class Config {
 
 DType weight_dtype(const Config& top, const Config& c) {
   // quantization_config with quant_method "fp8" (DeepSeek-V3) stores the weights in fp8 whatever
-  // torch_dtype says; other methods (e.g. gpt-oss's mxfp4) have no kvplan dtype and keep torch_dtype.
+  // torch_dtype says; mxfp4 (gpt-oss) covers only the experts (see expert_dtype).
   if (top.has("quantization_config")) {
     const Config q = top.object("quantization_config");
     if (q.string("quant_method", "") == "fp8")
@@ -140,6 +140,14 @@ DType weight_dtype(const Config& top, const Config& c) {
   return DType::bf16;
 }
 
+// gpt-oss ships its routed experts in MXFP4 (quant_method "mxfp4"; modules_to_not_convert keeps
+// attention, router, embeddings and lm_head in torch_dtype).
+std::optional<DType> expert_dtype(const Config& top) {
+  if (top.has("quantization_config") && top.object("quantization_config").string("quant_method", "") == "mxfp4")
+    return DType::mxfp4;
+  return std::nullopt;
+}
+
 Model start_model(const Config& top, const Config& c, const std::string& family, bool tie_default, int64_t context_default = 0) {
   Model m;
   m.family = family;
@@ -149,6 +157,7 @@ Model start_model(const Config& top, const Config& c, const std::string& family,
   m.tie_word_embeddings = c.has("tie_word_embeddings") ? c.boolean("tie_word_embeddings", tie_default)
                                                        : top.boolean("tie_word_embeddings", tie_default);
   m.dtype = weight_dtype(top, c);
+  m.expert_dtype = expert_dtype(top);
   return m;
 }
 

@@ -136,6 +136,15 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
   } else {
     f.string("dtype", "");
   }
+  if (f.has("expert_dtype")) {
+    try {
+      m.expert_dtype = parse_dtype(f.string("expert_dtype"));
+    } catch (const Error& e) {
+      throw Error(e.what(), f.pos("expert_dtype"));
+    }
+  } else {
+    f.string("expert_dtype", "");
+  }
   m.vocab_size = f.integer("vocab_size");
   m.hidden_size = f.integer("hidden_size");
   m.max_context = f.integer("max_context", 0);
