@@ -1,8 +1,7 @@
 // HF config.json import: every bundled model's real config must give the same layers as its
 // models/<id>.yaml, plus families without a bundled model checked against their published configs.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -146,10 +145,10 @@ TEST_CASE("Nemotron-H-8B: Mamba-2, attention and MLP-only layers from the patter
   // nvidia/Nemotron-H-8B-Base-8K config.json: 52-letter pattern with 24 'M', 4 '*', 24 '-'.
   const Model m = import_file(kFixtures + "/extra/nemotron-h-8b.json");
   REQUIRE(m.layers.size() == 52);
-  CHECK(count_kinds(m) == std::map<LayerKind, int>{
-                              {LayerKind::mamba2, 24}, {LayerKind::attention, 4}, {LayerKind::mlp_only, 24}});
-  const auto attn = std::find_if(m.layers.begin(), m.layers.end(),
-                                 [](const Layer& l) { return kind_of(l) == LayerKind::attention; });
+  CHECK(count_kinds(m) ==
+        std::map<LayerKind, int>{{LayerKind::mamba2, 24}, {LayerKind::attention, 4}, {LayerKind::mlp_only, 24}});
+  const auto attn =
+      std::find_if(m.layers.begin(), m.layers.end(), [](const Layer& l) { return kind_of(l) == LayerKind::attention; });
   REQUIRE(attn != m.layers.end());
   CHECK(attn - m.layers.begin() == 7);
   CHECK(attention_of(*attn).kv_heads == 8);
@@ -199,6 +198,23 @@ TEST_CASE("HF import: family rules", "[hf]") {
     CHECK(kind_of(m.layers[2]) == LayerKind::sliding_attention);
     CHECK(attention_of(m.layers[0]).qkv_bias);
     CHECK(m.dtype == DType::bf16);
+  }
+  SECTION("nemotron_h: MoE layers ('E') and the newer layers_block_type list") {
+    const std::string common = R"("model_type": "nemotron_h", "vocab_size": 131072, "hidden_size": 2688,
+        "num_attention_heads": 32, "num_key_value_heads": 2, "head_dim": 128, "mamba_num_heads": 64,
+        "mamba_head_dim": 64, "n_groups": 8, "ssm_state_size": 128, "intermediate_size": 1856,
+        "n_routed_experts": 128, "n_shared_experts": 1, "moe_intermediate_size": 1856,
+        "moe_shared_expert_intermediate_size": 3712, "num_experts_per_tok": 6)";
+    const Model a = import_hf_config("{" + common + R"(, "hybrid_override_pattern": "MEM*E"})", "a.json");
+    const Model b = import_hf_config(
+        "{" + common + R"(, "layers_block_type": ["mamba", "moe", "mamba", "attention", "moe"]})", "b.json");
+    CHECK(structure(a) == structure(b));
+    REQUIRE(a.layers.size() == 5);
+    CHECK(kind_of(a.layers[1]) == LayerKind::mlp_only);
+    const MoeMlp& e = std::get<MoeMlp>(*a.layers[1].mlp);
+    CHECK(e.experts == 128);
+    CHECK(e.shared_intermediate_size == 3712);
+    CHECK_FALSE(e.gated);
   }
   SECTION("Python's Infinity is tolerated in fields kvplan does not read") {
     const Model m = import_hf_config(R"({"model_type": "mamba2", "hidden_size": 2560, "num_hidden_layers": 2,

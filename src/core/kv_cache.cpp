@@ -54,14 +54,43 @@ int64_t kv_bytes_per_token(const Layer& layer, const CacheOptions& opt) {
   return 0;
 }
 
+int64_t resident_window(const Layer& layer, const CacheOptions& opt) {
+  if (!layer.mixer) return 0;
+  if (auto* a = std::get_if<Attention>(&*layer.mixer))
+    if (a->sliding_window > 0 && opt.sliding == SlidingCache::window) return a->sliding_window;
+  return 0;
+}
+
 int64_t tokens_resident(const Layer& layer, int64_t context, const CacheOptions& opt) {
   if (!layer.mixer) return 0;
-  if (auto* a = std::get_if<Attention>(&*layer.mixer)) {
-    if (a->sliding_window > 0 && opt.sliding == SlidingCache::window) return std::min(context, a->sliding_window);
-    return context;
+  if (std::holds_alternative<Attention>(*layer.mixer) || std::holds_alternative<Mla>(*layer.mixer)) {
+    const int64_t window = resident_window(layer, opt);
+    return window > 0 ? std::min(context, window) : context;
   }
-  if (std::holds_alternative<Mla>(*layer.mixer)) return context;
   return 0;
+}
+
+KvTerms kv_terms(const Model& model, const CacheOptions& opt) {
+  KvTerms t;
+  for (const Layer& layer : model.layers) {
+    const int64_t bytes = kv_bytes_per_token(layer, opt);
+    if (bytes == 0) continue;
+    const int64_t window = resident_window(layer, opt);
+    if (window == 0) {
+      t.full_bytes_per_token = add(t.full_bytes_per_token, bytes);
+      continue;
+    }
+    auto it = std::find_if(t.windowed.begin(), t.windowed.end(), [&](const auto& w) { return w.first == window; });
+    if (it == t.windowed.end()) t.windowed.emplace_back(window, bytes);
+    else it->second = add(it->second, bytes);
+  }
+  return t;
+}
+
+int64_t kv_bytes_per_sequence(const KvTerms& terms, int64_t context) {
+  int64_t total = mul(context, terms.full_bytes_per_token);
+  for (const auto& [window, bytes] : terms.windowed) total = add(total, mul(std::min(context, window), bytes));
+  return total;
 }
 
 int64_t kv_bytes_per_token(const Model& model, const CacheOptions& opt) {

@@ -42,31 +42,49 @@ DType activation_dtype(const Model& model) {
 
 }  // namespace
 
+MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
+  const int64_t tp = opt.cache.tp;
+  MemoryModel mm;
+  mm.weights_bytes = weight_bytes(model, opt.weights, tp);
+  mm.kv = kv_terms(model, opt.cache);
+  mm.kv_bytes_per_token = kv_bytes_per_token(model, opt.cache);
+  mm.state_bytes_per_sequence = state_bytes_per_sequence(model, opt.cache);
+  int64_t widest = 0;
+  for (const Layer& layer : model.layers) widest = std::max(widest, widest_intermediate(layer));
+  mm.activation_elements_per_token = add(2 * model.hidden_size, ceil_div(widest, tp));
+  mm.activation_dtype = activation_dtype(model);
+  mm.logits_bytes_per_sequence = mul(ceil_div(model.vocab_size, tp), 4);
+  mm.prefill_chunk = opt.prefill_chunk;
+  return mm;
+}
+
 // Peak of one forward pass: T tokens in flight, T = max(B, min(B*N, prefill_chunk)) (decode
 // steps carry B tokens, chunked prefill at most `prefill_chunk`). Each token holds the residual
 // stream and its normed copy (2*hidden) plus the widest intermediate of any layer (split over tp),
 // in the activation dtype; plus fp32 logits for one row per sequence (vocab split over tp).
+int64_t activation_bytes(const MemoryModel& mm, int64_t batch, int64_t context) {
+  const int64_t tokens = std::max(batch, std::min(mul(batch, context), mm.prefill_chunk));
+  const int64_t act = element_bytes(mm.activation_dtype, mul(tokens, mm.activation_elements_per_token));
+  return add(act, mul(batch, mm.logits_bytes_per_sequence));
+}
+
 int64_t activation_bytes(const Model& model, int64_t batch, int64_t context, const MemoryOptions& opt) {
-  const int64_t tp = opt.cache.tp;
-  int64_t widest = 0;
-  for (const Layer& layer : model.layers) widest = std::max(widest, widest_intermediate(layer));
-  const int64_t tokens = std::max(batch, std::min(mul(batch, context), opt.prefill_chunk));
-  const int64_t per_token = add(2 * model.hidden_size, ceil_div(widest, tp));
-  const int64_t act = element_bytes(activation_dtype(model), mul(tokens, per_token));
-  const int64_t logits = mul(batch, ceil_div(model.vocab_size, tp), 4);
-  return add(act, logits);
+  return activation_bytes(memory_model(model, opt), batch, context);
+}
+
+int64_t total_bytes(const MemoryModel& mm, int64_t batch, int64_t context) {
+  const int64_t per_seq = add(kv_bytes_per_sequence(mm.kv, context), mm.state_bytes_per_sequence);
+  return add(add(mm.weights_bytes, mul(batch, per_seq)), activation_bytes(mm, batch, context));
 }
 
 int64_t total_bytes(const Model& model, int64_t batch, int64_t context, const MemoryOptions& opt) {
-  const int64_t weights = weight_bytes(model, opt.weights, opt.cache.tp);
-  const int64_t per_seq = add(kv_bytes_per_sequence(model, context, opt.cache), state_bytes_per_sequence(model, opt.cache));
-  return add(add(weights, mul(batch, per_seq)), activation_bytes(model, batch, context, opt));
+  return total_bytes(memory_model(model, opt), batch, context);
 }
 
 namespace {
-bool fits(const Model& model, int64_t usable, int64_t batch, int64_t context, const MemoryOptions& opt) {
+bool fits(const MemoryModel& mm, int64_t usable, int64_t batch, int64_t context) {
   try {
-    return total_bytes(model, batch, context, opt) <= usable;
+    return total_bytes(mm, batch, context) <= usable;
   } catch (const Error&) {  // a size past 64 bits certainly does not fit
     return false;
   }
@@ -91,33 +109,42 @@ int64_t largest_true(int64_t limit, Ok ok) {
 constexpr int64_t kSearchLimit = int64_t{1} << 50;  // beyond any real batch or context
 }  // namespace
 
-int64_t max_batch_at(const Model& model, int64_t usable, int64_t context, const MemoryOptions& opt) {
-  return largest_true(kSearchLimit, [&](int64_t b) { return fits(model, usable, b, context, opt); });
+int64_t max_batch_at(const MemoryModel& mm, int64_t usable, int64_t context) {
+  return largest_true(kSearchLimit, [&](int64_t b) { return fits(mm, usable, b, context); });
 }
 
-std::optional<int64_t> max_context_at(const Model& model, int64_t usable, int64_t batch, const MemoryOptions& opt) {
-  const int64_t n = largest_true(kSearchLimit, [&](int64_t c) { return fits(model, usable, batch, c, opt); });
+std::optional<int64_t> max_context_at(const MemoryModel& mm, int64_t usable, int64_t batch) {
+  const int64_t n = largest_true(kSearchLimit, [&](int64_t c) { return fits(mm, usable, batch, c); });
   if (n == kSearchLimit) return std::nullopt;
   return n;
 }
 
-MemoryPlan plan_memory(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt) {
+int64_t usable_bytes(int64_t gpu_memory_bytes, double utilization) {
+  return static_cast<int64_t>(std::floor(static_cast<double>(gpu_memory_bytes) * utilization));
+}
+
+MemoryPlan plan_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double utilization, int64_t batch,
+                       int64_t context) {
   MemoryPlan p;
-  p.weights_bytes = weight_bytes(model, opt.weights, opt.cache.tp);
-  p.kv_bytes_per_token = kv_bytes_per_token(model, opt.cache);
-  p.kv_bytes_per_sequence = kv_bytes_per_sequence(model, context, opt.cache);
+  p.weights_bytes = mm.weights_bytes;
+  p.kv_bytes_per_token = mm.kv_bytes_per_token;
+  p.kv_bytes_per_sequence = kv_bytes_per_sequence(mm.kv, context);
   p.kv_cache_bytes = mul(batch, p.kv_bytes_per_sequence);
-  p.state_bytes_per_sequence = state_bytes_per_sequence(model, opt.cache);
+  p.state_bytes_per_sequence = mm.state_bytes_per_sequence;
   p.state_bytes = mul(batch, p.state_bytes_per_sequence);
-  p.activation_bytes = activation_bytes(model, batch, context, opt);
+  p.activation_bytes = activation_bytes(mm, batch, context);
   p.total_bytes = add(add(p.weights_bytes, p.kv_cache_bytes), add(p.state_bytes, p.activation_bytes));
-  p.capacity_bytes = gpu.memory_bytes;
-  p.usable_bytes = static_cast<int64_t>(std::floor(static_cast<double>(gpu.memory_bytes) * opt.gpu_memory_utilization));
+  p.capacity_bytes = gpu_memory_bytes;
+  p.usable_bytes = usable_bytes(gpu_memory_bytes, utilization);
   p.headroom_bytes = p.usable_bytes - p.total_bytes;
   p.fits = p.headroom_bytes >= 0;
-  p.max_batch = max_batch_at(model, p.usable_bytes, context, opt);
-  p.max_context = max_context_at(model, p.usable_bytes, batch, opt);
+  p.max_batch = max_batch_at(mm, p.usable_bytes, context);
+  p.max_context = max_context_at(mm, p.usable_bytes, batch);
   return p;
+}
+
+MemoryPlan plan_memory(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt) {
+  return plan_memory(memory_model(model, opt), gpu.memory_bytes, opt.gpu_memory_utilization, batch, context);
 }
 
 }  // namespace kvplan

@@ -37,16 +37,36 @@ struct MemoryPlan {
                                          // (memory stops growing with context: SSM, sliding-only)
 };
 
+// Everything about a (model, options) pair that does not depend on batch or context, computed
+// once, so that sizing one (batch, context) point costs O(#sliding windows) (sweeps, searches).
+struct MemoryModel {
+  int64_t weights_bytes = 0;
+  KvTerms kv;
+  int64_t kv_bytes_per_token = 0;
+  int64_t state_bytes_per_sequence = 0;
+  int64_t activation_elements_per_token = 0;  // 2*hidden + widest intermediate / tp
+  DType activation_dtype = DType::bf16;
+  int64_t logits_bytes_per_sequence = 0;      // fp32 logits, vocab / tp
+  int64_t prefill_chunk = 0;
+};
+MemoryModel memory_model(const Model& model, const MemoryOptions& opt);
+
 // Peak activation/workspace bytes per GPU for a batch at a context (documented formula).
+int64_t activation_bytes(const MemoryModel& mm, int64_t batch, int64_t context);
 int64_t activation_bytes(const Model& model, int64_t batch, int64_t context, const MemoryOptions& opt);
 // Everything resident on one GPU for batch x context.
+int64_t total_bytes(const MemoryModel& mm, int64_t batch, int64_t context);
 int64_t total_bytes(const Model& model, int64_t batch, int64_t context, const MemoryOptions& opt);
 
+MemoryPlan plan_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double gpu_memory_utilization,
+                       int64_t batch, int64_t context);
 MemoryPlan plan_memory(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt);
+// floor(memory x utilization): what the engine may use.
+int64_t usable_bytes(int64_t gpu_memory_bytes, double gpu_memory_utilization);
 
 // Largest batch that fits at `context` (0 if none) and largest context at `batch`
 // (0 if none, nullopt if unbounded), by exact integer search.
-int64_t max_batch_at(const Model& model, int64_t usable_bytes, int64_t context, const MemoryOptions& opt);
-std::optional<int64_t> max_context_at(const Model& model, int64_t usable_bytes, int64_t batch, const MemoryOptions& opt);
+int64_t max_batch_at(const MemoryModel& mm, int64_t usable_bytes, int64_t context);
+std::optional<int64_t> max_context_at(const MemoryModel& mm, int64_t usable_bytes, int64_t batch);
 
 }  // namespace kvplan

@@ -1,12 +1,11 @@
 #include "io/hf_config.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 
@@ -99,7 +98,6 @@ class Config {
     if (got.size() > 40) got = got.substr(0, 37) + "...";
     return fail("field '" + prefix_ + key + "' must be " + expected + " (got " + got + ")");
   }
-  const std::string& source() const { return source_; }
 
  private:
   int64_t to_integer(const std::string& key) const {
@@ -148,7 +146,8 @@ std::optional<DType> expert_dtype(const Config& top) {
   return std::nullopt;
 }
 
-Model start_model(const Config& top, const Config& c, const std::string& family, bool tie_default, int64_t context_default = 0) {
+Model start_model(const Config& top, const Config& c, const std::string& family, bool tie_default,
+                  int64_t context_default = 0) {
   Model m;
   m.family = family;
   m.vocab_size = c.integer("vocab_size");
@@ -174,6 +173,14 @@ Attention gqa(const Config& c, int64_t hidden, int64_t head_dim_default = 0) {
   return a;
 }
 
+// num_hidden_layers (or a legacy spelling), bounded as the YAML format bounds `repeat`.
+int64_t layer_count(const Config& c, const std::string& key = "num_hidden_layers") {
+  const int64_t n = c.integer(key);
+  if (n < 1 || n > 100000)
+    throw c.fail("field '" + key + "' must be between 1 and 100000 (got " + std::to_string(n) + ")");
+  return n;
+}
+
 Layer make_layer(std::string block, std::optional<Mixer> mixer, std::optional<Mlp> mlp, int64_t norms) {
   Layer l;
   l.block = std::move(block);
@@ -190,8 +197,8 @@ std::vector<bool> sliding_layers(const Config& c, int64_t layers, const std::fun
   const std::vector<std::string> types = c.strings("layer_types");
   if (!types.empty()) {
     if (static_cast<int64_t>(types.size()) != layers)
-      throw c.fail("field 'layer_types' lists " + std::to_string(types.size()) +
-                                      " layers but num_hidden_layers is " + std::to_string(layers));
+      throw c.fail("field 'layer_types' lists " + std::to_string(types.size()) + " layers but num_hidden_layers is " +
+                   std::to_string(layers));
     for (int64_t i = 0; i < layers; ++i) out[i] = types[i] == "sliding_attention";
     return out;
   }
@@ -221,7 +228,7 @@ Model llama(const Config& c) {
   Attention a = gqa(c, m.hidden_size);
   a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
   const DenseMlp mlp{c.integer("intermediate_size"), true, c.boolean("mlp_bias", false)};
-  add_decoders(m, a, mlp, 2, none_sliding(c.integer("num_hidden_layers")), 0);
+  add_decoders(m, a, mlp, 2, none_sliding(layer_count(c)), 0);
   return m;
 }
 
@@ -230,8 +237,9 @@ Model mistral(const Config& c) {
   Model m = start_model(c, c, "mistral", false);
   const int64_t window = c.present("sliding_window") ? c.integer("sliding_window", 0) : 4096;
   const DenseMlp mlp{c.integer("intermediate_size"), true, false};
-  const int64_t layers = c.integer("num_hidden_layers");
-  add_decoders(m, gqa(c, m.hidden_size), mlp, 2, sliding_layers(c, layers, [&](int64_t) { return window > 0; }), window);
+  const int64_t layers = layer_count(c);
+  add_decoders(m, gqa(c, m.hidden_size), mlp, 2, sliding_layers(c, layers, [&](int64_t) { return window > 0; }),
+               window);
   return m;
 }
 
@@ -243,8 +251,9 @@ Model mixtral(const Config& c) {
   moe.experts = c.integer(c.pick({"num_local_experts", "num_experts"}));
   moe.experts_per_token = c.integer("num_experts_per_tok");
   moe.expert_intermediate_size = c.integer("intermediate_size");
-  const int64_t layers = c.integer("num_hidden_layers");
-  add_decoders(m, gqa(c, m.hidden_size), moe, 2, sliding_layers(c, layers, [&](int64_t) { return window > 0; }), window);
+  const int64_t layers = layer_count(c);
+  add_decoders(m, gqa(c, m.hidden_size), moe, 2, sliding_layers(c, layers, [&](int64_t) { return window > 0; }),
+               window);
   return m;
 }
 
@@ -260,12 +269,12 @@ Model qwen(const Config& c, bool qwen3) {
   } else {
     a.qkv_bias = c.boolean("attention_bias", true);
   }
-  const int64_t layers = c.integer("num_hidden_layers");
+  const int64_t layers = layer_count(c);
   const int64_t window = c.boolean("use_sliding_window", false) ? c.integer("sliding_window", 4096) : 0;
   const int64_t max_window_layers = c.integer("max_window_layers", 28);
   const DenseMlp mlp{c.integer("intermediate_size"), true, false};
-  add_decoders(m, a, mlp, 2,
-               sliding_layers(c, layers, [&](int64_t i) { return window > 0 && i >= max_window_layers; }), window);
+  add_decoders(m, a, mlp, 2, sliding_layers(c, layers, [&](int64_t i) { return window > 0 && i >= max_window_layers; }),
+               window);
   return m;
 }
 
@@ -275,7 +284,7 @@ Model gemma2(const Config& c) {
   Model m = start_model(c, c, "gemma2", true, 8192);
   const Attention a = gqa(c, m.hidden_size, 256);
   const int64_t window = c.integer("sliding_window", 4096);
-  const int64_t layers = c.integer("num_hidden_layers");
+  const int64_t layers = layer_count(c);
   const DenseMlp mlp{c.integer("intermediate_size"), true, false};
   add_decoders(m, a, mlp, 4, sliding_layers(c, layers, [](int64_t i) { return (i + 1) % 2 != 0; }), window);
   return m;
@@ -290,8 +299,8 @@ Model gemma3(const Config& top) {
   m.vocab_size = c.integer("vocab_size", 262208);
   m.hidden_size = c.integer("hidden_size", 2304);
   m.max_context = c.integer("max_position_embeddings", 131072);
-  m.tie_word_embeddings = c.has("tie_word_embeddings") ? c.boolean("tie_word_embeddings", true)
-                                                       : top.boolean("tie_word_embeddings", true);
+  m.tie_word_embeddings =
+      c.has("tie_word_embeddings") ? c.boolean("tie_word_embeddings", true) : top.boolean("tie_word_embeddings", true);
   m.dtype = weight_dtype(top, c);
   Attention a;
   a.heads = c.integer("num_attention_heads", 8);
@@ -302,7 +311,7 @@ Model gemma3(const Config& top) {
   a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
   const int64_t window = c.integer("sliding_window", 4096);
   const int64_t pattern = c.integer("sliding_window_pattern", 6);
-  const int64_t layers = c.integer("num_hidden_layers", 26);
+  const int64_t layers = c.has("num_hidden_layers") ? layer_count(c) : 26;
   const DenseMlp mlp{c.integer("intermediate_size", 9216), true, false};
   add_decoders(m, a, mlp, 4,
                sliding_layers(c, layers, [&](int64_t i) { return pattern > 0 && (i + 1) % pattern != 0; }), window);
@@ -322,7 +331,7 @@ Model gpt_oss(const Config& c) {
   moe.expert_intermediate_size = c.integer("intermediate_size");
   moe.bias = moe.router_bias = true;
   const int64_t window = c.integer("sliding_window", 128);
-  const int64_t layers = c.integer("num_hidden_layers");
+  const int64_t layers = layer_count(c);
   add_decoders(m, a, moe, 2, sliding_layers(c, layers, [](int64_t i) { return (i + 1) % 2 != 0; }), window);
   return m;
 }
@@ -348,7 +357,7 @@ Model falcon(const Config& c, const std::string& model_type) {
   const int64_t ln_in_parallel = c.integer("num_ln_in_parallel_attn", new_arch ? 2 : 1);
   const int64_t norms = (!parallel || ln_in_parallel == 2) ? 2 : 1;
   const DenseMlp mlp{c.integer("ffn_hidden_size", 4 * m.hidden_size), false, bias};
-  add_decoders(m, a, mlp, norms, none_sliding(c.integer(c.pick({"num_hidden_layers", "n_layer"}))), 0);
+  add_decoders(m, a, mlp, norms, none_sliding(layer_count(c, c.pick({"num_hidden_layers", "n_layer"}))), 0);
   return m;
 }
 
@@ -377,7 +386,7 @@ Model deepseek(const Config& c, bool v3) {
   const int64_t first_dense = c.integer("first_k_dense_replace", 0);
   const int64_t freq = std::max<int64_t>(1, c.integer("moe_layer_freq", 1));
   // The num_nextn_predict_layers MTP modules are not part of the served model's layer stack.
-  const int64_t layers = c.integer("num_hidden_layers");
+  const int64_t layers = layer_count(c);
   for (int64_t i = 0; i < layers; ++i) {
     const bool is_moe = has_experts && i >= first_dense && i % freq == 0;
     m.layers.push_back(is_moe ? make_layer("moe", mla, moe, 2) : make_layer("dense", mla, dense, 2));
@@ -389,7 +398,7 @@ Model deepseek(const Config& c, bool v3) {
 // expand * hidden; time_step_rank "auto" = ceil(hidden / 16). Falcon-Mamba adds parameter-free
 // RMS norms on B, C and dt.
 Model mamba(const Config& c, bool falcon_mamba) {
-  Model m = start_model(c, c, falcon_mamba ? "falcon_mamba" : "mamba", !falcon_mamba);
+  Model m = start_model(c, c, falcon_mamba ? "falcon_mamba" : "mamba", true);
   Mamba1 s;
   s.d_inner = c.integer("intermediate_size", c.integer("expand", 2) * m.hidden_size);
   s.d_state = c.integer("state_size", 16);
@@ -398,7 +407,7 @@ Model mamba(const Config& c, bool falcon_mamba) {
   s.conv_bias = c.boolean("use_conv_bias", true);
   s.proj_bias = c.boolean("use_bias", false);
   s.bc_dt_norm = falcon_mamba;
-  const int64_t layers = c.integer("num_hidden_layers");
+  const int64_t layers = layer_count(c);
   for (int64_t i = 0; i < layers; ++i) m.layers.push_back(make_layer("mamba", s, std::nullopt, 1));
   return m;
 }
@@ -414,7 +423,7 @@ Model mamba2(const Config& c) {
   s.d_conv = c.integer("conv_kernel", 4);
   s.conv_bias = c.boolean("use_conv_bias", true);
   s.proj_bias = c.boolean("use_bias", false);
-  const int64_t layers = c.integer("num_hidden_layers");
+  const int64_t layers = layer_count(c);
   for (int64_t i = 0; i < layers; ++i) m.layers.push_back(make_layer("mamba", s, std::nullopt, 1));
   return m;
 }
@@ -439,10 +448,11 @@ Model jamba(const Config& c) {
   moe.experts_per_token = c.integer("num_experts_per_tok", 2);
   moe.expert_intermediate_size = dense.intermediate_size;
   const int64_t attn_period = c.integer("attn_layer_period", 8), attn_offset = c.integer("attn_layer_offset", 4);
-  const int64_t expert_period = c.integer("expert_layer_period", 2), expert_offset = c.integer("expert_layer_offset", 1);
+  const int64_t expert_period = c.integer("expert_layer_period", 2),
+                expert_offset = c.integer("expert_layer_offset", 1);
   if (attn_period <= 0 || expert_period <= 0)
     throw c.fail("fields 'attn_layer_period' and 'expert_layer_period' must be positive");
-  const int64_t layers = c.integer("num_hidden_layers");
+  const int64_t layers = layer_count(c);
   for (int64_t i = 0; i < layers; ++i) {
     const bool attn = i % attn_period == attn_offset;
     const bool is_moe = moe.experts > 1 && i % expert_period == expert_offset;
@@ -459,19 +469,19 @@ Model jamba(const Config& c) {
 // each hybrid layer and the LoRA adapters.
 Model zamba2(const Config& c) {
   Model m = start_model(c, c, "zamba2", true, 4096);
-  const int64_t layers = c.integer("num_hidden_layers");
+  const int64_t layers = layer_count(c);
   std::vector<bool> hybrid(layers, false);
   const std::vector<std::string> types = c.strings("layers_block_type");
   if (!types.empty()) {
     if (static_cast<int64_t>(types.size()) != layers)
       throw c.fail("field 'layers_block_type' lists " + std::to_string(types.size()) +
-                                            " layers but num_hidden_layers is " + std::to_string(layers));
+                   " layers but num_hidden_layers is " + std::to_string(layers));
     for (int64_t i = 0; i < layers; ++i) hybrid[i] = types[i] == "hybrid";
   } else {
     for (int64_t id : c.integers("hybrid_layer_ids")) {
       if (id < 0 || id >= layers)
-        throw c.fail("field 'hybrid_layer_ids' has layer " + std::to_string(id) +
-                                             " outside 0.." + std::to_string(layers - 1));
+        throw c.fail("field 'hybrid_layer_ids' has layer " + std::to_string(id) + " outside 0.." +
+                     std::to_string(layers - 1));
       hybrid[id] = true;
     }
   }
@@ -511,22 +521,24 @@ Model nemotron_h(const Config& c) {
   Model m = start_model(c, c, "nemotron_h", false);
   std::string pattern = c.string("hybrid_override_pattern", "");
   if (pattern.empty()) {
-    static const std::map<std::string, char> kLetters = {
-        {"mamba", 'M'}, {"linear_attention", 'M'}, {"attention", '*'}, {"full_attention", '*'}, {"mlp", '-'}, {"moe", 'E'}};
+    static const std::map<std::string, char> kLetters = {{"mamba", 'M'},     {"linear_attention", 'M'},
+                                                         {"attention", '*'}, {"full_attention", '*'},
+                                                         {"mlp", '-'},       {"moe", 'E'}};
     for (const std::string& t : c.strings("layers_block_type")) {
       auto it = kLetters.find(t);
-      if (it == kLetters.end())
-        throw c.fail("field 'layers_block_type' has unknown layer type '" + t + "'");
+      if (it == kLetters.end()) throw c.fail("field 'layers_block_type' has unknown layer type '" + t + "'");
       pattern += it->second;
     }
   }
   if (pattern.empty()) throw c.fail("missing field 'hybrid_override_pattern'");
-  if (c.has("num_hidden_layers") && c.integer("num_hidden_layers") != static_cast<int64_t>(pattern.size()))
+  if (c.has("num_hidden_layers") && layer_count(c) != static_cast<int64_t>(pattern.size()))
     throw c.fail("field 'hybrid_override_pattern' has " + std::to_string(pattern.size()) +
-                                                " layers but num_hidden_layers is " +
-                                                std::to_string(c.integer("num_hidden_layers")));
-  if (c.has("moe_latent_size"))
-    throw c.fail("field 'moe_latent_size' (latent MoE projections) is not supported");
+                 " layers but num_hidden_layers is " + std::to_string(layer_count(c)));
+  const size_t bad = pattern.find_first_not_of("M*-E");
+  if (bad != std::string::npos)
+    throw c.fail(std::string("field 'hybrid_override_pattern' has unknown layer letter '") + pattern[bad] +
+                 "' (expected M, *, - or E)");
+  if (c.has("moe_latent_size")) throw c.fail("field 'moe_latent_size' (latent MoE projections) is not supported");
 
   const auto mamba_layer = [&] {
     Mamba2 s;
@@ -545,7 +557,8 @@ Model nemotron_h(const Config& c) {
     return make_layer("attention", a, std::nullopt, 1);
   };
   const auto mlp_layer = [&] {
-    return make_layer("mlp", std::nullopt, DenseMlp{c.integer("intermediate_size"), false, c.boolean("mlp_bias", false)}, 1);
+    return make_layer("mlp", std::nullopt,
+                      DenseMlp{c.integer("intermediate_size"), false, c.boolean("mlp_bias", false)}, 1);
   };
   const auto moe_layer = [&] {
     MoeMlp e;
@@ -565,9 +578,6 @@ Model nemotron_h(const Config& c) {
       case '*': m.layers.push_back(attention_layer()); break;
       case '-': m.layers.push_back(mlp_layer()); break;
       case 'E': m.layers.push_back(moe_layer()); break;
-      default:
-        throw c.fail(std::string("field 'hybrid_override_pattern' has unknown layer letter '") +
-                                                    ch + "' (expected M, *, - or E)");
     }
   }
   return m;
@@ -614,8 +624,10 @@ std::string replace_non_finite(std::string text) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char ch = text[i];
     if (in_string) {
-      if (ch == '\\') ++i;
-      else if (ch == '"') in_string = false;
+      if (ch == '\\')
+        ++i;
+      else if (ch == '"')
+        in_string = false;
       continue;
     }
     if (ch == '"') {
@@ -694,9 +706,9 @@ Model import_hf_config(const std::string& json_text, const std::string& source) 
     if (it == all.end()) {
       std::string list;
       for (const auto& t : supported) list += (list.empty() ? "" : ", ") + t;
-      throw Error("unsupported model_type '" + model_type + "' (supported: " + list + ")" +
-                      did_you_mean(model_type, supported),
-                  SourcePos{source, 0, 0});
+      throw Error(
+          "unsupported model_type '" + model_type + "' (supported: " + list + ")" + did_you_mean(model_type, supported),
+          SourcePos{source, 0, 0});
     }
     Model m = it->import(top);
     m.id = id_from_source(source);

@@ -125,7 +125,9 @@ std::string render_table(const Estimate& e) {
   out += fmt::format("  fits       {}\n", m.fits ? "yes" : "NO");
   out += fmt::format("  max batch at context {}: {}\n", group_digits(e.workload.context), group_digits(m.max_batch));
   out += fmt::format("  max context at batch {}: {}\n", group_digits(e.workload.batch),
-                     m.max_context ? group_digits(*m.max_context) + " tokens" : "unbounded (memory constant in context)");
+                     !m.max_context     ? std::string("unbounded (memory stops growing with context)")
+                     : *m.max_context == 0 ? std::string("none (weights and activations alone exceed usable memory)")
+                                           : group_digits(*m.max_context) + " tokens");
   out += "\n";
   out += fmt::format("  {:<18}{:>6}{:>18}{:>14}{:>20}{:>18}\n", "layers by kind", "count", "params", "KV B/token",
                      "KV B/sequence", "state B/seq");

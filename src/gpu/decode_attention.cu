@@ -1,0 +1,439 @@
+// Decode attention over a KV cache on tensor cores: one query token per sequence, the query heads
+// of a KV group stacked as the M rows of m16n8k16 MMAs (so they share one KV tile load), KV tiles
+// streamed through shared memory with cp.async, split-KV across blocks (flash-decoding, Dao et al.
+// 2023) with the log-sum-exp combine done by the last block of each group (ticket counter).
+// Inside a block the 4 warps split the tile's tokens for Q.K^T, share S through shared memory, and
+// split V's columns for P.V, so every warp holds the same running max/sum and no cross-warp merge
+// is needed. MLA absorbed form: one latent head, K = latent (kv_lora + rope), V = its first v_dim.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <algorithm>
+#include <type_traits>
+
+#include "gpu/cuda_check.h"
+#include "gpu/kernels.h"
+#include "gpu/mma.cuh"
+
+namespace kvplan::gpu {
+
+int kv_type_bytes(KvType t) { return t == KvType::fp8_e4m3 ? 1 : 2; }
+
+namespace {
+
+constexpr int kThreads = 128;
+constexpr float kLog2e = 1.4426950408889634f;
+
+template <int DK, int DV, int MT, typename KV, bool V_IN_K, int TT, int STAGES>
+struct Cfg {
+  static constexpr bool kFp8 = std::is_same_v<KV, uint8_t>;
+  using CT = std::conditional_t<std::is_same_v<KV, __half>, __half, __nv_bfloat16>;
+  static_assert(!(kFp8 && V_IN_K), "fp8 MLA is not instantiated");
+  static constexpr int ROWS = 16 * MT;
+  static constexpr int TPW = TT / 4;  // tokens per warp in Q.K^T
+  static constexpr int NT = TPW / 8;
+  static constexpr int DVW = DV / 4;  // V columns per warp in P.V
+  static_assert(TPW % 8 == 0 && DVW % 16 == 0 && DK % 16 == 0, "tile shape");
+  static constexpr int QLD = DK + 8;
+  static constexpr int KLD_RAW = kFp8 ? DK : DK + 8;
+  static constexpr int VLD_RAW = kFp8 ? DV : DV + 8;
+  static constexpr int KLD = DK + 8;
+  static constexpr int VLD = V_IN_K ? KLD : DV + 8;
+  static constexpr int SLD = TT + 4;
+  static constexpr int Q_BYTES = ROWS * QLD * 2;
+  static constexpr int K_BYTES = STAGES * TT * KLD_RAW * int(sizeof(KV));
+  static constexpr int V_BYTES = V_IN_K ? 0 : STAGES * TT * VLD_RAW * int(sizeof(KV));
+  static constexpr int C_BYTES = kFp8 ? TT * (KLD + VLD) * 2 : 0;
+  static constexpr int S_BYTES = ROWS * SLD * 4;
+  static constexpr int SMEM = Q_BYTES + K_BYTES + V_BYTES + C_BYTES + S_BYTES;
+};
+
+// 16 e4m3 bytes -> 16 bf16 (exact: every e4m3 value is a bf16 value).
+__device__ __forceinline__ void fp8x16_to_bf16(const uint8_t* src, __nv_bfloat16* dst) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(src);
+  const unsigned w[4] = {raw.x, raw.y, raw.z, raw.w};
+  unsigned outw[8];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(w[i] >> (16 * j)), __NV_E4M3);
+      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h));
+      __nv_bfloat162 b = __float22bfloat162_rn(f);
+      outw[i * 2 + j] = *reinterpret_cast<unsigned*>(&b);
+    }
+  }
+  reinterpret_cast<uint4*>(dst)[0] = make_uint4(outw[0], outw[1], outw[2], outw[3]);
+  reinterpret_cast<uint4*>(dst)[1] = make_uint4(outw[4], outw[5], outw[6], outw[7]);
+}
+
+template <int DK, int DV, int MT, typename KV, bool V_IN_K, int TT, int STAGES>
+__global__ void __launch_bounds__(kThreads) decode_attention_kernel(const DecodeAttention a, int head_tiles) {
+  using C = Cfg<DK, DV, MT, KV, V_IN_K, TT, STAGES>;
+  using CT = typename C::CT;
+  using M = Mma<CT>;
+  extern __shared__ __align__(16) unsigned char smem[];
+  CT* Qs = reinterpret_cast<CT*>(smem);
+  KV* Kr = reinterpret_cast<KV*>(smem + C::Q_BYTES);
+  KV* Vr = reinterpret_cast<KV*>(smem + C::Q_BYTES + C::K_BYTES);
+  CT* Kc = reinterpret_cast<CT*>(smem + C::Q_BYTES + C::K_BYTES + C::V_BYTES);
+  CT* Vc = Kc + TT * C::KLD;
+  float* Ss = reinterpret_cast<float*>(smem + C::Q_BYTES + C::K_BYTES + C::V_BYTES + C::C_BYTES);
+  __shared__ int is_last;
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int ht = blockIdx.x % head_tiles;
+  const int rest = blockIdx.x / head_tiles;
+  const int split = rest % a.splits;
+  const int kvh = rest / a.splits;
+  const int64_t b = blockIdx.y;
+  const int group = static_cast<int>(a.heads / a.kv_heads);
+  const int head0 = kvh * group + ht * C::ROWS;
+  const int rows_valid = min(C::ROWS, group - ht * C::ROWS);
+
+  const int64_t first = a.window > 0 ? max(int64_t(0), a.context - a.window) : 0;
+  const int64_t ntok = a.context - first;
+  const int64_t tiles_total = (ntok + TT - 1) / TT;
+  const int64_t tps = (tiles_total + a.splits - 1) / a.splits;
+  const int64_t tile_begin = split * tps;
+  const int ntiles = static_cast<int>(max(int64_t(0), min(tiles_total, tile_begin + tps) - tile_begin));
+  const int64_t tok0 = first + tile_begin * TT;
+
+  // Q rows of this head tile (zero rows pad a group smaller than the tile).
+  const CT* q = static_cast<const CT*>(a.q) + (b * a.heads + head0) * DK;
+  for (int i = tid; i < C::ROWS * DK / 8; i += kThreads) {
+    const int r = i / (DK / 8), c = (i % (DK / 8)) * 8;
+    uint4 val = make_uint4(0, 0, 0, 0);
+    if (r < rows_valid) val = *reinterpret_cast<const uint4*>(q + r * DK + c);
+    *reinterpret_cast<uint4*>(Qs + r * C::QLD + c) = val;
+  }
+
+  const KV* kbase = static_cast<const KV*>(a.k) + b * a.k_batch_stride + kvh * a.k_head_stride;
+  const KV* vbase = static_cast<const KV*>(a.v) + b * a.v_batch_stride + kvh * a.v_head_stride;
+  auto load_tile = [&](int tile, int stage) {
+    const int64_t t0 = tok0 + int64_t(tile) * TT;
+    constexpr int KCH = DK * int(sizeof(KV)) / 16, KE = 16 / int(sizeof(KV));
+    KV* kd = Kr + stage * TT * C::KLD_RAW;
+    for (int i = tid; i < TT * KCH; i += kThreads) {
+      const int r = i / KCH, c = i % KCH;
+      const bool ok = t0 + r < a.context;
+      cp_async16(kd + r * C::KLD_RAW + c * KE, kbase + (ok ? t0 + r : first) * a.k_token_stride + c * KE, ok);
+    }
+    if constexpr (!V_IN_K) {
+      constexpr int VCH = DV * int(sizeof(KV)) / 16;
+      KV* vd = Vr + stage * TT * C::VLD_RAW;
+      for (int i = tid; i < TT * VCH; i += kThreads) {
+        const int r = i / VCH, c = i % VCH;
+        const bool ok = t0 + r < a.context;
+        cp_async16(vd + r * C::VLD_RAW + c * KE, vbase + (ok ? t0 + r : first) * a.v_token_stride + c * KE, ok);
+      }
+    }
+  };
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < ntiles) load_tile(s, s);
+    cp_async_commit();
+  }
+
+  const float scale_log2 = a.scale * a.k_scale * kLog2e;
+  float m_run[MT][2], l_run[MT][2], o[MT][C::DVW / 8][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    m_run[mt][0] = m_run[mt][1] = -INFINITY;
+    l_run[mt][0] = l_run[mt][1] = 0.f;
+#pragma unroll
+    for (int n = 0; n < C::DVW / 8; ++n) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.f;
+  }
+
+  for (int it = 0; it < ntiles; ++it) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    if (it + STAGES - 1 < ntiles) load_tile(it + STAGES - 1, (it + STAGES - 1) % STAGES);
+    cp_async_commit();
+    const int st = it % STAGES;
+    const CT* Kt;
+    const CT* Vt;
+    if constexpr (C::kFp8) {
+      const uint8_t* kr = reinterpret_cast<const uint8_t*>(Kr + st * TT * C::KLD_RAW);
+      const uint8_t* vr = reinterpret_cast<const uint8_t*>(Vr + st * TT * C::VLD_RAW);
+      for (int i = tid; i < TT * DK / 16; i += kThreads) {
+        const int r = i / (DK / 16), c = (i % (DK / 16)) * 16;
+        fp8x16_to_bf16(kr + r * DK + c, reinterpret_cast<__nv_bfloat16*>(Kc) + r * C::KLD + c);
+      }
+      for (int i = tid; i < TT * DV / 16; i += kThreads) {
+        const int r = i / (DV / 16), c = (i % (DV / 16)) * 16;
+        fp8x16_to_bf16(vr + r * DV + c, reinterpret_cast<__nv_bfloat16*>(Vc) + r * C::VLD + c);
+      }
+      __syncthreads();
+      Kt = Kc;
+      Vt = Vc;
+    } else {
+      Kt = reinterpret_cast<const CT*>(Kr + st * TT * C::KLD_RAW);
+      Vt = V_IN_K ? Kt : reinterpret_cast<const CT*>(Vr + st * TT * C::VLD_RAW);
+    }
+
+    // S = Q K^T for this warp's tokens.
+    float s[MT][C::NT][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < C::NT; ++nt) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
+#pragma unroll 4
+    for (int kk = 0; kk < DK / 16; ++kk) {
+      unsigned qa[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) ldmatrix_x4(qa[mt], Qs + (mt * 16 + (lane % 16)) * C::QLD + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+      for (int nt = 0; nt < C::NT; ++nt) {
+        unsigned kb[2];
+        ldmatrix_x2(kb, Kt + (warp * C::TPW + nt * 8 + (lane % 8)) * C::KLD + kk * 16 + ((lane / 8) % 2) * 8);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) M::run(s[mt][nt], qa[mt], kb[0], kb[1]);
+      }
+    }
+    const int64_t tile_tok = tok0 + int64_t(it) * TT;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < C::NT; ++nt)
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+          const int row = mt * 16 + lane / 4 + hf * 8;
+          const int col = warp * C::TPW + nt * 8 + (lane % 4) * 2;
+          float2 v;
+          v.x = tile_tok + col < a.context ? s[mt][nt][2 * hf] * scale_log2 : -INFINITY;
+          v.y = tile_tok + col + 1 < a.context ? s[mt][nt][2 * hf + 1] * scale_log2 : -INFINITY;
+          *reinterpret_cast<float2*>(Ss + row * C::SLD + col) = v;
+        }
+    __syncthreads();
+
+    // Online softmax over the whole tile (every warp, same numbers), then P V for this warp's columns.
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      float p[TT / 8][4];
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int j = 0; j < TT / 8; ++j)
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+          const float2 v = *reinterpret_cast<const float2*>(Ss + (mt * 16 + lane / 4 + hf * 8) * C::SLD + j * 8 + (lane % 4) * 2);
+          p[j][2 * hf] = v.x;
+          p[j][2 * hf + 1] = v.y;
+          mx[hf] = fmaxf(mx[hf], fmaxf(v.x, v.y));
+        }
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffff, mx[hf], 1));
+        mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffff, mx[hf], 2));
+        const float m_new = fmaxf(m_run[mt][hf], mx[hf]);
+        const float m_use = m_new == -INFINITY ? 0.f : m_new;
+        const float corr = exp2f(m_run[mt][hf] - m_use);
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < TT / 8; ++j) {
+          p[j][2 * hf] = exp2f(p[j][2 * hf] - m_use);
+          p[j][2 * hf + 1] = exp2f(p[j][2 * hf + 1] - m_use);
+          sum += p[j][2 * hf] + p[j][2 * hf + 1];
+        }
+        l_run[mt][hf] = l_run[mt][hf] * corr + sum;
+        m_run[mt][hf] = m_new;
+#pragma unroll
+        for (int n = 0; n < C::DVW / 8; ++n) {
+          o[mt][n][2 * hf] *= corr;
+          o[mt][n][2 * hf + 1] *= corr;
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < TT / 16; ++j) {
+        const unsigned pa[4] = {M::pack(p[2 * j][0], p[2 * j][1]), M::pack(p[2 * j][2], p[2 * j][3]),
+                                M::pack(p[2 * j + 1][0], p[2 * j + 1][1]), M::pack(p[2 * j + 1][2], p[2 * j + 1][3])};
+#pragma unroll
+        for (int n = 0; n < C::DVW / 16; ++n) {
+          unsigned vb[4];
+          ldmatrix_x4_trans(vb, Vt + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * C::VLD + warp * C::DVW + n * 16 + (lane / 16) * 8);
+          M::run(o[mt][2 * n], pa, vb[0], vb[1]);
+          M::run(o[mt][2 * n + 1], pa, vb[2], vb[3]);
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      l_run[mt][hf] += __shfl_xor_sync(0xffffffff, l_run[mt][hf], 1);
+      l_run[mt][hf] += __shfl_xor_sync(0xffffffff, l_run[mt][hf], 2);
+    }
+
+  if (a.splits == 1) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        const int r = mt * 16 + lane / 4 + hf * 8;
+        if (r >= rows_valid) continue;
+        const float inv = l_run[mt][hf] > 0 ? a.v_scale / l_run[mt][hf] : 0.f;
+        CT* out = static_cast<CT*>(a.out) + (b * a.heads + head0 + r) * DV + warp * C::DVW + (lane % 4) * 2;
+#pragma unroll
+        for (int n = 0; n < C::DVW / 8; ++n)
+          *reinterpret_cast<unsigned*>(out + n * 8) = M::pack(o[mt][n][2 * hf] * inv, o[mt][n][2 * hf + 1] * inv);
+      }
+    return;
+  }
+
+  // Split-KV: write this split's partial (unnormalized O, max, sum), then the last block merges.
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const int r = mt * 16 + lane / 4 + hf * 8;
+      if (r >= rows_valid) continue;
+      const int64_t slot = (b * a.heads + head0 + r) * a.splits + split;
+      float* po = a.partial_o + slot * DV + warp * C::DVW + (lane % 4) * 2;
+#pragma unroll
+      for (int n = 0; n < C::DVW / 8; ++n)
+        *reinterpret_cast<float2*>(po + n * 8) = make_float2(o[mt][n][2 * hf], o[mt][n][2 * hf + 1]);
+      if (warp == 0 && lane % 4 == 0)
+        *reinterpret_cast<float2*>(a.partial_ml + slot * 2) = make_float2(m_run[mt][hf], l_run[mt][hf]);
+    }
+  __threadfence();
+  __syncthreads();
+  int* counter = a.counters + (b * a.kv_heads + kvh) * head_tiles + ht;
+  if (tid == 0) is_last = atomicAdd(counter, 1) == a.splits - 1;
+  __syncthreads();
+  if (!is_last) return;
+  __threadfence();
+  for (int i = tid; i < rows_valid * (DV / 4); i += kThreads) {
+    const int r = i / (DV / 4), c = (i % (DV / 4)) * 4;
+    const int64_t base = (b * a.heads + head0 + r) * a.splits;
+    float mmax = -INFINITY;
+    for (int sp = 0; sp < a.splits; ++sp) mmax = fmaxf(mmax, __ldcg(a.partial_ml + (base + sp) * 2));
+    if (mmax == -INFINITY) mmax = 0.f;
+    float L = 0.f;
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int sp = 0; sp < a.splits; ++sp) {
+      const float2 ml = __ldcg(reinterpret_cast<const float2*>(a.partial_ml + (base + sp) * 2));
+      const float w = exp2f(ml.x - mmax);
+      L += w * ml.y;
+      const float4 v = __ldcg(reinterpret_cast<const float4*>(a.partial_o + (base + sp) * DV + c));
+      acc.x += w * v.x;
+      acc.y += w * v.y;
+      acc.z += w * v.z;
+      acc.w += w * v.w;
+    }
+    const float inv = L > 0 ? a.v_scale / L : 0.f;
+    CT* out = static_cast<CT*>(a.out) + (b * a.heads + head0 + r) * DV + c;
+    const unsigned lo = M::pack(acc.x * inv, acc.y * inv), hi = M::pack(acc.z * inv, acc.w * inv);
+    *reinterpret_cast<uint2*>(out) = make_uint2(lo, hi);
+  }
+  if (tid == 0) *counter = 0;
+}
+
+struct Variant {
+  int mt;  // 16-row M tiles per block
+  int tt;  // tokens per tile
+};
+
+Variant variant_of(const DecodeAttention& a) {
+  const int64_t group = a.heads / a.kv_heads;
+  if (a.v_in_k) return {1, 32};
+  return {group <= 16 ? 1 : 2, 32};
+}
+
+template <int DK, int DV, int MT, typename KV, bool V_IN_K, int TT, int STAGES>
+void launch(const DecodeAttention& a, cudaStream_t s) {
+  using C = Cfg<DK, DV, MT, KV, V_IN_K, TT, STAGES>;
+  auto kernel = decode_attention_kernel<DK, DV, MT, KV, V_IN_K, TT, STAGES>;
+  static bool configured = false;
+  if (!configured) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
+    configured = true;
+  }
+  const int head_tiles = static_cast<int>((a.heads / a.kv_heads + C::ROWS - 1) / C::ROWS);
+  const dim3 grid(static_cast<unsigned>(head_tiles * a.splits * a.kv_heads), static_cast<unsigned>(a.batch));
+  kernel<<<grid, kThreads, C::SMEM, s>>>(a, head_tiles);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+int64_t plan_decode_attention(DecodeAttention& a, int sm_count) {
+  if (a.heads <= 0 || a.kv_heads <= 0 || a.heads % a.kv_heads) throw Error("decode attention: heads must be a multiple of kv_heads");
+  const Variant v = variant_of(a);
+  const int64_t head_tiles = (a.heads / a.kv_heads + 16 * v.mt - 1) / (16 * v.mt);
+  const int64_t first = a.window > 0 ? std::max<int64_t>(0, a.context - a.window) : 0;
+  const int64_t tiles = (a.context - first + v.tt - 1) / v.tt;
+  if (a.splits <= 0) {
+    const int64_t base = a.batch * a.kv_heads * head_tiles;
+    const int64_t target = 2LL * sm_count;  // about two resident blocks per SM
+    int64_t splits = (target + base - 1) / base;
+    splits = std::min<int64_t>({splits, std::max<int64_t>(1, tiles / 2), 64});
+    a.splits = static_cast<int>(std::max<int64_t>(1, splits));
+  }
+  const int64_t counters = a.batch * a.kv_heads * head_tiles;
+  const int64_t rows = a.batch * a.heads * a.splits;
+  return (counters * 4 + 255) / 256 * 256 + rows * 2 * 4 + rows * a.v_dim * 4;
+}
+
+void bind_decode_workspace(DecodeAttention& a, void* ws) {
+  const Variant v = variant_of(a);
+  const int64_t head_tiles = (a.heads / a.kv_heads + 16 * v.mt - 1) / (16 * v.mt);
+  const int64_t counters = a.batch * a.kv_heads * head_tiles;
+  char* p = static_cast<char*>(ws);
+  a.counters = reinterpret_cast<int*>(p);
+  p += (counters * 4 + 255) / 256 * 256;
+  a.partial_ml = reinterpret_cast<float*>(p);
+  p += a.batch * a.heads * a.splits * 2 * 4;
+  a.partial_o = reinterpret_cast<float*>(p);
+}
+
+int64_t decode_attention_bytes(const DecodeAttention& a) {
+  const int64_t first = a.window > 0 ? std::max<int64_t>(0, a.context - a.window) : 0;
+  const int64_t tokens = a.context - first;
+  const int64_t kv_el = kv_type_bytes(a.kv);
+  const int64_t kv = a.v_in_k ? a.batch * tokens * a.qk_dim * kv_el
+                              : a.batch * a.kv_heads * tokens * (a.qk_dim + a.v_dim) * kv_el;
+  return kv + a.batch * a.heads * (a.qk_dim + a.v_dim) * 2;
+}
+
+void launch_decode_attention(const DecodeAttention& a, cudaStream_t s) {
+  if (a.splits <= 0) throw Error("decode attention: plan_decode_attention first");
+  if (a.splits > 1 && (!a.partial_o || !a.partial_ml || !a.counters)) throw Error("decode attention: no workspace bound");
+  const Variant v = variant_of(a);
+  const auto unsupported = [&] {
+    return Error("decode attention: no compiled variant for qk_dim " + std::to_string(a.qk_dim) + ", v_dim " +
+                 std::to_string(a.v_dim) + (a.v_in_k ? " (MLA)" : "") +
+                 (a.kv == KvType::fp8_e4m3 ? ", fp8" : a.kv == KvType::fp16 ? ", fp16" : ", bf16"));
+  };
+  if (a.v_in_k) {
+    if (a.qk_dim == 576 && a.v_dim == 512 && a.kv == KvType::bf16)
+      return launch<576, 512, 1, __nv_bfloat16, true, 32, 3>(a, s);
+    throw unsupported();
+  }
+  if (a.qk_dim != a.v_dim) throw unsupported();
+  const bool two = v.mt == 2;
+  switch (a.kv) {
+    case KvType::bf16:
+      if (a.qk_dim == 128) return two ? launch<128, 128, 2, __nv_bfloat16, false, 32, 4>(a, s)
+                                      : launch<128, 128, 1, __nv_bfloat16, false, 32, 4>(a, s);
+      if (a.qk_dim == 64) return two ? launch<64, 64, 2, __nv_bfloat16, false, 32, 4>(a, s)
+                                     : launch<64, 64, 1, __nv_bfloat16, false, 32, 4>(a, s);
+      if (a.qk_dim == 256) return two ? launch<256, 256, 2, __nv_bfloat16, false, 32, 3>(a, s)
+                                      : launch<256, 256, 1, __nv_bfloat16, false, 32, 3>(a, s);
+      break;
+    case KvType::fp16:
+      if (a.qk_dim == 128 && !two) return launch<128, 128, 1, __half, false, 32, 4>(a, s);
+      break;
+    case KvType::fp8_e4m3:
+      if (a.qk_dim == 128) return two ? launch<128, 128, 2, uint8_t, false, 32, 4>(a, s)
+                                      : launch<128, 128, 1, uint8_t, false, 32, 4>(a, s);
+      break;
+  }
+  throw unsupported();
+}
+
+}  // namespace kvplan::gpu

@@ -1,0 +1,202 @@
+#include "gpu/host/report.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "core/dtype.h"
+
+namespace kvplan::gpu {
+
+double TimedCheck::error_pct() const {
+  if (predicted_s < 0 || measured.median_s <= 0) return NAN;
+  return (predicted_s - measured.median_s) / measured.median_s * 100.0;
+}
+
+Json to_json(const SampleStats& s) {
+  Json j;
+  j["samples"] = s.n;
+  j["median_s"] = s.median_s;
+  j["min_s"] = s.min_s;
+  j["p10_s"] = s.p10_s;
+  j["p90_s"] = s.p90_s;
+  j["max_s"] = s.max_s;
+  j["mean_s"] = s.mean_s;
+  j["stddev_s"] = s.stddev_s;
+  j["rel_spread"] = s.rel_spread();
+  return j;
+}
+
+namespace {
+Json number_or_null(double x) { return std::isfinite(x) ? Json(x) : Json(nullptr); }
+}  // namespace
+
+Json to_json(const TimedCheck& t) {
+  Json j;
+  j["name"] = t.name;
+  j["bytes"] = t.bytes;
+  j["flops"] = t.flops;
+  j["kernels"] = t.kernels;
+  j["predicted_s"] = t.predicted_s >= 0 ? Json(t.predicted_s) : Json(nullptr);
+  j["measured"] = to_json(t.measured);
+  j["error_pct"] = number_or_null(t.error_pct());
+  j["achieved_bytes_per_s"] = t.achieved_bytes_per_s();
+  j["achieved_flops_per_s"] = t.achieved_flops();
+  j["pct_of_peak_bandwidth"] = t.peak_bytes_per_s > 0 ? Json(100.0 * t.achieved_bytes_per_s() / t.peak_bytes_per_s) : Json(nullptr);
+  j["pct_of_peak_flops"] = t.peak_flops > 0 && t.flops > 0 ? Json(100.0 * t.achieved_flops() / t.peak_flops) : Json(nullptr);
+  if (!t.note.empty()) j["note"] = t.note;
+  return j;
+}
+
+Json to_json(const ValidateReport& r) {
+  Json j;
+  j["schema_version"] = kValidateSchemaVersion;
+  j["device"] = {{"name", r.device.name},
+                 {"sm_count", r.device.sm_count},
+                 {"compute_capability", fmt::format("{}.{}", r.device.cc_major, r.device.cc_minor)},
+                 {"memory_bytes", r.device.memory_bytes},
+                 {"l2_bytes", r.device.l2_bytes},
+                 {"driver", r.device.driver},
+                 {"cuda_runtime", r.device.cuda_runtime}};
+  j["model"] = r.model;
+  j["gpu_preset"] = r.gpu_preset;
+  j["kv_dtype"] = r.kv_dtype;
+  j["batch"] = r.batch;
+  j["context"] = r.context;
+  j["prompt"] = r.prompt;
+  j["clocks"] = {{"before_mhz", r.clocks.before_mhz},
+                 {"after_mhz", r.clocks.after_mhz},
+                 {"max_mhz", r.clocks.max_mhz},
+                 {"throttled", r.clocks.throttled}};
+  Json c = Json::array();
+  for (const auto& x : r.correctness)
+    c.push_back({{"kernel", x.kernel}, {"rel_error", x.rel_error}, {"tolerance", x.tolerance}, {"pass", x.pass()}});
+  j["correctness"] = c;
+  Json d = Json::array();
+  for (const auto& x : r.decode) d.push_back(to_json(x));
+  j["decode"] = d;
+  j["decode_step"] = to_json(r.decode_step);
+  Json p = Json::array();
+  for (const auto& x : r.prefill) p.push_back(to_json(x));
+  j["prefill"] = p;
+  j["notes"] = r.notes;
+  return j;
+}
+
+namespace {
+std::string us(double s) { return s >= 0 ? fmt::format("{:.1f}", s * 1e6) : "-"; }
+std::string pct(double x) { return std::isfinite(x) ? fmt::format("{:+.1f}%", x) : "-"; }
+
+std::string row(const TimedCheck& t) {
+  std::string rate;
+  if (t.bytes > 0 && (t.flops <= 0 || t.achieved_bytes_per_s() / t.peak_bytes_per_s > t.achieved_flops() / t.peak_flops))
+    rate = fmt::format("{:.0f} GB/s ({:.0f}%)", t.achieved_bytes_per_s() / 1e9,
+                       t.peak_bytes_per_s > 0 ? 100 * t.achieved_bytes_per_s() / t.peak_bytes_per_s : 0.0);
+  else if (t.flops > 0)
+    rate = fmt::format("{:.0f} TFLOP/s ({:.0f}%)", t.achieved_flops() / 1e12,
+                       t.peak_flops > 0 ? 100 * t.achieved_flops() / t.peak_flops : 0.0);
+  return fmt::format("  {:<22} {:>12} {:>12} {:>8} {:>8} {:>22} {}\n", t.name, us(t.predicted_s), us(t.measured.median_s),
+                     pct(t.error_pct()), fmt::format("{:.1f}%", 100 * t.measured.rel_spread()), rate, t.note);
+}
+
+std::string header(const char* title) {
+  return fmt::format("{}\n  {:<22} {:>12} {:>12} {:>8} {:>8} {:>22}\n", title, "component", "predicted us",
+                     "measured us", "error", "spread", "achieved (% of peak)");
+}
+}  // namespace
+
+std::string render_table(const ValidateReport& r) {
+  std::string out = fmt::format("kvplan validate: {} on {} (preset {}), batch {}, context {}, kv {}\n", r.model,
+                                r.device.name, r.gpu_preset, r.batch, r.context, r.kv_dtype);
+  out += fmt::format("device: {} SMs, sm_{}{}, driver {}, CUDA runtime {}; SM clock {:.0f} -> {:.0f} MHz (max {:.0f}){}\n\n",
+                     r.device.sm_count, r.device.cc_major, r.device.cc_minor, r.device.driver, r.device.cuda_runtime,
+                     r.clocks.before_mhz, r.clocks.after_mhz, r.clocks.max_mhz,
+                     r.clocks.throttled ? "  THROTTLED: " + r.clocks.note : "");
+  out += "correctness (relative norm error vs float64 CPU reference, random inputs)\n";
+  for (const auto& c : r.correctness)
+    out += fmt::format("  {:<40} {:>10.2e}  (tol {:.0e})  {}\n", c.kernel, c.rel_error, c.tolerance, c.pass() ? "ok" : "FAIL");
+  out += "\n" + header("decode step, per component (median of samples; spread = (p90-p10)/median)");
+  for (const auto& t : r.decode) out += row(t);
+  out += row(r.decode_step);
+  if (!r.prefill.empty()) {
+    out += "\n" + header("prefill");
+    for (const auto& t : r.prefill) out += row(t);
+  }
+  if (!r.notes.empty()) {
+    out += "\nnotes:\n";
+    for (const auto& n : r.notes) out += "  - " + n + "\n";
+  }
+  return out;
+}
+
+Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
+  Efficiency e = base.efficiency;
+  const double bf16_peak = base.peak_flops_for(DType::bf16);
+  if (c.decode_fit.bytes_per_s > 0) e.bandwidth_fraction = c.decode_fit.bytes_per_s / base.memory_bandwidth_bytes_per_s;
+  if (c.decode_fit.bytes_per_s > 0) e.kernel_overhead_s = std::max(0.0, c.decode_fit.t0_s);
+  if (c.gemm_flops > 0 && bf16_peak > 0) e.flops_fraction = c.gemm_flops / bf16_peak;
+  if (c.prefill_attention_flops > 0 && bf16_peak > 0) e.attention_flops_fraction = c.prefill_attention_flops / bf16_peak;
+  e.calibrated = true;
+  return e;
+}
+
+namespace {
+std::string yaml_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+}  // namespace
+
+std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
+  const Efficiency e = calibrated_efficiency(base, c);
+  std::string y;
+  y += fmt::format("# {} as measured by `kvplan calibrate` on {} ({}), {}.\n", base.name, c.device.name, c.date,
+                   "datasheet fields copied from the bundled preset " + base.id);
+  y += fmt::format("id: {}-calibrated\n", base.id);
+  y += fmt::format("name: {}\n", yaml_quote(base.name + " (calibrated)"));
+  y += "aliases: []\n";
+  y += fmt::format("memory_bytes: {}\n", base.memory_bytes);
+  y += fmt::format("memory_bandwidth_bytes_per_s: {:.6g}\n", base.memory_bandwidth_bytes_per_s);
+  y += "peak_flops:\n";
+  for (const auto& [d, f] : base.peak_flops) y += fmt::format("  {}: {:.6g}\n", name(d), f);
+  y += fmt::format("interconnect_bytes_per_s: {:.6g}\n", base.interconnect_bytes_per_s);
+  if (base.price.usd_per_gpu_hour > 0) {
+    y += "price:\n";
+    y += fmt::format("  usd_per_gpu_hour: {}\n", base.price.usd_per_gpu_hour);
+    y += fmt::format("  date: {}\n", yaml_quote(base.price.date));
+    y += fmt::format("  source: {}\n", yaml_quote(base.price.source));
+  }
+  y += "efficiency:\n";
+  y += fmt::format("  bandwidth_fraction: {:.4f}\n", e.bandwidth_fraction);
+  y += fmt::format("  flops_fraction: {:.4f}\n", e.flops_fraction);
+  y += fmt::format("  attention_flops_fraction: {:.4f}\n", e.attention_flops_fraction);
+  y += fmt::format("  kernel_overhead_s: {:.3e}\n", e.kernel_overhead_s);
+  y += fmt::format("  allreduce_latency_s: {:.3e}\n", e.allreduce_latency_s);
+  y += "  calibrated: true\n";
+  y += fmt::format("source: {}\n", yaml_quote("kvplan calibrate on " + c.device.name + ", " + c.date + "; datasheet: " + base.source));
+  y += "calibration:\n";
+  y += fmt::format("  device: {}\n", yaml_quote(c.device.name));
+  y += fmt::format("  driver: {}\n", yaml_quote(c.device.driver));
+  y += fmt::format("  cuda_runtime: {}\n", yaml_quote(c.device.cuda_runtime));
+  y += fmt::format("  date: {}\n", yaml_quote(c.date));
+  y += fmt::format("  sm_count: {}\n", c.device.sm_count);
+  y += fmt::format("  probe_read_bytes_per_s: {:.4g}\n", c.read_bytes_per_s);
+  y += fmt::format("  probe_copy_bytes_per_s: {:.4g}\n", c.copy_bytes_per_s);
+  y += fmt::format("  probe_fit: {{t0_s: {:.3e}, bytes_per_s: {:.4g}, r2: {:.5f}}}\n", c.read_fit.t0_s, c.read_fit.bytes_per_s, c.read_fit.r2);
+  y += fmt::format("  decode_kernel_fit: {{t0_s: {:.3e}, bytes_per_s: {:.4g}, r2: {:.5f}}}\n", c.decode_fit.t0_s,
+                   c.decode_fit.bytes_per_s, c.decode_fit.r2);
+  y += fmt::format("  decode_attention_bytes_per_s: {:.4g}\n", c.decode_attention_bytes_per_s);
+  y += fmt::format("  gemm_bf16_flops: {:.4g}\n", c.gemm_flops);
+  y += fmt::format("  prefill_attention_flops: {:.4g}\n", c.prefill_attention_flops);
+  y += "  gemv_curve:  # [weight bytes, achieved bytes/s], cuBLAS bf16 GEMV at batch 1, cold L2\n";
+  for (const auto& [b, bw] : c.gemv_curve) y += fmt::format("    - [{}, {:.4g}]\n", b, bw);
+  y += "  method:\n";
+  for (const auto& m : c.methods) y += "    - " + yaml_quote(m) + "\n";
+  return y;
+}
+
+}  // namespace kvplan::gpu

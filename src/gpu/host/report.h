@@ -1,0 +1,92 @@
+// Result structures of `kvplan validate` and `kvplan calibrate`, with their printers (table, JSON
+// with schema_version, and the calibrated preset YAML). Host-only: the CUDA side fills them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/gpu.h"
+#include "gpu/host/fit.h"
+#include "gpu/host/stats.h"
+
+namespace kvplan::gpu {
+
+using Json = nlohmann::ordered_json;
+constexpr int kValidateSchemaVersion = 1;
+
+// What the device says about itself.
+struct DeviceInfo {
+  std::string name;
+  int sm_count = 0;
+  int cc_major = 0, cc_minor = 0;
+  int64_t memory_bytes = 0;
+  int64_t l2_bytes = 0;
+  double max_sm_clock_mhz = 0;
+  std::string driver;        // e.g. "580.159" (from cudaDriverGetVersion: CUDA level, e.g. 13.0)
+  std::string cuda_runtime;  // e.g. "13.0"
+};
+
+// One timed item: a predicted time (from kvplan's model) against a measured one.
+struct TimedCheck {
+  std::string name;
+  int64_t bytes = 0;        // bytes the item must move (inputs once, outputs once)
+  double flops = 0;
+  int64_t kernels = 0;
+  double predicted_s = -1;  // < 0: no prediction
+  SampleStats measured;
+  double peak_bytes_per_s = 0;  // the preset's datasheet figures, for "% of peak"
+  double peak_flops = 0;
+  std::string note;
+  double error_pct() const;  // (predicted - measured) / measured x 100; NaN without a prediction
+  double achieved_bytes_per_s() const { return measured.median_s > 0 ? static_cast<double>(bytes) / measured.median_s : 0; }
+  double achieved_flops() const { return measured.median_s > 0 ? flops / measured.median_s : 0; }
+};
+
+struct CorrectnessCheck {
+  std::string kernel;
+  double rel_error = 0;
+  double tolerance = 0;
+  bool pass() const { return rel_error <= tolerance; }
+};
+
+struct ValidateReport {
+  DeviceInfo device;
+  std::string model, gpu_preset, kv_dtype;
+  int64_t batch = 0, context = 0, prompt = 0;
+  ClockCheck clocks;
+  std::vector<CorrectnessCheck> correctness;
+  std::vector<TimedCheck> decode;  // per component, as kvplan's decode model names them
+  TimedCheck decode_step;          // all layers' kernels in order, one CUDA graph
+  std::vector<TimedCheck> prefill;
+  std::vector<std::string> notes;
+};
+
+Json to_json(const SampleStats& s);
+Json to_json(const TimedCheck& t);
+Json to_json(const ValidateReport& r);
+std::string render_table(const ValidateReport& r);
+
+// Figures `kvplan calibrate` measures; each keeps a line on how it was measured.
+struct Calibration {
+  DeviceInfo device;
+  std::string date;  // ISO date of the run
+  double read_bytes_per_s = 0, copy_bytes_per_s = 0;  // probe, largest size
+  LinearFit read_fit;                                   // probe, time = t0 + bytes / BW
+  LinearFit decode_fit;                                 // GEMVs + decode attention at model shapes
+  double gemm_flops = 0;                                // bf16 GEMM, large square
+  double prefill_attention_flops = 0;                   // causal tiled attention, 8K+ tokens
+  double decode_attention_bytes_per_s = 0;              // >= 256 MB KV reads
+  std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
+  std::vector<std::string> methods;                     // one line per figure
+};
+
+// Efficiency block derived from a calibration against the preset's datasheet figures.
+Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c);
+// Preset YAML that src/io/gpu_yaml.cpp accepts: the base preset's datasheet fields, the calibrated
+// efficiency block, and a `calibration:` mapping that records device, driver, date and method.
+std::string render_calibrated_preset(const Gpu& base, const Calibration& c);
+
+}  // namespace kvplan::gpu

@@ -1,0 +1,106 @@
+// Launchers of kvplan's CUDA reference kernels (definitions in the .cu files). Plain C++ types
+// so that host code compiled by the C++ compiler can call them; pointers are device pointers.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace kvplan::gpu {
+
+enum class KvType { bf16, fp16, fp8_e4m3 };
+int kv_type_bytes(KvType t);
+
+// --- bandwidth probe (probe.cu) --------------------------------------------------------------
+// Reads `bytes` (a multiple of 16) with 16-byte loads; writes one word per block to `sink`.
+void launch_read_probe(const void* src, int64_t bytes, unsigned* sink, int sm_count, cudaStream_t s);
+void launch_copy_probe(const void* src, void* dst, int64_t bytes, int sm_count, cudaStream_t s);
+// Spins for about `ns` nanoseconds and returns SM cycles / ns (the SM clock in GHz) via `out`.
+void launch_clock_probe(unsigned long long ns, double* out, cudaStream_t s);
+
+// --- decode attention (decode_attention.cu) ---------------------------------------------------
+// One query token per sequence against a KV cache, split-KV with an in-kernel log-sum-exp combine.
+// q/out: [batch][heads][qk_dim] / [batch][heads][v_dim] in bf16 (fp16 when kv is fp16).
+// K element (b, kv_head, token, d) at k + b*k_batch_stride + h*k_head_stride + t*k_token_stride.
+// MLA (absorbed form): one latent "KV head", v_in_k: V is the first v_dim entries of each K row.
+struct DecodeAttention {
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  void* out = nullptr;
+  int64_t batch = 1, heads = 1, kv_heads = 1, qk_dim = 128, v_dim = 128;
+  int64_t context = 0, window = 0;  // attends to [max(0, context - window), context); window 0 = all
+  int64_t k_batch_stride = 0, k_head_stride = 0, k_token_stride = 0;
+  int64_t v_batch_stride = 0, v_head_stride = 0, v_token_stride = 0;
+  bool v_in_k = false;
+  KvType kv = KvType::bf16;
+  float scale = 0;                    // softmax scale (1/sqrt(qk_dim) usually)
+  float k_scale = 1, v_scale = 1;     // fp8 dequantization scales (per tensor)
+  int splits = 0;                     // 0 = choose; set by plan_decode_attention
+  // Workspace (plan_decode_attention sizes it): partial outputs, (max, sum) pairs, tickets.
+  float* partial_o = nullptr;
+  float* partial_ml = nullptr;
+  int* counters = nullptr;            // zeroed once; the kernel leaves them zero
+};
+// Fills `splits` (if 0) for this device and returns the workspace bytes the launch needs.
+int64_t plan_decode_attention(DecodeAttention& a, int sm_count);
+// Carves the workspace (zeroed by the caller once) into partial_o / partial_ml / counters.
+void bind_decode_workspace(DecodeAttention& a, void* workspace);
+// Throws kvplan::Error for shapes without a compiled variant.
+void launch_decode_attention(const DecodeAttention& a, cudaStream_t s);
+// Bytes the call must move: the KV it reads (window only), q and out.
+int64_t decode_attention_bytes(const DecodeAttention& a);
+
+// --- prefill attention (prefill_attention.cu) --------------------------------------------------
+// Causal attention over `tokens` queries, SDPA layout [batch][heads][tokens][dim], bf16, tiled with
+// an online softmax on tensor cores (mma.sync); dim 64 or 128.
+struct PrefillAttention {
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  void* out = nullptr;
+  int64_t batch = 1, heads = 1, kv_heads = 1, tokens = 0, dim = 128;
+  float scale = 0;
+};
+void launch_prefill_attention(const PrefillAttention& a, cudaStream_t s);
+double prefill_attention_flops(const PrefillAttention& a);  // causal: half of 4 * t^2 * dim per head
+
+// --- SSM single-step updates (ssm.cu) ---------------------------------------------------------
+// Causal conv1d update, in place: state [batch][channels][width-1] (bf16 or fp32), x/out bf16.
+struct ConvUpdate {
+  void* state = nullptr;
+  const void* x = nullptr;
+  const void* weight = nullptr;  // fp32 [channels][width]
+  const void* bias = nullptr;    // fp32 [channels]
+  void* out = nullptr;
+  int64_t batch = 1, channels = 0, width = 4;
+  bool state_fp32 = false;
+};
+void launch_conv_update(const ConvUpdate& c, cudaStream_t s);
+
+// Mamba-1 (per-channel A [d_inner][d_state]) or Mamba-2 (heads x head_dim rows sharing a scalar A
+// per head and B/C per group) selective state update, in place. Inputs bf16, parameters fp32.
+struct SsmUpdate {
+  void* state = nullptr;  // [batch][rows][d_state], rows = d_inner (Mamba-1) or heads*head_dim (Mamba-2)
+  const void* x = nullptr;      // [batch][rows]
+  const void* z = nullptr;      // [batch][rows]
+  const void* dt = nullptr;     // [batch][d_inner] (Mamba-1) or [batch][heads] (Mamba-2)
+  const void* dt_bias = nullptr;
+  const void* A = nullptr;      // [d_inner][d_state] or [heads]
+  const void* B = nullptr;      // [batch][groups][d_state] (Mamba-1: groups = 1)
+  const void* C = nullptr;
+  const void* D = nullptr;      // [d_inner] or [heads]
+  void* y = nullptr;            // [batch][rows]
+  int64_t batch = 1, heads = 1, head_dim = 1, groups = 1, d_state = 16;
+  bool mamba2 = false;
+  bool state_fp32 = true;
+};
+void launch_ssm_update(const SsmUpdate& u, cudaStream_t s);
+int64_t ssm_update_bytes(const SsmUpdate& u);
+
+// --- misc --------------------------------------------------------------------------------------
+// Fills `n` elements with deterministic pseudo-random values in [lo, hi) (never zero-filled).
+void fill_random_bf16(void* p, int64_t n, uint64_t seed, float lo, float hi, cudaStream_t s);
+void fill_bytes(void* p, int64_t bytes, unsigned char value, cudaStream_t s);
+
+}  // namespace kvplan::gpu
