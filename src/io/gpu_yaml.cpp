@@ -12,7 +12,10 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
   g.name = f.string("name", g.id);
   g.aliases = f.strings("aliases");
   g.memory_bytes = f.integer("memory_bytes");
+  if (g.memory_bytes <= 0) throw Error("'memory_bytes' must be positive", f.pos("memory_bytes"));
   g.memory_bandwidth_bytes_per_s = f.number("memory_bandwidth_bytes_per_s");
+  if (!(g.memory_bandwidth_bytes_per_s > 0))
+    throw Error("'memory_bandwidth_bytes_per_s' must be positive", f.pos("memory_bandwidth_bytes_per_s"));
   g.interconnect_bytes_per_s = f.number("interconnect_bytes_per_s", 0);
   g.source = f.string("source", "");
 

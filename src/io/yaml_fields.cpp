@@ -36,7 +36,15 @@ SourcePos YamlFields::pos(const std::string& key) const {
 
 YAML::Node YamlFields::node(const std::string& key) {
   used_.insert(key);
-  if (!has(key)) throw Error(what_ + " is missing required key '" + key + "'", pos());
+  if (!has(key)) {
+    // A misspelt required key is reported as the misspelling, where it stands.
+    for (const auto& kv : node_) {
+      const std::string other = kv.first.Scalar();
+      if (!used_.count(other) && !did_you_mean(other, {key}).empty())
+        throw Error("unknown key '" + other + "' in " + what_ + did_you_mean(other, {key}), pos_of(kv.first, source_));
+    }
+    throw Error(what_ + " is missing required key '" + key + "'", pos());
+  }
   return node_[key];
 }
 

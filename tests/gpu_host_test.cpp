@@ -1,0 +1,190 @@
+// Host-side logic of the GPU validation ([gpu-host], runs in CI without a GPU): statistics, the
+// stopping rule, the clock check, the t0 + bytes/BW fit, number formats, CPU references, reports.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "gpu/host/availability.h"
+#include "gpu/host/fit.h"
+#include "gpu/host/reference.h"
+#include "gpu/host/report.h"
+#include "gpu/host/stats.h"
+#include "io/gpu_yaml.h"
+#include "io/registry.h"
+
+using namespace kvplan;
+using namespace kvplan::gpu;
+
+TEST_CASE("summarize: median, percentiles, spread of synthetic samples", "[gpu-host]") {
+  const SampleStats s = summarize({5, 1, 4, 2, 3});
+  CHECK(s.n == 5);
+  CHECK(s.median_s == 3);
+  CHECK(s.min_s == 1);
+  CHECK(s.max_s == 5);
+  CHECK(s.p10_s == Approx(1.4));
+  CHECK(s.p90_s == Approx(4.6));
+  CHECK(s.mean_s == 3);
+  CHECK(s.stddev_s == Approx(std::sqrt(2.5)));
+  CHECK(s.mad_s == 1);
+  CHECK(s.rel_spread() == Approx(3.2 / 3));
+  CHECK(percentile({10, 20}, 0.25) == Approx(12.5));
+  CHECK_THROWS_AS(summarize({}), Error);
+  CHECK_THROWS_AS(summarize({1, NAN}), Error);
+}
+
+TEST_CASE("stopping rule: converges on quiet samples, caps time and count on noisy ones", "[gpu-host]") {
+  StoppingRule r;
+  r.min_samples = 10;
+  r.max_samples = 100;
+  r.target_rel_noise = 0.01;
+  r.max_time_s = 1.0;
+  std::vector<double> quiet(9, 1e-3);
+  CHECK(r.check(quiet, 0.01) == StoppingRule::Reason::running);  // fewer than min_samples
+  quiet.push_back(1.001e-3);
+  CHECK(r.check(quiet, 0.01) == StoppingRule::Reason::converged);
+  std::vector<double> noisy;
+  for (int i = 0; i < 20; ++i) noisy.push_back(i % 2 ? 1e-3 : 3e-3);
+  CHECK(r.check(noisy, 0.1) == StoppingRule::Reason::running);
+  CHECK(r.check(noisy, 1.5) == StoppingRule::Reason::time_cap);
+  noisy.resize(100, 2e-3);
+  CHECK(r.check(noisy, 0.1) == StoppingRule::Reason::max_samples);
+}
+
+TEST_CASE("clock check flags throttling", "[gpu-host]") {
+  CHECK_FALSE(assess_clocks(1980, 1980, 1980).throttled);
+  CHECK(assess_clocks(1980, 1500, 1980).throttled);   // under 90% of max
+  CHECK(assess_clocks(1800, 1600, 1780).throttled);   // fell by > 5% during the run (and under 90%)
+  CHECK_FALSE(assess_clocks(1900, 1850, 1980).throttled);
+  CHECK(assess_clocks(1980, 1500, 1980).note.find("1500") != std::string::npos);
+}
+
+TEST_CASE("fit recovers t0 and bandwidth from time = t0 + bytes / BW", "[gpu-host]") {
+  std::vector<double> b, t;
+  for (double x = 1e6; x <= 4e9; x *= 4) {
+    b.push_back(x);
+    t.push_back(4e-6 + x / 3.1e12);
+  }
+  const LinearFit f = fit_time_vs_bytes(b, t);
+  CHECK(f.t0_s == Approx(4e-6).epsilon(1e-6));
+  CHECK(f.bytes_per_s == Approx(3.1e12).epsilon(1e-6));
+  CHECK(f.r2 == Approx(1.0));
+  CHECK(f.predict_s(1e9) == Approx(4e-6 + 1e9 / 3.1e12));
+  CHECK_THROWS_AS(fit_time_vs_bytes({1, 1}, {1, 2}), Error);
+  CHECK_THROWS_AS(fit_time_vs_bytes({1, 2}, {2, 1}), Error);  // time falls with size
+}
+
+TEST_CASE("number formats round to nearest even and decode exactly", "[gpu-host]") {
+  CHECK(float_to_bf16(1.0f) == 0x3f80);
+  CHECK(bf16_to_float(0x3f80) == 1.0f);
+  CHECK(float_to_bf16(1.0f + 1.0f / 256) == 0x3f80);  // tie, rounds to even
+  CHECK(float_to_bf16(1.0f + 3.0f / 256) == 0x3f82);  // tie, rounds up to even
+  CHECK(float_to_fp16(1.0f) == 0x3c00);
+  CHECK(fp16_to_float(0x3c00) == 1.0f);
+  CHECK(fp16_to_float(float_to_fp16(0.1f)) == Approx(0.1f).epsilon(1e-3));
+  CHECK(fp16_to_float(0x0001) == std::ldexp(1.0f, -24));
+  CHECK(float_to_fp16(std::ldexp(1.0f, -24)) == 0x0001);
+  CHECK(float_to_fp16(65504.0f) == 0x7bff);
+  CHECK(e4m3_to_float(0x38) == 1.0f);
+  CHECK(e4m3_to_float(0x7e) == 448.0f);
+  CHECK(e4m3_to_float(0xb8) == -1.0f);
+  CHECK(e4m3_to_float(0x01) == std::ldexp(1.0f, -9));
+  CHECK(std::isnan(e4m3_to_float(0x7f)));
+  CHECK(rel_norm_error({1, 2}, {1, 2}) == 0);
+  CHECK(std::isinf(rel_norm_error({NAN, 2}, {1, 2})));
+}
+
+TEST_CASE("decode attention reference: equal keys give the mean of V; window and GQA sharing", "[gpu-host]") {
+  // 2 query heads share one KV head; all keys equal -> uniform weights -> output = mean of V rows.
+  const int64_t n = 4, d = 2;
+  std::vector<double> q = {1, 2, -1, 0.5};
+  std::vector<double> k(n * d, 0.3), v = {1, 10, 2, 20, 3, 30, 4, 40};
+  const KvLayout l{n * d, n * d, d};
+  auto o = decode_attention_ref(q, k, v, l, l, 1, 2, 1, d, d, n, 0, 1.0);
+  CHECK(o[0] == Approx(2.5));
+  CHECK(o[1] == Approx(25));
+  CHECK(o[2] == Approx(2.5));
+  o = decode_attention_ref(q, k, v, l, l, 1, 2, 1, d, d, n, 2, 1.0);  // window 2: the last two tokens
+  CHECK(o[0] == Approx(3.5));
+  CHECK(o[3] == Approx(35));
+}
+
+TEST_CASE("SSM references: one Mamba-2 step by hand, conv shift", "[gpu-host]") {
+  std::vector<double> state = {1.0, 2.0};  // 1 head x 1 dim x 2 states
+  std::vector<double> y;
+  const double dt_raw = 0.0, bias = 0.0;  // softplus(0) = ln 2
+  mamba2_step_ref(state, {1.0}, {dt_raw}, {bias}, {-1.0}, {0.5, 1.0}, {1.0, 1.0}, {0.0}, {100.0}, 1, 1, 1, 1, 2, y);
+  const double dt = std::log(2.0), dA = std::exp(-dt);
+  CHECK(state[0] == Approx(1.0 * dA + dt * 0.5));
+  CHECK(state[1] == Approx(2.0 * dA + dt * 1.0));
+  CHECK(y[0] == Approx((state[0] + state[1]) * 100.0 / (1 + std::exp(-100.0))));
+  std::vector<double> cs = {1, 2, 3}, out;
+  conv_update_ref(cs, {4}, {0, 0, 0, 1}, {0}, 1, 1, 4, out);
+  CHECK(cs == std::vector<double>{2, 3, 4});
+  CHECK(out[0] == Approx(4 / (1 + std::exp(-4.0))));
+}
+
+TEST_CASE("validate report: error %, JSON with schema_version, table", "[gpu-host]") {
+  ValidateReport r;
+  r.model = "llama-3.1-8b";
+  r.device.name = "NVIDIA H100 80GB HBM3";
+  TimedCheck t;
+  t.name = "weights";
+  t.bytes = 16000000000;
+  t.predicted_s = 5.5e-3;
+  t.measured = summarize({5e-3, 5e-3, 5e-3});
+  t.peak_bytes_per_s = 3.35e12;
+  r.decode.push_back(t);
+  r.decode_step = t;
+  r.correctness.push_back({"decode GQA", 3e-3, 2e-2});
+  CHECK(t.error_pct() == Approx(10.0));
+  CHECK(t.achieved_bytes_per_s() == Approx(3.2e12));
+  const Json j = to_json(r);
+  CHECK(j["schema_version"] == kValidateSchemaVersion);
+  CHECK(j["decode"][0]["error_pct"].get<double>() == Approx(10.0));
+  CHECK(j["correctness"][0]["pass"] == true);
+  const std::string table = render_table(r);
+  CHECK(table.find("+10.0%") != std::string::npos);
+  CHECK(table.find("3200 GB/s (96%)") != std::string::npos);
+  TimedCheck none;
+  CHECK(std::isnan(none.error_pct()));
+}
+
+TEST_CASE("calibrated preset YAML loads back and carries the measured efficiency", "[gpu-host]") {
+  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");
+  Calibration c;
+  c.device.name = "NVIDIA H100 80GB HBM3";
+  c.device.driver = "580.159.04";
+  c.date = "2026-11-23";
+  c.decode_fit = {3.5e-6, 3.0e12, 0.999, 0.02};
+  c.gemm_flops = 790e12;
+  c.prefill_attention_flops = 300e12;
+  c.gemv_curve = {{8388608, 1.5e12}};
+  c.methods = {"probe: \"quoted\" text"};
+  const std::string yaml = render_calibrated_preset(base, c);
+  const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
+  CHECK(g.id == "h100-sxm-calibrated");
+  CHECK(g.efficiency.calibrated);
+  CHECK(g.efficiency.bandwidth_fraction == Approx(3.0e12 / base.memory_bandwidth_bytes_per_s).epsilon(1e-3));
+  CHECK(g.efficiency.kernel_overhead_s == Approx(3.5e-6).epsilon(1e-3));
+  CHECK(g.efficiency.flops_fraction == Approx(790e12 / base.peak_flops_for(DType::bf16)).epsilon(1e-3));
+  CHECK(g.memory_bytes == base.memory_bytes);
+  CHECK(yaml.find("calibration:") != std::string::npos);
+}
+
+TEST_CASE("no CUDA build or no device: exit status 3 with a reason", "[gpu-host]") {
+  try {
+    fail_no_cuda_build("validate");
+    FAIL("no throw");
+  } catch (const Error& e) {
+    CHECK(e.exit_status() == 3);
+    CHECK(std::string(e.what()).find("built without CUDA") != std::string::npos);
+  }
+  try {
+    fail_no_device("calibrate", "cudaGetDeviceCount: cudaErrorNoDevice");
+    FAIL("no throw");
+  } catch (const Error& e) {
+    CHECK(e.exit_status() == 3);
+    CHECK(std::string(e.what()).find("cudaErrorNoDevice") != std::string::npos);
+  }
+}
