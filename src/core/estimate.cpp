@@ -42,8 +42,19 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   check_tensor_parallel(model, options.cache.tp);
   Estimate e{model, gpu, workload, options, count_params(model), {}, {}};
   if (e.workload.prompt == 0) e.workload.prompt = workload.context;
-  e.memory = plan_memory(model, gpu, workload.batch, workload.context, options);
+  try {
+    e.memory = plan_memory(model, gpu, workload.batch, workload.context, options);
+  } catch (const Error& err) {
+    throw Error(std::string(err.what()) + " (batch " + std::to_string(workload.batch) + " x context " +
+                std::to_string(workload.context) + " tokens)");
+  }
   e.layers = summarize_layers(model, workload.context, options.cache);
+  const PrefillModel pm(model, gpu, options);
+  e.prefill = pm.run(1, e.workload.prompt);
+  e.batch_prefill = pm.run(workload.batch, e.workload.prompt);
+  e.decode = decode_step(model, gpu, workload.batch, workload.context, options);
+  e.cost = cost(gpu.price.usd_per_gpu_hour, options.cache.tp, e.decode, e.batch_prefill, e.workload.prompt,
+                workload.gen);
   return e;
 }
 
