@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# One command from a fresh clone: install dependencies, build kvplan, run a real sizing query.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKVPLAN_BUILD_TESTS=OFF > /dev/null
+cmake --build build -j"$(nproc)" --target kvplan
+./build/kvplan estimate --model llama-3.1-70b --gpu h100 --context 32k --batch 8
