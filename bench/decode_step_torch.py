@@ -42,6 +42,7 @@ POINTS = [(1, 512), (1, 4096), (8, 2048), (16, 4096), (32, 1024), (64, 512)]
 LONG_POINTS = [(1, 32768), (32, 8192)]  # GQA models with long context only
 ROPE_THETA = 10000.0  # the step's cost does not depend on it
 EPS = 1e-5
+SPLIT_KV = True  # flash-decoding for few work units; False = one SDPA call (no split)
 FUSED = True  # the Triton kernels; False = the same math in plain torch ops (more kernels per layer)
 
 
@@ -63,12 +64,11 @@ def add_rmsnorm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, n_cols, eps, HAS_RES: tl.
 
 @triton.jit
 def rope_cache_kernel(qkv_ptr, q_ptr, k_cache_ptr, v_cache_ptr, pos, slot, n_q, n_kv, cache_len, log_theta,
-                      HEAD_DIM: tl.constexpr):
+                      HEAD_DIM: tl.constexpr, HALF: tl.constexpr):
     # qkv row = [q heads | k heads | v heads] x head_dim. Rotate q and k (rotate-half RoPE), write q
     # to q_ptr [B, n_q, D], k and v into the caches [B, n_kv, cache_len, D] at `slot`.
     b = tl.program_id(0)
     h = tl.program_id(1)
-    HALF = HEAD_DIM // 2
     i = tl.arange(0, HALF)
     src = qkv_ptr + (b * (n_q + 2 * n_kv) + h) * HEAD_DIM
     x1 = tl.load(src + i).to(tl.float32)
@@ -147,6 +147,13 @@ class Step:
         self.cache_len = min(context, c["window"]) if c["window"] else context  # rolling buffer for sliding layers
         self.pos = context - 1  # the new token is the context-th; attention covers cache_len tokens
         self.slot = self.pos % self.cache_len
+        # Split-KV chunks: powers of two while batch x kv_heads x S stays within 2 waves of SMs and
+        # chunks keep at least 256 tokens.
+        units, self.splits = batch * c["kv_heads"], 1
+        target = 2 * torch.cuda.get_device_properties(0).multi_processor_count
+        while SPLIT_KV and units * self.splits * 2 <= target and self.cache_len % (2 * self.splits) == 0 \
+                and self.cache_len // (2 * self.splits) >= 256:
+            self.splits *= 2
         self.caches = [(rand((batch, c["kv_heads"], self.cache_len, D), d, 1.0),
                         rand((batch, c["kv_heads"], self.cache_len, D), d, 1.0)) for _ in w.layers]
         self.tokens = torch.randint(0, c["vocab"], (batch,), device="cuda")
@@ -164,6 +171,25 @@ class Step:
             return
         add_rmsnorm_kernel[(self.B,)](x, self.residual, weight, self.normed, h, EPS, HAS_RES=has_res,
                                       BLOCK=triton.next_power_of_2(h), num_warps=8)
+
+    def attention(self, q, kc, vc):
+        """Decode attention of q [B, kv_heads, group, D] over the cache [B, kv_heads, C, D].
+
+        With few (batch x kv_head) work units the cache is split into S chunks along the tokens,
+        each chunk attended by flash attention with its log-sum-exp, and the chunks combined
+        (flash-decoding, as vLLM, FlashInfer and FlashAttention's split-KV kernels do): otherwise a
+        batch-1 GQA step keeps only kv_heads SMs busy and reads its cache at a tenth of the bandwidth.
+        """
+        S = self.splits
+        if S == 1:
+            return F.scaled_dot_product_attention(q, kc, vc)
+        B, nkv, G, D = q.shape
+        C = kc.shape[2]
+        qs = q.unsqueeze(2).expand(B, nkv, S, G, D).reshape(B, nkv * S, G, D)
+        ks, vs = kc.view(B, nkv * S, C // S, D), vc.view(B, nkv * S, C // S, D)
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention(qs, ks, vs)[:2]
+        w = torch.softmax(lse[..., :G].unflatten(1, (nkv, S)), dim=2)  # [B, nkv, S, G], float32
+        return torch.einsum("bhsgd,bhsg->bhgd", out.unflatten(1, (nkv, S)), w.to(out.dtype))
 
     def rope_torch(self, qkv, kc, vc):
         c, B = self.c, self.B
@@ -188,8 +214,8 @@ class Step:
                 self.rope_torch(qkv, kc, vc)
             else:
                 rope_cache_kernel[(B, nq + 2 * nkv)](qkv, self.q, kc, vc, self.pos, self.slot, nq, nkv, self.cache_len,
-                                                     math.log(ROPE_THETA), HEAD_DIM=D, num_warps=1)
-            o = F.scaled_dot_product_attention(self.q.view(B, nkv, nq // nkv, D), kc, vc)
+                                                     math.log(ROPE_THETA), HEAD_DIM=D, HALF=D // 2, num_warps=1)
+            o = self.attention(self.q.view(B, nkv, nq // nkv, D), kc, vc)
             x = F.linear(o.transpose(1, 2).reshape(B, nq * D), L["w_o"])
             self.norm(x, L["ln2"], True)
             gu = F.linear(self.normed, L["w_gu"])
@@ -236,7 +262,7 @@ def check(c):
     """Fused bf16 step vs float32 reference on a 2-layer copy of the model; returns the relative error."""
     small = dict(c, layers=2, vocab=4096)
     w = Weights(small, 2)
-    step = Step(small, w, 3, 300)
+    step = Step(small, w, 2, 1024)  # 16 work units: the split-KV path runs (S = 4 for 8 KV heads)
     step.saved = [(k.clone(), v.clone()) for k, v in step.caches]
     got = step().float()
     want = reference(step)
@@ -312,7 +338,12 @@ def main():
     ap.add_argument("--out", default=".")
     ap.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--unfused", action="store_true", help="plain torch ops instead of the fused Triton kernels")
+    ap.add_argument("--no-split-kv", action="store_true", help="one SDPA call per layer, no split-KV")
     args = ap.parse_args()
+    global FUSED, SPLIT_KV
+    FUSED = not args.unfused
+    SPLIT_KV = not args.no_split_kv
     torch.manual_seed(0)
     props = torch.cuda.get_device_properties(0)
     result = {"device": props.name, "torch": torch.__version__, "triton": triton.__version__, "sms": props.multi_processor_count}
@@ -321,33 +352,37 @@ def main():
     print("constants", json.dumps(result["constants"]), flush=True)
     records = []
     for model_id in args.models.split(","):
-        global FUSED
         c = load_config(args.repo, model_id)
         try:
             err = check(c)
-        except Exception as exc:  # Triton unusable: fall back to torch ops and say so
-            print(f"WARNING fused kernels failed ({type(exc).__name__}: {exc}); using torch ops", flush=True)
-            FUSED = False
-            err = check(c)
+        except Exception as exc:  # split-KV or Triton unusable here: fall back, and say so
+            print(f"WARNING step failed ({type(exc).__name__}: {exc}); retrying without split-KV", flush=True)
+            SPLIT_KV = False
+            try:
+                err = check(c)
+            except Exception as exc2:
+                print(f"WARNING fused kernels failed ({type(exc2).__name__}: {exc2}); using torch ops", flush=True)
+                FUSED = False
+                err = check(c)
         torch.cuda.empty_cache()
         print(f"{model_id}: fused step vs float32 reference: relative error {err:.2e}", flush=True)
         w = Weights(c, c["layers"])
         points = POINTS + (LONG_POINTS if c["kv_heads"] < c["heads"] else [])
-        kernels = None
         for batch, context in points:
             t0 = time.time()
             step = Step(c, w, batch, context)
-            if kernels is None:
-                kernels = count_kernels(step)
+            kernels = count_kernels(step)
             with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
                 ms, lo, hi = time_graph(step)
             rec = dict(model=model_id, batch=batch, context=context, step_ms=ms, min_ms=lo, max_ms=hi,
-                       kernels_per_step=kernels, layers=c["layers"], check_rel_err=err, fused=FUSED)
+                       kernels_per_step=kernels, layers=c["layers"], check_rel_err=err, fused=FUSED,
+                       split_kv=SPLIT_KV, kv_splits=step.splits)
             records.append(rec)
             result["records"] = records
             with open(os.path.join(args.out, "decode_measured.json"), "w") as f:  # kept if the run is cut short
                 json.dump(result, f, indent=1)
             print(f"  {model_id:16} B={batch:3} N={context:6}  {ms:8.3f} ms  [{lo:.3f}, {hi:.3f}]  kernels/step {kernels}"
+                  f"  splits {step.splits}"
                   f"  ({time.time() - t0:.1f} s)", flush=True)
             del step
             torch.cuda.empty_cache()

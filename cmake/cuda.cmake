@@ -1,3 +1,6 @@
+# Host half of the GPU validation code (statistics, fits, references, reports): always built, so CI tests it.
+add_subdirectory(src/gpu/host)
+
 # Optional CUDA reference kernels (src/gpu/). KVPLAN_CUDA=AUTO builds them where nvcc exists.
 if(NOT KVPLAN_CUDA STREQUAL "OFF")
   include(CheckLanguage)

@@ -25,6 +25,8 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
       ->capture_default_str();
   app->add_option("--batch,-b", q.batch, "Concurrent sequences")->capture_default_str();
   app->add_option("--prompt", q.prompt, "Prefill length in tokens (default: the context)");
+  app->add_option("--gen", q.gen, "Generated tokens per request (for the cost per request)");
+  app->add_option("--usd-per-gpu-hour", q.usd_per_gpu_hour, "Price per GPU-hour (default: the preset's)");
   app->add_option("--kv-dtype", q.kv_dtype, "KV cache dtype: fp32 bf16 fp16 fp8_e4m3 fp8_e5m2 int8 int4 (default: model dtype)");
   app->add_option("--weight-dtype", q.weight_dtype, "Weight dtype for linear layers (default: model dtype)");
   app->add_option("--state-dtype", q.state_dtype, "SSM conv/ssm state dtype (default: model dtype)");
@@ -51,6 +53,7 @@ Workload workload_of(const QueryOptions& q) {
   w.context = parse_count(q.context, "--context");
   w.batch = parse_count(q.batch, "--batch");
   w.prompt = q.prompt.empty() ? w.context : parse_count(q.prompt, "--prompt");
+  w.gen = q.gen.empty() ? 0 : parse_count(q.gen, "--gen");
   return w;
 }
 
@@ -75,6 +78,11 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model) {
   o.gpu_memory_utilization = parse_positive(q.gpu_memory_utilization, "--gpu-memory-utilization", true);
   o.prefill_chunk = parse_count(q.prefill_chunk, "--prefill-chunk");
   return o;
+}
+
+Gpu gpu_of(const QueryOptions& q, Gpu gpu) {
+  if (!q.usd_per_gpu_hour.empty()) gpu.price.usd_per_gpu_hour = parse_positive(q.usd_per_gpu_hour, "--usd-per-gpu-hour");
+  return gpu;
 }
 
 void print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }

@@ -24,6 +24,8 @@ struct QueryOptions {
   std::string context = "4096";
   std::string batch = "1";
   std::string prompt;
+  std::string gen;              // generated tokens per request (cost per request)
+  std::string usd_per_gpu_hour; // overrides the preset's price
   std::string kv_dtype;       // default: the model's dtype
   std::string weight_dtype;   // default: the model's dtype
   std::string state_dtype;    // default: the model's dtype
@@ -43,6 +45,8 @@ void add_format_option(CLI::App* app, std::string& format, const std::vector<std
 // Turns typed options into core inputs for one model (dtype defaults come from the model).
 Workload workload_of(const QueryOptions& q);
 MemoryOptions memory_options_of(const QueryOptions& q, const Model& model);
+// The preset with the query's overrides applied (--usd-per-gpu-hour).
+Gpu gpu_of(const QueryOptions& q, Gpu gpu);
 
 // Writes to stdout.
 void print(const std::string& text);

@@ -14,7 +14,7 @@ void setup_estimate(CLI::App& app, Globals& globals) {
   sub->callback([q, &globals] {
     const Registry registry = globals.registry();
     const Model model = registry.resolve_model(q->model);
-    const Gpu gpu = registry.resolve_gpu(q->gpu);
+    const Gpu gpu = gpu_of(*q, registry.resolve_gpu(q->gpu));
     const Estimate e = estimate(model, gpu, workload_of(*q), memory_options_of(*q, model));
     if (q->format == "json") print(to_json(e).dump(2) + "\n");
     else if (q->format == "csv") print(render_csv({to_json(e)}));

@@ -18,8 +18,15 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", globals.data_dir, "Folder with models/ and presets/ that add or override bundled entries")
       ->envname("KVPLAN_DATA_DIR");
   kvplan::cli::setup_estimate(app, globals);
+  kvplan::cli::setup_fit(app, globals);
+  kvplan::cli::setup_plan(app, globals);
+  kvplan::cli::setup_compare(app, globals);
+  kvplan::cli::setup_check(app, globals);
+  kvplan::cli::setup_sweep(app, globals);
   kvplan::cli::setup_list(app, globals);
   kvplan::cli::setup_show(app, globals);
+  kvplan::cli::setup_validate(app, globals);
+  kvplan::cli::setup_calibrate(app, globals);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

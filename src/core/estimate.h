@@ -5,8 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "core/cost.h"
+#include "core/decode.h"
 #include "core/gpu.h"
 #include "core/memory.h"
+#include "core/prefill.h"
 #include "core/model.h"
 #include "core/params.h"
 
@@ -38,6 +41,10 @@ struct Estimate {
   ParamCounts params;
   MemoryPlan memory;
   std::vector<LayerSummary> layers;
+  PrefillResult prefill;        // one request of workload.prompt tokens: its time is the TTFT
+  PrefillResult batch_prefill;  // the batch's prompts together (prompt-token throughput and cost)
+  DecodeStep decode;            // one step of the batch at the workload's context
+  CostResult cost;
 };
 
 // Validates the inputs (throws kvplan::Error) and computes everything.

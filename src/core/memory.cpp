@@ -123,7 +123,7 @@ int64_t usable_bytes(int64_t gpu_memory_bytes, double utilization) {
   return static_cast<int64_t>(std::floor(static_cast<double>(gpu_memory_bytes) * utilization));
 }
 
-MemoryPlan plan_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double utilization, int64_t batch,
+MemoryPlan size_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double utilization, int64_t batch,
                        int64_t context) {
   MemoryPlan p;
   p.weights_bytes = mm.weights_bytes;
@@ -138,6 +138,12 @@ MemoryPlan plan_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double u
   p.usable_bytes = usable_bytes(gpu_memory_bytes, utilization);
   p.headroom_bytes = p.usable_bytes - p.total_bytes;
   p.fits = p.headroom_bytes >= 0;
+  return p;
+}
+
+MemoryPlan plan_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double utilization, int64_t batch,
+                       int64_t context) {
+  MemoryPlan p = size_memory(mm, gpu_memory_bytes, utilization, batch, context);
   p.max_batch = max_batch_at(mm, p.usable_bytes, context);
   p.max_context = max_context_at(mm, p.usable_bytes, batch);
   return p;

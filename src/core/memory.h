@@ -61,6 +61,10 @@ int64_t total_bytes(const Model& model, int64_t batch, int64_t context, const Me
 MemoryPlan plan_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double gpu_memory_utilization,
                        int64_t batch, int64_t context);
 MemoryPlan plan_memory(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt);
+// plan_memory without the two searches (max_batch 0, max_context nullopt): sweeps run those once
+// per context and per batch instead of once per point.
+MemoryPlan size_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double gpu_memory_utilization,
+                       int64_t batch, int64_t context);
 // floor(memory x utilization): what the engine may use.
 int64_t usable_bytes(int64_t gpu_memory_bytes, double gpu_memory_utilization);
 

@@ -376,7 +376,7 @@ int64_t plan_decode_attention(DecodeAttention& a, int sm_count) {
   }
   const int64_t counters = a.batch * a.kv_heads * head_tiles;
   const int64_t rows = a.batch * a.heads * a.splits;
-  return (counters * 4 + 255) / 256 * 256 + rows * 2 * 4 + rows * a.v_dim * 4;
+  return (counters * 4 + 255) / 256 * 256 + (rows * 2 * 4 + 255) / 256 * 256 + rows * a.v_dim * 4;
 }
 
 void bind_decode_workspace(DecodeAttention& a, void* ws) {
@@ -387,7 +387,7 @@ void bind_decode_workspace(DecodeAttention& a, void* ws) {
   a.counters = reinterpret_cast<int*>(p);
   p += (counters * 4 + 255) / 256 * 256;
   a.partial_ml = reinterpret_cast<float*>(p);
-  p += a.batch * a.heads * a.splits * 2 * 4;
+  p += (a.batch * a.heads * a.splits * 2 * 4 + 255) / 256 * 256;
   a.partial_o = reinterpret_cast<float*>(p);
 }
 

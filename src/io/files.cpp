@@ -37,4 +37,12 @@ bool is_regular_file(const std::string& path) {
   return fs::is_regular_file(path, ec);
 }
 
+void write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error("cannot write file", {path, 0, 0});
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out.close();
+  if (!out) throw Error("cannot write file", {path, 0, 0});
+}
+
 }  // namespace kvplan

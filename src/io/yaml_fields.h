@@ -33,6 +33,8 @@ class YamlFields {
   bool boolean(const std::string& key, bool fallback);
   std::vector<std::string> strings(const std::string& key);  // a sequence of scalars; empty if absent
 
+  // Counts `key` as known without reading it (finish() then accepts it and suggests it).
+  void expect(const std::string& key) { used_.insert(key); }
   // Throws for the first key that no getter asked for.
   void finish() const;
   const std::string& source() const { return source_; }

@@ -24,6 +24,33 @@ const LayerSummary* find_kind(const Estimate& e, LayerKind k) {
 }
 
 Json optional_int(const std::optional<int64_t>& v) { return v ? Json(*v) : Json(nullptr); }
+Json optional_real(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
+
+constexpr const char* kDecodeComponents[] = {"weights", "kv_cache", "ssm_state", "lm_head", "embedding", "allreduce"};
+
+// Every component name, zeros where the model has none, so that CSV rows share one header.
+Json decode_components(const DecodeStep& d) {
+  Json out = Json::object();
+  for (const char* n : kDecodeComponents) {
+    DecodeComponent c{n};
+    for (const auto& x : d.components)
+      if (x.name == n) c = x;
+    out[n] = {{"bytes", c.bytes}, {"flops", c.flops}, {"kernels", c.kernels}, {"time_floor_s", c.time_floor_s},
+              {"time_s", c.time_s}};
+  }
+  return out;
+}
+
+Json prefill_by_kind(const PrefillResult& p) {
+  Json out = Json::object();
+  for (LayerKind k : kAllKinds) {
+    PrefillKind pk{k};
+    for (const auto& x : p.kinds)
+      if (x.kind == k) pk = x;
+    out[name(k)] = {{"linear_flops", pk.linear_flops}, {"attention_flops", pk.attention_flops}, {"scan_flops", pk.scan_flops}};
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -47,7 +74,8 @@ Json to_json(const Estimate& e) {
   j["workload"] = {{"batch", e.workload.batch},
                    {"context", e.workload.context},
                    {"prompt", e.workload.prompt},
-                   {"tp", o.cache.tp}};
+                   {"tp", o.cache.tp},
+                   {"gen", e.workload.gen}};
   j["options"] = {{"weight_dtype", name(o.weights.linear)},
                   {"expert_weight_dtype", name(o.weights.expert)},
                   {"kv_dtype", name(o.cache.kv_dtype)},
@@ -86,6 +114,44 @@ Json to_json(const Estimate& e) {
                        {"state_bytes_per_sequence", s->state_bytes_per_sequence}};
   }
   j["layers"] = layers;
+  const PrefillResult& p = e.prefill;
+  j["prefill"] = {{"prompt", p.prompt},
+                  {"flops", p.flops},
+                  {"linear_flops", p.linear_flops},
+                  {"attention_flops", p.attention_flops},
+                  {"scan_flops", p.scan_flops},
+                  {"attention_share", p.attention_share},
+                  {"bytes", p.bytes},
+                  {"passes", p.passes},
+                  {"time_floor_s", p.time_floor_s},
+                  {"time_s", p.time_s},
+                  {"bound", p.bound},
+                  {"batch_time_s", e.batch_prefill.time_s},
+                  {"batch_tokens_per_s", e.batch_prefill.tokens_per_s},
+                  {"by_kind", prefill_by_kind(p)}};
+  const DecodeStep& d = e.decode;
+  j["decode"] = {{"bytes_per_step", d.bytes},
+                 {"flops_per_step", d.flops},
+                 {"step_time_s", d.time_s},
+                 {"step_time_floor_s", d.time_floor_s},
+                 {"tokens_per_s", d.tokens_per_s},
+                 {"tokens_per_s_per_seq", d.tokens_per_s_per_seq},
+                 {"bound", d.bound},
+                 {"arithmetic_intensity", d.arithmetic_intensity},
+                 {"compute_bound_batch", optional_int(d.compute_bound_batch)},
+                 {"memory_time_s", d.memory_time_s},
+                 {"compute_time_s", d.compute_time_s},
+                 {"overhead_s", d.overhead_s},
+                 {"kernels_per_step", d.kernels},
+                 {"experts_touched", d.experts_touched},
+                 {"components", decode_components(d)}};
+  const CostResult& c = e.cost;
+  j["cost"] = {{"usd_per_gpu_hour", c.usd_per_gpu_hour},
+               {"gpus", c.gpus},
+               {"usd_per_hour", optional_real(c.usd_per_hour)},
+               {"usd_per_million_output_tokens", optional_real(c.usd_per_million_output_tokens)},
+               {"usd_per_million_prompt_tokens", optional_real(c.usd_per_million_prompt_tokens)},
+               {"usd_per_request", optional_real(c.usd_per_request)}};
   return j;
 }
 
@@ -135,6 +201,39 @@ std::string render_table(const Estimate& e) {
     out += fmt::format("  {:<18}{:>6}{:>18}{:>14}{:>20}{:>18}\n", name(s.kind), s.count, group_digits(s.params),
                        group_digits(s.kv_bytes_per_token), group_digits(s.kv_bytes_per_sequence),
                        group_digits(s.state_bytes_per_sequence));
+  out += "\n";
+  out += render_timing(e);
+  return out;
+}
+
+std::string render_timing(const Estimate& e) {
+  const PrefillResult& p = e.prefill;
+  const DecodeStep& d = e.decode;
+  const CostResult& c = e.cost;
+  std::string out;
+  out += fmt::format("  prefill    {} prompt tokens: {} FLOP (attention {:.1f}%), {} to first token, {}-bound\n",
+                     group_digits(p.prompt), human_flops(p.flops), 100 * p.attention_share, seconds(p.time_s), p.bound);
+  out += fmt::format("  decode     batch {} at context {}: {} per step, {} (floor {}), {}-bound\n",
+                     group_digits(d.batch), group_digits(d.context), gib(d.bytes), seconds(d.time_s),
+                     seconds(d.time_floor_s), d.bound);
+  out += fmt::format("             {:.1f} tokens/s ({:.2f} per sequence); compute binds {}\n", d.tokens_per_s,
+                     d.tokens_per_s_per_seq,
+                     d.compute_bound_batch ? fmt::format("from batch {}", group_digits(*d.compute_bound_batch))
+                                           : std::string("at no batch (memory-bound throughout)"));
+  if (c.usd_per_hour) {
+    out += fmt::format("  cost       ${:.2f}/GPU-hour x {} GPU{}: ${:.4f} per 1M output tokens, ${:.4f} per 1M prompt tokens",
+                       c.usd_per_gpu_hour, c.gpus, c.gpus > 1 ? "s" : "", *c.usd_per_million_output_tokens,
+                       *c.usd_per_million_prompt_tokens);
+    out += c.usd_per_request ? fmt::format(", ${:.6f} per request\n", *c.usd_per_request) : "\n";
+  } else {
+    out += "  cost       unknown (the preset has no price; pass --usd-per-gpu-hour)\n";
+  }
+  out += "\n";
+  out += fmt::format("  {:<18}{:>20}{:>14}{:>9}{:>12}{:>14}\n", "decode step", "bytes", "GFLOP", "kernels", "floor ms",
+                     "expected ms");
+  for (const auto& x : d.components)
+    out += fmt::format("  {:<18}{:>20}{:>14.1f}{:>9}{:>12.4f}{:>14.4f}\n", x.name, group_digits(x.bytes), x.flops / 1e9,
+                       x.kernels, x.time_floor_s * 1e3, x.time_s * 1e3);
   return out;
 }
 
@@ -151,7 +250,6 @@ std::vector<std::pair<std::string, Json>> flatten(const Json& j) {
   return out;
 }
 
-namespace {
 std::string csv_field(const Json& v) {
   std::string s;
   if (v.is_null()) return "";
@@ -163,7 +261,6 @@ std::string csv_field(const Json& v) {
   for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
   return q + "\"";
 }
-}  // namespace
 
 std::string csv_header(const Json& row) {
   std::string out;

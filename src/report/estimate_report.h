@@ -17,6 +17,8 @@ constexpr int kSchemaVersion = 1;
 
 Json to_json(const Estimate& e);
 std::string render_table(const Estimate& e);
+// The prefill / decode / cost lines and the decode-step component table (part of render_table).
+std::string render_timing(const Estimate& e);
 
 // Flattens nested objects into dotted keys ("memory.kv_cache_bytes"); arrays are not expected.
 std::vector<std::pair<std::string, Json>> flatten(const Json& j);
@@ -24,5 +26,7 @@ std::vector<std::pair<std::string, Json>> flatten(const Json& j);
 std::string render_csv(const std::vector<Json>& rows);
 std::string csv_header(const Json& row);
 std::string csv_row(const Json& row);
+// One CSV field: numbers as JSON writes them, null empty, quoted when it holds , " or a newline.
+std::string csv_field(const Json& value);
 
 }  // namespace kvplan

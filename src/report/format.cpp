@@ -29,4 +29,17 @@ std::string human_count(int64_t v) {
 
 std::string percent(double fraction) { return fmt::format("{:g}%", fraction * 100); }
 
+std::string seconds(double s) {
+  if (s >= 1) return fmt::format("{:.2f} s", s);
+  if (s >= 1e-3) return fmt::format("{:.3f} ms", s * 1e3);
+  return fmt::format("{:.1f} us", s * 1e6);
+}
+
+std::string human_flops(double flops) {
+  if (flops >= 1e15) return fmt::format("{:.2f} P", flops / 1e15);
+  if (flops >= 1e12) return fmt::format("{:.2f} T", flops / 1e12);
+  if (flops >= 1e9) return fmt::format("{:.2f} G", flops / 1e9);
+  return fmt::format("{:.3g}", flops);
+}
+
 }  // namespace kvplan

@@ -12,7 +12,9 @@ void fail_no_cuda_build(const std::string& command) {
 }
 
 void fail_no_device(const std::string& command, const std::string& cuda_error) {
-  throw Error("`kvplan " + command + "` needs an NVIDIA GPU, and none is usable here (" + cuda_error + ")", {},
+  throw Error("`kvplan " + command + "` needs an NVIDIA GPU, and none is usable here (" + cuda_error +
+                  "); run it on a machine with a GPU and its driver",
+              {},
               kNoGpuExitStatus);
 }
 

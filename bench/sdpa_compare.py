@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Decode attention: kvplan's kernel against PyTorch's scaled_dot_product_attention, side by side.
+
+Grid (issue 4): heads q/kv 32/32, 32/8, 32/1, 64/8 x batch 1, 8, 32 x context 4K, 32K, 128K; bf16, head_dim 128,
+one query token per sequence, KV layout [batch, kv_heads, context, head_dim] for both.
+Method, identical on both sides: fresh random inputs (never zeros); before every sample a memset of 256 MB
+(> 2x the 50 MB L2) so the KV comes from HBM; CUDA events around the timed work only; warm-up, then samples
+until 0.3 s of samples or 200 samples (at least 10); median reported.
+kvplan: kvplan-gpu-bench attn-grid (its own process, first), one kernel launch per sample.
+PyTorch: torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True) captured in a CUDA graph
+(no Python/dispatcher overhead in the timing), once per SDPA backend that accepts the shape (flash, efficient,
+cuDNN; math only if none does); the fastest backend is the one compared.
+Usage: python3 bench/sdpa_compare.py --bench gpu-bin/kvplan-gpu-bench --probe probe.json --out DIR
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+GRID = [(h, kvh, b, n) for (h, kvh) in [(32, 32), (32, 8), (32, 1), (64, 8)] for b in (1, 8, 32)
+        for n in (4096, 32768, 131072)]
+BACKENDS = [("flash", SDPBackend.FLASH_ATTENTION), ("efficient", SDPBackend.EFFICIENT_ATTENTION),
+            ("cudnn", SDPBackend.CUDNN_ATTENTION)]
+
+
+def time_graph(g, flush, max_time=0.3, min_samples=10, max_samples=200):
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    for _ in range(3):
+        flush.zero_()
+        g.replay()
+    torch.cuda.synchronize()
+    samples, t0 = [], time.perf_counter()
+    while len(samples) < max_samples:
+        flush.zero_()
+        start.record()
+        g.replay()
+        stop.record()
+        stop.synchronize()
+        samples.append(start.elapsed_time(stop) * 1e-3)
+        if len(samples) >= min_samples and time.perf_counter() - t0 > max_time:
+            break
+    return statistics.median(samples), samples
+
+
+def sdpa_times(h, kvh, b, n, flush):
+    d = 128
+    q = torch.randn(b, h, 1, d, device="cuda", dtype=torch.bfloat16)
+    k = torch.randn(b, kvh, n, d, device="cuda", dtype=torch.bfloat16)
+    v = torch.randn(b, kvh, n, d, device="cuda", dtype=torch.bfloat16)
+    out = {}
+    for name, be in BACKENDS + [("math", SDPBackend.MATH)]:
+        if name == "math" and out:
+            break
+        try:
+            with sdpa_kernel([be]):
+                F.scaled_dot_product_attention(q, k, v, enable_gqa=True)  # warm-up / reject
+                torch.cuda.synchronize()
+                s = torch.cuda.Stream()
+                s.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(s):
+                    F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+                torch.cuda.current_stream().wait_stream(s)
+                g = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(g):
+                    o = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+            med, samples = time_graph(g, flush)
+            out[name] = {"median_s": med, "samples": len(samples), "p10_s": sorted(samples)[len(samples) // 10],
+                         "p90_s": sorted(samples)[(9 * len(samples)) // 10]}
+            del g, o
+        except Exception as e:  # backend rejects the shape or runs out of memory
+            out[name] = {"error": str(e).splitlines()[0][:160]}
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+    del q, k, v
+    torch.cuda.empty_cache()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", required=True)
+    ap.add_argument("--probe", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    tmp = "/tmp/kvplan_attn_grid.json"
+    subprocess.run([args.bench, "--out", tmp, "attn-grid"], check=True)
+    mine = {(r["heads"], r["kv_heads"], r["batch"], r["context"]): r for r in json.load(open(tmp))["attention"]}
+    probe_bw = json.load(open(args.probe))["read_bytes_per_s"]
+    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+    rows = []
+    for (h, kvh, b, n) in GRID:
+        r = mine[(h, kvh, b, n)]
+        s = sdpa_times(h, kvh, b, n, flush)
+        ok = {k: v for k, v in s.items() if "median_s" in v}
+        best = min(ok, key=lambda k: ok[k]["median_s"]) if ok else None
+        kv_bytes = r["bytes"]
+        row = {"heads": h, "kv_heads": kvh, "batch": b, "context": n, "bytes": kv_bytes,
+               "kvplan_s": r["measured"]["median_s"], "kvplan_note": r.get("note", ""),
+               "kvplan_bytes_per_s": kv_bytes / r["measured"]["median_s"],
+               "kvplan_pct_probe": 100 * kv_bytes / r["measured"]["median_s"] / probe_bw,
+               "sdpa": s, "sdpa_best": best}
+        if best:
+            row["sdpa_s"] = ok[best]["median_s"]
+            row["sdpa_bytes_per_s"] = kv_bytes / row["sdpa_s"]
+            row["sdpa_pct_probe"] = 100 * row["sdpa_bytes_per_s"] / probe_bw
+            row["speedup"] = row["sdpa_s"] / row["kvplan_s"]
+        rows.append(row)
+        print(f"{h:2d}/{kvh:<2d} b{b:<2d} n{n:<6d} {kv_bytes/1e6:9.1f} MB  kvplan {row['kvplan_s']*1e6:9.1f} us "
+              f"({row['kvplan_pct_probe']:5.1f}% probe)  sdpa[{best}] {row.get('sdpa_s', float('nan'))*1e6:9.1f} us "
+              f"({row.get('sdpa_pct_probe', float('nan')):5.1f}%)  x{row.get('speedup', float('nan')):.2f}", flush=True)
+    res = {"method": __doc__, "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+           "probe_read_bytes_per_s": probe_bw, "rows": rows}
+    json.dump(res, open(os.path.join(args.out, "sdpa.json"), "w"), indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

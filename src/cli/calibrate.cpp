@@ -1,0 +1,70 @@
+// `kvplan calibrate --out FILE`: measures the local GPU and writes a preset YAML whose efficiency
+// block comes from the measurements (kvplan estimate --gpu FILE reads it).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+
+#include "cli/subcommands.h"
+#include "core/error.h"
+#include "gpu/host/availability.h"
+#include "gpu/host/report.h"
+#include "io/gpu_yaml.h"
+#if KVPLAN_HAVE_CUDA
+#include "gpu/run.h"
+#endif
+
+namespace kvplan::cli {
+
+namespace {
+
+struct CalibrateOptions {
+  std::string out;
+  std::string base;  // preset whose datasheet fields the calibrated preset keeps
+};
+
+void run_calibrate_command(const CalibrateOptions& o, Globals& globals) {
+#if !KVPLAN_HAVE_CUDA
+  (void)o;
+  (void)globals;
+  gpu::fail_no_cuda_build("calibrate");
+#else
+  const Registry registry = globals.registry();
+  const auto start = std::chrono::steady_clock::now();
+  auto progress = [&](const std::string& what) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (s > 1.0) fmt::print(stderr, "kvplan: [{:5.1f} s] {}\n", s, what);
+  };
+  gpu::Calibration c;
+  std::string base_id = o.base;
+  // The preset to take datasheet figures from: given, or guessed from the device's name.
+  const gpu::DeviceInfo dev = gpu::local_device("calibrate");
+  if (base_id.empty()) {
+    if (dev.name.find("H200") != std::string::npos) base_id = "h200";
+    else if (dev.name.find("H100") != std::string::npos && dev.name.find("PCIe") != std::string::npos) base_id = "h100-pcie";
+    else if (dev.name.find("H100") != std::string::npos) base_id = "h100-sxm";
+    else throw Error("calibrate: no bundled preset matches '" + dev.name + "'; name one with --base");
+  }
+  const Gpu base = registry.resolve_gpu(base_id);
+  c = gpu::run_calibrate(base, progress);
+  const std::string yaml = gpu::render_calibrated_preset(base, c);
+  parse_gpu_yaml(yaml, o.out, base.id + "-calibrated");  // what we write must load
+  std::ofstream f(o.out);
+  if (!f) throw Error("calibrate: cannot write " + o.out);
+  f << yaml;
+  print(yaml);
+#endif
+}
+
+}  // namespace
+
+void setup_calibrate(CLI::App& app, Globals& globals) {
+  auto o = std::make_shared<CalibrateOptions>();
+  CLI::App* sub = app.add_subcommand("calibrate", "Measure the local GPU and write a calibrated preset YAML");
+  sub->add_option("--out,-o", o->out, "Preset YAML to write (e.g. presets/h100-sxm-calibrated.yaml)")->required();
+  sub->add_option("--base", o->base, "Bundled preset for the datasheet fields (default: from the device name)");
+  sub->callback([o, &globals] { run_calibrate_command(*o, globals); });
+}
+
+}  // namespace kvplan::cli

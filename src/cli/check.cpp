@@ -1,0 +1,73 @@
+// `kvplan check deploy.yaml...`: gate deployment files on their limits, for people and for CI.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "cli/subcommands.h"
+#include "io/deploy_yaml.h"
+#include "io/files.h"
+#include "report/check_report.h"
+
+namespace kvplan::cli {
+
+namespace {
+struct CheckOptions {
+  std::vector<std::string> files;
+  std::string format = "table";
+  std::string junit;
+  bool explain = false;
+};
+
+// A registry lookup failure is reported at the key that named the model or GPU.
+template <typename F>
+auto at(const SourcePos& pos, F resolve) {
+  try {
+    return resolve();
+  } catch (const Error& e) {
+    throw Error(e.what(), e.pos().file.empty() ? pos : e.pos());
+  }
+}
+
+CheckedFile check_file(const Registry& registry, const std::string& path) {
+  CheckedFile out{path, path, std::nullopt, ""};
+  try {
+    const DeployFile d = parse_deploy_file(read_text_file(path), path);
+    out.name = d.name;
+    const Model model = at(d.model_pos, [&] { return registry.resolve_model(relative_to_file(d.model, path)); });
+    const Gpu gpu = at(d.gpu_pos, [&] { return registry.resolve_gpu(relative_to_file(d.gpu, path)); });
+    out.result = at(SourcePos{path, 0, 0}, [&] { return check_deployment(model, gpu, d.spec); });
+  } catch (const Error& e) {
+    out.error = e.located();
+  }
+  return out;
+}
+}  // namespace
+
+void setup_check(CLI::App& app, Globals& globals) {
+  auto o = std::make_shared<CheckOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "check", "Check deployment files against their limits (exit 0 pass, 1 a check fails, 2 bad input)");
+  sub->add_option("files", o->files, "Deployment YAML files (see `kvplan check --explain`)");
+  add_format_option(sub, o->format, {"table", "json"});
+  sub->add_option("--junit", o->junit, "Also write a JUnit XML report to this path");
+  sub->add_flag("--explain", o->explain, "Print every deployment-file key with its meaning, and exit");
+  sub->callback([o, &globals] {
+    if (o->explain) {
+      print(render_deploy_explain(deploy_section_docs(), deploy_key_docs()));
+      return;
+    }
+    if (o->files.empty()) throw Error("check needs at least one deployment file (see `kvplan check --explain`)");
+    const Registry registry = globals.registry();
+    std::vector<CheckedFile> results;
+    for (const std::string& path : o->files) results.push_back(check_file(registry, path));
+    for (const CheckedFile& f : results)
+      if (!f.result) fmt::print(stderr, "kvplan: error: {}\n", f.error);
+    if (o->format == "json") print(check_to_json(results).dump(2) + "\n");
+    else print(render_check_text(results));
+    if (!o->junit.empty()) write_text_file(o->junit, render_junit(results));
+    globals.exit_status = exit_status(results);
+  });
+}
+
+}  // namespace kvplan::cli

@@ -1,0 +1,46 @@
+// `kvplan compare`: one estimate per model (--model A,B,C) and per GPU (--gpu X,Y,Z), one row each.
+#include <memory>
+
+#include "cli/subcommands.h"
+#include "report/estimate_report.h"
+#include "report/fleet_report.h"
+
+namespace kvplan::cli {
+
+namespace {
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+}  // namespace
+
+void setup_compare(CLI::App& app, Globals& globals) {
+  auto q = std::make_shared<QueryOptions>();
+  CLI::App* sub = app.add_subcommand("compare", "Compare models (--model A,B,C) and/or GPUs (--gpu X,Y,Z): one row each");
+  add_query_options(sub, *q);
+  add_format_option(sub, q->format, {"table", "json", "csv"});
+  sub->callback([q, &globals] {
+    const Registry registry = globals.registry();
+    std::vector<Estimate> rows;
+    for (const std::string& m : split_list(q->model)) {
+      const Model model = registry.resolve_model(m);
+      for (const std::string& g : split_list(q->gpu))
+        rows.push_back(estimate(model, gpu_of(*q, registry.resolve_gpu(g)), workload_of(*q), memory_options_of(*q, model)));
+    }
+    std::vector<Json> json;
+    for (const Estimate& e : rows) json.push_back(to_json(e));
+    if (q->format == "json") print(Json(json).dump(2) + "\n");
+    else if (q->format == "csv") print(render_csv(json));
+    else print(render_compare(rows));
+  });
+}
+
+}  // namespace kvplan::cli

@@ -1,0 +1,50 @@
+// `kvplan plan`: GPUs (replicas x tp) for a workload of requests per second, within SLOs.
+#include <memory>
+
+#include "cli/subcommands.h"
+#include "core/error.h"
+#include "core/fleet.h"
+#include "io/numbers.h"
+#include "report/fleet_report.h"
+
+namespace kvplan::cli {
+
+namespace {
+struct PlanOptions {
+  QueryOptions q;
+  std::string rps;
+  std::string ttft_slo;
+  std::string tpot_slo;
+};
+}  // namespace
+
+void setup_plan(CLI::App& app, Globals& globals) {
+  auto o = std::make_shared<PlanOptions>();
+  CLI::App* sub = app.add_subcommand("plan", "How many GPUs (replicas x tp) a request rate needs, and what it costs");
+  add_query_options(sub, o->q);
+  sub->get_option("--prompt")->required();
+  sub->get_option("--gen")->required();
+  sub->add_option("--rps", o->rps, "Requests per second for the whole fleet")->required();
+  sub->add_option("--ttft-slo", o->ttft_slo, "Time-to-first-token objective, seconds");
+  sub->add_option("--tpot-slo", o->tpot_slo, "Time-per-output-token objective, seconds");
+  add_format_option(sub, o->q.format, {"table", "json"});
+  sub->callback([o, sub, &globals] {
+    const Registry registry = globals.registry();
+    const Model model = registry.resolve_model(o->q.model);
+    const Gpu gpu = gpu_of(o->q, registry.resolve_gpu(o->q.gpu));
+    const MemoryOptions opt = memory_options_of(o->q, model);
+    const Workload w = workload_of(o->q);
+    PlanRequest r;
+    r.prompt = w.prompt;
+    r.gen = w.gen;
+    r.rps = parse_positive(o->rps, "--rps");
+    if (!o->ttft_slo.empty()) r.ttft_slo_s = parse_positive(o->ttft_slo, "--ttft-slo");
+    if (!o->tpot_slo.empty()) r.tpot_slo_s = parse_positive(o->tpot_slo, "--tpot-slo");
+    if (sub->get_option("--tp")->count() > 0) r.tp_candidates = {opt.cache.tp};
+    const FleetPlan p = plan_fleet(model, gpu, r, opt);
+    if (o->q.format == "json") print(plan_to_json(model, gpu, p).dump(2) + "\n");
+    else print(render_plan(model, gpu, p));
+  });
+}
+
+}  // namespace kvplan::cli

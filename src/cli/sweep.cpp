@@ -1,0 +1,79 @@
+// `kvplan sweep`: estimate's numbers over lists and ranges of models, GPUs, KV dtypes, tensor
+// parallel degrees, contexts and batches; one row per point (CSV or JSONL), optional plot.
+#include <cstdio>
+#include <memory>
+
+#include "cli/subcommands.h"
+#include "core/error.h"
+#include "io/files.h"
+#include "io/numbers.h"
+#include "io/ranges.h"
+#include "report/plots.h"
+#include "report/sweep_rows.h"
+
+namespace kvplan::cli {
+
+namespace {
+struct SweepOptions {
+  QueryOptions query;
+  std::string columns;
+  std::string plot;
+  std::string plot_kind = "auto";
+};
+
+// Every (model, GPU, KV dtype, tp) combination, each with the query's other options.
+std::vector<SweepCase> cases_of(const SweepOptions& o, const Registry& registry) {
+  const QueryOptions& q = o.query;
+  const std::vector<std::string> kv_dtypes = q.kv_dtype.empty() ? std::vector<std::string>{""} : parse_list(q.kv_dtype, "--kv-dtype");
+  const std::vector<int64_t> tps = parse_range(q.tp, "--tp");
+  std::vector<SweepCase> out;
+  for (const std::string& model_spec : parse_list(q.model, "--model")) {
+    const Model model = registry.resolve_model(model_spec);
+    for (const std::string& gpu_spec : parse_list(q.gpu, "--gpu")) {
+      const Gpu gpu = gpu_of(q, registry.resolve_gpu(gpu_spec));
+      for (const std::string& kv : kv_dtypes) {
+        for (int64_t tp : tps) {
+          QueryOptions one = q;
+          one.kv_dtype = kv;
+          one.tp = std::to_string(tp);
+          out.push_back({model, gpu, memory_options_of(one, model)});
+        }
+      }
+    }
+  }
+  return out;
+}
+}  // namespace
+
+void setup_sweep(CLI::App& app, Globals& globals) {
+  auto o = std::make_shared<SweepOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "sweep",
+      "Estimate over lists and ranges: --model a,b --gpu x,y --kv-dtype bf16,fp8_e4m3 --tp 1,2 --context 1k..1M:x2 "
+      "--batch 1..256:x2 (LO..HI:xF geometric, LO..HI:+S arithmetic, or comma lists); one row per point");
+  add_query_options(sub, o->query);
+  o->query.format = "csv";
+  add_format_option(sub, o->query.format, {"csv", "jsonl"});
+  sub->add_option("--columns", o->columns, "Only these dotted columns, in this order (default: all of estimate's JSON keys)");
+  sub->add_option("--plot", o->plot, "Also write an SVG plot to this path");
+  sub->add_option("--plot-kind", o->plot_kind,
+                  "auto, memory-vs-context (KV cache + state per model, log axes), breakdown (stacked memory), "
+                  "throughput (decode tokens/s vs batch)")
+      ->check(CLI::IsMember(plot_kinds()))
+      ->capture_default_str();
+  sub->callback([o, &globals] {
+    const Registry registry = globals.registry();
+    const std::vector<SweepCase> cases = cases_of(*o, registry);
+    SweepAxes axes;
+    axes.contexts = parse_range(o->query.context, "--context");
+    axes.batches = parse_range(o->query.batch, "--batch");
+    axes.prompt = o->query.prompt.empty() ? 0 : parse_count(o->query.prompt, "--prompt");
+    axes.gen = o->query.gen.empty() ? 0 : parse_count(o->query.gen, "--gen");
+    const std::vector<std::string> columns = o->columns.empty() ? std::vector<std::string>{} : parse_list(o->columns, "--columns");
+    const RowFormat format = o->query.format == "jsonl" ? RowFormat::jsonl : RowFormat::csv;
+    write_sweep(cases, axes, format, columns, [](const std::string& chunk) { print(chunk); });
+    if (!o->plot.empty()) write_text_file(o->plot, plot_sweep(cases, axes, o->plot_kind));
+  });
+}
+
+}  // namespace kvplan::cli

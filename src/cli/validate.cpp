@@ -1,0 +1,88 @@
+// `kvplan validate`: runs kernels shaped like the model's decode step (and prefill attention) on the
+// local GPU and compares the measured times with kvplan's predictions for the same workload.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <algorithm>
+#include <memory>
+
+#include "cli/subcommands.h"
+#include "gpu/host/availability.h"
+#include "gpu/host/report.h"
+#if KVPLAN_HAVE_CUDA
+#include "gpu/run.h"
+#endif
+#include "core/decode.h"
+#include "core/prefill.h"
+
+namespace kvplan::cli {
+
+namespace {
+
+struct ValidateOptions {
+  QueryOptions q;
+  bool no_check = false;
+  double max_time_s = 0.5;
+};
+
+// Progress on stderr once the run has taken more than a second.
+struct ProgressLine {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  void operator()(const std::string& what) const {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (s > 1.0) fmt::print(stderr, "kvplan: [{:5.1f} s] {}\n", s, what);
+  }
+};
+
+void run_validate_command(const ValidateOptions& o, Globals& globals) {
+#if !KVPLAN_HAVE_CUDA
+  (void)o;
+  (void)globals;
+  gpu::fail_no_cuda_build("validate");
+#else
+  QueryOptions q = o.q;
+  if (q.model.empty()) q.model = "llama-3.1-8b";
+  if (q.weight_dtype.empty()) q.weight_dtype = "bf16";  // the reference linears run in bf16
+  const Registry registry = globals.registry();
+  if (q.gpu.empty()) q.gpu = registry.has_gpu("h100-sxm-calibrated") ? "h100-sxm-calibrated" : "h100-sxm";
+  gpu::ValidateRequest r;
+  r.model = registry.resolve_model(q.model);
+  r.gpu = registry.resolve_gpu(q.gpu);
+  const Workload w = workload_of(q);
+  const MemoryOptions mo = memory_options_of(q, r.model);
+  r.cache = mo.cache;
+  r.batch = w.batch;
+  r.context = w.context;
+  r.prompt = w.prompt;
+  r.check = !o.no_check;
+  r.max_time_per_item_s = o.max_time_s;
+  const DecodeStep d = decode_step(r.model, r.gpu, w.batch, w.context, mo);
+  for (const auto& c : d.components) r.predicted.push_back({c.name, c.time_s, c.bytes});
+  r.predicted_step_s = d.time_s;
+  // Prefill attention: kvplan's attention phase rate (s per FLOP) at the prompt length run here.
+  const PrefillResult p = prefill(r.model, r.gpu, 1, std::min<int64_t>(w.prompt > 0 ? w.prompt : w.context, 16384), mo);
+  for (const auto& ph : p.phases)
+    if (ph.name == "attention" && ph.flops > 0) r.prefill_attention_s_per_flop = ph.time_s / ph.flops;
+  gpu::ValidateReport rep = gpu::run_validate(r, ProgressLine{});
+  if (q.format == "json") print(gpu::to_json(rep).dump(2) + "\n");
+  else print(gpu::render_table(rep));
+  for (const auto& c : rep.correctness)
+    if (!c.pass()) globals.exit_status = 1;
+#endif
+}
+
+}  // namespace
+
+void setup_validate(CLI::App& app, Globals& globals) {
+  auto o = std::make_shared<ValidateOptions>();
+  CLI::App* sub = app.add_subcommand("validate", "Time kernels shaped like a model's decode step on the local GPU against kvplan's prediction");
+  add_query_options(sub, o->q, false);
+  add_format_option(sub, o->q.format, {"table", "json"});
+  sub->add_flag("--no-check", o->no_check, "Skip the kernel correctness checks");
+  sub->add_option("--max-time", o->max_time_s, "Measured-time cap per timed item, seconds")->capture_default_str();
+  sub->callback([o, &globals] { run_validate_command(*o, globals); });
+}
+
+}  // namespace kvplan::cli

@@ -1,0 +1,117 @@
+#include "core/checks.h"
+
+#include <string>
+
+#include "core/checked.h"
+#include "core/error.h"
+
+namespace kvplan {
+
+const char* symbol(Comparison c) { return c == Comparison::at_most ? "<=" : ">="; }
+
+bool DeployResult::pass() const {
+  for (const CheckResult& c : checks)
+    if (!c.pass) return false;
+  return true;
+}
+
+int64_t round_up_to_block(int64_t tokens, int64_t block_size) { return mul(ceil_div(tokens, block_size), block_size); }
+
+MemoryOptions memory_options(const Model& model, const EngineSettings& engine) {
+  MemoryOptions o;
+  o.weights = weight_dtypes(model);
+  o.cache.kv_dtype = engine.kv_cache_dtype.value_or(model.dtype);
+  o.cache.state_dtype = model.dtype;  // vLLM's mamba_ssm_cache_dtype "auto"
+  o.cache.tp = engine.tensor_parallel_size;
+  o.gpu_memory_utilization = engine.gpu_memory_utilization;
+  o.prefill_chunk = engine.max_num_batched_tokens;
+  return o;
+}
+
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+int64_t max_model_len_of(const Model& model, const EngineSettings& engine) {
+  if (engine.max_model_len) {
+    if (model.max_context > 0 && *engine.max_model_len > model.max_context)
+      throw Error("engine.max_model_len " + str(*engine.max_model_len) + " exceeds model '" + model.id +
+                  "' max_position_embeddings " + str(model.max_context) + " (vLLM refuses to start)");
+    return *engine.max_model_len;
+  }
+  if (model.max_context == 0)
+    throw Error("model '" + model.id + "' states no maximum context: set engine.max_model_len");
+  return model.max_context;
+}
+
+}  // namespace
+
+DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const DeploySpec& spec) {
+  const EngineSettings& engine = spec.engine;
+  const DeployWorkload& w = spec.workload;
+  const int64_t max_len = max_model_len_of(model, engine);
+  const int64_t tokens = add(w.prompt_tokens, w.output_tokens);
+  if (tokens > max_len)
+    throw Error("workload prompt_tokens + output_tokens = " + str(tokens) + " exceeds max_model_len " + str(max_len) +
+                " (the engine would reject these requests)");
+  if (!w.concurrency && !engine.max_num_seqs) throw Error("set workload.concurrency or engine.max_num_seqs");
+  const int64_t concurrency = w.concurrency.value_or(engine.max_num_seqs.value_or(0));
+  if (engine.max_num_seqs && concurrency > *engine.max_num_seqs)
+    throw Error("workload.concurrency " + str(concurrency) + " exceeds engine.max_num_seqs " +
+                str(*engine.max_num_seqs) + " (the engine runs at most max_num_seqs at once)");
+  if (spec.limits.max_num_seqs_fit && !engine.max_num_seqs)
+    throw Error("limit max_num_seqs_fit needs engine.max_num_seqs");
+
+  const MemoryOptions options = memory_options(model, engine);
+  Workload load;
+  load.batch = concurrency;
+  load.context = round_up_to_block(tokens, engine.block_size);
+  load.prompt = w.prompt_tokens;
+  load.gen = w.output_tokens;
+  DeployEstimates out{estimate(model, gpu, load, options), std::nullopt};
+  if (spec.limits.max_model_len_fits || spec.limits.max_num_seqs_fit) {
+    Workload full;
+    full.batch = engine.max_num_seqs.value_or(1);
+    full.context = round_up_to_block(max_len, engine.block_size);
+    full.prompt = max_len;
+    out.engine = estimate(model, gpu, full, options);
+  }
+  return out;
+}
+
+std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& spec) {
+  std::vector<CheckResult> out;
+  auto add_check = [&](std::string name, double measured, Comparison cmp, double limit, std::string unit,
+                       std::string description) {
+    const bool pass = cmp == Comparison::at_most ? measured <= limit : measured >= limit;
+    out.push_back({std::move(name), pass, measured, limit, cmp, std::move(unit), std::move(description)});
+  };
+  const Limits& l = spec.limits;
+  const MemoryPlan& m = e.workload.memory;
+  const std::string load =
+      str(e.workload.workload.batch) + " sequences x " + str(e.workload.workload.context) + " tokens";
+  if (l.fits)
+    add_check("fits", static_cast<double>(m.total_bytes), Comparison::at_most, static_cast<double>(m.usable_bytes),
+              "bytes", "memory per GPU at " + load + " within usable memory");
+  if (l.min_headroom_percent)
+    add_check("min_headroom_percent", 100.0 * static_cast<double>(m.headroom_bytes) / static_cast<double>(m.usable_bytes),
+              Comparison::at_least, *l.min_headroom_percent, "percent",
+              "usable memory left free at " + load);
+  if (e.engine) {
+    const double fit = static_cast<double>(e.engine->memory.max_batch);
+    const std::string at = "sequences of max_model_len " + str(e.engine->workload.context) + " tokens that fit";
+    if (l.max_model_len_fits) add_check("max_model_len_fits", fit, Comparison::at_least, 1, "sequences", at);
+    if (l.max_num_seqs_fit)
+      add_check("max_num_seqs_fit", fit, Comparison::at_least, static_cast<double>(spec.engine.max_num_seqs.value_or(0)),
+                "sequences", at);
+  }
+  return out;
+}
+
+DeployResult check_deployment(const Model& model, const Gpu& gpu, const DeploySpec& spec) {
+  DeployResult r{estimate_deployment(model, gpu, spec), {}};
+  r.checks = run_checks(r.estimates, spec);
+  return r;
+}
+
+}  // namespace kvplan

@@ -1,0 +1,129 @@
+#include "core/decode.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/allreduce.h"
+#include "core/checked.h"
+#include "core/error.h"
+
+namespace kvplan {
+
+DecodeModel::DecodeModel(const Model& model, const Gpu& gpu, const MemoryOptions& opt)
+    : work_(model_work(model, opt)), gpu_(gpu) {
+  const Efficiency& e = gpu.efficiency;
+  bw_peak_ = gpu.memory_bandwidth_bytes_per_s;
+  bw_ = bw_peak_ * e.bandwidth_fraction;
+  linear_peak_ = gpu.peak_flops_for(opt.weights.linear);
+  linear_ = linear_peak_ * e.flops_fraction;
+  attention_peak_ = gpu.peak_flops_for(DType::bf16);
+  attention_ = attention_peak_ * e.attention_flops_fraction;
+  scan_peak_ = gpu.peak_flops_for(DType::fp32);
+  scan_ = scan_peak_ * e.flops_fraction;
+  head_peak_ = gpu.peak_flops_for(base_dtype(model, opt.weights.linear));
+  head_ = head_peak_ * e.flops_fraction;
+}
+
+DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
+  if (batch < 1) throw Error("batch must be at least 1");
+  if (context < 1) throw Error("context must be at least 1 token");
+  const ModelWork& w = work_;
+  const double b = static_cast<double>(batch);
+  const double overhead = gpu_.efficiency.kernel_overhead_s;
+  DecodeStep s;
+  s.batch = batch;
+  s.context = context;
+  s.components.reserve(6);
+  auto component = [&](const char* name, int64_t bytes, double flops, int64_t kernels, double peak_flops,
+                       double flops_rate) {
+    DecodeComponent c{name, bytes, flops, kernels, 0, 0};
+    const double byte_time = static_cast<double>(bytes) / bw_;
+    const double flop_time = flops_rate > 0 ? flops / flops_rate : 0;
+    c.time_floor_s = std::max(static_cast<double>(bytes) / bw_peak_, peak_flops > 0 ? flops / peak_flops : 0);
+    c.time_s = std::max(byte_time, flop_time) + static_cast<double>(kernels) * overhead;
+    s.memory_time_s += byte_time;
+    s.compute_time_s += flop_time;
+    s.overhead_s += static_cast<double>(kernels) * overhead;
+    s.bytes = add(s.bytes, bytes);
+    s.flops += flops;
+    s.kernels += kernels;
+    s.components.push_back(std::move(c));
+  };
+
+  // Weights: dense tensors once; each MoE group the experts the batch's tokens touch.
+  int64_t weight_bytes = w.dense_weight_bytes;
+  for (const ExpertGroup& g : w.expert_groups) {
+    const double touched = expected_experts_touched(g.experts, g.experts_per_token, batch);
+    s.experts_touched = std::max(s.experts_touched, touched);
+    weight_bytes = add(weight_bytes, std::llround(touched * static_cast<double>(g.bytes_per_expert)));
+  }
+  component("weights", weight_bytes, b * w.linear_flops_per_token, w.kernels.weights, linear_peak_, linear_);
+
+  // KV cache: every sequence reads min(context, window) tokens per layer and writes one.
+  if (!w.attention.empty()) {
+    int64_t read_per_seq = 0;
+    double flops_per_seq = 0;
+    for (const AttentionGroup& g : w.attention) {
+      const int64_t keys = g.window > 0 ? std::min(context, g.window) : context;
+      read_per_seq = add(read_per_seq, mul(keys, g.kv_bytes_per_token));
+      flops_per_seq += static_cast<double>(keys) * g.decode_flops_per_key;
+    }
+    const int64_t bytes = mul(batch, add(read_per_seq, w.kv_write_bytes_per_token));
+    component("kv_cache", bytes, b * flops_per_seq, w.kernels.kv_cache, attention_peak_, attention_);
+  }
+  // SSM state: read and written once per sequence.
+  if (w.state_bytes_per_sequence > 0)
+    component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), b * w.scan_flops_per_token,
+              w.kernels.ssm_state, scan_peak_, scan_);
+  component("lm_head", w.lm_head_bytes, b * w.lm_head_flops_per_token, w.kernels.lm_head, head_peak_, head_);
+  component("embedding", mul(batch, w.embedding_bytes_per_token), 0, w.kernels.embedding, 0, 0);
+
+  // Tensor parallel: one ring all-reduce of the batch's hidden states per mixer and per MLP.
+  if (w.tp > 1 && w.allreduces_per_pass > 0) {
+    const int64_t message = mul(batch, w.hidden_size, w.activation_bytes_per_element);
+    const double n = static_cast<double>(w.allreduces_per_pass);
+    DecodeComponent c{"allreduce", std::llround(n * ring_allreduce_link_bytes(message, w.tp)), 0, w.allreduces_per_pass,
+                      n * ring_allreduce_s(message, w.tp, gpu_, false), n * ring_allreduce_s(message, w.tp, gpu_, true)};
+    s.overhead_s += c.time_s;
+    s.kernels += c.kernels;
+    s.components.push_back(std::move(c));
+  }
+
+  for (const DecodeComponent& c : s.components) {
+    s.time_floor_s += c.time_floor_s;
+    s.time_s += c.time_s;
+  }
+  s.tokens_per_s = b / s.time_s;
+  s.tokens_per_s_per_seq = 1.0 / s.time_s;
+  s.arithmetic_intensity = s.bytes > 0 ? s.flops / static_cast<double>(s.bytes) : 0;
+  s.bound = s.compute_time_s > s.memory_time_s ? "compute" : "memory";
+  return s;
+}
+
+std::optional<int64_t> DecodeModel::compute_bound_batch(int64_t context, int64_t limit) const {
+  auto compute = [&](int64_t b) {
+    try {
+      const DecodeStep s = step(b, context);
+      return s.compute_time_s > s.memory_time_s;
+    } catch (const Error&) {  // bytes past 64 bits: memory-bound
+      return false;
+    }
+  };
+  if (!compute(limit)) return std::nullopt;
+  if (compute(1)) return 1;
+  int64_t lo = 1, hi = limit;  // !compute(lo), compute(hi)
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (compute(mid) ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+DecodeStep decode_step(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt) {
+  const DecodeModel dm(model, gpu, opt);
+  DecodeStep s = dm.step(batch, context);
+  s.compute_bound_batch = dm.compute_bound_batch(context);
+  return s;
+}
+
+}  // namespace kvplan

@@ -1,0 +1,80 @@
+// Decode step: bytes, FLOPs and time of one step that generates one token for each of `batch`
+// sequences at `context` tokens, per GPU (docs/timing.md, "Decode").
+//
+// Bytes per step: the weights once (MoE: the experts the batch touches, expected value), every
+// sequence's KV cache (sliding layers only their window) plus the new K/V written, the SSM state read
+// and written, the gathered embedding rows, the lm_head in full. Time per component =
+//   floor:    max(bytes / datasheet bandwidth, FLOPs / datasheet peak)
+//   expected: max(bytes / (bandwidth x bandwidth_fraction), FLOPs / (peak x flops fraction))
+//             + kernels x kernel_overhead_s
+// summed over components (a step runs them one after another), plus the tensor-parallel all-reduces.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/gpu.h"
+#include "core/layer_work.h"
+#include "core/memory.h"
+#include "core/model.h"
+
+namespace kvplan {
+
+// One part of a step. name: weights, kv_cache, ssm_state, lm_head, embedding or allreduce.
+// For allreduce, bytes are interconnect bytes each GPU sends, not HBM bytes.
+struct DecodeComponent {
+  std::string name;
+  int64_t bytes = 0;
+  double flops = 0;
+  int64_t kernels = 0;
+  double time_floor_s = 0;
+  double time_s = 0;
+};
+
+struct DecodeStep {
+  int64_t batch = 0;
+  int64_t context = 0;
+  int64_t bytes = 0;            // HBM bytes per GPU (all components but allreduce)
+  double flops = 0;             // per GPU
+  double time_floor_s = 0;      // roofline with datasheet peaks
+  double time_s = 0;            // expected, with the preset's efficiency model
+  double tokens_per_s = 0;      // aggregate: batch / time_s (per replica of tp GPUs)
+  double tokens_per_s_per_seq = 0;
+  std::string bound;            // "memory" or "compute": the larger of the two expected terms
+  double arithmetic_intensity = 0;  // FLOPs per HBM byte
+  double memory_time_s = 0;     // sum of bytes / achievable bandwidth
+  double compute_time_s = 0;    // sum of FLOPs / achievable FLOP/s
+  double overhead_s = 0;        // kernels x kernel_overhead_s + all-reduce latency
+  int64_t kernels = 0;
+  double experts_touched = 0;   // expected distinct experts per MoE layer (largest group); 0 = dense
+  // Smallest batch at this context where compute binds; nullopt = memory-bound for every batch
+  // (long context: KV bytes grow as fast as FLOPs). Filled by decode_step(), not DecodeModel::step.
+  std::optional<int64_t> compute_bound_batch;
+  std::vector<DecodeComponent> components;
+};
+
+// Everything that does not depend on (batch, context), computed once; step() is then
+// O(#distinct windows + #MoE shapes) for sweeps.
+class DecodeModel {
+ public:
+  DecodeModel(const Model& model, const Gpu& gpu, const MemoryOptions& opt);
+  DecodeStep step(int64_t batch, int64_t context) const;
+  // Smallest batch <= limit at which the step is compute-bound (binary search), or nullopt.
+  std::optional<int64_t> compute_bound_batch(int64_t context, int64_t limit = int64_t{1} << 24) const;
+  const ModelWork& work() const { return work_; }
+
+ private:
+  ModelWork work_;
+  Gpu gpu_;
+  double bw_peak_ = 0, bw_ = 0;                 // bytes/s: datasheet, achievable
+  double linear_peak_ = 0, linear_ = 0;         // FLOP/s for the weight GEMMs
+  double attention_peak_ = 0, attention_ = 0;   // FLOP/s for attention (16-bit math)
+  double scan_peak_ = 0, scan_ = 0;             // FLOP/s for the state update (CUDA cores)
+  double head_peak_ = 0, head_ = 0;             // FLOP/s for the lm_head (base dtype)
+};
+
+DecodeStep decode_step(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt);
+
+}  // namespace kvplan

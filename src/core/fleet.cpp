@@ -1,0 +1,145 @@
+#include "core/fleet.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/checked.h"
+#include "core/error.h"
+#include "core/kv_cache.h"
+#include "core/prefill.h"
+
+namespace kvplan {
+
+FitResult fit(const Model& model, const Gpu& gpu, std::optional<int64_t> context, std::optional<int64_t> batch,
+              const MemoryOptions& opt) {
+  if (context.has_value() == batch.has_value()) throw Error("fit needs exactly one of --context and --batch");
+  check_model(model);
+  check_gpu(gpu);
+  check_tensor_parallel(model, opt.cache.tp);
+  const MemoryModel mm = memory_model(model, opt);
+  FitResult r;
+  r.usable_bytes = usable_bytes(gpu.memory_bytes, opt.gpu_memory_utilization);
+  if (context) {
+    if (*context < 1) throw Error("context must be at least 1 token");
+    r.mode = "batch";
+    r.context = *context;
+    r.batch = max_batch_at(mm, r.usable_bytes, r.context);
+    r.binds = r.batch > 0 ? "memory" : "weights";
+  } else {
+    if (*batch < 1) throw Error("batch must be at least 1");
+    r.mode = "context";
+    r.batch = *batch;
+    const std::optional<int64_t> n = max_context_at(mm, r.usable_bytes, r.batch);
+    r.unbounded = !n.has_value();
+    if (!n && model.max_context <= 0) {
+      r.binds = "unbounded";
+      return r;  // no point to report: any context fits
+    }
+    r.context = n.value_or(model.max_context);
+    r.binds = r.context > 0 ? "memory" : "weights";
+    if (model.max_context > 0 && (!n || *n > model.max_context)) {
+      r.context = model.max_context;
+      r.binds = "max_context";
+    }
+  }
+  if (r.batch > 0 && r.context > 0) {
+    r.memory = plan_memory(mm, gpu.memory_bytes, opt.gpu_memory_utilization, r.batch, r.context);
+    r.decode = decode_step(model, gpu, r.batch, r.context, opt);
+  }
+  return r;
+}
+
+namespace {
+
+// Smallest x in [1, hi] with pred(x), pred monotone false..true and pred(hi) true.
+template <typename Pred>
+int64_t smallest_true(int64_t hi, Pred pred) {
+  int64_t lo = 0;  // pred(lo) false by convention
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (pred(mid) ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+constexpr int64_t kBatchLimit = int64_t{1} << 20;  // beyond any engine's max_num_seqs
+
+PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q, MemoryOptions opt, int64_t tp) {
+  PlanOption o;
+  o.tp = tp;
+  opt.cache.tp = tp;
+  try {
+    check_tensor_parallel(model, tp);
+  } catch (const Error& e) {
+    o.reason = e.what();
+    return o;
+  }
+  const int64_t context = add(q.prompt, q.gen);
+  const MemoryModel mm = memory_model(model, opt);
+  o.max_batch_memory = std::min(max_batch_at(mm, usable_bytes(gpu.memory_bytes, opt.gpu_memory_utilization), context),
+                                kBatchLimit);
+  if (o.max_batch_memory == 0) {
+    o.reason = "weights and one sequence of " + std::to_string(context) + " tokens do not fit in memory";
+    return o;
+  }
+  const DecodeModel dm(model, gpu, opt);
+  o.ttft_s = PrefillModel(model, gpu, opt).run(1, q.prompt).time_s;
+  const int64_t decode_context = q.prompt + ceil_div(q.gen, 2);  // the average context over the generation
+  const double gen = static_cast<double>(q.gen);
+  auto cycle_s = [&](int64_t b) { return gen * dm.step(b, decode_context).time_s + static_cast<double>(b) * o.ttft_s; };
+  auto tpot_s = [&](int64_t b) { return cycle_s(b) / gen; };
+  if (q.ttft_slo_s && o.ttft_s > *q.ttft_slo_s) {
+    o.reason = "prefill of one prompt takes longer than the TTFT SLO";
+    return o;
+  }
+  if (q.tpot_slo_s && tpot_s(1) > *q.tpot_slo_s) {
+    o.reason = "a decode step at batch 1 takes longer than the TPOT SLO";
+    return o;
+  }
+  o.max_batch = o.max_batch_memory;
+  if (q.tpot_slo_s && tpot_s(o.max_batch) > *q.tpot_slo_s)  // TPOT grows with the batch
+    o.max_batch = smallest_true(o.max_batch, [&](int64_t b) { return tpot_s(b) > *q.tpot_slo_s; }) - 1;
+  o.replica_rps = static_cast<double>(o.max_batch) / cycle_s(o.max_batch);
+  o.replicas = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(q.rps / o.replica_rps)));
+  o.gpus = mul(o.replicas, tp);
+  // The batch each replica runs: the smallest that carries its share (requests/s grows with b).
+  const double share = q.rps / static_cast<double>(o.replicas);
+  o.batch = smallest_true(o.max_batch, [&](int64_t b) { return static_cast<double>(b) / cycle_s(b) >= share; });
+  o.step_time_s = dm.step(o.batch, decode_context).time_s;
+  o.tpot_s = tpot_s(o.batch);
+  if (o.replicas == 1 && o.replica_rps > q.rps) o.binds = "demand";
+  else o.binds = o.max_batch == o.max_batch_memory ? "memory" : "tpot";
+  o.feasible = true;
+  return o;
+}
+
+}  // namespace
+
+FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& q, const MemoryOptions& base) {
+  check_model(model);
+  check_gpu(gpu);
+  if (q.prompt < 1 || q.gen < 1) throw Error("plan needs --prompt and --gen of at least 1 token");
+  if (!(q.rps > 0)) throw Error("--rps must be positive");
+  FleetPlan p;
+  p.request = q;
+  p.usd_per_gpu_hour = gpu.price.usd_per_gpu_hour;
+  for (int64_t tp : q.tp_candidates) {
+    PlanOption o = plan_option(model, gpu, q, base, tp);
+    if (o.feasible && p.usd_per_gpu_hour > 0) {
+      const double usd_per_hour = p.usd_per_gpu_hour * static_cast<double>(o.gpus);
+      const double per_s = usd_per_hour / 3600.0;
+      o.usd_per_hour = usd_per_hour;
+      o.usd_per_million_output_tokens = per_s / (q.rps * static_cast<double>(q.gen)) * 1e6;
+      o.usd_per_million_tokens = per_s / (q.rps * static_cast<double>(q.prompt + q.gen)) * 1e6;
+    }
+    p.options.push_back(o);
+  }
+  for (size_t i = 0; i < p.options.size(); ++i) {
+    const PlanOption& o = p.options[i];
+    if (!o.feasible) continue;
+    if (p.best < 0 || o.gpus < p.options[static_cast<size_t>(p.best)].gpus) p.best = static_cast<int>(i);
+  }
+  return p;
+}
+
+}  // namespace kvplan

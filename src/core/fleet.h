@@ -1,0 +1,77 @@
+// Fleet sizing: what fits on one replica (`kvplan fit`) and how many GPUs a workload needs
+// (`kvplan plan`), from the memory plan and the timing model (docs/timing.md, "Fit and plan").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/cost.h"
+#include "core/decode.h"
+#include "core/gpu.h"
+#include "core/memory.h"
+#include "core/model.h"
+
+namespace kvplan {
+
+struct FitResult {
+  std::string mode;                 // "batch": largest batch at a context; "context": longest context at a batch
+  int64_t context = 0;              // given (batch mode) or found (context mode; 0 = none fits)
+  int64_t batch = 0;                // found (batch mode; 0 = none fits) or given
+  bool unbounded = false;           // context mode: memory stops growing with context (SSM, sliding-only)
+  // What stops it: "memory" (the next sequence or token does not fit), "weights" (the weights alone
+  // leave no room for one sequence), "max_context" (the model's trained context, reached before memory),
+  // or "unbounded".
+  std::string binds;
+  int64_t usable_bytes = 0;
+  MemoryPlan memory;                // at the found point (when one fits)
+  std::optional<DecodeStep> decode; // at the found point
+};
+
+// Exactly one of context (-> largest batch) and batch (-> longest context) is given.
+FitResult fit(const Model& model, const Gpu& gpu, std::optional<int64_t> context, std::optional<int64_t> batch,
+              const MemoryOptions& opt);
+
+struct PlanRequest {
+  int64_t prompt = 0;
+  int64_t gen = 0;
+  double rps = 0;                        // requests per second, the whole fleet
+  std::optional<double> ttft_slo_s;
+  std::optional<double> tpot_slo_s;      // time per output token
+  std::vector<int64_t> tp_candidates{1, 2, 4, 8};
+};
+
+// One replica shape (tp) for the workload. A replica of batch b cycles each of its b slots through
+// one prefill and `gen` decode steps; prefills stall the whole replica, so the cycle takes
+//   T(b) = gen x step_time(b, prompt + gen/2) + b x prefill_time(prompt),
+// TPOT = T(b) / gen, requests/s = b / T(b), TTFT = prefill_time(prompt) (no queueing).
+struct PlanOption {
+  int64_t tp = 1;
+  bool feasible = false;
+  std::string reason;               // why not, when infeasible
+  int64_t max_batch_memory = 0;     // at context prompt + gen
+  int64_t max_batch = 0;            // also within the TPOT SLO
+  int64_t batch = 0;                // what each replica runs to carry the load
+  int64_t replicas = 0;
+  int64_t gpus = 0;
+  double ttft_s = 0;
+  double tpot_s = 0;                // at `batch`
+  double step_time_s = 0;           // decode step at `batch`
+  double replica_rps = 0;           // capacity of one replica at max_batch
+  std::string binds;                // "memory", "tpot" (the SLO caps the batch), or "demand" (one replica suffices)
+  std::optional<double> usd_per_hour;
+  std::optional<double> usd_per_million_output_tokens;
+  std::optional<double> usd_per_million_tokens;  // prompt + output tokens
+};
+
+struct FleetPlan {
+  PlanRequest request;
+  double usd_per_gpu_hour = 0;
+  std::vector<PlanOption> options;  // one per tp candidate
+  int best = -1;                    // index of the feasible option with the fewest GPUs (then smaller tp)
+};
+
+FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& request, const MemoryOptions& base);
+
+}  // namespace kvplan

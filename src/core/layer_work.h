@@ -1,0 +1,83 @@
+// The work a model does per token and per step, per GPU, summed once over its layers: the
+// coefficients that the prefill and decode timing models (prefill.h, decode.h) multiply by batch,
+// prompt and context. Building it is O(#layers); using it is O(#distinct windows + #MoE shapes).
+// Formulas and sources: docs/timing.md.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/memory.h"
+#include "core/model.h"
+
+namespace kvplan {
+
+// Attention layers that share a window: 0 = full (causal over all tokens), else a sliding window.
+struct AttentionGroup {
+  int64_t window = 0;
+  int64_t layers = 0;
+  int64_t kv_bytes_per_token = 0;      // per GPU, all layers of the group, as the cache stores it
+  double decode_flops_per_key = 0;     // per GPU and sequence: QK^T + PV for one query over one cached token
+  double prefill_flops_per_pair = 0;   // per GPU: the same for one (query, key) pair of the prompt
+};
+
+// MoE layers of one routing shape: a decode step reads only the experts its tokens touch.
+struct ExpertGroup {
+  int64_t experts = 0;
+  int64_t experts_per_token = 0;
+  int64_t bytes_per_expert = 0;  // per GPU, one routed expert summed over the group's layers
+};
+
+// Kernels an engine launches per decode step, by the component that owns them (vLLM's decode
+// sequence with CUDA graphs; docs/timing.md "Kernels per layer").
+struct KernelCounts {
+  int64_t weights = 0;    // norms, projections, RoPE, activations, MoE routing
+  int64_t kv_cache = 0;   // cache write, attention, split-KV combine
+  int64_t ssm_state = 0;  // conv-state update, selective-state update
+  int64_t lm_head = 2;    // final norm, lm_head GEMM
+  int64_t embedding = 1;  // row gather
+};
+
+// Per-kind totals, for the prefill breakdown.
+struct KindWork {
+  LayerKind kind;
+  int64_t layers = 0;
+  double linear_flops_per_token = 0;
+  double scan_flops_per_token = 0;
+  std::vector<AttentionGroup> attention;  // this kind's attention layers by window
+};
+
+struct ModelWork {
+  int64_t tp = 1;
+  // Weights each step reads (per GPU). Shared blocks (Zamba2) are read at every use: one copy in
+  // memory, but a layer's weights do not stay in L2 until the next layer that shares them.
+  int64_t dense_weight_bytes = 0;        // every non-routed-expert tensor of every layer
+  std::vector<ExpertGroup> expert_groups;
+  double linear_flops_per_token = 0;     // 2 x matrix params touched per token (MoE: k experts), layers only
+  std::vector<AttentionGroup> attention; // all attention/MLA layers by window
+  int64_t kv_write_bytes_per_token = 0;  // the new token's K/V in every layer
+  int64_t state_bytes_per_sequence = 0;  // conv + SSM state, all Mamba layers
+  double scan_flops_per_token = 0;       // conv + recurrent state update, all Mamba layers
+  int64_t scan_bytes_per_token = 0;      // prefill scan's inputs and outputs (x, dt, B, C in; y out)
+  bool scan_on_tensor_cores = false;     // Mamba-2 SSD runs on tensor cores; Mamba-1's scan on CUDA cores
+  int64_t lm_head_bytes = 0;             // the lm_head (or tied embedding) matrix, per GPU
+  double lm_head_flops_per_token = 0;
+  int64_t embedding_bytes_per_token = 0; // one gathered row
+  int64_t activation_bytes_per_element = 2;
+  int64_t hidden_size = 0;
+  int64_t allreduces_per_pass = 0;       // under tp > 1: one after each mixer and each MLP (Megatron)
+  KernelCounts kernels;
+  std::vector<KindWork> kinds;
+};
+
+ModelWork model_work(const Model& model, const MemoryOptions& opt);
+
+// Expected number of distinct experts that `tokens` tokens touch when each picks k of E uniformly
+// and independently: E x (1 - (1 - k/E)^tokens).
+double expected_experts_touched(int64_t experts, int64_t experts_per_token, int64_t tokens);
+
+// Causal (query, key) pairs of a P-token prompt, the diagonal included: query i (1-based) sees
+// min(i, window) keys. Full attention: P(P+1)/2; window W < P: W(W+1)/2 + (P-W)W.
+double causal_pairs(int64_t prompt, int64_t window);
+
+}  // namespace kvplan

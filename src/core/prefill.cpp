@@ -1,0 +1,108 @@
+#include "core/prefill.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/allreduce.h"
+#include "core/checked.h"
+#include "core/error.h"
+
+namespace kvplan {
+
+PrefillModel::PrefillModel(const Model& model, const Gpu& gpu, const MemoryOptions& opt)
+    : work_(model_work(model, opt)), gpu_(gpu), chunk_(opt.prefill_chunk) {
+  const Efficiency& e = gpu.efficiency;
+  bw_peak_ = gpu.memory_bandwidth_bytes_per_s;
+  bw_ = bw_peak_ * e.bandwidth_fraction;
+  linear_peak_ = gpu.peak_flops_for(opt.weights.linear);
+  linear_ = linear_peak_ * e.flops_fraction;
+  attention_peak_ = gpu.peak_flops_for(DType::bf16);
+  attention_ = attention_peak_ * e.attention_flops_fraction;
+  // Mamba-2's chunked SSD runs on tensor cores; Mamba-1's selective scan on CUDA cores (fp32).
+  scan_peak_ = work_.scan_on_tensor_cores ? attention_peak_ : gpu.peak_flops_for(DType::fp32);
+  scan_ = scan_peak_ * e.flops_fraction;
+}
+
+PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
+  if (batch < 1) throw Error("batch must be at least 1");
+  if (prompt < 1) throw Error("prompt must be at least 1 token");
+  const ModelWork& w = work_;
+  const int64_t tokens = mul(batch, prompt);
+  const int64_t pass_tokens = std::min(tokens, chunk_);
+  const int64_t passes = ceil_div(tokens, chunk_);
+  const double t = static_cast<double>(tokens);
+  const double b = static_cast<double>(batch);
+  PrefillResult r;
+  r.batch = batch;
+  r.prompt = prompt;
+  r.passes = passes;
+  double memory_s = 0, compute_s = 0;
+  auto phase = [&](const char* name, int64_t bytes, double flops, double peak, double rate) {
+    PrefillPhase p{name, bytes, flops, 0, 0};
+    const double byte_s = static_cast<double>(bytes) / bw_, flop_s = flops / rate;
+    p.time_floor_s = std::max(static_cast<double>(bytes) / bw_peak_, flops / peak);
+    p.time_s = std::max(byte_s, flop_s);
+    memory_s += byte_s;
+    compute_s += flop_s;
+    r.bytes = add(r.bytes, bytes);
+    r.flops += flops;
+    r.phases.push_back(std::move(p));
+  };
+
+  // Linear: weights read once per pass (MoE: experts the pass's tokens touch), lm_head on the last token.
+  int64_t weights_per_pass = add(w.dense_weight_bytes, w.lm_head_bytes);
+  for (const ExpertGroup& g : w.expert_groups)
+    weights_per_pass = add(weights_per_pass, std::llround(expected_experts_touched(g.experts, g.experts_per_token, pass_tokens) *
+                                                          static_cast<double>(g.bytes_per_expert)));
+  const int64_t linear_bytes = add(mul(passes, weights_per_pass), mul(tokens, w.embedding_bytes_per_token));
+  r.linear_flops = t * w.linear_flops_per_token + b * w.lm_head_flops_per_token;
+  phase("linear", linear_bytes, r.linear_flops, linear_peak_, linear_);
+
+  // Attention: causal pairs per window; the KV cache written once and read once (lower bound).
+  if (!w.attention.empty()) {
+    int64_t kv_per_seq = 0;
+    for (const AttentionGroup& g : w.attention) {
+      r.attention_flops += b * causal_pairs(prompt, g.window) * g.prefill_flops_per_pair;
+      kv_per_seq = add(kv_per_seq, mul(g.window > 0 ? std::min(prompt, g.window) : prompt, g.kv_bytes_per_token));
+    }
+    phase("attention", mul(2, batch, kv_per_seq), r.attention_flops, attention_peak_, attention_);
+  }
+  // Scan: per-token inputs/outputs and the final state written.
+  if (w.scan_flops_per_token > 0) {
+    r.scan_flops = t * w.scan_flops_per_token;
+    phase("scan", add(mul(tokens, w.scan_bytes_per_token), mul(batch, w.state_bytes_per_sequence)), r.scan_flops,
+          scan_peak_, scan_);
+  }
+
+  const KernelCounts& k = w.kernels;
+  const int64_t kernels = k.weights + k.kv_cache + k.ssm_state + k.lm_head + k.embedding;
+  r.overhead_s = static_cast<double>(passes) * static_cast<double>(kernels) * gpu_.efficiency.kernel_overhead_s;
+  double allreduce_floor_s = 0;
+  if (w.tp > 1 && w.allreduces_per_pass > 0) {
+    const int64_t message = mul(pass_tokens, w.hidden_size, w.activation_bytes_per_element);
+    const double n = static_cast<double>(passes) * static_cast<double>(w.allreduces_per_pass);
+    allreduce_floor_s = n * ring_allreduce_s(message, w.tp, gpu_, false);
+    r.overhead_s += n * ring_allreduce_s(message, w.tp, gpu_, true);
+  }
+  for (const PrefillPhase& p : r.phases) {
+    r.time_floor_s += p.time_floor_s;
+    r.time_s += p.time_s;
+  }
+  r.time_floor_s += allreduce_floor_s;
+  r.time_s += r.overhead_s;
+  r.attention_share = r.flops > 0 ? r.attention_flops / r.flops : 0;
+  r.tokens_per_s = t / r.time_s;
+  r.bound = compute_s > memory_s ? "compute" : "memory";
+  for (const KindWork& kw : w.kinds) {
+    PrefillKind pk{kw.kind, kw.layers, t * kw.linear_flops_per_token, 0, t * kw.scan_flops_per_token};
+    for (const AttentionGroup& g : kw.attention) pk.attention_flops += b * causal_pairs(prompt, g.window) * g.prefill_flops_per_pair;
+    r.kinds.push_back(pk);
+  }
+  return r;
+}
+
+PrefillResult prefill(const Model& model, const Gpu& gpu, int64_t batch, int64_t prompt, const MemoryOptions& opt) {
+  return PrefillModel(model, gpu, opt).run(batch, prompt);
+}
+
+}  // namespace kvplan

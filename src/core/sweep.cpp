@@ -1,0 +1,60 @@
+#include "core/sweep.h"
+
+#include <string>
+
+#include "core/error.h"
+
+namespace kvplan {
+
+namespace {
+// The layers of one kind, as a model of their own (for that kind's KV terms).
+Model only_kind(const Model& model, LayerKind kind) {
+  Model m = model;
+  m.layers.clear();
+  for (const Layer& layer : model.layers)
+    if (kind_of(layer) == kind) m.layers.push_back(layer);
+  return m;
+}
+}  // namespace
+
+SweepModel::SweepModel(const Model& model, const Gpu& gpu, const MemoryOptions& options)
+    : e_(estimate(model, gpu, Workload{1, 1, 1, 0}, options)),
+      memory_(memory_model(model, options)),
+      prefill_(model, gpu, options),
+      decode_(model, gpu, options) {
+  for (size_t i = 0; i < e_.layers.size(); ++i)
+    kind_kv_.emplace_back(i, kv_terms(only_kind(model, e_.layers[i].kind), options.cache));
+}
+
+const Estimate& SweepModel::at(const Workload& w) {
+  Estimate& e = e_;
+  if (w.batch < 1 || w.context < 1 || w.prompt < 0 || w.gen < 0)  // estimate()'s own check, for its message
+    estimate(e.model, e.gpu, w, e.options);
+  e.workload = w;
+  if (e.workload.prompt == 0) e.workload.prompt = w.context;
+  try {
+    e.memory = size_memory(memory_, e.gpu.memory_bytes, e.options.gpu_memory_utilization, w.batch, w.context);
+  } catch (const Error& err) {
+    throw Error(std::string(err.what()) + " (batch " + std::to_string(w.batch) + " x context " +
+                std::to_string(w.context) + " tokens)");
+  }
+  if (w.context != memo_context_) {
+    memo_context_ = w.context;
+    memo_max_batch_ = max_batch_at(memory_, e.memory.usable_bytes, w.context);
+    memo_compute_bound_batch_ = decode_.compute_bound_batch(w.context);
+  }
+  e.memory.max_batch = memo_max_batch_;
+  auto it = max_context_by_batch_.find(w.batch);
+  if (it == max_context_by_batch_.end())
+    it = max_context_by_batch_.emplace(w.batch, max_context_at(memory_, e.memory.usable_bytes, w.batch)).first;
+  e.memory.max_context = it->second;
+  for (const auto& [i, terms] : kind_kv_) e.layers[i].kv_bytes_per_sequence = kv_bytes_per_sequence(terms, w.context);
+  e.prefill = prefill_.run(1, e.workload.prompt);
+  e.batch_prefill = prefill_.run(w.batch, e.workload.prompt);
+  e.decode = decode_.step(w.batch, w.context);
+  e.decode.compute_bound_batch = memo_compute_bound_batch_;
+  e.cost = cost(e.gpu.price.usd_per_gpu_hour, e.options.cache.tp, e.decode, e.batch_prefill, e.workload.prompt, w.gen);
+  return e;
+}
+
+}  // namespace kvplan

@@ -1,0 +1,184 @@
+// kvplan-gpu-bench: the correctness checks of every kernel variant ([gpu] tests, GPU machine only)
+// and the timing runs bench/gpu.sh and bench/sdpa_compare.py read (JSON on stdout or --out).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "gpu/bench.h"
+
+using namespace kvplan::gpu;
+
+namespace {
+
+void write(const std::string& path, const Json& j) {
+  if (path.empty() || path == "-") {
+    fmt::print("{}\n", j.dump(1));
+  } else {
+    std::ofstream(path) << j.dump(1) << "\n";
+  }
+}
+
+TimingOptions options(double max_time_s) {
+  TimingOptions o;
+  o.rule.max_time_s = max_time_s;
+  o.rule.min_samples = 10;
+  o.rule.max_samples = 200;
+  o.rule.target_rel_noise = 0.003;
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kvplan-gpu-bench: correctness and timing of kvplan's CUDA reference kernels"};
+  app.require_subcommand(1);
+  std::string out;
+  double max_time = 0.3;
+  uint64_t seed = 1;
+  app.add_option("--out", out, "JSON output file (default stdout)");
+  app.add_option("--max-time", max_time, "Measured-time cap per shape, seconds");
+  auto* check = app.add_subcommand("check", "Correctness of every kernel variant vs float64 CPU references ([gpu] tests)");
+  check->add_option("--seed", seed);
+  auto* probe = app.add_subcommand("probe", "Bandwidth probe: read and copy over sizes, fit t0 + bytes/BW");
+  int64_t probe_max = int64_t(4) << 30;
+  probe->add_option("--max-bytes", probe_max);
+  auto* grid = app.add_subcommand("attn-grid", "Decode attention over the PyTorch SDPA comparison grid");
+  std::string kv = "bf16";
+  grid->add_option("--kv", kv)->check(CLI::IsMember({"bf16", "fp16", "fp8"}));
+  auto* extra = app.add_subcommand("kernels", "Timings of the other variants: fp8, MLA, sliding, SSM, prefill, GEMV");
+  try {
+    app.parse(argc, argv);
+    const DeviceInfo d = device_info();
+    Timer timer(d.l2_bytes);
+    const TimingOptions o = options(max_time);
+    Json j;
+    j["device"] = d.name;
+    j["driver"] = d.driver;
+    const double clk0 = measure_sm_clock_mhz(timer.stream());
+    if (*check) {
+      Json rows = Json::array();
+      bool ok = true;
+      for (const auto& c : run_correctness_checks(seed, d.sm_count)) {
+        fmt::print(stderr, "{:<45} rel err {:.2e} (tol {:.0e}) {}\n", c.kernel, c.rel_error, c.tolerance, c.pass() ? "ok" : "FAIL");
+        rows.push_back({{"kernel", c.kernel}, {"rel_error", c.rel_error}, {"tolerance", c.tolerance}, {"pass", c.pass()}});
+        ok = ok && c.pass();
+      }
+      j["checks"] = rows;
+      j["all_pass"] = ok;
+      write(out, j);
+      return ok ? 0 : 1;
+    }
+    if (*probe) {
+      const ProbeResult r = run_probe(timer, d, o, probe_max);
+      Json rows = Json::array();
+      for (size_t i = 0; i < r.sizes.size(); ++i)
+        rows.push_back({{"bytes", r.sizes[i]}, {"read", to_json(r.read[i])}, {"copy", to_json(r.copy[i])}});
+      j["points"] = rows;
+      j["read_bytes_per_s"] = r.read_bytes_per_s;
+      j["copy_bytes_per_s"] = r.copy_bytes_per_s;
+      j["read_fit"] = {{"t0_s", r.read_fit.t0_s}, {"bytes_per_s", r.read_fit.bytes_per_s}, {"r2", r.read_fit.r2}};
+      j["copy_fit"] = {{"t0_s", r.copy_fit.t0_s}, {"bytes_per_s", r.copy_fit.bytes_per_s}, {"r2", r.copy_fit.r2}};
+    }
+    if (*grid) {
+      Json rows = Json::array();
+      const KvType kvt = kv == "fp8" ? KvType::fp8_e4m3 : kv == "fp16" ? KvType::fp16 : KvType::bf16;
+      for (auto [h, kvh] : {std::pair{32, 32}, {32, 8}, {32, 1}, {64, 8}})
+        for (int64_t b : {1, 8, 32})
+          for (int64_t n : {4096, 32768, 131072}) {
+            DecodeAttention a;
+            a.batch = b;
+            a.heads = h;
+            a.kv_heads = kvh;
+            a.qk_dim = a.v_dim = 128;
+            a.context = n;
+            a.kv = kvt;
+            const TimedCheck r = time_decode_attention(timer, d, a, o);
+            fmt::print(stderr, "attn {}/{} b{} n{}: {:.1f} us, {:.0f} GB/s ({})\n", h, kvh, b, n, r.measured.median_s * 1e6,
+                       r.achieved_bytes_per_s() / 1e9, r.note);
+            Json row = to_json(r);
+            row["heads"] = h;
+            row["kv_heads"] = kvh;
+            row["batch"] = b;
+            row["context"] = n;
+            rows.push_back(row);
+          }
+      j["attention"] = rows;
+    }
+    if (*extra) {
+      Json rows = Json::array();
+      auto add = [&](const std::string& what, TimedCheck r) {
+        r.name = what;
+        fmt::print(stderr, "{:<44} {:9.1f} us  {:7.0f} GB/s  {:7.1f} TFLOP/s  {}\n", what, r.measured.median_s * 1e6,
+                   r.achieved_bytes_per_s() / 1e9, r.achieved_flops() / 1e12, r.note);
+        rows.push_back(to_json(r));
+      };
+      auto attn = [&](int64_t b, int64_t h, int64_t kvh, int64_t dim, int64_t n, int64_t window, KvType t, bool mla) {
+        DecodeAttention a;
+        a.batch = b;
+        a.heads = h;
+        a.kv_heads = mla ? 1 : kvh;
+        a.qk_dim = mla ? 576 : dim;
+        a.v_dim = mla ? 512 : dim;
+        a.v_in_k = mla;
+        a.context = n;
+        a.window = window;
+        a.kv = t;
+        return time_decode_attention(timer, d, a, o);
+      };
+      add("decode fp8 32/8 d128 b8 n32K", attn(8, 32, 8, 128, 32768, 0, KvType::fp8_e4m3, false));
+      add("decode fp8 32/8 d128 b32 n32K", attn(32, 32, 8, 128, 32768, 0, KvType::fp8_e4m3, false));
+      add("decode fp8 32/1 d128 b32 n128K", attn(32, 32, 1, 128, 131072, 0, KvType::fp8_e4m3, false));
+      add("decode bf16 32/8 d128 b32 n32K (ref)", attn(32, 32, 8, 128, 32768, 0, KvType::bf16, false));
+      add("decode fp16 32/8 d128 b32 n32K", attn(32, 32, 8, 128, 32768, 0, KvType::fp16, false));
+      add("decode sliding 32/8 w4096 b32 n128K", attn(32, 32, 8, 128, 131072, 4096, KvType::bf16, false));
+      add("decode d64 64/8 b32 n32K", attn(32, 64, 8, 64, 32768, 0, KvType::bf16, false));
+      add("decode d256 16/8 b32 n32K", attn(32, 16, 8, 256, 32768, 0, KvType::bf16, false));
+      add("decode MLA 16 heads b32 n32K", attn(32, 16, 1, 0, 32768, 0, KvType::bf16, true));
+      add("decode MLA 128 heads b8 n32K", attn(8, 128, 1, 0, 32768, 0, KvType::bf16, true));
+      for (bool fp32 : {true, false}) {
+        SsmUpdate m1;
+        m1.batch = 256;
+        m1.heads = 8192;  // falcon-mamba-7b d_inner
+        m1.head_dim = 1;
+        m1.d_state = 16;
+        m1.state_fp32 = fp32;
+        add(fmt::format("mamba1 ssm b256 d_inner 8192 N16 {}", fp32 ? "fp32" : "bf16"), time_ssm_update(timer, m1, o));
+        SsmUpdate m2;
+        m2.mamba2 = true;
+        m2.batch = 64;
+        m2.heads = 80;  // mamba2-2.7b: 80 heads x 64, 1 group, d_state 128
+        m2.head_dim = 64;
+        m2.groups = 1;
+        m2.d_state = 128;
+        m2.state_fp32 = fp32;
+        add(fmt::format("mamba2 ssm b64 80x64 N128 {}", fp32 ? "fp32" : "bf16"), time_ssm_update(timer, m2, o));
+      }
+      for (int64_t t : {2048, 8192, 16384}) {
+        PrefillAttention p;
+        p.batch = 1;
+        p.heads = 32;
+        p.kv_heads = 8;
+        p.tokens = t;
+        p.dim = 128;
+        add(fmt::format("prefill causal 32/8 d128 t{}", t), time_prefill_attention(timer, p, o));
+      }
+      Blas blas;
+      for (int64_t bsz : {1, 8, 32})
+        add(fmt::format("cuBLAS linear 14336x4096 batch {}", bsz), time_linear(timer, blas, 14336, 4096, bsz, o));
+      add("cuBLAS GEMM 8192^3", time_linear(timer, blas, 8192, 8192, 8192, o));
+      j["kernels"] = rows;
+    }
+    const double clk1 = measure_sm_clock_mhz(timer.stream());
+    const ClockCheck c = assess_clocks(clk0, clk1, d.max_sm_clock_mhz);
+    j["clocks"] = {{"before_mhz", clk0}, {"after_mhz", clk1}, {"max_mhz", d.max_sm_clock_mhz}, {"throttled", c.throttled}, {"note", c.note}};
+    write(out, j);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "kvplan-gpu-bench: error: {}\n", e.what());
+    return 1;
+  }
+}

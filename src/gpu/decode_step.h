@@ -1,0 +1,49 @@
+// One decode step of a model, run as kernels on the GPU: per layer, in order, the cuBLAS linears at
+// the model's shapes, the attention / MLA / SSM kernels over a cache of the requested context, and
+// the lm_head; each op tagged with the component of kvplan's decode model it belongs to.
+// Weights are random bf16 (no model files); when the model does not fit, layers of the same shape
+// share buffers round-robin (each layer's weights still come from DRAM: a layer is larger than L2).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/kv_cache.h"
+#include "core/model.h"
+#include "gpu/blas.h"
+#include "gpu/host/report.h"
+
+namespace kvplan::gpu {
+
+struct StepOp {
+  std::string component;  // weights, kv_cache, ssm_state, lm_head
+  std::string label;      // e.g. "layer 3 qkv"
+  int64_t bytes = 0;
+  double flops = 0;
+  std::function<void(cudaStream_t)> run;
+};
+
+class DecodeStep {
+ public:
+  // Throws kvplan::Error for shapes without a kernel (head_dim, KV dtype) or when even one copy
+  // of each layer shape does not fit in `budget_bytes`.
+  DecodeStep(const Model& model, const CacheOptions& cache, int64_t batch, int64_t context, const DeviceInfo& device,
+             int64_t budget_bytes);
+  ~DecodeStep();
+  const std::vector<StepOp>& ops() const { return ops_; }
+  std::vector<std::string> components() const;  // in order of first appearance
+  const std::vector<std::string>& notes() const { return notes_; }
+  Blas& blas() { return *blas_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Blas> blas_;
+  std::vector<StepOp> ops_;
+  std::vector<std::string> notes_;
+};
+
+}  // namespace kvplan::gpu

@@ -1,0 +1,199 @@
+#include "gpu/run.h"
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "gpu/bench.h"
+#include "gpu/decode_step.h"
+
+namespace kvplan::gpu {
+
+namespace {
+
+TimingOptions timing(double max_time_s) {
+  TimingOptions o;
+  o.rule.max_time_s = max_time_s;
+  o.rule.min_samples = 10;
+  o.rule.max_samples = 300;
+  o.rule.target_rel_noise = 0.003;
+  return o;
+}
+
+// Times a list of ops captured in one CUDA graph (launch gaps as an engine's graph has them).
+SampleStats time_graph(Timer& t, const std::vector<const StepOp*>& ops, const TimingOptions& o) {
+  GraphExec g;
+  g.capture(t.stream(), [&] {
+    for (const auto* op : ops) op->run(t.stream());
+  });
+  return t.measure([&](cudaStream_t s) { g.launch(s); }, o);
+}
+
+}  // namespace
+
+DeviceInfo local_device(const std::string& command) { return device_info(command); }
+
+ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) {
+  ValidateReport rep;
+  rep.device = device_info("validate");
+  rep.model = r.model.id;
+  rep.gpu_preset = r.gpu.id;
+  rep.kv_dtype = name(r.cache.kv_dtype);
+  rep.batch = r.batch;
+  rep.context = r.context;
+  rep.prompt = r.prompt;
+  Timer timer(rep.device.l2_bytes);
+  const TimingOptions o = timing(r.max_time_per_item_s);
+  const double clk0 = measure_sm_clock_mhz(timer.stream());
+  if (r.check) {
+    progress("correctness checks");
+    rep.correctness = run_correctness_checks(static_cast<uint64_t>(std::time(nullptr)), rep.device.sm_count);
+  }
+  size_t free_b = 0, total_b = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  progress("allocating the decode step");
+  DecodeStep step(r.model, r.cache, r.batch, r.context, rep.device, static_cast<int64_t>(0.85 * static_cast<double>(free_b)));
+  for (const auto& n : step.notes()) rep.notes.push_back(n);
+  const double peak_bf16 = r.gpu.peak_flops_for(DType::bf16);
+  std::vector<const StepOp*> all;
+  for (const auto& op : step.ops()) all.push_back(&op);
+  for (const auto& comp : step.components()) {
+    progress("timing " + comp);
+    std::vector<const StepOp*> ops;
+    TimedCheck t;
+    t.name = comp;
+    for (const auto* op : all)
+      if (op->component == comp) {
+        ops.push_back(op);
+        t.bytes += op->bytes;
+        t.flops += op->flops;
+      }
+    t.kernels = static_cast<int64_t>(ops.size());
+    t.measured = time_graph(timer, ops, o);
+    t.peak_bytes_per_s = r.gpu.memory_bandwidth_bytes_per_s;
+    t.peak_flops = peak_bf16;
+    for (const auto& p : r.predicted)
+      if (p.name == comp) {
+        t.predicted_s = p.time_s;
+        if (p.bytes > 0 && std::llabs(p.bytes - t.bytes) > t.bytes / 50)
+          t.note = fmt::format("model counts {:.3g} GB, kernels move {:.3g} GB", p.bytes / 1e9, t.bytes / 1e9);
+      }
+    rep.decode.push_back(t);
+  }
+  for (const auto& p : r.predicted) {
+    bool run = false;
+    for (const auto& c : step.components()) run = run || c == p.name;
+    if (!run && p.time_s > 0)
+      rep.notes.push_back(fmt::format("predicted component '{}' ({:.1f} us) has no kernel here", p.name, p.time_s * 1e6));
+  }
+  progress("timing the whole decode step (one CUDA graph)");
+  TimedCheck s;
+  s.name = "decode step (graph)";
+  for (const auto* op : all) {
+    s.bytes += op->bytes;
+    s.flops += op->flops;
+  }
+  s.kernels = static_cast<int64_t>(all.size());
+  s.measured = time_graph(timer, all, o);
+  s.predicted_s = r.predicted_step_s;
+  s.peak_bytes_per_s = r.gpu.memory_bandwidth_bytes_per_s;
+  s.peak_flops = peak_bf16;
+  rep.decode_step = s;
+
+  // Prefill: the causal attention kernel at the prompt length for the model's first attention shape.
+  for (const auto& layer : r.model.layers) {
+    if (!layer.mixer) continue;
+    const auto* at = std::get_if<Attention>(&*layer.mixer);
+    if (!at || at->sliding_window > 0 || (at->head_dim != 64 && at->head_dim != 128)) continue;
+    const int64_t tokens = std::min<int64_t>(r.prompt > 0 ? r.prompt : r.context, 16384);
+    progress(fmt::format("timing prefill attention at {} tokens", tokens));
+    PrefillAttention p;
+    p.heads = at->heads;
+    p.kv_heads = at->kv_heads;
+    p.tokens = tokens;
+    p.dim = at->head_dim;
+    TimedCheck t = time_prefill_attention(timer, p, o);
+    t.name = "prefill attention/layer";
+    if (r.prefill_attention_s_per_flop > 0) t.predicted_s = r.prefill_attention_s_per_flop * t.flops;
+    t.peak_flops = peak_bf16;
+    t.peak_bytes_per_s = r.gpu.memory_bandwidth_bytes_per_s;
+    t.note = fmt::format("{} tokens, {}/{} heads", tokens, at->heads, at->kv_heads);
+    rep.prefill.push_back(t);
+    break;
+  }
+  const double clk1 = measure_sm_clock_mhz(timer.stream());
+  rep.clocks = assess_clocks(clk0, clk1, rep.device.max_sm_clock_mhz);
+  return rep;
+}
+
+Calibration run_calibrate(const Gpu& base, const Progress& progress) {
+  Calibration c;
+  c.device = device_info("calibrate");
+  {
+    const std::time_t now = std::time(nullptr);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&now));
+    c.date = buf;
+  }
+  Timer timer(c.device.l2_bytes);
+  const TimingOptions o = timing(0.3);
+  progress("bandwidth probe");
+  const ProbeResult pr = run_probe(timer, c.device, o, int64_t(4) << 30);
+  c.read_bytes_per_s = pr.read_bytes_per_s;
+  c.copy_bytes_per_s = pr.copy_bytes_per_s;
+  c.read_fit = pr.read_fit;
+  c.methods.push_back(fmt::format(
+      "probe: 16-byte loads, grid-stride, {} blocks x 512 threads; sizes 1 MiB..4 GiB (x4); cold L2 (memset of 2x L2 before each "
+      "sample); CUDA events; median of >= 10 samples, stop at 0.3% noise or 0.3 s; read BW at 4 GiB, copy counts read+write",
+      c.device.sm_count * 4));
+  progress("GEMV curve and decode attention");
+  Blas blas;
+  std::vector<double> xs, ys;
+  // Weight-read linears at decode batch 1 over the shapes of the bundled dense models (hidden 2K..16K).
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{2048, 2048},  {4096, 4096},   {6144, 4096},  {14336, 4096},
+                                                           {4096, 14336}, {28672, 8192},  {8192, 28672}, {53248, 16384},
+                                                           {16384, 16384}, {128256, 4096}};
+  for (const auto& [out, in] : shapes) {
+    const TimedCheck t = time_linear(timer, blas, out, in, 1, o);
+    xs.push_back(static_cast<double>(t.bytes));
+    ys.push_back(t.measured.median_s);
+    c.gemv_curve.emplace_back(t.bytes, t.achieved_bytes_per_s());
+  }
+  for (auto [h, kvh, b, n] : {std::tuple{32, 8, 1, 32768}, {32, 8, 8, 32768}, {32, 8, 32, 32768}, {32, 32, 8, 32768},
+                              {64, 8, 16, 131072}}) {
+    DecodeAttention a;
+    a.batch = b;
+    a.heads = h;
+    a.kv_heads = kvh;
+    a.context = n;
+    const TimedCheck t = time_decode_attention(timer, c.device, a, o);
+    xs.push_back(static_cast<double>(t.bytes));
+    ys.push_back(t.measured.median_s);
+    if (t.bytes >= (int64_t(256) << 20)) c.decode_attention_bytes_per_s = std::max(c.decode_attention_bytes_per_s, t.achieved_bytes_per_s());
+  }
+  c.decode_fit = fit_time_vs_bytes(xs, ys);
+  c.methods.push_back(
+      "bandwidth_fraction and kernel_overhead_s: one line time = t0 + bytes / BW fitted (relative least squares) over "
+      "cuBLAS bf16 GEMVs at batch 1 (10 shapes of the bundled models, 8 MB..1 GB of weights) and decode attention (GQA/MHA, "
+      "32K and 128K context), each launched alone between CUDA events with a cold L2; BW / datasheet = bandwidth_fraction");
+  progress("GEMM and prefill attention");
+  const TimedCheck g = time_linear(timer, blas, 8192, 8192, 8192, o);
+  c.gemm_flops = g.achieved_flops();
+  c.methods.push_back("flops_fraction: cuBLAS bf16 GEMM 8192^3 (cublasGemmEx, fp32 accumulate) / datasheet dense bf16 peak");
+  PrefillAttention p;
+  p.heads = 32;
+  p.kv_heads = 8;
+  p.tokens = 16384;
+  p.dim = 128;
+  const TimedCheck pa = time_prefill_attention(timer, p, o);
+  c.prefill_attention_flops = pa.achieved_flops();
+  c.methods.push_back("attention_flops_fraction: kvplan's causal tiled attention (mma.sync, online softmax), 32/8 heads, "
+                      "head_dim 128, 16384 tokens, causal FLOPs 2*2*T*(T+1)/2*d*heads / datasheet dense bf16 peak");
+  c.methods.push_back("allreduce_latency_s: not measured (one GPU); copied from the bundled preset");
+  (void)base;
+  return c;
+}
+
+}  // namespace kvplan::gpu

@@ -1,0 +1,41 @@
+// Entry points of `kvplan validate` and `kvplan calibrate` on the local GPU (the CLI files stay thin).
+// Predictions come in from the caller (kvplan's decode model), so this code only measures.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/gpu.h"
+#include "core/kv_cache.h"
+#include "core/model.h"
+#include "gpu/host/report.h"
+
+namespace kvplan::gpu {
+
+struct ComponentPrediction {
+  std::string name;  // weights, kv_cache, ssm_state, lm_head, ...
+  double time_s = -1;
+  int64_t bytes = 0;
+};
+
+using Progress = std::function<void(const std::string&)>;
+
+struct ValidateRequest {
+  Model model;
+  Gpu gpu;
+  CacheOptions cache;
+  int64_t batch = 1, context = 4096, prompt = 0;
+  std::vector<ComponentPrediction> predicted;  // per component
+  double predicted_step_s = -1;                // decode.step_time_s
+  double prefill_attention_s_per_flop = -1;   // kvplan's prefill attention phase: time_s / flops
+  bool check = true;                           // run the correctness checks first
+  double max_time_per_item_s = 0.5;
+};
+
+// The local device (kvplan::Error, exit 3, when there is none).
+DeviceInfo local_device(const std::string& command);
+ValidateReport run_validate(const ValidateRequest& r, const Progress& progress);
+Calibration run_calibrate(const Gpu& base, const Progress& progress);
+
+}  // namespace kvplan::gpu

@@ -1,0 +1,46 @@
+// The deployment file `kvplan check` reads (docs/check.md): model, GPU, engine settings in vLLM's
+// words, expected workload, limits. One key table drives both the parser and `check --explain`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/checks.h"
+#include "core/error.h"
+
+namespace kvplan {
+
+constexpr int kDeploySchemaVersion = 1;
+
+struct DeployFile {
+  std::string source;    // path, for messages
+  std::string name;      // display name (default: the path)
+  std::string model;     // bundled id or path, as written
+  SourcePos model_pos;
+  std::string gpu;       // bundled preset id/alias or path, as written
+  SourcePos gpu_pos;
+  DeploySpec spec;
+};
+
+// Parses the text of a deployment file; throws kvplan::Error at file:line:col for bad YAML, bad
+// values, missing keys, and unknown keys (with "did you mean").
+DeployFile parse_deploy_file(const std::string& text, const std::string& source);
+
+// One documented key: section ("" = top level), name, value type, default, meaning.
+struct DeployKeyDoc {
+  std::string section;
+  std::string key;
+  std::string type;
+  std::string default_value;  // "" = required or none
+  std::string meaning;
+};
+// Every key the parser accepts, in file order (the same table the parser reads with).
+std::vector<DeployKeyDoc> deploy_key_docs();
+// The sections and what each holds.
+std::vector<std::pair<std::string, std::string>> deploy_section_docs();
+
+// A model or GPU spec as written in a deployment file, resolved against the file's folder when
+// it is a relative path (bundled ids are returned unchanged).
+std::string relative_to_file(const std::string& spec, const std::string& deploy_path);
+
+}  // namespace kvplan

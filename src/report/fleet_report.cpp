@@ -1,0 +1,157 @@
+#include "report/fleet_report.h"
+
+#include <fmt/format.h>
+
+#include "report/format.h"
+
+namespace kvplan {
+
+namespace {
+Json optional_real(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
+std::string usd(const std::optional<double>& v, int digits = 2) {
+  return v ? fmt::format("${:.{}f}", *v, digits) : std::string("-");
+}
+}  // namespace
+
+Json fit_to_json(const Model& model, const Gpu& gpu, const MemoryOptions& opt, const FitResult& r) {
+  Json j;
+  j["schema_version"] = kSchemaVersion;
+  j["model"] = model.id;
+  j["gpu"] = gpu.id;
+  j["tp"] = opt.cache.tp;
+  j["gpu_memory_utilization"] = opt.gpu_memory_utilization;
+  j["mode"] = r.mode;
+  j["batch"] = r.batch;
+  j["context"] = r.context;
+  j["unbounded"] = r.unbounded;
+  j["binds"] = r.binds;
+  j["usable_bytes"] = r.usable_bytes;
+  if (r.decode) {
+    j["memory"] = {{"weights_bytes", r.memory.weights_bytes},
+                   {"kv_cache_bytes", r.memory.kv_cache_bytes},
+                   {"state_bytes", r.memory.state_bytes},
+                   {"activation_bytes", r.memory.activation_bytes},
+                   {"total_bytes", r.memory.total_bytes},
+                   {"headroom_bytes", r.memory.headroom_bytes}};
+    j["decode"] = {{"step_time_s", r.decode->time_s},
+                   {"tokens_per_s", r.decode->tokens_per_s},
+                   {"tokens_per_s_per_seq", r.decode->tokens_per_s_per_seq},
+                   {"bound", r.decode->bound}};
+  }
+  return j;
+}
+
+std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& opt, const FitResult& r) {
+  std::string out = fmt::format("{} on {}{}, {} of memory usable ({})\n", model.name, gpu.name,
+                                opt.cache.tp > 1 ? fmt::format(" x{} (tp)", opt.cache.tp) : "",
+                                percent(opt.gpu_memory_utilization), gib(r.usable_bytes));
+  if (r.mode == "batch") {
+    out += fmt::format("  largest batch at context {}: {}\n", group_digits(r.context), group_digits(r.batch));
+    if (r.binds == "weights") out += "  binds      weights: they leave no room for one sequence\n";
+    else out += "  binds      memory: one more sequence does not fit\n";
+  } else {
+    if (r.binds == "unbounded") {
+      out += fmt::format("  longest context at batch {}: unbounded (memory constant in context)\n", group_digits(r.batch));
+      return out;
+    }
+    out += fmt::format("  longest context at batch {}: {} tokens\n", group_digits(r.batch), group_digits(r.context));
+    if (r.binds == "max_context")
+      out += fmt::format("  binds      the model's max context ({} tokens){}\n", group_digits(model.max_context),
+                         r.unbounded ? "; memory is constant in context" : ", before memory");
+    else if (r.binds == "weights") out += "  binds      weights: they leave no room for the batch\n";
+    else out += "  binds      memory: one more token per sequence does not fit\n";
+  }
+  if (r.decode) {
+    out += fmt::format("  memory     weights {}, KV {}, state {}, activations {}, headroom {}\n", gib(r.memory.weights_bytes),
+                       gib(r.memory.kv_cache_bytes), gib(r.memory.state_bytes), gib(r.memory.activation_bytes),
+                       gib(r.memory.headroom_bytes));
+    out += fmt::format("  decode     {} per step, {:.1f} tokens/s ({:.2f} per sequence), {}-bound\n",
+                       seconds(r.decode->time_s), r.decode->tokens_per_s, r.decode->tokens_per_s_per_seq, r.decode->bound);
+  }
+  return out;
+}
+
+Json plan_to_json(const Model& model, const Gpu& gpu, const FleetPlan& p) {
+  Json j;
+  j["schema_version"] = kSchemaVersion;
+  j["model"] = model.id;
+  j["gpu"] = gpu.id;
+  const PlanRequest& q = p.request;
+  j["request"] = {{"prompt", q.prompt},
+                  {"gen", q.gen},
+                  {"rps", q.rps},
+                  {"ttft_slo_s", optional_real(q.ttft_slo_s)},
+                  {"tpot_slo_s", optional_real(q.tpot_slo_s)}};
+  j["usd_per_gpu_hour"] = p.usd_per_gpu_hour;
+  Json options = Json::array();
+  for (const PlanOption& o : p.options)
+    options.push_back({{"tp", o.tp},
+                       {"feasible", o.feasible},
+                       {"reason", o.reason},
+                       {"max_batch_memory", o.max_batch_memory},
+                       {"max_batch", o.max_batch},
+                       {"batch", o.batch},
+                       {"replicas", o.replicas},
+                       {"gpus", o.gpus},
+                       {"ttft_s", o.ttft_s},
+                       {"tpot_s", o.tpot_s},
+                       {"step_time_s", o.step_time_s},
+                       {"replica_rps", o.replica_rps},
+                       {"binds", o.binds},
+                       {"usd_per_hour", optional_real(o.usd_per_hour)},
+                       {"usd_per_million_output_tokens", optional_real(o.usd_per_million_output_tokens)},
+                       {"usd_per_million_tokens", optional_real(o.usd_per_million_tokens)}});
+  j["best"] = p.best >= 0 ? options[static_cast<size_t>(p.best)] : Json(nullptr);
+  j["options"] = options;
+  return j;
+}
+
+std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) {
+  const PlanRequest& q = p.request;
+  std::string out = fmt::format("{} on {}: {} req/s of {} prompt + {} generated tokens", model.name, gpu.name, q.rps,
+                                group_digits(q.prompt), group_digits(q.gen));
+  if (q.ttft_slo_s) out += fmt::format(", TTFT <= {}", seconds(*q.ttft_slo_s));
+  if (q.tpot_slo_s) out += fmt::format(", TPOT <= {}", seconds(*q.tpot_slo_s));
+  out += "\n\n";
+  out += fmt::format("  {:>3}{:>10}{:>9}{:>7}{:>10}{:>12}{:>12}{:>10}{:>11}{:>12}{:>10}  {}\n", "tp", "replicas", "GPUs",
+                     "batch", "max batch", "TTFT", "TPOT", "req/s/rep", "$/hour", "$/1M out", "binds", "");
+  for (const PlanOption& o : p.options) {
+    if (!o.feasible) {
+      out += fmt::format("  {:>3}  infeasible: {}\n", o.tp, o.reason);
+      continue;
+    }
+    out += fmt::format("  {:>3}{:>10}{:>9}{:>7}{:>10}{:>12}{:>12}{:>10.2f}{:>11}{:>12}{:>10}\n", o.tp, o.replicas, o.gpus,
+                       o.batch, o.max_batch, seconds(o.ttft_s), seconds(o.tpot_s), o.replica_rps, usd(o.usd_per_hour),
+                       usd(o.usd_per_million_output_tokens, 3), o.binds);
+  }
+  out += "\n";
+  if (p.best < 0) {
+    out += "  no tensor-parallel degree meets the request on this GPU\n";
+    return out;
+  }
+  const PlanOption& b = p.options[static_cast<size_t>(p.best)];
+  out += fmt::format("  plan       {} replica{} x tp {} = {} GPU{}, each running batch {} ({} binds at {})\n", b.replicas,
+                     b.replicas > 1 ? "s" : "", b.tp, b.gpus, b.gpus > 1 ? "s" : "", b.batch, b.binds, b.max_batch);
+  if (b.usd_per_hour)
+    out += fmt::format("  cost       {}/hour, {} per 1M output tokens, {} per 1M tokens (prompt + output)\n",
+                       usd(b.usd_per_hour), usd(b.usd_per_million_output_tokens, 3), usd(b.usd_per_million_tokens, 3));
+  return out;
+}
+
+std::string render_compare(const std::vector<Estimate>& rows) {
+  std::string out = fmt::format("{:<18}{:<12}{:>4}{:>11}{:>11}{:>11}{:>6}{:>10}{:>12}{:>11}{:>8}{:>11}{:>10}\n", "model", "gpu",
+                                "tp", "weights", "KV/seq", "total", "fits", "max batch", "step", "tokens/s", "bound",
+                                "TTFT", "$/1M out");
+  for (const Estimate& e : rows) {
+    const auto& m = e.memory;
+    out += fmt::format("{:<18}{:<12}{:>4}{:>11}{:>11}{:>11}{:>6}{:>10}{:>12}{:>11.1f}{:>8}{:>11}{:>10}\n", e.model.id, e.gpu.id,
+                       e.options.cache.tp, fmt::format("{:.2f} G", m.weights_bytes / 1073741824.0),
+                       fmt::format("{:.2f} G", m.kv_bytes_per_sequence / 1073741824.0),
+                       fmt::format("{:.2f} G", m.total_bytes / 1073741824.0), m.fits ? "yes" : "NO",
+                       group_digits(m.max_batch), seconds(e.decode.time_s), e.decode.tokens_per_s, e.decode.bound,
+                       seconds(e.prefill.time_s), usd(e.cost.usd_per_million_output_tokens, 3));
+  }
+  return out;
+}
+
+}  // namespace kvplan

@@ -1,0 +1,22 @@
+// Printers for `kvplan fit`, `kvplan plan` and `kvplan compare`: JSON (schema_version 1) and tables.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/estimate.h"
+#include "core/fleet.h"
+#include "report/estimate_report.h"
+
+namespace kvplan {
+
+Json fit_to_json(const Model& model, const Gpu& gpu, const MemoryOptions& opt, const FitResult& r);
+std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& opt, const FitResult& r);
+
+Json plan_to_json(const Model& model, const Gpu& gpu, const FleetPlan& p);
+std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p);
+
+// One row per estimate: model, GPU, memory, fit, decode and cost at a glance.
+std::string render_compare(const std::vector<Estimate>& rows);
+
+}  // namespace kvplan

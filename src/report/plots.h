@@ -1,0 +1,24 @@
+// kvplan's pictures, as SVG text (docs/plots.md): KV cache + state vs context per model with the
+// GPU's capacity, a stacked memory breakdown, decode tokens/s vs batch with the memory/compute knee.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/estimate.h"
+#include "report/sweep_rows.h"
+
+namespace kvplan {
+
+// --plot-kind values: auto, memory-vs-context, breakdown, throughput.
+std::vector<std::string> plot_kinds();
+// A plot of a sweep. auto: memory-vs-context when several contexts, else throughput when several
+// batches, else breakdown. At most 12 series (or bars) are drawn, the first ones in sweep order.
+std::string plot_sweep(const std::vector<SweepCase>& cases, const SweepAxes& axes, const std::string& kind);
+// The stacked memory breakdown of one estimate (`kvplan estimate --plot`).
+std::string plot_estimate(const Estimate& e);
+
+// Axis tick labels: 1024 -> "1k", 1048576 -> "1M", 1536 -> "1536"; GiB values "0.5", "80".
+std::string token_label(double tokens);
+
+}  // namespace kvplan

@@ -1,0 +1,116 @@
+#include <catch2/catch.hpp>
+
+#include "core/checks.h"
+#include "core/error.h"
+#include "io/registry.h"
+
+using namespace kvplan;
+
+namespace {
+const CheckResult* find(const std::vector<CheckResult>& checks, const std::string& name) {
+  for (const CheckResult& c : checks)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+// An estimate with only the numbers the memory checks read.
+DeployEstimates synthetic(int64_t total, int64_t usable) {
+  DeployEstimates e;
+  e.workload.workload.batch = 8;
+  e.workload.workload.context = 1024;
+  e.workload.memory.total_bytes = total;
+  e.workload.memory.usable_bytes = usable;
+  e.workload.memory.headroom_bytes = usable - total;
+  return e;
+}
+}  // namespace
+
+TEST_CASE("checks: fits compares total with usable memory", "[checks]") {
+  DeploySpec spec;
+  auto fits = run_checks(synthetic(70, 100), spec);
+  REQUIRE(fits.size() == 1);
+  CHECK(fits[0].name == "fits");
+  CHECK(fits[0].pass);
+  CHECK(fits[0].measured == 70);
+  CHECK(fits[0].limit == 100);
+  CHECK(fits[0].comparison == Comparison::at_most);
+  CHECK(fits[0].unit == "bytes");
+  CHECK(run_checks(synthetic(100, 100), spec)[0].pass);  // exactly full fits
+  CHECK_FALSE(run_checks(synthetic(101, 100), spec)[0].pass);
+  spec.limits.fits = false;
+  CHECK(run_checks(synthetic(101, 100), spec).empty());
+}
+
+TEST_CASE("checks: headroom is a percent of usable memory", "[checks]") {
+  DeploySpec spec;
+  spec.limits.min_headroom_percent = 25;
+  auto checks = run_checks(synthetic(70, 100), spec);  // 30 of 100 free: 30%
+  const CheckResult* h = find(checks, "min_headroom_percent");
+  REQUIRE(h);
+  CHECK(h->measured == Approx(30.0));
+  CHECK(h->limit == 25);
+  CHECK(h->comparison == Comparison::at_least);
+  CHECK(h->pass);
+  CHECK_FALSE(find(run_checks(synthetic(80, 100), spec), "min_headroom_percent")->pass);  // 20% < 25%
+  CHECK(find(run_checks(synthetic(75, 100), spec), "min_headroom_percent")->pass);        // 25% = 25%
+}
+
+TEST_CASE("checks: max_num_seqs_fit and max_model_len_fits count sequences of max_model_len", "[checks]") {
+  DeploySpec spec;
+  spec.engine.max_num_seqs = 16;
+  spec.limits.max_model_len_fits = true;
+  spec.limits.max_num_seqs_fit = true;
+  DeployEstimates e = synthetic(1, 2);
+  e.engine = Estimate{};
+  e.engine->workload.context = 32768;
+  e.engine->memory.max_batch = 5;
+  auto checks = run_checks(e, spec);
+  REQUIRE(checks.size() == 3);
+  CHECK(find(checks, "max_model_len_fits")->pass);   // 5 >= 1
+  CHECK_FALSE(find(checks, "max_num_seqs_fit")->pass);  // 5 < 16
+  CHECK(find(checks, "max_num_seqs_fit")->limit == 16);
+  e.engine->memory.max_batch = 0;
+  CHECK_FALSE(find(run_checks(e, spec), "max_model_len_fits")->pass);
+}
+
+TEST_CASE("checks: a deployment rounds each sequence up to whole KV blocks", "[checks]") {
+  const Registry registry = Registry::load("");
+  const Model model = registry.resolve_model("llama-3.1-8b");
+  const Gpu gpu = registry.resolve_gpu("h100-sxm");
+  DeploySpec spec;
+  spec.engine.max_num_seqs = 4;
+  spec.workload.prompt_tokens = 1000;
+  spec.workload.output_tokens = 10;  // 1010 tokens -> 64 blocks of 16 = 1024
+  const DeployResult r = check_deployment(model, gpu, spec);
+  // Llama 3.1 8B: 32 layers x 8 KV heads x 128 dims x (K + V) x 2 bytes = 131072 bytes per token.
+  CHECK(r.estimates.workload.workload.context == 1024);
+  CHECK(r.estimates.workload.memory.kv_cache_bytes == 4 * 1024 * int64_t{131072});
+  CHECK(r.pass());
+  spec.engine.block_size = 1;
+  CHECK(check_deployment(model, gpu, spec).estimates.workload.memory.kv_cache_bytes == 4 * 1010 * int64_t{131072});
+  spec.engine.kv_cache_dtype = DType::fp8_e4m3;
+  CHECK(check_deployment(model, gpu, spec).estimates.workload.memory.kv_cache_bytes == 4 * 1010 * int64_t{65536});
+}
+
+TEST_CASE("checks: inconsistent deployments are input errors", "[checks]") {
+  const Registry registry = Registry::load("");
+  const Model model = registry.resolve_model("llama-3.1-8b");  // max_position_embeddings 131072
+  const Gpu gpu = registry.resolve_gpu("h100-sxm");
+  DeploySpec spec;
+  spec.workload.prompt_tokens = 1000;
+  spec.workload.output_tokens = 100;
+  CHECK_THROWS_WITH(estimate_deployment(model, gpu, spec), "set workload.concurrency or engine.max_num_seqs");
+  spec.engine.max_num_seqs = 8;
+  spec.workload.concurrency = 9;
+  CHECK_THROWS_WITH(estimate_deployment(model, gpu, spec),
+                    "workload.concurrency 9 exceeds engine.max_num_seqs 8 (the engine runs at most max_num_seqs at once)");
+  spec.workload.concurrency = 8;
+  spec.engine.max_model_len = 1024;
+  CHECK_THROWS_WITH(estimate_deployment(model, gpu, spec),
+                    "workload prompt_tokens + output_tokens = 1100 exceeds max_model_len 1024 (the engine would reject "
+                    "these requests)");
+  spec.engine.max_model_len = 200000;
+  CHECK_THROWS_WITH(estimate_deployment(model, gpu, spec),
+                    "engine.max_model_len 200000 exceeds model 'llama-3.1-8b' max_position_embeddings 131072 (vLLM "
+                    "refuses to start)");
+}

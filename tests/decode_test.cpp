@@ -1,0 +1,185 @@
+// Decode step: bytes, FLOPs, kernels and times, derived by hand from the published configs
+// (models/*.yaml cite them) and the H100 SXM preset (3.35e12 B/s, 989.4e12 bf16 FLOP/s,
+// bandwidth_fraction 0.90, flops_fraction 0.75, attention_flops_fraction 0.50, 4 us per kernel).
+#include <catch2/catch.hpp>
+
+#include "core/decode.h"
+#include "core/layer_work.h"
+#include "test_helpers.h"
+
+using namespace kvplan;
+using kvplan::test::gpu;
+using kvplan::test::model;
+
+namespace {
+MemoryOptions options(const Model& m, DType kv = DType::bf16, int64_t tp = 1) {
+  MemoryOptions o;
+  o.weights = weight_dtypes(m);
+  o.cache.kv_dtype = kv;
+  o.cache.state_dtype = DType::bf16;
+  o.cache.tp = tp;
+  return o;
+}
+const DecodeComponent& part(const DecodeStep& s, const std::string& name) {
+  for (const auto& c : s.components)
+    if (c.name == name) return c;
+  FAIL("no component " << name);
+  return s.components.front();
+}
+bool has_part(const DecodeStep& s, const std::string& name) {
+  for (const auto& c : s.components)
+    if (c.name == name) return true;
+  return false;
+}
+}  // namespace
+
+TEST_CASE("Llama-3.1-8B decode step at batch 1, context 4096, bf16", "[decode]") {
+  const Model m = model("llama-3.1-8b");
+  const DecodeStep s = decode_step(m, gpu("h100-sxm"), 1, 4096, options(m));
+  // Per layer: q 4096x4096 + k 1024x4096 + v 1024x4096 + o 4096x4096 + gate/up/down 3 x 14336x4096
+  // = 218,103,808 matrix params, plus 2 RMSNorms x 4096 = 218,112,000 params; 32 layers x 2 B.
+  CHECK(part(s, "weights").bytes == 32LL * 218112000 * 2);  // 13,959,168,000
+  CHECK(part(s, "lm_head").bytes == 128256LL * 4096 * 2);    // untied lm_head read in full
+  CHECK(part(s, "embedding").bytes == 4096 * 2);             // one gathered row
+  // KV: 32 layers x 8 KV heads x (128 + 128) x 2 B = 131,072 B per token; read 4096 tokens, write 1.
+  CHECK(part(s, "kv_cache").bytes == 4096LL * 131072 + 131072);
+  CHECK(s.bytes == 13959168000LL + 1050673152LL + 8192 + 536870912LL + 131072);  // 15,546,851,328
+  // FLOPs: 2 x 32 x 218,103,808 + 2 x 128256 x 4096 + attention 4096 keys x 32 layers x 32 heads x 2 x (128 + 128).
+  CHECK(s.flops == Approx(13958643712.0 + 1050673152.0 + 2147483648.0));
+  // Kernels: 32 layers x (attention 4 + 3, MLP 4) + lm_head 2 + embedding 1 = 355.
+  CHECK(s.kernels == 355);
+  // Every component is memory-bound at batch 1: expected = bytes / (0.90 x 3.35e12) + 355 x 4 us.
+  CHECK(s.time_s == Approx(15546851328.0 / (0.90 * 3.35e12) + 355 * 4e-6));  // 6.577 ms
+  CHECK(s.time_floor_s == Approx(15546851328.0 / 3.35e12));                   // 4.641 ms
+  CHECK(s.bound == "memory");
+  CHECK(s.tokens_per_s == Approx(1.0 / s.time_s));
+  CHECK(s.arithmetic_intensity == Approx(s.flops / 15546851328.0));
+  CHECK_FALSE(has_part(s, "ssm_state"));
+  CHECK_FALSE(has_part(s, "allreduce"));
+}
+
+TEST_CASE("the compute-bound batch is where FLOP time passes byte time", "[decode]") {
+  const Model m = model("llama-3.1-8b");
+  const DecodeModel dm(m, gpu("h100-sxm"), options(m));
+  // Context 16: per sequence 16 x 131,072 B of KV vs ~16 GFLOP; the weights' 15.0 GB take
+  // 15.0e9 / 3.015e12 = 4.98 ms, and each sequence adds 16.0e9 / 742e12 = 21.6 us of compute:
+  // the flip is near 4.98 ms / 21.6 us = 230 sequences.
+  const auto b = dm.compute_bound_batch(16);
+  REQUIRE(b);
+  CHECK(*b > 200);
+  CHECK(*b < 260);
+  CHECK(dm.step(*b, 16).bound == "compute");
+  CHECK(dm.step(*b - 1, 16).bound == "memory");
+  // At 512 tokens a sequence's KV (67 MB) costs as much bandwidth time as its FLOPs: never flips.
+  CHECK_FALSE(dm.compute_bound_batch(512));
+}
+
+TEST_CASE("MoE reads the experts a batch is expected to touch", "[decode][moe]") {
+  // E x (1 - (1 - k/E)^B): Mixtral 8 experts, top-2.
+  CHECK(expected_experts_touched(8, 2, 1) == Approx(2.0));
+  CHECK(expected_experts_touched(8, 2, 4) == Approx(8 * (1 - 0.31640625)));  // 0.75^4 = 0.31640625
+  CHECK(expected_experts_touched(8, 2, 1000) == Approx(8.0));
+  const Model m = model("mixtral-8x7b");
+  const DecodeModel dm(m, gpu("h100-sxm"), options(m));
+  // Non-expert params per layer: q 16,777,216 + k 4,194,304 + v 4,194,304 + o 16,777,216 + router 8 x 4096
+  // + 2 norms x 4096 = 41,984,000; one expert = 3 x 14336 x 4096 = 176,160,768 params.
+  CHECK(part(dm.step(1, 1024), "weights").bytes == 32LL * (41984000LL * 2 + 2 * 176160768LL * 2));
+  CHECK(part(dm.step(4, 1024), "weights").bytes ==
+        32LL * 41984000 * 2 + std::llround(8 * (1 - 0.31640625) * 32 * 176160768.0 * 2));
+  // FLOPs follow the active experts only: per token 2 x (41,943,040 + 32,768 + 2 x 176,160,768) per layer.
+  CHECK(part(dm.step(1, 1024), "weights").flops == Approx(2.0 * 32 * (41943040 + 32768 + 2 * 176160768.0)));
+}
+
+TEST_CASE("DeepSeek-V3: MLA latent cache and 8 of 256 experts", "[decode][mla]") {
+  const Model m = model("deepseek-v3");
+  const DecodeModel dm(m, gpu("h100-sxm"), options(m));
+  const DecodeStep s1 = dm.step(1, 4096), s2 = dm.step(2, 4096);
+  // Latent per token and layer: (kv_lora_rank 512 + rope 64) x 2 B = 1152 B; 61 MLA layers.
+  CHECK(part(s1, "kv_cache").bytes == 4096LL * 61 * 1152 + 61 * 1152);
+  // Absorbed decode attention per key and layer: 128 heads x 2 x (512 + 64 scores + 512 values) = 278,528 FLOPs.
+  CHECK(part(s1, "kv_cache").flops == Approx(4096.0 * 61 * 278528));
+  CHECK(s1.experts_touched == Approx(8.0));
+  CHECK(s2.experts_touched == Approx(15.75));  // 256 x (1 - (248/256)^2)
+  // One fp8 expert (per-output-channel fp32 scales): gate and up 2048 x 7168 + 2048 x 4 B, down
+  // 7168 x 2048 + 7168 x 4 B = 44,085,248 B; 58 MoE layers = 2,556,944,384 B per expert index.
+  CHECK(part(s2, "weights").bytes - part(s1, "weights").bytes == std::llround(15.75 * 2556944384.0) - 8 * 2556944384LL);
+  // Kernels: 61 MLA x (9 + 3), 3 dense MLPs x 4, 58 MoE x (8 + 3 shared), lm_head 2, embedding 1.
+  CHECK(s1.kernels == 61 * 12 + 3 * 4 + 58 * 11 + 3);
+}
+
+TEST_CASE("sliding layers read only their window", "[decode][sliding]") {
+  const Model g = model("gemma-2-9b");
+  const DecodeModel dg(g, gpu("h100-sxm"), options(g));
+  // 8 KV heads x (256 + 256) x 2 B = 8192 B per token and layer; 21 local (window 4096) + 21 global.
+  CHECK(part(dg.step(1, 8192), "kv_cache").bytes == 21LL * 4096 * 8192 + 21LL * 8192 * 8192 + 42 * 8192);
+  // Per key and layer 16 heads x 2 x 512 = 16,384 FLOPs over 21 x 4096 + 21 x 8192 keys.
+  CHECK(part(dg.step(1, 8192), "kv_cache").flops == Approx(16384.0 * (21 * 4096 + 21 * 8192)));
+  const Model o = model("gpt-oss-20b");
+  const DecodeModel doss(o, gpu("h100-sxm"), options(o));
+  // 8 KV heads x (64 + 64) x 2 B = 2048 B; 12 layers keep 128 tokens, 12 keep all 100,000.
+  CHECK(part(doss.step(1, 100000), "kv_cache").bytes == 2048LL * (12 * 128 + 12 * 100000) + 24 * 2048);
+  const Model mi = model("mistral-7b-v0.1");
+  const DecodeModel dmi(mi, gpu("h100-sxm"), options(mi));
+  // Window 4096 on every layer: the step at 32K costs what it costs at 4K.
+  CHECK(dmi.step(1, 32768).bytes == dmi.step(1, 4096).bytes);
+  CHECK(dmi.step(1, 32768).time_s == Approx(dmi.step(1, 4096).time_s));
+}
+
+TEST_CASE("pure SSM: constant state read and written, no KV", "[decode][ssm]") {
+  const Model m = model("mamba2-2.7b");
+  const DecodeModel dm(m, gpu("h100-sxm"), options(m));
+  // Per layer: conv (5120 + 2 x 1 x 128) x 3 + ssm 80 x 64 x 128 = 16,128 + 655,360 elements x 2 B;
+  // 64 layers; read and written once per sequence.
+  const DecodeStep s = dm.step(8, 1000);
+  CHECK(part(s, "ssm_state").bytes == 2LL * 8 * 64 * (16128 + 655360) * 2);
+  CHECK_FALSE(has_part(s, "kv_cache"));
+  CHECK(dm.step(8, 1000000).bytes == s.bytes);
+  // Scan FLOPs per token and layer: conv 2 x 5376 x 4 + state 5 x 5120 x 128 = 3,319,808.
+  CHECK(part(s, "ssm_state").flops == Approx(8.0 * 64 * 3319808));
+  // Kernels: 64 x (4 + 2) + lm_head 2 + embedding 1; the lm_head is the tied embedding.
+  CHECK(s.kernels == 64 * 6 + 3);
+  CHECK(part(s, "lm_head").bytes == 50288LL * 2560 * 2);
+}
+
+TEST_CASE("hybrids: Jamba and Zamba2", "[decode][hybrid]") {
+  const Model j = model("jamba-v0.1");
+  const DecodeModel dj(j, gpu("h100-sxm"), options(j));
+  const DecodeStep s = dj.step(1, 8192);
+  // 4 attention layers x 8 KV heads x 256 x 2 B = 4096 B per token and layer.
+  CHECK(part(s, "kv_cache").bytes == 4LL * 8192 * 4096 + 4 * 4096);
+  // 28 Mamba-1 layers: conv 8192 x 3 + ssm 8192 x 16 = 155,648 elements x 2 B, read + written.
+  CHECK(part(s, "ssm_state").bytes == 2LL * 28 * 155648 * 2);
+  // Weights kernels: 28 Mamba x 5 + 4 attention x 4 + 12 dense MLPs x 4 + 16 MoE x 8.
+  CHECK(part(s, "weights").kernels == 28 * 5 + 4 * 4 + 12 * 4 + 16 * 8);
+  CHECK(part(s, "ssm_state").kernels == 28 * 2);
+  CHECK(part(s, "kv_cache").kernels == 4 * 3);
+
+  const Model z = model("zamba2-2.7b");
+  const ModelWork w = model_work(z, options(z));
+  // Shared blocks are read at every use: 9 shared-transformer layers + 54 Mamba-2 layers.
+  // Shared block: q, k, v 5120 x 5120 each, o 2560 x 5120, gate/up 10240 x 2560, down 2560 x 10240,
+  // 3 norms x 2560 = 170,401,280 params. Mamba-2 layer: in_proj (2 x 5120 + 2 x 64 + 80) x 2560 =
+  // 26,746,880, conv 5248 x 4 + bias 5248, dt/A/D 240, norm 5120, out_proj 2560 x 5120, 1 norm x 2560
+  // = 39,888,240 params.
+  CHECK(w.dense_weight_bytes == 9LL * 170401280 * 2 + 54LL * 39888240 * 2);
+}
+
+TEST_CASE("tensor parallel adds ring all-reduces", "[decode][tp]") {
+  const Model m = model("llama-3.1-70b");
+  const Gpu h100 = gpu("h100-sxm");
+  const DecodeStep s = decode_step(m, h100, 1, 4096, options(m, DType::bf16, 4));
+  // 80 layers x 2 all-reduces of batch x hidden 8192 x 2 B = 16,384 B; ring: 2 x 3/4 x 16,384 = 24,576 B
+  // sent per GPU per all-reduce, at 450e9 B/s, plus 10 us each.
+  const DecodeComponent& ar = part(s, "allreduce");
+  CHECK(ar.kernels == 160);
+  CHECK(ar.bytes == 160 * 24576);
+  CHECK(ar.time_floor_s == Approx(160 * 24576 / 450e9));
+  CHECK(ar.time_s == Approx(160 * (24576 / 450e9 + 10e-6)));
+  // KV per GPU: 8 KV heads / 4 = 2 per GPU: 80 layers x 2 x 256 x 2 B = 81,920 B per token.
+  CHECK(part(s, "kv_cache").bytes == 4096LL * 81920 + 81920);
+  // The all-reduce bytes are interconnect bytes, not in the step's HBM bytes.
+  int64_t hbm = 0;
+  for (const auto& c : s.components)
+    if (c.name != "allreduce") hbm += c.bytes;
+  CHECK(s.bytes == hbm);
+}

@@ -1,0 +1,154 @@
+#include <catch2/catch.hpp>
+
+#include "core/error.h"
+#include "io/deploy_yaml.h"
+#include "report/check_report.h"
+
+using namespace kvplan;
+
+namespace {
+// The located message of the error parsing `text` throws ("no error" if none).
+std::string error_of(const std::string& text) {
+  try {
+    parse_deploy_file(text, "deploy.yaml");
+  } catch (const Error& e) {
+    return e.located();
+  }
+  return "no error";
+}
+
+const std::string kMinimal = "model: llama-3.1-8b\ngpu: h100-sxm\nworkload:\n  prompt_tokens: 100\n  output_tokens: 10\n";
+}  // namespace
+
+TEST_CASE("deploy: a minimal file takes vLLM's defaults", "[deploy]") {
+  const DeployFile d = parse_deploy_file(kMinimal, "deploy.yaml");
+  CHECK(d.name == "deploy.yaml");
+  CHECK(d.model == "llama-3.1-8b");
+  CHECK(d.model_pos.line == 1);
+  CHECK(d.gpu == "h100-sxm");
+  CHECK(d.spec.engine.gpu_memory_utilization == 0.9);
+  CHECK(d.spec.engine.block_size == 16);
+  CHECK(d.spec.engine.tensor_parallel_size == 1);
+  CHECK(d.spec.engine.max_num_batched_tokens == 8192);
+  CHECK_FALSE(d.spec.engine.kv_cache_dtype.has_value());
+  CHECK_FALSE(d.spec.engine.max_num_seqs.has_value());
+  CHECK(d.spec.workload.prompt_tokens == 100);
+  CHECK(d.spec.workload.output_tokens == 10);
+  CHECK(d.spec.limits.fits);
+  CHECK_FALSE(d.spec.limits.min_headroom_percent.has_value());
+}
+
+TEST_CASE("deploy: every key reads into its field", "[deploy]") {
+  const DeployFile d = parse_deploy_file(R"(schema_version: 1
+name: chat
+model: models/x.yaml
+gpu: h100
+engine:
+  gpu_memory_utilization: 0.85
+  max_model_len: 8192
+  max_num_seqs: 32
+  kv_cache_dtype: fp8_e5m2
+  block_size: 32
+  tensor_parallel_size: 2
+  max_num_batched_tokens: 2048
+workload:
+  prompt_tokens: 1000
+  output_tokens: 200
+  concurrency: 16
+limits:
+  fits: false
+  min_headroom_percent: 12.5
+  max_model_len_fits: true
+  max_num_seqs_fit: true
+)",
+                                         "d.yaml");
+  CHECK(d.name == "chat");
+  CHECK(d.spec.engine.gpu_memory_utilization == 0.85);
+  CHECK(d.spec.engine.max_model_len == 8192);
+  CHECK(d.spec.engine.max_num_seqs == 32);
+  CHECK(d.spec.engine.kv_cache_dtype == DType::fp8_e5m2);
+  CHECK(d.spec.engine.block_size == 32);
+  CHECK(d.spec.engine.tensor_parallel_size == 2);
+  CHECK(d.spec.engine.max_num_batched_tokens == 2048);
+  CHECK(d.spec.workload.concurrency == 16);
+  CHECK_FALSE(d.spec.limits.fits);
+  CHECK(d.spec.limits.min_headroom_percent == 12.5);
+  CHECK(d.spec.limits.max_model_len_fits);
+  CHECK(d.spec.limits.max_num_seqs_fit);
+}
+
+TEST_CASE("deploy: kv_cache_dtype takes vLLM's spellings", "[deploy]") {
+  auto kv = [](const std::string& v) {
+    return parse_deploy_file(kMinimal + "engine:\n  kv_cache_dtype: " + v + "\n", "d.yaml").spec.engine.kv_cache_dtype;
+  };
+  CHECK_FALSE(kv("auto").has_value());
+  CHECK(kv("fp8") == DType::fp8_e4m3);
+  CHECK(kv("fp8_e4m3") == DType::fp8_e4m3);
+  CHECK(kv("fp8_e5m2") == DType::fp8_e5m2);
+}
+
+TEST_CASE("deploy: unknown keys are errors at file:line:col with did-you-mean", "[deploy]") {
+  CHECK(error_of(kMinimal + "engine:\n  max_num_seq: 64\n") ==
+        "deploy.yaml:7:3: unknown key 'max_num_seq' in section 'engine'; did you mean 'max_num_seqs'?");
+  CHECK(error_of(kMinimal + "limts:\n  fits: true\n") ==
+        "deploy.yaml:6:1: unknown key 'limts' in deployment file; did you mean 'limits'?");
+  CHECK(error_of(kMinimal + "limits:\n  max_ttft: 1\n  min_headroom_pct: 10\n") ==
+        "deploy.yaml:7:3: unknown key 'max_ttft' in section 'limits'");
+  CHECK(error_of(kMinimal + "limits:\n  min_headroom_pct: 10\n") ==
+        "deploy.yaml:7:3: unknown key 'min_headroom_pct' in section 'limits'; did you mean 'min_headroom_percent'?");
+}
+
+TEST_CASE("deploy: bad values are errors at the value", "[deploy]") {
+  CHECK(error_of(kMinimal + "engine:\n  kv_cache_dtype: fp9\n") ==
+        "deploy.yaml:7:19: unknown kv_cache_dtype 'fp9' (vLLM accepts auto, fp8, fp8_e4m3, fp8_e5m2); did you mean 'fp8'?");
+  CHECK(error_of(kMinimal + "engine:\n  gpu_memory_utilization: 1.5\n") ==
+        "deploy.yaml:7:27: 'gpu_memory_utilization' must be a fraction in (0, 1], got 1.5");
+  CHECK(error_of(kMinimal + "engine:\n  max_num_seqs: many\n") ==
+        "deploy.yaml:7:17: 'max_num_seqs' must be a whole number, got 'many'");
+  CHECK(error_of(kMinimal + "engine:\n  block_size: 0\n") == "deploy.yaml:7:15: 'block_size' must be at least 1, got 0");
+  CHECK(error_of(kMinimal + "limits:\n  fits: maybe\n") ==
+        "deploy.yaml:7:9: 'fits' must be true or false, got 'maybe'");
+  CHECK(error_of("schema_version: 2\n" + kMinimal) ==
+        "deploy.yaml:1:17: unsupported schema_version 2 (this kvplan reads version 1)");
+  CHECK(error_of(kMinimal + "engine: 5\n") == "deploy.yaml:6:9: section 'engine' must be a mapping of keys to values");
+}
+
+TEST_CASE("deploy: missing required keys and empty files", "[deploy]") {
+  CHECK(error_of("gpu: h100\nworkload:\n  prompt_tokens: 1\n  output_tokens: 1\n") ==
+        "deploy.yaml:1:1: deployment file is missing required key 'model'");
+  CHECK(error_of("model: m\ngpu: g\nworkload:\n  prompt_tokens: 1\n") ==
+        "deploy.yaml:4:3: section 'workload' is missing required key 'output_tokens'");
+  CHECK(error_of("model: m\ngpu: g\n") == "deploy.yaml: section 'workload' is missing required key 'prompt_tokens'");
+  CHECK(error_of("") == "deploy.yaml:1:1: empty deployment file");
+  CHECK(error_of("model: [a\n").rfind("deploy.yaml:", 0) == 0);  // malformed YAML, located
+}
+
+TEST_CASE("deploy: --explain lists every key the parser reads, and the parser reads every listed key", "[deploy]") {
+  const std::vector<DeployKeyDoc> keys = deploy_key_docs();
+  const std::string explain = render_deploy_explain(deploy_section_docs(), keys);
+  std::string file;
+  std::string section = "-";
+  for (const DeployKeyDoc& k : keys) {
+    CHECK(explain.find(k.key) != std::string::npos);
+    CHECK(explain.find(k.meaning) != std::string::npos);
+    CHECK_FALSE(k.meaning.empty());
+    if (k.section != section) {
+      section = k.section;
+      if (!section.empty()) file += section + ":\n";
+    }
+    std::string value = k.type == "integer" ? "8" : k.type == "fraction" ? "0.5" : k.type == "number" ? "10"
+                        : k.type == "true/false" ? "true" : "x";
+    if (k.key == "schema_version") value = "1";
+    if (k.key == "kv_cache_dtype") value = "fp8";
+    file += (section.empty() ? "" : "  ") + k.key + ": " + value + "\n";
+  }
+  CHECK_NOTHROW(parse_deploy_file(file, "all-keys.yaml"));
+}
+
+TEST_CASE("deploy: model and GPU paths are relative to the deployment file", "[deploy]") {
+  CHECK(relative_to_file("llama-3.1-8b", "deploy/a.yaml") == "llama-3.1-8b");
+  CHECK(relative_to_file("models/x.yaml", "deploy/a.yaml") == "deploy/models/x.yaml");
+  CHECK(relative_to_file("../m/config.json", "ci/deploy/a.yaml") == "ci/m/config.json");
+  CHECK(relative_to_file("x.yaml", "a.yaml") == "x.yaml");
+  CHECK(relative_to_file("/abs/x.yaml", "deploy/a.yaml") == "/abs/x.yaml");
+}

@@ -1,0 +1,102 @@
+// fit and plan: properties of the searches, and the plan's cycle arithmetic by hand.
+#include <catch2/catch.hpp>
+
+#include "core/fleet.h"
+#include "core/prefill.h"
+#include "test_helpers.h"
+
+using namespace kvplan;
+using kvplan::test::gpu;
+using kvplan::test::model;
+
+namespace {
+MemoryOptions options(const Model& m) {
+  MemoryOptions o;
+  o.weights = weight_dtypes(m);
+  o.cache.kv_dtype = DType::bf16;
+  o.cache.state_dtype = DType::bf16;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("fit: the largest batch at a context is exact", "[fleet][fit]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu g = gpu("h100-sxm");
+  const MemoryOptions o = options(m);
+  const FitResult r = fit(m, g, 8192, std::nullopt, o);
+  CHECK(r.mode == "batch");
+  CHECK(r.binds == "memory");
+  // usable = floor(85,520,809,984 x 0.9); batch b fits iff total_bytes(b) <= usable.
+  CHECK(r.usable_bytes == 76968728985);
+  CHECK(total_bytes(m, r.batch, 8192, o) <= r.usable_bytes);
+  CHECK(total_bytes(m, r.batch + 1, 8192, o) > r.usable_bytes);
+  // (76.97e9 - 16.06e9 weights) / (8192 x 131,072 B) is about 56 sequences, less the activations.
+  CHECK(r.batch > 50);
+  CHECK(r.batch < 57);
+  REQUIRE(r.decode);
+  CHECK(r.decode->batch == r.batch);
+}
+
+TEST_CASE("fit: the longest context and what stops it", "[fleet][fit]") {
+  const Gpu g = gpu("h100-sxm");
+  // Llama-3.1-8B at batch 1: memory binds before the model's 131,072 tokens? No: ~460K fit, so the
+  // trained context binds.
+  const Model l = model("llama-3.1-8b");
+  const FitResult rl = fit(l, g, std::nullopt, 1, options(l));
+  CHECK(rl.binds == "max_context");
+  CHECK(rl.context == 131072);
+  // At batch 32 memory binds first.
+  const FitResult r32 = fit(l, g, std::nullopt, 32, options(l));
+  CHECK(r32.binds == "memory");
+  CHECK(r32.context < 131072);
+  // Pure SSM without a trained limit: unbounded.
+  const Model s = model("mamba2-2.7b");
+  const FitResult rs = fit(s, g, std::nullopt, 8, options(s));
+  CHECK(rs.unbounded);
+  CHECK(rs.binds == "unbounded");
+  // Weights alone too large: Llama-3.1-405B in bf16 on one GPU.
+  const Model big = model("llama-3.1-405b");
+  CHECK(fit(big, g, 4096, std::nullopt, options(big)).binds == "weights");
+  CHECK_THROWS(fit(l, g, 4096, 1, options(l)));
+}
+
+TEST_CASE("plan: replicas, batch and SLOs", "[fleet][plan]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu g = gpu("h100-sxm");
+  PlanRequest q;
+  q.prompt = 1000;
+  q.gen = 200;
+  q.rps = 20;
+  q.tpot_slo_s = 0.030;
+  q.tp_candidates = {1};
+  const FleetPlan p = plan_fleet(m, g, q, options(m));
+  REQUIRE(p.best == 0);
+  const PlanOption& o = p.options[0];
+  CHECK(o.feasible);
+  CHECK(o.batch <= o.max_batch);
+  CHECK(o.max_batch <= o.max_batch_memory);
+  CHECK(o.tpot_s <= 0.030);
+  CHECK(o.replica_rps * static_cast<double>(o.replicas) >= q.rps);
+  CHECK(o.gpus == o.replicas);
+  // The cycle by hand: T(b) = gen x step(b, 1000 + 100) + b x TTFT; TPOT = T / gen.
+  const DecodeModel dm(m, g, options(m));
+  const double ttft = PrefillModel(m, g, options(m)).run(1, 1000).time_s;
+  CHECK(o.ttft_s == Approx(ttft));
+  CHECK(o.tpot_s == Approx((200 * dm.step(o.batch, 1100).time_s + o.batch * ttft) / 200));
+  // $/1M output tokens = GPUs x $2.69/h / 3600 / (20 req/s x 200 tokens) x 1e6.
+  CHECK(*o.usd_per_million_output_tokens == Approx(o.gpus * 2.69 / 3600 / 4000 * 1e6));
+
+  // An impossible TPOT: no option.
+  q.tpot_slo_s = 0.001;
+  CHECK(plan_fleet(m, g, q, options(m)).best == -1);
+  // A model that needs tensor parallel: Llama-3.1-70B in bf16 does not fit one H100.
+  const Model big = model("llama-3.1-70b");
+  PlanRequest qb;
+  qb.prompt = 2000;
+  qb.gen = 500;
+  qb.rps = 1;
+  const FleetPlan pb = plan_fleet(big, g, qb, options(big));
+  CHECK_FALSE(pb.options[0].feasible);
+  REQUIRE(pb.best > 0);
+  CHECK(pb.options[static_cast<size_t>(pb.best)].tp >= 2);
+}
