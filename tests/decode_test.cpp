@@ -149,8 +149,9 @@ TEST_CASE("hybrids: Jamba and Zamba2", "[decode][hybrid]") {
   CHECK(part(s, "kv_cache").bytes == 4LL * 8192 * 4096 + 4 * 4096);
   // 28 Mamba-1 layers: conv 8192 x 3 + ssm 8192 x 16 = 155,648 elements x 2 B, read + written.
   CHECK(part(s, "ssm_state").bytes == 2LL * 28 * 155648 * 2);
-  // Weights kernels: 28 Mamba x 5 + 4 attention x 4 + 12 dense MLPs x 4 + 16 MoE x 8.
-  CHECK(part(s, "weights").kernels == 28 * 5 + 4 * 4 + 12 * 4 + 16 * 8);
+  // Weights kernels: 28 Mamba x 5 + 4 attention x 4 + 16 dense MLPs x 4 + 16 MoE x 8 (each group of 8
+  // layers: 3 mamba_dense + 1 attn_dense have dense MLPs, 4 mamba_moe have MoE).
+  CHECK(part(s, "weights").kernels == 28 * 5 + 4 * 4 + 16 * 4 + 16 * 8);
   CHECK(part(s, "ssm_state").kernels == 28 * 2);
   CHECK(part(s, "kv_cache").kernels == 4 * 3);
 

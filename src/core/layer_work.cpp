@@ -15,6 +15,15 @@ double expected_experts_touched(int64_t experts, int64_t experts_per_token, int6
   return static_cast<double>(experts) * (1.0 - std::pow(untouched_by_one, static_cast<double>(tokens)));
 }
 
+DType gemm_dtype(DType weights) {
+  switch (weights) {
+    case DType::int8:
+    case DType::int4:
+    case DType::mxfp4: return DType::bf16;
+    default: return weights;
+  }
+}
+
 double causal_pairs(int64_t prompt, int64_t window) {
   const double p = static_cast<double>(prompt);
   if (window <= 0 || window >= prompt) return p * (p + 1) / 2;

@@ -14,7 +14,7 @@ PrefillModel::PrefillModel(const Model& model, const Gpu& gpu, const MemoryOptio
   const Efficiency& e = gpu.efficiency;
   bw_peak_ = gpu.memory_bandwidth_bytes_per_s;
   bw_ = bw_peak_ * e.bandwidth_fraction;
-  linear_peak_ = gpu.peak_flops_for(opt.weights.linear);
+  linear_peak_ = gpu.peak_flops_for(gemm_dtype(opt.weights.linear));
   linear_ = linear_peak_ * e.flops_fraction;
   attention_peak_ = gpu.peak_flops_for(DType::bf16);
   attention_ = attention_peak_ * e.attention_flops_fraction;

@@ -345,7 +345,7 @@ Variant variant_of(const DecodeAttention& a) {
 }
 
 template <int DK, int DV, int MT, typename KV, bool V_IN_K, int TT, int STAGES>
-void launch(const DecodeAttention& a, cudaStream_t s) {
+void launch(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
   using C = Cfg<DK, DV, MT, KV, V_IN_K, TT, STAGES>;
   auto kernel = decode_attention_kernel<DK, DV, MT, KV, V_IN_K, TT, STAGES>;
   static bool configured = false;
@@ -353,10 +353,49 @@ void launch(const DecodeAttention& a, cudaStream_t s) {
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
     configured = true;
   }
+  if (occupancy) {  // blocks per SM, for the split choice
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(occupancy, kernel, kThreads, C::SMEM));
+    return;
+  }
   const int head_tiles = static_cast<int>((a.heads / a.kv_heads + C::ROWS - 1) / C::ROWS);
   const dim3 grid(static_cast<unsigned>(head_tiles * a.splits * a.kv_heads), static_cast<unsigned>(a.batch));
   kernel<<<grid, kThreads, C::SMEM, s>>>(a, head_tiles);
   CUDA_CHECK_LAUNCH();
+}
+
+// Calls launch<...> of the variant compiled for this shape (or throws).
+void dispatch(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
+  const Variant v = variant_of(a);
+  const auto unsupported = [&] {
+    return Error("decode attention: no compiled variant for qk_dim " + std::to_string(a.qk_dim) + ", v_dim " +
+                 std::to_string(a.v_dim) + (a.v_in_k ? " (MLA)" : "") +
+                 (a.kv == KvType::fp8_e4m3 ? ", fp8" : a.kv == KvType::fp16 ? ", fp16" : ", bf16"));
+  };
+  if (a.v_in_k) {
+    if (a.qk_dim == 576 && a.v_dim == 512 && a.kv == KvType::bf16)
+      return launch<576, 512, 1, __nv_bfloat16, true, 32, 3>(a, s, occupancy);
+    throw unsupported();
+  }
+  if (a.qk_dim != a.v_dim) throw unsupported();
+  const bool two = v.mt == 2;
+  switch (a.kv) {
+    case KvType::bf16:
+      if (a.qk_dim == 128) return two ? launch<128, 128, 2, __nv_bfloat16, false, 32, 4>(a, s, occupancy)
+                                      : launch<128, 128, 1, __nv_bfloat16, false, 32, 4>(a, s, occupancy);
+      if (a.qk_dim == 64) return two ? launch<64, 64, 2, __nv_bfloat16, false, 32, 4>(a, s, occupancy)
+                                     : launch<64, 64, 1, __nv_bfloat16, false, 32, 4>(a, s, occupancy);
+      if (a.qk_dim == 256) return two ? launch<256, 256, 2, __nv_bfloat16, false, 32, 3>(a, s, occupancy)
+                                      : launch<256, 256, 1, __nv_bfloat16, false, 32, 3>(a, s, occupancy);
+      break;
+    case KvType::fp16:
+      if (a.qk_dim == 128 && !two) return launch<128, 128, 1, __half, false, 32, 4>(a, s, occupancy);
+      break;
+    case KvType::fp8_e4m3:
+      if (a.qk_dim == 128) return two ? launch<128, 128, 2, uint8_t, false, 32, 4>(a, s, occupancy)
+                                      : launch<128, 128, 1, uint8_t, false, 32, 4>(a, s, occupancy);
+      break;
+  }
+  throw unsupported();
 }
 
 }  // namespace
@@ -368,11 +407,24 @@ int64_t plan_decode_attention(DecodeAttention& a, int sm_count) {
   const int64_t first = a.window > 0 ? std::max<int64_t>(0, a.context - a.window) : 0;
   const int64_t tiles = (a.context - first + v.tt - 1) / v.tt;
   if (a.splits <= 0) {
+    // Splits minimizing waves x (tiles per block + fixed cost): whole waves of resident blocks,
+    // since every block of a launch does the same work (wave quantization).
+    int occupancy = 1;
+    dispatch(a, nullptr, &occupancy);
+    const int64_t slots = static_cast<int64_t>(sm_count) * std::max(occupancy, 1);
     const int64_t base = a.batch * a.kv_heads * head_tiles;
-    const int64_t target = 2LL * sm_count;  // about two resident blocks per SM
-    int64_t splits = (target + base - 1) / base;
-    splits = std::min<int64_t>({splits, std::max<int64_t>(1, tiles / 2), 64});
-    a.splits = static_cast<int>(std::max<int64_t>(1, splits));
+    const int64_t fixed_tiles = 4;  // prologue, epilogue and merge, in tiles of work
+    int64_t best = 1;
+    double best_cost = 1e300;
+    for (int64_t sp = 1; sp <= std::min<int64_t>(std::max<int64_t>(tiles, 1), 64); ++sp) {
+      const int64_t waves = (base * sp + slots - 1) / slots;
+      const double cost = static_cast<double>(waves) * static_cast<double>((tiles + sp - 1) / sp + fixed_tiles);
+      if (cost < best_cost * 0.995) {
+        best_cost = cost;
+        best = sp;
+      }
+    }
+    a.splits = static_cast<int>(best);
   }
   const int64_t counters = a.batch * a.kv_heads * head_tiles;
   const int64_t rows = a.batch * a.heads * a.splits;
@@ -403,37 +455,7 @@ int64_t decode_attention_bytes(const DecodeAttention& a) {
 void launch_decode_attention(const DecodeAttention& a, cudaStream_t s) {
   if (a.splits <= 0) throw Error("decode attention: plan_decode_attention first");
   if (a.splits > 1 && (!a.partial_o || !a.partial_ml || !a.counters)) throw Error("decode attention: no workspace bound");
-  const Variant v = variant_of(a);
-  const auto unsupported = [&] {
-    return Error("decode attention: no compiled variant for qk_dim " + std::to_string(a.qk_dim) + ", v_dim " +
-                 std::to_string(a.v_dim) + (a.v_in_k ? " (MLA)" : "") +
-                 (a.kv == KvType::fp8_e4m3 ? ", fp8" : a.kv == KvType::fp16 ? ", fp16" : ", bf16"));
-  };
-  if (a.v_in_k) {
-    if (a.qk_dim == 576 && a.v_dim == 512 && a.kv == KvType::bf16)
-      return launch<576, 512, 1, __nv_bfloat16, true, 32, 3>(a, s);
-    throw unsupported();
-  }
-  if (a.qk_dim != a.v_dim) throw unsupported();
-  const bool two = v.mt == 2;
-  switch (a.kv) {
-    case KvType::bf16:
-      if (a.qk_dim == 128) return two ? launch<128, 128, 2, __nv_bfloat16, false, 32, 4>(a, s)
-                                      : launch<128, 128, 1, __nv_bfloat16, false, 32, 4>(a, s);
-      if (a.qk_dim == 64) return two ? launch<64, 64, 2, __nv_bfloat16, false, 32, 4>(a, s)
-                                     : launch<64, 64, 1, __nv_bfloat16, false, 32, 4>(a, s);
-      if (a.qk_dim == 256) return two ? launch<256, 256, 2, __nv_bfloat16, false, 32, 3>(a, s)
-                                      : launch<256, 256, 1, __nv_bfloat16, false, 32, 3>(a, s);
-      break;
-    case KvType::fp16:
-      if (a.qk_dim == 128 && !two) return launch<128, 128, 1, __half, false, 32, 4>(a, s);
-      break;
-    case KvType::fp8_e4m3:
-      if (a.qk_dim == 128) return two ? launch<128, 128, 2, uint8_t, false, 32, 4>(a, s)
-                                      : launch<128, 128, 1, uint8_t, false, 32, 4>(a, s);
-      break;
-  }
-  throw unsupported();
+  dispatch(a, s, nullptr);
 }
 
 }  // namespace kvplan::gpu

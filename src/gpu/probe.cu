@@ -1,4 +1,4 @@
-// Bandwidth probe (16-byte vector loads, grid-stride, 4 loads in flight per thread), SM clock probe,
+// Bandwidth probe (16-byte vector loads, grid-stride, 8 loads in flight per thread), SM clock probe,
 // and input fills. Sized by the caller well past L2.
 #include <cuda_bf16.h>
 
@@ -12,10 +12,12 @@ __global__ void __launch_bounds__(512) read_kernel(const uint4* __restrict__ src
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   unsigned acc = 0;
-  for (; i + 3 * stride < n; i += 4 * stride) {
-    const uint4 a = __ldcs(src + i), b = __ldcs(src + i + stride), c = __ldcs(src + i + 2 * stride),
-                d = __ldcs(src + i + 3 * stride);
-    acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w ^ c.x ^ c.y ^ c.z ^ c.w ^ d.x ^ d.y ^ d.z ^ d.w;
+  for (; i + 7 * stride < n; i += 8 * stride) {  // 8 independent 16-byte loads in flight per thread
+    uint4 v[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) v[k] = __ldcs(src + i + k * stride);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) acc ^= v[k].x ^ v[k].y ^ v[k].z ^ v[k].w;
   }
   for (; i < n; i += stride) {
     const uint4 a = __ldcs(src + i);

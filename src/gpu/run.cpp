@@ -175,9 +175,39 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   }
   c.decode_fit = fit_time_vs_bytes(xs, ys);
   c.methods.push_back(
-      "bandwidth_fraction and kernel_overhead_s: one line time = t0 + bytes / BW fitted (relative least squares) over "
-      "cuBLAS bf16 GEMVs at batch 1 (10 shapes of the bundled models, 8 MB..1 GB of weights) and decode attention (GQA/MHA, "
-      "32K and 128K context), each launched alone between CUDA events with a cold L2; BW / datasheet = bandwidth_fraction");
+      "decode_kernel_fit (for reference): time = t0 + bytes / BW fitted (relative least squares) over cuBLAS bf16 GEMVs at "
+      "batch 1 (10 shapes of the bundled models, 8 MB..1.7 GB of weights) and kvplan's decode attention (GQA/MHA, 32K and "
+      "128K context), each launched alone between CUDA events with a cold L2 (includes the launch latency a graph hides)");
+  progress("GEMVs in a CUDA graph");
+  // Weight streaming as the decode step runs it: `count` distinct matrices, back-to-back GEMVs in one graph.
+  auto graph_gemvs = [&](int64_t out, int64_t in, int count) {
+    std::vector<DeviceBuffer> w;
+    for (int i = 0; i < count; ++i) {
+      w.emplace_back(out * in * 2);
+      fill_random_bf16(w.back().get(), out * in, 100 + i, -0.05f, 0.05f, timer.stream());
+    }
+    DeviceBuffer x(in * 2), y(out * 2);
+    fill_random_bf16(x.get(), in, 99, -1, 1, timer.stream());
+    blas.set_stream(timer.stream());
+    GraphExec g;
+    g.capture(timer.stream(), [&] {
+      for (const auto& m : w) blas.linear(m.get(), x.get(), y.get(), out, in, 1);
+    });
+    const SampleStats st = timer.measure([&](cudaStream_t s) { g.launch(s); }, o);
+    return std::pair<double, double>{static_cast<double>(count * (out * in + in + out) * 2), st.median_s};
+  };
+  const auto [sa, ta] = graph_gemvs(14336, 4096, 48);  // 5.6 GB: bandwidth term dominates
+  const auto [sb, tb] = graph_gemvs(1024, 1024, 512);  // 1 GB in 512 kernels: overhead term shows
+  const double ka = 48, kb = 512, det = sa * kb - sb * ka;
+  const double inv_bw = (ta * kb - tb * ka) / det, t0 = (sa * tb - sb * ta) / det;
+  c.step_bytes_per_s = inv_bw > 0 ? 1.0 / inv_bw : 0;
+  c.step_kernel_overhead_s = t0;
+  c.methods.push_back(fmt::format(
+      "bandwidth_fraction and kernel_overhead_s (used by the decode model): two CUDA graphs of back-to-back cuBLAS bf16 "
+      "GEMVs at batch 1 on distinct weights, as a decode step runs them: 48 x (14336x4096) = {:.2f} GB in {:.3f} ms and "
+      "512 x (1024x1024) = {:.2f} GB in {:.3f} ms, solved for time = bytes / BW + kernels x overhead; cold L2 before "
+      "each replay; BW / datasheet = bandwidth_fraction",
+      sa / 1e9, ta * 1e3, sb / 1e9, tb * 1e3));
   progress("GEMM and prefill attention");
   const TimedCheck g = time_linear(timer, blas, 8192, 8192, 8192, o);
   c.gemm_flops = g.achieved_flops();

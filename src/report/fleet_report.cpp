@@ -113,8 +113,8 @@ std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) 
   if (q.ttft_slo_s) out += fmt::format(", TTFT <= {}", seconds(*q.ttft_slo_s));
   if (q.tpot_slo_s) out += fmt::format(", TPOT <= {}", seconds(*q.tpot_slo_s));
   out += "\n\n";
-  out += fmt::format("  {:>3}{:>10}{:>9}{:>7}{:>10}{:>12}{:>12}{:>10}{:>11}{:>12}{:>10}  {}\n", "tp", "replicas", "GPUs",
-                     "batch", "max batch", "TTFT", "TPOT", "req/s/rep", "$/hour", "$/1M out", "binds", "");
+  out += fmt::format("  {:>3}{:>10}{:>9}{:>7}{:>10}{:>12}{:>12}{:>10}{:>11}{:>12}{:>10}\n", "tp", "replicas", "GPUs",
+                     "batch", "max batch", "TTFT", "TPOT", "req/s/rep", "$/hour", "$/1M out", "binds");
   for (const PlanOption& o : p.options) {
     if (!o.feasible) {
       out += fmt::format("  {:>3}  infeasible: {}\n", o.tp, o.reason);

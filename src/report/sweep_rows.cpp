@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <optional>
 
@@ -13,6 +14,7 @@ namespace kvplan {
 struct RowWriter::Out {
   RowFormat format;
   std::string& s;
+  RealCache* cache = nullptr;
   void integer(int64_t v) {
     char buf[24];
     s.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
@@ -22,8 +24,19 @@ struct RowWriter::Out {
       s += "null";
       return;
     }
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    if (cache && cache->bits == bits) {
+      s += cache->text;
+      return;
+    }
     char buf[64];
-    s.append(buf, nlohmann::detail::to_chars(buf, buf + sizeof buf, v));  // the serializer's own routine
+    char* end = nlohmann::detail::to_chars(buf, buf + sizeof buf, v);  // the serializer's own routine
+    s.append(buf, end);
+    if (cache) {
+      cache->bits = bits;
+      cache->text.assign(buf, end);
+    }
   }
   void boolean(bool v) { s += v ? "true" : "false"; }
   void null() {
@@ -221,7 +234,9 @@ void RowWriter::write(const Estimate& e, std::string& out) const {
   Out o{format_, out};
   for (const Segment& s : segments_) {
     out += s.text;
-    if (s.write) (*s.write)(e, o);
+    if (!s.write) continue;
+    o.cache = &s.cache;
+    (*s.write)(e, o);
   }
 }
 

@@ -35,9 +35,16 @@ class RowWriter {
   using Write = std::function<void(const Estimate&, Out&)>;
 
  private:
+  // The last real number a segment wrote and its text: many columns repeat along the inner axis
+  // (prefill depends on the prompt only), and formatting doubles is most of a row's cost.
+  struct RealCache {
+    uint64_t bits = ~uint64_t{0};  // the double's bits (so -0.0 and 0.0 differ); a NaN pattern = empty
+    std::string text;
+  };
   struct Segment {
     std::string text;              // written first
     const Write* write = nullptr;  // then this varying column, if any
+    mutable RealCache cache;       // write() is const but not thread-safe
   };
   RowFormat format_;
   std::string header_;

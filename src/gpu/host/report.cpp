@@ -132,8 +132,13 @@ std::string render_table(const ValidateReport& r) {
 Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   Efficiency e = base.efficiency;
   const double bf16_peak = base.peak_flops_for(DType::bf16);
-  if (c.decode_fit.bytes_per_s > 0) e.bandwidth_fraction = c.decode_fit.bytes_per_s / base.memory_bandwidth_bytes_per_s;
-  if (c.decode_fit.bytes_per_s > 0) e.kernel_overhead_s = std::max(0.0, c.decode_fit.t0_s);
+  if (c.step_bytes_per_s > 0) {
+    e.bandwidth_fraction = c.step_bytes_per_s / base.memory_bandwidth_bytes_per_s;
+    e.kernel_overhead_s = std::max(0.0, c.step_kernel_overhead_s);
+  } else if (c.decode_fit.bytes_per_s > 0) {
+    e.bandwidth_fraction = c.decode_fit.bytes_per_s / base.memory_bandwidth_bytes_per_s;
+    e.kernel_overhead_s = std::max(0.0, c.decode_fit.t0_s);
+  }
   if (c.gemm_flops > 0 && bf16_peak > 0) e.flops_fraction = c.gemm_flops / bf16_peak;
   if (c.prefill_attention_flops > 0 && bf16_peak > 0) e.attention_flops_fraction = c.prefill_attention_flops / bf16_peak;
   e.calibrated = true;
@@ -189,6 +194,8 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   y += fmt::format("  probe_fit: {{t0_s: {:.3e}, bytes_per_s: {:.4g}, r2: {:.5f}}}\n", c.read_fit.t0_s, c.read_fit.bytes_per_s, c.read_fit.r2);
   y += fmt::format("  decode_kernel_fit: {{t0_s: {:.3e}, bytes_per_s: {:.4g}, r2: {:.5f}}}\n", c.decode_fit.t0_s,
                    c.decode_fit.bytes_per_s, c.decode_fit.r2);
+  y += fmt::format("  graph_gemv_bytes_per_s: {:.4g}\n", c.step_bytes_per_s);
+  y += fmt::format("  graph_gemv_kernel_overhead_s: {:.3e}\n", c.step_kernel_overhead_s);
   y += fmt::format("  decode_attention_bytes_per_s: {:.4g}\n", c.decode_attention_bytes_per_s);
   y += fmt::format("  gemm_bf16_flops: {:.4g}\n", c.gemm_flops);
   y += fmt::format("  prefill_attention_flops: {:.4g}\n", c.prefill_attention_flops);

@@ -75,7 +75,10 @@ struct Calibration {
   std::string date;  // ISO date of the run
   double read_bytes_per_s = 0, copy_bytes_per_s = 0;  // probe, largest size
   LinearFit read_fit;                                   // probe, time = t0 + bytes / BW
-  LinearFit decode_fit;                                 // GEMVs + decode attention at model shapes
+  LinearFit decode_fit;                                 // GEMVs + decode attention, each launched alone
+  // Weight streaming as a decode step runs it (back-to-back GEMVs in one CUDA graph), solved from a
+  // large-matrix and a many-small-matrix graph: time = bytes / BW + kernels x overhead.
+  double step_bytes_per_s = 0, step_kernel_overhead_s = 0;
   double gemm_flops = 0;                                // bf16 GEMM, large square
   double prefill_attention_flops = 0;                   // causal tiled attention, 8K+ tokens
   double decode_attention_bytes_per_s = 0;              // >= 256 MB KV reads
