@@ -13,7 +13,7 @@ namespace {
 const std::string kDataDir = std::string(KVPLAN_SOURCE_DIR) + "/tests/fixtures/datadir";
 }
 
-TEST_CASE("--data-dir adds models and overrides presets", "[registry]") {
+TEST_CASE("a data dir adds models and overrides presets", "[registry]") {
   const Registry r = Registry::load(kDataDir);
   const Model m = r.resolve_model("tiny-mha");
   // 2 layers x 4 KV heads x 16 x (K+V) x 2 B = 512 B/token.

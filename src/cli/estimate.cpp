@@ -2,16 +2,20 @@
 #include <memory>
 
 #include "cli/subcommands.h"
+#include "io/files.h"
 #include "report/estimate_report.h"
+#include "report/plots.h"
 
 namespace kvplan::cli {
 
 void setup_estimate(CLI::App& app, Globals& globals) {
   auto q = std::make_shared<QueryOptions>();
+  auto plot = std::make_shared<std::string>();
   CLI::App* sub = app.add_subcommand("estimate", "Size the KV cache, state and memory of a model on a GPU");
   add_query_options(sub, *q);
   add_format_option(sub, q->format, {"table", "json", "csv"});
-  sub->callback([q, &globals] {
+  sub->add_option("--plot", *plot, "Also write the memory breakdown as an SVG plot to this path");
+  sub->callback([q, plot, &globals] {
     const Registry registry = globals.registry();
     const Model model = registry.resolve_model(q->model);
     const Gpu gpu = gpu_of(*q, registry.resolve_gpu(q->gpu));
@@ -19,6 +23,7 @@ void setup_estimate(CLI::App& app, Globals& globals) {
     if (q->format == "json") print(to_json(e).dump(2) + "\n");
     else if (q->format == "csv") print(render_csv({to_json(e)}));
     else print(render_table(e));
+    if (!plot->empty()) write_text_file(*plot, plot_estimate(e));
   });
 }
 

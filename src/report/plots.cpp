@@ -223,7 +223,7 @@ std::string memory_vs_context(const std::vector<SweepCase>& cases, const SweepAx
   for (const auto& [gpu, gib] : capacity) {
     const double y = f.y.map(gib);
     svg.line(kLeft, y, kRight, y, {"#222", 1.5, "7 4"});
-    svg.text(kRight - 4, y - 6, fmt::format("{} capacity {}", gpu, gib_label(gib)), {11, "end", "#222"});
+    svg.text(kLeft + 6, y - 6, fmt::format("{} capacity {}", gpu, gib_label(gib)), {11, "start", "#222"});
   }
   for (size_t i = 0; i < series.size(); ++i) {
     draw_series(svg, f, series[i], color(i));
@@ -260,7 +260,7 @@ std::string throughput_vs_batch(const std::vector<SweepCase>& cases, const Sweep
   f.title = "Decode throughput vs batch";
   f.subtitle = (per_context ? std::string("one line per context")
                             : "at context " + token_label(static_cast<double>(axes.contexts.front()))) +
-               "; dotted: compute-bound from this batch; grey: memory limit (largest batch that fits); hollow: does not fit";
+               "; dotted: compute-bound from this batch; thin: largest batch that fits; hollow: does not fit";
   f.x_label = "batch (concurrent sequences, log scale)";
   f.y_label = "decode tokens/s per replica (log scale)";
   f.x = {static_cast<double>(*b_lo), static_cast<double>(std::max(*b_hi, *b_lo * 2)), true, kLeft + 10, kRight - 10};
@@ -275,8 +275,9 @@ std::string throughput_vs_batch(const std::vector<SweepCase>& cases, const Sweep
     const double mb = static_cast<double>(s.max_batch);
     if (mb >= f.x.lo && mb <= f.x.hi) {
       const double x = f.x.map(mb);
-      svg.line(x, kTop, x, kBottom, {"#999", 1.5, "2 0"});
-      svg.text(x + 4, kTop + 12 + 14 * static_cast<double>(i), fmt::format("fits up to {}", s.max_batch), {10, "start", "#777"});
+      svg.line(x, kTop, x, kBottom, {color(i), 1, ""});
+      svg.text(x - 4, kBottom - 8 - 14 * static_cast<double>(series.size() + i),
+               fmt::format("fits up to batch {}", s.max_batch), {10, "end", color(i)});
     }
     if (s.knee && static_cast<double>(*s.knee) >= f.x.lo && static_cast<double>(*s.knee) <= f.x.hi) {
       const double x = f.x.map(static_cast<double>(*s.knee));
