@@ -114,3 +114,44 @@ TEST_CASE("checks: inconsistent deployments are input errors", "[checks]") {
                     "engine.max_model_len 200000 exceeds model 'llama-3.1-8b' max_position_embeddings 131072 (vLLM "
                     "refuses to start)");
 }
+
+TEST_CASE("checks: latency, throughput and cost limits read the estimate's timing", "[checks]") {
+  DeploySpec spec;
+  spec.limits.fits = false;
+  spec.limits.max_ttft_s = 0.5;
+  spec.limits.max_time_per_output_token_s = 0.02;
+  spec.limits.min_output_tokens_per_s = 1000;
+  spec.limits.max_usd_per_million_output_tokens = 1.0;
+  DeployEstimates e = synthetic(1, 2);
+  e.workload.prefill.time_s = 0.4;     // 0.4 <= 0.5
+  e.workload.decode.time_s = 0.025;    // 25 ms > 20 ms
+  e.workload.decode.tokens_per_s = 8 / 0.025;  // 320 < 1000
+  e.workload.cost.usd_per_million_output_tokens = 0.9;
+  const auto checks = run_checks(e, spec);
+  REQUIRE(checks.size() == 4);
+  CHECK(find(checks, "max_ttft_s")->pass);
+  CHECK(find(checks, "max_ttft_s")->measured == 0.4);
+  CHECK_FALSE(find(checks, "max_time_per_output_token_s")->pass);
+  CHECK_FALSE(find(checks, "min_output_tokens_per_s")->pass);
+  CHECK(find(checks, "min_output_tokens_per_s")->comparison == Comparison::at_least);
+  CHECK(find(checks, "max_usd_per_million_output_tokens")->pass);
+}
+
+TEST_CASE("checks: a cost limit needs a price", "[checks]") {
+  const Registry registry = Registry::load("");
+  const Model model = registry.resolve_model("llama-3.1-8b");
+  Gpu gpu = registry.resolve_gpu("h100-sxm");
+  gpu.price.usd_per_gpu_hour = 0;
+  DeploySpec spec;
+  spec.engine.max_num_seqs = 8;
+  spec.workload.prompt_tokens = 100;
+  spec.workload.output_tokens = 100;
+  spec.limits.max_usd_per_million_output_tokens = 1;
+  CHECK_THROWS_WITH(estimate_deployment(model, gpu, spec),
+                    "limit max_usd_per_million_output_tokens needs a price: GPU preset 'h100-sxm' has none, set "
+                    "usd_per_gpu_hour");
+  spec.usd_per_gpu_hour = 3.0;
+  const DeployResult r = check_deployment(model, gpu, spec);
+  CHECK(r.estimates.workload.cost.usd_per_gpu_hour == 3.0);
+  CHECK(r.checks.back().name == "max_usd_per_million_output_tokens");
+}

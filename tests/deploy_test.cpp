@@ -92,8 +92,9 @@ TEST_CASE("deploy: unknown keys are errors at file:line:col with did-you-mean", 
         "deploy.yaml:7:3: unknown key 'max_num_seq' in section 'engine'; did you mean 'max_num_seqs'?");
   CHECK(error_of(kMinimal + "limts:\n  fits: true\n") ==
         "deploy.yaml:6:1: unknown key 'limts' in deployment file; did you mean 'limits'?");
-  CHECK(error_of(kMinimal + "limits:\n  max_ttft: 1\n  min_headroom_pct: 10\n") ==
-        "deploy.yaml:7:3: unknown key 'max_ttft' in section 'limits'");
+  CHECK(error_of(kMinimal + "limits:\n  max_ttft: 1\n") ==
+        "deploy.yaml:7:3: unknown key 'max_ttft' in section 'limits'; did you mean 'max_ttft_s'?");
+  CHECK(error_of(kMinimal + "limits:\n  latency: 1\n") == "deploy.yaml:7:3: unknown key 'latency' in section 'limits'");
   CHECK(error_of(kMinimal + "limits:\n  min_headroom_pct: 10\n") ==
         "deploy.yaml:7:3: unknown key 'min_headroom_pct' in section 'limits'; did you mean 'min_headroom_percent'?");
 }

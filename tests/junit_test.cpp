@@ -181,3 +181,18 @@ TEST_CASE("junit: exit status is the worst over files", "[junit]") {
   CHECK(exit_status({file_with("a", {false}), bad, file_with("c", {true})}) == 2);
   CHECK(exit_status({}) == 0);
 }
+
+TEST_CASE("check json: schema_version, status, per-check fields", "[junit]") {
+  CheckedFile bad{"bad.yaml", "bad.yaml", std::nullopt, "bad.yaml:1:1: nope"};
+  const Json j = check_to_json({file_with("a", {true, false}), bad});
+  CHECK(j["schema_version"] == 1);
+  CHECK(j["status"] == "error");
+  CHECK(j["exit_status"] == 2);
+  CHECK(j["summary"]["checks_failed"] == 1);
+  CHECK(j["files"][0]["status"] == "fail");
+  CHECK(j["files"][0]["checks"][1]["status"] == "fail");
+  CHECK(j["files"][0]["checks"][1]["comparison"] == "<=");
+  CHECK(j["files"][0]["checks"][1]["unit"] == "bytes");
+  CHECK(j["files"][0].contains("estimate"));
+  CHECK(j["files"][1]["error"] == "bad.yaml:1:1: nope");
+}

@@ -68,13 +68,18 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
   load.context = round_up_to_block(tokens, engine.block_size);
   load.prompt = w.prompt_tokens;
   load.gen = w.output_tokens;
-  DeployEstimates out{estimate(model, gpu, load, options), std::nullopt};
+  Gpu priced = gpu;
+  if (spec.usd_per_gpu_hour) priced.price.usd_per_gpu_hour = *spec.usd_per_gpu_hour;
+  if (spec.limits.max_usd_per_million_output_tokens && !(priced.price.usd_per_gpu_hour > 0))
+    throw Error("limit max_usd_per_million_output_tokens needs a price: GPU preset '" + gpu.id +
+                "' has none, set usd_per_gpu_hour");
+  DeployEstimates out{estimate(model, priced, load, options), std::nullopt};
   if (spec.limits.max_model_len_fits || spec.limits.max_num_seqs_fit) {
     Workload full;
     full.batch = engine.max_num_seqs.value_or(1);
     full.context = round_up_to_block(max_len, engine.block_size);
     full.prompt = max_len;
-    out.engine = estimate(model, gpu, full, options);
+    out.engine = estimate(model, priced, full, options);
   }
   return out;
 }
@@ -97,6 +102,20 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
     add_check("min_headroom_percent", 100.0 * static_cast<double>(m.headroom_bytes) / static_cast<double>(m.usable_bytes),
               Comparison::at_least, *l.min_headroom_percent, "percent",
               "usable memory left free at " + load);
+  const Estimate& w = e.workload;
+  if (l.max_ttft_s)
+    add_check("max_ttft_s", w.prefill.time_s, Comparison::at_most, *l.max_ttft_s, "s",
+              "prefill of one " + str(w.workload.prompt) + "-token prompt on an idle replica (time to first token)");
+  if (l.max_time_per_output_token_s)
+    add_check("max_time_per_output_token_s", w.decode.time_s, Comparison::at_most, *l.max_time_per_output_token_s, "s",
+              "decode step at " + load);
+  if (l.min_output_tokens_per_s)
+    add_check("min_output_tokens_per_s", w.decode.tokens_per_s, Comparison::at_least, *l.min_output_tokens_per_s,
+              "tokens/s", "output tokens per second of one replica at " + load);
+  if (l.max_usd_per_million_output_tokens)
+    add_check("max_usd_per_million_output_tokens", w.cost.usd_per_million_output_tokens.value_or(0),
+              Comparison::at_most, *l.max_usd_per_million_output_tokens, "USD",
+              "per million output tokens at " + load + " on " + str(w.options.cache.tp) + " GPU(s)");
   if (e.engine) {
     const double fit = static_cast<double>(e.engine->memory.max_batch);
     const std::string at = "sequences of max_model_len " + str(e.engine->workload.context) + " tokens that fit";

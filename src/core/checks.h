@@ -35,9 +35,14 @@ struct Limits {
   std::optional<double> min_headroom_percent;    // usable - total, as % of usable
   bool max_model_len_fits = false;               // one sequence of max_model_len fits (vLLM refuses to start otherwise)
   bool max_num_seqs_fit = false;                 // max_num_seqs sequences of max_model_len fit at once (no preemption)
+  std::optional<double> max_ttft_s;                // prefill of one prompt on an idle replica (a lower bound on TTFT)
+  std::optional<double> max_time_per_output_token_s;  // decode step at concurrency x (prompt + output) tokens
+  std::optional<double> min_output_tokens_per_s;      // decode tokens/s of one replica at that step
+  std::optional<double> max_usd_per_million_output_tokens;
 };
 
 struct DeploySpec {
+  std::optional<double> usd_per_gpu_hour;  // overrides the GPU preset's price
   EngineSettings engine;
   DeployWorkload workload;
   Limits limits;

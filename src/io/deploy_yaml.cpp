@@ -62,6 +62,13 @@ const KeySpec kKeys[] = {
        d.gpu = f.string(k);
        d.gpu_pos = f.pos(k);
      }},
+    {"", "usd_per_gpu_hour", "number", "the GPU preset's price", false,
+     "price of one GPU-hour in US dollars, for the cost limit",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       const double v = f.number(k);
+       if (!(v > 0)) throw Error("'" + k + "' must be positive", f.pos(k));
+       d.spec.usd_per_gpu_hour = v;
+     }},
 
     {"engine", "gpu_memory_utilization", "fraction", "0.9", false,
      "vLLM --gpu-memory-utilization: fraction of each GPU's memory the engine may use, in (0, 1]",
@@ -126,6 +133,22 @@ const KeySpec kKeys[] = {
     {"limits", "max_num_seqs_fit", "true/false", "false", false,
      "max_num_seqs sequences of max_model_len tokens must all fit at once (no preemption at the worst case)",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.max_num_seqs_fit = f.boolean(k, false); }},
+    {"limits", "max_ttft_s", "number", "", false,
+     "time to first token, in seconds: the prefill of one prompt on an idle replica (a lower bound under load)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.max_ttft_s = non_negative(f, k); }},
+    {"limits", "max_time_per_output_token_s", "number", "", false,
+     "seconds per decode step with concurrency sequences at prompt + output tokens (the slowest step)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.limits.max_time_per_output_token_s = non_negative(f, k);
+     }},
+    {"limits", "min_output_tokens_per_s", "number", "", false,
+     "output tokens per second of one replica at that decode step, at least",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.min_output_tokens_per_s = non_negative(f, k); }},
+    {"limits", "max_usd_per_million_output_tokens", "number", "", false,
+     "US dollars per million output tokens at that step (the replica's GPU-hours / its output tokens)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.limits.max_usd_per_million_output_tokens = non_negative(f, k);
+     }},
 };
 
 const std::vector<std::pair<std::string, std::string>> kSections = {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "report/format.h"
 
 namespace kvplan {
@@ -71,6 +73,7 @@ std::string format_measure(double value, const std::string& unit) {
   if (unit == "sequences") return group_digits(static_cast<int64_t>(value)) + (value == 1 ? " sequence" : " sequences");
   if (unit == "s") return value < 1 ? fmt::format("{:.1f} ms", value * 1e3) : fmt::format("{:.3f} s", value);
   if (unit == "USD") return fmt::format("${:.4f}", value);
+  if (unit == "tokens/s") return group_digits(static_cast<int64_t>(std::llround(value))) + " tokens/s";
   return fmt::format("{:.6g} {}", value, unit);
 }
 
@@ -82,7 +85,7 @@ std::string render_check_text(const std::vector<CheckedFile>& files) {
     int failed = 0;
     for (const CheckResult& r : f.result->checks) {
       failed += r.pass ? 0 : 1;
-      out += fmt::format("  {}  {:<22}  {:<34}  {}\n", r.pass ? "PASS" : "FAIL", r.name, comparison_text(r),
+      out += fmt::format("  {}  {:<33}  {:<36}  {}\n", r.pass ? "PASS" : "FAIL", r.name, comparison_text(r),
                          r.description);
     }
     const int n = static_cast<int>(f.result->checks.size());

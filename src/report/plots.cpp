@@ -122,7 +122,8 @@ void draw_legend(Svg& svg, const std::vector<LegendEntry>& entries, const std::s
   double y = kTop + 6;
   for (const LegendEntry& e : entries) {
     if (e.box) {
-      svg.rect(kRight + 24, y - 9, 14, 12, e.color);
+      const Stroke outline{"#999", 0.5, ""};
+      svg.rect(kRight + 24, y - 9, 14, 12, e.color, &outline);
     } else {
       svg.line(kRight + 20, y - 3, kRight + 44, y - 3, {e.color, 2.5, e.dash});
     }
@@ -318,22 +319,24 @@ std::string breakdown(const std::vector<Bar>& bars, const std::string& subtitle)
   f.y_label = "";
   f.x = {0, x_hi * 1.05, false, kLeft + 150, kRight};
   f.x_ticks = linear_ticks(0, f.x.hi);
-  Svg svg(kWidth, kHeight);
+  // Height follows the number of bars: one 64-pixel slot each (at least room for the legend).
+  const double slot = 64;
+  const double bottom = kTop + std::max(slot * static_cast<double>(bars.size()), 150.0);
+  Svg svg(kWidth, bottom + 70);
   svg.text(kLeft, 28, f.title, {17, "start", "#111", true});
   svg.text(kLeft, 48, f.subtitle, {12, "start", "#555"});
   const double area_left = f.x.px_lo;
   for (const Tick& t : f.x_ticks) {
     const double x = f.x.map(t.value);
-    svg.line(x, kTop, x, kBottom, {"#e3e3e3", 1, ""});
-    svg.text(x, kBottom + 18, t.label, {11, "middle", "#333"});
+    svg.line(x, kTop, x, bottom, {"#e3e3e3", 1, ""});
+    svg.text(x, bottom + 18, t.label, {11, "middle", "#333"});
   }
-  svg.line(area_left, kBottom, kRight, kBottom, {"#444", 1, ""});
-  svg.text((area_left + kRight) / 2, kBottom + 44, f.x_label, {13, "middle", "#222"});
-  const double slot = (kBottom - kTop) / static_cast<double>(std::max<size_t>(bars.size(), 3));
-  const double height = std::min(48.0, slot * 0.6);
+  svg.line(area_left, bottom, kRight, bottom, {"#444", 1, ""});
+  svg.text((area_left + kRight) / 2, bottom + 44, f.x_label, {13, "middle", "#222"});
+  const double height = 30;
   for (size_t i = 0; i < bars.size(); ++i) {
     const MemoryPlan& m = bars[i].memory;
-    const double y = kTop + slot * (static_cast<double>(i) + 0.5) - height / 2;
+    const double y = kTop + slot * static_cast<double>(i) + 8;
     svg.text(area_left - 10, y + height / 2 + 4, bars[i].label, {12, "end", "#222"});
     double at = 0;
     for (const Part& p : parts) {
@@ -343,17 +346,15 @@ std::string breakdown(const std::vector<Bar>& bars, const std::string& subtitle)
       at += gib;
     }
     const double usable = static_cast<double>(m.usable_bytes) / kGiB;
-    if (at < usable) {
-      const Stroke edge{"#bbb", 1, "3 3"};
-      svg.rect(f.x.map(at), y, f.x.map(usable) - f.x.map(at), height, "#f4f4f4", &edge);
-    }
+    const Stroke edge{"#bbb", 1, "3 3"};
+    if (at < usable) svg.rect(f.x.map(at), y, f.x.map(usable) - f.x.map(at), height, "#f4f4f4", &edge);
     const double cap = static_cast<double>(m.capacity_bytes) / kGiB;
-    svg.line(f.x.map(usable), y - 6, f.x.map(usable), y + height + 6, {"#222", 1.5, "4 3"});
-    svg.line(f.x.map(cap), y - 6, f.x.map(cap), y + height + 6, {"#222", 2, ""});
-    const std::string verdict = m.fits ? fmt::format("fits: {} free", gib_label(usable - at))
-                                       : fmt::format("does NOT fit: {} over", gib_label(at - usable));
-    svg.text(f.x.map(at) > f.x.map(usable) ? f.x.map(at) + 6 : f.x.map(usable) + 6, y + height + 16, verdict,
-             {11, "start", m.fits ? "#2a7a2a" : "#c0392b", !m.fits});
+    svg.line(f.x.map(usable), y - 4, f.x.map(usable), y + height + 4, {"#222", 1.5, "4 3"});
+    svg.line(f.x.map(cap), y - 4, f.x.map(cap), y + height + 4, {"#222", 2, ""});
+    const std::string verdict =
+        m.fits ? fmt::format("fits: {} used, {} of usable free", gib_label(at), gib_label(usable - at))
+               : fmt::format("does NOT fit: {} needed, {} over usable", gib_label(at), gib_label(at - usable));
+    svg.text(area_left, y + height + 15, verdict, {11, "start", m.fits ? "#2a7a2a" : "#c0392b", !m.fits});
   }
   std::vector<LegendEntry> legend;
   for (const Part& p : parts) legend.push_back({p.name, p.color, "", true});
