@@ -56,14 +56,39 @@ std::string render_model(const Model& m) {
                      m.norm == Norm::layernorm ? "layernorm" : "rmsnorm");
   out += fmt::format("  params      {} total, {} active per token\n", group_digits(p.total), group_digits(p.active));
   if (m.max_context > 0) out += fmt::format("  max context {}\n", group_digits(m.max_context));
-  out += fmt::format("  layers      {}\n", m.layers.size());
-  for (size_t i = 0; i < m.layers.size();) {
-    size_t j = i + 1;
-    while (j < m.layers.size() && m.layers[j] == m.layers[i]) ++j;
-    const std::string range = j - i == 1 ? fmt::format("{}", i) : fmt::format("{}-{}", i, j - 1);
-    out += fmt::format("    {:>9}  {}\n", range, describe(m.layers[i]));
-    i = j;
+  // Distinct layers get letters; the layout is their sequence, folded into a repeated pattern
+  // when it has one ("(a b a b c b a b) x 4"), else run-length encoded ("a x 3, b x 58").
+  auto letter = [](size_t k) { return static_cast<char>(k < 26 ? 'a' + k : 'A' + (k - 26) % 26); };
+  std::vector<const Layer*> kinds;
+  std::string seq;
+  for (const Layer& l : m.layers) {
+    size_t k = 0;
+    while (k < kinds.size() && !(*kinds[k] == l)) ++k;
+    if (k == kinds.size()) kinds.push_back(&l);
+    seq += letter(k);
   }
+  out += fmt::format("  layers      {}, {} distinct\n", m.layers.size(), kinds.size());
+  for (size_t k = 0; k < kinds.size(); ++k) out += fmt::format("    {}  {}\n", letter(k), describe(*kinds[k]));
+  auto run_length = [](const std::string& text) {
+    std::string r;
+    for (size_t i = 0; i < text.size();) {
+      size_t j = i;
+      while (j < text.size() && text[j] == text[i]) ++j;
+      r += fmt::format("{}{}{}", r.empty() ? "" : ", ", text[i], j - i > 1 ? fmt::format(" x {}", j - i) : "");
+      i = j;
+    }
+    return r;
+  };
+  std::string layout = run_length(seq);
+  for (size_t period = 2; period * 2 <= seq.size(); ++period) {
+    if (seq.size() % period != 0) continue;
+    if (seq.compare(period, std::string::npos, seq, 0, seq.size() - period) != 0) continue;
+    std::string unit;
+    for (size_t i = 0; i < period; ++i) unit += fmt::format("{}{}", i ? " " : "", seq[i]);
+    layout = fmt::format("({}) x {}", unit, seq.size() / period);
+    break;
+  }
+  out += fmt::format("  layout      {}\n", layout);
   return out;
 }
 
