@@ -9,20 +9,10 @@ using namespace kvplan;
 using kvplan::test::gpu;
 using kvplan::test::model;
 
-namespace {
-MemoryOptions options(const Model& m) {
-  MemoryOptions o;
-  o.weights = weight_dtypes(m);
-  o.cache.kv_dtype = DType::bf16;
-  o.cache.state_dtype = DType::bf16;
-  return o;
-}
-}  // namespace
-
 TEST_CASE("fit: the largest batch at a context is exact", "[fleet][fit]") {
   const Model m = model("llama-3.1-8b");
   const Gpu g = gpu("h100-sxm");
-  const MemoryOptions o = options(m);
+  const MemoryOptions o = kvplan::test::bf16_options(m);
   const FitResult r = fit(m, g, 8192, std::nullopt, o);
   CHECK(r.mode == "batch");
   CHECK(r.binds == "memory");
@@ -42,22 +32,22 @@ TEST_CASE("fit: the longest context and what stops it", "[fleet][fit]") {
   // Llama-3.1-8B at batch 1: memory binds before the model's 131,072 tokens? No: ~460K fit, so the
   // trained context binds.
   const Model l = model("llama-3.1-8b");
-  const FitResult rl = fit(l, g, std::nullopt, 1, options(l));
+  const FitResult rl = fit(l, g, std::nullopt, 1, kvplan::test::bf16_options(l));
   CHECK(rl.binds == "max_context");
   CHECK(rl.context == 131072);
   // At batch 32 memory binds first.
-  const FitResult r32 = fit(l, g, std::nullopt, 32, options(l));
+  const FitResult r32 = fit(l, g, std::nullopt, 32, kvplan::test::bf16_options(l));
   CHECK(r32.binds == "memory");
   CHECK(r32.context < 131072);
   // Pure SSM without a trained limit: unbounded.
   const Model s = model("mamba2-2.7b");
-  const FitResult rs = fit(s, g, std::nullopt, 8, options(s));
+  const FitResult rs = fit(s, g, std::nullopt, 8, kvplan::test::bf16_options(s));
   CHECK(rs.unbounded);
   CHECK(rs.binds == "unbounded");
   // Weights alone too large: Llama-3.1-405B in bf16 on one GPU.
   const Model big = model("llama-3.1-405b");
-  CHECK(fit(big, g, 4096, std::nullopt, options(big)).binds == "weights");
-  CHECK_THROWS(fit(l, g, 4096, 1, options(l)));
+  CHECK(fit(big, g, 4096, std::nullopt, kvplan::test::bf16_options(big)).binds == "weights");
+  CHECK_THROWS(fit(l, g, 4096, 1, kvplan::test::bf16_options(l)));
 }
 
 TEST_CASE("plan: replicas, batch and SLOs", "[fleet][plan]") {
@@ -69,7 +59,7 @@ TEST_CASE("plan: replicas, batch and SLOs", "[fleet][plan]") {
   q.rps = 20;
   q.tpot_slo_s = 0.030;
   q.tp_candidates = {1};
-  const FleetPlan p = plan_fleet(m, g, q, options(m));
+  const FleetPlan p = plan_fleet(m, g, q, kvplan::test::bf16_options(m));
   REQUIRE(p.best == 0);
   const PlanOption& o = p.options[0];
   CHECK(o.feasible);
@@ -79,8 +69,8 @@ TEST_CASE("plan: replicas, batch and SLOs", "[fleet][plan]") {
   CHECK(o.replica_rps * static_cast<double>(o.replicas) >= q.rps);
   CHECK(o.gpus == o.replicas);
   // The cycle by hand: T(b) = gen x step(b, 1000 + 100) + b x TTFT; TPOT = T / gen.
-  const DecodeModel dm(m, g, options(m));
-  const double ttft = PrefillModel(m, g, options(m)).run(1, 1000).time_s;
+  const DecodeModel dm(m, g, kvplan::test::bf16_options(m));
+  const double ttft = PrefillModel(m, g, kvplan::test::bf16_options(m)).run(1, 1000).time_s;
   CHECK(o.ttft_s == Approx(ttft));
   CHECK(o.tpot_s == Approx((200 * dm.step(o.batch, 1100).time_s + o.batch * ttft) / 200));
   // $/1M output tokens = GPUs x $2.69/h / 3600 / (20 req/s x 200 tokens) x 1e6.
@@ -88,14 +78,14 @@ TEST_CASE("plan: replicas, batch and SLOs", "[fleet][plan]") {
 
   // An impossible TPOT: no option.
   q.tpot_slo_s = 0.001;
-  CHECK(plan_fleet(m, g, q, options(m)).best == -1);
+  CHECK(plan_fleet(m, g, q, kvplan::test::bf16_options(m)).best == -1);
   // A model that needs tensor parallel: Llama-3.1-70B in bf16 does not fit one H100.
   const Model big = model("llama-3.1-70b");
   PlanRequest qb;
   qb.prompt = 2000;
   qb.gen = 500;
   qb.rps = 1;
-  const FleetPlan pb = plan_fleet(big, g, qb, options(big));
+  const FleetPlan pb = plan_fleet(big, g, qb, kvplan::test::bf16_options(big));
   CHECK_FALSE(pb.options[0].feasible);
   REQUIRE(pb.best > 0);
   CHECK(pb.options[static_cast<size_t>(pb.best)].tp >= 2);

@@ -8,19 +8,9 @@ using namespace kvplan;
 using kvplan::test::gpu;
 using kvplan::test::model;
 
-namespace {
-MemoryOptions bf16_options(const Model& m) {
-  MemoryOptions o;
-  o.weights = weight_dtypes(m);
-  o.cache.kv_dtype = DType::bf16;
-  o.cache.state_dtype = DType::bf16;
-  return o;
-}
-}  // namespace
-
 TEST_CASE("activation estimate follows its documented formula", "[memory]") {
   const Model m = model("llama-3.1-8b");
-  const MemoryOptions o = bf16_options(m);
+  const MemoryOptions o = kvplan::test::bf16_options(m);
   // Widest intermediate: max(q+k+v = 4096 + 2 x 1024, gated MLP 2 x 14336) = 28,672; plus 2 x hidden = 36,864 per token.
   // Batch 8 at 32k: tokens in flight min(8 x 32768, chunk 8192) = 8192 -> 8192 x 36864 x 2 B;
   // logits 8 x 128256 x 4 B.
@@ -32,7 +22,7 @@ TEST_CASE("activation estimate follows its documented formula", "[memory]") {
 TEST_CASE("llama-3.1-8b on an H100 at 32k context fits 14 sequences", "[memory]") {
   const Model m = model("llama-3.1-8b");
   const Gpu g = gpu("h100");
-  const MemoryOptions o = bf16_options(m);
+  const MemoryOptions o = kvplan::test::bf16_options(m);
   // usable = floor(85,520,809,984 x 0.9) = 76,968,728,985
   const int64_t usable = 76968728985LL;
   REQUIRE(g.memory_bytes == 85520809984LL);
@@ -57,7 +47,7 @@ TEST_CASE("max batch and max context are exact boundaries for every bundled mode
   for (const auto& id : kvplan::test::bundled().model_ids()) {
     INFO(id);
     const Model m = model(id);
-    const MemoryOptions o = bf16_options(m);
+    const MemoryOptions o = kvplan::test::bf16_options(m);
     const MemoryModel mm = memory_model(m, o);
     const MemoryPlan p = plan_memory(m, g, 4, 8192, o);
     if (p.max_batch > 0) CHECK(total_bytes(mm, p.max_batch, 8192) <= p.usable_bytes);
@@ -75,18 +65,18 @@ TEST_CASE("memory that stops growing with context has no max context", "[memory]
   for (const char* id : {"mamba-2.8b", "mamba2-2.7b", "falcon-mamba-7b", "mistral-7b-v0.1"}) {
     INFO(id);
     const Model m = model(id);
-    const MemoryPlan p = plan_memory(m, g, 1, 1024, bf16_options(m));
+    const MemoryPlan p = plan_memory(m, g, 1, 1024, kvplan::test::bf16_options(m));
     CHECK_FALSE(p.max_context.has_value());
   }
   // SSM state is the same at 1K and 1M tokens.
   const Model m = model("mamba-2.8b");
-  CHECK(plan_memory(m, g, 1, 1024, bf16_options(m)).state_bytes ==
-        plan_memory(m, g, 1, 1 << 20, bf16_options(m)).state_bytes);
+  CHECK(plan_memory(m, g, 1, 1024, kvplan::test::bf16_options(m)).state_bytes ==
+        plan_memory(m, g, 1, 1 << 20, kvplan::test::bf16_options(m)).state_bytes);
 }
 
 TEST_CASE("weights that do not fit give zero, not a wrong number", "[memory]") {
   const Model m = model("llama-3.1-405b");  // ~811 GB of bf16 weights
-  const MemoryPlan p = plan_memory(m, gpu("h100"), 1, 1024, bf16_options(m));
+  const MemoryPlan p = plan_memory(m, gpu("h100"), 1, 1024, kvplan::test::bf16_options(m));
   CHECK_FALSE(p.fits);
   CHECK(p.max_batch == 0);
   CHECK(p.max_context.value() == 0);
@@ -98,5 +88,5 @@ TEST_CASE("estimate validates its workload", "[memory]") {
   Workload w;
   w.batch = 0;
   w.context = 1024;
-  CHECK_THROWS_WITH(estimate(m, gpu("h100"), w, bf16_options(m)), "batch must be at least 1");
+  CHECK_THROWS_WITH(estimate(m, gpu("h100"), w, kvplan::test::bf16_options(m)), "batch must be at least 1");
 }

@@ -10,16 +10,6 @@ using namespace kvplan;
 using kvplan::test::gpu;
 using kvplan::test::model;
 
-namespace {
-MemoryOptions options(const Model& m) {
-  MemoryOptions o;
-  o.weights = weight_dtypes(m);
-  o.cache.kv_dtype = DType::bf16;
-  o.cache.state_dtype = DType::bf16;
-  return o;
-}
-}  // namespace
-
 TEST_CASE("causal pairs include the diagonal; a window caps each query's keys", "[prefill]") {
   CHECK(causal_pairs(4, 0) == 10);        // 1 + 2 + 3 + 4
   CHECK(causal_pairs(10, 4) == 34);       // 1 + 2 + 3 + 4 x 7
@@ -29,7 +19,7 @@ TEST_CASE("causal pairs include the diagonal; a window caps each query's keys", 
 
 TEST_CASE("Llama-3.1-8B prefill of 8192 tokens", "[prefill]") {
   const Model m = model("llama-3.1-8b");
-  const PrefillResult r = prefill(m, gpu("h100-sxm"), 1, 8192, options(m));
+  const PrefillResult r = prefill(m, gpu("h100-sxm"), 1, 8192, kvplan::test::bf16_options(m));
   // Linear: 2 x 32 x 218,103,808 matrix params = 13,958,643,712 FLOPs per token x 8192, plus the
   // lm_head (2 x 128256 x 4096) for the last token only.
   CHECK(r.linear_flops == Approx(8192.0 * 13958643712 + 1050673152));
@@ -41,7 +31,7 @@ TEST_CASE("Llama-3.1-8B prefill of 8192 tokens", "[prefill]") {
   // Compute-bound phases + 355 kernels x 4 us (one pass).
   CHECK(r.time_s == Approx(114350259961856.0 / (989.4e12 * 0.75) + 17594333528064.0 / (989.4e12 * 0.5) + 355 * 4e-6));
   // The quadratic wall: at 128K the attention share is 71%.
-  const PrefillResult r128 = prefill(m, gpu("h100-sxm"), 1, 131072, options(m));
+  const PrefillResult r128 = prefill(m, gpu("h100-sxm"), 1, 131072, kvplan::test::bf16_options(m));
   CHECK(r128.attention_share == Approx(0.7111).epsilon(1e-3));
   CHECK(r128.passes == 16);  // 131072 / 8192-token chunks
 }
@@ -50,27 +40,27 @@ TEST_CASE("sliding, MLA and Mamba prefill work", "[prefill]") {
   // Gemma-2-9B: 21 local layers (window 4096) + 21 global; 16 heads x 2 x (256 + 256) = 16,384 per pair.
   // Local pairs at 8192: 4096 x 4097 / 2 + 4096 x 4096 = 25,167,872; global 8192 x 8193 / 2 = 33,558,528.
   const Model g = model("gemma-2-9b");
-  const PrefillResult rg = prefill(g, gpu("h100-sxm"), 1, 8192, options(g));
+  const PrefillResult rg = prefill(g, gpu("h100-sxm"), 1, 8192, kvplan::test::bf16_options(g));
   CHECK(rg.attention_flops == Approx(21.0 * 16384 * (25167872 + 33558528)));
   for (const PrefillKind& k : rg.kinds)
     if (k.kind == LayerKind::sliding_attention) CHECK(k.attention_flops == Approx(21.0 * 16384 * 25167872));
 
   // DeepSeek-V3 prefill decompresses K and V: 128 heads x 2 x (128 + 64 + 128) = 81,920 per pair and layer.
   const Model d = model("deepseek-v3");
-  CHECK(prefill(d, gpu("h100-sxm"), 1, 1024, options(d)).attention_flops == Approx(61.0 * 81920 * 1024 * 1025 / 2));
+  CHECK(prefill(d, gpu("h100-sxm"), 1, 1024, kvplan::test::bf16_options(d)).attention_flops == Approx(61.0 * 81920 * 1024 * 1025 / 2));
 
   // Mamba-2 (64 layers): conv 2 x 5376 x 4 + state 5 x 5120 x 128 = 3,319,808 FLOPs per token and layer.
   const Model m2 = model("mamba2-2.7b");
-  const PrefillResult r2 = prefill(m2, gpu("h100-sxm"), 2, 1000, options(m2));
+  const PrefillResult r2 = prefill(m2, gpu("h100-sxm"), 2, 1000, kvplan::test::bf16_options(m2));
   CHECK(r2.scan_flops == Approx(2000.0 * 64 * 3319808));
   CHECK(r2.attention_flops == 0);
   // Mamba-1 (mamba-2.8b, 64 layers): 5120 x (2 x 4 + 8 x 16) = 696,320 per token and layer.
   const Model m1 = model("mamba-2.8b");
-  CHECK(prefill(m1, gpu("h100-sxm"), 1, 100, options(m1)).scan_flops == Approx(100.0 * 64 * 696320));
+  CHECK(prefill(m1, gpu("h100-sxm"), 1, 100, kvplan::test::bf16_options(m1)).scan_flops == Approx(100.0 * 64 * 696320));
 
   // Jamba: the hybrid's phases add up by kind.
   const Model j = model("jamba-v0.1");
-  const PrefillResult rj = prefill(j, gpu("h100-sxm"), 1, 4096, options(j));
+  const PrefillResult rj = prefill(j, gpu("h100-sxm"), 1, 4096, kvplan::test::bf16_options(j));
   double total = 0;
   for (const PrefillKind& k : rj.kinds) total += k.linear_flops + k.attention_flops + k.scan_flops;
   // The per-kind sum has everything but the lm_head: 2 x 65536 x 4096 for the last token.
@@ -79,7 +69,7 @@ TEST_CASE("sliding, MLA and Mamba prefill work", "[prefill]") {
 
 TEST_CASE("chunked prefill re-reads the weights once per pass", "[prefill]") {
   const Model m = model("llama-3.1-8b");
-  MemoryOptions o = options(m);
+  MemoryOptions o = kvplan::test::bf16_options(m);
   const PrefillResult one = prefill(m, gpu("h100-sxm"), 1, 100, o);
   const PrefillResult three = prefill(m, gpu("h100-sxm"), 1, 20000, o);  // 8192 + 8192 + 3616
   CHECK(three.passes == 3);

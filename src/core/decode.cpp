@@ -10,19 +10,7 @@
 namespace kvplan {
 
 DecodeModel::DecodeModel(const Model& model, const Gpu& gpu, const MemoryOptions& opt)
-    : work_(model_work(model, opt)), gpu_(gpu) {
-  const Efficiency& e = gpu.efficiency;
-  bw_peak_ = gpu.memory_bandwidth_bytes_per_s;
-  bw_ = bw_peak_ * e.bandwidth_fraction;
-  linear_peak_ = gpu.peak_flops_for(gemm_dtype(opt.weights.linear));
-  linear_ = linear_peak_ * e.flops_fraction;
-  attention_peak_ = gpu.peak_flops_for(DType::bf16);
-  attention_ = attention_peak_ * e.attention_flops_fraction;
-  scan_peak_ = gpu.peak_flops_for(DType::fp32);
-  scan_ = scan_peak_ * e.flops_fraction;
-  head_peak_ = gpu.peak_flops_for(base_dtype(model, opt.weights.linear));
-  head_ = head_peak_ * e.flops_fraction;
-}
+    : work_(model_work(model, opt)), gpu_(gpu), rates_(rates(model, gpu, opt)) {}
 
 DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
   if (batch < 1) throw Error("batch must be at least 1");
@@ -37,9 +25,9 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
   auto component = [&](const char* name, int64_t bytes, double flops, int64_t kernels, double peak_flops,
                        double flops_rate) {
     DecodeComponent c{name, bytes, flops, kernels, 0, 0};
-    const double byte_time = static_cast<double>(bytes) / bw_;
+    const double byte_time = static_cast<double>(bytes) / rates_.bandwidth.achievable;
     const double flop_time = flops_rate > 0 ? flops / flops_rate : 0;
-    c.time_floor_s = std::max(static_cast<double>(bytes) / bw_peak_, peak_flops > 0 ? flops / peak_flops : 0);
+    c.time_floor_s = std::max(static_cast<double>(bytes) / rates_.bandwidth.peak, peak_flops > 0 ? flops / peak_flops : 0);
     c.time_s = std::max(byte_time, flop_time) + static_cast<double>(kernels) * overhead;
     s.memory_time_s += byte_time;
     s.compute_time_s += flop_time;
@@ -57,7 +45,7 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
     s.experts_touched = std::max(s.experts_touched, touched);
     weight_bytes = add(weight_bytes, std::llround(touched * static_cast<double>(g.bytes_per_expert)));
   }
-  component("weights", weight_bytes, b * w.linear_flops_per_token, w.kernels.weights, linear_peak_, linear_);
+  component("weights", weight_bytes, b * w.linear_flops_per_token, w.kernels.weights, rates_.linear.peak, rates_.linear.achievable);
 
   // KV cache: every sequence reads min(context, window) tokens per layer and writes one.
   if (!w.attention.empty()) {
@@ -69,13 +57,13 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
       flops_per_seq += static_cast<double>(keys) * g.decode_flops_per_key;
     }
     const int64_t bytes = mul(batch, add(read_per_seq, w.kv_write_bytes_per_token));
-    component("kv_cache", bytes, b * flops_per_seq, w.kernels.kv_cache, attention_peak_, attention_);
+    component("kv_cache", bytes, b * flops_per_seq, w.kernels.kv_cache, rates_.attention.peak, rates_.attention.achievable);
   }
   // SSM state: read and written once per sequence.
   if (w.state_bytes_per_sequence > 0)
     component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), b * w.scan_flops_per_token,
-              w.kernels.ssm_state, scan_peak_, scan_);
-  component("lm_head", w.lm_head_bytes, b * w.lm_head_flops_per_token, w.kernels.lm_head, head_peak_, head_);
+              w.kernels.ssm_state, rates_.fp32.peak, rates_.fp32.achievable);
+  component("lm_head", w.lm_head_bytes, b * w.lm_head_flops_per_token, w.kernels.lm_head, rates_.head.peak, rates_.head.achievable);
   component("embedding", mul(batch, w.embedding_bytes_per_token), 0, w.kernels.embedding, 0, 0);
 
   // Tensor parallel: one ring all-reduce of the batch's hidden states per mixer and per MLP.

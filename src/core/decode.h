@@ -68,11 +68,7 @@ class DecodeModel {
  private:
   ModelWork work_;
   Gpu gpu_;
-  double bw_peak_ = 0, bw_ = 0;                 // bytes/s: datasheet, achievable
-  double linear_peak_ = 0, linear_ = 0;         // FLOP/s for the weight GEMMs
-  double attention_peak_ = 0, attention_ = 0;   // FLOP/s for attention (16-bit math)
-  double scan_peak_ = 0, scan_ = 0;             // FLOP/s for the state update (CUDA cores)
-  double head_peak_ = 0, head_ = 0;             // FLOP/s for the lm_head (base dtype)
+  Rates rates_;
 };
 
 DecodeStep decode_step(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt);

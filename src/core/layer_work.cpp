@@ -214,4 +214,17 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
   return w;
 }
 
+Rates rates(const Model& model, const Gpu& gpu, const MemoryOptions& opt) {
+  const Efficiency& e = gpu.efficiency;
+  auto rate = [](double peak, double fraction) { return Rate{peak, peak * fraction}; };
+  Rates r;
+  r.bandwidth = rate(gpu.memory_bandwidth_bytes_per_s, e.bandwidth_fraction);
+  r.linear = rate(gpu.peak_flops_for(gemm_dtype(opt.weights.linear)), e.flops_fraction);
+  r.attention = rate(gpu.peak_flops_for(DType::bf16), e.attention_flops_fraction);
+  r.fp32 = rate(gpu.peak_flops_for(DType::fp32), e.flops_fraction);
+  r.bf16 = rate(gpu.peak_flops_for(DType::bf16), e.flops_fraction);
+  r.head = rate(gpu.peak_flops_for(base_dtype(model, opt.weights.linear)), e.flops_fraction);
+  return r;
+}
+
 }  // namespace kvplan

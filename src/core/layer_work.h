@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/gpu.h"
 #include "core/memory.h"
 #include "core/model.h"
 
@@ -46,6 +47,24 @@ struct KindWork {
   double scan_flops_per_token = 0;
   std::vector<AttentionGroup> attention;  // this kind's attention layers by window
 };
+
+// A rate as the datasheet gives it and as the efficiency model expects to reach it.
+struct Rate {
+  double peak = 0;
+  double achievable = 0;
+};
+// The GPU's rates for one (model, options): the one place the preset's efficiency fractions
+// apply. Weight GEMMs run in the weights' GEMM format, attention in 16-bit math, the lm_head
+// in the model's base dtype, CUDA-core work (Mamba-1's scan) at the fp32 rate.
+struct Rates {
+  Rate bandwidth;  // bytes/s
+  Rate linear;     // FLOP/s
+  Rate attention;
+  Rate fp32;
+  Rate bf16;       // 16-bit tensor-core work other than the weight GEMMs (Mamba-2's chunked scan)
+  Rate head;
+};
+Rates rates(const Model& model, const Gpu& gpu, const MemoryOptions& opt);
 
 struct ModelWork {
   int64_t tp = 1;

@@ -10,18 +10,11 @@
 namespace kvplan {
 
 PrefillModel::PrefillModel(const Model& model, const Gpu& gpu, const MemoryOptions& opt)
-    : work_(model_work(model, opt)), gpu_(gpu), chunk_(opt.prefill_chunk) {
-  const Efficiency& e = gpu.efficiency;
-  bw_peak_ = gpu.memory_bandwidth_bytes_per_s;
-  bw_ = bw_peak_ * e.bandwidth_fraction;
-  linear_peak_ = gpu.peak_flops_for(gemm_dtype(opt.weights.linear));
-  linear_ = linear_peak_ * e.flops_fraction;
-  attention_peak_ = gpu.peak_flops_for(DType::bf16);
-  attention_ = attention_peak_ * e.attention_flops_fraction;
-  // Mamba-2's chunked SSD runs on tensor cores; Mamba-1's selective scan on CUDA cores (fp32).
-  scan_peak_ = work_.scan_on_tensor_cores ? attention_peak_ : gpu.peak_flops_for(DType::fp32);
-  scan_ = scan_peak_ * e.flops_fraction;
-}
+    : work_(model_work(model, opt)),
+      gpu_(gpu),
+      chunk_(opt.prefill_chunk),
+      rates_(rates(model, gpu, opt)),
+      scan_(work_.scan_on_tensor_cores ? rates_.bf16 : rates_.fp32) {}
 
 PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   if (batch < 1) throw Error("batch must be at least 1");
@@ -39,8 +32,8 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   double memory_s = 0, compute_s = 0;
   auto phase = [&](const char* name, int64_t bytes, double flops, double peak, double rate) {
     PrefillPhase p{name, bytes, flops, 0, 0};
-    const double byte_s = static_cast<double>(bytes) / bw_, flop_s = flops / rate;
-    p.time_floor_s = std::max(static_cast<double>(bytes) / bw_peak_, flops / peak);
+    const double byte_s = static_cast<double>(bytes) / rates_.bandwidth.achievable, flop_s = flops / rate;
+    p.time_floor_s = std::max(static_cast<double>(bytes) / rates_.bandwidth.peak, flops / peak);
     p.time_s = std::max(byte_s, flop_s);
     memory_s += byte_s;
     compute_s += flop_s;
@@ -56,7 +49,7 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
                                                           static_cast<double>(g.bytes_per_expert)));
   const int64_t linear_bytes = add(mul(passes, weights_per_pass), mul(tokens, w.embedding_bytes_per_token));
   r.linear_flops = t * w.linear_flops_per_token + b * w.lm_head_flops_per_token;
-  phase("linear", linear_bytes, r.linear_flops, linear_peak_, linear_);
+  phase("linear", linear_bytes, r.linear_flops, rates_.linear.peak, rates_.linear.achievable);
 
   // Attention: causal pairs per window; the KV cache written once and read once (lower bound).
   if (!w.attention.empty()) {
@@ -65,13 +58,13 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
       r.attention_flops += b * causal_pairs(prompt, g.window) * g.prefill_flops_per_pair;
       kv_per_seq = add(kv_per_seq, mul(g.window > 0 ? std::min(prompt, g.window) : prompt, g.kv_bytes_per_token));
     }
-    phase("attention", mul(2, batch, kv_per_seq), r.attention_flops, attention_peak_, attention_);
+    phase("attention", mul(2, batch, kv_per_seq), r.attention_flops, rates_.attention.peak, rates_.attention.achievable);
   }
   // Scan: per-token inputs/outputs and the final state written.
   if (w.scan_flops_per_token > 0) {
     r.scan_flops = t * w.scan_flops_per_token;
     phase("scan", add(mul(tokens, w.scan_bytes_per_token), mul(batch, w.state_bytes_per_sequence)), r.scan_flops,
-          scan_peak_, scan_);
+          scan_.peak, scan_.achievable);
   }
 
   const KernelCounts& k = w.kernels;

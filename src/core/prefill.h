@@ -69,10 +69,8 @@ class PrefillModel {
   ModelWork work_;
   Gpu gpu_;
   int64_t chunk_ = 0;
-  double bw_peak_ = 0, bw_ = 0;
-  double linear_peak_ = 0, linear_ = 0;
-  double attention_peak_ = 0, attention_ = 0;
-  double scan_peak_ = 0, scan_ = 0;
+  Rates rates_;
+  Rate scan_;  // Mamba-2's chunked SSD runs on tensor cores; Mamba-1's selective scan on CUDA cores
 };
 
 PrefillResult prefill(const Model& model, const Gpu& gpu, int64_t batch, int64_t prompt, const MemoryOptions& opt);
