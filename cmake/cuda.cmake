@@ -9,6 +9,11 @@ if(NOT KVPLAN_CUDA STREQUAL "OFF")
   endif()
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER AND EXISTS ${CMAKE_SOURCE_DIR}/src/gpu/CMakeLists.txt)
+    # A100 (sm_80) and H100/H200 (sm_90) unless the user names others; must precede
+    # enable_language, which otherwise caches nvcc's default (too old for cp.async and bf16 mma).
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES AND NOT DEFINED ENV{CUDAARCHS})
+      set(CMAKE_CUDA_ARCHITECTURES "80;90" CACHE STRING "CUDA architectures to build for")
+    endif()
     enable_language(CUDA)
     add_subdirectory(src/gpu)
   elseif(KVPLAN_CUDA STREQUAL "ON")
