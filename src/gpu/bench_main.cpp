@@ -3,7 +3,11 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <vector>
 #include <fstream>
 
 #include "gpu/bench.h"
@@ -84,9 +88,12 @@ int main(int argc, char** argv) {
     if (*grid) {
       Json rows = Json::array();
       const KvType kvt = kv == "fp8" ? KvType::fp8_e4m3 : kv == "fp16" ? KvType::fp16 : KvType::bf16;
+      std::vector<std::array<int64_t, 4>> shapes;
       for (auto [h, kvh] : {std::pair{32, 32}, {32, 8}, {32, 1}, {64, 8}})
         for (int64_t b : {1, 8, 32})
-          for (int64_t n : {4096, 32768, 131072}) {
+          for (int64_t n : {4096, 32768, 131072}) shapes.push_back({h, kvh, b, n});
+      if (std::getenv("KVPLAN_GRID_REVERSE")) std::reverse(shapes.begin(), shapes.end());
+      for (const auto& [h, kvh, b, n] : shapes) {
             DecodeAttention a;
             a.batch = b;
             a.heads = h;

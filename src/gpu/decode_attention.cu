@@ -1,7 +1,8 @@
 // Decode attention over a KV cache on tensor cores: one query token per sequence, the query heads
 // of a KV group stacked as the M rows of m16n8k16 MMAs (so they share one KV tile load), KV tiles
 // streamed through shared memory with cp.async, split-KV across blocks (flash-decoding, Dao et al.
-// 2023) with the log-sum-exp combine done by the last block of each group (ticket counter).
+// 2023) with the log-sum-exp combine in a second small kernel (one block per output row, its warps
+// splitting the splits) launched with programmatic dependent launch so its launch overlaps the tail.
 // Inside a block the 4 warps split the tile's tokens for Q.K^T, share S through shared memory, and
 // split V's columns for P.V, so every warp holds the same running max/sum and no cross-warp merge
 // is needed. MLA absorbed form: one latent head, K = latent (kv_lora + rope), V = its first v_dim.
@@ -23,6 +24,19 @@ int kv_type_bytes(KvType t) { return t == KvType::fp8_e4m3 ? 1 : 2; }
 namespace {
 
 constexpr int kThreads = 128;
+constexpr int kMaxSplits = 128;
+
+// Programmatic dependent launch (sm_90): let the dependent combine kernel launch early / wait for us.
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
 constexpr float kLog2e = 1.4426950408889634f;
 
 template <int DK, int DV, int MT, typename KV, bool V_IN_K, int TT, int STAGES>
@@ -80,7 +94,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   CT* Kc = reinterpret_cast<CT*>(smem + C::Q_BYTES + C::K_BYTES + C::V_BYTES);
   CT* Vc = Kc + TT * C::KLD;
   float* Ss = reinterpret_cast<float*>(smem + C::Q_BYTES + C::K_BYTES + C::V_BYTES + C::C_BYTES);
-  __shared__ int is_last;
+  pdl_launch_dependents();
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int ht = blockIdx.x % head_tiles;
@@ -99,6 +113,14 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   const int64_t tile_begin = split * tps;
   const int ntiles = static_cast<int>(max(int64_t(0), min(tiles_total, tile_begin + tps) - tile_begin));
   const int64_t tok0 = first + tile_begin * TT;
+  // Each block walks its tiles starting at a pseudo-random rotation (online softmax does not care
+  // about order), so blocks that start together do not stream same-low-bit addresses in lockstep.
+  // Measured neutral (within 1% on the SDPA grid, 2026-11-23): it does NOT remove the state where
+  // a shape runs at ~80% instead of ~95% of the probe depending on what ran before it in the
+  // process (docs/validation/README.md); kept because the reported numbers were taken with it.
+  const unsigned bid = blockIdx.x + blockIdx.y * gridDim.x;
+  const int rot = ntiles > 0 ? static_cast<int>(((bid * 2654435761u) >> 7) % static_cast<unsigned>(ntiles)) : 0;
+  const auto tile_of = [&](int i) { const int j = i + rot; return j >= ntiles ? j - ntiles : j; };
 
   // Q rows of this head tile (zero rows pad a group smaller than the tile).
   const CT* q = static_cast<const CT*>(a.q) + (b * a.heads + head0) * DK;
@@ -112,7 +134,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   const KV* kbase = static_cast<const KV*>(a.k) + b * a.k_batch_stride + kvh * a.k_head_stride;
   const KV* vbase = static_cast<const KV*>(a.v) + b * a.v_batch_stride + kvh * a.v_head_stride;
   auto load_tile = [&](int tile, int stage) {
-    const int64_t t0 = tok0 + int64_t(tile) * TT;
+    const int64_t t0 = tok0 + int64_t(tile_of(tile)) * TT;
     constexpr int KCH = DK * int(sizeof(KV)) / 16, KE = 16 / int(sizeof(KV));
     KV* kd = Kr + stage * TT * C::KLD_RAW;
     for (int i = tid; i < TT * KCH; i += kThreads) {
@@ -193,7 +215,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
         for (int mt = 0; mt < MT; ++mt) M::run(s[mt][nt], qa[mt], kb[0], kb[1]);
       }
     }
-    const int64_t tile_tok = tok0 + int64_t(it) * TT;
+    const int64_t tile_tok = tok0 + int64_t(tile_of(it)) * TT;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -285,7 +307,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
     return;
   }
 
-  // Split-KV: write this split's partial (unnormalized O, max, sum), then the last block merges.
+  // Split-KV: write this split's partial (unnormalized O, max, sum); decode_combine_kernel merges.
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -300,37 +322,97 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
       if (warp == 0 && lane % 4 == 0)
         *reinterpret_cast<float2*>(a.partial_ml + slot * 2) = make_float2(m_run[mt][hf], l_run[mt][hf]);
     }
-  __threadfence();
+}
+
+// Log-sum-exp merge of the splits: one block per (batch, head) row; warp w sums splits w, w+4, ...
+// (each lane 4 columns per 128-column pass, 4 independent loads in flight), then the warps add up.
+template <typename CT>
+__global__ void __launch_bounds__(kThreads) decode_combine_kernel(const DecodeAttention a) {
+  pdl_wait();  // the split kernel's partials are complete and visible
+  __shared__ float w_s[kMaxSplits];
+  __shared__ float red[kThreads / 32];
+  __shared__ __align__(16) float acc_s[kThreads / 32][512];
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int S = a.splits;
+  const int DV = static_cast<int>(a.v_dim);
+  const int64_t row = blockIdx.x;
+  const float* ml = a.partial_ml + row * S * 2;
+  float2 mine = make_float2(-INFINITY, 0.f);
+  if (tid < S) mine = *reinterpret_cast<const float2*>(ml + tid * 2);
+  float mx = mine.x;
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
+  if (lane == 0) red[warp] = mx;
   __syncthreads();
-  int* counter = a.counters + (b * a.kv_heads + kvh) * head_tiles + ht;
-  if (tid == 0) is_last = atomicAdd(counter, 1) == a.splits - 1;
+  float mmax = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  if (mmax == -INFINITY) mmax = 0.f;
+  const float w = tid < S ? exp2f(mine.x - mmax) : 0.f;
+  if (tid < S) w_s[tid] = w;
+  float L = w * mine.y;
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) L += __shfl_xor_sync(0xffffffff, L, o);
   __syncthreads();
-  if (!is_last) return;
-  __threadfence();
-  for (int i = tid; i < rows_valid * (DV / 4); i += kThreads) {
-    const int r = i / (DV / 4), c = (i % (DV / 4)) * 4;
-    const int64_t base = (b * a.heads + head0 + r) * a.splits;
-    float mmax = -INFINITY;
-    for (int sp = 0; sp < a.splits; ++sp) mmax = fmaxf(mmax, __ldcg(a.partial_ml + (base + sp) * 2));
-    if (mmax == -INFINITY) mmax = 0.f;
-    float L = 0.f;
+  if (lane == 0) red[warp] = L;
+  __syncthreads();
+  L = red[0] + red[1] + red[2] + red[3];
+  const float inv = L > 0 ? a.v_scale / L : 0.f;
+  const float* po = a.partial_o + row * S * DV;
+  for (int c = lane * 4; c < DV; c += 128) {
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (int sp = 0; sp < a.splits; ++sp) {
-      const float2 ml = __ldcg(reinterpret_cast<const float2*>(a.partial_ml + (base + sp) * 2));
-      const float w = exp2f(ml.x - mmax);
-      L += w * ml.y;
-      const float4 v = __ldcg(reinterpret_cast<const float4*>(a.partial_o + (base + sp) * DV + c));
-      acc.x += w * v.x;
-      acc.y += w * v.y;
-      acc.z += w * v.z;
-      acc.w += w * v.w;
+    int sp = warp;
+    for (; sp + 12 < S; sp += 16) {
+      float4 v[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) v[u] = *reinterpret_cast<const float4*>(po + int64_t(sp + 4 * u) * DV + c);
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const float ww = w_s[sp + 4 * u];
+        acc.x += ww * v[u].x;
+        acc.y += ww * v[u].y;
+        acc.z += ww * v[u].z;
+        acc.w += ww * v[u].w;
+      }
     }
-    const float inv = L > 0 ? a.v_scale / L : 0.f;
-    CT* out = static_cast<CT*>(a.out) + (b * a.heads + head0 + r) * DV + c;
-    const unsigned lo = M::pack(acc.x * inv, acc.y * inv), hi = M::pack(acc.z * inv, acc.w * inv);
-    *reinterpret_cast<uint2*>(out) = make_uint2(lo, hi);
+    for (; sp < S; sp += 4) {
+      const float4 v = *reinterpret_cast<const float4*>(po + int64_t(sp) * DV + c);
+      const float ww = w_s[sp];
+      acc.x += ww * v.x;
+      acc.y += ww * v.y;
+      acc.z += ww * v.z;
+      acc.w += ww * v.w;
+    }
+    *reinterpret_cast<float4*>(&acc_s[warp][c]) = acc;
   }
-  if (tid == 0) *counter = 0;
+  __syncthreads();
+  using M = Mma<CT>;
+  for (int c = tid * 4; c < DV; c += kThreads * 4) {
+    float4 t = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+    for (int wi = 0; wi < kThreads / 32; ++wi) {
+      const float4 v = *reinterpret_cast<const float4*>(&acc_s[wi][c]);
+      t.x += v.x;
+      t.y += v.y;
+      t.z += v.z;
+      t.w += v.w;
+    }
+    CT* out = static_cast<CT*>(a.out) + row * DV + c;
+    *reinterpret_cast<uint2*>(out) = make_uint2(M::pack(t.x * inv, t.y * inv), M::pack(t.z * inv, t.w * inv));
+  }
+}
+
+template <typename CT>
+void launch_combine(const DecodeAttention& a, cudaStream_t s) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(static_cast<unsigned>(a.batch * a.heads));
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = s;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, decode_combine_kernel<CT>, a));
 }
 
 struct Variant {
@@ -341,7 +423,11 @@ struct Variant {
 Variant variant_of(const DecodeAttention& a) {
   const int64_t group = a.heads / a.kv_heads;
   if (a.v_in_k) return {1, 32};
-  return {group <= 16 ? 1 : 2, 32};
+  // MQA-size groups take two 16-row MMA tiles per block (each KV tile read once), except for tiny
+  // caches (< 4 MB), where the second head tile doubles the blocks and costs only L2 re-reads
+  // (measured: 32/1 b1 4K 2 MB 0.67 -> 0.93 of SDPA; at >= 17 MB two tiles per block win).
+  const int64_t kv_bytes = a.batch * a.kv_heads * a.context * (a.qk_dim + a.v_dim) * kv_type_bytes(a.kv);
+  return {group <= 16 || kv_bytes < (int64_t(4) << 20) ? 1 : 2, 32};
 }
 
 template <int DK, int DV, int MT, typename KV, bool V_IN_K, int TT, int STAGES>
@@ -361,6 +447,7 @@ void launch(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
   const dim3 grid(static_cast<unsigned>(head_tiles * a.splits * a.kv_heads), static_cast<unsigned>(a.batch));
   kernel<<<grid, kThreads, C::SMEM, s>>>(a, head_tiles);
   CUDA_CHECK_LAUNCH();
+  if (a.splits > 1) launch_combine<typename C::CT>(a, s);
 }
 
 // Calls launch<...> of the variant compiled for this shape (or throws).
@@ -407,25 +494,42 @@ int64_t plan_decode_attention(DecodeAttention& a, int sm_count) {
   const int64_t first = a.window > 0 ? std::max<int64_t>(0, a.context - a.window) : 0;
   const int64_t tiles = (a.context - first + v.tt - 1) / v.tt;
   if (a.splits <= 0) {
-    // Splits minimizing waves x (tiles per block + fixed cost): whole waves of resident blocks,
-    // since every block of a launch does the same work (wave quantization).
+    // A block streams only a few GB/s (its cp.async pipeline holds 3 tiles), so the grid needs
+    // many resident blocks all the time: aim at ~8 waves of resident blocks (the last partial wave
+    // is then a small tail), but give each split at least 4 tiles and enough tiles that writing
+    // and re-reading its fp32 partial (rows x v_dim x 8 B) stays <= 1/4 of its KV bytes.
     int occupancy = 1;
     dispatch(a, nullptr, &occupancy);
     const int64_t slots = static_cast<int64_t>(sm_count) * std::max(occupancy, 1);
     const int64_t base = a.batch * a.kv_heads * head_tiles;
-    const int64_t fixed_tiles = 4;  // prologue, epilogue and merge, in tiles of work
-    int64_t best = 1;
-    double best_cost = 1e300;
-    for (int64_t sp = 1; sp <= std::min<int64_t>(std::max<int64_t>(tiles, 1), 64); ++sp) {
-      const int64_t waves = (base * sp + slots - 1) / slots;
-      const double cost = static_cast<double>(waves) * static_cast<double>((tiles + sp - 1) / sp + fixed_tiles);
-      if (cost < best_cost * 0.995) {
-        best_cost = cost;
-        best = sp;
+    const int64_t rows = std::min<int64_t>(a.heads / a.kv_heads, 16 * v.mt);
+    const int64_t tile_bytes = int64_t(v.tt) * (a.qk_dim + (a.v_in_k ? 0 : a.v_dim)) * kv_type_bytes(a.kv);
+    const int64_t partial_bytes = rows * a.v_dim * 8;
+    const int64_t min_tiles = std::max<int64_t>(4, (4 * partial_bytes + tile_bytes - 1) / tile_bytes);
+    const int64_t max_sp = std::max<int64_t>(1, std::min<int64_t>(kMaxSplits, tiles / min_tiles));
+    const int64_t want = (8 * slots + base - 1) / base;
+    a.splits = static_cast<int>(std::clamp<int64_t>(want, 1, max_sp));
+    if (a.v_in_k || a.kv == KvType::fp8_e4m3) {
+      // MLA and fp8 tiles are compute/convert-bound, not bandwidth-bound: extra splits only add
+      // partial traffic (measured 2026-11-23 with the 8-wave rule: MLA 128 heads b8 +13%, MLA 16
+      // heads +6%, fp8 +2-4%), so these keep the previous rule: splits minimizing whole waves of
+      // resident blocks x (tiles per block + fixed cost).
+      const int64_t fixed_tiles = 4;
+      int64_t best = 1;
+      double best_cost = 1e300;
+      for (int64_t sp = 1; sp <= std::min<int64_t>(std::max<int64_t>(tiles, 1), 64); ++sp) {
+        const int64_t waves = (base * sp + slots - 1) / slots;
+        const double cost = static_cast<double>(waves) * static_cast<double>((tiles + sp - 1) / sp + fixed_tiles);
+        if (cost < best_cost * 0.995) {
+          best_cost = cost;
+          best = sp;
+        }
       }
+      a.splits = static_cast<int>(best);
     }
-    a.splits = static_cast<int>(best);
   }
+  if (a.splits > kMaxSplits) throw Error("decode attention: at most 128 splits");
+  if (a.v_dim > 512 || a.v_dim % 4) throw Error("decode attention: v_dim must be a multiple of 4, at most 512");
   const int64_t counters = a.batch * a.kv_heads * head_tiles;
   const int64_t rows = a.batch * a.heads * a.splits;
   return (counters * 4 + 255) / 256 * 256 + (rows * 2 * 4 + 255) / 256 * 256 + rows * a.v_dim * 4;

@@ -40,7 +40,7 @@ struct DecodeAttention {
   // Workspace (plan_decode_attention sizes it): partial outputs, (max, sum) pairs, tickets.
   float* partial_o = nullptr;
   float* partial_ml = nullptr;
-  int* counters = nullptr;            // zeroed once; the kernel leaves them zero
+  int* counters = nullptr;            // unused since the merge became its own kernel (layout kept)
 };
 // Fills `splits` (if 0) for this device and returns the workspace bytes the launch needs.
 int64_t plan_decode_attention(DecodeAttention& a, int sm_count);
