@@ -182,26 +182,45 @@ std::pair<double, double> padded_log_range(double lo, double hi) {
   return {std::pow(10, std::floor(std::log10(lo))), std::pow(10, std::ceil(std::log10(hi)))};
 }
 
-std::string memory_vs_context(const std::vector<SweepCase>& cases, const SweepAxes& axes) {
+// One series per (case, value of the other axis), in first-seen order, at most kMaxSeries; each
+// point from `point` (nullopt: nothing to draw). The knee and memory limit come with the series.
+template <typename Key, typename Suffix, typename MakePoint>
+std::vector<Series> collect_series(const std::vector<SweepCase>& cases, const SweepAxes& axes, Key key_of,
+                                   Suffix label_suffix, MakePoint point) {
   const std::vector<std::string> labels = case_labels(cases);
-  const bool per_batch = axes.batches.size() > 1;
-  std::map<std::pair<size_t, int64_t>, size_t> index;  // (case, batch) -> series
+  std::map<std::pair<size_t, int64_t>, size_t> index;  // (case, key) -> series
   std::vector<Series> series;
   for_each_point(cases, axes, [&](size_t c, const Estimate& e) {
-    const auto key = std::make_pair(c, e.workload.batch);
+    const auto key = std::make_pair(c, key_of(e));
     auto it = index.find(key);
     if (it == index.end()) {
       if (series.size() >= kMaxSeries) return;
-      std::string label = labels[c] + (per_batch ? fmt::format(", batch {}", e.workload.batch) : "");
       it = index.emplace(key, series.size()).first;
-      series.push_back({label, {}, c, std::nullopt, 0});
+      series.push_back({labels[c] + label_suffix(e), {}, c, e.decode.compute_bound_batch, e.memory.max_batch});
     }
-    const double bytes = static_cast<double>(e.memory.kv_cache_bytes + e.memory.state_bytes);
-    if (bytes > 0) series[it->second].points.push_back({static_cast<double>(e.workload.context), bytes / kGiB, e.memory.fits});
+    if (const std::optional<Point> p = point(e)) series[it->second].points.push_back(*p);
   });
+  return series;
+}
+
+std::pair<double, double> y_extent(const std::vector<Series>& series) {
   double y_lo = INFINITY, y_hi = 0;
   for (const Series& s : series)
     for (const Point& p : s.points) y_lo = std::min(y_lo, p.y), y_hi = std::max(y_hi, p.y);
+  return {y_lo, y_hi};
+}
+
+std::string memory_vs_context(const std::vector<SweepCase>& cases, const SweepAxes& axes) {
+  const bool per_batch = axes.batches.size() > 1;
+  const std::vector<Series> series = collect_series(
+      cases, axes, [](const Estimate& e) { return e.workload.batch; },
+      [&](const Estimate& e) { return per_batch ? fmt::format(", batch {}", e.workload.batch) : std::string(); },
+      [](const Estimate& e) -> std::optional<Point> {
+        const double bytes = static_cast<double>(e.memory.kv_cache_bytes + e.memory.state_bytes);
+        if (!(bytes > 0)) return std::nullopt;
+        return Point{static_cast<double>(e.workload.context), bytes / kGiB, e.memory.fits};
+      });
+  auto [y_lo, y_hi] = y_extent(series);
   std::map<std::string, double> capacity;  // GPU name -> GiB
   for (const SweepCase& c : cases) capacity[c.gpu.name] = static_cast<double>(c.gpu.memory_bytes) / kGiB;
   for (const auto& [gpu, gib] : capacity) y_hi = std::max(y_hi, gib), y_lo = std::min(y_lo, gib);
@@ -236,25 +255,17 @@ std::string memory_vs_context(const std::vector<SweepCase>& cases, const SweepAx
 }
 
 std::string throughput_vs_batch(const std::vector<SweepCase>& cases, const SweepAxes& axes) {
-  const std::vector<std::string> labels = case_labels(cases);
   const bool per_context = axes.contexts.size() > 1;
-  std::map<std::pair<size_t, int64_t>, size_t> index;  // (case, context) -> series
-  std::vector<Series> series;
-  for_each_point(cases, axes, [&](size_t c, const Estimate& e) {
-    const auto key = std::make_pair(c, e.workload.context);
-    auto it = index.find(key);
-    if (it == index.end()) {
-      if (series.size() >= kMaxSeries) return;
-      std::string label = labels[c] + (per_context ? ", context " + token_label(static_cast<double>(e.workload.context)) : "");
-      it = index.emplace(key, series.size()).first;
-      series.push_back({label, {}, c, e.decode.compute_bound_batch, e.memory.max_batch});
-    }
-    if (e.decode.tokens_per_s > 0)
-      series[it->second].points.push_back({static_cast<double>(e.workload.batch), e.decode.tokens_per_s, e.memory.fits});
-  });
-  double y_lo = INFINITY, y_hi = 0;
-  for (const Series& s : series)
-    for (const Point& p : s.points) y_lo = std::min(y_lo, p.y), y_hi = std::max(y_hi, p.y);
+  const std::vector<Series> series = collect_series(
+      cases, axes, [](const Estimate& e) { return e.workload.context; },
+      [&](const Estimate& e) {
+        return per_context ? ", context " + token_label(static_cast<double>(e.workload.context)) : std::string();
+      },
+      [](const Estimate& e) -> std::optional<Point> {
+        if (!(e.decode.tokens_per_s > 0)) return std::nullopt;
+        return Point{static_cast<double>(e.workload.batch), e.decode.tokens_per_s, e.memory.fits};
+      });
+  auto [y_lo, y_hi] = y_extent(series);
   const auto [lo, hi] = padded_log_range(y_lo, y_hi);
   const auto [b_lo, b_hi] = std::minmax_element(axes.batches.begin(), axes.batches.end());
   Frame f;
