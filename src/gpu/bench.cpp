@@ -1,11 +1,14 @@
 #include "gpu/bench.h"
 
 #include <cmath>
+#include <cstdlib>
 
 namespace kvplan::gpu {
 
-ProbeResult run_probe(Timer& t, const DeviceInfo& d, const TimingOptions& o, int64_t max_bytes) {
+ProbeResult run_probe(Timer& t, const DeviceInfo& d, const TimingOptions& opts, int64_t max_bytes) {
   ProbeResult r;
+  TimingOptions o = opts;
+  o.clean_l2 = std::getenv("KVPLAN_PROBE_DIRTY_FLUSH") == nullptr;  // experiment switch: old memset-only flush
   DeviceBuffer src(max_bytes), dst(max_bytes / 2), sink(static_cast<int64_t>(d.sm_count) * 4 * 4);
   fill_random_bf16(src.get(), max_bytes / 2, 1, -1, 1, t.stream());
   fill_random_bf16(dst.get(), max_bytes / 4, 2, -1, 1, t.stream());

@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
   auto* grid = app.add_subcommand("attn-grid", "Decode attention over the PyTorch SDPA comparison grid");
   std::string kv = "bf16";
   grid->add_option("--kv", kv)->check(CLI::IsMember({"bf16", "fp16", "fp8"}));
+  std::vector<int64_t> only;
+  grid->add_option("--shape", only, "Only this grid shape: heads,kv_heads,batch,context (e.g. for ncu)")
+      ->expected(4)->delimiter(',');
   auto* extra = app.add_subcommand("kernels", "Timings of the other variants: fp8, MLA, sliding, SSM, prefill, GEMV");
   try {
     app.parse(argc, argv);
@@ -93,6 +96,7 @@ int main(int argc, char** argv) {
         for (int64_t b : {1, 8, 32})
           for (int64_t n : {4096, 32768, 131072}) shapes.push_back({h, kvh, b, n});
       if (std::getenv("KVPLAN_GRID_REVERSE")) std::reverse(shapes.begin(), shapes.end());
+      if (only.size() == 4) shapes = {{only[0], only[1], only[2], only[3]}};
       for (const auto& [h, kvh, b, n] : shapes) {
             DecodeAttention a;
             a.batch = b;

@@ -13,6 +13,8 @@ int kv_type_bytes(KvType t);
 
 // --- bandwidth probe (probe.cu) --------------------------------------------------------------
 // Reads `bytes` (a multiple of 16) with 16-byte loads; writes one word per block to `sink`.
+// Reads `bytes` with default-cached loads (leaves clean lines in L2); Timer's clean L2 flush.
+void launch_l2_clean_read(const void* p, int64_t bytes, cudaStream_t s);
 void launch_read_probe(const void* src, int64_t bytes, unsigned* sink, int sm_count, cudaStream_t s);
 void launch_copy_probe(const void* src, void* dst, int64_t bytes, int sm_count, cudaStream_t s);
 // Spins for about `ns` nanoseconds and returns SM cycles / ns (the SM clock in GHz) via `out`.

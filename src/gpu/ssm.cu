@@ -3,6 +3,8 @@
 // (lanes_per_row = d_state / elements per vector), so a warp reads whole rows, coalesced.
 #include <cuda_bf16.h>
 
+#include <cstdlib>
+
 #include "gpu/cuda_check.h"
 #include "gpu/kernels.h"
 
@@ -42,46 +44,92 @@ __global__ void conv_update_kernel(ConvUpdate c) {
   static_cast<__nv_bfloat16*>(c.out)[i] = __float2bfloat16(silu(acc));
 }
 
-template <typename ST>
+// R rows per thread: the block covers R slabs of (blockDim / lanes_per_row) consecutive rows. Every
+// load a row needs (state vector, x, z, dt, B, C, A, D) is issued for all R rows before any is used,
+// so a lane keeps R x 16 bytes of state (and the small operands) in flight.
+template <typename ST, int R>
 __global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, int lanes_per_row) {
   constexpr int E = 16 / sizeof(ST);  // state elements per lane
-  const int64_t rows = u.heads * u.head_dim;  // per sequence
-  const int64_t gid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t row = gid / lanes_per_row;  // over batch * rows
-  const int j = static_cast<int>(gid % lanes_per_row);
-  const bool active = row < u.batch * rows;
-  const int64_t b = active ? row / rows : 0;
-  const int64_t r = active ? row % rows : 0;
-  const int64_t h = u.mamba2 ? r / u.head_dim : r;
-  const int64_t g = u.mamba2 ? h / (u.heads / u.groups) : 0;
+  const unsigned rows = static_cast<unsigned>(u.heads * u.head_dim);  // per sequence
+  const unsigned total = static_cast<unsigned>(u.batch) * rows;
+  const unsigned slab = blockDim.x / lanes_per_row;
+  const unsigned row0 = blockIdx.x * slab * R + threadIdx.x / lanes_per_row;
+  const int j = static_cast<int>(threadIdx.x % lanes_per_row);
   const int n0 = j * E;
+  const unsigned hd = static_cast<unsigned>(u.head_dim), hpg = static_cast<unsigned>(u.heads / u.groups);
+  const unsigned ds = static_cast<unsigned>(u.d_state);
+  ST* const state = static_cast<ST*>(u.state);
+  const __nv_bfloat16* const X = static_cast<const __nv_bfloat16*>(u.x);
+  const __nv_bfloat16* const Z = static_cast<const __nv_bfloat16*>(u.z);
+  const __nv_bfloat16* const DT = static_cast<const __nv_bfloat16*>(u.dt);
+  const __nv_bfloat16* const Bm = static_cast<const __nv_bfloat16*>(u.B);
+  const __nv_bfloat16* const Cm = static_cast<const __nv_bfloat16*>(u.C);
+  const float* const Am = static_cast<const float*>(u.A);
+  const float* const Dm = static_cast<const float*>(u.D);
+  const float* const DTB = static_cast<const float*>(u.dt_bias);
 
-  float acc = 0.f, x = 0.f;
-  if (active) {
-    ST* sp = static_cast<ST*>(u.state) + row * u.d_state + n0;
-    const float dt_raw = __bfloat162float(static_cast<const __nv_bfloat16*>(u.dt)[b * (u.mamba2 ? u.heads : rows) + h]);
-    const float delta = softplus(dt_raw + static_cast<const float*>(u.dt_bias)[h]);
-    x = __bfloat162float(static_cast<const __nv_bfloat16*>(u.x)[row]);
-    const __nv_bfloat16* Bp = static_cast<const __nv_bfloat16*>(u.B) + (b * u.groups + g) * u.d_state + n0;
-    const __nv_bfloat16* Cp = static_cast<const __nv_bfloat16*>(u.C) + (b * u.groups + g) * u.d_state + n0;
-    const float* Ap = static_cast<const float*>(u.A);
-    const float dA2 = u.mamba2 ? __expf(delta * Ap[h]) : 0.f;
-    ST s[E];
-    *reinterpret_cast<uint4*>(s) = *reinterpret_cast<const uint4*>(sp);
+  uint4 raw[R];
+  __nv_bfloat16 xr[R], zr[R], dtr[R], Br[R][E], Cr[R][E];
+  float Ar[R][E], dtb[R], Dr[R];
 #pragma unroll
-    for (int e = 0; e < E; ++e) {
-      const float dA = u.mamba2 ? dA2 : __expf(delta * Ap[r * u.d_state + n0 + e]);
-      const float ns = to_f(s[e]) * dA + delta * __bfloat162float(Bp[e]) * x;
-      s[e] = from_f<ST>(ns);
-      acc += ns * __bfloat162float(Cp[e]);
+  for (int k = 0; k < R; ++k) {
+    const unsigned row = row0 + k * slab;
+    if (row < total) {
+      const unsigned b = row / rows, r = row - b * rows;
+      const unsigned h = u.mamba2 ? r / hd : r;
+      const unsigned g = u.mamba2 ? h / hpg : 0;
+      raw[k] = *reinterpret_cast<const uint4*>(state + size_t(row) * ds + n0);
+      xr[k] = X[row];
+      zr[k] = Z[row];
+      dtr[k] = DT[size_t(b) * (u.mamba2 ? u.heads : rows) + h];
+      dtb[k] = DTB[h];
+      Dr[k] = Dm[h];
+      const size_t bc = (size_t(b) * u.groups + g) * ds + n0;
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        Br[k][e] = Bm[bc + e];
+        Cr[k][e] = Cm[bc + e];
+        Ar[k][e] = u.mamba2 ? (e == 0 ? Am[h] : 0.f) : Am[size_t(r) * ds + n0 + e];
+      }
     }
-    *reinterpret_cast<uint4*>(sp) = *reinterpret_cast<const uint4*>(s);
   }
-  for (int off = lanes_per_row / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffff, acc, off);
-  if (active && j == 0) {
-    const float z = __bfloat162float(static_cast<const __nv_bfloat16*>(u.z)[row]);
-    const float y = (acc + static_cast<const float*>(u.D)[h] * x) * silu(z);
-    static_cast<__nv_bfloat16*>(u.y)[row] = __float2bfloat16(y);
+#pragma unroll
+  for (int k = 0; k < R; ++k) {
+    const unsigned row = row0 + k * slab;
+    const bool active = row < total;
+    float acc = 0.f, x = 0.f;
+    if (active) {
+      const float delta = softplus(__bfloat162float(dtr[k]) + dtb[k]);
+      x = __bfloat162float(xr[k]);
+      const float dA2 = u.mamba2 ? __expf(delta * Ar[k][0]) : 0.f;
+      ST s[E];
+      *reinterpret_cast<uint4*>(s) = raw[k];
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        const float dA = u.mamba2 ? dA2 : __expf(delta * Ar[k][e]);
+        const float ns = to_f(s[e]) * dA + delta * __bfloat162float(Br[k][e]) * x;
+        s[e] = from_f<ST>(ns);
+        acc += ns * __bfloat162float(Cr[k][e]);
+      }
+      *reinterpret_cast<uint4*>(state + size_t(row) * ds + n0) = *reinterpret_cast<const uint4*>(s);
+    }
+    for (int off = lanes_per_row / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffff, acc, off);
+    if (active && j == 0) {
+      const float y = (acc + Dr[k] * x) * silu(__bfloat162float(zr[k]));
+      static_cast<__nv_bfloat16*>(u.y)[row] = __float2bfloat16(y);
+    }
+  }
+}
+
+template <typename ST>
+void launch_ssm_rows(const SsmUpdate& u, int lanes, int rows_per_thread, cudaStream_t s) {
+  const int64_t total_rows = u.batch * u.heads * u.head_dim;
+  const int64_t per_block = (256 / lanes) * rows_per_thread;
+  const unsigned blocks = static_cast<unsigned>((total_rows + per_block - 1) / per_block);
+  switch (rows_per_thread) {
+    case 1: ssm_update_kernel<ST, 1><<<blocks, 256, 0, s>>>(u, lanes); break;
+    case 2: ssm_update_kernel<ST, 2><<<blocks, 256, 0, s>>>(u, lanes); break;
+    default: ssm_update_kernel<ST, 4><<<blocks, 256, 0, s>>>(u, lanes); break;
   }
 }
 
@@ -102,10 +150,14 @@ void launch_ssm_update(const SsmUpdate& u, cudaStream_t s) {
     throw Error("ssm update: d_state must be a power of two between 8 and 256");
   if (u.mamba2 && (u.groups <= 0 || u.heads % u.groups)) throw Error("ssm update: heads must be a multiple of groups");
   const int lanes = static_cast<int>(u.d_state / e);
-  const int64_t threads = u.batch * u.heads * u.head_dim * lanes;
-  const unsigned blocks = static_cast<unsigned>((threads + 255) / 256);
-  if (u.state_fp32) ssm_update_kernel<float><<<blocks, 256, 0, s>>>(u, lanes);
-  else ssm_update_kernel<__nv_bfloat16><<<blocks, 256, 0, s>>>(u, lanes);
+  const int64_t total_rows = u.batch * u.heads * u.head_dim;
+  if (total_rows * lanes >= (int64_t(1) << 31)) throw Error("ssm update: batch x rows x d_state too large");
+  static const int rows_per_thread = [] {  // KVPLAN_SSM_ROWS: experiment switch (1, 2 or 4)
+    const char* e = std::getenv("KVPLAN_SSM_ROWS");
+    return e ? std::atoi(e) : 2;
+  }();
+  if (u.state_fp32) launch_ssm_rows<float>(u, lanes, rows_per_thread, s);
+  else launch_ssm_rows<__nv_bfloat16>(u, lanes, rows_per_thread, s);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gpu/device.h"
+#include "gpu/kernels.h"
 #include "gpu/host/report.h"
 #include "gpu/host/stats.h"
 
@@ -16,6 +17,9 @@ struct TimingOptions {
   int warmup = 3;
   StoppingRule rule;
   bool flush_l2 = true;
+  // After the memset, read the flush buffer back so L2 holds only clean lines: the timed work then
+  // does not share DRAM with the write-back of the memset's dirty lines (~L2 size). Used by the probe.
+  bool clean_l2 = false;
 };
 
 // The device's description, or kvplan::Error (exit 3) when no CUDA device is usable.
@@ -27,20 +31,23 @@ class Timer {
  public:
   explicit Timer(int64_t l2_bytes) : flush_(std::max<int64_t>(2 * l2_bytes, 64 << 20)) {}
   cudaStream_t stream() const { return stream_.get(); }
-  void flush_l2() { CUDA_CHECK(cudaMemsetAsync(flush_.get(), ++flush_value_, static_cast<size_t>(flush_.bytes()), stream())); }
+  void flush_l2(bool clean = false) {
+    CUDA_CHECK(cudaMemsetAsync(flush_.get(), ++flush_value_, static_cast<size_t>(flush_.bytes()), stream()));
+    if (clean) launch_l2_clean_read(flush_.get(), flush_.bytes(), stream());
+  }
 
   // Times `enqueue(stream)`; returns the summary of the samples it took.
   template <typename F>
   SampleStats measure(F&& enqueue, const TimingOptions& o) {
     for (int i = 0; i < o.warmup; ++i) {
-      if (o.flush_l2) flush_l2();
+      if (o.flush_l2) flush_l2(o.clean_l2);
       enqueue(stream());
     }
     stream_.sync();
     std::vector<double> samples;
     const auto t_start = std::chrono::steady_clock::now();
     for (;;) {
-      if (o.flush_l2) flush_l2();
+      if (o.flush_l2) flush_l2(o.clean_l2);
       start_.record(stream());
       enqueue(stream());
       stop_.record(stream());
