@@ -202,6 +202,17 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   const double inv_bw = (ta * kb - tb * ka) / det, t0 = (sa * tb - sb * ta) / det;
   c.step_bytes_per_s = inv_bw > 0 ? 1.0 / inv_bw : 0;
   c.step_kernel_overhead_s = t0;
+  // The 2x2 solve is ill-conditioned when the small kernels cost about what their bytes do (seen
+  // on an H200: a bandwidth above the datasheet). Then take the large graph's bytes / time as the
+  // bandwidth (a lower bound: it includes 48 launches) and the overhead from the small graph.
+  const bool solved = c.step_bytes_per_s > 0 && c.step_bytes_per_s <= base.memory_bandwidth_bytes_per_s && t0 >= 0;
+  if (!solved) {
+    c.step_bytes_per_s = sa / ta;
+    c.step_kernel_overhead_s = std::max(0.0, (tb - sb / c.step_bytes_per_s) / kb);
+    c.methods.push_back("the two-graph solve gave a bandwidth above the datasheet or a negative overhead; used the "
+                        "48-GEMV graph's bytes / time as the bandwidth and the 512-GEMV graph's excess time / 512 as the "
+                        "per-kernel overhead");
+  }
   c.methods.push_back(fmt::format(
       "bandwidth_fraction and kernel_overhead_s (used by the decode model): two CUDA graphs of back-to-back cuBLAS bf16 "
       "GEMVs at batch 1 on distinct weights, as a decode step runs them: 48 x (14336x4096) = {:.2f} GB in {:.3f} ms and "
