@@ -24,14 +24,7 @@ void write(const std::string& path, const Json& j) {
   }
 }
 
-TimingOptions options(double max_time_s) {
-  TimingOptions o;
-  o.rule.max_time_s = max_time_s;
-  o.rule.min_samples = 10;
-  o.rule.max_samples = 200;
-  o.rule.target_rel_noise = 0.003;
-  return o;
-}
+TimingOptions options(double max_time_s) { return timing_options(max_time_s, 200); }
 
 }  // namespace
 

@@ -13,14 +13,7 @@ namespace kvplan::gpu {
 
 namespace {
 
-TimingOptions timing(double max_time_s) {
-  TimingOptions o;
-  o.rule.max_time_s = max_time_s;
-  o.rule.min_samples = 10;
-  o.rule.max_samples = 300;
-  o.rule.target_rel_noise = 0.003;
-  return o;
-}
+TimingOptions timing(double max_time_s) { return timing_options(max_time_s, 300); }
 
 // Times a list of ops captured in one CUDA graph (launch gaps as an engine's graph has them).
 SampleStats time_graph(Timer& t, const std::vector<const StepOp*>& ops, const TimingOptions& o) {

@@ -22,6 +22,17 @@ struct TimingOptions {
   bool clean_l2 = false;
 };
 
+// The stopping rule kvplan's timings use: at least 10 samples, stop at 0.3% relative noise, at
+// most `max_samples` samples or `max_time_s` seconds.
+inline TimingOptions timing_options(double max_time_s, int max_samples) {
+  TimingOptions o;
+  o.rule.max_time_s = max_time_s;
+  o.rule.min_samples = 10;
+  o.rule.max_samples = max_samples;
+  o.rule.target_rel_noise = 0.003;
+  return o;
+}
+
 // The device's description, or kvplan::Error (exit 3) when no CUDA device is usable.
 DeviceInfo device_info(const std::string& command = "validate");
 // SM clock in MHz, measured by a kernel that counts cycles against %globaltimer for ~ms.

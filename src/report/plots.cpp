@@ -203,6 +203,14 @@ std::vector<Series> collect_series(const std::vector<SweepCase>& cases, const Sw
   return series;
 }
 
+// Log x (powers of 2, at least one octave wide) and log y (decades) over the plot area.
+void set_log_axes(Frame& f, int64_t x_lo, int64_t x_hi, double y_lo, double y_hi) {
+  f.x = {static_cast<double>(x_lo), static_cast<double>(std::max(x_hi, x_lo * 2)), true, kLeft + 10, kRight - 10};
+  f.y = {y_lo, y_hi, true, kBottom, kTop};
+  f.x_ticks = power2_ticks(f.x.lo, f.x.hi);
+  f.y_ticks = decade_ticks(y_lo, y_hi);
+}
+
 std::pair<double, double> y_extent(const std::vector<Series>& series) {
   double y_lo = INFINITY, y_hi = 0;
   for (const Series& s : series)
@@ -233,10 +241,7 @@ std::string memory_vs_context(const std::vector<SweepCase>& cases, const SweepAx
                                        axes.batches.front());
   f.x_label = "context (tokens per sequence, log scale)";
   f.y_label = "KV cache + SSM state (GiB, log scale)";
-  f.x = {static_cast<double>(*x_lo_it), static_cast<double>(std::max(*x_hi_it, *x_lo_it * 2)), true, kLeft + 10, kRight - 10};
-  f.y = {lo, hi, true, kBottom, kTop};
-  f.x_ticks = power2_ticks(f.x.lo, f.x.hi);
-  f.y_ticks = decade_ticks(lo, hi);
+  set_log_axes(f, *x_lo_it, *x_hi_it, lo, hi);
   Svg svg(kWidth, kHeight);
   draw_frame(svg, f);
   std::vector<LegendEntry> legend;
@@ -275,10 +280,7 @@ std::string throughput_vs_batch(const std::vector<SweepCase>& cases, const Sweep
                "; dotted: compute-bound from this batch; thin: largest batch that fits; hollow: does not fit";
   f.x_label = "batch (concurrent sequences, log scale)";
   f.y_label = "decode tokens/s per replica (log scale)";
-  f.x = {static_cast<double>(*b_lo), static_cast<double>(std::max(*b_hi, *b_lo * 2)), true, kLeft + 10, kRight - 10};
-  f.y = {lo, hi, true, kBottom, kTop};
-  f.x_ticks = power2_ticks(f.x.lo, f.x.hi);
-  f.y_ticks = decade_ticks(lo, hi);
+  set_log_axes(f, *b_lo, *b_hi, lo, hi);
   Svg svg(kWidth, kHeight);
   draw_frame(svg, f);
   std::vector<LegendEntry> legend;
