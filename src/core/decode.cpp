@@ -22,12 +22,14 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
   s.batch = batch;
   s.context = context;
   s.components.reserve(6);
-  auto component = [&](const char* name, int64_t bytes, double flops, int64_t kernels, double peak_flops,
-                       double flops_rate) {
+  // Bytes stream at the component's bandwidth (rates(): kv_cache and ssm_state have their own
+  // fractions), FLOPs at its math rate.
+  auto component = [&](const char* name, int64_t bytes, const Rate& bandwidth, double flops, int64_t kernels,
+                       const Rate& math) {
     DecodeComponent c{name, bytes, flops, kernels, 0, 0};
-    const double byte_time = static_cast<double>(bytes) / rates_.bandwidth.achievable;
-    const double flop_time = flops_rate > 0 ? flops / flops_rate : 0;
-    c.time_floor_s = std::max(static_cast<double>(bytes) / rates_.bandwidth.peak, peak_flops > 0 ? flops / peak_flops : 0);
+    const double byte_time = static_cast<double>(bytes) / bandwidth.achievable;
+    const double flop_time = math.achievable > 0 ? flops / math.achievable : 0;
+    c.time_floor_s = std::max(static_cast<double>(bytes) / bandwidth.peak, math.peak > 0 ? flops / math.peak : 0);
     c.time_s = std::max(byte_time, flop_time) + static_cast<double>(kernels) * overhead;
     s.memory_time_s += byte_time;
     s.compute_time_s += flop_time;
@@ -45,7 +47,7 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
     s.experts_touched = std::max(s.experts_touched, touched);
     weight_bytes = add(weight_bytes, std::llround(touched * static_cast<double>(g.bytes_per_expert)));
   }
-  component("weights", weight_bytes, b * w.linear_flops_per_token, w.kernels.weights, rates_.linear.peak, rates_.linear.achievable);
+  component("weights", weight_bytes, rates_.bandwidth, b * w.linear_flops_per_token, w.kernels.weights, rates_.linear);
 
   // KV cache: every sequence reads min(context, window) tokens per layer and writes one.
   if (!w.attention.empty()) {
@@ -57,14 +59,14 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
       flops_per_seq += static_cast<double>(keys) * g.decode_flops_per_key;
     }
     const int64_t bytes = mul(batch, add(read_per_seq, w.kv_write_bytes_per_token));
-    component("kv_cache", bytes, b * flops_per_seq, w.kernels.kv_cache, rates_.attention.peak, rates_.attention.achievable);
+    component("kv_cache", bytes, rates_.kv_bandwidth, b * flops_per_seq, w.kernels.kv_cache, rates_.attention);
   }
   // SSM state: read and written once per sequence.
   if (w.state_bytes_per_sequence > 0)
-    component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), b * w.scan_flops_per_token,
-              w.kernels.ssm_state, rates_.fp32.peak, rates_.fp32.achievable);
-  component("lm_head", w.lm_head_bytes, b * w.lm_head_flops_per_token, w.kernels.lm_head, rates_.head.peak, rates_.head.achievable);
-  component("embedding", mul(batch, w.embedding_bytes_per_token), 0, w.kernels.embedding, 0, 0);
+    component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), rates_.state_bandwidth, b * w.scan_flops_per_token,
+              w.kernels.ssm_state, rates_.fp32);
+  component("lm_head", w.lm_head_bytes, rates_.bandwidth, b * w.lm_head_flops_per_token, w.kernels.lm_head, rates_.head);
+  component("embedding", mul(batch, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{});
 
   // Tensor parallel: one ring all-reduce of the batch's hidden states per mixer and per MLP.
   if (w.tp > 1 && w.allreduces_per_pass > 0) {

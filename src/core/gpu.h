@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,11 +16,17 @@ namespace kvplan {
 // Defaults: ../docs/formulas.md "Efficiency model"; calibrated presets measure them.
 struct Efficiency {
   double bandwidth_fraction = 0.90;  // achievable fraction of memory_bandwidth for large reads
+  // Decode attention streaming the KV cache (the decode step's kv_cache component), and the SSM and
+  // conv state read and written by the decode step's state update (ssm_state); unset: bandwidth_fraction.
+  std::optional<double> attention_bandwidth_fraction;
+  std::optional<double> state_bandwidth_fraction;
   double flops_fraction = 0.70;      // achievable fraction of peak FLOP/s for large GEMMs
   double kernel_overhead_s = 4e-6;   // fixed cost per kernel launch (latency + tail)
   double attention_flops_fraction = 0.50;  // achievable fraction of peak in prefill attention
   double allreduce_latency_s = 10e-6;      // fixed cost per all-reduce
   bool calibrated = false;
+  double attention_bandwidth() const { return attention_bandwidth_fraction.value_or(bandwidth_fraction); }
+  double state_bandwidth() const { return state_bandwidth_fraction.value_or(bandwidth_fraction); }
 };
 
 struct Price {

@@ -36,16 +36,33 @@ TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention 
   const int64_t kv_el = kv_type_bytes(a.kv);
   const int64_t k_elems = a.v_in_k ? a.batch * a.context * a.qk_dim : a.batch * a.kv_heads * a.context * a.qk_dim;
   const int64_t v_elems = a.v_in_k ? 0 : a.batch * a.kv_heads * a.context * a.v_dim;
-  DeviceBuffer q(a.batch * a.heads * a.qk_dim * 2), k(k_elems * kv_el), v(std::max<int64_t>(v_elems * kv_el, 16)),
-      out(a.batch * a.heads * a.v_dim * 2);
+  // K and V in one allocation, V starting `skew` bytes after K's end (experiment switch
+  // KVPLAN_KV_SKEW, bytes; with -1, K and V are separate cudaMallocs as before).
+  const char* skew_env = std::getenv("KVPLAN_KV_SKEW");
+  const bool in_arena = std::getenv("KVPLAN_KV_ARENA_GB") != nullptr;
+  const int64_t skew = skew_env ? std::atoll(skew_env) : -1;
+  const int64_t k_bytes = k_elems * kv_el, v_bytes = std::max<int64_t>(v_elems * kv_el, 16);
+  DeviceBuffer q(a.batch * a.heads * a.qk_dim * 2), k(in_arena ? 0 : skew >= 0 ? k_bytes + skew + v_bytes : k_bytes),
+      v(in_arena || skew >= 0 ? 0 : v_bytes), out(a.batch * a.heads * a.v_dim * 2);
+  char* v_ptr = skew >= 0 ? k.as<char>() + k_bytes + skew : v.as<char>();
+  // Experiment switch: KVPLAN_KV_ARENA_GB=N allocates one N GB buffer once per process and places
+  // K at KVPLAN_KV_OFFSET bytes into it, V 64 KB after K's end.
+  static DeviceBuffer arena;
+  char* k_ptr = k.as<char>();
+  if (const char* gb = std::getenv("KVPLAN_KV_ARENA_GB")) {
+    if (!arena.get()) arena = DeviceBuffer(std::atoll(gb) << 30);
+    const char* off = std::getenv("KVPLAN_KV_OFFSET");
+    k_ptr = arena.as<char>() + (off ? std::atoll(off) : 0);
+    v_ptr = k_ptr + k_bytes + 65536;
+  }
   fill_random_bf16(q.get(), a.batch * a.heads * a.qk_dim, 11, -1, 1, t.stream());
   // fp8: random bf16 bytes read as e4m3 hold NaN codes at times; fill in a finite range instead.
   if (a.kv == KvType::fp8_e4m3) {
-    fill_bytes(k.get(), k.bytes(), 0x3a, t.stream());
-    fill_bytes(v.get(), v.bytes(), 0x35, t.stream());
+    fill_bytes(k_ptr, k_bytes, 0x3a, t.stream());
+    fill_bytes(v_ptr, v_bytes, 0x35, t.stream());
   } else {
-    fill_random_bf16(k.get(), k_elems * kv_el / 2, 12, -1, 1, t.stream());
-    if (v_elems) fill_random_bf16(v.get(), v_elems * kv_el / 2, 13, -1, 1, t.stream());
+    fill_random_bf16(k_ptr, k_elems * kv_el / 2, 12, -1, 1, t.stream());
+    if (v_elems) fill_random_bf16(v_ptr, v_elems * kv_el / 2, 13, -1, 1, t.stream());
   }
   if (a.v_in_k) {
     a.k_batch_stride = a.v_batch_stride = a.context * a.qk_dim;
@@ -57,8 +74,8 @@ TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention 
     a.k_token_stride = a.v_token_stride = a.qk_dim;
   }
   a.q = q.get();
-  a.k = k.get();
-  a.v = a.v_in_k ? k.get() : v.get();
+  a.k = k_ptr;
+  a.v = a.v_in_k ? k_ptr : v_ptr;
   a.out = out.get();
   if (a.scale == 0) a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(a.qk_dim)));
   const int64_t ws_bytes = plan_decode_attention(a, d.sm_count);

@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
       for (auto [h, kvh] : {std::pair{32, 32}, {32, 8}, {32, 1}, {64, 8}})
         for (int64_t b : {1, 8, 32})
           for (int64_t n : {4096, 32768, 131072}) shapes.push_back({h, kvh, b, n});
-      if (std::getenv("KVPLAN_GRID_REVERSE")) std::reverse(shapes.begin(), shapes.end());
+      if (const char* rv = std::getenv("KVPLAN_GRID_REVERSE"); rv && *rv) std::reverse(shapes.begin(), shapes.end());
       if (only.size() == 4) shapes = {{only[0], only[1], only[2], only[3]}};
       for (const auto& [h, kvh, b, n] : shapes) {
             DecodeAttention a;
@@ -98,14 +98,18 @@ int main(int argc, char** argv) {
             a.qk_dim = a.v_dim = 128;
             a.context = n;
             a.kv = kvt;
+            if (const char* sp = std::getenv("KVPLAN_ATTN_SPLITS")) a.splits = std::atoi(sp);
+            const double mhz0 = measure_sm_clock_mhz(timer.stream());
             const TimedCheck r = time_decode_attention(timer, d, a, o);
-            fmt::print(stderr, "attn {}/{} b{} n{}: {:.1f} us, {:.0f} GB/s ({})\n", h, kvh, b, n, r.measured.median_s * 1e6,
-                       r.achieved_bytes_per_s() / 1e9, r.note);
+            const double mhz1 = measure_sm_clock_mhz(timer.stream());
+            fmt::print(stderr, "attn {}/{} b{} n{}: {:.1f} us, {:.0f} GB/s ({}), SM clock {:.0f}/{:.0f} MHz\n", h, kvh, b, n,
+                       r.measured.median_s * 1e6, r.achieved_bytes_per_s() / 1e9, r.note, mhz0, mhz1);
             Json row = to_json(r);
             row["heads"] = h;
             row["kv_heads"] = kvh;
             row["batch"] = b;
             row["context"] = n;
+            row["sm_clock_mhz"] = {mhz0, mhz1};  // before and after this shape's samples
             rows.push_back(row);
           }
       j["attention"] = rows;

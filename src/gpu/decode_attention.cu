@@ -11,6 +11,7 @@
 #include <cuda_fp8.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <type_traits>
 
 #include "gpu/cuda_check.h"
@@ -324,6 +325,262 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
     }
 }
 
+// The bf16/fp16 kernel: every warp is its own pipeline. Warp w of a block streams tiles w, w+4, ...
+// of the block's split through its own cp.async stages and keeps its own online softmax in
+// registers (S never leaves the MMA accumulators: they are repacked as the A operand of P.V), so
+// the main loop has no block-wide barrier and no redundant work; the 4 warps' (max, sum, O) are
+// merged through shared memory once at the end. The staged kernel above stays for fp8 (tiles are
+// converted in shared memory) and MLA (576-wide tiles).
+template <int D, int MT, typename CT, int TT, int STAGES>
+struct WarpCfg {
+  static constexpr int W = kThreads / 32;
+  static constexpr int ROWS = 16 * MT;
+  static constexpr int LD = D + 8;         // row pitch (elements): 16 B of padding against bank conflicts
+  static constexpr int TILE = TT * LD;     // elements of one K (or V) tile
+  static constexpr int WARP_ELEMS = STAGES * 2 * TILE;
+  static constexpr int Q_BYTES = ROWS * LD * 2;
+  static constexpr int PIPE_BYTES = W * WARP_ELEMS * 2;
+  static constexpr int OLD = D + 4;        // merge scratch pitch (floats)
+  static constexpr int MERGE_BYTES = W * ROWS * OLD * 4 + W * ROWS * 8;
+  static constexpr int SMEM = Q_BYTES + (PIPE_BYTES > MERGE_BYTES ? PIPE_BYTES : MERGE_BYTES);
+  static constexpr bool Q_IN_REGS = MT == 1 && D <= 128;  // else ldmatrix from shared memory per use
+  static_assert(TT % 16 == 0 && D % 16 == 0, "tile shape");
+};
+
+template <int D, int MT, typename CT, int TT, int STAGES>
+__global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const DecodeAttention a, int head_tiles) {
+  using C = WarpCfg<D, MT, CT, TT, STAGES>;
+  using M = Mma<CT>;
+  extern __shared__ __align__(16) unsigned char smem[];
+  CT* Qs = reinterpret_cast<CT*>(smem);
+  CT* pipe = reinterpret_cast<CT*>(smem + C::Q_BYTES);
+  pdl_launch_dependents();
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int ht = blockIdx.x % head_tiles;
+  const int rest = blockIdx.x / head_tiles;
+  const int split = rest % a.splits;
+  const int kvh = rest / a.splits;
+  const int64_t b = blockIdx.y;
+  const int group = static_cast<int>(a.heads / a.kv_heads);
+  const int head0 = kvh * group + ht * C::ROWS;
+  const int rows_valid = min(C::ROWS, group - ht * C::ROWS);
+
+  const int64_t first = a.window > 0 ? max(int64_t(0), a.context - a.window) : 0;
+  const int64_t tiles_total = (a.context - first + TT - 1) / TT;
+  const int64_t tps = (tiles_total + a.splits - 1) / a.splits;
+  const int64_t tile_begin = split * tps;
+  const int ntiles = static_cast<int>(max(int64_t(0), min(tiles_total, tile_begin + tps) - tile_begin));
+  const int my_tiles = ntiles > warp ? (ntiles - warp + C::W - 1) / C::W : 0;
+  const int64_t tok0 = first + tile_begin * TT;
+
+  const CT* q = static_cast<const CT*>(a.q) + (b * a.heads + head0) * D;
+  for (int i = tid; i < C::ROWS * D / 8; i += kThreads) {
+    const int r = i / (D / 8), c = (i % (D / 8)) * 8;
+    uint4 val = make_uint4(0, 0, 0, 0);
+    if (r < rows_valid) val = *reinterpret_cast<const uint4*>(q + r * D + c);
+    *reinterpret_cast<uint4*>(Qs + r * C::LD + c) = val;
+  }
+
+  const CT* kbase = static_cast<const CT*>(a.k) + b * a.k_batch_stride + kvh * a.k_head_stride;
+  const CT* vbase = static_cast<const CT*>(a.v) + b * a.v_batch_stride + kvh * a.v_head_stride;
+  CT* wpipe = pipe + warp * C::WARP_ELEMS;
+  // Warp-local tile i is the split's tile warp + i*W.
+  const auto tile_tok = [&](int i) { return tok0 + int64_t(warp + i * C::W) * TT; };
+  auto load_tile = [&](int i, int stage) {
+    const int64_t t0 = tile_tok(i);
+    constexpr int CH = D / 8;
+    CT* kd = wpipe + stage * 2 * C::TILE;
+    CT* vd = kd + C::TILE;
+#pragma unroll
+    for (int c = lane; c < TT * CH; c += 32) {
+      const int r = c / CH, col = (c % CH) * 8;
+      const bool ok = t0 + r < a.context;
+      const int64_t t = ok ? t0 + r : first;
+      cp_async16(kd + r * C::LD + col, kbase + t * a.k_token_stride + col, ok);
+      cp_async16(vd + r * C::LD + col, vbase + t * a.v_token_stride + col, ok);
+    }
+  };
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < my_tiles) load_tile(s, s);
+    cp_async_commit();
+  }
+  __syncthreads();  // Q tile
+
+  unsigned qreg[C::Q_IN_REGS ? D / 16 : 1][4];
+  if constexpr (C::Q_IN_REGS) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) ldmatrix_x4(qreg[kk], Qs + (lane % 16) * C::LD + kk * 16 + (lane / 16) * 8);
+  }
+
+  const float scale_log2 = a.scale * kLog2e;
+  float m_run[MT][2], l_run[MT][2], o[MT][D / 8][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    m_run[mt][0] = m_run[mt][1] = -INFINITY;
+    l_run[mt][0] = l_run[mt][1] = 0.f;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.f;
+  }
+
+  for (int it = 0; it < my_tiles; ++it) {
+    cp_async_wait<STAGES - 2>();
+    __syncwarp();
+    if (it + STAGES - 1 < my_tiles) load_tile(it + STAGES - 1, (it + STAGES - 1) % STAGES);
+    cp_async_commit();
+    const CT* Kt = wpipe + (it % STAGES) * 2 * C::TILE;
+    const CT* Vt = Kt + C::TILE;
+
+    // S = Q K^T (ldmatrix x4 gives two 8-token B fragments).
+    float s[MT][TT / 8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < TT / 8; ++nt) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      unsigned qa[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        if constexpr (C::Q_IN_REGS) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) qa[mt][e] = qreg[kk][e];
+        } else {
+          ldmatrix_x4(qa[mt], Qs + (mt * 16 + (lane % 16)) * C::LD + kk * 16 + (lane / 16) * 8);
+        }
+      }
+#pragma unroll
+      for (int np = 0; np < TT / 16; ++np) {
+        unsigned kb[4];
+        ldmatrix_x4(kb, Kt + (np * 16 + (lane % 8) + (lane / 16) * 8) * C::LD + kk * 16 + ((lane / 8) % 2) * 8);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          M::run(s[mt][2 * np], qa[mt], kb[0], kb[1]);
+          M::run(s[mt][2 * np + 1], qa[mt], kb[2], kb[3]);
+        }
+      }
+    }
+
+    // Online softmax in registers: a row's 4 lanes (lane / 4 equal) share its max through shuffles;
+    // each lane keeps a partial row sum (the corrections are row-uniform), summed after the loop.
+    const int64_t t0 = tile_tok(it);
+    unsigned pa[MT][TT / 16][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < TT / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int col = nt * 8 + (lane % 4) * 2 + e;
+            float& v = s[mt][nt][2 * hf + e];
+            v = t0 + col < a.context ? v * scale_log2 : -INFINITY;
+            mx = fmaxf(mx, v);
+          }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+        const float m_new = fmaxf(m_run[mt][hf], mx);
+        const float m_use = m_new == -INFINITY ? 0.f : m_new;
+        const float corr = exp2f(m_run[mt][hf] - m_use);
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < TT / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            float& v = s[mt][nt][2 * hf + e];
+            v = exp2f(v - m_use);
+            sum += v;
+          }
+        l_run[mt][hf] = l_run[mt][hf] * corr + sum;
+        m_run[mt][hf] = m_new;
+#pragma unroll
+        for (int n = 0; n < D / 8; ++n) {
+          o[mt][n][2 * hf] *= corr;
+          o[mt][n][2 * hf + 1] *= corr;
+        }
+      }
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int j = 0; j < TT / 16; ++j) {
+        pa[mt][j][0] = M::pack(s[mt][2 * j][0], s[mt][2 * j][1]);
+        pa[mt][j][1] = M::pack(s[mt][2 * j][2], s[mt][2 * j][3]);
+        pa[mt][j][2] = M::pack(s[mt][2 * j + 1][0], s[mt][2 * j + 1][1]);
+        pa[mt][j][3] = M::pack(s[mt][2 * j + 1][2], s[mt][2 * j + 1][3]);
+      }
+
+    // O += P V.
+#pragma unroll
+    for (int j = 0; j < TT / 16; ++j)
+#pragma unroll
+      for (int n = 0; n < D / 16; ++n) {
+        unsigned vb[4];
+        ldmatrix_x4_trans(vb, Vt + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * C::LD + n * 16 + (lane / 16) * 8);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          M::run(o[mt][2 * n], pa[mt][j], vb[0], vb[1]);
+          M::run(o[mt][2 * n + 1], pa[mt][j], vb[2], vb[3]);
+        }
+      }
+  }
+  cp_async_wait<0>();
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      l_run[mt][hf] += __shfl_xor_sync(0xffffffff, l_run[mt][hf], 1);
+      l_run[mt][hf] += __shfl_xor_sync(0xffffffff, l_run[mt][hf], 2);
+    }
+  __syncthreads();  // every warp is done with its pipeline: reuse it as merge scratch
+
+  float* o_s = reinterpret_cast<float*>(smem + C::Q_BYTES);  // [W][ROWS][OLD]
+  float2* ml_s = reinterpret_cast<float2*>(o_s + C::W * C::ROWS * C::OLD);
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const int r = mt * 16 + lane / 4 + hf * 8;
+      float* dst = o_s + (warp * C::ROWS + r) * C::OLD + (lane % 4) * 2;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) *reinterpret_cast<float2*>(dst + n * 8) = make_float2(o[mt][n][2 * hf], o[mt][n][2 * hf + 1]);
+      if (lane % 4 == 0) ml_s[warp * C::ROWS + r] = make_float2(m_run[mt][hf], l_run[mt][hf]);
+    }
+  __syncthreads();
+  for (int i = tid; i < C::ROWS * D / 4; i += kThreads) {
+    const int r = i / (D / 4), c = (i % (D / 4)) * 4;
+    if (r >= rows_valid) continue;
+    float mx = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < C::W; ++w) mx = fmaxf(mx, ml_s[w * C::ROWS + r].x);
+    const float m_use = mx == -INFINITY ? 0.f : mx;
+    float L = 0.f;
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+    for (int w = 0; w < C::W; ++w) {
+      const float2 ml = ml_s[w * C::ROWS + r];
+      const float f = exp2f(ml.x - m_use);
+      const float4 v = *reinterpret_cast<const float4*>(o_s + (w * C::ROWS + r) * C::OLD + c);
+      L += f * ml.y;
+      acc.x += f * v.x;
+      acc.y += f * v.y;
+      acc.z += f * v.z;
+      acc.w += f * v.w;
+    }
+    if (a.splits == 1) {
+      const float inv = L > 0 ? a.v_scale / L : 0.f;
+      CT* out = static_cast<CT*>(a.out) + (b * a.heads + head0 + r) * D + c;
+      *reinterpret_cast<uint2*>(out) = make_uint2(M::pack(acc.x * inv, acc.y * inv), M::pack(acc.z * inv, acc.w * inv));
+    } else {
+      const int64_t slot = (b * a.heads + head0 + r) * a.splits + split;
+      *reinterpret_cast<float4*>(a.partial_o + slot * D + c) = acc;
+      if (c == 0) *reinterpret_cast<float2*>(a.partial_ml + slot * 2) = make_float2(mx, L);
+    }
+  }
+}
+
 // Log-sum-exp merge of the splits: one block per (batch, head) row; warp w sums splits w, w+4, ...
 // (each lane 4 columns per 128-column pass, 4 independent loads in flight), then the warps add up.
 template <typename CT>
@@ -416,41 +673,56 @@ void launch_combine(const DecodeAttention& a, cudaStream_t s) {
 }
 
 struct Variant {
-  int mt;  // 16-row M tiles per block
-  int tt;  // tokens per tile
+  bool warp;  // decode_attention_warp_kernel (bf16/fp16) or the staged block kernel (fp8, MLA)
+  int mt;     // 16-row M tiles per block
+  int tt;     // tokens per tile (per warp tile in the warp kernel)
+  int unit() const { return warp ? kThreads / 32 : 1; }  // tiles a block works on at once
 };
 
 Variant variant_of(const DecodeAttention& a) {
-  const int64_t group = a.heads / a.kv_heads;
-  if (a.v_in_k) return {1, 32};
+  if (a.v_in_k) return {false, 1, 32};
   // MQA-size groups take two 16-row MMA tiles per block (each KV tile read once), except for tiny
   // caches (< 4 MB), where the second head tile doubles the blocks and costs only L2 re-reads
   // (measured: 32/1 b1 4K 2 MB 0.67 -> 0.93 of SDPA; at >= 17 MB two tiles per block win).
+  const int64_t group = a.heads / a.kv_heads;
   const int64_t kv_bytes = a.batch * a.kv_heads * a.context * (a.qk_dim + a.v_dim) * kv_type_bytes(a.kv);
-  return {group <= 16 || kv_bytes < (int64_t(4) << 20) ? 1 : 2, 32};
+  const int mt = group <= 16 || kv_bytes < (int64_t(4) << 20) ? 1 : 2;
+  if (a.kv == KvType::fp8_e4m3) return {false, mt, 32};
+  return {true, a.qk_dim <= 128 ? mt : 1, a.qk_dim == 64 || (a.qk_dim == 128 && std::getenv("KVPLAN_ATTN_TT32")) ? 32 : 16};
+}
+
+// Sets the kernel's shared-memory limit once, then reports occupancy (blocks per SM) or launches.
+template <auto Kernel, typename CT>
+void launch_kernel(int smem, int rows, const DecodeAttention& a, cudaStream_t s, int* occupancy) {
+  static bool configured = false;
+  if (!configured) {
+    CUDA_CHECK(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    configured = true;
+  }
+  if (occupancy) {
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(occupancy, Kernel, kThreads, smem));
+    return;
+  }
+  const int head_tiles = static_cast<int>((a.heads / a.kv_heads + rows - 1) / rows);
+  const dim3 grid(static_cast<unsigned>(head_tiles * a.splits * a.kv_heads), static_cast<unsigned>(a.batch));
+  Kernel<<<grid, kThreads, smem, s>>>(a, head_tiles);
+  CUDA_CHECK_LAUNCH();
+  if (a.splits > 1) launch_combine<CT>(a, s);
 }
 
 template <int DK, int DV, int MT, typename KV, bool V_IN_K, int TT, int STAGES>
 void launch(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
   using C = Cfg<DK, DV, MT, KV, V_IN_K, TT, STAGES>;
-  auto kernel = decode_attention_kernel<DK, DV, MT, KV, V_IN_K, TT, STAGES>;
-  static bool configured = false;
-  if (!configured) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
-    configured = true;
-  }
-  if (occupancy) {  // blocks per SM, for the split choice
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(occupancy, kernel, kThreads, C::SMEM));
-    return;
-  }
-  const int head_tiles = static_cast<int>((a.heads / a.kv_heads + C::ROWS - 1) / C::ROWS);
-  const dim3 grid(static_cast<unsigned>(head_tiles * a.splits * a.kv_heads), static_cast<unsigned>(a.batch));
-  kernel<<<grid, kThreads, C::SMEM, s>>>(a, head_tiles);
-  CUDA_CHECK_LAUNCH();
-  if (a.splits > 1) launch_combine<typename C::CT>(a, s);
+  launch_kernel<decode_attention_kernel<DK, DV, MT, KV, V_IN_K, TT, STAGES>, typename C::CT>(C::SMEM, C::ROWS, a, s, occupancy);
 }
 
-// Calls launch<...> of the variant compiled for this shape (or throws).
+template <int D, int MT, typename CT, int TT, int STAGES>
+void launch_warp(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
+  using C = WarpCfg<D, MT, CT, TT, STAGES>;
+  launch_kernel<decode_attention_warp_kernel<D, MT, CT, TT, STAGES>, CT>(C::SMEM, C::ROWS, a, s, occupancy);
+}
+
+// Calls the launcher of the variant compiled for this shape (or throws).
 void dispatch(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
   const Variant v = variant_of(a);
   const auto unsupported = [&] {
@@ -467,15 +739,18 @@ void dispatch(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
   const bool two = v.mt == 2;
   switch (a.kv) {
     case KvType::bf16:
-      if (a.qk_dim == 128) return two ? launch<128, 128, 2, __nv_bfloat16, false, 32, 4>(a, s, occupancy)
-                                      : launch<128, 128, 1, __nv_bfloat16, false, 32, 4>(a, s, occupancy);
-      if (a.qk_dim == 64) return two ? launch<64, 64, 2, __nv_bfloat16, false, 32, 4>(a, s, occupancy)
-                                     : launch<64, 64, 1, __nv_bfloat16, false, 32, 4>(a, s, occupancy);
-      if (a.qk_dim == 256) return two ? launch<256, 256, 2, __nv_bfloat16, false, 32, 3>(a, s, occupancy)
-                                      : launch<256, 256, 1, __nv_bfloat16, false, 32, 3>(a, s, occupancy);
+      if (a.qk_dim == 128 && std::getenv("KVPLAN_ATTN_TT32"))
+        return two ? launch_warp<128, 2, __nv_bfloat16, 32, 3>(a, s, occupancy)
+                   : launch_warp<128, 1, __nv_bfloat16, 32, 3>(a, s, occupancy);
+      if (a.qk_dim == 128) return two ? launch_warp<128, 2, __nv_bfloat16, 16, 3>(a, s, occupancy)
+                                      : launch_warp<128, 1, __nv_bfloat16, 16, 3>(a, s, occupancy);
+      if (a.qk_dim == 64) return two ? launch_warp<64, 2, __nv_bfloat16, 32, 3>(a, s, occupancy)
+                                     : launch_warp<64, 1, __nv_bfloat16, 32, 3>(a, s, occupancy);
+      if (a.qk_dim == 256) return launch_warp<256, 1, __nv_bfloat16, 16, 3>(a, s, occupancy);
       break;
     case KvType::fp16:
-      if (a.qk_dim == 128 && !two) return launch<128, 128, 1, __half, false, 32, 4>(a, s, occupancy);
+      if (a.qk_dim == 128) return two ? launch_warp<128, 2, __half, 16, 3>(a, s, occupancy)
+                                      : launch_warp<128, 1, __half, 16, 3>(a, s, occupancy);
       break;
     case KvType::fp8_e4m3:
       if (a.qk_dim == 128) return two ? launch<128, 128, 2, uint8_t, false, 32, 4>(a, s, occupancy)
@@ -494,10 +769,10 @@ int64_t plan_decode_attention(DecodeAttention& a, int sm_count) {
   const int64_t first = a.window > 0 ? std::max<int64_t>(0, a.context - a.window) : 0;
   const int64_t tiles = (a.context - first + v.tt - 1) / v.tt;
   if (a.splits <= 0) {
-    // A block streams only a few GB/s (its cp.async pipeline holds 3 tiles), so the grid needs
-    // many resident blocks all the time: aim at ~8 waves of resident blocks (the last partial wave
-    // is then a small tail), but give each split at least 4 tiles and enough tiles that writing
-    // and re-reading its fp32 partial (rows x v_dim x 8 B) stays <= 1/4 of its KV bytes.
+    // Splits minimizing (whole waves of resident blocks) x (tile steps per block + a fixed cost
+    // per block: launch, pipeline fill, merge and partial write), the smallest within 0.5%. A
+    // split keeps at least 2 tiles per warp and enough KV that writing and re-reading its fp32
+    // partial (rows x v_dim x 8 B) stays <= 1/4 of its KV bytes (the staged kernel: <= 64 splits).
     int occupancy = 1;
     dispatch(a, nullptr, &occupancy);
     const int64_t slots = static_cast<int64_t>(sm_count) * std::max(occupancy, 1);
@@ -505,28 +780,21 @@ int64_t plan_decode_attention(DecodeAttention& a, int sm_count) {
     const int64_t rows = std::min<int64_t>(a.heads / a.kv_heads, 16 * v.mt);
     const int64_t tile_bytes = int64_t(v.tt) * (a.qk_dim + (a.v_in_k ? 0 : a.v_dim)) * kv_type_bytes(a.kv);
     const int64_t partial_bytes = rows * a.v_dim * 8;
-    const int64_t min_tiles = std::max<int64_t>(4, (4 * partial_bytes + tile_bytes - 1) / tile_bytes);
-    const int64_t max_sp = std::max<int64_t>(1, std::min<int64_t>(kMaxSplits, tiles / min_tiles));
-    const int64_t want = (8 * slots + base - 1) / base;
-    a.splits = static_cast<int>(std::clamp<int64_t>(want, 1, max_sp));
-    if (a.v_in_k || a.kv == KvType::fp8_e4m3) {
-      // MLA and fp8 tiles are compute/convert-bound, not bandwidth-bound: extra splits only add
-      // partial traffic (measured 2026-11-23 with the 8-wave rule: MLA 128 heads b8 +13%, MLA 16
-      // heads +6%, fp8 +2-4%), so these keep the previous rule: splits minimizing whole waves of
-      // resident blocks x (tiles per block + fixed cost).
-      const int64_t fixed_tiles = 4;
-      int64_t best = 1;
-      double best_cost = 1e300;
-      for (int64_t sp = 1; sp <= std::min<int64_t>(std::max<int64_t>(tiles, 1), 64); ++sp) {
-        const int64_t waves = (base * sp + slots - 1) / slots;
-        const double cost = static_cast<double>(waves) * static_cast<double>((tiles + sp - 1) / sp + fixed_tiles);
-        if (cost < best_cost * 0.995) {
-          best_cost = cost;
-          best = sp;
-        }
+    const int64_t min_tiles = v.warp ? std::max<int64_t>(2 * v.unit(), (4 * partial_bytes + tile_bytes - 1) / tile_bytes) : 1;
+    const int64_t max_sp = std::max<int64_t>(1, std::min<int64_t>(v.warp ? kMaxSplits : 64, tiles / min_tiles));
+    const int64_t fixed_steps = v.warp ? 2 : 4;
+    int64_t best = 1;
+    double best_cost = 1e300;
+    for (int64_t sp = 1; sp <= max_sp; ++sp) {
+      const int64_t waves = (base * sp + slots - 1) / slots;
+      const int64_t steps = ((tiles + sp - 1) / sp + v.unit() - 1) / v.unit();
+      const double cost = static_cast<double>(waves) * static_cast<double>(steps + fixed_steps);
+      if (cost < best_cost * 0.995) {
+        best_cost = cost;
+        best = sp;
       }
-      a.splits = static_cast<int>(best);
     }
+    a.splits = static_cast<int>(best);
   }
   if (a.splits > kMaxSplits) throw Error("decode attention: at most 128 splits");
   if (a.v_dim > 512 || a.v_dim % 4) throw Error("decode attention: v_dim must be a multiple of 4, at most 512");

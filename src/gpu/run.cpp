@@ -154,6 +154,7 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
     ys.push_back(t.measured.median_s);
     c.gemv_curve.emplace_back(t.bytes, t.achieved_bytes_per_s());
   }
+  std::vector<double> attention_rates;  // shapes moving >= 256 MiB: the KV cache sizes decode time matters at
   for (auto [h, kvh, b, n] : {std::tuple{32, 8, 1, 32768}, {32, 8, 8, 32768}, {32, 8, 32, 32768}, {32, 32, 8, 32768},
                               {64, 8, 16, 131072}}) {
     DecodeAttention a;
@@ -164,20 +165,54 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
     const TimedCheck t = time_decode_attention(timer, c.device, a, o);
     xs.push_back(static_cast<double>(t.bytes));
     ys.push_back(t.measured.median_s);
-    if (t.bytes >= (int64_t(256) << 20)) c.decode_attention_bytes_per_s = std::max(c.decode_attention_bytes_per_s, t.achieved_bytes_per_s());
+    c.decode_attention_curve.emplace_back(t.bytes, t.achieved_bytes_per_s());
+    if (t.bytes >= (int64_t(256) << 20)) attention_rates.push_back(t.achieved_bytes_per_s());
   }
+  c.decode_attention_bytes_per_s = percentile(attention_rates, 0.5);
   c.decode_fit = fit_time_vs_bytes(xs, ys);
   c.methods.push_back(
       "decode_kernel_fit (for reference): time = t0 + bytes / BW fitted (relative least squares) over cuBLAS bf16 GEMVs at "
       "batch 1 (10 shapes of the bundled models, 8 MB..1.7 GB of weights) and kvplan's decode attention (GQA/MHA, 32K and "
       "128K context), each launched alone between CUDA events with a cold L2 (includes the launch latency a graph hides)");
+  c.methods.push_back(fmt::format(
+      "attention_bandwidth_fraction (the decode step's kv_cache component): kvplan's split-KV decode attention (split "
+      "kernel + combine), bf16 KV, head_dim 128, heads q/kv x batch x context 32/8 x 1 x 32K, 32/8 x 8 x 32K, 32/8 x 32 "
+      "x 32K, 32/32 x 8 x 32K, 64/8 x 16 x 128K, each launched alone between CUDA events with a cold L2; bytes = KV + q "
+      "+ out; median of bytes / time over the {} shapes moving >= 256 MiB = {:.4g} B/s; / datasheet bandwidth",
+      attention_rates.size(), c.decode_attention_bytes_per_s));
+  progress("SSM state update");
+  {
+    SsmUpdate m1;  // Mamba-1 as falcon-mamba-7b: d_inner 8192, d_state 16
+    m1.batch = 256;
+    m1.heads = 8192;
+    m1.head_dim = 1;
+    m1.d_state = 16;
+    m1.state_fp32 = true;
+    SsmUpdate m2;  // Mamba-2 as mamba2-2.7b: 80 heads x 64, 1 group, d_state 128
+    m2.mamba2 = true;
+    m2.batch = 64;
+    m2.heads = 80;
+    m2.head_dim = 64;
+    m2.groups = 1;
+    m2.d_state = 128;
+    m2.state_fp32 = true;
+    c.ssm_mamba1_bytes_per_s = time_ssm_update(timer, m1, o).achieved_bytes_per_s();
+    c.ssm_mamba2_bytes_per_s = time_ssm_update(timer, m2, o).achieved_bytes_per_s();
+    c.ssm_update_bytes_per_s = (c.ssm_mamba1_bytes_per_s + c.ssm_mamba2_bytes_per_s) / 2;
+  }
+  c.methods.push_back(fmt::format(
+      "state_bandwidth_fraction (the decode step's ssm_state component): kvplan's selective-state update kernel, fp32 "
+      "state, Mamba-1 batch 256 x d_inner 8192 x d_state 16 ({:.4g} B/s) and Mamba-2 batch 64 x 80 heads x 64 x d_state "
+      "128, 1 group ({:.4g} B/s), each launched alone between CUDA events with a cold L2; bytes = state read + written "
+      "+ x, z, y, B, C, A; mean of the two = {:.4g} B/s; / datasheet bandwidth",
+      c.ssm_mamba1_bytes_per_s, c.ssm_mamba2_bytes_per_s, c.ssm_update_bytes_per_s));
   progress("GEMVs in a CUDA graph");
   // Weight streaming as the decode step runs it: `count` distinct matrices, back-to-back GEMVs in one graph.
-  auto graph_gemvs = [&](int64_t out, int64_t in, int count) {
+  auto graph_gemvs = [&](int64_t out, int64_t in, int64_t count) {
     std::vector<DeviceBuffer> w;
-    for (int i = 0; i < count; ++i) {
+    for (int64_t i = 0; i < count; ++i) {
       w.emplace_back(out * in * 2);
-      fill_random_bf16(w.back().get(), out * in, 100 + i, -0.05f, 0.05f, timer.stream());
+      fill_random_bf16(w.back().get(), out * in, 100 + static_cast<uint64_t>(i), -0.05f, 0.05f, timer.stream());
     }
     DeviceBuffer x(in * 2), y(out * 2);
     fill_random_bf16(x.get(), in, 99, -1, 1, timer.stream());
@@ -187,31 +222,25 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
       for (const auto& m : w) blas.linear(m.get(), x.get(), y.get(), out, in, 1);
     });
     const SampleStats st = timer.measure([&](cudaStream_t s) { g.launch(s); }, o);
-    return std::pair<double, double>{static_cast<double>(count * (out * in + in + out) * 2), st.median_s};
+    return GraphTiming{count * (out * in + in + out) * 2, count, st.median_s};
   };
-  const auto [sa, ta] = graph_gemvs(14336, 4096, 48);  // 5.6 GB: bandwidth term dominates
-  const auto [sb, tb] = graph_gemvs(1024, 1024, 512);  // 1 GB in 512 kernels: overhead term shows
-  const double ka = 48, kb = 512, det = sa * kb - sb * ka;
-  const double inv_bw = (ta * kb - tb * ka) / det, t0 = (sa * tb - sb * ta) / det;
-  c.step_bytes_per_s = inv_bw > 0 ? 1.0 / inv_bw : 0;
-  c.step_kernel_overhead_s = t0;
-  // The 2x2 solve is ill-conditioned when the small kernels cost about what their bytes do (seen
-  // on an H200: a bandwidth above the datasheet). Then take the large graph's bytes / time as the
-  // bandwidth (a lower bound: it includes 48 launches) and the overhead from the small graph.
-  const bool solved = c.step_bytes_per_s > 0 && c.step_bytes_per_s <= base.memory_bandwidth_bytes_per_s && t0 >= 0;
-  if (!solved) {
-    c.step_bytes_per_s = sa / ta;
-    c.step_kernel_overhead_s = std::max(0.0, (tb - sb / c.step_bytes_per_s) / kb);
-    c.methods.push_back("the two-graph solve gave a bandwidth above the datasheet or a negative overhead; used the "
-                        "48-GEMV graph's bytes / time as the bandwidth and the 512-GEMV graph's excess time / 512 as the "
-                        "per-kernel overhead");
-  }
+  // Large: 5.6 GB in 48 kernels, the bytes term ~90% of the time. Tiny: 1000 kernels of 128 KB, the
+  // per-kernel term > 90% of the time, so each graph pins one unknown (the solve is well conditioned).
+  c.graph_large = graph_gemvs(14336, 4096, 48);
+  c.graph_tiny = graph_gemvs(256, 256, 1000);
+  const StreamingSolve sol = solve_graph_streaming(c.graph_large, c.graph_tiny, base.memory_bandwidth_bytes_per_s);
+  c.step_bytes_per_s = sol.bytes_per_s;
+  c.step_kernel_overhead_s = sol.kernel_overhead_s;
+  const auto ms = [](const GraphTiming& t) { return t.time_s * 1e3; };
   c.methods.push_back(fmt::format(
       "bandwidth_fraction and kernel_overhead_s (used by the decode model): two CUDA graphs of back-to-back cuBLAS bf16 "
-      "GEMVs at batch 1 on distinct weights, as a decode step runs them: 48 x (14336x4096) = {:.2f} GB in {:.3f} ms and "
-      "512 x (1024x1024) = {:.2f} GB in {:.3f} ms, solved for time = bytes / BW + kernels x overhead; cold L2 before "
-      "each replay; BW / datasheet = bandwidth_fraction",
-      sa / 1e9, ta * 1e3, sb / 1e9, tb * 1e3));
+      "GEMVs at batch 1 on distinct weights, as a decode step runs them, cold L2 before each replay: 1000 x (256x256) = "
+      "{:.3f} GB in {:.3f} ms pins the per-kernel overhead (its bytes are {:.1f}% of its time) and 48 x (14336x4096) = "
+      "{:.2f} GB in {:.3f} ms the bandwidth, solved jointly for time = bytes / BW + kernels x overhead: BW = large bytes "
+      "/ (large time - 48 x overhead), overhead = (tiny time - tiny bytes / BW) / 1000; BW / datasheet = "
+      "bandwidth_fraction",
+      static_cast<double>(c.graph_tiny.bytes) / 1e9, ms(c.graph_tiny), sol.tiny_bytes_share * 100,
+      static_cast<double>(c.graph_large.bytes) / 1e9, ms(c.graph_large)));
   progress("GEMM and prefill attention");
   const TimedCheck g = time_linear(timer, blas, 8192, 8192, 8192, o);
   c.gemm_flops = g.achieved_flops();
@@ -226,7 +255,6 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   c.methods.push_back("attention_flops_fraction: kvplan's causal tiled attention (mma.sync, online softmax), 32/8 heads, "
                       "head_dim 128, 16384 tokens, causal FLOPs 2*2*T*(T+1)/2*d*heads / datasheet dense bf16 peak");
   c.methods.push_back("allreduce_latency_s: not measured (one GPU); copied from the bundled preset");
-  (void)base;
   return c;
 }
 

@@ -1,5 +1,7 @@
 #include "io/gpu_yaml.h"
 
+#include <optional>
+
 #include "io/yaml_fields.h"
 
 namespace kvplan {
@@ -43,9 +45,19 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
   if (f.has("efficiency")) {
     YamlFields e(f.node("efficiency"), source, "efficiency");
     Efficiency& x = g.efficiency;
-    x.bandwidth_fraction = e.number("bandwidth_fraction", x.bandwidth_fraction);
-    x.flops_fraction = e.number("flops_fraction", x.flops_fraction);
-    x.attention_flops_fraction = e.number("attention_flops_fraction", x.attention_flops_fraction);
+    // A fraction of a datasheet peak, in (0, 1], reported at the value's position; nullopt if absent.
+    auto fraction = [&](const std::string& key) -> std::optional<double> {
+      e.expect(key);
+      if (!e.has(key)) return std::nullopt;
+      const double v = e.number(key);
+      if (!(v > 0 && v <= 1)) throw Error("'" + key + "' must be a fraction in (0, 1], got " + e.string(key), e.pos(key));
+      return v;
+    };
+    x.bandwidth_fraction = fraction("bandwidth_fraction").value_or(x.bandwidth_fraction);
+    x.attention_bandwidth_fraction = fraction("attention_bandwidth_fraction");  // unset: bandwidth_fraction
+    x.state_bandwidth_fraction = fraction("state_bandwidth_fraction");
+    x.flops_fraction = fraction("flops_fraction").value_or(x.flops_fraction);
+    x.attention_flops_fraction = fraction("attention_flops_fraction").value_or(x.attention_flops_fraction);
     x.kernel_overhead_s = e.number("kernel_overhead_s", x.kernel_overhead_s);
     x.allreduce_latency_s = e.number("allreduce_latency_s", x.allreduce_latency_s);
     x.calibrated = e.boolean("calibrated", false);

@@ -113,9 +113,15 @@ std::string render_gpu(const Gpu& g) {
   if (g.price.usd_per_gpu_hour > 0)
     out += fmt::format("  price         ${:.2f}/GPU-hour ({}, {})\n", g.price.usd_per_gpu_hour, g.price.date, g.price.source);
   const Efficiency& e = g.efficiency;
-  out += fmt::format("  efficiency    bandwidth {}, GEMM {}, attention {}, kernel overhead {:.1f} us{}\n",
-                     percent(e.bandwidth_fraction), percent(e.flops_fraction), percent(e.attention_flops_fraction),
-                     e.kernel_overhead_s * 1e6, e.calibrated ? " (calibrated)" : " (defaults)");
+  // The KV-cache and state bandwidths only where the preset sets them apart from bandwidth_fraction.
+  std::string apart;
+  if (e.attention_bandwidth() != e.bandwidth_fraction) apart += "KV cache " + percent(e.attention_bandwidth());
+  if (e.state_bandwidth() != e.bandwidth_fraction)
+    apart += (apart.empty() ? "" : ", ") + std::string("SSM state ") + percent(e.state_bandwidth());
+  const std::string bandwidth = percent(e.bandwidth_fraction) + (apart.empty() ? "" : " (" + apart + ")");
+  out += fmt::format("  efficiency    bandwidth {}, GEMM {}, attention {}, kernel overhead {:.1f} us{}\n", bandwidth,
+                     percent(e.flops_fraction), percent(e.attention_flops_fraction), e.kernel_overhead_s * 1e6,
+                     e.calibrated ? " (calibrated)" : " (defaults)");
   if (!g.source.empty()) out += fmt::format("  source        {}\n", g.source);
   return out;
 }
@@ -128,7 +134,9 @@ Json gpu_to_json(const Gpu& g) {
           {"memory_bytes", g.memory_bytes}, {"memory_bandwidth_bytes_per_s", g.memory_bandwidth_bytes_per_s},
           {"peak_flops", peaks}, {"interconnect_bytes_per_s", g.interconnect_bytes_per_s},
           {"price", {{"usd_per_gpu_hour", g.price.usd_per_gpu_hour}, {"date", g.price.date}, {"source", g.price.source}}},
-          {"efficiency", {{"bandwidth_fraction", e.bandwidth_fraction}, {"flops_fraction", e.flops_fraction},
+          {"efficiency", {{"bandwidth_fraction", e.bandwidth_fraction},
+                          {"attention_bandwidth_fraction", e.attention_bandwidth()},
+                          {"state_bandwidth_fraction", e.state_bandwidth()}, {"flops_fraction", e.flops_fraction},
                           {"attention_flops_fraction", e.attention_flops_fraction},
                           {"kernel_overhead_s", e.kernel_overhead_s}, {"allreduce_latency_s", e.allreduce_latency_s},
                           {"calibrated", e.calibrated}}},

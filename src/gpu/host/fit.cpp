@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 
 namespace kvplan::gpu {
@@ -40,6 +42,37 @@ LinearFit fit_time_vs_bytes(const std::vector<double>& x, const std::vector<doub
   }
   f.r2 = ss_tot > 0 ? 1.0 - ss_res / ss_tot : 1.0;
   return f;
+}
+
+StreamingSolve solve_graph_streaming(const GraphTiming& large, const GraphTiming& tiny, double datasheet_bytes_per_s) {
+  const auto describe = [](const char* what, const GraphTiming& g) {
+    return fmt::format("{} graph: {} kernels, {:.3f} GB in {:.3f} ms", what, g.kernels, static_cast<double>(g.bytes) / 1e9,
+                       g.time_s * 1e3);
+  };
+  const std::string graphs = describe("large", large) + "; " + describe("tiny", tiny);
+  if (large.kernels <= 0 || tiny.kernels <= 0 || large.bytes <= 0 || tiny.bytes < 0 || !(large.time_s > 0) ||
+      !(tiny.time_s > 0))
+    throw Error("streaming solve: needs kernels, bytes and a positive time in both graphs (" + graphs + ")");
+  const double lb = static_cast<double>(large.bytes), lk = static_cast<double>(large.kernels);
+  const double tb = static_cast<double>(tiny.bytes), tk = static_cast<double>(tiny.kernels);
+  // The large graph must move more bytes per kernel than the tiny one, or the two equations coincide.
+  const double det = lb * tk - tb * lk;
+  if (!(det > 0)) throw Error("streaming solve: the large graph moves no more bytes per kernel than the tiny one (" + graphs + ")");
+  const double inv_bw = (large.time_s * tk - tiny.time_s * lk) / det;
+  StreamingSolve r;
+  r.kernel_overhead_s = (lb * tiny.time_s - tb * large.time_s) / det;
+  if (!(inv_bw > 0))
+    throw Error("streaming solve: the tiny graph's per-kernel time leaves the large graph no time for its bytes (" +
+                graphs + ")");
+  r.bytes_per_s = 1.0 / inv_bw;
+  if (r.bytes_per_s > datasheet_bytes_per_s)
+    throw Error(fmt::format("streaming solve: bandwidth {:.3f} TB/s is above the datasheet's {:.3f} TB/s ({}); "
+                            "the graphs' times do not follow bytes / BW + kernels x overhead",
+                            r.bytes_per_s / 1e12, datasheet_bytes_per_s / 1e12, graphs));
+  if (r.kernel_overhead_s < 0)
+    throw Error(fmt::format("streaming solve: negative per-kernel overhead {:.3f} us ({})", r.kernel_overhead_s * 1e6, graphs));
+  r.tiny_bytes_share = tb * inv_bw / tiny.time_s;
+  return r;
 }
 
 }  // namespace kvplan::gpu

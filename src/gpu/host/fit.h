@@ -2,6 +2,7 @@
 // cost of a kernel (launch, ramp, tail) and its asymptotic bandwidth (METHOD: "two numbers").
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 namespace kvplan::gpu {
@@ -17,5 +18,25 @@ struct LinearFit {
 // Ordinary least squares of time_s on bytes (weighted by 1/time^2 when relative is true, so that
 // small and large sizes count alike). Throws kvplan::Error with fewer than 2 distinct sizes.
 LinearFit fit_time_vs_bytes(const std::vector<double>& bytes, const std::vector<double>& time_s, bool relative = true);
+
+// One replay of a CUDA graph of back-to-back kernels: the bytes they move, how many, how long.
+struct GraphTiming {
+  int64_t bytes = 0;
+  int64_t kernels = 0;
+  double time_s = 0;
+};
+struct StreamingSolve {
+  double bytes_per_s = 0;        // BW of time = bytes / BW + kernels x overhead
+  double kernel_overhead_s = 0;  // overhead
+  double tiny_bytes_share = 0;   // tiny graph's bytes / BW over its time (small: overhead well pinned)
+};
+// Streaming bandwidth and per-kernel overhead of kernels run back to back in a graph, from two
+// graphs that each pin one unknown of time = bytes / BW + kernels x overhead: `large` (a few
+// kernels over GBs, the bytes term dominates) and `tiny` (many kernels of a few hundred KB, the
+// overhead term dominates). Solved exactly; equals iterating overhead = (tiny time - tiny bytes /
+// BW) / tiny kernels and BW = large bytes / (large time - large kernels x overhead). Throws
+// kvplan::Error when the graphs do not separate the terms or the result is not physical:
+// BW outside (0, datasheet] or a negative overhead.
+StreamingSolve solve_graph_streaming(const GraphTiming& large, const GraphTiming& tiny, double datasheet_bytes_per_s);
 
 }  // namespace kvplan::gpu

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/dtype.h"
+#include "core/error.h"
 
 namespace kvplan::gpu {
 
@@ -131,16 +132,27 @@ std::string render_table(const ValidateReport& r) {
 
 Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   Efficiency e = base.efficiency;
-  const double bf16_peak = base.peak_flops_for(DType::bf16);
+  const double bw = base.memory_bandwidth_bytes_per_s, bf16_peak = base.peak_flops_for(DType::bf16);
+  // Measured / datasheet; a measurement past the datasheet is a wrong measurement, not a faster GPU.
+  auto fraction = [&](double measured, double datasheet, const char* key) {
+    const double f = measured / datasheet;
+    if (!(f > 0 && f <= 1))
+      throw Error(fmt::format("calibrate: {} would be {:.4f} ({:.4g} measured / {:.4g} datasheet), outside (0, 1]; "
+                              "no preset written",
+                              key, f, measured, datasheet));
+    return f;
+  };
   if (c.step_bytes_per_s > 0) {
-    e.bandwidth_fraction = c.step_bytes_per_s / base.memory_bandwidth_bytes_per_s;
-    e.kernel_overhead_s = std::max(0.0, c.step_kernel_overhead_s);
-  } else if (c.decode_fit.bytes_per_s > 0) {
-    e.bandwidth_fraction = c.decode_fit.bytes_per_s / base.memory_bandwidth_bytes_per_s;
-    e.kernel_overhead_s = std::max(0.0, c.decode_fit.t0_s);
+    e.bandwidth_fraction = fraction(c.step_bytes_per_s, bw, "bandwidth_fraction");
+    e.kernel_overhead_s = c.step_kernel_overhead_s;
   }
-  if (c.gemm_flops > 0 && bf16_peak > 0) e.flops_fraction = c.gemm_flops / bf16_peak;
-  if (c.prefill_attention_flops > 0 && bf16_peak > 0) e.attention_flops_fraction = c.prefill_attention_flops / bf16_peak;
+  if (c.decode_attention_bytes_per_s > 0)
+    e.attention_bandwidth_fraction = fraction(c.decode_attention_bytes_per_s, bw, "attention_bandwidth_fraction");
+  if (c.ssm_update_bytes_per_s > 0)
+    e.state_bandwidth_fraction = fraction(c.ssm_update_bytes_per_s, bw, "state_bandwidth_fraction");
+  if (c.gemm_flops > 0 && bf16_peak > 0) e.flops_fraction = fraction(c.gemm_flops, bf16_peak, "flops_fraction");
+  if (c.prefill_attention_flops > 0 && bf16_peak > 0)
+    e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
   e.calibrated = true;
   return e;
 }
@@ -177,6 +189,9 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   }
   y += "efficiency:\n";
   y += fmt::format("  bandwidth_fraction: {:.4f}\n", e.bandwidth_fraction);
+  if (e.attention_bandwidth_fraction)
+    y += fmt::format("  attention_bandwidth_fraction: {:.4f}\n", *e.attention_bandwidth_fraction);
+  if (e.state_bandwidth_fraction) y += fmt::format("  state_bandwidth_fraction: {:.4f}\n", *e.state_bandwidth_fraction);
   y += fmt::format("  flops_fraction: {:.4f}\n", e.flops_fraction);
   y += fmt::format("  attention_flops_fraction: {:.4f}\n", e.attention_flops_fraction);
   y += fmt::format("  kernel_overhead_s: {:.3e}\n", e.kernel_overhead_s);
@@ -194,9 +209,19 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   y += fmt::format("  probe_fit: {{t0_s: {:.3e}, bytes_per_s: {:.4g}, r2: {:.5f}}}\n", c.read_fit.t0_s, c.read_fit.bytes_per_s, c.read_fit.r2);
   y += fmt::format("  decode_kernel_fit: {{t0_s: {:.3e}, bytes_per_s: {:.4g}, r2: {:.5f}}}\n", c.decode_fit.t0_s,
                    c.decode_fit.bytes_per_s, c.decode_fit.r2);
+  auto graph = [](const GraphTiming& g) {
+    return fmt::format("{{kernels: {}, bytes: {}, time_s: {:.4e}}}", g.kernels, g.bytes, g.time_s);
+  };
+  y += fmt::format("  graph_gemv_large: {}\n", graph(c.graph_large));
+  y += fmt::format("  graph_gemv_tiny: {}\n", graph(c.graph_tiny));
   y += fmt::format("  graph_gemv_bytes_per_s: {:.4g}\n", c.step_bytes_per_s);
   y += fmt::format("  graph_gemv_kernel_overhead_s: {:.3e}\n", c.step_kernel_overhead_s);
   y += fmt::format("  decode_attention_bytes_per_s: {:.4g}\n", c.decode_attention_bytes_per_s);
+  y += "  decode_attention_curve:  # [bytes moved, achieved bytes/s], kvplan's decode attention, cold L2\n";
+  for (const auto& [b, r] : c.decode_attention_curve) y += fmt::format("    - [{}, {:.4g}]\n", b, r);
+  y += fmt::format("  ssm_update_bytes_per_s: {:.4g}\n", c.ssm_update_bytes_per_s);
+  y += fmt::format("  ssm_update_mamba1_bytes_per_s: {:.4g}\n", c.ssm_mamba1_bytes_per_s);
+  y += fmt::format("  ssm_update_mamba2_bytes_per_s: {:.4g}\n", c.ssm_mamba2_bytes_per_s);
   y += fmt::format("  gemm_bf16_flops: {:.4g}\n", c.gemm_flops);
   y += fmt::format("  prefill_attention_flops: {:.4g}\n", c.prefill_attention_flops);
   y += "  gemv_curve:  # [weight bytes, achieved bytes/s], cuBLAS bf16 GEMV at batch 1, cold L2\n";

@@ -76,17 +76,27 @@ struct Calibration {
   double read_bytes_per_s = 0, copy_bytes_per_s = 0;  // probe, largest size
   LinearFit read_fit;                                   // probe, time = t0 + bytes / BW
   LinearFit decode_fit;                                 // GEMVs + decode attention, each launched alone
-  // Weight streaming as a decode step runs it (back-to-back GEMVs in one CUDA graph), solved from a
-  // large-matrix and a many-small-matrix graph: time = bytes / BW + kernels x overhead.
+  // Weight streaming as a decode step runs it (back-to-back GEMVs in one CUDA graph): a graph of
+  // large GEMVs and one of tiny GEMVs, solved by solve_graph_streaming (bandwidth_fraction,
+  // kernel_overhead_s).
+  GraphTiming graph_large, graph_tiny;
   double step_bytes_per_s = 0, step_kernel_overhead_s = 0;
   double gemm_flops = 0;                                // bf16 GEMM, large square
   double prefill_attention_flops = 0;                   // causal tiled attention, 8K+ tokens
-  double decode_attention_bytes_per_s = 0;              // >= 256 MB KV reads
+  // kvplan's decode attention: median over the shapes moving >= 256 MiB (attention_bandwidth_fraction).
+  double decode_attention_bytes_per_s = 0;
+  std::vector<std::pair<int64_t, double>> decode_attention_curve;  // bytes moved -> achieved bytes/s, per shape
+  // kvplan's SSM state update, fp32 state, read + write: mean of a Mamba-1 and a Mamba-2 shape
+  // (state_bandwidth_fraction).
+  double ssm_update_bytes_per_s = 0;
+  double ssm_mamba1_bytes_per_s = 0, ssm_mamba2_bytes_per_s = 0;
   std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
   std::vector<std::string> methods;                     // one line per figure
 };
 
-// Efficiency block derived from a calibration against the preset's datasheet figures.
+// Efficiency block derived from a calibration against the preset's datasheet figures; a figure
+// left at 0 keeps the base preset's value. Throws kvplan::Error when a measured fraction of the
+// datasheet is outside (0, 1] (a preset that would not load, or a wrong measurement).
 Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c);
 // Preset YAML that src/io/gpu_yaml.cpp accepts: the base preset's datasheet fields, the calibrated
 // efficiency block, and a `calibration:` mapping that records device, driver, date and method.
