@@ -32,29 +32,23 @@ ProbeResult run_probe(Timer& t, const DeviceInfo& d, const TimingOptions& opts, 
   return r;
 }
 
-TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention a, const TimingOptions& o) {
+int64_t decode_attention_kv_bytes(const DecodeAttention& a) {
+  const int64_t per_token = a.v_in_k ? a.qk_dim : a.kv_heads * (a.qk_dim + a.v_dim);
+  return a.batch * a.context * per_token * kv_type_bytes(a.kv);
+}
+
+TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention a, const TimingOptions& o, void* kv_memory) {
   const int64_t kv_el = kv_type_bytes(a.kv);
   const int64_t k_elems = a.v_in_k ? a.batch * a.context * a.qk_dim : a.batch * a.kv_heads * a.context * a.qk_dim;
   const int64_t v_elems = a.v_in_k ? 0 : a.batch * a.kv_heads * a.context * a.v_dim;
-  // K and V in one allocation, V starting `skew` bytes after K's end (experiment switch
-  // KVPLAN_KV_SKEW, bytes; with -1, K and V are separate cudaMallocs as before).
-  const char* skew_env = std::getenv("KVPLAN_KV_SKEW");
-  const bool in_arena = std::getenv("KVPLAN_KV_ARENA_GB") != nullptr;
-  const int64_t skew = skew_env ? std::atoll(skew_env) : -1;
-  const int64_t k_bytes = k_elems * kv_el, v_bytes = std::max<int64_t>(v_elems * kv_el, 16);
-  DeviceBuffer q(a.batch * a.heads * a.qk_dim * 2), k(in_arena ? 0 : skew >= 0 ? k_bytes + skew + v_bytes : k_bytes),
-      v(in_arena || skew >= 0 ? 0 : v_bytes), out(a.batch * a.heads * a.v_dim * 2);
-  char* v_ptr = skew >= 0 ? k.as<char>() + k_bytes + skew : v.as<char>();
-  // Experiment switch: KVPLAN_KV_ARENA_GB=N allocates one N GB buffer once per process and places
-  // K at KVPLAN_KV_OFFSET bytes into it, V 64 KB after K's end.
-  static DeviceBuffer arena;
-  char* k_ptr = k.as<char>();
-  if (const char* gb = std::getenv("KVPLAN_KV_ARENA_GB")) {
-    if (!arena.get()) arena = DeviceBuffer(std::atoll(gb) << 30);
-    const char* off = std::getenv("KVPLAN_KV_OFFSET");
-    k_ptr = arena.as<char>() + (off ? std::atoll(off) : 0);
-    v_ptr = k_ptr + k_bytes + 65536;
-  }
+  // K then V in `kv_memory` when given (the caller's one allocation, as an engine allocates its KV
+  // cache once: cudaMalloc/cudaFree churn of multi-GB buffers in one process measured 16% slower
+  // streaming for some later shapes, docs/validation/README.md), else a fresh allocation.
+  const int64_t k_bytes = k_elems * kv_el, v_bytes = v_elems * kv_el;
+  DeviceBuffer own(kv_memory ? 0 : k_bytes + std::max<int64_t>(v_bytes, 16));
+  char* const k_ptr = kv_memory ? static_cast<char*>(kv_memory) : own.as<char>();
+  char* const v_ptr = k_ptr + k_bytes;
+  DeviceBuffer q(a.batch * a.heads * a.qk_dim * 2), out(a.batch * a.heads * a.v_dim * 2);
   fill_random_bf16(q.get(), a.batch * a.heads * a.qk_dim, 11, -1, 1, t.stream());
   // fp8: random bf16 bytes read as e4m3 hold NaN codes at times; fill in a finite range instead.
   if (a.kv == KvType::fp8_e4m3) {

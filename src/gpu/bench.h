@@ -23,8 +23,12 @@ struct ProbeResult {
 };
 ProbeResult run_probe(Timer& t, const DeviceInfo& d, const TimingOptions& o, int64_t max_bytes);
 
+// Bytes of K and V for the shape (K then V, contiguous, [batch][kv_heads][context][dim] each).
+int64_t decode_attention_kv_bytes(const DecodeAttention& a);
 // Allocates random inputs for the shape (pointers in `a` are ignored), plans splits, times it.
-TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention a, const TimingOptions& o);
+// K and V go to `kv_memory` (>= decode_attention_kv_bytes(a)) when given, else a fresh allocation.
+TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention a, const TimingOptions& o,
+                                 void* kv_memory = nullptr);
 TimedCheck time_prefill_attention(Timer& t, PrefillAttention a, const TimingOptions& o);
 TimedCheck time_ssm_update(Timer& t, SsmUpdate u, const TimingOptions& o);
 TimedCheck time_linear(Timer& t, Blas& blas, int64_t out, int64_t in, int64_t batch, const TimingOptions& o);

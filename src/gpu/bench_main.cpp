@@ -84,34 +84,45 @@ int main(int argc, char** argv) {
     if (*grid) {
       Json rows = Json::array();
       const KvType kvt = kv == "fp8" ? KvType::fp8_e4m3 : kv == "fp16" ? KvType::fp16 : KvType::bf16;
-      std::vector<std::array<int64_t, 4>> shapes;
-      for (auto [h, kvh] : {std::pair{32, 32}, {32, 8}, {32, 1}, {64, 8}})
-        for (int64_t b : {1, 8, 32})
-          for (int64_t n : {4096, 32768, 131072}) shapes.push_back({h, kvh, b, n});
+      std::vector<DecodeAttention> shapes;
+      const auto add_shape = [&](int64_t h, int64_t kvh, int64_t b, int64_t n) {
+        DecodeAttention a;
+        a.batch = b;
+        a.heads = h;
+        a.kv_heads = kvh;
+        a.qk_dim = a.v_dim = 128;
+        a.context = n;
+        a.kv = kvt;
+        shapes.push_back(a);
+      };
+      if (only.size() == 4) {
+        add_shape(only[0], only[1], only[2], only[3]);
+      } else {
+        for (auto [h, kvh] : {std::pair{32, 32}, {32, 8}, {32, 1}, {64, 8}})
+          for (int64_t b : {1, 8, 32})
+            for (int64_t n : {4096, 32768, 131072}) add_shape(h, kvh, b, n);
+      }
       if (const char* rv = std::getenv("KVPLAN_GRID_REVERSE"); rv && *rv) std::reverse(shapes.begin(), shapes.end());
-      if (only.size() == 4) shapes = {{only[0], only[1], only[2], only[3]}};
-      for (const auto& [h, kvh, b, n] : shapes) {
-            DecodeAttention a;
-            a.batch = b;
-            a.heads = h;
-            a.kv_heads = kvh;
-            a.qk_dim = a.v_dim = 128;
-            a.context = n;
-            a.kv = kvt;
-            if (const char* sp = std::getenv("KVPLAN_ATTN_SPLITS")) a.splits = std::atoi(sp);
-            const double mhz0 = measure_sm_clock_mhz(timer.stream());
-            const TimedCheck r = time_decode_attention(timer, d, a, o);
-            const double mhz1 = measure_sm_clock_mhz(timer.stream());
-            fmt::print(stderr, "attn {}/{} b{} n{}: {:.1f} us, {:.0f} GB/s ({}), SM clock {:.0f}/{:.0f} MHz\n", h, kvh, b, n,
-                       r.measured.median_s * 1e6, r.achieved_bytes_per_s() / 1e9, r.note, mhz0, mhz1);
-            Json row = to_json(r);
-            row["heads"] = h;
-            row["kv_heads"] = kvh;
-            row["batch"] = b;
-            row["context"] = n;
-            row["sm_clock_mhz"] = {mhz0, mhz1};  // before and after this shape's samples
-            rows.push_back(row);
-          }
+      // One KV allocation for the whole grid, as an engine allocates its cache once (freeing and
+      // re-allocating multi-GB buffers between shapes measured up to 16% slower for later shapes).
+      int64_t kv_max = 0;
+      for (const auto& a : shapes) kv_max = std::max(kv_max, decode_attention_kv_bytes(a));
+      DeviceBuffer kv_memory(kv_max);
+      for (DecodeAttention a : shapes) {
+        if (const char* sp = std::getenv("KVPLAN_ATTN_SPLITS")) a.splits = std::atoi(sp);  // experiment switch
+        const double mhz0 = measure_sm_clock_mhz(timer.stream());
+        const TimedCheck r = time_decode_attention(timer, d, a, o, kv_memory.get());
+        const double mhz1 = measure_sm_clock_mhz(timer.stream());
+        fmt::print(stderr, "attn {}/{} b{} n{}: {:.1f} us, {:.0f} GB/s ({}), SM clock {:.0f}/{:.0f} MHz\n", a.heads, a.kv_heads,
+                   a.batch, a.context, r.measured.median_s * 1e6, r.achieved_bytes_per_s() / 1e9, r.note, mhz0, mhz1);
+        Json row = to_json(r);
+        row["heads"] = a.heads;
+        row["kv_heads"] = a.kv_heads;
+        row["batch"] = a.batch;
+        row["context"] = a.context;
+        row["sm_clock_mhz"] = {mhz0, mhz1};  // before and after this shape's samples
+        rows.push_back(row);
+      }
       j["attention"] = rows;
     }
     if (*extra) {

@@ -3,15 +3,16 @@
 // streamed through shared memory with cp.async, split-KV across blocks (flash-decoding, Dao et al.
 // 2023) with the log-sum-exp combine in a second small kernel (one block per output row, its warps
 // splitting the splits) launched with programmatic dependent launch so its launch overlaps the tail.
-// Inside a block the 4 warps split the tile's tokens for Q.K^T, share S through shared memory, and
-// split V's columns for P.V, so every warp holds the same running max/sum and no cross-warp merge
-// is needed. MLA absorbed form: one latent head, K = latent (kv_lora + rope), V = its first v_dim.
+// Two split kernels: the warp kernel (bf16/fp16), where each warp streams its own tiles and keeps
+// its own softmax, merged once at the end; and the staged kernel (fp8, converted in shared memory,
+// and MLA's 576-wide latent tiles), where the 4 warps share each tile: they split its tokens for
+// Q.K^T, share S through shared memory and split V's columns for P.V. MLA absorbed form: one
+// latent head, K = latent (kv_lora + rope), V = its first v_dim.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <type_traits>
 
 #include "gpu/cuda_check.h"
@@ -114,15 +115,6 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   const int64_t tile_begin = split * tps;
   const int ntiles = static_cast<int>(max(int64_t(0), min(tiles_total, tile_begin + tps) - tile_begin));
   const int64_t tok0 = first + tile_begin * TT;
-  // Each block walks its tiles starting at a pseudo-random rotation (online softmax does not care
-  // about order), so blocks that start together do not stream same-low-bit addresses in lockstep.
-  // Measured neutral (within 1% on the SDPA grid, 2026-11-23): it does NOT remove the state where
-  // a shape runs at ~80% instead of ~95% of the probe depending on what ran before it in the
-  // process (docs/validation/README.md); kept because the reported numbers were taken with it.
-  const unsigned bid = blockIdx.x + blockIdx.y * gridDim.x;
-  const int rot = ntiles > 0 ? static_cast<int>(((bid * 2654435761u) >> 7) % static_cast<unsigned>(ntiles)) : 0;
-  const auto tile_of = [&](int i) { const int j = i + rot; return j >= ntiles ? j - ntiles : j; };
-
   // Q rows of this head tile (zero rows pad a group smaller than the tile).
   const CT* q = static_cast<const CT*>(a.q) + (b * a.heads + head0) * DK;
   for (int i = tid; i < C::ROWS * DK / 8; i += kThreads) {
@@ -135,13 +127,13 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   const KV* kbase = static_cast<const KV*>(a.k) + b * a.k_batch_stride + kvh * a.k_head_stride;
   const KV* vbase = static_cast<const KV*>(a.v) + b * a.v_batch_stride + kvh * a.v_head_stride;
   auto load_tile = [&](int tile, int stage) {
-    const int64_t t0 = tok0 + int64_t(tile_of(tile)) * TT;
+    const int64_t t0 = tok0 + int64_t(tile) * TT;
     constexpr int KCH = DK * int(sizeof(KV)) / 16, KE = 16 / int(sizeof(KV));
     KV* kd = Kr + stage * TT * C::KLD_RAW;
     for (int i = tid; i < TT * KCH; i += kThreads) {
       const int r = i / KCH, c = i % KCH;
       const bool ok = t0 + r < a.context;
-      cp_async16(kd + r * C::KLD_RAW + c * KE, kbase + (ok ? t0 + r : first) * a.k_token_stride + c * KE, ok);
+      cp_async16_stream(kd + r * C::KLD_RAW + c * KE, kbase + (ok ? t0 + r : first) * a.k_token_stride + c * KE, ok);
     }
     if constexpr (!V_IN_K) {
       constexpr int VCH = DV * int(sizeof(KV)) / 16;
@@ -149,7 +141,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
       for (int i = tid; i < TT * VCH; i += kThreads) {
         const int r = i / VCH, c = i % VCH;
         const bool ok = t0 + r < a.context;
-        cp_async16(vd + r * C::VLD_RAW + c * KE, vbase + (ok ? t0 + r : first) * a.v_token_stride + c * KE, ok);
+        cp_async16_stream(vd + r * C::VLD_RAW + c * KE, vbase + (ok ? t0 + r : first) * a.v_token_stride + c * KE, ok);
       }
     }
   };
@@ -216,7 +208,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
         for (int mt = 0; mt < MT; ++mt) M::run(s[mt][nt], qa[mt], kb[0], kb[1]);
       }
     }
-    const int64_t tile_tok = tok0 + int64_t(tile_of(it)) * TT;
+    const int64_t tile_tok = tok0 + int64_t(it) * TT;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -397,8 +389,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const D
       const int r = c / CH, col = (c % CH) * 8;
       const bool ok = t0 + r < a.context;
       const int64_t t = ok ? t0 + r : first;
-      cp_async16(kd + r * C::LD + col, kbase + t * a.k_token_stride + col, ok);
-      cp_async16(vd + r * C::LD + col, vbase + t * a.v_token_stride + col, ok);
+      cp_async16_stream(kd + r * C::LD + col, kbase + t * a.k_token_stride + col, ok);
+      cp_async16_stream(vd + r * C::LD + col, vbase + t * a.v_token_stride + col, ok);
     }
   };
 #pragma unroll
@@ -688,7 +680,7 @@ Variant variant_of(const DecodeAttention& a) {
   const int64_t kv_bytes = a.batch * a.kv_heads * a.context * (a.qk_dim + a.v_dim) * kv_type_bytes(a.kv);
   const int mt = group <= 16 || kv_bytes < (int64_t(4) << 20) ? 1 : 2;
   if (a.kv == KvType::fp8_e4m3) return {false, mt, 32};
-  return {true, a.qk_dim <= 128 ? mt : 1, a.qk_dim == 64 || (a.qk_dim == 128 && std::getenv("KVPLAN_ATTN_TT32")) ? 32 : 16};
+  return {true, a.qk_dim <= 128 ? mt : 1, a.qk_dim == 64 ? 32 : 16};
 }
 
 // Sets the kernel's shared-memory limit once, then reports occupancy (blocks per SM) or launches.
@@ -739,9 +731,6 @@ void dispatch(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
   const bool two = v.mt == 2;
   switch (a.kv) {
     case KvType::bf16:
-      if (a.qk_dim == 128 && std::getenv("KVPLAN_ATTN_TT32"))
-        return two ? launch_warp<128, 2, __nv_bfloat16, 32, 3>(a, s, occupancy)
-                   : launch_warp<128, 1, __nv_bfloat16, 32, 3>(a, s, occupancy);
       if (a.qk_dim == 128) return two ? launch_warp<128, 2, __nv_bfloat16, 16, 3>(a, s, occupancy)
                                       : launch_warp<128, 1, __nv_bfloat16, 16, 3>(a, s, occupancy);
       if (a.qk_dim == 64) return two ? launch_warp<64, 2, __nv_bfloat16, 32, 3>(a, s, occupancy)
