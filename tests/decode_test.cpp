@@ -184,3 +184,87 @@ TEST_CASE("tensor parallel adds ring all-reduces", "[decode][tp]") {
     if (c.name != "allreduce") hbm += c.bytes;
   CHECK(s.bytes == hbm);
 }
+
+TEST_CASE("attention_bandwidth_fraction times the kv_cache component, nothing else", "[decode][efficiency]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu base = gpu("h100-sxm");
+  Gpu split = base;
+  split.efficiency.attention_bandwidth_fraction = 0.8;
+  const DecodeStep s0 = decode_step(m, base, 8, 4096, options(m));
+  const DecodeStep s = decode_step(m, split, 8, 4096, options(m));
+  // KV: 2 (K, V) x 32 layers x 8 KV heads x 128 x 2 B = 131,072 B per token; batch 8 reads 4096 tokens
+  // and writes 1 each: 8 x 4097 x 131,072 = 4,296,015,872 B.
+  const DecodeComponent& kv = part(s, "kv_cache");
+  CHECK(kv.bytes == 8LL * 4097 * 131072);
+  // Kernels: 32 layers x 3 (cache write, attention, combine) = 96, 4 us each (decode.cpp: kernels x overhead).
+  CHECK(kv.kernels == 96);
+  // FLOPs 8 x 4096 keys x 32 layers x 32 heads x 2 x 256 = 17.18 G at 0.5 x 989.4e12 = 34.7 us, below the
+  // bytes' 4,296,015,872 / (0.8 x 3.35e12) = 1.603 ms: memory-bound. 1.603 ms + 96 x 4 us = 1.987 ms.
+  CHECK(kv.flops == Approx(8.0 * 4096 * 32 * 32 * 2 * 256));
+  CHECK(kv.time_s == Approx(4296015872.0 / (0.8 * 3.35e12) + 96 * 4e-6));
+  // At the default 0.90: 4,296,015,872 / (0.9 x 3.35e12) + 96 x 4 us = 1.809 ms.
+  CHECK(part(s0, "kv_cache").time_s == Approx(4296015872.0 / (0.9 * 3.35e12) + 96 * 4e-6));
+  // The floor is the datasheet's: 4,296,015,872 / 3.35e12 = 1.282 ms, either way.
+  CHECK(kv.time_floor_s == Approx(4296015872.0 / 3.35e12));
+  CHECK(kv.time_floor_s == part(s0, "kv_cache").time_floor_s);
+  // Weights, lm_head and embedding stream at bandwidth_fraction as before.
+  for (const char* name : {"weights", "lm_head", "embedding"}) CHECK(part(s, name).time_s == part(s0, name).time_s);
+  CHECK(s.time_s == Approx(s0.time_s + 4296015872.0 / 3.35e12 * (1 / 0.8 - 1 / 0.9)));
+  CHECK(s.memory_time_s == Approx(s0.memory_time_s + 4296015872.0 / 3.35e12 * (1 / 0.8 - 1 / 0.9)));
+}
+
+TEST_CASE("state_bandwidth_fraction times the ssm_state component, nothing else", "[decode][efficiency][ssm]") {
+  const Model m = model("mamba2-2.7b");
+  const Gpu base = gpu("h100-sxm");
+  Gpu split = base;
+  split.efficiency.state_bandwidth_fraction = 0.7;
+  const DecodeStep s0 = DecodeModel(m, base, options(m)).step(8, 1000);
+  const DecodeStep s = DecodeModel(m, split, options(m)).step(8, 1000);
+  // State per layer (conv (5120 + 2 x 128) x 3 + ssm 80 x 64 x 128 = 671,488 elements x 2 B), 64 layers,
+  // batch 8, read and written: 2 x 8 x 64 x 671,488 x 2 = 1,375,207,424 B.
+  const DecodeComponent& st = part(s, "ssm_state");
+  CHECK(st.bytes == 1375207424LL);
+  // Kernels 64 x 2 (conv update, state update); FLOPs 8 x 64 x 3,319,808 at 0.75 x 66.9e12 (fp32) = 33.9 us,
+  // below the bytes' 1,375,207,424 / (0.7 x 3.35e12) = 586.4 us: 586.4 us + 128 x 4 us = 1.098 ms.
+  CHECK(st.kernels == 128);
+  CHECK(st.time_s == Approx(1375207424.0 / (0.7 * 3.35e12) + 128 * 4e-6));
+  CHECK(part(s0, "ssm_state").time_s == Approx(1375207424.0 / (0.9 * 3.35e12) + 128 * 4e-6));  // 0.968 ms
+  CHECK(st.time_floor_s == Approx(1375207424.0 / 3.35e12));
+  for (const char* name : {"weights", "lm_head", "embedding"}) CHECK(part(s, name).time_s == part(s0, name).time_s);
+}
+
+TEST_CASE("a hybrid uses each fraction for its own component", "[decode][efficiency][hybrid]") {
+  const Model j = model("jamba-v0.1");
+  Gpu split = gpu("h100-sxm");
+  split.efficiency.attention_bandwidth_fraction = 0.8;
+  split.efficiency.state_bandwidth_fraction = 0.7;
+  const DecodeStep s = DecodeModel(j, split, options(j)).step(4, 8192);
+  // Both memory-bound at batch 4: bytes / (fraction x 3.35e12) + kernels x 4 us (bytes: "hybrids" above).
+  const DecodeComponent& kv = part(s, "kv_cache");
+  CHECK(kv.bytes == 4LL * (4 * 8192 * 4096 + 4 * 4096));
+  CHECK(kv.time_s == Approx(static_cast<double>(kv.bytes) / (0.8 * 3.35e12) + 12 * 4e-6));
+  const DecodeComponent& st = part(s, "ssm_state");
+  CHECK(st.bytes == 4LL * 2 * 28 * 155648 * 2);
+  CHECK(st.time_s == Approx(static_cast<double>(st.bytes) / (0.7 * 3.35e12) + 56 * 4e-6));
+}
+
+TEST_CASE("unset KV-cache and state fractions follow bandwidth_fraction", "[decode][efficiency]") {
+  const Model m = model("jamba-v0.1");
+  Gpu same = gpu("h100-sxm");
+  REQUIRE_FALSE(same.efficiency.attention_bandwidth_fraction);
+  REQUIRE_FALSE(same.efficiency.state_bandwidth_fraction);
+  CHECK(same.efficiency.attention_bandwidth() == 0.90);
+  CHECK(same.efficiency.state_bandwidth() == 0.90);
+  // Set to bandwidth_fraction explicitly: the step is the same to the last bit.
+  Gpu set = same;
+  set.efficiency.attention_bandwidth_fraction = 0.90;
+  set.efficiency.state_bandwidth_fraction = 0.90;
+  const DecodeStep a = decode_step(m, same, 4, 8192, options(m)), b = decode_step(m, set, 4, 8192, options(m));
+  CHECK(a.time_s == b.time_s);
+  CHECK(a.memory_time_s == b.memory_time_s);
+  // Unset, they move with bandwidth_fraction: every byte at 0.8 (kv_cache: 4 x (4 x 8193 x 4096) B).
+  same.efficiency.bandwidth_fraction = 0.8;
+  const DecodeStep c = decode_step(m, same, 4, 8192, options(m));
+  CHECK(part(c, "kv_cache").time_s == Approx(4.0 * 4 * 8193 * 4096 / (0.8 * 3.35e12) + 12 * 4e-6));
+  CHECK(c.memory_time_s == Approx(static_cast<double>(c.bytes) / (0.8 * 3.35e12)));
+}

@@ -94,7 +94,7 @@ TEST_CASE("number formats round to nearest even and decode exactly", "[gpu-host]
   CHECK(std::isinf(rel_norm_error({NAN, 2}, {1, 2})));
 }
 
-TEST_CASE("decode attention reference: equal keys give the mean of V; window and GQA sharing", "[gpu-host]") {
+TEST_CASE("decode attention reference: equal keys give the mean of V, window and GQA sharing", "[gpu-host]") {
   // 2 query heads share one KV head; all keys equal -> uniform weights -> output = mean of V rows.
   const int64_t n = 4, d = 2;
   std::vector<double> q = {1, 2, -1, 0.5};
@@ -151,12 +151,21 @@ TEST_CASE("validate report: error %, JSON with schema_version, table", "[gpu-hos
 }
 
 TEST_CASE("calibrated preset YAML loads back and carries the measured efficiency", "[gpu-host]") {
-  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");
+  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");  // 3.35e12 B/s, bf16 989.4e12 FLOP/s
   Calibration c;
   c.device.name = "NVIDIA H100 80GB HBM3";
   c.device.driver = "580.159.04";
   c.date = "2026-11-23";
-  c.decode_fit = {3.5e-6, 3.0e12, 0.999, 0.02};
+  c.decode_fit = {3.5e-6, 3.0e12, 0.999, 0.02};  // for reference only: not what the preset uses
+  c.graph_large = {5638914048, 48, 1.891e-3};
+  c.graph_tiny = {132096000, 1000, 1.543e-3};
+  c.step_bytes_per_s = 3.1e12;
+  c.step_kernel_overhead_s = 1.5e-6;
+  c.decode_attention_bytes_per_s = 2.85e12;
+  c.decode_attention_curve = {{134283264, 2.2e12}, {1073872896, 2.8e12}, {4295491584, 2.9e12}};
+  c.ssm_mamba1_bytes_per_s = 2.6e12;
+  c.ssm_mamba2_bytes_per_s = 2.5e12;
+  c.ssm_update_bytes_per_s = 2.55e12;
   c.gemm_flops = 790e12;
   c.prefill_attention_flops = 300e12;
   c.gemv_curve = {{8388608, 1.5e12}};
@@ -165,11 +174,83 @@ TEST_CASE("calibrated preset YAML loads back and carries the measured efficiency
   const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
   CHECK(g.id == "h100-sxm-calibrated");
   CHECK(g.efficiency.calibrated);
-  CHECK(g.efficiency.bandwidth_fraction == Approx(3.0e12 / base.memory_bandwidth_bytes_per_s).epsilon(1e-3));
-  CHECK(g.efficiency.kernel_overhead_s == Approx(3.5e-6).epsilon(1e-3));
-  CHECK(g.efficiency.flops_fraction == Approx(790e12 / base.peak_flops_for(DType::bf16)).epsilon(1e-3));
+  // Written with 4 decimals: 3.1e12 / 3.35e12 = 0.92537 -> 0.9254; the graphs' overhead as measured.
+  CHECK(yaml.find("  bandwidth_fraction: 0.9254\n") != std::string::npos);
+  CHECK(g.efficiency.bandwidth_fraction == Approx(3.1e12 / 3.35e12).epsilon(1e-4));
+  CHECK(g.efficiency.kernel_overhead_s == Approx(1.5e-6).epsilon(1e-3));
+  // attention_bandwidth_fraction = decode attention bytes/s / datasheet = 2.85e12 / 3.35e12 = 0.85075 -> 0.8507.
+  CHECK(yaml.find("  attention_bandwidth_fraction: 0.8507\n") != std::string::npos);
+  REQUIRE(g.efficiency.attention_bandwidth_fraction);
+  CHECK(*g.efficiency.attention_bandwidth_fraction == Approx(2.85e12 / 3.35e12).epsilon(1e-4));
+  // state_bandwidth_fraction = mean SSM update bytes/s / datasheet = 2.55e12 / 3.35e12 = 0.76119 -> 0.7612.
+  CHECK(yaml.find("  state_bandwidth_fraction: 0.7612\n") != std::string::npos);
+  REQUIRE(g.efficiency.state_bandwidth_fraction);
+  CHECK(*g.efficiency.state_bandwidth_fraction == Approx(2.55e12 / 3.35e12).epsilon(1e-4));
+  // 790e12 / 989.4e12 = 0.7985.
+  CHECK(g.efficiency.flops_fraction == Approx(790e12 / 989.4e12).epsilon(1e-3));
   CHECK(g.memory_bytes == base.memory_bytes);
+  // The raw figures behind them are recorded under calibration:.
   CHECK(yaml.find("calibration:") != std::string::npos);
+  CHECK(yaml.find("  graph_gemv_tiny: {kernels: 1000, bytes: 132096000, time_s: 1.5430e-03}\n") != std::string::npos);
+  CHECK(yaml.find("  decode_attention_bytes_per_s: 2.85e+12\n") != std::string::npos);
+  CHECK(yaml.find("    - [1073872896, 2.8e+12]\n") != std::string::npos);
+  CHECK(yaml.find("  ssm_update_bytes_per_s: 2.55e+12\n") != std::string::npos);
+  CHECK(yaml.find("  ssm_update_mamba2_bytes_per_s: 2.5e+12\n") != std::string::npos);
+}
+
+TEST_CASE("a calibration without attention or SSM figures writes neither fraction", "[gpu-host]") {
+  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");
+  Calibration c;
+  c.step_bytes_per_s = 3.0e12;
+  c.step_kernel_overhead_s = 2e-6;
+  const std::string yaml = render_calibrated_preset(base, c);
+  CHECK(yaml.find("attention_bandwidth_fraction") == std::string::npos);
+  CHECK(yaml.find("state_bandwidth_fraction") == std::string::npos);
+  const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
+  // Both follow bandwidth_fraction: 3.0e12 / 3.35e12 = 0.89552 -> 0.8955.
+  CHECK(g.efficiency.attention_bandwidth() == Approx(0.8955));
+  CHECK(g.efficiency.state_bandwidth() == Approx(0.8955));
+}
+
+TEST_CASE("a measured rate above the datasheet writes no preset", "[gpu-host]") {
+  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");
+  Calibration c;
+  c.step_bytes_per_s = 3.0e12;
+  c.decode_attention_bytes_per_s = 3.5e12;  // 3.5e12 / 3.35e12 = 1.045
+  CHECK_THROWS_WITH(calibrated_efficiency(base, c),
+                    Catch::Contains("attention_bandwidth_fraction would be 1.0448") && Catch::Contains("no preset written"));
+  c.decode_attention_bytes_per_s = 0;
+  c.ssm_update_bytes_per_s = 4e12;
+  CHECK_THROWS_WITH(calibrated_efficiency(base, c), Catch::Contains("state_bandwidth_fraction"));
+}
+
+TEST_CASE("graph streaming solve: overhead from tiny GEMVs, bandwidth from large ones", "[gpu-host]") {
+  // Synthetic graphs that follow time = bytes / 3.1e12 + kernels x 1.5 us:
+  // large 48 x (14336 x 4096 + 4096 + 14336) x 2 B = 5,638,914,048 B: 1.8190 ms + 72 us = 1.8910 ms;
+  // tiny 1000 x (256 x 256 + 256 + 256) x 2 B = 132,096,000 B: 42.6 us + 1.5 ms = 1.5426 ms.
+  const double bw = 3.1e12, o = 1.5e-6;
+  const GraphTiming large{5638914048, 48, 5638914048 / bw + 48 * o};
+  const GraphTiming tiny{132096000, 1000, 132096000 / bw + 1000 * o};
+  const StreamingSolve r = solve_graph_streaming(large, tiny, 3.35e12);
+  CHECK(r.bytes_per_s == Approx(bw));
+  CHECK(r.kernel_overhead_s == Approx(o));
+  CHECK(r.tiny_bytes_share == Approx(42.6e-6 / 1.5426e-3).epsilon(1e-3));  // 2.8%: the tiny graph pins the overhead
+  // Tiny kernels far from streaming speed (their bytes at 1 TB/s: 132 us + 1.5 ms = 1.632 ms) move the
+  // overhead by 0.09 us (to 1.59 us) and the bandwidth by 48 x 0.09 us / 1.82 ms = 0.24% (to 3.107e12).
+  const GraphTiming slow_tiny{132096000, 1000, 132096000 / 1e12 + 1000 * o};
+  const StreamingSolve s = solve_graph_streaming(large, slow_tiny, 3.35e12);
+  CHECK(s.bytes_per_s == Approx(bw).epsilon(0.003));
+  CHECK(s.kernel_overhead_s == Approx(1.59e-6).epsilon(0.01));
+  // Not physical: fails instead of writing a preset.
+  // A large graph faster than the datasheet: 5,638,914,048 B in 1.5 ms + 72 us is 3.59e12 B/s.
+  const GraphTiming fast{5638914048, 48, 5638914048 / 3.59e12 + 48 * o};
+  CHECK_THROWS_WITH(solve_graph_streaming(fast, tiny, 3.35e12), Catch::Contains("above the datasheet"));
+  // A tiny graph faster than its bytes at the large graph's rate: negative overhead.
+  const GraphTiming instant{132096000, 1000, 132096000 / 3.2e12};
+  CHECK_THROWS_WITH(solve_graph_streaming(large, instant, 3.35e12), Catch::Contains("negative per-kernel overhead"));
+  // Both graphs with the same bytes per kernel cannot separate the two terms.
+  CHECK_THROWS_AS(solve_graph_streaming(large, large, 3.35e12), Error);
+  CHECK_THROWS_AS(solve_graph_streaming(large, GraphTiming{}, 3.35e12), Error);
 }
 
 TEST_CASE("no CUDA build or no device: exit status 3 with a reason", "[gpu-host]") {

@@ -1,5 +1,6 @@
 #include "gpu/run.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -138,9 +139,10 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   c.copy_bytes_per_s = pr.copy_bytes_per_s;
   c.read_fit = pr.read_fit;
   c.methods.push_back(fmt::format(
-      "probe: 16-byte loads, grid-stride, {} blocks x 512 threads; sizes 1 MiB..4 GiB (x4); cold L2 (memset of 2x L2 before each "
-      "sample); CUDA events; median of >= 10 samples, stop at 0.3% noise or 0.3 s; read BW at 4 GiB, copy counts read+write",
-      c.device.sm_count * 4));
+      "probe: 16-byte loads (read: block-contiguous 16 KB tiles, L2::256B prefetch, a persistent grid of {} SMs x resident "
+      "blocks; copy: grid-stride); sizes 1 MiB..4 GiB (x4); clean cold L2 before each sample (memset of 2x L2, then a read of "
+      "it); CUDA events; median of >= 10 samples, stop at 0.3% noise or 0.3 s; read BW at 4 GiB, copy counts read+write",
+      c.device.sm_count));
   progress("GEMV curve and decode attention");
   Blas blas;
   std::vector<double> xs, ys;
@@ -154,7 +156,7 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
     ys.push_back(t.measured.median_s);
     c.gemv_curve.emplace_back(t.bytes, t.achieved_bytes_per_s());
   }
-  std::vector<double> attention_rates;  // shapes moving >= 256 MiB: the KV cache sizes decode time matters at
+  std::vector<DecodeAttention> attention_shapes;
   for (auto [h, kvh, b, n] : {std::tuple{32, 8, 1, 32768}, {32, 8, 8, 32768}, {32, 8, 32, 32768}, {32, 32, 8, 32768},
                               {64, 8, 16, 131072}}) {
     DecodeAttention a;
@@ -162,11 +164,22 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
     a.heads = h;
     a.kv_heads = kvh;
     a.context = n;
-    const TimedCheck t = time_decode_attention(timer, c.device, a, o);
-    xs.push_back(static_cast<double>(t.bytes));
-    ys.push_back(t.measured.median_s);
-    c.decode_attention_curve.emplace_back(t.bytes, t.achieved_bytes_per_s());
-    if (t.bytes >= (int64_t(256) << 20)) attention_rates.push_back(t.achieved_bytes_per_s());
+    attention_shapes.push_back(a);
+  }
+  std::vector<double> attention_rates;  // shapes moving >= 256 MiB: the KV cache sizes decode time matters at
+  {
+    // One KV allocation for all shapes, as an engine allocates its cache once (re-allocating multi-GB
+    // buffers between shapes measured up to 16% slower, docs/validation/h100-sxm/warp-kernel-run/).
+    int64_t kv_max = 0;
+    for (const auto& a : attention_shapes) kv_max = std::max(kv_max, decode_attention_kv_bytes(a));
+    DeviceBuffer kv_memory(kv_max);
+    for (const DecodeAttention& a : attention_shapes) {
+      const TimedCheck t = time_decode_attention(timer, c.device, a, o, kv_memory.get());
+      xs.push_back(static_cast<double>(t.bytes));
+      ys.push_back(t.measured.median_s);
+      c.decode_attention_curve.emplace_back(t.bytes, t.achieved_bytes_per_s());
+      if (t.bytes >= (int64_t(256) << 20)) attention_rates.push_back(t.achieved_bytes_per_s());
+    }
   }
   c.decode_attention_bytes_per_s = percentile(attention_rates, 0.5);
   c.decode_fit = fit_time_vs_bytes(xs, ys);
@@ -177,8 +190,9 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   c.methods.push_back(fmt::format(
       "attention_bandwidth_fraction (the decode step's kv_cache component): kvplan's split-KV decode attention (split "
       "kernel + combine), bf16 KV, head_dim 128, heads q/kv x batch x context 32/8 x 1 x 32K, 32/8 x 8 x 32K, 32/8 x 32 "
-      "x 32K, 32/32 x 8 x 32K, 64/8 x 16 x 128K, each launched alone between CUDA events with a cold L2; bytes = KV + q "
-      "+ out; median of bytes / time over the {} shapes moving >= 256 MiB = {:.4g} B/s; / datasheet bandwidth",
+      "x 32K, 32/32 x 8 x 32K, 64/8 x 16 x 128K, K/V in one allocation for all shapes, each launched alone between CUDA "
+      "events with a cold L2; bytes = KV + q + out; median of bytes / time over the {} shapes moving >= 256 MiB = "
+      "{:.4g} B/s; / datasheet bandwidth",
       attention_rates.size(), c.decode_attention_bytes_per_s));
   progress("SSM state update");
   {

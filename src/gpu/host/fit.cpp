@@ -57,7 +57,8 @@ StreamingSolve solve_graph_streaming(const GraphTiming& large, const GraphTiming
   const double tb = static_cast<double>(tiny.bytes), tk = static_cast<double>(tiny.kernels);
   // The large graph must move more bytes per kernel than the tiny one, or the two equations coincide.
   const double det = lb * tk - tb * lk;
-  if (!(det > 0)) throw Error("streaming solve: the large graph moves no more bytes per kernel than the tiny one (" + graphs + ")");
+  if (!(det > 0))
+    throw Error("streaming solve: the large graph moves no more bytes per kernel than the tiny one (" + graphs + ")");
   const double inv_bw = (large.time_s * tk - tiny.time_s * lk) / det;
   StreamingSolve r;
   r.kernel_overhead_s = (lb * tiny.time_s - tb * large.time_s) / det;

@@ -1,0 +1,75 @@
+// GPU preset parsing (src/io/gpu_yaml.cpp): the efficiency block's optional per-traffic-class
+// bandwidth fractions, their defaults, and errors at the value's file:line:col.
+#include <catch2/catch.hpp>
+
+#include "core/error.h"
+#include "io/gpu_yaml.h"
+
+using namespace kvplan;
+
+namespace {
+// A minimal preset; `efficiency` is the block's body, one key per line, indented by two spaces.
+std::string preset(const std::string& efficiency) {
+  return "id: test\n"
+         "memory_bytes: 1073741824\n"
+         "memory_bandwidth_bytes_per_s: 1.0e12\n"
+         "peak_flops:\n"
+         "  bf16: 100.0e12\n"
+         "efficiency:\n" +
+         efficiency;
+}
+// The located message of parsing `text`, or "" when it parses.
+std::string error_of(const std::string& text) {
+  try {
+    parse_gpu_yaml(text, "test.yaml");
+  } catch (const Error& e) {
+    CHECK(e.exit_status() == 2);
+    return e.located();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("attention and state bandwidth fractions parse, and follow bandwidth_fraction when absent",
+          "[gpu-yaml][efficiency]") {
+  const Gpu both = parse_gpu_yaml(preset("  bandwidth_fraction: 0.92\n"
+                                         "  attention_bandwidth_fraction: 0.85\n"
+                                         "  state_bandwidth_fraction: 0.76\n"),
+                                  "test.yaml");
+  CHECK(both.efficiency.bandwidth_fraction == 0.92);
+  CHECK(both.efficiency.attention_bandwidth_fraction == 0.85);
+  CHECK(both.efficiency.state_bandwidth_fraction == 0.76);
+  CHECK(both.efficiency.attention_bandwidth() == 0.85);
+  CHECK(both.efficiency.state_bandwidth() == 0.76);
+
+  const Gpu none = parse_gpu_yaml(preset("  bandwidth_fraction: 0.92\n"), "test.yaml");
+  CHECK_FALSE(none.efficiency.attention_bandwidth_fraction);
+  CHECK_FALSE(none.efficiency.state_bandwidth_fraction);
+  CHECK(none.efficiency.attention_bandwidth() == 0.92);
+  CHECK(none.efficiency.state_bandwidth() == 0.92);
+
+  // One set: the other still follows bandwidth_fraction (here the 0.90 default: no bandwidth_fraction key).
+  const Gpu one = parse_gpu_yaml(preset("  state_bandwidth_fraction: 1\n"), "test.yaml");
+  CHECK(one.efficiency.attention_bandwidth() == 0.90);
+  CHECK(one.efficiency.state_bandwidth() == 1.0);
+}
+
+TEST_CASE("bandwidth fractions out of range or not numbers fail at file:line:col", "[gpu-yaml][efficiency]") {
+  // Line 7 is the efficiency block's first key; the value starts after "  attention_bandwidth_fraction: ".
+  CHECK(error_of(preset("  attention_bandwidth_fraction: 1.2\n")) ==
+        "test.yaml:7:33: 'attention_bandwidth_fraction' must be a fraction in (0, 1], got 1.2");
+  CHECK(error_of(preset("  state_bandwidth_fraction: 0\n")) ==
+        "test.yaml:7:29: 'state_bandwidth_fraction' must be a fraction in (0, 1], got 0");
+  CHECK(error_of(preset("  state_bandwidth_fraction: -0.5\n")) ==
+        "test.yaml:7:29: 'state_bandwidth_fraction' must be a fraction in (0, 1], got -0.5");
+  CHECK(error_of(preset("  attention_bandwidth_fraction: fast\n")) ==
+        "test.yaml:7:33: 'attention_bandwidth_fraction' must be a number, got 'fast'");
+  // The existing fractions are checked the same way.
+  CHECK(error_of(preset("  bandwidth_fraction: 1.5\n")) ==
+        "test.yaml:7:23: 'bandwidth_fraction' must be a fraction in (0, 1], got 1.5");
+  // A misspelt key is unknown, with a suggestion.
+  CHECK(error_of(preset("  attention_bandwith_fraction: 0.8\n")) ==
+        "test.yaml:7:3: unknown key 'attention_bandwith_fraction' in efficiency; did you mean "
+        "'attention_bandwidth_fraction'?");
+  CHECK(error_of(preset("  attention_bandwidth_fraction: 1.0\n")).empty());
+}
