@@ -4,27 +4,75 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <map>
 #include <utility>
 
 #include "gpu/cuda_check.h"
 
 namespace kvplan::gpu {
 
+// Device memory is allocated through a process-wide cache that keeps freed blocks mapped and hands
+// them out again (the smallest cached block >= the request, at most twice its size), as PyTorch's
+// caching allocator and serving engines' one-time KV allocation do. Measured on the H100
+// (docs/validation/README.md): after cudaFree of multi-GB buffers, buffers cudaMalloc'ed later in the
+// same process streamed up to 16% slower than in a fresh process, so kvplan's timings never cudaFree.
+// When cudaMalloc fails, the cache is released and the allocation retried once.
+class BlockCache {
+ public:
+  static BlockCache& instance() {
+    static BlockCache c;
+    return c;
+  }
+  // Returns a block of at least `bytes`; `capacity` receives its real size.
+  void* take(int64_t bytes, int64_t& capacity) {
+    auto it = free_.lower_bound(bytes);
+    if (it != free_.end() && it->first <= 2 * bytes) {
+      capacity = it->first;
+      void* p = it->second;
+      free_.erase(it);
+      return p;
+    }
+    void* p = nullptr;
+    if (cudaMalloc(&p, static_cast<size_t>(bytes)) != cudaSuccess) {
+      (void)cudaGetLastError();
+      release();
+      CUDA_CHECK(cudaMalloc(&p, static_cast<size_t>(bytes)));
+    }
+    capacity = bytes;
+    return p;
+  }
+  // Takes a block back; waits for the device first, as cudaFree would, so no stream still uses it.
+  void give(void* p, int64_t capacity) {
+    cudaDeviceSynchronize();
+    free_.emplace(capacity, p);
+  }
+  void release() {
+    cudaDeviceSynchronize();
+    for (auto& [bytes, p] : free_) cudaFree(p);
+    free_.clear();
+  }
+
+ private:
+  std::multimap<int64_t, void*> free_;
+};
+
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(int64_t bytes) : bytes_(bytes) {
-    if (bytes > 0) CUDA_CHECK(cudaMalloc(&ptr_, static_cast<size_t>(bytes)));
+    if (bytes > 0) ptr_ = BlockCache::instance().take(bytes, capacity_);
   }
   ~DeviceBuffer() {
-    if (ptr_) cudaFree(ptr_);
+    if (ptr_) BlockCache::instance().give(ptr_, capacity_);
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+  DeviceBuffer(DeviceBuffer&& o) noexcept
+      : ptr_(std::exchange(o.ptr_, nullptr)), bytes_(std::exchange(o.bytes_, 0)), capacity_(std::exchange(o.capacity_, 0)) {}
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     std::swap(ptr_, o.ptr_);
     std::swap(bytes_, o.bytes_);
+    std::swap(capacity_, o.capacity_);
     return *this;
   }
   void* get() const { return ptr_; }
@@ -35,6 +83,7 @@ class DeviceBuffer {
  private:
   void* ptr_ = nullptr;
   int64_t bytes_ = 0;
+  int64_t capacity_ = 0;
 };
 
 class Event {
