@@ -1,7 +1,9 @@
 // `kvplan list models|gpus`: the bundled (and --data-dir) entries, one per line.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
+#include <utility>
 
 #include "cli/subcommands.h"
 #include "core/params.h"
@@ -16,9 +18,21 @@ struct ListOptions {
   std::string format = "table";
 };
 
+// Column widths: the longest id / name plus two spaces (ids and names are never cut).
+template <typename Resolve>
+std::pair<size_t, size_t> widths(const std::vector<std::string>& ids, Resolve resolve) {
+  size_t id_w = 2, name_w = 4;
+  for (const auto& id : ids) {
+    id_w = std::max(id_w, id.size());
+    name_w = std::max(name_w, resolve(id).name.size());
+  }
+  return {id_w + 2, name_w + 2};
+}
+
 void list_models(const Registry& r, const std::string& format) {
   Json rows = Json::array();
-  std::string table = fmt::format("{:<18}{:<32}{:>10}{:>10}{:>8}  {}\n", "id", "name", "params", "active", "layers", "kinds");
+  const auto [iw, nw] = widths(r.model_ids(), [&](const std::string& id) { return r.resolve_model(id); });
+  std::string table = fmt::format("{:<{}}{:<{}}{:>10}{:>10}{:>8}  {}\n", "id", iw, "name", nw, "params", "active", "layers", "kinds");
   for (const auto& id : r.model_ids()) {
     const Model m = r.resolve_model(id);
     const ParamCounts p = count_params(m);
@@ -28,8 +42,8 @@ void list_models(const Registry& r, const std::string& format) {
     for (const auto& [kind, n] : kinds) k += fmt::format("{}{} {}", k.empty() ? "" : ", ", n, kind);
     rows.push_back({{"id", id}, {"name", m.name}, {"params", p.total}, {"active_params", p.active},
                     {"num_layers", m.layers.size()}, {"dtype", name(m.dtype)}});
-    table += fmt::format("{:<18}{:<32}{:>10}{:>10}{:>8}  {}\n", id, m.name, human_count(p.total), human_count(p.active),
-                         m.layers.size(), k);
+    table += fmt::format("{:<{}}{:<{}}{:>10}{:>10}{:>8}  {}\n", id, iw, m.name, nw, human_count(p.total),
+                         human_count(p.active), m.layers.size(), k);
   }
   if (format == "json") print(rows.dump(2) + "\n");
   else if (format == "csv") print(render_csv(std::vector<Json>(rows.begin(), rows.end())));
@@ -38,7 +52,9 @@ void list_models(const Registry& r, const std::string& format) {
 
 void list_gpus(const Registry& r, const std::string& format) {
   Json rows = Json::array();
-  std::string table = fmt::format("{:<16}{:<34}{:>12}{:>10}{:>12}{:>10}\n", "id", "name", "memory", "TB/s", "bf16 TF/s", "$/hour");
+  const auto [iw, nw] = widths(r.gpu_ids(), [&](const std::string& id) { return r.resolve_gpu(id); });
+  std::string table =
+      fmt::format("{:<{}}{:<{}}{:>10}{:>8}{:>11}{:>8}\n", "id", iw, "name", nw, "memory", "TB/s", "bf16 TF/s", "$/hour");
   for (const auto& id : r.gpu_ids()) {
     const Gpu g = r.resolve_gpu(id);
     rows.push_back({{"id", id}, {"name", g.name}, {"memory_bytes", g.memory_bytes},
@@ -46,7 +62,7 @@ void list_gpus(const Registry& r, const std::string& format) {
                     {"peak_bf16_flops", g.peak_flops_for(DType::bf16)}, {"usd_per_gpu_hour", g.price.usd_per_gpu_hour}});
     std::string alias;
     for (const auto& a : g.aliases) alias += " (" + a + ")";
-    table += fmt::format("{:<16}{:<34}{:>12}{:>10.2f}{:>12.0f}{:>10}\n", id, g.name.substr(0, 33), gib(g.memory_bytes),
+    table += fmt::format("{:<{}}{:<{}}{:>10}{:>8.2f}{:>11.0f}{:>8}\n", id, iw, g.name, nw, gib(g.memory_bytes),
                          g.memory_bandwidth_bytes_per_s / 1e12, g.peak_flops_for(DType::bf16) / 1e12,
                          g.price.usd_per_gpu_hour > 0 ? fmt::format("{:.2f}", g.price.usd_per_gpu_hour) : "-");
   }
