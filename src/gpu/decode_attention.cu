@@ -84,6 +84,44 @@ __device__ __forceinline__ void fp8x16_to_bf16(const uint8_t* src, __nv_bfloat16
   reinterpret_cast<uint4*>(dst)[1] = make_uint4(outw[4], outw[5], outw[6], outw[7]);
 }
 
+// Where a block of a split kernel works: its (batch, KV head, head tile, split) from the grid, the
+// query heads of its head tile, and the tiles [tile_begin, tile_begin + ntiles) of TT tokens of the
+// attended range [first, context) that its split covers.
+struct BlockWork {
+  int split, kvh, head0, rows_valid, ntiles;
+  int64_t b, first, tok0;
+};
+template <int ROWS, int TT>
+__device__ __forceinline__ BlockWork block_work(const DecodeAttention& a, int head_tiles) {
+  BlockWork w;
+  const int ht = blockIdx.x % head_tiles;
+  const int rest = blockIdx.x / head_tiles;
+  w.split = rest % a.splits;
+  w.kvh = rest / a.splits;
+  w.b = blockIdx.y;
+  const int group = static_cast<int>(a.heads / a.kv_heads);
+  w.head0 = w.kvh * group + ht * ROWS;
+  w.rows_valid = min(ROWS, group - ht * ROWS);
+  w.first = a.window > 0 ? max(int64_t(0), a.context - a.window) : 0;
+  const int64_t tiles_total = (a.context - w.first + TT - 1) / TT;
+  const int64_t tps = (tiles_total + a.splits - 1) / a.splits;
+  const int64_t tile_begin = w.split * tps;
+  w.ntiles = static_cast<int>(max(int64_t(0), min(tiles_total, tile_begin + tps) - tile_begin));
+  w.tok0 = w.first + tile_begin * TT;
+  return w;
+}
+// The head tile's query rows into shared memory (row pitch LD; zero rows pad a small group).
+template <int ROWS, int D, int LD, typename CT>
+__device__ __forceinline__ void load_q_tile(const DecodeAttention& a, const BlockWork& w, CT* Qs) {
+  const CT* q = static_cast<const CT*>(a.q) + (w.b * a.heads + w.head0) * D;
+  for (int i = threadIdx.x; i < ROWS * D / 8; i += kThreads) {
+    const int r = i / (D / 8), c = (i % (D / 8)) * 8;
+    uint4 val = make_uint4(0, 0, 0, 0);
+    if (r < w.rows_valid) val = *reinterpret_cast<const uint4*>(q + r * D + c);
+    *reinterpret_cast<uint4*>(Qs + r * LD + c) = val;
+  }
+}
+
 template <int DK, int DV, int MT, typename KV, bool V_IN_K, int TT, int STAGES>
 __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const DecodeAttention a, int head_tiles) {
   using C = Cfg<DK, DV, MT, KV, V_IN_K, TT, STAGES>;
@@ -99,30 +137,10 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   pdl_launch_dependents();
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int ht = blockIdx.x % head_tiles;
-  const int rest = blockIdx.x / head_tiles;
-  const int split = rest % a.splits;
-  const int kvh = rest / a.splits;
-  const int64_t b = blockIdx.y;
-  const int group = static_cast<int>(a.heads / a.kv_heads);
-  const int head0 = kvh * group + ht * C::ROWS;
-  const int rows_valid = min(C::ROWS, group - ht * C::ROWS);
-
-  const int64_t first = a.window > 0 ? max(int64_t(0), a.context - a.window) : 0;
-  const int64_t ntok = a.context - first;
-  const int64_t tiles_total = (ntok + TT - 1) / TT;
-  const int64_t tps = (tiles_total + a.splits - 1) / a.splits;
-  const int64_t tile_begin = split * tps;
-  const int ntiles = static_cast<int>(max(int64_t(0), min(tiles_total, tile_begin + tps) - tile_begin));
-  const int64_t tok0 = first + tile_begin * TT;
-  // Q rows of this head tile (zero rows pad a group smaller than the tile).
-  const CT* q = static_cast<const CT*>(a.q) + (b * a.heads + head0) * DK;
-  for (int i = tid; i < C::ROWS * DK / 8; i += kThreads) {
-    const int r = i / (DK / 8), c = (i % (DK / 8)) * 8;
-    uint4 val = make_uint4(0, 0, 0, 0);
-    if (r < rows_valid) val = *reinterpret_cast<const uint4*>(q + r * DK + c);
-    *reinterpret_cast<uint4*>(Qs + r * C::QLD + c) = val;
-  }
+  const BlockWork w = block_work<C::ROWS, TT>(a, head_tiles);
+  const int64_t b = w.b, first = w.first, tok0 = w.tok0;
+  const int kvh = w.kvh, split = w.split, head0 = w.head0, rows_valid = w.rows_valid, ntiles = w.ntiles;
+  load_q_tile<C::ROWS, DK, C::QLD>(a, w, Qs);
 
   const KV* kbase = static_cast<const KV*>(a.k) + b * a.k_batch_stride + kvh * a.k_head_stride;
   const KV* vbase = static_cast<const KV*>(a.v) + b * a.v_batch_stride + kvh * a.v_head_stride;
@@ -349,30 +367,11 @@ __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const D
   pdl_launch_dependents();
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int ht = blockIdx.x % head_tiles;
-  const int rest = blockIdx.x / head_tiles;
-  const int split = rest % a.splits;
-  const int kvh = rest / a.splits;
-  const int64_t b = blockIdx.y;
-  const int group = static_cast<int>(a.heads / a.kv_heads);
-  const int head0 = kvh * group + ht * C::ROWS;
-  const int rows_valid = min(C::ROWS, group - ht * C::ROWS);
-
-  const int64_t first = a.window > 0 ? max(int64_t(0), a.context - a.window) : 0;
-  const int64_t tiles_total = (a.context - first + TT - 1) / TT;
-  const int64_t tps = (tiles_total + a.splits - 1) / a.splits;
-  const int64_t tile_begin = split * tps;
-  const int ntiles = static_cast<int>(max(int64_t(0), min(tiles_total, tile_begin + tps) - tile_begin));
+  const BlockWork w = block_work<C::ROWS, TT>(a, head_tiles);
+  const int64_t b = w.b, first = w.first, tok0 = w.tok0;
+  const int kvh = w.kvh, split = w.split, head0 = w.head0, rows_valid = w.rows_valid, ntiles = w.ntiles;
   const int my_tiles = ntiles > warp ? (ntiles - warp + C::W - 1) / C::W : 0;
-  const int64_t tok0 = first + tile_begin * TT;
-
-  const CT* q = static_cast<const CT*>(a.q) + (b * a.heads + head0) * D;
-  for (int i = tid; i < C::ROWS * D / 8; i += kThreads) {
-    const int r = i / (D / 8), c = (i % (D / 8)) * 8;
-    uint4 val = make_uint4(0, 0, 0, 0);
-    if (r < rows_valid) val = *reinterpret_cast<const uint4*>(q + r * D + c);
-    *reinterpret_cast<uint4*>(Qs + r * C::LD + c) = val;
-  }
+  load_q_tile<C::ROWS, D, C::LD>(a, w, Qs);
 
   const CT* kbase = static_cast<const CT*>(a.k) + b * a.k_batch_stride + kvh * a.k_head_stride;
   const CT* vbase = static_cast<const CT*>(a.v) + b * a.v_batch_stride + kvh * a.v_head_stride;

@@ -3,6 +3,7 @@
 // (lanes_per_row = d_state / elements per vector), so a warp reads whole rows, coalesced.
 #include <cuda_bf16.h>
 
+#include <cstdint>
 #include <cstdlib>
 
 #include "gpu/cuda_check.h"
@@ -42,6 +43,20 @@ __global__ void conv_update_kernel(ConvUpdate c) {
   for (int k = 0; k + 1 < keep && k + 1 < 8; ++k) st[k] = from_f<ST>(prev[k + 1]);
   if (keep > 0) st[keep - 1] = from_f<ST>(xn);
   static_cast<__nv_bfloat16*>(c.out)[i] = __float2bfloat16(silu(acc));
+}
+
+// N contiguous elements as 16-byte (or, for 8 bytes in all, 8-byte) loads; p aligned to the total size.
+template <typename T, int N>
+__device__ __forceinline__ void load_vec(const T* p, T (&out)[N]) {
+  constexpr int BYTES = N * int(sizeof(T));
+  static_assert(BYTES % 8 == 0, "vector of 8-byte multiples");
+  if constexpr (BYTES % 16 == 0) {
+#pragma unroll
+    for (int i = 0; i < BYTES / 16; ++i) reinterpret_cast<uint4*>(out)[i] = reinterpret_cast<const uint4*>(p)[i];
+  } else {
+#pragma unroll
+    for (int i = 0; i < BYTES / 8; ++i) reinterpret_cast<uint2*>(out)[i] = reinterpret_cast<const uint2*>(p)[i];
+  }
 }
 
 // R rows per thread: the block covers R slabs of (blockDim / lanes_per_row) consecutive rows. Every
@@ -84,12 +99,14 @@ __global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, int lanes_
       dtr[k] = DT[size_t(b) * (u.mamba2 ? u.heads : rows) + h];
       dtb[k] = DTB[h];
       Dr[k] = Dm[h];
+      // B, C (E bf16) and Mamba-1's A row slice (E fp32) are contiguous and E-aligned: vector loads.
       const size_t bc = (size_t(b) * u.groups + g) * ds + n0;
-#pragma unroll
-      for (int e = 0; e < E; ++e) {
-        Br[k][e] = Bm[bc + e];
-        Cr[k][e] = Cm[bc + e];
-        Ar[k][e] = u.mamba2 ? (e == 0 ? Am[h] : 0.f) : Am[size_t(r) * ds + n0 + e];
+      load_vec(Bm + bc, Br[k]);
+      load_vec(Cm + bc, Cr[k]);
+      if (u.mamba2) {
+        Ar[k][0] = Am[h];
+      } else {
+        load_vec(Am + size_t(r) * ds + n0, Ar[k]);
       }
     }
   }
@@ -149,6 +166,9 @@ void launch_ssm_update(const SsmUpdate& u, cudaStream_t s) {
   if (u.d_state % e || u.d_state / e > 32 || (u.d_state / e & (u.d_state / e - 1)))
     throw Error("ssm update: d_state must be a power of two between 8 and 256");
   if (u.mamba2 && (u.groups <= 0 || u.heads % u.groups)) throw Error("ssm update: heads must be a multiple of groups");
+  const auto misaligned = [](const void* p, int bytes) { return reinterpret_cast<uintptr_t>(p) % static_cast<uintptr_t>(bytes) != 0; };
+  if (misaligned(u.state, 16) || misaligned(u.B, 2 * e) || misaligned(u.C, 2 * e) || (!u.mamba2 && misaligned(u.A, 4 * e)))
+    throw Error("ssm update: state, B, C and A must be aligned to their vector loads");
   const int lanes = static_cast<int>(u.d_state / e);
   const int64_t total_rows = u.batch * u.heads * u.head_dim;
   if (total_rows * lanes >= (int64_t(1) << 31)) throw Error("ssm update: batch x rows x d_state too large");
