@@ -84,6 +84,18 @@ __device__ __forceinline__ void fp8x16_to_bf16(const uint8_t* src, __nv_bfloat16
   reinterpret_cast<uint4*>(dst)[1] = make_uint4(outw[4], outw[5], outw[6], outw[7]);
 }
 
+// Each lane holds partial row sums of its MMA rows; the 4 lanes of a row (lane / 4 equal) add them up.
+template <int MT>
+__device__ __forceinline__ void quad_sum_rows(float (&l)[MT][2]) {
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      l[mt][hf] += __shfl_xor_sync(0xffffffff, l[mt][hf], 1);
+      l[mt][hf] += __shfl_xor_sync(0xffffffff, l[mt][hf], 2);
+    }
+}
+
 // Where a block of a split kernel works: its (batch, KV head, head tile, split) from the grid, the
 // query heads of its head tile, and the tiles [tile_begin, tile_begin + ntiles) of TT tokens of the
 // attended range [first, context) that its split covers.
@@ -294,13 +306,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   }
   cp_async_wait<0>();
 
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      l_run[mt][hf] += __shfl_xor_sync(0xffffffff, l_run[mt][hf], 1);
-      l_run[mt][hf] += __shfl_xor_sync(0xffffffff, l_run[mt][hf], 2);
-    }
+  quad_sum_rows(l_run);
 
   if (a.splits == 1) {
 #pragma unroll
@@ -518,13 +524,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const D
       }
   }
   cp_async_wait<0>();
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      l_run[mt][hf] += __shfl_xor_sync(0xffffffff, l_run[mt][hf], 1);
-      l_run[mt][hf] += __shfl_xor_sync(0xffffffff, l_run[mt][hf], 2);
-    }
+  quad_sum_rows(l_run);
   __syncthreads();  // every warp is done with its pipeline: reuse it as merge scratch
 
   float* o_s = reinterpret_cast<float*>(smem + C::Q_BYTES);  // [W][ROWS][OLD]
