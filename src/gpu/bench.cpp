@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <utility>
 
 namespace kvplan::gpu {
 
@@ -32,15 +33,22 @@ ProbeResult run_probe(Timer& t, const DeviceInfo& d, const TimingOptions& opts, 
   return r;
 }
 
+namespace {
+// Elements of K and of V for the shape ([batch][kv_heads][context][dim] each; MLA: one latent, no V).
+std::pair<int64_t, int64_t> kv_elems(const DecodeAttention& a) {
+  if (a.v_in_k) return {a.batch * a.context * a.qk_dim, 0};
+  return {a.batch * a.kv_heads * a.context * a.qk_dim, a.batch * a.kv_heads * a.context * a.v_dim};
+}
+}  // namespace
+
 int64_t decode_attention_kv_bytes(const DecodeAttention& a) {
-  const int64_t per_token = a.v_in_k ? a.qk_dim : a.kv_heads * (a.qk_dim + a.v_dim);
-  return a.batch * a.context * per_token * kv_type_bytes(a.kv);
+  const auto [k, v] = kv_elems(a);
+  return (k + v) * kv_type_bytes(a.kv);
 }
 
 TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention a, const TimingOptions& o, void* kv_memory) {
   const int64_t kv_el = kv_type_bytes(a.kv);
-  const int64_t k_elems = a.v_in_k ? a.batch * a.context * a.qk_dim : a.batch * a.kv_heads * a.context * a.qk_dim;
-  const int64_t v_elems = a.v_in_k ? 0 : a.batch * a.kv_heads * a.context * a.v_dim;
+  const auto [k_elems, v_elems] = kv_elems(a);
   // K then V in `kv_memory` when given (the caller's one allocation, as an engine allocates its KV
   // cache once: cudaMalloc/cudaFree churn of multi-GB buffers in one process measured 16% slower
   // streaming for some later shapes, docs/validation/README.md), else a fresh allocation.
