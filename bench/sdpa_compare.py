@@ -12,6 +12,10 @@ kvplan: kvplan-gpu-bench attn-grid (its own process, first), one kernel launch p
 PyTorch: torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True) captured in a CUDA graph
 (no Python/dispatcher overhead in the timing), once per SDPA backend that accepts the shape (flash, efficient,
 cuDNN; math only if none does); the fastest backend is the one compared.
+Prefill (causal, batch 1, head_dim 128, heads 32/8 and 32/32, 2K-16K tokens, layout [batch, heads, tokens,
+head_dim]): kvplan-gpu-bench prefill-grid (every kvplan kernel that runs on the GPU: wgmma and mma.sync on
+Hopper) against scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True), same graph/events/median
+method, L2 flushed before each sample; TFLOP/s count the causal half, 4 * d * heads * T * (T + 1) / 2.
 Usage: python3 bench/sdpa_compare.py --bench gpu-bin/kvplan-gpu-bench --probe probe.json --out DIR
 """
 import argparse
@@ -57,22 +61,29 @@ def sdpa_times(h, kvh, b, n, flush, kv_memory):
     kv = kv_memory[: 2 * b * kvh * n * d].view(2, b, kvh, n, d)  # K then V, as kvplan-gpu-bench places them
     kv.normal_()
     k, v = kv[0], kv[1]
+    out = backend_times(q, k, v, flush, causal=False)
+    del q, k, v, kv
+    torch.cuda.empty_cache()
+    return out
+
+
+def backend_times(q, k, v, flush, causal):
     out = {}
     for name, be in BACKENDS + [("math", SDPBackend.MATH)]:
         if name == "math" and out:
             break
         try:
             with sdpa_kernel([be]):
-                F.scaled_dot_product_attention(q, k, v, enable_gqa=True)  # warm-up / reject
+                F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)  # warm-up / reject
                 torch.cuda.synchronize()
                 s = torch.cuda.Stream()
                 s.wait_stream(torch.cuda.current_stream())
                 with torch.cuda.stream(s):
-                    F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+                    F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
                 torch.cuda.current_stream().wait_stream(s)
                 g = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(g):
-                    o = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+                    o = F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
             med, samples = time_graph(g, flush)
             out[name] = {"median_s": med, "samples": len(samples), "p10_s": sorted(samples)[len(samples) // 10],
                          "p90_s": sorted(samples)[(9 * len(samples)) // 10]}
@@ -81,22 +92,58 @@ def sdpa_times(h, kvh, b, n, flush, kv_memory):
             out[name] = {"error": str(e).splitlines()[0][:160]}
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
-    del q, k, v, kv
-    torch.cuda.empty_cache()
     return out
+
+
+def prefill_rows(bench, flush):
+    tmp = "/tmp/kvplan_prefill_grid.json"
+    subprocess.run([bench, "--out", tmp, "prefill-grid"], check=True)
+    mine = json.load(open(tmp))["prefill"]
+    rows = []
+    for (h, kvh, t) in sorted({(r["heads"], r["kv_heads"], r["tokens"]) for r in mine}):
+        d = 128
+        q = torch.randn(1, h, t, d, device="cuda", dtype=torch.bfloat16)
+        k = torch.randn(1, kvh, t, d, device="cuda", dtype=torch.bfloat16)
+        v = torch.randn(1, kvh, t, d, device="cuda", dtype=torch.bfloat16)
+        s = backend_times(q, k, v, flush, causal=True)
+        ok = {n: x for n, x in s.items() if "median_s" in x}
+        best = min(ok, key=lambda n: ok[n]["median_s"]) if ok else None
+        flops = 4.0 * d * h * t * (t + 1) / 2
+        row = {"heads": h, "kv_heads": kvh, "tokens": t, "flops": flops, "sdpa": s, "sdpa_best": best,
+               "kvplan": {r["name"]: r["measured"]["median_s"] for r in mine
+                          if (r["heads"], r["kv_heads"], r["tokens"]) == (h, kvh, t)}}
+        if best:
+            row["sdpa_s"] = ok[best]["median_s"]
+        rows.append(row)
+        mk = "  ".join(f"{n} {x*1e6:8.1f} us {flops/x/1e12:6.1f} TFLOP/s" for n, x in row["kvplan"].items())
+        print(f"prefill {h}/{kvh} t{t:<6d} kvplan {mk}  sdpa[{best}] {row.get('sdpa_s', float('nan'))*1e6:8.1f} us "
+              f"{flops/row.get('sdpa_s', float('nan'))/1e12:6.1f} TFLOP/s", flush=True)
+        del q, k, v
+        torch.cuda.empty_cache()
+    return rows
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", required=True)
-    ap.add_argument("--probe", required=True)
+    ap.add_argument("--probe", help="probe.json (decode part)")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--part", choices=["all", "decode", "prefill"], default="all")
     args = ap.parse_args()
+    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+    res = {"method": __doc__, "device": torch.cuda.get_device_name(), "torch": torch.__version__}
+    if args.part != "prefill":
+        res.update(decode_rows(args, flush))
+    if args.part != "decode":
+        res["prefill"] = prefill_rows(args.bench, flush)
+    json.dump(res, open(os.path.join(args.out, "sdpa.json"), "w"), indent=1)
+
+
+def decode_rows(args, flush):
     tmp = "/tmp/kvplan_attn_grid.json"
     subprocess.run([args.bench, "--out", tmp, "attn-grid"], check=True)
     mine = {(r["heads"], r["kv_heads"], r["batch"], r["context"]): r for r in json.load(open(tmp))["attention"]}
     probe_bw = json.load(open(args.probe))["read_bytes_per_s"]
-    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
     # One KV allocation for the whole grid on both sides (kvplan-gpu-bench does the same).
     kv_memory = torch.empty(max(2 * b * kvh * n * 128 for (h, kvh, b, n) in GRID), dtype=torch.bfloat16, device="cuda")
     rows = []
@@ -120,9 +167,9 @@ def main():
         print(f"{h:2d}/{kvh:<2d} b{b:<2d} n{n:<6d} {kv_bytes/1e6:9.1f} MB  kvplan {row['kvplan_s']*1e6:9.1f} us "
               f"({row['kvplan_pct_probe']:5.1f}% probe)  sdpa[{best}] {row.get('sdpa_s', float('nan'))*1e6:9.1f} us "
               f"({row.get('sdpa_pct_probe', float('nan')):5.1f}%)  x{row.get('speedup', float('nan')):.2f}", flush=True)
-    res = {"method": __doc__, "device": torch.cuda.get_device_name(), "torch": torch.__version__,
-           "probe_read_bytes_per_s": probe_bw, "rows": rows}
-    json.dump(res, open(os.path.join(args.out, "sdpa.json"), "w"), indent=1)
+    del kv_memory
+    torch.cuda.empty_cache()
+    return {"probe_read_bytes_per_s": probe_bw, "rows": rows}
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ if(NOT KVPLAN_CUDA STREQUAL "OFF")
   endif()
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER AND EXISTS ${CMAKE_SOURCE_DIR}/src/gpu/CMakeLists.txt)
-    # A100 (sm_80) and H100/H200 (sm_90) unless the user names others; must precede
-    # enable_language, which otherwise caches nvcc's default (too old for cp.async and bf16 mma).
+    # A100 (sm_80) and H100/H200 (sm_90a: Hopper's own wgmma instructions) unless the user names
+    # others; must precede enable_language, which otherwise caches nvcc's default (too old for
+    # cp.async and bf16 mma). A build without "90a" runs the sm_80 kernels on Hopper too.
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES AND NOT DEFINED ENV{CUDAARCHS})
-      set(CMAKE_CUDA_ARCHITECTURES "80;90" CACHE STRING "CUDA architectures to build for")
+      set(CMAKE_CUDA_ARCHITECTURES "80;90a" CACHE STRING "CUDA architectures to build for")
     endif()
     enable_language(CUDA)
     add_subdirectory(src/gpu)

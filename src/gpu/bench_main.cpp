@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
   std::vector<int64_t> only;
   grid->add_option("--shape", only, "Only this grid shape: heads,kv_heads,batch,context (e.g. for ncu)")
       ->expected(4)->delimiter(',');
-  auto* extra = app.add_subcommand("kernels", "Timings of the other variants: fp8, MLA, sliding, SSM, prefill, GEMV");
+  auto* extra = app.add_subcommand("kernels", "Timings of the other variants: fp8, MLA, sliding, SSM, GEMV");
+  auto* prefill = app.add_subcommand("prefill-grid", "Causal prefill attention (batch 1, head_dim 128), every kernel that runs here");
   try {
     app.parse(argc, argv);
     const DeviceInfo d = device_info();
@@ -125,6 +126,32 @@ int main(int argc, char** argv) {
       }
       j["attention"] = rows;
     }
+    if (*prefill) {
+      Json rows = Json::array();
+      for (auto [h, kvh] : {std::pair{32, 8}, {32, 32}})
+        for (int64_t t : {2048, 4096, 8192, 16384}) {
+          PrefillAttention p;
+          p.heads = h;
+          p.kv_heads = kvh;
+          p.tokens = t;
+          p.dim = 128;
+          const bool hopper = std::string(prefill_attention_kernel(p)) == "wgmma";
+          for (const bool mma_sync : {false, true}) {  // both kernels side by side where the wgmma one runs
+            if (mma_sync && !hopper) break;
+            p.mma_sync_only = mma_sync;
+            TimedCheck r = time_prefill_attention(timer, p, o);
+            r.name = prefill_attention_kernel(p);
+            fmt::print(stderr, "prefill causal {}/{} d128 t{} {:<8} {:9.1f} us {:7.1f} TFLOP/s\n", h, kvh, t, r.name,
+                       r.measured.median_s * 1e6, r.achieved_flops() / 1e12);
+            Json row = to_json(r);
+            row["heads"] = h;
+            row["kv_heads"] = kvh;
+            row["tokens"] = t;
+            rows.push_back(row);
+          }
+        }
+      j["prefill"] = rows;
+    }
     if (*extra) {
       Json rows = Json::array();
       auto add = [&](const std::string& what, TimedCheck r) {
@@ -173,15 +200,6 @@ int main(int argc, char** argv) {
         m2.d_state = 128;
         m2.state_fp32 = fp32;
         add(fmt::format("mamba2 ssm b64 80x64 N128 {}", fp32 ? "fp32" : "bf16"), time_ssm_update(timer, m2, o));
-      }
-      for (int64_t t : {2048, 8192, 16384}) {
-        PrefillAttention p;
-        p.batch = 1;
-        p.heads = 32;
-        p.kv_heads = 8;
-        p.tokens = t;
-        p.dim = 128;
-        add(fmt::format("prefill causal 32/8 d128 t{}", t), time_prefill_attention(timer, p, o));
       }
       Blas blas;
       for (int64_t bsz : {1, 8, 32})

@@ -163,8 +163,9 @@ double check_decode(const AttnCase& c, Rng& rng, int sm_count) {
   return worst;
 }
 
-double check_prefill(int64_t heads, int64_t kv_heads, int64_t tokens, int64_t dim, Rng& rng) {
+double check_prefill(int64_t heads, int64_t kv_heads, int64_t tokens, int64_t dim, bool mma_sync_only, Rng& rng) {
   PrefillAttention a;
+  a.mma_sync_only = mma_sync_only;
   a.batch = 1;
   a.heads = heads;
   a.kv_heads = kv_heads;
@@ -310,8 +311,14 @@ std::vector<CorrectnessCheck> run_correctness_checks(uint64_t seed, int sm_count
       {"decode MLA 128 heads 512+64 bf16", 1, 128, 1, 576, 700, 0, KvType::bf16, true, 0},
   };
   for (const auto& c : cases) out.push_back({c.name, check_decode(c, rng, sm_count), tol});
-  out.push_back({"prefill causal 8/2 d128 t1000", check_prefill(8, 2, 1000, 128, rng), tol});
-  out.push_back({"prefill causal 4/4 d64 t517", check_prefill(4, 4, 517, 64, rng), tol});
+  const bool hopper = std::string(prefill_attention_kernel(PrefillAttention{})) == "wgmma";
+  for (const bool mma_sync : {false, true}) {  // the wgmma kernel where it runs (Hopper), and the mma.sync one
+    if (mma_sync && !hopper) break;
+    const std::string kernel = mma_sync ? "mma.sync" : prefill_attention_kernel(PrefillAttention{});
+    out.push_back({"prefill causal 8/2 d128 t1000 " + kernel, check_prefill(8, 2, 1000, 128, mma_sync, rng), tol});
+    out.push_back({"prefill causal 4/1 d128 t2309 " + kernel, check_prefill(4, 1, 2309, 128, mma_sync, rng), tol});
+  }
+  out.push_back({"prefill causal 4/4 d64 t517", check_prefill(4, 4, 517, 64, false, rng), tol});
   out.push_back({"conv update width 4, fp32 state", check_conv(3, 1000, 4, true, rng), 1e-2});
   out.push_back({"conv update width 4, bf16 state", check_conv(3, 1000, 4, false, rng), 1e-2});
   out.push_back({"mamba1 ssm update, fp32 state", check_ssm(false, true, rng), 1e-2});

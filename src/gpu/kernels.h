@@ -55,7 +55,8 @@ int64_t decode_attention_bytes(const DecodeAttention& a);
 
 // --- prefill attention (prefill_attention.cu) --------------------------------------------------
 // Causal attention over `tokens` queries, SDPA layout [batch][heads][tokens][dim], bf16, tiled with
-// an online softmax on tensor cores (mma.sync); dim 64 or 128.
+// an online softmax on tensor cores: warpgroup MMAs (wgmma) for dim 128 on sm_90a builds running on
+// Hopper, else mma.sync (dim 64 or 128).
 struct PrefillAttention {
   const void* q = nullptr;
   const void* k = nullptr;
@@ -63,8 +64,11 @@ struct PrefillAttention {
   void* out = nullptr;
   int64_t batch = 1, heads = 1, kv_heads = 1, tokens = 0, dim = 128;
   float scale = 0;
+  bool mma_sync_only = false;  // the sm_80 kernel even where the wgmma one runs (checks, side-by-side timing)
 };
 void launch_prefill_attention(const PrefillAttention& a, cudaStream_t s);
+// "wgmma" or "mma.sync": the kernel launch_prefill_attention runs for a.
+const char* prefill_attention_kernel(const PrefillAttention& a);
 double prefill_attention_flops(const PrefillAttention& a);  // causal: half of 4 * t^2 * dim per head
 
 // --- SSM single-step updates (ssm.cu) ---------------------------------------------------------

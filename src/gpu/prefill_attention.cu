@@ -7,6 +7,7 @@
 #include "gpu/cuda_check.h"
 #include "gpu/kernels.h"
 #include "gpu/mma.cuh"
+#include "gpu/wgmma.cuh"
 
 namespace kvplan::gpu {
 namespace {
@@ -165,13 +166,207 @@ void launch(const PrefillAttention& a, cudaStream_t s) {
   CUDA_CHECK_LAUNCH();
 }
 
+
+// The Hopper variant (sm_90a, head_dim 128): the same algorithm on warpgroup MMAs. A block of two
+// warpgroups owns 128 query rows (64 each); all 256 threads stream 128-key K/V tiles into shared
+// memory with cp.async (two stages, 128-byte swizzled rows, the layout the tensor cores read
+// directly); each warpgroup computes S = Q K^T with Q and K from shared memory (m64n128k16), the
+// online softmax in registers, and O += P V with P from registers and V read transposed from shared
+// memory (two m64n64k16 per 16 keys, one per half of head_dim).
+namespace hopper {
+constexpr int kD = 128, kBM = 128, kBN = 128, kThreads = 256;
+constexpr uint32_t kTileBytes = kBN * kD * 2;          // one K or V tile: 2 column blocks of [128 rows][128 B]
+constexpr uint32_t kHalf = kBN * 128;                  // bytes of one 64-column block of a tile
+constexpr uint32_t kQBytes = kBM * kD * 2;
+constexpr uint32_t kSmem = kQBytes + 2 * 2 * kTileBytes + 1024;  // Q, two stages of K and V, alignment slack
+
+// rows [row0, row0 + 128) of a [tokens][128] bf16 matrix into a swizzled tile; rows past the end zero.
+__device__ __forceinline__ void load_tile(unsigned char* dst, const __nv_bfloat16* src, int64_t row0, int64_t rows_total,
+                                          int tid) {
+#pragma unroll
+  for (int i = tid; i < kBN * kD / 8; i += kThreads) {
+    const int r = i / (kD / 8), c = (i % (kD / 8)) * 8;
+    const bool ok = row0 + r < rows_total;
+    cp_async16(dst + (c / 64) * kHalf + wgmma::sw128_offset(r, c % 64), src + (ok ? row0 + r : 0) * kD + c, ok);
+  }
+}
+
+__global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAttention a) {
+#ifdef KVPLAN_WGMMA
+  using T = __nv_bfloat16;
+  using M = Mma<T>;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  unsigned char* smem = smem_raw + ((1024 - smem_addr(smem_raw) % 1024) % 1024);  // swizzle atoms: 1024-byte aligned
+  unsigned char* Qs = smem;
+  unsigned char* KVs = smem + kQBytes;  // stage s: K at s * 2 * kTileBytes, V kTileBytes after it
+  const int tid = threadIdx.x, wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32;
+  const int qblocks = static_cast<int>((a.tokens + kBM - 1) / kBM);
+  const int qb = qblocks - 1 - static_cast<int>(blockIdx.x);
+  const int64_t h = blockIdx.y, b = blockIdx.z;
+  const int64_t kvh = h / (a.heads / a.kv_heads);
+  const T* q = static_cast<const T*>(a.q) + ((b * a.heads + h) * a.tokens) * kD;
+  const T* k = static_cast<const T*>(a.k) + ((b * a.kv_heads + kvh) * a.tokens) * kD;
+  const T* v = static_cast<const T*>(a.v) + ((b * a.kv_heads + kvh) * a.tokens) * kD;
+  const int64_t q0 = int64_t(qb) * kBM;
+  const int64_t keys = q0 + kBM < a.tokens ? q0 + kBM : a.tokens;  // causal: keys < q0 + kBM
+  const int ntiles = static_cast<int>((keys + kBN - 1) / kBN);
+
+  // Q's 128 rows are a [2 blocks][128 rows][128 B] tile like K's.
+  load_tile(Qs, q, q0, a.tokens, tid);
+  load_tile(KVs, k, 0, a.tokens, tid);
+  load_tile(KVs + kTileBytes, v, 0, a.tokens, tid);
+  cp_async_commit();
+
+  float o[2][32];  // this warpgroup's 64 x 128 output: head_dim halves 0-63 and 64-127
+#pragma unroll
+  for (int i = 0; i < 32; ++i) o[0][i] = o[1][i] = 0.f;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  const float scale_log2 = a.scale * 1.4426950408889634f;
+  const int64_t row0 = q0 + wg * 64 + warp * 16 + lane / 4;  // this thread's rows: row0 and row0 + 8
+  const uint32_t q_addr = smem_addr(Qs) + wg * 64 * 128;     // the warpgroup's 64 rows in both column blocks
+
+  for (int it = 0; it < ntiles; ++it) {
+    if (it + 1 < ntiles) {
+      unsigned char* st = KVs + ((it + 1) % 2) * 2 * kTileBytes;
+      load_tile(st, k, int64_t(it + 1) * kBN, a.tokens, tid);
+      load_tile(st + kTileBytes, v, int64_t(it + 1) * kBN, a.tokens, tid);
+    }
+    cp_async_commit();
+    cp_async_wait<1>();
+    wgmma::fence_proxy_async();
+    __syncthreads();
+    const uint32_t k_addr = smem_addr(KVs + (it % 2) * 2 * kTileBytes), v_addr = k_addr + kTileBytes;
+
+    float s[64];  // S[64 rows][128 keys], n8 block j: s[4j..4j+3] as mma.sync's C fragment
+    wgmma::fence_operand(s);
+    wgmma::fence();
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      const uint32_t off = (kk / 4) * kHalf + (kk % 4) * 32;  // 16 columns = 32 bytes inside a 128-byte row
+      wgmma::mma_64x128x16_ss(s, wgmma::desc(q_addr + (kk / 4) * (kBM * 128) + (kk % 4) * 32, 16),
+                              wgmma::desc(k_addr + off, 16), kk > 0);
+    }
+    wgmma::commit();
+    wgmma::wait<0>();
+    wgmma::fence_operand(s);
+
+    const int64_t key0 = int64_t(it) * kBN;
+    const bool diag = key0 + kBN > q0;  // tile crosses the causal boundary or the end
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const int64_t row = row0 + hf * 8;
+      float mx = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < kBN / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int64_t key = key0 + n * 8 + (lane % 4) * 2 + e;
+          float val = s[4 * n + 2 * hf + e] * scale_log2;
+          if (diag && (key > row || key >= a.tokens)) val = -INFINITY;
+          s[4 * n + 2 * hf + e] = val;
+          mx = fmaxf(mx, val);
+        }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+      const float m_new = fmaxf(m_run[hf], mx);
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;
+      const float corr = exp2f(m_run[hf] - m_use);
+      float sum = 0.f;
+#pragma unroll
+      for (int n = 0; n < kBN / 8; ++n) {
+        s[4 * n + 2 * hf] = exp2f(s[4 * n + 2 * hf] - m_use);
+        s[4 * n + 2 * hf + 1] = exp2f(s[4 * n + 2 * hf + 1] - m_use);
+        sum += s[4 * n + 2 * hf] + s[4 * n + 2 * hf + 1];
+      }
+      l_run[hf] = l_run[hf] * corr + sum;
+      m_run[hf] = m_new;
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          o[c][4 * n + 2 * hf] *= corr;
+          o[c][4 * n + 2 * hf + 1] *= corr;
+        }
+    }
+
+    unsigned p[kBN / 16][4];  // keys 16j..16j+15: P's A fragment, repacked from S's accumulators
+#pragma unroll
+    for (int j = 0; j < kBN / 16; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) p[j][r] = M::pack(s[8 * j + 2 * r], s[8 * j + 2 * r + 1]);
+    wgmma::fence_operand(o[0]);
+    wgmma::fence_operand(o[1]);
+    wgmma::fence();
+#pragma unroll
+    for (int j = 0; j < kBN / 16; ++j)
+#pragma unroll
+      for (int c = 0; c < 2; ++c)  // V rows 16j.. (16 x 128 B = 2048 bytes per 16 keys), column block c
+        wgmma::mma_64x64x16_rs_mn(o[c], p[j], wgmma::desc(v_addr + c * kHalf + j * 2048, 1024));
+    wgmma::commit();
+    wgmma::wait<0>();
+    wgmma::fence_operand(o[0]);
+    wgmma::fence_operand(o[1]);
+    __syncthreads();  // the next iteration's load overwrites this stage
+  }
+  cp_async_wait<0>();
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    l_run[hf] += __shfl_xor_sync(0xffffffff, l_run[hf], 1);
+    l_run[hf] += __shfl_xor_sync(0xffffffff, l_run[hf], 2);
+    const int64_t row = row0 + hf * 8;
+    if (row >= a.tokens) continue;
+    const float inv = l_run[hf] > 0 ? 1.f / l_run[hf] : 0.f;
+    T* out = static_cast<T*>(a.out) + ((b * a.heads + h) * a.tokens + row) * kD + (lane % 4) * 2;
+#pragma unroll
+    for (int c = 0; c < 2; ++c)
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+        *reinterpret_cast<unsigned*>(out + c * 64 + n * 8) = M::pack(o[c][4 * n + 2 * hf] * inv, o[c][4 * n + 2 * hf + 1] * inv);
+  }
+#endif
+}
+
+void launch(const PrefillAttention& a, cudaStream_t s) {
+  static bool configured = false;
+  if (!configured) {
+    CUDA_CHECK(cudaFuncSetAttribute(prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    configured = true;
+  }
+  const dim3 grid(static_cast<unsigned>((a.tokens + kBM - 1) / kBM), static_cast<unsigned>(a.heads), static_cast<unsigned>(a.batch));
+  prefill_kernel<<<grid, kThreads, kSmem, s>>>(a);
+  CUDA_CHECK_LAUNCH();
+}
+}  // namespace hopper
+
+// The wgmma kernel exists only in an sm_90a build (CMake architecture "90a", which defines
+// KVPLAN_CUDA_SM90A) and runs only on a compute capability 9.0 device (H100, H200).
+bool hopper_kernels_available() {
+#if defined(KVPLAN_CUDA_SM90A)
+  static const bool yes = [] {
+    int dev = 0, major = 0, minor = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+    return major == 9 && minor == 0;
+  }();
+  return yes;
+#else
+  return false;
+#endif
+}
+bool use_wgmma(const PrefillAttention& a) { return a.dim == 128 && !a.mma_sync_only && hopper_kernels_available(); }
 }  // namespace
 
 void launch_prefill_attention(const PrefillAttention& a, cudaStream_t s) {
   if (a.heads % a.kv_heads) throw Error("prefill attention: heads must be a multiple of kv_heads");
+  if (use_wgmma(a)) return hopper::launch(a, s);
   if (a.dim == 128) return launch<128>(a, s);
   if (a.dim == 64) return launch<64>(a, s);
   throw Error("prefill attention: no compiled variant for head_dim " + std::to_string(a.dim));
+}
+
+const char* prefill_attention_kernel(const PrefillAttention& a) {
+  return use_wgmma(a) ? "wgmma" : "mma.sync";
 }
 
 double prefill_attention_flops(const PrefillAttention& a) {
