@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
       ->expected(4)->delimiter(',');
   auto* extra = app.add_subcommand("kernels", "Timings of the other variants: fp8, MLA, sliding, SSM, GEMV");
   auto* prefill = app.add_subcommand("prefill-grid", "Causal prefill attention (batch 1, head_dim 128), every kernel that runs here");
+  std::vector<int64_t> pshape;
+  prefill->add_option("--shape", pshape, "Only this shape: heads,kv_heads,tokens (e.g. for ncu)")->expected(3)->delimiter(',');
   try {
     app.parse(argc, argv);
     const DeviceInfo d = device_info();
@@ -128,28 +130,31 @@ int main(int argc, char** argv) {
     }
     if (*prefill) {
       Json rows = Json::array();
+      std::vector<std::array<int64_t, 3>> pshapes;
       for (auto [h, kvh] : {std::pair{32, 8}, {32, 32}})
-        for (int64_t t : {2048, 4096, 8192, 16384}) {
-          PrefillAttention p;
-          p.heads = h;
-          p.kv_heads = kvh;
-          p.tokens = t;
-          p.dim = 128;
-          const bool hopper = std::string(prefill_attention_kernel(p)) == "wgmma";
-          for (const bool mma_sync : {false, true}) {  // both kernels side by side where the wgmma one runs
-            if (mma_sync && !hopper) break;
-            p.mma_sync_only = mma_sync;
-            TimedCheck r = time_prefill_attention(timer, p, o);
-            r.name = prefill_attention_kernel(p);
-            fmt::print(stderr, "prefill causal {}/{} d128 t{} {:<8} {:9.1f} us {:7.1f} TFLOP/s\n", h, kvh, t, r.name,
-                       r.measured.median_s * 1e6, r.achieved_flops() / 1e12);
-            Json row = to_json(r);
-            row["heads"] = h;
-            row["kv_heads"] = kvh;
-            row["tokens"] = t;
-            rows.push_back(row);
-          }
+        for (int64_t t : {2048, 4096, 8192, 16384}) pshapes.push_back({h, kvh, t});
+      if (pshape.size() == 3) pshapes = {{pshape[0], pshape[1], pshape[2]}};
+      for (auto [h, kvh, t] : pshapes) {
+        PrefillAttention p;
+        p.heads = h;
+        p.kv_heads = kvh;
+        p.tokens = t;
+        p.dim = 128;
+        const bool hopper = std::string(prefill_attention_kernel(p)) == "wgmma";
+        for (const bool mma_sync : {false, true}) {  // both kernels side by side where the wgmma one runs
+          if (mma_sync && !hopper) break;
+          p.mma_sync_only = mma_sync;
+          TimedCheck r = time_prefill_attention(timer, p, o);
+          r.name = prefill_attention_kernel(p);
+          fmt::print(stderr, "prefill causal {}/{} d128 t{} {:<8} {:9.1f} us {:7.1f} TFLOP/s\n", h, kvh, t, r.name,
+                     r.measured.median_s * 1e6, r.achieved_flops() / 1e12);
+          Json row = to_json(r);
+          row["heads"] = h;
+          row["kv_heads"] = kvh;
+          row["tokens"] = t;
+          rows.push_back(row);
         }
+      }
       j["prefill"] = rows;
     }
     if (*extra) {

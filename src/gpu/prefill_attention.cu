@@ -4,6 +4,8 @@
 // through mma.sync m16n8k16 (bf16 in, fp32 accumulate). Heavy (late) query blocks launch first.
 #include <cuda_bf16.h>
 
+#include <type_traits>
+
 #include "gpu/cuda_check.h"
 #include "gpu/kernels.h"
 #include "gpu/mma.cuh"
@@ -167,27 +169,49 @@ void launch(const PrefillAttention& a, cudaStream_t s) {
 }
 
 
-// The Hopper variant (sm_90a, head_dim 128): the same algorithm on warpgroup MMAs. A block of two
-// warpgroups owns 128 query rows (64 each); all 256 threads stream 128-key K/V tiles into shared
-// memory with cp.async (two stages, 128-byte swizzled rows, the layout the tensor cores read
-// directly); each warpgroup computes S = Q K^T with Q and K from shared memory (m64n128k16), the
-// online softmax in registers, and O += P V with P from registers and V read transposed from shared
-// memory (two m64n64k16 per 16 keys, one per half of head_dim).
+// The Hopper variant (sm_90a, head_dim 128): the same algorithm on warpgroup MMAs, FlashAttention-3
+// style scheduling (Shah et al. 2024) without its copy engine. A block of two warpgroups owns 128
+// query rows (64 each). All 256 threads stream 128-key K/V tiles into a 3-stage shared-memory ring
+// with cp.async (128-byte swizzled rows: the layout the tensor cores read directly); each stage has
+// a "full" mbarrier (every thread's copies landed) and an "empty" one (both warpgroups done with it),
+// so the warpgroups are not held in step. Each warpgroup computes S = Q K^T with Q and K from shared
+// memory (m64n128k16), its online softmax in registers, and O += P V with P from registers and V read
+// transposed from shared memory (two m64n64k16 per 16 keys, one per half of head_dim). The two
+// warpgroups take turns issuing S (named barriers, "ping-pong"), so one's softmax (exp2 on the
+// multi-function units) runs while the other's matrix multiply occupies the tensor cores.
 namespace hopper {
-constexpr int kD = 128, kBM = 128, kBN = 128, kThreads = 256;
-constexpr uint32_t kTileBytes = kBN * kD * 2;          // one K or V tile: 2 column blocks of [128 rows][128 B]
-constexpr uint32_t kHalf = kBN * 128;                  // bytes of one 64-column block of a tile
+constexpr int kD = 128, kBM = 128, kBN = 128, kThreads = 256, kStages = 3;
+constexpr uint32_t kTileBytes = kBN * kD * 2;  // one K or V tile: 2 column blocks of [128 rows][128 B]
+constexpr uint32_t kHalf = kBN * 128;          // bytes of one 64-column block of a tile
 constexpr uint32_t kQBytes = kBM * kD * 2;
-constexpr uint32_t kSmem = kQBytes + 2 * 2 * kTileBytes + 1024;  // Q, two stages of K and V, alignment slack
+constexpr uint32_t kRingBytes = kStages * 2 * kTileBytes;
+constexpr uint32_t kSmem = 1024 + kQBytes + kRingBytes + 2 * kStages * 8;  // alignment slack, Q, ring, barriers
 
-// rows [row0, row0 + 128) of a [tokens][128] bf16 matrix into a swizzled tile; rows past the end zero.
+// 2^x on the multi-function unit, flushing denormals (one MUFU.EX2; exp2f adds range fix-ups).
+__device__ __forceinline__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Rows [row0, row0 + 128) of a [tokens][128] bf16 matrix into a swizzled tile, rows past the end
+// zero. Thread tid copies the 16-byte column chunk tid % 16 of rows tid / 16 + 16 m, m = 0..7: rows 16
+// apart share their swizzle (row % 8), so the 8 chunks sit 16 x 128 bytes apart in the tile.
 __device__ __forceinline__ void load_tile(unsigned char* dst, const __nv_bfloat16* src, int64_t row0, int64_t rows_total,
                                           int tid) {
+  static_assert(kBN * kD / 8 == 8 * kThreads, "8 chunks per thread");
+  const int lr = tid / 16, lc = (tid % 16) * 8;
+  unsigned char* d = dst + (lc / 64) * kHalf + wgmma::sw128_offset(lr, lc % 64);
+  const __nv_bfloat16* g = src + (row0 + lr) * kD + lc;
+  if (row0 + kBN <= rows_total) {
 #pragma unroll
-  for (int i = tid; i < kBN * kD / 8; i += kThreads) {
-    const int r = i / (kD / 8), c = (i % (kD / 8)) * 8;
-    const bool ok = row0 + r < rows_total;
-    cp_async16(dst + (c / 64) * kHalf + wgmma::sw128_offset(r, c % 64), src + (ok ? row0 + r : 0) * kD + c, ok);
+    for (int m = 0; m < 8; ++m) cp_async16(d + m * 16 * 128, g + m * 16 * kD, true);
+  } else {
+#pragma unroll
+    for (int m = 0; m < 8; ++m) {
+      const bool ok = row0 + lr + 16 * m < rows_total;
+      cp_async16(d + m * 16 * 128, ok ? g + m * 16 * kD : src, ok);
+    }
   }
 }
 
@@ -198,7 +222,9 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
   extern __shared__ __align__(16) unsigned char smem_raw[];
   unsigned char* smem = smem_raw + ((1024 - smem_addr(smem_raw) % 1024) % 1024);  // swizzle atoms: 1024-byte aligned
   unsigned char* Qs = smem;
-  unsigned char* KVs = smem + kQBytes;  // stage s: K at s * 2 * kTileBytes, V kTileBytes after it
+  unsigned char* ring = smem + kQBytes;  // stage s: K at s * 2 * kTileBytes, V kTileBytes after it
+  uint64_t* full = reinterpret_cast<uint64_t*>(ring + kRingBytes);
+  uint64_t* empty = full + kStages;
   const int tid = threadIdx.x, wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32;
   const int qblocks = static_cast<int>((a.tokens + kBM - 1) / kBM);
   const int qb = qblocks - 1 - static_cast<int>(blockIdx.x);
@@ -211,11 +237,21 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
   const int64_t keys = q0 + kBM < a.tokens ? q0 + kBM : a.tokens;  // causal: keys < q0 + kBM
   const int ntiles = static_cast<int>((keys + kBN - 1) / kBN);
 
-  // Q's 128 rows are a [2 blocks][128 rows][128 B] tile like K's.
-  load_tile(Qs, q, q0, a.tokens, tid);
-  load_tile(KVs, k, 0, a.tokens, tid);
-  load_tile(KVs + kTileBytes, v, 0, a.tokens, tid);
-  cp_async_commit();
+  if (tid == 0)
+    for (int st = 0; st < kStages; ++st) {
+      wgmma::mbar_init(&full[st], kThreads);
+      wgmma::mbar_init(&empty[st], kThreads);
+    }
+  __syncthreads();
+  auto load = [&](int t) {  // tile t into stage t % kStages; its full barrier completes when all copies landed
+    unsigned char* st = ring + (t % kStages) * 2 * kTileBytes;
+    load_tile(st, k, int64_t(t) * kBN, a.tokens, tid);
+    load_tile(st + kTileBytes, v, int64_t(t) * kBN, a.tokens, tid);
+    wgmma::cp_async_arrive(&full[t % kStages]);
+  };
+  load_tile(Qs, q, q0, a.tokens, tid);  // Q's 128 rows: a [2 blocks][128 rows][128 B] tile like K's, lands with tile 0
+  for (int t = 0; t < kStages - 1 && t < ntiles; ++t) load(t);
+  if (wg == 1) wgmma::named_arrive(1, kThreads);  // warpgroup 0 takes the first turn (barrier 1 + wg: wg's turn)
 
   float o[2][32];  // this warpgroup's 64 x 128 output: head_dim halves 0-63 and 64-127
 #pragma unroll
@@ -225,90 +261,122 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
   const int64_t row0 = q0 + wg * 64 + warp * 16 + lane / 4;  // this thread's rows: row0 and row0 + 8
   const uint32_t q_addr = smem_addr(Qs) + wg * 64 * 128;     // the warpgroup's 64 rows in both column blocks
 
-  for (int it = 0; it < ntiles; ++it) {
-    if (it + 1 < ntiles) {
-      unsigned char* st = KVs + ((it + 1) % 2) * 2 * kTileBytes;
-      load_tile(st, k, int64_t(it + 1) * kBN, a.tokens, tid);
-      load_tile(st + kTileBytes, v, int64_t(it + 1) * kBN, a.tokens, tid);
-    }
-    cp_async_commit();
-    cp_async_wait<1>();
-    wgmma::fence_proxy_async();
-    __syncthreads();
-    const uint32_t k_addr = smem_addr(KVs + (it % 2) * 2 * kTileBytes), v_addr = k_addr + kTileBytes;
-
-    float s[64];  // S[64 rows][128 keys], n8 block j: s[4j..4j+3] as mma.sync's C fragment
-    wgmma::fence_operand(s);
-    wgmma::fence();
-#pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      const uint32_t off = (kk / 4) * kHalf + (kk % 4) * 32;  // 16 columns = 32 bytes inside a 128-byte row
-      wgmma::mma_64x128x16_ss(s, wgmma::desc(q_addr + (kk / 4) * (kBM * 128) + (kk % 4) * 32, 16),
-                              wgmma::desc(k_addr + off, 16), kk > 0);
-    }
-    wgmma::commit();
-    wgmma::wait<0>();
-    wgmma::fence_operand(s);
-
-    const int64_t key0 = int64_t(it) * kBN;
-    const bool diag = key0 + kBN > q0;  // tile crosses the causal boundary or the end
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      const int64_t row = row0 + hf * 8;
-      float mx = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < kBN / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int64_t key = key0 + n * 8 + (lane % 4) * 2 + e;
-          float val = s[4 * n + 2 * hf + e] * scale_log2;
-          if (diag && (key > row || key >= a.tokens)) val = -INFINITY;
-          s[4 * n + 2 * hf + e] = val;
-          mx = fmaxf(mx, val);
-        }
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
-      const float m_new = fmaxf(m_run[hf], mx);
-      const float m_use = m_new == -INFINITY ? 0.f : m_new;
-      const float corr = exp2f(m_run[hf] - m_use);
-      float sum = 0.f;
-#pragma unroll
-      for (int n = 0; n < kBN / 8; ++n) {
-        s[4 * n + 2 * hf] = exp2f(s[4 * n + 2 * hf] - m_use);
-        s[4 * n + 2 * hf + 1] = exp2f(s[4 * n + 2 * hf + 1] - m_use);
-        sum += s[4 * n + 2 * hf] + s[4 * n + 2 * hf + 1];
-      }
-      l_run[hf] = l_run[hf] * corr + sum;
-      m_run[hf] = m_new;
-#pragma unroll
-      for (int n = 0; n < 8; ++n)
-#pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          o[c][4 * n + 2 * hf] *= corr;
-          o[c][4 * n + 2 * hf + 1] *= corr;
-        }
-    }
-
-    unsigned p[kBN / 16][4];  // keys 16j..16j+15: P's A fragment, repacked from S's accumulators
-#pragma unroll
-    for (int j = 0; j < kBN / 16; ++j)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) p[j][r] = M::pack(s[8 * j + 2 * r], s[8 * j + 2 * r + 1]);
-    wgmma::fence_operand(o[0]);
-    wgmma::fence_operand(o[1]);
-    wgmma::fence();
+  // P V of tile it is issued in iteration it + 1 with S of that tile, inside the same turn, so the
+  // tensor cores get both of a warpgroup's multiplies back to back while the other one runs its softmax.
+  unsigned p[kBN / 16][4];  // P of the previous tile: keys 16j..16j+15 as wgmma's A fragment
+  const auto issue_pv = [&](int tile) {
+    const uint32_t v_addr = smem_addr(ring + (tile % kStages) * 2 * kTileBytes) + kTileBytes;
 #pragma unroll
     for (int j = 0; j < kBN / 16; ++j)
 #pragma unroll
       for (int c = 0; c < 2; ++c)  // V rows 16j.. (16 x 128 B = 2048 bytes per 16 keys), column block c
         wgmma::mma_64x64x16_rs_mn(o[c], p[j], wgmma::desc(v_addr + c * kHalf + j * 2048, 1024));
     wgmma::commit();
-    wgmma::wait<0>();
+  };
+  // One tile; `first` (a compile-time constant: wgmma issue must not sit on a divergent path) has
+  // no previous P V to issue.
+  const auto step = [&](const int it, auto first) {
+    const int stage = it % kStages;
+    wgmma::mbar_wait(&full[stage], (it / kStages) & 1);
+    wgmma::fence_proxy_async();  // cp.async (generic proxy) writes, read next by the tensor cores
+    const uint32_t k_addr = smem_addr(ring + stage * 2 * kTileBytes);
+
+    float s[64];  // S[64 rows][128 keys], n8 block j: s[4j..4j+3] as mma.sync's C fragment
+    wgmma::named_sync(1 + wg, kThreads);  // this warpgroup's turn at the tensor cores
+    wgmma::fence_operand(s);
     wgmma::fence_operand(o[0]);
     wgmma::fence_operand(o[1]);
-    __syncthreads();  // the next iteration's load overwrites this stage
-  }
-  cp_async_wait<0>();
+    wgmma::fence();
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      const uint32_t off = (kk / 4) * kHalf + (kk % 4) * 32;  // 16 columns = 32 bytes inside a 128-byte row
+      wgmma::mma_64x128x16_ss(s, wgmma::desc(q_addr + off, 16), wgmma::desc(k_addr + off, 16), kk > 0);
+    }
+    wgmma::commit();
+    if constexpr (!first) issue_pv(it - 1);
+    if (wg == 0 || it + 1 < ntiles) wgmma::named_arrive(2 - wg, kThreads);  // the other's turn (none after its last)
+    if constexpr (first) {
+      wgmma::wait<0>();
+    } else {
+      wgmma::wait<1>();  // S done; P V of the previous tile may still run
+    }
+    wgmma::fence_operand(s);
+
+    const int64_t key0 = int64_t(it) * kBN;
+    const bool diag = key0 + kBN > q0;  // tile crosses the causal boundary or the end
+    float corr[2];
+#pragma unroll
+    if (diag) {
+#pragma unroll
+      for (int n = 0; n < kBN / 8; ++n)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int64_t key = key0 + n * 8 + (lane % 4) * 2 + (i % 2), row = row0 + (i / 2) * 8;
+          if (key > row || key >= a.tokens) s[4 * n + i] = -INFINITY;
+        }
+    }
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {  // running max in raw score units; exp2(s * scale_log2 - max * scale_log2)
+      float mx4[4] = {m_run[hf], -INFINITY, -INFINITY, -INFINITY};  // 4 independent chains, then a tree
+#pragma unroll
+      for (int n = 0; n < kBN / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) mx4[(2 * n + e) % 4] = fmaxf(mx4[(2 * n + e) % 4], s[4 * n + 2 * hf + e]);
+      float mx = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+      const float m_use = mx == -INFINITY ? 0.f : mx * scale_log2;
+      corr[hf] = exp2_approx(m_run[hf] * scale_log2 - m_use);
+      float sum4[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int n = 0; n < kBN / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float& x = s[4 * n + 2 * hf + e];
+          x = exp2_approx(fmaf(x, scale_log2, -m_use));
+          sum4[(2 * n + e) % 4] += x;
+        }
+      l_run[hf] = l_run[hf] * corr[hf] + ((sum4[0] + sum4[1]) + (sum4[2] + sum4[3]));
+      m_run[hf] = mx;
+    }
+    wgmma::wait<0>();  // the previous tile's P V has landed in O: rescale to this tile's max
+    wgmma::fence_operand(o[0]);
+    wgmma::fence_operand(o[1]);
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int c = 0; c < 2; ++c)
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+          o[c][4 * n + 2 * hf] *= corr[hf];
+          o[c][4 * n + 2 * hf + 1] *= corr[hf];
+        }
+#pragma unroll
+    for (int j = 0; j < kBN / 16; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) p[j][r] = M::pack(s[8 * j + 2 * r], s[8 * j + 2 * r + 1]);
+    if constexpr (!first) {
+      // Tile it - 1 is done (its V was read by the P V just waited for): refill its stage with tile
+      // it + kStages - 1 once both warpgroups are done with it.
+      wgmma::mbar_arrive(&empty[(it - 1) % kStages]);
+      const int t = it + kStages - 1;
+      if (t < ntiles) {
+        wgmma::mbar_wait(&empty[t % kStages], ((it - 1) / kStages) & 1);
+        load(t);
+      }
+    } else if (kStages - 1 < ntiles) {
+      load(kStages - 1);  // the one stage not filled before the loop
+    }
+  };
+  step(0, std::true_type{});
+  for (int it = 1; it < ntiles; ++it) step(it, std::false_type{});
+  wgmma::fence_operand(o[0]);
+  wgmma::fence_operand(o[1]);
+  wgmma::fence();
+  issue_pv(ntiles - 1);
+  wgmma::wait<0>();
+  wgmma::fence_operand(o[0]);
+  wgmma::fence_operand(o[1]);
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     l_run[hf] += __shfl_xor_sync(0xffffffff, l_run[hf], 1);
