@@ -5,6 +5,7 @@
 
 #include "core/decode.h"
 #include "core/layer_work.h"
+#include "core/prefill.h"
 #include "test_helpers.h"
 
 using namespace kvplan;
@@ -233,6 +234,39 @@ TEST_CASE("state_bandwidth_fraction times the ssm_state component, nothing else"
   for (const char* name : {"weights", "lm_head", "embedding"}) CHECK(part(s, name).time_s == part(s0, name).time_s);
 }
 
+TEST_CASE("lm_head_bandwidth_fraction times the lm_head component, nothing else", "[decode][efficiency]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu base = gpu("h100-sxm");
+  Gpu split = base;
+  split.efficiency.lm_head_bandwidth_fraction = 0.8;
+  const DecodeStep s0 = decode_step(m, base, 8, 4096, options(m));
+  const DecodeStep s = decode_step(m, split, 8, 4096, options(m));
+  // lm_head (untied, bf16): vocab 128,256 x d_model 4096 x 2 B = 1,050,673,152 B, read once per step.
+  const DecodeComponent& lm = part(s, "lm_head");
+  CHECK(lm.bytes == 128256LL * 4096 * 2);
+  // Kernels 2 (final norm, GEMM). FLOPs 8 x 2 x 128,256 x 4096 = 8.40 G at 0.75 x 989.4e12 = 11.3 us, below
+  // the bytes' 1,050,673,152 / (0.8 x 3.35e12) = 392.04 us: memory-bound. 392.04 us + 2 x 4 us = 400.04 us.
+  CHECK(lm.kernels == 2);
+  CHECK(lm.flops == Approx(8.0 * 2 * 128256 * 4096));
+  CHECK(lm.time_s == Approx(1050673152.0 / (0.8 * 3.35e12) + 2 * 4e-6));
+  CHECK(lm.time_s == Approx(400.04e-6).epsilon(1e-5));
+  // At the default 0.90: 1,050,673,152 / (0.9 x 3.35e12) + 2 x 4 us = 348.48 + 8 = 356.48 us.
+  CHECK(part(s0, "lm_head").time_s == Approx(1050673152.0 / (0.9 * 3.35e12) + 2 * 4e-6));
+  CHECK(part(s0, "lm_head").time_s == Approx(356.48e-6).epsilon(1e-5));
+  // The floor is the datasheet's either way: 1,050,673,152 / 3.35e12 = 313.63 us.
+  CHECK(lm.time_floor_s == Approx(1050673152.0 / 3.35e12));
+  CHECK(lm.time_floor_s == part(s0, "lm_head").time_floor_s);
+  // Weights, KV cache and embedding stream as before, to the last bit.
+  for (const char* name : {"weights", "kv_cache", "embedding"}) CHECK(part(s, name).time_s == part(s0, name).time_s);
+  // The step grows by the lm_head's difference only: 1,050,673,152 / 3.35e12 x (1/0.8 - 1/0.9) = 43.56 us.
+  CHECK(s.time_s == Approx(s0.time_s + 43.56e-6).epsilon(1e-6));
+  CHECK(s.memory_time_s == Approx(s0.memory_time_s + 1050673152.0 / 3.35e12 * (1 / 0.8 - 1 / 0.9)));
+  // Prefill reads the lm_head with the pass's weights, at bandwidth_fraction: unchanged. A 16-token prompt is
+  // memory-bound (16 x 2 x ~8e9 params = 0.26 TFLOP in 0.35 ms at 742 TFLOP/s, against ~16 GB in 5.3 ms), so a
+  // changed lm_head rate would show.
+  CHECK(prefill(m, split, 1, 16, options(m)).time_s == prefill(m, base, 1, 16, options(m)).time_s);
+}
+
 TEST_CASE("a hybrid uses each fraction for its own component", "[decode][efficiency][hybrid]") {
   const Model j = model("jamba-v0.1");
   Gpu split = gpu("h100-sxm");
@@ -253,12 +287,15 @@ TEST_CASE("unset KV-cache and state fractions follow bandwidth_fraction", "[deco
   Gpu same = gpu("h100-sxm");
   REQUIRE_FALSE(same.efficiency.attention_bandwidth_fraction);
   REQUIRE_FALSE(same.efficiency.state_bandwidth_fraction);
+  REQUIRE_FALSE(same.efficiency.lm_head_bandwidth_fraction);
   CHECK(same.efficiency.attention_bandwidth() == 0.90);
   CHECK(same.efficiency.state_bandwidth() == 0.90);
+  CHECK(same.efficiency.lm_head_bandwidth() == 0.90);
   // Set to bandwidth_fraction explicitly: the step is the same to the last bit.
   Gpu set = same;
   set.efficiency.attention_bandwidth_fraction = 0.90;
   set.efficiency.state_bandwidth_fraction = 0.90;
+  set.efficiency.lm_head_bandwidth_fraction = 0.90;
   const DecodeStep a = decode_step(m, same, 4, 8192, options(m)), b = decode_step(m, set, 4, 8192, options(m));
   CHECK(a.time_s == b.time_s);
   CHECK(a.memory_time_s == b.memory_time_s);

@@ -198,7 +198,7 @@ TEST_CASE("calibrated preset YAML loads back and carries the measured efficiency
   CHECK(yaml.find("  ssm_update_mamba2_bytes_per_s: 2.5e+12\n") != std::string::npos);
 }
 
-TEST_CASE("a calibration without attention or SSM figures writes neither fraction", "[gpu-host]") {
+TEST_CASE("a calibration without attention, SSM or lm_head figures writes none of their fractions", "[gpu-host]") {
   const Gpu base = Registry::load("").resolve_gpu("h100-sxm");
   Calibration c;
   c.step_bytes_per_s = 3.0e12;
@@ -206,10 +206,70 @@ TEST_CASE("a calibration without attention or SSM figures writes neither fractio
   const std::string yaml = render_calibrated_preset(base, c);
   CHECK(yaml.find("attention_bandwidth_fraction") == std::string::npos);
   CHECK(yaml.find("state_bandwidth_fraction") == std::string::npos);
+  CHECK(yaml.find("lm_head_bandwidth_fraction") == std::string::npos);
   const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
-  // Both follow bandwidth_fraction: 3.0e12 / 3.35e12 = 0.89552 -> 0.8955.
+  // All three follow bandwidth_fraction: 3.0e12 / 3.35e12 = 0.89552 -> 0.8955.
   CHECK(g.efficiency.attention_bandwidth() == Approx(0.8955));
   CHECK(g.efficiency.state_bandwidth() == Approx(0.8955));
+  CHECK(g.efficiency.lm_head_bandwidth() == Approx(0.8955));
+}
+
+TEST_CASE("lm_head bandwidth: weight bytes over time less the kernel overhead, mean of the batches", "[gpu-host]") {
+  // Synthetic graphs of the 128,256 x 4096 bf16 lm_head (1,050,673,152 B), one kernel each, with the
+  // 1.5 us per-kernel overhead of the GEMV-graph solve:
+  // batch 1 streaming at 2.6e12: 1,050,673,152 / 2.6e12 = 404.105 us + 1.5 us = 405.605 us;
+  // batch 8 streaming at 2.4e12: 1,050,673,152 / 2.4e12 = 437.780 us + 1.5 us = 439.280 us.
+  const int64_t bytes = 128256LL * 4096 * 2;
+  const double o = 1.5e-6;
+  const GraphTiming b1{bytes, 1, static_cast<double>(bytes) / 2.6e12 + o};
+  const GraphTiming b8{bytes, 1, static_cast<double>(bytes) / 2.4e12 + o};
+  CHECK(bytes == 1050673152);
+  // Each run gives back its rate, and two runs their mean: (2.6e12 + 2.4e12) / 2 = 2.5e12.
+  CHECK(bytes_per_s_after_overhead({b1}, o) == Approx(2.6e12));
+  CHECK(bytes_per_s_after_overhead({b8}, o) == Approx(2.4e12));
+  CHECK(bytes_per_s_after_overhead({b1, b8}, o) == Approx(2.5e12));
+  // Without the overhead subtracted, batch 1 would read 1,050,673,152 / 405.605 us = 2.5904e12.
+  CHECK(bytes_per_s_after_overhead({b1}, 0) == Approx(2.5904e12).epsilon(1e-4));
+  // The overhead counts once per kernel: two kernels over the same time leave 405.605 - 3.0 = 402.605 us,
+  // 1,050,673,152 / 402.605 us = 2.6097e12.
+  CHECK(bytes_per_s_after_overhead({GraphTiming{bytes, 2, b1.time_s}}, o) == Approx(2.6097e12).epsilon(1e-4));
+  // No time left for the bytes, no bytes, or no runs: an error, not a rate.
+  CHECK_THROWS_WITH(bytes_per_s_after_overhead({GraphTiming{bytes, 1, 1.0e-6}}, o), Catch::Contains("leaves no time"));
+  CHECK_THROWS_AS(bytes_per_s_after_overhead({GraphTiming{bytes, 1, o}}, o), Error);
+  CHECK_THROWS_AS(bytes_per_s_after_overhead({GraphTiming{0, 1, b1.time_s}}, o), Error);
+  CHECK_THROWS_AS(bytes_per_s_after_overhead({}, o), Error);
+}
+
+TEST_CASE("calibrated preset writes lm_head_bandwidth_fraction and its graphs", "[gpu-host]") {
+  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");  // 3.35e12 B/s
+  Calibration c;
+  c.step_bytes_per_s = 3.05e12;
+  c.step_kernel_overhead_s = 1.5e-6;
+  // The two graphs of the test above: 405.605 us at batch 1, 439.280 us at batch 8; mean 2.5e12 B/s.
+  const int64_t bytes = 1050673152;
+  c.lm_head_graphs = {{1, GraphTiming{bytes, 1, bytes / 2.6e12 + 1.5e-6}},
+                      {8, GraphTiming{bytes, 1, bytes / 2.4e12 + 1.5e-6}}};
+  std::vector<GraphTiming> runs;
+  for (const auto& [batch, g] : c.lm_head_graphs) runs.push_back(g);
+  c.lm_head_bytes_per_s = bytes_per_s_after_overhead(runs, c.step_kernel_overhead_s);
+  c.methods.push_back("lm_head_bandwidth_fraction (the decode step's lm_head component): synthetic");
+  const std::string yaml = render_calibrated_preset(base, c);
+  // 2.5e12 / 3.35e12 = 0.746269 -> 0.7463, written after the other bandwidth fractions.
+  CHECK(yaml.find("  lm_head_bandwidth_fraction: 0.7463\n") != std::string::npos);
+  CHECK(yaml.find("lm_head_bandwidth_fraction") > yaml.find("  bandwidth_fraction:"));
+  const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
+  REQUIRE(g.efficiency.lm_head_bandwidth_fraction);
+  CHECK(*g.efficiency.lm_head_bandwidth_fraction == Approx(2.5e12 / 3.35e12).epsilon(1e-4));
+  // Only the lm_head moves: the others follow bandwidth_fraction 3.05e12 / 3.35e12 = 0.91045 -> 0.9104.
+  CHECK(g.efficiency.bandwidth_fraction == Approx(0.9104));
+  CHECK(g.efficiency.attention_bandwidth() == Approx(0.9104));
+  CHECK(g.efficiency.state_bandwidth() == Approx(0.9104));
+  // The raw figures under calibration: 405.605 us = 4.0561e-04 s, 439.280 us = 4.3928e-04 s.
+  CHECK(yaml.find("  lm_head_bytes_per_s: 2.5e+12\n") != std::string::npos);
+  CHECK(yaml.find("    - {batch: 1, kernels: 1, bytes: 1050673152, time_s: 4.0561e-04}\n") != std::string::npos);
+  CHECK(yaml.find("    - {batch: 8, kernels: 1, bytes: 1050673152, time_s: 4.3928e-04}\n") != std::string::npos);
+  CHECK(yaml.find("    - \"lm_head_bandwidth_fraction (the decode step's lm_head component): synthetic\"\n") !=
+        std::string::npos);
 }
 
 TEST_CASE("a measured rate above the datasheet writes no preset", "[gpu-host]") {
@@ -222,6 +282,13 @@ TEST_CASE("a measured rate above the datasheet writes no preset", "[gpu-host]") 
   c.decode_attention_bytes_per_s = 0;
   c.ssm_update_bytes_per_s = 4e12;
   CHECK_THROWS_WITH(calibrated_efficiency(base, c), Catch::Contains("state_bandwidth_fraction"));
+  c.ssm_update_bytes_per_s = 0;
+  c.lm_head_bytes_per_s = 3.4e12;  // 3.4e12 / 3.35e12 = 1.01493
+  CHECK_THROWS_WITH(calibrated_efficiency(base, c), Catch::Contains("lm_head_bandwidth_fraction would be 1.0149") &&
+                                                        Catch::Contains("no preset written"));
+  CHECK_THROWS_WITH(render_calibrated_preset(base, c), Catch::Contains("lm_head_bandwidth_fraction"));
+  c.lm_head_bytes_per_s = 2.7e12;  // 0.8060: in range
+  CHECK(*calibrated_efficiency(base, c).lm_head_bandwidth_fraction == Approx(2.7e12 / 3.35e12));
 }
 
 TEST_CASE("graph streaming solve: overhead from tiny GEMVs, bandwidth from large ones", "[gpu-host]") {

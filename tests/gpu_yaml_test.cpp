@@ -73,3 +73,33 @@ TEST_CASE("bandwidth fractions out of range or not numbers fail at file:line:col
         "'attention_bandwidth_fraction'?");
   CHECK(error_of(preset("  attention_bandwidth_fraction: 1.0\n")).empty());
 }
+
+TEST_CASE("lm_head_bandwidth_fraction parses, follows bandwidth_fraction when absent, and fails at file:line:col",
+          "[gpu-yaml][efficiency]") {
+  const Gpu set = parse_gpu_yaml(preset("  bandwidth_fraction: 0.92\n"
+                                        "  lm_head_bandwidth_fraction: 0.78\n"),
+                                 "test.yaml");
+  CHECK(set.efficiency.lm_head_bandwidth_fraction == 0.78);
+  CHECK(set.efficiency.lm_head_bandwidth() == 0.78);
+  // The other classes still follow bandwidth_fraction.
+  CHECK(set.efficiency.attention_bandwidth() == 0.92);
+  CHECK(set.efficiency.state_bandwidth() == 0.92);
+
+  const Gpu none = parse_gpu_yaml(preset("  bandwidth_fraction: 0.92\n"), "test.yaml");
+  CHECK_FALSE(none.efficiency.lm_head_bandwidth_fraction);
+  CHECK(none.efficiency.lm_head_bandwidth() == 0.92);
+
+  // Line 7 is the efficiency block's first key; "  lm_head_bandwidth_fraction: " is 2 + 26 + 2 = 30
+  // characters, so the value starts at column 31.
+  CHECK(error_of(preset("  lm_head_bandwidth_fraction: 1.05\n")) ==
+        "test.yaml:7:31: 'lm_head_bandwidth_fraction' must be a fraction in (0, 1], got 1.05");
+  CHECK(error_of(preset("  lm_head_bandwidth_fraction: 0\n")) ==
+        "test.yaml:7:31: 'lm_head_bandwidth_fraction' must be a fraction in (0, 1], got 0");
+  CHECK(error_of(preset("  lm_head_bandwidth_fraction: slow\n")) ==
+        "test.yaml:7:31: 'lm_head_bandwidth_fraction' must be a number, got 'slow'");
+  // Second key of the block: line 8.
+  CHECK(error_of(preset("  bandwidth_fraction: 0.9\n"
+                        "  lm_head_bandwidth_fraction: -0.8\n")) ==
+        "test.yaml:8:31: 'lm_head_bandwidth_fraction' must be a fraction in (0, 1], got -0.8");
+  CHECK(error_of(preset("  lm_head_bandwidth_fraction: 1\n")).empty());
+}

@@ -22,8 +22,8 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
   s.batch = batch;
   s.context = context;
   s.components.reserve(6);
-  // Bytes stream at the component's bandwidth (rates(): kv_cache and ssm_state have their own
-  // fractions), FLOPs at its math rate.
+  // Bytes stream at the component's bandwidth (rates(): kv_cache, ssm_state and lm_head have their
+  // own fractions), FLOPs at its math rate.
   auto component = [&](const char* name, int64_t bytes, const Rate& bandwidth, double flops, int64_t kernels,
                        const Rate& math) {
     DecodeComponent c{name, bytes, flops, kernels, 0, 0};
@@ -65,7 +65,8 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
   if (w.state_bytes_per_sequence > 0)
     component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), rates_.state_bandwidth, b * w.scan_flops_per_token,
               w.kernels.ssm_state, rates_.fp32);
-  component("lm_head", w.lm_head_bytes, rates_.bandwidth, b * w.lm_head_flops_per_token, w.kernels.lm_head, rates_.head);
+  component("lm_head", w.lm_head_bytes, rates_.lm_head_bandwidth, b * w.lm_head_flops_per_token, w.kernels.lm_head,
+            rates_.head);
   component("embedding", mul(batch, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{});
 
   // Tensor parallel: one ring all-reduce of the batch's hidden states per mixer and per MLP.

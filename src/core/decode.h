@@ -7,8 +7,8 @@
 //   floor:    max(bytes / datasheet bandwidth, FLOPs / datasheet peak)
 //   expected: max(bytes / (bandwidth x bandwidth_fraction), FLOPs / (peak x flops fraction))
 //             + kernels x kernel_overhead_s
-// where kv_cache's bytes use attention_bandwidth_fraction and ssm_state's state_bandwidth_fraction
-// (each bandwidth_fraction unless the preset sets it),
+// where kv_cache's bytes use attention_bandwidth_fraction, ssm_state's state_bandwidth_fraction and
+// lm_head's lm_head_bandwidth_fraction (each bandwidth_fraction unless the preset sets it),
 // summed over components (a step runs them one after another), plus the tensor-parallel all-reduces.
 #pragma once
 

@@ -28,6 +28,7 @@ void check_gpu(const Gpu& gpu) {
   fraction(e.attention_flops_fraction, "attention_flops_fraction");
   if (e.attention_bandwidth_fraction) fraction(*e.attention_bandwidth_fraction, "attention_bandwidth_fraction");
   if (e.state_bandwidth_fraction) fraction(*e.state_bandwidth_fraction, "state_bandwidth_fraction");
+  if (e.lm_head_bandwidth_fraction) fraction(*e.lm_head_bandwidth_fraction, "lm_head_bandwidth_fraction");
   if (e.kernel_overhead_s < 0 || e.allreduce_latency_s < 0) throw Error(who + "efficiency latencies must not be negative");
 }
 

@@ -16,10 +16,12 @@ namespace kvplan {
 // Defaults: ../docs/formulas.md "Efficiency model"; calibrated presets measure them.
 struct Efficiency {
   double bandwidth_fraction = 0.90;  // achievable fraction of memory_bandwidth for large reads
-  // Decode attention streaming the KV cache (the decode step's kv_cache component), and the SSM and
-  // conv state read and written by the decode step's state update (ssm_state); unset: bandwidth_fraction.
+  // Decode attention streaming the KV cache (the decode step's kv_cache component), the SSM and
+  // conv state read and written by the decode step's state update (ssm_state), and the one GEMV/GEMM
+  // of the vocab x hidden matrix (lm_head); unset: bandwidth_fraction.
   std::optional<double> attention_bandwidth_fraction;
   std::optional<double> state_bandwidth_fraction;
+  std::optional<double> lm_head_bandwidth_fraction;
   double flops_fraction = 0.70;      // achievable fraction of peak FLOP/s for large GEMMs
   double kernel_overhead_s = 4e-6;   // fixed cost per kernel launch (latency + tail)
   double attention_flops_fraction = 0.50;  // achievable fraction of peak in prefill attention
@@ -27,6 +29,7 @@ struct Efficiency {
   bool calibrated = false;
   double attention_bandwidth() const { return attention_bandwidth_fraction.value_or(bandwidth_fraction); }
   double state_bandwidth() const { return state_bandwidth_fraction.value_or(bandwidth_fraction); }
+  double lm_head_bandwidth() const { return lm_head_bandwidth_fraction.value_or(bandwidth_fraction); }
 };
 
 struct Price {

@@ -56,11 +56,12 @@ struct Rate {
 // The GPU's rates for one (model, options): the one place the preset's efficiency fractions
 // apply. Weight GEMMs run in the weights' GEMM format, attention in 16-bit math, the lm_head
 // in the model's base dtype, CUDA-core work (Mamba-1's scan) at the fp32 rate. Bytes stream at
-// bandwidth_fraction, except the decode step's KV cache and SSM state, which have their own.
+// bandwidth_fraction, except the decode step's KV cache, SSM state and lm_head, which have their own.
 struct Rates {
-  Rate bandwidth;        // bytes/s
-  Rate kv_bandwidth;     // decode attention reading the KV cache (attention_bandwidth_fraction)
-  Rate state_bandwidth;  // decode SSM/conv state update, read + write (state_bandwidth_fraction)
+  Rate bandwidth;          // bytes/s
+  Rate kv_bandwidth;       // decode attention reading the KV cache (attention_bandwidth_fraction)
+  Rate state_bandwidth;    // decode SSM/conv state update, read + write (state_bandwidth_fraction)
+  Rate lm_head_bandwidth;  // decode step's vocab projection, one GEMV/GEMM (lm_head_bandwidth_fraction)
   Rate linear;     // FLOP/s
   Rate attention;
   Rate fp32;

@@ -57,6 +57,17 @@ void fill(void* p, const Req& r, uint64_t seed, cudaStream_t s) {
 
 }  // namespace
 
+StepOp lm_head_op(Blas& blas, std::shared_ptr<DeviceBuffer> weight, void* x, void* y, int64_t vocab, int64_t hidden,
+                  int64_t batch) {
+  const int64_t V = vocab, H = hidden, B = batch;
+  Blas* b = &blas;
+  return {"lm_head", "lm_head", (V * H + B * (V + H)) * 2, 2.0 * static_cast<double>(V * H * B),
+          [w = std::move(weight), x, y, V, H, B, b](cudaStream_t s) {
+            b->set_stream(s);
+            b->linear(w->get(), x, y, V, H, B);
+          }};
+}
+
 struct DecodeStep::Impl {
   std::map<std::string, std::vector<std::vector<DeviceBuffer>>> slots;  // signature -> copies
   std::map<std::string, int64_t> uses;
@@ -311,9 +322,7 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
   fill(lm->get(), {lm_bytes, Fill::weights}, 99, nullptr);
   void* x = impl_->scratch_a.get();
   void* y = impl_->scratch_b.get();
-  const int64_t V = model.vocab_size, H = model.hidden_size;
-  ops_.push_back({"lm_head", "lm_head", (V * H + B * (V + H)) * 2, 2.0 * static_cast<double>(V * H * B),
-                  [lm, x, y, V, H, B, blas](cudaStream_t s) { blas->set_stream(s); blas->linear(lm->get(), x, y, V, H, B); }});
+  ops_.push_back(lm_head_op(*blas, lm, x, y, model.vocab_size, model.hidden_size, B));
   notes_.push_back("linears run in bf16 through cuBLAS (weights random, shapes from the model); norms, rotary embedding, "
                    "activations, residual adds, the embedding gather and the KV append are not run (a few KB per token each)");
   CUDA_CHECK(cudaDeviceSynchronize());

@@ -26,6 +26,12 @@ struct StepOp {
   std::function<void(cudaStream_t)> run;
 };
 
+// The lm_head op as the decode step runs it: one cuBLAS bf16 linear of the [vocab][hidden] `weight`
+// over x [batch][hidden] into the logits y [batch][vocab]; bytes = weight + x + y. The op keeps
+// `weight` alive. `kvplan calibrate` times this op alone for lm_head_bandwidth_fraction.
+StepOp lm_head_op(Blas& blas, std::shared_ptr<DeviceBuffer> weight, void* x, void* y, int64_t vocab, int64_t hidden,
+                  int64_t batch);
+
 class DecodeStep {
  public:
   // Throws kvplan::Error for shapes without a kernel (head_dim, KV dtype) or when even one copy

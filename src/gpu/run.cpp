@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -264,6 +265,33 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
       "bandwidth_fraction",
       static_cast<double>(c.graph_tiny.bytes) / 1e9, ms(c.graph_tiny), sol.tiny_bytes_share * 100,
       static_cast<double>(c.graph_large.bytes) / 1e9, ms(c.graph_large)));
+  progress("lm_head in a CUDA graph");
+  {
+    // Llama-3's vocab projection (meta-llama/Llama-3.1-8B config.json: vocab_size 128256, hidden_size 4096),
+    // the decode step's lm_head op alone in a graph, as validate times the lm_head component.
+    const int64_t vocab = 128256, hidden = 4096, weight_bytes = vocab * hidden * 2;
+    const int64_t batches[] = {1, 8};  // x and y sized for the larger
+    auto weight = std::make_shared<DeviceBuffer>(weight_bytes);
+    fill_random_bf16(weight->get(), vocab * hidden, 98, -0.05f, 0.05f, timer.stream());
+    DeviceBuffer x(8 * hidden * 2), y(8 * vocab * 2);
+    fill_random_bf16(x.get(), 8 * hidden, 97, -1, 1, timer.stream());
+    std::vector<GraphTiming> runs;
+    for (const int64_t batch : batches) {
+      const StepOp op = lm_head_op(blas, weight, x.get(), y.get(), vocab, hidden, batch);
+      // The model counts the lm_head's weight bytes (the activations are < 0.2% at batch 8) and one GEMM kernel.
+      runs.push_back(GraphTiming{weight_bytes, 1, time_graph(timer, {&op}, o).median_s});
+      c.lm_head_graphs.emplace_back(batch, runs.back());
+    }
+    c.lm_head_bytes_per_s = bytes_per_s_after_overhead(runs, c.step_kernel_overhead_s);
+    c.methods.push_back(fmt::format(
+        "lm_head_bandwidth_fraction (the decode step's lm_head component): the decode step's lm_head op (one cuBLAS "
+        "bf16 cublasGemmEx, fp32 accumulate) on a 128256 x 4096 weight (Llama-3 vocab x hidden), alone in a CUDA graph "
+        "as validate times the lm_head, between CUDA events with a cold L2 before each replay, median replay at batch "
+        "{} ({:.1f} us) and batch {} ({:.1f} us); bytes = the weight's {} B; per batch weight bytes / (time - 1 x "
+        "kernel_overhead_s {:.3f} us), mean of the two = {:.4g} B/s; / datasheet bandwidth",
+        batches[0], runs[0].time_s * 1e6, batches[1], runs[1].time_s * 1e6, weight_bytes, c.step_kernel_overhead_s * 1e6,
+        c.lm_head_bytes_per_s));
+  }
   progress("GEMM and prefill attention");
   const TimedCheck g = time_linear(timer, blas, 8192, 8192, 8192, o);
   c.gemm_flops = g.achieved_flops();
@@ -275,8 +303,9 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   p.dim = 128;
   const TimedCheck pa = time_prefill_attention(timer, p, o);
   c.prefill_attention_flops = pa.achieved_flops();
-  c.methods.push_back("attention_flops_fraction: kvplan's causal tiled attention (mma.sync, online softmax), 32/8 heads, "
-                      "head_dim 128, 16384 tokens, causal FLOPs 2*2*T*(T+1)/2*d*heads / datasheet dense bf16 peak");
+  c.methods.push_back(fmt::format("attention_flops_fraction: kvplan's causal tiled attention ({}, online softmax), 32/8 heads, "
+                                  "head_dim 128, 16384 tokens, causal FLOPs 2*2*T*(T+1)/2*d*heads / datasheet dense bf16 peak",
+                                  prefill_attention_kernel(p)));
   c.methods.push_back("allreduce_latency_s: not measured (one GPU); copied from the bundled preset");
   return c;
 }

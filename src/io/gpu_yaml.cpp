@@ -56,6 +56,7 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     x.bandwidth_fraction = fraction("bandwidth_fraction").value_or(x.bandwidth_fraction);
     x.attention_bandwidth_fraction = fraction("attention_bandwidth_fraction");  // unset: bandwidth_fraction
     x.state_bandwidth_fraction = fraction("state_bandwidth_fraction");
+    x.lm_head_bandwidth_fraction = fraction("lm_head_bandwidth_fraction");
     x.flops_fraction = fraction("flops_fraction").value_or(x.flops_fraction);
     x.attention_flops_fraction = fraction("attention_flops_fraction").value_or(x.attention_flops_fraction);
     x.kernel_overhead_s = e.number("kernel_overhead_s", x.kernel_overhead_s);

@@ -76,4 +76,19 @@ StreamingSolve solve_graph_streaming(const GraphTiming& large, const GraphTiming
   return r;
 }
 
+double bytes_per_s_after_overhead(const std::vector<GraphTiming>& runs, double kernel_overhead_s) {
+  if (runs.empty()) throw Error("bandwidth after overhead: no timed graphs");
+  double sum = 0;
+  for (const GraphTiming& g : runs) {
+    const double overhead = static_cast<double>(g.kernels) * kernel_overhead_s;
+    const double streaming_s = g.time_s - overhead;
+    if (g.bytes <= 0 || !(streaming_s > 0))
+      throw Error(fmt::format("bandwidth after overhead: {:.3f} GB in {:.3f} us leaves no time for the bytes after {} "
+                              "kernel(s) x {:.3f} us overhead",
+                              static_cast<double>(g.bytes) / 1e9, g.time_s * 1e6, g.kernels, kernel_overhead_s * 1e6));
+    sum += static_cast<double>(g.bytes) / streaming_s;
+  }
+  return sum / static_cast<double>(runs.size());
+}
+
 }  // namespace kvplan::gpu

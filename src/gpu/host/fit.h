@@ -39,4 +39,10 @@ struct StreamingSolve {
 // BW outside (0, datasheet] or a negative overhead.
 StreamingSolve solve_graph_streaming(const GraphTiming& large, const GraphTiming& tiny, double datasheet_bytes_per_s);
 
+// Streaming bandwidth of graphs whose per-kernel overhead is already known (solve_graph_streaming's):
+// the mean over `runs` of bytes / (time - kernels x overhead). Calibrate's lm_head: one GEMV of the
+// vocab x hidden weight per batch, bytes = the weight's. Throws kvplan::Error without runs, or when a
+// run has no bytes or its time does not exceed its kernels' overhead (nothing left for the bytes).
+double bytes_per_s_after_overhead(const std::vector<GraphTiming>& runs, double kernel_overhead_s);
+
 }  // namespace kvplan::gpu

@@ -150,6 +150,8 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
     e.attention_bandwidth_fraction = fraction(c.decode_attention_bytes_per_s, bw, "attention_bandwidth_fraction");
   if (c.ssm_update_bytes_per_s > 0)
     e.state_bandwidth_fraction = fraction(c.ssm_update_bytes_per_s, bw, "state_bandwidth_fraction");
+  if (c.lm_head_bytes_per_s > 0)
+    e.lm_head_bandwidth_fraction = fraction(c.lm_head_bytes_per_s, bw, "lm_head_bandwidth_fraction");
   if (c.gemm_flops > 0 && bf16_peak > 0) e.flops_fraction = fraction(c.gemm_flops, bf16_peak, "flops_fraction");
   if (c.prefill_attention_flops > 0 && bf16_peak > 0)
     e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
@@ -192,6 +194,8 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   if (e.attention_bandwidth_fraction)
     y += fmt::format("  attention_bandwidth_fraction: {:.4f}\n", *e.attention_bandwidth_fraction);
   if (e.state_bandwidth_fraction) y += fmt::format("  state_bandwidth_fraction: {:.4f}\n", *e.state_bandwidth_fraction);
+  if (e.lm_head_bandwidth_fraction)
+    y += fmt::format("  lm_head_bandwidth_fraction: {:.4f}\n", *e.lm_head_bandwidth_fraction);
   y += fmt::format("  flops_fraction: {:.4f}\n", e.flops_fraction);
   y += fmt::format("  attention_flops_fraction: {:.4f}\n", e.attention_flops_fraction);
   y += fmt::format("  kernel_overhead_s: {:.3e}\n", e.kernel_overhead_s);
@@ -222,6 +226,10 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   y += fmt::format("  ssm_update_bytes_per_s: {:.4g}\n", c.ssm_update_bytes_per_s);
   y += fmt::format("  ssm_update_mamba1_bytes_per_s: {:.4g}\n", c.ssm_mamba1_bytes_per_s);
   y += fmt::format("  ssm_update_mamba2_bytes_per_s: {:.4g}\n", c.ssm_mamba2_bytes_per_s);
+  y += fmt::format("  lm_head_bytes_per_s: {:.4g}\n", c.lm_head_bytes_per_s);
+  y += "  lm_head_graphs:  # one cuBLAS bf16 GEMV/GEMM of the vocab x hidden weight in a CUDA graph, cold L2\n";
+  for (const auto& [b, g] : c.lm_head_graphs)
+    y += fmt::format("    - {{batch: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", b, g.kernels, g.bytes, g.time_s);
   y += fmt::format("  gemm_bf16_flops: {:.4g}\n", c.gemm_flops);
   y += fmt::format("  prefill_attention_flops: {:.4g}\n", c.prefill_attention_flops);
   y += "  gemv_curve:  # [weight bytes, achieved bytes/s], cuBLAS bf16 GEMV at batch 1, cold L2\n";

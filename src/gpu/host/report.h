@@ -90,6 +90,11 @@ struct Calibration {
   // (state_bandwidth_fraction).
   double ssm_update_bytes_per_s = 0;
   double ssm_mamba1_bytes_per_s = 0, ssm_mamba2_bytes_per_s = 0;
+  // The lm_head as the decode step runs it: one cuBLAS GEMV/GEMM of a vocab x hidden bf16 weight alone
+  // in a CUDA graph, per batch (bytes = the weight's); lm_head_bytes_per_s = the mean over the batches of
+  // bytes / (time - kernel overhead) (bytes_per_s_after_overhead; lm_head_bandwidth_fraction).
+  std::vector<std::pair<int64_t, GraphTiming>> lm_head_graphs;  // batch -> one replay
+  double lm_head_bytes_per_s = 0;
   std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
   std::vector<std::string> methods;                     // one line per figure
 };
