@@ -63,11 +63,11 @@ L += ["", "| heads | batch | context | KV MB | kvplan us | % probe | SDPA us (ba
 for r in s["rows"]:
     L.append(f"| {r['heads']}/{r['kv_heads']} | {r['batch']} | {r['context']} | {r['bytes']/1e6:.1f} | {r['kvplan_s']*1e6:.1f} | {r['kvplan_pct_probe']:.1f} | {r.get('sdpa_s',float('nan'))*1e6:.1f} ({r['sdpa_best']}) | {r.get('sdpa_pct_probe',float('nan')):.1f} | {r.get('speedup',float('nan')):.2f} |")
 peak = 9.894e14  # dense bf16 peak of the presets h100-sxm and h200 (the same 989.4 TFLOP/s)
-L += ["", "| prefill heads | tokens | kvplan kernel: us, TFLOP/s, % of bf16 peak | SDPA us (backend), TFLOP/s | SDPA/kvplan (fastest kvplan) |", "|---|---|---|---|---|"]
+L += ["", "| prefill heads, head_dim | tokens | kvplan kernel: us, TFLOP/s, % of bf16 peak | SDPA us (backend), TFLOP/s | SDPA/kvplan (fastest kvplan) |", "|---|---|---|---|---|"]
 for r in s.get("prefill", []):
     ks = "; ".join(f"{n} {t*1e6:.1f} us, {r['flops']/t/1e12:.0f}, {100*r['flops']/t/peak:.1f}%" for n, t in r["kvplan"].items())
     best = min(r["kvplan"].values())
-    L.append(f"| {r['heads']}/{r['kv_heads']} | {r['tokens']} | {ks} | {r.get('sdpa_s',float('nan'))*1e6:.1f} ({r['sdpa_best']}), {r['flops']/r.get('sdpa_s',float('nan'))/1e12:.0f} | {r.get('sdpa_s',float('nan'))/best:.2f} |")
+    L.append(f"| {r['heads']}/{r['kv_heads']}, d{r['dim']} | {r['tokens']} | {ks} | {r.get('sdpa_s',float('nan'))*1e6:.1f} ({r['sdpa_best']}), {r['flops']/r.get('sdpa_s',float('nan'))/1e12:.0f} | {r.get('sdpa_s',float('nan'))/best:.2f} |")
 k = json.load(open(out + "/kernels.json"))
 L += ["", "| kernel | us | GB/s | TFLOP/s |", "|---|---|---|---|"]
 for r in k["kernels"]:

@@ -12,8 +12,8 @@ kvplan: kvplan-gpu-bench attn-grid (its own process, first), one kernel launch p
 PyTorch: torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True) captured in a CUDA graph
 (no Python/dispatcher overhead in the timing), once per SDPA backend that accepts the shape (flash, efficient,
 cuDNN; math only if none does); the fastest backend is the one compared.
-Prefill (causal, batch 1, head_dim 128, heads 32/8 and 32/32, 2K-16K tokens, layout [batch, heads, tokens,
-head_dim]): kvplan-gpu-bench prefill-grid (every kvplan kernel that runs on the GPU: wgmma and mma.sync on
+Prefill (causal, batch 1, head_dim 128 with heads 32/8 and 32/32 at 2K-16K tokens, head_dim 64 with 64/8
+(gpt-oss-20b) at 4K and 16K, layout [batch, heads, tokens, head_dim]): kvplan-gpu-bench prefill-grid (every kvplan kernel that runs on the GPU: wgmma and mma.sync on
 Hopper) against scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True), same graph/events/median
 method, L2 flushed before each sample; TFLOP/s count the causal half, 4 * d * heads * T * (T + 1) / 2.
 Usage: python3 bench/sdpa_compare.py --bench gpu-bin/kvplan-gpu-bench --probe probe.json --out DIR
@@ -100,8 +100,7 @@ def prefill_rows(bench, flush):
     subprocess.run([bench, "--out", tmp, "prefill-grid"], check=True)
     mine = json.load(open(tmp))["prefill"]
     rows = []
-    for (h, kvh, t) in sorted({(r["heads"], r["kv_heads"], r["tokens"]) for r in mine}):
-        d = 128
+    for (h, kvh, t, d) in sorted({(r["heads"], r["kv_heads"], r["tokens"], r["dim"]) for r in mine}):
         q = torch.randn(1, h, t, d, device="cuda", dtype=torch.bfloat16)
         k = torch.randn(1, kvh, t, d, device="cuda", dtype=torch.bfloat16)
         v = torch.randn(1, kvh, t, d, device="cuda", dtype=torch.bfloat16)
@@ -109,14 +108,14 @@ def prefill_rows(bench, flush):
         ok = {n: x for n, x in s.items() if "median_s" in x}
         best = min(ok, key=lambda n: ok[n]["median_s"]) if ok else None
         flops = 4.0 * d * h * t * (t + 1) / 2
-        row = {"heads": h, "kv_heads": kvh, "tokens": t, "flops": flops, "sdpa": s, "sdpa_best": best,
+        row = {"heads": h, "kv_heads": kvh, "tokens": t, "dim": d, "flops": flops, "sdpa": s, "sdpa_best": best,
                "kvplan": {r["name"]: r["measured"]["median_s"] for r in mine
-                          if (r["heads"], r["kv_heads"], r["tokens"]) == (h, kvh, t)}}
+                          if (r["heads"], r["kv_heads"], r["tokens"], r["dim"]) == (h, kvh, t, d)}}
         if best:
             row["sdpa_s"] = ok[best]["median_s"]
         rows.append(row)
         mk = "  ".join(f"{n} {x*1e6:8.1f} us {flops/x/1e12:6.1f} TFLOP/s" for n, x in row["kvplan"].items())
-        print(f"prefill {h}/{kvh} t{t:<6d} kvplan {mk}  sdpa[{best}] {row.get('sdpa_s', float('nan'))*1e6:8.1f} us "
+        print(f"prefill {h}/{kvh} d{d} t{t:<6d} kvplan {mk}  sdpa[{best}] {row.get('sdpa_s', float('nan'))*1e6:8.1f} us "
               f"{flops/row.get('sdpa_s', float('nan'))/1e12:6.1f} TFLOP/s", flush=True)
         del q, k, v
         torch.cuda.empty_cache()

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <tuple>
 #include <vector>
 #include <fstream>
 
@@ -48,9 +49,9 @@ int main(int argc, char** argv) {
   grid->add_option("--shape", only, "Only this grid shape: heads,kv_heads,batch,context (e.g. for ncu)")
       ->expected(4)->delimiter(',');
   auto* extra = app.add_subcommand("kernels", "Timings of the other variants: fp8, MLA, sliding, SSM, GEMV");
-  auto* prefill = app.add_subcommand("prefill-grid", "Causal prefill attention (batch 1, head_dim 128), every kernel that runs here");
+  auto* prefill = app.add_subcommand("prefill-grid", "Causal prefill attention (batch 1), every kernel that runs here");
   std::vector<int64_t> pshape;
-  prefill->add_option("--shape", pshape, "Only this shape: heads,kv_heads,tokens (e.g. for ncu)")->expected(3)->delimiter(',');
+  prefill->add_option("--shape", pshape, "Only this shape: heads,kv_heads,tokens,head_dim (e.g. for ncu)")->expected(4)->delimiter(',');
   try {
     app.parse(argc, argv);
     const DeviceInfo d = device_info();
@@ -130,28 +131,30 @@ int main(int argc, char** argv) {
     }
     if (*prefill) {
       Json rows = Json::array();
-      std::vector<std::array<int64_t, 3>> pshapes;
+      std::vector<std::array<int64_t, 4>> pshapes;  // heads, kv_heads, tokens, head_dim
       for (auto [h, kvh] : {std::pair{32, 8}, {32, 32}})
-        for (int64_t t : {2048, 4096, 8192, 16384}) pshapes.push_back({h, kvh, t});
-      if (pshape.size() == 3) pshapes = {{pshape[0], pshape[1], pshape[2]}};
-      for (auto [h, kvh, t] : pshapes) {
+        for (int64_t t : {2048, 4096, 8192, 16384}) pshapes.push_back({h, kvh, t, 128});
+      for (int64_t t : {4096, 16384}) pshapes.push_back({64, 8, t, 64});  // gpt-oss-20b's attention shape
+      if (pshape.size() == 4) pshapes = {{pshape[0], pshape[1], pshape[2], pshape[3]}};
+      for (auto [h, kvh, t, dim] : pshapes) {
         PrefillAttention p;
         p.heads = h;
         p.kv_heads = kvh;
         p.tokens = t;
-        p.dim = 128;
+        p.dim = dim;
         const bool hopper = std::string(prefill_attention_kernel(p)) == "wgmma";
         for (const bool mma_sync : {false, true}) {  // both kernels side by side where the wgmma one runs
           if (mma_sync && !hopper) break;
           p.mma_sync_only = mma_sync;
           TimedCheck r = time_prefill_attention(timer, p, o);
           r.name = prefill_attention_kernel(p);
-          fmt::print(stderr, "prefill causal {}/{} d128 t{} {:<8} {:9.1f} us {:7.1f} TFLOP/s\n", h, kvh, t, r.name,
+          fmt::print(stderr, "prefill causal {}/{} d{} t{} {:<8} {:9.1f} us {:7.1f} TFLOP/s\n", h, kvh, dim, t, r.name,
                      r.measured.median_s * 1e6, r.achieved_flops() / 1e12);
           Json row = to_json(r);
           row["heads"] = h;
           row["kv_heads"] = kvh;
           row["tokens"] = t;
+          row["dim"] = dim;
           rows.push_back(row);
         }
       }
@@ -210,6 +213,13 @@ int main(int argc, char** argv) {
       for (int64_t bsz : {1, 8, 32})
         add(fmt::format("cuBLAS linear 14336x4096 batch {}", bsz), time_linear(timer, blas, 14336, 4096, bsz, o));
       add("cuBLAS GEMM 8192^3", time_linear(timer, blas, 8192, 8192, 8192, o));
+      // falcon-mamba-7b's four projections per layer (hidden 4096, d_inner 8192, dt_rank 256, d_state 16:
+      // in_proj 4096 -> 2 x 8192, x_proj 8192 -> 256 + 2 x 16, dt_proj 256 -> 8192, out_proj 8192 -> 4096),
+      // each alone with a cold L2, at batch 1 and 32: how fast cuBLAS streams each shape.
+      for (int64_t bsz : {1, 32})
+        for (auto [name, out_f, in_f] : {std::tuple{"in_proj", 16384, 4096}, {"x_proj", 288, 8192}, {"dt_proj", 8192, 256},
+                                         {"out_proj", 4096, 8192}})
+          add(fmt::format("falcon-mamba {} {}x{} batch {}", name, out_f, in_f, bsz), time_linear(timer, blas, out_f, in_f, bsz, o));
       j["kernels"] = rows;
     }
     const double clk1 = measure_sm_clock_mhz(timer.stream());

@@ -317,8 +317,9 @@ std::vector<CorrectnessCheck> run_correctness_checks(uint64_t seed, int sm_count
     const std::string kernel = mma_sync ? "mma.sync" : prefill_attention_kernel(PrefillAttention{});
     out.push_back({"prefill causal 8/2 d128 t1000 " + kernel, check_prefill(8, 2, 1000, 128, mma_sync, rng), tol});
     out.push_back({"prefill causal 4/1 d128 t2309 " + kernel, check_prefill(4, 1, 2309, 128, mma_sync, rng), tol});
+    out.push_back({"prefill causal 4/4 d64 t517 " + kernel, check_prefill(4, 4, 517, 64, mma_sync, rng), tol});
+    out.push_back({"prefill causal 8/1 d64 t1410 " + kernel, check_prefill(8, 1, 1410, 64, mma_sync, rng), tol});
   }
-  out.push_back({"prefill causal 4/4 d64 t517", check_prefill(4, 4, 517, 64, false, rng), tol});
   out.push_back({"conv update width 4, fp32 state", check_conv(3, 1000, 4, true, rng), 1e-2});
   out.push_back({"conv update width 4, bf16 state", check_conv(3, 1000, 4, false, rng), 1e-2});
   out.push_back({"mamba1 ssm update, fp32 state", check_ssm(false, true, rng), 1e-2});

@@ -55,8 +55,8 @@ int64_t decode_attention_bytes(const DecodeAttention& a);
 
 // --- prefill attention (prefill_attention.cu) --------------------------------------------------
 // Causal attention over `tokens` queries, SDPA layout [batch][heads][tokens][dim], bf16, tiled with
-// an online softmax on tensor cores: warpgroup MMAs (wgmma) for dim 128 on sm_90a builds running on
-// Hopper, else mma.sync (dim 64 or 128).
+// an online softmax on tensor cores (dim 64 or 128): warpgroup MMAs (wgmma) on sm_90a builds running
+// on Hopper, else mma.sync.
 struct PrefillAttention {
   const void* q = nullptr;
   const void* k = nullptr;

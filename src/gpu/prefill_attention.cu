@@ -169,23 +169,27 @@ void launch(const PrefillAttention& a, cudaStream_t s) {
 }
 
 
-// The Hopper variant (sm_90a, head_dim 128): the same algorithm on warpgroup MMAs, FlashAttention-3
+// The Hopper variant (sm_90a, head_dim 64 or 128): the same algorithm on warpgroup MMAs, FlashAttention-3
 // style scheduling (Shah et al. 2024) without its copy engine. A block of two warpgroups owns 128
 // query rows (64 each). All 256 threads stream 128-key K/V tiles into a 3-stage shared-memory ring
 // with cp.async (128-byte swizzled rows: the layout the tensor cores read directly); each stage has
 // a "full" mbarrier (every thread's copies landed) and an "empty" one (both warpgroups done with it),
 // so the warpgroups are not held in step. Each warpgroup computes S = Q K^T with Q and K from shared
 // memory (m64n128k16), its online softmax in registers, and O += P V with P from registers and V read
-// transposed from shared memory (two m64n64k16 per 16 keys, one per half of head_dim). The two
+// transposed from shared memory (one m64n64k16 per 16 keys and 64 columns of head_dim). The two
 // warpgroups take turns issuing S (named barriers, "ping-pong"), so one's softmax (exp2 on the
 // multi-function units) runs while the other's matrix multiply occupies the tensor cores.
 namespace hopper {
-constexpr int kD = 128, kBM = 128, kBN = 128, kThreads = 256, kStages = 3;
-constexpr uint32_t kTileBytes = kBN * kD * 2;  // one K or V tile: 2 column blocks of [128 rows][128 B]
-constexpr uint32_t kHalf = kBN * 128;          // bytes of one 64-column block of a tile
-constexpr uint32_t kQBytes = kBM * kD * 2;
-constexpr uint32_t kRingBytes = kStages * 2 * kTileBytes;
-constexpr uint32_t kSmem = 1024 + kQBytes + kRingBytes + 2 * kStages * 8;  // alignment slack, Q, ring, barriers
+constexpr int kBM = 128, kBN = 128, kThreads = 256, kStages = 3;
+constexpr uint32_t kHalf = kBN * 128;  // bytes of one 64-column block of a tile (Q's too: kBM == kBN)
+template <int D>  // head_dim 64 or 128: one or two 64-column blocks
+struct Shape {
+  static constexpr int kBlocks = D / 64;
+  static constexpr uint32_t kTileBytes = kBN * D * 2;  // one K or V tile: kBlocks x [128 rows][128 B]
+  static constexpr uint32_t kQBytes = kBM * D * 2;
+  static constexpr uint32_t kRingBytes = kStages * 2 * kTileBytes;
+  static constexpr uint32_t kSmem = 1024 + kQBytes + kRingBytes + 2 * kStages * 8;  // alignment slack, Q, ring, barriers
+};
 
 // 2^x on the multi-function unit, flushing denormals (one MUFU.EX2; exp2f adds range fix-ups).
 __device__ __forceinline__ float exp2_approx(float x) {
@@ -194,45 +198,50 @@ __device__ __forceinline__ float exp2_approx(float x) {
   return y;
 }
 
-// Rows [row0, row0 + 128) of a [tokens][128] bf16 matrix into a swizzled tile, rows past the end
-// zero. Thread tid copies the 16-byte column chunk tid % 16 of rows tid / 16 + 16 m, m = 0..7: rows 16
-// apart share their swizzle (row % 8), so the 8 chunks sit 16 x 128 bytes apart in the tile.
+// Rows [row0, row0 + 128) of a [tokens][D] bf16 matrix into a swizzled tile, rows past the end zero.
+// A row is D / 8 16-byte chunks; thread tid copies chunk tid % (D / 8) of rows tid / (D / 8) + R m
+// (R = 256 / (D / 8) rows per pass, a multiple of 8): rows R apart share their swizzle (row % 8), so
+// a thread's chunks sit R x 128 bytes apart in the tile.
+template <int D>
 __device__ __forceinline__ void load_tile(unsigned char* dst, const __nv_bfloat16* src, int64_t row0, int64_t rows_total,
                                           int tid) {
-  static_assert(kBN * kD / 8 == 8 * kThreads, "8 chunks per thread");
-  const int lr = tid / 16, lc = (tid % 16) * 8;
+  constexpr int kChunks = D / 8, kRows = kThreads / kChunks, kPasses = kBN / kRows;
+  static_assert(kRows % 8 == 0 && kPasses * kRows == kBN, "whole passes of 8-row swizzle atoms");
+  const int lr = tid / kChunks, lc = (tid % kChunks) * 8;
   unsigned char* d = dst + (lc / 64) * kHalf + wgmma::sw128_offset(lr, lc % 64);
-  const __nv_bfloat16* g = src + (row0 + lr) * kD + lc;
+  const __nv_bfloat16* g = src + (row0 + lr) * D + lc;
   if (row0 + kBN <= rows_total) {
 #pragma unroll
-    for (int m = 0; m < 8; ++m) cp_async16(d + m * 16 * 128, g + m * 16 * kD, true);
+    for (int m = 0; m < kPasses; ++m) cp_async16(d + m * kRows * 128, g + m * kRows * D, true);
   } else {
 #pragma unroll
-    for (int m = 0; m < 8; ++m) {
-      const bool ok = row0 + lr + 16 * m < rows_total;
-      cp_async16(d + m * 16 * 128, ok ? g + m * 16 * kD : src, ok);
+    for (int m = 0; m < kPasses; ++m) {
+      const bool ok = row0 + lr + kRows * m < rows_total;
+      cp_async16(d + m * kRows * 128, ok ? g + m * kRows * D : src, ok);
     }
   }
 }
 
+template <int D>
 __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAttention a) {
 #ifdef KVPLAN_WGMMA
+  using C = Shape<D>;
   using T = __nv_bfloat16;
   using M = Mma<T>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   unsigned char* smem = smem_raw + ((1024 - smem_addr(smem_raw) % 1024) % 1024);  // swizzle atoms: 1024-byte aligned
   unsigned char* Qs = smem;
-  unsigned char* ring = smem + kQBytes;  // stage s: K at s * 2 * kTileBytes, V kTileBytes after it
-  uint64_t* full = reinterpret_cast<uint64_t*>(ring + kRingBytes);
+  unsigned char* ring = smem + C::kQBytes;  // stage s: K at s * 2 * C::kTileBytes, V C::kTileBytes after it
+  uint64_t* full = reinterpret_cast<uint64_t*>(ring + C::kRingBytes);
   uint64_t* empty = full + kStages;
   const int tid = threadIdx.x, wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32;
   const int qblocks = static_cast<int>((a.tokens + kBM - 1) / kBM);
   const int qb = qblocks - 1 - static_cast<int>(blockIdx.x);
   const int64_t h = blockIdx.y, b = blockIdx.z;
   const int64_t kvh = h / (a.heads / a.kv_heads);
-  const T* q = static_cast<const T*>(a.q) + ((b * a.heads + h) * a.tokens) * kD;
-  const T* k = static_cast<const T*>(a.k) + ((b * a.kv_heads + kvh) * a.tokens) * kD;
-  const T* v = static_cast<const T*>(a.v) + ((b * a.kv_heads + kvh) * a.tokens) * kD;
+  const T* q = static_cast<const T*>(a.q) + ((b * a.heads + h) * a.tokens) * D;
+  const T* k = static_cast<const T*>(a.k) + ((b * a.kv_heads + kvh) * a.tokens) * D;
+  const T* v = static_cast<const T*>(a.v) + ((b * a.kv_heads + kvh) * a.tokens) * D;
   const int64_t q0 = int64_t(qb) * kBM;
   const int64_t keys = q0 + kBM < a.tokens ? q0 + kBM : a.tokens;  // causal: keys < q0 + kBM
   const int ntiles = static_cast<int>((keys + kBN - 1) / kBN);
@@ -244,18 +253,20 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
     }
   __syncthreads();
   auto load = [&](int t) {  // tile t into stage t % kStages; its full barrier completes when all copies landed
-    unsigned char* st = ring + (t % kStages) * 2 * kTileBytes;
-    load_tile(st, k, int64_t(t) * kBN, a.tokens, tid);
-    load_tile(st + kTileBytes, v, int64_t(t) * kBN, a.tokens, tid);
+    unsigned char* st = ring + (t % kStages) * 2 * C::kTileBytes;
+    load_tile<D>(st, k, int64_t(t) * kBN, a.tokens, tid);
+    load_tile<D>(st + C::kTileBytes, v, int64_t(t) * kBN, a.tokens, tid);
     wgmma::cp_async_arrive(&full[t % kStages]);
   };
-  load_tile(Qs, q, q0, a.tokens, tid);  // Q's 128 rows: a [2 blocks][128 rows][128 B] tile like K's, lands with tile 0
+  load_tile<D>(Qs, q, q0, a.tokens, tid);  // Q's 128 rows: a [2 blocks][128 rows][128 B] tile like K's, lands with tile 0
   for (int t = 0; t < kStages - 1 && t < ntiles; ++t) load(t);
   if (wg == 1) wgmma::named_arrive(1, kThreads);  // warpgroup 0 takes the first turn (barrier 1 + wg: wg's turn)
 
-  float o[2][32];  // this warpgroup's 64 x 128 output: head_dim halves 0-63 and 64-127
+  float o[C::kBlocks][32];  // this warpgroup's 64 x 128 output: head_dim halves 0-63 and 64-127
 #pragma unroll
-  for (int i = 0; i < 32; ++i) o[0][i] = o[1][i] = 0.f;
+  for (int i = 0; i < 32; ++i)
+#pragma unroll
+    for (int c = 0; c < C::kBlocks; ++c) o[c][i] = 0.f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const float scale_log2 = a.scale * 1.4426950408889634f;
   const int64_t row0 = q0 + wg * 64 + warp * 16 + lane / 4;  // this thread's rows: row0 and row0 + 8
@@ -265,11 +276,11 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
   // tensor cores get both of a warpgroup's multiplies back to back while the other one runs its softmax.
   unsigned p[kBN / 16][4];  // P of the previous tile: keys 16j..16j+15 as wgmma's A fragment
   const auto issue_pv = [&](int tile) {
-    const uint32_t v_addr = smem_addr(ring + (tile % kStages) * 2 * kTileBytes) + kTileBytes;
+    const uint32_t v_addr = smem_addr(ring + (tile % kStages) * 2 * C::kTileBytes) + C::kTileBytes;
 #pragma unroll
     for (int j = 0; j < kBN / 16; ++j)
 #pragma unroll
-      for (int c = 0; c < 2; ++c)  // V rows 16j.. (16 x 128 B = 2048 bytes per 16 keys), column block c
+      for (int c = 0; c < C::kBlocks; ++c)  // V rows 16j.. (16 x 128 B = 2048 bytes per 16 keys), column block c
         wgmma::mma_64x64x16_rs_mn(o[c], p[j], wgmma::desc(v_addr + c * kHalf + j * 2048, 1024));
     wgmma::commit();
   };
@@ -279,16 +290,15 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
     const int stage = it % kStages;
     wgmma::mbar_wait(&full[stage], (it / kStages) & 1);
     wgmma::fence_proxy_async();  // cp.async (generic proxy) writes, read next by the tensor cores
-    const uint32_t k_addr = smem_addr(ring + stage * 2 * kTileBytes);
+    const uint32_t k_addr = smem_addr(ring + stage * 2 * C::kTileBytes);
 
     float s[64];  // S[64 rows][128 keys], n8 block j: s[4j..4j+3] as mma.sync's C fragment
     wgmma::named_sync(1 + wg, kThreads);  // this warpgroup's turn at the tensor cores
     wgmma::fence_operand(s);
-    wgmma::fence_operand(o[0]);
-    wgmma::fence_operand(o[1]);
+    for (auto& oc : o) wgmma::fence_operand(oc);
     wgmma::fence();
 #pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
+    for (int kk = 0; kk < D / 16; ++kk) {
       const uint32_t off = (kk / 4) * kHalf + (kk % 4) * 32;  // 16 columns = 32 bytes inside a 128-byte row
       wgmma::mma_64x128x16_ss(s, wgmma::desc(q_addr + off, 16), wgmma::desc(k_addr + off, 16), kk > 0);
     }
@@ -305,7 +315,6 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
     const int64_t key0 = int64_t(it) * kBN;
     const bool diag = key0 + kBN > q0;  // tile crosses the causal boundary or the end
     float corr[2];
-#pragma unroll
     if (diag) {
 #pragma unroll
       for (int n = 0; n < kBN / 8; ++n)
@@ -340,12 +349,11 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
       m_run[hf] = mx;
     }
     wgmma::wait<0>();  // the previous tile's P V has landed in O: rescale to this tile's max
-    wgmma::fence_operand(o[0]);
-    wgmma::fence_operand(o[1]);
+    for (auto& oc : o) wgmma::fence_operand(oc);
 #pragma unroll
     for (int n = 0; n < 8; ++n)
 #pragma unroll
-      for (int c = 0; c < 2; ++c)
+      for (int c = 0; c < C::kBlocks; ++c)
 #pragma unroll
         for (int hf = 0; hf < 2; ++hf) {
           o[c][4 * n + 2 * hf] *= corr[hf];
@@ -370,13 +378,11 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
   };
   step(0, std::true_type{});
   for (int it = 1; it < ntiles; ++it) step(it, std::false_type{});
-  wgmma::fence_operand(o[0]);
-  wgmma::fence_operand(o[1]);
+  for (auto& oc : o) wgmma::fence_operand(oc);
   wgmma::fence();
   issue_pv(ntiles - 1);
   wgmma::wait<0>();
-  wgmma::fence_operand(o[0]);
-  wgmma::fence_operand(o[1]);
+  for (auto& oc : o) wgmma::fence_operand(oc);
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     l_run[hf] += __shfl_xor_sync(0xffffffff, l_run[hf], 1);
@@ -384,9 +390,9 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
     const int64_t row = row0 + hf * 8;
     if (row >= a.tokens) continue;
     const float inv = l_run[hf] > 0 ? 1.f / l_run[hf] : 0.f;
-    T* out = static_cast<T*>(a.out) + ((b * a.heads + h) * a.tokens + row) * kD + (lane % 4) * 2;
+    T* out = static_cast<T*>(a.out) + ((b * a.heads + h) * a.tokens + row) * D + (lane % 4) * 2;
 #pragma unroll
-    for (int c = 0; c < 2; ++c)
+    for (int c = 0; c < C::kBlocks; ++c)
 #pragma unroll
       for (int n = 0; n < 8; ++n)
         *reinterpret_cast<unsigned*>(out + c * 64 + n * 8) = M::pack(o[c][4 * n + 2 * hf] * inv, o[c][4 * n + 2 * hf + 1] * inv);
@@ -394,14 +400,15 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
 #endif
 }
 
+template <int D>
 void launch(const PrefillAttention& a, cudaStream_t s) {
   static bool configured = false;
   if (!configured) {
-    CUDA_CHECK(cudaFuncSetAttribute(prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    CUDA_CHECK(cudaFuncSetAttribute(prefill_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, Shape<D>::kSmem));
     configured = true;
   }
   const dim3 grid(static_cast<unsigned>((a.tokens + kBM - 1) / kBM), static_cast<unsigned>(a.heads), static_cast<unsigned>(a.batch));
-  prefill_kernel<<<grid, kThreads, kSmem, s>>>(a);
+  prefill_kernel<D><<<grid, kThreads, Shape<D>::kSmem, s>>>(a);
   CUDA_CHECK_LAUNCH();
 }
 }  // namespace hopper
@@ -422,12 +429,14 @@ bool hopper_kernels_available() {
   return false;
 #endif
 }
-bool use_wgmma(const PrefillAttention& a) { return a.dim == 128 && !a.mma_sync_only && hopper_kernels_available(); }
+bool use_wgmma(const PrefillAttention& a) {
+  return (a.dim == 128 || a.dim == 64) && !a.mma_sync_only && hopper_kernels_available();
+}
 }  // namespace
 
 void launch_prefill_attention(const PrefillAttention& a, cudaStream_t s) {
   if (a.heads % a.kv_heads) throw Error("prefill attention: heads must be a multiple of kv_heads");
-  if (use_wgmma(a)) return hopper::launch(a, s);
+  if (use_wgmma(a)) return a.dim == 128 ? hopper::launch<128>(a, s) : hopper::launch<64>(a, s);
   if (a.dim == 128) return launch<128>(a, s);
   if (a.dim == 64) return launch<64>(a, s);
   throw Error("prefill attention: no compiled variant for head_dim " + std::to_string(a.dim));
