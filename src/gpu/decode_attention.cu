@@ -347,12 +347,43 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 // the main loop has no block-wide barrier and no redundant work; the 4 warps' (max, sum, O) are
 // merged through shared memory once at the end. The staged kernel above stays for fp8 (tiles are
 // converted in shared memory) and MLA (576-wide tiles).
+// Element offset of (row, col) in a K or V tile of TT rows x D columns (16-bit), stored as D / 64
+// blocks of [TT rows][64 columns]: 128-byte rows, each row's 16-byte chunks permuted by XOR with
+// row % 8, so ldmatrix reads 8 rows without bank conflicts and every row stays 128-byte aligned for
+// the cp.async fills (a padded pitch left rows 16-byte aligned, and the copies then asked L2 for
+// 1.5x the sectors they needed: docs/validation/h100-sxm/session3/).
+template <int TT>
+__host__ __device__ constexpr int kv_offset(int row, int col) {
+  return (col / 64) * TT * 64 + row * 64 + ((((col % 64) / 8) ^ (row % 8)) * 8) + col % 8;
+}
+// The ldmatrix reads of a tile: lane l reads row 16 i + (l % 8) + 8 b and 8 columns from 16 k + 8 c,
+// with (b, c) = (l / 16, (l / 8) % 2) for K and ((l / 8) % 2, l / 16) for V (transposed). The row's
+// swizzle is l % 8 and the chunk (2 (k % 4) + c) ^ (l % 8) = 2 (k % 4) ^ (c ^ l % 8), so each lane
+// keeps four bases (k % 4 = m) and the rest of the offset, (k / 4) TT 64 + i 1024, is an immediate.
+__host__ __device__ constexpr int kv_lane_base(int lane, int m, bool v) {
+  const int b = v ? (lane / 8) % 2 : lane / 16, c = v ? lane / 16 : (lane / 8) % 2;
+  return ((lane % 8) + 8 * b) * 64 + (((2 * m) ^ (c ^ (lane % 8))) * 8);
+}
+template <int TT, int D>
+constexpr bool kv_lane_bases_match() {
+  for (int lane = 0; lane < 32; ++lane)
+    for (int k = 0; k < D / 16; ++k)
+      for (int i = 0; i < TT / 16; ++i)
+        for (const bool v : {false, true}) {
+          const int b = v ? (lane / 8) % 2 : lane / 16, c = v ? lane / 16 : (lane / 8) % 2;
+          if (kv_offset<TT>(16 * i + lane % 8 + 8 * b, 16 * k + 8 * c) !=
+              kv_lane_base(lane, k % 4, v) + (k / 4) * TT * 64 + i * 1024)
+            return false;
+        }
+  return true;
+}
+
 template <int D, int MT, typename CT, int TT, int STAGES>
 struct WarpCfg {
   static constexpr int W = kThreads / 32;
   static constexpr int ROWS = 16 * MT;
-  static constexpr int LD = D + 8;         // row pitch (elements): 16 B of padding against bank conflicts
-  static constexpr int TILE = TT * LD;     // elements of one K (or V) tile
+  static constexpr int LD = D + 8;         // Q's row pitch (elements): 16 B of padding against bank conflicts
+  static constexpr int TILE = TT * D;      // elements of one K (or V) tile, unpadded (kv_offset)
   static constexpr int WARP_ELEMS = STAGES * 2 * TILE;
   static constexpr int Q_BYTES = ROWS * LD * 2;
   static constexpr int PIPE_BYTES = W * WARP_ELEMS * 2;
@@ -360,14 +391,16 @@ struct WarpCfg {
   static constexpr int MERGE_BYTES = W * ROWS * OLD * 4 + W * ROWS * 8;
   static constexpr int SMEM = Q_BYTES + (PIPE_BYTES > MERGE_BYTES ? PIPE_BYTES : MERGE_BYTES);
   static constexpr bool Q_IN_REGS = MT == 1 && D <= 128;  // else ldmatrix from shared memory per use
-  static_assert(TT % 16 == 0 && D % 16 == 0, "tile shape");
+  static_assert(TT % 16 == 0 && D % 64 == 0, "tile shape");
+  static_assert(Q_BYTES % 128 == 0, "K/V tiles start 128-byte aligned");
+  static_assert(kv_lane_bases_match<TT, D>(), "ldmatrix lane bases = kv_offset");
 };
 
 template <int D, int MT, typename CT, int TT, int STAGES>
 __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const DecodeAttention a, int head_tiles) {
   using C = WarpCfg<D, MT, CT, TT, STAGES>;
   using M = Mma<CT>;
-  extern __shared__ __align__(16) unsigned char smem[];
+  extern __shared__ __align__(128) unsigned char smem[];
   CT* Qs = reinterpret_cast<CT*>(smem);
   CT* pipe = reinterpret_cast<CT*>(smem + C::Q_BYTES);
   pdl_launch_dependents();
@@ -378,24 +411,37 @@ __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const D
   const int kvh = w.kvh, split = w.split, head0 = w.head0, rows_valid = w.rows_valid, ntiles = w.ntiles;
   const int my_tiles = ntiles > warp ? (ntiles - warp + C::W - 1) / C::W : 0;
   load_q_tile<C::ROWS, D, C::LD>(a, w, Qs);
+  int kx[4], vx[4];  // this lane's ldmatrix bases in a K and a V tile (kv_lane_base)
+#pragma unroll
+  for (int m = 0; m < 4; ++m) {
+    kx[m] = kv_lane_base(lane, m, false);
+    vx[m] = kv_lane_base(lane, m, true);
+  }
 
   const CT* kbase = static_cast<const CT*>(a.k) + b * a.k_batch_stride + kvh * a.k_head_stride;
   const CT* vbase = static_cast<const CT*>(a.v) + b * a.v_batch_stride + kvh * a.v_head_stride;
   CT* wpipe = pipe + warp * C::WARP_ELEMS;
   // Warp-local tile i is the split's tile warp + i*W.
   const auto tile_tok = [&](int i) { return tok0 + int64_t(warp + i * C::W) * TT; };
+  // Fills: a warp instruction copies RS whole rows, lane l the 16-byte chunk l % CH of row l / CH + RS i;
+  // rows 8 apart share their swizzle, so the destination is one of 8 / RS per-lane offsets plus an immediate.
+  constexpr int CH = D / 8, RS = 32 / CH;
+  static_assert(32 % CH == 0 && TT % RS == 0, "whole rows per warp instruction");
+  const int fill_col = (lane % CH) * 8;
+  int fill[8];
+#pragma unroll
+  for (int q = 0; q < 8; q += RS) fill[q] = kv_offset<TT>(lane / CH + q, fill_col);
   auto load_tile = [&](int i, int stage) {
     const int64_t t0 = tile_tok(i);
-    constexpr int CH = D / 8;
     CT* kd = wpipe + stage * 2 * C::TILE;
     CT* vd = kd + C::TILE;
 #pragma unroll
-    for (int c = lane; c < TT * CH; c += 32) {
-      const int r = c / CH, col = (c % CH) * 8;
+    for (int j = 0; j < TT / RS; ++j) {
+      const int r = lane / CH + RS * j, off = fill[(RS * j) % 8] + (RS * j / 8) * 8 * 64;
       const bool ok = t0 + r < a.context;
       const int64_t t = ok ? t0 + r : first;
-      cp_async16_stream(kd + r * C::LD + col, kbase + t * a.k_token_stride + col, ok);
-      cp_async16_stream(vd + r * C::LD + col, vbase + t * a.v_token_stride + col, ok);
+      cp_async16_stream(kd + off, kbase + t * a.k_token_stride + fill_col, ok);
+      cp_async16_stream(vd + off, vbase + t * a.v_token_stride + fill_col, ok);
     }
   };
 #pragma unroll
@@ -450,7 +496,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const D
 #pragma unroll
       for (int np = 0; np < TT / 16; ++np) {
         unsigned kb[4];
-        ldmatrix_x4(kb, Kt + (np * 16 + (lane % 8) + (lane / 16) * 8) * C::LD + kk * 16 + ((lane / 8) % 2) * 8);
+        ldmatrix_x4(kb, Kt + kx[kk % 4] + (kk / 4) * TT * 64 + np * 1024);
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
           M::run(s[mt][2 * np], qa[mt], kb[0], kb[1]);
@@ -515,7 +561,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const D
 #pragma unroll
       for (int n = 0; n < D / 16; ++n) {
         unsigned vb[4];
-        ldmatrix_x4_trans(vb, Vt + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * C::LD + n * 16 + (lane / 16) * 8);
+        ldmatrix_x4_trans(vb, Vt + vx[n % 4] + (n / 4) * TT * 64 + j * 1024);
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
           M::run(o[mt][2 * n], pa[mt][j], vb[0], vb[1]);
