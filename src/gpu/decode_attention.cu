@@ -351,7 +351,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 // blocks of [TT rows][64 columns]: 128-byte rows, each row's 16-byte chunks permuted by XOR with
 // row % 8, so ldmatrix reads 8 rows without bank conflicts and every row stays 128-byte aligned for
 // the cp.async fills (a padded pitch left rows 16-byte aligned, and the copies then asked L2 for
-// 1.5x the sectors they needed: docs/validation/h100-sxm/session3/).
+// 1.56x the sectors they needed, measured with ncu: docs/validation/README.md, third session).
 template <int TT>
 __host__ __device__ constexpr int kv_offset(int row, int col) {
   return (col / 64) * TT * 64 + row * 64 + ((((col % 64) / 8) ^ (row % 8)) * 8) + col % 8;
