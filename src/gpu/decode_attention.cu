@@ -400,9 +400,9 @@ template <int D, int MT, typename CT, int TT, int STAGES>
 __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const DecodeAttention a, int head_tiles) {
   using C = WarpCfg<D, MT, CT, TT, STAGES>;
   using M = Mma<CT>;
-  extern __shared__ __align__(128) unsigned char smem[];
-  CT* Qs = reinterpret_cast<CT*>(smem);
-  CT* pipe = reinterpret_cast<CT*>(smem + C::Q_BYTES);
+  extern __shared__ __align__(128) unsigned char smem_rows128[];  // K/V rows 128-byte aligned (kv_offset)
+  CT* Qs = reinterpret_cast<CT*>(smem_rows128);
+  CT* pipe = reinterpret_cast<CT*>(smem_rows128 + C::Q_BYTES);
   pdl_launch_dependents();
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
@@ -573,7 +573,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const D
   quad_sum_rows(l_run);
   __syncthreads();  // every warp is done with its pipeline: reuse it as merge scratch
 
-  float* o_s = reinterpret_cast<float*>(smem + C::Q_BYTES);  // [W][ROWS][OLD]
+  float* o_s = reinterpret_cast<float*>(smem_rows128 + C::Q_BYTES);  // [W][ROWS][OLD]
   float2* ml_s = reinterpret_cast<float2*>(o_s + C::W * C::ROWS * C::OLD);
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
