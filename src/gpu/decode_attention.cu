@@ -348,13 +348,13 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 // merged through shared memory once at the end. The staged kernel above stays for fp8 (tiles are
 // converted in shared memory) and MLA (576-wide tiles).
 // Element offset of (row, col) in a K or V tile of TT rows x D columns (16-bit), stored as D / 64
-// blocks of [TT rows][64 columns]: 128-byte rows, each row's 16-byte chunks permuted by XOR with
-// row % 8, so ldmatrix reads 8 rows without bank conflicts and every row stays 128-byte aligned for
-// the cp.async fills (a padded pitch left rows 16-byte aligned, and the copies then asked L2 for
-// 1.56x the sectors they needed, measured with ncu: docs/validation/README.md, third session).
+// blocks of [TT rows][64 columns] in the 128-byte swizzle (sw128_offset): ldmatrix reads 8 rows
+// without bank conflicts and every row stays 128-byte aligned for the cp.async fills (a padded pitch
+// left rows 16-byte aligned, and the copies then asked L2 for 1.56x the sectors they needed,
+// measured with ncu: docs/validation/README.md, third session).
 template <int TT>
 __host__ __device__ constexpr int kv_offset(int row, int col) {
-  return (col / 64) * TT * 64 + row * 64 + ((((col % 64) / 8) ^ (row % 8)) * 8) + col % 8;
+  return (col / 64) * TT * 64 + static_cast<int>(sw128_offset(row, col % 64)) / 2;
 }
 // The ldmatrix reads of a tile: lane l reads row 16 i + (l % 8) + 8 b and 8 columns from 16 k + 8 c,
 // with (b, c) = (l / 16, (l / 8) % 2) for K and ((l / 8) % 2, l / 16) for V (transposed). The row's

@@ -9,6 +9,14 @@
 
 namespace kvplan::gpu {
 
+// Byte offset of element (row, col), col < 64, in a block of 16-bit rows stored with the 128-byte
+// swizzle: 128 bytes per row, the row's eight 16-byte chunks permuted by XOR with row % 8 (ldmatrix
+// and the wgmma descriptors' swizzle mode 1 read 8 rows without bank conflicts, and every row stays
+// 128-byte aligned for cp.async fills). Wider rows are split into 64-column blocks stored one after another.
+__host__ __device__ constexpr unsigned sw128_offset(int row, int col) {
+  return static_cast<unsigned>(row * 128 + ((((col >> 3) ^ row) & 7) << 4) + (col & 7) * 2);
+}
+
 __device__ __forceinline__ unsigned smem_addr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }

@@ -217,7 +217,7 @@ __device__ __forceinline__ void load_tile(unsigned char* dst, const __nv_bfloat1
   constexpr int kChunks = D / 8, kRows = kThreads / kChunks, kPasses = kBN / kRows;
   static_assert(kRows % 8 == 0 && kPasses * kRows == kBN, "whole passes of 8-row swizzle atoms");
   const int lr = tid / kChunks, lc = (tid % kChunks) * 8;
-  unsigned char* d = dst + (lc / 64) * kHalf + wgmma::sw128_offset(lr, lc % 64);
+  unsigned char* d = dst + (lc / 64) * kHalf + sw128_offset(lr, lc % 64);
   const __nv_bfloat16* g = src + (row0 + lr) * D + lc;
   if (row0 + kBN <= rows_total) {
 #pragma unroll

@@ -13,13 +13,8 @@ namespace kvplan::gpu::wgmma {
 #define KVPLAN_WGMMA 1
 #endif
 
-// Byte offset of element (row, col), col < 64, in a block of 16-bit rows stored with the 128-byte
-// swizzle: 128 bytes per row, the row's eight 16-byte chunks permuted by XOR with row % 8, so 8 rows
-// make a 1024-byte atom (atoms must start 1024-byte aligned). Wider rows are split into 64-column
-// blocks stored one after another.
-__host__ __device__ constexpr uint32_t sw128_offset(int row, int col) {
-  return static_cast<uint32_t>(row * 128 + ((((col >> 3) ^ row) & 7) << 4) + (col & 7) * 2);
-}
+// The tiles the descriptors below read use mma.cuh's sw128_offset layout (8-row atoms of 1024 bytes,
+// which must start 1024-byte aligned for the descriptor's swizzle mode 1).
 
 // Shared-memory matrix descriptor, swizzle mode 1 (128 B): start address, leading and stride byte
 // offsets in 16-byte units; the stride (8-row atom to the next) is 1024 bytes in this layout.
