@@ -16,6 +16,23 @@ namespace {
 
 constexpr int kBM = 64, kBN = 64, kThreads = 128;
 
+// The epilogue both kernels share: this thread's rows are row0 and row0 + 8 of an MMA fragment, each
+// spread over a quad of 4 threads (columns 2 (lane % 4) + {0, 1} of every 8). Sums l over the quad and
+// calls store(hf, out, inv) for each row inside the sequence, with out at the thread's first column.
+template <int D, typename Store>
+__device__ __forceinline__ void store_rows(const PrefillAttention& a, int64_t b, int64_t h, int64_t row0, int lane,
+                                           float (&l_run)[2], Store store) {
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    l_run[hf] += __shfl_xor_sync(0xffffffff, l_run[hf], 1);
+    l_run[hf] += __shfl_xor_sync(0xffffffff, l_run[hf], 2);
+    const int64_t row = row0 + hf * 8;
+    if (row >= a.tokens) continue;
+    store(hf, static_cast<__nv_bfloat16*>(a.out) + ((b * a.heads + h) * a.tokens + row) * D + (lane % 4) * 2,
+          l_run[hf] > 0 ? 1.f / l_run[hf] : 0.f);
+  }
+}
+
 template <int D>
 struct PCfg {
   static constexpr int LD = D + 8;
@@ -143,17 +160,10 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(const PrefillAttentio
     __syncthreads();  // the next iteration's load overwrites this stage
   }
   cp_async_wait<0>();
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    l_run[hf] += __shfl_xor_sync(0xffffffff, l_run[hf], 1);
-    l_run[hf] += __shfl_xor_sync(0xffffffff, l_run[hf], 2);
-    const int64_t row = row0 + hf * 8;
-    if (row >= a.tokens) continue;
-    const float inv = l_run[hf] > 0 ? 1.f / l_run[hf] : 0.f;
-    T* out = static_cast<T*>(a.out) + ((b * a.heads + h) * a.tokens + row) * D + (lane % 4) * 2;
+  store_rows<D>(a, b, h, row0, lane, l_run, [&](int hf, T* out, float inv) {
 #pragma unroll
     for (int n = 0; n < D / 8; ++n) *reinterpret_cast<unsigned*>(out + n * 8) = M::pack(o[n][2 * hf] * inv, o[n][2 * hf + 1] * inv);
-  }
+  });
 }
 
 // Both kernels' launch: one block per (block_rows queries, head, sequence), shared memory raised once.
@@ -392,20 +402,13 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillAtten
   issue_pv(ntiles - 1);
   wgmma::wait<0>();
   for (auto& oc : o) wgmma::fence_operand(oc);
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    l_run[hf] += __shfl_xor_sync(0xffffffff, l_run[hf], 1);
-    l_run[hf] += __shfl_xor_sync(0xffffffff, l_run[hf], 2);
-    const int64_t row = row0 + hf * 8;
-    if (row >= a.tokens) continue;
-    const float inv = l_run[hf] > 0 ? 1.f / l_run[hf] : 0.f;
-    T* out = static_cast<T*>(a.out) + ((b * a.heads + h) * a.tokens + row) * D + (lane % 4) * 2;
+  store_rows<D>(a, b, h, row0, lane, l_run, [&](int hf, T* out, float inv) {
 #pragma unroll
     for (int c = 0; c < C::kBlocks; ++c)
 #pragma unroll
       for (int n = 0; n < 8; ++n)
         *reinterpret_cast<unsigned*>(out + c * 64 + n * 8) = M::pack(o[c][4 * n + 2 * hf] * inv, o[c][4 * n + 2 * hf + 1] * inv);
-  }
+  });
 #endif
 }
 

@@ -270,11 +270,11 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
     // Llama-3's vocab projection (meta-llama/Llama-3.1-8B config.json: vocab_size 128256, hidden_size 4096),
     // the decode step's lm_head op alone in a graph, as validate times the lm_head component.
     const int64_t vocab = 128256, hidden = 4096, weight_bytes = vocab * hidden * 2;
-    const int64_t batches[] = {1, 8};  // x and y sized for the larger
+    const int64_t batches[] = {1, 8}, max_batch = batches[1];  // x and y sized for the larger
     auto weight = std::make_shared<DeviceBuffer>(weight_bytes);
     fill_random_bf16(weight->get(), vocab * hidden, 98, -0.05f, 0.05f, timer.stream());
-    DeviceBuffer x(8 * hidden * 2), y(8 * vocab * 2);
-    fill_random_bf16(x.get(), 8 * hidden, 97, -1, 1, timer.stream());
+    DeviceBuffer x(max_batch * hidden * 2), y(max_batch * vocab * 2);
+    fill_random_bf16(x.get(), max_batch * hidden, 97, -1, 1, timer.stream());
     std::vector<GraphTiming> runs;
     for (const int64_t batch : batches) {
       const StepOp op = lm_head_op(blas, weight, x.get(), y.get(), vocab, hidden, batch);
