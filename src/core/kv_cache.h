@@ -6,39 +6,16 @@
 #include <utility>
 #include <vector>
 
+#include "core/cache_options.h"
 #include "core/dtype.h"
 #include "core/model.h"
 
 namespace kvplan {
 
-// Width of the cached conv window. Default kernel_minus_1: the d_conv-1 past inputs the causal
-// conv needs (vLLM, causal-conv1d's update kernel). `kernel` = d_conv columns (transformers'
-// MambaCache / mamba_ssm's allocate_inference_cache keep the whole window).
-enum class ConvStateWidth { kernel_minus_1, kernel };
-// Tokens a sliding-window layer keeps. Default window: min(N, window), a rolling buffer (vLLM,
-// SGLang, transformers' hybrid cache). `full`: the engine keeps all N tokens (no SWA freeing).
-enum class SlidingCache { window, full };
-// MLA cache contents. Default latent: kv_lora_rank + qk_rope_head_dim per token and layer
-// (DeepSeek's own inference code, vLLM, SGLang, TensorRT-LLM). `decompressed`: K (nope+rope)
-// and V per head for all heads, as transformers' eager path caches.
-enum class MlaCache { latent, decompressed };
-
-struct CacheOptions {
-  DType kv_dtype = DType::bf16;
-  DType state_dtype = DType::bf16;
-  ConvStateWidth conv_width = ConvStateWidth::kernel_minus_1;
-  SlidingCache sliding = SlidingCache::window;
-  MlaCache mla = MlaCache::latent;
-  int64_t tp = 1;  // tensor-parallel degree: sizes are per GPU
-};
-
-// KV heads each GPU holds under tensor parallel degree tp: kv_heads/tp when it divides; 1 when
-// tp is a multiple of kv_heads (heads replicated, as vLLM does). Throws if neither divides.
-int64_t kv_heads_per_gpu(const Attention& a, int64_t tp);
 // Throws kvplan::Error if the model cannot be split over tp GPUs.
 void check_tensor_parallel(const Model& model, int64_t tp);
 
-// Bytes one token adds to this layer's cache on one GPU (0 for Mamba and MLP-only layers).
+// Bytes one token adds to this layer's cache on one GPU (0 for recurrent and MLP-only layers).
 int64_t kv_bytes_per_token(const Layer& layer, const CacheOptions& opt);
 // The most tokens a layer keeps: its sliding window (when the engine frees tokens outside it),
 // or 0 = no limit (full attention, MLA). Meaningless for layers without a KV cache.
@@ -59,12 +36,7 @@ int64_t kv_bytes_per_token(const Model& model, const CacheOptions& opt);
 // Exact KV bytes of one sequence at context N: sum of tokens_resident x bytes_per_token.
 int64_t kv_bytes_per_sequence(const Model& model, int64_t context, const CacheOptions& opt);
 
-struct SsmState {
-  int64_t conv_bytes = 0;
-  int64_t ssm_bytes = 0;
-  int64_t total() const { return conv_bytes + ssm_bytes; }
-};
-// Conv + SSM state of one Mamba layer for one sequence (zero for other layers); constant in N.
+// Conv + recurrent state of one layer for one sequence (zero for attention layers); constant in N.
 SsmState state_bytes(const Layer& layer, const CacheOptions& opt);
 int64_t state_bytes_per_sequence(const Model& model, const CacheOptions& opt);
 

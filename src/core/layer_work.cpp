@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "core/checked.h"
 #include "core/kv_cache.h"
@@ -31,79 +32,24 @@ double causal_pairs(int64_t prompt, int64_t window) {
   return w * (w + 1) / 2 + (p - w) * w;
 }
 
+double chunked_pairs(int64_t prompt, int64_t chunk) {
+  if (chunk <= 0 || chunk >= prompt) return causal_pairs(prompt, 0);
+  const double c = static_cast<double>(chunk), r = static_cast<double>(prompt % chunk);
+  return static_cast<double>(prompt / chunk) * c * (c + 1) / 2 + r * (r + 1) / 2;
+}
+
+double attention_pairs(int64_t prompt, const AttentionGroup& g) {
+  return g.chunked ? chunked_pairs(prompt, g.window) : causal_pairs(prompt, g.window);
+}
+
 namespace {
 
-// The window a layer's attention reads: the model's sliding window (whatever the cache keeps).
-int64_t attention_window(const Layer& layer) {
-  if (layer.mixer)
-    if (auto* a = std::get_if<Attention>(&*layer.mixer)) return a->sliding_window;
-  return 0;
-}
-
-// FLOPs of QK^T + PV for one query against one key, per GPU (heads split over tp). Decode runs MLA
-// in the absorbed form over the latent (scores over kv_lora_rank + rope dims, values over
-// kv_lora_rank: DeepSeek-V2 sec. 2.1.2, vLLM/FlashMLA); prefill decompresses K and V per head.
-struct PairFlops {
-  double decode = 0;
-  double prefill = 0;
-};
-PairFlops pair_flops(const Mixer& mixer, const CacheOptions& opt) {
-  const double tp = static_cast<double>(opt.tp);
-  if (auto* a = std::get_if<Attention>(&mixer)) {
-    const double f = 2.0 * static_cast<double>(a->heads) / tp * static_cast<double>(a->head_dim + a->v_head_dim);
-    return {f, f};
-  }
-  if (auto* l = std::get_if<Mla>(&mixer)) {
-    const double heads = static_cast<double>(l->heads) / tp;
-    const double expanded = 2.0 * heads * static_cast<double>(l->qk_nope_head_dim + l->qk_rope_head_dim + l->v_head_dim);
-    const double latent = 2.0 * heads * static_cast<double>(2 * l->kv_lora_rank + l->qk_rope_head_dim);
-    return {opt.mla == MlaCache::latent ? latent : expanded, expanded};
-  }
-  return {};
-}
-
-// Recurrent-form work of one token in a Mamba layer, per GPU: the causal conv (2 FLOPs per channel
-// and tap) plus the state update. Mamba-1 per (channel, state): exp(dt*A), dt*B*x, h = dA*h + dBx,
-// y += C*h = 8 FLOPs. Mamba-2 per (head channel, state), dA scalar per head: h = dA*h + (dt*x)*B,
-// y += C*h = 5 FLOPs. (Prefill's chunked SSD does more, on tensor cores; this is the lower bound.)
-double scan_flops(const Mixer& mixer, int64_t tp) {
-  if (auto* s = std::get_if<Mamba1>(&mixer)) {
-    const double d_inner = static_cast<double>(s->d_inner / tp);
-    return d_inner * (2.0 * static_cast<double>(s->d_conv) + 8.0 * static_cast<double>(s->d_state));
-  }
-  if (auto* s = std::get_if<Mamba2>(&mixer)) {
-    const double d_inner = static_cast<double>(s->d_inner() / tp);
-    const double conv = static_cast<double>(s->conv_dim()) / static_cast<double>(tp);
-    return 2.0 * conv * static_cast<double>(s->d_conv) + 5.0 * d_inner * static_cast<double>(s->d_state);
-  }
-  return 0;
-}
-
-// Bytes a prefill scan kernel reads and writes per token (x, dt, B, C in; y out), 16-bit.
-int64_t scan_bytes(const Mixer& mixer, int64_t tp) {
-  if (auto* s = std::get_if<Mamba1>(&mixer)) return 2 * (3 * s->d_inner / tp + 2 * s->d_state);
-  if (auto* s = std::get_if<Mamba2>(&mixer))
-    return 2 * (2 * s->d_inner() / tp + s->n_heads / tp + 2 * s->n_groups * s->d_state);
-  return 0;
-}
-
 // Kernels per decode step of one layer, by component (vLLM's decode path; docs/timing.md).
-void add_kernels(const Layer& layer, KernelCounts& k) {
-  if (layer.mixer) {
-    const Mixer& m = *layer.mixer;
-    if (std::holds_alternative<Attention>(m)) {
-      k.weights += 4;   // input norm, fused QKV GEMM, RoPE, o_proj
-      k.kv_cache += 3;  // cache write, attention (split-KV), combine
-    } else if (std::holds_alternative<Mla>(m)) {
-      k.weights += 9;   // norm, fused q_a+kv_a GEMM, q_a norm, kv_a norm, q_b, W_UK absorb, RoPE, W_UV, o_proj
-      k.kv_cache += 3;
-    } else if (std::holds_alternative<Mamba1>(m)) {
-      k.weights += 5;   // norm, in_proj, x_proj, dt_proj, out_proj
-      k.ssm_state += 2; // conv-state update, selective-state update
-    } else {
-      k.weights += 4;   // norm, in_proj, gated RMSNorm, out_proj
-      k.ssm_state += 2;
-    }
+void add_kernels(const Layer& layer, const MixerWork* mixer, KernelCounts& k) {
+  if (mixer) {
+    k.weights += mixer->kernels.weights;
+    k.kv_cache += mixer->kernels.kv_cache;
+    k.ssm_state += mixer->kernels.ssm_state;
   }
   if (layer.mlp) {
     if (auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {
@@ -115,11 +61,11 @@ void add_kernels(const Layer& layer, KernelCounts& k) {
   }
 }
 
-template <typename Group>
-Group& group_for(std::vector<Group>& groups, int64_t window) {
-  auto it = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.window == window; });
+AttentionGroup& group_for(std::vector<AttentionGroup>& groups, const AttentionPart& part) {
+  auto it = std::find_if(groups.begin(), groups.end(),
+                         [&](const AttentionGroup& g) { return g.window == part.window && g.chunked == part.chunked; });
   if (it != groups.end()) return *it;
-  groups.push_back(Group{window});
+  groups.push_back(AttentionGroup{part.window, part.chunked});
   return groups.back();
 }
 
@@ -178,29 +124,27 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
       }
       it->bytes_per_expert = add(it->bytes_per_expert, expert_bytes / moe.experts);
     }
+    std::optional<MixerWork> mw;
     if (layer.mixer) {
-      const Mixer& m = *layer.mixer;
-      const int64_t kv = kv_bytes_per_token(layer, opt.cache);
-      if (std::holds_alternative<Attention>(m) || std::holds_alternative<Mla>(m)) {
-        const PairFlops f = pair_flops(m, opt.cache);
+      mw = std::visit([&](const auto& m) { return mixer_work(m, opt.cache); }, *layer.mixer);
+      for (const AttentionPart& part : mw->attention) {
         for (std::vector<AttentionGroup>* groups : {&w.attention, &kw.attention}) {
-          AttentionGroup& g = group_for(*groups, attention_window(layer));
+          AttentionGroup& g = group_for(*groups, part);
           g.layers += 1;
-          g.kv_bytes_per_token = add(g.kv_bytes_per_token, kv);
-          g.decode_flops_per_key += f.decode;
-          g.prefill_flops_per_pair += f.prefill;
+          g.kv_bytes_per_token = add(g.kv_bytes_per_token, part.kv_bytes_per_token);
+          g.decode_flops_per_key += part.decode_flops_per_key;
+          g.prefill_flops_per_pair += part.prefill_flops_per_pair;
         }
-        w.kv_write_bytes_per_token = add(w.kv_write_bytes_per_token, kv);
-      } else {
-        w.state_bytes_per_sequence = add(w.state_bytes_per_sequence, state_bytes(layer, opt.cache).total());
-        w.scan_flops_per_token += scan_flops(m, tp);
-        kw.scan_flops_per_token += scan_flops(m, tp);
-        w.scan_bytes_per_token = add(w.scan_bytes_per_token, scan_bytes(m, tp));
-        if (std::holds_alternative<Mamba2>(m)) w.scan_on_tensor_cores = true;
       }
+      w.kv_write_bytes_per_token = add(w.kv_write_bytes_per_token, mw->kv_write_bytes_per_token);
+      w.state_bytes_per_sequence = add(w.state_bytes_per_sequence, state_bytes(layer, opt.cache).total());
+      w.scan_flops_per_token += mw->scan_flops_per_token;
+      kw.scan_flops_per_token += mw->scan_flops_per_token;
+      w.scan_bytes_per_token = add(w.scan_bytes_per_token, mw->scan_bytes_per_token);
+      if (mw->scan_on_tensor_cores) w.scan_on_tensor_cores = true;
     }
-    add_kernels(layer, w.kernels);
-    w.allreduces_per_pass += (layer.mixer ? 1 : 0) + (layer.mlp ? 1 : 0);
+    add_kernels(layer, mw ? &*mw : nullptr, w.kernels);
+    w.allreduces_per_pass += (mw ? mw->allreduces : 0) + (layer.mlp ? 1 : 0);
   }
   for (const Tensor& t : global_tensors(model)) {
     if (t.role == TensorRole::lm_head || (t.role == TensorRole::embedding && model.tie_word_embeddings)) {

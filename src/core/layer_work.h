@@ -13,9 +13,11 @@
 
 namespace kvplan {
 
-// Attention layers that share a window: 0 = full (causal over all tokens), else a sliding window.
+// Attention reads that share a window: 0 = full (causal over all tokens), else a sliding window
+// or top-k (`chunked`: the query's own chunk of `window` tokens).
 struct AttentionGroup {
   int64_t window = 0;
+  bool chunked = false;
   int64_t layers = 0;
   int64_t kv_bytes_per_token = 0;      // per GPU, all layers of the group, as the cache stores it
   double decode_flops_per_key = 0;     // per GPU and sequence: QK^T + PV for one query over one cached token
@@ -79,10 +81,10 @@ struct ModelWork {
   double linear_flops_per_token = 0;     // 2 x matrix params touched per token (MoE: k experts), layers only
   std::vector<AttentionGroup> attention; // all attention/MLA layers by window
   int64_t kv_write_bytes_per_token = 0;  // the new token's K/V in every layer
-  int64_t state_bytes_per_sequence = 0;  // conv + SSM state, all Mamba layers
-  double scan_flops_per_token = 0;       // conv + recurrent state update, all Mamba layers
+  int64_t state_bytes_per_sequence = 0;  // conv + recurrent state, all recurrent layers
+  double scan_flops_per_token = 0;       // conv + recurrent state update, all recurrent layers
   int64_t scan_bytes_per_token = 0;      // prefill scan's inputs and outputs (x, dt, B, C in; y out)
-  bool scan_on_tensor_cores = false;     // Mamba-2 SSD runs on tensor cores; Mamba-1's scan on CUDA cores
+  bool scan_on_tensor_cores = false;     // Mamba-2 SSD and the delta rule run on tensor cores; Mamba-1's scan on CUDA cores
   int64_t lm_head_bytes = 0;             // the lm_head (or tied embedding) matrix, per GPU
   double lm_head_flops_per_token = 0;
   int64_t embedding_bytes_per_token = 0; // one gathered row
@@ -107,5 +109,10 @@ double expected_experts_touched(int64_t experts, int64_t experts_per_token, int6
 // Causal (query, key) pairs of a P-token prompt, the diagonal included: query i (1-based) sees
 // min(i, window) keys. Full attention: P(P+1)/2; window W < P: W(W+1)/2 + (P-W)W.
 double causal_pairs(int64_t prompt, int64_t window);
+// The same for chunked local attention: query i sees the keys of its own chunk up to itself,
+// floor(P/C) x C(C+1)/2 + r(r+1)/2 with r = P mod C.
+double chunked_pairs(int64_t prompt, int64_t chunk);
+// The pairs of a group: causal_pairs or chunked_pairs.
+double attention_pairs(int64_t prompt, const AttentionGroup& g);
 
 }  // namespace kvplan

@@ -13,17 +13,7 @@ namespace {
 // Widest per-token intermediate a layer materializes (elements), before tensor-parallel split.
 int64_t widest_intermediate(const Layer& layer) {
   int64_t w = 0;
-  if (layer.mixer) {
-    if (auto* a = std::get_if<Attention>(&*layer.mixer)) {
-      w = a->heads * a->head_dim + a->kv_heads * (a->head_dim + a->v_head_dim);
-    } else if (auto* l = std::get_if<Mla>(&*layer.mixer)) {
-      w = l->heads * (l->qk_nope_head_dim + l->qk_rope_head_dim) + l->kv_lora_rank + l->qk_rope_head_dim;
-    } else if (auto* s = std::get_if<Mamba1>(&*layer.mixer)) {
-      w = 2 * s->d_inner;
-    } else if (auto* s2 = std::get_if<Mamba2>(&*layer.mixer)) {
-      w = 2 * s2->d_inner() + 2 * s2->n_groups * s2->d_state + s2->n_heads;
-    }
-  }
+  if (layer.mixer) w = std::visit([](const auto& m) { return widest_intermediate(m); }, *layer.mixer);
   if (layer.mlp) {
     if (auto* d = std::get_if<DenseMlp>(&*layer.mlp)) {
       w = std::max(w, (d->gated ? 2 : 1) * d->intermediate_size);

@@ -1,5 +1,5 @@
-// The resolved model of a network: a list of layers, each with an optional token mixer
-// (attention, MLA, Mamba-1, Mamba-2) and an optional MLP (dense or mixture of experts).
+// The resolved model of a network: a list of layers, each with an optional token mixer (one of
+// the layer-kind modules in core/layers/) and an optional MLP (dense or mixture of experts).
 // Everything kvplan computes is a sum over this list; docs/model-format.md describes the YAML.
 #pragma once
 
@@ -10,64 +10,19 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/layers/attention.h"
+#include "core/layers/gated_deltanet.h"
+#include "core/layers/mamba1.h"
+#include "core/layers/mamba2.h"
+#include "core/layers/mla.h"
+#include "core/layers/parallel_hybrid.h"
 
 namespace kvplan {
 
-// Full or sliding-window attention (MHA, GQA, MQA are the same kind with kv_heads = heads, < heads, = 1).
-struct Attention {
-  int64_t heads = 0;
-  int64_t kv_heads = 0;
-  int64_t head_dim = 0;        // K (and Q) head dim
-  int64_t v_head_dim = 0;      // V head dim (= head_dim unless the model differs)
-  int64_t sliding_window = 0;  // 0 = full attention; else the layer attends to the last `window` tokens
-  int64_t input_size = 0;      // width the Q/K/V projections read (= hidden_size except Zamba2's 2*hidden)
-  bool qkv_bias = false;
-  bool o_bias = false;
-  bool qk_norm = false;        // per-head RMSNorm on Q and K (Qwen3, Gemma 3): 2*head_dim params
-  bool sinks = false;          // learned per-head attention sink logits (gpt-oss): `heads` params, no KV
-  bool operator==(const Attention&) const = default;
-};
-
-// DeepSeek-V2/V3 multi-head latent attention. The cache holds one latent per token per layer:
-// kv_lora_rank + qk_rope_head_dim elements, no separate K and V (arXiv 2405.04434, vLLM's MLA backend).
-struct Mla {
-  int64_t heads = 0;
-  int64_t q_lora_rank = 0;  // 0 = queries projected directly from the hidden state
-  int64_t kv_lora_rank = 0;
-  int64_t qk_nope_head_dim = 0;
-  int64_t qk_rope_head_dim = 0;
-  int64_t v_head_dim = 0;
-  bool operator==(const Mla&) const = default;
-};
-
-// Mamba-1 selective SSM (arXiv 2312.00752; transformers MambaMixer).
-struct Mamba1 {
-  int64_t d_inner = 0;
-  int64_t d_state = 0;
-  int64_t d_conv = 0;
-  int64_t dt_rank = 0;
-  bool conv_bias = true;
-  bool proj_bias = false;
-  bool bc_dt_norm = false;  // Falcon-Mamba's RMS norms on B, C and dt (parameter-free)
-  bool operator==(const Mamba1&) const = default;
-};
-
-// Mamba-2 SSD layer (arXiv 2405.21060; transformers Mamba2Mixer).
-struct Mamba2 {
-  int64_t n_heads = 0;
-  int64_t head_dim = 0;
-  int64_t n_groups = 0;
-  int64_t d_state = 0;
-  int64_t d_conv = 0;
-  bool conv_bias = true;
-  bool proj_bias = false;
-  int64_t d_inner() const { return n_heads * head_dim; }
-  // Channels that go through the causal conv: x, B and C.
-  int64_t conv_dim() const { return d_inner() + 2 * n_groups * d_state; }
-  bool operator==(const Mamba2&) const = default;
-};
-
-using Mixer = std::variant<Attention, Mla, Mamba1, Mamba2>;
+// The token mixers, one module each under core/layers/ (common.h lists what a module provides).
+// Dispatch over a Mixer is std::visit with a generic lambda, so a new alternative fails to compile
+// until its module provides every function.
+using Mixer = std::variant<Attention, Mla, Mamba1, Mamba2, GatedDeltaNet, ParallelHybrid>;
 
 struct DenseMlp {
   int64_t intermediate_size = 0;
@@ -120,9 +75,7 @@ struct Model {
   bool operator==(const Model&) const = default;
 };
 
-enum class LayerKind { attention, sliding_attention, mla, mamba1, mamba2, mlp_only };
 LayerKind kind_of(const Layer& layer);
-const char* name(LayerKind kind);
 
 // Throws kvplan::Error if the structure is impossible (zero layers, heads not divisible by KV
 // heads, non-positive sizes, experts_per_token > experts, ...). `where` prefixes messages.

@@ -10,80 +10,25 @@ int64_t Tensor::params() const { return mul(rows, cols, count); }
 
 namespace {
 
-Tensor linear(std::string name, int64_t out, int64_t in, TensorRole role = TensorRole::linear, int64_t count = 1) {
-  return {std::move(name), out, in, count, role, true};
-}
-Tensor vec(std::string name, int64_t n, TensorRole role = TensorRole::other, int64_t count = 1) {
-  return {std::move(name), n, 1, count, role, false};
-}
-
 int64_t norm_params(const Model& m) { return m.norm == Norm::layernorm ? 2 * m.hidden_size : m.hidden_size; }
 
 void mixer_tensors(const Model& m, const Mixer& mixer, std::vector<Tensor>& out) {
-  const int64_t h = m.hidden_size;
-  if (auto* a = std::get_if<Attention>(&mixer)) {
-    const int64_t q = a->heads * a->head_dim, k = a->kv_heads * a->head_dim, v = a->kv_heads * a->v_head_dim;
-    out.push_back(linear("q_proj", q, a->input_size));
-    out.push_back(linear("k_proj", k, a->input_size));
-    out.push_back(linear("v_proj", v, a->input_size));
-    out.push_back(linear("o_proj", h, a->heads * a->v_head_dim));
-    if (a->qkv_bias) out.push_back(vec("qkv_bias", q + k + v));
-    if (a->o_bias) out.push_back(vec("o_bias", h));
-    if (a->qk_norm) out.push_back(vec("q_norm+k_norm", 2 * a->head_dim, TensorRole::norm));
-    if (a->sinks) out.push_back(vec("sinks", a->heads));
-  } else if (auto* l = std::get_if<Mla>(&mixer)) {
-    const int64_t qk = l->qk_nope_head_dim + l->qk_rope_head_dim;
-    if (l->q_lora_rank > 0) {
-      out.push_back(linear("q_a_proj", l->q_lora_rank, h));
-      out.push_back(vec("q_a_layernorm", l->q_lora_rank, TensorRole::norm));
-      out.push_back(linear("q_b_proj", l->heads * qk, l->q_lora_rank));
-    } else {
-      out.push_back(linear("q_proj", l->heads * qk, h));
-    }
-    out.push_back(linear("kv_a_proj_with_mqa", l->kv_lora_rank + l->qk_rope_head_dim, h));
-    out.push_back(vec("kv_a_layernorm", l->kv_lora_rank, TensorRole::norm));
-    out.push_back(linear("kv_b_proj", l->heads * (l->qk_nope_head_dim + l->v_head_dim), l->kv_lora_rank));
-    out.push_back(linear("o_proj", h, l->heads * l->v_head_dim));
-  } else if (auto* s = std::get_if<Mamba1>(&mixer)) {
-    // transformers MambaMixer: in_proj, conv1d, x_proj, dt_proj (always biased), A_log, D, out_proj.
-    out.push_back(linear("in_proj", 2 * s->d_inner, h));
-    if (s->proj_bias) out.push_back(vec("in_proj.bias", 2 * s->d_inner));
-    out.push_back({"conv1d", s->d_inner, s->d_conv, 1, TensorRole::other, false});
-    if (s->conv_bias) out.push_back(vec("conv1d.bias", s->d_inner));
-    out.push_back(linear("x_proj", s->dt_rank + 2 * s->d_state, s->d_inner));
-    out.push_back(linear("dt_proj", s->d_inner, s->dt_rank));
-    out.push_back(vec("dt_proj.bias", s->d_inner));
-    out.push_back({"A_log", s->d_inner, s->d_state, 1, TensorRole::other, false});
-    out.push_back(vec("D", s->d_inner));
-    out.push_back(linear("out_proj", h, s->d_inner));
-    if (s->proj_bias) out.push_back(vec("out_proj.bias", h));
-  } else if (auto* s2 = std::get_if<Mamba2>(&mixer)) {
-    // transformers Mamba2Mixer: in_proj -> [z, x, B, C, dt], conv1d over x,B,C, gated RMSNorm, out_proj.
-    const int64_t in_out = 2 * s2->d_inner() + 2 * s2->n_groups * s2->d_state + s2->n_heads;
-    out.push_back(linear("in_proj", in_out, h));
-    if (s2->proj_bias) out.push_back(vec("in_proj.bias", in_out));
-    out.push_back({"conv1d", s2->conv_dim(), s2->d_conv, 1, TensorRole::other, false});
-    if (s2->conv_bias) out.push_back(vec("conv1d.bias", s2->conv_dim()));
-    out.push_back(vec("dt_bias+A_log+D", 3 * s2->n_heads));
-    out.push_back(vec("norm", s2->d_inner(), TensorRole::norm));
-    out.push_back(linear("out_proj", h, s2->d_inner()));
-    if (s2->proj_bias) out.push_back(vec("out_proj.bias", h));
-  }
+  std::visit([&](const auto& x) { add_tensors(x, m.hidden_size, out); }, mixer);
 }
 
 void mlp_tensors(const Model& m, const Mlp& mlp, std::vector<Tensor>& out) {
   const int64_t h = m.hidden_size;
   auto ffn = [&](const std::string& prefix, int64_t inter, bool gated, bool bias, TensorRole role, int64_t count) {
-    if (gated) out.push_back(linear(prefix + "gate_proj", inter, h, role, count));
-    out.push_back(linear(prefix + "up_proj", inter, h, role, count));
-    out.push_back(linear(prefix + "down_proj", h, inter, role, count));
-    if (bias) out.push_back(vec(prefix + "bias", (gated ? 2 : 1) * inter + h, TensorRole::other, count));
+    if (gated) out.push_back(linear_weight(prefix + "gate_proj", inter, h, role, count));
+    out.push_back(linear_weight(prefix + "up_proj", inter, h, role, count));
+    out.push_back(linear_weight(prefix + "down_proj", h, inter, role, count));
+    if (bias) out.push_back(vector_weight(prefix + "bias", (gated ? 2 : 1) * inter + h, TensorRole::other, count));
   };
   if (auto* d = std::get_if<DenseMlp>(&mlp)) {
     ffn("", d->intermediate_size, d->gated, d->bias, TensorRole::linear, 1);
   } else if (auto* e = std::get_if<MoeMlp>(&mlp)) {
     out.push_back({"router", e->experts, h, 1, TensorRole::router, false});
-    if (e->router_bias) out.push_back(vec("router.bias", e->experts));
+    if (e->router_bias) out.push_back(vector_weight("router.bias", e->experts));
     ffn("experts.", e->expert_intermediate_size, e->gated, e->bias, TensorRole::expert, e->experts);
     if (e->shared_experts > 0) {
       const int64_t inter = e->shared_intermediate_size > 0 ? e->shared_intermediate_size : e->expert_intermediate_size;

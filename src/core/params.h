@@ -9,22 +9,9 @@
 
 #include "core/dtype.h"
 #include "core/model.h"
+#include "core/tensor.h"
 
 namespace kvplan {
-
-enum class TensorRole { embedding, lm_head, linear, expert, shared_expert, router, norm, other };
-
-struct Tensor {
-  std::string name;   // e.g. "q_proj", "experts.down_proj"
-  int64_t rows = 0;   // output features (vectors: length)
-  int64_t cols = 1;   // input features (vectors: 1)
-  int64_t count = 1;  // copies (routed experts)
-  TensorRole role = TensorRole::other;
-  // Linear weight matrices are stored in --weight-dtype; all else (embeddings, lm_head, norms,
-  // biases, convs, router, SSM A/D/dt) stays in the 16-bit base dtype.
-  bool quantizable = false;
-  int64_t params() const;
-};
 
 // Tensors of one layer, counted as if the layer owned its weights (shared ones included).
 std::vector<Tensor> layer_tensors(const Model& model, const Layer& layer);

@@ -55,7 +55,7 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   if (!w.attention.empty()) {
     int64_t kv_per_seq = 0;
     for (const AttentionGroup& g : w.attention) {
-      r.attention_flops += b * causal_pairs(prompt, g.window) * g.prefill_flops_per_pair;
+      r.attention_flops += b * attention_pairs(prompt, g) * g.prefill_flops_per_pair;
       kv_per_seq = add(kv_per_seq, mul(g.window > 0 ? std::min(prompt, g.window) : prompt, g.kv_bytes_per_token));
     }
     phase("attention", mul(2, batch, kv_per_seq), r.attention_flops, rates_.attention.peak, rates_.attention.achievable);
@@ -88,7 +88,7 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   r.bound = compute_s > memory_s ? "compute" : "memory";
   for (const KindWork& kw : w.kinds) {
     PrefillKind pk{kw.kind, kw.layers, t * kw.linear_flops_per_token, 0, t * kw.scan_flops_per_token};
-    for (const AttentionGroup& g : kw.attention) pk.attention_flops += b * causal_pairs(prompt, g.window) * g.prefill_flops_per_pair;
+    for (const AttentionGroup& g : kw.attention) pk.attention_flops += b * attention_pairs(prompt, g) * g.prefill_flops_per_pair;
     r.kinds.push_back(pk);
   }
   return r;

@@ -13,6 +13,11 @@ namespace kvplan::gpu {
 
 namespace {
 
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+
 enum class Fill { weights, kv_fp8, state_fp32, params_fp32, params_neg_fp32, act };
 
 struct Req {
@@ -173,68 +178,88 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
       ops_.push_back(std::move(op));
     };
 
+    auto run_attention = [&](const Attention& at) {
+      const int64_t in = at.input_size > 0 ? at.input_size : model.hidden_size;
+      const int64_t vd = at.v_head_dim > 0 ? at.v_head_dim : at.head_dim;
+      const int64_t q_rows = (at.output_gate ? 2 : 1) * at.heads * at.head_dim;
+      linear("qkv", q_rows + at.kv_heads * (at.head_dim + vd), in, B);
+      DecodeAttention a;
+      a.heads = at.heads;
+      a.kv_heads = at.kv_heads;
+      a.qk_dim = at.head_dim;
+      a.v_dim = vd;
+      a.kv = kv_type_of(cache.kv_dtype);
+      a.context = tokens_resident(layer, context, cache);
+      const int64_t window = at.chunk_size > 0 ? at.chunk_size : at.sliding_window;
+      a.window = (window > 0 && cache.sliding == SlidingCache::full) ? window : 0;
+      a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(at.head_dim)));
+      if (a.kv == KvType::fp8_e4m3) a.k_scale = a.v_scale = 0.01f;
+      attention(a, window > 0 ? (at.chunk_size > 0 ? "chunked attention" : "sliding attention") : "attention");
+      linear("o_proj", model.hidden_size, at.heads * vd, B);
+    };
+    auto run_mamba2 = [&](const Mamba2& m2) {
+      linear("in_proj", 2 * m2.d_inner() + 2 * m2.n_groups * m2.d_state + m2.n_heads, model.hidden_size, B);
+      SsmUpdate u;
+      u.mamba2 = true;
+      u.heads = m2.n_heads;
+      u.head_dim = m2.head_dim;
+      u.groups = m2.n_groups;
+      u.d_state = m2.d_state;
+      ssm(m2.conv_dim(), m2.d_conv, u);
+      linear("out_proj", model.hidden_size, m2.d_inner(), B);
+    };
+    auto unsupported = [](const char* kind) {
+      throw Error(std::string("validate: no reference kernel for ") + kind + " layers yet");
+    };
     if (layer.mixer) {
-      if (const auto* at = std::get_if<Attention>(&*layer.mixer)) {
-        const int64_t in = at->input_size > 0 ? at->input_size : model.hidden_size;
-        const int64_t vd = at->v_head_dim > 0 ? at->v_head_dim : at->head_dim;
-        linear("qkv", at->heads * at->head_dim + at->kv_heads * (at->head_dim + vd), in, B);
-        DecodeAttention a;
-        a.heads = at->heads;
-        a.kv_heads = at->kv_heads;
-        a.qk_dim = at->head_dim;
-        a.v_dim = vd;
-        a.kv = kv_type_of(cache.kv_dtype);
-        a.context = tokens_resident(layer, context, cache);
-        a.window = (at->sliding_window > 0 && cache.sliding == SlidingCache::full) ? at->sliding_window : 0;
-        a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(at->head_dim)));
-        if (a.kv == KvType::fp8_e4m3) a.k_scale = a.v_scale = 0.01f;
-        attention(a, at->sliding_window > 0 ? "sliding attention" : "attention");
-        linear("o_proj", model.hidden_size, at->heads * vd, B);
-      } else if (const auto* m = std::get_if<Mla>(&*layer.mixer)) {
-        if (cache.mla != MlaCache::latent) throw Error("validate: the MLA kernel reads the latent cache (--mla-cache latent)");
-        const int64_t qd = m->qk_nope_head_dim + m->qk_rope_head_dim;
-        if (m->q_lora_rank > 0) {
-          linear("q_a", m->q_lora_rank, model.hidden_size, B);
-          linear("q_b", m->heads * qd, m->q_lora_rank, B);
-        } else {
-          linear("q", m->heads * qd, model.hidden_size, B);
-        }
-        linear("kv_a", m->kv_lora_rank + m->qk_rope_head_dim, model.hidden_size, B);
-        linear("absorb W_UK", m->kv_lora_rank, m->qk_nope_head_dim, B, m->heads);
-        DecodeAttention a;
-        a.heads = m->heads;
-        a.kv_heads = 1;
-        a.qk_dim = m->kv_lora_rank + m->qk_rope_head_dim;
-        a.v_dim = m->kv_lora_rank;
-        a.v_in_k = true;
-        a.kv = kv_type_of(cache.kv_dtype);
-        a.context = tokens_resident(layer, context, cache);
-        a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(qd)));
-        attention(a, "MLA attention");
-        linear("absorb W_UV", m->v_head_dim, m->kv_lora_rank, B, m->heads);
-        linear("o_proj", model.hidden_size, m->heads * m->v_head_dim, B);
-      } else if (const auto* m1 = std::get_if<Mamba1>(&*layer.mixer)) {
-        linear("in_proj", 2 * m1->d_inner, model.hidden_size, B);
-        SsmUpdate u;
-        u.heads = m1->d_inner;
-        u.head_dim = 1;
-        u.groups = 1;
-        u.d_state = m1->d_state;
-        linear("x_proj", m1->dt_rank + 2 * m1->d_state, m1->d_inner, B);
-        linear("dt_proj", m1->d_inner, m1->dt_rank, B);
-        ssm(m1->d_inner, m1->d_conv, u);
-        linear("out_proj", model.hidden_size, m1->d_inner, B);
-      } else if (const auto* m2 = std::get_if<Mamba2>(&*layer.mixer)) {
-        linear("in_proj", 2 * m2->d_inner() + 2 * m2->n_groups * m2->d_state + m2->n_heads, model.hidden_size, B);
-        SsmUpdate u;
-        u.mamba2 = true;
-        u.heads = m2->n_heads;
-        u.head_dim = m2->head_dim;
-        u.groups = m2->n_groups;
-        u.d_state = m2->d_state;
-        ssm(m2->conv_dim(), m2->d_conv, u);
-        linear("out_proj", model.hidden_size, m2->d_inner(), B);
-      }
+      std::visit(Overloaded{
+                     run_attention,
+                     [&](const Mla& m) {
+                       if (m.index_topk > 0) unsupported("mla_sparse (DeepSeek sparse attention)");
+                       if (cache.mla != MlaCache::latent)
+                         throw Error("validate: the MLA kernel reads the latent cache (--mla-cache latent)");
+                       const int64_t qd = m.qk_nope_head_dim + m.qk_rope_head_dim;
+                       if (m.q_lora_rank > 0) {
+                         linear("q_a", m.q_lora_rank, model.hidden_size, B);
+                         linear("q_b", m.heads * qd, m.q_lora_rank, B);
+                       } else {
+                         linear("q", m.heads * qd, model.hidden_size, B);
+                       }
+                       linear("kv_a", m.kv_lora_rank + m.qk_rope_head_dim, model.hidden_size, B);
+                       linear("absorb W_UK", m.kv_lora_rank, m.qk_nope_head_dim, B, m.heads);
+                       DecodeAttention a;
+                       a.heads = m.heads;
+                       a.kv_heads = 1;
+                       a.qk_dim = m.kv_lora_rank + m.qk_rope_head_dim;
+                       a.v_dim = m.kv_lora_rank;
+                       a.v_in_k = true;
+                       a.kv = kv_type_of(cache.kv_dtype);
+                       a.context = tokens_resident(layer, context, cache);
+                       a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(qd)));
+                       attention(a, "MLA attention");
+                       linear("absorb W_UV", m.v_head_dim, m.kv_lora_rank, B, m.heads);
+                       linear("o_proj", model.hidden_size, m.heads * m.v_head_dim, B);
+                     },
+                     [&](const Mamba1& m1) {
+                       linear("in_proj", 2 * m1.d_inner, model.hidden_size, B);
+                       SsmUpdate u;
+                       u.heads = m1.d_inner;
+                       u.head_dim = 1;
+                       u.groups = 1;
+                       u.d_state = m1.d_state;
+                       linear("x_proj", m1.dt_rank + 2 * m1.d_state, m1.d_inner, B);
+                       linear("dt_proj", m1.d_inner, m1.dt_rank, B);
+                       ssm(m1.d_inner, m1.d_conv, u);
+                       linear("out_proj", model.hidden_size, m1.d_inner, B);
+                     },
+                     run_mamba2,
+                     [&](const GatedDeltaNet&) { unsupported("gated_deltanet"); },
+                     [&](const ParallelHybrid& p) {
+                       run_attention(p.attention);
+                       run_mamba2(p.mamba);
+                     },
+                 },
+                 *layer.mixer);
     }
     if (layer.mlp) {
       if (const auto* d = std::get_if<DenseMlp>(&*layer.mlp)) {

@@ -101,7 +101,7 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
   for (const auto& layer : r.model.layers) {
     if (!layer.mixer) continue;
     const auto* at = std::get_if<Attention>(&*layer.mixer);
-    if (!at || at->sliding_window > 0 || (at->head_dim != 64 && at->head_dim != 128)) continue;
+    if (!at || at->sliding_window > 0 || at->chunk_size > 0 || (at->head_dim != 64 && at->head_dim != 128)) continue;
     const int64_t tokens = std::min<int64_t>(r.prompt > 0 ? r.prompt : r.context, 16384);
     progress(fmt::format("timing prefill attention at {} tokens", tokens));
     PrefillAttention p;

@@ -1,6 +1,8 @@
 #include "io/model_yaml.h"
 
 #include <map>
+#include <utility>
+#include <variant>
 
 #include "io/yaml_fields.h"
 
@@ -8,7 +10,6 @@ namespace kvplan {
 
 namespace {
 
-const std::vector<std::string> kMixerKinds = {"attention", "mla", "mamba1", "mamba2"};
 const std::vector<std::string> kMlpKinds = {"dense", "moe"};
 
 std::string kind_field(YamlFields& f, const std::vector<std::string>& kinds, const std::string& what) {
@@ -21,53 +22,50 @@ std::string kind_field(YamlFields& f, const std::vector<std::string>& kinds, con
               f.pos("kind"));
 }
 
+// The reader a layer module's read() takes: YamlFields' typed getters, and nested mappings.
+class MixerReader {
+ public:
+  explicit MixerReader(YamlFields& f) : f_(f) {}
+  int64_t integer(const std::string& key) { return f_.integer(key); }
+  int64_t integer(const std::string& key, int64_t fallback) { return f_.integer(key, fallback); }
+  bool boolean(const std::string& key, bool fallback) { return f_.boolean(key, fallback); }
+  template <class T>
+  T sub(const std::string& key, int64_t hidden) {
+    YamlFields g(f_.node(key), f_.source(), key);
+    MixerReader r(g);
+    T out = T::read(r, hidden);
+    g.finish();
+    return out;
+  }
+
+ private:
+  YamlFields& f_;
+};
+
+// The `kind:` names of the Mixer alternatives, in variant order.
+template <size_t... I>
+std::vector<std::string> mixer_kind_names(std::index_sequence<I...>) {
+  return {std::variant_alternative_t<I, Mixer>::kKind...};
+}
+const std::vector<std::string>& mixer_kinds() {
+  static const std::vector<std::string> kinds = mixer_kind_names(std::make_index_sequence<std::variant_size_v<Mixer>>{});
+  return kinds;
+}
+
+// Reads the alternative whose kKind is `kind`.
+template <size_t I = 0>
+Mixer read_mixer(const std::string& kind, MixerReader& r, int64_t hidden) {
+  using T = std::variant_alternative_t<I, Mixer>;
+  if (kind == T::kKind) return T::read(r, hidden);
+  if constexpr (I + 1 < std::variant_size_v<Mixer>) return read_mixer<I + 1>(kind, r, hidden);
+  throw Error("unknown mixer kind '" + kind + "'");  // unreachable: kind_field checked the name
+}
+
 Mixer parse_mixer(const YAML::Node& node, const std::string& source, int64_t hidden) {
   YamlFields f(node, source, "mixer");
-  const std::string kind = kind_field(f, kMixerKinds, "mixer");
-  Mixer out;
-  if (kind == "attention") {
-    Attention a;
-    a.heads = f.integer("heads");
-    a.kv_heads = f.integer("kv_heads", a.heads);
-    a.head_dim = f.integer("head_dim", a.heads > 0 ? hidden / a.heads : 0);
-    a.v_head_dim = f.integer("v_head_dim", a.head_dim);
-    a.sliding_window = f.integer("sliding_window", 0);
-    a.input_size = f.integer("input_size", hidden);
-    a.qkv_bias = f.boolean("qkv_bias", false);
-    a.o_bias = f.boolean("o_bias", false);
-    a.qk_norm = f.boolean("qk_norm", false);
-    a.sinks = f.boolean("sinks", false);
-    out = a;
-  } else if (kind == "mla") {
-    Mla m;
-    m.heads = f.integer("heads");
-    m.q_lora_rank = f.integer("q_lora_rank", 0);
-    m.kv_lora_rank = f.integer("kv_lora_rank");
-    m.qk_nope_head_dim = f.integer("qk_nope_head_dim");
-    m.qk_rope_head_dim = f.integer("qk_rope_head_dim");
-    m.v_head_dim = f.integer("v_head_dim");
-    out = m;
-  } else if (kind == "mamba1") {
-    Mamba1 m;
-    m.d_inner = f.integer("d_inner");
-    m.d_state = f.integer("d_state");
-    m.d_conv = f.integer("d_conv");
-    m.dt_rank = f.integer("dt_rank");
-    m.conv_bias = f.boolean("conv_bias", true);
-    m.proj_bias = f.boolean("proj_bias", false);
-    m.bc_dt_norm = f.boolean("bc_dt_norm", false);
-    out = m;
-  } else {
-    Mamba2 m;
-    m.n_heads = f.integer("n_heads");
-    m.head_dim = f.integer("head_dim");
-    m.n_groups = f.integer("n_groups");
-    m.d_state = f.integer("d_state");
-    m.d_conv = f.integer("d_conv");
-    m.conv_bias = f.boolean("conv_bias", true);
-    m.proj_bias = f.boolean("proj_bias", false);
-    out = m;
-  }
+  const std::string kind = kind_field(f, mixer_kinds(), "mixer");
+  MixerReader r(f);
+  Mixer out = read_mixer(kind, r, hidden);
   f.finish();
   return out;
 }

@@ -14,9 +14,6 @@ const char* conv_width_name(ConvStateWidth w) { return w == ConvStateWidth::kern
 const char* sliding_name(SlidingCache s) { return s == SlidingCache::full ? "full" : "window"; }
 const char* mla_name(MlaCache m) { return m == MlaCache::decompressed ? "decompressed" : "latent"; }
 
-constexpr LayerKind kAllKinds[] = {LayerKind::attention, LayerKind::sliding_attention, LayerKind::mla,
-                                   LayerKind::mamba1,    LayerKind::mamba2,            LayerKind::mlp_only};
-
 const LayerSummary* find_kind(const Estimate& e, LayerKind k) {
   for (const auto& s : e.layers)
     if (s.kind == k) return &s;
@@ -43,7 +40,7 @@ Json decode_components(const DecodeStep& d) {
 
 Json prefill_by_kind(const PrefillResult& p) {
   Json out = Json::object();
-  for (LayerKind k : kAllKinds) {
+  for (LayerKind k : kAllLayerKinds) {
     PrefillKind pk{k};
     for (const auto& x : p.kinds)
       if (x.kind == k) pk = x;
@@ -103,7 +100,7 @@ Json to_json(const Estimate& e) {
                  {"max_batch", m.max_batch},
                  {"max_context", optional_int(m.max_context)}};
   Json layers = Json::object();
-  for (LayerKind k : kAllKinds) {
+  for (LayerKind k : kAllLayerKinds) {
     const LayerSummary* s = find_kind(e, k);
     LayerSummary zero{k};
     if (!s) s = &zero;

@@ -10,23 +10,7 @@ namespace kvplan {
 namespace {
 
 std::string describe_mixer(const Mixer& mixer) {
-  if (auto* a = std::get_if<Attention>(&mixer)) {
-    std::string s = fmt::format("attention {} heads / {} KV x head_dim {}", a->heads, a->kv_heads, a->head_dim);
-    if (a->v_head_dim != a->head_dim) s += fmt::format(" (v {})", a->v_head_dim);
-    if (a->sliding_window > 0) s += fmt::format(", sliding window {}", a->sliding_window);
-    if (a->qkv_bias) s += ", qkv bias";
-    if (a->qk_norm) s += ", qk norm";
-    if (a->sinks) s += ", sinks";
-    return s;
-  }
-  if (auto* l = std::get_if<Mla>(&mixer))
-    return fmt::format("mla {} heads, q_lora {}, kv_lora {}, qk {}+{} rope, v {}", l->heads, l->q_lora_rank,
-                       l->kv_lora_rank, l->qk_nope_head_dim, l->qk_rope_head_dim, l->v_head_dim);
-  if (auto* s = std::get_if<Mamba1>(&mixer))
-    return fmt::format("mamba1 d_inner {}, d_state {}, d_conv {}, dt_rank {}", s->d_inner, s->d_state, s->d_conv, s->dt_rank);
-  const auto& s2 = std::get<Mamba2>(mixer);
-  return fmt::format("mamba2 {} heads x {}, {} groups, d_state {}, d_conv {}", s2.n_heads, s2.head_dim, s2.n_groups,
-                     s2.d_state, s2.d_conv);
+  return std::visit([](const auto& m) { return kvplan::describe(m); }, mixer);
 }
 
 std::string describe_mlp(const Mlp& mlp) {

@@ -80,8 +80,8 @@ const std::map<std::string, Write>& varying() {
     t["memory.fits"] = [](const Estimate& e, Out& o) { o.boolean(e.memory.fits); };
     i("memory.max_batch", [](const Estimate& e) { return e.memory.max_batch; });
     t["memory.max_context"] = [](const Estimate& e, Out& o) { o.optional_integer(e.memory.max_context); };
-    for (const char* kind : {"attention", "sliding_attention", "mla", "mamba1", "mamba2", "mlp_only"})
-      t[std::string("layers.") + kind + ".kv_bytes_per_sequence"] = [kind = std::string(kind)](const Estimate& e, Out& o) {
+    for (LayerKind lk : kAllLayerKinds)
+      t[std::string("layers.") + name(lk) + ".kv_bytes_per_sequence"] = [kind = std::string(name(lk))](const Estimate& e, Out& o) {
         const LayerSummary* s = kind_summary(e, kind);
         o.integer(s ? s->kv_bytes_per_sequence : 0);
       };
@@ -99,8 +99,8 @@ const std::map<std::string, Write>& varying() {
     t["prefill.bound"] = [](const Estimate& e, Out& o) { o.text(e.prefill.bound); };
     r("prefill.batch_time_s", [](const Estimate& e) { return e.batch_prefill.time_s; });
     r("prefill.batch_tokens_per_s", [](const Estimate& e) { return e.batch_prefill.tokens_per_s; });
-    for (const char* kind : {"attention", "sliding_attention", "mla", "mamba1", "mamba2", "mlp_only"}) {
-      const std::string k = kind;
+    for (LayerKind lk : kAllLayerKinds) {
+      const std::string k = name(lk);
       auto by_kind = [k](double PrefillKind::*field) {
         return [k, field](const Estimate& e, Out& o) {
           for (const PrefillKind& p : e.prefill.kinds)

@@ -1,0 +1,94 @@
+#include "core/layers/attention.h"
+
+#include "core/checked.h"
+
+namespace kvplan {
+
+int64_t kv_heads_per_gpu(const Attention& a, int64_t tp) {
+  if (a.kv_heads % tp == 0) return a.kv_heads / tp;
+  if (tp % a.kv_heads == 0) return 1;
+  throw Error("tensor parallel " + std::to_string(tp) + " does not divide " + std::to_string(a.kv_heads) +
+              " KV heads (nor do the KV heads divide it), so the KV cache cannot be split evenly");
+}
+
+LayerKind layer_kind(const Attention& a) {
+  if (a.chunk_size > 0) return LayerKind::chunked_attention;
+  return a.sliding_window > 0 ? LayerKind::sliding_attention : LayerKind::attention;
+}
+
+void check(const Attention& a, const Checker& c) {
+  c.positive(a.heads, "heads");
+  c.positive(a.kv_heads, "kv_heads");
+  c.positive(a.head_dim, "head_dim");
+  c.positive(a.v_head_dim, "v_head_dim");
+  c.positive(a.input_size, "input_size");
+  c.non_negative(a.sliding_window, "sliding_window");
+  c.non_negative(a.chunk_size, "chunk_size");
+  if (a.sliding_window > 0 && a.chunk_size > 0) c.fail("a layer has either sliding_window or chunk_size, not both");
+  if (a.kv_heads > a.heads)
+    c.fail("kv_heads (" + std::to_string(a.kv_heads) + ") exceeds heads (" + std::to_string(a.heads) + ")");
+  c.divides(a.heads, "heads", a.kv_heads, "kv_heads");
+}
+
+void add_tensors(const Attention& a, int64_t hidden, std::vector<Tensor>& out) {
+  const int64_t q = a.heads * a.head_dim, k = a.kv_heads * a.head_dim, v = a.kv_heads * a.v_head_dim;
+  out.push_back(linear_weight("q_proj", a.output_gate ? 2 * q : q, a.input_size));
+  out.push_back(linear_weight("k_proj", k, a.input_size));
+  out.push_back(linear_weight("v_proj", v, a.input_size));
+  out.push_back(linear_weight("o_proj", hidden, a.heads * a.v_head_dim));
+  if (a.qkv_bias) out.push_back(vector_weight("qkv_bias", (a.output_gate ? 2 * q : q) + k + v));
+  if (a.o_bias) out.push_back(vector_weight("o_bias", hidden));
+  if (a.qk_norm) out.push_back(vector_weight("q_norm+k_norm", 2 * a.head_dim, TensorRole::norm));
+  if (a.sinks) out.push_back(vector_weight("sinks", a.heads));
+}
+
+std::vector<int64_t> tp_split_heads(const Attention& a, int64_t tp) {
+  kv_heads_per_gpu(a, tp);
+  return {a.heads};
+}
+
+int64_t kv_bytes_per_token(const Attention& a, const CacheOptions& opt) {
+  const int64_t heads = kv_heads_per_gpu(a, opt.tp);
+  return mul(heads, add(kv_head_vector_bytes(opt.kv_dtype, a.head_dim), kv_head_vector_bytes(opt.kv_dtype, a.v_head_dim)));
+}
+
+// A sliding layer keeps its window and a chunked one its current chunk (min(N, chunk) at most),
+// when the engine frees the tokens it no longer reads (SlidingCache::window, the default).
+int64_t resident_window(const Attention& a, const CacheOptions& opt) {
+  if (opt.sliding == SlidingCache::full) return 0;
+  return a.chunk_size > 0 ? a.chunk_size : a.sliding_window;
+}
+
+SsmState state_bytes(const Attention&, const CacheOptions&) { return {}; }
+
+int64_t widest_intermediate(const Attention& a) {
+  return (a.output_gate ? 2 : 1) * a.heads * a.head_dim + a.kv_heads * (a.head_dim + a.v_head_dim);
+}
+
+// QK^T + PV: 2 x head_dim + 2 x v_head_dim FLOPs per head for one (query, key) pair.
+MixerWork mixer_work(const Attention& a, const CacheOptions& opt) {
+  MixerWork w;
+  const double f = 2.0 * static_cast<double>(a.heads) / static_cast<double>(opt.tp) *
+                   static_cast<double>(a.head_dim + a.v_head_dim);
+  const int64_t kv = kv_bytes_per_token(a, opt);
+  const int64_t window = a.chunk_size > 0 ? a.chunk_size : a.sliding_window;
+  w.attention.push_back({window, a.chunk_size > 0, kv, f, f});
+  w.kv_write_bytes_per_token = kv;
+  w.kernels = {4, 3, 0};  // input norm, fused QKV GEMM, RoPE, o_proj | cache write, attention (split-KV), combine
+  return w;
+}
+
+std::string describe(const Attention& a) {
+  std::string s = "attention " + std::to_string(a.heads) + " heads / " + std::to_string(a.kv_heads) +
+                  " KV x head_dim " + std::to_string(a.head_dim);
+  if (a.v_head_dim != a.head_dim) s += " (v " + std::to_string(a.v_head_dim) + ")";
+  if (a.sliding_window > 0) s += ", sliding window " + std::to_string(a.sliding_window);
+  if (a.chunk_size > 0) s += ", chunks of " + std::to_string(a.chunk_size);
+  if (a.qkv_bias) s += ", qkv bias";
+  if (a.qk_norm) s += ", qk norm";
+  if (a.sinks) s += ", sinks";
+  if (a.output_gate) s += ", output gate";
+  return s;
+}
+
+}  // namespace kvplan

@@ -1,0 +1,96 @@
+// What every layer kind module (core/layers/*.h) provides, and the kinds' one list.
+//
+// A mixer type X (a token mixer: attention, MLA, Mamba, linear attention, ...) is a struct with
+//   static constexpr const char* kKind;                  its `kind:` in model YAML
+//   template <class Reader> static X read(Reader&, int64_t hidden);   its YAML fields and defaults
+// and these free functions, found by overload (model.h's std::visit calls them, so a mixer that
+// lacks one does not compile):
+//   LayerKind layer_kind(const X&);                                 JSON/CSV `layers.<kind>`
+//   void check(const X&, const Checker&);                           impossible shapes
+//   void add_tensors(const X&, int64_t hidden, std::vector<Tensor>&);  its weights
+//   std::vector<int64_t> tp_split_heads(const X&, int64_t tp);    head counts tp must divide
+//   int64_t kv_bytes_per_token(const X&, const CacheOptions&);      KV cache added per token
+//   int64_t resident_window(const X&, const CacheOptions&);         most tokens kept (0 = all)
+//   SsmState state_bytes(const X&, const CacheOptions&);            fixed state per sequence
+//   int64_t widest_intermediate(const X&);                          widest per-token activation
+//   MixerWork mixer_work(const X&, const CacheOptions&);            FLOPs, bytes, kernels
+//   std::string describe(const X&);                                 `kvplan show`
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace kvplan {
+
+// Every layer kind, named once as it appears in JSON/CSV (`layers.<kind>.*`). A layer's kind is
+// its mixer's (an attention layer with a window is sliding_attention), or mlp_only without one.
+enum class LayerKind {
+  attention,
+  sliding_attention,
+  chunked_attention,
+  mla,
+  mla_sparse,
+  mamba1,
+  mamba2,
+  gated_deltanet,
+  parallel_hybrid,
+  mlp_only,
+};
+inline constexpr std::array kAllLayerKinds = {
+    LayerKind::attention, LayerKind::sliding_attention, LayerKind::chunked_attention, LayerKind::mla,
+    LayerKind::mla_sparse, LayerKind::mamba1,           LayerKind::mamba2,            LayerKind::gated_deltanet,
+    LayerKind::parallel_hybrid, LayerKind::mlp_only};
+const char* name(LayerKind kind);
+
+// Messages for impossible shapes, prefixed with where the layer is.
+struct Checker {
+  std::string where;
+  void positive(int64_t v, const char* key) const {
+    if (v <= 0) throw Error(where + key + " must be positive (got " + std::to_string(v) + ")");
+  }
+  void non_negative(int64_t v, const char* key) const {
+    if (v < 0) throw Error(where + key + " must not be negative (got " + std::to_string(v) + ")");
+  }
+  void divides(int64_t whole, const char* whole_key, int64_t part, const char* part_key) const {
+    if (part > 0 && whole % part != 0)
+      fail(std::string(whole_key) + " (" + std::to_string(whole) + ") not divisible by " + part_key + " (" +
+           std::to_string(part) + ")");
+  }
+  [[noreturn]] void fail(const std::string& what) const { throw Error(where + what); }
+};
+
+// Attention reads of one mixer: `window` = 0 reads every cached token; else at most `window`
+// keys per query (a sliding window, or DeepSeek sparse attention's top-k). `chunked`: the keys
+// are those of the query's own chunk of `window` tokens (Llama 4 local attention).
+struct AttentionPart {
+  int64_t window = 0;
+  bool chunked = false;
+  int64_t kv_bytes_per_token = 0;     // per GPU, what the decode step reads per key
+  double decode_flops_per_key = 0;    // per GPU and sequence, one query against one cached key
+  double prefill_flops_per_pair = 0;  // per GPU, one (query, key) pair of the prompt
+};
+
+// Kernels a mixer launches per decode step, by the component that owns them (vLLM's decode
+// path with CUDA graphs; docs/timing.md "Kernels per layer").
+struct MixerKernels {
+  int64_t weights = 0;    // norms, projections, RoPE, gates
+  int64_t kv_cache = 0;   // cache write, attention, split-KV combine
+  int64_t ssm_state = 0;  // conv-state update, recurrent-state update
+};
+
+// The work of one mixer per token, per GPU under tensor parallel degree tp.
+struct MixerWork {
+  std::vector<AttentionPart> attention;  // empty for recurrent mixers
+  int64_t kv_write_bytes_per_token = 0;  // the new token's cache entries
+  double scan_flops_per_token = 0;       // conv + recurrent state update
+  int64_t scan_bytes_per_token = 0;      // prefill scan's per-token inputs and outputs
+  bool scan_on_tensor_cores = false;     // chunked scan on tensor cores (Mamba-2 SSD, delta rule)
+  MixerKernels kernels;
+  int64_t allreduces = 1;                // under tp > 1: row-parallel outputs reduced per pass
+};
+
+}  // namespace kvplan

@@ -1,0 +1,104 @@
+#include "core/layers/mla.h"
+
+#include "core/checked.h"
+
+namespace kvplan {
+
+int64_t index_key_bytes(const Mla& m) { return m.index_head_dim + 4 * ceil_div(m.index_head_dim, 128); }
+
+LayerKind layer_kind(const Mla& m) { return m.index_topk > 0 ? LayerKind::mla_sparse : LayerKind::mla; }
+
+void check(const Mla& m, const Checker& c) {
+  c.positive(m.heads, "heads");
+  c.non_negative(m.q_lora_rank, "q_lora_rank");
+  c.positive(m.kv_lora_rank, "kv_lora_rank");
+  c.positive(m.qk_nope_head_dim, "qk_nope_head_dim");
+  c.positive(m.qk_rope_head_dim, "qk_rope_head_dim");
+  c.positive(m.v_head_dim, "v_head_dim");
+  c.non_negative(m.index_topk, "index_topk");
+  if (m.index_topk > 0) {
+    c.positive(m.index_heads, "index_heads");
+    c.positive(m.index_head_dim, "index_head_dim");
+    if (m.q_lora_rank == 0) c.fail("the sparse-attention indexer reads the q_lora latent: q_lora_rank must be positive");
+  }
+}
+
+void add_tensors(const Mla& m, int64_t hidden, std::vector<Tensor>& out) {
+  const int64_t qk = m.qk_nope_head_dim + m.qk_rope_head_dim;
+  if (m.q_lora_rank > 0) {
+    out.push_back(linear_weight("q_a_proj", m.q_lora_rank, hidden));
+    out.push_back(vector_weight("q_a_layernorm", m.q_lora_rank, TensorRole::norm));
+    out.push_back(linear_weight("q_b_proj", m.heads * qk, m.q_lora_rank));
+  } else {
+    out.push_back(linear_weight("q_proj", m.heads * qk, hidden));
+  }
+  out.push_back(linear_weight("kv_a_proj_with_mqa", m.kv_lora_rank + m.qk_rope_head_dim, hidden));
+  out.push_back(vector_weight("kv_a_layernorm", m.kv_lora_rank, TensorRole::norm));
+  out.push_back(linear_weight("kv_b_proj", m.heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank));
+  out.push_back(linear_weight("o_proj", hidden, m.heads * m.v_head_dim));
+  if (m.index_topk > 0) {
+    // DeepSeek-V3.2 Indexer: wq_b (from the q latent), wk, k_norm (LayerNorm: weight + bias),
+    // weights_proj (one weight per index head).
+    out.push_back(linear_weight("indexer.wq_b", m.index_heads * m.index_head_dim, m.q_lora_rank));
+    out.push_back(linear_weight("indexer.wk", m.index_head_dim, hidden));
+    out.push_back(vector_weight("indexer.k_norm", 2 * m.index_head_dim, TensorRole::norm));
+    out.push_back(linear_weight("indexer.weights_proj", m.index_heads, hidden));
+  }
+}
+
+std::vector<int64_t> tp_split_heads(const Mla& m, int64_t) { return {m.heads}; }
+
+int64_t kv_bytes_per_token(const Mla& m, const CacheOptions& opt) {
+  const DType d = opt.kv_dtype;
+  int64_t bytes = 0;
+  if (opt.mla == MlaCache::latent) {  // one latent "head", replicated on every TP rank
+    bytes = kv_head_vector_bytes(d, m.kv_lora_rank + m.qk_rope_head_dim);
+  } else {
+    bytes = mul(m.heads / opt.tp, add(kv_head_vector_bytes(d, m.qk_nope_head_dim + m.qk_rope_head_dim),
+                                      kv_head_vector_bytes(d, m.v_head_dim)));
+  }
+  return m.index_topk > 0 ? add(bytes, index_key_bytes(m)) : bytes;
+}
+
+int64_t resident_window(const Mla&, const CacheOptions&) { return 0; }
+
+SsmState state_bytes(const Mla&, const CacheOptions&) { return {}; }
+
+int64_t widest_intermediate(const Mla& m) {
+  return m.heads * (m.qk_nope_head_dim + m.qk_rope_head_dim) + m.kv_lora_rank + m.qk_rope_head_dim;
+}
+
+// Decode runs MLA in the absorbed form over the latent (scores over kv_lora_rank + rope dims,
+// values over kv_lora_rank: DeepSeek-V2 sec. 2.1.2, vLLM/FlashMLA); prefill decompresses K and V
+// per head. The indexer scores every key with index_heads dot products of index_head_dim, and
+// the attention proper then reads at most index_topk latents per query.
+MixerWork mixer_work(const Mla& m, const CacheOptions& opt) {
+  MixerWork w;
+  const double heads = static_cast<double>(m.heads) / static_cast<double>(opt.tp);
+  const double expanded = 2.0 * heads * static_cast<double>(m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim);
+  const double latent = 2.0 * heads * static_cast<double>(2 * m.kv_lora_rank + m.qk_rope_head_dim);
+  const int64_t kv = kv_bytes_per_token(m, opt);
+  const int64_t index_bytes = m.index_topk > 0 ? index_key_bytes(m) : 0;
+  w.attention.push_back({m.index_topk, false, kv - index_bytes, opt.mla == MlaCache::latent ? latent : expanded, expanded});
+  w.kernels = {9, 3, 0};  // norm, fused q_a+kv_a GEMM, q_a norm, kv_a norm, q_b, W_UK absorb, RoPE, W_UV, o_proj
+  if (m.index_topk > 0) {
+    const double score = 2.0 * static_cast<double>(m.index_heads * m.index_head_dim);
+    w.attention.push_back({0, false, index_bytes, score, score});
+    w.kernels.weights += 4;   // wq_b, wk, k_norm, weights_proj
+    w.kernels.kv_cache += 3;  // index-key write, index logits, top-k selection
+  }
+  w.kv_write_bytes_per_token = kv;
+  return w;
+}
+
+std::string describe(const Mla& m) {
+  std::string s = "mla " + std::to_string(m.heads) + " heads, q_lora " + std::to_string(m.q_lora_rank) + ", kv_lora " +
+                  std::to_string(m.kv_lora_rank) + ", qk " + std::to_string(m.qk_nope_head_dim) + "+" +
+                  std::to_string(m.qk_rope_head_dim) + " rope, v " + std::to_string(m.v_head_dim);
+  if (m.index_topk > 0)
+    s += ", indexer " + std::to_string(m.index_heads) + " x " + std::to_string(m.index_head_dim) + " top-" +
+         std::to_string(m.index_topk);
+  return s;
+}
+
+}  // namespace kvplan

@@ -1,0 +1,39 @@
+// One weight tensor of a model: its shape, copies and role. Layer modules (core/layers/) list
+// their tensors with these; params.h turns the list into counts and bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace kvplan {
+
+enum class TensorRole { embedding, lm_head, linear, expert, shared_expert, router, norm, other };
+
+struct Tensor {
+  std::string name;   // e.g. "q_proj", "experts.down_proj"
+  int64_t rows = 0;   // output features (vectors: length)
+  int64_t cols = 1;   // input features (vectors: 1)
+  int64_t count = 1;  // copies (routed experts)
+  TensorRole role = TensorRole::other;
+  // Linear weight matrices are stored in --weight-dtype; all else (embeddings, lm_head, norms,
+  // biases, convs, router, SSM A/D/dt) stays in the 16-bit base dtype.
+  bool quantizable = false;
+  int64_t params() const;
+};
+
+// A linear weight matrix [out, in] (quantizable).
+inline Tensor linear_weight(std::string name, int64_t out, int64_t in, TensorRole role = TensorRole::linear,
+                            int64_t count = 1) {
+  return {std::move(name), out, in, count, role, true};
+}
+// A vector (bias, norm weight, per-head scalar), kept in the base dtype.
+inline Tensor vector_weight(std::string name, int64_t n, TensorRole role = TensorRole::other, int64_t count = 1) {
+  return {std::move(name), n, 1, count, role, false};
+}
+// A small matrix kept in the base dtype (conv kernels, SSM A).
+inline Tensor plain_matrix(std::string name, int64_t rows, int64_t cols) {
+  return {std::move(name), rows, cols, 1, TensorRole::other, false};
+}
+
+}  // namespace kvplan
