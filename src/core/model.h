@@ -16,6 +16,7 @@
 #include "core/layers/mamba2.h"
 #include "core/layers/mla.h"
 #include "core/layers/parallel_hybrid.h"
+#include "core/tensor.h"
 
 namespace kvplan {
 
@@ -72,6 +73,10 @@ struct Model {
   Norm norm = Norm::rmsnorm;
   bool final_norm = true;
   std::vector<Layer> layers;
+  // Weights outside the language model (vision/audio encoders and their projectors of multimodal
+  // checkpoints): loaded with the model and counted in its total, never read by a decode step.
+  // One tensor per tower, kept in the 16-bit base dtype.
+  std::vector<Tensor> towers;
   bool operator==(const Model&) const = default;
 };
 

@@ -86,6 +86,10 @@ ParamCounts count_params(const Model& model) {
     }
   };
   for (const Tensor& t : global_tensors(model)) add_tensor(t, false);
+  for (const Tensor& t : model.towers) {  // in the total, not per token
+    c.total = add(c.total, t.params());
+    c.towers = add(c.towers, t.params());
+  }
   const std::vector<bool> shared = shares_earlier_weights(model);
   for (size_t i = 0; i < model.layers.size(); ++i) {
     if (shared[i]) continue;
@@ -130,6 +134,7 @@ int64_t weight_bytes(const Model& model, const WeightDTypes& weight_dtype, int64
     const int64_t b = tensor_bytes(t, model, weight_dtype);
     if (t.role == TensorRole::norm) replicated = add(replicated, b); else total = add(total, b);
   }
+  for (const Tensor& t : model.towers) total = add(total, tensor_bytes(t, model, weight_dtype));
   const std::vector<bool> shared = shares_earlier_weights(model);
   for (size_t i = 0; i < model.layers.size(); ++i) {
     if (shared[i]) continue;

@@ -26,6 +26,7 @@ struct ParamCounts {
   int64_t mixers = 0;         // attention / MLA / Mamba projections, norms inside them
   int64_t mlps = 0;           // dense MLPs and MoE (all experts, router, shared experts)
   int64_t norms = 0;          // layer norms and the final norm
+  int64_t towers = 0;         // vision/audio encoders and projectors (in total, not in active)
 };
 ParamCounts count_params(const Model& model);
 

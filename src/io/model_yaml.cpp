@@ -152,7 +152,22 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
   else if (norm == "layernorm") m.norm = Norm::layernorm;
   else throw Error("unknown norm '" + norm + "' (expected rmsnorm or layernorm)" + did_you_mean(norm, {"rmsnorm", "layernorm"}), f.pos("norm"));
   m.final_norm = f.boolean("final_norm", true);
-  f.integer("published_params", 0);  // informational; checked by the tests
+  // Informational, checked by tests/bundled_data_test.cpp: the published (rounded) totals as
+  // printed on the card ("70.6B"), the checkpoint's exact count, and why a model misses them.
+  for (const char* key : {"published_params", "published_active_params", "exact_params", "exact_params_source",
+                          "params_note"})
+    f.expect(key);
+  if (f.has("towers")) {
+    const YAML::Node towers = f.node("towers");
+    if (!towers.IsSequence()) throw Error("'towers' must be a list of {name, params}", pos_of(towers, source));
+    for (const auto& t : towers) {
+      YamlFields g(t, source, "tower");
+      Tensor tower = vector_weight(g.string("name"), g.integer("params"));
+      if (tower.rows <= 0) throw Error("a tower's 'params' must be positive", g.pos("params"));
+      g.finish();
+      m.towers.push_back(tower);
+    }
+  }
 
   const auto check_positive = [&](int64_t v, const char* key) {
     if (v <= 0) throw Error(std::string("'") + key + "' must be positive", f.pos(key));

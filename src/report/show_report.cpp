@@ -40,6 +40,7 @@ std::string render_model(const Model& m) {
                      m.norm == Norm::layernorm ? "layernorm" : "rmsnorm");
   out += fmt::format("  params      {} total, {} active per token\n", group_digits(p.total), group_digits(p.active));
   if (m.max_context > 0) out += fmt::format("  max context {}\n", group_digits(m.max_context));
+  for (const Tensor& t : m.towers) out += fmt::format("  tower       {}: {} params\n", t.name, group_digits(t.params()));
   // Distinct layers get letters; the layout is their sequence, folded into a repeated pattern
   // when it has one ("(a b a b c b a b) x 4"), else run-length encoded ("a x 3, b x 58").
   auto letter = [](size_t k) { return static_cast<char>(k < 26 ? 'a' + k : 'A' + (k - 26) % 26); };

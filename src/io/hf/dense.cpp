@@ -1,0 +1,167 @@
+// Attention-and-MLP families: llama, mistral, mixtral, qwen2/3, gemma2/3, gpt_oss, falcon.
+#include <algorithm>
+#include <map>
+
+#include "io/hf/families.h"
+
+namespace kvplan::hf {
+
+namespace {
+
+// configuration_llama.py: attention_bias on q/k/v/o, mlp_bias on the MLP; no sliding window.
+Model llama(const Config& c) {
+  Model m = start_model(c, c, "llama", false);
+  Attention a = gqa(c, m.hidden_size);
+  a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
+  const DenseMlp mlp{c.integer("intermediate_size"), true, c.boolean("mlp_bias", false)};
+  add_decoders(m, a, mlp, 2, none_sliding(layer_count(c)), 0);
+  return m;
+}
+
+// configuration_mistral.py: sliding_window defaults to 4096 and applies to every layer; null = full.
+Model mistral(const Config& c) {
+  Model m = start_model(c, c, "mistral", false);
+  const int64_t window = c.present("sliding_window") ? c.integer("sliding_window", 0) : 4096;
+  const DenseMlp mlp{c.integer("intermediate_size"), true, false};
+  const int64_t layers = layer_count(c);
+  add_decoders(m, gqa(c, m.hidden_size), mlp, 2, sliding_layers(c, layers, [&](int64_t) { return window > 0; }),
+               window);
+  return m;
+}
+
+// configuration_mixtral.py: num_local_experts (alias num_experts), sliding_window default None.
+Model mixtral(const Config& c) {
+  Model m = start_model(c, c, "mixtral", false);
+  const int64_t window = c.integer("sliding_window", 0);
+  MoeMlp moe;
+  moe.experts = c.integer(c.pick({"num_local_experts", "num_experts"}));
+  moe.experts_per_token = c.integer("num_experts_per_tok");
+  moe.expert_intermediate_size = c.integer("intermediate_size");
+  const int64_t layers = layer_count(c);
+  add_decoders(m, gqa(c, m.hidden_size), moe, 2, sliding_layers(c, layers, [&](int64_t) { return window > 0; }),
+               window);
+  return m;
+}
+
+// configuration_qwen2.py / qwen3: use_sliding_window false drops the window; otherwise layers at
+// index >= max_window_layers slide. Qwen2 has q/k/v biases; Qwen3 has per-head Q/K RMSNorm,
+// head_dim 128 by default and attention_bias (q/k/v/o) false.
+Model qwen(const Config& c, bool qwen3) {
+  Model m = start_model(c, c, qwen3 ? "qwen3" : "qwen2", false);
+  Attention a = gqa(c, m.hidden_size, qwen3 ? 128 : 0);
+  if (qwen3) {
+    a.qk_norm = true;
+    a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
+  } else {
+    a.qkv_bias = c.boolean("attention_bias", true);
+  }
+  const int64_t layers = layer_count(c);
+  const int64_t window = c.boolean("use_sliding_window", false) ? c.integer("sliding_window", 4096) : 0;
+  const int64_t max_window_layers = c.integer("max_window_layers", 28);
+  const DenseMlp mlp{c.integer("intermediate_size"), true, false};
+  add_decoders(m, a, mlp, 2, sliding_layers(c, layers, [&](int64_t i) { return window > 0 && i >= max_window_layers; }),
+               window);
+  return m;
+}
+
+// configuration_gemma2.py: head_dim 256, window 4096 on even layers ((i+1) % 2), four norms per
+// layer (input, post-attention, pre- and post-feedforward), tied embeddings.
+Model gemma2(const Config& c) {
+  Model m = start_model(c, c, "gemma2", true, 8192);
+  const Attention a = gqa(c, m.hidden_size, 256);
+  const int64_t window = c.integer("sliding_window", 4096);
+  const int64_t layers = layer_count(c);
+  const DenseMlp mlp{c.integer("intermediate_size"), true, false};
+  add_decoders(m, a, mlp, 4, sliding_layers(c, layers, [](int64_t i) { return (i + 1) % 2 != 0; }), window);
+  return m;
+}
+
+// configuration_gemma3.py (Gemma3TextConfig): shapes under text_config in multimodal configs,
+// which list only what differs from the defaults below; sliding if (i+1) % sliding_window_pattern.
+Model gemma3(const Config& top) {
+  const Config c = top.has("text_config") ? top.object("text_config") : top;
+  Model m;
+  m.family = "gemma3";
+  m.vocab_size = c.integer("vocab_size", 262208);
+  m.hidden_size = c.integer("hidden_size", 2304);
+  m.max_context = c.integer("max_position_embeddings", 131072);
+  m.tie_word_embeddings =
+      c.has("tie_word_embeddings") ? c.boolean("tie_word_embeddings", true) : top.boolean("tie_word_embeddings", true);
+  m.dtype = weight_dtype(top, c);
+  Attention a;
+  a.heads = c.integer("num_attention_heads", 8);
+  a.kv_heads = c.integer("num_key_value_heads", 4);
+  a.head_dim = a.v_head_dim = c.integer("head_dim", 256);
+  a.input_size = m.hidden_size;
+  a.qk_norm = true;
+  a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
+  const int64_t window = c.integer("sliding_window", 4096);
+  const int64_t pattern = c.integer("sliding_window_pattern", 6);
+  const int64_t layers = c.has("num_hidden_layers") ? layer_count(c) : 26;
+  const DenseMlp mlp{c.integer("intermediate_size", 9216), true, false};
+  add_decoders(m, a, mlp, 4,
+               sliding_layers(c, layers, [&](int64_t i) { return pattern > 0 && (i + 1) % pattern != 0; }), window);
+  return m;
+}
+
+// configuration_gpt_oss.py: attention_bias (default true) on q/k/v/o, per-head sinks (no KV),
+// window 128 on alternate layers, MoE with expert and router biases (modeling_gpt_oss.py).
+Model gpt_oss(const Config& c) {
+  Model m = start_model(c, c, "gpt_oss", false);
+  Attention a = gqa(c, m.hidden_size, 64);
+  a.qkv_bias = a.o_bias = c.boolean("attention_bias", true);
+  a.sinks = true;
+  MoeMlp moe;
+  moe.experts = c.integer(c.pick({"num_local_experts", "num_experts"}));
+  moe.experts_per_token = c.integer(c.pick({"num_experts_per_tok", "experts_per_token"}));
+  moe.expert_intermediate_size = c.integer("intermediate_size");
+  moe.bias = moe.router_bias = true;
+  const int64_t window = c.integer("sliding_window", 128);
+  const int64_t layers = layer_count(c);
+  add_decoders(m, a, moe, 2, sliding_layers(c, layers, [](int64_t i) { return (i + 1) % 2 != 0; }), window);
+  return m;
+}
+
+// configuration_falcon.py / modeling_falcon.py. KV heads: num_kv_heads if new_decoder_architecture
+// or not multi_query, else 1 (converted Falcon-7B configs say 71 with multi_query: the real value is
+// 1). Norms: two unless parallel attention with one shared norm (num_ln_in_parallel_attn, default
+// 2 with the new decoder architecture). Legacy RefinedWeb (40B) implies the new architecture.
+Model falcon(const Config& c, const std::string& model_type) {
+  Model m = start_model(c, c, "falcon", true, 2048);
+  m.norm = Norm::layernorm;
+  const bool new_arch = c.boolean("new_decoder_architecture", model_type == "RefinedWeb");
+  const bool multi_query = c.boolean("multi_query", true);
+  const bool parallel = c.boolean("parallel_attn", true);
+  const bool bias = c.boolean("bias", false);
+  Attention a;
+  a.heads = c.integer(c.pick({"num_attention_heads", "n_head"}));
+  const int64_t kv = c.integer(c.pick({"num_kv_heads", "n_head_kv"}), a.heads);
+  a.kv_heads = (new_arch || !multi_query) ? kv : 1;
+  a.head_dim = a.v_head_dim = a.heads > 0 ? m.hidden_size / a.heads : 0;
+  a.input_size = m.hidden_size;
+  a.qkv_bias = a.o_bias = bias;
+  const int64_t ln_in_parallel = c.integer("num_ln_in_parallel_attn", new_arch ? 2 : 1);
+  const int64_t norms = (!parallel || ln_in_parallel == 2) ? 2 : 1;
+  const DenseMlp mlp{c.integer("ffn_hidden_size", 4 * m.hidden_size), false, bias};
+  add_decoders(m, a, mlp, norms, none_sliding(layer_count(c, c.pick({"num_hidden_layers", "n_layer"}))), 0);
+  return m;
+}
+
+}  // namespace
+
+void register_dense(std::vector<Family>& out) {
+  out.push_back({"llama", llama});
+  out.push_back({"mistral", mistral});
+  out.push_back({"mixtral", mixtral});
+  out.push_back({"qwen2", [](const Config& c) { return qwen(c, false); }});
+  out.push_back({"qwen3", [](const Config& c) { return qwen(c, true); }});
+  out.push_back({"gemma2", gemma2});
+  out.push_back({"gemma3", gemma3});
+  out.push_back({"gemma3_text", gemma3});
+  out.push_back({"gpt_oss", gpt_oss});
+  out.push_back({"falcon", [](const Config& c) { return falcon(c, "falcon"); }});
+  out.push_back({"RefinedWeb", [](const Config& c) { return falcon(c, "RefinedWeb"); }});
+  out.push_back({"RefinedWebModel", [](const Config& c) { return falcon(c, "RefinedWebModel"); }});
+}
+
+}  // namespace kvplan::hf

@@ -1,0 +1,142 @@
+// Reading a transformers config.json for the importer (hf_config.cpp): typed field reads with
+// the defaults transformers applies, and the pieces every family builds its layers from. Each
+// file under src/io/hf/ imports a group of families and registers their model_types (families.h).
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/model.h"
+
+namespace kvplan::hf {
+
+using json = nlohmann::json;
+
+// Typed reads from one JSON object of a config.json ("" = top level, "text_config." = nested).
+// A null value counts as absent, as transformers treats None as "use the default".
+class Config {
+ public:
+  Config(const json& obj, std::string source, std::string prefix)
+      : obj_(obj), source_(std::move(source)), prefix_(std::move(prefix)) {}
+
+  bool has(const std::string& key) const { return obj_.contains(key) && !obj_.at(key).is_null(); }
+  bool present(const std::string& key) const { return obj_.contains(key); }  // even if null
+
+  // The first of several spellings that is present (legacy names such as Falcon's n_layer);
+  // the first one if none is, so that a "missing field" error names the current spelling.
+  std::string pick(std::initializer_list<const char*> keys) const {
+    for (const char* k : keys)
+      if (has(k)) return k;
+    return *keys.begin();
+  }
+
+  int64_t integer(const std::string& key) const {
+    if (!has(key)) throw fail("missing field '" + prefix_ + key + "'");
+    return to_integer(key);
+  }
+  int64_t integer(const std::string& key, int64_t fallback) const { return has(key) ? to_integer(key) : fallback; }
+
+  bool boolean(const std::string& key, bool fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = obj_.at(key);
+    if (!v.is_boolean()) throw wrong_type(key, "true or false");
+    return v.get<bool>();
+  }
+
+  std::string string(const std::string& key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = obj_.at(key);
+    if (!v.is_string()) throw wrong_type(key, "a string");
+    return v.get<std::string>();
+  }
+
+  // Integer or the string "auto" (Mamba's time_step_rank): `automatic` for "auto" or absent.
+  int64_t integer_or_auto(const std::string& key, int64_t automatic) const {
+    if (has(key) && obj_.at(key).is_string()) {
+      if (obj_.at(key).get<std::string>() != "auto") throw wrong_type(key, "an integer or \"auto\"");
+      return automatic;
+    }
+    return integer(key, automatic);
+  }
+
+  std::vector<std::string> strings(const std::string& key) const {
+    std::vector<std::string> out;
+    if (!has(key)) return out;
+    const json& v = obj_.at(key);
+    if (!v.is_array()) throw wrong_type(key, "a list of strings");
+    for (const json& e : v) {
+      if (!e.is_string()) throw wrong_type(key, "a list of strings");
+      out.push_back(e.get<std::string>());
+    }
+    return out;
+  }
+
+  std::vector<int64_t> integers(const std::string& key) const {
+    std::vector<int64_t> out;
+    if (!has(key)) return out;
+    const json& v = obj_.at(key);
+    if (!v.is_array()) throw wrong_type(key, "a list of integers");
+    for (const json& e : v) {
+      if (!e.is_number_integer()) throw wrong_type(key, "a list of integers");
+      out.push_back(e.get<int64_t>());
+    }
+    return out;
+  }
+
+  Config object(const std::string& key) const {
+    const json& v = obj_.at(key);
+    if (!v.is_object()) throw wrong_type(key, "an object");
+    return Config(v, source_, prefix_ + key + ".");
+  }
+
+  Error fail(const std::string& message) const { return Error(message, SourcePos{source_, 0, 0}); }
+  Error wrong_type(const std::string& key, const std::string& expected) const {
+    std::string got = obj_.at(key).dump();
+    if (got.size() > 40) got = got.substr(0, 37) + "...";
+    return fail("field '" + prefix_ + key + "' must be " + expected + " (got " + got + ")");
+  }
+
+ private:
+  int64_t to_integer(const std::string& key) const {
+    const json& v = obj_.at(key);
+    if (v.is_number_integer()) return v.get<int64_t>();
+    // Python writes some integer fields as floats (2.0); accept those that are whole numbers.
+    if (v.is_number_float()) {
+      const double d = v.get<double>();
+      if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+    }
+    throw wrong_type(key, "an integer");
+  }
+
+  const json& obj_;
+  std::string source_;
+  std::string prefix_;
+};
+
+// The weights' published format: quantization_config (fp8) else dtype / torch_dtype.
+DType weight_dtype(const Config& top, const Config& c);
+// gpt-oss ships its routed experts in MXFP4 (quant_method "mxfp4").
+std::optional<DType> expert_dtype(const Config& top);
+// The fields every family shares: vocab, hidden, context, tied embeddings, dtypes.
+Model start_model(const Config& top, const Config& c, const std::string& family, bool tie_default,
+                  int64_t context_default = 0);
+// Grouped-query attention as the Llama family reads it: head_dim defaults to hidden/heads,
+// num_key_value_heads to num_attention_heads (configuration_llama.py).
+Attention gqa(const Config& c, int64_t hidden, int64_t head_dim_default = 0);
+// num_hidden_layers (or a legacy spelling), bounded as the YAML format bounds `repeat`.
+int64_t layer_count(const Config& c, const std::string& key = "num_hidden_layers");
+Layer make_layer(std::string block, std::optional<Mixer> mixer, std::optional<Mlp> mlp, int64_t norms);
+// Which layers use the sliding window: `layer_types` when the config lists them, else the
+// family's rule. Every entry other than "sliding_attention" is full attention.
+std::vector<bool> sliding_layers(const Config& c, int64_t layers, const std::function<bool(int64_t)>& rule);
+// One decoder layer per entry of `sliding`: the same attention and MLP, the window on sliding ones.
+void add_decoders(Model& m, const Attention& a, const Mlp& mlp, int64_t norms, const std::vector<bool>& sliding,
+                  int64_t window);
+std::vector<bool> none_sliding(int64_t layers);
+
+}  // namespace kvplan::hf

@@ -1,0 +1,211 @@
+// State-space and hybrid families: mamba, falcon_mamba, mamba2, jamba, zamba2, nemotron_h.
+#include <algorithm>
+#include <map>
+
+#include "io/hf/families.h"
+
+namespace kvplan::hf {
+
+namespace {
+
+// configuration_mamba.py / configuration_falcon_mamba.py: intermediate_size (when given) wins over
+// expand * hidden; time_step_rank "auto" = ceil(hidden / 16). Falcon-Mamba adds parameter-free
+// RMS norms on B, C and dt.
+Model mamba(const Config& c, bool falcon_mamba) {
+  Model m = start_model(c, c, falcon_mamba ? "falcon_mamba" : "mamba", true);
+  Mamba1 s;
+  s.d_inner = c.integer("intermediate_size", c.integer("expand", 2) * m.hidden_size);
+  s.d_state = c.integer("state_size", 16);
+  s.d_conv = c.integer("conv_kernel", 4);
+  s.dt_rank = c.integer_or_auto("time_step_rank", (m.hidden_size + 15) / 16);
+  s.conv_bias = c.boolean("use_conv_bias", true);
+  s.proj_bias = c.boolean("use_bias", false);
+  s.bc_dt_norm = falcon_mamba;
+  const int64_t layers = layer_count(c);
+  for (int64_t i = 0; i < layers; ++i) m.layers.push_back(make_layer("mamba", s, std::nullopt, 1));
+  return m;
+}
+
+// configuration_mamba2.py; embeddings untied by default.
+Model mamba2(const Config& c) {
+  Model m = start_model(c, c, "mamba2", false);
+  Mamba2 s;
+  s.n_heads = c.integer("num_heads", 128);
+  s.head_dim = c.integer("head_dim", 64);
+  s.n_groups = c.integer("n_groups", 8);
+  s.d_state = c.integer("state_size", 128);
+  s.d_conv = c.integer("conv_kernel", 4);
+  s.conv_bias = c.boolean("use_conv_bias", true);
+  s.proj_bias = c.boolean("use_bias", false);
+  const int64_t layers = layer_count(c);
+  for (int64_t i = 0; i < layers; ++i) m.layers.push_back(make_layer("mamba", s, std::nullopt, 1));
+  return m;
+}
+
+// configuration_jamba.py: layer i is attention iff i % attn_layer_period == attn_layer_offset,
+// else Mamba-1 (d_inner = mamba_expand * hidden); MoE iff i % expert_layer_period ==
+// expert_layer_offset. Two norms per layer. The Mamba layers' dt/B/C RMSNorms (with weights,
+// dt_rank + 2*d_state each) are not modelled.
+Model jamba(const Config& c) {
+  Model m = start_model(c, c, "jamba", false);
+  Mamba1 s;
+  s.d_inner = c.integer("mamba_expand", 2) * m.hidden_size;
+  s.d_state = c.integer("mamba_d_state", 16);
+  s.d_conv = c.integer("mamba_d_conv", 4);
+  s.dt_rank = c.integer_or_auto("mamba_dt_rank", (m.hidden_size + 15) / 16);
+  s.conv_bias = c.boolean("mamba_conv_bias", true);
+  s.proj_bias = c.boolean("mamba_proj_bias", false);
+  const Attention a = gqa(c, m.hidden_size);
+  const DenseMlp dense{c.integer("intermediate_size"), true, false};
+  MoeMlp moe;
+  moe.experts = c.integer("num_experts", 16);
+  moe.experts_per_token = c.integer("num_experts_per_tok", 2);
+  moe.expert_intermediate_size = dense.intermediate_size;
+  const int64_t attn_period = c.integer("attn_layer_period", 8), attn_offset = c.integer("attn_layer_offset", 4);
+  const int64_t expert_period = c.integer("expert_layer_period", 2),
+                expert_offset = c.integer("expert_layer_offset", 1);
+  if (attn_period <= 0 || expert_period <= 0)
+    throw c.fail("fields 'attn_layer_period' and 'expert_layer_period' must be positive");
+  const int64_t layers = layer_count(c);
+  for (int64_t i = 0; i < layers; ++i) {
+    const bool attn = i % attn_period == attn_offset;
+    const bool is_moe = moe.experts > 1 && i % expert_period == expert_offset;
+    const std::string block = std::string(attn ? "attn" : "mamba") + (is_moe ? "_moe" : "_dense");
+    m.layers.push_back(make_layer(block, attn ? Mixer(a) : Mixer(s), is_moe ? Mlp(moe) : Mlp(dense), 2));
+  }
+  return m;
+}
+
+// configuration_zamba2.py / modeling_zamba2.py: num_hidden_layers Mamba-2 layers; before each
+// "hybrid" one runs a shared transformer block (attention reading concat(hidden, embeddings) =
+// 2*hidden, gated MLP) drawn in turn from num_mem_blocks copies. Its input norm is 2*hidden wide,
+// so the block counts 3 hidden-size norms. Not modelled: the unshared hidden x hidden linear of
+// each hybrid layer and the LoRA adapters.
+Model zamba2(const Config& c) {
+  Model m = start_model(c, c, "zamba2", true, 4096);
+  const int64_t layers = layer_count(c);
+  std::vector<bool> hybrid(layers, false);
+  const std::vector<std::string> types = c.strings("layers_block_type");
+  if (!types.empty()) {
+    if (static_cast<int64_t>(types.size()) != layers)
+      throw c.fail("field 'layers_block_type' lists " + std::to_string(types.size()) +
+                   " layers but num_hidden_layers is " + std::to_string(layers));
+    for (int64_t i = 0; i < layers; ++i) hybrid[i] = types[i] == "hybrid";
+  } else {
+    for (int64_t id : c.integers("hybrid_layer_ids")) {
+      if (id < 0 || id >= layers)
+        throw c.fail("field 'hybrid_layer_ids' has layer " + std::to_string(id) + " outside 0.." +
+                     std::to_string(layers - 1));
+      hybrid[id] = true;
+    }
+  }
+  const bool linear_bias = c.boolean("add_bias_linear", false);
+  Mamba2 s;
+  s.n_heads = c.integer("n_mamba_heads", 8);
+  s.head_dim = c.integer("mamba_headdim", s.n_heads > 0 ? c.integer("mamba_expand", 2) * m.hidden_size / s.n_heads : 0);
+  s.n_groups = c.integer("mamba_ngroups", 1);
+  s.d_state = c.integer("mamba_d_state", 64);
+  s.d_conv = c.integer("mamba_d_conv", 4);
+  s.conv_bias = c.boolean("use_conv_bias", true);
+  s.proj_bias = linear_bias;
+  Attention a;
+  a.heads = c.integer("num_attention_heads");
+  a.kv_heads = c.integer("num_key_value_heads", a.heads);
+  a.input_size = c.integer("attention_hidden_size", 2 * m.hidden_size);
+  a.head_dim = a.v_head_dim = c.integer("attention_head_dim", a.heads > 0 ? a.input_size / a.heads : 0);
+  const DenseMlp mlp{c.integer("intermediate_size", 4 * m.hidden_size), true, linear_bias};
+  const int64_t mem_blocks = c.integer("num_mem_blocks", 1);
+  if (mem_blocks < 1 || mem_blocks > 26) throw c.fail("field 'num_mem_blocks' must be between 1 and 26");
+  int64_t next_block = 0;
+  for (int64_t i = 0; i < layers; ++i) {
+    if (hybrid[i]) {
+      const std::string tag(1, static_cast<char>('A' + next_block++ % mem_blocks));
+      Layer shared = make_layer("shared_" + tag, a, mlp, 3);
+      shared.shared_weights = tag;
+      m.layers.push_back(shared);
+    }
+    m.layers.push_back(make_layer("mamba", s, std::nullopt, 1));
+  }
+  return m;
+}
+
+// configuration_nemotron_h.py: one letter per layer in hybrid_override_pattern ('M' Mamba-2, '*'
+// attention, '-' relu2 MLP, 'E' MoE), or the newer layers_block_type list; one norm per layer.
+Model nemotron_h(const Config& c) {
+  Model m = start_model(c, c, "nemotron_h", false);
+  std::string pattern = c.string("hybrid_override_pattern", "");
+  if (pattern.empty()) {
+    static const std::map<std::string, char> kLetters = {{"mamba", 'M'},     {"linear_attention", 'M'},
+                                                         {"attention", '*'}, {"full_attention", '*'},
+                                                         {"mlp", '-'},       {"moe", 'E'}};
+    for (const std::string& t : c.strings("layers_block_type")) {
+      auto it = kLetters.find(t);
+      if (it == kLetters.end()) throw c.fail("field 'layers_block_type' has unknown layer type '" + t + "'");
+      pattern += it->second;
+    }
+  }
+  if (pattern.empty()) throw c.fail("missing field 'hybrid_override_pattern'");
+  if (c.has("num_hidden_layers") && layer_count(c) != static_cast<int64_t>(pattern.size()))
+    throw c.fail("field 'hybrid_override_pattern' has " + std::to_string(pattern.size()) +
+                 " layers but num_hidden_layers is " + std::to_string(layer_count(c)));
+  const size_t bad = pattern.find_first_not_of("M*-E");
+  if (bad != std::string::npos)
+    throw c.fail(std::string("field 'hybrid_override_pattern' has unknown layer letter '") + pattern[bad] +
+                 "' (expected M, *, - or E)");
+  if (c.has("moe_latent_size")) throw c.fail("field 'moe_latent_size' (latent MoE projections) is not supported");
+
+  const auto mamba_layer = [&] {
+    Mamba2 s;
+    s.n_heads = c.integer("mamba_num_heads");
+    s.head_dim = c.integer("mamba_head_dim");
+    s.n_groups = c.integer(c.pick({"n_groups", "mamba_n_groups"}), 8);
+    s.d_state = c.integer("ssm_state_size", 128);
+    s.d_conv = c.integer(c.pick({"conv_kernel", "mamba_d_conv"}), 4);
+    s.conv_bias = c.boolean(c.pick({"use_conv_bias", "mamba_conv_bias"}), true);
+    s.proj_bias = c.boolean("mamba_proj_bias", false);
+    return make_layer("mamba", s, std::nullopt, 1);
+  };
+  const auto attention_layer = [&] {
+    Attention a = gqa(c, m.hidden_size, c.integer("attention_head_dim", 128));
+    a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
+    return make_layer("attention", a, std::nullopt, 1);
+  };
+  const auto mlp_layer = [&] {
+    return make_layer("mlp", std::nullopt,
+                      DenseMlp{c.integer("intermediate_size"), false, c.boolean("mlp_bias", false)}, 1);
+  };
+  const auto moe_layer = [&] {
+    MoeMlp e;
+    e.experts = c.integer(c.pick({"n_routed_experts", "num_local_experts"}));
+    e.experts_per_token = c.integer("num_experts_per_tok");
+    e.expert_intermediate_size = c.integer("moe_intermediate_size");
+    e.shared_experts = c.integer("n_shared_experts", 1);
+    e.shared_intermediate_size = e.shared_experts > 0 ? c.integer("moe_shared_expert_intermediate_size") : 0;
+    e.gated = false;
+    e.bias = c.boolean("mlp_bias", false);
+    e.router_bias = true;  // e_score_correction_bias, as DeepSeek-V3
+    return make_layer("moe", std::nullopt, e, 1);
+  };
+  for (char ch : pattern) {
+    switch (ch) {
+      case 'M': m.layers.push_back(mamba_layer()); break;
+      case '*': m.layers.push_back(attention_layer()); break;
+      case '-': m.layers.push_back(mlp_layer()); break;
+      case 'E': m.layers.push_back(moe_layer()); break;
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+void register_ssm(std::vector<Family>& out) {
+  out.push_back({"mamba", [](const Config& c) { return mamba(c, false); }});
+  out.push_back({"falcon_mamba", [](const Config& c) { return mamba(c, true); }});
+  out.push_back({"mamba2", mamba2});
+  out.push_back({"jamba", jamba});
+  out.push_back({"zamba2", zamba2});
+  out.push_back({"nemotron_h", nemotron_h});
+}
+
+}  // namespace kvplan::hf
