@@ -23,6 +23,10 @@ const std::vector<hf::Family>& families() {
     hf::register_dense(out);
     hf::register_mla(out);
     hf::register_ssm(out);
+    hf::register_qwen(out);
+    hf::register_multimodal(out);
+    hf::register_moe(out);
+    hf::register_more_dense(out);
     return out;
   }();
   return kFamilies;

@@ -18,5 +18,9 @@ struct Family {
 void register_dense(std::vector<Family>& out);
 void register_mla(std::vector<Family>& out);
 void register_ssm(std::vector<Family>& out);
+void register_qwen(std::vector<Family>& out);
+void register_multimodal(std::vector<Family>& out);
+void register_moe(std::vector<Family>& out);
+void register_more_dense(std::vector<Family>& out);
 
 }  // namespace kvplan::hf
