@@ -235,10 +235,28 @@ TEST_CASE("HF import errors", "[hf]") {
     const std::string e = error_of("{\n  \"model_type\": \"llama\",\n", "cut.json");
     CHECK(e.rfind("cut.json:3:1: invalid JSON", 0) == 0);
   }
-  SECTION("unknown model_type lists the supported ones and suggests one") {
+  SECTION("unknown model_type: suggestions only from the config's architectures, never by spelling") {
     const std::string e = error_of(R"({"model_type": "lama"})");
-    CHECK(e.find("unsupported model_type 'lama' (supported: llama, mistral") != std::string::npos);
-    CHECK(e.find("did you mean 'llama'?") != std::string::npos);
+    CHECK(e.find("unsupported model_type 'lama'; docs/hf-import.md lists the supported families") != std::string::npos);
+    CHECK(e.find("docs/model-format.md") != std::string::npos);
+    CHECK(e.find("did you mean") == std::string::npos);
+    // A family one edit away from a supported one is not that family: falcon_h9 is no falcon.
+    const std::string f = error_of(R"({"model_type": "falcon_h9", "architectures": ["FalconH9ForCausalLM"]})");
+    CHECK(f.find("unsupported model_type 'falcon_h9'") != std::string::npos);
+    CHECK(f.find("'falcon'") == std::string::npos);
+    CHECK(f.find("did you mean") == std::string::npos);
+    // The architectures class names the family kvplan reads.
+    const std::string g = error_of(R"({"model_type": "my_llama", "architectures": ["LlamaForCausalLM"]})");
+    CHECK(g.find("its architectures name LlamaForCausalLM, which kvplan reads as model_type 'llama'") !=
+          std::string::npos);
+  }
+  SECTION("an unknown wrapper around a known text model imports the text model, with a warning") {
+    const Model m = import_hf_config(R"({"model_type": "some_vlm", "text_config": {"model_type": "llama",
+        "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "vocab_size": 100}})", "vlm.json");
+    CHECK(m.layers.size() == 2);
+    REQUIRE(m.warnings.size() == 1);
+    CHECK(m.warnings[0].find("model_type 'some_vlm' is a wrapper kvplan does not know: imported its text_config (llama)") == 0);
   }
   SECTION("missing model_type") {
     CHECK(error_of(R"({"hidden_size": 4096})").find("missing field 'model_type'") != std::string::npos);

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/params.h"
+#include "core/serving_dtypes.h"
 #include "io/numbers.h"
 
 namespace kvplan::cli {
@@ -27,9 +28,9 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--prompt", q.prompt, "Prefill length in tokens (default: the context)");
   app->add_option("--gen", q.gen, "Generated tokens per request (for the cost per request)");
   app->add_option("--usd-per-gpu-hour", q.usd_per_gpu_hour, "Price per GPU-hour (default: the preset's)");
-  app->add_option("--kv-dtype", q.kv_dtype, "KV cache dtype: fp32 bf16 fp16 fp8_e4m3 fp8_e5m2 int8 int4 (default: model dtype)");
-  app->add_option("--weight-dtype", q.weight_dtype, "Weight dtype for linear layers (default: model dtype)");
-  app->add_option("--state-dtype", q.state_dtype, "SSM conv/ssm state dtype (default: model dtype)");
+  app->add_option("--kv-dtype", q.kv_dtype, "KV cache dtype: auto fp32 bf16 fp16 fp8 (= fp8_e4m3) fp8_e5m2 int8 int4 (default auto: the checkpoint's KV quantization, else the activation dtype)");
+  app->add_option("--weight-dtype", q.weight_dtype, "Weight dtype for linear layers: auto or a dtype (default auto: as the checkpoint stores them; fp32 checkpoints in 16 bits)");
+  app->add_option("--state-dtype", q.state_dtype, "Recurrent (Mamba, linear-attention) state dtype: auto or a dtype (default auto: the checkpoint's, else the activation dtype)");
   app->add_option("--conv-state-width", q.conv_state_width,
                   "Mamba conv state columns: kernel-1 (vLLM) or kernel (transformers, mamba_ssm)")
       ->check(CLI::IsMember({"kernel-1", "kernel"}))
@@ -58,19 +59,22 @@ Workload workload_of(const QueryOptions& q) {
 }
 
 MemoryOptions memory_options_of(const QueryOptions& q, const Model& model) {
-  auto dtype = [&](const std::string& text, const char* flag) {
-    if (text.empty()) return model.dtype;
+  // Empty or "auto": the engine's rule (serving_dtypes.h).
+  auto dtype = [&](const std::string& text, const char* flag) -> std::optional<DType> {
+    if (text.empty() || text == "auto") return std::nullopt;
     try {
       return parse_dtype(text);
     } catch (const Error& e) {
       throw Error(std::string(flag) + ": " + e.what());
     }
   };
+  const ServingDTypes d = serving_dtypes(model, dtype(q.weight_dtype, "--weight-dtype"), dtype(q.kv_dtype, "--kv-dtype"),
+                                         dtype(q.state_dtype, "--state-dtype"));
   MemoryOptions o;
-  o.weights = weight_dtypes(model, q.weight_dtype.empty() ? std::nullopt
-                                                          : std::optional<DType>(dtype(q.weight_dtype, "--weight-dtype")));
-  o.cache.kv_dtype = dtype(q.kv_dtype, "--kv-dtype");
-  o.cache.state_dtype = dtype(q.state_dtype, "--state-dtype");
+  o.weights = d.weights;
+  o.dtype_rules = d.rules;
+  o.cache.kv_dtype = d.kv;
+  o.cache.state_dtype = d.state;
   o.cache.conv_width = q.conv_state_width == "kernel" ? ConvStateWidth::kernel : ConvStateWidth::kernel_minus_1;
   o.cache.sliding = q.sliding_window_cache == "full" ? SlidingCache::full : SlidingCache::window;
   o.cache.mla = q.mla_cache == "decompressed" ? MlaCache::decompressed : MlaCache::latent;
@@ -86,5 +90,10 @@ Gpu gpu_of(const QueryOptions& q, Gpu gpu) {
 }
 
 void print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+
+void warn(const std::vector<std::string>& warnings) {
+  std::fflush(stdout);
+  for (const std::string& w : warnings) std::fprintf(stderr, "kvplan: warning: %s\n", w.c_str());
+}
 
 }  // namespace kvplan::cli

@@ -50,5 +50,7 @@ Gpu gpu_of(const QueryOptions& q, Gpu gpu);
 
 // Writes to stdout.
 void print(const std::string& text);
+// Each as one `kvplan: warning: ...` line on stderr, after the command's output.
+void warn(const std::vector<std::string>& warnings);
 
 }  // namespace kvplan::cli

@@ -1,4 +1,5 @@
 // `kvplan compare`: one estimate per model (--model A,B,C) and per GPU (--gpu X,Y,Z), one row each.
+#include <algorithm>
 #include <memory>
 
 #include "cli/subcommands.h"
@@ -36,10 +37,16 @@ void setup_compare(CLI::App& app, Globals& globals) {
         rows.push_back(estimate(model, gpu_of(*q, registry.resolve_gpu(g)), workload_of(*q), memory_options_of(*q, model)));
     }
     std::vector<Json> json;
-    for (const Estimate& e : rows) json.push_back(to_json(e));
+    std::vector<std::string> warnings;
+    for (const Estimate& e : rows) {
+      json.push_back(to_json(e));
+      for (const std::string& w : e.warnings)
+        if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
+    }
     if (q->format == "json") print(Json(json).dump(2) + "\n");
     else if (q->format == "csv") print(render_csv(json));
     else print(render_compare(rows));
+    warn(warnings);
   });
 }
 

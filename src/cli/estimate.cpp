@@ -20,10 +20,15 @@ void setup_estimate(CLI::App& app, Globals& globals) {
     const Model model = registry.resolve_model(q->model);
     const Gpu gpu = gpu_of(*q, registry.resolve_gpu(q->gpu));
     const Estimate e = estimate(model, gpu, workload_of(*q), memory_options_of(*q, model));
-    if (q->format == "json") print(to_json(e).dump(2) + "\n");
+    if (q->format == "json") {
+      Json j = to_json(e);
+      j["warnings"] = e.warnings;
+      print(j.dump(2) + "\n");
+    }
     else if (q->format == "csv") print(render_csv({to_json(e)}));
     else print(render_table(e));
     if (!plot->empty()) write_text_file(*plot, plot_estimate(e));
+    warn(e.warnings);
   });
 }
 

@@ -3,6 +3,7 @@
 
 #include "cli/subcommands.h"
 #include "core/error.h"
+#include "core/estimate.h"
 #include "core/fleet.h"
 #include "io/numbers.h"
 #include "report/fleet_report.h"
@@ -28,6 +29,7 @@ void setup_fit(CLI::App& app, Globals& globals) {
     const FitResult r = fit(model, gpu, context, batch, opt);
     if (q->format == "json") print(fit_to_json(model, gpu, opt, r).dump(2) + "\n");
     else print(render_fit(model, gpu, opt, r));
+    warn(estimate_warnings(model, Workload{1, context.value_or(1), 0, 0}));
   });
 }
 

@@ -44,6 +44,7 @@ void setup_plan(CLI::App& app, Globals& globals) {
     const FleetPlan p = plan_fleet(model, gpu, r, opt);
     if (o->q.format == "json") print(plan_to_json(model, gpu, p).dump(2) + "\n");
     else print(render_plan(model, gpu, p));
+    warn(model.warnings);
   });
 }
 

@@ -35,6 +35,7 @@ void setup_show(CLI::App& app, Globals& globals) {
     }
     const Model m = r.resolve_model(o->name);
     print(json ? model_to_json(m).dump(2) + "\n" : render_model(m));
+    warn(m.warnings);
   });
 }
 

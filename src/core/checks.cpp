@@ -4,6 +4,7 @@
 
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/serving_dtypes.h"
 
 namespace kvplan {
 
@@ -18,10 +19,12 @@ bool DeployResult::pass() const {
 int64_t round_up_to_block(int64_t tokens, int64_t block_size) { return mul(ceil_div(tokens, block_size), block_size); }
 
 MemoryOptions memory_options(const Model& model, const EngineSettings& engine) {
+  const ServingDTypes d = serving_dtypes(model, std::nullopt, engine.kv_cache_dtype, std::nullopt);
   MemoryOptions o;
-  o.weights = weight_dtypes(model);
-  o.cache.kv_dtype = engine.kv_cache_dtype.value_or(model.dtype);
-  o.cache.state_dtype = model.dtype;  // vLLM's mamba_ssm_cache_dtype "auto"
+  o.weights = d.weights;
+  o.dtype_rules = d.rules;
+  o.cache.kv_dtype = d.kv;
+  o.cache.state_dtype = d.state;  // vLLM's mamba_ssm_cache_dtype "auto"
   o.cache.tp = engine.tensor_parallel_size;
   o.gpu_memory_utilization = engine.gpu_memory_utilization;
   o.prefill_chunk = engine.max_num_batched_tokens;

@@ -35,6 +35,14 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
   if (opt.prefill_chunk < 1) throw Error("prefill chunk must be at least 1 token");
 }
 
+std::vector<std::string> estimate_warnings(const Model& model, const Workload& workload) {
+  std::vector<std::string> out = model.warnings;
+  if (model.max_context > 0 && workload.context > model.max_context)
+    out.push_back("context " + std::to_string(workload.context) + " exceeds " + model.id + "'s maximum of " +
+                  std::to_string(model.max_context) + " tokens (max_position_embeddings); engines refuse it");
+  return out;
+}
+
 Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, const MemoryOptions& options) {
   check_model(model);
   check_gpu(gpu);
@@ -53,6 +61,7 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   e.prefill = pm.run(1, e.workload.prompt);
   e.batch_prefill = pm.run(workload.batch, e.workload.prompt);
   e.decode = decode_step(model, gpu, workload.batch, workload.context, options);
+  e.warnings = estimate_warnings(model, workload);
   e.cost = cost(gpu.price.usd_per_gpu_hour, options.cache.tp, e.decode, e.batch_prefill, e.workload.prompt,
                 workload.gen);
   return e;

@@ -45,7 +45,12 @@ struct Estimate {
   PrefillResult batch_prefill;  // the batch's prompts together (prompt-token throughput and cost)
   DecodeStep decode;            // one step of the batch at the workload's context
   CostResult cost;
+  std::vector<std::string> warnings;  // the model's import warnings, then the workload's (estimate_warnings)
 };
+
+// What could make the answer wrong without being an error: the importer's assumptions, and a
+// context past the model's trained limit (max_position_embeddings; serving engines refuse it).
+std::vector<std::string> estimate_warnings(const Model& model, const Workload& workload);
 
 // Validates the inputs (throws kvplan::Error) and computes everything.
 Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, const MemoryOptions& options);

@@ -7,6 +7,7 @@
 #include "core/checked.h"
 #include "core/kv_cache.h"
 #include "core/params.h"
+#include "core/serving_dtypes.h"
 
 namespace kvplan {
 
@@ -76,7 +77,7 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
   const int64_t tp = opt.cache.tp;
   w.tp = tp;
   w.hidden_size = model.hidden_size;
-  const DType act = info(model.dtype).bits >= 16 ? model.dtype : DType::bf16;
+  const DType act = activation_dtype(model);
   w.activation_bytes_per_element = info(act).bits / 8;
   // Per-GPU bytes of a tensor: matrices and embeddings split over tp, norms replicated (as weight_bytes).
   auto per_gpu = [&](const Tensor& t) {

@@ -5,6 +5,7 @@
 
 #include "core/checked.h"
 #include "core/params.h"
+#include "core/serving_dtypes.h"
 
 namespace kvplan {
 
@@ -24,10 +25,6 @@ int64_t widest_intermediate(const Layer& layer) {
     }
   }
   return w;
-}
-
-DType activation_dtype(const Model& model) {
-  return info(model.dtype).bits >= 16 ? model.dtype : DType::bf16;
 }
 
 }  // namespace

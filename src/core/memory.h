@@ -7,6 +7,7 @@
 
 #include "core/gpu.h"
 #include "core/kv_cache.h"
+#include "core/serving_dtypes.h"
 #include "core/model.h"
 #include "core/params.h"
 
@@ -14,6 +15,7 @@ namespace kvplan {
 
 struct MemoryOptions {
   WeightDTypes weights;                  // linear and expert weight formats
+  DTypeRules dtype_rules;                // why each dtype was chosen (serving_dtypes.h)
   CacheOptions cache;                    // KV/state dtypes, conventions, tp
   double gpu_memory_utilization = 0.90;  // fraction of the GPU's memory the engine may use (vLLM's default)
   int64_t prefill_chunk = 8192;          // tokens per forward pass in chunked prefill (vLLM max_num_batched_tokens)

@@ -21,6 +21,7 @@ const char* name(LayerKind kind) {
     case LayerKind::mamba1: return "mamba1";
     case LayerKind::mamba2: return "mamba2";
     case LayerKind::gated_deltanet: return "gated_deltanet";
+    case LayerKind::kda: return "kda";
     case LayerKind::parallel_hybrid: return "parallel_hybrid";
     case LayerKind::mlp_only: return "mlp_only";
   }

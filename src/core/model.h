@@ -12,6 +12,7 @@
 #include "core/dtype.h"
 #include "core/layers/attention.h"
 #include "core/layers/gated_deltanet.h"
+#include "core/layers/kda.h"
 #include "core/layers/mamba1.h"
 #include "core/layers/mamba2.h"
 #include "core/layers/mla.h"
@@ -23,7 +24,7 @@ namespace kvplan {
 // The token mixers, one module each under core/layers/ (common.h lists what a module provides).
 // Dispatch over a Mixer is std::visit with a generic lambda, so a new alternative fails to compile
 // until its module provides every function.
-using Mixer = std::variant<Attention, Mla, Mamba1, Mamba2, GatedDeltaNet, ParallelHybrid>;
+using Mixer = std::variant<Attention, Mla, Mamba1, Mamba2, GatedDeltaNet, Kda, ParallelHybrid>;
 
 struct DenseMlp {
   int64_t intermediate_size = 0;
@@ -66,6 +67,9 @@ struct Model {
   std::string source;           // where the numbers come from
   DType dtype = DType::bf16;    // published weight dtype
   std::optional<DType> expert_dtype;  // routed experts' published dtype when it differs (gpt-oss: mxfp4)
+  std::optional<DType> activation_dtype;  // the config's torch_dtype when the weights are stored otherwise (fp8)
+  std::optional<DType> kv_dtype;     // a KV quantization the checkpoint declares (kv_cache_scheme)
+  std::optional<DType> state_dtype;  // a recurrent-state dtype the checkpoint declares (mamba_ssm_dtype)
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t max_context = 0;      // max_position_embeddings; 0 = unknown / unbounded
@@ -77,6 +81,8 @@ struct Model {
   // checkpoints): loaded with the model and counted in its total, never read by a decode step.
   // One tensor per tower, kept in the 16-bit base dtype.
   std::vector<Tensor> towers;
+  // What the importer assumed or left out that could change an answer (printed as warnings).
+  std::vector<std::string> warnings;
   bool operator==(const Model&) const = default;
 };
 

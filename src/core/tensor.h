@@ -20,6 +20,7 @@ struct Tensor {
   // biases, convs, router, SSM A/D/dt) stays in the 16-bit base dtype.
   bool quantizable = false;
   int64_t params() const;
+  bool operator==(const Tensor&) const = default;
 };
 
 // A linear weight matrix [out, in] (quantizable).

@@ -254,6 +254,7 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
                      },
                      run_mamba2,
                      [&](const GatedDeltaNet&) { unsupported("gated_deltanet"); },
+                     [&](const Kda&) { unsupported("kda"); },
                      [&](const ParallelHybrid& p) {
                        run_attention(p.attention);
                        run_mamba2(p.mamba);

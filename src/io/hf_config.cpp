@@ -1,6 +1,7 @@
 #include "io/hf_config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
@@ -100,6 +101,30 @@ std::string id_from_source(const std::string& source) {
   return id.empty() ? "hf-model" : id;
 }
 
+// A suggestion for an unknown model_type, only from the config's own `architectures` name
+// (Qwen3MoeForCausalLM -> qwen3_moe: the class name without its head suffix, compared without
+// underscores and case), never by spelling distance: falcon_h1 is not falcon.
+std::string related_model_type(const Config& top, const std::vector<std::string>& supported) {
+  auto squash = [](std::string s) {
+    std::string out;
+    for (char ch : s)
+      if (ch != '_' && ch != '-') out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+  };
+  for (const std::string& arch : top.strings("architectures")) {
+    std::string base = arch;
+    for (const char* suffix : {"ForCausalLM", "ForConditionalGeneration", "LMHeadModel", "Model"})
+      if (base.size() > std::string(suffix).size() && base.compare(base.size() - std::string(suffix).size(), std::string::npos, suffix) == 0) {
+        base.resize(base.size() - std::string(suffix).size());
+        break;
+      }
+    for (const std::string& type : supported)
+      if (squash(type) == squash(base))
+        return "; its architectures name " + arch + ", which kvplan reads as model_type '" + type + "'";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::vector<std::string> supported_hf_model_types() {
@@ -116,17 +141,28 @@ Model import_hf_config(const std::string& json_text, const std::string& source) 
     if (!top.has("model_type"))
       throw Error("missing field 'model_type': not a transformers config.json?", SourcePos{source, 0, 0});
     const std::string model_type = top.string("model_type", "");
-    const std::vector<std::string> supported = supported_hf_model_types();
     const auto& all = families();
-    const auto it = std::find_if(all.begin(), all.end(), [&](const hf::Family& f) { return model_type == f.model_type; });
-    if (it == all.end()) {
-      std::string list;
-      for (const auto& t : supported) list += (list.empty() ? "" : ", ") + t;
-      throw Error(
-          "unsupported model_type '" + model_type + "' (supported: " + list + ")" + did_you_mean(model_type, supported),
-          SourcePos{source, 0, 0});
+    auto find = [&](const std::string& type) {
+      return std::find_if(all.begin(), all.end(), [&](const hf::Family& f) { return type == f.model_type; });
+    };
+    auto it = find(model_type);
+    std::string wrapper_warning;
+    if (it == all.end() && top.has("text_config")) {
+      // An unknown multimodal wrapper around a known text model: import the text model, say so.
+      const std::string text_type = top.object("text_config").string("model_type", "");
+      if (find(text_type) != all.end()) {
+        it = find(text_type);
+        wrapper_warning = "model_type '" + model_type + "' is a wrapper kvplan does not know: imported its text_config (" +
+                          text_type + "); weights outside the text model (vision/audio towers) are not counted";
+      }
     }
-    Model m = it->import(top);
+    if (it == all.end())
+      throw Error("unsupported model_type '" + model_type + "'" + related_model_type(top, supported_hf_model_types()) +
+                      "; docs/hf-import.md lists the supported families, or describe the model in kvplan's YAML format "
+                      "(docs/model-format.md)",
+                  SourcePos{source, 0, 0});
+    Model m = it->import(wrapper_warning.empty() ? top : top.object("text_config"));
+    if (!wrapper_warning.empty()) m.warnings.insert(m.warnings.begin(), wrapper_warning);
     m.id = id_from_source(source);
     m.name = m.id;
     m.source = source;

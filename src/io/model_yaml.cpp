@@ -1,6 +1,7 @@
 #include "io/model_yaml.h"
 
 #include <map>
+#include <optional>
 #include <utility>
 #include <variant>
 
@@ -125,24 +126,22 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
   m.name = f.string("name", m.id);
   m.family = f.string("family", "");
   m.source = f.string("source", "");
-  if (f.has("dtype")) {
-    try {
-      m.dtype = parse_dtype(f.string("dtype"));
-    } catch (const Error& e) {
-      throw Error(e.what(), f.pos("dtype"));
+  auto optional_dtype = [&](const char* key) -> std::optional<DType> {
+    if (!f.has(key)) {
+      f.expect(key);
+      return std::nullopt;
     }
-  } else {
-    f.string("dtype", "");
-  }
-  if (f.has("expert_dtype")) {
     try {
-      m.expert_dtype = parse_dtype(f.string("expert_dtype"));
+      return parse_dtype(f.string(key));
     } catch (const Error& e) {
-      throw Error(e.what(), f.pos("expert_dtype"));
+      throw Error(e.what(), f.pos(key));
     }
-  } else {
-    f.string("expert_dtype", "");
-  }
+  };
+  m.dtype = optional_dtype("dtype").value_or(DType::bf16);
+  m.expert_dtype = optional_dtype("expert_dtype");
+  m.activation_dtype = optional_dtype("activation_dtype");
+  m.kv_dtype = optional_dtype("kv_dtype");
+  m.state_dtype = optional_dtype("state_dtype");
   m.vocab_size = f.integer("vocab_size");
   m.hidden_size = f.integer("hidden_size");
   m.max_context = f.integer("max_context", 0);

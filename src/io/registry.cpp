@@ -1,5 +1,6 @@
 #include "io/registry.h"
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/error.h"
@@ -31,6 +32,35 @@ std::vector<std::string> aliases_of(const std::string& text, const std::string& 
   if (root.IsMap() && root["aliases"] && root["aliases"].IsSequence())
     for (const auto& a : root["aliases"]) out.push_back(a.Scalar());
   return out;
+}
+
+bool is_directory(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_directory(path, ec);
+}
+
+// A Hugging Face hub id ("ORG/NAME") as the hub library caches it: $HF_HUB_CACHE, else
+// $HF_HOME/hub, else ~/.cache/huggingface/hub; models--ORG--NAME/snapshots/<refs/main>/config.json
+// (huggingface_hub's cache layout). Returns the config path, or "" with `looked` naming where.
+std::string hub_config(const std::string& id, std::string& looked) {
+  const size_t slash = id.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == id.size() || id.find('/', slash + 1) != std::string::npos ||
+      id[0] == '.' || ends_with(id, ".json") || ends_with(id, ".yaml") || ends_with(id, ".yml"))
+    return "";
+  std::string cache;
+  if (const char* v = std::getenv("HF_HUB_CACHE"); v && *v) cache = v;
+  else if (const char* h = std::getenv("HF_HOME"); h && *h) cache = std::string(h) + "/hub";
+  else if (const char* home = std::getenv("HOME"); home && *home) cache = std::string(home) + "/.cache/huggingface/hub";
+  if (cache.empty()) return "";
+  const std::string repo = cache + "/models--" + id.substr(0, slash) + "--" + id.substr(slash + 1);
+  const std::string ref = repo + "/refs/main";
+  looked = ref;
+  if (!is_regular_file(ref)) return "";
+  std::string commit = read_text_file(ref);
+  while (!commit.empty() && (commit.back() == '\n' || commit.back() == '\r' || commit.back() == ' ')) commit.pop_back();
+  const std::string config = repo + "/snapshots/" + commit + "/config.json";
+  looked = config;
+  return is_regular_file(config) ? config : "";
 }
 
 }  // namespace
@@ -68,15 +98,29 @@ std::vector<std::string> Registry::gpu_ids() const {
   return out;
 }
 
+// Precedence: a path (file, or a model folder holding config.json), then a bundled id, then a
+// Hugging Face hub id found in the local hub cache. Paths are taken as given, never case-folded.
 Model Registry::resolve_model(const std::string& spec) const {
-  if (auto it = models_.find(spec); it != models_.end())
-    return parse_model_yaml(it->second.text, it->second.source, it->first);
-  if (looks_like_path(spec) || is_regular_file(spec)) {
+  if (is_regular_file(spec)) {
     const std::string text = read_text_file(spec);
     if (ends_with(spec, ".json")) return import_hf_config(text, spec);
     return parse_model_yaml(text, spec, stem(spec));
   }
-  throw Error("unknown model '" + spec + "' (see `kvplan list models`, or pass a path to a YAML or config.json)" +
+  if (is_directory(spec)) {
+    const std::string config = (std::filesystem::path(spec) / "config.json").string();
+    if (!is_regular_file(config)) throw Error("no config.json in this model folder", {spec, 0, 0});
+    return import_hf_config(read_text_file(config), config);
+  }
+  if (auto it = models_.find(spec); it != models_.end())
+    return parse_model_yaml(it->second.text, it->second.source, it->first);
+  std::string looked;
+  const std::string hub = hub_config(spec, looked);
+  if (!hub.empty()) return import_hf_config(read_text_file(hub), hub);
+  if (!looked.empty())
+    throw Error("unknown model '" + spec + "': not a file, not a bundled id, and not in the Hugging Face cache (looked for " +
+                looked + ")" + did_you_mean(spec, model_ids()));
+  if (looks_like_path(spec)) return parse_model_yaml(read_text_file(spec), spec, stem(spec));  // read_text_file says why
+  throw Error("unknown model '" + spec + "' (see `kvplan list models`, or pass a path to a YAML, a config.json or a model folder)" +
               did_you_mean(spec, model_ids()));
 }
 

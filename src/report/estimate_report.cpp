@@ -77,6 +77,9 @@ Json to_json(const Estimate& e) {
                   {"expert_weight_dtype", name(o.weights.expert)},
                   {"kv_dtype", name(o.cache.kv_dtype)},
                   {"state_dtype", name(o.cache.state_dtype)},
+                  {"weight_dtype_rule", name(o.dtype_rules.weights)},
+                  {"kv_dtype_rule", name(o.dtype_rules.kv)},
+                  {"state_dtype_rule", name(o.dtype_rules.state)},
                   {"weight_quantization", describe_weight_quant(o.weights.linear)},
                   {"kv_quantization", describe_kv_quant(o.cache.kv_dtype)},
                   {"conv_state_width", conv_width_name(o.cache.conv_width)},
@@ -164,9 +167,10 @@ std::string render_table(const Estimate& e) {
                      human_count(e.params.active), name(e.model.dtype), e.model.layers.size(), layer_kinds);
   out += fmt::format("  workload   batch {} x context {} tokens, tp {}\n", group_digits(e.workload.batch),
                      group_digits(e.workload.context), o.cache.tp);
-  out += fmt::format("  dtypes     weights {}{}, KV {}, state {}\n", name(o.weights.linear),
-                     o.weights.expert != o.weights.linear ? fmt::format(" (experts {})", name(o.weights.expert)) : "",
-                     name(o.cache.kv_dtype), name(o.cache.state_dtype));
+  out += fmt::format("  dtypes     weights {}{} ({}), KV {} ({}), state {} ({})\n", name(o.weights.linear),
+                     o.weights.expert != o.weights.linear ? fmt::format(", experts {}", name(o.weights.expert)) : "",
+                     name(o.dtype_rules.weights), name(o.cache.kv_dtype), name(o.dtype_rules.kv),
+                     name(o.cache.state_dtype), name(o.dtype_rules.state));
   out += "\n";
   const std::string per_gpu = o.cache.tp > 1 ? " (per GPU)" : "";
   out += fmt::format("  {:<28}{:>22}{:>14}\n", "memory" + per_gpu, "bytes", "GiB");

@@ -37,13 +37,14 @@ enum class LayerKind {
   mamba1,
   mamba2,
   gated_deltanet,
+  kda,
   parallel_hybrid,
   mlp_only,
 };
 inline constexpr std::array kAllLayerKinds = {
     LayerKind::attention, LayerKind::sliding_attention, LayerKind::chunked_attention, LayerKind::mla,
     LayerKind::mla_sparse, LayerKind::mamba1,           LayerKind::mamba2,            LayerKind::gated_deltanet,
-    LayerKind::parallel_hybrid, LayerKind::mlp_only};
+    LayerKind::kda,       LayerKind::parallel_hybrid,   LayerKind::mlp_only};
 const char* name(LayerKind kind);
 
 // Messages for impossible shapes, prefixed with where the layer is.

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <map>
 
+#include "core/checked.h"
 #include "io/hf/families.h"
 
 namespace kvplan::hf {
@@ -22,6 +23,8 @@ Model llama(const Config& c) {
 Model mistral(const Config& c) {
   Model m = start_model(c, c, "mistral", false);
   const int64_t window = c.present("sliding_window") ? c.integer("sliding_window", 0) : 4096;
+  if (!c.present("sliding_window"))
+    m.warnings.push_back("config has no 'sliding_window': transformers' MistralConfig default 4096 applies to every layer");
   const DenseMlp mlp{c.integer("intermediate_size"), true, false};
   const int64_t layers = layer_count(c);
   add_decoders(m, gqa(c, m.hidden_size), mlp, 2, sliding_layers(c, layers, [&](int64_t) { return window > 0; }),
@@ -76,8 +79,33 @@ Model gemma2(const Config& c) {
   return m;
 }
 
+// SiglipVisionModel (modeling_siglip.py): patch Conv2d [vh, C, P, P] + bias, position_embedding
+// [(image/P)^2, vh], per layer two LayerNorms (w+b), q/k/v/out [vh, vh] + b, fc1 [vi, vh] + b,
+// fc2 [vh, vi] + b, post_layernorm (w+b); the attention-pooling head (probe, MultiheadAttention,
+// LayerNorm, MLP) unless vision_use_head is false (Gemma 3 sets it false). Defaults:
+// SiglipVisionConfig (768 wide, MLP 3072, 12 layers, patch 16, image 224).
+int64_t siglip_vision_params(const Config& v) {
+  const int64_t vh = v.integer("hidden_size", 768);
+  const int64_t vi = v.integer("intermediate_size", 3072);
+  const int64_t layers = v.integer("num_hidden_layers", 12);
+  const int64_t channels = v.integer("num_channels", 3);
+  const int64_t image = v.integer("image_size", 224);
+  const int64_t patch = v.integer("patch_size", 16);
+  if (patch <= 0) throw v.fail("field 'vision_config.patch_size' must be positive");
+  const int64_t linear_vh = add(mul(vh, vh), vh);
+  const int64_t mlp = add(add(mul(vi, vh), vi), add(mul(vh, vi), vh));
+  const int64_t block = add(add(mul(4, vh), mul(4, linear_vh)), mlp);
+  const int64_t embed = add(add(mul(vh, mul(channels, patch, patch)), vh), mul(mul(image / patch, image / patch), vh));
+  int64_t total = add(add(embed, mul(layers, block)), mul(2, vh));
+  if (v.boolean("vision_use_head", true)) total = add(total, add(add(vh, mul(4, linear_vh)), add(mul(2, vh), mlp)));
+  return total;
+}
+
 // configuration_gemma3.py (Gemma3TextConfig): shapes under text_config in multimodal configs,
 // which list only what differs from the defaults below; sliding if (i+1) % sliding_window_pattern.
+// With a vision_config (Gemma3ForConditionalGeneration) the SigLIP tower and the
+// multi_modal_projector (mm_input_projection [vh, text hidden] + mm_soft_emb_norm RMSNorm(vh))
+// go to Model::towers.
 Model gemma3(const Config& top) {
   const Config c = top.has("text_config") ? top.object("text_config") : top;
   Model m;
@@ -87,7 +115,7 @@ Model gemma3(const Config& top) {
   m.max_context = c.integer("max_position_embeddings", 131072);
   m.tie_word_embeddings =
       c.has("tie_word_embeddings") ? c.boolean("tie_word_embeddings", true) : top.boolean("tie_word_embeddings", true);
-  m.dtype = weight_dtype(top, c);
+  read_dtypes(m, top, c);
   Attention a;
   a.heads = c.integer("num_attention_heads", 8);
   a.kv_heads = c.integer("num_key_value_heads", 4);
@@ -101,6 +129,12 @@ Model gemma3(const Config& top) {
   const DenseMlp mlp{c.integer("intermediate_size", 9216), true, false};
   add_decoders(m, a, mlp, 4,
                sliding_layers(c, layers, [&](int64_t i) { return pattern > 0 && (i + 1) % pattern != 0; }), window);
+  if (top.has("vision_config")) {
+    const Config v = top.object("vision_config");
+    m.towers.push_back(vector_weight("vision", siglip_vision_params(v)));
+    const int64_t vh = v.integer("hidden_size", 768);
+    m.towers.push_back(vector_weight("projector", add(mul(vh, m.hidden_size), vh)));
+  }
   return m;
 }
 

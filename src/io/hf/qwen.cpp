@@ -1,8 +1,214 @@
 // Qwen3 MoE, Qwen3-Next and Qwen3.5 families (gated attention, Gated DeltaNet).
+#include <algorithm>
+
+#include "core/checked.h"
 #include "io/hf/families.h"
 
 namespace kvplan::hf {
 
-void register_qwen(std::vector<Family>&) {}
+namespace {
+
+// Qwen3 attention (configuration_qwen3_moe.py has no head_dim default: modeling_qwen3_moe.py
+// falls back to hidden/heads): per-head Q/K RMSNorm, attention_bias on q/k/v/o.
+Attention qwen3_attention(const Config& c, int64_t hidden) {
+  Attention a = gqa(c, hidden);
+  a.qk_norm = true;
+  a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
+  return a;
+}
+
+// modeling_qwen3_moe.py Qwen3MoeDecoderLayer: layer i has the sparse MoE block iff it is not in
+// mlp_only_layers, num_experts > 0 and (i+1) % decoder_sparse_step == 0; else a dense MLP.
+std::vector<bool> sparse_layers(const Config& c, int64_t layers, int64_t experts) {
+  const int64_t step = c.integer("decoder_sparse_step", 1);
+  if (step < 1) throw c.fail("field 'decoder_sparse_step' must be positive (got " + std::to_string(step) + ")");
+  const std::vector<int64_t> mlp_only = c.integers("mlp_only_layers");
+  std::vector<bool> out(layers);
+  for (int64_t i = 0; i < layers; ++i)
+    out[i] = experts > 0 && (i + 1) % step == 0 && std::find(mlp_only.begin(), mlp_only.end(), i) == mlp_only.end();
+  return out;
+}
+
+Model qwen3_moe(const Config& c) {
+  Model m = start_model(c, c, "qwen3_moe", false);
+  Attention a = qwen3_attention(c, m.hidden_size);
+  // configuration_qwen3_moe.py: sliding_window only with use_sliding_window, then on every layer.
+  a.sliding_window = c.boolean("use_sliding_window", false) ? c.integer("sliding_window", 4096) : 0;
+  MoeMlp moe;
+  moe.experts = c.integer("num_experts");
+  moe.experts_per_token = c.integer("num_experts_per_tok");
+  moe.expert_intermediate_size = c.integer("moe_intermediate_size");
+  const int64_t layers = layer_count(c);
+  const std::vector<bool> sparse = sparse_layers(c, layers, moe.experts);
+  const bool any_dense = std::count(sparse.begin(), sparse.end(), false) > 0;
+  const DenseMlp dense{any_dense ? c.integer("intermediate_size") : 0, true, false};
+  for (bool s : sparse) m.layers.push_back(s ? make_layer("moe", a, moe, 2) : make_layer("dense", a, dense, 2));
+  return m;
+}
+
+// The text stack's layer types (configuration_qwen3_next.py / configuration_qwen3_5.py):
+// `layer_types` when listed (legacy "attention"/"mamba" remapped as remap_legacy_layer_types
+// does), else "full_attention" every full_attention_interval-th layer (default 4). True = full.
+std::vector<bool> full_attention_layers(const Config& c, int64_t layers) {
+  std::vector<bool> out(layers);
+  const std::vector<std::string> types = c.strings("layer_types");
+  if (!types.empty()) {
+    if (static_cast<int64_t>(types.size()) != layers)
+      throw c.fail("field 'layer_types' lists " + std::to_string(types.size()) + " layers but num_hidden_layers is " +
+                   std::to_string(layers));
+    for (int64_t i = 0; i < layers; ++i) {
+      if (types[i] == "full_attention" || types[i] == "attention") out[i] = true;
+      else if (types[i] == "linear_attention" || types[i] == "mamba") out[i] = false;
+      else throw c.fail("field 'layer_types' entry " + std::to_string(i) + " is '" + types[i] +
+                        "' (expected full_attention or linear_attention)");
+    }
+    return out;
+  }
+  const int64_t interval = c.integer("full_attention_interval", 4);
+  if (interval < 1) throw c.fail("field 'full_attention_interval' must be positive (got " + std::to_string(interval) + ")");
+  for (int64_t i = 0; i < layers; ++i) out[i] = (i + 1) % interval == 0;
+  return out;
+}
+
+// Qwen3NextAttention: q_proj is 2x wide (query + sigmoid output gate), Q/K RMSNorm, head_dim 256
+// by default; Qwen3.5 configs name the gate attn_output_gate (true in every release).
+Attention gated_attention(const Config& c, int64_t hidden, int64_t kv_default, bool gate) {
+  Attention a;
+  a.heads = c.integer("num_attention_heads");
+  a.kv_heads = c.integer("num_key_value_heads", kv_default);
+  a.head_dim = a.v_head_dim = c.integer("head_dim", 256);
+  a.input_size = hidden;
+  a.qk_norm = true;
+  a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
+  a.output_gate = gate;
+  return a;
+}
+
+// Qwen3NextGatedDeltaNet from the linear_* fields (class defaults 16/32 heads x 128, conv 4).
+GatedDeltaNet deltanet(const Config& c) {
+  GatedDeltaNet g;
+  g.k_heads = c.integer("linear_num_key_heads", 16);
+  g.v_heads = c.integer("linear_num_value_heads", 32);
+  g.k_head_dim = c.integer("linear_key_head_dim", 128);
+  g.v_head_dim = c.integer("linear_value_head_dim", 128);
+  g.d_conv = c.integer("linear_conv_kernel_dim", 4);
+  return g;
+}
+
+// Qwen3NextSparseMoeBlock: router, routed experts, one shared expert of
+// shared_expert_intermediate_size and shared_expert_gate [1, hidden] (a sigmoid on the shared
+// expert's output). MoeMlp has no field for that gate; it is counted as a third hidden-size norm
+// of the layer (same shape, replicated under tensor parallel and kept in the base dtype, as vLLM
+// keeps the gate), so the MoE layers carry norms = 3.
+struct SharedExpertMoe {
+  MoeMlp moe;
+  int64_t norms = 2;
+};
+SharedExpertMoe shared_expert_moe(const Config& c) {
+  SharedExpertMoe out;
+  out.moe.experts = c.integer("num_experts");
+  out.moe.experts_per_token = c.integer("num_experts_per_tok");
+  out.moe.expert_intermediate_size = c.integer("moe_intermediate_size");
+  const int64_t shared = c.integer("shared_expert_intermediate_size", 0);
+  if (shared > 0) {
+    out.moe.shared_experts = 1;
+    out.moe.shared_intermediate_size = shared;
+    out.norms = 3;  // input + post-attention RMSNorm, and shared_expert_gate [1, hidden]
+  }
+  return out;
+}
+
+void add_hybrid_layers(Model& m, const std::vector<bool>& full, const Attention& a, const GatedDeltaNet& g,
+                       const std::vector<std::optional<Mlp>>& mlps, const std::vector<int64_t>& norms) {
+  for (size_t i = 0; i < full.size(); ++i) {
+    if (full[i]) m.layers.push_back(make_layer("full_attention", a, mlps[i], norms[i]));
+    else m.layers.push_back(make_layer("linear_attention", g, mlps[i], norms[i]));
+  }
+}
+
+// configuration_qwen3_next.py. The checkpoint's MTP block (mtp.*: fc, one full-attention MoE
+// layer, norms; 1,650,471,424 parameters in Qwen3-Next-80B) serves speculative decoding only and
+// is not part of the served layer stack, so it is left out (as DeepSeek's MTP module is).
+Model qwen3_next(const Config& c) {
+  Model m = start_model(c, c, "qwen3_next", false);
+  const int64_t layers = layer_count(c);
+  const std::vector<bool> full = full_attention_layers(c, layers);
+  const SharedExpertMoe sm = shared_expert_moe(c);
+  const std::vector<bool> sparse = sparse_layers(c, layers, sm.moe.experts);
+  const bool any_dense = std::count(sparse.begin(), sparse.end(), false) > 0;
+  const DenseMlp dense{any_dense ? c.integer("intermediate_size") : 0, true, false};
+  std::vector<std::optional<Mlp>> mlps;
+  std::vector<int64_t> norms;
+  for (bool s : sparse) {
+    mlps.push_back(s ? Mlp(sm.moe) : Mlp(dense));
+    norms.push_back(s ? sm.norms : 2);
+  }
+  add_hybrid_layers(m, full, gated_attention(c, m.hidden_size, 2, true), deltanet(c), mlps, norms);
+  return m;
+}
+
+// Qwen3_5VisionModel (modeling_qwen3_5.py; SOURCES-A.md "qwen3_5 / qwen3_5_moe"): Conv3d patch
+// embed [vh, C, T, P, P] + bias, learned pos_embed [num_position_embeddings, vh]; per block two
+// LayerNorms (w+b), qkv [3vh, vh] + b, proj [vh, vh] + b, fc1 [vi, vh] + b, fc2 [vh, vi] + b;
+// merger LayerNorm(vh) and fc1 [4vh, 4vh] + b, fc2 [out_hidden, 4vh] + b (4 = spatial_merge_size^2).
+// Defaults: Qwen3_5VisionConfig.
+int64_t qwen3_5_vision_params(const Config& v) {
+  const int64_t vh = v.integer("hidden_size", 1152);
+  const int64_t vi = v.integer("intermediate_size", 4304);
+  const int64_t depth = v.integer("depth", 27);
+  const int64_t channels = v.integer("in_channels", 3);
+  const int64_t patch = v.integer("patch_size", 16);
+  const int64_t temporal = v.integer("temporal_patch_size", 2);
+  const int64_t merge = v.integer("spatial_merge_size", 2);
+  const int64_t out = v.integer("out_hidden_size", 3584);
+  const int64_t positions = v.integer("num_position_embeddings", 2304);
+  const int64_t patch_embed = add(mul(vh, mul(channels, temporal), mul(patch, patch)), vh);
+  const int64_t block = add(add(mul(4, vh), add(mul(3 * vh, vh), 3 * vh)),
+                            add(add(mul(vh, vh), vh), add(add(mul(vi, vh), vi), add(mul(vh, vi), vh))));
+  const int64_t merged = mul(vh, merge, merge);
+  const int64_t merger = add(add(2 * vh, add(mul(merged, merged), merged)), add(mul(out, merged), out));
+  return add(add(patch_embed, mul(positions, vh)), add(mul(depth, block), merger));
+}
+
+// configuration_qwen3_5.py / configuration_qwen3_5_moe.py: the text stack of Qwen3-Next (gated
+// attention + Gated DeltaNet by layer_types) under text_config, with a dense MLP on every layer
+// (qwen3_5) or the shared-expert MoE on every layer (qwen3_5_moe). The multimodal wrappers add
+// the vision tower (vision_config, or the class defaults when absent) to Model::towers. The
+// mtp_num_hidden_layers MTP block stored in the checkpoint is not served and is left out.
+Model qwen3_5(const Config& top, bool moe, bool wrapper) {
+  const Config c = top.has("text_config") ? top.object("text_config") : top;
+  Model m = start_model(top, c, moe ? "qwen3_5_moe" : "qwen3_5", false);
+  const int64_t layers = layer_count(c);
+  const std::vector<bool> full = full_attention_layers(c, layers);
+  std::vector<std::optional<Mlp>> mlps;
+  std::vector<int64_t> norms;
+  if (moe) {
+    const SharedExpertMoe sm = shared_expert_moe(c);
+    mlps.assign(layers, Mlp(sm.moe));
+    norms.assign(layers, sm.norms);
+  } else {
+    mlps.assign(layers, Mlp(DenseMlp{c.integer("intermediate_size"), true, false}));
+    norms.assign(layers, 2);
+  }
+  const Attention a = gated_attention(c, m.hidden_size, moe ? 2 : 4, c.boolean("attn_output_gate", true));
+  add_hybrid_layers(m, full, a, deltanet(c), mlps, norms);
+  if (wrapper) {
+    const nlohmann::json empty = nlohmann::json::object();
+    const Config v = top.has("vision_config") ? top.object("vision_config") : Config(empty, "", "vision_config.");
+    m.towers.push_back(vector_weight("vision", qwen3_5_vision_params(v)));
+  }
+  return m;
+}
+
+}  // namespace
+
+void register_qwen(std::vector<Family>& out) {
+  out.push_back({"qwen3_moe", qwen3_moe});
+  out.push_back({"qwen3_next", qwen3_next});
+  out.push_back({"qwen3_5", [](const Config& c) { return qwen3_5(c, false, true); }});
+  out.push_back({"qwen3_5_moe", [](const Config& c) { return qwen3_5(c, true, true); }});
+  out.push_back({"qwen3_5_text", [](const Config& c) { return qwen3_5(c, false, false); }});
+  out.push_back({"qwen3_5_moe_text", [](const Config& c) { return qwen3_5(c, true, false); }});
+}
 
 }  // namespace kvplan::hf

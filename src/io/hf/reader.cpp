@@ -4,15 +4,10 @@
 
 namespace kvplan::hf {
 
-DType weight_dtype(const Config& top, const Config& c) {
-  // quantization_config with quant_method "fp8" (DeepSeek-V3) stores the weights in fp8 whatever
-  // torch_dtype says; mxfp4 (gpt-oss) covers only the experts (see expert_dtype).
-  if (top.has("quantization_config")) {
-    const Config q = top.object("quantization_config");
-    if (q.string("quant_method", "") == "fp8")
-      return q.string("fmt", "e4m3") == "e5m2" ? DType::fp8_e5m2 : DType::fp8_e4m3;
-  }
-  // `dtype` (transformers >= 4.56) wins over the legacy `torch_dtype` (configuration_utils.py).
+namespace {
+
+// `dtype` (transformers >= 4.56) wins over the legacy `torch_dtype` (configuration_utils.py).
+std::optional<DType> torch_dtype(const Config& top, const Config& c) {
   for (const Config* cfg : {&top, &c})
     for (const char* key : {"dtype", "torch_dtype"})
       if (cfg->has(key)) {
@@ -23,7 +18,77 @@ DType weight_dtype(const Config& top, const Config& c) {
           throw cfg->fail(std::string("field '") + key + "': " + e.what());
         }
       }
-  return DType::bf16;
+  return std::nullopt;
+}
+
+DType integer_bits(const Config& cfg, int64_t bits, const std::string& key) {
+  if (bits == 4) return DType::int4;
+  if (bits == 8) return DType::int8;
+  throw cfg.fail("field '" + key + "': " + std::to_string(bits) + "-bit weights are not modelled (4 or 8)");
+}
+
+// The weights' format from quantization_config (transformers' quantizers; vLLM's
+// quantization/*.py read the same keys): fp8 (DeepSeek, block scales), fbgemm_fp8, awq/gptq
+// (bits: int4 with a 16-bit scale per group), compressed-tensors (config_groups.*.weights:
+// num_bits and type int/float), bitsandbytes (load_in_4bit / load_in_8bit), modelopt
+// (quant_algo FP8). mxfp4 (gpt-oss) covers only the experts (see expert_dtype).
+std::optional<DType> quantized_dtype(const Config& top) {
+  if (!top.has("quantization_config")) return std::nullopt;
+  const Config q = top.object("quantization_config");
+  const std::string method = q.string("quant_method", "");
+  if (method == "fp8" || method == "fbgemm_fp8")
+    return q.string("fmt", "e4m3") == "e5m2" ? DType::fp8_e5m2 : DType::fp8_e4m3;
+  if (method == "awq" || method == "gptq" || method == "awq_marlin" || method == "gptq_marlin")
+    return integer_bits(q, q.integer(q.pick({"bits", "w_bit"}), 4), "quantization_config.bits");
+  if (method == "bitsandbytes") {
+    if (q.boolean("load_in_4bit", false)) return DType::int4;
+    if (q.boolean("load_in_8bit", false)) return DType::int8;
+    return std::nullopt;
+  }
+  if (method == "modelopt") {
+    const std::string algo = q.string("quant_algo", "");
+    if (algo == "FP8") return DType::fp8_e4m3;
+    if (algo.empty()) return std::nullopt;
+    throw q.fail("field 'quantization_config.quant_algo': '" + algo + "' is not modelled (FP8)");
+  }
+  if (method == "compressed-tensors" && q.has("config_groups")) {
+    const Config groups = q.object("config_groups");
+    for (const std::string& name : groups.keys()) {
+      const Config g = groups.object(name);
+      if (!g.has("weights")) continue;
+      const Config w = g.object("weights");
+      const int64_t bits = w.integer("num_bits", 8);
+      if (w.string("type", "int") == "float") {
+        if (bits == 8) return DType::fp8_e4m3;
+        throw w.fail("field 'num_bits': " + std::to_string(bits) + "-bit float weights are not modelled (8)");
+      }
+      return integer_bits(w, bits, "num_bits");
+    }
+  }
+  return std::nullopt;
+}
+
+// A KV-cache quantization the checkpoint declares: compressed-tensors' kv_cache_scheme
+// ({num_bits: 8, type: float}) or ModelOpt's kv_cache_quant_algo "FP8".
+std::optional<DType> declared_kv_dtype(const Config& top) {
+  if (!top.has("quantization_config")) return std::nullopt;
+  const Config q = top.object("quantization_config");
+  if (q.has("kv_cache_scheme")) {
+    const Config k = q.object("kv_cache_scheme");
+    const int64_t bits = k.integer("num_bits", 8);
+    const bool is_float = k.string("type", "float") == "float";
+    if (bits == 8) return is_float ? DType::fp8_e4m3 : DType::int8;
+    throw k.fail("field 'num_bits': a " + std::to_string(bits) + "-bit KV cache is not modelled (8)");
+  }
+  if (q.string("kv_cache_quant_algo", "") == "FP8") return DType::fp8_e4m3;
+  return std::nullopt;
+}
+
+}  // namespace
+
+DType weight_dtype(const Config& top, const Config& c) {
+  if (const auto q = quantized_dtype(top)) return *q;
+  return torch_dtype(top, c).value_or(DType::bf16);
 }
 
 // gpt-oss ships its routed experts in MXFP4 (quant_method "mxfp4"; modules_to_not_convert keeps
@@ -43,9 +108,26 @@ Model start_model(const Config& top, const Config& c, const std::string& family,
   m.max_context = c.integer("max_position_embeddings", context_default);
   m.tie_word_embeddings = c.has("tie_word_embeddings") ? c.boolean("tie_word_embeddings", tie_default)
                                                        : top.boolean("tie_word_embeddings", tie_default);
+  read_dtypes(m, top, c);
+  return m;
+}
+
+void read_dtypes(Model& m, const Config& top, const Config& c) {
   m.dtype = weight_dtype(top, c);
   m.expert_dtype = expert_dtype(top);
-  return m;
+  const std::optional<DType> act = torch_dtype(top, c);
+  if (act && *act != m.dtype && info(*act).bits == 16) m.activation_dtype = act;
+  m.kv_dtype = declared_kv_dtype(top);
+  // Qwen3.5 declares its recurrent state dtype (mamba_ssm_dtype: float32).
+  for (const Config* cfg : {&c, &top})
+    if (cfg->has("mamba_ssm_dtype")) {
+      try {
+        m.state_dtype = parse_dtype(cfg->string("mamba_ssm_dtype", ""));
+      } catch (const Error& e) {
+        throw cfg->fail(std::string("field 'mamba_ssm_dtype': ") + e.what());
+      }
+      break;
+    }
 }
 
 // Grouped-query attention as the Llama family reads it: head_dim defaults to hidden/heads,

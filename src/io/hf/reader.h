@@ -88,6 +88,13 @@ class Config {
     return out;
   }
 
+  // The object's keys (sorted, as nlohmann::json stores them).
+  std::vector<std::string> keys() const {
+    std::vector<std::string> out;
+    for (auto it = obj_.begin(); it != obj_.end(); ++it) out.push_back(it.key());
+    return out;
+  }
+
   Config object(const std::string& key) const {
     const json& v = obj_.at(key);
     if (!v.is_object()) throw wrong_type(key, "an object");
@@ -120,6 +127,9 @@ class Config {
 
 // The weights' published format: quantization_config (fp8) else dtype / torch_dtype.
 DType weight_dtype(const Config& top, const Config& c);
+// The checkpoint's formats: weights (weight_dtype, expert_dtype), the torch_dtype activations
+// run in when the weights are stored otherwise, a declared KV quantization and state dtype.
+void read_dtypes(Model& m, const Config& top, const Config& c);
 // gpt-oss ships its routed experts in MXFP4 (quant_method "mxfp4").
 std::optional<DType> expert_dtype(const Config& top);
 // The fields every family shares: vocab, hidden, context, tied embeddings, dtypes.

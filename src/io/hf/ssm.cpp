@@ -1,4 +1,5 @@
-// State-space and hybrid families: mamba, falcon_mamba, mamba2, jamba, zamba2, nemotron_h.
+// State-space and hybrid families: mamba, falcon_mamba, mamba2, jamba, zamba2, nemotron_h,
+// falcon_h1, granitemoehybrid.
 #include <algorithm>
 #include <map>
 
@@ -197,6 +198,97 @@ Model nemotron_h(const Config& c) {
   return m;
 }
 
+// configuration_falcon_h1.py / modeling_falcon_h1.py: every layer runs attention and a Mamba-2
+// mixer side by side (ParallelHybrid), then a gated MLP; input_layernorm and pre_ff_layernorm.
+// Attention: an explicit head_dim wins over hidden/heads (Falcon-H1-7B: 128, not 256); KV heads
+// default 8. Mamba: d_ssm = mamba_d_ssm (default 1024; null = mamba_expand * hidden) =
+// mamba_n_heads (128) x mamba_d_head ("auto" = d_ssm / n_heads); mamba_n_groups 1, d_state 256,
+// d_conv 4; the gated RMSNorm exists only with mamba_rms_norm (default False). in_proj's bias is
+// mamba_proj_bias and out_proj's projectors_bias (both default False): Mamba2 has one flag for
+// both, so configs where they differ are refused. max_position_embeddings 8192, untied.
+Model falcon_h1(const Config& c) {
+  Model m = start_model(c, c, "falcon_h1", false, 8192);
+  Attention a = gqa(c, m.hidden_size);
+  if (!c.present("num_key_value_heads")) a.kv_heads = 8;
+  a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
+  if (!c.integers("attn_layer_indices").empty())
+    throw c.fail("field 'attn_layer_indices' (attention on some layers only) is not supported");
+  Mamba2 s;
+  const int64_t d_ssm = c.present("mamba_d_ssm") ? c.integer("mamba_d_ssm", c.integer("mamba_expand", 2) * m.hidden_size)
+                                                 : 1024;
+  s.n_heads = c.integer("mamba_n_heads", 128);
+  s.head_dim = c.integer_or_auto("mamba_d_head", s.n_heads > 0 ? d_ssm / s.n_heads : 0);
+  if (s.n_heads * s.head_dim != d_ssm)
+    throw c.fail("mamba_n_heads x mamba_d_head (" + std::to_string(s.n_heads) + " x " + std::to_string(s.head_dim) +
+                 ") must equal mamba_d_ssm (" + std::to_string(d_ssm) + ")");
+  s.n_groups = c.integer("mamba_n_groups", 1);
+  s.d_state = c.integer("mamba_d_state", 256);
+  s.d_conv = c.integer("mamba_d_conv", 4);
+  s.conv_bias = c.boolean("mamba_conv_bias", true);
+  s.proj_bias = c.boolean("mamba_proj_bias", false);
+  if (c.boolean("projectors_bias", false) != s.proj_bias)
+    throw c.fail("fields 'mamba_proj_bias' and 'projectors_bias' differ: one bias flag covers in_proj and out_proj");
+  s.gated_norm = c.boolean("mamba_rms_norm", false);
+  const DenseMlp mlp{c.integer("intermediate_size", 14336), true, c.boolean("mlp_bias", false)};
+  const int64_t layers = layer_count(c);
+  for (int64_t i = 0; i < layers; ++i) m.layers.push_back(make_layer("hybrid", ParallelHybrid{a, s}, mlp, 2));
+  return m;
+}
+
+// configuration_granitemoehybrid.py / modular_granitemoehybrid.py: layer_types (default all
+// "mamba") picks each layer's mixer, Mamba-2 (BambaMixer: d_inner = mamba_expand * hidden =
+// mamba_n_heads (128) x mamba_d_head ("auto"), mamba_n_groups 1, d_state 256, d_conv 4, gated
+// RMSNorm) or attention (head_dim hidden/heads, attention_bias False). Every layer then has the
+// MoE block when num_local_experts (default 8) > 0, top num_experts_per_tok (2), each expert
+// intermediate_size wide, plus the always-present shared_mlp (shared_intermediate_size, default
+// 1024), modelled as one shared expert; with 0 experts the shared MLP is the layer's dense MLP.
+// Two norms per layer; untied, max_position_embeddings 2048 by default.
+Model granitemoehybrid(const Config& c) {
+  Model m = start_model(c, c, "granitemoehybrid", false, 2048);
+  const int64_t layers = layer_count(c);
+  std::vector<std::string> types = c.strings(c.pick({"layer_types", "layers_block_type"}));
+  if (types.empty()) types.assign(layers, "mamba");
+  if (static_cast<int64_t>(types.size()) != layers)
+    throw c.fail("field 'layer_types' lists " + std::to_string(types.size()) + " layers but num_hidden_layers is " +
+                 std::to_string(layers));
+  Attention a = gqa(c, m.hidden_size);
+  a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
+  Mamba2 s;
+  const int64_t d_inner = c.integer("mamba_expand", 2) * m.hidden_size;
+  s.n_heads = c.integer("mamba_n_heads", 128);
+  s.head_dim = c.integer_or_auto("mamba_d_head", s.n_heads > 0 ? d_inner / s.n_heads : 0);
+  if (s.n_heads * s.head_dim != d_inner)
+    throw c.fail("mamba_n_heads x mamba_d_head (" + std::to_string(s.n_heads) + " x " + std::to_string(s.head_dim) +
+                 ") must equal mamba_expand x hidden_size (" + std::to_string(d_inner) + ")");
+  s.n_groups = c.integer("mamba_n_groups", 1);
+  s.d_state = c.integer("mamba_d_state", 256);
+  s.d_conv = c.integer("mamba_d_conv", 4);
+  s.conv_bias = c.boolean("mamba_conv_bias", true);
+  s.proj_bias = c.boolean("mamba_proj_bias", false);
+  const int64_t shared = c.integer("shared_intermediate_size", 1024);
+  Mlp mlp = DenseMlp{shared, true, false};
+  const int64_t experts = c.integer("num_local_experts", 8);
+  if (experts > 0) {
+    MoeMlp e;
+    e.experts = experts;
+    e.experts_per_token = c.integer("num_experts_per_tok", 2);
+    e.expert_intermediate_size = c.integer("intermediate_size", 11008);
+    e.shared_experts = shared > 0 ? 1 : 0;
+    e.shared_intermediate_size = shared;
+    mlp = e;
+  }
+  for (const std::string& t : types) {
+    if (t == "mamba") {
+      m.layers.push_back(make_layer("mamba", s, mlp, 2));
+    } else if (t == "attention") {
+      m.layers.push_back(make_layer("attention", a, mlp, 2));
+    } else {
+      throw c.fail("field 'layer_types' has unknown layer type '" + t + "' (expected mamba or attention)");
+    }
+  }
+  return m;
+}
+
 }  // namespace
 
 void register_ssm(std::vector<Family>& out) {
@@ -206,6 +298,8 @@ void register_ssm(std::vector<Family>& out) {
   out.push_back({"jamba", jamba});
   out.push_back({"zamba2", zamba2});
   out.push_back({"nemotron_h", nemotron_h});
+  out.push_back({"falcon_h1", falcon_h1});
+  out.push_back({"granitemoehybrid", granitemoehybrid});
 }
 
 }  // namespace kvplan::hf

@@ -1,0 +1,69 @@
+#include "core/layers/kda.h"
+
+#include "core/checked.h"
+
+namespace kvplan {
+
+LayerKind layer_kind(const Kda&) { return LayerKind::kda; }
+
+void check(const Kda& k, const Checker& c) {
+  c.positive(k.heads, "heads");
+  c.positive(k.head_dim, "head_dim");
+  c.positive(k.d_conv, "d_conv");
+}
+
+// Kimi-Linear checkpoint (moonshotai/Kimi-Linear-48B-A3B-Instruct, modeling_kimi.py): q/k/v_proj
+// [P, hidden]; depthwise q/k/v_conv1d [P, 1, d_conv] without bias; the low-rank forget gate
+// f_a_proj [head_dim, hidden] -> f_b_proj [P, head_dim] and output gate g_a_proj -> g_b_proj of the
+// same shapes; b_proj [heads, hidden] (beta); A_log per head and dt_bias per channel; the gated
+// RMSNorm o_norm over head_dim; o_proj [hidden, P]. P = heads x head_dim.
+void add_tensors(const Kda& k, int64_t hidden, std::vector<Tensor>& out) {
+  const int64_t p = k.proj_dim();
+  out.push_back(linear_weight("q_proj+k_proj+v_proj", 3 * p, hidden));
+  out.push_back(plain_matrix("q/k/v_conv1d", 3 * p, k.d_conv));
+  out.push_back(linear_weight("f_a_proj+g_a_proj", 2 * k.head_dim, hidden));
+  out.push_back(linear_weight("f_b_proj+g_b_proj", 2 * p, k.head_dim));
+  out.push_back(linear_weight("b_proj", k.heads, hidden));
+  out.push_back(vector_weight("A_log+dt_bias", k.heads + p));
+  out.push_back(vector_weight("o_norm", k.head_dim, TensorRole::norm));
+  out.push_back(linear_weight("o_proj", hidden, p));
+}
+
+std::vector<int64_t> tp_split_heads(const Kda& k, int64_t) { return {k.heads}; }
+
+int64_t kv_bytes_per_token(const Kda&, const CacheOptions&) { return 0; }
+int64_t resident_window(const Kda&, const CacheOptions&) { return 0; }
+
+// vLLM kda_state_shape: three conv states (q, k, v) of (d_conv - 1) x P/tp each, and the
+// recurrent state heads/tp x head_dim x head_dim.
+SsmState state_bytes(const Kda& k, const CacheOptions& opt) {
+  return {element_bytes(opt.state_dtype, mul(3, k.proj_dim() / opt.tp, opt.conv_columns(k.d_conv))),
+          element_bytes(opt.state_dtype, mul(k.heads / opt.tp, k.head_dim, k.head_dim))};
+}
+
+// q, k, v, the forget gate and the output gate (P each) and beta (one per head).
+int64_t widest_intermediate(const Kda& k) { return 5 * k.proj_dim() + k.heads; }
+
+// Recurrent form per token and head, with S the head_dim x head_dim state: per-channel decay
+// (kv), read S^T k (2kv), rank-one delta update (2kv), output S^T q (2kv) = 7kv FLOPs, as for
+// Gated DeltaNet; plus the three convs (2 FLOPs per channel and tap). Prefill's chunked delta rule
+// runs on tensor cores and reads q, k, v, the forget gate and beta and writes the output, 16-bit.
+MixerWork mixer_work(const Kda& k, const CacheOptions& opt) {
+  MixerWork w;
+  const double tp = static_cast<double>(opt.tp);
+  const double p = static_cast<double>(k.proj_dim()) / tp;
+  w.scan_flops_per_token = 2.0 * 3.0 * p * static_cast<double>(k.d_conv) +
+                           7.0 * static_cast<double>(k.heads) / tp * static_cast<double>(k.head_dim * k.head_dim);
+  w.scan_bytes_per_token = 2 * ((5 * k.proj_dim() + k.heads) / opt.tp);
+  w.scan_on_tensor_cores = true;
+  // norm, q/k/v GEMM, f_a, f_b, g_a, g_b, b_proj, gated RMSNorm, o_proj | conv update, delta-rule update
+  w.kernels = {9, 0, 2};
+  return w;
+}
+
+std::string describe(const Kda& k) {
+  return "kda " + std::to_string(k.heads) + " heads x " + std::to_string(k.head_dim) + ", d_conv " +
+         std::to_string(k.d_conv);
+}
+
+}  // namespace kvplan
