@@ -1,0 +1,90 @@
+// The `auto` dtypes (serving_dtypes.h) and the formats the HF importer reads from a checkpoint's
+// quantization_config, derived by hand from the configs.
+#include <catch2/catch.hpp>
+
+#include "core/kv_cache.h"
+#include "core/serving_dtypes.h"
+#include "io/hf_config.h"
+#include "test_helpers.h"
+
+using namespace kvplan;
+using kvplan::test::model;
+
+namespace {
+
+// A 2-layer Llama of hidden 64 with the given extra top-level JSON members.
+Model tiny_llama(const std::string& extra) {
+  return import_hf_config(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+      "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100)" + extra + "}", "tiny.json");
+}
+
+}  // namespace
+
+TEST_CASE("DeepSeek-V3: fp8 weights as stored, the KV cache in the bf16 activations", "[dtype]") {
+  const Model m = model("deepseek-v3");
+  const ServingDTypes d = serving_dtypes(m, std::nullopt, std::nullopt, std::nullopt);
+  CHECK(d.weights.linear == DType::fp8_e4m3);
+  CHECK(d.rules.weights == DTypeRule::checkpoint);
+  CHECK(d.kv == DType::bf16);
+  CHECK(d.rules.kv == DTypeRule::activation);
+  // 61 layers x (kv_lora 512 + rope 64) x 2 B = 70,272 B/token (vLLM/SGLang bf16 latent cache).
+  CacheOptions o;
+  o.kv_dtype = d.kv;
+  CHECK(kv_bytes_per_token(m, o) == 61 * 576 * 2);
+}
+
+TEST_CASE("an fp32 checkpoint is served in 16 bits", "[dtype]") {
+  const Model m = model("mamba-2.8b");
+  REQUIRE(m.dtype == DType::fp32);
+  const ServingDTypes d = serving_dtypes(m, std::nullopt, std::nullopt, std::nullopt);
+  CHECK(d.weights.linear == DType::bf16);
+  CHECK(d.rules.weights == DTypeRule::served_16bit);
+  CHECK(d.state == DType::bf16);
+  CHECK(activation_dtype(m) == DType::bf16);
+}
+
+TEST_CASE("flags win over every rule", "[dtype]") {
+  const ServingDTypes d = serving_dtypes(model("deepseek-v3"), DType::int4, DType::fp8_e4m3, DType::fp32);
+  CHECK(d.weights.linear == DType::int4);
+  CHECK(d.kv == DType::fp8_e4m3);
+  CHECK(d.state == DType::fp32);
+  CHECK(d.rules.weights == DTypeRule::flag);
+  CHECK(d.rules.kv == DTypeRule::flag);
+  CHECK(d.rules.state == DTypeRule::flag);
+}
+
+TEST_CASE("quantization_config sets the weights' format; torch_dtype the activations", "[dtype][hf]") {
+  // AutoAWQ / GPTQ checkpoints: 4-bit weights, activations in torch_dtype.
+  const Model awq = tiny_llama(R"(, "torch_dtype": "float16", "quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128})");
+  CHECK(awq.dtype == DType::int4);
+  CHECK(awq.activation_dtype == DType::fp16);
+  CHECK(tiny_llama(R"(, "quantization_config": {"quant_method": "gptq", "bits": 8})").dtype == DType::int8);
+  // compressed-tensors W8A8-FP8 with an fp8 KV cache scheme.
+  const Model ct = tiny_llama(R"(, "torch_dtype": "bfloat16", "quantization_config": {"quant_method": "compressed-tensors",
+      "config_groups": {"group_0": {"weights": {"num_bits": 8, "type": "float"}}},
+      "kv_cache_scheme": {"num_bits": 8, "type": "float", "strategy": "tensor"}})");
+  CHECK(ct.dtype == DType::fp8_e4m3);
+  CHECK(ct.kv_dtype == DType::fp8_e4m3);
+  const ServingDTypes d = serving_dtypes(ct, std::nullopt, std::nullopt, std::nullopt);
+  CHECK(d.kv == DType::fp8_e4m3);
+  CHECK(d.rules.kv == DTypeRule::checkpoint);
+  // W4A16 from compressed-tensors, bitsandbytes 4-bit, ModelOpt FP8 with an FP8 KV cache.
+  CHECK(tiny_llama(R"(, "quantization_config": {"quant_method": "compressed-tensors",
+      "config_groups": {"g": {"weights": {"num_bits": 4, "type": "int"}}}})").dtype == DType::int4);
+  CHECK(tiny_llama(R"(, "quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": true})").dtype ==
+        DType::int4);
+  const Model mo = tiny_llama(R"(, "quantization_config": {"quant_method": "modelopt", "quant_algo": "FP8", "kv_cache_quant_algo": "FP8"})");
+  CHECK(mo.dtype == DType::fp8_e4m3);
+  CHECK(mo.kv_dtype == DType::fp8_e4m3);
+  // A format kvplan cannot size is an error, not a silent 16-bit count.
+  CHECK_THROWS_WITH(tiny_llama(R"(, "quantization_config": {"quant_method": "gptq", "bits": 3})"),
+                    Catch::Contains("3-bit weights are not modelled"));
+}
+
+TEST_CASE("a declared recurrent-state dtype is the state's default", "[dtype][hf]") {
+  const Model m = tiny_llama(R"(, "mamba_ssm_dtype": "float32")");
+  CHECK(m.state_dtype == DType::fp32);
+  const ServingDTypes d = serving_dtypes(m, std::nullopt, std::nullopt, std::nullopt);
+  CHECK(d.state == DType::fp32);
+  CHECK(d.rules.state == DTypeRule::checkpoint);
+}
