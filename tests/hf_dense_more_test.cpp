@@ -120,8 +120,10 @@ TEST_CASE("olmo3: 3 sliding layers to 1 full", "[hf][more_dense]") {
   CHECK(kv_bytes_per_sequence(m, 8192, bf16()) == 8LL * 16384 * 8192 + 24LL * 16384 * 4096);
   // An explicit layer_types list wins over the rule.
   std::string types;
-  for (int i = 0; i < 32; ++i) types += std::string(i ? ", " : "") + (i == 0 ? "\"sliding_attention\"" : "\"full_attention\"");
-  const Model t = import_hf_config("{" + base + R"(, "sliding_window": 1024, "layer_types": [)" + types + "]}", "t.json");
+  for (int i = 0; i < 32; ++i)
+    types += std::string(i ? ", " : "") + (i == 0 ? "\"sliding_attention\"" : "\"full_attention\"");
+  const Model t =
+      import_hf_config("{" + base + R"(, "sliding_window": 1024, "layer_types": [)" + types + "]}", "t.json");
   CHECK(count_kinds(t) == std::map<LayerKind, int>{{LayerKind::sliding_attention, 1}, {LayerKind::attention, 31}});
   CHECK(attention_of(t.layers[0]).sliding_window == 1024);
 }

@@ -185,6 +185,10 @@ TEST_CASE("Qwen3-Next-80B-A3B: gated attention every 4th layer, Gated DeltaNet, 
   CHECK(p.total == 79674391296LL);
   CHECK(p.total == 81324862720LL - 1650471424LL);
   CHECK(std::fabs(p.total / 80e9 - 1) < 0.005);  // published 80B
+  // Active: MoE router 1,048,576 + 10 x 3,145,728 + shared 3,145,728 + norms 6,144 = 35,657,728 per
+  // layer; 622,331,904 + 12 x 27,263,488 + 36 x 33,718,464 + 48 x 35,657,728 = 3,874,929,408
+  // (Qwen's "3B" leaves out embed + lm_head: 3,252,599,552).
+  CHECK(p.active == 3874929408LL);
 }
 
 TEST_CASE("qwen3_next: layer_types list and legacy names", "[hf][qwen]") {

@@ -7,11 +7,9 @@ namespace kvplan::hf {
 
 namespace {
 
-// GQA attention with the Llama-style attention_bias flag on q/k/v/o; `kv_default` is what an
-// absent num_key_value_heads means (0 = as many as the query heads).
-Attention biased_gqa(const Config& c, int64_t hidden, int64_t kv_default = 0) {
+// GQA attention with the Llama-style attention_bias flag on q/k/v/o.
+Attention biased_gqa(const Config& c, int64_t hidden) {
   Attention a = gqa(c, hidden);
-  if (kv_default > 0 && !c.present("num_key_value_heads")) a.kv_heads = kv_default;
   a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
   return a;
 }
@@ -34,14 +32,14 @@ Model phi3(const Config& c) {
 // (2 norms). q_norm and k_norm are RMSNorms over the whole projection (heads*head_dim and
 // kv_heads*head_dim); Attention::qk_norm counts 2*head_dim, so the count is short by
 // (heads + kv_heads - 2) * head_dim per layer (OLMo-2-7B: 7,936 per layer, 253,952 in all).
-// OLMo-3 slides (sliding_window 4096) on every layer but each 4th: (i+1) % 4 != 0.
+// OLMo-3 slides (sliding_window 4096; null = none) on every layer but each 4th: (i+1) % 4 != 0.
 Model olmo(const Config& c, bool olmo3) {
   Model m = start_model(c, c, olmo3 ? "olmo3" : "olmo2", false, 2048);
   Attention a = biased_gqa(c, m.hidden_size);
   a.qk_norm = true;
   const DenseMlp mlp{c.integer("intermediate_size", 11008), true, false};
   const int64_t layers = layer_count(c);
-  const int64_t window = olmo3 ? c.integer("sliding_window", 4096) : 0;
+  const int64_t window = !olmo3 ? 0 : c.present("sliding_window") ? c.integer("sliding_window", 0) : 4096;
   add_decoders(m, a, mlp, 2,
                sliding_layers(c, layers, [&](int64_t i) { return window > 0 && (i + 1) % 4 != 0; }), window);
   return m;
@@ -51,15 +49,16 @@ Model olmo(const Config& c, bool olmo3) {
 // embeddings, attention_bias False. Attention and MLP run in parallel off one LayerNorm without a
 // bias (weight only, so it counts as Norm::rmsnorm's hidden params), 1 norm per layer.
 // use_qk_norm (Command R+) is a per-head LayerNorm over [heads, head_dim] and [kv_heads,
-// head_dim]: qk_norm's 2*head_dim undercounts it as for OLMo-2. Cohere2 slides (window 4096) on
-// layers with (i+1) % sliding_window_pattern != 0 (pattern 4): every 4th layer is global (NoPE).
+// head_dim]: qk_norm's 2*head_dim undercounts it as for OLMo-2. Cohere2 slides (window 4096,
+// null = none) on layers with (i+1) % sliding_window_pattern != 0 (pattern 4): every 4th layer is
+// global (NoPE).
 Model cohere(const Config& c, bool cohere2) {
   Model m = start_model(c, c, cohere2 ? "cohere2" : "cohere", true, 8192);
   Attention a = biased_gqa(c, m.hidden_size);
   a.qk_norm = c.boolean("use_qk_norm", false);
   const DenseMlp mlp{c.integer("intermediate_size", 22528), true, false};
   const int64_t layers = layer_count(c);
-  const int64_t window = cohere2 ? c.integer("sliding_window", 4096) : 0;
+  const int64_t window = !cohere2 ? 0 : c.present("sliding_window") ? c.integer("sliding_window", 0) : 4096;
   const int64_t pattern = c.integer("sliding_window_pattern", 4);
   add_decoders(m, a, mlp, 1,
                sliding_layers(c, layers,
@@ -68,12 +67,17 @@ Model cohere(const Config& c, bool cohere2) {
   return m;
 }
 
-// configuration_smollm3.py: 4 KV heads, max_position_embeddings 32768, tied, attention_bias
-// False. no_rope_layers (default: every 4th layer NoPE) changes only RoPE; a layer slides only if
+// configuration_smollm3.py: 16 heads, 4 KV heads, max_position_embeddings 32768, tied,
+// attention_bias False. no_rope_layers (default: every 4th layer NoPE) changes only RoPE; a layer slides only if
 // use_sliding_window and sliding_window are set and it is a NoPE layer (released: none).
 Model smollm3(const Config& c) {
   Model m = start_model(c, c, "smollm3", true, 32768);
-  const Attention a = biased_gqa(c, m.hidden_size, 4);
+  Attention a;
+  a.heads = c.integer("num_attention_heads", 16);
+  a.kv_heads = c.integer("num_key_value_heads", 4);
+  a.head_dim = a.v_head_dim = c.integer("head_dim", a.heads > 0 ? m.hidden_size / a.heads : 0);
+  a.input_size = m.hidden_size;
+  a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
   const int64_t layers = layer_count(c);
   const int64_t window = c.boolean("use_sliding_window", false) ? c.integer("sliding_window", 0) : 0;
   std::vector<int64_t> rope = c.integers("no_rope_layers");
@@ -115,7 +119,8 @@ Model exaone4(const Config& c) {
   } catch (const Error&) {
     letters = c.string("sliding_window_pattern", "");
     if (letters.empty() || letters.find_first_not_of("LG") != std::string::npos)
-      throw c.fail("field 'sliding_window_pattern' must be an integer or a string of L and G (got \"" + letters + "\")");
+      throw c.fail("field 'sliding_window_pattern' must be an integer or a string of L and G (got \"" + letters +
+                   "\")");
   }
   const auto rule = [&](int64_t i) {
     if (window <= 0) return false;

@@ -214,8 +214,8 @@ Model falcon_h1(const Config& c) {
   if (!c.integers("attn_layer_indices").empty())
     throw c.fail("field 'attn_layer_indices' (attention on some layers only) is not supported");
   Mamba2 s;
-  const int64_t d_ssm = c.present("mamba_d_ssm") ? c.integer("mamba_d_ssm", c.integer("mamba_expand", 2) * m.hidden_size)
-                                                 : 1024;
+  const int64_t expanded = c.integer("mamba_expand", 2) * m.hidden_size;
+  const int64_t d_ssm = c.present("mamba_d_ssm") ? c.integer("mamba_d_ssm", expanded) : 1024;
   s.n_heads = c.integer("mamba_n_heads", 128);
   s.head_dim = c.integer_or_auto("mamba_d_head", s.n_heads > 0 ? d_ssm / s.n_heads : 0);
   if (s.n_heads * s.head_dim != d_ssm)
