@@ -1,6 +1,6 @@
 // HF import of the further dense families (phi3, olmo2/olmo3, cohere/cohere2, smollm3, granite,
 // exaone4) and their bundled models: layer kinds, KV bytes and parameter counts derived by hand
-// from the config values (tests/fixtures/hf/SOURCES-B.md, SOURCES-C.md).
+// from the config values (tests/fixtures/hf/SOURCES.md, SOURCES.md).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -130,7 +130,7 @@ TEST_CASE("olmo3: 3 sliding layers to 1 full", "[hf][more_dense]") {
 
 TEST_CASE("cohere (Command-R): parallel block with one weight-only LayerNorm", "[hf][more_dense]") {
   // c4ai-command-r-v01 shape: hidden 8192, 40 layers, 64 heads = 64 KV heads, intermediate 22528,
-  // vocab 256000, tied (SOURCES-B cohere; published "35B").
+  // vocab 256000, tied (SOURCES.md cohere; published "35B").
   const Model m = import_hf_config(R"({"model_type": "cohere", "hidden_size": 8192, "num_hidden_layers": 40,
       "num_attention_heads": 64, "num_key_value_heads": 64, "intermediate_size": 22528, "vocab_size": 256000,
       "use_qk_norm": false, "logit_scale": 0.0625})",
@@ -225,7 +225,7 @@ TEST_CASE("granite (Granite-3.3-8B): Llama tensors, multipliers add none", "[hf]
 
 TEST_CASE("exaone4 (EXAONE-4.0-32B): LLLG pattern, post-norms, per-head q/k norms", "[hf][more_dense]") {
   // EXAONE-4.0-32B shape: hidden 5120, 64 layers, 40 heads, 8 KV heads, head_dim 128,
-  // intermediate 27392, vocab 102400, window 4096 (SOURCES-B exaone4 for the rules).
+  // intermediate 27392, vocab 102400, window 4096 (SOURCES.md exaone4 for the rules).
   const std::string base = R"("model_type": "exaone4", "hidden_size": 5120, "num_hidden_layers": 64,
       "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 27392,
       "vocab_size": 102400, "max_position_embeddings": 131072, "sliding_window": 4096)";
@@ -262,12 +262,12 @@ TEST_CASE("qwen2 cross-check: Qwen2.5-72B-Instruct's exact 72,706,203,648 parame
   // biases 8192 + 2 x 1024 = 10,240; MLP 3 x 8192 x 29568 = 726,663,168; norms 16,384 ->
   // 877,684,736; x 80 = 70,214,778,880; + 2 x 152064 x 8192 = 2,491,416,576 + 8,192.
   const ParamCounts p = count_params(m);
-  CHECK(p.total == 72706203648LL);  // the checkpoint's tensor sum (SOURCES-C)
+  CHECK(p.total == 72706203648LL);  // the checkpoint's tensor sum (SOURCES.md)
   CHECK(within_half_percent(p.total, 72706203648.0));
 }
 
 TEST_CASE("bundled Mistral-Nemo and Mistral-Small: explicit head_dim 128", "[hf][more_dense]") {
-  // Mistral-Nemo-Instruct-2407 fields (SOURCES-C): head_dim 128 while 5120 / 32 = 160.
+  // Mistral-Nemo-Instruct-2407 fields (SOURCES.md): head_dim 128 while 5120 / 32 = 160.
   const Model nemo = import_hf_config(R"({"model_type": "mistral", "hidden_size": 5120, "num_hidden_layers": 40,
       "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 14336,
       "vocab_size": 131072, "max_position_embeddings": 1024000, "sliding_window": null,
@@ -278,9 +278,9 @@ TEST_CASE("bundled Mistral-Nemo and Mistral-Small: explicit head_dim 128", "[hf]
   CHECK(kv_bytes_per_token(nemo, bf16()) == 163840);
   // Per layer: q 4096 x 5120 = 20,971,520; k, v 2 x 1024 x 5120 = 10,485,760; o 20,971,520; MLP
   // 3 x 5120 x 14336 = 220,200,960; norms 10,240 -> 272,640,000; x 40 = 10,905,600,000;
-  // + 2 x 131072 x 5120 = 1,342,177,280 + 5,120 = 12,247,782,400 (SOURCES-C's computed figure).
+  // + 2 x 131072 x 5120 = 1,342,177,280 + 5,120 = 12,247,782,400 (SOURCES.md's computed figure).
   CHECK(count_params(nemo).total == 12247782400LL);
   // Mistral-Small-24B-2501: MLP 3 x 5120 x 32768 = 503,316,480 -> 555,755,520 per layer;
-  // 40 x 555,755,520 + 1,342,177,280 + 5,120 = 23,572,403,200 (SOURCES-C: text tower 23,572,403,200).
+  // 40 x 555,755,520 + 1,342,177,280 + 5,120 = 23,572,403,200 (SOURCES.md: text tower 23,572,403,200).
   CHECK(count_params(model("mistral-small-24b")).total == 23572403200LL);
 }

@@ -1,7 +1,7 @@
 // HF import of the hybrid families falcon_h1 (attention + Mamba-2 side by side) and
 // granitemoehybrid (Mamba-2 or attention, then MoE + shared MLP), plus the bundled Nemotron-Nano-
 // 9B-v2: layer kinds, KV bytes, Mamba state and parameters derived by hand from the configs
-// (tests/fixtures/hf/SOURCES-C.md). Mamba state per layer as vLLM sizes it (mamba_utils.py):
+// (tests/fixtures/hf/SOURCES.md). Mamba state per layer as vLLM sizes it (mamba_utils.py):
 // conv (d_conv - 1) x (d_ssm + 2 x groups x d_state), ssm heads x head_dim x d_state.
 #include <catch2/catch.hpp>
 
@@ -43,7 +43,7 @@ std::string repeat(const std::string& item, int n) {
   return out;
 }
 
-// Falcon-H1-7B-Instruct fields (SOURCES-C falcon-h1-7b), with the flags every released
+// Falcon-H1-7B-Instruct fields (SOURCES.md falcon-h1-7b), with the flags every released
 // Falcon-H1 config carries (mamba_rms_norm, mamba_proj_bias, projectors_bias false).
 const std::string kFalconH17b = R"({"model_type": "falcon_h1", "hidden_size": 3072, "num_hidden_layers": 44,
     "num_attention_heads": 12, "num_key_value_heads": 2, "head_dim": 128, "intermediate_size": 12288,
@@ -223,7 +223,7 @@ TEST_CASE("bundled Granite-4.0-H-Small: 32B total, 9B active", "[hf][hybrid][moe
 }
 
 TEST_CASE("nemotron_h (Nemotron-Nano-9B-v2) against its bundled YAML", "[hf][hybrid]") {
-  // Fields from SOURCES-C nemotron-nano-9b-v2.
+  // Fields from SOURCES.md nemotron-nano-9b-v2.
   const Model m = import_hf_config(R"({"model_type": "nemotron_h", "vocab_size": 131072, "hidden_size": 4480,
       "intermediate_size": 15680, "num_hidden_layers": 56, "num_attention_heads": 40, "num_key_value_heads": 8,
       "head_dim": 128, "max_position_embeddings": 131072,
@@ -239,7 +239,7 @@ TEST_CASE("nemotron_h (Nemotron-Nano-9B-v2) against its bundled YAML", "[hf][hyb
   // Per Mamba layer: conv 3 x (10240 + 2 x 8 x 128) = 36,864; ssm 128 x 80 x 128 = 1,310,720;
   // x 2 B = 2,695,168; x 27 = 72,769,536 B.
   CHECK(state_bytes_per_sequence(m, bf16()) == 72769536LL);
-  // SOURCES-C computed count: 27 x 147,450,624 + 25 x 140,497,280 + 4 x 55,054,720
+  // SOURCES.md computed count: 27 x 147,450,624 + 25 x 140,497,280 + 4 x 55,054,720
   // + 2 x 131072 x 4480 + 4,480 = 8,888,227,328.
   CHECK(count_params(m).total == 8888227328LL);
 }

@@ -63,6 +63,10 @@ TEST_CASE("every bundled model's HF config imports to its YAML", "[hf]") {
     CHECK(hf.norm == yaml.norm);
     CHECK(name(hf.dtype) == std::string(name(yaml.dtype)));
     CHECK(hf.expert_dtype == yaml.expert_dtype);
+    CHECK(hf.activation_dtype == yaml.activation_dtype);
+    CHECK(hf.kv_dtype == yaml.kv_dtype);
+    CHECK(hf.state_dtype == yaml.state_dtype);
+    CHECK(hf.towers == yaml.towers);
     REQUIRE(hf.layers.size() == yaml.layers.size());
     const auto a = structure(hf), b = structure(yaml);
     for (size_t i = 0; i < a.size(); ++i) {

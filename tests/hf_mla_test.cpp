@@ -1,6 +1,6 @@
 // HF import of the MLA families (io/hf/mla.cpp): DeepSeek-V3.2 and GLM-5 sparse attention,
 // DeepSeek-R1 and Kimi-K2 (the DeepSeek-V3 layout), Kimi-Linear (KDA + MLA). Every expectation is
-// derived by hand from the real config.json under tests/fixtures/hf/ (SOURCES-B.md).
+// derived by hand from the real config.json under tests/fixtures/hf/ (SOURCES.md).
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
@@ -68,7 +68,7 @@ TEST_CASE("DeepSeek-V3.2: MLA with the lightning indexer on all 61 layers", "[hf
   // Parameters: DeepSeek-R1's 671,026,419,200 (below) + 61 indexers of wq_b 64 x 128 x 1536 =
   // 12,582,912, wk 128 x 7168 = 917,504, k_norm 2 x 128 = 256, weights_proj 64 x 7168 = 458,752
   // (13,959,424 each, 851,524,864 in all) = 671,877,944,064: the checkpoint's main weights
-  // without MTP and scales (SOURCES-B.md).
+  // without MTP and scales (SOURCES.md).
   const int64_t total = count_params(m).total;
   CHECK(total == 671026419200LL + 61LL * 13959424);
   CHECK(std::fabs(static_cast<double>(total) / 671877944064.0 - 1) < 0.005);
@@ -111,7 +111,7 @@ TEST_CASE("Kimi-K2: model_type kimi_k2 with the DeepSeek-V3 layout", "[hf][mla]"
   // MoE: 384 x 7168 + 384 = 2,752,896; experts 384 x 44,040,192 = 16,911,433,728; shared 44,040,192
   // -> 16,958,226,816. Embed + lm_head 2 x 163840 x 7168 = 2,348,810,240; final norm 7,168.
   // 2,348,810,240 + 7,168 + 61 x 101,138,432 + 396,361,728 + 60 x 16,958,226,816 = 1,026,408,232,448,
-  // the checkpoint's weights without scale_inv and inv_freq (SOURCES-B.md).
+  // the checkpoint's weights without scale_inv and inv_freq (SOURCES.md).
   CHECK(count_params(m).total == 1026408232448LL);
 }
 
@@ -144,7 +144,7 @@ TEST_CASE("GLM-5: glm_moe_dsa, every indexer full", "[hf][mla]") {
 }
 
 TEST_CASE("glm_moe_dsa: shared indexer layers have no indexer of their own", "[hf][mla]") {
-  // GLM-5 shapes (SOURCES-B.md) cut to 8 layers, with GLM-5.2's index_topk_freq 4 and offset 3:
+  // GLM-5 shapes (SOURCES.md) cut to 8 layers, with GLM-5.2's index_topk_freq 4 and offset 3:
   // layer i is full iff max(i - 3 + 1, 0) % 4 == 0 -> full 0, 1, 2, 6; shared 3, 4, 5, 7.
   const std::string base = R"("model_type": "glm_moe_dsa", "vocab_size": 154880, "hidden_size": 6144,
       "num_hidden_layers": 8, "num_attention_heads": 64, "q_lora_rank": 2048, "kv_lora_rank": 512,

@@ -1,6 +1,6 @@
 // HF import of the MoE-on-attention families (io/hf/moe.cpp). No verbatim config.json of these
-// models was found (tests/fixtures/hf/SOURCES-B.md), so each test feeds a config string built
-// from the fields SOURCES-B.md cites, and the expectations are derived by hand from them.
+// models was found (tests/fixtures/hf/SOURCES.md), so each test feeds a config string built
+// from the fields SOURCES.md cites, and the expectations are derived by hand from them.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -37,7 +37,7 @@ CacheOptions bf16() {
 
 const Attention& attention_of(const Layer& l) { return std::get<Attention>(*l.mixer); }
 
-// GLM-4.5 (SOURCES-B.md: slime glm4.5-355B-A32B.sh and the GLM-4.5-FP8 tensor table).
+// GLM-4.5 (SOURCES.md: slime glm4.5-355B-A32B.sh and the GLM-4.5-FP8 tensor table).
 const char* kGlm45 = R"({"model_type": "glm4_moe", "vocab_size": 151552, "hidden_size": 5120,
     "num_hidden_layers": 92, "num_attention_heads": 96, "num_key_value_heads": 8, "head_dim": 128,
     "intermediate_size": 12288, "moe_intermediate_size": 1536, "n_routed_experts": 160,
@@ -52,7 +52,7 @@ const char* kGlm45Air = R"({"model_type": "glm4_moe", "vocab_size": 151552, "hid
     "n_shared_experts": 1, "num_experts_per_tok": 8, "first_k_dense_replace": 1, "attention_bias": true,
     "use_qk_norm": false, "max_position_embeddings": 131072, "tie_word_embeddings": false})";
 
-// MiniMax-M2 (configuration_minimax_m2.py defaults; the M2.7 config in SOURCES-B.md agrees).
+// MiniMax-M2 (configuration_minimax_m2.py defaults; the M2.7 config in SOURCES.md agrees).
 const char* kMiniMaxM2 = R"({"model_type": "minimax_m2", "vocab_size": 200064, "hidden_size": 3072,
     "num_hidden_layers": 62, "num_attention_heads": 48, "num_key_value_heads": 8, "head_dim": 128,
     "intermediate_size": 1536, "num_local_experts": 256, "num_experts_per_tok": 8, "rotary_dim": 64,
@@ -177,7 +177,7 @@ TEST_CASE("ERNIE-4.5 MoE: configuration defaults, layer 0 dense", "[hf][moe]") {
 }
 
 TEST_CASE("Phi-3.5-MoE: LayerNorm, attention biases, 16 experts top-2", "[hf][moe]") {
-  // configuration_phimoe.py defaults (SOURCES-B.md) with attention_bias true, as mlx-lm phimoe.py builds it.
+  // configuration_phimoe.py defaults (SOURCES.md) with attention_bias true, as mlx-lm phimoe.py builds it.
   const Model m = import_hf_config(R"({"model_type": "phimoe", "vocab_size": 32064, "hidden_size": 4096,
       "num_hidden_layers": 32, "attention_bias": true, "sliding_window": null})",
                                    "phimoe/config.json");

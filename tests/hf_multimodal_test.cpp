@@ -1,6 +1,6 @@
 // HF import of the multimodal wrappers (src/io/hf/multimodal.cpp, gemma3 in dense.cpp): the text
 // stack's layers, KV bytes, and the vision tower + projector parameters in Model::towers, derived by
-// hand from the configs and the tensor rules in tests/fixtures/hf/SOURCES-A.md / SOURCES-C.md.
+// hand from the configs and the tensor rules in tests/fixtures/hf/SOURCES.md / SOURCES.md.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -56,7 +56,7 @@ std::string error_of(const std::string& json) {
   return "";
 }
 
-// Llama-4-Scout's fields from the transformers Llama4Config dump cited in SOURCES-A.md (its moe_layers
+// Llama-4-Scout's fields from the transformers Llama4Config dump cited in SOURCES.md (its moe_layers
 // "0..47" is not JSON; interleave_moe_layer_step 1 gives the same list).
 const char* kScoutVision = R"("vision_config": {"hidden_size": 1408, "image_size": 336, "intermediate_size": 5632,
     "model_type": "llama4_vision_model", "multi_modal_projector_bias": false, "num_attention_heads": 16,
@@ -205,7 +205,7 @@ TEST_CASE("Qwen2.5-VL-7B: qwen2 text at the top level plus the vision tower", "[
 }
 
 TEST_CASE("Mistral-Small-3.1 (mistral3): mistral text, Pixtral tower, patch-merger projector", "[hf][multimodal]") {
-  // Fields of mistralai/Mistral-Small-3.1-24B-Instruct-2503 config.json as SOURCES-C.md records them
+  // Fields of mistralai/Mistral-Small-3.1-24B-Instruct-2503 config.json as SOURCES.md records them
   // (the vision fields after hidden_size/image_size from the non-official copies it cites).
   const Model m = import_hf_config(R"({"architectures": ["Mistral3ForConditionalGeneration"],
       "image_token_index": 10, "model_type": "mistral3", "multimodal_projector_bias": false,

@@ -1,6 +1,6 @@
 // HF import of the Qwen3-MoE, Qwen3-Next and Qwen3.5 families (src/io/hf/qwen.cpp): layer kinds,
 // KV bytes per token, Gated DeltaNet state and parameter counts, derived by hand from the configs
-// (tests/fixtures/hf/SOURCES-A.md) and checked against the exact checkpoint counts where known.
+// (tests/fixtures/hf/SOURCES.md) and checked against the exact checkpoint counts where known.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -50,7 +50,7 @@ std::string error_of(const std::string& json) {
   return "";
 }
 
-// Qwen3.5-35B-A3B's text and vision fields (SOURCES-A.md, from the Qwen3_5MoeConfig re-dump; the raw
+// Qwen3.5-35B-A3B's text and vision fields (SOURCES.md, from the Qwen3_5MoeConfig re-dump; the raw
 // file was not found), with the layer_types list written out: 3 linear_attention + 1 full, x10.
 std::string qwen3_5_35b_config() {
   std::string types;
@@ -68,7 +68,7 @@ std::string qwen3_5_35b_config() {
       "out_hidden_size": 2048, "num_position_embeddings": 2304}})";
 }
 
-// Qwen3.5-27B's fields (SOURCES-A.md, tt-metal's reformatted copy); the layer types left to
+// Qwen3.5-27B's fields (SOURCES.md, tt-metal's reformatted copy); the layer types left to
 // full_attention_interval's default 4, which gives the same 3 linear + 1 full pattern.
 const char* kQwen3_5_27b = R"({"model_type": "qwen3_5",
     "text_config": {"model_type": "qwen3_5_text", "hidden_size": 5120, "num_hidden_layers": 64,
@@ -180,7 +180,7 @@ TEST_CASE("Qwen3-Next-80B-A3B: gated attention every 4th layer, Gated DeltaNet, 
   // MoE: router 512x2048 1,048,576 + experts 512 x 3 x 512 x 2048 1,610,612,736 + shared 3 x 512 x 2048
   //   3,145,728 = 1,614,807,040; norms 2 x 2048 + shared_expert_gate 2048 = 6,144.
   // total = 622,331,904 + 12 x 27,263,488 + 36 x 33,718,464 + 48 x 1,614,813,184 = 79,674,391,296, the
-  // checkpoint's 81,324,862,720 less its MTP block 1,650,471,424 (SOURCES-A.md).
+  // checkpoint's 81,324,862,720 less its MTP block 1,650,471,424 (SOURCES.md).
   const ParamCounts p = count_params(m);
   CHECK(p.total == 79674391296LL);
   CHECK(p.total == 81324862720LL - 1650471424LL);
@@ -228,7 +228,7 @@ TEST_CASE("Qwen3.5-35B-A3B: text stack under text_config plus the vision tower",
   // Text: embed + lm_head 2 x 248320 x 2048 = 1,017,118,720 + final norm 2,048; 10 full x 27,263,488;
   // 30 GDN x 33,718,464; 40 MoE x (router 524,288 + experts 805,306,368 + shared 3,145,728 + 3 x 2,048)
   // = 40 x 808,982,528 -> 34,660,610,688. With the tower: 35,107,181,936 = the checkpoint's
-  // 35,951,822,704 less MTP 844,640,768 (SOURCES-A.md).
+  // 35,951,822,704 less MTP 844,640,768 (SOURCES.md).
   const ParamCounts p = count_params(m);
   CHECK(p.total - p.towers == 34660610688LL);
   CHECK(p.total == 35951822704LL - 844640768LL);

@@ -124,7 +124,7 @@ TEST_CASE("kimi-linear-48b-a3b parameters equal the checkpoint's 49,122,681,728"
   const ParamCounts p = count_params(model("kimi-linear-48b-a3b"));
   CHECK(p.total == 49122681728LL);
   // Active: 8 of the 256 routed experts per MoE layer, so 26 x 248 x 7,077,888 = 45,638,221,824
-  // fewer -> 3,484,459,904 (the figure SOURCES-B.md computes, embeddings included).
+  // fewer -> 3,484,459,904 (the figure SOURCES.md computes, embeddings included).
   CHECK(p.active == 3484459904LL);
 }
 

@@ -1,6 +1,6 @@
 // More dense attention families: phi3, olmo2/olmo3, cohere/cohere2, smollm3, granite, exaone4.
 // Defaults for absent keys are those of each family's transformers configuration_<family>.py;
-// tensor layouts as tests/fixtures/hf/SOURCES-B.md records them.
+// tensor layouts as tests/fixtures/hf/SOURCES.md records them.
 #include "io/hf/families.h"
 
 namespace kvplan::hf {

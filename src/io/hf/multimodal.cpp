@@ -192,7 +192,7 @@ Model llava(const Config& top) {
 
 // ---- qwen2_5_vl -----------------------------------------------------------------------------
 
-// Qwen2_5_VisionTransformerPretrainedModel (modeling_qwen2_5_vl.py; SOURCES-A.md "qwen2_5_vl"):
+// Qwen2_5_VisionTransformerPretrainedModel (modeling_qwen2_5_vl.py; SOURCES.md "qwen2_5_vl"):
 // Conv3d patch embed [vh, C, T, P, P] without bias; per block two RMSNorms (vh), qkv [3vh, vh] + b,
 // proj [vh, vh] + b, SwiGLU gate/up [vi, vh] + b and down [vh, vi] + b; merger ln_q RMSNorm(vh),
 // mlp [4vh, 4vh] + b and [out_hidden, 4vh] + b (4 = spatial_merge_size^2). Defaults:
@@ -234,7 +234,7 @@ Model qwen2_5_vl(const Config& top) {
 
 // ---- mistral3 -------------------------------------------------------------------------------
 
-// configuration_mistral3.py + models/pixtral (SOURCES-C.md "mistral3"): the text_config is a
+// configuration_mistral3.py + models/pixtral (SOURCES.md "mistral3"): the text_config is a
 // MistralConfig (sliding_window default 4096, null = full). Tied embeddings follow text_config
 // (MistralConfig default false: the checkpoints carry an lm_head). PixtralVisionModel:
 // patch_conv [vh, C, P, P] without bias, ln_pre RMSNorm(vh); per layer two RMSNorms, q/k/v/o

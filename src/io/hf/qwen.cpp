@@ -147,7 +147,7 @@ Model qwen3_next(const Config& c) {
   return m;
 }
 
-// Qwen3_5VisionModel (modeling_qwen3_5.py; SOURCES-A.md "qwen3_5 / qwen3_5_moe"): Conv3d patch
+// Qwen3_5VisionModel (modeling_qwen3_5.py; SOURCES.md "qwen3_5 / qwen3_5_moe"): Conv3d patch
 // embed [vh, C, T, P, P] + bias, learned pos_embed [num_position_embeddings, vh]; per block two
 // LayerNorms (w+b), qkv [3vh, vh] + b, proj [vh, vh] + b, fc1 [vi, vh] + b, fc2 [vh, vi] + b;
 // merger LayerNorm(vh) and fc1 [4vh, 4vh] + b, fc2 [out_hidden, 4vh] + b (4 = spatial_merge_size^2).
