@@ -7,7 +7,9 @@
 #include <utility>
 #include <yaml-cpp/yaml.h>
 
+#include "core/estimate.h"
 #include "core/params.h"
+#include "core/serving_dtypes.h"
 #include "io/embedded_data.h"
 #include "io/files.h"
 #include "io/gpu_yaml.h"
@@ -99,4 +101,23 @@ TEST_CASE("parameter counts agree with the exact and the published sizes", "[dat
   }
   CHECK(models >= 20);
   CHECK(exact >= 1);
+}
+
+TEST_CASE("every bundled model estimates, sweeps its kinds and shows", "[data]") {
+  // Each model on an H200 at 4K tokens x 2 sequences, as the CLI resolves its dtypes: the whole
+  // pipeline (memory, prefill, decode, cost) runs for every layer kind a bundled model uses.
+  const Gpu gpu = kvplan::test::gpu("h200");
+  for (const std::string& id : kvplan::test::bundled().model_ids()) {
+    INFO(id);
+    const Model m = kvplan::test::model(id);
+    const ServingDTypes d = serving_dtypes(m, std::nullopt, std::nullopt, std::nullopt);
+    MemoryOptions o;
+    o.weights = d.weights;
+    o.cache.kv_dtype = d.kv;
+    o.cache.state_dtype = d.state;
+    const Estimate e = estimate(m, gpu, Workload{2, 4096, 0, 0}, o);
+    CHECK(e.memory.kv_bytes_per_sequence + e.memory.state_bytes_per_sequence > 0);
+    CHECK(e.decode.time_s > 0);
+    CHECK(e.prefill.time_s > 0);
+  }
 }

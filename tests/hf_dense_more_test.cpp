@@ -12,36 +12,13 @@
 #include "io/files.h"
 #include "io/hf_config.h"
 #include "test_helpers.h"
+#include "hf_test_helpers.h"
 
 using namespace kvplan;
+using namespace kvplan::test;
 using kvplan::test::model;
 
 namespace {
-
-const std::string kFixtures = std::string(KVPLAN_SOURCE_DIR) + "/tests/fixtures/hf";
-
-Model import_file(const std::string& path) { return import_hf_config(read_text_file(path), path); }
-
-std::vector<Layer> structure(const Model& m) {
-  std::vector<Layer> out = m.layers;
-  for (Layer& l : out) l.block.clear();
-  return out;
-}
-
-std::map<LayerKind, int> count_kinds(const Model& m) {
-  std::map<LayerKind, int> out;
-  for (const Layer& l : m.layers) ++out[kind_of(l)];
-  return out;
-}
-
-const Attention& attention_of(const Layer& l) { return std::get<Attention>(*l.mixer); }
-
-CacheOptions bf16() {
-  CacheOptions o;
-  o.kv_dtype = DType::bf16;
-  o.state_dtype = DType::bf16;
-  return o;
-}
 
 // |got / want - 1| < 0.5%.
 bool within_half_percent(int64_t got, double want) {
@@ -62,7 +39,7 @@ TEST_CASE("phi3 (Phi-4): fused projections size as separate ones", "[hf][more_de
   CHECK_FALSE(m.tie_word_embeddings);                // Phi3Config default
   CHECK(structure(m) == structure(model("phi-4")));
   // 40 layers x 10 KV heads x 128 x (K+V) 2 x 2 B = 204,800 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 204800);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 204800);
   // Per layer: qkv (40 + 20) x 128 x 5120 = 39,321,600; o 26,214,400; gate_up 2 x 17920 x 5120 =
   // 183,500,800; down 91,750,400; 2 norms 10,240 -> 340,797,440; x 40 = 13,631,897,600;
   // + embed and lm_head 2 x 100352 x 5120 = 1,027,604,480 + final norm 5,120 = 14,659,507,200.
@@ -93,7 +70,7 @@ TEST_CASE("olmo2 (OLMo-2-7B): post-norms and q/k norms", "[hf][more_dense]") {
   CHECK_FALSE(a.qkv_bias);
   CHECK(m.layers[0].norms == 2);  // post_attention_layernorm, post_feedforward_layernorm
   // 32 layers x 32 KV heads x 128 x 2 x 2 B = 524,288 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 524288);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 524288);
   // Per layer: q/k/v/o 4 x 4096^2 = 67,108,864; qk_norm as modelled 2 x 128 = 256; MLP
   // 3 x 4096 x 11008 = 135,266,304; norms 8,192 -> 202,383,616; x 32 = 6,476,275,712;
   // + 2 x 100352 x 4096 = 822,083,584 + 4,096 = 7,298,363,392.
@@ -117,7 +94,7 @@ TEST_CASE("olmo3: 3 sliding layers to 1 full", "[hf][more_dense]") {
   CHECK(attention_of(m.layers[0]).qk_norm);
   // Per layer 32 x 128 x 2 x 2 B = 16,384 B/token. At 8,192 tokens: 8 full layers x 8,192 tokens
   // + 24 sliding layers x 4,096 tokens.
-  CHECK(kv_bytes_per_sequence(m, 8192, bf16()) == 8LL * 16384 * 8192 + 24LL * 16384 * 4096);
+  CHECK(kv_bytes_per_sequence(m, 8192, bf16_cache()) == 8LL * 16384 * 8192 + 24LL * 16384 * 4096);
   // An explicit layer_types list wins over the rule.
   std::string types;
   for (int i = 0; i < 32; ++i)
@@ -141,7 +118,7 @@ TEST_CASE("cohere (Command-R): parallel block with one weight-only LayerNorm", "
   CHECK(m.tie_word_embeddings);    // configuration_cohere.py default
   CHECK(m.max_context == 8192);
   // 40 x 64 x 128 x 2 x 2 B = 1,310,720 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 1310720);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 1310720);
   // Per layer: 4 x 8192^2 = 268,435,456 + 3 x 8192 x 22528 = 553,648,128 + 8,192 = 822,091,776;
   // x 40 = 32,883,671,040 + tied 256000 x 8192 = 2,097,152,000 + 8,192 = 34,980,831,232.
   const ParamCounts p = count_params(m);
@@ -167,8 +144,8 @@ TEST_CASE("cohere2 (Command-A): every 4th layer global", "[hf][more_dense]") {
   CHECK(structure(m) == structure(model("command-a")));
   // Per layer 8 x 128 x 2 x 2 B = 4,096 B/token: 64 layers = 262,144 B/token; at 131,072 tokens
   // 16 full layers keep all of them, 48 sliding layers 4,096.
-  CHECK(kv_bytes_per_token(m, bf16()) == 262144);
-  CHECK(kv_bytes_per_sequence(m, 131072, bf16()) == 16LL * 4096 * 131072 + 48LL * 4096 * 4096);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 262144);
+  CHECK(kv_bytes_per_sequence(m, 131072, bf16_cache()) == 16LL * 4096 * 131072 + 48LL * 4096 * 4096);
   // Per layer: q 12288^2 = 150,994,944; k, v 2 x 1024 x 12288 = 25,165,824; o 150,994,944;
   // MLP 3 x 12288 x 36864 = 1,358,954,496; 1 norm 12,288 -> 1,686,122,496; x 64 =
   // 107,911,839,744; + tied 256000 x 12288 = 3,145,728,000 + 12,288 = 111,057,580,032.
@@ -194,7 +171,7 @@ TEST_CASE("smollm3 (SmolLM3-3B): NoPE layers are still full attention", "[hf][mo
   CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::attention, 36}});
   CHECK(structure(m) == structure(model("smollm3-3b")));
   // 36 x 4 x 128 x 2 x 2 B = 73,728 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 73728);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 73728);
   // Per layer: q 2048^2 = 4,194,304; k, v 2 x 512 x 2048 = 2,097,152; o 4,194,304; MLP
   // 3 x 2048 x 11008 = 67,633,152; norms 4,096 -> 78,123,008; x 36 = 2,812,428,288;
   // + tied 128256 x 2048 = 262,668,288 + 2,048 = 3,075,098,624.
@@ -216,7 +193,7 @@ TEST_CASE("granite (Granite-3.3-8B): Llama tensors, multipliers add none", "[hf]
   CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::attention, 40}});
   CHECK(m.tie_word_embeddings);
   // 40 x 8 x 128 x 2 x 2 B = 163,840 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 163840);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 163840);
   // Per layer: q 16,777,216; k, v 2 x 1024 x 4096 = 8,388,608; o 16,777,216; MLP
   // 3 x 4096 x 12800 = 157,286,400; norms 8,192 -> 199,237,632; x 40 = 7,969,505,280;
   // + tied 49159 x 4096 = 201,355,264 + 4,096 = 8,170,864,640.
@@ -257,7 +234,7 @@ TEST_CASE("qwen2 cross-check: Qwen2.5-72B-Instruct's exact 72,706,203,648 parame
   CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::attention, 80}});  // use_sliding_window false
   CHECK(structure(m) == structure(model("qwen2.5-72b")));  // same architecture as the bundled base id
   // 80 x 8 x 128 x 2 x 2 B = 327,680 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 327680);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 327680);
   // Per layer: q 8192^2 = 67,108,864; k, v 2 x 1024 x 8192 = 16,777,216; o 67,108,864; q/k/v
   // biases 8192 + 2 x 1024 = 10,240; MLP 3 x 8192 x 29568 = 726,663,168; norms 16,384 ->
   // 877,684,736; x 80 = 70,214,778,880; + 2 x 152064 x 8192 = 2,491,416,576 + 8,192.
@@ -275,7 +252,7 @@ TEST_CASE("bundled Mistral-Nemo and Mistral-Small: explicit head_dim 128", "[hf]
                                       "mistral-nemo-12b.json");
   CHECK(structure(nemo) == structure(model("mistral-nemo-12b")));
   // 40 x 8 x 128 x 2 x 2 B = 163,840 B/token.
-  CHECK(kv_bytes_per_token(nemo, bf16()) == 163840);
+  CHECK(kv_bytes_per_token(nemo, bf16_cache()) == 163840);
   // Per layer: q 4096 x 5120 = 20,971,520; k, v 2 x 1024 x 5120 = 10,485,760; o 20,971,520; MLP
   // 3 x 5120 x 14336 = 220,200,960; norms 10,240 -> 272,640,000; x 40 = 10,905,600,000;
   // + 2 x 131072 x 5120 = 1,342,177,280 + 5,120 = 12,247,782,400 (SOURCES.md's computed figure).

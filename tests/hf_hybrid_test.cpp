@@ -12,30 +12,13 @@
 #include "core/params.h"
 #include "io/hf_config.h"
 #include "test_helpers.h"
+#include "hf_test_helpers.h"
 
 using namespace kvplan;
+using namespace kvplan::test;
 using kvplan::test::model;
 
 namespace {
-
-std::vector<Layer> structure(const Model& m) {
-  std::vector<Layer> out = m.layers;
-  for (Layer& l : out) l.block.clear();
-  return out;
-}
-
-std::map<LayerKind, int> count_kinds(const Model& m) {
-  std::map<LayerKind, int> out;
-  for (const Layer& l : m.layers) ++out[kind_of(l)];
-  return out;
-}
-
-CacheOptions bf16() {
-  CacheOptions o;
-  o.kv_dtype = DType::bf16;
-  o.state_dtype = DType::bf16;
-  return o;
-}
 
 std::string repeat(const std::string& item, int n) {
   std::string out;
@@ -69,10 +52,10 @@ TEST_CASE("falcon_h1 (Falcon-H1-7B): every layer attention + Mamba-2 in parallel
   CHECK(std::get<DenseMlp>(*m.layers[0].mlp).intermediate_size == 12288);
   CHECK(structure(m) == structure(model("falcon-h1-7b")));
   // KV in every layer: 44 x 2 KV heads x 128 x 2 x 2 B = 45,056 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 45056);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 45056);
   // State per layer: conv 3 x (3072 + 2 x 1 x 256) = 10,752; ssm 24 x 128 x 256 = 786,432;
   // (10,752 + 786,432) x 2 B = 1,594,368; x 44 = 70,152,192 B.
-  CHECK(state_bytes_per_sequence(m, bf16()) == 44LL * (10752 + 786432) * 2);
+  CHECK(state_bytes_per_sequence(m, bf16_cache()) == 44LL * (10752 + 786432) * 2);
   // Per layer: attention q 1536 x 3072 = 4,718,592, k, v 2 x 256 x 3072 = 1,572,864, o 4,718,592;
   // Mamba in_proj (3072 + 3584 + 24) x 3072 = 20,520,960, conv 3584 x 4 + 3584 = 17,920,
   // dt_bias/A_log/D 72, out_proj 3072^2 = 9,437,184; MLP 3 x 3072 x 12288 = 113,246,208;
@@ -118,10 +101,10 @@ TEST_CASE("falcon_h1 defaults and refusals", "[hf][hybrid]") {
 TEST_CASE("bundled Falcon-H1-34B: KV and state", "[hf][hybrid]") {
   const Model m = model("falcon-h1-34b");
   // 72 x 4 KV heads x 128 x 2 x 2 B = 147,456 B/token (144 KiB).
-  CHECK(kv_bytes_per_token(m, bf16()) == 147456);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 147456);
   // Per layer: conv 3 x (4096 + 2 x 2 x 256) = 15,360; ssm 32 x 128 x 256 = 1,048,576;
   // x 2 B = 2,127,872; x 72 = 153,206,784 B.
-  CHECK(state_bytes_per_sequence(m, bf16()) == 153206784LL);
+  CHECK(state_bytes_per_sequence(m, bf16_cache()) == 153206784LL);
   // Per layer: attention 2 x 2560 x 5120 + 2 x 512 x 5120 = 31,457,280; Mamba in_proj
   // (4096 + 5120 + 32) x 5120 = 47,349,760, conv 5120 x 5 = 25,600, 96, out_proj 5120 x 4096 =
   // 20,971,520; MLP 3 x 5120 x 21504 = 330,301,440; norms 10,240 -> 430,115,936; x 72 =
@@ -155,10 +138,10 @@ TEST_CASE("granitemoehybrid (Granite-4.0-H-Tiny): Mamba-2 / attention, each with
   CHECK(std::holds_alternative<MoeMlp>(*m.layers[5].mlp));
   CHECK(structure(m) == structure(model("granite-4.0-h-tiny")));
   // KV only at the 4 attention layers: 4 x 4 x 128 x 2 x 2 B = 8,192 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 8192);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 8192);
   // Per Mamba layer: conv 3 x (3072 + 2 x 128) = 9,984; ssm 48 x 64 x 128 = 393,216;
   // x 2 B = 806,400; x 36 = 29,030,400 B.
-  CHECK(state_bytes_per_sequence(m, bf16()) == 29030400LL);
+  CHECK(state_bytes_per_sequence(m, bf16_cache()) == 29030400LL);
   // Mamba in_proj (3072 + 3328 + 48) x 1536 = 9,904,128, conv 3328 x 5 = 16,640, 144, norm 3,072,
   // out_proj 1536 x 3072 = 4,718,592 -> 14,642,576; attention 2 x 1536^2 + 2 x 512 x 1536 =
   // 6,291,456; MoE router 64 x 1536 = 98,304 + experts 64 x 3 x 1536 x 512 = 150,994,944 + shared
@@ -208,10 +191,10 @@ TEST_CASE("bundled Granite-4.0-H-Small: 32B total, 9B active", "[hf][hybrid][moe
   const Model m = model("granite-4.0-h-small");
   CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::mamba2, 36}, {LayerKind::attention, 4}});
   // 4 x 8 x 128 x 2 x 2 B = 16,384 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 16384);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 16384);
   // Per Mamba layer: conv 3 x (8192 + 256) = 25,344; ssm 128 x 64 x 128 = 1,048,576;
   // x 2 B = 2,147,840; x 36 = 77,322,240 B.
-  CHECK(state_bytes_per_sequence(m, bf16()) == 77322240LL);
+  CHECK(state_bytes_per_sequence(m, bf16_cache()) == 77322240LL);
   // Mamba in_proj (8192 + 8448 + 128) x 4096 = 68,681,728, conv 8448 x 5 = 42,240, 384, norm 8,192,
   // out_proj 4096 x 8192 = 33,554,432 -> 102,286,976; attention 2 x 4096^2 + 2 x 1024 x 4096 =
   // 41,943,040; MoE 72 x 4096 + 72 x 3 x 4096 x 768 + 3 x 4096 x 1536 = 698,646,528; norms 8,192.
@@ -235,10 +218,10 @@ TEST_CASE("nemotron_h (Nemotron-Nano-9B-v2) against its bundled YAML", "[hf][hyb
         std::map<LayerKind, int>{{LayerKind::mamba2, 27}, {LayerKind::mlp_only, 25}, {LayerKind::attention, 4}});
   CHECK(structure(m) == structure(model("nemotron-nano-9b-v2")));
   // 4 x 8 x 128 x 2 x 2 B = 16,384 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 16384);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 16384);
   // Per Mamba layer: conv 3 x (10240 + 2 x 8 x 128) = 36,864; ssm 128 x 80 x 128 = 1,310,720;
   // x 2 B = 2,695,168; x 27 = 72,769,536 B.
-  CHECK(state_bytes_per_sequence(m, bf16()) == 72769536LL);
+  CHECK(state_bytes_per_sequence(m, bf16_cache()) == 72769536LL);
   // SOURCES.md computed count: 27 x 147,450,624 + 25 x 140,497,280 + 4 x 55,054,720
   // + 2 x 131072 x 4480 + 4,480 = 8,888,227,328.
   CHECK(count_params(m).total == 8888227328LL);

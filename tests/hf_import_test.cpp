@@ -10,29 +10,12 @@
 #include "io/files.h"
 #include "io/hf_config.h"
 #include "io/model_yaml.h"
+#include "hf_test_helpers.h"
 
 using namespace kvplan;
+using namespace kvplan::test;
 
 namespace {
-
-const std::string kFixtures = std::string(KVPLAN_SOURCE_DIR) + "/tests/fixtures/hf";
-
-Model import_file(const std::string& path) { return import_hf_config(read_text_file(path), path); }
-
-// Layers compared on structure only: the block names of a YAML are free text.
-std::vector<Layer> structure(const Model& m) {
-  std::vector<Layer> out = m.layers;
-  for (Layer& l : out) l.block.clear();
-  return out;
-}
-
-std::map<LayerKind, int> count_kinds(const Model& m) {
-  std::map<LayerKind, int> out;
-  for (const Layer& l : m.layers) ++out[kind_of(l)];
-  return out;
-}
-
-const Attention& attention_of(const Layer& l) { return std::get<Attention>(*l.mixer); }
 
 std::string error_of(const std::string& json, const std::string& source = "cfg.json") {
   try {

@@ -11,22 +11,18 @@
 #include "core/params.h"
 #include "io/files.h"
 #include "io/hf_config.h"
+#include "hf_test_helpers.h"
 
 using namespace kvplan;
+using namespace kvplan::test;
 
 namespace {
 
 const std::string kFixtures = std::string(KVPLAN_SOURCE_DIR) + "/tests/fixtures/hf";
 
-Model import_file(const std::string& name) {
+Model import_fixture(const std::string& name) {
   const std::string path = kFixtures + "/" + name;
   return import_hf_config(read_text_file(path), path);
-}
-
-std::map<LayerKind, int> count_kinds(const Model& m) {
-  std::map<LayerKind, int> out;
-  for (const Layer& l : m.layers) ++out[kind_of(l)];
-  return out;
 }
 
 CacheOptions cache(DType kv) {
@@ -43,7 +39,7 @@ const Mla& mla_of(const Layer& l) { return std::get<Mla>(*l.mixer); }
 TEST_CASE("DeepSeek-V3.2: MLA with the lightning indexer on all 61 layers", "[hf][mla]") {
   // deepseek-v3.2.json: model_type deepseek_v32, index_n_heads 64, index_head_dim 128, index_topk 2048,
   // first_k_dense_replace 3, 256 routed + 1 shared expert, fp8 e4m3.
-  const Model m = import_file("deepseek-v3.2.json");
+  const Model m = import_fixture("deepseek-v3.2.json");
   CHECK(m.family == "deepseek_v32");
   CHECK(m.dtype == DType::fp8_e4m3);
   REQUIRE(m.layers.size() == 61);
@@ -75,7 +71,7 @@ TEST_CASE("DeepSeek-V3.2: MLA with the lightning indexer on all 61 layers", "[hf
 }
 
 TEST_CASE("DeepSeek-R1: the deepseek_v3 layout, dense MLA", "[hf][mla]") {
-  const Model m = import_file("deepseek-r1.json");
+  const Model m = import_fixture("deepseek-r1.json");
   CHECK(m.family == "deepseek_v3");
   REQUIRE(m.layers.size() == 61);
   CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::mla, 61}});
@@ -96,7 +92,7 @@ TEST_CASE("DeepSeek-R1: the deepseek_v3 layout, dense MLA", "[hf][mla]") {
 
 TEST_CASE("Kimi-K2: model_type kimi_k2 with the DeepSeek-V3 layout", "[hf][mla]") {
   // kimi-k2.json: 64 heads, first_k_dense_replace 1, 384 routed + 1 shared expert, vocab 163840, no MTP.
-  const Model m = import_file("kimi-k2.json");
+  const Model m = import_fixture("kimi-k2.json");
   CHECK(m.family == "kimi_k2");
   CHECK(m.dtype == DType::fp8_e4m3);
   REQUIRE(m.layers.size() == 61);
@@ -118,7 +114,7 @@ TEST_CASE("Kimi-K2: model_type kimi_k2 with the DeepSeek-V3 layout", "[hf][mla]"
 TEST_CASE("GLM-5: glm_moe_dsa, every indexer full", "[hf][mla]") {
   // glm-5.json: 78 layers, 64 heads, q_lora 2048, qk_nope 192, v_head_dim 256, index_n_heads 32,
   // index_head_dim 128, index_topk 2048, no index_topk_freq, bf16.
-  const Model m = import_file("glm-5.json");
+  const Model m = import_fixture("glm-5.json");
   CHECK(m.family == "glm_moe_dsa");
   CHECK(m.dtype == DType::bf16);
   REQUIRE(m.layers.size() == 78);
@@ -175,7 +171,7 @@ TEST_CASE("glm_moe_dsa: shared indexer layers have no indexer of their own", "[h
 
 TEST_CASE("Kimi-Linear: 1-based KDA layers, MLA without query compression", "[hf][mla][kda]") {
   // kimi-linear-48b-a3b.json: kda_layers 1-3, 5-7, ..., 25, 26; full_attn_layers 4, 8, ..., 24, 27.
-  const Model m = import_file("kimi-linear-48b-a3b.json");
+  const Model m = import_fixture("kimi-linear-48b-a3b.json");
   CHECK(m.family == "kimi_linear");
   CHECK(m.max_context == 1048576);  // model_max_length; the config has no max_position_embeddings
   REQUIRE(m.layers.size() == 27);

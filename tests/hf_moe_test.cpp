@@ -11,31 +11,12 @@
 #include "core/params.h"
 #include "io/hf_config.h"
 #include "test_helpers.h"
+#include "hf_test_helpers.h"
 
 using namespace kvplan;
+using namespace kvplan::test;
 
 namespace {
-
-std::map<LayerKind, int> count_kinds(const Model& m) {
-  std::map<LayerKind, int> out;
-  for (const Layer& l : m.layers) ++out[kind_of(l)];
-  return out;
-}
-
-std::vector<Layer> structure(const Model& m) {
-  std::vector<Layer> out = m.layers;
-  for (Layer& l : out) l.block.clear();
-  return out;
-}
-
-CacheOptions bf16() {
-  CacheOptions o;
-  o.kv_dtype = DType::bf16;
-  o.state_dtype = DType::bf16;
-  return o;
-}
-
-const Attention& attention_of(const Layer& l) { return std::get<Attention>(*l.mixer); }
 
 // GLM-4.5 (SOURCES.md: slime glm4.5-355B-A32B.sh and the GLM-4.5-FP8 tensor table).
 const char* kGlm45 = R"({"model_type": "glm4_moe", "vocab_size": 151552, "hidden_size": 5120,
@@ -80,7 +61,7 @@ TEST_CASE("GLM-4.5: 3 dense then 89 MoE layers, q/k/v bias and qk norm", "[hf][m
   // The bundled YAML says the same, layer by layer.
   CHECK(structure(m) == structure(kvplan::test::model("glm-4.5")));
   // KV: 92 layers x 8 KV heads x 128 x (K + V) x 2 B = 376,832 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 92 * 8 * 128 * 2 * 2);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 92 * 8 * 128 * 2 * 2);
   // Attention: q 12288 x 5120 = 62,914,560; k, v 1024 x 5120 = 5,242,880 each; o 5120 x 12288 =
   // 62,914,560; q/k/v bias 12288 + 2048 = 14,336; q/k norm 256 -> 136,329,472. Dense 3 x 5120 x 12288
   // = 188,743,680. MoE: router 160 x 5120 + 160 = 819,360; experts 160 x 3 x 5120 x 1536 =
@@ -125,7 +106,7 @@ TEST_CASE("MiniMax-M2: 62 full-attention MoE layers", "[hf][moe]") {
   CHECK(m.max_context == 196608);
   CHECK(structure(m) == structure(kvplan::test::model("minimax-m2")));
   // KV: 62 x 8 x 128 x 2 x 2 B = 253,952 B/token.
-  CHECK(kv_bytes_per_token(m, bf16()) == 253952);
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 253952);
   // Attention q 6144 x 3072 + k, v 1024 x 3072 x 2 + o 3072 x 6144 = 44,040,192 + q/k norm 256.
   // MoE: 256 x 3072 + 256 + 256 x 3 x 3072 x 1536 = 3,624,665,344. Embed + lm_head 2 x 200064 x 3072
   // = 1,229,193,216; norms 6,144 a layer + 3,072.

@@ -13,33 +13,12 @@
 #include "io/files.h"
 #include "io/hf_config.h"
 #include "test_helpers.h"
+#include "hf_test_helpers.h"
 
 using namespace kvplan;
+using namespace kvplan::test;
 
 namespace {
-
-const std::string kFixtures = std::string(KVPLAN_SOURCE_DIR) + "/tests/fixtures/hf";
-
-Model import_file(const std::string& path) { return import_hf_config(read_text_file(path), path); }
-
-std::map<LayerKind, int> count_kinds(const Model& m) {
-  std::map<LayerKind, int> out;
-  for (const Layer& l : m.layers) ++out[kind_of(l)];
-  return out;
-}
-
-std::vector<Layer> structure(const Model& m) {
-  std::vector<Layer> out = m.layers;
-  for (Layer& l : out) l.block.clear();
-  return out;
-}
-
-CacheOptions bf16_cache() {
-  CacheOptions o;
-  o.kv_dtype = DType::bf16;
-  o.state_dtype = DType::bf16;
-  return o;
-}
 
 std::string error_of(const std::string& json) {
   try {

@@ -7,8 +7,10 @@
 #include "core/params.h"
 #include "io/model_yaml.h"
 #include "test_helpers.h"
+#include "hf_test_helpers.h"
 
 using namespace kvplan;
+using namespace kvplan::test;
 using kvplan::test::model;
 
 namespace {
@@ -19,13 +21,6 @@ Kda kimi_linear_kda() {
   k.head_dim = 128;
   k.d_conv = 4;
   return k;
-}
-
-CacheOptions bf16_cache() {
-  CacheOptions o;
-  o.kv_dtype = DType::bf16;
-  o.state_dtype = DType::bf16;
-  return o;
 }
 
 int64_t params_of(const std::vector<Tensor>& tensors) {

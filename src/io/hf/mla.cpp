@@ -56,9 +56,7 @@ std::vector<bool> moe_layers(const Config& c, int64_t layers, int64_t first_dens
   if (!c.has("n_routed_experts")) return out;
   const std::vector<std::string> types = c.strings("mlp_layer_types");
   if (!types.empty()) {
-    if (static_cast<int64_t>(types.size()) != layers)
-      throw c.fail("field 'mlp_layer_types' lists " + std::to_string(types.size()) +
-                   " layers but num_hidden_layers is " + std::to_string(layers));
+    check_list_length(c, "mlp_layer_types", types.size(), layers);
     for (int64_t i = 0; i < layers; ++i) out[i] = types[i] == "sparse";
     return out;
   }

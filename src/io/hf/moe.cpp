@@ -66,9 +66,7 @@ Model minimax_m2(const Config& c) {
   moe.router_bias = true;
   const int64_t layers = layer_count(c);
   const std::vector<int64_t> types = c.integers("attn_type_list");
-  if (!types.empty() && static_cast<int64_t>(types.size()) != layers)
-    throw c.fail("field 'attn_type_list' lists " + std::to_string(types.size()) + " layers but num_hidden_layers is " +
-                 std::to_string(layers));
+  if (!types.empty()) check_list_length(c, "attn_type_list", types.size(), layers);
   if (std::count(types.begin(), types.end(), 0) > 0)
     throw c.fail("field 'attn_type_list': linear (lightning) attention layers (0) are not supported for minimax_m2");
   add_decoders(m, a, moe, 2, none_sliding(layers), 0);

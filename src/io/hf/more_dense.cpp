@@ -85,9 +85,7 @@ Model smollm3(const Config& c) {
     const int64_t interval = c.integer("no_rope_layer_interval", 4);
     for (int64_t i = 0; i < layers; ++i) rope.push_back(interval > 0 && (i + 1) % interval != 0 ? 1 : 0);
   }
-  if (static_cast<int64_t>(rope.size()) != layers)
-    throw c.fail("field 'no_rope_layers' lists " + std::to_string(rope.size()) + " layers but num_hidden_layers is " +
-                 std::to_string(layers));
+  check_list_length(c, "no_rope_layers", rope.size(), layers);
   const DenseMlp mlp{c.integer("intermediate_size", 11008), true, c.boolean("mlp_bias", false)};
   add_decoders(m, a, mlp, 2, sliding_layers(c, layers, [&](int64_t i) { return window > 0 && rope[i] == 0; }), window);
   return m;

@@ -79,9 +79,7 @@ Model llama4(const Config& top, bool wrapper) {
   std::vector<bool> chunked(layers);
   const std::vector<std::string> types = c.strings("layer_types");
   if (!types.empty()) {
-    if (static_cast<int64_t>(types.size()) != layers)
-      throw c.fail("field 'layer_types' lists " + std::to_string(types.size()) + " layers but num_hidden_layers is " +
-                   std::to_string(layers));
+    check_list_length(c, "layer_types", types.size(), layers);
     for (int64_t i = 0; i < layers; ++i) {
       if (types[i] == "chunked_attention") chunked[i] = true;
       else if (types[i] == "full_attention") chunked[i] = false;

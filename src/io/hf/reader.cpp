@@ -151,6 +151,12 @@ int64_t layer_count(const Config& c, const std::string& key) {
   return n;
 }
 
+void check_list_length(const Config& c, const std::string& key, size_t listed, int64_t layers) {
+  if (static_cast<int64_t>(listed) != layers)
+    throw c.fail("field '" + key + "' lists " + std::to_string(listed) + " layers but num_hidden_layers is " +
+                 std::to_string(layers));
+}
+
 Layer make_layer(std::string block, std::optional<Mixer> mixer, std::optional<Mlp> mlp, int64_t norms) {
   Layer l;
   l.block = std::move(block);
@@ -166,9 +172,7 @@ std::vector<bool> sliding_layers(const Config& c, int64_t layers, const std::fun
   std::vector<bool> out(layers);
   const std::vector<std::string> types = c.strings("layer_types");
   if (!types.empty()) {
-    if (static_cast<int64_t>(types.size()) != layers)
-      throw c.fail("field 'layer_types' lists " + std::to_string(types.size()) + " layers but num_hidden_layers is " +
-                   std::to_string(layers));
+    check_list_length(c, "layer_types", types.size(), layers);
     for (int64_t i = 0; i < layers; ++i) out[i] = types[i] == "sliding_attention";
     return out;
   }

@@ -140,6 +140,8 @@ Model start_model(const Config& top, const Config& c, const std::string& family,
 Attention gqa(const Config& c, int64_t hidden, int64_t head_dim_default = 0);
 // num_hidden_layers (or a legacy spelling), bounded as the YAML format bounds `repeat`.
 int64_t layer_count(const Config& c, const std::string& key = "num_hidden_layers");
+// A per-layer list (layer_types, no_rope_layers, ...) must list num_hidden_layers entries.
+void check_list_length(const Config& c, const std::string& key, size_t listed, int64_t layers);
 Layer make_layer(std::string block, std::optional<Mixer> mixer, std::optional<Mlp> mlp, int64_t norms);
 // Which layers use the sliding window: `layer_types` when the config lists them, else the
 // family's rule. Every entry other than "sliding_attention" is full attention.

@@ -88,9 +88,7 @@ Model zamba2(const Config& c) {
   std::vector<bool> hybrid(layers, false);
   const std::vector<std::string> types = c.strings("layers_block_type");
   if (!types.empty()) {
-    if (static_cast<int64_t>(types.size()) != layers)
-      throw c.fail("field 'layers_block_type' lists " + std::to_string(types.size()) +
-                   " layers but num_hidden_layers is " + std::to_string(layers));
+    check_list_length(c, "layers_block_type", types.size(), layers);
     for (int64_t i = 0; i < layers; ++i) hybrid[i] = types[i] == "hybrid";
   } else {
     for (int64_t id : c.integers("hybrid_layer_ids")) {
@@ -248,9 +246,7 @@ Model granitemoehybrid(const Config& c) {
   const int64_t layers = layer_count(c);
   std::vector<std::string> types = c.strings(c.pick({"layer_types", "layers_block_type"}));
   if (types.empty()) types.assign(layers, "mamba");
-  if (static_cast<int64_t>(types.size()) != layers)
-    throw c.fail("field 'layer_types' lists " + std::to_string(types.size()) + " layers but num_hidden_layers is " +
-                 std::to_string(layers));
+  check_list_length(c, "layer_types", types.size(), layers);
   Attention a = gqa(c, m.hidden_size);
   a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
   Mamba2 s;
