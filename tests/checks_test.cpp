@@ -57,7 +57,7 @@ TEST_CASE("checks: headroom is a percent of usable memory", "[checks]") {
 
 TEST_CASE("checks: max_num_seqs_fit and max_model_len_fits count sequences of max_model_len", "[checks]") {
   DeploySpec spec;
-  spec.engine.max_num_seqs = 16;
+  spec.engine.settings.max_num_seqs = 16;
   spec.limits.max_model_len_fits = true;
   spec.limits.max_num_seqs_fit = true;
   DeployEstimates e = synthetic(1, 2);
@@ -78,7 +78,7 @@ TEST_CASE("checks: a deployment rounds each sequence up to whole KV blocks", "[c
   const Model model = registry.resolve_model("llama-3.1-8b");
   const Gpu gpu = registry.resolve_gpu("h100-sxm");
   DeploySpec spec;
-  spec.engine.max_num_seqs = 4;
+  spec.engine.settings.max_num_seqs = 4;
   spec.workload.prompt_tokens = 1000;
   spec.workload.output_tokens = 10;  // 1010 tokens -> 64 blocks of 16 = 1024
   const DeployResult r = check_deployment(model, gpu, spec);
@@ -86,9 +86,9 @@ TEST_CASE("checks: a deployment rounds each sequence up to whole KV blocks", "[c
   CHECK(r.estimates.workload.workload.context == 1024);
   CHECK(r.estimates.workload.memory.kv_cache_bytes == 4 * 1024 * int64_t{131072});
   CHECK(r.pass());
-  spec.engine.block_size = 1;
+  spec.engine.settings.block_size = 1;
   CHECK(check_deployment(model, gpu, spec).estimates.workload.memory.kv_cache_bytes == 4 * 1010 * int64_t{131072});
-  spec.engine.kv_cache_dtype = DType::fp8_e4m3;
+  spec.engine.kv_cache_dtype = "fp8_e4m3";
   CHECK(check_deployment(model, gpu, spec).estimates.workload.memory.kv_cache_bytes == 4 * 1010 * int64_t{65536});
 }
 
@@ -100,16 +100,16 @@ TEST_CASE("checks: inconsistent deployments are input errors", "[checks]") {
   spec.workload.prompt_tokens = 1000;
   spec.workload.output_tokens = 100;
   CHECK_THROWS_WITH(estimate_deployment(model, gpu, spec), "set workload.concurrency or engine.max_num_seqs");
-  spec.engine.max_num_seqs = 8;
+  spec.engine.settings.max_num_seqs = 8;
   spec.workload.concurrency = 9;
   CHECK_THROWS_WITH(estimate_deployment(model, gpu, spec),
                     "workload.concurrency 9 exceeds engine.max_num_seqs 8 (the engine runs at most max_num_seqs at once)");
   spec.workload.concurrency = 8;
-  spec.engine.max_model_len = 1024;
+  spec.engine.settings.max_model_len = 1024;
   CHECK_THROWS_WITH(estimate_deployment(model, gpu, spec),
                     "workload prompt_tokens + output_tokens = 1100 exceeds max_model_len 1024 (the engine would reject "
                     "these requests)");
-  spec.engine.max_model_len = 200000;
+  spec.engine.settings.max_model_len = 200000;
   CHECK_THROWS_WITH(estimate_deployment(model, gpu, spec),
                     "engine.max_model_len 200000 exceeds model 'llama-3.1-8b' max_position_embeddings 131072 (vLLM "
                     "refuses to start)");
@@ -143,7 +143,7 @@ TEST_CASE("checks: a cost limit needs a price", "[checks]") {
   Gpu gpu = registry.resolve_gpu("h100-sxm");
   gpu.price.usd_per_gpu_hour = 0;
   DeploySpec spec;
-  spec.engine.max_num_seqs = 8;
+  spec.engine.settings.max_num_seqs = 8;
   spec.workload.prompt_tokens = 100;
   spec.workload.output_tokens = 100;
   spec.limits.max_usd_per_million_output_tokens = 1;

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "io/deploy_yaml.h"
+#include "io/registry.h"
 #include "report/check_report.h"
 
 using namespace kvplan;
@@ -20,18 +21,20 @@ std::string error_of(const std::string& text) {
 const std::string kMinimal = "model: llama-3.1-8b\ngpu: h100-sxm\nworkload:\n  prompt_tokens: 100\n  output_tokens: 10\n";
 }  // namespace
 
-TEST_CASE("deploy: a minimal file takes vLLM's defaults", "[deploy]") {
+TEST_CASE("deploy: a minimal file leaves the engine's settings to its defaults", "[deploy]") {
   const DeployFile d = parse_deploy_file(kMinimal, "deploy.yaml");
   CHECK(d.name == "deploy.yaml");
   CHECK(d.model == "llama-3.1-8b");
   CHECK(d.model_pos.line == 1);
   CHECK(d.gpu == "h100-sxm");
-  CHECK(d.spec.engine.gpu_memory_utilization == 0.9);
-  CHECK(d.spec.engine.block_size == 16);
+  CHECK(d.engine == "vllm");  // no engine section: vLLM, its default version, unpinned
+  CHECK_FALSE(d.engine_version_pinned);
+  CHECK_FALSE(d.spec.engine.gpu_memory_utilization.has_value());
+  CHECK_FALSE(d.spec.engine.settings.block_size.has_value());
   CHECK(d.spec.engine.tensor_parallel_size == 1);
-  CHECK(d.spec.engine.max_num_batched_tokens == 8192);
-  CHECK_FALSE(d.spec.engine.kv_cache_dtype.has_value());
-  CHECK_FALSE(d.spec.engine.max_num_seqs.has_value());
+  CHECK_FALSE(d.spec.engine.max_num_batched_tokens.has_value());
+  CHECK(d.spec.engine.kv_cache_dtype.empty());
+  CHECK_FALSE(d.spec.engine.settings.max_num_seqs.has_value());
   CHECK(d.spec.workload.prompt_tokens == 100);
   CHECK(d.spec.workload.output_tokens == 10);
   CHECK(d.spec.limits.fits);
@@ -44,6 +47,8 @@ name: chat
 model: models/x.yaml
 gpu: h100
 engine:
+  name: vllm
+  version: "0.19"
   gpu_memory_utilization: 0.85
   max_model_len: 8192
   max_num_seqs: 32
@@ -51,6 +56,10 @@ engine:
   block_size: 32
   tensor_parallel_size: 2
   max_num_batched_tokens: 2048
+  pipeline_parallel_size: 2
+  kv_cache_memory_bytes: 17179869184
+  enforce_eager: true
+  disable_hybrid_kv_cache_manager: true
 workload:
   prompt_tokens: 1000
   output_tokens: 200
@@ -63,13 +72,20 @@ limits:
 )",
                                          "d.yaml");
   CHECK(d.name == "chat");
+  CHECK(d.engine == "vllm@0.19");
+  CHECK(d.engine_version_pinned);
   CHECK(d.spec.engine.gpu_memory_utilization == 0.85);
-  CHECK(d.spec.engine.max_model_len == 8192);
-  CHECK(d.spec.engine.max_num_seqs == 32);
-  CHECK(d.spec.engine.kv_cache_dtype == DType::fp8_e5m2);
-  CHECK(d.spec.engine.block_size == 32);
+  CHECK(d.spec.engine.settings.max_model_len == 8192);
+  CHECK(d.spec.engine.settings.max_num_seqs == 32);
+  CHECK(d.spec.engine.kv_cache_dtype == "fp8_e5m2");
+  CHECK(d.spec.engine.settings.block_size == 32);
   CHECK(d.spec.engine.tensor_parallel_size == 2);
   CHECK(d.spec.engine.max_num_batched_tokens == 2048);
+  CHECK(d.spec.engine.settings.pipeline_parallel_size == 2);
+  CHECK(d.spec.engine.settings.kv_cache_memory_bytes == 17179869184);
+  CHECK(d.spec.engine.settings.enforce_eager);
+  CHECK(d.spec.engine.settings.disable_hybrid_kv_cache_manager);
+  CHECK(d.engine_arguments.empty());
   CHECK(d.spec.workload.concurrency == 16);
   CHECK_FALSE(d.spec.limits.fits);
   CHECK(d.spec.limits.min_headroom_percent == 12.5);
@@ -77,19 +93,31 @@ limits:
   CHECK(d.spec.limits.max_num_seqs_fit);
 }
 
-TEST_CASE("deploy: kv_cache_dtype takes vLLM's spellings", "[deploy]") {
-  auto kv = [](const std::string& v) {
-    return parse_deploy_file(kMinimal + "engine:\n  kv_cache_dtype: " + v + "\n", "d.yaml").spec.engine.kv_cache_dtype;
-  };
-  CHECK_FALSE(kv("auto").has_value());
-  CHECK(kv("fp8") == DType::fp8_e4m3);
-  CHECK(kv("fp8_e4m3") == DType::fp8_e4m3);
-  CHECK(kv("fp8_e5m2") == DType::fp8_e5m2);
+TEST_CASE("deploy: an sglang engine section takes SGLang's names", "[deploy]") {
+  const DeployFile d = parse_deploy_file(kMinimal + R"(engine:
+  name: sglang
+  mem_fraction_static: 0.8
+  context_length: 4096
+  page_size: 64
+  tp_size: 2
+  chunked_prefill_size: 4096
+  max_running_requests: 48
+)",
+                                         "d.yaml");
+  CHECK(d.engine == "sglang");
+  CHECK(d.spec.engine.gpu_memory_utilization == 0.8);
+  CHECK(d.spec.engine.settings.max_model_len == 4096);
+  CHECK(d.spec.engine.settings.block_size == 64);
+  CHECK(d.spec.engine.tensor_parallel_size == 2);
+  CHECK(d.spec.engine.max_num_batched_tokens == 4096);
+  CHECK(d.spec.engine.settings.max_num_seqs == 48);
+  // vLLM's spelling in an sglang section is not SGLang's: kept for the profile to judge.
+  const DeployFile v = parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  gpu_memory_utilization: 0.8\n", "d.yaml");
+  REQUIRE(v.engine_arguments.size() == 1);
+  CHECK(v.engine_arguments[0].first == "gpu_memory_utilization");
 }
 
 TEST_CASE("deploy: unknown keys are errors at file:line:col with did-you-mean", "[deploy]") {
-  CHECK(error_of(kMinimal + "engine:\n  max_num_seq: 64\n") ==
-        "deploy.yaml:7:3: unknown key 'max_num_seq' in section 'engine'; did you mean 'max_num_seqs'?");
   CHECK(error_of(kMinimal + "limts:\n  fits: true\n") ==
         "deploy.yaml:6:1: unknown key 'limts' in deployment file; did you mean 'limits'?");
   CHECK(error_of(kMinimal + "limits:\n  max_ttft: 1\n") ==
@@ -100,8 +128,6 @@ TEST_CASE("deploy: unknown keys are errors at file:line:col with did-you-mean", 
 }
 
 TEST_CASE("deploy: bad values are errors at the value", "[deploy]") {
-  CHECK(error_of(kMinimal + "engine:\n  kv_cache_dtype: fp9\n") ==
-        "deploy.yaml:7:19: unknown kv_cache_dtype 'fp9' (vLLM accepts auto, fp8, fp8_e4m3, fp8_e5m2); did you mean 'fp8'?");
   CHECK(error_of(kMinimal + "engine:\n  gpu_memory_utilization: 1.5\n") ==
         "deploy.yaml:7:27: 'gpu_memory_utilization' must be a fraction in (0, 1], got 1.5");
   CHECK(error_of(kMinimal + "engine:\n  max_num_seqs: many\n") ==
@@ -112,6 +138,36 @@ TEST_CASE("deploy: bad values are errors at the value", "[deploy]") {
   CHECK(error_of("schema_version: 2\n" + kMinimal) ==
         "deploy.yaml:1:17: unsupported schema_version 2 (this kvplan reads version 1)");
   CHECK(error_of(kMinimal + "engine: 5\n") == "deploy.yaml:6:9: section 'engine' must be a mapping of keys to values");
+}
+
+TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
+  const EngineProfile vllm = Registry::load("").resolve_engine("vllm@0.19");
+  // An argument vLLM 0.19 has but kvplan does not model: a note with its place.
+  const DeployFile known = parse_deploy_file(kMinimal + "engine:\n  enable_prefix_caching: true\n", "deploy.yaml");
+  const std::vector<std::string> notes = check_engine_arguments(known, vllm);
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0] ==
+        "deploy.yaml:7:3: engine.enable_prefix_caching is a vllm 0.19 argument kvplan does not model; it does not "
+        "change the numbers");
+  // A misspelling, and SGLang's name in a vLLM file: errors with "did you mean".
+  auto error = [&](const std::string& engine_lines) {
+    try {
+      check_engine_arguments(parse_deploy_file(kMinimal + "engine:\n" + engine_lines, "deploy.yaml"), vllm);
+    } catch (const Error& e) {
+      return e.located();
+    }
+    return std::string("no error");
+  };
+  CHECK(error("  max_num_seq: 64\n") ==
+        "deploy.yaml:7:3: unknown vllm 0.19 argument 'max_num_seq' in section 'engine'; did you mean 'max_num_seqs'?");
+  CHECK(error("  mem_fraction_static: 0.8\n") == "deploy.yaml:7:3: unknown vllm 0.19 argument 'mem_fraction_static' in section 'engine'");
+  // The KV dtype is exactly the profile's spelling.
+  CHECK_THROWS_WITH(engine_kv_cache_dtype(vllm, "fp9"),
+                    "--kv-cache-dtype 'fp9': vllm 0.19 accepts auto, fp8, fp8_e4m3, fp8_e5m2, fp8_inc, bfloat16, "
+                    "fp8_ds_mla (kvplan's other dtypes need --engine ideal); did you mean 'fp8'?");
+  CHECK(engine_kv_cache_dtype(vllm, "fp8") == DType::fp8_e4m3);
+  CHECK(engine_kv_cache_dtype(vllm, "bfloat16") == DType::bf16);
+  CHECK_FALSE(engine_kv_cache_dtype(vllm, "auto").has_value());
 }
 
 TEST_CASE("deploy: missing required keys and empty files", "[deploy]") {

@@ -30,13 +30,26 @@ auto at(const SourcePos& pos, F resolve) {
 }
 
 CheckedFile check_file(const Registry& registry, const std::string& path) {
-  CheckedFile out{path, path, std::nullopt, ""};
+  CheckedFile out{path, path, std::nullopt, "", {}};
   try {
     const DeployFile d = parse_deploy_file(read_text_file(path), path);
     out.name = d.name;
     const Model model = at(d.model_pos, [&] { return registry.resolve_model(relative_to_file(d.model, path)); });
     const Gpu gpu = at(d.gpu_pos, [&] { return registry.resolve_gpu(relative_to_file(d.gpu, path)); });
-    out.result = at(SourcePos{path, 0, 0}, [&] { return check_deployment(model, gpu, d.spec); });
+    DeploySpec spec = d.spec;
+    spec.engine.settings.profile = at(d.engine_pos, [&] { return registry.resolve_engine(d.engine); });
+    const EngineProfile& profile = spec.engine.settings.profile;
+    if (profile.kind != EngineKind::ideal) {
+      out.notes = check_engine_arguments(d, profile);
+      at(d.kv_cache_dtype_pos, [&] { return engine_kv_cache_dtype(profile, spec.engine.kv_cache_dtype); });
+      if (!d.engine_version_pinned)
+        out.notes.push_back(path + ": engine version not pinned: " + name(profile.kind) + " " + profile.version +
+                            " (the default profile) sizes this deployment; pin it with engine.version");
+    } else if (!d.engine_arguments.empty()) {
+      throw Error("engine '" + d.engine_arguments.front().first + "' is an engine argument: engine ideal has none",
+                  d.engine_arguments.front().second);
+    }
+    out.result = at(SourcePos{path, 0, 0}, [&] { return check_deployment(model, gpu, spec); });
   } catch (const Error& e) {
     out.error = e.located();
   }
@@ -61,8 +74,10 @@ void setup_check(CLI::App& app, Globals& globals) {
     const Registry registry = globals.registry();
     std::vector<CheckedFile> results;
     for (const std::string& path : o->files) results.push_back(check_file(registry, path));
-    for (const CheckedFile& f : results)
+    for (const CheckedFile& f : results) {
       if (!f.result) fmt::print(stderr, "kvplan: error: {}\n", f.error);
+      for (const std::string& n : f.notes) fmt::print(stderr, "kvplan: note: {}\n", n);
+    }
     if (o->format == "json") print(check_to_json(results).dump(2) + "\n");
     else print(render_check_text(results));
     if (!o->junit.empty()) write_text_file(o->junit, render_junit(results));

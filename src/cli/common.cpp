@@ -28,7 +28,7 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--prompt", q.prompt, "Prefill length in tokens (default: the context)");
   app->add_option("--gen", q.gen, "Generated tokens per request (for the cost per request)");
   app->add_option("--usd-per-gpu-hour", q.usd_per_gpu_hour, "Price per GPU-hour (default: the preset's)");
-  app->add_option("--kv-dtype", q.kv_dtype, "KV cache dtype: auto fp32 bf16 fp16 fp8 (= fp8_e4m3) fp8_e5m2 int8 int4 (default auto: the checkpoint's KV quantization, else the activation dtype)");
+  app->add_option("--kv-dtype,--kv-cache-dtype", q.kv_dtype, "KV cache dtype: auto fp32 bf16 fp16 fp8 (= fp8_e4m3) fp8_e5m2 int8 int4 (default auto: the checkpoint's KV quantization, else the activation dtype)");
   app->add_option("--weight-dtype", q.weight_dtype, "Weight dtype for linear layers: auto or a dtype (default auto: as the checkpoint stores them; fp32 checkpoints in 16 bits)");
   app->add_option("--state-dtype", q.state_dtype, "Recurrent (Mamba, linear-attention) state dtype: auto or a dtype (default auto: the checkpoint's, else the activation dtype)");
   app->add_option("--conv-state-width", q.conv_state_width,
@@ -42,11 +42,26 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--mla-cache", q.mla_cache, "MLA cache: latent (vLLM, SGLang) or decompressed (transformers eager)")
       ->check(CLI::IsMember({"latent", "decompressed"}))
       ->capture_default_str();
-  app->add_option("--gpu-memory-utilization", q.gpu_memory_utilization, "Fraction of GPU memory usable (vLLM's default 0.9)")
+  app->add_option("--gpu-memory-utilization,--mem-fraction-static", q.gpu_memory_utilization,
+                  "Fraction of GPU memory the engine may use (default: the engine's, vLLM 0.9)");
+  app->add_option("--max-num-batched-tokens,--prefill-chunk,--chunked-prefill-size", q.prefill_chunk,
+                  "Tokens per forward pass (chunked prefill; sizes the activation peak; default: the engine's)");
+  app->add_option("--tp,--tensor-parallel-size", q.tp, "Tensor-parallel degree (GPUs per replica)")->capture_default_str();
+  app->add_option("--engine", q.engine,
+                  "Engine whose rules size the KV cache: vllm, sglang or ideal, optionally @VERSION (vllm@0.10); "
+                  "`kvplan list engines`")
       ->capture_default_str();
-  app->add_option("--prefill-chunk", q.prefill_chunk, "Tokens per prefill forward pass (activation sizing)")
-      ->capture_default_str();
-  app->add_option("--tp", q.tp, "Tensor-parallel degree (GPUs per replica)")->capture_default_str();
+  app->add_option("--max-model-len,--context-length", q.max_model_len,
+                  "Longest request the engine admits (default: the context)");
+  app->add_option("--block-size,--page-size", q.block_size, "Tokens per KV-cache block (default: the engine's)");
+  app->add_option("--max-num-seqs,--max-running-requests", q.max_num_seqs,
+                  "Most sequences the engine runs at once (default: the engine's)");
+  app->add_option("--kv-cache-memory,--kv-cache-memory-bytes", q.kv_cache_memory,
+                  "KV-cache budget per GPU in bytes (16GiB, 1.5e10): skips the engine's memory profile");
+  app->add_option("--pp,--pipeline-parallel-size", q.pp, "Pipeline-parallel stages")->capture_default_str();
+  app->add_flag("--enforce-eager", q.enforce_eager, "No CUDA graphs (vLLM): no graph memory is deducted");
+  app->add_flag("--disable-hybrid-kv-cache-manager", q.disable_hybrid_kv_cache_manager,
+                "vLLM: size sliding-window and chunked layers as full attention");
 }
 
 Workload workload_of(const QueryOptions& q) {
@@ -58,7 +73,7 @@ Workload workload_of(const QueryOptions& q) {
   return w;
 }
 
-MemoryOptions memory_options_of(const QueryOptions& q, const Model& model) {
+MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const Gpu& gpu, const Registry& registry) {
   // Empty or "auto": the engine's rule (serving_dtypes.h).
   auto dtype = [&](const std::string& text, const char* flag) -> std::optional<DType> {
     if (text.empty() || text == "auto") return std::nullopt;
@@ -68,8 +83,11 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model) {
       throw Error(std::string(flag) + ": " + e.what());
     }
   };
-  const ServingDTypes d = serving_dtypes(model, dtype(q.weight_dtype, "--weight-dtype"), dtype(q.kv_dtype, "--kv-dtype"),
-                                         dtype(q.state_dtype, "--state-dtype"));
+  EngineSettings engine;
+  engine.profile = registry.resolve_engine(q.engine);
+  const bool ideal = engine.profile.kind == EngineKind::ideal;
+  const std::optional<DType> kv = ideal ? dtype(q.kv_dtype, "--kv-dtype") : engine_kv_cache_dtype(engine.profile, q.kv_dtype);
+  const ServingDTypes d = serving_dtypes(model, dtype(q.weight_dtype, "--weight-dtype"), kv, dtype(q.state_dtype, "--state-dtype"));
   MemoryOptions o;
   o.weights = d.weights;
   o.dtype_rules = d.rules;
@@ -79,8 +97,30 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model) {
   o.cache.sliding = q.sliding_window_cache == "full" ? SlidingCache::full : SlidingCache::window;
   o.cache.mla = q.mla_cache == "decompressed" ? MlaCache::decompressed : MlaCache::latent;
   o.cache.tp = parse_count(q.tp, "--tp");
-  o.gpu_memory_utilization = parse_positive(q.gpu_memory_utilization, "--gpu-memory-utilization", true);
-  o.prefill_chunk = parse_count(q.prefill_chunk, "--prefill-chunk");
+  o.gpu_memory_utilization = q.gpu_memory_utilization.empty()
+                                 ? (ideal ? 0.9 : engine.profile.gpu_memory_utilization)
+                                 : parse_positive(q.gpu_memory_utilization, "--gpu-memory-utilization", true);
+  if (!q.max_model_len.empty()) engine.max_model_len = parse_count(q.max_model_len, "--max-model-len");
+  const int64_t max_model_len = engine.max_model_len.value_or(parse_count(q.context, "--context"));
+  o.prefill_chunk = q.prefill_chunk.empty()
+                        ? (ideal ? 8192 : engine_defaults(engine.profile, gpu, max_model_len).max_num_batched_tokens)
+                        : parse_count(q.prefill_chunk, "--max-num-batched-tokens");
+  if (!q.block_size.empty()) engine.block_size = parse_count(q.block_size, "--block-size");
+  if (!q.max_num_seqs.empty()) engine.max_num_seqs = parse_count(q.max_num_seqs, "--max-num-seqs");
+  if (!q.kv_cache_memory.empty()) engine.kv_cache_memory_bytes = parse_bytes(q.kv_cache_memory, "--kv-cache-memory");
+  engine.pipeline_parallel_size = parse_count(q.pp, "--pp");
+  engine.enforce_eager = q.enforce_eager;
+  engine.disable_hybrid_kv_cache_manager = q.disable_hybrid_kv_cache_manager;
+  if (ideal) {
+    const char* engine_only = !q.max_model_len.empty()  ? "--max-model-len"
+                              : !q.block_size.empty()   ? "--block-size"
+                              : !q.max_num_seqs.empty() ? "--max-num-seqs"
+                              : !q.kv_cache_memory.empty() ? "--kv-cache-memory"
+                              : engine.pipeline_parallel_size != 1 ? "--pp"
+                                                                   : nullptr;
+    if (engine_only) throw Error(std::string(engine_only) + " is an engine setting: it needs --engine vllm or sglang");
+  }
+  o.engine = engine;
   return o;
 }
 

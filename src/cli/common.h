@@ -32,9 +32,18 @@ struct QueryOptions {
   std::string conv_state_width = "kernel-1";
   std::string sliding_window_cache = "window";
   std::string mla_cache = "latent";
-  std::string gpu_memory_utilization = "0.9";
-  std::string prefill_chunk = "8192";
+  std::string gpu_memory_utilization;  // default: the engine profile's
+  std::string prefill_chunk;           // max_num_batched_tokens; default: the engine profile's
   std::string tp = "1";
+  // The serving engine whose rules size the cache, and its own settings.
+  std::string engine = "vllm";
+  std::string max_model_len;           // default: the context
+  std::string block_size;
+  std::string max_num_seqs;
+  std::string kv_cache_memory;
+  std::string pp = "1";
+  bool enforce_eager = false;
+  bool disable_hybrid_kv_cache_manager = false;
   std::string format = "table";
 };
 
@@ -44,7 +53,7 @@ void add_format_option(CLI::App* app, std::string& format, const std::vector<std
 
 // Turns typed options into core inputs for one model (dtype defaults come from the model).
 Workload workload_of(const QueryOptions& q);
-MemoryOptions memory_options_of(const QueryOptions& q, const Model& model);
+MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const Gpu& gpu, const Registry& registry);
 // The preset with the query's overrides applied (--usd-per-gpu-hour).
 Gpu gpu_of(const QueryOptions& q, Gpu gpu);
 

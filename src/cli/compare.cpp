@@ -33,8 +33,10 @@ void setup_compare(CLI::App& app, Globals& globals) {
     std::vector<Estimate> rows;
     for (const std::string& m : split_list(q->model)) {
       const Model model = registry.resolve_model(m);
-      for (const std::string& g : split_list(q->gpu))
-        rows.push_back(estimate(model, gpu_of(*q, registry.resolve_gpu(g)), workload_of(*q), memory_options_of(*q, model)));
+      for (const std::string& g : split_list(q->gpu)) {
+        const Gpu gpu = gpu_of(*q, registry.resolve_gpu(g));
+        rows.push_back(estimate(model, gpu, workload_of(*q), memory_options_of(*q, model, gpu, registry)));
+      }
     }
     std::vector<Json> json;
     std::vector<std::string> warnings;

@@ -19,7 +19,7 @@ void setup_estimate(CLI::App& app, Globals& globals) {
     const Registry registry = globals.registry();
     const Model model = registry.resolve_model(q->model);
     const Gpu gpu = gpu_of(*q, registry.resolve_gpu(q->gpu));
-    const Estimate e = estimate(model, gpu, workload_of(*q), memory_options_of(*q, model));
+    const Estimate e = estimate(model, gpu, workload_of(*q), memory_options_of(*q, model, gpu, registry));
     if (q->format == "json") {
       Json j = to_json(e);
       j["warnings"] = e.warnings;

@@ -22,7 +22,7 @@ void setup_fit(CLI::App& app, Globals& globals) {
     const Registry registry = globals.registry();
     const Model model = registry.resolve_model(q->model);
     const Gpu gpu = gpu_of(*q, registry.resolve_gpu(q->gpu));
-    const MemoryOptions opt = memory_options_of(*q, model);
+    const MemoryOptions opt = memory_options_of(*q, model, gpu, registry);
     std::optional<int64_t> context, batch;
     if (by_batch) batch = parse_count(q->batch, "--batch");
     else context = parse_count(q->context, "--context");

@@ -36,7 +36,7 @@ std::vector<SweepCase> cases_of(const SweepOptions& o, const Registry& registry)
           QueryOptions one = q;
           one.kv_dtype = kv;
           one.tp = std::to_string(tp);
-          out.push_back({model, gpu, memory_options_of(one, model)});
+          out.push_back({model, gpu, memory_options_of(one, model, gpu, registry)});
         }
       }
     }

@@ -51,7 +51,8 @@ void run_validate_command(const ValidateOptions& o, Globals& globals) {
   r.model = registry.resolve_model(q.model);
   r.gpu = registry.resolve_gpu(q.gpu);
   const Workload w = workload_of(q);
-  const MemoryOptions mo = memory_options_of(q, r.model);
+  q.engine = "ideal";  // validate times kernels: an engine's block layout does not change them
+  const MemoryOptions mo = memory_options_of(q, r.model, r.gpu, registry);
   r.cache = mo.cache;
   r.batch = w.batch;
   r.context = w.context;

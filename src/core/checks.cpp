@@ -18,16 +18,25 @@ bool DeployResult::pass() const {
 
 int64_t round_up_to_block(int64_t tokens, int64_t block_size) { return mul(ceil_div(tokens, block_size), block_size); }
 
-MemoryOptions memory_options(const Model& model, const EngineSettings& engine) {
-  const ServingDTypes d = serving_dtypes(model, std::nullopt, engine.kv_cache_dtype, std::nullopt);
+MemoryOptions memory_options(const Model& model, const Gpu& gpu, const DeployEngine& engine, int64_t max_model_len) {
+  const EngineProfile& profile = engine.settings.profile;
+  const std::optional<DType> kv = profile.kind == EngineKind::ideal
+                                      ? (engine.kv_cache_dtype.empty() || engine.kv_cache_dtype == "auto"
+                                             ? std::nullopt
+                                             : std::optional<DType>(parse_dtype(engine.kv_cache_dtype)))
+                                      : engine_kv_cache_dtype(profile, engine.kv_cache_dtype);
+  const ServingDTypes d = serving_dtypes(model, engine.quantization, kv, std::nullopt);
   MemoryOptions o;
   o.weights = d.weights;
   o.dtype_rules = d.rules;
   o.cache.kv_dtype = d.kv;
   o.cache.state_dtype = d.state;  // vLLM's mamba_ssm_cache_dtype "auto"
   o.cache.tp = engine.tensor_parallel_size;
-  o.gpu_memory_utilization = engine.gpu_memory_utilization;
-  o.prefill_chunk = engine.max_num_batched_tokens;
+  o.gpu_memory_utilization = engine.gpu_memory_utilization.value_or(profile.gpu_memory_utilization);
+  o.prefill_chunk =
+      engine.max_num_batched_tokens.value_or(engine_defaults(profile, gpu, max_model_len).max_num_batched_tokens);
+  o.engine = engine.settings;
+  o.engine.max_model_len = max_model_len;
   return o;
 }
 
@@ -36,6 +45,7 @@ namespace {
 std::string str(int64_t v) { return std::to_string(v); }
 
 int64_t max_model_len_of(const Model& model, const EngineSettings& engine) {
+  // vLLM and SGLang take the model's max_position_embeddings when max_model_len is unset.
   if (engine.max_model_len) {
     if (model.max_context > 0 && *engine.max_model_len > model.max_context)
       throw Error("engine.max_model_len " + str(*engine.max_model_len) + " exceeds model '" + model.id +
@@ -50,7 +60,10 @@ int64_t max_model_len_of(const Model& model, const EngineSettings& engine) {
 }  // namespace
 
 DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const DeploySpec& spec) {
-  const EngineSettings& engine = spec.engine;
+  const EngineSettings& engine = spec.engine.settings;
+  const bool ideal = engine.profile.kind == EngineKind::ideal;
+  // The ideal engine rounds each sequence to vLLM's default 16-token blocks; an engine, to its own.
+  const int64_t block = ideal ? engine.block_size.value_or(16) : 1;
   const DeployWorkload& w = spec.workload;
   const int64_t max_len = max_model_len_of(model, engine);
   const int64_t tokens = add(w.prompt_tokens, w.output_tokens);
@@ -65,10 +78,10 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
   if (spec.limits.max_num_seqs_fit && !engine.max_num_seqs)
     throw Error("limit max_num_seqs_fit needs engine.max_num_seqs");
 
-  const MemoryOptions options = memory_options(model, engine);
+  const MemoryOptions options = memory_options(model, gpu, spec.engine, max_len);
   Workload load;
   load.batch = concurrency;
-  load.context = round_up_to_block(tokens, engine.block_size);
+  load.context = round_up_to_block(tokens, block);
   load.prompt = w.prompt_tokens;
   load.gen = w.output_tokens;
   Gpu priced = gpu;
@@ -77,10 +90,10 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
     throw Error("limit max_usd_per_million_output_tokens needs a price: GPU preset '" + gpu.id +
                 "' has none, set usd_per_gpu_hour");
   DeployEstimates out{estimate(model, priced, load, options), std::nullopt};
-  if (spec.limits.max_model_len_fits || spec.limits.max_num_seqs_fit) {
+  if (ideal && (spec.limits.max_model_len_fits || spec.limits.max_num_seqs_fit)) {
     Workload full;
     full.batch = engine.max_num_seqs.value_or(1);
-    full.context = round_up_to_block(max_len, engine.block_size);
+    full.context = round_up_to_block(max_len, block);
     full.prompt = max_len;
     out.engine = estimate(model, priced, full, options);
   }
@@ -98,13 +111,33 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
   const MemoryPlan& m = e.workload.memory;
   const std::string load =
       str(e.workload.workload.batch) + " sequences x " + str(e.workload.workload.context) + " tokens";
-  if (l.fits)
-    add_check("fits", static_cast<double>(m.total_bytes), Comparison::at_most, static_cast<double>(m.usable_bytes),
-              "bytes", "memory per GPU at " + load + " within usable memory");
-  if (l.min_headroom_percent)
-    add_check("min_headroom_percent", 100.0 * static_cast<double>(m.headroom_bytes) / static_cast<double>(m.usable_bytes),
-              Comparison::at_least, *l.min_headroom_percent, "percent",
-              "usable memory left free at " + load);
+  const std::optional<EnginePlan>& plan = e.workload.engine;
+  if (plan) {
+    const std::string who = std::string(name(plan->kind)) + " " + plan->version;
+    if (l.engine_starts)
+      add_check("engine_starts", plan->max_concurrency, Comparison::at_least, 1, "requests",
+                plan->starts ? who + " starts: one request of max_model_len " + str(plan->max_model_len) +
+                                   " tokens fits its KV cache"
+                             : who + " does not start: " + plan->failure);
+    const int64_t used = plan->starts ? mul(e.workload.workload.batch, blocks_for_request(*plan, e.workload.workload.context)) : 0;
+    if (l.fits)
+      add_check("fits", static_cast<double>(used), Comparison::at_most, static_cast<double>(plan->num_gpu_blocks),
+                "blocks", "KV-cache blocks for " + load + " within the " + who + " pool");
+    if (l.min_headroom_percent)
+      add_check("min_headroom_percent",
+                plan->num_gpu_blocks > 0 ? 100.0 * static_cast<double>(plan->num_gpu_blocks - used) /
+                                               static_cast<double>(plan->num_gpu_blocks)
+                                         : 0.0,
+                Comparison::at_least, *l.min_headroom_percent, "percent", "KV-cache blocks left free at " + load);
+  } else {
+    if (l.fits)
+      add_check("fits", static_cast<double>(m.total_bytes), Comparison::at_most, static_cast<double>(m.usable_bytes),
+                "bytes", "memory per GPU at " + load + " within usable memory");
+    if (l.min_headroom_percent)
+      add_check("min_headroom_percent",
+                100.0 * static_cast<double>(m.headroom_bytes) / static_cast<double>(m.usable_bytes), Comparison::at_least,
+                *l.min_headroom_percent, "percent", "usable memory left free at " + load);
+  }
   const Estimate& w = e.workload;
   if (l.max_ttft_s)
     add_check("max_ttft_s", w.prefill.time_s, Comparison::at_most, *l.max_ttft_s, "s",
@@ -119,13 +152,15 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
     add_check("max_usd_per_million_output_tokens", w.cost.usd_per_million_output_tokens.value_or(0),
               Comparison::at_most, *l.max_usd_per_million_output_tokens, "USD",
               "per million output tokens at " + load + " on " + str(w.options.cache.tp) + " GPU(s)");
-  if (e.engine) {
-    const double fit = static_cast<double>(e.engine->memory.max_batch);
-    const std::string at = "sequences of max_model_len " + str(e.engine->workload.context) + " tokens that fit";
+  if (plan || e.engine) {
+    const double fit = static_cast<double>(plan ? (plan->starts ? requests_that_fit(*plan, plan->max_model_len) : 0)
+                                                : e.engine->memory.max_batch);
+    const int64_t len = plan ? plan->max_model_len : e.engine->workload.context;
+    const std::string at = "sequences of max_model_len " + str(len) + " tokens that fit";
     if (l.max_model_len_fits) add_check("max_model_len_fits", fit, Comparison::at_least, 1, "sequences", at);
     if (l.max_num_seqs_fit)
-      add_check("max_num_seqs_fit", fit, Comparison::at_least, static_cast<double>(spec.engine.max_num_seqs.value_or(0)),
-                "sequences", at);
+      add_check("max_num_seqs_fit", fit, Comparison::at_least,
+                static_cast<double>(spec.engine.settings.max_num_seqs.value_or(0)), "sequences", at);
   }
   return out;
 }

@@ -7,22 +7,23 @@
 #include <string>
 #include <vector>
 
+#include "core/engine.h"
 #include "core/estimate.h"
 
 namespace kvplan {
 
-// The inference engine's settings, in vLLM's names and with vLLM's defaults.
-struct EngineSettings {
-  double gpu_memory_utilization = 0.90;
-  std::optional<int64_t> max_model_len;           // default: the model's max_position_embeddings
-  std::optional<int64_t> max_num_seqs;            // concurrent sequences the scheduler admits
-  std::optional<DType> kv_cache_dtype;            // nullopt = "auto": the model's dtype
-  int64_t block_size = 16;                        // tokens per KV block (paged attention)
+// The traffic the deployment must carry.
+// The engine section of a deployment file, in the engine's own names. kv_cache_dtype stays text:
+// its meaning is the engine version's. `settings.profile` is resolved by the caller (the registry).
+struct DeployEngine {
+  EngineSettings settings;
+  std::optional<double> gpu_memory_utilization;   // default: the profile's
+  std::optional<int64_t> max_num_batched_tokens;  // default: the profile's
+  std::string kv_cache_dtype;                     // "" = auto
+  std::optional<DType> quantization;              // vLLM --quantization: the weights' format (nullopt = the checkpoint's)
   int64_t tensor_parallel_size = 1;
-  int64_t max_num_batched_tokens = 8192;          // tokens per forward pass (chunked prefill)
 };
 
-// The traffic the deployment must carry.
 struct DeployWorkload {
   int64_t prompt_tokens = 0;
   int64_t output_tokens = 0;
@@ -31,7 +32,8 @@ struct DeployWorkload {
 
 // What must hold. Unset limits are not checked; `fits` is on unless turned off.
 struct Limits {
-  bool fits = true;                              // the workload fits in usable memory
+  bool fits = true;                              // the workload fits in usable memory (the engine's KV pool)
+  bool engine_starts = true;                     // the engine starts: max_model_len fits its KV pool
   std::optional<double> min_headroom_percent;    // usable - total, as % of usable
   bool max_model_len_fits = false;               // one sequence of max_model_len fits (vLLM refuses to start otherwise)
   bool max_num_seqs_fit = false;                 // max_num_seqs sequences of max_model_len fit at once (no preemption)
@@ -43,7 +45,7 @@ struct Limits {
 
 struct DeploySpec {
   std::optional<double> usd_per_gpu_hour;  // overrides the GPU preset's price
-  EngineSettings engine;
+  DeployEngine engine;
   DeployWorkload workload;
   Limits limits;
 };
@@ -61,8 +63,9 @@ struct CheckResult {
 };
 const char* symbol(Comparison c);  // "<=" or ">="
 
-// The estimates a deployment is judged on: `workload` at concurrency x (prompt + output) tokens,
-// and `engine` at max_num_seqs x max_model_len (present when a limit needs it).
+// The estimates a deployment is judged on: `workload` at concurrency x (prompt + output) tokens
+// (under a serving engine it carries the engine's plan at max_model_len), and, for the ideal
+// engine, `engine` at max_num_seqs x max_model_len (present when a limit needs it).
 struct DeployEstimates {
   Estimate workload;
   std::optional<Estimate> engine;
@@ -77,8 +80,9 @@ struct DeployResult {
 // Tokens a sequence of `tokens` occupies when the cache is allocated in whole blocks.
 int64_t round_up_to_block(int64_t tokens, int64_t block_size);
 // Core inputs for the deployment's model: published weight formats, the engine's KV dtype
-// ("auto" = model dtype), utilization, tensor parallel, prefill chunk.
-MemoryOptions memory_options(const Model& model, const EngineSettings& engine);
+// ("auto" = model dtype), utilization, tensor parallel, batched tokens (the engine's default for
+// the GPU), the engine settings at max_model_len.
+MemoryOptions memory_options(const Model& model, const Gpu& gpu, const DeployEngine& engine, int64_t max_model_len);
 // Validates the settings against the model (throws kvplan::Error) and computes the estimates.
 DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const DeploySpec& spec);
 // The checks the limits ask for, in a fixed order; pure.

@@ -48,13 +48,21 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   check_gpu(gpu);
   check_workload(workload, options);
   check_tensor_parallel(model, options.cache.tp);
-  Estimate e{model, gpu, workload, options, count_params(model), {}, {}, {}, {}, {}, {}};
+  Estimate e{model, gpu, workload, options, count_params(model), {}, {}, {}, {}, {}, {}, {}, {}};
   if (e.workload.prompt == 0) e.workload.prompt = workload.context;
   try {
     e.memory = plan_memory(model, gpu, workload.batch, workload.context, options);
   } catch (const Error& err) {
     throw Error(std::string(err.what()) + " (batch " + std::to_string(workload.batch) + " x context " +
                 std::to_string(workload.context) + " tokens)");
+  }
+  if (options.engine.profile.kind != EngineKind::ideal) {
+    const int64_t max_model_len = options.engine.max_model_len.value_or(workload.context);
+    if (workload.context > max_model_len)
+      throw Error("context " + std::to_string(workload.context) + " exceeds --max-model-len " +
+                  std::to_string(max_model_len) + " (the engine rejects longer requests)");
+    e.engine = plan_engine(model, gpu, options, max_model_len);
+    apply_engine(e.memory, *e.engine, workload.batch, workload.context);
   }
   e.layers = summarize_layers(model, workload.context, options.cache);
   const PrefillModel pm(model, gpu, options);

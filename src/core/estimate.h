@@ -2,11 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/cost.h"
 #include "core/decode.h"
+#include "core/engine.h"
 #include "core/gpu.h"
 #include "core/memory.h"
 #include "core/prefill.h"
@@ -45,6 +47,7 @@ struct Estimate {
   PrefillResult batch_prefill;  // the batch's prompts together (prompt-token throughput and cost)
   DecodeStep decode;            // one step of the batch at the workload's context
   CostResult cost;
+  std::optional<EnginePlan> engine;   // the engine's start-up plan (absent for the ideal engine)
   std::vector<std::string> warnings;  // the model's import warnings, then the workload's (estimate_warnings)
 };
 

@@ -4,11 +4,33 @@
 #include <cmath>
 
 #include "core/checked.h"
+#include "core/engine.h"
 #include "core/error.h"
 #include "core/kv_cache.h"
 #include "core/prefill.h"
 
 namespace kvplan {
+
+namespace {
+// The engine's answer replaces the ideal one: batch mode plans at max_model_len = the context (or
+// --max-model-len); context mode at --max-model-len, else the model's maximum.
+void fit_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& opt, FitResult& r) {
+  if (r.mode == "batch") {
+    r.engine = plan_engine(model, gpu, opt, opt.engine.max_model_len.value_or(r.context));
+    r.batch = r.engine->starts ? requests_that_fit(*r.engine, r.context) : 0;
+    r.binds = r.engine->starts ? "memory" : "engine_start";
+    return;
+  }
+  const int64_t max_len = opt.engine.max_model_len.value_or(model.max_context);
+  if (max_len <= 0) throw Error("model '" + model.id + "' states no maximum context: set --max-model-len");
+  r.engine = plan_engine(model, gpu, opt, max_len);
+  r.unbounded = false;
+  MemoryPlan m;
+  apply_engine(m, *r.engine, r.batch, max_len);
+  r.context = m.max_context.value_or(0);
+  r.binds = !r.engine->starts ? "engine_start" : r.context == max_len ? "max_model_len" : "memory";
+}
+}  // namespace
 
 FitResult fit(const Model& model, const Gpu& gpu, std::optional<int64_t> context, std::optional<int64_t> batch,
               const MemoryOptions& opt) {
@@ -42,8 +64,10 @@ FitResult fit(const Model& model, const Gpu& gpu, std::optional<int64_t> context
       r.binds = "max_context";
     }
   }
+  if (opt.engine.profile.kind != EngineKind::ideal) fit_under_engine(model, gpu, opt, r);
   if (r.batch > 0 && r.context > 0) {
     r.memory = plan_memory(mm, gpu.memory_bytes, opt.gpu_memory_utilization, r.batch, r.context);
+    if (r.engine) apply_engine(r.memory, *r.engine, r.batch, r.context);
     r.decode = decode_step(model, gpu, r.batch, r.context, opt);
   }
   return r;
@@ -75,9 +99,7 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
     return o;
   }
   const int64_t context = add(q.prompt, q.gen);
-  const MemoryModel mm = memory_model(model, opt);
-  o.max_batch_memory = std::min(max_batch_at(mm, usable_bytes(gpu.memory_bytes, opt.gpu_memory_utilization), context),
-                                kBatchLimit);
+  o.max_batch_memory = std::min(max_batch_under_engine(model, gpu, opt, context), kBatchLimit);
   if (o.max_batch_memory == 0) {
     o.reason = "weights and one sequence of " + std::to_string(context) + " tokens do not fit in memory";
     return o;

@@ -9,6 +9,7 @@
 
 #include "core/cost.h"
 #include "core/decode.h"
+#include "core/engine.h"
 #include "core/gpu.h"
 #include "core/memory.h"
 #include "core/model.h"
@@ -27,6 +28,7 @@ struct FitResult {
   int64_t usable_bytes = 0;
   MemoryPlan memory;                // at the found point (when one fits)
   std::optional<DecodeStep> decode; // at the found point
+  std::optional<EnginePlan> engine; // the engine's plan the answer comes from (absent: ideal)
 };
 
 // Exactly one of context (-> largest batch) and batch (-> longest context) is given.

@@ -42,10 +42,13 @@ struct Gpu {
   std::string id;    // registry id, e.g. "h100-sxm"
   std::string name;  // display name
   std::vector<std::string> aliases;
-  int64_t memory_bytes = 0;
+  int64_t memory_bytes = 0;           // as nvidia-smi reports it
+  int64_t cuda_total_bytes = 0;       // as the CUDA driver reports it to the engines (0 = unknown)
   double memory_bandwidth_bytes_per_s = 0;
   std::map<DType, double> peak_flops;  // dense peak FLOP/s per dtype (no structured sparsity)
   double interconnect_bytes_per_s = 0; // per GPU, one direction, scale-up link (0 = none)
+  bool nvswitch_sharp = false;         // NVSwitch with NVLink SHARP (Hopper and later SXM): NCCL reserves
+                                       // buffers for it when GPUs communicate (tensor parallel)
   Price price;
   Efficiency efficiency;
   std::string source;

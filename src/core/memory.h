@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/engine_settings.h"
 #include "core/gpu.h"
 #include "core/kv_cache.h"
 #include "core/serving_dtypes.h"
@@ -19,6 +20,7 @@ struct MemoryOptions {
   CacheOptions cache;                    // KV/state dtypes, conventions, tp
   double gpu_memory_utilization = 0.90;  // fraction of the GPU's memory the engine may use (vLLM's default)
   int64_t prefill_chunk = 8192;          // tokens per forward pass in chunked prefill (vLLM max_num_batched_tokens)
+  EngineSettings engine;                 // the serving engine whose rules size the cache (ideal: kvplan's)
 };
 
 struct MemoryPlan {

@@ -128,24 +128,32 @@ int64_t tensor_bytes(const Tensor& t, const Model& model, const WeightDTypes& w)
   return element_bytes(base_dtype(model, w.linear), t.params());
 }
 
-int64_t weight_bytes(const Model& model, const WeightDTypes& weight_dtype, int64_t tp) {
+int64_t stage_weight_bytes(const Model& model, const WeightDTypes& weight_dtype, int64_t tp, size_t first_layer,
+                           size_t end_layer, bool first_stage, bool last_stage) {
   int64_t total = 0, replicated = 0;
-  for (const Tensor& t : global_tensors(model)) {
+  auto count = [&](const Tensor& t) {
     const int64_t b = tensor_bytes(t, model, weight_dtype);
     if (t.role == TensorRole::norm) replicated = add(replicated, b); else total = add(total, b);
+  };
+  for (const Tensor& t : global_tensors(model)) {
+    const bool here = t.role == TensorRole::embedding ? first_stage || (last_stage && model.tie_word_embeddings)
+                                                      : last_stage;
+    if (here) count(t);
   }
-  for (const Tensor& t : model.towers) total = add(total, tensor_bytes(t, model, weight_dtype));
+  if (first_stage)
+    for (const Tensor& t : model.towers) total = add(total, tensor_bytes(t, model, weight_dtype));
   const std::vector<bool> shared = shares_earlier_weights(model);
-  for (size_t i = 0; i < model.layers.size(); ++i) {
+  for (size_t i = first_layer; i < end_layer && i < model.layers.size(); ++i) {
     if (shared[i]) continue;
-    for (const Tensor& t : layer_tensors(model, model.layers[i])) {
-      const int64_t b = tensor_bytes(t, model, weight_dtype);
-      if (t.role == TensorRole::norm) replicated = add(replicated, b); else total = add(total, b);
-    }
+    for (const Tensor& t : layer_tensors(model, model.layers[i])) count(t);
   }
   // Tensor parallel (Megatron-style): matrices, embeddings and experts split over tp GPUs;
   // norms are replicated on every GPU. Rounded up per GPU.
   return add(ceil_div(total, tp), replicated);
+}
+
+int64_t weight_bytes(const Model& model, const WeightDTypes& weight_dtype, int64_t tp) {
+  return stage_weight_bytes(model, weight_dtype, tp, 0, model.layers.size(), true, true);
 }
 
 }  // namespace kvplan

@@ -47,5 +47,10 @@ DType base_dtype(const Model& model, DType linear_dtype);
 int64_t tensor_bytes(const Tensor& t, const Model& model, const WeightDTypes& w);
 // Bytes of all weights (shared blocks once), per GPU under tensor parallel degree tp.
 int64_t weight_bytes(const Model& model, const WeightDTypes& w, int64_t tp = 1);
+// The same for one pipeline stage holding layers [first_layer, end_layer): the first stage also
+// holds the embedding and any vision towers, the last the final norm and the lm_head (a copy of
+// the embedding when tied and the stage is not also the first).
+int64_t stage_weight_bytes(const Model& model, const WeightDTypes& w, int64_t tp, size_t first_layer, size_t end_layer,
+                           bool first_stage, bool last_stage);
 
 }  // namespace kvplan

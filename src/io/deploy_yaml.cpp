@@ -1,5 +1,6 @@
 #include "io/deploy_yaml.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "io/yaml_fields.h"
@@ -8,13 +9,20 @@ namespace kvplan {
 
 namespace {
 
-// vLLM's --kv-cache-dtype spellings (vllm/config/cache.py CacheDType); "auto" = the model's dtype.
-const std::vector<std::pair<std::string, std::optional<DType>>> kKvCacheDtypes = {
-    {"auto", std::nullopt},
-    {"fp8", DType::fp8_e4m3},
-    {"fp8_e4m3", DType::fp8_e4m3},
-    {"fp8_e5m2", DType::fp8_e5m2},
-};
+// SGLang's names for the engine keys kvplan models (python -m sglang.launch_server --help); a file
+// whose engine is sglang uses these, every other engine vLLM's.
+const std::pair<const char*, const char*> kSglangNames[] = {
+    {"gpu_memory_utilization", "mem_fraction_static"}, {"max_model_len", "context_length"},
+    {"max_num_seqs", "max_running_requests"},          {"block_size", "page_size"},
+    {"tensor_parallel_size", "tp_size"},               {"pipeline_parallel_size", "pp_size"},
+    {"max_num_batched_tokens", "chunked_prefill_size"}, {"kv_cache_dtype", "kv_cache_dtype"},
+    {"enforce_eager", "disable_cuda_graph"},            {"quantization", "quantization"}};
+
+const char* sglang_name(const std::string& key) {
+  for (const auto& [v, s] : kSglangNames)
+    if (key == v) return s;
+  return nullptr;
+}
 
 int64_t positive(YamlFields& f, const std::string& key) {
   const int64_t v = f.integer(key);
@@ -70,45 +78,75 @@ const KeySpec kKeys[] = {
        d.spec.usd_per_gpu_hour = v;
      }},
 
-    {"engine", "gpu_memory_utilization", "fraction", "0.9", false,
-     "vLLM --gpu-memory-utilization: fraction of each GPU's memory the engine may use, in (0, 1]",
+    {"engine", "gpu_memory_utilization", "fraction", "the engine's (vLLM 0.9)", false,
+     "--gpu-memory-utilization (SGLang mem_fraction_static): fraction of each GPU's memory the engine may use, in (0, 1]",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        const double v = f.number(k);
        if (!(v > 0 && v <= 1)) throw Error("'" + k + "' must be a fraction in (0, 1], got " + f.string(k), f.pos(k));
        d.spec.engine.gpu_memory_utilization = v;
      }},
     {"engine", "max_model_len", "integer", "the model's max_position_embeddings", false,
-     "vLLM --max-model-len: longest sequence (prompt + output tokens) the engine accepts",
-     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.max_model_len = positive(f, k); }},
+     "--max-model-len (SGLang context_length): longest sequence (prompt + output tokens) the engine accepts",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.settings.max_model_len = positive(f, k); }},
     {"engine", "max_num_seqs", "integer", "", false,
-     "vLLM --max-num-seqs: most sequences the scheduler runs at once; the default workload.concurrency",
-     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.max_num_seqs = positive(f, k); }},
+     "--max-num-seqs (SGLang max_running_requests): most sequences the scheduler runs at once; the default "
+     "workload.concurrency",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.settings.max_num_seqs = positive(f, k); }},
     {"engine", "kv_cache_dtype", "string", "auto", false,
-     "vLLM --kv-cache-dtype: auto (the model's dtype), fp8 (= fp8_e4m3), fp8_e4m3 or fp8_e5m2",
+     "--kv-cache-dtype: exactly the engine version's values (`kvplan list engines`), e.g. auto, fp8, fp8_e4m3, fp8_e5m2",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.engine.kv_cache_dtype = f.string(k);
+       d.kv_cache_dtype_pos = f.pos(k);
+     }},
+    {"engine", "block_size", "integer", "the engine's (vLLM 16, MLA 64; SGLang page_size 1)", false,
+     "--block-size (SGLang page_size): tokens per KV-cache block",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.settings.block_size = positive(f, k); }},
+    {"engine", "quantization", "string", "the checkpoint's", false,
+     "vLLM --quantization: fp8 (weights quantized to fp8 at load), or the checkpoint's method (awq, gptq, "
+     "awq_marlin, gptq_marlin: 4-bit weights)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       static const std::pair<const char*, DType> kMethods[] = {
+           {"fp8", DType::fp8_e4m3}, {"awq", DType::int4}, {"gptq", DType::int4},
+           {"awq_marlin", DType::int4}, {"gptq_marlin", DType::int4}};
        const std::string v = f.string(k);
        std::vector<std::string> names;
-       for (const auto& [name, dtype] : kKvCacheDtypes) {
-         if (name == v) {
-           d.spec.engine.kv_cache_dtype = dtype;
+       for (const auto& [n, dtype] : kMethods) {
+         if (v == n) {
+           d.spec.engine.quantization = dtype;
            return;
          }
-         names.push_back(name);
+         names.push_back(n);
        }
-       throw Error("unknown kv_cache_dtype '" + v + "' (vLLM accepts auto, fp8, fp8_e4m3, fp8_e5m2)" +
+       throw Error("quantization '" + v + "' is not one kvplan models (fp8, awq, gptq, awq_marlin, gptq_marlin)" +
                        did_you_mean(v, names),
                    f.pos(k));
      }},
-    {"engine", "block_size", "integer", "16", false,
-     "vLLM --block-size: tokens per KV-cache block; each sequence's context is rounded up to whole blocks",
-     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.block_size = positive(f, k); }},
     {"engine", "tensor_parallel_size", "integer", "1", false,
-     "vLLM --tensor-parallel-size: GPUs one replica is split over; memory is reported per GPU",
+     "--tensor-parallel-size (SGLang tp_size): GPUs one replica is split over; memory is reported per GPU",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.tensor_parallel_size = positive(f, k); }},
-    {"engine", "max_num_batched_tokens", "integer", "8192", false,
-     "vLLM --max-num-batched-tokens: tokens per forward pass in chunked prefill (sizes activations)",
+    {"engine", "pipeline_parallel_size", "integer", "1", false,
+     "--pipeline-parallel-size (SGLang pp_size): pipeline stages",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.engine.settings.pipeline_parallel_size = positive(f, k);
+     }},
+    {"engine", "max_num_batched_tokens", "integer", "the engine's (vLLM 8192 on >= 70 GiB GPUs)", false,
+     "--max-num-batched-tokens (SGLang chunked_prefill_size): tokens per forward pass; sizes the profiled "
+     "activation peak",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        d.spec.engine.max_num_batched_tokens = positive(f, k);
+     }},
+    {"engine", "kv_cache_memory_bytes", "integer", "", false,
+     "vLLM --kv-cache-memory-bytes: the KV-cache budget per GPU, given instead of profiled",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.engine.settings.kv_cache_memory_bytes = positive(f, k);
+     }},
+    {"engine", "enforce_eager", "true/false", "false", false,
+     "--enforce-eager (SGLang disable_cuda_graph): no CUDA graphs, so no graph memory",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.settings.enforce_eager = f.boolean(k, false); }},
+    {"engine", "disable_hybrid_kv_cache_manager", "true/false", "false", false,
+     "vLLM --disable-hybrid-kv-cache-manager: sliding-window and chunked layers sized as full attention",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.engine.settings.disable_hybrid_kv_cache_manager = f.boolean(k, false);
      }},
 
     {"workload", "prompt_tokens", "integer", "", true, "prompt length of a request, in tokens",
@@ -119,8 +157,12 @@ const KeySpec kKeys[] = {
      "requests in flight at once, each holding prompt_tokens + output_tokens in the cache (the worst moment)",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.concurrency = positive(f, k); }},
 
+    {"limits", "engine_starts", "true/false", "true", false,
+     "the engine must start: one request of max_model_len tokens fits its KV cache (not checked for engine ideal)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.engine_starts = f.boolean(k, true); }},
     {"limits", "fits", "true/false", "true", false,
-     "the workload's memory per GPU (weights, KV cache, state, activations) must fit in usable memory",
+     "the workload must fit: concurrency x (prompt + output) tokens in the engine's KV-cache blocks (engine "
+     "ideal: weights, KV cache, state and activations in usable memory)",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.fits = f.boolean(k, true); }},
     {"limits", "min_headroom_percent", "number", "", false,
      "usable memory left free at the workload, as a percent of usable memory, must be at least this",
@@ -153,12 +195,50 @@ const KeySpec kKeys[] = {
 
 const std::vector<std::pair<std::string, std::string>> kSections = {
     {"", "the deployment"},
-    {"engine", "the inference engine's settings, in vLLM's names and with vLLM's defaults"},
+    {"engine",
+     "the serving engine: `name` (vllm, sglang or ideal; default vllm) and `version` (a profile or release, "
+     "`kvplan list engines`; default the newest profile), then its arguments by their real names (vLLM's below; "
+     "SGLang's for sglang). Arguments of that engine version that kvplan does not model are accepted with a note"},
     {"workload", "the traffic the deployment must carry"},
     {"limits", "what must hold; kvplan check runs one check per limit that is set"},
 };
 
+// The engine section: name and version, the modelled keys in the engine's own spelling, and the
+// rest kept for check_engine_arguments.
+void read_engine(YamlFields& f, DeployFile& d) {
+  const std::string engine = f.string("name", "vllm");
+  const std::string version = f.string("version", "");
+  d.engine = version.empty() ? engine : engine + "@" + version;
+  d.engine_pos = f.has("name") ? f.pos("name") : f.pos();
+  d.engine_version_pinned = !version.empty();
+  for (const KeySpec& k : kKeys) {
+    if (std::string(k.section) != "engine") continue;
+    const char* key = engine == "sglang" ? sglang_name(k.key) : k.key;
+    if (!key) continue;
+    f.expect(key);
+    if (f.has(key)) k.read(f, key, d);
+  }
+  d.engine_arguments = f.unused();
+}
+
 }  // namespace
+
+std::vector<std::string> check_engine_arguments(const DeployFile& d, const EngineProfile& profile) {
+  std::vector<std::string> notes;
+  const std::string who = std::string(name(profile.kind)) + " " + profile.version;
+  std::vector<std::string> known = profile.arguments;
+  for (const KeySpec& k : kKeys)
+    if (std::string(k.section) == "engine") known.push_back(profile.kind == EngineKind::sglang && sglang_name(k.key) ? sglang_name(k.key) : k.key);
+  for (const auto& [key, pos] : d.engine_arguments) {
+    if (std::find(profile.arguments.begin(), profile.arguments.end(), key) != profile.arguments.end()) {
+      notes.push_back(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) + ": engine." + key +
+                      " is a " + who + " argument kvplan does not model; it does not change the numbers");
+      continue;
+    }
+    throw Error("unknown " + who + " argument '" + key + "' in section 'engine'" + did_you_mean(key, known), pos);
+  }
+  return notes;
+}
 
 DeployFile parse_deploy_file(const std::string& text, const std::string& source) {
   const YAML::Node root = parse_yaml(text, source);
@@ -177,6 +257,10 @@ DeployFile parse_deploy_file(const std::string& text, const std::string& source)
       sub.emplace(node, source, "section '" + section + "'");
     }
     YamlFields& f = is_top ? top : *sub;
+    if (section == "engine") {
+      read_engine(f, d);
+      continue;
+    }
     for (const KeySpec& k : kKeys)
       if (k.section == section) f.expect(k.key);
     if (is_top)

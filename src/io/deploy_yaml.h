@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/checks.h"
+#include "core/engine_settings.h"
 #include "core/error.h"
 
 namespace kvplan {
@@ -20,10 +21,18 @@ struct DeployFile {
   std::string gpu;       // bundled preset id/alias or path, as written
   SourcePos gpu_pos;
   DeploySpec spec;
+  std::string engine;          // engine.name[@engine.version]: "vllm" when the file names none
+  SourcePos engine_pos;
+  bool engine_version_pinned = false;
+  SourcePos kv_cache_dtype_pos;  // where engine.kv_cache_dtype is (its values are the engine version's)
+  // engine arguments kvplan does not model, as written: the engine profile says whether the
+  // engine version has them (a note) or not (an error).
+  std::vector<std::pair<std::string, SourcePos>> engine_arguments;
 };
 
 // Parses the text of a deployment file; throws kvplan::Error at file:line:col for bad YAML, bad
-// values, missing keys, and unknown keys (with "did you mean").
+// values, missing keys, and unknown keys (with "did you mean"). Unknown keys of the engine section
+// are returned in engine_arguments for check_engine_arguments.
 DeployFile parse_deploy_file(const std::string& text, const std::string& source);
 
 // One documented key: section ("" = top level), name, value type, default, meaning.
@@ -38,6 +47,10 @@ struct DeployKeyDoc {
 std::vector<DeployKeyDoc> deploy_key_docs();
 // The sections and what each holds.
 std::vector<std::pair<std::string, std::string>> deploy_section_docs();
+
+// Notes for the engine arguments the profile's version has but kvplan does not model; throws
+// kvplan::Error at the first argument the engine version does not have (with "did you mean").
+std::vector<std::string> check_engine_arguments(const DeployFile& d, const EngineProfile& profile);
 
 // A model or GPU spec as written in a deployment file, resolved against the file's folder when
 // it is a relative path (bundled ids are returned unchanged).

@@ -15,10 +15,14 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
   g.aliases = f.strings("aliases");
   g.memory_bytes = f.integer("memory_bytes");
   if (g.memory_bytes <= 0) throw Error("'memory_bytes' must be positive", f.pos("memory_bytes"));
+  g.cuda_total_bytes = f.integer("cuda_total_bytes", 0);
+  if (g.cuda_total_bytes < 0 || g.cuda_total_bytes > g.memory_bytes)
+    throw Error("'cuda_total_bytes' must be positive and at most memory_bytes", f.pos("cuda_total_bytes"));
   g.memory_bandwidth_bytes_per_s = f.number("memory_bandwidth_bytes_per_s");
   if (!(g.memory_bandwidth_bytes_per_s > 0))
     throw Error("'memory_bandwidth_bytes_per_s' must be positive", f.pos("memory_bandwidth_bytes_per_s"));
   g.interconnect_bytes_per_s = f.number("interconnect_bytes_per_s", 0);
+  g.nvswitch_sharp = f.boolean("nvswitch_sharp", false);
   g.source = f.string("source", "");
 
   const YAML::Node peaks = f.node("peak_flops");

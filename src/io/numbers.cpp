@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <utility>
 
 #include "core/error.h"
 
@@ -41,6 +42,30 @@ double parse_positive(const std::string& text, const std::string& flag, bool max
   if (!(v > 0)) throw Error(flag + ": must be positive, got '" + text + "'");
   if (max1 && v > 1) throw Error(flag + ": must be a fraction in (0, 1], got '" + text + "'");
   return v;
+}
+
+int64_t parse_bytes(const std::string& text, const std::string& flag) {
+  static const std::pair<const char*, double> kUnits[] = {
+      {"KiB", 0x1p10}, {"MiB", 0x1p20}, {"GiB", 0x1p30}, {"TiB", 0x1p40},
+      {"KB", 1e3},     {"MB", 1e6},     {"GB", 1e9},     {"TB", 1e12}, {"B", 1}};
+  std::string number = text;
+  double unit = 1;
+  for (const auto& [suffix, factor] : kUnits) {
+    const std::string u = suffix;
+    if (number.size() > u.size() && number.compare(number.size() - u.size(), u.size(), u) == 0) {
+      number.resize(number.size() - u.size());
+      unit = factor;
+      break;
+    }
+  }
+  char* end = nullptr;
+  const double v = std::strtod(number.c_str(), &end);
+  if (number.empty() || *end != '\0' || !std::isfinite(v))
+    throw Error(flag + ": not a byte count, got '" + text + "' (expected e.g. 17179869184, 1.6e10 or 16GiB)");
+  const double bytes = std::floor(v * unit);
+  if (!(bytes >= 1)) throw Error(flag + ": must be at least 1 byte, got '" + text + "'");
+  if (bytes >= 0x1p63) throw Error(flag + ": overflows 64-bit, got '" + text + "'");
+  return static_cast<int64_t>(bytes);
 }
 
 }  // namespace kvplan

@@ -11,4 +11,8 @@ int64_t parse_count(const std::string& text, const std::string& flag);
 // A positive finite real number (a fraction when max1 is true: (0, 1]).
 double parse_positive(const std::string& text, const std::string& flag, bool max1 = false);
 
+// A positive byte count: a whole number (17179869184), a real in scientific notation (1.6e10), or
+// a number with a binary (KiB, MiB, GiB, TiB) or decimal (KB, MB, GB, TB) unit: 16GiB, 17.5GB.
+int64_t parse_bytes(const std::string& text, const std::string& flag);
+
 }  // namespace kvplan

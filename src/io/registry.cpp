@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/embedded_data.h"
+#include "io/engine_yaml.h"
 #include "io/files.h"
 #include "io/gpu_yaml.h"
 #include "io/hf_config.h"
@@ -70,6 +71,8 @@ Registry Registry::load(const std::string& data_dir) {
   auto add = [&](const std::string& path, const std::string& text) {
     if (starts_with(path, "models/") || path.find("/models/") != std::string::npos)
       r.models_[stem(path)] = {path, text};
+    else if (path.find("engines/") != std::string::npos)
+      r.engines_[stem(path)] = {path, text};
     else
       r.gpus_[stem(path)] = {path, text};
   };
@@ -80,6 +83,8 @@ Registry Registry::load(const std::string& data_dir) {
       throw Error("data directory does not exist or is not a directory", {data_dir, 0, 0});
     for (const auto& p : yaml_files_in(data_dir + "/models")) r.models_[stem(p)] = {p, read_text_file(p)};
     for (const auto& p : yaml_files_in(data_dir + "/presets")) r.gpus_[stem(p)] = {p, read_text_file(p)};
+    if (is_directory(data_dir + "/presets/engines"))
+      for (const auto& p : yaml_files_in(data_dir + "/presets/engines")) r.engines_[stem(p)] = {p, read_text_file(p)};
   }
   for (const auto& [id, e] : r.gpus_)
     for (const auto& alias : aliases_of(e.text, e.source)) r.gpu_aliases_[alias] = id;
@@ -133,6 +138,42 @@ Gpu Registry::resolve_gpu(const std::string& spec) const {
   for (const auto& [alias, target] : gpu_aliases_) names.push_back(alias);
   throw Error("unknown GPU '" + spec + "' (see `kvplan list gpus`, or pass a path to a preset YAML)" +
               did_you_mean(spec, names));
+}
+
+std::vector<EngineProfile> Registry::engine_profiles() const {
+  std::vector<EngineProfile> out;
+  for (const auto& [id, e] : engines_) out.push_back(parse_engine_yaml(e.text, e.source));
+  return out;
+}
+
+EngineProfile Registry::resolve_engine(const std::string& spec) const {
+  if (spec == "ideal") return EngineProfile{};
+  const size_t at = spec.find('@');
+  const std::string engine = spec.substr(0, at);
+  const std::string version = at == std::string::npos ? "" : spec.substr(at + 1);
+  std::vector<std::string> names = {"ideal"};
+  std::vector<std::string> versions;
+  bool known = false;
+  for (const EngineProfile& p : engine_profiles()) {
+    const std::string n = name(p.kind);
+    names.push_back(n + "@" + p.version);
+    if (n != engine) continue;
+    known = true;
+    versions.push_back(p.version);
+    if (version.empty() ? p.is_default : version == p.version) return p;
+    for (const std::string& r : p.releases)  // a release line: 0.10 covers 0.10.1.1
+      if (version == r || version.rfind(r + ".", 0) == 0) return p;
+  }
+  if (!known) {
+    std::vector<std::string> bare = {"ideal"};
+    for (const EngineProfile& p : engine_profiles()) bare.push_back(name(p.kind));
+    throw Error("unknown engine '" + engine + "' (kvplan knows vllm, sglang and ideal)" + did_you_mean(engine, bare));
+  }
+  if (version.empty()) throw Error("engine '" + engine + "' has no default profile");
+  std::string list;
+  for (const std::string& v : versions) list += (list.empty() ? "" : ", ") + v;
+  throw Error("unknown " + engine + " version '" + version + "' (profiles: " + list +
+              "; `kvplan list engines` shows the releases each covers)" + did_you_mean(spec, names));
 }
 
 }  // namespace kvplan

@@ -1,4 +1,4 @@
-// Bundled models and GPU presets (embedded in the binary), plus files from --data-dir /
+// Bundled models, GPU presets and engine profiles (embedded in the binary), plus files from --data-dir /
 // KVPLAN_DATA_DIR that add or override entries, and resolution of a --model / --gpu argument.
 #pragma once
 
@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/engine.h"
 #include "core/gpu.h"
 #include "core/model.h"
 
@@ -24,6 +25,10 @@ class Registry {
   Model resolve_model(const std::string& spec) const;
   // A bundled id or alias, or a path to a preset YAML.
   Gpu resolve_gpu(const std::string& spec) const;
+  // "ideal", an engine name (its default profile), or NAME@VERSION (a profile label such as
+  // vllm@0.10, or one of its releases such as vllm@0.10.1).
+  EngineProfile resolve_engine(const std::string& spec) const;
+  std::vector<EngineProfile> engine_profiles() const;  // every bundled profile, by name and version
 
  private:
   struct Entry {
@@ -33,6 +38,7 @@ class Registry {
   std::map<std::string, Entry> models_;
   std::map<std::string, Entry> gpus_;
   std::map<std::string, std::string> gpu_aliases_;  // alias -> id
+  std::map<std::string, Entry> engines_;            // file stem (vllm-0.10) -> profile
 };
 
 }  // namespace kvplan

@@ -111,6 +111,13 @@ std::vector<std::string> YamlFields::strings(const std::string& key) {
   return out;
 }
 
+std::vector<std::pair<std::string, SourcePos>> YamlFields::unused() const {
+  std::vector<std::pair<std::string, SourcePos>> out;
+  for (const auto& kv : node_)
+    if (!used_.count(kv.first.Scalar())) out.emplace_back(kv.first.Scalar(), pos_of(kv.first, source_));
+  return out;
+}
+
 void YamlFields::finish() const {
   std::vector<std::string> known(used_.begin(), used_.end());
   for (const auto& kv : node_) {

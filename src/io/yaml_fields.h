@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -37,6 +38,8 @@ class YamlFields {
   void expect(const std::string& key) { used_.insert(key); }
   // Throws for the first key that no getter asked for.
   void finish() const;
+  // The keys no getter asked for, with their positions (for sections whose other keys are data).
+  std::vector<std::pair<std::string, SourcePos>> unused() const;
   const std::string& source() const { return source_; }
   SourcePos pos() const { return pos_of(node_, source_); }
   SourcePos pos(const std::string& key) const;  // the value's position

@@ -73,6 +73,8 @@ std::string format_measure(double value, const std::string& unit) {
   if (unit == "sequences") return group_digits(static_cast<int64_t>(value)) + (value == 1 ? " sequence" : " sequences");
   if (unit == "s") return value < 1 ? fmt::format("{:.1f} ms", value * 1e3) : fmt::format("{:.3f} s", value);
   if (unit == "USD") return fmt::format("${:.4f}", value);
+  if (unit == "blocks") return group_digits(static_cast<int64_t>(value)) + (value == 1 ? " block" : " blocks");
+  if (unit == "requests") return fmt::format("{:.2f} requests", value);
   if (unit == "tokens/s") return group_digits(static_cast<int64_t>(std::llround(value))) + " tokens/s";
   return fmt::format("{:.6g} {}", value, unit);
 }
@@ -113,6 +115,7 @@ Json check_to_json(const std::vector<CheckedFile>& files) {
     jf["file"] = f.file;
     jf["name"] = f.name;
     jf["status"] = status_name(status_of(f));
+    jf["notes"] = f.notes;
     if (!f.result) {
       jf["error"] = f.error;
       list.push_back(jf);

@@ -17,6 +17,7 @@ struct CheckedFile {
   std::string name;                   // display name (the file's `name`, else the path)
   std::optional<DeployResult> result; // absent when the input was bad
   std::string error;                  // "file:line:col: message" when the input was bad
+  std::vector<std::string> notes;     // what kvplan accepted without modelling (engine arguments, defaults)
 };
 
 enum class CheckStatus { pass, fail, error };

@@ -4,6 +4,7 @@
 
 #include <functional>
 
+#include "report/engine_report.h"
 #include "report/format.h"
 
 namespace kvplan {
@@ -86,7 +87,8 @@ Json to_json(const Estimate& e) {
                   {"sliding_window_cache", sliding_name(o.cache.sliding)},
                   {"mla_cache", mla_name(o.cache.mla)},
                   {"gpu_memory_utilization", o.gpu_memory_utilization},
-                  {"prefill_chunk", o.prefill_chunk}};
+                  {"max_num_batched_tokens", o.prefill_chunk}};
+  j["engine"] = engine_to_json(e.engine);
   const MemoryPlan& m = e.memory;
   j["memory"] = {{"weights_bytes", m.weights_bytes},
                  {"kv_bytes_per_token", m.kv_bytes_per_token},
@@ -189,6 +191,7 @@ std::string render_table(const Estimate& e) {
       fmt::format("capacity {}", gib(m.capacity_bytes)));
   row("headroom", m.headroom_bytes);
   out += "\n";
+  if (e.engine) out += render_engine(*e.engine) + "\n";
   out += fmt::format("  fits       {}\n", m.fits ? "yes" : "NO");
   out += fmt::format("  max batch at context {}: {}\n", group_digits(e.workload.context), group_digits(m.max_batch));
   out += fmt::format("  max context at batch {}: {}\n", group_digits(e.workload.batch),

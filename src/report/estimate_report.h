@@ -1,4 +1,4 @@
-// Printers over one Estimate: JSON (schema_version 1), CSV with the JSON's dotted keys, and a
+// Printers over one Estimate: JSON (schema_version 2), CSV with the JSON's dotted keys, and a
 // table for people. Every output format is derived from to_json or from the Estimate itself.
 #pragma once
 
@@ -13,7 +13,7 @@ namespace kvplan {
 
 using Json = nlohmann::ordered_json;
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;  // docs/json.md lists what changed
 
 Json to_json(const Estimate& e);
 std::string render_table(const Estimate& e);

@@ -1,0 +1,446 @@
+#include "core/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <tuple>
+#include <map>
+
+#include "core/checked.h"
+#include "core/kv_cache.h"
+#include "core/params.h"
+
+namespace kvplan {
+
+const char* name(EngineKind kind) {
+  switch (kind) {
+    case EngineKind::ideal: return "ideal";
+    case EngineKind::vllm: return "vllm";
+    case EngineKind::sglang: return "sglang";
+  }
+  return "?";
+}
+
+const char* name(EngineGroup::Kind kind) {
+  switch (kind) {
+    case EngineGroup::Kind::full: return "full";
+    case EngineGroup::Kind::sliding: return "sliding";
+    case EngineGroup::Kind::chunked: return "chunked";
+    case EngineGroup::Kind::state: return "state";
+  }
+  return "?";
+}
+
+namespace {
+
+using Kind = EngineGroup::Kind;
+
+std::string str(int64_t v) { return std::to_string(v); }
+// Bytes as the engines print them: GiB with two decimals.
+std::string gib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+// One cache-holding layer as the engine sees it, per GPU: an attention-like layer (bytes per
+// token) or a recurrent one (state bytes per sequence). A parallel-hybrid layer is two.
+struct CacheLayer {
+  Kind kind = Kind::full;
+  int64_t window = 0;
+  int64_t bytes_per_token = 0;  // attention-like
+  int64_t state_bytes = 0;      // recurrent
+};
+
+std::vector<CacheLayer> cache_layers(const Model& model, const CacheOptions& cache, bool hybrid_groups) {
+  CacheOptions windowed = cache;
+  windowed.sliding = SlidingCache::window;
+  std::vector<CacheLayer> out;
+  for (const Layer& layer : model.layers) {
+    const int64_t bytes = kv_bytes_per_token(layer, windowed);
+    if (bytes > 0) {
+      CacheLayer c;
+      c.bytes_per_token = bytes;
+      const LayerKind k = kind_of(layer);
+      const int64_t window = resident_window(layer, windowed);
+      if (hybrid_groups && window > 0) {
+        c.kind = k == LayerKind::chunked_attention ? Kind::chunked : Kind::sliding;
+        c.window = window;
+      }
+      out.push_back(c);
+    }
+    const int64_t state = state_bytes(layer, cache).total();
+    if (state > 0) out.push_back({Kind::state, 0, 0, state});
+  }
+  return out;
+}
+
+bool has_mla(const Model& model) {
+  for (const Layer& layer : model.layers) {
+    const LayerKind k = kind_of(layer);
+    if (k == LayerKind::mla || k == LayerKind::mla_sparse) return true;
+  }
+  return false;
+}
+
+// Blocks one layer of `kind` holds for a request of `tokens` tokens (the engine's admission bound).
+int64_t layer_blocks(const EnginePlan& p, const EngineGroup& g, SlidingBound bound, int64_t tokens) {
+  switch (g.kind) {
+    case Kind::full: return ceil_div(tokens, g.block_size);
+    case Kind::sliding:
+      if (bound == SlidingBound::full) return ceil_div(tokens, g.block_size);
+      return ceil_div(std::min(add(g.window - 1, p.max_num_batched_tokens), tokens), g.block_size) + 1;
+    case Kind::chunked:
+      if (bound == SlidingBound::full) return ceil_div(tokens, g.block_size);
+      return ceil_div(std::min(add(g.window, p.max_num_batched_tokens), tokens), g.block_size);
+    case Kind::state: return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
+                              int64_t tokens, int64_t seqs) {
+  const MemoryModel mm = memory_model(model, memory);
+  const double forward = profile.forward_copies *
+                         static_cast<double>(element_bytes(mm.activation_dtype, mul(tokens, mm.activation_elements_per_token)));
+  // The sampler's rows hold the whole vocabulary on every rank (logits are gathered), in fp32.
+  const double sampler = profile.sampler_logits_copies * static_cast<double>(std::min(tokens, seqs)) *
+                         static_cast<double>(model.vocab_size) * 4.0;
+  const double peak = profile.activation_terms_add ? forward + sampler : std::max(forward, sampler);
+  return static_cast<int64_t>(std::llround(peak));
+}
+
+EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len) {
+  EngineDefaults d{profile.max_num_batched_tokens, profile.max_num_seqs};
+  bool big = profile.big_gpu_min_bytes > 0 && cuda_total_bytes(gpu) >= profile.big_gpu_min_bytes;
+  for (const std::string& except : profile.big_gpu_except)
+    if (gpu.id.find(except) != std::string::npos) big = false;
+  if (big) d = {profile.big_gpu_max_num_batched_tokens, profile.big_gpu_max_num_seqs};
+  // V0: chunked prefill only past 32K tokens (then 2048 per pass); else a whole prompt per pass.
+  if (profile.batched_tokens_from_model_len)
+    d.max_num_batched_tokens = max_model_len > 32768 ? 2048 : std::max<int64_t>(max_model_len, 2048);
+  return d;
+}
+
+int64_t cuda_total_bytes(const Gpu& gpu) { return gpu.cuda_total_bytes > 0 ? gpu.cuda_total_bytes : gpu.memory_bytes; }
+
+int64_t blocks_for_request(const EnginePlan& plan, int64_t tokens) {
+  int64_t blocks = 0;
+  for (const EngineGroup& g : plan.groups) blocks = add(blocks, layer_blocks(plan, g, plan.sliding_bound, tokens));
+  return blocks;
+}
+
+int64_t requests_that_fit(const EnginePlan& plan, int64_t tokens) {
+  const int64_t per = blocks_for_request(plan, tokens);
+  return per > 0 ? plan.num_gpu_blocks / per : 0;
+}
+
+std::optional<DType> engine_kv_cache_dtype(const EngineProfile& profile, const std::string& value) {
+  if (value.empty()) return std::nullopt;
+  std::vector<std::string> names;
+  std::string list;
+  for (const auto& [n, dtype] : profile.kv_cache_dtypes) {
+    if (n == value) return dtype;
+    names.push_back(n);
+    list += (list.empty() ? "" : ", ") + n;
+  }
+  throw Error("--kv-cache-dtype '" + value + "': " + name(profile.kind) + " " + profile.version + " accepts " + list +
+              " (kvplan's other dtypes need --engine ideal)" + did_you_mean(value, names));
+}
+
+int64_t max_batch_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& memory, int64_t context) {
+  if (memory.engine.profile.kind == EngineKind::ideal)
+    return max_batch_at(memory_model(model, memory), usable_bytes(gpu.memory_bytes, memory.gpu_memory_utilization),
+                        context);
+  const EnginePlan plan = plan_engine(model, gpu, memory, memory.engine.max_model_len.value_or(context));
+  return plan.starts && context <= plan.max_model_len ? requests_that_fit(plan, context) : 0;
+}
+
+void apply_engine(MemoryPlan& memory, const EnginePlan& plan, int64_t batch, int64_t context) {
+  memory.max_batch = plan.starts ? requests_that_fit(plan, context) : 0;
+  memory.fits = plan.starts && batch <= memory.max_batch;
+  int64_t lo = 0, hi = add(plan.max_model_len, 1);  // the longest context that fits: in [lo, hi)
+  while (plan.starts && hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (mul(batch, blocks_for_request(plan, mid)) <= plan.num_gpu_blocks ? lo : hi) = mid;
+  }
+  memory.max_context = lo;
+}
+
+namespace {
+
+// Layers [first, end) of each pipeline stage: L / pp each, the remainder one more to every stage
+// but the last, counting back from the second-to-last (vLLM's get_pp_indices).
+std::vector<std::pair<size_t, size_t>> pipeline_stages(size_t layers, int64_t pp) {
+  if (pp < 1) throw Error("--pp must be at least 1");
+  const size_t n = static_cast<size_t>(pp);
+  if (n > layers) throw Error("pipeline parallel " + str(pp) + " exceeds the model's " + str(static_cast<int64_t>(layers)) + " layers");
+  std::vector<size_t> sizes(n, layers / n);
+  for (size_t i = 0; i < layers % n; ++i) sizes[n >= 2 + i ? n - 2 - i : 0] += 1;
+  std::vector<std::pair<size_t, size_t>> out;
+  size_t begin = 0;
+  for (size_t size : sizes) {
+    out.emplace_back(begin, begin + size);
+    begin += size;
+  }
+  return out;
+}
+
+// vLLM V0: one block holds block_size tokens of every layer; sliding layers take full blocks.
+void allocate_vllm_v0(EnginePlan& p, const std::vector<CacheLayer>& layers) {
+  int64_t per_token = 0;
+  for (const CacheLayer& l : layers) per_token = add(per_token, l.bytes_per_token);
+  if (per_token == 0) throw Error("the vLLM V0 profile sizes attention caches only; this model has none");
+  p.page_bytes = mul(p.block_size, per_token);
+  p.groups = {{Kind::full, 0, p.block_size, 1}};
+  p.group_size = 1;
+  p.num_gpu_blocks = std::max<int64_t>(0, p.available_kv_cache_bytes / p.page_bytes);
+  p.kv_cache_tokens = mul(p.num_gpu_blocks, p.block_size);
+}
+
+// SGLang: a token pool; one cell holds one token of every attention layer.
+void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers) {
+  int64_t per_token = 0;
+  for (const CacheLayer& l : layers) per_token = add(per_token, l.bytes_per_token);
+  if (per_token == 0) throw Error("the SGLang profile sizes attention caches only; this model has none");
+  p.page_bytes = mul(p.block_size, per_token);
+  p.groups = {{Kind::full, 0, p.block_size, 1}};
+  p.group_size = 1;
+  const int64_t cells = std::max<int64_t>(0, p.available_kv_cache_bytes / per_token);
+  p.kv_cache_tokens = cells / p.block_size * p.block_size;
+  p.num_gpu_blocks = p.kv_cache_tokens / p.block_size;
+}
+
+// vLLM V1: per-layer pages; uniform models in one group, hybrids in groups of equal size sharing
+// one pool of equal pages (state pages padded to the attention page).
+void allocate_vllm_v1(EnginePlan& p, std::vector<CacheLayer> layers, const EngineProfile& profile,
+                      bool block_size_set) {
+  int64_t attn_per_token = 0, state_page = 0;
+  for (const CacheLayer& l : layers) {
+    attn_per_token = std::max(attn_per_token, l.bytes_per_token);
+    state_page = std::max(state_page, l.state_bytes);
+  }
+  if (state_page > 0 && attn_per_token > 0 && profile.state_page_unification) {
+    // The attention block grows (in multiples of the kernel alignment) until one attention page
+    // holds a state page; the state page is then padded to the attention page.
+    const int64_t align = profile.block_alignment;
+    const int64_t needed = mul(align, ceil_div(state_page, mul(align, attn_per_token)));
+    if (!block_size_set || p.block_size < needed) p.block_size = needed;
+  }
+  const int64_t attn_page = mul(p.block_size, attn_per_token);
+  if (state_page > 0) p.state_page_bytes = std::max(state_page, attn_page);
+
+  // Group layers by (kind, window, page).
+  struct Key {
+    Kind kind;
+    int64_t window;
+    int64_t page;
+    bool operator<(const Key& o) const {
+      return std::tie(kind, window, page) < std::tie(o.kind, o.window, o.page);
+    }
+  };
+  std::map<Key, int64_t> counts;
+  for (const CacheLayer& l : layers) {
+    const int64_t page = l.kind == Kind::state ? p.state_page_bytes : mul(p.block_size, l.bytes_per_token);
+    ++counts[{l.kind, l.window, page}];
+  }
+  if (counts.empty()) {  // attention-free: no pool
+    p.num_gpu_blocks = 0;
+    return;
+  }
+  bool same_kind = true;
+  for (const auto& [k, n] : counts) same_kind = same_kind && k.kind == counts.begin()->first.kind &&
+                                               k.window == counts.begin()->first.window;
+  if (same_kind) {
+    // One group: every layer has its own pages of the same block count.
+    int64_t page_sum = 0, layers_n = 0;
+    for (const auto& [k, n] : counts) {
+      page_sum = add(page_sum, mul(k.page, n));
+      layers_n += n;
+    }
+    const Key& k = counts.begin()->first;
+    p.groups = {{k.kind, k.window, p.block_size, layers_n}};
+    if (k.kind == Kind::state) p.groups[0].block_size = p.max_model_len;  // one block holds a sequence
+    p.group_size = layers_n;
+    p.page_bytes = counts.size() == 1 ? k.page : page_sum / layers_n;
+    p.num_gpu_blocks = std::max<int64_t>(0, p.available_kv_cache_bytes / page_sum);
+  } else {
+    int64_t page = 0;
+    for (const auto& [k, n] : counts) {
+      if (page != 0 && k.page != page)
+        throw Error("vLLM cannot serve this model: its layers need KV pages of different sizes (" + str(page) +
+                    " and " + str(k.page) + " bytes) that no block size unifies");
+      page = k.page;
+    }
+    int64_t min_n = INT64_MAX, max_n = 0;
+    for (const auto& [k, n] : counts) {
+      min_n = std::min(min_n, n);
+      max_n = std::max(max_n, n);
+    }
+    const int64_t group_size =
+        static_cast<double>(max_n) < static_cast<double>(min_n) * profile.group_size_ratio ? max_n : min_n;
+    p.groups.clear();
+    for (const auto& [k, n] : counts)
+      for (int64_t i = 0; i < ceil_div(n, group_size); ++i)
+        p.groups.push_back({k.kind, k.window, k.kind == Kind::state ? 1 : p.block_size, group_size});
+    p.group_size = group_size;
+    p.page_bytes = page;
+    p.num_gpu_blocks = std::max<int64_t>(0, p.available_kv_cache_bytes / page / group_size);
+  }
+}
+
+// The engine's "GPU KV cache size" and "Maximum concurrency" lines.
+void report(EnginePlan& p, const EngineProfile& profile) {
+  p.blocks_per_request = blocks_for_request(p, p.max_model_len);
+  p.max_concurrency = p.blocks_per_request > 0 ? static_cast<double>(p.num_gpu_blocks) / p.blocks_per_request : 0;
+  if (profile.allocator != Allocator::vllm_v1) {
+    if (profile.allocator == Allocator::vllm_v0)
+      p.max_concurrency = static_cast<double>(p.kv_cache_tokens) / static_cast<double>(p.max_model_len);
+    return;
+  }
+  if (profile.tokens_from_concurrency) {
+    p.kv_cache_tokens = static_cast<int64_t>(p.max_concurrency * static_cast<double>(p.max_model_len));
+  } else {
+    int64_t min_block = INT64_MAX;
+    for (const EngineGroup& g : p.groups)
+      if (g.kind != Kind::state) min_block = std::min(min_block, g.block_size);
+    if (min_block == INT64_MAX) min_block = p.max_model_len;  // state only: a block holds a sequence
+    p.kv_cache_tokens = mul(p.num_gpu_blocks / static_cast<int64_t>(p.groups.size()), min_block);
+  }
+}
+
+// Bytes the engine's start-up check needs for one request of `tokens` tokens.
+int64_t needed_bytes(const EnginePlan& p, const std::vector<CacheLayer>& layers, int64_t tokens) {
+  int64_t total = 0;
+  for (const CacheLayer& l : layers) {
+    if (l.kind == Kind::state) {
+      total = add(total, p.state_page_bytes);
+      continue;
+    }
+    const EngineGroup g{l.kind, l.window, p.block_size, 1};
+    total = add(total, mul(layer_blocks(p, g, p.sliding_bound, tokens), mul(p.block_size, l.bytes_per_token)));
+  }
+  return total;
+}
+
+void check_start(EnginePlan& p, const std::vector<CacheLayer>& layers, const EngineProfile& profile) {
+  if (p.available_kv_cache_bytes <= 0) {
+    p.starts = false;
+    p.failure = profile.kind == EngineKind::sglang
+                    ? "Not enough memory. Please try to increase --mem-fraction-static."
+                    : "No available memory for the cache blocks. Try increasing `gpu_memory_utilization`.";
+    return;
+  }
+  if (profile.allocator == Allocator::vllm_v1) {
+    const int64_t needed = needed_bytes(p, layers, p.max_model_len);
+    if (needed <= p.available_kv_cache_bytes) return;
+    int64_t lo = 0, hi = p.max_model_len;  // the largest length whose need fits: in [lo, hi)
+    while (hi - lo > 1) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      (needed_bytes(p, layers, mid) <= p.available_kv_cache_bytes ? lo : hi) = mid;
+    }
+    p.starts = false;
+    p.estimated_max_model_len = lo;
+    p.failure = "To serve at least one request with the model's max seq len (" + str(p.max_model_len) + "), (" +
+                gib(needed) + " GiB KV cache is needed, which is larger than the available KV cache memory (" +
+                gib(p.available_kv_cache_bytes) + " GiB)." +
+                (lo > 0 ? " Based on the available memory, the estimated maximum model length is " + str(lo) + "." : "");
+    return;
+  }
+  // V0 and SGLang: the pool must hold one max_model_len sequence.
+  if (p.kv_cache_tokens < p.max_model_len) {
+    p.starts = false;
+    p.failure = profile.kind == EngineKind::sglang
+                    ? "max_total_num_tokens (" + str(p.kv_cache_tokens) + ") is smaller than the context length (" +
+                          str(p.max_model_len) + ")"
+                    : "The model's max seq len (" + str(p.max_model_len) +
+                          ") is larger than the maximum number of tokens that can be stored in KV cache (" +
+                          str(p.kv_cache_tokens) + ").";
+  }
+}
+
+}  // namespace
+
+EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& memory, int64_t max_model_len) {
+  const EngineSettings& engine = memory.engine;
+  const EngineProfile& profile = engine.profile;
+  if (profile.kind == EngineKind::ideal) throw Error("plan_engine needs an engine profile (vllm or sglang)");
+  EnginePlan p;
+  p.kind = profile.kind;
+  p.version = profile.version;
+  p.sliding_bound = profile.sliding_bound;
+  p.max_model_len = max_model_len;
+  p.max_num_seqs = engine.max_num_seqs.value_or(engine_defaults(profile, gpu, max_model_len).max_num_seqs);
+  p.max_num_batched_tokens = memory.prefill_chunk;
+  p.block_size = engine.block_size.value_or(profile.block_size);
+  if (engine.block_size && !profile.block_sizes.empty() &&
+      std::find(profile.block_sizes.begin(), profile.block_sizes.end(), *engine.block_size) == profile.block_sizes.end()) {
+    std::string list;
+    for (int64_t b : profile.block_sizes) list += (list.empty() ? "" : ", ") + str(b);
+    throw Error(std::string(name(profile.kind)) + " " + profile.version + " does not accept block size " +
+                str(*engine.block_size) + " (it accepts " + list + ")");
+  }
+  if (profile.mla_block_size > 0 && has_mla(model)) p.block_size = profile.mla_block_size;
+
+  // The hybrid manager is off when asked, and (in some versions) for chunked local attention.
+  bool chunked = false;
+  for (const Layer& layer : model.layers) chunked = chunked || kind_of(layer) == LayerKind::chunked_attention;
+  const bool groups = profile.hybrid_groups && !engine.disable_hybrid_kv_cache_manager &&
+                      !(chunked && !profile.chunked_local_groups);
+  p.cuda_total_bytes = cuda_total_bytes(gpu);
+  p.non_torch_bytes = memory.cache.tp > 1 && gpu.nvswitch_sharp ? profile.non_torch_bytes_tensor_parallel
+                      : engine.pipeline_parallel_size > 1 ? profile.non_torch_bytes_pipeline
+                                                          : profile.non_torch_bytes;
+  if (profile.deducts_cuda_graphs && !engine.enforce_eager) p.cuda_graph_bytes = profile.cuda_graph_bytes;
+  const double util = memory.gpu_memory_utilization;
+
+  // Every pipeline stage sizes its own layers; the engine runs with the smallest pool.
+  const std::vector<std::pair<size_t, size_t>> stages = pipeline_stages(model.layers.size(), engine.pipeline_parallel_size);
+  std::optional<EnginePlan> smallest;
+  for (size_t s = 0; s < stages.size(); ++s) {
+    EnginePlan q = p;
+    q.stage = static_cast<int64_t>(s);
+    q.stages = static_cast<int64_t>(stages.size());
+    const bool first = s == 0, last = s + 1 == stages.size();
+    Model part = model;
+    part.layers.assign(model.layers.begin() + static_cast<std::ptrdiff_t>(stages[s].first),
+                       model.layers.begin() + static_cast<std::ptrdiff_t>(stages[s].second));
+    q.weights_bytes = stages.size() == 1 ? weight_bytes(model, memory.weights, memory.cache.tp)
+                                         : stage_weight_bytes(model, memory.weights, memory.cache.tp, stages[s].first,
+                                                              stages[s].second, first, last);
+    if (profile.budget == Budget::requested_minus_peak) {
+      // vLLM: the profiled forward pass on every stage; the sampler's rows on the last.
+      q.activation_peak_bytes = activation_peak_bytes(model, memory, profile, q.max_num_batched_tokens,
+                                                      last ? q.max_num_seqs : 0);
+      q.requested_bytes = static_cast<int64_t>(std::ceil(static_cast<double>(q.cuda_total_bytes) * util));
+      q.available_kv_cache_bytes =
+          q.requested_bytes - q.weights_bytes - *q.activation_peak_bytes - q.non_torch_bytes - q.cuda_graph_bytes;
+    } else {
+      // SGLang: mem_fraction_static of the memory free before loading, less the weights.
+      const int64_t free_before = q.cuda_total_bytes - q.non_torch_bytes;
+      q.requested_bytes = static_cast<int64_t>(std::floor(static_cast<double>(free_before) * util));
+      q.available_kv_cache_bytes = q.requested_bytes - q.weights_bytes;
+    }
+    if (engine.kv_cache_memory_bytes) {
+      q.budget_given = true;
+      q.available_kv_cache_bytes = *engine.kv_cache_memory_bytes;
+    }
+    const std::vector<CacheLayer> layers = cache_layers(part, memory.cache, groups);
+    switch (profile.allocator) {
+      case Allocator::vllm_v0: allocate_vllm_v0(q, layers); break;
+      case Allocator::vllm_v1: allocate_vllm_v1(q, layers, profile, engine.block_size.has_value()); break;
+      case Allocator::sglang: allocate_sglang(q, layers); break;
+    }
+    report(q, profile);
+    check_start(q, layers, profile);
+    // The stage that stops the engine, else the one with the fewest blocks.
+    if (!smallest || (!q.starts && smallest->starts) ||
+        (q.starts == smallest->starts && q.num_gpu_blocks < smallest->num_gpu_blocks))
+      smallest = q;
+  }
+  return *smallest;
+}
+
+}  // namespace kvplan

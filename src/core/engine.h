@@ -1,0 +1,103 @@
+// Engine-exact capacity: how a serving engine (vLLM, SGLang) turns a GPU's memory into KV-cache
+// blocks at start-up, step by step as the engine computes and logs it (docs/engines.md). Each
+// engine version's behaviour is data (EngineProfile, read from presets/engines/*.yaml); the
+// rules themselves are written once here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/engine_settings.h"
+#include "core/gpu.h"
+#include "core/memory.h"
+#include "core/model.h"
+
+namespace kvplan {
+
+const char* name(EngineKind kind);
+
+// One KV-cache group of vLLM V1 (or the one group of V0 / SGLang): layers of one kind that share
+// a block table.
+struct EngineGroup {
+  enum class Kind { full, sliding, chunked, state };
+  Kind kind = Kind::full;
+  int64_t window = 0;         // sliding window or attention chunk, tokens
+  int64_t block_size = 0;     // tokens per block (state: one block per sequence)
+  int64_t layers = 0;         // layers in the group (padded groups count their padding)
+};
+const char* name(EngineGroup::Kind kind);
+
+// The engine's start-up plan for one GPU, as the engine logs it: under pipeline parallelism, of
+// the stage with the fewest blocks (or the first that does not start).
+struct EnginePlan {
+  EngineKind kind = EngineKind::ideal;
+  std::string version;
+  int64_t cuda_total_bytes = 0;          // total memory as the CUDA driver reports it
+  int64_t requested_bytes = 0;           // utilization x total (SGLang: total x mem_fraction_static)
+  int64_t weights_bytes = 0;             // per GPU
+  std::optional<int64_t> activation_peak_bytes;  // profiled forward pass (vLLM); nullopt: SGLang
+  int64_t cuda_graph_bytes = 0;          // deducted from the budget (0 where the version does not)
+  int64_t non_torch_bytes = 0;
+  bool budget_given = false;             // --kv-cache-memory: the budget below was given
+  int64_t available_kv_cache_bytes = 0;  // the KV budget
+  int64_t block_size = 0;                // tokens per attention block (after hybrid unification)
+  int64_t page_bytes = 0;                // bytes of one block of one layer (V0/SGLang: of all layers)
+  int64_t state_page_bytes = 0;          // one recurrent-state page, padded (0: none)
+  std::vector<EngineGroup> groups;
+  int64_t group_size = 1;                // layers sharing one block (V1: the group size)
+  int64_t num_gpu_blocks = 0;
+  int64_t kv_cache_tokens = 0;           // "GPU KV cache size: N tokens"
+  SlidingBound sliding_bound = SlidingBound::full;
+  int64_t stage = 0;                     // the pipeline stage this plan is of (the binding one)
+  int64_t stages = 1;
+  int64_t max_model_len = 0;
+  int64_t max_num_seqs = 0;
+  int64_t max_num_batched_tokens = 0;
+  int64_t blocks_per_request = 0;        // at max_model_len
+  double max_concurrency = 0;            // "Maximum concurrency for max_model_len tokens per request"
+  bool starts = true;
+  std::string failure;                   // the engine's reason when it does not start
+  std::optional<int64_t> estimated_max_model_len;  // the engine's suggestion when it does not start
+};
+
+// The engine's start-up plan for memory.engine (a vllm or sglang profile) at max_model_len. Throws
+// kvplan::Error for a configuration the engine rejects (e.g. a block size it does not accept).
+EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& memory, int64_t max_model_len);
+
+// Blocks one request of `tokens` tokens holds across all groups.
+int64_t blocks_for_request(const EnginePlan& plan, int64_t tokens);
+// Requests of `tokens` tokens the pool holds at once: floor(num_gpu_blocks / blocks per request).
+int64_t requests_that_fit(const EnginePlan& plan, int64_t tokens);
+
+// The profile's defaults for a GPU (big-GPU defaults by CUDA memory and id) and max_model_len
+// (vLLM V0 sizes the batched tokens from it).
+struct EngineDefaults {
+  int64_t max_num_batched_tokens = 0;
+  int64_t max_num_seqs = 0;
+};
+EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len);
+// Total memory as the CUDA driver reports it: the preset's cuda_total_bytes, else nvidia-smi's.
+int64_t cuda_total_bytes(const Gpu& gpu);
+
+// The KV dtype an engine's --kv-cache-dtype value names (nullopt = auto); exactly the profile's
+// spellings, else a kvplan::Error listing them with "did you mean".
+std::optional<DType> engine_kv_cache_dtype(const EngineProfile& profile, const std::string& value);
+
+// An ideal memory plan made the engine's: fits (the engine starts and the batch's blocks fit in
+// its pool), max_batch (requests of `context` tokens the pool holds) and max_context (the longest
+// context, up to max_model_len, at which `batch` requests fit).
+void apply_engine(MemoryPlan& memory, const EnginePlan& plan, int64_t batch, int64_t context);
+
+// Requests of `context` tokens that fit on one GPU under memory.engine: the ideal engine's exact
+// bytes, or the engine's block pool (planned at max_model_len, default the context).
+int64_t max_batch_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& memory, int64_t context);
+
+// The engine's activation peak for a forward pass of `tokens` tokens with `seqs` sampled rows.
+int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
+                              int64_t tokens, int64_t seqs);
+
+}  // namespace kvplan

@@ -1,0 +1,101 @@
+// An engine profile (how one engine version range sizes its KV cache) and the engine settings of
+// a query. Data only: the rules are in core/engine.h.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace kvplan {
+
+// Which engine's rules size the cache. `ideal` is kvplan's own engine: exact bytes, no blocks.
+enum class EngineKind { ideal, vllm, sglang };
+const char* name(EngineKind kind);
+
+// How the engine lays out the KV cache in blocks (docs/engines.md "Allocators").
+enum class Allocator {
+  vllm_v0,      // one block holds block_size tokens of every layer; sliding layers sized as full
+  vllm_v1,      // per-layer pages; layers of different kinds in groups sharing one block pool
+  sglang,       // a token pool: one cell holds one token of every layer (page_size tokens per page)
+};
+
+// How the engine budgets memory for the KV cache (docs/engines.md "Memory plan").
+enum class Budget {
+  requested_minus_peak,  // vLLM: total x utilization - (weights + activation peak + non-torch [+ CUDA graphs])
+  free_minus_reserved,   // SGLang: free memory after loading - total x (1 - mem_fraction_static)
+};
+
+// Admission bound of a sliding-window layer: blocks one request may hold.
+enum class SlidingBound {
+  window_plus_batch,  // cdiv(min(W - 1 + max_num_batched_tokens, L), block) + 1
+  full,               // as a full-attention layer: cdiv(L, block)
+};
+
+// One engine version range's rules and defaults (presets/engines/<name>-<version>.yaml).
+struct EngineProfile {
+  EngineKind kind = EngineKind::ideal;
+  std::string version;                 // the profile's label, e.g. "0.10"
+  std::vector<std::string> releases;   // the releases it covers, e.g. 0.10.0 .. 0.10.2
+  bool is_default = false;             // what a bare engine name resolves to
+  std::string source;                  // the engine files and version the rules were read from
+  Allocator allocator = Allocator::vllm_v1;
+  Budget budget = Budget::requested_minus_peak;
+  SlidingBound sliding_bound = SlidingBound::window_plus_batch;
+  bool hybrid_groups = true;           // V1: sliding/chunked/state layers in their own groups
+  bool state_page_unification = true;  // V1 hybrids: attention block enlarged to hold one state page
+  int64_t block_alignment = 16;        // the attention block of a unified hybrid is a multiple of this
+  double group_size_ratio = 1.5;        // V1 groups: the largest layer count is the group size when
+                                       // below this multiple of the smallest, else the smallest
+  bool tokens_from_concurrency = false;  // V1 "GPU KV cache size": max_concurrency x max_model_len
+                                       // (else blocks per group x smallest block)
+  bool deducts_cuda_graphs = false;    // CUDA-graph memory is taken from the KV budget
+  int64_t cuda_graph_bytes = 0;        // when deducted: its size (0 with --enforce-eager)
+  int64_t non_torch_bytes = 0;         // memory outside PyTorch's allocator the profile sees grow: one GPU
+  int64_t non_torch_bytes_tensor_parallel = 0;  // the same under tp > 1 on NVSwitch GPUs (NCCL's NVLink SHARP buffers)
+  int64_t non_torch_bytes_pipeline = 0;         // the same under pp > 1 with tp = 1
+  // Activation peak of the profiling forward pass (vLLM), two terms: the forward pass of
+  // max_num_batched_tokens tokens (forward_copies x the residual stream and widest intermediate
+  // per token) and the sampler's max_num_seqs logits rows (sampler_logits_copies x vocab x 4 B);
+  // the peak is their maximum or, where the profile keeps both alive, their sum.
+  double forward_copies = 0;
+  double sampler_logits_copies = 0;
+  bool activation_terms_add = false;
+  bool chunked_local_groups = true;    // V1: chunked local attention keeps its own groups (else full)
+  bool batched_tokens_from_model_len = false;  // V0: max(max_model_len, 2048), 2048 past 32K tokens
+  // Defaults as `serve` applies them.
+  int64_t block_size = 16;
+  std::vector<int64_t> block_sizes;    // values the engine accepts
+  int64_t mla_block_size = 0;          // MLA backends force this block size (0 = none)
+  int64_t max_num_batched_tokens = 8192;
+  int64_t max_num_seqs = 256;
+  double gpu_memory_utilization = 0.9;
+  // Larger defaults on big GPUs: at least big_gpu_min_bytes of CUDA memory and an id that contains
+  // none of big_gpu_except (vLLM: 70 GiB, not A100).
+  int64_t big_gpu_min_bytes = 0;       // 0 = no big-GPU defaults
+  std::vector<std::string> big_gpu_except;
+  int64_t big_gpu_max_num_batched_tokens = 0;
+  int64_t big_gpu_max_num_seqs = 0;
+  // --kv-cache-dtype spellings: name -> dtype (nullopt = auto: the model's activation dtype)
+  std::vector<std::pair<std::string, std::optional<DType>>> kv_cache_dtypes;
+  std::vector<std::string> arguments;  // every argument of this version; those not modelled get a note
+};
+
+// The engine-only settings of a query (the engine's spelling in comments); unset values take the
+// profile's defaults. Utilization, max_num_batched_tokens, the KV dtype and tp live in
+// MemoryOptions, which every engine (ideal included) uses.
+struct EngineSettings {
+  EngineProfile profile;                         // kind ideal: kvplan's own engine, no blocks
+  std::optional<int64_t> max_model_len;          // --max-model-len / --context-length
+  std::optional<int64_t> max_num_seqs;           // --max-num-seqs / --max-running-requests
+  std::optional<int64_t> block_size;             // --block-size / --page-size
+  std::optional<int64_t> kv_cache_memory_bytes;  // --kv-cache-memory-bytes: skip the profile
+  int64_t pipeline_parallel_size = 1;            // --pipeline-parallel-size
+  bool enforce_eager = false;                    // --enforce-eager: no CUDA graphs
+  bool disable_hybrid_kv_cache_manager = false;  // vLLM: sliding/chunked layers sized as full attention
+};
+
+}  // namespace kvplan

@@ -1,0 +1,117 @@
+#include "io/engine_yaml.h"
+
+#include "io/yaml_fields.h"
+
+namespace kvplan {
+
+namespace {
+
+// One of `names` (an enum's spellings), else an error at the value with "did you mean".
+template <typename E>
+E choice(YamlFields& f, const std::string& key, const std::vector<std::pair<std::string, E>>& names) {
+  const std::string v = f.string(key);
+  std::vector<std::string> all;
+  for (const auto& [n, e] : names) {
+    if (n == v) return e;
+    all.push_back(n);
+  }
+  std::string list;
+  for (const auto& n : all) list += (list.empty() ? "" : ", ") + n;
+  throw Error("'" + key + "' must be one of " + list + ", got '" + v + "'" + did_you_mean(v, all), f.pos(key));
+}
+
+int64_t at_least(YamlFields& f, const std::string& key, int64_t fallback, int64_t min) {
+  const int64_t v = f.integer(key, fallback);
+  if (v < min) throw Error("'" + key + "' must be at least " + std::to_string(min), f.pos(key));
+  return v;
+}
+
+}  // namespace
+
+EngineProfile parse_engine_yaml(const std::string& text, const std::string& source) {
+  const YAML::Node root = parse_yaml(text, source);
+  YamlFields f(root, source, "engine profile");
+  EngineProfile p;
+  p.kind = choice<EngineKind>(f, "engine", {{"vllm", EngineKind::vllm}, {"sglang", EngineKind::sglang}});
+  p.version = f.string("version");
+  p.releases = f.strings("releases");
+  p.is_default = f.boolean("default", false);
+  p.source = f.string("source");
+  p.allocator = choice<Allocator>(
+      f, "allocator", {{"vllm_v0", Allocator::vllm_v0}, {"vllm_v1", Allocator::vllm_v1}, {"sglang", Allocator::sglang}});
+  p.budget = choice<Budget>(f, "budget", {{"requested_minus_peak", Budget::requested_minus_peak},
+                                          {"free_minus_reserved", Budget::free_minus_reserved}});
+  p.sliding_bound = f.has("sliding_bound")
+                        ? choice<SlidingBound>(f, "sliding_bound", {{"window_plus_batch", SlidingBound::window_plus_batch},
+                                                                    {"full", SlidingBound::full}})
+                        : SlidingBound::full;
+  p.hybrid_groups = f.boolean("hybrid_groups", false);
+  p.state_page_unification = f.boolean("state_page_unification", false);
+  p.block_alignment = at_least(f, "block_alignment", 16, 1);
+  p.group_size_ratio = f.number("group_size_ratio", 1.5);
+  if (!(p.group_size_ratio >= 1)) throw Error("'group_size_ratio' must be at least 1", f.pos("group_size_ratio"));
+  p.tokens_from_concurrency = f.boolean("tokens_from_concurrency", false);
+  p.deducts_cuda_graphs = f.boolean("deducts_cuda_graphs", false);
+  p.cuda_graph_bytes = at_least(f, "cuda_graph_bytes", 0, 0);
+  p.non_torch_bytes = at_least(f, "non_torch_bytes", 0, 0);
+  p.non_torch_bytes_tensor_parallel = at_least(f, "non_torch_bytes_tensor_parallel", p.non_torch_bytes, 0);
+  p.non_torch_bytes_pipeline = at_least(f, "non_torch_bytes_pipeline", p.non_torch_bytes, 0);
+  p.chunked_local_groups = f.boolean("chunked_local_groups", true);
+  if (f.has("activation")) {
+    YamlFields a(f.node("activation"), source, "activation");
+    p.forward_copies = a.number("forward_copies", 0);
+    p.sampler_logits_copies = a.number("sampler_logits_copies", 0);
+    if (p.forward_copies < 0 || p.sampler_logits_copies < 0)
+      throw Error("activation copies must not be negative", a.pos());
+    const std::string combine = a.string("combine", "max");
+    if (combine != "max" && combine != "sum")
+      throw Error("'combine' must be max or sum, got '" + combine + "'", a.pos("combine"));
+    p.activation_terms_add = combine == "sum";
+    a.finish();
+  }
+  YamlFields d(f.node("defaults"), source, "defaults");
+  p.block_size = at_least(d, "block_size", 16, 1);
+  p.mla_block_size = at_least(d, "mla_block_size", 0, 0);
+  if (d.has("max_num_batched_tokens") && d.string("max_num_batched_tokens") == "from_max_model_len") {
+    p.batched_tokens_from_model_len = true;
+  } else {
+    p.max_num_batched_tokens = at_least(d, "max_num_batched_tokens", 8192, 1);
+  }
+  p.max_num_seqs = at_least(d, "max_num_seqs", 256, 1);
+  p.gpu_memory_utilization = d.number("gpu_memory_utilization", 0.9);
+  if (!(p.gpu_memory_utilization > 0 && p.gpu_memory_utilization <= 1))
+    throw Error("'gpu_memory_utilization' must be a fraction in (0, 1]", d.pos("gpu_memory_utilization"));
+  if (d.has("big_gpu")) {
+    YamlFields b(d.node("big_gpu"), source, "big_gpu");
+    p.big_gpu_min_bytes = static_cast<int64_t>(b.number("min_memory_gib") * 1073741824.0);
+    p.big_gpu_except = b.strings("except");
+    p.big_gpu_max_num_batched_tokens = at_least(b, "max_num_batched_tokens", p.max_num_batched_tokens, 1);
+    p.big_gpu_max_num_seqs = at_least(b, "max_num_seqs", p.max_num_seqs, 1);
+    b.finish();
+  }
+  d.finish();
+
+  for (const std::string& s : f.strings("block_sizes")) {
+    YAML::Node n(s);
+    p.block_sizes.push_back(to_integer(n, source, "block_sizes"));
+  }
+  const YAML::Node dtypes = f.node("kv_cache_dtypes");
+  if (!dtypes.IsMap()) throw Error("'kv_cache_dtypes' must map the engine's names to kvplan dtypes or auto", pos_of(dtypes, source));
+  for (const auto& kv : dtypes) {
+    const std::string value = kv.second.Scalar();
+    std::optional<DType> dtype;
+    if (value != "auto") {
+      try {
+        dtype = parse_dtype(value);
+      } catch (const Error& e) {
+        throw Error(e.what(), pos_of(kv.second, source));
+      }
+    }
+    p.kv_cache_dtypes.emplace_back(kv.first.Scalar(), dtype);
+  }
+  p.arguments = f.strings("arguments");
+  f.finish();
+  return p;
+}
+
+}  // namespace kvplan

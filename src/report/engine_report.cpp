@@ -1,0 +1,75 @@
+#include "report/engine_report.h"
+
+#include <fmt/format.h>
+
+#include "report/format.h"
+
+namespace kvplan {
+
+namespace {
+using Json = nlohmann::ordered_json;
+template <typename T>
+Json or_null(bool present, const T& v) {
+  return present ? Json(v) : Json(nullptr);
+}
+std::string gib2(int64_t bytes) { return fmt::format("{:.2f} GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024)); }
+}  // namespace
+
+Json engine_to_json(const std::optional<EnginePlan>& plan) {
+  const bool on = plan.has_value();
+  const EnginePlan p = plan.value_or(EnginePlan{});
+  Json j;
+  j["name"] = name(on ? p.kind : EngineKind::ideal);
+  j["version"] = or_null(on, p.version);
+  j["cuda_total_bytes"] = or_null(on, p.cuda_total_bytes);
+  j["requested_bytes"] = or_null(on, p.requested_bytes);
+  j["weights_bytes"] = or_null(on, p.weights_bytes);
+  j["activation_peak_bytes"] = or_null(on && p.activation_peak_bytes, p.activation_peak_bytes.value_or(0));
+  j["cuda_graph_bytes"] = or_null(on, p.cuda_graph_bytes);
+  j["non_torch_bytes"] = or_null(on, p.non_torch_bytes);
+  j["kv_cache_memory_given"] = or_null(on, p.budget_given);
+  j["available_kv_cache_bytes"] = or_null(on, p.available_kv_cache_bytes);
+  j["block_size"] = or_null(on, p.block_size);
+  j["page_bytes"] = or_null(on, p.page_bytes);
+  j["state_page_bytes"] = or_null(on, p.state_page_bytes);
+  j["kv_cache_groups"] = or_null(on, static_cast<int64_t>(p.groups.size()));
+  j["layers_per_group"] = or_null(on, p.group_size);
+  j["num_gpu_blocks"] = or_null(on, p.num_gpu_blocks);
+  j["kv_cache_tokens"] = or_null(on, p.kv_cache_tokens);
+  j["max_model_len"] = or_null(on, p.max_model_len);
+  j["max_num_seqs"] = or_null(on, p.max_num_seqs);
+  j["max_num_batched_tokens"] = or_null(on, p.max_num_batched_tokens);
+  j["blocks_per_request"] = or_null(on, p.blocks_per_request);
+  j["max_concurrency"] = or_null(on, p.max_concurrency);
+  j["starts"] = or_null(on, p.starts);
+  j["failure"] = or_null(on && !p.starts, p.failure);
+  j["estimated_max_model_len"] = or_null(on && p.estimated_max_model_len, p.estimated_max_model_len.value_or(0));
+  return j;
+}
+
+std::string render_engine(const EnginePlan& p) {
+  std::string out = fmt::format("  engine     {} {}: ", name(p.kind), p.version);
+  if (p.budget_given) {
+    out += fmt::format("KV cache memory given: {}\n", gib2(p.available_kv_cache_bytes));
+  } else if (p.activation_peak_bytes) {
+    out += fmt::format("total {} x utilization = {}; weights {}, activation peak {}, non-torch {}{}\n",
+                       gib2(p.cuda_total_bytes), gib2(p.requested_bytes), gib2(p.weights_bytes),
+                       gib2(*p.activation_peak_bytes), gib2(p.non_torch_bytes),
+                       p.cuda_graph_bytes > 0 ? ", CUDA graphs " + gib2(p.cuda_graph_bytes) : "");
+  } else {
+    out += fmt::format("total {}, kept back {}; weights {}, non-torch {}\n", gib2(p.cuda_total_bytes),
+                       gib2(p.cuda_total_bytes - p.requested_bytes), gib2(p.weights_bytes), gib2(p.non_torch_bytes));
+  }
+  out += fmt::format("             available KV cache memory {}; block {} tokens, page {} B", gib2(p.available_kv_cache_bytes),
+                     p.block_size, group_digits(p.page_bytes));
+  if (p.state_page_bytes > 0) out += fmt::format(", state page {} B", group_digits(p.state_page_bytes));
+  if (p.groups.size() > 1) out += fmt::format(", {} groups of {} layers", p.groups.size(), p.group_size);
+  out += "\n";
+  out += fmt::format("             {} blocks, KV cache size {} tokens; max concurrency {:.2f}x at {} tokens per request\n",
+                     group_digits(p.num_gpu_blocks), group_digits(p.kv_cache_tokens), p.max_concurrency,
+                     group_digits(p.max_model_len));
+  if (!p.starts) out += "             DOES NOT START: " + p.failure + "\n";
+  return out;
+}
+
+}  // namespace kvplan

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Checks kvplan against real engine start-up logs (tests/engines/*.yaml, docs/engines.md).
+
+Each fixture holds a public start-up log, the figures copied from it (`logged`), and the same
+deployment for kvplan (`kvplan`). Three checks, all through the kvplan binary:
+  budget   given the log's own KV budget (--kv-cache-memory, +/- the log's rounding of 0.005 GiB),
+           kvplan's KV-cache tokens and blocks are within one block of the log's;
+  starts   `kvplan check` exits 1 for every deployment that failed to start, 0 for those that ran;
+  end2end  from --gpu-memory-utilization alone, kvplan's available KV-cache memory against the
+           log's: the mean |error| over deployments that ran with a KV pool >= 20% of the requested
+           memory, reported, and guarded against regressions (GUARD).
+A fixture may be skipped (`kvplan.skip`: a version no profile covers) or carry a known miss
+(`kvplan.known_miss`: what kvplan gets wrong there, shown in the docs instead of failing).
+usage: engine_fixtures.py KVPLAN FIXTURE_DIR [--markdown FILE]
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+GIB = 1 << 30
+ROUNDING_GIB = 0.005  # the logs print GiB with two decimals
+GUARD = 0.05  # end-to-end mean |error| this run must stay under (measured 4.1% when set; the goal is 3%)
+FLAGS = {"gpu_memory_utilization": "--gpu-memory-utilization", "max_model_len": "--max-model-len",
+         "tensor_parallel_size": "--tp", "pipeline_parallel_size": "--pp", "kv_cache_dtype": "--kv-cache-dtype",
+         "max_num_batched_tokens": "--max-num-batched-tokens", "max_num_seqs": "--max-num-seqs",
+         "block_size": "--block-size"}
+
+
+def cli_args(q, root):
+    model = q["model"]
+    if model.endswith(".json"):
+        model = os.path.join(root, model)
+    out = ["--model", model, "--gpu", q["gpu"], "--engine", q["engine"]]
+    args = q.get("args", {}) or {}
+    for key, value in args.items():
+        out += [FLAGS[key], str(value)]
+    if "max_model_len" in args:
+        out += ["--context", str(args["max_model_len"])]
+    if "weight_dtype" in q:
+        out += ["--weight-dtype", q["weight_dtype"]]
+    return out
+
+
+def estimate(kvplan, args):
+    r = subprocess.run([kvplan, "estimate", "--format", "json"] + args, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"kvplan estimate {' '.join(args)}: {r.stderr.strip()}")
+    return json.loads(r.stdout)["engine"]
+
+
+def check_exit(kvplan, q, root, budget_bytes):
+    name, _, version = q["engine"].partition("@")
+    engine = {"name": name}
+    if version:
+        engine["version"] = version
+    engine.update(q.get("args", {}) or {})
+    quant = {"fp8": "fp8", "int4": "gptq"}.get(q.get("weight_dtype", ""))
+    if quant:
+        engine["quantization"] = quant
+    if budget_bytes:
+        engine["kv_cache_memory_bytes"] = budget_bytes
+    model = q["model"]
+    if model.endswith(".json"):
+        model = os.path.join(root, model)
+    deploy = {"model": model, "gpu": q["gpu"], "engine": engine,
+              "workload": {"prompt_tokens": 1, "output_tokens": 1, "concurrency": 1}, "limits": {"fits": False}}
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump(deploy, f)
+        path = f.name
+    try:
+        r = subprocess.run([kvplan, "check", path], capture_output=True, text=True)
+    finally:
+        os.unlink(path)
+    return r.returncode, (r.stdout + r.stderr).strip()
+
+
+def main():
+    kvplan, fixture_dir = sys.argv[1], sys.argv[2]
+    markdown = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--markdown" else None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fixture_dir.rstrip("/"))))
+    failures, rows, errors = [], [], []
+    for file in sorted(os.listdir(fixture_dir)):
+        if not file.endswith(".yaml"):
+            continue
+        d = yaml.safe_load(open(os.path.join(fixture_dir, file)))
+        q, logged, started = d["kvplan"], d.get("logged", {}) or {}, d["started"]
+        name = file[:-5]
+        if "skip" in q:
+            rows.append({"fixture": name, "version": str(d["version"]), "profile": q["engine"], "started": started,
+                         "skip": q["skip"]})
+            continue
+        miss = q.get("known_miss")
+        args = cli_args(q, root)
+        row = {"fixture": name, "version": str(d["version"]), "profile": q["engine"], "started": started}
+        avail = logged.get("available_kv_cache_gib")
+        budget_ok = None
+        if avail and avail > 0 and q.get("budget_check", True) and ("kv_cache_tokens" in logged or "num_gpu_blocks" in logged):
+            lo = estimate(kvplan, args + ["--kv-cache-memory", str(int((avail - ROUNDING_GIB) * GIB))])
+            hi = estimate(kvplan, args + ["--kv-cache-memory", str(int((avail + ROUNDING_GIB) * GIB))])
+            block = hi["block_size"]
+            budget_ok = True
+            for key, unit in (("kv_cache_tokens", block), ("num_gpu_blocks", 1)):
+                if key in logged:
+                    ok = lo[key] - unit <= logged[key] <= hi[key] + unit
+                    budget_ok = budget_ok and ok
+                    row[key] = (logged[key], lo[key], hi[key])
+            if not budget_ok:
+                failures.append(f"{name}: budget {avail} GiB: logged {row}")
+        row["budget_ok"] = budget_ok
+        if q.get("end_to_end", True) and avail is not None:
+            e = estimate(kvplan, args)
+            predicted = e["available_kv_cache_bytes"] / GIB
+            row["available"] = (avail, predicted)
+            if avail > 0:
+                err = (predicted - avail) / avail
+                row["error"] = err
+                if avail >= 0.2 * e["requested_bytes"] / GIB and started:
+                    errors.append(abs(err))
+        budget = int(avail * GIB) if (avail and avail > 0 and not q.get("end_to_end", True)) else None
+        code, out = check_exit(kvplan, q, root, budget)
+        want = 0 if started else 1
+        row["check_exit"] = code
+        if miss:
+            row["known_miss"] = miss
+        elif code != want:
+            failures.append(f"{name}: kvplan check exited {code}, want {want}: {out.splitlines()[-1] if out else ''}")
+        rows.append(row)
+    mean = sum(errors) / len(errors) if errors else 0.0
+    for r in rows:
+        print(r)
+    print(f"end to end: mean |error| {100 * mean:.2f}% over {len(errors)} logs with a KV pool >= 20% of requested")
+    # A regression guard: the goal is 3% (docs/engines.md says where kvplan stands).
+    if mean > GUARD:
+        failures.append(f"end-to-end mean |error| {100 * mean:.2f}% > {100 * GUARD:.0f}%")
+    if markdown:
+        write_markdown(markdown, rows, mean, len(errors))
+    for f in failures:
+        print("FAIL:", f)
+    return 1 if failures else 0
+
+
+def write_markdown(path, rows, mean, n):
+    out = ["| fixture | logged version | kvplan profile | started | tokens: logged / kvplan | "
+           "available KV GiB: logged / kvplan | error | `check` exit |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "skip" in r:
+            out.append(f"| {r['fixture']} | {r['version']} | - | {'yes' if r['started'] else 'no'} | skipped: {r['skip']} | | | |")
+            continue
+        tokens = ""
+        if "kv_cache_tokens" in r:
+            logged, lo, hi = r["kv_cache_tokens"]
+            tokens = f"{logged:,} / {lo:,}-{hi:,}" if lo != hi else f"{logged:,} / {lo:,}"
+        elif "num_gpu_blocks" in r:
+            logged, lo, hi = r["num_gpu_blocks"]
+            tokens = f"{logged:,} blocks / {lo:,}-{hi:,}"
+        avail = f"{r['available'][0]:.2f} / {r['available'][1]:.2f}" if "available" in r else ""
+        err = f"{100 * r['error']:+.1f}%" if "error" in r else ""
+        exit_text = str(r["check_exit"]) + (f" (known miss: {r['known_miss']})" if "known_miss" in r else "")
+        out.append(f"| {r['fixture']} | {r['version']} | {r['profile']} | {'yes' if r['started'] else 'no'} | "
+                   f"{tokens} | {avail} | {err} | {exit_text} |")
+    out.append("")
+    out.append(f"End to end: mean |error| of the available KV-cache memory {100 * mean:.2f}% over {n} logs whose "
+               "KV pool is at least 20% of the requested memory.")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
