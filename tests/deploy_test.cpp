@@ -196,7 +196,7 @@ TEST_CASE("deploy: --explain lists every key the parser reads, and the parser re
     std::string value = k.type == "integer" ? "8" : k.type == "fraction" ? "0.5" : k.type == "number" ? "10"
                         : k.type == "true/false" ? "true" : "x";
     if (k.key == "schema_version") value = "1";
-    if (k.key == "kv_cache_dtype") value = "fp8";
+    if (k.key == "kv_cache_dtype" || k.key == "quantization") value = "fp8";
     file += (section.empty() ? "" : "  ") + k.key + ": " + value + "\n";
   }
   CHECK_NOTHROW(parse_deploy_file(file, "all-keys.yaml"));

@@ -185,7 +185,7 @@ TEST_CASE("junit: exit status is the worst over files", "[junit]") {
 TEST_CASE("check json: schema_version, status, per-check fields", "[junit]") {
   CheckedFile bad{"bad.yaml", "bad.yaml", std::nullopt, "bad.yaml:1:1: nope"};
   const Json j = check_to_json({file_with("a", {true, false}), bad});
-  CHECK(j["schema_version"] == 1);
+  CHECK(j["schema_version"] == 2);
   CHECK(j["status"] == "error");
   CHECK(j["exit_status"] == 2);
   CHECK(j["summary"]["checks_failed"] == 1);

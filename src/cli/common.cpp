@@ -97,18 +97,19 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   o.cache.sliding = q.sliding_window_cache == "full" ? SlidingCache::full : SlidingCache::window;
   o.cache.mla = q.mla_cache == "decompressed" ? MlaCache::decompressed : MlaCache::latent;
   o.cache.tp = parse_count(q.tp, "--tp");
-  o.gpu_memory_utilization = q.gpu_memory_utilization.empty()
-                                 ? (ideal ? 0.9 : engine.profile.gpu_memory_utilization)
-                                 : parse_positive(q.gpu_memory_utilization, "--gpu-memory-utilization", true);
+  engine.pipeline_parallel_size = parse_count(q.pp, "--pp");
   if (!q.max_model_len.empty()) engine.max_model_len = parse_count(q.max_model_len, "--max-model-len");
   const int64_t max_model_len = engine.max_model_len.value_or(parse_count(q.context, "--context"));
-  o.prefill_chunk = q.prefill_chunk.empty()
-                        ? (ideal ? 8192 : engine_defaults(engine.profile, gpu, max_model_len).max_num_batched_tokens)
-                        : parse_count(q.prefill_chunk, "--max-num-batched-tokens");
+  const EngineDefaults defaults =
+      engine_defaults(engine.profile, gpu, max_model_len, o.cache.tp * engine.pipeline_parallel_size);
+  o.gpu_memory_utilization = q.gpu_memory_utilization.empty()
+                                 ? (ideal ? 0.9 : defaults.gpu_memory_utilization)
+                                 : parse_positive(q.gpu_memory_utilization, "--gpu-memory-utilization", true);
+  o.prefill_chunk = q.prefill_chunk.empty() ? (ideal ? 8192 : defaults.max_num_batched_tokens)
+                                            : parse_count(q.prefill_chunk, "--max-num-batched-tokens");
   if (!q.block_size.empty()) engine.block_size = parse_count(q.block_size, "--block-size");
   if (!q.max_num_seqs.empty()) engine.max_num_seqs = parse_count(q.max_num_seqs, "--max-num-seqs");
   if (!q.kv_cache_memory.empty()) engine.kv_cache_memory_bytes = parse_bytes(q.kv_cache_memory, "--kv-cache-memory");
-  engine.pipeline_parallel_size = parse_count(q.pp, "--pp");
   engine.enforce_eager = q.enforce_eager;
   engine.disable_hybrid_kv_cache_manager = q.disable_hybrid_kv_cache_manager;
   if (ideal) {

@@ -1,5 +1,6 @@
-// `kvplan list models|gpus`: the bundled (and --data-dir) entries, one per line.
+// `kvplan list models|gpus|engines`: the bundled (and --data-dir) entries, one per line.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <memory>
@@ -70,16 +71,47 @@ void list_gpus(const Registry& r, const std::string& format) {
   else if (format == "csv") print(render_csv(std::vector<Json>(rows.begin(), rows.end())));
   else print(table);
 }
+void list_engines(const Registry& r, const std::string& format) {
+  Json rows = Json::array();
+  const std::vector<EngineProfile> profiles = r.engine_profiles();
+  size_t rw = 10;
+  for (const EngineProfile& p : profiles) {
+    size_t w = 0;
+    for (const auto& v : p.releases) w += v.size() + 2;
+    rw = std::max(rw, w + 1);
+  }
+  std::string table = fmt::format("{:<16}{:<9}{:<{}}{}\n", "engine", "default", "releases", rw, "kv_cache_dtype values");
+  for (const EngineProfile& p : profiles) {
+    std::string releases, dtypes;
+    for (const auto& v : p.releases) releases += (releases.empty() ? "" : ", ") + v;
+    for (const auto& [n, d] : p.kv_cache_dtypes) dtypes += (dtypes.empty() ? "" : " ") + n;
+    const std::string id = std::string(name(p.kind)) + "@" + p.version;
+    rows.push_back({{"engine", name(p.kind)}, {"version", p.version}, {"default", p.is_default},
+                    {"releases", p.releases}, {"source", p.source}});
+    table += fmt::format("{:<16}{:<9}{:<{}}{}\n", id, p.is_default ? "yes" : "", releases, rw, dtypes);
+  }
+  table += fmt::format("{:<16}{:<9}{:<{}}{}\n", "ideal", "-", "-", rw, "kvplan's dtypes (its own engine: exact bytes, no blocks)");
+  if (format == "json") print(rows.dump(2) + "\n");
+  else if (format == "csv") {
+    std::vector<Json> flat;
+    for (Json row : rows) {
+      row["releases"] = fmt::format("{}", fmt::join(row["releases"].get<std::vector<std::string>>(), " "));
+      flat.push_back(row);
+    }
+    print(render_csv(flat));
+  } else print(table);
+}
 }  // namespace
 
 void setup_list(CLI::App& app, Globals& globals) {
   auto o = std::make_shared<ListOptions>();
-  CLI::App* sub = app.add_subcommand("list", "List the bundled models or GPU presets");
-  sub->add_option("what", o->what, "models or gpus")->required()->check(CLI::IsMember({"models", "gpus"}));
+  CLI::App* sub = app.add_subcommand("list", "List the bundled models, GPU presets or engine profiles");
+  sub->add_option("what", o->what, "models, gpus or engines")->required()->check(CLI::IsMember({"models", "gpus", "engines"}));
   add_format_option(sub, o->format, {"table", "json", "csv"});
   sub->callback([o, &globals] {
     const Registry r = globals.registry();
     if (o->what == "models") list_models(r, o->format);
+    else if (o->what == "engines") list_engines(r, o->format);
     else list_gpus(r, o->format);
   });
 }

@@ -32,9 +32,12 @@ MemoryOptions memory_options(const Model& model, const Gpu& gpu, const DeployEng
   o.cache.kv_dtype = d.kv;
   o.cache.state_dtype = d.state;  // vLLM's mamba_ssm_cache_dtype "auto"
   o.cache.tp = engine.tensor_parallel_size;
-  o.gpu_memory_utilization = engine.gpu_memory_utilization.value_or(profile.gpu_memory_utilization);
-  o.prefill_chunk =
-      engine.max_num_batched_tokens.value_or(engine_defaults(profile, gpu, max_model_len).max_num_batched_tokens);
+  const EngineDefaults defaults =
+      engine_defaults(profile, gpu, max_model_len, engine.tensor_parallel_size * engine.settings.pipeline_parallel_size);
+  o.gpu_memory_utilization = engine.gpu_memory_utilization.value_or(
+      profile.kind == EngineKind::ideal ? 0.9 : defaults.gpu_memory_utilization);
+  o.prefill_chunk = engine.max_num_batched_tokens.value_or(
+      profile.kind == EngineKind::ideal ? 8192 : defaults.max_num_batched_tokens);
   o.engine = engine.settings;
   o.engine.max_model_len = max_model_len;
   return o;

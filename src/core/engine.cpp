@@ -112,15 +112,37 @@ int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, c
   return static_cast<int64_t>(std::llround(peak));
 }
 
-EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len) {
-  EngineDefaults d{profile.max_num_batched_tokens, profile.max_num_seqs};
+EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus) {
+  EngineDefaults d{profile.max_num_batched_tokens, profile.max_num_seqs, profile.gpu_memory_utilization};
   bool big = profile.big_gpu_min_bytes > 0 && cuda_total_bytes(gpu) >= profile.big_gpu_min_bytes;
   for (const std::string& except : profile.big_gpu_except)
     if (gpu.id.find(except) != std::string::npos) big = false;
-  if (big) d = {profile.big_gpu_max_num_batched_tokens, profile.big_gpu_max_num_seqs};
+  if (big) {
+    d.max_num_batched_tokens = profile.big_gpu_max_num_batched_tokens;
+    d.max_num_seqs = profile.big_gpu_max_num_seqs;
+  }
   // V0: chunked prefill only past 32K tokens (then 2048 per pass); else a whole prompt per pass.
   if (profile.batched_tokens_from_model_len)
     d.max_num_batched_tokens = max_model_len > 32768 ? 2048 : std::max<int64_t>(max_model_len, 2048);
+  // SGLang: by the GPU's memory as nvidia-smi reports it (MiB), and tp x pp.
+  const int64_t mib = gpu.memory_bytes >> 20;
+  int64_t graph_bs = 0;
+  for (const EngineProfile::MemoryRow& row : profile.by_gpu_memory) {
+    if (row.below_mib != 0 && mib >= row.below_mib) continue;
+    d.max_num_batched_tokens = row.chunked_prefill_size;
+    graph_bs = gpus >= 4 ? row.cuda_graph_max_bs_tp4 : row.cuda_graph_max_bs;
+    break;
+  }
+  for (const auto& [min_gpus, fraction] : profile.fraction_by_gpus)
+    if (gpus >= min_gpus) d.gpu_memory_utilization = fraction;
+  if (profile.reserve) {
+    const EngineProfile::Reserve& r = *profile.reserve;
+    double reserved = r.base_mib +
+                      r.per_prefill_token_mib * static_cast<double>(std::max(d.max_num_batched_tokens, r.min_prefill_tokens)) +
+                      r.per_graph_bs_mib * static_cast<double>(graph_bs) + r.per_gpu_mib * static_cast<double>(gpus);
+    if (r.floor_above_mib > 0 && mib > r.floor_above_mib) reserved = std::max(reserved, static_cast<double>(r.floor_mib));
+    d.gpu_memory_utilization = std::round((static_cast<double>(mib) - reserved) / static_cast<double>(mib) * 1000) / 1000;
+  }
   return d;
 }
 
@@ -349,15 +371,20 @@ void check_start(EnginePlan& p, const std::vector<CacheLayer>& layers, const Eng
                 (lo > 0 ? " Based on the available memory, the estimated maximum model length is " + str(lo) + "." : "");
     return;
   }
-  // V0 and SGLang: the pool must hold one max_model_len sequence.
+  // SGLang starts with any positive pool (longer requests wait or are rejected later).
+  if (profile.kind == EngineKind::sglang) {
+    if (p.kv_cache_tokens <= 0) {
+      p.starts = false;
+      p.failure = "Not enough memory. Please try to increase --mem-fraction-static.";
+    }
+    return;
+  }
+  // V0: the pool must hold one max_model_len sequence.
   if (p.kv_cache_tokens < p.max_model_len) {
     p.starts = false;
-    p.failure = profile.kind == EngineKind::sglang
-                    ? "max_total_num_tokens (" + str(p.kv_cache_tokens) + ") is smaller than the context length (" +
-                          str(p.max_model_len) + ")"
-                    : "The model's max seq len (" + str(p.max_model_len) +
-                          ") is larger than the maximum number of tokens that can be stored in KV cache (" +
-                          str(p.kv_cache_tokens) + ").";
+    p.failure = "The model's max seq len (" + str(p.max_model_len) +
+                ") is larger than the maximum number of tokens that can be stored in KV cache (" +
+                str(p.kv_cache_tokens) + ").";
   }
 }
 

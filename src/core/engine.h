@@ -78,8 +78,9 @@ int64_t requests_that_fit(const EnginePlan& plan, int64_t tokens);
 struct EngineDefaults {
   int64_t max_num_batched_tokens = 0;
   int64_t max_num_seqs = 0;
+  double gpu_memory_utilization = 0;  // SGLang: mem_fraction_static by its heuristic
 };
-EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len);
+EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus = 1);
 // Total memory as the CUDA driver reports it: the preset's cuda_total_bytes, else nvidia-smi's.
 int64_t cuda_total_bytes(const Gpu& gpu);
 

@@ -79,6 +79,24 @@ struct EngineProfile {
   std::vector<std::string> big_gpu_except;
   int64_t big_gpu_max_num_batched_tokens = 0;
   int64_t big_gpu_max_num_seqs = 0;
+  // SGLang's defaults by GPU memory (nvidia-smi MiB): rows sorted by below_mib (0 = the rest).
+  struct MemoryRow {
+    int64_t below_mib = 0;
+    int64_t chunked_prefill_size = 0;
+    int64_t cuda_graph_max_bs = 0;      // tp < 4
+    int64_t cuda_graph_max_bs_tp4 = 0;  // tp >= 4
+  };
+  std::vector<MemoryRow> by_gpu_memory;
+  // SGLang's default mem_fraction_static: a table by tp x pp (largest key not above it wins), or
+  // (gpu_mib - reserved) / gpu_mib with reserved = base + per_prefill_token x max(chunked prefill,
+  // min_prefill_tokens) + per_graph_bs x cuda_graph_max_bs + per_gpu x tp x pp, at least floor
+  // on GPUs above floor_above_mib; rounded to 3 decimals.
+  std::vector<std::pair<int64_t, double>> fraction_by_gpus;
+  struct Reserve {
+    double base_mib = 0, per_prefill_token_mib = 0, per_graph_bs_mib = 0, per_gpu_mib = 0;
+    int64_t min_prefill_tokens = 0, floor_mib = 0, floor_above_mib = 0;
+  };
+  std::optional<Reserve> reserve;
   // --kv-cache-dtype spellings: name -> dtype (nullopt = auto: the model's activation dtype)
   std::vector<std::pair<std::string, std::optional<DType>>> kv_cache_dtypes;
   std::vector<std::string> arguments;  // every argument of this version; those not modelled get a note

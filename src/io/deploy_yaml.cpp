@@ -227,8 +227,11 @@ std::vector<std::string> check_engine_arguments(const DeployFile& d, const Engin
   std::vector<std::string> notes;
   const std::string who = std::string(name(profile.kind)) + " " + profile.version;
   std::vector<std::string> known = profile.arguments;
-  for (const KeySpec& k : kKeys)
-    if (std::string(k.section) == "engine") known.push_back(profile.kind == EngineKind::sglang && sglang_name(k.key) ? sglang_name(k.key) : k.key);
+  for (const KeySpec& k : kKeys) {
+    if (std::string(k.section) != "engine") continue;
+    const char* key = profile.kind == EngineKind::sglang ? sglang_name(k.key) : k.key;
+    if (key) known.push_back(key);
+  }
   for (const auto& [key, pos] : d.engine_arguments) {
     if (std::find(profile.arguments.begin(), profile.arguments.end(), key) != profile.arguments.end()) {
       notes.push_back(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) + ": engine." + key +

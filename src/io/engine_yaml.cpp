@@ -81,6 +81,41 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.gpu_memory_utilization = d.number("gpu_memory_utilization", 0.9);
   if (!(p.gpu_memory_utilization > 0 && p.gpu_memory_utilization <= 1))
     throw Error("'gpu_memory_utilization' must be a fraction in (0, 1]", d.pos("gpu_memory_utilization"));
+  if (d.has("by_gpu_memory")) {
+    const YAML::Node rows = d.node("by_gpu_memory");
+    if (!rows.IsSequence()) throw Error("'by_gpu_memory' must be a list of rows", pos_of(rows, source));
+    for (const auto& row : rows) {
+      YamlFields r(row, source, "by_gpu_memory row");
+      EngineProfile::MemoryRow m;
+      m.below_mib = r.integer("below_mib", 0);
+      m.chunked_prefill_size = at_least(r, "chunked_prefill_size", 1, 1);
+      m.cuda_graph_max_bs = at_least(r, "cuda_graph_max_bs", 1, 1);
+      m.cuda_graph_max_bs_tp4 = at_least(r, "cuda_graph_max_bs_tp4", m.cuda_graph_max_bs, 1);
+      r.finish();
+      p.by_gpu_memory.push_back(m);
+    }
+  }
+  if (d.has("mem_fraction_static")) {
+    YamlFields m(d.node("mem_fraction_static"), source, "mem_fraction_static");
+    if (m.has("by_gpus")) {
+      for (const auto& kv : m.node("by_gpus"))
+        p.fraction_by_gpus.emplace_back(to_integer(kv.first, source, "by_gpus"), to_number(kv.second, source, "by_gpus"));
+    }
+    if (m.has("reserve")) {
+      YamlFields r(m.node("reserve"), source, "reserve");
+      EngineProfile::Reserve x;
+      x.base_mib = r.number("base_mib");
+      x.per_prefill_token_mib = r.number("per_prefill_token_mib");
+      x.min_prefill_tokens = r.integer("min_prefill_tokens");
+      x.per_graph_bs_mib = r.number("per_graph_bs_mib");
+      x.per_gpu_mib = r.number("per_gpu_mib");
+      x.floor_mib = r.integer("floor_mib", 0);
+      x.floor_above_mib = r.integer("floor_above_mib", 0);
+      r.finish();
+      p.reserve = x;
+    }
+    m.finish();
+  }
   if (d.has("big_gpu")) {
     YamlFields b(d.node("big_gpu"), source, "big_gpu");
     p.big_gpu_min_bytes = static_cast<int64_t>(b.number("min_memory_gib") * 1073741824.0);

@@ -1,6 +1,7 @@
 #include "io/registry.h"
 
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.h"
@@ -143,6 +144,22 @@ Gpu Registry::resolve_gpu(const std::string& spec) const {
 std::vector<EngineProfile> Registry::engine_profiles() const {
   std::vector<EngineProfile> out;
   for (const auto& [id, e] : engines_) out.push_back(parse_engine_yaml(e.text, e.source));
+  // By engine, then by version number (0.6 before 0.10).
+  auto numbers = [](const std::string& v) {
+    std::vector<long> n;
+    size_t i = 0;
+    while (i < v.size()) {
+      n.push_back(std::strtol(v.c_str() + i, nullptr, 10));
+      i = v.find('.', i);
+      if (i == std::string::npos) break;
+      ++i;
+    }
+    return n;
+  };
+  std::stable_sort(out.begin(), out.end(), [&](const EngineProfile& a, const EngineProfile& b) {
+    if (a.kind != b.kind) return a.kind < b.kind;
+    return numbers(a.version) < numbers(b.version);
+  });
   return out;
 }
 
