@@ -1,5 +1,6 @@
 #include "core/checks.h"
 
+#include <cstdio>
 #include <string>
 
 #include "core/checked.h"
@@ -46,6 +47,11 @@ MemoryOptions memory_options(const Model& model, const Gpu& gpu, const DeployEng
 namespace {
 
 std::string str(int64_t v) { return std::to_string(v); }
+std::string fmt_concurrency(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
 
 int64_t max_model_len_of(const Model& model, const EngineSettings& engine) {
   // vLLM and SGLang take the model's max_position_embeddings when max_model_len is unset.
@@ -118,9 +124,9 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
   if (plan) {
     const std::string who = std::string(name(plan->kind)) + " " + plan->version;
     if (l.engine_starts)
-      add_check("engine_starts", plan->max_concurrency, Comparison::at_least, 1, "requests",
-                plan->starts ? who + " starts: one request of max_model_len " + str(plan->max_model_len) +
-                                   " tokens fits its KV cache"
+      add_check("engine_starts", plan->starts ? 1 : 0, Comparison::at_least, 1, "start",
+                plan->starts ? who + " starts; its KV cache holds " + fmt_concurrency(plan->max_concurrency) +
+                                   " requests of max_model_len " + str(plan->max_model_len) + " tokens"
                              : who + " does not start: " + plan->failure);
     const int64_t used = plan->starts ? mul(e.workload.workload.batch, blocks_for_request(*plan, e.workload.workload.context)) : 0;
     if (l.fits)

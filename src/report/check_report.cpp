@@ -40,6 +40,7 @@ Counts count(const std::vector<CheckedFile>& files) {
 std::string plural(int n, const std::string& word) { return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s"); }
 
 std::string comparison_text(const CheckResult& r) {
+  if (r.unit == "start") return format_measure(r.measured, r.unit);
   return fmt::format("{} {} {}", format_measure(r.measured, r.unit), symbol(r.comparison),
                      format_measure(r.limit, r.unit));
 }
@@ -74,7 +75,7 @@ std::string format_measure(double value, const std::string& unit) {
   if (unit == "s") return value < 1 ? fmt::format("{:.1f} ms", value * 1e3) : fmt::format("{:.3f} s", value);
   if (unit == "USD") return fmt::format("${:.4f}", value);
   if (unit == "blocks") return group_digits(static_cast<int64_t>(value)) + (value == 1 ? " block" : " blocks");
-  if (unit == "requests") return fmt::format("{:.2f} requests", value);
+  if (unit == "start") return value >= 1 ? "starts" : "fails to start";
   if (unit == "tokens/s") return group_digits(static_cast<int64_t>(std::llround(value))) + " tokens/s";
   return fmt::format("{:.6g} {}", value, unit);
 }
