@@ -128,7 +128,7 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
                 plan->starts ? who + " starts; its KV cache holds " + fmt_concurrency(plan->max_concurrency) +
                                    " requests of max_model_len " + str(plan->max_model_len) + " tokens"
                              : who + " does not start: " + plan->failure);
-    const int64_t used = plan->starts ? mul(e.workload.workload.batch, blocks_for_request(*plan, e.workload.workload.context)) : 0;
+    const int64_t used = mul(e.workload.workload.batch, blocks_for_request(*plan, e.workload.workload.context));
     if (l.fits)
       add_check("fits", static_cast<double>(used), Comparison::at_most, static_cast<double>(plan->num_gpu_blocks),
                 "blocks", "KV-cache blocks for " + load + " within the " + who + " pool");

@@ -348,6 +348,13 @@ int64_t needed_bytes(const EnginePlan& p, const std::vector<CacheLayer>& layers,
 }
 
 void check_start(EnginePlan& p, const std::vector<CacheLayer>& layers, const EngineProfile& profile) {
+  // A given budget skips the profile; weights and cache must still fit in the GPU.
+  if (p.budget_given && p.weights_bytes + p.available_kv_cache_bytes > p.cuda_total_bytes - p.non_torch_bytes) {
+    p.starts = false;
+    p.failure = "CUDA out of memory: " + gib(p.weights_bytes) + " GiB of weights and " +
+                gib(p.available_kv_cache_bytes) + " GiB of KV cache exceed the GPU's " + gib(p.cuda_total_bytes) + " GiB";
+    return;
+  }
   if (p.available_kv_cache_bytes <= 0) {
     p.starts = false;
     p.failure = profile.kind == EngineKind::sglang

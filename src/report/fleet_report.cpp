@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "report/engine_report.h"
 #include "report/format.h"
 
 namespace kvplan {
@@ -26,6 +27,7 @@ Json fit_to_json(const Model& model, const Gpu& gpu, const MemoryOptions& opt, c
   j["unbounded"] = r.unbounded;
   j["binds"] = r.binds;
   j["usable_bytes"] = r.usable_bytes;
+  j["engine"] = engine_to_json(r.engine);
   if (r.decode) {
     j["memory"] = {{"weights_bytes", r.memory.weights_bytes},
                    {"kv_cache_bytes", r.memory.kv_cache_bytes},
@@ -61,6 +63,7 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
     else if (r.binds == "weights") out += "  binds      weights: they leave no room for the batch\n";
     else out += "  binds      memory: one more token per sequence does not fit\n";
   }
+  if (r.engine) out += render_engine(*r.engine);
   if (r.decode) {
     out += fmt::format("  memory     weights {}, KV {}, state {}, activations {}, headroom {}\n", gib(r.memory.weights_bytes),
                        gib(r.memory.kv_cache_bytes), gib(r.memory.state_bytes), gib(r.memory.activation_bytes),
