@@ -1,0 +1,200 @@
+// Engine-exact capacity: each expectation derived by hand from the engine's rules (docs/engines.md)
+// and the models' published shapes. The real start-up logs are checked by tests/engine_fixtures.py.
+#include <catch2/catch.hpp>
+
+#include "core/engine.h"
+#include "core/error.h"
+#include "test_helpers.h"
+
+using namespace kvplan;
+
+namespace {
+
+constexpr int64_t kGiB = int64_t{1} << 30;
+
+// bf16 options under an engine profile with a given KV budget (the profile is skipped).
+MemoryOptions engine_options(const Model& m, const std::string& engine, int64_t budget_bytes) {
+  MemoryOptions o = test::bf16_options(m);
+  o.engine.profile = test::bundled().resolve_engine(engine);
+  o.engine.kv_cache_memory_bytes = budget_bytes;
+  o.prefill_chunk = 8192;  // vLLM serve's max_num_batched_tokens on a >= 70 GiB GPU
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("engine: a uniform model fills its pool with whole blocks of every layer", "[engine]") {
+  // Llama 3.1 8B: a 16-token block of one layer = 16 x (K + V) x 8 KV heads x 128 dims x 2 B =
+  // 65,536 B; 32 layers = 2 MiB per block. 50 GiB / 2 MiB = 25,600 blocks = 409,600 tokens.
+  const Model m = test::model("llama-3.1-8b");
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.19", 50 * kGiB), 131072);
+  CHECK(p.block_size == 16);
+  CHECK(p.page_bytes == 65536);
+  CHECK(p.groups.size() == 1);
+  CHECK(p.num_gpu_blocks == 25600);
+  CHECK(p.kv_cache_tokens == 409600);
+  // A 131,072-token request holds 131072 / 16 = 8192 blocks: 25,600 / 8,192 = 3.125 requests.
+  CHECK(p.blocks_per_request == 8192);
+  CHECK(p.max_concurrency == 3.125);
+  CHECK(p.starts);
+  CHECK(requests_that_fit(p, 8192) == 50);  // 8192 tokens = 512 blocks; 25,600 / 512
+}
+
+TEST_CASE("engine: vLLM 0.21 logs the cache size as max_concurrency x max_model_len", "[engine]") {
+  // The same 25,600 blocks at max_model_len 1000: a request holds cdiv(1000, 16) = 63 blocks, so
+  // 25,600 / 63 = 406.35 requests and int(406.349... x 1000) = 406,349 tokens (0.19: 409,600).
+  const Model m = test::model("llama-3.1-8b");
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.21", 50 * kGiB), 1000);
+  CHECK(p.num_gpu_blocks == 25600);
+  CHECK(p.blocks_per_request == 63);
+  CHECK(p.kv_cache_tokens == 406349);
+}
+
+TEST_CASE("engine: a model that cannot hold one max_model_len request does not start", "[engine]") {
+  // 1 GiB = 512 blocks of 2 MiB. One 131,072-token request needs 8192 blocks (16 GiB): vLLM
+  // refuses, and its estimate is the longest L with 32 x cdiv(L, 16) x 65,536 B <= 1 GiB: L = 8192.
+  const Model m = test::model("llama-3.1-8b");
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.19", kGiB), 131072);
+  CHECK_FALSE(p.starts);
+  CHECK(p.estimated_max_model_len == 8192);
+  CHECK(p.failure ==
+        "To serve at least one request with the model's max seq len (131072), (16.00 GiB KV cache is needed, which "
+        "is larger than the available KV cache memory (1.00 GiB). Based on the available memory, the estimated "
+        "maximum model length is 8192.");
+  // vLLM V0 compares max_model_len with the pool's tokens: 3 GiB = 1536 blocks = 24,576 tokens.
+  const EnginePlan v0 = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.6", 3 * kGiB), 29000);
+  CHECK(v0.kv_cache_tokens == 24576);
+  CHECK_FALSE(v0.starts);
+}
+
+TEST_CASE("engine: sliding-window and full layers share one pool in groups", "[engine]") {
+  // Gemma 2 9B: 21 sliding (window 4096) + 21 full layers, 8 KV heads x 256 dims: a block of one
+  // layer = 16 x 2 x 8 x 256 x 2 B = 131,072 B. Two groups of 21; 42 GiB / 131,072 / 21 = 16,384.
+  const Model m = test::model("gemma-2-9b");
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.19", 42 * kGiB), 8192);
+  CHECK(p.page_bytes == 131072);
+  CHECK(p.groups.size() == 2);
+  CHECK(p.group_size == 21);
+  CHECK(p.num_gpu_blocks == 16384);
+  CHECK(p.kv_cache_tokens == 16384 / 2 * 16);  // blocks per group x block (0.19's log)
+  // At 8192 tokens: full 8192 / 16 = 512 blocks; sliding cdiv(min(4095 + 8192, 8192), 16) + 1 = 513.
+  CHECK(p.blocks_per_request == 1025);
+  CHECK(p.max_concurrency == Approx(16384.0 / 1025.0));
+  // Without the hybrid manager every layer takes full blocks: one uniform group of 42 layers.
+  MemoryOptions off = engine_options(m, "vllm@0.19", 42 * kGiB);
+  off.engine.disable_hybrid_kv_cache_manager = true;
+  const EnginePlan q = plan_engine(m, test::gpu("h100-sxm"), off, 8192);
+  CHECK(q.groups.size() == 1);
+  CHECK(q.num_gpu_blocks == 8192);  // 42 GiB / (131,072 x 42)
+  CHECK(q.blocks_per_request == 512);
+}
+
+TEST_CASE("engine: a hybrid's attention block grows until one page holds a state page", "[engine]") {
+  // Qwen3-Next: a Gated DeltaNet state (bf16) = conv 3 x (2 x 16 x 128 + 32 x 128) x 2 B = 49,152 B
+  // + recurrent 32 x 128 x 128 x 2 B = 1,048,576 B = 1,097,728 B. An attention token of one layer =
+  // 2 KV heads x 256 x (K + V) x 2 B = 2048 B. Block = 16 x cdiv(1,097,728, 16 x 2048) = 16 x 34 =
+  // 544 tokens; page = 544 x 2048 = 1,114,112 B, the state page padded to it.
+  const Model m = test::model("qwen3-next-80b-a3b");
+  const EnginePlan p = plan_engine(m, test::gpu("h200"), engine_options(m, "vllm@0.19", 40 * kGiB), 32768);
+  CHECK(p.block_size == 544);
+  CHECK(p.page_bytes == 1114112);
+  CHECK(p.state_page_bytes == 1114112);
+  // 12 attention + 36 linear-attention layers: groups of 12 (36 is not below 1.5 x 12): 1 + 3 groups.
+  CHECK(p.group_size == 12);
+  CHECK(p.groups.size() == 4);
+  CHECK(p.num_gpu_blocks == 40 * kGiB / 1114112 / 12);  // 3212
+  CHECK(p.kv_cache_tokens == 3212 / 4 * 544);
+  // A 32,768-token request: cdiv(32768, 544) = 61 attention blocks + 1 state block per state group.
+  CHECK(p.blocks_per_request == 61 + 3);
+}
+
+TEST_CASE("engine: pipeline stages split the layers as vLLM does; the fullest stage binds", "[engine]") {
+  // 32 layers over 3 stages: 10 each, the 2 left over to the stages before the last: 11, 11, 10.
+  // With the same 11 GiB on each, the 11-layer stages hold 11 GiB / (65,536 x 11) = 16,384 blocks.
+  const Model m = test::model("llama-3.1-8b");
+  MemoryOptions o = engine_options(m, "vllm@0.19", 11 * kGiB);
+  o.engine.pipeline_parallel_size = 3;
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), o, 8192);
+  CHECK(p.stages == 3);
+  CHECK(p.stage == 0);
+  CHECK(p.num_gpu_blocks == 16384);
+  o.engine.pipeline_parallel_size = 33;
+  CHECK_THROWS_WITH(plan_engine(m, test::gpu("h100-sxm"), o, 8192),
+                    "pipeline parallel 33 exceeds the model's 32 layers");
+}
+
+TEST_CASE("engine: vLLM's memory plan subtracts weights, activations and non-torch memory", "[engine]") {
+  // H100: the CUDA driver's total 85,029,158,912 B; requested = ceil(total x 0.95).
+  const Model m = test::model("llama-3.1-8b");
+  MemoryOptions o = test::bf16_options(m);
+  o.engine.profile = test::bundled().resolve_engine("vllm@0.19");
+  o.gpu_memory_utilization = 0.95;
+  o.prefill_chunk = 8192;
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), o, 8192);
+  CHECK(p.cuda_total_bytes == 85029158912);
+  CHECK(p.requested_bytes == 80777700967);  // ceil(85,029,158,912 x 0.95) = ceil(80,777,700,966.4)
+  CHECK(p.available_kv_cache_bytes ==
+        p.requested_bytes - p.weights_bytes - *p.activation_peak_bytes - p.non_torch_bytes - p.cuda_graph_bytes);
+  CHECK(p.cuda_graph_bytes == 0);  // 0.19 measures CUDA graphs but does not deduct them
+  CHECK(p.non_torch_bytes == 268435456);
+  // The activation peak: the larger of the sampler's 1024 rows x 128,256 vocab x 4 B x 3.85 and the
+  // forward pass of 8192 tokens x (2 x 4096 + 2 x 14,336) elements x 2 B x 2 copies.
+  const double sampler = 3.85 * 1024 * 128256 * 4.0;  // 2,022,563,020.8
+  const double forward = 2.0 * 8192 * (2 * 4096 + 2 * 14336) * 2;  // 1,207,959,552
+  CHECK(*p.activation_peak_bytes == static_cast<int64_t>(std::llround(std::max(sampler, forward))));
+  // vLLM 0.21 also deducts its CUDA-graph estimate (0.9 GiB), unless eager.
+  o.engine.profile = test::bundled().resolve_engine("vllm@0.21");
+  CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 8192).cuda_graph_bytes == 966367641);
+  o.engine.enforce_eager = true;
+  CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 8192).cuda_graph_bytes == 0);
+}
+
+TEST_CASE("engine: SGLang's pool and its default mem_fraction_static", "[engine]") {
+  const Gpu h100 = test::gpu("h100-sxm");  // nvidia-smi 81,559 MiB
+  const Gpu h200 = test::gpu("h200");      // nvidia-smi 143,771 MiB
+  const EngineProfile v05 = test::bundled().resolve_engine("sglang@0.5");
+  // reserved = 512 + 1.5 x max(chunked_prefill 8192, 2048) + 2 x cuda_graph_max_bs + 128 x tp x pp MiB
+  // (at least 10,240 MiB above 60 GiB): H100 tp 1: 512 + 12,288 + 512 + 128 = 13,440;
+  // (81,559 - 13,440) / 81,559 = 0.8352 -> 0.835.
+  CHECK(engine_defaults(v05, h100, 8192, 1).gpu_memory_utilization == Approx(0.835));
+  CHECK(engine_defaults(v05, h100, 8192, 1).max_num_batched_tokens == 8192);
+  // tp 4: cuda_graph_max_bs 512: 512 + 12,288 + 1024 + 512 = 14,336 -> 0.8242 -> 0.824.
+  CHECK(engine_defaults(v05, h100, 8192, 4).gpu_memory_utilization == Approx(0.824));
+  // H200: (143,771 - 13,440) / 143,771 = 0.9065 -> 0.907.
+  CHECK(engine_defaults(v05, h200, 8192, 1).gpu_memory_utilization == Approx(0.907));
+  // 0.4: a table by GPUs: tp 4 -> 0.85, tp 8 -> 0.81.
+  const EngineProfile v04 = test::bundled().resolve_engine("sglang@0.4");
+  CHECK(engine_defaults(v04, h100, 8192, 4).gpu_memory_utilization == 0.85);
+  CHECK(engine_defaults(v04, h100, 8192, 8).gpu_memory_utilization == 0.81);
+  // The pool: 0.88 x (85,029,158,912 - 408,021,893 B free before loading) = 74,466,600,576 B, less
+  // the weights (16,060,522,496 B) = 58,406,078,080 B; / 131,072 B per token = 445,603 tokens.
+  const Model m = test::model("llama-3.1-8b");
+  MemoryOptions o = test::bf16_options(m);
+  o.engine.profile = v04;
+  o.gpu_memory_utilization = 0.88;
+  const EnginePlan p = plan_engine(m, h100, o, 131072);
+  CHECK(p.weights_bytes == 16060522496);
+  CHECK(p.available_kv_cache_bytes == 58406078080);
+  CHECK(p.kv_cache_tokens == 445603);
+  CHECK(p.starts);  // SGLang starts with any positive pool, even below one context
+  CHECK_FALSE(p.activation_peak_bytes.has_value());
+}
+
+TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
+  const Registry& r = test::bundled();
+  CHECK(r.resolve_engine("vllm").is_default);
+  CHECK(r.resolve_engine("vllm@0.10.1.1").version == "0.10");  // a release of a profile's line
+  CHECK(r.resolve_engine("vllm@0.19").version == "0.19");
+  CHECK(r.resolve_engine("ideal").kind == EngineKind::ideal);
+  CHECK_THROWS_WITH(r.resolve_engine("vllm@0.1"),
+                    Catch::Matchers::StartsWith("unknown vllm version '0.1' (profiles: 0.6, 0.10, 0.11"));
+  CHECK_THROWS_WITH(r.resolve_engine("sglan"), Catch::Matchers::EndsWith("did you mean 'sglang'?"));
+  // Exactly one default profile per engine.
+  int vllm_defaults = 0, sglang_defaults = 0;
+  for (const EngineProfile& p : r.engine_profiles()) {
+    if (!p.is_default) continue;
+    ++(p.kind == EngineKind::vllm ? vllm_defaults : sglang_defaults);
+  }
+  CHECK(vllm_defaults == 1);
+  CHECK(sglang_defaults == 1);
+}
