@@ -210,26 +210,28 @@ std::vector<std::pair<size_t, size_t>> pipeline_stages(size_t layers, int64_t pp
   return out;
 }
 
-// vLLM V0: one block holds block_size tokens of every layer; sliding layers take full blocks.
-void allocate_vllm_v0(EnginePlan& p, const std::vector<CacheLayer>& layers) {
+// One block table for every layer (vLLM V0, SGLang): a block holds block_size tokens of every
+// attention layer. Returns the bytes of one token across the layers.
+int64_t single_pool(EnginePlan& p, const std::vector<CacheLayer>& layers, const char* engine) {
   int64_t per_token = 0;
   for (const CacheLayer& l : layers) per_token = add(per_token, l.bytes_per_token);
-  if (per_token == 0) throw Error("the vLLM V0 profile sizes attention caches only; this model has none");
+  if (per_token == 0) throw Error(std::string("the ") + engine + " profile sizes attention caches only; this model has none");
   p.page_bytes = mul(p.block_size, per_token);
   p.groups = {{Kind::full, 0, p.block_size, 1}};
   p.group_size = 1;
+  return per_token;
+}
+
+// vLLM V0: whole blocks; sliding layers take full blocks.
+void allocate_vllm_v0(EnginePlan& p, const std::vector<CacheLayer>& layers) {
+  single_pool(p, layers, "vLLM V0");
   p.num_gpu_blocks = std::max<int64_t>(0, p.available_kv_cache_bytes / p.page_bytes);
   p.kv_cache_tokens = mul(p.num_gpu_blocks, p.block_size);
 }
 
-// SGLang: a token pool; one cell holds one token of every attention layer.
+// SGLang: a pool of token cells, rounded down to whole pages.
 void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers) {
-  int64_t per_token = 0;
-  for (const CacheLayer& l : layers) per_token = add(per_token, l.bytes_per_token);
-  if (per_token == 0) throw Error("the SGLang profile sizes attention caches only; this model has none");
-  p.page_bytes = mul(p.block_size, per_token);
-  p.groups = {{Kind::full, 0, p.block_size, 1}};
-  p.group_size = 1;
+  const int64_t per_token = single_pool(p, layers, "SGLang");
   const int64_t cells = std::max<int64_t>(0, p.available_kv_cache_bytes / per_token);
   p.kv_cache_tokens = cells / p.block_size * p.block_size;
   p.num_gpu_blocks = p.kv_cache_tokens / p.block_size;
