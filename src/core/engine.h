@@ -37,7 +37,7 @@ struct EnginePlan {
   EngineKind kind = EngineKind::ideal;
   std::string version;
   int64_t cuda_total_bytes = 0;          // total memory as the CUDA driver reports it
-  int64_t requested_bytes = 0;           // utilization x total (SGLang: total x mem_fraction_static)
+  int64_t requested_bytes = 0;           // utilization x total (SGLang: mem_fraction_static x free memory before loading)
   int64_t weights_bytes = 0;             // per GPU
   std::optional<int64_t> activation_peak_bytes;  // profiled forward pass (vLLM); nullopt: SGLang
   int64_t cuda_graph_bytes = 0;          // deducted from the budget (0 where the version does not)

@@ -26,7 +26,7 @@ enum class Allocator {
 // How the engine budgets memory for the KV cache (docs/engines.md "Memory plan").
 enum class Budget {
   requested_minus_peak,  // vLLM: total x utilization - (weights + activation peak + non-torch [+ CUDA graphs])
-  free_minus_reserved,   // SGLang: free memory after loading - total x (1 - mem_fraction_static)
+  free_minus_reserved,   // SGLang: mem_fraction_static x free memory before loading - weights
 };
 
 // Admission bound of a sliding-window layer: blocks one request may hold.

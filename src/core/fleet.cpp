@@ -16,7 +16,11 @@ namespace {
 // --max-model-len); context mode at --max-model-len, else the model's maximum.
 void fit_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& opt, FitResult& r) {
   if (r.mode == "batch") {
-    r.engine = plan_engine(model, gpu, opt, opt.engine.max_model_len.value_or(r.context));
+    const int64_t max_len = opt.engine.max_model_len.value_or(r.context);
+    if (r.context > max_len)
+      throw Error("context " + std::to_string(r.context) + " exceeds --max-model-len " + std::to_string(max_len) +
+                  " (the engine rejects longer requests)");
+    r.engine = plan_engine(model, gpu, opt, max_len);
     r.batch = r.engine->starts ? requests_that_fit(*r.engine, r.context) : 0;
     r.binds = r.engine->starts ? "memory" : "engine_start";
     return;

@@ -197,7 +197,7 @@ const std::vector<std::pair<std::string, std::string>> kSections = {
     {"", "the deployment"},
     {"engine",
      "the serving engine: `name` (vllm, sglang or ideal; default vllm) and `version` (a profile or release, "
-     "`kvplan list engines`; default the newest profile), then its arguments by their real names (vLLM's below; "
+     "`kvplan list engines`; default the profile marked default), then its arguments by their real names (vLLM's below; "
      "SGLang's for sglang). Arguments of that engine version that kvplan does not model are accepted with a note"},
     {"workload", "the traffic the deployment must carry"},
     {"limits", "what must hold; kvplan check runs one check per limit that is set"},

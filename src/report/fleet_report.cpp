@@ -50,6 +50,7 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
   if (r.mode == "batch") {
     out += fmt::format("  largest batch at context {}: {}\n", group_digits(r.context), group_digits(r.batch));
     if (r.binds == "weights") out += "  binds      weights: they leave no room for one sequence\n";
+    else if (r.binds == "engine_start") out += "  binds      the engine does not start: " + r.engine->failure + "\n";
     else out += "  binds      memory: one more sequence does not fit\n";
   } else {
     if (r.binds == "unbounded") {
@@ -61,6 +62,9 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
       out += fmt::format("  binds      the model's max context ({} tokens){}\n", group_digits(model.max_context),
                          r.unbounded ? "; memory is constant in context" : ", before memory");
     else if (r.binds == "weights") out += "  binds      weights: they leave no room for the batch\n";
+    else if (r.binds == "engine_start") out += "  binds      the engine does not start: " + r.engine->failure + "\n";
+    else if (r.binds == "max_model_len")
+      out += fmt::format("  binds      max_model_len ({} tokens), before memory\n", group_digits(r.context));
     else out += "  binds      memory: one more token per sequence does not fit\n";
   }
   if (r.engine) out += render_engine(*r.engine);
