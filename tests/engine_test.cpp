@@ -198,3 +198,27 @@ TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
   CHECK(vllm_defaults == 1);
   CHECK(sglang_defaults == 1);
 }
+
+TEST_CASE("engine: a speculative drafter's layers share the pool and its weights the GPU", "[engine]") {
+  // An EAGLE-3 head for Llama 3.1 8B: one decoder layer of the target's shape, so 33 layers of
+  // 65,536 B per block: 33 GiB / (65,536 x 33) = 16,384 blocks (32 layers alone: 16,896).
+  const Model m = test::model("llama-3.1-8b");
+  MemoryOptions o = engine_options(m, "vllm@0.19", 33 * kGiB);
+  o.engine.speculative_method = "eagle3";
+  o.engine.num_speculative_tokens = 3;
+  o.engine.draft = speculative_drafter(m, "eagle3", std::nullopt);
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), o, 8192);
+  CHECK(p.num_gpu_blocks == 16384);
+  CHECK(p.group_size == 33);
+  // Its weights: one layer's (4096 x 4096 q and o, 2 x 1024 x 4096 k and v, 3 x 14,336 x 4096 MLP,
+  // two 4096 norms) in bf16 = 2 x (2 x 16,777,216 + 2 x 4,194,304 + 3 x 58,720,256 + 8192) B.
+  const int64_t layer = 2 * (2 * 16777216 + 2 * 4194304 + 3 * int64_t{58720256} + 8192);
+  const EnginePlan plain = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.19", 33 * kGiB), 8192);
+  CHECK(p.weights_bytes - plain.weights_bytes == layer);
+  // ngram drafts without layers; an unknown method or a draft_model without its model is an error.
+  CHECK(speculative_drafter(m, "ngram", std::nullopt) == nullptr);
+  CHECK_THROWS_WITH(speculative_drafter(m, "medusa", std::nullopt),
+                    "speculative method 'medusa' is not one of draft_model, eagle, eagle3, mtp, ngram");
+  CHECK_THROWS_WITH(speculative_drafter(m, "draft_model", std::nullopt),
+                    "speculative method draft_model needs the draft's \"model\"");
+}

@@ -42,6 +42,13 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
     if (profile.kind != EngineKind::ideal) {
       out.notes = check_engine_arguments(d, profile);
       at(d.kv_cache_dtype_pos, [&] { return engine_kv_cache_dtype(profile, spec.engine.kv_cache_dtype); });
+      if (d.speculative) {
+        SpeculativeConfig c = *d.speculative;
+        if (!c.model.empty()) c.model = relative_to_file(c.model, path);
+        spec.engine.settings.speculative_method = c.method;
+        spec.engine.settings.num_speculative_tokens = c.num_speculative_tokens;
+        spec.engine.settings.draft = at(d.speculative_pos, [&] { return drafter_of(c, model, registry); });
+      }
       if (!d.engine_version_pinned)
         out.notes.push_back(path + ": engine version not pinned: " + name(profile.kind) + " " + profile.version +
                             " (the default profile) sizes this deployment; pin it with engine.version");

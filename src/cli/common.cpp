@@ -59,6 +59,9 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--kv-cache-memory,--kv-cache-memory-bytes", q.kv_cache_memory,
                   "KV-cache budget per GPU in bytes (16GiB, 1.5e10): skips the engine's memory profile");
   app->add_option("--pp,--pipeline-parallel-size", q.pp, "Pipeline-parallel stages")->capture_default_str();
+  app->add_option("--speculative-config", q.speculative_config,
+                  "vLLM's speculative decoding JSON: {\"method\": draft_model|eagle|eagle3|mtp|ngram, \"model\": "
+                  "the draft, \"num_speculative_tokens\": N}; the draft's layers share the KV pool");
   app->add_flag("--enforce-eager", q.enforce_eager, "No CUDA graphs (vLLM): no graph memory is deducted");
   app->add_flag("--disable-hybrid-kv-cache-manager", q.disable_hybrid_kv_cache_manager,
                 "vLLM: size sliding-window and chunked layers as full attention");
@@ -111,6 +114,13 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   if (!q.max_num_seqs.empty()) engine.max_num_seqs = parse_count(q.max_num_seqs, "--max-num-seqs");
   if (!q.kv_cache_memory.empty()) engine.kv_cache_memory_bytes = parse_bytes(q.kv_cache_memory, "--kv-cache-memory");
   engine.enforce_eager = q.enforce_eager;
+  if (!q.speculative_config.empty()) {
+    if (ideal) throw Error("--speculative-config is an engine setting: it needs --engine vllm or sglang");
+    const SpeculativeConfig c = parse_speculative_config(q.speculative_config);
+    engine.speculative_method = c.method;
+    engine.num_speculative_tokens = c.num_speculative_tokens;
+    engine.draft = drafter_of(c, model, registry);
+  }
   engine.disable_hybrid_kv_cache_manager = q.disable_hybrid_kv_cache_manager;
   if (ideal) {
     const char* engine_only = !q.max_model_len.empty()  ? "--max-model-len"
@@ -123,6 +133,19 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   }
   o.engine = engine;
   return o;
+}
+
+std::shared_ptr<const Model> drafter_of(const SpeculativeConfig& c, const Model& target, const Registry& registry) {
+  if (c.model.empty() || c.method == "ngram") return speculative_drafter(target, c.method, std::nullopt);
+  try {
+    return speculative_drafter(target, c.method, registry.resolve_model(c.model));
+  } catch (const Error&) {
+    if (c.method == "draft_model") throw;
+    auto head = std::make_shared<Model>(*speculative_drafter(target, c.method, std::nullopt));
+    head->warnings = {"speculative draft '" + c.model + "' not found: sized as one decoder layer of " + target.id +
+                      "'s shape (an EAGLE head or MTP module)"};
+    return head;
+  }
 }
 
 Gpu gpu_of(const QueryOptions& q, Gpu gpu) {

@@ -4,10 +4,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <memory>
 #include <string>
 
 #include "core/estimate.h"
 #include "io/registry.h"
+#include "io/speculative.h"
 
 namespace kvplan::cli {
 
@@ -42,6 +44,7 @@ struct QueryOptions {
   std::string max_num_seqs;
   std::string kv_cache_memory;
   std::string pp = "1";
+  std::string speculative_config;      // vLLM's JSON
   bool enforce_eager = false;
   bool disable_hybrid_kv_cache_manager = false;
   std::string format = "table";
@@ -56,6 +59,11 @@ Workload workload_of(const QueryOptions& q);
 MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const Gpu& gpu, const Registry& registry);
 // The preset with the query's overrides applied (--usd-per-gpu-hour).
 Gpu gpu_of(const QueryOptions& q, Gpu gpu);
+
+// The drafter of a speculative config: its model resolved through the registry (relative paths
+// as given); an EAGLE or MTP model that cannot be resolved falls back to a head of the target's
+// shape, with a warning on the drafter.
+std::shared_ptr<const Model> drafter_of(const SpeculativeConfig& c, const Model& target, const Registry& registry);
 
 // Writes to stdout.
 void print(const std::string& text);

@@ -146,6 +146,23 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
   return d;
 }
 
+std::shared_ptr<const Model> speculative_drafter(const Model& target, const std::string& method,
+                                                 const std::optional<Model>& draft_model) {
+  static const std::vector<std::string> kMethods = {"draft_model", "eagle", "eagle3", "mtp", "ngram"};
+  if (std::find(kMethods.begin(), kMethods.end(), method) == kMethods.end())
+    throw Error("speculative method '" + method + "' is not one of draft_model, eagle, eagle3, mtp, ngram" +
+                did_you_mean(method, kMethods));
+  if (method == "ngram") return nullptr;
+  if (draft_model) return std::make_shared<const Model>(*draft_model);
+  if (method == "draft_model") throw Error("speculative method draft_model needs the draft's \"model\"");
+  if (target.layers.empty()) throw Error("model '" + target.id + "' has no layers to draft with");
+  // One decoder layer of the target's shape, sharing its embedding and head.
+  auto head = std::make_shared<Model>(target);
+  head->layers = {target.layers.back()};
+  head->towers.clear();
+  return head;
+}
+
 int64_t cuda_total_bytes(const Gpu& gpu) { return gpu.cuda_total_bytes > 0 ? gpu.cuda_total_bytes : gpu.memory_bytes; }
 
 int64_t blocks_for_request(const EnginePlan& plan, int64_t tokens) {
@@ -446,6 +463,16 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     q.weights_bytes = stages.size() == 1 ? weight_bytes(model, memory.weights, memory.cache.tp)
                                          : stage_weight_bytes(model, memory.weights, memory.cache.tp, stages[s].first,
                                                               stages[s].second, first, last);
+    if (last && engine.draft) {
+      // The drafter runs beside the last stage: its layers join the pool, its own weights the GPU
+      // (an EAGLE head or MTP module shares the target's embedding and lm_head).
+      const Model& d = *engine.draft;
+      part.layers.insert(part.layers.end(), d.layers.begin(), d.layers.end());
+      const bool shares = engine.speculative_method != "draft_model";
+      q.weights_bytes = add(q.weights_bytes, shares ? stage_weight_bytes(d, memory.weights, memory.cache.tp, 0,
+                                                                         d.layers.size(), false, false)
+                                                    : weight_bytes(d, memory.weights, memory.cache.tp));
+    }
     if (profile.budget == Budget::requested_minus_peak) {
       // vLLM: the profiled forward pass on every stage; the sampler's rows on the last.
       q.activation_peak_bytes = activation_peak_bytes(model, memory, profile, q.max_num_batched_tokens,

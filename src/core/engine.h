@@ -73,6 +73,13 @@ int64_t blocks_for_request(const EnginePlan& plan, int64_t tokens);
 // Requests of `tokens` tokens the pool holds at once: floor(num_gpu_blocks / blocks per request).
 int64_t requests_that_fit(const EnginePlan& plan, int64_t tokens);
 
+// The drafter of a speculative method: `draft_model` / `eagle` / `eagle3` take `model` (the draft's
+// own config); without one, eagle and eagle3 take one decoder layer of the target's shape (an EAGLE
+// head), and mtp the target's last layer (DeepSeek's single MTP module); ngram has none. Throws
+// kvplan::Error for an unknown method or a draft_model without its model.
+std::shared_ptr<const Model> speculative_drafter(const Model& target, const std::string& method,
+                                                 const std::optional<Model>& draft_model);
+
 // The profile's defaults for a GPU (big-GPU defaults by CUDA memory and id) and max_model_len
 // (vLLM V0 sizes the batched tokens from it).
 struct EngineDefaults {

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/model.h"
 
 namespace kvplan {
 
@@ -114,6 +116,11 @@ struct EngineSettings {
   int64_t pipeline_parallel_size = 1;            // --pipeline-parallel-size
   bool enforce_eager = false;                    // --enforce-eager: no CUDA graphs
   bool disable_hybrid_kv_cache_manager = false;  // vLLM: sliding/chunked layers sized as full attention
+  // --speculative-config: the drafter's layers share the KV pool and its weights the GPU (the last
+  // pipeline stage). ngram drafts without layers.
+  std::string speculative_method;                // "" = none; draft_model, eagle, eagle3, mtp, ngram
+  int64_t num_speculative_tokens = 0;
+  std::shared_ptr<const Model> draft;            // the drafter's layers and weights (none for ngram)
 };
 
 }  // namespace kvplan

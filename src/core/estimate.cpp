@@ -70,6 +70,8 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   e.batch_prefill = pm.run(workload.batch, e.workload.prompt);
   e.decode = decode_step(model, gpu, workload.batch, workload.context, options);
   e.warnings = estimate_warnings(model, workload);
+  if (options.engine.draft)
+    e.warnings.insert(e.warnings.end(), options.engine.draft->warnings.begin(), options.engine.draft->warnings.end());
   if (e.engine && gpu.cuda_total_bytes == 0)
     e.warnings.push_back("GPU preset '" + gpu.id + "' states no cuda_total_bytes: the engine's total is taken as "
                          "nvidia-smi's memory_bytes, about 0.5 GiB more than the CUDA driver reports");

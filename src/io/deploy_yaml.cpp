@@ -140,6 +140,22 @@ const KeySpec kKeys[] = {
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        d.spec.engine.settings.kv_cache_memory_bytes = positive(f, k);
      }},
+    {"engine", "speculative_config", "mapping", "", false,
+     "vLLM --speculative-config: method (draft_model, eagle, eagle3, mtp, ngram), model (the draft, relative to "
+     "this file) and num_speculative_tokens; the draft's layers share the KV pool and its weights the GPU",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       YamlFields c(f.node(k), f.source(), "speculative_config");
+       SpeculativeConfig x;
+       x.method = c.string("method", "");
+       x.model = c.string("model", "");
+       if (x.method.empty() && !x.model.empty()) x.method = "draft_model";
+       if (x.method.empty()) throw Error("speculative_config needs a method (draft_model, eagle, eagle3, mtp or ngram)", f.pos(k));
+       x.num_speculative_tokens = c.integer("num_speculative_tokens");
+       if (x.num_speculative_tokens < 1)
+         throw Error("'num_speculative_tokens' must be at least 1", c.pos("num_speculative_tokens"));
+       d.speculative = x;
+       d.speculative_pos = f.pos(k);
+     }},
     {"engine", "enforce_eager", "true/false", "false", false,
      "--enforce-eager (SGLang disable_cuda_graph): no CUDA graphs, so no graph memory",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.settings.enforce_eager = f.boolean(k, false); }},

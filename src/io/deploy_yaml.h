@@ -7,6 +7,7 @@
 
 #include "core/checks.h"
 #include "core/engine_settings.h"
+#include "io/speculative.h"
 #include "core/error.h"
 
 namespace kvplan {
@@ -24,7 +25,9 @@ struct DeployFile {
   std::string engine;          // engine.name[@engine.version]: "vllm" when the file names none
   SourcePos engine_pos;
   bool engine_version_pinned = false;
-  SourcePos kv_cache_dtype_pos;  // where engine.kv_cache_dtype is (its values are the engine version's)
+  SourcePos kv_cache_dtype_pos;
+  std::optional<SpeculativeConfig> speculative;  // engine.speculative_config (vLLM's keys)
+  SourcePos speculative_pos;  // where engine.kv_cache_dtype is (its values are the engine version's)
   // engine arguments kvplan does not model, as written: the engine profile says whether the
   // engine version has them (a note) or not (an error).
   std::vector<std::pair<std::string, SourcePos>> engine_arguments;
