@@ -27,8 +27,7 @@ struct CalibrateOptions {
 void run_calibrate_command(const CalibrateOptions& o, Globals& globals) {
 #if !KVPLAN_HAVE_CUDA
   (void)o;
-  (void)globals;
-  gpu::fail_no_cuda_build("calibrate");
+  run_on_gpu_helper("calibrate", globals);
 #else
   const Registry registry = globals.registry();
   const auto start = std::chrono::steady_clock::now();

@@ -1,6 +1,11 @@
 #include "cli/common.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 
 #include "core/error.h"
 #include "core/params.h"
@@ -151,6 +156,26 @@ std::shared_ptr<const Model> drafter_of(const SpeculativeConfig& c, const Model&
 Gpu gpu_of(const QueryOptions& q, Gpu gpu) {
   if (!q.usd_per_gpu_hour.empty()) gpu.price.usd_per_gpu_hour = parse_positive(q.usd_per_gpu_hour, "--usd-per-gpu-hour");
   return gpu;
+}
+
+void run_on_gpu_helper(const std::string& command, const Globals& globals) {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::string helper = ec ? std::string() : (self.parent_path() / "kvplan-gpu").string();
+  if (helper.empty() || ::access(helper.c_str(), X_OK) != 0)
+    throw Error("`kvplan " + command + "` runs the CUDA reference kernels in kvplan-gpu, which is not installed beside " +
+                    (ec ? std::string("kvplan") : self.string()) +
+                    " (build kvplan where nvcc is installed, with -DKVPLAN_CUDA=ON)",
+                {}, 3);
+  std::vector<std::string> args = globals.argv;
+  if (args.empty()) args.push_back("kvplan");
+  args[0] = helper;
+  std::vector<char*> c_args;
+  for (std::string& a : args) c_args.push_back(a.data());
+  c_args.push_back(nullptr);
+  std::fflush(stdout);
+  ::execv(helper.c_str(), c_args.data());
+  throw Error("`kvplan " + command + "` could not start " + helper + ": " + std::strerror(errno), {}, 3);
 }
 
 void print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/estimate.h"
 #include "io/registry.h"
@@ -16,6 +17,7 @@ namespace kvplan::cli {
 struct Globals {
   std::string data_dir;  // --data-dir / KVPLAN_DATA_DIR
   int exit_status = 0;   // set by a subcommand that reports pass/fail
+  std::vector<std::string> argv;  // the command line as given (validate/calibrate hand it to kvplan-gpu)
   Registry registry() const { return Registry::load(data_dir); }
 };
 
@@ -64,6 +66,12 @@ Gpu gpu_of(const QueryOptions& q, Gpu gpu);
 // as given); an EAGLE or MTP model that cannot be resolved falls back to a head of the target's
 // shape, with a warning on the drafter.
 std::shared_ptr<const Model> drafter_of(const SpeculativeConfig& c, const Model& target, const Registry& registry);
+
+// validate and calibrate run the CUDA kernels, which live in a second executable, kvplan-gpu,
+// installed beside kvplan (so that kvplan itself starts without the CUDA libraries). In kvplan
+// this replaces the process with kvplan-gpu and the same arguments; where kvplan-gpu is absent or
+// cannot start (no CUDA libraries), it throws kvplan::Error with exit status 3.
+void run_on_gpu_helper(const std::string& command, const Globals& globals);
 
 // Writes to stdout.
 void print(const std::string& text);

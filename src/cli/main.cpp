@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   kvplan::cli::Globals globals;
+  globals.argv.assign(argv, argv + argc);
   app.add_option("--data-dir", globals.data_dir, "Folder with models/ and presets/ that add or override bundled entries")
       ->envname("KVPLAN_DATA_DIR");
   kvplan::cli::setup_estimate(app, globals);
@@ -29,11 +30,11 @@ int main(int argc, char** argv) {
   kvplan::cli::setup_calibrate(app, globals);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "kvplan: error: {}\n", e.what());

@@ -39,8 +39,7 @@ struct ProgressLine {
 void run_validate_command(const ValidateOptions& o, Globals& globals) {
 #if !KVPLAN_HAVE_CUDA
   (void)o;
-  (void)globals;
-  gpu::fail_no_cuda_build("validate");
+  run_on_gpu_helper("validate", globals);
 #else
   QueryOptions q = o.q;
   if (q.model.empty()) q.model = "llama-3.1-8b";

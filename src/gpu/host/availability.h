@@ -1,4 +1,5 @@
-// The one place that decides "no GPU here": a build without CUDA, or no usable device at run time.
+// The one place that decides "no GPU here" at run time (a kvplan without kvplan-gpu beside it is
+// reported by the CLI, cli/common.h run_on_gpu_helper).
 #pragma once
 
 #include <string>
@@ -9,7 +10,6 @@ namespace kvplan::gpu {
 constexpr int kNoGpuExitStatus = 3;
 
 // Throws kvplan::Error (exit status 3) with a message saying why and what to do.
-[[noreturn]] void fail_no_cuda_build(const std::string& command);
 [[noreturn]] void fail_no_device(const std::string& command, const std::string& cuda_error);
 
 }  // namespace kvplan::gpu
