@@ -3,10 +3,60 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "cli/subcommands.h"
 #include "core/error.h"
+
+namespace {
+
+// Misspellings CLI11 would report vaguely ("A subcommand is required", "--model is required",
+// "arguments were not expected"): an unknown subcommand or an option its subcommand lacks, named
+// with "did you mean". Option values are skipped by shape: a token after an option that takes one.
+void check_spelling(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(sub->get_name());
+  const CLI::App* sub = nullptr;
+  auto known = [](const CLI::App* a, const std::string& flag, bool& takes_value) {
+    for (const CLI::Option* o : a->get_options()) {
+      for (const std::string& n : o->get_lnames())
+        if ("--" + n == flag) return takes_value = o->get_type_size() != 0, true;
+      for (const std::string& n : o->get_snames())
+        if ("-" + n == flag) return takes_value = o->get_type_size() != 0, true;
+    }
+    return false;
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.rfind("-", 0) == 0 && arg.size() > 1 && !std::isdigit(static_cast<unsigned char>(arg[1]))) {
+      const std::string flag = arg.substr(0, arg.find('='));
+      bool takes_value = false;
+      if (known(&app, flag, takes_value) || (sub && known(sub, flag, takes_value))) {
+        if (takes_value && arg.find('=') == std::string::npos) ++i;
+        continue;
+      }
+      if (flag == "--help" || flag == "-h" || flag == "--version") return;
+      std::vector<std::string> options;
+      for (const CLI::App* a : {&app, sub})
+        if (a)
+          for (const CLI::Option* o : a->get_options())
+            for (const std::string& n : o->get_lnames()) options.push_back("--" + n);
+      throw kvplan::Error("unknown option '" + flag + "'" + (sub ? " for `kvplan " + sub->get_name() + "`" : "") +
+                          kvplan::did_you_mean(flag, options));
+    }
+    if (sub) continue;  // a positional of the subcommand
+    for (const CLI::App* s : app.get_subcommands([](const CLI::App*) { return true; }))
+      if (s->get_name() == arg) sub = s;
+    if (!sub)
+      throw kvplan::Error("unknown subcommand '" + arg + "' (see `kvplan --help`)" + kvplan::did_you_mean(arg, names));
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"kvplan: KV-cache, memory, speed and cost planning for LLM inference"};
@@ -29,6 +79,7 @@ int main(int argc, char** argv) {
   kvplan::cli::setup_validate(app, globals);
   kvplan::cli::setup_calibrate(app, globals);
   try {
+    check_spelling(app, argc, argv);
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

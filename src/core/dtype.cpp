@@ -1,5 +1,7 @@
 #include "core/dtype.h"
 
+#include <cctype>
+
 #include <array>
 #include <utility>
 
@@ -38,14 +40,17 @@ std::vector<std::string> dtype_names() {
   return out;
 }
 
-DType parse_dtype(const std::string& text) {
+DType parse_dtype(const std::string& given) {
+  std::string text = given;  // dtype names are case-insensitive: FP8 = fp8
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (const auto& i : kInfo)
     if (text == i.name) return i.dtype;
   for (const auto& [alias, d] : kAliases)
     if (text == alias) return d;
   std::string all;
   for (const auto& i : kInfo) all += (all.empty() ? "" : ", ") + std::string(i.name);
-  throw Error("unknown dtype '" + text + "' (expected one of: " + all + ")" +
+  all += "; aliases fp8 = fp8_e4m3, bfloat16, float16, float32";
+  throw Error("unknown dtype '" + given + "' (expected one of: " + all + ")" +
               did_you_mean(text, dtype_names()));
 }
 

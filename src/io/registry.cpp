@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include "core/error.h"
@@ -34,6 +35,11 @@ std::vector<std::string> aliases_of(const std::string& text, const std::string& 
   if (root.IsMap() && root["aliases"] && root["aliases"].IsSequence())
     for (const auto& a : root["aliases"]) out.push_back(a.Scalar());
   return out;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 bool is_directory(const std::string& path) {
@@ -117,7 +123,7 @@ Model Registry::resolve_model(const std::string& spec) const {
     if (!is_regular_file(config)) throw Error("no config.json in this model folder", {spec, 0, 0});
     return import_hf_config(read_text_file(config), config);
   }
-  if (auto it = models_.find(spec); it != models_.end())
+  if (auto it = models_.find(lower(spec)); it != models_.end())  // bundled ids are lower-case: Llama-3.1-8B works
     return parse_model_yaml(it->second.text, it->second.source, it->first);
   std::string looked;
   const std::string hub = hub_config(spec, looked);
@@ -131,8 +137,8 @@ Model Registry::resolve_model(const std::string& spec) const {
 }
 
 Gpu Registry::resolve_gpu(const std::string& spec) const {
-  std::string id = spec;
-  if (auto a = gpu_aliases_.find(spec); a != gpu_aliases_.end()) id = a->second;
+  std::string id = lower(spec);  // ids and aliases are lower-case: H100 works
+  if (auto a = gpu_aliases_.find(id); a != gpu_aliases_.end()) id = a->second;
   if (auto it = gpus_.find(id); it != gpus_.end()) return parse_gpu_yaml(it->second.text, it->second.source, it->first);
   if (looks_like_path(spec) || is_regular_file(spec)) return parse_gpu_yaml(read_text_file(spec), spec, stem(spec));
   std::vector<std::string> names = gpu_ids();
@@ -163,7 +169,8 @@ std::vector<EngineProfile> Registry::engine_profiles() const {
   return out;
 }
 
-EngineProfile Registry::resolve_engine(const std::string& spec) const {
+EngineProfile Registry::resolve_engine(const std::string& given) const {
+  const std::string spec = lower(given);
   if (spec == "ideal") return EngineProfile{};
   const size_t at = spec.find('@');
   const std::string engine = spec.substr(0, at);
