@@ -158,6 +158,15 @@ Gpu gpu_of(const QueryOptions& q, Gpu gpu) {
   return gpu;
 }
 
+Registry Globals::registry() const {
+  if (!data_dir.empty()) return Registry::load(data_dir);
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::filesystem::path installed = self.parent_path().parent_path() / "share" / "kvplan";
+  if (!ec && std::filesystem::is_directory(installed / "presets", ec)) return Registry::load(installed.string());
+  return Registry::load("");
+}
+
 void run_on_gpu_helper(const std::string& command, const Globals& globals) {
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);

@@ -18,7 +18,9 @@ struct Globals {
   std::string data_dir;  // --data-dir / KVPLAN_DATA_DIR
   int exit_status = 0;   // set by a subcommand that reports pass/fail
   std::vector<std::string> argv;  // the command line as given (validate/calibrate hand it to kvplan-gpu)
-  Registry registry() const { return Registry::load(data_dir); }
+  // Bundled data, then --data-dir; without one, the data installed beside the binary
+  // (PREFIX/share/kvplan next to PREFIX/bin/kvplan), so that edits there take effect.
+  Registry registry() const;
 };
 
 // Options of one (model, GPU, workload) query, as typed; resolved after parsing.

@@ -22,8 +22,11 @@ void setup_plan(CLI::App& app, Globals& globals) {
   auto o = std::make_shared<PlanOptions>();
   CLI::App* sub = app.add_subcommand("plan", "How many GPUs (replicas x tp) a request rate needs, and what it costs");
   add_query_options(sub, o->q);
-  sub->get_option("--prompt")->required();
-  sub->get_option("--gen")->required();
+  // plan sizes requests of --prompt + --gen tokens at the batch it finds: no --context or --batch.
+  sub->remove_option(sub->get_option("--context"));
+  sub->remove_option(sub->get_option("--batch"));
+  sub->get_option("--prompt")->required()->description("Prompt tokens per request");
+  sub->get_option("--gen")->required()->description("Generated tokens per request");
   sub->add_option("--rps", o->rps, "Requests per second for the whole fleet")->required();
   sub->add_option("--ttft-slo", o->ttft_slo, "Time-to-first-token objective, seconds");
   sub->add_option("--tpot-slo", o->tpot_slo, "Time-per-output-token objective, seconds");
