@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/engine.h"
+#include "core/checked.h"
 #include "core/error.h"
 #include "test_helpers.h"
 
@@ -221,4 +222,12 @@ TEST_CASE("engine: a speculative drafter's layers share the pool and its weights
                     "speculative method 'medusa' is not one of draft_model, eagle, eagle3, mtp, ngram");
   CHECK_THROWS_WITH(speculative_drafter(m, "draft_model", std::nullopt),
                     "speculative method draft_model needs the draft's \"model\"");
+}
+
+TEST_CASE("checked arithmetic: ceil_div never forms a + b - 1", "[checked]") {
+  // INT64_MAX = 2^63 - 1 is odd: INT64_MAX / 2 = 2^62 - 1 remainder 1, rounded up 2^62.
+  CHECK(ceil_div(INT64_MAX, 2) == (int64_t{1} << 62));
+  CHECK(ceil_div(INT64_MAX, INT64_MAX) == 1);
+  CHECK(ceil_div(0, 16) == 0);
+  CHECK(ceil_div(1010, 16) == 64);  // 63 blocks hold 1008 tokens
 }

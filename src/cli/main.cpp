@@ -98,5 +98,10 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "kvplan: internal error: {}\n", e.what());
     return 70;
   }
+  // Output that could not be written (a full disk, a closed pipe) is an error, never a silent 0.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    fmt::print(stderr, "kvplan: error: cannot write to standard output\n");
+    return 2;
+  }
   return globals.exit_status;
 }

@@ -19,6 +19,7 @@ inline int64_t add(int64_t a, int64_t b) {
   return r;
 }
 inline int64_t mul(int64_t a, int64_t b, int64_t c) { return mul(mul(a, b), c); }
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// Rounds up without forming a + b - 1 (which overflows near 2^63); a >= 0, b > 0.
+inline int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0 ? 1 : 0); }
 
 }  // namespace kvplan

@@ -126,7 +126,9 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
   if (q.tpot_slo_s && tpot_s(o.max_batch) > *q.tpot_slo_s)  // TPOT grows with the batch
     o.max_batch = smallest_true(o.max_batch, [&](int64_t b) { return tpot_s(b) > *q.tpot_slo_s; }) - 1;
   o.replica_rps = static_cast<double>(o.max_batch) / cycle_s(o.max_batch);
-  o.replicas = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(q.rps / o.replica_rps)));
+  const double replicas = std::ceil(q.rps / o.replica_rps);
+  if (!(replicas < 0x1p40)) throw Error("--rps needs more than 2^40 replicas: not a fleet kvplan can plan");
+  o.replicas = std::max<int64_t>(1, static_cast<int64_t>(replicas));
   o.gpus = mul(o.replicas, tp);
   // The batch each replica runs: the smallest that carries its share (requests/s grows with b).
   const double share = q.rps / static_cast<double>(o.replicas);

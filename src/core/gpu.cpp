@@ -15,6 +15,7 @@ double Gpu::peak_flops_for(DType d) const {
 void check_gpu(const Gpu& gpu) {
   const std::string who = "gpu '" + gpu.id + "': ";
   if (gpu.memory_bytes <= 0) throw Error(who + "memory_bytes must be positive");
+  if (gpu.memory_bytes > (int64_t{1} << 50)) throw Error(who + "memory_bytes above 1 PiB is not a GPU");
   if (!(gpu.memory_bandwidth_bytes_per_s > 0)) throw Error(who + "memory_bandwidth_bytes_per_s must be positive");
   if (gpu.peak_flops_for(DType::bf16) <= 0) throw Error(who + "peak_flops needs at least bf16, fp16 or fp32");
   if (gpu.interconnect_bytes_per_s < 0) throw Error(who + "interconnect_bytes_per_s must not be negative");

@@ -14,6 +14,13 @@ namespace fs = std::filesystem;
 std::string read_text_file(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) throw Error("is a directory, not a file", {path, 0, 0});
+  // Only regular files, and only as large as a model or deployment file can sensibly be: a device
+  // (/dev/zero), a FIFO or a huge file would block or exhaust memory.
+  constexpr std::uintmax_t kMaxBytes = 16u << 20;
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))
+    throw Error("not a regular file (a device, FIFO or socket)", {path, 0, 0});
+  if (fs::exists(path, ec) && fs::file_size(path, ec) > kMaxBytes)
+    throw Error("file is larger than 16 MiB; kvplan reads model, preset and deployment files only", {path, 0, 0});
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open file: " + std::string(fs::exists(path, ec) ? "permission denied" : "no such file"), {path, 0, 0});
   std::ostringstream ss;
