@@ -170,6 +170,11 @@ TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
   CHECK_FALSE(engine_kv_cache_dtype(vllm, "auto").has_value());
 }
 
+TEST_CASE("deploy: a key given twice is an error at the second", "[deploy]") {
+  CHECK(error_of(kMinimal + "engine:\n  max_num_seqs: 8\n  max_num_seqs: 16\n") ==
+        "deploy.yaml:8:3: duplicate key 'max_num_seqs' in section 'engine'");
+}
+
 TEST_CASE("deploy: missing required keys and empty files", "[deploy]") {
   CHECK(error_of("gpu: h100\nworkload:\n  prompt_tokens: 1\n  output_tokens: 1\n") ==
         "deploy.yaml:1:1: deployment file is missing required key 'model'");

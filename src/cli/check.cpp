@@ -85,7 +85,7 @@ void setup_check(CLI::App& app, Globals& globals) {
       if (!f.result) fmt::print(stderr, "kvplan: error: {}\n", f.error);
       for (const std::string& n : f.notes) fmt::print(stderr, "kvplan: note: {}\n", n);
     }
-    if (o->format == "json") print(check_to_json(results).dump(2) + "\n");
+    if (o->format == "json") print(json_text(check_to_json(results)));
     else print(render_check_text(results));
     if (!o->junit.empty()) write_text_file(o->junit, render_junit(results));
     globals.exit_status = exit_status(results);

@@ -45,7 +45,7 @@ void setup_compare(CLI::App& app, Globals& globals) {
       for (const std::string& w : e.warnings)
         if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
     }
-    if (q->format == "json") print(Json(json).dump(2) + "\n");
+    if (q->format == "json") print(json_text(Json(json)));
     else if (q->format == "csv") print(render_csv(json));
     else print(render_compare(rows));
     warn(warnings);

@@ -23,7 +23,7 @@ void setup_estimate(CLI::App& app, Globals& globals) {
     if (q->format == "json") {
       Json j = to_json(e);
       j["warnings"] = e.warnings;
-      print(j.dump(2) + "\n");
+      print(json_text(j));
     }
     else if (q->format == "csv") print(render_csv({to_json(e)}));
     else print(render_table(e));

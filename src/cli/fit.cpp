@@ -27,7 +27,7 @@ void setup_fit(CLI::App& app, Globals& globals) {
     if (by_batch) batch = parse_count(q->batch, "--batch");
     else context = parse_count(q->context, "--context");
     const FitResult r = fit(model, gpu, context, batch, opt);
-    if (q->format == "json") print(fit_to_json(model, gpu, opt, r).dump(2) + "\n");
+    if (q->format == "json") print(json_text(fit_to_json(model, gpu, opt, r)));
     else print(render_fit(model, gpu, opt, r));
     warn(estimate_warnings(model, Workload{1, context.value_or(1), 0, 0}));
   });

@@ -46,7 +46,7 @@ void list_models(const Registry& r, const std::string& format) {
     table += fmt::format("{:<{}}{:<{}}{:>10}{:>10}{:>8}  {}\n", id, iw, m.name, nw, human_count(p.total),
                          human_count(p.active), m.layers.size(), k);
   }
-  if (format == "json") print(rows.dump(2) + "\n");
+  if (format == "json") print(json_text(rows));
   else if (format == "csv") print(render_csv(std::vector<Json>(rows.begin(), rows.end())));
   else print(table);
 }
@@ -67,7 +67,7 @@ void list_gpus(const Registry& r, const std::string& format) {
                          g.memory_bandwidth_bytes_per_s / 1e12, g.peak_flops_for(DType::bf16) / 1e12,
                          g.price.usd_per_gpu_hour > 0 ? fmt::format("{:.2f}", g.price.usd_per_gpu_hour) : "-");
   }
-  if (format == "json") print(rows.dump(2) + "\n");
+  if (format == "json") print(json_text(rows));
   else if (format == "csv") print(render_csv(std::vector<Json>(rows.begin(), rows.end())));
   else print(table);
 }
@@ -91,7 +91,7 @@ void list_engines(const Registry& r, const std::string& format) {
     table += fmt::format("{:<16}{:<9}{:<{}}{}\n", id, p.is_default ? "yes" : "", releases, rw, dtypes);
   }
   table += fmt::format("{:<16}{:<9}{:<{}}{}\n", "ideal", "-", "-", rw, "kvplan's dtypes (its own engine: exact bytes, no blocks)");
-  if (format == "json") print(rows.dump(2) + "\n");
+  if (format == "json") print(json_text(rows));
   else if (format == "csv") {
     std::vector<Json> flat;
     for (Json row : rows) {

@@ -47,7 +47,7 @@ void setup_plan(CLI::App& app, Globals& globals) {
     if (!o->tpot_slo.empty()) r.tpot_slo_s = parse_positive(o->tpot_slo, "--tpot-slo");
     if (sub->get_option("--tp")->count() > 0) r.tp_candidates = {opt.cache.tp};
     const FleetPlan p = plan_fleet(model, gpu, r, opt);
-    if (o->q.format == "json") print(plan_to_json(model, gpu, p).dump(2) + "\n");
+    if (o->q.format == "json") print(json_text(plan_to_json(model, gpu, p)));
     else print(render_plan(model, gpu, p));
     warn(model.warnings);
   });

@@ -30,11 +30,11 @@ void setup_show(CLI::App& app, Globals& globals) {
     const bool json = o->format == "json";
     if (!r.has_model(o->name) && (r.has_gpu(o->name) || is_gpu_file(o->name))) {
       const Gpu g = r.resolve_gpu(o->name);
-      print(json ? gpu_to_json(g).dump(2) + "\n" : render_gpu(g));
+      print(json ? json_text(gpu_to_json(g)) : render_gpu(g));
       return;
     }
     const Model m = r.resolve_model(o->name);
-    print(json ? model_to_json(m).dump(2) + "\n" : render_model(m));
+    print(json ? json_text(model_to_json(m)) : render_model(m));
     warn(m.warnings);
   });
 }

@@ -66,7 +66,7 @@ void run_validate_command(const ValidateOptions& o, Globals& globals) {
   for (const auto& ph : p.phases)
     if (ph.name == "attention" && ph.flops > 0) r.prefill_attention_s_per_flop = ph.time_s / ph.flops;
   gpu::ValidateReport rep = gpu::run_validate(r, ProgressLine{});
-  if (q.format == "json") print(gpu::to_json(rep).dump(2) + "\n");
+  if (q.format == "json") print(json_text(gpu::to_json(rep)));
   else print(gpu::render_table(rep));
   for (const auto& c : rep.correctness)
     if (!c.pass()) globals.exit_status = 1;

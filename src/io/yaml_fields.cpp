@@ -24,6 +24,10 @@ YAML::Node parse_yaml(const std::string& text, const std::string& source) {
 YamlFields::YamlFields(const YAML::Node& node, std::string source, std::string what)
     : node_(node), source_(std::move(source)), what_(std::move(what)) {
   if (!node_.IsMap()) throw Error(what_ + " must be a mapping of keys to values", pos_of(node_, source_));
+  std::set<std::string> seen;  // YAML would keep one of two equal keys silently
+  for (const auto& kv : node_)
+    if (!seen.insert(kv.first.Scalar()).second)
+      throw Error("duplicate key '" + kv.first.Scalar() + "' in " + what_, pos_of(kv.first, source_));
 }
 
 bool YamlFields::has(const std::string& key) const {

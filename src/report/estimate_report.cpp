@@ -157,6 +157,8 @@ Json to_json(const Estimate& e) {
   return j;
 }
 
+std::string json_text(const Json& j) { return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n"; }
+
 std::string render_table(const Estimate& e) {
   const MemoryPlan& m = e.memory;
   const MemoryOptions& o = e.options;

@@ -16,6 +16,8 @@ using Json = nlohmann::ordered_json;
 constexpr int kSchemaVersion = 2;  // docs/json.md lists what changed
 
 Json to_json(const Estimate& e);
+// JSON text for output: indented, invalid UTF-8 in names replaced (never an exception).
+std::string json_text(const Json& j);
 std::string render_table(const Estimate& e);
 // The prefill / decode / cost lines and the decode-step component table (part of render_table).
 std::string render_timing(const Estimate& e);
