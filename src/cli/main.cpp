@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
   // Output that could not be written (a full disk, a closed pipe) is an error, never a silent 0.
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
     fmt::print(stderr, "kvplan: error: cannot write to standard output\n");
-    return 2;
+    return 74;  // EX_IOERR
   }
   return globals.exit_status;
 }

@@ -204,6 +204,10 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
       seq.push_back(&it->second);
     }
     g.finish();
+    // Bounded before allocating: no real model has more than a few hundred layers.
+    constexpr int64_t kMaxLayers = 100000;
+    if (repeat * static_cast<int64_t>(seq.size()) > kMaxLayers - static_cast<int64_t>(m.layers.size()))
+      throw Error("the layers expand to more than " + std::to_string(kMaxLayers) + " layers", g.pos("repeat"));
     for (int64_t r = 0; r < repeat; ++r)
       for (const Layer* l : seq) m.layers.push_back(*l);
   }
