@@ -83,6 +83,19 @@ TEST_CASE("sweep: every row equals estimate's CSV and JSON, byte for byte", "[sw
   CHECK(not_fitting > 10);
 }
 
+TEST_CASE("sweep: SweepModel equals estimate() under an engine too", "[sweep]") {
+  SweepCase c = make_case("gemma-3-27b", "h100-sxm");
+  c.options.engine.profile = registry().resolve_engine("vllm@0.19");
+  SweepModel sm(c.model, c.gpu, c.options);
+  for (const auto& [batch, context] : std::vector<std::pair<int64_t, int64_t>>{{8, 4096}, {1, 8192}, {8, 100}, {8, 4096}}) {
+    const Estimate e = estimate(c.model, c.gpu, Workload{batch, context, 512, 0}, c.options);
+    CHECK(to_json(sm.at(Workload{batch, context, 512, 0})) == to_json(e));
+  }
+  // The engine's max_model_len is each point's context (no --max-model-len given).
+  const std::string csv = run({c}, {{1024, 8192}, {1, 64}, 0, 0}, RowFormat::csv, {"engine.max_model_len"});
+  CHECK(csv == "engine.max_model_len\n1024\n1024\n8192\n8192\n");
+}
+
 TEST_CASE("sweep: SweepModel equals estimate() however the points are visited", "[sweep]") {
   const SweepCase c = make_case("gemma-3-27b", "h100-sxm");
   SweepModel sm(c.model, c.gpu, c.options);

@@ -107,7 +107,12 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   o.cache.tp = parse_count(q.tp, "--tp");
   engine.pipeline_parallel_size = parse_count(q.pp, "--pp");
   if (!q.max_model_len.empty()) engine.max_model_len = parse_count(q.max_model_len, "--max-model-len");
-  const int64_t max_model_len = engine.max_model_len.value_or(parse_count(q.context, "--context"));
+  // The engine's defaults depend on max_model_len: --max-model-len, else the context when it is one
+  // number (a sweep's range sets it per point: estimate() takes each point's context).
+  int64_t max_model_len = 0;
+  if (engine.max_model_len) max_model_len = *engine.max_model_len;
+  else if (!q.context.empty() && q.context.find_first_of(".,:") == std::string::npos)
+    max_model_len = parse_count(q.context, "--context");
   const EngineDefaults defaults =
       engine_defaults(engine.profile, gpu, max_model_len, o.cache.tp * engine.pipeline_parallel_size);
   o.gpu_memory_utilization = q.gpu_memory_utilization.empty()

@@ -185,6 +185,13 @@ std::optional<DType> engine_kv_cache_dtype(const EngineProfile& profile, const s
     names.push_back(n);
     list += (list.empty() ? "" : ", ") + n;
   }
+  // kvplan's own name for a dtype the engine version has under another spelling (bf16 = bfloat16).
+  try {
+    const DType d = parse_dtype(value);
+    for (const auto& [n, dtype] : profile.kv_cache_dtypes)
+      if (dtype == d) return dtype;
+  } catch (const Error&) {
+  }
   throw Error("--kv-cache-dtype '" + value + "': " + name(profile.kind) + " " + profile.version + " accepts " + list +
               " (kvplan's other dtypes need --engine ideal)" + did_you_mean(value, names));
 }

@@ -38,16 +38,24 @@ const Estimate& SweepModel::at(const Workload& w) {
     throw Error(std::string(err.what()) + " (batch " + std::to_string(w.batch) + " x context " +
                 std::to_string(w.context) + " tokens)");
   }
+  const bool engine = e.options.engine.profile.kind != EngineKind::ideal;
   if (w.context != memo_context_) {
     memo_context_ = w.context;
     memo_max_batch_ = max_batch_at(memory_, e.memory.usable_bytes, w.context);
     memo_compute_bound_batch_ = decode_.compute_bound_batch(w.context);
+    // Under an engine, its plan at max_model_len (default: the point's context), as estimate().
+    if (engine) {
+      const int64_t max_model_len = e.options.engine.max_model_len.value_or(w.context);
+      if (w.context > max_model_len) estimate(e.model, e.gpu, w, e.options);  // its error
+      e.engine = plan_engine(e.model, e.gpu, e.options, max_model_len);
+    }
   }
   e.memory.max_batch = memo_max_batch_;
   auto it = max_context_by_batch_.find(w.batch);
   if (it == max_context_by_batch_.end())
     it = max_context_by_batch_.emplace(w.batch, max_context_at(memory_, e.memory.usable_bytes, w.batch)).first;
   e.memory.max_context = it->second;
+  if (engine) apply_engine(e.memory, *e.engine, w.batch, w.context);
   for (const auto& [i, terms] : kind_kv_) e.layers[i].kv_bytes_per_sequence = kv_bytes_per_sequence(terms, w.context);
   e.prefill = prefill_.run(1, e.workload.prompt);
   e.batch_prefill = prefill_.run(w.batch, e.workload.prompt);

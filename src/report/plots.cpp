@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cmath>
 #include <map>
 #include <set>
@@ -16,10 +17,11 @@ namespace {
 
 constexpr double kGiB = 1024.0 * 1024 * 1024;
 constexpr size_t kMaxSeries = 12;
-// Tableau 10: distinct in colour and in grey.
-const char* const kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                                "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
-const char* color(size_t i) { return kPalette[i % 10]; }
+// Tableau 10 and two more (olive, cyan): one distinct colour for each of the kMaxSeries series.
+const char* const kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
+                                "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#bcbd22", "#17becf"};
+static_assert(std::size(kPalette) == kMaxSeries);
+const char* color(size_t i) { return kPalette[i % kMaxSeries]; }
 
 // Chart geometry: the plot area inside the margins; the legend sits right of it.
 constexpr double kWidth = 960, kHeight = 540;
@@ -245,10 +247,16 @@ std::string memory_vs_context(const std::vector<SweepCase>& cases, const SweepAx
   Svg svg(kWidth, kHeight);
   draw_frame(svg, f);
   std::vector<LegendEntry> legend;
-  for (const auto& [gpu, gib] : capacity) {
+  // One label per capacity line; labels closer than a line of text apart are stacked upwards.
+  double last_label_y = kBottom + 100;
+  std::vector<std::pair<std::string, double>> lines(capacity.begin(), capacity.end());
+  std::sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  for (const auto& [gpu, gib] : lines) {
     const double y = f.y.map(gib);
     svg.line(kLeft, y, kRight, y, {"#222", 1.5, "7 4"});
-    svg.text(kLeft + 6, y - 6, fmt::format("{} capacity {}", gpu, gib_label(gib)), {11, "start", "#222"});
+    const double label_y = std::min(y - 6, last_label_y - 13);
+    svg.text(kLeft + 6, label_y, fmt::format("{} capacity {}", gpu, gib_label(gib)), {11, "start", "#222"});
+    last_label_y = label_y;
   }
   for (size_t i = 0; i < series.size(); ++i) {
     draw_series(svg, f, series[i], color(i));

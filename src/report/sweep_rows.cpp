@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "report/engine_report.h"
 
 namespace kvplan {
 
@@ -45,6 +46,7 @@ struct RowWriter::Out {
   void optional_integer(const std::optional<int64_t>& v) { v ? integer(*v) : null(); }
   void optional_real(const std::optional<double>& v) { v ? real(*v) : null(); }
   void text(const std::string& v) { s += format == RowFormat::jsonl ? Json(v).dump() : csv_field(Json(v)); }
+  void json(const Json& v) { s += format == RowFormat::jsonl ? v.dump() : csv_field(v); }
 };
 
 namespace {
@@ -152,6 +154,10 @@ const std::map<std::string, Write>& varying() {
       o.optional_real(e.cost.usd_per_million_prompt_tokens);
     };
     t["cost.usd_per_request"] = [](const Estimate& e, Out& o) { o.optional_real(e.cost.usd_per_request); };
+    // The engine's plan follows max_model_len (by default each point's context): every key varies.
+    const Json engine_keys = engine_to_json(std::nullopt);
+    for (const auto& [key, _] : engine_keys.items())
+      t["engine." + key] = [key = key](const Estimate& e, Out& o) { o.json(engine_to_json(e.engine)[key]); };
     return t;
   }();
   return table;
