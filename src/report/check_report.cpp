@@ -41,9 +41,12 @@ std::string plural(int n, const std::string& word) { return fmt::format("{} {}{}
 
 std::string comparison_text(const CheckResult& r) {
   if (r.unit == "start") return format_measure(r.measured, r.unit);
-  // A failed check states what holds: "574 tokens/s < 3,000 tokens/s", never a false ">=".
-  const char* op = r.pass ? symbol(r.comparison) : r.comparison == Comparison::at_most ? ">" : "<";
-  return fmt::format("{} {} {}", format_measure(r.measured, r.unit), op, format_measure(r.limit, r.unit));
+  // A failed check states the requirement it missed: "574 tokens/s, below the 3,000 tokens/s required".
+  if (!r.pass)
+    return fmt::format("{}, {} the {} {}", format_measure(r.measured, r.unit),
+                       r.comparison == Comparison::at_most ? "above" : "below", format_measure(r.limit, r.unit),
+                       r.comparison == Comparison::at_most ? "allowed" : "required");
+  return fmt::format("{} {} {}", format_measure(r.measured, r.unit), symbol(r.comparison), format_measure(r.limit, r.unit));
 }
 
 std::string heading(const CheckedFile& f) {
@@ -89,7 +92,7 @@ std::string render_check_text(const std::vector<CheckedFile>& files) {
     int failed = 0;
     for (const CheckResult& r : f.result->checks) {
       failed += r.pass ? 0 : 1;
-      out += fmt::format("  {}  {:<33}  {:<36}  {}\n", r.pass ? "PASS" : "FAIL", r.name, comparison_text(r),
+      out += fmt::format("  {}  {:<33}  {:<44}  {}\n", r.pass ? "PASS" : "FAIL", r.name, comparison_text(r),
                          r.description);
     }
     const int n = static_cast<int>(f.result->checks.size());
