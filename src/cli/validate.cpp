@@ -11,6 +11,7 @@
 #include "cli/subcommands.h"
 #include "gpu/host/availability.h"
 #include "gpu/host/report.h"
+#include "report/estimate_report.h"
 #if KVPLAN_HAVE_CUDA
 #include "gpu/run.h"
 #endif
