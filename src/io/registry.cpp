@@ -30,6 +30,23 @@ bool looks_like_path(const std::string& spec) {
 
 // Aliases are read from the text so that the registry need not parse every preset at start-up.
 std::vector<std::string> aliases_of(const std::string& text, const std::string& source) {
+  // Every start-up reads every preset's aliases: a one-line flow list (`aliases: [a, b]`) is read
+  // alone; any other form, the whole file.
+  const size_t at = text.rfind("\naliases:") != std::string::npos ? text.find("\naliases:") + 1
+                    : text.rfind("aliases:", 0) == 0                ? 0
+                                                                    : std::string::npos;
+  if (at != std::string::npos) {
+    const size_t end = text.find('\n', at);
+    const std::string line = text.substr(at + 8, end == std::string::npos ? std::string::npos : end - at - 8);
+    const size_t open = line.find_first_not_of(' ');
+    if (open != std::string::npos && line[open] == '[' && line.find(']') != std::string::npos) {
+      const YAML::Node list = parse_yaml(line, source);
+      std::vector<std::string> out;
+      if (list.IsSequence())
+        for (const auto& a : list) out.push_back(a.Scalar());
+      return out;
+    }
+  }
   const YAML::Node root = parse_yaml(text, source);
   std::vector<std::string> out;
   if (root.IsMap() && root["aliases"] && root["aliases"].IsSequence())
