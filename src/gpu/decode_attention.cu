@@ -351,7 +351,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 // blocks of [TT rows][64 columns] in the 128-byte swizzle (sw128_offset): ldmatrix reads 8 rows
 // without bank conflicts and every row stays 128-byte aligned for the cp.async fills (a padded pitch
 // left rows 16-byte aligned, and the copies then asked L2 for 1.56x the sectors they needed,
-// measured with ncu: docs/validation/README.md, third session).
+// measured with ncu: docs/validation/README.md, "How the current kernels got here").
 template <int TT>
 __host__ __device__ constexpr int kv_offset(int row, int col) {
   return (col / 64) * TT * 64 + static_cast<int>(sw128_offset(row, col % 64)) / 2;

@@ -170,7 +170,7 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   std::vector<double> attention_rates;  // shapes moving >= 256 MiB: the KV cache sizes decode time matters at
   {
     // One KV allocation for all shapes, as an engine allocates its cache once (re-allocating multi-GB
-    // buffers between shapes measured up to 16% slower, docs/validation/h100-sxm/warp-kernel-run/).
+    // buffers between shapes measured up to 16% slower on an H100).
     int64_t kv_max = 0;
     for (const auto& a : attention_shapes) kv_max = std::max(kv_max, decode_attention_kv_bytes(a));
     DeviceBuffer kv_memory(kv_max);
