@@ -195,7 +195,8 @@ EngineProfile Registry::resolve_engine(const std::string& given) const {
   std::vector<std::string> names = {"ideal"};
   std::vector<std::string> versions;
   bool known = false;
-  for (const EngineProfile& p : engine_profiles()) {
+  const std::vector<EngineProfile> profiles = engine_profiles();
+  for (const EngineProfile& p : profiles) {
     const std::string n = name(p.kind);
     names.push_back(n + "@" + p.version);
     if (n != engine) continue;
@@ -207,7 +208,7 @@ EngineProfile Registry::resolve_engine(const std::string& given) const {
   }
   if (!known) {
     std::vector<std::string> bare = {"ideal"};
-    for (const EngineProfile& p : engine_profiles()) bare.push_back(name(p.kind));
+    for (const EngineProfile& p : profiles) bare.push_back(name(p.kind));
     throw Error("unknown engine '" + engine + "' (kvplan knows vllm, sglang and ideal)" + did_you_mean(engine, bare));
   }
   if (version.empty()) throw Error("engine '" + engine + "' has no default profile");

@@ -47,6 +47,7 @@ struct RowWriter::Out {
   void optional_real(const std::optional<double>& v) { v ? real(*v) : null(); }
   void text(const std::string& v) { s += format == RowFormat::jsonl ? Json(v).dump() : csv_field(Json(v)); }
   void json(const Json& v) { s += format == RowFormat::jsonl ? v.dump() : csv_field(v); }
+  std::optional<Json> engine;  // the row's engine.* object, built once for all its columns
 };
 
 namespace {
@@ -157,7 +158,10 @@ const std::map<std::string, Write>& varying() {
     // The engine's plan follows max_model_len (by default each point's context): every key varies.
     const Json engine_keys = engine_to_json(std::nullopt);
     for (const auto& [key, _] : engine_keys.items())
-      t["engine." + key] = [key = key](const Estimate& e, Out& o) { o.json(engine_to_json(e.engine)[key]); };
+      t["engine." + key] = [key = key](const Estimate& e, Out& o) {
+        if (!o.engine) o.engine = engine_to_json(e.engine);
+        o.json((*o.engine)[key]);
+      };
     return t;
   }();
   return table;
