@@ -66,19 +66,16 @@ TEST_CASE("olmo2 (OLMo-2-7B): post-norms and q/k norms", "[hf][more_dense]") {
   const Attention& a = attention_of(m.layers[0]);
   CHECK(a.heads == 32);
   CHECK(a.kv_heads == 32);
-  CHECK(a.qk_norm);
+  CHECK(a.qk_norm_full);
+  CHECK_FALSE(a.qk_norm);
   CHECK_FALSE(a.qkv_bias);
   CHECK(m.layers[0].norms == 2);  // post_attention_layernorm, post_feedforward_layernorm
   // 32 layers x 32 KV heads x 128 x 2 x 2 B = 524,288 B/token.
   CHECK(kv_bytes_per_token(m, bf16_cache()) == 524288);
-  // Per layer: q/k/v/o 4 x 4096^2 = 67,108,864; qk_norm as modelled 2 x 128 = 256; MLP
-  // 3 x 4096 x 11008 = 135,266,304; norms 8,192 -> 202,383,616; x 32 = 6,476,275,712;
-  // + 2 x 100352 x 4096 = 822,083,584 + 4,096 = 7,298,363,392.
-  const ParamCounts p = count_params(m);
-  CHECK(p.total == 7298363392LL);
-  // The checkpoint's q_norm and k_norm span 32 x 128 = 4,096 each: +7,936 per layer ->
-  // 7,298,617,344; the modelled count is within 0.5% of it (0.003% short).
-  CHECK(within_half_percent(p.total, 7298617344.0));
+  // Per layer: q/k/v/o 4 x 4096^2 = 67,108,864; q_norm and k_norm over the whole projections
+  // (32 + 32) x 128 = 8,192; MLP 3 x 4096 x 11008 = 135,266,304; norms 8,192 -> 202,391,552;
+  // x 32 = 6,476,529,664; + 2 x 100352 x 4096 = 822,083,584 + final norm 4,096 = 7,298,617,344.
+  CHECK(count_params(m).total == 7298617344LL);
 }
 
 TEST_CASE("olmo3: 3 sliding layers to 1 full", "[hf][more_dense]") {
@@ -91,7 +88,7 @@ TEST_CASE("olmo3: 3 sliding layers to 1 full", "[hf][more_dense]") {
   CHECK(kind_of(m.layers[2]) == LayerKind::sliding_attention);
   CHECK(kind_of(m.layers[3]) == LayerKind::attention);
   CHECK(attention_of(m.layers[0]).sliding_window == 4096);
-  CHECK(attention_of(m.layers[0]).qk_norm);
+  CHECK(attention_of(m.layers[0]).qk_norm_full);
   // Per layer 32 x 128 x 2 x 2 B = 16,384 B/token. At 8,192 tokens: 8 full layers x 8,192 tokens
   // + 24 sliding layers x 4,096 tokens.
   CHECK(kv_bytes_per_sequence(m, 8192, bf16_cache()) == 8LL * 16384 * 8192 + 24LL * 16384 * 4096);
@@ -129,7 +126,12 @@ TEST_CASE("cohere (Command-R): parallel block with one weight-only LayerNorm", "
       "num_attention_heads": 96, "num_key_value_heads": 8, "intermediate_size": 33792, "vocab_size": 256000,
       "use_qk_norm": true})",
                                       "plus.json");
-  CHECK(attention_of(plus.layers[0]).qk_norm);
+  CHECK(attention_of(plus.layers[0]).qk_norm_full);
+  // Per layer its q/k LayerNorms hold a weight per head: (96 + 8) x 128 = 13,312 more than Command-R's.
+  const Model r = import_hf_config(R"({"model_type": "cohere", "hidden_size": 12288, "num_hidden_layers": 2,
+      "num_attention_heads": 96, "num_key_value_heads": 8, "intermediate_size": 33792, "vocab_size": 256000})",
+                                   "r.json");
+  CHECK(count_params(plus).total - count_params(r).total == 2 * 13312);
 }
 
 TEST_CASE("cohere2 (Command-A): every 4th layer global", "[hf][more_dense]") {

@@ -137,8 +137,8 @@ TEST_CASE("Qwen3-Next-80B-A3B: gated attention every 4th layer, Gated DeltaNet, 
   CHECK(e.expert_intermediate_size == 512);
   CHECK(e.shared_experts == 1);
   CHECK(e.shared_intermediate_size == 512);
-  // Two RMSNorms + shared_expert_gate [1, hidden] counted as a third hidden-size vector.
-  for (const Layer& l : m.layers) CHECK(l.norms == 3);
+  CHECK(e.shared_expert_gate);  // [1, hidden], a sigmoid on the shared expert's output
+  for (const Layer& l : m.layers) CHECK(l.norms == 2);
 
   // KV: 12 full layers x 2 KV heads x 256 x (K+V) 2 x 2 B = 24,576 B/token; GDN layers add none.
   CHECK(kv_bytes_per_token(m, bf16_cache()) == 12 * 2 * 256 * 2 * 2);
@@ -157,14 +157,14 @@ TEST_CASE("Qwen3-Next-80B-A3B: gated attention every 4th layer, Gated DeltaNet, 
   // GDN layer: in_proj_qkvz 12288x2048 25,165,824 + in_proj_ba 64x2048 131,072 + conv 8192x4 32,768
   //   + dt_bias, A_log 64 + norm 128 + out_proj 2048x4096 8,388,608 = 33,718,464.
   // MoE: router 512x2048 1,048,576 + experts 512 x 3 x 512 x 2048 1,610,612,736 + shared 3 x 512 x 2048
-  //   3,145,728 = 1,614,807,040; norms 2 x 2048 + shared_expert_gate 2048 = 6,144.
+  //   3,145,728 + shared_expert_gate 1 x 2048 = 1,614,809,088; norms 2 x 2048 = 4,096.
   // total = 622,331,904 + 12 x 27,263,488 + 36 x 33,718,464 + 48 x 1,614,813,184 = 79,674,391,296, the
   // checkpoint's 81,324,862,720 less its MTP block 1,650,471,424 (SOURCES.md).
   const ParamCounts p = count_params(m);
   CHECK(p.total == 79674391296LL);
   CHECK(p.total == 81324862720LL - 1650471424LL);
   CHECK(std::fabs(p.total / 80e9 - 1) < 0.005);  // published 80B
-  // Active: MoE router 1,048,576 + 10 x 3,145,728 + shared 3,145,728 + norms 6,144 = 35,657,728 per
+  // Active: MoE router 1,048,576 + 10 x 3,145,728 + shared 3,145,728 + gate 2,048 + norms 4,096 = 35,657,728 per
   // layer; 622,331,904 + 12 x 27,263,488 + 36 x 33,718,464 + 48 x 35,657,728 = 3,874,929,408
   // (Qwen's "3B" leaves out embed + lm_head: 3,252,599,552).
   CHECK(p.active == 3874929408LL);
@@ -205,7 +205,8 @@ TEST_CASE("Qwen3.5-35B-A3B: text stack under text_config plus the vision tower",
   CHECK(m.towers[0].name == "vision");
   CHECK(m.towers[0].params() == 446571248);
   // Text: embed + lm_head 2 x 248320 x 2048 = 1,017,118,720 + final norm 2,048; 10 full x 27,263,488;
-  // 30 GDN x 33,718,464; 40 MoE x (router 524,288 + experts 805,306,368 + shared 3,145,728 + 3 x 2,048)
+  // 30 GDN x 33,718,464; 40 MoE x (router 524,288 + experts 805,306,368 + shared 3,145,728 + gate 2,048
+  // + 2 norms x 2,048)
   // = 40 x 808,982,528 -> 34,660,610,688. With the tower: 35,107,181,936 = the checkpoint's
   // 35,951,822,704 less MTP 844,640,768 (SOURCES.md).
   const ParamCounts p = count_params(m);

@@ -87,3 +87,35 @@ TEST_CASE("a parallel hybrid layer holds its attention's KV and its Mamba-2 stat
                          "n_groups: 1, d_state: 16, d_conv: 4, typo: 1}}"),
                     Catch::Contains("unknown key 'typo'"));
 }
+
+TEST_CASE("q/k norms: one weight for all heads, or a weight per head", "[kinds][params]") {
+  // Per layer, 4 heads / 2 KV heads of 16 on hidden 64: q 64x64 + k, v 32x64 x 2 + o 64x64 = 12,288;
+  // MLP 3 x 128 x 64 = 24,576; 2 hidden-size norms (the default) 128. Embedding 100 x 64 = 6,400
+  // and an untied lm_head of the same size; final norm 64.
+  const int64_t base = count_params(yaml("{kind: attention, heads: 4, kv_heads: 2, head_dim: 16}")).total;
+  CHECK(base == 2 * (12288 + 24576 + 128) + 2 * 6400 + 64);
+  // qk_norm: q_norm and k_norm of head_dim each, 2 x 16 = 32 per layer.
+  CHECK(count_params(yaml("{kind: attention, heads: 4, kv_heads: 2, head_dim: 16, qk_norm: true}")).total ==
+        base + 2 * 32);
+  // qk_norm_full: a weight per head, (4 + 2) x 16 = 96 per layer.
+  CHECK(count_params(yaml("{kind: attention, heads: 4, kv_heads: 2, head_dim: 16, qk_norm_full: true}")).total ==
+        base + 2 * 96);
+  CHECK_THROWS_WITH(yaml("{kind: attention, heads: 4, kv_heads: 2, head_dim: 16, qk_norm: true, qk_norm_full: true}"),
+                    Catch::Contains("either qk_norm") && Catch::Contains("not both"));
+}
+
+TEST_CASE("a shared expert's sigmoid gate adds [1, hidden]", "[kinds][params]") {
+  auto moe = [](const std::string& extra) {
+    return parse_model_yaml(
+        "id: t\nvocab_size: 100\nhidden_size: 64\nblocks:\n  b:\n    mixer: {kind: attention, heads: 4}\n"
+        "    mlp: {kind: moe, experts: 4, experts_per_token: 2, expert_intermediate_size: 32" + extra +
+            "}\nlayers:\n  - {repeat: 2, pattern: [b]}\n",
+        "t.yaml");
+  };
+  const int64_t shared = count_params(moe(", shared_experts: 1")).total;
+  // The gate is one 64-wide row per layer, active on every token.
+  CHECK(count_params(moe(", shared_experts: 1, shared_expert_gate: true")).total == shared + 2 * 64);
+  CHECK(count_params(moe(", shared_experts: 1, shared_expert_gate: true")).active ==
+        count_params(moe(", shared_experts: 1")).active + 2 * 64);
+  CHECK_THROWS_WITH(moe(", shared_expert_gate: true"), Catch::Contains("shared_expert_gate without shared experts"));
+}

@@ -79,10 +79,10 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
   w.hidden_size = model.hidden_size;
   const DType act = activation_dtype(model);
   w.activation_bytes_per_element = info(act).bits / 8;
-  // Per-GPU bytes of a tensor: matrices and embeddings split over tp, norms replicated (as weight_bytes).
+  // Per-GPU bytes of a tensor (as weight_bytes).
   auto per_gpu = [&](const Tensor& t) {
     const int64_t b = tensor_bytes(t, model, opt.weights);
-    return t.role == TensorRole::norm ? b : ceil_div(b, tp);
+    return replicated_under_tp(t) ? b : ceil_div(b, tp);
   };
   auto matrix_flops = [&](const Tensor& t, int64_t copies) {
     return 2.0 * static_cast<double>(t.rows) * static_cast<double>(t.cols) * static_cast<double>(copies) /

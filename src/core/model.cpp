@@ -43,6 +43,7 @@ void check_mlp(const Checker& c, const Mlp& m) {
           c.positive(mlp.expert_intermediate_size, "expert_intermediate_size");
           c.non_negative(mlp.shared_experts, "shared_experts");
           c.non_negative(mlp.shared_intermediate_size, "shared_intermediate_size");
+          if (mlp.shared_expert_gate && mlp.shared_experts == 0) c.fail("shared_expert_gate without shared experts");
           if (mlp.experts_per_token > mlp.experts)
             c.fail("experts_per_token (" + std::to_string(mlp.experts_per_token) + ") exceeds experts (" +
                    std::to_string(mlp.experts) + ")");

@@ -42,6 +42,7 @@ struct MoeMlp {
   bool gated = true;
   bool bias = false;         // biases inside each expert (gpt-oss)
   bool router_bias = false;  // bias on the router logits (gpt-oss)
+  bool shared_expert_gate = false;  // sigmoid gate [1, hidden] on the shared experts' output (Qwen2-MoE, Qwen3-Next)
   bool operator==(const MoeMlp&) const = default;
 };
 

@@ -34,6 +34,7 @@ void mlp_tensors(const Model& m, const Mlp& mlp, std::vector<Tensor>& out) {
       const int64_t inter = e->shared_intermediate_size > 0 ? e->shared_intermediate_size : e->expert_intermediate_size;
       ffn("shared_experts.", inter, e->gated, e->bias, TensorRole::shared_expert, e->shared_experts);
     }
+    if (e->shared_expert_gate) out.push_back({"shared_expert_gate", 1, h, 1, TensorRole::router, false});
   }
 }
 
@@ -133,7 +134,7 @@ int64_t stage_weight_bytes(const Model& model, const WeightDTypes& weight_dtype,
   int64_t total = 0, replicated = 0;
   auto count = [&](const Tensor& t) {
     const int64_t b = tensor_bytes(t, model, weight_dtype);
-    if (t.role == TensorRole::norm) replicated = add(replicated, b); else total = add(total, b);
+    if (replicated_under_tp(t)) replicated = add(replicated, b); else total = add(total, b);
   };
   for (const Tensor& t : global_tensors(model)) {
     const bool here = t.role == TensorRole::embedding ? first_stage || (last_stage && model.tie_word_embeddings)
@@ -148,7 +149,7 @@ int64_t stage_weight_bytes(const Model& model, const WeightDTypes& weight_dtype,
     for (const Tensor& t : layer_tensors(model, model.layers[i])) count(t);
   }
   // Tensor parallel (Megatron-style): matrices, embeddings and experts split over tp GPUs;
-  // norms are replicated on every GPU. Rounded up per GPU.
+  // norms and routers are replicated on every GPU (replicated_under_tp). Rounded up per GPU.
   return add(ceil_div(total, tp), replicated);
 }
 

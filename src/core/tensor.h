@@ -23,6 +23,11 @@ struct Tensor {
   bool operator==(const Tensor&) const = default;
 };
 
+// Whether every GPU holds the whole tensor under tensor parallelism: norms, and MoE routers and
+// gates, which vLLM and SGLang keep as replicated linears (ReplicatedLinear); everything else is
+// split over the tp GPUs.
+inline bool replicated_under_tp(const Tensor& t) { return t.role == TensorRole::norm || t.role == TensorRole::router; }
+
 // A linear weight matrix [out, in] (quantizable).
 inline Tensor linear_weight(std::string name, int64_t out, int64_t in, TensorRole role = TensorRole::linear,
                             int64_t count = 1) {

@@ -91,6 +91,7 @@ Mlp parse_mlp(const YAML::Node& node, const std::string& source) {
     e.gated = f.boolean("gated", true);
     e.bias = f.boolean("bias", false);
     e.router_bias = f.boolean("router_bias", false);
+    e.shared_expert_gate = f.boolean("shared_expert_gate", false);
     out = e;
   }
   f.finish();

@@ -25,6 +25,7 @@ void check(const Attention& a, const Checker& c) {
   c.non_negative(a.sliding_window, "sliding_window");
   c.non_negative(a.chunk_size, "chunk_size");
   if (a.sliding_window > 0 && a.chunk_size > 0) c.fail("a layer has either sliding_window or chunk_size, not both");
+  if (a.qk_norm && a.qk_norm_full) c.fail("a layer has either qk_norm (one weight for all heads) or qk_norm_full (a weight per head), not both");
   if (a.kv_heads > a.heads)
     c.fail("kv_heads (" + std::to_string(a.kv_heads) + ") exceeds heads (" + std::to_string(a.heads) + ")");
   c.divides(a.heads, "heads", a.kv_heads, "kv_heads");
@@ -38,7 +39,10 @@ void add_tensors(const Attention& a, int64_t hidden, std::vector<Tensor>& out) {
   out.push_back(linear_weight("o_proj", hidden, a.heads * a.v_head_dim));
   if (a.qkv_bias) out.push_back(vector_weight("qkv_bias", (a.output_gate ? 2 * q : q) + k + v));
   if (a.o_bias) out.push_back(vector_weight("o_bias", hidden));
-  if (a.qk_norm) out.push_back(vector_weight("q_norm+k_norm", 2 * a.head_dim, TensorRole::norm));
+  if (a.qk_norm_full)
+    out.push_back(vector_weight("q_norm+k_norm", mul(add(a.heads, a.kv_heads), a.head_dim), TensorRole::norm));
+  else if (a.qk_norm)
+    out.push_back(vector_weight("q_norm+k_norm", 2 * a.head_dim, TensorRole::norm));
   if (a.sinks) out.push_back(vector_weight("sinks", a.heads));
 }
 
@@ -86,6 +90,7 @@ std::string describe(const Attention& a) {
   if (a.chunk_size > 0) s += ", chunks of " + std::to_string(a.chunk_size);
   if (a.qkv_bias) s += ", qkv bias";
   if (a.qk_norm) s += ", qk norm";
+  if (a.qk_norm_full) s += ", qk norm per head";
   if (a.sinks) s += ", sinks";
   if (a.output_gate) s += ", output gate";
   return s;

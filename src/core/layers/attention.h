@@ -23,7 +23,8 @@ struct Attention {
   int64_t input_size = 0;      // width the Q/K/V projections read (= hidden_size except Zamba2's 2*hidden)
   bool qkv_bias = false;
   bool o_bias = false;
-  bool qk_norm = false;        // per-head RMSNorm on Q and K (Qwen3, Gemma 3): 2*head_dim params
+  bool qk_norm = false;        // per-head RMSNorm on Q and K, one weight shared by the heads (Qwen3, Gemma 3): 2*head_dim params
+  bool qk_norm_full = false;   // Q and K norms with a weight per head (OLMo-2, MiniMax-M2, Command R+): (heads+kv_heads)*head_dim params
   bool sinks = false;          // learned per-head attention sink logits (gpt-oss): `heads` params, no KV
   bool output_gate = false;    // sigmoid gate on the attention output from q_proj (Qwen3-Next): q_proj 2x wide
   bool operator==(const Attention&) const = default;
@@ -41,6 +42,7 @@ struct Attention {
     a.qkv_bias = r.boolean("qkv_bias", false);
     a.o_bias = r.boolean("o_bias", false);
     a.qk_norm = r.boolean("qk_norm", false);
+    a.qk_norm_full = r.boolean("qk_norm_full", false);
     a.sinks = r.boolean("sinks", false);
     a.output_gate = r.boolean("output_gate", false);
     return a;

@@ -48,14 +48,13 @@ Model glm4_moe(const Config& c) {
 // configuration_minimax_m2.py: 48 heads / 8 KV heads of 128, 256 experts of intermediate_size
 // (1536), top-8, no shared expert (shared_intermediate_size 0), a sigmoid router with
 // e_score_correction_bias, partial RoPE (rotary_dim). Every layer is full attention
-// (attn_type_list all 1); the MTP modules (num_mtp_modules) are not served. MiniMax-M2's q_norm and
-// k_norm are RMSNorms over the whole projections (heads x head_dim and kv_heads x head_dim,
-// qk_norm_type per_layer), which Attention::qk_norm (2 x head_dim) cannot express: per layer the
-// model counts 256 instead of 6144 + 1024 = 7168 norm weights, 428,544 fewer over 62 layers.
+// (attn_type_list all 1); the MTP modules (num_mtp_modules) are not served. q_norm and k_norm are
+// RMSNorms over the whole projections (heads x head_dim and kv_heads x head_dim, qk_norm_type
+// per_layer): a weight per head, Attention::qk_norm_full.
 Model minimax_m2(const Config& c) {
   Model m = start_model(c, c, "minimax_m2", false, 196608);
   Attention a = attention_with(c, m.hidden_size, 48, 8, 128);
-  a.qk_norm = c.boolean("use_qk_norm", true);
+  a.qk_norm_full = c.boolean("use_qk_norm", true);
   MoeMlp moe;
   moe.experts = c.integer(c.pick({"num_local_experts", "num_experts"}), 256);
   moe.experts_per_token = c.integer("num_experts_per_tok", 8);

@@ -30,13 +30,12 @@ Model phi3(const Config& c) {
 // configuration_olmo2.py / configuration_olmo3.py (max_position_embeddings 2048, untied,
 // attention_bias False). No input norm: post_attention_layernorm and post_feedforward_layernorm
 // (2 norms). q_norm and k_norm are RMSNorms over the whole projection (heads*head_dim and
-// kv_heads*head_dim); Attention::qk_norm counts 2*head_dim, so the count is short by
-// (heads + kv_heads - 2) * head_dim per layer (OLMo-2-7B: 7,936 per layer, 253,952 in all).
+// kv_heads*head_dim): Attention::qk_norm_full.
 // OLMo-3 slides (sliding_window 4096; null = none) on every layer but each 4th: (i+1) % 4 != 0.
 Model olmo(const Config& c, bool olmo3) {
   Model m = start_model(c, c, olmo3 ? "olmo3" : "olmo2", false, 2048);
   Attention a = biased_gqa(c, m.hidden_size);
-  a.qk_norm = true;
+  a.qk_norm_full = true;
   const DenseMlp mlp{c.integer("intermediate_size", 11008), true, false};
   const int64_t layers = layer_count(c);
   const int64_t window = !olmo3 ? 0 : c.present("sliding_window") ? c.integer("sliding_window", 0) : 4096;
@@ -48,14 +47,14 @@ Model olmo(const Config& c, bool olmo3) {
 // configuration_cohere.py / configuration_cohere2.py: max_position_embeddings 8192, tied
 // embeddings, attention_bias False. Attention and MLP run in parallel off one LayerNorm without a
 // bias (weight only, so it counts as Norm::rmsnorm's hidden params), 1 norm per layer.
-// use_qk_norm (Command R+) is a per-head LayerNorm over [heads, head_dim] and [kv_heads,
-// head_dim]: qk_norm's 2*head_dim undercounts it as for OLMo-2. Cohere2 slides (window 4096,
+// use_qk_norm (Command R+) is a LayerNorm without bias over [heads, head_dim] and [kv_heads,
+// head_dim], a weight per head: Attention::qk_norm_full. Cohere2 slides (window 4096,
 // null = none) on layers with (i+1) % sliding_window_pattern != 0 (pattern 4): every 4th layer is
 // global (NoPE).
 Model cohere(const Config& c, bool cohere2) {
   Model m = start_model(c, c, cohere2 ? "cohere2" : "cohere", true, 8192);
   Attention a = biased_gqa(c, m.hidden_size);
-  a.qk_norm = c.boolean("use_qk_norm", false);
+  a.qk_norm_full = c.boolean("use_qk_norm", false);
   const DenseMlp mlp{c.integer("intermediate_size", 22528), true, false};
   const int64_t layers = layer_count(c);
   const int64_t window = !cohere2 ? 0 : c.present("sliding_window") ? c.integer("sliding_window", 0) : 4096;

@@ -95,32 +95,26 @@ GatedDeltaNet deltanet(const Config& c) {
 
 // Qwen3NextSparseMoeBlock: router, routed experts, one shared expert of
 // shared_expert_intermediate_size and shared_expert_gate [1, hidden] (a sigmoid on the shared
-// expert's output). MoeMlp has no field for that gate; it is counted as a third hidden-size norm
-// of the layer (same shape, replicated under tensor parallel and kept in the base dtype, as vLLM
-// keeps the gate), so the MoE layers carry norms = 3.
-struct SharedExpertMoe {
+// expert's output).
+MoeMlp shared_expert_moe(const Config& c) {
   MoeMlp moe;
-  int64_t norms = 2;
-};
-SharedExpertMoe shared_expert_moe(const Config& c) {
-  SharedExpertMoe out;
-  out.moe.experts = c.integer("num_experts");
-  out.moe.experts_per_token = c.integer("num_experts_per_tok");
-  out.moe.expert_intermediate_size = c.integer("moe_intermediate_size");
+  moe.experts = c.integer("num_experts");
+  moe.experts_per_token = c.integer("num_experts_per_tok");
+  moe.expert_intermediate_size = c.integer("moe_intermediate_size");
   const int64_t shared = c.integer("shared_expert_intermediate_size", 0);
   if (shared > 0) {
-    out.moe.shared_experts = 1;
-    out.moe.shared_intermediate_size = shared;
-    out.norms = 3;  // input + post-attention RMSNorm, and shared_expert_gate [1, hidden]
+    moe.shared_experts = 1;
+    moe.shared_intermediate_size = shared;
+    moe.shared_expert_gate = true;
   }
-  return out;
+  return moe;
 }
 
 void add_hybrid_layers(Model& m, const std::vector<bool>& full, const Attention& a, const GatedDeltaNet& g,
-                       const std::vector<std::optional<Mlp>>& mlps, const std::vector<int64_t>& norms) {
+                       const std::vector<std::optional<Mlp>>& mlps) {
   for (size_t i = 0; i < full.size(); ++i) {
-    if (full[i]) m.layers.push_back(make_layer("full_attention", a, mlps[i], norms[i]));
-    else m.layers.push_back(make_layer("linear_attention", g, mlps[i], norms[i]));
+    if (full[i]) m.layers.push_back(make_layer("full_attention", a, mlps[i], 2));
+    else m.layers.push_back(make_layer("linear_attention", g, mlps[i], 2));
   }
 }
 
@@ -131,17 +125,13 @@ Model qwen3_next(const Config& c) {
   Model m = start_model(c, c, "qwen3_next", false);
   const int64_t layers = layer_count(c);
   const std::vector<bool> full = full_attention_layers(c, layers);
-  const SharedExpertMoe sm = shared_expert_moe(c);
-  const std::vector<bool> sparse = sparse_layers(c, layers, sm.moe.experts);
+  const MoeMlp moe = shared_expert_moe(c);
+  const std::vector<bool> sparse = sparse_layers(c, layers, moe.experts);
   const bool any_dense = std::count(sparse.begin(), sparse.end(), false) > 0;
   const DenseMlp dense{any_dense ? c.integer("intermediate_size") : 0, true, false};
   std::vector<std::optional<Mlp>> mlps;
-  std::vector<int64_t> norms;
-  for (bool s : sparse) {
-    mlps.push_back(s ? Mlp(sm.moe) : Mlp(dense));
-    norms.push_back(s ? sm.norms : 2);
-  }
-  add_hybrid_layers(m, full, gated_attention(c, m.hidden_size, 2, true), deltanet(c), mlps, norms);
+  for (bool s : sparse) mlps.push_back(s ? Mlp(moe) : Mlp(dense));
+  add_hybrid_layers(m, full, gated_attention(c, m.hidden_size, 2, true), deltanet(c), mlps);
   return m;
 }
 
@@ -178,18 +168,10 @@ Model qwen3_5(const Config& top, bool moe, bool wrapper) {
   Model m = start_model(top, c, moe ? "qwen3_5_moe" : "qwen3_5", false);
   const int64_t layers = layer_count(c);
   const std::vector<bool> full = full_attention_layers(c, layers);
-  std::vector<std::optional<Mlp>> mlps;
-  std::vector<int64_t> norms;
-  if (moe) {
-    const SharedExpertMoe sm = shared_expert_moe(c);
-    mlps.assign(layers, Mlp(sm.moe));
-    norms.assign(layers, sm.norms);
-  } else {
-    mlps.assign(layers, Mlp(DenseMlp{c.integer("intermediate_size"), true, false}));
-    norms.assign(layers, 2);
-  }
+  const std::vector<std::optional<Mlp>> mlps(
+      layers, moe ? Mlp(shared_expert_moe(c)) : Mlp(DenseMlp{c.integer("intermediate_size"), true, false}));
   const Attention a = gated_attention(c, m.hidden_size, moe ? 2 : 4, c.boolean("attn_output_gate", true));
-  add_hybrid_layers(m, full, a, deltanet(c), mlps, norms);
+  add_hybrid_layers(m, full, a, deltanet(c), mlps);
   if (wrapper) {
     const nlohmann::json empty = nlohmann::json::object();
     const Config v = top.has("vision_config") ? top.object("vision_config") : Config(empty, "", "vision_config.");
