@@ -90,6 +90,37 @@ TEST_CASE("engine: sliding-window and full layers share one pool in groups", "[e
   CHECK(q.blocks_per_request == 512);
 }
 
+TEST_CASE("engine: vLLM 0.12+ unifies unequal pages with larger blocks", "[engine]") {
+  // Gemma-4-26B-A4B: 25 sliding layers (8 KV heads x 256: 16 x 2 x 8 x 256 x 2 B = 131,072 B a
+  // block) and 5 global layers (2 x 512: 65,536 B a 16-token block). 131,072 / 65,536 = 2, so the
+  // global layers take 32-token blocks of the same 131,072 B page. Groups: 5 (25 is not below
+  // 1.5 x 5): 5 sliding groups + 1 global. 20 GiB / 131,072 / 5 = 32,768 blocks.
+  const Model m = test::model("gemma-4-26b-a4b");
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.19", 20 * kGiB), 32768);
+  CHECK(p.block_size == 16);
+  CHECK(p.page_bytes == 131072);
+  CHECK(p.unified_page_bytes == 131072);
+  CHECK(p.group_size == 5);
+  REQUIRE(p.groups.size() == 6);
+  int sliding = 0;
+  for (const EngineGroup& g : p.groups) {
+    if (g.window > 0) {
+      ++sliding;
+      CHECK(g.block_size == 16);
+    } else {
+      CHECK(g.block_size == 32);
+    }
+  }
+  CHECK(sliding == 5);
+  CHECK(p.num_gpu_blocks == 32768);
+  // A 32,768-token request: global cdiv(32768, 32) = 1024 blocks; each sliding group
+  // cdiv(min(1023 + 8192, 32768), 16) + 1 = 577: 1024 + 5 x 577 = 3,909.
+  CHECK(p.blocks_per_request == 3909);
+  // vLLM 0.11 had no unification: the pages must be equal.
+  CHECK_THROWS_WITH(plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.11", 20 * kGiB), 32768),
+                    Catch::Contains("vLLM 0.11 cannot serve this model") && Catch::Contains("65536 and 131072"));
+}
+
 TEST_CASE("engine: a hybrid's attention block grows until one page holds a state page", "[engine]") {
   // Qwen3-Next: a Gated DeltaNet state (bf16) = conv 3 x (2 x 16 x 128 + 32 x 128) x 2 B = 49,152 B
   // + recurrent 32 x 128 x 128 x 2 B = 1,048,576 B = 1,097,728 B. An attention token of one layer =

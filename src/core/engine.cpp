@@ -315,12 +315,16 @@ void allocate_vllm_v1(EnginePlan& p, std::vector<CacheLayer> layers, const Engin
     p.page_bytes = counts.size() == 1 ? k.page : page_sum / layers_n;
     p.num_gpu_blocks = std::max<int64_t>(0, p.available_kv_cache_bytes / page_sum);
   } else {
+    // Pages must be equal; where the profile unifies them, an attention layer whose page divides
+    // the largest gets a block that many times larger.
     int64_t page = 0;
+    for (const auto& [k, n] : counts) page = std::max(page, k.page);
     for (const auto& [k, n] : counts) {
-      if (page != 0 && k.page != page)
-        throw Error("vLLM cannot serve this model: its layers need KV pages of different sizes (" + str(page) +
-                    " and " + str(k.page) + " bytes) that no block size unifies");
-      page = k.page;
+      if (k.page == page) continue;
+      if (!profile.page_size_unification || k.kind == Kind::state || page % k.page != 0)
+        throw Error("vLLM " + profile.version + " cannot serve this model: its layers need KV pages of different sizes (" +
+                    str(k.page) + " and " + str(page) + " bytes) that no block size unifies");
+      p.unified_page_bytes = page;
     }
     int64_t min_n = INT64_MAX, max_n = 0;
     for (const auto& [k, n] : counts) {
@@ -332,7 +336,7 @@ void allocate_vllm_v1(EnginePlan& p, std::vector<CacheLayer> layers, const Engin
     p.groups.clear();
     for (const auto& [k, n] : counts)
       for (int64_t i = 0; i < ceil_div(n, group_size); ++i)
-        p.groups.push_back({k.kind, k.window, k.kind == Kind::state ? 1 : p.block_size, group_size});
+        p.groups.push_back({k.kind, k.window, k.kind == Kind::state ? 1 : mul(p.block_size, page / k.page), group_size});
     p.group_size = group_size;
     p.page_bytes = page;
     p.num_gpu_blocks = std::max<int64_t>(0, p.available_kv_cache_bytes / page / group_size);
@@ -367,8 +371,11 @@ int64_t needed_bytes(const EnginePlan& p, const std::vector<CacheLayer>& layers,
       total = add(total, p.state_page_bytes);
       continue;
     }
-    const EngineGroup g{l.kind, l.window, p.block_size, 1};
-    total = add(total, mul(layer_blocks(p, g, p.sliding_bound, tokens), mul(p.block_size, l.bytes_per_token)));
+    // A layer of a unified pool has the common page and a block that holds it.
+    const int64_t page = mul(p.block_size, l.bytes_per_token);
+    const int64_t block = p.unified_page_bytes > page ? mul(p.block_size, p.unified_page_bytes / page) : p.block_size;
+    const EngineGroup g{l.kind, l.window, block, 1};
+    total = add(total, mul(layer_blocks(p, g, p.sliding_bound, tokens), mul(block, l.bytes_per_token)));
   }
   return total;
 }

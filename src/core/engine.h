@@ -47,6 +47,7 @@ struct EnginePlan {
   int64_t block_size = 0;                // tokens per attention block (after hybrid unification)
   int64_t page_bytes = 0;                // bytes of one block of one layer (V0/SGLang: of all layers)
   int64_t state_page_bytes = 0;          // one recurrent-state page, padded (0: none)
+  int64_t unified_page_bytes = 0;        // V1 hybrids with unified pages: every attention page (0: not unified)
   std::vector<EngineGroup> groups;
   int64_t group_size = 1;                // layers sharing one block (V1: the group size)
   int64_t num_gpu_blocks = 0;

@@ -49,6 +49,8 @@ struct EngineProfile {
   SlidingBound sliding_bound = SlidingBound::window_plus_batch;
   bool hybrid_groups = true;           // V1: sliding/chunked/state layers in their own groups
   bool state_page_unification = true;  // V1 hybrids: attention block enlarged to hold one state page
+  bool page_size_unification = false;  // V1 hybrids: a layer whose page divides the largest gets a block
+                                       // that many times larger (else pages must be equal)
   int64_t block_alignment = 16;        // the attention block of a unified hybrid is a multiple of this
   double group_size_ratio = 1.5;        // V1 groups: the largest layer count is the group size when
                                        // below this multiple of the smallest, else the smallest

@@ -43,6 +43,7 @@ struct MoeMlp {
   bool bias = false;         // biases inside each expert (gpt-oss)
   bool router_bias = false;  // bias on the router logits (gpt-oss)
   bool shared_expert_gate = false;  // sigmoid gate [1, hidden] on the shared experts' output (Qwen2-MoE, Qwen3-Next)
+  bool router_scales = false;  // a scale per input feature and one per expert in the router (Gemma 4): hidden + experts
   bool operator==(const MoeMlp&) const = default;
 };
 

@@ -29,6 +29,7 @@ void mlp_tensors(const Model& m, const Mlp& mlp, std::vector<Tensor>& out) {
   } else if (auto* e = std::get_if<MoeMlp>(&mlp)) {
     out.push_back({"router", e->experts, h, 1, TensorRole::router, false});
     if (e->router_bias) out.push_back(vector_weight("router.bias", e->experts));
+    if (e->router_scales) out.push_back(vector_weight("router.scales", add(h, e->experts), TensorRole::router));
     ffn("experts.", e->expert_intermediate_size, e->gated, e->bias, TensorRole::expert, e->experts);
     if (e->shared_experts > 0) {
       const int64_t inter = e->shared_intermediate_size > 0 ? e->shared_intermediate_size : e->expert_intermediate_size;

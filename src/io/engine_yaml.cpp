@@ -47,6 +47,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
                         : SlidingBound::full;
   p.hybrid_groups = f.boolean("hybrid_groups", false);
   p.state_page_unification = f.boolean("state_page_unification", false);
+  p.page_size_unification = f.boolean("page_size_unification", false);
   p.block_alignment = at_least(f, "block_alignment", 16, 1);
   p.group_size_ratio = f.number("group_size_ratio", 1.5);
   if (!(p.group_size_ratio >= 1)) throw Error("'group_size_ratio' must be at least 1", f.pos("group_size_ratio"));

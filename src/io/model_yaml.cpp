@@ -92,6 +92,7 @@ Mlp parse_mlp(const YAML::Node& node, const std::string& source) {
     e.bias = f.boolean("bias", false);
     e.router_bias = f.boolean("router_bias", false);
     e.shared_expert_gate = f.boolean("shared_expert_gate", false);
+    e.router_scales = f.boolean("router_scales", false);
     out = e;
   }
   f.finish();

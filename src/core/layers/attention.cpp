@@ -25,6 +25,9 @@ void check(const Attention& a, const Checker& c) {
   c.non_negative(a.sliding_window, "sliding_window");
   c.non_negative(a.chunk_size, "chunk_size");
   if (a.sliding_window > 0 && a.chunk_size > 0) c.fail("a layer has either sliding_window or chunk_size, not both");
+  if (a.k_eq_v && a.v_head_dim != a.head_dim)
+    c.fail("k_eq_v needs v_head_dim equal to head_dim (got " + std::to_string(a.v_head_dim) + " and " +
+           std::to_string(a.head_dim) + ")");
   if (a.qk_norm && a.qk_norm_full) c.fail("a layer has either qk_norm (one weight for all heads) or qk_norm_full (a weight per head), not both");
   if (a.kv_heads > a.heads)
     c.fail("kv_heads (" + std::to_string(a.kv_heads) + ") exceeds heads (" + std::to_string(a.heads) + ")");
@@ -32,17 +35,22 @@ void check(const Attention& a, const Checker& c) {
 }
 
 void add_tensors(const Attention& a, int64_t hidden, std::vector<Tensor>& out) {
-  const int64_t q = a.heads * a.head_dim, k = a.kv_heads * a.head_dim, v = a.kv_heads * a.v_head_dim;
-  out.push_back(linear_weight("q_proj", a.output_gate ? 2 * q : q, a.input_size));
-  out.push_back(linear_weight("k_proj", k, a.input_size));
-  out.push_back(linear_weight("v_proj", v, a.input_size));
+  // A kv-shared layer projects only queries; a k_eq_v layer has no V projection.
+  const int64_t q = mul(a.output_gate ? 2 : 1, mul(a.heads, a.head_dim));
+  const int64_t k = a.kv_shared ? 0 : mul(a.kv_heads, a.head_dim);
+  const int64_t v = a.kv_shared || a.k_eq_v ? 0 : mul(a.kv_heads, a.v_head_dim);
+  out.push_back(linear_weight("q_proj", q, a.input_size));
+  if (k > 0) out.push_back(linear_weight("k_proj", k, a.input_size));
+  if (v > 0) out.push_back(linear_weight("v_proj", v, a.input_size));
   out.push_back(linear_weight("o_proj", hidden, a.heads * a.v_head_dim));
-  if (a.qkv_bias) out.push_back(vector_weight("qkv_bias", (a.output_gate ? 2 * q : q) + k + v));
+  if (a.qkv_bias) out.push_back(vector_weight("qkv_bias", add(q, add(k, v))));
   if (a.o_bias) out.push_back(vector_weight("o_bias", hidden));
+  // q_norm, and k_norm unless the layer has no keys of its own.
+  const int64_t key_norms = a.kv_shared ? 0 : 1;
   if (a.qk_norm_full)
-    out.push_back(vector_weight("q_norm+k_norm", mul(add(a.heads, a.kv_heads), a.head_dim), TensorRole::norm));
+    out.push_back(vector_weight("q_norm+k_norm", mul(add(a.heads, key_norms * a.kv_heads), a.head_dim), TensorRole::norm));
   else if (a.qk_norm)
-    out.push_back(vector_weight("q_norm+k_norm", 2 * a.head_dim, TensorRole::norm));
+    out.push_back(vector_weight("q_norm+k_norm", (1 + key_norms) * a.head_dim, TensorRole::norm));
   if (a.sinks) out.push_back(vector_weight("sinks", a.heads));
 }
 
@@ -51,9 +59,18 @@ std::vector<int64_t> tp_split_heads(const Attention& a, int64_t tp) {
   return {a.heads};
 }
 
-int64_t kv_bytes_per_token(const Attention& a, const CacheOptions& opt) {
+namespace {
+
+// Bytes of one token's K and V entries of the layer's shape, per GPU (a k_eq_v layer caches both).
+int64_t entry_bytes(const Attention& a, const CacheOptions& opt) {
   const int64_t heads = kv_heads_per_gpu(a, opt.tp);
   return mul(heads, add(kv_head_vector_bytes(opt.kv_dtype, a.head_dim), kv_head_vector_bytes(opt.kv_dtype, a.v_head_dim)));
+}
+
+}  // namespace
+
+int64_t kv_bytes_per_token(const Attention& a, const CacheOptions& opt) {
+  return a.kv_shared ? 0 : entry_bytes(a, opt);
 }
 
 // A sliding layer keeps its window and a chunked one its current chunk (min(N, chunk) at most),
@@ -74,11 +91,13 @@ MixerWork mixer_work(const Attention& a, const CacheOptions& opt) {
   MixerWork w;
   const double f = 2.0 * static_cast<double>(a.heads) / static_cast<double>(opt.tp) *
                    static_cast<double>(a.head_dim + a.v_head_dim);
-  const int64_t kv = kv_bytes_per_token(a, opt);
+  const int64_t kv = entry_bytes(a, opt);  // a kv-shared layer reads the earlier layer's entries
   const int64_t window = a.chunk_size > 0 ? a.chunk_size : a.sliding_window;
   w.attention.push_back({window, a.chunk_size > 0, kv, f, f});
-  w.kv_write_bytes_per_token = kv;
-  w.kernels = {4, 3, 0};  // input norm, fused QKV GEMM, RoPE, o_proj | cache write, attention (split-KV), combine
+  w.kv_write_bytes_per_token = kv_bytes_per_token(a, opt);
+  // input norm, fused QKV GEMM, RoPE, o_proj | cache write (not in a kv-shared layer), attention
+  // (split-KV), combine
+  w.kernels = {4, a.kv_shared ? 2 : 3, 0};
   return w;
 }
 
@@ -93,6 +112,8 @@ std::string describe(const Attention& a) {
   if (a.qk_norm_full) s += ", qk norm per head";
   if (a.sinks) s += ", sinks";
   if (a.output_gate) s += ", output gate";
+  if (a.k_eq_v) s += ", V = K projection";
+  if (a.kv_shared) s += ", reads an earlier layer's KV";
   return s;
 }
 

@@ -27,6 +27,9 @@ struct Attention {
   bool qk_norm_full = false;   // Q and K norms with a weight per head (OLMo-2, MiniMax-M2, Command R+): (heads+kv_heads)*head_dim params
   bool sinks = false;          // learned per-head attention sink logits (gpt-oss): `heads` params, no KV
   bool output_gate = false;    // sigmoid gate on the attention output from q_proj (Qwen3-Next): q_proj 2x wide
+  bool k_eq_v = false;         // V is the K projection's output (Gemma 4 global layers): no v_proj; K and V still cached
+  bool kv_shared = false;      // attends over an earlier layer's cache (Gemma 4 num_kv_shared_layers): no k/v
+                               // projections or k norm, no cache of its own; the decode step still reads the keys
   bool operator==(const Attention&) const = default;
 
   template <class Reader>
@@ -45,6 +48,8 @@ struct Attention {
     a.qk_norm_full = r.boolean("qk_norm_full", false);
     a.sinks = r.boolean("sinks", false);
     a.output_gate = r.boolean("output_gate", false);
+    a.k_eq_v = r.boolean("k_eq_v", false);
+    a.kv_shared = r.boolean("kv_shared", false);
     return a;
   }
 };

@@ -138,6 +138,95 @@ Model gemma3(const Config& top) {
   return m;
 }
 
+// Gemma4VisionModel (modeling_gemma4.py): patch input_proj [vh, 3 P^2] without bias, a 2-D
+// position table [2, position_embedding_size, vh]; per layer q/k/v/o [vh, vh], q_norm and k_norm
+// (head_dim each; v_norm has no weight), a gated MLP (2 x [vi, vh] + [vh, vi]) and 4 RMSNorms, no
+// biases; std_bias and std_scale [vh] when standardize. Defaults: Gemma4VisionConfig.
+int64_t gemma4_vision_params(const Config& v) {
+  const int64_t vh = v.integer("hidden_size", 768);
+  const int64_t vi = v.integer("intermediate_size", 3072);
+  const int64_t layers = v.integer("num_hidden_layers", 16);
+  const int64_t head_dim = v.integer("head_dim", 64);
+  const int64_t patch = v.integer("patch_size", 16);
+  const int64_t positions = v.integer("position_embedding_size", 10240);
+  const int64_t embed = add(mul(mul(vh, 3), mul(patch, patch)), mul(2, positions, vh));
+  const int64_t block = add(add(mul(4, vh, vh), mul(2, head_dim)), add(mul(3, vi, vh), mul(4, vh)));
+  return add(add(embed, mul(layers, block)), v.boolean("standardize", false) ? mul(2, vh) : 0);
+}
+
+// configuration_gemma4.py / modeling_gemma4.py (Gemma4TextConfig under text_config). layer_types
+// (default every 6th full; the last layer is always full). Sliding layers: head_dim x
+// num_key_value_heads within sliding_window; full layers: global_head_dim and, with
+// attention_k_eq_v, num_global_key_value_heads and no v_proj (V is the K projection before k_norm;
+// vLLM and SGLang still cache K and V). Weighted q_norm and k_norm of the head size; v_norm has
+// none. 4 RMSNorms a layer. With enable_moe_block a MoE block runs beside the dense MLP (which acts
+// as a shared expert of intermediate_size), with 3 more RMSNorms and the router's scale [hidden]
+// and per_expert_scale [experts]. The last num_kv_shared_layers layers attend over the cache of
+// the last earlier layer of their type (q_proj and o_proj only; use_double_wide_mlp doubles their
+// MLP). Per-layer input embeddings (hidden_size_per_layer_input > 0: Gemma 4 E2B/E4B) are not
+// modelled and refused. layer_scalar (one element a layer) is left out. The vision tower and its
+// embedding_projection [hidden, vh] go to Model::towers.
+Model gemma4(const Config& top) {
+  const Config c = top.has("text_config") ? top.object("text_config") : top;
+  Model m = start_model(top, c, "gemma4", true, 131072);
+  if (c.integer("hidden_size_per_layer_input", 256) > 0)
+    throw c.fail("field 'text_config.hidden_size_per_layer_input': per-layer input embeddings (Gemma 4 E2B/E4B) "
+                 "are not modelled; write the model as YAML (docs/model-format.md)");
+  const int64_t layers = layer_count(c);
+  std::vector<std::string> types = c.strings("layer_types");
+  if (types.empty())
+    for (int64_t i = 0; i < layers; ++i) types.push_back((i + 1) % 6 != 0 ? "sliding_attention" : "full_attention");
+  check_list_length(c, "layer_types", types.size(), layers);
+  types.back() = "full_attention";
+  Attention local;
+  local.heads = c.integer("num_attention_heads", 8);
+  local.kv_heads = c.integer("num_key_value_heads", 4);
+  local.head_dim = local.v_head_dim = c.integer("head_dim", 256);
+  local.input_size = m.hidden_size;
+  local.qk_norm = true;
+  local.qkv_bias = local.o_bias = c.boolean("attention_bias", false);
+  local.sliding_window = c.integer("sliding_window", 512);
+  Attention global = local;
+  global.sliding_window = 0;
+  global.head_dim = global.v_head_dim = c.integer("global_head_dim", 512);
+  global.k_eq_v = c.boolean("attention_k_eq_v", false);
+  if (global.k_eq_v) global.kv_heads = c.integer("num_global_key_value_heads", local.kv_heads);
+  const int64_t intermediate = c.integer("intermediate_size", 9216);
+  const bool moe_block = c.boolean("enable_moe_block", false);
+  const int64_t shared_from = layers - c.integer("num_kv_shared_layers", 0);
+  if (shared_from < 1 || shared_from > layers)
+    throw c.fail("field 'text_config.num_kv_shared_layers' must be below num_hidden_layers (got " +
+                 std::to_string(layers - shared_from) + ")");
+  for (int64_t i = 0; i < layers; ++i) {
+    const bool full = types[i] != "sliding_attention";
+    Attention a = full ? global : local;
+    a.kv_shared = i >= shared_from;
+    if (a.kv_shared &&
+        std::find(types.begin(), types.begin() + shared_from, types[i]) == types.begin() + shared_from)
+      throw c.fail("field 'text_config.layer_types': kv-shared layer " + std::to_string(i) + " (" + types[i] +
+                   ") has no earlier layer of its type to share");
+    const int64_t width = a.kv_shared && c.boolean("use_double_wide_mlp", false) ? mul(2, intermediate) : intermediate;
+    Mlp mlp = DenseMlp{width, true, false};
+    if (moe_block) {
+      MoeMlp e;
+      e.experts = c.integer("num_experts");
+      e.experts_per_token = c.integer("top_k_experts");
+      e.expert_intermediate_size = c.integer("moe_intermediate_size");
+      e.shared_experts = 1;
+      e.shared_intermediate_size = width;
+      e.router_scales = true;
+      mlp = e;
+    }
+    m.layers.push_back(make_layer(full ? "full" : "sliding", a, mlp, moe_block ? 7 : 4));
+  }
+  if (top.has("vision_config")) {
+    const Config v = top.object("vision_config");
+    m.towers.push_back(vector_weight("vision", gemma4_vision_params(v)));
+    m.towers.push_back(vector_weight("projector", mul(v.integer("hidden_size", 768), m.hidden_size)));
+  }
+  return m;
+}
+
 // configuration_gpt_oss.py: attention_bias (default true) on q/k/v/o, per-head sinks (no KV),
 // window 128 on alternate layers, MoE with expert and router biases (modeling_gpt_oss.py).
 Model gpt_oss(const Config& c) {
@@ -192,6 +281,8 @@ void register_dense(std::vector<Family>& out) {
   out.push_back({"gemma2", gemma2});
   out.push_back({"gemma3", gemma3});
   out.push_back({"gemma3_text", gemma3});
+  out.push_back({"gemma4", gemma4});
+  out.push_back({"gemma4_text", gemma4});
   out.push_back({"gpt_oss", gpt_oss});
   out.push_back({"falcon", [](const Config& c) { return falcon(c, "falcon"); }});
   out.push_back({"RefinedWeb", [](const Config& c) { return falcon(c, "RefinedWeb"); }});
