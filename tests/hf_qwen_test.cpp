@@ -286,3 +286,37 @@ TEST_CASE("Qwen import errors", "[hf][qwen]") {
       "decoder_sparse_step": 0})")
             .find("decoder_sparse_step") != std::string::npos);
 }
+
+TEST_CASE("Qwen3-VL: Qwen3 / Qwen3-MoE text stacks and a vision tower with deepstack mergers", "[hf][qwen]") {
+  // Vision (vh 1152, vi 4304, depth 27, merge 2 -> 4608 merged): Conv3d 1152 x 3 x 2 x 16 x 16 + 1152 =
+  // 1,770,624; pos_embed 2304 x 1152 = 2,654,208; 27 blocks x 15,239,504 = 411,466,608 -> 415,891,440.
+  // Merger: LayerNorm(1152) 2,304 + fc1 4608^2 + 4608 + fc2 out x 4608 + out; each deepstack merger:
+  // LayerNorm(4608) 9,216 + fc1 21,238,272 + fc2 out x 4608 + out.
+  //   out 4096 (8B): merger 2,304 + 21,238,272 + 18,878,464 = 40,119,040; deepstack 9,216 +
+  //     21,238,272 + 18,878,464 = 40,125,952; x 3 -> 415,891,440 + 40,119,040 + 120,377,856 = 576,388,336.
+  //   out 2048 (30B-A3B): merger 2,304 + 21,238,272 + 9,439,232 = 30,679,808; deepstack 30,686,720 x 3
+  //     -> 415,891,440 + 30,679,808 + 92,060,160 = 538,631,408.
+  // Text: Qwen3-8B's 8,190,735,360 (tests/params + hf tests) and Qwen3-30B-A3B's 30,532,122,624.
+  // Totals equal the checkpoints' safetensors totals (SOURCES.md Part F): 8,767,123,696 and
+  // 31,070,754,032.
+  const Model vl8 = import_file(kFixtures + "/qwen3-vl-8b.json");
+  CHECK(vl8.family == "qwen3_vl");
+  CHECK_FALSE(vl8.tie_word_embeddings);
+  REQUIRE(vl8.towers.size() == 1);
+  CHECK(vl8.towers[0].params() == 576388336);
+  CHECK(count_params(vl8).total == 8767123696LL);
+  // KV as Qwen3-8B: 36 x 8 x 128 x 2 x 2 B = 147,456 B/token.
+  CHECK(kv_bytes_per_token(vl8, bf16_cache()) == 147456);
+  const Model vl30 = import_file(kFixtures + "/qwen3-vl-30b-a3b.json");
+  CHECK(vl30.family == "qwen3_vl_moe");
+  CHECK(count_kinds(vl30) == std::map<LayerKind, int>{{LayerKind::attention, 48}});
+  CHECK(vl30.towers[0].params() == 538631408);
+  CHECK(count_params(vl30).total == 31070754032LL);
+  CHECK(count_params(vl30).active == 3353032704LL);  // Qwen3-30B-A3B's active count (text only)
+  // The other published sizes, each the checkpoint's safetensors total (SOURCES.md Part F). 2B and 4B
+  // are tied (no lm_head stored); 32B and 235B-A22B untied.
+  CHECK(count_params(import_file(kFixtures + "/extra/qwen3-vl-2b-instruct.json")).total == 2127532032LL);
+  CHECK(count_params(import_file(kFixtures + "/extra/qwen3-vl-4b-instruct.json")).total == 4437815808LL);
+  CHECK(count_params(import_file(kFixtures + "/extra/qwen3-vl-32b-instruct.json")).total == 33357390064LL);
+  CHECK(count_params(import_file(kFixtures + "/extra/qwen3-vl-235b-a22b-instruct.json")).total == 235670022896LL);
+}

@@ -88,3 +88,27 @@ TEST_CASE("a declared recurrent-state dtype is the state's default", "[dtype][hf
   CHECK(d.state == DType::fp32);
   CHECK(d.rules.state == DTypeRule::checkpoint);
 }
+
+TEST_CASE("NVFP4 checkpoints: 4-bit weights with an fp8 scale per 16 inputs", "[dtype][hf]") {
+  // A [4096 x 4096] matrix: 4096 x 4096 / 2 = 8,388,608 B of e2m1 values + 4096 x 256 fp8 scales =
+  // 1,048,576 B + weight_scale_2 and input_scale (fp32) 8 B = 9,437,192 B (4.5 bits a weight).
+  CHECK(matrix_bytes(DType::nvfp4, 4096, 4096) == 9437192);
+  // ModelOpt NVFP4 with the newer kv_cache_scheme string, and compressed-tensors nvfp4-pack-quantized.
+  const Model mo = tiny_llama(R"(, "quantization_config": {"quant_method": "modelopt", "quant_algo": "NVFP4",
+      "kv_cache_scheme": "FP8", "ignore": ["lm_head"]})");
+  CHECK(mo.dtype == DType::nvfp4);
+  CHECK(mo.kv_dtype == DType::fp8_e4m3);
+  CHECK(mo.warnings.empty());  // lm_head stays in 16 bits in kvplan too
+  CHECK(tiny_llama(R"(, "quantization_config": {"quant_method": "compressed-tensors",
+      "config_groups": {"g": {"weights": {"num_bits": 4, "type": "float", "group_size": 16}}}})").dtype ==
+        DType::nvfp4);
+  // Linear modules the checkpoint leaves in 16 bits (Gemma-4-31B-IT-NVFP4 keeps every self_attn)
+  // are counted in NVFP4 like the rest, with a warning that says so.
+  const Model attn = tiny_llama(R"(, "quantization_config": {"quant_method": "modelopt", "quant_algo": "NVFP4",
+      "ignore": ["lm_head", "model.layers.0.self_attn*", "model.layers.1.self_attn*", "model.layers.0.mlp.gate"]})");
+  REQUIRE(attn.warnings.size() == 1);
+  CHECK_THAT(attn.warnings[0], Catch::Contains("2 module pattern(s) such as 'model.layers.0.self_attn*'"));
+  CHECK_THROWS_WITH(tiny_llama(R"(, "quantization_config": {"quant_method": "modelopt", "quant_algo": "FP8",
+      "kv_cache_scheme": "INT4"})"),
+                    Catch::Contains("kv_cache_scheme") && Catch::Contains("'INT4' is not modelled"));
+}

@@ -11,7 +11,7 @@
 namespace kvplan {
 
 namespace {
-constexpr std::array<DTypeInfo, 8> kInfo = {{
+constexpr std::array<DTypeInfo, 9> kInfo = {{
     {DType::fp32, "fp32", 32, true},
     {DType::bf16, "bf16", 16, true},
     {DType::fp16, "fp16", 16, true},
@@ -20,6 +20,7 @@ constexpr std::array<DTypeInfo, 8> kInfo = {{
     {DType::int8, "int8", 8, false},
     {DType::int4, "int4", 4, false},
     {DType::mxfp4, "mxfp4", 4, true},
+    {DType::nvfp4, "nvfp4", 4, true},
 }};
 
 // Other spellings users and HF configs use ("torch_dtype": "bfloat16").
@@ -69,6 +70,8 @@ KvQuant kv_quant(DType d) {
       return {ScaleGranularity::per_group, 32, 2};
     case DType::mxfp4:
       return {ScaleGranularity::per_group, 32, 1};
+    case DType::nvfp4:
+      return {ScaleGranularity::per_group, 16, 1};
     default:
       return {ScaleGranularity::none, 0, 0};
   }
@@ -93,6 +96,8 @@ WeightQuant weight_quant(DType d) {
       return {ScaleGranularity::per_group, 128, 2};
     case DType::mxfp4:
       return {ScaleGranularity::per_group, 32, 1};
+    case DType::nvfp4:
+      return {ScaleGranularity::per_group, 16, 1};
     default:
       return {ScaleGranularity::none, 0, 0};
   }
@@ -104,6 +109,9 @@ int64_t matrix_bytes(DType d, int64_t rows, int64_t cols) {
   if (q.granularity == ScaleGranularity::per_channel) bytes = add(bytes, mul(rows, q.scale_bytes));
   if (q.granularity == ScaleGranularity::per_group)
     bytes = add(bytes, mul(rows, ceil_div(cols, q.group_size), q.scale_bytes));
+  // NVFP4 checkpoints (ModelOpt, compressed-tensors) also keep two fp32 scalars per matrix:
+  // weight_scale_2 (the per-tensor scale) and input_scale.
+  if (d == DType::nvfp4) bytes = add(bytes, 8);
   return bytes;
 }
 
@@ -114,7 +122,8 @@ std::string describe_kv_quant(DType d) {
     case ScaleGranularity::per_token_head:
       return std::string(name(d)) + ", one fp16 scale per token per head for K and for V";
     case ScaleGranularity::per_group:
-      return std::string(name(d)) + (d == DType::mxfp4 ? ", one e8m0 scale per group of 32 elements"
+      return std::string(name(d)) + (d == DType::mxfp4   ? ", one e8m0 scale per group of 32 elements"
+                                     : d == DType::nvfp4 ? ", one fp8 e4m3 scale per group of 16 elements"
                                                          : ", one fp16 scale per group of 32 elements");
     default:
       return std::string(name(d)) + ", unquantized";
@@ -127,8 +136,10 @@ std::string describe_weight_quant(DType d) {
       return std::string(name(d)) + ", one " + (d == DType::int8 ? "fp16" : "fp32") +
              " scale per output channel (linear layers only)";
     case ScaleGranularity::per_group:
-      return std::string(name(d)) + (d == DType::mxfp4 ? ", one e8m0 scale per group of 32 inputs (linear layers only)"
-                                                         : ", one fp16 scale per group of 128 inputs, symmetric (linear layers only)");
+      return std::string(name(d)) +
+             (d == DType::mxfp4   ? ", one e8m0 scale per group of 32 inputs (linear layers only)"
+              : d == DType::nvfp4 ? ", one fp8 e4m3 scale per group of 16 inputs and two fp32 scalars per matrix (linear layers only)"
+                                  : ", one fp16 scale per group of 128 inputs, symmetric (linear layers only)");
     default:
       return std::string(name(d)) + ", unquantized";
   }

@@ -9,7 +9,8 @@
 namespace kvplan {
 
 // mxfp4: OCP microscaling FP4 (e2m1) with one e8m0 (1-byte) scale per 32 elements (gpt-oss experts).
-enum class DType { fp32, bf16, fp16, fp8_e4m3, fp8_e5m2, int8, int4, mxfp4 };
+// nvfp4: NVIDIA FP4 (e2m1) with one fp8 e4m3 scale per 16 elements and an fp32 scale per tensor.
+enum class DType { fp32, bf16, fp16, fp8_e4m3, fp8_e5m2, int8, int4, mxfp4, nvfp4 };
 
 // How a quantized format stores its scales. Unquantized formats have granularity none.
 enum class ScaleGranularity { none, per_tensor, per_token_head, per_channel, per_group };

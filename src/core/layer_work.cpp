@@ -21,7 +21,8 @@ DType gemm_dtype(DType weights) {
   switch (weights) {
     case DType::int8:
     case DType::int4:
-    case DType::mxfp4: return DType::bf16;
+    case DType::mxfp4:
+    case DType::nvfp4: return DType::bf16;
     default: return weights;
   }
 }

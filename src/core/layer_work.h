@@ -98,7 +98,7 @@ struct ModelWork {
 ModelWork model_work(const Model& model, const MemoryOptions& opt);
 
 // The format the weight GEMMs multiply in: fp8 weights run fp8 GEMMs (W8A8, vLLM's fp8 path);
-// weight-only formats (int8, int4, mxfp4) are dequantized to 16 bits and run on the 16-bit tensor
+// weight-only formats (int8, int4, mxfp4, nvfp4: Hopper has no FP4 tensor cores) are dequantized to 16 bits and run on the 16-bit tensor
 // cores (AWQ/GPTQ/Marlin kernels); 16- and 32-bit weights multiply in their own format.
 DType gemm_dtype(DType weights);
 

@@ -156,7 +156,7 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
   // Informational, checked by tests/bundled_data_test.cpp: the published (rounded) totals as
   // printed on the card ("70.6B"), the checkpoint's exact count, and why a model misses them.
   for (const char* key : {"published_params", "published_active_params", "exact_params", "exact_params_source",
-                          "params_note"})
+                          "params_note", "published_params_scope"})
     f.expect(key);
   if (f.has("towers")) {
     const YAML::Node towers = f.node("towers");

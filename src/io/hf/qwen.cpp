@@ -182,7 +182,46 @@ Model qwen3_5(const Config& top, bool moe, bool wrapper) {
 
 }  // namespace
 
+// Qwen3VLVisionModel (modeling_qwen3_vl.py): Qwen3.5's tower (the same tensors and defaults)
+// plus one deepstack merger per deepstack_visual_indexes entry (default [8, 16, 24]): a LayerNorm
+// over 4vh (w+b), fc1 [4vh, 4vh] + b, fc2 [out_hidden, 4vh] + b (4 = spatial_merge_size^2).
+int64_t qwen3_vl_vision_params(const Config& v) {
+  const int64_t vh = v.integer("hidden_size", 1152);
+  const int64_t merge = v.integer("spatial_merge_size", 2);
+  const int64_t out = v.integer("out_hidden_size", 3584);
+  const int64_t merged = mul(vh, merge, merge);
+  const int64_t deepstack = add(add(mul(2, merged), add(mul(merged, merged), merged)), add(mul(out, merged), out));
+  const int64_t stacks = v.has("deepstack_visual_indexes") ? static_cast<int64_t>(v.integers("deepstack_visual_indexes").size()) : 3;
+  return add(qwen3_5_vision_params(v), mul(stacks, deepstack));
+}
+
+// configuration_qwen3_vl.py / configuration_qwen3_vl_moe.py: the text stack of Qwen3 (dense MLP on
+// every layer) or Qwen3-MoE (the qwen3_moe layer rule, no shared expert) under text_config, and
+// the vision tower (vision_config, or the class defaults) in Model::towers. The top-level
+// tie_word_embeddings decides (default false; the MoE text config's own default differs and is
+// not what the checkpoints store).
+Model qwen3_vl(const Config& top, bool moe) {
+  const Config c = top.has("text_config") ? top.object("text_config") : top;
+  Model m = moe ? qwen3_moe(c) : Model{};
+  if (!moe) {
+    m = start_model(c, c, "qwen3", false);
+    const Attention a = qwen3_attention(c, m.hidden_size);
+    const DenseMlp mlp{c.integer("intermediate_size"), true, false};
+    add_decoders(m, a, mlp, 2, none_sliding(layer_count(c)), 0);
+  }
+  m.family = moe ? "qwen3_vl_moe" : "qwen3_vl";
+  m.tie_word_embeddings = top.has("tie_word_embeddings") ? top.boolean("tie_word_embeddings", false)
+                                                         : c.boolean("tie_word_embeddings", false);
+  read_dtypes(m, top, c);
+  const nlohmann::json empty = nlohmann::json::object();
+  const Config v = top.has("vision_config") ? top.object("vision_config") : Config(empty, "", "vision_config.");
+  m.towers.push_back(vector_weight("vision", qwen3_vl_vision_params(v)));
+  return m;
+}
+
 void register_qwen(std::vector<Family>& out) {
+  out.push_back({"qwen3_vl", [](const Config& c) { return qwen3_vl(c, false); }});
+  out.push_back({"qwen3_vl_moe", [](const Config& c) { return qwen3_vl(c, true); }});
   out.push_back({"qwen3_moe", qwen3_moe});
   out.push_back({"qwen3_next", qwen3_next});
   out.push_back({"qwen3_5", [](const Config& c) { return qwen3_5(c, false, true); }});

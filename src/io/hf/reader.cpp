@@ -30,8 +30,9 @@ DType integer_bits(const Config& cfg, int64_t bits, const std::string& key) {
 // The weights' format from quantization_config (transformers' quantizers; vLLM's
 // quantization/*.py read the same keys): fp8 (DeepSeek, block scales), fbgemm_fp8, awq/gptq
 // (bits: int4 with a 16-bit scale per group), compressed-tensors (config_groups.*.weights:
-// num_bits and type int/float), bitsandbytes (load_in_4bit / load_in_8bit), modelopt
-// (quant_algo FP8). mxfp4 (gpt-oss) covers only the experts (see expert_dtype).
+// num_bits and type int/float; 4-bit float is NVFP4's nvfp4-pack-quantized), bitsandbytes
+// (load_in_4bit / load_in_8bit), modelopt (quant_algo FP8, NVFP4). mxfp4 (gpt-oss) covers only the
+// experts (see expert_dtype).
 std::optional<DType> quantized_dtype(const Config& top) {
   if (!top.has("quantization_config")) return std::nullopt;
   const Config q = top.object("quantization_config");
@@ -48,8 +49,9 @@ std::optional<DType> quantized_dtype(const Config& top) {
   if (method == "modelopt") {
     const std::string algo = q.string("quant_algo", "");
     if (algo == "FP8") return DType::fp8_e4m3;
+    if (algo == "NVFP4") return DType::nvfp4;
     if (algo.empty()) return std::nullopt;
-    throw q.fail("field 'quantization_config.quant_algo': '" + algo + "' is not modelled (FP8)");
+    throw q.fail("field 'quantization_config.quant_algo': '" + algo + "' is not modelled (FP8, NVFP4)");
   }
   if (method == "compressed-tensors" && q.has("config_groups")) {
     const Config groups = q.object("config_groups");
@@ -60,7 +62,8 @@ std::optional<DType> quantized_dtype(const Config& top) {
       const int64_t bits = w.integer("num_bits", 8);
       if (w.string("type", "int") == "float") {
         if (bits == 8) return DType::fp8_e4m3;
-        throw w.fail("field 'num_bits': " + std::to_string(bits) + "-bit float weights are not modelled (8)");
+        if (bits == 4 && w.integer("group_size", 16) == 16) return DType::nvfp4;
+        throw w.fail("field 'num_bits': " + std::to_string(bits) + "-bit float weights are not modelled (8, or 4 in groups of 16)");
       }
       return integer_bits(w, bits, "num_bits");
     }
@@ -69,10 +72,16 @@ std::optional<DType> quantized_dtype(const Config& top) {
 }
 
 // A KV-cache quantization the checkpoint declares: compressed-tensors' kv_cache_scheme
-// ({num_bits: 8, type: float}) or ModelOpt's kv_cache_quant_algo "FP8".
+// ({num_bits: 8, type: float}), ModelOpt's kv_cache_quant_algo "FP8" or its newer
+// kv_cache_scheme "FP8".
 std::optional<DType> declared_kv_dtype(const Config& top) {
   if (!top.has("quantization_config")) return std::nullopt;
   const Config q = top.object("quantization_config");
+  if (q.has("kv_cache_scheme") && !q.has_object("kv_cache_scheme")) {
+    const std::string algo = q.string("kv_cache_scheme", "");
+    if (algo == "FP8") return DType::fp8_e4m3;
+    throw q.fail("field 'quantization_config.kv_cache_scheme': '" + algo + "' is not modelled (FP8)");
+  }
   if (q.has("kv_cache_scheme")) {
     const Config k = q.object("kv_cache_scheme");
     const int64_t bits = k.integer("num_bits", 8);
@@ -82,6 +91,27 @@ std::optional<DType> declared_kv_dtype(const Config& top) {
   }
   if (q.string("kv_cache_quant_algo", "") == "FP8") return DType::fp8_e4m3;
   return std::nullopt;
+}
+
+// Linear modules a quantized checkpoint keeps in 16 bits (ignore, modules_to_not_convert,
+// exclude_modules) other than those kvplan keeps in 16 bits anyway: embeddings, lm_head, routers
+// and gates, norms, and the vision/audio towers. kvplan quantizes every linear layer of the
+// language model alike, so such a list makes its weight bytes low; the warning says so.
+std::optional<std::string> unquantized_linears(const Config& top) {
+  const Config q = top.object("quantization_config");
+  static const char* kept[] = {"lm_head", "embed", "vision", "visual", "audio", "mm_", "multi_modal",
+                               "projector", "norm", "router", "e_score_correction_bias"};
+  std::vector<std::string> left;
+  for (const char* key : {"ignore", "modules_to_not_convert", "exclude_modules"})
+    for (const std::string& module : q.strings(key)) {
+      bool skip = module.size() >= 4 && module.compare(module.size() - 4, 4, "gate") == 0;  // router: mlp.gate
+      for (const char* k : kept) skip = skip || module.find(k) != std::string::npos;
+      if (!skip) left.push_back(module);
+    }
+  if (left.empty()) return std::nullopt;
+  return "quantization_config keeps " + std::to_string(left.size()) + " module pattern(s) such as '" + left.front() +
+         "' in 16 bits; kvplan stores every linear layer of the language model in the quantized format, so its "
+         "weight bytes are low by those modules' share";
 }
 
 }  // namespace
@@ -114,6 +144,8 @@ Model start_model(const Config& top, const Config& c, const std::string& family,
 
 void read_dtypes(Model& m, const Config& top, const Config& c) {
   m.dtype = weight_dtype(top, c);
+  if (quantized_dtype(top))
+    if (auto w = unquantized_linears(top)) m.warnings.push_back(*w);
   m.expert_dtype = expert_dtype(top);
   const std::optional<DType> act = torch_dtype(top, c);
   if (act && *act != m.dtype && info(*act).bits == 16) m.activation_dtype = act;

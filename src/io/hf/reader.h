@@ -26,6 +26,7 @@ class Config {
 
   bool has(const std::string& key) const { return obj_.contains(key) && !obj_.at(key).is_null(); }
   bool present(const std::string& key) const { return obj_.contains(key); }  // even if null
+  bool has_object(const std::string& key) const { return has(key) && obj_.at(key).is_object(); }
 
   // The first of several spellings that is present (legacy names such as Falcon's n_layer);
   // the first one if none is, so that a "missing field" error names the current spelling.
