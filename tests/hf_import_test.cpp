@@ -245,6 +245,31 @@ TEST_CASE("HF import errors", "[hf]") {
     REQUIRE(m.warnings.size() == 1);
     CHECK(m.warnings[0].find("model_type 'some_vlm' is a wrapper kvplan does not know: imported its text_config (llama)") == 0);
   }
+  SECTION("integers out of range are named with the value as written") {
+    const std::string llama = R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": )";
+    CHECK(error_of(llama + "18446744073709551615}") ==
+          "cfg.json: field 'vocab_size' must be an integer below 2^63 (got 18446744073709551615)");
+    CHECK(error_of(llama + "1e19}") == "cfg.json: field 'vocab_size' must be an integer below 2^63 (got 1e+19)");
+    CHECK(error_of(llama + "NaN}") == "cfg.json: field 'vocab_size' must be an integer (got NaN)");
+    CHECK(error_of(llama + "-Infinity}") == "cfg.json: field 'vocab_size' must be an integer (got -Infinity)");
+    CHECK(error_of(llama + "32000.5}") == "cfg.json: field 'vocab_size' must be an integer (got 32000.5)");
+    CHECK(import_hf_config(llama + "32000.0}", "cfg.json").vocab_size == 32000);  // Python's 32000.0
+  }
+  SECTION("a key named twice is a warning with both positions; the last value counts, as in Python") {
+    const Model m = import_hf_config("{\"model_type\": \"llama\", \"hidden_size\": 64,\n \"intermediate_size\": 128, "
+                                     "\"num_hidden_layers\": 2, \"num_attention_heads\": 4,\n \"vocab_size\": 100, "
+                                     "\"vocab_size\": 200}",
+                                     "dup.json");
+    CHECK(m.vocab_size == 200);
+    REQUIRE(m.warnings.size() == 1);
+    CHECK(m.warnings[0] == "dup.json: key 'vocab_size' appears twice in one object (line 3, column 2 and line 3, "
+                           "column 21); the last value is used, as the engines' Python json does");
+    // The same key in two objects is no duplicate.
+    CHECK(import_hf_config(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100, "rope_scaling": {"vocab_size": 1}})",
+                           "ok.json").warnings.empty());
+  }
   SECTION("missing model_type") {
     CHECK(error_of(R"({"hidden_size": 4096})").find("missing field 'model_type'") != std::string::npos);
   }

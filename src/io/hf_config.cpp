@@ -34,8 +34,9 @@ const std::vector<hf::Family>& families() {
 }
 
 // Python's json module writes Infinity and NaN (e.g. Mamba-2's time_step_limit), which are not
-// JSON. kvplan reads none of those fields, so they become null / 0 of the same length outside
-// strings, keeping byte offsets (and so error positions) exact.
+// JSON. Outside strings they become marker strings of the same length (hf::kInfinityMarker and
+// the others), keeping byte offsets (and so error positions) exact: kvplan reads none of those
+// fields, and a typed read of one names the original token (Config::wrong_type).
 std::string replace_non_finite(std::string text) {
   bool in_string = false;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -50,17 +51,71 @@ std::string replace_non_finite(std::string text) {
     if (ch == '"') {
       in_string = true;
     } else if (text.compare(i, 9, "-Infinity") == 0) {
-      text.replace(i, 9, "null     ");
+      text.replace(i, 9, hf::kMinusInfinityMarker);
       i += 8;
     } else if (text.compare(i, 8, "Infinity") == 0) {
-      text.replace(i, 8, "null    ");
+      text.replace(i, 8, hf::kInfinityMarker);
       i += 7;
     } else if (text.compare(i, 3, "NaN") == 0) {
-      text.replace(i, 3, "0  ");
+      text.replace(i, 3, hf::kNanMarker);
       i += 2;
     }
   }
   return text;
+}
+
+// Keys an object of the config names twice, each with both positions: nlohmann (like Python's
+// json, which the engines use) keeps the last value, so this is a warning, not an error. A small
+// scan over strings and brackets; the text has already parsed as JSON.
+std::vector<std::string> duplicate_keys(const std::string& text, const std::string& source) {
+  struct Frame {
+    bool object = false;
+    std::map<std::string, std::pair<int, int>> keys;
+  };
+  std::vector<Frame> stack;
+  std::vector<std::string> out;
+  int line = 1, col = 1;
+  std::string last_string;
+  std::pair<int, int> last_at{0, 0};
+  bool have_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (ch == '"') {
+      const std::pair<int, int> at{line, col};
+      std::string s;
+      for (++i, ++col; i < text.size() && text[i] != '"'; ++i, ++col) {
+        if (text[i] == '\\' && i + 1 < text.size()) {
+          s += text[i];
+          ++i;
+          ++col;
+        }
+        s += text[i];
+      }
+      last_string = s;
+      last_at = at;
+      have_string = true;
+      ++col;
+      continue;
+    }
+    if (ch == ':' && have_string && !stack.empty() && stack.back().object) {
+      auto [it, inserted] = stack.back().keys.emplace(last_string, last_at);
+      if (!inserted && out.size() < 10)
+        out.push_back(source + ": key '" + last_string + "' appears twice in one object (line " +
+                      std::to_string(it->second.first) + ", column " + std::to_string(it->second.second) +
+                      " and line " + std::to_string(last_at.first) + ", column " + std::to_string(last_at.second) +
+                      "); the last value is used, as the engines' Python json does");
+    }
+    if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') have_string = false;
+    if (ch == '{' || ch == '[') stack.push_back({ch == '{', {}});
+    if ((ch == '}' || ch == ']') && !stack.empty()) stack.pop_back();
+    if (ch == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return out;
 }
 
 // nlohmann reports the byte count read; turn the offending byte into a 1-based line and column.
@@ -163,6 +218,8 @@ Model import_hf_config(const std::string& json_text, const std::string& source) 
                   SourcePos{source, 0, 0});
     Model m = it->import(wrapper_warning.empty() ? top : top.object("text_config"));
     if (!wrapper_warning.empty()) m.warnings.insert(m.warnings.begin(), wrapper_warning);
+    const std::vector<std::string> duplicates = duplicate_keys(json_text, source);
+    m.warnings.insert(m.warnings.begin(), duplicates.begin(), duplicates.end());
     m.id = id_from_source(source);
     m.name = m.id;
     m.source = source;

@@ -3,6 +3,8 @@
 // file under src/io/hf/ imports a group of families and registers their model_types (families.h).
 #pragma once
 
+#include <cmath>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
@@ -16,6 +18,12 @@
 namespace kvplan::hf {
 
 using json = nlohmann::json;
+
+// Python's Infinity, -Infinity and NaN in a config.json are read as these strings (of the
+// tokens' lengths, so positions stay exact); messages name the original token.
+inline constexpr const char* kInfinityMarker = "\"Infini\"";
+inline constexpr const char* kMinusInfinityMarker = "\"-Infini\"";
+inline constexpr const char* kNanMarker = "\"N\"";
 
 // Typed reads from one JSON object of a config.json ("" = top level, "text_config." = nested).
 // A null value counts as absent, as transformers treats None as "use the default".
@@ -105,6 +113,9 @@ class Config {
   Error fail(const std::string& message) const { return Error(message, SourcePos{source_, 0, 0}); }
   Error wrong_type(const std::string& key, const std::string& expected) const {
     std::string got = obj_.at(key).dump();
+    if (got == kInfinityMarker) got = "Infinity";
+    if (got == kMinusInfinityMarker) got = "-Infinity";
+    if (got == kNanMarker) got = "NaN";
     if (got.size() > 40) got = got.substr(0, 37) + "...";
     return fail("field '" + prefix_ + key + "' must be " + expected + " (got " + got + ")");
   }
@@ -112,11 +123,18 @@ class Config {
  private:
   int64_t to_integer(const std::string& key) const {
     const json& v = obj_.at(key);
+    if (v.is_number_unsigned()) {
+      const uint64_t u = v.get<uint64_t>();
+      if (u > static_cast<uint64_t>(INT64_MAX)) throw wrong_type(key, "an integer below 2^63");
+      return static_cast<int64_t>(u);
+    }
     if (v.is_number_integer()) return v.get<int64_t>();
-    // Python writes some integer fields as floats (2.0); accept those that are whole numbers.
+    // Python writes some integer fields as floats (2.0); accept those that are whole numbers in
+    // range (checked before the conversion: a double past 2^63 has no int64 value).
     if (v.is_number_float()) {
       const double d = v.get<double>();
-      if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+      if (!(d >= -9.2233720368547758e18 && d < 9.2233720368547758e18)) throw wrong_type(key, "an integer below 2^63");
+      if (d == std::trunc(d)) return static_cast<int64_t>(d);
     }
     throw wrong_type(key, "an integer");
   }
