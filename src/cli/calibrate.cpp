@@ -3,13 +3,14 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <fstream>
+#include <filesystem>
 #include <memory>
 
 #include "cli/subcommands.h"
 #include "core/error.h"
 #include "gpu/host/availability.h"
 #include "gpu/host/report.h"
+#include "io/files.h"
 #include "io/gpu_yaml.h"
 #if KVPLAN_HAVE_CUDA
 #include "gpu/run.h"
@@ -24,12 +25,23 @@ struct CalibrateOptions {
   std::string base;  // preset whose datasheet fields the calibrated preset keeps
 };
 
+// The output path and the --base preset, checked before any GPU is touched (in kvplan as in
+// kvplan-gpu): a folder that exists, not a folder itself, not an input file.
+void check_calibrate_arguments(const CalibrateOptions& o, const Registry& registry) {
+  std::error_code ec;
+  const std::filesystem::path out(o.out);
+  if (std::filesystem::is_directory(out, ec)) throw Error("--out is a directory; name the preset file to write", {o.out, 0, 0});
+  const std::filesystem::path dir = out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
+  if (!std::filesystem::is_directory(dir, ec)) throw Error("--out: the folder " + dir.string() + " does not exist", {o.out, 0, 0});
+  if (!o.base.empty()) registry.resolve_gpu(o.base);
+}
+
 void run_calibrate_command(const CalibrateOptions& o, Globals& globals) {
+  const Registry registry = globals.registry();
+  check_calibrate_arguments(o, registry);
 #if !KVPLAN_HAVE_CUDA
-  (void)o;
   run_on_gpu_helper("calibrate", globals);
 #else
-  const Registry registry = globals.registry();
   const auto start = std::chrono::steady_clock::now();
   auto progress = [&](const std::string& what) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -49,9 +61,7 @@ void run_calibrate_command(const CalibrateOptions& o, Globals& globals) {
   c = gpu::run_calibrate(base, progress);
   const std::string yaml = gpu::render_calibrated_preset(base, c);
   parse_gpu_yaml(yaml, o.out, base.id + "-calibrated");  // what we write must load
-  std::ofstream f(o.out);
-  if (!f) throw Error("calibrate: cannot write " + o.out);
-  f << yaml;
+  write_text_file(o.out, yaml);
   print(yaml);
 #endif
 }

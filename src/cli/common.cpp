@@ -7,6 +7,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include <fmt/core.h>
+
 #include "core/error.h"
 #include "core/params.h"
 #include "core/serving_dtypes.h"
@@ -164,7 +166,11 @@ Gpu gpu_of(const QueryOptions& q, Gpu gpu) {
 }
 
 Registry Globals::registry() const {
-  if (!data_dir.empty()) return Registry::load(data_dir);
+  if (!data_dir.empty()) {
+    Registry r = Registry::load(data_dir);
+    for (const std::string& n : r.notes()) fmt::print(stderr, "kvplan: note: {}\n", n);
+    return r;
+  }
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   const std::filesystem::path installed = self.parent_path().parent_path() / "share" / "kvplan";

@@ -88,14 +88,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    fmt::print(stderr, "kvplan: error: {}\n", e.what());
+    fmt::print(stderr, "kvplan: error: {}\n", kvplan::printable(e.what()));
     return 2;
   } catch (const kvplan::Error& e) {
     std::fflush(stdout);
     fmt::print(stderr, "kvplan: error: {}\n", e.located());
     return e.exit_status();
   } catch (const std::exception& e) {
-    fmt::print(stderr, "kvplan: internal error: {}\n", e.what());
+    fmt::print(stderr, "kvplan: internal error: {}\n", kvplan::printable(e.what()));
     return 70;
   }
   // Output that could not be written (a full disk, a closed pipe) is an error, never a silent 0.

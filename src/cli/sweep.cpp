@@ -22,14 +22,24 @@ struct SweepOptions {
 };
 
 // Every (model, GPU, KV dtype, tp) combination, each with the query's other options.
+constexpr int64_t kMaxSweepCases = 4096;
+
 std::vector<SweepCase> cases_of(const SweepOptions& o, const Registry& registry) {
   const QueryOptions& q = o.query;
   const std::vector<std::string> kv_dtypes = q.kv_dtype.empty() ? std::vector<std::string>{""} : parse_list(q.kv_dtype, "--kv-dtype");
   const std::vector<int64_t> tps = parse_range(q.tp, "--tp");
+  const std::vector<std::string> models = parse_list(q.model, "--model"), gpus = parse_list(q.gpu, "--gpu");
+  // Each case holds its model: their number is bounded before any is built (the contexts and
+  // batches of a case stream).
+  const double n_cases = static_cast<double>(models.size()) * static_cast<double>(gpus.size()) *
+                         static_cast<double>(kv_dtypes.size()) * static_cast<double>(tps.size());
+  if (n_cases > static_cast<double>(kMaxSweepCases))
+    throw Error("sweep: " + std::to_string(static_cast<int64_t>(n_cases)) + " model x GPU x KV dtype x tp cases, above the " +
+                std::to_string(kMaxSweepCases) + " one sweep may hold; split it");
   std::vector<SweepCase> out;
-  for (const std::string& model_spec : parse_list(q.model, "--model")) {
+  for (const std::string& model_spec : models) {
     const Model model = registry.resolve_model(model_spec);
-    for (const std::string& gpu_spec : parse_list(q.gpu, "--gpu")) {
+    for (const std::string& gpu_spec : gpus) {
       const Gpu gpu = gpu_of(q, registry.resolve_gpu(gpu_spec));
       for (const std::string& kv : kv_dtypes) {
         for (int64_t tp : tps) {

@@ -37,22 +37,44 @@ struct ProgressLine {
   }
 };
 
-void run_validate_command(const ValidateOptions& o, Globals& globals) {
-#if !KVPLAN_HAVE_CUDA
-  (void)o;
-  run_on_gpu_helper("validate", globals);
-#else
-  QueryOptions q = o.q;
+// The request's model, GPU, workload and options, resolved (bad arguments fail here, before any
+// GPU is touched, in kvplan as in kvplan-gpu).
+struct ValidateInputs {
+  QueryOptions q;
+  Model model;
+  Gpu gpu;
+  Workload workload;
+  MemoryOptions memory;
+};
+
+ValidateInputs validate_inputs(const ValidateOptions& o, const Registry& registry) {
+  ValidateInputs in;
+  in.q = o.q;
+  QueryOptions& q = in.q;
   if (q.model.empty()) q.model = "llama-3.1-8b";
   if (q.weight_dtype.empty()) q.weight_dtype = "bf16";  // the reference linears run in bf16
-  const Registry registry = globals.registry();
   if (q.gpu.empty()) q.gpu = registry.has_gpu("h100-sxm-calibrated") ? "h100-sxm-calibrated" : "h100-sxm";
-  gpu::ValidateRequest r;
-  r.model = registry.resolve_model(q.model);
-  r.gpu = registry.resolve_gpu(q.gpu);
-  const Workload w = workload_of(q);
+  in.model = registry.resolve_model(q.model);
+  in.gpu = registry.resolve_gpu(q.gpu);
+  in.workload = workload_of(q);
   q.engine = "ideal";  // validate times kernels: an engine's block layout does not change them
-  const MemoryOptions mo = memory_options_of(q, r.model, r.gpu, registry);
+  in.memory = memory_options_of(q, in.model, in.gpu, registry);
+  if (!(o.max_time_s > 0)) throw Error("--max-time must be positive");
+  return in;
+}
+
+void run_validate_command(const ValidateOptions& o, Globals& globals) {
+  const Registry registry = globals.registry();
+  const ValidateInputs in = validate_inputs(o, registry);
+#if !KVPLAN_HAVE_CUDA
+  run_on_gpu_helper("validate", globals);
+#else
+  const QueryOptions& q = in.q;
+  gpu::ValidateRequest r;
+  r.model = in.model;
+  r.gpu = in.gpu;
+  const Workload& w = in.workload;
+  const MemoryOptions& mo = in.memory;
   r.cache = mo.cache;
   r.batch = w.batch;
   r.context = w.context;

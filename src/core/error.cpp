@@ -6,6 +6,53 @@
 
 namespace kvplan {
 
+size_t invalid_utf8_at(const std::string& text, size_t from) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  size_t i = from;
+  while (i < n) {
+    const unsigned char c = s[i];
+    size_t len = 0;
+    unsigned min = 0;
+    if (c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
+    else return i;
+    if (i + len > n) return i;
+    unsigned cp = len == 1 ? c : c & (0x7F >> len);
+    for (size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;  // overlong, out of range, surrogate
+    i += len;
+  }
+  return std::string::npos;
+}
+
+std::string printable(const std::string& text) {
+  static const char* hex = "0123456789abcdef";
+  auto escape = [&](std::string& out, unsigned char c) {
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  };
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t bad = invalid_utf8_at(text, i);
+    const size_t good_end = bad == std::string::npos ? text.size() : bad;
+    for (; i < good_end; ++i) {
+      const unsigned char c = static_cast<unsigned char>(text[i]);
+      if (c < 0x20 || c == 0x7F) escape(out, c);
+      else out += text[i];
+    }
+    if (bad != std::string::npos) escape(out, static_cast<unsigned char>(text[i++]));
+  }
+  return out;
+}
+
 std::string Error::located() const {
   std::string out;
   if (!pos_.file.empty()) {
@@ -16,7 +63,7 @@ std::string Error::located() const {
     }
     out += ": ";
   }
-  return out + what();
+  return printable(out + what());
 }
 
 namespace {

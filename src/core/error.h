@@ -30,6 +30,13 @@ class Error : public std::runtime_error {
   int exit_status_;
 };
 
+// The byte offset, from `from` on, of the first byte that does not belong to valid UTF-8
+// (std::string::npos when the rest is UTF-8 throughout).
+size_t invalid_utf8_at(const std::string& text, size_t from = 0);
+// The text on one line: control bytes (newlines included) and bytes that are not UTF-8 written
+// as \xNN, so that no input can split or garble an error line.
+std::string printable(const std::string& text);
+
 // "did you mean 'x'?" suffix for an unknown name among candidates ("" if nothing is close).
 std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates);
 

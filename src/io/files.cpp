@@ -1,8 +1,10 @@
 #include "io/files.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -10,6 +12,22 @@
 namespace kvplan {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// The files this process has read: write_text_file never replaces one of them.
+std::set<fs::path>& inputs() {
+  static std::set<fs::path> read;
+  return read;
+}
+
+fs::path identity(const std::string& path) {
+  std::error_code ec;
+  const fs::path p = fs::weakly_canonical(path, ec);
+  return ec ? fs::path(path) : p;
+}
+
+}  // namespace
 
 std::string read_text_file(const std::string& path) {
   std::error_code ec;
@@ -26,7 +44,18 @@ std::string read_text_file(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) throw Error("cannot read file", {path, 0, 0});
-  return ss.str();
+  std::string text = ss.str();
+  // Every format kvplan reads is UTF-8 text: anything else is refused where it stops being so.
+  if (const size_t bad = invalid_utf8_at(text); bad != std::string::npos) {
+    const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
+    const int col = 1 + static_cast<int>(line_start == std::string::npos ? bad : bad - line_start - 1);
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(text[bad]));
+    throw Error(std::string("not UTF-8 text (byte ") + byte + ")", {path, line, col});
+  }
+  inputs().insert(identity(path));
+  return text;
 }
 
 std::vector<std::string> yaml_files_in(const std::string& dir) {
@@ -45,6 +74,8 @@ bool is_regular_file(const std::string& path) {
 }
 
 void write_text_file(const std::string& path, const std::string& text) {
+  if (inputs().count(identity(path)))
+    throw Error("will not overwrite a file this command read as input; write the output elsewhere", {path, 0, 0});
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw Error("cannot write file", {path, 0, 0});
   out.write(text.data(), static_cast<std::streamsize>(text.size()));

@@ -11,7 +11,8 @@ std::string read_text_file(const std::string& path);
 // Paths of the *.yaml files directly inside dir, sorted; empty if dir does not exist.
 std::vector<std::string> yaml_files_in(const std::string& dir);
 bool is_regular_file(const std::string& path);
-// Writes text to path (reports, plots); throws kvplan::Error naming the path on failure.
+// Writes text to path (reports, plots); throws kvplan::Error naming the path on failure, and
+// when the path is a file the process has read (an output never replaces an input).
 void write_text_file(const std::string& path, const std::string& text);
 
 }  // namespace kvplan

@@ -1,5 +1,6 @@
 #include "io/ranges.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -56,8 +57,12 @@ void append_range(const std::string& item, const std::string& flag, std::vector<
   if (*end != '\0' || errno == ERANGE || !std::isfinite(factor) || !(factor > 1))
     throw bad("the factor must be a number above 1");
   // Each value is LO x F^k rounded, computed from LO (no accumulated rounding); values that round
-  // to the previous one (small LO with F < 2) are skipped so the range strictly increases.
-  for (int k = 0;; ++k) {
+  // to the previous one (small LO with F < 2) are skipped so the range strictly increases. The
+  // number of steps, log(HI/LO) / log(F), is bounded first: a factor a hair above 1 would
+  // otherwise step for ever without a new value.
+  const double steps = std::log(static_cast<double>(hi) / static_cast<double>(std::max<int64_t>(lo, 1))) / std::log(factor);
+  if (!(steps < static_cast<double>(kMaxRangeValues))) throw bad("the factor is too close to 1 (more than " + std::to_string(kMaxRangeValues) + " steps)");
+  for (int64_t k = 0;; ++k) {
     const double exact = static_cast<double>(lo) * std::pow(factor, k);
     if (exact > static_cast<double>(hi) + 0.5) return;
     const int64_t v = std::llround(exact);
@@ -75,6 +80,8 @@ std::vector<int64_t> parse_range(const std::string& text, const std::string& fla
     if (item.empty()) throw Error(flag + ": empty item in '" + text + "'");
     if (item.find("..") != std::string::npos) append_range(item, flag, out);
     else out.push_back(parse_count(item, flag));
+    if (static_cast<int64_t>(out.size()) > kMaxRangeValues)
+      throw Error(flag + ": more than " + std::to_string(kMaxRangeValues) + " values in all");
   }
   return out;
 }

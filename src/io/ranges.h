@@ -17,8 +17,8 @@ std::vector<int64_t> parse_range(const std::string& text, const std::string& fla
 // Comma-separated names ("llama-3.1-8b,mistral-7b-v0.1"), empty items rejected.
 std::vector<std::string> parse_list(const std::string& text, const std::string& flag);
 
-// Most values one range may expand to (a typo such as 1..1G:+1 fails fast instead of
-// exhausting memory).
-constexpr int64_t kMaxRangeValues = int64_t{1} << 27;
+// Most values one flag's ranges and lists may expand to, in all (a typo such as 1..1G:+1 fails
+// fast instead of exhausting memory).
+constexpr int64_t kMaxRangeValues = int64_t{1} << 20;
 
 }  // namespace kvplan

@@ -105,13 +105,32 @@ Registry Registry::load(const std::string& data_dir) {
     std::error_code ec;
     if (!std::filesystem::is_directory(data_dir, ec))
       throw Error("data directory does not exist or is not a directory", {data_dir, 0, 0});
-    for (const auto& p : yaml_files_in(data_dir + "/models")) r.models_[stem(p)] = {p, read_text_file(p)};
-    for (const auto& p : yaml_files_in(data_dir + "/presets")) r.gpus_[stem(p)] = {p, read_text_file(p)};
+    // A data-directory file replaces the bundled entry of its id; where its text differs (an
+    // installed copy does not), a note says so.
+    auto put = [&](std::map<std::string, Entry>& into, const std::string& path, const char* what) {
+      Entry e{path, read_text_file(path)};
+      const std::string id = stem(path);
+      if (auto it = into.find(id); it != into.end() && it->second.text != e.text)
+        r.notes_.push_back(path + " replaces the bundled " + what + " '" + id + "'");
+      into[id] = std::move(e);
+    };
+    for (const auto& p : yaml_files_in(data_dir + "/models")) put(r.models_, p, "model");
+    for (const auto& p : yaml_files_in(data_dir + "/presets")) put(r.gpus_, p, "GPU preset");
     if (is_directory(data_dir + "/presets/engines"))
-      for (const auto& p : yaml_files_in(data_dir + "/presets/engines")) r.engines_[stem(p)] = {p, read_text_file(p)};
+      for (const auto& p : yaml_files_in(data_dir + "/presets/engines")) put(r.engines_, p, "engine profile");
   }
+  // An alias names one preset: never another preset's id, never two presets.
   for (const auto& [id, e] : r.gpus_)
-    for (const auto& alias : aliases_of(e.text, e.source)) r.gpu_aliases_[alias] = id;
+    for (const auto& alias : aliases_of(e.text, e.source)) {
+      if (alias != id && r.gpus_.count(alias))
+        throw Error("alias '" + alias + "' is the id of another GPU preset (" + r.gpus_.at(alias).source + ")",
+                    {e.source, 0, 0});
+      if (auto it = r.gpu_aliases_.find(alias); it != r.gpu_aliases_.end() && it->second != id)
+        throw Error("alias '" + alias + "' is also an alias of the GPU preset '" + it->second + "' (" +
+                        r.gpus_.at(it->second).source + ")",
+                    {e.source, 0, 0});
+      r.gpu_aliases_[alias] = id;
+    }
   return r;
 }
 

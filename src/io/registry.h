@@ -30,6 +30,9 @@ class Registry {
   EngineProfile resolve_engine(const std::string& spec) const;
   std::vector<EngineProfile> engine_profiles() const;  // every bundled profile, by name and version
 
+  // What loading a data directory decided that the user should hear (a bundled entry overridden).
+  const std::vector<std::string>& notes() const { return notes_; }
+
  private:
   struct Entry {
     std::string source;  // path for messages
@@ -39,6 +42,7 @@ class Registry {
   std::map<std::string, Entry> gpus_;
   std::map<std::string, std::string> gpu_aliases_;  // alias -> id
   std::map<std::string, Entry> engines_;            // file stem (vllm-0.10) -> profile
+  std::vector<std::string> notes_;
 };
 
 }  // namespace kvplan

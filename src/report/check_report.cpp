@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/error.h"
 #include "report/format.h"
 
 namespace kvplan {
@@ -143,9 +144,27 @@ Json check_to_json(const std::vector<CheckedFile>& files) {
   return j;
 }
 
-std::string xml_escape(const std::string& text) {
+// XML 1.0 text: markup characters as entities; bytes that are not UTF-8 and control characters
+// XML cannot hold (all below 0x20 but tab, newline and carriage return) become U+FFFD.
+std::string xml_escape(const std::string& raw) {
+  std::string text;
+  for (size_t i = 0; i < raw.size();) {
+    const size_t bad = invalid_utf8_at(raw, i);
+    const size_t good_end = bad == std::string::npos ? raw.size() : bad;
+    text.append(raw, i, good_end - i);
+    i = good_end;
+    if (bad != std::string::npos) {
+      text += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
   std::string out;
   for (char ch : text) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+      out += "\xEF\xBF\xBD";
+      continue;
+    }
     switch (ch) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;

@@ -1,0 +1,44 @@
+// Shared by the libFuzzer targets (tests/fuzz/README.md): the bundled registry, and the core
+// (estimate and fit) run on whatever a target parsed. An input error is kvplan::Error and is
+// expected; any other exception escapes and libFuzzer reports it as a crash, as the CLI would
+// otherwise report an input as an internal error.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/error.h"
+#include "core/estimate.h"
+#include "core/fleet.h"
+#include "core/params.h"
+#include "io/registry.h"
+
+namespace kvplan::fuzz {
+
+inline const Registry& registry() {
+  static const Registry r = Registry::load("");
+  return r;
+}
+
+inline std::string text(const uint8_t* data, size_t size) { return std::string(reinterpret_cast<const char*>(data), size); }
+
+// Sizing a model on a GPU: the estimate at a small workload under kvplan's ideal engine and the
+// default engine profile, and the largest batch and context that fit. Input errors are expected.
+inline void exercise(const Model& model, const Gpu& gpu, const EngineProfile* profile = nullptr) {
+  for (int pass = 0; pass < 2; ++pass) {
+    try {
+      MemoryOptions o;
+      o.weights = weight_dtypes(model);
+      if (pass == 1) {
+        if (profile) o.engine.profile = *profile;
+        else o.engine.profile = registry().resolve_engine("vllm");
+      }
+      estimate(model, gpu, Workload{2, 4096, 0, 0}, o);
+      fit(model, gpu, std::nullopt, 1, o);
+    } catch (const Error&) {
+    }
+  }
+}
+
+}  // namespace kvplan::fuzz
