@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 
+#include "core/error.h"
 #include "report/check_report.h"
 
 using namespace kvplan;
@@ -195,4 +196,15 @@ TEST_CASE("check json: schema_version, status, per-check fields", "[junit]") {
   CHECK(j["files"][0]["checks"][1]["unit"] == "bytes");
   CHECK(j["files"][0].contains("estimate"));
   CHECK(j["files"][1]["error"] == "bad.yaml:1:1: nope");
+}
+
+TEST_CASE("junit: bytes that are not UTF-8 and control characters become U+FFFD", "[junit]") {
+  // A suite named with a Latin-1 byte (0xE9) and a control byte (0x01): XML 1.0 can hold neither.
+  const std::vector<CheckedFile> files = {file_with(std::string("caf\xE9\x01"), {true})};
+  const std::string xml = render_junit(files);
+  CHECK(invalid_utf8_at(xml) == std::string::npos);
+  CHECK(xml.find('\x01') == std::string::npos);
+  std::unique_ptr<Element> root;
+  REQUIRE_NOTHROW(root = XmlParser(xml).document());
+  CHECK(root->all("testsuite").at(0)->attrs.at("name") == "caf\xEF\xBF\xBD\xEF\xBF\xBD");
 }

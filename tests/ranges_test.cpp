@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.h"
+#include "io/numbers.h"
 #include "io/ranges.h"
 
 using namespace kvplan;
@@ -58,4 +59,36 @@ TEST_CASE("range: errors name the flag and the expected syntax", "[ranges]") {
 TEST_CASE("list: names split on commas", "[ranges]") {
   CHECK(parse_list("a,b,c", "--model") == std::vector<std::string>{"a", "b", "c"});
   CHECK_THROWS_AS(parse_list("a,", "--model"), Error);
+}
+
+TEST_CASE("numbers: whole numbers in scientific notation; bytes whole unless a unit rounds them", "[numbers]") {
+  CHECK(parse_count("1e3", "--batch") == 1000);
+  CHECK(parse_count("2.5e3", "--batch") == 2500);
+  CHECK(parse_count("1e3k", "--context") == 1024000);
+  CHECK_THROWS_WITH(parse_count("1.5", "--batch"), Catch::Contains("not a whole number"));
+  CHECK_THROWS_WITH(parse_count("1e19", "--batch"), Catch::Contains("overflows 64-bit"));  // 1e19 > 2^63
+  CHECK_THROWS_WITH(parse_count("1e-3", "--batch"), Catch::Contains("not a whole number"));
+  CHECK_THROWS_WITH(parse_bytes("1.5", "--kv-cache-memory"), Catch::Contains("not a whole number of bytes"));
+  CHECK(parse_bytes("1.5KiB", "--kv-cache-memory") == 1536);
+  CHECK(parse_bytes("0.3GB", "--kv-cache-memory") == 300000000);  // 0.3 x 1e9 rounds to the byte
+  CHECK(parse_bytes("1.6e10", "--kv-cache-memory") == 16000000000);
+}
+
+TEST_CASE("range: a factor a hair above 1 and too many values in all fail fast", "[ranges]") {
+  // log(2) / log(1 + 2^-52) ~ 3e15 steps, above the 2^20 values a flag may expand to.
+  CHECK_THROWS_WITH(parse_range("1..2:x1.0000000000000002", "--context"), Catch::Contains("too close to 1"));
+  // Each item is below 2^20 values; the four together are not.
+  CHECK_THROWS_WITH(parse_range("1..300000:+1,1..300000:+1,1..300000:+1,1..300000:+1", "--batch"),
+                    Catch::Contains("more than 1048576 values in all"));
+}
+
+TEST_CASE("text: UTF-8 validation and one-line printing", "[errors]") {
+  CHECK(invalid_utf8_at("plain ascii") == std::string::npos);
+  CHECK(invalid_utf8_at("caf\xC3\xA9") == std::string::npos);   // é
+  CHECK(invalid_utf8_at("caf\xE9!") == 3);                       // Latin-1 é
+  CHECK(invalid_utf8_at("\xC0\xAF") == 0);                       // overlong '/'
+  CHECK(invalid_utf8_at("\xED\xA0\x80") == 0);                   // a UTF-16 surrogate
+  CHECK(invalid_utf8_at("ok\xF0\x9F\x98") == 2);                 // truncated 4-byte sequence
+  CHECK(printable("two\nlines\x01 caf\xE9") == "two\\x0alines\\x01 caf\\xe9");
+  CHECK(Error("bad\rvalue", {"f.yaml", 2, 3}).located() == "f.yaml:2:3: bad\\x0dvalue");
 }

@@ -74,12 +74,15 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
                 "vLLM: size sliding-window and chunked layers as full attention");
 }
 
-Workload workload_of(const QueryOptions& q) {
+Workload workload_of(const QueryOptions& q, bool prompt_in_context) {
   Workload w;
   w.context = parse_count(q.context, "--context");
   w.batch = parse_count(q.batch, "--batch");
   w.prompt = q.prompt.empty() ? w.context : parse_count(q.prompt, "--prompt");
   w.gen = q.gen.empty() ? 0 : parse_count(q.gen, "--gen");
+  if (prompt_in_context && w.prompt > w.context)
+    throw Error("--prompt " + std::to_string(w.prompt) + " exceeds --context " + std::to_string(w.context) +
+                ": the context holds the prompt (and the tokens generated after it)");
   return w;
 }
 

@@ -59,7 +59,7 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require = true);
 void add_format_option(CLI::App* app, std::string& format, const std::vector<std::string>& formats);
 
 // Turns typed options into core inputs for one model (dtype defaults come from the model).
-Workload workload_of(const QueryOptions& q);
+Workload workload_of(const QueryOptions& q, bool prompt_in_context = true);
 MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const Gpu& gpu, const Registry& registry);
 // The preset with the query's overrides applied (--usd-per-gpu-hour).
 Gpu gpu_of(const QueryOptions& q, Gpu gpu);

@@ -3,25 +3,12 @@
 #include <memory>
 
 #include "cli/subcommands.h"
+#include "io/ranges.h"
 #include "report/estimate_report.h"
 #include "report/fleet_report.h"
 
 namespace kvplan::cli {
 
-namespace {
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = text.find(',', start);
-    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-}  // namespace
 
 void setup_compare(CLI::App& app, Globals& globals) {
   auto q = std::make_shared<QueryOptions>();
@@ -31,9 +18,9 @@ void setup_compare(CLI::App& app, Globals& globals) {
   sub->callback([q, &globals] {
     const Registry registry = globals.registry();
     std::vector<Estimate> rows;
-    for (const std::string& m : split_list(q->model)) {
+    for (const std::string& m : parse_list(q->model, "--model")) {
       const Model model = registry.resolve_model(m);
-      for (const std::string& g : split_list(q->gpu)) {
+      for (const std::string& g : parse_list(q->gpu, "--gpu")) {
         const Gpu gpu = gpu_of(*q, registry.resolve_gpu(g));
         rows.push_back(estimate(model, gpu, workload_of(*q), memory_options_of(*q, model, gpu, registry)));
       }

@@ -35,7 +35,7 @@ void setup_plan(CLI::App& app, Globals& globals) {
     const Registry registry = globals.registry();
     const Model model = registry.resolve_model(o->q.model);
     const Gpu gpu = gpu_of(o->q, registry.resolve_gpu(o->q.gpu));
-    const Workload w = workload_of(o->q);
+    const Workload w = workload_of(o->q, false);  // plan sizes prompt + gen, not --context
     QueryOptions q = o->q;  // the engine admits prompt + gen tokens unless --max-model-len says otherwise
     if (q.max_model_len.empty()) q.max_model_len = std::to_string(w.prompt + w.gen);
     const MemoryOptions opt = memory_options_of(q, model, gpu, registry);

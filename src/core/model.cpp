@@ -1,5 +1,7 @@
 #include "core/model.h"
 
+#include <map>
+
 #include <string>
 
 #include "core/error.h"
@@ -63,6 +65,16 @@ void check_model(const Model& model) {
   if (model.layers.empty()) top.fail("has no layers");
   for (size_t i = 0; i < model.layers.size(); ++i)
     check_layer(model.layers[i], who + "layer " + std::to_string(i) + " (" + model.layers[i].block + "): ");
+  // Layers that share one copy of weights must have one shape: the copy is counted once.
+  std::map<std::string, const Layer*> first;
+  for (const Layer& l : model.layers) {
+    if (l.shared_weights.empty()) continue;
+    const auto [it, added] = first.emplace(l.shared_weights, &l);
+    const Layer& a = *it->second;
+    if (!added && (a.mixer != l.mixer || a.mlp != l.mlp || a.norms != l.norms))
+      top.fail("blocks '" + a.block + "' and '" + l.block + "' share weights ('" + l.shared_weights +
+               "') but differ in shape");
+  }
 }
 
 void check_layer(const Layer& layer, const std::string& where) {

@@ -36,6 +36,13 @@ double non_negative(YamlFields& f, const std::string& key) {
   return v;
 }
 
+// A limit no deployment can meet (a zero time, a headroom above 100%) is bad input, not a failed check.
+double positive_limit(YamlFields& f, const std::string& key) {
+  const double v = f.number(key);
+  if (!(v > 0)) throw Error("'" + key + "' must be positive (no deployment meets a limit of 0)", f.pos(key));
+  return v;
+}
+
 using Reader = void (*)(YamlFields&, const std::string& key, DeployFile&);
 
 struct KeySpec {
@@ -182,7 +189,11 @@ const KeySpec kKeys[] = {
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.fits = f.boolean(k, true); }},
     {"limits", "min_headroom_percent", "number", "", false,
      "usable memory left free at the workload, as a percent of usable memory, must be at least this",
-     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.min_headroom_percent = non_negative(f, k); }},
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.limits.min_headroom_percent = non_negative(f, k);
+       if (d.spec.limits.min_headroom_percent >= 100)
+         throw Error("'" + k + "' must be below 100 (the weights alone take some of the usable memory)", f.pos(k));
+     }},
     {"limits", "max_model_len_fits", "true/false", "false", false,
      "one sequence of max_model_len tokens must fit (else vLLM refuses to start)",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
@@ -193,11 +204,11 @@ const KeySpec kKeys[] = {
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.max_num_seqs_fit = f.boolean(k, false); }},
     {"limits", "max_ttft_s", "number", "", false,
      "time to first token, in seconds: the prefill of one prompt on an idle replica (a lower bound under load)",
-     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.max_ttft_s = non_negative(f, k); }},
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.max_ttft_s = positive_limit(f, k); }},
     {"limits", "max_time_per_output_token_s", "number", "", false,
      "seconds per decode step with concurrency sequences at prompt + output tokens (the slowest step)",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
-       d.spec.limits.max_time_per_output_token_s = non_negative(f, k);
+       d.spec.limits.max_time_per_output_token_s = positive_limit(f, k);
      }},
     {"limits", "min_output_tokens_per_s", "number", "", false,
      "output tokens per second of one replica at that decode step, at least",

@@ -30,6 +30,8 @@ class MixerReader {
   int64_t integer(const std::string& key) { return f_.integer(key); }
   int64_t integer(const std::string& key, int64_t fallback) { return f_.integer(key, fallback); }
   bool boolean(const std::string& key, bool fallback) { return f_.boolean(key, fallback); }
+  bool has(const std::string& key) const { return f_.has(key); }
+  SourcePos pos(const std::string& key) const { return f_.pos(key); }  // for a module's own checks
   template <class T>
   T sub(const std::string& key, int64_t hidden) {
     YamlFields g(f_.node(key), f_.source(), key);

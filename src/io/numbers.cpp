@@ -23,10 +23,17 @@ int64_t parse_count(const std::string& text, const std::string& flag) {
     default: break;
   }
   if (shift) digits.pop_back();
-  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) {
-    if (!digits.empty() && digits[0] == '-') throw bad("must be positive");
-    throw bad("not a whole number");
+  if (!digits.empty() && digits[0] == '-') throw bad("must be positive");
+  if (digits.find_first_of("eE.") != std::string::npos && digits.find_first_not_of("0123456789eE.+") == std::string::npos) {
+    // Scientific notation of a whole number (1e3, 2.5e4).
+    char* end = nullptr;
+    const double d = std::strtod(digits.c_str(), &end);
+    if (*end != '\0' || !std::isfinite(d) || d != std::trunc(d)) throw bad("not a whole number");
+    if (!(d < std::ldexp(1.0, 63 - shift))) throw bad("overflows 64-bit");
+    if (d < 1) throw bad("must be positive");
+    return static_cast<int64_t>(d) << shift;
   }
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) throw bad("not a whole number");
   errno = 0;
   const unsigned long long v = std::strtoull(digits.c_str(), nullptr, 10);
   if (errno == ERANGE || v > (static_cast<unsigned long long>(INT64_MAX) >> shift)) throw bad("overflows 64-bit");
@@ -62,7 +69,9 @@ int64_t parse_bytes(const std::string& text, const std::string& flag) {
   const double v = std::strtod(number.c_str(), &end);
   if (number.empty() || *end != '\0' || !std::isfinite(v))
     throw Error(flag + ": not a byte count, got '" + text + "' (expected e.g. 17179869184, 1.6e10 or 16GiB)");
-  const double bytes = std::floor(v * unit);
+  // Without a unit the number is bytes and must be whole; with one it is rounded to a byte.
+  if (unit == 1 && v != std::floor(v)) throw Error(flag + ": not a whole number of bytes, got '" + text + "'");
+  const double bytes = std::round(v * unit);
   if (!(bytes >= 1)) throw Error(flag + ": must be at least 1 byte, got '" + text + "'");
   if (bytes >= 0x1p63) throw Error(flag + ": overflows 64-bit, got '" + text + "'");
   return static_cast<int64_t>(bytes);

@@ -211,6 +211,9 @@ EngineProfile Registry::resolve_engine(const std::string& given) const {
   const size_t at = spec.find('@');
   const std::string engine = spec.substr(0, at);
   const std::string version = at == std::string::npos ? "" : spec.substr(at + 1);
+  if (at != std::string::npos && version.empty())
+    throw Error("engine '" + given + "': no version after '@' (write " + engine + " for the default, or " + engine +
+                "@VERSION)");
   std::vector<std::string> names = {"ideal"};
   std::vector<std::string> versions;
   bool known = false;

@@ -1,5 +1,6 @@
 #include "io/speculative.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -15,6 +16,12 @@ SpeculativeConfig parse_speculative_config(const std::string& text) {
     throw Error(flag + ": not a JSON object, got '" + text + "' (e.g. '{\"method\": \"eagle3\", \"num_speculative_tokens\": 3}')");
   }
   if (!j.is_object()) throw Error(flag + ": expected a JSON object");
+  // The keys kvplan reads, as a deploy file's speculative_config: any other is refused.
+  const std::vector<std::string> keys = {"method", "model", "num_speculative_tokens"};
+  for (const auto& [key, value] : j.items())
+    if (std::find(keys.begin(), keys.end(), key) == keys.end())
+      throw Error(flag + ": unknown key '" + key + "' (kvplan reads method, model and num_speculative_tokens)" +
+                  did_you_mean(key, keys));
   SpeculativeConfig c;
   auto text_of = [&](const char* key) -> std::string {
     if (!j.contains(key)) return "";

@@ -14,7 +14,10 @@ SourcePos pos_of(const YAML::Node& node, const std::string& source) {
 
 YAML::Node parse_yaml(const std::string& text, const std::string& source) {
   try {
-    return YAML::Load(text);
+    // One document per file: a second one (after '---') would otherwise be ignored.
+    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1) throw Error("more than one YAML document in the file (a second '---')", pos_of(docs[1], source));
+    return docs.empty() ? YAML::Node() : docs[0];
   } catch (const YAML::Exception& e) {
     SourcePos pos{source, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1};
     throw Error("malformed YAML: " + e.msg, pos);
@@ -40,6 +43,8 @@ SourcePos YamlFields::pos(const std::string& key) const {
 
 YAML::Node YamlFields::node(const std::string& key) {
   used_.insert(key);
+  if (node_[key].IsDefined() && node_[key].IsNull())
+    throw Error("'" + key + "' has no value", pos_of(node_[key], source_));
   if (!has(key)) {
     // A misspelt required key is reported as the misspelling, where it stands.
     for (const auto& kv : node_) {

@@ -20,20 +20,31 @@ inline const Registry& registry() {
   static const Registry r = Registry::load("");
   return r;
 }
+inline const Gpu& h100() {
+  static const Gpu g = registry().resolve_gpu("h100-sxm");
+  return g;
+}
+inline const EngineProfile& vllm() {
+  static const EngineProfile p = registry().resolve_engine("vllm");
+  return p;
+}
 
 inline std::string text(const uint8_t* data, size_t size) { return std::string(reinterpret_cast<const char*>(data), size); }
 
 // Sizing a model on a GPU: the estimate at a small workload under kvplan's ideal engine and the
 // default engine profile, and the largest batch and context that fit. Input errors are expected.
+// Built with KVPLAN_FUZZ_PARSE_ONLY (the *_parse targets), it does nothing: the parser alone runs
+// many times faster.
 inline void exercise(const Model& model, const Gpu& gpu, const EngineProfile* profile = nullptr) {
+#ifdef KVPLAN_FUZZ_PARSE_ONLY
+  (void)model, (void)gpu, (void)profile;
+  return;
+#endif
   for (int pass = 0; pass < 2; ++pass) {
     try {
       MemoryOptions o;
       o.weights = weight_dtypes(model);
-      if (pass == 1) {
-        if (profile) o.engine.profile = *profile;
-        else o.engine.profile = registry().resolve_engine("vllm");
-      }
+      if (pass == 1) o.engine.profile = profile ? *profile : vllm();
       estimate(model, gpu, Workload{2, 4096, 0, 0}, o);
       fit(model, gpu, std::nullopt, 1, o);
     } catch (const Error&) {

@@ -8,7 +8,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DeployFile d;
   try {
     d = parse_deploy_file(fuzz::text(data, size), "fuzz.yaml");
-    check_engine_arguments(d, fuzz::registry().resolve_engine("vllm"));
+    check_engine_arguments(d, fuzz::vllm());
   } catch (const Error&) {
     return 0;
   }

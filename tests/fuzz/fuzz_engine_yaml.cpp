@@ -10,10 +10,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const Error&) {
     return 0;
   }
-  static const Gpu h100 = fuzz::registry().resolve_gpu("h100-sxm");
-  static const Model gemma = fuzz::registry().resolve_model("gemma-2-9b");
+    static const Model gemma = fuzz::registry().resolve_model("gemma-2-9b");
   static const Model hybrid = fuzz::registry().resolve_model("qwen3-next-80b-a3b");
-  fuzz::exercise(gemma, h100, &p);
-  fuzz::exercise(hybrid, h100, &p);
+  fuzz::exercise(gemma, fuzz::h100(), &p);
+  fuzz::exercise(hybrid, fuzz::h100(), &p);
   return 0;
 }

@@ -10,6 +10,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const Error&) {
     return 0;
   }
-  fuzz::exercise(m, fuzz::registry().resolve_gpu("h100-sxm"));
+  fuzz::exercise(m, fuzz::h100());
   return 0;
 }

@@ -37,6 +37,10 @@ struct Attention {
     Attention a;
     a.heads = r.integer("heads");
     a.kv_heads = r.integer("kv_heads", a.heads);
+    if (!r.has("head_dim") && a.heads > 0 && hidden % a.heads != 0)
+      throw Error("hidden_size " + std::to_string(hidden) + " is not a multiple of heads " + std::to_string(a.heads) +
+                      ": give head_dim",
+                  r.pos("heads"));
     a.head_dim = r.integer("head_dim", a.heads > 0 ? hidden / a.heads : 0);
     a.v_head_dim = r.integer("v_head_dim", a.head_dim);
     a.sliding_window = r.integer("sliding_window", 0);

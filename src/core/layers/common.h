@@ -3,6 +3,7 @@
 // A mixer type X (a token mixer: attention, MLA, Mamba, linear attention, ...) is a struct with
 //   static constexpr const char* kKind;                  its `kind:` in model YAML
 //   template <class Reader> static X read(Reader&, int64_t hidden);   its YAML fields and defaults
+//     (Reader: integer, boolean, sub, has, and pos(key) for an error at a field)
 // and these free functions, found by overload (model.h's std::visit calls them, so a mixer that
 // lacks one does not compile):
 //   LayerKind layer_kind(const X&);                                 JSON/CSV `layers.<kind>`

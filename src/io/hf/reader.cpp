@@ -36,7 +36,8 @@ DType integer_bits(const Config& cfg, int64_t bits, const std::string& key) {
 std::optional<DType> quantized_dtype(const Config& top) {
   if (!top.has("quantization_config")) return std::nullopt;
   const Config q = top.object("quantization_config");
-  const std::string method = q.string("quant_method", "");
+  // ModelOpt's hf_quant_config style names only quant_algo (Qwen3-32B-FP8-Static-PerTensor).
+  const std::string method = q.string("quant_method", q.has("quant_algo") ? "modelopt" : "");
   if (method == "fp8" || method == "fbgemm_fp8")
     return q.string("fmt", "e4m3") == "e5m2" ? DType::fp8_e5m2 : DType::fp8_e4m3;
   if (method == "awq" || method == "gptq" || method == "awq_marlin" || method == "gptq_marlin")
@@ -44,7 +45,7 @@ std::optional<DType> quantized_dtype(const Config& top) {
   if (method == "bitsandbytes") {
     if (q.boolean("load_in_4bit", false)) return DType::int4;
     if (q.boolean("load_in_8bit", false)) return DType::int8;
-    return std::nullopt;
+    throw q.fail("field 'quantization_config': bitsandbytes with neither load_in_4bit nor load_in_8bit");
   }
   if (method == "modelopt") {
     const std::string algo = q.string("quant_algo", "");
@@ -68,7 +69,9 @@ std::optional<DType> quantized_dtype(const Config& top) {
       return integer_bits(w, bits, "num_bits");
     }
   }
-  return std::nullopt;
+  if (method == "mxfp4" || method == "compressed-tensors") return std::nullopt;  // gpt-oss experts: expert_dtype
+  throw q.fail("field 'quantization_config.quant_method': '" + method +
+               "' is not modelled (fp8, fbgemm_fp8, awq, gptq, bitsandbytes, modelopt, compressed-tensors, mxfp4)");
 }
 
 // A KV-cache quantization the checkpoint declares: compressed-tensors' kv_cache_scheme
@@ -205,7 +208,13 @@ std::vector<bool> sliding_layers(const Config& c, int64_t layers, const std::fun
   const std::vector<std::string> types = c.strings("layer_types");
   if (!types.empty()) {
     check_list_length(c, "layer_types", types.size(), layers);
-    for (int64_t i = 0; i < layers; ++i) out[i] = types[i] == "sliding_attention";
+    for (int64_t i = 0; i < layers; ++i) {
+      if (types[i] != "sliding_attention" && types[i] != "full_attention")
+        throw c.fail("field 'layer_types' entry " + std::to_string(i) + " is '" + types[i] +
+                     "' (expected full_attention or sliding_attention)" +
+                     did_you_mean(types[i], {"full_attention", "sliding_attention"}));
+      out[i] = types[i] == "sliding_attention";
+    }
     return out;
   }
   for (int64_t i = 0; i < layers; ++i) out[i] = rule(i);

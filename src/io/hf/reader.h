@@ -163,7 +163,7 @@ int64_t layer_count(const Config& c, const std::string& key = "num_hidden_layers
 void check_list_length(const Config& c, const std::string& key, size_t listed, int64_t layers);
 Layer make_layer(std::string block, std::optional<Mixer> mixer, std::optional<Mlp> mlp, int64_t norms);
 // Which layers use the sliding window: `layer_types` when the config lists them, else the
-// family's rule. Every entry other than "sliding_attention" is full attention.
+// family's rule. Entries are "full_attention" or "sliding_attention"; anything else is an error.
 std::vector<bool> sliding_layers(const Config& c, int64_t layers, const std::function<bool(int64_t)>& rule);
 // One decoder layer per entry of `sliding`: the same attention and MLP, the window on sliding ones.
 void add_decoders(Model& m, const Attention& a, const Mlp& mlp, int64_t norms, const std::vector<bool>& sliding,
