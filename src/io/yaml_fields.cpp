@@ -12,12 +12,42 @@ SourcePos pos_of(const YAML::Node& node, const std::string& source) {
   return {source, m.line + 1, m.column + 1};  // yaml-cpp marks are 0-based
 }
 
+namespace {
+
+// One document per file: YAML::Load reads the first and ignores the rest, so a document marker
+// after content ('---', or content after '...') is refused at its line. (YAML::LoadAll would
+// tell, but it loops for ever on some malformed input.)
+void check_single_document(const std::string& text, const std::string& source) {
+  bool content = false, ended = false;
+  int line = 0;
+  for (size_t start = 0; start <= text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string l = text.substr(start, end - start);
+    ++line;
+    start = end + 1;
+    auto marker = [&](const char* m) { return l.rfind(m, 0) == 0 && (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r'); };
+    const size_t first = l.find_first_not_of(" \t\r");
+    if (first == std::string::npos || l[first] == '#') continue;
+    if (marker("---")) {
+      if (content || ended) throw Error("more than one YAML document in the file (a second '---')", {source, line, 1});
+      continue;
+    }
+    if (marker("...")) {
+      ended = true;
+      continue;
+    }
+    if (ended) throw Error("content after the end of the YAML document ('...')", {source, line, 1});
+    content = true;
+  }
+}
+
+}  // namespace
+
 YAML::Node parse_yaml(const std::string& text, const std::string& source) {
+  check_single_document(text, source);
   try {
-    // One document per file: a second one (after '---') would otherwise be ignored.
-    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.size() > 1) throw Error("more than one YAML document in the file (a second '---')", pos_of(docs[1], source));
-    return docs.empty() ? YAML::Node() : docs[0];
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
     SourcePos pos{source, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1};
     throw Error("malformed YAML: " + e.msg, pos);
