@@ -5,6 +5,8 @@
 #include "core/engine.h"
 #include "core/checked.h"
 #include "core/error.h"
+#include "io/engine_yaml.h"
+#include "io/files.h"
 #include "test_helpers.h"
 
 using namespace kvplan;
@@ -261,4 +263,20 @@ TEST_CASE("checked arithmetic: ceil_div never forms a + b - 1", "[checked]") {
   CHECK(ceil_div(INT64_MAX, INT64_MAX) == 1);
   CHECK(ceil_div(0, 16) == 0);
   CHECK(ceil_div(1010, 16) == 64);  // 63 blocks hold 1008 tokens
+}
+
+TEST_CASE("engine profiles: absurd constants are refused where they stand", "[engine][data]") {
+  // Found by the fuzz runs: a min_memory_gib of 7e99 overflowed its conversion to bytes.
+  const std::string text = read_text_file(std::string(KVPLAN_SOURCE_DIR) + "/presets/engines/vllm-0.12.yaml");
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string t = text;
+    const size_t at = t.find(from);
+    REQUIRE(at != std::string::npos);
+    return t.replace(at, from.size(), to);
+  };
+  CHECK_THROWS_WITH(parse_engine_yaml(with("min_memory_gib: 70", "min_memory_gib: 7e99"), "p.yaml"),
+                    Catch::Contains("'min_memory_gib' must be between 0 and 1.04858e+06"));
+  CHECK_THROWS_WITH(parse_engine_yaml(with("group_size_ratio: 1.25", "group_size_ratio: 1e300"), "p.yaml"),
+                    Catch::Contains("'group_size_ratio' must be between 1 and 1e+06"));
+  CHECK_NOTHROW(parse_engine_yaml(text, "p.yaml"));
 }

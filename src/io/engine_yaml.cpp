@@ -1,5 +1,8 @@
 #include "io/engine_yaml.h"
 
+#include <cstdio>
+#include <optional>
+
 #include "io/yaml_fields.h"
 
 namespace kvplan {
@@ -18,6 +21,19 @@ E choice(YamlFields& f, const std::string& key, const std::vector<std::pair<std:
   std::string list;
   for (const auto& n : all) list += (list.empty() ? "" : ", ") + n;
   throw Error("'" + key + "' must be one of " + list + ", got '" + v + "'" + did_you_mean(v, all), f.pos(key));
+}
+
+// A real number within [lo, hi]: the profile's constants become byte counts and fractions, so
+// absurd values are refused where they stand (never converted past int64).
+// (No fallback: the key is required.)
+double within(YamlFields& f, const std::string& key, std::optional<double> fallback, double lo, double hi) {
+  const double v = fallback && !f.has(key) ? *fallback : f.number(key);
+  if (!(v >= lo && v <= hi)) {
+    char range[64];
+    std::snprintf(range, sizeof range, "%g and %g", lo, hi);
+    throw Error("'" + key + "' must be between " + range, f.pos(key));
+  }
+  return v;
 }
 
 int64_t at_least(YamlFields& f, const std::string& key, int64_t fallback, int64_t min) {
@@ -49,8 +65,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.state_page_unification = f.boolean("state_page_unification", false);
   p.page_size_unification = f.boolean("page_size_unification", false);
   p.block_alignment = at_least(f, "block_alignment", 16, 1);
-  p.group_size_ratio = f.number("group_size_ratio", 1.5);
-  if (!(p.group_size_ratio >= 1)) throw Error("'group_size_ratio' must be at least 1", f.pos("group_size_ratio"));
+  p.group_size_ratio = within(f, "group_size_ratio", 1.5, 1, 1e6);
   p.tokens_from_concurrency = f.boolean("tokens_from_concurrency", false);
   p.deducts_cuda_graphs = f.boolean("deducts_cuda_graphs", false);
   p.cuda_graph_bytes = at_least(f, "cuda_graph_bytes", 0, 0);
@@ -60,10 +75,8 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.chunked_local_groups = f.boolean("chunked_local_groups", true);
   if (f.has("activation")) {
     YamlFields a(f.node("activation"), source, "activation");
-    p.forward_copies = a.number("forward_copies", 0);
-    p.sampler_logits_copies = a.number("sampler_logits_copies", 0);
-    if (p.forward_copies < 0 || p.sampler_logits_copies < 0)
-      throw Error("activation copies must not be negative", a.pos());
+    p.forward_copies = within(a, "forward_copies", 0, 0, 1e6);
+    p.sampler_logits_copies = within(a, "sampler_logits_copies", 0, 0, 1e6);
     const std::string combine = a.string("combine", "max");
     if (combine != "max" && combine != "sum")
       throw Error("'combine' must be max or sum, got '" + combine + "'", a.pos("combine"));
@@ -99,17 +112,21 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   if (d.has("mem_fraction_static")) {
     YamlFields m(d.node("mem_fraction_static"), source, "mem_fraction_static");
     if (m.has("by_gpus")) {
-      for (const auto& kv : m.node("by_gpus"))
-        p.fraction_by_gpus.emplace_back(to_integer(kv.first, source, "by_gpus"), to_number(kv.second, source, "by_gpus"));
+      for (const auto& kv : m.node("by_gpus")) {
+        const double fraction = to_number(kv.second, source, "by_gpus");
+        if (!(fraction > 0 && fraction <= 1))
+          throw Error("'by_gpus' fractions must be in (0, 1]", pos_of(kv.second, source));
+        p.fraction_by_gpus.emplace_back(to_integer(kv.first, source, "by_gpus"), fraction);
+      }
     }
     if (m.has("reserve")) {
       YamlFields r(m.node("reserve"), source, "reserve");
       EngineProfile::Reserve x;
-      x.base_mib = r.number("base_mib");
-      x.per_prefill_token_mib = r.number("per_prefill_token_mib");
+      x.base_mib = within(r, "base_mib", std::nullopt, 0, 1 << 30);
+      x.per_prefill_token_mib = within(r, "per_prefill_token_mib", std::nullopt, 0, 1 << 20);
       x.min_prefill_tokens = r.integer("min_prefill_tokens");
-      x.per_graph_bs_mib = r.number("per_graph_bs_mib");
-      x.per_gpu_mib = r.number("per_gpu_mib");
+      x.per_graph_bs_mib = within(r, "per_graph_bs_mib", std::nullopt, 0, 1 << 20);
+      x.per_gpu_mib = within(r, "per_gpu_mib", std::nullopt, 0, 1 << 20);
       x.floor_mib = r.integer("floor_mib", 0);
       x.floor_above_mib = r.integer("floor_above_mib", 0);
       r.finish();
@@ -119,7 +136,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   }
   if (d.has("big_gpu")) {
     YamlFields b(d.node("big_gpu"), source, "big_gpu");
-    p.big_gpu_min_bytes = static_cast<int64_t>(b.number("min_memory_gib") * 1073741824.0);
+    p.big_gpu_min_bytes = static_cast<int64_t>(within(b, "min_memory_gib", std::nullopt, 0, 1 << 20) * 1073741824.0);  // <= 1 PiB
     p.big_gpu_except = b.strings("except");
     p.big_gpu_max_num_batched_tokens = at_least(b, "max_num_batched_tokens", p.max_num_batched_tokens, 1);
     p.big_gpu_max_num_seqs = at_least(b, "max_num_seqs", p.max_num_seqs, 1);
