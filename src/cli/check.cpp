@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "cli/subcommands.h"
@@ -78,11 +79,19 @@ void setup_check(CLI::App& app, Globals& globals) {
       return;
     }
     if (o->files.empty()) throw Error("check needs at least one deployment file (see `kvplan check --explain`)");
+    if (!o->junit.empty()) {
+      check_output_path(o->junit, "--junit");
+      std::error_code ec;
+      for (const std::string& f : o->files)
+        if (std::filesystem::weakly_canonical(f, ec) == std::filesystem::weakly_canonical(o->junit, ec))
+          throw Error("--junit: will not overwrite a deployment file being checked; write the report elsewhere",
+                      {o->junit, 0, 0});
+    }
     const Registry registry = globals.registry();
     std::vector<CheckedFile> results;
     for (const std::string& path : o->files) results.push_back(check_file(registry, path));
     for (const CheckedFile& f : results) {
-      if (!f.result) fmt::print(stderr, "kvplan: error: {}\n", f.error);
+      if (!f.result) fmt::print(stderr, "kvplan: error: {}\n", printable(f.error));
       for (const std::string& n : f.notes) fmt::print(stderr, "kvplan: note: {}\n", n);
     }
     if (o->format == "json") print(json_text(check_to_json(results)));

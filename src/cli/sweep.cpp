@@ -71,7 +71,7 @@ void setup_sweep(CLI::App& app, Globals& globals) {
                   "throughput (decode tokens/s vs batch)")
       ->check(CLI::IsMember(plot_kinds()))
       ->capture_default_str();
-  sub->callback([o, &globals] {
+  sub->callback([o, sub, &globals] {
     const Registry registry = globals.registry();
     const std::vector<SweepCase> cases = cases_of(*o, registry);
     SweepAxes axes;
@@ -79,7 +79,10 @@ void setup_sweep(CLI::App& app, Globals& globals) {
     axes.batches = parse_range(o->query.batch, "--batch");
     axes.prompt = o->query.prompt.empty() ? 0 : parse_count(o->query.prompt, "--prompt");
     axes.gen = o->query.gen.empty() ? 0 : parse_count(o->query.gen, "--gen");
-    const std::vector<std::string> columns = o->columns.empty() ? std::vector<std::string>{} : parse_list(o->columns, "--columns");
+    // An output path is checked before any row is written: a sweep can be long.
+    if (!o->plot.empty()) check_output_path(o->plot, "--plot");
+    const std::vector<std::string> columns =
+        sub->get_option("--columns")->count() == 0 ? std::vector<std::string>{} : parse_list(o->columns, "--columns");
     const RowFormat format = o->query.format == "jsonl" ? RowFormat::jsonl : RowFormat::csv;
     write_sweep(cases, axes, format, columns, [](const std::string& chunk) { print(chunk); });
     if (!o->plot.empty()) write_text_file(o->plot, plot_sweep(cases, axes, o->plot_kind));

@@ -1,7 +1,9 @@
 #include "io/files.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -77,11 +79,21 @@ bool is_regular_file(const std::string& path) {
   return fs::is_regular_file(path, ec);
 }
 
+void check_output_path(const std::string& path, const std::string& flag) {
+  std::error_code ec;
+  const fs::path p(path);
+  if (fs::is_directory(p, ec)) throw Error(flag + ": is a directory; name the file to write", {path, 0, 0});
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir, ec)) throw Error(flag + ": the folder " + dir.string() + " does not exist", {path, 0, 0});
+  if (inputs().count(identity(path)))
+    throw Error(flag + ": will not overwrite a file this command read as input; write the output elsewhere", {path, 0, 0});
+}
+
 void write_text_file(const std::string& path, const std::string& text) {
   if (inputs().count(identity(path)))
     throw Error("will not overwrite a file this command read as input; write the output elsewhere", {path, 0, 0});
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error("cannot write file", {path, 0, 0});
+  if (!out) throw Error(std::string("cannot write file: ") + std::strerror(errno), {path, 0, 0});
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   out.close();
   if (!out) throw Error("cannot write file", {path, 0, 0});

@@ -208,6 +208,8 @@ std::vector<EngineProfile> Registry::engine_profiles() const {
 EngineProfile Registry::resolve_engine(const std::string& given) const {
   const std::string spec = lower(given);
   if (spec == "ideal") return EngineProfile{};
+  if (spec.rfind("ideal@", 0) == 0)
+    throw Error("engine '" + given + "': the ideal engine (kvplan's own sizing) has no versions; write ideal");
   const size_t at = spec.find('@');
   const std::string engine = spec.substr(0, at);
   const std::string version = at == std::string::npos ? "" : spec.substr(at + 1);
