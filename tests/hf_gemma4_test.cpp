@@ -16,19 +16,6 @@
 using namespace kvplan;
 using namespace kvplan::test;
 
-namespace {
-
-std::string error_of(const std::string& json) {
-  try {
-    import_hf_config(json, "cfg.json");
-  } catch (const Error& e) {
-    return e.located();
-  }
-  return "";
-}
-
-}  // namespace
-
 TEST_CASE("Gemma-4-26B-A4B: 5 sliding to 1 global, K = V globals, MoE beside the dense MLP", "[hf][gemma4]") {
   const Model m = import_file(kFixtures + "/gemma-4-26b-a4b.json");
   CHECK(m.family == "gemma4");
@@ -142,15 +129,15 @@ TEST_CASE("Gemma 4 KV-shared layers read an earlier layer's cache", "[hf][gemma4
 
 TEST_CASE("Gemma 4 configs kvplan cannot model say so", "[hf][gemma4]") {
   // hidden_size_per_layer_input defaults to 256 (per-layer input embeddings of E2B/E4B).
-  CHECK_THAT(error_of(R"({"model_type": "gemma4_text", "vocab_size": 1000, "hidden_size": 64,
+  CHECK_THAT(import_error(R"({"model_type": "gemma4_text", "vocab_size": 1000, "hidden_size": 64,
       "num_hidden_layers": 2})"),
              Catch::Contains("per-layer input embeddings") && Catch::Contains("docs/model-format.md"));
   // A shared layer needs an earlier layer of its type.
-  CHECK_THAT(error_of(R"({"model_type": "gemma4_text", "vocab_size": 1000, "hidden_size": 64,
+  CHECK_THAT(import_error(R"({"model_type": "gemma4_text", "vocab_size": 1000, "hidden_size": 64,
       "num_hidden_layers": 2, "hidden_size_per_layer_input": 0, "num_kv_shared_layers": 1,
       "layer_types": ["sliding_attention", "full_attention"]})"),
              Catch::Contains("no earlier layer of its type"));
-  CHECK_THAT(error_of(R"({"model_type": "gemma4_text", "vocab_size": 1000, "hidden_size": 64,
+  CHECK_THAT(import_error(R"({"model_type": "gemma4_text", "vocab_size": 1000, "hidden_size": 64,
       "num_hidden_layers": 2, "hidden_size_per_layer_input": 0, "num_kv_shared_layers": 2})"),
              Catch::Contains("num_kv_shared_layers"));
 }

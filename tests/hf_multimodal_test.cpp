@@ -26,14 +26,6 @@ int64_t tower_params(const Model& m, const std::string& name) {
   return -1;
 }
 
-std::string error_of(const std::string& json) {
-  try {
-    import_hf_config(json, "cfg.json");
-  } catch (const Error& e) {
-    return e.located();
-  }
-  return "";
-}
 
 // Llama-4-Scout's fields from the transformers Llama4Config dump cited in SOURCES.md (its moe_layers
 // "0..47" is not JSON; interleave_moe_layer_step 1 gives the same list).
@@ -132,8 +124,8 @@ TEST_CASE("llama4 rules: moe_layers, layer_types, null chunk size", "[hf][multim
   CHECK(listed.towers.empty());  // llama4_text: no vision tower
   const Model unchunked = import_hf_config("{" + common + R"(, "attention_chunk_size": null})", "b.json");
   CHECK(count_kinds(unchunked) == std::map<LayerKind, int>{{LayerKind::attention, 4}});
-  CHECK(error_of("{" + common + R"(, "moe_layers": [4]})").find("'moe_layers' names layer 4 of 4") != std::string::npos);
-  CHECK(error_of("{" + common + R"(, "no_rope_layers": [1, 0]})").find("'no_rope_layers' lists 2 layers") !=
+  CHECK(import_error("{" + common + R"(, "moe_layers": [4]})").find("'moe_layers' names layer 4 of 4") != std::string::npos);
+  CHECK(import_error("{" + common + R"(, "no_rope_layers": [1, 0]})").find("'no_rope_layers' lists 2 layers") !=
         std::string::npos);
 }
 
@@ -244,12 +236,12 @@ TEST_CASE("Gemma 3 multimodal: SigLIP tower and projector", "[hf][multimodal]") 
 }
 
 TEST_CASE("multimodal import errors", "[hf][multimodal]") {
-  CHECK(error_of(R"({"model_type": "llava", "text_config": {"model_type": "mistral"}})")
+  CHECK(import_error(R"({"model_type": "llava", "text_config": {"model_type": "mistral"}})")
             .find("llava imports a llama text_config only") != std::string::npos);
-  CHECK(error_of(R"({"model_type": "llava", "vision_config": {"hidden_size": "1024"}})")
+  CHECK(import_error(R"({"model_type": "llava", "vision_config": {"hidden_size": "1024"}})")
             .find("field 'vision_config.hidden_size' must be an integer") != std::string::npos);
-  CHECK(error_of(R"({"model_type": "qwen2_5_vl", "hidden_size": 3584, "num_hidden_layers": 2,
+  CHECK(import_error(R"({"model_type": "qwen2_5_vl", "hidden_size": 3584, "num_hidden_layers": 2,
       "num_attention_heads": 28, "vocab_size": 1000})") == "cfg.json: missing field 'intermediate_size'");
-  CHECK(error_of(R"({"model_type": "mistral3", "text_config": {"hidden_size": 5120, "vocab_size": 1000}})") ==
+  CHECK(import_error(R"({"model_type": "mistral3", "text_config": {"hidden_size": 5120, "vocab_size": 1000}})") ==
         "cfg.json: missing field 'text_config.intermediate_size'");
 }

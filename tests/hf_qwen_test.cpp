@@ -20,15 +20,6 @@ using namespace kvplan::test;
 
 namespace {
 
-std::string error_of(const std::string& json) {
-  try {
-    import_hf_config(json, "cfg.json");
-  } catch (const Error& e) {
-    return e.located();
-  }
-  return "";
-}
-
 // Qwen3.5-35B-A3B's text and vision fields (SOURCES.md, from the Qwen3_5MoeConfig re-dump; the raw
 // file was not found), with the layer_types list written out: 3 linear_attention + 1 full, x10.
 std::string qwen3_5_35b_config() {
@@ -180,9 +171,9 @@ TEST_CASE("qwen3_next: layer_types list and legacy names", "[hf][qwen]") {
   CHECK(structure(by_interval) == structure(by_list));
   CHECK(kind_of(by_list.layers[1]) == LayerKind::attention);
   CHECK(kind_of(by_list.layers[2]) == LayerKind::gated_deltanet);
-  CHECK(error_of("{" + common + R"(, "layer_types": ["linear_attention", "sliding_attention", "x", "y"]})")
+  CHECK(import_error("{" + common + R"(, "layer_types": ["linear_attention", "sliding_attention", "x", "y"]})")
             .find("field 'layer_types' entry 1 is 'sliding_attention'") != std::string::npos);
-  CHECK(error_of("{" + common + R"(, "layer_types": ["full_attention"]})").find("lists 1 layers") != std::string::npos);
+  CHECK(import_error("{" + common + R"(, "layer_types": ["full_attention"]})").find("lists 1 layers") != std::string::npos);
 }
 
 TEST_CASE("Qwen3.5-35B-A3B: text stack under text_config plus the vision tower", "[hf][qwen]") {
@@ -270,18 +261,18 @@ TEST_CASE("bundled Qwen3 models: parameter counts from their configs", "[hf][qwe
 }
 
 TEST_CASE("Qwen import errors", "[hf][qwen]") {
-  CHECK(error_of(R"({"model_type": "qwen3_moe", "hidden_size": 1024, "num_hidden_layers": 2,
+  CHECK(import_error(R"({"model_type": "qwen3_moe", "hidden_size": 1024, "num_hidden_layers": 2,
       "num_attention_heads": 16, "vocab_size": 1000, "num_experts_per_tok": 2, "moe_intermediate_size": 256})") ==
         "cfg.json: missing field 'num_experts'");
-  CHECK(error_of(R"({"model_type": "qwen3_5", "text_config": {"hidden_size": 1024, "vocab_size": 1000,
+  CHECK(import_error(R"({"model_type": "qwen3_5", "text_config": {"hidden_size": 1024, "vocab_size": 1000,
       "num_hidden_layers": 4, "num_attention_heads": 8, "intermediate_size": 3072,
       "linear_num_value_heads": "32"}})")
             .find("field 'text_config.linear_num_value_heads' must be an integer") != std::string::npos);
-  CHECK(error_of(R"({"model_type": "qwen3_5", "text_config": {"hidden_size": 1024, "vocab_size": 1000,
+  CHECK(import_error(R"({"model_type": "qwen3_5", "text_config": {"hidden_size": 1024, "vocab_size": 1000,
       "num_hidden_layers": 4, "num_attention_heads": 8, "intermediate_size": 3072},
       "vision_config": {"depth": true}})")
             .find("field 'vision_config.depth' must be an integer") != std::string::npos);
-  CHECK(error_of(R"({"model_type": "qwen3_moe", "hidden_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 16,
+  CHECK(import_error(R"({"model_type": "qwen3_moe", "hidden_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 16,
       "vocab_size": 1000, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 256,
       "decoder_sparse_step": 0})")
             .find("decoder_sparse_step") != std::string::npos);

@@ -6,6 +6,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/error.h"
 #include "core/kv_cache.h"
 #include "core/model.h"
 #include "io/files.h"
@@ -16,6 +17,16 @@ namespace kvplan::test {
 inline const std::string kFixtures = std::string(KVPLAN_SOURCE_DIR) + "/tests/fixtures/hf";
 
 inline Model import_file(const std::string& path) { return import_hf_config(read_text_file(path), path); }
+
+// The located message an import of `json` fails with ("" when it imports).
+inline std::string import_error(const std::string& json, const std::string& source = "cfg.json") {
+  try {
+    import_hf_config(json, source);
+  } catch (const Error& e) {
+    return e.located();
+  }
+  return "";
+}
 
 // Layers compared on structure only: the block names of a YAML are free text.
 inline std::vector<Layer> structure(const Model& m) {
