@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what kvplan needs to build and test, from Debian 12's packages. Skips apt entirely
+# Installs what kvplan needs to build and test, from Debian 12's packages (clang and its runtime
+# libraries, libclang-rt-14-dev, build the fuzz targets). Skips apt entirely
 # when everything is already there (so it is quick and works without network on a set-up machine).
 set -euo pipefail
-packages=(cmake g++ clang make python3 python3-yaml libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev catch2 librsvg2-bin libxml2-utils)
+packages=(cmake g++ clang libclang-rt-14-dev make python3 python3-yaml libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev catch2 librsvg2-bin libxml2-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
