@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <filesystem>
 #include <memory>
 
 #include "cli/subcommands.h"
@@ -28,11 +27,7 @@ struct CalibrateOptions {
 // The output path and the --base preset, checked before any GPU is touched (in kvplan as in
 // kvplan-gpu): a folder that exists, not a folder itself, not an input file.
 void check_calibrate_arguments(const CalibrateOptions& o, const Registry& registry) {
-  std::error_code ec;
-  const std::filesystem::path out(o.out);
-  if (std::filesystem::is_directory(out, ec)) throw Error("--out is a directory; name the preset file to write", {o.out, 0, 0});
-  const std::filesystem::path dir = out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
-  if (!std::filesystem::is_directory(dir, ec)) throw Error("--out: the folder " + dir.string() + " does not exist", {o.out, 0, 0});
+  check_output_path(o.out, "--out");
   if (!o.base.empty()) registry.resolve_gpu(o.base);
 }
 

@@ -83,6 +83,12 @@ bool has_mla(const Model& model) {
   return false;
 }
 
+// Tokens per block of an attention layer whose block of p.block_size tokens takes `page` bytes:
+// in a pool unified to larger pages (vLLM 0.12+), its block grows until its page is the common one.
+int64_t unified_block_size(const EnginePlan& p, int64_t page) {
+  return p.unified_page_bytes > page ? mul(p.block_size, p.unified_page_bytes / page) : p.block_size;
+}
+
 // Blocks one layer of `kind` holds for a request of `tokens` tokens (the engine's admission bound).
 int64_t layer_blocks(const EnginePlan& p, const EngineGroup& g, SlidingBound bound, int64_t tokens) {
   switch (g.kind) {
@@ -336,7 +342,7 @@ void allocate_vllm_v1(EnginePlan& p, std::vector<CacheLayer> layers, const Engin
     p.groups.clear();
     for (const auto& [k, n] : counts)
       for (int64_t i = 0; i < ceil_div(n, group_size); ++i)
-        p.groups.push_back({k.kind, k.window, k.kind == Kind::state ? 1 : mul(p.block_size, page / k.page), group_size});
+        p.groups.push_back({k.kind, k.window, k.kind == Kind::state ? 1 : unified_block_size(p, k.page), group_size});
     p.group_size = group_size;
     p.page_bytes = page;
     p.num_gpu_blocks = std::max<int64_t>(0, p.available_kv_cache_bytes / page / group_size);
@@ -372,8 +378,7 @@ int64_t needed_bytes(const EnginePlan& p, const std::vector<CacheLayer>& layers,
       continue;
     }
     // A layer of a unified pool has the common page and a block that holds it.
-    const int64_t page = mul(p.block_size, l.bytes_per_token);
-    const int64_t block = p.unified_page_bytes > page ? mul(p.block_size, p.unified_page_bytes / page) : p.block_size;
+    const int64_t block = unified_block_size(p, mul(p.block_size, l.bytes_per_token));
     const EngineGroup g{l.kind, l.window, block, 1};
     total = add(total, mul(layer_blocks(p, g, p.sliding_bound, tokens), mul(block, l.bytes_per_token)));
   }
