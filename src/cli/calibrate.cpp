@@ -63,9 +63,8 @@ void run_calibrate_command(const CalibrateOptions& o, Globals& globals) {
 
 }  // namespace
 
-void setup_calibrate(CLI::App& app, Globals& globals) {
+void setup_calibrate(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<CalibrateOptions>();
-  CLI::App* sub = app.add_subcommand("calibrate", "Measure the local GPU and write a calibrated preset YAML");
   sub->add_option("--out,-o", o->out, "Preset YAML to write (e.g. presets/h100-sxm-calibrated.yaml)")->required();
   sub->add_option("--base", o->base, "Bundled preset for the datasheet fields (default: from the device name)");
   sub->callback([o, &globals] { run_calibrate_command(*o, globals); });

@@ -65,10 +65,8 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
 }
 }  // namespace
 
-void setup_check(CLI::App& app, Globals& globals) {
+void setup_check(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<CheckOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "check", "Check deployment files against their limits (exit 0 pass, 1 a check fails, 2 bad input)");
   sub->add_option("files", o->files, "Deployment YAML files (see `kvplan check --explain`)");
   add_format_option(sub, o->format, {"table", "json"});
   sub->add_option("--junit", o->junit, "Also write a JUnit XML report to this path");

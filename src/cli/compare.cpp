@@ -10,9 +10,8 @@
 namespace kvplan::cli {
 
 
-void setup_compare(CLI::App& app, Globals& globals) {
+void setup_compare(CLI::App* sub, Globals& globals) {
   auto q = std::make_shared<QueryOptions>();
-  CLI::App* sub = app.add_subcommand("compare", "Compare models (--model A,B,C) and/or GPUs (--gpu X,Y,Z): one row each");
   add_query_options(sub, *q);
   add_format_option(sub, q->format, {"table", "json", "csv"});
   sub->callback([q, &globals] {

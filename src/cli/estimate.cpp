@@ -8,10 +8,9 @@
 
 namespace kvplan::cli {
 
-void setup_estimate(CLI::App& app, Globals& globals) {
+void setup_estimate(CLI::App* sub, Globals& globals) {
   auto q = std::make_shared<QueryOptions>();
   auto plot = std::make_shared<std::string>();
-  CLI::App* sub = app.add_subcommand("estimate", "Size the KV cache, state and memory of a model on a GPU");
   add_query_options(sub, *q);
   add_format_option(sub, q->format, {"table", "json", "csv"});
   sub->add_option("--plot", *plot, "Also write the memory breakdown as an SVG plot to this path");

@@ -10,9 +10,8 @@
 
 namespace kvplan::cli {
 
-void setup_fit(CLI::App& app, Globals& globals) {
+void setup_fit(CLI::App* sub, Globals& globals) {
   auto q = std::make_shared<QueryOptions>();
-  CLI::App* sub = app.add_subcommand("fit", "Largest batch at a context (--context) or longest context at a batch (--batch)");
   add_query_options(sub, *q);
   add_format_option(sub, q->format, {"table", "json"});
   sub->callback([q, sub, &globals] {

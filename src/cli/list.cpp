@@ -103,9 +103,8 @@ void list_engines(const Registry& r, const std::string& format) {
 }
 }  // namespace
 
-void setup_list(CLI::App& app, Globals& globals) {
+void setup_list(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<ListOptions>();
-  CLI::App* sub = app.add_subcommand("list", "List the bundled models, GPU presets or engine profiles");
   sub->add_option("what", o->what, "models, gpus or engines")->required()->check(CLI::IsMember({"models", "gpus", "engines"}));
   add_format_option(sub, o->format, {"table", "json", "csv"});
   sub->callback([o, &globals] {

@@ -18,9 +18,8 @@ struct PlanOptions {
 };
 }  // namespace
 
-void setup_plan(CLI::App& app, Globals& globals) {
+void setup_plan(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<PlanOptions>();
-  CLI::App* sub = app.add_subcommand("plan", "How many GPUs (replicas x tp) a request rate needs, and what it costs");
   add_query_options(sub, o->q);
   // plan sizes requests of --prompt + --gen tokens at the batch it finds: no --context or --batch.
   sub->remove_option(sub->get_option("--context"));

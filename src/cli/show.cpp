@@ -20,9 +20,8 @@ bool is_gpu_file(const std::string& path) {
 }
 }  // namespace
 
-void setup_show(CLI::App& app, Globals& globals) {
+void setup_show(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<ShowOptions>();
-  CLI::App* sub = app.add_subcommand("show", "Show a model's resolved per-layer structure, or a GPU preset");
   sub->add_option("name", o->name, "Model or GPU id, or a path to a model YAML, config.json or preset YAML")->required();
   add_format_option(sub, o->format, {"table", "json"});
   sub->callback([o, &globals] {

@@ -55,12 +55,8 @@ std::vector<SweepCase> cases_of(const SweepOptions& o, const Registry& registry)
 }
 }  // namespace
 
-void setup_sweep(CLI::App& app, Globals& globals) {
+void setup_sweep(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<SweepOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "sweep",
-      "Estimate over lists and ranges: --model a,b --gpu x,y --kv-dtype bf16,fp8_e4m3 --tp 1,2 --context 1k..1M:x2 "
-      "--batch 1..256:x2 (LO..HI:xF geometric, LO..HI:+S arithmetic, or comma lists); one row per point");
   add_query_options(sub, o->query);
   o->query.format = "csv";
   add_format_option(sub, o->query.format, {"csv", "jsonl"});

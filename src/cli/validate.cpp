@@ -98,9 +98,8 @@ void run_validate_command(const ValidateOptions& o, Globals& globals) {
 
 }  // namespace
 
-void setup_validate(CLI::App& app, Globals& globals) {
+void setup_validate(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<ValidateOptions>();
-  CLI::App* sub = app.add_subcommand("validate", "Time kernels shaped like a model's decode step on the local GPU against kvplan's prediction");
   add_query_options(sub, o->q, false);
   add_format_option(sub, o->q.format, {"table", "json"});
   sub->add_flag("--no-check", o->no_check, "Skip the kernel correctness checks");

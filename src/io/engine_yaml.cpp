@@ -1,7 +1,9 @@
 #include "io/engine_yaml.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
+#include <string_view>
 
 #include "io/yaml_fields.h"
 
@@ -42,16 +44,49 @@ int64_t at_least(YamlFields& f, const std::string& key, int64_t fallback, int64_
   return v;
 }
 
+// The keys that identify a profile.
+void read_identity(YamlFields& f, EngineProfile& p) {
+  p.kind = choice<EngineKind>(f, "engine", {{"vllm", EngineKind::vllm}, {"sglang", EngineKind::sglang}});
+  p.version = f.string("version");
+  p.releases = f.strings("releases");
+  p.is_default = f.boolean("default", false);
+}
+
+// The text up to the first top-level line that is not a comment, a blank or one of the identity
+// keys; "" unless all four keys were seen there, each on one line.
+std::string identity_lines(const std::string& text) {
+  static const char* const keys[] = {"engine:", "version:", "releases:", "default:"};
+  size_t at = 0, seen = 0;
+  while (at < text.size()) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    const std::string_view line(text.data() + at, end - at);
+    if (!line.empty() && line[0] != '#' && line.find_first_not_of(' ') != std::string_view::npos) {
+      bool identity = false;
+      for (const char* k : keys) identity = identity || line.rfind(k, 0) == 0;
+      if (!identity) break;
+      ++seen;
+    }
+    at = end + 1;
+  }
+  return seen == 4 ? text.substr(0, std::min(at, text.size())) : std::string();
+}
+
 }  // namespace
+
+EngineProfile parse_engine_header(const std::string& text, const std::string& source) {
+  const std::string head = identity_lines(text);
+  const YAML::Node root = parse_yaml(head.empty() ? text : head, source);
+  YamlFields f(root, source, "engine profile");
+  EngineProfile p;
+  read_identity(f, p);
+  return p;
+}
 
 EngineProfile parse_engine_yaml(const std::string& text, const std::string& source) {
   const YAML::Node root = parse_yaml(text, source);
   YamlFields f(root, source, "engine profile");
   EngineProfile p;
-  p.kind = choice<EngineKind>(f, "engine", {{"vllm", EngineKind::vllm}, {"sglang", EngineKind::sglang}});
-  p.version = f.string("version");
-  p.releases = f.strings("releases");
-  p.is_default = f.boolean("default", false);
+  read_identity(f, p);
   p.source = f.string("source");
   p.allocator = choice<Allocator>(
       f, "allocator", {{"vllm_v0", Allocator::vllm_v0}, {"vllm_v1", Allocator::vllm_v1}, {"sglang", Allocator::sglang}});

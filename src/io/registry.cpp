@@ -39,7 +39,25 @@ std::vector<std::string> aliases_of(const std::string& text, const std::string& 
     const size_t end = text.find('\n', at);
     const std::string line = text.substr(at + 8, end == std::string::npos ? std::string::npos : end - at - 8);
     const size_t open = line.find_first_not_of(' ');
-    if (open != std::string::npos && line[open] == '[' && line.find(']') != std::string::npos) {
+    const size_t close = line.find(']');
+    if (open != std::string::npos && line[open] == '[' && close != std::string::npos) {
+      // Plain names (letters, digits, '-', '_', '.') are split here; anything else goes to YAML.
+      const std::string inner = line.substr(open + 1, close - open - 1);
+      const std::string rest = line.substr(close + 1);
+      const bool plain = inner.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_., ") ==
+                             std::string::npos &&
+                         (rest.find_first_not_of(' ') == std::string::npos || rest[rest.find_first_not_of(' ')] == '#');
+      if (plain) {
+        std::vector<std::string> out;
+        size_t at = 0;
+        while (at <= inner.size()) {
+          const size_t comma = std::min(inner.find(',', at), inner.size());
+          const size_t b = inner.find_first_not_of(' ', at), e = inner.find_last_not_of(' ', comma - 1);
+          if (b < comma && e != std::string::npos && e >= b) out.push_back(inner.substr(b, e - b + 1));
+          at = comma + 1;
+        }
+        return out;
+      }
       const YAML::Node list = parse_yaml(line, source);
       std::vector<std::string> out;
       if (list.IsSequence())
@@ -183,10 +201,10 @@ Gpu Registry::resolve_gpu(const std::string& spec) const {
               did_you_mean(spec, names));
 }
 
-std::vector<EngineProfile> Registry::engine_profiles() const {
-  std::vector<EngineProfile> out;
-  for (const auto& [id, e] : engines_) out.push_back(parse_engine_yaml(e.text, e.source));
-  // By engine, then by version number (0.6 before 0.10).
+namespace {
+
+// By engine, then by version number (0.6 before 0.10).
+bool profile_order(const EngineProfile& a, const EngineProfile& b) {
   auto numbers = [](const std::string& v) {
     std::vector<long> n;
     size_t i = 0;
@@ -198,10 +216,16 @@ std::vector<EngineProfile> Registry::engine_profiles() const {
     }
     return n;
   };
-  std::stable_sort(out.begin(), out.end(), [&](const EngineProfile& a, const EngineProfile& b) {
-    if (a.kind != b.kind) return a.kind < b.kind;
-    return numbers(a.version) < numbers(b.version);
-  });
+  if (a.kind != b.kind) return a.kind < b.kind;
+  return numbers(a.version) < numbers(b.version);
+}
+
+}  // namespace
+
+std::vector<EngineProfile> Registry::engine_profiles() const {
+  std::vector<EngineProfile> out;
+  for (const auto& [id, e] : engines_) out.push_back(parse_engine_yaml(e.text, e.source));
+  std::stable_sort(out.begin(), out.end(), profile_order);
   return out;
 }
 
@@ -219,20 +243,25 @@ EngineProfile Registry::resolve_engine(const std::string& given) const {
   std::vector<std::string> names = {"ideal"};
   std::vector<std::string> versions;
   bool known = false;
-  const std::vector<EngineProfile> profiles = engine_profiles();
-  for (const EngineProfile& p : profiles) {
+  // Each profile's identity is read alone; only the chosen profile is parsed whole.
+  std::vector<std::pair<EngineProfile, const Entry*>> headers;
+  for (const auto& [id, e] : engines_) headers.emplace_back(parse_engine_header(e.text, e.source), &e);
+  std::stable_sort(headers.begin(), headers.end(),
+                   [](const auto& a, const auto& b) { return profile_order(a.first, b.first); });
+  for (const auto& [p, entry] : headers) {
     const std::string n = name(p.kind);
     names.push_back(n + "@" + p.version);
     if (n != engine) continue;
     known = true;
     versions.push_back(p.version);
-    if (version.empty() ? p.is_default : version == p.version) return p;
+    bool chosen = version.empty() ? p.is_default : version == p.version;
     for (const std::string& r : p.releases)  // a release line: 0.10 covers 0.10.1.1
-      if (version == r || version.rfind(r + ".", 0) == 0) return p;
+      chosen = chosen || version == r || version.rfind(r + ".", 0) == 0;
+    if (chosen) return parse_engine_yaml(entry->text, entry->source);
   }
   if (!known) {
     std::vector<std::string> bare = {"ideal"};
-    for (const EngineProfile& p : profiles) bare.push_back(name(p.kind));
+    for (const auto& [p, entry] : headers) bare.push_back(name(p.kind));
     throw Error("unknown engine '" + engine + "' (kvplan knows vllm, sglang and ideal)" + did_you_mean(engine, bare));
   }
   if (version.empty()) throw Error("engine '" + engine + "' has no default profile");
