@@ -35,7 +35,7 @@ void run_calibrate_command(const CalibrateOptions& o, Globals& globals) {
   const Registry registry = globals.registry();
   check_calibrate_arguments(o, registry);
 #if !KVPLAN_HAVE_CUDA
-  run_on_gpu_helper("calibrate", globals);
+  globals.exit_status = run_on_gpu_helper("calibrate", globals);
 #else
   const auto start = std::chrono::steady_clock::now();
   auto progress = [&](const std::string& what) {

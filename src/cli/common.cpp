@@ -1,5 +1,6 @@
 #include "cli/common.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -181,7 +182,7 @@ Registry Globals::registry() const {
   return Registry::load("");
 }
 
-void run_on_gpu_helper(const std::string& command, const Globals& globals) {
+int run_on_gpu_helper(const std::string& command, const Globals& globals) {
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   const std::string helper = ec ? std::string() : (self.parent_path() / "kvplan-gpu").string();
@@ -197,8 +198,26 @@ void run_on_gpu_helper(const std::string& command, const Globals& globals) {
   for (std::string& a : args) c_args.push_back(a.data());
   c_args.push_back(nullptr);
   std::fflush(stdout);
-  ::execv(helper.c_str(), c_args.data());
-  throw Error("`kvplan " + command + "` could not start " + helper + ": " + std::strerror(errno), {}, 3);
+  std::fflush(stderr);
+  // A child, not exec in place: where the CUDA libraries are missing, the dynamic loader ends
+  // kvplan-gpu with status 127 after its own message, and kvplan turns that into exit 3.
+  const pid_t pid = ::fork();
+  if (pid < 0) throw Error("`kvplan " + command + "` could not start " + helper + ": " + std::strerror(errno), {}, 3);
+  if (pid == 0) {
+    ::execv(helper.c_str(), c_args.data());
+    ::_exit(126);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) throw Error("`kvplan " + command + "`: waiting for " + helper + ": " + std::strerror(errno), {}, 3);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  const int code = WEXITSTATUS(status);
+  if (code == 127)
+    throw Error("`kvplan " + command + "` needs the CUDA libraries that " + helper +
+                    " links (CUDA runtime, cuBLAS); the loader could not find them (its message is above)",
+                {}, 3);
+  if (code == 126) throw Error("`kvplan " + command + "` could not execute " + helper, {}, 3);
+  return code;
 }
 
 void print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }

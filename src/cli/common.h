@@ -71,9 +71,9 @@ std::shared_ptr<const Model> drafter_of(const SpeculativeConfig& c, const Model&
 
 // validate and calibrate run the CUDA kernels, which live in a second executable, kvplan-gpu,
 // installed beside kvplan (so that kvplan itself starts without the CUDA libraries). In kvplan
-// this replaces the process with kvplan-gpu and the same arguments; where kvplan-gpu is absent or
-// cannot start (no CUDA libraries), it throws kvplan::Error with exit status 3.
-void run_on_gpu_helper(const std::string& command, const Globals& globals);
+// this runs kvplan-gpu with the same arguments and returns its exit status; where kvplan-gpu is
+// absent or cannot start (no CUDA libraries), it throws kvplan::Error with exit status 3.
+int run_on_gpu_helper(const std::string& command, const Globals& globals);
 
 // Writes to stdout.
 void print(const std::string& text);

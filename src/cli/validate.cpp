@@ -67,7 +67,7 @@ void run_validate_command(const ValidateOptions& o, Globals& globals) {
   const Registry registry = globals.registry();
   const ValidateInputs in = validate_inputs(o, registry);
 #if !KVPLAN_HAVE_CUDA
-  run_on_gpu_helper("validate", globals);
+  globals.exit_status = run_on_gpu_helper("validate", globals);
 #else
   const QueryOptions& q = in.q;
   gpu::ValidateRequest r;
