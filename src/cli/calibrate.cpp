@@ -37,11 +37,6 @@ void run_calibrate_command(const CalibrateOptions& o, Globals& globals) {
 #if !KVPLAN_HAVE_CUDA
   globals.exit_status = run_on_gpu_helper("calibrate", globals);
 #else
-  const auto start = std::chrono::steady_clock::now();
-  auto progress = [&](const std::string& what) {
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (s > 1.0) fmt::print(stderr, "kvplan: [{:5.1f} s] {}\n", s, what);
-  };
   gpu::Calibration c;
   std::string base_id = o.base;
   // The preset to take datasheet figures from: given, or guessed from the device's name.
@@ -53,7 +48,7 @@ void run_calibrate_command(const CalibrateOptions& o, Globals& globals) {
     else throw Error("calibrate: no bundled preset matches '" + dev.name + "'; name one with --base");
   }
   const Gpu base = registry.resolve_gpu(base_id);
-  c = gpu::run_calibrate(base, progress);
+  c = gpu::run_calibrate(base, ProgressLine{});
   const std::string yaml = gpu::render_calibrated_preset(base, c);
   parse_gpu_yaml(yaml, o.out, base.id + "-calibrated");  // what we write must load
   write_text_file(o.out, yaml);

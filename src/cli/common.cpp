@@ -182,6 +182,11 @@ Registry Globals::registry() const {
   return Registry::load("");
 }
 
+void ProgressLine::operator()(const std::string& what) const {
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (s > 1.0) fmt::print(stderr, "kvplan: [{:5.1f} s] {}\n", s, what);
+}
+
 int run_on_gpu_helper(const std::string& command, const Globals& globals) {
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +75,12 @@ std::shared_ptr<const Model> drafter_of(const SpeculativeConfig& c, const Model&
 // this runs kvplan-gpu with the same arguments and returns its exit status; where kvplan-gpu is
 // absent or cannot start (no CUDA libraries), it throws kvplan::Error with exit status 3.
 int run_on_gpu_helper(const std::string& command, const Globals& globals);
+
+// Progress on stderr once the run has taken more than a second.
+struct ProgressLine {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  void operator()(const std::string& what) const;
+};
 
 // Writes to stdout.
 void print(const std::string& text);

@@ -9,7 +9,6 @@
 
 namespace kvplan::cli {
 
-
 void setup_compare(CLI::App* sub, Globals& globals) {
   auto q = std::make_shared<QueryOptions>();
   add_query_options(sub, *q);

@@ -28,14 +28,6 @@ struct ValidateOptions {
   double max_time_s = 0.5;
 };
 
-// Progress on stderr once the run has taken more than a second.
-struct ProgressLine {
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  void operator()(const std::string& what) const {
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (s > 1.0) fmt::print(stderr, "kvplan: [{:5.1f} s] {}\n", s, what);
-  }
-};
 
 // The request's model, GPU, workload and options, resolved (bad arguments fail here, before any
 // GPU is touched, in kvplan as in kvplan-gpu).
