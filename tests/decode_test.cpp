@@ -52,7 +52,7 @@ TEST_CASE("Llama-3.1-8B decode step at batch 1, context 4096, bf16", "[decode]")
   // Every component is memory-bound at batch 1: expected = bytes / (0.90 x 3.35e12) + 355 x 4 us.
   CHECK(s.time_s == Approx(15546851328.0 / (0.90 * 3.35e12) + 355 * 4e-6));  // 6.577 ms
   CHECK(s.time_floor_s == Approx(15546851328.0 / 3.35e12));                   // 4.641 ms
-  CHECK(s.bound == "memory");
+  CHECK(s.bound == kvplan::Bound::memory);
   CHECK(s.tokens_per_s == Approx(1.0 / s.time_s));
   CHECK(s.arithmetic_intensity == Approx(s.flops / 15546851328.0));
   CHECK_FALSE(has_part(s, "ssm_state"));
@@ -69,8 +69,8 @@ TEST_CASE("the compute-bound batch is where FLOP time passes byte time", "[decod
   REQUIRE(b);
   CHECK(*b > 200);
   CHECK(*b < 260);
-  CHECK(dm.step(*b, 16).bound == "compute");
-  CHECK(dm.step(*b - 1, 16).bound == "memory");
+  CHECK(dm.step(*b, 16).bound == kvplan::Bound::compute);
+  CHECK(dm.step(*b - 1, 16).bound == kvplan::Bound::memory);
   // At 512 tokens a sequence's KV (67 MB) costs as much bandwidth time as its FLOPs: never flips.
   CHECK_FALSE(dm.compute_bound_batch(512));
 }

@@ -14,8 +14,8 @@ TEST_CASE("fit: the largest batch at a context is exact", "[fleet][fit]") {
   const Gpu g = gpu("h100-sxm");
   const MemoryOptions o = kvplan::test::bf16_options(m);
   const FitResult r = fit(m, g, 8192, std::nullopt, o);
-  CHECK(r.mode == "batch");
-  CHECK(r.binds == "memory");
+  CHECK(r.mode == kvplan::FitMode::batch);
+  CHECK(r.binds == kvplan::FitBinds::memory);
   // usable = floor(85,520,809,984 x 0.9); batch b fits iff total_bytes(b) <= usable.
   CHECK(r.usable_bytes == 76968728985);
   CHECK(total_bytes(m, r.batch, 8192, o) <= r.usable_bytes);
@@ -33,20 +33,20 @@ TEST_CASE("fit: the longest context and what stops it", "[fleet][fit]") {
   // trained context binds.
   const Model l = model("llama-3.1-8b");
   const FitResult rl = fit(l, g, std::nullopt, 1, kvplan::test::bf16_options(l));
-  CHECK(rl.binds == "max_context");
+  CHECK(rl.binds == kvplan::FitBinds::max_context);
   CHECK(rl.context == 131072);
   // At batch 32 memory binds first.
   const FitResult r32 = fit(l, g, std::nullopt, 32, kvplan::test::bf16_options(l));
-  CHECK(r32.binds == "memory");
+  CHECK(r32.binds == kvplan::FitBinds::memory);
   CHECK(r32.context < 131072);
   // Pure SSM without a trained limit: unbounded.
   const Model s = model("mamba2-2.7b");
   const FitResult rs = fit(s, g, std::nullopt, 8, kvplan::test::bf16_options(s));
   CHECK(rs.unbounded);
-  CHECK(rs.binds == "unbounded");
+  CHECK(rs.binds == kvplan::FitBinds::unbounded);
   // Weights alone too large: Llama-3.1-405B in bf16 on one GPU.
   const Model big = model("llama-3.1-405b");
-  CHECK(fit(big, g, 4096, std::nullopt, kvplan::test::bf16_options(big)).binds == "weights");
+  CHECK(fit(big, g, 4096, std::nullopt, kvplan::test::bf16_options(big)).binds == kvplan::FitBinds::weights);
   CHECK_THROWS(fit(l, g, 4096, 1, kvplan::test::bf16_options(l)));
 }
 

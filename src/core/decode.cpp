@@ -87,7 +87,7 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
   s.tokens_per_s = b / s.time_s;
   s.tokens_per_s_per_seq = 1.0 / s.time_s;
   s.arithmetic_intensity = s.bytes > 0 ? s.flops / static_cast<double>(s.bytes) : 0;
-  s.bound = s.compute_time_s > s.memory_time_s ? "compute" : "memory";
+  s.bound = s.compute_time_s > s.memory_time_s ? Bound::compute : Bound::memory;
   return s;
 }
 

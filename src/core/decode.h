@@ -44,7 +44,7 @@ struct DecodeStep {
   double time_s = 0;            // expected, with the preset's efficiency model
   double tokens_per_s = 0;      // aggregate: batch / time_s (per replica of tp GPUs)
   double tokens_per_s_per_seq = 0;
-  std::string bound;            // "memory" or "compute": the larger of the two expected terms
+  Bound bound = Bound::memory;  // the larger of the two expected terms
   double arithmetic_intensity = 0;  // FLOPs per HBM byte
   double memory_time_s = 0;     // sum of bytes / achievable bandwidth
   double compute_time_s = 0;    // sum of FLOPs / achievable FLOP/s

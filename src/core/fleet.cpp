@@ -11,18 +11,47 @@
 
 namespace kvplan {
 
+const char* name(FitMode m) {
+  switch (m) {
+    case FitMode::batch: return "batch";
+    case FitMode::context: return "context";
+  }
+  return "?";
+}
+
+const char* name(FitBinds b) {
+  switch (b) {
+    case FitBinds::memory: return "memory";
+    case FitBinds::weights: return "weights";
+    case FitBinds::max_context: return "max_context";
+    case FitBinds::max_model_len: return "max_model_len";
+    case FitBinds::engine_start: return "engine_start";
+    case FitBinds::unbounded: return "unbounded";
+  }
+  return "?";
+}
+
+const char* name(PlanBinds b) {
+  switch (b) {
+    case PlanBinds::memory: return "memory";
+    case PlanBinds::tpot: return "tpot";
+    case PlanBinds::demand: return "demand";
+  }
+  return "?";
+}
+
 namespace {
 // The engine's answer replaces the ideal one: batch mode plans at max_model_len = the context (or
 // --max-model-len); context mode at --max-model-len, else the model's maximum.
 void fit_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& opt, FitResult& r) {
-  if (r.mode == "batch") {
+  if (r.mode == FitMode::batch) {
     const int64_t max_len = opt.engine.max_model_len.value_or(r.context);
     if (r.context > max_len)
       throw Error("context " + std::to_string(r.context) + " exceeds --max-model-len " + std::to_string(max_len) +
                   " (the engine rejects longer requests)");
     r.engine = plan_engine(model, gpu, opt, max_len);
     r.batch = r.engine->starts ? requests_that_fit(*r.engine, r.context) : 0;
-    r.binds = r.engine->starts ? "memory" : "engine_start";
+    r.binds = r.engine->starts ? FitBinds::memory : FitBinds::engine_start;
     return;
   }
   const int64_t max_len = opt.engine.max_model_len.value_or(model.max_context);
@@ -32,7 +61,9 @@ void fit_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& o
   MemoryPlan m;
   apply_engine(m, *r.engine, r.batch, max_len);
   r.context = m.max_context.value_or(0);
-  r.binds = !r.engine->starts ? "engine_start" : r.context == max_len ? "max_model_len" : "memory";
+  r.binds = !r.engine->starts          ? FitBinds::engine_start
+            : r.context == max_len ? FitBinds::max_model_len
+                                   : FitBinds::memory;
 }
 }  // namespace
 
@@ -47,25 +78,25 @@ FitResult fit(const Model& model, const Gpu& gpu, std::optional<int64_t> context
   r.usable_bytes = usable_bytes(gpu.memory_bytes, opt.gpu_memory_utilization);
   if (context) {
     if (*context < 1) throw Error("context must be at least 1 token");
-    r.mode = "batch";
+    r.mode = FitMode::batch;
     r.context = *context;
     r.batch = max_batch_at(mm, r.usable_bytes, r.context);
-    r.binds = r.batch > 0 ? "memory" : "weights";
+    r.binds = r.batch > 0 ? FitBinds::memory : FitBinds::weights;
   } else {
     if (*batch < 1) throw Error("batch must be at least 1");
-    r.mode = "context";
+    r.mode = FitMode::context;
     r.batch = *batch;
     const std::optional<int64_t> n = max_context_at(mm, r.usable_bytes, r.batch);
     r.unbounded = !n.has_value();
     if (!n && model.max_context <= 0) {
-      r.binds = "unbounded";
+      r.binds = FitBinds::unbounded;
       return r;  // no point to report: any context fits
     }
     r.context = n.value_or(model.max_context);
-    r.binds = r.context > 0 ? "memory" : "weights";
+    r.binds = r.context > 0 ? FitBinds::memory : FitBinds::weights;
     if (model.max_context > 0 && (!n || *n > model.max_context)) {
       r.context = model.max_context;
-      r.binds = "max_context";
+      r.binds = FitBinds::max_context;
     }
   }
   if (opt.engine.profile.kind != EngineKind::ideal) fit_under_engine(model, gpu, opt, r);
@@ -135,8 +166,8 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
   o.batch = smallest_true(o.max_batch, [&](int64_t b) { return static_cast<double>(b) / cycle_s(b) >= share; });
   o.step_time_s = dm.step(o.batch, decode_context).time_s;
   o.tpot_s = tpot_s(o.batch);
-  if (o.replicas == 1 && o.replica_rps > q.rps) o.binds = "demand";
-  else o.binds = o.max_batch == o.max_batch_memory ? "memory" : "tpot";
+  if (o.replicas == 1 && o.replica_rps > q.rps) o.binds = PlanBinds::demand;
+  else o.binds = o.max_batch == o.max_batch_memory ? PlanBinds::memory : PlanBinds::tpot;
   o.feasible = true;
   return o;
 }

@@ -16,15 +16,25 @@
 
 namespace kvplan {
 
+// batch: the largest batch at a context; context: the longest context at a batch.
+enum class FitMode { batch, context };
+// What stops a fit: memory (the next sequence or token does not fit), weights (the weights alone
+// leave no room for one sequence), max_context (the model's trained context, reached before
+// memory), max_model_len (the engine's), engine_start (the engine would not start), or unbounded
+// (memory stops growing with context).
+enum class FitBinds { memory, weights, max_context, max_model_len, engine_start, unbounded };
+// What caps a plan's replica: memory, tpot (the SLO caps the batch), or demand (one replica suffices).
+enum class PlanBinds { memory, tpot, demand };
+const char* name(FitMode m);
+const char* name(FitBinds b);
+const char* name(PlanBinds b);
+
 struct FitResult {
-  std::string mode;                 // "batch": largest batch at a context; "context": longest context at a batch
+  FitMode mode = FitMode::batch;
   int64_t context = 0;              // given (batch mode) or found (context mode; 0 = none fits)
   int64_t batch = 0;                // found (batch mode; 0 = none fits) or given
   bool unbounded = false;           // context mode: memory stops growing with context (SSM, sliding-only)
-  // What stops it: "memory" (the next sequence or token does not fit), "weights" (the weights alone
-  // leave no room for one sequence), "max_context" (the model's trained context, reached before memory),
-  // or "unbounded".
-  std::string binds;
+  FitBinds binds = FitBinds::memory;
   int64_t usable_bytes = 0;
   MemoryPlan memory;                // at the found point (when one fits)
   std::optional<DecodeStep> decode; // at the found point
@@ -61,7 +71,7 @@ struct PlanOption {
   double tpot_s = 0;                // at `batch`
   double step_time_s = 0;           // decode step at `batch`
   double replica_rps = 0;           // capacity of one replica at max_batch
-  std::string binds;                // "memory", "tpot" (the SLO caps the batch), or "demand" (one replica suffices)
+  PlanBinds binds = PlanBinds::memory;
   std::optional<double> usd_per_hour;
   std::optional<double> usd_per_million_output_tokens;
   std::optional<double> usd_per_million_tokens;  // prompt + output tokens

@@ -11,6 +11,14 @@
 
 namespace kvplan {
 
+const char* name(Bound b) {
+  switch (b) {
+    case Bound::memory: return "memory";
+    case Bound::compute: return "compute";
+  }
+  return "?";
+}
+
 double expected_experts_touched(int64_t experts, int64_t experts_per_token, int64_t tokens) {
   if (experts <= 0 || tokens <= 0) return 0;
   const double untouched_by_one = 1.0 - static_cast<double>(experts_per_token) / static_cast<double>(experts);

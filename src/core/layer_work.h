@@ -13,6 +13,10 @@
 
 namespace kvplan {
 
+// Which roofline term is larger: memory traffic or arithmetic.
+enum class Bound { memory, compute };
+const char* name(Bound b);
+
 // Attention reads that share a window: 0 = full (causal over all tokens), else a sliding window
 // or top-k (`chunked`: the query's own chunk of `window` tokens).
 struct AttentionGroup {

@@ -85,7 +85,7 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   r.time_s += r.overhead_s;
   r.attention_share = r.flops > 0 ? r.attention_flops / r.flops : 0;
   r.tokens_per_s = t / r.time_s;
-  r.bound = compute_s > memory_s ? "compute" : "memory";
+  r.bound = compute_s > memory_s ? Bound::compute : Bound::memory;
   for (const KindWork& kw : w.kinds) {
     PrefillKind pk{kw.kind, kw.layers, t * kw.linear_flops_per_token, 0, t * kw.scan_flops_per_token};
     for (const AttentionGroup& g : kw.attention) pk.attention_flops += b * attention_pairs(prompt, g) * g.prefill_flops_per_pair;

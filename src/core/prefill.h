@@ -54,7 +54,7 @@ struct PrefillResult {
   double time_s = 0;             // expected; for batch 1, the time to first token
   double overhead_s = 0;         // kernel overhead + all-reduces
   double tokens_per_s = 0;       // batch x prompt / time_s
-  std::string bound;             // "compute" or "memory"
+  Bound bound = Bound::memory;
   std::vector<PrefillPhase> phases;
   std::vector<PrefillKind> kinds;
 };

@@ -127,7 +127,7 @@ Json to_json(const Estimate& e) {
                   {"passes", p.passes},
                   {"time_floor_s", p.time_floor_s},
                   {"time_s", p.time_s},
-                  {"bound", p.bound},
+                  {"bound", name(p.bound)},
                   {"batch_time_s", e.batch_prefill.time_s},
                   {"batch_tokens_per_s", e.batch_prefill.tokens_per_s},
                   {"by_kind", prefill_by_kind(p)}};
@@ -138,7 +138,7 @@ Json to_json(const Estimate& e) {
                  {"step_time_floor_s", d.time_floor_s},
                  {"tokens_per_s", d.tokens_per_s},
                  {"tokens_per_s_per_seq", d.tokens_per_s_per_seq},
-                 {"bound", d.bound},
+                 {"bound", name(d.bound)},
                  {"arithmetic_intensity", d.arithmetic_intensity},
                  {"compute_bound_batch", optional_int(d.compute_bound_batch)},
                  {"memory_time_s", d.memory_time_s},
@@ -218,10 +218,10 @@ std::string render_timing(const Estimate& e) {
   const CostResult& c = e.cost;
   std::string out;
   out += fmt::format("  prefill    {} prompt tokens: {} FLOP (attention {:.1f}%), {} to first token, {}-bound\n",
-                     group_digits(p.prompt), human_flops(p.flops), 100 * p.attention_share, seconds(p.time_s), p.bound);
+                     group_digits(p.prompt), human_flops(p.flops), 100 * p.attention_share, seconds(p.time_s), name(p.bound));
   out += fmt::format("  decode     batch {} at context {}: {} per step, {} (floor {}), {}-bound\n",
                      group_digits(d.batch), group_digits(d.context), gib(d.bytes), seconds(d.time_s),
-                     seconds(d.time_floor_s), d.bound);
+                     seconds(d.time_floor_s), name(d.bound));
   out += fmt::format("             {:.1f} tokens/s ({:.2f} per sequence); compute binds {}\n", d.tokens_per_s,
                      d.tokens_per_s_per_seq,
                      d.compute_bound_batch ? fmt::format("from batch {}", group_digits(*d.compute_bound_batch))

@@ -21,11 +21,11 @@ Json fit_to_json(const Model& model, const Gpu& gpu, const MemoryOptions& opt, c
   j["gpu"] = gpu.id;
   j["tp"] = opt.cache.tp;
   j["gpu_memory_utilization"] = opt.gpu_memory_utilization;
-  j["mode"] = r.mode;
+  j["mode"] = name(r.mode);
   j["batch"] = r.batch;
   j["context"] = r.context;
   j["unbounded"] = r.unbounded;
-  j["binds"] = r.binds;
+  j["binds"] = name(r.binds);
   j["usable_bytes"] = r.usable_bytes;
   j["engine"] = engine_to_json(r.engine);
   if (r.decode) {
@@ -47,25 +47,37 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
   std::string out = fmt::format("{} on {}{}, {} of memory usable ({})\n", model.name, gpu.name,
                                 opt.cache.tp > 1 ? fmt::format(" x{} (tp)", opt.cache.tp) : "",
                                 percent(opt.gpu_memory_utilization), gib(r.usable_bytes));
-  if (r.mode == "batch") {
-    out += fmt::format("  largest batch at context {}: {}\n", group_digits(r.context), group_digits(r.batch));
-    if (r.binds == "weights") out += "  binds      weights: they leave no room for one sequence\n";
-    else if (r.binds == "engine_start") out += "  binds      the engine does not start: " + r.engine->failure + "\n";
-    else out += "  binds      memory: one more sequence does not fit\n";
-  } else {
-    if (r.binds == "unbounded") {
-      out += fmt::format("  longest context at batch {}: unbounded (memory constant in context)\n", group_digits(r.batch));
-      return out;
-    }
-    out += fmt::format("  longest context at batch {}: {} tokens\n", group_digits(r.batch), group_digits(r.context));
-    if (r.binds == "max_context")
+  if (r.binds == FitBinds::unbounded) {
+    out += fmt::format("  longest context at batch {}: unbounded (memory constant in context)\n", group_digits(r.batch));
+    return out;
+  }
+  switch (r.mode) {
+    case FitMode::batch:
+      out += fmt::format("  largest batch at context {}: {}\n", group_digits(r.context), group_digits(r.batch));
+      break;
+    case FitMode::context:
+      out += fmt::format("  longest context at batch {}: {} tokens\n", group_digits(r.batch), group_digits(r.context));
+      break;
+  }
+  const bool per_sequence = r.mode == FitMode::batch;
+  switch (r.binds) {
+    case FitBinds::memory:
+      out += per_sequence ? "  binds      memory: one more sequence does not fit\n"
+                          : "  binds      memory: one more token per sequence does not fit\n";
+      break;
+    case FitBinds::weights:
+      out += per_sequence ? "  binds      weights: they leave no room for one sequence\n"
+                          : "  binds      weights: they leave no room for the batch\n";
+      break;
+    case FitBinds::engine_start: out += "  binds      the engine does not start: " + r.engine->failure + "\n"; break;
+    case FitBinds::max_context:
       out += fmt::format("  binds      the model's max context ({} tokens){}\n", group_digits(model.max_context),
                          r.unbounded ? "; memory is constant in context" : ", before memory");
-    else if (r.binds == "weights") out += "  binds      weights: they leave no room for the batch\n";
-    else if (r.binds == "engine_start") out += "  binds      the engine does not start: " + r.engine->failure + "\n";
-    else if (r.binds == "max_model_len")
+      break;
+    case FitBinds::max_model_len:
       out += fmt::format("  binds      max_model_len ({} tokens), before memory\n", group_digits(r.context));
-    else out += "  binds      memory: one more token per sequence does not fit\n";
+      break;
+    case FitBinds::unbounded: break;  // returned above
   }
   if (r.engine) out += render_engine(*r.engine);
   if (r.decode) {
@@ -73,7 +85,7 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
                        gib(r.memory.kv_cache_bytes), gib(r.memory.state_bytes), gib(r.memory.activation_bytes),
                        gib(r.memory.headroom_bytes));
     out += fmt::format("  decode     {} per step, {:.1f} tokens/s ({:.2f} per sequence), {}-bound\n",
-                       seconds(r.decode->time_s), r.decode->tokens_per_s, r.decode->tokens_per_s_per_seq, r.decode->bound);
+                       seconds(r.decode->time_s), r.decode->tokens_per_s, r.decode->tokens_per_s_per_seq, name(r.decode->bound));
   }
   return out;
 }
@@ -104,7 +116,7 @@ Json plan_to_json(const Model& model, const Gpu& gpu, const FleetPlan& p) {
                        {"tpot_s", o.tpot_s},
                        {"step_time_s", o.step_time_s},
                        {"replica_rps", o.replica_rps},
-                       {"binds", o.binds},
+                       {"binds", name(o.binds)},
                        {"usd_per_hour", optional_real(o.usd_per_hour)},
                        {"usd_per_million_output_tokens", optional_real(o.usd_per_million_output_tokens)},
                        {"usd_per_million_tokens", optional_real(o.usd_per_million_tokens)}});
@@ -129,7 +141,7 @@ std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) 
     }
     out += fmt::format("  {:>3}{:>10}{:>9}{:>7}{:>10}{:>12}{:>12}{:>10.2f}{:>11}{:>12}{:>10}\n", o.tp, o.replicas, o.gpus,
                        o.batch, o.max_batch, seconds(o.ttft_s), seconds(o.tpot_s), o.replica_rps, usd(o.usd_per_hour),
-                       usd(o.usd_per_million_output_tokens, 3), o.binds);
+                       usd(o.usd_per_million_output_tokens, 3), name(o.binds));
   }
   out += "\n";
   if (p.best < 0) {
@@ -138,7 +150,7 @@ std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) 
   }
   const PlanOption& b = p.options[static_cast<size_t>(p.best)];
   out += fmt::format("  plan       {} replica{} x tp {} = {} GPU{}, each running batch {} ({} binds at {})\n", b.replicas,
-                     b.replicas > 1 ? "s" : "", b.tp, b.gpus, b.gpus > 1 ? "s" : "", b.batch, b.binds, b.max_batch);
+                     b.replicas > 1 ? "s" : "", b.tp, b.gpus, b.gpus > 1 ? "s" : "", b.batch, name(b.binds), b.max_batch);
   if (b.usd_per_hour)
     out += fmt::format("  cost       {}/hour, {} per 1M output tokens, {} per 1M tokens (prompt + output)\n",
                        usd(b.usd_per_hour), usd(b.usd_per_million_output_tokens, 3), usd(b.usd_per_million_tokens, 3));
@@ -155,7 +167,7 @@ std::string render_compare(const std::vector<Estimate>& rows) {
                        e.options.cache.tp, fmt::format("{:.2f} G", m.weights_bytes / 1073741824.0),
                        fmt::format("{:.2f} G", m.kv_bytes_per_sequence / 1073741824.0),
                        fmt::format("{:.2f} G", m.total_bytes / 1073741824.0), m.fits ? "yes" : "NO",
-                       group_digits(m.max_batch), seconds(e.decode.time_s), e.decode.tokens_per_s, e.decode.bound,
+                       group_digits(m.max_batch), seconds(e.decode.time_s), e.decode.tokens_per_s, name(e.decode.bound),
                        seconds(e.prefill.time_s), usd(e.cost.usd_per_million_output_tokens, 3));
   }
   return out;

@@ -99,7 +99,7 @@ const std::map<std::string, Write>& varying() {
     i("prefill.passes", [](const Estimate& e) { return e.prefill.passes; });
     r("prefill.time_floor_s", [](const Estimate& e) { return e.prefill.time_floor_s; });
     r("prefill.time_s", [](const Estimate& e) { return e.prefill.time_s; });
-    t["prefill.bound"] = [](const Estimate& e, Out& o) { o.text(e.prefill.bound); };
+    t["prefill.bound"] = [](const Estimate& e, Out& o) { o.text(name(e.prefill.bound)); };
     r("prefill.batch_time_s", [](const Estimate& e) { return e.batch_prefill.time_s; });
     r("prefill.batch_tokens_per_s", [](const Estimate& e) { return e.batch_prefill.tokens_per_s; });
     for (LayerKind lk : kAllLayerKinds) {
@@ -122,7 +122,7 @@ const std::map<std::string, Write>& varying() {
     r("decode.step_time_floor_s", [](const Estimate& e) { return e.decode.time_floor_s; });
     r("decode.tokens_per_s", [](const Estimate& e) { return e.decode.tokens_per_s; });
     r("decode.tokens_per_s_per_seq", [](const Estimate& e) { return e.decode.tokens_per_s_per_seq; });
-    t["decode.bound"] = [](const Estimate& e, Out& o) { o.text(e.decode.bound); };
+    t["decode.bound"] = [](const Estimate& e, Out& o) { o.text(name(e.decode.bound)); };
     r("decode.arithmetic_intensity", [](const Estimate& e) { return e.decode.arithmetic_intensity; });
     t["decode.compute_bound_batch"] = [](const Estimate& e, Out& o) { o.optional_integer(e.decode.compute_bound_batch); };
     r("decode.memory_time_s", [](const Estimate& e) { return e.decode.memory_time_s; });
