@@ -27,7 +27,7 @@ TEST_CASE("Llama-3.1-8B prefill of 8192 tokens", "[prefill]") {
   CHECK(r.attention_flops == Approx(524288.0 * 33558528));
   CHECK(r.attention_share == Approx(17594333528064.0 / (17594333528064.0 + 114350259961856.0)));  // 13.3%
   CHECK(r.passes == 1);
-  CHECK(r.bound == "compute");
+  CHECK(r.bound == kvplan::Bound::compute);
   // Compute-bound phases + 355 kernels x 4 us (one pass).
   CHECK(r.time_s == Approx(114350259961856.0 / (989.4e12 * 0.75) + 17594333528064.0 / (989.4e12 * 0.5) + 355 * 4e-6));
   // The quadratic wall: at 128K the attention share is 71%.
@@ -77,5 +77,5 @@ TEST_CASE("chunked prefill re-reads the weights once per pass", "[prefill]") {
   CHECK(three.phases[0].bytes == 3 * (13959168000LL + 1050673152LL) + 20000LL * 8192);
   CHECK(one.phases[0].bytes == 13959168000LL + 1050673152LL + 100LL * 8192);
   // A 100-token prompt is weight-bound: 1.4 TFLOP in 1.9 ms vs 15 GB in 5.0 ms.
-  CHECK(one.bound == "memory");
+  CHECK(one.bound == kvplan::Bound::memory);
 }
