@@ -26,8 +26,10 @@ struct ParsedSvg {
 };
 
 std::string unescape(std::string s) {
-  for (const auto& [from, to] : {std::pair<std::string, std::string>{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&amp;", "&"}})
-    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  using Entity = std::pair<std::string, std::string>;
+  for (const auto& [from, to] : {Entity{"&lt;", "<"}, Entity{"&gt;", ">"}, Entity{"&quot;", "\""}, Entity{"&amp;", "&"}})
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+      s.replace(at, from.size(), to);
   return s;
 }
 
@@ -38,6 +40,7 @@ ParsedSvg parse(const std::string& svg) {
   REQUIRE(std::regex_search(svg, m, std::regex(R"re(<svg [^>]*width="([0-9.]+)" height="([0-9.]+)")re")));
   out.width = std::stod(m[1]);
   out.height = std::stod(m[2]);
+  // What Svg::text prints: position, size, anchor, colour, then bold, rotation and halo when set.
   const std::regex text(
       R"re(<text x="([-0-9.]+)" y="([-0-9.]+)" font-size="([0-9.]+)" text-anchor="(\w+)" fill="[^"]*"( font-weight="bold")?(?: transform="rotate\(([-0-9.]+) [-0-9.]+ [-0-9.]+\)")?(?: stroke="#fff" stroke-width="3" stroke-linejoin="round" paint-order="stroke")?>([^<]*)</text>)re");
   for (auto it = std::sregex_iterator(svg.begin(), svg.end(), text); it != std::sregex_iterator(); ++it) {

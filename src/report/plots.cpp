@@ -248,7 +248,8 @@ void draw_key(Svg& svg, const std::vector<KeyEntry>& entries, const KeyLayout& l
       svg.rect(key_left + 6, c - 6, 14, 12, e.box_fill, &outline);
     } else {
       svg.line(key_left, c, key_left + kKeySwatch, c, e.line);
-      if (e.marker) draw_marker(svg, key_left + kKeySwatch / 2, c, *e.marker, {e.line.color, e.text_color, "", *e.marker}, true);
+      if (e.marker)
+        draw_marker(svg, key_left + kKeySwatch / 2, c, *e.marker, {e.line.color, e.text_color, "", *e.marker}, true);
     }
     TextStyle font = kKeyFont;
     font.color = e.text_color;
@@ -310,7 +311,8 @@ void draw_series(Svg& svg, const Frame& f, const Series& s, const SeriesStyle& s
 KeyEntry series_key(const Frame& f, const Series& s, size_t i, const std::string& label) {
   const SeriesStyle style = series_style(i);
   KeyEntry e{label, {style.color, 2.5, style.dash}, style.label_color, style.marker, "", std::nullopt};
-  const auto right = std::max_element(s.points.begin(), s.points.end(), [](const Point& a, const Point& b) { return a.x < b.x; });
+  const auto right =
+      std::max_element(s.points.begin(), s.points.end(), [](const Point& a, const Point& b) { return a.x < b.x; });
   if (right != s.points.end()) e.end = std::make_pair(f.x.map(right->x), f.y.map(right->y));
   return e;
 }
@@ -439,7 +441,8 @@ std::string memory_vs_context(const std::vector<SweepCase>& cases, const SweepAx
     if (kLeft + 6 + text_width(t, capacity_font) > kRight - 4) at.reset();
   if (!at)
     for (size_t i = 0; i < capacity_text.size(); ++i)
-      key.push_back({capacity_text[i], kCapacityStroke, "#222", std::nullopt, "", std::make_pair(kRight, capacity_y[i])});
+      key.push_back(
+          {capacity_text[i], kCapacityStroke, "#222", std::nullopt, "", std::make_pair(kRight, capacity_y[i])});
 
   const KeyLayout layout = layout_key(key);
   Svg svg(width_with_key(key, kKeyLeft), kHeight);
@@ -491,7 +494,7 @@ std::string throughput_vs_batch(const std::vector<SweepCase>& cases, const Sweep
     return knee ? fmt::format("compute-bound from {}", batch) : fmt::format("fits up to batch {}", batch);
   };
 
-  Svg frame_only(kWidth, kHeight);
+  Svg frame_only(kWidth, kHeight);  // the frame's texts, which mark labels must stay clear of
   draw_frame(frame_only, f);
   // Mark labels go in rows up from the bottom of the plot area, beside their lines, clear of each
   // other; past a few rows they would hide the curves, so the numbers move into the series' labels.
@@ -643,7 +646,8 @@ SeriesStyle series_style(size_t i) {
   // Colour changes fastest, then the dash pattern; the marker steps with both, so the three series
   // of one colour (i, i + 8, i + 16) also have three different markers.
   const size_t color = i % kColors, round = i / kColors;
-  return {kPalette[color].line, kPalette[color].text, kDashes[round % kDashCount], kMarkers[(color + round) % 3]};
+  return {kPalette[color].line, kPalette[color].text, kDashes[round % kDashCount],
+          kMarkers[(color + round) % std::size(kMarkers)]};
 }
 
 std::vector<std::string> plot_kinds() { return {"auto", "memory-vs-context", "breakdown", "throughput"}; }
