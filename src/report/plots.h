@@ -2,6 +2,7 @@
 // GPU's capacity, a stacked memory breakdown, decode tokens/s vs batch with the memory/compute knee.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -10,10 +11,25 @@
 
 namespace kvplan {
 
+// The most lines (or bars) one plot draws: the first in sweep order; the plot says how many more
+// the sweep held. 24 = 8 colours x 3 dash patterns, so every drawn series has a style of its own.
+constexpr size_t kMaxPlotSeries = 24;
+
+enum class Marker { circle, square, triangle };
+
+// How series i is drawn: colour, dash pattern and marker shape, no two alike for i < kMaxPlotSeries.
+struct SeriesStyle {
+  std::string color;        // line and marker
+  std::string label_color;  // text in the series' colour (darker where the colour is faint on white)
+  std::string dash;         // SVG stroke-dasharray, "" = solid
+  Marker marker = Marker::circle;
+};
+SeriesStyle series_style(size_t i);
+
 // --plot-kind values: auto, memory-vs-context, breakdown, throughput.
 std::vector<std::string> plot_kinds();
 // A plot of a sweep. auto: memory-vs-context when several contexts, else throughput when several
-// batches, else breakdown. At most 12 series (or bars) are drawn, the first ones in sweep order.
+// batches, else breakdown. At most kMaxPlotSeries series (or bars) are drawn, the first in sweep order.
 std::string plot_sweep(const std::vector<SweepCase>& cases, const SweepAxes& axes, const std::string& kind);
 // The stacked memory breakdown of one estimate (`kvplan estimate --plot`).
 std::string plot_estimate(const Estimate& e);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace kvplan {
@@ -26,6 +27,29 @@ std::string svg_escape(const std::string& text) {
     }
   }
   return out;
+}
+
+bool TextBox::overlaps(const TextBox& o) const {
+  return left < o.right && o.left < right && top < o.bottom && o.top < bottom;
+}
+
+TextBox text_box(double x, double y, const std::string& text, const TextStyle& style) {
+  // UTF-8 code points: every byte that does not continue a sequence (10xxxxxx) starts one.
+  const auto chars = static_cast<double>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  const double width = chars * style.size * (style.bold ? 0.70 : 0.64);
+  const double left = style.anchor == "middle" ? -width / 2 : style.anchor == "end" ? -width : 0;
+  const double top = -0.76 * style.size, bottom = 0.24 * style.size;
+  if (style.rotate == 0) return {x + left, y + top, x + left + width, y + bottom};
+  // The four corners turned about the anchor point, as SVG's rotate() turns them (clockwise on screen).
+  const double a = style.rotate * std::acos(-1.0) / 180, c = std::cos(a), s = std::sin(a);
+  TextBox box{INFINITY, INFINITY, -INFINITY, -INFINITY};
+  for (const double dx : {left, left + width})
+    for (const double dy : {top, bottom}) {
+      const double px = x + dx * c - dy * s, py = y + dx * s + dy * c;
+      box = {std::min(box.left, px), std::min(box.top, py), std::max(box.right, px), std::max(box.bottom, py)};
+    }
+  return box;
 }
 
 namespace {
@@ -59,13 +83,28 @@ void Svg::circle(double x, double y, double r, const std::string& fill, const St
                        svg_number(r), fill, stroke ? stroke_attrs(*stroke) : "");
 }
 
+void Svg::polygon(const std::vector<std::pair<double, double>>& points, const std::string& fill, const Stroke* stroke) {
+  std::string pts;
+  for (const auto& [x, y] : points) pts += (pts.empty() ? "" : " ") + svg_number(x) + "," + svg_number(y);
+  body_ += fmt::format("<polygon points=\"{}\" fill=\"{}\"{}/>\n", pts, fill, stroke ? stroke_attrs(*stroke) : "");
+}
+
+void Svg::grow_to_fit_text(double margin) {
+  for (const TextBox& b : text_boxes_) {
+    width_ = std::max(width_, std::ceil(b.right + margin));
+    height_ = std::max(height_, std::ceil(b.bottom + margin));
+  }
+}
+
 void Svg::text(double x, double y, const std::string& text, const TextStyle& s) {
+  text_boxes_.push_back(text_box(x, y, text, s));
   std::string transform;
   if (s.rotate != 0)
     transform = fmt::format(" transform=\"rotate({} {} {})\"", svg_number(s.rotate), svg_number(x), svg_number(y));
-  body_ += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"{}\" fill=\"{}\"{}{}>{}</text>\n",
+  const char* halo = s.halo ? " stroke=\"#fff\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"" : "";
+  body_ += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"{}\" fill=\"{}\"{}{}{}>{}</text>\n",
                        svg_number(x), svg_number(y), svg_number(s.size), s.anchor, s.color,
-                       s.bold ? " font-weight=\"bold\"" : "", transform, svg_escape(text));
+                       s.bold ? " font-weight=\"bold\"" : "", transform, halo, svg_escape(text));
 }
 
 std::string Svg::str() const {
