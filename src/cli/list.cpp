@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
 #include <utility>
 
 #include "cli/subcommands.h"
@@ -48,6 +49,7 @@ void list_models(const Registry& r, const std::string& format) {
   }
   if (format == "json") print(json_text(rows));
   else if (format == "csv") print(render_csv(std::vector<Json>(rows.begin(), rows.end())));
+  else if (format == "ids") print(fmt::format("{}\n", fmt::join(r.model_ids(), "\n")));
   else print(table);
 }
 
@@ -56,8 +58,11 @@ void list_gpus(const Registry& r, const std::string& format) {
   const auto [iw, nw] = widths(r.gpu_ids(), [&](const std::string& id) { return r.resolve_gpu(id); });
   std::string table =
       fmt::format("{:<{}}{:<{}}{:>10}{:>8}{:>11}{:>8}\n", "id", iw, "name", nw, "memory", "TB/s", "bf16 TF/s", "$/hour");
+  std::string ids;  // each id, then its aliases
   for (const auto& id : r.gpu_ids()) {
     const Gpu g = r.resolve_gpu(id);
+    ids += id + "\n";
+    for (const auto& a : g.aliases) ids += a + "\n";
     rows.push_back({{"id", id}, {"name", g.name}, {"memory_bytes", g.memory_bytes},
                     {"memory_bandwidth_bytes_per_s", g.memory_bandwidth_bytes_per_s},
                     {"peak_bf16_flops", g.peak_flops_for(DType::bf16)}, {"usd_per_gpu_hour", g.price.usd_per_gpu_hour}});
@@ -69,8 +74,10 @@ void list_gpus(const Registry& r, const std::string& format) {
   }
   if (format == "json") print(json_text(rows));
   else if (format == "csv") print(render_csv(std::vector<Json>(rows.begin(), rows.end())));
+  else if (format == "ids") print(ids);
   else print(table);
 }
+
 void list_engines(const Registry& r, const std::string& format) {
   Json rows = Json::array();
   const std::vector<EngineProfile> profiles = r.engine_profiles();
@@ -81,7 +88,10 @@ void list_engines(const Registry& r, const std::string& format) {
     rw = std::max(rw, w + 1);
   }
   std::string table = fmt::format("{:<16}{:<9}{:<{}}{}\n", "engine", "default", "releases", rw, "kv_cache_dtype values");
+  std::string ids;  // each engine (its default profile), then engine@version for each profile
+  std::set<EngineKind> named;
   for (const EngineProfile& p : profiles) {
+    if (named.insert(p.kind).second) ids += std::string(name(p.kind)) + "\n";
     std::string releases, dtypes;
     for (const auto& v : p.releases) releases += (releases.empty() ? "" : ", ") + v;
     for (const auto& [n, d] : p.kv_cache_dtypes) dtypes += (dtypes.empty() ? "" : " ") + n;
@@ -89,9 +99,11 @@ void list_engines(const Registry& r, const std::string& format) {
     rows.push_back({{"engine", name(p.kind)}, {"version", p.version}, {"default", p.is_default},
                     {"releases", p.releases}, {"source", p.source}});
     table += fmt::format("{:<16}{:<9}{:<{}}{}\n", id, p.is_default ? "yes" : "", releases, rw, dtypes);
+    ids += id + "\n";
   }
   table += fmt::format("{:<16}{:<9}{:<{}}{}\n", "ideal", "-", "-", rw, "kvplan's dtypes (its own engine: exact bytes, no blocks)");
   if (format == "json") print(json_text(rows));
+  else if (format == "ids") print(ids + "ideal\n");
   else if (format == "csv") {
     std::vector<Json> flat;
     for (Json row : rows) {
@@ -105,8 +117,9 @@ void list_engines(const Registry& r, const std::string& format) {
 
 void setup_list(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<ListOptions>();
-  sub->add_option("what", o->what, "models, gpus or engines")->required()->check(CLI::IsMember({"models", "gpus", "engines"}));
-  add_format_option(sub, o->format, {"table", "json", "csv"});
+  sub->add_option("what", o->what, "models, gpus or engines")->required()->check(one_of({"models", "gpus", "engines"}));
+  // ids: the names --model, --gpu or --engine accepts, one a line (for scripts and shell completion).
+  add_format_option(sub, o->format, {"table", "json", "csv", "ids"});
   sub->callback([o, &globals] {
     const Registry r = globals.registry();
     if (o->what == "models") list_models(r, o->format);
