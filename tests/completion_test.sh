@@ -37,6 +37,7 @@ expect_some() {
 
 expect estimate kvplan est
 expect --model kvplan estimate --mo
+expect --model kvplan estimate --enforce-eager --mo   # a flag takes no value
 expect "csv json table" kvplan estimate --format ""
 expect json kvplan estimate --format = j                # --format=j, split at '=' by bash
 expect "" kvplan estimate --context ""                  # a number: nothing to offer
@@ -52,7 +53,7 @@ expect_some ids kvplan list --format i
 expect_some memory-vs-context kvplan sweep --plot-kind ""
 expect_some examples/deploy/fits-pass.yaml kvplan check examples/deploy/fits-
 expect_some models/llama-3.1-8b.yaml kvplan estimate --model models/llama-3.1-8
-expect_some tests/fixtures/ kvplan --data-dir tests/fix
+expect_some tests/fixtures kvplan --data-dir tests/fix
 expect_some --junit kvplan check --j
 expect_some --data-dir kvplan estimate --data    # a global option after the subcommand
 # Every subcommand `kvplan --help` lists, and only those.

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-MACROS = {".TH", ".SH", ".SS", ".TP", ".PP", ".RS", ".RE", ".B", ".I", ".br", '.\\"'}
+MACROS = {".TH", ".SH", ".SS", ".TP", ".PP", ".RS", ".RE", ".B", ".I", ".br", ".nh", ".ad", '.\\"'}
 ESCAPE = re.compile(r"\\(?:-|e|&|f[BIR]|\(aq|\(ga)")
 failures = []
 

@@ -53,7 +53,7 @@ CompletionCommand command_of(const CLI::App& app) {
     for (const std::string& n : o->get_lnames()) option.names.push_back("--" + n);
     for (const std::string& n : o->get_snames()) option.names.push_back("-" + n);
     option.description = o->get_description();
-    option.takes_value = o->get_type_size() != 0;
+    option.takes_value = o->get_expected_max() != 0;  // flags expect no value (their type size is not 0)
     if (option.takes_value) option.values = values_of(o);
     c.options.push_back(option);
   }
