@@ -60,8 +60,11 @@ void run_calibrate_command(const CalibrateOptions& o, Globals& globals) {
 
 void setup_calibrate(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<CalibrateOptions>();
-  sub->add_option("--out,-o", o->out, "Preset YAML to write (e.g. presets/h100-sxm-calibrated.yaml)")->required();
-  sub->add_option("--base", o->base, "Bundled preset for the datasheet fields (default: from the device name)");
+  sub->add_option("--out,-o", o->out, "Preset YAML to write (e.g. presets/h100-sxm-calibrated.yaml)")
+      ->type_name("FILE")
+      ->required();
+  sub->add_option("--base", o->base, "Bundled preset for the datasheet fields (default: from the device name)")
+      ->type_name("GPU");
   sub->callback([o, &globals] { run_calibrate_command(*o, globals); });
 }
 

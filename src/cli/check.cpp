@@ -67,9 +67,9 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
 
 void setup_check(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<CheckOptions>();
-  sub->add_option("files", o->files, "Deployment YAML files (see `kvplan check --explain`)");
+  sub->add_option("files", o->files, "Deployment YAML files (see `kvplan check --explain`)")->type_name("FILE");
   add_format_option(sub, o->format, {"table", "json"});
-  sub->add_option("--junit", o->junit, "Also write a JUnit XML report to this path");
+  sub->add_option("--junit", o->junit, "Also write a JUnit XML report to this path")->type_name("FILE");
   sub->add_flag("--explain", o->explain, "Print every deployment-file key with its meaning, and exit");
   sub->callback([o, &globals] {
     if (o->explain) {

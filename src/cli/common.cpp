@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -20,12 +21,26 @@ namespace kvplan::cli {
 void add_format_option(CLI::App* app, std::string& format, const std::vector<std::string>& formats) {
   std::string list;
   for (const auto& f : formats) list += (list.empty() ? "" : "|") + f;
-  app->add_option("--format", format, "Output format: " + list)->check(CLI::IsMember(formats));
+  app->add_option("--format", format, "Output format: " + list)->check(one_of(formats));
+}
+
+CLI::Validator one_of(const std::vector<std::string>& names) {
+  std::string set;
+  for (const auto& n : names) set += (set.empty() ? "{" : ",") + n;
+  set += "}";
+  return CLI::Validator(
+      [names, set](std::string& value) {
+        if (std::find(names.begin(), names.end(), value) != names.end()) return std::string();
+        return value + " not in " + set + did_you_mean(value, names);
+      },
+      set);
 }
 
 void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
-  auto* model = app->add_option("--model,-m", q.model, "Bundled model id, kvplan model YAML, or HF config.json");
-  auto* gpu = app->add_option("--gpu,-g", q.gpu, "Bundled GPU preset id or alias, or a preset YAML");
+  auto* model = app->add_option("--model,-m", q.model, "Bundled model id, kvplan model YAML, or HF config.json")
+                    ->type_name("MODEL");
+  auto* gpu = app->add_option("--gpu,-g", q.gpu, "Bundled GPU preset id or alias, or a preset YAML")
+                  ->type_name("GPU");
   if (require) {
     model->required();
     gpu->required();
@@ -58,6 +73,7 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--engine", q.engine,
                   "Engine whose rules size the KV cache: vllm, sglang or ideal, optionally @VERSION (vllm@0.10); "
                   "`kvplan list engines`")
+      ->type_name("ENGINE")
       ->capture_default_str();
   app->add_option("--max-model-len,--context-length", q.max_model_len,
                   "Longest request the engine admits (default: the context)");

@@ -58,6 +58,9 @@ struct QueryOptions {
 // Adds --model/--gpu (required unless `require` is false) and the other query options.
 void add_query_options(CLI::App* app, QueryOptions& q, bool require = true);
 void add_format_option(CLI::App* app, std::string& format, const std::vector<std::string>& formats);
+// Like CLI::IsMember (its description {a,b,c} shows in the help, and completion offers the names),
+// and a value not among them is reported with "did you mean".
+CLI::Validator one_of(const std::vector<std::string>& names);
 
 // Turns typed options into core inputs for one model (dtype defaults come from the model).
 Workload workload_of(const QueryOptions& q, bool prompt_in_context = true);

@@ -13,7 +13,7 @@ void setup_estimate(CLI::App* sub, Globals& globals) {
   auto plot = std::make_shared<std::string>();
   add_query_options(sub, *q);
   add_format_option(sub, q->format, {"table", "json", "csv"});
-  sub->add_option("--plot", *plot, "Also write the memory breakdown as an SVG plot to this path");
+  sub->add_option("--plot", *plot, "Also write the memory breakdown as an SVG plot to this path")->type_name("FILE");
   sub->callback([q, plot, &globals] {
     const Registry registry = globals.registry();
     const Model model = registry.resolve_model(q->model);

@@ -16,11 +16,14 @@ struct ListOptions {
 
 void setup_list(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<ListOptions>();
-  sub->add_option("what", o->what, "models, gpus or engines")->required()->check(CLI::IsMember({"models", "gpus", "engines"}));
-  add_format_option(sub, o->format, {"table", "json", "csv"});
+  sub->add_option("what", o->what, "models, gpus or engines")->required()->check(one_of({"models", "gpus", "engines"}));
+  // ids: the names --model, --gpu or --engine accepts, one a line (for scripts and shell completion).
+  add_format_option(sub, o->format, {"table", "json", "csv", "ids"});
   sub->callback([o, &globals] {
     const Registry r = globals.registry();
-    if (o->what == "models") {
+    if (o->what == "models" && o->format == "ids") {
+      print(render_id_list(r.model_ids()));  // without parsing every model
+    } else if (o->what == "models") {
       std::vector<ListedModel> models;
       for (const std::string& id : r.model_ids()) models.push_back({id, r.resolve_model(id)});
       print(render_model_list(models, o->format));

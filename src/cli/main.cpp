@@ -75,12 +75,19 @@ int main(int argc, char** argv) {
   kvplan::cli::Globals globals;
   globals.argv.assign(argv, argv + argc);
   app.add_option("--data-dir", globals.data_dir, "Folder with models/ and presets/ that add or override bundled entries")
+      ->type_name("DIR")
       ->envname("KVPLAN_DATA_DIR");
   // Every subcommand is listed (for --help and typo checks); only those the command line names get
-  // their options, which is most of a query's start-up otherwise (docs/startup.md).
+  // their options, which is most of a query's start-up otherwise (docs/startup.md), unless a named
+  // one reads every subcommand's options (`completion`).
+  const auto named = [&](const kvplan::cli::Subcommand& s) {
+    return std::find(argv + 1, argv + argc, std::string_view(s.name)) != argv + argc;
+  };
+  const bool every = std::any_of(std::begin(kvplan::cli::kSubcommands), std::end(kvplan::cli::kSubcommands),
+                                 [&](const kvplan::cli::Subcommand& s) { return s.reads_every_subcommand && named(s); });
   for (const kvplan::cli::Subcommand& s : kvplan::cli::kSubcommands) {
     CLI::App* sub = app.add_subcommand(s.name, s.description);
-    if (std::find(argv + 1, argv + argc, std::string_view(s.name)) != argv + argc) s.setup(sub, globals);
+    if (every || named(s)) s.setup(sub, globals);
   }
   try {
     check_spelling(app, argc, argv);

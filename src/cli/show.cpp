@@ -22,7 +22,9 @@ bool is_gpu_file(const std::string& path) {
 
 void setup_show(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<ShowOptions>();
-  sub->add_option("name", o->name, "Model or GPU id, or a path to a model YAML, config.json or preset YAML")->required();
+  sub->add_option("name", o->name, "Model or GPU id, or a path to a model YAML, config.json or preset YAML")
+      ->type_name("MODEL|GPU")
+      ->required();
   add_format_option(sub, o->format, {"table", "json"});
   sub->callback([o, &globals] {
     const Registry r = globals.registry();

@@ -9,6 +9,7 @@ namespace kvplan::cli {
 
 void setup_calibrate(CLI::App* sub, Globals& globals);
 void setup_check(CLI::App* sub, Globals& globals);
+void setup_completion(CLI::App* sub, Globals& globals);
 void setup_compare(CLI::App* sub, Globals& globals);
 void setup_estimate(CLI::App* sub, Globals& globals);
 void setup_fit(CLI::App* sub, Globals& globals);
@@ -20,11 +21,13 @@ void setup_validate(CLI::App* sub, Globals& globals);
 
 // A subcommand as main registers it: its name and one-line description (shown by `kvplan --help`),
 // and the function that adds its options and callback to it. main sets up only the subcommands
-// a command line names, so a query does not pay for building every subcommand's options.
+// a command line names, so a query does not pay for building every subcommand's options, except
+// for a subcommand that reads them all (`completion`).
 struct Subcommand {
   const char* name;
   const char* description;
   void (*setup)(CLI::App* sub, Globals& globals);
+  bool reads_every_subcommand = false;
 };
 
 inline constexpr Subcommand kSubcommands[] = {
@@ -41,6 +44,7 @@ inline constexpr Subcommand kSubcommands[] = {
     {"show", "Show a model's resolved per-layer structure, or a GPU preset", setup_show},
     {"validate", "Time kernels shaped like a model's decode step on the local GPU against kvplan's prediction", setup_validate},
     {"calibrate", "Measure the local GPU and write a calibrated preset YAML", setup_calibrate},
+    {"completion", "Print a bash, zsh or fish completion script (kvplan completion bash > FILE)", setup_completion, true},
 };
 
 }  // namespace kvplan::cli

@@ -61,7 +61,7 @@ void setup_sweep(CLI::App* sub, Globals& globals) {
   o->query.format = "csv";
   add_format_option(sub, o->query.format, {"csv", "jsonl"});
   sub->add_option("--columns", o->columns, "Only these dotted columns, in this order (default: all of estimate's JSON keys)");
-  sub->add_option("--plot", o->plot, "Also write an SVG plot to this path");
+  sub->add_option("--plot", o->plot, "Also write an SVG plot to this path")->type_name("FILE");
   sub->add_option("--plot-kind", o->plot_kind,
                   "auto, memory-vs-context (KV cache + state per model, log axes), breakdown (stacked memory), "
                   "throughput (decode tokens/s vs batch)")

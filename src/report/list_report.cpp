@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "core/params.h"
@@ -50,7 +51,18 @@ std::string render_model_list(const std::vector<ListedModel>& models, const std:
     table += fmt::format("{:<{}}{:<{}}{:>10}{:>10}{:>8}  {}\n", id, iw, m.name, nw, human_count(p.total),
                          human_count(p.active), m.layers.size(), k);
   }
+  if (format == "ids") {
+    std::vector<std::string> ids;
+    for (const auto& [id, m] : models) ids.push_back(id);
+    return render_id_list(ids);
+  }
   return render_rows(rows, table, format);
+}
+
+std::string render_id_list(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const std::string& id : ids) out += id + "\n";
+  return out;
 }
 
 std::string render_gpu_list(const std::vector<ListedGpu>& gpus, const std::string& format) {
@@ -58,7 +70,10 @@ std::string render_gpu_list(const std::vector<ListedGpu>& gpus, const std::strin
   const auto [iw, nw] = widths(gpus, [](const ListedGpu& e) { return e.gpu.name; });
   std::string table =
       fmt::format("{:<{}}{:<{}}{:>10}{:>8}{:>11}{:>8}\n", "id", iw, "name", nw, "memory", "TB/s", "bf16 TF/s", "$/hour");
+  std::vector<std::string> ids;  // each id, then its aliases
   for (const auto& [id, g] : gpus) {
+    ids.push_back(id);
+    ids.insert(ids.end(), g.aliases.begin(), g.aliases.end());
     rows.push_back({{"id", id}, {"name", g.name}, {"memory_bytes", g.memory_bytes},
                     {"memory_bandwidth_bytes_per_s", g.memory_bandwidth_bytes_per_s},
                     {"peak_bf16_flops", g.peak_flops_for(DType::bf16)}, {"usd_per_gpu_hour", g.price.usd_per_gpu_hour}});
@@ -68,6 +83,7 @@ std::string render_gpu_list(const std::vector<ListedGpu>& gpus, const std::strin
                          g.memory_bandwidth_bytes_per_s / 1e12, g.peak_flops_for(DType::bf16) / 1e12,
                          g.price.usd_per_gpu_hour > 0 ? fmt::format("{:.2f}", g.price.usd_per_gpu_hour) : "-");
   }
+  if (format == "ids") return render_id_list(ids);
   return render_rows(rows, table, format);
 }
 
@@ -80,7 +96,10 @@ std::string render_engine_list(const std::vector<EngineProfile>& profiles, const
     rw = std::max(rw, w + 1);
   }
   std::string table = fmt::format("{:<16}{:<9}{:<{}}{}\n", "engine", "default", "releases", rw, "kv_cache_dtype values");
+  std::vector<std::string> ids;  // each engine (its default profile), then engine@version for each profile
+  std::set<EngineKind> named;
   for (const EngineProfile& p : profiles) {
+    if (named.insert(p.kind).second) ids.push_back(name(p.kind));
     std::string releases, dtypes;
     for (const auto& v : p.releases) releases += (releases.empty() ? "" : ", ") + v;
     for (const auto& [n, d] : p.kv_cache_dtypes) dtypes += (dtypes.empty() ? "" : " ") + n;
@@ -88,7 +107,10 @@ std::string render_engine_list(const std::vector<EngineProfile>& profiles, const
     rows.push_back({{"engine", name(p.kind)}, {"version", p.version}, {"default", p.is_default},
                     {"releases", p.releases}, {"source", p.source}});
     table += fmt::format("{:<16}{:<9}{:<{}}{}\n", id, p.is_default ? "yes" : "", releases, rw, dtypes);
+    ids.push_back(id);
   }
+  ids.push_back("ideal");
+  if (format == "ids") return render_id_list(ids);
   table += fmt::format("{:<16}{:<9}{:<{}}{}\n", "ideal", "-", "-", rw, "kvplan's dtypes (its own engine: exact bytes, no blocks)");
   if (format == "csv") {
     std::vector<Json> flat;

@@ -21,9 +21,11 @@ struct ListedGpu {
   Gpu gpu;
 };
 
-// format: table, json or csv.
+// format: table, json, csv or ids (the names --model, --gpu or --engine accepts, one a line: a
+// GPU's id then its aliases; each engine, then engine@version for each profile, then ideal).
 std::string render_model_list(const std::vector<ListedModel>& models, const std::string& format);
 std::string render_gpu_list(const std::vector<ListedGpu>& gpus, const std::string& format);
 std::string render_engine_list(const std::vector<EngineProfile>& profiles, const std::string& format);
+std::string render_id_list(const std::vector<std::string>& ids);  // one a line
 
 }  // namespace kvplan
