@@ -25,9 +25,9 @@ void check_spelling(const CLI::App& app, int argc, char** argv) {
   auto known = [](const CLI::App* a, const std::string& flag, bool& takes_value) {
     for (const CLI::Option* o : a->get_options()) {
       for (const std::string& n : o->get_lnames())
-        if ("--" + n == flag) return takes_value = o->get_type_size() != 0, true;
+        if ("--" + n == flag) return takes_value = o->get_expected_max() != 0, true;
       for (const std::string& n : o->get_snames())
-        if ("-" + n == flag) return takes_value = o->get_type_size() != 0, true;
+        if ("-" + n == flag) return takes_value = o->get_expected_max() != 0, true;
     }
     return false;
   };
