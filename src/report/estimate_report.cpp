@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "report/engine_report.h"
+#include "report/estimate_fields.h"
 #include "report/format.h"
 
 namespace kvplan {
@@ -15,42 +16,26 @@ const char* conv_width_name(ConvStateWidth w) { return w == ConvStateWidth::kern
 const char* sliding_name(SlidingCache s) { return s == SlidingCache::full ? "full" : "window"; }
 const char* mla_name(MlaCache m) { return m == MlaCache::decompressed ? "decompressed" : "latent"; }
 
-const LayerSummary* find_kind(const Estimate& e, LayerKind k) {
-  for (const auto& s : e.layers)
-    if (s.kind == k) return &s;
-  return nullptr;
-}
-
-Json optional_int(const std::optional<int64_t>& v) { return v ? Json(*v) : Json(nullptr); }
-Json optional_real(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
-
-constexpr const char* kDecodeComponents[] = {"weights", "kv_cache", "ssm_state", "lm_head", "embedding", "allreduce"};
-
-// Every component name, zeros where the model has none, so that CSV rows share one header.
-Json decode_components(const DecodeStep& d) {
+// The table's fields of one section ("memory"), as nested objects in the table's order.
+Json section(const Estimate& e, const std::string& name) {
   Json out = Json::object();
-  for (const char* n : kDecodeComponents) {
-    DecodeComponent c{n};
-    for (const auto& x : d.components)
-      if (x.name == n) c = x;
-    out[n] = {{"bytes", c.bytes}, {"flops", c.flops}, {"kernels", c.kernels}, {"time_floor_s", c.time_floor_s},
-              {"time_s", c.time_s}};
-  }
-  return out;
-}
-
-Json prefill_by_kind(const PrefillResult& p) {
-  Json out = Json::object();
-  for (LayerKind k : kAllLayerKinds) {
-    PrefillKind pk{k};
-    for (const auto& x : p.kinds)
-      if (x.kind == k) pk = x;
-    out[name(k)] = {{"linear_flops", pk.linear_flops}, {"attention_flops", pk.attention_flops}, {"scan_flops", pk.scan_flops}};
+  const std::string prefix = name + ".";
+  for (const EstimateField& f : estimate_fields()) {
+    if (f.key.compare(0, prefix.size(), prefix) != 0) continue;
+    Json* at = &out;
+    size_t from = prefix.size();
+    for (size_t dot = f.key.find('.', from); dot != std::string::npos; from = dot + 1, dot = f.key.find('.', from))
+      at = &(*at)[f.key.substr(from, dot - from)];
+    (*at)[f.key.substr(from)] = field_json(f.get(e));
   }
   return out;
 }
 
 }  // namespace
+
+Json field_json(const FieldValue& v) {
+  return std::visit([](auto x) { return Json(x); }, v);
+}
 
 Json to_json(const Estimate& e) {
   const MemoryOptions& o = e.options;
@@ -69,11 +54,7 @@ Json to_json(const Estimate& e) {
               {"memory_bytes", e.gpu.memory_bytes},
               {"memory_bandwidth_bytes_per_s", e.gpu.memory_bandwidth_bytes_per_s},
               {"peak_bf16_flops", e.gpu.peak_flops_for(DType::bf16)}};
-  j["workload"] = {{"batch", e.workload.batch},
-                   {"context", e.workload.context},
-                   {"prompt", e.workload.prompt},
-                   {"tp", o.cache.tp},
-                   {"gen", e.workload.gen}};
+  j["workload"] = section(e, "workload");
   j["options"] = {{"weight_dtype", name(o.weights.linear)},
                   {"expert_weight_dtype", name(o.weights.expert)},
                   {"kv_dtype", name(o.cache.kv_dtype)},
@@ -89,71 +70,7 @@ Json to_json(const Estimate& e) {
                   {"gpu_memory_utilization", o.gpu_memory_utilization},
                   {"max_num_batched_tokens", o.prefill_chunk}};
   j["engine"] = engine_to_json(e.engine);
-  const MemoryPlan& m = e.memory;
-  j["memory"] = {{"weights_bytes", m.weights_bytes},
-                 {"kv_bytes_per_token", m.kv_bytes_per_token},
-                 {"kv_bytes_per_sequence", m.kv_bytes_per_sequence},
-                 {"kv_cache_bytes", m.kv_cache_bytes},
-                 {"state_bytes_per_sequence", m.state_bytes_per_sequence},
-                 {"state_bytes", m.state_bytes},
-                 {"activation_bytes", m.activation_bytes},
-                 {"total_bytes", m.total_bytes},
-                 {"capacity_bytes", m.capacity_bytes},
-                 {"usable_bytes", m.usable_bytes},
-                 {"headroom_bytes", m.headroom_bytes},
-                 {"fits", m.fits},
-                 {"max_batch", m.max_batch},
-                 {"max_context", optional_int(m.max_context)}};
-  Json layers = Json::object();
-  for (LayerKind k : kAllLayerKinds) {
-    const LayerSummary* s = find_kind(e, k);
-    LayerSummary zero{k};
-    if (!s) s = &zero;
-    layers[name(k)] = {{"count", s->count},
-                       {"params", s->params},
-                       {"kv_bytes_per_token", s->kv_bytes_per_token},
-                       {"kv_bytes_per_sequence", s->kv_bytes_per_sequence},
-                       {"state_bytes_per_sequence", s->state_bytes_per_sequence}};
-  }
-  j["layers"] = layers;
-  const PrefillResult& p = e.prefill;
-  j["prefill"] = {{"prompt", p.prompt},
-                  {"flops", p.flops},
-                  {"linear_flops", p.linear_flops},
-                  {"attention_flops", p.attention_flops},
-                  {"scan_flops", p.scan_flops},
-                  {"attention_share", p.attention_share},
-                  {"bytes", p.bytes},
-                  {"passes", p.passes},
-                  {"time_floor_s", p.time_floor_s},
-                  {"time_s", p.time_s},
-                  {"bound", name(p.bound)},
-                  {"batch_time_s", e.batch_prefill.time_s},
-                  {"batch_tokens_per_s", e.batch_prefill.tokens_per_s},
-                  {"by_kind", prefill_by_kind(p)}};
-  const DecodeStep& d = e.decode;
-  j["decode"] = {{"bytes_per_step", d.bytes},
-                 {"flops_per_step", d.flops},
-                 {"step_time_s", d.time_s},
-                 {"step_time_floor_s", d.time_floor_s},
-                 {"tokens_per_s", d.tokens_per_s},
-                 {"tokens_per_s_per_seq", d.tokens_per_s_per_seq},
-                 {"bound", name(d.bound)},
-                 {"arithmetic_intensity", d.arithmetic_intensity},
-                 {"compute_bound_batch", optional_int(d.compute_bound_batch)},
-                 {"memory_time_s", d.memory_time_s},
-                 {"compute_time_s", d.compute_time_s},
-                 {"overhead_s", d.overhead_s},
-                 {"kernels_per_step", d.kernels},
-                 {"experts_touched", d.experts_touched},
-                 {"components", decode_components(d)}};
-  const CostResult& c = e.cost;
-  j["cost"] = {{"usd_per_gpu_hour", c.usd_per_gpu_hour},
-               {"gpus", c.gpus},
-               {"usd_per_hour", optional_real(c.usd_per_hour)},
-               {"usd_per_million_output_tokens", optional_real(c.usd_per_million_output_tokens)},
-               {"usd_per_million_prompt_tokens", optional_real(c.usd_per_million_prompt_tokens)},
-               {"usd_per_request", optional_real(c.usd_per_request)}};
+  for (const char* s : {"memory", "layers", "prefill", "decode", "cost"}) j[s] = section(e, s);
   return j;
 }
 

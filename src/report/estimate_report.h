@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "core/estimate.h"
@@ -16,6 +17,8 @@ using Json = nlohmann::ordered_json;
 constexpr int kSchemaVersion = 2;  // docs/json.md lists what changed
 
 Json to_json(const Estimate& e);
+// One scalar of the JSON (report/estimate_fields.h).
+Json field_json(const std::variant<std::nullptr_t, int64_t, double, bool, const char*>& v);
 // JSON text for output: indented, invalid UTF-8 in names replaced (never an exception).
 std::string json_text(const Json& j);
 std::string render_table(const Estimate& e);

@@ -5,9 +5,12 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <type_traits>
+#include <variant>
 
 #include "core/error.h"
 #include "report/engine_report.h"
+#include "report/estimate_fields.h"
 
 namespace kvplan {
 
@@ -31,22 +34,32 @@ struct RowWriter::Out {
       s += cache->text;
       return;
     }
-    char buf[64];
-    char* end = nlohmann::detail::to_chars(buf, buf + sizeof buf, v);  // the serializer's own routine
-    s.append(buf, end);
-    if (cache) {
-      cache->bits = bits;
-      cache->text.assign(buf, end);
+    if (!cache) {
+      s += Json(v).dump();  // exactly as the serializer writes it
+      return;
     }
+    cache->bits = bits;
+    cache->text = Json(v).dump();
+    s += cache->text;
   }
   void boolean(bool v) { s += v ? "true" : "false"; }
   void null() {
     if (format == RowFormat::jsonl) s += "null";
   }
-  void optional_integer(const std::optional<int64_t>& v) { v ? integer(*v) : null(); }
-  void optional_real(const std::optional<double>& v) { v ? real(*v) : null(); }
-  void text(const std::string& v) { s += format == RowFormat::jsonl ? Json(v).dump() : csv_field(Json(v)); }
+  void text(const char* v) { s += format == RowFormat::jsonl ? Json(v).dump() : csv_field(Json(v)); }
   void json(const Json& v) { s += format == RowFormat::jsonl ? v.dump() : csv_field(v); }
+  void value(const FieldValue& v) {
+    std::visit(
+        [this](auto x) {
+          using T = decltype(x);
+          if constexpr (std::is_same_v<T, std::nullptr_t>) null();
+          else if constexpr (std::is_same_v<T, int64_t>) integer(x);
+          else if constexpr (std::is_same_v<T, double>) real(x);
+          else if constexpr (std::is_same_v<T, bool>) boolean(x);
+          else text(x);
+        },
+        v);
+  }
   std::optional<Json> engine;  // the row's engine.* object, built once for all its columns
 };
 
@@ -54,107 +67,13 @@ namespace {
 using Out = RowWriter::Out;
 using Write = RowWriter::Write;
 
-const LayerSummary* kind_summary(const Estimate& e, const std::string& kind) {
-  for (const LayerSummary& s : e.layers)
-    if (kind == name(s.kind)) return &s;
-  return nullptr;
-}
-
-// Every varying key of to_json() and how to write it from an Estimate.
+// Every varying key of to_json() and how to write it from an Estimate: the varying fields of
+// report/estimate_fields, and the engine's plan.
 const std::map<std::string, Write>& varying() {
   static const std::map<std::string, Write> table = [] {
     std::map<std::string, Write> t;
-    auto i = [&](const std::string& key, int64_t (*get)(const Estimate&)) {
-      t[key] = [get](const Estimate& e, Out& o) { o.integer(get(e)); };
-    };
-    auto r = [&](const std::string& key, double (*get)(const Estimate&)) {
-      t[key] = [get](const Estimate& e, Out& o) { o.real(get(e)); };
-    };
-    i("workload.batch", [](const Estimate& e) { return e.workload.batch; });
-    i("workload.context", [](const Estimate& e) { return e.workload.context; });
-    i("workload.prompt", [](const Estimate& e) { return e.workload.prompt; });
-    i("workload.gen", [](const Estimate& e) { return e.workload.gen; });
-    i("memory.kv_bytes_per_sequence", [](const Estimate& e) { return e.memory.kv_bytes_per_sequence; });
-    i("memory.kv_cache_bytes", [](const Estimate& e) { return e.memory.kv_cache_bytes; });
-    i("memory.state_bytes", [](const Estimate& e) { return e.memory.state_bytes; });
-    i("memory.activation_bytes", [](const Estimate& e) { return e.memory.activation_bytes; });
-    i("memory.total_bytes", [](const Estimate& e) { return e.memory.total_bytes; });
-    i("memory.headroom_bytes", [](const Estimate& e) { return e.memory.headroom_bytes; });
-    t["memory.fits"] = [](const Estimate& e, Out& o) { o.boolean(e.memory.fits); };
-    i("memory.max_batch", [](const Estimate& e) { return e.memory.max_batch; });
-    t["memory.max_context"] = [](const Estimate& e, Out& o) { o.optional_integer(e.memory.max_context); };
-    for (LayerKind lk : kAllLayerKinds)
-      t[std::string("layers.") + name(lk) + ".kv_bytes_per_sequence"] = [kind = std::string(name(lk))](const Estimate& e, Out& o) {
-        const LayerSummary* s = kind_summary(e, kind);
-        o.integer(s ? s->kv_bytes_per_sequence : 0);
-      };
-
-    i("prefill.prompt", [](const Estimate& e) { return e.prefill.prompt; });
-    r("prefill.flops", [](const Estimate& e) { return e.prefill.flops; });
-    r("prefill.linear_flops", [](const Estimate& e) { return e.prefill.linear_flops; });
-    r("prefill.attention_flops", [](const Estimate& e) { return e.prefill.attention_flops; });
-    r("prefill.scan_flops", [](const Estimate& e) { return e.prefill.scan_flops; });
-    r("prefill.attention_share", [](const Estimate& e) { return e.prefill.attention_share; });
-    i("prefill.bytes", [](const Estimate& e) { return e.prefill.bytes; });
-    i("prefill.passes", [](const Estimate& e) { return e.prefill.passes; });
-    r("prefill.time_floor_s", [](const Estimate& e) { return e.prefill.time_floor_s; });
-    r("prefill.time_s", [](const Estimate& e) { return e.prefill.time_s; });
-    t["prefill.bound"] = [](const Estimate& e, Out& o) { o.text(name(e.prefill.bound)); };
-    r("prefill.batch_time_s", [](const Estimate& e) { return e.batch_prefill.time_s; });
-    r("prefill.batch_tokens_per_s", [](const Estimate& e) { return e.batch_prefill.tokens_per_s; });
-    for (LayerKind lk : kAllLayerKinds) {
-      const std::string k = name(lk);
-      auto by_kind = [k](double PrefillKind::*field) {
-        return [k, field](const Estimate& e, Out& o) {
-          for (const PrefillKind& p : e.prefill.kinds)
-            if (k == name(p.kind)) return o.real(p.*field);
-          o.real(0.0);
-        };
-      };
-      t["prefill.by_kind." + k + ".linear_flops"] = by_kind(&PrefillKind::linear_flops);
-      t["prefill.by_kind." + k + ".attention_flops"] = by_kind(&PrefillKind::attention_flops);
-      t["prefill.by_kind." + k + ".scan_flops"] = by_kind(&PrefillKind::scan_flops);
-    }
-
-    i("decode.bytes_per_step", [](const Estimate& e) { return e.decode.bytes; });
-    r("decode.flops_per_step", [](const Estimate& e) { return e.decode.flops; });
-    r("decode.step_time_s", [](const Estimate& e) { return e.decode.time_s; });
-    r("decode.step_time_floor_s", [](const Estimate& e) { return e.decode.time_floor_s; });
-    r("decode.tokens_per_s", [](const Estimate& e) { return e.decode.tokens_per_s; });
-    r("decode.tokens_per_s_per_seq", [](const Estimate& e) { return e.decode.tokens_per_s_per_seq; });
-    t["decode.bound"] = [](const Estimate& e, Out& o) { o.text(name(e.decode.bound)); };
-    r("decode.arithmetic_intensity", [](const Estimate& e) { return e.decode.arithmetic_intensity; });
-    t["decode.compute_bound_batch"] = [](const Estimate& e, Out& o) { o.optional_integer(e.decode.compute_bound_batch); };
-    r("decode.memory_time_s", [](const Estimate& e) { return e.decode.memory_time_s; });
-    r("decode.compute_time_s", [](const Estimate& e) { return e.decode.compute_time_s; });
-    r("decode.overhead_s", [](const Estimate& e) { return e.decode.overhead_s; });
-    i("decode.kernels_per_step", [](const Estimate& e) { return e.decode.kernels; });
-    r("decode.experts_touched", [](const Estimate& e) { return e.decode.experts_touched; });
-    for (const char* component : {"weights", "kv_cache", "ssm_state", "lm_head", "embedding", "allreduce"}) {
-      const std::string c = component;
-      auto field = [c](auto get) {
-        return [c, get](const Estimate& e, Out& o) {
-          DecodeComponent zero{c};
-          const DecodeComponent* x = &zero;
-          for (const DecodeComponent& d : e.decode.components)
-            if (d.name == c) x = &d;
-          get(*x, o);
-        };
-      };
-      const std::string p = "decode.components." + c + ".";
-      t[p + "bytes"] = field([](const DecodeComponent& x, Out& o) { o.integer(x.bytes); });
-      t[p + "flops"] = field([](const DecodeComponent& x, Out& o) { o.real(x.flops); });
-      t[p + "kernels"] = field([](const DecodeComponent& x, Out& o) { o.integer(x.kernels); });
-      t[p + "time_floor_s"] = field([](const DecodeComponent& x, Out& o) { o.real(x.time_floor_s); });
-      t[p + "time_s"] = field([](const DecodeComponent& x, Out& o) { o.real(x.time_s); });
-    }
-    t["cost.usd_per_million_output_tokens"] = [](const Estimate& e, Out& o) {
-      o.optional_real(e.cost.usd_per_million_output_tokens);
-    };
-    t["cost.usd_per_million_prompt_tokens"] = [](const Estimate& e, Out& o) {
-      o.optional_real(e.cost.usd_per_million_prompt_tokens);
-    };
-    t["cost.usd_per_request"] = [](const Estimate& e, Out& o) { o.optional_real(e.cost.usd_per_request); };
+    for (const EstimateField& f : estimate_fields())
+      if (f.varies) t[f.key] = [get = f.get](const Estimate& e, Out& o) { o.value(get(e)); };
     // The engine's plan follows max_model_len (by default each point's context): every key varies.
     const Json engine_keys = engine_to_json(std::nullopt);
     for (const auto& [key, _] : engine_keys.items())
@@ -241,7 +160,7 @@ RowWriter::RowWriter(RowFormat format, const Estimate& representative, const std
 }
 
 void RowWriter::write(const Estimate& e, std::string& out) const {
-  Out o{format_, out};
+  Out o{format_, out, nullptr, std::nullopt};
   for (const Segment& s : segments_) {
     out += s.text;
     if (!s.write) continue;

@@ -1,0 +1,133 @@
+#include "report/estimate_fields.h"
+
+#include <optional>
+
+namespace kvplan {
+
+namespace {
+
+FieldValue optional(const std::optional<int64_t>& v) { return v ? FieldValue(*v) : FieldValue(nullptr); }
+FieldValue optional(const std::optional<double>& v) { return v ? FieldValue(*v) : FieldValue(nullptr); }
+
+// The decode components every row has (zeros where the model has none), so CSV rows share a header.
+constexpr const char* kDecodeComponents[] = {"weights", "kv_cache", "ssm_state", "lm_head", "embedding", "allreduce"};
+
+const LayerSummary& layer_summary(const Estimate& e, LayerKind k) {
+  static const LayerSummary none{};
+  for (const LayerSummary& s : e.layers)
+    if (s.kind == k) return s;
+  return none;
+}
+
+const PrefillKind& prefill_kind(const Estimate& e, LayerKind k) {
+  static const PrefillKind none{};
+  for (const PrefillKind& p : e.prefill.kinds)
+    if (p.kind == k) return p;
+  return none;
+}
+
+const DecodeComponent& component(const Estimate& e, const char* n) {
+  static const DecodeComponent none{};
+  for (const DecodeComponent& c : e.decode.components)
+    if (c.name == n) return c;
+  return none;
+}
+
+std::vector<EstimateField> build() {
+  std::vector<EstimateField> t;
+  auto fixed = [&](std::string key, std::function<FieldValue(const Estimate&)> get) {
+    t.push_back({std::move(key), false, std::move(get)});
+  };
+  auto varying = [&](std::string key, std::function<FieldValue(const Estimate&)> get) {
+    t.push_back({std::move(key), true, std::move(get)});
+  };
+  varying("workload.batch", [](const Estimate& e) { return e.workload.batch; });
+  varying("workload.context", [](const Estimate& e) { return e.workload.context; });
+  varying("workload.prompt", [](const Estimate& e) { return e.workload.prompt; });
+  fixed("workload.tp", [](const Estimate& e) { return int64_t{e.options.cache.tp}; });
+  varying("workload.gen", [](const Estimate& e) { return e.workload.gen; });
+
+  fixed("memory.weights_bytes", [](const Estimate& e) { return e.memory.weights_bytes; });
+  fixed("memory.kv_bytes_per_token", [](const Estimate& e) { return e.memory.kv_bytes_per_token; });
+  varying("memory.kv_bytes_per_sequence", [](const Estimate& e) { return e.memory.kv_bytes_per_sequence; });
+  varying("memory.kv_cache_bytes", [](const Estimate& e) { return e.memory.kv_cache_bytes; });
+  fixed("memory.state_bytes_per_sequence", [](const Estimate& e) { return e.memory.state_bytes_per_sequence; });
+  varying("memory.state_bytes", [](const Estimate& e) { return e.memory.state_bytes; });
+  varying("memory.activation_bytes", [](const Estimate& e) { return e.memory.activation_bytes; });
+  varying("memory.total_bytes", [](const Estimate& e) { return e.memory.total_bytes; });
+  fixed("memory.capacity_bytes", [](const Estimate& e) { return e.memory.capacity_bytes; });
+  fixed("memory.usable_bytes", [](const Estimate& e) { return e.memory.usable_bytes; });
+  varying("memory.headroom_bytes", [](const Estimate& e) { return e.memory.headroom_bytes; });
+  varying("memory.fits", [](const Estimate& e) { return e.memory.fits; });
+  varying("memory.max_batch", [](const Estimate& e) { return e.memory.max_batch; });
+  varying("memory.max_context", [](const Estimate& e) { return optional(e.memory.max_context); });
+
+  for (LayerKind k : kAllLayerKinds) {
+    const std::string p = std::string("layers.") + name(k) + ".";
+    fixed(p + "count", [k](const Estimate& e) { return layer_summary(e, k).count; });
+    fixed(p + "params", [k](const Estimate& e) { return layer_summary(e, k).params; });
+    fixed(p + "kv_bytes_per_token", [k](const Estimate& e) { return layer_summary(e, k).kv_bytes_per_token; });
+    varying(p + "kv_bytes_per_sequence", [k](const Estimate& e) { return layer_summary(e, k).kv_bytes_per_sequence; });
+    fixed(p + "state_bytes_per_sequence", [k](const Estimate& e) { return layer_summary(e, k).state_bytes_per_sequence; });
+  }
+
+  varying("prefill.prompt", [](const Estimate& e) { return e.prefill.prompt; });
+  varying("prefill.flops", [](const Estimate& e) { return e.prefill.flops; });
+  varying("prefill.linear_flops", [](const Estimate& e) { return e.prefill.linear_flops; });
+  varying("prefill.attention_flops", [](const Estimate& e) { return e.prefill.attention_flops; });
+  varying("prefill.scan_flops", [](const Estimate& e) { return e.prefill.scan_flops; });
+  varying("prefill.attention_share", [](const Estimate& e) { return e.prefill.attention_share; });
+  varying("prefill.bytes", [](const Estimate& e) { return e.prefill.bytes; });
+  varying("prefill.passes", [](const Estimate& e) { return e.prefill.passes; });
+  varying("prefill.time_floor_s", [](const Estimate& e) { return e.prefill.time_floor_s; });
+  varying("prefill.time_s", [](const Estimate& e) { return e.prefill.time_s; });
+  varying("prefill.bound", [](const Estimate& e) { return name(e.prefill.bound); });
+  varying("prefill.batch_time_s", [](const Estimate& e) { return e.batch_prefill.time_s; });
+  varying("prefill.batch_tokens_per_s", [](const Estimate& e) { return e.batch_prefill.tokens_per_s; });
+  for (LayerKind k : kAllLayerKinds) {
+    const std::string p = std::string("prefill.by_kind.") + name(k) + ".";
+    varying(p + "linear_flops", [k](const Estimate& e) { return prefill_kind(e, k).linear_flops; });
+    varying(p + "attention_flops", [k](const Estimate& e) { return prefill_kind(e, k).attention_flops; });
+    varying(p + "scan_flops", [k](const Estimate& e) { return prefill_kind(e, k).scan_flops; });
+  }
+
+  varying("decode.bytes_per_step", [](const Estimate& e) { return e.decode.bytes; });
+  varying("decode.flops_per_step", [](const Estimate& e) { return e.decode.flops; });
+  varying("decode.step_time_s", [](const Estimate& e) { return e.decode.time_s; });
+  varying("decode.step_time_floor_s", [](const Estimate& e) { return e.decode.time_floor_s; });
+  varying("decode.tokens_per_s", [](const Estimate& e) { return e.decode.tokens_per_s; });
+  varying("decode.tokens_per_s_per_seq", [](const Estimate& e) { return e.decode.tokens_per_s_per_seq; });
+  varying("decode.bound", [](const Estimate& e) { return name(e.decode.bound); });
+  varying("decode.arithmetic_intensity", [](const Estimate& e) { return e.decode.arithmetic_intensity; });
+  varying("decode.compute_bound_batch", [](const Estimate& e) { return optional(e.decode.compute_bound_batch); });
+  varying("decode.memory_time_s", [](const Estimate& e) { return e.decode.memory_time_s; });
+  varying("decode.compute_time_s", [](const Estimate& e) { return e.decode.compute_time_s; });
+  varying("decode.overhead_s", [](const Estimate& e) { return e.decode.overhead_s; });
+  varying("decode.kernels_per_step", [](const Estimate& e) { return e.decode.kernels; });
+  varying("decode.experts_touched", [](const Estimate& e) { return e.decode.experts_touched; });
+  for (const char* c : kDecodeComponents) {
+    const std::string p = std::string("decode.components.") + c + ".";
+    varying(p + "bytes", [c](const Estimate& e) { return component(e, c).bytes; });
+    varying(p + "flops", [c](const Estimate& e) { return component(e, c).flops; });
+    varying(p + "kernels", [c](const Estimate& e) { return component(e, c).kernels; });
+    varying(p + "time_floor_s", [c](const Estimate& e) { return component(e, c).time_floor_s; });
+    varying(p + "time_s", [c](const Estimate& e) { return component(e, c).time_s; });
+  }
+
+  fixed("cost.usd_per_gpu_hour", [](const Estimate& e) { return e.cost.usd_per_gpu_hour; });
+  fixed("cost.gpus", [](const Estimate& e) { return e.cost.gpus; });
+  fixed("cost.usd_per_hour", [](const Estimate& e) { return optional(e.cost.usd_per_hour); });
+  varying("cost.usd_per_million_output_tokens", [](const Estimate& e) { return optional(e.cost.usd_per_million_output_tokens); });
+  varying("cost.usd_per_million_prompt_tokens", [](const Estimate& e) { return optional(e.cost.usd_per_million_prompt_tokens); });
+  varying("cost.usd_per_request", [](const Estimate& e) { return optional(e.cost.usd_per_request); });
+  return t;
+}
+
+}  // namespace
+
+const std::vector<EstimateField>& estimate_fields() {
+  static const std::vector<EstimateField> table = build();
+  return table;
+}
+
+}  // namespace kvplan

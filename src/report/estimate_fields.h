@@ -1,0 +1,29 @@
+// The scalar fields of estimate's JSON sections workload, memory, layers, prefill, decode and cost:
+// one table, read by to_json (the nested objects, in the table's order) and by the sweep's row
+// writer (the fields that vary with the point, written straight from each Estimate).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/estimate.h"
+
+namespace kvplan {
+
+// null, an integer, a real, a boolean, or a name (static text).
+using FieldValue = std::variant<std::nullptr_t, int64_t, double, bool, const char*>;
+
+struct EstimateField {
+  std::string key;  // dotted: "memory.kv_cache_bytes"
+  bool varies;      // with batch, context, prompt or gen (else fixed by model, GPU and options)
+  std::function<FieldValue(const Estimate&)> get;
+};
+
+// In to_json's order, section by section.
+const std::vector<EstimateField>& estimate_fields();
+
+}  // namespace kvplan
