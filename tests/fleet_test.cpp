@@ -75,6 +75,12 @@ TEST_CASE("plan: replicas, batch and SLOs", "[fleet][plan]") {
   CHECK(o.tpot_s == Approx((200 * dm.step(o.batch, 1100).time_s + o.batch * ttft) / 200));
   // $/1M output tokens = GPUs x $2.69/h / 3600 / (20 req/s x 200 tokens) x 1e6.
   CHECK(*o.usd_per_million_output_tokens == Approx(o.gpus * 2.69 / 3600 / 4000 * 1e6));
+  // At capacity: the same dollars over replicas x replica_rps x 200 tokens/s, never above the served figure.
+  CHECK(*o.usd_per_million_output_tokens_at_capacity ==
+        Approx(o.gpus * 2.69 / 3600 / (static_cast<double>(o.replicas) * o.replica_rps * 200) * 1e6));
+  CHECK(*o.usd_per_million_output_tokens_at_capacity <= *o.usd_per_million_output_tokens);
+  // Prompt + output: 20 req/s x 1,200 tokens.
+  CHECK(*o.usd_per_million_tokens == Approx(o.gpus * 2.69 / 3600 / 24000 * 1e6));
 
   // An impossible TPOT: no option.
   q.tpot_slo_s = 0.001;

@@ -2,6 +2,8 @@
 
 namespace kvplan {
 
+double usd_per_million(double usd_per_hour, double tokens_per_s) { return usd_per_hour / 3600.0 / tokens_per_s * 1e6; }
+
 CostResult cost(double usd_per_gpu_hour, int64_t gpus, const DecodeStep& decode, const PrefillResult& prefill,
                 int64_t prompt, int64_t gen) {
   CostResult c;
@@ -9,14 +11,13 @@ CostResult cost(double usd_per_gpu_hour, int64_t gpus, const DecodeStep& decode,
   c.gpus = gpus;
   if (!(usd_per_gpu_hour > 0)) return c;
   const double usd_per_hour = usd_per_gpu_hour * static_cast<double>(gpus);
-  const double usd_per_s = usd_per_hour / 3600.0;
-  const double usd_per_output_token = usd_per_s / decode.tokens_per_s;
-  const double usd_per_prompt_token = usd_per_s / prefill.tokens_per_s;
   c.usd_per_hour = usd_per_hour;
-  c.usd_per_million_output_tokens = usd_per_output_token * 1e6;
-  c.usd_per_million_prompt_tokens = usd_per_prompt_token * 1e6;
+  c.usd_per_million_output_tokens = usd_per_million(usd_per_hour, decode.tokens_per_s);
+  c.usd_per_million_prompt_tokens = usd_per_million(usd_per_hour, prefill.tokens_per_s);
   if (gen > 0)
-    c.usd_per_request = static_cast<double>(prompt) * usd_per_prompt_token + static_cast<double>(gen) * usd_per_output_token;
+    c.usd_per_request = (static_cast<double>(prompt) * *c.usd_per_million_prompt_tokens +
+                         static_cast<double>(gen) * *c.usd_per_million_output_tokens) /
+                        1e6;
   return c;
 }
 

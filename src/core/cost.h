@@ -1,5 +1,6 @@
 // Cost: dollars per token from the price per GPU-hour and the timing model (docs/timing.md, "Cost").
-// A replica of tp GPUs costs tp x usd_per_gpu_hour; its time is shared by the tokens it produces:
+// One meaning throughout: dollars per hour divided by the tokens served per hour. A replica of tp
+// GPUs costs tp x usd_per_gpu_hour; running its batch, it serves decode tokens_per_s:
 //   $/1M output tokens = replica $/s / decode tokens_per_s (aggregate, at the batch) x 1e6
 //   $/1M prompt tokens = replica $/s x prefill time / (batch x prompt) x 1e6
 //   $ per request      = prompt x $/prompt token + gen x $/output token
@@ -21,6 +22,9 @@ struct CostResult {
   std::optional<double> usd_per_million_prompt_tokens;
   std::optional<double> usd_per_request;  // nullopt also when gen is 0 (unknown)
 };
+
+// Dollars per million tokens at `usd_per_hour` while serving `tokens_per_s` (the one formula).
+double usd_per_million(double usd_per_hour, double tokens_per_s);
 
 // `prefill` is the batch's prefill (its tokens_per_s), `decode` the step at the batch.
 CostResult cost(double usd_per_gpu_hour, int64_t gpus, const DecodeStep& decode, const PrefillResult& prefill,

@@ -186,10 +186,12 @@ FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& q, c
     PlanOption o = plan_option(model, gpu, q, base, tp);
     if (o.feasible && p.usd_per_gpu_hour > 0) {
       const double usd_per_hour = p.usd_per_gpu_hour * static_cast<double>(o.gpus);
-      const double per_s = usd_per_hour / 3600.0;
       o.usd_per_hour = usd_per_hour;
-      o.usd_per_million_output_tokens = per_s / (q.rps * static_cast<double>(q.gen)) * 1e6;
-      o.usd_per_million_tokens = per_s / (q.rps * static_cast<double>(q.prompt + q.gen)) * 1e6;
+      // Served: the requested rate; at capacity: every replica at its largest batch.
+      o.usd_per_million_output_tokens = usd_per_million(usd_per_hour, q.rps * static_cast<double>(q.gen));
+      o.usd_per_million_output_tokens_at_capacity = usd_per_million(
+          usd_per_hour, static_cast<double>(o.replicas) * o.replica_rps * static_cast<double>(q.gen));
+      o.usd_per_million_tokens = usd_per_million(usd_per_hour, q.rps * static_cast<double>(q.prompt + q.gen));
     }
     p.options.push_back(o);
   }

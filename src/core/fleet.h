@@ -73,8 +73,9 @@ struct PlanOption {
   double replica_rps = 0;           // capacity of one replica at max_batch
   PlanBinds binds = PlanBinds::memory;
   std::optional<double> usd_per_hour;
-  std::optional<double> usd_per_million_output_tokens;
-  std::optional<double> usd_per_million_tokens;  // prompt + output tokens
+  std::optional<double> usd_per_million_output_tokens;  // at the requested rate (what the fleet serves)
+  std::optional<double> usd_per_million_output_tokens_at_capacity;  // were every replica at max_batch
+  std::optional<double> usd_per_million_tokens;  // prompt + output tokens, at the requested rate
 };
 
 struct FleetPlan {

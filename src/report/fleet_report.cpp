@@ -119,6 +119,8 @@ Json plan_to_json(const Model& model, const Gpu& gpu, const FleetPlan& p) {
                        {"binds", name(o.binds)},
                        {"usd_per_hour", optional_real(o.usd_per_hour)},
                        {"usd_per_million_output_tokens", optional_real(o.usd_per_million_output_tokens)},
+                       {"usd_per_million_output_tokens_at_capacity",
+                        optional_real(o.usd_per_million_output_tokens_at_capacity)},
                        {"usd_per_million_tokens", optional_real(o.usd_per_million_tokens)}});
   j["best"] = p.best >= 0 ? options[static_cast<size_t>(p.best)] : Json(nullptr);
   j["options"] = options;
@@ -152,8 +154,9 @@ std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) 
   out += fmt::format("  plan       {} replica{} x tp {} = {} GPU{}, each running batch {} ({} binds at {})\n", b.replicas,
                      b.replicas > 1 ? "s" : "", b.tp, b.gpus, b.gpus > 1 ? "s" : "", b.batch, name(b.binds), b.max_batch);
   if (b.usd_per_hour)
-    out += fmt::format("  cost       {}/hour, {} per 1M output tokens, {} per 1M tokens (prompt + output)\n",
-                       usd(b.usd_per_hour), usd(b.usd_per_million_output_tokens, 3), usd(b.usd_per_million_tokens, 3));
+    out += fmt::format("  cost       {}/hour, {} per 1M output tokens ({} at capacity), {} per 1M tokens (prompt + output)\n",
+                       usd(b.usd_per_hour), usd(b.usd_per_million_output_tokens, 3),
+                       usd(b.usd_per_million_output_tokens_at_capacity, 3), usd(b.usd_per_million_tokens, 3));
   return out;
 }
 
