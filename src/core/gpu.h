@@ -13,7 +13,7 @@
 namespace kvplan {
 
 // How far below the datasheet a real GPU runs, and the fixed cost per kernel.
-// Defaults: ../docs/formulas.md "Efficiency model"; calibrated presets measure them.
+// Defaults: docs/timing.md "Efficiency parameters" and docs/presets.md; calibrated presets measure them.
 struct Efficiency {
   double bandwidth_fraction = 0.90;  // achievable fraction of memory_bandwidth for large reads
   // Decode attention streaming the KV cache (the decode step's kv_cache component), the SSM and
