@@ -127,10 +127,20 @@ Registry Registry::load(const std::string& data_dir) {
     // installed copy does not), a note says so.
     auto put = [&](std::map<std::string, Entry>& into, const std::string& path, const char* what) {
       Entry e{path, read_text_file(path)};
+      // Ids are looked up case-insensitively: a file replaces the entry of exactly its id, and one
+      // whose id differs from another's only in case is refused (it could never be chosen).
       const std::string id = stem(path);
-      if (auto it = into.find(id); it != into.end() && it->second.text != e.text)
-        r.notes_.push_back(path + " replaces the bundled " + what + " '" + id + "'");
-      into[id] = std::move(e);
+      const std::string key = lower(id);
+      if (auto it = into.find(key); it != into.end()) {
+        const std::string other = stem(it->second.source);
+        if (other != id)
+          throw Error("the " + std::string(what) + " id '" + id + "' differs only in case from '" + other + "' (" +
+                          it->second.source + "); ids are case-insensitive: name the file " + other +
+                          ".yaml to replace it, or choose another id",
+                      {path, 0, 0});
+        if (it->second.text != e.text) r.notes_.push_back(path + " replaces the bundled " + what + " '" + id + "'");
+      }
+      into[key] = std::move(e);
     };
     for (const auto& p : yaml_files_in(data_dir + "/models")) put(r.models_, p, "model");
     for (const auto& p : yaml_files_in(data_dir + "/presets")) put(r.gpus_, p, "GPU preset");
@@ -139,12 +149,13 @@ Registry Registry::load(const std::string& data_dir) {
   }
   // An alias names one preset: never another preset's id, never two presets.
   for (const auto& [id, e] : r.gpus_)
-    for (const auto& alias : aliases_of(e.text, e.source)) {
+    for (const auto& given : aliases_of(e.text, e.source)) {
+      const std::string alias = lower(given);  // matched case-insensitively, as ids are
       if (alias != id && r.gpus_.count(alias))
-        throw Error("alias '" + alias + "' is the id of another GPU preset (" + r.gpus_.at(alias).source + ")",
+        throw Error("alias '" + given + "' is the id of another GPU preset (" + r.gpus_.at(alias).source + ")",
                     {e.source, 0, 0});
       if (auto it = r.gpu_aliases_.find(alias); it != r.gpu_aliases_.end() && it->second != id)
-        throw Error("alias '" + alias + "' is also an alias of the GPU preset '" + it->second + "' (" +
+        throw Error("alias '" + given + "' is also an alias of the GPU preset '" + it->second + "' (" +
                         r.gpus_.at(it->second).source + ")",
                     {e.source, 0, 0});
       r.gpu_aliases_[alias] = id;
