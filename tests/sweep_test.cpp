@@ -138,3 +138,28 @@ TEST_CASE("sweep: a bad combination fails before any output", "[sweep]") {
                   Error);
   CHECK_FALSE(wrote);
 }
+
+TEST_CASE("sweep: rows equal estimate() with paged sharing and branches", "[sweep][sharing]") {
+  // Sliding windows and full attention (Gemma 2), a 1,024-token trunk forked 4 ways, a 512-token
+  // prefix every request shares, paged in blocks of 16.
+  SweepCase c = make_case("gemma-2-9b", "h100-sxm");
+  c.options.sharing.allocation = Allocation::paged;
+  c.options.sharing.shared_prefix = 512;
+  c.options.sharing.trunk = 1024;
+  c.options.sharing.branches = 4;
+  const SweepAxes axes{{1024, 3000, 8192}, {1, 7, 64}, 0, 0};
+  const std::vector<std::string> jsonl = lines(run({c}, axes, RowFormat::jsonl));
+  REQUIRE(jsonl.size() == 9);
+  size_t row = 0;
+  for (int64_t context : axes.contexts)
+    for (int64_t batch : axes.batches) {
+      const Estimate e = estimate(c.model, c.gpu, Workload{batch, context, 0, 0}, c.options);
+      INFO("batch " << batch << " context " << context);
+      CHECK(jsonl.at(row++) == to_json(e).dump() + "\n");
+      CHECK(e.memory.kv.sequences == 4 * batch);
+      CHECK(e.decode.bytes > 0);
+    }
+  // A prefix longer than a point's context is that point's error, before any output.
+  SweepAxes short_context{{256}, {1}, 0, 0};
+  CHECK_THROWS_AS(run({c}, short_context, RowFormat::csv), Error);
+}

@@ -86,6 +86,17 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--speculative-config", q.speculative_config,
                   "vLLM's speculative decoding JSON: {\"method\": draft_model|eagle|eagle3|mtp|ngram, \"model\": "
                   "the draft, \"num_speculative_tokens\": N}; the draft's layers share the KV pool");
+  // How the ideal engine holds the cache (docs/kv-economy.md).
+  app->add_option("--allocation", q.allocation,
+                  "kvplan's own cache (--engine ideal): exact bytes, paged blocks of --block-size (default 16), or "
+                  "contiguous reservations of --max-model-len per sequence")
+      ->check(one_of({"exact", "paged", "contiguous"}))
+      ->capture_default_str();
+  app->add_option("--shared-prefix", q.shared_prefix,
+                  "Tokens at the start of every sequence that all sequences share (inside --context)");
+  app->add_option("--branches", q.branches, "Sequences per request: each request's trunk forked this many ways")
+      ->capture_default_str();
+  app->add_option("--trunk", q.trunk, "Tokens of each request that its branches share (inside --context)");
   app->add_flag("--enforce-eager", q.enforce_eager, "No CUDA graphs (vLLM): no graph memory is deducted");
   app->add_flag("--disable-hybrid-kv-cache-manager", q.disable_hybrid_kv_cache_manager,
                 "vLLM: size sliding-window and chunked layers as full attention");
@@ -154,14 +165,29 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
     engine.draft = drafter_of(c, model, registry);
   }
   engine.disable_hybrid_kv_cache_manager = q.disable_hybrid_kv_cache_manager;
+  o.sharing.allocation = q.allocation == "paged"        ? Allocation::paged
+                         : q.allocation == "contiguous" ? Allocation::contiguous
+                                                        : Allocation::exact;
+  if (!q.shared_prefix.empty()) o.sharing.shared_prefix = parse_count(q.shared_prefix, "--shared-prefix");
+  if (!q.trunk.empty()) o.sharing.trunk = parse_count(q.trunk, "--trunk");
+  o.sharing.branches = parse_count(q.branches, "--branches");
+  if (ideal && o.sharing.allocation == Allocation::paged && engine.block_size) o.sharing.block_tokens = *engine.block_size;
+  if (ideal && o.sharing.allocation == Allocation::contiguous && engine.max_model_len)
+    o.sharing.reserve_tokens = *engine.max_model_len;
   if (ideal) {
-    const char* engine_only = !q.max_model_len.empty()  ? "--max-model-len"
-                              : !q.block_size.empty()   ? "--block-size"
+    const bool paged = o.sharing.allocation == Allocation::paged;
+    const bool contiguous = o.sharing.allocation == Allocation::contiguous;
+    const char* engine_only = !q.max_model_len.empty() && !contiguous ? "--max-model-len"
+                              : !q.block_size.empty() && !paged      ? "--block-size"
                               : !q.max_num_seqs.empty() ? "--max-num-seqs"
                               : !q.kv_cache_memory.empty() ? "--kv-cache-memory"
                               : engine.pipeline_parallel_size != 1 ? "--pp"
                                                                    : nullptr;
-    if (engine_only) throw Error(std::string(engine_only) + " is an engine setting: it needs --engine vllm or sglang");
+    if (engine_only)
+      throw Error(std::string(engine_only) + " is an engine setting: it needs --engine vllm or sglang" +
+                  (std::string(engine_only) == "--block-size"      ? " (or --allocation paged)"
+                   : std::string(engine_only) == "--max-model-len" ? " (or --allocation contiguous)"
+                                                                   : ""));
   }
   o.engine = engine;
   return o;

@@ -50,6 +50,11 @@ struct QueryOptions {
   std::string kv_cache_memory;
   std::string pp = "1";
   std::string speculative_config;      // vLLM's JSON
+  // The ideal engine's cache: allocation, sharing (core/kv_sharing.h).
+  std::string allocation = "exact";
+  std::string shared_prefix;
+  std::string branches = "1";
+  std::string trunk;
   bool enforce_eager = false;
   bool disable_hybrid_kv_cache_manager = false;
   std::string format = "table";

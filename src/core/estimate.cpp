@@ -33,6 +33,13 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
   if (!(opt.gpu_memory_utilization > 0 && opt.gpu_memory_utilization <= 1))
     throw Error("gpu memory utilization must be in (0, 1]");
   if (opt.prefill_chunk < 1) throw Error("prefill chunk must be at least 1 token");
+  check_sharing(opt.sharing, w.context);
+  const KvSharing none;
+  if (opt.engine.profile.kind != EngineKind::ideal &&
+      (opt.sharing.allocation != none.allocation || opt.sharing.shared_prefix > 0 || opt.sharing.branches > 1 ||
+       opt.sharing.trunk > 0))
+    throw Error("--allocation, --shared-prefix, --branches and --trunk size kvplan's own cache: use them with "
+                "--engine ideal (the engines' prefix caching is not modelled yet)");
 }
 
 std::vector<std::string> estimate_warnings(const Model& model, const Workload& workload) {
@@ -68,7 +75,8 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   const PrefillModel pm(model, gpu, options);
   e.prefill = pm.run(1, e.workload.prompt);
   e.batch_prefill = pm.run(workload.batch, e.workload.prompt);
-  e.decode = decode_step(model, gpu, workload.batch, workload.context, options);
+  // Every branch is a sequence of the decode batch, reading all of its context (shared blocks too).
+  e.decode = decode_step(model, gpu, e.memory.kv.sequences, workload.context, options);
   e.warnings = estimate_warnings(model, workload);
   if (options.engine.draft)
     e.warnings.insert(e.warnings.end(), options.engine.draft->warnings.begin(), options.engine.draft->warnings.end());

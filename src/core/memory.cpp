@@ -42,6 +42,7 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
   mm.activation_dtype = activation_dtype(model);
   mm.logits_bytes_per_sequence = mul(ceil_div(model.vocab_size, tp), 4);
   mm.prefill_chunk = opt.prefill_chunk;
+  mm.sharing = opt.sharing;
   return mm;
 }
 
@@ -59,9 +60,12 @@ int64_t activation_bytes(const Model& model, int64_t batch, int64_t context, con
   return activation_bytes(memory_model(model, opt), batch, context);
 }
 
+// batch requests of `branches` sequences each: the KV cache as shared and allocated, a state and
+// activations per sequence.
 int64_t total_bytes(const MemoryModel& mm, int64_t batch, int64_t context) {
-  const int64_t per_seq = add(kv_bytes_per_sequence(mm.kv, context), mm.state_bytes_per_sequence);
-  return add(add(mm.weights_bytes, mul(batch, per_seq)), activation_bytes(mm, batch, context));
+  const KvUse kv = kv_use(mm.kv, batch, context, mm.sharing);
+  return add(add(mm.weights_bytes, kv.total_bytes),
+             add(mul(kv.sequences, mm.state_bytes_per_sequence), activation_bytes(mm, kv.sequences, context)));
 }
 
 int64_t total_bytes(const Model& model, int64_t batch, int64_t context, const MemoryOptions& opt) {
@@ -116,10 +120,11 @@ MemoryPlan size_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double u
   p.weights_bytes = mm.weights_bytes;
   p.kv_bytes_per_token = mm.kv_bytes_per_token;
   p.kv_bytes_per_sequence = kv_bytes_per_sequence(mm.kv, context);
-  p.kv_cache_bytes = mul(batch, p.kv_bytes_per_sequence);
+  p.kv = kv_use(mm.kv, batch, context, mm.sharing);
+  p.kv_cache_bytes = p.kv.total_bytes;
   p.state_bytes_per_sequence = mm.state_bytes_per_sequence;
-  p.state_bytes = mul(batch, p.state_bytes_per_sequence);
-  p.activation_bytes = activation_bytes(mm, batch, context);
+  p.state_bytes = mul(p.kv.sequences, p.state_bytes_per_sequence);
+  p.activation_bytes = activation_bytes(mm, p.kv.sequences, context);
   p.total_bytes = add(add(p.weights_bytes, p.kv_cache_bytes), add(p.state_bytes, p.activation_bytes));
   p.capacity_bytes = gpu_memory_bytes;
   p.usable_bytes = usable_bytes(gpu_memory_bytes, utilization);

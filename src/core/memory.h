@@ -8,6 +8,7 @@
 #include "core/engine_settings.h"
 #include "core/gpu.h"
 #include "core/kv_cache.h"
+#include "core/kv_sharing.h"
 #include "core/serving_dtypes.h"
 #include "core/model.h"
 #include "core/params.h"
@@ -21,6 +22,7 @@ struct MemoryOptions {
   double gpu_memory_utilization = 0.90;  // fraction of the GPU's memory the engine may use (vLLM's default)
   int64_t prefill_chunk = 8192;          // tokens per forward pass in chunked prefill (vLLM max_num_batched_tokens)
   EngineSettings engine;                 // the serving engine whose rules size the cache (ideal: kvplan's)
+  KvSharing sharing;                     // allocation, shared prefix, branches (ideal engine)
 };
 
 struct MemoryPlan {
@@ -39,6 +41,7 @@ struct MemoryPlan {
   int64_t max_batch = 0;                 // largest batch that fits at the context (0: none)
   std::optional<int64_t> max_context;    // largest context that fits at the batch; nullopt = unbounded
                                          // (memory stops growing with context: SSM, sliding-only)
+  KvUse kv;                              // the cache's sharing and allocation at the point
 };
 
 // Everything about a (model, options) pair that does not depend on batch or context, computed
@@ -52,6 +55,7 @@ struct MemoryModel {
   DType activation_dtype = DType::bf16;
   int64_t logits_bytes_per_sequence = 0;      // fp32 logits, vocab / tp
   int64_t prefill_chunk = 0;
+  KvSharing sharing;
 };
 MemoryModel memory_model(const Model& model, const MemoryOptions& opt);
 

@@ -1,5 +1,6 @@
 #include "core/sweep.h"
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.h"
@@ -17,8 +18,16 @@ Model only_kind(const Model& model, LayerKind kind) {
 }
 }  // namespace
 
+namespace {
+// The smallest point an estimate accepts: one token, or the shared prefix or trunk's length.
+Workload smallest_point(const MemoryOptions& o) {
+  const int64_t n = std::max<int64_t>({1, o.sharing.shared_prefix, o.sharing.trunk});
+  return Workload{1, n, n, 0};
+}
+}  // namespace
+
 SweepModel::SweepModel(const Model& model, const Gpu& gpu, const MemoryOptions& options)
-    : e_(estimate(model, gpu, Workload{1, 1, 1, 0}, options)),
+    : e_(estimate(model, gpu, smallest_point(options), options)),
       memory_(memory_model(model, options)),
       prefill_(model, gpu, options),
       decode_(model, gpu, options) {
@@ -30,6 +39,7 @@ const Estimate& SweepModel::at(const Workload& w) {
   Estimate& e = e_;
   if (w.batch < 1 || w.context < 1 || w.prompt < 0 || w.gen < 0)  // estimate()'s own check, for its message
     estimate(e.model, e.gpu, w, e.options);
+  check_sharing(e.options.sharing, w.context);
   e.workload = w;
   if (e.workload.prompt == 0) e.workload.prompt = w.context;
   try {
@@ -59,7 +69,7 @@ const Estimate& SweepModel::at(const Workload& w) {
   for (const auto& [i, terms] : kind_kv_) e.layers[i].kv_bytes_per_sequence = kv_bytes_per_sequence(terms, w.context);
   e.prefill = prefill_.run(1, e.workload.prompt);
   e.batch_prefill = prefill_.run(w.batch, e.workload.prompt);
-  e.decode = decode_.step(w.batch, w.context);
+  e.decode = decode_.step(e.memory.kv.sequences, w.context);
   e.decode.compute_bound_batch = memo_compute_bound_batch_;
   e.cost = cost(e.gpu.price.usd_per_gpu_hour, e.options.cache.tp, e.decode, e.batch_prefill, e.workload.prompt, w.gen);
   return e;

@@ -46,6 +46,9 @@ std::vector<EstimateField> build() {
   varying("workload.prompt", [](const Estimate& e) { return e.workload.prompt; });
   fixed("workload.tp", [](const Estimate& e) { return int64_t{e.options.cache.tp}; });
   varying("workload.gen", [](const Estimate& e) { return e.workload.gen; });
+  fixed("workload.shared_prefix", [](const Estimate& e) { return e.options.sharing.shared_prefix; });
+  fixed("workload.branches", [](const Estimate& e) { return e.options.sharing.branches; });
+  fixed("workload.trunk", [](const Estimate& e) { return e.options.sharing.trunk; });
 
   fixed("memory.weights_bytes", [](const Estimate& e) { return e.memory.weights_bytes; });
   fixed("memory.kv_bytes_per_token", [](const Estimate& e) { return e.memory.kv_bytes_per_token; });
@@ -61,6 +64,22 @@ std::vector<EstimateField> build() {
   varying("memory.fits", [](const Estimate& e) { return e.memory.fits; });
   varying("memory.max_batch", [](const Estimate& e) { return e.memory.max_batch; });
   varying("memory.max_context", [](const Estimate& e) { return optional(e.memory.max_context); });
+  // kvplan's own accounting (--engine ideal); under an engine its blocks are engine.* (null here).
+  fixed("memory.sharing.allocation", [](const Estimate& e) {
+    return e.engine ? FieldValue(nullptr) : FieldValue(name(e.options.sharing.allocation));
+  });
+  fixed("memory.sharing.block_tokens", [](const Estimate& e) {
+    return !e.engine && e.options.sharing.allocation == Allocation::paged ? FieldValue(e.options.sharing.block_tokens)
+                                                                         : FieldValue(nullptr);
+  });
+  varying("memory.sharing.sequences", [](const Estimate& e) { return e.memory.kv.sequences; });
+  auto ideal = [&](const std::string& key, int64_t KvUse::*field) {
+    varying(key, [field](const Estimate& e) { return e.engine ? FieldValue(nullptr) : FieldValue(e.memory.kv.*field); });
+  };
+  ideal("memory.sharing.shared_bytes", &KvUse::shared_bytes);
+  ideal("memory.sharing.owned_bytes", &KvUse::owned_bytes);
+  ideal("memory.sharing.unshared_bytes", &KvUse::unshared_bytes);
+  ideal("memory.sharing.fragmentation_bytes", &KvUse::fragmentation_bytes);
 
   for (LayerKind k : kAllLayerKinds) {
     const std::string p = std::string("layers.") + name(k) + ".";

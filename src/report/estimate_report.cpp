@@ -111,6 +111,18 @@ std::string render_table(const Estimate& e) {
   row("headroom", m.headroom_bytes);
   out += "\n";
   if (e.engine) out += render_engine(*e.engine) + "\n";
+  const KvSharing& s = o.sharing;
+  if (!e.engine && (s.allocation != Allocation::exact || s.shared_prefix > 0 || s.branches > 1 || s.trunk > 0)) {
+    out += fmt::format("  sharing    {} sequences ({} request{} x {} branch{}), {}: shared {} once, owned {}\n",
+                       group_digits(m.kv.sequences), group_digits(e.workload.batch), e.workload.batch == 1 ? "" : "s",
+                       s.branches, s.branches == 1 ? "" : "es",
+                       s.allocation == Allocation::paged ? fmt::format("paged in blocks of {}", s.block_tokens)
+                                                         : std::string(name(s.allocation)),
+                       gib(m.kv.shared_bytes), gib(m.kv.owned_bytes));
+    out += fmt::format("             every sequence alone: {} (sharing saves {}); allocated but empty: {}\n",
+                       gib(m.kv.unshared_bytes), gib(m.kv.unshared_bytes - m.kv.total_bytes),
+                       gib(m.kv.fragmentation_bytes));
+  }
   out += fmt::format("  fits       {}\n", m.fits ? "yes" : "NO");
   out += fmt::format("  max batch at context {}: {}\n", group_digits(e.workload.context), group_digits(m.max_batch));
   out += fmt::format("  max context at batch {}: {}\n", group_digits(e.workload.batch),
