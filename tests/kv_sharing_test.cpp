@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/kv_sharing.h"
+#include "core/decode.h"
 #include "core/memory.h"
 #include "test_helpers.h"
 
@@ -136,4 +137,38 @@ TEST_CASE("sharing: the memory plan counts shared blocks once and every branch's
   MemoryOptions copied = o;
   copied.sharing.trunk = 0;
   CHECK(p.max_batch > plan_memory(m, g, 1, 33768, copied).max_batch);
+}
+
+TEST_CASE("bounded caches: sinks + window and token budgets", "[sharing][policy]") {
+  // Llama-3.1-8B in bf16: 32 layers x 8 KV heads x 128 x 2 x 2 B = 131,072 B/token.
+  const Model m = kvplan::test::model("llama-3.1-8b");
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  o.cache.policy.kind = CachePolicyKind::sinks_window;
+  o.cache.policy.sinks = 4;
+  o.cache.policy.window = 4092;
+  // StreamingLLM keeps 4 + 4,092 = 4,096 tokens per layer: 4,096 x 131,072 = 536,870,912 B at any
+  // context past it, and the exact tokens below it.
+  CHECK(kv_bytes_per_sequence(m, 131072, o.cache) == 536870912);
+  CHECK(kv_bytes_per_sequence(m, 1000, o.cache) == 1000 * 131072);
+  // Memory stops growing with context: no longest context.
+  const Gpu g = kvplan::test::gpu("h100-sxm");
+  CHECK_FALSE(plan_memory(m, g, 1, 131072, o).max_context.has_value());
+  // Decode reads the kept tokens only: the same KV bytes at 131,072 tokens as at 4,096.
+  const DecodeModel bounded(m, g, o);
+  auto kv_read = [](const DecodeStep& s) {
+    for (const DecodeComponent& c : s.components)
+      if (c.name == "kv_cache") return c.bytes;
+    return int64_t{-1};
+  };
+  CHECK(kv_read(bounded.step(8, 131072)) == kv_read(bounded.step(8, 4096)));
+  CHECK(kv_read(bounded.step(8, 131072)) < kv_read(DecodeModel(m, g, kvplan::test::bf16_options(m)).step(8, 131072)));
+
+  // A budget of 2,048 tokens on Gemma-2-9B (window 4,096 on half its 42 layers): every layer keeps
+  // 2,048 tokens; 42 layers x 8 KV heads x 256 x 2 x 2 B = 344,064 B/token -> 2,048 x 344,064.
+  const Model gemma = kvplan::test::model("gemma-2-9b");
+  CacheOptions b = kvplan::test::bf16_options(gemma).cache;
+  b.policy.kind = CachePolicyKind::budget;
+  b.policy.budget = 2048;
+  CHECK(kv_bytes_per_token(gemma, b) == 344064);
+  CHECK(kv_bytes_per_sequence(gemma, 100000, b) == 2048LL * 344064);
 }

@@ -97,6 +97,10 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--branches", q.branches, "Sequences per request: each request's trunk forked this many ways")
       ->capture_default_str();
   app->add_option("--trunk", q.trunk, "Tokens of each request that its branches share (inside --context)");
+  app->add_option("--cache-policy", q.cache_policy,
+                  "kvplan's own cache: full, sinks:S+window:W (StreamingLLM) or budget:N (H2O, SnapKV): the most "
+                  "tokens each layer keeps per sequence")
+      ->capture_default_str();
   app->add_flag("--enforce-eager", q.enforce_eager, "No CUDA graphs (vLLM): no graph memory is deducted");
   app->add_flag("--disable-hybrid-kv-cache-manager", q.disable_hybrid_kv_cache_manager,
                 "vLLM: size sliding-window and chunked layers as full attention");
@@ -171,6 +175,7 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   if (!q.shared_prefix.empty()) o.sharing.shared_prefix = parse_count(q.shared_prefix, "--shared-prefix");
   if (!q.trunk.empty()) o.sharing.trunk = parse_count(q.trunk, "--trunk");
   o.sharing.branches = parse_count(q.branches, "--branches");
+  o.cache.policy = parse_cache_policy(q.cache_policy, "--cache-policy");
   if (ideal && o.sharing.allocation == Allocation::paged && engine.block_size) o.sharing.block_tokens = *engine.block_size;
   if (ideal && o.sharing.allocation == Allocation::contiguous && engine.max_model_len)
     o.sharing.reserve_tokens = *engine.max_model_len;

@@ -55,6 +55,7 @@ struct QueryOptions {
   std::string shared_prefix;
   std::string branches = "1";
   std::string trunk;
+  std::string cache_policy = "full";
   bool enforce_eager = false;
   bool disable_hybrid_kv_cache_manager = false;
   std::string format = "table";

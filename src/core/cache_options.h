@@ -20,6 +20,28 @@ enum class SlidingCache { window, full };
 // and V per head for all heads, as transformers' eager path caches.
 enum class MlaCache { latent, decompressed };
 
+// A bounded cache (docs/kv-economy.md): full keeps every token; sinks_window keeps the first
+// `sinks` and the last `window` tokens of each layer (StreamingLLM, Xiao et al. 2023, arXiv
+// 2309.17453); budget keeps at most `budget` tokens per layer, chosen by the method (H2O, Zhang et al.
+// 2023, arXiv 2306.14048; SnapKV, Li et al. 2024, arXiv 2404.14469). kvplan sizes the memory and the
+// decode reads; it does not judge the quality.
+enum class CachePolicyKind { full, sinks_window, budget };
+struct CachePolicy {
+  CachePolicyKind kind = CachePolicyKind::full;
+  int64_t sinks = 0;
+  int64_t window = 0;
+  int64_t budget = 0;
+  // Most tokens a layer keeps per sequence; 0 = no bound.
+  int64_t keep_tokens() const {
+    switch (kind) {
+      case CachePolicyKind::full: return 0;
+      case CachePolicyKind::sinks_window: return sinks + window;
+      case CachePolicyKind::budget: return budget;
+    }
+    return 0;
+  }
+};
+
 struct CacheOptions {
   DType kv_dtype = DType::bf16;
   DType state_dtype = DType::bf16;
@@ -27,6 +49,7 @@ struct CacheOptions {
   SlidingCache sliding = SlidingCache::window;
   MlaCache mla = MlaCache::latent;
   int64_t tp = 1;  // tensor-parallel degree: sizes are per GPU
+  CachePolicy policy;  // bounded caches (kvplan's ideal engine)
 
   // Columns of the cached conv window for a causal conv of d_conv taps.
   int64_t conv_columns(int64_t d_conv) const { return conv_width == ConvStateWidth::kernel ? d_conv : d_conv - 1; }

@@ -10,7 +10,7 @@
 namespace kvplan {
 
 DecodeModel::DecodeModel(const Model& model, const Gpu& gpu, const MemoryOptions& opt)
-    : work_(model_work(model, opt)), gpu_(gpu), rates_(rates(model, gpu, opt)) {}
+    : work_(model_work(model, opt)), gpu_(gpu), rates_(rates(model, gpu, opt)), keep_tokens_(opt.cache.policy.keep_tokens()) {}
 
 DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
   if (batch < 1) throw Error("batch must be at least 1");
@@ -49,12 +49,14 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
   }
   component("weights", weight_bytes, rates_.bandwidth, b * w.linear_flops_per_token, w.kernels.weights, rates_.linear);
 
-  // KV cache: every sequence reads min(context, window) tokens per layer and writes one.
+  // KV cache: every sequence reads min(context, window) tokens per layer (a bounded cache: at most
+  // its kept tokens) and writes one.
   if (!w.attention.empty()) {
     int64_t read_per_seq = 0;
     double flops_per_seq = 0;
     for (const AttentionGroup& g : w.attention) {
-      const int64_t keys = g.window > 0 ? std::min(context, g.window) : context;
+      int64_t keys = g.window > 0 ? std::min(context, g.window) : context;
+      if (keep_tokens_ > 0) keys = std::min(keys, keep_tokens_);
       read_per_seq = add(read_per_seq, mul(keys, g.kv_bytes_per_token));
       flops_per_seq += static_cast<double>(keys) * g.decode_flops_per_key;
     }

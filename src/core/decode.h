@@ -71,6 +71,7 @@ class DecodeModel {
   ModelWork work_;
   Gpu gpu_;
   Rates rates_;
+  int64_t keep_tokens_ = 0;  // a bounded cache's tokens per layer (0: all)
 };
 
 DecodeStep decode_step(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt);

@@ -35,11 +35,14 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
   if (opt.prefill_chunk < 1) throw Error("prefill chunk must be at least 1 token");
   check_sharing(opt.sharing, w.context);
   const KvSharing none;
-  if (opt.engine.profile.kind != EngineKind::ideal &&
-      (opt.sharing.allocation != none.allocation || opt.sharing.shared_prefix > 0 || opt.sharing.branches > 1 ||
-       opt.sharing.trunk > 0))
-    throw Error("--allocation, --shared-prefix, --branches and --trunk size kvplan's own cache: use them with "
-                "--engine ideal (the engines' prefix caching is not modelled yet)");
+  const bool shares = opt.sharing.shared_prefix > 0 || opt.sharing.branches > 1 || opt.sharing.trunk > 0;
+  const bool bounded = opt.cache.policy.kind != CachePolicyKind::full;
+  if (opt.engine.profile.kind != EngineKind::ideal && (opt.sharing.allocation != none.allocation || shares || bounded))
+    throw Error("--allocation, --shared-prefix, --branches, --trunk and --cache-policy size kvplan's own cache: use "
+                "them with --engine ideal (the engines' prefix caching and eviction are not modelled yet)");
+  if (bounded && shares)
+    throw Error("a bounded cache (--cache-policy) keeps different tokens in each sequence: it is not combined with a "
+                "shared prefix or trunk");
 }
 
 std::vector<std::string> estimate_warnings(const Model& model, const Workload& workload) {

@@ -27,7 +27,11 @@ int64_t kv_bytes_per_token(const Layer& layer, const CacheOptions& opt) {
 
 int64_t resident_window(const Layer& layer, const CacheOptions& opt) {
   if (!layer.mixer) return 0;
-  return std::visit([&](const auto& m) { return resident_window(m, opt); }, *layer.mixer);
+  const int64_t window = std::visit([&](const auto& m) { return resident_window(m, opt); }, *layer.mixer);
+  // A bounded cache caps every layer that caches tokens.
+  const int64_t keep = opt.policy.keep_tokens();
+  if (keep == 0 || kv_bytes_per_token(layer, opt) == 0) return window;
+  return window > 0 ? std::min(window, keep) : keep;
 }
 
 int64_t tokens_resident(const Layer& layer, int64_t context, const CacheOptions& opt) {

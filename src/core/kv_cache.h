@@ -18,7 +18,8 @@ void check_tensor_parallel(const Model& model, int64_t tp);
 // Bytes one token adds to this layer's cache on one GPU (0 for recurrent and MLP-only layers).
 int64_t kv_bytes_per_token(const Layer& layer, const CacheOptions& opt);
 // The most tokens a layer keeps: its sliding window (when the engine frees tokens outside it),
-// or 0 = no limit (full attention, MLA). Meaningless for layers without a KV cache.
+// or 0 = no limit (full attention, MLA); a bounded cache (CacheOptions::policy) caps both.
+// Meaningless for layers without a KV cache.
 int64_t resident_window(const Layer& layer, const CacheOptions& opt);
 // Tokens the layer keeps at context N: N for full attention, min(N, window) for sliding.
 int64_t tokens_resident(const Layer& layer, int64_t context, const CacheOptions& opt);

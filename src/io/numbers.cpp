@@ -77,4 +77,25 @@ int64_t parse_bytes(const std::string& text, const std::string& flag) {
   return static_cast<int64_t>(bytes);
 }
 
+CachePolicy parse_cache_policy(const std::string& text, const std::string& flag) {
+  const std::string forms = " (full, sinks:S+window:W such as sinks:4+window:4092, or budget:N such as budget:2048)";
+  CachePolicy p;
+  if (text == "full") return p;
+  if (text.rfind("budget:", 0) == 0) {
+    p.kind = CachePolicyKind::budget;
+    p.budget = parse_count(text.substr(7), flag + " budget");
+    return p;
+  }
+  const size_t plus = text.find("+window:");
+  if (text.rfind("sinks:", 0) == 0 && plus != std::string::npos) {
+    p.kind = CachePolicyKind::sinks_window;
+    const std::string sinks = text.substr(6, plus - 6);
+    p.sinks = sinks == "0" ? 0 : parse_count(sinks, flag + " sinks");
+    p.window = parse_count(text.substr(plus + 8), flag + " window");
+    return p;
+  }
+  throw Error(flag + ": unknown cache policy '" + text + "'" + forms +
+              did_you_mean(text, {"full", "sinks:4+window:4092", "budget:2048"}));
+}
+
 }  // namespace kvplan

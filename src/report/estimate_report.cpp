@@ -16,6 +16,16 @@ const char* conv_width_name(ConvStateWidth w) { return w == ConvStateWidth::kern
 const char* sliding_name(SlidingCache s) { return s == SlidingCache::full ? "full" : "window"; }
 const char* mla_name(MlaCache m) { return m == MlaCache::decompressed ? "decompressed" : "latent"; }
 
+// As --cache-policy takes it.
+std::string describe(const CachePolicy& p) {
+  switch (p.kind) {
+    case CachePolicyKind::full: return "full";
+    case CachePolicyKind::sinks_window: return fmt::format("sinks:{}+window:{}", p.sinks, p.window);
+    case CachePolicyKind::budget: return fmt::format("budget:{}", p.budget);
+  }
+  return "?";
+}
+
 // The table's fields of one section ("memory"), as nested objects in the table's order.
 Json section(const Estimate& e, const std::string& name) {
   Json out = Json::object();
@@ -67,6 +77,7 @@ Json to_json(const Estimate& e) {
                   {"conv_state_width", conv_width_name(o.cache.conv_width)},
                   {"sliding_window_cache", sliding_name(o.cache.sliding)},
                   {"mla_cache", mla_name(o.cache.mla)},
+                  {"cache_policy", describe(o.cache.policy)},
                   {"gpu_memory_utilization", o.gpu_memory_utilization},
                   {"max_num_batched_tokens", o.prefill_chunk}};
   j["engine"] = engine_to_json(e.engine);
