@@ -103,3 +103,31 @@ TEST_CASE("lm_head_bandwidth_fraction parses, follows bandwidth_fraction when ab
         "test.yaml:8:31: 'lm_head_bandwidth_fraction' must be a fraction in (0, 1], got -0.8");
   CHECK(error_of(preset("  lm_head_bandwidth_fraction: 1\n")).empty());
 }
+
+TEST_CASE("whole numbers in exponent form are read exactly; fractions are refused at file:line:col",
+          "[gpu-yaml][numbers]") {
+  auto with_memory = [](const std::string& memory) {
+    return "id: test\nmemory_bytes: " + memory + "\nmemory_bandwidth_bytes_per_s: 1.0e12\npeak_flops: {bf16: 1.0e14}\n";
+  };
+  CHECK(parse_gpu_yaml(with_memory("8.5e10"), "test.yaml").memory_bytes == 85'000'000'000);
+  CHECK(parse_gpu_yaml(with_memory("8.5520809984e10"), "test.yaml").memory_bytes == 85'520'809'984);
+  CHECK(parse_gpu_yaml(with_memory("1E9"), "test.yaml").memory_bytes == 1'000'000'000);
+  CHECK(parse_gpu_yaml(with_memory("1073741824.0"), "test.yaml").memory_bytes == 1'073'741'824);
+  CHECK(error_of(with_memory("9.223372036854775807e18")) == "test.yaml:2:15: gpu 'test': memory_bytes above 1 PiB is not a GPU");
+  CHECK(error_of(with_memory("8.55208099845e10")) ==
+        "test.yaml:2:15: 'memory_bytes' must be a whole number, got '8.55208099845e10', which has a fraction");
+  CHECK(error_of(with_memory("1e-3")) == "test.yaml:2:15: 'memory_bytes' must be a whole number, got '1e-3', which has a fraction");
+  CHECK(error_of(with_memory("1e19")) == "test.yaml:2:15: 'memory_bytes' overflows 64-bit: '1e19'");
+  CHECK(error_of(with_memory("1e30")) == "test.yaml:2:15: 'memory_bytes' overflows 64-bit: '1e30'");
+  CHECK(error_of(with_memory("8.5e")) == "test.yaml:2:15: 'memory_bytes' must be a whole number, got '8.5e'");
+  CHECK(error_of(with_memory("0x10")) == "test.yaml:2:15: 'memory_bytes' must be a whole number, got '0x10'");
+}
+
+TEST_CASE("checks after parsing report the preset's file:line:col", "[gpu-yaml][positions]") {
+  CHECK(error_of("id: t\nmemory_bytes: 2e15\nmemory_bandwidth_bytes_per_s: 1.0e12\npeak_flops: {bf16: 1.0e14}\n") ==
+        "test.yaml:2:15: gpu 't': memory_bytes above 1 PiB is not a GPU");
+  CHECK(error_of(preset("  allreduce_latency_s: -1e-6\n")) ==
+        "test.yaml:7:24: gpu 'test': efficiency.allreduce_latency_s must not be negative");
+  CHECK(error_of("id: t\nmemory_bytes: 1000\nmemory_bandwidth_bytes_per_s: 1.0e12\npeak_flops: {bf16: -1.0e14}\n") ==
+        "test.yaml:4:20: peak_flops 'bf16' must be positive, got -1.0e14");
+}

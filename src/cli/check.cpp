@@ -30,13 +30,31 @@ auto at(const SourcePos& pos, F resolve) {
   }
 }
 
+// A file the deployment names by path (model, gpu, a draft model): an error about that file as a
+// whole (missing, unreadable, a directory) is reported at the key, naming the path as written and,
+// when it differs, as resolved against the deployment file's folder; an error at a line inside the
+// named file stays there.
+template <typename F>
+auto at_reference(const SourcePos& pos, const std::string& key, const std::string& written, F resolve) {
+  try {
+    return resolve();
+  } catch (const Error& e) {
+    if (e.pos().file.empty()) throw Error(e.what(), pos);
+    if (e.pos().line > 0) throw;
+    const std::string resolved = e.pos().file == written ? "" : " (" + e.pos().file + ")";
+    throw Error(key + " '" + written + "'" + resolved + ": " + e.what(), pos);
+  }
+}
+
 CheckedFile check_file(const Registry& registry, const std::string& path) {
   CheckedFile out{path, path, std::nullopt, "", {}};
   try {
     const DeployFile d = parse_deploy_file(read_text_file(path), path);
     out.name = d.name;
-    const Model model = at(d.model_pos, [&] { return registry.resolve_model(relative_to_file(d.model, path)); });
-    const Gpu gpu = at(d.gpu_pos, [&] { return registry.resolve_gpu(relative_to_file(d.gpu, path)); });
+    const Model model = at_reference(d.model_pos, "model", d.model,
+                                     [&] { return registry.resolve_model(relative_to_file(d.model, path)); });
+    const Gpu gpu =
+        at_reference(d.gpu_pos, "gpu", d.gpu, [&] { return registry.resolve_gpu(relative_to_file(d.gpu, path)); });
     DeploySpec spec = d.spec;
     spec.engine.settings.profile = at(d.engine_pos, [&] { return registry.resolve_engine(d.engine); });
     const EngineProfile& profile = spec.engine.settings.profile;
@@ -48,14 +66,21 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
         if (!c.model.empty()) c.model = relative_to_file(c.model, path);
         spec.engine.settings.speculative_method = c.method;
         spec.engine.settings.num_speculative_tokens = c.num_speculative_tokens;
-        spec.engine.settings.draft = at(d.speculative_pos, [&] { return drafter_of(c, model, registry); });
+        spec.engine.settings.draft = at_reference(d.speculative_pos, "speculative_config.model", d.speculative->model,
+                                                  [&] { return drafter_of(c, model, registry); });
       }
       if (!d.engine_version_pinned)
         out.notes.push_back(path + ": engine version not pinned: " + name(profile.kind) + " " + profile.version +
                             " (the default profile) sizes this deployment; pin it with engine.version");
     } else if (!d.engine_arguments.empty()) {
-      throw Error("engine '" + d.engine_arguments.front().first + "' is an engine argument: engine ideal has none",
-                  d.engine_arguments.front().second);
+      // A misspelt key kvplan reads for every engine is reported as one, with the keys it knows.
+      const auto& [key, pos] = d.engine_arguments.front();
+      std::vector<std::string> known = {"name", "version"};
+      for (const DeployKeyDoc& k : deploy_key_docs())
+        if (k.section == "engine") known.push_back(k.key);
+      const std::string suggestion = did_you_mean(key, known);
+      if (!suggestion.empty()) throw Error("unknown key '" + key + "' in section 'engine'" + suggestion, pos);
+      throw Error("engine '" + key + "' is an engine argument: engine ideal has none", pos);
     }
     out.result = at(SourcePos{path, 0, 0}, [&] { return check_deployment(model, gpu, spec); });
   } catch (const Error& e) {

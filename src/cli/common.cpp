@@ -25,13 +25,17 @@ void add_format_option(CLI::App* app, std::string& format, const std::vector<std
 }
 
 CLI::Validator one_of(const std::vector<std::string>& names) {
-  std::string set;
-  for (const auto& n : names) set += (set.empty() ? "{" : ",") + n;
+  std::string set, list;
+  for (const auto& n : names) {
+    set += (set.empty() ? "{" : ",") + n;
+    list += (list.empty() ? "" : ", ") + n;
+  }
   set += "}";
   return CLI::Validator(
-      [names, set](std::string& value) {
+      [names, list](std::string& value) {
         if (std::find(names.begin(), names.end(), value) != names.end()) return std::string();
-        return value + " not in " + set + did_you_mean(value, names);
+        if (value.empty()) return "an empty value; expected one of " + list;
+        return "'" + value + "' is not one of " + list + did_you_mean(value, names);
       },
       set);
 }

@@ -2,7 +2,9 @@
 #include <memory>
 
 #include "cli/subcommands.h"
+#include "core/checked.h"
 #include "core/error.h"
+#include "core/estimate.h"
 #include "core/fleet.h"
 #include "io/numbers.h"
 #include "report/fleet_report.h"
@@ -36,7 +38,8 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     const Gpu gpu = gpu_of(o->q, registry.resolve_gpu(o->q.gpu));
     const Workload w = workload_of(o->q, false);  // plan sizes prompt + gen, not --context
     QueryOptions q = o->q;  // the engine admits prompt + gen tokens unless --max-model-len says otherwise
-    if (q.max_model_len.empty()) q.max_model_len = std::to_string(w.prompt + w.gen);
+    const int64_t tokens = add(w.prompt, w.gen);  // each request holds prompt + gen tokens
+    if (q.max_model_len.empty()) q.max_model_len = std::to_string(tokens);
     const MemoryOptions opt = memory_options_of(q, model, gpu, registry);
     PlanRequest r;
     r.prompt = w.prompt;
@@ -48,7 +51,7 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     const FleetPlan p = plan_fleet(model, gpu, r, opt);
     if (o->q.format == "json") print(json_text(plan_to_json(model, gpu, p)));
     else print(render_plan(model, gpu, p));
-    warn(model.warnings);
+    warn(estimate_warnings(model, Workload{1, tokens, w.prompt, w.gen}));
   });
 }
 

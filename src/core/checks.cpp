@@ -11,6 +11,12 @@ namespace kvplan {
 
 const char* symbol(Comparison c) { return c == Comparison::at_most ? "<=" : ">="; }
 
+SourcePos DeploySpec::pos(const std::string& key) const {
+  if (auto it = key_pos.find(key); it != key_pos.end()) return it->second;
+  if (auto it = key_pos.find(""); it != key_pos.end()) return it->second;
+  return {};
+}
+
 bool DeployResult::pass() const {
   for (const CheckResult& c : checks)
     if (!c.pass) return false;
@@ -53,16 +59,18 @@ std::string fmt_concurrency(double v) {
   return buf;
 }
 
-int64_t max_model_len_of(const Model& model, const EngineSettings& engine) {
+int64_t max_model_len_of(const Model& model, const DeploySpec& spec) {
+  const EngineSettings& engine = spec.engine.settings;
   // vLLM and SGLang take the model's max_position_embeddings when max_model_len is unset.
   if (engine.max_model_len) {
     if (model.max_context > 0 && *engine.max_model_len > model.max_context)
       throw Error("engine.max_model_len " + str(*engine.max_model_len) + " exceeds model '" + model.id +
-                  "' max_position_embeddings " + str(model.max_context) + " (vLLM refuses to start)");
+                  "' max_position_embeddings " + str(model.max_context) + " (vLLM refuses to start)",
+                  spec.pos("engine.max_model_len"));
     return *engine.max_model_len;
   }
   if (model.max_context == 0)
-    throw Error("model '" + model.id + "' states no maximum context: set engine.max_model_len");
+    throw Error("model '" + model.id + "' states no maximum context: set engine.max_model_len", spec.pos("model"));
   return model.max_context;
 }
 
@@ -74,18 +82,21 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
   // The ideal engine rounds each sequence to vLLM's default 16-token blocks; an engine, to its own.
   const int64_t block = ideal ? engine.block_size.value_or(16) : 1;
   const DeployWorkload& w = spec.workload;
-  const int64_t max_len = max_model_len_of(model, engine);
+  const int64_t max_len = max_model_len_of(model, spec);
   const int64_t tokens = add(w.prompt_tokens, w.output_tokens);
   if (tokens > max_len)
     throw Error("workload prompt_tokens + output_tokens = " + str(tokens) + " exceeds max_model_len " + str(max_len) +
-                " (the engine would reject these requests)");
-  if (!w.concurrency && !engine.max_num_seqs) throw Error("set workload.concurrency or engine.max_num_seqs");
+                " (the engine would reject these requests)",
+                spec.pos(spec.key_pos.count("workload.output_tokens") ? "workload.output_tokens" : "workload.prompt_tokens"));
+  if (!w.concurrency && !engine.max_num_seqs)
+    throw Error("set workload.concurrency or engine.max_num_seqs", spec.pos("workload"));
   const int64_t concurrency = w.concurrency.value_or(engine.max_num_seqs.value_or(0));
   if (engine.max_num_seqs && concurrency > *engine.max_num_seqs)
     throw Error("workload.concurrency " + str(concurrency) + " exceeds engine.max_num_seqs " +
-                str(*engine.max_num_seqs) + " (the engine runs at most max_num_seqs at once)");
+                str(*engine.max_num_seqs) + " (the engine runs at most max_num_seqs at once)",
+                spec.pos("workload.concurrency"));
   if (spec.limits.max_num_seqs_fit && !engine.max_num_seqs)
-    throw Error("limit max_num_seqs_fit needs engine.max_num_seqs");
+    throw Error("limit max_num_seqs_fit needs engine.max_num_seqs", spec.pos("limits.max_num_seqs_fit"));
 
   const MemoryOptions options = memory_options(model, gpu, spec.engine, max_len);
   Workload load;
@@ -97,7 +108,8 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
   if (spec.usd_per_gpu_hour) priced.price.usd_per_gpu_hour = *spec.usd_per_gpu_hour;
   if (spec.limits.max_usd_per_million_output_tokens && !(priced.price.usd_per_gpu_hour > 0))
     throw Error("limit max_usd_per_million_output_tokens needs a price: GPU preset '" + gpu.id +
-                "' has none, set usd_per_gpu_hour");
+                "' has none, set usd_per_gpu_hour",
+                spec.pos("limits.max_usd_per_million_output_tokens"));
   DeployEstimates out{estimate(model, priced, load, options), std::nullopt};
   if (ideal && (spec.limits.max_model_len_fits || spec.limits.max_num_seqs_fit)) {
     Workload full;

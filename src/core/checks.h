@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,10 @@ struct DeploySpec {
   DeployEngine engine;
   DeployWorkload workload;
   Limits limits;
+  // Where a deployment file gave each key ("engine.max_model_len", in vLLM's names; "" = the file),
+  // so that a check on the values reports file:line:col; empty for a spec built in code.
+  std::map<std::string, SourcePos> key_pos;
+  SourcePos pos(const std::string& key) const;
 };
 
 enum class Comparison { at_most, at_least };  // measured <= limit, measured >= limit

@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -35,6 +36,12 @@ const std::pair<const char*, DType> kAliases[] = {
 const DTypeInfo& info(DType d) { return kInfo[static_cast<size_t>(d)]; }
 const char* name(DType d) { return info(d).name; }
 
+std::vector<std::string> dtype_aliases() {
+  std::vector<std::string> out;
+  for (const auto& [alias, d] : kAliases) out.push_back(alias);
+  return out;
+}
+
 std::vector<std::string> dtype_names() {
   std::vector<std::string> out;
   for (const auto& i : kInfo) out.push_back(i.name);
@@ -51,8 +58,20 @@ DType parse_dtype(const std::string& given) {
   std::string all;
   for (const auto& i : kInfo) all += (all.empty() ? "" : ", ") + std::string(i.name);
   all += "; aliases fp8 = fp8_e4m3, bfloat16, float16, float32";
-  throw Error("unknown dtype '" + given + "' (expected one of: " + all + ")" +
-              did_you_mean(text, dtype_names()));
+  // Suggestions from the names and their aliases with the same digits (a dtype's digits are its
+  // widths: bf61 may be bf16, but float8 is no misspelt float or float32, nor int3 int8).
+  auto digits = [](const std::string& n) {
+    std::string d;
+    for (char c : n)
+      if (std::isdigit(static_cast<unsigned char>(c))) d += c;
+    std::sort(d.begin(), d.end());
+    return d;
+  };
+  std::vector<std::string> same;
+  for (const std::vector<std::string>& list : {dtype_names(), dtype_aliases()})
+    for (const std::string& n : list)
+      if (digits(n) == digits(text)) same.push_back(n);
+  throw Error("unknown dtype '" + given + "' (expected one of: " + all + ")" + did_you_mean(text, same));
 }
 
 int64_t element_bytes(DType d, int64_t elements) {

@@ -28,6 +28,7 @@ const char* name(DType d);
 // throws kvplan::Error with a "did you mean" on an unknown name.
 DType parse_dtype(const std::string& text);
 std::vector<std::string> dtype_names();
+std::vector<std::string> dtype_aliases();  // other spellings parse_dtype takes (bfloat16, fp8)
 
 // Bytes to store `elements` values of dtype d, rounded up to whole bytes (int4 packs two per byte).
 int64_t element_bytes(DType d, int64_t elements);

@@ -191,15 +191,32 @@ std::optional<DType> engine_kv_cache_dtype(const EngineProfile& profile, const s
     names.push_back(n);
     list += (list.empty() ? "" : ", ") + n;
   }
-  // kvplan's own name for a dtype the engine version has under another spelling (bf16 = bfloat16).
+  // kvplan's own name for a dtype the engine version has under another spelling (bf16 = bfloat16);
+  // an alias of kvplan's (fp8 = fp8_e4m3) is no engine's name unless its profile lists it.
   try {
     const DType d = parse_dtype(value);
-    for (const auto& [n, dtype] : profile.kv_cache_dtypes)
-      if (dtype == d) return dtype;
+    if (value == name(d))
+      for (const auto& [n, dtype] : profile.kv_cache_dtypes)
+        if (dtype == d) return dtype;
   } catch (const Error&) {
   }
+  // Suggest the engine's names, and an engine name for kvplan's spelling of its dtype (fp8e4m3).
+  std::string suggestion = did_you_mean(value, names);
+  if (suggestion.empty()) {
+    std::vector<std::string> kvplan_names = dtype_names();
+    for (const std::string& a : dtype_aliases()) kvplan_names.push_back(a);
+    const std::string close = closest(value, kvplan_names);
+    if (!close.empty()) {
+      const DType d = parse_dtype(close);
+      for (const auto& [n, dtype] : profile.kv_cache_dtypes)
+        if (dtype == d) {
+          suggestion = "; did you mean '" + n + "'?";
+          break;
+        }
+    }
+  }
   throw Error("--kv-cache-dtype '" + value + "': " + name(profile.kind) + " " + profile.version + " accepts " + list +
-              " (kvplan's other dtypes need --engine ideal)" + did_you_mean(value, names));
+              " (kvplan's other dtypes need --engine ideal)" + suggestion);
 }
 
 int64_t max_batch_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& memory, int64_t context) {

@@ -84,7 +84,7 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }
 }  // namespace
 
-std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates) {
+std::string closest(const std::string& name, const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_d = SIZE_MAX;
   for (const auto& c : candidates) {
@@ -98,7 +98,12 @@ std::string did_you_mean(const std::string& name, const std::vector<std::string>
   }
   const size_t limit = std::max<size_t>(2, name.size() / 3);
   if (best.empty() || best_d > limit) return "";
-  return "; did you mean '" + best + "'?";
+  return best;
+}
+
+std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates) {
+  const std::string best = closest(name, candidates);
+  return best.empty() ? "" : "; did you mean '" + best + "'?";
 }
 
 }  // namespace kvplan

@@ -37,6 +37,8 @@ size_t invalid_utf8_at(const std::string& text, size_t from = 0);
 // as \xNN, so that no input can split or garble an error line.
 std::string printable(const std::string& text);
 
+// The candidate closest to an unknown name, or "" if none is close.
+std::string closest(const std::string& name, const std::vector<std::string>& candidates);
 // "did you mean 'x'?" suffix for an unknown name among candidates ("" if nothing is close).
 std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates);
 

@@ -4,6 +4,12 @@
 
 namespace kvplan {
 
+SourcePos Gpu::pos(const std::string& key) const {
+  if (auto it = key_pos.find(key); it != key_pos.end()) return it->second;
+  if (auto it = key_pos.find(""); it != key_pos.end()) return it->second;  // the file, without a line
+  return {};
+}
+
 double Gpu::peak_flops_for(DType d) const {
   if (auto it = peak_flops.find(d); it != peak_flops.end()) return it->second;
   // Formats without their own units run on the 16-bit tensor cores (weights dequantized).
@@ -14,15 +20,17 @@ double Gpu::peak_flops_for(DType d) const {
 
 void check_gpu(const Gpu& gpu) {
   const std::string who = "gpu '" + gpu.id + "': ";
-  if (gpu.memory_bytes <= 0) throw Error(who + "memory_bytes must be positive");
-  if (gpu.memory_bytes > (int64_t{1} << 50)) throw Error(who + "memory_bytes above 1 PiB is not a GPU");
-  if (!(gpu.memory_bandwidth_bytes_per_s > 0)) throw Error(who + "memory_bandwidth_bytes_per_s must be positive");
-  if (gpu.peak_flops_for(DType::bf16) <= 0) throw Error(who + "peak_flops needs at least bf16, fp16 or fp32");
-  if (gpu.interconnect_bytes_per_s < 0) throw Error(who + "interconnect_bytes_per_s must not be negative");
-  if (gpu.price.usd_per_gpu_hour < 0) throw Error(who + "price.usd_per_gpu_hour must not be negative");
+  auto fail = [&](const std::string& key, const std::string& what) { throw Error(who + what, gpu.pos(key)); };
+  if (gpu.memory_bytes <= 0) fail("memory_bytes", "memory_bytes must be positive");
+  if (gpu.memory_bytes > (int64_t{1} << 50)) fail("memory_bytes", "memory_bytes above 1 PiB is not a GPU");
+  if (!(gpu.memory_bandwidth_bytes_per_s > 0))
+    fail("memory_bandwidth_bytes_per_s", "memory_bandwidth_bytes_per_s must be positive");
+  if (gpu.peak_flops_for(DType::bf16) <= 0) fail("peak_flops", "peak_flops needs at least bf16, fp16 or fp32");
+  if (gpu.interconnect_bytes_per_s < 0) fail("interconnect_bytes_per_s", "interconnect_bytes_per_s must not be negative");
+  if (gpu.price.usd_per_gpu_hour < 0) fail("price.usd_per_gpu_hour", "price.usd_per_gpu_hour must not be negative");
   const Efficiency& e = gpu.efficiency;
-  auto fraction = [&](double v, const char* key) {
-    if (!(v > 0 && v <= 1)) throw Error(who + "efficiency." + key + " must be in (0, 1]");
+  auto fraction = [&](double v, const std::string& key) {
+    if (!(v > 0 && v <= 1)) fail("efficiency." + key, "efficiency." + key + " must be in (0, 1]");
   };
   fraction(e.bandwidth_fraction, "bandwidth_fraction");
   fraction(e.flops_fraction, "flops_fraction");
@@ -30,7 +38,9 @@ void check_gpu(const Gpu& gpu) {
   if (e.attention_bandwidth_fraction) fraction(*e.attention_bandwidth_fraction, "attention_bandwidth_fraction");
   if (e.state_bandwidth_fraction) fraction(*e.state_bandwidth_fraction, "state_bandwidth_fraction");
   if (e.lm_head_bandwidth_fraction) fraction(*e.lm_head_bandwidth_fraction, "lm_head_bandwidth_fraction");
-  if (e.kernel_overhead_s < 0 || e.allreduce_latency_s < 0) throw Error(who + "efficiency latencies must not be negative");
+  if (e.kernel_overhead_s < 0) fail("efficiency.kernel_overhead_s", "efficiency.kernel_overhead_s must not be negative");
+  if (e.allreduce_latency_s < 0)
+    fail("efficiency.allreduce_latency_s", "efficiency.allreduce_latency_s must not be negative");
 }
 
 }  // namespace kvplan

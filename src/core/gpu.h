@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/error.h"
 
 namespace kvplan {
 
@@ -52,6 +53,10 @@ struct Gpu {
   Price price;
   Efficiency efficiency;
   std::string source;
+  // Where a preset file gave each checked key ("memory_bytes", "efficiency.kernel_overhead_s"), so
+  // that check_gpu reports a bad value at its file:line:col; empty for a Gpu built in code.
+  std::map<std::string, SourcePos> key_pos;
+  SourcePos pos(const std::string& key) const;
   // Peak dense FLOP/s for math in dtype d; falls back to bf16/fp16 for formats without units.
   double peak_flops_for(DType d) const;
 };

@@ -160,6 +160,7 @@ const KeySpec kKeys[] = {
        x.num_speculative_tokens = c.integer("num_speculative_tokens");
        if (x.num_speculative_tokens < 1)
          throw Error("'num_speculative_tokens' must be at least 1", c.pos("num_speculative_tokens"));
+       c.finish();
        d.speculative = x;
        d.speculative_pos = f.pos(k);
      }},
@@ -243,7 +244,10 @@ void read_engine(YamlFields& f, DeployFile& d) {
     const char* key = engine == "sglang" ? sglang_name(k.key) : k.key;
     if (!key) continue;
     f.expect(key);
-    if (f.has(key)) k.read(f, key, d);
+    if (f.has(key)) {
+      k.read(f, key, d);
+      d.spec.key_pos[std::string("engine.") + k.key] = f.pos(key);
+    }
   }
   d.engine_arguments = f.unused();
 }
@@ -277,6 +281,7 @@ DeployFile parse_deploy_file(const std::string& text, const std::string& source)
   DeployFile d;
   d.source = source;
   d.name = source;
+  d.spec.key_pos[""] = {source, 0, 0};
   for (const auto& [section, what] : kSections) {
     // An absent section reads as empty, so its required keys are still reported.
     const bool is_top = section.empty();
@@ -287,6 +292,7 @@ DeployFile parse_deploy_file(const std::string& text, const std::string& source)
       sub.emplace(node, source, "section '" + section + "'");
     }
     YamlFields& f = is_top ? top : *sub;
+    if (!is_top) d.spec.key_pos[section] = top.has(section) ? top.pos(section) : top.pos();
     if (section == "engine") {
       read_engine(f, d);
       continue;
@@ -299,8 +305,12 @@ DeployFile parse_deploy_file(const std::string& text, const std::string& source)
     f.finish();
     for (const KeySpec& k : kKeys) {
       if (k.section != section) continue;
-      if (f.has(k.key)) k.read(f, k.key, d);
-      else if (k.required) f.node(k.key);  // throws "missing required key"
+      if (f.has(k.key)) {
+        k.read(f, k.key, d);
+        d.spec.key_pos[section.empty() ? std::string(k.key) : section + "." + k.key] = f.pos(k.key);
+      } else if (k.required) {
+        f.node(k.key);  // throws "missing required key"
+      }
     }
   }
   return d;

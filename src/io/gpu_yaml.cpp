@@ -10,6 +10,9 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
   const YAML::Node root = parse_yaml(text, source);
   YamlFields f(root, source, "GPU preset");
   Gpu g;
+  g.key_pos[""] = {source, 0, 0};
+  for (const char* key : {"memory_bytes", "memory_bandwidth_bytes_per_s", "interconnect_bytes_per_s", "peak_flops"})
+    if (f.has(key)) g.key_pos[key] = f.pos(key);
   g.id = f.string("id", default_id);
   g.name = f.string("name", g.id);
   g.aliases = f.strings("aliases");
@@ -36,12 +39,15 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     } catch (const Error& e) {
       throw Error(e.what(), pos_of(kv.first, source));
     }
-    g.peak_flops[d] = to_number(kv.second, source, key);
+    const double flops = to_number(kv.second, source, key);
+    if (!(flops > 0)) throw Error("peak_flops '" + key + "' must be positive, got " + kv.second.Scalar(), pos_of(kv.second, source));
+    g.peak_flops[d] = flops;
   }
 
   if (f.has("price")) {
     YamlFields p(f.node("price"), source, "price");
     g.price.usd_per_gpu_hour = p.number("usd_per_gpu_hour");
+    g.key_pos["price.usd_per_gpu_hour"] = p.pos("usd_per_gpu_hour");
     g.price.date = p.string("date", "");
     g.price.source = p.string("source", "");
     p.finish();
@@ -66,16 +72,16 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     x.kernel_overhead_s = e.number("kernel_overhead_s", x.kernel_overhead_s);
     x.allreduce_latency_s = e.number("allreduce_latency_s", x.allreduce_latency_s);
     x.calibrated = e.boolean("calibrated", false);
+    for (const char* key : {"bandwidth_fraction", "attention_bandwidth_fraction", "state_bandwidth_fraction",
+                            "lm_head_bandwidth_fraction", "flops_fraction", "attention_flops_fraction",
+                            "kernel_overhead_s", "allreduce_latency_s"})
+      if (e.has(key)) g.key_pos[std::string("efficiency.") + key] = e.pos(key);
     e.finish();
   }
   // Calibrated presets (kvplan calibrate) record how they were measured; kept as free text.
   if (f.has("calibration")) f.node("calibration");
   f.finish();
-  try {
-    check_gpu(g);
-  } catch (const Error& e) {
-    throw Error(e.what(), {source, 0, 0});
-  }
+  check_gpu(g);  // reports a bad value at key_pos
   return g;
 }
 

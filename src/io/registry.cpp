@@ -175,6 +175,17 @@ std::vector<std::string> Registry::gpu_ids() const {
   return out;
 }
 
+std::vector<std::string> Registry::gpu_names() const {
+  std::vector<std::string> out = gpu_ids();
+  for (const auto& [alias, target] : gpu_aliases_) out.push_back(alias);
+  return out;
+}
+
+bool Registry::has_model(const std::string& id) const { return models_.count(lower(id)) > 0; }
+bool Registry::has_gpu(const std::string& id) const {
+  return gpus_.count(lower(id)) > 0 || gpu_aliases_.count(lower(id)) > 0;
+}
+
 // Precedence: a path (file, or a model folder holding config.json), then a bundled id, then a
 // Hugging Face hub id found in the local hub cache. Paths are taken as given, never case-folded.
 Model Registry::resolve_model(const std::string& spec) const {
@@ -206,29 +217,40 @@ Gpu Registry::resolve_gpu(const std::string& spec) const {
   if (auto a = gpu_aliases_.find(id); a != gpu_aliases_.end()) id = a->second;
   if (auto it = gpus_.find(id); it != gpus_.end()) return parse_gpu_yaml(it->second.text, it->second.source, it->first);
   if (looks_like_path(spec) || is_regular_file(spec)) return parse_gpu_yaml(read_text_file(spec), spec, stem(spec));
-  std::vector<std::string> names = gpu_ids();
-  for (const auto& [alias, target] : gpu_aliases_) names.push_back(alias);
   throw Error("unknown GPU '" + spec + "' (see `kvplan list gpus`, or pass a path to a preset YAML)" +
-              did_you_mean(spec, names));
+              did_you_mean(spec, gpu_names()));
 }
 
 namespace {
 
+// A version's numbers, for release order (0.6 before 0.10).
+std::vector<long> version_numbers(const std::string& v) {
+  std::vector<long> n;
+  size_t i = 0;
+  while (i < v.size()) {
+    n.push_back(std::strtol(v.c_str() + i, nullptr, 10));
+    i = v.find('.', i);
+    if (i == std::string::npos) break;
+    ++i;
+  }
+  return n;
+}
+
 // By engine, then by version number (0.6 before 0.10).
 bool profile_order(const EngineProfile& a, const EngineProfile& b) {
-  auto numbers = [](const std::string& v) {
-    std::vector<long> n;
-    size_t i = 0;
-    while (i < v.size()) {
-      n.push_back(std::strtol(v.c_str() + i, nullptr, 10));
-      i = v.find('.', i);
-      if (i == std::string::npos) break;
-      ++i;
-    }
-    return n;
-  };
   if (a.kind != b.kind) return a.kind < b.kind;
-  return numbers(a.version) < numbers(b.version);
+  return version_numbers(a.version) < version_numbers(b.version);
+}
+
+// The profile to suggest for a version no profile covers, in release order: the newest profile
+// at or before it (the newest for a version past them all), else the oldest. `versions` ascends.
+std::string nearest_release(const std::string& version, const std::vector<std::string>& versions) {
+  if (version.find_first_not_of("0123456789.") != std::string::npos || versions.empty()) return "";
+  const std::vector<long> want = version_numbers(version);
+  std::string best = versions.front();
+  for (const std::string& v : versions)
+    if (version_numbers(v) <= want) best = v;
+  return best;
 }
 
 }  // namespace
@@ -278,8 +300,14 @@ EngineProfile Registry::resolve_engine(const std::string& given) const {
   if (version.empty()) throw Error("engine '" + engine + "' has no default profile");
   std::string list;
   for (const std::string& v : versions) list += (list.empty() ? "" : ", ") + v;
+  const std::string nearest = nearest_release(version, versions);
+  const std::string suggestion =
+      nearest.empty() ? did_you_mean(spec, names)
+      : nearest == versions.back() && version_numbers(version) > version_numbers(nearest)
+          ? "; it is newer than every profile: the newest is '" + engine + "@" + nearest + "'"
+          : "; did you mean '" + engine + "@" + nearest + "'?";
   throw Error("unknown " + engine + " version '" + version + "' (profiles: " + list +
-              "; `kvplan list engines` shows the releases each covers)" + did_you_mean(spec, names));
+              "; `kvplan list engines` shows the releases each covers)" + suggestion);
 }
 
 }  // namespace kvplan

@@ -19,8 +19,10 @@ class Registry {
 
   std::vector<std::string> model_ids() const;
   std::vector<std::string> gpu_ids() const;  // without aliases
-  bool has_model(const std::string& id) const { return models_.count(id) > 0; }
-  bool has_gpu(const std::string& id) const { return gpus_.count(id) > 0 || gpu_aliases_.count(id) > 0; }
+  std::vector<std::string> gpu_names() const;  // ids and aliases: the names --gpu accepts
+  // Ids and aliases match case-insensitively, as resolve_model and resolve_gpu match them.
+  bool has_model(const std::string& id) const;
+  bool has_gpu(const std::string& id) const;
   // A bundled id, a path to a kvplan model YAML, or a path to an HF config.json.
   Model resolve_model(const std::string& spec) const;
   // A bundled id or alias, or a path to a preset YAML.
