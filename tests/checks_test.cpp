@@ -92,6 +92,30 @@ TEST_CASE("checks: a deployment rounds each sequence up to whole KV blocks", "[c
   CHECK(check_deployment(model, gpu, spec).estimates.workload.memory.kv_cache_bytes == 4 * 1010 * int64_t{65536});
 }
 
+TEST_CASE("checks: a deployment's branches share their trunk's blocks", "[checks][sharing]") {
+  const Registry registry = Registry::load("");
+  const Model model = registry.resolve_model("llama-3.1-8b");
+  const Gpu gpu = registry.resolve_gpu("h100-sxm");
+  DeploySpec spec;
+  spec.workload.concurrency = 2;
+  spec.workload.prompt_tokens = 30000;
+  spec.workload.output_tokens = 2000;  // one branch: 32,000 tokens = 2,000 blocks of 16
+  spec.workload.branches = 8;
+  spec.workload.trunk_tokens = 30000;  // 1,875 blocks shared by each request's 8 branches
+  const DeployEstimates e = estimate_deployment(model, gpu, spec);
+  // 2 trunks x 30,000 tokens + 16 branches x (2,000 - 1,875 blocks = 2,000 tokens), x 131,072 B/token
+  // = 92,000 x 131,072 = 12,058,624,000 B.
+  CHECK(e.workload.memory.kv_cache_bytes == 12058624000LL);
+  CHECK(e.workload.memory.kv.sequences == 16);
+  // Under an engine these keys are refused at their line.
+  spec.engine.settings.profile = registry.resolve_engine("vllm@0.19");
+  CHECK_THROWS_AS(estimate_deployment(model, gpu, spec), Error);
+  // Branches without a trunk share nothing: an input error.
+  spec.engine.settings.profile = EngineProfile{};
+  spec.workload.trunk_tokens = 0;
+  CHECK_THROWS_AS(estimate_deployment(model, gpu, spec), Error);
+}
+
 TEST_CASE("checks: inconsistent deployments are input errors", "[checks]") {
   const Registry registry = Registry::load("");
   const Model model = registry.resolve_model("llama-3.1-8b");  // max_position_embeddings 131072

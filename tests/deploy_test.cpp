@@ -202,6 +202,7 @@ TEST_CASE("deploy: --explain lists every key the parser reads, and the parser re
                         : k.type == "true/false" ? "true" : "x";
     if (k.key == "schema_version") value = "1";
     if (k.key == "kv_cache_dtype" || k.key == "quantization") value = "fp8";
+    if (k.key == "cache_policy") value = "budget:2048";
     if (k.type == "mapping") value = "{method: ngram, num_speculative_tokens: 2}";
     file += (section.empty() ? "" : "  ") + k.key + ": " + value + "\n";
   }

@@ -98,7 +98,26 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
   if (spec.limits.max_num_seqs_fit && !engine.max_num_seqs)
     throw Error("limit max_num_seqs_fit needs engine.max_num_seqs", spec.pos("limits.max_num_seqs_fit"));
 
-  const MemoryOptions options = memory_options(model, gpu, spec.engine, max_len);
+  MemoryOptions options = memory_options(model, gpu, spec.engine, max_len);
+  const bool economy = w.shared_prefix_tokens > 0 || w.branches > 1 || w.trunk_tokens > 0 ||
+                       w.cache_policy.kind != CachePolicyKind::full;
+  if (economy && !ideal) {
+    const char* key = w.shared_prefix_tokens > 0 ? "workload.shared_prefix_tokens"
+                      : w.branches > 1           ? "workload.branches"
+                      : w.trunk_tokens > 0       ? "workload.trunk_tokens"
+                                                 : "workload.cache_policy";
+    throw Error(std::string(key) + " sizes kvplan's own cache: it needs engine: ideal (the engines' prefix caching "
+                "and eviction are not modelled yet)",
+                spec.pos(key));
+  }
+  if (economy) {  // the ideal engine's 16-token blocks (or engine.block_size), shared whole
+    options.sharing.allocation = Allocation::paged;
+    options.sharing.block_tokens = block;
+    options.sharing.shared_prefix = w.shared_prefix_tokens;
+    options.sharing.branches = w.branches;
+    options.sharing.trunk = w.trunk_tokens;
+    options.cache.policy = w.cache_policy;
+  }
   Workload load;
   load.batch = concurrency;
   load.context = round_up_to_block(tokens, block);
@@ -131,7 +150,11 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
   const Limits& l = spec.limits;
   const MemoryPlan& m = e.workload.memory;
   const std::string load =
-      str(e.workload.workload.batch) + " sequences x " + str(e.workload.workload.context) + " tokens";
+      (m.kv.sequences == e.workload.workload.batch
+           ? str(e.workload.workload.batch) + " sequences"
+           : str(e.workload.workload.batch) + " requests x " + str(m.kv.sequences / e.workload.workload.batch) +
+                 " branches") +
+      " x " + str(e.workload.workload.context) + " tokens";
   const std::optional<EnginePlan>& plan = e.workload.engine;
   if (plan) {
     const std::string who = std::string(name(plan->kind)) + " " + plan->version;

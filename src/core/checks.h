@@ -28,7 +28,13 @@ struct DeployEngine {
 struct DeployWorkload {
   int64_t prompt_tokens = 0;
   int64_t output_tokens = 0;
-  std::optional<int64_t> concurrency;  // sequences in flight; default: engine max_num_seqs
+  std::optional<int64_t> concurrency;  // requests in flight; default: engine max_num_seqs
+  // The KV economy (engine ideal, docs/kv-economy.md): a prefix every request shares, each request
+  // forked into branches sharing its trunk, a bounded cache.
+  int64_t shared_prefix_tokens = 0;
+  int64_t branches = 1;
+  int64_t trunk_tokens = 0;
+  CachePolicy cache_policy;
 };
 
 // What must hold. Unset limits are not checked; `fits` is on unless turned off.

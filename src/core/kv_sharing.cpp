@@ -21,6 +21,9 @@ void check_sharing(const KvSharing& s, int64_t context) {
   if (s.block_tokens < 1) throw Error("block size must be at least 1 token");
   if (s.branches < 1) throw Error("branches must be at least 1");
   if (s.shared_prefix < 0 || s.trunk < 0) throw Error("shared prefix and trunk must not be negative");
+  if (s.branches > 1 && s.trunk == 0)
+    throw Error(std::to_string(s.branches) + " branches need a trunk: the tokens of each request that its branches "
+                "share (--trunk, or workload.trunk_tokens)");
   if (s.shared_prefix > context)
     throw Error("shared prefix of " + std::to_string(s.shared_prefix) + " tokens is longer than the context (" +
                 std::to_string(context) + "): the prefix is part of each sequence's context");

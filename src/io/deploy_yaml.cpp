@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "io/numbers.h"
 #include "io/yaml_fields.h"
 
 namespace kvplan {
@@ -180,6 +181,25 @@ const KeySpec kKeys[] = {
     {"workload", "concurrency", "integer", "engine.max_num_seqs", false,
      "requests in flight at once, each holding prompt_tokens + output_tokens in the cache (the worst moment)",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.concurrency = positive(f, k); }},
+    {"workload", "shared_prefix_tokens", "integer", "0", false,
+     "tokens at the start of every request that all requests share (a system prompt), held once in whole "
+     "blocks (engine ideal; docs/kv-economy.md)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.shared_prefix_tokens = positive(f, k); }},
+    {"workload", "branches", "integer", "1", false,
+     "sequences per request: each request's trunk forked this many ways (engine ideal)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.branches = positive(f, k); }},
+    {"workload", "trunk_tokens", "integer", "0", false,
+     "tokens of each request that its branches share copy-on-write (engine ideal); prompt + output is one branch",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.trunk_tokens = positive(f, k); }},
+    {"workload", "cache_policy", "string", "full", false,
+     "a bounded cache: full, sinks:S+window:W or budget:N tokens per layer (engine ideal)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       try {
+         d.spec.workload.cache_policy = parse_cache_policy(f.string(k), k);
+       } catch (const Error& e) {
+         throw Error(e.what(), f.pos(k));
+       }
+     }},
 
     {"limits", "engine_starts", "true/false", "true", false,
      "the engine must start: one request of max_model_len tokens fits its KV cache (not checked for engine ideal)",
