@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/kv_sharing.h"
 #include "core/decode.h"
+#include "core/prefill.h"
 #include "core/memory.h"
 #include "test_helpers.h"
 
@@ -171,4 +172,29 @@ TEST_CASE("bounded caches: sinks + window and token budgets", "[sharing][policy]
   b.policy.budget = 2048;
   CHECK(kv_bytes_per_token(gemma, b) == 344064);
   CHECK(kv_bytes_per_sequence(gemma, 100000, b) == 2048LL * 344064);
+}
+
+TEST_CASE("prefix cache hits skip the cached prompt tokens' prefill", "[sharing][prefill]") {
+  const Model m = kvplan::test::model("llama-3.1-8b");
+  const Gpu g = kvplan::test::gpu("h100-sxm");
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  const PrefillResult full = PrefillModel(m, g, o).run(1, 8192);
+  o.sharing.prefix_hit_rate = 0.5;
+  const PrefillResult half = PrefillModel(m, g, o).run(1, 8192);
+  // floor(0.5 x 8,192) = 4,096 tokens cached; the other 4,096 are computed.
+  CHECK(half.cached == 4096);
+  // Linear work per computed token, plus one lm_head row either way:
+  // full = 8,192 x L + H, half = 4,096 x L + H, so half = (full + H) / 2.
+  const double head = PrefillModel(m, g, o).work().lm_head_flops_per_token;
+  CHECK(half.linear_flops == Approx((full.linear_flops + head) / 2));
+  // Attention: the computed queries 4,097..8,192 attend to all earlier keys: causal pairs
+  // 8,192 x 8,193 / 2 - 4,096 x 4,097 / 2 = 33,558,528 - 8,390,656 = 25,167,872 of the full
+  // 33,558,528 (same FLOPs per pair).
+  CHECK(half.attention_flops == Approx(full.attention_flops * 25167872.0 / 33558528.0));
+  CHECK(half.time_s < full.time_s);
+  // Everything cached still computes the last token.
+  o.sharing.prefix_hit_rate = 1;
+  CHECK(PrefillModel(m, g, o).run(1, 8192).cached == 8191);
+  CHECK(cached_prompt_tokens(0.3, 1000) == 300);
+  CHECK(cached_prompt_tokens(0, 1000) == 0);
 }

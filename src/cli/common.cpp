@@ -101,6 +101,9 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--branches", q.branches, "Sequences per request: each request's trunk forked this many ways")
       ->capture_default_str();
   app->add_option("--trunk", q.trunk, "Tokens of each request that its branches share (inside --context)");
+  app->add_option("--prefix-hit-rate", q.prefix_hit_rate,
+                  "Fraction of prompt tokens found in the prefix cache (vLLM's prefix cache hit rate): their "
+                  "prefill is skipped (default 0)");
   app->add_option("--cache-policy", q.cache_policy,
                   "kvplan's own cache: full, sinks:S+window:W (StreamingLLM) or budget:N (H2O, SnapKV): the most "
                   "tokens each layer keeps per sequence")
@@ -180,6 +183,8 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   if (!q.trunk.empty()) o.sharing.trunk = parse_count(q.trunk, "--trunk");
   o.sharing.branches = parse_count(q.branches, "--branches");
   o.cache.policy = parse_cache_policy(q.cache_policy, "--cache-policy");
+  if (!q.prefix_hit_rate.empty() && q.prefix_hit_rate != "0")
+    o.sharing.prefix_hit_rate = parse_positive(q.prefix_hit_rate, "--prefix-hit-rate", true);
   if (ideal && o.sharing.allocation == Allocation::paged && engine.block_size) o.sharing.block_tokens = *engine.block_size;
   if (ideal && o.sharing.allocation == Allocation::contiguous && engine.max_model_len)
     o.sharing.reserve_tokens = *engine.max_model_len;

@@ -56,6 +56,7 @@ struct QueryOptions {
   std::string branches = "1";
   std::string trunk;
   std::string cache_policy = "full";
+  std::string prefix_hit_rate;
   bool enforce_eager = false;
   bool disable_hybrid_kv_cache_manager = false;
   std::string format = "table";

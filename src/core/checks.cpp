@@ -99,6 +99,7 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
     throw Error("limit max_num_seqs_fit needs engine.max_num_seqs", spec.pos("limits.max_num_seqs_fit"));
 
   MemoryOptions options = memory_options(model, gpu, spec.engine, max_len);
+  options.sharing.prefix_hit_rate = w.prefix_hit_rate;
   const bool economy = w.shared_prefix_tokens > 0 || w.branches > 1 || w.trunk_tokens > 0 ||
                        w.cache_policy.kind != CachePolicyKind::full;
   if (economy && !ideal) {

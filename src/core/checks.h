@@ -35,6 +35,7 @@ struct DeployWorkload {
   int64_t branches = 1;
   int64_t trunk_tokens = 0;
   CachePolicy cache_policy;
+  double prefix_hit_rate = 0;  // fraction of prompt tokens found in the prefix cache (any engine)
 };
 
 // What must hold. Unset limits are not checked; `fits` is on unless turned off.

@@ -1,6 +1,7 @@
 #include "core/kv_sharing.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "core/checked.h"
@@ -21,6 +22,8 @@ void check_sharing(const KvSharing& s, int64_t context) {
   if (s.block_tokens < 1) throw Error("block size must be at least 1 token");
   if (s.branches < 1) throw Error("branches must be at least 1");
   if (s.shared_prefix < 0 || s.trunk < 0) throw Error("shared prefix and trunk must not be negative");
+  if (!(s.prefix_hit_rate >= 0 && s.prefix_hit_rate <= 1))
+    throw Error("prefix cache hit rate must be a fraction in [0, 1]");
   if (s.branches > 1 && s.trunk == 0)
     throw Error(std::to_string(s.branches) + " branches need a trunk: the tokens of each request that its branches "
                 "share (--trunk, or workload.trunk_tokens)");
@@ -39,6 +42,12 @@ void check_sharing(const KvSharing& s, int64_t context) {
   if (s.allocation == Allocation::contiguous && s.reserve_tokens > 0 && s.reserve_tokens < context)
     throw Error("contiguous allocation reserves " + std::to_string(s.reserve_tokens) +
                 " tokens per sequence (max_model_len), fewer than the context " + std::to_string(context));
+}
+
+int64_t cached_prompt_tokens(double prefix_hit_rate, int64_t prompt) {
+  if (prompt < 1 || !(prefix_hit_rate > 0)) return 0;
+  const double cached = std::floor(std::min(prefix_hit_rate, 1.0) * static_cast<double>(prompt));
+  return std::min(static_cast<int64_t>(cached), prompt - 1);
 }
 
 namespace {

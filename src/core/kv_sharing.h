@@ -23,7 +23,14 @@ struct KvSharing {
   int64_t shared_prefix = 0;    // tokens at the start of every sequence, identical in all
   int64_t branches = 1;         // sequences per request: a trunk forked into this many branches
   int64_t trunk = 0;            // tokens at the start of each request that its branches share
+  // Fraction of prompt tokens served from the prefix cache (vLLM's prefix cache hit rate): their
+  // prefill is skipped (docs/kv-economy.md). Applies under every engine.
+  double prefix_hit_rate = 0;
 };
+
+// Prompt tokens a request finds cached: floor(rate x prompt), at most prompt - 1 (the last prompt
+// token is always computed, for the first output token's logits).
+int64_t cached_prompt_tokens(double prefix_hit_rate, int64_t prompt);
 
 // Throws kvplan::Error where the description is impossible at this context (a prefix or trunk
 // longer than the context, sharing under contiguous allocation, a block of no tokens).

@@ -6,6 +6,7 @@
 #include "core/allreduce.h"
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/kv_sharing.h"
 
 namespace kvplan {
 
@@ -13,6 +14,7 @@ PrefillModel::PrefillModel(const Model& model, const Gpu& gpu, const MemoryOptio
     : work_(model_work(model, opt)),
       gpu_(gpu),
       chunk_(opt.prefill_chunk),
+      prefix_hit_rate_(opt.sharing.prefix_hit_rate),
       rates_(rates(model, gpu, opt)),
       scan_(work_.scan_on_tensor_cores ? rates_.bf16 : rates_.fp32) {}
 
@@ -20,7 +22,10 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   if (batch < 1) throw Error("batch must be at least 1");
   if (prompt < 1) throw Error("prompt must be at least 1 token");
   const ModelWork& w = work_;
-  const int64_t tokens = mul(batch, prompt);
+  // A prefix-cache hit skips the cached tokens: only the rest are computed, attending to all.
+  const int64_t cached = cached_prompt_tokens(prefix_hit_rate_, prompt);
+  const int64_t computed = prompt - cached;
+  const int64_t tokens = mul(batch, computed);
   const int64_t pass_tokens = std::min(tokens, chunk_);
   const int64_t passes = ceil_div(tokens, chunk_);
   const double t = static_cast<double>(tokens);
@@ -28,6 +33,7 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   PrefillResult r;
   r.batch = batch;
   r.prompt = prompt;
+  r.cached = cached;
   r.passes = passes;
   double memory_s = 0, compute_s = 0;
   auto phase = [&](const char* name, int64_t bytes, double flops, double peak, double rate) {
@@ -51,14 +57,19 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   r.linear_flops = t * w.linear_flops_per_token + b * w.lm_head_flops_per_token;
   phase("linear", linear_bytes, r.linear_flops, rates_.linear.peak, rates_.linear.achievable);
 
-  // Attention: causal pairs per window; the KV cache written once and read once (lower bound).
+  // Attention: causal pairs per window of the computed queries (those after the cached prefix);
+  // the KV cache read once (cached prefix included) and the computed tokens' KV written once
+  // (lower bound).
+  auto pairs = [&](const AttentionGroup& g) { return attention_pairs(prompt, g) - attention_pairs(cached, g); };
   if (!w.attention.empty()) {
-    int64_t kv_per_seq = 0;
+    int64_t kv_bytes_per_seq = 0;
     for (const AttentionGroup& g : w.attention) {
-      r.attention_flops += b * attention_pairs(prompt, g) * g.prefill_flops_per_pair;
-      kv_per_seq = add(kv_per_seq, mul(g.window > 0 ? std::min(prompt, g.window) : prompt, g.kv_bytes_per_token));
+      r.attention_flops += b * pairs(g) * g.prefill_flops_per_pair;
+      const int64_t read = g.window > 0 ? std::min(prompt, g.window) : prompt;
+      const int64_t written = g.window > 0 ? std::min(computed, g.window) : computed;
+      kv_bytes_per_seq = add(kv_bytes_per_seq, mul(add(read, written), g.kv_bytes_per_token));
     }
-    phase("attention", mul(2, batch, kv_per_seq), r.attention_flops, rates_.attention.peak, rates_.attention.achievable);
+    phase("attention", mul(batch, kv_bytes_per_seq), r.attention_flops, rates_.attention.peak, rates_.attention.achievable);
   }
   // Scan: per-token inputs/outputs and the final state written.
   if (w.scan_flops_per_token > 0) {
@@ -84,11 +95,11 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   r.time_floor_s += allreduce_floor_s;
   r.time_s += r.overhead_s;
   r.attention_share = r.flops > 0 ? r.attention_flops / r.flops : 0;
-  r.tokens_per_s = t / r.time_s;
+  r.tokens_per_s = static_cast<double>(mul(batch, prompt)) / r.time_s;  // prompt tokens served, cached included
   r.bound = compute_s > memory_s ? Bound::compute : Bound::memory;
   for (const KindWork& kw : w.kinds) {
     PrefillKind pk{kw.kind, kw.layers, t * kw.linear_flops_per_token, 0, t * kw.scan_flops_per_token};
-    for (const AttentionGroup& g : kw.attention) pk.attention_flops += b * attention_pairs(prompt, g) * g.prefill_flops_per_pair;
+    for (const AttentionGroup& g : kw.attention) pk.attention_flops += b * pairs(g) * g.prefill_flops_per_pair;
     r.kinds.push_back(pk);
   }
   return r;

@@ -43,6 +43,7 @@ struct PrefillKind {
 struct PrefillResult {
   int64_t batch = 0;
   int64_t prompt = 0;
+  int64_t cached = 0;            // prompt tokens per sequence found in the prefix cache (not computed)
   int64_t passes = 0;            // forward passes of up to prefill_chunk tokens
   double flops = 0;              // per GPU, all phases
   double linear_flops = 0;       // lm_head included
@@ -69,6 +70,7 @@ class PrefillModel {
   ModelWork work_;
   Gpu gpu_;
   int64_t chunk_ = 0;
+  double prefix_hit_rate_ = 0;  // the workload's prefix cache hit rate
   Rates rates_;
   Rate scan_;  // Mamba-2's chunked SSD runs on tensor cores; Mamba-1's selective scan on CUDA cores
 };

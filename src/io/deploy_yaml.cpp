@@ -191,6 +191,13 @@ const KeySpec kKeys[] = {
     {"workload", "trunk_tokens", "integer", "0", false,
      "tokens of each request that its branches share copy-on-write (engine ideal); prompt + output is one branch",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.trunk_tokens = positive(f, k); }},
+    {"workload", "prefix_hit_rate", "fraction", "0", false,
+     "fraction of prompt tokens found in the prefix cache (vLLM's prefix cache hit rate): their prefill is skipped",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       const double v = f.number(k);
+       if (!(v >= 0 && v <= 1)) throw Error("'" + k + "' must be a fraction in [0, 1], got " + f.string(k), f.pos(k));
+       d.spec.workload.prefix_hit_rate = v;
+     }},
     {"workload", "cache_policy", "string", "full", false,
      "a bounded cache: full, sinks:S+window:W or budget:N tokens per layer (engine ideal)",
      [](YamlFields& f, const std::string& k, DeployFile& d) {

@@ -49,6 +49,7 @@ std::vector<EstimateField> build() {
   fixed("workload.shared_prefix", [](const Estimate& e) { return e.options.sharing.shared_prefix; });
   fixed("workload.branches", [](const Estimate& e) { return e.options.sharing.branches; });
   fixed("workload.trunk", [](const Estimate& e) { return e.options.sharing.trunk; });
+  fixed("workload.prefix_hit_rate", [](const Estimate& e) { return e.options.sharing.prefix_hit_rate; });
 
   fixed("memory.weights_bytes", [](const Estimate& e) { return e.memory.weights_bytes; });
   fixed("memory.kv_bytes_per_token", [](const Estimate& e) { return e.memory.kv_bytes_per_token; });
@@ -91,6 +92,7 @@ std::vector<EstimateField> build() {
   }
 
   varying("prefill.prompt", [](const Estimate& e) { return e.prefill.prompt; });
+  varying("prefill.cached_tokens", [](const Estimate& e) { return e.prefill.cached; });
   varying("prefill.flops", [](const Estimate& e) { return e.prefill.flops; });
   varying("prefill.linear_flops", [](const Estimate& e) { return e.prefill.linear_flops; });
   varying("prefill.attention_flops", [](const Estimate& e) { return e.prefill.attention_flops; });

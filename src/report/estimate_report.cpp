@@ -157,8 +157,9 @@ std::string render_timing(const Estimate& e) {
   const DecodeStep& d = e.decode;
   const CostResult& c = e.cost;
   std::string out;
-  out += fmt::format("  prefill    {} prompt tokens: {} FLOP (attention {:.1f}%), {} to first token, {}-bound\n",
-                     group_digits(p.prompt), human_flops(p.flops), 100 * p.attention_share, seconds(p.time_s), name(p.bound));
+  out += fmt::format("  prefill    {} prompt tokens{}: {} FLOP (attention {:.1f}%), {} to first token, {}-bound\n",
+                     group_digits(p.prompt), p.cached > 0 ? fmt::format(" ({} cached)", group_digits(p.cached)) : "",
+                     human_flops(p.flops), 100 * p.attention_share, seconds(p.time_s), name(p.bound));
   out += fmt::format("  decode     batch {} at context {}: {} per step, {} (floor {}), {}-bound\n",
                      group_digits(d.batch), group_digits(d.context), gib(d.bytes), seconds(d.time_s),
                      seconds(d.time_floor_s), name(d.bound));
