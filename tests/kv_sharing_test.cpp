@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.h"
+#include "core/fleet.h"
 #include "core/kv_sharing.h"
 #include "core/decode.h"
 #include "core/prefill.h"
@@ -197,4 +198,29 @@ TEST_CASE("prefix cache hits skip the cached prompt tokens' prefill", "[sharing]
   CHECK(PrefillModel(m, g, o).run(1, 8192).cached == 8191);
   CHECK(cached_prompt_tokens(0.3, 1000) == 300);
   CHECK(cached_prompt_tokens(0, 1000) == 0);
+}
+
+TEST_CASE("fit and plan decode every branch of a request", "[sharing][fleet]") {
+  const Model m = kvplan::test::model("llama-3.1-8b");
+  const Gpu g = kvplan::test::gpu("h100-sxm");
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  o.sharing.allocation = Allocation::paged;
+  o.sharing.branches = 4;
+  o.sharing.trunk = 1024;
+  const FitResult f = fit(m, g, 2048, std::nullopt, o);
+  REQUIRE(f.batch > 0);
+  REQUIRE(f.decode.has_value());
+  // The largest batch is in requests; the decode step runs 4 sequences for each.
+  CHECK(f.decode->batch == 4 * f.batch);
+  PlanRequest q;
+  q.prompt = 1024;
+  q.gen = 256;
+  q.rps = 1;
+  q.tp_candidates = {1};
+  const FleetPlan p = plan_fleet(m, g, q, o);
+  REQUIRE(p.best == 0);
+  const PlanOption& best = p.options[0];
+  // The step at the replica's batch of requests is the decode of 4 x that many sequences, at the
+  // average context 1,024 + 128.
+  CHECK(best.step_time_s == Approx(DecodeModel(m, g, o).step(4 * best.batch, 1152).time_s));
 }

@@ -103,7 +103,7 @@ FitResult fit(const Model& model, const Gpu& gpu, std::optional<int64_t> context
   if (r.batch > 0 && r.context > 0) {
     r.memory = plan_memory(mm, gpu.memory_bytes, opt.gpu_memory_utilization, r.batch, r.context);
     if (r.engine) apply_engine(r.memory, *r.engine, r.batch, r.context);
-    r.decode = decode_step(model, gpu, r.batch, r.context, opt);
+    r.decode = decode_step(model, gpu, mul(r.batch, opt.sharing.branches), r.context, opt);  // every branch decodes
   }
   return r;
 }
@@ -143,7 +143,9 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
   o.ttft_s = PrefillModel(model, gpu, opt).run(1, q.prompt).time_s;
   const int64_t decode_context = q.prompt + ceil_div(q.gen, 2);  // the average context over the generation
   const double gen = static_cast<double>(q.gen);
-  auto cycle_s = [&](int64_t b) { return gen * dm.step(b, decode_context).time_s + static_cast<double>(b) * o.ttft_s; };
+  // A request's branches decode side by side: b requests are b x branches sequences of the step.
+  auto step_s = [&](int64_t b) { return dm.step(mul(b, opt.sharing.branches), decode_context).time_s; };
+  auto cycle_s = [&](int64_t b) { return gen * step_s(b) + static_cast<double>(b) * o.ttft_s; };
   auto tpot_s = [&](int64_t b) { return cycle_s(b) / gen; };
   if (q.ttft_slo_s && o.ttft_s > *q.ttft_slo_s) {
     o.reason = "prefill of one prompt takes longer than the TTFT SLO";
@@ -164,7 +166,7 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
   // The batch each replica runs: the smallest that carries its share (requests/s grows with b).
   const double share = q.rps / static_cast<double>(o.replicas);
   o.batch = smallest_true(o.max_batch, [&](int64_t b) { return static_cast<double>(b) / cycle_s(b) >= share; });
-  o.step_time_s = dm.step(o.batch, decode_context).time_s;
+  o.step_time_s = step_s(o.batch);
   o.tpot_s = tpot_s(o.batch);
   if (o.replicas == 1 && o.replica_rps > q.rps) o.binds = PlanBinds::demand;
   else o.binds = o.max_batch == o.max_batch_memory ? PlanBinds::memory : PlanBinds::tpot;
