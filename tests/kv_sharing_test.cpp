@@ -224,3 +224,22 @@ TEST_CASE("fit and plan decode every branch of a request", "[sharing][fleet]") {
   // average context 1,024 + 128.
   CHECK(best.step_time_s == Approx(DecodeModel(m, g, o).step(4 * best.batch, 1152).time_s));
 }
+
+TEST_CASE("plan prices every branch's output tokens", "[sharing][fleet][cost]") {
+  const Model m = kvplan::test::model("llama-3.1-8b");
+  const Gpu g = kvplan::test::gpu("h100-sxm");
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  o.sharing.branches = 4;
+  o.sharing.trunk = 1024;
+  PlanRequest q;
+  q.prompt = 1024;
+  q.gen = 256;
+  q.rps = 2;
+  q.tp_candidates = {1};
+  const PlanOption& best = plan_fleet(m, g, q, o).options[0];
+  // $2.69/h over 2 req/s x 4 branches x 256 tokens = 2,048 output tokens/s:
+  // 2.69 / 3,600 / 2,048 x 1e6 = $0.3649 per 1M.
+  CHECK(*best.usd_per_million_output_tokens == Approx(2.69 / 3600 / 2048 * 1e6));
+  // Prompt + output: 2 x (1,024 + 1,024) = 4,096 tokens/s.
+  CHECK(*best.usd_per_million_tokens == Approx(2.69 / 3600 / 4096 * 1e6));
+}

@@ -39,7 +39,8 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     const Workload w = workload_of(o->q, false);  // plan sizes prompt + gen, not --context
     QueryOptions q = o->q;  // the engine admits prompt + gen tokens unless --max-model-len says otherwise
     const int64_t tokens = add(w.prompt, w.gen);  // each request holds prompt + gen tokens
-    if (q.max_model_len.empty()) q.max_model_len = std::to_string(tokens);
+    if (q.max_model_len.empty() && registry.resolve_engine(q.engine).kind != EngineKind::ideal)
+      q.max_model_len = std::to_string(tokens);
     const MemoryOptions opt = memory_options_of(q, model, gpu, registry);
     PlanRequest r;
     r.prompt = w.prompt;

@@ -189,11 +189,13 @@ FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& q, c
     if (o.feasible && p.usd_per_gpu_hour > 0) {
       const double usd_per_hour = p.usd_per_gpu_hour * static_cast<double>(o.gpus);
       o.usd_per_hour = usd_per_hour;
-      // Served: the requested rate; at capacity: every replica at its largest batch.
-      o.usd_per_million_output_tokens = usd_per_million(usd_per_hour, q.rps * static_cast<double>(q.gen));
-      o.usd_per_million_output_tokens_at_capacity = usd_per_million(
-          usd_per_hour, static_cast<double>(o.replicas) * o.replica_rps * static_cast<double>(q.gen));
-      o.usd_per_million_tokens = usd_per_million(usd_per_hour, q.rps * static_cast<double>(q.prompt + q.gen));
+      // Served: the requested rate; at capacity: every replica at its largest batch. Each of a
+      // request's branches generates `gen` tokens.
+      const double gen = static_cast<double>(q.gen) * static_cast<double>(base.sharing.branches);
+      o.usd_per_million_output_tokens = usd_per_million(usd_per_hour, q.rps * gen);
+      o.usd_per_million_output_tokens_at_capacity =
+          usd_per_million(usd_per_hour, static_cast<double>(o.replicas) * o.replica_rps * gen);
+      o.usd_per_million_tokens = usd_per_million(usd_per_hour, q.rps * (static_cast<double>(q.prompt) + gen));
     }
     p.options.push_back(o);
   }
