@@ -236,7 +236,8 @@ TEST_CASE("plan prices every branch's output tokens", "[sharing][fleet][cost]") 
   q.gen = 256;
   q.rps = 2;
   q.tp_candidates = {1};
-  const PlanOption& best = plan_fleet(m, g, q, o).options[0];
+  const FleetPlan p = plan_fleet(m, g, q, o);
+  const PlanOption& best = p.options[0];
   // $2.69/h over 2 req/s x 4 branches x 256 tokens = 2,048 output tokens/s:
   // 2.69 / 3,600 / 2,048 x 1e6 = $0.3649 per 1M.
   CHECK(*best.usd_per_million_output_tokens == Approx(2.69 / 3600 / 2048 * 1e6));
