@@ -34,10 +34,9 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
     throw Error("gpu memory utilization must be in (0, 1]");
   if (opt.prefill_chunk < 1) throw Error("prefill chunk must be at least 1 token");
   check_sharing(opt.sharing, w.context);
-  const KvSharing none;
   const bool shares = opt.sharing.shared_prefix > 0 || opt.sharing.branches > 1 || opt.sharing.trunk > 0;
   const bool bounded = opt.cache.policy.kind != CachePolicyKind::full;
-  if (opt.engine.profile.kind != EngineKind::ideal && (opt.sharing.allocation != none.allocation || shares || bounded))
+  if (opt.engine.profile.kind != EngineKind::ideal && (opt.sharing.allocation != Allocation::exact || shares || bounded))
     throw Error("--allocation, --shared-prefix, --branches, --trunk and --cache-policy size kvplan's own cache: use "
                 "them with --engine ideal (the engines' prefix caching and eviction are not modelled yet)");
   if (bounded && shares)

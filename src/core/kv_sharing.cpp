@@ -52,8 +52,7 @@ int64_t cached_prompt_tokens(double prefix_hit_rate, int64_t prompt) {
 
 namespace {
 
-// Tokens of one layer group (full attention: window 0) at context n: [first, last) allocated, and
-// the tokens of a prefix of `prefix` tokens that lie in the allocated range in whole blocks.
+// One sequence's tokens in one layer group (full attention: window 0) at context n.
 struct Span {
   int64_t allocated = 0;  // tokens' worth of cache allocated for one sequence
   int64_t held = 0;       // tokens actually resident
