@@ -108,6 +108,27 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
                   "kvplan's own cache: full, sinks:S+window:W (StreamingLLM) or budget:N (H2O, SnapKV): the most "
                   "tokens each layer keeps per sequence")
       ->capture_default_str();
+  app->add_option("--offload", q.offload,
+                  "kvplan's own cache: place KV in a slower tier: host memory over the preset's host link (cpu), "
+                  "Grace memory over NVLink-C2C (c2c), CXL memory or NVMe (docs/kv-economy.md)")
+      ->check(one_of({"none", "cpu", "c2c", "cxl", "nvme"}))
+      ->capture_default_str();
+  app->add_option("--offload-bytes", q.offload_bytes,
+                  "KV bytes per GPU in the tier (64GiB, 7e10), or a share of the full-attention KV (40%)");
+  app->add_option("--offload-mode", q.offload_mode,
+                  "stream: the oldest KV of each sequence lives in the tier and every decode step reads it over the "
+                  "link; reload: the tier holds cached prefixes, loaded back once on a prefix-cache hit")
+      ->check(one_of({"stream", "reload"}))
+      ->capture_default_str();
+  app->add_option("--offload-overlap", q.offload_overlap,
+                  "prefetch: the link runs under the step (layer l+1's KV moves during layer l); on-demand: each "
+                  "layer waits for its KV")
+      ->check(one_of({"prefetch", "on-demand"}))
+      ->capture_default_str();
+  app->add_option("--offload-bandwidth", q.offload_bandwidth,
+                  "The tier's read rate into the GPU, bytes/s (25e9, 25GB/s; default: the preset's host link)");
+  app->add_option("--offload-capacity", q.offload_capacity,
+                  "The tier's memory per GPU (256GiB; default: the preset's host_memory_bytes)");
   app->add_flag("--enforce-eager", q.enforce_eager, "No CUDA graphs (vLLM): no graph memory is deducted");
   app->add_flag("--disable-hybrid-kv-cache-manager", q.disable_hybrid_kv_cache_manager,
                 "vLLM: size sliding-window and chunked layers as full attention");
@@ -185,6 +206,31 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   o.cache.policy = parse_cache_policy(q.cache_policy, "--cache-policy");
   if (!q.prefix_hit_rate.empty() && q.prefix_hit_rate != "0")
     o.sharing.prefix_hit_rate = parse_positive(q.prefix_hit_rate, "--prefix-hit-rate", true);
+  if (q.offload != "none") {
+    const OffloadTier tier = q.offload == "cpu" ? OffloadTier::cpu
+                             : q.offload == "c2c" ? OffloadTier::c2c
+                             : q.offload == "cxl" ? OffloadTier::cxl
+                                                  : OffloadTier::nvme;
+    o.offload = resolve_offload(tier, gpu.host_link, gpu.host_memory_bytes, gpu.id,
+                                q.offload_bandwidth.empty() ? 0 : parse_bytes_per_s(q.offload_bandwidth, "--offload-bandwidth"),
+                                q.offload_capacity.empty() ? 0 : parse_bytes(q.offload_capacity, "--offload-capacity"));
+    o.offload.mode = q.offload_mode == "reload" ? OffloadMode::reload : OffloadMode::stream;
+    o.offload.overlap = q.offload_overlap == "on-demand" ? OffloadOverlap::on_demand : OffloadOverlap::prefetch;
+    if (q.offload_bytes.empty()) throw Error("--offload " + q.offload + " needs --offload-bytes: the KV bytes per GPU to place there");
+    if (q.offload_bytes.back() == '%') {
+      const double pct = parse_positive(q.offload_bytes.substr(0, q.offload_bytes.size() - 1), "--offload-bytes");
+      if (pct > 100) throw Error("--offload-bytes: a share of the KV cache must be at most 100%, got '" + q.offload_bytes + "'");
+      o.offload.fraction = pct / 100;
+    } else {
+      o.offload.bytes = parse_bytes(q.offload_bytes, "--offload-bytes");
+    }
+  } else {
+    const char* given = !q.offload_bytes.empty()       ? "--offload-bytes"
+                        : !q.offload_bandwidth.empty() ? "--offload-bandwidth"
+                        : !q.offload_capacity.empty()  ? "--offload-capacity"
+                                                       : nullptr;
+    if (given) throw Error(std::string(given) + " describes an offload tier: add --offload cpu|c2c|cxl|nvme");
+  }
   if (ideal && o.sharing.allocation == Allocation::paged && engine.block_size) o.sharing.block_tokens = *engine.block_size;
   if (ideal && o.sharing.allocation == Allocation::contiguous && engine.max_model_len)
     o.sharing.reserve_tokens = *engine.max_model_len;

@@ -57,6 +57,13 @@ struct QueryOptions {
   std::string trunk;
   std::string cache_policy = "full";
   std::string prefix_hit_rate;
+  // KV in a slower tier (core/offload.h).
+  std::string offload = "none";
+  std::string offload_bytes;           // bytes, or P% of the full-attention KV
+  std::string offload_mode = "stream";
+  std::string offload_overlap = "prefetch";
+  std::string offload_bandwidth;       // bytes/s; default: the preset's host link
+  std::string offload_capacity;        // bytes per GPU; default: the preset's host memory
   bool enforce_eager = false;
   bool disable_hybrid_kv_cache_manager = false;
   std::string format = "table";

@@ -10,7 +10,9 @@
 namespace kvplan {
 
 DecodeModel::DecodeModel(const Model& model, const Gpu& gpu, const MemoryOptions& opt)
-    : work_(model_work(model, opt)), gpu_(gpu), rates_(rates(model, gpu, opt)), keep_tokens_(opt.cache.policy.keep_tokens()) {}
+    : work_(model_work(model, opt)), gpu_(gpu), rates_(rates(model, gpu, opt)), keep_tokens_(opt.cache.policy.keep_tokens()) {
+  if (opt.offload.enabled() && opt.offload.mode == OffloadMode::stream) offload_ = memory_model(model, opt);
+}
 
 DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
   if (batch < 1) throw Error("batch must be at least 1");
@@ -86,10 +88,38 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
     s.time_floor_s += c.time_floor_s;
     s.time_s += c.time_s;
   }
+  s.bound = s.compute_time_s > s.memory_time_s ? Bound::compute : Bound::memory;
+
+  // Stream offload: the oldest KV crosses the link into HBM staging each step, layer by layer.
+  // Prefetched, layer l+1's transfer runs under layer l's work: the step is the longer of the two
+  // streams plus one layer's share of the shorter (the pipeline's fill); on demand they add up.
+  if (offload_) {
+    const OffloadUse use = offload_at(*offload_, batch, context);
+    DecodeOffload o;
+    o.link_bytes = use.offloaded_bytes;
+    o.transfers = o.link_bytes > 0 ? offload_->full_kv_layers : 0;
+    o.link_time_s = link_time_s(offload_->offload, o.link_bytes) + static_cast<double>(o.transfers) * overhead;
+    o.step_without_s = s.time_s;
+    const double layers = static_cast<double>(std::max<int64_t>(1, offload_->full_kv_layers));
+    o.step_prefetch_s = std::max(s.time_s, o.link_time_s) + std::min(s.time_s, o.link_time_s) / layers;
+    o.step_on_demand_s = s.time_s + o.link_time_s;
+    const double step = offload_->offload.overlap == OffloadOverlap::prefetch ? o.step_prefetch_s : o.step_on_demand_s;
+    const double floor_link = offload_->offload.link_nominal_bytes_per_s > 0
+                                  ? static_cast<double>(o.link_bytes) / offload_->offload.link_nominal_bytes_per_s
+                                  : 0;
+    DecodeComponent c{"kv_offload", o.link_bytes, 0, o.transfers, 0, step - s.time_s};
+    c.time_floor_s = offload_->offload.overlap == OffloadOverlap::prefetch ? std::max(0.0, floor_link - s.time_floor_s)
+                                                                            : floor_link;
+    s.time_floor_s += c.time_floor_s;
+    s.time_s = step;
+    s.kernels += c.kernels;
+    if (o.link_time_s > std::max(s.memory_time_s, s.compute_time_s)) s.bound = Bound::link;
+    s.components.push_back(std::move(c));
+    s.offload = o;
+  }
   s.tokens_per_s = b / s.time_s;
   s.tokens_per_s_per_seq = 1.0 / s.time_s;
   s.arithmetic_intensity = s.bytes > 0 ? s.flops / static_cast<double>(s.bytes) : 0;
-  s.bound = s.compute_time_s > s.memory_time_s ? Bound::compute : Bound::memory;
   return s;
 }
 

@@ -10,6 +10,8 @@
 // where kv_cache's bytes use attention_bandwidth_fraction, ssm_state's state_bandwidth_fraction and
 // lm_head's lm_head_bandwidth_fraction (each bandwidth_fraction unless the preset sets it),
 // summed over components (a step runs them one after another), plus the tensor-parallel all-reduces.
+// Stream offload adds a kv_offload component: the link time not hidden behind the rest of the step
+// (prefetch) or all of it (on demand); its bytes cross the link, not HBM.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +37,17 @@ struct DecodeComponent {
   double time_s = 0;
 };
 
+// Stream offload (core/offload.h): the KV the step brings over the tier's link, and the step with
+// the link overlapped (prefetch) and not (on demand); time_s is the one the workload chose.
+struct DecodeOffload {
+  int64_t link_bytes = 0;
+  int64_t transfers = 0;            // one per full-attention layer
+  double link_time_s = 0;           // link_bytes / achievable link rate + transfers x kernel overhead
+  double step_without_s = 0;        // the step's HBM, math and overhead terms alone
+  double step_prefetch_s = 0;       // max(step_without, link) + one layer's share of the smaller (pipeline fill)
+  double step_on_demand_s = 0;      // step_without + link
+};
+
 struct DecodeStep {
   int64_t batch = 0;
   int64_t context = 0;
@@ -55,6 +68,7 @@ struct DecodeStep {
   // (long context: KV bytes grow as fast as FLOPs). Filled by decode_step(), not DecodeModel::step.
   std::optional<int64_t> compute_bound_batch;
   std::vector<DecodeComponent> components;
+  std::optional<DecodeOffload> offload;  // stream offload only
 };
 
 // Everything that does not depend on (batch, context), computed once; step() is then
@@ -72,6 +86,7 @@ class DecodeModel {
   Gpu gpu_;
   Rates rates_;
   int64_t keep_tokens_ = 0;  // a bounded cache's tokens per layer (0: all)
+  std::optional<MemoryModel> offload_;  // stream offload: where the KV lives at each point
 };
 
 DecodeStep decode_step(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt);

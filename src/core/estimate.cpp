@@ -42,6 +42,21 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
   if (bounded && shares)
     throw Error("a bounded cache (--cache-policy) keeps different tokens in each sequence: it is not combined with a "
                 "shared prefix or trunk");
+  const Offload& off = opt.offload;
+  if (off.enabled()) {
+    check_offload(off);
+    if (opt.engine.profile.kind != EngineKind::ideal)
+      throw Error("--offload sizes kvplan's own cache: use it with --engine ideal (the engines' offload connectors are "
+                  "not modelled yet)");
+    if (off.mode == OffloadMode::stream && (shares || bounded))
+      throw Error("stream offload moves each sequence's oldest KV to the tier: it is not combined with a shared prefix, "
+                  "branches or a bounded cache");
+    if (off.mode == OffloadMode::reload && !(opt.sharing.prefix_hit_rate > 0))
+      throw Error("--offload-mode reload loads cached prefixes back from the tier: give the hit rate "
+                  "(--prefix-hit-rate, or workload.prefix_hit_rate)");
+    if (off.mode == OffloadMode::reload && off.fraction > 0)
+      throw Error("--offload-mode reload sizes the tier's prefix cache in bytes (--offload-bytes 200GiB), not as a share");
+  }
 }
 
 std::vector<std::string> estimate_warnings(const Model& model, const Workload& workload) {
@@ -72,6 +87,15 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
                   std::to_string(max_model_len) + " (the engine rejects longer requests)");
     e.engine = plan_engine(model, gpu, options, max_model_len);
     apply_engine(e.memory, *e.engine, workload.batch, workload.context);
+  }
+  if (options.offload.enabled() && options.offload.mode == OffloadMode::stream) {
+    if (e.memory.offload.offloaded_bytes == 0)
+      throw Error("nothing to offload: " + model.id + " has no full-attention KV that grows with context (sliding "
+                  "windows and recurrent state stay in HBM)");
+    if (e.memory.offload.offloaded_bytes > options.offload.capacity_bytes)
+      throw Error("offloading " + std::to_string(e.memory.offload.offloaded_bytes) + " bytes of KV needs more than the " +
+                  name(options.offload.tier) + " tier holds (" + std::to_string(options.offload.capacity_bytes) +
+                  " bytes per GPU)");
   }
   e.layers = summarize_layers(model, workload.context, options.cache);
   const PrefillModel pm(model, gpu, options);

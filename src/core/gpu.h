@@ -10,6 +10,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/offload.h"
 
 namespace kvplan {
 
@@ -50,6 +51,8 @@ struct Gpu {
   double interconnect_bytes_per_s = 0; // per GPU, one direction, scale-up link (0 = none)
   bool nvswitch_sharp = false;         // NVSwitch with NVLink SHARP (Hopper and later SXM): NCCL reserves
                                        // buffers for it when GPUs communicate (tensor parallel)
+  HostLink host_link;                  // to the host's memory (KV offload tiers)
+  int64_t host_memory_bytes = 0;       // host DRAM (Grace memory) per GPU; 0 = unknown
   Price price;
   Efficiency efficiency;
   std::string source;

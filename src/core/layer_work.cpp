@@ -15,6 +15,7 @@ const char* name(Bound b) {
   switch (b) {
     case Bound::memory: return "memory";
     case Bound::compute: return "compute";
+    case Bound::link: return "link";
   }
   return "?";
 }

@@ -14,7 +14,8 @@
 namespace kvplan {
 
 // Which roofline term is larger: memory traffic or arithmetic.
-enum class Bound { memory, compute };
+// link: an offload tier's link (core/offload.h) takes longer than the step's HBM reads and math.
+enum class Bound { memory, compute, link };
 const char* name(Bound b);
 
 // Attention reads that share a window: 0 = full (causal over all tokens), else a sliding window

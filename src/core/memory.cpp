@@ -43,6 +43,9 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
   mm.logits_bytes_per_sequence = mul(ceil_div(model.vocab_size, tp), 4);
   mm.prefill_chunk = opt.prefill_chunk;
   mm.sharing = opt.sharing;
+  mm.offload = opt.offload;
+  for (const Layer& layer : model.layers)
+    if (kv_bytes_per_token(layer, opt.cache) > 0 && resident_window(layer, opt.cache) == 0) ++mm.full_kv_layers;
   return mm;
 }
 
@@ -62,9 +65,17 @@ int64_t activation_bytes(const Model& model, int64_t batch, int64_t context, con
 
 // batch requests of `branches` sequences each: the KV cache as shared and allocated, a state and
 // activations per sequence.
+OffloadUse offload_at(const MemoryModel& mm, int64_t batch, int64_t context) {
+  if (!mm.offload.enabled()) return {};
+  return offload_use(mm.offload, full_kv_bytes(mm.kv, batch, context, mm.sharing), mm.full_kv_layers);
+}
+
+// The KV cache in HBM: all of it, less what an offload tier holds, plus the staging buffers.
 int64_t total_bytes(const MemoryModel& mm, int64_t batch, int64_t context) {
   const KvUse kv = kv_use(mm.kv, batch, context, mm.sharing);
-  return add(add(mm.weights_bytes, kv.total_bytes),
+  const OffloadUse off = offload_at(mm, batch, context);
+  const int64_t hbm_kv = add(kv.total_bytes - off.offloaded_bytes, off.staging_bytes);
+  return add(add(mm.weights_bytes, hbm_kv),
              add(mul(kv.sequences, mm.state_bytes_per_sequence), activation_bytes(mm, kv.sequences, context)));
 }
 
@@ -75,6 +86,7 @@ int64_t total_bytes(const Model& model, int64_t batch, int64_t context, const Me
 namespace {
 bool fits(const MemoryModel& mm, int64_t usable, int64_t batch, int64_t context) {
   try {
+    if (mm.offload.enabled() && offload_at(mm, batch, context).offloaded_bytes > mm.offload.capacity_bytes) return false;
     return total_bytes(mm, batch, context) <= usable;
   } catch (const Error&) {  // a size past 64 bits certainly does not fit
     return false;
@@ -122,10 +134,12 @@ MemoryPlan size_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double u
   p.kv_bytes_per_sequence = kv_bytes_per_sequence(mm.kv, context);
   p.kv = kv_use(mm.kv, batch, context, mm.sharing);
   p.kv_cache_bytes = p.kv.total_bytes;
+  p.offload = offload_at(mm, batch, context);
   p.state_bytes_per_sequence = mm.state_bytes_per_sequence;
   p.state_bytes = mul(p.kv.sequences, p.state_bytes_per_sequence);
   p.activation_bytes = activation_bytes(mm, p.kv.sequences, context);
-  p.total_bytes = add(add(p.weights_bytes, p.kv_cache_bytes), add(p.state_bytes, p.activation_bytes));
+  p.total_bytes = add(add(p.weights_bytes, add(p.kv_cache_bytes - p.offload.offloaded_bytes, p.offload.staging_bytes)),
+                      add(p.state_bytes, p.activation_bytes));
   p.capacity_bytes = gpu_memory_bytes;
   p.usable_bytes = usable_bytes(gpu_memory_bytes, utilization);
   p.headroom_bytes = p.usable_bytes - p.total_bytes;

@@ -9,6 +9,7 @@
 #include "core/gpu.h"
 #include "core/kv_cache.h"
 #include "core/kv_sharing.h"
+#include "core/offload.h"
 #include "core/serving_dtypes.h"
 #include "core/model.h"
 #include "core/params.h"
@@ -23,6 +24,7 @@ struct MemoryOptions {
   int64_t prefill_chunk = 8192;          // tokens per forward pass in chunked prefill (vLLM max_num_batched_tokens)
   EngineSettings engine;                 // the serving engine whose rules size the cache (ideal: kvplan's)
   KvSharing sharing;                     // allocation, shared prefix, branches (ideal engine)
+  Offload offload;                       // KV in a slower tier (ideal engine; core/offload.h)
 };
 
 struct MemoryPlan {
@@ -42,6 +44,8 @@ struct MemoryPlan {
   std::optional<int64_t> max_context;    // largest context that fits at the batch; nullopt = unbounded
                                          // (memory stops growing with context: SSM, sliding-only)
   KvUse kv;                              // the cache's sharing and allocation at the point
+  OffloadUse offload;                    // of kv_cache_bytes, what lives in the offload tier (stream
+                                         // mode); HBM holds kv_cache_bytes - offloaded + staging
 };
 
 // Everything about a (model, options) pair that does not depend on batch or context, computed
@@ -56,7 +60,11 @@ struct MemoryModel {
   int64_t logits_bytes_per_sequence = 0;      // fp32 logits, vocab / tp
   int64_t prefill_chunk = 0;
   KvSharing sharing;
+  Offload offload;
+  int64_t full_kv_layers = 0;                 // layers whose KV grows with context (offload's staging)
 };
+// The KV offloaded and staged at a point.
+OffloadUse offload_at(const MemoryModel& mm, int64_t batch, int64_t context);
 MemoryModel memory_model(const Model& model, const MemoryOptions& opt);
 
 // Peak activation/workspace bytes per GPU for a batch at a context (documented formula).

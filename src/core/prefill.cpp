@@ -15,6 +15,7 @@ PrefillModel::PrefillModel(const Model& model, const Gpu& gpu, const MemoryOptio
       gpu_(gpu),
       chunk_(opt.prefill_chunk),
       prefix_hit_rate_(opt.sharing.prefix_hit_rate),
+      reload_(opt.offload.mode == OffloadMode::reload ? opt.offload : Offload{}),
       rates_(rates(model, gpu, opt)),
       scan_(work_.scan_on_tensor_cores ? rates_.bf16 : rates_.fp32) {}
 
@@ -94,6 +95,19 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   }
   r.time_floor_s += allreduce_floor_s;
   r.time_s += r.overhead_s;
+  if (reload_.enabled() && cached > 0) {
+    int64_t per_seq = w.state_bytes_per_sequence;  // the recurrent state at the prefix's end
+    for (const AttentionGroup& g : w.attention)
+      per_seq = add(per_seq, mul(g.window > 0 ? std::min(cached, g.window) : cached, g.kv_bytes_per_token));
+    r.load_bytes = mul(batch, per_seq);
+    r.load_time_s = link_time_s(reload_, r.load_bytes);
+    int64_t layer_count = 0;
+    for (const KindWork& kw : w.kinds) layer_count += kw.layers;
+    const double layers = static_cast<double>(std::max<int64_t>(1, layer_count));
+    r.time_s = reload_.overlap == OffloadOverlap::prefetch
+                   ? std::max(r.time_s, r.load_time_s) + std::min(r.time_s, r.load_time_s) / layers
+                   : r.time_s + r.load_time_s;
+  }
   r.attention_share = r.flops > 0 ? r.attention_flops / r.flops : 0;
   r.tokens_per_s = static_cast<double>(mul(batch, prompt)) / r.time_s;  // prompt tokens served, cached included
   r.bound = compute_s > memory_s ? Bound::compute : Bound::memory;

@@ -56,6 +56,11 @@ struct PrefillResult {
   double overhead_s = 0;         // kernel overhead + all-reduces
   double tokens_per_s = 0;       // batch x prompt / time_s
   Bound bound = Bound::memory;
+  // Reload offload (core/offload.h): the cached prefixes' KV (and recurrent state) loaded back from
+  // the tier instead of recomputed; prefetched layer by layer under the computed tokens' work, or
+  // before it (on demand). time_s includes it.
+  int64_t load_bytes = 0;
+  double load_time_s = 0;
   std::vector<PrefillPhase> phases;
   std::vector<PrefillKind> kinds;
 };
@@ -71,6 +76,7 @@ class PrefillModel {
   Gpu gpu_;
   int64_t chunk_ = 0;
   double prefix_hit_rate_ = 0;  // the workload's prefix cache hit rate
+  Offload reload_;              // a reload-mode offload tier the cached prefixes come from
   Rates rates_;
   Rate scan_;  // Mamba-2's chunked SSD runs on tensor cores; Mamba-1's selective scan on CUDA cores
 };

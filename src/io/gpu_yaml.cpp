@@ -27,6 +27,35 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
   g.interconnect_bytes_per_s = f.number("interconnect_bytes_per_s", 0);
   g.nvswitch_sharp = f.boolean("nvswitch_sharp", false);
   g.source = f.string("source", "");
+  g.host_memory_bytes = f.integer("host_memory_bytes", 0);
+  if (g.host_memory_bytes < 0) throw Error("'host_memory_bytes' must be positive", f.pos("host_memory_bytes"));
+  if (f.has("host_memory_bytes")) g.key_pos["host_memory_bytes"] = f.pos("host_memory_bytes");
+  if (f.has("host_link")) {
+    YamlFields h(f.node("host_link"), source, "host_link");
+    HostLink& l = g.host_link;
+    const std::string kind = h.string("kind");
+    if (kind == "pcie") {
+      l.kind = HostLinkKind::pcie;
+      l.pcie_generation = static_cast<int>(h.integer("generation"));
+      l.pcie_lanes = static_cast<int>(h.integer("lanes"));
+      try {
+        l.nominal_bytes_per_s = pcie_nominal_bytes_per_s(l.pcie_generation, l.pcie_lanes);
+      } catch (const Error& e) {
+        throw Error(e.what(), h.pos("generation"));
+      }
+    } else if (kind == "nvlink-c2c") {
+      l.kind = HostLinkKind::nvlink_c2c;
+      l.nominal_bytes_per_s = h.number("nominal_bytes_per_s");
+      if (!(l.nominal_bytes_per_s > 0)) throw Error("'nominal_bytes_per_s' must be positive", h.pos("nominal_bytes_per_s"));
+    } else {
+      throw Error("host_link 'kind' must be pcie or nvlink-c2c, not '" + kind + "'" +
+                      did_you_mean(kind, {"pcie", "nvlink-c2c"}),
+                  h.pos("kind"));
+    }
+    l.bytes_per_s = h.number("bytes_per_s", 0);
+    if (l.bytes_per_s < 0) throw Error("'bytes_per_s' must be positive", h.pos("bytes_per_s"));
+    h.finish();
+  }
 
   const YAML::Node peaks = f.node("peak_flops");
   if (!peaks.IsMap()) throw Error("'peak_flops' must map dtypes to FLOP/s", pos_of(peaks, source));

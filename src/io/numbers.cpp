@@ -77,6 +77,11 @@ int64_t parse_bytes(const std::string& text, const std::string& flag) {
   return static_cast<int64_t>(bytes);
 }
 
+double parse_bytes_per_s(const std::string& text, const std::string& flag) {
+  const bool per_s = text.size() > 2 && text.compare(text.size() - 2, 2, "/s") == 0;
+  return static_cast<double>(parse_bytes(per_s ? text.substr(0, text.size() - 2) : text, flag));
+}
+
 CachePolicy parse_cache_policy(const std::string& text, const std::string& flag) {
   const std::string forms = " (full, sinks:S+window:W such as sinks:4+window:4092, or budget:N such as budget:2048)";
   CachePolicy p;

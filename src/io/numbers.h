@@ -17,6 +17,9 @@ double parse_positive(const std::string& text, const std::string& flag, bool max
 // a number with a binary (KiB, MiB, GiB, TiB) or decimal (KB, MB, GB, TB) unit: 16GiB, 17.5GB.
 int64_t parse_bytes(const std::string& text, const std::string& flag);
 
+// A positive rate in bytes per second: a byte count (as parse_bytes) with an optional "/s": 25e9, 25GB/s.
+double parse_bytes_per_s(const std::string& text, const std::string& flag);
+
 // A bounded cache: full, sinks:S+window:W (S >= 0, W >= 1) or budget:N (counts as parse_count).
 CachePolicy parse_cache_policy(const std::string& text, const std::string& flag);
 

@@ -82,6 +82,25 @@ std::vector<EstimateField> build() {
   ideal("memory.sharing.unshared_bytes", &KvUse::unshared_bytes);
   ideal("memory.sharing.fragmentation_bytes", &KvUse::fragmentation_bytes);
 
+  // An offload tier (null without one); memory.kv_cache_bytes is the whole cache, wherever it lives.
+  auto tiered = [](const Estimate& e) { return e.options.offload.enabled(); };
+  auto tier = [&](const std::string& key, std::function<FieldValue(const Estimate&)> get) {
+    varying(key, [get, tiered](const Estimate& e) { return tiered(e) ? get(e) : FieldValue(nullptr); });
+  };
+  tier("memory.tiers.tier", [](const Estimate& e) { return FieldValue(name(e.options.offload.tier)); });
+  tier("memory.tiers.mode", [](const Estimate& e) { return FieldValue(name(e.options.offload.mode)); });
+  tier("memory.tiers.overlap", [](const Estimate& e) { return FieldValue(name(e.options.offload.overlap)); });
+  tier("memory.tiers.hbm_kv_bytes", [](const Estimate& e) {
+    return FieldValue(e.memory.kv_cache_bytes - e.memory.offload.offloaded_bytes + e.memory.offload.staging_bytes);
+  });
+  tier("memory.tiers.offloaded_bytes", [](const Estimate& e) {
+    return FieldValue(e.options.offload.mode == OffloadMode::stream ? e.memory.offload.offloaded_bytes
+                                                                    : e.options.offload.bytes);
+  });
+  tier("memory.tiers.staging_bytes", [](const Estimate& e) { return FieldValue(e.memory.offload.staging_bytes); });
+  tier("memory.tiers.capacity_bytes", [](const Estimate& e) { return FieldValue(e.options.offload.capacity_bytes); });
+  tier("memory.tiers.link_bytes_per_s", [](const Estimate& e) { return FieldValue(e.options.offload.link_bytes_per_s); });
+
   for (LayerKind k : kAllLayerKinds) {
     const std::string p = std::string("layers.") + name(k) + ".";
     fixed(p + "count", [k](const Estimate& e) { return layer_summary(e, k).count; });
@@ -104,6 +123,8 @@ std::vector<EstimateField> build() {
   varying("prefill.time_s", [](const Estimate& e) { return e.prefill.time_s; });
   varying("prefill.bound", [](const Estimate& e) { return name(e.prefill.bound); });
   varying("prefill.batch_time_s", [](const Estimate& e) { return e.batch_prefill.time_s; });
+  tier("prefill.load_bytes", [](const Estimate& e) { return FieldValue(e.prefill.load_bytes); });
+  tier("prefill.load_time_s", [](const Estimate& e) { return FieldValue(e.prefill.load_time_s); });
   varying("prefill.batch_tokens_per_s", [](const Estimate& e) { return e.batch_prefill.tokens_per_s; });
   for (LayerKind k : kAllLayerKinds) {
     const std::string p = std::string("prefill.by_kind.") + name(k) + ".";
@@ -126,6 +147,14 @@ std::vector<EstimateField> build() {
   varying("decode.overhead_s", [](const Estimate& e) { return e.decode.overhead_s; });
   varying("decode.kernels_per_step", [](const Estimate& e) { return e.decode.kernels; });
   varying("decode.experts_touched", [](const Estimate& e) { return e.decode.experts_touched; });
+  auto streamed = [&](const std::string& key, std::function<FieldValue(const DecodeOffload&)> get) {
+    varying(key, [get](const Estimate& e) { return e.decode.offload ? get(*e.decode.offload) : FieldValue(nullptr); });
+  };
+  streamed("decode.offload.link_bytes", [](const DecodeOffload& o) { return FieldValue(o.link_bytes); });
+  streamed("decode.offload.link_time_s", [](const DecodeOffload& o) { return FieldValue(o.link_time_s); });
+  streamed("decode.offload.step_without_offload_s", [](const DecodeOffload& o) { return FieldValue(o.step_without_s); });
+  streamed("decode.offload.step_prefetch_s", [](const DecodeOffload& o) { return FieldValue(o.step_prefetch_s); });
+  streamed("decode.offload.step_on_demand_s", [](const DecodeOffload& o) { return FieldValue(o.step_on_demand_s); });
   for (const char* c : kDecodeComponents) {
     const std::string p = std::string("decode.components.") + c + ".";
     varying(p + "bytes", [c](const Estimate& e) { return component(e, c).bytes; });

@@ -112,8 +112,14 @@ std::string render_table(const Estimate& e) {
                        note.empty() ? "" : "  " + note);
   };
   row("weights", m.weights_bytes);
-  row("KV cache", m.kv_cache_bytes,
-      fmt::format("{} B/token, {} B/sequence", group_digits(m.kv_bytes_per_token), group_digits(m.kv_bytes_per_sequence)));
+  const OffloadUse& off = m.offload;
+  if (off.offloaded_bytes > 0)
+    row("KV cache in HBM", m.kv_cache_bytes - off.offloaded_bytes + off.staging_bytes,
+        fmt::format("of {} KV, {} in the {} tier; staging {}", gib(m.kv_cache_bytes), gib(off.offloaded_bytes),
+                    name(o.offload.tier), gib(off.staging_bytes)));
+  else
+    row("KV cache", m.kv_cache_bytes,
+        fmt::format("{} B/token, {} B/sequence", group_digits(m.kv_bytes_per_token), group_digits(m.kv_bytes_per_sequence)));
   row("SSM state", m.state_bytes, fmt::format("{} B/sequence", group_digits(m.state_bytes_per_sequence)));
   row("activations", m.activation_bytes);
   row("total", m.total_bytes);
@@ -133,6 +139,14 @@ std::string render_table(const Estimate& e) {
     out += fmt::format("             every sequence alone: {} (sharing saves {}); allocated but empty: {}\n",
                        gib(m.kv.unshared_bytes), gib(m.kv.unshared_bytes - m.kv.total_bytes),
                        gib(m.kv.fragmentation_bytes));
+  }
+  if (o.offload.enabled()) {
+    const Offload& t = o.offload;
+    out += fmt::format("  offload    {} tier, {} mode ({}): {} per GPU, link {:.1f} GB/s\n", name(t.tier), name(t.mode),
+                       name(t.overlap), gib(t.capacity_bytes), t.link_bytes_per_s / 1e9);
+    if (t.mode == OffloadMode::reload)
+      out += fmt::format("             holds {} of cached prefixes ({} tokens); hits load from it\n", gib(t.bytes),
+                         group_digits(m.kv_bytes_per_token > 0 ? t.bytes / m.kv_bytes_per_token : 0));
   }
   out += fmt::format("  fits       {}\n", m.fits ? "yes" : "NO");
   out += fmt::format("  max batch at context {}: {}\n", group_digits(e.workload.context), group_digits(m.max_batch));
@@ -160,9 +174,16 @@ std::string render_timing(const Estimate& e) {
   out += fmt::format("  prefill    {} prompt tokens{}: {} FLOP (attention {:.1f}%), {} to first token, {}-bound\n",
                      group_digits(p.prompt), p.cached > 0 ? fmt::format(" ({} cached)", group_digits(p.cached)) : "",
                      human_flops(p.flops), 100 * p.attention_share, seconds(p.time_s), name(p.bound));
+  if (p.load_bytes > 0)
+    out += fmt::format("             cached KV loaded from the {} tier: {} in {} ({})\n", name(e.options.offload.tier),
+                       gib(p.load_bytes), seconds(p.load_time_s), name(e.options.offload.overlap));
   out += fmt::format("  decode     batch {} at context {}: {} per step, {} (floor {}), {}-bound\n",
                      group_digits(d.batch), group_digits(d.context), gib(d.bytes), seconds(d.time_s),
                      seconds(d.time_floor_s), name(d.bound));
+  if (d.offload)
+    out += fmt::format("             {} of offloaded KV over the link per step: {}; step {} prefetched, {} on demand\n",
+                       gib(d.offload->link_bytes), seconds(d.offload->link_time_s), seconds(d.offload->step_prefetch_s),
+                       seconds(d.offload->step_on_demand_s));
   out += fmt::format("             {:.1f} tokens/s ({:.2f} per sequence); compute binds {}\n", d.tokens_per_s,
                      d.tokens_per_s_per_seq,
                      d.compute_bound_batch ? fmt::format("from batch {}", group_digits(*d.compute_bound_batch))

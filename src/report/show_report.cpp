@@ -95,6 +95,14 @@ std::string render_gpu(const Gpu& g) {
   out += fmt::format("  bandwidth     {:.3f} TB/s\n", g.memory_bandwidth_bytes_per_s / 1e12);
   for (const auto& [d, f] : g.peak_flops) out += fmt::format("  peak {:<9}{:.1f} TFLOP/s dense\n", name(d), f / 1e12);
   out += fmt::format("  interconnect  {:.0f} GB/s per direction\n", g.interconnect_bytes_per_s / 1e9);
+  if (g.host_link.kind != HostLinkKind::none) {
+    const HostLink& l = g.host_link;
+    const std::string link = l.kind == HostLinkKind::pcie ? fmt::format("PCIe Gen{} x{}", l.pcie_generation, l.pcie_lanes)
+                                                          : std::string("NVLink-C2C");
+    out += fmt::format("  host link     {}: {:.1f} GB/s nominal, {:.1f} GB/s {}\n", link, l.nominal_bytes_per_s / 1e9,
+                       l.achievable_bytes_per_s() / 1e9, l.bytes_per_s > 0 ? "measured" : "planned");
+  }
+  if (g.host_memory_bytes > 0) out += fmt::format("  host memory   {} per GPU\n", gib(g.host_memory_bytes));
   if (g.price.usd_per_gpu_hour > 0)
     out += fmt::format("  price         ${:.2f}/GPU-hour ({}, {})\n", g.price.usd_per_gpu_hour, g.price.date, g.price.source);
   const Efficiency& e = g.efficiency;
@@ -120,6 +128,15 @@ Json gpu_to_json(const Gpu& g) {
   return {{"schema_version", kSchemaVersion}, {"id", g.id}, {"name", g.name}, {"aliases", g.aliases},
           {"memory_bytes", g.memory_bytes}, {"memory_bandwidth_bytes_per_s", g.memory_bandwidth_bytes_per_s},
           {"peak_flops", peaks}, {"interconnect_bytes_per_s", g.interconnect_bytes_per_s},
+          {"host_link", g.host_link.kind == HostLinkKind::none
+                            ? Json(nullptr)
+                            : Json{{"kind", name(g.host_link.kind)},
+                                   {"pcie_generation", g.host_link.pcie_generation},
+                                   {"pcie_lanes", g.host_link.pcie_lanes},
+                                   {"nominal_bytes_per_s", g.host_link.nominal_bytes_per_s},
+                                   {"measured_bytes_per_s", g.host_link.bytes_per_s > 0 ? Json(g.host_link.bytes_per_s) : Json(nullptr)},
+                                   {"achievable_bytes_per_s", g.host_link.achievable_bytes_per_s()}}},
+          {"host_memory_bytes", g.host_memory_bytes > 0 ? Json(g.host_memory_bytes) : Json(nullptr)},
           {"price", {{"usd_per_gpu_hour", g.price.usd_per_gpu_hour}, {"date", g.price.date}, {"source", g.price.source}}},
           {"efficiency", {{"bandwidth_fraction", e.bandwidth_fraction},
                           {"attention_bandwidth_fraction", e.attention_bandwidth()},

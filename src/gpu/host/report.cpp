@@ -183,6 +183,18 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   y += "peak_flops:\n";
   for (const auto& [d, f] : base.peak_flops) y += fmt::format("  {}: {:.6g}\n", name(d), f);
   y += fmt::format("interconnect_bytes_per_s: {:.6g}\n", base.interconnect_bytes_per_s);
+  const HostLink& l = base.host_link;
+  switch (l.kind) {
+    case HostLinkKind::none: break;
+    case HostLinkKind::pcie:
+      y += fmt::format("host_link:\n  kind: pcie\n  generation: {}\n  lanes: {}\n", l.pcie_generation, l.pcie_lanes);
+      break;
+    case HostLinkKind::nvlink_c2c:
+      y += fmt::format("host_link:\n  kind: nvlink-c2c\n  nominal_bytes_per_s: {:.6g}\n", l.nominal_bytes_per_s);
+      break;
+  }
+  if (l.kind != HostLinkKind::none && l.bytes_per_s > 0) y += fmt::format("  bytes_per_s: {:.6g}\n", l.bytes_per_s);
+  if (base.host_memory_bytes > 0) y += fmt::format("host_memory_bytes: {}\n", base.host_memory_bytes);
   if (base.price.usd_per_gpu_hour > 0) {
     y += "price:\n";
     y += fmt::format("  usd_per_gpu_hour: {}\n", base.price.usd_per_gpu_hour);
