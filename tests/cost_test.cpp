@@ -9,8 +9,7 @@
 using namespace kvplan;
 
 TEST_CASE("dollars per token from the price and the throughput", "[cost]") {
-  DecodeStep d;
-  d.tokens_per_s = 1000;
+  const double d = 1000;  // output tokens/s of the replica
   PrefillResult p;
   p.tokens_per_s = 10000;
   // $3.60 per GPU-hour x 2 GPUs = $7.20/hour = $0.002/s.

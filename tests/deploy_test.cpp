@@ -200,6 +200,7 @@ TEST_CASE("deploy: --explain lists every key the parser reads, and the parser re
     }
     std::string value = k.type == "integer" ? "8" : k.type == "fraction" ? "0.5" : k.type == "number" ? "10"
                         : k.type == "true/false" ? "true" : "x";
+    if (k.key == "acceptance_length") continue;  // instead of acceptance_rate: parsed alone below
     if (k.key == "schema_version") value = "1";
     if (k.key == "kv_cache_dtype" || k.key == "quantization") value = "fp8";
     if (k.key == "cache_policy") value = "budget:2048";
@@ -207,6 +208,15 @@ TEST_CASE("deploy: --explain lists every key the parser reads, and the parser re
     file += (section.empty() ? "" : "  ") + k.key + ": " + value + "\n";
   }
   CHECK_NOTHROW(parse_deploy_file(file, "all-keys.yaml"));
+  const std::string base = "model: m\ngpu: g\nworkload:\n  prompt_tokens: 8\n  output_tokens: 8\n";
+  const DeployFile by_length = parse_deploy_file(base + "  acceptance_length: 2.5\n", "length.yaml");
+  REQUIRE(by_length.spec.workload.acceptance);
+  CHECK(by_length.spec.workload.acceptance->kind == AcceptanceKind::length);
+  CHECK(by_length.spec.workload.acceptance->value == 2.5);
+  CHECK_THROWS_WITH(parse_deploy_file(base + "  acceptance_rate: 0.5\n  acceptance_length: 2.5\n", "both.yaml"),
+                    "give one of 'acceptance_rate' and 'acceptance_length' (length = 1 + k x rate)");
+  CHECK_THROWS_WITH(parse_deploy_file(base + "  acceptance_rate: 1.5\n", "rate.yaml"),
+                    "'acceptance_rate' must be a fraction in [0, 1], got 1.5");
 }
 
 TEST_CASE("deploy: model and GPU paths are relative to the deployment file", "[deploy]") {

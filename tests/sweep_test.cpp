@@ -163,3 +163,23 @@ TEST_CASE("sweep: rows equal estimate() with paged sharing and branches", "[swee
   SweepAxes short_context{{256}, {1}, 0, 0};
   CHECK_THROWS_AS(run({c}, short_context, RowFormat::csv), Error);
 }
+
+TEST_CASE("sweep: rows equal estimate() with speculative decoding", "[sweep][speculative]") {
+  // An EAGLE-3 head (the ideal engine counts its weights and KV) and an ngram drafter under vLLM.
+  for (const char* engine : {"ideal", "vllm@0.19"}) {
+    SweepCase c = make_case("llama-3.1-8b", "h100-sxm");
+    c.options.engine.profile = registry().resolve_engine(engine);
+    const std::string method = std::string(engine) == "ideal" ? "eagle3" : "ngram";
+    c.options.engine.speculative_method = method;
+    c.options.engine.num_speculative_tokens = 3;
+    c.options.engine.draft = speculative_drafter(c.model, method, std::nullopt);
+    c.options.engine.acceptance = Acceptance{AcceptanceKind::rate, 0.5};
+    SweepModel sm(c.model, c.gpu, c.options);
+    for (const auto& [batch, context] : std::vector<std::pair<int64_t, int64_t>>{{8, 512}, {1, 4096}, {300, 512}, {8, 512}}) {
+      INFO(engine << " batch " << batch << " context " << context);
+      const Estimate e = estimate(c.model, c.gpu, Workload{batch, context, 256, 0}, c.options);
+      REQUIRE(e.speculative);
+      CHECK(to_json(sm.at(Workload{batch, context, 256, 0})) == to_json(e));
+    }
+  }
+}

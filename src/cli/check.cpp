@@ -61,14 +61,6 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
     if (profile.kind != EngineKind::ideal) {
       out.notes = check_engine_arguments(d, profile);
       at(d.kv_cache_dtype_pos, [&] { return engine_kv_cache_dtype(profile, spec.engine.kv_cache_dtype); });
-      if (d.speculative) {
-        SpeculativeConfig c = *d.speculative;
-        if (!c.model.empty()) c.model = relative_to_file(c.model, path);
-        spec.engine.settings.speculative_method = c.method;
-        spec.engine.settings.num_speculative_tokens = c.num_speculative_tokens;
-        spec.engine.settings.draft = at_reference(d.speculative_pos, "speculative_config.model", d.speculative->model,
-                                                  [&] { return drafter_of(c, model, registry); });
-      }
       if (!d.engine_version_pinned)
         out.notes.push_back(path + ": engine version not pinned: " + name(profile.kind) + " " + profile.version +
                             " (the default profile) sizes this deployment; pin it with engine.version");
@@ -81,6 +73,20 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
       const std::string suggestion = did_you_mean(key, known);
       if (!suggestion.empty()) throw Error("unknown key '" + key + "' in section 'engine'" + suggestion, pos);
       throw Error("engine '" + key + "' is an engine argument: engine ideal has none", pos);
+    }
+    // The drafter: under an engine it shares the KV pool, under ideal kvplan's own memory plan.
+    if (d.speculative) {
+      SpeculativeConfig c = *d.speculative;
+      if (!c.model.empty()) c.model = relative_to_file(c.model, path);
+      spec.engine.settings.speculative_method = c.method;
+      spec.engine.settings.num_speculative_tokens = c.num_speculative_tokens;
+      spec.engine.settings.draft = at_reference(d.speculative_pos, "speculative_config.model", d.speculative->model,
+                                                [&] { return drafter_of(c, model, registry); });
+    }
+    if (spec.workload.acceptance && !d.speculative) {
+      const std::string key = spec.workload.acceptance->kind == AcceptanceKind::rate ? "workload.acceptance_rate"
+                                                                                     : "workload.acceptance_length";
+      throw Error(key + " describes speculative decoding: it needs engine.speculative_config", spec.pos(key));
     }
     out.result = at(SourcePos{path, 0, 0}, [&] { return check_deployment(model, gpu, spec); });
   } catch (const Error& e) {

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/params.h"
 #include "core/serving_dtypes.h"
+#include "core/speculative.h"
 #include "io/numbers.h"
 
 namespace kvplan::cli {
@@ -89,7 +90,13 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--pp,--pipeline-parallel-size", q.pp, "Pipeline-parallel stages")->capture_default_str();
   app->add_option("--speculative-config", q.speculative_config,
                   "vLLM's speculative decoding JSON: {\"method\": draft_model|eagle|eagle3|mtp|ngram, \"model\": "
-                  "the draft, \"num_speculative_tokens\": N}; the draft's layers share the KV pool");
+                  "the draft, \"num_speculative_tokens\": N}; the draft's weights and KV share the GPU");
+  app->add_option("--acceptance-rate", q.acceptance_rate,
+                  "Speculative decoding: accepted / proposed draft tokens, as vLLM reports it, in [0, 1]; a step "
+                  "yields 1 + k x F tokens (needs --speculative-config)");
+  app->add_option("--acceptance-length", q.acceptance_length,
+                  "Speculative decoding: tokens per target step, from 1 to k + 1 (vLLM's mean acceptance length; "
+                  "instead of --acceptance-rate)");
   // How the ideal engine holds the cache (docs/kv-economy.md).
   app->add_option("--allocation", q.allocation,
                   "kvplan's own cache (--engine ideal): exact bytes, paged blocks of --block-size (default 16), or "
@@ -146,6 +153,32 @@ Workload workload_of(const QueryOptions& q, bool prompt_in_context) {
   return w;
 }
 
+namespace {
+// --acceptance-rate or --acceptance-length (not both), checked against --speculative-config.
+std::optional<Acceptance> acceptance_of(const QueryOptions& q) {
+  const bool rate = !q.acceptance_rate.empty(), length = !q.acceptance_length.empty();
+  if (!rate && !length) return std::nullopt;
+  if (rate && length)
+    throw Error("--acceptance-rate and --acceptance-length say the same thing two ways: give one (length = 1 + k x rate)");
+  const char* flag = rate ? "--acceptance-rate" : "--acceptance-length";
+  if (q.speculative_config.empty())
+    throw Error(std::string(flag) + " describes speculative decoding: it needs --speculative-config (method and "
+                "num_speculative_tokens)");
+  const SpeculativeConfig c = parse_speculative_config(q.speculative_config);
+  EngineSettings e;
+  e.speculative_method = c.method;
+  e.num_speculative_tokens = c.num_speculative_tokens;
+  const std::string& text = rate ? q.acceptance_rate : q.acceptance_length;
+  e.acceptance = Acceptance{rate ? AcceptanceKind::rate : AcceptanceKind::length, parse_real(text, flag)};
+  try {
+    check_acceptance(e);
+  } catch (const Error& err) {
+    throw Error(std::string(flag) + ": " + err.what());
+  }
+  return e.acceptance;
+}
+}  // namespace
+
 MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const Gpu& gpu, const Registry& registry) {
   // Empty or "auto": the engine's rule (serving_dtypes.h).
   auto dtype = [&](const std::string& text, const char* flag) -> std::optional<DType> {
@@ -190,12 +223,12 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   if (!q.kv_cache_memory.empty()) engine.kv_cache_memory_bytes = parse_bytes(q.kv_cache_memory, "--kv-cache-memory");
   engine.enforce_eager = q.enforce_eager;
   if (!q.speculative_config.empty()) {
-    if (ideal) throw Error("--speculative-config is an engine setting: it needs --engine vllm or sglang");
     const SpeculativeConfig c = parse_speculative_config(q.speculative_config);
     engine.speculative_method = c.method;
     engine.num_speculative_tokens = c.num_speculative_tokens;
     engine.draft = drafter_of(c, model, registry);
   }
+  engine.acceptance = acceptance_of(q);
   engine.disable_hybrid_kv_cache_manager = q.disable_hybrid_kv_cache_manager;
   o.sharing.allocation = q.allocation == "paged"        ? Allocation::paged
                          : q.allocation == "contiguous" ? Allocation::contiguous

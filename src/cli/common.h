@@ -50,6 +50,8 @@ struct QueryOptions {
   std::string kv_cache_memory;
   std::string pp = "1";
   std::string speculative_config;      // vLLM's JSON
+  std::string acceptance_rate;         // speculative decoding: accepted / proposed draft tokens
+  std::string acceptance_length;       // or tokens per target step (1 + accepted / drafts)
   // The ideal engine's cache: allocation, sharing (core/kv_sharing.h).
   std::string allocation = "exact";
   std::string shared_prefix;

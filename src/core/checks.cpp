@@ -100,6 +100,16 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
 
   MemoryOptions options = memory_options(model, gpu, spec.engine, max_len);
   options.sharing.prefix_hit_rate = w.prefix_hit_rate;
+  options.engine.acceptance = w.acceptance;
+  if (w.acceptance) {
+    const std::string key = w.acceptance->kind == AcceptanceKind::rate ? "workload.acceptance_rate"
+                                                                       : "workload.acceptance_length";
+    try {
+      check_acceptance(options.engine);
+    } catch (const Error& e) {
+      throw Error(key + ": " + e.what(), spec.pos(key));
+    }
+  }
   const bool economy = w.shared_prefix_tokens > 0 || w.branches > 1 || w.trunk_tokens > 0 ||
                        w.cache_policy.kind != CachePolicyKind::full;
   if (economy && !ideal) {
@@ -188,11 +198,12 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
     add_check("max_ttft_s", w.prefill.time_s, Comparison::at_most, *l.max_ttft_s, "s",
               "prefill of one " + str(w.workload.prompt) + "-token prompt on an idle replica (time to first token)");
   if (l.max_time_per_output_token_s)
-    add_check("max_time_per_output_token_s", w.decode.time_s, Comparison::at_most, *l.max_time_per_output_token_s, "s",
-              "decode step at " + load);
+    add_check("max_time_per_output_token_s", time_per_output_token_s(w), Comparison::at_most,
+              *l.max_time_per_output_token_s, "s",
+              (w.speculative ? "speculative step / tokens per step at " : "decode step at ") + load);
   if (l.min_output_tokens_per_s)
-    add_check("min_output_tokens_per_s", w.decode.tokens_per_s, Comparison::at_least, *l.min_output_tokens_per_s,
-              "tokens/s", "output tokens per second of one replica at " + load);
+    add_check("min_output_tokens_per_s", output_tokens_per_s(w), Comparison::at_least, *l.min_output_tokens_per_s,
+              "tokens/s", "output tokens per second of one replica at " + load + (w.speculative ? ", speculative" : ""));
   if (l.max_usd_per_million_output_tokens)
     add_check("max_usd_per_million_output_tokens", w.cost.usd_per_million_output_tokens.value_or(0),
               Comparison::at_most, *l.max_usd_per_million_output_tokens, "USD",

@@ -36,6 +36,8 @@ struct DeployWorkload {
   int64_t trunk_tokens = 0;
   CachePolicy cache_policy;
   double prefix_hit_rate = 0;  // fraction of prompt tokens found in the prefix cache (any engine)
+  // Speculative decoding (engine.speculative_config): acceptance_rate or acceptance_length.
+  std::optional<Acceptance> acceptance;
 };
 
 // What must hold. Unset limits are not checked; `fits` is on unless turned off.
@@ -47,7 +49,8 @@ struct Limits {
   bool max_num_seqs_fit = false;                 // max_num_seqs sequences of max_model_len fit at once (no preemption)
   std::optional<double> max_ttft_s;                // prefill of one prompt on an idle replica (a lower bound on TTFT)
   std::optional<double> max_time_per_output_token_s;  // decode step at concurrency x (prompt + output) tokens
-  std::optional<double> min_output_tokens_per_s;      // decode tokens/s of one replica at that step
+                                                      // (speculative: step time / acceptance length)
+  std::optional<double> min_output_tokens_per_s;      // decode tokens/s of one replica at that step (speculative: its rate)
   std::optional<double> max_usd_per_million_output_tokens;
 };
 

@@ -26,8 +26,9 @@ struct CostResult {
 // Dollars per million tokens at `usd_per_hour` while serving `tokens_per_s` (the one formula).
 double usd_per_million(double usd_per_hour, double tokens_per_s);
 
-// `prefill` is the batch's prefill (its tokens_per_s), `decode` the step at the batch.
-CostResult cost(double usd_per_gpu_hour, int64_t gpus, const DecodeStep& decode, const PrefillResult& prefill,
+// `output_tokens_per_s` is the replica's at the batch (a decode step's, or a speculative step's),
+// `prefill` the batch's prefill (its tokens_per_s).
+CostResult cost(double usd_per_gpu_hour, int64_t gpus, double output_tokens_per_s, const PrefillResult& prefill,
                 int64_t prompt, int64_t gen);
 
 }  // namespace kvplan

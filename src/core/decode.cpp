@@ -14,15 +14,19 @@ DecodeModel::DecodeModel(const Model& model, const Gpu& gpu, const MemoryOptions
   if (opt.offload.enabled() && opt.offload.mode == OffloadMode::stream) offload_ = memory_model(model, opt);
 }
 
-DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
+DecodeStep DecodeModel::step(int64_t batch, int64_t context, int64_t query_tokens) const {
   if (batch < 1) throw Error("batch must be at least 1");
   if (context < 1) throw Error("context must be at least 1 token");
+  if (query_tokens < 1) throw Error("a decode pass needs at least 1 query token per sequence");
   const ModelWork& w = work_;
   const double b = static_cast<double>(batch);
+  const int64_t tokens = mul(batch, query_tokens);  // rows of every GEMM in the pass
+  const double t = static_cast<double>(tokens);
   const double overhead = gpu_.efficiency.kernel_overhead_s;
   DecodeStep s;
   s.batch = batch;
   s.context = context;
+  s.query_tokens = query_tokens;
   s.components.reserve(6);
   // Bytes stream at the component's bandwidth (rates(): kv_cache, ssm_state and lm_head have their
   // own fractions), FLOPs at its math rate.
@@ -42,17 +46,18 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
     s.components.push_back(std::move(c));
   };
 
-  // Weights: dense tensors once; each MoE group the experts the batch's tokens touch.
+  // Weights: dense tensors once; each MoE group the experts the pass's tokens touch.
   int64_t weight_bytes = w.dense_weight_bytes;
   for (const ExpertGroup& g : w.expert_groups) {
-    const double touched = expected_experts_touched(g.experts, g.experts_per_token, batch);
+    const double touched = expected_experts_touched(g.experts, g.experts_per_token, tokens);
     s.experts_touched = std::max(s.experts_touched, touched);
     weight_bytes = add(weight_bytes, std::llround(touched * static_cast<double>(g.bytes_per_expert)));
   }
-  component("weights", weight_bytes, rates_.bandwidth, b * w.linear_flops_per_token, w.kernels.weights, rates_.linear);
+  component("weights", weight_bytes, rates_.bandwidth, t * w.linear_flops_per_token, w.kernels.weights, rates_.linear);
 
   // KV cache: every sequence reads min(context, window) tokens per layer (a bounded cache: at most
-  // its kept tokens) and writes one.
+  // its kept tokens) once, each of its query tokens attends to all of them, and it writes one
+  // token's K/V per query token.
   if (!w.attention.empty()) {
     int64_t read_per_seq = 0;
     double flops_per_seq = 0;
@@ -62,20 +67,20 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context) const {
       read_per_seq = add(read_per_seq, mul(keys, g.kv_bytes_per_token));
       flops_per_seq += static_cast<double>(keys) * g.decode_flops_per_key;
     }
-    const int64_t bytes = mul(batch, add(read_per_seq, w.kv_write_bytes_per_token));
-    component("kv_cache", bytes, rates_.kv_bandwidth, b * flops_per_seq, w.kernels.kv_cache, rates_.attention);
+    const int64_t bytes = mul(batch, add(read_per_seq, mul(query_tokens, w.kv_write_bytes_per_token)));
+    component("kv_cache", bytes, rates_.kv_bandwidth, t * flops_per_seq, w.kernels.kv_cache, rates_.attention);
   }
-  // SSM state: read and written once per sequence.
+  // SSM state: read and written once per sequence, updated once per query token.
   if (w.state_bytes_per_sequence > 0)
-    component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), rates_.state_bandwidth, b * w.scan_flops_per_token,
+    component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), rates_.state_bandwidth, t * w.scan_flops_per_token,
               w.kernels.ssm_state, rates_.fp32);
-  component("lm_head", w.lm_head_bytes, rates_.lm_head_bandwidth, b * w.lm_head_flops_per_token, w.kernels.lm_head,
+  component("lm_head", w.lm_head_bytes, rates_.lm_head_bandwidth, t * w.lm_head_flops_per_token, w.kernels.lm_head,
             rates_.head);
-  component("embedding", mul(batch, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{});
+  component("embedding", mul(tokens, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{});
 
-  // Tensor parallel: one ring all-reduce of the batch's hidden states per mixer and per MLP.
+  // Tensor parallel: one ring all-reduce of the pass's hidden states per mixer and per MLP.
   if (w.tp > 1 && w.allreduces_per_pass > 0) {
-    const int64_t message = mul(batch, w.hidden_size, w.activation_bytes_per_element);
+    const int64_t message = mul(tokens, w.hidden_size, w.activation_bytes_per_element);
     const double n = static_cast<double>(w.allreduces_per_pass);
     DecodeComponent c{"allreduce", std::llround(n * ring_allreduce_link_bytes(message, w.tp)), 0, w.allreduces_per_pass,
                       n * ring_allreduce_s(message, w.tp, gpu_, false), n * ring_allreduce_s(message, w.tp, gpu_, true)};

@@ -51,6 +51,7 @@ struct DecodeOffload {
 struct DecodeStep {
   int64_t batch = 0;
   int64_t context = 0;
+  int64_t query_tokens = 1;     // tokens per sequence in the pass: 1, or k + 1 when verifying k drafted tokens
   int64_t bytes = 0;            // HBM bytes per GPU (all components but allreduce)
   double flops = 0;             // per GPU
   double time_floor_s = 0;      // roofline with datasheet peaks
@@ -76,7 +77,10 @@ struct DecodeStep {
 class DecodeModel {
  public:
   DecodeModel(const Model& model, const Gpu& gpu, const MemoryOptions& opt);
-  DecodeStep step(int64_t batch, int64_t context) const;
+  // One pass over `batch` sequences at `context` tokens, each with `query_tokens` new tokens (1: a
+  // decode step; k + 1: speculative decoding's verification of k drafted tokens, core/speculative.h):
+  // weights and KV read once, FLOPs, KV writes, embedding rows and all-reduces x query_tokens.
+  DecodeStep step(int64_t batch, int64_t context, int64_t query_tokens = 1) const;
   // Smallest batch <= limit at which the step is compute-bound (binary search), or nullopt.
   std::optional<int64_t> compute_bound_batch(int64_t context, int64_t limit = int64_t{1} << 24) const;
   const ModelWork& work() const { return work_; }

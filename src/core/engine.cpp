@@ -9,6 +9,7 @@
 #include "core/checked.h"
 #include "core/kv_cache.h"
 #include "core/params.h"
+#include "core/speculative.h"
 
 namespace kvplan {
 
@@ -154,13 +155,15 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
 
 std::shared_ptr<const Model> speculative_drafter(const Model& target, const std::string& method,
                                                  const std::optional<Model>& draft_model) {
-  static const std::vector<std::string> kMethods = {"draft_model", "eagle", "eagle3", "mtp", "ngram"};
-  if (std::find(kMethods.begin(), kMethods.end(), method) == kMethods.end())
-    throw Error("speculative method '" + method + "' is not one of draft_model, eagle, eagle3, mtp, ngram" +
-                did_you_mean(method, kMethods));
-  if (method == "ngram") return nullptr;
-  if (draft_model) return std::make_shared<const Model>(*draft_model);
-  if (method == "draft_model") throw Error("speculative method draft_model needs the draft's \"model\"");
+  switch (draft_kind(method)) {  // throws for an unknown method
+    case DraftKind::none: return nullptr;
+    case DraftKind::model:
+      if (!draft_model) throw Error("speculative method draft_model needs the draft's \"model\"");
+      return std::make_shared<const Model>(*draft_model);
+    case DraftKind::head:
+      if (draft_model) return std::make_shared<const Model>(*draft_model);
+      break;
+  }
   if (target.layers.empty()) throw Error("model '" + target.id + "' has no layers to draft with");
   // One decoder layer of the target's shape, sharing its embedding and head.
   auto head = std::make_shared<Model>(target);
@@ -504,10 +507,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       // (an EAGLE head or MTP module shares the target's embedding and lm_head).
       const Model& d = *engine.draft;
       part.layers.insert(part.layers.end(), d.layers.begin(), d.layers.end());
-      const bool shares = engine.speculative_method != "draft_model";
-      q.weights_bytes = add(q.weights_bytes, shares ? stage_weight_bytes(d, memory.weights, memory.cache.tp, 0,
-                                                                         d.layers.size(), false, false)
-                                                    : weight_bytes(d, memory.weights, memory.cache.tp));
+      q.weights_bytes = add(q.weights_bytes, draft_weight_bytes(engine, memory.weights, memory.cache.tp));
     }
     if (profile.budget == Budget::requested_minus_peak) {
       // vLLM: the profiled forward pass on every stage; the sampler's rows on the last.

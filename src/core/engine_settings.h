@@ -106,6 +106,15 @@ struct EngineProfile {
   std::vector<std::string> arguments;  // every argument of this version; those not modelled get a note
 };
 
+// How often the drafter's guesses are accepted, as vLLM's spec-decode metrics report it: the
+// acceptance rate F = accepted / proposed draft tokens, or the mean acceptance length L = 1 +
+// accepted / drafts (tokens a target step yields per sequence); L = 1 + k x F (core/speculative.h).
+enum class AcceptanceKind { rate, length };
+struct Acceptance {
+  AcceptanceKind kind = AcceptanceKind::rate;
+  double value = 0;
+};
+
 // The engine-only settings of a query (the engine's spelling in comments); unset values take the
 // profile's defaults. Utilization, max_num_batched_tokens, the KV dtype and tp live in
 // MemoryOptions, which every engine (ideal included) uses.
@@ -123,6 +132,9 @@ struct EngineSettings {
   std::string speculative_method;                // "" = none; draft_model, eagle, eagle3, mtp, ngram
   int64_t num_speculative_tokens = 0;
   std::shared_ptr<const Model> draft;            // the drafter's layers and weights (none for ngram)
+  // The workload's acceptance (--acceptance-rate / --acceptance-length): with it, decode is timed
+  // as speculative steps (core/speculative.h); without it, as plain decode steps.
+  std::optional<Acceptance> acceptance;
 };
 
 }  // namespace kvplan

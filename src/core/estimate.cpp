@@ -34,6 +34,7 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
     throw Error("gpu memory utilization must be in (0, 1]");
   if (opt.prefill_chunk < 1) throw Error("prefill chunk must be at least 1 token");
   check_sharing(opt.sharing, w.context);
+  check_acceptance(opt.engine);
   const bool shares = opt.sharing.shared_prefix > 0 || opt.sharing.branches > 1 || opt.sharing.trunk > 0;
   const bool bounded = opt.cache.policy.kind != CachePolicyKind::full;
   if (opt.engine.profile.kind != EngineKind::ideal && (opt.sharing.allocation != Allocation::exact || shares || bounded))
@@ -57,6 +58,14 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
     if (off.mode == OffloadMode::reload && off.fraction > 0)
       throw Error("--offload-mode reload sizes the tier's prefix cache in bytes (--offload-bytes 200GiB), not as a share");
   }
+}
+
+double output_tokens_per_s(const Estimate& e) {
+  return e.speculative ? e.speculative->tokens_per_s : e.decode.tokens_per_s;
+}
+
+double time_per_output_token_s(const Estimate& e) {
+  return e.speculative ? e.speculative->time_per_output_token_s : e.decode.time_s;
 }
 
 std::vector<std::string> estimate_warnings(const Model& model, const Workload& workload) {
@@ -103,14 +112,15 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   e.batch_prefill = pm.run(workload.batch, e.workload.prompt);
   // Every branch is a sequence of the decode batch, reading all of its context (shared blocks too).
   e.decode = decode_step(model, gpu, e.memory.kv.sequences, workload.context, options);
+  e.speculative = speculative_decode(model, gpu, e.memory.kv.sequences, workload.context, options);
   e.warnings = estimate_warnings(model, workload);
   if (options.engine.draft)
     e.warnings.insert(e.warnings.end(), options.engine.draft->warnings.begin(), options.engine.draft->warnings.end());
   if (e.engine && gpu.cuda_total_bytes == 0)
     e.warnings.push_back("GPU preset '" + gpu.id + "' states no cuda_total_bytes: the engine's total is taken as "
                          "nvidia-smi's memory_bytes, about 0.5 GiB more than the CUDA driver reports");
-  e.cost = cost(gpu.price.usd_per_gpu_hour, options.cache.tp, e.decode, e.batch_prefill, e.workload.prompt,
-                workload.gen);
+  e.cost = cost(gpu.price.usd_per_gpu_hour, options.cache.tp, output_tokens_per_s(e), e.batch_prefill,
+                e.workload.prompt, workload.gen);
   return e;
 }
 

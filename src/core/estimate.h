@@ -14,6 +14,7 @@
 #include "core/prefill.h"
 #include "core/model.h"
 #include "core/params.h"
+#include "core/speculative.h"
 
 namespace kvplan {
 
@@ -46,10 +47,18 @@ struct Estimate {
   PrefillResult prefill;        // one request of workload.prompt tokens: its time is the TTFT
   PrefillResult batch_prefill;  // the batch's prompts together (prompt-token throughput and cost)
   DecodeStep decode;            // one step of the batch at the workload's context
+  // With a speculative config and an acceptance: the speculative step at the same point. Output
+  // tokens are then served at its rate (cost, checks, fit and plan).
+  std::optional<SpeculativeDecode> speculative;
   CostResult cost;
   std::optional<EnginePlan> engine;   // the engine's start-up plan (absent for the ideal engine)
   std::vector<std::string> warnings;  // the model's import warnings, then the workload's (estimate_warnings)
 };
+
+// Output tokens per second of the replica at the workload: the speculative step's when there is
+// one, else the plain decode step's; and the time per output token of one sequence.
+double output_tokens_per_s(const Estimate& e);
+double time_per_output_token_s(const Estimate& e);
 
 // What could make the answer wrong without being an error: the importer's assumptions, and a
 // context past the model's trained limit (max_position_embeddings; serving engines refuse it).

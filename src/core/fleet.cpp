@@ -103,7 +103,9 @@ FitResult fit(const Model& model, const Gpu& gpu, std::optional<int64_t> context
   if (r.batch > 0 && r.context > 0) {
     r.memory = plan_memory(mm, gpu.memory_bytes, opt.gpu_memory_utilization, r.batch, r.context);
     if (r.engine) apply_engine(r.memory, *r.engine, r.batch, r.context);
-    r.decode = decode_step(model, gpu, mul(r.batch, opt.sharing.branches), r.context, opt);  // every branch decodes
+    const int64_t sequences = mul(r.batch, opt.sharing.branches);  // every branch decodes
+    r.decode = decode_step(model, gpu, sequences, r.context, opt);
+    r.speculative = speculative_decode(model, gpu, sequences, r.context, opt);
   }
   return r;
 }
@@ -140,12 +142,22 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
     return o;
   }
   const DecodeModel dm(model, gpu, opt);
+  std::optional<SpeculativeModel> spec;
+  if (!opt.engine.speculative_method.empty() && opt.engine.acceptance) spec.emplace(model, gpu, opt);
   o.ttft_s = PrefillModel(model, gpu, opt).run(1, q.prompt).time_s;
   const int64_t decode_context = q.prompt + ceil_div(q.gen, 2);  // the average context over the generation
   const double gen = static_cast<double>(q.gen);
   // A request's branches decode side by side: b requests are b x branches sequences of the step.
-  auto step_s = [&](int64_t b) { return dm.step(mul(b, opt.sharing.branches), decode_context).time_s; };
-  auto cycle_s = [&](int64_t b) { return gen * step_s(b) + static_cast<double>(b) * o.ttft_s; };
+  auto step_s = [&](int64_t b) {
+    const int64_t n = mul(b, opt.sharing.branches);
+    return spec ? spec->at(n, decode_context).step_time_s : dm.step(n, decode_context).time_s;
+  };
+  // Time per output token of a sequence: a speculative step yields acceptance_length tokens.
+  auto token_s = [&](int64_t b) {
+    const int64_t n = mul(b, opt.sharing.branches);
+    return spec ? spec->at(n, decode_context).time_per_output_token_s : dm.step(n, decode_context).time_s;
+  };
+  auto cycle_s = [&](int64_t b) { return gen * token_s(b) + static_cast<double>(b) * o.ttft_s; };
   auto tpot_s = [&](int64_t b) { return cycle_s(b) / gen; };
   if (q.ttft_slo_s && o.ttft_s > *q.ttft_slo_s) {
     o.reason = "prefill of one prompt takes longer than the TTFT SLO";

@@ -13,6 +13,7 @@
 #include "core/gpu.h"
 #include "core/memory.h"
 #include "core/model.h"
+#include "core/speculative.h"
 
 namespace kvplan {
 
@@ -38,6 +39,7 @@ struct FitResult {
   int64_t usable_bytes = 0;
   MemoryPlan memory;                // at the found point (when one fits)
   std::optional<DecodeStep> decode; // at the found point
+  std::optional<SpeculativeDecode> speculative;  // at the found point, with a speculative config and an acceptance
   std::optional<EnginePlan> engine; // the engine's plan the answer comes from (absent: ideal)
 };
 
@@ -57,6 +59,8 @@ struct PlanRequest {
 // One replica shape (tp) for the workload. A replica of batch b cycles each of its b slots through
 // one prefill and `gen` decode steps; prefills stall the whole replica, so the cycle takes
 //   T(b) = gen x step_time(b, prompt + gen/2) + b x prefill_time(prompt),
+// where under speculative decoding step_time is the speculative step's time per output token
+// (step time / acceptance length),
 // TPOT = T(b) / gen, requests/s = b / T(b), TTFT = prefill_time(prompt) (no queueing).
 struct PlanOption {
   int64_t tp = 1;
@@ -69,7 +73,7 @@ struct PlanOption {
   int64_t gpus = 0;
   double ttft_s = 0;
   double tpot_s = 0;                // at `batch`
-  double step_time_s = 0;           // decode step at `batch`
+  double step_time_s = 0;           // decode step at `batch` (a speculative step: draft + verify)
   double replica_rps = 0;           // capacity of one replica at max_batch
   PlanBinds binds = PlanBinds::memory;
   std::optional<double> usd_per_hour;

@@ -6,6 +6,7 @@
 #include "core/checked.h"
 #include "core/params.h"
 #include "core/serving_dtypes.h"
+#include "core/speculative.h"
 
 namespace kvplan {
 
@@ -36,6 +37,18 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
   mm.kv = kv_terms(model, opt.cache);
   mm.kv_bytes_per_token = kv_bytes_per_token(model, opt.cache);
   mm.state_bytes_per_sequence = state_bytes_per_sequence(model, opt.cache);
+  if (opt.engine.profile.kind == EngineKind::ideal && opt.engine.draft) {
+    // The drafter's layers cache every token of the sequence, as the target's do (engines: engine.cpp).
+    const Model& d = *opt.engine.draft;
+    mm.draft_weights_bytes = draft_weight_bytes(opt.engine, opt.weights, tp);
+    mm.weights_bytes = add(mm.weights_bytes, mm.draft_weights_bytes);
+    const KvTerms dk = kv_terms(d, opt.cache);
+    mm.kv.full_bytes_per_token = add(mm.kv.full_bytes_per_token, dk.full_bytes_per_token);
+    mm.kv.windowed.insert(mm.kv.windowed.end(), dk.windowed.begin(), dk.windowed.end());
+    mm.draft_kv_bytes_per_token = kv_bytes_per_token(d, opt.cache);
+    mm.kv_bytes_per_token = add(mm.kv_bytes_per_token, mm.draft_kv_bytes_per_token);
+    mm.state_bytes_per_sequence = add(mm.state_bytes_per_sequence, state_bytes_per_sequence(d, opt.cache));
+  }
   int64_t widest = 0;
   for (const Layer& layer : model.layers) widest = std::max(widest, widest_intermediate(layer));
   mm.activation_elements_per_token = add(2 * model.hidden_size, ceil_div(widest, tp));
@@ -131,6 +144,8 @@ MemoryPlan size_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double u
   MemoryPlan p;
   p.weights_bytes = mm.weights_bytes;
   p.kv_bytes_per_token = mm.kv_bytes_per_token;
+  p.draft_weights_bytes = mm.draft_weights_bytes;
+  p.draft_kv_bytes_per_token = mm.draft_kv_bytes_per_token;
   p.kv_bytes_per_sequence = kv_bytes_per_sequence(mm.kv, context);
   p.kv = kv_use(mm.kv, batch, context, mm.sharing);
   p.kv_cache_bytes = p.kv.total_bytes;

@@ -28,8 +28,10 @@ struct MemoryOptions {
 };
 
 struct MemoryPlan {
-  int64_t weights_bytes = 0;             // per GPU
-  int64_t kv_bytes_per_token = 0;        // per GPU, a token resident in every layer
+  int64_t weights_bytes = 0;             // per GPU (a speculative drafter's included, ideal engine)
+  int64_t kv_bytes_per_token = 0;        // per GPU, a token resident in every layer (the drafter's too)
+  int64_t draft_weights_bytes = 0;       // of weights_bytes: the speculative drafter's (ideal engine)
+  int64_t draft_kv_bytes_per_token = 0;  // of kv_bytes_per_token: the drafter's layers'
   int64_t kv_bytes_per_sequence = 0;     // at the workload's context
   int64_t kv_cache_bytes = 0;            // whole batch
   int64_t state_bytes_per_sequence = 0;
@@ -50,10 +52,14 @@ struct MemoryPlan {
 
 // Everything about a (model, options) pair that does not depend on batch or context, computed
 // once, so that sizing one (batch, context) point costs O(#sliding windows) (sweeps, searches).
+// Under the ideal engine a speculative drafter (--speculative-config) is part of the model: its
+// weights (core/speculative.h) and its layers' KV and state per sequence, at the same context.
 struct MemoryModel {
   int64_t weights_bytes = 0;
   KvTerms kv;
   int64_t kv_bytes_per_token = 0;
+  int64_t draft_weights_bytes = 0;
+  int64_t draft_kv_bytes_per_token = 0;
   int64_t state_bytes_per_sequence = 0;
   int64_t activation_elements_per_token = 0;  // 2*hidden + widest intermediate / tp
   DType activation_dtype = DType::bf16;

@@ -33,6 +33,7 @@ SweepModel::SweepModel(const Model& model, const Gpu& gpu, const MemoryOptions& 
       decode_(model, gpu, options) {
   for (size_t i = 0; i < e_.layers.size(); ++i)
     kind_kv_.emplace_back(i, kv_terms(only_kind(model, e_.layers[i].kind), options.cache));
+  if (e_.speculative) speculative_.emplace(model, gpu, options);
 }
 
 const Estimate& SweepModel::at(const Workload& w) {
@@ -53,6 +54,7 @@ const Estimate& SweepModel::at(const Workload& w) {
     memo_context_ = w.context;
     memo_max_batch_ = max_batch_at(memory_, e.memory.usable_bytes, w.context);
     memo_compute_bound_batch_ = decode_.compute_bound_batch(w.context);
+    if (speculative_) memo_pays_up_to_batch_ = speculative_->pays_up_to_batch(w.context);
     // Under an engine, its plan at max_model_len (default: the point's context), as estimate().
     if (engine) {
       const int64_t max_model_len = e.options.engine.max_model_len.value_or(w.context);
@@ -71,7 +73,12 @@ const Estimate& SweepModel::at(const Workload& w) {
   e.batch_prefill = prefill_.run(w.batch, e.workload.prompt);
   e.decode = decode_.step(e.memory.kv.sequences, w.context);
   e.decode.compute_bound_batch = memo_compute_bound_batch_;
-  e.cost = cost(e.gpu.price.usd_per_gpu_hour, e.options.cache.tp, e.decode, e.batch_prefill, e.workload.prompt, w.gen);
+  if (speculative_) {
+    e.speculative = speculative_->at(e.memory.kv.sequences, w.context);
+    e.speculative->pays_up_to_batch = memo_pays_up_to_batch_;
+  }
+  e.cost = cost(e.gpu.price.usd_per_gpu_hour, e.options.cache.tp, output_tokens_per_s(e), e.batch_prefill,
+                e.workload.prompt, w.gen);
   return e;
 }
 

@@ -27,9 +27,11 @@ class SweepModel {
   std::vector<std::pair<size_t, KvTerms>> kind_kv_;  // index into e_.layers, that kind's KV terms
   PrefillModel prefill_;
   DecodeModel decode_;
-  int64_t memo_context_ = -1;  // the context the next two were found for
+  std::optional<SpeculativeModel> speculative_;  // with a speculative config and an acceptance
+  int64_t memo_context_ = -1;  // the context the next three were found for
   int64_t memo_max_batch_ = 0;
   std::optional<int64_t> memo_compute_bound_batch_;
+  std::optional<int64_t> memo_pays_up_to_batch_;
   std::unordered_map<int64_t, std::optional<int64_t>> max_context_by_batch_;
 };
 

@@ -150,7 +150,8 @@ const KeySpec kKeys[] = {
      }},
     {"engine", "speculative_config", "mapping", "", false,
      "vLLM --speculative-config: method (draft_model, eagle, eagle3, mtp, ngram), model (the draft, relative to "
-     "this file) and num_speculative_tokens; the draft's layers share the KV pool and its weights the GPU",
+     "this file) and num_speculative_tokens; the draft's layers share the KV pool and its weights the GPU (engine "
+     "ideal too); workload.acceptance_rate times decode as speculative steps",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        YamlFields c(f.node(k), f.source(), "speculative_config");
        SpeculativeConfig x;
@@ -197,6 +198,24 @@ const KeySpec kKeys[] = {
        const double v = f.number(k);
        if (!(v >= 0 && v <= 1)) throw Error("'" + k + "' must be a fraction in [0, 1], got " + f.string(k), f.pos(k));
        d.spec.workload.prefix_hit_rate = v;
+     }},
+    {"workload", "acceptance_rate", "fraction", "", false,
+     "speculative decoding (engine.speculative_config): accepted / proposed draft tokens, as vLLM reports it; a "
+     "step yields 1 + num_speculative_tokens x rate tokens, and decode is timed as speculative steps",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       const double v = f.number(k);
+       if (!(v >= 0 && v <= 1)) throw Error("'" + k + "' must be a fraction in [0, 1], got " + f.string(k), f.pos(k));
+       d.spec.workload.acceptance = Acceptance{AcceptanceKind::rate, v};
+     }},
+    {"workload", "acceptance_length", "number", "", false,
+     "speculative decoding: tokens per target step, from 1 to num_speculative_tokens + 1 (vLLM's mean acceptance "
+     "length); instead of acceptance_rate",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       if (d.spec.workload.acceptance)
+         throw Error("give one of 'acceptance_rate' and 'acceptance_length' (length = 1 + k x rate)", f.pos(k));
+       const double v = f.number(k);
+       if (!(v >= 1)) throw Error("'" + k + "' must be at least 1 (the target's own token), got " + f.string(k), f.pos(k));
+       d.spec.workload.acceptance = Acceptance{AcceptanceKind::length, v};
      }},
     {"workload", "cache_policy", "string", "full", false,
      "a bounded cache: full, sinks:S+window:W or budget:N tokens per layer (engine ideal)",

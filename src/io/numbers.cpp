@@ -41,6 +41,13 @@ int64_t parse_count(const std::string& text, const std::string& flag) {
   return static_cast<int64_t>(v << shift);
 }
 
+double parse_real(const std::string& text, const std::string& flag) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v)) throw Error(flag + ": not a number, got '" + text + "'");
+  return v;
+}
+
 double parse_positive(const std::string& text, const std::string& flag, bool max1) {
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);

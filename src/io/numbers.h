@@ -10,6 +10,8 @@ namespace kvplan {
 
 // A positive whole count; `flag` names the option in errors. Suffixes k/K = 2^10, m/M = 2^20, g/G = 2^30.
 int64_t parse_count(const std::string& text, const std::string& flag);
+// A finite real number (any sign; callers check its range).
+double parse_real(const std::string& text, const std::string& flag);
 // A positive finite real number (a fraction when max1 is true: (0, 1]).
 double parse_positive(const std::string& text, const std::string& flag, bool max1 = false);
 

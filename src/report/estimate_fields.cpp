@@ -33,6 +33,31 @@ const DecodeComponent& component(const Estimate& e, const char* n) {
   return none;
 }
 
+std::vector<SpeculativeField> build_speculative() {
+  using Spec = std::optional<SpeculativeDecode>;
+  std::vector<SpeculativeField> t;
+  auto config = [&](std::string key, std::function<FieldValue(const EngineSettings&)> get) {
+    t.push_back({std::move(key), [get](const EngineSettings& e, const Spec&) {
+                   return e.speculative_method.empty() ? FieldValue(nullptr) : get(e);
+                 }});
+  };
+  auto step = [&](std::string key, std::function<FieldValue(const SpeculativeDecode&)> get) {
+    t.push_back({std::move(key), [get](const EngineSettings&, const Spec& s) { return s ? get(*s) : FieldValue(nullptr); }});
+  };
+  config("method", [](const EngineSettings& e) { return FieldValue(e.speculative_method.c_str()); });
+  config("num_speculative_tokens", [](const EngineSettings& e) { return FieldValue(e.num_speculative_tokens); });
+  step("acceptance_rate", [](const SpeculativeDecode& s) { return s.acceptance_rate; });
+  step("acceptance_length", [](const SpeculativeDecode& s) { return s.acceptance_length; });
+  step("draft_time_s", [](const SpeculativeDecode& s) { return s.draft_time_s; });
+  step("verify_time_s", [](const SpeculativeDecode& s) { return s.verify_time_s; });
+  step("step_time_s", [](const SpeculativeDecode& s) { return s.step_time_s; });
+  step("time_per_output_token_s", [](const SpeculativeDecode& s) { return s.time_per_output_token_s; });
+  step("tokens_per_s", [](const SpeculativeDecode& s) { return s.tokens_per_s; });
+  step("speedup", [](const SpeculativeDecode& s) { return s.speedup; });
+  step("pays_up_to_batch", [](const SpeculativeDecode& s) { return optional(s.pays_up_to_batch); });
+  return t;
+}
+
 std::vector<EstimateField> build() {
   std::vector<EstimateField> t;
   auto fixed = [&](std::string key, std::function<FieldValue(const Estimate&)> get) {
@@ -53,6 +78,8 @@ std::vector<EstimateField> build() {
 
   fixed("memory.weights_bytes", [](const Estimate& e) { return e.memory.weights_bytes; });
   fixed("memory.kv_bytes_per_token", [](const Estimate& e) { return e.memory.kv_bytes_per_token; });
+  fixed("memory.draft_weights_bytes", [](const Estimate& e) { return e.memory.draft_weights_bytes; });
+  fixed("memory.draft_kv_bytes_per_token", [](const Estimate& e) { return e.memory.draft_kv_bytes_per_token; });
   varying("memory.kv_bytes_per_sequence", [](const Estimate& e) { return e.memory.kv_bytes_per_sequence; });
   varying("memory.kv_cache_bytes", [](const Estimate& e) { return e.memory.kv_cache_bytes; });
   fixed("memory.state_bytes_per_sequence", [](const Estimate& e) { return e.memory.state_bytes_per_sequence; });
@@ -163,6 +190,8 @@ std::vector<EstimateField> build() {
     varying(p + "time_floor_s", [c](const Estimate& e) { return component(e, c).time_floor_s; });
     varying(p + "time_s", [c](const Estimate& e) { return component(e, c).time_s; });
   }
+  for (const SpeculativeField& f : speculative_fields())
+    varying("decode.speculative." + f.key, [get = f.get](const Estimate& e) { return get(e.options.engine, e.speculative); });
 
   fixed("cost.usd_per_gpu_hour", [](const Estimate& e) { return e.cost.usd_per_gpu_hour; });
   fixed("cost.gpus", [](const Estimate& e) { return e.cost.gpus; });
@@ -174,6 +203,11 @@ std::vector<EstimateField> build() {
 }
 
 }  // namespace
+
+const std::vector<SpeculativeField>& speculative_fields() {
+  static const std::vector<SpeculativeField> table = build_speculative();
+  return table;
+}
 
 const std::vector<EstimateField>& estimate_fields() {
   static const std::vector<EstimateField> table = build();

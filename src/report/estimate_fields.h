@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -25,5 +26,14 @@ struct EstimateField {
 
 // In to_json's order, section by section.
 const std::vector<EstimateField>& estimate_fields();
+
+// decode.speculative.*: the speculative config (method, k; null without one) and the speculative
+// step (null without an acceptance). Keys relative to "decode.speculative."; estimate_fields()
+// holds them, and fit's JSON reads them too.
+struct SpeculativeField {
+  std::string key;
+  std::function<FieldValue(const EngineSettings&, const std::optional<SpeculativeDecode>&)> get;
+};
+const std::vector<SpeculativeField>& speculative_fields();
 
 }  // namespace kvplan

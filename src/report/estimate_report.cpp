@@ -111,7 +111,8 @@ std::string render_table(const Estimate& e) {
                        fmt::format("{:.2f}", static_cast<double>(bytes) / (1024.0 * 1024 * 1024)),
                        note.empty() ? "" : "  " + note);
   };
-  row("weights", m.weights_bytes);
+  row("weights", m.weights_bytes,
+      m.draft_weights_bytes > 0 ? fmt::format("drafter {}", gib(m.draft_weights_bytes)) : "");
   const OffloadUse& off = m.offload;
   if (off.offloaded_bytes > 0)
     row("KV cache in HBM", m.kv_cache_bytes - off.offloaded_bytes + off.staging_bytes,
@@ -119,7 +120,11 @@ std::string render_table(const Estimate& e) {
                     name(o.offload.tier), gib(off.staging_bytes)));
   else
     row("KV cache", m.kv_cache_bytes,
-        fmt::format("{} B/token, {} B/sequence", group_digits(m.kv_bytes_per_token), group_digits(m.kv_bytes_per_sequence)));
+        fmt::format("{} B/token{}, {} B/sequence", group_digits(m.kv_bytes_per_token),
+                    m.draft_kv_bytes_per_token > 0
+                        ? fmt::format(" (drafter {})", group_digits(m.draft_kv_bytes_per_token))
+                        : "",
+                    group_digits(m.kv_bytes_per_sequence)));
   row("SSM state", m.state_bytes, fmt::format("{} B/sequence", group_digits(m.state_bytes_per_sequence)));
   row("activations", m.activation_bytes);
   row("total", m.total_bytes);
@@ -188,10 +193,11 @@ std::string render_timing(const Estimate& e) {
                      d.tokens_per_s_per_seq,
                      d.compute_bound_batch ? fmt::format("from batch {}", group_digits(*d.compute_bound_batch))
                                            : std::string("at no batch (memory-bound throughout)"));
+  out += render_speculative(e.options.engine, e.speculative);
   if (c.usd_per_hour) {
-    out += fmt::format("  cost       ${:.2f}/GPU-hour x {} GPU{}: ${:.4f} per 1M output tokens, ${:.4f} per 1M prompt tokens",
+    out += fmt::format("  cost       ${:.2f}/GPU-hour x {} GPU{}: ${:.4f} per 1M output tokens{}, ${:.4f} per 1M prompt tokens",
                        c.usd_per_gpu_hour, c.gpus, c.gpus > 1 ? "s" : "", *c.usd_per_million_output_tokens,
-                       *c.usd_per_million_prompt_tokens);
+                       e.speculative ? " (speculative)" : "", *c.usd_per_million_prompt_tokens);
     out += c.usd_per_request ? fmt::format(", ${:.6f} per request\n", *c.usd_per_request) : "\n";
   } else {
     out += "  cost       unknown (the preset has no price; pass --usd-per-gpu-hour)\n";
@@ -202,6 +208,25 @@ std::string render_timing(const Estimate& e) {
   for (const auto& x : d.components)
     out += fmt::format("  {:<18}{:>20}{:>14.1f}{:>9}{:>12.4f}{:>14.4f}\n", x.name, group_digits(x.bytes), x.flops / 1e9,
                        x.kernels, x.time_floor_s * 1e3, x.time_s * 1e3);
+  return out;
+}
+
+std::string render_speculative(const EngineSettings& engine, const std::optional<SpeculativeDecode>& spec) {
+  if (engine.speculative_method.empty()) return "";
+  if (!spec)
+    return fmt::format("  speculative {}, k = {}: no --acceptance-rate or --acceptance-length, so decode is timed "
+                       "without speculation\n",
+                       engine.speculative_method, engine.num_speculative_tokens);
+  const SpeculativeDecode& s = *spec;
+  std::string out = fmt::format(
+      "  speculative {}, k = {}, acceptance {:.2f}: {:.2f} tokens per step; draft {} + verify {} = {}\n",
+      s.method, s.num_speculative_tokens, s.acceptance_rate, s.acceptance_length,
+      s.draft ? fmt::format("{} x {}", s.num_speculative_tokens, seconds(s.draft->time_s)) : std::string("none"),
+      seconds(s.verify_time_s), seconds(s.step_time_s));
+  out += fmt::format("             {:.1f} tokens/s, {:.2f}x plain decode; pays {}\n", s.tokens_per_s, s.speedup,
+                     !s.pays_up_to_batch        ? std::string("at every batch")
+                     : *s.pays_up_to_batch == 0 ? std::string("at no batch")
+                                                : "up to batch " + group_digits(*s.pays_up_to_batch));
   return out;
 }
 

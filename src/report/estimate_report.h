@@ -24,6 +24,9 @@ std::string json_text(const Json& j);
 std::string render_table(const Estimate& e);
 // The prefill / decode / cost lines and the decode-step component table (part of render_table).
 std::string render_timing(const Estimate& e);
+// The speculative decoding lines (estimate, fit): the step, its rate and where it stops paying;
+// a note when the config has no acceptance; nothing without a config.
+std::string render_speculative(const EngineSettings& engine, const std::optional<SpeculativeDecode>& spec);
 
 // Flattens nested objects into dotted keys ("memory.kv_cache_bytes"); arrays are not expected.
 std::vector<std::pair<std::string, Json>> flatten(const Json& j);

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "report/engine_report.h"
+#include "report/estimate_fields.h"
+#include "report/estimate_report.h"
 #include "report/format.h"
 
 namespace kvplan {
@@ -39,6 +41,9 @@ Json fit_to_json(const Model& model, const Gpu& gpu, const MemoryOptions& opt, c
                    {"tokens_per_s", r.decode->tokens_per_s},
                    {"tokens_per_s_per_seq", r.decode->tokens_per_s_per_seq},
                    {"bound", r.decode->bound}};
+    Json spec = Json::object();
+    for (const SpeculativeField& f : speculative_fields()) spec[f.key] = field_json(f.get(opt.engine, r.speculative));
+    j["decode"]["speculative"] = spec;
   }
   return j;
 }
@@ -86,6 +91,7 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
                        gib(r.memory.headroom_bytes));
     out += fmt::format("  decode     {} per step, {:.1f} tokens/s ({:.2f} per sequence), {}-bound\n",
                        seconds(r.decode->time_s), r.decode->tokens_per_s, r.decode->tokens_per_s_per_seq, name(r.decode->bound));
+    out += render_speculative(opt.engine, r.speculative);
   }
   return out;
 }

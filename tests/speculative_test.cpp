@@ -1,0 +1,268 @@
+// Speculative decoding timing and the drafter's memory, derived by hand from the published configs
+// (models/llama-3.1-8b.yaml, models/llama-3.1-70b.yaml) and the H100 SXM preset (3.35e12 B/s,
+// bandwidth_fraction 0.90 -> 3.015e12 B/s; 989.4e12 bf16 FLOP/s x flops_fraction 0.75 = 742.05e12;
+// 4 us per kernel). Tokens per step: vLLM's spec-decode metrics (acceptance rate = accepted /
+// draft tokens; mean acceptance length = 1 + accepted / drafts), so L = 1 + k x F.
+#include <catch2/catch.hpp>
+
+#include "core/checks.h"
+#include "core/engine.h"
+#include "core/estimate.h"
+#include "core/fleet.h"
+#include "core/speculative.h"
+#include "test_helpers.h"
+
+using namespace kvplan;
+using kvplan::test::gpu;
+using kvplan::test::model;
+
+namespace {
+// bf16 KV, the ideal engine, `method` with k drafted tokens and an acceptance rate F.
+MemoryOptions speculative(const Model& target, const std::string& method, int64_t k, std::optional<Acceptance> a,
+                          const std::optional<Model>& draft = std::nullopt) {
+  MemoryOptions o = kvplan::test::bf16_options(target);
+  o.engine.speculative_method = method;
+  o.engine.num_speculative_tokens = k;
+  o.engine.draft = speculative_drafter(target, method, draft);
+  o.engine.acceptance = a;
+  return o;
+}
+Acceptance rate(double f) { return {AcceptanceKind::rate, f}; }
+Acceptance length(double l) { return {AcceptanceKind::length, l}; }
+const DecodeComponent& part(const DecodeStep& s, const std::string& name) {
+  for (const auto& c : s.components)
+    if (c.name == name) return c;
+  FAIL("no component " << name);
+  return s.components.front();
+}
+constexpr double kBandwidth = 0.90 * 3.35e12;  // achievable bytes/s
+constexpr double kLinear = 0.75 * 989.4e12;    // achievable FLOP/s for bf16 GEMMs
+constexpr double kKernel = 4e-6;
+}  // namespace
+
+TEST_CASE("tokens per step: L = 1 + k x F, or L as given", "[speculative]") {
+  CHECK(acceptance_length(rate(0.6), 3) == Approx(2.8));  // 1 + 3 x 0.6
+  CHECK(acceptance_length(rate(0), 5) == Approx(1.0));    // nothing accepted: the target's own token
+  CHECK(acceptance_length(rate(1), 5) == Approx(6.0));    // everything: k + 1
+  CHECK(acceptance_length(length(2.5), 4) == Approx(2.5));
+}
+
+TEST_CASE("Llama-3.1-8B with a one-layer EAGLE head, k = 3, F = 0.6, batch 1 at 4096 tokens", "[speculative]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu h100 = gpu("h100-sxm");
+  const MemoryOptions o = speculative(m, "eagle", 3, rate(0.6));
+  const SpeculativeModel sm(m, h100, o);
+  const SpeculativeDecode s = sm.at(1, 4096);
+  CHECK(s.acceptance_length == Approx(2.8));
+  CHECK(s.acceptance_rate == Approx(0.6));
+
+  // Draft pass: one decoder layer of the target's shape (q 4096x4096, k and v 1024x4096, o 4096x4096,
+  // gate/up/down 3 x 14336x4096 + 2 norms = 218,112,000 params x 2 B), its KV (8 KV heads x 256 x 2 B
+  // = 4,096 B/token x 4,096 tokens, + 4,096 written), the target's lm_head (128,256 x 4,096 x 2 B)
+  // and one embedding row (8,192 B).
+  REQUIRE(s.draft);
+  CHECK(part(*s.draft, "weights").bytes == 436224000);
+  CHECK(part(*s.draft, "kv_cache").bytes == 4096LL * 4096 + 4096);
+  CHECK(part(*s.draft, "lm_head").bytes == 1050673152);
+  const int64_t draft_bytes = 436224000 + 16781312 + 1050673152 + 8192;  // 1,503,686,656
+  CHECK(s.draft->bytes == draft_bytes);
+  // Kernels: one layer (attention 4 + 3, MLP 4) + lm_head 2 + embedding 1 = 14. Memory-bound at batch 1
+  // (its largest FLOP term, the lm_head's 1.05 GFLOP, takes 1.4 us against 348 us of bytes).
+  CHECK(s.draft->kernels == 14);
+  const double draft_pass_s = draft_bytes / kBandwidth + 14 * kKernel;  // 0.4987 + 0.056 = 0.5547 ms
+  CHECK(s.draft->time_s == Approx(draft_pass_s));
+  CHECK(s.draft_time_s == Approx(3 * draft_pass_s));  // k = 3 passes: 1.664 ms
+
+  // Verify: the target once over 1 x 4 query tokens. Weights (32 x 218,112,000 x 2 B) and the
+  // lm_head read once; KV 4,096 x 131,072 B read and 4 tokens x 131,072 B written; 4 embedding rows.
+  CHECK(s.verify.query_tokens == 4);
+  CHECK(part(s.verify, "weights").bytes == 13959168000);
+  CHECK(part(s.verify, "kv_cache").bytes == 4096LL * 131072 + 4 * 131072);
+  CHECK(part(s.verify, "embedding").bytes == 4 * 8192);
+  const int64_t verify_bytes = 13959168000 + 537395200 + 1050673152 + 32768;  // 15,547,269,120
+  CHECK(s.verify.bytes == verify_bytes);
+  // FLOPs x 4: linear 4 x 2 x 6,979,321,856, lm_head 4 x 2 x 128,256 x 4,096, attention 4 x 4,096
+  // keys x 32 layers x 32 heads x 2 x 256.
+  CHECK(s.verify.flops == Approx(4 * (13958643712.0 + 1050673152.0 + 2147483648.0)));
+  // Still memory-bound (linear: 55.8 GFLOP / 742e12 = 75 us against 4.63 ms of weights): the
+  // same 355 kernels as a decode step.
+  CHECK(s.verify.kernels == 355);
+  const double verify_s = verify_bytes / kBandwidth + 355 * kKernel;  // 5.1566 + 1.42 = 6.5766 ms
+  CHECK(s.verify_time_s == Approx(verify_s));
+
+  // The plain step reads 15,546,851,328 B (tests/decode_test.cpp): 6.5765 ms.
+  const double plain_s = 15546851328.0 / kBandwidth + 355 * kKernel;
+  CHECK(s.step_time_s == Approx(3 * draft_pass_s + verify_s));  // 8.2408 ms
+  CHECK(s.tokens_per_s == Approx(2.8 / (3 * draft_pass_s + verify_s)));  // 339.8 tokens/s
+  CHECK(s.time_per_output_token_s == Approx((3 * draft_pass_s + verify_s) / 2.8));
+  CHECK(s.plain_tokens_per_s == Approx(1 / plain_s));
+  CHECK(s.speedup == Approx(2.8 * plain_s / (3 * draft_pass_s + verify_s)));  // 2.23
+  CHECK(s.speedup == Approx(2.2345).epsilon(1e-3));  // the number itself, to 0.1%
+
+  // The same acceptance given as a length.
+  const SpeculativeDecode by_length = SpeculativeModel(m, h100, speculative(m, "eagle", 3, length(2.8))).at(1, 4096);
+  CHECK(by_length.step_time_s == Approx(s.step_time_s));
+  CHECK(by_length.acceptance_rate == Approx(0.6));
+}
+
+TEST_CASE("ngram drafts on the CPU: the step is the verify pass alone", "[speculative]") {
+  const Model m = model("llama-3.1-8b");
+  const SpeculativeDecode s = SpeculativeModel(m, gpu("h100-sxm"), speculative(m, "ngram", 4, rate(0.25))).at(8, 2048);
+  CHECK_FALSE(s.draft);
+  CHECK(s.draft_time_s == 0);
+  CHECK(s.verify.query_tokens == 5);
+  CHECK(s.step_time_s == s.verify_time_s);
+  CHECK(s.tokens_per_s == Approx(8 * 2.0 / s.verify_time_s));  // L = 1 + 4 x 0.25 = 2
+}
+
+TEST_CASE("a draft model: k decode steps of Llama-3.1-8B in front of Llama-3.1-70B", "[speculative]") {
+  const Model target = model("llama-3.1-70b");
+  const Model draft = model("llama-3.1-8b");
+  const Gpu h100 = gpu("h100-sxm");
+  const MemoryOptions o = speculative(target, "draft_model", 4, rate(0.5), draft);
+  const SpeculativeDecode s = SpeculativeModel(target, h100, o).at(1, 4096);
+  // A draft pass is the 8B's own decode step: 15,546,851,328 B and 355 kernels (tests/decode_test.cpp).
+  REQUIRE(s.draft);
+  CHECK(s.draft->bytes == 15546851328);
+  CHECK(s.draft_time_s == Approx(4 * (15546851328.0 / kBandwidth + 355 * kKernel)));  // 4 x 6.5765 ms
+  CHECK(s.acceptance_length == Approx(3.0));
+  // The 70B's verify pass over 5 tokens: weights read once, so close to its plain step.
+  const DecodeStep plain = decode_step(target, h100, 1, 4096, o);
+  CHECK(s.verify.bytes - plain.bytes == 4 * 327680 + 4 * 16384);  // 4 more tokens of KV written, 4 more embedding rows
+  CHECK(s.speedup == Approx(3.0 * plain.time_s / (s.draft_time_s + s.verify_time_s)));
+}
+
+TEST_CASE("the drafter's weights and KV are in the ideal engine's memory plan", "[speculative][memory]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu h100 = gpu("h100-sxm");
+  const MemoryPlan plain = plan_memory(m, h100, 16, 4096, kvplan::test::bf16_options(m));
+  // EAGLE head: one layer's 218,112,000 params x 2 B (the embedding and lm_head are the target's);
+  // its KV 4,096 B/token beside the target's 131,072.
+  const MemoryPlan eagle = plan_memory(m, h100, 16, 4096, speculative(m, "eagle", 3, std::nullopt));
+  CHECK(eagle.draft_weights_bytes == 436224000);
+  CHECK(eagle.weights_bytes == plain.weights_bytes + 436224000);
+  CHECK(eagle.draft_kv_bytes_per_token == 4096);
+  CHECK(eagle.kv_bytes_per_token == 131072 + 4096);
+  CHECK(eagle.kv_cache_bytes == 16LL * 4096 * (131072 + 4096));
+  CHECK(eagle.max_batch < plain.max_batch);
+  // A draft model brings all of its weights, embedding and lm_head included: Llama-3.1-8B's
+  // 8,030,261,248 params x 2 B (tests/params_test.cpp); its KV 131,072 B/token.
+  const Model target = model("llama-3.1-70b");
+  const MemoryPlan drafted =
+      plan_memory(target, h100, 1, 4096, speculative(target, "draft_model", 4, std::nullopt, m));
+  CHECK(drafted.draft_weights_bytes == 16060522496);
+  CHECK(drafted.kv_bytes_per_token == 327680 + 131072);
+  // ngram holds nothing.
+  const MemoryPlan ngram = plan_memory(m, h100, 16, 4096, speculative(m, "ngram", 3, std::nullopt));
+  CHECK(ngram.weights_bytes == plain.weights_bytes);
+  CHECK(ngram.kv_cache_bytes == plain.kv_cache_bytes);
+  // Under an engine the drafter is the engine's plan (engine.cpp), not kvplan's memory rows.
+  MemoryOptions vllm = speculative(m, "eagle", 3, std::nullopt);
+  vllm.engine.profile.kind = EngineKind::vllm;
+  CHECK(plan_memory(m, h100, 16, 4096, vllm).draft_weights_bytes == 0);
+}
+
+TEST_CASE("speculation stops paying at a large batch, where the verify pass is compute-bound", "[speculative]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu h100 = gpu("h100-sxm");
+  const SpeculativeModel sm(m, h100, speculative(m, "eagle", 3, rate(0.5)));  // L = 2.5
+  CHECK(sm.at(1, 512).speedup > 1.9);
+  // Batch 1024 at 512 tokens: the verify pass multiplies 1024 x 4 tokens by 13,958,643,712 linear
+  // FLOPs each: 5.72e16 / 742.05e12 = 77.0 ms against 4.63 ms of weight bytes, so its weights
+  // component is compute-bound (plus 32 layers x 8 kernels x 4 us).
+  const SpeculativeDecode big = sm.at(1024, 512);
+  CHECK(part(big.verify, "weights").time_s == Approx(4096 * 13958643712.0 / kLinear + 256 * kKernel));
+  CHECK(big.speedup < 1);
+  // Where it stops: past batch 246 every weight GEMM and lm_head is compute-bound in all three
+  // passes, so each is linear in B (us, per sequence: linear 18.8109 per token, lm_head 1.41591 per
+  // token, KV 512 x 131,072 B / 3.015e12 = 22.2583 read + 0.0435 per token written, embedding
+  // 0.0027 per token; the head: its layer 0.58784, its KV 0.69693, the lm_head 1.41591):
+  //   plain   42.5313 B + 355 x 4 = 1,420      x L = 2.5:  106.328 B + 3,550
+  //   verify  (4 x 18.8109 + 22.4322 + 4 x 1.41591 + 0.0109) B + 1,420 = 103.3503 B + 1,420
+  //   draft   3 x (2.7034 B + 14 x 4) = 8.1102 B + 168
+  // so it pays while 106.328 B + 3,550 > 111.4605 B + 1,588, i.e. B < 382.3.
+  const std::optional<int64_t> pays = sm.pays_up_to_batch(512);
+  REQUIRE(pays);
+  CHECK(*pays == 382);
+  // The boundary, and every batch below it pays (checked one by one).
+  CHECK(sm.speedup(*pays, 512) > 1);
+  CHECK(sm.speedup(*pays + 1, 512) <= 1);
+  for (int64_t b = 1; b <= *pays; ++b) CHECK(sm.speedup(b, 512) > 1);
+  // At 32K tokens each sequence's KV read (4 GiB) dominates and stays memory-bound: the verify
+  // pass costs about a decode step at every batch, and speculation pays throughout.
+  CHECK_FALSE(sm.pays_up_to_batch(32768));
+  // Nothing accepted: one token per step for the price of the draft and a wider pass.
+  const SpeculativeModel none(m, h100, speculative(m, "eagle", 3, rate(0)));
+  CHECK(none.at(1, 512).speedup < 1);
+  CHECK(none.pays_up_to_batch(512) == std::optional<int64_t>(0));
+}
+
+TEST_CASE("MoE: the verify pass touches more experts, so the speedup is not monotone in the batch", "[speculative][moe]") {
+  // Mixtral-8x7B, top-2 of 8: a decode step at batch 1 reads 2 experts per layer; a verify pass
+  // of 4 tokens 8 x (1 - (3/4)^4) = 5.47. By batch 8 both read nearly all 8.
+  const Model m = model("mixtral-8x7b");
+  const SpeculativeModel sm(m, gpu("h100-sxm"), speculative(m, "eagle", 3, rate(0.4)));  // L = 2.2
+  const SpeculativeDecode one = sm.at(1, 1024);
+  CHECK(one.verify.experts_touched == Approx(8 * (1 - 0.75 * 0.75 * 0.75 * 0.75)));
+  CHECK(one.speedup < sm.at(8, 1024).speedup);  // rises with the batch first
+  // pays_up_to_batch is the last batch before the first that does not pay, whatever comes after.
+  const std::optional<int64_t> pays = sm.pays_up_to_batch(1024);
+  const int64_t first_not = pays ? *pays + 1 : 0;
+  for (int64_t b = 1; b < first_not; ++b) CHECK(sm.speedup(b, 1024) > 1);
+  if (pays) CHECK(sm.speedup(first_not, 1024) <= 1);
+}
+
+TEST_CASE("impossible acceptances are errors", "[speculative][errors]") {
+  EngineSettings e;
+  e.speculative_method = "eagle3";
+  e.num_speculative_tokens = 3;
+  e.acceptance = rate(1.5);
+  CHECK_THROWS_WITH(check_acceptance(e), "the acceptance rate is accepted / proposed draft tokens, a fraction in [0, 1], got 1.5");
+  e.acceptance = rate(-0.1);
+  CHECK_THROWS(check_acceptance(e));
+  e.acceptance = length(4.5);
+  CHECK_THROWS_WITH(check_acceptance(e),
+                    "the acceptance length is tokens per target step, from 1 to num_speculative_tokens + 1 = 4, got 4.5");
+  e.acceptance = length(0.5);
+  CHECK_THROWS(check_acceptance(e));
+  e.acceptance = length(4);  // every draft accepted
+  CHECK_NOTHROW(check_acceptance(e));
+  e.acceptance = rate(0);
+  CHECK_NOTHROW(check_acceptance(e));
+  e.speculative_method.clear();
+  CHECK_THROWS_WITH(check_acceptance(e),
+                    "an acceptance rate or length needs a speculative config (method and num_speculative_tokens)");
+}
+
+TEST_CASE("estimate, fit and plan serve output tokens at the speculative rate", "[speculative]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu h100 = gpu("h100-sxm");
+  const MemoryOptions o = speculative(m, "eagle3", 3, rate(0.6));
+  const Estimate e = estimate(m, h100, Workload{4, 4096, 0, 0}, o);
+  REQUIRE(e.speculative);
+  CHECK(output_tokens_per_s(e) == e.speculative->tokens_per_s);
+  // $/1M output tokens = $2.69/hour / 3600 / tokens/s x 1e6 at the speculative rate.
+  REQUIRE(e.cost.usd_per_million_output_tokens);
+  CHECK(*e.cost.usd_per_million_output_tokens == Approx(2.69 / 3600 / e.speculative->tokens_per_s * 1e6));
+  // Without an acceptance the config only sizes memory; decode is plain.
+  const Estimate plain = estimate(m, h100, Workload{4, 4096, 0, 0}, speculative(m, "eagle3", 3, std::nullopt));
+  CHECK_FALSE(plain.speculative);
+  CHECK(output_tokens_per_s(plain) == plain.decode.tokens_per_s);
+  // fit reports the speculative step at its batch.
+  const FitResult f = fit(m, h100, 4096, std::nullopt, o);
+  REQUIRE(f.speculative);
+  CHECK(f.speculative->verify.batch == f.batch);
+  // plan: a speculative replica's TPOT is step time / L (one request at batch 1: prefill + gen steps).
+  PlanRequest q;
+  q.prompt = 1000;
+  q.gen = 200;
+  q.rps = 0.01;
+  q.tp_candidates = {1};
+  const FleetPlan p = plan_fleet(m, h100, q, o);
+  REQUIRE(p.best == 0);
+  const PlanOption& b = p.options[0];
+  CHECK(b.batch == 1);
+  const SpeculativeDecode at1 = SpeculativeModel(m, h100, o).at(1, 1100);  // context prompt + gen / 2
+  CHECK(b.step_time_s == Approx(at1.step_time_s));
+  CHECK(b.tpot_s == Approx(at1.step_time_s / 2.8 + b.ttft_s / 200));
+}
