@@ -145,6 +145,7 @@ TEST_CASE("lengths: expected bytes of Llama-3.1-8B requests, uniform prompts and
   CHECK(u.contiguous_max_requests == 102);
   // Paged: 1 GiB is 512 blocks. At most 512 / 3.03125 = 168.9 requests on average; at p99 fewer.
   CHECK(u.method == P99Method::exact);
+  CHECK(u.max_method == P99Method::exact);
   CHECK(u.paged_max_requests < 169);
   CHECK(u.paged_max_requests > 150);
   // The search's boundary: the p99 of n requests fits 512 blocks, of n + 1 it does not.
@@ -215,6 +216,8 @@ TEST_CASE("lengths: a fixed request matches kv_use, shared prefix included", "[l
   MemoryModel mm = cache_only(1, 0);
   mm.sharing.shared_prefix = 64;
   const KvInUse u = kv_in_use(mm, independent(100, 100, 1, 1), 1 << 20, 10);
+  // The normal approximation never passes the largest possible total (here every total is 544).
+  CHECK(p99_total(independent(100, 100, 1, 1), std::vector<int64_t>(102, 7), 3, P99Method::normal) == 21);
   CHECK(u.expected_bytes == 544);
   CHECK(u.p99_bytes == 544);
   CHECK(u.expected_bytes == kv_use(mm.kv, 10, 101, mm.sharing).total_bytes);
@@ -237,21 +240,23 @@ TEST_CASE("lengths: a reservation shorter than the longest request is an error",
 
 TEST_CASE("lengths: the Monte Carlo and normal switches keep the answer", "[lengths]") {
   // 1 B/token and 2^40 B usable: hundreds of millions of requests fit, past the exact and Monte
-  // Carlo caps, so the normal approximation answers; its p99 at n requests is at least n x mean.
+  // Carlo caps, so the normal approximation finds the most; the p99 at 100 requests is Monte
+  // Carlo's (the exact lattice has 161 sizes: 161^2 x n^2 / 2 multiply-adds pass 3 x 10^7 by n = 50).
   const MemoryModel mm = cache_only(1, 0);
   const LengthDist d = independent(1, 2048, 1, 512);
   const KvInUse u = kv_in_use(mm, d, int64_t{1} << 40, 100);
-  CHECK(u.method == P99Method::normal);
-  CHECK(u.samples == 0);
+  CHECK(u.max_method == P99Method::normal);
+  CHECK(u.method == P99Method::monte_carlo);
+  CHECK(u.samples == kMonteCarloSamples);
   CHECK(u.p99_bytes >= u.expected_bytes);
   // Mean blocks per request are at most 2048 + 512 tokens; 2^40 / 2560 = 429,496,729.6.
   CHECK(u.paged_max_requests > 429496729);
-  // A budget of a few hundred requests is in Monte Carlo's reach (the exact lattice has 161 sizes:
-  // 161^2 x n^2 / 2 multiply-adds pass 3 x 10^7 by n = 50). A request holds on average
+  // A budget of a few hundred requests is in Monte Carlo's reach. A request holds on average
   // E[P] + E[U] = 1,024.5 + (256.5 + 1) / 2 = 1,153.25 tokens, paged at least that, so fewer than
   // 390,000 / 1,153.25 = 338.2 requests fit on average, and at p99 fewer still.
   const KvInUse m = kv_in_use(mm, d, 300 * 1300, 100);
   CHECK(m.method == P99Method::monte_carlo);
+  CHECK(m.max_method == P99Method::monte_carlo);
   CHECK(m.samples == kMonteCarloSamples);
   CHECK(m.mean_tokens == Approx(1153.25).epsilon(1e-12));
   CHECK(m.paged_max_requests > 250);

@@ -57,6 +57,8 @@ struct QueryOptions {
   std::string trunk;
   std::string cache_policy = "full";
   std::string prefix_hit_rate;
+  std::string prompt_dist;     // fixed, uniform:A..B or a CSV trace (core/length_dist.h)
+  std::string gen_dist;
   bool enforce_eager = false;
   bool disable_hybrid_kv_cache_manager = false;
   std::string format = "table";

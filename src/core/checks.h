@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,10 @@ struct DeployWorkload {
   int64_t trunk_tokens = 0;
   CachePolicy cache_policy;
   double prefix_hit_rate = 0;  // fraction of prompt tokens found in the prefix cache (any engine)
+  // Length distributions as written (empty: none), and as resolved by the caller (trace files read):
+  // the p99 KV cache in use (engine ideal, core/length_dist.h).
+  std::string prompt_dist, gen_dist;
+  std::shared_ptr<const LengthDist> lengths;
 };
 
 // What must hold. Unset limits are not checked; `fits` is on unless turned off.

@@ -251,16 +251,21 @@ class MonteCarloScan {
   int64_t b_ = 0;
 };
 
+// Capped at n x the largest request (the approximation's tail passes the largest possible total
+// at a few requests).
 int64_t normal_p99(const std::vector<int64_t>& bytes, const std::vector<double>& pmf, int64_t n) {
-  long double mean = 0, var = 0;
+  long double mean = 0, var = 0, top = 0;
+  for (size_t t = 0; t < pmf.size(); ++t)
+    if (pmf[t] > 0) top = std::max(top, static_cast<long double>(bytes[t]));
   for (size_t t = 0; t < pmf.size(); ++t) mean += static_cast<long double>(pmf[t]) * bytes[t];
   for (size_t t = 0; t < pmf.size(); ++t) {
     const long double dv = static_cast<long double>(bytes[t]) - mean;
     var += static_cast<long double>(pmf[t]) * dv * dv;
   }
   const long double q = static_cast<long double>(n) * mean + kZ99 * std::sqrt(var * static_cast<long double>(n));
-  if (!(q < 9.0e18L)) throw Error("size overflows 64-bit arithmetic");
-  return static_cast<int64_t>(std::ceil(q));
+  const long double capped = std::min(q, static_cast<long double>(n) * top);
+  if (!(capped < 9.0e18L)) throw Error("size overflows 64-bit arithmetic");
+  return static_cast<int64_t>(std::ceil(capped));
 }
 
 // Largest x in [1, limit] with ok(x), ok monotone (true then false); 0 if !ok(1).
@@ -395,17 +400,32 @@ KvInUse kv_in_use(const MemoryModel& mm, const LengthDist& d, int64_t usable, in
       return false;
     }
   };
+  // The p99 at `requests`: the first method within its cap there.
+  try {
+    out.p99_bytes = add(prefix, p99_total(d, bytes, requests, P99Method::exact));
+    out.method = P99Method::exact;
+  } catch (const Capped&) {
+    try {
+      out.p99_bytes = add(prefix, p99_total(d, bytes, requests, P99Method::monte_carlo));
+      out.method = P99Method::monte_carlo;
+      out.samples = kMonteCarloSamples;
+    } catch (const Capped&) {
+      out.p99_bytes = add(prefix, normal_p99(bytes, pmf, requests));
+      out.method = P99Method::normal;
+    }
+  }
+  // The most requests whose p99 fits: the p99 grows with the requests, so one pass b = 1, 2, ...
+  // finds it; exact where cheap, else Monte Carlo, else the normal approximation.
   try {
     ExactScan scan(bytes, pmf);
     int64_t most = 0;
     for (int64_t b = 1;; ++b) {
       const int64_t q = scan.next();
-      if (b == requests) out.p99_bytes = add(prefix, q);
       if (most == b - 1 && p99_fits(b, q)) most = b;
-      if (b >= requests && most < b) break;
+      if (most < b) break;
     }
     out.paged_max_requests = most;
-    out.method = P99Method::exact;
+    out.max_method = P99Method::exact;
     return out;
   } catch (const Capped&) {
   }
@@ -414,24 +434,15 @@ KvInUse kv_in_use(const MemoryModel& mm, const LengthDist& d, int64_t usable, in
     int64_t most = 0;
     for (int64_t b = 1;; ++b) {
       const int64_t top = scan.add_request();
-      const bool need = b == requests || (most == b - 1 && !p99_fits(b, top));
-      if (!need) {  // every sample fits, so the p99 does
-        if (most == b - 1) most = b;
-        continue;
-      }
-      const int64_t q = scan.p99();
-      if (b == requests) out.p99_bytes = add(prefix, q);
-      if (most == b - 1 && p99_fits(b, q)) most = b;
-      if (b >= requests && most < b) break;
+      if (!p99_fits(b, top) && !p99_fits(b, scan.p99())) break;  // every sample fits, so the p99 does
+      most = b;
     }
     out.paged_max_requests = most;
-    out.method = P99Method::monte_carlo;
-    out.samples = kMonteCarloSamples;
+    out.max_method = P99Method::monte_carlo;
     return out;
   } catch (const Capped&) {
   }
-  out.method = P99Method::normal;
-  out.p99_bytes = add(prefix, normal_p99(bytes, pmf, requests));
+  out.max_method = P99Method::normal;
   out.paged_max_requests = largest_true(kRequestLimit, [&](int64_t b) {
     try {
       return p99_fits(b, normal_p99(bytes, pmf, b));

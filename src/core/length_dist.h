@@ -66,8 +66,9 @@ struct KvInUse {
   int64_t contiguous_bytes = 0;      // contiguous: requests x the reservation
   int64_t paged_max_requests = 0;    // most requests with weights + state + activations + p99 KV within usable memory
   int64_t contiguous_max_requests = 0;  // the same with every sequence reserving reserve_tokens
-  P99Method method = P99Method::exact;
-  int64_t samples = 0;               // Monte Carlo draws of the total (0: another method)
+  P99Method method = P99Method::exact;       // of p99_bytes: the first method within its cap at `requests`
+  int64_t samples = 0;                       // Monte Carlo draws of the total (0: another method)
+  P99Method max_method = P99Method::exact;   // of paged_max_requests: the first within its cap up to the answer
 };
 
 // The per-request distribution of tokens held, as probabilities of 0..max_tokens (exact).
