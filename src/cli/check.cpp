@@ -8,6 +8,7 @@
 #include "cli/subcommands.h"
 #include "io/deploy_yaml.h"
 #include "io/files.h"
+#include "io/lengths.h"
 #include "report/check_report.h"
 
 namespace kvplan::cli {
@@ -56,6 +57,21 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
     const Gpu gpu =
         at_reference(d.gpu_pos, "gpu", d.gpu, [&] { return registry.resolve_gpu(relative_to_file(d.gpu, path)); });
     DeploySpec spec = d.spec;
+    DeployWorkload& w = spec.workload;
+    if (!w.prompt_dist.empty() || !w.gen_dist.empty()) {  // a trace's path is relative to the file
+      auto resolve = [&](const std::string& t) { return t.empty() || is_length_spec(t) ? t : relative_to_file(t, path); };
+      LengthSpecs s;
+      s.prompt = resolve(w.prompt_dist);
+      s.output = resolve(w.gen_dist);
+      s.prompt_flag = "workload.prompt_dist";
+      s.output_flag = "workload.gen_dist";
+      s.prompt_fixed = w.prompt_tokens;
+      s.output_fixed = w.output_tokens;
+      s.prompt_fallback = "workload.prompt_tokens";
+      s.output_fallback = "workload.output_tokens";
+      w.lengths = at(spec.pos(w.prompt_dist.empty() ? "workload.gen_dist" : "workload.prompt_dist"),
+                     [&] { return std::make_shared<const LengthDist>(length_dist(s, read_text_file)); });
+    }
     spec.engine.settings.profile = at(d.engine_pos, [&] { return registry.resolve_engine(d.engine); });
     const EngineProfile& profile = spec.engine.settings.profile;
     if (profile.kind != EngineKind::ideal) {

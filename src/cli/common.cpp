@@ -15,6 +15,8 @@
 #include "core/params.h"
 #include "core/serving_dtypes.h"
 #include "core/speculative.h"
+#include "io/files.h"
+#include "io/lengths.h"
 #include "io/numbers.h"
 
 namespace kvplan::cli {
@@ -136,6 +138,14 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
                   "The tier's read rate into the GPU, bytes/s (25e9, 25GB/s; default: the preset's host link)");
   app->add_option("--offload-capacity", q.offload_capacity,
                   "The tier's memory per GPU (256GiB; default: the preset's host_memory_bytes)");
+  app->add_option("--prompt-dist", q.prompt_dist,
+                  "Prompt lengths for the KV cache in use at p99 (--engine ideal): fixed (--prompt), fixed:N, "
+                  "uniform:A..B, or a CSV trace with the header prompt_tokens,output_tokens[,arrival_s]")
+      ->type_name("DIST");
+  app->add_option("--gen-dist", q.gen_dist,
+                  "Output lengths, as --prompt-dist: fixed (--gen), fixed:N, uniform:A..B, or a CSV trace (its pairs "
+                  "are joint: give a trace once)")
+      ->type_name("DIST");
   app->add_flag("--enforce-eager", q.enforce_eager, "No CUDA graphs (vLLM): no graph memory is deducted");
   app->add_flag("--disable-hybrid-kv-cache-manager", q.disable_hybrid_kv_cache_manager,
                 "vLLM: size sliding-window and chunked layers as full attention");
@@ -264,12 +274,23 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
                                                        : nullptr;
     if (given) throw Error(std::string(given) + " describes an offload tier: add --offload cpu|c2c|cxl|nvme");
   }
-  if (ideal && o.sharing.allocation == Allocation::paged && engine.block_size) o.sharing.block_tokens = *engine.block_size;
-  if (ideal && o.sharing.allocation == Allocation::contiguous && engine.max_model_len)
+  if (!q.prompt_dist.empty() || !q.gen_dist.empty()) {
+    LengthSpecs specs;
+    specs.prompt = q.prompt_dist;
+    specs.output = q.gen_dist;
+    if (!q.prompt.empty()) specs.prompt_fixed = parse_count(q.prompt, "--prompt");
+    if (!q.gen.empty()) specs.output_fixed = parse_count(q.gen, "--gen");
+    o.lengths = std::make_shared<const LengthDist>(length_dist(specs, read_text_file));
+  }
+  // A length distribution is sized paged (--block-size) and contiguous (--max-model-len) both.
+  const bool dist = o.lengths != nullptr;
+  if (ideal && (o.sharing.allocation == Allocation::paged || dist) && engine.block_size)
+    o.sharing.block_tokens = *engine.block_size;
+  if (ideal && (o.sharing.allocation == Allocation::contiguous || dist) && engine.max_model_len)
     o.sharing.reserve_tokens = *engine.max_model_len;
   if (ideal) {
-    const bool paged = o.sharing.allocation == Allocation::paged;
-    const bool contiguous = o.sharing.allocation == Allocation::contiguous;
+    const bool paged = o.sharing.allocation == Allocation::paged || dist;
+    const bool contiguous = o.sharing.allocation == Allocation::contiguous || dist;
     const char* engine_only = !q.max_model_len.empty() && !contiguous ? "--max-model-len"
                               : !q.block_size.empty() && !paged      ? "--block-size"
                               : !q.max_num_seqs.empty() ? "--max-num-seqs"

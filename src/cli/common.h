@@ -66,6 +66,8 @@ struct QueryOptions {
   std::string offload_overlap = "prefetch";
   std::string offload_bandwidth;       // bytes/s; default: the preset's host link
   std::string offload_capacity;        // bytes per GPU; default: the preset's host memory
+  std::string prompt_dist;     // fixed, uniform:A..B or a CSV trace (core/length_dist.h)
+  std::string gen_dist;
   bool enforce_eager = false;
   bool disable_hybrid_kv_cache_manager = false;
   std::string format = "table";

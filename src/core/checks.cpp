@@ -129,6 +129,21 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
     options.sharing.trunk = w.trunk_tokens;
     options.cache.policy = w.cache_policy;
   }
+  if (w.lengths) {
+    const char* key = !w.prompt_dist.empty() ? "workload.prompt_dist" : "workload.gen_dist";
+    if (!ideal)
+      throw Error(std::string(key) + " sizes kvplan's own cache: it needs engine: ideal (the engines' block pools under "
+                  "a length distribution are not modelled yet)",
+                  spec.pos(key));
+    options.lengths = w.lengths;
+    options.sharing.block_tokens = block;
+    options.sharing.reserve_tokens = max_len;  // a contiguous server reserves max_model_len per sequence
+    try {
+      check_lengths(*w.lengths);
+    } catch (const Error& e) {
+      throw Error(e.what(), spec.pos(key));
+    }
+  }
   Workload load;
   load.batch = concurrency;
   load.context = round_up_to_block(tokens, block);
@@ -184,6 +199,15 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
                                                static_cast<double>(plan->num_gpu_blocks)
                                          : 0.0,
                 Comparison::at_least, *l.min_headroom_percent, "percent", "KV-cache blocks left free at " + load);
+  } else if (l.fits && e.workload.in_use) {
+    const KvInUse& u = *e.workload.in_use;
+    add_check("fits", static_cast<double>(u.requests), Comparison::at_most, static_cast<double>(u.paged_max_requests),
+              "requests", "requests whose KV cache at the length distributions' p99 (paged, " + str(u.block_tokens) +
+                              "-token blocks) fits with the weights in usable memory");
+    if (l.min_headroom_percent)
+      add_check("min_headroom_percent",
+                100.0 * static_cast<double>(m.headroom_bytes) / static_cast<double>(m.usable_bytes), Comparison::at_least,
+                *l.min_headroom_percent, "percent", "usable memory left free at " + load);
   } else {
     if (l.fits)
       add_check("fits", static_cast<double>(m.total_bytes), Comparison::at_most, static_cast<double>(m.usable_bytes),

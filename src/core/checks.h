@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,10 @@ struct DeployWorkload {
   double prefix_hit_rate = 0;  // fraction of prompt tokens found in the prefix cache (any engine)
   // Speculative decoding (engine.speculative_config): acceptance_rate or acceptance_length.
   std::optional<Acceptance> acceptance;
+  // Length distributions as written (empty: none), and as resolved by the caller (trace files read):
+  // the p99 KV cache in use (engine ideal, core/length_dist.h).
+  std::string prompt_dist, gen_dist;
+  std::shared_ptr<const LengthDist> lengths;
 };
 
 // What must hold. Unset limits are not checked; `fits` is on unless turned off.

@@ -40,6 +40,10 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
   if (opt.engine.profile.kind != EngineKind::ideal && (opt.sharing.allocation != Allocation::exact || shares || bounded))
     throw Error("--allocation, --shared-prefix, --branches, --trunk and --cache-policy size kvplan's own cache: use "
                 "them with --engine ideal (the engines' prefix caching and eviction are not modelled yet)");
+  if (opt.lengths && opt.engine.profile.kind != EngineKind::ideal)
+    throw Error("--prompt-dist and --gen-dist size kvplan's own cache: use them with --engine ideal (the engines' block "
+                "pools under a length distribution are not modelled yet)");
+  if (opt.lengths) check_lengths(*opt.lengths);
   if (bounded && shares)
     throw Error("a bounded cache (--cache-policy) keeps different tokens in each sequence: it is not combined with a "
                 "shared prefix or trunk");
@@ -81,7 +85,7 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   check_gpu(gpu);
   check_workload(workload, options);
   check_tensor_parallel(model, options.cache.tp);
-  Estimate e{model, gpu, workload, options, count_params(model), {}, {}, {}, {}, {}, {}, {}, {}};
+  Estimate e{model, gpu, workload, options, count_params(model), {}, {}, {}, {}, {}, {}, {}, {}, {}};
   if (e.workload.prompt == 0) e.workload.prompt = workload.context;
   try {
     e.memory = plan_memory(model, gpu, workload.batch, workload.context, options);
@@ -106,6 +110,8 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
                   name(options.offload.tier) + " tier holds (" + std::to_string(options.offload.capacity_bytes) +
                   " bytes per GPU)");
   }
+  if (options.lengths)
+    e.in_use = kv_in_use(memory_model(model, options), *options.lengths, e.memory.usable_bytes, workload.batch);
   e.layers = summarize_layers(model, workload.context, options.cache);
   const PrefillModel pm(model, gpu, options);
   e.prefill = pm.run(1, e.workload.prompt);

@@ -10,6 +10,7 @@
 #include "core/decode.h"
 #include "core/engine.h"
 #include "core/gpu.h"
+#include "core/length_dist.h"
 #include "core/memory.h"
 #include "core/prefill.h"
 #include "core/model.h"
@@ -53,6 +54,7 @@ struct Estimate {
   CostResult cost;
   std::optional<EnginePlan> engine;   // the engine's start-up plan (absent for the ideal engine)
   std::vector<std::string> warnings;  // the model's import warnings, then the workload's (estimate_warnings)
+  std::optional<KvInUse> in_use;      // at the length distributions' p99 (options.lengths given)
 };
 
 // Output tokens per second of the replica at the workload: the speculative step's when there is

@@ -99,6 +99,13 @@ FitResult fit(const Model& model, const Gpu& gpu, std::optional<int64_t> context
       r.binds = FitBinds::max_context;
     }
   }
+  if (opt.lengths) {
+    if (opt.engine.profile.kind != EngineKind::ideal)
+      throw Error("--prompt-dist and --gen-dist size kvplan's own cache: use them with --engine ideal (the engines' "
+                  "block pools under a length distribution are not modelled yet)");
+    const KvInUse most = kv_in_use(mm, *opt.lengths, r.usable_bytes, 1);
+    r.in_use = most.paged_max_requests > 1 ? kv_in_use(mm, *opt.lengths, r.usable_bytes, most.paged_max_requests) : most;
+  }
   if (opt.engine.profile.kind != EngineKind::ideal) fit_under_engine(model, gpu, opt, r);
   if (r.batch > 0 && r.context > 0) {
     r.memory = plan_memory(mm, gpu.memory_bytes, opt.gpu_memory_utilization, r.batch, r.context);
@@ -136,9 +143,20 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
     return o;
   }
   const int64_t context = add(q.prompt, q.gen);
-  o.max_batch_memory = std::min(max_batch_under_engine(model, gpu, opt, context), kBatchLimit);
+  if (opt.lengths) {  // the most requests whose p99 cache fits: contiguous reservations, else paged blocks
+    if (opt.engine.profile.kind != EngineKind::ideal)
+      throw Error("--prompt-dist and --gen-dist size kvplan's own cache: use them with --engine ideal (the engines' "
+                  "block pools under a length distribution are not modelled yet)");
+    const KvInUse u =
+        kv_in_use(memory_model(model, opt), *opt.lengths, usable_bytes(gpu.memory_bytes, opt.gpu_memory_utilization), 1);
+    o.max_batch_memory = std::min(
+        opt.sharing.allocation == Allocation::contiguous ? u.contiguous_max_requests : u.paged_max_requests, kBatchLimit);
+  } else {
+    o.max_batch_memory = std::min(max_batch_under_engine(model, gpu, opt, context), kBatchLimit);
+  }
   if (o.max_batch_memory == 0) {
-    o.reason = "weights and one sequence of " + std::to_string(context) + " tokens do not fit in memory";
+    o.reason = opt.lengths ? "weights and one request at the length distributions' p99 do not fit in memory"
+                           : "weights and one sequence of " + std::to_string(context) + " tokens do not fit in memory";
     return o;
   }
   const DecodeModel dm(model, gpu, opt);

@@ -11,6 +11,7 @@
 #include "core/decode.h"
 #include "core/engine.h"
 #include "core/gpu.h"
+#include "core/length_dist.h"
 #include "core/memory.h"
 #include "core/model.h"
 #include "core/speculative.h"
@@ -41,6 +42,9 @@ struct FitResult {
   std::optional<DecodeStep> decode; // at the found point
   std::optional<SpeculativeDecode> speculative;  // at the found point, with a speculative config and an acceptance
   std::optional<EnginePlan> engine; // the engine's plan the answer comes from (absent: ideal)
+  // With length distributions: the most requests whose p99 KV cache fits (paged and contiguous),
+  // the expected and p99 bytes at the paged answer.
+  std::optional<KvInUse> in_use;
 };
 
 // Exactly one of context (-> largest batch) and batch (-> longest context) is given.

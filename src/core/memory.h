@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "core/engine_settings.h"
@@ -16,6 +17,8 @@
 
 namespace kvplan {
 
+struct LengthDist;  // core/length_dist.h
+
 struct MemoryOptions {
   WeightDTypes weights;                  // linear and expert weight formats
   DTypeRules dtype_rules;                // why each dtype was chosen (serving_dtypes.h)
@@ -25,6 +28,9 @@ struct MemoryOptions {
   EngineSettings engine;                 // the serving engine whose rules size the cache (ideal: kvplan's)
   KvSharing sharing;                     // allocation, shared prefix, branches (ideal engine)
   Offload offload;                       // KV in a slower tier (ideal engine; core/offload.h)
+  // Prompt and output length distributions (--prompt-dist, --gen-dist): the KV cache in use at
+  // their p99 (core/length_dist.h; ideal engine). Null: none given.
+  std::shared_ptr<const LengthDist> lengths;
 };
 
 struct MemoryPlan {

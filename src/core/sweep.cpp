@@ -68,6 +68,14 @@ const Estimate& SweepModel::at(const Workload& w) {
     it = max_context_by_batch_.emplace(w.batch, max_context_at(memory_, e.memory.usable_bytes, w.batch)).first;
   e.memory.max_context = it->second;
   if (engine) apply_engine(e.memory, *e.engine, w.batch, w.context);
+  if (e.options.lengths) {
+    auto in_use = in_use_by_batch_.find(w.batch);
+    if (in_use == in_use_by_batch_.end())
+      in_use = in_use_by_batch_
+                   .emplace(w.batch, kv_in_use(memory_, *e.options.lengths, e.memory.usable_bytes, w.batch))
+                   .first;
+    e.in_use = in_use->second;
+  }
   for (const auto& [i, terms] : kind_kv_) e.layers[i].kv_bytes_per_sequence = kv_bytes_per_sequence(terms, w.context);
   e.prefill = prefill_.run(1, e.workload.prompt);
   e.batch_prefill = prefill_.run(w.batch, e.workload.prompt);

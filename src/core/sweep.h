@@ -33,6 +33,7 @@ class SweepModel {
   std::optional<int64_t> memo_compute_bound_batch_;
   std::optional<int64_t> memo_pays_up_to_batch_;
   std::unordered_map<int64_t, std::optional<int64_t>> max_context_by_batch_;
+  std::unordered_map<int64_t, KvInUse> in_use_by_batch_;  // the length distributions' KV in use, by batch
 };
 
 }  // namespace kvplan

@@ -182,6 +182,14 @@ const KeySpec kKeys[] = {
     {"workload", "concurrency", "integer", "engine.max_num_seqs", false,
      "requests in flight at once, each holding prompt_tokens + output_tokens in the cache (the worst moment)",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.concurrency = positive(f, k); }},
+    {"workload", "prompt_dist", "string", "fixed", false,
+     "prompt lengths: fixed (prompt_tokens), fixed:N, uniform:A..B, or a CSV trace (prompt_tokens,output_tokens"
+     "[,arrival_s]; relative to this file) whose pairs give both lengths; sizes the p99 KV cache in use, paged and "
+     "contiguous (engine ideal; docs/kv-economy.md)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.prompt_dist = f.string(k); }},
+    {"workload", "gen_dist", "string", "fixed", false,
+     "output lengths, as prompt_dist: fixed (output_tokens), fixed:N, uniform:A..B or the same trace",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.gen_dist = f.string(k); }},
     {"workload", "shared_prefix_tokens", "integer", "0", false,
      "tokens at the start of every request that all requests share (a system prompt), held once in whole "
      "blocks (engine ideal; docs/kv-economy.md)",

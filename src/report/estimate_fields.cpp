@@ -6,6 +6,8 @@ namespace kvplan {
 
 namespace {
 
+std::vector<InUseField> build_in_use();
+
 FieldValue optional(const std::optional<int64_t>& v) { return v ? FieldValue(*v) : FieldValue(nullptr); }
 FieldValue optional(const std::optional<double>& v) { return v ? FieldValue(*v) : FieldValue(nullptr); }
 
@@ -108,6 +110,11 @@ std::vector<EstimateField> build() {
   ideal("memory.sharing.owned_bytes", &KvUse::owned_bytes);
   ideal("memory.sharing.unshared_bytes", &KvUse::unshared_bytes);
   ideal("memory.sharing.fragmentation_bytes", &KvUse::fragmentation_bytes);
+  // The KV cache in use under the length distributions (null without --prompt-dist/--gen-dist).
+  for (const InUseField& f : in_use_fields())
+    t.push_back({"memory.in_use." + f.key, f.varies, [get = f.get](const Estimate& e) {
+                   return e.in_use && e.options.lengths ? get(*e.in_use, *e.options.lengths) : FieldValue(nullptr);
+                 }});
 
   // An offload tier (null without one); memory.kv_cache_bytes is the whole cache, wherever it lives.
   auto tiered = [](const Estimate& e) { return e.options.offload.enabled(); };
@@ -202,10 +209,44 @@ std::vector<EstimateField> build() {
   return t;
 }
 
+std::vector<InUseField> build_in_use() {
+  std::vector<InUseField> t;
+  auto field = [&](std::string key, bool varies, std::function<FieldValue(const KvInUse&)> get) {
+    t.push_back({std::move(key), varies, [get](const KvInUse& u, const LengthDist&) { return get(u); }});
+  };
+  t.push_back({"prompt_dist", false, [](const KvInUse&, const LengthDist& d) { return FieldValue(d.prompt_source.c_str()); }});
+  t.push_back({"gen_dist", false, [](const KvInUse&, const LengthDist& d) { return FieldValue(d.output_source.c_str()); }});
+  field("requests", true, [](const KvInUse& u) { return u.requests; });
+  field("mean_tokens", false, [](const KvInUse& u) { return u.mean_tokens; });
+  field("max_tokens", false, [](const KvInUse& u) { return u.max_tokens; });
+  field("block_tokens", false, [](const KvInUse& u) { return u.block_tokens; });
+  field("held_expected_bytes", true, [](const KvInUse& u) { return u.held_expected_bytes; });
+  field("expected_bytes", true, [](const KvInUse& u) { return u.expected_bytes; });
+  field("p99_bytes", true, [](const KvInUse& u) { return u.p99_bytes; });
+  field("reserve_tokens", false, [](const KvInUse& u) { return u.reserve_tokens; });
+  field("contiguous_bytes", true, [](const KvInUse& u) { return u.contiguous_bytes; });
+  field("paged_max_requests", true, [](const KvInUse& u) { return u.paged_max_requests; });
+  field("contiguous_max_requests", false, [](const KvInUse& u) { return u.contiguous_max_requests; });
+  field("paging_gain", true, [](const KvInUse& u) {
+    return u.contiguous_max_requests > 0 ? FieldValue(static_cast<double>(u.paged_max_requests) /
+                                                      static_cast<double>(u.contiguous_max_requests))
+                                         : FieldValue(nullptr);
+  });
+  field("p99_method", true, [](const KvInUse& u) { return name(u.method); });
+  field("samples", true, [](const KvInUse& u) { return u.samples > 0 ? FieldValue(u.samples) : FieldValue(nullptr); });
+  field("paged_max_method", true, [](const KvInUse& u) { return name(u.max_method); });
+  return t;
+}
+
 }  // namespace
 
 const std::vector<SpeculativeField>& speculative_fields() {
   static const std::vector<SpeculativeField> table = build_speculative();
+  return table;
+}
+
+const std::vector<InUseField>& in_use_fields() {
+  static const std::vector<InUseField> table = build_in_use();
   return table;
 }
 

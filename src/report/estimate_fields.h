@@ -24,6 +24,14 @@ struct EstimateField {
   std::function<FieldValue(const Estimate&)> get;
 };
 
+// The fields of the KV cache in use under length distributions (memory.in_use.*, and fit's in_use).
+struct InUseField {
+  std::string key;  // "p99_bytes"
+  bool varies;      // with the batch (the requests)
+  std::function<FieldValue(const KvInUse&, const LengthDist&)> get;
+};
+const std::vector<InUseField>& in_use_fields();
+
 // In to_json's order, section by section.
 const std::vector<EstimateField>& estimate_fields();
 

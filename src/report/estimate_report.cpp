@@ -153,6 +153,7 @@ std::string render_table(const Estimate& e) {
       out += fmt::format("             holds {} of cached prefixes ({} tokens); hits load from it\n", gib(t.bytes),
                          group_digits(m.kv_bytes_per_token > 0 ? t.bytes / m.kv_bytes_per_token : 0));
   }
+  if (e.in_use) out += render_in_use(*e.in_use, *o.lengths);
   out += fmt::format("  fits       {}\n", m.fits ? "yes" : "NO");
   out += fmt::format("  max batch at context {}: {}\n", group_digits(e.workload.context), group_digits(m.max_batch));
   out += fmt::format("  max context at batch {}: {}\n", group_digits(e.workload.batch),
@@ -168,6 +169,30 @@ std::string render_table(const Estimate& e) {
                        group_digits(s.state_bytes_per_sequence));
   out += "\n";
   out += render_timing(e);
+  return out;
+}
+
+std::string render_in_use(const KvInUse& u, const LengthDist& d) {
+  std::string out;
+  const std::string lengths = d.kind == LengthsKind::trace
+                                  ? fmt::format("trace {} ({} requests)", d.prompt_source, group_digits(static_cast<int64_t>(d.trace.size())))
+                                  : fmt::format("prompts {}, outputs {}", d.prompt_source, d.output_source);
+  out += fmt::format("  in use     {} requests of {}, each at a random point of its output\n", group_digits(u.requests),
+                     lengths);
+  out += fmt::format("             {:.1f} tokens held per request on average, at most {}\n", u.mean_tokens,
+                     group_digits(u.max_tokens));
+  out += fmt::format("             paged in blocks of {}: expected {}, p99 {} ({}{}); the tokens alone {}\n",
+                     u.block_tokens, gib(u.expected_bytes), gib(u.p99_bytes), name(u.method),
+                     u.samples > 0 ? fmt::format(", {} samples", group_digits(u.samples)) : "",
+                     gib(u.held_expected_bytes));
+  out += fmt::format("             contiguous, {} tokens reserved per sequence: {}\n", group_digits(u.reserve_tokens),
+                     gib(u.contiguous_bytes));
+  out += fmt::format("             most requests at p99: paged {} ({}), contiguous {}{}\n",
+                     group_digits(u.paged_max_requests), name(u.max_method), group_digits(u.contiguous_max_requests),
+                     u.contiguous_max_requests > 0
+                         ? fmt::format(" (paging buys {:.2f}x)", static_cast<double>(u.paged_max_requests) /
+                                                                    static_cast<double>(u.contiguous_max_requests))
+                         : "");
   return out;
 }
 

@@ -22,6 +22,8 @@ Json field_json(const std::variant<std::nullptr_t, int64_t, double, bool, const 
 // JSON text for output: indented, invalid UTF-8 in names replaced (never an exception).
 std::string json_text(const Json& j);
 std::string render_table(const Estimate& e);
+// The `in use` lines: the KV cache of the length distributions' requests, paged and contiguous.
+std::string render_in_use(const KvInUse& u, const LengthDist& d);
 // The prefill / decode / cost lines and the decode-step component table (part of render_table).
 std::string render_timing(const Estimate& e);
 // The speculative decoding lines (estimate, fit): the step, its rate and where it stops paying;

@@ -30,6 +30,9 @@ Json fit_to_json(const Model& model, const Gpu& gpu, const MemoryOptions& opt, c
   j["binds"] = name(r.binds);
   j["usable_bytes"] = r.usable_bytes;
   j["engine"] = engine_to_json(r.engine);
+  j["in_use"] = nullptr;
+  if (r.in_use && opt.lengths)
+    for (const InUseField& f : in_use_fields()) j["in_use"][f.key] = field_json(f.get(*r.in_use, *opt.lengths));
   if (r.decode) {
     j["memory"] = {{"weights_bytes", r.memory.weights_bytes},
                    {"kv_cache_bytes", r.memory.kv_cache_bytes},
@@ -85,6 +88,7 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
     case FitBinds::unbounded: break;  // returned above
   }
   if (r.engine) out += render_engine(*r.engine);
+  if (r.in_use && opt.lengths) out += render_in_use(*r.in_use, *opt.lengths);
   if (r.decode) {
     out += fmt::format("  memory     weights {}, KV {}, state {}, activations {}, headroom {}\n", gib(r.memory.weights_bytes),
                        gib(r.memory.kv_cache_bytes), gib(r.memory.state_bytes), gib(r.memory.activation_bytes),
