@@ -73,9 +73,30 @@ void run_validate_command(const ValidateOptions& o, Globals& globals) {
   r.prompt = w.prompt;
   r.check = !o.no_check;
   r.max_time_per_item_s = o.max_time_s;
-  const DecodeStep d = decode_step(r.model, r.gpu, w.batch, w.context, mo);
+  // The step's kernels run as without an offload; the offload cases add the tier's copies.
+  MemoryOptions plain = mo;
+  plain.offload = Offload{};
+  const DecodeStep d = decode_step(r.model, r.gpu, w.batch, w.context, plain);
   for (const auto& c : d.components) r.predicted.push_back({c.name, c.time_s, c.bytes});
   r.predicted_step_s = d.time_s;
+  if (mo.offload.enabled()) {
+    if (mo.offload.mode != OffloadMode::stream)
+      throw Error("validate times stream offload (decode reading KV from the tier); reload is prefill-side");
+    // Whole tokens of every sequence in every full-attention layer, as the copies move them.
+    const int64_t full_bpt = memory_model(r.model, mo).kv.full_bytes_per_token;
+    const DecodeStep asked = decode_step(r.model, r.gpu, w.batch, w.context, mo);
+    r.offload_tokens = asked.offload && full_bpt > 0 ? asked.offload->link_bytes / (w.batch * full_bpt) : 0;
+    if (r.offload_tokens < 1) throw Error("validate: the offload holds less than one token per sequence");
+    MemoryOptions tokens = mo;
+    tokens.offload.fraction = 0;
+    tokens.offload.bytes = r.offload_tokens * w.batch * full_bpt;
+    for (const OffloadOverlap overlap : {OffloadOverlap::prefetch, OffloadOverlap::on_demand}) {
+      tokens.offload.overlap = overlap;
+      const DecodeStep t = decode_step(r.model, r.gpu, w.batch, w.context, tokens);
+      r.predicted_link_s = t.offload->link_time_s;
+      (overlap == OffloadOverlap::prefetch ? r.predicted_prefetch_s : r.predicted_on_demand_s) = t.time_s;
+    }
+  }
   // Prefill attention: kvplan's attention phase rate (s per FLOP) at the prompt length run here.
   const PrefillResult p = prefill(r.model, r.gpu, 1, std::min<int64_t>(w.prompt > 0 ? w.prompt : w.context, 16384), mo);
   for (const auto& ph : p.phases)

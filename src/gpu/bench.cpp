@@ -46,7 +46,8 @@ int64_t decode_attention_kv_bytes(const DecodeAttention& a) {
   return (k + v) * kv_type_bytes(a.kv);
 }
 
-TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention a, const TimingOptions& o, void* kv_memory) {
+TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention a, const TimingOptions& o, void* kv_memory,
+                                 bool shared_kv) {
   const int64_t kv_el = kv_type_bytes(a.kv);
   const auto [k_elems, v_elems] = kv_elems(a);
   // K then V in `kv_memory` when given (the caller's one allocation, as an engine allocates its KV
@@ -75,6 +76,7 @@ TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention 
     a.k_head_stride = a.v_head_stride = a.context * a.qk_dim;
     a.k_token_stride = a.v_token_stride = a.qk_dim;
   }
+  if (shared_kv) a.k_batch_stride = a.v_batch_stride = 0;
   a.q = q.get();
   a.k = k_ptr;
   a.v = a.v_in_k ? k_ptr : v_ptr;

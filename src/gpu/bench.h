@@ -27,8 +27,10 @@ ProbeResult run_probe(Timer& t, const DeviceInfo& d, const TimingOptions& o, int
 int64_t decode_attention_kv_bytes(const DecodeAttention& a);
 // Allocates random inputs for the shape (pointers in `a` are ignored), plans splits, times it.
 // K and V go to `kv_memory` (>= decode_attention_kv_bytes(a)) when given, else a fresh allocation.
+// shared_kv: every sequence's block table points at sequence 0's blocks (a prefix shared whole, read
+// through each sequence's own pointers as a paged kernel reads it); bytes still count every sequence.
 TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention a, const TimingOptions& o,
-                                 void* kv_memory = nullptr);
+                                 void* kv_memory = nullptr, bool shared_kv = false);
 TimedCheck time_prefill_attention(Timer& t, PrefillAttention a, const TimingOptions& o);
 TimedCheck time_ssm_update(Timer& t, SsmUpdate u, const TimingOptions& o);
 TimedCheck time_linear(Timer& t, Blas& blas, int64_t out, int64_t in, int64_t batch, const TimingOptions& o);

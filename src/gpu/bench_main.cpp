@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> only;
   grid->add_option("--shape", only, "Only this grid shape: heads,kv_heads,batch,context (e.g. for ncu)")
       ->expected(4)->delimiter(',');
+  auto* shared = app.add_subcommand("shared-kv", "Decode attention with every sequence reading one shared KV vs its own");
   auto* extra = app.add_subcommand("kernels", "Timings of the other variants: fp8, MLA, sliding, SSM, GEMV");
   auto* prefill = app.add_subcommand("prefill-grid", "Causal prefill attention (batch 1), every kernel that runs here");
   std::vector<int64_t> pshape;
@@ -73,6 +74,37 @@ int main(int argc, char** argv) {
       j["all_pass"] = ok;
       write(out, j);
       return ok ? 0 : 1;
+    }
+    if (*shared) {
+      // GQA 32/8 heads, head_dim 128, bf16: the KV one layer reads, per sequence and shared whole.
+      Json rows = Json::array();
+      int64_t kv_max = 0;
+      std::vector<DecodeAttention> shapes;
+      for (auto [b, n] : {std::pair<int64_t, int64_t>{8, 4096}, {64, 4096}, {8, 32768}, {64, 32768}, {16, 131072}}) {
+        DecodeAttention a;
+        a.batch = b;
+        a.heads = 32;
+        a.kv_heads = 8;
+        a.context = n;
+        shapes.push_back(a);
+        kv_max = std::max(kv_max, decode_attention_kv_bytes(a));
+      }
+      DeviceBuffer kv_memory(kv_max);
+      for (const DecodeAttention& a : shapes) {
+        const TimedCheck own = time_decode_attention(timer, d, a, o, kv_memory.get(), false);
+        const TimedCheck one = time_decode_attention(timer, d, a, o, kv_memory.get(), true);
+        const int64_t kv_one = decode_attention_kv_bytes(a) / a.batch;
+        fmt::print(stderr, "batch {:>3} context {:>6} (one sequence's KV {:>6.1f} MiB): own {:8.1f} us, shared {:8.1f} us, "
+                   "x{:.2f}\n", a.batch, a.context, kv_one / 1048576.0, own.measured.median_s * 1e6,
+                   one.measured.median_s * 1e6, own.measured.median_s / one.measured.median_s);
+        rows.push_back({{"batch", a.batch}, {"context", a.context}, {"kv_bytes_per_sequence", kv_one},
+                        {"bytes_counted", own.bytes}, {"own_s", own.measured.median_s},
+                        {"shared_s", one.measured.median_s}, {"own_spread", own.measured.rel_spread()},
+                        {"shared_spread", one.measured.rel_spread()}});
+      }
+      j["shared_kv"] = rows;
+      write(out, j);
+      return 0;
     }
     if (*probe) {
       const ProbeResult r = run_probe(timer, d, o, probe_max);

@@ -138,6 +138,14 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
       StepOp op{"kv_cache", fmt::format("layer {} {}", li, label), decode_attention_bytes(a),
                 2.0 * static_cast<double>(B * a.heads * (a.context - first) * (a.qk_dim + a.v_dim)), nullptr};
       op.run = [a](cudaStream_t s) { launch_decode_attention(a, s); };
+      if (first == 0 && a.window == 0 && a.context == context) {
+        if (a.v_in_k) {
+          op.kv.push_back({k, B, a.context, a.context * a.qk_dim * kv_el, a.qk_dim * kv_el});
+        } else {
+          op.kv.push_back({k, B * a.kv_heads, a.context, a.context * a.qk_dim * kv_el, a.qk_dim * kv_el});
+          op.kv.push_back({v, B * a.kv_heads, a.context, a.context * a.v_dim * kv_el, a.v_dim * kv_el});
+        }
+      }
       ops_.push_back(std::move(op));
     };
     auto ssm = [&](int64_t channels, int64_t d_conv, SsmUpdate u) {

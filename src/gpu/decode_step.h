@@ -18,12 +18,21 @@
 
 namespace kvplan::gpu {
 
+// Where a full-attention op's K (or V) cache lies: `rows` rows (sequence x KV head) of `tokens`
+// tokens, `pitch_bytes` apart, `token_bytes` per token; a row's oldest tokens come first. Offload
+// validation copies each row's first tokens into it from host memory.
+struct KvRows {
+  void* base = nullptr;
+  int64_t rows = 0, tokens = 0, pitch_bytes = 0, token_bytes = 0;
+};
+
 struct StepOp {
   std::string component;  // weights, kv_cache, ssm_state, lm_head
   std::string label;      // e.g. "layer 3 qkv"
   int64_t bytes = 0;
   double flops = 0;
   std::function<void(cudaStream_t)> run;
+  std::vector<KvRows> kv;  // full-attention ops: K and V (one entry when V lies in K, MLA)
 };
 
 // The lm_head op as the decode step runs it: one cuBLAS bf16 linear of the [vocab][hidden] `weight`

@@ -86,9 +86,30 @@ class DeviceBuffer {
   int64_t capacity_ = 0;
 };
 
+// Page-locked host memory (cudaHostAlloc): what a KV offload tier in host DRAM is, so that the
+// GPU's copy engines move it at the link's rate.
+class PinnedBuffer {
+ public:
+  explicit PinnedBuffer(int64_t bytes) : bytes_(bytes) {
+    if (bytes > 0) CUDA_CHECK(cudaHostAlloc(&ptr_, static_cast<size_t>(bytes), cudaHostAllocDefault));
+  }
+  ~PinnedBuffer() {
+    if (ptr_) cudaFreeHost(ptr_);
+  }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  void* get() const { return ptr_; }
+  int64_t bytes() const { return bytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  int64_t bytes_ = 0;
+};
+
 class Event {
  public:
   Event() { CUDA_CHECK(cudaEventCreate(&e_)); }
+  explicit Event(unsigned flags) { CUDA_CHECK(cudaEventCreateWithFlags(&e_, flags)); }
   ~Event() { cudaEventDestroy(e_); }
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;

@@ -10,6 +10,7 @@
 
 #include "gpu/bench.h"
 #include "gpu/decode_step.h"
+#include "gpu/offload_step.h"
 
 namespace kvplan::gpu {
 
@@ -96,6 +97,21 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
   s.peak_bytes_per_s = r.gpu.memory_bandwidth_bytes_per_s;
   s.peak_flops = peak_bf16;
   rep.decode_step = s;
+
+  if (r.offload_tokens > 0) {
+    progress("timing the host->device copies of the offloaded KV");
+    TimedCheck c = time_offload_copies(timer, step.ops(), r.offload_tokens, r.predicted_link_s, o);
+    c.peak_bytes_per_s = r.gpu.host_link.nominal_bytes_per_s;
+    rep.offload.push_back(c);
+    for (const bool prefetch : {true, false}) {
+      progress(prefetch ? "timing the step with the offloaded KV prefetched" : "timing the step with the offloaded KV on demand");
+      OffloadCase oc{prefetch ? "step, prefetch" : "step, on demand", r.offload_tokens, prefetch,
+                     prefetch ? r.predicted_prefetch_s : r.predicted_on_demand_s};
+      TimedCheck t = time_offloaded_step(timer, step.ops(), oc, o);
+      t.peak_bytes_per_s = r.gpu.host_link.nominal_bytes_per_s;
+      rep.offload.push_back(t);
+    }
+  }
 
   // Prefill: the causal attention kernel at the prompt length for the model's first attention shape.
   for (const auto& layer : r.model.layers) {

@@ -80,6 +80,9 @@ Json to_json(const ValidateReport& r) {
   Json p = Json::array();
   for (const auto& x : r.prefill) p.push_back(to_json(x));
   j["prefill"] = p;
+  Json off = Json::array();
+  for (const auto& x : r.offload) off.push_back(to_json(x));
+  j["offload"] = off;
   j["notes"] = r.notes;
   return j;
 }
@@ -122,6 +125,10 @@ std::string render_table(const ValidateReport& r) {
   if (!r.prefill.empty()) {
     out += "\n" + header("prefill");
     for (const auto& t : r.prefill) out += row(t);
+  }
+  if (!r.offload.empty()) {
+    out += "\n" + header("KV offload (stream from pinned host memory; one CUDA graph)");
+    for (const auto& t : r.offload) out += row(t);
   }
   if (!r.notes.empty()) {
     out += "\nnotes:\n";

@@ -61,6 +61,9 @@ struct ValidateReport {
   std::vector<TimedCheck> decode;  // per component, as kvplan's decode model names them
   TimedCheck decode_step;          // all layers' kernels in order, one CUDA graph
   std::vector<TimedCheck> prefill;
+  // Stream offload (--offload): the host->device copies alone, then the step with them prefetched
+  // and on demand (gpu/offload_step.h); empty without an offload.
+  std::vector<TimedCheck> offload;
   std::vector<std::string> notes;
 };
 
