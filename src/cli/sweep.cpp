@@ -21,7 +21,8 @@ struct SweepOptions {
   std::string plot_kind = "auto";
 };
 
-// Every (model, GPU, KV dtype, tp) combination, each with the query's other options.
+// Every (model, GPU, KV dtype, tp, branches, offloaded bytes) combination, each with the query's
+// other options.
 constexpr int64_t kMaxSweepCases = 4096;
 
 std::vector<SweepCase> cases_of(const SweepOptions& o, const Registry& registry) {
@@ -29,12 +30,17 @@ std::vector<SweepCase> cases_of(const SweepOptions& o, const Registry& registry)
   const std::vector<std::string> kv_dtypes = q.kv_dtype.empty() ? std::vector<std::string>{""} : parse_list(q.kv_dtype, "--kv-dtype");
   const std::vector<int64_t> tps = parse_range(q.tp, "--tp");
   const std::vector<std::string> models = parse_list(q.model, "--model"), gpus = parse_list(q.gpu, "--gpu");
+  // KV-economy lists: one case per branch count and per offloaded amount ("0": none).
+  const std::vector<std::string> branches = parse_list(q.branches, "--branches");
+  const std::vector<std::string> offloads =
+      q.offload_bytes.empty() ? std::vector<std::string>{""} : parse_list(q.offload_bytes, "--offload-bytes");
   // Each case holds its model: their number is bounded before any is built (the contexts and
   // batches of a case stream).
   const double n_cases = static_cast<double>(models.size()) * static_cast<double>(gpus.size()) *
-                         static_cast<double>(kv_dtypes.size()) * static_cast<double>(tps.size());
+                         static_cast<double>(kv_dtypes.size()) * static_cast<double>(tps.size()) *
+                         static_cast<double>(branches.size()) * static_cast<double>(offloads.size());
   if (n_cases > static_cast<double>(kMaxSweepCases))
-    throw Error("sweep: " + std::to_string(static_cast<int64_t>(n_cases)) + " model x GPU x KV dtype x tp cases, above the " +
+    throw Error("sweep: " + std::to_string(static_cast<int64_t>(n_cases)) + " model x GPU x KV dtype x tp x branches x offload cases, above the " +
                 std::to_string(kMaxSweepCases) + " one sweep may hold; split it");
   std::vector<SweepCase> out;
   for (const std::string& model_spec : models) {
@@ -43,10 +49,17 @@ std::vector<SweepCase> cases_of(const SweepOptions& o, const Registry& registry)
       const Gpu gpu = gpu_of(q, registry.resolve_gpu(gpu_spec));
       for (const std::string& kv : kv_dtypes) {
         for (int64_t tp : tps) {
-          QueryOptions one = q;
-          one.kv_dtype = kv;
-          one.tp = std::to_string(tp);
-          out.push_back({model, gpu, memory_options_of(one, model, gpu, registry)});
+          for (const std::string& branch : branches) {
+            for (const std::string& offload : offloads) {
+              QueryOptions one = q;
+              one.kv_dtype = kv;
+              one.tp = std::to_string(tp);
+              one.branches = branch;
+              one.offload_bytes = offload == "0" ? "" : offload;
+              if (offload == "0") one.offload = "none";
+              out.push_back({model, gpu, memory_options_of(one, model, gpu, registry)});
+            }
+          }
         }
       }
     }

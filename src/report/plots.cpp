@@ -269,12 +269,20 @@ std::string gib_label(double gib) { return gib >= 10 ? fmt::format("{:.0f} GiB",
 
 // Labels that tell the sweep's cases apart: the parts that differ between them.
 std::vector<std::string> case_labels(const std::vector<SweepCase>& cases) {
-  std::set<std::string> models, gpus, kvs, tps;
+  auto offload_label = [](const MemoryOptions& o) {
+    if (!o.offload.enabled()) return std::string("no offload");
+    const std::string amount = o.offload.fraction > 0 ? fmt::format("{:g}%", 100 * o.offload.fraction)
+                                                      : gib_label(static_cast<double>(o.offload.bytes) / kGiB);
+    return amount + " in " + name(o.offload.tier);
+  };
+  std::set<std::string> models, gpus, kvs, tps, branches, offloads;
   for (const SweepCase& c : cases) {
     models.insert(c.model.id);
     gpus.insert(c.gpu.id);
     kvs.insert(name(c.options.cache.kv_dtype));
     tps.insert(std::to_string(c.options.cache.tp));
+    branches.insert(std::to_string(c.options.sharing.branches));
+    offloads.insert(offload_label(c.options));
   }
   std::vector<std::string> out;
   for (const SweepCase& c : cases) {
@@ -282,6 +290,8 @@ std::vector<std::string> case_labels(const std::vector<SweepCase>& cases) {
     if (gpus.size() > 1) s += " on " + c.gpu.id;
     if (kvs.size() > 1) s += ", KV " + std::string(name(c.options.cache.kv_dtype));
     if (tps.size() > 1) s += ", tp " + std::to_string(c.options.cache.tp);
+    if (branches.size() > 1) s += fmt::format(", {} branch{}", c.options.sharing.branches, c.options.sharing.branches == 1 ? "" : "es");
+    if (offloads.size() > 1) s += ", " + offload_label(c.options);
     out.push_back(s);
   }
   return out;
