@@ -362,6 +362,16 @@ TEST_CASE("offload: what the workload checks refuse", "[offload]") {
     o.offload.mode = OffloadMode::reload;
     CHECK_NOTHROW(estimate(m, g, w, o));
   }
+  SECTION("stream mode with a speculative drafter") {
+    // The drafter's own DecodeModel would size its offload from the drafter's KV again (its layers
+    // are already in the target's memory plan): refused until the drafter's link reads are modelled.
+    MemoryOptions o = offloaded(m, g, kGiB);
+    o.engine.speculative_method = "draft_model";
+    o.engine.num_speculative_tokens = 3;
+    o.engine.draft = std::make_shared<const Model>(model("llama-3.1-8b"));
+    o.engine.acceptance = Acceptance{AcceptanceKind::rate, 0.5};
+    REQUIRE_THROWS_WITH(estimate(m, g, w, o), Contains("stream offload with a speculative drafter is not modelled yet"));
+  }
   SECTION("reload without a prefix hit rate, or as a share") {
     MemoryOptions o = offloaded(m, g, kGiB);
     o.offload.mode = OffloadMode::reload;

@@ -56,6 +56,9 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
     if (off.mode == OffloadMode::stream && (shares || bounded))
       throw Error("stream offload moves each sequence's oldest KV to the tier: it is not combined with a shared prefix, "
                   "branches or a bounded cache");
+    if (off.mode == OffloadMode::stream && opt.engine.draft)
+      throw Error("stream offload with a speculative drafter is not modelled yet: the drafter's steps would read its "
+                  "offloaded KV over the link too (use --offload-mode reload, or method ngram)");
     if (off.mode == OffloadMode::reload && !(opt.sharing.prefix_hit_rate > 0))
       throw Error("--offload-mode reload loads cached prefixes back from the tier: give the hit rate "
                   "(--prefix-hit-rate, or workload.prefix_hit_rate)");
