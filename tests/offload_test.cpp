@@ -360,6 +360,7 @@ TEST_CASE("offload: what the workload checks refuse", "[offload]") {
     o.sharing.shared_prefix = 1000;
     o.sharing.prefix_hit_rate = 0.5;
     o.offload.mode = OffloadMode::reload;
+    o.offload.bytes = 100 * kGiB;  // the 50,000 cached tokens' 6,553,600,000 B fit
     CHECK_NOTHROW(estimate(m, g, w, o));
   }
   SECTION("stream mode with a speculative drafter") {
@@ -380,6 +381,15 @@ TEST_CASE("offload: what the workload checks refuse", "[offload]") {
     o.offload.bytes = 0;
     o.offload.fraction = 0.4;
     REQUIRE_THROWS_WITH(estimate(m, g, w, o), Contains("not as a share"));
+  }
+  SECTION("reload: a prefix larger than the tier's prefix cache") {
+    // floor(0.5 x 100,000) = 50,000 tokens x 131,072 = 6,553,600,000 B > 6,553,599,999.
+    MemoryOptions o = offloaded(m, g, 6553599999);
+    o.offload.mode = OffloadMode::reload;
+    o.sharing.prefix_hit_rate = 0.5;
+    REQUIRE_THROWS_WITH(estimate(m, g, w, o), Contains("6553600000 bytes of KV, more than the tier's prefix cache holds"));
+    o.offload.bytes = 6553600000;
+    CHECK(estimate(m, g, w, o).prefill.load_bytes == 6553600000);
   }
   SECTION("a model without full-attention KV has nothing to offload") {
     const Model mamba = model("mamba-2.8b");

@@ -119,6 +119,11 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   const PrefillModel pm(model, gpu, options);
   e.prefill = pm.run(1, e.workload.prompt);
   e.batch_prefill = pm.run(workload.batch, e.workload.prompt);
+  if (options.offload.enabled() && options.offload.mode == OffloadMode::reload &&
+      e.prefill.load_bytes > options.offload.bytes)
+    throw Error("a cached prefix of " + std::to_string(e.prefill.cached) + " tokens is " +
+                std::to_string(e.prefill.load_bytes) + " bytes of KV, more than the tier's prefix cache holds (" +
+                std::to_string(options.offload.bytes) + " bytes, --offload-bytes)");
   // Every branch is a sequence of the decode batch, reading all of its context (shared blocks too).
   e.decode = decode_step(model, gpu, e.memory.kv.sequences, workload.context, options);
   e.speculative = speculative_decode(model, gpu, e.memory.kv.sequences, workload.context, options);
