@@ -204,6 +204,12 @@ TEST_CASE("deploy: --explain lists every key the parser reads, and the parser re
     if (k.key == "schema_version") value = "1";
     if (k.key == "kv_cache_dtype" || k.key == "quantization") value = "fp8";
     if (k.key == "cache_policy") value = "budget:2048";
+    if (k.key == "offload") value = "cpu";
+    if (k.key == "offload_bytes") value = "10GiB";
+    if (k.key == "offload_mode") value = "stream";
+    if (k.key == "offload_overlap") value = "on-demand";
+    if (k.key == "offload_bandwidth") value = "25GB/s";
+    if (k.key == "offload_capacity") value = "64GiB";
     if (k.type == "mapping") value = "{method: ngram, num_speculative_tokens: 2}";
     file += (section.empty() ? "" : "  ") + k.key + ": " + value + "\n";
   }
@@ -225,4 +231,36 @@ TEST_CASE("deploy: model and GPU paths are relative to the deployment file", "[d
   CHECK(relative_to_file("../m/config.json", "ci/deploy/a.yaml") == "ci/m/config.json");
   CHECK(relative_to_file("x.yaml", "a.yaml") == "x.yaml");
   CHECK(relative_to_file("/abs/x.yaml", "deploy/a.yaml") == "/abs/x.yaml");
+}
+
+TEST_CASE("deploy: the offload keys", "[deploy][offload]") {
+  const std::string base = "model: m\ngpu: g\nworkload:\n  prompt_tokens: 8\n  output_tokens: 8\n";
+  const DeployWorkload w = parse_deploy_file(base + "  offload: nvme\n  offload_bytes: 10GiB\n  offload_mode: reload\n"
+                                             "  offload_overlap: on-demand\n  offload_bandwidth: 7GB/s\n"
+                                             "  offload_capacity: 4TiB\n",
+                                             "nvme.yaml")
+                               .spec.workload;
+  CHECK(w.offload == OffloadTier::nvme);
+  CHECK(w.offload_bytes == 10737418240);  // 10 x 2^30
+  CHECK(w.offload_fraction == 0);
+  CHECK(w.offload_mode == OffloadMode::reload);
+  CHECK(w.offload_overlap == OffloadOverlap::on_demand);
+  CHECK(w.offload_bandwidth_bytes_per_s == 7e9);
+  CHECK(w.offload_capacity_bytes == 4398046511104);  // 4 x 2^40
+  const DeployWorkload share = parse_deploy_file(base + "  offload: cpu\n  offload_bytes: \"40%\"\n", "share.yaml").spec.workload;
+  CHECK(share.offload_fraction == Approx(0.4));
+  CHECK(share.offload_bytes == 0);
+  // Line 6, column 12: the value after "  offload: ".
+  CHECK_THROWS_WITH(parse_deploy_file(base + "  offload: dram\n", "tier.yaml"),
+                    Catch::Contains("offload tier 'dram' is not one of none, cpu, c2c, cxl, nvme"));
+  try {
+    parse_deploy_file(base + "  offload: cpu\n  offload_bytes: \"101%\"\n", "pct.yaml");
+    FAIL("a share above 100% parsed");
+  } catch (const Error& e) {
+    CHECK(e.pos().line == 7);
+    CHECK(e.pos().col == 18);
+    CHECK(std::string(e.what()).find("at most 100%") != std::string::npos);
+  }
+  CHECK_THROWS_WITH(parse_deploy_file(base + "  offload_overlap: prefech\n", "overlap.yaml"),
+                    Catch::Contains("did you mean 'prefetch'?"));
 }

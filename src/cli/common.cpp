@@ -271,6 +271,8 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
     const char* given = !q.offload_bytes.empty()       ? "--offload-bytes"
                         : !q.offload_bandwidth.empty() ? "--offload-bandwidth"
                         : !q.offload_capacity.empty()  ? "--offload-capacity"
+                        : q.offload_mode != "stream"   ? "--offload-mode"
+                        : q.offload_overlap != "prefetch" ? "--offload-overlap"
                                                        : nullptr;
     if (given) throw Error(std::string(given) + " describes an offload tier: add --offload cpu|c2c|cxl|nvme");
   }

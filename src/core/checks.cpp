@@ -144,6 +144,50 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
       throw Error(e.what(), spec.pos(key));
     }
   }
+  if (w.offload == OffloadTier::none)
+    for (const char* key : {"workload.offload_bytes", "workload.offload_mode", "workload.offload_overlap",
+                            "workload.offload_bandwidth", "workload.offload_capacity"})
+      if (spec.key_pos.count(key))
+        throw Error(std::string(key) + " describes an offload tier: set workload.offload (cpu, c2c, cxl or nvme)",
+                    spec.pos(key));
+  if (w.offload != OffloadTier::none) {
+    if (!ideal)
+      throw Error("workload.offload sizes kvplan's own cache: it needs engine: ideal (the engines' offload connectors "
+                  "are not modelled yet)",
+                  spec.pos("workload.offload"));
+    if (w.offload_bytes == 0 && w.offload_fraction == 0)
+      throw Error(std::string("workload.offload ") + name(w.offload) +
+                      " needs workload.offload_bytes: the KV bytes per GPU to place there, or a share (\"40%\")",
+                  spec.pos("workload.offload"));
+    if ((w.offload == OffloadTier::cxl || w.offload == OffloadTier::nvme) &&
+        (!(w.offload_bandwidth_bytes_per_s > 0) || w.offload_capacity_bytes <= 0))
+      throw Error(std::string("workload.offload ") + name(w.offload) +
+                      " needs workload.offload_bandwidth and workload.offload_capacity: the device's read rate and size "
+                      "per GPU (no preset describes them)",
+                  spec.pos("workload.offload"));
+    const char* size_key = "workload.offload_bytes";
+    try {
+      options.offload = resolve_offload(w.offload, gpu.host_link, gpu.host_memory_bytes, gpu.id,
+                                        w.offload_bandwidth_bytes_per_s, w.offload_capacity_bytes);
+      options.offload.bytes = w.offload_bytes;
+      options.offload.fraction = w.offload_fraction;
+      options.offload.mode = w.offload_mode;
+      options.offload.overlap = w.offload_overlap;
+      check_offload(options.offload);
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()), spec.pos(size_key));
+    }
+    if (w.offload_mode == OffloadMode::reload && !(w.prefix_hit_rate > 0))
+      throw Error("workload.offload_mode reload loads cached prefixes back from the tier: set workload.prefix_hit_rate",
+                  spec.pos("workload.offload_mode"));
+    if (w.offload_mode == OffloadMode::reload && w.offload_fraction > 0)
+      throw Error("workload.offload_mode reload sizes the tier's prefix cache in bytes, not as a share",
+                  spec.pos(size_key));
+    if (w.offload_mode == OffloadMode::stream && economy)
+      throw Error("stream offload moves each sequence's oldest KV to the tier: it is not combined with a shared prefix, "
+                  "branches or a bounded cache",
+                  spec.pos("workload.offload"));
+  }
   Workload load;
   load.batch = concurrency;
   load.context = round_up_to_block(tokens, block);

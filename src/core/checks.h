@@ -43,6 +43,15 @@ struct DeployWorkload {
   // the p99 KV cache in use (engine ideal, core/length_dist.h).
   std::string prompt_dist, gen_dist;
   std::shared_ptr<const LengthDist> lengths;
+  // KV offload (engine ideal, core/offload.h): the tier, its bytes per GPU or share of the
+  // full-attention KV, mode and overlap; bandwidth and capacity 0 = the GPU preset's host link and memory.
+  OffloadTier offload = OffloadTier::none;
+  int64_t offload_bytes = 0;
+  double offload_fraction = 0;
+  OffloadMode offload_mode = OffloadMode::stream;
+  OffloadOverlap offload_overlap = OffloadOverlap::prefetch;
+  double offload_bandwidth_bytes_per_s = 0;
+  int64_t offload_capacity_bytes = 0;
 };
 
 // What must hold. Unset limits are not checked; `fits` is on unless turned off.

@@ -56,6 +56,9 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
     if (off.mode == OffloadMode::stream && (shares || bounded))
       throw Error("stream offload moves each sequence's oldest KV to the tier: it is not combined with a shared prefix, "
                   "branches or a bounded cache");
+    if (off.mode == OffloadMode::stream && opt.engine.draft)
+      throw Error("stream offload with a speculative drafter is not modelled yet: the drafter's steps would read its "
+                  "offloaded KV over the link too (use --offload-mode reload, or method ngram)");
     if (off.mode == OffloadMode::reload && !(opt.sharing.prefix_hit_rate > 0))
       throw Error("--offload-mode reload loads cached prefixes back from the tier: give the hit rate "
                   "(--prefix-hit-rate, or workload.prefix_hit_rate)");
@@ -116,6 +119,11 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   const PrefillModel pm(model, gpu, options);
   e.prefill = pm.run(1, e.workload.prompt);
   e.batch_prefill = pm.run(workload.batch, e.workload.prompt);
+  if (options.offload.enabled() && options.offload.mode == OffloadMode::reload &&
+      e.prefill.load_bytes > options.offload.bytes)
+    throw Error("a cached prefix of " + std::to_string(e.prefill.cached) + " tokens is " +
+                std::to_string(e.prefill.load_bytes) + " bytes of KV, more than the tier's prefix cache holds (" +
+                std::to_string(options.offload.bytes) + " bytes, --offload-bytes)");
   // Every branch is a sequence of the decode batch, reading all of its context (shared blocks too).
   e.decode = decode_step(model, gpu, e.memory.kv.sequences, workload.context, options);
   e.speculative = speculative_decode(model, gpu, e.memory.kv.sequences, workload.context, options);

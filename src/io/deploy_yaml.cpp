@@ -235,6 +235,73 @@ const KeySpec kKeys[] = {
        }
      }},
 
+    {"workload", "offload", "string", "none", false,
+     "KV offload tier (engine ideal; docs/kv-economy.md, \"Offload tiers\"): cpu (host memory over the GPU preset's "
+     "host_link), c2c (Grace memory over NVLink-C2C), cxl or nvme (offload_bandwidth and offload_capacity given)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       const std::string v = f.string(k);
+       for (OffloadTier t : {OffloadTier::none, OffloadTier::cpu, OffloadTier::c2c, OffloadTier::cxl, OffloadTier::nvme})
+         if (v == name(t)) {
+           d.spec.workload.offload = t;
+           return;
+         }
+       throw Error("offload tier '" + v + "' is not one of none, cpu, c2c, cxl, nvme" +
+                       did_you_mean(v, {"none", "cpu", "c2c", "cxl", "nvme"}),
+                   f.pos(k));
+     }},
+    {"workload", "offload_bytes", "bytes or %", "", false,
+     "KV bytes per GPU in the offload tier (80GiB, 8e10), or a share of the full-attention KV (\"40%\")",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       const std::string v = f.string(k);
+       try {
+         if (!v.empty() && v.back() == '%') {
+           const double pct = parse_positive(v.substr(0, v.size() - 1), k);
+           if (pct > 100) throw Error(k + ": a share of the KV cache must be at most 100%, got '" + v + "'");
+           d.spec.workload.offload_fraction = pct / 100;
+         } else {
+           d.spec.workload.offload_bytes = parse_bytes(v, k);
+         }
+       } catch (const Error& e) {
+         throw Error(e.what(), f.pos(k));
+       }
+     }},
+    {"workload", "offload_mode", "string", "stream", false,
+     "stream: the oldest KV of each sequence lives in the tier and every decode step reads it over the link; "
+     "reload: the tier holds cached prefixes, loaded back on a prefix-cache hit (needs prefix_hit_rate)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       const std::string v = f.string(k);
+       if (v == "stream") d.spec.workload.offload_mode = OffloadMode::stream;
+       else if (v == "reload") d.spec.workload.offload_mode = OffloadMode::reload;
+       else throw Error("offload_mode '" + v + "' is not stream or reload" + did_you_mean(v, {"stream", "reload"}), f.pos(k));
+     }},
+    {"workload", "offload_overlap", "string", "prefetch", false,
+     "prefetch: the link runs under the step (layer l+1's KV moves during layer l); on-demand: each layer waits for its KV",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       const std::string v = f.string(k);
+       if (v == "prefetch") d.spec.workload.offload_overlap = OffloadOverlap::prefetch;
+       else if (v == "on-demand") d.spec.workload.offload_overlap = OffloadOverlap::on_demand;
+       else
+         throw Error("offload_overlap '" + v + "' is not prefetch or on-demand" + did_you_mean(v, {"prefetch", "on-demand"}),
+                     f.pos(k));
+     }},
+    {"workload", "offload_bandwidth", "bytes/s", "the GPU preset's host link", false,
+     "the offload tier's read rate into the GPU (25e9, 25GB/s); cxl and nvme are capped by the host link",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       try {
+         d.spec.workload.offload_bandwidth_bytes_per_s = parse_bytes_per_s(f.string(k), k);
+       } catch (const Error& e) {
+         throw Error(e.what(), f.pos(k));
+       }
+     }},
+    {"workload", "offload_capacity", "bytes", "the GPU preset's host_memory_bytes", false,
+     "the offload tier's memory per GPU (256GiB)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       try {
+         d.spec.workload.offload_capacity_bytes = parse_bytes(f.string(k), k);
+       } catch (const Error& e) {
+         throw Error(e.what(), f.pos(k));
+       }
+     }},
     {"limits", "engine_starts", "true/false", "true", false,
      "the engine must start: one request of max_model_len tokens fits its KV cache (not checked for engine ideal)",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.engine_starts = f.boolean(k, true); }},

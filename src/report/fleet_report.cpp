@@ -90,8 +90,13 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
   if (r.engine) out += render_engine(*r.engine);
   if (r.in_use && opt.lengths) out += render_in_use(*r.in_use, *opt.lengths);
   if (r.decode) {
-    out += fmt::format("  memory     weights {}, KV {}, state {}, activations {}, headroom {}\n", gib(r.memory.weights_bytes),
-                       gib(r.memory.kv_cache_bytes), gib(r.memory.state_bytes), gib(r.memory.activation_bytes),
+    const OffloadUse& off = r.memory.offload;
+    const std::string tier =
+        off.offloaded_bytes > 0 ? fmt::format(" ({} in the {} tier, staging {})", gib(off.offloaded_bytes),
+                                              name(opt.offload.tier), gib(off.staging_bytes))
+                                : std::string();
+    out += fmt::format("  memory     weights {}, KV {}{}, state {}, activations {}, headroom {}\n", gib(r.memory.weights_bytes),
+                       gib(r.memory.kv_cache_bytes), tier, gib(r.memory.state_bytes), gib(r.memory.activation_bytes),
                        gib(r.memory.headroom_bytes));
     out += fmt::format("  decode     {} per step, {:.1f} tokens/s ({:.2f} per sequence), {}-bound\n",
                        seconds(r.decode->time_s), r.decode->tokens_per_s, r.decode->tokens_per_s_per_seq, name(r.decode->bound));
