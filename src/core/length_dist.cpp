@@ -1,4 +1,5 @@
 #include "core/length_dist.h"
+#include "core/search.h"
 
 #include <algorithm>
 #include <cmath>
@@ -268,22 +269,6 @@ int64_t normal_p99(const std::vector<int64_t>& bytes, const std::vector<double>&
   return static_cast<int64_t>(std::ceil(capped));
 }
 
-// Largest x in [1, limit] with ok(x), ok monotone (true then false); 0 if !ok(1).
-template <typename Ok>
-int64_t largest_true(int64_t limit, Ok ok) {
-  if (!ok(1)) return 0;
-  int64_t lo = 1, hi = 2;
-  while (hi < limit && ok(hi)) {
-    lo = hi;
-    hi = hi > limit / 2 ? limit : hi * 2;
-  }
-  if (hi >= limit && ok(limit)) return limit;
-  while (hi - lo > 1) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    (ok(mid) ? lo : hi) = mid;
-  }
-  return lo;
-}
 constexpr int64_t kRequestLimit = int64_t{1} << 40;
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "core/memory.h"
+#include "core/search.h"
 
 #include <algorithm>
 #include <cmath>
@@ -106,22 +107,6 @@ bool fits(const MemoryModel& mm, int64_t usable, int64_t batch, int64_t context)
   }
 }
 
-// Largest x in [1, limit] with ok(x), given ok is monotone (true then false); 0 if !ok(1).
-template <typename Ok>
-int64_t largest_true(int64_t limit, Ok ok) {
-  if (!ok(1)) return 0;
-  int64_t lo = 1, hi = 2;
-  while (hi < limit && ok(hi)) {
-    lo = hi;
-    hi = hi > limit / 2 ? limit : hi * 2;
-  }
-  if (hi >= limit && ok(limit)) return limit;
-  while (hi - lo > 1) {  // ok(lo) && !ok(hi)
-    const int64_t mid = lo + (hi - lo) / 2;
-    (ok(mid) ? lo : hi) = mid;
-  }
-  return lo;
-}
 constexpr int64_t kSearchLimit = int64_t{1} << 50;  // beyond any real batch or context
 }  // namespace
 
