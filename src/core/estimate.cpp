@@ -88,7 +88,7 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   check_gpu(gpu);
   check_workload(workload, options);
   check_tensor_parallel(model, options.cache.tp);
-  Estimate e{model, gpu, workload, options, count_params(model), {}, {}, {}, {}, {}, {}, {}, {}, {}};
+  Estimate e{model, gpu, workload, options, count_params(model), {}, {}, {}, {}, {}, {}, {}, {}, {}, {}};
   if (e.workload.prompt == 0) e.workload.prompt = workload.context;
   try {
     e.memory = plan_memory(model, gpu, workload.batch, workload.context, options);
