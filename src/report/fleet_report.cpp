@@ -61,7 +61,9 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
   }
   switch (r.mode) {
     case FitMode::batch:
-      out += fmt::format("  largest batch at context {}: {}\n", group_digits(r.context), group_digits(r.batch));
+      // With length distributions the answer is the "in use" block's; this line is every request at --context.
+      out += fmt::format("  largest batch at {}context {}: {}{}\n", r.in_use ? "a fixed " : "", group_digits(r.context),
+                         group_digits(r.batch), r.in_use ? " (at the length distributions: in use, below)" : "");
       break;
     case FitMode::context:
       out += fmt::format("  longest context at batch {}: {} tokens\n", group_digits(r.batch), group_digits(r.context));
