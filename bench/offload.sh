@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # KV offload on the GPU machine: `kvplan validate` with part of every sequence's KV in pinned host
 # memory, at several offloaded shares, prefetched and on demand, against kvplan's prediction
-# (docs/validation/offload.md). Run from the repo root with kvplan and kvplan-gpu in BIN:
+# (docs/validation/h200/README.md, "KV offload and shared KV"). Run from the repo root with kvplan and kvplan-gpu in BIN:
 #   KVPLAN_BIN=gpu-bin bench/offload.sh OUTDIR
 set -uo pipefail
 OUT=${1:-${OUT:-/tmp/kvplan-offload}}
