@@ -107,9 +107,19 @@ TEST_CASE("checks: a deployment's branches share their trunk's blocks", "[checks
   // = 92,000 x 131,072 = 12,058,624,000 B.
   CHECK(e.workload.memory.kv_cache_bytes == 12058624000LL);
   CHECK(e.workload.memory.kv.sequences == 16);
-  // Under an engine these keys are refused at their line.
+  // Under vLLM (prefix caching on in V1) in its 16-token blocks: shared 2 x 1,875 = 3,750, owned
+  // 16 x (2,000 - 1,875) = 2,000; every branch alone would hold 16 x 2,000 = 32,000.
   spec.engine.settings.profile = registry.resolve_engine("vllm@0.19");
+  const DeployEstimates v = estimate_deployment(model, gpu, spec);
+  REQUIRE(v.workload.memory.engine_blocks.has_value());
+  CHECK(v.workload.memory.engine_blocks->shared == 3750);
+  CHECK(v.workload.memory.engine_blocks->owned == 2000);
+  CHECK(v.workload.memory.engine_blocks->unshared == 32000);
+  // A cache policy stays kvplan's own: refused under an engine, at its line.
+  spec.workload.cache_policy.kind = CachePolicyKind::budget;
+  spec.workload.cache_policy.budget = 1024;
   CHECK_THROWS_AS(estimate_deployment(model, gpu, spec), Error);
+  spec.workload.cache_policy = CachePolicy{};
   // Branches without a trunk share nothing: an input error.
   spec.engine.settings.profile = EngineProfile{};
   spec.workload.trunk_tokens = 0;

@@ -143,12 +143,19 @@ TEST_CASE("deploy: bad values are errors at the value", "[deploy]") {
 TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
   const EngineProfile vllm = Registry::load("").resolve_engine("vllm@0.19");
   // An argument vLLM 0.19 has but kvplan does not model: a note with its place.
-  const DeployFile known = parse_deploy_file(kMinimal + "engine:\n  enable_prefix_caching: true\n", "deploy.yaml");
+  const DeployFile known = parse_deploy_file(kMinimal + "engine:\n  swap_space: 4\n", "deploy.yaml");
   const std::vector<std::string> notes = check_engine_arguments(known, vllm);
   REQUIRE(notes.size() == 1);
   CHECK(notes[0] ==
-        "deploy.yaml:7:3: engine.enable_prefix_caching is a vllm 0.19 argument kvplan does not model; it does not "
+        "deploy.yaml:7:3: engine.swap_space is a vllm 0.19 argument kvplan does not model; it does not "
         "change the numbers");
+  // Prefix caching is modelled: vLLM's enable_prefix_caching, SGLang's disable_radix_cache (negated).
+  const DeployFile off = parse_deploy_file(kMinimal + "engine:\n  enable_prefix_caching: false\n", "deploy.yaml");
+  CHECK(check_engine_arguments(off, vllm).empty());
+  CHECK(off.spec.engine.settings.prefix_caching == std::optional<bool>(false));
+  const DeployFile radix =
+      parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  disable_radix_cache: true\n", "deploy.yaml");
+  CHECK(radix.spec.engine.settings.prefix_caching == std::optional<bool>(false));
   // A misspelling, and SGLang's name in a vLLM file: errors with "did you mean".
   auto error = [&](const std::string& engine_lines) {
     try {

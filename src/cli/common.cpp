@@ -147,6 +147,12 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
                   "are joint: give a trace once)")
       ->type_name("DIST");
   app->add_flag("--enforce-eager", q.enforce_eager, "No CUDA graphs (vLLM): no graph memory is deducted");
+  auto* on = app->add_flag("--enable-prefix-caching", q.enable_prefix_caching,
+                           "vLLM: cache prefixes, so --shared-prefix and --trunk blocks are held once (default: the "
+                           "engine version's: on in V1 and SGLang)");
+  app->add_flag("--no-enable-prefix-caching,--disable-radix-cache", q.no_prefix_caching,
+                "vLLM / SGLang: no prefix cache, so every sequence holds its own blocks")
+      ->excludes(on);
   app->add_flag("--disable-hybrid-kv-cache-manager", q.disable_hybrid_kv_cache_manager,
                 "vLLM: size sliding-window and chunked layers as full attention");
 }
@@ -240,6 +246,7 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   }
   engine.acceptance = acceptance_of(q);
   engine.disable_hybrid_kv_cache_manager = q.disable_hybrid_kv_cache_manager;
+  if (q.enable_prefix_caching || q.no_prefix_caching) engine.prefix_caching = q.enable_prefix_caching;
   o.sharing.allocation = q.allocation == "paged"        ? Allocation::paged
                          : q.allocation == "contiguous" ? Allocation::contiguous
                                                         : Allocation::exact;

@@ -70,6 +70,8 @@ struct QueryOptions {
   std::string gen_dist;
   bool enforce_eager = false;
   bool disable_hybrid_kv_cache_manager = false;
+  bool enable_prefix_caching = false;
+  bool no_prefix_caching = false;
   std::string format = "table";
 };
 

@@ -110,20 +110,19 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
       throw Error(key + ": " + e.what(), spec.pos(key));
     }
   }
+  if (w.cache_policy.kind != CachePolicyKind::full && !ideal)
+    throw Error("workload.cache_policy sizes kvplan's own cache: it needs engine: ideal (neither engine evicts within "
+                "a sequence)",
+                spec.pos("workload.cache_policy"));
   const bool economy = w.shared_prefix_tokens > 0 || w.branches > 1 || w.trunk_tokens > 0 ||
                        w.cache_policy.kind != CachePolicyKind::full;
-  if (economy && !ideal) {
-    const char* key = w.shared_prefix_tokens > 0 ? "workload.shared_prefix_tokens"
-                      : w.branches > 1           ? "workload.branches"
-                      : w.trunk_tokens > 0       ? "workload.trunk_tokens"
-                                                 : "workload.cache_policy";
-    throw Error(std::string(key) + " sizes kvplan's own cache: it needs engine: ideal (the engines' prefix caching "
-                "and eviction are not modelled yet)",
-                spec.pos(key));
-  }
-  if (economy) {  // the ideal engine's 16-token blocks (or engine.block_size), shared whole
-    options.sharing.allocation = Allocation::paged;
-    options.sharing.block_tokens = block;
+  if (economy) {
+    // The ideal engine's 16-token blocks (or engine.block_size), shared whole; an engine shares in
+    // its own blocks (core/engine.h, blocks_for_batch).
+    if (ideal) {
+      options.sharing.allocation = Allocation::paged;
+      options.sharing.block_tokens = block;
+    }
     options.sharing.shared_prefix = w.shared_prefix_tokens;
     options.sharing.branches = w.branches;
     options.sharing.trunk = w.trunk_tokens;
@@ -233,7 +232,7 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
                 plan->starts ? who + " starts; its KV cache holds " + fmt_concurrency(plan->max_concurrency) +
                                    " requests of max_model_len " + str(plan->max_model_len) + " tokens"
                              : who + " does not start: " + plan->failure);
-    const int64_t used = mul(e.workload.workload.batch, blocks_for_request(*plan, e.workload.workload.context));
+    const int64_t used = blocks_for_batch(*plan, e.workload.workload.batch, e.workload.workload.context).total();
     if (l.fits)
       add_check("fits", static_cast<double>(used), Comparison::at_most, static_cast<double>(plan->num_gpu_blocks),
                 "blocks", "KV-cache blocks for " + load + " within the " + who + " pool");
@@ -277,7 +276,9 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
               Comparison::at_most, *l.max_usd_per_million_output_tokens, "USD",
               "per million output tokens at " + load + " on " + str(w.options.cache.tp) + " GPU(s)");
   if (plan || e.engine) {
-    const double fit = static_cast<double>(plan ? (plan->starts ? requests_that_fit(*plan, plan->max_model_len) : 0)
+    // The engine's own start-up question: sequences of max_model_len, each holding all its blocks.
+    const int64_t per = plan ? blocks_for_request(*plan, plan->max_model_len) : 0;
+    const double fit = static_cast<double>(plan ? (plan->starts && per > 0 ? plan->num_gpu_blocks / per : 0)
                                                 : e.engine->memory.max_batch);
     const int64_t len = plan ? plan->max_model_len : e.engine->workload.context;
     const std::string at = "sequences of max_model_len " + str(len) + " tokens that fit";

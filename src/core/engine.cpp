@@ -9,6 +9,7 @@
 #include "core/checked.h"
 #include "core/kv_cache.h"
 #include "core/params.h"
+#include "core/search.h"
 #include "core/speculative.h"
 
 namespace kvplan {
@@ -180,9 +181,31 @@ int64_t blocks_for_request(const EnginePlan& plan, int64_t tokens) {
   return blocks;
 }
 
+EngineBlocks blocks_for_batch(const EnginePlan& plan, int64_t batch, int64_t tokens) {
+  const KvSharing& s = plan.sharing;
+  EngineBlocks u;
+  u.sequences = mul(batch, s.branches);
+  // Tokens a sequence finds cached: its prefix, or its request's trunk (which holds the prefix),
+  // never its last token.
+  const int64_t reusable = std::max<int64_t>(0, tokens - 1);
+  const int64_t prefix = std::min(s.shared_prefix, reusable);
+  const int64_t trunk = std::min(std::max(s.trunk, s.shared_prefix), reusable);
+  for (const EngineGroup& g : plan.groups) {
+    const int64_t per_sequence = layer_blocks(plan, g, plan.sliding_bound, tokens);
+    const bool shares = g.kind == Kind::full;
+    const int64_t once = shares ? prefix / g.block_size : 0;                 // all requests share these
+    const int64_t per_request = shares ? trunk / g.block_size - once : 0;   // a request's branches share these
+    u.shared = add(u.shared, add(once, mul(batch, per_request)));
+    u.owned = add(u.owned, mul(u.sequences, per_sequence - once - per_request));
+    u.unshared = add(u.unshared, mul(u.sequences, per_sequence));
+  }
+  return u;
+}
+
 int64_t requests_that_fit(const EnginePlan& plan, int64_t tokens) {
-  const int64_t per = blocks_for_request(plan, tokens);
-  return per > 0 ? plan.num_gpu_blocks / per : 0;
+  // Every sequence owns at least one block, so no more requests than blocks fit.
+  return largest_true(std::max<int64_t>(1, plan.num_gpu_blocks),
+                      [&](int64_t b) { return blocks_for_batch(plan, b, tokens).total() <= plan.num_gpu_blocks; });
 }
 
 std::optional<DType> engine_kv_cache_dtype(const EngineProfile& profile, const std::string& value) {
@@ -231,12 +254,13 @@ int64_t max_batch_under_engine(const Model& model, const Gpu& gpu, const MemoryO
 }
 
 void apply_engine(MemoryPlan& memory, const EnginePlan& plan, int64_t batch, int64_t context) {
+  memory.engine_blocks = blocks_for_batch(plan, batch, context);
   memory.max_batch = plan.starts ? requests_that_fit(plan, context) : 0;
-  memory.fits = plan.starts && batch <= memory.max_batch;
+  memory.fits = plan.starts && memory.engine_blocks->total() <= plan.num_gpu_blocks;
   int64_t lo = 0, hi = add(plan.max_model_len, 1);  // the longest context that fits: in [lo, hi)
   while (plan.starts && hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
-    (mul(batch, blocks_for_request(plan, mid)) <= plan.num_gpu_blocks ? lo : hi) = mid;
+    (blocks_for_batch(plan, batch, mid).total() <= plan.num_gpu_blocks ? lo : hi) = mid;
   }
   memory.max_context = lo;
 }
@@ -455,6 +479,28 @@ void check_start(EnginePlan& p, const std::vector<CacheLayer>& layers, const Eng
 
 }  // namespace
 
+namespace {
+// The workload's sharing as the engine applies it (EnginePlan::sharing). Prefix caching shares
+// whole blocks of full-attention layers (vLLM V1's block hashes, SGLang's radix tree of pages);
+// how the engines share a sliding window's or a recurrent state's blocks is not modelled, so a
+// shared prefix or trunk there is refused.
+void share_blocks(EnginePlan& p, const Model& model, const MemoryOptions& memory) {
+  const EngineSettings& engine = memory.engine;
+  p.sharing = memory.sharing;
+  p.prefix_caching = engine.prefix_caching.value_or(engine.profile.prefix_caching);
+  if (!p.prefix_caching) {
+    p.sharing.shared_prefix = p.sharing.trunk = 0;
+    return;
+  }
+  if (p.sharing.shared_prefix == 0 && p.sharing.trunk == 0) return;
+  for (const EngineGroup& g : p.groups)
+    if (g.kind != EngineGroup::Kind::full)
+      throw Error(std::string("a shared prefix or trunk under ") + name(p.kind) + " is modelled for full-attention " +
+                  "layers only: " + model.id + " has " + name(g.kind) + " layers, whose shared blocks the engine " +
+                  "keeps by other rules (use --engine ideal)");
+}
+}  // namespace
+
 EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& memory, int64_t max_model_len) {
   const EngineSettings& engine = memory.engine;
   const EngineProfile& profile = engine.profile;
@@ -539,6 +585,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
         (q.starts == smallest->starts && q.num_gpu_blocks < smallest->num_gpu_blocks))
       smallest = q;
   }
+  share_blocks(*smallest, model, memory);
   return *smallest;
 }
 

@@ -13,6 +13,7 @@
 #include "core/dtype.h"
 #include "core/engine_settings.h"
 #include "core/gpu.h"
+#include "core/kv_sharing.h"
 #include "core/memory.h"
 #include "core/model.h"
 
@@ -63,15 +64,29 @@ struct EnginePlan {
   bool starts = true;
   std::string failure;                   // the engine's reason when it does not start
   std::optional<int64_t> estimated_max_model_len;  // the engine's suggestion when it does not start
+  // The workload's sharing as the engine applies it: with prefix caching on, full blocks of the
+  // shared prefix and of each request's trunk are held once (blocks_for_batch); with it off, every
+  // sequence holds its own (shared_prefix and trunk zeroed here, branches kept).
+  KvSharing sharing;
+  bool prefix_caching = true;            // the engine caches prefixes (profile default, or the setting)
 };
 
 // The engine's start-up plan for memory.engine (a vllm or sglang profile) at max_model_len. Throws
 // kvplan::Error for a configuration the engine rejects (e.g. a block size it does not accept).
 EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& memory, int64_t max_model_len);
 
-// Blocks one request of `tokens` tokens holds across all groups.
+// Blocks one sequence of `tokens` tokens holds across all groups, sharing nothing (the engine's
+// own "maximum concurrency" arithmetic).
 int64_t blocks_for_request(const EnginePlan& plan, int64_t tokens);
-// Requests of `tokens` tokens the pool holds at once: floor(num_gpu_blocks / blocks per request).
+
+// The blocks `batch` requests of `tokens` tokens per sequence hold under plan.sharing: each request
+// is plan.sharing.branches sequences; in full-attention groups (the only kind plan_engine lets
+// share) the prefix caches hold the full blocks of the shared prefix once and each request's full
+// trunk blocks once for its branches. A sequence reuses at most tokens - 1 of its tokens from the
+// cache (both engines compute the last one), so every sequence owns at least one block.
+EngineBlocks blocks_for_batch(const EnginePlan& plan, int64_t batch, int64_t tokens);
+// Requests of `tokens` tokens per sequence the pool holds at once, with plan.sharing (without
+// sharing: floor(num_gpu_blocks / blocks per request)).
 int64_t requests_that_fit(const EnginePlan& plan, int64_t tokens);
 
 // The drafter of a speculative method: `draft_model` / `eagle` / `eagle3` take `model` (the draft's
@@ -97,8 +112,9 @@ int64_t cuda_total_bytes(const Gpu& gpu);
 std::optional<DType> engine_kv_cache_dtype(const EngineProfile& profile, const std::string& value);
 
 // An ideal memory plan made the engine's: fits (the engine starts and the batch's blocks fit in
-// its pool), max_batch (requests of `context` tokens the pool holds) and max_context (the longest
-// context, up to max_model_len, at which `batch` requests fit).
+// its pool), max_batch (requests of `context` tokens the pool holds), max_context (the longest
+// context, up to max_model_len, at which `batch` requests fit) and engine_blocks, all with the
+// plan's sharing.
 void apply_engine(MemoryPlan& memory, const EnginePlan& plan, int64_t batch, int64_t context);
 
 // Requests of `context` tokens that fit on one GPU under memory.engine: the ideal engine's exact

@@ -103,6 +103,7 @@ struct EngineProfile {
   std::optional<Reserve> reserve;
   // --kv-cache-dtype spellings: name -> dtype (nullopt = auto: the model's activation dtype)
   std::vector<std::pair<std::string, std::optional<DType>>> kv_cache_dtypes;
+  bool prefix_caching = false;          // prefix caching on by default (vLLM V1, SGLang's radix cache)
   std::vector<std::string> arguments;  // every argument of this version; those not modelled get a note
 };
 
@@ -127,6 +128,7 @@ struct EngineSettings {
   int64_t pipeline_parallel_size = 1;            // --pipeline-parallel-size
   bool enforce_eager = false;                    // --enforce-eager: no CUDA graphs
   bool disable_hybrid_kv_cache_manager = false;  // vLLM: sliding/chunked layers sized as full attention
+  std::optional<bool> prefix_caching;            // --[no-]enable-prefix-caching / --disable-radix-cache
   // --speculative-config: the drafter's layers share the KV pool and its weights the GPU (the last
   // pipeline stage). ngram drafts without layers.
   std::string speculative_method;                // "" = none; draft_model, eagle, eagle3, mtp, ngram

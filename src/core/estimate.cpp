@@ -37,9 +37,9 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
   check_acceptance(opt.engine);
   const bool shares = opt.sharing.shared_prefix > 0 || opt.sharing.branches > 1 || opt.sharing.trunk > 0;
   const bool bounded = opt.cache.policy.kind != CachePolicyKind::full;
-  if (opt.engine.profile.kind != EngineKind::ideal && (opt.sharing.allocation != Allocation::exact || shares || bounded))
-    throw Error("--allocation, --shared-prefix, --branches, --trunk and --cache-policy size kvplan's own cache: use "
-                "them with --engine ideal (the engines' prefix caching and eviction are not modelled yet)");
+  if (opt.engine.profile.kind != EngineKind::ideal && (opt.sharing.allocation != Allocation::exact || bounded))
+    throw Error("--allocation and --cache-policy size kvplan's own cache: use them with --engine ideal (the engines "
+                "page their blocks, and neither evicts within a sequence)");
   if (opt.lengths && opt.engine.profile.kind != EngineKind::ideal)
     throw Error("--prompt-dist and --gen-dist size kvplan's own cache: use them with --engine ideal (the engines' block "
                 "pools under a length distribution are not modelled yet)");
@@ -130,6 +130,9 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   e.warnings = estimate_warnings(model, workload);
   if (options.engine.draft)
     e.warnings.insert(e.warnings.end(), options.engine.draft->warnings.begin(), options.engine.draft->warnings.end());
+  if (e.engine && !e.engine->prefix_caching && (options.sharing.shared_prefix > 0 || options.sharing.trunk > 0))
+    e.warnings.push_back(std::string(name(e.engine->kind)) + " " + e.engine->version + " caches no prefixes here " +
+                         "(enable_prefix_caching off): every sequence holds its own copy of the shared prefix and trunk");
   if (e.engine && gpu.cuda_total_bytes == 0)
     e.warnings.push_back("GPU preset '" + gpu.id + "' states no cuda_total_bytes: the engine's total is taken as "
                          "nvidia-smi's memory_bytes, about 0.5 GiB more than the CUDA driver reports");

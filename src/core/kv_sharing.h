@@ -48,4 +48,13 @@ struct KvUse {
 // Equals batch x kv_bytes_per_sequence(terms, context) for the defaults (exact, nothing shared).
 KvUse kv_use(const KvTerms& terms, int64_t batch, int64_t context, const KvSharing& s);
 
+// The same under a serving engine, in its blocks (core/engine.h, blocks_for_batch).
+struct EngineBlocks {
+  int64_t sequences = 0;  // batch x branches
+  int64_t shared = 0;     // held once: the prefix's blocks, and each request's trunk blocks
+  int64_t owned = 0;      // held by one sequence each, all sequences
+  int64_t unshared = 0;   // every sequence holding all its blocks alone
+  int64_t total() const { return shared + owned; }
+};
+
 }  // namespace kvplan

@@ -54,6 +54,7 @@ struct MemoryPlan {
   KvUse kv;                              // the cache's sharing and allocation at the point
   OffloadUse offload;                    // of kv_cache_bytes, what lives in the offload tier (stream
                                          // mode); HBM holds kv_cache_bytes - offloaded + staging
+  std::optional<EngineBlocks> engine_blocks;  // under an engine: its blocks at the point (apply_engine)
 };
 
 // Everything about a (model, options) pair that does not depend on batch or context, computed

@@ -17,7 +17,8 @@ const std::pair<const char*, const char*> kSglangNames[] = {
     {"max_num_seqs", "max_running_requests"},          {"block_size", "page_size"},
     {"tensor_parallel_size", "tp_size"},               {"pipeline_parallel_size", "pp_size"},
     {"max_num_batched_tokens", "chunked_prefill_size"}, {"kv_cache_dtype", "kv_cache_dtype"},
-    {"enforce_eager", "disable_cuda_graph"},            {"quantization", "quantization"}};
+    {"enforce_eager", "disable_cuda_graph"},            {"quantization", "quantization"},
+    {"enable_prefix_caching", "disable_radix_cache"}};  // SGLang's is the negation
 
 const char* sglang_name(const std::string& key) {
   for (const auto& [v, s] : kSglangNames)
@@ -169,6 +170,13 @@ const KeySpec kKeys[] = {
     {"engine", "enforce_eager", "true/false", "false", false,
      "--enforce-eager (SGLang disable_cuda_graph): no CUDA graphs, so no graph memory",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.settings.enforce_eager = f.boolean(k, false); }},
+    {"engine", "enable_prefix_caching", "true/false", "the engine version's", false,
+     "cache prefixes, so workload.shared_prefix_tokens and trunk_tokens blocks are held once (SGLang: "
+     "disable_radix_cache, the negation; on by default in vLLM V1 and SGLang, off in V0)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       const bool v = f.boolean(k, true);
+       d.spec.engine.settings.prefix_caching = k == "disable_radix_cache" ? !v : v;
+     }},
     {"engine", "disable_hybrid_kv_cache_manager", "true/false", "false", false,
      "vLLM --disable-hybrid-kv-cache-manager: sliding-window and chunked layers sized as full attention",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
@@ -192,13 +200,13 @@ const KeySpec kKeys[] = {
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.gen_dist = f.string(k); }},
     {"workload", "shared_prefix_tokens", "integer", "0", false,
      "tokens at the start of every request that all requests share (a system prompt), held once in whole "
-     "blocks (engine ideal; docs/kv-economy.md)",
+     "blocks (under vLLM/SGLang with prefix caching; docs/kv-economy.md)",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.shared_prefix_tokens = positive(f, k); }},
     {"workload", "branches", "integer", "1", false,
-     "sequences per request: each request's trunk forked this many ways (engine ideal)",
+     "sequences per request: each request's trunk forked this many ways",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.branches = positive(f, k); }},
     {"workload", "trunk_tokens", "integer", "0", false,
-     "tokens of each request that its branches share copy-on-write (engine ideal); prompt + output is one branch",
+     "tokens of each request that its branches share in whole blocks; prompt + output is one branch",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.trunk_tokens = positive(f, k); }},
     {"workload", "prefix_hit_rate", "fraction", "0", false,
      "fraction of prompt tokens found in the prefix cache (vLLM's prefix cache hit rate): their prefill is skipped",

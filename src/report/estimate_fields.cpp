@@ -110,6 +110,15 @@ std::vector<EstimateField> build() {
   ideal("memory.sharing.owned_bytes", &KvUse::owned_bytes);
   ideal("memory.sharing.unshared_bytes", &KvUse::unshared_bytes);
   ideal("memory.sharing.fragmentation_bytes", &KvUse::fragmentation_bytes);
+  // The same under an engine, in its blocks (null under ideal).
+  auto blocks = [&](const std::string& key, int64_t EngineBlocks::*field) {
+    varying(key, [field](const Estimate& e) {
+      return e.memory.engine_blocks ? FieldValue((*e.memory.engine_blocks).*field) : FieldValue(nullptr);
+    });
+  };
+  blocks("memory.sharing.shared_blocks", &EngineBlocks::shared);
+  blocks("memory.sharing.owned_blocks", &EngineBlocks::owned);
+  blocks("memory.sharing.unshared_blocks", &EngineBlocks::unshared);
   // The KV cache in use under the length distributions (null without --prompt-dist/--gen-dist).
   for (const InUseField& f : in_use_fields())
     t.push_back({"memory.in_use." + f.key, f.varies, [get = f.get](const Estimate& e) {

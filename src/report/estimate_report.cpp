@@ -145,6 +145,18 @@ std::string render_table(const Estimate& e) {
                        gib(m.kv.unshared_bytes), gib(m.kv.unshared_bytes - m.kv.total_bytes),
                        gib(m.kv.fragmentation_bytes));
   }
+  if (e.engine && m.engine_blocks && (s.shared_prefix > 0 || s.branches > 1 || s.trunk > 0)) {
+    const EngineBlocks& b = *m.engine_blocks;
+    const EnginePlan& p = *e.engine;
+    out += fmt::format("  sharing    {} sequences ({} request{} x {} branch{}) in {}-token blocks, {}: shared {} once, "
+                       "owned {}\n",
+                       group_digits(b.sequences), group_digits(e.workload.batch), e.workload.batch == 1 ? "" : "s",
+                       s.branches, s.branches == 1 ? "" : "es", p.block_size,
+                       p.prefix_caching ? "prefix cache on" : "no prefix cache", group_digits(b.shared),
+                       group_digits(b.owned));
+    out += fmt::format("             every sequence alone: {} blocks (sharing saves {}); the pool holds {}\n",
+                       group_digits(b.unshared), group_digits(b.unshared - b.total()), group_digits(p.num_gpu_blocks));
+  }
   if (o.offload.enabled()) {
     const Offload& t = o.offload;
     out += fmt::format("  offload    {} tier, {} mode ({}): {} per GPU, link {:.1f} GB/s\n", name(t.tier), name(t.mode),
