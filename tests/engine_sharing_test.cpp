@@ -5,6 +5,7 @@
 #include "core/engine.h"
 #include "core/error.h"
 #include "core/estimate.h"
+#include "core/length_dist.h"
 #include "test_helpers.h"
 
 using namespace kvplan;
@@ -133,4 +134,35 @@ TEST_CASE("engine sharing: layers that are not full attention are refused", "[en
   o.sharing = KvSharing{};
   o.sharing.branches = 1;
   CHECK_NOTHROW(plan_engine(m, test::gpu("h100-sxm"), o, 8192));
+}
+
+TEST_CASE("engine sharing: length distributions count the engine's blocks", "[engine][sharing][lengths]") {
+  // Prompts of 100 tokens, outputs of 50: a request holds 100 + U tokens, U uniform on 1..50, so
+  // 101..150 tokens, each with probability 1/50. In vLLM's 16-token blocks: 101-112 -> 7 blocks (12
+  // values), 113-128 -> 8 (16), 129-144 -> 9 (16), 145-150 -> 10 (6): P = .24, .32, .32, .12.
+  LengthDist d;
+  d.prompt = {100, 100};
+  d.output = {50, 50};
+  // A pool of 40 blocks: 40 x 2 MiB (the 16-token block of Llama 3.1 8B's 32 layers).
+  MemoryOptions o = options("vllm@0.19", KvSharing{});
+  o.engine.kv_cache_memory_bytes = 40 * 2 * (int64_t{1} << 20);
+  const EnginePlan p = plan_engine(test::model("llama-3.1-8b"), test::gpu("h100-sxm"), o, 150);
+  REQUIRE(p.num_gpu_blocks == 40);
+  const KvInUse u = engine_in_use(p, d, 4);
+  CHECK(u.in_blocks);
+  CHECK(u.pool_blocks == 40);
+  CHECK(u.mean_tokens == Approx(125.5));
+  // Expected: 4 x (12 x 7 + 16 x 8 + 16 x 9 + 6 x 10) / 50 = 4 x 8.32 = 33.28 -> 33.
+  CHECK(u.expected_blocks == 33);
+  // p99 of the sum of 4: P(40) = .12^4 = .000207; P(39) = 4 x .12^3 x .32 = .002212; P(38) = 6 x
+  // .12^2 x .32^2 + 4 x .12^3 x .32 = .008847 + .002212 = .011059. P(S <= 37) = .98653 < .99 and
+  // P(S <= 38) = .99758, so the p99 is 38 blocks.
+  CHECK(u.p99_blocks == 38);
+  CHECK(u.method == P99Method::exact);
+  // Most requests: 4 hold at most 40 blocks, always within the pool; 5 hold 41.6 on average, more
+  // than 40 well over 1% of the time.
+  CHECK(u.paged_max_requests == 4);
+  // The engine rejects a request longer than max_model_len.
+  const EnginePlan short_plan = plan_engine(test::model("llama-3.1-8b"), test::gpu("h100-sxm"), o, 149);
+  CHECK_THROWS_AS(engine_in_use(short_plan, d, 1), Error);
 }

@@ -139,8 +139,8 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--offload-capacity", q.offload_capacity,
                   "The tier's memory per GPU (256GiB; default: the preset's host_memory_bytes)");
   app->add_option("--prompt-dist", q.prompt_dist,
-                  "Prompt lengths for the KV cache in use at p99 (--engine ideal): fixed (--prompt), fixed:N, "
-                  "uniform:A..B, or a CSV trace with the header prompt_tokens,output_tokens[,arrival_s]")
+                  "Prompt lengths for the KV cache in use at p99 (bytes, or an engine's blocks): fixed (--prompt), "
+                  "fixed:N, uniform:A..B, or a CSV trace with the header prompt_tokens,output_tokens[,arrival_s]")
       ->type_name("DIST");
   app->add_option("--gen-dist", q.gen_dist,
                   "Output lengths, as --prompt-dist: fixed (--gen), fixed:N, uniform:A..B, or a CSV trace (its pairs "

@@ -130,10 +130,6 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
   }
   if (w.lengths) {
     const char* key = !w.prompt_dist.empty() ? "workload.prompt_dist" : "workload.gen_dist";
-    if (!ideal)
-      throw Error(std::string(key) + " sizes kvplan's own cache: it needs engine: ideal (the engines' block pools under "
-                  "a length distribution are not modelled yet)",
-                  spec.pos(key));
     options.lengths = w.lengths;
     options.sharing.block_tokens = block;
     options.sharing.reserve_tokens = max_len;  // a contiguous server reserves max_model_len per sequence
@@ -232,10 +228,15 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
                 plan->starts ? who + " starts; its KV cache holds " + fmt_concurrency(plan->max_concurrency) +
                                    " requests of max_model_len " + str(plan->max_model_len) + " tokens"
                              : who + " does not start: " + plan->failure);
-    const int64_t used = blocks_for_batch(*plan, e.workload.workload.batch, e.workload.workload.context).total();
+    // At the length distributions' p99 where they are given, else every request at the fixed context.
+    const std::optional<KvInUse>& u = e.workload.in_use;
+    const int64_t used = u ? u->p99_blocks
+                           : blocks_for_batch(*plan, e.workload.workload.batch, e.workload.workload.context).total();
     if (l.fits)
       add_check("fits", static_cast<double>(used), Comparison::at_most, static_cast<double>(plan->num_gpu_blocks),
-                "blocks", "KV-cache blocks for " + load + " within the " + who + " pool");
+                "blocks", u ? "KV-cache blocks of " + str(u->requests) + " requests at the length distributions' p99 " +
+                                  "within the " + who + " pool"
+                            : "KV-cache blocks for " + load + " within the " + who + " pool");
     if (l.min_headroom_percent)
       add_check("min_headroom_percent",
                 plan->num_gpu_blocks > 0 ? 100.0 * static_cast<double>(plan->num_gpu_blocks - used) /

@@ -40,9 +40,6 @@ void check_workload(const Workload& w, const MemoryOptions& opt) {
   if (opt.engine.profile.kind != EngineKind::ideal && (opt.sharing.allocation != Allocation::exact || bounded))
     throw Error("--allocation and --cache-policy size kvplan's own cache: use them with --engine ideal (the engines "
                 "page their blocks, and neither evicts within a sequence)");
-  if (opt.lengths && opt.engine.profile.kind != EngineKind::ideal)
-    throw Error("--prompt-dist and --gen-dist size kvplan's own cache: use them with --engine ideal (the engines' block "
-                "pools under a length distribution are not modelled yet)");
   if (opt.lengths) check_lengths(*opt.lengths);
   if (bounded && shares)
     throw Error("a bounded cache (--cache-policy) keeps different tokens in each sequence: it is not combined with a "
@@ -114,7 +111,8 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
                   " bytes per GPU)");
   }
   if (options.lengths)
-    e.in_use = kv_in_use(memory_model(model, options), *options.lengths, e.memory.usable_bytes, workload.batch);
+    e.in_use = e.engine ? engine_in_use(*e.engine, *options.lengths, workload.batch)
+                        : kv_in_use(memory_model(model, options), *options.lengths, e.memory.usable_bytes, workload.batch);
   e.layers = summarize_layers(model, workload.context, options.cache);
   const PrefillModel pm(model, gpu, options);
   e.prefill = pm.run(1, e.workload.prompt);

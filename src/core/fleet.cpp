@@ -99,14 +99,17 @@ FitResult fit(const Model& model, const Gpu& gpu, std::optional<int64_t> context
       r.binds = FitBinds::max_context;
     }
   }
-  if (opt.lengths) {
-    if (opt.engine.profile.kind != EngineKind::ideal)
-      throw Error("--prompt-dist and --gen-dist size kvplan's own cache: use them with --engine ideal (the engines' "
-                  "block pools under a length distribution are not modelled yet)");
-    const KvInUse most = kv_in_use(mm, *opt.lengths, r.usable_bytes, 1);
-    r.in_use = most.paged_max_requests > 1 ? kv_in_use(mm, *opt.lengths, r.usable_bytes, most.paged_max_requests) : most;
-  }
   if (opt.engine.profile.kind != EngineKind::ideal) fit_under_engine(model, gpu, opt, r);
+  if (opt.lengths) {
+    // The most requests whose p99 cache fits, and the sizes there: in kvplan's bytes, or the
+    // engine's blocks (its plan above, at max_model_len).
+    auto in_use = [&](int64_t requests) {
+      return r.engine ? engine_in_use(*r.engine, *opt.lengths, requests)
+                      : kv_in_use(mm, *opt.lengths, r.usable_bytes, requests);
+    };
+    const KvInUse most = in_use(1);
+    r.in_use = most.paged_max_requests > 1 ? in_use(most.paged_max_requests) : most;
+  }
   if (r.batch > 0 && r.context > 0) {
     r.memory = plan_memory(mm, gpu.memory_bytes, opt.gpu_memory_utilization, r.batch, r.context);
     if (r.engine) apply_engine(r.memory, *r.engine, r.batch, r.context);
@@ -143,10 +146,12 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
     return o;
   }
   const int64_t context = add(q.prompt, q.gen);
-  if (opt.lengths) {  // the most requests whose p99 cache fits: contiguous reservations, else paged blocks
-    if (opt.engine.profile.kind != EngineKind::ideal)
-      throw Error("--prompt-dist and --gen-dist size kvplan's own cache: use them with --engine ideal (the engines' "
-                  "block pools under a length distribution are not modelled yet)");
+  if (opt.lengths && opt.engine.profile.kind != EngineKind::ideal) {
+    // The engine's pool at max_model_len (default: the longest request), its blocks at the p99.
+    const int64_t longest = static_cast<int64_t>(tokens_held_pmf(*opt.lengths).size()) - 1;
+    const EnginePlan plan = plan_engine(model, gpu, opt, opt.engine.max_model_len.value_or(longest));
+    o.max_batch_memory = std::min(engine_in_use(plan, *opt.lengths, 1).paged_max_requests, kBatchLimit);
+  } else if (opt.lengths) {  // the most requests whose p99 cache fits: contiguous reservations, else paged blocks
     const KvInUse u =
         kv_in_use(memory_model(model, opt), *opt.lengths, usable_bytes(gpu.memory_bytes, opt.gpu_memory_utilization), 1);
     o.max_batch_memory = std::min(

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/checked.h"
+#include "core/engine.h"
 #include "core/error.h"
 
 namespace kvplan {
@@ -294,6 +295,82 @@ int64_t p99_total(const LengthDist& d, const std::vector<int64_t>& bytes, int64_
   return 0;
 }
 
+namespace {
+
+// The paged p99 of `requests` requests, each holding per_request[t] units (bytes or blocks) at t
+// tokens, plus `once` units held once; and the most requests whose p99 fits(b, total). The p99
+// grows with the requests, so one pass b = 1, 2, ... finds the most; each by the first method
+// within its cap: exact, else Monte Carlo, else the normal approximation.
+struct PagedP99 {
+  int64_t p99 = 0;
+  P99Method method = P99Method::exact;
+  int64_t samples = 0;
+  int64_t max_requests = 0;
+  P99Method max_method = P99Method::exact;
+};
+template <typename Fits>
+PagedP99 paged_p99(const LengthDist& d, const std::vector<double>& pmf, const std::vector<int64_t>& per_request,
+                   int64_t once, int64_t requests, Fits fits) {
+  PagedP99 out;
+  auto p99_fits = [&](int64_t b, int64_t q) {
+    try {
+      return fits(b, add(once, q));
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  try {
+    out.p99 = add(once, p99_total(d, per_request, requests, P99Method::exact));
+    out.method = P99Method::exact;
+  } catch (const Capped&) {
+    try {
+      out.p99 = add(once, p99_total(d, per_request, requests, P99Method::monte_carlo));
+      out.method = P99Method::monte_carlo;
+      out.samples = kMonteCarloSamples;
+    } catch (const Capped&) {
+      out.p99 = add(once, normal_p99(per_request, pmf, requests));
+      out.method = P99Method::normal;
+    }
+  }
+  try {
+    ExactScan scan(per_request, pmf);
+    int64_t most = 0;
+    for (int64_t b = 1;; ++b) {
+      const int64_t q = scan.next();
+      if (most == b - 1 && p99_fits(b, q)) most = b;
+      if (most < b) break;
+    }
+    out.max_requests = most;
+    out.max_method = P99Method::exact;
+    return out;
+  } catch (const Capped&) {
+  }
+  try {
+    MonteCarloScan scan(d, per_request);
+    int64_t most = 0;
+    for (int64_t b = 1;; ++b) {
+      const int64_t top = scan.add_request();
+      if (!p99_fits(b, top) && !p99_fits(b, scan.p99())) break;  // every sample fits, so the p99 does
+      most = b;
+    }
+    out.max_requests = most;
+    out.max_method = P99Method::monte_carlo;
+    return out;
+  } catch (const Capped&) {
+  }
+  out.max_method = P99Method::normal;
+  out.max_requests = largest_true(kRequestLimit, [&](int64_t b) {
+    try {
+      return p99_fits(b, normal_p99(per_request, pmf, b));
+    } catch (const Error&) {
+      return false;
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
 KvInUse kv_in_use(const MemoryModel& mm, const LengthDist& d, int64_t usable, int64_t requests) {
   if (requests < 1) throw Error("requests must be at least 1");
   const std::vector<double> pmf = tokens_held_pmf(d);
@@ -375,66 +452,57 @@ KvInUse kv_in_use(const MemoryModel& mm, const LengthDist& d, int64_t usable, in
     }
   });
 
-  // Paged: the p99 of the total at `requests`, and the most requests whose p99 fits; the p99 grows
-  // with the requests, so one pass b = 1, 2, ... finds both. Exact where cheap, else Monte Carlo,
-  // else the normal approximation.
-  auto p99_fits = [&](int64_t b, int64_t q) {
-    try {
-      return fits(b, add(prefix, q));
-    } catch (const Error&) {
-      return false;
-    }
-  };
-  // The p99 at `requests`: the first method within its cap there.
-  try {
-    out.p99_bytes = add(prefix, p99_total(d, bytes, requests, P99Method::exact));
-    out.method = P99Method::exact;
-  } catch (const Capped&) {
-    try {
-      out.p99_bytes = add(prefix, p99_total(d, bytes, requests, P99Method::monte_carlo));
-      out.method = P99Method::monte_carlo;
-      out.samples = kMonteCarloSamples;
-    } catch (const Capped&) {
-      out.p99_bytes = add(prefix, normal_p99(bytes, pmf, requests));
-      out.method = P99Method::normal;
-    }
+  // Paged: the p99 of the total at `requests`, and the most requests whose p99 fits.
+  const PagedP99 p = paged_p99(d, pmf, bytes, prefix, requests, fits);
+  out.p99_bytes = p.p99;
+  out.method = p.method;
+  out.samples = p.samples;
+  out.paged_max_requests = p.max_requests;
+  out.max_method = p.max_method;
+  return out;
+}
+
+KvInUse engine_in_use(const EnginePlan& plan, const LengthDist& d, int64_t requests) {
+  if (requests < 1) throw Error("requests must be at least 1");
+  const std::vector<double> pmf = tokens_held_pmf(d);
+  KvInUse out;
+  out.requests = requests;
+  out.max_tokens = static_cast<int64_t>(pmf.size()) - 1;
+  if (out.max_tokens > plan.max_model_len)
+    throw Error("the longest request holds " + str(out.max_tokens) + " tokens (prompt + output), more than max_model_len " +
+                str(plan.max_model_len) + " (the engine rejects it)");
+  out.in_blocks = true;
+  out.block_tokens = plan.block_size;
+  out.pool_blocks = plan.num_gpu_blocks;
+  if (plan.sharing.shared_prefix > 0 && shortest_prompt(d) < plan.sharing.shared_prefix)
+    throw Error("a prompt of " + str(shortest_prompt(d)) + " tokens is shorter than the shared prefix of " +
+                str(plan.sharing.shared_prefix) + ": the prefix is part of every prompt");
+  // blocks_for_batch is affine in the batch: two requests less one is a request, one less that the
+  // blocks held once.
+  std::vector<int64_t> blocks(pmf.size(), 0);
+  int64_t once = -1;
+  long double mean_blocks = 0, mean_tokens = 0;
+  for (size_t t = 0; t < pmf.size(); ++t) {
+    if (!(pmf[t] > 0)) continue;
+    const int64_t one = blocks_for_batch(plan, 1, static_cast<int64_t>(t)).total();
+    const int64_t two = blocks_for_batch(plan, 2, static_cast<int64_t>(t)).total();
+    blocks[t] = two - one;
+    if (once < 0) once = 2 * one - two;
+    mean_blocks += static_cast<long double>(pmf[t]) * blocks[t];
+    mean_tokens += static_cast<long double>(pmf[t]) * static_cast<long double>(t);
   }
-  // The most requests whose p99 fits: the p99 grows with the requests, so one pass b = 1, 2, ...
-  // finds it; exact where cheap, else Monte Carlo, else the normal approximation.
-  try {
-    ExactScan scan(bytes, pmf);
-    int64_t most = 0;
-    for (int64_t b = 1;; ++b) {
-      const int64_t q = scan.next();
-      if (most == b - 1 && p99_fits(b, q)) most = b;
-      if (most < b) break;
-    }
-    out.paged_max_requests = most;
-    out.max_method = P99Method::exact;
-    return out;
-  } catch (const Capped&) {
-  }
-  try {
-    MonteCarloScan scan(d, bytes);
-    int64_t most = 0;
-    for (int64_t b = 1;; ++b) {
-      const int64_t top = scan.add_request();
-      if (!p99_fits(b, top) && !p99_fits(b, scan.p99())) break;  // every sample fits, so the p99 does
-      most = b;
-    }
-    out.paged_max_requests = most;
-    out.max_method = P99Method::monte_carlo;
-    return out;
-  } catch (const Capped&) {
-  }
-  out.max_method = P99Method::normal;
-  out.paged_max_requests = largest_true(kRequestLimit, [&](int64_t b) {
-    try {
-      return p99_fits(b, normal_p99(bytes, pmf, b));
-    } catch (const Error&) {
-      return false;
-    }
-  });
+  out.mean_tokens = static_cast<double>(mean_tokens);
+  out.expected_blocks = static_cast<int64_t>(
+      std::llround(static_cast<long double>(once) + static_cast<long double>(requests) * mean_blocks));
+  // The engine admits a request while its blocks are free: its pool is the whole budget (the
+  // weights, activations and CUDA graphs are outside it), and a state is one block per sequence.
+  const PagedP99 p = paged_p99(d, pmf, blocks, once, requests,
+                               [&](int64_t, int64_t total) { return plan.starts && total <= plan.num_gpu_blocks; });
+  out.p99_blocks = p.p99;
+  out.method = p.method;
+  out.samples = p.samples;
+  out.paged_max_requests = p.max_requests;
+  out.max_method = p.max_method;
   return out;
 }
 

@@ -69,6 +69,12 @@ struct KvInUse {
   P99Method method = P99Method::exact;       // of p99_bytes: the first method within its cap at `requests`
   int64_t samples = 0;                       // Monte Carlo draws of the total (0: another method)
   P99Method max_method = P99Method::exact;   // of paged_max_requests: the first within its cap up to the answer
+  // Under an engine (engine_in_use) the cache is counted in the engine's blocks: in_blocks, and the
+  // three below; the byte and contiguous figures above stay 0.
+  bool in_blocks = false;
+  int64_t expected_blocks = 0;
+  int64_t p99_blocks = 0;
+  int64_t pool_blocks = 0;                   // the engine's num_gpu_blocks
 };
 
 // The per-request distribution of tokens held, as probabilities of 0..max_tokens (exact).
@@ -79,6 +85,12 @@ std::vector<double> tokens_held_pmf(const LengthDist& d);
 // kvplan::Error where the distribution does not fit the sharing (a prompt shorter than the shared
 // prefix, a reservation shorter than a request).
 KvInUse kv_in_use(const MemoryModel& mm, const LengthDist& d, int64_t usable_bytes, int64_t requests);
+
+struct EnginePlan;
+// The same under a serving engine, in its blocks (core/engine.h, blocks_for_batch, with the plan's
+// sharing): expected and p99 blocks of `requests` requests, and the most requests whose p99 fits the
+// pool (block_tokens: the engine's block size).
+KvInUse engine_in_use(const EnginePlan& plan, const LengthDist& d, int64_t requests);
 
 // The p99 of the total bytes of `n` independent requests, each holding bytes_by_tokens[t] at t
 // tokens (t = P + U as above), by the given method; exported for tests. Throws kvplan::Error where

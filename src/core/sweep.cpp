@@ -72,7 +72,8 @@ const Estimate& SweepModel::at(const Workload& w) {
     auto in_use = in_use_by_batch_.find(w.batch);
     if (in_use == in_use_by_batch_.end())
       in_use = in_use_by_batch_
-                   .emplace(w.batch, kv_in_use(memory_, *e.options.lengths, e.memory.usable_bytes, w.batch))
+                   .emplace(w.batch, engine ? engine_in_use(*e.engine, *e.options.lengths, w.batch)
+                                            : kv_in_use(memory_, *e.options.lengths, e.memory.usable_bytes, w.batch))
                    .first;
     e.in_use = in_use->second;
   }

@@ -192,8 +192,8 @@ const KeySpec kKeys[] = {
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.concurrency = positive(f, k); }},
     {"workload", "prompt_dist", "string", "fixed", false,
      "prompt lengths: fixed (prompt_tokens), fixed:N, uniform:A..B, or a CSV trace (prompt_tokens,output_tokens"
-     "[,arrival_s]; relative to this file) whose pairs give both lengths; sizes the p99 KV cache in use, paged and "
-     "contiguous (engine ideal; docs/kv-economy.md)",
+     "[,arrival_s]; relative to this file) whose pairs give both lengths; sizes the p99 KV cache in use (engine "
+     "ideal: paged and contiguous bytes; vllm/sglang: the engine's blocks; docs/kv-economy.md)",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.prompt_dist = f.string(k); }},
     {"workload", "gen_dist", "string", "fixed", false,
      "output lengths, as prompt_dist: fixed (output_tokens), fixed:N, uniform:A..B or the same trace",

@@ -229,17 +229,27 @@ std::vector<InUseField> build_in_use() {
   field("mean_tokens", false, [](const KvInUse& u) { return u.mean_tokens; });
   field("max_tokens", false, [](const KvInUse& u) { return u.max_tokens; });
   field("block_tokens", false, [](const KvInUse& u) { return u.block_tokens; });
-  field("held_expected_bytes", true, [](const KvInUse& u) { return u.held_expected_bytes; });
-  field("expected_bytes", true, [](const KvInUse& u) { return u.expected_bytes; });
-  field("p99_bytes", true, [](const KvInUse& u) { return u.p99_bytes; });
-  field("reserve_tokens", false, [](const KvInUse& u) { return u.reserve_tokens; });
-  field("contiguous_bytes", true, [](const KvInUse& u) { return u.contiguous_bytes; });
+  // kvplan's own cache in bytes (null under an engine), or the engine's blocks (null under ideal).
+  auto bytes = [&](std::string key, bool varies, std::function<FieldValue(const KvInUse&)> get) {
+    field(std::move(key), varies, [get](const KvInUse& u) { return u.in_blocks ? FieldValue(nullptr) : get(u); });
+  };
+  auto blocks = [&](std::string key, std::function<FieldValue(const KvInUse&)> get) {
+    field(std::move(key), true, [get](const KvInUse& u) { return u.in_blocks ? get(u) : FieldValue(nullptr); });
+  };
+  bytes("held_expected_bytes", true, [](const KvInUse& u) { return u.held_expected_bytes; });
+  bytes("expected_bytes", true, [](const KvInUse& u) { return u.expected_bytes; });
+  bytes("p99_bytes", true, [](const KvInUse& u) { return u.p99_bytes; });
+  blocks("expected_blocks", [](const KvInUse& u) { return u.expected_blocks; });
+  blocks("p99_blocks", [](const KvInUse& u) { return u.p99_blocks; });
+  blocks("pool_blocks", [](const KvInUse& u) { return u.pool_blocks; });
+  bytes("reserve_tokens", false, [](const KvInUse& u) { return u.reserve_tokens; });
+  bytes("contiguous_bytes", true, [](const KvInUse& u) { return u.contiguous_bytes; });
   field("paged_max_requests", true, [](const KvInUse& u) { return u.paged_max_requests; });
-  field("contiguous_max_requests", false, [](const KvInUse& u) { return u.contiguous_max_requests; });
+  bytes("contiguous_max_requests", false, [](const KvInUse& u) { return u.contiguous_max_requests; });
   field("paging_gain", true, [](const KvInUse& u) {
-    return u.contiguous_max_requests > 0 ? FieldValue(static_cast<double>(u.paged_max_requests) /
-                                                      static_cast<double>(u.contiguous_max_requests))
-                                         : FieldValue(nullptr);
+    return !u.in_blocks && u.contiguous_max_requests > 0
+               ? FieldValue(static_cast<double>(u.paged_max_requests) / static_cast<double>(u.contiguous_max_requests))
+               : FieldValue(nullptr);
   });
   field("p99_method", true, [](const KvInUse& u) { return name(u.method); });
   field("samples", true, [](const KvInUse& u) { return u.samples > 0 ? FieldValue(u.samples) : FieldValue(nullptr); });
