@@ -84,14 +84,28 @@ OffloadUse offload_at(const MemoryModel& mm, int64_t batch, int64_t context) {
   return offload_use(mm.offload, full_kv_bytes(mm.kv, batch, context, mm.sharing), mm.full_kv_layers);
 }
 
-// The KV cache in HBM: all of it, less what an offload tier holds, plus the staging buffers.
-int64_t total_bytes(const MemoryModel& mm, int64_t batch, int64_t context) {
-  const KvUse kv = kv_use(mm.kv, batch, context, mm.sharing);
-  const OffloadUse off = offload_at(mm, batch, context);
-  const int64_t hbm_kv = add(kv.total_bytes - off.offloaded_bytes, off.staging_bytes);
-  return add(add(mm.weights_bytes, hbm_kv),
-             add(mul(kv.sequences, mm.state_bytes_per_sequence), activation_bytes(mm, kv.sequences, context)));
+namespace {
+// The parts of one (batch, context) point that memory sums: the one place of that sum.
+struct Parts {
+  KvUse kv;
+  OffloadUse offload;
+  int64_t state_bytes = 0;
+  int64_t activation_bytes = 0;
+  int64_t total_bytes = 0;  // weights + KV in HBM (all of it, less the tier's, plus staging) + state + activations
+};
+Parts parts(const MemoryModel& mm, int64_t batch, int64_t context) {
+  Parts p;
+  p.kv = kv_use(mm.kv, batch, context, mm.sharing);
+  p.offload = offload_at(mm, batch, context);
+  p.state_bytes = mul(p.kv.sequences, mm.state_bytes_per_sequence);
+  p.activation_bytes = activation_bytes(mm, p.kv.sequences, context);
+  const int64_t hbm_kv = add(p.kv.total_bytes - p.offload.offloaded_bytes, p.offload.staging_bytes);
+  p.total_bytes = add(add(mm.weights_bytes, hbm_kv), add(p.state_bytes, p.activation_bytes));
+  return p;
 }
+}  // namespace
+
+int64_t total_bytes(const MemoryModel& mm, int64_t batch, int64_t context) { return parts(mm, batch, context).total_bytes; }
 
 int64_t total_bytes(const Model& model, int64_t batch, int64_t context, const MemoryOptions& opt) {
   return total_bytes(memory_model(model, opt), batch, context);
@@ -100,8 +114,9 @@ int64_t total_bytes(const Model& model, int64_t batch, int64_t context, const Me
 namespace {
 bool fits(const MemoryModel& mm, int64_t usable, int64_t batch, int64_t context) {
   try {
-    if (mm.offload.enabled() && offload_at(mm, batch, context).offloaded_bytes > mm.offload.capacity_bytes) return false;
-    return total_bytes(mm, batch, context) <= usable;
+    const Parts p = parts(mm, batch, context);
+    if (mm.offload.enabled() && p.offload.offloaded_bytes > mm.offload.capacity_bytes) return false;
+    return p.total_bytes <= usable;
   } catch (const Error&) {  // a size past 64 bits certainly does not fit
     return false;
   }
@@ -132,14 +147,14 @@ MemoryPlan size_memory(const MemoryModel& mm, int64_t gpu_memory_bytes, double u
   p.draft_weights_bytes = mm.draft_weights_bytes;
   p.draft_kv_bytes_per_token = mm.draft_kv_bytes_per_token;
   p.kv_bytes_per_sequence = kv_bytes_per_sequence(mm.kv, context);
-  p.kv = kv_use(mm.kv, batch, context, mm.sharing);
-  p.kv_cache_bytes = p.kv.total_bytes;
-  p.offload = offload_at(mm, batch, context);
+  const Parts sum = parts(mm, batch, context);
+  p.kv = sum.kv;
+  p.kv_cache_bytes = sum.kv.total_bytes;
+  p.offload = sum.offload;
   p.state_bytes_per_sequence = mm.state_bytes_per_sequence;
-  p.state_bytes = mul(p.kv.sequences, p.state_bytes_per_sequence);
-  p.activation_bytes = activation_bytes(mm, p.kv.sequences, context);
-  p.total_bytes = add(add(p.weights_bytes, add(p.kv_cache_bytes - p.offload.offloaded_bytes, p.offload.staging_bytes)),
-                      add(p.state_bytes, p.activation_bytes));
+  p.state_bytes = sum.state_bytes;
+  p.activation_bytes = sum.activation_bytes;
+  p.total_bytes = sum.total_bytes;
   p.capacity_bytes = gpu_memory_bytes;
   p.usable_bytes = usable_bytes(gpu_memory_bytes, utilization);
   p.headroom_bytes = p.usable_bytes - p.total_bytes;
