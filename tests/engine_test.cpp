@@ -279,4 +279,11 @@ TEST_CASE("engine profiles: absurd constants are refused where they stand", "[en
   CHECK_THROWS_WITH(parse_engine_yaml(with("group_size_ratio: 1.25", "group_size_ratio: 1e300"), "p.yaml"),
                     Catch::Contains("'group_size_ratio' must be between 1 and 1e+06"));
   CHECK_NOTHROW(parse_engine_yaml(text, "p.yaml"));
+  // A layout name must be one of the profile's KV dtypes.
+  CHECK_THROWS_WITH(parse_engine_yaml(with("mla_fp8_ds_kv_cache_dtypes: [fp8_ds_mla]", "mla_fp8_ds_kv_cache_dtypes: [fp9]"),
+                                      "p.yaml"),
+                    Catch::Contains("'mla_fp8_ds_kv_cache_dtypes' names 'fp9', which is not in 'kv_cache_dtypes'"));
+  const EngineProfile v012 = parse_engine_yaml(text, "p.yaml");
+  CHECK(engine_mla_fp8_ds(v012, "fp8_ds_mla"));
+  CHECK_FALSE(engine_mla_fp8_ds(v012, "fp8"));
 }

@@ -53,6 +53,21 @@ TEST_CASE("deepseek-v3 MLA latent: 70,272 B/token in bf16", "[kv][mla]") {
   CHECK(kv_bytes_per_token(m, eager) == 4997120);
 }
 
+TEST_CASE("deepseek-v3.2 in DeepSeek's FP8 sparse-MLA layout: 656 B of latent per token and layer", "[kv][mla]") {
+  // FlashMLA's FP8 layout (vLLM's fp8_ds_mla): kv_lora_rank 512 in fp8 (512 B) + one fp32 scale per
+  // 128 of them (4 x 4 = 16 B) + qk_rope 64 in bf16 (128 B) = 656 B, whatever the KV dtype; the
+  // indexer's key beside it: index_head_dim 128 in fp8 + one fp32 scale = 132 B. 61 layers x
+  // (656 + 132) = 48,068 B/token, against 61 x (576 + 132) = 43,188 B/token as plain fp8.
+  const Model m = model("deepseek-v3.2");
+  CacheOptions ds = kv(DType::fp8_e4m3);
+  ds.mla = MlaCache::fp8_ds;
+  CHECK(kv_bytes_per_token(m, ds) == 61 * (656 + 132));
+  CHECK(kv_bytes_per_token(m, ds) == 48068);
+  CHECK(kv_bytes_per_token(m, kv(DType::fp8_e4m3)) == 43188);
+  ds.kv_dtype = DType::bf16;  // the layout fixes its own types
+  CHECK(kv_bytes_per_token(m, ds) == 48068);
+}
+
 TEST_CASE("sliding windows cap the resident tokens", "[kv][sliding]") {
   // Mistral-7B: every layer slides with window 4096; 32 x 8 x 128 x 2 x 2 = 131,072 B/token.
   const Model mistral = model("mistral-7b-v0.1");

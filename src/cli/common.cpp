@@ -69,8 +69,10 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
                   "Sliding layers keep min(N, window) tokens (window) or all N (full)")
       ->check(CLI::IsMember({"window", "full"}))
       ->capture_default_str();
-  app->add_option("--mla-cache", q.mla_cache, "MLA cache: latent (vLLM, SGLang) or decompressed (transformers eager)")
-      ->check(CLI::IsMember({"latent", "decompressed"}))
+  app->add_option("--mla-cache", q.mla_cache,
+                  "MLA cache: latent (vLLM, SGLang), decompressed (transformers eager) or fp8_ds (DeepSeek's FP8 sparse-MLA "
+                  "layout, 656 B/token for DeepSeek-V3.2; set by vLLM's --kv-cache-dtype fp8_ds_mla)")
+      ->check(CLI::IsMember({"latent", "decompressed", "fp8_ds"}))
       ->capture_default_str();
   app->add_option("--gpu-memory-utilization,--mem-fraction-static", q.gpu_memory_utilization,
                   "Fraction of GPU memory the engine may use (default: the engine's, vLLM 0.9)");
@@ -217,7 +219,10 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   o.cache.state_dtype = d.state;
   o.cache.conv_width = q.conv_state_width == "kernel" ? ConvStateWidth::kernel : ConvStateWidth::kernel_minus_1;
   o.cache.sliding = q.sliding_window_cache == "full" ? SlidingCache::full : SlidingCache::window;
-  o.cache.mla = q.mla_cache == "decompressed" ? MlaCache::decompressed : MlaCache::latent;
+  o.cache.mla = q.mla_cache == "decompressed" ? MlaCache::decompressed
+                : q.mla_cache == "fp8_ds"     ? MlaCache::fp8_ds
+                                              : MlaCache::latent;
+  if (!ideal && engine_mla_fp8_ds(engine.profile, q.kv_dtype)) o.cache.mla = MlaCache::fp8_ds;
   o.cache.tp = parse_count(q.tp, "--tp");
   engine.pipeline_parallel_size = parse_count(q.pp, "--pp");
   if (!q.max_model_len.empty()) engine.max_model_len = parse_count(q.max_model_len, "--max-model-len");

@@ -16,9 +16,12 @@ enum class ConvStateWidth { kernel_minus_1, kernel };
 // rolling buffer (vLLM, SGLang, transformers' hybrid cache). `full`: the engine keeps all N tokens.
 enum class SlidingCache { window, full };
 // MLA cache contents. Default latent: kv_lora_rank + qk_rope_head_dim per token and layer
-// (DeepSeek's own inference code, vLLM, SGLang, TensorRT-LLM). `decompressed`: K (nope+rope)
-// and V per head for all heads, as transformers' eager path caches.
-enum class MlaCache { latent, decompressed };
+// (DeepSeek's own inference code, vLLM, SGLang, TensorRT-LLM), in the KV dtype. `decompressed`: K
+// (nope+rope) and V per head for all heads, as transformers' eager path caches. `fp8_ds`: the latent
+// in DeepSeek's FP8 layout for sparse MLA (FlashMLA; vLLM's kv_cache_dtype fp8_ds_mla): the
+// kv_lora_rank part in fp8 with one fp32 scale per 128 elements, the rope part in bf16: 512 + 16 +
+// 128 = 656 B per token for DeepSeek-V3.2, whatever the KV dtype.
+enum class MlaCache { latent, decompressed, fp8_ds };
 
 // A bounded cache (docs/kv-economy.md): full keeps every token; sinks_window keeps the first
 // `sinks` and the last `window` tokens of each layer (StreamingLLM, Xiao et al. 2023, arXiv

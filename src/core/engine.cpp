@@ -208,6 +208,11 @@ int64_t requests_that_fit(const EnginePlan& plan, int64_t tokens) {
                       [&](int64_t b) { return blocks_for_batch(plan, b, tokens).total() <= plan.num_gpu_blocks; });
 }
 
+bool engine_mla_fp8_ds(const EngineProfile& profile, const std::string& value) {
+  const auto& names = profile.mla_fp8_ds_kv_cache_dtypes;
+  return std::find(names.begin(), names.end(), value) != names.end();
+}
+
 std::optional<DType> engine_kv_cache_dtype(const EngineProfile& profile, const std::string& value) {
   if (value.empty()) return std::nullopt;
   std::vector<std::string> names;

@@ -103,6 +103,9 @@ struct EngineProfile {
   std::optional<Reserve> reserve;
   // --kv-cache-dtype spellings: name -> dtype (nullopt = auto: the model's activation dtype)
   std::vector<std::pair<std::string, std::optional<DType>>> kv_cache_dtypes;
+  // Of those names, the ones that also lay MLA latents out in DeepSeek's FP8 sparse format
+  // (MlaCache::fp8_ds; vLLM's fp8_ds_mla).
+  std::vector<std::string> mla_fp8_ds_kv_cache_dtypes;
   bool prefix_caching = false;          // prefix caching on by default (vLLM V1, SGLang's radix cache)
   std::vector<std::string> arguments;  // every argument of this version; those not modelled get a note
 };

@@ -198,6 +198,16 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
     }
     p.kv_cache_dtypes.emplace_back(kv.first.Scalar(), dtype);
   }
+  if (f.has("mla_fp8_ds_kv_cache_dtypes")) {
+    p.mla_fp8_ds_kv_cache_dtypes = f.strings("mla_fp8_ds_kv_cache_dtypes");
+    for (const std::string& n : p.mla_fp8_ds_kv_cache_dtypes) {
+      bool known = false;
+      for (const auto& [name, dtype] : p.kv_cache_dtypes) known = known || name == n;
+      if (!known)
+        throw Error("'mla_fp8_ds_kv_cache_dtypes' names '" + n + "', which is not in 'kv_cache_dtypes'",
+                    pos_of(f.node("mla_fp8_ds_kv_cache_dtypes"), source));
+    }
+  }
   p.arguments = f.strings("arguments");
   f.finish();
   return p;

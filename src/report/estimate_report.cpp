@@ -14,7 +14,14 @@ namespace {
 
 const char* conv_width_name(ConvStateWidth w) { return w == ConvStateWidth::kernel ? "kernel" : "kernel-1"; }
 const char* sliding_name(SlidingCache s) { return s == SlidingCache::full ? "full" : "window"; }
-const char* mla_name(MlaCache m) { return m == MlaCache::decompressed ? "decompressed" : "latent"; }
+const char* mla_name(MlaCache m) {
+  switch (m) {
+    case MlaCache::latent: return "latent";
+    case MlaCache::decompressed: return "decompressed";
+    case MlaCache::fp8_ds: return "fp8_ds";
+  }
+  return "?";
+}
 
 // As --cache-policy takes it.
 std::string describe(const CachePolicy& p) {

@@ -51,11 +51,15 @@ std::vector<int64_t> tp_split_heads(const Mla& m, int64_t) { return {m.heads}; }
 int64_t kv_bytes_per_token(const Mla& m, const CacheOptions& opt) {
   const DType d = opt.kv_dtype;
   int64_t bytes = 0;
-  if (opt.mla == MlaCache::latent) {  // one latent "head", replicated on every TP rank
-    bytes = kv_head_vector_bytes(d, m.kv_lora_rank + m.qk_rope_head_dim);
-  } else {
-    bytes = mul(m.heads / opt.tp, add(kv_head_vector_bytes(d, m.qk_nope_head_dim + m.qk_rope_head_dim),
-                                      kv_head_vector_bytes(d, m.v_head_dim)));
+  switch (opt.mla) {  // the latent forms are one "head", replicated on every TP rank
+    case MlaCache::latent: bytes = kv_head_vector_bytes(d, m.kv_lora_rank + m.qk_rope_head_dim); break;
+    case MlaCache::fp8_ds:
+      bytes = add(add(m.kv_lora_rank, mul(4, ceil_div(m.kv_lora_rank, 128))), mul(2, m.qk_rope_head_dim));
+      break;
+    case MlaCache::decompressed:
+      bytes = mul(m.heads / opt.tp, add(kv_head_vector_bytes(d, m.qk_nope_head_dim + m.qk_rope_head_dim),
+                                        kv_head_vector_bytes(d, m.v_head_dim)));
+      break;
   }
   return m.index_topk > 0 ? add(bytes, index_key_bytes(m)) : bytes;
 }
@@ -79,7 +83,7 @@ MixerWork mixer_work(const Mla& m, const CacheOptions& opt) {
   const double latent = 2.0 * heads * static_cast<double>(2 * m.kv_lora_rank + m.qk_rope_head_dim);
   const int64_t kv = kv_bytes_per_token(m, opt);
   const int64_t index_bytes = m.index_topk > 0 ? index_key_bytes(m) : 0;
-  w.attention.push_back({m.index_topk, false, kv - index_bytes, opt.mla == MlaCache::latent ? latent : expanded, expanded});
+  w.attention.push_back({m.index_topk, false, kv - index_bytes, opt.mla != MlaCache::decompressed ? latent : expanded, expanded});
   w.kernels = {9, 3, 0};  // norm, fused q_a+kv_a GEMM, q_a norm, kv_a norm, q_b, W_UK absorb, RoPE, W_UV, o_proj
   if (m.index_topk > 0) {
     const double score = 2.0 * static_cast<double>(m.index_heads * m.index_head_dim);
