@@ -369,6 +369,21 @@ PagedP99 paged_p99(const LengthDist& d, const std::vector<double>& pmf, const st
   return out;
 }
 
+// The method and the most requests into `out`; returns the p99.
+int64_t take(KvInUse& out, const PagedP99& p) {
+  out.method = p.method;
+  out.samples = p.samples;
+  out.paged_max_requests = p.max_requests;
+  out.max_method = p.max_method;
+  return p.p99;
+}
+
+void check_prefix_in_prompts(const LengthDist& d, int64_t shared_prefix) {
+  if (shared_prefix > 0 && shortest_prompt(d) < shared_prefix)
+    throw Error("a prompt of " + str(shortest_prompt(d)) + " tokens is shorter than the shared prefix of " +
+                str(shared_prefix) + ": the prefix is part of every prompt");
+}
+
 }  // namespace
 
 KvInUse kv_in_use(const MemoryModel& mm, const LengthDist& d, int64_t usable, int64_t requests) {
@@ -378,9 +393,7 @@ KvInUse kv_in_use(const MemoryModel& mm, const LengthDist& d, int64_t usable, in
   out.requests = requests;
   out.max_tokens = static_cast<int64_t>(pmf.size()) - 1;
   const KvSharing& given = mm.sharing;
-  if (given.shared_prefix > 0 && shortest_prompt(d) < given.shared_prefix)
-    throw Error("a prompt of " + str(shortest_prompt(d)) + " tokens is shorter than the shared prefix of " +
-                str(given.shared_prefix) + ": the prefix is part of every prompt");
+  check_prefix_in_prompts(d, given.shared_prefix);
 
   KvSharing paged = given;
   paged.allocation = Allocation::paged;
@@ -453,12 +466,7 @@ KvInUse kv_in_use(const MemoryModel& mm, const LengthDist& d, int64_t usable, in
   });
 
   // Paged: the p99 of the total at `requests`, and the most requests whose p99 fits.
-  const PagedP99 p = paged_p99(d, pmf, bytes, prefix, requests, fits);
-  out.p99_bytes = p.p99;
-  out.method = p.method;
-  out.samples = p.samples;
-  out.paged_max_requests = p.max_requests;
-  out.max_method = p.max_method;
+  out.p99_bytes = take(out, paged_p99(d, pmf, bytes, prefix, requests, fits));
   return out;
 }
 
@@ -474,9 +482,7 @@ KvInUse engine_in_use(const EnginePlan& plan, const LengthDist& d, int64_t reque
   out.in_blocks = true;
   out.block_tokens = plan.block_size;
   out.pool_blocks = plan.num_gpu_blocks;
-  if (plan.sharing.shared_prefix > 0 && shortest_prompt(d) < plan.sharing.shared_prefix)
-    throw Error("a prompt of " + str(shortest_prompt(d)) + " tokens is shorter than the shared prefix of " +
-                str(plan.sharing.shared_prefix) + ": the prefix is part of every prompt");
+  check_prefix_in_prompts(d, plan.sharing.shared_prefix);
   // blocks_for_batch is affine in the batch: two requests less one is a request, one less that the
   // blocks held once.
   std::vector<int64_t> blocks(pmf.size(), 0);
@@ -496,13 +502,9 @@ KvInUse engine_in_use(const EnginePlan& plan, const LengthDist& d, int64_t reque
       std::llround(static_cast<long double>(once) + static_cast<long double>(requests) * mean_blocks));
   // The engine admits a request while its blocks are free: its pool is the whole budget (the
   // weights, activations and CUDA graphs are outside it), and a state is one block per sequence.
-  const PagedP99 p = paged_p99(d, pmf, blocks, once, requests,
-                               [&](int64_t, int64_t total) { return plan.starts && total <= plan.num_gpu_blocks; });
-  out.p99_blocks = p.p99;
-  out.method = p.method;
-  out.samples = p.samples;
-  out.paged_max_requests = p.max_requests;
-  out.max_method = p.max_method;
+  out.p99_blocks = take(out, paged_p99(d, pmf, blocks, once, requests, [&](int64_t, int64_t total) {
+                          return plan.starts && total <= plan.num_gpu_blocks;
+                        }));
   return out;
 }
 

@@ -200,19 +200,18 @@ std::string render_in_use(const KvInUse& u, const LengthDist& d) {
                      lengths);
   out += fmt::format("             {:.1f} tokens held per request on average, at most {}\n", u.mean_tokens,
                      group_digits(u.max_tokens));
+  const std::string method =
+      std::string(name(u.method)) + (u.samples > 0 ? fmt::format(", {} samples", group_digits(u.samples)) : "");
   if (u.in_blocks) {
-    out += fmt::format("             in the engine's blocks of {}: expected {}, p99 {} ({}{}) of the pool's {}\n",
-                       u.block_tokens, group_digits(u.expected_blocks), group_digits(u.p99_blocks), name(u.method),
-                       u.samples > 0 ? fmt::format(", {} samples", group_digits(u.samples)) : "",
+    out += fmt::format("             in the engine's blocks of {}: expected {}, p99 {} ({}) of the pool's {}\n",
+                       u.block_tokens, group_digits(u.expected_blocks), group_digits(u.p99_blocks), method,
                        group_digits(u.pool_blocks));
     out += fmt::format("             most requests at p99: {} ({})\n", group_digits(u.paged_max_requests),
                        name(u.max_method));
     return out;
   }
-  out += fmt::format("             paged in blocks of {}: expected {}, p99 {} ({}{}); the tokens alone {}\n",
-                     u.block_tokens, gib(u.expected_bytes), gib(u.p99_bytes), name(u.method),
-                     u.samples > 0 ? fmt::format(", {} samples", group_digits(u.samples)) : "",
-                     gib(u.held_expected_bytes));
+  out += fmt::format("             paged in blocks of {}: expected {}, p99 {} ({}); the tokens alone {}\n",
+                     u.block_tokens, gib(u.expected_bytes), gib(u.p99_bytes), method, gib(u.held_expected_bytes));
   out += fmt::format("             contiguous, {} tokens reserved per sequence: {}\n", group_digits(u.reserve_tokens),
                      gib(u.contiguous_bytes));
   out += fmt::format("             most requests at p99: paged {} ({}), contiguous {}{}\n",
