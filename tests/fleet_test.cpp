@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/fleet.h"
+#include "core/error.h"
 #include "core/prefill.h"
 #include "test_helpers.h"
 
@@ -95,4 +96,45 @@ TEST_CASE("plan: replicas, batch and SLOs", "[fleet][plan]") {
   CHECK_FALSE(pb.options[0].feasible);
   REQUIRE(pb.best > 0);
   CHECK(pb.options[static_cast<size_t>(pb.best)].tp >= 2);
+}
+
+TEST_CASE("plan --simulate: one replica at its share of the rate, in the engine's own pool", "[fleet][plan][simulate]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu g = gpu("h100-sxm");
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  o.engine.profile = kvplan::test::bundled().resolve_engine("vllm@0.19");
+  o.engine.kv_cache_memory_bytes = int64_t{50} << 30;  // 25,600 blocks of 2 MiB (tests/engine_test.cpp)
+  o.prefill_chunk = 8192;
+  PlanRequest r;
+  r.prompt = 1000;
+  r.gen = 100;
+  r.rps = 4;
+  r.tp_candidates = {1};
+  const FleetPlan p = plan_fleet(m, g, r, o);
+  REQUIRE(p.best == 0);
+  REQUIRE(p.options[0].replicas == 1);
+  PlanSimulation s;
+  s.requests = 200;
+  s.lengths.prompt = {1000, 1000};
+  s.lengths.output = {100, 100};
+  simulate_plan(m, g, p, o, s);
+  // The whole rate on the one replica; vLLM's pool and its big-GPU max_num_seqs (1,024 on an H100).
+  CHECK(s.rps_per_replica == 4.0);
+  CHECK(s.pool_blocks == 25600);
+  CHECK(s.block_tokens == 16);
+  CHECK(s.max_num_seqs == 1024);
+  CHECK(s.result.requests.size() == 200);
+  // Each request produces 100 tokens: 200 x 100 = 20,000.
+  CHECK(s.result.output_tokens == 20000);
+  // A request holds at most cdiv(1,100, 16) = 69 blocks; at 4 req/s of about a second each, a few run
+  // at once, far below 25,600 blocks: no preemption.
+  CHECK(s.result.preemptions == 0);
+  // Every TTFT is at least one prefill of the 1,000-token prompt alone (the step cost of that chunk).
+  const KvplanStepCost cost(m, g, o);
+  CHECK(s.result.ttft_s.max >= s.result.ttft_s.p50);
+  CHECK(s.result.ttft_s.p50 >= cost.prefill_s(1, 1000, 0) * (1 - 1e-9));
+  // The ideal engine has no scheduler or pool to simulate.
+  MemoryOptions ideal = kvplan::test::bf16_options(m);
+  const FleetPlan pi = plan_fleet(m, g, r, ideal);
+  CHECK_THROWS_AS(simulate_plan(m, g, pi, ideal, s), Error);
 }

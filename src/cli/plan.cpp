@@ -17,6 +17,9 @@ struct PlanOptions {
   std::string rps;
   std::string ttft_slo;
   std::string tpot_slo;
+  bool simulate = false;
+  std::string requests = "10000";
+  std::string seed = "1";
 };
 }  // namespace
 
@@ -31,6 +34,11 @@ void setup_plan(CLI::App* sub, Globals& globals) {
   sub->add_option("--rps", o->rps, "Requests per second for the whole fleet")->required();
   sub->add_option("--ttft-slo", o->ttft_slo, "Time-to-first-token objective, seconds");
   sub->add_option("--tpot-slo", o->tpot_slo, "Time-per-output-token objective, seconds");
+  sub->add_flag("--simulate", o->simulate,
+                "Also simulate one replica of the plan request by request (Poisson arrivals, the engine's scheduler "
+                "and block pool): latency percentiles, goodput, the queue (docs/fleet.md)");
+  sub->add_option("--requests", o->requests, "With --simulate: requests to simulate")->capture_default_str();
+  sub->add_option("--seed", o->seed, "With --simulate: the arrivals' and lengths' seed")->capture_default_str();
   add_format_option(sub, o->q.format, {"table", "json"});
   sub->callback([o, sub, &globals] {
     const Registry registry = globals.registry();
@@ -49,9 +57,31 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     if (!o->ttft_slo.empty()) r.ttft_slo_s = parse_positive(o->ttft_slo, "--ttft-slo");
     if (!o->tpot_slo.empty()) r.tpot_slo_s = parse_positive(o->tpot_slo, "--tpot-slo");
     if (sub->get_option("--tp")->count() > 0) r.tp_candidates = {opt.cache.tp};
+    if (!o->simulate && (sub->get_option("--requests")->count() > 0 || sub->get_option("--seed")->count() > 0))
+      throw Error("--requests and --seed set up the simulation: add --simulate");
     const FleetPlan p = plan_fleet(model, gpu, r, opt);
-    if (o->q.format == "json") print(json_text(plan_to_json(model, gpu, p)));
-    else print(render_plan(model, gpu, p));
+    std::optional<PlanSimulation> sim;
+    if (o->simulate) {
+      sim.emplace();
+      sim->requests = parse_count(o->requests, "--requests");
+      sim->seed = static_cast<uint64_t>(parse_count(o->seed, "--seed"));
+      if (opt.lengths) {
+        sim->lengths = *opt.lengths;
+      } else {
+        sim->lengths.prompt = {w.prompt, w.prompt};
+        sim->lengths.output = {w.gen, w.gen};
+        sim->lengths.prompt_source = "fixed:" + std::to_string(w.prompt);
+        sim->lengths.output_source = "fixed:" + std::to_string(w.gen);
+      }
+      simulate_plan(model, gpu, p, opt, *sim);
+    }
+    if (o->q.format == "json") {
+      Json j = plan_to_json(model, gpu, p);
+      j["simulation"] = sim ? simulation_to_json(*sim) : Json(nullptr);
+      print(json_text(j));
+    } else {
+      print(render_plan(model, gpu, p) + (sim ? render_simulation(*sim) : ""));
+    }
     warn(estimate_warnings(model, Workload{1, tokens, w.prompt, w.gen}));
   });
 }

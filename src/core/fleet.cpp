@@ -211,6 +211,33 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
 
 }  // namespace
 
+void simulate_plan(const Model& model, const Gpu& gpu, const FleetPlan& plan, const MemoryOptions& base,
+                   PlanSimulation& sim) {
+  if (base.engine.profile.kind == EngineKind::ideal)
+    throw Error("--simulate runs an engine's scheduler and block pool: use --engine vllm or sglang");
+  if (plan.best < 0) throw Error("--simulate needs a feasible plan: no tensor-parallel option carries the load");
+  const PlanOption& best = plan.options[static_cast<size_t>(plan.best)];
+  MemoryOptions opt = base;
+  opt.cache.tp = best.tp;
+  const int64_t longest = static_cast<int64_t>(tokens_held_pmf(sim.lengths).size()) - 1;
+  const EnginePlan engine = plan_engine(model, gpu, opt, opt.engine.max_model_len.value_or(longest));
+  if (!engine.starts) throw Error("--simulate: the engine does not start: " + engine.failure);
+  SimConfig c;
+  c.max_num_seqs = engine.max_num_seqs;
+  c.max_num_batched_tokens = opt.prefill_chunk;
+  c.block_tokens = engine.block_size;
+  c.pool_blocks = engine.num_gpu_blocks;
+  c.blocks_for_tokens = [engine](int64_t tokens) { return blocks_for_request(engine, tokens); };
+  c.ttft_slo_s = plan.request.ttft_slo_s;
+  c.tpot_slo_s = plan.request.tpot_slo_s;
+  sim.rps_per_replica = plan.request.rps / static_cast<double>(best.replicas);
+  sim.max_num_seqs = c.max_num_seqs;
+  sim.pool_blocks = c.pool_blocks;
+  sim.block_tokens = c.block_tokens;
+  const KvplanStepCost cost(model, gpu, opt);
+  sim.result = simulate(poisson_requests(sim.rps_per_replica, sim.requests, sim.seed, sim.lengths), c, cost);
+}
+
 FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& q, const MemoryOptions& base) {
   check_model(model);
   check_gpu(gpu);

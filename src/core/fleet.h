@@ -14,6 +14,7 @@
 #include "core/length_dist.h"
 #include "core/memory.h"
 #include "core/model.h"
+#include "core/simulate.h"
 #include "core/speculative.h"
 
 namespace kvplan {
@@ -94,5 +95,25 @@ struct FleetPlan {
 };
 
 FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& request, const MemoryOptions& base);
+
+// `plan --simulate`: one replica of the plan's chosen option under its share of the rate
+// (request.rps / replicas), `requests` Poisson arrivals with lengths from `lengths`, run through the
+// request-level simulation (core/simulate.h) with the engine's own block pool (blocks_for_request of
+// its plan at max_model_len = the longest request, or the given one) and max_num_seqs, the token
+// budget max_num_batched_tokens, and kvplan's step cost at the option's tp.
+struct PlanSimulation {
+  int64_t requests = 10000;
+  uint64_t seed = 1;
+  LengthDist lengths;               // fixed --prompt/--gen unless distributions are given
+  double rps_per_replica = 0;       // filled by simulate_plan
+  int64_t max_num_seqs = 0;         // filled: the engine's
+  int64_t pool_blocks = 0;          // filled: the engine's num_gpu_blocks
+  int64_t block_tokens = 0;         // filled
+  SimResult result;                 // filled
+};
+// Throws kvplan::Error without a feasible option, or under the ideal engine (the simulation runs an
+// engine's block pool: use --engine vllm or sglang).
+void simulate_plan(const Model& model, const Gpu& gpu, const FleetPlan& plan, const MemoryOptions& base,
+                   PlanSimulation& sim);
 
 }  // namespace kvplan

@@ -177,6 +177,61 @@ std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) 
   return out;
 }
 
+namespace {
+Json stats_json(const Stats& s) {
+  return {{"count", s.count}, {"mean", s.mean}, {"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99}, {"max", s.max}};
+}
+}  // namespace
+
+Json simulation_to_json(const PlanSimulation& s) {
+  const SimResult& r = s.result;
+  Json queue = Json::array();
+  for (const QueuePoint& p : r.queue) queue.push_back({{"time_s", p.time_s}, {"waiting", p.waiting}, {"running", p.running}});
+  return {{"requests", s.requests},
+          {"seed", s.seed},
+          {"prompt_dist", s.lengths.prompt_source},
+          {"gen_dist", s.lengths.output_source},
+          {"rps_per_replica", s.rps_per_replica},
+          {"max_num_seqs", s.max_num_seqs},
+          {"pool_blocks", s.pool_blocks},
+          {"block_tokens", s.block_tokens},
+          {"latency", {{"ttft_s", stats_json(r.ttft_s)}, {"tpot_s", stats_json(r.tpot_s)}, {"e2e_s", stats_json(r.e2e_s)}}},
+          {"throughput",
+           {{"output_tokens_per_s", r.output_tokens_per_s}, {"requests_per_s", r.requests_per_s}, {"span_s", r.span_s}}},
+          {"goodput_rps", r.goodput_rps},
+          {"good_requests", r.good_requests},
+          {"preemptions", r.preemptions},
+          {"steps", r.steps},
+          {"max_waiting", r.max_waiting},
+          {"max_running", r.max_running},
+          {"max_blocks_used", r.max_blocks_used},
+          {"queue", queue}};
+}
+
+std::string render_simulation(const PlanSimulation& s) {
+  const SimResult& r = s.result;
+  std::string out = fmt::format(
+      "  simulated  one replica: {} requests at {:.3f} req/s (Poisson, seed {}), prompts {}, outputs {}\n",
+      group_digits(s.requests), s.rps_per_replica, s.seed, s.lengths.prompt_source, s.lengths.output_source);
+  out += fmt::format("             max_num_seqs {}, pool {} blocks of {} tokens\n", group_digits(s.max_num_seqs),
+                     group_digits(s.pool_blocks), s.block_tokens);
+  out += fmt::format("             {:<6}{:>12}{:>12}{:>12}{:>12}{:>12}\n", "", "mean", "p50", "p90", "p99", "max");
+  auto row = [&](const char* what, const Stats& st) {
+    out += fmt::format("             {:<6}{:>12}{:>12}{:>12}{:>12}{:>12}\n", what, seconds(st.mean), seconds(st.p50),
+                       seconds(st.p90), seconds(st.p99), seconds(st.max));
+  };
+  row("TTFT", r.ttft_s);
+  row("TPOT", r.tpot_s);
+  row("E2E", r.e2e_s);
+  out += fmt::format("             {:.2f} req/s, {:.1f} output tokens/s; goodput {:.2f} req/s ({} of {} within the SLOs)\n",
+                     r.requests_per_s, r.output_tokens_per_s, r.goodput_rps, group_digits(r.good_requests),
+                     group_digits(s.requests));
+  out += fmt::format("             at most {} waiting and {} running, {} of {} blocks; {} preemption{}\n",
+                     group_digits(r.max_waiting), group_digits(r.max_running), group_digits(r.max_blocks_used),
+                     group_digits(s.pool_blocks), group_digits(r.preemptions), r.preemptions == 1 ? "" : "s");
+  return out;
+}
+
 std::string render_compare(const std::vector<Estimate>& rows) {
   std::string out = fmt::format("{:<18}{:<12}{:>4}{:>11}{:>11}{:>11}{:>6}{:>10}{:>12}{:>11}{:>8}{:>11}{:>10}\n", "model", "gpu",
                                 "tp", "weights", "KV/seq", "total", "fits", "max batch", "step", "tokens/s", "bound",

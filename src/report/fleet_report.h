@@ -15,6 +15,9 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
 
 Json plan_to_json(const Model& model, const Gpu& gpu, const FleetPlan& p);
 std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p);
+// plan --simulate: latency percentiles, throughput and the queue of one simulated replica.
+Json simulation_to_json(const PlanSimulation& s);
+std::string render_simulation(const PlanSimulation& s);
 
 // One row per estimate: model, GPU, memory, fit, decode and cost at a glance.
 std::string render_compare(const std::vector<Estimate>& rows);
