@@ -189,3 +189,41 @@ TEST_CASE("checks: a cost limit needs a price", "[checks]") {
   CHECK(r.estimates.workload.cost.usd_per_gpu_hour == 3.0);
   CHECK(r.checks.back().name == "max_usd_per_million_output_tokens");
 }
+
+TEST_CASE("checks: the p99 and goodput limits come from the simulation at workload.rate_rps", "[checks][simulate]") {
+  const Registry registry = Registry::load("");
+  const Model model = registry.resolve_model("llama-3.1-8b");
+  const Gpu gpu = registry.resolve_gpu("h100-sxm");
+  DeploySpec spec;
+  spec.engine.settings.profile = registry.resolve_engine("vllm@0.19");
+  spec.workload.concurrency = 8;
+  spec.workload.prompt_tokens = 1000;
+  spec.workload.output_tokens = 100;
+  spec.limits.max_ttft_p99_s = 10.0;
+  spec.limits.max_tpot_p99_s = 1.0;
+  spec.limits.min_goodput_rps = 0.0;
+  // Without a rate the limits cannot be measured: an input error.
+  CHECK_THROWS_AS(estimate_deployment(model, gpu, spec), Error);
+  spec.workload.rate_rps = 2.0;
+  spec.workload.requests = 300;
+  const DeployResult r = check_deployment(model, gpu, spec);
+  REQUIRE(r.estimates.simulation.has_value());
+  const SimResult& s = *r.estimates.simulation;
+  CHECK(s.requests.size() == 300);
+  // Each check reports the simulation's own figure against its limit.
+  auto find = [&](const std::string& name) {
+    for (const CheckResult& c : r.checks)
+      if (c.name == name) return c;
+    FAIL("no check " << name);
+    return CheckResult{};
+  };
+  CHECK(find("max_ttft_p99_s").measured == s.ttft_s.p99);
+  CHECK(find("max_tpot_p99_s").measured == s.tpot_s.p99);
+  CHECK(find("min_goodput_rps").measured == s.goodput_rps);
+  // Limits of 10 s and 1 s hold for every request of an idle-ish engine: goodput = throughput.
+  CHECK(s.good_requests == 300);
+  CHECK(find("max_ttft_p99_s").pass);
+  // Under the ideal engine there is no scheduler to simulate.
+  spec.engine.settings.profile = EngineProfile{};
+  CHECK_THROWS_AS(estimate_deployment(model, gpu, spec), Error);
+}

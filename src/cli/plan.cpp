@@ -68,10 +68,7 @@ void setup_plan(CLI::App* sub, Globals& globals) {
       if (opt.lengths) {
         sim->lengths = *opt.lengths;
       } else {
-        sim->lengths.prompt = {w.prompt, w.prompt};
-        sim->lengths.output = {w.gen, w.gen};
-        sim->lengths.prompt_source = "fixed:" + std::to_string(w.prompt);
-        sim->lengths.output_source = "fixed:" + std::to_string(w.gen);
+        sim->lengths = fixed_lengths(w.prompt, w.gen);
       }
       simulate_plan(model, gpu, p, opt, *sim);
     }

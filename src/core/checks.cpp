@@ -5,6 +5,7 @@
 
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/fleet.h"
 #include "core/serving_dtypes.h"
 
 namespace kvplan {
@@ -195,7 +196,31 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
     throw Error("limit max_usd_per_million_output_tokens needs a price: GPU preset '" + gpu.id +
                 "' has none, set usd_per_gpu_hour",
                 spec.pos("limits.max_usd_per_million_output_tokens"));
-  DeployEstimates out{estimate(model, priced, load, options), std::nullopt};
+  const Limits& l = spec.limits;
+  for (const char* key : {"limits.max_ttft_p99_s", "limits.max_tpot_p99_s", "limits.min_goodput_rps"})
+    if (spec.key_pos.count(key) && !w.rate_rps)
+      throw Error(std::string(key) + " is measured by a simulation: set workload.rate_rps", spec.pos(key));
+  if (!w.rate_rps && (l.max_ttft_p99_s || l.max_tpot_p99_s || l.min_goodput_rps))
+    throw Error("the p99 and goodput limits are measured by a simulation: set workload.rate_rps");
+  if (w.rate_rps && ideal)
+    throw Error("workload.rate_rps simulates an engine's scheduler and block pool: it needs engine vllm or sglang",
+                spec.pos("workload.rate_rps"));
+  DeployEstimates out{estimate(model, priced, load, options), std::nullopt, std::nullopt};
+  if (w.rate_rps) {
+    const EnginePlan& plan = *out.workload.engine;
+    if (plan.starts) {
+      SimConfig c = engine_sim_config(plan, options.prefill_chunk);
+      c.ttft_slo_s = l.max_ttft_p99_s;
+      c.tpot_slo_s = l.max_tpot_p99_s;
+      const LengthDist lengths = w.lengths ? *w.lengths : fixed_lengths(w.prompt_tokens, w.output_tokens);
+      try {
+        out.simulation = simulate(poisson_requests(*w.rate_rps, w.requests, static_cast<uint64_t>(w.seed), lengths), c,
+                                  KvplanStepCost(model, priced, options));
+      } catch (const Error& e) {
+        throw Error(std::string("workload.rate_rps: ") + e.what(), spec.pos("workload.rate_rps"));
+      }
+    }
+  }
   if (ideal && (spec.limits.max_model_len_fits || spec.limits.max_num_seqs_fit)) {
     Workload full;
     full.batch = engine.max_num_seqs.value_or(1);
@@ -277,6 +302,18 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
     add_check("max_usd_per_million_output_tokens", w.cost.usd_per_million_output_tokens.value_or(0),
               Comparison::at_most, *l.max_usd_per_million_output_tokens, "USD",
               "per million output tokens at " + load + " on " + str(w.options.cache.tp) + " GPU(s)");
+  if (const std::optional<SimResult>& s = e.simulation) {
+    const std::string at = "of " + str(static_cast<int64_t>(s->requests.size())) + " simulated requests at " +
+                           fmt_concurrency(spec.workload.rate_rps.value_or(0)) + " req/s";
+    if (l.max_ttft_p99_s)
+      add_check("max_ttft_p99_s", s->ttft_s.p99, Comparison::at_most, *l.max_ttft_p99_s, "s", "p99 time to first token " + at);
+    if (l.max_tpot_p99_s)
+      add_check("max_tpot_p99_s", s->tpot_s.p99, Comparison::at_most, *l.max_tpot_p99_s, "s",
+                "p99 time per output token " + at);
+    if (l.min_goodput_rps)
+      add_check("min_goodput_rps", s->goodput_rps, Comparison::at_least, *l.min_goodput_rps, "req/s",
+                "requests per second within the latency limits, " + at);
+  }
   if (plan || e.engine) {
     // The engine's own start-up question: sequences of max_model_len, each holding all its blocks.
     const int64_t per = plan ? blocks_for_request(*plan, plan->max_model_len) : 0;

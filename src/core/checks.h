@@ -11,6 +11,7 @@
 
 #include "core/engine.h"
 #include "core/estimate.h"
+#include "core/simulate.h"
 
 namespace kvplan {
 
@@ -52,6 +53,11 @@ struct DeployWorkload {
   OffloadOverlap offload_overlap = OffloadOverlap::prefetch;
   double offload_bandwidth_bytes_per_s = 0;
   int64_t offload_capacity_bytes = 0;
+  // A request-level simulation of the deployment (an engine's; docs/fleet.md): requests arriving
+  // as a Poisson process at rate_rps, `requests` of them, drawn with `seed`.
+  std::optional<double> rate_rps;
+  int64_t requests = 10000;
+  int64_t seed = 1;
 };
 
 // What must hold. Unset limits are not checked; `fits` is on unless turned off.
@@ -66,6 +72,11 @@ struct Limits {
                                                       // (speculative: step time / acceptance length)
   std::optional<double> min_output_tokens_per_s;      // decode tokens/s of one replica at that step (speculative: its rate)
   std::optional<double> max_usd_per_million_output_tokens;
+  // From the simulation at workload.rate_rps: p99 TTFT and TPOT, and the requests per second that
+  // meet both latency limits that are set (all requests when neither is).
+  std::optional<double> max_ttft_p99_s;
+  std::optional<double> max_tpot_p99_s;
+  std::optional<double> min_goodput_rps;
 };
 
 struct DeploySpec {
@@ -98,6 +109,7 @@ const char* symbol(Comparison c);  // "<=" or ">="
 struct DeployEstimates {
   Estimate workload;
   std::optional<Estimate> engine;
+  std::optional<SimResult> simulation;  // with workload.rate_rps
 };
 
 struct DeployResult {

@@ -211,6 +211,25 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
 
 }  // namespace
 
+SimConfig engine_sim_config(const EnginePlan& engine, int64_t max_num_batched_tokens) {
+  SimConfig c;
+  c.max_num_seqs = engine.max_num_seqs;
+  c.max_num_batched_tokens = max_num_batched_tokens;
+  c.block_tokens = engine.block_size;
+  c.pool_blocks = engine.num_gpu_blocks;
+  c.blocks_for_tokens = [engine](int64_t tokens) { return blocks_for_request(engine, tokens); };
+  return c;
+}
+
+LengthDist fixed_lengths(int64_t prompt, int64_t gen) {
+  LengthDist d;
+  d.prompt = {prompt, prompt};
+  d.output = {gen, gen};
+  d.prompt_source = "fixed:" + std::to_string(prompt);
+  d.output_source = "fixed:" + std::to_string(gen);
+  return d;
+}
+
 void simulate_plan(const Model& model, const Gpu& gpu, const FleetPlan& plan, const MemoryOptions& base,
                    PlanSimulation& sim) {
   if (base.engine.profile.kind == EngineKind::ideal)
@@ -222,12 +241,7 @@ void simulate_plan(const Model& model, const Gpu& gpu, const FleetPlan& plan, co
   const int64_t longest = static_cast<int64_t>(tokens_held_pmf(sim.lengths).size()) - 1;
   const EnginePlan engine = plan_engine(model, gpu, opt, opt.engine.max_model_len.value_or(longest));
   if (!engine.starts) throw Error("--simulate: the engine does not start: " + engine.failure);
-  SimConfig c;
-  c.max_num_seqs = engine.max_num_seqs;
-  c.max_num_batched_tokens = opt.prefill_chunk;
-  c.block_tokens = engine.block_size;
-  c.pool_blocks = engine.num_gpu_blocks;
-  c.blocks_for_tokens = [engine](int64_t tokens) { return blocks_for_request(engine, tokens); };
+  SimConfig c = engine_sim_config(engine, opt.prefill_chunk);
   c.ttft_slo_s = plan.request.ttft_slo_s;
   c.tpot_slo_s = plan.request.tpot_slo_s;
   sim.rps_per_replica = plan.request.rps / static_cast<double>(best.replicas);

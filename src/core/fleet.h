@@ -111,6 +111,11 @@ struct PlanSimulation {
   int64_t block_tokens = 0;         // filled
   SimResult result;                 // filled
 };
+// The simulation's scheduler as an engine's plan sets it: max_num_seqs, the block pool and its
+// per-request blocks (blocks_for_request over the groups), and the token budget.
+SimConfig engine_sim_config(const EnginePlan& engine, int64_t max_num_batched_tokens);
+// Fixed lengths as a distribution (fixed:P, fixed:G).
+LengthDist fixed_lengths(int64_t prompt, int64_t gen);
 // Throws kvplan::Error without a feasible option, or under the ideal engine (the simulation runs an
 // engine's block pool: use --engine vllm or sglang).
 void simulate_plan(const Model& model, const Gpu& gpu, const FleetPlan& plan, const MemoryOptions& base,

@@ -208,6 +208,18 @@ const KeySpec kKeys[] = {
     {"workload", "trunk_tokens", "integer", "0", false,
      "tokens of each request that its branches share in whole blocks; prompt + output is one branch",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.trunk_tokens = positive(f, k); }},
+    {"workload", "rate_rps", "number", "", false,
+     "requests per second arriving (Poisson) at this one engine: a request-level simulation (engine vllm or "
+     "sglang; docs/fleet.md) measures the limits max_ttft_p99_s, max_tpot_p99_s and min_goodput_rps",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       const double v = f.number(k);
+       if (!(v > 0 && v < 1e9)) throw Error("'" + k + "' must be a positive rate below 1e9, got " + f.string(k), f.pos(k));
+       d.spec.workload.rate_rps = v;
+     }},
+    {"workload", "requests", "integer", "10000", false, "requests the simulation runs",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.requests = positive(f, k); }},
+    {"workload", "seed", "integer", "1", false, "seed of the simulation's arrivals and lengths",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.seed = positive(f, k); }},
     {"workload", "prefix_hit_rate", "fraction", "0", false,
      "fraction of prompt tokens found in the prefix cache (vLLM's prefix cache hit rate): their prefill is skipped",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
@@ -348,6 +360,14 @@ const KeySpec kKeys[] = {
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        d.spec.limits.max_usd_per_million_output_tokens = non_negative(f, k);
      }},
+    {"limits", "max_ttft_p99_s", "number", "", false,
+     "p99 time to first token of the simulation at workload.rate_rps (queueing and shared steps included)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.max_ttft_p99_s = positive_limit(f, k); }},
+    {"limits", "max_tpot_p99_s", "number", "", false, "p99 time per output token of that simulation",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.max_tpot_p99_s = positive_limit(f, k); }},
+    {"limits", "min_goodput_rps", "number", "", false,
+     "requests per second of that simulation within max_ttft_p99_s and max_tpot_p99_s (those set), at least",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.limits.min_goodput_rps = non_negative(f, k); }},
 };
 
 const std::vector<std::pair<std::string, std::string>> kSections = {
