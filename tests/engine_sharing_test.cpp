@@ -2,10 +2,16 @@
 // and SGLang"): expected blocks derived by hand from the block arithmetic and the models' shapes.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 #include "core/engine.h"
 #include "core/error.h"
 #include "core/estimate.h"
+#include "core/fleet.h"
 #include "core/length_dist.h"
+#include "core/simulate.h"
 #include "test_helpers.h"
 
 using namespace kvplan;
@@ -137,9 +143,11 @@ TEST_CASE("engine sharing: layers that are not full attention are refused", "[en
 }
 
 TEST_CASE("engine sharing: length distributions count the engine's blocks", "[engine][sharing][lengths]") {
-  // Prompts of 100 tokens, outputs of 50: a request holds 100 + U tokens, U uniform on 1..50, so
-  // 101..150 tokens, each with probability 1/50. In vLLM's 16-token blocks: 101-112 -> 7 blocks (12
-  // values), 113-128 -> 8 (16), 129-144 -> 9 (16), 145-150 -> 10 (6): P = .24, .32, .32, .12.
+  // Prompts of 100 tokens, outputs of 50: a request holds 100 + U tokens, U uniform on 0..49 (the
+  // prompt while it yields its first token, then one more per decode step; the 50th output token is
+  // never cached), so 100..149 tokens, each with probability 1/50. In vLLM's 16-token blocks:
+  // 100-112 -> 7 blocks (13 values), 113-128 -> 8 (16), 129-144 -> 9 (16), 145-149 -> 10 (5):
+  // P = .26, .32, .32, .10.
   LengthDist d;
   d.prompt = {100, 100};
   d.output = {50, 50};
@@ -151,18 +159,89 @@ TEST_CASE("engine sharing: length distributions count the engine's blocks", "[en
   const KvInUse u = engine_in_use(p, d, 4);
   CHECK(u.in_blocks);
   CHECK(u.pool_blocks == 40);
-  CHECK(u.mean_tokens == Approx(125.5));
-  // Expected: 4 x (12 x 7 + 16 x 8 + 16 x 9 + 6 x 10) / 50 = 4 x 8.32 = 33.28 -> 33.
+  CHECK(u.mean_tokens == Approx(124.5));
+  // Expected: 4 x (13 x 7 + 16 x 8 + 16 x 9 + 5 x 10) / 50 = 4 x 413 / 50 = 33.04 -> 33.
   CHECK(u.expected_blocks == 33);
-  // p99 of the sum of 4: P(40) = .12^4 = .000207; P(39) = 4 x .12^3 x .32 = .002212; P(38) = 6 x
-  // .12^2 x .32^2 + 4 x .12^3 x .32 = .008847 + .002212 = .011059. P(S <= 37) = .98653 < .99 and
-  // P(S <= 38) = .99758, so the p99 is 38 blocks.
-  CHECK(u.p99_blocks == 38);
+  // p99 of the sum of 4 (at most 40): P(40) = .1^4 = .0001; P(39) = 4 x .1^3 x .32 = .00128;
+  // P(38) = 6 x .1^2 x .32^2 + 4 x .1^3 x .32 = .006144 + .00128 = .007424; P(37) = 4 x .1^3 x .26
+  // (10,10,10,7) + 12 x .1^2 x .32^2 (10,10,9,8) + 4 x .1 x .32^3 (10,9,9,9) = .00104 + .012288 +
+  // .0131072 = .0264352. P(S <= 36) = 1 - .0352392 = .96476 < .99 and P(S <= 37) = .991196, so the
+  // p99 is 37 blocks.
+  CHECK(u.p99_blocks == 37);
   CHECK(u.method == P99Method::exact);
-  // Most requests: 4 hold at most 40 blocks, always within the pool; 5 hold 41.6 on average, more
+  // Most requests: 4 hold at most 40 blocks, always within the pool; 5 hold 41.3 on average, more
   // than 40 well over 1% of the time.
   CHECK(u.paged_max_requests == 4);
   // The engine rejects a request longer than max_model_len.
   const EnginePlan short_plan = plan_engine(test::model("llama-3.1-8b"), test::gpu("h100-sxm"), o, 149);
   CHECK_THROWS_AS(engine_in_use(short_plan, d, 1), Error);
+}
+
+TEST_CASE("engine sharing: the blocks in use agree with the simulator's steps", "[engine][sharing][lengths][simulate]") {
+  // engine_in_use sizes 16 running requests each drawn from the distribution of a running request
+  // (core/length_dist.h); the simulator runs requests through vLLM V1's scheduler and holds their
+  // blocks step by step. With 16 requests always running (100,000 requests queued at t = 0,
+  // max_num_seqs 16) and a pool that never binds (no preemption), the blocks in use at a step are 16
+  // independent running requests' blocks, so the two must agree.
+  // Prompts uniform on 100..2,000, outputs on 10..500. By hand, a running request holds E[P] + E[U]
+  // tokens with E[P] = 1,050 and, requests met in proportion to their G steps, E[U] = E[G (G - 1)]
+  // / (2 E[G]) = (E[G^2] - E[G]) / (2 E[G]); E[G] = 255, Var G = (491^2 - 1) / 12 = 20,090, E[G^2] =
+  // 20,090 + 65,025 = 85,115, so E[U] = 84,860 / 510 = 166.39 and the mean is 1,216.39 tokens. Each
+  // request equally likely (no length bias) would give E[U] = (E[G] - 1) / 2 = 127, 39.4 tokens
+  // (2.5 blocks of ~76.5, 3.2%) fewer: the comparison below tells the two apart.
+  LengthDist d;
+  d.prompt = {100, 2000};
+  d.output = {10, 500};
+  MemoryOptions o = options("vllm@0.19", KvSharing{});
+  o.engine.kv_cache_memory_bytes = 4000 * 2 * (int64_t{1} << 20);  // 4,000 blocks; 16 x 157 at most
+  const EnginePlan p = plan_engine(test::model("llama-3.1-8b"), test::gpu("h100-sxm"), o, 2500);
+  REQUIRE(p.num_gpu_blocks == 4000);
+  const KvInUse u = engine_in_use(p, d, 16);
+  CHECK(u.mean_tokens == Approx(1050.0 + 84860.0 / 510).epsilon(1e-9));
+  REQUIRE(u.method == P99Method::exact);
+
+  // Lengths drawn by the simulator's own generator; at 10^9 requests per second every one has
+  // arrived before the first step (1 s) ends.
+  const std::vector<SimRequest> reqs = poisson_requests(1e9, 100000, 7, d);
+  SimConfig c = engine_sim_config(p, 8192);
+  c.max_num_seqs = 16;
+  std::vector<double> blocks;  // at every step with all 16 running
+  c.on_step = [&](int64_t running, int64_t used) {
+    if (running == 16) blocks.push_back(static_cast<double>(used));
+  };
+  struct OneSecond : StepCost {
+    double step_s(const StepLoad&) const override { return 1.0; }
+  } cost;
+  const SimResult r = simulate(reqs, c, cost);
+  CHECK(r.preemptions == 0);
+  // About 100,000 x 255 / 16 = 1.6 million steps; nearly all have 16 running.
+  REQUIRE(blocks.size() > 1500000);
+
+  // The mean: the steps' blocks are correlated over a request's life (~255 steps), so its standard
+  // error comes from 100 batches of consecutive steps (each ~16,000 steps, ~60 lives long, nearly
+  // independent): SE = sd(batch means) / sqrt(100).
+  const size_t batches = 100, per = blocks.size() / batches;
+  std::vector<double> means;
+  double mean = 0;
+  for (size_t b = 0; b < batches; ++b) {
+    double sum = 0;
+    for (size_t i = b * per; i < (b + 1) * per; ++i) sum += blocks[i];
+    means.push_back(sum / static_cast<double>(per));
+    mean += means.back() / static_cast<double>(batches);
+  }
+  double var = 0;
+  for (double m : means) var += (m - mean) * (m - mean) / static_cast<double>(batches - 1);
+  const double se = std::sqrt(var / static_cast<double>(batches));
+  // The test can tell a 3.2% bias: its noise is well below 1% of the mean.
+  CHECK(4 * se < 0.01 * mean);
+  CHECK(std::abs(mean - static_cast<double>(u.expected_blocks)) < std::max(4 * se, 1.0));  // expected_blocks is rounded
+  // The p99: the nearest-rank p99 of the steps against the exact p99 of 16 independent requests.
+  // The total's sd is ~4 x 36 blocks (a prompt's 1,900-token spread is 549 tokens = 34 blocks),
+  // and the empirical p99 of ~6,000 independent lives' worth of steps has an SE of
+  // sqrt(.99 x .01 / 6,000) / density(p99) ~ 0.0013 / (0.0267 / 145) ~ 7 blocks: within 2% (~30 blocks)
+  // is over 4 of them.
+  std::vector<double> sorted = blocks;
+  std::sort(sorted.begin(), sorted.end());
+  const double p99 = nearest_rank(sorted, 99);
+  CHECK(std::abs(p99 - static_cast<double>(u.p99_blocks)) < 0.02 * static_cast<double>(u.p99_blocks));
 }

@@ -41,15 +41,18 @@ std::vector<int64_t> paged_bytes(int64_t top, int64_t block, int64_t bytes_per_t
   return v;
 }
 
-// The distribution of one request's bytes by brute force over (prompt, output, U), each
-// combination weighted 1/nP x 1/nG x 1/g: the test's own enumeration, independent of the
-// difference arrays in tokens_held_pmf.
+// The distribution of a running request's bytes by brute force over (prompt, output, U), U =
+// 0..g-1: each step of each (prompt, output) pair equally likely, so every combination weighs
+// 1 / (nP x the outputs' sum): the test's own enumeration, independent of the difference arrays in
+// tokens_held_pmf.
 std::map<int64_t, double> enumerate_request(const LengthDist& d, const std::vector<int64_t>& bytes) {
   std::map<int64_t, double> out;
-  const double np = static_cast<double>(d.prompt.hi - d.prompt.lo + 1), ng = static_cast<double>(d.output.hi - d.output.lo + 1);
+  const double np = static_cast<double>(d.prompt.hi - d.prompt.lo + 1);
+  double steps = 0;
+  for (int64_t g = d.output.lo; g <= d.output.hi; ++g) steps += static_cast<double>(g);
   for (int64_t p = d.prompt.lo; p <= d.prompt.hi; ++p)
     for (int64_t g = d.output.lo; g <= d.output.hi; ++g)
-      for (int64_t u = 1; u <= g; ++u) out[bytes[static_cast<size_t>(p + u)]] += 1.0 / (np * ng * static_cast<double>(g));
+      for (int64_t u = 0; u < g; ++u) out[bytes[static_cast<size_t>(p + u)]] += 1.0 / (np * steps);
   return out;
 }
 
@@ -76,36 +79,42 @@ int64_t quantile(const std::map<int64_t, double>& s, double q) {
 }
 }  // namespace
 
-TEST_CASE("lengths: tokens held by a request at a random point of its output", "[lengths]") {
+TEST_CASE("lengths: tokens held by a request at a random step of its output", "[lengths]") {
+  // A request of prompt P and output G holds P tokens while its prefill yields the first output
+  // token, then P + 1 .. P + G - 1 at its G - 1 decode steps: T = P + U, U uniform on 0..G-1. It
+  // runs G steps, so at a given step the running requests are met in proportion to P(P, G) x G.
   SECTION("a fixed prompt of 2, outputs 1 or 2") {
-    // G = 1 (1/2): T = 3. G = 2 (1/2): T = 3 or 4, 1/4 each. So P(3) = 3/4, P(4) = 1/4.
+    // G = 1 runs 1 step, G = 2 runs 2: of the 3 steps, G = 1's holds T = 2, G = 2's hold 2 and 3.
+    // So P(2) = 2/3, P(3) = 1/3; the longest request is 2 + 2 = 4 tokens, so 0..3 are covered.
     const std::vector<double> p = tokens_held_pmf(independent(2, 2, 1, 2));
-    REQUIRE(p.size() == 5);
+    REQUIRE(p.size() == 4);
     CHECK(p[0] == 0);
-    CHECK(p[2] == 0);
-    CHECK(p[3] == Approx(0.75).margin(1e-15));
-    CHECK(p[4] == Approx(0.25).margin(1e-15));
+    CHECK(p[1] == 0);
+    CHECK(p[2] == Approx(2.0 / 3).margin(1e-15));
+    CHECK(p[3] == Approx(1.0 / 3).margin(1e-15));
   }
   SECTION("prompts 1 or 2, a fixed output of 2") {
-    // P = 1: T = 2, 3; P = 2: T = 3, 4; each 1/4: P(2) = 1/4, P(3) = 1/2, P(4) = 1/4.
+    // P = 1: T = 1, 2; P = 2: T = 2, 3; each 1/4: P(1) = 1/4, P(2) = 1/2, P(3) = 1/4.
     const std::vector<double> p = tokens_held_pmf(independent(1, 2, 2, 2));
-    REQUIRE(p.size() == 5);
-    CHECK(p[1] == 0);
-    CHECK(p[2] == Approx(0.25).margin(1e-15));
-    CHECK(p[3] == Approx(0.5).margin(1e-15));
-    CHECK(p[4] == Approx(0.25).margin(1e-15));
+    REQUIRE(p.size() == 4);
+    CHECK(p[0] == 0);
+    CHECK(p[1] == Approx(0.25).margin(1e-15));
+    CHECK(p[2] == Approx(0.5).margin(1e-15));
+    CHECK(p[3] == Approx(0.25).margin(1e-15));
   }
   SECTION("a trace's pairs are joint") {
-    // (1, 1): T = 2 with 1/2. (3, 2): T = 4 or 5, 1/4 each. Independent marginals would also give T = 3.
+    // (1, 1) runs 1 step at T = 1; (3, 2) runs 2 at T = 3 and 4: 1/3 each. Independent marginals
+    // would also give T = 2.
     LengthDist d;
     d.kind = LengthsKind::trace;
     d.trace = {{1, 1}, {3, 2}};
     const std::vector<double> p = tokens_held_pmf(d);
-    REQUIRE(p.size() == 6);
-    CHECK(p[2] == Approx(0.5).margin(1e-15));
-    CHECK(p[3] == 0);
-    CHECK(p[4] == Approx(0.25).margin(1e-15));
-    CHECK(p[5] == Approx(0.25).margin(1e-15));
+    REQUIRE(p.size() == 5);
+    CHECK(p[1] == Approx(1.0 / 3).margin(1e-15));
+    CHECK(p[2] == 0);
+    CHECK(p[3] == Approx(1.0 / 3).margin(1e-15));
+    CHECK(p[4] == Approx(1.0 / 3).margin(1e-15));
+    CHECK(longest_request(d) == 5);
   }
   SECTION("wide ranges sum to 1 and match the enumeration") {
     const LengthDist d = independent(5, 40, 3, 30);
@@ -125,28 +134,29 @@ TEST_CASE("lengths: tokens held by a request at a random point of its output", "
 
 TEST_CASE("lengths: expected bytes of Llama-3.1-8B requests, uniform prompts and a fixed output", "[lengths]") {
   // Prompts uniform on 1..64, outputs of 16 tokens, 16-token blocks. Write P = 16k + j (k = 0..3,
-  // j = 1..16): T = P + U holds k + ceil((j + U) / 16) blocks, and ceil((j + U) / 16) = 1 for the
-  // 15 + 14 + ... + 1 = 120 of the 256 pairs (j, U) with j + U <= 16, else 2. So
-  // E[blocks] = E[k] + (120 + 2 x 136) / 256 = 1.5 + 1.53125 = 3.03125 blocks = 48.5 tokens' worth,
-  // x 2 MiB = 6,356,992 B per request; the tokens alone, E[P] + E[U] = 32.5 + 8.5 = 41 tokens =
-  // 5,373,952 B (7.5 tokens per request, about half a block, allocated and empty).
+  // j = 1..16): T = P + U (U = 0..15) holds k + ceil((j + U) / 16) blocks, and ceil((j + U) / 16) = 1
+  // for the 16 + 15 + ... + 1 = 136 of the 256 pairs (j, U) with j + U <= 16 (U = 0..16-j), else 2
+  // (120 pairs). So E[blocks] = E[k] + (136 + 2 x 120) / 256 = 1.5 + 1.46875 = 2.96875 blocks =
+  // 47.5 tokens' worth, x 2 MiB = 6,225,920 B per request; the tokens alone, E[P] + E[U] = 32.5 +
+  // 7.5 = 40 tokens = 5,242,880 B (7.5 tokens per request, about half a block, allocated and empty).
   const MemoryModel mm = cache_only(k8b, kGiB);
   const LengthDist d = independent(1, 64, 16, 16);
   const KvInUse u = kv_in_use(mm, d, 2 * kGiB, 10);
   CHECK(u.requests == 10);
-  CHECK(u.mean_tokens == Approx(41.0).epsilon(1e-12));
-  CHECK(u.max_tokens == 80);
-  CHECK(u.expected_bytes == 63569920);       // 10 x 6,356,992
-  CHECK(u.held_expected_bytes == 53739520);  // 10 x 5,373,952
-  // Contiguous: every request reserves the longest, 64 + 16 = 80 tokens = 10,485,760 B.
+  CHECK(u.mean_tokens == Approx(40.0).epsilon(1e-12));
+  CHECK(u.max_tokens == 79);                 // 64 + 16 - 1
+  CHECK(u.expected_bytes == 62259200);       // 10 x 6,225,920
+  CHECK(u.held_expected_bytes == 52428800);  // 10 x 5,242,880
+  // Contiguous: every request reserves the longest, 64 + 16 = 80 tokens = 10,485,760 B (max_model_len
+  // reaches prompt + output, as the engines require).
   CHECK(u.reserve_tokens == 80);
   CHECK(u.contiguous_bytes == 104857600);
   // 1 GiB for the cache: floor(1,073,741,824 / 10,485,760) = floor(102.4) = 102 contiguous requests.
   CHECK(u.contiguous_max_requests == 102);
-  // Paged: 1 GiB is 512 blocks. At most 512 / 3.03125 = 168.9 requests on average; at p99 fewer.
+  // Paged: 1 GiB is 512 blocks. At most 512 / 2.96875 = 172.5 requests on average; at p99 fewer.
   CHECK(u.method == P99Method::exact);
   CHECK(u.max_method == P99Method::exact);
-  CHECK(u.paged_max_requests < 169);
+  CHECK(u.paged_max_requests < 173);
   CHECK(u.paged_max_requests > 150);
   // The search's boundary: the p99 of n requests fits 512 blocks, of n + 1 it does not.
   const std::vector<int64_t> bytes = paged_bytes(80, 16, k8b);
@@ -157,8 +167,8 @@ TEST_CASE("lengths: expected bytes of Llama-3.1-8B requests, uniform prompts and
 }
 
 TEST_CASE("lengths: the exact p99 equals an enumeration of every combination", "[lengths]") {
-  // Prompts 1..3, outputs 1..2, 2-token blocks of 1 B/token: each request holds 2, 4 or 6 bytes
-  // (t = 2..5). Three requests: 3 x 3 x 2 x ... combinations, summed by the test's own maps.
+  // Prompts 1..3, outputs 1..2, 2-token blocks of 1 B/token: each request holds 2 or 4 bytes
+  // (t = 1..4). Three requests: 3 x 3 x 2 x ... combinations, summed by the test's own maps.
   const LengthDist d = independent(1, 3, 1, 2);
   const std::vector<int64_t> bytes = paged_bytes(5, 2, 1);
   const std::map<int64_t, double> one = enumerate_request(d, bytes);
@@ -166,10 +176,11 @@ TEST_CASE("lengths: the exact p99 equals an enumeration of every combination", "
     const std::map<int64_t, double> s = sum_of(one, n);
     CHECK(p99_total(d, bytes, n, P99Method::exact) == quantile(s, 0.99));
   }
-  // One request by hand: P(t = 2) = P(p = 1, u = 1) = 1/3 x (1/2 + 1/4) = 1/4 -> 2 B; t = 3 (p = 1,
-  // u = 2; p = 2, u = 1): 1/12 + 1/4 = 1/3; t = 4: 1/12 + 1/4 = 1/3; t = 5: 1/12. Bytes 2, 4, 4, 6:
-  // P(2) = 1/4, P(4) = 2/3, P(6) = 1/12 > 1%, so the p99 of one request is 6.
-  CHECK(p99_total(d, bytes, 1, P99Method::exact) == 6);
+  // One request by hand: 3 prompts x (1 + 2) steps = 9 equally likely (p, g, u). t = 1: (1, 1, 0),
+  // (1, 2, 0): 2/9; t = 2: (2, 1, 0), (2, 2, 0), (1, 2, 1): 3/9; t = 3: (3, 1, 0), (3, 2, 0),
+  // (2, 2, 1): 3/9; t = 4: (3, 2, 1): 1/9. Bytes 2, 2, 4, 4: P(2) = 5/9, P(4) = 4/9 > 1%, so the
+  // p99 of one request is 4.
+  CHECK(p99_total(d, bytes, 1, P99Method::exact) == 4);
 }
 
 TEST_CASE("lengths: Monte Carlo agrees with the exact p99", "[lengths]") {
@@ -210,9 +221,10 @@ TEST_CASE("lengths: Monte Carlo agrees with the normal approximation at many req
 }
 
 TEST_CASE("lengths: a fixed request matches kv_use, shared prefix included", "[lengths]") {
-  // Prompts of 100 tokens, 1 output token: every request holds 101 tokens. A 64-token shared
-  // prefix (4 blocks of 16) is held once; each request owns ceil(101 / 16) - 4 = 3 blocks. Ten
-  // requests at 1 B/token: (4 + 10 x 3) x 16 = 544 B, as kv_use sizes 10 sequences at 101 tokens.
+  // Prompts of 100 tokens, 1 output token: every request holds its 100 prompt tokens (the one
+  // output token comes from the prefill and is never cached). A 64-token shared prefix (4 blocks of
+  // 16) is held once; each request owns ceil(100 / 16) - 4 = 3 blocks. Ten requests at 1 B/token:
+  // (4 + 10 x 3) x 16 = 544 B, as kv_use sizes 10 sequences at 100 tokens.
   MemoryModel mm = cache_only(1, 0);
   mm.sharing.shared_prefix = 64;
   const KvInUse u = kv_in_use(mm, independent(100, 100, 1, 1), 1 << 20, 10);
@@ -220,10 +232,10 @@ TEST_CASE("lengths: a fixed request matches kv_use, shared prefix included", "[l
   CHECK(p99_total(independent(100, 100, 1, 1), std::vector<int64_t>(102, 7), 3, P99Method::normal) == 21);
   CHECK(u.expected_bytes == 544);
   CHECK(u.p99_bytes == 544);
-  CHECK(u.expected_bytes == kv_use(mm.kv, 10, 101, mm.sharing).total_bytes);
-  // Exact allocation: 64 + 10 x 37 = 434 tokens.
-  CHECK(u.held_expected_bytes == 434);
-  // Contiguous shares nothing: 10 x 101.
+  CHECK(u.expected_bytes == kv_use(mm.kv, 10, 100, mm.sharing).total_bytes);
+  // Exact allocation: 64 + 10 x 36 = 424 tokens.
+  CHECK(u.held_expected_bytes == 424);
+  // Contiguous shares nothing, and reserves the whole request (max_model_len 101): 10 x 101.
   CHECK(u.contiguous_bytes == 1010);
   // A prompt shorter than the prefix is an error.
   CHECK_THROWS_WITH(kv_in_use(mm, independent(10, 100, 1, 1), 1 << 20, 1),
@@ -241,7 +253,8 @@ TEST_CASE("lengths: a reservation shorter than the longest request is an error",
 TEST_CASE("lengths: the Monte Carlo and normal switches keep the answer", "[lengths]") {
   // 1 B/token and 2^40 B usable: hundreds of millions of requests fit, past the exact and Monte
   // Carlo caps, so the normal approximation finds the most; the p99 at 100 requests is Monte
-  // Carlo's (the exact lattice has 161 sizes: 161^2 x n^2 / 2 multiply-adds pass 3 x 10^7 by n = 50).
+  // Carlo's (the exact lattice has 160 sizes, 1..160 blocks: 160^2 x n^2 / 2 multiply-adds pass
+  // 3 x 10^7 by n = 50).
   const MemoryModel mm = cache_only(1, 0);
   const LengthDist d = independent(1, 2048, 1, 512);
   const KvInUse u = kv_in_use(mm, d, int64_t{1} << 40, 100);
@@ -251,16 +264,19 @@ TEST_CASE("lengths: the Monte Carlo and normal switches keep the answer", "[leng
   CHECK(u.p99_bytes >= u.expected_bytes);
   // Mean blocks per request are at most 2048 + 512 tokens; 2^40 / 2560 = 429,496,729.6.
   CHECK(u.paged_max_requests > 429496729);
-  // A budget of a few hundred requests is in Monte Carlo's reach. A request holds on average
-  // E[P] + E[U] = 1,024.5 + (256.5 + 1) / 2 = 1,153.25 tokens, paged at least that, so fewer than
-  // 390,000 / 1,153.25 = 338.2 requests fit on average, and at p99 fewer still.
+  // A budget of a few hundred requests is in Monte Carlo's reach. A running request holds on average
+  // E[P] + E[U] tokens: E[P] = 1,024.5, and with outputs met in proportion to G, E[U] = E[G (G - 1) /
+  // 2] / E[G] = (E[G^2] - E[G]) / (2 E[G]); for G uniform on 1..512, E[G] = 256.5 and E[G^2] =
+  // 513 x 1025 / 6 = 87,637.5, so E[U] = 87,381 / 513 = 170.333... and the mean is 1,194.8333
+  // tokens, paged at least that: fewer than 390,000 / 1,194.83 = 326.4 requests fit on average,
+  // and at p99 fewer still.
   const KvInUse m = kv_in_use(mm, d, 300 * 1300, 100);
   CHECK(m.method == P99Method::monte_carlo);
   CHECK(m.max_method == P99Method::monte_carlo);
   CHECK(m.samples == kMonteCarloSamples);
-  CHECK(m.mean_tokens == Approx(1153.25).epsilon(1e-12));
+  CHECK(m.mean_tokens == Approx(1024.5 + 511.0 / 3).epsilon(1e-12));
   CHECK(m.paged_max_requests > 250);
-  CHECK(m.paged_max_requests <= 338);
+  CHECK(m.paged_max_requests <= 326);
   // The search's boundary, by the same method.
   const std::vector<int64_t> bytes = paged_bytes(2560, 16, 1);
   CHECK(p99_total(d, bytes, m.paged_max_requests, P99Method::monte_carlo) <= 300 * 1300);

@@ -148,7 +148,7 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
   const int64_t context = add(q.prompt, q.gen);
   if (opt.lengths && opt.engine.profile.kind != EngineKind::ideal) {
     // The engine's pool at max_model_len (default: the longest request), its blocks at the p99.
-    const int64_t longest = static_cast<int64_t>(tokens_held_pmf(*opt.lengths).size()) - 1;
+    const int64_t longest = longest_request(*opt.lengths);
     const EnginePlan plan = plan_engine(model, gpu, opt, opt.engine.max_model_len.value_or(longest));
     o.max_batch_memory = std::min(engine_in_use(plan, *opt.lengths, 1).paged_max_requests, kBatchLimit);
   } else if (opt.lengths) {  // the most requests whose p99 cache fits: contiguous reservations, else paged blocks
@@ -238,7 +238,7 @@ void simulate_plan(const Model& model, const Gpu& gpu, const FleetPlan& plan, co
   const PlanOption& best = plan.options[static_cast<size_t>(plan.best)];
   MemoryOptions opt = base;
   opt.cache.tp = best.tp;
-  const int64_t longest = static_cast<int64_t>(tokens_held_pmf(sim.lengths).size()) - 1;
+  const int64_t longest = longest_request(sim.lengths);
   const EnginePlan engine = plan_engine(model, gpu, opt, opt.engine.max_model_len.value_or(longest));
   if (!engine.starts) throw Error("--simulate: the engine does not start: " + engine.failure);
   SimConfig c = engine_sim_config(engine, opt.prefill_chunk);

@@ -32,7 +32,7 @@ void check_range(const LengthRange& r, const char* what) {
                 ": the first bound is above the second");
 }
 
-int64_t longest(const LengthDist& d) {
+int64_t longest_of(const LengthDist& d) {
   switch (d.kind) {
     case LengthsKind::independent: return d.prompt.hi + d.output.hi;
     case LengthsKind::trace: {
@@ -43,6 +43,9 @@ int64_t longest(const LengthDist& d) {
   }
   return 0;
 }
+
+// c + (c + 1) + ... + g: the engine steps of requests of outputs c..g, one each.
+int64_t steps_up_to(int64_t c, int64_t g) { return (g * (g + 1) - (c - 1) * c) / 2; }  // g <= 2^22
 
 int64_t shortest_prompt(const LengthDist& d) {
   switch (d.kind) {
@@ -56,6 +59,11 @@ int64_t shortest_prompt(const LengthDist& d) {
   return 0;
 }
 }  // namespace
+
+int64_t longest_request(const LengthDist& d) {
+  check_lengths(d);
+  return longest_of(d);
+}
 
 void check_lengths(const LengthDist& d) {
   constexpr int64_t kHalf = kMaxDistTokens;  // each length alone, so that their sum cannot overflow
@@ -79,40 +87,45 @@ void check_lengths(const LengthDist& d) {
   }
 }
 
-// Second differences for the independent case: for each output length g (probability 1/nG), prompt
-// p uniform on a..b (1/nP) and U uniform on 1..g (1/g), t = p + U has the trapezoid
-// conv(1[a..b], 1[1..g]) / (nP nG g), whose second difference is +w at a+1, -w at a+g+1, -w at
-// b+2, +w at b+g+2. A trace's pair contributes a box 1/(N g) on p+1..p+g (first differences).
+// The weights are length-biased: a request of output G runs G engine steps (its prefill's, then G - 1
+// decode steps), so it is G times as likely as a one-step request to be running at a given step
+// (renewal theory's inspection paradox). At a step, a running request of prompt p and output g is at
+// each of its g steps with probability proportional to P(p, g), the same for every step.
+// Independent case: p uniform on a..b (nP values), g uniform on c..e, so every (p, g, U) with U on
+// 0..g-1 weighs w = 1 / (nP x S), S = c + ... + e; t = p + U has, for each g, the trapezoid
+// w x conv(1[a..b], 1[0..g-1]), whose second difference is +w at a, -w at a+g, -w at b+1, +w at
+// b+g+1. A trace's pair (p, g) contributes a box of 1/(g_1 + ... + g_N) on p..p+g-1 (first
+// differences).
 std::vector<double> tokens_held_pmf(const LengthDist& d) {
   check_lengths(d);
-  const int64_t top = longest(d);
+  const int64_t top = longest_of(d);
   std::vector<double> pmf(static_cast<size_t>(top) + 3, 0.0);
   std::vector<char> support(pmf.size(), 0);
   switch (d.kind) {
     case LengthsKind::independent: {
       const int64_t a = d.prompt.lo, b = d.prompt.hi, c = d.output.lo, e = d.output.hi;
-      const double n = static_cast<double>(b - a + 1) * static_cast<double>(e - c + 1);
+      const double w = 1.0 / (static_cast<double>(b - a + 1) * static_cast<double>(steps_up_to(c, e)));
       for (int64_t g = c; g <= e; ++g) {
-        const double w = 1.0 / (n * static_cast<double>(g));
-        pmf[static_cast<size_t>(a + 1)] += w;
-        pmf[static_cast<size_t>(a + g + 1)] -= w;
-        pmf[static_cast<size_t>(b + 2)] -= w;
-        pmf[static_cast<size_t>(b + g + 2)] += w;
+        pmf[static_cast<size_t>(a)] += w;
+        pmf[static_cast<size_t>(a + g)] -= w;
+        pmf[static_cast<size_t>(b + 1)] -= w;
+        pmf[static_cast<size_t>(b + g + 1)] += w;
       }
       std::partial_sum(pmf.begin(), pmf.end(), pmf.begin());
       std::partial_sum(pmf.begin(), pmf.end(), pmf.begin());
-      for (int64_t t = a + 1; t <= b + e; ++t) support[static_cast<size_t>(t)] = 1;
+      for (int64_t t = a; t < b + e; ++t) support[static_cast<size_t>(t)] = 1;
       break;
     }
     case LengthsKind::trace: {
       std::vector<int64_t> cover(pmf.size(), 0);
-      const double n = static_cast<double>(d.trace.size());
+      int64_t steps = 0;
+      for (const LengthPair& p : d.trace) steps += p.output;  // below 2^24 pairs x 2^22
+      const double w = 1.0 / static_cast<double>(steps);
       for (const LengthPair& p : d.trace) {
-        const double w = 1.0 / (n * static_cast<double>(p.output));
-        pmf[static_cast<size_t>(p.prompt + 1)] += w;
-        pmf[static_cast<size_t>(p.prompt + p.output + 1)] -= w;
-        cover[static_cast<size_t>(p.prompt + 1)] += 1;
-        cover[static_cast<size_t>(p.prompt + p.output + 1)] -= 1;
+        pmf[static_cast<size_t>(p.prompt)] += w;
+        pmf[static_cast<size_t>(p.prompt + p.output)] -= w;
+        cover[static_cast<size_t>(p.prompt)] += 1;
+        cover[static_cast<size_t>(p.prompt + p.output)] -= 1;
       }
       std::partial_sum(pmf.begin(), pmf.end(), pmf.begin());
       std::partial_sum(cover.begin(), cover.end(), cover.begin());
@@ -122,7 +135,7 @@ std::vector<double> tokens_held_pmf(const LengthDist& d) {
   }
   // Rounding in the running sums leaves ~1e-17 where no request reaches: the support is exact.
   for (size_t t = 0; t < pmf.size(); ++t) pmf[t] = support[t] ? std::max(pmf[t], 0.0) : 0.0;
-  pmf.resize(static_cast<size_t>(top) + 1);
+  pmf.resize(static_cast<size_t>(top));  // the longest request holds at most top - 1 tokens
   return pmf;
 }
 
@@ -132,22 +145,37 @@ constexpr double kP = 0.99;
 constexpr double kZ99 = 2.3263478740408408;  // the standard normal's 99th percentile
 constexpr int64_t kMaxConvolutionLength = int64_t{1} << 22;
 
-// Draws t = P + U from the distribution: splitmix64 (Steele, Lea and Flood 2014; a fixed sequence of
-// 64-bit words from the seed) and Lemire's multiply-shift for a uniform index, so that the draws are
-// the same on every platform.
+// Draws t = P + U from the distribution above (the output length-biased, U uniform on 0..G-1):
+// splitmix64 (Steele, Lea and Flood 2014; a fixed sequence of 64-bit words from the seed) and
+// Lemire's multiply-shift for a uniform index, so that the draws are the same on every platform. The
+// biased output is the request owning a uniformly drawn step among all requests' steps.
 class Sampler {
  public:
-  explicit Sampler(const LengthDist& d) : d_(d), state_(kMonteCarloSeed) {}
+  explicit Sampler(const LengthDist& d) : d_(d), state_(kMonteCarloSeed) {
+    if (d.kind == LengthsKind::trace) {
+      int64_t steps = 0;
+      for (const LengthPair& p : d.trace) ends_.push_back(steps += p.output);
+    }
+  }
   int64_t draw() {
     switch (d_.kind) {
       case LengthsKind::independent: {
         const int64_t p = d_.prompt.lo + index(d_.prompt.hi - d_.prompt.lo + 1);
-        const int64_t g = d_.output.lo + index(d_.output.hi - d_.output.lo + 1);
-        return p + 1 + index(g);
+        // The smallest g whose steps c..g pass a uniform step i.
+        const int64_t c = d_.output.lo, i = index(steps_up_to(c, d_.output.hi));
+        int64_t lo = c, hi = d_.output.hi;
+        while (lo < hi) {
+          const int64_t mid = lo + (hi - lo) / 2;
+          if (steps_up_to(c, mid) > i) hi = mid;
+          else lo = mid + 1;
+        }
+        return p + index(lo);
       }
       case LengthsKind::trace: {
-        const LengthPair& r = d_.trace[static_cast<size_t>(index(static_cast<int64_t>(d_.trace.size())))];
-        return r.prompt + 1 + index(r.output);
+        const int64_t i = index(ends_.back());
+        const auto k = std::upper_bound(ends_.begin(), ends_.end(), i) - ends_.begin();
+        const LengthPair& r = d_.trace[static_cast<size_t>(k)];
+        return r.prompt + index(r.output);
       }
     }
     return 0;
@@ -165,6 +193,7 @@ class Sampler {
   }
   const LengthDist& d_;
   uint64_t state_;
+  std::vector<int64_t> ends_;  // trace: the running sum of the outputs
 };
 
 // The p99 of the total of b = 1, 2, ... requests, one request at a time; next() throws kvplan::Error
@@ -450,10 +479,11 @@ KvInUse kv_in_use(const MemoryModel& mm, const LengthDist& d, int64_t usable, in
   KvSharing contiguous = given;
   contiguous.allocation = Allocation::contiguous;
   contiguous.shared_prefix = contiguous.trunk = 0;
-  out.reserve_tokens = given.reserve_tokens > 0 ? given.reserve_tokens : out.max_tokens;
-  if (out.reserve_tokens < out.max_tokens)
+  const int64_t longest = longest_request(d);
+  out.reserve_tokens = given.reserve_tokens > 0 ? given.reserve_tokens : longest;
+  if (out.reserve_tokens < longest)
     throw Error("contiguous allocation reserves " + str(out.reserve_tokens) + " tokens per sequence (max_model_len), " +
-                "fewer than the longest request's prompt + output, " + str(out.max_tokens));
+                "fewer than the longest request's prompt + output, " + str(longest));
   contiguous.reserve_tokens = out.reserve_tokens;
   const int64_t reservation = kv_use(mm.kv, 1, out.reserve_tokens, contiguous).total_bytes;
   out.contiguous_bytes = mul(requests, reservation);
@@ -476,8 +506,8 @@ KvInUse engine_in_use(const EnginePlan& plan, const LengthDist& d, int64_t reque
   KvInUse out;
   out.requests = requests;
   out.max_tokens = static_cast<int64_t>(pmf.size()) - 1;
-  if (out.max_tokens > plan.max_model_len)
-    throw Error("the longest request holds " + str(out.max_tokens) + " tokens (prompt + output), more than max_model_len " +
+  if (longest_request(d) > plan.max_model_len)
+    throw Error("the longest request is " + str(longest_request(d)) + " tokens (prompt + output), more than max_model_len " +
                 str(plan.max_model_len) + " (the engine rejects it)");
   out.in_blocks = true;
   out.block_tokens = plan.block_size;

@@ -36,11 +36,14 @@ struct LengthDist {
   std::string output_source;
 };
 
-// The longest prompt + output a request of the distribution can reach (past it the searches stop).
+// The longest prompt + output a distribution may hold (past it the searches stop).
 constexpr int64_t kMaxDistTokens = int64_t{1} << 22;
 // Throws kvplan::Error unless every length is >= 1, each range has lo <= hi, a trace has a pair,
 // and prompt + output stays within kMaxDistTokens.
 void check_lengths(const LengthDist& d);
+// The longest request's prompt + output: what max_model_len must reach (the engines reject a request
+// past it). Throws as check_lengths.
+int64_t longest_request(const LengthDist& d);
 
 // How the p99 was found: exact convolution of the per-request distribution (small supports), seeded
 // Monte Carlo (kMonteCarloSamples draws of the total), or the normal approximation (where Monte
@@ -52,12 +55,15 @@ constexpr uint64_t kMonteCarloSeed = 20230912;  // the vLLM paper's arXiv date (
 constexpr int64_t kMaxConvolutionWork = 30'000'000;  // multiply-adds of the exact method
 constexpr int64_t kMaxMonteCarloDraws = int64_t{1} << 24;  // up to 1,677 requests of 10,000 samples
 
-// The KV cache of `requests` concurrent requests, each at a uniformly random point of its
-// generation: a request of prompt P and output G holds P + U tokens, U uniform on 1..G.
+// The KV cache of `requests` concurrent requests, as a running engine holds them at a step: a
+// request of prompt P and output G holds P + U tokens, U uniform on 0..G-1 (P while its prefill
+// yields the first output token, then one more at each of the G - 1 decode steps; the last output
+// token is never fed back, so never cached), and the requests running at a step are length-biased:
+// one of output G is running G steps, so it is met in proportion to P(P, G) x G.
 struct KvInUse {
   int64_t requests = 0;              // concurrent requests (the workload's batch)
-  double mean_tokens = 0;            // E[P + U]: tokens one request (one branch) holds on average
-  int64_t max_tokens = 0;            // largest P + G
+  double mean_tokens = 0;            // E[P + U]: tokens one running request (one branch) holds on average
+  int64_t max_tokens = 0;            // largest P + G - 1: the most tokens one request holds
   int64_t block_tokens = 16;         // paged
   int64_t held_expected_bytes = 0;   // the tokens' own bytes (exact allocation), expected total
   int64_t expected_bytes = 0;        // paged, expected total over `requests`
@@ -77,7 +83,8 @@ struct KvInUse {
   int64_t pool_blocks = 0;                   // the engine's num_gpu_blocks
 };
 
-// The per-request distribution of tokens held, as probabilities of 0..max_tokens (exact).
+// The distribution of the tokens a running request holds (above), as probabilities of 0..max_tokens
+// (exact).
 std::vector<double> tokens_held_pmf(const LengthDist& d);
 
 // The sizes above for the model `mm` (its sharing: block size, reservation, shared prefix, branches,

@@ -369,6 +369,7 @@ SimResult simulate(const std::vector<SimRequest>& requests, const SimConfig& con
     res.max_waiting = std::max(res.max_waiting, n_waiting);
     res.max_running = std::max(res.max_running, n_running);
     res.max_blocks_used = std::max(res.max_blocks_used, pool - free_blocks);
+    if (config.on_step) config.on_step(n_running, pool - free_blocks);
     ++res.steps;
     res.busy_s += dt;
     t += dt;

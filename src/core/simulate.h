@@ -83,6 +83,9 @@ struct SimConfig {
   std::function<int64_t(int64_t tokens)> blocks_for_tokens;
   std::optional<double> ttft_slo_s;       // goodput counts requests within both SLOs that are set
   std::optional<double> tpot_slo_s;
+  // Called once per step, once it is scheduled: the requests running in it and the pool's blocks
+  // they hold (the step's own tokens included). Optional.
+  std::function<void(int64_t running, int64_t blocks_used)> on_step;
 };
 
 struct SimRequestResult {

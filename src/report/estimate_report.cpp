@@ -196,7 +196,7 @@ std::string render_in_use(const KvInUse& u, const LengthDist& d) {
   const std::string lengths = d.kind == LengthsKind::trace
                                   ? fmt::format("trace {} ({} requests)", d.prompt_source, group_digits(static_cast<int64_t>(d.trace.size())))
                                   : fmt::format("prompts {}, outputs {}", d.prompt_source, d.output_source);
-  out += fmt::format("  in use     {} requests of {}, each at a random point of its output\n", group_digits(u.requests),
+  out += fmt::format("  in use     {} requests of {}, running at a random engine step\n", group_digits(u.requests),
                      lengths);
   out += fmt::format("             {:.1f} tokens held per request on average, at most {}\n", u.mean_tokens,
                      group_digits(u.max_tokens));
