@@ -5,11 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
+#include <string>
 
 #include "core/error.h"
+#include "core/fleet.h"
 #include "core/simulate.h"
 #include "test_helpers.h"
 
@@ -510,4 +513,81 @@ TEST_CASE("simulate: kvplan's timing model as the step cost", "[simulate]") {
   const auto reqs = poisson_requests(5, 20, 3, fixed(2000, 20));
   const SimResult r = simulate(reqs, config(16, 8192, 16, 10000), cost);
   for (const SimRequestResult& q : r.requests) CHECK(q.ttft_s >= pm.run(1, 2000).time_s * (1 - 1e-12));
+}
+
+TEST_CASE("simulate: at low load the mean TTFT and TPOT agree with the closed-form plan", "[simulate][closed-form]") {
+  // Llama-3.1-8B on an H100 (bf16, the ideal engine's defaults), prompts of P = 1,000 and outputs
+  // of G = 100 tokens, Poisson arrivals at 2% utilisation, kvplan's own step cost.
+  const Model m = test::model("llama-3.1-8b");
+  const Gpu g = test::gpu("h100-sxm");
+  const MemoryOptions o = test::bf16_options(m);
+  const int64_t P = 1000, G = 100;
+  const KvplanStepCost cost(m, g, o);
+  // Alone on the replica a request's prefill is one step (P <= the 8,192-token budget) of T_p =
+  // prefill_s(1, P, 0), and its G - 1 decode steps run at contexts P .. P + G - 2, so its TPOT is
+  // their mean; its service time is S = T_p + (G - 1) x that TPOT.
+  const double T_p = cost.prefill_s(1, P, 0);
+  double decode_sum_s = 0;
+  for (int64_t c = P; c <= P + G - 2; ++c) decode_sum_s += cost.decode_s(1, c);
+  const double alone_tpot_s = decode_sum_s / static_cast<double>(G - 1);
+  const double S = T_p + decode_sum_s;
+  const double rate_rps = 0.02 / S;  // rho = lambda S = 2%
+  // The closed-form plan at that rate (core/fleet.cpp, plan_option): one replica at batch 1, TTFT =
+  // one prefill of P alone (no queueing), and the decode step at batch 1 and the mean context
+  // P + ceil(G / 2). Its TTFT is the simulation's prefill step exactly (both one pass of P tokens);
+  // its step differs from the mean of the steps alone only by the context's rounding (P + 50 against
+  // the mean P + 49 of P .. P + 98): a token of KV read per step, far below the tolerance below.
+  PlanRequest q;
+  q.prompt = P;
+  q.gen = G;
+  q.rps = rate_rps;
+  q.tp_candidates = {1};
+  const FleetPlan plan = plan_fleet(m, g, q, o);
+  REQUIRE(plan.best == 0);
+  const PlanOption& closed = plan.options[0];
+  REQUIRE(closed.batch == 1);
+  REQUIRE(closed.ttft_s == T_p);
+  CHECK(closed.step_time_s == Approx(alone_tpot_s).epsilon(1e-4));
+
+  // Seed 1, chosen before the first run (not tuned); 10,000 requests; an unbounded pool and vLLM's
+  // default budget, so that nothing but overlap with other requests can delay one.
+  const auto reqs = poisson_requests(rate_rps, 10000, 1, fixed(P, G));
+  const SimResult r = simulate(reqs, config(256, 8192, 16, 1 << 20), cost);
+  REQUIRE(r.preemptions == 0);
+  // How far overlap can push the means. By Little's law the replica holds on average
+  // E[N] = lambda x E[E2E] requests (about rho = 2% here), and Poisson arrivals see that average
+  // (PASTA); overlaps of two or more others are of order rho^2.
+  //   TTFT. Arriving at an idle replica a request's TTFT is exactly T_p (its prefill alone; every
+  //   step holding its prefill costs at least that, so T_p is also a lower bound). Finding k others,
+  //   it waits for the step under way (at most their k prefills plus their decode step) and its own
+  //   prefill step carries their decodes: at most k (T_p + 2 d_1), with d_1 the decode step at
+  //   batch 1 and the step of k decoders at most k d_1. So E[TTFT] - T_p <= E[N] (T_p + 2 d_1).
+  //   TPOT. Each other request overlapping a request's decode steps adds at most its own prefill,
+  //   T_p, to one of those steps, and to each step it shares as a decoder at most delta = the
+  //   decode step of 2 at the longest contexts less the step of 1 at the shortest; spread over the
+  //   G - 1 tokens, at most T_p / (G - 1) + delta. The others overlapping are those present at its
+  //   arrival (E[N]) and those arriving during its life (lambda x E[E2E] = E[N] again):
+  //   |E[TPOT] - alone TPOT| <= 2 E[N] (T_p / (G - 1) + delta).
+  // The tolerance is twice each bound: the second-order overlaps, and the sampling noise of 10,000
+  // requests (for TTFT a standard error of about sqrt(rho / 10,000) x (T_p + 2 d_1) =
+  // 1.4e-3 x (T_p + 2 d_1): three of them are a tenth of the tolerance), stay well inside it.
+  const double n_mean = rate_rps * r.e2e_s.mean;
+  CHECK(n_mean == Approx(0.02).epsilon(0.1));
+  const double d_1 = cost.decode_s(1, P + G);
+  const double delta = cost.decode_s(2, 2 * (P + G)) - cost.decode_s(1, P);
+  const double ttft_tolerance_s = 2 * n_mean * (T_p + 2 * d_1);
+  const double tpot_tolerance_s = 2 * 2 * n_mean * (T_p / static_cast<double>(G - 1) + delta);
+  CAPTURE(T_p, alone_tpot_s, closed.step_time_s, r.ttft_s.mean, r.tpot_s.mean, ttft_tolerance_s, tpot_tolerance_s);
+  CHECK(r.ttft_s.mean >= closed.ttft_s * (1 - 1e-12));
+  CHECK(r.ttft_s.mean - closed.ttft_s <= ttft_tolerance_s);
+  CHECK(std::abs(r.tpot_s.mean - closed.step_time_s) <= tpot_tolerance_s + std::abs(closed.step_time_s - alone_tpot_s));
+  // The checks are not vacuous: a few percent of TTFT, well under one percent of TPOT.
+  CHECK(ttft_tolerance_s < 0.1 * closed.ttft_s);
+  CHECK(tpot_tolerance_s < 0.01 * closed.step_time_s);
+  // And the load is low enough that most requests ran alone: their TTFT is T_p, up to the rounding
+  // of first_token_s - arrival_s at times of some 3e5 s (a few 1e-11 s; one shared step adds at
+  // least d_1, some 6 ms).
+  const auto alone = std::count_if(r.requests.begin(), r.requests.end(),
+                                   [&](const SimRequestResult& x) { return std::abs(x.ttft_s - T_p) < 1e-8; });
+  CHECK(alone > 9500);
 }
