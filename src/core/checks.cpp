@@ -206,19 +206,17 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
     throw Error("workload.rate_rps simulates an engine's scheduler and block pool: it needs engine vllm or sglang",
                 spec.pos("workload.rate_rps"));
   DeployEstimates out{estimate(model, priced, load, options), std::nullopt, std::nullopt};
-  if (w.rate_rps) {
-    const EnginePlan& plan = *out.workload.engine;
-    if (plan.starts) {
-      SimConfig c = engine_sim_config(plan, options.prefill_chunk);
-      c.ttft_slo_s = l.max_ttft_p99_s;
-      c.tpot_slo_s = l.max_tpot_p99_s;
-      const LengthDist lengths = w.lengths ? *w.lengths : fixed_lengths(w.prompt_tokens, w.output_tokens);
-      try {
-        out.simulation = simulate(poisson_requests(*w.rate_rps, w.requests, static_cast<uint64_t>(w.seed), lengths), c,
-                                  KvplanStepCost(model, priced, options));
-      } catch (const Error& e) {
-        throw Error(std::string("workload.rate_rps: ") + e.what(), spec.pos("workload.rate_rps"));
-      }
+  if (w.rate_rps && out.workload.engine->starts) {
+    Arrivals a;
+    a.requests = w.requests;
+    a.rate_rps = *w.rate_rps;
+    a.seed = static_cast<uint64_t>(w.seed);
+    a.lengths = w.lengths ? *w.lengths : fixed_lengths(w.prompt_tokens, w.output_tokens);
+    try {
+      out.simulation =
+          simulate_engine(model, priced, options, *out.workload.engine, a, l.max_ttft_p99_s, l.max_tpot_p99_s);
+    } catch (const Error& e) {
+      throw Error(std::string("workload.rate_rps: ") + e.what(), spec.pos("workload.rate_rps"));
     }
   }
   if (ideal && (spec.limits.max_model_len_fits || spec.limits.max_num_seqs_fit)) {
