@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <memory>
+
 #include "core/checks.h"
 #include "core/error.h"
 #include "io/registry.h"
@@ -226,4 +228,45 @@ TEST_CASE("checks: the p99 and goodput limits come from the simulation at worklo
   // Under the ideal engine there is no scheduler to simulate.
   spec.engine.settings.profile = EngineProfile{};
   CHECK_THROWS_AS(estimate_deployment(model, gpu, spec), Error);
+}
+
+TEST_CASE("checks: workload.trace replays a trace at the one engine, all of it by default", "[checks][simulate][trace]") {
+  const Registry registry = Registry::load("");
+  const Model model = registry.resolve_model("llama-3.1-8b");
+  const Gpu gpu = registry.resolve_gpu("h100-sxm");
+  DeploySpec spec;
+  spec.engine.settings.profile = registry.resolve_engine("vllm@0.19");
+  spec.workload.concurrency = 8;
+  spec.workload.prompt_tokens = 1000;
+  spec.workload.output_tokens = 100;
+  spec.limits.max_ttft_p99_s = 10.0;
+  // Five requests a second apart (lines 2..6), prompts of 100..500 tokens, 10 tokens out each.
+  auto t = std::make_shared<LengthDist>();
+  t->kind = LengthsKind::trace;
+  t->prompt_source = t->output_source = "t.csv";
+  for (int i = 0; i < 5; ++i) {
+    t->trace.push_back({100 * (i + 1), 10});
+    t->arrivals_s.push_back(i);
+    t->lines.push_back(i + 2);
+  }
+  spec.workload.arrival_trace = t;
+  const DeployResult r = check_deployment(model, gpu, spec);
+  REQUIRE(r.estimates.simulation.has_value());
+  // Every request, one engine: no round robin.
+  CHECK(r.estimates.simulation->requests.size() == 5);
+  CHECK(r.estimates.simulation->output_tokens == 50);
+  CHECK(r.checks.back().description == "p99 time to first token of 5 requests replayed from t.csv");
+  spec.workload.requests = 2;
+  CHECK(check_deployment(model, gpu, spec).estimates.simulation->requests.size() == 2);
+  // A seed draws nothing from a trace: an input error at its key.
+  spec.key_pos["workload.seed"] = {"d.yaml", 9, 3};
+  CHECK_THROWS_WITH(estimate_deployment(model, gpu, spec),
+                    "workload.seed draws the arrivals and lengths of rate_rps; a trace replays its own");
+  // Without a rate or a trace, requests and seed set up nothing.
+  spec.key_pos.erase("workload.seed");
+  spec.workload.arrival_trace = nullptr;
+  spec.limits.max_ttft_p99_s.reset();
+  spec.key_pos["workload.requests"] = {"d.yaml", 8, 3};
+  CHECK_THROWS_WITH(estimate_deployment(model, gpu, spec),
+                    "workload.requests sets up the simulation: set workload.rate_rps or workload.trace");
 }

@@ -208,6 +208,7 @@ TEST_CASE("deploy: --explain lists every key the parser reads, and the parser re
     std::string value = k.type == "integer" ? "8" : k.type == "fraction" ? "0.5" : k.type == "number" ? "10"
                         : k.type == "true/false" ? "true" : "x";
     if (k.key == "acceptance_length") continue;  // instead of acceptance_rate: parsed alone below
+    if (k.key == "trace") continue;              // instead of rate_rps: parsed alone below
     if (k.key == "schema_version") value = "1";
     if (k.key == "kv_cache_dtype" || k.key == "quantization") value = "fp8";
     if (k.key == "cache_policy") value = "budget:2048";
@@ -230,6 +231,10 @@ TEST_CASE("deploy: --explain lists every key the parser reads, and the parser re
                     "give one of 'acceptance_rate' and 'acceptance_length' (length = 1 + k x rate)");
   CHECK_THROWS_WITH(parse_deploy_file(base + "  acceptance_rate: 1.5\n", "rate.yaml"),
                     "'acceptance_rate' must be a fraction in [0, 1], got 1.5");
+  CHECK(parse_deploy_file(base + "  trace: t.csv\n", "trace.yaml").spec.workload.trace == "t.csv");
+  CHECK_THROWS_WITH(parse_deploy_file(base + "  trace: t.csv\n  rate_rps: 2\n", "both.yaml"),
+                    "give one of 'rate_rps' (Poisson arrivals) and 'trace' (recorded arrivals)");
+  CHECK_THROWS_WITH(parse_deploy_file(base + "  trace: ''\n", "empty.yaml"), "'trace' needs a trace's path");
 }
 
 TEST_CASE("deploy: model and GPU paths are relative to the deployment file", "[deploy]") {
@@ -238,6 +243,11 @@ TEST_CASE("deploy: model and GPU paths are relative to the deployment file", "[d
   CHECK(relative_to_file("../m/config.json", "ci/deploy/a.yaml") == "ci/m/config.json");
   CHECK(relative_to_file("x.yaml", "a.yaml") == "x.yaml");
   CHECK(relative_to_file("/abs/x.yaml", "deploy/a.yaml") == "/abs/x.yaml");
+  // A trace's path is always a path, even without a slash or a known extension.
+  CHECK(path_relative_to_file("t.csv", "deploy/a.yaml") == "deploy/t.csv");
+  CHECK(path_relative_to_file("../traces/t", "deploy/a.yaml") == "traces/t");
+  CHECK(path_relative_to_file("t.csv", "a.yaml") == "t.csv");
+  CHECK(path_relative_to_file("/abs/t.csv", "deploy/a.yaml") == "/abs/t.csv");
 }
 
 TEST_CASE("deploy: the offload keys", "[deploy][offload]") {

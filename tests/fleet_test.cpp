@@ -114,12 +114,13 @@ TEST_CASE("plan --simulate: one replica at its share of the rate, in the engine'
   REQUIRE(p.best == 0);
   REQUIRE(p.options[0].replicas == 1);
   PlanSimulation s;
-  s.requests = 200;
-  s.lengths.prompt = {1000, 1000};
-  s.lengths.output = {100, 100};
+  s.arrivals.requests = 200;
+  s.arrivals.lengths.prompt = {1000, 1000};
+  s.arrivals.lengths.output = {100, 100};
   simulate_plan(m, g, p, o, s);
   // The whole rate on the one replica; vLLM's pool and its big-GPU max_num_seqs (1,024 on an H100).
   CHECK(s.rps_per_replica == 4.0);
+  CHECK(s.arrivals.rate_rps == 4.0);
   CHECK(s.pool_blocks == 25600);
   CHECK(s.block_tokens == 16);
   CHECK(s.max_num_seqs == 1024);
@@ -137,4 +138,61 @@ TEST_CASE("plan --simulate: one replica at its share of the rate, in the engine'
   MemoryOptions ideal = kvplan::test::bf16_options(m);
   const FleetPlan pi = plan_fleet(m, g, r, ideal);
   CHECK_THROWS_AS(simulate_plan(m, g, pi, ideal, s), Error);
+}
+
+TEST_CASE("plan --simulate with a trace: one replica replays every replicas-th request", "[fleet][plan][simulate][trace]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu g = gpu("h100-sxm");
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  o.engine.profile = kvplan::test::bundled().resolve_engine("vllm@0.19");
+  o.engine.kv_cache_memory_bytes = int64_t{50} << 30;
+  o.engine.max_model_len = 1100;
+  PlanRequest r;
+  r.prompt = 1000;
+  r.gen = 100;
+  r.rps = 100;  // more than one replica carries
+  r.tp_candidates = {1};
+  const FleetPlan p = plan_fleet(m, g, r, o);
+  REQUIRE(p.best == 0);
+  const int64_t R = p.options[0].replicas;
+  REQUIRE(R >= 2);
+  // Ten requests 0.1 s apart, listed last first (lines 2..11 hold arrivals 0.9, 0.8, ..., 0).
+  LengthDist t;
+  t.kind = LengthsKind::trace;
+  t.prompt_source = t.output_source = "t.csv";
+  for (int i = 0; i < 10; ++i) {
+    t.trace.push_back({1000, 100});
+    t.arrivals_s.push_back(0.1 * (9 - i));
+    t.lines.push_back(i + 2);
+  }
+  PlanSimulation s;
+  s.arrivals.kind = ArrivalsKind::trace;
+  s.arrivals.lengths = t;
+  simulate_plan(m, g, p, o, s);
+  // Requests 0, R, 2R, ... of the ten in arrival order: ceil(10 / R) of them, R x 0.1 s apart.
+  CHECK(s.arrivals.replicas == R);
+  CHECK(s.trace_requests == 10);
+  REQUIRE(static_cast<int64_t>(s.result.requests.size()) == (10 + R - 1) / R);
+  CHECK(s.result.requests[0].arrival_s == 0);
+  CHECK(s.result.requests[1].arrival_s == Approx(0.1 * static_cast<double>(R)));
+  // The trace's mean rate, 9 gaps over 0.9 s = 10 req/s, shared by R replicas.
+  REQUIRE(s.rps_per_replica);
+  CHECK(*s.rps_per_replica == Approx(10.0 / static_cast<double>(R)));
+  // Its first 3 only: ceil(3 / R) of them on this replica.
+  PlanSimulation first3;
+  first3.arrivals = s.arrivals;
+  first3.arrivals.requests = 3;
+  simulate_plan(m, g, p, o, first3);
+  CHECK(first3.trace_requests == 3);
+  CHECK(static_cast<int64_t>(first3.result.requests.size()) == (3 + R - 1) / R);
+  // A request past max_model_len 1100 is refused at its line, whichever replica it would go to.
+  t.trace[3] = {1000, 200};
+  s.arrivals.lengths = t;
+  try {
+    simulate_plan(m, g, p, o, s);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.located() == "t.csv:5:1: a request of 1000 + 200 = 1200 tokens (prompt + output) is longer than "
+                         "max_model_len 1100 (the engine rejects it)");
+  }
 }

@@ -329,6 +329,11 @@ TEST_CASE("lengths: CSV traces", "[lengths]") {
   CHECK(d.trace[0].output == 10);
   CHECK(d.trace[1].prompt == 7);
   CHECK(d.prompt_source == "t.csv");
+  // Arrivals and lines are kept, one per request: the blank line 3 is skipped, so the second
+  // request is on line 4.
+  CHECK(d.arrivals_s == std::vector<double>{0.5, 1});
+  CHECK(d.lines == std::vector<int>{2, 4});
+  CHECK(parse_trace("prompt_tokens,output_tokens\n5,6\n", "t.csv").arrivals_s.empty());
 
   CHECK(error_of("prompt_tokens,output_tokens\n5,x\n") == "t.csv:2:3: output_tokens 'x' is not a whole number of tokens");
   CHECK(error_of("prompt_tokens,output_tokens\n5,6\n-5,6\n") ==
@@ -341,11 +346,42 @@ TEST_CASE("lengths: CSV traces", "[lengths]") {
   CHECK(error_of("prompt_tokens,output_tokens\n") == "t.csv:1:1: the trace holds no request, only its header");
   CHECK(error_of("prompt_tokens,output_tokens,arrival_s\n1,2,-1\n") ==
         "t.csv:2:5: arrival_s '-1' is not a time of at least 0 seconds");
+  CHECK(error_of("prompt_tokens,output_tokens,arrival_s\n1,2,0\n1,2, 3s\n") ==
+        "t.csv:3:6: arrival_s '3s' is not a time of at least 0 seconds");
+  CHECK(error_of("arrival_s,prompt_tokens,output_tokens\nnan,1,2\n") ==
+        "t.csv:2:1: arrival_s 'nan' is not a time of at least 0 seconds");
+  CHECK(error_of("arrival_s,prompt_tokens,output_tokens\ninf,1,2\n") ==
+        "t.csv:2:1: arrival_s 'inf' is not a time of at least 0 seconds");
+  CHECK(error_of("prompt_tokens,output_tokens,arrival_s\n1,2,\n") ==
+        "t.csv:2:5: arrival_s '' is not a time of at least 0 seconds");
   CHECK(error_at("prompt_tokens,output_tokens\n1,2,3\n").col == 5);
   CHECK(error_at("prompt_tokens,output_tokens\n1\n").col == 2);
   CHECK_THROWS_WITH(parse_trace("prompt_tokens,output_tokns\n1,2\n", "t.csv"), Catch::Contains("did you mean 'output_tokens'"));
   CHECK_THROWS_WITH(parse_trace("prompt_tokens,output_tokens,prompt_tokens\n", "t.csv"), Catch::Contains("appears twice"));
   CHECK(error_at("prompt_tokens,output_tokens\n1,99999999999999999999999\n").col == 3);
+}
+
+TEST_CASE("lengths: a trace to replay needs its arrival times", "[lengths]") {
+  const LengthDist d = parse_arrival_trace("prompt_tokens,output_tokens,arrival_s\n100,10,2.5\n7,3,0\n", "r.csv");
+  CHECK(d.kind == LengthsKind::trace);
+  CHECK(d.arrivals_s == std::vector<double>{2.5, 0});
+  CHECK(d.lines == std::vector<int>{2, 3});
+  auto error = [](const std::string& text) {
+    try {
+      parse_arrival_trace(text, "r.csv");
+    } catch (const Error& e) {
+      return e.located();
+    }
+    return std::string();
+  };
+  // The missing column at the header (line 2: a blank first line is skipped).
+  CHECK(error("\nprompt_tokens,output_tokens\n100,10\n") ==
+        "r.csv:2:1: the header has no column 'arrival_s': replaying a trace needs each request's arrival time "
+        "(expected prompt_tokens,output_tokens,arrival_s)");
+  CHECK(error("prompt_tokens,output_tokens,arrival_s\n100,10,x\n") ==
+        "r.csv:2:8: arrival_s 'x' is not a time of at least 0 seconds");
+  // check_lengths applies: 2^22 tokens in one request is past what a distribution may hold.
+  CHECK_THAT(error("prompt_tokens,output_tokens,arrival_s\n4194304,1,0\n"), Catch::Contains("past the"));
 }
 
 TEST_CASE("lengths: a trace is given once", "[lengths]") {

@@ -5,11 +5,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
+#include <string>
+#include <tuple>
 
 #include "core/error.h"
+#include "core/fleet.h"
 #include "core/simulate.h"
 #include "test_helpers.h"
 
@@ -510,4 +514,198 @@ TEST_CASE("simulate: kvplan's timing model as the step cost", "[simulate]") {
   const auto reqs = poisson_requests(5, 20, 3, fixed(2000, 20));
   const SimResult r = simulate(reqs, config(16, 8192, 16, 10000), cost);
   for (const SimRequestResult& q : r.requests) CHECK(q.ttft_s >= pm.run(1, 2000).time_s * (1 - 1e-12));
+}
+
+namespace {
+// A trace of (prompt, output, arrival) rows in the file's order, on lines 2, 3, ...
+LengthDist trace_of(const std::vector<std::tuple<int64_t, int64_t, double>>& rows) {
+  LengthDist d;
+  d.kind = LengthsKind::trace;
+  d.prompt_source = d.output_source = "t.csv";
+  int line = 2;
+  for (const auto& [prompt, output, arrival] : rows) {
+    d.trace.push_back({prompt, output});
+    d.arrivals_s.push_back(arrival);
+    d.lines.push_back(line++);
+  }
+  return d;
+}
+}  // namespace
+
+TEST_CASE("simulate: a trace replayed in arrival order, cut to its first requests, shared round robin",
+          "[simulate][trace]") {
+  // File order: lengths 10..60 at 4, 1, 3, 1, 9, 6 s. Stably sorted by arrival: rows 2 (1 s), 4 (1 s,
+  // after row 2 as in the file), 3 (3 s), 1 (4 s), 6 (6 s), 5 (9 s); shifted by the first, 1 s.
+  const LengthDist t = trace_of({{10, 1, 4}, {20, 2, 1}, {30, 3, 3}, {40, 4, 1}, {50, 5, 9}, {60, 6, 6}});
+  auto prompts = [](const std::vector<SimRequest>& r) {
+    std::vector<int64_t> out;
+    for (const SimRequest& q : r) out.push_back(q.prompt);
+    return out;
+  };
+  auto arrivals = [](const std::vector<SimRequest>& r) {
+    std::vector<double> out;
+    for (const SimRequest& q : r) out.push_back(q.arrival_s);
+    return out;
+  };
+  const std::vector<SimRequest> all = trace_requests(t, std::nullopt, 1);
+  CHECK(prompts(all) == std::vector<int64_t>{20, 40, 30, 10, 60, 50});
+  CHECK(arrivals(all) == std::vector<double>{0, 0, 2, 3, 5, 8});
+  CHECK(all[0].output == 2);
+  // The first 4 by arrival; every 2nd of them from the first (sorted positions 0 and 2); every 3rd
+  // of all six (positions 0 and 3); 7 replicas: the first request alone.
+  CHECK(prompts(trace_requests(t, 4, 1)) == std::vector<int64_t>{20, 40, 30, 10});
+  CHECK(prompts(trace_requests(t, 4, 2)) == std::vector<int64_t>{20, 30});
+  CHECK(prompts(trace_requests(t, std::nullopt, 3)) == std::vector<int64_t>{20, 10});
+  CHECK(prompts(trace_requests(t, std::nullopt, 7)) == std::vector<int64_t>{20});
+  // Mean rate: n requests have n - 1 gaps over the span from the first arrival to the last:
+  // 6 requests from 1 s to 9 s: 5 / 8 req/s; the first 4 (1 s to 4 s): 3 / 3 = 1 req/s.
+  CHECK(*trace_rate_rps(t, std::nullopt) == Approx(5.0 / 8));
+  CHECK(*trace_rate_rps(t, 4) == Approx(1.0));
+  // The first 2 both arrive at 1 s, and one request has no gap: no rate.
+  CHECK_FALSE(trace_rate_rps(t, 2));
+  CHECK_FALSE(trace_rate_rps(t, 1));
+
+  LengthDist no_arrivals = t;
+  no_arrivals.arrivals_s.clear();
+  auto located = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.located();
+    }
+    return std::string("no error");
+  };
+  CHECK(located([&] { trace_requests(no_arrivals, std::nullopt, 1); }) ==
+        "t.csv: the trace has no arrival_s column: replaying it needs each request's arrival time");
+  CHECK(located([&] { trace_requests(t, 7, 1); }) == "t.csv: the trace holds 6 requests, fewer than the 7 asked for");
+  CHECK(located([&] { trace_requests(t, 0, 1); }) == "the number of requests must be from 1 to 16777216, got 0");
+  CHECK(located([&] { trace_requests(t, std::nullopt, 0); }) == "the replicas sharing a trace must be at least 1, got 0");
+  // Through Arrivals: the same requests.
+  Arrivals a;
+  a.kind = ArrivalsKind::trace;
+  a.lengths = t;
+  a.requests = 4;
+  a.replicas = 2;
+  CHECK(prompts(requests_of(a)) == std::vector<int64_t>{20, 30});
+  CHECK(std::string(name(a.kind)) == "trace");
+}
+
+TEST_CASE("simulate: a three-request trace replayed, by hand", "[simulate][trace]") {
+  // Rows in the file's order: A (prompt 100, output 3) at 5 s, B (50, 2) at 2 s, C (200, 1) at
+  // 5.0015 s. Sorted and shifted by B's 2 s: B at 0, A at 3, C at 3.0015. Budget 8192 (every
+  // prompt in one step); AffineCost: 0.001 s + 1e-5 s per prefill token + 1e-4 s per decoding
+  // request.
+  //   B alone: prefill 0.001 + 50e-5 = 0.0015 s (first token at 0.0015), one decode step 0.0011 s:
+  //     TTFT 0.0015, E2E 0.0026.
+  //   A at 3 s, the replica idle: prefill 0.001 + 100e-5 = 0.002 s, first token at 3.002.
+  //   C arrives during that step and joins at its end, 3.002: A decodes (at 100 cached tokens) and C
+  //     prefills 200 in one step, 0.001 + 200e-5 + 1e-4 = 0.0031 s, ending at 3.0051: A's second
+  //     token, C's first and only. C: TTFT = E2E = 3.0051 - 3.0015 = 0.0036.
+  //   A alone decodes its third token: 0.0011 s, ending at 3.0062. A: TTFT 0.002, E2E 0.0062,
+  //     TPOT (0.0062 - 0.002) / 2 = 0.0021.
+  // Means: TTFT (0.0015 + 0.002 + 0.0036) / 3 = 0.0071 / 3; E2E (0.0026 + 0.0062 + 0.0036) / 3 =
+  // 0.0124 / 3. Span 0 .. 3.0062 s; 2 + 3 + 1 = 6 output tokens.
+  const LengthDist t = trace_of({{100, 3, 5}, {50, 2, 2}, {200, 1, 5.0015}});
+  const AffineCost cost;
+  const SimConfig c = config(8, 8192, 16, 1000);
+  const SimResult r = simulate(trace_requests(t, std::nullopt, 1), c, cost);
+  REQUIRE(r.requests.size() == 3);  // in arrival order: B, A, C
+  CHECK(r.requests[0].ttft_s == Approx(0.0015));
+  CHECK(r.requests[0].e2e_s == Approx(0.0026));
+  CHECK(r.requests[1].ttft_s == Approx(0.002));
+  CHECK(r.requests[1].e2e_s == Approx(0.0062));
+  CHECK(*r.requests[1].tpot_s == Approx(0.0021));
+  CHECK(r.requests[2].ttft_s == Approx(0.0036));
+  CHECK(r.requests[2].e2e_s == Approx(0.0036));
+  CHECK(r.ttft_s.mean == Approx(0.0071 / 3));
+  CHECK(r.e2e_s.mean == Approx(0.0124 / 3));
+  CHECK(r.steps == 5);
+  CHECK(r.span_s == Approx(3.0062));
+  CHECK(r.output_tokens == 6);
+  CHECK(r.max_running == 2);
+  // Two replicas: this one takes B and C (sorted positions 0 and 2), each alone. C's prefill of 200
+  // tokens: 0.001 + 200e-5 = 0.003 s = TTFT = E2E.
+  const SimResult half = simulate(trace_requests(t, std::nullopt, 2), c, cost);
+  REQUIRE(half.requests.size() == 2);
+  CHECK(half.requests[0].e2e_s == Approx(0.0026));
+  CHECK(half.requests[1].ttft_s == Approx(0.003));
+  CHECK(half.requests[1].e2e_s == Approx(0.003));
+  CHECK(half.max_running == 1);
+}
+
+TEST_CASE("simulate: at low load the mean TTFT and TPOT agree with the closed-form plan", "[simulate][closed-form]") {
+  // Llama-3.1-8B on an H100 (bf16, the ideal engine's defaults), prompts of P = 1,000 and outputs
+  // of G = 100 tokens, Poisson arrivals at 2% utilisation, kvplan's own step cost.
+  const Model m = test::model("llama-3.1-8b");
+  const Gpu g = test::gpu("h100-sxm");
+  const MemoryOptions o = test::bf16_options(m);
+  const int64_t P = 1000, G = 100;
+  const KvplanStepCost cost(m, g, o);
+  // Alone on the replica a request's prefill is one step (P <= the 8,192-token budget) of T_p =
+  // prefill_s(1, P, 0), and its G - 1 decode steps run at contexts P .. P + G - 2, so its TPOT is
+  // their mean; its service time is S = T_p + (G - 1) x that TPOT.
+  const double T_p = cost.prefill_s(1, P, 0);
+  double decode_sum_s = 0;
+  for (int64_t c = P; c <= P + G - 2; ++c) decode_sum_s += cost.decode_s(1, c);
+  const double alone_tpot_s = decode_sum_s / static_cast<double>(G - 1);
+  const double S = T_p + decode_sum_s;
+  const double rate_rps = 0.02 / S;  // rho = lambda S = 2%
+  // The closed-form plan at that rate (core/fleet.cpp, plan_option): one replica at batch 1, TTFT =
+  // one prefill of P alone (no queueing), and the decode step at batch 1 and the mean context
+  // P + ceil(G / 2). Its TTFT is the simulation's prefill step exactly (both one pass of P tokens);
+  // its step differs from the mean of the steps alone only by the context's rounding (P + 50 against
+  // the mean P + 49 of P .. P + 98): a token of KV read per step, far below the tolerance below.
+  PlanRequest q;
+  q.prompt = P;
+  q.gen = G;
+  q.rps = rate_rps;
+  q.tp_candidates = {1};
+  const FleetPlan plan = plan_fleet(m, g, q, o);
+  REQUIRE(plan.best == 0);
+  const PlanOption& closed = plan.options[0];
+  REQUIRE(closed.batch == 1);
+  REQUIRE(closed.ttft_s == T_p);
+  CHECK(closed.step_time_s == Approx(alone_tpot_s).epsilon(1e-4));
+
+  // Seed 1, chosen before the first run (not tuned); 10,000 requests; an unbounded pool and vLLM's
+  // default budget, so that nothing but overlap with other requests can delay one.
+  const auto reqs = poisson_requests(rate_rps, 10000, 1, fixed(P, G));
+  const SimResult r = simulate(reqs, config(256, 8192, 16, 1 << 20), cost);
+  REQUIRE(r.preemptions == 0);
+  // How far overlap can push the means. By Little's law the replica holds on average
+  // E[N] = lambda x E[E2E] requests (about rho = 2% here), and Poisson arrivals see that average
+  // (PASTA); overlaps of two or more others are of order rho^2.
+  //   TTFT. Arriving at an idle replica a request's TTFT is exactly T_p (its prefill alone; every
+  //   step holding its prefill costs at least that, so T_p is also a lower bound). Finding k others,
+  //   it waits for the step under way (at most their k prefills plus their decode step) and its own
+  //   prefill step carries their decodes: at most k (T_p + 2 d_1), with d_1 the decode step at
+  //   batch 1 and the step of k decoders at most k d_1. So E[TTFT] - T_p <= E[N] (T_p + 2 d_1).
+  //   TPOT. Each other request overlapping a request's decode steps adds at most its own prefill,
+  //   T_p, to one of those steps, and to each step it shares as a decoder at most delta = the
+  //   decode step of 2 at the longest contexts less the step of 1 at the shortest; spread over the
+  //   G - 1 tokens, at most T_p / (G - 1) + delta. The others overlapping are those present at its
+  //   arrival (E[N]) and those arriving during its life (lambda x E[E2E] = E[N] again):
+  //   |E[TPOT] - alone TPOT| <= 2 E[N] (T_p / (G - 1) + delta).
+  // The tolerance is twice each bound: the second-order overlaps, and the sampling noise of 10,000
+  // requests (for TTFT a standard error of about sqrt(rho / 10,000) x (T_p + 2 d_1) =
+  // 1.4e-3 x (T_p + 2 d_1): three of them are a tenth of the tolerance), stay well inside it.
+  const double n_mean = rate_rps * r.e2e_s.mean;
+  CHECK(n_mean == Approx(0.02).epsilon(0.1));
+  const double d_1 = cost.decode_s(1, P + G);
+  const double delta = cost.decode_s(2, 2 * (P + G)) - cost.decode_s(1, P);
+  const double ttft_tolerance_s = 2 * n_mean * (T_p + 2 * d_1);
+  const double tpot_tolerance_s = 2 * 2 * n_mean * (T_p / static_cast<double>(G - 1) + delta);
+  CAPTURE(T_p, alone_tpot_s, closed.step_time_s, r.ttft_s.mean, r.tpot_s.mean, ttft_tolerance_s, tpot_tolerance_s);
+  CHECK(r.ttft_s.mean >= closed.ttft_s * (1 - 1e-12));
+  CHECK(r.ttft_s.mean - closed.ttft_s <= ttft_tolerance_s);
+  CHECK(std::abs(r.tpot_s.mean - closed.step_time_s) <= tpot_tolerance_s + std::abs(closed.step_time_s - alone_tpot_s));
+  // The checks are not vacuous: a few percent of TTFT, well under one percent of TPOT.
+  CHECK(ttft_tolerance_s < 0.1 * closed.ttft_s);
+  CHECK(tpot_tolerance_s < 0.01 * closed.step_time_s);
+  // And the load is low enough that most requests ran alone: their TTFT is T_p, up to the rounding
+  // of first_token_s - arrival_s at times of some 3e5 s (a few 1e-11 s; one shared step adds at
+  // least d_1, some 6 ms).
+  const auto alone = std::count_if(r.requests.begin(), r.requests.end(),
+                                   [&](const SimRequestResult& x) { return std::abs(x.ttft_s - T_p) < 1e-8; });
+  CHECK(alone > 9500);
 }

@@ -31,7 +31,7 @@ auto at(const SourcePos& pos, F resolve) {
   }
 }
 
-// A file the deployment names by path (model, gpu, a draft model): an error about that file as a
+// A file the deployment names by path (model, gpu, a draft model, a trace): an error about that file as a
 // whole (missing, unreadable, a directory) is reported at the key, naming the path as written and,
 // when it differs, as resolved against the deployment file's folder; an error at a line inside the
 // named file stays there.
@@ -59,7 +59,7 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
     DeploySpec spec = d.spec;
     DeployWorkload& w = spec.workload;
     if (!w.prompt_dist.empty() || !w.gen_dist.empty()) {  // a trace's path is relative to the file
-      auto resolve = [&](const std::string& t) { return t.empty() || is_length_spec(t) ? t : relative_to_file(t, path); };
+      auto resolve = [&](const std::string& t) { return t.empty() || is_length_spec(t) ? t : path_relative_to_file(t, path); };
       LengthSpecs s;
       s.prompt = resolve(w.prompt_dist);
       s.output = resolve(w.gen_dist);
@@ -72,6 +72,11 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
       w.lengths = at(spec.pos(w.prompt_dist.empty() ? "workload.gen_dist" : "workload.prompt_dist"),
                      [&] { return std::make_shared<const LengthDist>(length_dist(s, read_text_file)); });
     }
+    if (!w.trace.empty())
+      w.arrival_trace = at_reference(spec.pos("workload.trace"), "workload.trace", w.trace, [&] {
+        const std::string file = path_relative_to_file(w.trace, path);
+        return std::make_shared<const LengthDist>(parse_arrival_trace(read_text_file(file), file));
+      });
     spec.engine.settings.profile = at(d.engine_pos, [&] { return registry.resolve_engine(d.engine); });
     const EngineProfile& profile = spec.engine.settings.profile;
     if (profile.kind != EngineKind::ideal) {

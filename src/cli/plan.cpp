@@ -6,6 +6,8 @@
 #include "core/error.h"
 #include "core/estimate.h"
 #include "core/fleet.h"
+#include "io/files.h"
+#include "io/lengths.h"
 #include "io/numbers.h"
 #include "report/fleet_report.h"
 
@@ -20,6 +22,7 @@ struct PlanOptions {
   bool simulate = false;
   std::string requests = "10000";
   std::string seed = "1";
+  std::string trace;
 };
 }  // namespace
 
@@ -31,14 +34,20 @@ void setup_plan(CLI::App* sub, Globals& globals) {
   sub->remove_option(sub->get_option("--batch"));
   sub->get_option("--prompt")->required()->description("Prompt tokens per request");
   sub->get_option("--gen")->required()->description("Generated tokens per request");
-  sub->add_option("--rps", o->rps, "Requests per second for the whole fleet")->required();
+  sub->add_option("--rps", o->rps,
+                  "Requests per second for the whole fleet (required unless --trace gives them: its mean rate)");
   sub->add_option("--ttft-slo", o->ttft_slo, "Time-to-first-token objective, seconds");
   sub->add_option("--tpot-slo", o->tpot_slo, "Time-per-output-token objective, seconds");
   sub->add_flag("--simulate", o->simulate,
                 "Also simulate one replica of the plan request by request (Poisson arrivals, the engine's scheduler "
                 "and block pool): latency percentiles, goodput, the queue (docs/fleet.md)");
-  sub->add_option("--requests", o->requests, "With --simulate: requests to simulate")->capture_default_str();
+  sub->add_option("--requests", o->requests, "With --simulate: requests to simulate (--trace: its first; default all)")
+      ->capture_default_str();
   sub->add_option("--seed", o->seed, "With --simulate: the arrivals' and lengths' seed")->capture_default_str();
+  sub->add_option("--trace", o->trace,
+                  "With --simulate: replay this CSV trace (prompt_tokens,output_tokens,arrival_s) instead of Poisson "
+                  "arrivals, one replica taking every replicas-th request (round robin)")
+      ->type_name("FILE");
   add_format_option(sub, o->q.format, {"table", "json"});
   sub->callback([o, sub, &globals] {
     const Registry registry = globals.registry();
@@ -53,25 +62,38 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     PlanRequest r;
     r.prompt = w.prompt;
     r.gen = w.gen;
-    r.rps = parse_positive(o->rps, "--rps");
-    if (!o->ttft_slo.empty()) r.ttft_slo_s = parse_positive(o->ttft_slo, "--ttft-slo");
-    if (!o->tpot_slo.empty()) r.tpot_slo_s = parse_positive(o->tpot_slo, "--tpot-slo");
-    if (sub->get_option("--tp")->count() > 0) r.tp_candidates = {opt.cache.tp};
-    if (!o->simulate && (sub->get_option("--requests")->count() > 0 || sub->get_option("--seed")->count() > 0))
-      throw Error("--requests and --seed set up the simulation: add --simulate");
-    const FleetPlan p = plan_fleet(model, gpu, r, opt);
+    const bool requests_given = sub->get_option("--requests")->count() > 0;
+    const bool seed_given = sub->get_option("--seed")->count() > 0;
+    if (!o->simulate && (requests_given || seed_given || !o->trace.empty()))
+      throw Error("--requests, --seed and --trace set up the simulation: add --simulate");
+    if (!o->trace.empty() && seed_given) throw Error("--seed draws Poisson arrivals; --trace replays its own");
+    if (o->rps.empty() && o->trace.empty()) throw Error("--rps is required (or --simulate --trace FILE: the trace's mean rate)");
+    // The simulation's requests: Poisson at the replica's share of --rps, or the trace replayed.
     std::optional<PlanSimulation> sim;
     if (o->simulate) {
       sim.emplace();
-      sim->requests = parse_count(o->requests, "--requests");
-      sim->seed = static_cast<uint64_t>(parse_count(o->seed, "--seed"));
-      if (opt.lengths) {
-        sim->lengths = *opt.lengths;
+      Arrivals& a = sim->arrivals;
+      if (requests_given || o->trace.empty()) a.requests = parse_count(o->requests, "--requests");
+      if (!o->trace.empty()) {
+        a.kind = ArrivalsKind::trace;
+        a.lengths = parse_arrival_trace(read_text_file(o->trace), o->trace);
       } else {
-        sim->lengths = fixed_lengths(w.prompt, w.gen);
+        a.seed = static_cast<uint64_t>(parse_count(o->seed, "--seed"));
+        a.lengths = opt.lengths ? *opt.lengths : fixed_lengths(w.prompt, w.gen);
       }
-      simulate_plan(model, gpu, p, opt, *sim);
     }
+    if (!o->rps.empty()) {
+      r.rps = parse_positive(o->rps, "--rps");
+    } else {  // the trace's mean rate sizes the fleet
+      const std::optional<double> rate = trace_rate_rps(sim->arrivals.lengths, sim->arrivals.requests);
+      if (!rate) throw Error("--trace " + o->trace + ": its arrivals give no rate (one request, or all at once): give --rps");
+      r.rps = *rate;
+    }
+    if (!o->ttft_slo.empty()) r.ttft_slo_s = parse_positive(o->ttft_slo, "--ttft-slo");
+    if (!o->tpot_slo.empty()) r.tpot_slo_s = parse_positive(o->tpot_slo, "--tpot-slo");
+    if (sub->get_option("--tp")->count() > 0) r.tp_candidates = {opt.cache.tp};
+    const FleetPlan p = plan_fleet(model, gpu, r, opt);
+    if (sim) simulate_plan(model, gpu, p, opt, *sim);
     if (o->q.format == "json") {
       Json j = plan_to_json(model, gpu, p);
       j["simulation"] = sim ? simulation_to_json(*sim) : Json(nullptr);

@@ -197,28 +197,42 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
                 "' has none, set usd_per_gpu_hour",
                 spec.pos("limits.max_usd_per_million_output_tokens"));
   const Limits& l = spec.limits;
+  // The simulation: Poisson arrivals at rate_rps, or a trace replayed (the parser refuses both).
+  const bool simulated = w.rate_rps || w.arrival_trace;
+  const char* sim_key = w.arrival_trace ? "workload.trace" : "workload.rate_rps";
   for (const char* key : {"limits.max_ttft_p99_s", "limits.max_tpot_p99_s", "limits.min_goodput_rps"})
-    if (spec.key_pos.count(key) && !w.rate_rps)
-      throw Error(std::string(key) + " is measured by a simulation: set workload.rate_rps", spec.pos(key));
-  if (!w.rate_rps && (l.max_ttft_p99_s || l.max_tpot_p99_s || l.min_goodput_rps))
-    throw Error("the p99 and goodput limits are measured by a simulation: set workload.rate_rps");
-  if (w.rate_rps && ideal)
-    throw Error("workload.rate_rps simulates an engine's scheduler and block pool: it needs engine vllm or sglang",
-                spec.pos("workload.rate_rps"));
+    if (spec.key_pos.count(key) && !simulated)
+      throw Error(std::string(key) + " is measured by a simulation: set workload.rate_rps or workload.trace",
+                  spec.pos(key));
+  if (!simulated && (l.max_ttft_p99_s || l.max_tpot_p99_s || l.min_goodput_rps))
+    throw Error("the p99 and goodput limits are measured by a simulation: set workload.rate_rps or workload.trace");
+  if (simulated && ideal)
+    throw Error(std::string(sim_key) + " simulates an engine's scheduler and block pool: it needs engine vllm or sglang",
+                spec.pos(sim_key));
+  if (w.arrival_trace && spec.key_pos.count("workload.seed"))
+    throw Error("workload.seed draws the arrivals and lengths of rate_rps; a trace replays its own",
+                spec.pos("workload.seed"));
+  for (const char* key : {"workload.requests", "workload.seed"})
+    if (spec.key_pos.count(key) && !simulated)
+      throw Error(std::string(key) + " sets up the simulation: set workload.rate_rps or workload.trace", spec.pos(key));
   DeployEstimates out{estimate(model, priced, load, options), std::nullopt, std::nullopt};
-  if (w.rate_rps) {
-    const EnginePlan& plan = *out.workload.engine;
-    if (plan.starts) {
-      SimConfig c = engine_sim_config(plan, options.prefill_chunk);
-      c.ttft_slo_s = l.max_ttft_p99_s;
-      c.tpot_slo_s = l.max_tpot_p99_s;
-      const LengthDist lengths = w.lengths ? *w.lengths : fixed_lengths(w.prompt_tokens, w.output_tokens);
-      try {
-        out.simulation = simulate(poisson_requests(*w.rate_rps, w.requests, static_cast<uint64_t>(w.seed), lengths), c,
-                                  KvplanStepCost(model, priced, options));
-      } catch (const Error& e) {
-        throw Error(std::string("workload.rate_rps: ") + e.what(), spec.pos("workload.rate_rps"));
-      }
+  if (simulated && out.workload.engine->starts) {
+    Arrivals a;
+    a.requests = w.requests;
+    if (w.arrival_trace) {
+      a.kind = ArrivalsKind::trace;
+      a.lengths = *w.arrival_trace;
+    } else {
+      a.rate_rps = *w.rate_rps;
+      a.seed = static_cast<uint64_t>(w.seed);
+      a.lengths = w.lengths ? *w.lengths : fixed_lengths(w.prompt_tokens, w.output_tokens);
+    }
+    try {
+      out.simulation =
+          simulate_engine(model, priced, options, *out.workload.engine, a, l.max_ttft_p99_s, l.max_tpot_p99_s);
+    } catch (const Error& e) {
+      if (!e.pos().file.empty()) throw;  // at a trace's line
+      throw Error(std::string(sim_key) + ": " + e.what(), spec.pos(sim_key));
     }
   }
   if (ideal && (spec.limits.max_model_len_fits || spec.limits.max_num_seqs_fit)) {
@@ -303,8 +317,11 @@ std::vector<CheckResult> run_checks(const DeployEstimates& e, const DeploySpec& 
               Comparison::at_most, *l.max_usd_per_million_output_tokens, "USD",
               "per million output tokens at " + load + " on " + str(w.options.cache.tp) + " GPU(s)");
   if (const std::optional<SimResult>& s = e.simulation) {
-    const std::string at = "of " + str(static_cast<int64_t>(s->requests.size())) + " simulated requests at " +
-                           fmt_concurrency(spec.workload.rate_rps.value_or(0)) + " req/s";
+    const std::string n = str(static_cast<int64_t>(s->requests.size()));
+    const std::string at = spec.workload.arrival_trace
+                               ? "of " + n + " requests replayed from " + spec.workload.arrival_trace->prompt_source
+                               : "of " + n + " simulated requests at " +
+                                     fmt_concurrency(spec.workload.rate_rps.value_or(0)) + " req/s";
     if (l.max_ttft_p99_s)
       add_check("max_ttft_p99_s", s->ttft_s.p99, Comparison::at_most, *l.max_ttft_p99_s, "s", "p99 time to first token " + at);
     if (l.max_tpot_p99_s)

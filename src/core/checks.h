@@ -54,9 +54,13 @@ struct DeployWorkload {
   double offload_bandwidth_bytes_per_s = 0;
   int64_t offload_capacity_bytes = 0;
   // A request-level simulation of the deployment (an engine's; docs/fleet.md): requests arriving
-  // as a Poisson process at rate_rps, `requests` of them, drawn with `seed`.
+  // as a Poisson process at rate_rps, `requests` of them (default 10,000), drawn with `seed`; or a
+  // recorded trace replayed (its path as written, and as read by the caller, with its arrival
+  // times), the first `requests` of it (default all).
   std::optional<double> rate_rps;
-  int64_t requests = 10000;
+  std::string trace;
+  std::shared_ptr<const LengthDist> arrival_trace;
+  std::optional<int64_t> requests;
   int64_t seed = 1;
 };
 
@@ -72,8 +76,8 @@ struct Limits {
                                                       // (speculative: step time / acceptance length)
   std::optional<double> min_output_tokens_per_s;      // decode tokens/s of one replica at that step (speculative: its rate)
   std::optional<double> max_usd_per_million_output_tokens;
-  // From the simulation at workload.rate_rps: p99 TTFT and TPOT, and the requests per second that
-  // meet both latency limits that are set (all requests when neither is).
+  // From the simulation (workload.rate_rps or workload.trace): p99 TTFT and TPOT, and the requests
+  // per second that meet both latency limits that are set (all requests when neither is).
   std::optional<double> max_ttft_p99_s;
   std::optional<double> max_tpot_p99_s;
   std::optional<double> min_goodput_rps;
@@ -109,7 +113,7 @@ const char* symbol(Comparison c);  // "<=" or ">="
 struct DeployEstimates {
   Estimate workload;
   std::optional<Estimate> engine;
-  std::optional<SimResult> simulation;  // with workload.rate_rps
+  std::optional<SimResult> simulation;  // with workload.rate_rps or workload.trace
 };
 
 struct DeployResult {

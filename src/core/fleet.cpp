@@ -211,16 +211,6 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
 
 }  // namespace
 
-SimConfig engine_sim_config(const EnginePlan& engine, int64_t max_num_batched_tokens) {
-  SimConfig c;
-  c.max_num_seqs = engine.max_num_seqs;
-  c.max_num_batched_tokens = max_num_batched_tokens;
-  c.block_tokens = engine.block_size;
-  c.pool_blocks = engine.num_gpu_blocks;
-  c.blocks_for_tokens = [engine](int64_t tokens) { return blocks_for_request(engine, tokens); };
-  return c;
-}
-
 LengthDist fixed_lengths(int64_t prompt, int64_t gen) {
   LengthDist d;
   d.prompt = {prompt, prompt};
@@ -238,18 +228,27 @@ void simulate_plan(const Model& model, const Gpu& gpu, const FleetPlan& plan, co
   const PlanOption& best = plan.options[static_cast<size_t>(plan.best)];
   MemoryOptions opt = base;
   opt.cache.tp = best.tp;
-  const int64_t longest = longest_request(sim.lengths);
+  const int64_t longest = longest_request(sim.arrivals.lengths);
   const EnginePlan engine = plan_engine(model, gpu, opt, opt.engine.max_model_len.value_or(longest));
   if (!engine.starts) throw Error("--simulate: the engine does not start: " + engine.failure);
-  SimConfig c = engine_sim_config(engine, opt.prefill_chunk);
-  c.ttft_slo_s = plan.request.ttft_slo_s;
-  c.tpot_slo_s = plan.request.tpot_slo_s;
-  sim.rps_per_replica = plan.request.rps / static_cast<double>(best.replicas);
-  sim.max_num_seqs = c.max_num_seqs;
-  sim.pool_blocks = c.pool_blocks;
-  sim.block_tokens = c.block_tokens;
-  const KvplanStepCost cost(model, gpu, opt);
-  sim.result = simulate(poisson_requests(sim.rps_per_replica, sim.requests, sim.seed, sim.lengths), c, cost);
+  const double replicas = static_cast<double>(best.replicas);
+  switch (sim.arrivals.kind) {
+    case ArrivalsKind::poisson:
+      sim.arrivals.rate_rps = plan.request.rps / replicas;
+      sim.rps_per_replica = sim.arrivals.rate_rps;
+      break;
+    case ArrivalsKind::trace: {
+      sim.arrivals.replicas = best.replicas;
+      const std::optional<double> rate = trace_rate_rps(sim.arrivals.lengths, sim.arrivals.requests);
+      if (rate) sim.rps_per_replica = *rate / replicas;
+      sim.trace_requests = sim.arrivals.requests.value_or(static_cast<int64_t>(sim.arrivals.lengths.trace.size()));
+      break;
+    }
+  }
+  sim.max_num_seqs = engine.max_num_seqs;
+  sim.pool_blocks = engine.num_gpu_blocks;
+  sim.block_tokens = engine.block_size;
+  sim.result = simulate_engine(model, gpu, opt, engine, sim.arrivals, plan.request.ttft_slo_s, plan.request.tpot_slo_s);
 }
 
 FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& q, const MemoryOptions& base) {

@@ -96,24 +96,21 @@ struct FleetPlan {
 
 FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& request, const MemoryOptions& base);
 
-// `plan --simulate`: one replica of the plan's chosen option under its share of the rate
-// (request.rps / replicas), `requests` Poisson arrivals with lengths from `lengths`, run through the
-// request-level simulation (core/simulate.h) with the engine's own block pool (blocks_for_request of
-// its plan at max_model_len = the longest request, or the given one) and max_num_seqs, the token
-// budget max_num_batched_tokens, and kvplan's step cost at the option's tp.
+// `plan --simulate`: one replica of the plan's chosen option, its requests run through the
+// request-level simulation (simulate_engine) with the engine's own block pool (its plan at
+// max_model_len = the longest request, or the given one), max_num_seqs and token budget, and
+// kvplan's step cost at the option's tp. Poisson arrivals come at the replica's share of the rate
+// (request.rps / replicas); a trace is replayed with the replica's round-robin share of its requests
+// (every replicas-th, trace_requests).
 struct PlanSimulation {
-  int64_t requests = 10000;
-  uint64_t seed = 1;
-  LengthDist lengths;               // fixed --prompt/--gen unless distributions are given
-  double rps_per_replica = 0;       // filled by simulate_plan
-  int64_t max_num_seqs = 0;         // filled: the engine's
-  int64_t pool_blocks = 0;          // filled: the engine's num_gpu_blocks
-  int64_t block_tokens = 0;         // filled
-  SimResult result;                 // filled
+  Arrivals arrivals;                      // as given; simulate_plan sets the rate (poisson) or the replicas (trace)
+  std::optional<double> rps_per_replica;  // filled: poisson: request.rps / replicas; trace: its mean rate / replicas
+  int64_t trace_requests = 0;             // filled (trace): the trace's requests replayed across the fleet
+  int64_t max_num_seqs = 0;               // filled: the engine's
+  int64_t pool_blocks = 0;                // filled: the engine's num_gpu_blocks
+  int64_t block_tokens = 0;               // filled
+  SimResult result;                       // filled
 };
-// The simulation's scheduler as an engine's plan sets it: max_num_seqs, the block pool and its
-// per-request blocks (blocks_for_request over the groups), and the token budget.
-SimConfig engine_sim_config(const EnginePlan& engine, int64_t max_num_batched_tokens);
 // Fixed lengths as a distribution (fixed:P, fixed:G).
 LengthDist fixed_lengths(int64_t prompt, int64_t gen);
 // Throws kvplan::Error without a feasible option, or under the ideal engine (the simulation runs an

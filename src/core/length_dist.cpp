@@ -83,6 +83,14 @@ void check_lengths(const LengthDist& d) {
           throw Error("a trace request of " + str(p.prompt) + " + " + str(p.output) + " tokens is past the " +
                       str(kMaxDistTokens) + " a length distribution may hold");
       }
+      if (!d.arrivals_s.empty() && d.arrivals_s.size() != d.trace.size())
+        throw Error("the trace has " + str(static_cast<int64_t>(d.arrivals_s.size())) + " arrival times for " +
+                    str(static_cast<int64_t>(d.trace.size())) + " requests");
+      if (!d.lines.empty() && d.lines.size() != d.trace.size())
+        throw Error("the trace has " + str(static_cast<int64_t>(d.lines.size())) + " line numbers for " +
+                    str(static_cast<int64_t>(d.trace.size())) + " requests");
+      for (double a : d.arrivals_s)
+        if (!(a >= 0 && std::isfinite(a))) throw Error("trace arrival times must be finite times of at least 0 s");
       break;
   }
 }

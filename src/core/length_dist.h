@@ -31,7 +31,11 @@ struct LengthDist {
   LengthsKind kind = LengthsKind::independent;
   LengthRange prompt;               // independent
   LengthRange output;               // independent
-  std::vector<LengthPair> trace;    // trace
+  std::vector<LengthPair> trace;    // trace, in the file's order
+  // trace: each pair's recorded arrival in seconds (the arrival_s column; empty when there is none),
+  // replayed by the request-level simulation (core/simulate.h, trace_requests).
+  std::vector<double> arrivals_s;
+  std::vector<int> lines;           // trace: each pair's line in its file, for errors (empty: not from a file)
   std::string prompt_source;        // as the user gave it, for reports: "fixed:512", "uniform:1..4096", a path
   std::string output_source;
 };
@@ -39,7 +43,8 @@ struct LengthDist {
 // The longest prompt + output a distribution may hold (past it the searches stop).
 constexpr int64_t kMaxDistTokens = int64_t{1} << 22;
 // Throws kvplan::Error unless every length is >= 1, each range has lo <= hi, a trace has a pair,
-// and prompt + output stays within kMaxDistTokens.
+// prompt + output stays within kMaxDistTokens, and a trace's arrivals (if any) are one finite time
+// of at least 0 s per pair (and its lines, if any, one per pair).
 void check_lengths(const LengthDist& d);
 // The longest request's prompt + output: what max_model_len must reach (the engines reject a request
 // past it). Throws as check_lengths.

@@ -167,6 +167,52 @@ std::vector<SimRequest> poisson_requests(double rate_rps, int64_t n, uint64_t se
 }
 
 namespace {
+
+// The trace's requests to replay, as indices into it: stably sorted by arrival, the first `first`.
+std::vector<size_t> trace_order(const LengthDist& trace, std::optional<int64_t> first) {
+  if (trace.kind != LengthsKind::trace) throw Error("replaying arrivals needs a trace, not independent lengths");
+  check_lengths(trace);
+  if (trace.arrivals_s.empty())
+    throw Error("the trace has no arrival_s column: replaying it needs each request's arrival time",
+                {trace.prompt_source, 0, 0});
+  const int64_t n = static_cast<int64_t>(trace.trace.size());
+  if (first && (*first < 1 || *first > kMaxSimRequests))
+    throw Error("the number of requests must be from 1 to " + std::to_string(kMaxSimRequests) + ", got " +
+                std::to_string(*first));
+  if (first && *first > n)
+    throw Error("the trace holds " + std::to_string(n) + " requests, fewer than the " + std::to_string(*first) +
+                    " asked for",
+                {trace.prompt_source, 0, 0});
+  std::vector<size_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return trace.arrivals_s[a] < trace.arrivals_s[b]; });
+  order.resize(static_cast<size_t>(first.value_or(n)));
+  return order;
+}
+
+}  // namespace
+
+std::vector<SimRequest> trace_requests(const LengthDist& trace, std::optional<int64_t> first, int64_t replicas) {
+  const std::vector<size_t> order = trace_order(trace, first);
+  if (replicas < 1) throw Error("the replicas sharing a trace must be at least 1, got " + std::to_string(replicas));
+  const double start_s = trace.arrivals_s[order.front()];
+  std::vector<SimRequest> out;
+  for (size_t k = 0; k < order.size(); k += static_cast<size_t>(replicas)) {
+    const size_t i = order[k];
+    out.push_back({trace.arrivals_s[i] - start_s, trace.trace[i].prompt, trace.trace[i].output});
+  }
+  return out;
+}
+
+std::optional<double> trace_rate_rps(const LengthDist& trace, std::optional<int64_t> first) {
+  const std::vector<size_t> order = trace_order(trace, first);
+  const double span_s = trace.arrivals_s[order.back()] - trace.arrivals_s[order.front()];
+  if (order.size() < 2 || !(span_s > 0)) return std::nullopt;
+  return static_cast<double>(order.size() - 1) / span_s;
+}
+
+namespace {
 MemoryOptions one_pass_no_hits(MemoryOptions opt) {
   opt.prefill_chunk = std::numeric_limits<int64_t>::max();  // the simulation chunks; each call is one pass
   opt.sharing.prefix_hit_rate = 0;                          // the simulation computes every prompt token
@@ -429,6 +475,65 @@ SimResult simulate(const std::vector<SimRequest>& requests, const SimConfig& con
   res.requests_per_s = static_cast<double>(n) / res.span_s;
   res.goodput_rps = static_cast<double>(res.good_requests) / res.span_s;
   return res;
+}
+
+const char* name(ArrivalsKind k) {
+  switch (k) {
+    case ArrivalsKind::poisson: return "poisson";
+    case ArrivalsKind::trace: return "trace";
+  }
+  return "?";
+}
+
+std::vector<SimRequest> requests_of(const Arrivals& a) {
+  switch (a.kind) {
+    case ArrivalsKind::poisson:
+      return poisson_requests(a.rate_rps, a.requests.value_or(kDefaultSimRequests), a.seed, a.lengths);
+    case ArrivalsKind::trace: return trace_requests(a.lengths, a.requests, a.replicas);
+  }
+  return {};
+}
+
+SimConfig engine_sim_config(const EnginePlan& engine, int64_t max_num_batched_tokens) {
+  SimConfig c;
+  c.max_num_seqs = engine.max_num_seqs;
+  c.max_num_batched_tokens = max_num_batched_tokens;
+  c.block_tokens = engine.block_size;
+  c.pool_blocks = engine.num_gpu_blocks;
+  c.blocks_for_tokens = [engine](int64_t tokens) { return blocks_for_request(engine, tokens); };
+  return c;
+}
+
+SimResult simulate_engine(const Model& model, const Gpu& gpu, const MemoryOptions& opt, const EnginePlan& engine,
+                          const Arrivals& arrivals, std::optional<double> ttft_slo_s, std::optional<double> tpot_slo_s) {
+  if (!engine.starts) throw Error("the engine does not start: " + engine.failure);
+  const std::vector<SimRequest> requests = requests_of(arrivals);
+  // The engine rejects a request past max_model_len (prompt + output tokens): a trace's is named at
+  // its line, wherever the round robin sends it.
+  auto too_long = [&](int64_t prompt, int64_t output, const SourcePos& at) {
+    if (add(prompt, output) > engine.max_model_len)
+      throw Error("a request of " + std::to_string(prompt) + " + " + std::to_string(output) + " = " +
+                      std::to_string(prompt + output) + " tokens (prompt + output) is longer than max_model_len " +
+                      std::to_string(engine.max_model_len) + " (the engine rejects it)",
+                  at);
+  };
+  switch (arrivals.kind) {
+    case ArrivalsKind::poisson:
+      for (const SimRequest& r : requests) too_long(r.prompt, r.output, {});
+      break;
+    case ArrivalsKind::trace: {
+      const LengthDist& t = arrivals.lengths;
+      for (size_t i : trace_order(t, arrivals.requests)) {
+        const int line = t.lines.empty() ? 0 : t.lines[i];
+        too_long(t.trace[i].prompt, t.trace[i].output, {t.prompt_source, line, line > 0 ? 1 : 0});
+      }
+      break;
+    }
+  }
+  SimConfig c = engine_sim_config(engine, opt.prefill_chunk);
+  c.ttft_slo_s = ttft_slo_s;
+  c.tpot_slo_s = tpot_slo_s;
+  return simulate(requests, c, KvplanStepCost(model, gpu, opt));
 }
 
 }  // namespace kvplan

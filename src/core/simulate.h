@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/decode.h"
+#include "core/engine.h"
 #include "core/gpu.h"
 #include "core/length_dist.h"
 #include "core/memory.h"
@@ -32,6 +33,18 @@ struct SimRequest {
 // library. Throws kvplan::Error for a rate that is not a positive finite number, n < 1, or bad
 // lengths (check_lengths).
 std::vector<SimRequest> poisson_requests(double rate_rps, int64_t n, uint64_t seed, const LengthDist& lengths);
+
+// A recorded trace replayed (its arrivals_s and pairs): the requests stably sorted by arrival (equal
+// times keep the file's order), the first `first` of them (all: nullopt), and of those every
+// `replicas`-th from the first, requests 0, R, 2R, ... (what a round-robin balancer over R replicas
+// sends one replica); arrival times shifted so that the trace's first request arrives at 0 s.
+// Throws kvplan::Error for a trace without arrival times (naming its file), `first` or `replicas`
+// below 1, or bad lengths (check_lengths).
+std::vector<SimRequest> trace_requests(const LengthDist& trace, std::optional<int64_t> first, int64_t replicas);
+// The mean arrival rate of the same requests (before the round robin): n requests have n - 1 gaps
+// over the span from the first arrival to the last, so (n - 1) / span. None for a single request or
+// a span of 0 s (they give no rate). Throws as trace_requests.
+std::optional<double> trace_rate_rps(const LengthDist& trace, std::optional<int64_t> first);
 
 // What one engine step computes: the decoding sequences (one new token each) and the chunked
 // prefill of the others.
@@ -148,5 +161,31 @@ struct SimResult {
 // is not a positive number, a request that needs more blocks than the pool at its longest
 // (prompt + output - 1 tokens), or a step cost that is not a positive finite time.
 SimResult simulate(const std::vector<SimRequest>& requests, const SimConfig& config, const StepCost& cost);
+
+// Where a simulation's requests come from: drawn (a Poisson process) or replayed (a recorded trace).
+enum class ArrivalsKind { poisson, trace };
+const char* name(ArrivalsKind k);  // "poisson", "trace"
+constexpr int64_t kDefaultSimRequests = 10000;
+struct Arrivals {
+  ArrivalsKind kind = ArrivalsKind::poisson;
+  LengthDist lengths;               // poisson: the lengths drawn; trace: the trace, with its arrivals_s
+  std::optional<int64_t> requests;  // poisson: how many (default kDefaultSimRequests); trace: its first (default all)
+  uint64_t seed = 1;                // poisson
+  double rate_rps = 0;              // poisson
+  int64_t replicas = 1;             // trace: one replica's round-robin share (trace_requests)
+};
+// The requests: poisson_requests or trace_requests.
+std::vector<SimRequest> requests_of(const Arrivals& a);
+
+// The simulation's scheduler as an engine's plan sets it: max_num_seqs, the block pool and its
+// per-request blocks (blocks_for_request over the groups), and the token budget.
+SimConfig engine_sim_config(const EnginePlan& engine, int64_t max_num_batched_tokens);
+// One engine simulated (plan --simulate, check with workload.rate_rps or workload.trace): the
+// requests of `arrivals`, engine_sim_config with the budget opt.prefill_chunk, the SLOs for goodput,
+// and KvplanStepCost under `opt`. Throws kvplan::Error for an engine that does not start, a request
+// longer than its max_model_len (the engine rejects it; a trace's at its file:line), and what
+// requests_of and simulate throw.
+SimResult simulate_engine(const Model& model, const Gpu& gpu, const MemoryOptions& opt, const EnginePlan& engine,
+                          const Arrivals& arrivals, std::optional<double> ttft_slo_s, std::optional<double> tpot_slo_s);
 
 }  // namespace kvplan

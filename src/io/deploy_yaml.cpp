@@ -216,9 +216,20 @@ const KeySpec kKeys[] = {
        if (!(v > 0 && v < 1e9)) throw Error("'" + k + "' must be a positive rate below 1e9, got " + f.string(k), f.pos(k));
        d.spec.workload.rate_rps = v;
      }},
-    {"workload", "requests", "integer", "10000", false, "requests the simulation runs",
+    {"workload", "trace", "string", "", false,
+     "a CSV trace (prompt_tokens,output_tokens,arrival_s; relative to this file) replayed at this one engine, "
+     "each request at its recorded arrival with its recorded lengths: the simulation of rate_rps on recorded traffic "
+     "(instead of rate_rps)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       if (d.spec.workload.rate_rps)
+         throw Error("give one of 'rate_rps' (Poisson arrivals) and 'trace' (recorded arrivals)", f.pos(k));
+       d.spec.workload.trace = f.string(k);
+       if (d.spec.workload.trace.empty()) throw Error("'" + k + "' needs a trace's path", f.pos(k));
+     }},
+    {"workload", "requests", "integer", "10000; a trace: all", false,
+     "requests the simulation runs (a trace: its first, by arrival)",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.requests = positive(f, k); }},
-    {"workload", "seed", "integer", "1", false, "seed of the simulation's arrivals and lengths",
+    {"workload", "seed", "integer", "1", false, "seed of the simulation's arrivals and lengths (rate_rps)",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.workload.seed = positive(f, k); }},
     {"workload", "prefix_hit_rate", "fraction", "0", false,
      "fraction of prompt tokens found in the prefix cache (vLLM's prefix cache hit rate): their prefill is skipped",
@@ -475,12 +486,16 @@ std::vector<DeployKeyDoc> deploy_key_docs() {
 std::vector<std::pair<std::string, std::string>> deploy_section_docs() { return kSections; }
 
 std::string relative_to_file(const std::string& spec, const std::string& deploy_path) {
-  namespace fs = std::filesystem;
   const bool is_path = spec.find('/') != std::string::npos || spec.ends_with(".yaml") || spec.ends_with(".yml") ||
                        spec.ends_with(".json");
-  if (!is_path || fs::path(spec).is_absolute()) return spec;
+  return is_path ? path_relative_to_file(spec, deploy_path) : spec;
+}
+
+std::string path_relative_to_file(const std::string& path, const std::string& deploy_path) {
+  namespace fs = std::filesystem;
+  if (fs::path(path).is_absolute()) return path;
   const fs::path dir = fs::path(deploy_path).parent_path();
-  return dir.empty() ? spec : (dir / spec).lexically_normal().string();
+  return dir.empty() ? path : (dir / path).lexically_normal().string();
 }
 
 }  // namespace kvplan

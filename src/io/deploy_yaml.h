@@ -58,5 +58,8 @@ std::vector<std::string> check_engine_arguments(const DeployFile& d, const Engin
 // A model or GPU spec as written in a deployment file, resolved against the file's folder when
 // it is a relative path (bundled ids are returned unchanged).
 std::string relative_to_file(const std::string& spec, const std::string& deploy_path);
+// A path as written in a deployment file (a trace of workload.trace or prompt_dist), resolved
+// against the file's folder unless it is absolute.
+std::string path_relative_to_file(const std::string& path, const std::string& deploy_path);
 
 }  // namespace kvplan

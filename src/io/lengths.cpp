@@ -66,8 +66,11 @@ enum class Column { prompt, output, arrival };
 
 }  // namespace
 
-LengthDist parse_trace(const std::string& text, const std::string& source) {
-  const std::string header_form = "prompt_tokens,output_tokens[,arrival_s]";
+namespace {
+
+LengthDist parse_trace_columns(const std::string& text, const std::string& source, bool need_arrivals) {
+  const std::string header_form =
+      need_arrivals ? "prompt_tokens,output_tokens,arrival_s" : "prompt_tokens,output_tokens[,arrival_s]";
   std::vector<std::string> lines;
   size_t from = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;  // a UTF-8 byte-order mark
   while (from < text.size()) {
@@ -102,6 +105,10 @@ LengthDist parse_trace(const std::string& text, const std::string& source) {
     if (!seen[std::string(need) == "prompt_tokens" ? 0 : 1])
       throw Error("the header has no column '" + std::string(need) + "' (expected " + header_form + ")",
                   {source, header_line, 1});
+  if (need_arrivals && !seen[static_cast<int>(Column::arrival)])
+    throw Error("the header has no column 'arrival_s': replaying a trace needs each request's arrival time (expected " +
+                    header_form + ")",
+                {source, header_line, 1});
 
   LengthDist d;
   d.kind = LengthsKind::trace;
@@ -141,13 +148,27 @@ LengthDist parse_trace(const std::string& text, const std::string& source) {
           const double s = f.text.empty() ? NAN : std::strtod(f.text.c_str(), &end);
           if (f.text.empty() || *end != '\0' || !std::isfinite(s) || s < 0)
             throw Error("arrival_s '" + f.text + "' is not a time of at least 0 seconds", at);
+          d.arrivals_s.push_back(s);
           break;
         }
       }
     }
     d.trace.push_back(pair);
+    d.lines.push_back(line_no);
   }
   if (d.trace.empty()) throw Error("the trace holds no request, only its header", {source, header_line, 1});
+  return d;
+}
+
+}  // namespace
+
+LengthDist parse_trace(const std::string& text, const std::string& source) {
+  return parse_trace_columns(text, source, false);
+}
+
+LengthDist parse_arrival_trace(const std::string& text, const std::string& source) {
+  LengthDist d = parse_trace_columns(text, source, true);
+  check_lengths(d);
   return d;
 }
 

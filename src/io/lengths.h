@@ -20,10 +20,14 @@ std::optional<LengthRange> parse_length_spec(const std::string& text, const std:
                                              std::optional<int64_t> fixed_default, const std::string& fallback);
 
 // A CSV trace: a header naming prompt_tokens and output_tokens (any order; arrival_s optional),
-// then one request per line; blank lines are skipped. Throws kvplan::Error at source:line:col for a
-// missing or unknown column, a field that is not a length of at least 1 token (or, for arrival_s,
-// a time of at least 0 seconds), a line with too few or too many fields, or a trace with no request.
+// then one request per line; blank lines are skipped. Keeps each request's lengths, its arrival_s
+// when the column is there, and its line. Throws kvplan::Error at source:line:col for a missing or
+// unknown column, a field that is not a length of at least 1 token (or, for arrival_s, a time of at
+// least 0 seconds), a line with too few or too many fields, or a trace with no request.
 LengthDist parse_trace(const std::string& text, const std::string& source);
+// A trace to replay (plan --trace, a deployment's workload.trace): parse_trace, with the arrival_s
+// column required (its absence an error at the header), and check_lengths.
+LengthDist parse_arrival_trace(const std::string& text, const std::string& source);
 
 // The prompt and output specs as given (empty: not given, = fixed), with their flags (or keys), the
 // lengths `fixed` stands for, and what gives those (for the error when there is none).

@@ -146,7 +146,7 @@ Json plan_to_json(const Model& model, const Gpu& gpu, const FleetPlan& p) {
 
 std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) {
   const PlanRequest& q = p.request;
-  std::string out = fmt::format("{} on {}: {} req/s of {} prompt + {} generated tokens", model.name, gpu.name, q.rps,
+  std::string out = fmt::format("{} on {}: {:.6g} req/s of {} prompt + {} generated tokens", model.name, gpu.name, q.rps,
                                 group_digits(q.prompt), group_digits(q.gen));
   if (q.ttft_slo_s) out += fmt::format(", TTFT <= {}", seconds(*q.ttft_slo_s));
   if (q.tpot_slo_s) out += fmt::format(", TPOT <= {}", seconds(*q.tpot_slo_s));
@@ -185,13 +185,18 @@ Json stats_json(const Stats& s) {
 
 Json simulation_to_json(const PlanSimulation& s) {
   const SimResult& r = s.result;
+  const Arrivals& a = s.arrivals;
+  const bool trace = a.kind == ArrivalsKind::trace;
   Json queue = Json::array();
   for (const QueuePoint& p : r.queue) queue.push_back({{"time_s", p.time_s}, {"waiting", p.waiting}, {"running", p.running}});
-  return {{"requests", s.requests},
-          {"seed", s.seed},
-          {"prompt_dist", s.lengths.prompt_source},
-          {"gen_dist", s.lengths.output_source},
-          {"rps_per_replica", s.rps_per_replica},
+  return {{"arrivals", name(a.kind)},
+          {"trace", trace ? Json(a.lengths.prompt_source) : Json(nullptr)},
+          {"trace_requests", trace ? Json(s.trace_requests) : Json(nullptr)},
+          {"requests", static_cast<int64_t>(r.requests.size())},
+          {"seed", trace ? Json(nullptr) : Json(a.seed)},
+          {"prompt_dist", a.lengths.prompt_source},
+          {"gen_dist", a.lengths.output_source},
+          {"rps_per_replica", s.rps_per_replica ? Json(*s.rps_per_replica) : Json(nullptr)},
           {"max_num_seqs", s.max_num_seqs},
           {"pool_blocks", s.pool_blocks},
           {"block_tokens", s.block_tokens},
@@ -210,9 +215,25 @@ Json simulation_to_json(const PlanSimulation& s) {
 
 std::string render_simulation(const PlanSimulation& s) {
   const SimResult& r = s.result;
-  std::string out = fmt::format(
-      "  simulated  one replica: {} requests at {:.3f} req/s (Poisson, seed {}), prompts {}, outputs {}\n",
-      group_digits(s.requests), s.rps_per_replica, s.seed, s.lengths.prompt_source, s.lengths.output_source);
+  const Arrivals& a = s.arrivals;
+  const int64_t n = static_cast<int64_t>(r.requests.size());
+  std::string out;
+  switch (a.kind) {
+    case ArrivalsKind::poisson:
+      out = fmt::format("  simulated  one replica: {} requests at {:.3f} req/s (Poisson, seed {}), prompts {}, outputs {}\n",
+                        group_digits(n), s.rps_per_replica.value_or(0), a.seed, a.lengths.prompt_source,
+                        a.lengths.output_source);
+      break;
+    case ArrivalsKind::trace: {
+      const std::string share = a.replicas > 1 ? fmt::format("{} of {} requests (1 in {}, round robin)", group_digits(n),
+                                                             group_digits(s.trace_requests), a.replicas)
+                                               : fmt::format("{} requests", group_digits(n));
+      out = fmt::format("  simulated  one replica: {} replayed from {}\n", share, a.lengths.prompt_source);
+      out += "             arrivals and lengths as recorded" +
+             (s.rps_per_replica ? fmt::format(", {:.3f} req/s on average", *s.rps_per_replica) : std::string()) + "\n";
+      break;
+    }
+  }
   out += fmt::format("             max_num_seqs {}, pool {} blocks of {} tokens\n", group_digits(s.max_num_seqs),
                      group_digits(s.pool_blocks), s.block_tokens);
   out += fmt::format("             {:<6}{:>12}{:>12}{:>12}{:>12}{:>12}\n", "", "mean", "p50", "p90", "p99", "max");
@@ -225,7 +246,7 @@ std::string render_simulation(const PlanSimulation& s) {
   row("E2E", r.e2e_s);
   out += fmt::format("             {:.2f} req/s, {:.1f} output tokens/s; goodput {:.2f} req/s ({} of {} within the SLOs)\n",
                      r.requests_per_s, r.output_tokens_per_s, r.goodput_rps, group_digits(r.good_requests),
-                     group_digits(s.requests));
+                     group_digits(n));
   out += fmt::format("             at most {} waiting and {} running, {} of {} blocks; {} preemption{}\n",
                      group_digits(r.max_waiting), group_digits(r.max_running), group_digits(r.max_blocks_used),
                      group_digits(s.pool_blocks), group_digits(r.preemptions), r.preemptions == 1 ? "" : "s");
