@@ -44,6 +44,7 @@ ROPE_THETA = 10000.0  # the step's cost does not depend on it
 EPS = 1e-5
 SPLIT_KV = True  # flash-decoding for few work units; False = one SDPA call (no split)
 FUSED = True  # the Triton kernels; False = the same math in plain torch ops (more kernels per layer)
+DECODE_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]  # never math
 
 
 @triton.jit
@@ -103,14 +104,24 @@ def silu_mul_kernel(gu_ptr, out_ptr, inter, BLOCK: tl.constexpr):
     tl.store(out_ptr + b * inter + cols, (g / (1.0 + tl.exp(-g)) * u).to(out_ptr.dtype.element_ty), mask=mask)
 
 
+def read_model(repo, model_id):
+    """kvplan's own model YAML (models/ID.yaml) as a dict: the one source of truth for the shapes."""
+    with open(os.path.join(repo, "models", model_id + ".yaml")) as f:
+        return yaml.safe_load(f)
+
+
+def layer_blocks(y):
+    """The block name of every layer, in order (the YAML's `layers` patterns expanded)."""
+    return [name for entry in y["layers"] for _ in range(entry["repeat"]) for name in entry["pattern"]]
+
+
 def load_config(repo, model_id):
     """The dense single-block models' shapes, from kvplan's own model YAML (one source of truth)."""
-    with open(os.path.join(repo, "models", model_id + ".yaml")) as f:
-        y = yaml.safe_load(f)
+    y = read_model(repo, model_id)
     (block,) = y["blocks"].values()
     mixer, mlp = block["mixer"], block["mlp"]
     assert mixer["kind"] == "attention" and mlp["kind"] == "dense" and mlp.get("gated", True)
-    layers = sum(entry["repeat"] * len(entry["pattern"]) for entry in y["layers"])
+    layers = len(layer_blocks(y))
     return dict(id=model_id, layers=layers, hidden=y["hidden_size"], vocab=y["vocab_size"],
                 heads=mixer["heads"], kv_heads=mixer["kv_heads"], head_dim=mixer.get("head_dim", y["hidden_size"] // mixer["heads"]),
                 qkv_bias=mixer.get("qkv_bias", False), window=mixer.get("sliding_window", 0),
@@ -120,6 +131,38 @@ def load_config(repo, model_id):
 
 def rand(shape, dtype, std):
     return torch.empty(shape, dtype=dtype, device="cuda").normal_(0.0, std)
+
+
+def kv_splits(units, cache_len):
+    """Split-KV chunks of a decode attention over `cache_len` tokens with `units` = batch x kv_heads
+    work units: powers of two while units x S stays within 2 waves of SMs and chunks keep at least
+    256 tokens (1 = no split; always 1 when SPLIT_KV is off)."""
+    splits = 1
+    target = 2 * torch.cuda.get_device_properties(0).multi_processor_count
+    while SPLIT_KV and units * splits * 2 <= target and cache_len % (2 * splits) == 0 \
+            and cache_len // (2 * splits) >= 256:
+        splits *= 2
+    return splits
+
+
+def split_kv_attention(q, kc, vc, S):
+    """Decode attention of q [B, kv_heads, group, D] over the cache [B, kv_heads, C, D] in S chunks.
+
+    With few (batch x kv_head) work units the cache is split into S chunks along the tokens,
+    each chunk attended by flash attention with its log-sum-exp, and the chunks combined
+    (flash-decoding, as vLLM, FlashInfer and FlashAttention's split-KV kernels do): otherwise a
+    batch-1 GQA step keeps only kv_heads SMs busy and reads its cache at a tenth of the bandwidth.
+    S = 1: one SDPA call.
+    """
+    if S == 1:
+        return F.scaled_dot_product_attention(q, kc, vc)
+    B, nkv, G, D = q.shape
+    C = kc.shape[2]
+    qs = q.unsqueeze(2).expand(B, nkv, S, G, D).reshape(B, nkv * S, G, D)
+    ks, vs = kc.view(B, nkv * S, C // S, D), vc.view(B, nkv * S, C // S, D)
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention(qs, ks, vs)[:2]
+    w = torch.softmax(lse[..., :G].unflatten(1, (nkv, S)), dim=2)  # [B, nkv, S, G], float32
+    return torch.einsum("bhsgd,bhsg->bhgd", out.unflatten(1, (nkv, S)), w.to(out.dtype))
 
 
 class Weights:
@@ -147,13 +190,7 @@ class Step:
         self.cache_len = min(context, c["window"]) if c["window"] else context  # rolling buffer for sliding layers
         self.pos = context - 1  # the new token is the context-th; attention covers cache_len tokens
         self.slot = self.pos % self.cache_len
-        # Split-KV chunks: powers of two while batch x kv_heads x S stays within 2 waves of SMs and
-        # chunks keep at least 256 tokens.
-        units, self.splits = batch * c["kv_heads"], 1
-        target = 2 * torch.cuda.get_device_properties(0).multi_processor_count
-        while SPLIT_KV and units * self.splits * 2 <= target and self.cache_len % (2 * self.splits) == 0 \
-                and self.cache_len // (2 * self.splits) >= 256:
-            self.splits *= 2
+        self.splits = kv_splits(batch * c["kv_heads"], self.cache_len)  # split-KV chunks (1 = none)
         self.caches = [(rand((batch, c["kv_heads"], self.cache_len, D), d, 1.0),
                         rand((batch, c["kv_heads"], self.cache_len, D), d, 1.0)) for _ in w.layers]
         self.tokens = torch.randint(0, c["vocab"], (batch,), device="cuda")
@@ -173,23 +210,8 @@ class Step:
                                       BLOCK=triton.next_power_of_2(h), num_warps=8)
 
     def attention(self, q, kc, vc):
-        """Decode attention of q [B, kv_heads, group, D] over the cache [B, kv_heads, C, D].
-
-        With few (batch x kv_head) work units the cache is split into S chunks along the tokens,
-        each chunk attended by flash attention with its log-sum-exp, and the chunks combined
-        (flash-decoding, as vLLM, FlashInfer and FlashAttention's split-KV kernels do): otherwise a
-        batch-1 GQA step keeps only kv_heads SMs busy and reads its cache at a tenth of the bandwidth.
-        """
-        S = self.splits
-        if S == 1:
-            return F.scaled_dot_product_attention(q, kc, vc)
-        B, nkv, G, D = q.shape
-        C = kc.shape[2]
-        qs = q.unsqueeze(2).expand(B, nkv, S, G, D).reshape(B, nkv * S, G, D)
-        ks, vs = kc.view(B, nkv * S, C // S, D), vc.view(B, nkv * S, C // S, D)
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention(qs, ks, vs)[:2]
-        w = torch.softmax(lse[..., :G].unflatten(1, (nkv, S)), dim=2)  # [B, nkv, S, G], float32
-        return torch.einsum("bhsgd,bhsg->bhgd", out.unflatten(1, (nkv, S)), w.to(out.dtype))
+        """Decode attention of q [B, kv_heads, group, D] over the cache [B, kv_heads, C, D] (split_kv_attention)."""
+        return split_kv_attention(q, kc, vc, self.splits)
 
     def rope_torch(self, qkv, kc, vc):
         c, B = self.c, self.B
@@ -372,7 +394,7 @@ def main():
             t0 = time.time()
             step = Step(c, w, batch, context)
             kernels = count_kernels(step)
-            with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
+            with sdpa_kernel(DECODE_BACKENDS):
                 ms, lo, hi = time_graph(step)
             rec = dict(model=model_id, batch=batch, context=context, step_ms=ms, min_ms=lo, max_ms=hi,
                        kernels_per_step=kernels, layers=c["layers"], check_rel_err=err, fused=FUSED,
