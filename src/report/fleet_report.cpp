@@ -61,9 +61,18 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
   }
   switch (r.mode) {
     case FitMode::batch:
-      // With length distributions the answer is the "in use" block's; this line is every request at --context.
-      out += fmt::format("  largest batch at {}context {}: {}{}\n", r.in_use ? "a fixed " : "", group_digits(r.context),
-                         group_digits(r.batch), r.in_use ? " (at the length distributions: in use, below)" : "");
+      // With length distributions the answer is the requests whose p99 cache fits (the "in use"
+      // block below); the fixed-context batch follows as every request at --context.
+      if (r.in_use) {
+        const KvInUse& u = *r.in_use;
+        const bool contiguous = !u.in_blocks && opt.sharing.allocation == Allocation::contiguous;
+        out += fmt::format("  most requests at the length distributions' p99: {} ({})\n",
+                           group_digits(contiguous ? u.contiguous_max_requests : u.paged_max_requests),
+                           contiguous ? "contiguous reservations"
+                                      : fmt::format("{}, {}", u.in_blocks ? "the engine's blocks" : "paged", name(u.max_method)));
+      }
+      out += fmt::format("  largest batch at {}context {}: {}\n", r.in_use ? "a fixed " : "", group_digits(r.context),
+                         group_digits(r.batch));
       break;
     case FitMode::context:
       out += fmt::format("  longest context at batch {}: {} tokens\n", group_digits(r.batch), group_digits(r.context));
