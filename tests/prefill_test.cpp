@@ -2,6 +2,8 @@
 // H100 SXM preset (989.4e12 bf16 FLOP/s, flops_fraction 0.75, attention_flops_fraction 0.50).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "core/layer_work.h"
 #include "core/prefill.h"
 #include "test_helpers.h"
@@ -28,8 +30,18 @@ TEST_CASE("Llama-3.1-8B prefill of 8192 tokens", "[prefill]") {
   CHECK(r.attention_share == Approx(17594333528064.0 / (17594333528064.0 + 114350259961856.0)));  // 13.3%
   CHECK(r.passes == 1);
   CHECK(r.bound == kvplan::Bound::compute);
-  // Compute-bound phases + 355 kernels x 4 us (one pass).
-  CHECK(r.time_s == Approx(114350259961856.0 / (989.4e12 * 0.75) + 17594333528064.0 / (989.4e12 * 0.5) + 355 * 4e-6));
+  // Element-wise activation traffic per token and layer, in bf16 elements: two fused residual add +
+  // RMSNorm (4 x 4096 each) = 32,768; RoPE on Q and K in place, 2 x (4096 + 1024) = 10,240; the cache
+  // write reads K and V, 2 x 1024 = 2,048; SiLU(gate) x up reads 2 x 14,336 and writes 14,336 =
+  // 43,008. 88,064 elements x 2 B x 32 layers = 5,636,096 B, plus the final norm's 4 x 4096 x 2 B =
+  // 32,768: 5,668,864 B per token.
+  const auto ew = std::find_if(r.phases.begin(), r.phases.end(), [](const PrefillPhase& p) { return p.name == "elementwise"; });
+  REQUIRE(ew != r.phases.end());
+  CHECK(ew->bytes == 8192LL * 5668864);
+  CHECK(ew->flops == 0);
+  // Compute-bound phases, the element-wise bytes at 90% of 3.35 TB/s, + 355 kernels x 4 us (one pass).
+  CHECK(r.time_s == Approx(114350259961856.0 / (989.4e12 * 0.75) + 17594333528064.0 / (989.4e12 * 0.5) +
+                           8192.0 * 5668864 / (3.35e12 * 0.9) + 355 * 4e-6));
   // The quadratic wall: at 128K the attention share is 71%.
   const PrefillResult r128 = prefill(m, gpu("h100-sxm"), 1, 131072, kvplan::test::bf16_options(m));
   CHECK(r128.attention_share == Approx(0.7111).epsilon(1e-3));
@@ -54,6 +66,18 @@ TEST_CASE("sliding, MLA and Mamba prefill work", "[prefill]") {
   const PrefillResult r2 = prefill(m2, gpu("h100-sxm"), 2, 1000, kvplan::test::bf16_options(m2));
   CHECK(r2.scan_flops == Approx(2000.0 * 64 * 3319808));
   CHECK(r2.attention_flops == 0);
+  // Its element-wise traffic per token and layer: the input norm 4 x 2560 = 10,240, the convolution
+  // reads and writes x, B, C (2 x 5376 = 10,752), the gated RMSNorm reads y and z and writes (3 x
+  // 5120 = 15,360): 36,352 x 64 layers + the final norm 4 x 2560 = 2,336,768 elements x 2 B.
+  for (const PrefillPhase& p : r2.phases)
+    if (p.name == "elementwise") CHECK(p.bytes == 2000LL * 2336768 * 2);
+  // Mixtral-8x7B per layer: norms 2 x 4 x 4096 = 32,768; RoPE 2 x (4096 + 1024) + the cache write's
+  // K and V 2,048 = 12,288; two experts' SiLU x up 2 x 3 x 14,336 = 86,016 and the combine reading
+  // 2 rows and writing 1, 3 x 4096 = 12,288: 143,360 x 2 B x 32 layers + the final norm 32,768 B =
+  // 9,207,808 B per token.
+  const Model mx = model("mixtral-8x7b");
+  for (const PrefillPhase& p : prefill(mx, gpu("h100-sxm"), 1, 512, kvplan::test::bf16_options(mx)).phases)
+    if (p.name == "elementwise") CHECK(p.bytes == 512LL * 9207808);
   // Mamba-1 (mamba-2.8b, 64 layers): 5120 x (2 x 4 + 8 x 16) = 696,320 per token and layer.
   const Model m1 = model("mamba-2.8b");
   CHECK(prefill(m1, gpu("h100-sxm"), 1, 100, kvplan::test::bf16_options(m1)).scan_flops == Approx(100.0 * 64 * 696320));

@@ -72,6 +72,26 @@ void add_kernels(const Layer& layer, const MixerWork* mixer, KernelCounts& k) {
   }
 }
 
+// Activation elements per token of a layer's element-wise kernels outside its mixer, per GPU: a
+// fused residual add + RMSNorm before the mixer and before the MLP (reads x and the residual, writes
+// both: 4 x hidden each), the MLP's activation (gated: reads gate and up, writes one; else reads
+// and writes one) and, for MoE, each routed expert's activation and the combine (reads the k
+// experts' outputs, writes one row).
+int64_t layer_elementwise_elements(const Layer& layer, int64_t hidden, int64_t tp) {
+  int64_t n = (layer.mixer ? 4 * hidden : 0) + (layer.mlp ? 4 * hidden : 0);
+  if (!layer.mlp) return n;
+  if (auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {
+    const int64_t per = e->gated ? 3 : 2;
+    const int64_t shared = e->shared_intermediate_size > 0 ? e->shared_intermediate_size : e->expert_intermediate_size;
+    n += per * (e->experts_per_token * e->expert_intermediate_size + e->shared_experts * shared) / tp;
+    n += (e->experts_per_token + 1) * hidden;
+  } else {
+    const auto& d = std::get<DenseMlp>(*layer.mlp);
+    n += (d.gated ? 3 : 2) * d.intermediate_size / tp;
+  }
+  return n;
+}
+
 AttentionGroup& group_for(std::vector<AttentionGroup>& groups, const AttentionPart& part) {
   auto it = std::find_if(groups.begin(), groups.end(),
                          [&](const AttentionGroup& g) { return g.window == part.window && g.chunked == part.chunked; });
@@ -155,6 +175,10 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
       if (mw->scan_on_tensor_cores) w.scan_on_tensor_cores = true;
     }
     add_kernels(layer, mw ? &*mw : nullptr, w.kernels);
+    w.elementwise_bytes_per_token = add(
+        w.elementwise_bytes_per_token,
+        mul(add(layer_elementwise_elements(layer, model.hidden_size, tp), mw ? mw->elementwise_elements_per_token : 0),
+            w.activation_bytes_per_element));
     w.allreduces_per_pass += (mw ? mw->allreduces : 0) + (layer.mlp ? 1 : 0);
   }
   for (const Tensor& t : global_tensors(model)) {
@@ -165,6 +189,8 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
     if (t.role == TensorRole::embedding)
       w.embedding_bytes_per_token = element_bytes(base_dtype(model, opt.weights.linear), model.hidden_size);
   }
+  // The final norm, a fused residual add + RMSNorm like the layers' (4 x hidden).
+  w.elementwise_bytes_per_token = add(w.elementwise_bytes_per_token, mul(4 * model.hidden_size, w.activation_bytes_per_element));
   if (tp == 1) w.allreduces_per_pass = 0;
   return w;
 }

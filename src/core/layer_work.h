@@ -93,6 +93,10 @@ struct ModelWork {
   int64_t lm_head_bytes = 0;             // the lm_head (or tied embedding) matrix, per GPU
   double lm_head_flops_per_token = 0;
   int64_t embedding_bytes_per_token = 0; // one gathered row
+  // Activation bytes per token that the element-wise kernels of every layer read and write
+  // (fused residual add + RMSNorm before each mixer and MLP, the mixers' own, the MLP's activation
+  // and the MoE combine) and the final norm; per GPU. Prefill prices it (docs/timing.md).
+  int64_t elementwise_bytes_per_token = 0;
   int64_t activation_bytes_per_element = 2;
   int64_t hidden_size = 0;
   int64_t allreduces_per_pass = 0;       // under tp > 1: one after each mixer and each MLP (Megatron)

@@ -72,6 +72,8 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
     }
     phase("attention", mul(batch, kv_bytes_per_seq), r.attention_flops, rates_.attention.peak, rates_.attention.achievable);
   }
+  // Element-wise kernels: their activation traffic, no FLOPs that count.
+  phase("elementwise", mul(tokens, w.elementwise_bytes_per_token), 0.0, rates_.bandwidth.peak, rates_.bandwidth.achievable);
   // Scan: per-token inputs/outputs and the final state written.
   if (w.scan_flops_per_token > 0) {
     r.scan_flops = t * w.scan_flops_per_token;

@@ -95,6 +95,13 @@ MixerWork mixer_work(const Attention& a, const CacheOptions& opt) {
   const int64_t window = a.chunk_size > 0 ? a.chunk_size : a.sliding_window;
   w.attention.push_back({window, a.chunk_size > 0, kv, f, f});
   w.kv_write_bytes_per_token = kv_bytes_per_token(a, opt);
+  // Element-wise, per token: RoPE rotates Q and K in place (read + write), per-head Q/K norms the
+  // same again, the cache write reads K and V, an output gate reads O and the gate and writes O.
+  const int64_t q = a.heads / opt.tp * a.head_dim;
+  const int64_t k = a.kv_shared ? 0 : kv_heads_per_gpu(a, opt.tp) * a.head_dim;
+  const int64_t v = a.kv_shared ? 0 : kv_heads_per_gpu(a, opt.tp) * a.v_head_dim;
+  w.elementwise_elements_per_token = 2 * (q + k) + ((a.qk_norm || a.qk_norm_full) ? 2 * (q + k) : 0) + k + v +
+                                     (a.output_gate ? 3 * (a.heads / opt.tp) * a.v_head_dim : 0);
   // input norm, fused QKV GEMM, RoPE, o_proj | cache write (not in a kv-shared layer), attention
   // (split-KV), combine
   w.kernels = {4, a.kv_shared ? 2 : 3, 0};

@@ -91,6 +91,10 @@ struct MixerWork {
   double scan_flops_per_token = 0;       // conv + recurrent state update
   int64_t scan_bytes_per_token = 0;      // prefill scan's per-token inputs and outputs
   bool scan_on_tensor_cores = false;     // chunked scan on tensor cores (Mamba-2 SSD, delta rule)
+  // Activation elements per token that the mixer's element-wise kernels read and write, per GPU
+  // (RoPE and norms on Q/K, the cache write's read of K and V, convolutions, gated norms); the
+  // layer's input norm is the layer's (layer_work.cpp). Priced in prefill (docs/timing.md).
+  int64_t elementwise_elements_per_token = 0;
   MixerKernels kernels;
   int64_t allreduces = 1;                // under tp > 1: row-parallel outputs reduced per pass
 };

@@ -54,6 +54,9 @@ MixerWork mixer_work(const GatedDeltaNet& g, const CacheOptions& opt) {
                            7.0 * heads * static_cast<double>(g.k_head_dim * g.v_head_dim);
   w.scan_bytes_per_token = 2 * ((2 * g.key_dim() + 3 * g.value_dim() + 2 * g.v_heads) / opt.tp);
   w.scan_on_tensor_cores = true;
+  // Element-wise: the causal convolution reads and writes q, k, v; the gated RMSNorm reads the
+  // output and z and writes its output.
+  w.elementwise_elements_per_token = 2 * (g.conv_dim() / opt.tp) + 3 * (g.value_dim() / opt.tp);
   w.kernels = {5, 0, 2};  // norm, in_proj_qkvz, in_proj_ba, gated RMSNorm, out_proj | conv update, delta-rule update
   return w;
 }

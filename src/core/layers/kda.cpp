@@ -56,6 +56,9 @@ MixerWork mixer_work(const Kda& k, const CacheOptions& opt) {
                            7.0 * static_cast<double>(k.heads) / tp * static_cast<double>(k.head_dim * k.head_dim);
   w.scan_bytes_per_token = 2 * ((5 * k.proj_dim() + k.heads) / opt.tp);
   w.scan_on_tensor_cores = true;
+  // Element-wise: the three causal convolutions read and write q, k, v; the gated RMSNorm reads the
+  // output and the gate and writes its output.
+  w.elementwise_elements_per_token = 2 * 3 * (k.proj_dim() / opt.tp) + 3 * (k.proj_dim() / opt.tp);
   // norm, q/k/v GEMM, f_a, f_b, g_a, g_b, b_proj, gated RMSNorm, o_proj | conv update, delta-rule update
   w.kernels = {9, 0, 2};
   return w;

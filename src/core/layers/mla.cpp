@@ -92,6 +92,11 @@ MixerWork mixer_work(const Mla& m, const CacheOptions& opt) {
     w.kernels.kv_cache += 3;  // index-key write, index logits, top-k selection
   }
   w.kv_write_bytes_per_token = kv;
+  // Element-wise, per token: the q_a and kv_a latent norms and RoPE on the heads' and the shared
+  // rope dims (read + write each), and the cache write's read of the latent and rope key.
+  const int64_t rope_q = m.heads / opt.tp * m.qk_rope_head_dim;
+  w.elementwise_elements_per_token = 2 * (m.q_lora_rank + m.kv_lora_rank) + 2 * (rope_q + m.qk_rope_head_dim) +
+                                     m.kv_lora_rank + m.qk_rope_head_dim;
   return w;
 }
 
