@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "core/checked.h"
 #include "core/error.h"
@@ -200,12 +201,13 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
   // The simulation: Poisson arrivals at rate_rps, or a trace replayed (the parser refuses both).
   const bool simulated = w.rate_rps || w.arrival_trace;
   const char* sim_key = w.arrival_trace ? "workload.trace" : "workload.rate_rps";
-  for (const char* key : {"limits.max_ttft_p99_s", "limits.max_tpot_p99_s", "limits.min_goodput_rps"})
-    if (spec.key_pos.count(key) && !simulated)
+  const std::pair<const char*, bool> simulated_limits[] = {{"limits.max_ttft_p99_s", l.max_ttft_p99_s.has_value()},
+                                                           {"limits.max_tpot_p99_s", l.max_tpot_p99_s.has_value()},
+                                                           {"limits.min_goodput_rps", l.min_goodput_rps.has_value()}};
+  for (const auto& [key, set] : simulated_limits)
+    if (set && !simulated)  // at the key where the spec came from a file
       throw Error(std::string(key) + " is measured by a simulation: set workload.rate_rps or workload.trace",
                   spec.pos(key));
-  if (!simulated && (l.max_ttft_p99_s || l.max_tpot_p99_s || l.min_goodput_rps))
-    throw Error("the p99 and goodput limits are measured by a simulation: set workload.rate_rps or workload.trace");
   if (simulated && ideal)
     throw Error(std::string(sim_key) + " simulates an engine's scheduler and block pool: it needs engine vllm or sglang",
                 spec.pos(sim_key));
