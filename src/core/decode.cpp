@@ -77,6 +77,9 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context, int64_t query_token
   component("lm_head", w.lm_head_bytes, rates_.lm_head_bandwidth, t * w.lm_head_flops_per_token, w.kernels.lm_head,
             rates_.head);
   component("embedding", mul(tokens, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{});
+  // Element-wise kernels (norms, RoPE, activation; counted among the weights' kernels): their
+  // activation traffic, as in prefill.
+  component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.bandwidth, 0, 0, Rate{});
 
   // Tensor parallel: one ring all-reduce of the pass's hidden states per mixer and per MLP.
   if (w.tp > 1 && w.allreduces_per_pass > 0) {

@@ -12,7 +12,8 @@ FieldValue optional(const std::optional<int64_t>& v) { return v ? FieldValue(*v)
 FieldValue optional(const std::optional<double>& v) { return v ? FieldValue(*v) : FieldValue(nullptr); }
 
 // The decode components every row has (zeros where the model has none), so CSV rows share a header.
-constexpr const char* kDecodeComponents[] = {"weights", "kv_cache", "ssm_state", "lm_head", "embedding", "allreduce"};
+constexpr const char* kDecodeComponents[] = {"weights",   "kv_cache",    "ssm_state", "lm_head",
+                                             "embedding", "elementwise", "allreduce"};
 
 const LayerSummary& layer_summary(const Estimate& e, LayerKind k) {
   static const LayerSummary none{};
