@@ -1,5 +1,5 @@
 // Shared by the libFuzzer targets (tests/fuzz/README.md): the bundled registry, and the core
-// (estimate and fit) run on whatever a target parsed. An input error is kvplan::Error and is
+// (estimate, fit and plan) run on whatever a target parsed. An input error is kvplan::Error and is
 // expected; any other exception escapes and libFuzzer reports it as a crash, as the CLI would
 // otherwise report an input as an internal error.
 #pragma once
@@ -32,7 +32,8 @@ inline const EngineProfile& vllm() {
 inline std::string text(const uint8_t* data, size_t size) { return std::string(reinterpret_cast<const char*>(data), size); }
 
 // Sizing a model on a GPU: the estimate at a small workload under kvplan's ideal engine and the
-// default engine profile, and the largest batch and context that fit. Input errors are expected.
+// default engine profile, the largest batch and context that fit, and a fleet plan for a small
+// rate (tp 1 and 2; no request simulation). Input errors are expected.
 // Built with KVPLAN_FUZZ_PARSE_ONLY (the *_parse targets), it does nothing: the parser alone runs
 // many times faster.
 inline void exercise(const Model& model, const Gpu& gpu, const EngineProfile* profile = nullptr) {
@@ -47,6 +48,12 @@ inline void exercise(const Model& model, const Gpu& gpu, const EngineProfile* pr
       if (pass == 1) o.engine.profile = profile ? *profile : vllm();
       estimate(model, gpu, Workload{2, 4096, 0, 0}, o);
       fit(model, gpu, std::nullopt, 1, o);
+      PlanRequest q;
+      q.prompt = 512;
+      q.gen = 64;
+      q.rps = 1;
+      q.tp_candidates = {1, 2};
+      plan_fleet(model, gpu, q, o);
     } catch (const Error&) {
     }
   }
