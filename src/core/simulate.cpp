@@ -191,10 +191,8 @@ std::vector<size_t> trace_order(const LengthDist& trace, std::optional<int64_t> 
   return order;
 }
 
-}  // namespace
-
-std::vector<SimRequest> trace_requests(const LengthDist& trace, std::optional<int64_t> first, int64_t replicas) {
-  const std::vector<size_t> order = trace_order(trace, first);
+// The requests of `order` (trace_order) that one of `replicas` round-robin replicas receives.
+std::vector<SimRequest> replica_share(const LengthDist& trace, const std::vector<size_t>& order, int64_t replicas) {
   if (replicas < 1) throw Error("the replicas sharing a trace must be at least 1, got " + std::to_string(replicas));
   const double start_s = trace.arrivals_s[order.front()];
   std::vector<SimRequest> out;
@@ -203,6 +201,12 @@ std::vector<SimRequest> trace_requests(const LengthDist& trace, std::optional<in
     out.push_back({trace.arrivals_s[i] - start_s, trace.trace[i].prompt, trace.trace[i].output});
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<SimRequest> trace_requests(const LengthDist& trace, std::optional<int64_t> first, int64_t replicas) {
+  return replica_share(trace, trace_order(trace, first), replicas);
 }
 
 std::optional<double> trace_rate_rps(const LengthDist& trace, std::optional<int64_t> first) {
@@ -507,7 +511,12 @@ SimConfig engine_sim_config(const EnginePlan& engine, int64_t max_num_batched_to
 SimResult simulate_engine(const Model& model, const Gpu& gpu, const MemoryOptions& opt, const EnginePlan& engine,
                           const Arrivals& arrivals, std::optional<double> ttft_slo_s, std::optional<double> tpot_slo_s) {
   if (!engine.starts) throw Error("the engine does not start: " + engine.failure);
-  const std::vector<SimRequest> requests = requests_of(arrivals);
+  // A trace is put in order once: for its requests and for the lines of the too-long ones.
+  std::vector<size_t> order;
+  if (arrivals.kind == ArrivalsKind::trace) order = trace_order(arrivals.lengths, arrivals.requests);
+  const std::vector<SimRequest> requests = arrivals.kind == ArrivalsKind::trace
+                                               ? replica_share(arrivals.lengths, order, arrivals.replicas)
+                                               : requests_of(arrivals);
   // The engine rejects a request past max_model_len (prompt + output tokens): a trace's is named at
   // its line, wherever the round robin sends it.
   auto too_long = [&](int64_t prompt, int64_t output, const SourcePos& at) {
@@ -523,7 +532,7 @@ SimResult simulate_engine(const Model& model, const Gpu& gpu, const MemoryOption
       break;
     case ArrivalsKind::trace: {
       const LengthDist& t = arrivals.lengths;
-      for (size_t i : trace_order(t, arrivals.requests)) {
+      for (size_t i : order) {
         const int line = t.lines.empty() ? 0 : t.lines[i];
         too_long(t.trace[i].prompt, t.trace[i].output, {t.prompt_source, line, line > 0 ? 1 : 0});
       }
