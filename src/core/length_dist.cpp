@@ -514,8 +514,8 @@ KvInUse engine_in_use(const EnginePlan& plan, const LengthDist& d, int64_t reque
   KvInUse out;
   out.requests = requests;
   out.max_tokens = static_cast<int64_t>(pmf.size()) - 1;
-  if (longest_request(d) > plan.max_model_len)
-    throw Error("the longest request is " + str(longest_request(d)) + " tokens (prompt + output), more than max_model_len " +
+  if (const int64_t longest = longest_request(d); longest > plan.max_model_len)
+    throw Error("the longest request is " + str(longest) + " tokens (prompt + output), more than max_model_len " +
                 str(plan.max_model_len) + " (the engine rejects it)");
   out.in_blocks = true;
   out.block_tokens = plan.block_size;
