@@ -3,22 +3,101 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/allreduce.h"
+#include "core/collectives.h"
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace kvplan {
 
 DecodeModel::DecodeModel(const Model& model, const Gpu& gpu, const MemoryOptions& opt)
     : work_(model_work(model, opt)), gpu_(gpu), rates_(rates(model, gpu, opt)), keep_tokens_(opt.cache.policy.keep_tokens()) {
   if (opt.offload.enabled() && opt.offload.mode == OffloadMode::stream) offload_ = memory_model(model, opt);
+  const int64_t pp = opt.engine.pipeline_parallel_size;
+  if (pp > 1) {
+    const int64_t tp = opt.cache.tp, per_node = opt.parallel.gpus_per_node;
+    const auto stages = pipeline_stages(model.layers.size(), pp);
+    for (size_t i = 0; i < stages.size(); ++i) {
+      stages_.push_back(stage_work(model, opt, stages[i].first, stages[i].second));
+      // Ranks run tp innermost, then stages: stage i starts at GPU i x tp of its replica, on a new
+      // node when that is a multiple of the node's GPUs.
+      const int64_t first_gpu = mul(static_cast<int64_t>(i), tp);
+      sends_cross_nodes_.push_back(i > 0 && per_node > 0 && mul(tp, pp) > per_node && first_gpu % per_node == 0);
+    }
+    micro_batches_ = opt.parallel.micro_batches > 0 ? opt.parallel.micro_batches : pp;
+  }
 }
 
 DecodeStep DecodeModel::step(int64_t batch, int64_t context, int64_t query_tokens) const {
   if (batch < 1) throw Error("batch must be at least 1");
   if (context < 1) throw Error("context must be at least 1 token");
   if (query_tokens < 1) throw Error("a decode pass needs at least 1 query token per sequence");
+  return stages_.empty() ? stage_step(work_, batch, context, query_tokens) : pipeline_step(batch, context, query_tokens);
+}
+
+DecodeStep DecodeModel::pipeline_step(int64_t batch, int64_t context, int64_t query_tokens) const {
+  const int64_t m = std::min(micro_batches_, batch);
+  const int64_t micro = ceil_div(batch, m);
+  DecodeStep s;
+  s.batch = batch;
+  s.context = context;
+  s.query_tokens = query_tokens;
+  double stages_s = 0, slowest_s = 0;
+  for (const ModelWork& w : stages_) {
+    const DecodeStep st = stage_step(w, micro, context, query_tokens);
+    stages_s += st.time_s;
+    slowest_s = std::max(slowest_s, st.time_s);
+    s.bytes = add(s.bytes, st.bytes);
+    s.flops += st.flops;
+    s.time_floor_s += st.time_floor_s;
+    s.memory_time_s += st.memory_time_s;
+    s.compute_time_s += st.compute_time_s;
+    s.overhead_s += st.overhead_s;
+    s.kernels += st.kernels;
+    s.experts_touched = std::max(s.experts_touched, st.experts_touched);
+    for (const DecodeComponent& c : st.components) {
+      auto it = std::find_if(s.components.begin(), s.components.end(),
+                             [&](const DecodeComponent& x) { return x.name == c.name; });
+      if (it == s.components.end()) {
+        s.components.push_back(c);
+        continue;
+      }
+      it->bytes = add(it->bytes, c.bytes);
+      it->flops += c.flops;
+      it->kernels += c.kernels;
+      it->time_floor_s += c.time_floor_s;
+      it->time_s += c.time_s;
+    }
+  }
+  // Each GPU of a stage sends its 1/tp share of the micro-batch's hidden states and residual (two
+  // tensors) to its peer in the next stage, which gathers the shares over the scale-up link
+  // ((tp - 1)/tp of the message, as an all-gather's ring).
   const ModelWork& w = work_;
+  const double message = 2.0 * static_cast<double>(mul(mul(micro, query_tokens), w.hidden_size, w.activation_bytes_per_element));
+  const double share = message / static_cast<double>(w.tp);
+  const double gather = w.tp > 1 ? (message - share) / gpu_.interconnect_bytes_per_s : 0;
+  DecodeComponent send{"pp_send", 0, 0, 0, 0, 0};
+  for (size_t i = 1; i < stages_.size(); ++i) {
+    send.bytes = add(send.bytes, std::llround(share));
+    send.kernels += 1;
+    send.time_floor_s += send_s(share, sends_cross_nodes_[i], gpu_, w.parallel, false) + gather;
+    send.time_s += send_s(share, sends_cross_nodes_[i], gpu_, w.parallel, true) + gather;
+  }
+  const double cycle = std::max(stages_s + send.time_s, static_cast<double>(m) * slowest_s);
+  s.time_floor_s += send.time_floor_s;
+  s.overhead_s += send.time_s;
+  s.kernels += send.kernels;
+  s.components.push_back(send);
+  s.components.push_back({"pp_bubble", 0, 0, 0, 0, cycle - stages_s - send.time_s});
+  s.time_s = cycle;
+  s.bound = s.compute_time_s > s.memory_time_s ? Bound::compute : Bound::memory;
+  s.tokens_per_s = static_cast<double>(batch) / s.time_s;
+  s.tokens_per_s_per_seq = 1.0 / s.time_s;
+  s.arithmetic_intensity = s.bytes > 0 ? s.flops / static_cast<double>(s.bytes) : 0;
+  return s;
+}
+
+DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t context, int64_t query_tokens) const {
   const double b = static_cast<double>(batch);
   const int64_t tokens = mul(batch, query_tokens);  // rows of every GEMM in the pass
   const double t = static_cast<double>(tokens);
@@ -46,10 +125,11 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context, int64_t query_token
     s.components.push_back(std::move(c));
   };
 
-  // Weights: dense tensors once; each MoE group the experts the pass's tokens touch.
+  // Weights: dense tensors once; each MoE group the experts the pass's tokens touch (under expert
+  // parallelism: the GPU's own experts, touched by the tokens of every replica).
   int64_t weight_bytes = w.dense_weight_bytes;
   for (const ExpertGroup& g : w.expert_groups) {
-    const double touched = expected_experts_touched(g.experts, g.experts_per_token, tokens);
+    const double touched = expected_local_experts_touched(g, tokens);
     s.experts_touched = std::max(s.experts_touched, touched);
     weight_bytes = add(weight_bytes, std::llround(touched * static_cast<double>(g.bytes_per_expert)));
   }
@@ -82,14 +162,30 @@ DecodeStep DecodeModel::step(int64_t batch, int64_t context, int64_t query_token
   component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.bandwidth, 0, 0, Rate{});
 
   // Tensor parallel: one ring all-reduce of the pass's hidden states per mixer and per MLP.
-  if (w.tp > 1 && w.allreduces_per_pass > 0) {
-    const int64_t message = mul(tokens, w.hidden_size, w.activation_bytes_per_element);
-    const double n = static_cast<double>(w.allreduces_per_pass);
-    DecodeComponent c{"allreduce", std::llround(n * ring_allreduce_link_bytes(message, w.tp)), 0, w.allreduces_per_pass,
-                      n * ring_allreduce_s(message, w.tp, gpu_, false), n * ring_allreduce_s(message, w.tp, gpu_, true)};
+  const int64_t message = mul(tokens, w.hidden_size, w.activation_bytes_per_element);
+  auto collective = [&](DecodeComponent c) {
     s.overhead_s += c.time_s;
     s.kernels += c.kernels;
     s.components.push_back(std::move(c));
+  };
+  if (w.tp > 1 && w.allreduces_per_pass > 0) {
+    const double n = static_cast<double>(w.allreduces_per_pass);
+    collective({"allreduce", std::llround(n * ring_allreduce_link_bytes(message, w.tp)), 0, w.allreduces_per_pass,
+                n * allreduce_s(message, w.tp, gpu_, w.parallel, false),
+                n * allreduce_s(message, w.tp, gpu_, w.parallel, true)});
+  }
+  // Expert parallelism over dp replicas: each MoE layer sends every token's hidden state to the
+  // GPUs of its k experts (dispatch) and gets the k results back (combine); a GPU sends its 1/tp
+  // share of its replica's tokens (core/collectives.h).
+  if (w.parallel.expert_parallel() && w.parallel.dp > 1 && w.moe_layers > 0) {
+    const double sent = static_cast<double>(message) * static_cast<double>(w.experts_per_token) /
+                        static_cast<double>(w.tp);
+    const AllToAll floor = all_to_all(sent, w.parallel.ep, gpu_, w.parallel, false);
+    const AllToAll a = all_to_all(sent, w.parallel.ep, gpu_, w.parallel, true);
+    const double n = static_cast<double>(w.moe_layers);
+    const int64_t bytes = std::llround(n * (a.on_node_bytes + a.off_node_bytes));
+    for (const char* name : {"ep_dispatch", "ep_combine"})
+      collective({name, bytes, 0, w.moe_layers, n * floor.time_s, n * a.time_s});
   }
 
   for (const DecodeComponent& c : s.components) {

@@ -26,8 +26,18 @@
 
 namespace kvplan {
 
-// One part of a step. name: weights, kv_cache, ssm_state, lm_head, embedding or allreduce.
-// For allreduce, bytes are interconnect bytes each GPU sends, not HBM bytes.
+// One part of a step. name: weights, kv_cache, ssm_state, lm_head, embedding, elementwise,
+// allreduce, ep_dispatch, ep_combine, pp_send, pp_bubble or kv_offload. For the collectives
+// (allreduce, ep_*, pp_send), bytes are link bytes each GPU sends, not HBM bytes.
+//
+// Pipeline parallelism (pp stages, M micro-batches in flight, default M = pp as the engines run
+// one micro-batch per virtual engine): the batch splits into M micro-batches of ceil(batch / M);
+// a token passes every stage and the sends between them, and a stage serves one micro-batch at a
+// time, so a micro-batch comes round every
+//   cycle = max(sum_s t_s + sends, M x max_s t_s),
+// the step's time (each sequence gains one token per cycle); components are summed over the
+// stages for one micro-batch, and pp_bubble is the cycle's wait beyond them (stage imbalance, or
+// fewer micro-batches than stages leaving no bubble but no overlap either).
 struct DecodeComponent {
   std::string name;
   int64_t bytes = 0;
@@ -86,7 +96,12 @@ class DecodeModel {
   const ModelWork& work() const { return work_; }
 
  private:
+  DecodeStep stage_step(const ModelWork& w, int64_t batch, int64_t context, int64_t query_tokens) const;
+  DecodeStep pipeline_step(int64_t batch, int64_t context, int64_t query_tokens) const;
   ModelWork work_;
+  std::vector<ModelWork> stages_;  // pipeline stages (pp > 1); empty: one stage, work_
+  std::vector<bool> sends_cross_nodes_;  // per stage boundary (stage s-1 -> s, s >= 1)
+  int64_t micro_batches_ = 1;
   Gpu gpu_;
   Rates rates_;
   int64_t keep_tokens_ = 0;  // a bounded cache's tokens per layer (0: all)

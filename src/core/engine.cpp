@@ -8,6 +8,7 @@
 
 #include "core/checked.h"
 #include "core/kv_cache.h"
+#include "core/parallel.h"
 #include "core/params.h"
 #include "core/search.h"
 #include "core/speculative.h"
@@ -272,23 +273,6 @@ void apply_engine(MemoryPlan& memory, const EnginePlan& plan, int64_t batch, int
 
 namespace {
 
-// Layers [first, end) of each pipeline stage: L / pp each, the remainder one more to every stage
-// but the last, counting back from the second-to-last (vLLM's get_pp_indices).
-std::vector<std::pair<size_t, size_t>> pipeline_stages(size_t layers, int64_t pp) {
-  if (pp < 1) throw Error("--pp must be at least 1");
-  const size_t n = static_cast<size_t>(pp);
-  if (n > layers) throw Error("pipeline parallel " + str(pp) + " exceeds the model's " + str(static_cast<int64_t>(layers)) + " layers");
-  std::vector<size_t> sizes(n, layers / n);
-  for (size_t i = 0; i < layers % n; ++i) sizes[n >= 2 + i ? n - 2 - i : 0] += 1;
-  std::vector<std::pair<size_t, size_t>> out;
-  size_t begin = 0;
-  for (size_t size : sizes) {
-    out.emplace_back(begin, begin + size);
-    begin += size;
-  }
-  return out;
-}
-
 // One block table for every layer (vLLM V0, SGLang): a block holds block_size tokens of every
 // attention layer. Returns the bytes of one token across the layers.
 int64_t single_pool(EnginePlan& p, const std::vector<CacheLayer>& layers, const char* engine) {
@@ -550,9 +534,8 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     Model part = model;
     part.layers.assign(model.layers.begin() + static_cast<std::ptrdiff_t>(stages[s].first),
                        model.layers.begin() + static_cast<std::ptrdiff_t>(stages[s].second));
-    q.weights_bytes = stages.size() == 1 ? weight_bytes(model, memory.weights, memory.cache.tp)
-                                         : stage_weight_bytes(model, memory.weights, memory.cache.tp, stages[s].first,
-                                                              stages[s].second, first, last);
+    q.weights_bytes = stage_weight_bytes(model, memory.weights, memory.cache.tp, stages[s].first, stages[s].second,
+                                         first, last, memory.parallel);
     if (last && engine.draft) {
       // The drafter runs beside the last stage: its layers join the pool, its own weights the GPU
       // (an EAGLE head or MTP module shares the target's embedding and lm_head).

@@ -26,6 +26,12 @@ double expected_experts_touched(int64_t experts, int64_t experts_per_token, int6
   return static_cast<double>(experts) * (1.0 - std::pow(untouched_by_one, static_cast<double>(tokens)));
 }
 
+double expected_local_experts_touched(const ExpertGroup& g, int64_t tokens) {
+  if (g.experts <= 0 || tokens <= 0) return 0;
+  return static_cast<double>(g.local_experts) / static_cast<double>(g.experts) *
+         expected_experts_touched(g.experts, g.experts_per_token, mul(tokens, g.token_replicas));
+}
+
 DType gemm_dtype(DType weights) {
   switch (weights) {
     case DType::int8:
@@ -110,9 +116,12 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
   const DType act = activation_dtype(model);
   w.activation_bytes_per_element = info(act).bits / 8;
   // Per-GPU bytes of a tensor (as weight_bytes).
+  const Parallel& par = opt.parallel;
+  w.parallel = par;
   auto per_gpu = [&](const Tensor& t) {
     const int64_t b = tensor_bytes(t, model, opt.weights);
-    return replicated_under_tp(t) ? b : ceil_div(b, tp);
+    const bool whole = replicated_under_tp(t) || (par.expert_parallel() && t.role == TensorRole::expert);
+    return whole ? b : ceil_div(b, tp);
   };
   auto matrix_flops = [&](const Tensor& t, int64_t copies) {
     return 2.0 * static_cast<double>(t.rows) * static_cast<double>(t.cols) * static_cast<double>(copies) /
@@ -150,10 +159,18 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
         return g.experts == moe.experts && g.experts_per_token == moe.experts_per_token;
       });
       if (it == w.expert_groups.end()) {
-        w.expert_groups.push_back({moe.experts, moe.experts_per_token, 0});
+        ExpertGroup g{moe.experts, moe.experts_per_token, 0, moe.experts, 1, 0};
+        if (par.expert_parallel()) {
+          g.local_experts = (moe.experts + par.redundant_experts) / par.ep;
+          g.token_replicas = par.dp;
+        }
+        w.expert_groups.push_back(g);
         it = w.expert_groups.end() - 1;
       }
       it->bytes_per_expert = add(it->bytes_per_expert, expert_bytes / moe.experts);
+      it->layers += 1;
+      w.moe_layers += 1;
+      w.experts_per_token = std::max(w.experts_per_token, moe.experts_per_token);
     }
     std::optional<MixerWork> mw;
     if (layer.mixer) {
@@ -191,7 +208,28 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
   }
   // The final norm, a fused residual add + RMSNorm like the layers' (4 x hidden).
   w.elementwise_bytes_per_token = add(w.elementwise_bytes_per_token, mul(4 * model.hidden_size, w.activation_bytes_per_element));
+  // Under EP with dp > 1 the MoE layers exchange tokens by all-to-all instead of reducing over tp;
+  // with dp = 1 every GPU of the group holds the same tokens and the MoE output is all-reduced.
+  if (par.expert_parallel() && par.dp > 1) w.allreduces_per_pass -= w.moe_layers;
   if (tp == 1) w.allreduces_per_pass = 0;
+  return w;
+}
+
+ModelWork stage_work(const Model& model, const MemoryOptions& opt, size_t first_layer, size_t end_layer) {
+  Model part = model;
+  part.layers.assign(model.layers.begin() + static_cast<std::ptrdiff_t>(first_layer),
+                     model.layers.begin() + static_cast<std::ptrdiff_t>(end_layer));
+  ModelWork w = model_work(part, opt);
+  if (first_layer > 0) {  // the embedding gather runs on the first stage only
+    w.embedding_bytes_per_token = 0;
+    w.kernels.embedding = 0;
+  }
+  if (end_layer < model.layers.size()) {  // the final norm and the lm_head on the last only
+    w.lm_head_bytes = 0;
+    w.lm_head_flops_per_token = 0;
+    w.kernels.lm_head = 0;
+    w.elementwise_bytes_per_token -= mul(4 * model.hidden_size, w.activation_bytes_per_element);
+  }
   return w;
 }
 

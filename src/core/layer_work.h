@@ -29,12 +29,21 @@ struct AttentionGroup {
   double prefill_flops_per_pair = 0;   // per GPU: the same for one (query, key) pair of the prompt
 };
 
-// MoE layers of one routing shape: a decode step reads only the experts its tokens touch.
+// MoE layers of one routing shape: a decode step reads only the experts its tokens touch. Under
+// tensor parallelism a GPU holds 1/tp of all `experts` and sees its replica's tokens; under expert
+// parallelism it holds `local_experts` whole ones and sees the tokens of all dp replicas.
 struct ExpertGroup {
   int64_t experts = 0;
   int64_t experts_per_token = 0;
   int64_t bytes_per_expert = 0;  // per GPU, one routed expert summed over the group's layers
+  int64_t local_experts = 0;     // expert slots on a GPU: experts (tp), (experts + redundant) / ep (EP)
+  int64_t token_replicas = 1;    // replicas whose tokens reach a GPU's experts: 1 (tp), dp (EP)
+  int64_t layers = 0;
 };
+// Expected experts of a group a GPU reads in a pass of `tokens` tokens per replica: each of its
+// local slots is touched with the probability that one of the tokens reaching it picked that
+// expert, 1 - (1 - k/E)^(tokens x token_replicas).
+double expected_local_experts_touched(const ExpertGroup& g, int64_t tokens);
 
 // Kernels an engine launches per decode step, by the component that owns them (vLLM's decode
 // sequence with CUDA graphs; docs/timing.md "Kernels per layer").
@@ -99,12 +108,19 @@ struct ModelWork {
   int64_t elementwise_bytes_per_token = 0;
   int64_t activation_bytes_per_element = 2;
   int64_t hidden_size = 0;
-  int64_t allreduces_per_pass = 0;       // under tp > 1: one after each mixer and each MLP (Megatron)
+  int64_t allreduces_per_pass = 0;       // under tp > 1: one after each mixer and each MLP (Megatron);
+                                         // under EP with dp > 1 the MoE layers' are all-to-alls instead
+  int64_t moe_layers = 0;                // MoE layers: an all-to-all dispatch and combine each under EP with dp > 1
+  int64_t experts_per_token = 0;         // the largest top-k (all-to-all volume)
+  Parallel parallel;                     // the layout the work is per GPU of
   KernelCounts kernels;
   std::vector<KindWork> kinds;
 };
 
 ModelWork model_work(const Model& model, const MemoryOptions& opt);
+// The work of one pipeline stage holding layers [first_layer, end_layer): the first stage gathers
+// the embedding rows, the last runs the final norm and the lm_head (core/parallel.h pipeline_stages).
+ModelWork stage_work(const Model& model, const MemoryOptions& opt, size_t first_layer, size_t end_layer);
 
 // The format the weight GEMMs multiply in: fp8 weights run fp8 GEMMs (W8A8, vLLM's fp8 path);
 // weight-only formats (int8, int4, mxfp4, nvfp4: Hopper has no FP4 tensor cores) are dequantized to 16 bits and run on the 16-bit tensor

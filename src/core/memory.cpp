@@ -34,7 +34,7 @@ int64_t widest_intermediate(const Layer& layer) {
 MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
   const int64_t tp = opt.cache.tp;
   MemoryModel mm;
-  mm.weights_bytes = weight_bytes(model, opt.weights, tp);
+  mm.weights_bytes = weight_bytes(model, opt.weights, tp, opt.parallel);
   mm.kv = kv_terms(model, opt.cache);
   mm.kv_bytes_per_token = kv_bytes_per_token(model, opt.cache);
   mm.state_bytes_per_sequence = state_bytes_per_sequence(model, opt.cache);

@@ -13,6 +13,7 @@
 #include "core/offload.h"
 #include "core/serving_dtypes.h"
 #include "core/model.h"
+#include "core/parallel.h"
 #include "core/params.h"
 
 namespace kvplan {
@@ -23,6 +24,7 @@ struct MemoryOptions {
   WeightDTypes weights;                  // linear and expert weight formats
   DTypeRules dtype_rules;                // why each dtype was chosen (serving_dtypes.h)
   CacheOptions cache;                    // KV/state dtypes, conventions, tp
+  Parallel parallel;                     // data and expert parallelism, the node (core/parallel.h)
   double gpu_memory_utilization = 0.90;  // fraction of the GPU's memory the engine may use (vLLM's default)
   int64_t prefill_chunk = 8192;          // tokens per forward pass in chunked prefill (vLLM max_num_batched_tokens)
   EngineSettings engine;                 // the serving engine whose rules size the cache (ideal: kvplan's)

@@ -131,11 +131,14 @@ int64_t tensor_bytes(const Tensor& t, const Model& model, const WeightDTypes& w)
 }
 
 int64_t stage_weight_bytes(const Model& model, const WeightDTypes& weight_dtype, int64_t tp, size_t first_layer,
-                           size_t end_layer, bool first_stage, bool last_stage) {
+                           size_t end_layer, bool first_stage, bool last_stage, const Parallel& parallel) {
   int64_t total = 0, replicated = 0;
   auto count = [&](const Tensor& t) {
     const int64_t b = tensor_bytes(t, model, weight_dtype);
-    if (replicated_under_tp(t)) replicated = add(replicated, b); else total = add(total, b);
+    if (parallel.expert_parallel() && t.role == TensorRole::expert)  // whole experts, (count + redundant) / ep of them
+      replicated = add(replicated, mul(b / t.count, (t.count + parallel.redundant_experts) / parallel.ep));
+    else if (replicated_under_tp(t)) replicated = add(replicated, b);
+    else total = add(total, b);
   };
   for (const Tensor& t : global_tensors(model)) {
     const bool here = t.role == TensorRole::embedding ? first_stage || (last_stage && model.tie_word_embeddings)
@@ -150,12 +153,13 @@ int64_t stage_weight_bytes(const Model& model, const WeightDTypes& weight_dtype,
     for (const Tensor& t : layer_tensors(model, model.layers[i])) count(t);
   }
   // Tensor parallel (Megatron-style): matrices, embeddings and experts split over tp GPUs;
-  // norms and routers are replicated on every GPU (replicated_under_tp). Rounded up per GPU.
+  // norms and routers are replicated on every GPU (replicated_under_tp), and so are whole experts
+  // under expert parallelism (not split). Rounded up per GPU.
   return add(ceil_div(total, tp), replicated);
 }
 
-int64_t weight_bytes(const Model& model, const WeightDTypes& weight_dtype, int64_t tp) {
-  return stage_weight_bytes(model, weight_dtype, tp, 0, model.layers.size(), true, true);
+int64_t weight_bytes(const Model& model, const WeightDTypes& weight_dtype, int64_t tp, const Parallel& parallel) {
+  return stage_weight_bytes(model, weight_dtype, tp, 0, model.layers.size(), true, true, parallel);
 }
 
 }  // namespace kvplan

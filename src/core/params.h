@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/model.h"
+#include "core/parallel.h"
 #include "core/tensor.h"
 
 namespace kvplan {
@@ -45,12 +46,14 @@ WeightDTypes weight_dtypes(const Model& model, std::optional<DType> override = s
 DType base_dtype(const Model& model, DType linear_dtype);
 // Bytes of one tensor (all its copies).
 int64_t tensor_bytes(const Tensor& t, const Model& model, const WeightDTypes& w);
-// Bytes of all weights (shared blocks once), per GPU under tensor parallel degree tp.
-int64_t weight_bytes(const Model& model, const WeightDTypes& w, int64_t tp = 1);
+// Bytes of all weights (shared blocks once), per GPU under tensor parallel degree tp; under expert
+// parallelism (parallel.ep > 1) each GPU holds (experts + redundant) / ep whole routed experts per
+// MoE layer instead of 1/tp of every one.
+int64_t weight_bytes(const Model& model, const WeightDTypes& w, int64_t tp = 1, const Parallel& parallel = {});
 // The same for one pipeline stage holding layers [first_layer, end_layer): the first stage also
 // holds the embedding and any vision towers, the last the final norm and the lm_head (a copy of
 // the embedding when tied and the stage is not also the first).
 int64_t stage_weight_bytes(const Model& model, const WeightDTypes& w, int64_t tp, size_t first_layer, size_t end_layer,
-                           bool first_stage, bool last_stage);
+                           bool first_stage, bool last_stage, const Parallel& parallel = {});
 
 }  // namespace kvplan

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/allreduce.h"
+#include "core/collectives.h"
 #include "core/checked.h"
 #include "core/error.h"
 #include "core/kv_sharing.h"
