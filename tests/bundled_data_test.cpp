@@ -12,6 +12,7 @@
 #include "core/serving_dtypes.h"
 #include "io/embedded_data.h"
 #include "io/files.h"
+#include "io/node_yaml.h"
 #include "io/engine_yaml.h"
 #include "io/gpu_yaml.h"
 #include "io/model_yaml.h"
@@ -41,6 +42,10 @@ TEST_CASE("every bundled file parses, cites a source, and matches its embedded c
     if (std::string(f.path).rfind("models/", 0) == 0) {
       const Model m = parse_model_yaml(f.text, f.path);
       CHECK_FALSE(m.source.empty());
+    } else if (std::string(f.path).rfind("presets/nodes/", 0) == 0) {
+      const Node n = parse_node_yaml(f.text, f.path);
+      CHECK_FALSE(n.source.empty());
+      CHECK(Registry::load("").has_gpu(n.gpu));  // a node names a bundled GPU preset
     } else if (std::string(f.path).rfind("presets/engines/", 0) == 0) {
       const EngineProfile p = parse_engine_yaml(f.text, f.path);
       CHECK_FALSE(p.source.empty());

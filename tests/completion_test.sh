@@ -43,7 +43,7 @@ expect json kvplan estimate --format = j                # --format=j, split at '
 expect "" kvplan estimate --context ""                  # a number: nothing to offer
 expect estimate kvplan --data-dir tests/fixtures/datadir est
 expect "bash fish zsh" kvplan completion ""
-expect "engines gpus models" kvplan list ""
+expect "engines gpus models nodes" kvplan list ""
 expect_some llama-3.1-8b kvplan estimate --model llama-3.1-8
 expect_some llama-3.1-8b kvplan fit -m llama-3.1-8
 expect_some h100 kvplan estimate --gpu h10              # an alias

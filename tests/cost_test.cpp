@@ -1,7 +1,7 @@
 // Cost per token and ring all-reduce arithmetic on synthetic inputs.
 #include <catch2/catch.hpp>
 
-#include "core/allreduce.h"
+#include "core/collectives.h"
 #include "core/cost.h"
 #include "core/estimate.h"
 #include "test_helpers.h"

@@ -16,5 +16,5 @@ expect() {  # expect WANT_STDERR ARGS...
 }
 expect "kvplan: error: --format: an empty value; expected one of table, json, csv" \
   estimate -m llama-3.1-8b -g h100 --format ''
-expect "kvplan: error: what: an empty value; expected one of models, gpus, engines" list ''
+expect "kvplan: error: what: an empty value; expected one of models, gpus, engines, nodes" list ''
 exit $fail

@@ -11,7 +11,9 @@
 
 #include <fmt/core.h>
 
+#include "core/checked.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/params.h"
 #include "core/serving_dtypes.h"
 #include "core/speculative.h"
@@ -92,6 +94,22 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--kv-cache-memory,--kv-cache-memory-bytes", q.kv_cache_memory,
                   "KV-cache budget per GPU in bytes (16GiB, 1.5e10): skips the engine's memory profile");
   app->add_option("--pp,--pipeline-parallel-size", q.pp, "Pipeline-parallel stages")->capture_default_str();
+  app->add_option("--dp,--data-parallel-size", q.dp,
+                  "Data-parallel replicas in the layout (GPUs = tp x pp x dp; with --ep, attention runs on each "
+                  "replica's tp GPUs and the experts spread over all)")
+      ->capture_default_str();
+  app->add_option("--ep,--ep-size,--expert-parallel-size", q.ep,
+                  "Expert parallelism: experts spread whole over this many GPUs, which must be tp x dp (1: experts "
+                  "split over tp)")
+      ->capture_default_str();
+  app->add_option("--redundant-experts,--ep-num-redundant-experts", q.redundant_experts,
+                  "Extra expert copies per MoE layer over the expert-parallel GPUs (EPLB)")
+      ->capture_default_str();
+  app->add_option("--micro-batches", q.micro_batches, "Pipeline micro-batches in flight (default: --pp)");
+  app->add_option("--node", q.node,
+                  "Node preset (kvplan list nodes): GPUs per node and the network between nodes, for layouts that "
+                  "span nodes");
+  app->add_option("--nodes", q.nodes, "Nodes the layout fills: tp x pp x dp must equal nodes x GPUs per node");
   app->add_option("--speculative-config", q.speculative_config,
                   "vLLM's speculative decoding JSON: {\"method\": draft_model|eagle|eagle3|mtp|ngram, \"model\": "
                   "the draft, \"num_speculative_tokens\": N}; the draft's weights and KV share the GPU");
@@ -197,6 +215,37 @@ std::optional<Acceptance> acceptance_of(const QueryOptions& q) {
 }
 }  // namespace
 
+namespace {
+// --dp, --ep, --redundant-experts, --micro-batches, --node and --nodes as a layout, checked.
+Parallel parallel_of(const QueryOptions& q, const Model& model, const Gpu& gpu, int64_t tp, int64_t pp,
+                     const Registry& registry) {
+  Parallel p;
+  p.dp = parse_count(q.dp, "--dp");
+  p.ep = parse_count(q.ep, "--ep");
+  if (q.redundant_experts != "0") p.redundant_experts = parse_count(q.redundant_experts, "--redundant-experts");
+  if (!q.micro_batches.empty()) p.micro_batches = parse_count(q.micro_batches, "--micro-batches");
+  if (!q.node.empty()) {
+    const Node n = registry.resolve_node(q.node);
+    if (n.gpu != gpu.id)
+      throw Error("--node " + n.id + " holds " + n.gpu + " GPUs, not " + gpu.id + ": give --gpu " + n.gpu);
+    p.node = n.id;
+    p.gpus_per_node = n.gpus_per_node;
+    p.scale_out = n.scale_out;
+  }
+  if (!q.nodes.empty()) {
+    if (q.node.empty()) throw Error("--nodes needs --node (a node preset: its GPUs per node and network)");
+    const int64_t nodes = parse_count(q.nodes, "--nodes");
+    const int64_t gpus = layout_gpus(tp, pp, p);
+    if (gpus != mul(nodes, p.gpus_per_node))
+      throw Error("the layout takes tp x pp x dp = " + std::to_string(tp) + " x " + std::to_string(pp) + " x " +
+                  std::to_string(p.dp) + " = " + std::to_string(gpus) + " GPUs, but --nodes " + q.nodes + " of " +
+                  p.node + " hold " + std::to_string(mul(nodes, p.gpus_per_node)));
+  }
+  check_layout(model, tp, pp, p);
+  return p;
+}
+}  // namespace
+
 MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const Gpu& gpu, const Registry& registry) {
   // Empty or "auto": the engine's rule (serving_dtypes.h).
   auto dtype = [&](const std::string& text, const char* flag) -> std::optional<DType> {
@@ -225,6 +274,7 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   if (!ideal && engine_mla_fp8_ds(engine.profile, q.kv_dtype)) o.cache.mla = MlaCache::fp8_ds;
   o.cache.tp = parse_count(q.tp, "--tp");
   engine.pipeline_parallel_size = parse_count(q.pp, "--pp");
+  o.parallel = parallel_of(q, model, gpu, o.cache.tp, engine.pipeline_parallel_size, registry);
   if (!q.max_model_len.empty()) engine.max_model_len = parse_count(q.max_model_len, "--max-model-len");
   // The engine's defaults depend on max_model_len: --max-model-len, else the context when it is one
   // number (a sweep's range sets it per point: estimate() takes each point's context).

@@ -49,6 +49,13 @@ struct QueryOptions {
   std::string max_num_seqs;
   std::string kv_cache_memory;
   std::string pp = "1";
+  // The layout beyond tp and pp (core/parallel.h) and the server it runs on.
+  std::string dp = "1";
+  std::string ep = "1";
+  std::string redundant_experts = "0";
+  std::string micro_batches;           // pipeline micro-batches; default pp
+  std::string node;                    // a node preset (presets/nodes/)
+  std::string nodes;                   // nodes the layout fills (checks tp x pp x dp)
   std::string speculative_config;      // vLLM's JSON
   std::string acceptance_rate;         // speculative decoding: accepted / proposed draft tokens
   std::string acceptance_length;       // or tokens per target step (1 + accepted / drafts)

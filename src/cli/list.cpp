@@ -1,4 +1,4 @@
-// `kvplan list models|gpus|engines`: the bundled (and --data-dir) entries, one per line.
+// `kvplan list models|gpus|engines|nodes`: the bundled (and --data-dir) entries, one per line.
 #include <memory>
 
 #include "cli/subcommands.h"
@@ -16,7 +16,9 @@ struct ListOptions {
 
 void setup_list(CLI::App* sub, Globals& globals) {
   auto o = std::make_shared<ListOptions>();
-  sub->add_option("what", o->what, "models, gpus or engines")->required()->check(one_of({"models", "gpus", "engines"}));
+  sub->add_option("what", o->what, "models, gpus, engines or nodes")
+      ->required()
+      ->check(one_of({"models", "gpus", "engines", "nodes"}));
   // ids: the names --model, --gpu or --engine accepts, one a line (for scripts and shell completion).
   add_format_option(sub, o->format, {"table", "json", "csv", "ids"});
   sub->callback([o, &globals] {
@@ -29,6 +31,10 @@ void setup_list(CLI::App* sub, Globals& globals) {
       print(render_model_list(models, o->format));
     } else if (o->what == "engines") {
       print(render_engine_list(r.engine_profiles(), o->format));
+    } else if (o->what == "nodes") {
+      std::vector<Node> nodes;
+      for (const std::string& id : r.node_ids()) nodes.push_back(r.resolve_node(id));
+      print(render_node_list(nodes, o->format));
     } else {
       std::vector<ListedGpu> gpus;
       for (const std::string& id : r.gpu_ids()) gpus.push_back({id, r.resolve_gpu(id)});

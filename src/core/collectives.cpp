@@ -65,4 +65,11 @@ double send_s(double bytes, bool across_nodes, const Gpu& gpu, const Parallel& p
   return bytes / scale_up_bytes_per_s(gpu, "pipeline sends") + (with_latency ? gpu.efficiency.allreduce_latency_s : 0.0);
 }
 
+double stage_send_s(double message_bytes, int64_t tp, bool across_nodes, const Gpu& gpu, const Parallel& p,
+                    bool with_latency) {
+  const double share = message_bytes / static_cast<double>(tp);
+  const double gather = tp > 1 ? (message_bytes - share) / scale_up_bytes_per_s(gpu, "pipeline sends") : 0;
+  return send_s(share, across_nodes, gpu, p, with_latency) + gather;
+}
+
 }  // namespace kvplan

@@ -35,5 +35,10 @@ AllToAll all_to_all(double bytes_per_rank, int64_t ranks, const Gpu& gpu, const 
 
 // A point-to-point send of `bytes` from one GPU to another, within a node or across nodes.
 double send_s(double bytes, bool across_nodes, const Gpu& gpu, const Parallel& p, bool with_latency);
+// A pipeline stage handing `message_bytes` (the pass's hidden states and residual) to the next:
+// each of its tp GPUs sends its 1/tp share to its peer, and the next stage's GPUs gather the
+// shares over the scale-up link ((tp - 1)/tp of the message, an all-gather's ring).
+double stage_send_s(double message_bytes, int64_t tp, bool across_nodes, const Gpu& gpu, const Parallel& p,
+                    bool with_latency);
 
 }  // namespace kvplan

@@ -15,15 +15,9 @@ DecodeModel::DecodeModel(const Model& model, const Gpu& gpu, const MemoryOptions
   if (opt.offload.enabled() && opt.offload.mode == OffloadMode::stream) offload_ = memory_model(model, opt);
   const int64_t pp = opt.engine.pipeline_parallel_size;
   if (pp > 1) {
-    const int64_t tp = opt.cache.tp, per_node = opt.parallel.gpus_per_node;
-    const auto stages = pipeline_stages(model.layers.size(), pp);
-    for (size_t i = 0; i < stages.size(); ++i) {
-      stages_.push_back(stage_work(model, opt, stages[i].first, stages[i].second));
-      // Ranks run tp innermost, then stages: stage i starts at GPU i x tp of its replica, on a new
-      // node when that is a multiple of the node's GPUs.
-      const int64_t first_gpu = mul(static_cast<int64_t>(i), tp);
-      sends_cross_nodes_.push_back(i > 0 && per_node > 0 && mul(tp, pp) > per_node && first_gpu % per_node == 0);
-    }
+    for (const auto& [first, end] : pipeline_stages(model.layers.size(), pp))
+      stages_.push_back(stage_work(model, opt, first, end));
+    sends_cross_nodes_ = stage_sends_cross_nodes(opt.cache.tp, pp, opt.parallel);
     micro_batches_ = opt.parallel.micro_batches > 0 ? opt.parallel.micro_batches : pp;
   }
 }
@@ -69,19 +63,15 @@ DecodeStep DecodeModel::pipeline_step(int64_t batch, int64_t context, int64_t qu
       it->time_s += c.time_s;
     }
   }
-  // Each GPU of a stage sends its 1/tp share of the micro-batch's hidden states and residual (two
-  // tensors) to its peer in the next stage, which gathers the shares over the scale-up link
-  // ((tp - 1)/tp of the message, as an all-gather's ring).
+  // Between stages: the micro-batch's hidden states and residual (two tensors), core/collectives.h.
   const ModelWork& w = work_;
   const double message = 2.0 * static_cast<double>(mul(mul(micro, query_tokens), w.hidden_size, w.activation_bytes_per_element));
-  const double share = message / static_cast<double>(w.tp);
-  const double gather = w.tp > 1 ? (message - share) / gpu_.interconnect_bytes_per_s : 0;
   DecodeComponent send{"pp_send", 0, 0, 0, 0, 0};
   for (size_t i = 1; i < stages_.size(); ++i) {
-    send.bytes = add(send.bytes, std::llround(share));
+    send.bytes = add(send.bytes, std::llround(message / static_cast<double>(w.tp)));
     send.kernels += 1;
-    send.time_floor_s += send_s(share, sends_cross_nodes_[i], gpu_, w.parallel, false) + gather;
-    send.time_s += send_s(share, sends_cross_nodes_[i], gpu_, w.parallel, true) + gather;
+    send.time_floor_s += stage_send_s(message, w.tp, sends_cross_nodes_[i], gpu_, w.parallel, false);
+    send.time_s += stage_send_s(message, w.tp, sends_cross_nodes_[i], gpu_, w.parallel, true);
   }
   const double cycle = std::max(stages_s + send.time_s, static_cast<double>(m) * slowest_s);
   s.time_floor_s += send.time_floor_s;

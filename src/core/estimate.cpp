@@ -134,7 +134,9 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
   if (e.engine && gpu.cuda_total_bytes == 0)
     e.warnings.push_back("GPU preset '" + gpu.id + "' states no cuda_total_bytes: the engine's total is taken as "
                          "nvidia-smi's memory_bytes, about 0.5 GiB more than the CUDA driver reports");
-  e.cost = cost(gpu.price.usd_per_gpu_hour, options.cache.tp, output_tokens_per_s(e), e.batch_prefill,
+  // The decode step's tokens come from one replica: tp x pp GPUs (each of dp replicas runs its own batch).
+  e.cost = cost(gpu.price.usd_per_gpu_hour, mul(options.cache.tp, options.engine.pipeline_parallel_size),
+                output_tokens_per_s(e), e.batch_prefill,
                 e.workload.prompt, workload.gen);
   return e;
 }

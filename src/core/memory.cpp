@@ -38,6 +38,27 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
   mm.kv = kv_terms(model, opt.cache);
   mm.kv_bytes_per_token = kv_bytes_per_token(model, opt.cache);
   mm.state_bytes_per_sequence = state_bytes_per_sequence(model, opt.cache);
+  if (opt.engine.pipeline_parallel_size > 1) {
+    // Pipeline stages: a GPU holds its stage's layers. The plan is the fullest stage's, taking the
+    // largest weights and the largest cache over the stages (the engine's plan sizes each stage).
+    const auto stages = pipeline_stages(model.layers.size(), opt.engine.pipeline_parallel_size);
+    mm.weights_bytes = 0;
+    int64_t kv_most = -1;
+    for (size_t s = 0; s < stages.size(); ++s) {
+      const auto [first, end] = stages[s];
+      mm.weights_bytes = std::max(mm.weights_bytes, stage_weight_bytes(model, opt.weights, tp, first, end, s == 0,
+                                                                        s + 1 == stages.size(), opt.parallel));
+      Model part = model;
+      part.layers.assign(model.layers.begin() + static_cast<std::ptrdiff_t>(first),
+                         model.layers.begin() + static_cast<std::ptrdiff_t>(end));
+      const int64_t kv = add(kv_bytes_per_token(part, opt.cache), state_bytes_per_sequence(part, opt.cache));
+      if (kv <= kv_most) continue;
+      kv_most = kv;
+      mm.kv = kv_terms(part, opt.cache);
+      mm.kv_bytes_per_token = kv_bytes_per_token(part, opt.cache);
+      mm.state_bytes_per_sequence = state_bytes_per_sequence(part, opt.cache);
+    }
+  }
   if (opt.engine.profile.kind == EngineKind::ideal && opt.engine.draft) {
     // The drafter's layers cache every token of the sequence, as the target's do (engines: engine.cpp).
     const Model& d = *opt.engine.draft;

@@ -1,5 +1,6 @@
 #include "core/parallel.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -25,6 +26,14 @@ std::vector<std::pair<size_t, size_t>> pipeline_stages(size_t layers, int64_t pp
     out.emplace_back(begin, begin + size);
     begin += size;
   }
+  return out;
+}
+
+std::vector<bool> stage_sends_cross_nodes(int64_t tp, int64_t pp, const Parallel& p) {
+  std::vector<bool> out(static_cast<size_t>(std::max<int64_t>(pp, 1)), false);
+  const int64_t per_node = p.gpus_per_node;
+  if (per_node <= 0 || mul(tp, pp) <= per_node) return out;
+  for (int64_t s = 1; s < pp; ++s) out[static_cast<size_t>(s)] = mul(s, tp) % per_node == 0;
   return out;
 }
 

@@ -52,6 +52,11 @@ struct Parallel {
 // or pp exceeds the layers.
 std::vector<std::pair<size_t, size_t>> pipeline_stages(size_t layers, int64_t pp);
 
+// Whether each stage's incoming send crosses nodes (entry 0: none). Ranks run tp innermost, then
+// stages: stage s starts at GPU s x tp of its replica, on a new node when that is a multiple of
+// the node's GPUs and the replica's tp x pp GPUs fill more than one node.
+std::vector<bool> stage_sends_cross_nodes(int64_t tp, int64_t pp, const Parallel& p);
+
 // GPUs a layout takes: tp x pp x dp.
 int64_t layout_gpus(int64_t tp, int64_t pp, const Parallel& p);
 

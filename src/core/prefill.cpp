@@ -17,7 +17,10 @@ PrefillModel::PrefillModel(const Model& model, const Gpu& gpu, const MemoryOptio
       prefix_hit_rate_(opt.sharing.prefix_hit_rate),
       reload_(opt.offload.mode == OffloadMode::reload ? opt.offload : Offload{}),
       rates_(rates(model, gpu, opt)),
-      scan_(work_.scan_on_tensor_cores ? rates_.bf16 : rates_.fp32) {}
+      scan_(work_.scan_on_tensor_cores ? rates_.bf16 : rates_.fp32),
+      sends_cross_nodes_(opt.engine.pipeline_parallel_size > 1
+                             ? stage_sends_cross_nodes(opt.cache.tp, opt.engine.pipeline_parallel_size, opt.parallel)
+                             : std::vector<bool>{}) {}
 
 PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   if (batch < 1) throw Error("batch must be at least 1");
@@ -52,7 +55,7 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   // Linear: weights read once per pass (MoE: experts the pass's tokens touch), lm_head on the last token.
   int64_t weights_per_pass = add(w.dense_weight_bytes, w.lm_head_bytes);
   for (const ExpertGroup& g : w.expert_groups)
-    weights_per_pass = add(weights_per_pass, std::llround(expected_experts_touched(g.experts, g.experts_per_token, pass_tokens) *
+    weights_per_pass = add(weights_per_pass, std::llround(expected_local_experts_touched(g, pass_tokens) *
                                                           static_cast<double>(g.bytes_per_expert)));
   const int64_t linear_bytes = add(mul(passes, weights_per_pass), mul(tokens, w.embedding_bytes_per_token));
   r.linear_flops = t * w.linear_flops_per_token + b * w.lm_head_flops_per_token;
@@ -84,12 +87,27 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   const KernelCounts& k = w.kernels;
   const int64_t kernels = k.weights + k.kv_cache + k.ssm_state + k.lm_head + k.embedding;
   r.overhead_s = static_cast<double>(passes) * static_cast<double>(kernels) * gpu_.efficiency.kernel_overhead_s;
+  // Collectives per pass, as in a decode step (decode.h): the tensor-parallel all-reduces, expert
+  // parallelism's dispatch and combine, and each pipeline stage's send of the pass's hidden states
+  // and residual to the next (a prompt passes the stages one after another).
   double allreduce_floor_s = 0;
+  const int64_t message = mul(pass_tokens, w.hidden_size, w.activation_bytes_per_element);
+  const Parallel& par = w.parallel;
   if (w.tp > 1 && w.allreduces_per_pass > 0) {
-    const int64_t message = mul(pass_tokens, w.hidden_size, w.activation_bytes_per_element);
     const double n = static_cast<double>(passes) * static_cast<double>(w.allreduces_per_pass);
-    allreduce_floor_s = n * ring_allreduce_s(message, w.tp, gpu_, false);
-    r.overhead_s += n * ring_allreduce_s(message, w.tp, gpu_, true);
+    allreduce_floor_s = n * allreduce_s(message, w.tp, gpu_, par, false);
+    r.overhead_s += n * allreduce_s(message, w.tp, gpu_, par, true);
+  }
+  if (par.expert_parallel() && par.dp > 1 && w.moe_layers > 0) {
+    const double sent = static_cast<double>(message) * static_cast<double>(w.experts_per_token) / static_cast<double>(w.tp);
+    const double n = 2.0 * static_cast<double>(passes) * static_cast<double>(w.moe_layers);  // dispatch + combine
+    allreduce_floor_s += n * all_to_all(sent, par.ep, gpu_, par, false).time_s;
+    r.overhead_s += n * all_to_all(sent, par.ep, gpu_, par, true).time_s;
+  }
+  for (size_t i = 1; i < sends_cross_nodes_.size(); ++i) {
+    const double sent = 2.0 * static_cast<double>(message);
+    allreduce_floor_s += static_cast<double>(passes) * stage_send_s(sent, w.tp, sends_cross_nodes_[i], gpu_, par, false);
+    r.overhead_s += static_cast<double>(passes) * stage_send_s(sent, w.tp, sends_cross_nodes_[i], gpu_, par, true);
   }
   for (const PrefillPhase& p : r.phases) {
     r.time_floor_s += p.time_floor_s;

@@ -8,8 +8,11 @@
 //              MLA as engines run prefill: K and V decompressed per head (qk_nope+qk_rope, v_head_dim);
 //   scan       Mamba conv + recurrent state update per token (layer_work.h).
 // Time per phase = max(FLOPs / achievable FLOP/s, bytes / achievable bandwidth), summed, plus
-// kernels x kernel_overhead_s per forward pass and the tensor-parallel all-reduces. Prompts run in
-// forward passes of prefill_chunk tokens (chunked prefill): the weights are read once per pass.
+// kernels x kernel_overhead_s per forward pass and the collectives (tensor-parallel all-reduces,
+// expert-parallel all-to-alls, pipeline sends: core/collectives.h). Prompts run in forward passes
+// of prefill_chunk tokens (chunked prefill): the weights are read once per pass. Under pipeline
+// parallelism a pass crosses the stages one after another: its time is the whole model's (every
+// stage's layers) plus the sends between stages.
 #pragma once
 
 #include <cstdint>
@@ -79,6 +82,7 @@ class PrefillModel {
   Offload reload_;              // a reload-mode offload tier the cached prefixes come from
   Rates rates_;
   Rate scan_;  // Mamba-2's chunked SSD runs on tensor cores; Mamba-1's selective scan on CUDA cores
+  std::vector<bool> sends_cross_nodes_;  // pipeline stages' incoming sends (empty: one stage)
 };
 
 PrefillResult prefill(const Model& model, const Gpu& gpu, int64_t batch, int64_t prompt, const MemoryOptions& opt);

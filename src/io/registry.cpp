@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/embedded_data.h"
 #include "io/engine_yaml.h"
+#include "io/node_yaml.h"
 #include "io/files.h"
 #include "io/gpu_yaml.h"
 #include "io/hf_config.h"
@@ -115,6 +116,8 @@ Registry Registry::load(const std::string& data_dir) {
       r.models_[stem(path)] = {path, text};
     else if (path.find("engines/") != std::string::npos)
       r.engines_[stem(path)] = {path, text};
+    else if (path.find("nodes/") != std::string::npos)
+      r.nodes_[stem(path)] = {path, text};
     else
       r.gpus_[stem(path)] = {path, text};
   };
@@ -146,6 +149,8 @@ Registry Registry::load(const std::string& data_dir) {
     for (const auto& p : yaml_files_in(data_dir + "/presets")) put(r.gpus_, p, "GPU preset");
     if (is_directory(data_dir + "/presets/engines"))
       for (const auto& p : yaml_files_in(data_dir + "/presets/engines")) put(r.engines_, p, "engine profile");
+    if (is_directory(data_dir + "/presets/nodes"))
+      for (const auto& p : yaml_files_in(data_dir + "/presets/nodes")) put(r.nodes_, p, "node preset");
   }
   // An alias names one preset: never another preset's id, never two presets.
   for (const auto& [id, e] : r.gpus_)
@@ -219,6 +224,19 @@ Gpu Registry::resolve_gpu(const std::string& spec) const {
   if (looks_like_path(spec) || is_regular_file(spec)) return parse_gpu_yaml(read_text_file(spec), spec, stem(spec));
   throw Error("unknown GPU '" + spec + "' (see `kvplan list gpus`, or pass a path to a preset YAML)" +
               did_you_mean(spec, gpu_names()));
+}
+
+std::vector<std::string> Registry::node_ids() const {
+  std::vector<std::string> out;
+  for (const auto& [id, e] : nodes_) out.push_back(id);
+  return out;
+}
+
+Node Registry::resolve_node(const std::string& spec) const {
+  if (auto it = nodes_.find(lower(spec)); it != nodes_.end()) return parse_node_yaml(it->second.text, it->second.source);
+  if (looks_like_path(spec) || is_regular_file(spec)) return parse_node_yaml(read_text_file(spec), spec);
+  throw Error("unknown node '" + spec + "' (see `kvplan list nodes`, or pass a path to a node preset YAML)" +
+              did_you_mean(spec, node_ids()));
 }
 
 namespace {

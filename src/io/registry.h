@@ -9,6 +9,7 @@
 #include "core/engine.h"
 #include "core/gpu.h"
 #include "core/model.h"
+#include "core/parallel.h"
 
 namespace kvplan {
 
@@ -31,6 +32,9 @@ class Registry {
   // vllm@0.10, or one of its releases such as vllm@0.10.1).
   EngineProfile resolve_engine(const std::string& spec) const;
   std::vector<EngineProfile> engine_profiles() const;  // every bundled profile, by name and version
+  // A bundled node preset id (presets/nodes/), or a path to a node preset YAML.
+  Node resolve_node(const std::string& spec) const;
+  std::vector<std::string> node_ids() const;
 
   // What loading a data directory decided that the user should hear (a bundled entry overridden).
   const std::vector<std::string>& notes() const { return notes_; }
@@ -44,6 +48,7 @@ class Registry {
   std::map<std::string, Entry> gpus_;
   std::map<std::string, std::string> gpu_aliases_;  // alias -> id
   std::map<std::string, Entry> engines_;            // file stem (vllm-0.10) -> profile
+  std::map<std::string, Entry> nodes_;              // node presets by id
   std::vector<std::string> notes_;
 };
 

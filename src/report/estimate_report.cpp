@@ -23,6 +23,19 @@ const char* mla_name(MlaCache m) {
   return "?";
 }
 
+// "tp 8", or the whole layout when it goes beyond one tensor-parallel group.
+std::string layout_text(const MemoryOptions& o) {
+  const Parallel& p = o.parallel;
+  const int64_t pp = o.engine.pipeline_parallel_size;
+  if (pp == 1 && p.dp == 1 && !p.expert_parallel() && p.node.empty()) return fmt::format("tp {}", o.cache.tp);
+  std::string out = fmt::format("tp {} x pp {} x dp {} = {} GPUs", o.cache.tp, pp, p.dp, layout_gpus(o.cache.tp, pp, p));
+  if (p.expert_parallel())
+    out += fmt::format(", ep {}{}", p.ep, p.redundant_experts > 0 ? fmt::format(" (+{} redundant experts)", p.redundant_experts) : "");
+  if (pp > 1) out += fmt::format(", {} micro-batches", p.micro_batches > 0 ? p.micro_batches : pp);
+  if (!p.node.empty()) out += fmt::format(", {} ({} GPUs per node)", p.node, p.gpus_per_node);
+  return out;
+}
+
 // As --cache-policy takes it.
 std::string describe(const CachePolicy& p) {
   switch (p.kind) {
@@ -87,6 +100,16 @@ Json to_json(const Estimate& e) {
                   {"cache_policy", describe(o.cache.policy)},
                   {"gpu_memory_utilization", o.gpu_memory_utilization},
                   {"max_num_batched_tokens", o.prefill_chunk}};
+  const Parallel& p = o.parallel;
+  j["layout"] = {{"tp", o.cache.tp},
+                 {"pp", o.engine.pipeline_parallel_size},
+                 {"dp", p.dp},
+                 {"ep", p.ep},
+                 {"redundant_experts", p.redundant_experts},
+                 {"micro_batches", p.micro_batches > 0 ? p.micro_batches : o.engine.pipeline_parallel_size},
+                 {"gpus", layout_gpus(o.cache.tp, o.engine.pipeline_parallel_size, p)},
+                 {"node", p.node.empty() ? Json(nullptr) : Json(p.node)},
+                 {"gpus_per_node", p.gpus_per_node > 0 ? Json(p.gpus_per_node) : Json(nullptr)}};
   j["engine"] = engine_to_json(e.engine);
   for (const char* s : {"memory", "layers", "prefill", "decode", "cost"}) j[s] = section(e, s);
   return j;
@@ -104,8 +127,8 @@ std::string render_table(const Estimate& e) {
   out += fmt::format("{} on {}\n", e.model.name, e.gpu.name);
   out += fmt::format("  model      {} params ({} active), {}, {} layers: {}\n", human_count(e.params.total),
                      human_count(e.params.active), name(e.model.dtype), e.model.layers.size(), layer_kinds);
-  out += fmt::format("  workload   batch {} x context {} tokens, tp {}\n", group_digits(e.workload.batch),
-                     group_digits(e.workload.context), o.cache.tp);
+  out += fmt::format("  workload   batch {} x context {} tokens, {}\n", group_digits(e.workload.batch),
+                     group_digits(e.workload.context), layout_text(o));
   out += fmt::format("  dtypes     weights {}{} ({}), KV {} ({}), state {} ({})\n", name(o.weights.linear),
                      o.weights.expert != o.weights.linear ? fmt::format(", experts {}", name(o.weights.expert)) : "",
                      name(o.dtype_rules.weights), name(o.cache.kv_dtype), name(o.dtype_rules.kv),

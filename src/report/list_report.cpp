@@ -122,4 +122,22 @@ std::string render_engine_list(const std::vector<EngineProfile>& profiles, const
   }
   return render_rows(rows, table, format);
 }
+
+std::string render_node_list(const std::vector<Node>& nodes, const std::string& format) {
+  Json rows = Json::array();
+  std::vector<std::string> ids;
+  std::string table = fmt::format("{:<12}{:<11}{:>6}  {:>12}  {}\n", "node", "gpu", "gpus", "scale-out", "network");
+  for (const Node& n : nodes) {
+    ids.push_back(n.id);
+    rows.push_back({{"id", n.id}, {"name", n.name}, {"gpu", n.gpu}, {"gpus_per_node", n.gpus_per_node},
+                    {"scale_out_bytes_per_s", n.scale_out.bytes_per_s}, {"scale_out_latency_s", n.scale_out.latency_s},
+                    {"scale_out_kind", n.scale_out_kind}, {"source", n.source}});
+    table += fmt::format("{:<12}{:<11}{:>6}  {:>7.0f} GB/s  {}\n", n.id, n.gpu, n.gpus_per_node,
+                         n.scale_out.bytes_per_s / 1e9, n.scale_out_kind);
+  }
+  if (format == "ids") return render_id_list(ids);
+  if (format == "csv") return render_csv(std::vector<Json>(rows.begin(), rows.end()));
+  return render_rows(rows, table, format);
+}
+
 }  // namespace kvplan

@@ -8,6 +8,7 @@
 #include "core/engine_settings.h"
 #include "core/gpu.h"
 #include "core/model.h"
+#include "core/parallel.h"
 
 namespace kvplan {
 
@@ -26,6 +27,7 @@ struct ListedGpu {
 std::string render_model_list(const std::vector<ListedModel>& models, const std::string& format);
 std::string render_gpu_list(const std::vector<ListedGpu>& gpus, const std::string& format);
 std::string render_engine_list(const std::vector<EngineProfile>& profiles, const std::string& format);
+std::string render_node_list(const std::vector<Node>& nodes, const std::string& format);
 std::string render_id_list(const std::vector<std::string>& ids);  // one a line
 
 }  // namespace kvplan
