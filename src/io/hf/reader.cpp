@@ -96,27 +96,6 @@ std::optional<DType> declared_kv_dtype(const Config& top) {
   return std::nullopt;
 }
 
-// Linear modules a quantized checkpoint keeps in 16 bits (ignore, modules_to_not_convert,
-// exclude_modules) other than those kvplan keeps in 16 bits anyway: embeddings, lm_head, routers
-// and gates, norms, and the vision/audio towers. kvplan quantizes every linear layer of the
-// language model alike, so such a list makes its weight bytes low; the warning says so.
-std::optional<std::string> unquantized_linears(const Config& top) {
-  const Config q = top.object("quantization_config");
-  static const char* kept[] = {"lm_head", "embed", "vision", "visual", "audio", "mm_", "multi_modal",
-                               "projector", "norm", "router", "e_score_correction_bias"};
-  std::vector<std::string> left;
-  for (const char* key : {"ignore", "modules_to_not_convert", "exclude_modules"})
-    for (const std::string& module : q.strings(key)) {
-      bool skip = module.size() >= 4 && module.compare(module.size() - 4, 4, "gate") == 0;  // router: mlp.gate
-      for (const char* k : kept) skip = skip || module.find(k) != std::string::npos;
-      if (!skip) left.push_back(module);
-    }
-  if (left.empty()) return std::nullopt;
-  return "quantization_config keeps " + std::to_string(left.size()) + " module pattern(s) such as '" + left.front() +
-         "' in 16 bits; kvplan stores every linear layer of the language model in the quantized format, so its "
-         "weight bytes are low by those modules' share";
-}
-
 }  // namespace
 
 DType weight_dtype(const Config& top, const Config& c) {
@@ -147,8 +126,6 @@ Model start_model(const Config& top, const Config& c, const std::string& family,
 
 void read_dtypes(Model& m, const Config& top, const Config& c) {
   m.dtype = weight_dtype(top, c);
-  if (quantized_dtype(top))
-    if (auto w = unquantized_linears(top)) m.warnings.push_back(*w);
   m.expert_dtype = expert_dtype(top);
   const std::optional<DType> act = torch_dtype(top, c);
   if (act && *act != m.dtype && info(*act).bits == 16) m.activation_dtype = act;
