@@ -72,6 +72,19 @@ TEST_CASE("compressed-tensors targets: modules no group targets stay in 16 bits"
   CHECK(m.warnings.empty());
 }
 
+TEST_CASE("compressed-tensors config groups of different formats warn", "[hf][quant]") {
+  // FP8 attention beside NVFP4 MLPs: kvplan has one quantized format for the linear modules (the
+  // first group's) and says so.
+  const Model m = tiny(R"({"quant_method": "compressed-tensors", "config_groups": {
+      "group_0": {"targets": ["re:.*self_attn.*"], "weights": {"num_bits": 8, "type": "float"}},
+      "group_1": {"targets": ["re:.*mlp.*"], "weights": {"num_bits": 4, "type": "float", "group_size": 16}}},
+      "ignore": ["lm_head"]})");
+  CHECK(m.dtype == DType::fp8_e4m3);
+  for (const Layer& l : m.layers) CHECK(l.unquantized.empty());
+  REQUIRE(m.warnings.size() == 1);
+  CHECK_THAT(m.warnings[0], Catch::Contains("fp8_e4m3 and nvfp4"));
+}
+
 TEST_CASE("ModelOpt exclude_modules: shell wildcards over the whole name", "[hf][quant]") {
   // "model.layers.1*" keeps all of layer 1 (and would keep layers 10-19); "*.0.mlp.down_proj"
   // keeps one module; "model.layers.0.self_attn" without a star names no linear module.
