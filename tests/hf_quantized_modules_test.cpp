@@ -8,6 +8,7 @@
 
 #include "core/params.h"
 #include "core/serving_dtypes.h"
+#include "io/model_yaml.h"
 #include "report/show_report.h"
 #include "hf_test_helpers.h"
 #include "test_helpers.h"
@@ -61,6 +62,32 @@ TEST_CASE("compressed-tensors ignore: exact names, and re: regexes matched from 
   // --weight-dtype sets every linear weight, the kept ones too: all seven matrices in fp8,
   // q/k/v/o 4 x (4,096 + 256) = 17,408 B a layer -> 2 x (17,408 + 25,856 + 256) + 25,728 = 112,768.
   CHECK(bytes(m, DType::fp8_e4m3) == 112768);
+}
+
+TEST_CASE("a model YAML names its 16-bit linear tensors per block", "[quant][yaml]") {
+  const std::string yaml = R"(name: tiny
+dtype: fp8_e4m3
+vocab_size: 100
+hidden_size: 64
+blocks:
+  decoder:
+    mixer: {kind: attention, heads: 4}
+    mlp: {kind: dense, intermediate_size: 128}
+    unquantized: [q_proj, k_proj, v_proj, o_proj]
+layers:
+  - {repeat: 2, pattern: [decoder]}
+)";
+  const Model m = parse_model_yaml(yaml, "tiny.yaml", "tiny");
+  CHECK(m.layers[0].unquantized == kAttention);
+  // The same model as the fp8 import whose ignore list keeps self_attn: 143,488 B (above).
+  const Model imported = tiny(R"({"quant_method": "compressed-tensors", "config_groups": {"group_0":
+      {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "float"}}}, "ignore": ["lm_head", "re:.*self_attn"]})");
+  CHECK(structure(m) == structure(imported));
+  CHECK(bytes(m) == 143488);
+  std::string bad = yaml;
+  bad.replace(bad.find("q_proj"), 6, "q_prj");
+  CHECK_THROWS_WITH(parse_model_yaml(bad, "tiny.yaml", "tiny"),
+                    Catch::Contains("'q_prj', not a linear tensor of the block") && Catch::Contains("q_proj"));
 }
 
 TEST_CASE("compressed-tensors targets: modules no group targets stay in 16 bits", "[hf][quant]") {
