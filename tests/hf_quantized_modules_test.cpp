@@ -126,6 +126,15 @@ TEST_CASE("ModelOpt exclude_modules: shell wildcards over the whole name", "[hf]
   CHECK_THAT(m.warnings[0], Catch::Contains("'model.layers.0.self_attn'"));
 }
 
+TEST_CASE("entries for multi-token-prediction layers are not warned about", "[hf][quant]") {
+  // kvplan counts no MTP layer: model.layers.2 of a 2-layer model (DeepSeek/GLM's extra layer) and
+  // mtp.* (Qwen3-Next) name nothing it counts, and the MTP layers are the importer's to report.
+  const Model m = tiny(R"({"quant_method": "modelopt", "quant_algo": "NVFP4",
+      "exclude_modules": ["lm_head", "model.layers.2.eh_proj", "model.layers.2*", "mtp*", "mtp.layers.0*"]})");
+  for (const Layer& l : m.layers) CHECK(l.unquantized.empty());
+  CHECK(m.warnings.empty());
+}
+
 TEST_CASE("transformers modules_to_not_convert: a regex from the start, or a suffix", "[hf][quant]") {
   // "mlp" is a suffix of no name and matches none from the start; "down_proj" ends two names;
   // "model.layers.1.self_attn" matches its projections from the start.
@@ -194,6 +203,35 @@ TEST_CASE("Gemma-4-26B-A4B-NVFP4: only the routed experts in NVFP4", "[hf][quant
   CHECK(count_params(m).total == count_params(model("gemma-4-26b-a4b")).total);
 }
 
+TEST_CASE("Kimi-K2.5-NVFP4: a wrapper's quantization_config, MLA kept in bf16", "[hf][quant][mla]") {
+  // kimi_k25 is a wrapper kvplan imports through its deepseek_v3 text_config; the ModelOpt
+  // quantization_config beside it ignores language_model.lm_head, every layer's self_attn*, the
+  // vision tower and the projector.
+  const Model m = import_file(kFixtures + "/extra/kimi-k2.5-nvfp4.json");
+  CHECK(m.dtype == DType::nvfp4);
+  CHECK(m.kv_dtype == DType::fp8_e4m3);
+  REQUIRE(m.warnings.size() == 1);  // the wrapper's towers are not counted
+  const Names mla = {"q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"};
+  for (const Layer& l : m.layers) CHECK(l.unquantized == mla);
+  // MLA linears a layer: q_a 1536 x 7168 + q_b 64 x 192 x 1536 + kv_a 576 x 7168 + kv_b 64 x 256
+  // x 512 + o 7168 x 8192 = 101,122,048 in bf16 = 202,244,096 B; its two norms 2,048 values and
+  // the layer's two 7168 norms: 4,096 + 28,672 B -> 202,276,864 B.
+  // NVFP4 matrix of r x c values: r c / 2 + r c / 16 + 8 B. Layer 0 dense MLP 3 x [18432 x 7168]:
+  // 3 x 74,317,832 = 222,953,496 B -> 425,230,360 B. MoE layers: router 384 x 7168 + bias 384 in
+  // bf16 = 5,505,792 B; 384 experts and 1 shared expert of 3 x [2048 x 7168]: 385 x 3 x 8,257,544
+  // = 9,537,463,320 B -> 9,745,245,976 B; x 60 = 584,714,758,560 B.
+  // Embedding and lm_head 2 x 163840 x 7168 x 2 B = 4,697,620,480 B; final norm 14,336 B.
+  // Total 425,230,360 + 584,714,758,560 + 4,697,620,480 + 14,336 = 589,837,623,736 B.
+  const int64_t kvplan_bytes = 589837623736LL;
+  CHECK(bytes(m) == kvplan_bytes);
+  // The checkpoint's repository storage (nvidia/Kimi-K2.5-NVFP4 @0fd0a5e6, SOURCES.md Part G):
+  // 590,850,735,131 B, which also holds the vision tower and projector kvplan leaves out of a
+  // wrapper it does not know: 0.17% more.
+  const int64_t checkpoint = 590850735131LL;
+  CHECK(checkpoint > kvplan_bytes);
+  CHECK(static_cast<double>(checkpoint - kvplan_bytes) / static_cast<double>(checkpoint) < 0.01);
+}
+
 TEST_CASE("Llama-4-Scout FP8-dynamic (compressed-tensors): attention and routers kept in bf16", "[hf][quant][llama4]") {
   // RedHatAI's ignore list names, exactly, the vision model, the projector, lm_head, and every
   // language layer's q/k/v/o_proj and feed_forward.router.
@@ -233,6 +271,19 @@ TEST_CASE("MiniMax-M2.5-NVFP4: attention and routers kept; the checkpoint stores
   // value, less the fp32 expert scales it counts (62 x 768 x 8 B).
   const int64_t checkpoint = 1278796288LL * 2 + 2730491904LL * 4 + 14042529792LL + 112340238336LL;
   CHECK(checkpoint - kvplan_bytes == 2730491904LL * 2 - 62 * 768 * 8);
+}
+
+TEST_CASE("GLM-5-FP8: the indexer's weights_proj (GLM's indexers_proj) stays in bf16", "[hf][quant][mla]") {
+  // zai-org's fp8 config lists, per layer, the norms, the router and its e_score_correction_bias,
+  // the indexer's k_norm and indexers_proj, plus embed_tokens, lm_head and the MTP layer 78.
+  const Model m = import_file(kFixtures + "/extra/glm-5-fp8.json");
+  CHECK(m.dtype == DType::fp8_e4m3);
+  REQUIRE(m.warnings.size() == 1);
+  CHECK_THAT(m.warnings[0], Catch::Contains("multi-token-prediction"));
+  for (const Layer& l : m.layers) CHECK(l.unquantized == Names{"indexer.weights_proj"});
+  std::vector<Layer> layers = structure(m);
+  for (Layer& l : layers) l.unquantized.clear();
+  CHECK(layers == structure(import_file(kFixtures + "/glm-5.json")));
 }
 
 TEST_CASE("Qwen3-30B-A3B-FP8: norms, routers and lm_head left out are what kvplan keeps anyway", "[hf][quant]") {

@@ -16,6 +16,7 @@
 // keeps the tensor in 16 bits when it matches any of them. Routed experts are named by expert 0:
 // every expert of a layer is kept or none.
 #include <algorithm>
+#include <cctype>
 #include <regex>
 #include <set>
 
@@ -159,6 +160,7 @@ std::vector<std::vector<std::string>> leaf_parts(const std::string& tensor) {
   if (leaf == "in_proj_ba") return {{"in_proj_ba", "in_proj_b"}, {"in_proj_ba", "in_proj_a"}};
   if (leaf == "q_proj" || leaf == "k_proj" || leaf == "v_proj") return {{leaf, "qkv_proj", "query_key_value"}};
   if (leaf == "o_proj") return {{"o_proj", "dense", "out_proj"}};
+  if (leaf == "indexer.weights_proj") return {{"indexer.weights_proj", "indexers_proj"}};  // GLM-5's spelling
   std::vector<std::vector<std::string>> parts;
   size_t start = 0;
   while (start <= leaf.size()) {  // "q_proj+k_proj+v_proj", "f_a_proj+g_a_proj"
@@ -228,6 +230,24 @@ Lists read_lists(const Config& q) {
   return out;
 }
 
+// An entry under a multi-token-prediction module kvplan does not count: `mtp.` (Qwen3-Next,
+// Qwen3.5) or a layer index past the model's layers (DeepSeek, GLM: model.layers.<L>.).
+bool names_mtp(const std::string& text, size_t layers) {
+  if (text.rfind("mtp", 0) == 0 || text.find(".mtp.") != std::string::npos) return true;
+  const std::string key = "layers.";
+  for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + 1)) {
+    size_t end = at + key.size(), index = 0;
+    bool digits = false;
+    while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end])) && index < 1000000) {
+      index = index * 10 + static_cast<size_t>(text[end] - '0');
+      digits = true;
+      ++end;
+    }
+    if (digits && (end == text.size() || text[end] == '.' || text[end] == '*') && index >= layers) return true;
+  }
+  return false;
+}
+
 bool any_match(std::vector<Pattern>& patterns, const std::string& name) {
   bool hit = false;
   for (Pattern& p : patterns)
@@ -291,6 +311,7 @@ void read_unquantized_modules(Model& m, const Config& top) {
       if (p.unreadable) unreadable.push_back(p.text);
   for (Pattern& p : lists.kept) {
     if (p.matched || p.unreadable) continue;
+    if (names_mtp(p.text, m.layers.size())) continue;  // the importer says MTP layers are not counted
     for (const char* g : kGlobalNames)
       if (matches(p, g)) p.matched = true;
     for (const char* word : kKeptWords)
@@ -300,7 +321,7 @@ void read_unquantized_modules(Model& m, const Config& top) {
   if (!unmatched.empty())
     m.warnings.push_back("quantization_config keeps " + std::to_string(unmatched.size()) +
                          " module pattern(s) in 16 bits that name no weight kvplan counts, such as '" + unmatched.front() +
-                         "' (multi-token-prediction layers, or a module spelling kvplan does not know)");
+                         "' (a module spelling kvplan does not know)");
   if (!unreadable.empty())
     m.warnings.push_back("quantization_config has " + std::to_string(unreadable.size()) +
                          " regular expression(s) kvplan cannot read, such as '" + unreadable.front() +
