@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <cctype>
 #include <regex>
-#include <set>
 
 #include "core/params.h"
 #include "io/hf/reader.h"
