@@ -69,8 +69,8 @@ TEST_CASE("Gemma-4-26B-A4B: 5 sliding to 1 global, K = V globals, MoE beside the
 }
 
 TEST_CASE("Gemma-4-31B: the NVFP4 config's text shape is the bundled model", "[hf][gemma4]") {
-  // NVIDIA's NVFP4 checkpoint of gemma-4-31B-it; its quantization_config (NVFP4, which kvplan does
-  // not model) is dropped to read the shapes of the bf16 model.
+  // NVIDIA's NVFP4 checkpoint of gemma-4-31B-it; its quantization_config is dropped to read the
+  // shapes of the bf16 model (the NVFP4 weights: hf_quantized_modules_test.cpp).
   nlohmann::json cfg = nlohmann::json::parse(read_text_file(kFixtures + "/extra/gemma-4-31b-it-nvfp4.json"));
   cfg.erase("quantization_config");
   const Model m = import_hf_config(cfg.dump(), "gemma-4-31b-it.json");

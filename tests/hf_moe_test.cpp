@@ -1,6 +1,7 @@
-// HF import of the MoE-on-attention families (io/hf/moe.cpp). No verbatim config.json of these
-// models was found (tests/fixtures/hf/SOURCES.md), so each test feeds a config string built
-// from the fields SOURCES.md cites, and the expectations are derived by hand from them.
+// HF import of the MoE-on-attention families (io/hf/moe.cpp). Apart from MiniMax-M2.5-NVFP4's
+// (SOURCES.md Part G), no verbatim config.json of these models was found (tests/fixtures/hf/
+// SOURCES.md), so each test feeds a config string built from the fields SOURCES.md cites, and the
+// expectations are derived by hand from them.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -117,6 +118,23 @@ TEST_CASE("MiniMax-M2: 62 full-attention MoE layers", "[hf][moe]") {
   const std::string lightning = R"({"model_type": "minimax_m2", "vocab_size": 200064, "hidden_size": 3072,
       "num_hidden_layers": 2, "attn_type_list": [0, 1]})";
   CHECK_THROWS_WITH(import_hf_config(lightning, "l.json"), Catch::Contains("lightning"));
+}
+
+TEST_CASE("MiniMax-M2.5-NVFP4: a verbatim minimax_m2 config.json", "[hf][moe]") {
+  // NVIDIA's NVFP4 checkpoint of MiniMax-M2.5 (SOURCES.md Part G), the M2 shapes.
+  const Model m = import_file(kFixtures + "/extra/minimax-m2.5-nvfp4.json");
+  CHECK(m.family == "minimax_m2");
+  CHECK(m.max_context == 196608);
+  std::vector<Layer> layers = structure(m);
+  for (Layer& l : layers) l.unquantized.clear();  // attention kept in bf16 (hf_quantized_modules_test)
+  CHECK(layers == structure(kvplan::test::model("minimax-m2")));
+  // KV: 62 layers x 8 KV heads x 128 x (K + V) 2 x 2 B = 253,952 B/token in bf16; the config
+  // declares an fp8 KV cache (kv_cache_scheme, 8-bit float): 1 B an element, 126,976 B/token.
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 62 * 8 * 128 * 2 * 2);
+  REQUIRE(m.kv_dtype == DType::fp8_e4m3);
+  CacheOptions fp8 = bf16_cache();
+  fp8.kv_dtype = *m.kv_dtype;
+  CHECK(kv_bytes_per_token(m, fp8) == 126976);
 }
 
 TEST_CASE("ERNIE-4.5 MoE: configuration defaults, layer 0 dense", "[hf][moe]") {

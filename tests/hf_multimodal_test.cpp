@@ -89,6 +89,24 @@ TEST_CASE("Llama-4-Scout: chunked attention on RoPE layers, MoE with a shared ex
   CHECK(yaml.max_context == m.max_context);
 }
 
+TEST_CASE("Llama-4-Scout: RedHatAI's FP8-dynamic config.json is the Scout model", "[hf][multimodal]") {
+  // A verbatim llama4 config with complete text and vision configs (SOURCES.md Part G); its
+  // no_rope_layers is [] (transformers' default rule: every 4th layer NoPE).
+  const Model m = import_file(kFixtures + "/extra/llama-4-scout-17b-16e-instruct-fp8-dynamic.json");
+  REQUIRE(m.layers.size() == 48);
+  CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::chunked_attention, 36}, {LayerKind::attention, 12}});
+  // KV: 48 x 8 KV heads x 128 x 2 x 2 B = 196,608 B/token; at 100,000 tokens the 36 chunked
+  // layers keep one chunk of 8,192: 4,096 B x (12 x 100,000 + 36 x 8,192) = 6,123,159,552 B.
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 196608);
+  CHECK(kv_bytes_per_sequence(m, 100000, bf16_cache()) == 6123159552LL);
+  const Model yaml = kvplan::test::model("llama-4-scout");
+  std::vector<Layer> layers = structure(m);
+  for (Layer& l : layers) l.unquantized.clear();  // attention kept in bf16 (hf_quantized_modules_test)
+  CHECK(layers == structure(yaml));
+  CHECK(yaml.towers == m.towers);
+  CHECK(yaml.max_context == m.max_context);
+}
+
 TEST_CASE("Llama-4-Maverick: MoE on odd layers, dense intermediate_size_mlp on even ones", "[hf][multimodal]") {
   const Model m = import_hf_config(llama4_config(128, 2, 1048576), "llama-4-maverick.json");
   REQUIRE(m.layers.size() == 48);

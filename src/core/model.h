@@ -59,6 +59,9 @@ struct Layer {
   // Layers naming the same shared_weights tag reuse one copy of the weights (Zamba2's shared
   // transformer blocks): parameters are counted once per tag, KV cache per layer.
   std::string shared_weights;
+  // Linear tensors (layer_tensors' names) that a quantized checkpoint keeps in 16 bits
+  // (quantization_config ignore / exclude_modules / modules_to_not_convert).
+  std::vector<std::string> unquantized;
   bool operator==(const Layer&) const = default;
 };
 

@@ -1,5 +1,6 @@
 #include "core/params.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/checked.h"
@@ -46,6 +47,9 @@ std::vector<Tensor> layer_tensors(const Model& model, const Layer& layer) {
   if (layer.mixer) mixer_tensors(model, *layer.mixer, out);
   if (layer.mlp) mlp_tensors(model, *layer.mlp, out);
   if (layer.norms > 0) out.push_back({"layer_norms", norm_params(model), 1, layer.norms, TensorRole::norm, false});
+  for (Tensor& t : out)
+    t.unquantized = t.quantizable && std::find(layer.unquantized.begin(), layer.unquantized.end(), t.name) !=
+                                         layer.unquantized.end();
   return out;
 }
 
@@ -113,8 +117,8 @@ ParamCounts count_params(const Model& model) {
 }
 
 WeightDTypes weight_dtypes(const Model& model, std::optional<DType> override) {
-  if (override) return {*override, *override};
-  return {model.dtype, model.expert_dtype.value_or(model.dtype)};
+  if (override) return {*override, *override, false};
+  return {model.dtype, model.expert_dtype.value_or(model.dtype), true};
 }
 
 DType base_dtype(const Model& model, DType linear_dtype) {
@@ -123,7 +127,7 @@ DType base_dtype(const Model& model, DType linear_dtype) {
 }
 
 int64_t tensor_bytes(const Tensor& t, const Model& model, const WeightDTypes& w) {
-  if (t.quantizable) {
+  if (t.quantizable && !(t.unquantized && w.per_module)) {
     const DType d = t.role == TensorRole::expert ? w.expert : w.linear;
     return mul(t.count, matrix_bytes(d, t.rows, t.cols));
   }

@@ -39,8 +39,10 @@ std::vector<bool> shares_earlier_weights(const Model& model);
 struct WeightDTypes {
   DType linear = DType::bf16;
   DType expert = DType::bf16;
+  bool per_module = true;  // the checkpoint's 16-bit modules (Tensor::unquantized) stay 16-bit
 };
-// The model's published formats, or `override` for all linear weights when given.
+// The model's published formats, or `override` for all linear weights when given (the
+// checkpoint's 16-bit modules included).
 WeightDTypes weight_dtypes(const Model& model, std::optional<DType> override = std::nullopt);
 // The 16-bit (or wider) dtype that non-quantizable tensors are stored in.
 DType base_dtype(const Model& model, DType linear_dtype);

@@ -19,6 +19,9 @@ struct Tensor {
   // Linear weight matrices are stored in --weight-dtype; all else (embeddings, lm_head, norms,
   // biases, convs, router, SSM A/D/dt) stays in the 16-bit base dtype.
   bool quantizable = false;
+  // A quantizable tensor the checkpoint keeps in 16 bits (Layer::unquantized): in the base dtype
+  // unless --weight-dtype sets every linear weight.
+  bool unquantized = false;
   int64_t params() const;
   bool operator==(const Tensor&) const = default;
 };

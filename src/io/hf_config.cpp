@@ -217,6 +217,9 @@ Model import_hf_config(const std::string& json_text, const std::string& source) 
                       "(docs/model-format.md)",
                   SourcePos{source, 0, 0});
     Model m = it->import(wrapper_warning.empty() ? top : top.object("text_config"));
+    // A wrapper's quantization_config sits beside its text_config (Kimi-K2.5-NVFP4).
+    if (!wrapper_warning.empty() && top.has("quantization_config")) hf::read_dtypes(m, top, top.object("text_config"));
+    hf::read_unquantized_modules(m, top);
     if (!wrapper_warning.empty()) m.warnings.insert(m.warnings.begin(), wrapper_warning);
     const std::vector<std::string> duplicates = duplicate_keys(json_text, source);
     m.warnings.insert(m.warnings.begin(), duplicates.begin(), duplicates.end());

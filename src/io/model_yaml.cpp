@@ -1,10 +1,12 @@
 #include "io/model_yaml.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <utility>
 #include <variant>
 
+#include "core/params.h"
 #include "io/yaml_fields.h"
 
 namespace kvplan {
@@ -111,11 +113,26 @@ Layer parse_block(const std::string& name, const YAML::Node& node, const std::st
   layer.norms = f.integer("norms", layer.mixer && layer.mlp ? 2 : 1);
   if (layer.norms < 0) throw Error("'norms' must not be negative", f.pos("norms"));
   layer.shared_weights = f.string("shared_weights", "");
+  const bool has_unquantized = f.has("unquantized");
+  layer.unquantized = f.strings("unquantized");
   f.finish();
   try {
     check_layer(layer, "block '" + name + "': ");
   } catch (const Error& e) {
     throw Error(e.what(), f.pos());
+  }
+  // Each entry names one of the block's linear tensors (params.cpp's names, as `kvplan show` prints them).
+  if (has_unquantized) {
+    Model shape;
+    shape.hidden_size = hidden;
+    std::vector<std::string> linear;
+    for (const Tensor& t : layer_tensors(shape, layer))
+      if (t.quantizable) linear.push_back(t.name);
+    for (const std::string& t : layer.unquantized)
+      if (std::find(linear.begin(), linear.end(), t) == linear.end())
+        throw Error("block '" + name + "': unquantized names '" + t + "', not a linear tensor of the block" +
+                        did_you_mean(t, linear),
+                    f.pos("unquantized"));
   }
   return layer;
 }

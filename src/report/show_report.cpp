@@ -28,6 +28,11 @@ std::string describe(const Layer& layer) {
   std::string s = layer.mixer ? describe_mixer(*layer.mixer) : "no mixer";
   s += " | " + (layer.mlp ? describe_mlp(*layer.mlp) : std::string("no mlp"));
   if (!layer.shared_weights.empty()) s += " [shared weights " + layer.shared_weights + "]";
+  if (!layer.unquantized.empty()) {
+    s += " [16-bit in the checkpoint:";
+    for (const std::string& t : layer.unquantized) s += " " + t;
+    s += "]";
+  }
   return s;
 }
 

@@ -27,6 +27,41 @@ DType integer_bits(const Config& cfg, int64_t bits, const std::string& key) {
   throw cfg.fail("field '" + key + "': " + std::to_string(bits) + "-bit weights are not modelled (4 or 8)");
 }
 
+// Each compressed-tensors config group's weight format (config_groups.*.weights: num_bits and
+// type int/float; 4-bit float in groups of 16 is NVFP4's nvfp4-pack-quantized), in key order.
+std::vector<DType> group_formats(const Config& q) {
+  std::vector<DType> out;
+  const Config groups = q.object("config_groups");
+  for (const std::string& name : groups.keys()) {
+    const Config g = groups.object(name);
+    if (!g.has("weights")) continue;
+    const Config w = g.object("weights");
+    const int64_t bits = w.integer("num_bits", 8);
+    if (w.string("type", "int") == "float") {
+      if (bits == 8) out.push_back(DType::fp8_e4m3);
+      else if (bits == 4 && w.integer("group_size", 16) == 16) out.push_back(DType::nvfp4);
+      else throw w.fail("field 'num_bits': " + std::to_string(bits) + "-bit float weights are not modelled (8, or 4 in groups of 16)");
+    } else {
+      out.push_back(integer_bits(w, bits, "num_bits"));
+    }
+  }
+  return out;
+}
+
+// Config groups of different weight formats (FP8 attention beside NVFP4 experts): kvplan gives
+// every quantized linear the first group's format, and says so.
+std::optional<std::string> mixed_groups(const Config& top) {
+  if (!top.has_object("quantization_config")) return std::nullopt;
+  const Config q = top.object("quantization_config");
+  if (q.string("quant_method", "") != "compressed-tensors" || !q.has("config_groups")) return std::nullopt;
+  const std::vector<DType> formats = group_formats(q);
+  for (DType d : formats)
+    if (d != formats.front())
+      return std::string("quantization_config's config groups store weights in ") + name(formats.front()) + " and " +
+             name(d) + "; kvplan counts every quantized linear module in " + name(formats.front());
+  return std::nullopt;
+}
+
 // The weights' format from quantization_config (transformers' quantizers; vLLM's
 // quantization/*.py read the same keys): fp8 (DeepSeek, block scales), fbgemm_fp8, awq/gptq
 // (bits: int4 with a 16-bit scale per group), compressed-tensors (config_groups.*.weights:
@@ -55,19 +90,8 @@ std::optional<DType> quantized_dtype(const Config& top) {
     throw q.fail("field 'quantization_config.quant_algo': '" + algo + "' is not modelled (FP8, NVFP4)");
   }
   if (method == "compressed-tensors" && q.has("config_groups")) {
-    const Config groups = q.object("config_groups");
-    for (const std::string& name : groups.keys()) {
-      const Config g = groups.object(name);
-      if (!g.has("weights")) continue;
-      const Config w = g.object("weights");
-      const int64_t bits = w.integer("num_bits", 8);
-      if (w.string("type", "int") == "float") {
-        if (bits == 8) return DType::fp8_e4m3;
-        if (bits == 4 && w.integer("group_size", 16) == 16) return DType::nvfp4;
-        throw w.fail("field 'num_bits': " + std::to_string(bits) + "-bit float weights are not modelled (8, or 4 in groups of 16)");
-      }
-      return integer_bits(w, bits, "num_bits");
-    }
+    const std::vector<DType> formats = group_formats(q);
+    if (!formats.empty()) return formats.front();
   }
   if (method == "mxfp4" || method == "compressed-tensors") return std::nullopt;  // gpt-oss experts: expert_dtype
   throw q.fail("field 'quantization_config.quant_method': '" + method +
@@ -94,27 +118,6 @@ std::optional<DType> declared_kv_dtype(const Config& top) {
   }
   if (q.string("kv_cache_quant_algo", "") == "FP8") return DType::fp8_e4m3;
   return std::nullopt;
-}
-
-// Linear modules a quantized checkpoint keeps in 16 bits (ignore, modules_to_not_convert,
-// exclude_modules) other than those kvplan keeps in 16 bits anyway: embeddings, lm_head, routers
-// and gates, norms, and the vision/audio towers. kvplan quantizes every linear layer of the
-// language model alike, so such a list makes its weight bytes low; the warning says so.
-std::optional<std::string> unquantized_linears(const Config& top) {
-  const Config q = top.object("quantization_config");
-  static const char* kept[] = {"lm_head", "embed", "vision", "visual", "audio", "mm_", "multi_modal",
-                               "projector", "norm", "router", "e_score_correction_bias"};
-  std::vector<std::string> left;
-  for (const char* key : {"ignore", "modules_to_not_convert", "exclude_modules"})
-    for (const std::string& module : q.strings(key)) {
-      bool skip = module.size() >= 4 && module.compare(module.size() - 4, 4, "gate") == 0;  // router: mlp.gate
-      for (const char* k : kept) skip = skip || module.find(k) != std::string::npos;
-      if (!skip) left.push_back(module);
-    }
-  if (left.empty()) return std::nullopt;
-  return "quantization_config keeps " + std::to_string(left.size()) + " module pattern(s) such as '" + left.front() +
-         "' in 16 bits; kvplan stores every linear layer of the language model in the quantized format, so its "
-         "weight bytes are low by those modules' share";
 }
 
 }  // namespace
@@ -147,8 +150,7 @@ Model start_model(const Config& top, const Config& c, const std::string& family,
 
 void read_dtypes(Model& m, const Config& top, const Config& c) {
   m.dtype = weight_dtype(top, c);
-  if (quantized_dtype(top))
-    if (auto w = unquantized_linears(top)) m.warnings.push_back(*w);
+  if (auto w = mixed_groups(top)) m.warnings.push_back(*w);
   m.expert_dtype = expert_dtype(top);
   const std::optional<DType> act = torch_dtype(top, c);
   if (act && *act != m.dtype && info(*act).bits == 16) m.activation_dtype = act;

@@ -149,6 +149,11 @@ DType weight_dtype(const Config& top, const Config& c);
 // The checkpoint's formats: weights (weight_dtype, expert_dtype), the torch_dtype activations
 // run in when the weights are stored otherwise, a declared KV quantization and state dtype.
 void read_dtypes(Model& m, const Config& top, const Config& c);
+// The linear modules a quantized checkpoint keeps in 16 bits (quantization_config ignore,
+// exclude_modules, modules_to_not_convert; compressed-tensors targets), onto each layer's
+// Layer::unquantized; a warning for entries that name no weight kvplan counts. After the layers
+// are built (quantized_modules.cpp).
+void read_unquantized_modules(Model& m, const Config& top);
 // gpt-oss ships its routed experts in MXFP4 (quant_method "mxfp4").
 std::optional<DType> expert_dtype(const Config& top);
 // The fields every family shares: vocab, hidden, context, tied embeddings, dtypes.
