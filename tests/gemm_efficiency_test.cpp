@@ -111,11 +111,11 @@ TEST_CASE("gemm_efficiency parses from a preset and fails at file:line:col", "[g
   CHECK(g.efficiency.gemm(1024, 4096, 4096) == Approx(0.6));
   CHECK(parse_gpu_yaml(preset(""), "test.yaml").efficiency.gemm_efficiency.empty());
   CHECK(parse_error(preset("    - {m: 1024, n: 4096, k: 4096, eff: 0.6}\n")) ==
-        "test.yaml:9:7: missing key 'efficiency' in gemm_efficiency point");
+        "test.yaml:9:7: gemm_efficiency point is missing required key 'efficiency'");
   CHECK(parse_error(preset("    - {m: 1024, n: 0, k: 4096, efficiency: 0.6}\n")) ==
         "test.yaml:9:20: gemm_efficiency 'n' must be positive, got 0");
   CHECK(parse_error(preset("    - {m: 1024, n: 4096, k: 4096, efficiency: 1.2}\n")) ==
-        "test.yaml:9:44: gemm_efficiency 'efficiency' must be a fraction in (0, 1], got 1.2");
+        "test.yaml:9:47: gemm_efficiency 'efficiency' must be a fraction in (0, 1], got 1.2");
   CHECK(parse_error(preset("    - {m: 1024, n: 4096, k: 4096, efficiency: 0.6}\n"
                            "    - {m: 1024, n: 4096, k: 4096, efficiency: 0.7}\n")) ==
         "test.yaml:10:7: gemm_efficiency point (m 1024, n 4096, k 4096) is given twice");

@@ -72,14 +72,15 @@ TEST_CASE("Llama-3.1-8B's GEMM shapes per GPU", "[layer-work][gemm]") {
   CHECK(w.lm_head_gemm.n == 128256 / 2);
 }
 
-TEST_CASE("MoE expert GEMMs get top_k / experts of the pass's rows", "[layer-work][gemm]") {
+TEST_CASE("MoE experts run as grouped GEMMs over tokens x top_k rows", "[layer-work][gemm]") {
   const Model m = model("mixtral-8x7b");
   const ModelWork w = model_work(m, kvplan::test::bf16_options(m));
-  // Router 8 x 4096; experts' gate_up 2 x 14336 x 4096 and down, 8 of each at 2/8 rows per token.
+  // Router 8 x 4096; the experts' gate_up (2 x 14336) x 4096 as one grouped GEMM per layer over
+  // 2 rows per token (top-2), 32 layers.
   auto it = std::find_if(w.gemms.begin(), w.gemms.end(), [](const Gemm& g) { return g.n == 2 * 14336; });
   REQUIRE(it != w.gemms.end());
-  CHECK(it->rows_per_token == 0.25);
-  CHECK(it->count == 8 * 32);
+  CHECK(it->rows_per_token == 2);
+  CHECK(it->count == 32);
 }
 
 TEST_CASE("gemm_rate is the FLOP-weighted harmonic mean of the shapes' efficiencies", "[layer-work][gemm]") {

@@ -92,8 +92,10 @@ int64_t layer_elementwise_elements(const Layer& layer, int64_t hidden, int64_t t
   return n;
 }
 
-// An MLP's GEMMs per GPU: gate and up in one GEMM, down; MoE: the router, each routed expert's
-// pair at top_k / experts rows per token, the shared experts' pair, the shared-expert gate.
+// An MLP's GEMMs per GPU: gate and up in one GEMM, down; MoE: the router, the routed experts' pair
+// as grouped GEMMs over all tokens x top_k routed rows (one launch fills the GPU with every
+// expert's tiles, as one GEMM of that many rows would; docs/timing.md), the shared experts' pair,
+// the shared-expert gate.
 void add_mlp_gemms(const Mlp& mlp, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
   auto ffn = [&](int64_t inter, bool gated, double count, double rows_per_token) {
     Gemm up = column_parallel((gated ? 2 : 1) * inter, hidden, tp, count), down = row_parallel(hidden, inter, tp, count);
@@ -105,8 +107,7 @@ void add_mlp_gemms(const Mlp& mlp, int64_t hidden, int64_t tp, std::vector<Gemm>
     ffn(d->intermediate_size, d->gated, 1, 1);
   } else if (auto* e = std::get_if<MoeMlp>(&mlp)) {
     out.push_back(column_parallel(e->experts, hidden, tp));
-    const double experts = static_cast<double>(e->experts);
-    ffn(e->expert_intermediate_size, e->gated, experts, static_cast<double>(e->experts_per_token) / experts);
+    ffn(e->expert_intermediate_size, e->gated, 1, static_cast<double>(e->experts_per_token));
     if (e->shared_experts > 0)
       ffn(e->shared_intermediate_size > 0 ? e->shared_intermediate_size : e->expert_intermediate_size, e->gated,
           static_cast<double>(e->shared_experts), 1);
@@ -172,7 +173,8 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
         continue;
       }
       w.dense_weight_bytes = add(w.dense_weight_bytes, per_gpu(t));
-      if (t.quantizable || t.role == TensorRole::router) layer_flops += matrix_flops(t, t.count);
+      // Matrices only: a router's scale vector (Gemma 4) multiplies element-wise.
+      if (t.quantizable || (t.role == TensorRole::router && t.cols > 1)) layer_flops += matrix_flops(t, t.count);
     }
     w.linear_flops_per_token += layer_flops;
     std::vector<Gemm> layer_gemms;

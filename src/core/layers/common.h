@@ -79,8 +79,8 @@ struct AttentionPart {
 };
 
 // Weight GEMMs of the same shape that a layer runs in one forward pass, per GPU: each
-// [rows, k] x [k, n] with rows = the pass's tokens x rows_per_token (1; a routed expert's GEMM gets
-// top_k / experts of them, the mean under uniform routing), `count` of them. Under tensor
+// [rows, k] x [k, n] with rows = the pass's tokens x rows_per_token (1; MoE routed experts' grouped
+// GEMM: top_k), `count` of them. Under tensor
 // parallelism a column-parallel matrix splits n and a row-parallel one k over the tp GPUs; every
 // matrix is split (replicated ones too: the FLOPs count the matrix once per replica).
 struct Gemm {
