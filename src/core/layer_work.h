@@ -61,7 +61,7 @@ struct Rate {
   double achievable = 0;
 };
 // The GPU's rates for one (model, options): the one place the preset's efficiency fractions
-// apply. Weight GEMMs run in the weights' GEMM format, attention in 16-bit math, the lm_head
+// apply (the weight GEMMs' efficiency by shape: gemm_rate below). Weight GEMMs run in the weights' GEMM format, attention in 16-bit math, the lm_head
 // in the model's base dtype, CUDA-core work (Mamba-1's scan) at the fp32 rate. Bytes stream at
 // bandwidth_fraction, except the decode step's KV cache, SSM state and lm_head, which have their own.
 struct Rates {

@@ -79,10 +79,10 @@ struct AttentionPart {
 };
 
 // Weight GEMMs of the same shape that a layer runs in one forward pass, per GPU: each
-// [rows, k] x [k, n] with rows = the pass's tokens x rows_per_token (1; MoE routed experts' grouped
-// GEMM: top_k), `count` of them. Under tensor
-// parallelism a column-parallel matrix splits n and a row-parallel one k over the tp GPUs; every
-// matrix is split (replicated ones too: the FLOPs count the matrix once per replica).
+// [rows, k] x [k, n] with rows = the pass's tokens x rows_per_token (1; the MoE routed experts'
+// grouped GEMM: top_k), `count` of them. Under tensor parallelism a column-parallel matrix splits
+// n and a row-parallel one k over the tp GPUs; a replicated router counts as split too, as the
+// FLOP count divides every matrix by tp (layer_work.cpp).
 struct Gemm {
   double n = 0;
   double k = 0;
