@@ -1,13 +1,16 @@
 // The per-token work's two views of the weight matrices agree: the GEMM shapes the layer modules
 // list (fused as engines run them, split over tensor-parallel ranks) do exactly the FLOPs of the
-// matrices' parameters (2 x params touched / tp per token); and their rate with an efficiency grid.
+// matrices' parameters (2 x params touched / tp per token); their rate with an efficiency grid; and
+// prefill and decode timing the GEMMs at the grid's efficiency for their rows.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
 
+#include "core/decode.h"
 #include "core/error.h"
 #include "core/layer_work.h"
+#include "core/prefill.h"
 #include "test_helpers.h"
 
 using namespace kvplan;
@@ -96,4 +99,52 @@ TEST_CASE("gemm_rate is the FLOP-weighted harmonic mean of the shapes' efficienc
                                  {1024, 4096, 4096, 1.0}});
   CHECK(gemm_rate(flat, gemms, e, 8192).achievable == Approx(100.0 / 1.5));
   CHECK(gemm_rate(flat, gemms, e, 8192).peak == 100.0);
+}
+
+namespace {
+// An H100 SXM whose GEMMs run at 0.4 of peak at m <= 1024 and 0.8 at m >= 8192, log-linear in
+// between, whatever n and k (the grid's n and k span every shape of Llama-3.1-8B).
+Gpu gpu_with_m_grid() {
+  Gpu g = kvplan::test::gpu("h100-sxm");
+  std::vector<GemmPoint> points;
+  for (int64_t m : {1024, 8192})
+    for (int64_t n : {1024, 131072})
+      for (int64_t k : {1024, 131072}) points.push_back({m, n, k, m == 1024 ? 0.4 : 0.8});
+  g.efficiency.gemm_efficiency = gemm_grid(points);
+  return g;
+}
+// The grid's efficiency at m rows: 0.4 + 0.4 x (log2 m - 10) / 3, clamped to [0.4, 0.8].
+double m_efficiency(double m) { return std::clamp(0.4 + 0.4 * (std::log2(m) - 10) / 3, 0.4, 0.8); }
+}  // namespace
+
+TEST_CASE("prefill times the GEMMs per chunk at the grid's efficiency", "[layer-work][gemm][prefill]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu g = gpu_with_m_grid();
+  const MemoryOptions opt = kvplan::test::bf16_options(m);  // chunks of 8192 tokens
+  const PrefillResult r = prefill(m, g, 1, 10000, opt);
+  const ModelWork w = model_work(m, opt);
+  // 10,000 tokens = one pass of 8192 at 0.8 and one of 1808 at 0.4 + 0.4 x (10.820 - 10) / 3 =
+  // 0.509; the lm_head's one row clamps to m = 1024: 0.4. Compute-bound: the phase is its FLOP time.
+  const double peak = 989.4e12;
+  const double expected = 8192 * w.linear_flops_per_token / (peak * 0.8) +
+                          1808 * w.linear_flops_per_token / (peak * m_efficiency(1808)) +
+                          w.lm_head_flops_per_token / (peak * 0.4);
+  CHECK(m_efficiency(1808) == Approx(0.5094).epsilon(1e-3));
+  REQUIRE(r.phases[0].name == "linear");
+  CHECK(r.phases[0].time_s == Approx(expected).epsilon(1e-12));
+}
+
+TEST_CASE("the decode step's weights math runs at the grid's efficiency for batch x query tokens",
+          "[layer-work][gemm][decode]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu g = gpu_with_m_grid();
+  const MemoryOptions opt = kvplan::test::bf16_options(m);
+  const DecodeStep s = decode_step(m, g, 2048, 1024, opt);
+  const ModelWork w = model_work(m, opt);
+  // m = 2048 rows: 0.4 + 0.4 / 3 = 0.533; 2048 x 14.0 GFLOP at that rate (54 ms) outlasts the
+  // weights' bytes (5 ms): the component is its FLOP time plus its kernels x 4 us.
+  const double flop_s = 2048 * w.linear_flops_per_token / (989.4e12 * m_efficiency(2048));
+  CHECK(m_efficiency(2048) == Approx(0.5333).epsilon(1e-3));
+  REQUIRE(s.components[0].name == "weights");
+  CHECK(s.components[0].time_s == Approx(flop_s + static_cast<double>(w.kernels.weights) * 4e-6).epsilon(1e-12));
 }
