@@ -123,7 +123,10 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
     s.experts_touched = std::max(s.experts_touched, touched);
     weight_bytes = add(weight_bytes, std::llround(touched * static_cast<double>(g.bytes_per_expert)));
   }
-  component("weights", weight_bytes, rates_.bandwidth, t * w.linear_flops_per_token, w.kernels.weights, rates_.linear);
+  // The GEMMs' math at the preset's efficiency for their shapes, rows = the pass's tokens.
+  const Efficiency& eff = gpu_.efficiency;
+  component("weights", weight_bytes, rates_.bandwidth, t * w.linear_flops_per_token, w.kernels.weights,
+            gemm_rate(rates_.linear, w.gemms, eff, t));
 
   // KV cache: every sequence reads min(context, window) tokens per layer (a bounded cache: at most
   // its kept tokens) once, each of its query tokens attends to all of them, and it writes one
@@ -145,7 +148,7 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
     component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), rates_.state_bandwidth, t * w.scan_flops_per_token,
               w.kernels.ssm_state, rates_.fp32);
   component("lm_head", w.lm_head_bytes, rates_.lm_head_bandwidth, t * w.lm_head_flops_per_token, w.kernels.lm_head,
-            rates_.head);
+            gemm_rate(rates_.head, {w.lm_head_gemm}, eff, t));
   component("embedding", mul(tokens, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{});
   // Element-wise kernels (norms, RoPE, activation; counted among the weights' kernels): their
   // activation traffic, as in prefill.

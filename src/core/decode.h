@@ -6,6 +6,7 @@
 // and written, the gathered embedding rows, the lm_head in full. Time per component =
 //   floor:    max(bytes / datasheet bandwidth, FLOPs / datasheet peak)
 //   expected: max(bytes / (bandwidth x bandwidth_fraction), FLOPs / (peak x flops fraction))
+//             (weights and lm_head: each GEMM shape at the preset's gemm_efficiency, if it has one)
 //             + kernels x kernel_overhead_s
 // where kv_cache's bytes use attention_bandwidth_fraction, ssm_state's state_bandwidth_fraction and
 // lm_head's lm_head_bandwidth_fraction (each bandwidth_fraction unless the preset sets it),

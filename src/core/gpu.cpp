@@ -10,6 +10,10 @@ SourcePos Gpu::pos(const std::string& key) const {
   return {};
 }
 
+double Efficiency::gemm(double m, double n, double k) const {
+  return gemm_efficiency.empty() ? flops_fraction : interpolate_gemm_efficiency(gemm_efficiency, m, n, k);
+}
+
 double Gpu::peak_flops_for(DType d) const {
   if (auto it = peak_flops.find(d); it != peak_flops.end()) return it->second;
   // Formats without their own units run on the 16-bit tensor cores (weights dequantized).

@@ -10,6 +10,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/gemm_efficiency.h"
 #include "core/offload.h"
 
 namespace kvplan {
@@ -25,6 +26,8 @@ struct Efficiency {
   std::optional<double> state_bandwidth_fraction;
   std::optional<double> lm_head_bandwidth_fraction;
   double flops_fraction = 0.70;      // achievable fraction of peak FLOP/s for large GEMMs
+  // Measured efficiency by GEMM shape (`gemm_efficiency:`); empty: flops_fraction for every shape.
+  GemmGrid gemm_efficiency;
   double kernel_overhead_s = 4e-6;   // fixed cost per kernel launch (latency + tail)
   double attention_flops_fraction = 0.50;  // achievable fraction of peak in prefill attention
   double allreduce_latency_s = 10e-6;      // fixed cost per all-reduce
@@ -32,6 +35,9 @@ struct Efficiency {
   double attention_bandwidth() const { return attention_bandwidth_fraction.value_or(bandwidth_fraction); }
   double state_bandwidth() const { return state_bandwidth_fraction.value_or(bandwidth_fraction); }
   double lm_head_bandwidth() const { return lm_head_bandwidth_fraction.value_or(bandwidth_fraction); }
+  // The fraction of peak a weight GEMM [m, k] x [k, n] reaches: the grid interpolated in log space
+  // and clamped at its edges, or flops_fraction without a grid.
+  double gemm(double m, double n, double k) const;
 };
 
 struct Price {

@@ -98,6 +98,39 @@ int64_t layer_elementwise_elements(const Layer& layer, int64_t hidden, int64_t t
   return n;
 }
 
+// An MLP's GEMMs per GPU: gate and up in one GEMM, down; MoE: the router, the routed experts' pair
+// as grouped GEMMs over all tokens x top_k routed rows (one launch fills the GPU with every
+// expert's tiles, as one GEMM of that many rows would; docs/timing.md), the shared experts' pair,
+// the shared-expert gate.
+void add_mlp_gemms(const Mlp& mlp, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
+  auto ffn = [&](int64_t inter, bool gated, double count, double rows_per_token) {
+    Gemm up = column_parallel((gated ? 2 : 1) * inter, hidden, tp, count), down = row_parallel(hidden, inter, tp, count);
+    up.rows_per_token = down.rows_per_token = rows_per_token;
+    out.push_back(up);
+    out.push_back(down);
+  };
+  if (auto* d = std::get_if<DenseMlp>(&mlp)) {
+    ffn(d->intermediate_size, d->gated, 1, 1);
+  } else if (auto* e = std::get_if<MoeMlp>(&mlp)) {
+    out.push_back(column_parallel(e->experts, hidden, tp));
+    ffn(e->expert_intermediate_size, e->gated, 1, static_cast<double>(e->experts_per_token));
+    if (e->shared_experts > 0)
+      ffn(e->shared_intermediate_size > 0 ? e->shared_intermediate_size : e->expert_intermediate_size, e->gated,
+          static_cast<double>(e->shared_experts), 1);
+    if (e->shared_expert_gate) out.push_back(column_parallel(1, hidden, tp));
+  }
+}
+
+// Adds a layer's GEMMs to the model's list, merging equal shapes.
+void merge_gemms(const std::vector<Gemm>& layer, std::vector<Gemm>& all) {
+  for (const Gemm& g : layer) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const Gemm& a) {
+      return a.n == g.n && a.k == g.k && a.rows_per_token == g.rows_per_token;
+    });
+    if (it == all.end()) all.push_back(g); else it->count += g.count;
+  }
+}
+
 AttentionGroup& group_for(std::vector<AttentionGroup>& groups, const AttentionPart& part) {
   auto it = std::find_if(groups.begin(), groups.end(),
                          [&](const AttentionGroup& g) { return g.window == part.window && g.chunked == part.chunked; });
@@ -149,9 +182,14 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
         continue;
       }
       w.dense_weight_bytes = add(w.dense_weight_bytes, per_gpu(t));
-      if (t.quantizable || t.role == TensorRole::router) layer_flops += matrix_flops(t, t.count);
+      // Matrices only: a router's scale vector (Gemma 4) multiplies element-wise.
+      if (t.quantizable || (t.role == TensorRole::router && t.cols > 1)) layer_flops += matrix_flops(t, t.count);
     }
     w.linear_flops_per_token += layer_flops;
+    std::vector<Gemm> layer_gemms;
+    if (layer.mixer) std::visit([&](const auto& m) { add_gemms(m, model.hidden_size, tp, layer_gemms); }, *layer.mixer);
+    if (layer.mlp) add_mlp_gemms(*layer.mlp, model.hidden_size, tp, layer_gemms);
+    merge_gemms(layer_gemms, w.gemms);
     kw.linear_flops_per_token += layer_flops;
     if (expert_bytes > 0) {
       const auto& moe = std::get<MoeMlp>(*layer.mlp);
@@ -202,6 +240,7 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
     if (t.role == TensorRole::lm_head || (t.role == TensorRole::embedding && model.tie_word_embeddings)) {
       w.lm_head_bytes = per_gpu(t);
       w.lm_head_flops_per_token = matrix_flops(t, 1);
+      w.lm_head_gemm = column_parallel(t.rows, t.cols, tp);
     }
     if (t.role == TensorRole::embedding)
       w.embedding_bytes_per_token = element_bytes(base_dtype(model, opt.weights.linear), model.hidden_size);
@@ -231,6 +270,17 @@ ModelWork stage_work(const Model& model, const MemoryOptions& opt, size_t first_
     w.elementwise_bytes_per_token -= mul(4 * model.hidden_size, w.activation_bytes_per_element);
   }
   return w;
+}
+
+Rate gemm_rate(const Rate& flat, const std::vector<Gemm>& gemms, const Efficiency& e, double tokens) {
+  if (e.gemm_efficiency.empty() || tokens <= 0) return flat;
+  double flops = 0, at_peak = 0;  // per token; at_peak: sum of flops / efficiency
+  for (const Gemm& g : gemms) {
+    const double f = g.flops_per_token();
+    flops += f;
+    at_peak += f / e.gemm(tokens * g.rows_per_token, g.n, g.k);
+  }
+  return at_peak > 0 ? Rate{flat.peak, flat.peak * flops / at_peak} : flat;
 }
 
 Rates rates(const Model& model, const Gpu& gpu, const MemoryOptions& opt) {

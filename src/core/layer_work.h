@@ -70,7 +70,7 @@ struct Rate {
   double achievable = 0;
 };
 // The GPU's rates for one (model, options): the one place the preset's efficiency fractions
-// apply. Weight GEMMs run in the weights' GEMM format, attention in 16-bit math, the lm_head
+// apply (the weight GEMMs' efficiency by shape: gemm_rate below). Weight GEMMs run in the weights' GEMM format, attention in 16-bit math, the lm_head
 // in the model's base dtype, CUDA-core work (Mamba-1's scan) at the fp32 rate. Bytes stream at
 // bandwidth_fraction, except the decode step's KV cache, SSM state and lm_head, which have their own.
 struct Rates {
@@ -93,6 +93,9 @@ struct ModelWork {
   int64_t dense_weight_bytes = 0;        // every non-routed-expert tensor of every layer
   std::vector<ExpertGroup> expert_groups;
   double linear_flops_per_token = 0;     // 2 x matrix params touched per token (MoE: k experts), layers only
+  // The same work as GEMM shapes (equal shapes merged): what the preset's GEMM efficiency grid is
+  // looked up with; their FLOPs per token sum to linear_flops_per_token.
+  std::vector<Gemm> gemms;
   std::vector<AttentionGroup> attention; // all attention/MLA layers by window
   int64_t kv_write_bytes_per_token = 0;  // the new token's K/V in every layer
   int64_t state_bytes_per_sequence = 0;  // conv + recurrent state, all recurrent layers
@@ -101,6 +104,7 @@ struct ModelWork {
   bool scan_on_tensor_cores = false;     // Mamba-2 SSD and the delta rule run on tensor cores; Mamba-1's scan on CUDA cores
   int64_t lm_head_bytes = 0;             // the lm_head (or tied embedding) matrix, per GPU
   double lm_head_flops_per_token = 0;
+  Gemm lm_head_gemm;                     // vocab / tp x hidden
   int64_t embedding_bytes_per_token = 0; // one gathered row
   // Activation bytes per token that the element-wise kernels of every layer read and write
   // (fused residual add + RMSNorm before each mixer and MLP, the mixers' own, the MLP's activation
@@ -121,6 +125,11 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt);
 // The work of one pipeline stage holding layers [first_layer, end_layer): the first stage gathers
 // the embedding rows, the last runs the final norm and the lm_head (core/parallel.h pipeline_stages).
 ModelWork stage_work(const Model& model, const MemoryOptions& opt, size_t first_layer, size_t end_layer);
+
+// The rate weight GEMMs reach in a pass of `tokens` rows: the peak x the FLOP-weighted harmonic
+// mean of Efficiency::gemm over the shapes (rows = tokens x rows_per_token), so that FLOPs / rate
+// = the sum of each shape's FLOPs / (peak x its efficiency). Without a grid: `flat` itself.
+Rate gemm_rate(const Rate& flat, const std::vector<Gemm>& gemms, const Efficiency& e, double tokens);
 
 // The format the weight GEMMs multiply in: fp8 weights run fp8 GEMMs (W8A8, vLLM's fp8 path);
 // weight-only formats (int8, int4, mxfp4, nvfp4: Hopper has no FP4 tensor cores) are dequantized to 16 bits and run on the 16-bit tensor

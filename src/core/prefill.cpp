@@ -59,7 +59,22 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
                                                           static_cast<double>(g.bytes_per_expert)));
   const int64_t linear_bytes = add(mul(passes, weights_per_pass), mul(tokens, w.embedding_bytes_per_token));
   r.linear_flops = t * w.linear_flops_per_token + b * w.lm_head_flops_per_token;
-  phase("linear", linear_bytes, r.linear_flops, rates_.linear.peak, rates_.linear.achievable);
+  // The GEMMs at the preset's efficiency for their shapes: the layers' with rows = the tokens of
+  // each pass (full passes of chunk_ tokens, then the rest), the lm_head's with one row per prompt.
+  // Their summed time sets the phase's rate; without a grid one rate for all.
+  double linear_rate = rates_.linear.achievable;
+  if (!gpu_.efficiency.gemm_efficiency.empty()) {
+    const double per_token = w.linear_flops_per_token, chunk = static_cast<double>(chunk_);
+    const double full = static_cast<double>(tokens / chunk_), rest = static_cast<double>(tokens % chunk_);
+    auto layers_s = [&](double rows) {
+      return rows > 0 ? rows * per_token / gemm_rate(rates_.linear, w.gemms, gpu_.efficiency, rows).achievable : 0.0;
+    };
+    const double head_s = b * w.lm_head_flops_per_token /
+                          gemm_rate(rates_.linear, {w.lm_head_gemm}, gpu_.efficiency, b).achievable;
+    const double linear_s = full * layers_s(chunk) + layers_s(rest) + head_s;
+    if (linear_s > 0) linear_rate = r.linear_flops / linear_s;
+  }
+  phase("linear", linear_bytes, r.linear_flops, rates_.linear.peak, linear_rate);
 
   // Attention: causal pairs per window of the computed queries (those after the cached prefix);
   // the KV cache read once (cached prefix included) and the computed tokens' KV written once

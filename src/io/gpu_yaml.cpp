@@ -1,10 +1,48 @@
 #include "io/gpu_yaml.h"
 
 #include <optional>
+#include <set>
+#include <tuple>
+#include <vector>
 
 #include "io/yaml_fields.h"
 
 namespace kvplan {
+
+namespace {
+
+// `efficiency.gemm_efficiency`: a list of {m, n, k, efficiency} maps forming a full grid; each bad
+// point reported where it stands, a missing one at the list.
+GemmGrid parse_gemm_grid(const YAML::Node& list, const std::string& source) {
+  if (!list.IsSequence()) throw Error("'gemm_efficiency' must be a list of {m, n, k, efficiency} maps", pos_of(list, source));
+  std::vector<GemmPoint> points;
+  std::set<std::tuple<int64_t, int64_t, int64_t>> seen;
+  for (const YAML::Node& item : list) {
+    YamlFields f(item, source, "gemm_efficiency point");
+    GemmPoint p;
+    for (auto [key, v] : {std::pair{"m", &p.m}, std::pair{"n", &p.n}, std::pair{"k", &p.k}}) {
+      *v = f.integer(key);
+      if (*v <= 0) throw Error(std::string("gemm_efficiency '") + key + "' must be positive, got " + f.string(key), f.pos(key));
+    }
+    p.efficiency = f.number("efficiency");
+    if (!(p.efficiency > 0 && p.efficiency <= 1))
+      throw Error("gemm_efficiency 'efficiency' must be a fraction in (0, 1], got " + f.string("efficiency"),
+                  f.pos("efficiency"));
+    f.finish();
+    if (!seen.insert({p.m, p.n, p.k}).second)
+      throw Error("gemm_efficiency point (m " + std::to_string(p.m) + ", n " + std::to_string(p.n) + ", k " +
+                      std::to_string(p.k) + ") is given twice",
+                  f.pos());
+    points.push_back(p);
+  }
+  try {
+    return gemm_grid(points);
+  } catch (const Error& err) {
+    throw Error(err.what(), pos_of(list, source));
+  }
+}
+
+}  // namespace
 
 Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std::string& default_id) {
   const YAML::Node root = parse_yaml(text, source);
@@ -101,6 +139,8 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     x.kernel_overhead_s = e.number("kernel_overhead_s", x.kernel_overhead_s);
     x.allreduce_latency_s = e.number("allreduce_latency_s", x.allreduce_latency_s);
     x.calibrated = e.boolean("calibrated", false);
+    e.expect("gemm_efficiency");
+    if (e.has("gemm_efficiency")) x.gemm_efficiency = parse_gemm_grid(e.node("gemm_efficiency"), source);
     for (const char* key : {"bandwidth_fraction", "attention_bandwidth_fraction", "state_bandwidth_fraction",
                             "lm_head_bandwidth_fraction", "flops_fraction", "attention_flops_fraction",
                             "kernel_overhead_s", "allreduce_latency_s"})

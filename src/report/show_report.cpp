@@ -122,6 +122,19 @@ std::string render_gpu(const Gpu& g) {
   out += fmt::format("  efficiency    bandwidth {}, GEMM {}, attention {}, kernel overhead {:.1f} us{}\n", bandwidth,
                      percent(e.flops_fraction), percent(e.attention_flops_fraction), e.kernel_overhead_s * 1e6,
                      e.calibrated ? " (calibrated)" : " (defaults)");
+  if (!e.gemm_efficiency.empty()) {
+    // One row per (m, n), one column per k: the measured fractions of peak the GEMM time uses.
+    const GemmGrid& grid = e.gemm_efficiency;
+    out += fmt::format("  GEMM by shape {} points, log-interpolated, clamped at the edges; columns k =", grid.efficiency.size());
+    for (int64_t k : grid.k) out += fmt::format(" {}", k);
+    out += "\n";
+    for (size_t i = 0; i < grid.m.size(); ++i)
+      for (size_t j = 0; j < grid.n.size(); ++j) {
+        out += fmt::format("    m {:>6} n {:>6} ", grid.m[i], grid.n[j]);
+        for (size_t l = 0; l < grid.k.size(); ++l) out += fmt::format(" {:.3f}", grid.at(i, j, l));
+        out += "\n";
+      }
+  }
   if (!g.source.empty()) out += fmt::format("  source        {}\n", g.source);
   return out;
 }
@@ -130,7 +143,7 @@ Json gpu_to_json(const Gpu& g) {
   Json peaks = Json::object();
   for (const auto& [d, f] : g.peak_flops) peaks[name(d)] = f;
   const Efficiency& e = g.efficiency;
-  return {{"schema_version", kSchemaVersion}, {"id", g.id}, {"name", g.name}, {"aliases", g.aliases},
+  Json out = {{"schema_version", kSchemaVersion}, {"id", g.id}, {"name", g.name}, {"aliases", g.aliases},
           {"memory_bytes", g.memory_bytes}, {"memory_bandwidth_bytes_per_s", g.memory_bandwidth_bytes_per_s},
           {"peak_flops", peaks}, {"interconnect_bytes_per_s", g.interconnect_bytes_per_s},
           {"host_link", g.host_link.kind == HostLinkKind::none
@@ -151,6 +164,17 @@ Json gpu_to_json(const Gpu& g) {
                           {"kernel_overhead_s", e.kernel_overhead_s}, {"allreduce_latency_s", e.allreduce_latency_s},
                           {"calibrated", e.calibrated}}},
           {"source", g.source}};
+  // Only where the preset has one: efficiency.gemm_efficiency, its points m-major.
+  if (!e.gemm_efficiency.empty()) {
+    const GemmGrid& grid = e.gemm_efficiency;
+    Json points = Json::array();
+    for (size_t i = 0; i < grid.m.size(); ++i)
+      for (size_t j = 0; j < grid.n.size(); ++j)
+        for (size_t l = 0; l < grid.k.size(); ++l)
+          points.push_back({{"m", grid.m[i]}, {"n", grid.n[j]}, {"k", grid.k[l]}, {"efficiency", grid.at(i, j, l)}});
+    out["efficiency"]["gemm_efficiency"] = points;
+  }
+  return out;
 }
 
 }  // namespace kvplan

@@ -54,6 +54,15 @@ void add_tensors(const Attention& a, int64_t hidden, std::vector<Tensor>& out) {
   if (a.sinks) out.push_back(vector_weight("sinks", a.heads));
 }
 
+// Q, K and V in one GEMM (a kv-shared layer projects only Q, a k_eq_v layer no V), o_proj.
+void add_gemms(const Attention& a, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
+  const int64_t q = (a.output_gate ? 2 : 1) * a.heads * a.head_dim;
+  const int64_t k = a.kv_shared ? 0 : a.kv_heads * a.head_dim;
+  const int64_t v = a.kv_shared || a.k_eq_v ? 0 : a.kv_heads * a.v_head_dim;
+  out.push_back(column_parallel(q + k + v, a.input_size, tp));
+  out.push_back(row_parallel(hidden, a.heads * a.v_head_dim, tp));
+}
+
 std::vector<int64_t> tp_split_heads(const Attention& a, int64_t tp) {
   kv_heads_per_gpu(a, tp);
   return {a.heads};

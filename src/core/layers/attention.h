@@ -65,6 +65,7 @@ int64_t kv_heads_per_gpu(const Attention& a, int64_t tp);
 LayerKind layer_kind(const Attention& a);
 void check(const Attention& a, const Checker& c);
 void add_tensors(const Attention& a, int64_t hidden, std::vector<Tensor>& out);
+void add_gemms(const Attention& a, int64_t hidden, int64_t tp, std::vector<Gemm>& out);
 std::vector<int64_t> tp_split_heads(const Attention& a, int64_t tp);
 int64_t kv_bytes_per_token(const Attention& a, const CacheOptions& opt);
 int64_t resident_window(const Attention& a, const CacheOptions& opt);

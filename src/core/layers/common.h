@@ -9,6 +9,8 @@
 //   LayerKind layer_kind(const X&);                                 JSON/CSV `layers.<kind>`
 //   void check(const X&, const Checker&);                           impossible shapes
 //   void add_tensors(const X&, int64_t hidden, std::vector<Tensor>&);  its weights
+//   void add_gemms(const X&, int64_t hidden, int64_t tp, std::vector<Gemm>&);  the GEMMs over
+//     those weights per GPU, fused as engines run them; FLOPs = 2 x the matrices' params / tp
 //   std::vector<int64_t> tp_split_heads(const X&, int64_t tp);    head counts tp must divide
 //   int64_t kv_bytes_per_token(const X&, const CacheOptions&);      KV cache added per token
 //   int64_t resident_window(const X&, const CacheOptions&);         most tokens kept (0 = all)
@@ -75,6 +77,27 @@ struct AttentionPart {
   double decode_flops_per_key = 0;    // per GPU and sequence, one query against one cached key
   double prefill_flops_per_pair = 0;  // per GPU, one (query, key) pair of the prompt
 };
+
+// Weight GEMMs of the same shape that a layer runs in one forward pass, per GPU: each
+// [rows, k] x [k, n] with rows = the pass's tokens x rows_per_token (1; the MoE routed experts'
+// grouped GEMM: top_k), `count` of them. Under tensor parallelism a column-parallel matrix splits
+// n and a row-parallel one k over the tp GPUs; a replicated router counts as split too, as the
+// FLOP count divides every matrix by tp (layer_work.cpp).
+struct Gemm {
+  double n = 0;
+  double k = 0;
+  double count = 1;
+  double rows_per_token = 1;
+  double flops_per_token() const { return 2.0 * rows_per_token * n * k * count; }
+};
+// A matrix [out, in] split over tp GPUs by its output (Q/K/V, gate/up, in_proj) or its input
+// (o_proj, down_proj, out_proj).
+inline Gemm column_parallel(int64_t out, int64_t in, int64_t tp, double count = 1) {
+  return {static_cast<double>(out) / static_cast<double>(tp), static_cast<double>(in), count, 1};
+}
+inline Gemm row_parallel(int64_t out, int64_t in, int64_t tp, double count = 1) {
+  return {static_cast<double>(out), static_cast<double>(in) / static_cast<double>(tp), count, 1};
+}
 
 // Kernels a mixer launches per decode step, by the component that owns them (vLLM's decode
 // path with CUDA graphs; docs/timing.md "Kernels per layer").

@@ -28,6 +28,13 @@ void add_tensors(const GatedDeltaNet& g, int64_t hidden, std::vector<Tensor>& ou
   out.push_back(linear_weight("out_proj", hidden, g.value_dim()));
 }
 
+// in_proj_qkvz, in_proj_ba, out_proj.
+void add_gemms(const GatedDeltaNet& g, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
+  out.push_back(column_parallel(2 * g.key_dim() + 2 * g.value_dim(), hidden, tp));
+  out.push_back(column_parallel(2 * g.v_heads, hidden, tp));
+  out.push_back(row_parallel(hidden, g.value_dim(), tp));
+}
+
 std::vector<int64_t> tp_split_heads(const GatedDeltaNet& g, int64_t) { return {g.k_heads, g.v_heads}; }
 
 int64_t kv_bytes_per_token(const GatedDeltaNet&, const CacheOptions&) { return 0; }

@@ -41,6 +41,7 @@ struct GatedDeltaNet {
 LayerKind layer_kind(const GatedDeltaNet& g);
 void check(const GatedDeltaNet& g, const Checker& c);
 void add_tensors(const GatedDeltaNet& g, int64_t hidden, std::vector<Tensor>& out);
+void add_gemms(const GatedDeltaNet& g, int64_t hidden, int64_t tp, std::vector<Gemm>& out);
 std::vector<int64_t> tp_split_heads(const GatedDeltaNet& g, int64_t tp);
 int64_t kv_bytes_per_token(const GatedDeltaNet& g, const CacheOptions& opt);
 int64_t resident_window(const GatedDeltaNet& g, const CacheOptions& opt);

@@ -29,6 +29,17 @@ void add_tensors(const Kda& k, int64_t hidden, std::vector<Tensor>& out) {
   out.push_back(linear_weight("o_proj", hidden, p));
 }
 
+// q/k/v in one GEMM; the forget and output gates' low-rank pairs f_a, g_a (from the hidden state)
+// and f_b, g_b (from their head_dim latents), two GEMMs of each shape; b_proj; o_proj.
+void add_gemms(const Kda& k, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
+  const int64_t p = k.proj_dim();
+  out.push_back(column_parallel(3 * p, hidden, tp));
+  out.push_back(column_parallel(k.head_dim, hidden, tp, 2));
+  out.push_back(column_parallel(p, k.head_dim, tp, 2));
+  out.push_back(column_parallel(k.heads, hidden, tp));
+  out.push_back(row_parallel(hidden, p, tp));
+}
+
 std::vector<int64_t> tp_split_heads(const Kda& k, int64_t) { return {k.heads}; }
 
 int64_t kv_bytes_per_token(const Kda&, const CacheOptions&) { return 0; }

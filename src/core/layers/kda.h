@@ -36,6 +36,7 @@ struct Kda {
 LayerKind layer_kind(const Kda& k);
 void check(const Kda& k, const Checker& c);
 void add_tensors(const Kda& k, int64_t hidden, std::vector<Tensor>& out);
+void add_gemms(const Kda& k, int64_t hidden, int64_t tp, std::vector<Gemm>& out);
 std::vector<int64_t> tp_split_heads(const Kda& k, int64_t tp);
 int64_t kv_bytes_per_token(const Kda& k, const CacheOptions& opt);
 int64_t resident_window(const Kda& k, const CacheOptions& opt);

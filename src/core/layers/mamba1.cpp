@@ -28,6 +28,14 @@ void add_tensors(const Mamba1& s, int64_t hidden, std::vector<Tensor>& out) {
   if (s.proj_bias) out.push_back(vector_weight("out_proj.bias", hidden));
 }
 
+// in_proj (x and z), x_proj (dt, B, C from the rank's channels), dt_proj, out_proj.
+void add_gemms(const Mamba1& s, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
+  out.push_back(column_parallel(2 * s.d_inner, hidden, tp));
+  out.push_back(row_parallel(s.dt_rank + 2 * s.d_state, s.d_inner, tp));
+  out.push_back(column_parallel(s.d_inner, s.dt_rank, tp));
+  out.push_back(row_parallel(hidden, s.d_inner, tp));
+}
+
 std::vector<int64_t> tp_split_heads(const Mamba1& m, int64_t) { return {m.d_inner}; }
 
 int64_t kv_bytes_per_token(const Mamba1&, const CacheOptions&) { return 0; }

@@ -40,6 +40,7 @@ struct Mamba1 {
 LayerKind layer_kind(const Mamba1& m);
 void check(const Mamba1& m, const Checker& c);
 void add_tensors(const Mamba1& m, int64_t hidden, std::vector<Tensor>& out);
+void add_gemms(const Mamba1& s, int64_t hidden, int64_t tp, std::vector<Gemm>& out);
 std::vector<int64_t> tp_split_heads(const Mamba1& m, int64_t tp);
 int64_t kv_bytes_per_token(const Mamba1& m, const CacheOptions& opt);
 int64_t resident_window(const Mamba1& m, const CacheOptions& opt);

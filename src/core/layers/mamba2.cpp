@@ -28,6 +28,12 @@ void add_tensors(const Mamba2& s, int64_t hidden, std::vector<Tensor>& out) {
   if (s.proj_bias) out.push_back(vector_weight("out_proj.bias", hidden));
 }
 
+// in_proj (z, x, B, C, dt), out_proj.
+void add_gemms(const Mamba2& s, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
+  out.push_back(column_parallel(2 * s.d_inner() + 2 * s.n_groups * s.d_state + s.n_heads, hidden, tp));
+  out.push_back(row_parallel(hidden, s.d_inner(), tp));
+}
+
 std::vector<int64_t> tp_split_heads(const Mamba2& m, int64_t) { return {m.n_heads}; }
 
 int64_t kv_bytes_per_token(const Mamba2&, const CacheOptions&) { return 0; }

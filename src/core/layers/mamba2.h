@@ -45,6 +45,7 @@ struct Mamba2 {
 LayerKind layer_kind(const Mamba2& m);
 void check(const Mamba2& m, const Checker& c);
 void add_tensors(const Mamba2& m, int64_t hidden, std::vector<Tensor>& out);
+void add_gemms(const Mamba2& s, int64_t hidden, int64_t tp, std::vector<Gemm>& out);
 std::vector<int64_t> tp_split_heads(const Mamba2& m, int64_t tp);
 int64_t kv_bytes_per_token(const Mamba2& m, const CacheOptions& opt);
 int64_t resident_window(const Mamba2& m, const CacheOptions& opt);

@@ -46,6 +46,28 @@ void add_tensors(const Mla& m, int64_t hidden, std::vector<Tensor>& out) {
   }
 }
 
+// q_a and kv_a in one GEMM from the hidden state (without a q latent: q_proj and kv_a), q_b,
+// kv_b (prefill decompresses K and V; decode's absorbed W_UK and W_UV do the same FLOPs), o_proj;
+// the indexer's wq_b, wk and weights_proj.
+void add_gemms(const Mla& m, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
+  const int64_t qk = m.qk_nope_head_dim + m.qk_rope_head_dim;
+  const int64_t kv_a = m.kv_lora_rank + m.qk_rope_head_dim;
+  if (m.q_lora_rank > 0) {
+    out.push_back(column_parallel(m.q_lora_rank + kv_a, hidden, tp));
+    out.push_back(column_parallel(m.heads * qk, m.q_lora_rank, tp));
+  } else {
+    out.push_back(column_parallel(m.heads * qk, hidden, tp));
+    out.push_back(column_parallel(kv_a, hidden, tp));
+  }
+  out.push_back(column_parallel(m.heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, tp));
+  out.push_back(row_parallel(hidden, m.heads * m.v_head_dim, tp));
+  if (m.index_topk > 0) {
+    out.push_back(column_parallel(m.index_heads * m.index_head_dim, m.q_lora_rank, tp));
+    out.push_back(column_parallel(m.index_head_dim, hidden, tp));
+    out.push_back(column_parallel(m.index_heads, hidden, tp));
+  }
+}
+
 std::vector<int64_t> tp_split_heads(const Mla& m, int64_t) { return {m.heads}; }
 
 int64_t kv_bytes_per_token(const Mla& m, const CacheOptions& opt) {

@@ -52,6 +52,7 @@ int64_t index_key_bytes(const Mla& m);
 LayerKind layer_kind(const Mla& m);
 void check(const Mla& m, const Checker& c);
 void add_tensors(const Mla& m, int64_t hidden, std::vector<Tensor>& out);
+void add_gemms(const Mla& m, int64_t hidden, int64_t tp, std::vector<Gemm>& out);
 std::vector<int64_t> tp_split_heads(const Mla& m, int64_t tp);
 int64_t kv_bytes_per_token(const Mla& m, const CacheOptions& opt);
 int64_t resident_window(const Mla& m, const CacheOptions& opt);

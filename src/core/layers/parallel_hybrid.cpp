@@ -16,6 +16,11 @@ void add_tensors(const ParallelHybrid& p, int64_t hidden, std::vector<Tensor>& o
   add_tensors(p.mamba, hidden, out);
 }
 
+void add_gemms(const ParallelHybrid& p, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
+  add_gemms(p.attention, hidden, tp, out);
+  add_gemms(p.mamba, hidden, tp, out);
+}
+
 std::vector<int64_t> tp_split_heads(const ParallelHybrid& p, int64_t tp) {
   std::vector<int64_t> out = tp_split_heads(p.attention, tp);
   for (int64_t h : tp_split_heads(p.mamba, tp)) out.push_back(h);

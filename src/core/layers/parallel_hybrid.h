@@ -29,6 +29,7 @@ struct ParallelHybrid {
 LayerKind layer_kind(const ParallelHybrid& p);
 void check(const ParallelHybrid& p, const Checker& c);
 void add_tensors(const ParallelHybrid& p, int64_t hidden, std::vector<Tensor>& out);
+void add_gemms(const ParallelHybrid& p, int64_t hidden, int64_t tp, std::vector<Gemm>& out);
 std::vector<int64_t> tp_split_heads(const ParallelHybrid& p, int64_t tp);
 int64_t kv_bytes_per_token(const ParallelHybrid& p, const CacheOptions& opt);
 int64_t resident_window(const ParallelHybrid& p, const CacheOptions& opt);

@@ -1,0 +1,80 @@
+#include "core/gemm_efficiency.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "core/error.h"
+
+namespace kvplan {
+
+namespace {
+
+std::string shape(int64_t m, int64_t n, int64_t k) {
+  return "(m " + std::to_string(m) + ", n " + std::to_string(n) + ", k " + std::to_string(k) + ")";
+}
+
+// Where x falls on a sorted axis: the lower index and the weight of the upper one, in log2 space,
+// x clamped to [axis.front(), axis.back()].
+std::pair<size_t, double> locate(const std::vector<int64_t>& axis, double x) {
+  if (axis.size() == 1 || !(x > static_cast<double>(axis.front()))) return {0, 0.0};
+  if (x >= static_cast<double>(axis.back())) return {axis.size() - 2, 1.0};
+  const size_t hi = static_cast<size_t>(std::upper_bound(axis.begin(), axis.end(), x,
+                                                         [](double v, int64_t a) { return v < static_cast<double>(a); }) -
+                                        axis.begin());
+  const double lo_v = std::log2(static_cast<double>(axis[hi - 1])), hi_v = std::log2(static_cast<double>(axis[hi]));
+  return {hi - 1, (std::log2(x) - lo_v) / (hi_v - lo_v)};
+}
+
+}  // namespace
+
+GemmGrid gemm_grid(const std::vector<GemmPoint>& points) {
+  GemmGrid g;
+  if (points.empty()) return g;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, double> at;
+  for (const GemmPoint& p : points) {
+    if (p.m <= 0 || p.n <= 0 || p.k <= 0)
+      throw Error("gemm_efficiency point " + shape(p.m, p.n, p.k) + ": m, n and k must be positive");
+    if (!(p.efficiency > 0 && p.efficiency <= 1))
+      throw Error("gemm_efficiency point " + shape(p.m, p.n, p.k) + ": efficiency must be in (0, 1]");
+    if (!at.emplace(std::tuple{p.m, p.n, p.k}, p.efficiency).second)
+      throw Error("gemm_efficiency point " + shape(p.m, p.n, p.k) + " is given twice");
+    g.m.push_back(p.m);
+    g.n.push_back(p.n);
+    g.k.push_back(p.k);
+  }
+  for (std::vector<int64_t>* axis : {&g.m, &g.n, &g.k}) {
+    std::sort(axis->begin(), axis->end());
+    axis->erase(std::unique(axis->begin(), axis->end()), axis->end());
+  }
+  for (int64_t m : g.m)
+    for (int64_t n : g.n)
+      for (int64_t k : g.k) {
+        auto it = at.find({m, n, k});
+        if (it == at.end())
+          throw Error("gemm_efficiency is not a full grid over its m, n and k values: " + shape(m, n, k) + " is missing");
+        g.efficiency.push_back(it->second);
+      }
+  return g;
+}
+
+double interpolate_gemm_efficiency(const GemmGrid& grid, double m, double n, double k) {
+  const auto [im, wm] = locate(grid.m, m);
+  const auto [in, wn] = locate(grid.n, n);
+  const auto [ik, wk] = locate(grid.k, k);
+  // Corners along an axis of one point collapse onto it (weight 0 on the missing upper index).
+  auto up = [](size_t i, const std::vector<int64_t>& axis) { return std::min(i + 1, axis.size() - 1); };
+  double e = 0;
+  for (int dm = 0; dm < 2; ++dm)
+    for (int dn = 0; dn < 2; ++dn)
+      for (int dk = 0; dk < 2; ++dk) {
+        const double w = (dm ? wm : 1 - wm) * (dn ? wn : 1 - wn) * (dk ? wk : 1 - wk);
+        if (w == 0) continue;
+        e += w * grid.at(dm ? up(im, grid.m) : im, dn ? up(in, grid.n) : in, dk ? up(ik, grid.k) : ik);
+      }
+  return e;
+}
+
+}  // namespace kvplan

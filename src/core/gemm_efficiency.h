@@ -1,0 +1,38 @@
+// GEMM efficiency by shape: a preset's measured grid of (m, n, k) -> fraction of the dense peak,
+// interpolated in log space (docs/timing.md "GEMM efficiency by shape").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace kvplan {
+
+// One measured GEMM: [m, k] x [k, n] ran at `efficiency` of the dense peak.
+struct GemmPoint {
+  int64_t m = 0;
+  int64_t n = 0;
+  int64_t k = 0;
+  double efficiency = 0;
+  bool operator==(const GemmPoint&) const = default;
+};
+
+// A full Cartesian product of its m, n and k values (each sorted ascending, distinct), the
+// efficiencies m-major: efficiency[(i_m x n.size() + i_n) x k.size() + i_k]. Empty: no grid.
+struct GemmGrid {
+  std::vector<int64_t> m, n, k;
+  std::vector<double> efficiency;
+  bool empty() const { return efficiency.empty(); }
+  double at(size_t i_m, size_t i_n, size_t i_k) const { return efficiency[(i_m * n.size() + i_n) * k.size() + i_k]; }
+  bool operator==(const GemmGrid&) const = default;
+};
+
+// The grid of `points`; throws Error for a size that is not positive, an efficiency outside
+// (0, 1], a point given twice, or a missing point of the product (each naming the point).
+GemmGrid gemm_grid(const std::vector<GemmPoint>& points);
+
+// Trilinear interpolation in log2(m), log2(n), log2(k) over the grid, each coordinate clamped to
+// the grid's range (one value along an axis with a single point). The grid must not be empty.
+double interpolate_gemm_efficiency(const GemmGrid& grid, double m, double n, double k);
+
+}  // namespace kvplan

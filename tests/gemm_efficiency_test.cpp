@@ -1,0 +1,128 @@
+// GEMM efficiency by shape (src/core/gemm_efficiency.cpp): the grid's checks, trilinear
+// interpolation in log2 space with clamping, hand-derived; and the preset key's parsing.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/gemm_efficiency.h"
+#include "core/gpu.h"
+#include "io/gpu_yaml.h"
+
+using namespace kvplan;
+
+namespace {
+// A 2 x 2 x 2 grid: m in {1024, 4096}, n in {1024, 4096}, k in {1024, 16384}; the efficiency of
+// a corner is 0.5 + 0.1 [m = 4096] + 0.02 [n = 4096] + 0.004 [k = 16384], so every corner differs.
+std::vector<GemmPoint> corners() {
+  std::vector<GemmPoint> p;
+  for (int64_t m : {1024, 4096})
+    for (int64_t n : {1024, 4096})
+      for (int64_t k : {1024, 16384})
+        p.push_back({m, n, k, 0.5 + (m == 4096 ? 0.1 : 0) + (n == 4096 ? 0.02 : 0) + (k == 16384 ? 0.004 : 0)});
+  return p;
+}
+std::string error_of(const std::vector<GemmPoint>& points) {
+  try {
+    gemm_grid(points);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("a GEMM efficiency grid interpolates in log space and clamps at its edges", "[gemm]") {
+  const GemmGrid g = gemm_grid(corners());
+  CHECK(g.m == std::vector<int64_t>{1024, 4096});
+  CHECK(g.k == std::vector<int64_t>{1024, 16384});
+  // On a grid point: its own value, 0.5 + 0.1 + 0.004 = 0.604.
+  CHECK(interpolate_gemm_efficiency(g, 4096, 1024, 16384) == Approx(0.604));
+  // m = 2048 is halfway between 1024 and 4096 in log2 (10, 11, 12): 0.5 + 0.1 / 2 = 0.55.
+  CHECK(interpolate_gemm_efficiency(g, 2048, 1024, 1024) == Approx(0.55));
+  // k = 4096 is 2/4 of the way from 1024 to 16384 in log2 (10 -> 12 of 10 -> 14): + 0.004 x 0.5.
+  // With m = 2048 and n = 2048 (each halfway): 0.5 + 0.05 + 0.01 + 0.002 = 0.562 (the corners'
+  // contributions are additive, so trilinear interpolation adds the three halves).
+  CHECK(interpolate_gemm_efficiency(g, 2048, 2048, 4096) == Approx(0.562));
+  // Below the grid: clamped to its lowest m, n and k, 0.5; m = 1 too (the grid starts at 1024).
+  CHECK(interpolate_gemm_efficiency(g, 1, 16, 64) == Approx(0.5));
+  CHECK(interpolate_gemm_efficiency(g, 0.25, 1024, 1024) == Approx(0.5));
+  // Above it: the highest corner, 0.5 + 0.1 + 0.02 + 0.004 = 0.624.
+  CHECK(interpolate_gemm_efficiency(g, 1e6, 65536, 1e5) == Approx(0.624));
+  // Clamped along m only, midway in n (log2 1024 -> 2048 -> 4096): 0.5 + 0.1 + 0.01 = 0.61.
+  CHECK(interpolate_gemm_efficiency(g, 8192, 2048, 1024) == Approx(0.61));
+}
+
+TEST_CASE("a grid with one value along an axis uses it for every coordinate there", "[gemm]") {
+  const GemmGrid g = gemm_grid({{1024, 4096, 4096, 0.6}, {8192, 4096, 4096, 0.7}});
+  // m = 2896.3 = 2^11.5: halfway from 2^10 to 2^13 is 2^11.5, so 0.6 + 0.1 x 0.5 = 0.65.
+  CHECK(interpolate_gemm_efficiency(g, std::pow(2.0, 11.5), 1024, 65536) == Approx(0.65));
+}
+
+TEST_CASE("Efficiency::gemm uses the grid, or flops_fraction without one", "[gemm]") {
+  Efficiency e;
+  e.flops_fraction = 0.75;
+  CHECK(e.gemm(8192, 4096, 4096) == 0.75);
+  e.gemm_efficiency = gemm_grid(corners());
+  CHECK(e.gemm(8192, 4096, 16384) == Approx(0.624));
+}
+
+TEST_CASE("a GEMM grid must be a full product of positive sizes, each point once", "[gemm]") {
+  CHECK(error_of({{0, 1024, 1024, 0.5}}) == "gemm_efficiency point (m 0, n 1024, k 1024): m, n and k must be positive");
+  CHECK(error_of({{1, 1024, 1024, 1.5}}) == "gemm_efficiency point (m 1, n 1024, k 1024): efficiency must be in (0, 1]");
+  CHECK(error_of({{1, 1024, 1024, 0.5}, {1, 1024, 1024, 0.6}}) ==
+        "gemm_efficiency point (m 1, n 1024, k 1024) is given twice");
+  std::vector<GemmPoint> holed = corners();
+  holed.erase(holed.begin() + 3);  // (1024, 4096, 16384)
+  CHECK(error_of(holed) ==
+        "gemm_efficiency is not a full grid over its m, n and k values: (m 1024, n 4096, k 16384) is missing");
+  CHECK(gemm_grid({}).empty());
+}
+
+namespace {
+std::string preset(const std::string& grid) {
+  return "id: test\n"
+         "memory_bytes: 1073741824\n"
+         "memory_bandwidth_bytes_per_s: 1.0e12\n"
+         "peak_flops:\n"
+         "  bf16: 100.0e12\n"
+         "efficiency:\n"
+         "  flops_fraction: 0.75\n"
+         "  gemm_efficiency:\n" +
+         grid;
+}
+std::string parse_error(const std::string& text) {
+  try {
+    parse_gpu_yaml(text, "test.yaml");
+  } catch (const Error& e) {
+    CHECK(e.exit_status() == 2);
+    return e.located();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("gemm_efficiency parses from a preset and fails at file:line:col", "[gemm][gpu-yaml]") {
+  const Gpu g = parse_gpu_yaml(preset("    - {m: 1024, n: 4096, k: 4096, efficiency: 0.6}\n"
+                                      "    - {m: 8192, n: 4096, k: 4096, efficiency: 0.7}\n"),
+                               "test.yaml");
+  CHECK(g.efficiency.gemm_efficiency.m == std::vector<int64_t>{1024, 8192});
+  CHECK(g.efficiency.gemm(1024, 4096, 4096) == Approx(0.6));
+  CHECK(parse_gpu_yaml(preset(""), "test.yaml").efficiency.gemm_efficiency.empty());
+  CHECK(parse_error(preset("    - {m: 1024, n: 4096, k: 4096, eff: 0.6}\n")) ==
+        "test.yaml:9:7: gemm_efficiency point is missing required key 'efficiency'");
+  CHECK(parse_error(preset("    - {m: 1024, n: 0, k: 4096, efficiency: 0.6}\n")) ==
+        "test.yaml:9:20: gemm_efficiency 'n' must be positive, got 0");
+  CHECK(parse_error(preset("    - {m: 1024, n: 4096, k: 4096, efficiency: 1.2}\n")) ==
+        "test.yaml:9:47: gemm_efficiency 'efficiency' must be a fraction in (0, 1], got 1.2");
+  CHECK(parse_error(preset("    - {m: 1024, n: 4096, k: 4096, efficiency: 0.6}\n"
+                           "    - {m: 1024, n: 4096, k: 4096, efficiency: 0.7}\n")) ==
+        "test.yaml:10:7: gemm_efficiency point (m 1024, n 4096, k 4096) is given twice");
+  CHECK(parse_error(preset("    - {m: 1024, n: 4096, k: 4096, efficiency: 0.6}\n"
+                           "    - {m: 8192, n: 1024, k: 4096, efficiency: 0.7}\n")) ==
+        "test.yaml:9:5: gemm_efficiency is not a full grid over its m, n and k values: (m 1024, n 1024, k 4096) is "
+        "missing");
+  CHECK(parse_error(preset("    {m: 1024}\n")) ==
+        "test.yaml:9:5: 'gemm_efficiency' must be a list of {m, n, k, efficiency} maps");
+}
