@@ -5,9 +5,12 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/collectives.h"
 #include "core/decode.h"
+#include "core/disaggregate.h"
+#include "core/prefill.h"
 #include "core/error.h"
 #include "core/params.h"
 #include "core/parallel.h"
@@ -180,4 +183,42 @@ TEST_CASE("pipeline stages: micro-batches, the sends and the bubble", "[layout][
   // 65,536 B: 1/8 = 8,192 B over the network (8,192 / 50e9 + 5 us), 7/8 gathered over NVLink.
   CHECK(component(DecodeModel(m, h100, wide).step(8, 4096), "pp_send")->time_s ==
         Approx(8'192 / 50e9 + 5e-6 + 57'344 / 450e9));
+}
+
+TEST_CASE("disaggregated prefill and decode: the KV transfer and each pool's rate", "[layout][disaggregate]") {
+  // Llama-3.1-8B on dgx-h100 nodes, prompt 2000, gen 500, 10 requests/s. The request's cache after
+  // its prompt: 32 layers x 2 x 8 KV heads x 128 x 2 B = 131,072 B/token x 2000 = 262,144,000 B, sent
+  // from one GPU (prefill tp 1) at 50e9 B/s: 5.24288 ms + 5 us.
+  const Model m = model("llama-3.1-8b");
+  const Gpu h100 = gpu("h100-sxm");
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  o.parallel = dgx();
+  DisaggRequest q;
+  q.prompt = 2000;
+  q.gen = 500;
+  q.rps = 10;
+  const DisaggPlan p = plan_disaggregated(m, h100, q, o, o);
+  REQUIRE(p.feasible);
+  CHECK(p.kv_bytes == 262'144'000);
+  CHECK(p.kv_transfer_s == Approx(5.24288e-3 + 5e-6));
+  const PrefillModel pre(m, h100, o);
+  CHECK(p.ttft_s == Approx(pre.run(1, 2000).time_s + p.kv_transfer_s));
+  // Prefill: floor(8192 / 2000) = 4 prompts per pass; decode: b requests yield b / (500 x step).
+  CHECK(p.prefill.batch == 4);
+  CHECK(p.prefill.replica_rps == Approx(4 / pre.run(4, 2000).time_s));
+  CHECK(p.decode.replica_rps == Approx(p.decode.batch / (500 * p.tpot_s)));
+  CHECK(p.tpot_s == Approx(DecodeModel(m, h100, o).step(p.decode.batch, 2250).time_s));
+  CHECK(p.prefill.replicas == static_cast<int64_t>(std::ceil(10 / p.prefill.replica_rps)));
+  CHECK(p.decode.replicas == static_cast<int64_t>(std::ceil(10 / p.decode.replica_rps)));
+  CHECK(p.prefill_share == Approx(double(p.prefill.gpus) / double(p.prefill.gpus + p.decode.gpus)));
+  // A TPOT objective caps the decode batch: the largest batch whose step is within it.
+  q.tpot_slo_s = 0.012;
+  const DisaggPlan capped = plan_disaggregated(m, h100, q, o, o);
+  REQUIRE(capped.feasible);
+  const DecodeModel dm(m, h100, o);
+  CHECK(dm.step(capped.decode.batch, 2250).time_s <= 0.012);
+  CHECK(dm.step(capped.decode.batch + 1, 2250).time_s > 0.012);
+  // Without a node preset the transfer has no network to run on.
+  MemoryOptions alone = kvplan::test::bf16_options(m);
+  CHECK_THROWS_WITH(plan_disaggregated(m, h100, q, alone, alone), Catch::Contains("give --node"));
 }
