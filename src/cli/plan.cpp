@@ -5,10 +5,14 @@
 #include "core/checked.h"
 #include "core/error.h"
 #include "core/estimate.h"
+#include "core/disaggregate.h"
 #include "core/fleet.h"
+#include "core/kv_cache.h"
+#include "core/parallel.h"
 #include "io/files.h"
 #include "io/lengths.h"
 #include "io/numbers.h"
+#include "report/disagg_report.h"
 #include "report/fleet_report.h"
 
 namespace kvplan::cli {
@@ -23,6 +27,8 @@ struct PlanOptions {
   std::string requests = "10000";
   std::string seed = "1";
   std::string trace;
+  bool disaggregate = false;
+  std::string prefill_tp;
 };
 }  // namespace
 
@@ -48,6 +54,12 @@ void setup_plan(CLI::App* sub, Globals& globals) {
                   "With --simulate: replay this CSV trace (prompt_tokens,output_tokens,arrival_s) instead of Poisson "
                   "arrivals, one replica taking every replicas-th request (round robin)")
       ->type_name("FILE");
+  sub->add_flag("--disaggregate", o->disaggregate,
+                "Also plan prefill and decode on separate pools: each pool's replicas, the KV cache sent between "
+                "them over the node's network (needs --node), TTFT and the split of GPUs (docs/fleet.md)");
+  sub->add_option("--prefill-tp", o->prefill_tp,
+                  "With --disaggregate: the prefill pool's tensor-parallel degree (default: --tp; the decode pool "
+                  "takes the query's layout)");
   add_format_option(sub, o->q.format, {"table", "json"});
   sub->callback([o, sub, &globals] {
     const Registry registry = globals.registry();
@@ -94,12 +106,26 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     if (sub->get_option("--tp")->count() > 0) r.tp_candidates = {opt.cache.tp};
     const FleetPlan p = plan_fleet(model, gpu, r, opt);
     if (sim) simulate_plan(model, gpu, p, opt, *sim);
+    if (!o->prefill_tp.empty() && !o->disaggregate) throw Error("--prefill-tp sizes the prefill pool: add --disaggregate");
+    std::optional<DisaggPlan> disagg;
+    if (o->disaggregate) {
+      MemoryOptions prefill = opt;
+      if (!o->prefill_tp.empty()) {
+        prefill.cache.tp = parse_count(o->prefill_tp, "--prefill-tp");
+        check_tensor_parallel(model, prefill.cache.tp);
+        check_layout(model, prefill.cache.tp, prefill.engine.pipeline_parallel_size, prefill.parallel);
+      }
+      disagg = plan_disaggregated(model, gpu, DisaggRequest{r.prompt, r.gen, r.rps, r.ttft_slo_s, r.tpot_slo_s}, prefill,
+                                  opt);
+    }
     if (o->q.format == "json") {
       Json j = plan_to_json(model, gpu, p);
       j["simulation"] = sim ? simulation_to_json(*sim) : Json(nullptr);
+      j["disaggregation"] = disagg ? disaggregation_to_json(*disagg) : Json(nullptr);
       print(json_text(j));
     } else {
-      print(render_plan(model, gpu, p) + (sim ? render_simulation(*sim) : ""));
+      print(render_plan(model, gpu, p) + (sim ? render_simulation(*sim) : "") +
+            (disagg ? render_disaggregation(*disagg) : ""));
     }
     warn(estimate_warnings(model, Workload{1, tokens, w.prompt, w.gen}));
   });
