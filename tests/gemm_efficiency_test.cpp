@@ -9,6 +9,7 @@
 #include "core/gemm_efficiency.h"
 #include "core/gpu.h"
 #include "io/gpu_yaml.h"
+#include "test_helpers.h"
 
 using namespace kvplan;
 
@@ -82,25 +83,9 @@ TEST_CASE("a GEMM grid must be a full product of positive sizes, each point once
 
 namespace {
 std::string preset(const std::string& grid) {
-  return "id: test\n"
-         "memory_bytes: 1073741824\n"
-         "memory_bandwidth_bytes_per_s: 1.0e12\n"
-         "peak_flops:\n"
-         "  bf16: 100.0e12\n"
-         "efficiency:\n"
-         "  flops_fraction: 0.75\n"
-         "  gemm_efficiency:\n" +
-         grid;
+  return kvplan::test::gpu_preset("  flops_fraction: 0.75\n  gemm_efficiency:\n" + grid);
 }
-std::string parse_error(const std::string& text) {
-  try {
-    parse_gpu_yaml(text, "test.yaml");
-  } catch (const Error& e) {
-    CHECK(e.exit_status() == 2);
-    return e.located();
-  }
-  return "";
-}
+std::string parse_error(const std::string& text) { return kvplan::test::gpu_parse_error(text); }
 }  // namespace
 
 TEST_CASE("gemm_efficiency parses from a preset and fails at file:line:col", "[gemm][gpu-yaml]") {

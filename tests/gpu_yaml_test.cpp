@@ -4,30 +4,13 @@
 
 #include "core/error.h"
 #include "io/gpu_yaml.h"
+#include "test_helpers.h"
 
 using namespace kvplan;
 
 namespace {
-// A minimal preset; `efficiency` is the block's body, one key per line, indented by two spaces.
-std::string preset(const std::string& efficiency) {
-  return "id: test\n"
-         "memory_bytes: 1073741824\n"
-         "memory_bandwidth_bytes_per_s: 1.0e12\n"
-         "peak_flops:\n"
-         "  bf16: 100.0e12\n"
-         "efficiency:\n" +
-         efficiency;
-}
-// The located message of parsing `text`, or "" when it parses.
-std::string error_of(const std::string& text) {
-  try {
-    parse_gpu_yaml(text, "test.yaml");
-  } catch (const Error& e) {
-    CHECK(e.exit_status() == 2);
-    return e.located();
-  }
-  return "";
-}
+std::string preset(const std::string& efficiency) { return kvplan::test::gpu_preset(efficiency); }
+std::string error_of(const std::string& text) { return kvplan::test::gpu_parse_error(text); }
 }  // namespace
 
 TEST_CASE("attention and state bandwidth fractions parse, and follow bandwidth_fraction when absent",
