@@ -334,6 +334,25 @@ def time_graph(fn, replays=10, repeats=12, warmup=3):
     return statistics.median(samples), samples[0], samples[-1]
 
 
+def time_eager(fn, calls=10, repeats=12, warmup=3):
+    """Median and spread of one eager call's time (ms): launched from Python one op at a time, as an
+    engine runs with --enforce-eager, over `repeats` groups of back-to-back calls."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    samples = []
+    for _ in range(repeats):
+        start.record()
+        for _ in range(calls):
+            fn()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) / calls)
+    samples.sort()
+    return statistics.median(samples), samples[0], samples[-1]
+
+
 def physical_constants():
     """What the efficiency parameters stand for, measured on this card (not used to tune anything)."""
     out = {}
@@ -346,6 +365,8 @@ def physical_constants():
     n = 1000
     ms, _, _ = time_graph(lambda: [t.add_(1.0) for _ in range(n)], replays=3, repeats=8)
     out["tiny_kernel_in_graph_s"] = ms * 1e-3 / n
+    ms, _, _ = time_eager(lambda: [t.add_(1.0) for _ in range(n)], calls=3, repeats=8)
+    out["tiny_kernel_eager_s"] = ms * 1e-3 / n
     w = rand((14336 * 2, 4096), torch.bfloat16, 4096 ** -0.5)
     x = rand((1, 4096), torch.bfloat16, 1.0)
     ms, _, _ = time_graph(lambda: F.linear(x, w), replays=20, repeats=8)
@@ -362,6 +383,7 @@ def main():
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--unfused", action="store_true", help="plain torch ops instead of the fused Triton kernels")
     ap.add_argument("--no-split-kv", action="store_true", help="one SDPA call per layer, no split-KV")
+    ap.add_argument("--eager", action="store_true", help="also time each step launched eagerly (no CUDA graph)")
     args = ap.parse_args()
     global FUSED, SPLIT_KV
     FUSED = not args.unfused
@@ -399,12 +421,16 @@ def main():
             rec = dict(model=model_id, batch=batch, context=context, step_ms=ms, min_ms=lo, max_ms=hi,
                        kernels_per_step=kernels, layers=c["layers"], check_rel_err=err, fused=FUSED,
                        split_kv=SPLIT_KV, kv_splits=step.splits)
+            if args.eager:
+                with sdpa_kernel(DECODE_BACKENDS):
+                    rec["eager_step_ms"], _, _ = time_eager(step)
             records.append(rec)
             result["records"] = records
             with open(os.path.join(args.out, "decode_measured.json"), "w") as f:  # kept if the run is cut short
                 json.dump(result, f, indent=1)
+            eager = f"  eager {rec['eager_step_ms']:.3f} ms" if args.eager else ""
             print(f"  {model_id:16} B={batch:3} N={context:6}  {ms:8.3f} ms  [{lo:.3f}, {hi:.3f}]  kernels/step {kernels}"
-                  f"  splits {step.splits}"
+                  f"{eager}  splits {step.splits}"
                   f"  ({time.time() - t0:.1f} s)", flush=True)
             del step
             torch.cuda.empty_cache()
