@@ -126,11 +126,11 @@ def main() -> int:
         roff("The default of --data-dir."),
         ".SH FILES",
         ".TP", ".I PREFIX/share/kvplan",
-        roff("The bundled models/, presets/ (with presets/engines/) and examples/deploy/ as installed; "
+        roff("The bundled models/, presets/ (with presets/engines/ and presets/nodes/) and examples/deploy/ as installed; "
              "an installed kvplan reads models and presets from here, so that edits take effect. "
              "The same data is compiled into the binary, which is used where this folder is absent."),
-        ".TP", ".I DATA_DIR/models/*.yaml, DATA_DIR/presets/*.yaml, DATA_DIR/presets/engines/*.yaml",
-        roff("With --data-dir DATA_DIR or KVPLAN_DATA_DIR: models, GPU presets and engine profiles that add to "
+        ".TP", ".I DATA_DIR/models/*.yaml, DATA_DIR/presets/*.yaml, DATA_DIR/presets/engines/*.yaml, DATA_DIR/presets/nodes/*.yaml",
+        roff("With --data-dir DATA_DIR or KVPLAN_DATA_DIR: models, GPU presets, engine profiles and node presets that add to "
              "or override the bundled ones."),
         ".TP", ".I PREFIX/share/bash\\-completion/completions/kvplan, PREFIX/share/zsh/site\\-functions/_kvplan, "
         "PREFIX/share/fish/vendor_completions.d/kvplan.fish",

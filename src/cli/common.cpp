@@ -108,7 +108,8 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--micro-batches", q.micro_batches, "Pipeline micro-batches in flight (default: --pp)");
   app->add_option("--node", q.node,
                   "Node preset (kvplan list nodes): GPUs per node and the network between nodes, for layouts that "
-                  "span nodes");
+                  "span nodes")
+      ->type_name("NODE");
   app->add_option("--nodes", q.nodes, "Nodes the layout fills: tp x pp x dp must equal nodes x GPUs per node");
   app->add_option("--speculative-config", q.speculative_config,
                   "vLLM's speculative decoding JSON: {\"method\": draft_model|eagle|eagle3|mtp|ngram, \"model\": "

@@ -21,7 +21,7 @@ std::vector<std::string> split(const std::string& text, char sep) {
 }
 
 // What completes a value, from its type name in the help: a choice check shows as TEXT:{a,b,c}
-// (CLI::IsMember, one_of); ids and paths are typed MODEL, GPU, ENGINE, FILE or DIR (MODEL|GPU: either).
+// (CLI::IsMember, one_of); ids and paths are typed MODEL, GPU, ENGINE, NODE, FILE or DIR (MODEL|GPU: either).
 CompletionValues values_of(const CLI::Option* o) {
   CompletionValues v;
   const std::string type = o->get_type_name();
@@ -29,10 +29,11 @@ CompletionValues values_of(const CLI::Option* o) {
   if (open != std::string::npos && close != std::string::npos)
     v.choices = split(type.substr(open + 1, close - open - 1), ',');
   for (const std::string& kind : split(type.substr(0, type.find(':')), '|')) {
-    if (kind == "MODEL" || kind == "GPU") v.files = true;  // a model or preset may be given as a file
+    if (kind == "MODEL" || kind == "GPU" || kind == "NODE") v.files = true;  // a model or preset may be given as a file
     if (kind == "MODEL") v.lists.push_back("models");
     if (kind == "GPU") v.lists.push_back("gpus");
     if (kind == "ENGINE") v.lists.push_back("engines");
+    if (kind == "NODE") v.lists.push_back("nodes");
     if (kind == "FILE") v.files = true;
     if (kind == "DIR") v.dirs = true;
   }

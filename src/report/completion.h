@@ -11,7 +11,7 @@ namespace kvplan {
 // `kvplan list LIST --format ids` prints at completion time, and/or paths.
 struct CompletionValues {
   std::vector<std::string> choices;
-  std::vector<std::string> lists;  // "models", "gpus", "engines"
+  std::vector<std::string> lists;  // "models", "gpus", "engines", "nodes"
   bool files = false;
   bool dirs = false;
 };
