@@ -211,7 +211,7 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
   if (!(replicas < 0x1p40)) throw Error("--rps needs more than 2^40 replicas: not a fleet kvplan can plan");
   o.replicas = std::max<int64_t>(1, static_cast<int64_t>(replicas));
   o.gpus = mul(o.replicas, o.gpus_per_replica);
-  // The batch each replica runs: the smallest that carries its share (requests/s grows with b).
+  // The batch each of a replica's ranks runs: the smallest that carries its share (requests/s grows with b).
   const double share = q.rps / static_cast<double>(o.replicas);
   o.batch = smallest_true(o.max_batch, [&](int64_t b) { return replica_rps(b) >= share; });
   o.step_time_s = step_s(o.batch);
