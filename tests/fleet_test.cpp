@@ -196,3 +196,100 @@ TEST_CASE("plan --simulate with a trace: one replica replays every replicas-th r
                          "max_model_len 1100 (the engine rejects it)");
   }
 }
+
+TEST_CASE("plan --node: the layouts searched for a MoE model", "[fleet][plan][layouts]") {
+  const Model m = model("mixtral-8x7b");  // 8 experts per MoE layer, 32 layers
+  MemoryOptions o = kvplan::test::bf16_options(m);  // the ideal engine: no pipeline stages
+  o.parallel.gpus_per_node = 8;
+  PlanRequest q;
+  q.tp_candidates = tp_within_node(8);
+  CHECK(q.tp_candidates == std::vector<int64_t>{1, 2, 4, 8});
+  q.max_gpus_per_replica = 16;
+  // (tp, dp) with tp x dp <= 16: 5 + 4 + 3 + 2 = 14, each with ep = 1; ep = tp x dp where it divides
+  // the 8 experts: tp x dp in {2, 4, 8}: 2 + 3 + 4 = 9 more.
+  const std::vector<Layout> ls = layout_candidates(m, q, o);
+  CHECK(ls.size() == 23);
+  for (const Layout& l : ls) {
+    CHECK(l.pp == 1);
+    CHECK(l.tp * l.dp <= 16);
+    CHECK((l.ep == 1 || (l.ep == l.tp * l.dp && 8 % l.ep == 0)));
+  }
+  // Two redundant experts: ep must divide 10, so only tp x dp = 2 keeps an ep candidate.
+  o.parallel.redundant_experts = 2;
+  CHECK(layout_candidates(m, q, o).size() == 14 + 2);
+  // Under an engine, pipeline stages too: pp in {1, 2, 4, 8, 16} within 16 GPUs.
+  o.parallel.redundant_experts = 0;
+  o.engine.profile.kind = EngineKind::vllm;
+  size_t with_pp = 0;
+  for (const Layout& l : layout_candidates(m, q, o)) with_pp += l.pp > 1 ? 1 : 0;
+  CHECK(with_pp > 0);
+  // A dense model has no expert-parallel candidates: Llama-3.1-8B under the ideal engine, 14.
+  const Model dense = model("llama-3.1-8b");
+  MemoryOptions od = kvplan::test::bf16_options(dense);
+  od.parallel.gpus_per_node = 8;
+  CHECK(layout_candidates(dense, q, od).size() == 14);
+}
+
+TEST_CASE("plan --node: dp ranks multiply a replica's capacity exactly", "[fleet][plan][layouts]") {
+  const Model m = model("mixtral-8x7b");
+  const Gpu g = gpu("h100-sxm");
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  o.parallel.gpus_per_node = 8;
+  PlanRequest q;
+  q.prompt = 1000;
+  q.gen = 200;
+  q.rps = 50;
+  q.tp_candidates = {2};
+  q.max_gpus_per_replica = 8;
+  const FleetPlan p = plan_fleet(m, g, q, o);
+  auto find = [&](int64_t dp, int64_t ep) -> const PlanOption& {
+    for (const PlanOption& x : p.options)
+      if (x.dp == dp && x.ep == ep) return x;
+    FAIL("no option dp " << dp << " ep " << ep);
+    return p.options.front();
+  };
+  const PlanOption& one = find(1, 1);
+  REQUIRE(one.feasible);
+  for (int64_t dp : {2, 4}) {
+    // Without expert parallelism each rank is the dp = 1 replica: the same memory, step and batch.
+    const PlanOption& r = find(dp, 1);
+    REQUIRE(r.feasible);
+    CHECK(r.gpus_per_replica == 2 * dp);
+    CHECK(r.max_batch == one.max_batch);
+    CHECK(r.replica_rps == Approx(static_cast<double>(dp) * one.replica_rps).epsilon(1e-12));
+    CHECK(r.gpus == r.replicas * 2 * dp);
+    CHECK(static_cast<double>(r.replicas) * r.replica_rps >= q.rps);
+  }
+  // Expert parallelism over tp x dp = 4 GPUs: each holds 2 of the 8 experts, so the weights shrink
+  // and more sequences fit than with every expert split over tp = 2.
+  const PlanOption& ep = find(2, 4);
+  REQUIRE(ep.feasible);
+  CHECK(ep.max_batch_memory > one.max_batch_memory);
+  // The chosen option is the cheapest feasible one, on the Pareto front.
+  REQUIRE(p.best >= 0);
+  const PlanOption& b = p.options[static_cast<size_t>(p.best)];
+  CHECK(b.pareto);
+  for (const PlanOption& x : p.options)
+    if (x.feasible) CHECK((x.gpus > b.gpus || (x.gpus == b.gpus && x.tpot_s >= b.tpot_s)));
+}
+
+TEST_CASE("plan: the Pareto front of GPUs against TPOT", "[fleet][plan][pareto]") {
+  auto option = [](int64_t gpus, double tpot_s, bool feasible = true) {
+    PlanOption o;
+    o.gpus = gpus;
+    o.tpot_s = tpot_s;
+    o.feasible = feasible;
+    return o;
+  };
+  std::vector<PlanOption> os{option(8, 0.030),   // front: the fewest GPUs
+                             option(8, 0.040),   // beaten by the first (same GPUs, slower)
+                             option(16, 0.020),  // front
+                             option(16, 0.020),  // front: ties with the one before, beaten by none
+                             option(32, 0.025),  // beaten by 16 GPUs at 20 ms
+                             option(64, 0.010),  // front: the fastest
+                             option(4, 0.001, false)};  // infeasible: never on the front, beats none
+  mark_pareto(os);
+  std::vector<bool> front;
+  for (const PlanOption& o : os) front.push_back(o.pareto);
+  CHECK(front == std::vector<bool>{true, false, true, true, false, true, false});
+}

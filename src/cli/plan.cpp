@@ -1,4 +1,5 @@
-// `kvplan plan`: GPUs (replicas x tp) for a workload of requests per second, within SLOs.
+// `kvplan plan`: GPUs (replicas x tp, or with --node replicas x a searched layout) for a workload of
+// requests per second, within SLOs.
 #include <memory>
 
 #include "cli/subcommands.h"
@@ -40,6 +41,10 @@ void setup_plan(CLI::App* sub, Globals& globals) {
   sub->remove_option(sub->get_option("--batch"));
   sub->get_option("--prompt")->required()->description("Prompt tokens per request");
   sub->get_option("--gen")->required()->description("Generated tokens per request");
+  sub->get_option("--node")->description(
+      "Node preset (kvplan list nodes): search layouts tp x pp x dp (and expert parallelism) within --nodes of them "
+      "per replica, for the cheapest that meets the SLOs and the Pareto front of GPUs against TPOT");
+  sub->get_option("--nodes")->description("With --node: the most nodes one replica may span (default 1)");
   sub->add_option("--rps", o->rps,
                   "Requests per second for the whole fleet (required unless --trace gives them: its mean rate)");
   sub->add_option("--ttft-slo", o->ttft_slo, "Time-to-first-token objective, seconds");
@@ -70,6 +75,10 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     const int64_t tokens = add(w.prompt, w.gen);  // each request holds prompt + gen tokens
     if (q.max_model_len.empty() && registry.resolve_engine(q.engine).kind != EngineKind::ideal)
       q.max_model_len = std::to_string(tokens);
+    // plan's --nodes bounds the nodes one replica may span (estimate's fills them exactly).
+    const std::string nodes = q.nodes;
+    q.nodes.clear();
+    if (!nodes.empty() && q.node.empty()) throw Error("--nodes needs --node (a node preset: its GPUs per node and network)");
     const MemoryOptions opt = memory_options_of(q, model, gpu, registry);
     PlanRequest r;
     r.prompt = w.prompt;
@@ -103,6 +112,10 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     }
     if (!o->ttft_slo.empty()) r.ttft_slo_s = parse_positive(o->ttft_slo, "--ttft-slo");
     if (!o->tpot_slo.empty()) r.tpot_slo_s = parse_positive(o->tpot_slo, "--tpot-slo");
+    if (!q.node.empty()) {  // search layouts within --nodes nodes (default 1)
+      r.max_gpus_per_replica = mul(nodes.empty() ? 1 : parse_count(nodes, "--nodes"), opt.parallel.gpus_per_node);
+      r.tp_candidates = tp_within_node(opt.parallel.gpus_per_node);
+    }
     if (sub->get_option("--tp")->count() > 0) r.tp_candidates = {opt.cache.tp};
     const FleetPlan p = plan_fleet(model, gpu, r, opt);
     if (sim) simulate_plan(model, gpu, p, opt, *sim);

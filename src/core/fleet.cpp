@@ -7,6 +7,7 @@
 #include "core/engine.h"
 #include "core/error.h"
 #include "core/kv_cache.h"
+#include "core/parallel.h"
 #include "core/prefill.h"
 
 namespace kvplan {
@@ -135,12 +136,21 @@ int64_t smallest_true(int64_t hi, Pred pred) {
 
 constexpr int64_t kBatchLimit = int64_t{1} << 20;  // beyond any engine's max_num_seqs
 
-PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q, MemoryOptions opt, int64_t tp) {
+PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q, MemoryOptions opt, const Layout& l) {
   PlanOption o;
-  o.tp = tp;
-  opt.cache.tp = tp;
+  o.tp = l.tp;
+  o.pp = l.pp;
+  o.dp = l.dp;
+  o.ep = l.ep;
+  opt.cache.tp = l.tp;
+  opt.engine.pipeline_parallel_size = l.pp;
+  opt.parallel.dp = l.dp;
+  opt.parallel.ep = l.ep;
+  if (l.ep == 1) opt.parallel.redundant_experts = 0;
+  o.gpus_per_replica = layout_gpus(l.tp, l.pp, opt.parallel);
   try {
-    check_tensor_parallel(model, tp);
+    check_tensor_parallel(model, l.tp);
+    check_layout(model, l.tp, l.pp, opt.parallel);
   } catch (const Error& e) {
     o.reason = e.what();
     return o;
@@ -193,14 +203,17 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
   o.max_batch = o.max_batch_memory;
   if (q.tpot_slo_s && tpot_s(o.max_batch) > *q.tpot_slo_s)  // TPOT grows with the batch
     o.max_batch = smallest_true(o.max_batch, [&](int64_t b) { return tpot_s(b) > *q.tpot_slo_s; }) - 1;
-  o.replica_rps = static_cast<double>(o.max_batch) / cycle_s(o.max_batch);
+  // A replica's dp ranks each run batch b: dp x b / T(b) requests/s.
+  const double ranks = static_cast<double>(l.dp);
+  auto replica_rps = [&](int64_t b) { return ranks * static_cast<double>(b) / cycle_s(b); };
+  o.replica_rps = replica_rps(o.max_batch);
   const double replicas = std::ceil(q.rps / o.replica_rps);
   if (!(replicas < 0x1p40)) throw Error("--rps needs more than 2^40 replicas: not a fleet kvplan can plan");
   o.replicas = std::max<int64_t>(1, static_cast<int64_t>(replicas));
-  o.gpus = mul(o.replicas, tp);
-  // The batch each replica runs: the smallest that carries its share (requests/s grows with b).
+  o.gpus = mul(o.replicas, o.gpus_per_replica);
+  // The batch each of a replica's ranks runs: the smallest that carries its share (requests/s grows with b).
   const double share = q.rps / static_cast<double>(o.replicas);
-  o.batch = smallest_true(o.max_batch, [&](int64_t b) { return static_cast<double>(b) / cycle_s(b) >= share; });
+  o.batch = smallest_true(o.max_batch, [&](int64_t b) { return replica_rps(b) >= share; });
   o.step_time_s = step_s(o.batch);
   o.tpot_s = tpot_s(o.batch);
   if (o.replicas == 1 && o.replica_rps > q.rps) o.binds = PlanBinds::demand;
@@ -210,6 +223,44 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
 }
 
 }  // namespace
+
+std::vector<int64_t> tp_within_node(int64_t gpus_per_node) {
+  std::vector<int64_t> out;
+  for (int64_t tp = 1; tp <= gpus_per_node; tp *= 2) out.push_back(tp);
+  return out;
+}
+
+std::vector<Layout> layout_candidates(const Model& model, const PlanRequest& q, const MemoryOptions& base) {
+  std::vector<Layout> out;
+  const int64_t most = q.max_gpus_per_replica;
+  const int64_t max_pp = base.engine.profile.kind == EngineKind::ideal ? 1 : static_cast<int64_t>(model.layers.size());
+  for (int64_t tp : q.tp_candidates)
+    for (int64_t pp = 1; pp <= max_pp && tp * pp <= most; pp *= 2)
+      for (int64_t dp = 1; tp * pp * dp <= most; dp *= 2)
+        for (int64_t ep : tp * dp > 1 ? std::vector<int64_t>{1, tp * dp} : std::vector<int64_t>{1}) {
+          Parallel p = base.parallel;
+          p.dp = dp;
+          p.ep = ep;
+          if (ep == 1) p.redundant_experts = 0;
+          try {
+            check_layout(model, tp, pp, p);
+          } catch (const Error&) {
+            continue;  // ep over a dense model, experts that do not divide, more stages than layers
+          }
+          out.push_back({tp, pp, dp, ep});
+        }
+  return out;
+}
+
+void mark_pareto(std::vector<PlanOption>& options) {
+  for (PlanOption& o : options) {
+    o.pareto = o.feasible;
+    for (const PlanOption& other : options)
+      if (o.pareto && other.feasible && other.gpus <= o.gpus && other.tpot_s <= o.tpot_s &&
+          (other.gpus < o.gpus || other.tpot_s < o.tpot_s))
+        o.pareto = false;
+  }
+}
 
 LengthDist fixed_lengths(int64_t prompt, int64_t gen) {
   LengthDist d;
@@ -225,6 +276,8 @@ void simulate_plan(const Model& model, const Gpu& gpu, const FleetPlan& plan, co
   if (base.engine.profile.kind == EngineKind::ideal)
     throw Error("--simulate runs an engine's scheduler and block pool: use --engine vllm or sglang");
   if (plan.best < 0) throw Error("--simulate needs a feasible plan: no tensor-parallel option carries the load");
+  if (plan.request.max_gpus_per_replica > 0)
+    throw Error("--simulate runs one engine of tp GPUs: it does not take --node's layout search (give --tp without --node)");
   const PlanOption& best = plan.options[static_cast<size_t>(plan.best)];
   MemoryOptions opt = base;
   opt.cache.tp = best.tp;
@@ -259,8 +312,16 @@ FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& q, c
   FleetPlan p;
   p.request = q;
   p.usd_per_gpu_hour = gpu.price.usd_per_gpu_hour;
-  for (int64_t tp : q.tp_candidates) {
-    PlanOption o = plan_option(model, gpu, q, base, tp);
+  const bool search = q.max_gpus_per_replica > 0;
+  std::vector<Layout> layouts;
+  if (search) {
+    layouts = layout_candidates(model, q, base);
+  } else {
+    for (int64_t tp : q.tp_candidates)
+      layouts.push_back({tp, base.engine.pipeline_parallel_size, base.parallel.dp, base.parallel.ep});
+  }
+  for (const Layout& layout : layouts) {
+    PlanOption o = plan_option(model, gpu, q, base, layout);
     if (o.feasible && p.usd_per_gpu_hour > 0) {
       const double usd_per_hour = p.usd_per_gpu_hour * static_cast<double>(o.gpus);
       o.usd_per_hour = usd_per_hour;
@@ -277,8 +338,14 @@ FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& q, c
   for (size_t i = 0; i < p.options.size(); ++i) {
     const PlanOption& o = p.options[i];
     if (!o.feasible) continue;
-    if (p.best < 0 || o.gpus < p.options[static_cast<size_t>(p.best)].gpus) p.best = static_cast<int>(i);
+    if (p.best < 0) {
+      p.best = static_cast<int>(i);
+      continue;
+    }
+    const PlanOption& b = p.options[static_cast<size_t>(p.best)];
+    if (o.gpus < b.gpus || (search && o.gpus == b.gpus && o.tpot_s < b.tpot_s)) p.best = static_cast<int>(i);
   }
+  mark_pareto(p.options);
   return p;
 }
 

@@ -59,7 +59,26 @@ struct PlanRequest {
   std::optional<double> ttft_slo_s;
   std::optional<double> tpot_slo_s;      // time per output token
   std::vector<int64_t> tp_candidates{1, 2, 4, 8};
+  // plan --node: search layouts (layout_candidates) of at most this many GPUs per replica, tp from
+  // tp_candidates; 0: tp_candidates alone, over the base options' pp, dp and ep.
+  int64_t max_gpus_per_replica = 0;
 };
+
+// One replica's layout (core/parallel.h): tp x pp x dp GPUs, experts over ep = 1 or tp x dp.
+struct Layout {
+  int64_t tp = 1;
+  int64_t pp = 1;
+  int64_t dp = 1;
+  int64_t ep = 1;
+};
+
+// The layouts plan --node searches: tp from q.tp_candidates, pp a power of two (above 1 only under an
+// engine, at most the layers), dp a power of two, tp x pp x dp at most q.max_gpus_per_replica, and
+// ep = 1 or (MoE models, where the experts plus base's redundant ones divide) ep = tp x dp; every
+// one passes check_layout.
+// Powers of two from 1 to gpus_per_node: the tensor-parallel degrees within one node.
+std::vector<int64_t> tp_within_node(int64_t gpus_per_node);
+std::vector<Layout> layout_candidates(const Model& model, const PlanRequest& q, const MemoryOptions& base);
 
 // One replica shape (tp) for the workload. A replica of batch b cycles each of its b slots through
 // one prefill and `gen` decode steps; prefills stall the whole replica, so the cycle takes
@@ -67,13 +86,19 @@ struct PlanRequest {
 // where under speculative decoding step_time is the speculative step's time per output token
 // (step time / acceptance length),
 // TPOT = T(b) / gen, requests/s = b / T(b), TTFT = prefill_time(prompt) (no queueing).
+// A replica of layout tp x pp x dp is dp such ranks side by side, each of tp x pp GPUs running
+// batch b (the step and prefill times at the layout): dp x b / T(b) requests/s.
 struct PlanOption {
   int64_t tp = 1;
+  int64_t pp = 1;
+  int64_t dp = 1;
+  int64_t ep = 1;
+  int64_t gpus_per_replica = 1;     // tp x pp x dp
   bool feasible = false;
   std::string reason;               // why not, when infeasible
   int64_t max_batch_memory = 0;     // at context prompt + gen
   int64_t max_batch = 0;            // also within the TPOT SLO
-  int64_t batch = 0;                // what each replica runs to carry the load
+  int64_t batch = 0;                // what each replica (each of its dp ranks) runs to carry the load
   int64_t replicas = 0;
   int64_t gpus = 0;
   double ttft_s = 0;
@@ -81,6 +106,7 @@ struct PlanOption {
   double step_time_s = 0;           // decode step at `batch` (a speculative step: draft + verify)
   double replica_rps = 0;           // capacity of one replica at max_batch
   PlanBinds binds = PlanBinds::memory;
+  bool pareto = false;              // feasible, and no feasible option has both fewer GPUs and a lower TPOT
   std::optional<double> usd_per_hour;
   std::optional<double> usd_per_million_output_tokens;  // at the requested rate (what the fleet serves)
   std::optional<double> usd_per_million_output_tokens_at_capacity;  // were every replica at max_batch
@@ -90,9 +116,14 @@ struct PlanOption {
 struct FleetPlan {
   PlanRequest request;
   double usd_per_gpu_hour = 0;
-  std::vector<PlanOption> options;  // one per tp candidate
-  int best = -1;                    // index of the feasible option with the fewest GPUs (then smaller tp)
+  std::vector<PlanOption> options;  // one per tp candidate, or per layout (max_gpus_per_replica > 0)
+  // The feasible option with the fewest GPUs, then (layout search) the lower TPOT, then the first.
+  int best = -1;
 };
+
+// Marks the Pareto front of the feasible options over (GPUs, TPOT at their batch): those that no
+// other feasible option matches on both and beats on one.
+void mark_pareto(std::vector<PlanOption>& options);
 
 FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& request, const MemoryOptions& base);
 

@@ -128,9 +128,17 @@ Json plan_to_json(const Model& model, const Gpu& gpu, const FleetPlan& p) {
                   {"ttft_slo_s", optional_real(q.ttft_slo_s)},
                   {"tpot_slo_s", optional_real(q.tpot_slo_s)}};
   j["usd_per_gpu_hour"] = p.usd_per_gpu_hour;
+  const bool layouts = q.max_gpus_per_replica > 0;
   Json options = Json::array();
-  for (const PlanOption& o : p.options)
-    options.push_back({{"tp", o.tp},
+  for (const PlanOption& o : p.options) {
+    Json row = {{"tp", o.tp}};
+    if (layouts) {  // plan --node: the layout and the Pareto front
+      row["pp"] = o.pp;
+      row["dp"] = o.dp;
+      row["ep"] = o.ep;
+      row["gpus_per_replica"] = o.gpus_per_replica;
+    }
+    row.update(Json{
                        {"feasible", o.feasible},
                        {"reason", o.reason},
                        {"max_batch_memory", o.max_batch_memory},
@@ -148,10 +156,49 @@ Json plan_to_json(const Model& model, const Gpu& gpu, const FleetPlan& p) {
                        {"usd_per_million_output_tokens_at_capacity",
                         optional_real(o.usd_per_million_output_tokens_at_capacity)},
                        {"usd_per_million_tokens", optional_real(o.usd_per_million_tokens)}});
+    if (layouts) row["pareto"] = o.pareto;
+    options.push_back(row);
+  }
+  if (layouts) j["request"]["max_gpus_per_replica"] = q.max_gpus_per_replica;
   j["best"] = p.best >= 0 ? options[static_cast<size_t>(p.best)] : Json(nullptr);
   j["options"] = options;
   return j;
 }
+
+namespace {
+std::string cost_line(const PlanOption& b) {
+  if (!b.usd_per_hour) return "";
+  return fmt::format("  cost       {}/hour, {} per 1M output tokens ({} at capacity), {} per 1M tokens (prompt + output)\n",
+                     usd(b.usd_per_hour), usd(b.usd_per_million_output_tokens, 3),
+                     usd(b.usd_per_million_output_tokens_at_capacity, 3), usd(b.usd_per_million_tokens, 3));
+}
+
+// plan --node: one row per layout, "*" on the Pareto front of GPUs against TPOT.
+std::string render_layouts(const FleetPlan& p) {
+  std::string out = fmt::format("  {:>3}{:>4}{:>4}{:>4}{:>6}{:>9}{:>7}{:>7}{:>10}{:>12}{:>12}{:>10}{:>11}{:>12}{:>8}{:>7}\n",
+                                "tp", "pp", "dp", "ep", "GPUs", "replicas", "total", "batch", "max batch", "TTFT", "TPOT",
+                                "req/s/rep", "$/hour", "$/1M out", "binds", "front");
+  for (const PlanOption& o : p.options) {
+    const std::string layout = fmt::format("  {:>3}{:>4}{:>4}{:>4}{:>6}", o.tp, o.pp, o.dp, o.ep, o.gpus_per_replica);
+    if (!o.feasible) {
+      out += layout + "  infeasible: " + o.reason + "\n";
+      continue;
+    }
+    out += layout + fmt::format("{:>9}{:>7}{:>7}{:>10}{:>12}{:>12}{:>10.2f}{:>11}{:>12}{:>8}{}\n", o.replicas, o.gpus,
+                                o.batch, o.max_batch, seconds(o.ttft_s), seconds(o.tpot_s), o.replica_rps,
+                                usd(o.usd_per_hour), usd(o.usd_per_million_output_tokens, 3), name(o.binds),
+                                o.pareto ? "      *" : "");
+  }
+  out += "\n  GPUs: per replica (tp x pp x dp); batch: per data-parallel rank; front: * on the Pareto front of total GPUs "
+         "against TPOT\n\n";
+  if (p.best < 0) return out + "  no layout meets the request on this node\n";
+  const PlanOption& b = p.options[static_cast<size_t>(p.best)];
+  out += fmt::format("  plan       {} replica{} x (tp {} x pp {} x dp {}{}) = {} GPU{}, each rank running batch {} ({} binds at {})\n",
+                     b.replicas, b.replicas > 1 ? "s" : "", b.tp, b.pp, b.dp, b.ep > 1 ? fmt::format(", ep {}", b.ep) : "",
+                     b.gpus, b.gpus > 1 ? "s" : "", b.batch, name(b.binds), b.max_batch);
+  return out + cost_line(b);
+}
+}  // namespace
 
 std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) {
   const PlanRequest& q = p.request;
@@ -160,6 +207,7 @@ std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) 
   if (q.ttft_slo_s) out += fmt::format(", TTFT <= {}", seconds(*q.ttft_slo_s));
   if (q.tpot_slo_s) out += fmt::format(", TPOT <= {}", seconds(*q.tpot_slo_s));
   out += "\n\n";
+  if (q.max_gpus_per_replica > 0) return out + render_layouts(p);
   out += fmt::format("  {:>3}{:>10}{:>9}{:>7}{:>10}{:>12}{:>12}{:>10}{:>11}{:>12}{:>10}\n", "tp", "replicas", "GPUs",
                      "batch", "max batch", "TTFT", "TPOT", "req/s/rep", "$/hour", "$/1M out", "binds");
   for (const PlanOption& o : p.options) {
@@ -179,11 +227,7 @@ std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) 
   const PlanOption& b = p.options[static_cast<size_t>(p.best)];
   out += fmt::format("  plan       {} replica{} x tp {} = {} GPU{}, each running batch {} ({} binds at {})\n", b.replicas,
                      b.replicas > 1 ? "s" : "", b.tp, b.gpus, b.gpus > 1 ? "s" : "", b.batch, name(b.binds), b.max_batch);
-  if (b.usd_per_hour)
-    out += fmt::format("  cost       {}/hour, {} per 1M output tokens ({} at capacity), {} per 1M tokens (prompt + output)\n",
-                       usd(b.usd_per_hour), usd(b.usd_per_million_output_tokens, 3),
-                       usd(b.usd_per_million_output_tokens_at_capacity, 3), usd(b.usd_per_million_tokens, 3));
-  return out;
+  return out + cost_line(b);
 }
 
 namespace {
