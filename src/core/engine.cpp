@@ -531,9 +531,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     q.stage = static_cast<int64_t>(s);
     q.stages = static_cast<int64_t>(stages.size());
     const bool first = s == 0, last = s + 1 == stages.size();
-    Model part = model;
-    part.layers.assign(model.layers.begin() + static_cast<std::ptrdiff_t>(stages[s].first),
-                       model.layers.begin() + static_cast<std::ptrdiff_t>(stages[s].second));
+    Model part = stage_model(model, stages[s].first, stages[s].second);
     q.weights_bytes = stage_weight_bytes(model, memory.weights, memory.cache.tp, stages[s].first, stages[s].second,
                                          first, last, memory.parallel);
     if (last && engine.draft) {

@@ -6,6 +6,7 @@
 
 #include "core/checked.h"
 #include "core/kv_cache.h"
+#include "core/parallel.h"
 #include "core/params.h"
 #include "core/serving_dtypes.h"
 
@@ -255,10 +256,7 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
 }
 
 ModelWork stage_work(const Model& model, const MemoryOptions& opt, size_t first_layer, size_t end_layer) {
-  Model part = model;
-  part.layers.assign(model.layers.begin() + static_cast<std::ptrdiff_t>(first_layer),
-                     model.layers.begin() + static_cast<std::ptrdiff_t>(end_layer));
-  ModelWork w = model_work(part, opt);
+  ModelWork w = model_work(stage_model(model, first_layer, end_layer), opt);
   if (first_layer > 0) {  // the embedding gather runs on the first stage only
     w.embedding_bytes_per_token = 0;
     w.kernels.embedding = 0;

@@ -48,15 +48,13 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
       const auto [first, end] = stages[s];
       mm.weights_bytes = std::max(mm.weights_bytes, stage_weight_bytes(model, opt.weights, tp, first, end, s == 0,
                                                                         s + 1 == stages.size(), opt.parallel));
-      Model part = model;
-      part.layers.assign(model.layers.begin() + static_cast<std::ptrdiff_t>(first),
-                         model.layers.begin() + static_cast<std::ptrdiff_t>(end));
-      const int64_t kv = add(kv_bytes_per_token(part, opt.cache), state_bytes_per_sequence(part, opt.cache));
-      if (kv <= kv_most) continue;
-      kv_most = kv;
+      const Model part = stage_model(model, first, end);
+      const int64_t per_token = kv_bytes_per_token(part, opt.cache), state = state_bytes_per_sequence(part, opt.cache);
+      if (add(per_token, state) <= kv_most) continue;
+      kv_most = add(per_token, state);
       mm.kv = kv_terms(part, opt.cache);
-      mm.kv_bytes_per_token = kv_bytes_per_token(part, opt.cache);
-      mm.state_bytes_per_sequence = state_bytes_per_sequence(part, opt.cache);
+      mm.kv_bytes_per_token = per_token;
+      mm.state_bytes_per_sequence = state;
     }
   }
   if (opt.engine.profile.kind == EngineKind::ideal && opt.engine.draft) {

@@ -29,6 +29,13 @@ std::vector<std::pair<size_t, size_t>> pipeline_stages(size_t layers, int64_t pp
   return out;
 }
 
+Model stage_model(const Model& model, size_t first, size_t end) {
+  Model part = model;
+  part.layers.assign(model.layers.begin() + static_cast<std::ptrdiff_t>(first),
+                     model.layers.begin() + static_cast<std::ptrdiff_t>(end));
+  return part;
+}
+
 std::vector<bool> stage_sends_cross_nodes(int64_t tp, int64_t pp, const Parallel& p) {
   std::vector<bool> out(static_cast<size_t>(std::max<int64_t>(pp, 1)), false);
   const int64_t per_node = p.gpus_per_node;

@@ -52,6 +52,10 @@ struct Parallel {
 // or pp exceeds the layers.
 std::vector<std::pair<size_t, size_t>> pipeline_stages(size_t layers, int64_t pp);
 
+// The model as one pipeline stage sees it: layers [first, end) only (the embedding, lm_head and
+// the rest of the model's fields as they are).
+Model stage_model(const Model& model, size_t first, size_t end);
+
 // Whether each stage's incoming send crosses nodes (entry 0: none). Ranks run tp innermost, then
 // stages: stage s starts at GPU s x tp of its replica, on a new node when that is a multiple of
 // the node's GPUs and the replica's tp x pp GPUs fill more than one node.
