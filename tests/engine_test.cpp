@@ -183,6 +183,39 @@ TEST_CASE("engine: vLLM's memory plan subtracts weights, activations and non-tor
   CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 8192).cuda_graph_bytes == 0);
 }
 
+TEST_CASE("engine: vLLM 0.14+ keeps the fused-MoE scratch while the sampler runs", "[engine]") {
+  // Qwen3-30B-A3B (config.json: hidden 2048, 128 experts of intermediate 768, top-8, vocab
+  // 151,936). The Triton fused-MoE kernel's scratch for 8192 tokens x top-8 rows: the gate/up
+  // output max(2 x 768, 2048) = 2048 and the activation output max(768, 2048) = 2048 elements per
+  // row, bf16: 8192 x 8 x 4096 x 2 B = 536,870,912 B.
+  const Model m = test::model("qwen3-30b-a3b");
+  MemoryOptions o = test::bf16_options(m);
+  o.engine.profile = test::bundled().resolve_engine("vllm@0.19");
+  o.prefill_chunk = 8192;
+  CHECK(fused_moe_workspace_bytes(m, o, o.engine.profile, 8192) == 536870912);
+  // The sampler's 1024 rows x 151,936 x 4 B x 3.85 = 2,396,027,699.2 B outweigh the forward pass
+  // (2 copies x 8192 x (2 x 2048 + 8 x 2 x 768 + 128) x 2 B = 541,065,216), and the workspace
+  // adds to them: 2,932,898,611 B = 2.73 GiB (the v0.19.0 H100 log of tests/engines profiled 2.68).
+  const double sampler = 3.85 * 1024 * 151936 * 4.0;
+  CHECK(activation_peak_bytes(m, o, o.engine.profile, 8192, 1024) == std::llround(sampler + 536870912));
+  // 0.12-0.13 free it after each layer: the sampler's term alone.
+  o.engine.profile = test::bundled().resolve_engine("vllm@0.12");
+  CHECK(activation_peak_bytes(m, o, o.engine.profile, 8192, 1024) == std::llround(sampler));
+  // tp 2 splits each expert's intermediate (384), which leaves both widths at hidden 2048; 20,000
+  // tokens run in chunks of 16,384: 16,384 x 8 x 4096 x 2 B.
+  o.cache.tp = 2;
+  CHECK(fused_moe_workspace_bytes(m, o, o.engine.profile, 20000) == int64_t{16384} * 8 * 4096 * 2);
+  // Mixtral-8x7B at tp 2: intermediate 14,336 / 2 = 7168, top-2: rows of max(14,336, 4096) +
+  // max(7168, 4096) = 21,504 elements; 8192 x 2 x 21,504 x 2 B = 704,643,072 B.
+  const Model mixtral = test::model("mixtral-8x7b");
+  MemoryOptions mo = test::bf16_options(mixtral);
+  mo.cache.tp = 2;
+  CHECK(fused_moe_workspace_bytes(mixtral, mo, o.engine.profile, 8192) == 704643072);
+  // A dense model has none.
+  const Model dense = test::model("llama-3.1-8b");
+  CHECK(fused_moe_workspace_bytes(dense, test::bf16_options(dense), o.engine.profile, 8192) == 0);
+}
+
 TEST_CASE("engine: SGLang's pool and its default mem_fraction_static", "[engine]") {
   const Gpu h100 = test::gpu("h100-sxm");  // nvidia-smi 81,559 MiB
   const Gpu h200 = test::gpu("h200");      // nvidia-smi 143,771 MiB

@@ -109,6 +109,28 @@ int64_t layer_blocks(const EnginePlan& p, const EngineGroup& g, SlidingBound bou
 
 }  // namespace
 
+int64_t fused_moe_workspace_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
+                                  int64_t tokens) {
+  // Experts in 4 bits or fewer run other kernels (Marlin, MXFP4/NVFP4 GEMMs) with their own scratch.
+  const DType experts = model.expert_dtype.value_or(model.dtype);
+  if (info(experts).bits < 8) return 0;
+  const int64_t tp = memory.cache.tp;
+  const int64_t rows = std::min(tokens, profile.moe_chunk_tokens);
+  const DType act = memory_model(model, memory).activation_dtype;
+  int64_t widest = 0;
+  for (const Layer& layer : model.layers) {
+    const auto* moe = layer.mlp ? std::get_if<MoeMlp>(&*layer.mlp) : nullptr;
+    if (!moe) continue;
+    // Whole experts under expert parallelism; else each expert's intermediate split over tp.
+    const int64_t inter = memory.parallel.expert_parallel() ? moe->expert_intermediate_size
+                                                            : ceil_div(moe->expert_intermediate_size, tp);
+    const int64_t first = (moe->gated ? 2 : 1) * inter;  // the gate/up GEMM's output
+    const int64_t per_row = add(std::max(first, model.hidden_size), std::max(inter, model.hidden_size));
+    widest = std::max(widest, mul(moe->experts_per_token, per_row));
+  }
+  return element_bytes(act, mul(rows, widest));
+}
+
 int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
                               int64_t tokens, int64_t seqs) {
   const MemoryModel mm = memory_model(model, memory);
@@ -117,7 +139,11 @@ int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, c
   // The sampler's rows hold the whole vocabulary on every rank (logits are gathered), in fp32.
   const double sampler = profile.sampler_logits_copies * static_cast<double>(std::min(tokens, seqs)) *
                          static_cast<double>(model.vocab_size) * 4.0;
-  const double peak = profile.activation_terms_add ? forward + sampler : std::max(forward, sampler);
+  // A persistent fused-MoE workspace is still held when the sampler runs after the forward pass
+  // (whose own term already counts the experts' intermediates).
+  const double moe =
+      profile.moe_workspace_persists ? static_cast<double>(fused_moe_workspace_bytes(model, memory, profile, tokens)) : 0;
+  const double peak = profile.activation_terms_add ? forward + sampler : std::max(forward, sampler + moe);
   return static_cast<int64_t>(std::llround(peak));
 }
 

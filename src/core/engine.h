@@ -124,6 +124,11 @@ void apply_engine(MemoryPlan& memory, const EnginePlan& plan, int64_t batch, int
 // bytes, or the engine's block pool (planned at max_model_len, default the context).
 int64_t max_batch_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& memory, int64_t context);
 
+// The fused-MoE kernel's scratch for a forward pass of `tokens` tokens, per GPU: the largest over
+// the MoE layers with 16- or 8-bit experts (0 for none).
+int64_t fused_moe_workspace_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
+                                  int64_t tokens);
+
 // The engine's activation peak for a forward pass of `tokens` tokens with `seqs` sampled rows.
 int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
                               int64_t tokens, int64_t seqs);

@@ -68,6 +68,12 @@ struct EngineProfile {
   double forward_copies = 0;
   double sampler_logits_copies = 0;
   bool activation_terms_add = false;
+  // The fused-MoE kernel's scratch (16- and 8-bit experts): tokens x top-k rows of the widest
+  // first-GEMM output and of the activation output, in chunks of at most moe_chunk_tokens tokens.
+  // Where it persists (a grow-only workspace shared by every MoE layer), it is still held while
+  // the sampler runs, so it adds to the sampler's term; else it lives inside the forward pass.
+  bool moe_workspace_persists = false;
+  int64_t moe_chunk_tokens = 16384;
   bool chunked_local_groups = true;    // V1: chunked local attention keeps its own groups (else full)
   bool batched_tokens_from_model_len = false;  // V0: max(max_model_len, 2048), 2048 past 32K tokens
   // Defaults as `serve` applies them.

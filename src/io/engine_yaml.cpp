@@ -117,6 +117,11 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
     if (combine != "max" && combine != "sum")
       throw Error("'combine' must be max or sum, got '" + combine + "'", a.pos("combine"));
     p.activation_terms_add = combine == "sum";
+    const std::string moe = a.string("moe_workspace", "per_call");
+    if (moe != "per_call" && moe != "persistent")
+      throw Error("'moe_workspace' must be per_call or persistent, got '" + moe + "'", a.pos("moe_workspace"));
+    p.moe_workspace_persists = moe == "persistent";
+    p.moe_chunk_tokens = at_least(a, "moe_chunk_tokens", 16384, 1);
     a.finish();
   }
   YamlFields d(f.node("defaults"), source, "defaults");

@@ -247,14 +247,65 @@ bool names_mtp(const std::string& text, size_t layers) {
   return false;
 }
 
-bool any_match(std::vector<Pattern>& patterns, const std::string& name) {
+bool any_match(const std::vector<Pattern*>& patterns, const std::string& name) {
   bool hit = false;
-  for (Pattern& p : patterns)
-    if (matches(p, name)) {
-      p.matched = true;
+  for (Pattern* p : patterns)
+    if (matches(*p, name)) {
+      p->matched = true;
       hit = true;
     }
   return hit;
+}
+
+// Whether a pattern can match some name that starts with `start` (a layer prefix and index with
+// its dot): false only where it certainly cannot, so filtering by it never changes a match. A
+// checkpoint lists up to hundreds of per-layer entries; without the filter every generated name
+// of every layer is tried against all of them.
+bool may_match_under(const Pattern& pat, const std::string& start) {
+  // Characters up to the first one that is not plain text in this rule, and whether that is
+  // the whole pattern.
+  auto compatible = [&](const std::string& text, bool dot_is_any) {
+    const size_t n = std::min(text.size(), start.size());
+    for (size_t i = 0; i < n; ++i)
+      if (text[i] != start[i] && !(dot_is_any && text[i] == '.')) return false;
+    return true;
+  };
+  switch (pat.rule) {
+    case Rule::compressed_tensors:
+      if (pat.regex) return true;
+      if (!pat.literal.empty()) return compatible(pat.literal, true);
+      return pat.text.size() > start.size() && pat.text.compare(0, start.size(), start) == 0;
+    case Rule::modelopt: {
+      const size_t meta = pat.text.find_first_of("*?[");
+      return compatible(pat.text.substr(0, meta), false) &&
+             (meta != std::string::npos || pat.text.size() > start.size());
+    }
+    case Rule::transformers: {
+      if (pat.regex || compatible(pat.literal.empty() ? pat.text : pat.literal, true)) return true;
+      // The name ends with the entry: an entry that spells "layers.<n>." names layer n only,
+      // since a generated name holds "layers." once, in its prefix.
+      const std::string key = "layers.";
+      const size_t at = pat.text.find(key);
+      if (at == std::string::npos) return true;
+      size_t end = at + key.size();
+      while (end < pat.text.size() && std::isdigit(static_cast<unsigned char>(pat.text[end]))) ++end;
+      if (end == at + key.size() || end >= pat.text.size() || pat.text[end] != '.') return true;
+      const std::string layer = pat.text.substr(at, end + 1 - at);
+      return start.size() >= layer.size() && start.compare(start.size() - layer.size(), layer.size(), layer) == 0;
+    }
+  }
+  return true;
+}
+
+std::vector<Pattern*> under(std::vector<Pattern>& patterns, size_t layer) {
+  std::vector<Pattern*> out;
+  for (Pattern& p : patterns)
+    for (const char* prefix : kLayerPrefixes)
+      if (may_match_under(p, prefix + std::to_string(layer) + ".")) {
+        out.push_back(&p);
+        break;
+      }
+  return out;
 }
 
 }  // namespace
@@ -271,6 +322,7 @@ void read_unquantized_modules(Model& m, const Config& top) {
 
   for (size_t i = 0; i < m.layers.size(); ++i) {
     Layer& layer = m.layers[i];
+    const std::vector<Pattern*> kept_here = under(lists.kept, i), targets_here = under(lists.targets, i);
     std::vector<Tensor> mixer_part;
     if (layer.mixer) std::visit([&](const auto& x) { add_tensors(x, m.hidden_size, mixer_part); }, *layer.mixer);
     std::vector<std::string> kept;
@@ -280,7 +332,7 @@ void read_unquantized_modules(Model& m, const Config& top) {
       bool all_parts_kept = true, all_parts_targeted = true;
       if (is_router) {
         for (const char* prefix : kLayerPrefixes)
-          for (const char* r : kRouterNames) any_match(lists.kept, prefix + std::to_string(i) + "." + r);
+          for (const char* r : kRouterNames) any_match(kept_here, prefix + std::to_string(i) + "." + r);
         continue;
       }
       // Only a tensor the checkpoint otherwise quantizes is worth recording (gpt-oss lists its
@@ -293,8 +345,8 @@ void read_unquantized_modules(Model& m, const Config& top) {
           for (const std::string& c : containers(t, in_mixer, m.family))
             for (const std::string& leaf : part) {
               const std::string name = prefix + std::to_string(i) + "." + c + "." + leaf;
-              if (any_match(lists.kept, name)) part_kept = true;
-              if (!lists.all_linear && any_match(lists.targets, name)) part_targeted = true;
+              if (any_match(kept_here, name)) part_kept = true;
+              if (!lists.all_linear && any_match(targets_here, name)) part_targeted = true;
             }
         all_parts_kept = all_parts_kept && part_kept;
         all_parts_targeted = all_parts_targeted && part_targeted;
