@@ -216,6 +216,23 @@ TEST_CASE("engine: vLLM 0.14+ keeps the fused-MoE scratch while the sampler runs
   CHECK(fused_moe_workspace_bytes(dense, test::bf16_options(dense), o.engine.profile, 8192) == 0);
 }
 
+TEST_CASE("engine: the loaded model holds each distinct RoPE table", "[engine]") {
+  // vLLM's RotaryEmbedding keeps a [positions, rotary_dim] cos/sin table in the model dtype,
+  // one per distinct configuration. Llama-3.1-8B: 131,072 x 128 x 2 B = 33,554,432 B.
+  CHECK(rope_tables_bytes(test::model("llama-3.1-8b")) == 33554432);
+  // Gemma-3-4B: its sliding layers' local table (131,072 x 256) and its global layers' table,
+  // scaled linearly by 8 (1,048,576 x 256): 1,179,648 x 256 x 2 B = 603,979,776 B (0.5625 GiB; the
+  // v0.19.0 H100 log loads 8.58 GiB where the parameters are 8.01 GiB).
+  CHECK(rope_tables_bytes(test::model("gemma-3-4b")) == 603979776);
+  // Llama-4-Scout: max_position_embeddings 10,485,760 x 128 x 2 B = 2,684,354,560 B (2.5 GiB; the
+  // tp 4 log loads 53.12 GiB where the parameters are 50.60 GiB per GPU).
+  CHECK(rope_tables_bytes(test::model("llama-4-scout")) == 2684354560);
+  // DeepSeek-V3's MLA: the decoupled RoPE part, 163,840 x 64 x 2 B = 20,971,520 B.
+  CHECK(rope_tables_bytes(test::model("deepseek-v3")) == 20971520);
+  // A pure Mamba model has none.
+  CHECK(rope_tables_bytes(test::model("mamba2-2.7b")) == 0);
+}
+
 TEST_CASE("engine: SGLang's pool and its default mem_fraction_static", "[engine]") {
   const Gpu h100 = test::gpu("h100-sxm");  // nvidia-smi 81,559 MiB
   const Gpu h200 = test::gpu("h200");      // nvidia-smi 143,771 MiB
@@ -234,15 +251,17 @@ TEST_CASE("engine: SGLang's pool and its default mem_fraction_static", "[engine]
   CHECK(engine_defaults(v04, h100, 8192, 4).gpu_memory_utilization == 0.85);
   CHECK(engine_defaults(v04, h100, 8192, 8).gpu_memory_utilization == 0.81);
   // The pool: 0.88 x (85,029,158,912 - 408,021,893 B free before loading) = 74,466,600,576 B, less
-  // the weights (16,060,522,496 B) = 58,406,078,080 B; / 131,072 B per token = 445,603 tokens.
+  // the weights (16,060,522,496 B of parameters + the RoPE table, 131,072 positions x 128 x 2 B =
+  // 33,554,432 B: 16,094,076,928 B) = 58,372,523,648 B; / 131,072 B per token = 445,347 tokens.
   const Model m = test::model("llama-3.1-8b");
   MemoryOptions o = test::bf16_options(m);
   o.engine.profile = v04;
   o.gpu_memory_utilization = 0.88;
   const EnginePlan p = plan_engine(m, h100, o, 131072);
-  CHECK(p.weights_bytes == 16060522496);
-  CHECK(p.available_kv_cache_bytes == 58406078080);
-  CHECK(p.kv_cache_tokens == 445603);
+  CHECK(p.rope_tables_bytes == 33554432);
+  CHECK(p.weights_bytes == 16094076928);
+  CHECK(p.available_kv_cache_bytes == 58372523648);
+  CHECK(p.kv_cache_tokens == 445347);
   CHECK(p.starts);  // SGLang starts with any positive pool, even below one context
   CHECK_FALSE(p.activation_peak_bytes.has_value());
 }

@@ -126,6 +126,9 @@ TEST_CASE("Gemma-3-4B (multimodal): shapes under text_config, defaults filled in
   CHECK(m.vocab_size == 262208);
   CHECK(m.tie_word_embeddings);
   CHECK(m.max_context == 131072);
+  // rope_scaling {linear, factor 8} scales the global layers' RoPE table only: 131,072 x 8.
+  CHECK(attention_of(m.layers[5]).rope_positions == 1048576);
+  CHECK(a.rope_positions == 0);
 }
 
 TEST_CASE("Nemotron-H-8B: Mamba-2, attention and MLP-only layers from the pattern", "[hf]") {
@@ -158,6 +161,22 @@ TEST_CASE("HF import: family rules", "[hf]") {
     const Model m = import_file(kFixtures + "/falcon-7b.json");
     CHECK(attention_of(m.layers[0]).kv_heads == 1);
     CHECK(m.layers[0].norms == 1);
+  }
+  SECTION("RoPE tables: rope_scaling as vLLM sizes them") {
+    const std::string base = R"("model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 128256,
+        "max_position_embeddings": 32768)";
+    // YaRN: original_max_position_embeddings x factor = 8192 x 4 = 32,768 rows.
+    Model m = import_hf_config("{" + base + R"(, "rope_scaling": {"rope_type": "yarn", "factor": 4.0,
+        "original_max_position_embeddings": 8192}})", "yarn.json");
+    CHECK(attention_of(m.layers[1]).rope_positions == 32768);
+    // Dynamic NTK (legacy "type" spelling): max_position_embeddings x factor = 32,768 x 2.5.
+    m = import_hf_config("{" + base + R"(, "rope_scaling": {"type": "dynamic", "factor": 2.5}})", "dynamic.json");
+    CHECK(attention_of(m.layers[0]).rope_positions == 81920);
+    // llama3 scaling keeps max_position_embeddings rows (0: the model's max_context).
+    m = import_hf_config("{" + base + R"(, "rope_scaling": {"rope_type": "llama3", "factor": 8.0,
+        "original_max_position_embeddings": 8192}})", "llama3.json");
+    CHECK(attention_of(m.layers[0]).rope_positions == 0);
   }
   SECTION("legacy RefinedWeb names") {
     const Model m = import_hf_config(R"({"model_type": "RefinedWeb", "hidden_size": 8192, "n_layer": 60,

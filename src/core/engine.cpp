@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "core/params.h"
 #include "core/search.h"
+#include "core/serving_dtypes.h"
 #include "core/speculative.h"
 
 namespace kvplan {
@@ -108,6 +109,18 @@ int64_t layer_blocks(const EnginePlan& p, const EngineGroup& g, SlidingBound bou
 }
 
 }  // namespace
+
+int64_t rope_tables_bytes(const Model& model) {
+  std::vector<RopeTable> tables;
+  for (const Layer& layer : model.layers)
+    if (layer.mixer) std::visit([&](const auto& x) { add_rope_tables(x, model.max_context, tables); }, *layer.mixer);
+  std::vector<RopeTable> distinct;
+  for (const RopeTable& t : tables)
+    if (std::find(distinct.begin(), distinct.end(), t) == distinct.end()) distinct.push_back(t);
+  int64_t elements = 0;
+  for (const RopeTable& t : distinct) elements = add(elements, mul(t.positions, t.rotary_dim));
+  return element_bytes(activation_dtype(model), elements);
+}
 
 int64_t fused_moe_workspace_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
                                   int64_t tokens) {
@@ -566,6 +579,10 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       const Model& d = *engine.draft;
       part.layers.insert(part.layers.end(), d.layers.begin(), d.layers.end());
       q.weights_bytes = add(q.weights_bytes, draft_weight_bytes(engine, memory.weights, memory.cache.tp));
+    }
+    if (profile.rope_tables) {
+      q.rope_tables_bytes = rope_tables_bytes(part);
+      q.weights_bytes = add(q.weights_bytes, q.rope_tables_bytes);
     }
     if (profile.budget == Budget::requested_minus_peak) {
       // vLLM: the profiled forward pass on every stage; the sampler's rows on the last.

@@ -39,7 +39,8 @@ struct EnginePlan {
   std::string version;
   int64_t cuda_total_bytes = 0;          // total memory as the CUDA driver reports it
   int64_t requested_bytes = 0;           // utilization x total (SGLang: mem_fraction_static x free memory before loading)
-  int64_t weights_bytes = 0;             // per GPU
+  int64_t weights_bytes = 0;             // per GPU, the RoPE tables included
+  int64_t rope_tables_bytes = 0;         // of weights_bytes: the RoPE cos/sin tables
   std::optional<int64_t> activation_peak_bytes;  // profiled forward pass (vLLM); nullopt: SGLang
   int64_t cuda_graph_bytes = 0;          // deducted from the budget (0 where the version does not)
   int64_t non_torch_bytes = 0;
@@ -123,6 +124,9 @@ void apply_engine(MemoryPlan& memory, const EnginePlan& plan, int64_t batch, int
 // Requests of `context` tokens that fit on one GPU under memory.engine: the ideal engine's exact
 // bytes, or the engine's block pool (planned at max_model_len, default the context).
 int64_t max_batch_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& memory, int64_t context);
+
+// The RoPE cos/sin tables a model's layers build, in its activation dtype: each distinct table once.
+int64_t rope_tables_bytes(const Model& model);
 
 // The fused-MoE kernel's scratch for a forward pass of `tokens` tokens, per GPU: the largest over
 // the MoE layers with 16- or 8-bit experts (0 for none).

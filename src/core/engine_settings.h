@@ -73,6 +73,8 @@ struct EngineProfile {
   // Where it persists (a grow-only workspace shared by every MoE layer), it is still held while
   // the sampler runs, so it adds to the sampler's term; else it lives inside the forward pass.
   bool moe_workspace_persists = false;
+  // The loaded model also holds its RoPE cos/sin tables (part of the weights the engine logs).
+  bool rope_tables = false;
   int64_t moe_chunk_tokens = 16384;
   bool chunked_local_groups = true;    // V1: chunked local attention keeps its own groups (else full)
   bool batched_tokens_from_model_len = false;  // V0: max(max_model_len, 2048), 2048 past 32K tokens

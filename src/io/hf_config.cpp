@@ -220,6 +220,10 @@ Model import_hf_config(const std::string& json_text, const std::string& source) 
     // A wrapper's quantization_config sits beside its text_config (Kimi-K2.5-NVFP4).
     if (!wrapper_warning.empty() && top.has("quantization_config")) hf::read_dtypes(m, top, top.object("text_config"));
     hf::read_unquantized_modules(m, top);
+    // The RoPE fields sit in text_config in multimodal configs (Gemma 3, Llama 4), at the top elsewhere.
+    const bool text_rope = top.has_object("text_config") && (top.object("text_config").has_object("rope_scaling") ||
+                                                             top.object("text_config").has_object("rope_parameters"));
+    hf::read_rope_tables(m, text_rope ? top.object("text_config") : top);
     if (!wrapper_warning.empty()) m.warnings.insert(m.warnings.begin(), wrapper_warning);
     const std::vector<std::string> duplicates = duplicate_keys(json_text, source);
     m.warnings.insert(m.warnings.begin(), duplicates.begin(), duplicates.end());

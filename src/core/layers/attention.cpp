@@ -24,6 +24,7 @@ void check(const Attention& a, const Checker& c) {
   c.positive(a.input_size, "input_size");
   c.non_negative(a.sliding_window, "sliding_window");
   c.non_negative(a.chunk_size, "chunk_size");
+  c.non_negative(a.rope_positions, "rope_positions");
   if (a.sliding_window > 0 && a.chunk_size > 0) c.fail("a layer has either sliding_window or chunk_size, not both");
   if (a.k_eq_v && a.v_head_dim != a.head_dim)
     c.fail("k_eq_v needs v_head_dim equal to head_dim (got " + std::to_string(a.v_head_dim) + " and " +
@@ -95,6 +96,12 @@ int64_t widest_intermediate(const Attention& a) {
   return (a.output_gate ? 2 : 1) * a.heads * a.head_dim + a.kv_heads * (a.head_dim + a.v_head_dim);
 }
 
+// The rotary dim is taken as the head dim (a partial-rotary model's table is smaller).
+void add_rope_tables(const Attention& a, int64_t max_context, std::vector<RopeTable>& out) {
+  const int64_t positions = a.rope_positions > 0 ? a.rope_positions : max_context;
+  if (positions > 0) out.push_back({positions, a.head_dim});
+}
+
 // QK^T + PV: 2 x head_dim + 2 x v_head_dim FLOPs per head for one (query, key) pair.
 MixerWork mixer_work(const Attention& a, const CacheOptions& opt) {
   MixerWork w;
@@ -130,6 +137,7 @@ std::string describe(const Attention& a) {
   if (a.output_gate) s += ", output gate";
   if (a.k_eq_v) s += ", V = K projection";
   if (a.kv_shared) s += ", reads an earlier layer's KV";
+  if (a.rope_positions > 0) s += ", RoPE table " + std::to_string(a.rope_positions) + " positions";
   return s;
 }
 

@@ -16,6 +16,8 @@
 //   int64_t resident_window(const X&, const CacheOptions&);         most tokens kept (0 = all)
 //   SsmState state_bytes(const X&, const CacheOptions&);            fixed state per sequence
 //   int64_t widest_intermediate(const X&);                          widest per-token activation
+//   void add_rope_tables(const X&, int64_t max_context, std::vector<RopeTable>&);  the rotary
+//     position tables its engine builds (none for a mixer without RoPE)
 //   MixerWork mixer_work(const X&, const CacheOptions&);            FLOPs, bytes, kernels
 //   std::string describe(const X&);                                 `kvplan show`
 #pragma once
@@ -108,6 +110,14 @@ struct MixerKernels {
 };
 
 // The work of one mixer per token, per GPU under tensor parallel degree tp.
+// A rotary-embedding cos/sin table as vLLM and SGLang keep it on the GPU: `positions` rows of
+// `rotary_dim` values (cos and sin halves) in the model dtype. Layers with the same table share it.
+struct RopeTable {
+  int64_t positions = 0;
+  int64_t rotary_dim = 0;
+  bool operator==(const RopeTable&) const = default;
+};
+
 struct MixerWork {
   std::vector<AttentionPart> attention;  // empty for recurrent mixers
   int64_t kv_write_bytes_per_token = 0;  // the new token's cache entries

@@ -47,6 +47,8 @@ int64_t kv_bytes_per_token(const GatedDeltaNet& g, const CacheOptions& opt);
 int64_t resident_window(const GatedDeltaNet& g, const CacheOptions& opt);
 SsmState state_bytes(const GatedDeltaNet& g, const CacheOptions& opt);
 int64_t widest_intermediate(const GatedDeltaNet& g);
+// No RoPE.
+inline void add_rope_tables(const GatedDeltaNet&, int64_t, std::vector<RopeTable>&) {}
 MixerWork mixer_work(const GatedDeltaNet& g, const CacheOptions& opt);
 std::string describe(const GatedDeltaNet& g);
 

@@ -42,6 +42,8 @@ int64_t kv_bytes_per_token(const Kda& k, const CacheOptions& opt);
 int64_t resident_window(const Kda& k, const CacheOptions& opt);
 SsmState state_bytes(const Kda& k, const CacheOptions& opt);
 int64_t widest_intermediate(const Kda& k);
+// No RoPE.
+inline void add_rope_tables(const Kda&, int64_t, std::vector<RopeTable>&) {}
 MixerWork mixer_work(const Kda& k, const CacheOptions& opt);
 std::string describe(const Kda& k);
 

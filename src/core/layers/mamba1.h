@@ -46,6 +46,8 @@ int64_t kv_bytes_per_token(const Mamba1& m, const CacheOptions& opt);
 int64_t resident_window(const Mamba1& m, const CacheOptions& opt);
 SsmState state_bytes(const Mamba1& m, const CacheOptions& opt);
 int64_t widest_intermediate(const Mamba1& m);
+// No RoPE.
+inline void add_rope_tables(const Mamba1&, int64_t, std::vector<RopeTable>&) {}
 MixerWork mixer_work(const Mamba1& m, const CacheOptions& opt);
 std::string describe(const Mamba1& m);
 

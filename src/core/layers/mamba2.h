@@ -51,6 +51,8 @@ int64_t kv_bytes_per_token(const Mamba2& m, const CacheOptions& opt);
 int64_t resident_window(const Mamba2& m, const CacheOptions& opt);
 SsmState state_bytes(const Mamba2& m, const CacheOptions& opt);
 int64_t widest_intermediate(const Mamba2& m);
+// No RoPE.
+inline void add_rope_tables(const Mamba2&, int64_t, std::vector<RopeTable>&) {}
 MixerWork mixer_work(const Mamba2& m, const CacheOptions& opt);
 std::string describe(const Mamba2& m);
 

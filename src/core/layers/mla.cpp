@@ -122,6 +122,12 @@ MixerWork mixer_work(const Mla& m, const CacheOptions& opt) {
   return w;
 }
 
+// The decoupled RoPE key/query part (DeepSeek's YaRN table: original 4,096 x factor 40 =
+// max_position_embeddings).
+void add_rope_tables(const Mla& m, int64_t max_context, std::vector<RopeTable>& out) {
+  if (max_context > 0) out.push_back({max_context, m.qk_rope_head_dim});
+}
+
 std::string describe(const Mla& m) {
   std::string s = "mla " + std::to_string(m.heads) + " heads, q_lora " + std::to_string(m.q_lora_rank) + ", kv_lora " +
                   std::to_string(m.kv_lora_rank) + ", qk " + std::to_string(m.qk_nope_head_dim) + "+" +

@@ -58,6 +58,7 @@ int64_t kv_bytes_per_token(const Mla& m, const CacheOptions& opt);
 int64_t resident_window(const Mla& m, const CacheOptions& opt);
 SsmState state_bytes(const Mla& m, const CacheOptions& opt);
 int64_t widest_intermediate(const Mla& m);
+void add_rope_tables(const Mla& m, int64_t max_context, std::vector<RopeTable>& out);
 MixerWork mixer_work(const Mla& m, const CacheOptions& opt);
 std::string describe(const Mla& m);
 

@@ -50,6 +50,10 @@ MixerWork mixer_work(const ParallelHybrid& p, const CacheOptions& opt) {
   return w;
 }
 
+void add_rope_tables(const ParallelHybrid& p, int64_t max_context, std::vector<RopeTable>& out) {
+  add_rope_tables(p.attention, max_context, out);
+}
+
 std::string describe(const ParallelHybrid& p) {
   return "parallel_hybrid [" + describe(p.attention) + "] + [" + describe(p.mamba) + "]";
 }

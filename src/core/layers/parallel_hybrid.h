@@ -35,6 +35,7 @@ int64_t kv_bytes_per_token(const ParallelHybrid& p, const CacheOptions& opt);
 int64_t resident_window(const ParallelHybrid& p, const CacheOptions& opt);
 SsmState state_bytes(const ParallelHybrid& p, const CacheOptions& opt);
 int64_t widest_intermediate(const ParallelHybrid& p);
+void add_rope_tables(const ParallelHybrid& p, int64_t max_context, std::vector<RopeTable>& out);
 MixerWork mixer_work(const ParallelHybrid& p, const CacheOptions& opt);
 std::string describe(const ParallelHybrid& p);
 

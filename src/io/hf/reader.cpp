@@ -1,5 +1,6 @@
 #include "io/hf/reader.h"
 
+#include <cmath>
 #include <algorithm>
 
 namespace kvplan::hf {
@@ -146,6 +147,27 @@ Model start_model(const Config& top, const Config& c, const std::string& family,
                                                        : top.boolean("tie_word_embeddings", tie_default);
   read_dtypes(m, top, c);
   return m;
+}
+
+void read_rope_tables(Model& m, const Config& c) {
+  const char* key = c.has_object("rope_scaling") ? "rope_scaling" : c.has_object("rope_parameters") ? "rope_parameters" : nullptr;
+  if (!key || m.max_context <= 0) return;
+  const Config rope = c.object(key);
+  const std::string type = rope.has("rope_type") ? rope.string("rope_type", "") : rope.string("type", "");
+  const double factor = rope.number("factor", 1.0);
+  if (!(factor > 1.0 && factor < 1e6)) return;
+  int64_t base = 0;
+  if (type == "linear" || type == "dynamic") base = m.max_context;
+  else if (type == "yarn") base = rope.integer("original_max_position_embeddings", m.max_context);
+  if (base <= 0) return;
+  const double rows = std::floor(static_cast<double>(base) * factor);
+  if (!(rows < 9.2e18)) throw c.fail("field '" + std::string(key) + ".factor' makes a RoPE table past 2^63 positions");
+  for (Layer& layer : m.layers) {
+    if (!layer.mixer) continue;
+    auto* a = std::get_if<Attention>(&*layer.mixer);
+    if (!a || (m.family == "gemma3" && a->sliding_window > 0)) continue;
+    a->rope_positions = static_cast<int64_t>(rows);
+  }
 }
 
 void read_dtypes(Model& m, const Config& top, const Config& c) {

@@ -49,6 +49,11 @@ class Config {
     return to_integer(key);
   }
   int64_t integer(const std::string& key, int64_t fallback) const { return has(key) ? to_integer(key) : fallback; }
+  double number(const std::string& key, double fallback) const {
+    if (!has(key)) return fallback;
+    if (!obj_.at(key).is_number()) throw wrong_type(key, "a number");
+    return obj_.at(key).get<double>();
+  }
 
   bool boolean(const std::string& key, bool fallback) const {
     if (!has(key)) return fallback;
@@ -154,6 +159,12 @@ void read_dtypes(Model& m, const Config& top, const Config& c);
 // Layer::unquantized; a warning for entries that name no weight kvplan counts. After the layers
 // are built (quantized_modules.cpp).
 void read_unquantized_modules(Model& m, const Config& top);
+// The rows of each attention layer's RoPE table where rope_scaling (or rope_parameters) enlarges
+// it, as vLLM builds them (vllm/model_executor/layers/rotary_embedding/: linear and dynamic
+// scaling: max_position_embeddings x factor; YaRN: original_max_position_embeddings x factor;
+// llama3, longrope, mrope and none: max_position_embeddings). Gemma 3 scales its global layers
+// only; its sliding layers keep an unscaled local table.
+void read_rope_tables(Model& m, const Config& c);
 // gpt-oss ships its routed experts in MXFP4 (quant_method "mxfp4").
 std::optional<DType> expert_dtype(const Config& top);
 // The fields every family shares: vocab, hidden, context, tied embeddings, dtypes.
