@@ -266,6 +266,30 @@ TEST_CASE("engine: SGLang's pool and its default mem_fraction_static", "[engine]
   CHECK_FALSE(p.activation_peak_bytes.has_value());
 }
 
+TEST_CASE("engine: SGLang splits a hybrid's budget between its state pool and its KV pool", "[engine]") {
+  // Qwen3-Next-80B-A3B at tp 2: 36 Gated DeltaNet layers, each request's states per GPU = the
+  // recurrent state 32 / 2 value heads x 128 x 128 in fp32 (--mamba-ssm-dtype default) = 1,048,576 B
+  // + the conv window (2 x 16 x 128 + 32 x 128) / 2 = 4096 channels x 3 taps x 2 B (bf16) =
+  // 24,576 B; x 36 = 38,633,472 B.
+  const Model m = test::model("qwen3-next-80b-a3b");
+  MemoryOptions o = engine_options(m, "sglang@0.5", 40 * kGiB);
+  o.cache.tp = 2;
+  const EnginePlan p = plan_engine(m, test::gpu("h200"), o, 8192);
+  CHECK(p.state_page_bytes == 38633472);
+  // mamba_full_memory_ratio 0.9: floor(42,949,672,960 x 0.9 / 1.9 / 38,633,472) = 526 slots;
+  // 526 / 3 = 175 running requests with the radix cache on.
+  CHECK(p.state_slots == 526);
+  CHECK(p.state_request_cap == 175);
+  // The rest, 42,949,672,960 - 526 x 38,633,472 = 22,628,466,688 B, holds tokens of the 12
+  // attention layers: 2 KV heads / 2 x 256 x (K + V) x 2 B x 12 = 12,288 B: 1,841,509 tokens.
+  CHECK(p.kv_cache_tokens == 1841509);
+  // The state pool caps the batch: 175 requests of 1000 tokens, though the tokens hold 1,841.
+  MemoryPlan mp;
+  apply_engine(mp, p, 200, 1000);
+  CHECK(mp.max_batch == 175);
+  CHECK_FALSE(mp.fits);
+}
+
 TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
   const Registry& r = test::bundled();
   CHECK(r.resolve_engine("vllm").is_default);

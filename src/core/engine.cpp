@@ -302,6 +302,12 @@ void apply_engine(MemoryPlan& memory, const EnginePlan& plan, int64_t batch, int
   memory.engine_blocks = blocks_for_batch(plan, batch, context);
   memory.max_batch = plan.starts ? requests_that_fit(plan, context) : 0;
   memory.fits = plan.starts && memory.engine_blocks->total() <= plan.num_gpu_blocks;
+  if (plan.state_request_cap) {
+    // Every sequence also needs its states' slots.
+    const int64_t branches = std::max<int64_t>(1, plan.sharing.branches);
+    memory.max_batch = std::min(memory.max_batch, *plan.state_request_cap / branches);
+    memory.fits = memory.fits && memory.engine_blocks->sequences <= *plan.state_request_cap;
+  }
   int64_t lo = 0, hi = add(plan.max_model_len, 1);  // the longest context that fits: in [lo, hi)
   while (plan.starts && hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
@@ -324,6 +330,18 @@ int64_t single_pool(EnginePlan& p, const std::vector<CacheLayer>& layers, const 
   return per_token;
 }
 
+// One request's recurrent states as SGLang's state pool keeps them: conv windows and states in
+// the profile's dtypes (a --state-dtype flag sets the states', as --mamba-ssm-dtype does).
+int64_t sglang_state_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile) {
+  CacheOptions conv = memory.cache, ssm = memory.cache;
+  conv.state_dtype = profile.state_pool_conv_dtype;
+  if (memory.dtype_rules.state != DTypeRule::flag) ssm.state_dtype = profile.state_pool_ssm_dtype;
+  int64_t bytes = 0;
+  for (const Layer& layer : model.layers)
+    bytes = add(bytes, add(state_bytes(layer, conv).conv_bytes, state_bytes(layer, ssm).ssm_bytes));
+  return bytes;
+}
+
 // vLLM V0: whole blocks; sliding layers take full blocks.
 void allocate_vllm_v0(EnginePlan& p, const std::vector<CacheLayer>& layers) {
   single_pool(p, layers, "vLLM V0");
@@ -331,10 +349,24 @@ void allocate_vllm_v0(EnginePlan& p, const std::vector<CacheLayer>& layers) {
   p.kv_cache_tokens = mul(p.num_gpu_blocks, p.block_size);
 }
 
-// SGLang: a pool of token cells, rounded down to whole pages.
-void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers) {
+// SGLang: a pool of token cells over the attention layers, rounded down to whole pages. A hybrid
+// first splits off its state pool: memory_ratio / (1 + memory_ratio) of the budget in whole
+// request states (max_mamba_cache_size), each running request holding slots_per_request of them
+// (python/sglang/srt/model_executor/model_runner.py, handle_max_mamba_cache and init_memory_pool,
+// 0.5.6-0.5.9).
+void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64_t state_per_request,
+                     const EngineProfile& profile) {
   const int64_t per_token = single_pool(p, layers, "SGLang");
-  const int64_t cells = std::max<int64_t>(0, p.available_kv_cache_bytes / per_token);
+  int64_t budget = std::max<int64_t>(0, p.available_kv_cache_bytes);
+  if (state_per_request > 0 && profile.state_pool_ratio > 0) {
+    const double r = profile.state_pool_ratio;
+    p.state_page_bytes = state_per_request;
+    p.state_slots = static_cast<int64_t>(std::floor(static_cast<double>(budget) * r / (1 + r) /
+                                                    static_cast<double>(state_per_request)));
+    budget -= mul(p.state_slots, state_per_request);
+    p.state_request_cap = p.state_slots / profile.state_pool_slots_per_request;
+  }
+  const int64_t cells = budget / per_token;
   p.kv_cache_tokens = cells / p.block_size * p.block_size;
   p.num_gpu_blocks = p.kv_cache_tokens / p.block_size;
 }
@@ -605,7 +637,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     switch (profile.allocator) {
       case Allocator::vllm_v0: allocate_vllm_v0(q, layers); break;
       case Allocator::vllm_v1: allocate_vllm_v1(q, layers, profile, engine.block_size.has_value()); break;
-      case Allocator::sglang: allocate_sglang(q, layers); break;
+      case Allocator::sglang: allocate_sglang(q, layers, sglang_state_bytes(part, memory, profile), profile); break;
     }
     report(q, profile);
     check_start(q, layers, profile);

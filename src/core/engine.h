@@ -48,7 +48,9 @@ struct EnginePlan {
   int64_t available_kv_cache_bytes = 0;  // the KV budget
   int64_t block_size = 0;                // tokens per attention block (after hybrid unification)
   int64_t page_bytes = 0;                // bytes of one block of one layer (V0/SGLang: of all layers)
-  int64_t state_page_bytes = 0;          // one recurrent-state page, padded (0: none)
+  int64_t state_page_bytes = 0;          // one recurrent-state page, padded (0: none); SGLang: one request's states
+  int64_t state_slots = 0;               // SGLang hybrids: slots of the state pool (max_mamba_cache_size)
+  std::optional<int64_t> state_request_cap;  // SGLang hybrids: sequences the state pool lets run at once
   int64_t unified_page_bytes = 0;        // V1 hybrids with unified pages: every attention page (0: not unified)
   std::vector<EngineGroup> groups;
   int64_t group_size = 1;                // layers sharing one block (V1: the group size)

@@ -75,6 +75,14 @@ struct EngineProfile {
   bool moe_workspace_persists = false;
   // The loaded model also holds its RoPE cos/sin tables (part of the weights the engine logs).
   bool rope_tables = false;
+  // SGLang: hybrids keep their Mamba/linear-attention states in a pool of their own, split off
+  // the KV budget as memory_ratio : 1 (mamba_full_memory_ratio); the conv windows and recurrent
+  // states in their own dtypes (bf16, --mamba-ssm-dtype float32); slots_per_request state slots
+  // per running request (radix cache on). 0 ratio: no separate pool.
+  double state_pool_ratio = 0;
+  DType state_pool_conv_dtype = DType::bf16;
+  DType state_pool_ssm_dtype = DType::fp32;
+  int64_t state_pool_slots_per_request = 1;
   int64_t moe_chunk_tokens = 16384;
   bool chunked_local_groups = true;    // V1: chunked local attention keeps its own groups (else full)
   bool batched_tokens_from_model_len = false;  // V0: max(max_model_len, 2048), 2048 past 32K tokens

@@ -110,6 +110,19 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.chunked_local_groups = f.boolean("chunked_local_groups", true);
   p.prefix_caching = f.boolean("prefix_caching", false);
   p.rope_tables = f.boolean("rope_tables", false);
+  if (f.has("state_pool")) {
+    YamlFields s(f.node("state_pool"), source, "state_pool");
+    p.state_pool_ratio = within(s, "memory_ratio", std::nullopt, 1e-6, 1e6);
+    for (auto [key, out] : {std::pair{"conv_dtype", &p.state_pool_conv_dtype}, std::pair{"ssm_dtype", &p.state_pool_ssm_dtype}}) {
+      try {
+        *out = parse_dtype(s.string(key));
+      } catch (const Error& e) {
+        throw Error(e.what(), s.pos(key));
+      }
+    }
+    p.state_pool_slots_per_request = at_least(s, "slots_per_request", 1, 1);
+    s.finish();
+  }
   if (f.has("activation")) {
     YamlFields a(f.node("activation"), source, "activation");
     p.forward_copies = within(a, "forward_copies", 0, 0, 1e6);

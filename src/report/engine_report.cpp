@@ -33,6 +33,8 @@ Json engine_to_json(const std::optional<EnginePlan>& plan) {
   j["block_size"] = or_null(on, p.block_size);
   j["page_bytes"] = or_null(on, p.page_bytes);
   j["state_page_bytes"] = or_null(on, p.state_page_bytes);
+  j["state_slots"] = or_null(on, p.state_slots);
+  j["state_request_cap"] = or_null(on && p.state_request_cap, p.state_request_cap.value_or(0));
   j["kv_cache_groups"] = or_null(on, static_cast<int64_t>(p.groups.size()));
   j["layers_per_group"] = or_null(on, p.group_size);
   j["num_gpu_blocks"] = or_null(on, p.num_gpu_blocks);
@@ -63,7 +65,11 @@ std::string render_engine(const EnginePlan& p) {
   }
   out += fmt::format("             available KV cache memory {}; block {} tokens, page {} B", gib2(p.available_kv_cache_bytes),
                      p.block_size, group_digits(p.page_bytes));
-  if (p.state_page_bytes > 0) out += fmt::format(", state page {} B", group_digits(p.state_page_bytes));
+  if (p.state_slots > 0)
+    out += fmt::format(", state pool {} slots of {} B ({} requests)", group_digits(p.state_slots),
+                       group_digits(p.state_page_bytes), group_digits(p.state_request_cap.value_or(0)));
+  else if (p.state_page_bytes > 0)
+    out += fmt::format(", state page {} B", group_digits(p.state_page_bytes));
   if (p.groups.size() > 1) out += fmt::format(", {} groups of {} layers", p.groups.size(), p.group_size);
   out += "\n";
   out += fmt::format("             {} blocks, KV cache size {} tokens; max concurrency {:.2f}x at {} tokens per request\n",
