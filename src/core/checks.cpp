@@ -42,6 +42,8 @@ MemoryOptions memory_options(const Model& model, const Gpu& gpu, const DeployEng
   if (profile.kind != EngineKind::ideal && engine_mla_fp8_ds(profile, engine.kv_cache_dtype)) o.cache.mla = MlaCache::fp8_ds;
   o.cache.state_dtype = d.state;  // vLLM's mamba_ssm_cache_dtype "auto"
   o.cache.tp = engine.tensor_parallel_size;
+  o.parallel.dp = engine.data_parallel_size;
+  o.parallel.ep = engine.enable_expert_parallel ? mul(engine.tensor_parallel_size, engine.data_parallel_size) : 1;
   const EngineDefaults defaults =
       engine_defaults(profile, gpu, max_model_len, engine.tensor_parallel_size * engine.settings.pipeline_parallel_size);
   o.gpu_memory_utilization = engine.gpu_memory_utilization.value_or(
@@ -102,6 +104,15 @@ DeployEstimates estimate_deployment(const Model& model, const Gpu& gpu, const De
     throw Error("limit max_num_seqs_fit needs engine.max_num_seqs", spec.pos("limits.max_num_seqs_fit"));
 
   MemoryOptions options = memory_options(model, gpu, spec.engine, max_len);
+  try {
+    check_layout(model, options.cache.tp, engine.pipeline_parallel_size, options.parallel);
+  } catch (const Error& e) {
+    // The layout's messages name the CLI flags; a file names its keys.
+    std::string what = e.what();
+    if (what.rfind("--ep: ", 0) == 0) what = "enable_expert_parallel: " + what.substr(6);
+    throw Error(what, spec.pos(spec.engine.enable_expert_parallel ? "engine.enable_expert_parallel"
+                                                                  : "engine.data_parallel_size"));
+  }
   options.sharing.prefix_hit_rate = w.prefix_hit_rate;
   options.engine.acceptance = w.acceptance;
   if (w.acceptance) {

@@ -16,6 +16,7 @@ const std::pair<const char*, const char*> kSglangNames[] = {
     {"gpu_memory_utilization", "mem_fraction_static"}, {"max_model_len", "context_length"},
     {"max_num_seqs", "max_running_requests"},          {"block_size", "page_size"},
     {"tensor_parallel_size", "tp_size"},               {"pipeline_parallel_size", "pp_size"},
+    {"data_parallel_size", "dp_size"},
     {"max_num_batched_tokens", "chunked_prefill_size"}, {"kv_cache_dtype", "kv_cache_dtype"},
     {"enforce_eager", "disable_cuda_graph"},            {"quantization", "quantization"},
     {"enable_prefix_caching", "disable_radix_cache"}};  // SGLang's is the negation
@@ -133,6 +134,16 @@ const KeySpec kKeys[] = {
     {"engine", "tensor_parallel_size", "integer", "1", false,
      "--tensor-parallel-size (SGLang tp_size): GPUs one replica is split over; memory is reported per GPU",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.tensor_parallel_size = positive(f, k); }},
+    {"engine", "data_parallel_size", "integer", "1", false,
+     "--data-parallel-size (SGLang dp_size): replicas of the model; each GPU's memory is that of one replica's rank "
+     "unless enable_expert_parallel spreads the MoE layers over them",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.data_parallel_size = positive(f, k); }},
+    {"engine", "enable_expert_parallel", "true/false", "false", false,
+     "--enable-expert-parallel (vLLM): the MoE layers' whole experts spread over tensor_parallel_size x "
+     "data_parallel_size GPUs (docs/fleet.md \"Parallel layouts\")",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.engine.enable_expert_parallel = f.boolean(k, false);
+     }},
     {"engine", "pipeline_parallel_size", "integer", "1", false,
      "--pipeline-parallel-size (SGLang pp_size): pipeline stages",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
