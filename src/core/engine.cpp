@@ -129,7 +129,7 @@ int64_t fused_moe_workspace_bytes(const Model& model, const MemoryOptions& memor
   if (info(experts).bits < 8) return 0;
   const int64_t tp = memory.cache.tp;
   const int64_t rows = std::min(tokens, profile.moe_chunk_tokens);
-  const DType act = memory_model(model, memory).activation_dtype;
+  const DType act = activation_dtype(model);
   int64_t widest = 0;
   for (const Layer& layer : model.layers) {
     const auto* moe = layer.mlp ? std::get_if<MoeMlp>(&*layer.mlp) : nullptr;
