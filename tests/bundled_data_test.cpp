@@ -129,6 +129,7 @@ TEST_CASE("every bundled model estimates, sweeps its kinds and shows", "[data]")
     o.weights = d.weights;
     o.cache.kv_dtype = d.kv;
     o.cache.state_dtype = d.state;
+    o.cache.conv_dtype = d.conv;
     const Estimate e = estimate(m, gpu, Workload{2, 4096, 0, 0}, o);
     CHECK(e.memory.kv_bytes_per_sequence + e.memory.state_bytes_per_sequence > 0);
     CHECK(e.decode.time_s > 0);

@@ -4,7 +4,8 @@
 Each fixture holds a public start-up log, the figures copied from it (`logged`), and the same
 deployment for kvplan (`kvplan`). Three checks, all through the kvplan binary:
   budget   given the log's own KV budget (--kv-cache-memory, +/- the log's rounding of 0.005 GiB),
-           kvplan's KV-cache tokens and blocks are within one block of the log's;
+           kvplan's KV-cache tokens and blocks are within one block of the log's, and its maximum
+           concurrency (for max_model_len-token requests) within the log's rounding;
   starts   `kvplan check` exits 1 for every deployment that failed to start, 0 for those that ran;
   end2end  from --gpu-memory-utilization alone, kvplan's available KV-cache memory against the
            log's: the mean |error| over deployments that ran with a KV pool >= 20% of the requested
@@ -52,7 +53,10 @@ def cli_args(q, root):
     out = ["--model", model, "--gpu", q["gpu"], "--engine", q["engine"]]
     args = q.get("args", {}) or {}
     for key, value in args.items():
-        out += [FLAGS[key], str(value)]
+        if key == "enable_prefix_caching":
+            out += ["--enable-prefix-caching" if value else "--no-enable-prefix-caching"]
+        else:
+            out += [FLAGS[key], str(value)]
     for key in ("max_model_len", "context_length"):
         if key in args:
             out += ["--context", str(args[key])]
@@ -125,6 +129,12 @@ def main():
                     ok = lo[key] - unit <= logged[key] <= hi[key] + unit
                     budget_ok = budget_ok and ok
                     row[key] = (logged[key], lo[key], hi[key])
+            # The engine's "Maximum concurrency for N tokens per request", printed with two decimals.
+            if "max_concurrency" in logged and logged.get("max_concurrency_len") == hi["max_model_len"]:
+                ok = lo["max_concurrency"] - 0.005 <= logged["max_concurrency"] <= hi["max_concurrency"] + 0.005
+                budget_ok = budget_ok and ok
+                row["max_concurrency"] = (logged["max_concurrency"], round(lo["max_concurrency"], 3),
+                                          round(hi["max_concurrency"], 3))
             if not budget_ok:
                 failures.append(f"{name}: budget {avail} GiB: logged {row}")
         row["budget_ok"] = budget_ok

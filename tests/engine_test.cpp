@@ -140,6 +140,14 @@ TEST_CASE("engine: a hybrid's attention block grows until one page holds a state
   CHECK(p.kv_cache_tokens == 3212 / 4 * 544);
   // A 32,768-token request: cdiv(32768, 544) = 61 attention blocks + 1 state block per state group.
   CHECK(p.blocks_per_request == 61 + 3);
+  // With --enable-prefix-caching, vLLM 0.18+ runs the states in 'align' mode: two blocks per state
+  // group, 61 + 3 x 2 = 67 per request; the pool itself is unchanged.
+  MemoryOptions align = engine_options(m, "vllm@0.19", 40 * kGiB);
+  align.engine.prefix_caching = true;
+  const EnginePlan a = plan_engine(m, test::gpu("h200"), align, 32768);
+  CHECK(a.num_gpu_blocks == p.num_gpu_blocks);
+  CHECK(a.blocks_per_request == 61 + 3 * 2);
+  CHECK(a.max_concurrency == Approx(3212.0 / 67));
 }
 
 TEST_CASE("engine: pipeline stages split the layers as vLLM does; the fullest stage binds", "[engine]") {

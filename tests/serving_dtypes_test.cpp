@@ -87,6 +87,32 @@ TEST_CASE("a declared recurrent-state dtype is the state's default", "[dtype][hf
   const ServingDTypes d = serving_dtypes(m, std::nullopt, std::nullopt, std::nullopt);
   CHECK(d.state == DType::fp32);
   CHECK(d.rules.state == DTypeRule::checkpoint);
+  CHECK(d.conv == DType::bf16);  // the conv windows stay in the activation dtype
+}
+
+TEST_CASE("Qwen3.5: fp32 recurrent states, conv windows in the model dtype", "[dtype][hf]") {
+  // tests/fixtures/hf/qwen3.5-35b-a3b.json: mamba_ssm_dtype float32, dtype bfloat16; Gated DeltaNet
+  // layers of 16 key heads x 128, 32 value heads x 128, conv kernel 4.
+  const Model m = model("qwen3.5-35b-a3b");
+  const ServingDTypes d = serving_dtypes(m, std::nullopt, std::nullopt, std::nullopt);
+  REQUIRE(d.state == DType::fp32);
+  REQUIRE(d.conv == DType::bf16);
+  CacheOptions o;
+  o.state_dtype = d.state;
+  o.conv_dtype = d.conv;
+  const Layer* gdn = nullptr;
+  for (const Layer& l : m.layers)
+    if (l.mixer && std::holds_alternative<GatedDeltaNet>(*l.mixer)) gdn = &l;
+  REQUIRE(gdn != nullptr);
+  // conv: (2 x 16 x 128 + 32 x 128) = 8,192 channels x (4 - 1) columns x 2 B = 49,152 B;
+  // state: 32 heads x 128 x 128 x 4 B = 2,097,152 B (vLLM 0.18 sizes the same page, see
+  // tests/engines/vllm-qwen3.5-35b-a3b-fp8-gb10-len262144-0.18.1rc1.yaml: 2,146,304 B over 2,048 B
+  // of attention per token = 1,048 tokens, rounded up to a multiple of 16 = the logged block of 1,056).
+  CHECK(state_bytes(*gdn, o).conv_bytes == 8192 * 3 * 2);
+  CHECK(state_bytes(*gdn, o).ssm_bytes == 32 * 128 * 128 * 4);
+  // An explicit --state-dtype sets both, as vLLM's --mamba-cache-dtype does.
+  const ServingDTypes flag = serving_dtypes(m, std::nullopt, std::nullopt, DType::fp32);
+  CHECK_FALSE(flag.conv.has_value());
 }
 
 TEST_CASE("NVFP4 checkpoints: 4-bit weights with an fp8 scale per 16 inputs", "[dtype][hf]") {

@@ -267,6 +267,7 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   o.dtype_rules = d.rules;
   o.cache.kv_dtype = d.kv;
   o.cache.state_dtype = d.state;
+  o.cache.conv_dtype = d.conv;
   o.cache.conv_width = q.conv_state_width == "kernel" ? ConvStateWidth::kernel : ConvStateWidth::kernel_minus_1;
   o.cache.sliding = q.sliding_window_cache == "full" ? SlidingCache::full : SlidingCache::window;
   o.cache.mla = q.mla_cache == "decompressed" ? MlaCache::decompressed

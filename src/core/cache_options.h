@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "core/dtype.h"
 
@@ -48,6 +49,11 @@ struct CachePolicy {
 struct CacheOptions {
   DType kv_dtype = DType::bf16;
   DType state_dtype = DType::bf16;
+  // The conv windows' dtype when it differs from the states' (unset: the same). A checkpoint's
+  // mamba_ssm_dtype sets the states only: vLLM copies it into mamba_ssm_cache_dtype (the Qwen3.5
+  // config hook in vllm/model_executor/models/config.py) and keeps the conv windows in
+  // mamba_cache_dtype, "auto" = the model dtype (vllm/model_executor/layers/mamba/mamba_utils.py).
+  std::optional<DType> conv_dtype;
   ConvStateWidth conv_width = ConvStateWidth::kernel_minus_1;
   SlidingCache sliding = SlidingCache::window;
   MlaCache mla = MlaCache::latent;
@@ -56,6 +62,7 @@ struct CacheOptions {
 
   // Columns of the cached conv window for a causal conv of d_conv taps.
   int64_t conv_columns(int64_t d_conv) const { return conv_width == ConvStateWidth::kernel ? d_conv : d_conv - 1; }
+  DType conv() const { return conv_dtype.value_or(state_dtype); }
 };
 
 // Fixed per-sequence state of a recurrent layer (Mamba, linear attention): conv window + state.

@@ -103,7 +103,7 @@ int64_t layer_blocks(const EnginePlan& p, const EngineGroup& g, SlidingBound bou
     case Kind::chunked:
       if (bound == SlidingBound::full) return ceil_div(tokens, g.block_size);
       return ceil_div(std::min(add(g.window, p.max_num_batched_tokens), tokens), g.block_size);
-    case Kind::state: return 1;
+    case Kind::state: return p.state_blocks_per_request;
   }
   return 0;
 }
@@ -333,12 +333,11 @@ int64_t single_pool(EnginePlan& p, const std::vector<CacheLayer>& layers, const 
 // One request's recurrent states as SGLang's state pool keeps them: conv windows and states in
 // the profile's dtypes (a --state-dtype flag sets the states', as --mamba-ssm-dtype does).
 int64_t sglang_state_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile) {
-  CacheOptions conv = memory.cache, ssm = memory.cache;
-  conv.state_dtype = profile.state_pool_conv_dtype;
-  if (memory.dtype_rules.state != DTypeRule::flag) ssm.state_dtype = profile.state_pool_ssm_dtype;
+  CacheOptions pool = memory.cache;
+  pool.conv_dtype = profile.state_pool_conv_dtype;
+  if (memory.dtype_rules.state != DTypeRule::flag) pool.state_dtype = profile.state_pool_ssm_dtype;
   int64_t bytes = 0;
-  for (const Layer& layer : model.layers)
-    bytes = add(bytes, add(state_bytes(layer, conv).conv_bytes, state_bytes(layer, ssm).ssm_bytes));
+  for (const Layer& layer : model.layers) bytes = add(bytes, state_bytes(layer, pool).total());
   return bytes;
 }
 
@@ -639,6 +638,10 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       case Allocator::vllm_v1: allocate_vllm_v1(q, layers, profile, engine.block_size.has_value()); break;
       case Allocator::sglang: allocate_sglang(q, layers, sglang_state_bytes(part, memory, profile), profile); break;
     }
+    // vLLM turns a hybrid's Mamba cache to 'align' mode when prefix caching is switched on
+    // (vllm/model_executor/models/config.py, MambaModelConfig; PR #30877); its admission counts
+    // two state blocks per request then (vllm/v1/kv_cache_interface.py, MambaSpec).
+    if (profile.mamba_cache_align && engine.prefix_caching.value_or(false)) q.state_blocks_per_request = 2;
     report(q, profile);
     check_start(q, layers, profile);
     // The stage that stops the engine, else the one with the fewest blocks.

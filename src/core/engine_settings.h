@@ -123,6 +123,10 @@ struct EngineProfile {
   // (MlaCache::fp8_ds; vLLM's fp8_ds_mla).
   std::vector<std::string> mla_fp8_ds_kv_cache_dtypes;
   bool prefix_caching = false;          // prefix caching on by default (vLLM V1, SGLang's radix cache)
+  // A hybrid deployed with prefix caching switched on keeps two state blocks per request in each
+  // state group (vLLM's mamba_cache_mode 'align': the running state and the last block-aligned
+  // one), else one.
+  bool mamba_cache_align = false;
   std::vector<std::string> arguments;  // every argument of this version; those not modelled get a note
 };
 

@@ -45,6 +45,7 @@ ServingDTypes serving_dtypes(const Model& model, std::optional<DType> weights, s
   } else if (model.state_dtype) {
     s.state = *model.state_dtype;
     s.rules.state = DTypeRule::checkpoint;
+    if (s.state != act) s.conv = act;
   } else {
     s.state = act;
   }

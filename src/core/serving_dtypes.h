@@ -36,6 +36,7 @@ struct ServingDTypes {
   WeightDTypes weights;
   DType kv = DType::bf16;
   DType state = DType::bf16;
+  std::optional<DType> conv;  // conv windows, when not in `state`: the activation dtype beside a declared state dtype
   DTypeRules rules;
 };
 // The dtypes for a query: each override when given, else the rule above.

@@ -109,6 +109,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.non_torch_bytes_pipeline = at_least(f, "non_torch_bytes_pipeline", p.non_torch_bytes, 0);
   p.chunked_local_groups = f.boolean("chunked_local_groups", true);
   p.prefix_caching = f.boolean("prefix_caching", false);
+  p.mamba_cache_align = f.boolean("mamba_cache_align", false);
   p.rope_tables = f.boolean("rope_tables", false);
   if (f.has("state_pool")) {
     YamlFields s(f.node("state_pool"), source, "state_pool");

@@ -89,6 +89,7 @@ Json to_json(const Estimate& e) {
                   {"expert_weight_dtype", name(o.weights.expert)},
                   {"kv_dtype", name(o.cache.kv_dtype)},
                   {"state_dtype", name(o.cache.state_dtype)},
+                  {"conv_state_dtype", name(o.cache.conv())},
                   {"weight_dtype_rule", name(o.dtype_rules.weights)},
                   {"kv_dtype_rule", name(o.dtype_rules.kv)},
                   {"state_dtype_rule", name(o.dtype_rules.state)},
@@ -129,10 +130,11 @@ std::string render_table(const Estimate& e) {
                      human_count(e.params.active), name(e.model.dtype), e.model.layers.size(), layer_kinds);
   out += fmt::format("  workload   batch {} x context {} tokens, {}\n", group_digits(e.workload.batch),
                      group_digits(e.workload.context), layout_text(o));
-  out += fmt::format("  dtypes     weights {}{} ({}), KV {} ({}), state {} ({})\n", name(o.weights.linear),
+  out += fmt::format("  dtypes     weights {}{} ({}), KV {} ({}), state {} ({}){}\n", name(o.weights.linear),
                      o.weights.expert != o.weights.linear ? fmt::format(", experts {}", name(o.weights.expert)) : "",
                      name(o.dtype_rules.weights), name(o.cache.kv_dtype), name(o.dtype_rules.kv),
-                     name(o.cache.state_dtype), name(o.dtype_rules.state));
+                     name(o.cache.state_dtype), name(o.dtype_rules.state),
+                     o.cache.conv() != o.cache.state_dtype ? fmt::format(", conv windows {}", name(o.cache.conv())) : "");
   out += "\n";
   const std::string per_gpu = o.cache.tp > 1 ? " (per GPU)" : "";
   out += fmt::format("  {:<28}{:>22}{:>14}\n", "memory" + per_gpu, "bytes", "GiB");

@@ -43,7 +43,7 @@ int64_t resident_window(const Mamba1&, const CacheOptions&) { return 0; }
 
 SsmState state_bytes(const Mamba1& s, const CacheOptions& opt) {
   const int64_t d_inner = s.d_inner / opt.tp;
-  return {element_bytes(opt.state_dtype, mul(d_inner, opt.conv_columns(s.d_conv))),
+  return {element_bytes(opt.conv(), mul(d_inner, opt.conv_columns(s.d_conv))),
           element_bytes(opt.state_dtype, mul(d_inner, s.d_state))};
 }
 

@@ -45,7 +45,7 @@ SsmState state_bytes(const Mamba2& s, const CacheOptions& opt) {
   const int64_t heads = s.n_heads / opt.tp;
   const int64_t groups = s.n_groups % opt.tp == 0 ? s.n_groups / opt.tp : s.n_groups;
   const int64_t conv_dim = add(mul(heads, s.head_dim), mul(2, groups, s.d_state));
-  return {element_bytes(opt.state_dtype, mul(conv_dim, opt.conv_columns(s.d_conv))),
+  return {element_bytes(opt.conv(), mul(conv_dim, opt.conv_columns(s.d_conv))),
           element_bytes(opt.state_dtype, mul(heads, s.head_dim, s.d_state))};
 }
 
