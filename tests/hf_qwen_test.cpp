@@ -314,7 +314,8 @@ TEST_CASE("Qwen3-VL: Qwen3 / Qwen3-MoE text stacks and a vision tower with deeps
 
 TEST_CASE("qwen2_moe (Qwen1.5-MoE-A2.7B): shared expert with its sigmoid gate, q/k/v bias", "[hf][qwen]") {
   // Qwen/Qwen1.5-MoE-A2.7B's shape fields (SOURCES.md "qwen2_moe": no verbatim config.json was found; these
-  // are the values of the Qwen1.5-MoE-A2.7B-Chat-GPTQ-Int4 copy, whose layers are the same).
+  // are the Qwen1.5-MoE-A2.7B-Chat-GPTQ-Int4 copy's, whose layers are the same, without its
+  // quantization_config, with torch_dtype bfloat16 and Qwen2MoeConfig's max_position_embeddings 8192).
   const Model m = import_hf_config(R"({"architectures": ["Qwen2MoeForCausalLM"], "model_type": "qwen2_moe",
       "decoder_sparse_step": 1, "hidden_size": 2048, "intermediate_size": 5632, "max_position_embeddings": 8192,
       "max_window_layers": 21, "moe_intermediate_size": 1408, "norm_topk_prob": false, "num_attention_heads": 16,
