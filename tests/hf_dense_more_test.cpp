@@ -1,5 +1,5 @@
-// HF import of the further dense families (phi3, olmo2/olmo3, cohere/cohere2, smollm3, granite,
-// exaone4) and their bundled models: layer kinds, KV bytes and parameter counts derived by hand
+// HF import of the further dense families (phi, phi3, olmo2/olmo3, cohere/cohere2, smollm3, granite,
+// exaone4, gemma) and their bundled models: layer kinds, KV bytes and parameter counts derived by hand
 // from the config values (tests/fixtures/hf/SOURCES.md, SOURCES.md).
 #include <catch2/catch.hpp>
 
@@ -262,4 +262,139 @@ TEST_CASE("bundled Mistral-Nemo and Mistral-Small: explicit head_dim 128", "[hf]
   // Mistral-Small-24B-2501: MLP 3 x 5120 x 32768 = 503,316,480 -> 555,755,520 per layer;
   // 40 x 555,755,520 + 1,342,177,280 + 5,120 = 23,572,403,200 (SOURCES.md: text tower 23,572,403,200).
   CHECK(count_params(model("mistral-small-24b")).total == 23572403200LL);
+}
+
+TEST_CASE("phi (phi-2): parallel block, biased projections and LayerNorms, ungated MLP", "[hf][more_dense]") {
+  const Model m = import_file(kFixtures + "/phi-2.json");
+  CHECK(m.family == "phi");
+  CHECK(m.norm == Norm::layernorm);
+  CHECK_FALSE(m.tie_word_embeddings);
+  CHECK(m.dtype == DType::fp16);  // torch_dtype float16
+  CHECK(m.max_context == 2048);
+  REQUIRE(m.layers.size() == 32);
+  CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::attention, 32}});
+  const Attention& a = attention_of(m.layers[0]);
+  CHECK(a.heads == 32);
+  CHECK(a.kv_heads == 32);
+  CHECK(a.head_dim == 80);  // 2560 / 32; partial_rotary_factor 0.4 rotates 32 of the 80 dims, no size effect
+  CHECK(a.qkv_bias);
+  CHECK(a.o_bias);
+  CHECK_FALSE(a.qk_norm);
+  CHECK(std::get<DenseMlp>(*m.layers[0].mlp) == DenseMlp{10240, false, true});
+  CHECK(m.layers[0].norms == 1);  // one input_layernorm feeds attention and MLP
+  // KV: 32 layers x 32 KV heads x 80 x (K+V) 2 x 2 B (fp16) = 327,680 B/token.
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 327680);
+  // per layer: q, k, v, dense 4 x (2560 x 2560 + 2560) = 26,224,640; fc1 10240 x 2560 + 10240 = 26,224,640;
+  //   fc2 2560 x 10240 + 2560 = 26,216,960; input_layernorm w+b 5,120 -> 78,671,360; x 32 = 2,517,483,520.
+  // embed 51200 x 2560 = 131,072,000; lm_head weight 131,072,000 + bias 51,200; final_layernorm w+b 5,120.
+  // checkpoint total 2,517,483,520 + 262,144,000 + 51,200 + 5,120 = 2,779,683,840, exactly the published
+  // model.safetensors.index.json total_size 5,559,367,680 B / 2 B (fp16) (SOURCES.md, phi-2.json).
+  // kvplan has no lm_head bias (vocab_size params, as for phimoe): 2,779,683,840 - 51,200.
+  const int64_t checkpoint = 5559367680LL / 2;
+  CHECK(checkpoint == 2779683840LL);
+  CHECK(count_params(m).total == checkpoint - 51200);
+}
+
+TEST_CASE("phi: defaults and qk_layernorm", "[hf][more_dense]") {
+  // phi-1_5's shapes (SOURCES.md): num_key_value_heads null = heads; qk_layernorm counted as qk_norm.
+  const Model m = import_hf_config(R"({"model_type": "phi", "hidden_size": 2048, "intermediate_size": 8192,
+      "num_hidden_layers": 24, "num_attention_heads": 32, "num_key_value_heads": null, "vocab_size": 51200,
+      "partial_rotary_factor": 0.5, "qk_layernorm": true})",
+                                   "phi-1_5.json");
+  const Attention& a = attention_of(m.layers[0]);
+  CHECK(a.kv_heads == 32);
+  CHECK(a.head_dim == 64);
+  CHECK(a.qk_norm);
+  CHECK(m.max_context == 2048);  // PhiConfig default
+  CHECK_FALSE(m.tie_word_embeddings);
+}
+
+TEST_CASE("phi: bad input is one located error", "[hf][more_dense]") {
+  CHECK(import_error(R"({"model_type": "phi", "hidden_size": 2560, "num_hidden_layers": 32,
+      "num_attention_heads": 32, "vocab_size": 51200, "qk_layernorm": "no"})") ==
+        "cfg.json: field 'qk_layernorm' must be true or false (got \"no\")");
+}
+
+namespace {
+
+// google/gemma-7b's config as transformers 4.45.2 prints it (GemmaConfig; SOURCES.md "gemma": no verbatim
+// config.json was found, this print agrees with the fields every copy quotes).
+const char* kGemma7b = R"({
+  "_name_or_path": "google/gemma-7b",
+  "architectures": [
+    "GemmaForCausalLM"
+  ],
+  "attention_bias": false,
+  "attention_dropout": 0.0,
+  "bos_token_id": 2,
+  "eos_token_id": 1,
+  "head_dim": 256,
+  "hidden_act": "gelu",
+  "hidden_activation": "gelu_pytorch_tanh",
+  "hidden_size": 3072,
+  "initializer_range": 0.02,
+  "intermediate_size": 24576,
+  "max_position_embeddings": 8192,
+  "model_type": "gemma",
+  "num_attention_heads": 16,
+  "num_hidden_layers": 28,
+  "num_key_value_heads": 16,
+  "pad_token_id": 0,
+  "rms_norm_eps": 1e-06,
+  "rope_scaling": null,
+  "rope_theta": 10000.0,
+  "torch_dtype": "bfloat16",
+  "transformers_version": "4.45.2",
+  "use_cache": true,
+  "vocab_size": 256000
+})";
+
+}  // namespace
+
+TEST_CASE("gemma (Gemma-7B): head_dim 256 wider than hidden / heads, tied embeddings", "[hf][more_dense]") {
+  const Model m = import_hf_config(kGemma7b, "gemma-7b.json");
+  CHECK(m.family == "gemma");
+  CHECK(m.tie_word_embeddings);  // GemmaConfig default; the config does not say
+  CHECK(m.max_context == 8192);
+  REQUIRE(m.layers.size() == 28);
+  CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::attention, 28}});
+  const Attention& a = attention_of(m.layers[0]);
+  CHECK(a.heads == 16);
+  CHECK(a.kv_heads == 16);
+  CHECK(a.head_dim == 256);  // not 3072 / 16 = 192
+  CHECK_FALSE(a.qkv_bias);
+  CHECK(std::get<DenseMlp>(*m.layers[0].mlp) == DenseMlp{24576, true, false});
+  CHECK(m.layers[0].norms == 2);
+  // KV: 28 layers x 16 KV heads x 256 x (K+V) 2 x 2 B = 458,752 B/token.
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 458752);
+  // per layer: q, k, v 3 x (4096 x 3072) = 37,748,736 + o 3072 x 4096 = 12,582,912; MLP 3 x 24576 x 3072
+  //   = 226,492,416; 2 RMSNorms 6,144 -> 276,830,208; x 28 = 7,751,245,824.
+  // embed (tied) 256000 x 3072 = 786,432,000; final norm 3,072.
+  // total 7,751,245,824 + 786,432,000 + 3,072 = 8,537,680,896: keras-hub's gemma_7b_en preset "params"
+  // (SOURCES.md).
+  CHECK(count_params(m).total == 8537680896LL);
+}
+
+TEST_CASE("gemma (Gemma-2B): multi-query attention", "[hf][more_dense]") {
+  // google/gemma-2b's shape fields (SOURCES.md "gemma").
+  const Model m = import_hf_config(R"({"architectures": ["GemmaForCausalLM"], "model_type": "gemma",
+      "head_dim": 256, "hidden_size": 2048, "intermediate_size": 16384, "max_position_embeddings": 8192,
+      "num_attention_heads": 8, "num_hidden_layers": 18, "num_key_value_heads": 1, "vocab_size": 256000,
+      "torch_dtype": "bfloat16"})",
+                                   "gemma-2b.json");
+  const Attention& a = attention_of(m.layers[0]);
+  CHECK(a.heads == 8);
+  CHECK(a.kv_heads == 1);
+  // KV: 18 layers x 1 KV head x 256 x (K+V) 2 x 2 B = 18,432 B/token.
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 18432);
+  // per layer: q 2048 x 2048 = 4,194,304, k, v 256 x 2048 = 524,288 each, o 4,194,304 -> 9,437,184;
+  //   MLP 3 x 16384 x 2048 = 100,663,296; norms 4,096 -> 110,104,576; x 18 = 1,981,882,368.
+  // embed (tied) 256000 x 2048 = 524,288,000; final norm 2,048.
+  // total 1,981,882,368 + 524,288,000 + 2,048 = 2,506,172,416: keras-hub's gemma_2b_en preset "params".
+  CHECK(count_params(m).total == 2506172416LL);
+}
+
+TEST_CASE("gemma: a missing field is one located error", "[hf][more_dense]") {
+  CHECK(import_error(R"({"model_type": "gemma", "hidden_size": 2048, "num_hidden_layers": 18,
+      "num_attention_heads": 8, "vocab_size": 256000})") == "cfg.json: missing field 'intermediate_size'");
 }

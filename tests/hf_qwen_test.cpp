@@ -1,4 +1,4 @@
-// HF import of the Qwen3-MoE, Qwen3-Next and Qwen3.5 families (src/io/hf/qwen.cpp): layer kinds,
+// HF import of the Qwen2-MoE, Qwen3-MoE, Qwen3-Next and Qwen3.5 families (src/io/hf/qwen.cpp): layer kinds,
 // KV bytes per token, Gated DeltaNet state and parameter counts, derived by hand from the configs
 // (tests/fixtures/hf/SOURCES.md) and checked against the exact checkpoint counts where known.
 #include <catch2/catch.hpp>
@@ -310,4 +310,77 @@ TEST_CASE("Qwen3-VL: Qwen3 / Qwen3-MoE text stacks and a vision tower with deeps
   CHECK(count_params(import_file(kFixtures + "/extra/qwen3-vl-4b-instruct.json")).total == 4437815808LL);
   CHECK(count_params(import_file(kFixtures + "/extra/qwen3-vl-32b-instruct.json")).total == 33357390064LL);
   CHECK(count_params(import_file(kFixtures + "/extra/qwen3-vl-235b-a22b-instruct.json")).total == 235670022896LL);
+}
+
+TEST_CASE("qwen2_moe (Qwen1.5-MoE-A2.7B): shared expert with its sigmoid gate, q/k/v bias", "[hf][qwen]") {
+  // Qwen/Qwen1.5-MoE-A2.7B's shape fields (SOURCES.md "qwen2_moe": no verbatim config.json was found; these
+  // are the Qwen1.5-MoE-A2.7B-Chat-GPTQ-Int4 copy's, whose layers are the same, without its
+  // quantization_config, with torch_dtype bfloat16 and Qwen2MoeConfig's max_position_embeddings 8192).
+  const Model m = import_hf_config(R"({"architectures": ["Qwen2MoeForCausalLM"], "model_type": "qwen2_moe",
+      "decoder_sparse_step": 1, "hidden_size": 2048, "intermediate_size": 5632, "max_position_embeddings": 8192,
+      "max_window_layers": 21, "moe_intermediate_size": 1408, "norm_topk_prob": false, "num_attention_heads": 16,
+      "num_experts": 60, "num_experts_per_tok": 4, "num_hidden_layers": 24, "num_key_value_heads": 16,
+      "shared_expert_intermediate_size": 5632, "sliding_window": 32768, "tie_word_embeddings": false,
+      "torch_dtype": "bfloat16", "use_sliding_window": false, "vocab_size": 151936})",
+                                   "qwen1.5-moe-a2.7b.json");
+  CHECK(m.family == "qwen2_moe");
+  REQUIRE(m.layers.size() == 24);
+  CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::attention, 24}});  // use_sliding_window false
+  const Attention& a = attention_of(m.layers[0]);
+  CHECK(a.heads == 16);
+  CHECK(a.kv_heads == 16);
+  CHECK(a.head_dim == 128);
+  CHECK(a.qkv_bias);
+  CHECK_FALSE(a.o_bias);
+  CHECK_FALSE(a.qk_norm);
+  for (const Layer& l : m.layers) REQUIRE(std::holds_alternative<MoeMlp>(*l.mlp));
+  const MoeMlp& e = std::get<MoeMlp>(*m.layers[0].mlp);
+  CHECK(e.experts == 60);
+  CHECK(e.experts_per_token == 4);
+  CHECK(e.expert_intermediate_size == 1408);
+  CHECK(e.shared_experts == 1);
+  CHECK(e.shared_intermediate_size == 5632);
+  CHECK(e.shared_expert_gate);
+  // KV: 24 layers x 16 KV heads x 128 x (K+V) 2 x 2 B = 196,608 B/token.
+  CHECK(kv_bytes_per_token(m, bf16_cache()) == 196608);
+  // per layer: q, k, v 3 x (2048 x 2048 + 2048) = 12,589,056 + o 2048 x 2048 = 4,194,304 -> 16,783,360;
+  //   router 60 x 2048 = 122,880; experts 60 x 3 x 1408 x 2048 = 519,045,120; shared expert 3 x 5632 x 2048
+  //   = 34,603,008; shared_expert_gate 2,048; 2 norms 4,096 -> 570,560,512; x 24 = 13,693,452,288.
+  // embed + lm_head 2 x 151936 x 2048 = 622,329,856; final norm 2,048.
+  // total 13,693,452,288 + 622,331,904 = 14,315,784,192: keras-hub's qwen1.5_moe_2.7b_en preset "params"
+  // (SOURCES.md).
+  // active: 16,783,360 + 122,880 + 4 x 8,650,752 + 34,603,008 + 2,048 + 4,096 = 86,118,400 per layer;
+  //   x 24 = 2,066,841,600 + 622,331,904 = 2,689,173,504 ("2.7B activated", model card).
+  const ParamCounts p = count_params(m);
+  CHECK(p.total == 14315784192LL);
+  CHECK(p.active == 2689173504LL);
+}
+
+TEST_CASE("qwen2_moe: decoder_sparse_step, mlp_only_layers and the Qwen2 window rule", "[hf][qwen]") {
+  // Layer i is sparse iff not in mlp_only_layers and (i+1) % decoder_sparse_step == 0; with
+  // use_sliding_window, layers >= max_window_layers slide.
+  const Model m = import_hf_config(R"({"model_type": "qwen2_moe", "hidden_size": 1024, "num_hidden_layers": 4,
+      "num_attention_heads": 16, "num_key_value_heads": 4, "intermediate_size": 3072, "vocab_size": 1000,
+      "num_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 256,
+      "shared_expert_intermediate_size": 512, "decoder_sparse_step": 2, "mlp_only_layers": [3],
+      "use_sliding_window": true, "sliding_window": 2048, "max_window_layers": 2})",
+                                   "q.json");
+  REQUIRE(m.layers.size() == 4);
+  CHECK(std::get<DenseMlp>(*m.layers[0].mlp) == DenseMlp{3072, true, false});
+  CHECK(std::holds_alternative<MoeMlp>(*m.layers[1].mlp));
+  CHECK(std::holds_alternative<DenseMlp>(*m.layers[2].mlp));
+  CHECK(std::holds_alternative<DenseMlp>(*m.layers[3].mlp));
+  CHECK(kind_of(m.layers[1]) == LayerKind::attention);
+  CHECK(kind_of(m.layers[2]) == LayerKind::sliding_attention);
+  CHECK(attention_of(m.layers[3]).sliding_window == 2048);
+}
+
+TEST_CASE("qwen2_moe: bad input is one located error", "[hf][qwen]") {
+  CHECK(import_error(R"({"model_type": "qwen2_moe", "hidden_size": 1024, "num_hidden_layers": 2,
+      "num_attention_heads": 16, "vocab_size": 1000, "num_experts": 8, "num_experts_per_tok": 2,
+      "moe_intermediate_size": 256, "decoder_sparse_step": 0})") ==
+        "cfg.json: field 'decoder_sparse_step' must be positive (got 0)");
+  CHECK(import_error(R"({"model_type": "qwen2_moe", "hidden_size": 1024, "num_hidden_layers": 2,
+      "num_attention_heads": 16, "vocab_size": 1000, "num_experts": 8, "moe_intermediate_size": 256})") ==
+        "cfg.json: missing field 'num_experts_per_tok'");
 }

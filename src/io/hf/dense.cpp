@@ -1,4 +1,4 @@
-// Attention-and-MLP families: llama, mistral, mixtral, qwen2/3, gemma2/3, gpt_oss, falcon.
+// Attention-and-MLP families: llama, mistral, mixtral, qwen2/3, gemma (1, 2, 3, 4), gpt_oss, falcon.
 #include <algorithm>
 #include <map>
 
@@ -64,6 +64,19 @@ Model qwen(const Config& c, bool qwen3) {
   const DenseMlp mlp{c.integer("intermediate_size"), true, false};
   add_decoders(m, a, mlp, 2, sliding_layers(c, layers, [&](int64_t i) { return window > 0 && i >= max_window_layers; }),
                window);
+  return m;
+}
+
+// configuration_gemma.py / modeling_gemma.py (Gemma 1): head_dim read as given (default 256), so
+// gemma-7b's 16 x 256 = 4096 query width differs from its hidden 3072; num_key_value_heads 1 on
+// gemma-2b (MQA); a gated GeLU MLP (gate, up, down); input and post-attention RMSNorms (2 per
+// layer); attention_bias on q/k/v/o; tied embeddings; max_position_embeddings 8192.
+Model gemma(const Config& c) {
+  Model m = start_model(c, c, "gemma", true, 8192);
+  Attention a = gqa(c, m.hidden_size, 256);
+  a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
+  const DenseMlp mlp{c.integer("intermediate_size"), true, false};
+  add_decoders(m, a, mlp, 2, none_sliding(layer_count(c)), 0);
   return m;
 }
 
@@ -278,6 +291,7 @@ void register_dense(std::vector<Family>& out) {
   out.push_back({"mixtral", mixtral});
   out.push_back({"qwen2", [](const Config& c) { return qwen(c, false); }});
   out.push_back({"qwen3", [](const Config& c) { return qwen(c, true); }});
+  out.push_back({"gemma", gemma});
   out.push_back({"gemma2", gemma2});
   out.push_back({"gemma3", gemma3});
   out.push_back({"gemma3_text", gemma3});

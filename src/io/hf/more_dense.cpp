@@ -1,4 +1,4 @@
-// More dense attention families: phi3, olmo2/olmo3, cohere/cohere2, smollm3, granite, exaone4.
+// More dense attention families: phi, phi3, olmo2/olmo3, cohere/cohere2, smollm3, granite, exaone4.
 // Defaults for absent keys are those of each family's transformers configuration_<family>.py;
 // tensor layouts as tests/fixtures/hf/SOURCES.md records them.
 #include "io/hf/families.h"
@@ -12,6 +12,24 @@ Attention biased_gqa(const Config& c, int64_t hidden) {
   Attention a = gqa(c, hidden);
   a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
   return a;
+}
+
+// configuration_phi.py / modeling_phi.py (phi-1, phi-1_5, phi-2): attention and MLP run in
+// parallel off one LayerNorm with bias (1 norm a layer, Norm::layernorm); q_proj, k_proj, v_proj
+// and dense (o) all have biases; an ungated MLP fc1 [I, h] and fc2 [h, I], both biased; the final
+// LayerNorm has a bias; the lm_head is untied and has a bias of vocab_size, which kvplan does not
+// count (as for phimoe). num_key_value_heads null = the head count. partial_rotary_factor (0.4 on
+// phi-2) rotates part of each head and changes no size. qk_layernorm adds LayerNorms over
+// head_dim on q and k: counted as qk_norm, their two head_dim biases left out (false in releases).
+Model phi(const Config& c) {
+  Model m = start_model(c, c, "phi", false, 2048);
+  m.norm = Norm::layernorm;
+  Attention a = gqa(c, m.hidden_size);
+  a.qkv_bias = a.o_bias = true;
+  a.qk_norm = c.boolean("qk_layernorm", false);
+  const DenseMlp mlp{c.integer("intermediate_size", 8192), false, true};
+  add_decoders(m, a, mlp, 1, none_sliding(layer_count(c)), 0);
+  return m;
 }
 
 // configuration_phi3.py: max_position_embeddings 4096, untied, sliding_window None; when set the
@@ -133,6 +151,7 @@ Model exaone4(const Config& c) {
 }  // namespace
 
 void register_more_dense(std::vector<Family>& out) {
+  out.push_back({"phi", phi});
   out.push_back({"phi3", phi3});
   out.push_back({"olmo2", [](const Config& c) { return olmo(c, false); }});
   out.push_back({"olmo3", [](const Config& c) { return olmo(c, true); }});

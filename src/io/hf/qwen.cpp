@@ -1,4 +1,4 @@
-// Qwen3 MoE, Qwen3-Next and Qwen3.5 families (gated attention, Gated DeltaNet).
+// Qwen2-MoE, Qwen3 MoE, Qwen3-Next and Qwen3.5 families (gated attention, Gated DeltaNet).
 #include <algorithm>
 
 #include "core/checked.h"
@@ -108,6 +108,34 @@ MoeMlp shared_expert_moe(const Config& c) {
     moe.shared_expert_gate = true;
   }
   return moe;
+}
+
+// configuration_qwen2_moe.py / modeling_qwen2_moe.py (Qwen1.5-MoE-A2.7B, Qwen2-57B-A14B): Qwen2
+// attention (q/k/v biased, o not; head_dim hidden/heads); layer i has the sparse block under the
+// qwen3_moe rule (decoder_sparse_step, mlp_only_layers), else a dense MLP of intermediate_size.
+// Qwen2MoeSparseMoeBlock is Qwen3-Next's: a bias-free router, experts of moe_intermediate_size,
+// one shared expert of shared_expert_intermediate_size and its sigmoid shared_expert_gate
+// [1, hidden]. With use_sliding_window, layers >= max_window_layers (default 28) slide, as qwen2
+// (the released configs set it false).
+Model qwen2_moe(const Config& c) {
+  Model m = start_model(c, c, "qwen2_moe", false);
+  Attention a = gqa(c, m.hidden_size);
+  a.qkv_bias = c.boolean("qkv_bias", true);
+  const MoeMlp moe = shared_expert_moe(c);
+  const int64_t layers = layer_count(c);
+  const std::vector<bool> sparse = sparse_layers(c, layers, moe.experts);
+  const bool any_dense = std::count(sparse.begin(), sparse.end(), false) > 0;
+  const DenseMlp dense{any_dense ? c.integer("intermediate_size") : 0, true, false};
+  const int64_t window = c.boolean("use_sliding_window", false) ? c.integer("sliding_window", 4096) : 0;
+  const int64_t max_window_layers = c.integer("max_window_layers", 28);
+  const std::vector<bool> sliding =
+      sliding_layers(c, layers, [&](int64_t i) { return window > 0 && i >= max_window_layers; });
+  for (int64_t i = 0; i < layers; ++i) {
+    Attention ai = a;
+    ai.sliding_window = sliding[i] ? window : 0;
+    m.layers.push_back(sparse[i] ? make_layer("moe", ai, moe, 2) : make_layer("dense", ai, dense, 2));
+  }
+  return m;
 }
 
 void add_hybrid_layers(Model& m, const std::vector<bool>& full, const Attention& a, const GatedDeltaNet& g,
@@ -222,6 +250,7 @@ Model qwen3_vl(const Config& top, bool moe) {
 void register_qwen(std::vector<Family>& out) {
   out.push_back({"qwen3_vl", [](const Config& c) { return qwen3_vl(c, false); }});
   out.push_back({"qwen3_vl_moe", [](const Config& c) { return qwen3_vl(c, true); }});
+  out.push_back({"qwen2_moe", qwen2_moe});
   out.push_back({"qwen3_moe", qwen3_moe});
   out.push_back({"qwen3_next", qwen3_next});
   out.push_back({"qwen3_5", [](const Config& c) { return qwen3_5(c, false, true); }});
