@@ -124,6 +124,32 @@ TEST_CASE("SSM references: one Mamba-2 step by hand, conv shift", "[gpu-host]") 
   CHECK(out[0] == Approx(4 / (1 + std::exp(-4.0))));
 }
 
+TEST_CASE("small-kernel references: norm, rotary, gated activation, top-k by hand", "[gpu-host]") {
+  // RMSNorm of (3, 4): rms = sqrt(12.5); with a residual the stored sum is rounded to bf16 first.
+  std::vector<double> res = {0.5, 0.0};
+  const auto n = rms_norm_ref({2.5, 4}, &res, {1, 0.5}, 1, 2, 0, false);
+  CHECK(res == std::vector<double>{3, 4});
+  CHECK(n[0] == Approx(3 / std::sqrt(12.5)));
+  CHECK(n[1] == Approx(0.5 * 4 / std::sqrt(12.5)));
+  CHECK(rms_norm_ref({3, 4}, nullptr, {0, 0}, 1, 2, 0, true)[1] == Approx(4 / std::sqrt(12.5)));  // Gemma: 1 + w
+  // NeoX rotary by 90 degrees: (x1, x2) -> (-x2, x1); entries past rotary_dim stay.
+  double v[3] = {1, 2, 7};
+  const double cs[2] = {0, 1};
+  rotary_ref(v, cs, 2);
+  CHECK(v[0] == Approx(-2));
+  CHECK(v[1] == Approx(1));
+  CHECK(v[2] == 7);
+  const auto a = act_and_mul_ref({1, 3}, 1, 1, false);
+  CHECK(a[0] == Approx(3 / (1 + std::exp(-1.0))));
+  CHECK(act_and_mul_ref({0, 5}, 1, 1, true)[0] == 0);
+  // Top-2 of (1, 3, 3, 0): the tie at 3 goes to the lower index; equal logits share the weight.
+  std::vector<int> ids;
+  std::vector<double> w;
+  topk_ref({1, 3, 3, 0}, 1, 4, 2, ids, w);
+  CHECK(ids == std::vector<int>{1, 2});
+  CHECK(w[0] == Approx(0.5));
+}
+
 TEST_CASE("validate report: error %, JSON with schema_version, table", "[gpu-host]") {
   ValidateReport r;
   r.model = "llama-3.1-8b";

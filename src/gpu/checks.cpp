@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include <fmt/format.h>
@@ -280,6 +281,218 @@ double check_linear(Rng& rng) {
   return rel_norm_error(download(y, batch * out, Fmt::bf16), ref);
 }
 
+// --- the decode step's small kernels ---------------------------------------------------------
+// Tolerances: each kernel computes in fp32 and rounds its output to bf16 once, so every element is
+// within 2^-9 (bf16's unit roundoff) of the exact result on the same (bf16-rounded) inputs and the
+// relative norm error is at most 1.95e-3 plus fp32 rounding (< 1e-5 at these widths); 4e-3 leaves a
+// factor 2. Parts of a buffer a kernel must not touch are compared bit for bit.
+constexpr double kBf16OutTol = 4e-3;
+
+template <class T>
+DeviceBuffer upload_raw(const std::vector<T>& v) {
+  DeviceBuffer d(static_cast<int64_t>(v.size() * sizeof(T)));
+  CUDA_CHECK(cudaMemcpy(d.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+  return d;
+}
+
+// Fused residual add + RMSNorm over `rows` x `heads` vectors of `width`, `stride` apart (0 =
+// packed); the stride's gap (V in a QKV row) must come back unchanged.
+double check_rms_norm(int64_t rows, int64_t heads, int64_t width, int64_t stride, bool fused, bool unit_offset, Rng& rng) {
+  const int64_t row = stride > 0 ? stride : heads * width, n = rows * row;
+  auto x = random(rng, n, -2, 2), res = random(rng, n, -2, 2), w = random(rng, width, -1, 1);
+  DeviceBuffer dx = upload(x, Fmt::bf16), dr = upload(res, Fmt::bf16), dw = upload(w, Fmt::bf16);
+  RmsNorm nm{dx.get(), fused ? dr.get() : nullptr, dw.get(), rows, heads, width, stride, 1e-6f, unit_offset};
+  launch_rms_norm(nm, nullptr);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  const auto got_x = download(dx, n, Fmt::bf16), got_r = download(dr, n, Fmt::bf16);
+  // Packed copies of the normalized vectors for the reference.
+  std::vector<double> px, pr, gx, gr;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < heads * width; ++i) {
+      const size_t at = static_cast<size_t>(r * row + i);
+      px.push_back(x[at]);
+      pr.push_back(res[at]);
+      gx.push_back(got_x[at]);
+      gr.push_back(got_r[at]);
+    }
+  for (int64_t r = 0; r < rows; ++r)  // the gap after the vectors is untouched
+    for (int64_t i = heads * width; i < row; ++i) {
+      const size_t at = static_cast<size_t>(r * row + i);
+      if (got_x[at] != x[at]) return INFINITY;
+    }
+  const auto ref = rms_norm_ref(px, fused ? &pr : nullptr, w, rows * heads, width, 1e-6, unit_offset);
+  double err = rel_norm_error(gx, ref);
+  if (fused) err = std::max(err, rel_norm_error(gr, pr));  // the stored sum: the same rounding, so ~0
+  else if (got_r != res) return INFINITY;
+  return err;
+}
+
+// Rotary on q and k heads inside a QKV row (V after them must stay), positions random < 4096.
+// k_offset > 0: K lives in its own buffer of rows `k_stride` apart, at that offset (MLA's latent).
+double check_rotary(int64_t tokens, int64_t heads, int64_t kv_heads, int64_t head_dim, int64_t rotary_dim, int64_t q_offset,
+                    int64_t k_stride, int64_t k_offset, Rng& rng) {
+  const int64_t positions = 4096;
+  const bool own_k = k_stride > 0;
+  const int64_t qrow = own_k ? heads * head_dim : (heads + 2 * kv_heads) * head_dim;  // q, k, v (v untouched)
+  auto qkv = random(rng, tokens * qrow, -2, 2);
+  auto kb = random(rng, own_k ? tokens * k_stride : 1, -2, 2);
+  auto cs = random(rng, positions * rotary_dim, -1, 1);
+  std::vector<int64_t> pos(static_cast<size_t>(tokens));
+  for (auto& p : pos) p = static_cast<int64_t>(rng.next() % positions);
+  DeviceBuffer dq = upload(qkv, Fmt::bf16), dk = upload(kb, Fmt::bf16), dcs = upload(cs, Fmt::bf16), dp = upload_raw(pos);
+  char* q = static_cast<char*>(dq.get());
+  Rotary r{q + q_offset * 2, own_k ? static_cast<char*>(dk.get()) + k_offset * 2 : q + (q_offset + heads * head_dim) * 2,
+           dcs.get(), dp.as<int64_t>(), tokens, heads, kv_heads, head_dim, rotary_dim, qrow, own_k ? k_stride : 0};
+  launch_rotary(r, nullptr);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  auto ref_q = qkv, ref_k = kb;
+  for (int64_t t = 0; t < tokens; ++t) {
+    const double* c = &cs[static_cast<size_t>(pos[static_cast<size_t>(t)] * rotary_dim)];
+    for (int64_t h = 0; h < heads; ++h) rotary_ref(&ref_q[static_cast<size_t>(t * qrow + q_offset + h * head_dim)], c, rotary_dim);
+    for (int64_t h = 0; h < kv_heads; ++h)
+      rotary_ref(own_k ? &ref_k[static_cast<size_t>(t * k_stride + k_offset + h * head_dim)]
+                       : &ref_q[static_cast<size_t>(t * qrow + q_offset + (heads + h) * head_dim)],
+                 c, rotary_dim);
+  }
+  double err = rel_norm_error(download(dq, tokens * qrow, Fmt::bf16), ref_q);
+  if (own_k) err = std::max(err, rel_norm_error(download(dk, tokens * k_stride, Fmt::bf16), ref_k));
+  return err;
+}
+
+// KV append of `batch` new K/V rows into caches of `context` tokens at random slots; every other
+// cache element must keep its value. bf16 copies exactly; fp16 rounds once (2^-11); fp8 e4m3
+// quantizes (3 mantissa bits: within 2^-4 of each value, so the norm error is at most 6.25e-2).
+double check_kv_append(int64_t batch, int64_t kv_heads, int64_t head_dim, bool with_v, int64_t context, KvType kv, Rng& rng) {
+  const int64_t el = kv_type_bytes(kv), src_stride = kv_heads * head_dim * (with_v ? 2 : 1) + 8;  // padded rows
+  const int64_t cache_n = batch * kv_heads * context * head_dim;
+  auto src = random(rng, batch * src_stride, -2, 2);
+  DeviceBuffer dsrc = upload(src, Fmt::bf16);
+  std::vector<int64_t> slots(static_cast<size_t>(batch));
+  for (auto& s : slots) s = static_cast<int64_t>(rng.next() % context);
+  DeviceBuffer dslots = upload_raw(slots);
+  std::vector<uint8_t> pattern(static_cast<size_t>(cache_n * el));
+  for (auto& b : pattern) b = static_cast<uint8_t>(0x30 + rng.next() % 8);  // finite in every format
+  DeviceBuffer kc = upload_raw(pattern), vc = upload_raw(pattern);
+  KvAppend a;
+  a.k = dsrc.get();
+  a.v = with_v ? static_cast<char*>(dsrc.get()) + kv_heads * head_dim * 2 : nullptr;
+  a.k_cache = kc.get();
+  a.v_cache = with_v ? vc.get() : nullptr;
+  a.slots = dslots.as<int64_t>();
+  a.batch = batch;
+  a.kv_heads = kv_heads;
+  a.head_dim = a.v_dim = head_dim;
+  a.src_stride = src_stride;
+  a.k_batch_stride = a.v_batch_stride = kv_heads * context * head_dim;
+  a.k_head_stride = a.v_head_stride = context * head_dim;
+  a.k_token_stride = a.v_token_stride = head_dim;
+  a.kv = kv;
+  a.k_scale = kv == KvType::fp8_e4m3 ? 0.25f : 1.f;
+  a.v_scale = kv == KvType::fp8_e4m3 ? 0.5f : 1.f;
+  launch_kv_append(a, nullptr);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  double worst = 0;
+  for (int part = 0; part < (with_v ? 2 : 1); ++part) {
+    std::vector<uint8_t> got(pattern.size());
+    CUDA_CHECK(cudaMemcpy(got.data(), (part ? vc : kc).get(), got.size(), cudaMemcpyDeviceToHost));
+    const double scale = part ? a.v_scale : a.k_scale;
+    std::vector<double> g, ref;
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t h = 0; h < kv_heads; ++h)
+        for (int64_t t = 0; t < context; ++t)
+          for (int64_t d = 0; d < head_dim; ++d) {
+            const size_t at = static_cast<size_t>(((b * kv_heads + h) * context + t) * head_dim + d);
+            if (t != slots[static_cast<size_t>(b)]) {
+              if (std::memcmp(&got[at * el], &pattern[at * el], static_cast<size_t>(el))) return INFINITY;
+              continue;
+            }
+            ref.push_back(src[static_cast<size_t>(b * src_stride + part * kv_heads * head_dim + h * head_dim + d)]);
+            uint16_t u16 = 0;
+            std::memcpy(&u16, &got[at * el], static_cast<size_t>(std::min<int64_t>(el, 2)));
+            g.push_back(kv == KvType::bf16   ? bf16_to_float(u16)
+                        : kv == KvType::fp16 ? fp16_to_float(u16)
+                                             : e4m3_to_float(got[at]) * scale);
+          }
+    worst = std::max(worst, rel_norm_error(g, ref));
+  }
+  return worst;
+}
+
+double check_act_and_mul(int64_t rows, int64_t width, Activation act, Rng& rng) {
+  auto in = random(rng, rows * 2 * width, -4, 4);
+  DeviceBuffer din = upload(in, Fmt::bf16);
+  DeviceBuffer out = poisoned(rows * width * 2);
+  launch_act_and_mul({din.get(), out.get(), rows, width, act}, nullptr);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  return rel_norm_error(download(out, rows * width, Fmt::bf16), act_and_mul_ref(in, rows, width, act == Activation::gelu_tanh));
+}
+
+// Ids must match exactly (the reference breaks ties the same way); weights are fp32 with __expf
+// (relative error ~1e-6): tolerance 1e-5.
+double check_topk(int64_t rows, int64_t experts, int64_t k, Rng& rng) {
+  auto logits = random(rng, rows * experts, -4, 4);
+  DeviceBuffer dl = upload(logits, Fmt::bf16);
+  DeviceBuffer w = poisoned(rows * k * 4), ids = poisoned(rows * k * 4);
+  launch_topk({dl.get(), w.as<float>(), ids.as<int>(), rows, experts, k}, nullptr);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<int> got_ids(static_cast<size_t>(rows * k)), ref_ids;
+  std::vector<double> ref_w;
+  CUDA_CHECK(cudaMemcpy(got_ids.data(), ids.get(), got_ids.size() * 4, cudaMemcpyDeviceToHost));
+  topk_ref(logits, rows, experts, k, ref_ids, ref_w);
+  if (got_ids != ref_ids) return INFINITY;
+  return rel_norm_error(download(w, rows * k, Fmt::fp32), ref_w);
+}
+
+// Grouped GEMV over `expert_ids` (of a pool of `pool` experts) with the given slot offsets; slot s
+// reads input row in_rows[s] of `inputs` rows.
+double check_grouped_gemv(int64_t pool, const std::vector<int>& expert_ids, const std::vector<int>& offsets, int64_t inputs,
+                          int64_t out, int64_t in, Rng& rng) {
+  const int64_t slots = offsets.back();
+  std::vector<int> in_rows(static_cast<size_t>(slots));
+  for (auto& r : in_rows) r = static_cast<int>(rng.next() % static_cast<uint64_t>(inputs));
+  auto w = random(rng, pool * out * in, -1, 1), x = random(rng, inputs * in, -1, 1);
+  DeviceBuffer dw = upload(w, Fmt::bf16), dx = upload(x, Fmt::bf16), de = upload_raw(expert_ids), doff = upload_raw(offsets),
+               drows = upload_raw(in_rows);
+  DeviceBuffer y = poisoned(slots * out * 2);
+  int64_t most = 0;
+  for (size_t gi = 0; gi + 1 < offsets.size(); ++gi) most = std::max<int64_t>(most, offsets[gi + 1] - offsets[gi]);
+  GroupedGemv g{dw.get(), dx.get(), y.get(), de.as<int>(), doff.as<int>(), drows.as<int>(),
+                static_cast<int64_t>(expert_ids.size()), out, in, slots, most};
+  launch_grouped_gemv(g, nullptr);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<double> ref(static_cast<size_t>(slots * out));
+  for (size_t gi = 0; gi < expert_ids.size(); ++gi)
+    for (int s = offsets[gi]; s < offsets[gi + 1]; ++s)
+      for (int64_t o = 0; o < out; ++o) {
+        const double* wr = &w[static_cast<size_t>((expert_ids[gi] * out + o) * in)];
+        const double* xr = &x[static_cast<size_t>(in_rows[static_cast<size_t>(s)] * in)];
+        double acc = 0;
+        for (int64_t i = 0; i < in; ++i) acc += wr[i] * xr[i];
+        ref[static_cast<size_t>(s * out + o)] = acc;
+      }
+  return rel_norm_error(download(y, slots * out, Fmt::bf16), ref);
+}
+
+double check_moe_combine(int64_t tokens, int64_t k, int64_t width, Rng& rng) {
+  const int64_t slots = tokens * k;
+  auto y = random(rng, slots * width, -2, 2);
+  std::vector<int> slot_of(static_cast<size_t>(slots));
+  for (int64_t i = 0; i < slots; ++i) slot_of[static_cast<size_t>(i)] = static_cast<int>((i * 7 + 3) % slots);  // a permutation
+  std::vector<float> wf(static_cast<size_t>(slots));
+  for (auto& v : wf) v = static_cast<float>(rng.uniform(0.05, 1));
+  DeviceBuffer dy = upload(y, Fmt::bf16), ds = upload_raw(slot_of), dwt = upload_raw(wf);
+  DeviceBuffer out = poisoned(tokens * width * 2);
+  launch_moe_combine({dy.get(), dwt.as<float>(), ds.as<int>(), out.get(), tokens, k, width}, nullptr);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<double> ref(static_cast<size_t>(tokens * width), 0.0);
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t j = 0; j < k; ++j)
+      for (int64_t i = 0; i < width; ++i)
+        ref[static_cast<size_t>(t * width + i)] +=
+            wf[static_cast<size_t>(t * k + j)] * y[static_cast<size_t>(slot_of[static_cast<size_t>(t * k + j)] * width + i)];
+  return rel_norm_error(download(out, tokens * width, Fmt::bf16), ref);
+}
+
 }  // namespace
 
 std::vector<CorrectnessCheck> run_correctness_checks(uint64_t seed, int sm_count) {
@@ -327,6 +540,37 @@ std::vector<CorrectnessCheck> run_correctness_checks(uint64_t seed, int sm_count
   out.push_back({"mamba2 ssm update, fp32 state", check_ssm(true, true, rng), 1e-2});
   out.push_back({"mamba2 ssm update, bf16 state", check_ssm(true, false, rng), 2e-2});
   out.push_back({"cuBLAS bf16 linear 384x1024 batch 5", check_linear(rng), 1e-2});
+  // The decode step's small kernels at the validated models' shapes (Llama-3.1-8B hidden 4096,
+  // 32/8 heads x 128; Gemma-2-9B hidden 3584, 16/8 x 256, GeGLU 14336; Mixtral 8 experts top-2,
+  // 14336; gpt-oss 32 experts top-4, 2880, 64/8 x 64; DeepSeek-V3's MLA latent 512 + 64).
+  const double t = kBf16OutTol;
+  out.push_back({"rms norm fused add, 8 x 4096", check_rms_norm(8, 1, 4096, 0, true, false, rng), t});
+  out.push_back({"rms norm plain, Gemma (1 + w), 3 x 3584", check_rms_norm(3, 1, 3584, 0, false, true, rng), t});
+  out.push_back({"rms norm fused add, 5 x 2880", check_rms_norm(5, 1, 2880, 0, true, false, rng), t});
+  out.push_back({"rms norm per head q/k, 5 x (32+8) x 128 in a QKV row", check_rms_norm(5, 40, 128, 48 * 128, false, false, rng), t});
+  out.push_back({"rotary neox 32/8 x d128, 6 tokens", check_rotary(6, 32, 8, 128, 128, 0, 0, 0, rng), t});
+  out.push_back({"rotary neox 16/8 x d256, 3 tokens", check_rotary(3, 16, 8, 256, 256, 0, 0, 0, rng), t});
+  out.push_back({"rotary neox 64/8 x d64, 8 tokens", check_rotary(8, 64, 8, 64, 64, 0, 0, 0, rng), t});
+  out.push_back({"rotary MLA rope parts: 16 x 64 of 192, latent k", check_rotary(4, 16, 1, 192, 64, 128, 576, 512, rng), t});
+  out.push_back({"kv append bf16 8 x 128, batch 3", check_kv_append(3, 8, 128, true, 300, KvType::bf16, rng), 1e-12});
+  out.push_back({"kv append fp16 8 x 256, batch 2", check_kv_append(2, 8, 256, true, 100, KvType::fp16, rng), 2e-3});
+  out.push_back({"kv append fp8 e4m3 8 x 128, batch 3", check_kv_append(3, 8, 128, true, 200, KvType::fp8_e4m3, rng), 6.25e-2});
+  out.push_back({"kv append MLA latent 576 (K only), batch 2", check_kv_append(2, 1, 576, false, 150, KvType::bf16, rng), 1e-12});
+  out.push_back({"silu_and_mul 8 x 14336", check_act_and_mul(8, 14336, Activation::silu, rng), t});
+  out.push_back({"gelu_tanh_and_mul 8 x 14336", check_act_and_mul(8, 14336, Activation::gelu_tanh, rng), t});
+  out.push_back({"silu_and_mul 32 x 2880", check_act_and_mul(32, 2880, Activation::silu, rng), t});
+  out.push_back({"top-k 8 experts top-2, 8 rows", check_topk(8, 8, 2, rng), 1e-5});
+  out.push_back({"top-k 32 experts top-4, 8 rows", check_topk(8, 32, 4, rng), 1e-5});
+  out.push_back({"top-k 256 experts top-8, 5 rows", check_topk(5, 256, 8, rng), 1e-5});
+  out.push_back({"grouped GEMV 8 experts x 2 slots, 1022 x 4096 (partial row tile)",
+                 check_grouped_gemv(8, {0, 1, 2, 3, 4, 5, 6, 7}, {0, 2, 4, 6, 8, 10, 12, 14, 16}, 8, 1022, 4096, rng), t});
+  out.push_back({"grouped GEMV experts 5/2/7 of 8, 1/11/0 slots, 640 x 2880",
+                 check_grouped_gemv(8, {5, 2, 7}, {0, 1, 12, 12}, 12, 640, 2880, rng), t});
+  out.push_back({"grouped GEMV 3 experts x 4 slots, 768 x 4096", check_grouped_gemv(3, {0, 1, 2}, {0, 4, 8, 12}, 12, 768, 4096, rng), t});
+  out.push_back({"grouped GEMV 4 experts x 2 slots, 512 x 14336",
+                 check_grouped_gemv(4, {0, 1, 2, 3}, {0, 2, 4, 6, 8}, 8, 512, 14336, rng), t});
+  out.push_back({"MoE combine 8 tokens x top-2, 4096", check_moe_combine(8, 2, 4096, rng), t});
+  out.push_back({"MoE combine 8 tokens x top-4, 2880", check_moe_combine(8, 4, 2880, rng), t});
   return out;
 }
 

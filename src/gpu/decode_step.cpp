@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -60,6 +62,41 @@ void fill(void* p, const Req& r, uint64_t seed, cudaStream_t s) {
   }
 }
 
+// The fixed routing of a MoE layer's decode step, chosen before capture: uniform top-k, token t's
+// j-th expert (t k + j) mod E, so the batch's B k assignments spread evenly over min(E, B k)
+// experts; slots (one per assignment) are ordered by expert, as vLLM's moe_align_block_size
+// orders them for the fused_moe kernel.
+struct MoeRouting {
+  int64_t touched = 0, slots = 0;
+  std::vector<int> expert_ids, offsets, slot_token, slot_of;  // [touched], [touched + 1], [slots], [B][k]
+};
+
+MoeRouting uniform_routing(int64_t batch, int64_t experts, int64_t k) {
+  MoeRouting r;
+  r.touched = std::min(experts, batch * k);
+  r.slots = batch * k;
+  r.slot_of.assign(static_cast<size_t>(r.slots), 0);
+  r.offsets.push_back(0);
+  for (int64_t e = 0; e < r.touched; ++e) {
+    r.expert_ids.push_back(static_cast<int>(e));
+    for (int64_t t = 0; t < batch; ++t)
+      for (int64_t j = 0; j < k; ++j)
+        if ((t * k + j) % experts == e) {
+          r.slot_of[static_cast<size_t>(t * k + j)] = static_cast<int>(r.slot_token.size());
+          r.slot_token.push_back(static_cast<int>(t));
+        }
+    r.offsets.push_back(static_cast<int>(r.slot_token.size()));
+  }
+  return r;
+}
+
+// Whether validate runs the engine-like step (default) or the heavy kernels only, as before the
+// small kernels existed (KVPLAN_DECODE_STEP=heavy: an experiment switch for before/after runs).
+bool engine_like_step() {
+  const char* e = std::getenv("KVPLAN_DECODE_STEP");
+  return !(e && std::string(e) == "heavy");
+}
+
 }  // namespace
 
 StepOp lm_head_op(Blas& blas, std::shared_ptr<DeviceBuffer> weight, void* x, void* y, int64_t vocab, int64_t hidden,
@@ -77,24 +114,49 @@ struct DecodeStep::Impl {
   std::map<std::string, std::vector<std::vector<DeviceBuffer>>> slots;  // signature -> copies
   std::map<std::string, int64_t> uses;
   DeviceBuffer scratch_a, scratch_b, scratch_c, workspace;
+  DeviceBuffer residual, moe_h, moe_a, moe_y, topk_weights, topk_ids;
+  std::map<int64_t, DeviceBuffer> index_arrays;               // value -> int64 [batch] filled with it
+  std::map<int64_t, DeviceBuffer> rope_tables;                // rotary_dim -> bf16 [positions][rotary_dim]
+  std::map<std::tuple<int64_t, int64_t>, std::vector<DeviceBuffer>> routings;  // (experts, k) -> arrays
+  template <class T>
+  DeviceBuffer upload(const std::vector<T>& v) {
+    DeviceBuffer d(static_cast<int64_t>(std::max<size_t>(1, v.size()) * sizeof(T)));
+    if (!v.empty()) CUDA_CHECK(cudaMemcpy(d.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+    return d;
+  }
+  const int64_t* index_array(int64_t value, int64_t batch) {
+    auto it = index_arrays.find(value);
+    if (it == index_arrays.end())
+      it = index_arrays.emplace(value, upload(std::vector<int64_t>(static_cast<size_t>(batch), value))).first;
+    return it->second.as<int64_t>();
+  }
 };
 
 DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t batch, int64_t context,
                        const DeviceInfo& device, int64_t budget_bytes)
     : impl_(std::make_unique<Impl>()), blas_(std::make_unique<Blas>()) {
   const int64_t B = batch;
-  int64_t scratch_a = 0, scratch_b = 0, scratch_c = 0, workspace = 0;
-  bool scratch_ready = false;
+  const int64_t H = model.hidden_size;
+  const bool engine = engine_like_step();
+  int64_t scratch_a = 0, scratch_b = 0, scratch_c = 0, workspace = 0, moe_h = 0, moe_a = 0, moe_y = 0, topk = 0;
   const int64_t sdt = cache.state_dtype == DType::fp32 ? 4 : 2;
   if (cache.state_dtype != DType::fp32 && cache.state_dtype != DType::bf16)
     throw Error(std::string("validate: SSM state kernels take fp32 or bf16 state, not ") + name(cache.state_dtype));
+  // Gemma's norms scale by 1 + weight and its MLP is GeGLU (vLLM gemma2.py / gemma3.py: GemmaRMSNorm,
+  // GeluAndMul "tanh"); the other families here SwiGLU (gpt-oss's clamped variant moves the same bytes).
+  const bool gemma = model.family.rfind("gemma", 0) == 0;
+  const Activation act = gemma ? Activation::gelu_tanh : Activation::silu;
   Blas* blas = blas_.get();
   Impl* im = impl_.get();
+  int64_t rope_rows = 0;  // rotary_dim of the model's rotary tables (0: none)
 
   // Builds one layer's ops; `A` hands out its buffers. Returns the signature of its buffers.
   auto build = [&](const Layer& layer, int li, Alloc& A) {
     const bool real = !A.sizing;
     auto need = [&](int64_t& slot, int64_t bytes) { slot = std::max(slot, bytes); };
+    auto push = [&](const std::string& component, const std::string& label, int64_t bytes, std::function<void(cudaStream_t)> run) {
+      ops_.push_back(StepOp{component, fmt::format("layer {} {}", li, label), bytes, 0, std::move(run)});
+    };
     auto linear = [&](const std::string& label, int64_t out, int64_t in, int64_t rows, int64_t count = 1,
                       const std::string& component = "weights") {
       void* w = A.get(out * in * count * 2, Fill::weights);
@@ -111,7 +173,30 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
         op.run = [=](cudaStream_t s) { blas->set_stream(s); blas->linear_batched(w, x, y, out, in, rows, count); };
       ops_.push_back(std::move(op));
     };
-    auto attention = [&](DecodeAttention a, const std::string& label) {
+    // RMSNorm over `rows` x `heads` vectors of `width` at x (`stride` elements between rows; 0 =
+    // packed), fused with the residual add when `fused` (the residual stream, [B][width]).
+    auto norm = [&](const std::string& label, bool fused, void* x, int64_t width, int64_t rows, int64_t heads = 1,
+                    int64_t stride = 0) {
+      void* w = A.get(width * 2, Fill::weights);
+      need(scratch_a, B * width * 2);
+      if (!real) return;
+      RmsNorm n{x, fused ? impl_->residual.get() : nullptr, w, rows, heads, width, stride, 1e-6f, gemma};
+      push("norms", label, rms_norm_bytes(n), [n](cudaStream_t s) { launch_rms_norm(n, s); });
+    };
+    auto hidden_norm = [&](const std::string& label, bool fused) {
+      norm(label, fused, real ? impl_->scratch_a.get() : nullptr, H, B);
+    };
+    // act(gate) * up over rows of 2 x width at `in`, into `out`.
+    auto activation = [&](const std::string& label, void* in, void* out, int64_t rows, int64_t width) {
+      if (!real) return;
+      ActAndMul a{in, out, rows, width, act};
+      push("activations", label, act_and_mul_bytes(a), [a](cudaStream_t s) { launch_act_and_mul(a, s); });
+    };
+    auto rope_table = [&](int64_t rotary_dim) {
+      rope_rows = std::max(rope_rows, rotary_dim);
+      return real ? impl_->rope_tables.at(rope_rows).get() : nullptr;
+    };
+    auto attention = [&](DecodeAttention a, const std::string& label, const KvAppend* append) {
       const int64_t kv_el = kv_type_bytes(a.kv);
       void* k = A.get((a.v_in_k ? B * a.context * a.qk_dim : B * a.kv_heads * a.context * a.qk_dim) * kv_el,
                       a.kv == KvType::fp8_e4m3 ? Fill::kv_fp8 : Fill::act);
@@ -128,6 +213,23 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
         a.k_batch_stride = a.v_batch_stride = a.kv_heads * a.context * a.qk_dim;
         a.k_head_stride = a.v_head_stride = a.context * a.qk_dim;
         a.k_token_stride = a.v_token_stride = a.qk_dim;
+      }
+      if (append) {  // this step's K/V into the last slot the attention reads
+        KvAppend w = *append;
+        w.k_cache = k;
+        w.v_cache = a.v_in_k ? nullptr : v;
+        w.slots = impl_->index_array(a.context - 1, B);
+        w.batch = B;
+        w.kv = a.kv;
+        w.k_scale = a.k_scale;
+        w.v_scale = a.v_scale;
+        w.k_batch_stride = a.k_batch_stride;
+        w.k_head_stride = a.k_head_stride;
+        w.k_token_stride = a.k_token_stride;
+        w.v_batch_stride = a.v_batch_stride;
+        w.v_head_stride = a.v_head_stride;
+        w.v_token_stride = a.v_token_stride;
+        push("kv_append", "kv append", kv_append_bytes(w), [w](cudaStream_t s) { launch_kv_append(w, s); });
       }
       a.q = impl_->scratch_c.get();
       a.out = impl_->scratch_b.get();
@@ -190,7 +292,28 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
       const int64_t in = at.input_size > 0 ? at.input_size : model.hidden_size;
       const int64_t vd = at.v_head_dim > 0 ? at.v_head_dim : at.head_dim;
       const int64_t q_rows = (at.output_gate ? 2 : 1) * at.heads * at.head_dim;
-      linear("qkv", q_rows + at.kv_heads * (at.head_dim + vd), in, B);
+      const int64_t qkv = q_rows + at.kv_heads * (at.head_dim + vd);
+      linear("qkv", qkv, in, B);
+      KvAppend append;
+      if (engine) {
+        // vLLM's attention layer (llama.py, gemma2.py, gpt_oss.py ...): per-head Q/K norms where the
+        // model has them, rotary_emb(positions, q, k), then the cache write inside the attention op.
+        char* y = real ? static_cast<char*>(impl_->scratch_b.get()) : nullptr;
+        if (at.qk_norm || at.qk_norm_full)
+          norm("q/k norm", false, y, at.head_dim, B, at.heads + at.kv_heads, qkv);
+        void* table = rope_table(at.head_dim);
+        if (real) {
+          Rotary r{y, y + q_rows * 2, table, impl_->index_array(context - 1, B), B, at.heads, at.kv_heads,
+                   at.head_dim, at.head_dim, qkv, 0};
+          push("rotary", "rotary", rotary_bytes(r), [r](cudaStream_t s) { launch_rotary(r, s); });
+        }
+        append.k = y + q_rows * 2;
+        append.v = y + (q_rows + at.kv_heads * at.head_dim) * 2;
+        append.kv_heads = at.kv_heads;
+        append.head_dim = at.head_dim;
+        append.v_dim = vd;
+        append.src_stride = qkv;
+      }
       DecodeAttention a;
       a.heads = at.heads;
       a.kv_heads = at.kv_heads;
@@ -202,7 +325,8 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
       a.window = (window > 0 && cache.sliding == SlidingCache::full) ? window : 0;
       a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(at.head_dim)));
       if (a.kv == KvType::fp8_e4m3) a.k_scale = a.v_scale = 0.01f;
-      attention(a, window > 0 ? (at.chunk_size > 0 ? "chunked attention" : "sliding attention") : "attention");
+      attention(a, window > 0 ? (at.chunk_size > 0 ? "chunked attention" : "sliding attention") : "attention",
+                engine && !at.kv_shared ? &append : nullptr);
       linear("o_proj", model.hidden_size, at.heads * vd, B);
     };
     auto run_mamba2 = [&](const Mamba2& m2) {
@@ -219,7 +343,21 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
     auto unsupported = [](const char* kind) {
       throw Error(std::string("validate: no reference kernel for ") + kind + " layers yet");
     };
+    // Norms: the residual-fused norm before the mixer and before the MLP (vLLM's input_layernorm and
+    // post_attention_layernorm); a layer with more (Gemma 2/3: four) adds plain norms after the
+    // mixer and after the MLP (post_attention_layernorm, post_feedforward_layernorm in gemma2.py).
+    int64_t extra_norms = std::max<int64_t>(0, layer.norms - (layer.mixer ? 1 : 0) - (layer.mlp ? 1 : 0));
+    auto pre_norm = [&](const char* label) {
+      if (engine && layer.norms > 0) hidden_norm(label, true);
+    };
+    auto post_norm = [&](const char* label) {
+      if (engine && extra_norms > 0) {
+        --extra_norms;
+        hidden_norm(label, false);
+      }
+    };
     if (layer.mixer) {
+      pre_norm("input norm");
       std::visit(Overloaded{
                      run_attention,
                      [&](const Mla& m) {
@@ -227,24 +365,46 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
                        if (cache.mla != MlaCache::latent)
                          throw Error("validate: the MLA kernel reads the latent cache (--mla-cache latent)");
                        const int64_t qd = m.qk_nope_head_dim + m.qk_rope_head_dim;
+                       const int64_t latent = m.kv_lora_rank + m.qk_rope_head_dim;
+                       char* y = real ? static_cast<char*>(impl_->scratch_b.get()) : nullptr;
+                       char* c = real ? static_cast<char*>(impl_->scratch_c.get()) : nullptr;
                        if (m.q_lora_rank > 0) {
                          linear("q_a", m.q_lora_rank, model.hidden_size, B);
+                         if (engine) norm("q_a norm", false, y, m.q_lora_rank, B);
                          linear("q_b", m.heads * qd, m.q_lora_rank, B);
                        } else {
                          linear("q", m.heads * qd, model.hidden_size, B);
                        }
-                       linear("kv_a", m.kv_lora_rank + m.qk_rope_head_dim, model.hidden_size, B);
+                       linear("kv_a", latent, model.hidden_size, B);
+                       KvAppend append;
+                       if (engine) {
+                         // deepseek_v2.py: kv_a_layernorm on the latent, rotary on the rope parts of q
+                         // and k, then the latent row into the cache (concat_and_cache_mla).
+                         need(scratch_c, B * latent * 2);
+                         norm("kv_a norm", false, c, m.kv_lora_rank, B, 1, latent);
+                         void* table = rope_table(m.qk_rope_head_dim);
+                         if (real) {
+                           Rotary r{y + m.qk_nope_head_dim * 2, c + m.kv_lora_rank * 2, table,
+                                    impl_->index_array(context - 1, B), B, m.heads, 1, qd, m.qk_rope_head_dim,
+                                    m.heads * qd, latent};
+                           push("rotary", "rotary", rotary_bytes(r), [r](cudaStream_t s) { launch_rotary(r, s); });
+                         }
+                         append.k = c;
+                         append.kv_heads = 1;
+                         append.head_dim = latent;
+                         append.src_stride = latent;
+                       }
                        linear("absorb W_UK", m.kv_lora_rank, m.qk_nope_head_dim, B, m.heads);
                        DecodeAttention a;
                        a.heads = m.heads;
                        a.kv_heads = 1;
-                       a.qk_dim = m.kv_lora_rank + m.qk_rope_head_dim;
+                       a.qk_dim = latent;
                        a.v_dim = m.kv_lora_rank;
                        a.v_in_k = true;
                        a.kv = kv_type_of(cache.kv_dtype);
                        a.context = tokens_resident(layer, context, cache);
                        a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(qd)));
-                       attention(a, "MLA attention");
+                       attention(a, "MLA attention", engine ? &append : nullptr);
                        linear("absorb W_UV", m.v_head_dim, m.kv_lora_rank, B, m.heads);
                        linear("o_proj", model.hidden_size, m.heads * m.v_head_dim, B);
                      },
@@ -269,26 +429,79 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
                      },
                  },
                  *layer.mixer);
+      post_norm("post-mixer norm");
     }
     if (layer.mlp) {
+      pre_norm("pre-MLP norm");
+      char* sa = real ? static_cast<char*>(impl_->scratch_a.get()) : nullptr;
+      char* sb = real ? static_cast<char*>(impl_->scratch_b.get()) : nullptr;
       if (const auto* d = std::get_if<DenseMlp>(&*layer.mlp)) {
         linear(d->gated ? "gate_up" : "up", (d->gated ? 2 : 1) * d->intermediate_size, model.hidden_size, B);
+        if (engine && d->gated) activation("act_and_mul", sb, sa, B, d->intermediate_size);
         linear("down", model.hidden_size, d->intermediate_size, B);
       } else if (const auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {
         linear("router", e->experts, model.hidden_size, B);
-        // Distinct experts a batch of B tokens touches on average: E (1 - (1 - k/E)^B).
-        const double E = static_cast<double>(e->experts), k = static_cast<double>(e->experts_per_token);
-        const int64_t active = std::max<int64_t>(1, std::llround(E * (1.0 - std::pow(1.0 - k / E, static_cast<double>(B)))));
-        const int64_t rows = std::max<int64_t>(1, (B * e->experts_per_token + active - 1) / active);
-        linear(fmt::format("experts gate_up x{}", active), (e->gated ? 2 : 1) * e->expert_intermediate_size, model.hidden_size,
-               rows, active);
-        linear(fmt::format("experts down x{}", active), model.hidden_size, e->expert_intermediate_size, rows, active);
+        const int64_t I = e->expert_intermediate_size, up = (e->gated ? 2 : 1) * I;
+        if (engine) {
+          // vLLM's FusedMoE for a fixed routing (mixtral.py, gpt_oss.py -> fused_moe.py): top-k over
+          // the router logits, one grouped GEMV over the touched experts for gate_up, the activation
+          // over every slot, one grouped GEMV for down, the weighted sum of each token's k rows.
+          const MoeRouting route = uniform_routing(B, e->experts, e->experts_per_token);
+          void* w13 = A.get(route.touched * up * H * 2, Fill::weights);
+          void* w2 = A.get(route.touched * H * I * 2, Fill::weights);
+          need(moe_h, route.slots * up * 2);
+          need(moe_a, route.slots * I * 2);
+          need(moe_y, route.slots * H * 2);
+          need(topk, route.slots * 4);
+          if (real) {
+            auto key = std::make_tuple(e->experts, e->experts_per_token);
+            if (!im->routings.count(key)) {
+              std::vector<int> identity(static_cast<size_t>(route.slots));
+              for (size_t i = 0; i < identity.size(); ++i) identity[i] = static_cast<int>(i);
+              std::vector<float> weights(static_cast<size_t>(route.slots), 1.f / static_cast<float>(e->experts_per_token));
+              std::vector<DeviceBuffer> arrays;
+              arrays.push_back(im->upload(route.expert_ids));
+              arrays.push_back(im->upload(route.offsets));
+              arrays.push_back(im->upload(route.slot_token));
+              arrays.push_back(im->upload(identity));
+              arrays.push_back(im->upload(route.slot_of));
+              arrays.push_back(im->upload(weights));
+              im->routings.emplace(key, std::move(arrays));
+            }
+            const auto& r = im->routings.at(key);
+            TopK t{sb, im->topk_weights.as<float>(), im->topk_ids.as<int>(), B, e->experts, e->experts_per_token};
+            push("moe_routing", "top-k", B * e->experts * 2 + route.slots * 8, [t](cudaStream_t s) { launch_topk(t, s); });
+            const int64_t per_expert = (route.slots + route.touched - 1) / route.touched;  // even spread
+            GroupedGemv g1{w13, sa, im->moe_h.get(), r[0].as<int>(), r[1].as<int>(), r[2].as<int>(), route.touched, up, H, route.slots,
+                           per_expert};
+            StepOp op1{"weights", fmt::format("layer {} experts gate_up x{} (grouped)", li, route.touched), grouped_gemv_bytes(g1),
+                       2.0 * static_cast<double>(route.slots * up * H), [g1](cudaStream_t s) { launch_grouped_gemv(g1, s); }};
+            ops_.push_back(std::move(op1));
+            if (e->gated) activation("experts act_and_mul", im->moe_h.get(), im->moe_a.get(), route.slots, I);
+            GroupedGemv g2{w2, e->gated ? im->moe_a.get() : im->moe_h.get(), im->moe_y.get(), r[0].as<int>(), r[1].as<int>(),
+                           r[3].as<int>(), route.touched, H, I, route.slots, per_expert};
+            StepOp op2{"weights", fmt::format("layer {} experts down x{} (grouped)", li, route.touched), grouped_gemv_bytes(g2),
+                       2.0 * static_cast<double>(route.slots * H * I), [g2](cudaStream_t s) { launch_grouped_gemv(g2, s); }};
+            ops_.push_back(std::move(op2));
+            MoeCombine c{im->moe_y.get(), r[5].as<float>(), r[4].as<int>(), sb, B, e->experts_per_token, H};
+            push("moe_routing", "combine", moe_combine_bytes(c), [c](cudaStream_t s) { launch_moe_combine(c, s); });
+          }
+        } else {
+          // Distinct experts a batch of B tokens touches on average: E (1 - (1 - k/E)^B).
+          const double E = static_cast<double>(e->experts), k = static_cast<double>(e->experts_per_token);
+          const int64_t active = std::max<int64_t>(1, std::llround(E * (1.0 - std::pow(1.0 - k / E, static_cast<double>(B)))));
+          const int64_t rows = std::max<int64_t>(1, (B * e->experts_per_token + active - 1) / active);
+          linear(fmt::format("experts gate_up x{}", active), up, model.hidden_size, rows, active);
+          linear(fmt::format("experts down x{}", active), model.hidden_size, I, rows, active);
+        }
         if (e->shared_experts > 0) {
           const int64_t si = e->shared_experts * (e->shared_intermediate_size > 0 ? e->shared_intermediate_size : e->expert_intermediate_size);
           linear("shared gate_up", (e->gated ? 2 : 1) * si, model.hidden_size, B);
+          if (engine && e->gated) activation("shared act_and_mul", sb, sa, B, si);
           linear("shared down", model.hidden_size, si, B);
         }
       }
+      post_norm("post-MLP norm");
     }
     std::string sig;
     for (const auto& r : A.reqs) sig += std::to_string(r.bytes) + ",";
@@ -306,7 +519,9 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
   const int64_t lm_bytes = model.vocab_size * model.hidden_size * 2;
   scratch_b = std::max(scratch_b, B * model.vocab_size * 2);
   scratch_a = std::max(scratch_a, B * model.hidden_size * 2);
-  int64_t used = lm_bytes + scratch_a + scratch_b + scratch_c + workspace + (64 << 20);
+  const int64_t rope_bytes = rope_rows > 0 ? context * rope_rows * 2 : 0;
+  const int64_t small = engine ? B * H * 2 + moe_h + moe_a + moe_y + 2 * topk + rope_bytes : 0;
+  int64_t used = lm_bytes + scratch_a + scratch_b + scratch_c + workspace + small + (64 << 20);
   // Pass 2: one copy per layer while the budget lasts, then round-robin over the copies made.
   std::vector<size_t> copy_of(model.layers.size());
   int reused = 0;
@@ -341,9 +556,25 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
   impl_->scratch_c = DeviceBuffer(std::max<int64_t>(scratch_c, 16));
   impl_->workspace = DeviceBuffer(std::max<int64_t>(workspace, 256));
   fill(impl_->scratch_a.get(), {scratch_a, Fill::act}, 7, nullptr);
+  fill(impl_->scratch_b.get(), {scratch_b, Fill::act}, 9, nullptr);
   fill(impl_->scratch_c.get(), {impl_->scratch_c.bytes(), Fill::act}, 8, nullptr);
   CUDA_CHECK(cudaMemset(impl_->workspace.get(), 0, static_cast<size_t>(impl_->workspace.bytes())));
-  (void)scratch_ready;
+  if (engine) {
+    impl_->residual = DeviceBuffer(B * H * 2);
+    fill(impl_->residual.get(), {B * H * 2, Fill::act}, 10, nullptr);
+    for (auto* b : {&impl_->moe_h, &impl_->moe_a, &impl_->moe_y}) {
+      const int64_t bytes = b == &impl_->moe_h ? moe_h : b == &impl_->moe_a ? moe_a : moe_y;
+      *b = DeviceBuffer(std::max<int64_t>(bytes, 16));
+      fill(b->get(), {b->bytes(), Fill::act}, 11, nullptr);
+    }
+    impl_->topk_weights = DeviceBuffer(std::max<int64_t>(topk, 16));
+    impl_->topk_ids = DeviceBuffer(std::max<int64_t>(topk, 16));
+    if (rope_rows > 0) {  // cos/sin rows for positions 0..context-1 (values random: only the reads matter)
+      DeviceBuffer t(rope_bytes);
+      fill(t.get(), {rope_bytes, Fill::act}, 12, nullptr);
+      impl_->rope_tables.emplace(rope_rows, std::move(t));
+    }
+  }
 
   // Pass 3: the ops, in layer order.
   for (size_t i = 0; i < model.layers.size(); ++i) {
@@ -352,13 +583,35 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
     A.slot = &im->slots[sigs[i]][copy_of[i]];
     build(model.layers[i], static_cast<int>(i), A);
   }
-  auto lm = std::make_shared<DeviceBuffer>(lm_bytes);
-  fill(lm->get(), {lm_bytes, Fill::weights}, 99, nullptr);
   void* x = impl_->scratch_a.get();
   void* y = impl_->scratch_b.get();
+  if (engine && model.final_norm) {  // the model's final norm (fused with the last residual add)
+    auto w = std::make_shared<DeviceBuffer>(H * 2);
+    fill(w->get(), {H * 2, Fill::weights}, 13, nullptr);
+    RmsNorm n{x, impl_->residual.get(), w->get(), B, 1, H, 0, 1e-6f, gemma};
+    ops_.push_back(StepOp{"norms", "final norm", rms_norm_bytes(n), 0, [n, w](cudaStream_t s) { launch_rms_norm(n, s); }});
+  }
+  auto lm = std::make_shared<DeviceBuffer>(lm_bytes);
+  fill(lm->get(), {lm_bytes, Fill::weights}, 99, nullptr);
   ops_.push_back(lm_head_op(*blas, lm, x, y, model.vocab_size, model.hidden_size, B));
-  notes_.push_back("linears run in bf16 through cuBLAS (weights random, shapes from the model); norms, rotary embedding, "
-                   "activations, residual adds, the embedding gather and the KV append are not run (a few KB per token each)");
+  if (engine) {
+    notes_.push_back("engine-like step: linears in bf16 through cuBLAS (weights random, shapes from the model) plus, per "
+                     "layer, kvplan's residual-add + RMSNorm, rotary, KV append, gated activation and, for MoE, top-k, "
+                     "grouped expert GEMVs over a fixed uniform routing and the combine (docs/validation/README.md); "
+                     "not run: the embedding gather, logit soft-capping, sampling");
+    for (const auto& layer : model.layers)
+      if (layer.mlp)
+        if (const auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {
+          notes_.push_back(fmt::format("MoE routing fixed before capture: {} tokens x top-{} spread evenly over {} of {} experts",
+                                       B, e->experts_per_token, std::min(e->experts, B * e->experts_per_token), e->experts));
+          break;
+        }
+  } else {
+    notes_.push_back("heavy kernels only (KVPLAN_DECODE_STEP=heavy): linears in bf16 through cuBLAS (weights random, shapes "
+                     "from the model), attention / SSM kernels, lm_head; norms, rotary embedding, activations, residual adds, "
+                     "the embedding gather and the KV append are not run; MoE experts as one strided-batched cuBLAS GEMM per "
+                     "projection over the expected distinct experts");
+  }
   CUDA_CHECK(cudaDeviceSynchronize());
 }
 

@@ -1,6 +1,10 @@
-// One decode step of a model, run as kernels on the GPU: per layer, in order, the cuBLAS linears at
-// the model's shapes, the attention / MLA / SSM kernels over a cache of the requested context, and
-// the lm_head; each op tagged with the component of kvplan's decode model it belongs to.
+// One decode step of a model, run as kernels on the GPU, as an engine's CUDA-graph decode step runs
+// them: per layer, in order, the residual-add + RMSNorms, the cuBLAS linears at the model's shapes,
+// rotary embedding, the KV append, the attention / MLA / SSM kernels over a cache of the requested
+// context, the gated activation, for MoE the router, top-k, grouped expert GEMVs and combine; then
+// the final norm and the lm_head (docs/validation/README.md lists them per family with the vLLM
+// files they follow). Each op is tagged with a component: the decode model's (weights, kv_cache,
+// ssm_state, lm_head) or a small-kernel one (norms, rotary, kv_append, activations, moe_routing).
 // Weights are random bf16 (no model files); when the model does not fit, layers of the same shape
 // share buffers round-robin (each layer's weights still come from DRAM: a layer is larger than L2).
 #pragma once
@@ -27,7 +31,7 @@ struct KvRows {
 };
 
 struct StepOp {
-  std::string component;  // weights, kv_cache, ssm_state, lm_head
+  std::string component;  // weights, kv_cache, ssm_state, lm_head; norms, rotary, kv_append, activations, moe_routing
   std::string label;      // e.g. "layer 3 qkv"
   int64_t bytes = 0;
   double flops = 0;

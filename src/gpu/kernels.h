@@ -104,6 +104,116 @@ struct SsmUpdate {
 void launch_ssm_update(const SsmUpdate& u, cudaStream_t s);
 int64_t ssm_update_bytes(const SsmUpdate& u);
 
+// --- the decode step's small kernels (elementwise.cu) -----------------------------------------
+// What an engine's decode step launches around the linears and attention (docs/validation/README.md,
+// "The engine-like decode step"). Activations bf16; one launch each.
+
+// RMSNorm in place over vectors of `width` (a multiple of 8): each of `rows` rows (`row_stride`
+// elements apart; 0 = heads x width) holds `heads` consecutive vectors, each normalized on its own
+// (heads > 1: per-head Q/K norms inside the fused QKV output). With `residual` (same layout), first
+// residual = x + residual (rounded to bf16, stored) and x = norm(residual) (vLLM's
+// fused_add_rms_norm), else x = norm(x). norm(r) = r / sqrt(mean(r^2) + eps) * (weight, or
+// 1 + weight for Gemma's).
+struct RmsNorm {
+  void* x = nullptr;
+  void* residual = nullptr;      // nullable
+  const void* weight = nullptr;  // bf16 [width], shared by the heads
+  int64_t rows = 1, heads = 1, width = 0, row_stride = 0;
+  float eps = 1e-6f;
+  bool unit_offset = false;      // Gemma: weight + 1
+};
+void launch_rms_norm(const RmsNorm& n, cudaStream_t s);
+int64_t rms_norm_bytes(const RmsNorm& n);
+
+// Rotary embedding, GPT-NeoX style (rotate halves), in place on q [tokens][heads][head_dim] and k
+// [tokens][kv_heads][head_dim], token rows `token_stride` (k: `k_token_stride`, 0 = the same)
+// elements apart (the fused QKV output); the first `rotary_dim` entries of each head rotate.
+// cos_sin: bf16 [positions][rotary_dim], cos half then sin half (vLLM's cos_sin_cache); positions:
+// int64 [tokens].
+struct Rotary {
+  void* q = nullptr;
+  void* k = nullptr;
+  const void* cos_sin = nullptr;
+  const int64_t* positions = nullptr;
+  int64_t tokens = 1, heads = 0, kv_heads = 0, head_dim = 0, rotary_dim = 0, token_stride = 0, k_token_stride = 0;
+};
+void launch_rotary(const Rotary& r, cudaStream_t s);
+int64_t rotary_bytes(const Rotary& r);
+
+// KV append (vLLM's reshape_and_cache): sequence b's new K row (kv_heads x head_dim, `src_stride`
+// elements between sequences, heads contiguous) goes to token slots[b] of its cache row, element
+// (b, h, t, d) at cache + b*batch_stride + h*head_stride + t*token_stride + d; likewise V (nullable:
+// MLA's latent is K only). fp8 caches store round(x / scale) in e4m3.
+struct KvAppend {
+  const void* k = nullptr;
+  const void* v = nullptr;
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
+  const int64_t* slots = nullptr;  // [batch]
+  int64_t batch = 1, kv_heads = 1, head_dim = 128, v_dim = 128, src_stride = 0;
+  int64_t k_batch_stride = 0, k_head_stride = 0, k_token_stride = 0;
+  int64_t v_batch_stride = 0, v_head_stride = 0, v_token_stride = 0;
+  KvType kv = KvType::bf16;
+  float k_scale = 1, v_scale = 1;
+};
+void launch_kv_append(const KvAppend& a, cudaStream_t s);
+int64_t kv_append_bytes(const KvAppend& a);
+
+// Gated activation: out[r][i] = act(in[r][i]) * in[r][width + i] over rows of 2*width (gate half,
+// then up half); width a multiple of 8. SiLU (SwiGLU: vLLM's silu_and_mul) or tanh-GELU (GeGLU:
+// gelu_tanh_and_mul).
+enum class Activation { silu, gelu_tanh };
+struct ActAndMul {
+  const void* in = nullptr;
+  void* out = nullptr;
+  int64_t rows = 1, width = 0;
+  Activation act = Activation::silu;
+};
+void launch_act_and_mul(const ActAndMul& a, cudaStream_t s);
+int64_t act_and_mul_bytes(const ActAndMul& a);
+
+// --- MoE decode kernels (moe.cu) --------------------------------------------------------------
+// Router top-k: per row of bf16 logits [rows][experts] (experts <= 256), the k largest (ties: lower
+// index) with their softmax weights over all experts, renormalized over the k (Mixtral, gpt-oss:
+// softmax over the chosen k is the same thing); vLLM's topk_softmax.
+struct TopK {
+  const void* logits = nullptr;
+  float* weights = nullptr;  // [rows][k]
+  int* ids = nullptr;        // [rows][k]
+  int64_t rows = 1, experts = 0, k = 1;
+};
+void launch_topk(const TopK& t, cudaStream_t s);
+
+// Grouped GEMV over the experts a batch touches: group g (expert expert_ids[g], its weight
+// [out][in] bf16 at w + expert_ids[g]*out*in) owns slots offsets[g]..offsets[g+1]; slot s computes
+// y[s][:] = W x[in_rows[s]][:]. Each weight row is read once per group for a pass of its slots
+// (more slots: again per pass, mostly from L2). One launch for all experts, as vLLM's fused_moe
+// kernel. A warp computes 4, 2 or 1 rows, for 2, 4 or 8 slots a pass: the most rows whose pass
+// still covers `max_group_slots` (the host's bound on a group's slots; 0 = unknown: 1 row).
+struct GroupedGemv {
+  const void* w = nullptr;
+  const void* x = nullptr;
+  void* y = nullptr;
+  const int* expert_ids = nullptr;  // [groups]
+  const int* offsets = nullptr;     // [groups + 1]
+  const int* in_rows = nullptr;     // [slots]
+  int64_t groups = 0, out = 0, in = 0, slots = 0, max_group_slots = 0;
+};
+void launch_grouped_gemv(const GroupedGemv& g, cudaStream_t s);
+int64_t grouped_gemv_bytes(const GroupedGemv& g);
+
+// MoE combine (vLLM's moe_sum with the routed weights applied): out[t][:] = sum_j weights[t][j] *
+// y[slot_of[t][j]][:], bf16 rows of `width`.
+struct MoeCombine {
+  const void* y = nullptr;
+  const float* weights = nullptr;  // [tokens][k]
+  const int* slot_of = nullptr;    // [tokens][k]
+  void* out = nullptr;
+  int64_t tokens = 1, k = 1, width = 0;
+};
+void launch_moe_combine(const MoeCombine& c, cudaStream_t s);
+int64_t moe_combine_bytes(const MoeCombine& c);
+
 // --- misc --------------------------------------------------------------------------------------
 // Fills `n` elements with deterministic pseudo-random values in [lo, hi) (never zero-filled).
 void fill_random_bf16(void* p, int64_t n, uint64_t seed, float lo, float hi, cudaStream_t s);

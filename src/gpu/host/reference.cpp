@@ -226,4 +226,63 @@ void mamba2_step_ref(std::vector<double>& state, const std::vector<double>& x, c
     }
 }
 
+std::vector<double> rms_norm_ref(const std::vector<double>& x, std::vector<double>* residual, const std::vector<double>& w,
+                                 int64_t vectors, int64_t width, double eps, bool unit_offset) {
+  std::vector<double> out(x.size());
+  for (int64_t v = 0; v < vectors; ++v) {
+    const size_t o = static_cast<size_t>(v * width);
+    std::vector<double> r(x.begin() + static_cast<std::ptrdiff_t>(o), x.begin() + static_cast<std::ptrdiff_t>(o + width));
+    if (residual)
+      for (int64_t i = 0; i < width; ++i) {
+        const double sum = bf16_to_float(float_to_bf16(static_cast<float>(r[static_cast<size_t>(i)] + (*residual)[o + i])));
+        (*residual)[o + i] = sum;
+        r[static_cast<size_t>(i)] = sum;
+      }
+    double ss = 0;
+    for (const double a : r) ss += a * a;
+    const double inv = 1.0 / std::sqrt(ss / static_cast<double>(width) + eps);
+    for (int64_t i = 0; i < width; ++i)
+      out[o + i] = r[static_cast<size_t>(i)] * inv * (w[static_cast<size_t>(i)] + (unit_offset ? 1.0 : 0.0));
+  }
+  return out;
+}
+
+void rotary_ref(double* v, const double* cs, int64_t rotary_dim) {
+  const int64_t half = rotary_dim / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const double c = cs[i], s = cs[half + i], x1 = v[i], x2 = v[i + half];
+    v[i] = x1 * c - x2 * s;
+    v[i + half] = x2 * c + x1 * s;
+  }
+}
+
+std::vector<double> act_and_mul_ref(const std::vector<double>& in, int64_t rows, int64_t width, bool gelu_tanh) {
+  std::vector<double> out(static_cast<size_t>(rows * width));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < width; ++i) {
+      const double g = in[static_cast<size_t>(r * 2 * width + i)], u = in[static_cast<size_t>(r * 2 * width + width + i)];
+      const double a = gelu_tanh ? 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g))) : silu(g);
+      out[static_cast<size_t>(r * width + i)] = a * u;
+    }
+  return out;
+}
+
+void topk_ref(const std::vector<double>& logits, int64_t rows, int64_t experts, int64_t k, std::vector<int>& ids,
+              std::vector<double>& weights) {
+  ids.assign(static_cast<size_t>(rows * k), 0);
+  weights.assign(static_cast<size_t>(rows * k), 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<int> order(static_cast<size_t>(experts));
+    for (int64_t e = 0; e < experts; ++e) order[static_cast<size_t>(e)] = static_cast<int>(e);
+    const double* l = &logits[static_cast<size_t>(r * experts)];
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return l[a] > l[b]; });
+    double sum = 0;
+    for (int64_t j = 0; j < k; ++j) sum += std::exp(l[order[static_cast<size_t>(j)]] - l[order[0]]);
+    for (int64_t j = 0; j < k; ++j) {
+      ids[static_cast<size_t>(r * k + j)] = order[static_cast<size_t>(j)];
+      weights[static_cast<size_t>(r * k + j)] = std::exp(l[order[static_cast<size_t>(j)]] - l[order[0]]) / sum;
+    }
+  }
+}
+
 }  // namespace kvplan::gpu

@@ -68,4 +68,23 @@ void mamba2_step_ref(std::vector<double>& state, const std::vector<double>& x, c
                      int64_t batch, int64_t heads, int64_t head_dim, int64_t groups, int64_t d_state,
                      std::vector<double>& y);
 
+// --- the decode step's small kernels (gpu/kernels.h) -------------------------------------------
+// RMSNorm of `vectors` vectors of `width` (x packed): with `residual`, residual = bf16(x + residual)
+// first (the stored rounding the kernel and vLLM's fused_add_rms_norm apply) and the norm reads it;
+// returns r / sqrt(mean(r^2) + eps) * (w or 1 + w).
+std::vector<double> rms_norm_ref(const std::vector<double>& x, std::vector<double>* residual, const std::vector<double>& w,
+                                 int64_t vectors, int64_t width, double eps, bool unit_offset);
+
+// NeoX rotary in place on one head of `head_dim` at v: pairs (i, i + rotary_dim/2), i < rotary_dim/2,
+// with cos/sin from `cs` (rotary_dim/2 cos values, then rotary_dim/2 sin values).
+void rotary_ref(double* v, const double* cs, int64_t rotary_dim);
+
+// act(gate) * up over rows of 2 x width (gate first); gelu: the tanh approximation.
+std::vector<double> act_and_mul_ref(const std::vector<double>& in, int64_t rows, int64_t width, bool gelu_tanh);
+
+// Top-k of each row of `experts` logits (ties: lower index first) with weights softmax-renormalized
+// over the k chosen.
+void topk_ref(const std::vector<double>& logits, int64_t rows, int64_t experts, int64_t k, std::vector<int>& ids,
+              std::vector<double>& weights);
+
 }  // namespace kvplan::gpu
