@@ -288,6 +288,13 @@ TEST_CASE("engine: SGLang splits a hybrid's budget between its state pool and it
   // 526 / 3 = 175 running requests with the radix cache on.
   CHECK(p.state_slots == 526);
   CHECK(p.state_request_cap == 175);
+  // --disable-radix-cache: the same split, one slot per running request (526 of them).
+  MemoryOptions off = o;
+  off.engine.prefix_caching = false;
+  const EnginePlan q = plan_engine(m, test::gpu("h200"), off, 8192);
+  CHECK(q.state_slots == 526);
+  CHECK(q.state_request_cap == 526);
+  CHECK(q.kv_cache_tokens == p.kv_cache_tokens);
   // The rest, 42,949,672,960 - 526 x 38,633,472 = 22,628,466,688 B, holds tokens of the 12
   // attention layers: 2 KV heads / 2 x 256 x (K + V) x 2 B x 12 = 12,288 B: 1,841,509 tokens.
   CHECK(p.kv_cache_tokens == 1841509);
