@@ -95,6 +95,21 @@ TEST_CASE("MoE reads the experts a batch is expected to touch", "[decode][moe]")
   CHECK(part(dm.step(1, 1024), "weights").flops == Approx(2.0 * 32 * (41943040 + 32768 + 2 * 176160768.0)));
 }
 
+TEST_CASE("under expert parallelism the busiest GPU's experts set the step", "[decode][moe]") {
+  // 8 experts, top-2, over 2 GPUs of 4 each, one token: every slot is touched with p = 1 - 0.75 =
+  // 0.25, so a GPU's count is taken as Binomial(4, 0.25): pmf 0.31640625, 0.421875, 0.2109375,
+  // 0.046875, 0.00390625; CDF F(0..3) = 0.31640625, 0.73828125, 0.94921875, 0.99609375. The busiest
+  // of 2: sum over m = 1..4 of 1 - F(m-1)^2 = 0.899887085 + 0.454940796 + 0.098983765 + 0.007797241
+  // = 1.461608887 (the mean is 1.0; the exact hypergeometric answer is 40/28 = 1.4286).
+  ExpertGroup g{8, 2, 0, 4, 1, 1, 2};
+  CHECK(expected_local_experts_touched(g, 1) == Approx(1.461608887).epsilon(1e-9));
+  // Under tensor parallelism (one rank holding a slice of all 8) it is the mean: 8 x 0.25 = 2.
+  const ExpertGroup tp{8, 2, 0, 8, 1, 1, 1};
+  CHECK(expected_local_experts_touched(tp, 1) == Approx(2.0));
+  // Every expert touched: the busiest reads all 4.
+  CHECK(expected_local_experts_touched(g, 1000) == Approx(4.0));
+}
+
 TEST_CASE("DeepSeek-V3: MLA latent cache and 8 of 256 experts", "[decode][mla]") {
   const Model m = model("deepseek-v3");
   const DecodeModel dm(m, gpu("h100-sxm"), options(m));

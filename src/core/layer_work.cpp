@@ -29,8 +29,22 @@ double expected_experts_touched(int64_t experts, int64_t experts_per_token, int6
 
 double expected_local_experts_touched(const ExpertGroup& g, int64_t tokens) {
   if (g.experts <= 0 || tokens <= 0) return 0;
-  return static_cast<double>(g.local_experts) / static_cast<double>(g.experts) *
-         expected_experts_touched(g.experts, g.experts_per_token, mul(tokens, g.token_replicas));
+  const double mean = static_cast<double>(g.local_experts) / static_cast<double>(g.experts) *
+                      expected_experts_touched(g.experts, g.experts_per_token, mul(tokens, g.token_replicas));
+  if (g.ranks <= 1 || g.local_experts <= 0) return mean;
+  const int64_t slots = g.local_experts;
+  const double p = mean / static_cast<double>(slots);
+  if (p <= 0) return 0;
+  if (p >= 1) return static_cast<double>(slots);
+  // Binomial(slots, p) pmf in log space (no underflow at p near 0 or 1), then the CDF.
+  const double n = static_cast<double>(slots), log_p = std::log(p), log_q = std::log1p(-p);
+  double cdf = 0, busiest = 0;
+  for (int64_t m = 1; m <= slots; ++m) {
+    const double j = static_cast<double>(m - 1);
+    cdf += std::exp(std::lgamma(n + 1) - std::lgamma(j + 1) - std::lgamma(n - j + 1) + j * log_p + (n - j) * log_q);
+    busiest += 1.0 - std::pow(std::min(cdf, 1.0), static_cast<double>(g.ranks));
+  }
+  return busiest;
 }
 
 DType gemm_dtype(DType weights) {
@@ -202,6 +216,7 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
         if (par.expert_parallel()) {
           g.local_experts = (moe.experts + par.redundant_experts) / par.ep;
           g.token_replicas = par.dp;
+          g.ranks = par.ep;
         }
         w.expert_groups.push_back(g);
         it = w.expert_groups.end() - 1;

@@ -39,10 +39,15 @@ struct ExpertGroup {
   int64_t local_experts = 0;     // expert slots on a GPU: experts (tp), (experts + redundant) / ep (EP)
   int64_t token_replicas = 1;    // replicas whose tokens reach a GPU's experts: 1 (tp), dp (EP)
   int64_t layers = 0;
+  int64_t ranks = 1;             // GPUs the experts are spread over, each its own (ep; 1 under tp)
 };
-// Expected experts of a group a GPU reads in a pass of `tokens` tokens per replica: each of its
-// local slots is touched with the probability that one of the tokens reaching it picked that
-// expert, 1 - (1 - k/E)^(tokens x token_replicas).
+// Expected experts of a group the busiest GPU reads in a pass of `tokens` tokens per replica,
+// which sets the step (the GPUs meet at the combine). Each of a GPU's L local slots is touched with
+// the probability that one of the tokens reaching it picked that expert, p = 1 - (1 - k/E)^(tokens
+// x token_replicas). Under tensor parallelism every GPU holds a slice of every expert: L p. Under
+// expert parallelism the ranks' counts are taken as independent Binomial(L, p), so the busiest of R
+// reads E[max] = sum over m = 1..L of (1 - F(m - 1)^R), F the binomial CDF (uniform routing; skewed
+// routing makes it worse, EPLB's redundant slots better).
 double expected_local_experts_touched(const ExpertGroup& g, int64_t tokens);
 
 // Kernels an engine launches per decode step, by the component that owns them (vLLM's decode
