@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "gpu/bf16_vec.cuh"
 #include "gpu/cuda_check.h"
 #include "gpu/kernels.h"
 
@@ -19,23 +20,6 @@ namespace kvplan::gpu {
 namespace {
 
 using bf16 = __nv_bfloat16;
-
-__device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 p = __bfloat1622float2(h[i]);
-    f[2 * i] = p.x;
-    f[2 * i + 1] = p.y;
-  }
-}
-__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
-  uint4 u;
-  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
-  return u;
-}
 
 // Sum over the threads of a row group: a warp (WARP) or the whole block.
 template <bool WARP>

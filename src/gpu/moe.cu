@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "gpu/bf16_vec.cuh"
 #include "gpu/cuda_check.h"
 #include "gpu/kernels.h"
 
@@ -17,16 +18,6 @@ namespace {
 
 using bf16 = __nv_bfloat16;
 constexpr int kMaxExperts = 256;
-
-__device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 p = __bfloat1622float2(h[i]);
-    f[2 * i] = p.x;
-    f[2 * i + 1] = p.y;
-  }
-}
 
 // A warp per row; lane l holds experts l, l + 32, ...; k rounds of a warp-wide argmax.
 __global__ void topk_kernel(TopK t) {
