@@ -38,10 +38,11 @@ double expected_local_experts_touched(const ExpertGroup& g, int64_t tokens) {
   if (p >= 1) return static_cast<double>(slots);
   // Binomial(slots, p) pmf in log space (no underflow at p near 0 or 1), then the CDF.
   const double n = static_cast<double>(slots), log_p = std::log(p), log_q = std::log1p(-p);
+  const double log_n_factorial = std::lgamma(n + 1);
   double cdf = 0, busiest = 0;
   for (int64_t m = 1; m <= slots; ++m) {
     const double j = static_cast<double>(m - 1);
-    cdf += std::exp(std::lgamma(n + 1) - std::lgamma(j + 1) - std::lgamma(n - j + 1) + j * log_p + (n - j) * log_q);
+    cdf += std::exp(log_n_factorial - std::lgamma(j + 1) - std::lgamma(n - j + 1) + j * log_p + (n - j) * log_q);
     busiest += 1.0 - std::pow(std::min(cdf, 1.0), static_cast<double>(g.ranks));
   }
   return busiest;
