@@ -346,6 +346,56 @@ TEST_CASE("graph streaming solve: overhead from tiny GEMVs, bandwidth from large
   CHECK_THROWS_AS(solve_graph_streaming(large, GraphTiming{}, 3.35e12), Error);
 }
 
+TEST_CASE("per-kernel cost of whole steps: least squares through the origin", "[gpu-host]") {
+  // Two steps whose gap is exactly 4 us per kernel: (1.5 - 1.1) ms / 100 = (2.0 - 1.2) ms / 200 = 4 us.
+  std::vector<StepSample> steps{{1.5e-3, 1.1e-3, 100}, {2.0e-3, 1.2e-3, 200}};
+  CHECK(fit_step_kernel_cost(steps) == Approx(4e-6).epsilon(1e-12));
+  // A third at 6 us per kernel (0.6 ms over 100): sum k (m - r) / sum k^2 =
+  // (100 x 0.4e-3 + 200 x 0.8e-3 + 100 x 0.6e-3) / (100^2 + 200^2 + 100^2) = 0.26 / 60000 = 4.3333 us.
+  steps.push_back({1.7e-3, 1.1e-3, 100});
+  CHECK(fit_step_kernel_cost(steps) == Approx(0.26 / 60000).epsilon(1e-12));
+  CHECK_THROWS_WITH(fit_step_kernel_cost({}), Catch::Contains("no step with kernels"));
+  CHECK_THROWS_WITH(fit_step_kernel_cost({{1.0e-3, 1.1e-3, 100}}),
+                    Catch::Contains("-1.000 us") && Catch::Contains("faster than their bytes"));
+}
+
+TEST_CASE("calibrated preset: the whole steps' per-kernel cost replaces the GEMV graphs' and every step is listed",
+          "[gpu-host]") {
+  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");
+  Calibration c;
+  c.step_bytes_per_s = 3.0e12;
+  c.step_kernel_overhead_s = 2e-6;
+  c.step_kernel_cost_s = 3.9e-6;
+  c.steps = {{"llama-3.1-8b", 8, 32768, 322, 13.1e-3, 13.0e-3, true},
+             {"gemma-2-9b", 8, 8192, 400, 10.0e-3, 10.5e-3, false}};
+  const std::string yaml = render_calibrated_preset(base, c);
+  const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
+  CHECK(g.efficiency.kernel_overhead_s == Approx(3.9e-6).epsilon(1e-3));
+  CHECK(yaml.find("  step_kernel_cost_s: 3.900e-06\n") != std::string::npos);
+  // error = predicted / measured - 1: 13.0 / 13.1 - 1 = -0.0076; 10.5 / 10.0 - 1 = +0.0500.
+  CHECK(yaml.find("    - {model: llama-3.1-8b, batch: 8, context: 32768, kernels: 322, measured_s: 1.3100e-02, "
+                  "predicted_s: 1.3000e-02, error: -0.0076, role: fit}\n") != std::string::npos);
+  CHECK(yaml.find("error: +0.0500, role: check}") != std::string::npos);
+}
+
+TEST_CASE("calibrated preset: the measured GEMM grid is written and loads back as gemm_efficiency", "[gpu-host]") {
+  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");
+  Calibration c;
+  c.step_bytes_per_s = 3.0e12;
+  c.gemm_grid = {{1024, 4096, 4096, 0.5}, {4096, 4096, 4096, 0.7}};
+  const std::string yaml = render_calibrated_preset(base, c);
+  CHECK(yaml.find("    - {m: 1024, n: 4096, k: 4096, efficiency: 0.5000}\n") != std::string::npos);
+  const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
+  // m = 2048 lies halfway between 1024 and 4096 in log2: (0.5 + 0.7) / 2 = 0.6; n and k clamp.
+  CHECK(g.efficiency.gemm(2048, 4096, 4096) == Approx(0.6));
+  CHECK(g.efficiency.gemm(512, 8192, 1024) == Approx(0.5));
+  // A point past the peak is a wrong measurement: no preset.
+  c.gemm_grid[1].efficiency = 1.2;
+  CHECK_THROWS_WITH(render_calibrated_preset(base, c),
+                    Catch::Contains("gemm_efficiency at m 4096 n 4096 k 4096 would be 1.2000") &&
+                        Catch::Contains("no preset written"));
+}
+
 TEST_CASE("no device: exit status 3 with a reason", "[gpu-host]") {
   try {
     fail_no_device("calibrate", "cudaGetDeviceCount: cudaErrorNoDevice");

@@ -188,8 +188,9 @@ void launch_topk(const TopK& t, cudaStream_t s);
 // [out][in] bf16 at w + expert_ids[g]*out*in) owns slots offsets[g]..offsets[g+1]; slot s computes
 // y[s][:] = W x[in_rows[s]][:]. Each weight row is read once per group for a pass of its slots
 // (more slots: again per pass, mostly from L2). One launch for all experts, as vLLM's fused_moe
-// kernel. A warp computes 4, 2 or 1 rows, for 2, 4 or 8 slots a pass: the most rows whose pass
-// still covers `max_group_slots` (the host's bound on a group's slots; 0 = unknown: 1 row).
+// kernel. `max_group_slots` (the host's bound on a group's slots; 0 = unknown) picks the kernel: up to
+// 2 slots, CUDA cores, 4 rows a warp; from 3, tensor-core MMAs, 16 rows a warp for 8, 16 or 32 slots a
+// pass, when in % 32 == 0 (otherwise CUDA cores, 2 or 1 rows a warp for 4 or 8 slots a pass).
 struct GroupedGemv {
   const void* w = nullptr;
   const void* x = nullptr;

@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 
 #include "gpu/bf16_vec.cuh"
 #include "gpu/cuda_check.h"
 #include "gpu/kernels.h"
+#include "gpu/mma.cuh"
 
 namespace kvplan::gpu {
 namespace {
@@ -143,6 +145,70 @@ __global__ void __launch_bounds__(256, 3) grouped_gemv_kernel(GroupedGemv g) {
   }
 }
 
+// Tensor-core path for groups of 3 or more slots, where the GEMV above spends more instructions per
+// weight byte than the bandwidth allows: a warp computes 16 output rows for up to 8 x NB slots a
+// pass with mma.m16n8k16 (bf16 in, fp32 accumulate), the weights as A, the slots' inputs as B. k goes
+// 32 at a time: lane (r = lane / 4, q = lane % 4) loads 8 consecutive k (16 bytes) of rows r and
+// r + 8 and of slot r of each 8-slot block; the MMA's k order within each 16 is permuted alike for A
+// and B (virtual 2q, 2q + 1, 2q + 8, 2q + 9 <- real 8q .. 8q + 3 for the first MMA, 8q + 4 .. 8q + 7
+// for the second), which leaves every dot product unchanged. Needs in % 32 == 0.
+template <int NB>
+__global__ void __launch_bounds__(256) grouped_gemv_mma_kernel(GroupedGemv g) {
+  constexpr int U = 4;  // k blocks of 32 in flight: 8 weight loads of 16 bytes per lane
+  const int group = blockIdx.y;
+  const int lane = threadIdx.x % 32, r = lane / 4, q = lane % 4;
+  const int64_t o0 = (int64_t(blockIdx.x) * 8 + threadIdx.x / 32) * 16;
+  if (o0 >= g.out) return;
+  const int s0 = g.offsets[group], s1 = g.offsets[group + 1];
+  const int64_t chunks = g.in / 8, kblocks = g.in / 32;
+  const bf16* we = static_cast<const bf16*>(g.w) + int64_t(g.expert_ids[group]) * g.out * g.in;
+  // Rows past the end re-read the last row and store nothing.
+  const uint4* w_lo = reinterpret_cast<const uint4*>(we + min(o0 + r, g.out - 1) * g.in) + q;
+  const uint4* w_hi = reinterpret_cast<const uint4*>(we + min(o0 + r + 8, g.out - 1) * g.in) + q;
+  const uint4* x = static_cast<const uint4*>(g.x);
+  for (int sb = s0; sb < s1; sb += 8 * NB) {
+    const uint4* xs[NB];
+#pragma unroll
+    for (int j = 0; j < NB; ++j) {
+      const int slot = sb + 8 * j + r;  // slots past the group's end read its first input, stored nowhere
+      xs[j] = x + int64_t(g.in_rows[slot < s1 ? slot : s0]) * chunks + q;
+    }
+    float acc[NB][4] = {};
+    for (int64_t kb = 0; kb < kblocks; kb += U) {
+      uint4 lo[U], hi[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        if (kb + u < kblocks) {
+          lo[u] = ld_stream(w_lo + (kb + u) * 4);
+          hi[u] = ld_stream(w_hi + (kb + u) * 4);
+        }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        if (kb + u >= kblocks) break;
+        const unsigned a0[4] = {lo[u].x, hi[u].x, lo[u].y, hi[u].y};
+        const unsigned a1[4] = {lo[u].z, hi[u].z, lo[u].w, hi[u].w};
+#pragma unroll
+        for (int j = 0; j < NB; ++j) {
+          if (sb + 8 * j >= s1) break;
+          const uint4 b = __ldg(xs[j] + (kb + u) * 4);
+          Mma<bf16>::run(acc[j], a0, b.x, b.y);
+          Mma<bf16>::run(acc[j], a1, b.z, b.w);
+        }
+      }
+    }
+    // acc[j]: rows r (0, 1) and r + 8 (2, 3), slots 8j + 2q and 8j + 2q + 1.
+    bf16* y = static_cast<bf16*>(g.y);
+#pragma unroll
+    for (int j = 0; j < NB; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int slot = sb + 8 * j + 2 * q + (i & 1);
+        const int64_t row = o0 + r + (i >= 2 ? 8 : 0);
+        if (slot < s1 && row < g.out) y[int64_t(slot) * g.out + row] = __float2bfloat16(acc[j][i]);
+      }
+  }
+}
+
 // One block per token, 8 elements per thread per step.
 __global__ void moe_combine_kernel(MoeCombine c) {
   const int64_t tok = blockIdx.x;
@@ -185,6 +251,22 @@ void launch_grouped_gemv(const GroupedGemv& g, cudaStream_t s) {
     return r == 1 || r == 2 || r == 4 ? r : 0;
   }();
   const int64_t m = g.max_group_slots;
+  // KVPLAN_MOE_KERNEL=gemv|mma: experiment switch; by default the tensor cores from 3 slots a group.
+  static const std::string kernel = [] {
+    const char* e = std::getenv("KVPLAN_MOE_KERNEL");
+    return std::string(e ? e : "");
+  }();
+  if (g.in % 32 == 0 && (kernel == "mma" || (kernel != "gemv" && !forced && m >= 3))) {
+    const int nb = m >= 1 && m <= 8 ? 1 : m >= 1 && m <= 16 ? 2 : 4;
+    const dim3 grid(static_cast<unsigned>((g.out + 127) / 128), static_cast<unsigned>(g.groups));
+    switch (nb) {
+      case 1: grouped_gemv_mma_kernel<1><<<grid, 256, 0, s>>>(g); break;
+      case 2: grouped_gemv_mma_kernel<2><<<grid, 256, 0, s>>>(g); break;
+      default: grouped_gemv_mma_kernel<4><<<grid, 256, 0, s>>>(g); break;
+    }
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
   const int rows_per_warp = forced ? forced : m >= 1 && m <= 2 ? 4 : m >= 1 && m <= 4 ? 2 : 1;
   const int64_t rows_per_block = 8 * rows_per_warp;
   const dim3 grid(static_cast<unsigned>((g.out + rows_per_block - 1) / rows_per_block), static_cast<unsigned>(g.groups));

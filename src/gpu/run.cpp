@@ -27,6 +27,19 @@ SampleStats time_graph(Timer& t, const std::vector<const StepOp*>& ops, const Ti
   return t.measure([&](cudaStream_t s) { g.launch(s); }, o);
 }
 
+std::vector<const StepOp*> all_ops(const DecodeStep& step) {
+  std::vector<const StepOp*> all;
+  for (const auto& op : step.ops()) all.push_back(&op);
+  return all;
+}
+
+// Room for a step's buffers: most of what is free now, as validate leaves some to the driver.
+int64_t step_budget_bytes() {
+  size_t free_b = 0, total_b = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  return static_cast<int64_t>(0.85 * static_cast<double>(free_b));
+}
+
 }  // namespace
 
 DeviceInfo local_device(const std::string& command) { return device_info(command); }
@@ -47,14 +60,11 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
     progress("correctness checks");
     rep.correctness = run_correctness_checks(static_cast<uint64_t>(std::time(nullptr)), rep.device.sm_count);
   }
-  size_t free_b = 0, total_b = 0;
-  CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
   progress("allocating the decode step");
-  DecodeStep step(r.model, r.cache, r.batch, r.context, rep.device, static_cast<int64_t>(0.85 * static_cast<double>(free_b)));
+  DecodeStep step(r.model, r.cache, r.batch, r.context, rep.device, step_budget_bytes());
   for (const auto& n : step.notes()) rep.notes.push_back(n);
   const double peak_bf16 = r.gpu.peak_flops_for(DType::bf16);
-  std::vector<const StepOp*> all;
-  for (const auto& op : step.ops()) all.push_back(&op);
+  const std::vector<const StepOp*> all = all_ops(step);
   for (const auto& comp : step.components()) {
     progress("timing " + comp);
     std::vector<const StepOp*> ops;
@@ -137,6 +147,24 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
   const double clk1 = measure_sm_clock_mhz(timer.stream());
   rep.clocks = assess_clocks(clk0, clk1, rep.device.max_sm_clock_mhz);
   return rep;
+}
+
+std::vector<GraphTiming> time_decode_steps(const std::vector<StepCase>& cases, const Progress& progress) {
+  const DeviceInfo device = device_info("calibrate");
+  Timer timer(device.l2_bytes);
+  const TimingOptions o = timing(0.3);
+  std::vector<GraphTiming> out;
+  for (const StepCase& c : cases) {
+    progress(fmt::format("engine-like decode step: {} batch {} context {}", c.model.id, c.batch, c.context));
+    const DecodeStep step(c.model, c.cache, c.batch, c.context, device, step_budget_bytes());
+    const std::vector<const StepOp*> all = all_ops(step);
+    GraphTiming g;
+    for (const auto* op : all) g.bytes += op->bytes;
+    g.kernels = static_cast<int64_t>(all.size());
+    g.time_s = time_graph(timer, all, o).median_s;
+    out.push_back(g);
+  }
+  return out;
 }
 
 Calibration run_calibrate(const Gpu& base, const Progress& progress) {
@@ -312,6 +340,23 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   const TimedCheck g = time_linear(timer, blas, 8192, 8192, 8192, o);
   c.gemm_flops = g.achieved_flops();
   c.methods.push_back("flops_fraction: cuBLAS bf16 GEMM 8192^3 (cublasGemmEx, fp32 accumulate) / datasheet dense bf16 peak");
+  {
+    // The weight GEMMs of prefill: tokens m x the linears' n and k, as the bundled presets' grids.
+    const double peak = base.peak_flops_for(DType::bf16);
+    const int64_t ms[] = {1024, 4096, 8192}, nks[] = {1024, 4096, 16384, 32768};
+    for (const int64_t m : ms)
+      for (const int64_t n : nks)
+        for (const int64_t k : nks) {
+          progress(fmt::format("GEMM grid: m {} n {} k {}", m, n, k));
+          const TimedCheck t = time_linear(timer, blas, n, k, m, o);
+          c.gemm_grid.push_back({m, n, k, t.achieved_flops() / peak});
+        }
+    c.methods.push_back(
+        "gemm_efficiency: cuBLAS bf16 GEMMs (cublasGemmEx, fp32 accumulate) of [m, k] x [k, n] over m in {1024, 4096, "
+        "8192} tokens and n, k in {1024, 4096, 16384, 32768}, each launched alone between CUDA events with a cold L2, "
+        "median; 2 m n k FLOPs / time / datasheet dense bf16 peak (below m = 1024 the decode step's weight bytes bind "
+        "and the grid is clamped)");
+  }
   PrefillAttention p;
   p.heads = 32;
   p.kv_heads = 8;

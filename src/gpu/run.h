@@ -38,9 +38,20 @@ struct ValidateRequest {
   double max_time_per_item_s = 0.5;
 };
 
+// One engine-like decode step to time (calibrate's whole-step fit and self-check).
+struct StepCase {
+  Model model;
+  CacheOptions cache;
+  int64_t batch = 1, context = 4096;
+};
+
 // The local device (kvplan::Error, exit 3, when there is none).
 DeviceInfo local_device(const std::string& command);
 ValidateReport run_validate(const ValidateRequest& r, const Progress& progress);
 Calibration run_calibrate(const Gpu& base, const Progress& progress);
+// Each case's engine-like decode step (gpu/decode_step.h) in one CUDA graph, cold L2 before each
+// replay, median replay as validate's "decode step (graph)"; a case's buffers are freed before the
+// next is built. GraphTiming's kernels and bytes are the step's own.
+std::vector<GraphTiming> time_decode_steps(const std::vector<StepCase>& cases, const Progress& progress);
 
 }  // namespace kvplan::gpu

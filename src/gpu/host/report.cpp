@@ -151,7 +151,7 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   };
   if (c.step_bytes_per_s > 0) {
     e.bandwidth_fraction = fraction(c.step_bytes_per_s, bw, "bandwidth_fraction");
-    e.kernel_overhead_s = c.step_kernel_overhead_s;
+    e.kernel_overhead_s = c.step_kernel_cost_s > 0 ? c.step_kernel_cost_s : c.step_kernel_overhead_s;
   }
   if (c.decode_attention_bytes_per_s > 0)
     e.attention_bandwidth_fraction = fraction(c.decode_attention_bytes_per_s, bw, "attention_bandwidth_fraction");
@@ -160,6 +160,14 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   if (c.lm_head_bytes_per_s > 0)
     e.lm_head_bandwidth_fraction = fraction(c.lm_head_bytes_per_s, bw, "lm_head_bandwidth_fraction");
   if (c.gemm_flops > 0 && bf16_peak > 0) e.flops_fraction = fraction(c.gemm_flops, bf16_peak, "flops_fraction");
+  if (!c.gemm_grid.empty()) {
+    for (const GemmPoint& p : c.gemm_grid)
+      if (!(p.efficiency > 0 && p.efficiency <= 1))
+        throw Error(fmt::format("calibrate: gemm_efficiency at m {} n {} k {} would be {:.4f}, outside (0, 1]; no preset "
+                                "written",
+                                p.m, p.n, p.k, p.efficiency));
+    e.gemm_efficiency = kvplan::gemm_grid(c.gemm_grid);
+  }
   if (c.prefill_attention_flops > 0 && bf16_peak > 0)
     e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
   e.calibrated = true;
@@ -216,6 +224,11 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   if (e.lm_head_bandwidth_fraction)
     y += fmt::format("  lm_head_bandwidth_fraction: {:.4f}\n", *e.lm_head_bandwidth_fraction);
   y += fmt::format("  flops_fraction: {:.4f}\n", e.flops_fraction);
+  if (!c.gemm_grid.empty()) {
+    y += "  gemm_efficiency:  # bf16 GEMM [m, k] x [k, n] achieved / datasheet peak (calibration.method)\n";
+    for (const GemmPoint& p : c.gemm_grid)
+      y += fmt::format("    - {{m: {}, n: {}, k: {}, efficiency: {:.4f}}}\n", p.m, p.n, p.k, p.efficiency);
+  }
   y += fmt::format("  attention_flops_fraction: {:.4f}\n", e.attention_flops_fraction);
   y += fmt::format("  kernel_overhead_s: {:.3e}\n", e.kernel_overhead_s);
   y += fmt::format("  allreduce_latency_s: {:.3e}\n", e.allreduce_latency_s);
@@ -253,6 +266,15 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   y += fmt::format("  prefill_attention_flops: {:.4g}\n", c.prefill_attention_flops);
   y += "  gemv_curve:  # [weight bytes, achieved bytes/s], cuBLAS bf16 GEMV at batch 1, cold L2\n";
   for (const auto& [b, bw] : c.gemv_curve) y += fmt::format("    - [{}, {:.4g}]\n", b, bw);
+  if (c.step_kernel_cost_s > 0) y += fmt::format("  step_kernel_cost_s: {:.3e}\n", c.step_kernel_cost_s);
+  if (!c.steps.empty()) {
+    y += "  engine_steps:  # whole engine-like decode steps, one CUDA graph, cold L2; fit: set kernel_overhead_s\n";
+    for (const Calibration::Step& s : c.steps)
+      y += fmt::format("    - {{model: {}, batch: {}, context: {}, kernels: {}, measured_s: {:.4e}, predicted_s: {:.4e}, "
+                       "error: {:+.4f}, role: {}}}\n",
+                       s.model, s.batch, s.context, s.kernels, s.measured_s, s.predicted_s,
+                       s.predicted_s / s.measured_s - 1, s.fit ? "fit" : "check");
+  }
   y += "  method:\n";
   for (const auto& m : c.methods) y += "    - " + yaml_quote(m) + "\n";
   return y;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/gemm_efficiency.h"
 #include "core/gpu.h"
 #include "gpu/host/fit.h"
 #include "gpu/host/stats.h"
@@ -85,6 +86,9 @@ struct Calibration {
   GraphTiming graph_large, graph_tiny;
   double step_bytes_per_s = 0, step_kernel_overhead_s = 0;
   double gemm_flops = 0;                                // bf16 GEMM, large square
+  // bf16 GEMM efficiency (achieved / datasheet bf16 peak) over the preset's grid of shapes
+  // (gemm_efficiency); empty: the preset keeps flops_fraction alone.
+  std::vector<GemmPoint> gemm_grid;
   double prefill_attention_flops = 0;                   // causal tiled attention, 8K+ tokens
   // kvplan's decode attention: median over the shapes moving >= 256 MiB (attention_bandwidth_fraction).
   double decode_attention_bytes_per_s = 0;
@@ -99,6 +103,17 @@ struct Calibration {
   std::vector<std::pair<int64_t, GraphTiming>> lm_head_graphs;  // batch -> one replay
   double lm_head_bytes_per_s = 0;
   std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
+  // Whole engine-like decode steps (one CUDA graph each, gpu/decode_step.h): the `fit` ones set
+  // kernel_overhead_s (fit_step_kernel_cost), the others check the written preset on models and
+  // shapes it was not fitted on. predicted_s is the written preset's prediction.
+  struct Step {
+    std::string model;
+    int64_t batch = 0, context = 0, kernels = 0;
+    double measured_s = 0, predicted_s = 0;
+    bool fit = false;
+  };
+  std::vector<Step> steps;
+  double step_kernel_cost_s = 0;  // fitted on the `fit` steps; 0: the GEMV graphs' overhead stands
   std::vector<std::string> methods;                     // one line per figure
 };
 
