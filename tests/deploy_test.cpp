@@ -156,6 +156,11 @@ TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
   const DeployFile radix =
       parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  disable_radix_cache: true\n", "deploy.yaml");
   CHECK(radix.spec.engine.settings.prefix_caching == std::optional<bool>(false));
+  // SGLang's max_mamba_cache_size is modelled there; vLLM has no such argument.
+  const DeployFile states =
+      parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  max_mamba_cache_size: 300\n", "deploy.yaml");
+  CHECK(states.spec.engine.settings.max_mamba_cache_size == std::optional<int64_t>(300));
+  CHECK(check_engine_arguments(states, Registry::load("").resolve_engine("sglang@0.5")).empty());
   // A misspelling, and SGLang's name in a vLLM file: errors with "did you mean".
   auto error = [&](const std::string& engine_lines) {
     try {
@@ -168,6 +173,8 @@ TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
   CHECK(error("  max_num_seq: 64\n") ==
         "deploy.yaml:7:3: unknown vllm 0.19 argument 'max_num_seq' in section 'engine'; did you mean 'max_num_seqs'?");
   CHECK(error("  mem_fraction_static: 0.8\n") == "deploy.yaml:7:3: unknown vllm 0.19 argument 'mem_fraction_static' in section 'engine'");
+  CHECK(error("  max_mamba_cache_size: 300\n") ==
+        "deploy.yaml:7:3: unknown vllm 0.19 argument 'max_mamba_cache_size' in section 'engine'");
   // The KV dtype is exactly the profile's spelling.
   CHECK_THROWS_WITH(engine_kv_cache_dtype(vllm, "fp9"),
                     "--kv-cache-dtype 'fp9': vllm 0.19 accepts auto, fp8, fp8_e4m3, fp8_e5m2, fp8_inc, bfloat16, "

@@ -298,6 +298,28 @@ TEST_CASE("engine: SGLang splits a hybrid's budget between its state pool and it
   // The rest, 42,949,672,960 - 526 x 38,633,472 = 22,628,466,688 B, holds tokens of the 12
   // attention layers: 2 KV heads / 2 x 256 x (K + V) x 2 B x 12 = 12,288 B: 1,841,509 tokens.
   CHECK(p.kv_cache_tokens == 1841509);
+  // --max-mamba-cache-size 300: 300 slots whatever the budget, 300 / 3 = 100 requests; the rest,
+  // 42,949,672,960 - 300 x 38,633,472 = 31,359,631,360 B, holds 31,359,631,360 / 12,288 =
+  // 2,552,053 tokens (2,552,053.98 rounded down).
+  MemoryOptions given = o;
+  given.engine.max_mamba_cache_size = 300;
+  const EnginePlan g = plan_engine(m, test::gpu("h200"), given, 8192);
+  CHECK(g.state_slots == 300);
+  CHECK(g.state_request_cap == 100);
+  CHECK(g.kv_cache_tokens == 2552053);
+  // Radix cache off with --max-running-requests 64: 64 slots, one per request; 42,949,672,960 -
+  // 64 x 38,633,472 = 40,477,130,752 B / 12,288 = 3,294,037 tokens (3,294,037.33).
+  MemoryOptions capped = off;
+  capped.engine.max_num_seqs = 64;
+  const EnginePlan c = plan_engine(m, test::gpu("h200"), capped, 8192);
+  CHECK(c.state_slots == 64);
+  CHECK(c.state_request_cap == 64);
+  CHECK(c.kv_cache_tokens == 3294037);
+  // More states than the budget holds: no KV pool left, so the engine does not start.
+  given.engine.max_mamba_cache_size = 1112;  // 1112 x 38,633,472 = 42,960,420,864 B > 42,949,672,960
+  const EnginePlan none = plan_engine(m, test::gpu("h200"), given, 8192);
+  CHECK(none.kv_cache_tokens == 0);
+  CHECK_FALSE(none.starts);
   // The state pool caps the batch: 175 requests of 1000 tokens, though the tokens hold 1,841.
   MemoryPlan mp;
   apply_engine(mp, p, 200, 1000);

@@ -91,6 +91,8 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--block-size,--page-size", q.block_size, "Tokens per KV-cache block (default: the engine's)");
   app->add_option("--max-num-seqs,--max-running-requests", q.max_num_seqs,
                   "Most sequences the engine runs at once (default: the engine's)");
+  app->add_option("--max-mamba-cache-size", q.max_mamba_cache_size,
+                  "SGLang: request states a hybrid's state pool holds (default: SGLang's split of the budget)");
   app->add_option("--kv-cache-memory,--kv-cache-memory-bytes", q.kv_cache_memory,
                   "KV-cache budget per GPU in bytes (16GiB, 1.5e10): skips the engine's memory profile");
   app->add_option("--pp,--pipeline-parallel-size", q.pp, "Pipeline-parallel stages")->capture_default_str();
@@ -294,6 +296,12 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   if (!q.block_size.empty()) engine.block_size = parse_count(q.block_size, "--block-size");
   if (!q.max_num_seqs.empty()) engine.max_num_seqs = parse_count(q.max_num_seqs, "--max-num-seqs");
   if (!q.kv_cache_memory.empty()) engine.kv_cache_memory_bytes = parse_bytes(q.kv_cache_memory, "--kv-cache-memory");
+  if (!q.max_mamba_cache_size.empty()) {
+    if (engine.profile.kind != EngineKind::sglang)
+      throw Error(std::string("--max-mamba-cache-size is SGLang's: it needs --engine sglang (the engine is ") +
+                  name(engine.profile.kind) + ")");
+    engine.max_mamba_cache_size = parse_count(q.max_mamba_cache_size, "--max-mamba-cache-size");
+  }
   engine.enforce_eager = q.enforce_eager;
   if (!q.speculative_config.empty()) {
     const SpeculativeConfig c = parse_speculative_config(q.speculative_config);

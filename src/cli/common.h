@@ -47,6 +47,7 @@ struct QueryOptions {
   std::string max_model_len;           // default: the context
   std::string block_size;
   std::string max_num_seqs;
+  std::string max_mamba_cache_size;
   std::string kv_cache_memory;
   std::string pp = "1";
   // The layout beyond tp and pp (core/parallel.h) and the server it runs on.

@@ -349,21 +349,26 @@ void allocate_vllm_v0(EnginePlan& p, const std::vector<CacheLayer>& layers) {
 }
 
 // SGLang: a pool of token cells over the attention layers, rounded down to whole pages. A hybrid
-// first splits off its state pool: memory_ratio / (1 + memory_ratio) of the budget in whole
-// request states (max_mamba_cache_size), each running request holding slots_per_request of them
-// with the radix cache on, one with it off (--disable-radix-cache: no cached states to keep)
-// (python/sglang/srt/model_executor/model_runner.py, handle_max_mamba_cache and init_memory_pool,
-// 0.5.6-0.5.9).
+// first splits off its state pool of max_mamba_cache_size request states: as given
+// (--max-mamba-cache-size), else max_running_requests when the radix cache is off and that is
+// given, else memory_ratio / (1 + memory_ratio) of the budget in whole states. Each running
+// request holds slots_per_request of them with the radix cache on, one with it off (no cached
+// states to keep) (python/sglang/srt/model_executor/model_runner.py, handle_max_mamba_cache and
+// init_memory_pool, 0.5.6-0.5.9).
 void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64_t state_per_request,
-                     const EngineProfile& profile, bool radix_cache) {
+                     const EngineProfile& profile, const EngineSettings& engine) {
+  const bool radix_cache = engine.prefix_caching.value_or(profile.prefix_caching);
   const int64_t per_token = single_pool(p, layers, "SGLang");
   int64_t budget = std::max<int64_t>(0, p.available_kv_cache_bytes);
   if (state_per_request > 0 && profile.state_pool_ratio > 0) {
     const double r = profile.state_pool_ratio;
     p.state_page_bytes = state_per_request;
-    p.state_slots = static_cast<int64_t>(std::floor(static_cast<double>(budget) * r / (1 + r) /
-                                                    static_cast<double>(state_per_request)));
-    budget -= mul(p.state_slots, state_per_request);
+    if (engine.max_mamba_cache_size) p.state_slots = *engine.max_mamba_cache_size;
+    else if (!radix_cache && engine.max_num_seqs) p.state_slots = *engine.max_num_seqs;
+    else
+      p.state_slots = static_cast<int64_t>(std::floor(static_cast<double>(budget) * r / (1 + r) /
+                                                      static_cast<double>(state_per_request)));
+    budget = std::max<int64_t>(0, budget - mul(p.state_slots, state_per_request));
     p.state_request_cap = p.state_slots / (radix_cache ? profile.state_pool_slots_per_request : 1);
   }
   const int64_t cells = budget / per_token;
@@ -638,8 +643,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       case Allocator::vllm_v0: allocate_vllm_v0(q, layers); break;
       case Allocator::vllm_v1: allocate_vllm_v1(q, layers, profile, engine.block_size.has_value()); break;
       case Allocator::sglang:
-        allocate_sglang(q, layers, sglang_state_bytes(part, memory, profile), profile,
-                        engine.prefix_caching.value_or(profile.prefix_caching));
+        allocate_sglang(q, layers, sglang_state_bytes(part, memory, profile), profile, engine);
         break;
     }
     // vLLM turns a hybrid's Mamba cache to 'align' mode when prefix caching is switched on

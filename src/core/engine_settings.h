@@ -152,6 +152,7 @@ struct EngineSettings {
   bool enforce_eager = false;                    // --enforce-eager: no CUDA graphs
   bool disable_hybrid_kv_cache_manager = false;  // vLLM: sliding/chunked layers sized as full attention
   std::optional<bool> prefix_caching;            // --[no-]enable-prefix-caching / --disable-radix-cache
+  std::optional<int64_t> max_mamba_cache_size;   // SGLang --max-mamba-cache-size: a hybrid's state slots
   // --speculative-config: the drafter's layers share the KV pool and its weights the GPU (the last
   // pipeline stage). ngram drafts without layers.
   std::string speculative_method;                // "" = none; draft_model, eagle, eagle3, mtp, ngram

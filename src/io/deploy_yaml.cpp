@@ -21,10 +21,23 @@ const std::pair<const char*, const char*> kSglangNames[] = {
     {"enforce_eager", "disable_cuda_graph"},            {"quantization", "quantization"},
     {"enable_prefix_caching", "disable_radix_cache"}};  // SGLang's is the negation
 
+// Modelled keys only SGLang has: a vLLM file does not take them.
+const char* const kSglangOnly[] = {"max_mamba_cache_size"};
+
 const char* sglang_name(const std::string& key) {
   for (const auto& [v, s] : kSglangNames)
     if (key == v) return s;
+  for (const char* k : kSglangOnly)
+    if (key == k) return k;
   return nullptr;
+}
+
+// The key's spelling for the engine, or nullptr where the engine has no such argument.
+const char* engine_key(bool sglang, const char* key) {
+  if (sglang) return sglang_name(key);
+  for (const char* k : kSglangOnly)
+    if (std::string(key) == k) return nullptr;
+  return key;
 }
 
 int64_t positive(YamlFields& f, const std::string& key) {
@@ -187,6 +200,11 @@ const KeySpec kKeys[] = {
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        const bool v = f.boolean(k, true);
        d.spec.engine.settings.prefix_caching = k == "disable_radix_cache" ? !v : v;
+     }},
+    {"engine", "max_mamba_cache_size", "integer", "SGLang's split of the budget", false,
+     "SGLang --max-mamba-cache-size: request states a hybrid's state pool holds",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.engine.settings.max_mamba_cache_size = positive(f, k);
      }},
     {"engine", "disable_hybrid_kv_cache_manager", "true/false", "false", false,
      "vLLM --disable-hybrid-kv-cache-manager: sliding-window and chunked layers sized as full attention",
@@ -412,7 +430,7 @@ void read_engine(YamlFields& f, DeployFile& d) {
   d.engine_version_pinned = !version.empty();
   for (const KeySpec& k : kKeys) {
     if (std::string(k.section) != "engine") continue;
-    const char* key = engine == "sglang" ? sglang_name(k.key) : k.key;
+    const char* key = engine_key(engine == "sglang", k.key);
     if (!key) continue;
     f.expect(key);
     if (f.has(key)) {
@@ -431,7 +449,7 @@ std::vector<std::string> check_engine_arguments(const DeployFile& d, const Engin
   std::vector<std::string> known = profile.arguments;
   for (const KeySpec& k : kKeys) {
     if (std::string(k.section) != "engine") continue;
-    const char* key = profile.kind == EngineKind::sglang ? sglang_name(k.key) : k.key;
+    const char* key = engine_key(profile.kind == EngineKind::sglang, k.key);
     if (key) known.push_back(key);
   }
   for (const auto& [key, pos] : d.engine_arguments) {
