@@ -19,7 +19,10 @@ echo "== device"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw,power.limit --format=csv
 "$BIN/kvplan" --version
 echo "== correctness"
-timeout 180 "$BIN/kvplan-gpu-bench" --out "$OUT/check.json" check | grep -E "grouped|FAIL|pass" || echo "CHECK FAILED"
+timeout 180 "$BIN/kvplan-gpu-bench" --out "$OUT/check.json" check > "$OUT/check.txt" 2>&1
+rc=$?
+grep -E "grouped|FAIL" "$OUT/check.txt"
+[ $rc -eq 0 ] || echo "CHECK FAILED (exit $rc)"
 echo "== calibrate"
 timeout 300 "$BIN/kvplan" calibrate --out "$OUT/calibrated.yaml" > /dev/null || echo "CALIBRATE FAILED"
 grep -A12 "engine_steps:" "$OUT/calibrated.yaml"
