@@ -127,9 +127,10 @@ TEST_CASE("simulate: M/D/1 queue at batch 1 matches Lindley's recursion and Poll
       worst = std::max(worst, std::abs(q.e2e_s - q.ttft_s - 5 * 0.01));
       batch_mean[i / static_cast<size_t>(per_batch)] += wait / static_cast<double>(per_batch);
     }
-    // Within 1 us: the clock reaches 3.6e5 s at rho 0.9, where a double's rounding is 6e-11 s and
-    // the simulator and the recursion add their times in different orders.
-    CHECK(worst < 1e-6);
+    // The simulator and the recursion add their times in different orders, so rounding grows with
+    // the run: 1e-8 s per 100,000 requests (the clock reaches 3.6e5 s at rho 0.9, where a double's
+    // rounding is 6e-11 s).
+    CHECK(worst < 1e-8 * static_cast<double>(k.requests) / 100000);
     double wait = 0;
     for (double m : batch_mean) wait += m / kBatches;
     double var = 0;

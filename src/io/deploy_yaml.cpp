@@ -19,7 +19,8 @@ const std::pair<const char*, const char*> kSglangNames[] = {
     {"data_parallel_size", "dp_size"},
     {"max_num_batched_tokens", "chunked_prefill_size"}, {"kv_cache_dtype", "kv_cache_dtype"},
     {"enforce_eager", "disable_cuda_graph"},            {"quantization", "quantization"},
-    {"enable_prefix_caching", "disable_radix_cache"}};  // SGLang's is the negation
+    {"enable_prefix_caching", "disable_radix_cache"},  // SGLang's is the negation
+    {"max_mamba_cache_size", "max_mamba_cache_size"}};  // SGLang only (kSglangOnly)
 
 // Modelled keys only SGLang has: a vLLM file does not take them.
 const char* const kSglangOnly[] = {"max_mamba_cache_size"};
@@ -27,8 +28,6 @@ const char* const kSglangOnly[] = {"max_mamba_cache_size"};
 const char* sglang_name(const std::string& key) {
   for (const auto& [v, s] : kSglangNames)
     if (key == v) return s;
-  for (const char* k : kSglangOnly)
-    if (key == k) return k;
   return nullptr;
 }
 
