@@ -8,6 +8,8 @@
 #include <string>
 
 #include "core/kv_cache.h"
+#include "core/layer_work.h"
+#include "core/memory.h"
 #include "core/params.h"
 #include "io/files.h"
 #include "io/hf_config.h"
@@ -289,10 +291,16 @@ TEST_CASE("phi (phi-2): parallel block, biased projections and LayerNorms, ungat
   // embed 51200 x 2560 = 131,072,000; lm_head weight 131,072,000 + bias 51,200; final_layernorm w+b 5,120.
   // checkpoint total 2,517,483,520 + 262,144,000 + 51,200 + 5,120 = 2,779,683,840, exactly the published
   // model.safetensors.index.json total_size 5,559,367,680 B / 2 B (fp16) (SOURCES.md, phi-2.json).
-  // kvplan has no lm_head bias (vocab_size params, as for phimoe): 2,779,683,840 - 51,200.
   const int64_t checkpoint = 5559367680LL / 2;
   CHECK(checkpoint == 2779683840LL);
-  CHECK(count_params(m).total == checkpoint - 51200);
+  CHECK(m.lm_head_bias);
+  CHECK(count_params(m).total == checkpoint);
+  CHECK(count_params(m).lm_head == 131072000 + 51200);
+  // The bias is read with the head each decode step: 51,200 x 2 B more than the matrix alone.
+  MemoryOptions opt;
+  opt.weights = weight_dtypes(m);
+  const ModelWork w = model_work(m, opt);
+  CHECK(w.lm_head_bytes == (131072000 + 51200) * 2);
 }
 
 TEST_CASE("phi: defaults and qk_layernorm", "[hf][more_dense]") {

@@ -120,6 +120,35 @@ TEST_CASE("MiniMax-M2: 62 full-attention MoE layers", "[hf][moe]") {
   CHECK_THROWS_WITH(import_hf_config(lightning, "l.json"), Catch::Contains("lightning"));
 }
 
+TEST_CASE("MiniMax-M2.7: the verbatim config.json, fp8 blocks, weight bytes against the checkpoint's", "[hf][moe]") {
+  const Model m = import_file(kFixtures + "/minimax-m2.7.json");
+  CHECK(m.family == "minimax_m2");
+  CHECK(m.dtype == DType::fp8_e4m3);
+  CHECK(m.activation_dtype == DType::bf16);
+  CHECK(m.max_context == 204800);
+  CHECK(m.warnings.empty());  // gate, e_score_correction_bias and lm_head are 16-bit in kvplan too
+  for (const Layer& l : m.layers) CHECK(l.unquantized.empty());
+  CHECK(structure(m) == structure(kvplan::test::model("minimax-m2")));
+  // The same shapes as M2 (above): 228,689,764,864 weights, the checkpoint's exactly.
+  CHECK(count_params(m).total == 228689764864LL);
+  // Bytes, fp8 with an fp32 scale per output row. Attention: q [6144 x 3072] 18,874,368 + 24,576,
+  // k and v [1024 x 3072] 3,145,728 + 4,096 each, o [3072 x 6144] 18,874,368 + 12,288 -> 44,085,248 B.
+  // Experts: gate, up [1536 x 3072] 4,718,592 + 6,144; down [3072 x 1536] 4,718,592 + 12,288 ->
+  // 14,180,352 B an expert, x 256 = 3,630,170,112 B. bf16: q/k norms 7,168 + 2 norms 6,144 + router
+  // 786,432 + its bias 256 = 800,000 params = 1,600,000 B. Layer 3,675,855,360 B; x 62 =
+  // 227,903,032,320 B; embedding and lm_head 2 x 200064 x 3072 x 2 B = 2,458,386,432 B; final norm 6,144 B.
+  const int64_t kvplan_bytes = 227903032320LL + 2458386432LL + 6144;
+  CHECK(weight_bytes(m, weight_dtypes(m)) == kvplan_bytes);
+  // The checkpoint (SOURCES.md Part J): fp8 227,410,968,576 x 1 B, bf16 (1,229,193,216 + 828,416) x 2 B,
+  // fp32 (48,758,784 + 15,872 + 13,880,064 scales) x 4 B = 230,121,630,720 B. kvplan is 0.10% above:
+  // its per-row scales 62 x (6144 + 2 x 1024 + 3072 + 256 x (2 x 1536 + 3072)) x 4 B = 392,863,744 B
+  // against the 128 x 128 block scales' 55,520,256 B, less the router and its bias in bf16 where
+  // the checkpoint keeps them in fp32 (62 x 786,688 x 2 B = 97,549,312 B).
+  const int64_t checkpoint = 227410968576LL + (1229193216LL + 828416) * 2 + (48758784LL + 15872 + 13880064) * 4;
+  CHECK(checkpoint == 230121630720LL);
+  CHECK(kvplan_bytes - checkpoint == 392863744LL - 55520256LL - 97549312LL);
+}
+
 TEST_CASE("MiniMax-M2.5-NVFP4: a verbatim minimax_m2 config.json", "[hf][moe]") {
   // NVIDIA's NVFP4 checkpoint of MiniMax-M2.5 (SOURCES.md Part G), the M2 shapes.
   const Model m = import_file(kFixtures + "/extra/minimax-m2.5-nvfp4.json");
@@ -189,6 +218,12 @@ TEST_CASE("Phi-3.5-MoE: LayerNorm, attention biases, 16 experts top-2", "[hf][mo
   CHECK(p.total == 41873121280LL);
   // Active: 2 of 16 experts: 32 x 14 x 3 x 4096 x 6400 = 35,232,153,600 fewer = 6,640,967,680 (published 6.6B).
   CHECK(p.active == 6640967680LL);
+  // Phi-3.5-MoE-instruct's config sets lm_head_bias: a bias of vocab_size on the head, 32,064 more
+  // (41,873,153,344, still 41.9B).
+  const Model biased = import_hf_config(R"({"model_type": "phimoe", "vocab_size": 32064, "hidden_size": 4096,
+      "num_hidden_layers": 32, "attention_bias": true, "sliding_window": null, "lm_head_bias": true})",
+                                        "phimoe/config.json");
+  CHECK(count_params(biased).total == 41873121280LL + 32064);
   // sliding_window set: every layer slides.
   const Model w = import_hf_config(R"({"model_type": "phimoe", "vocab_size": 32064, "hidden_size": 4096,
       "num_hidden_layers": 2, "sliding_window": 131072})",

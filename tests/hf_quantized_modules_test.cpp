@@ -99,17 +99,201 @@ TEST_CASE("compressed-tensors targets: modules no group targets stay in 16 bits"
   CHECK(m.warnings.empty());
 }
 
-TEST_CASE("compressed-tensors config groups of different formats warn", "[hf][quant]") {
-  // FP8 attention beside NVFP4 MLPs: kvplan has one quantized format for the linear modules (the
-  // first group's) and says so.
+TEST_CASE("compressed-tensors config groups of different formats: each module in its group's", "[hf][quant]") {
+  // FP8 attention beside NVFP4 MLPs. The model's format is the first group's (fp8); the MLPs are
+  // stored in their own.
   const Model m = tiny(R"({"quant_method": "compressed-tensors", "config_groups": {
       "group_0": {"targets": ["re:.*self_attn.*"], "weights": {"num_bits": 8, "type": "float"}},
       "group_1": {"targets": ["re:.*mlp.*"], "weights": {"num_bits": 4, "type": "float", "group_size": 16}}},
       "ignore": ["lm_head"]})");
   CHECK(m.dtype == DType::fp8_e4m3);
-  for (const Layer& l : m.layers) CHECK(l.unquantized.empty());
-  REQUIRE(m.warnings.size() == 1);
-  CHECK_THAT(m.warnings[0], Catch::Contains("fp8_e4m3 and nvfp4"));
+  CHECK(m.warnings.empty());
+  const std::vector<TensorFormat> nvfp4_mlp = {
+      {"gate_proj", DType::nvfp4}, {"up_proj", DType::nvfp4}, {"down_proj", DType::nvfp4}};
+  for (const Layer& l : m.layers) {
+    CHECK(l.unquantized.empty());
+    CHECK(l.formats == nvfp4_mlp);
+  }
+  // Per layer: q, k, v, o [64 x 64] in fp8 with an fp32 scale per row: 4 x (4,096 + 256) = 17,408 B.
+  // gate, up [128 x 64] in NVFP4: 128 x 32 B of e2m1 + 128 x 4 fp8 scales (one per 16) + 8 B of
+  // fp32 tensor scales = 4,616 B; down [64 x 128]: 64 x 64 + 64 x 8 + 8 = 4,616 B -> 13,848 B.
+  // 2 norms 256 B. Layer 31,512 B; x 2 = 63,024 B, plus embedding and lm_head 2 x 100 x 64 x 2 B
+  // and the final norm 128 B = 25,728 B: 88,752 B.
+  CHECK(bytes(m) == 88752);
+  // A group targeting "Linear" gives its format to every module no named target takes.
+  const Model linear = tiny(R"({"quant_method": "compressed-tensors", "config_groups": {
+      "group_0": {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "float"}},
+      "group_1": {"targets": ["re:.*mlp.*"], "weights": {"num_bits": 4, "type": "float", "group_size": 16}}},
+      "ignore": ["lm_head"]})");
+  CHECK(linear.layers[0].formats == nvfp4_mlp);
+  CHECK(linear.layers[0].unquantized.empty());
+  CHECK(bytes(linear) == 88752);
+  // `kvplan show` names the modules stored in a format of their own.
+  CHECK_THAT(render_model(m),
+             Catch::Contains("[own formats in the checkpoint: gate_proj nvfp4 up_proj nvfp4 down_proj nvfp4]"));
+}
+
+namespace {
+
+// ModelOpt MIXED_PRECISION entries for the tiny model: layer 0's attention in FP8, both layers'
+// MLPs in NVFP4 (layer 1's attention is listed nowhere), and the lm_head in NVFP4.
+const char* kMixedLayers = R"({
+      "model.layers.0.self_attn.q_proj": {"quant_algo": "FP8"}, "model.layers.0.self_attn.k_proj": {"quant_algo": "FP8"},
+      "model.layers.0.self_attn.v_proj": {"quant_algo": "FP8"}, "model.layers.0.self_attn.o_proj": {"quant_algo": "FP8"},
+      "model.layers.0.mlp.gate_proj": {"quant_algo": "NVFP4", "group_size": 16},
+      "model.layers.0.mlp.up_proj": {"quant_algo": "NVFP4", "group_size": 16},
+      "model.layers.0.mlp.down_proj": {"quant_algo": "W4A16_NVFP4", "group_size": 16},
+      "model.layers.1.mlp.gate_proj": {"quant_algo": "NVFP4", "group_size": 16},
+      "model.layers.1.mlp.up_proj": {"quant_algo": "NVFP4", "group_size": 16},
+      "model.layers.1.mlp.down_proj": {"quant_algo": "NVFP4", "group_size": 16},
+      "lm_head": {"quant_algo": "NVFP4", "group_size": 16}})";
+
+// Bytes of the tiny model with kMixedLayers (the arithmetic of the test below).
+constexpr int64_t kMixedBytes = 94920;
+
+}  // namespace
+
+TEST_CASE("ModelOpt MIXED_PRECISION: each module in its quantized_layers format, unlisted ones 16-bit", "[hf][quant]") {
+  const Model m = tiny(std::string(R"({"quant_method": "modelopt", "quant_algo": "MIXED_PRECISION",
+      "producer": {"name": "modelopt"}, "quantized_layers": )") + kMixedLayers + "}");
+  // The model's format is that of most entries: 7 NVFP4 (W4A16_NVFP4 stores the same weights)
+  // against 4 FP8.
+  CHECK(m.dtype == DType::nvfp4);
+  CHECK(m.warnings.empty());
+  CHECK(m.layers[0].formats == std::vector<TensorFormat>{{"q_proj", DType::fp8_e4m3}, {"k_proj", DType::fp8_e4m3},
+                                                         {"v_proj", DType::fp8_e4m3}, {"o_proj", DType::fp8_e4m3}});
+  CHECK(m.layers[0].unquantized.empty());
+  CHECK(m.layers[1].formats.empty());
+  CHECK(m.layers[1].unquantized == kAttention);  // no entry: vLLM's UnquantizedLinearMethod
+  CHECK(m.lm_head_dtype == DType::nvfp4);
+  // Layer 0: fp8 attention 17,408 + NVFP4 MLP 13,848 + norms 256 = 31,512 B (as above). Layer 1:
+  // bf16 attention 4 x 64 x 64 x 2 = 32,768 + 13,848 + 256 = 46,872 B. lm_head [100 x 64] in NVFP4:
+  // 100 x 32 + 100 x 4 + 8 = 3,608 B; embedding 100 x 64 x 2 = 12,800 B; final norm 128 B.
+  // 31,512 + 46,872 + 3,608 + 12,800 + 128 = 94,920 B.
+  CHECK(bytes(m) == kMixedBytes);
+  // --weight-dtype bf16 sets every weight: 2 x (32,768 + 3 x 16,384 + 256) + 2 x 12,800 + 128 = 190,080 B.
+  CHECK(bytes(m, DType::bf16) == 190080);
+  // exclude_modules wins over an entry: layer 0's q_proj stays 16-bit.
+  const Model excluded = tiny(std::string(R"({"quant_method": "modelopt", "quant_algo": "MIXED_PRECISION",
+      "exclude_modules": ["model.layers.0.self_attn.q_proj"], "quantized_layers": )") + kMixedLayers + "}");
+  CHECK(excluded.layers[0].unquantized == Names{"q_proj"});
+  // q_proj in bf16 instead of fp8: 8,192 - 4,352 = 3,840 B more.
+  CHECK(bytes(excluded) == kMixedBytes + 3840);
+  CHECK_THAT(render_model(m), Catch::Contains("lm_head     nvfp4"));
+}
+
+TEST_CASE("ModelOpt MIXED_PRECISION: routed experts take the entry of their parent module", "[hf][quant][moe]") {
+  // Qwen3.6-style entries name the experts as one module (layers.N.mlp.experts); the attention
+  // is in FP8.
+  const std::string config = R"({"model_type": "qwen3_moe", "hidden_size": 64, "intermediate_size": 128,
+      "moe_intermediate_size": 32, "num_experts": 4, "num_experts_per_tok": 2, "num_hidden_layers": 1,
+      "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 100, "torch_dtype": "bfloat16",
+      "quantization_config": {"quant_method": "modelopt", "quant_algo": "MIXED_PRECISION", "quantized_layers": {
+        "model.layers.0.mlp.experts": {"quant_algo": "NVFP4", "group_size": 16},
+        "model.layers.0.self_attn.q_proj": {"quant_algo": "FP8"}, "model.layers.0.self_attn.o_proj": {"quant_algo": "FP8"},
+        "model.layers.0.self_attn.k_proj": {"quant_algo": "FP8"}, "model.layers.0.self_attn.v_proj": {"quant_algo": "FP8"},
+        "mtp.layers.0.mlp.experts": {"quant_algo": "NVFP4"}}}})";
+  const Model m = import_hf_config(config, "qwen3-moe-mixed/config.json");
+  CHECK(m.dtype == DType::fp8_e4m3);  // 4 FP8 entries, 2 NVFP4 (the MTP one included)
+  CHECK(m.warnings.empty());          // the MTP entry names a layer kvplan does not count
+  CHECK(m.layers[0].unquantized.empty());
+  CHECK(m.layers[0].formats == std::vector<TensorFormat>{{"experts.gate_proj", DType::nvfp4},
+                                                         {"experts.up_proj", DType::nvfp4},
+                                                         {"experts.down_proj", DType::nvfp4}});
+  // Each of the three expert tensors: 4 experts x [32 x 64] (down [64 x 32]) in NVFP4, 32 x 32 +
+  // 32 x 4 + 8 = 1,160 B a matrix (64 x 16 + 64 x 2 + 8 = 1,160 for down) -> 4,640 B.
+  for (const Tensor& t : layer_tensors(m, m.layers[0]))
+    if (t.role == TensorRole::expert) CHECK(tensor_bytes(t, m, weight_dtypes(m)) == 4640);
+}
+
+TEST_CASE("hf_quant_config.json beside a config.json stands in for quantization_config", "[hf][quant]") {
+  const std::string config = R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+      "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100, "torch_dtype": "bfloat16"})";
+  const HfQuantFile quant{std::string(R"({"producer": {"name": "modelopt", "version": "0.44.0"},
+      "quantization": {"quant_algo": "MIXED_PRECISION", "kv_cache_quant_algo": "FP8", "quantized_layers": )") +
+                              kMixedLayers + "}}",
+                          "ckpt/hf_quant_config.json"};
+  const Model m = import_hf_config(config, "ckpt/config.json", quant);
+  CHECK(m.dtype == DType::nvfp4);
+  CHECK(m.kv_dtype == DType::fp8_e4m3);
+  CHECK(bytes(m) == kMixedBytes);
+  // Without it the checkpoint reads as bf16: 190,080 B.
+  CHECK(bytes(import_hf_config(config, "ckpt/config.json")) == 190080);
+  // A config.json's own quantization_config wins (vLLM reads hf_quant_config.json only without one).
+  const std::string fp8 = config.substr(0, config.size() - 1) + R"(, "quantization_config": {"quant_method": "fp8"}})";
+  CHECK(import_hf_config(fp8, "ckpt/config.json", quant).dtype == DType::fp8_e4m3);
+  // Its errors name its own file and spelling.
+  const HfQuantFile bad{R"({"quantization": {"quant_algo": "MXFP8"}})", "ckpt/hf_quant_config.json"};
+  std::string located;
+  try {
+    import_hf_config(config, "ckpt/config.json", bad);
+  } catch (const Error& e) {
+    located = e.located();
+  }
+  CHECK_THAT(located, Catch::StartsWith("ckpt/hf_quant_config.json: field 'quantization.quant_algo': 'MXFP8' is not "
+                                        "modelled"));
+  const HfQuantFile no_object{R"({"producer": {}})", "ckpt/hf_quant_config.json"};
+  CHECK_THROWS_WITH(import_hf_config(config, "ckpt/config.json", no_object),
+                    Catch::Contains("hf_quant_config.json has no \"quantization\" object"));
+  // MIXED_PRECISION without entries is an error, as in vLLM.
+  const HfQuantFile empty{R"({"quantization": {"quant_algo": "MIXED_PRECISION", "quantized_layers": {}}})",
+                          "ckpt/hf_quant_config.json"};
+  CHECK_THROWS_WITH(import_hf_config(config, "ckpt/config.json", empty),
+                    Catch::Contains("MIXED_PRECISION needs a non-empty mapping"));
+}
+
+TEST_CASE("GPTQ / AWQ lm_head: true stores an untied lm_head in the weights' format", "[hf][quant]") {
+  const Model m = tiny(R"({"quant_method": "gptq", "bits": 4, "group_size": 128, "lm_head": true})");
+  CHECK(m.lm_head_dtype == DType::int4);
+  // lm_head [100 x 64] in int4 with an fp16 scale per group of 128 (one a row): 100 x 32 + 100 x 2
+  // = 3,400 B instead of 12,800 B in bf16.
+  const Model plain = tiny(R"({"quant_method": "gptq", "bits": 4, "group_size": 128})");
+  CHECK_FALSE(plain.lm_head_dtype);
+  CHECK(bytes(plain) - bytes(m) == 12800 - 3400);
+  CHECK(tiny(R"({"quant_method": "awq", "bits": 4, "lm_head": true})").lm_head_dtype == DType::int4);
+  // A tied lm_head is the embedding, which stays 16-bit.
+  const Model tied = import_hf_config(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+      "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100, "tie_word_embeddings": true,
+      "quantization_config": {"quant_method": "gptq", "bits": 4, "lm_head": true}})",
+                                      "tied.json");
+  CHECK_FALSE(tied.lm_head_dtype);
+}
+
+TEST_CASE("a model YAML names per-module formats and a quantized lm_head", "[quant][yaml]") {
+  const std::string yaml = R"(name: tiny
+dtype: nvfp4
+vocab_size: 100
+hidden_size: 64
+lm_head_dtype: nvfp4
+blocks:
+  first:
+    mixer: {kind: attention, heads: 4}
+    mlp: {kind: dense, intermediate_size: 128}
+    formats: {q_proj: fp8, k_proj: fp8, v_proj: fp8, o_proj: fp8}
+  second:
+    mixer: {kind: attention, heads: 4}
+    mlp: {kind: dense, intermediate_size: 128}
+    unquantized: [q_proj, k_proj, v_proj, o_proj]
+layers:
+  - {repeat: 1, pattern: [first, second]}
+)";
+  const Model m = parse_model_yaml(yaml, "tiny.yaml", "tiny");
+  CHECK(bytes(m) == kMixedBytes);  // the MIXED_PRECISION import above
+  std::string bad = yaml;
+  bad.replace(bad.find("o_proj: fp8"), 6, "o_prj");
+  CHECK_THROWS_WITH(parse_model_yaml(bad, "tiny.yaml", "tiny"),
+                    Catch::Contains("formats names 'o_prj', not a linear tensor of the block"));
+  bad = yaml;
+  bad.replace(bad.find("q_proj: fp8"), 11, "q_proj: fp9");
+  CHECK_THROWS_WITH(parse_model_yaml(bad, "tiny.yaml", "tiny"), Catch::Contains("unknown dtype 'fp9'"));
+  bad = yaml;
+  bad.insert(bad.find("    unquantized: [q_proj"), "    formats: {q_proj: fp8}\n");
+  CHECK_THROWS_WITH(parse_model_yaml(bad, "tiny.yaml", "tiny"),
+                    Catch::Contains("'q_proj' is in both unquantized and formats"));
+  bad = yaml;
+  bad.insert(bad.find("vocab_size"), "tie_word_embeddings: true\n");
+  CHECK_THROWS_WITH(parse_model_yaml(bad, "tiny.yaml", "tiny"),
+                    Catch::Contains("sets lm_head_dtype but ties its lm_head to the embedding"));
 }
 
 TEST_CASE("ModelOpt exclude_modules: shell wildcards over the whole name", "[hf][quant]") {

@@ -254,8 +254,10 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
     w.allreduces_per_pass += (mw ? mw->allreduces : 0) + (layer.mlp ? 1 : 0);
   }
   for (const Tensor& t : global_tensors(model)) {
-    if (t.role == TensorRole::lm_head || (t.role == TensorRole::embedding && model.tie_word_embeddings)) {
-      w.lm_head_bytes = per_gpu(t);
+    if (t.role == TensorRole::lm_head && t.cols == 1) {  // its bias, split over the vocabulary as the head is
+      w.lm_head_bytes = add(w.lm_head_bytes, per_gpu(t));
+    } else if (t.role == TensorRole::lm_head || (t.role == TensorRole::embedding && model.tie_word_embeddings)) {
+      w.lm_head_bytes = add(w.lm_head_bytes, per_gpu(t));
       w.lm_head_flops_per_token = matrix_flops(t, 1);
       w.lm_head_gemm = column_parallel(t.rows, t.cols, tp);
     }

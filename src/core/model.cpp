@@ -63,6 +63,9 @@ void check_model(const Model& model) {
   top.positive(model.hidden_size, "hidden_size");
   top.non_negative(model.max_context, "max_context");
   if (model.layers.empty()) top.fail("has no layers");
+  if (model.tie_word_embeddings && (model.lm_head_dtype || model.lm_head_bias))
+    top.fail(std::string("sets ") + (model.lm_head_dtype ? "lm_head_dtype" : "lm_head_bias") +
+             " but ties its lm_head to the embedding (tie_word_embeddings)");
   for (size_t i = 0; i < model.layers.size(); ++i)
     check_layer(model.layers[i], who + "layer " + std::to_string(i) + " (" + model.layers[i].block + "): ");
   // Layers that share one copy of weights must have one shape: the copy is counted once.

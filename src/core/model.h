@@ -51,6 +51,14 @@ using Mlp = std::variant<DenseMlp, MoeMlp>;
 
 enum class Norm { rmsnorm, layernorm };
 
+// A linear tensor of a layer (layer_tensors' name) that the checkpoint stores in a quantized
+// format other than the model's `dtype` / `expert_dtype`.
+struct TensorFormat {
+  std::string tensor;
+  DType dtype = DType::bf16;
+  bool operator==(const TensorFormat&) const = default;
+};
+
 struct Layer {
   std::string block;           // the name of the block it came from (for display)
   std::optional<Mixer> mixer;  // absent: an MLP-only layer (Nemotron-H '-')
@@ -62,6 +70,8 @@ struct Layer {
   // Linear tensors (layer_tensors' names) that a quantized checkpoint keeps in 16 bits
   // (quantization_config ignore / exclude_modules / modules_to_not_convert).
   std::vector<std::string> unquantized;
+  // Linear tensors stored in another quantized format (per-module formats of the checkpoint).
+  std::vector<TensorFormat> formats;
   bool operator==(const Layer&) const = default;
 };
 
@@ -79,6 +89,10 @@ struct Model {
   int64_t hidden_size = 0;
   int64_t max_context = 0;      // max_position_embeddings; 0 = unknown / unbounded
   bool tie_word_embeddings = false;
+  // An untied lm_head the checkpoint stores quantized (GPTQ/AWQ `lm_head: true`, a ModelOpt
+  // MIXED_PRECISION entry); absent: the 16-bit base dtype.
+  std::optional<DType> lm_head_dtype;
+  bool lm_head_bias = false;    // a bias of vocab_size on the lm_head (phi-1/1.5/2, Phi-3.5-MoE)
   Norm norm = Norm::rmsnorm;
   bool final_norm = true;
   std::vector<Layer> layers;

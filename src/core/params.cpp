@@ -47,17 +47,24 @@ std::vector<Tensor> layer_tensors(const Model& model, const Layer& layer) {
   if (layer.mixer) mixer_tensors(model, *layer.mixer, out);
   if (layer.mlp) mlp_tensors(model, *layer.mlp, out);
   if (layer.norms > 0) out.push_back({"layer_norms", norm_params(model), 1, layer.norms, TensorRole::norm, false});
-  for (Tensor& t : out)
-    t.unquantized = t.quantizable && std::find(layer.unquantized.begin(), layer.unquantized.end(), t.name) !=
-                                         layer.unquantized.end();
+  for (Tensor& t : out) {
+    if (!t.quantizable) continue;
+    t.unquantized = std::find(layer.unquantized.begin(), layer.unquantized.end(), t.name) != layer.unquantized.end();
+    for (const TensorFormat& f : layer.formats)
+      if (f.tensor == t.name) t.format = f.dtype;
+  }
   return out;
 }
 
 std::vector<Tensor> global_tensors(const Model& model) {
   std::vector<Tensor> out;
   out.push_back({"embed_tokens", model.vocab_size, model.hidden_size, 1, TensorRole::embedding, false});
-  if (!model.tie_word_embeddings)
-    out.push_back({"lm_head", model.vocab_size, model.hidden_size, 1, TensorRole::lm_head, false});
+  if (!model.tie_word_embeddings) {
+    Tensor head{"lm_head", model.vocab_size, model.hidden_size, 1, TensorRole::lm_head, false};
+    head.format = model.lm_head_dtype;
+    out.push_back(head);
+    if (model.lm_head_bias) out.push_back(vector_weight("lm_head.bias", model.vocab_size, TensorRole::lm_head));
+  }
   if (model.final_norm) out.push_back({"final_norm", norm_params(model), 1, 1, TensorRole::norm, false});
   return out;
 }
@@ -127,6 +134,7 @@ DType base_dtype(const Model& model, DType linear_dtype) {
 }
 
 int64_t tensor_bytes(const Tensor& t, const Model& model, const WeightDTypes& w) {
+  if (t.format && w.per_module) return mul(t.count, matrix_bytes(*t.format, t.rows, t.cols));
   if (t.quantizable && !(t.unquantized && w.per_module)) {
     const DType d = t.role == TensorRole::expert ? w.expert : w.linear;
     return mul(t.count, matrix_bytes(d, t.rows, t.cols));

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
+
+#include "core/dtype.h"
 
 namespace kvplan {
 
@@ -22,6 +25,10 @@ struct Tensor {
   // A quantizable tensor the checkpoint keeps in 16 bits (Layer::unquantized): in the base dtype
   // unless --weight-dtype sets every linear weight.
   bool unquantized = false;
+  // The checkpoint's own format for this tensor where it differs from the model's (Layer::formats:
+  // ModelOpt MIXED_PRECISION, compressed-tensors groups of several formats; Model::lm_head_dtype):
+  // used unless --weight-dtype sets every linear weight.
+  std::optional<DType> format = std::nullopt;
   int64_t params() const;
   bool operator==(const Tensor&) const = default;
 };

@@ -188,11 +188,28 @@ std::vector<std::string> supported_hf_model_types() {
   return out;
 }
 
-Model import_hf_config(const std::string& json_text, const std::string& source) {
+Model import_hf_config(const std::string& json_text, const std::string& source,
+                       const std::optional<HfQuantFile>& quant_file) {
   try {
-    const json root = parse_json(json_text, source);
+    json root = parse_json(json_text, source);
     if (!root.is_object()) throw Error("a config.json must be a JSON object", SourcePos{source, 0, 0});
-    const Config top(root, source, "");
+    // vLLM also takes compressed-tensors' older key, compression_config (config/model.py).
+    const bool has_quant = root.contains("quantization_config") && !root["quantization_config"].is_null();
+    std::string quant_source, quant_prefix;
+    if (!has_quant && root.contains("compression_config") && !root["compression_config"].is_null()) {
+      root["quantization_config"] = root["compression_config"];
+      quant_source = source;
+      quant_prefix = "compression_config.";
+    } else if (!has_quant && quant_file) {
+      const json q = parse_json(quant_file->text, quant_file->source);
+      if (!q.is_object() || !q.contains("quantization") || !q["quantization"].is_object())
+        throw Error("hf_quant_config.json has no \"quantization\" object", SourcePos{quant_file->source, 0, 0});
+      root["quantization_config"] = q["quantization"];
+      quant_source = quant_file->source;
+      quant_prefix = "quantization.";
+    }
+    Config top(root, source, "");
+    if (!quant_source.empty()) top.from_elsewhere("quantization_config", quant_source, quant_prefix);
     if (!top.has("model_type"))
       throw Error("missing field 'model_type': not a transformers config.json?", SourcePos{source, 0, 0});
     const std::string model_type = top.string("model_type", "");
@@ -219,7 +236,7 @@ Model import_hf_config(const std::string& json_text, const std::string& source) 
     Model m = it->import(wrapper_warning.empty() ? top : top.object("text_config"));
     // A wrapper's quantization_config sits beside its text_config (Kimi-K2.5-NVFP4).
     if (!wrapper_warning.empty() && top.has("quantization_config")) hf::read_dtypes(m, top, top.object("text_config"));
-    hf::read_unquantized_modules(m, top);
+    hf::read_module_formats(m, top);
     // The RoPE fields sit in text_config in multimodal configs (Gemma 3, Llama 4), at the top elsewhere.
     const bool text_rope = top.has_object("text_config") && (top.object("text_config").has_object("rope_scaling") ||
                                                              top.object("text_config").has_object("rope_parameters"));

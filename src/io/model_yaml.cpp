@@ -115,6 +115,22 @@ Layer parse_block(const std::string& name, const YAML::Node& node, const std::st
   layer.shared_weights = f.string("shared_weights", "");
   const bool has_unquantized = f.has("unquantized");
   layer.unquantized = f.strings("unquantized");
+  // formats: {tensor: dtype}: linear tensors the checkpoint stores in a format of their own.
+  const bool has_formats = f.has("formats");
+  if (has_formats) {
+    const YAML::Node formats = f.node("formats");
+    if (!formats.IsMap()) throw Error("'formats' must map linear tensor names to dtypes", f.pos("formats"));
+    for (const auto& kv : formats) {
+      const std::string tensor = kv.first.Scalar();
+      try {
+        layer.formats.push_back({tensor, parse_dtype(kv.second.Scalar())});
+      } catch (const Error& e) {
+        throw Error(e.what(), pos_of(kv.second, source));
+      }
+      if (std::find(layer.unquantized.begin(), layer.unquantized.end(), tensor) != layer.unquantized.end())
+        throw Error("block '" + name + "': '" + tensor + "' is in both unquantized and formats", pos_of(kv.first, source));
+    }
+  }
   f.finish();
   try {
     check_layer(layer, "block '" + name + "': ");
@@ -122,17 +138,20 @@ Layer parse_block(const std::string& name, const YAML::Node& node, const std::st
     throw Error(e.what(), f.pos());
   }
   // Each entry names one of the block's linear tensors (params.cpp's names, as `kvplan show` prints them).
-  if (has_unquantized) {
+  if (has_unquantized || has_formats) {
     Model shape;
     shape.hidden_size = hidden;
     std::vector<std::string> linear;
     for (const Tensor& t : layer_tensors(shape, layer))
       if (t.quantizable) linear.push_back(t.name);
-    for (const std::string& t : layer.unquantized)
+    auto check_name = [&](const std::string& t, const char* key) {
       if (std::find(linear.begin(), linear.end(), t) == linear.end())
-        throw Error("block '" + name + "': unquantized names '" + t + "', not a linear tensor of the block" +
+        throw Error("block '" + name + "': " + key + " names '" + t + "', not a linear tensor of the block" +
                         did_you_mean(t, linear),
-                    f.pos("unquantized"));
+                    f.pos(key));
+    };
+    for (const std::string& t : layer.unquantized) check_name(t, "unquantized");
+    for (const TensorFormat& t : layer.formats) check_name(t.tensor, "formats");
   }
   return layer;
 }
@@ -167,6 +186,8 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
   m.hidden_size = f.integer("hidden_size");
   m.max_context = f.integer("max_context", 0);
   m.tie_word_embeddings = f.boolean("tie_word_embeddings", false);
+  m.lm_head_dtype = optional_dtype("lm_head_dtype");
+  m.lm_head_bias = f.boolean("lm_head_bias", false);
   const std::string norm = f.string("norm", "rmsnorm");
   if (norm == "rmsnorm") m.norm = Norm::rmsnorm;
   else if (norm == "layernorm") m.norm = Norm::layernorm;

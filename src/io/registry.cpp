@@ -107,6 +107,15 @@ std::string hub_config(const std::string& id, std::string& looked) {
   return is_regular_file(config) ? config : "";
 }
 
+// A config.json's sibling hf_quant_config.json (ModelOpt checkpoints), if the folder has one.
+std::optional<HfQuantFile> hf_quant_file(const std::string& config) {
+  const std::filesystem::path p(config);
+  if (p.filename() != "config.json") return std::nullopt;
+  const std::string quant = (p.parent_path() / "hf_quant_config.json").string();
+  if (!is_regular_file(quant)) return std::nullopt;
+  return HfQuantFile{read_text_file(quant), quant};
+}
+
 }  // namespace
 
 Registry Registry::load(const std::string& data_dir) {
@@ -196,19 +205,19 @@ bool Registry::has_gpu(const std::string& id) const {
 Model Registry::resolve_model(const std::string& spec) const {
   if (is_regular_file(spec)) {
     const std::string text = read_text_file(spec);
-    if (ends_with(spec, ".json")) return import_hf_config(text, spec);
+    if (ends_with(spec, ".json")) return import_hf_config(text, spec, hf_quant_file(spec));
     return parse_model_yaml(text, spec, stem(spec));
   }
   if (is_directory(spec)) {
     const std::string config = (std::filesystem::path(spec) / "config.json").string();
     if (!is_regular_file(config)) throw Error("no config.json in this model folder", {spec, 0, 0});
-    return import_hf_config(read_text_file(config), config);
+    return import_hf_config(read_text_file(config), config, hf_quant_file(config));
   }
   if (auto it = models_.find(lower(spec)); it != models_.end())  // bundled ids are lower-case: Llama-3.1-8B works
     return parse_model_yaml(it->second.text, it->second.source, it->first);
   std::string looked;
   const std::string hub = hub_config(spec, looked);
-  if (!hub.empty()) return import_hf_config(read_text_file(hub), hub);
+  if (!hub.empty()) return import_hf_config(read_text_file(hub), hub, hf_quant_file(hub));
   if (!looked.empty())
     throw Error("unknown model '" + spec + "': not a file, not a bundled id, and not in the Hugging Face cache (looked for " +
                 looked + ")" + did_you_mean(spec, model_ids()));

@@ -33,6 +33,11 @@ std::string describe(const Layer& layer) {
     for (const std::string& t : layer.unquantized) s += " " + t;
     s += "]";
   }
+  if (!layer.formats.empty()) {
+    s += " [own formats in the checkpoint:";
+    for (const TensorFormat& f : layer.formats) s += " " + f.tensor + " " + name(f.dtype);
+    s += "]";
+  }
   return s;
 }
 
@@ -43,6 +48,9 @@ std::string render_model(const Model& m) {
   out += fmt::format("  family      {}, dtype {}, vocab {}, hidden {}, {} embeddings, {}\n", m.family, name(m.dtype),
                      group_digits(m.vocab_size), group_digits(m.hidden_size), m.tie_word_embeddings ? "tied" : "untied",
                      m.norm == Norm::layernorm ? "layernorm" : "rmsnorm");
+  if (m.lm_head_dtype || m.lm_head_bias)
+    out += fmt::format("  lm_head     {}{}\n", name(m.lm_head_dtype.value_or(base_dtype(m, m.dtype))),
+                       m.lm_head_bias ? ", with a bias" : "");
   out += fmt::format("  params      {} total, {} active per token\n", group_digits(p.total), group_digits(p.active));
   if (m.max_context > 0) out += fmt::format("  max context {}\n", group_digits(m.max_context));
   for (const Tensor& t : m.towers) out += fmt::format("  tower       {}: {} params\n", t.name, group_digits(t.params()));

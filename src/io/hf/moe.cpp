@@ -105,11 +105,12 @@ Model ernie4_5_moe(const Config& c) {
 
 // configuration_phimoe.py (Phi-3.5-MoE): LayerNorms with bias (modeling_phimoe.py), q/k/v/o biases
 // with attention_bias, sliding_window (default None) on every layer when set, Mixtral-style
-// experts (num_local_experts 16, top-2, intermediate_size 6400) with a bias-free router. An
-// lm_head bias (lm_head_bias) is not modelled: vocab_size parameters.
+// experts (num_local_experts 16, top-2, intermediate_size 6400) with a bias-free router; an
+// lm_head bias of vocab_size with lm_head_bias (default false).
 Model phimoe(const Config& c) {
   Model m = start_model(c, c, "phimoe", false, 4096 * 32);
   m.norm = Norm::layernorm;
+  m.lm_head_bias = c.boolean("lm_head_bias", false) && !m.tie_word_embeddings;
   Attention a = attention_with(c, m.hidden_size, 32, 8);
   a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
   MoeMlp moe;

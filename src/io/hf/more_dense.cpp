@@ -17,13 +17,13 @@ Attention biased_gqa(const Config& c, int64_t hidden) {
 // configuration_phi.py / modeling_phi.py (phi-1, phi-1_5, phi-2): attention and MLP run in
 // parallel off one LayerNorm with bias (1 norm a layer, Norm::layernorm); q_proj, k_proj, v_proj
 // and dense (o) all have biases; an ungated MLP fc1 [I, h] and fc2 [h, I], both biased; the final
-// LayerNorm has a bias; the lm_head is untied and has a bias of vocab_size, which kvplan does not
-// count (as for phimoe). num_key_value_heads null = the head count. partial_rotary_factor (0.4 on
+// LayerNorm has a bias; the lm_head is untied and has a bias of vocab_size. num_key_value_heads null = the head count. partial_rotary_factor (0.4 on
 // phi-2) rotates part of each head and changes no size. qk_layernorm adds LayerNorms over
 // head_dim on q and k: counted as qk_norm, their two head_dim biases left out (false in releases).
 Model phi(const Config& c) {
   Model m = start_model(c, c, "phi", false, 2048);
   m.norm = Norm::layernorm;
+  m.lm_head_bias = !m.tie_word_embeddings;
   Attention a = gqa(c, m.hidden_size);
   a.qkv_bias = a.o_bias = true;
   a.qk_norm = c.boolean("qk_layernorm", false);

@@ -11,6 +11,18 @@
 // (compressed-tensors and vLLM's compressed_tensors/utils.py; vLLM modelopt.py is_layer_excluded;
 // transformers quantizers/quantizers_utils.py should_convert_module.)
 //
+// Per-module formats (a tensor stored in a quantized format other than the model's):
+//   compressed-tensors config groups of different weight formats: a module takes the format of
+//     the first group whose name or regex targets match it, else that of a group targeting the
+//     class "Linear"; a module no group targets stays 16-bit.
+//   ModelOpt MIXED_PRECISION `quantized_layers` {module: {quant_algo}}: a linear module takes
+//     the algorithm of the entry with its own name, routed experts also that of an entry naming
+//     their parent module (layers.N.mlp.experts); a module with no entry stays 16-bit, and so
+//     does one whose algorithm is UNQUANTIZED / NONE (vLLM modelopt.py,
+//     ModelOptMixedPrecisionConfig._resolve_quant_algo, vLLM 0.2x).
+//   An untied lm_head is quantized where a MIXED_PRECISION entry names it, or where GPTQ / AWQ
+//     configs set `lm_head: true` (vLLM gptq.py, gptq_marlin.py, awq_marlin.py lm_head_quantized).
+//
 // kvplan does not know a checkpoint's exact module names, so each of a layer's tensors is given
 // the names the families spell it with (layer prefixes x containers x leaves below); an entry
 // keeps the tensor in 16 bits when it matches any of them. Routed experts are named by expert 0:
@@ -26,7 +38,7 @@ namespace kvplan::hf {
 
 namespace {
 
-enum class Rule { compressed_tensors, modelopt, transformers };
+enum class Rule { compressed_tensors, modelopt, transformers, modelopt_layer };
 
 struct Pattern {
   std::string text;
@@ -35,6 +47,7 @@ struct Pattern {
   std::string literal;              // the same, when its only special character is '.' (most entries)
   bool unreadable = false;          // a Python regex std::regex cannot read (it then matches nothing)
   bool matched = false;
+  std::optional<DType> format;      // a target's format (nullopt: the module stays 16-bit)
 };
 
 // re.match of a regex whose only special character is '.': the name starts with it, '.' any character.
@@ -96,6 +109,8 @@ bool matches(const Pattern& pat, const std::string& name) {
       return pat.text == name;
     case Rule::modelopt:
       return pat.text == name || glob_match(pat.text.c_str(), name.c_str());
+    case Rule::modelopt_layer:  // the module's own name (a parent's is matched for experts, see any_format)
+      return pat.text == name;
     case Rule::transformers:
       if (name.size() >= pat.text.size() && name.compare(name.size() - pat.text.size(), pat.text.size(), pat.text) == 0)
         return true;
@@ -105,7 +120,7 @@ bool matches(const Pattern& pat, const std::string& name) {
 }
 
 Pattern make_pattern(const std::string& text, Rule rule) {
-  Pattern p{text, rule, std::nullopt, "", false, false};
+  Pattern p{text, rule, std::nullopt, "", false, false, std::nullopt};
   const bool is_regex = (rule == Rule::compressed_tensors && text.rfind("re:", 0) == 0) || rule == Rule::transformers;
   const std::string regex = rule == Rule::compressed_tensors ? (is_regex ? text.substr(3) : "") : text;
   if (is_regex && !regex.empty() && regex.find_first_of("^$*+?()[]{}|\\") == std::string::npos) {
@@ -196,11 +211,21 @@ const char* const kKeptWords[] = {"vision", "visual", "audio", "multi_modal", "m
 
 struct Lists {
   std::vector<Pattern> kept;     // ignore / exclude_modules / modules_to_not_convert
-  std::vector<Pattern> targets;  // compressed-tensors targets other than "Linear" (empty: every linear)
-  bool all_linear = true;
+  // compressed-tensors targets other than "Linear", or ModelOpt MIXED_PRECISION quantized_layers,
+  // each with its format, in the order they take precedence.
+  std::vector<Pattern> targets;
+  bool all_linear = true;               // every linear module is quantized (in the model's formats)
+  std::optional<DType> linear_format;   // the format of a group targeting "Linear" beside named targets
+  std::optional<DType> lm_head;         // a quantized lm_head's format
 };
 
-Lists read_lists(const Config& q) {
+bool is_modelopt_mixed(const Config& q) {
+  std::string algo = q.string("quant_algo", "");
+  for (char& ch : algo) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return algo == "MIXED_PRECISION";
+}
+
+Lists read_lists(const Config& q, DType weights) {
   Lists out;
   const std::string method = q.string("quant_method", q.has("quant_algo") ? "modelopt" : "");
   const Rule rule = method == "compressed-tensors" ? Rule::compressed_tensors
@@ -212,20 +237,43 @@ Lists read_lists(const Config& q) {
     const Config groups = q.object("config_groups");
     for (const std::string& name : groups.keys()) {
       const Config g = groups.object(name);
+      const std::optional<DType> format = group_weight_format(g);
       for (const std::string& target : g.strings("targets")) {
         // A class name: compressed-tensors compares it with the module's class (Linear).
         if (target.rfind("re:", 0) != 0 && target.find('.') == std::string::npos) {
           std::string lower = target;
           for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-          if (std::string("linear").find(lower) != std::string::npos) continue;
+          if (std::string("linear").find(lower) != std::string::npos) {
+            if (!out.linear_format) out.linear_format = format;
+            continue;
+          }
         }
         out.all_linear = false;
         out.targets.push_back(make_pattern(target, Rule::compressed_tensors));
+        out.targets.back().format = format;
       }
     }
     // Only "Linear" targets (or none): every linear module is quantized.
     if (out.targets.empty()) out.all_linear = true;
   }
+  if (rule == Rule::modelopt && is_modelopt_mixed(q) && q.has_object("quantized_layers")) {
+    out.all_linear = false;
+    const Config layers = q.object("quantized_layers");
+    for (const std::string& module : layers.keys()) {
+      const Config entry = layers.object(module);
+      const std::optional<DType> format = modelopt_format(entry, "quant_algo");
+      if (module == "lm_head" || (module.size() > 8 && module.compare(module.size() - 8, 8, ".lm_head") == 0)) {
+        out.lm_head = format;
+        continue;
+      }
+      out.targets.push_back(make_pattern(module, Rule::modelopt_layer));
+      out.targets.back().format = format;
+    }
+  }
+  // GPTQ / AWQ: `lm_head: true` quantizes the lm_head like the other linear modules.
+  if (rule == Rule::transformers && q.boolean("lm_head", false) &&
+      (method == "gptq" || method == "awq" || method == "gptq_marlin" || method == "awq_marlin"))
+    out.lm_head = weights;
   return out;
 }
 
@@ -275,6 +323,8 @@ bool may_match_under(const Pattern& pat, const std::string& start) {
       if (pat.regex) return true;
       if (!pat.literal.empty()) return compatible(pat.literal, true);
       return pat.text.size() > start.size() && pat.text.compare(0, start.size(), start) == 0;
+    case Rule::modelopt_layer:
+      return compatible(pat.text, false) && pat.text.size() > start.size();
     case Rule::modelopt: {
       const size_t meta = pat.text.find_first_of("*?[");
       return compatible(pat.text.substr(0, meta), false) &&
@@ -310,56 +360,93 @@ std::vector<Pattern*> under(std::vector<Pattern>& patterns, size_t layer) {
 
 }  // namespace
 
-void read_unquantized_modules(Model& m, const Config& top) {
+void read_module_formats(Model& m, const Config& top) {
   if (!top.has_object("quantization_config")) return;
   const bool quantized = info(m.dtype).bits < 16 || (m.expert_dtype && info(*m.expert_dtype).bits < 16);
   if (!quantized) return;
-  Lists lists = read_lists(top.object("quantization_config"));
+  Lists lists = read_lists(top.object("quantization_config"), m.dtype);
+  if (lists.lm_head && !m.tie_word_embeddings && info(*lists.lm_head).bits < 16) m.lm_head_dtype = lists.lm_head;
   // A target kvplan cannot read: every linear module counts as quantized, as before this list.
   for (const Pattern& t : lists.targets)
     if (t.unreadable) lists.all_linear = true;
   if (lists.kept.empty() && lists.all_linear) return;
 
+  bool split_formats = false;  // one kvplan tensor whose parts the checkpoint stores in different formats
   for (size_t i = 0; i < m.layers.size(); ++i) {
     Layer& layer = m.layers[i];
     const std::vector<Pattern*> kept_here = under(lists.kept, i), targets_here = under(lists.targets, i);
     std::vector<Tensor> mixer_part;
     if (layer.mixer) std::visit([&](const auto& x) { add_tensors(x, m.hidden_size, mixer_part); }, *layer.mixer);
     std::vector<std::string> kept;
+    std::vector<TensorFormat> formats;
     for (const Tensor& t : layer_tensors(m, layer)) {
       const bool in_mixer = std::find(mixer_part.begin(), mixer_part.end(), t) != mixer_part.end();
-      const bool is_router = t.role == TensorRole::router;
-      bool all_parts_kept = true, all_parts_targeted = true;
-      if (is_router) {
+      if (t.role == TensorRole::router) {
         for (const char* prefix : kLayerPrefixes)
           for (const char* r : kRouterNames) any_match(kept_here, prefix + std::to_string(i) + "." + r);
         continue;
       }
-      // Only a tensor the checkpoint otherwise quantizes is worth recording (gpt-oss lists its
-      // bf16 attention beside its MXFP4 experts).
-      const DType stored = t.role == TensorRole::expert ? m.expert_dtype.value_or(m.dtype) : m.dtype;
       if (!t.quantizable) continue;
+      // The format the model gives the tensor, and the one its modules are stored in: a part
+      // the ignore list keeps, or that no target names, is 16-bit (nullopt).
+      const DType stored = t.role == TensorRole::expert ? m.expert_dtype.value_or(m.dtype) : m.dtype;
+      const std::optional<DType> untargeted = lists.all_linear ? std::optional<DType>(stored) : lists.linear_format;
+      bool all_parts_kept = true, first_part = true;
+      std::optional<DType> format;
       for (const std::vector<std::string>& part : leaf_parts(t.name)) {
-        bool part_kept = false, part_targeted = lists.all_linear;
+        bool part_kept = false, part_targeted = false;
+        std::optional<DType> part_format;
         for (const char* prefix : kLayerPrefixes)
           for (const std::string& c : containers(t, in_mixer, m.family))
             for (const std::string& leaf : part) {
               const std::string name = prefix + std::to_string(i) + "." + c + "." + leaf;
               if (any_match(kept_here, name)) part_kept = true;
-              if (!lists.all_linear && any_match(targets_here, name)) part_targeted = true;
+              if (lists.all_linear) continue;
+              for (Pattern* p : targets_here) {
+                // Routed experts also take an entry naming their parent module (mlp.experts).
+                const bool parent = p->rule == Rule::modelopt_layer && t.role == TensorRole::expert &&
+                                    name.size() > p->text.size() && name.compare(0, p->text.size(), p->text) == 0 &&
+                                    name[p->text.size()] == '.';
+                if (!matches(*p, name) && !parent) continue;
+                p->matched = true;
+                if (!part_targeted) part_format = p->format;
+                part_targeted = true;
+              }
             }
+        if (!part_targeted) part_format = untargeted;
         all_parts_kept = all_parts_kept && part_kept;
-        all_parts_targeted = all_parts_targeted && part_targeted;
+        if (first_part) format = part_format;
+        else if (format != part_format) {
+          split_formats = true;
+          if (!part_format) format = std::nullopt;  // a 16-bit part keeps the whole tensor 16-bit
+        }
+        first_part = false;
       }
-      if ((all_parts_kept || !all_parts_targeted) && info(stored).bits < 16) kept.push_back(t.name);
+      if (all_parts_kept) format = std::nullopt;
+      if (!format || info(*format).bits >= 16) {
+        if (info(stored).bits < 16) kept.push_back(t.name);
+      } else if (*format != stored) {
+        formats.push_back({t.name, *format});
+      }
     }
     layer.unquantized = kept;
+    layer.formats = formats;
   }
+  if (split_formats)
+    m.warnings.push_back("quantization_config stores parts of one tensor kvplan counts (such as fused q/k/v or gate/up "
+                         "projections) in different formats; kvplan counts each such tensor in its first part's format");
 
-  std::vector<std::string> unmatched, unreadable;
+  std::vector<std::string> unmatched, unreadable, unmatched_formats;
   for (const std::vector<Pattern>* list : {&lists.kept, &lists.targets})
     for (const Pattern& p : *list)
       if (p.unreadable) unreadable.push_back(p.text);
+  for (Pattern& p : lists.targets) {  // MIXED_PRECISION entries kvplan counts nowhere are reported as the kept ones
+    if (p.rule != Rule::modelopt_layer || p.matched) continue;
+    if (names_mtp(p.text, m.layers.size())) continue;
+    bool known = false;
+    for (const char* word : kKeptWords) known = known || p.text.find(word) != std::string::npos;
+    if (!known) unmatched_formats.push_back(p.text);
+  }
   for (Pattern& p : lists.kept) {
     if (p.matched || p.unreadable) continue;
     if (names_mtp(p.text, m.layers.size())) continue;  // the importer says MTP layers are not counted
@@ -372,6 +459,10 @@ void read_unquantized_modules(Model& m, const Config& top) {
   if (!unmatched.empty())
     m.warnings.push_back("quantization_config keeps " + std::to_string(unmatched.size()) +
                          " module pattern(s) in 16 bits that name no weight kvplan counts, such as '" + unmatched.front() +
+                         "' (a module spelling kvplan does not know)");
+  if (!unmatched_formats.empty())
+    m.warnings.push_back("quantization_config's quantized_layers gives " + std::to_string(unmatched_formats.size()) +
+                         " module(s) a format that name no weight kvplan counts, such as '" + unmatched_formats.front() +
                          "' (a module spelling kvplan does not know)");
   if (!unreadable.empty())
     m.warnings.push_back("quantization_config has " + std::to_string(unreadable.size()) +

@@ -28,39 +28,33 @@ DType integer_bits(const Config& cfg, int64_t bits, const std::string& key) {
   throw cfg.fail("field '" + key + "': " + std::to_string(bits) + "-bit weights are not modelled (4 or 8)");
 }
 
-// Each compressed-tensors config group's weight format (config_groups.*.weights: num_bits and
-// type int/float; 4-bit float in groups of 16 is NVFP4's nvfp4-pack-quantized), in key order.
+// Each compressed-tensors config group's weight format, in key order.
 std::vector<DType> group_formats(const Config& q) {
   std::vector<DType> out;
   const Config groups = q.object("config_groups");
-  for (const std::string& name : groups.keys()) {
-    const Config g = groups.object(name);
-    if (!g.has("weights")) continue;
-    const Config w = g.object("weights");
-    const int64_t bits = w.integer("num_bits", 8);
-    if (w.string("type", "int") == "float") {
-      if (bits == 8) out.push_back(DType::fp8_e4m3);
-      else if (bits == 4 && w.integer("group_size", 16) == 16) out.push_back(DType::nvfp4);
-      else throw w.fail("field 'num_bits': " + std::to_string(bits) + "-bit float weights are not modelled (8, or 4 in groups of 16)");
-    } else {
-      out.push_back(integer_bits(w, bits, "num_bits"));
-    }
-  }
+  for (const std::string& name : groups.keys())
+    if (const auto f = group_weight_format(groups.object(name))) out.push_back(*f);
   return out;
 }
 
-// Config groups of different weight formats (FP8 attention beside NVFP4 experts): kvplan gives
-// every quantized linear the first group's format, and says so.
-std::optional<std::string> mixed_groups(const Config& top) {
-  if (!top.has_object("quantization_config")) return std::nullopt;
-  const Config q = top.object("quantization_config");
-  if (q.string("quant_method", "") != "compressed-tensors" || !q.has("config_groups")) return std::nullopt;
-  const std::vector<DType> formats = group_formats(q);
-  for (DType d : formats)
-    if (d != formats.front())
-      return std::string("quantization_config's config groups store weights in ") + name(formats.front()) + " and " +
-             name(d) + "; kvplan counts every quantized linear module in " + name(formats.front());
-  return std::nullopt;
+// The format of most ModelOpt MIXED_PRECISION quantized_layers entries (the first of equals); each
+// module's own is read with the layers (quantized_modules.cpp).
+std::optional<DType> mixed_precision_dtype(const Config& q) {
+  if (!q.has_object("quantized_layers") || q.object("quantized_layers").keys().empty())
+    throw q.fail("field 'quantization_config.quantized_layers': MIXED_PRECISION needs a non-empty mapping of modules "
+                 "to their quant_algo");
+  const Config layers = q.object("quantized_layers");
+  std::vector<std::pair<DType, int64_t>> counts;
+  for (const std::string& module : layers.keys()) {
+    const std::optional<DType> f = modelopt_format(layers.object(module), "quant_algo");
+    if (!f) continue;
+    auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == *f; });
+    if (it == counts.end()) counts.push_back({*f, 1});
+    else ++it->second;
+  }
+  if (counts.empty()) return std::nullopt;
+  return std::max_element(counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.second < b.second; })
+      ->first;
 }
 
 // The weights' format from quantization_config (transformers' quantizers; vLLM's
@@ -84,11 +78,11 @@ std::optional<DType> quantized_dtype(const Config& top) {
     throw q.fail("field 'quantization_config': bitsandbytes with neither load_in_4bit nor load_in_8bit");
   }
   if (method == "modelopt") {
-    const std::string algo = q.string("quant_algo", "");
-    if (algo == "FP8") return DType::fp8_e4m3;
-    if (algo == "NVFP4") return DType::nvfp4;
-    if (algo.empty()) return std::nullopt;
-    throw q.fail("field 'quantization_config.quant_algo': '" + algo + "' is not modelled (FP8, NVFP4)");
+    if (!q.has("quant_algo")) return std::nullopt;
+    std::string algo = q.string("quant_algo", "");
+    for (char& ch : algo) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (algo == "MIXED_PRECISION") return mixed_precision_dtype(q);
+    return modelopt_format(q, "quant_algo");
   }
   if (method == "compressed-tensors" && q.has("config_groups")) {
     const std::vector<DType> formats = group_formats(q);
@@ -122,6 +116,30 @@ std::optional<DType> declared_kv_dtype(const Config& top) {
 }
 
 }  // namespace
+
+std::optional<DType> group_weight_format(const Config& g) {
+  if (!g.has("weights")) return std::nullopt;
+  const Config w = g.object("weights");
+  const int64_t bits = w.integer("num_bits", 8);
+  if (w.string("type", "int") == "float") {
+    if (bits == 8) return DType::fp8_e4m3;
+    if (bits == 4 && w.integer("group_size", 16) == 16) return DType::nvfp4;
+    throw w.fail("field 'num_bits': " + std::to_string(bits) + "-bit float weights are not modelled (8, or 4 in groups of 16)");
+  }
+  return integer_bits(w, bits, "num_bits");
+}
+
+std::optional<DType> modelopt_format(const Config& c, const std::string& key) {
+  std::string algo = c.string(key, "");
+  for (char& ch : algo) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  // vLLM modelopt.py: FP8 with per-tensor, per-channel or 128x128 block scales; NVFP4 weights with
+  // 4- or 16-bit activations. kvplan stores every fp8 variant with per-channel scales.
+  if (algo == "FP8" || algo == "FP8_PER_CHANNEL_PER_TOKEN" || algo == "FP8_PB_WO") return DType::fp8_e4m3;
+  if (algo == "NVFP4" || algo == "W4A16_NVFP4") return DType::nvfp4;
+  if (algo.empty() || algo == "NONE" || algo == "UNQUANTIZED") return std::nullopt;  // left in 16 bits
+  throw c.fail("field '" + c.prefix() + key + "': '" + c.string(key, "") +
+               "' is not modelled (FP8, FP8_PER_CHANNEL_PER_TOKEN, FP8_PB_WO, NVFP4, W4A16_NVFP4, MIXED_PRECISION)");
+}
 
 DType weight_dtype(const Config& top, const Config& c) {
   if (const auto q = quantized_dtype(top)) return *q;
@@ -172,7 +190,6 @@ void read_rope_tables(Model& m, const Config& c) {
 
 void read_dtypes(Model& m, const Config& top, const Config& c) {
   m.dtype = weight_dtype(top, c);
-  if (auto w = mixed_groups(top)) m.warnings.push_back(*w);
   m.expert_dtype = expert_dtype(top);
   const std::optional<DType> act = torch_dtype(top, c);
   if (act && *act != m.dtype && info(*act).bits == 16) m.activation_dtype = act;

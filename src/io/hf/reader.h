@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -112,10 +113,17 @@ class Config {
   Config object(const std::string& key) const {
     const json& v = obj_.at(key);
     if (!v.is_object()) throw wrong_type(key, "an object");
+    if (auto it = elsewhere_.find(key); it != elsewhere_.end()) return Config(v, it->second.first, it->second.second);
     return Config(v, source_, prefix_ + key + ".");
+  }
+  // The object under `key` came from another file (hf_quant_config.json's "quantization" standing
+  // in for quantization_config): messages about its fields name that file and spelling.
+  void from_elsewhere(const std::string& key, std::string source, std::string prefix) {
+    elsewhere_[key] = {std::move(source), std::move(prefix)};
   }
 
   Error fail(const std::string& message) const { return Error(message, SourcePos{source_, 0, 0}); }
+  const std::string& prefix() const { return prefix_; }  // how messages name this object's fields
   Error wrong_type(const std::string& key, const std::string& expected) const {
     std::string got = obj_.at(key).dump();
     if (got == kInfinityMarker) got = "Infinity";
@@ -147,18 +155,27 @@ class Config {
   const json& obj_;
   std::string source_;
   std::string prefix_;
+  std::map<std::string, std::pair<std::string, std::string>> elsewhere_;
 };
 
+// A compressed-tensors config group's weight format (weights: num_bits and type int/float; 4-bit
+// float in groups of 16 is NVFP4's nvfp4-pack-quantized); nullopt without `weights`.
+std::optional<DType> group_weight_format(const Config& group);
+// A ModelOpt quant_algo (the field `key` of c) as a weight format; nullopt where the module stays
+// 16-bit (UNQUANTIZED, NONE, empty); an error for one kvplan does not model.
+std::optional<DType> modelopt_format(const Config& c, const std::string& key);
 // The weights' published format: quantization_config (fp8) else dtype / torch_dtype.
 DType weight_dtype(const Config& top, const Config& c);
 // The checkpoint's formats: weights (weight_dtype, expert_dtype), the torch_dtype activations
 // run in when the weights are stored otherwise, a declared KV quantization and state dtype.
 void read_dtypes(Model& m, const Config& top, const Config& c);
-// The linear modules a quantized checkpoint keeps in 16 bits (quantization_config ignore,
-// exclude_modules, modules_to_not_convert; compressed-tensors targets), onto each layer's
-// Layer::unquantized; a warning for entries that name no weight kvplan counts. After the layers
-// are built (quantized_modules.cpp).
-void read_unquantized_modules(Model& m, const Config& top);
+// Each layer's linear modules that a quantized checkpoint keeps in 16 bits (quantization_config
+// ignore, exclude_modules, modules_to_not_convert; compressed-tensors targets) or stores in a
+// format of their own (compressed-tensors groups, ModelOpt MIXED_PRECISION quantized_layers), onto
+// Layer::unquantized and Layer::formats, and a quantized lm_head onto Model::lm_head_dtype; a
+// warning for entries that name no weight kvplan counts. After the layers are built
+// (quantized_modules.cpp).
+void read_module_formats(Model& m, const Config& top);
 // The rows of each attention layer's RoPE table where rope_scaling (or rope_parameters) enlarges
 // it, as vLLM builds them (vllm/model_executor/layers/rotary_embedding/: linear and dynamic
 // scaling: max_position_embeddings x factor; YaRN: original_max_position_embeddings x factor;
