@@ -31,7 +31,7 @@ for spec in "qwen2.5-7b 16 16384" "qwen2.5-7b 128 2048" "qwen3-8b 4 65536" "mist
             "gemma-2-9b 8 8192" "gemma-2-9b 1 2048" "mixtral-8x7b 32 4096" "llama-3.1-8b 128 4096"; do
   set -- $spec
   echo "-- $1 batch $2 context $3"
-  timeout 120 "$BIN/kvplan" validate --model $1 --batch $2 --context $3 --gpu "$OUT/calibrated.yaml" --no-check \
+  timeout 120 "$BIN/kvplan" validate --model $1 --batch $2 --context $3 --gpu "$OUT/calibrated.yaml" --no-check --no-prefill \
       --max-time 0.3 --format json > "$VTMP/$1-b$2-c$3.json" || echo "VALIDATE FAILED: $spec"
 done
 python3 - "$VTMP" "$OUT/validate.json" <<'PY'

@@ -33,7 +33,7 @@ for spec in "llama-3.1-8b 1 4096" "llama-3.1-8b 8 32768" "gemma-2-9b 8 8192" "mi
   set -- $spec
   for step in heavy engine; do
     echo "-- $1 batch $2 context $3 ($step)"
-    KVPLAN_DECODE_STEP=$step timeout 120 "$BIN/kvplan" validate --model $1 --batch $2 --context $3 --gpu $PRESET --no-check \
+    KVPLAN_DECODE_STEP=$step timeout 120 "$BIN/kvplan" validate --model $1 --batch $2 --context $3 --gpu $PRESET --no-check --no-prefill \
         --format json > "$VTMP/$1-b$2-c$3-$step.json" || echo "VALIDATE FAILED: $spec $step"
   done
 done
@@ -41,7 +41,7 @@ echo "== MoE grouped GEMV: rows per warp (KVPLAN_MOE_ROWS)"
 for spec in "mixtral-8x7b 8 8192" "gpt-oss-20b 8 8192"; do
   set -- $spec
   for rows in 1 2 4; do
-    KVPLAN_MOE_ROWS=$rows timeout 120 "$BIN/kvplan" validate --model $1 --batch $2 --context $3 --gpu $PRESET --no-check \
+    KVPLAN_MOE_ROWS=$rows timeout 120 "$BIN/kvplan" validate --model $1 --batch $2 --context $3 --gpu $PRESET --no-check --no-prefill \
         --format json > "$VTMP/$1-b$2-c$3-engine-rows$rows.json" || echo "VALIDATE FAILED: $spec rows $rows"
   done
 done

@@ -38,9 +38,9 @@ for spec in "llama-3.1-8b 1 4096" "llama-3.1-8b 8 32768" "qwen2.5-7b 32 8192" "g
             "gpt-oss-20b 8 8192" "mamba2-2.7b 64 4096" "falcon-mamba-7b 32 4096"; do
   set -- $spec
   echo "-- $1 batch $2 context $3"
-  timeout 60 "$BIN/kvplan" validate --model $1 --batch $2 --context $3 --gpu "$OUT/$PRESET-calibrated.yaml" $CHECK \
+  timeout 60 "$BIN/kvplan" validate --model $1 --batch $2 --context $3 --gpu "$OUT/$PRESET-calibrated.yaml" $CHECK --no-prefill \
       --format json > "$VTMP/$1-b$2-c$3.json" || echo "VALIDATE FAILED: $spec"
-  timeout 60 "$BIN/kvplan" validate --model $1 --batch $2 --context $3 --gpu $PRESET --no-check --max-time 0.2 \
+  timeout 60 "$BIN/kvplan" validate --model $1 --batch $2 --context $3 --gpu $PRESET --no-check --no-prefill --max-time 0.2 \
       --format json > "$VTMP/$1-b$2-c$3-datasheet.json" || true
   CHECK="--no-check"
 done

@@ -15,7 +15,7 @@ case "$NAME" in *H200*) PRESET=h200 ;; *) PRESET=h100-sxm ;; esac
 MODEL=${MODEL:-llama-3.1-8b} BATCH=${BATCH:-8} CONTEXT=${CONTEXT:-32768}
 for share in ${SHARES:-1% 3% 10% 25% 50%}; do
   echo "== $MODEL batch $BATCH context $CONTEXT, $share offloaded ($PRESET)"
-  timeout 300 "$BIN/kvplan" validate -m "$MODEL" -g "$PRESET" -b "$BATCH" -c "$CONTEXT" --no-check --max-time 0.3 \
+  timeout 300 "$BIN/kvplan" validate -m "$MODEL" -g "$PRESET" -b "$BATCH" -c "$CONTEXT" --no-check --no-prefill --max-time 0.3 \
     --offload cpu --offload-bytes "$share" --format json > "$OUT/validate-${share%\%}.json" || echo "validate FAILED"
 done
 python3 - "$OUT" <<'PY'

@@ -712,3 +712,51 @@ TEST_CASE("simulate: at low load the mean TTFT and TPOT agree with the closed-fo
                                    [&](const SimRequestResult& x) { return std::abs(x.ttft_s - T_p) < 1e-8; });
   CHECK(alone > 9500);
 }
+
+TEST_CASE("TableStepCost: measured grids, interpolated bilinearly, priced with the model's rules", "[simulate]") {
+  // Decode: 10 ms + 1 ms per sequence + 1 us per sequence per 1,000 cached tokens, on the grid
+  // sequences {1, 4, 16} x context {1,000, 3,000}: an affine-in-each-variable function, which the
+  // bilinear interpolation reproduces exactly between and beyond the points.
+  auto decode_s = [](double b, double c) { return 0.010 + 0.001 * b + 1e-6 * b * c / 1000; };
+  StepTable d{{1, 4, 16}, {1000, 3000}, {}};
+  for (int64_t b : d.rows) d.seconds.push_back({decode_s(b, 1000), decode_s(b, 3000)});
+  // Prefill: 5 ms + 2 us per prompt token, on prompts {1, 2} x tokens {100, 1,000, 2,000}.
+  auto prefill_s = [](double s, double n) { return 0.005 + 2e-6 * s * n; };
+  StepTable p{{1, 2}, {100, 1000, 2000}, {}};
+  for (int64_t s : p.rows) p.seconds.push_back({prefill_s(s, 100), prefill_s(s, 1000), prefill_s(s, 2000)});
+  const TableStepCost cost(d, p);
+  // 8 sequences at 2,000 tokens each (16,000 in all), between grid points in both variables:
+  // 0.010 + 0.008 + 1e-6 x 8 x 2 = 0.018016 s.
+  StepLoad l;
+  l.decode_seqs = 8;
+  l.decode_context_tokens = 16000;
+  CHECK(cost.step_s(l) == Approx(0.018016).epsilon(1e-12));
+  // 32 sequences at 4,000 tokens: beyond both edges, along the last segments: 0.010 + 0.032 +
+  // 1e-6 x 32 x 4 = 0.042128 s.
+  l.decode_seqs = 32;
+  l.decode_context_tokens = 128000;
+  CHECK(cost.step_s(l) == Approx(0.042128).epsilon(1e-12));
+  // A prefill of 2 prompts x 500 tokens: 0.005 + 2e-6 x 1,000 = 0.007 s; with the decode part above.
+  l.prefill_seqs = 2;
+  l.prefill_tokens = 1000;
+  CHECK(cost.step_s(l) == Approx(0.042128 + 0.007).epsilon(1e-12));
+  // Chunks after 1,000 cached tokens each: alone 0.007 s; growth from 1,000 to 1,500 tokens:
+  // (0.005 + 2e-6 x 2 x 1,500) - (0.005 + 2e-6 x 2 x 1,000) = 0.002 s; the larger is 0.007 s.
+  l.decode_seqs = 0;
+  l.decode_context_tokens = 0;
+  l.prefill_context_tokens = 2000;
+  CHECK(cost.step_s(l) == Approx(0.007).epsilon(1e-12));
+  // Bad tables are refused.
+  StepTable flat = d;
+  flat.cols = {1000, 1000};
+  CHECK_THROWS_WITH(TableStepCost(flat, p), Contains("strictly ascending"));
+  StepTable short_rows = d;
+  short_rows.seconds.pop_back();
+  CHECK_THROWS_WITH(TableStepCost(short_rows, p), Contains("2 rows of times for 3 grid rows"));
+  // A table extended to a non-positive time is an error, not a step of no time.
+  StepTable falling{{1, 2}, {1, 2}, {{0.002, 0.001}, {0.002, 0.001}}};
+  StepLoad far;
+  far.decode_seqs = 1;
+  far.decode_context_tokens = 10;
+  CHECK_THROWS_WITH(TableStepCost(falling, p).step_s(far), Contains("a grid too small"));
+}

@@ -246,6 +246,62 @@ double KvplanStepCost::step_s(const StepLoad& load) const {
          prefill_s(load.prefill_seqs, load.prefill_tokens, load.prefill_context_tokens);
 }
 
+void StepTable::check(const char* what) const {
+  auto ascending = [](const std::vector<int64_t>& g) {
+    for (size_t i = 1; i < g.size(); ++i)
+      if (g[i] <= g[i - 1]) return false;
+    return g.size() >= 2;
+  };
+  if (!ascending(rows) || !ascending(cols))
+    throw Error(std::string(what) + " step table: each grid needs at least 2 strictly ascending points");
+  if (seconds.size() != rows.size())
+    throw Error(std::string(what) + " step table: " + std::to_string(seconds.size()) + " rows of times for " +
+                std::to_string(rows.size()) + " grid rows");
+  for (const auto& r : seconds)
+    if (r.size() != cols.size()) throw Error(std::string(what) + " step table: a row of times is not as long as the column grid");
+}
+
+namespace {
+// The segment [k, k + 1] of an ascending grid that x falls in, or the first / last beyond the ends,
+// and x's position along it (0 at g[k], 1 at g[k + 1]; below 0 or above 1 beyond the ends).
+std::pair<size_t, double> segment(const std::vector<int64_t>& g, double x) {
+  size_t k = 0;
+  while (k + 2 < g.size() && x > static_cast<double>(g[k + 1])) ++k;
+  const double a = static_cast<double>(g[k]), b = static_cast<double>(g[k + 1]);
+  return {k, (x - a) / (b - a)};
+}
+}  // namespace
+
+double StepTable::at(double row, double col) const {
+  const auto [i, u] = segment(rows, row);
+  const auto [j, v] = segment(cols, col);
+  const double s00 = seconds[i][j], s01 = seconds[i][j + 1], s10 = seconds[i + 1][j], s11 = seconds[i + 1][j + 1];
+  return (1 - u) * ((1 - v) * s00 + v * s01) + u * ((1 - v) * s10 + v * s11);
+}
+
+TableStepCost::TableStepCost(StepTable decode, StepTable prefill) : decode_(std::move(decode)), prefill_(std::move(prefill)) {
+  decode_.check("decode");
+  prefill_.check("prefill");
+}
+
+double TableStepCost::step_s(const StepLoad& load) const {
+  double t = 0;
+  if (load.decode_seqs > 0)
+    t += decode_.at(static_cast<double>(load.decode_seqs),
+                    static_cast<double>(ceil_div(load.decode_context_tokens, load.decode_seqs)));
+  if (load.prefill_seqs > 0) {
+    const double s = static_cast<double>(load.prefill_seqs);
+    const int64_t n = ceil_div(load.prefill_tokens, load.prefill_seqs);
+    const int64_t c = ceil_div(load.prefill_context_tokens, load.prefill_seqs);
+    double p = prefill_.at(s, static_cast<double>(n));
+    if (c > 0) p = std::max(p, prefill_.at(s, static_cast<double>(c + n)) - prefill_.at(s, static_cast<double>(c)));
+    t += p;
+  }
+  if (!(t > 0) || !std::isfinite(t))
+    throw Error("a measured step table priced a step at " + std::to_string(t) + " s (a grid too small for the run)");
+  return t;
+}
+
 double nearest_rank(const std::vector<double>& sorted, double p) {
   const double n = static_cast<double>(sorted.size());
   // p x n / 100 rather than p / 100 x n: exact for whole percents (0.9 x 10 would round up past 9).

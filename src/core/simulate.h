@@ -86,6 +86,32 @@ class KvplanStepCost : public StepCost {
   PrefillModel prefill_;
 };
 
+// Step times measured on a grid (validate --simulate times kvplan's engine-like decode steps and
+// prefill passes on the GPU): seconds[i][j] at rows[i] (decode: sequences; prefill: prompts) and
+// cols[j] (decode: tokens in each sequence's cache; prefill: tokens of each prompt), both grids
+// ascending with at least two points. at() interpolates linearly in each variable (bilinearly),
+// and beyond an edge extends the last segment's line.
+struct StepTable {
+  std::vector<int64_t> rows, cols;
+  std::vector<std::vector<double>> seconds;
+  // Throws kvplan::Error for grids shorter than 2, not strictly ascending, or a table of another shape.
+  void check(const char* what) const;
+  double at(double row, double col) const;
+};
+
+// A step priced from measured tables with KvplanStepCost's rules (the decode part at the mean
+// context; the prefill part the larger of the chunks alone and the growth from c to c + n cached
+// tokens), so that a simulation with it differs from one with KvplanStepCost only by the step
+// times. A step time that comes out zero or negative (a table extended too far) is an error.
+class TableStepCost : public StepCost {
+ public:
+  TableStepCost(StepTable decode, StepTable prefill);
+  double step_s(const StepLoad& load) const override;
+
+ private:
+  StepTable decode_, prefill_;
+};
+
 struct SimConfig {
   int64_t max_num_seqs = 256;             // running requests at most (vLLM --max-num-seqs)
   int64_t max_num_batched_tokens = 8192;  // tokens per step (vLLM --max-num-batched-tokens)

@@ -130,12 +130,23 @@ struct DecodeStep::Impl {
       it = index_arrays.emplace(value, upload(std::vector<int64_t>(static_cast<size_t>(batch), value))).first;
     return it->second.as<int64_t>();
   }
+  DeviceBuffer positions;  // 0, 1, ..., rows - 1: a prefill's token positions and cache slots
+  const int64_t* iota(int64_t rows) {
+    if (!positions.get()) {
+      std::vector<int64_t> v(static_cast<size_t>(rows));
+      for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int64_t>(i);
+      positions = upload(v);
+    }
+    return positions.as<int64_t>();
+  }
 };
 
 DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t batch, int64_t context,
-                       const DeviceInfo& device, int64_t budget_bytes)
+                       const DeviceInfo& device, int64_t budget_bytes, int64_t prefill_tokens)
     : impl_(std::make_unique<Impl>()), blas_(std::make_unique<Blas>()) {
-  const int64_t B = batch;
+  const bool prefill = prefill_tokens > 0;
+  const int64_t B = prefill ? batch * prefill_tokens : batch;  // rows of the linears, norms and activations
+  if (prefill) context = B;  // positions 0 .. B-1: the rotary table's rows
   const int64_t H = model.hidden_size;
   const bool engine = engine_like_step();
   int64_t scratch_a = 0, scratch_b = 0, scratch_c = 0, workspace = 0, moe_h = 0, moe_a = 0, moe_y = 0, topk = 0;
@@ -196,7 +207,52 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
       rope_rows = std::max(rope_rows, rotary_dim);
       return real ? impl_->rope_tables.at(rope_rows).get() : nullptr;
     };
+    // A whole prefill's attention: the prompt's K/V rows written into a cache of T tokens, then
+    // causal attention over them ([heads][T][dim] as the kernel reads it; Q is the scratch rows).
+    auto prefill_attention = [&](const DecodeAttention& a, const std::string& label, const KvAppend* append) {
+      if (a.v_in_k || a.qk_dim != a.v_dim || (a.qk_dim != 64 && a.qk_dim != 128))
+        throw Error("validate: whole prefills are timed for attention with head_dim 64 or 128 and V as wide as K");
+      if (a.kv != KvType::bf16 && a.kv != KvType::fp16)
+        throw Error("validate: whole prefills are timed with a 16-bit KV cache (--kv-dtype bf16)");
+      if (a.window > 0 && a.window < prefill_tokens)
+        throw Error(fmt::format("validate: a {}-token prompt is longer than the model's {}-token window; the prefill "
+                                "attention kernel has no window",
+                                prefill_tokens, a.window));
+      void* k = A.get(a.kv_heads * B * a.qk_dim * 2, Fill::act);
+      void* v = A.get(a.kv_heads * B * a.v_dim * 2, Fill::act);
+      need(scratch_c, B * a.heads * a.qk_dim * 2);
+      need(scratch_b, B * a.heads * a.v_dim * 2);
+      if (!real) return;
+      if (append) {  // row t's K/V to token t of the one sequence's cache
+        KvAppend w = *append;
+        w.k_cache = k;
+        w.v_cache = v;
+        w.slots = impl_->iota(B);
+        w.batch = B;
+        w.kv = a.kv;
+        w.k_batch_stride = w.v_batch_stride = 0;
+        w.k_head_stride = w.v_head_stride = B * a.qk_dim;
+        w.k_token_stride = w.v_token_stride = a.qk_dim;
+        push("kv_append", "kv append", kv_append_bytes(w), [w](cudaStream_t s) { launch_kv_append(w, s); });
+      }
+      PrefillAttention p;
+      p.q = impl_->scratch_c.get();
+      p.k = k;
+      p.v = v;
+      p.out = impl_->scratch_b.get();
+      p.batch = batch;
+      p.heads = a.heads;
+      p.kv_heads = a.kv_heads;
+      p.tokens = prefill_tokens;
+      p.dim = a.qk_dim;
+      p.scale = a.scale;
+      const int64_t qn = a.heads * B * a.qk_dim, kn = a.kv_heads * B * a.qk_dim;
+      StepOp op{"kv_cache", fmt::format("layer {} {}", li, label), (2 * qn + 2 * kn) * 2, prefill_attention_flops(p),
+                [p](cudaStream_t s) { launch_prefill_attention(p, s); }};
+      ops_.push_back(std::move(op));
+    };
     auto attention = [&](DecodeAttention a, const std::string& label, const KvAppend* append) {
+      if (prefill) return prefill_attention(a, label, append);
       const int64_t kv_el = kv_type_bytes(a.kv);
       void* k = A.get((a.v_in_k ? B * a.context * a.qk_dim : B * a.kv_heads * a.context * a.qk_dim) * kv_el,
                       a.kv == KvType::fp8_e4m3 ? Fill::kv_fp8 : Fill::act);
@@ -303,8 +359,8 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
           norm("q/k norm", false, y, at.head_dim, B, at.heads + at.kv_heads, qkv);
         void* table = rope_table(at.head_dim);
         if (real) {
-          Rotary r{y, y + q_rows * 2, table, impl_->index_array(context - 1, B), B, at.heads, at.kv_heads,
-                   at.head_dim, at.head_dim, qkv, 0};
+          Rotary r{y, y + q_rows * 2, table, prefill ? impl_->iota(B) : impl_->index_array(context - 1, B), B, at.heads,
+                   at.kv_heads, at.head_dim, at.head_dim, qkv, 0};
           push("rotary", "rotary", rotary_bytes(r), [r](cudaStream_t s) { launch_rotary(r, s); });
         }
         append.k = y + q_rows * 2;
@@ -322,7 +378,7 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
       a.kv = kv_type_of(cache.kv_dtype);
       a.context = tokens_resident(layer, context, cache);
       const int64_t window = at.chunk_size > 0 ? at.chunk_size : at.sliding_window;
-      a.window = (window > 0 && cache.sliding == SlidingCache::full) ? window : 0;
+      a.window = (window > 0 && (prefill || cache.sliding == SlidingCache::full)) ? window : 0;
       a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(at.head_dim)));
       if (a.kv == KvType::fp8_e4m3) a.k_scale = a.v_scale = 0.01f;
       attention(a, window > 0 ? (at.chunk_size > 0 ? "chunked attention" : "sliding attention") : "attention",
@@ -343,6 +399,13 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
     auto unsupported = [](const char* kind) {
       throw Error(std::string("validate: no reference kernel for ") + kind + " layers yet");
     };
+    if (prefill) {  // the whole-prefill pass covers attention layers with dense MLPs
+      const bool attention_only = !layer.mixer || std::holds_alternative<Attention>(*layer.mixer);
+      const bool dense = !layer.mlp || std::holds_alternative<DenseMlp>(*layer.mlp);
+      if (!attention_only || !dense)
+        throw Error(fmt::format("validate: whole prefills are timed for attention layers with dense MLPs; layer {} has {}",
+                                li, layer.mixer && !attention_only ? "another mixer" : "a mixture of experts"));
+    }
     // Norms: the residual-fused norm before the mixer and before the MLP (vLLM's input_layernorm and
     // post_attention_layernorm); a layer with more (Gemma 2/3: four) adds plain norms after the
     // mixer and after the MLP (post_attention_layernorm, post_feedforward_layernorm in gemma2.py).
@@ -517,7 +580,8 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
     reqs.push_back(A.reqs);
   }
   const int64_t lm_bytes = model.vocab_size * model.hidden_size * 2;
-  scratch_b = std::max(scratch_b, B * model.vocab_size * 2);
+  const int64_t lm_rows = batch;  // a prefill's logits: each prompt's last token only
+  scratch_b = std::max(scratch_b, lm_rows * model.vocab_size * 2);
   scratch_a = std::max(scratch_a, B * model.hidden_size * 2);
   const int64_t rope_bytes = rope_rows > 0 ? context * rope_rows * 2 : 0;
   const int64_t small = engine ? B * H * 2 + moe_h + moe_a + moe_y + 2 * topk + rope_bytes : 0;
@@ -593,8 +657,13 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
   }
   auto lm = std::make_shared<DeviceBuffer>(lm_bytes);
   fill(lm->get(), {lm_bytes, Fill::weights}, 99, nullptr);
-  ops_.push_back(lm_head_op(*blas, lm, x, y, model.vocab_size, model.hidden_size, B));
-  if (engine) {
+  ops_.push_back(lm_head_op(*blas, lm, x, y, model.vocab_size, model.hidden_size, lm_rows));
+  if (prefill) {
+    notes_.push_back(fmt::format("whole prefill of {} prompt(s) of {} tokens in one pass: linears in bf16 through cuBLAS "
+                                 "over all their rows, kvplan's residual-add + RMSNorm, rotary, KV append, gated activation "
+                                 "and causal prefill attention per prompt; the lm_head for each prompt's last token",
+                                 batch, prefill_tokens));
+  } else if (engine) {
     notes_.push_back("engine-like step: linears in bf16 through cuBLAS (weights random, shapes from the model) plus, per "
                      "layer, kvplan's residual-add + RMSNorm, rotary, KV append, gated activation and, for MoE, top-k, "
                      "grouped expert GEMVs over a fixed uniform routing and the combine (docs/validation/README.md); "

@@ -49,8 +49,15 @@ class DecodeStep {
  public:
   // Throws kvplan::Error for shapes without a kernel (head_dim, KV dtype) or when even one copy
   // of each layer shape does not fit in `budget_bytes`.
+  //
+  // With prefill_tokens > 0 the same builder makes one whole prefill pass of `batch` prompts of
+  // that many tokens each instead (context ignored), as an engine runs them unchunked: every
+  // linear, norm, rotary and activation over all the prompts' rows, their K/V written into a cache
+  // of their own, kvplan's causal prefill attention per prompt in each attention layer, the final
+  // norm over every row and the lm_head for each prompt's last token. Attention layers with dense MLPs only (head_dim 64 or
+  // 128, V as wide as K, a 16-bit KV cache, a window no shorter than the prompt).
   DecodeStep(const Model& model, const CacheOptions& cache, int64_t batch, int64_t context, const DeviceInfo& device,
-             int64_t budget_bytes);
+             int64_t budget_bytes, int64_t prefill_tokens = 0);
   ~DecodeStep();
   const std::vector<StepOp>& ops() const { return ops_; }
   std::vector<std::string> components() const;  // in order of first appearance

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "core/error.h"
 #include "gpu/bench.h"
 #include "gpu/decode_step.h"
 #include "gpu/offload_step.h"
@@ -38,6 +39,76 @@ int64_t step_budget_bytes() {
   size_t free_b = 0, total_b = 0;
   CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
   return static_cast<int64_t>(0.85 * static_cast<double>(free_b));
+}
+
+// The prefill model's phase an op of the prefill pass belongs to.
+const char* prefill_phase(const std::string& component) {
+  if (component == "weights" || component == "lm_head") return "linear";
+  if (component == "kv_cache") return "attention";
+  return "elementwise";  // norms, rotary, kv_append, activations
+}
+
+// Each whole prefill: its phases' ops in one graph each, then all of them in one graph, against
+// the prediction. A model the prefill pass does not cover gets a note instead.
+void time_prefills(const ValidateRequest& r, const DeviceInfo& device, Timer& timer, const TimingOptions& o,
+                   const Progress& progress, ValidateReport& rep) {
+  const double peak_bf16 = r.gpu.peak_flops_for(DType::bf16);
+  for (const PrefillCase& pc : r.prefills) {
+    progress(fmt::format("allocating the whole prefill of {} tokens", pc.tokens));
+    std::unique_ptr<DecodeStep> step;
+    try {
+      step = std::make_unique<DecodeStep>(r.model, r.cache, 1, 0, device, step_budget_bytes(), pc.tokens);
+    } catch (const Error& e) {
+      rep.notes.push_back(fmt::format("whole prefills not timed: {}", e.what()));
+      return;
+    }
+    const std::vector<const StepOp*> all = all_ops(*step);
+    auto check = [&](const std::string& name, const std::vector<const StepOp*>& ops, double predicted_s) {
+      TimedCheck t;
+      t.name = name;
+      for (const auto* op : ops) {
+        t.bytes += op->bytes;
+        t.flops += op->flops;
+      }
+      t.kernels = static_cast<int64_t>(ops.size());
+      t.measured = time_graph(timer, ops, o);
+      t.predicted_s = predicted_s;
+      t.peak_bytes_per_s = r.gpu.memory_bandwidth_bytes_per_s;
+      t.peak_flops = peak_bf16;
+      t.note = fmt::format("batch 1, {} tokens, one pass", pc.tokens);
+      rep.prefill.push_back(t);
+    };
+    for (const char* phase : {"linear", "attention", "elementwise"}) {
+      progress(fmt::format("timing the {}-token prefill's {}", pc.tokens, phase));
+      std::vector<const StepOp*> ops;
+      for (const auto* op : all)
+        if (prefill_phase(op->component) == std::string(phase)) ops.push_back(op);
+      if (ops.empty()) continue;
+      double predicted = -1;
+      for (const auto& p : pc.phases)
+        if (p.name == phase) predicted = p.time_s;
+      check(fmt::format("prefill {}: {}", pc.tokens, phase), ops, predicted);
+    }
+    progress(fmt::format("timing the whole {}-token prefill (one CUDA graph)", pc.tokens));
+    check(fmt::format("prefill {} (graph)", pc.tokens), all, pc.predicted_s);
+  }
+}
+
+// Each grid point's engine-like step (decode) or prefill pass in one CUDA graph, median replay.
+void time_grids(const ValidateRequest& r, const DeviceInfo& device, Timer& timer, const TimingOptions& o,
+                const Progress& progress, ValidateReport& rep) {
+  for (StepGrid g : r.grids) {
+    g.measured_s.assign(g.rows.size(), std::vector<double>(g.cols.size(), 0));
+    for (size_t i = 0; i < g.rows.size(); ++i)
+      for (size_t k = 0; k < g.cols.size(); ++k) {
+        const bool decode = g.what == "decode";
+        progress(fmt::format("{} grid: {} x {}", g.what, g.rows[i], g.cols[k]));
+        const DecodeStep step(r.model, r.cache, g.rows[i], decode ? g.cols[k] : 0, device, step_budget_bytes(),
+                              decode ? 0 : g.cols[k]);
+        g.measured_s[i][k] = time_graph(timer, all_ops(step), o).median_s;
+      }
+    rep.grids.push_back(g);
+  }
 }
 
 }  // namespace
@@ -144,6 +215,8 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
     rep.prefill.push_back(t);
     break;
   }
+  time_prefills(r, rep.device, timer, o, progress, rep);
+  time_grids(r, rep.device, timer, o, progress, rep);
   const double clk1 = measure_sm_clock_mhz(timer.stream());
   rep.clocks = assess_clocks(clk0, clk1, rep.device.max_sm_clock_mhz);
   return rep;

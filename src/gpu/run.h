@@ -21,6 +21,14 @@ struct ComponentPrediction {
 
 using Progress = std::function<void(const std::string&)>;
 
+// One whole prefill to time (batch 1, one pass) and kvplan's prediction for it: per phase
+// (linear, attention, elementwise) and in all.
+struct PrefillCase {
+  int64_t tokens = 0;
+  std::vector<ComponentPrediction> phases;
+  double predicted_s = -1;
+};
+
 struct ValidateRequest {
   Model model;
   Gpu gpu;
@@ -36,6 +44,9 @@ struct ValidateRequest {
   double predicted_link_s = -1;
   double predicted_prefetch_s = -1, predicted_on_demand_s = -1;
   double max_time_per_item_s = 0.5;
+  std::vector<PrefillCase> prefills;  // whole prefills (gpu/decode_step.h's prefill pass)
+  // Step grids to measure (what, rows and cols set; validate --simulate), returned in the report.
+  std::vector<StepGrid> grids;
 };
 
 // One engine-like decode step to time (calibrate's whole-step fit and self-check).

@@ -83,6 +83,25 @@ Json to_json(const ValidateReport& r) {
   Json off = Json::array();
   for (const auto& x : r.offload) off.push_back(to_json(x));
   j["offload"] = off;
+  if (r.schedule.requests > 0) {
+    Json grids = Json::array();
+    for (const StepGrid& g : r.grids)
+      grids.push_back({{"what", g.what}, {"rows", g.rows}, {"cols", g.cols}, {"measured_s", g.measured_s},
+                       {"predicted_s", g.predicted_s}});
+    j["step_grids"] = grids;
+    const ScheduleCheck& sc = r.schedule;
+    Json runs = Json::array();
+    for (const ScheduleRun& x : sc.runs)
+      runs.push_back({{"steps", x.steps},
+                      {"ttft_s", {{"p50", x.ttft_p50_s}, {"p90", x.ttft_p90_s}, {"p99", x.ttft_p99_s}}},
+                      {"tpot_s", {{"p50", x.tpot_p50_s}, {"p90", x.tpot_p90_s}, {"p99", x.tpot_p99_s}}},
+                      {"output_tokens_per_s", x.output_tokens_per_s},
+                      {"span_s", x.span_s},
+                      {"steps_run", x.steps_run}});
+    j["schedule"] = {{"requests", sc.requests},       {"rate_rps", sc.rate_rps}, {"prompt", sc.prompt},
+                     {"output", sc.output},           {"seed", sc.seed},         {"max_num_seqs", sc.max_num_seqs},
+                     {"max_num_batched_tokens", sc.max_num_batched_tokens},     {"runs", runs}};
+  }
   j["notes"] = r.notes;
   return j;
 }
@@ -129,6 +148,36 @@ std::string render_table(const ValidateReport& r) {
   if (!r.offload.empty()) {
     out += "\n" + header("KV offload (stream from pinned host memory; one CUDA graph)");
     for (const auto& t : r.offload) out += row(t);
+  }
+  for (const StepGrid& g : r.grids) {
+    // Mean |error| of kvplan's step times over the grid, and the worst point.
+    double sum = 0, worst = 0;
+    int n = 0;
+    for (size_t i = 0; i < g.rows.size(); ++i)
+      for (size_t k = 0; k < g.cols.size(); ++k) {
+        const double e = (g.predicted_s[i][k] - g.measured_s[i][k]) / g.measured_s[i][k] * 100;
+        sum += std::fabs(e);
+        if (std::fabs(e) > std::fabs(worst)) worst = e;
+        ++n;
+      }
+    out += fmt::format("\n{} steps measured on a {} x {} grid ({} {}..{}, {} {}..{}): kvplan's mean |error| {:.1f}%, worst "
+                       "{:+.1f}%\n",
+                       g.what, g.rows.size(), g.cols.size(), g.what == "decode" ? "sequences" : "prompts", g.rows.front(),
+                       g.rows.back(), g.what == "decode" ? "context" : "tokens", g.cols.front(), g.cols.back(),
+                       n > 0 ? sum / n : 0.0, worst);
+  }
+  if (r.schedule.requests > 0) {
+    const ScheduleCheck& sc = r.schedule;
+    out += fmt::format("\nschedule: {} requests at {:.3g}/s (Poisson, seed {}), {} + {} tokens, max_num_seqs {}, token "
+                       "budget {}; the same scheduler with kvplan's step times and with the measured ones\n",
+                       sc.requests, sc.rate_rps, sc.seed, sc.prompt, sc.output, sc.max_num_seqs, sc.max_num_batched_tokens);
+    out += fmt::format("  {:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>12} {:>7}\n", "steps", "TTFT p50", "p90", "p99",
+                       "TPOT p50", "p90", "p99", "output tok/s", "steps");
+    auto ms = [](double s) { return fmt::format("{:.1f}ms", s * 1e3); };
+    for (const ScheduleRun& x : sc.runs)
+      out += fmt::format("  {:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>12.0f} {:>7}\n", x.steps, ms(x.ttft_p50_s),
+                         ms(x.ttft_p90_s), ms(x.ttft_p99_s), ms(x.tpot_p50_s), ms(x.tpot_p90_s), ms(x.tpot_p99_s),
+                         x.output_tokens_per_s, x.steps_run);
   }
   if (!r.notes.empty()) {
     out += "\nnotes:\n";

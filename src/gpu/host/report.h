@@ -53,6 +53,31 @@ struct CorrectnessCheck {
   bool pass() const { return rel_error <= tolerance; }
 };
 
+// Step times on a grid (validate --simulate): decode steps (rows: sequences, cols: tokens cached
+// per sequence) or whole prefill passes (rows: prompts, cols: tokens per prompt), each an engine-like
+// step in one CUDA graph; predicted_s is kvplan's time for the same step.
+struct StepGrid {
+  std::string what;  // "decode" or "prefill"
+  std::vector<int64_t> rows, cols;
+  std::vector<std::vector<double>> measured_s, predicted_s;  // [rows][cols]
+};
+
+// One simulation of validate --simulate's requests: the step times from kvplan's model or from the
+// measured grids.
+struct ScheduleRun {
+  std::string steps;  // "kvplan" or "measured"
+  double ttft_p50_s = 0, ttft_p90_s = 0, ttft_p99_s = 0;
+  double tpot_p50_s = 0, tpot_p90_s = 0, tpot_p99_s = 0;
+  double output_tokens_per_s = 0, span_s = 0;
+  int64_t steps_run = 0;
+};
+struct ScheduleCheck {
+  int64_t requests = 0, prompt = 0, output = 0, max_num_seqs = 0, max_num_batched_tokens = 0;
+  double rate_rps = 0;
+  uint64_t seed = 1;
+  std::vector<ScheduleRun> runs;  // kvplan, then measured
+};
+
 struct ValidateReport {
   DeviceInfo device;
   std::string model, gpu_preset, kv_dtype;
@@ -65,6 +90,8 @@ struct ValidateReport {
   // Stream offload (--offload): the host->device copies alone, then the step with them prefetched
   // and on demand (gpu/offload_step.h); empty without an offload.
   std::vector<TimedCheck> offload;
+  std::vector<StepGrid> grids;     // validate --simulate: the measured step grids
+  ScheduleCheck schedule;          // validate --simulate (requests 0: not run)
   std::vector<std::string> notes;
 };
 
