@@ -6,7 +6,7 @@
 # measured ones. All against the bundled preset of the card. Run from the repo root with the
 # binaries in gpu-bin/ (or KVPLAN_BIN):
 #   bench/prefill_schedule.sh OUTDIR
-# Writes to OUTDIR: log.txt, prefill-MODEL.json, schedule.json (validate --format json), tables.txt.
+# Writes to OUTDIR: log.txt, prefill-MODEL.json, schedule-rpsR.json (validate --format json), tables.txt.
 set -uo pipefail
 OUT=${1:-${OUT:-/tmp/kvplan-prefill-schedule}}
 BIN=${KVPLAN_BIN:-gpu-bin}
@@ -26,13 +26,16 @@ for model in llama-3.1-8b qwen2.5-7b; do
   timeout 240 "$BIN/kvplan" validate --model $model --gpu $PRESET --no-check --max-time 0.3 --format json \
       > "$OUT/prefill-$model.json" || echo "VALIDATE FAILED: $model"
 done
-echo "== schedule: llama-3.1-8b, 300 requests of 1024 + 256 tokens at 6/s"
-timeout 300 "$BIN/kvplan" validate --model llama-3.1-8b --gpu $PRESET --no-check --no-prefill --max-time 0.2 \
-    --simulate --rps 6 --requests 300 --prompt 1024 --gen 256 --format json > "$OUT/schedule.json" || echo "SCHEDULE FAILED"
+for rps in 4 8; do
+  echo "== schedule: llama-3.1-8b, 300 requests of 1024 + 256 tokens at $rps/s"
+  timeout 300 "$BIN/kvplan" validate --model llama-3.1-8b --gpu $PRESET --no-check --no-prefill --max-time 0.2 \
+      --simulate --rps $rps --requests 300 --prompt 1024 --gen 256 --format json > "$OUT/schedule-rps$rps.json" \
+      || echo "SCHEDULE FAILED: $rps/s"
+done
 python3 - "$OUT" > "$OUT/tables.txt" <<'PY'
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])
-for f in sorted(out.glob("prefill-*.json")) + [out / "schedule.json"]:
+for f in sorted(out.glob("prefill-*.json")) + sorted(out.glob("schedule-*.json")):
     try:
         r = json.loads(f.read_text())
     except Exception as e:
