@@ -253,7 +253,11 @@ void setup_validate(CLI::App* sub, Globals& globals) {
   sub->add_option("--rps", o->rps, "With --simulate: the arrival rate, requests per second");
   sub->add_option("--requests", o->requests, "With --simulate: requests to simulate")->capture_default_str();
   sub->add_option("--seed", o->seed, "With --simulate: the arrivals' seed")->capture_default_str();
-  sub->callback([o, &globals] { run_validate_command(*o, globals); });
+  sub->callback([o, &globals, sub] {
+    if (!o->simulate && (!o->rps.empty() || sub->count("--requests") > 0 || sub->count("--seed") > 0))
+      throw Error("--rps, --requests and --seed set up the schedule check: add --simulate");
+    run_validate_command(*o, globals);
+  });
 }
 
 }  // namespace kvplan::cli
