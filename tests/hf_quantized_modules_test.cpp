@@ -259,6 +259,34 @@ TEST_CASE("GPTQ / AWQ lm_head: true stores an untied lm_head in the weights' for
   CHECK_FALSE(tied.lm_head_dtype);
 }
 
+TEST_CASE("GPTQ modules_in_block_to_quantize and dynamic rules", "[hf][quant]") {
+  // Only the attention projections are in the block list (nested, as GPTQ writes it): the MLP
+  // stays bf16. Per layer q, k, v, o [64 x 64] in int4 with an fp16 scale per group of 128 (one a
+  // row): 64 x 32 + 64 x 2 = 2,176 B each -> 8,704 B; MLP 3 x 128 x 64 x 2 B = 49,152 B; norms 256 B.
+  // 2 x 58,112 + embedding, lm_head and final norm 25,728 = 141,952 B.
+  const Model blocks = tiny(R"({"quant_method": "gptq", "bits": 4, "group_size": 128, "modules_in_block_to_quantize":
+      [["self_attn.k_proj", "self_attn.v_proj", "self_attn.q_proj"], ["self_attn.o_proj"]]})");
+  CHECK(blocks.layers[0].unquantized == kMlp);
+  CHECK(bytes(blocks) == 141952);
+  // "-:" leaves layer 1 unquantized, "+:" stores every down_proj in 8 bits. Layer 0: attention 8,704 B;
+  // gate, up [128 x 64] int4 128 x 32 + 128 x 2 = 4,352 B each; down [64 x 128] int8 with an fp16
+  // scale per row 8,192 + 128 = 8,320 B; norms 256 -> 25,984 B. Layer 1 in bf16: 4 x 8,192 + 49,152
+  // + 256 = 82,176 B. With 25,728: 133,888 B.
+  const Model dynamic = tiny(R"({"quant_method": "gptq", "bits": 4, "group_size": 128,
+      "dynamic": {"-:model.layers.1[.].*": {}, "+:.*down_proj": {"bits": 8}}})");
+  CHECK(dynamic.layers[0].formats == std::vector<TensorFormat>{{"down_proj", DType::int8}});
+  CHECK(dynamic.layers[0].unquantized.empty());
+  Names all = kAttention;
+  all.insert(all.end(), kMlp.begin(), kMlp.end());
+  CHECK(dynamic.layers[1].unquantized == all);  // the "-:" rule wins over the "+:" one on down_proj
+  CHECK(bytes(dynamic) == 133888);
+  // Bits kvplan cannot size are an error, and a list of the wrong shape too.
+  CHECK_THROWS_WITH(tiny(R"({"quant_method": "gptq", "bits": 4, "dynamic": {".*": {"bits": 3}}})"),
+                    Catch::Contains("3-bit weights are not modelled"));
+  CHECK_THROWS_WITH(tiny(R"({"quant_method": "gptq", "bits": 4, "modules_in_block_to_quantize": [[1]]})"),
+                    Catch::Contains("modules_in_block_to_quantize' must be a list of module names"));
+}
+
 TEST_CASE("a model YAML names per-module formats and a quantized lm_head", "[quant][yaml]") {
   const std::string yaml = R"(name: tiny
 dtype: nvfp4

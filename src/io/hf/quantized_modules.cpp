@@ -217,6 +217,13 @@ struct Lists {
   bool all_linear = true;               // every linear module is quantized (in the model's formats)
   std::optional<DType> linear_format;   // the format of a group targeting "Linear" beside named targets
   std::optional<DType> lm_head;         // a quantized lm_head's format
+  // GPTQ (gptq, gptq_marlin): modules_in_block_to_quantize entries (a module is quantized when one
+  // is a substring of its name; empty: every module) and the `dynamic` rules ("-:regex" leaves a
+  // module unquantized, "+:regex" or "regex" sets its bits), matched from the start of the name.
+  bool gptq = false;
+  std::vector<std::string> gptq_blocks;
+  std::vector<Pattern> gptq_dynamic;  // format set: positive with bits; unreadable ones match nothing
+  std::vector<bool> gptq_negative;
 };
 
 bool is_modelopt_mixed(const Config& q) {
@@ -269,6 +276,46 @@ Lists read_lists(const Config& q, DType weights) {
       out.targets.push_back(make_pattern(module, Rule::modelopt_layer));
       out.targets.back().format = format;
     }
+  }
+  // GPTQ's per-module rules (vLLM gptq_utils.py: is_layer_gptq_quantized, get_dynamic_override).
+  if (method == "gptq" || method == "gptq_marlin") {
+    if (q.has("modules_in_block_to_quantize")) {
+      const json& blocks = q.raw("modules_in_block_to_quantize");
+      auto add = [&](const json& v) {
+        if (!v.is_string()) throw q.wrong_type("modules_in_block_to_quantize", "a list of module names (or of lists of them)");
+        out.gptq_blocks.push_back(v.get<std::string>());
+      };
+      if (!blocks.is_array()) throw q.wrong_type("modules_in_block_to_quantize", "a list of module names (or of lists of them)");
+      for (const json& e : blocks) {
+        if (e.is_array())
+          for (const json& n : e) add(n);
+        else
+          add(e);
+      }
+    }
+    if (q.has_object("dynamic")) {
+      const Config dynamic = q.object("dynamic");
+      for (const std::string& key : dynamic.keys()) {
+        const bool negative = key.rfind("-:", 0) == 0;
+        const std::string regex = key.rfind("-:", 0) == 0 || key.rfind("+:", 0) == 0 ? key.substr(2) : key;
+        Pattern p = make_pattern(regex, Rule::transformers);
+        p.text = key;
+        p.literal.clear();  // re.match: a regex from the start, never a suffix
+        if (!p.regex && !p.unreadable) {
+          try {
+            p.regex = std::regex(regex, std::regex::ECMAScript);
+          } catch (const std::regex_error&) {
+            p.unreadable = true;
+          }
+        }
+        if (!negative && dynamic.has_object(key) && dynamic.object(key).has("bits"))
+          p.format = integer_bits(dynamic.object(key), dynamic.object(key).integer("bits"), "quantization_config.dynamic.bits");
+        out.gptq_dynamic.push_back(std::move(p));
+        out.gptq_negative.push_back(negative);
+      }
+    }
+    out.gptq = !out.gptq_blocks.empty() || !out.gptq_dynamic.empty();
+    if (out.gptq) out.all_linear = false;
   }
   // GPTQ / AWQ: `lm_head: true` quantizes the lm_head like the other linear modules.
   if (rule == Rule::transformers && q.boolean("lm_head", false) &&
@@ -358,6 +405,31 @@ std::vector<Pattern*> under(std::vector<Pattern>& patterns, size_t layer) {
   return out;
 }
 
+// GPTQ's format for one part of a layer tensor (nullopt: unquantized): quantized when a
+// modules_in_block_to_quantize entry is a substring of one of its names (or the list is empty) and
+// no "-:" dynamic rule matches one; a "+:" rule with bits sets the format. kvplan reads `dynamic`
+// in key order, not the file's, so where both kinds match one module the "-:" rule wins.
+std::optional<DType> gptq_format(Lists& lists, size_t layer, const Tensor& t, bool in_mixer, const std::string& family,
+                                 const std::vector<std::string>& part, DType stored) {
+  bool in_block = lists.gptq_blocks.empty(), negative = false;
+  std::optional<DType> positive;
+  for (const char* prefix : kLayerPrefixes)
+    for (const std::string& c : containers(t, in_mixer, family))
+      for (const std::string& leaf : part) {
+        const std::string name = prefix + std::to_string(layer) + "." + c + "." + leaf;
+        for (const std::string& entry : lists.gptq_blocks) in_block = in_block || name.find(entry) != std::string::npos;
+        for (size_t k = 0; k < lists.gptq_dynamic.size(); ++k) {
+          Pattern& p = lists.gptq_dynamic[k];
+          if (!p.regex || !std::regex_search(name, *p.regex, std::regex_constants::match_continuous)) continue;
+          p.matched = true;
+          if (lists.gptq_negative[k]) negative = true;
+          else if (!positive && p.format) positive = p.format;
+        }
+      }
+  if (!in_block || negative) return std::nullopt;
+  return positive ? positive : std::optional<DType>(stored);
+}
+
 }  // namespace
 
 void read_module_formats(Model& m, const Config& top) {
@@ -414,6 +486,7 @@ void read_module_formats(Model& m, const Config& top) {
               }
             }
         if (!part_targeted) part_format = untargeted;
+        if (lists.gptq) part_format = gptq_format(lists, i, t, in_mixer, m.family, part, stored);
         all_parts_kept = all_parts_kept && part_kept;
         if (first_part) format = part_format;
         else if (format != part_format) {

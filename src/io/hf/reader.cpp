@@ -22,12 +22,6 @@ std::optional<DType> torch_dtype(const Config& top, const Config& c) {
   return std::nullopt;
 }
 
-DType integer_bits(const Config& cfg, int64_t bits, const std::string& key) {
-  if (bits == 4) return DType::int4;
-  if (bits == 8) return DType::int8;
-  throw cfg.fail("field '" + key + "': " + std::to_string(bits) + "-bit weights are not modelled (4 or 8)");
-}
-
 // Each compressed-tensors config group's weight format, in key order.
 std::vector<DType> group_formats(const Config& q) {
   std::vector<DType> out;
@@ -116,6 +110,12 @@ std::optional<DType> declared_kv_dtype(const Config& top) {
 }
 
 }  // namespace
+
+DType integer_bits(const Config& cfg, int64_t bits, const std::string& key) {
+  if (bits == 4) return DType::int4;
+  if (bits == 8) return DType::int8;
+  throw cfg.fail("field '" + key + "': " + std::to_string(bits) + "-bit weights are not modelled (4 or 8)");
+}
 
 std::optional<DType> group_weight_format(const Config& g) {
   if (!g.has("weights")) return std::nullopt;

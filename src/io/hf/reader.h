@@ -124,6 +124,7 @@ class Config {
 
   Error fail(const std::string& message) const { return Error(message, SourcePos{source_, 0, 0}); }
   const std::string& prefix() const { return prefix_; }  // how messages name this object's fields
+  const json& raw(const std::string& key) const { return obj_.at(key); }  // for shapes the getters do not read
   Error wrong_type(const std::string& key, const std::string& expected) const {
     std::string got = obj_.at(key).dump();
     if (got == kInfinityMarker) got = "Infinity";
@@ -161,6 +162,8 @@ class Config {
 // A compressed-tensors config group's weight format (weights: num_bits and type int/float; 4-bit
 // float in groups of 16 is NVFP4's nvfp4-pack-quantized); nullopt without `weights`.
 std::optional<DType> group_weight_format(const Config& group);
+// GPTQ/AWQ/compressed-tensors integer weights of `bits` (4 or 8; `key` names the field in errors).
+DType integer_bits(const Config& cfg, int64_t bits, const std::string& key);
 // A ModelOpt quant_algo (the field `key` of c) as a weight format; nullopt where the module stays
 // 16-bit (UNQUANTIZED, NONE, empty); an error for one kvplan does not model.
 std::optional<DType> modelopt_format(const Config& c, const std::string& key);
