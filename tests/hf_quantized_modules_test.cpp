@@ -204,6 +204,20 @@ TEST_CASE("ModelOpt MIXED_PRECISION: routed experts take the entry of their pare
   // 32 x 4 + 8 = 1,160 B a matrix (64 x 16 + 64 x 2 + 8 = 1,160 for down) -> 4,640 B.
   for (const Tensor& t : layer_tensors(m, m.layers[0]))
     if (t.role == TensorRole::expert) CHECK(tensor_bytes(t, m, weight_dtypes(m)) == 4640);
+  // Entries per expert (Nemotron's style): expert 0's names every expert, the others warn nothing.
+  std::string per_expert = config;
+  const std::string whole = R"("model.layers.0.mlp.experts": {"quant_algo": "NVFP4", "group_size": 16},)";
+  std::string entries;
+  for (int e = 0; e < 4; ++e)
+    for (const char* proj : {"gate_proj", "up_proj", "down_proj"})
+      entries += "\"model.layers.0.mlp.experts." + std::to_string(e) + "." + proj + "\": {\"quant_algo\": \"NVFP4\"},";
+  per_expert.replace(per_expert.find(whole), whole.size(), entries);
+  const Model each = import_hf_config(per_expert, "qwen3-moe-mixed/config.json");
+  CHECK(each.warnings.empty());
+  CHECK(each.dtype == DType::nvfp4);  // now 13 NVFP4 entries against 4 FP8: the attention has its own
+  CHECK(each.layers[0].formats == std::vector<TensorFormat>{{"q_proj", DType::fp8_e4m3}, {"k_proj", DType::fp8_e4m3},
+                                                            {"v_proj", DType::fp8_e4m3}, {"o_proj", DType::fp8_e4m3}});
+  CHECK(weight_bytes(each, weight_dtypes(each)) == weight_bytes(m, weight_dtypes(m)));  // the same storage
 }
 
 TEST_CASE("hf_quant_config.json beside a config.json stands in for quantization_config", "[hf][quant]") {

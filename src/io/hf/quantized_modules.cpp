@@ -109,7 +109,7 @@ bool matches(const Pattern& pat, const std::string& name) {
       return pat.text == name;
     case Rule::modelopt:
       return pat.text == name || glob_match(pat.text.c_str(), name.c_str());
-    case Rule::modelopt_layer:  // the module's own name (a parent's is matched for experts, see any_format)
+    case Rule::modelopt_layer:  // the module's own name (experts also take a parent's: read_module_formats)
       return pat.text == name;
     case Rule::transformers:
       if (name.size() >= pat.text.size() && name.compare(name.size() - pat.text.size(), pat.text.size(), pat.text) == 0)
@@ -507,7 +507,8 @@ void read_module_formats(Model& m, const Config& top) {
   }
   if (split_formats)
     m.warnings.push_back("quantization_config stores parts of one tensor kvplan counts (such as fused q/k/v or gate/up "
-                         "projections) in different formats; kvplan counts each such tensor in its first part's format");
+                         "projections) in different formats; kvplan counts each such tensor in its first part's format, or in 16 bits "
+                         "where any part is");
 
   std::vector<std::string> unmatched, unreadable, unmatched_formats;
   for (const std::vector<Pattern>* list : {&lists.kept, &lists.targets})
@@ -518,6 +519,9 @@ void read_module_formats(Model& m, const Config& top) {
     if (names_mtp(p.text, m.layers.size())) continue;
     bool known = false;
     for (const char* word : kKeptWords) known = known || p.text.find(word) != std::string::npos;
+    // Entries for routed experts other than expert 0 (kvplan names every expert by expert 0).
+    for (size_t at = p.text.find(".experts."); at != std::string::npos; at = p.text.find(".experts.", at + 1))
+      known = known || (at + 9 < p.text.size() && std::isdigit(static_cast<unsigned char>(p.text[at + 9])));
     if (!known) unmatched_formats.push_back(p.text);
   }
   for (Pattern& p : lists.kept) {
