@@ -9,17 +9,8 @@
 # Writes to OUTDIR: log.txt, check.json, validate.json (every run's JSON), summary.md (the tables printed last).
 set -uo pipefail
 OUT=${1:-${OUT:-/tmp/kvplan-engine-step}}
-BIN=${KVPLAN_BIN:-gpu-bin}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
-exec > >(tee -a "$OUT/log.txt") 2>&1
-echo "== device"
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw,power.limit --format=csv
-"$BIN/kvplan" --version
-case "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" in
-  *H200*) PRESET=presets/h200-calibrated.yaml ;;
-  *) PRESET=presets/h100-sxm-calibrated.yaml ;;
-esac
+source "$(dirname "$0")/device_setup.sh"
+PRESET=presets/$CARD-calibrated.yaml
 echo "preset: $PRESET"
 echo "== correctness"
 timeout 180 "$BIN/kvplan-gpu-bench" --out "$OUT/check.json" check || echo "CHECK FAILED"

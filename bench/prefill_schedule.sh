@@ -9,17 +9,8 @@
 # Writes to OUTDIR: log.txt, prefill-MODEL.json, schedule-rpsR.json (validate --format json), tables.txt.
 set -uo pipefail
 OUT=${1:-${OUT:-/tmp/kvplan-prefill-schedule}}
-BIN=${KVPLAN_BIN:-gpu-bin}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
-exec > >(tee -a "$OUT/log.txt") 2>&1
-echo "== device"
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw,power.limit --format=csv
-"$BIN/kvplan" --version
-case "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" in
-  *H200*) PRESET=h200 ;;
-  *) PRESET=h100-sxm ;;
-esac
+source "$(dirname "$0")/device_setup.sh"
+PRESET=$CARD
 echo "preset: $PRESET"
 for model in llama-3.1-8b qwen2.5-7b; do
   echo "== whole prefills: $model"

@@ -226,12 +226,6 @@ struct Lists {
   std::vector<bool> gptq_negative;
 };
 
-bool is_modelopt_mixed(const Config& q) {
-  std::string algo = q.string("quant_algo", "");
-  for (char& ch : algo) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  return algo == "MIXED_PRECISION";
-}
-
 Lists read_lists(const Config& q, DType weights) {
   Lists out;
   const std::string method = q.string("quant_method", q.has("quant_algo") ? "modelopt" : "");
@@ -263,7 +257,7 @@ Lists read_lists(const Config& q, DType weights) {
     // Only "Linear" targets (or none): every linear module is quantized.
     if (out.targets.empty()) out.all_linear = true;
   }
-  if (rule == Rule::modelopt && is_modelopt_mixed(q) && q.has_object("quantized_layers")) {
+  if (rule == Rule::modelopt && modelopt_mixed(q) && q.has_object("quantized_layers")) {
     out.all_linear = false;
     const Config layers = q.object("quantized_layers");
     for (const std::string& module : layers.keys()) {
@@ -298,16 +292,9 @@ Lists read_lists(const Config& q, DType weights) {
       for (const std::string& key : dynamic.keys()) {
         const bool negative = key.rfind("-:", 0) == 0;
         const std::string regex = key.rfind("-:", 0) == 0 || key.rfind("+:", 0) == 0 ? key.substr(2) : key;
-        Pattern p = make_pattern(regex, Rule::transformers);
+        // re.match, as compressed-tensors' "re:" entries are matched.
+        Pattern p = make_pattern("re:" + regex, Rule::compressed_tensors);
         p.text = key;
-        p.literal.clear();  // re.match: a regex from the start, never a suffix
-        if (!p.regex && !p.unreadable) {
-          try {
-            p.regex = std::regex(regex, std::regex::ECMAScript);
-          } catch (const std::regex_error&) {
-            p.unreadable = true;
-          }
-        }
         if (!negative && dynamic.has_object(key) && dynamic.object(key).has("bits"))
           p.format = integer_bits(dynamic.object(key), dynamic.object(key).integer("bits"), "quantization_config.dynamic.bits");
         out.gptq_dynamic.push_back(std::move(p));
@@ -420,7 +407,7 @@ std::optional<DType> gptq_format(Lists& lists, size_t layer, const Tensor& t, bo
         for (const std::string& entry : lists.gptq_blocks) in_block = in_block || name.find(entry) != std::string::npos;
         for (size_t k = 0; k < lists.gptq_dynamic.size(); ++k) {
           Pattern& p = lists.gptq_dynamic[k];
-          if (!p.regex || !std::regex_search(name, *p.regex, std::regex_constants::match_continuous)) continue;
+          if (!matches(p, name)) continue;
           p.matched = true;
           if (lists.gptq_negative[k]) negative = true;
           else if (!positive && p.format) positive = p.format;

@@ -1,5 +1,6 @@
 #include "io/hf/reader.h"
 
+#include <cctype>
 #include <cmath>
 #include <algorithm>
 
@@ -73,9 +74,7 @@ std::optional<DType> quantized_dtype(const Config& top) {
   }
   if (method == "modelopt") {
     if (!q.has("quant_algo")) return std::nullopt;
-    std::string algo = q.string("quant_algo", "");
-    for (char& ch : algo) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    if (algo == "MIXED_PRECISION") return mixed_precision_dtype(q);
+    if (modelopt_mixed(q)) return mixed_precision_dtype(q);
     return modelopt_format(q, "quant_algo");
   }
   if (method == "compressed-tensors" && q.has("config_groups")) {
@@ -129,9 +128,17 @@ std::optional<DType> group_weight_format(const Config& g) {
   return integer_bits(w, bits, "num_bits");
 }
 
+namespace {
+std::string upper(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return s;
+}
+}  // namespace
+
+bool modelopt_mixed(const Config& q) { return upper(q.string("quant_algo", "")) == "MIXED_PRECISION"; }
+
 std::optional<DType> modelopt_format(const Config& c, const std::string& key) {
-  std::string algo = c.string(key, "");
-  for (char& ch : algo) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const std::string algo = upper(c.string(key, ""));
   // vLLM modelopt.py: FP8 with per-tensor, per-channel or 128x128 block scales; NVFP4 weights with
   // 4- or 16-bit activations. kvplan stores every fp8 variant with per-channel scales.
   if (algo == "FP8" || algo == "FP8_PER_CHANNEL_PER_TOKEN" || algo == "FP8_PB_WO") return DType::fp8_e4m3;

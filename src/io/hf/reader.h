@@ -164,6 +164,8 @@ class Config {
 std::optional<DType> group_weight_format(const Config& group);
 // GPTQ/AWQ/compressed-tensors integer weights of `bits` (4 or 8; `key` names the field in errors).
 DType integer_bits(const Config& cfg, int64_t bits, const std::string& key);
+// Whether a quantization_config is ModelOpt's MIXED_PRECISION (quant_algo, in any case).
+bool modelopt_mixed(const Config& q);
 // A ModelOpt quant_algo (the field `key` of c) as a weight format; nullopt where the module stays
 // 16-bit (UNQUANTIZED, NONE, empty); an error for one kvplan does not model.
 std::optional<DType> modelopt_format(const Config& c, const std::string& key);
