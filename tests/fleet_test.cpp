@@ -1,6 +1,7 @@
 // fit and plan: properties of the searches, and the plan's cycle arithmetic by hand.
 #include <catch2/catch.hpp>
 
+#include "core/disaggregate.h"
 #include "core/fleet.h"
 #include "core/error.h"
 #include "core/prefill.h"
@@ -110,7 +111,7 @@ TEST_CASE("plan --simulate: one replica at its share of the rate, in the engine'
   r.gen = 100;
   r.rps = 4;
   r.tp_candidates = {1};
-  const FleetPlan p = plan_fleet(m, g, r, o);
+  FleetPlan p = plan_fleet(m, g, r, o);
   REQUIRE(p.best == 0);
   REQUIRE(p.options[0].replicas == 1);
   PlanSimulation s;
@@ -136,7 +137,7 @@ TEST_CASE("plan --simulate: one replica at its share of the rate, in the engine'
   CHECK(s.result.ttft_s.p50 >= cost.prefill_s(1, 1000, 0) * (1 - 1e-9));
   // The ideal engine has no scheduler or pool to simulate.
   MemoryOptions ideal = kvplan::test::bf16_options(m);
-  const FleetPlan pi = plan_fleet(m, g, r, ideal);
+  FleetPlan pi = plan_fleet(m, g, r, ideal);
   CHECK_THROWS_AS(simulate_plan(m, g, pi, ideal, s), Error);
 }
 
@@ -152,7 +153,7 @@ TEST_CASE("plan --simulate with a trace: one replica replays every replicas-th r
   r.gen = 100;
   r.rps = 100;  // more than one replica carries
   r.tp_candidates = {1};
-  const FleetPlan p = plan_fleet(m, g, r, o);
+  FleetPlan p = plan_fleet(m, g, r, o);
   REQUIRE(p.best == 0);
   const int64_t R = p.options[0].replicas;
   REQUIRE(R >= 2);
@@ -195,6 +196,149 @@ TEST_CASE("plan --simulate with a trace: one replica replays every replicas-th r
     CHECK(e.located() == "t.csv:5:1: a request of 1000 + 200 = 1200 tokens (prompt + output) is longer than "
                          "max_model_len 1100 (the engine rejects it)");
   }
+}
+
+TEST_CASE("plan --simulate: each data-parallel rank is an engine of its own", "[fleet][plan][simulate]") {
+  // Llama-3.1-8B (dense) at tp 1 x dp 2: no collective joins the two ranks (tp 1: no all-reduce;
+  // ep 1: no all-to-all), so each rank is the tp-1 engine alone at 1/(replicas x dp) of the rate.
+  const Model m = model("llama-3.1-8b");
+  const Gpu g = gpu("h100-sxm");
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  o.engine.profile = kvplan::test::bundled().resolve_engine("vllm@0.19");
+  o.engine.kv_cache_memory_bytes = int64_t{50} << 30;
+  o.prefill_chunk = 8192;
+  o.parallel.dp = 2;
+  PlanRequest r;
+  r.prompt = 1000;
+  r.gen = 100;
+  r.rps = 30;
+  r.tp_candidates = {1};
+  FleetPlan p = plan_fleet(m, g, r, o);
+  REQUIRE(p.best == 0);
+  const int64_t R = p.options[0].replicas;
+  PlanSimulation s;
+  s.arrivals.requests = 500;
+  s.arrivals.lengths = fixed_lengths(1000, 100);
+  simulate_plan(m, g, p, o, s);
+  // No SLO: the closed form's replicas, R x 2 engines at 30 / (2R) req/s each.
+  REQUIRE(p.options[0].simulated);
+  CHECK(p.options[0].simulated->replicas == R);
+  CHECK(p.options[0].simulated->simulations == 1);
+  CHECK(p.simulated_best == 0);
+  CHECK(s.replicas == R);
+  CHECK(s.engines == 2 * R);
+  CHECK(*s.rps_per_replica == Approx(30.0 / static_cast<double>(R)));
+  CHECK(*s.rps_per_engine == Approx(15.0 / static_cast<double>(R)));
+  // The same requests on one tp-1 engine (dp 1) give the same latencies.
+  MemoryOptions one = o;
+  one.parallel.dp = 1;
+  const EnginePlan engine = plan_engine(m, g, one, 1100);
+  Arrivals a = s.arrivals;
+  a.rate_rps = 15.0 / static_cast<double>(R);
+  const SimResult alone = simulate_engine(m, g, one, engine, a, std::nullopt, std::nullopt);
+  CHECK(s.result.ttft_s.p99 == alone.ttft_s.p99);
+  CHECK(s.result.tpot_s.p99 == alone.tpot_s.p99);
+  CHECK(s.result.e2e_s.mean == alone.e2e_s.mean);
+}
+
+TEST_CASE("plan --simulate: replicas are added until the simulated p99s meet the SLOs", "[fleet][plan][simulate]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu g = gpu("h100-sxm");
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  o.engine.profile = kvplan::test::bundled().resolve_engine("vllm@0.19");
+  o.engine.kv_cache_memory_bytes = int64_t{50} << 30;
+  o.prefill_chunk = 8192;
+  PlanRequest r;
+  r.prompt = 1000;
+  r.gen = 200;
+  r.rps = 40;
+  r.tp_candidates = {1, 2, 4, 8};
+  // A TTFT objective the closed form meets with an idle replica (one prefill, about 23 ms at tp 1),
+  // while queueing and shared steps at the closed form's load push the p99 past it.
+  r.ttft_slo_s = 0.06;
+  FleetPlan p = plan_fleet(m, g, r, o);
+  REQUIRE(p.best == 0);  // tp 1: two GPUs, the lower TPOT of the two-GPU options
+  PlanSimulation s;
+  s.arrivals.requests = 1000;
+  s.arrivals.lengths = fixed_lengths(1000, 200);
+  simulate_plan(m, g, p, o, s);
+  // tp 1 runs first (the closed form's order): more replicas than the closed form's, the fewest
+  // whose p99 TTFT is within 60 ms, checked run by run at the count and one below.
+  const SimulatedOption& tp1 = *p.options[0].simulated;
+  REQUIRE(tp1.meets);
+  CHECK(tp1.replicas > p.options[0].replicas);
+  CHECK(tp1.gpus == tp1.replicas);
+  const EnginePlan engine = plan_engine(m, g, o, 1200);
+  auto p99_ttft = [&](int64_t replicas) {
+    Arrivals a = s.arrivals;
+    a.rate_rps = 40.0 / static_cast<double>(replicas);
+    return simulate_engine(m, g, o, engine, a, std::nullopt, std::nullopt).ttft_s.p99;
+  };
+  CHECK(p99_ttft(tp1.replicas) <= 0.06);
+  CHECK(p99_ttft(tp1.replicas - 1) > 0.06);
+  CHECK(tp1.ttft_p99_s == p99_ttft(tp1.replicas));
+  // The choice: the fewest GPUs among the options that meet; every option left out could not
+  // have taken as few (its closed-form GPUs are already more).
+  REQUIRE(p.simulated_best >= 0);
+  const PlanOption& choice = p.options[static_cast<size_t>(p.simulated_best)];
+  for (const PlanOption& o2 : p.options) {
+    if (o2.simulated && o2.simulated->meets) CHECK(o2.simulated->gpus >= choice.simulated->gpus);
+    if (!o2.simulated) CHECK(o2.gpus > choice.simulated->gpus);
+  }
+  CHECK(choice.simulated->gpus < tp1.gpus);  // a wider replica queues less: fewer GPUs than tp 1's
+  // The run shown is the choice at its replicas.
+  CHECK(s.option == p.simulated_best);
+  CHECK(s.replicas == choice.simulated->replicas);
+  CHECK(s.result.ttft_s.p99 <= 0.06);
+}
+
+TEST_CASE("plan --disaggregate: each pool's cheapest layout, and the serving choice", "[fleet][plan][disaggregate]") {
+  // Llama-3.1-8B on dgx-h100 nodes, 2000 + 500 tokens at 10 req/s (tests/layout_test.cpp derives
+  // one request's cache: 262,144,000 B).
+  const Model m = model("llama-3.1-8b");
+  const Gpu h100 = gpu("h100-sxm");
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  o.parallel.gpus_per_node = 8;
+  o.parallel.scale_out = {50e9, 5e-6};
+  DisaggRequest q;
+  q.prompt = 2000;
+  q.gen = 500;
+  q.rps = 10;
+  // A prefill pool of tp 2 sends from both GPUs: 262,144,000 / (2 x 50e9) s + 5 us.
+  const DisaggPlan two = search_disaggregated(m, h100, q, o, {{2, 1, 1, 1}}, {{1, 1, 1, 1}});
+  REQUIRE(two.feasible);
+  CHECK(two.prefill.layout.tp == 2);
+  CHECK(two.kv_transfer_s == Approx(2.62144e-3 + 5e-6));
+  // Over tp 1, 2 and 4 each pool takes the layout with the fewest GPUs of those planned one by one.
+  const std::vector<Layout> tps{{1, 1, 1, 1}, {2, 1, 1, 1}, {4, 1, 1, 1}};
+  const DisaggPlan best = search_disaggregated(m, h100, q, o, tps, tps);
+  REQUIRE(best.feasible);
+  CHECK(best.prefill.layouts_tried == 3);
+  int64_t fewest_prefill = INT64_MAX, fewest_decode = INT64_MAX;
+  for (const Layout& l : tps) {
+    const DisaggPlan one = plan_disaggregated(m, h100, q, with_layout(o, l), with_layout(o, l));
+    REQUIRE(one.feasible);
+    fewest_prefill = std::min(fewest_prefill, one.prefill.gpus);
+    fewest_decode = std::min(fewest_decode, one.decode.gpus);
+  }
+  CHECK(best.prefill.gpus == fewest_prefill);
+  CHECK(best.decode.gpus == fewest_decode);
+  // Colocated or disaggregated: fewer GPUs wins, colocated on a tie or when the pools do not fit.
+  FleetPlan colocated;
+  colocated.options.resize(1);
+  colocated.options[0].feasible = true;
+  colocated.best = 0;
+  const int64_t pools = best.prefill.gpus + best.decode.gpus;
+  colocated.options[0].gpus = pools + 1;
+  CHECK(serving_choice(colocated, best) == Serving::disaggregated);
+  colocated.options[0].gpus = pools;
+  CHECK(serving_choice(colocated, best) == Serving::colocated);
+  DisaggPlan none = best;
+  none.feasible = false;
+  colocated.options[0].gpus = pools + 100;
+  CHECK(serving_choice(colocated, none) == Serving::colocated);
+  colocated.best = -1;
+  CHECK(serving_choice(colocated, best) == Serving::disaggregated);
 }
 
 TEST_CASE("plan --node: the layouts searched for a MoE model", "[fleet][plan][layouts]") {

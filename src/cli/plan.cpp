@@ -50,21 +50,22 @@ void setup_plan(CLI::App* sub, Globals& globals) {
   sub->add_option("--ttft-slo", o->ttft_slo, "Time-to-first-token objective, seconds");
   sub->add_option("--tpot-slo", o->tpot_slo, "Time-per-output-token objective, seconds");
   sub->add_flag("--simulate", o->simulate,
-                "Also simulate one replica of the plan request by request (Poisson arrivals, the engine's scheduler "
-                "and block pool): latency percentiles, goodput, the queue (docs/fleet.md)");
+                "Also simulate every option's engines request by request (Poisson arrivals, the engine's scheduler "
+                "and block pool), adding replicas until the p99 TTFT and TPOT meet the SLOs: latency percentiles, "
+                "goodput, the queue, the cheapest option by simulation (docs/fleet.md)");
   sub->add_option("--requests", o->requests, "With --simulate: requests to simulate (--trace: its first; default all)")
       ->capture_default_str();
   sub->add_option("--seed", o->seed, "With --simulate: the arrivals' and lengths' seed")->capture_default_str();
   sub->add_option("--trace", o->trace,
                   "With --simulate: replay this CSV trace (prompt_tokens,output_tokens,arrival_s) instead of Poisson "
-                  "arrivals, one replica taking every replicas-th request (round robin)")
+                  "arrivals, one engine taking every (replicas x dp)-th request (round robin)")
       ->type_name("FILE");
   sub->add_flag("--disaggregate", o->disaggregate,
                 "Also plan prefill and decode on separate pools: each pool's replicas, the KV cache sent between "
                 "them over the node's network (needs --node), TTFT and the split of GPUs (docs/fleet.md)");
   sub->add_option("--prefill-tp", o->prefill_tp,
-                  "With --disaggregate: the prefill pool's tensor-parallel degree (default: --tp; the decode pool "
-                  "takes the query's layout)");
+                  "With --disaggregate: the prefill pool's tensor-parallel degree (default: searched as the "
+                  "colocated layouts are, each pool taking its cheapest)");
   add_format_option(sub, o->q.format, {"table", "json"});
   sub->callback([o, sub, &globals] {
     const Registry registry = globals.registry();
@@ -117,28 +118,35 @@ void setup_plan(CLI::App* sub, Globals& globals) {
       r.tp_candidates = tp_within_node(opt.parallel.gpus_per_node);
     }
     if (sub->get_option("--tp")->count() > 0) r.tp_candidates = {opt.cache.tp};
-    const FleetPlan p = plan_fleet(model, gpu, r, opt);
+    FleetPlan p = plan_fleet(model, gpu, r, opt);
     if (sim) simulate_plan(model, gpu, p, opt, *sim);
     if (!o->prefill_tp.empty() && !o->disaggregate) throw Error("--prefill-tp sizes the prefill pool: add --disaggregate");
     std::optional<DisaggPlan> disagg;
     if (o->disaggregate) {
-      MemoryOptions prefill = opt;
+      // Each pool searches the colocated layouts (--node), the prefill pool's tp fixed by --prefill-tp.
+      const DisaggRequest dq{r.prompt, r.gen, r.rps, r.ttft_slo_s, r.tpot_slo_s};
+      PlanRequest pre = r;
       if (!o->prefill_tp.empty()) {
-        prefill.cache.tp = parse_count(o->prefill_tp, "--prefill-tp");
-        check_tensor_parallel(model, prefill.cache.tp);
-        check_layout(model, prefill.cache.tp, prefill.engine.pipeline_parallel_size, prefill.parallel);
+        const int64_t tp = parse_count(o->prefill_tp, "--prefill-tp");
+        check_tensor_parallel(model, tp);
+        pre.tp_candidates = {tp};
       }
-      disagg = plan_disaggregated(model, gpu, DisaggRequest{r.prompt, r.gen, r.rps, r.ttft_slo_s, r.tpot_slo_s}, prefill,
-                                  opt);
+      const Layout base{opt.cache.tp, opt.engine.pipeline_parallel_size, opt.parallel.dp, opt.parallel.ep};
+      const bool search = r.max_gpus_per_replica > 0;
+      Layout pre_base = base;
+      pre_base.tp = pre.tp_candidates.size() == 1 ? pre.tp_candidates[0] : base.tp;
+      disagg = search_disaggregated(model, gpu, dq, opt,
+                                    search ? layout_candidates(model, pre, opt) : std::vector<Layout>{pre_base},
+                                    search ? layout_candidates(model, r, opt) : std::vector<Layout>{base});
     }
     if (o->q.format == "json") {
       Json j = plan_to_json(model, gpu, p);
       j["simulation"] = sim ? simulation_to_json(*sim) : Json(nullptr);
-      j["disaggregation"] = disagg ? disaggregation_to_json(*disagg) : Json(nullptr);
+      j["disaggregation"] = disagg ? disaggregation_to_json(*disagg, p) : Json(nullptr);
       print(json_text(j));
     } else {
       print(render_plan(model, gpu, p) + (sim ? render_simulation(*sim) : "") +
-            (disagg ? render_disaggregation(*disagg) : ""));
+            (disagg ? render_disaggregation(*disagg, p) : ""));
     }
     warn(estimate_warnings(model, Workload{1, tokens, w.prompt, w.gen}));
   });

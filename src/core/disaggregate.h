@@ -12,12 +12,16 @@
 //                 requests/s, TPOT = step(b); b is the largest that fits memory and the TPOT SLO;
 //   TTFT          prefill(1, prompt) + transfer (no queueing);
 //   ratio         the GPUs of the two pools that carry the rate: replicas = ceil(rps / replica rps).
+// plan --disaggregate --node searches each pool's layout (search_disaggregated): the pools are
+// independent given the SLOs, so the cheapest pair is each pool's cheapest layout. The plan then
+// serves colocated or disaggregated, whichever takes fewer GPUs (serving_choice).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
+#include "core/fleet.h"
 #include "core/gpu.h"
 #include "core/memory.h"
 #include "core/model.h"
@@ -33,6 +37,8 @@ struct DisaggRequest {
 };
 
 struct DisaggPool {
+  Layout layout;
+  int64_t layouts_tried = 1;     // search_disaggregated: the candidates it chose from
   int64_t gpus_per_replica = 0;  // tp x pp x dp
   int64_t batch = 0;             // prefill: prompts per pass per rank; decode: requests per rank
   double replica_rps = 0;        // requests/s one replica carries
@@ -58,5 +64,18 @@ struct DisaggPlan {
 // whose network is unknown (the transfer needs a node preset's scale-out link).
 DisaggPlan plan_disaggregated(const Model& model, const Gpu& gpu, const DisaggRequest& request,
                               const MemoryOptions& prefill, const MemoryOptions& decode);
+// Each pool's layout from its candidates (with_layout over `base`): the prefill pool's with the
+// fewest GPUs within the TTFT SLO (then the lower TTFT), the decode pool's with the fewest within
+// memory and the TPOT SLO (then the lower TPOT), the first on a tie. Infeasible when a pool has no
+// such layout, with the first candidate's reason. Throws as plan_disaggregated, and for an empty list.
+DisaggPlan search_disaggregated(const Model& model, const Gpu& gpu, const DisaggRequest& request,
+                                const MemoryOptions& base, const std::vector<Layout>& prefill_layouts,
+                                const std::vector<Layout>& decode_layouts);
+
+// Colocated (the closed-form plan's best) or disaggregated serving: the one with fewer GPUs,
+// colocated on a tie or when the disaggregated plan is infeasible.
+enum class Serving { colocated, disaggregated };
+const char* name(Serving s);
+Serving serving_choice(const FleetPlan& colocated, const DisaggPlan& disaggregated);
 
 }  // namespace kvplan

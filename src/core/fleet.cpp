@@ -136,17 +136,14 @@ int64_t smallest_true(int64_t hi, Pred pred) {
 
 constexpr int64_t kBatchLimit = int64_t{1} << 20;  // beyond any engine's max_num_seqs
 
-PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q, MemoryOptions opt, const Layout& l) {
+PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q, const MemoryOptions& base,
+                       const Layout& l) {
   PlanOption o;
   o.tp = l.tp;
   o.pp = l.pp;
   o.dp = l.dp;
   o.ep = l.ep;
-  opt.cache.tp = l.tp;
-  opt.engine.pipeline_parallel_size = l.pp;
-  opt.parallel.dp = l.dp;
-  opt.parallel.ep = l.ep;
-  if (l.ep == 1) opt.parallel.redundant_experts = 0;
+  const MemoryOptions opt = with_layout(base, l);
   o.gpus_per_replica = layout_gpus(l.tp, l.pp, opt.parallel);
   try {
     check_tensor_parallel(model, l.tp);
@@ -224,6 +221,15 @@ PlanOption plan_option(const Model& model, const Gpu& gpu, const PlanRequest& q,
 
 }  // namespace
 
+MemoryOptions with_layout(MemoryOptions base, const Layout& l) {
+  base.cache.tp = l.tp;
+  base.engine.pipeline_parallel_size = l.pp;
+  base.parallel.dp = l.dp;
+  base.parallel.ep = l.ep;
+  if (l.ep == 1) base.parallel.redundant_experts = 0;
+  return base;
+}
+
 std::vector<int64_t> tp_within_node(int64_t gpus_per_node) {
   std::vector<int64_t> out;
   for (int64_t tp = 1; tp <= gpus_per_node; tp *= 2) out.push_back(tp);
@@ -238,12 +244,8 @@ std::vector<Layout> layout_candidates(const Model& model, const PlanRequest& q, 
     for (int64_t pp = 1; pp <= max_pp && tp * pp <= most; pp *= 2)
       for (int64_t dp = 1; tp * pp * dp <= most; dp *= 2)
         for (int64_t ep : tp * dp > 1 ? std::vector<int64_t>{1, tp * dp} : std::vector<int64_t>{1}) {
-          Parallel p = base.parallel;
-          p.dp = dp;
-          p.ep = ep;
-          if (ep == 1) p.redundant_experts = 0;
           try {
-            check_layout(model, tp, pp, p);
+            check_layout(model, tp, pp, with_layout(base, {tp, pp, dp, ep}).parallel);
           } catch (const Error&) {
             continue;  // ep over a dense model, experts that do not divide, more stages than layers
           }
@@ -271,37 +273,137 @@ LengthDist fixed_lengths(int64_t prompt, int64_t gen) {
   return d;
 }
 
-void simulate_plan(const Model& model, const Gpu& gpu, const FleetPlan& plan, const MemoryOptions& base,
-                   PlanSimulation& sim) {
+namespace {
+// One option's engines under plan --simulate: the engine's plan at the option's layout, and runs of
+// one engine's share of the requests at a number of replicas.
+class OptionSimulator {
+ public:
+  OptionSimulator(const Model& model, const Gpu& gpu, const FleetPlan& plan, const PlanOption& o,
+                  const MemoryOptions& base, const PlanSimulation& setup)
+      : model_(model), gpu_(gpu), plan_(plan), o_(o), opt_(with_layout(base, {o.tp, o.pp, o.dp, o.ep})), setup_(setup),
+        engine_(plan_engine(model, gpu, opt_, opt_.engine.max_model_len.value_or(longest_request(setup.arrivals.lengths)))) {}
+
+  const EnginePlan& engine() const { return engine_; }
+
+  PlanSimulation run(int64_t replicas) const {
+    PlanSimulation s = setup_;
+    s.replicas = replicas;
+    s.engines = mul(replicas, o_.dp);
+    const double r = static_cast<double>(replicas), e = static_cast<double>(s.engines);
+    switch (s.arrivals.kind) {
+      case ArrivalsKind::poisson:
+        s.arrivals.rate_rps = plan_.request.rps / e;
+        s.rps_per_replica = plan_.request.rps / r;
+        s.rps_per_engine = s.arrivals.rate_rps;
+        break;
+      case ArrivalsKind::trace: {
+        s.arrivals.replicas = s.engines;
+        const std::optional<double> rate = trace_rate_rps(s.arrivals.lengths, s.arrivals.requests);
+        if (rate) {
+          s.rps_per_replica = *rate / r;
+          s.rps_per_engine = *rate / e;
+        }
+        s.trace_requests = s.arrivals.requests.value_or(static_cast<int64_t>(s.arrivals.lengths.trace.size()));
+        break;
+      }
+    }
+    s.max_num_seqs = engine_.max_num_seqs;
+    s.pool_blocks = engine_.num_gpu_blocks;
+    s.block_tokens = engine_.block_size;
+    s.result = simulate_engine(model_, gpu_, opt_, engine_, s.arrivals, plan_.request.ttft_slo_s, plan_.request.tpot_slo_s);
+    return s;
+  }
+
+  bool meets(const SimResult& r) const {
+    const PlanRequest& q = plan_.request;
+    return (!q.ttft_slo_s || r.ttft_s.p99 <= *q.ttft_slo_s) && (!q.tpot_slo_s || r.tpot_s.p99 <= *q.tpot_slo_s);
+  }
+
+  // From the closed form's replicas up to `most`: the fewest whose run meets the SLOs (steps
+  // doubling, then halving back), or the most tried.
+  SimulatedOption search(int64_t most) const {
+    SimulatedOption out;
+    auto record = [&](int64_t replicas) {
+      const SimResult r = run(replicas).result;
+      ++out.simulations;
+      const bool ok = meets(r);
+      if (ok || !out.meets) {
+        out.meets = ok;
+        out.replicas = replicas;
+        out.ttft_p99_s = r.ttft_s.p99;
+        out.tpot_p99_s = r.tpot_s.p99;
+      }
+      return ok;
+    };
+    const int64_t first = o_.replicas;
+    int64_t miss = first, hit = 0;
+    if (record(first)) hit = first;
+    for (int64_t step = 1; hit == 0 && miss < most; step *= 2) {
+      const int64_t r = std::min(add(miss, step), most);
+      if (record(r)) hit = r;
+      else miss = r;
+    }
+    while (hit > 0 && hit - miss > 1) {  // the fewest between the last miss and the first hit
+      const int64_t mid = miss + (hit - miss) / 2;
+      if (record(mid)) {
+        hit = mid;
+      } else {
+        miss = mid;
+      }
+    }
+    out.gpus = mul(out.replicas, o_.gpus_per_replica);
+    return out;
+  }
+
+ private:
+  const Model& model_;
+  const Gpu& gpu_;
+  const FleetPlan& plan_;
+  const PlanOption& o_;
+  const MemoryOptions opt_;
+  const PlanSimulation& setup_;
+  const EnginePlan engine_;
+};
+}  // namespace
+
+void simulate_plan(const Model& model, const Gpu& gpu, FleetPlan& plan, const MemoryOptions& base, PlanSimulation& sim) {
   if (base.engine.profile.kind == EngineKind::ideal)
     throw Error("--simulate runs an engine's scheduler and block pool: use --engine vllm or sglang");
-  if (plan.best < 0) throw Error("--simulate needs a feasible plan: no tensor-parallel option carries the load");
-  if (plan.request.max_gpus_per_replica > 0)
-    throw Error("--simulate runs one engine of tp GPUs: it does not take --node's layout search (give --tp without --node)");
-  const PlanOption& best = plan.options[static_cast<size_t>(plan.best)];
-  MemoryOptions opt = base;
-  opt.cache.tp = best.tp;
-  const int64_t longest = longest_request(sim.arrivals.lengths);
-  const EnginePlan engine = plan_engine(model, gpu, opt, opt.engine.max_model_len.value_or(longest));
-  if (!engine.starts) throw Error("--simulate: the engine does not start: " + engine.failure);
-  const double replicas = static_cast<double>(best.replicas);
-  switch (sim.arrivals.kind) {
-    case ArrivalsKind::poisson:
-      sim.arrivals.rate_rps = plan.request.rps / replicas;
-      sim.rps_per_replica = sim.arrivals.rate_rps;
-      break;
-    case ArrivalsKind::trace: {
-      sim.arrivals.replicas = best.replicas;
-      const std::optional<double> rate = trace_rate_rps(sim.arrivals.lengths, sim.arrivals.requests);
-      if (rate) sim.rps_per_replica = *rate / replicas;
-      sim.trace_requests = sim.arrivals.requests.value_or(static_cast<int64_t>(sim.arrivals.lengths.trace.size()));
-      break;
+  if (plan.best < 0) throw Error("--simulate needs a feasible plan: no option carries the load");
+  plan.simulated_best = -1;
+  // Branch and bound: options in the closed form's order (fewest GPUs, then the lower TPOT); an option
+  // runs only while it could take no more GPUs than the best found (its closed-form replicas are the
+  // fewest it may need); at equal GPUs the lower p99 TPOT wins.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < plan.options.size(); ++i)
+    if (plan.options[i].feasible) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const PlanOption &x = plan.options[a], &y = plan.options[b];
+    return x.gpus < y.gpus || (x.gpus == y.gpus && x.tpot_s < y.tpot_s);
+  });
+  for (size_t i : order) {
+    PlanOption& o = plan.options[i];
+    int64_t most = std::max(mul(o.replicas, kMaxSimulatedReplicasFactor), add(o.replicas, 8));
+    const SimulatedOption* best =
+        plan.simulated_best >= 0 ? &*plan.options[static_cast<size_t>(plan.simulated_best)].simulated : nullptr;
+    if (best) {  // no more GPUs than the best found
+      most = std::min(most, best->gpus / o.gpus_per_replica);
+      if (most < o.replicas) continue;  // not simulated: it cannot take as few GPUs
     }
+    const OptionSimulator s(model, gpu, plan, o, base, sim);
+    if (!s.engine().starts) continue;  // at the simulation's max_model_len; not simulated
+    o.simulated = s.search(most);
+    const SimulatedOption& n = *o.simulated;
+    if (n.meets && (!best || n.gpus < best->gpus || n.tpot_p99_s < best->tpot_p99_s))
+      plan.simulated_best = static_cast<int>(i);
   }
-  sim.max_num_seqs = engine.max_num_seqs;
-  sim.pool_blocks = engine.num_gpu_blocks;
-  sim.block_tokens = engine.block_size;
-  sim.result = simulate_engine(model, gpu, opt, engine, sim.arrivals, plan.request.ttft_slo_s, plan.request.tpot_slo_s);
+  // The run shown: the simulated choice at its replicas, else the closed form's at its own.
+  sim.option = plan.simulated_best >= 0 ? plan.simulated_best : plan.best;
+  const PlanOption& shown = plan.options[static_cast<size_t>(sim.option)];
+  const OptionSimulator s(model, gpu, plan, shown, base, sim);
+  if (!s.engine().starts) throw Error("--simulate: the engine does not start: " + s.engine().failure);
+  sim = s.run(shown.simulated && shown.simulated->meets ? shown.simulated->replicas : shown.replicas);
+  sim.option = plan.simulated_best >= 0 ? plan.simulated_best : plan.best;
 }
 
 FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& q, const MemoryOptions& base) {

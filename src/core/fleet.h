@@ -71,6 +71,9 @@ struct Layout {
   int64_t dp = 1;
   int64_t ep = 1;
 };
+// The base options with a layout applied: tp, pipeline stages, dp and ep (no redundant experts
+// without expert parallelism).
+MemoryOptions with_layout(MemoryOptions base, const Layout& l);
 
 // The layouts plan --node searches: tp from q.tp_candidates, pp a power of two (above 1 only under an
 // engine, at most the layers), dp a power of two, tp x pp x dp at most q.max_gpus_per_replica, and
@@ -79,6 +82,17 @@ struct Layout {
 // Powers of two from 1 to gpus_per_node: the tensor-parallel degrees within one node.
 std::vector<int64_t> tp_within_node(int64_t gpus_per_node);
 std::vector<Layout> layout_candidates(const Model& model, const PlanRequest& q, const MemoryOptions& base);
+
+// plan --simulate: an option's engines (each of its replicas' dp ranks) simulated request by request
+// (simulate_plan), with the fewest replicas whose simulated p99 TTFT and TPOT meet the SLOs.
+struct SimulatedOption {
+  bool meets = false;        // the p99s within the SLOs (those given) at `replicas`
+  int64_t replicas = 0;      // the fewest found that meet them; not meeting: the most tried
+  int64_t gpus = 0;          // replicas x GPUs per replica
+  double ttft_p99_s = 0;     // at `replicas`
+  double tpot_p99_s = 0;
+  int64_t simulations = 0;   // runs the search took
+};
 
 // One replica shape (tp) for the workload. A replica of batch b cycles each of its b slots through
 // one prefill and `gen` decode steps; prefills stall the whole replica, so the cycle takes
@@ -111,6 +125,7 @@ struct PlanOption {
   std::optional<double> usd_per_million_output_tokens;  // at the requested rate (what the fleet serves)
   std::optional<double> usd_per_million_output_tokens_at_capacity;  // were every replica at max_batch
   std::optional<double> usd_per_million_tokens;  // prompt + output tokens, at the requested rate
+  std::optional<SimulatedOption> simulated;      // plan --simulate (feasible options)
 };
 
 struct FleetPlan {
@@ -119,6 +134,9 @@ struct FleetPlan {
   std::vector<PlanOption> options;  // one per tp candidate, or per layout (max_gpus_per_replica > 0)
   // The feasible option with the fewest GPUs, then (layout search) the lower TPOT, then the first.
   int best = -1;
+  // plan --simulate: the option whose simulation meets the SLOs with the fewest GPUs, then the lower
+  // p99 TPOT; -1 when none does, or without a simulation.
+  int simulated_best = -1;
 };
 
 // Marks the Pareto front of the feasible options over (GPUs, TPOT at their batch): those that no
@@ -127,15 +145,25 @@ void mark_pareto(std::vector<PlanOption>& options);
 
 FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& request, const MemoryOptions& base);
 
-// `plan --simulate`: one replica of the plan's chosen option, its requests run through the
-// request-level simulation (simulate_engine) with the engine's own block pool (its plan at
-// max_model_len = the longest request, or the given one), max_num_seqs and token budget, and
-// kvplan's step cost at the option's tp. Poisson arrivals come at the replica's share of the rate
-// (request.rps / replicas); a trace is replayed with the replica's round-robin share of its requests
-// (every replicas-th, trace_requests).
+// `plan --simulate`: every feasible option's engines simulated request by request
+// (simulate_engine). An engine is one data-parallel rank of a replica (tp x pp GPUs) with the
+// engine's own block pool (its plan at max_model_len = the longest request, or the given one),
+// max_num_seqs and token budget, and kvplan's step cost at the option's layout. Poisson arrivals
+// come at one engine's share of the rate (request.rps / (replicas x dp)); a trace is replayed with
+// one engine's round-robin share (every (replicas x dp)-th request, trace_requests).
+// Each option starts at the closed form's replicas; while the simulated p99 TTFT or TPOT misses its
+// SLO, replicas are added (doubling the step, then halving back to the fewest that meet them), up
+// to kMaxSimulatedReplicasFactor x the closed form's count (at least 8 more). The options run in the
+// closed form's order (fewest GPUs, then the lower TPOT), each only while it could take no more
+// GPUs than the best found; one that cannot is not simulated (`simulated` empty).
+constexpr int64_t kMaxSimulatedReplicasFactor = 4;
 struct PlanSimulation {
-  Arrivals arrivals;                      // as given; simulate_plan sets the rate (poisson) or the replicas (trace)
+  Arrivals arrivals;                      // as given; simulate_plan sets the rate (poisson) or the engines (trace)
+  int option = -1;                        // filled: the option shown (simulated_best, else the plan's best)
+  int64_t replicas = 0;                   // filled: its replicas in the run shown
+  int64_t engines = 0;                    // filled: replicas x dp, the engines the requests are shared by
   std::optional<double> rps_per_replica;  // filled: poisson: request.rps / replicas; trace: its mean rate / replicas
+  std::optional<double> rps_per_engine;   // filled: the same over replicas x dp
   int64_t trace_requests = 0;             // filled (trace): the trace's requests replayed across the fleet
   int64_t max_num_seqs = 0;               // filled: the engine's
   int64_t pool_blocks = 0;                // filled: the engine's num_gpu_blocks
@@ -144,9 +172,10 @@ struct PlanSimulation {
 };
 // Fixed lengths as a distribution (fixed:P, fixed:G).
 LengthDist fixed_lengths(int64_t prompt, int64_t gen);
+// Sets every feasible option's `simulated` and plan.simulated_best, and fills `sim` with the run of
+// the option shown at its replicas (simulated_best's, else the plan's best at the closed form's).
 // Throws kvplan::Error without a feasible option, or under the ideal engine (the simulation runs an
 // engine's block pool: use --engine vllm or sglang).
-void simulate_plan(const Model& model, const Gpu& gpu, const FleetPlan& plan, const MemoryOptions& base,
-                   PlanSimulation& sim);
+void simulate_plan(const Model& model, const Gpu& gpu, FleetPlan& plan, const MemoryOptions& base, PlanSimulation& sim);
 
 }  // namespace kvplan

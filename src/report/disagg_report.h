@@ -1,5 +1,5 @@
 // Printers for `plan --disaggregate` (core/disaggregate.h): the prefill and decode pools, the KV
-// transfer between them, and the split of GPUs.
+// transfer between them, the split of GPUs, and the choice against colocated serving.
 #pragma once
 
 #include <string>
@@ -9,7 +9,8 @@
 
 namespace kvplan {
 
-Json disaggregation_to_json(const DisaggPlan& p);
-std::string render_disaggregation(const DisaggPlan& p);
+// With the colocated plan beside it: which of the two serves (serving_choice), and why.
+Json disaggregation_to_json(const DisaggPlan& p, const FleetPlan& colocated);
+std::string render_disaggregation(const DisaggPlan& p, const FleetPlan& colocated);
 
 }  // namespace kvplan

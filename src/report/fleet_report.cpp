@@ -1,5 +1,7 @@
 #include "report/fleet_report.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "report/engine_report.h"
@@ -157,10 +159,17 @@ Json plan_to_json(const Model& model, const Gpu& gpu, const FleetPlan& p) {
                         optional_real(o.usd_per_million_output_tokens_at_capacity)},
                        {"usd_per_million_tokens", optional_real(o.usd_per_million_tokens)}});
     if (layouts) row["pareto"] = o.pareto;
+    row["simulated"] = nullptr;
+    if (o.simulated) {
+      const SimulatedOption& s = *o.simulated;
+      row["simulated"] = {{"meets", s.meets},           {"replicas", s.replicas},     {"gpus", s.gpus},
+                          {"ttft_p99_s", s.ttft_p99_s}, {"tpot_p99_s", s.tpot_p99_s}, {"simulations", s.simulations}};
+    }
     options.push_back(row);
   }
   if (layouts) j["request"]["max_gpus_per_replica"] = q.max_gpus_per_replica;
   j["best"] = p.best >= 0 ? options[static_cast<size_t>(p.best)] : Json(nullptr);
+  j["simulated_best"] = p.simulated_best >= 0 ? options[static_cast<size_t>(p.simulated_best)] : Json(nullptr);
   j["options"] = options;
   return j;
 }
@@ -200,6 +209,46 @@ std::string render_layouts(const FleetPlan& p) {
 }
 }  // namespace
 
+namespace {
+// plan --simulate: each simulated option's replicas that meet the p99 objectives, and the choice.
+std::string render_simulated_options(const FleetPlan& p) {
+  const PlanRequest& q = p.request;
+  std::string out = "\n  simulated  ";
+  if (!q.ttft_slo_s && !q.tpot_slo_s) {
+    out += "each option at the closed form's replicas (no TTFT or TPOT objective to meet)\n";
+  } else {
+    out += "per option, the fewest replicas whose simulated p99";
+    if (q.ttft_slo_s) out += fmt::format(" TTFT <= {}", seconds(*q.ttft_slo_s));
+    if (q.ttft_slo_s && q.tpot_slo_s) out += " and";
+    if (q.tpot_slo_s) out += fmt::format(" TPOT <= {}", seconds(*q.tpot_slo_s));
+    out += "\n";
+  }
+  out += fmt::format("  {:>3}{:>4}{:>4}{:>4}{:>9}{:>7}{:>12}{:>12}{:>6}\n", "tp", "pp", "dp", "ep", "replicas", "total",
+                     "p99 TTFT", "p99 TPOT", "runs");
+  for (size_t i = 0; i < p.options.size(); ++i) {
+    const PlanOption& o = p.options[i];
+    if (!o.simulated) continue;
+    const SimulatedOption& s = *o.simulated;
+    const std::string mark = static_cast<int>(i) == p.simulated_best ? "  choice"
+                             : s.meets                               ? ""
+                                                                     : fmt::format("  misses up to {} replica{}", s.replicas, s.replicas > 1 ? "s" : "");
+    out += fmt::format("  {:>3}{:>4}{:>4}{:>4}{:>9}{:>7}{:>12}{:>12}{:>6}{}\n", o.tp, o.pp, o.dp, o.ep,
+                       s.meets ? std::to_string(s.replicas) : "-", s.meets ? std::to_string(s.gpus) : "-",
+                       seconds(s.ttft_p99_s), seconds(s.tpot_p99_s), s.simulations, mark);
+  }
+  const auto skipped = std::count_if(p.options.begin(), p.options.end(),
+                                     [](const PlanOption& o) { return o.feasible && !o.simulated; });
+  if (skipped > 0)
+    out += fmt::format("  ({} more not simulated: their closed form takes more GPUs than the choice)\n", skipped);
+  if (p.simulated_best < 0) return out + "\n  plan (sim) no option meets the objectives at its simulated p99\n";
+  const PlanOption& b = p.options[static_cast<size_t>(p.simulated_best)];
+  return out + fmt::format("\n  plan (sim) {} replica{} x (tp {} x pp {} x dp {}{}) = {} GPU{}\n", b.simulated->replicas,
+                           b.simulated->replicas > 1 ? "s" : "", b.tp, b.pp, b.dp,
+                           b.ep > 1 ? fmt::format(", ep {}", b.ep) : "", b.simulated->gpus,
+                           b.simulated->gpus > 1 ? "s" : "");
+}
+}  // namespace
+
 std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) {
   const PlanRequest& q = p.request;
   std::string out = fmt::format("{} on {}: {:.6g} req/s of {} prompt + {} generated tokens", model.name, gpu.name, q.rps,
@@ -207,7 +256,8 @@ std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) 
   if (q.ttft_slo_s) out += fmt::format(", TTFT <= {}", seconds(*q.ttft_slo_s));
   if (q.tpot_slo_s) out += fmt::format(", TPOT <= {}", seconds(*q.tpot_slo_s));
   out += "\n\n";
-  if (q.max_gpus_per_replica > 0) return out + render_layouts(p);
+  const bool simulated = std::any_of(p.options.begin(), p.options.end(), [](const PlanOption& o) { return o.simulated; });
+  if (q.max_gpus_per_replica > 0) return out + render_layouts(p) + (simulated ? render_simulated_options(p) : "");
   out += fmt::format("  {:>3}{:>10}{:>9}{:>7}{:>10}{:>12}{:>12}{:>10}{:>11}{:>12}{:>10}\n", "tp", "replicas", "GPUs",
                      "batch", "max batch", "TTFT", "TPOT", "req/s/rep", "$/hour", "$/1M out", "binds");
   for (const PlanOption& o : p.options) {
@@ -227,7 +277,7 @@ std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) 
   const PlanOption& b = p.options[static_cast<size_t>(p.best)];
   out += fmt::format("  plan       {} replica{} x tp {} = {} GPU{}, each running batch {} ({} binds at {})\n", b.replicas,
                      b.replicas > 1 ? "s" : "", b.tp, b.gpus, b.gpus > 1 ? "s" : "", b.batch, name(b.binds), b.max_batch);
-  return out + cost_line(b);
+  return out + cost_line(b) + (simulated ? render_simulated_options(p) : "");
 }
 
 namespace {
@@ -249,7 +299,10 @@ Json simulation_to_json(const PlanSimulation& s) {
           {"seed", trace ? Json(nullptr) : Json(a.seed)},
           {"prompt_dist", a.lengths.prompt_source},
           {"gen_dist", a.lengths.output_source},
+          {"replicas", s.replicas},
+          {"engines", s.engines},
           {"rps_per_replica", s.rps_per_replica ? Json(*s.rps_per_replica) : Json(nullptr)},
+          {"rps_per_engine", s.rps_per_engine ? Json(*s.rps_per_engine) : Json(nullptr)},
           {"max_num_seqs", s.max_num_seqs},
           {"pool_blocks", s.pool_blocks},
           {"block_tokens", s.block_tokens},
@@ -270,20 +323,25 @@ std::string render_simulation(const PlanSimulation& s) {
   const SimResult& r = s.result;
   const Arrivals& a = s.arrivals;
   const int64_t n = static_cast<int64_t>(r.requests.size());
-  std::string out;
+  // One engine: the whole fleet's only one, or one of replicas x dp.
+  const std::string one = s.engines > 1 ? fmt::format("one of {} engines ({} replica{} x dp {})", group_digits(s.engines),
+                                                      group_digits(s.replicas), s.replicas > 1 ? "s" : "",
+                                                      s.engines / std::max<int64_t>(1, s.replicas))
+                                        : std::string("the one engine");
+  std::string out = "\n";
   switch (a.kind) {
     case ArrivalsKind::poisson:
-      out = fmt::format("  simulated  one replica: {} requests at {:.3f} req/s (Poisson, seed {}), prompts {}, outputs {}\n",
-                        group_digits(n), s.rps_per_replica.value_or(0), a.seed, a.lengths.prompt_source,
-                        a.lengths.output_source);
+      out += fmt::format("  simulated  {}: {} requests at {:.3f} req/s (Poisson, seed {}), prompts {}, outputs {}\n", one,
+                         group_digits(n), s.rps_per_engine.value_or(0), a.seed, a.lengths.prompt_source,
+                         a.lengths.output_source);
       break;
     case ArrivalsKind::trace: {
       const std::string share = a.replicas > 1 ? fmt::format("{} of {} requests (1 in {}, round robin)", group_digits(n),
                                                              group_digits(s.trace_requests), a.replicas)
                                                : fmt::format("{} requests", group_digits(n));
-      out = fmt::format("  simulated  one replica: {} replayed from {}\n", share, a.lengths.prompt_source);
+      out += fmt::format("  simulated  {}: {} replayed from {}\n", one, share, a.lengths.prompt_source);
       out += "             arrivals and lengths as recorded" +
-             (s.rps_per_replica ? fmt::format(", {:.3f} req/s on average", *s.rps_per_replica) : std::string()) + "\n";
+             (s.rps_per_engine ? fmt::format(", {:.3f} req/s on average", *s.rps_per_engine) : std::string()) + "\n";
       break;
     }
   }
