@@ -225,3 +225,20 @@ TEST_CASE("plots: one estimate's breakdown lays out its texts apart", "[svg][plo
   const SweepCase c = make_case("llama-3.1-8b", "h100-sxm");
   check_layout(parse(plot_estimate(estimate(c.model, c.gpu, Workload{16, 32768, 0, 0}, c.options))));
 }
+
+TEST_CASE("plots: a simulation's queue, waiting and running over time", "[svg][plots]") {
+  // Four points over 4.5 s, at most 10 requests: the y axis runs to max(5, 10 x 1.08) = 10.8.
+  const std::vector<QueuePoint> queue{{0, 0, 1}, {1.5, 3, 8}, {3.0, 10, 8}, {4.5, 2, 5}};
+  const std::string text = plot_queue(queue, "a hand-made queue");
+  const ParsedSvg svg = parse(text);
+  check_layout(svg);
+  CHECK(names(svg, "waiting"));
+  CHECK(names(svg, "running"));
+  CHECK(names(svg, "a hand-made queue"));
+  // The plot area spans x 100..690 for 0..4.5 s and y 470..60 for 0..10.8 requests. Waiting at 3.0 s
+  // (10 requests): x = 100 + 3 / 4.5 x 590 = 493.33, y = 470 - 10 / 10.8 x 410 = 90.37; running at
+  // 1.5 s (8): x = 100 + 1.5 / 4.5 x 590 = 296.67, y = 470 - 8 / 10.8 x 410 = 166.3; running at 0 s (1):
+  // y = 470 - 1 / 10.8 x 410 = 432.04.
+  CHECK(text.find("<polyline points=\"100,470 296.67,356.11 493.33,90.37 690,394.07\"") != std::string::npos);
+  CHECK(text.find("100,432.04 296.67,166.3 493.33,166.3 690,280.19\"") != std::string::npos);
+}

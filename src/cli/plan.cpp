@@ -15,6 +15,7 @@
 #include "io/numbers.h"
 #include "report/disagg_report.h"
 #include "report/fleet_report.h"
+#include "report/plots.h"
 
 namespace kvplan::cli {
 
@@ -30,6 +31,7 @@ struct PlanOptions {
   std::string trace;
   bool disaggregate = false;
   std::string prefill_tp;
+  std::string plot;
 };
 }  // namespace
 
@@ -60,6 +62,10 @@ void setup_plan(CLI::App* sub, Globals& globals) {
                   "With --simulate: replay this CSV trace (prompt_tokens,output_tokens,arrival_s) instead of Poisson "
                   "arrivals, one engine taking every (replicas x dp)-th request (round robin)")
       ->type_name("FILE");
+  sub->add_option("--plot", o->plot,
+                  "With --simulate: also write the shown run's requests waiting and running over time as an SVG plot "
+                  "to this path")
+      ->type_name("FILE");
   sub->add_flag("--disaggregate", o->disaggregate,
                 "Also plan prefill and decode on separate pools: each pool's replicas, the KV cache sent between "
                 "them over the node's network (needs --node), TTFT and the split of GPUs (docs/fleet.md)");
@@ -86,8 +92,8 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     r.gen = w.gen;
     const bool requests_given = sub->get_option("--requests")->count() > 0;
     const bool seed_given = sub->get_option("--seed")->count() > 0;
-    if (!o->simulate && (requests_given || seed_given || !o->trace.empty()))
-      throw Error("--requests, --seed and --trace set up the simulation: add --simulate");
+    if (!o->simulate && (requests_given || seed_given || !o->trace.empty() || !o->plot.empty()))
+      throw Error("--requests, --seed, --trace and --plot set up the simulation: add --simulate");
     if (!o->trace.empty() && seed_given) throw Error("--seed draws Poisson arrivals; --trace replays its own");
     if (o->rps.empty() && o->trace.empty()) throw Error("--rps is required (or --simulate --trace FILE: the trace's mean rate)");
     // The simulation's requests: Poisson at the replica's share of --rps, or the trace replayed.
@@ -120,6 +126,7 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     if (sub->get_option("--tp")->count() > 0) r.tp_candidates = {opt.cache.tp};
     FleetPlan p = plan_fleet(model, gpu, r, opt);
     if (sim) simulate_plan(model, gpu, p, opt, *sim);
+    if (sim && !o->plot.empty()) write_text_file(o->plot, plot_queue(sim->result.queue, simulation_caption(model, *sim)));
     if (!o->prefill_tp.empty() && !o->disaggregate) throw Error("--prefill-tp sizes the prefill pool: add --disaggregate");
     std::optional<DisaggPlan> disagg;
     if (o->disaggregate) {

@@ -286,6 +286,29 @@ Json stats_json(const Stats& s) {
 }
 }  // namespace
 
+namespace {
+// One engine: the whole fleet's only one, or one of replicas x dp.
+std::string which_engine(const PlanSimulation& s) {
+  return s.engines > 1 ? fmt::format("one of {} engines ({} replica{} x dp {})", group_digits(s.engines),
+                                     group_digits(s.replicas), s.replicas > 1 ? "s" : "",
+                                     s.engines / std::max<int64_t>(1, s.replicas))
+                       : std::string("the one engine");
+}
+}  // namespace
+
+std::string simulation_caption(const Model& model, const PlanSimulation& s) {
+  const Arrivals& a = s.arrivals;
+  const std::string n = group_digits(static_cast<int64_t>(s.result.requests.size()));
+  switch (a.kind) {
+    case ArrivalsKind::poisson:
+      return fmt::format("{}, {}: {} requests at {:.3f} req/s (Poisson, seed {})", model.name, which_engine(s), n,
+                         s.rps_per_engine.value_or(0), a.seed);
+    case ArrivalsKind::trace:
+      return fmt::format("{}, {}: {} requests replayed from {}", model.name, which_engine(s), n, a.lengths.prompt_source);
+  }
+  return model.name;
+}
+
 Json simulation_to_json(const PlanSimulation& s) {
   const SimResult& r = s.result;
   const Arrivals& a = s.arrivals;
@@ -323,11 +346,7 @@ std::string render_simulation(const PlanSimulation& s) {
   const SimResult& r = s.result;
   const Arrivals& a = s.arrivals;
   const int64_t n = static_cast<int64_t>(r.requests.size());
-  // One engine: the whole fleet's only one, or one of replicas x dp.
-  const std::string one = s.engines > 1 ? fmt::format("one of {} engines ({} replica{} x dp {})", group_digits(s.engines),
-                                                      group_digits(s.replicas), s.replicas > 1 ? "s" : "",
-                                                      s.engines / std::max<int64_t>(1, s.replicas))
-                                        : std::string("the one engine");
+  const std::string one = which_engine(s);
   std::string out = "\n";
   switch (a.kind) {
     case ArrivalsKind::poisson:

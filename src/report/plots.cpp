@@ -680,6 +680,35 @@ std::string plot_sweep(const std::vector<SweepCase>& cases, const SweepAxes& axe
   return breakdown(bars, left_out, "batch x context per bar; dashed: usable (gpu_memory_utilization), solid: capacity");
 }
 
+std::string plot_queue(const std::vector<QueuePoint>& queue, const std::string& subtitle) {
+  Series waiting{"waiting", {}, 0, std::nullopt, 0}, running{"running", {}, 0, std::nullopt, 0};
+  double t_hi = 0, n_hi = 0;
+  for (const QueuePoint& q : queue) {
+    waiting.points.push_back({q.time_s, static_cast<double>(q.waiting), true});
+    running.points.push_back({q.time_s, static_cast<double>(q.running), true});
+    t_hi = std::max(t_hi, q.time_s);
+    n_hi = std::max({n_hi, static_cast<double>(q.waiting), static_cast<double>(q.running)});
+  }
+  Frame f;
+  f.title = "Requests waiting and running over time";
+  f.subtitle = subtitle;
+  f.x_label = "time (s)";
+  f.y_label = "requests (most in each interval)";
+  f.x = {0, t_hi > 0 ? t_hi : 1, false, kLeft + 10, kRight - 10};
+  f.y = {0, std::max(5.0, n_hi * 1.08), false, kBottom, kTop};
+  f.x_ticks = linear_ticks(f.x.lo, f.x.hi);
+  f.y_ticks = linear_ticks(f.y.lo, f.y.hi);
+  const std::vector<KeyEntry> key{series_key(f, waiting, 0, "waiting"), series_key(f, running, 1, "running")};
+  const KeyLayout layout = layout_key(key);
+  Svg svg(width_with_key(key, kKeyLeft), kHeight);
+  draw_frame(svg, f);
+  draw_series(svg, f, waiting, series_style(0));
+  draw_series(svg, f, running, series_style(1));
+  draw_key(svg, key, layout, kKeyLeft);
+  svg.grow_to_fit_text(8);
+  return svg.str();
+}
+
 std::string plot_estimate(const Estimate& e) {
   const std::string label = e.model.id + (e.options.cache.tp > 1 ? fmt::format(" (tp {})", e.options.cache.tp) : "");
   return breakdown({{bar_label(e, ""), e.memory}}, 0,

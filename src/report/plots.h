@@ -1,5 +1,6 @@
 // kvplan's pictures, as SVG text (docs/plots.md): KV cache + state vs context per model with the
-// GPU's capacity, a stacked memory breakdown, decode tokens/s vs batch with the memory/compute knee.
+// GPU's capacity, a stacked memory breakdown, decode tokens/s vs batch with the memory/compute knee,
+// and a simulation's queue over time.
 #pragma once
 
 #include <cstddef>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "core/estimate.h"
+#include "core/simulate.h"
 #include "report/sweep_rows.h"
 
 namespace kvplan {
@@ -31,6 +33,9 @@ std::vector<std::string> plot_kinds();
 // A plot of a sweep. auto: memory-vs-context when several contexts, else throughput when several
 // batches, else breakdown. At most kMaxPlotSeries series (or bars) are drawn, the first in sweep order.
 std::string plot_sweep(const std::vector<SweepCase>& cases, const SweepAxes& axes, const std::string& kind);
+// The requests waiting and running over a simulation's time (`kvplan plan --simulate --plot`): one
+// point per entry of the queue series, each the most in its interval.
+std::string plot_queue(const std::vector<QueuePoint>& queue, const std::string& subtitle);
 // The stacked memory breakdown of one estimate (`kvplan estimate --plot`).
 std::string plot_estimate(const Estimate& e);
 
