@@ -241,6 +241,51 @@ TEST_CASE("engine: the loaded model holds each distinct RoPE table", "[engine]")
   CHECK(rope_tables_bytes(test::model("mamba2-2.7b")) == 0);
 }
 
+TEST_CASE("engine: vLLM pads mxfp4 experts for the Marlin kernel on GPUs without FP4 tensor cores", "[engine]") {
+  // gpt-oss-120b (config.json: hidden 2880, 36 layers of 128 experts, intermediate 2880, gated,
+  // with biases). mxfp4 packs a row of k inputs into k/2 bytes plus one e8m0 scale per 32; biases
+  // are bf16. One whole expert: gate/up 5760 x (1440 + 90) = 8,812,800 B, down 2880 x 1530 =
+  // 4,406,400 B, biases (5760 + 2880) x 2 = 17,280 B: 13,236,480 B. Padded to intermediate 2944
+  // (a multiple of 128) and hidden 3072 (of 256): gate/up 5888 x (1536 + 96) = 9,609,216 B, down
+  // 3072 x (1472 + 92) = 4,804,608 B, biases (5888 + 3072) x 2 = 17,920 B: 14,431,744 B.
+  const Model m = test::model("gpt-oss-120b");
+  MemoryOptions o = test::bf16_options(m);
+  REQUIRE(o.weights.expert == DType::mxfp4);
+  o.engine.profile = test::bundled().resolve_engine("vllm@0.10");
+  const Gpu h100 = test::gpu("h100-sxm");
+  const size_t L = m.layers.size();
+  // tp 1: (14,431,744 - 13,236,480) x 128 x 36 = 1,195,264 x 4,608 = 5,507,776,512 B (5.13 GiB).
+  CHECK(mxfp4_padding_bytes(m, o, o.engine.profile, h100, 0, L) == 5507776512);
+  // The vLLM 0.10.1 H100 log loads 65.9651 GiB (tests/engines): the padded plan (parameters 60.78
+  // GiB, the RoPE table 16 MiB and the padding) is held within 0.1 GiB of it (it is 0.05 below).
+  const EnginePlan p = plan_engine(m, h100, o, 8192);
+  CHECK(p.mxfp4_padding_bytes == 5507776512);
+  CHECK(static_cast<double>(p.weights_bytes) / kGiB == Approx(65.9651).margin(0.1));
+  // tp 4 (the 0.10.1.1 A100 tp 4 log loads 17.2217 GiB per GPU; the plan is held within 0.1 GiB, it
+  // is 0.02 below): intermediate 720 per GPU, padded to
+  // 768: gate/up 1536 x 1632 = 2,506,752 B, down 3072 x (384 + 24) = 1,253,376 B, biases (1536 +
+  // 3072) x 2 = 9,216 B: 3,769,344 B against 13,236,480 / 4 = 3,309,120 B unpadded, 460,224 B more
+  // per expert: x 4,608 = 2,120,712,192 B.
+  o.cache.tp = 4;
+  const Gpu a100 = test::gpu("a100-80gb");
+  CHECK(mxfp4_padding_bytes(m, o, o.engine.profile, a100, 0, L) == 2120712192);
+  CHECK(static_cast<double>(plan_engine(m, a100, o, 16384).weights_bytes) / kGiB == Approx(17.2217).margin(0.1));
+  // Expert parallelism over 2 GPUs keeps 64 whole experts on each: 64 x 1,195,264 x 36.
+  o.cache.tp = 1;
+  o.parallel.dp = 2;
+  o.parallel.ep = 2;
+  CHECK(mxfp4_padding_bytes(m, o, o.engine.profile, h100, 0, L) == int64_t{64} * 1195264 * 36);
+  // A GPU with FP4 tensor cores (the b200 preset states an nvfp4 peak) runs other kernels: no
+  // Marlin padding; nor does a profile without the rule (SGLang), or a model without mxfp4 experts.
+  o.parallel = {};
+  CHECK(native_fp4(test::gpu("b200")));
+  CHECK_FALSE(native_fp4(h100));
+  CHECK(mxfp4_padding_bytes(m, o, o.engine.profile, test::gpu("b200"), 0, L) == 0);
+  CHECK(mxfp4_padding_bytes(m, o, test::bundled().resolve_engine("sglang"), h100, 0, L) == 0);
+  const Model mixtral = test::model("mixtral-8x7b");
+  CHECK(mxfp4_padding_bytes(mixtral, test::bf16_options(mixtral), o.engine.profile, h100, 0, mixtral.layers.size()) == 0);
+}
+
 TEST_CASE("engine: SGLang's pool and its default mem_fraction_static", "[engine]") {
   const Gpu h100 = test::gpu("h100-sxm");  // nvidia-smi 81,559 MiB
   const Gpu h200 = test::gpu("h200");      // nvidia-smi 143,771 MiB

@@ -122,6 +122,39 @@ int64_t rope_tables_bytes(const Model& model) {
   return element_bytes(activation_dtype(model), elements);
 }
 
+bool native_fp4(const Gpu& gpu) {
+  return gpu.peak_flops.count(DType::nvfp4) > 0 || gpu.peak_flops.count(DType::mxfp4) > 0;
+}
+
+int64_t mxfp4_padding_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
+                            const Gpu& gpu, size_t first_layer, size_t end_layer) {
+  const int64_t pad_i = profile.mxfp4_marlin_intermediate, pad_h = profile.mxfp4_marlin_hidden;
+  if (pad_i <= 0 || pad_h <= 0 || native_fp4(gpu) || memory.weights.expert != DType::mxfp4) return 0;
+  const Parallel& par = memory.parallel;
+  // Expert parallelism keeps experts whole ((experts + redundant) / ep of them per GPU); without it
+  // every GPU holds a 1/tp slice of every expert.
+  const int64_t tp = par.expert_parallel() ? 1 : memory.cache.tp;
+  const DType bias_dtype = base_dtype(model, memory.weights.linear);
+  double extra = 0;
+  for (size_t i = first_layer; i < end_layer && i < model.layers.size(); ++i) {
+    const Layer& layer = model.layers[i];
+    const MoeMlp* e = layer.mlp ? std::get_if<MoeMlp>(&*layer.mlp) : nullptr;
+    if (!e) continue;
+    const int64_t up = e->gated ? 2 : 1;
+    // One expert's gate/up and down matrices (mxfp4, scales included) and its biases.
+    auto expert = [&](int64_t inter, int64_t hidden) {
+      int64_t b = add(matrix_bytes(DType::mxfp4, mul(up, inter), hidden), matrix_bytes(DType::mxfp4, hidden, inter));
+      return e->bias ? add(b, element_bytes(bias_dtype, add(mul(up, inter), hidden))) : b;
+    };
+    const int64_t inter = ceil_div(e->expert_intermediate_size, tp);
+    const int64_t padded = expert(mul(ceil_div(inter, pad_i), pad_i), mul(ceil_div(model.hidden_size, pad_h), pad_h));
+    const double unpadded = static_cast<double>(expert(e->expert_intermediate_size, model.hidden_size)) / static_cast<double>(tp);
+    const int64_t experts = par.expert_parallel() ? (e->experts + par.redundant_experts) / par.ep : e->experts;
+    extra += static_cast<double>(experts) * (static_cast<double>(padded) - unpadded);
+  }
+  return static_cast<int64_t>(std::llround(extra));
+}
+
 int64_t fused_moe_workspace_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
                                   int64_t tokens) {
   // Experts in 4 bits or fewer run other kernels (Marlin, MXFP4/NVFP4 GEMMs) with their own scratch.
@@ -621,6 +654,8 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       q.rope_tables_bytes = rope_tables_bytes(part);
       q.weights_bytes = add(q.weights_bytes, q.rope_tables_bytes);
     }
+    q.mxfp4_padding_bytes = mxfp4_padding_bytes(model, memory, profile, gpu, stages[s].first, stages[s].second);
+    q.weights_bytes = add(q.weights_bytes, q.mxfp4_padding_bytes);
     if (profile.budget == Budget::requested_minus_peak) {
       // vLLM: the profiled forward pass on every stage; the sampler's rows on the last.
       q.activation_peak_bytes = activation_peak_bytes(model, memory, profile, q.max_num_batched_tokens,

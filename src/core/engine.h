@@ -41,6 +41,7 @@ struct EnginePlan {
   int64_t requested_bytes = 0;           // utilization x total (SGLang: mem_fraction_static x free memory before loading)
   int64_t weights_bytes = 0;             // per GPU, the RoPE tables included
   int64_t rope_tables_bytes = 0;         // of weights_bytes: the RoPE cos/sin tables
+  int64_t mxfp4_padding_bytes = 0;       // of weights_bytes: mxfp4 experts padded for the Marlin kernel
   std::optional<int64_t> activation_peak_bytes;  // profiled forward pass (vLLM); nullopt: SGLang
   int64_t cuda_graph_bytes = 0;          // deducted from the budget (0 where the version does not)
   int64_t non_torch_bytes = 0;
@@ -130,6 +131,16 @@ int64_t max_batch_under_engine(const Model& model, const Gpu& gpu, const MemoryO
 
 // The RoPE cos/sin tables a model's layers build, in its activation dtype: each distinct table once.
 int64_t rope_tables_bytes(const Model& model);
+// Whether the GPU multiplies FP4 natively (its preset states an nvfp4 or mxfp4 peak: Blackwell).
+bool native_fp4(const Gpu& gpu);
+// The bytes the engine adds to layers [first_layer, end_layer) per GPU by creating mxfp4 experts
+// padded for its weight-only Marlin kernel (profile mxfp4_marlin_*; GPUs without native FP4 only):
+// each expert's slice at intermediate/tp (whole under expert parallelism) rounded up to a multiple
+// of mxfp4_marlin_intermediate and hidden to one of mxfp4_marlin_hidden, its biases with it, less
+// the unpadded 1/tp share. vLLM model_executor/layers/quantization/mxfp4.py (Mxfp4MoEMethod,
+// create_weights, Marlin backend: the MoE Marlin kernel needs n % 256 == 0 and k % 128 == 0).
+int64_t mxfp4_padding_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
+                            const Gpu& gpu, size_t first_layer, size_t end_layer);
 
 // The fused-MoE kernel's scratch for a forward pass of `tokens` tokens, per GPU: the largest over
 // the MoE layers with 16- or 8-bit experts (0 for none).

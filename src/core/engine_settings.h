@@ -75,6 +75,11 @@ struct EngineProfile {
   bool moe_workspace_persists = false;
   // The loaded model also holds its RoPE cos/sin tables (part of the weights the engine logs).
   bool rope_tables = false;
+  // mxfp4 experts on a GPU without FP4 tensor cores run on a weight-only Marlin kernel, which the
+  // engine creates padded: each expert's intermediate size per partition rounded up to a multiple
+  // of mxfp4_marlin_intermediate and the hidden size to one of mxfp4_marlin_hidden (0: no padding).
+  int64_t mxfp4_marlin_intermediate = 0;
+  int64_t mxfp4_marlin_hidden = 0;
   // SGLang: hybrids keep their Mamba/linear-attention states in a pool of their own, split off
   // the KV budget as memory_ratio : 1 (mamba_full_memory_ratio); the conv windows and recurrent
   // states in their own dtypes (bf16, --mamba-ssm-dtype float32); slots_per_request state slots

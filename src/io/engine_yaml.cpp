@@ -111,6 +111,14 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.prefix_caching = f.boolean("prefix_caching", false);
   p.mamba_cache_align = f.boolean("mamba_cache_align", false);
   p.rope_tables = f.boolean("rope_tables", false);
+  if (f.has("mxfp4_marlin_padding")) {
+    YamlFields m(f.node("mxfp4_marlin_padding"), source, "mxfp4_marlin_padding");
+    for (auto [key, out] : {std::pair{"intermediate", &p.mxfp4_marlin_intermediate}, std::pair{"hidden", &p.mxfp4_marlin_hidden}}) {
+      *out = m.integer(key);
+      if (*out < 1) throw Error(std::string("'") + key + "' must be at least 1", m.pos(key));
+    }
+    m.finish();
+  }
   if (f.has("state_pool")) {
     YamlFields s(f.node("state_pool"), source, "state_pool");
     p.state_pool_ratio = within(s, "memory_ratio", std::nullopt, 1e-6, 1e6);

@@ -25,6 +25,7 @@ Json engine_to_json(const std::optional<EnginePlan>& plan) {
   j["requested_bytes"] = or_null(on, p.requested_bytes);
   j["weights_bytes"] = or_null(on, p.weights_bytes);
   j["rope_tables_bytes"] = or_null(on, p.rope_tables_bytes);
+  j["mxfp4_padding_bytes"] = or_null(on, p.mxfp4_padding_bytes);
   j["activation_peak_bytes"] = or_null(on && p.activation_peak_bytes, p.activation_peak_bytes.value_or(0));
   j["cuda_graph_bytes"] = or_null(on, p.cuda_graph_bytes);
   j["non_torch_bytes"] = or_null(on, p.non_torch_bytes);
