@@ -436,7 +436,12 @@ TEST_CASE("engine profiles: absurd constants are refused where they stand", "[en
                     Catch::Contains("'min_memory_gib' must be between 0 and 1.04858e+06"));
   CHECK_THROWS_WITH(parse_engine_yaml(with("group_size_ratio: 1.25", "group_size_ratio: 1e300"), "p.yaml"),
                     Catch::Contains("'group_size_ratio' must be between 1 and 1e+06"));
+  CHECK_THROWS_WITH(parse_engine_yaml(with("  intermediate: 128", "  intermediate: 0"), "p.yaml"),
+                    Catch::Contains("'intermediate' must be at least 1"));
+  CHECK_THROWS_WITH(parse_engine_yaml(with("  hidden: 256", "  hiden: 256"), "p.yaml"), Catch::Contains("hiden"));
   CHECK_NOTHROW(parse_engine_yaml(text, "p.yaml"));
+  CHECK(parse_engine_yaml(text, "p.yaml").mxfp4_marlin_intermediate == 128);
+  CHECK(parse_engine_yaml(text, "p.yaml").mxfp4_marlin_hidden == 256);
   // A layout name must be one of the profile's KV dtypes.
   CHECK_THROWS_WITH(parse_engine_yaml(with("mla_fp8_ds_kv_cache_dtypes: [fp8_ds_mla]", "mla_fp8_ds_kv_cache_dtypes: [fp9]"),
                                       "p.yaml"),
