@@ -33,6 +33,19 @@ Layout layout_of(const MemoryOptions& o) {
   return {o.cache.tp, o.engine.pipeline_parallel_size, o.parallel.dp, o.parallel.ep};
 }
 
+// A pool's layout and GPUs per replica; why the engines would refuse the layout, or "".
+std::string start_pool(const Model& model, const MemoryOptions& o, DisaggPool& pool) {
+  pool.layout = layout_of(o);
+  pool.gpus_per_replica = layout_gpus(o.cache.tp, o.engine.pipeline_parallel_size, o.parallel);
+  try {
+    check_tensor_parallel(model, o.cache.tp);
+    check_layout(model, o.cache.tp, o.engine.pipeline_parallel_size, o.parallel);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // The prefill pool at one layout, with the TTFT its prompts see.
 struct PrefillSide {
   DisaggPool pool;
@@ -45,19 +58,12 @@ struct PrefillSide {
 
 PrefillSide prefill_side(const Model& model, const Gpu& gpu, const DisaggRequest& q, const MemoryOptions& pre) {
   PrefillSide p;
-  p.pool.layout = layout_of(pre);
-  p.pool.gpus_per_replica = layout_gpus(pre.cache.tp, pre.engine.pipeline_parallel_size, pre.parallel);
   // The cache one request carries over: every layer of the whole model after its prompt.
   CacheOptions whole = pre.cache;
   whole.tp = 1;
   p.kv_bytes = add(kv_bytes_per_sequence(model, q.prompt, whole), state_bytes_per_sequence(model, whole));
-  try {
-    check_tensor_parallel(model, pre.cache.tp);
-    check_layout(model, pre.cache.tp, pre.engine.pipeline_parallel_size, pre.parallel);
-  } catch (const Error& e) {
-    p.reason = e.what();
-    return p;
-  }
+  p.reason = start_pool(model, pre, p.pool);
+  if (!p.reason.empty()) return p;
   const int64_t in_memory = max_batch_under_engine(model, gpu, pre, q.prompt);
   if (in_memory < 1) {
     p.reason = "the prefill pool's weights and one prompt of " + std::to_string(q.prompt) + " tokens do not fit";
@@ -87,15 +93,8 @@ struct DecodeSide {
 
 DecodeSide decode_side(const Model& model, const Gpu& gpu, const DisaggRequest& q, const MemoryOptions& dec) {
   DecodeSide d;
-  d.pool.layout = layout_of(dec);
-  d.pool.gpus_per_replica = layout_gpus(dec.cache.tp, dec.engine.pipeline_parallel_size, dec.parallel);
-  try {
-    check_tensor_parallel(model, dec.cache.tp);
-    check_layout(model, dec.cache.tp, dec.engine.pipeline_parallel_size, dec.parallel);
-  } catch (const Error& e) {
-    d.reason = e.what();
-    return d;
-  }
+  d.reason = start_pool(model, dec, d.pool);
+  if (!d.reason.empty()) return d;
   const int64_t context = add(q.prompt, q.gen);
   const int64_t memory_batch = max_batch_under_engine(model, gpu, dec, context);
   if (memory_batch < 1) {
