@@ -319,6 +319,47 @@ TEST_CASE("engine: SGLang's pool and its default mem_fraction_static", "[engine]
   CHECK_FALSE(p.activation_peak_bytes.has_value());
 }
 
+TEST_CASE("engine: SGLang 0.5.8+ keeps gpt-oss's and Llama 4's windowed layers in a pool of their own", "[engine]") {
+  // gpt-oss-20b: 24 layers, alternately sliding (128) and full, 8 KV heads x 64 x 2 (K, V) x 2 B =
+  // 2,048 B per token and layer: F = S = 12 x 2,048 = 24,576 B. A 40 GiB budget = 42,949,672,960 B
+  // holds floor(42,949,672,960 / 49,152) = 873,813 cells with every layer at full length; SGLang
+  // shares them out with swa = 0.8 x full: full = floor(873,813 x 49,152 / (24,576 + 0.8 x 24,576))
+  // = floor(970,903.3) = 970,903 tokens, swa = floor(0.8 x 970,903) = 776,722
+  // (970,903 x 24,576 + 776,722 x 24,576 = 42,949,632,000 B, within the budget).
+  const Model oss = test::model("gpt-oss-20b");
+  MemoryOptions o = engine_options(oss, "sglang@0.5.8", 40 * kGiB);
+  const Gpu h100 = test::gpu("h100-sxm");
+  EnginePlan p = plan_engine(oss, h100, o, 8192);
+  CHECK(p.kv_cache_tokens == 970903);
+  CHECK(p.swa_pool_tokens == 776722);
+  // With pages of 64 tokens every count is rounded down to whole pages: 873,813 -> 873,792 cells.
+  // Exactly, 873,792 x 2 / 1.8 = 970,880, but in floating point (as SGLang divides, 873,792 x 24 /
+  // 21.6) it is 970,879.9999999999: truncated to 970,879, then 970,816 (15,169 pages);
+  // swa = int(0.8 x 970,816 = 776,652.8) = 776,652, then 776,640 (12,135 pages).
+  o.engine.block_size = 64;
+  p = plan_engine(oss, h100, o, 8192);
+  CHECK(p.kv_cache_tokens == 970816);
+  CHECK(p.swa_pool_tokens == 776640);
+  // Before 0.5.8 no model had the pool by default: every layer at full length.
+  o = engine_options(oss, "sglang@0.5", 40 * kGiB);
+  p = plan_engine(oss, h100, o, 8192);
+  CHECK(p.kv_cache_tokens == 873813);
+  CHECK(p.swa_pool_tokens == 0);
+  // Llama-4-Scout at tp 4: 48 layers, every fourth full and the rest chunked (8,192), 2 KV heads
+  // per GPU x 128 x 2 x 2 B = 1,024 B per token and layer: F = 12,288, S = 36,864. 10 GiB:
+  // floor(10,737,418,240 / 49,152) = 218,453 cells; full = floor(218,453 x 49,152 / (12,288 + 0.8 x
+  // 36,864)) = floor(218,453 x 20 / 17) = floor(257,003.5) = 257,003; swa = floor(205,602.4) = 205,602.
+  const Model scout = test::model("llama-4-scout");
+  o = engine_options(scout, "sglang@0.5.8", 10 * kGiB);
+  o.cache.tp = 4;
+  p = plan_engine(scout, h100, o, 8192);
+  CHECK(p.kv_cache_tokens == 257003);
+  CHECK(p.swa_pool_tokens == 205602);
+  // Families not listed keep one pool, windows or not (Gemma 3: forced off in SGLang).
+  const Model gemma = test::model("gemma-3-27b");
+  CHECK(plan_engine(gemma, h100, engine_options(gemma, "sglang@0.5.8", 10 * kGiB), 8192).swa_pool_tokens == 0);
+}
+
 TEST_CASE("engine: SGLang splits a hybrid's budget between its state pool and its KV pool", "[engine]") {
   // Qwen3-Next-80B-A3B at tp 2: 36 Gated DeltaNet layers, each request's states per GPU = the
   // recurrent state 32 / 2 value heads x 128 x 128 in fp32 (--mamba-ssm-dtype default) = 1,048,576 B

@@ -389,7 +389,8 @@ void allocate_vllm_v0(EnginePlan& p, const std::vector<CacheLayer>& layers) {
 // states to keep) (python/sglang/srt/model_executor/model_runner.py, handle_max_mamba_cache and
 // init_memory_pool, 0.5.6-0.5.9).
 void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64_t state_per_request,
-                     const EngineProfile& profile, const EngineSettings& engine) {
+                     const EngineProfile& profile, const EngineSettings& engine,
+                     const std::vector<CacheLayer>* swa_pool) {
   const bool radix_cache = engine.prefix_caching.value_or(profile.prefix_caching);
   const int64_t per_token = single_pool(p, layers, "SGLang");
   int64_t budget = std::max<int64_t>(0, p.available_kv_cache_bytes);
@@ -406,7 +407,34 @@ void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64
   }
   const int64_t cells = budget / per_token;
   p.kv_cache_tokens = cells / p.block_size * p.block_size;
+  if (swa_pool) {
+    // The hybrid sliding-window pool (set_num_token_hybrid): the cells that fit with every layer at
+    // full size are shared out so that the sliding layers (bytes per token S) hold r x the full
+    // layers' (F) tokens: full = cells x (F + S) / (F + r S), swa = r x full, each truncated and
+    // rounded down to whole pages; the full pool is max_total_num_tokens.
+    int64_t full_bytes = 0, swa_bytes = 0;
+    for (const CacheLayer& l : *swa_pool) (l.kind == Kind::full ? full_bytes : swa_bytes) += l.bytes_per_token;
+    const double r = profile.swa_full_tokens_ratio;
+    const double full = std::floor(static_cast<double>(p.kv_cache_tokens) * static_cast<double>(full_bytes + swa_bytes) /
+                                   (static_cast<double>(full_bytes) + r * static_cast<double>(swa_bytes)));
+    p.kv_cache_tokens = static_cast<int64_t>(full) / p.block_size * p.block_size;
+    p.swa_pool_tokens = static_cast<int64_t>(std::floor(static_cast<double>(p.kv_cache_tokens) * r)) / p.block_size * p.block_size;
+  }
   p.num_gpu_blocks = p.kv_cache_tokens / p.block_size;
+}
+
+// Whether SGLang gives the model its hybrid sliding-window pool: the profile lists its family and
+// it has both full-attention and sliding-window or chunked layers (`layers` with their windows).
+bool sglang_swa_pool(const Model& model, const EngineProfile& profile, const std::vector<CacheLayer>& layers) {
+  if (profile.swa_full_tokens_ratio <= 0) return false;
+  const auto& f = profile.swa_pool_families;
+  if (std::find(f.begin(), f.end(), model.family) == f.end()) return false;
+  bool full = false, windowed = false;
+  for (const CacheLayer& l : layers) {
+    if (l.bytes_per_token == 0) continue;
+    (l.kind == Kind::full ? full : windowed) = true;
+  }
+  return full && windowed;
 }
 
 // vLLM V1: per-layer pages; uniform models in one group, hybrids in groups of equal size sharing
@@ -677,9 +705,12 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     switch (profile.allocator) {
       case Allocator::vllm_v0: allocate_vllm_v0(q, layers); break;
       case Allocator::vllm_v1: allocate_vllm_v1(q, layers, profile, engine.block_size.has_value()); break;
-      case Allocator::sglang:
-        allocate_sglang(q, layers, sglang_state_bytes(part, memory, profile), profile, engine);
+      case Allocator::sglang: {
+        const std::vector<CacheLayer> windowed = cache_layers(part, memory.cache, true);
+        allocate_sglang(q, layers, sglang_state_bytes(part, memory, profile), profile, engine,
+                        sglang_swa_pool(model, profile, windowed) ? &windowed : nullptr);
         break;
+      }
     }
     // vLLM turns a hybrid's Mamba cache to 'align' mode when prefix caching is switched on
     // (vllm/model_executor/models/config.py, MambaModelConfig; PR #30877); its admission counts

@@ -42,6 +42,7 @@ struct EnginePlan {
   int64_t weights_bytes = 0;             // per GPU, the RoPE tables included
   int64_t rope_tables_bytes = 0;         // of weights_bytes: the RoPE cos/sin tables
   int64_t mxfp4_padding_bytes = 0;       // of weights_bytes: mxfp4 experts padded for the Marlin kernel
+  int64_t swa_pool_tokens = 0;           // SGLang's hybrid sliding-window pool: its tokens (0: no such pool)
   std::optional<int64_t> activation_peak_bytes;  // profiled forward pass (vLLM); nullopt: SGLang
   int64_t cuda_graph_bytes = 0;          // deducted from the budget (0 where the version does not)
   int64_t non_torch_bytes = 0;

@@ -80,6 +80,11 @@ struct EngineProfile {
   // of mxfp4_marlin_intermediate and the hidden size to one of mxfp4_marlin_hidden (0: no padding).
   int64_t mxfp4_marlin_intermediate = 0;
   int64_t mxfp4_marlin_hidden = 0;
+  // SGLang's hybrid sliding-window pool: for the model families listed, the sliding-window (and
+  // chunked) layers get a pool of their own, swa_full_tokens_ratio times the full layers' tokens
+  // (0: none).
+  double swa_full_tokens_ratio = 0;
+  std::vector<std::string> swa_pool_families;
   // SGLang: hybrids keep their Mamba/linear-attention states in a pool of their own, split off
   // the KV budget as memory_ratio : 1 (mamba_full_memory_ratio); the conv windows and recurrent
   // states in their own dtypes (bf16, --mamba-ssm-dtype float32); slots_per_request state slots

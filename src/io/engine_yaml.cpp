@@ -111,6 +111,12 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.prefix_caching = f.boolean("prefix_caching", false);
   p.mamba_cache_align = f.boolean("mamba_cache_align", false);
   p.rope_tables = f.boolean("rope_tables", false);
+  if (f.has("hybrid_swa_pool")) {
+    YamlFields h(f.node("hybrid_swa_pool"), source, "hybrid_swa_pool");
+    p.swa_full_tokens_ratio = within(h, "swa_full_tokens_ratio", std::nullopt, 1e-6, 1);
+    p.swa_pool_families = h.strings("families");
+    h.finish();
+  }
   if (f.has("mxfp4_marlin_padding")) {
     YamlFields m(f.node("mxfp4_marlin_padding"), source, "mxfp4_marlin_padding");
     for (auto [key, out] : {std::pair{"intermediate", &p.mxfp4_marlin_intermediate}, std::pair{"hidden", &p.mxfp4_marlin_hidden}}) {

@@ -40,6 +40,7 @@ Json engine_to_json(const std::optional<EnginePlan>& plan) {
   j["layers_per_group"] = or_null(on, p.group_size);
   j["num_gpu_blocks"] = or_null(on, p.num_gpu_blocks);
   j["kv_cache_tokens"] = or_null(on, p.kv_cache_tokens);
+  j["swa_pool_tokens"] = or_null(on && p.swa_pool_tokens > 0, p.swa_pool_tokens);
   j["max_model_len"] = or_null(on, p.max_model_len);
   j["max_num_seqs"] = or_null(on, p.max_num_seqs);
   j["max_num_batched_tokens"] = or_null(on, p.max_num_batched_tokens);
@@ -72,6 +73,8 @@ std::string render_engine(const EnginePlan& p) {
   else if (p.state_page_bytes > 0)
     out += fmt::format(", state page {} B", group_digits(p.state_page_bytes));
   if (p.groups.size() > 1) out += fmt::format(", {} groups of {} layers", p.groups.size(), p.group_size);
+  if (p.swa_pool_tokens > 0)
+    out += fmt::format(", sliding-window pool {} tokens (full-attention pool below)", group_digits(p.swa_pool_tokens));
   out += "\n";
   out += fmt::format("             {} blocks, KV cache size {} tokens; max concurrency {:.2f}x at {} tokens per request\n",
                      group_digits(p.num_gpu_blocks), group_digits(p.kv_cache_tokens), p.max_concurrency,
