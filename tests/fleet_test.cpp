@@ -11,6 +11,18 @@ using namespace kvplan;
 using kvplan::test::gpu;
 using kvplan::test::model;
 
+namespace {
+// The model's published formats under vLLM 0.19 with a 50 GiB KV budget (25,600 blocks of 2 MiB for
+// Llama-3.1-8B, tests/engine_test.cpp) and a step budget of 8,192 tokens.
+MemoryOptions vllm_pool_options(const Model& m) {
+  MemoryOptions o = kvplan::test::bf16_options(m);
+  o.engine.profile = kvplan::test::bundled().resolve_engine("vllm@0.19");
+  o.engine.kv_cache_memory_bytes = int64_t{50} << 30;
+  o.prefill_chunk = 8192;
+  return o;
+}
+}  // namespace
+
 TEST_CASE("fit: the largest batch at a context is exact", "[fleet][fit]") {
   const Model m = model("llama-3.1-8b");
   const Gpu g = gpu("h100-sxm");
@@ -102,10 +114,7 @@ TEST_CASE("plan: replicas, batch and SLOs", "[fleet][plan]") {
 TEST_CASE("plan --simulate: one replica at its share of the rate, in the engine's own pool", "[fleet][plan][simulate]") {
   const Model m = model("llama-3.1-8b");
   const Gpu g = gpu("h100-sxm");
-  MemoryOptions o = kvplan::test::bf16_options(m);
-  o.engine.profile = kvplan::test::bundled().resolve_engine("vllm@0.19");
-  o.engine.kv_cache_memory_bytes = int64_t{50} << 30;  // 25,600 blocks of 2 MiB (tests/engine_test.cpp)
-  o.prefill_chunk = 8192;
+  MemoryOptions o = vllm_pool_options(m);
   PlanRequest r;
   r.prompt = 1000;
   r.gen = 100;
@@ -203,10 +212,7 @@ TEST_CASE("plan --simulate: each data-parallel rank is an engine of its own", "[
   // ep 1: no all-to-all), so each rank is the tp-1 engine alone at 1/(replicas x dp) of the rate.
   const Model m = model("llama-3.1-8b");
   const Gpu g = gpu("h100-sxm");
-  MemoryOptions o = kvplan::test::bf16_options(m);
-  o.engine.profile = kvplan::test::bundled().resolve_engine("vllm@0.19");
-  o.engine.kv_cache_memory_bytes = int64_t{50} << 30;
-  o.prefill_chunk = 8192;
+  MemoryOptions o = vllm_pool_options(m);
   o.parallel.dp = 2;
   PlanRequest r;
   r.prompt = 1000;
@@ -244,10 +250,7 @@ TEST_CASE("plan --simulate: each data-parallel rank is an engine of its own", "[
 TEST_CASE("plan --simulate: replicas are added until the simulated p99s meet the SLOs", "[fleet][plan][simulate]") {
   const Model m = model("llama-3.1-8b");
   const Gpu g = gpu("h100-sxm");
-  MemoryOptions o = kvplan::test::bf16_options(m);
-  o.engine.profile = kvplan::test::bundled().resolve_engine("vllm@0.19");
-  o.engine.kv_cache_memory_bytes = int64_t{50} << 30;
-  o.prefill_chunk = 8192;
+  MemoryOptions o = vllm_pool_options(m);
   PlanRequest r;
   r.prompt = 1000;
   r.gen = 200;

@@ -124,10 +124,10 @@ void setup_plan(CLI::App* sub, Globals& globals) {
       r.tp_candidates = tp_within_node(opt.parallel.gpus_per_node);
     }
     if (sub->get_option("--tp")->count() > 0) r.tp_candidates = {opt.cache.tp};
+    if (!o->prefill_tp.empty() && !o->disaggregate) throw Error("--prefill-tp sizes the prefill pool: add --disaggregate");
     FleetPlan p = plan_fleet(model, gpu, r, opt);
     if (sim) simulate_plan(model, gpu, p, opt, *sim);
     if (sim && !o->plot.empty()) write_text_file(o->plot, plot_queue(sim->result.queue, simulation_caption(model, *sim)));
-    if (!o->prefill_tp.empty() && !o->disaggregate) throw Error("--prefill-tp sizes the prefill pool: add --disaggregate");
     std::optional<DisaggPlan> disagg;
     if (o->disaggregate) {
       // Each pool searches the colocated layouts (--node), the prefill pool's tp fixed by --prefill-tp.
@@ -138,13 +138,11 @@ void setup_plan(CLI::App* sub, Globals& globals) {
         check_tensor_parallel(model, tp);
         pre.tp_candidates = {tp};
       }
-      const Layout base{opt.cache.tp, opt.engine.pipeline_parallel_size, opt.parallel.dp, opt.parallel.ep};
-      const bool search = r.max_gpus_per_replica > 0;
-      Layout pre_base = base;
-      pre_base.tp = pre.tp_candidates.size() == 1 ? pre.tp_candidates[0] : base.tp;
-      disagg = search_disaggregated(model, gpu, dq, opt,
-                                    search ? layout_candidates(model, pre, opt) : std::vector<Layout>{pre_base},
-                                    search ? layout_candidates(model, r, opt) : std::vector<Layout>{base});
+      // Without --node there is no network to send the cache over: plan_disaggregated says so.
+      disagg = r.max_gpus_per_replica > 0
+                   ? search_disaggregated(model, gpu, dq, opt, layout_candidates(model, pre, opt),
+                                          layout_candidates(model, r, opt))
+                   : plan_disaggregated(model, gpu, dq, opt, opt);
     }
     if (o->q.format == "json") {
       Json j = plan_to_json(model, gpu, p);

@@ -706,7 +706,9 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       case Allocator::vllm_v0: allocate_vllm_v0(q, layers); break;
       case Allocator::vllm_v1: allocate_vllm_v1(q, layers, profile, engine.block_size.has_value()); break;
       case Allocator::sglang: {
-        const std::vector<CacheLayer> windowed = cache_layers(part, memory.cache, true);
+        // The layers with their windows, for the sliding-window pool of the profiles that have one.
+        const std::vector<CacheLayer> windowed =
+            profile.swa_full_tokens_ratio > 0 ? cache_layers(part, memory.cache, true) : std::vector<CacheLayer>{};
         allocate_sglang(q, layers, sglang_state_bytes(part, memory, profile), profile, engine,
                         sglang_swa_pool(model, profile, windowed) ? &windowed : nullptr);
         break;
