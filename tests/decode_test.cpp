@@ -324,3 +324,32 @@ TEST_CASE("unset KV-cache and state fractions follow bandwidth_fraction", "[deco
   CHECK(part(c, "kv_cache").time_s == Approx(4.0 * 4 * 8193 * 4096 / (0.8 * 3.35e12) + 12 * 4e-6));
   CHECK(c.memory_time_s == Approx(static_cast<double>(c.bytes) / (0.8 * 3.35e12)));
 }
+
+TEST_CASE("Eager decode (--enforce-eager): a step waits for its kernels' launches", "[decode][engine]") {
+  const Model m = model("llama-3.1-8b");
+  MemoryOptions o = options(m);
+  o.engine.profile = test::bundled().resolve_engine("vllm@0.19");
+  // The profile's host time per kernel launched without a graph: 28 us (presets/engines/vllm-0.19.yaml).
+  REQUIRE(o.engine.profile.eager_launch_s == Approx(28e-6));
+  const DecodeStep graph = decode_step(m, gpu("h100-sxm"), 1, 4096, o);
+  CHECK(graph.time_s == Approx(15552520192.0 / (0.90 * 3.35e12) + 355 * 4e-6));  // 6.578 ms, as above
+  CHECK_FALSE(has_part(graph, "eager_launch"));
+  o.engine.enforce_eager = true;
+  // Batch 1: issuing the 355 kernels takes 355 x 28 us = 9.94 ms, longer than the GPU's 6.578 ms,
+  // so the step is the host's 9.94 ms and the GPU waits 9.94 - 6.578 = 3.362 ms.
+  const DecodeStep eager = decode_step(m, gpu("h100-sxm"), 1, 4096, o);
+  CHECK(eager.time_s == Approx(355 * 28e-6));
+  CHECK(part(eager, "eager_launch").time_s == Approx(355 * 28e-6 - (15552520192.0 / (0.90 * 3.35e12) + 355 * 4e-6)));
+  CHECK(eager.kernels == 355);
+  // Batch 32 at 8K: the KV cache alone is 32 x 8192 x 131,072 B = 34.4 GB, 11.4 ms at 0.90 x 3.35 TB/s,
+  // more than the launches' 9.94 ms: the GPU binds and eager changes nothing.
+  const DecodeStep big_graph = decode_step(m, gpu("h100-sxm"), 32, 8192, options(m));
+  const DecodeStep big_eager = decode_step(m, gpu("h100-sxm"), 32, 8192, o);
+  CHECK(big_graph.time_s > 355 * 28e-6);
+  CHECK(big_eager.time_s == Approx(big_graph.time_s));
+  CHECK_FALSE(has_part(big_eager, "eager_launch"));
+  // The ideal engine has no host-launch figure: eager changes nothing there either.
+  MemoryOptions ideal = options(m);
+  ideal.engine.enforce_eager = true;
+  CHECK(decode_step(m, gpu("h100-sxm"), 1, 4096, ideal).time_s == Approx(graph.time_s));
+}

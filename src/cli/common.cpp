@@ -169,7 +169,7 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
                   "Output lengths, as --prompt-dist: fixed (--gen), fixed:N, uniform:A..B, or a CSV trace (its pairs "
                   "are joint: give a trace once)")
       ->type_name("DIST");
-  app->add_flag("--enforce-eager", q.enforce_eager, "No CUDA graphs (vLLM): no graph memory is deducted");
+  app->add_flag("--enforce-eager", q.enforce_eager, "No CUDA graphs (vLLM): no graph memory is deducted, and a decode step waits for its kernels' launches");
   auto* on = app->add_flag("--enable-prefix-caching", q.enable_prefix_caching,
                            "vLLM: cache prefixes, so --shared-prefix and --trunk blocks are held once (default: the "
                            "engine version's: on in V1 and SGLang)");

@@ -11,7 +11,11 @@
 namespace kvplan {
 
 DecodeModel::DecodeModel(const Model& model, const Gpu& gpu, const MemoryOptions& opt)
-    : work_(model_work(model, opt)), gpu_(gpu), rates_(rates(model, gpu, opt)), keep_tokens_(opt.cache.policy.keep_tokens()) {
+    : work_(model_work(model, opt)),
+      gpu_(gpu),
+      rates_(rates(model, gpu, opt)),
+      keep_tokens_(opt.cache.policy.keep_tokens()),
+      eager_launch_s_(opt.engine.enforce_eager ? opt.engine.profile.eager_launch_s : 0) {
   if (opt.offload.enabled() && opt.offload.mode == OffloadMode::stream) offload_ = memory_model(model, opt);
   const int64_t pp = opt.engine.pipeline_parallel_size;
   if (pp > 1) {
@@ -186,6 +190,17 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
     s.time_s += c.time_s;
   }
   s.bound = s.compute_time_s > s.memory_time_s ? Bound::compute : Bound::memory;
+
+  // Without a CUDA graph the host issues the step's kernels one by one: the GPU waits for the
+  // launches whenever issuing them takes longer than running them (eager_launch: the wait).
+  if (eager_launch_s_ > 0) {
+    const double issue = static_cast<double>(s.kernels) * eager_launch_s_;
+    if (issue > s.time_s) {
+      s.components.push_back({"eager_launch", 0, 0, 0, 0, issue - s.time_s});
+      s.overhead_s += issue - s.time_s;
+      s.time_s = issue;
+    }
+  }
 
   // Stream offload: the oldest KV crosses the link into HBM staging each step, layer by layer.
   // Prefetched, layer l+1's transfer runs under layer l's work: the step is the longer of the two

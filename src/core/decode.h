@@ -11,6 +11,8 @@
 // where kv_cache's bytes use attention_bandwidth_fraction, ssm_state's state_bandwidth_fraction and
 // lm_head's lm_head_bandwidth_fraction (each bandwidth_fraction unless the preset sets it),
 // summed over components (a step runs them one after another), plus the tensor-parallel all-reduces.
+// Under --enforce-eager (an engine profile with eager_launch_s) the step is at least
+// kernels x eager_launch_s, the host's time to issue them; eager_launch is the GPU's wait for it.
 // Stream offload adds a kv_offload component: the link time not hidden behind the rest of the step
 // (prefetch) or all of it (on demand); its bytes cross the link, not HBM.
 #pragma once
@@ -28,7 +30,7 @@
 namespace kvplan {
 
 // One part of a step. name: weights, kv_cache, ssm_state, lm_head, embedding, elementwise,
-// allreduce, ep_dispatch, ep_combine, pp_send, pp_bubble or kv_offload. For the collectives
+// allreduce, ep_dispatch, ep_combine, pp_send, pp_bubble, eager_launch or kv_offload. For the collectives
 // (allreduce, ep_*, pp_send), bytes are link bytes each GPU sends, not HBM bytes.
 //
 // Pipeline parallelism (pp stages, M micro-batches in flight, default M = pp as the engines run
@@ -107,6 +109,7 @@ class DecodeModel {
   Rates rates_;
   int64_t keep_tokens_ = 0;  // a bounded cache's tokens per layer (0: all)
   std::optional<MemoryModel> offload_;  // stream offload: where the KV lives at each point
+  double eager_launch_s_ = 0;  // --enforce-eager: the engine's host time per kernel (0: graphs)
 };
 
 DecodeStep decode_step(const Model& model, const Gpu& gpu, int64_t batch, int64_t context, const MemoryOptions& opt);

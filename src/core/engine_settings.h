@@ -58,6 +58,10 @@ struct EngineProfile {
                                        // (else blocks per group x smallest block)
   bool deducts_cuda_graphs = false;    // CUDA-graph memory is taken from the KV budget
   int64_t cuda_graph_bytes = 0;        // when deducted: its size (0 with --enforce-eager)
+  // Host time to issue one kernel from the engine's Python model code when no CUDA graph replays
+  // the step (--enforce-eager): a decode step then takes max(its GPU time, kernels x this) (0: not
+  // modelled; docs/timing.md "Eager decode steps").
+  double eager_launch_s = 0;
   int64_t non_torch_bytes = 0;         // memory outside PyTorch's allocator the profile sees grow: one GPU
   int64_t non_torch_bytes_tensor_parallel = 0;  // the same under tp > 1 on NVSwitch GPUs (NCCL's NVLink SHARP buffers)
   int64_t non_torch_bytes_pipeline = 0;         // the same under pp > 1 with tp = 1

@@ -191,7 +191,7 @@ const KeySpec kKeys[] = {
        d.speculative_pos = f.pos(k);
      }},
     {"engine", "enforce_eager", "true/false", "false", false,
-     "--enforce-eager (SGLang disable_cuda_graph): no CUDA graphs, so no graph memory",
+     "--enforce-eager (SGLang disable_cuda_graph): no CUDA graphs, so no graph memory and eager decode steps",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.settings.enforce_eager = f.boolean(k, false); }},
     {"engine", "enable_prefix_caching", "true/false", "the engine version's", false,
      "cache prefixes, so workload.shared_prefix_tokens and trunk_tokens blocks are held once (SGLang: "
