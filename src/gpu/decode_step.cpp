@@ -62,18 +62,26 @@ void fill(void* p, const Req& r, uint64_t seed, cudaStream_t s) {
   }
 }
 
-// The fixed routing of a MoE layer's decode step, chosen before capture: uniform top-k, token t's
-// j-th expert (t k + j) mod E, so the batch's B k assignments spread evenly over min(E, B k)
-// experts; slots (one per assignment) are ordered by expert, as vLLM's moe_align_block_size
-// orders them for the fused_moe kernel.
+// The fixed routing of a MoE layer's decode step, chosen before capture: the batch touches as many
+// experts as uniform random top-k routing touches on average, E (1 - (1 - k/E)^B) rounded (at least
+// k; the decode model's expected count, docs/timing.md), and spreads its B k assignments evenly over
+// them: token t's j-th expert is (t k + j) mod touched, k distinct experts per token. Slots (one per
+// assignment) are ordered by expert, as vLLM's moe_align_block_size orders them for the fused_moe
+// kernel.
 struct MoeRouting {
   int64_t touched = 0, slots = 0;
   std::vector<int> expert_ids, offsets, slot_token, slot_of;  // [touched], [touched + 1], [slots], [B][k]
 };
 
+int64_t expected_touched(int64_t batch, int64_t experts, int64_t k) {
+  const double E = static_cast<double>(experts), K = static_cast<double>(k);
+  const int64_t mean = std::llround(E * (1.0 - std::pow(1.0 - K / E, static_cast<double>(batch))));
+  return std::clamp<int64_t>(mean, k, std::min(experts, batch * k));
+}
+
 MoeRouting uniform_routing(int64_t batch, int64_t experts, int64_t k) {
   MoeRouting r;
-  r.touched = std::min(experts, batch * k);
+  r.touched = expected_touched(batch, experts, k);
   r.slots = batch * k;
   r.slot_of.assign(static_cast<size_t>(r.slots), 0);
   r.offsets.push_back(0);
@@ -81,7 +89,7 @@ MoeRouting uniform_routing(int64_t batch, int64_t experts, int64_t k) {
     r.expert_ids.push_back(static_cast<int>(e));
     for (int64_t t = 0; t < batch; ++t)
       for (int64_t j = 0; j < k; ++j)
-        if ((t * k + j) % experts == e) {
+        if ((t * k + j) % r.touched == e) {
           r.slot_of[static_cast<size_t>(t * k + j)] = static_cast<int>(r.slot_token.size());
           r.slot_token.push_back(static_cast<int>(t));
         }
@@ -551,8 +559,7 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
           }
         } else {
           // Distinct experts a batch of B tokens touches on average: E (1 - (1 - k/E)^B).
-          const double E = static_cast<double>(e->experts), k = static_cast<double>(e->experts_per_token);
-          const int64_t active = std::max<int64_t>(1, std::llround(E * (1.0 - std::pow(1.0 - k / E, static_cast<double>(B)))));
+          const int64_t active = expected_touched(B, e->experts, e->experts_per_token);
           const int64_t rows = std::max<int64_t>(1, (B * e->experts_per_token + active - 1) / active);
           linear(fmt::format("experts gate_up x{}", active), up, model.hidden_size, rows, active);
           linear(fmt::format("experts down x{}", active), model.hidden_size, I, rows, active);
@@ -671,8 +678,9 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
     for (const auto& layer : model.layers)
       if (layer.mlp)
         if (const auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {
-          notes_.push_back(fmt::format("MoE routing fixed before capture: {} tokens x top-{} spread evenly over {} of {} experts",
-                                       B, e->experts_per_token, std::min(e->experts, B * e->experts_per_token), e->experts));
+          notes_.push_back(fmt::format("MoE routing fixed before capture: {} tokens x top-{} spread evenly over {} of {} experts "
+                                       "(the expected count under uniform random routing)",
+                                       B, e->experts_per_token, expected_touched(B, e->experts, e->experts_per_token), e->experts));
           break;
         }
   } else {

@@ -152,9 +152,15 @@ __global__ void __launch_bounds__(256, 3) grouped_gemv_kernel(GroupedGemv g) {
 // r + 8 and of slot r of each 8-slot block; the MMA's k order within each 16 is permuted alike for A
 // and B (virtual 2q, 2q + 1, 2q + 8, 2q + 9 <- real 8q .. 8q + 3 for the first MMA, 8q + 4 .. 8q + 7
 // for the second), which leaves every dot product unchanged. Needs in % 32 == 0.
+// Each lane issues all its loads of U k blocks (weights, then every slot block's inputs) before the
+// first MMA: an input load issued between MMAs waits out its L1/L2 latency once per slot block. On
+// the H200, Mixtral's weights at batch 128 (32 slots a group) streamed at 1.57 TB/s with the loads
+// between the MMAs and 3.31 TB/s with them issued together (docs/validation/README.md, "MoE decode
+// steps by batch"). U = 2 at NB = 4 keeps the registers in bounds. A group of more than 32 slots
+// takes another pass, reading its weights again.
 template <int NB>
 __global__ void __launch_bounds__(256) grouped_gemv_mma_kernel(GroupedGemv g) {
-  constexpr int U = 4;  // k blocks of 32 in flight: 8 weight loads of 16 bytes per lane
+  constexpr int U = NB >= 4 ? 2 : 4;  // k blocks of 32 in flight
   const int group = blockIdx.y;
   const int lane = threadIdx.x % 32, r = lane / 4, q = lane % 4;
   const int64_t o0 = (int64_t(blockIdx.x) * 8 + threadIdx.x / 32) * 16;
@@ -173,9 +179,10 @@ __global__ void __launch_bounds__(256) grouped_gemv_mma_kernel(GroupedGemv g) {
       const int slot = sb + 8 * j + r;  // slots past the group's end read its first input, stored nowhere
       xs[j] = x + int64_t(g.in_rows[slot < s1 ? slot : s0]) * chunks + q;
     }
+    const int blocks = min(NB, (s1 - sb + 7) / 8);  // slot blocks of this pass
     float acc[NB][4] = {};
     for (int64_t kb = 0; kb < kblocks; kb += U) {
-      uint4 lo[U], hi[U];
+      uint4 lo[U], hi[U], b[U][NB];
 #pragma unroll
       for (int u = 0; u < U; ++u)
         if (kb + u < kblocks) {
@@ -183,17 +190,21 @@ __global__ void __launch_bounds__(256) grouped_gemv_mma_kernel(GroupedGemv g) {
           hi[u] = ld_stream(w_hi + (kb + u) * 4);
         }
 #pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int j = 0; j < NB; ++j)
+          if (kb + u < kblocks && j < blocks) b[u][j] = __ldg(xs[j] + (kb + u) * 4);
+#pragma unroll
       for (int u = 0; u < U; ++u) {
         if (kb + u >= kblocks) break;
         const unsigned a0[4] = {lo[u].x, hi[u].x, lo[u].y, hi[u].y};
         const unsigned a1[4] = {lo[u].z, hi[u].z, lo[u].w, hi[u].w};
 #pragma unroll
-        for (int j = 0; j < NB; ++j) {
-          if (sb + 8 * j >= s1) break;
-          const uint4 b = __ldg(xs[j] + (kb + u) * 4);
-          Mma<bf16>::run(acc[j], a0, b.x, b.y);
-          Mma<bf16>::run(acc[j], a1, b.z, b.w);
-        }
+        for (int j = 0; j < NB; ++j)
+          if (j < blocks) {
+            Mma<bf16>::run(acc[j], a0, b[u][j].x, b[u][j].y);
+            Mma<bf16>::run(acc[j], a1, b[u][j].z, b[u][j].w);
+          }
       }
     }
     // acc[j]: rows r (0, 1) and r + 8 (2, 3), slots 8j + 2q and 8j + 2q + 1.
