@@ -4,6 +4,8 @@ the error of each (predicted / measured - 1) as a Markdown table, with the mean 
 The measured step does not depend on the preset, so any preset can be priced after the run.
 
     bench/calibrate_steps.py KVPLAN OUTDIR PRESET...   (e.g. build/kvplan /tmp/run h200 presets/h200-calibrated.yaml)
+
+OUTDIR may also be a moe_sweep.json of bench/moe_sweep.sh, as FILE or FILE:BINDIR when it timed several builds.
 """
 import json
 import os
@@ -21,8 +23,17 @@ def predicted_step_s(kvplan, model, gpu, batch, context):
 
 def main():
     kvplan, outdir, presets = sys.argv[1], sys.argv[2], sys.argv[3:]
-    runs = [(r["model"], r["batch"], r["context"], r["decode_step"]["measured"]["median_s"])
-            for r in json.load(open(os.path.join(outdir, "validate.json"))).values() if "decode_step" in r]
+    if ".json" in outdir:
+        path, _, binary = outdir.partition(":")
+        records = json.load(open(path))["records"]
+        binaries = sorted({r["binary"] for r in records})
+        if not binary and len(binaries) > 1:
+            sys.exit(f"{path} timed several builds ({', '.join(binaries)}): name one as {path}:BINDIR")
+        binary = binary or binaries[0]
+        runs = [(r["model"], r["batch"], r["context"], r["step_measured_s"]) for r in records if r["binary"] == binary]
+    else:
+        runs = [(r["model"], r["batch"], r["context"], r["decode_step"]["measured"]["median_s"])
+                for r in json.load(open(os.path.join(outdir, "validate.json"))).values() if "decode_step" in r]
     names = [os.path.basename(p).removesuffix(".yaml") for p in presets]
     print("| model | batch | context | measured us | " + " | ".join(f"{n} error %" for n in names) + " |")
     print("|---|---|---|---|" + "---|" * len(presets))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MoE decode steps by batch on the GPU machine: the grouped GEMV's correctness checks, then
-# `kvplan validate` (engine-like decode step, bundled preset) for Mixtral-8x7B (8 experts, top-2)
+# `kvplan validate` (engine-like decode step; the bundled preset, or the preset file in PRESET) for Mixtral-8x7B (8 experts, top-2)
 # and Qwen3-30B-A3B (128 experts, top-8) at batch 1-128, 4K context, once per binary folder given,
 # in one run so that two builds compare side by side. From the repo root:
 #   bench/moe_sweep.sh OUTDIR [BINDIR...]      (default BINDIR: gpu-bin)
@@ -21,7 +21,7 @@ for bin in "${BINS[@]}"; do
   for model in mixtral-8x7b qwen3-30b-a3b; do
     for batch in 1 4 8 16 32 64 128; do
       name=$(echo "$bin" | tr '/' '_')
-      timeout 120 "$bin/kvplan" validate --model $model --batch $batch --context 4096 --gpu $CARD --no-check --no-prefill \
+      timeout 120 "$bin/kvplan" validate --model $model --batch $batch --context 4096 --gpu "${PRESET:-$CARD}" --no-check --no-prefill \
           --max-time 0.3 --format json > "$VTMP/$name--$model--$batch.json" 2>/dev/null || echo "VALIDATE FAILED: $bin $model $batch"
     done
   done

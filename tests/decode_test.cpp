@@ -286,6 +286,33 @@ TEST_CASE("lm_head_bandwidth_fraction times the lm_head component, nothing else"
   CHECK(prefill(m, split, 1, 16, options(m)).time_s == prefill(m, base, 1, 16, options(m)).time_s);
 }
 
+TEST_CASE("expert_bandwidth_fraction times the routed experts' bytes, nothing else", "[decode][efficiency][moe]") {
+  const Model m = model("mixtral-8x7b");
+  const Gpu base = gpu("h100-sxm");
+  Gpu split = base;
+  split.efficiency.expert_bandwidth_fraction = 0.75;
+  const DecodeStep s0 = decode_step(m, base, 1, 1024, options(m));
+  const DecodeStep s = decode_step(m, split, 1, 1024, options(m));
+  // Batch 1 touches 2 experts a layer: 32 layers x 2 x 176,160,768 params x 2 B = 22,548,578,304 B of experts,
+  // beside 32 x 41,984,000 x 2 B = 2,686,976,000 B of dense weights (the MoE test above derives both).
+  const DecodeComponent& w = part(s, "weights");
+  CHECK(w.bytes == 22548578304LL + 2686976000LL);
+  CHECK(w.bytes == part(s0, "weights").bytes);
+  // Memory-bound at batch 1 (2 x 32 x 394,297,344 = 25.2 GFLOP at 742 TFLOP/s = 34 us against ~8 ms of bytes): dense bytes at 0.90 x
+  // 3.35e12 plus expert bytes at 0.75 x 3.35e12, plus the kernels' overhead as before.
+  const double dense_s = 2686976000.0 / (0.90 * 3.35e12), expert_s = 22548578304.0 / (0.75 * 3.35e12);  // 0.891 + 8.975 ms
+  CHECK(w.time_s == Approx(dense_s + expert_s + static_cast<double>(w.kernels) * 4e-6));
+  // The difference is the experts' alone: 22,548,578,304 / 3.35e12 x (1/0.75 - 1/0.90) = 1.4958 ms.
+  CHECK(w.time_s - part(s0, "weights").time_s == Approx(1.4958e-3).epsilon(1e-4));
+  CHECK(s.time_s - s0.time_s == Approx(1.4958e-3).epsilon(1e-4));
+  // The floor is the datasheet's either way; the other components stream as before, to the last bit.
+  CHECK(w.time_floor_s == part(s0, "weights").time_floor_s);
+  for (const char* name : {"kv_cache", "lm_head", "embedding"}) CHECK(part(s, name).time_s == part(s0, name).time_s);
+  // A dense model has no expert bytes: the fraction changes nothing.
+  const Model llama = model("llama-3.1-8b");
+  CHECK(decode_step(llama, split, 8, 4096, options(llama)).time_s == decode_step(llama, base, 8, 4096, options(llama)).time_s);
+}
+
 TEST_CASE("a hybrid uses each fraction for its own component", "[decode][efficiency][hybrid]") {
   const Model j = model("jamba-v0.1");
   Gpu split = gpu("h100-sxm");

@@ -121,15 +121,23 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
 
   // Weights: dense tensors once; each MoE group the experts the pass's tokens touch (under expert
   // parallelism: the GPU's own experts, touched by the tokens of every replica).
-  int64_t weight_bytes = w.dense_weight_bytes;
+  int64_t expert_bytes = 0;
   for (const ExpertGroup& g : w.expert_groups) {
     const double touched = expected_local_experts_touched(g, tokens);
     s.experts_touched = std::max(s.experts_touched, touched);
-    weight_bytes = add(weight_bytes, std::llround(touched * static_cast<double>(g.bytes_per_expert)));
+    expert_bytes = add(expert_bytes, std::llround(touched * static_cast<double>(g.bytes_per_expert)));
   }
+  const int64_t weight_bytes = add(w.dense_weight_bytes, expert_bytes);
+  // The dense tensors stream at the bandwidth, the experts at the fused MoE kernel's
+  // (expert_bandwidth_fraction): one rate for the component, bytes over the two streams' time.
+  Rate weight_rate = rates_.bandwidth;
+  if (expert_bytes > 0 && rates_.expert_bandwidth.achievable != rates_.bandwidth.achievable)
+    weight_rate.achievable = static_cast<double>(weight_bytes) /
+                             (static_cast<double>(w.dense_weight_bytes) / rates_.bandwidth.achievable +
+                              static_cast<double>(expert_bytes) / rates_.expert_bandwidth.achievable);
   // The GEMMs' math at the preset's efficiency for their shapes, rows = the pass's tokens.
   const Efficiency& eff = gpu_.efficiency;
-  component("weights", weight_bytes, rates_.bandwidth, t * w.linear_flops_per_token, w.kernels.weights,
+  component("weights", weight_bytes, weight_rate, t * w.linear_flops_per_token, w.kernels.weights,
             gemm_rate(rates_.linear, w.gemms, eff, t));
 
   // KV cache: every sequence reads min(context, window) tokens per layer (a bounded cache: at most

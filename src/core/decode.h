@@ -8,8 +8,9 @@
 //   expected: max(bytes / (bandwidth x bandwidth_fraction), FLOPs / (peak x flops fraction))
 //             (weights and lm_head: each GEMM shape at the preset's gemm_efficiency, if it has one)
 //             + kernels x kernel_overhead_s
-// where kv_cache's bytes use attention_bandwidth_fraction, ssm_state's state_bandwidth_fraction and
-// lm_head's lm_head_bandwidth_fraction (each bandwidth_fraction unless the preset sets it),
+// where kv_cache's bytes use attention_bandwidth_fraction, ssm_state's state_bandwidth_fraction,
+// lm_head's lm_head_bandwidth_fraction and the weights' routed experts expert_bandwidth_fraction
+// (each bandwidth_fraction unless the preset sets it),
 // summed over components (a step runs them one after another), plus the tensor-parallel all-reduces.
 // Under --enforce-eager (an engine profile with eager_launch_s) the step is at least
 // kernels x eager_launch_s, the host's time to issue them; eager_launch is the GPU's wait for it.

@@ -83,6 +83,7 @@ struct Rates {
   Rate kv_bandwidth;       // decode attention reading the KV cache (attention_bandwidth_fraction)
   Rate state_bandwidth;    // decode SSM/conv state update, read + write (state_bandwidth_fraction)
   Rate lm_head_bandwidth;  // decode step's vocab projection, one GEMV/GEMM (lm_head_bandwidth_fraction)
+  Rate expert_bandwidth;   // decode step's routed experts in the fused MoE kernel (expert_bandwidth_fraction)
   Rate linear;     // FLOP/s
   Rate attention;
   Rate fp32;

@@ -418,6 +418,55 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
         batches[0], runs[0].time_s * 1e6, batches[1], runs[1].time_s * 1e6, weight_bytes, c.step_kernel_overhead_s * 1e6,
         c.lm_head_bytes_per_s));
   }
+  progress("MoE experts in a CUDA graph");
+  {
+    // Mixtral-8x7B's experts (mistralai/Mixtral-8x7B-v0.1 config.json: hidden 4096, intermediate
+    // 14336, 8 experts, top-2): gate_up [2 x 14336][4096] and down [4096][14336] per expert, the
+    // decode step's grouped GEMV over all 8 at 2 slots each (batch 8: the CUDA-core path) and 8 each
+    // (batch 32: the tensor cores), every expert's weights read once.
+    const int64_t experts = 8, hidden = 4096, inter = 14336;
+    struct Proj {
+      const char* name;
+      int64_t out, in;
+    };
+    const Proj projs[] = {{"gate_up", 2 * inter, hidden}, {"down", hidden, inter}};
+    std::vector<GraphTiming> runs;
+    for (const int64_t per : {int64_t{2}, int64_t{8}}) {
+      const int64_t slots = experts * per;
+      std::vector<int> ids(static_cast<size_t>(experts)), offsets(static_cast<size_t>(experts + 1)),
+          rows(static_cast<size_t>(slots));
+      for (int64_t e = 0; e <= experts; ++e) {
+        if (e < experts) ids[static_cast<size_t>(e)] = static_cast<int>(e);
+        offsets[static_cast<size_t>(e)] = static_cast<int>(e * per);
+      }
+      for (int64_t s = 0; s < slots; ++s) rows[static_cast<size_t>(s)] = static_cast<int>(s);
+      auto upload = [&](const std::vector<int>& v) {
+        DeviceBuffer b(static_cast<int64_t>(v.size()) * 4);
+        CUDA_CHECK(cudaMemcpy(b.get(), v.data(), v.size() * 4, cudaMemcpyHostToDevice));
+        return b;
+      };
+      const DeviceBuffer d_ids = upload(ids), d_offsets = upload(offsets), d_rows = upload(rows);
+      for (const Proj& p : projs) {
+        DeviceBuffer w(experts * p.out * p.in * 2), x(slots * p.in * 2), y(slots * p.out * 2);
+        fill_random_bf16(w.get(), experts * p.out * p.in, 96, -0.05f, 0.05f, timer.stream());
+        fill_random_bf16(x.get(), slots * p.in, 95, -1, 1, timer.stream());
+        const GroupedGemv g{w.get(),   x.get(), y.get(), d_ids.as<int>(), d_offsets.as<int>(), d_rows.as<int>(),
+                            experts, p.out, p.in,    slots,           per};
+        const int64_t bytes = experts * p.out * p.in * 2;  // the model counts the experts' weights
+        const StepOp op{"weights", p.name, bytes, 2.0 * static_cast<double>(slots * p.out * p.in),
+                        [g](cudaStream_t s) { launch_grouped_gemv(g, s); }};
+        runs.push_back(GraphTiming{bytes, 1, time_graph(timer, {&op}, o).median_s});
+        c.expert_graphs.emplace_back(fmt::format("{} x{} experts, {} slots each", p.name, experts, per), runs.back());
+      }
+    }
+    c.expert_bytes_per_s = bytes_per_s_after_overhead(runs, c.step_kernel_overhead_s);
+    c.methods.push_back(fmt::format(
+        "expert_bandwidth_fraction (the decode step's routed experts): the decode step's grouped expert GEMV "
+        "(src/gpu/moe.cu) over Mixtral-8x7B's 8 experts, gate_up (28672 x 4096) and down (4096 x 14336) at 2 and 8 "
+        "slots per expert, each alone in a CUDA graph, cold L2 before each replay, median replay; per graph expert "
+        "weight bytes / (time - 1 x kernel_overhead_s {:.3f} us), mean of the four = {:.4g} B/s; / datasheet bandwidth",
+        c.step_kernel_overhead_s * 1e6, c.expert_bytes_per_s));
+  }
   progress("GEMM and prefill attention");
   const TimedCheck g = time_linear(timer, blas, 8192, 8192, 8192, o);
   c.gemm_flops = g.achieved_flops();

@@ -119,13 +119,15 @@ std::string render_gpu(const Gpu& g) {
   if (g.price.usd_per_gpu_hour > 0)
     out += fmt::format("  price         ${:.2f}/GPU-hour ({}, {})\n", g.price.usd_per_gpu_hour, g.price.date, g.price.source);
   const Efficiency& e = g.efficiency;
-  // The KV-cache, state and lm_head bandwidths only where the preset sets them apart from bandwidth_fraction.
+  // The KV-cache, state, lm_head and expert bandwidths only where the preset sets them apart from bandwidth_fraction.
   std::string apart;
   if (e.attention_bandwidth() != e.bandwidth_fraction) apart += "KV cache " + percent(e.attention_bandwidth());
   if (e.state_bandwidth() != e.bandwidth_fraction)
     apart += (apart.empty() ? "" : ", ") + std::string("SSM state ") + percent(e.state_bandwidth());
   if (e.lm_head_bandwidth() != e.bandwidth_fraction)
     apart += (apart.empty() ? "" : ", ") + std::string("lm_head ") + percent(e.lm_head_bandwidth());
+  if (e.expert_bandwidth() != e.bandwidth_fraction)
+    apart += (apart.empty() ? "" : ", ") + std::string("MoE experts ") + percent(e.expert_bandwidth());
   const std::string bandwidth = percent(e.bandwidth_fraction) + (apart.empty() ? "" : " (" + apart + ")");
   out += fmt::format("  efficiency    bandwidth {}, GEMM {}, attention {}, kernel overhead {:.1f} us{}\n", bandwidth,
                      percent(e.flops_fraction), percent(e.attention_flops_fraction), e.kernel_overhead_s * 1e6,
@@ -167,7 +169,8 @@ Json gpu_to_json(const Gpu& g) {
           {"efficiency", {{"bandwidth_fraction", e.bandwidth_fraction},
                           {"attention_bandwidth_fraction", e.attention_bandwidth()},
                           {"state_bandwidth_fraction", e.state_bandwidth()},
-                          {"lm_head_bandwidth_fraction", e.lm_head_bandwidth()}, {"flops_fraction", e.flops_fraction},
+                          {"lm_head_bandwidth_fraction", e.lm_head_bandwidth()},
+                          {"expert_bandwidth_fraction", e.expert_bandwidth()}, {"flops_fraction", e.flops_fraction},
                           {"attention_flops_fraction", e.attention_flops_fraction},
                           {"kernel_overhead_s", e.kernel_overhead_s}, {"allreduce_latency_s", e.allreduce_latency_s},
                           {"calibrated", e.calibrated}}},

@@ -208,6 +208,8 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
     e.state_bandwidth_fraction = fraction(c.ssm_update_bytes_per_s, bw, "state_bandwidth_fraction");
   if (c.lm_head_bytes_per_s > 0)
     e.lm_head_bandwidth_fraction = fraction(c.lm_head_bytes_per_s, bw, "lm_head_bandwidth_fraction");
+  if (c.expert_bytes_per_s > 0)
+    e.expert_bandwidth_fraction = fraction(c.expert_bytes_per_s, bw, "expert_bandwidth_fraction");
   if (c.gemm_flops > 0 && bf16_peak > 0) e.flops_fraction = fraction(c.gemm_flops, bf16_peak, "flops_fraction");
   if (!c.gemm_grid.empty()) {
     for (const GemmPoint& p : c.gemm_grid)
@@ -272,6 +274,8 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   if (e.state_bandwidth_fraction) y += fmt::format("  state_bandwidth_fraction: {:.4f}\n", *e.state_bandwidth_fraction);
   if (e.lm_head_bandwidth_fraction)
     y += fmt::format("  lm_head_bandwidth_fraction: {:.4f}\n", *e.lm_head_bandwidth_fraction);
+  if (e.expert_bandwidth_fraction)
+    y += fmt::format("  expert_bandwidth_fraction: {:.4f}\n", *e.expert_bandwidth_fraction);
   y += fmt::format("  flops_fraction: {:.4f}\n", e.flops_fraction);
   if (!c.gemm_grid.empty()) {
     y += "  gemm_efficiency:  # bf16 GEMM [m, k] x [k, n] achieved / datasheet peak (calibration.method)\n";
@@ -311,6 +315,13 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   y += "  lm_head_graphs:  # one cuBLAS bf16 GEMV/GEMM of the vocab x hidden weight in a CUDA graph, cold L2\n";
   for (const auto& [b, g] : c.lm_head_graphs)
     y += fmt::format("    - {{batch: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", b, g.kernels, g.bytes, g.time_s);
+  if (c.expert_bytes_per_s > 0) {
+    y += fmt::format("  expert_bytes_per_s: {:.4g}\n", c.expert_bytes_per_s);
+    y += "  expert_graphs:  # the grouped expert GEMV alone in a CUDA graph, cold L2; bytes = expert weights\n";
+    for (const auto& [label, g] : c.expert_graphs)
+      y += fmt::format("    - {{op: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels, g.bytes,
+                       g.time_s);
+  }
   y += fmt::format("  gemm_bf16_flops: {:.4g}\n", c.gemm_flops);
   y += fmt::format("  prefill_attention_flops: {:.4g}\n", c.prefill_attention_flops);
   y += "  gemv_curve:  # [weight bytes, achieved bytes/s], cuBLAS bf16 GEMV at batch 1, cold L2\n";

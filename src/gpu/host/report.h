@@ -129,6 +129,11 @@ struct Calibration {
   // bytes / (time - kernel overhead) (bytes_per_s_after_overhead; lm_head_bandwidth_fraction).
   std::vector<std::pair<int64_t, GraphTiming>> lm_head_graphs;  // batch -> one replay
   double lm_head_bytes_per_s = 0;
+  // The decode step's fused MoE op (gpu/moe.cu's grouped GEMV) alone in a CUDA graph, Mixtral's
+  // experts at 2 and 8 slots each (both kernel paths); expert_bytes_per_s = the mean of expert
+  // weight bytes / (time - kernel overhead) (expert_bandwidth_fraction).
+  std::vector<std::pair<std::string, GraphTiming>> expert_graphs;  // label -> one replay
+  double expert_bytes_per_s = 0;
   std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
   // Whole engine-like decode steps (one CUDA graph each, gpu/decode_step.h): the `fit` ones set
   // kernel_overhead_s (fit_step_kernel_cost), the others check the written preset on models and
