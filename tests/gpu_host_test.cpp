@@ -298,6 +298,36 @@ TEST_CASE("calibrated preset writes lm_head_bandwidth_fraction and its graphs", 
         std::string::npos);
 }
 
+TEST_CASE("calibrated preset writes expert_bandwidth_fraction and its graphs", "[gpu-host]") {
+  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");  // 3.35e12 B/s
+  Calibration c;
+  c.step_bytes_per_s = 3.05e12;
+  c.step_kernel_overhead_s = 2.0e-6;
+  // Mixtral's 8 gate_up experts, 8 x 28672 x 4096 x 2 B = 1,879,048,192 B: one graph at 2.8e12 B/s and one
+  // at 2.6e12 B/s after its one kernel's 2 us; the mean rate is 2.7e12 B/s.
+  const int64_t bytes = 1879048192;
+  const GraphTiming fast{bytes, 1, bytes / 2.8e12 + 2.0e-6}, slow{bytes, 1, bytes / 2.6e12 + 2.0e-6};
+  c.expert_graphs = {{"gate_up x8 experts, 2 slots each", fast}, {"gate_up x8 experts, 8 slots each", slow}};
+  c.expert_bytes_per_s = bytes_per_s_after_overhead({fast, slow}, c.step_kernel_overhead_s);
+  CHECK(c.expert_bytes_per_s == Approx(2.7e12));
+  const std::string yaml = render_calibrated_preset(base, c);
+  // 2.7e12 / 3.35e12 = 0.805970 -> 0.8060.
+  CHECK(yaml.find("  expert_bandwidth_fraction: 0.8060\n") != std::string::npos);
+  const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
+  REQUIRE(g.efficiency.expert_bandwidth_fraction);
+  CHECK(g.efficiency.expert_bandwidth() == Approx(0.8060));
+  // Only the experts move: the dense weights and the lm_head follow 3.05e12 / 3.35e12 = 0.9104.
+  CHECK(g.efficiency.bandwidth_fraction == Approx(0.9104));
+  CHECK(g.efficiency.lm_head_bandwidth() == Approx(0.9104));
+  // The raw figures under calibration: 1,879,048,192 / 2.8e12 + 2 us = 673.089 us = 6.7309e-04 s.
+  CHECK(yaml.find("  expert_bytes_per_s: 2.7e+12\n") != std::string::npos);
+  CHECK(yaml.find("    - {op: \"gate_up x8 experts, 2 slots each\", kernels: 1, bytes: 1879048192, time_s: 6.7309e-04}\n") !=
+        std::string::npos);
+  // Without a measurement the preset has no expert figure: experts stream at bandwidth_fraction.
+  c.expert_bytes_per_s = 0;
+  CHECK(render_calibrated_preset(base, c).find("expert_bandwidth_fraction") == std::string::npos);
+}
+
 TEST_CASE("a measured rate above the datasheet writes no preset", "[gpu-host]") {
   const Gpu base = Registry::load("").resolve_gpu("h100-sxm");
   Calibration c;
