@@ -16,7 +16,7 @@ source "$(dirname "$0")/device_setup.sh"
 echo "== correctness ($BIN)"
 timeout 180 "$BIN/kvplan-gpu-bench" check > "$OUT/check.txt" 2>&1 || echo "CHECK FAILED"
 grep -E "^grouped|FAIL" "$OUT/check.txt"
-VTMP=/tmp/kvplan-moe-sweep; rm -rf $VTMP; mkdir -p $VTMP
+VTMP=$(mktemp -d)
 for bin in "${BINS[@]}"; do
   for model in mixtral-8x7b qwen3-30b-a3b; do
     for batch in 1 4 8 16 32 64 128; do

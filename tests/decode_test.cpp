@@ -298,7 +298,7 @@ TEST_CASE("expert_bandwidth_fraction times the routed experts' bytes, nothing el
   const DecodeComponent& w = part(s, "weights");
   CHECK(w.bytes == 22548578304LL + 2686976000LL);
   CHECK(w.bytes == part(s0, "weights").bytes);
-  // Memory-bound at batch 1 (2 x 32 x 394,297,344 = 25.2 GFLOP at 742 TFLOP/s = 34 us against ~8 ms of bytes): dense bytes at 0.90 x
+  // Memory-bound at batch 1 (2 x 32 x 394,297,344 = 25.2 GFLOP at 742 TFLOP/s = 34 us against ~10 ms of bytes): dense bytes at 0.90 x
   // 3.35e12 plus expert bytes at 0.75 x 3.35e12, plus the kernels' overhead as before.
   const double dense_s = 2686976000.0 / (0.90 * 3.35e12), expert_s = 22548578304.0 / (0.75 * 3.35e12);  // 0.891 + 8.975 ms
   CHECK(w.time_s == Approx(dense_s + expert_s + static_cast<double>(w.kernels) * 4e-6));

@@ -576,6 +576,8 @@ std::vector<CorrectnessCheck> run_correctness_checks(uint64_t seed, int sm_count
                  check_grouped_gemv(8, {5, 2, 7}, {0, 3, 16, 16}, 16, 640, 2880, rng), t});
   out.push_back({"grouped GEMV (tensor cores) 3 experts x 20 slots (3 of 4 slot blocks), 512 x 4096",
                  check_grouped_gemv(3, {2, 0, 1}, {0, 20, 40, 60}, 60, 512, 4096, rng), t});
+  out.push_back({"grouped GEMV (tensor cores) 2 experts x 20 slots, 512 x 4128 (129 k blocks: an odd tail)",
+                 check_grouped_gemv(2, {1, 0}, {0, 20, 40}, 40, 512, 4128, rng), t});
   out.push_back({"grouped GEMV (tensor cores) 2 experts x 40 slots (two passes), 256 x 14336",
                  check_grouped_gemv(2, {1, 0}, {0, 40, 80}, 80, 256, 14336, rng), t});
   out.push_back({"MoE combine 8 tokens x top-2, 4096", check_moe_combine(8, 2, 4096, rng), t});
