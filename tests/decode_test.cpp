@@ -375,6 +375,15 @@ TEST_CASE("Eager decode (--enforce-eager): a step waits for its kernels' launche
   CHECK(big_graph.time_s > 355 * 28e-6);
   CHECK(big_eager.time_s == Approx(big_graph.time_s));
   CHECK_FALSE(has_part(big_eager, "eager_launch"));
+  // Two pipeline stages, batch 1 (one micro-batch): each stage issues its own kernels, 16 layers x 11 plus
+  // the embedding (177) and 16 x 11 plus the lm_head's 2 (178), 4.96 and 4.98 ms of launches against about
+  // 3 ms of GPU time each; the micro-batch passes both stages and the send between them.
+  MemoryOptions pp = o;
+  pp.engine.pipeline_parallel_size = 2;
+  const DecodeStep staged = decode_step(m, gpu("h100-sxm"), 1, 4096, pp);
+  CHECK(staged.time_s == Approx(177 * 28e-6 + 178 * 28e-6 + part(staged, "pp_send").time_s));
+  CHECK(part(staged, "eager_launch").time_s > 0);
+  CHECK(part(staged, "pp_bubble").time_s == Approx(0).margin(1e-12));
   // The ideal engine has no host-launch figure: eager changes nothing there either.
   MemoryOptions ideal = options(m);
   ideal.engine.enforce_eager = true;

@@ -82,7 +82,7 @@ DecodeStep DecodeModel::pipeline_step(int64_t batch, int64_t context, int64_t qu
   s.overhead_s += send.time_s;
   s.kernels += send.kernels;
   s.components.push_back(send);
-  s.components.push_back({"pp_bubble", 0, 0, 0, 0, cycle - stages_s - send.time_s});
+  s.components.push_back({"pp_bubble", 0, 0, 0, 0, std::max(0.0, cycle - stages_s - send.time_s)});
   s.time_s = cycle;
   s.bound = s.compute_time_s > s.memory_time_s ? Bound::compute : Bound::memory;
   s.tokens_per_s = static_cast<double>(batch) / s.time_s;
