@@ -288,13 +288,6 @@ double check_linear(Rng& rng) {
 // factor 2. Parts of a buffer a kernel must not touch are compared bit for bit.
 constexpr double kBf16OutTol = 4e-3;
 
-template <class T>
-DeviceBuffer upload_raw(const std::vector<T>& v) {
-  DeviceBuffer d(static_cast<int64_t>(v.size() * sizeof(T)));
-  CUDA_CHECK(cudaMemcpy(d.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
-  return d;
-}
-
 // Fused residual add + RMSNorm over `rows` x `heads` vectors of `width`, `stride` apart (0 =
 // packed); the stride's gap (V in a QKV row) must come back unchanged.
 double check_rms_norm(int64_t rows, int64_t heads, int64_t width, int64_t stride, bool fused, bool unit_offset, Rng& rng) {
@@ -339,7 +332,7 @@ double check_rotary(int64_t tokens, int64_t heads, int64_t kv_heads, int64_t hea
   auto cs = random(rng, positions * rotary_dim, -1, 1);
   std::vector<int64_t> pos(static_cast<size_t>(tokens));
   for (auto& p : pos) p = static_cast<int64_t>(rng.next() % positions);
-  DeviceBuffer dq = upload(qkv, Fmt::bf16), dk = upload(kb, Fmt::bf16), dcs = upload(cs, Fmt::bf16), dp = upload_raw(pos);
+  DeviceBuffer dq = upload(qkv, Fmt::bf16), dk = upload(kb, Fmt::bf16), dcs = upload(cs, Fmt::bf16), dp = to_device(pos);
   char* q = static_cast<char*>(dq.get());
   Rotary r{q + q_offset * 2, own_k ? static_cast<char*>(dk.get()) + k_offset * 2 : q + (q_offset + heads * head_dim) * 2,
            dcs.get(), dp.as<int64_t>(), tokens, heads, kv_heads, head_dim, rotary_dim, qrow, own_k ? k_stride : 0};
@@ -369,10 +362,10 @@ double check_kv_append(int64_t batch, int64_t kv_heads, int64_t head_dim, bool w
   DeviceBuffer dsrc = upload(src, Fmt::bf16);
   std::vector<int64_t> slots(static_cast<size_t>(batch));
   for (auto& s : slots) s = static_cast<int64_t>(rng.next() % context);
-  DeviceBuffer dslots = upload_raw(slots);
+  DeviceBuffer dslots = to_device(slots);
   std::vector<uint8_t> pattern(static_cast<size_t>(cache_n * el));
   for (auto& b : pattern) b = static_cast<uint8_t>(0x30 + rng.next() % 8);  // finite in every format
-  DeviceBuffer kc = upload_raw(pattern), vc = upload_raw(pattern);
+  DeviceBuffer kc = to_device(pattern), vc = to_device(pattern);
   KvAppend a;
   a.k = dsrc.get();
   a.v = with_v ? static_cast<char*>(dsrc.get()) + kv_heads * head_dim * 2 : nullptr;
@@ -451,8 +444,8 @@ double check_grouped_gemv(int64_t pool, const std::vector<int>& expert_ids, cons
   std::vector<int> in_rows(static_cast<size_t>(slots));
   for (auto& r : in_rows) r = static_cast<int>(rng.next() % static_cast<uint64_t>(inputs));
   auto w = random(rng, pool * out * in, -1, 1), x = random(rng, inputs * in, -1, 1);
-  DeviceBuffer dw = upload(w, Fmt::bf16), dx = upload(x, Fmt::bf16), de = upload_raw(expert_ids), doff = upload_raw(offsets),
-               drows = upload_raw(in_rows);
+  DeviceBuffer dw = upload(w, Fmt::bf16), dx = upload(x, Fmt::bf16), de = to_device(expert_ids), doff = to_device(offsets),
+               drows = to_device(in_rows);
   DeviceBuffer y = poisoned(slots * out * 2);
   int64_t most = 0;
   for (size_t gi = 0; gi + 1 < offsets.size(); ++gi) most = std::max<int64_t>(most, offsets[gi + 1] - offsets[gi]);
@@ -480,7 +473,7 @@ double check_moe_combine(int64_t tokens, int64_t k, int64_t width, Rng& rng) {
   for (int64_t i = 0; i < slots; ++i) slot_of[static_cast<size_t>(i)] = static_cast<int>((i * 7 + 3) % slots);  // a permutation
   std::vector<float> wf(static_cast<size_t>(slots));
   for (auto& v : wf) v = static_cast<float>(rng.uniform(0.05, 1));
-  DeviceBuffer dy = upload(y, Fmt::bf16), ds = upload_raw(slot_of), dwt = upload_raw(wf);
+  DeviceBuffer dy = upload(y, Fmt::bf16), ds = to_device(slot_of), dwt = to_device(wf);
   DeviceBuffer out = poisoned(tokens * width * 2);
   launch_moe_combine({dy.get(), dwt.as<float>(), ds.as<int>(), out.get(), tokens, k, width}, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/layer_work.h"
 #include "gpu/device.h"
 #include "gpu/kernels.h"
 
@@ -74,8 +75,7 @@ struct MoeRouting {
 };
 
 int64_t expected_touched(int64_t batch, int64_t experts, int64_t k) {
-  const double E = static_cast<double>(experts), K = static_cast<double>(k);
-  const int64_t mean = std::llround(E * (1.0 - std::pow(1.0 - K / E, static_cast<double>(batch))));
+  const int64_t mean = std::llround(expected_experts_touched(experts, k, batch));
   return std::clamp<int64_t>(mean, k, std::min(experts, batch * k));
 }
 
@@ -126,16 +126,10 @@ struct DecodeStep::Impl {
   std::map<int64_t, DeviceBuffer> index_arrays;               // value -> int64 [batch] filled with it
   std::map<int64_t, DeviceBuffer> rope_tables;                // rotary_dim -> bf16 [positions][rotary_dim]
   std::map<std::tuple<int64_t, int64_t>, std::vector<DeviceBuffer>> routings;  // (experts, k) -> arrays
-  template <class T>
-  DeviceBuffer upload(const std::vector<T>& v) {
-    DeviceBuffer d(static_cast<int64_t>(std::max<size_t>(1, v.size()) * sizeof(T)));
-    if (!v.empty()) CUDA_CHECK(cudaMemcpy(d.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
-    return d;
-  }
   const int64_t* index_array(int64_t value, int64_t batch) {
     auto it = index_arrays.find(value);
     if (it == index_arrays.end())
-      it = index_arrays.emplace(value, upload(std::vector<int64_t>(static_cast<size_t>(batch), value))).first;
+      it = index_arrays.emplace(value, to_device(std::vector<int64_t>(static_cast<size_t>(batch), value))).first;
     return it->second.as<int64_t>();
   }
   DeviceBuffer positions;  // 0, 1, ..., rows - 1: a prefill's token positions and cache slots
@@ -143,7 +137,7 @@ struct DecodeStep::Impl {
     if (!positions.get()) {
       std::vector<int64_t> v(static_cast<size_t>(rows));
       for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int64_t>(i);
-      positions = upload(v);
+      positions = to_device(v);
     }
     return positions.as<int64_t>();
   }
@@ -531,12 +525,12 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
               for (size_t i = 0; i < identity.size(); ++i) identity[i] = static_cast<int>(i);
               std::vector<float> weights(static_cast<size_t>(route.slots), 1.f / static_cast<float>(e->experts_per_token));
               std::vector<DeviceBuffer> arrays;
-              arrays.push_back(im->upload(route.expert_ids));
-              arrays.push_back(im->upload(route.offsets));
-              arrays.push_back(im->upload(route.slot_token));
-              arrays.push_back(im->upload(identity));
-              arrays.push_back(im->upload(route.slot_of));
-              arrays.push_back(im->upload(weights));
+              arrays.push_back(to_device(route.expert_ids));
+              arrays.push_back(to_device(route.offsets));
+              arrays.push_back(to_device(route.slot_token));
+              arrays.push_back(to_device(identity));
+              arrays.push_back(to_device(route.slot_of));
+              arrays.push_back(to_device(weights));
               im->routings.emplace(key, std::move(arrays));
             }
             const auto& r = im->routings.at(key);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <utility>
+#include <vector>
 
 #include "gpu/cuda_check.h"
 
@@ -85,6 +86,15 @@ class DeviceBuffer {
   int64_t bytes_ = 0;
   int64_t capacity_ = 0;
 };
+
+// A device copy of a host vector (at least one element's bytes, so an empty vector still gives a
+// valid pointer).
+template <class T>
+DeviceBuffer to_device(const std::vector<T>& v) {
+  DeviceBuffer d(static_cast<int64_t>((v.empty() ? 1 : v.size()) * sizeof(T)));
+  if (!v.empty()) CUDA_CHECK(cudaMemcpy(d.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+  return d;
+}
 
 // Page-locked host memory (cudaHostAlloc): what a KV offload tier in host DRAM is, so that the
 // GPU's copy engines move it at the link's rate.

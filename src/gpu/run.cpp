@@ -440,12 +440,7 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
         offsets[static_cast<size_t>(e)] = static_cast<int>(e * per);
       }
       for (int64_t s = 0; s < slots; ++s) rows[static_cast<size_t>(s)] = static_cast<int>(s);
-      auto upload = [&](const std::vector<int>& v) {
-        DeviceBuffer b(static_cast<int64_t>(v.size()) * 4);
-        CUDA_CHECK(cudaMemcpy(b.get(), v.data(), v.size() * 4, cudaMemcpyHostToDevice));
-        return b;
-      };
-      const DeviceBuffer d_ids = upload(ids), d_offsets = upload(offsets), d_rows = upload(rows);
+      const DeviceBuffer d_ids = to_device(ids), d_offsets = to_device(offsets), d_rows = to_device(rows);
       for (const Proj& p : projs) {
         DeviceBuffer w(experts * p.out * p.in * 2), x(slots * p.in * 2), y(slots * p.out * 2);
         fill_random_bf16(w.get(), experts * p.out * p.in, 96, -0.05f, 0.05f, timer.stream());
