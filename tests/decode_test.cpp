@@ -313,6 +313,22 @@ TEST_CASE("expert_bandwidth_fraction times the routed experts' bytes, nothing el
   CHECK(decode_step(llama, split, 8, 4096, options(llama)).time_s == decode_step(llama, base, 8, 4096, options(llama)).time_s);
 }
 
+TEST_CASE("elementwise_bandwidth_fraction times the decode step's element-wise bytes", "[decode][efficiency]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu base = gpu("h100-sxm");
+  Gpu split = base;
+  split.efficiency.elementwise_bandwidth_fraction = 0.5;
+  const DecodeStep s0 = decode_step(m, base, 32, 4096, options(m));
+  const DecodeStep s = decode_step(m, split, 32, 4096, options(m));
+  // 32 tokens x 5,668,864 B (prefill_test derives the bytes per token) = 181,403,648 B at 0.5 x 3.35e12,
+  // no kernels of its own (they are counted among the weights'): 108.30 us, against 60.17 us at 0.9.
+  const DecodeComponent& e = part(s, "elementwise");
+  CHECK(e.bytes == 32LL * 5668864);
+  CHECK(e.time_s == Approx(181403648.0 / (0.5 * 3.35e12)));
+  CHECK(s.time_s - s0.time_s == Approx(181403648.0 / 3.35e12 * (1 / 0.5 - 1 / 0.9)));
+  for (const char* name : {"weights", "kv_cache", "lm_head"}) CHECK(part(s, name).time_s == part(s0, name).time_s);
+}
+
 TEST_CASE("a hybrid uses each fraction for its own component", "[decode][efficiency][hybrid]") {
   const Model j = model("jamba-v0.1");
   Gpu split = gpu("h100-sxm");

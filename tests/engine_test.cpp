@@ -191,6 +191,30 @@ TEST_CASE("engine: vLLM's memory plan subtracts weights, activations and non-tor
   CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 8192).cuda_graph_bytes == 0);
 }
 
+TEST_CASE("engine: the sampler's top-k/top-p path sets its share of vLLM's activation peak", "[engine]") {
+  // Llama-3.1-8B on an H100 at vLLM's big-GPU defaults (8192 batched tokens, 1024 sequences): the
+  // sampler's 1024 rows x 128,256 logits x 4 B = 525,336,576 B per copy outweigh the forward pass.
+  const Model m = test::model("llama-3.1-8b");
+  MemoryOptions o = test::bf16_options(m);
+  o.gpu_memory_utilization = 0.9;
+  auto peak = [&](const char* profile, std::optional<bool> flashinfer) {
+    o.engine.profile = test::bundled().resolve_engine(profile);
+    o.engine.flashinfer_sampler = flashinfer;
+    return *plan_engine(m, test::gpu("h100-sxm"), o, 8192).activation_peak_bytes;
+  };
+  const double row = 1024.0 * 128256 * 4;
+  // 0.11.1-0.16 run PyTorch's top-k/top-p, which sorts the vocabulary: 9.65 copies = 4.72 GiB (logs of
+  // Llama-3.1-8B on H100s of that time: 4.76 GiB); FlashInfer's (VLLM_USE_FLASHINFER_SAMPLER=1) 3.85.
+  CHECK(peak("vllm@0.14", std::nullopt) == std::llround(9.65 * row));
+  CHECK(peak("vllm@0.14", false) == std::llround(9.65 * row));
+  CHECK(peak("vllm@0.14", true) == std::llround(3.85 * row));
+  CHECK(peak("vllm@0.10", true) == std::llround(3.85 * row));
+  // From 0.17 a Triton kernel, no sort, with either setting: 1.88 GiB (the v0.19.0 log: 1.89).
+  CHECK(peak("vllm@0.17", std::nullopt) == std::llround(3.85 * row));
+  CHECK(peak("vllm@0.19", false) == std::llround(3.85 * row));
+  CHECK(static_cast<double>(peak("vllm@0.19", std::nullopt)) / (1 << 30) == Approx(1.884).epsilon(1e-3));
+}
+
 TEST_CASE("engine: vLLM 0.14+ keeps the fused-MoE scratch while the sampler runs", "[engine]") {
   // Qwen3-30B-A3B (config.json: hidden 2048, 128 experts of intermediate 768, top-8, vocab
   // 151,936). The Triton fused-MoE kernel's scratch for 8192 tokens x top-8 rows: the gate/up
@@ -206,9 +230,13 @@ TEST_CASE("engine: vLLM 0.14+ keeps the fused-MoE scratch while the sampler runs
   // adds to them: 2,932,898,611 B = 2.73 GiB (the v0.19.0 H100 log of tests/engines profiled 2.68).
   const double sampler = 3.85 * 1024 * 151936 * 4.0;
   CHECK(activation_peak_bytes(m, o, o.engine.profile, 8192, 1024) == std::llround(sampler + 536870912));
-  // 0.12-0.13 free it after each layer: the sampler's term alone.
+  // 0.12-0.13 free it after each layer: the sampler's term alone, here with FlashInfer's top-k/top-p
+  // (the profile's sampler_logits_copies_flashinfer, 3.85).
   o.engine.profile = test::bundled().resolve_engine("vllm@0.12");
-  CHECK(activation_peak_bytes(m, o, o.engine.profile, 8192, 1024) == std::llround(sampler));
+  EngineProfile flashinfer = o.engine.profile;
+  flashinfer.sampler_logits_copies = flashinfer.sampler_logits_copies_flashinfer;
+  CHECK(flashinfer.sampler_logits_copies == 3.85);
+  CHECK(activation_peak_bytes(m, o, flashinfer, 8192, 1024) == std::llround(sampler));
   // tp 2 splits each expert's intermediate (384), which leaves both widths at hidden 2048; 20,000
   // tokens run in chunks of 16,384: 16,384 x 8 x 4096 x 2 B.
   o.cache.tp = 2;

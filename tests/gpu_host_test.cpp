@@ -298,6 +298,34 @@ TEST_CASE("calibrated preset writes lm_head_bandwidth_fraction and its graphs", 
         std::string::npos);
 }
 
+TEST_CASE("calibrated preset writes elementwise_bandwidth_fraction and its graphs", "[gpu-host]") {
+  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");  // 3.35e12 B/s
+  Calibration c;
+  c.step_bytes_per_s = 3.05e12;
+  c.step_kernel_overhead_s = 2.0e-6;
+  c.step_kernel_cost_s = 4.0e-6;  // the whole-step fit: what the element-wise graphs subtract per kernel
+  // Llama-3.1-8B's element-wise bytes at 4096 tokens, 4096 x 5,668,864 = 23,219,666,944 B (prefill_test), in
+  // 193 kernels (synthetic timings): one graph at 2.4e12 B/s and one at 2.2e12 B/s after 193 x 4 us.
+  const int64_t bytes = 23219666944;
+  const GraphTiming fast{bytes, 193, bytes / 2.4e12 + 193 * 4.0e-6}, slow{bytes, 193, bytes / 2.2e12 + 193 * 4.0e-6};
+  c.elementwise_graphs = {{"llama-3.1-8b prefill of 4096 tokens", fast}, {"llama-3.1-8b prefill of 16384 tokens", slow}};
+  c.elementwise_bytes_per_s = bytes_per_s_after_overhead({fast, slow}, c.step_kernel_cost_s);
+  CHECK(c.elementwise_bytes_per_s == Approx(2.3e12));
+  const std::string yaml = render_calibrated_preset(base, c);
+  // 2.3e12 / 3.35e12 = 0.686567 -> 0.6866.
+  CHECK(yaml.find("  elementwise_bandwidth_fraction: 0.6866\n") != std::string::npos);
+  const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
+  REQUIRE(g.efficiency.elementwise_bandwidth_fraction);
+  CHECK(g.efficiency.elementwise_bandwidth() == Approx(0.6866));
+  CHECK(g.efficiency.bandwidth_fraction == Approx(0.9104));  // 3.05e12 / 3.35e12: the weights keep theirs
+  // The raw figures: 23,219,666,944 / 2.4e12 + 772 us = 10.4469 ms.
+  CHECK(yaml.find("  elementwise_bytes_per_s: 2.3e+12\n") != std::string::npos);
+  CHECK(yaml.find("    - {pass: \"llama-3.1-8b prefill of 4096 tokens\", kernels: 193, bytes: 23219666944, time_s: "
+                  "1.0447e-02}\n") != std::string::npos);
+  c.elementwise_bytes_per_s = 0;
+  CHECK(render_calibrated_preset(base, c).find("elementwise_bandwidth_fraction") == std::string::npos);
+}
+
 TEST_CASE("calibrated preset writes expert_bandwidth_fraction and its graphs", "[gpu-host]") {
   const Gpu base = Registry::load("").resolve_gpu("h100-sxm");  // 3.35e12 B/s
   Calibration c;

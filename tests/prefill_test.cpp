@@ -48,6 +48,26 @@ TEST_CASE("Llama-3.1-8B prefill of 8192 tokens", "[prefill]") {
   CHECK(r128.passes == 16);  // 131072 / 8192-token chunks
 }
 
+TEST_CASE("elementwise_bandwidth_fraction times the element-wise bytes, nothing else", "[prefill][efficiency]") {
+  const Model m = model("llama-3.1-8b");
+  const Gpu base = gpu("h100-sxm");
+  Gpu split = base;
+  split.efficiency.elementwise_bandwidth_fraction = 0.6;
+  const PrefillResult r0 = prefill(m, base, 1, 8192, kvplan::test::bf16_options(m));
+  const PrefillResult r = prefill(m, split, 1, 8192, kvplan::test::bf16_options(m));
+  auto phase = [](const PrefillResult& x, const char* name) {
+    return *std::find_if(x.phases.begin(), x.phases.end(), [&](const PrefillPhase& p) { return p.name == name; });
+  };
+  // The 8192 x 5,668,864 B of element-wise traffic (the test above) at 0.6 x 3.35 TB/s: 23.10 ms, against
+  // 15.40 ms at 0.9; the pass grows by the difference, 46,439,333,888 / 3.35e12 x (1/0.6 - 1/0.9) = 7.70 ms.
+  CHECK(phase(r, "elementwise").time_s == Approx(8192.0 * 5668864 / (0.6 * 3.35e12)));
+  CHECK(r.time_s - r0.time_s == Approx(46439333888.0 / 3.35e12 * (1 / 0.6 - 1 / 0.9)));
+  CHECK(r.time_s - r0.time_s == Approx(7.70e-3).epsilon(1e-3));
+  // Its floor stays the datasheet's; the GEMMs and attention do not move.
+  CHECK(phase(r, "elementwise").time_floor_s == phase(r0, "elementwise").time_floor_s);
+  for (const char* name : {"linear", "attention"}) CHECK(phase(r, name).time_s == phase(r0, name).time_s);
+}
+
 TEST_CASE("sliding, MLA and Mamba prefill work", "[prefill]") {
   // Gemma-2-9B: 21 local layers (window 4096) + 21 global; 16 heads x 2 x (256 + 256) = 16,384 per pair.
   // Local pairs at 8192: 4096 x 4097 / 2 + 4096 x 4096 = 25,167,872; global 8192 x 8193 / 2 = 33,558,528.

@@ -13,6 +13,8 @@
 #include "io/gpu_yaml.h"
 #if KVPLAN_HAVE_CUDA
 #include "core/decode.h"
+#include "core/prefill.h"
+#include "gpu/host/fit.h"
 #include "gpu/run.h"
 #endif
 
@@ -35,8 +37,41 @@ constexpr StepPlan kSteps[] = {{"llama-3.1-8b", 1, 4096, true},  {"llama-3.1-8b"
                                {"llama-3.1-8b", 32, 8192, true}, {"qwen2.5-7b", 16, 16384, false},
                                {"gemma-2-9b", 8, 8192, false},   {"mixtral-8x7b", 32, 4096, false}};
 
-// Times the steps, fits kernel_overhead_s on the `fit` ones (gpu::fit_step_kernel_cost) and records
-// every step with the written preset's prediction.
+// The element-wise kernels of Llama-3.1-8B's whole prefills at 4K and 16K tokens (every layer's fused
+// residual add + RMSNorm, rotary, KV append and gated activation, alone in a CUDA graph): their rate
+// is the prefill model's element-wise bytes over the time left after the fitted per-kernel cost.
+// validate's whole prefills then check it on the models it was not fitted on.
+void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
+  QueryOptions q;
+  q.model = "llama-3.1-8b";
+  q.weight_dtype = "bf16";
+  q.engine = "ideal";
+  const Model m = registry.resolve_model(q.model);
+  MemoryOptions memory = memory_options_of(q, m, base, registry);
+  const std::vector<int64_t> prompts = {4096, 16384};
+  const std::vector<gpu::GraphTiming> measured = gpu::time_prefill_elementwise(m, memory.cache, prompts, ProgressLine{});
+  std::vector<gpu::GraphTiming> runs;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    memory.prefill_chunk = std::max(memory.prefill_chunk, prompts[i]);  // one pass, as the GPU ran it
+    int64_t bytes = 0;
+    for (const PrefillPhase& ph : prefill(m, base, 1, prompts[i], memory).phases)
+      if (ph.name == "elementwise") bytes = ph.bytes;
+    runs.push_back({bytes, measured[i].kernels, measured[i].time_s});
+    c.elementwise_graphs.emplace_back(fmt::format("{} prefill of {} tokens", m.id, prompts[i]), runs.back());
+  }
+  const double overhead = c.step_kernel_cost_s > 0 ? c.step_kernel_cost_s : c.step_kernel_overhead_s;
+  c.elementwise_bytes_per_s = gpu::bytes_per_s_after_overhead(runs, overhead);
+  c.methods.push_back(fmt::format(
+      "elementwise_bandwidth_fraction (the prefill's and decode step's element-wise kernels): the element-wise ops of "
+      "llama-3.1-8b's whole prefill pass at 4096 and 16384 tokens (per layer the fused residual add + RMSNorm twice, "
+      "rotary, KV append, SiLU x up; the final norm), alone in one CUDA graph, cold L2 before each replay, median "
+      "replay; per pass the prefill model's element-wise bytes / (time - kernels x kernel_overhead_s {:.3f} us), mean "
+      "of the two = {:.4g} B/s; / datasheet bandwidth",
+      overhead * 1e6, c.elementwise_bytes_per_s));
+}
+
+// Times the steps, fits kernel_overhead_s on the `fit` ones (gpu::fit_step_kernel_cost), measures the
+// element-wise rate with it, and records every step with the written preset's prediction.
 void calibrate_on_steps(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
   struct Planned {
     StepPlan plan;
@@ -65,6 +100,7 @@ void calibrate_on_steps(const Gpu& base, gpu::Calibration& c, const Registry& re
       samples.push_back({measured[i].time_s, d.time_s - d.overhead_s, d.kernels});
     }
   c.step_kernel_cost_s = gpu::fit_step_kernel_cost(samples);
+  calibrate_elementwise(base, c, registry);  // after the per-kernel cost it subtracts
   g.efficiency = gpu::calibrated_efficiency(base, c);
   for (size_t i = 0; i < planned.size(); ++i) {
     const DecodeStep d = predict(planned[i]);
@@ -79,6 +115,7 @@ void calibrate_on_steps(const Gpu& base, gpu::Calibration& c, const Registry& re
       "lists every step, the others checking the written preset on models it was not fitted on",
       c.step_kernel_cost_s * 1e6, c.step_kernel_overhead_s * 1e6));
 }
+
 #endif
 
 struct CalibrateOptions {

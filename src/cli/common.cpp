@@ -170,6 +170,10 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
                   "are joint: give a trace once)")
       ->type_name("DIST");
   app->add_flag("--enforce-eager", q.enforce_eager, "No CUDA graphs (vLLM): no graph memory is deducted, and a decode step waits for its kernels' launches");
+  app->add_option("--vllm-use-flashinfer-sampler", q.flashinfer_sampler,
+                  "vLLM's VLLM_USE_FLASHINFER_SAMPLER (0 or 1): the top-k/top-p path its start-up sampler run takes "
+                  "(1: FlashInfer; 0: PyTorch's, which sorts the vocabulary); unset: the version's default")
+      ->type_name("0|1");
   auto* on = app->add_flag("--enable-prefix-caching", q.enable_prefix_caching,
                            "vLLM: cache prefixes, so --shared-prefix and --trunk blocks are held once (default: the "
                            "engine version's: on in V1 and SGLang)");
@@ -303,6 +307,14 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
     engine.max_mamba_cache_size = parse_count(q.max_mamba_cache_size, "--max-mamba-cache-size");
   }
   engine.enforce_eager = q.enforce_eager;
+  if (!q.flashinfer_sampler.empty()) {
+    if (engine.profile.kind != EngineKind::vllm)
+      throw Error(std::string("--vllm-use-flashinfer-sampler is vLLM's: it needs --engine vllm (the engine is ") +
+                  name(engine.profile.kind) + ")");
+    if (q.flashinfer_sampler != "0" && q.flashinfer_sampler != "1")
+      throw Error("--vllm-use-flashinfer-sampler must be 0 or 1, got '" + q.flashinfer_sampler + "'");
+    engine.flashinfer_sampler = q.flashinfer_sampler == "1";
+  }
   if (!q.speculative_config.empty()) {
     const SpeculativeConfig c = parse_speculative_config(q.speculative_config);
     engine.speculative_method = c.method;

@@ -77,6 +77,7 @@ struct QueryOptions {
   std::string prompt_dist;     // fixed, uniform:A..B or a CSV trace (core/length_dist.h)
   std::string gen_dist;
   bool enforce_eager = false;
+  std::string flashinfer_sampler;  // vLLM's VLLM_USE_FLASHINFER_SAMPLER: "0", "1" or unset
   bool disable_hybrid_kv_cache_manager = false;
   bool enable_prefix_caching = false;
   bool no_prefix_caching = false;

@@ -164,7 +164,7 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
   component("embedding", mul(tokens, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{});
   // Element-wise kernels (norms, RoPE, activation; counted among the weights' kernels): their
   // activation traffic, as in prefill.
-  component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.bandwidth, 0, 0, Rate{});
+  component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.elementwise_bandwidth, 0, 0, Rate{});
 
   // Tensor parallel: one ring all-reduce of the pass's hidden states per mixer and per MLP.
   const int64_t message = mul(tokens, w.hidden_size, w.activation_bytes_per_element);

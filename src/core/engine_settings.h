@@ -71,6 +71,12 @@ struct EngineProfile {
   // the peak is their maximum or, where the profile keeps both alive, their sum.
   double forward_copies = 0;
   double sampler_logits_copies = 0;
+  // The sampler's copies when vLLM's top-k/top-p runs on FlashInfer (VLLM_USE_FLASHINFER_SAMPLER=1,
+  // or FlashInfer installed where the version uses it when present) or in PyTorch's native code,
+  // which sorts the whole vocabulary (VLLM_USE_FLASHINFER_SAMPLER=0, or FlashInfer missing); 0: as
+  // sampler_logits_copies (docs/engines.md "Activation peak").
+  double sampler_logits_copies_flashinfer = 0;
+  double sampler_logits_copies_native = 0;
   bool activation_terms_add = false;
   // The fused-MoE kernel's scratch (16- and 8-bit experts): tokens x top-k rows of the widest
   // first-GEMM output and of the activation output, in chunks of at most moe_chunk_tokens tokens.
@@ -164,6 +170,7 @@ struct EngineSettings {
   std::optional<int64_t> kv_cache_memory_bytes;  // --kv-cache-memory-bytes: skip the profile
   int64_t pipeline_parallel_size = 1;            // --pipeline-parallel-size
   bool enforce_eager = false;                    // --enforce-eager: no CUDA graphs
+  std::optional<bool> flashinfer_sampler;        // vLLM's VLLM_USE_FLASHINFER_SAMPLER; unset: the profile's path
   bool disable_hybrid_kv_cache_manager = false;  // vLLM: sliding/chunked layers sized as full attention
   std::optional<bool> prefix_caching;            // --[no-]enable-prefix-caching / --disable-radix-cache
   std::optional<int64_t> max_mamba_cache_size;   // SGLang --max-mamba-cache-size: a hybrid's state slots

@@ -43,6 +43,7 @@ void check_gpu(const Gpu& gpu) {
   if (e.state_bandwidth_fraction) fraction(*e.state_bandwidth_fraction, "state_bandwidth_fraction");
   if (e.lm_head_bandwidth_fraction) fraction(*e.lm_head_bandwidth_fraction, "lm_head_bandwidth_fraction");
   if (e.expert_bandwidth_fraction) fraction(*e.expert_bandwidth_fraction, "expert_bandwidth_fraction");
+  if (e.elementwise_bandwidth_fraction) fraction(*e.elementwise_bandwidth_fraction, "elementwise_bandwidth_fraction");
   if (e.kernel_overhead_s < 0) fail("efficiency.kernel_overhead_s", "efficiency.kernel_overhead_s must not be negative");
   if (e.allreduce_latency_s < 0)
     fail("efficiency.allreduce_latency_s", "efficiency.allreduce_latency_s must not be negative");

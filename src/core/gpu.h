@@ -28,6 +28,9 @@ struct Efficiency {
   // The decode step's routed experts, each touched expert's weights read once by a fused MoE kernel
   // (the expert bytes of the weights component); unset: bandwidth_fraction.
   std::optional<double> expert_bandwidth_fraction;
+  // The element-wise kernels' activation traffic (fused residual add + RMSNorm, rotary, KV append,
+  // gated activation), which reads and writes in one pass; unset: bandwidth_fraction.
+  std::optional<double> elementwise_bandwidth_fraction;
   double flops_fraction = 0.70;      // achievable fraction of peak FLOP/s for large GEMMs
   // Measured efficiency by GEMM shape (`gemm_efficiency:`); empty: flops_fraction for every shape.
   GemmGrid gemm_efficiency;
@@ -39,6 +42,7 @@ struct Efficiency {
   double state_bandwidth() const { return state_bandwidth_fraction.value_or(bandwidth_fraction); }
   double lm_head_bandwidth() const { return lm_head_bandwidth_fraction.value_or(bandwidth_fraction); }
   double expert_bandwidth() const { return expert_bandwidth_fraction.value_or(bandwidth_fraction); }
+  double elementwise_bandwidth() const { return elementwise_bandwidth_fraction.value_or(bandwidth_fraction); }
   // The fraction of peak a weight GEMM [m, k] x [k, n] reaches: the grid interpolated in log space
   // and clamped at its edges, or flops_fraction without a grid.
   double gemm(double m, double n, double k) const;

@@ -308,6 +308,7 @@ Rates rates(const Model& model, const Gpu& gpu, const MemoryOptions& opt) {
   r.state_bandwidth = rate(gpu.memory_bandwidth_bytes_per_s, e.state_bandwidth());
   r.lm_head_bandwidth = rate(gpu.memory_bandwidth_bytes_per_s, e.lm_head_bandwidth());
   r.expert_bandwidth = rate(gpu.memory_bandwidth_bytes_per_s, e.expert_bandwidth());
+  r.elementwise_bandwidth = rate(gpu.memory_bandwidth_bytes_per_s, e.elementwise_bandwidth());
   r.linear = rate(gpu.peak_flops_for(gemm_dtype(opt.weights.linear)), e.flops_fraction);
   r.attention = rate(gpu.peak_flops_for(DType::bf16), e.attention_flops_fraction);
   r.fp32 = rate(gpu.peak_flops_for(DType::fp32), e.flops_fraction);

@@ -84,6 +84,7 @@ struct Rates {
   Rate state_bandwidth;    // decode SSM/conv state update, read + write (state_bandwidth_fraction)
   Rate lm_head_bandwidth;  // decode step's vocab projection, one GEMV/GEMM (lm_head_bandwidth_fraction)
   Rate expert_bandwidth;   // decode step's routed experts in the fused MoE kernel (expert_bandwidth_fraction)
+  Rate elementwise_bandwidth;  // norms, rotary, KV append, activations (elementwise_bandwidth_fraction)
   Rate linear;     // FLOP/s
   Rate attention;
   Rate fp32;

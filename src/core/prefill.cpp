@@ -40,10 +40,12 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   r.cached = cached;
   r.passes = passes;
   double memory_s = 0, compute_s = 0;
-  auto phase = [&](const char* name, int64_t bytes, double flops, double peak, double rate) {
+  // A phase's bytes stream at `memory` (the bandwidth; element-wise kernels at their own rate), its
+  // FLOPs at `rate` of `peak`.
+  auto phase = [&](const char* name, int64_t bytes, double flops, double peak, double rate, const Rate& memory) {
     PrefillPhase p{name, bytes, flops, 0, 0};
-    const double byte_s = static_cast<double>(bytes) / rates_.bandwidth.achievable, flop_s = flops / rate;
-    p.time_floor_s = std::max(static_cast<double>(bytes) / rates_.bandwidth.peak, flops / peak);
+    const double byte_s = static_cast<double>(bytes) / memory.achievable, flop_s = flops / rate;
+    p.time_floor_s = std::max(static_cast<double>(bytes) / memory.peak, flops / peak);
     p.time_s = std::max(byte_s, flop_s);
     memory_s += byte_s;
     compute_s += flop_s;
@@ -74,7 +76,7 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
     const double linear_s = full * layers_s(chunk) + layers_s(rest) + head_s;
     if (linear_s > 0) linear_rate = r.linear_flops / linear_s;
   }
-  phase("linear", linear_bytes, r.linear_flops, rates_.linear.peak, linear_rate);
+  phase("linear", linear_bytes, r.linear_flops, rates_.linear.peak, linear_rate, rates_.bandwidth);
 
   // Attention: causal pairs per window of the computed queries (those after the cached prefix);
   // the KV cache read once (cached prefix included) and the computed tokens' KV written once
@@ -88,15 +90,16 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
       const int64_t written = g.window > 0 ? std::min(computed, g.window) : computed;
       kv_bytes_per_seq = add(kv_bytes_per_seq, mul(add(read, written), g.kv_bytes_per_token));
     }
-    phase("attention", mul(batch, kv_bytes_per_seq), r.attention_flops, rates_.attention.peak, rates_.attention.achievable);
+    phase("attention", mul(batch, kv_bytes_per_seq), r.attention_flops, rates_.attention.peak, rates_.attention.achievable,
+          rates_.bandwidth);
   }
   // Element-wise kernels: their activation traffic, no FLOPs that count.
-  phase("elementwise", mul(tokens, w.elementwise_bytes_per_token), 0.0, rates_.bandwidth.peak, rates_.bandwidth.achievable);
+  phase("elementwise", mul(tokens, w.elementwise_bytes_per_token), 0.0, 1.0, 1.0, rates_.elementwise_bandwidth);
   // Scan: per-token inputs/outputs and the final state written.
   if (w.scan_flops_per_token > 0) {
     r.scan_flops = t * w.scan_flops_per_token;
     phase("scan", add(mul(tokens, w.scan_bytes_per_token), mul(batch, w.state_bytes_per_sequence)), r.scan_flops,
-          scan_.peak, scan_.achievable);
+          scan_.peak, scan_.achievable, rates_.bandwidth);
   }
 
   const KernelCounts& k = w.kernels;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <memory>
 
@@ -249,6 +250,29 @@ std::vector<GraphTiming> time_decode_steps(const std::vector<StepCase>& cases, c
   return out;
 }
 
+std::vector<GraphTiming> time_prefill_elementwise(const Model& model, const CacheOptions& cache,
+                                                  const std::vector<int64_t>& prompts, const Progress& progress) {
+  const DeviceInfo device = device_info("calibrate");
+  Timer timer(device.l2_bytes);
+  const TimingOptions o = timing(0.3);
+  std::vector<GraphTiming> out;
+  for (const int64_t tokens : prompts) {
+    progress(fmt::format("element-wise kernels of a prefill: {} {} tokens", model.id, tokens));
+    const DecodeStep step(model, cache, 1, 0, device, step_budget_bytes(), tokens);
+    std::vector<const StepOp*> ops;
+    GraphTiming g;
+    for (const auto* op : all_ops(step))
+      if (prefill_phase(op->component) == std::string("elementwise")) {
+        ops.push_back(op);
+        g.bytes += op->bytes;
+      }
+    g.kernels = static_cast<int64_t>(ops.size());
+    g.time_s = time_graph(timer, ops, o).median_s;
+    out.push_back(g);
+  }
+  return out;
+}
+
 Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   Calibration c;
   c.device = device_info("calibrate");
@@ -265,11 +289,18 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   c.read_bytes_per_s = pr.read_bytes_per_s;
   c.copy_bytes_per_s = pr.copy_bytes_per_s;
   c.read_fit = pr.read_fit;
+  const std::string read_method =
+      std::getenv("KVPLAN_PROBE_VARIANT") != nullptr ? std::string("variant KVPLAN_PROBE_VARIANT of src/gpu/probe.cu")
+      : c.device.cc_major >= 9
+          ? fmt::format("the bulk copy engine (cp.async.bulk) into shared memory, 32 KB chunks, four in flight per SM, one "
+                        "warp on each of the {} SMs", c.device.sm_count)
+          : fmt::format("16-byte loads, block-contiguous 16 KB tiles, L2::256B prefetch, a persistent grid of {} SMs x "
+                        "resident blocks", c.device.sm_count);
   c.methods.push_back(fmt::format(
-      "probe: 16-byte loads (read: block-contiguous 16 KB tiles, L2::256B prefetch, a persistent grid of {} SMs x resident "
-      "blocks; copy: grid-stride); sizes 1 MiB..4 GiB (x4); clean cold L2 before each sample (memset of 2x L2, then a read of "
-      "it); CUDA events; median of >= 10 samples, stop at 0.3% noise or 0.3 s; read BW at 4 GiB, copy counts read+write",
-      c.device.sm_count));
+      "probe: read: {}; copy: 16-byte loads and stores, grid-stride; sizes 1 MiB..4 GiB (x4); clean cold L2 before each "
+      "sample (memset of 2x L2, then a read of it); CUDA events; median of >= 10 samples, stop at 0.3% noise or 0.3 s; "
+      "read BW at 4 GiB, copy counts read+write",
+      read_method));
   progress("GEMV curve and decode attention");
   Blas blas;
   std::vector<double> xs, ys;

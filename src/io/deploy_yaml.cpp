@@ -193,6 +193,14 @@ const KeySpec kKeys[] = {
     {"engine", "enforce_eager", "true/false", "false", false,
      "--enforce-eager (SGLang disable_cuda_graph): no CUDA graphs, so no graph memory and eager decode steps",
      [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.settings.enforce_eager = f.boolean(k, false); }},
+    {"engine", "VLLM_USE_FLASHINFER_SAMPLER", "0/1", "the engine version's", false,
+     "vLLM's environment variable: the top-k/top-p path of its start-up sampler run, 1 FlashInfer, 0 PyTorch's "
+     "(which sorts the vocabulary); it sets the sampler's share of the activation peak",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       const int64_t v = f.integer(k);
+       if (v != 0 && v != 1) throw Error("'" + k + "' must be 0 or 1, got " + std::to_string(v), f.pos(k));
+       d.spec.engine.settings.flashinfer_sampler = v == 1;
+     }},
     {"engine", "enable_prefix_caching", "true/false", "the engine version's", false,
      "cache prefixes, so workload.shared_prefix_tokens and trunk_tokens blocks are held once (SGLang: "
      "disable_radix_cache, the negation; on by default in vLLM V1 and SGLang, off in V0)",

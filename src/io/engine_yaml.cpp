@@ -143,6 +143,8 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
     YamlFields a(f.node("activation"), source, "activation");
     p.forward_copies = within(a, "forward_copies", 0, 0, 1e6);
     p.sampler_logits_copies = within(a, "sampler_logits_copies", 0, 0, 1e6);
+    p.sampler_logits_copies_flashinfer = within(a, "sampler_logits_copies_flashinfer", 0, 0, 1e6);
+    p.sampler_logits_copies_native = within(a, "sampler_logits_copies_native", 0, 0, 1e6);
     const std::string combine = a.string("combine", "max");
     if (combine != "max" && combine != "sum")
       throw Error("'combine' must be max or sum, got '" + combine + "'", a.pos("combine"));

@@ -135,6 +135,7 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     x.state_bandwidth_fraction = fraction("state_bandwidth_fraction");
     x.lm_head_bandwidth_fraction = fraction("lm_head_bandwidth_fraction");
     x.expert_bandwidth_fraction = fraction("expert_bandwidth_fraction");
+    x.elementwise_bandwidth_fraction = fraction("elementwise_bandwidth_fraction");
     x.flops_fraction = fraction("flops_fraction").value_or(x.flops_fraction);
     x.attention_flops_fraction = fraction("attention_flops_fraction").value_or(x.attention_flops_fraction);
     x.kernel_overhead_s = e.number("kernel_overhead_s", x.kernel_overhead_s);
@@ -143,7 +144,7 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     e.expect("gemm_efficiency");
     if (e.has("gemm_efficiency")) x.gemm_efficiency = parse_gemm_grid(e.node("gemm_efficiency"), source);
     for (const char* key : {"bandwidth_fraction", "attention_bandwidth_fraction", "state_bandwidth_fraction",
-                            "lm_head_bandwidth_fraction", "expert_bandwidth_fraction", "flops_fraction",
+                            "lm_head_bandwidth_fraction", "expert_bandwidth_fraction", "elementwise_bandwidth_fraction", "flops_fraction",
                             "attention_flops_fraction",
                             "kernel_overhead_s", "allreduce_latency_s"})
       if (e.has(key)) g.key_pos[std::string("efficiency.") + key] = e.pos(key);

@@ -128,6 +128,8 @@ std::string render_gpu(const Gpu& g) {
     apart += (apart.empty() ? "" : ", ") + std::string("lm_head ") + percent(e.lm_head_bandwidth());
   if (e.expert_bandwidth() != e.bandwidth_fraction)
     apart += (apart.empty() ? "" : ", ") + std::string("MoE experts ") + percent(e.expert_bandwidth());
+  if (e.elementwise_bandwidth() != e.bandwidth_fraction)
+    apart += (apart.empty() ? "" : ", ") + std::string("element-wise ") + percent(e.elementwise_bandwidth());
   const std::string bandwidth = percent(e.bandwidth_fraction) + (apart.empty() ? "" : " (" + apart + ")");
   out += fmt::format("  efficiency    bandwidth {}, GEMM {}, attention {}, kernel overhead {:.1f} us{}\n", bandwidth,
                      percent(e.flops_fraction), percent(e.attention_flops_fraction), e.kernel_overhead_s * 1e6,
@@ -170,7 +172,8 @@ Json gpu_to_json(const Gpu& g) {
                           {"attention_bandwidth_fraction", e.attention_bandwidth()},
                           {"state_bandwidth_fraction", e.state_bandwidth()},
                           {"lm_head_bandwidth_fraction", e.lm_head_bandwidth()},
-                          {"expert_bandwidth_fraction", e.expert_bandwidth()}, {"flops_fraction", e.flops_fraction},
+                          {"expert_bandwidth_fraction", e.expert_bandwidth()},
+                          {"elementwise_bandwidth_fraction", e.elementwise_bandwidth()}, {"flops_fraction", e.flops_fraction},
                           {"attention_flops_fraction", e.attention_flops_fraction},
                           {"kernel_overhead_s", e.kernel_overhead_s}, {"allreduce_latency_s", e.allreduce_latency_s},
                           {"calibrated", e.calibrated}}},

@@ -210,6 +210,8 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
     e.lm_head_bandwidth_fraction = fraction(c.lm_head_bytes_per_s, bw, "lm_head_bandwidth_fraction");
   if (c.expert_bytes_per_s > 0)
     e.expert_bandwidth_fraction = fraction(c.expert_bytes_per_s, bw, "expert_bandwidth_fraction");
+  if (c.elementwise_bytes_per_s > 0)
+    e.elementwise_bandwidth_fraction = fraction(c.elementwise_bytes_per_s, bw, "elementwise_bandwidth_fraction");
   if (c.gemm_flops > 0 && bf16_peak > 0) e.flops_fraction = fraction(c.gemm_flops, bf16_peak, "flops_fraction");
   if (!c.gemm_grid.empty()) {
     for (const GemmPoint& p : c.gemm_grid)
@@ -276,6 +278,8 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     y += fmt::format("  lm_head_bandwidth_fraction: {:.4f}\n", *e.lm_head_bandwidth_fraction);
   if (e.expert_bandwidth_fraction)
     y += fmt::format("  expert_bandwidth_fraction: {:.4f}\n", *e.expert_bandwidth_fraction);
+  if (e.elementwise_bandwidth_fraction)
+    y += fmt::format("  elementwise_bandwidth_fraction: {:.4f}\n", *e.elementwise_bandwidth_fraction);
   y += fmt::format("  flops_fraction: {:.4f}\n", e.flops_fraction);
   if (!c.gemm_grid.empty()) {
     y += "  gemm_efficiency:  # bf16 GEMM [m, k] x [k, n] achieved / datasheet peak (calibration.method)\n";
@@ -321,6 +325,13 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     for (const auto& [label, g] : c.expert_graphs)
       y += fmt::format("    - {{op: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels, g.bytes,
                        g.time_s);
+  }
+  if (c.elementwise_bytes_per_s > 0) {
+    y += fmt::format("  elementwise_bytes_per_s: {:.4g}\n", c.elementwise_bytes_per_s);
+    y += "  elementwise_graphs:  # a prefill's element-wise kernels alone in a CUDA graph, cold L2; bytes = the model's\n";
+    for (const auto& [label, g] : c.elementwise_graphs)
+      y += fmt::format("    - {{pass: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels,
+                       g.bytes, g.time_s);
   }
   y += fmt::format("  gemm_bf16_flops: {:.4g}\n", c.gemm_flops);
   y += fmt::format("  prefill_attention_flops: {:.4g}\n", c.prefill_attention_flops);

@@ -134,6 +134,12 @@ struct Calibration {
   // weight bytes / (time - kernel overhead) (expert_bandwidth_fraction).
   std::vector<std::pair<std::string, GraphTiming>> expert_graphs;  // label -> one replay
   double expert_bytes_per_s = 0;
+  // The element-wise kernels of whole prefill passes (norms, rotary, KV append, activations of every
+  // layer, gpu/decode_step.h) alone in a CUDA graph; bytes = the prefill model's element-wise bytes;
+  // elementwise_bytes_per_s = the mean of bytes / (time - kernels x kernel overhead)
+  // (elementwise_bandwidth_fraction).
+  std::vector<std::pair<std::string, GraphTiming>> elementwise_graphs;  // label -> one replay
+  double elementwise_bytes_per_s = 0;
   std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
   // Whole engine-like decode steps (one CUDA graph each, gpu/decode_step.h): the `fit` ones set
   // kernel_overhead_s (fit_step_kernel_cost), the others check the written preset on models and
