@@ -37,17 +37,23 @@ constexpr StepPlan kSteps[] = {{"llama-3.1-8b", 1, 4096, true},  {"llama-3.1-8b"
                                {"llama-3.1-8b", 32, 8192, true}, {"qwen2.5-7b", 16, 16384, false},
                                {"gemma-2-9b", 8, 8192, false},   {"mixtral-8x7b", 32, 4096, false}};
 
+// The options the reference kernels run a model with: bf16 linears, and kvplan's own (ideal) engine,
+// since an engine's block layout does not change the kernels.
+MemoryOptions reference_memory(const Model& m, const Gpu& base, const Registry& registry) {
+  QueryOptions q;
+  q.model = m.id;
+  q.weight_dtype = "bf16";
+  q.engine = "ideal";
+  return memory_options_of(q, m, base, registry);
+}
+
 // The element-wise kernels of Llama-3.1-8B's whole prefills at 4K and 16K tokens (every layer's fused
 // residual add + RMSNorm, rotary, KV append and gated activation, alone in a CUDA graph): their rate
 // is the prefill model's element-wise bytes over the time left after the fitted per-kernel cost.
 // validate's whole prefills then check it on the models it was not fitted on.
 void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
-  QueryOptions q;
-  q.model = "llama-3.1-8b";
-  q.weight_dtype = "bf16";
-  q.engine = "ideal";
-  const Model m = registry.resolve_model(q.model);
-  MemoryOptions memory = memory_options_of(q, m, base, registry);
+  const Model m = registry.resolve_model("llama-3.1-8b");
+  MemoryOptions memory = reference_memory(m, base, registry);
   const std::vector<int64_t> prompts = {4096, 16384};
   const std::vector<gpu::GraphTiming> measured = gpu::time_prefill_elementwise(m, memory.cache, prompts, ProgressLine{});
   std::vector<gpu::GraphTiming> runs;
@@ -81,12 +87,8 @@ void calibrate_on_steps(const Gpu& base, gpu::Calibration& c, const Registry& re
   std::vector<Planned> planned;
   std::vector<gpu::StepCase> cases;
   for (const StepPlan& p : kSteps) {
-    QueryOptions q;
-    q.model = p.model;
-    q.weight_dtype = "bf16";  // the reference linears run in bf16
-    q.engine = "ideal";       // kernels only: an engine's block layout does not change them
     const Model m = registry.resolve_model(p.model);
-    planned.push_back({p, m, memory_options_of(q, m, base, registry)});
+    planned.push_back({p, m, reference_memory(m, base, registry)});
     cases.push_back({m, planned.back().memory.cache, p.batch, p.context});
   }
   const std::vector<gpu::GraphTiming> measured = gpu::time_decode_steps(cases, ProgressLine{});

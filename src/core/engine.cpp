@@ -182,8 +182,15 @@ int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, c
   const MemoryModel mm = memory_model(model, memory);
   const double forward = profile.forward_copies *
                          static_cast<double>(element_bytes(mm.activation_dtype, mul(tokens, mm.activation_elements_per_token)));
-  // The sampler's rows hold the whole vocabulary on every rank (logits are gathered), in fp32.
-  const double sampler = profile.sampler_logits_copies * static_cast<double>(std::min(tokens, seqs)) *
+  // The sampler's rows hold the whole vocabulary on every rank (logits are gathered), in fp32, in the
+  // copies of the top-k/top-p path the deployment runs (VLLM_USE_FLASHINFER_SAMPLER; unset: the
+  // version's default path).
+  double copies = profile.sampler_logits_copies;
+  if (const std::optional<bool>& flashinfer = memory.engine.flashinfer_sampler) {
+    const double path = *flashinfer ? profile.sampler_logits_copies_flashinfer : profile.sampler_logits_copies_native;
+    if (path > 0) copies = path;
+  }
+  const double sampler = copies * static_cast<double>(std::min(tokens, seqs)) *
                          static_cast<double>(model.vocab_size) * 4.0;
   // A persistent fused-MoE workspace is still held when the sampler runs after the forward pass
   // (whose own term already counts the experts' intermediates).
@@ -685,15 +692,8 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     q.mxfp4_padding_bytes = mxfp4_padding_bytes(model, memory, profile, gpu, stages[s].first, stages[s].second);
     q.weights_bytes = add(q.weights_bytes, q.mxfp4_padding_bytes);
     if (profile.budget == Budget::requested_minus_peak) {
-      // vLLM: the profiled forward pass on every stage; the sampler's rows on the last, in the copies
-      // of the top-k/top-p path the deployment runs.
-      EngineProfile sampled = profile;
-      if (engine.flashinfer_sampler) {
-        const double path = *engine.flashinfer_sampler ? profile.sampler_logits_copies_flashinfer
-                                                       : profile.sampler_logits_copies_native;
-        if (path > 0) sampled.sampler_logits_copies = path;
-      }
-      q.activation_peak_bytes = activation_peak_bytes(model, memory, sampled, q.max_num_batched_tokens,
+      // vLLM: the profiled forward pass on every stage; the sampler's rows on the last.
+      q.activation_peak_bytes = activation_peak_bytes(model, memory, profile, q.max_num_batched_tokens,
                                                       last ? q.max_num_seqs : 0);
       q.requested_bytes = static_cast<int64_t>(std::ceil(static_cast<double>(q.cuda_total_bytes) * util));
       q.available_kv_cache_bytes =

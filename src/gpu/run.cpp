@@ -49,6 +49,14 @@ const char* prefill_phase(const std::string& component) {
   return "elementwise";  // norms, rotary, kv_append, activations
 }
 
+// The ops of a prefill pass that belong to one of the prefill model's phases.
+std::vector<const StepOp*> phase_ops(const DecodeStep& step, const std::string& phase) {
+  std::vector<const StepOp*> ops;
+  for (const auto* op : all_ops(step))
+    if (prefill_phase(op->component) == phase) ops.push_back(op);
+  return ops;
+}
+
 // Each whole prefill: its phases' ops in one graph each, then all of them in one graph, against
 // the prediction. A model the prefill pass does not cover gets a note instead.
 void time_prefills(const ValidateRequest& r, const DeviceInfo& device, Timer& timer, const TimingOptions& o,
@@ -91,10 +99,8 @@ void time_prefills(const ValidateRequest& r, const DeviceInfo& device, Timer& ti
     check(fmt::format("prefill {} (graph)", pc.tokens), all, pc.predicted_s);
     for (const char* phase : {"linear", "attention", "elementwise"}) {
       progress(fmt::format("timing the {}-token prefill's {}", pc.tokens, phase));
-      all = build();
-      std::vector<const StepOp*> ops;
-      for (const auto* op : all)
-        if (prefill_phase(op->component) == std::string(phase)) ops.push_back(op);
+      build();
+      const std::vector<const StepOp*> ops = phase_ops(*step, phase);
       if (ops.empty()) continue;
       double predicted = -1;
       for (const auto& p : pc.phases)
@@ -259,13 +265,9 @@ std::vector<GraphTiming> time_prefill_elementwise(const Model& model, const Cach
   for (const int64_t tokens : prompts) {
     progress(fmt::format("element-wise kernels of a prefill: {} {} tokens", model.id, tokens));
     const DecodeStep step(model, cache, 1, 0, device, step_budget_bytes(), tokens);
-    std::vector<const StepOp*> ops;
+    const std::vector<const StepOp*> ops = phase_ops(step, "elementwise");
     GraphTiming g;
-    for (const auto* op : all_ops(step))
-      if (prefill_phase(op->component) == std::string("elementwise")) {
-        ops.push_back(op);
-        g.bytes += op->bytes;
-      }
+    for (const auto* op : ops) g.bytes += op->bytes;
     g.kernels = static_cast<int64_t>(ops.size());
     g.time_s = time_graph(timer, ops, o).median_s;
     out.push_back(g);
