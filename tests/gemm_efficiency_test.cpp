@@ -111,3 +111,88 @@ TEST_CASE("gemm_efficiency parses from a preset and fails at file:line:col", "[g
   CHECK(parse_error(preset("    {m: 1024}\n")) ==
         "test.yaml:9:5: 'gemm_efficiency' must be a list of {m, n, k, efficiency} maps");
 }
+
+namespace {
+// Prefill attention: tokens in {1024, 4096}, head_dim in {64, 128}; 0.1 + 0.2 [tokens = 4096] + 0.1
+// [head_dim = 128], every corner distinct.
+std::vector<AttentionPoint> attention_corners() {
+  std::vector<AttentionPoint> p;
+  for (int64_t t : {1024, 4096})
+    for (int64_t d : {64, 128}) p.push_back({t, d, 0.1 + (t == 4096 ? 0.2 : 0) + (d == 128 ? 0.1 : 0)});
+  return p;
+}
+std::string attention_error_of(const std::vector<AttentionPoint>& points) {
+  try {
+    attention_grid(points);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+std::string attention_preset(const std::string& grid) {
+  return kvplan::test::gpu_preset("  attention_flops_fraction: 0.5\n  attention_efficiency:\n" + grid);
+}
+}  // namespace
+
+TEST_CASE("a prefill attention grid interpolates in log2(tokens) and log2(head_dim), clamped", "[gemm][attention]") {
+  const AttentionGrid g = attention_grid(attention_corners());
+  CHECK(g.tokens == std::vector<int64_t>{1024, 4096});
+  CHECK(g.head_dim == std::vector<int64_t>{64, 128});
+  CHECK(interpolate_attention_efficiency(g, 1024, 128) == Approx(0.2));
+  CHECK(interpolate_attention_efficiency(g, 4096, 64) == Approx(0.3));
+  // 2048 tokens is halfway from 2^10 to 2^12 in log2: at head_dim 128, 0.2 + 0.2 x 0.5 = 0.3.
+  CHECK(interpolate_attention_efficiency(g, 2048, 128) == Approx(0.3));
+  // head_dim 96: log2(96) = 6.585, weight 0.585 on 128; at 2048 tokens 0.2 x 0.415 + 0.3 x 0.585 = 0.2585.
+  CHECK(interpolate_attention_efficiency(g, 2048, 96) == Approx(0.2 + 0.1 * (std::log2(96.0) - 6)));
+  CHECK(interpolate_attention_efficiency(g, 2048, 96) == Approx(0.2585).epsilon(1e-3));
+  // Outside the grid the edge's value: 256 tokens, head_dim 256 -> (1024, 128); 1M tokens, head_dim 32 -> (4096, 64).
+  CHECK(interpolate_attention_efficiency(g, 256, 256) == Approx(0.2));
+  CHECK(interpolate_attention_efficiency(g, 1 << 20, 32) == Approx(0.3));
+  // One head_dim only: that value's curve at every head size.
+  const AttentionGrid one = attention_grid({{1024, 128, 0.2}, {4096, 128, 0.6}});
+  CHECK(interpolate_attention_efficiency(one, 2048, 64) == Approx(0.4));
+}
+
+TEST_CASE("Efficiency::attention uses the grid, or attention_flops_fraction without one", "[gemm][attention]") {
+  Efficiency e;
+  e.attention_flops_fraction = 0.5;
+  CHECK(e.attention(1024, 128) == 0.5);
+  e.attention_efficiency = attention_grid(attention_corners());
+  CHECK(e.attention(1024, 128) == Approx(0.2));
+}
+
+TEST_CASE("an attention grid must be a full product of positive sizes, each point once", "[gemm][attention]") {
+  CHECK(attention_error_of({{0, 128, 0.5}}) ==
+        "attention_efficiency point (tokens 0, head_dim 128): tokens and head_dim must be positive");
+  CHECK(attention_error_of({{1024, 128, 0}}) == "attention_efficiency point (tokens 1024, head_dim 128): efficiency must be in (0, 1]");
+  CHECK(attention_error_of({{1024, 128, 0.5}, {1024, 128, 0.6}}) ==
+        "attention_efficiency point (tokens 1024, head_dim 128) is given twice");
+  std::vector<AttentionPoint> holed = attention_corners();
+  holed.pop_back();  // (4096, 128)
+  CHECK(attention_error_of(holed) ==
+        "attention_efficiency is not a full grid over its tokens and head_dim values: (tokens 4096, head_dim 128) is missing");
+  CHECK(attention_grid({}).empty());
+}
+
+TEST_CASE("attention_efficiency parses from a preset and fails at file:line:col", "[gemm][attention][gpu-yaml]") {
+  const Gpu g = parse_gpu_yaml(attention_preset("    - {tokens: 1024, head_dim: 128, efficiency: 0.25}\n"
+                                                "    - {tokens: 16384, head_dim: 128, efficiency: 0.6}\n"),
+                               "test.yaml");
+  CHECK(g.efficiency.attention_efficiency.tokens == std::vector<int64_t>{1024, 16384});
+  CHECK(g.efficiency.attention(4096, 128) == Approx(0.25 + 0.35 * 0.5));  // 2^12: halfway from 2^10 to 2^14
+  CHECK(parse_error(attention_preset("    - {tokens: 1024, head_dim: 128, eff: 0.6}\n")) ==
+        "test.yaml:9:7: attention_efficiency point is missing required key 'efficiency'");
+  CHECK(parse_error(attention_preset("    - {tokens: 1024, head_dim: -64, efficiency: 0.6}\n")) ==
+        "test.yaml:9:32: attention_efficiency 'head_dim' must be positive, got -64");
+  CHECK(parse_error(attention_preset("    - {tokens: 1024, head_dim: 128, efficiency: 1.5}\n")) ==
+        "test.yaml:9:49: attention_efficiency 'efficiency' must be a fraction in (0, 1], got 1.5");
+  CHECK(parse_error(attention_preset("    - {tokens: 1024, head_dim: 128, efficiency: 0.6}\n"
+                                     "    - {tokens: 1024, head_dim: 128, efficiency: 0.7}\n")) ==
+        "test.yaml:10:7: attention_efficiency point (tokens 1024, head_dim 128) is given twice");
+  CHECK(parse_error(attention_preset("    - {tokens: 1024, head_dim: 128, efficiency: 0.6}\n"
+                                     "    - {tokens: 4096, head_dim: 64, efficiency: 0.7}\n")) ==
+        "test.yaml:9:5: attention_efficiency is not a full grid over its tokens and head_dim values: (tokens 1024, "
+        "head_dim 64) is missing");
+  CHECK(parse_error(attention_preset("    {tokens: 1024}\n")) ==
+        "test.yaml:9:5: 'attention_efficiency' must be a list of {tokens, head_dim, efficiency} maps");
+}

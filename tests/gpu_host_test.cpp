@@ -454,6 +454,33 @@ TEST_CASE("calibrated preset: the measured GEMM grid is written and loads back a
                         Catch::Contains("no preset written"));
 }
 
+TEST_CASE("calibrated preset: prefill attention by length from its graphs, less the per-kernel cost", "[gpu-host]") {
+  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");  // bf16 989.4e12 FLOP/s
+  Calibration c;
+  c.step_bytes_per_s = 3.0e12;
+  c.step_kernel_overhead_s = 2.0e-6;
+  c.step_kernel_cost_s = 4.0e-6;  // the whole-step fit: what each graph's 32 launches subtract
+  // 32 launches of Llama-3.1-8B's attention at 1024 tokens: 32 x 4 x 32 heads x 128 x 1024 x 1025 / 2 =
+  // 2.75146e11 FLOPs, synthetic time at 0.25 of the peak plus 32 x 4 us; at 16384 tokens 7.0373e13 at 0.6.
+  const double f1k = 32 * 4.0 * 32 * 128 * 1024.0 * 1025 / 2, f16k = 32 * 4.0 * 32 * 128 * 16384.0 * 16385 / 2;
+  CHECK(f1k == Approx(2.75146e11).epsilon(1e-5));
+  c.attention_runs = {{1024, 128, 32, f1k, f1k / (0.25 * 989.4e12) + 32 * 4.0e-6},
+                      {16384, 128, 32, f16k, f16k / (0.6 * 989.4e12) + 32 * 4.0e-6}};
+  const std::string yaml = render_calibrated_preset(base, c);
+  CHECK(yaml.find("    - {tokens: 1024, head_dim: 128, efficiency: 0.2500}\n") != std::string::npos);
+  CHECK(yaml.find("    - {tokens: 16384, head_dim: 128, efficiency: 0.6000}\n") != std::string::npos);
+  CHECK(yaml.find("  attention_flops_fraction: 0.6000\n") != std::string::npos);  // the 16K point
+  const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
+  // 4096 tokens: halfway in log2 from 2^10 to 2^14, (0.25 + 0.6) / 2 = 0.425; head_dim 64 clamps to 128's row.
+  CHECK(g.efficiency.attention(4096, 64) == Approx(0.425));
+  CHECK(yaml.find("    - {tokens: 1024, head_dim: 128, kernels: 32, flops: 2.75146e+11, time_s: ") != std::string::npos);
+  // A point past the peak is a wrong measurement: no preset.
+  c.attention_runs[0].time_s = f1k / (1.5 * 989.4e12) + 32 * 4.0e-6;
+  CHECK_THROWS_WITH(render_calibrated_preset(base, c),
+                    Catch::Contains("attention_efficiency at 1024 tokens, head_dim 128 would be 1.5000") &&
+                        Catch::Contains("no preset written"));
+}
+
 TEST_CASE("no device: exit status 3 with a reason", "[gpu-host]") {
   try {
     fail_no_device("calibrate", "cudaGetDeviceCount: cudaErrorNoDevice");

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/layer_work.h"
 #include "core/prefill.h"
@@ -122,4 +123,52 @@ TEST_CASE("chunked prefill re-reads the weights once per pass", "[prefill]") {
   CHECK(one.phases[0].bytes == 13959168000LL + 1050673152LL + 100LL * 8192);
   // A 100-token prompt is weight-bound: 1.4 TFLOP in 1.9 ms vs 15 GB in 5.0 ms.
   CHECK(one.bound == kvplan::Bound::memory);
+}
+
+TEST_CASE("attention_efficiency prices each prefill pass at its keys and head size", "[prefill][efficiency]") {
+  auto attention = [](const PrefillResult& x) {
+    return *std::find_if(x.phases.begin(), x.phases.end(), [](const PrefillPhase& p) { return p.name == "attention"; });
+  };
+  {
+    // Llama-3.1-8B, 32,768 tokens in four 8192-token passes, a head_dim-128 curve of 0.4 at 8192 keys
+    // and 0.6 at 32,768. Causal pairs P(n) = n (n + 1) / 2: P(8192) = 33,558,528, P(16384) =
+    // 134,225,920, P(24576) = 302,002,176, P(32768) = 536,887,296, so the passes hold 33,558,528,
+    // 100,667,392, 167,776,256 and 234,885,120 pairs. Their keys 8192, 16384 (log2 halfway: 0.5),
+    // 24576 (log2 = 14.585, weight 0.7925: 0.5585) and 32768 (0.6). 524,288 FLOPs per pair (the
+    // 8192-token test above) over 989.4 TFLOP/s.
+    const Model m = model("llama-3.1-8b");
+    Gpu g = gpu("h100-sxm");
+    g.efficiency.attention_efficiency = attention_grid({{8192, 128, 0.4}, {32768, 128, 0.6}});
+    const PrefillResult r = prefill(m, g, 1, 32768, kvplan::test::bf16_options(m));
+    const double at_24576 = 0.4 + 0.2 * (std::log2(24576.0) - 13) / 2;
+    CHECK(at_24576 == Approx(0.5585).epsilon(1e-3));
+    const double seconds =
+        524288.0 * (33558528.0 / 0.4 + 100667392.0 / 0.5 + 167776256.0 / at_24576 + 234885120.0 / 0.6) / 989.4e12;
+    CHECK(attention(r).time_s == Approx(seconds));
+    CHECK(attention(r).flops == Approx(524288.0 * 536887296));
+    // In one pass (a 32K chunk) every pair runs at 0.6.
+    MemoryOptions whole = kvplan::test::bf16_options(m);
+    whole.prefill_chunk = 32768;
+    CHECK(attention(prefill(m, g, 1, 32768, whole)).time_s == Approx(524288.0 * 536887296 / (0.6 * 989.4e12)));
+  }
+  {
+    // gpt-oss-20b (head_dim 64: the curve's 64 row, not its 128 one), 4096 tokens in 1024-token passes.
+    // 12 full layers x 64 heads x 2 x (64 + 64) = 196,608 FLOPs per pair, and as many in the 12
+    // sliding ones (window 128). Full: keys 1024, 2048, 3072, 4096 at 0.2 + 0.3 x log2(keys / 1024)
+    // / 2 (0.2 at 1024, 0.5 at 4096). Sliding: the first pass P_128(1024) = 128 x 129 / 2 + 896 x 128
+    // = 122,944 pairs at 1024 keys, the others 1024 x 128 = 131,072 each at window + pass = 1152 keys.
+    const Model m = model("gpt-oss-20b");
+    Gpu g = gpu("h100-sxm");
+    g.efficiency.attention_efficiency =
+        attention_grid({{1024, 64, 0.2}, {4096, 64, 0.5}, {1024, 128, 0.9}, {4096, 128, 0.9}});
+    MemoryOptions o = kvplan::test::bf16_options(m);
+    o.prefill_chunk = 1024;
+    const PrefillResult r = prefill(m, g, 1, 4096, o);
+    auto eff = [](double keys) { return 0.2 + 0.3 * std::log2(keys / 1024) / 2; };
+    auto P = [](double n) { return n * (n + 1) / 2; };
+    double full = 0;
+    for (int i = 0; i < 4; ++i) full += (P(1024.0 * (i + 1)) - P(1024.0 * i)) / eff(1024.0 * (i + 1));
+    const double sliding = 122944.0 / eff(1024) + 3 * 131072.0 / eff(1152);
+    CHECK(attention(r).time_s == Approx(196608.0 * (full + sliding) / 989.4e12));
+  }
 }

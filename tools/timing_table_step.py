@@ -8,19 +8,14 @@ carries (kvplan replaced by PATH, the GPU preset by --gpu if given) and reads th
 (prefill.time_s or decode.step_time_s). Prints markdown tables per kind: measured ms, expected ms,
 expected / measured, and the mean |expected / measured - 1| per class (kind; MoE by routing). For
 prefill it also splits the time by op class: the measured linear and attention times against
-kvplan's compute times for them (linear_flops / (bf16 peak x flops_fraction), attention_flops /
-(bf16 peak x attention_flops_fraction)); the measured elementwise time has no kvplan counterpart.
-Where the preset has a gemm_efficiency grid, kvplan's linear time is that flat figure plus the
-difference the grid makes to prefill.time_s (kvplan run again on a copy of the preset without the
-grid; the linear phase is compute-bound at these prompts, so the difference is its FLOP time's).
+kvplan's own phase times for them (prefill.phases.linear.time_s, prefill.phases.attention.time_s);
+the measured elementwise time has its kvplan counterpart in prefill.phases.elementwise.time_s.
 """
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,41 +26,10 @@ def dotted(d, key):
     return d
 
 
-def preset_fraction(gpu_id, name, default):
-    """An efficiency fraction from presets/GPU.yaml (the bundled preset kvplan used)."""
-    try:
-        with open(os.path.join(ROOT, "presets", gpu_id + ".yaml")) as f:
-            m = re.search(r"^\s*" + name + r":\s*([0-9.eE+-]+)", f.read(), re.M)
-        return float(m.group(1)) if m else default
-    except OSError:
-        return default
 
 
-def has_grid(gpu_id):
-    try:
-        with open(os.path.join(ROOT, "presets", gpu_id + ".yaml")) as f:
-            return re.search(r"^\s*gemm_efficiency:", f.read(), re.M) is not None
-    except OSError:
-        return False
 
 
-def without_grid(gpu_id):
-    """A temporary copy of presets/GPU.yaml without efficiency.gemm_efficiency (its path)."""
-    with open(os.path.join(ROOT, "presets", gpu_id + ".yaml")) as f:
-        lines = f.read().split("\n")
-    out, skipping = [], False
-    for line in lines:
-        if re.match(r"^\s*gemm_efficiency:", line):
-            skipping = True
-            continue
-        if skipping and re.match(r"^\s+- ", line):
-            continue
-        skipping = False
-        out.append(line)
-    tmp = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-    tmp.write("\n".join(out))
-    tmp.close()
-    return tmp.name
 
 
 def kvplan(binary, argv, gpu):
@@ -94,7 +58,6 @@ def main():
     print(f"Device: {data['device']}, torch {data['torch']}, triton {data['triton']}"
           f"{' (quick run)' if data.get('quick') else ''}.\n")
     errors = {}  # class -> list of |ratio - 1|
-    flat_presets = {}  # GPU id -> a copy of its preset without the GEMM grid
     kinds = ["prefill", "moe_decode", "sliding_decode"]
     for kind in kinds:
         recs = [r for r in data["records"] if r["kind"] == kind]
@@ -131,15 +94,9 @@ def main():
                 cm = r.get("classes_ms", {})
                 lin_k = att_k = None
                 if j is not None:
-                    peak = j["gpu"]["peak_bf16_flops"]
-                    ff = preset_fraction(j["gpu"]["id"], "flops_fraction", 0.75)
-                    af = preset_fraction(j["gpu"]["id"], "attention_flops_fraction", 0.5)
-                    lin_k = j["prefill"]["linear_flops"] / (peak * ff) * 1e3
-                    gpu_id = j["gpu"]["id"]
-                    if has_grid(gpu_id):
-                        flat = kvplan(args.kvplan, r["kvplan"], flat_presets.setdefault(gpu_id, without_grid(gpu_id)))
-                        lin_k += (j["prefill"]["time_s"] - flat["prefill"]["time_s"]) * 1e3
-                    att_k = j["prefill"]["attention_flops"] / (peak * af) * 1e3
+                    phases = j["prefill"]["phases"]
+                    lin_k = phases["linear"]["time_s"] * 1e3
+                    att_k = phases["attention"]["time_s"] * 1e3
                     for name, meas, exp in (("linear", cm.get("linear"), lin_k), ("attention", cm.get("attention"), att_k)):
                         if meas:
                             errors.setdefault(f"prefill {name} (compute)", []).append(abs(exp / meas - 1))
@@ -162,8 +119,6 @@ def main():
         print("\nSkipped: " + "; ".join(data["skipped"]) + ".")
     if data.get("errors"):
         print("\nErrors in the run: " + "; ".join(f"{e['where']}: {e['error'][:120]}" for e in data["errors"]) + ".")
-    for path in flat_presets.values():
-        os.unlink(path)
 
 
 if __name__ == "__main__":

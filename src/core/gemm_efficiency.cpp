@@ -77,4 +77,53 @@ double interpolate_gemm_efficiency(const GemmGrid& grid, double m, double n, dou
   return e;
 }
 
+namespace {
+
+std::string attention_shape(int64_t tokens, int64_t head_dim) {
+  return "(tokens " + std::to_string(tokens) + ", head_dim " + std::to_string(head_dim) + ")";
+}
+
+}  // namespace
+
+AttentionGrid attention_grid(const std::vector<AttentionPoint>& points) {
+  AttentionGrid g;
+  if (points.empty()) return g;
+  std::map<std::pair<int64_t, int64_t>, double> at;
+  for (const AttentionPoint& p : points) {
+    const std::string name = "attention_efficiency point " + attention_shape(p.tokens, p.head_dim);
+    if (p.tokens <= 0 || p.head_dim <= 0) throw Error(name + ": tokens and head_dim must be positive");
+    if (!(p.efficiency > 0 && p.efficiency <= 1)) throw Error(name + ": efficiency must be in (0, 1]");
+    if (!at.emplace(std::pair{p.head_dim, p.tokens}, p.efficiency).second) throw Error(name + " is given twice");
+    g.tokens.push_back(p.tokens);
+    g.head_dim.push_back(p.head_dim);
+  }
+  for (std::vector<int64_t>* axis : {&g.tokens, &g.head_dim}) {
+    std::sort(axis->begin(), axis->end());
+    axis->erase(std::unique(axis->begin(), axis->end()), axis->end());
+  }
+  for (int64_t d : g.head_dim)
+    for (int64_t t : g.tokens) {
+      auto it = at.find({d, t});
+      if (it == at.end())
+        throw Error("attention_efficiency is not a full grid over its tokens and head_dim values: " +
+                    attention_shape(t, d) + " is missing");
+      g.efficiency.push_back(it->second);
+    }
+  return g;
+}
+
+double interpolate_attention_efficiency(const AttentionGrid& grid, double tokens, double head_dim) {
+  const auto [id, wd] = locate(grid.head_dim, head_dim);
+  const auto [it, wt] = locate(grid.tokens, tokens);
+  auto up = [](size_t i, const std::vector<int64_t>& axis) { return std::min(i + 1, axis.size() - 1); };
+  double e = 0;
+  for (int dd = 0; dd < 2; ++dd)
+    for (int dt = 0; dt < 2; ++dt) {
+      const double w = (dd ? wd : 1 - wd) * (dt ? wt : 1 - wt);
+      if (w == 0) continue;
+      e += w * grid.at(dd ? up(id, grid.head_dim) : id, dt ? up(it, grid.tokens) : it);
+    }
+  return e;
+}
+
 }  // namespace kvplan

@@ -1,5 +1,6 @@
-// GEMM efficiency by shape: a preset's measured grid of (m, n, k) -> fraction of the dense peak,
-// interpolated in log space (docs/timing.md "GEMM efficiency by shape").
+// Efficiency by shape: a preset's measured grids of GEMMs, (m, n, k) -> fraction of the dense
+// peak, and of prefill attention, (tokens, head_dim) -> fraction of the bf16 peak, each
+// interpolated in log space (docs/timing.md "GEMM efficiency by shape", "Prefill attention by length").
 #pragma once
 
 #include <cstddef>
@@ -34,5 +35,31 @@ GemmGrid gemm_grid(const std::vector<GemmPoint>& points);
 // Trilinear interpolation in log2(m), log2(n), log2(k) over the grid, each coordinate clamped to
 // the grid's range (one value along an axis with a single point). The grid must not be empty.
 double interpolate_gemm_efficiency(const GemmGrid& grid, double m, double n, double k);
+
+// One measured prefill attention: a causal pass whose queries attend to up to `tokens` keys, at
+// `head_dim` (the query/key head size), ran at `efficiency` of the dense bf16 peak.
+struct AttentionPoint {
+  int64_t tokens = 0;
+  int64_t head_dim = 0;
+  double efficiency = 0;
+  bool operator==(const AttentionPoint&) const = default;
+};
+
+// A full product of its head_dim and tokens values (sorted ascending, distinct), the efficiencies
+// head_dim-major: efficiency[i_head_dim x tokens.size() + i_tokens]. Empty: no grid.
+struct AttentionGrid {
+  std::vector<int64_t> tokens, head_dim;
+  std::vector<double> efficiency;
+  bool empty() const { return efficiency.empty(); }
+  double at(size_t i_head_dim, size_t i_tokens) const { return efficiency[i_head_dim * tokens.size() + i_tokens]; }
+  bool operator==(const AttentionGrid&) const = default;
+};
+
+// The grid of `points`; throws Error as gemm_grid does (naming the point by tokens and head_dim).
+AttentionGrid attention_grid(const std::vector<AttentionPoint>& points);
+
+// Bilinear interpolation in log2(head_dim), log2(tokens), each clamped to the grid's range. The
+// grid must not be empty.
+double interpolate_attention_efficiency(const AttentionGrid& grid, double tokens, double head_dim);
 
 }  // namespace kvplan

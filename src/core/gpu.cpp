@@ -14,6 +14,11 @@ double Efficiency::gemm(double m, double n, double k) const {
   return gemm_efficiency.empty() ? flops_fraction : interpolate_gemm_efficiency(gemm_efficiency, m, n, k);
 }
 
+double Efficiency::attention(double tokens, double head_dim) const {
+  return attention_efficiency.empty() ? attention_flops_fraction
+                                      : interpolate_attention_efficiency(attention_efficiency, tokens, head_dim);
+}
+
 double Gpu::peak_flops_for(DType d) const {
   if (auto it = peak_flops.find(d); it != peak_flops.end()) return it->second;
   // Formats without their own units run on the 16-bit tensor cores (weights dequantized).

@@ -36,6 +36,9 @@ struct Efficiency {
   GemmGrid gemm_efficiency;
   double kernel_overhead_s = 4e-6;   // fixed cost per kernel launch (latency + tail)
   double attention_flops_fraction = 0.50;  // achievable fraction of peak in prefill attention
+  // Measured prefill attention by keys attended and head_dim (`attention_efficiency:`); empty:
+  // attention_flops_fraction for every pass.
+  AttentionGrid attention_efficiency;
   double allreduce_latency_s = 10e-6;      // fixed cost per all-reduce
   bool calibrated = false;
   double attention_bandwidth() const { return attention_bandwidth_fraction.value_or(bandwidth_fraction); }
@@ -46,6 +49,9 @@ struct Efficiency {
   // The fraction of peak a weight GEMM [m, k] x [k, n] reaches: the grid interpolated in log space
   // and clamped at its edges, or flops_fraction without a grid.
   double gemm(double m, double n, double k) const;
+  // The fraction of the bf16 peak a causal prefill attention pass reaches whose queries attend to
+  // up to `tokens` keys at `head_dim`: the grid interpolated and clamped, or attention_flops_fraction.
+  double attention(double tokens, double head_dim) const;
 };
 
 struct Price {

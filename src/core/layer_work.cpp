@@ -149,9 +149,15 @@ void merge_gemms(const std::vector<Gemm>& layer, std::vector<Gemm>& all) {
 
 AttentionGroup& group_for(std::vector<AttentionGroup>& groups, const AttentionPart& part) {
   auto it = std::find_if(groups.begin(), groups.end(),
-                         [&](const AttentionGroup& g) { return g.window == part.window && g.chunked == part.chunked; });
+                         [&](const AttentionGroup& g) {
+                           return g.window == part.window && g.chunked == part.chunked && g.head_dim == part.head_dim;
+                         });
   if (it != groups.end()) return *it;
-  groups.push_back(AttentionGroup{part.window, part.chunked});
+  AttentionGroup g;
+  g.window = part.window;
+  g.chunked = part.chunked;
+  g.head_dim = part.head_dim;
+  groups.push_back(g);
   return groups.back();
 }
 

@@ -27,6 +27,7 @@ struct AttentionGroup {
   int64_t kv_bytes_per_token = 0;      // per GPU, all layers of the group, as the cache stores it
   double decode_flops_per_key = 0;     // per GPU and sequence: QK^T + PV for one query over one cached token
   double prefill_flops_per_pair = 0;   // per GPU: the same for one (query, key) pair of the prompt
+  int64_t head_dim = 0;                // the prefill attention's query/key head size
 };
 
 // MoE layers of one routing shape: a decode step reads only the experts its tokens touch. Under

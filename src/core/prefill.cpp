@@ -22,6 +22,27 @@ PrefillModel::PrefillModel(const Model& model, const Gpu& gpu, const MemoryOptio
                              ? stage_sends_cross_nodes(opt.cache.tp, opt.engine.pipeline_parallel_size, opt.parallel)
                              : std::vector<bool>{}) {}
 
+// A sequence's computed queries (after `cached`) run in passes of chunk_ tokens; each pass's
+// (query, key) pairs divided by the preset's efficiency for the keys its queries attend to: all
+// cached keys (full attention), the window plus the pass (sliding), or the local chunk (chunked).
+// Past 4096 passes the rest take the last pass's efficiency.
+double PrefillModel::pass_pairs_at_peak(const AttentionGroup& g, int64_t cached, int64_t prompt) const {
+  const Efficiency& e = gpu_.efficiency;
+  const double head_dim = static_cast<double>(std::max<int64_t>(g.head_dim, 1));
+  double sum = 0, efficiency = 1;
+  int64_t start = cached;
+  for (int pass = 0; start < prompt; ++pass) {
+    const int64_t end = pass < 4096 && prompt - start > chunk_ ? start + chunk_ : prompt;
+    if (pass < 4096) {
+      const int64_t keys = g.chunked ? std::min(end, g.window) : g.window > 0 ? std::min(end, add(g.window, end - start)) : end;
+      efficiency = e.attention(static_cast<double>(keys), head_dim);
+    }
+    sum += (attention_pairs(end, g) - attention_pairs(start, g)) / efficiency;
+    start = end;
+  }
+  return sum;
+}
+
 PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   if (batch < 1) throw Error("batch must be at least 1");
   if (prompt < 1) throw Error("prompt must be at least 1 token");
@@ -84,13 +105,17 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
   auto pairs = [&](const AttentionGroup& g) { return attention_pairs(prompt, g) - attention_pairs(cached, g); };
   if (!w.attention.empty()) {
     int64_t kv_bytes_per_seq = 0;
+    double attention_s = 0;  // with a measured grid: each pass at the efficiency of its keys and head size
     for (const AttentionGroup& g : w.attention) {
       r.attention_flops += b * pairs(g) * g.prefill_flops_per_pair;
+      if (!gpu_.efficiency.attention_efficiency.empty())
+        attention_s += b * g.prefill_flops_per_pair * pass_pairs_at_peak(g, cached, prompt) / rates_.attention.peak;
       const int64_t read = g.window > 0 ? std::min(prompt, g.window) : prompt;
       const int64_t written = g.window > 0 ? std::min(computed, g.window) : computed;
       kv_bytes_per_seq = add(kv_bytes_per_seq, mul(add(read, written), g.kv_bytes_per_token));
     }
-    phase("attention", mul(batch, kv_bytes_per_seq), r.attention_flops, rates_.attention.peak, rates_.attention.achievable,
+    const double attention_rate = attention_s > 0 ? r.attention_flops / attention_s : rates_.attention.achievable;
+    phase("attention", mul(batch, kv_bytes_per_seq), r.attention_flops, rates_.attention.peak, attention_rate,
           rates_.bandwidth);
   }
   // Element-wise kernels: their activation traffic, no FLOPs that count.

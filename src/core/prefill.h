@@ -75,6 +75,7 @@ class PrefillModel {
   const ModelWork& work() const { return work_; }
 
  private:
+  double pass_pairs_at_peak(const AttentionGroup& g, int64_t cached, int64_t prompt) const;
   ModelWork work_;
   Gpu gpu_;
   int64_t chunk_ = 0;

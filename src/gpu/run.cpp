@@ -8,6 +8,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/error.h"
 #include "gpu/bench.h"
@@ -499,34 +500,95 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   const TimedCheck g = time_linear(timer, blas, 8192, 8192, 8192, o);
   c.gemm_flops = g.achieved_flops();
   c.methods.push_back("flops_fraction: cuBLAS bf16 GEMM 8192^3 (cublasGemmEx, fp32 accumulate) / datasheet dense bf16 peak");
-  PrefillAttention p;
-  p.heads = 32;
-  p.kv_heads = 8;
-  p.tokens = 16384;
-  p.dim = 128;
-  const TimedCheck pa = time_prefill_attention(timer, p, o);
-  c.prefill_attention_flops = pa.achieved_flops();
-  c.methods.push_back(fmt::format("attention_flops_fraction: kvplan's causal tiled attention ({}, online softmax), 32/8 heads, "
-                                  "head_dim 128, 16384 tokens, causal FLOPs 2*2*T*(T+1)/2*d*heads / datasheet dense bf16 peak",
-                                  prefill_attention_kernel(p)));
   {
-    // The weight GEMMs of prefill: tokens m x the linears' n and k, as the bundled presets' grids.
-    // Measured last: timed after these 48 GEMMs, the prefill attention reached 0.48 of the bf16
-    // peak on an H200 instead of 0.65.
+    // Prefill attention by length and head size: a prefill's attention phase as one CUDA graph of
+    // 32 launches of kvplan's causal attention (Llama-3.1-8B's 32/8 heads at head_dim 128,
+    // gpt-oss's 64/8 at 64), cold L2, median replay, per prompt length.
+    struct Shape {
+      int64_t heads, kv_heads, dim;
+    };
+    const int64_t layers = 32;
+    for (const Shape sh : {Shape{32, 8, 128}, Shape{64, 8, 64}}) {
+      const int64_t max_tokens = c.attention_tokens.back();
+      const int64_t qn = sh.heads * max_tokens * sh.dim, kn = sh.kv_heads * max_tokens * sh.dim;
+      DeviceBuffer q(qn * 2), k(kn * 2), v(kn * 2), out(qn * 2);
+      fill_random_bf16(q.get(), qn, 21, -1, 1, timer.stream());
+      fill_random_bf16(k.get(), kn, 22, -1, 1, timer.stream());
+      fill_random_bf16(v.get(), kn, 23, -1, 1, timer.stream());
+      for (const int64_t tokens : c.attention_tokens) {
+        progress(fmt::format("prefill attention: head_dim {}, {} tokens", sh.dim, tokens));
+        PrefillAttention a;
+        a.q = q.get();
+        a.k = k.get();
+        a.v = v.get();
+        a.out = out.get();
+        a.heads = sh.heads;
+        a.kv_heads = sh.kv_heads;
+        a.tokens = tokens;
+        a.dim = sh.dim;
+        a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(sh.dim)));
+        const StepOp op{"kv_cache", "attention", (2 * sh.heads + 2 * sh.kv_heads) * tokens * sh.dim * 2,
+                        prefill_attention_flops(a), [a](cudaStream_t st) { launch_prefill_attention(a, st); }};
+        const std::vector<const StepOp*> ops(static_cast<size_t>(layers), &op);
+        const Calibration::AttentionRun run{tokens, sh.dim, layers, static_cast<double>(layers) * op.flops,
+                                            time_graph(timer, ops, o).median_s};
+        c.attention_runs.push_back(run);
+        if (tokens == 16384 && sh.dim == 128) c.prefill_attention_flops = run.flops / run.time_s;
+      }
+    }
+    c.methods.push_back(fmt::format(
+        "attention_efficiency, attention_flops_fraction: kvplan's causal prefill attention ({}, online softmax) as a "
+        "prefill's attention phase, {} launches in one CUDA graph on the same q, k, v, cold L2 before each replay, median "
+        "replay; heads 32/8 at head_dim 128 and 64/8 at head_dim 64, prompts of {} tokens; causal FLOPs "
+        "4 x heads x head_dim x T (T + 1) / 2 per launch / (time - launches x kernel_overhead_s) / datasheet dense bf16 "
+        "peak; attention_flops_fraction = the point at 16384 tokens, head_dim 128",
+        prefill_attention_kernel(PrefillAttention{}), layers, fmt::join(c.attention_tokens, ", ")));
+  }
+  {
+    // The weight GEMMs of prefill: tokens m x the linears' n and k, as the bundled presets' grids,
+    // timed as a prefill runs them: 32 back-to-back GEMMs of the shape in one CUDA graph (a model's
+    // layers), on distinct weights while they fit a 1 GiB pool, so the GPU runs them at the clock a
+    // prefill's sustained GEMMs get (timed alone, one GEMM at a time ran up to 10% faster at
+    // m = 1024 than the same GEMMs inside a whole prefill). Measured last: timed after these GEMMs,
+    // the prefill attention reached 0.48 of the bf16 peak on an H200 instead of 0.65.
     const double peak = base.peak_flops_for(DType::bf16);
     const int64_t ms[] = {1024, 4096, 8192}, nks[] = {1024, 4096, 16384, 32768};
+    const int64_t launches = 32, pool_bytes = int64_t{1} << 30;
+    blas.set_stream(timer.stream());
     for (const int64_t m : ms)
       for (const int64_t n : nks)
         for (const int64_t k : nks) {
           progress(fmt::format("GEMM grid: m {} n {} k {}", m, n, k));
-          const TimedCheck t = time_linear(timer, blas, n, k, m, o);
-          c.gemm_grid.push_back({m, n, k, t.achieved_flops() / peak});
+          const int64_t weight_bytes = n * k * 2;
+          const int64_t copies = std::clamp<int64_t>(pool_bytes / weight_bytes, 1, launches);
+          std::vector<DeviceBuffer> weights;
+          for (int64_t i = 0; i < copies; ++i) {
+            weights.emplace_back(weight_bytes);
+            fill_random_bf16(weights.back().get(), n * k, static_cast<uint64_t>(41 + i), -0.05f, 0.05f, timer.stream());
+          }
+          DeviceBuffer x(m * k * 2), y(m * n * 2);
+          fill_random_bf16(x.get(), m * k, 42, -1, 1, timer.stream());
+          std::vector<StepOp> ops;
+          for (int64_t i = 0; i < launches; ++i) {
+            void* w = weights[static_cast<size_t>(i % copies)].get();
+            Blas* b = &blas;
+            ops.push_back({"weights", "gemm", weight_bytes + (m * (n + k)) * 2, 2.0 * static_cast<double>(m * n * k),
+                           [b, w, xp = x.get(), yp = y.get(), m, n, k](cudaStream_t st) {
+                             b->set_stream(st);
+                             b->linear(w, xp, yp, n, k, m);
+                           }});
+          }
+          std::vector<const StepOp*> list;
+          for (const StepOp& op : ops) list.push_back(&op);
+          const double time_s = time_graph(timer, list, o).median_s;
+          c.gemm_grid.push_back({m, n, k, static_cast<double>(launches) * 2.0 * static_cast<double>(m * n * k) / time_s / peak});
         }
-    c.methods.push_back(
-        "gemm_efficiency: cuBLAS bf16 GEMMs (cublasGemmEx, fp32 accumulate) of [m, k] x [k, n] over m in {1024, 4096, "
-        "8192} tokens and n, k in {1024, 4096, 16384, 32768}, each launched alone between CUDA events with a cold L2, "
-        "median; 2 m n k FLOPs / time / datasheet dense bf16 peak (below m = 1024 the decode step's weight bytes bind "
-        "and the grid is clamped)");
+    c.methods.push_back(fmt::format(
+        "gemm_efficiency: cuBLAS bf16 GEMMs (cublasGemmEx, fp32 accumulate) of [m, k] x [k, n] over m in {{1024, 4096, "
+        "8192}} tokens and n, k in {{1024, 4096, 16384, 32768}}, each shape as {} back-to-back GEMMs in one CUDA graph on "
+        "up to {} distinct weights (a 1 GiB pool), cold L2 before each replay, median replay; {} x 2 m n k FLOPs / time / "
+        "datasheet dense bf16 peak (below m = 1024 the decode step's weight bytes bind and the grid is clamped)",
+        launches, launches, launches));
   }
   c.methods.push_back("allreduce_latency_s: not measured (one GPU); copied from the bundled preset");
   return c;

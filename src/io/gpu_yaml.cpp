@@ -42,6 +42,39 @@ GemmGrid parse_gemm_grid(const YAML::Node& list, const std::string& source) {
   }
 }
 
+// `efficiency.attention_efficiency`: a list of {tokens, head_dim, efficiency} maps forming a full
+// grid; reported as gemm_efficiency's are.
+AttentionGrid parse_attention_grid(const YAML::Node& list, const std::string& source) {
+  if (!list.IsSequence())
+    throw Error("'attention_efficiency' must be a list of {tokens, head_dim, efficiency} maps", pos_of(list, source));
+  std::vector<AttentionPoint> points;
+  std::set<std::pair<int64_t, int64_t>> seen;
+  for (const YAML::Node& item : list) {
+    YamlFields f(item, source, "attention_efficiency point");
+    AttentionPoint p;
+    for (auto [key, v] : {std::pair{"tokens", &p.tokens}, std::pair{"head_dim", &p.head_dim}}) {
+      *v = f.integer(key);
+      if (*v <= 0)
+        throw Error(std::string("attention_efficiency '") + key + "' must be positive, got " + f.string(key), f.pos(key));
+    }
+    p.efficiency = f.number("efficiency");
+    if (!(p.efficiency > 0 && p.efficiency <= 1))
+      throw Error("attention_efficiency 'efficiency' must be a fraction in (0, 1], got " + f.string("efficiency"),
+                  f.pos("efficiency"));
+    f.finish();
+    if (!seen.insert({p.tokens, p.head_dim}).second)
+      throw Error("attention_efficiency point (tokens " + std::to_string(p.tokens) + ", head_dim " +
+                      std::to_string(p.head_dim) + ") is given twice",
+                  f.pos());
+    points.push_back(p);
+  }
+  try {
+    return attention_grid(points);
+  } catch (const Error& err) {
+    throw Error(err.what(), pos_of(list, source));
+  }
+}
+
 }  // namespace
 
 Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std::string& default_id) {
@@ -143,6 +176,9 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     x.calibrated = e.boolean("calibrated", false);
     e.expect("gemm_efficiency");
     if (e.has("gemm_efficiency")) x.gemm_efficiency = parse_gemm_grid(e.node("gemm_efficiency"), source);
+    e.expect("attention_efficiency");
+    if (e.has("attention_efficiency"))
+      x.attention_efficiency = parse_attention_grid(e.node("attention_efficiency"), source);
     for (const char* key : {"bandwidth_fraction", "attention_bandwidth_fraction", "state_bandwidth_fraction",
                             "lm_head_bandwidth_fraction", "expert_bandwidth_fraction", "elementwise_bandwidth_fraction", "flops_fraction",
                             "attention_flops_fraction",

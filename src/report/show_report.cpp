@@ -147,6 +147,19 @@ std::string render_gpu(const Gpu& g) {
         out += "\n";
       }
   }
+  if (!e.attention_efficiency.empty()) {
+    // One row per head_dim, one column per key count: prefill attention's measured fractions of peak.
+    const AttentionGrid& grid = e.attention_efficiency;
+    out += fmt::format("  attention by length {} points, log-interpolated, clamped at the edges; columns tokens =",
+                       grid.efficiency.size());
+    for (int64_t t : grid.tokens) out += fmt::format(" {}", t);
+    out += "\n";
+    for (size_t i = 0; i < grid.head_dim.size(); ++i) {
+      out += fmt::format("    head_dim {:>4} ", grid.head_dim[i]);
+      for (size_t j = 0; j < grid.tokens.size(); ++j) out += fmt::format(" {:.3f}", grid.at(i, j));
+      out += "\n";
+    }
+  }
   if (!g.source.empty()) out += fmt::format("  source        {}\n", g.source);
   return out;
 }
@@ -187,6 +200,15 @@ Json gpu_to_json(const Gpu& g) {
         for (size_t l = 0; l < grid.k.size(); ++l)
           points.push_back({{"m", grid.m[i]}, {"n", grid.n[j]}, {"k", grid.k[l]}, {"efficiency", grid.at(i, j, l)}});
     out["efficiency"]["gemm_efficiency"] = points;
+  }
+  // Only where the preset has one: efficiency.attention_efficiency, its points head_dim-major.
+  if (!e.attention_efficiency.empty()) {
+    const AttentionGrid& grid = e.attention_efficiency;
+    Json points = Json::array();
+    for (size_t i = 0; i < grid.head_dim.size(); ++i)
+      for (size_t j = 0; j < grid.tokens.size(); ++j)
+        points.push_back({{"tokens", grid.tokens[j]}, {"head_dim", grid.head_dim[i]}, {"efficiency", grid.at(i, j)}});
+    out["efficiency"]["attention_efficiency"] = points;
   }
   return out;
 }

@@ -109,7 +109,7 @@ MixerWork mixer_work(const Attention& a, const CacheOptions& opt) {
                    static_cast<double>(a.head_dim + a.v_head_dim);
   const int64_t kv = entry_bytes(a, opt);  // a kv-shared layer reads the earlier layer's entries
   const int64_t window = a.chunk_size > 0 ? a.chunk_size : a.sliding_window;
-  w.attention.push_back({window, a.chunk_size > 0, kv, f, f});
+  w.attention.push_back({window, a.chunk_size > 0, kv, f, f, a.head_dim});
   w.kv_write_bytes_per_token = kv_bytes_per_token(a, opt);
   // Element-wise, per token: RoPE rotates Q and K in place (read + write), per-head Q/K norms the
   // same again, the cache write reads K and V, an output gate reads O and the gate and writes O.

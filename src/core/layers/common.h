@@ -78,6 +78,7 @@ struct AttentionPart {
   int64_t kv_bytes_per_token = 0;     // per GPU, what the decode step reads per key
   double decode_flops_per_key = 0;    // per GPU and sequence, one query against one cached key
   double prefill_flops_per_pair = 0;  // per GPU, one (query, key) pair of the prompt
+  int64_t head_dim = 0;               // the prefill kernel's query/key head size (its efficiency)
 };
 
 // Weight GEMMs of the same shape that a layer runs in one forward pass, per GPU: each

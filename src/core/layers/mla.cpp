@@ -105,11 +105,13 @@ MixerWork mixer_work(const Mla& m, const CacheOptions& opt) {
   const double latent = 2.0 * heads * static_cast<double>(2 * m.kv_lora_rank + m.qk_rope_head_dim);
   const int64_t kv = kv_bytes_per_token(m, opt);
   const int64_t index_bytes = m.index_topk > 0 ? index_key_bytes(m) : 0;
-  w.attention.push_back({m.index_topk, false, kv - index_bytes, opt.mla != MlaCache::decompressed ? latent : expanded, expanded});
+  // Prefill runs the decompressed heads: query/key head size qk_nope + qk_rope.
+  w.attention.push_back({m.index_topk, false, kv - index_bytes, opt.mla != MlaCache::decompressed ? latent : expanded, expanded,
+                         m.qk_nope_head_dim + m.qk_rope_head_dim});
   w.kernels = {9, 3, 0};  // norm, fused q_a+kv_a GEMM, q_a norm, kv_a norm, q_b, W_UK absorb, RoPE, W_UV, o_proj
   if (m.index_topk > 0) {
     const double score = 2.0 * static_cast<double>(m.index_heads * m.index_head_dim);
-    w.attention.push_back({0, false, index_bytes, score, score});
+    w.attention.push_back({0, false, index_bytes, score, score, m.index_head_dim});
     w.kernels.weights += 4;   // wq_b, wk, k_norm, weights_proj
     w.kernels.kv_cache += 3;  // index-key write, index logits, top-k selection
   }

@@ -223,8 +223,26 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   }
   if (c.prefill_attention_flops > 0 && bf16_peak > 0)
     e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
+  if (!c.attention_runs.empty() && bf16_peak > 0) {
+    std::vector<AttentionPoint> points;
+    for (const AttentionPoint& p : attention_points(c, e.kernel_overhead_s, bf16_peak)) {
+      const std::string key = fmt::format("attention_efficiency at {} tokens, head_dim {}", p.tokens, p.head_dim);
+      points.push_back({p.tokens, p.head_dim, fraction(p.efficiency * bf16_peak, bf16_peak, key.c_str())});
+      if (p.tokens == 16384 && p.head_dim == 128) e.attention_flops_fraction = points.back().efficiency;
+    }
+    e.attention_efficiency = kvplan::attention_grid(points);
+  }
   e.calibrated = true;
   return e;
+}
+
+std::vector<AttentionPoint> attention_points(const Calibration& c, double kernel_overhead_s, double bf16_peak) {
+  std::vector<AttentionPoint> points;
+  for (const Calibration::AttentionRun& a : c.attention_runs) {
+    const double compute_s = a.time_s - static_cast<double>(a.kernels) * kernel_overhead_s;
+    points.push_back({a.tokens, a.head_dim, compute_s > 0 ? a.flops / compute_s / bf16_peak : 0.0});
+  }
+  return points;
 }
 
 namespace {
@@ -286,6 +304,14 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     for (const GemmPoint& p : c.gemm_grid)
       y += fmt::format("    - {{m: {}, n: {}, k: {}, efficiency: {:.4f}}}\n", p.m, p.n, p.k, p.efficiency);
   }
+  if (!e.attention_efficiency.empty()) {
+    y += "  attention_efficiency:  # prefill attention by keys attended and head_dim, achieved / bf16 peak (calibration.method)\n";
+    const AttentionGrid& grid = e.attention_efficiency;
+    for (size_t i = 0; i < grid.head_dim.size(); ++i)
+      for (size_t j = 0; j < grid.tokens.size(); ++j)
+        y += fmt::format("    - {{tokens: {}, head_dim: {}, efficiency: {:.4f}}}\n", grid.tokens[j], grid.head_dim[i],
+                         grid.at(i, j));
+  }
   y += fmt::format("  attention_flops_fraction: {:.4f}\n", e.attention_flops_fraction);
   y += fmt::format("  kernel_overhead_s: {:.3e}\n", e.kernel_overhead_s);
   y += fmt::format("  allreduce_latency_s: {:.3e}\n", e.allreduce_latency_s);
@@ -335,6 +361,12 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   }
   y += fmt::format("  gemm_bf16_flops: {:.4g}\n", c.gemm_flops);
   y += fmt::format("  prefill_attention_flops: {:.4g}\n", c.prefill_attention_flops);
+  if (!c.attention_runs.empty()) {
+    y += "  attention_graphs:  # causal prefill attention launches in one CUDA graph, cold L2; flops = the causal pairs'\n";
+    for (const Calibration::AttentionRun& a : c.attention_runs)
+      y += fmt::format("    - {{tokens: {}, head_dim: {}, kernels: {}, flops: {:.6g}, time_s: {:.4e}}}\n", a.tokens, a.head_dim,
+                       a.kernels, a.flops, a.time_s);
+  }
   y += "  gemv_curve:  # [weight bytes, achieved bytes/s], cuBLAS bf16 GEMV at batch 1, cold L2\n";
   for (const auto& [b, bw] : c.gemv_curve) y += fmt::format("    - [{}, {:.4g}]\n", b, bw);
   if (c.step_kernel_cost_s > 0) y += fmt::format("  step_kernel_cost_s: {:.3e}\n", c.step_kernel_cost_s);

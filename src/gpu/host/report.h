@@ -116,7 +116,17 @@ struct Calibration {
   // bf16 GEMM efficiency (achieved / datasheet bf16 peak) over the preset's grid of shapes
   // (gemm_efficiency); empty: the preset keeps flops_fraction alone.
   std::vector<GemmPoint> gemm_grid;
-  double prefill_attention_flops = 0;                   // causal tiled attention, 8K+ tokens
+  double prefill_attention_flops = 0;                   // causal tiled attention, 16K tokens, head_dim 128
+  // Prefill attention by length (attention_efficiency): per head size and prompt length one CUDA
+  // graph of `kernels` launches of the causal attention, a prefill's attention phase; efficiency =
+  // flops / (time - kernels x kernel_overhead_s) / bf16 peak. attention_flops_fraction = the point
+  // at 16384 tokens, head_dim 128.
+  struct AttentionRun {
+    int64_t tokens = 0, head_dim = 0, kernels = 0;
+    double flops = 0, time_s = 0;
+  };
+  std::vector<int64_t> attention_tokens{1024, 2048, 4096, 8192, 16384, 32768};
+  std::vector<AttentionRun> attention_runs;
   // kvplan's decode attention: median over the shapes moving >= 256 MiB (attention_bandwidth_fraction).
   double decode_attention_bytes_per_s = 0;
   std::vector<std::pair<int64_t, double>> decode_attention_curve;  // bytes moved -> achieved bytes/s, per shape
@@ -154,6 +164,10 @@ struct Calibration {
   double step_kernel_cost_s = 0;  // fitted on the `fit` steps; 0: the GEMV graphs' overhead stands
   std::vector<std::string> methods;                     // one line per figure
 };
+
+// Prefill attention's points of a calibration: per run flops / (time - kernels x kernel_overhead_s)
+// / bf16_peak (0 where the overhead would take the whole time; calibrated_efficiency rejects it).
+std::vector<AttentionPoint> attention_points(const Calibration& c, double kernel_overhead_s, double bf16_peak);
 
 // Efficiency block derived from a calibration against the preset's datasheet figures; a figure
 // left at 0 keeps the base preset's value. Throws kvplan::Error when a measured fraction of the
