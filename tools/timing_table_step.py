@@ -66,7 +66,7 @@ def main():
         if kind == "prefill":
             print("### Prefill (batch 1, chunks of %d tokens)\n" % data.get("chunk", 8192))
             print("| model | prompt | measured ms | expected ms | expected / measured | linear ms (meas / kvplan) "
-                  "| attention ms (meas / kvplan) | elementwise ms | attention |")
+                  "| attention ms (meas / kvplan) | elementwise ms (meas / kvplan) | attention |")
             print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
         elif kind == "moe_decode":
             print("\n### MoE decode step\n")
@@ -92,17 +92,20 @@ def main():
                 errors.setdefault(cls, []).append(abs(ratio - 1))
             if kind == "prefill":
                 cm = r.get("classes_ms", {})
-                lin_k = att_k = None
+                lin_k = att_k = ew_k = None
                 if j is not None:
                     phases = j["prefill"]["phases"]
                     lin_k = phases["linear"]["time_s"] * 1e3
                     att_k = phases["attention"]["time_s"] * 1e3
-                    for name, meas, exp in (("linear", cm.get("linear"), lin_k), ("attention", cm.get("attention"), att_k)):
+                    ew_k = phases["elementwise"]["time_s"] * 1e3
+                    for name, meas, exp in (("linear (compute)", cm.get("linear"), lin_k),
+                                            ("attention (compute)", cm.get("attention"), att_k),
+                                            ("elementwise (bandwidth)", cm.get("elementwise"), ew_k)):
                         if meas:
-                            errors.setdefault(f"prefill {name} (compute)", []).append(abs(exp / meas - 1))
+                            errors.setdefault(f"prefill {name}", []).append(abs(exp / meas - 1))
                 print(f"| {r['model']} | {r['prompt']} | {measured:.2f} | {fmt(expected, '.2f')} | {fmt(ratio)} "
                       f"| {fmt(cm.get('linear'), '.2f')} / {fmt(lin_k, '.2f')} | {fmt(cm.get('attention'), '.2f')} / "
-                      f"{fmt(att_k, '.2f')} | {fmt(cm.get('elementwise'), '.2f')} | {r.get('attention_method', '')} |")
+                      f"{fmt(att_k, '.2f')} | {fmt(cm.get('elementwise'), '.2f')} / {fmt(ew_k, '.2f')} | {r.get('attention_method', '')} |")
             elif kind == "moe_decode":
                 touched_k = j["decode"].get("experts_touched") if j is not None else None
                 print(f"| {r['model']} | {r['routing']} | {r['batch']} | {r['context']} | {measured:.3f} | {fmt(expected)} "
