@@ -156,7 +156,8 @@ TEST_CASE("attention_efficiency prices each prefill pass at its keys and head si
     // 12 full layers x 64 heads x 2 x (64 + 64) = 196,608 FLOPs per pair, and as many in the 12
     // sliding ones (window 128). Full: keys 1024, 2048, 3072, 4096 at 0.2 + 0.3 x log2(keys / 1024)
     // / 2 (0.2 at 1024, 0.5 at 4096). Sliding: the first pass P_128(1024) = 128 x 129 / 2 + 896 x 128
-    // = 122,944 pairs at 1024 keys, the others 1024 x 128 = 131,072 each at window + pass = 1152 keys.
+    // = 122,944 pairs, the others 1024 x 128 = 131,072 each, all at twice the window, 256 keys,
+    // which clamps to the grid's 1024 (0.2).
     const Model m = model("gpt-oss-20b");
     Gpu g = gpu("h100-sxm");
     g.efficiency.attention_efficiency =
@@ -168,7 +169,7 @@ TEST_CASE("attention_efficiency prices each prefill pass at its keys and head si
     auto P = [](double n) { return n * (n + 1) / 2; };
     double full = 0;
     for (int i = 0; i < 4; ++i) full += (P(1024.0 * (i + 1)) - P(1024.0 * i)) / eff(1024.0 * (i + 1));
-    const double sliding = 122944.0 / eff(1024) + 3 * 131072.0 / eff(1152);
+    const double sliding = (122944.0 + 3 * 131072.0) / 0.2;
     CHECK(attention(r).time_s == Approx(196608.0 * (full + sliding) / 989.4e12));
   }
 }

@@ -23,9 +23,10 @@ PrefillModel::PrefillModel(const Model& model, const Gpu& gpu, const MemoryOptio
                              : std::vector<bool>{}) {}
 
 // A sequence's computed queries (after `cached`) run in passes of chunk_ tokens; each pass's
-// (query, key) pairs divided by the preset's efficiency for the keys its queries attend to: all
-// cached keys (full attention), the window plus the pass (sliding), or the local chunk (chunked).
-// Past 4096 passes the rest take the last pass's efficiency.
+// (query, key) pairs divided by the preset's efficiency for a causal pass of as many keys: all
+// keys up to the pass's end (full attention), the local chunk (chunked), or twice the window
+// (sliding: every query block loops over W keys, as the blocks of a causal 2W-token pass do on
+// average). Past 4096 passes the rest take the last pass's efficiency.
 double PrefillModel::pass_pairs_at_peak(const AttentionGroup& g, int64_t cached, int64_t prompt) const {
   const Efficiency& e = gpu_.efficiency;
   const double head_dim = static_cast<double>(std::max<int64_t>(g.head_dim, 1));
@@ -34,7 +35,7 @@ double PrefillModel::pass_pairs_at_peak(const AttentionGroup& g, int64_t cached,
   for (int pass = 0; start < prompt; ++pass) {
     const int64_t end = pass < 4096 && prompt - start > chunk_ ? start + chunk_ : prompt;
     if (pass < 4096) {
-      const int64_t keys = g.chunked ? std::min(end, g.window) : g.window > 0 ? std::min(end, add(g.window, end - start)) : end;
+      const int64_t keys = g.chunked ? std::min(end, g.window) : g.window > 0 ? std::min(end, mul(2, g.window)) : end;
       efficiency = e.attention(static_cast<double>(keys), head_dim);
     }
     sum += (attention_pairs(end, g) - attention_pairs(start, g)) / efficiency;
