@@ -437,18 +437,26 @@ TEST_CASE("calibrated preset: the whole steps' per-kernel cost replaces the GEMV
 }
 
 TEST_CASE("calibrated preset: the measured GEMM grid is written and loads back as gemm_efficiency", "[gpu-host]") {
-  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");
+  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");  // bf16 989.4e12 FLOP/s
   Calibration c;
   c.step_bytes_per_s = 3.0e12;
-  c.gemm_grid = {{1024, 4096, 4096, 0.5}, {4096, 4096, 4096, 0.7}};
+  c.step_kernel_overhead_s = 2.0e-6;
+  c.step_kernel_cost_s = 4.0e-6;  // the whole-step fit, not what the grids' graphs subtract
+  // 32 GEMMs of 2 x 1024 x 4096 x 4096 = 3.43597e10 FLOPs each, synthetic times at 0.5 and 0.7 of the peak
+  // plus 32 x 2 us, the GEMV graphs' per-kernel cost (step_kernel_overhead_s).
+  const double f = 32 * 2.0 * 1024 * 4096 * 4096, f4 = 4 * f;
+  c.gemm_runs = {{1024, 4096, 4096, 32, f, f / (0.5 * 989.4e12) + 32 * 2.0e-6},
+                 {4096, 4096, 4096, 32, f4, f4 / (0.7 * 989.4e12) + 32 * 2.0e-6}};
   const std::string yaml = render_calibrated_preset(base, c);
   CHECK(yaml.find("    - {m: 1024, n: 4096, k: 4096, efficiency: 0.5000}\n") != std::string::npos);
+  CHECK(yaml.find("    - {m: 4096, n: 4096, k: 4096, efficiency: 0.7000}\n") != std::string::npos);
+  CHECK(yaml.find("    - {m: 1024, n: 4096, k: 4096, kernels: 32, flops: 1.09951e+12, time_s: ") != std::string::npos);
   const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
   // m = 2048 lies halfway between 1024 and 4096 in log2: (0.5 + 0.7) / 2 = 0.6; n and k clamp.
   CHECK(g.efficiency.gemm(2048, 4096, 4096) == Approx(0.6));
   CHECK(g.efficiency.gemm(512, 8192, 1024) == Approx(0.5));
   // A point past the peak is a wrong measurement: no preset.
-  c.gemm_grid[1].efficiency = 1.2;
+  c.gemm_runs[1].time_s = f4 / (1.2 * 989.4e12) + 32 * 2.0e-6;
   CHECK_THROWS_WITH(render_calibrated_preset(base, c),
                     Catch::Contains("gemm_efficiency at m 4096 n 4096 k 4096 would be 1.2000") &&
                         Catch::Contains("no preset written"));
@@ -459,13 +467,14 @@ TEST_CASE("calibrated preset: prefill attention by length from its graphs, less 
   Calibration c;
   c.step_bytes_per_s = 3.0e12;
   c.step_kernel_overhead_s = 2.0e-6;
-  c.step_kernel_cost_s = 4.0e-6;  // the whole-step fit: what each graph's 32 launches subtract
+  c.step_kernel_cost_s = 4.0e-6;  // the whole-step fit, not what the grids' graphs subtract
   // 32 launches of Llama-3.1-8B's attention at 1024 tokens: 32 x 4 x 32 heads x 128 x 1024 x 1025 / 2 =
-  // 2.75146e11 FLOPs, synthetic time at 0.25 of the peak plus 32 x 4 us; at 16384 tokens 7.0373e13 at 0.6.
+  // 2.75146e11 FLOPs, synthetic time at 0.25 of the peak plus 32 x 2 us (the GEMV graphs' per-kernel
+  // cost); at 16384 tokens 7.0373e13 at 0.6.
   const double f1k = 32 * 4.0 * 32 * 128 * 1024.0 * 1025 / 2, f16k = 32 * 4.0 * 32 * 128 * 16384.0 * 16385 / 2;
   CHECK(f1k == Approx(2.75146e11).epsilon(1e-5));
-  c.attention_runs = {{1024, 128, 32, f1k, f1k / (0.25 * 989.4e12) + 32 * 4.0e-6},
-                      {16384, 128, 32, f16k, f16k / (0.6 * 989.4e12) + 32 * 4.0e-6}};
+  c.attention_runs = {{1024, 128, 32, f1k, f1k / (0.25 * 989.4e12) + 32 * 2.0e-6},
+                      {16384, 128, 32, f16k, f16k / (0.6 * 989.4e12) + 32 * 2.0e-6}};
   const std::string yaml = render_calibrated_preset(base, c);
   CHECK(yaml.find("    - {tokens: 1024, head_dim: 128, efficiency: 0.2500}\n") != std::string::npos);
   CHECK(yaml.find("    - {tokens: 16384, head_dim: 128, efficiency: 0.6000}\n") != std::string::npos);
@@ -475,7 +484,7 @@ TEST_CASE("calibrated preset: prefill attention by length from its graphs, less 
   CHECK(g.efficiency.attention(4096, 64) == Approx(0.425));
   CHECK(yaml.find("    - {tokens: 1024, head_dim: 128, kernels: 32, flops: 2.75146e+11, time_s: ") != std::string::npos);
   // A point past the peak is a wrong measurement: no preset.
-  c.attention_runs[0].time_s = f1k / (1.5 * 989.4e12) + 32 * 4.0e-6;
+  c.attention_runs[0].time_s = f1k / (1.5 * 989.4e12) + 32 * 2.0e-6;
   CHECK_THROWS_WITH(render_calibrated_preset(base, c),
                     Catch::Contains("attention_efficiency at 1024 tokens, head_dim 128 would be 1.5000") &&
                         Catch::Contains("no preset written"));

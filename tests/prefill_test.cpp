@@ -152,24 +152,56 @@ TEST_CASE("attention_efficiency prices each prefill pass at its keys and head si
     CHECK(attention(prefill(m, g, 1, 32768, whole)).time_s == Approx(524288.0 * 536887296 / (0.6 * 989.4e12)));
   }
   {
-    // gpt-oss-20b (head_dim 64: the curve's 64 row, not its 128 one), 4096 tokens in 1024-token passes.
+    // gpt-oss-20b (head_dim 64: the curve's 64 row, not its 128 one), 4096 tokens in 1024-token passes,
+    // a head_dim-64 curve of 0.1 at 128 keys and 0.5 at 4096: 0.1 + 0.4 x log2(keys / 128) / 5.
     // 12 full layers x 64 heads x 2 x (64 + 64) = 196,608 FLOPs per pair, and as many in the 12
-    // sliding ones (window 128). Full: keys 1024, 2048, 3072, 4096 at 0.2 + 0.3 x log2(keys / 1024)
-    // / 2 (0.2 at 1024, 0.5 at 4096). Sliding: the first pass P_128(1024) = 128 x 129 / 2 + 896 x 128
-    // = 122,944 pairs, the others 1024 x 128 = 131,072 each, all at twice the window, 256 keys,
-    // which clamps to the grid's 1024 (0.2).
+    // sliding ones (window 128). Full: keys 1024, 2048, 3072, 4096. Sliding: the first pass
+    // P_128(1024) = 128 x 129 / 2 + 896 x 128 = 122,944 pairs, the others 1024 x 128 = 131,072 each,
+    // all at twice the window, 256 keys: 0.1 + 0.4 / 5 = 0.18.
     const Model m = model("gpt-oss-20b");
     Gpu g = gpu("h100-sxm");
     g.efficiency.attention_efficiency =
-        attention_grid({{1024, 64, 0.2}, {4096, 64, 0.5}, {1024, 128, 0.9}, {4096, 128, 0.9}});
+        attention_grid({{128, 64, 0.1}, {4096, 64, 0.5}, {128, 128, 0.9}, {4096, 128, 0.9}});
     MemoryOptions o = kvplan::test::bf16_options(m);
     o.prefill_chunk = 1024;
     const PrefillResult r = prefill(m, g, 1, 4096, o);
-    auto eff = [](double keys) { return 0.2 + 0.3 * std::log2(keys / 1024) / 2; };
+    auto eff = [](double keys) { return 0.1 + 0.4 * std::log2(keys / 128) / 5; };
+    CHECK(eff(256) == Approx(0.18));
     auto P = [](double n) { return n * (n + 1) / 2; };
     double full = 0;
     for (int i = 0; i < 4; ++i) full += (P(1024.0 * (i + 1)) - P(1024.0 * i)) / eff(1024.0 * (i + 1));
-    const double sliding = (122944.0 + 3 * 131072.0) / 0.2;
+    const double sliding = (122944.0 + 3 * 131072.0) / 0.18;
     CHECK(attention(r).time_s == Approx(196608.0 * (full + sliding) / 989.4e12));
+  }
+  {
+    // Llama-4-Scout: 36 chunked layers (local chunks of 8192) and 12 full, 40 heads x 2 x (128 + 128)
+    // = 20,480 FLOPs per pair and layer: 737,280 and 245,760. 16,384 tokens in 4096-token passes,
+    // a curve of 0.2 + 0.1 x log2(keys / 1024) (0.2 at 1024, 0.6 at 16384 keys).
+    // Chunked: each local chunk is its own causal pass; the passes end at local positions 4096,
+    // 8192, 4096, 8192 (0.4, 0.5, 0.4, 0.5) with P(4096) = 8,390,656 and P(8192) - P(4096) =
+    // 25,167,872 pairs, twice over. Full: keys 4096, 8192, 12288, 16384 (0.4, 0.5, 0.2 + 0.1 x
+    // log2(12) = 0.5585, 0.6) with 8,390,656, 25,167,872, P(12288) - P(8192) = 41,945,088 and
+    // P(16384) - P(12288) = 58,722,304 pairs.
+    const Model m = model("llama-4-scout");
+    Gpu g = gpu("h100-sxm");
+    g.efficiency.attention_efficiency = attention_grid({{1024, 128, 0.2}, {16384, 128, 0.6}});
+    MemoryOptions o = kvplan::test::bf16_options(m);
+    o.prefill_chunk = 4096;
+    const PrefillResult r = prefill(m, g, 1, 16384, o);
+    const double at_12288 = 0.2 + 0.1 * std::log2(12.0);
+    const double chunked = 2 * (8390656.0 / 0.4 + 25167872.0 / 0.5);
+    const double full = 8390656.0 / 0.4 + 25167872.0 / 0.5 + 41945088.0 / at_12288 + 58722304.0 / 0.6;
+    CHECK(attention(r).time_s == Approx((737280.0 * chunked + 245760.0 * full) / 989.4e12));
+  }
+  {
+    // More than 4096 passes are priced as 4096 equal ones: a 131,072-token prompt in passes of one
+    // token costs what it costs in passes of 131072 / 4096 = 32 tokens.
+    const Model m = model("llama-3.1-8b");
+    Gpu g = gpu("h100-sxm");
+    g.efficiency.attention_efficiency = attention_grid({{1024, 128, 0.2}, {131072, 128, 0.6}});
+    MemoryOptions one = kvplan::test::bf16_options(m), thirty_two = one;
+    one.prefill_chunk = 1;
+    thirty_two.prefill_chunk = 32;
+    CHECK(attention(prefill(m, g, 1, 131072, one)).time_s == Approx(attention(prefill(m, g, 1, 131072, thirty_two)).time_s));
   }
 }

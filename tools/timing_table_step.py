@@ -26,12 +26,6 @@ def dotted(d, key):
     return d
 
 
-
-
-
-
-
-
 def kvplan(binary, argv, gpu):
     argv = [binary] + list(argv[1:])
     if gpu:
@@ -95,13 +89,12 @@ def main():
                 lin_k = att_k = ew_k = None
                 if j is not None:
                     phases = j["prefill"]["phases"]
-                    lin_k = phases["linear"]["time_s"] * 1e3
-                    att_k = phases["attention"]["time_s"] * 1e3
-                    ew_k = phases["elementwise"]["time_s"] * 1e3
+                    ms = {name: (p["time_s"] * 1e3 if p["time_s"] is not None else None) for name, p in phases.items()}
+                    lin_k, att_k, ew_k = ms["linear"], ms["attention"], ms["elementwise"]
                     for name, meas, exp in (("linear (compute)", cm.get("linear"), lin_k),
                                             ("attention (compute)", cm.get("attention"), att_k),
                                             ("elementwise (bandwidth)", cm.get("elementwise"), ew_k)):
-                        if meas:
+                        if meas and exp is not None:
                             errors.setdefault(f"prefill {name}", []).append(abs(exp / meas - 1))
                 print(f"| {r['model']} | {r['prompt']} | {measured:.2f} | {fmt(expected, '.2f')} | {fmt(ratio)} "
                       f"| {fmt(cm.get('linear'), '.2f')} / {fmt(lin_k, '.2f')} | {fmt(cm.get('attention'), '.2f')} / "

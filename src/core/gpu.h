@@ -35,7 +35,9 @@ struct Efficiency {
   // Measured efficiency by GEMM shape (`gemm_efficiency:`); empty: flops_fraction for every shape.
   GemmGrid gemm_efficiency;
   double kernel_overhead_s = 4e-6;   // fixed cost per kernel launch (latency + tail)
-  double attention_flops_fraction = 0.50;  // achievable fraction of peak in prefill attention
+  // Achievable fraction of peak in attention's matrix work: prefill attention without a grid, and
+  // the decode step's attention FLOPs.
+  double attention_flops_fraction = 0.50;
   // Measured prefill attention by keys attended and head_dim (`attention_efficiency:`); empty:
   // attention_flops_fraction for every pass.
   AttentionGrid attention_efficiency;

@@ -24,21 +24,25 @@ PrefillModel::PrefillModel(const Model& model, const Gpu& gpu, const MemoryOptio
 
 // A sequence's computed queries (after `cached`) run in passes of chunk_ tokens; each pass's
 // (query, key) pairs divided by the preset's efficiency for a causal pass of as many keys: all
-// keys up to the pass's end (full attention), the local chunk (chunked), or twice the window
-// (sliding: every query block loops over W keys, as the blocks of a causal 2W-token pass do on
-// average). Past 4096 passes the rest take the last pass's efficiency.
+// keys up to the pass's end (full attention), twice the window (sliding: every query block loops
+// over W keys, as the blocks of a causal 2W-token pass do on average), or the pass's position in
+// its local chunk (chunked: each chunk of W tokens is a causal pass of its own; W where the pass
+// spans a chunk boundary or a whole chunk). More than 4096 passes are priced as 4096 equal ones.
 double PrefillModel::pass_pairs_at_peak(const AttentionGroup& g, int64_t cached, int64_t prompt) const {
   const Efficiency& e = gpu_.efficiency;
   const double head_dim = static_cast<double>(std::max<int64_t>(g.head_dim, 1));
-  double sum = 0, efficiency = 1;
-  int64_t start = cached;
-  for (int pass = 0; start < prompt; ++pass) {
-    const int64_t end = pass < 4096 && prompt - start > chunk_ ? start + chunk_ : prompt;
-    if (pass < 4096) {
-      const int64_t keys = g.chunked ? std::min(end, g.window) : g.window > 0 ? std::min(end, mul(2, g.window)) : end;
-      efficiency = e.attention(static_cast<double>(keys), head_dim);
+  const int64_t pass_tokens = std::max(chunk_, ceil_div(prompt - cached, int64_t{4096}));
+  auto keys = [&](int64_t start, int64_t end) {
+    if (g.chunked && g.window > 0) {
+      const bool spans = end - start >= g.window || start / g.window != (end - 1) / g.window;
+      return spans ? g.window : (end - 1) % g.window + 1;
     }
-    sum += (attention_pairs(end, g) - attention_pairs(start, g)) / efficiency;
+    return g.window > 0 ? std::min(end, mul(2, g.window)) : end;
+  };
+  double sum = 0;
+  for (int64_t start = cached; start < prompt;) {
+    const int64_t end = prompt - start > pass_tokens ? start + pass_tokens : prompt;
+    sum += (attention_pairs(end, g) - attention_pairs(start, g)) / e.attention(static_cast<double>(keys(start, end)), head_dim);
     start = end;
   }
   return sum;

@@ -26,7 +26,7 @@
 
 namespace kvplan {
 
-// One phase: "linear", "attention" or "scan".
+// One phase: "linear", "attention", "elementwise" or "scan".
 struct PrefillPhase {
   std::string name;
   int64_t bytes = 0;

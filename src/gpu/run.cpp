@@ -533,15 +533,16 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
         const Calibration::AttentionRun run{tokens, sh.dim, layers, static_cast<double>(layers) * op.flops,
                                             time_graph(timer, ops, o).median_s};
         c.attention_runs.push_back(run);
-        if (tokens == 16384 && sh.dim == 128) c.prefill_attention_flops = run.flops / run.time_s;
+        if (tokens == Calibration::kAttentionReference.tokens && sh.dim == Calibration::kAttentionReference.head_dim)
+          c.prefill_attention_flops = run.flops / run.time_s;
       }
     }
     c.methods.push_back(fmt::format(
         "attention_efficiency, attention_flops_fraction: kvplan's causal prefill attention ({}, online softmax) as a "
         "prefill's attention phase, {} launches in one CUDA graph on the same q, k, v, cold L2 before each replay, median "
         "replay; heads 32/8 at head_dim 128 and 64/8 at head_dim 64, prompts of {} tokens; causal FLOPs "
-        "4 x heads x head_dim x T (T + 1) / 2 per launch / (time - launches x kernel_overhead_s) / datasheet dense bf16 "
-        "peak; attention_flops_fraction = the point at 16384 tokens, head_dim 128",
+        "4 x heads x head_dim x T (T + 1) / 2 per launch / (time - launches x the GEMV graphs' per-kernel cost) / "
+        "datasheet dense bf16 peak; attention_flops_fraction = the point at 16384 tokens, head_dim 128",
         prefill_attention_kernel(PrefillAttention{}), layers, fmt::join(c.attention_tokens, ", ")));
   }
   {
@@ -550,9 +551,8 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
     // layers), on distinct weights while they fit a 1 GiB pool, so the GPU runs them at the clock a
     // prefill's sustained GEMMs get (timed alone, one at a time, m = 1024's larger shapes ran up to
     // 17% faster on an H200, and a whole prefill's linears 10% slower than that grid predicted).
-    // Measured last: timed after these GEMMs,
-    // the prefill attention reached 0.48 of the bf16 peak on an H200 instead of 0.65.
-    const double peak = base.peak_flops_for(DType::bf16);
+    // Measured last: timed after these GEMMs, the prefill attention reached 0.48 of the bf16 peak
+    // on an H200 instead of 0.65.
     const int64_t ms[] = {1024, 4096, 8192}, nks[] = {1024, 4096, 16384, 32768};
     const int64_t launches = 32, pool_bytes = int64_t{1} << 30;
     blas.set_stream(timer.stream());
@@ -581,15 +581,16 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
           }
           std::vector<const StepOp*> list;
           for (const StepOp& op : ops) list.push_back(&op);
-          const double time_s = time_graph(timer, list, o).median_s;
-          c.gemm_grid.push_back({m, n, k, static_cast<double>(launches) * 2.0 * static_cast<double>(m * n * k) / time_s / peak});
+          c.gemm_runs.push_back({m, n, k, launches, static_cast<double>(launches) * 2.0 * static_cast<double>(m * n * k),
+                                 time_graph(timer, list, o).median_s});
         }
     c.methods.push_back(fmt::format(
         "gemm_efficiency: cuBLAS bf16 GEMMs (cublasGemmEx, fp32 accumulate) of [m, k] x [k, n] over m in {{1024, 4096, "
         "8192}} tokens and n, k in {{1024, 4096, 16384, 32768}}, each shape as {} back-to-back GEMMs in one CUDA graph on "
-        "up to {} distinct weights (a 1 GiB pool), cold L2 before each replay, median replay; {} x 2 m n k FLOPs / time / "
-        "datasheet dense bf16 peak (below m = 1024 the decode step's weight bytes bind and the grid is clamped)",
-        launches, launches, launches));
+        "up to {} distinct weights (a 1 GiB pool), cold L2 before each replay, median replay; {} x 2 m n k FLOPs / (time - "
+        "{} x the GEMV graphs' per-kernel cost) / datasheet dense bf16 peak (below m = 1024 the decode step's weight bytes "
+        "bind and the grid is clamped)",
+        launches, launches, launches, launches));
   }
   c.methods.push_back("allreduce_latency_s: not measured (one GPU); copied from the bundled preset");
   return c;

@@ -29,6 +29,14 @@ const PrefillKind& prefill_kind(const Estimate& e, LayerKind k) {
   return none;
 }
 
+constexpr const char* kPrefillPhases[] = {"linear", "attention", "elementwise", "scan"};
+
+const PrefillPhase* prefill_phase(const Estimate& e, const char* n) {
+  for (const PrefillPhase& p : e.prefill.phases)
+    if (p.name == n) return &p;
+  return nullptr;
+}
+
 const DecodeComponent& component(const Estimate& e, const char* n) {
   static const DecodeComponent none{};
   for (const DecodeComponent& c : e.decode.components)
@@ -170,17 +178,22 @@ std::vector<EstimateField> build() {
   tier("prefill.load_bytes", [](const Estimate& e) { return FieldValue(e.prefill.load_bytes); });
   tier("prefill.load_time_s", [](const Estimate& e) { return FieldValue(e.prefill.load_time_s); });
   varying("prefill.batch_tokens_per_s", [](const Estimate& e) { return e.batch_prefill.tokens_per_s; });
-  // Each phase of the prefill model (src/core/prefill.h), null where the model has none (scan).
-  for (const char* ph : {"linear", "attention", "elementwise", "scan"}) {
+  // Each phase of the prefill model (src/core/prefill.h); null where the model has none (scan
+  // without Mamba layers, attention without attention layers).
+  for (const char* ph : kPrefillPhases) {
     const std::string p = std::string("prefill.phases.") + ph + ".";
-    auto of = [ph](const Estimate& e) -> const PrefillPhase* {
-      for (const PrefillPhase& x : e.prefill.phases)
-        if (x.name == ph) return &x;
-      return nullptr;
-    };
-    varying(p + "bytes", [of](const Estimate& e) { const PrefillPhase* x = of(e); return x ? FieldValue(x->bytes) : FieldValue(nullptr); });
-    varying(p + "flops", [of](const Estimate& e) { const PrefillPhase* x = of(e); return x ? FieldValue(x->flops) : FieldValue(nullptr); });
-    varying(p + "time_s", [of](const Estimate& e) { const PrefillPhase* x = of(e); return x ? FieldValue(x->time_s) : FieldValue(nullptr); });
+    varying(p + "bytes", [ph](const Estimate& e) {
+      const PrefillPhase* x = prefill_phase(e, ph);
+      return x ? FieldValue(x->bytes) : FieldValue(nullptr);
+    });
+    varying(p + "flops", [ph](const Estimate& e) {
+      const PrefillPhase* x = prefill_phase(e, ph);
+      return x ? FieldValue(x->flops) : FieldValue(nullptr);
+    });
+    varying(p + "time_s", [ph](const Estimate& e) {
+      const PrefillPhase* x = prefill_phase(e, ph);
+      return x ? FieldValue(x->time_s) : FieldValue(nullptr);
+    });
   }
   for (LayerKind k : kAllLayerKinds) {
     const std::string p = std::string("prefill.by_kind.") + name(k) + ".";

@@ -131,9 +131,12 @@ std::string render_gpu(const Gpu& g) {
   if (e.elementwise_bandwidth() != e.bandwidth_fraction)
     apart += (apart.empty() ? "" : ", ") + std::string("element-wise ") + percent(e.elementwise_bandwidth());
   const std::string bandwidth = percent(e.bandwidth_fraction) + (apart.empty() ? "" : " (" + apart + ")");
-  out += fmt::format("  efficiency    bandwidth {}, GEMM {}, attention {}, kernel overhead {:.1f} us{}\n", bandwidth,
-                     percent(e.flops_fraction), percent(e.attention_flops_fraction), e.kernel_overhead_s * 1e6,
-                     e.calibrated ? " (calibrated)" : " (defaults)");
+  // With grids the single figures cover only what the grids leave out (the rows below).
+  const std::string gemm = percent(e.flops_fraction) + (e.gemm_efficiency.empty() ? "" : " (prefill GEMMs by shape below)");
+  const std::string attention =
+      percent(e.attention_flops_fraction) + (e.attention_efficiency.empty() ? "" : " (prefill by length below)");
+  out += fmt::format("  efficiency    bandwidth {}, GEMM {}, attention {}, kernel overhead {:.1f} us{}\n", bandwidth, gemm,
+                     attention, e.kernel_overhead_s * 1e6, e.calibrated ? " (calibrated)" : " (defaults)");
   if (!e.gemm_efficiency.empty()) {
     // One row per (m, n), one column per k: the measured fractions of peak the GEMM time uses.
     const GemmGrid& grid = e.gemm_efficiency;

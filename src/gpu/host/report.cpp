@@ -213,22 +213,29 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   if (c.elementwise_bytes_per_s > 0)
     e.elementwise_bandwidth_fraction = fraction(c.elementwise_bytes_per_s, bw, "elementwise_bandwidth_fraction");
   if (c.gemm_flops > 0 && bf16_peak > 0) e.flops_fraction = fraction(c.gemm_flops, bf16_peak, "flops_fraction");
-  if (!c.gemm_grid.empty()) {
-    for (const GemmPoint& p : c.gemm_grid)
+  // The grids' graphs run back-to-back compute-bound kernels: each pays the launch gap of a kernel
+  // in a graph, the GEMV graphs' per-kernel cost (step_kernel_overhead_s), not the whole decode
+  // step's fitted cost, which also holds the ramp and tail of memory-bound kernels (and exceeds a
+  // 1024^3 GEMM's whole time in such a graph).
+  const double graph_gap_s = c.step_kernel_overhead_s;
+  if (!c.gemm_runs.empty() && bf16_peak > 0) {
+    const std::vector<GemmPoint> points = gemm_points(c, graph_gap_s, bf16_peak);
+    for (const GemmPoint& p : points)
       if (!(p.efficiency > 0 && p.efficiency <= 1))
         throw Error(fmt::format("calibrate: gemm_efficiency at m {} n {} k {} would be {:.4f}, outside (0, 1]; no preset "
                                 "written",
                                 p.m, p.n, p.k, p.efficiency));
-    e.gemm_efficiency = kvplan::gemm_grid(c.gemm_grid);
+    e.gemm_efficiency = kvplan::gemm_grid(points);
   }
   if (c.prefill_attention_flops > 0 && bf16_peak > 0)
     e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
   if (!c.attention_runs.empty() && bf16_peak > 0) {
     std::vector<AttentionPoint> points;
-    for (const AttentionPoint& p : attention_points(c, e.kernel_overhead_s, bf16_peak)) {
+    for (const AttentionPoint& p : attention_points(c, graph_gap_s, bf16_peak)) {
       const std::string key = fmt::format("attention_efficiency at {} tokens, head_dim {}", p.tokens, p.head_dim);
       points.push_back({p.tokens, p.head_dim, fraction(p.efficiency * bf16_peak, bf16_peak, key.c_str())});
-      if (p.tokens == 16384 && p.head_dim == 128) e.attention_flops_fraction = points.back().efficiency;
+      const AttentionPoint& ref = Calibration::kAttentionReference;
+      if (p.tokens == ref.tokens && p.head_dim == ref.head_dim) e.attention_flops_fraction = points.back().efficiency;
     }
     e.attention_efficiency = kvplan::attention_grid(points);
   }
@@ -236,12 +243,26 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   return e;
 }
 
+namespace {
+// FLOPs over the graph's time less its kernels' fixed cost, as a fraction of the peak.
+double efficiency_after_overhead(double flops, double time_s, int64_t kernels, double kernel_overhead_s, double peak) {
+  const double compute_s = time_s - static_cast<double>(kernels) * kernel_overhead_s;
+  return compute_s > 0 ? flops / compute_s / peak : 0.0;
+}
+}  // namespace
+
+std::vector<GemmPoint> gemm_points(const Calibration& c, double kernel_overhead_s, double bf16_peak) {
+  std::vector<GemmPoint> points;
+  for (const Calibration::GemmRun& r : c.gemm_runs)
+    points.push_back({r.m, r.n, r.k, efficiency_after_overhead(r.flops, r.time_s, r.kernels, kernel_overhead_s, bf16_peak)});
+  return points;
+}
+
 std::vector<AttentionPoint> attention_points(const Calibration& c, double kernel_overhead_s, double bf16_peak) {
   std::vector<AttentionPoint> points;
-  for (const Calibration::AttentionRun& a : c.attention_runs) {
-    const double compute_s = a.time_s - static_cast<double>(a.kernels) * kernel_overhead_s;
-    points.push_back({a.tokens, a.head_dim, compute_s > 0 ? a.flops / compute_s / bf16_peak : 0.0});
-  }
+  for (const Calibration::AttentionRun& a : c.attention_runs)
+    points.push_back(
+        {a.tokens, a.head_dim, efficiency_after_overhead(a.flops, a.time_s, a.kernels, kernel_overhead_s, bf16_peak)});
   return points;
 }
 
@@ -299,10 +320,14 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   if (e.elementwise_bandwidth_fraction)
     y += fmt::format("  elementwise_bandwidth_fraction: {:.4f}\n", *e.elementwise_bandwidth_fraction);
   y += fmt::format("  flops_fraction: {:.4f}\n", e.flops_fraction);
-  if (!c.gemm_grid.empty()) {
+  if (!e.gemm_efficiency.empty()) {
     y += "  gemm_efficiency:  # bf16 GEMM [m, k] x [k, n] achieved / datasheet peak (calibration.method)\n";
-    for (const GemmPoint& p : c.gemm_grid)
-      y += fmt::format("    - {{m: {}, n: {}, k: {}, efficiency: {:.4f}}}\n", p.m, p.n, p.k, p.efficiency);
+    const GemmGrid& grid = e.gemm_efficiency;
+    for (size_t i = 0; i < grid.m.size(); ++i)
+      for (size_t j = 0; j < grid.n.size(); ++j)
+        for (size_t l = 0; l < grid.k.size(); ++l)
+          y += fmt::format("    - {{m: {}, n: {}, k: {}, efficiency: {:.4f}}}\n", grid.m[i], grid.n[j], grid.k[l],
+                           grid.at(i, j, l));
   }
   if (!e.attention_efficiency.empty()) {
     y += "  attention_efficiency:  # prefill attention by keys attended and head_dim, achieved / bf16 peak (calibration.method)\n";
@@ -361,6 +386,12 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   }
   y += fmt::format("  gemm_bf16_flops: {:.4g}\n", c.gemm_flops);
   y += fmt::format("  prefill_attention_flops: {:.4g}\n", c.prefill_attention_flops);
+  if (!c.gemm_runs.empty()) {
+    y += "  gemm_graphs:  # back-to-back cuBLAS bf16 GEMMs in one CUDA graph, cold L2; flops = kernels x 2 m n k\n";
+    for (const Calibration::GemmRun& r : c.gemm_runs)
+      y += fmt::format("    - {{m: {}, n: {}, k: {}, kernels: {}, flops: {:.6g}, time_s: {:.4e}}}\n", r.m, r.n, r.k, r.kernels,
+                       r.flops, r.time_s);
+  }
   if (!c.attention_runs.empty()) {
     y += "  attention_graphs:  # causal prefill attention launches in one CUDA graph, cold L2; flops = the causal pairs'\n";
     for (const Calibration::AttentionRun& a : c.attention_runs)

@@ -113,14 +113,21 @@ struct Calibration {
   GraphTiming graph_large, graph_tiny;
   double step_bytes_per_s = 0, step_kernel_overhead_s = 0;
   double gemm_flops = 0;                                // bf16 GEMM, large square
-  // bf16 GEMM efficiency (achieved / datasheet bf16 peak) over the preset's grid of shapes
-  // (gemm_efficiency); empty: the preset keeps flops_fraction alone.
-  std::vector<GemmPoint> gemm_grid;
-  double prefill_attention_flops = 0;                   // causal tiled attention, 16K tokens, head_dim 128
+  // bf16 GEMMs over the preset's grid of shapes (gemm_efficiency), each shape one CUDA graph of
+  // `kernels` back-to-back GEMMs, as a prefill runs them; efficiency = flops / (time - kernels x
+  // the GEMV graphs' per-kernel cost step_kernel_overhead_s) / bf16 peak, a launch gap the model
+  // adds back per kernel (gemm_points). Empty: the preset keeps flops_fraction alone.
+  struct GemmRun {
+    int64_t m = 0, n = 0, k = 0, kernels = 0;
+    double flops = 0, time_s = 0;
+  };
+  std::vector<GemmRun> gemm_runs;
   // Prefill attention by length (attention_efficiency): per head size and prompt length one CUDA
-  // graph of `kernels` launches of the causal attention, a prefill's attention phase; efficiency =
-  // flops / (time - kernels x kernel_overhead_s) / bf16 peak. attention_flops_fraction = the point
-  // at 16384 tokens, head_dim 128.
+  // graph of `kernels` launches of the causal attention, a prefill's attention phase; efficiency as
+  // for the GEMMs (attention_points). attention_flops_fraction = the point at kAttentionReference;
+  // prefill_attention_flops records that graph's FLOPs / time as measured.
+  static constexpr AttentionPoint kAttentionReference{16384, 128, 0};
+  double prefill_attention_flops = 0;
   struct AttentionRun {
     int64_t tokens = 0, head_dim = 0, kernels = 0;
     double flops = 0, time_s = 0;
@@ -165,8 +172,10 @@ struct Calibration {
   std::vector<std::string> methods;                     // one line per figure
 };
 
-// Prefill attention's points of a calibration: per run flops / (time - kernels x kernel_overhead_s)
-// / bf16_peak (0 where the overhead would take the whole time; calibrated_efficiency rejects it).
+// The GEMM grid and the prefill attention grid of a calibration: per graph flops / (time - kernels
+// x kernel_overhead_s) / bf16_peak (0 where the overhead would take the whole time;
+// calibrated_efficiency rejects it).
+std::vector<GemmPoint> gemm_points(const Calibration& c, double kernel_overhead_s, double bf16_peak);
 std::vector<AttentionPoint> attention_points(const Calibration& c, double kernel_overhead_s, double bf16_peak);
 
 // Efficiency block derived from a calibration against the preset's datasheet figures; a figure
