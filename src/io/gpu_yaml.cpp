@@ -1,8 +1,9 @@
 #include "io/gpu_yaml.h"
 
+#include <array>
 #include <optional>
 #include <set>
-#include <tuple>
+#include <string>
 #include <vector>
 
 #include "io/yaml_fields.h"
@@ -11,68 +12,55 @@ namespace kvplan {
 
 namespace {
 
-// `efficiency.gemm_efficiency`: a list of {m, n, k, efficiency} maps forming a full grid; each bad
-// point reported where it stands, a missing one at the list.
-GemmGrid parse_gemm_grid(const YAML::Node& list, const std::string& source) {
-  if (!list.IsSequence()) throw Error("'gemm_efficiency' must be a list of {m, n, k, efficiency} maps", pos_of(list, source));
-  std::vector<GemmPoint> points;
-  std::set<std::tuple<int64_t, int64_t, int64_t>> seen;
+// A measured efficiency grid under `efficiency.<key>`: a list of maps of positive integer `axes`
+// and an `efficiency` in (0, 1], each point once; each bad point reported where it stands, and
+// `build`'s errors (a missing point) at the list.
+template <typename Point, size_t N, typename Build>
+auto parse_grid(const YAML::Node& list, const std::string& source, const std::string& key,
+                const std::array<std::pair<const char*, int64_t Point::*>, N>& axes, Build build) {
+  std::string names;
+  for (const auto& [name, member] : axes) names += std::string(name) + ", ";
+  if (!list.IsSequence()) throw Error("'" + key + "' must be a list of {" + names + "efficiency} maps", pos_of(list, source));
+  std::vector<Point> points;
+  std::set<std::vector<int64_t>> seen;
   for (const YAML::Node& item : list) {
-    YamlFields f(item, source, "gemm_efficiency point");
-    GemmPoint p;
-    for (auto [key, v] : {std::pair{"m", &p.m}, std::pair{"n", &p.n}, std::pair{"k", &p.k}}) {
-      *v = f.integer(key);
-      if (*v <= 0) throw Error(std::string("gemm_efficiency '") + key + "' must be positive, got " + f.string(key), f.pos(key));
+    YamlFields f(item, source, key + " point");
+    Point p;
+    std::vector<int64_t> at;
+    std::string shape;
+    for (const auto& [name, member] : axes) {
+      p.*member = f.integer(name);
+      if (p.*member <= 0)
+        throw Error(key + " '" + name + "' must be positive, got " + f.string(name), f.pos(name));
+      at.push_back(p.*member);
+      shape += (shape.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(p.*member);
     }
     p.efficiency = f.number("efficiency");
     if (!(p.efficiency > 0 && p.efficiency <= 1))
-      throw Error("gemm_efficiency 'efficiency' must be a fraction in (0, 1], got " + f.string("efficiency"),
-                  f.pos("efficiency"));
+      throw Error(key + " 'efficiency' must be a fraction in (0, 1], got " + f.string("efficiency"), f.pos("efficiency"));
     f.finish();
-    if (!seen.insert({p.m, p.n, p.k}).second)
-      throw Error("gemm_efficiency point (m " + std::to_string(p.m) + ", n " + std::to_string(p.n) + ", k " +
-                      std::to_string(p.k) + ") is given twice",
-                  f.pos());
+    if (!seen.insert(at).second) throw Error(key + " point (" + shape + ") is given twice", f.pos());
     points.push_back(p);
   }
   try {
-    return gemm_grid(points);
+    return build(points);
   } catch (const Error& err) {
     throw Error(err.what(), pos_of(list, source));
   }
 }
 
-// `efficiency.attention_efficiency`: a list of {tokens, head_dim, efficiency} maps forming a full
-// grid; reported as gemm_efficiency's are.
+GemmGrid parse_gemm_grid(const YAML::Node& list, const std::string& source) {
+  return parse_grid(list, source, "gemm_efficiency",
+                    std::array<std::pair<const char*, int64_t GemmPoint::*>, 3>{
+                        {{"m", &GemmPoint::m}, {"n", &GemmPoint::n}, {"k", &GemmPoint::k}}},
+                    [](const std::vector<GemmPoint>& p) { return gemm_grid(p); });
+}
+
 AttentionGrid parse_attention_grid(const YAML::Node& list, const std::string& source) {
-  if (!list.IsSequence())
-    throw Error("'attention_efficiency' must be a list of {tokens, head_dim, efficiency} maps", pos_of(list, source));
-  std::vector<AttentionPoint> points;
-  std::set<std::pair<int64_t, int64_t>> seen;
-  for (const YAML::Node& item : list) {
-    YamlFields f(item, source, "attention_efficiency point");
-    AttentionPoint p;
-    for (auto [key, v] : {std::pair{"tokens", &p.tokens}, std::pair{"head_dim", &p.head_dim}}) {
-      *v = f.integer(key);
-      if (*v <= 0)
-        throw Error(std::string("attention_efficiency '") + key + "' must be positive, got " + f.string(key), f.pos(key));
-    }
-    p.efficiency = f.number("efficiency");
-    if (!(p.efficiency > 0 && p.efficiency <= 1))
-      throw Error("attention_efficiency 'efficiency' must be a fraction in (0, 1], got " + f.string("efficiency"),
-                  f.pos("efficiency"));
-    f.finish();
-    if (!seen.insert({p.tokens, p.head_dim}).second)
-      throw Error("attention_efficiency point (tokens " + std::to_string(p.tokens) + ", head_dim " +
-                      std::to_string(p.head_dim) + ") is given twice",
-                  f.pos());
-    points.push_back(p);
-  }
-  try {
-    return attention_grid(points);
-  } catch (const Error& err) {
-    throw Error(err.what(), pos_of(list, source));
-  }
+  return parse_grid(list, source, "attention_efficiency",
+                    std::array<std::pair<const char*, int64_t AttentionPoint::*>, 2>{
+                        {{"tokens", &AttentionPoint::tokens}, {"head_dim", &AttentionPoint::head_dim}}},
+                    [](const std::vector<AttentionPoint>& p) { return attention_grid(p); });
 }
 
 }  // namespace
