@@ -46,11 +46,20 @@ TEST_CASE("Llama-3.1-8B decode step at batch 1, context 4096, bf16", "[decode]")
   CHECK(part(s, "kv_cache").bytes == 4096LL * 131072 + 131072);
   // Element-wise traffic of the token (tests/prefill_test.cpp derives it): 5,668,864 B.
   CHECK(part(s, "elementwise").bytes == 5668864);
-  CHECK(part(s, "elementwise").kernels == 0);  // the norms, RoPE and activation count among the weights' kernels
+  // Kernels by component, as vLLM's CUDA-graph step launches them (docs/timing.md): per layer the GEMMs
+  // qkv, o_proj, gate_up, down; attention + split-KV combine; input norm, RoPE, cache write, pre-MLP
+  // norm, SiLU x up. weights 32 x 4 = 128, kv_cache 32 x 2 = 64, elementwise 32 x 5 + final norm = 161,
+  // lm_head 1, embedding 1.
+  CHECK(part(s, "weights").kernels == 128);
+  CHECK(part(s, "kv_cache").kernels == 64);
+  CHECK(part(s, "elementwise").kernels == 161);
+  CHECK(part(s, "lm_head").kernels == 1);
+  CHECK(part(s, "embedding").kernels == 1);
+  CHECK_FALSE(has_part(s, "kernel_gaps"));  // the h100-sxm preset has no kernel_gap_s
   CHECK(s.bytes == 13959168000LL + 1050673152LL + 8192 + 536870912LL + 131072 + 5668864);  // 15,552,520,192
   // FLOPs: 2 x 32 x 218,103,808 + 2 x 128256 x 4096 + attention 4096 keys x 32 layers x 32 heads x 2 x (128 + 128).
   CHECK(s.flops == Approx(13958643712.0 + 1050673152.0 + 2147483648.0));
-  // Kernels: 32 layers x (attention 4 + 3, MLP 4) + lm_head 2 + embedding 1 = 355.
+  // Kernels: 128 + 64 + 161 + 1 + 1 = 355.
   CHECK(s.kernels == 355);
   // Every component is memory-bound at batch 1: expected = bytes / (0.90 x 3.35e12) + 355 x 4 us.
   CHECK(s.time_s == Approx(15552520192.0 / (0.90 * 3.35e12) + 355 * 4e-6));  // 6.578 ms
@@ -125,6 +134,43 @@ TEST_CASE("DeepSeek-V3: MLA latent cache and 8 of 256 experts", "[decode][mla]")
   CHECK(part(s2, "weights").bytes - part(s1, "weights").bytes == std::llround(15.75 * 2556944384.0) - 8 * 2556944384LL);
   // Kernels: 61 MLA x (9 + 3), 3 dense MLPs x 4, 58 MoE x (8 + 3 shared), lm_head 2, embedding 1.
   CHECK(s1.kernels == 61 * 12 + 3 * 4 + 58 * 11 + 3);
+  // By component. GEMMs: MLA q_a + kv_a, q_b, W_UK, W_UV, o_proj (5); dense gate_up, down (2); MoE
+  // router, two grouped, shared gate_up and down (5). Attention + combine per MLA layer. Element-wise:
+  // MLA input norm, q_a and kv_a norms, RoPE, latent cache write (5); dense norm, activation (2); MoE
+  // norm, top-k, align, activation, combine, shared activation (6); the final norm.
+  CHECK(part(s1, "weights").kernels == 61 * 5 + 3 * 2 + 58 * 5);
+  CHECK(part(s1, "kv_cache").kernels == 61 * 2);
+  CHECK(part(s1, "elementwise").kernels == 61 * 5 + 3 * 2 + 58 * 6 + 1);
+}
+
+TEST_CASE("kernels by component: Gemma's extra norms, Qwen3's Q/K norm, the gaps between kinds", "[decode]") {
+  // Gemma-2-9B (42 layers, hidden 3584, 16 heads / 8 KV x 256, FFN 14336, four norms a layer): per layer
+  // 4 GEMMs, attention + combine, and 7 element-wise kernels: input norm, RoPE, cache write, pre-MLP norm,
+  // GeGLU, and the two plain norms after the mixer and the MLP; 42 x 7 + the final norm = 295.
+  const Model g = model("gemma-2-9b");
+  const DecodeStep sg = decode_step(g, gpu("h100-sxm"), 1, 1024, options(g));
+  CHECK(part(sg, "weights").kernels == 42 * 4);
+  CHECK(part(sg, "kv_cache").kernels == 42 * 2);
+  CHECK(part(sg, "elementwise").kernels == 42 * 7 + 1);
+  // Element-wise elements per token and layer: fused add + norm twice 2 x 4 x 3584 = 28,672, the plain
+  // norms 2 x 2 x 3584 = 14,336, RoPE on q and k 2 x (4096 + 2048) = 12,288, the cache write 2048 + 2048,
+  // GeGLU 3 x 14336 = 43,008: 102,400; x 42 + the final norm's 4 x 3584 = 4,315,136 elements x 2 B.
+  CHECK(part(sg, "elementwise").bytes == 4315136LL * 2);
+  // Qwen3-8B (36 layers, per-head Q/K RMSNorm): per layer input norm, Q/K norm, RoPE, cache write,
+  // pre-MLP norm, SiLU x up = 6; 36 x 6 + 1 = 217.
+  const Model q = model("qwen3-8b");
+  CHECK(part(decode_step(q, gpu("h100-sxm"), 1, 1024, options(q)), "elementwise").kernels == 36 * 6 + 1);
+  // kernel_gap_s: the whole step's kernels x the gap, as one more component; the others unchanged.
+  const Model m = model("llama-3.1-8b");
+  Gpu gapped = gpu("h100-sxm");
+  gapped.efficiency.kernel_gap_s = 1e-6;
+  const DecodeStep s0 = decode_step(m, gpu("h100-sxm"), 1, 4096, options(m));
+  const DecodeStep s = decode_step(m, gapped, 1, 4096, options(m));
+  CHECK(part(s, "kernel_gaps").time_s == Approx(355 * 1e-6));
+  CHECK(part(s, "kernel_gaps").kernels == 0);  // counted in their own components
+  CHECK(s.kernels == 355);
+  CHECK(s.time_s == Approx(s0.time_s + 355e-6));
+  for (const char* name : {"weights", "kv_cache", "elementwise", "lm_head"}) CHECK(part(s, name).time_s == part(s0, name).time_s);
 }
 
 TEST_CASE("sliding layers read only their window", "[decode][sliding]") {
@@ -169,11 +215,15 @@ TEST_CASE("hybrids: Jamba and Zamba2", "[decode][hybrid]") {
   CHECK(part(s, "kv_cache").bytes == 4LL * 8192 * 4096 + 4 * 4096);
   // 28 Mamba-1 layers: conv 8192 x 3 + ssm 8192 x 16 = 155,648 elements x 2 B, read + written.
   CHECK(part(s, "ssm_state").bytes == 2LL * 28 * 155648 * 2);
-  // Weights kernels: 28 Mamba x 5 + 4 attention x 4 + 16 dense MLPs x 4 + 16 MoE x 8 (each group of 8
-  // layers: 3 mamba_dense + 1 attn_dense have dense MLPs, 4 mamba_moe have MoE).
-  CHECK(part(s, "weights").kernels == 28 * 5 + 4 * 4 + 16 * 4 + 16 * 8);
+  // GEMMs: 28 Mamba x 4 (in, x, dt, out) + 4 attention x 2 (qkv, o) + 16 dense MLPs x 2 (gate_up, down)
+  // + 16 MoE x 3 (router, two grouped) (each group of 8 layers: 3 mamba_dense + 1 attn_dense have dense
+  // MLPs, 4 mamba_moe have MoE).
+  CHECK(part(s, "weights").kernels == 28 * 4 + 4 * 2 + 16 * 2 + 16 * 3);
   CHECK(part(s, "ssm_state").kernels == 28 * 2);
-  CHECK(part(s, "kv_cache").kernels == 4 * 3);
+  CHECK(part(s, "kv_cache").kernels == 4 * 2);
+  // Element-wise: 28 Mamba norms + 4 attention x 3 (norm, RoPE, cache write) + 16 dense x 2 (norm,
+  // activation) + 16 MoE x 5 (norm, top-k, align, activation, combine) + the final norm.
+  CHECK(part(s, "elementwise").kernels == 28 + 4 * 3 + 16 * 2 + 16 * 5 + 1);
 
   const Model z = model("zamba2-2.7b");
   const ModelWork w = model_work(z, options(z));
@@ -216,14 +266,15 @@ TEST_CASE("attention_bandwidth_fraction times the kv_cache component, nothing el
   // and writes 1 each: 8 x 4097 x 131,072 = 4,296,015,872 B.
   const DecodeComponent& kv = part(s, "kv_cache");
   CHECK(kv.bytes == 8LL * 4097 * 131072);
-  // Kernels: 32 layers x 3 (cache write, attention, combine) = 96, 4 us each (decode.cpp: kernels x overhead).
-  CHECK(kv.kernels == 96);
+  // Kernels: 32 layers x 2 (attention, combine) = 64, 4 us each (decode.cpp: kernels x overhead; the
+  // cache write is an element-wise kernel).
+  CHECK(kv.kernels == 64);
   // FLOPs 8 x 4096 keys x 32 layers x 32 heads x 2 x 256 = 17.18 G at 0.5 x 989.4e12 = 34.7 us, below the
-  // bytes' 4,296,015,872 / (0.8 x 3.35e12) = 1.603 ms: memory-bound. 1.603 ms + 96 x 4 us = 1.987 ms.
+  // bytes' 4,296,015,872 / (0.8 x 3.35e12) = 1.603 ms: memory-bound. 1.603 ms + 64 x 4 us = 1.859 ms.
   CHECK(kv.flops == Approx(8.0 * 4096 * 32 * 32 * 2 * 256));
-  CHECK(kv.time_s == Approx(4296015872.0 / (0.8 * 3.35e12) + 96 * 4e-6));
-  // At the default 0.90: 4,296,015,872 / (0.9 x 3.35e12) + 96 x 4 us = 1.809 ms.
-  CHECK(part(s0, "kv_cache").time_s == Approx(4296015872.0 / (0.9 * 3.35e12) + 96 * 4e-6));
+  CHECK(kv.time_s == Approx(4296015872.0 / (0.8 * 3.35e12) + 64 * 4e-6));
+  // At the default 0.90: 4,296,015,872 / (0.9 x 3.35e12) + 64 x 4 us = 1.681 ms.
+  CHECK(part(s0, "kv_cache").time_s == Approx(4296015872.0 / (0.9 * 3.35e12) + 64 * 4e-6));
   // The floor is the datasheet's: 4,296,015,872 / 3.35e12 = 1.282 ms, either way.
   CHECK(kv.time_floor_s == Approx(4296015872.0 / 3.35e12));
   CHECK(kv.time_floor_s == part(s0, "kv_cache").time_floor_s);
@@ -263,15 +314,16 @@ TEST_CASE("lm_head_bandwidth_fraction times the lm_head component, nothing else"
   // lm_head (untied, bf16): vocab 128,256 x d_model 4096 x 2 B = 1,050,673,152 B, read once per step.
   const DecodeComponent& lm = part(s, "lm_head");
   CHECK(lm.bytes == 128256LL * 4096 * 2);
-  // Kernels 2 (final norm, GEMM). FLOPs 8 x 2 x 128,256 x 4096 = 8.40 G at 0.75 x 989.4e12 = 11.3 us, below
-  // the bytes' 1,050,673,152 / (0.8 x 3.35e12) = 392.04 us: memory-bound. 392.04 us + 2 x 4 us = 400.04 us.
-  CHECK(lm.kernels == 2);
+  // One kernel (the GEMM; the final norm is element-wise). FLOPs 8 x 2 x 128,256 x 4096 = 8.40 G at 0.75 x
+  // 989.4e12 = 11.3 us, below the bytes' 1,050,673,152 / (0.8 x 3.35e12) = 392.04 us: memory-bound.
+  // 392.04 us + 4 us = 396.04 us.
+  CHECK(lm.kernels == 1);
   CHECK(lm.flops == Approx(8.0 * 2 * 128256 * 4096));
-  CHECK(lm.time_s == Approx(1050673152.0 / (0.8 * 3.35e12) + 2 * 4e-6));
-  CHECK(lm.time_s == Approx(400.04e-6).epsilon(1e-5));
-  // At the default 0.90: 1,050,673,152 / (0.9 x 3.35e12) + 2 x 4 us = 348.48 + 8 = 356.48 us.
-  CHECK(part(s0, "lm_head").time_s == Approx(1050673152.0 / (0.9 * 3.35e12) + 2 * 4e-6));
-  CHECK(part(s0, "lm_head").time_s == Approx(356.48e-6).epsilon(1e-5));
+  CHECK(lm.time_s == Approx(1050673152.0 / (0.8 * 3.35e12) + 4e-6));
+  CHECK(lm.time_s == Approx(396.04e-6).epsilon(1e-5));
+  // At the default 0.90: 1,050,673,152 / (0.9 x 3.35e12) + 4 us = 348.48 + 4 = 352.48 us.
+  CHECK(part(s0, "lm_head").time_s == Approx(1050673152.0 / (0.9 * 3.35e12) + 4e-6));
+  CHECK(part(s0, "lm_head").time_s == Approx(352.48e-6).epsilon(1e-5));
   // The floor is the datasheet's either way: 1,050,673,152 / 3.35e12 = 313.63 us.
   CHECK(lm.time_floor_s == Approx(1050673152.0 / 3.35e12));
   CHECK(lm.time_floor_s == part(s0, "lm_head").time_floor_s);
@@ -320,11 +372,11 @@ TEST_CASE("elementwise_bandwidth_fraction times the decode step's element-wise b
   split.efficiency.elementwise_bandwidth_fraction = 0.5;
   const DecodeStep s0 = decode_step(m, base, 32, 4096, options(m));
   const DecodeStep s = decode_step(m, split, 32, 4096, options(m));
-  // 32 tokens x 5,668,864 B (prefill_test derives the bytes per token) = 181,403,648 B at 0.5 x 3.35e12,
-  // no kernels of its own (they are counted among the weights'): 108.30 us, against 60.17 us at 0.9.
+  // 32 tokens x 5,668,864 B (prefill_test derives the bytes per token) = 181,403,648 B at 0.5 x 3.35e12
+  // = 108.30 us (60.17 us at 0.9), plus its 161 kernels x 4 us.
   const DecodeComponent& e = part(s, "elementwise");
   CHECK(e.bytes == 32LL * 5668864);
-  CHECK(e.time_s == Approx(181403648.0 / (0.5 * 3.35e12)));
+  CHECK(e.time_s == Approx(181403648.0 / (0.5 * 3.35e12) + 161 * 4e-6));
   CHECK(s.time_s - s0.time_s == Approx(181403648.0 / 3.35e12 * (1 / 0.5 - 1 / 0.9)));
   for (const char* name : {"weights", "kv_cache", "lm_head"}) CHECK(part(s, name).time_s == part(s0, name).time_s);
 }
@@ -338,7 +390,7 @@ TEST_CASE("a hybrid uses each fraction for its own component", "[decode][efficie
   // Both memory-bound at batch 4: bytes / (fraction x 3.35e12) + kernels x 4 us (bytes: "hybrids" above).
   const DecodeComponent& kv = part(s, "kv_cache");
   CHECK(kv.bytes == 4LL * (4 * 8192 * 4096 + 4 * 4096));
-  CHECK(kv.time_s == Approx(static_cast<double>(kv.bytes) / (0.8 * 3.35e12) + 12 * 4e-6));
+  CHECK(kv.time_s == Approx(static_cast<double>(kv.bytes) / (0.8 * 3.35e12) + 8 * 4e-6));
   const DecodeComponent& st = part(s, "ssm_state");
   CHECK(st.bytes == 4LL * 2 * 28 * 155648 * 2);
   CHECK(st.time_s == Approx(static_cast<double>(st.bytes) / (0.7 * 3.35e12) + 56 * 4e-6));
@@ -364,7 +416,7 @@ TEST_CASE("unset KV-cache and state fractions follow bandwidth_fraction", "[deco
   // Unset, they move with bandwidth_fraction: every byte at 0.8 (kv_cache: 4 x (4 x 8193 x 4096) B).
   same.efficiency.bandwidth_fraction = 0.8;
   const DecodeStep c = decode_step(m, same, 4, 8192, options(m));
-  CHECK(part(c, "kv_cache").time_s == Approx(4.0 * 4 * 8193 * 4096 / (0.8 * 3.35e12) + 12 * 4e-6));
+  CHECK(part(c, "kv_cache").time_s == Approx(4.0 * 4 * 8193 * 4096 / (0.8 * 3.35e12) + 8 * 4e-6));
   CHECK(c.memory_time_s == Approx(static_cast<double>(c.bytes) / (0.8 * 3.35e12)));
 }
 

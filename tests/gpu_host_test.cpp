@@ -302,14 +302,13 @@ TEST_CASE("calibrated preset writes elementwise_bandwidth_fraction and its graph
   const Gpu base = Registry::load("").resolve_gpu("h100-sxm");  // 3.35e12 B/s
   Calibration c;
   c.step_bytes_per_s = 3.05e12;
-  c.step_kernel_overhead_s = 2.0e-6;
-  c.step_kernel_cost_s = 4.0e-6;  // the whole-step fit: what the element-wise graphs subtract per kernel
+  c.step_kernel_overhead_s = 4.0e-6;  // each kernel's cost in a graph: what the element-wise graphs subtract
   // Llama-3.1-8B's element-wise bytes at 4096 tokens, 4096 x 5,668,864 = 23,219,666,944 B (prefill_test), in
   // 193 kernels (synthetic timings): one graph at 2.4e12 B/s and one at 2.2e12 B/s after 193 x 4 us.
   const int64_t bytes = 23219666944;
   const GraphTiming fast{bytes, 193, bytes / 2.4e12 + 193 * 4.0e-6}, slow{bytes, 193, bytes / 2.2e12 + 193 * 4.0e-6};
   c.elementwise_graphs = {{"llama-3.1-8b prefill of 4096 tokens", fast}, {"llama-3.1-8b prefill of 16384 tokens", slow}};
-  c.elementwise_bytes_per_s = bytes_per_s_after_overhead({fast, slow}, c.step_kernel_cost_s);
+  c.elementwise_bytes_per_s = bytes_per_s_after_overhead({fast, slow}, c.step_kernel_overhead_s);
   CHECK(c.elementwise_bytes_per_s == Approx(2.3e12));
   const std::string yaml = render_calibrated_preset(base, c);
   // 2.3e12 / 3.35e12 = 0.686567 -> 0.6866.
@@ -318,6 +317,7 @@ TEST_CASE("calibrated preset writes elementwise_bandwidth_fraction and its graph
   REQUIRE(g.efficiency.elementwise_bandwidth_fraction);
   CHECK(g.efficiency.elementwise_bandwidth() == Approx(0.6866));
   CHECK(g.efficiency.bandwidth_fraction == Approx(0.9104));  // 3.05e12 / 3.35e12: the weights keep theirs
+  CHECK(g.efficiency.kernel_overhead_s == Approx(4.0e-6).epsilon(1e-3));
   // The raw figures: 23,219,666,944 / 2.4e12 + 772 us = 10.4469 ms.
   CHECK(yaml.find("  elementwise_bytes_per_s: 2.3e+12\n") != std::string::npos);
   CHECK(yaml.find("    - {pass: \"llama-3.1-8b prefill of 4096 tokens\", kernels: 193, bytes: 23219666944, time_s: "
@@ -404,32 +404,34 @@ TEST_CASE("graph streaming solve: overhead from tiny GEMVs, bandwidth from large
   CHECK_THROWS_AS(solve_graph_streaming(large, GraphTiming{}, 3.35e12), Error);
 }
 
-TEST_CASE("per-kernel cost of whole steps: least squares through the origin", "[gpu-host]") {
+TEST_CASE("kernel gap of whole steps: least squares through the origin", "[gpu-host]") {
   // Two steps whose gap is exactly 4 us per kernel: (1.5 - 1.1) ms / 100 = (2.0 - 1.2) ms / 200 = 4 us.
   std::vector<StepSample> steps{{1.5e-3, 1.1e-3, 100}, {2.0e-3, 1.2e-3, 200}};
-  CHECK(fit_step_kernel_cost(steps) == Approx(4e-6).epsilon(1e-12));
+  CHECK(fit_kernel_gap(steps) == Approx(4e-6).epsilon(1e-12));
   // A third at 6 us per kernel (0.6 ms over 100): sum k (m - r) / sum k^2 =
   // (100 x 0.4e-3 + 200 x 0.8e-3 + 100 x 0.6e-3) / (100^2 + 200^2 + 100^2) = 0.26 / 60000 = 4.3333 us.
   steps.push_back({1.7e-3, 1.1e-3, 100});
-  CHECK(fit_step_kernel_cost(steps) == Approx(0.26 / 60000).epsilon(1e-12));
-  CHECK_THROWS_WITH(fit_step_kernel_cost({}), Catch::Contains("no step with kernels"));
-  CHECK_THROWS_WITH(fit_step_kernel_cost({{1.0e-3, 1.1e-3, 100}}),
-                    Catch::Contains("-1.000 us") && Catch::Contains("faster than their bytes"));
+  CHECK(fit_kernel_gap(steps) == Approx(0.26 / 60000).epsilon(1e-12));
+  CHECK_THROWS_WITH(fit_kernel_gap({}), Catch::Contains("no step with kernels"));
+  // A step faster than its components: -0.1 ms over 100 kernels = -1 us, returned as fitted.
+  CHECK(fit_kernel_gap({{1.0e-3, 1.1e-3, 100}}) == Approx(-1e-6).epsilon(1e-12));
 }
 
-TEST_CASE("calibrated preset: the whole steps' per-kernel cost replaces the GEMV graphs' and every step is listed",
+TEST_CASE("calibrated preset: the GEMV graphs' per-kernel cost, the whole steps' gap, and every step listed",
           "[gpu-host]") {
   const Gpu base = Registry::load("").resolve_gpu("h100-sxm");
   Calibration c;
   c.step_bytes_per_s = 3.0e12;
   c.step_kernel_overhead_s = 2e-6;
-  c.step_kernel_cost_s = 3.9e-6;
+  c.step_kernel_gap_fit_s = 1.9e-6;
+  c.kernel_gap_s = 1.9e-6;
   c.steps = {{"llama-3.1-8b", 8, 32768, 322, 13.1e-3, 13.0e-3, true},
              {"gemma-2-9b", 8, 8192, 400, 10.0e-3, 10.5e-3, false}};
   const std::string yaml = render_calibrated_preset(base, c);
   const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
-  CHECK(g.efficiency.kernel_overhead_s == Approx(3.9e-6).epsilon(1e-3));
-  CHECK(yaml.find("  step_kernel_cost_s: 3.900e-06\n") != std::string::npos);
+  CHECK(g.efficiency.kernel_overhead_s == Approx(2e-6).epsilon(1e-3));
+  CHECK(g.efficiency.kernel_gap_s == Approx(1.9e-6).epsilon(1e-3));
+  CHECK(yaml.find("  step_kernel_gap_fit_s: 1.900e-06\n") != std::string::npos);
   // error = predicted / measured - 1: 13.0 / 13.1 - 1 = -0.0076; 10.5 / 10.0 - 1 = +0.0500.
   CHECK(yaml.find("    - {model: llama-3.1-8b, batch: 8, context: 32768, kernels: 322, measured_s: 1.3100e-02, "
                   "predicted_s: 1.3000e-02, error: -0.0076, role: fit}\n") != std::string::npos);
@@ -441,7 +443,7 @@ TEST_CASE("calibrated preset: the measured GEMM grid is written and loads back a
   Calibration c;
   c.step_bytes_per_s = 3.0e12;
   c.step_kernel_overhead_s = 2.0e-6;
-  c.step_kernel_cost_s = 4.0e-6;  // the whole-step fit, not what the grids' graphs subtract
+  c.kernel_gap_s = 2.0e-6;  // the whole-step gap, not what the grids' graphs subtract
   // 32 GEMMs of 2 x 1024 x 4096 x 4096 = 3.43597e10 FLOPs each, synthetic times at 0.5 and 0.7 of the peak
   // plus 32 x 2 us, the GEMV graphs' per-kernel cost (step_kernel_overhead_s).
   const double f = 32 * 2.0 * 1024 * 4096 * 4096, f4 = 4 * f;
@@ -467,7 +469,7 @@ TEST_CASE("calibrated preset: prefill attention by length from its graphs, less 
   Calibration c;
   c.step_bytes_per_s = 3.0e12;
   c.step_kernel_overhead_s = 2.0e-6;
-  c.step_kernel_cost_s = 4.0e-6;  // the whole-step fit, not what the grids' graphs subtract
+  c.kernel_gap_s = 2.0e-6;  // the whole-step gap, not what the grids' graphs subtract
   // 32 launches of Llama-3.1-8B's attention at 1024 tokens: 32 x 4 x 32 heads x 128 x 1024 x 1025 / 2 =
   // 2.75146e11 FLOPs, synthetic time at 0.25 of the peak plus 32 x 2 us (the GEMV graphs' per-kernel
   // cost); at 16384 tokens 7.0373e13 at 0.6.

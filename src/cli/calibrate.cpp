@@ -2,6 +2,7 @@
 // block comes from the measurements (kvplan estimate --gpu FILE reads it).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -23,7 +24,7 @@ namespace kvplan::cli {
 namespace {
 
 #if KVPLAN_HAVE_CUDA
-// Whole engine-like decode steps: the per-kernel cost is fitted on Llama-3.1-8B at three shapes, then
+// Whole engine-like decode steps: the gap between kernels is fitted on Llama-3.1-8B at three shapes, then
 // the written preset is checked on models it was not fitted on: other GQA shapes (Qwen2.5-7B),
 // head_dim 256 with four norms a layer (Gemma-2-9B), and an MoE at a batch whose routing touches
 // every expert in the model and in the step alike (Mixtral batch 32: 64 slots over 8 experts; the
@@ -49,7 +50,7 @@ MemoryOptions reference_memory(const Model& m, const Gpu& base, const Registry& 
 
 // The element-wise kernels of Llama-3.1-8B's whole prefills at 4K and 16K tokens (every layer's fused
 // residual add + RMSNorm, rotary, KV append and gated activation, alone in a CUDA graph): their rate
-// is the prefill model's element-wise bytes over the time left after the fitted per-kernel cost.
+// is the prefill model's element-wise bytes over the time left after each kernel's cost in a graph.
 // validate's whole prefills then check it on the models it was not fitted on.
 void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
   const Model m = registry.resolve_model("llama-3.1-8b");
@@ -65,7 +66,7 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
     runs.push_back({bytes, measured[i].kernels, measured[i].time_s});
     c.elementwise_graphs.emplace_back(fmt::format("{} prefill of {} tokens", m.id, prompts[i]), runs.back());
   }
-  const double overhead = c.step_kernel_cost_s > 0 ? c.step_kernel_cost_s : c.step_kernel_overhead_s;
+  const double overhead = c.step_kernel_overhead_s;
   c.elementwise_bytes_per_s = gpu::bytes_per_s_after_overhead(runs, overhead);
   c.methods.push_back(fmt::format(
       "elementwise_bandwidth_fraction (the prefill's and decode step's element-wise kernels): the element-wise ops of "
@@ -76,8 +77,8 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       overhead * 1e6, c.elementwise_bytes_per_s));
 }
 
-// Times the steps, fits kernel_overhead_s on the `fit` ones (gpu::fit_step_kernel_cost), measures the
-// element-wise rate with it, and records every step with the written preset's prediction.
+// Measures the element-wise rate, times the steps, fits kernel_gap_s on the `fit` ones
+// (gpu::fit_kernel_gap), and records every step with the written preset's prediction.
 void calibrate_on_steps(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
   struct Planned {
     StepPlan plan;
@@ -92,17 +93,18 @@ void calibrate_on_steps(const Gpu& base, gpu::Calibration& c, const Registry& re
     cases.push_back({m, planned.back().memory.cache, p.batch, p.context});
   }
   const std::vector<gpu::GraphTiming> measured = gpu::time_decode_steps(cases, ProgressLine{});
+  calibrate_elementwise(base, c, registry);
   Gpu g = base;
-  g.efficiency = gpu::calibrated_efficiency(base, c);
+  g.efficiency = gpu::calibrated_efficiency(base, c);  // no gap yet: every component, its kernels apart
   auto predict = [&](const Planned& p) { return decode_step(p.model, g, p.plan.batch, p.plan.context, p.memory); };
   std::vector<gpu::StepSample> samples;
   for (size_t i = 0; i < planned.size(); ++i)
     if (planned[i].plan.fit) {
       const DecodeStep d = predict(planned[i]);
-      samples.push_back({measured[i].time_s, d.time_s - d.overhead_s, d.kernels});
+      samples.push_back({measured[i].time_s, d.time_s, d.kernels});
     }
-  c.step_kernel_cost_s = gpu::fit_step_kernel_cost(samples);
-  calibrate_elementwise(base, c, registry);  // after the per-kernel cost it subtracts
+  c.step_kernel_gap_fit_s = gpu::fit_kernel_gap(samples);
+  c.kernel_gap_s = std::max(0.0, c.step_kernel_gap_fit_s);
   g.efficiency = gpu::calibrated_efficiency(base, c);
   for (size_t i = 0; i < planned.size(); ++i) {
     const DecodeStep d = predict(planned[i]);
@@ -110,12 +112,13 @@ void calibrate_on_steps(const Gpu& base, gpu::Calibration& c, const Registry& re
                        measured[i].time_s, d.time_s, planned[i].plan.fit});
   }
   c.methods.push_back(fmt::format(
-      "kernel_overhead_s (the decode model's cost per kernel): whole engine-like decode steps (every layer's norms, "
-      "rotary, KV append, linears, attention, activation; one CUDA graph; cold L2; median replay) of llama-3.1-8b at "
-      "batch x context 1 x 4K, 8 x 32K, 32 x 8K; least squares through the origin of (measured - predicted without "
-      "kernel costs) on the prediction's kernel count = {:.3f} us (the GEMV graphs alone: {:.3f} us); engine_steps "
-      "lists every step, the others checking the written preset on models it was not fitted on",
-      c.step_kernel_cost_s * 1e6, c.step_kernel_overhead_s * 1e6));
+      "kernel_gap_s (per kernel, a whole step's graph beyond its components' kernels; kernel_overhead_s = the GEMV "
+      "graphs' {:.3f} us): whole engine-like decode steps (every layer's norms, rotary, KV append, linears, attention, "
+      "activation; one CUDA graph; cold L2; median replay) of llama-3.1-8b at batch x context 1 x 4K, 8 x 32K, 32 x 8K; "
+      "least squares through the origin of (measured - predicted without gaps) on the prediction's kernel count = "
+      "{:.3f} us, written as {:.3f} us (at least 0); engine_steps lists every step, the others checking the written "
+      "preset on models it was not fitted on",
+      c.step_kernel_overhead_s * 1e6, c.step_kernel_gap_fit_s * 1e6, c.kernel_gap_s * 1e6));
 }
 
 #endif

@@ -162,9 +162,16 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
   component("lm_head", w.lm_head_bytes, rates_.lm_head_bandwidth, t * w.lm_head_flops_per_token, w.kernels.lm_head,
             gemm_rate(rates_.head, {w.lm_head_gemm}, eff, t));
   component("embedding", mul(tokens, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{});
-  // Element-wise kernels (norms, RoPE, activation; counted among the weights' kernels): their
-  // activation traffic, as in prefill.
-  component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.elementwise_bandwidth, 0, 0, Rate{});
+  // Element-wise kernels (norms, RoPE, activations, cache writes, MoE routing): their activation
+  // traffic, as in prefill.
+  component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.elementwise_bandwidth, 0,
+            w.kernels.elementwise, Rate{});
+  // The whole graph's gaps between kernels of different kinds, beyond each component's own.
+  if (gpu_.efficiency.kernel_gap_s > 0) {
+    const double gaps = static_cast<double>(s.kernels) * gpu_.efficiency.kernel_gap_s;
+    s.overhead_s += gaps;
+    s.components.push_back({"kernel_gaps", 0, 0, 0, 0, gaps});
+  }
 
   // Tensor parallel: one ring all-reduce of the pass's hidden states per mixer and per MLP.
   const int64_t message = mul(tokens, w.hidden_size, w.activation_bytes_per_element);

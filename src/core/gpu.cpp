@@ -50,6 +50,7 @@ void check_gpu(const Gpu& gpu) {
   if (e.expert_bandwidth_fraction) fraction(*e.expert_bandwidth_fraction, "expert_bandwidth_fraction");
   if (e.elementwise_bandwidth_fraction) fraction(*e.elementwise_bandwidth_fraction, "elementwise_bandwidth_fraction");
   if (e.kernel_overhead_s < 0) fail("efficiency.kernel_overhead_s", "efficiency.kernel_overhead_s must not be negative");
+  if (!(e.kernel_gap_s >= 0)) fail("efficiency.kernel_gap_s", "efficiency.kernel_gap_s must not be negative");
   if (e.allreduce_latency_s < 0)
     fail("efficiency.allreduce_latency_s", "efficiency.allreduce_latency_s must not be negative");
 }

@@ -35,6 +35,10 @@ struct Efficiency {
   // Measured efficiency by GEMM shape (`gemm_efficiency:`); empty: flops_fraction for every shape.
   GemmGrid gemm_efficiency;
   double kernel_overhead_s = 4e-6;   // fixed cost per kernel launch (latency + tail)
+  // Per kernel, what a whole step's CUDA graph costs beyond its components' kernels run apart
+  // (kernels of different kinds one after another): the decode step's `kernel_gaps`, and added
+  // to each prefill kernel's cost. 0: kernel_overhead_s covers the whole step.
+  double kernel_gap_s = 0;
   // Achievable fraction of peak in attention's matrix work: prefill attention without a grid, and
   // the decode step's attention FLOPs.
   double attention_flops_fraction = 0.50;

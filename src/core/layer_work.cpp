@@ -77,30 +77,44 @@ double attention_pairs(int64_t prompt, const AttentionGroup& g) {
 
 namespace {
 
+// Plain norms beyond the residual-fused one before the mixer and the one before the MLP (Gemma 2/3:
+// after the mixer and after the MLP, gemma2.py's post_attention_layernorm and
+// post_feedforward_layernorm).
+int64_t extra_norms(const Layer& layer) {
+  return std::max<int64_t>(0, layer.norms - (layer.mixer ? 1 : 0) - (layer.mlp ? 1 : 0));
+}
+
 // Kernels per decode step of one layer, by component (vLLM's decode path; docs/timing.md).
 void add_kernels(const Layer& layer, const MixerWork* mixer, KernelCounts& k) {
   if (mixer) {
     k.weights += mixer->kernels.weights;
     k.kv_cache += mixer->kernels.kv_cache;
     k.ssm_state += mixer->kernels.ssm_state;
+    k.elementwise += mixer->kernels.elementwise;
   }
   if (layer.mlp) {
     if (auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {
-      k.weights += 8;   // norm, router GEMM, top-k softmax, align, grouped GEMM, activation, grouped GEMM, combine
-      if (e->shared_experts > 0) k.weights += 3;  // shared expert: gate_up, activation, down
+      k.weights += 3;      // router GEMM, grouped GEMM, grouped GEMM
+      k.elementwise += 5;  // norm, top-k softmax, align, activation, combine
+      if (e->shared_experts > 0) {  // shared expert: gate_up, down | activation
+        k.weights += 2;
+        k.elementwise += 1;
+      }
     } else {
-      k.weights += 4;   // norm, gate_up (or up) GEMM, activation, down
+      k.weights += 2;      // gate_up (or up) GEMM, down
+      k.elementwise += 2;  // norm, activation
     }
   }
+  k.elementwise += extra_norms(layer);
 }
 
 // Activation elements per token of a layer's element-wise kernels outside its mixer, per GPU: a
 // fused residual add + RMSNorm before the mixer and before the MLP (reads x and the residual, writes
 // both: 4 x hidden each), the MLP's activation (gated: reads gate and up, writes one; else reads
 // and writes one) and, for MoE, each routed expert's activation and the combine (reads the k
-// experts' outputs, writes one row).
+// experts' outputs, writes one row); a plain norm beyond those reads and writes the hidden state.
 int64_t layer_elementwise_elements(const Layer& layer, int64_t hidden, int64_t tp) {
-  int64_t n = (layer.mixer ? 4 * hidden : 0) + (layer.mlp ? 4 * hidden : 0);
+  int64_t n = (layer.mixer ? 4 * hidden : 0) + (layer.mlp ? 4 * hidden : 0) + 2 * hidden * extra_norms(layer);
   if (!layer.mlp) return n;
   if (auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {
     const int64_t per = e->gated ? 3 : 2;
@@ -289,6 +303,7 @@ ModelWork stage_work(const Model& model, const MemoryOptions& opt, size_t first_
     w.lm_head_bytes = 0;
     w.lm_head_flops_per_token = 0;
     w.kernels.lm_head = 0;
+    w.kernels.elementwise -= 1;  // the final norm
     w.elementwise_bytes_per_token -= mul(4 * model.hidden_size, w.activation_bytes_per_element);
   }
   return w;

@@ -54,11 +54,13 @@ double expected_local_experts_touched(const ExpertGroup& g, int64_t tokens);
 // Kernels an engine launches per decode step, by the component that owns them (vLLM's decode
 // sequence with CUDA graphs; docs/timing.md "Kernels per layer").
 struct KernelCounts {
-  int64_t weights = 0;    // norms, projections, RoPE, activations, MoE routing
-  int64_t kv_cache = 0;   // cache write, attention, split-KV combine
-  int64_t ssm_state = 0;  // conv-state update, selective-state update
-  int64_t lm_head = 2;    // final norm, lm_head GEMM
-  int64_t embedding = 1;  // row gather
+  int64_t weights = 0;      // GEMMs: projections, router, experts
+  int64_t kv_cache = 0;     // attention, split-KV combine
+  int64_t ssm_state = 0;    // conv-state update, selective-state update
+  int64_t elementwise = 1;  // norms (the final one too), RoPE, gates, activations, cache writes, MoE routing
+  int64_t lm_head = 1;      // lm_head GEMM
+  int64_t embedding = 1;    // row gather
+  int64_t total() const { return weights + kv_cache + ssm_state + elementwise + lm_head + embedding; }
 };
 
 // Per-kind totals, for the prefill breakdown.

@@ -132,9 +132,9 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
           scan_.peak, scan_.achievable, rates_.bandwidth);
   }
 
-  const KernelCounts& k = w.kernels;
-  const int64_t kernels = k.weights + k.kv_cache + k.ssm_state + k.lm_head + k.embedding;
-  r.overhead_s = static_cast<double>(passes) * static_cast<double>(kernels) * gpu_.efficiency.kernel_overhead_s;
+  // Each kernel's fixed cost, and the whole pass's gap between kernels of different kinds.
+  const Efficiency& e = gpu_.efficiency;
+  r.overhead_s = static_cast<double>(passes) * static_cast<double>(w.kernels.total()) * (e.kernel_overhead_s + e.kernel_gap_s);
   // Collectives per pass, as in a decode step (decode.h): the tensor-parallel all-reduces, expert
   // parallelism's dispatch and combine, and each pipeline stage's send of the pass's hidden states
   // and residual to the next (a prompt passes the stages one after another).

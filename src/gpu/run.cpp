@@ -43,6 +43,13 @@ int64_t step_budget_bytes() {
   return static_cast<int64_t>(0.85 * static_cast<double>(free_b));
 }
 
+// The step's small kernels, by role (gpu/decode_step.h), which the decode model counts as its one
+// `elementwise` component.
+bool is_elementwise_role(const std::string& component) {
+  return component == "norms" || component == "rotary" || component == "kv_append" || component == "activations" ||
+         component == "moe_routing";
+}
+
 // The prefill model's phase an op of the prefill pass belongs to.
 const char* prefill_phase(const std::string& component) {
   if (component == "weights" || component == "lm_head") return "linear";
@@ -153,13 +160,14 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
   for (const auto& n : step.notes()) rep.notes.push_back(n);
   const double peak_bf16 = r.gpu.peak_flops_for(DType::bf16);
   const std::vector<const StepOp*> all = all_ops(step);
-  for (const auto& comp : step.components()) {
-    progress("timing " + comp);
+  // One component's ops (or a group's) alone in a graph, against the model's component of that name.
+  auto time_component = [&](const std::string& name, auto&& belongs) {
+    progress("timing " + name);
     std::vector<const StepOp*> ops;
     TimedCheck t;
-    t.name = comp;
+    t.name = name;
     for (const auto* op : all)
-      if (op->component == comp) {
+      if (belongs(op->component)) {
         ops.push_back(op);
         t.bytes += op->bytes;
         t.flops += op->flops;
@@ -169,15 +177,31 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
     t.peak_bytes_per_s = r.gpu.memory_bandwidth_bytes_per_s;
     t.peak_flops = peak_bf16;
     for (const auto& p : r.predicted)
-      if (p.name == comp) {
+      if (p.name == name) {
         t.predicted_s = p.time_s;
         if (p.bytes > 0 && std::llabs(p.bytes - t.bytes) > t.bytes / 50)
           t.note = fmt::format("model counts {:.3g} GB, kernels move {:.3g} GB", p.bytes / 1e9, t.bytes / 1e9);
       }
-    rep.decode.push_back(t);
+    return t;
+  };
+  // The model's components, each timed alone; the small kernels' roles (norms, rotary, ...) each
+  // alone too, then together as the model's `elementwise`.
+  double parts_s = 0;
+  bool small = false;
+  for (const auto& comp : step.components()) {
+    rep.decode.push_back(time_component(comp, [&](const std::string& c) { return c == comp; }));
+    if (is_elementwise_role(comp)) small = true;
+    else parts_s += rep.decode.back().measured.median_s;
   }
+  if (small) {
+    rep.decode.push_back(time_component("elementwise", is_elementwise_role));
+    rep.decode.back().note = "the rows above marked (element-wise), in one graph";
+    parts_s += rep.decode.back().measured.median_s;
+  }
+  for (auto& t : rep.decode)
+    if (is_elementwise_role(t.name)) t.note = "(element-wise)";
   for (const auto& p : r.predicted) {
-    bool run = false;
+    bool run = p.name == "kernel_gaps" || (p.name == "elementwise" && small);
     for (const auto& c : step.components()) run = run || c == p.name;
     if (!run && p.time_s > 0)
       rep.notes.push_back(fmt::format("predicted component '{}' ({:.1f} us) has no kernel here", p.name, p.time_s * 1e6));
@@ -195,6 +219,17 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
   s.peak_bytes_per_s = r.gpu.memory_bandwidth_bytes_per_s;
   s.peak_flops = peak_bf16;
   rep.decode_step = s;
+  // The whole graph beyond its components' graphs: the model's kernel_gaps (a difference of medians).
+  TimedCheck gaps;
+  gaps.name = "kernel_gaps";
+  gaps.kernels = s.kernels;
+  gaps.measured.n = 1;
+  gaps.measured.median_s = s.measured.median_s - parts_s;
+  gaps.predicted_s = 0;
+  for (const auto& p : r.predicted)
+    if (p.name == "kernel_gaps") gaps.predicted_s = p.time_s;
+  gaps.note = "whole step's graph - the components' graphs above";
+  rep.decode.push_back(gaps);
 
   if (r.offload_tokens > 0) {
     progress("timing the host->device copies of the offloaded KV");

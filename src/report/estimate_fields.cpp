@@ -13,7 +13,7 @@ FieldValue optional(const std::optional<double>& v) { return v ? FieldValue(*v) 
 
 // The decode components every row has (zeros where the model has none), so CSV rows share a header.
 constexpr const char* kDecodeComponents[] = {"weights",   "kv_cache",    "ssm_state", "lm_head",
-                                             "embedding", "elementwise", "allreduce"};
+                                             "embedding", "elementwise", "kernel_gaps", "allreduce"};
 
 const LayerSummary& layer_summary(const Estimate& e, LayerKind k) {
   static const LayerSummary none{};

@@ -135,8 +135,9 @@ std::string render_gpu(const Gpu& g) {
   const std::string gemm = percent(e.flops_fraction) + (e.gemm_efficiency.empty() ? "" : " (prefill GEMMs by shape below)");
   const std::string attention =
       percent(e.attention_flops_fraction) + (e.attention_efficiency.empty() ? "" : " (prefill by length below)");
-  out += fmt::format("  efficiency    bandwidth {}, GEMM {}, attention {}, kernel overhead {:.1f} us{}\n", bandwidth, gemm,
-                     attention, e.kernel_overhead_s * 1e6, e.calibrated ? " (calibrated)" : " (defaults)");
+  const std::string gap = e.kernel_gap_s > 0 ? fmt::format(" + {:.1f} us between kinds", e.kernel_gap_s * 1e6) : "";
+  out += fmt::format("  efficiency    bandwidth {}, GEMM {}, attention {}, kernel overhead {:.1f} us{}{}\n", bandwidth, gemm,
+                     attention, e.kernel_overhead_s * 1e6, gap, e.calibrated ? " (calibrated)" : " (defaults)");
   if (!e.gemm_efficiency.empty()) {
     // One row per (m, n), one column per k: the measured fractions of peak the GEMM time uses.
     const GemmGrid& grid = e.gemm_efficiency;
@@ -191,7 +192,8 @@ Json gpu_to_json(const Gpu& g) {
                           {"expert_bandwidth_fraction", e.expert_bandwidth()},
                           {"elementwise_bandwidth_fraction", e.elementwise_bandwidth()}, {"flops_fraction", e.flops_fraction},
                           {"attention_flops_fraction", e.attention_flops_fraction},
-                          {"kernel_overhead_s", e.kernel_overhead_s}, {"allreduce_latency_s", e.allreduce_latency_s},
+                          {"kernel_overhead_s", e.kernel_overhead_s}, {"kernel_gap_s", e.kernel_gap_s},
+                          {"allreduce_latency_s", e.allreduce_latency_s},
                           {"calibrated", e.calibrated}}},
           {"source", g.source}};
   // Only where the preset has one: efficiency.gemm_efficiency, its points m-major.

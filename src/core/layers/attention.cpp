@@ -118,9 +118,12 @@ MixerWork mixer_work(const Attention& a, const CacheOptions& opt) {
   const int64_t v = a.kv_shared ? 0 : kv_heads_per_gpu(a, opt.tp) * a.v_head_dim;
   w.elementwise_elements_per_token = 2 * (q + k) + ((a.qk_norm || a.qk_norm_full) ? 2 * (q + k) : 0) + k + v +
                                      (a.output_gate ? 3 * (a.heads / opt.tp) * a.v_head_dim : 0);
-  // input norm, fused QKV GEMM, RoPE, o_proj | cache write (not in a kv-shared layer), attention
-  // (split-KV), combine
-  w.kernels = {4, a.kv_shared ? 2 : 3, 0};
+  // GEMMs: fused QKV, o_proj | attention (split-KV), combine | input norm, the per-head Q/K norm
+  // where the model has one, RoPE, the cache write (not in a kv-shared layer), the output gate.
+  w.kernels = {.weights = 2,
+               .kv_cache = 2,
+               .ssm_state = 0,
+               .elementwise = 2 + ((a.qk_norm || a.qk_norm_full) ? 1 : 0) + (a.kv_shared ? 0 : 1) + (a.output_gate ? 1 : 0)};
   return w;
 }
 

@@ -105,9 +105,10 @@ inline Gemm row_parallel(int64_t out, int64_t in, int64_t tp, double count = 1) 
 // Kernels a mixer launches per decode step, by the component that owns them (vLLM's decode
 // path with CUDA graphs; docs/timing.md "Kernels per layer").
 struct MixerKernels {
-  int64_t weights = 0;    // norms, projections, RoPE, gates
-  int64_t kv_cache = 0;   // cache write, attention, split-KV combine
-  int64_t ssm_state = 0;  // conv-state update, recurrent-state update
+  int64_t weights = 0;      // the projections' GEMMs
+  int64_t kv_cache = 0;     // attention, split-KV combine
+  int64_t ssm_state = 0;    // conv-state update, recurrent-state update
+  int64_t elementwise = 0;  // the input norm, inner norms, RoPE, gates, the cache write
 };
 
 // The work of one mixer per token, per GPU under tensor parallel degree tp.

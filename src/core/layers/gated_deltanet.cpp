@@ -64,7 +64,8 @@ MixerWork mixer_work(const GatedDeltaNet& g, const CacheOptions& opt) {
   // Element-wise: the causal convolution reads and writes q, k, v; the gated RMSNorm reads the
   // output and z and writes its output.
   w.elementwise_elements_per_token = 2 * (g.conv_dim() / opt.tp) + 3 * (g.value_dim() / opt.tp);
-  w.kernels = {5, 0, 2};  // norm, in_proj_qkvz, in_proj_ba, gated RMSNorm, out_proj | conv update, delta-rule update
+  // GEMMs: in_proj_qkvz, in_proj_ba, out_proj | conv update, delta-rule update | norm, gated RMSNorm
+  w.kernels = {.weights = 3, .kv_cache = 0, .ssm_state = 2, .elementwise = 2};
   return w;
 }
 

@@ -70,8 +70,8 @@ MixerWork mixer_work(const Kda& k, const CacheOptions& opt) {
   // Element-wise: the three causal convolutions read and write q, k, v; the gated RMSNorm reads the
   // output and the gate and writes its output.
   w.elementwise_elements_per_token = 2 * 3 * (k.proj_dim() / opt.tp) + 3 * (k.proj_dim() / opt.tp);
-  // norm, q/k/v GEMM, f_a, f_b, g_a, g_b, b_proj, gated RMSNorm, o_proj | conv update, delta-rule update
-  w.kernels = {9, 0, 2};
+  // GEMMs: q/k/v, f_a, f_b, g_a, g_b, b_proj, o_proj | conv update, delta-rule update | norm, gated RMSNorm
+  w.kernels = {.weights = 7, .kv_cache = 0, .ssm_state = 2, .elementwise = 2};
   return w;
 }
 

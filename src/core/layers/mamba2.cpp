@@ -65,7 +65,8 @@ MixerWork mixer_work(const Mamba2& s, const CacheOptions& opt) {
   // Element-wise: the causal convolution reads and writes x, B, C; the gated RMSNorm reads y and z
   // and writes its output.
   w.elementwise_elements_per_token = 2 * (s.conv_dim() / opt.tp) + 3 * (s.d_inner() / opt.tp);
-  w.kernels = {4, 0, 2};  // norm, in_proj, gated RMSNorm, out_proj | conv-state update, selective-state update
+  // GEMMs: in_proj, out_proj | conv-state update, selective-state update | norm, gated RMSNorm
+  w.kernels = {.weights = 2, .kv_cache = 0, .ssm_state = 2, .elementwise = 2};
   return w;
 }
 

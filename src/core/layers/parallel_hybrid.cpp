@@ -44,8 +44,9 @@ MixerWork mixer_work(const ParallelHybrid& p, const CacheOptions& opt) {
   w.scan_bytes_per_token = m.scan_bytes_per_token;
   w.scan_on_tensor_cores = m.scan_on_tensor_cores;
   w.elementwise_elements_per_token += m.elementwise_elements_per_token;
-  w.kernels.weights += m.kernels.weights - 1;
+  w.kernels.weights += m.kernels.weights;
   w.kernels.ssm_state += m.kernels.ssm_state;
+  w.kernels.elementwise += m.kernels.elementwise - 1;
   w.allreduces = 2;
   return w;
 }

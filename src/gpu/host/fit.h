@@ -45,16 +45,16 @@ StreamingSolve solve_graph_streaming(const GraphTiming& large, const GraphTiming
 // run has no bytes or its time does not exceed its kernels' overhead (nothing left for the bytes).
 double bytes_per_s_after_overhead(const std::vector<GraphTiming>& runs, double kernel_overhead_s);
 
-// One whole decode step, timed and predicted: `rest_s` is the prediction without its kernels' fixed
-// cost (time - kernels x kernel_overhead_s), `kernels` the prediction's kernel count.
+// One whole decode step, timed and predicted: `rest_s` is the prediction without the gaps between
+// its kernels (time - kernels x kernel_gap_s), `kernels` the prediction's kernel count.
 struct StepSample {
   double measured_s = 0, rest_s = 0;
   int64_t kernels = 0;
 };
-// The per-kernel cost that makes the predictions of whole steps meet their measurements: least
-// squares through the origin of (measured - rest) on kernels, sum k (m - r) / sum k^2. Throws
-// kvplan::Error without a sample that has kernels, or when the cost is not positive (the steps ran
-// faster than their bytes alone predict).
-double fit_step_kernel_cost(const std::vector<StepSample>& steps);
+// The per-kernel gap that makes the predictions of whole steps meet their measurements: least
+// squares through the origin of (measured - rest) on kernels, sum k (m - r) / sum k^2; negative
+// where the steps ran faster than their components predict (the caller decides). Throws
+// kvplan::Error without a sample that has kernels.
+double fit_kernel_gap(const std::vector<StepSample>& steps);
 
 }  // namespace kvplan::gpu

@@ -200,7 +200,8 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   };
   if (c.step_bytes_per_s > 0) {
     e.bandwidth_fraction = fraction(c.step_bytes_per_s, bw, "bandwidth_fraction");
-    e.kernel_overhead_s = c.step_kernel_cost_s > 0 ? c.step_kernel_cost_s : c.step_kernel_overhead_s;
+    e.kernel_overhead_s = c.step_kernel_overhead_s;
+    e.kernel_gap_s = c.kernel_gap_s;
   }
   if (c.decode_attention_bytes_per_s > 0)
     e.attention_bandwidth_fraction = fraction(c.decode_attention_bytes_per_s, bw, "attention_bandwidth_fraction");
@@ -213,10 +214,8 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   if (c.elementwise_bytes_per_s > 0)
     e.elementwise_bandwidth_fraction = fraction(c.elementwise_bytes_per_s, bw, "elementwise_bandwidth_fraction");
   if (c.gemm_flops > 0 && bf16_peak > 0) e.flops_fraction = fraction(c.gemm_flops, bf16_peak, "flops_fraction");
-  // The grids' graphs run back-to-back compute-bound kernels: each pays the launch gap of a kernel
-  // in a graph, the GEMV graphs' per-kernel cost (step_kernel_overhead_s), not the whole decode
-  // step's fitted cost, which also holds the ramp and tail of memory-bound kernels (and exceeds a
-  // 1024^3 GEMM's whole time in such a graph).
+  // The grids' graphs run back-to-back kernels of one kind: each pays the launch gap of a kernel in
+  // a graph, the GEMV graphs' per-kernel cost (step_kernel_overhead_s = kernel_overhead_s).
   const double graph_gap_s = c.step_kernel_overhead_s;
   if (!c.gemm_runs.empty() && bf16_peak > 0) {
     const std::vector<GemmPoint> points = gemm_points(c, graph_gap_s, bf16_peak);
@@ -339,6 +338,7 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   }
   y += fmt::format("  attention_flops_fraction: {:.4f}\n", e.attention_flops_fraction);
   y += fmt::format("  kernel_overhead_s: {:.3e}\n", e.kernel_overhead_s);
+  y += fmt::format("  kernel_gap_s: {:.3e}\n", e.kernel_gap_s);
   y += fmt::format("  allreduce_latency_s: {:.3e}\n", e.allreduce_latency_s);
   y += "  calibrated: true\n";
   y += fmt::format("source: {}\n", yaml_quote("kvplan calibrate on " + c.device.name + ", " + c.date + "; datasheet: " + base.source));
@@ -400,9 +400,9 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   }
   y += "  gemv_curve:  # [weight bytes, achieved bytes/s], cuBLAS bf16 GEMV at batch 1, cold L2\n";
   for (const auto& [b, bw] : c.gemv_curve) y += fmt::format("    - [{}, {:.4g}]\n", b, bw);
-  if (c.step_kernel_cost_s > 0) y += fmt::format("  step_kernel_cost_s: {:.3e}\n", c.step_kernel_cost_s);
   if (!c.steps.empty()) {
-    y += "  engine_steps:  # whole engine-like decode steps, one CUDA graph, cold L2; fit: set kernel_overhead_s\n";
+    y += fmt::format("  step_kernel_gap_fit_s: {:.3e}\n", c.step_kernel_gap_fit_s);
+    y += "  engine_steps:  # whole engine-like decode steps, one CUDA graph, cold L2; fit: set kernel_gap_s\n";
     for (const Calibration::Step& s : c.steps)
       y += fmt::format("    - {{model: {}, batch: {}, context: {}, kernels: {}, measured_s: {:.4e}, predicted_s: {:.4e}, "
                        "error: {:+.4f}, role: {}}}\n",

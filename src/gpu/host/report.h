@@ -159,8 +159,9 @@ struct Calibration {
   double elementwise_bytes_per_s = 0;
   std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
   // Whole engine-like decode steps (one CUDA graph each, gpu/decode_step.h): the `fit` ones set
-  // kernel_overhead_s (fit_step_kernel_cost), the others check the written preset on models and
-  // shapes it was not fitted on. predicted_s is the written preset's prediction.
+  // kernel_gap_s (fit_kernel_gap; kernel_overhead_s is the GEMV graphs' step_kernel_overhead_s),
+  // the others check the written preset on models and shapes it was not fitted on. predicted_s is
+  // the written preset's prediction.
   struct Step {
     std::string model;
     int64_t batch = 0, context = 0, kernels = 0;
@@ -168,7 +169,8 @@ struct Calibration {
     bool fit = false;
   };
   std::vector<Step> steps;
-  double step_kernel_cost_s = 0;  // fitted on the `fit` steps; 0: the GEMV graphs' overhead stands
+  double step_kernel_gap_fit_s = 0;  // fit_kernel_gap on the `fit` steps, as fitted (may be negative)
+  double kernel_gap_s = 0;           // written: the fit, at least 0
   std::vector<std::string> methods;                     // one line per figure
 };
 
