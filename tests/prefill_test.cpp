@@ -43,6 +43,11 @@ TEST_CASE("Llama-3.1-8B prefill of 8192 tokens", "[prefill]") {
   // Compute-bound phases, the element-wise bytes at 90% of 3.35 TB/s, + 355 kernels x 4 us (one pass).
   CHECK(r.time_s == Approx(114350259961856.0 / (989.4e12 * 0.75) + 17594333528064.0 / (989.4e12 * 0.5) +
                            8192.0 * 5668864 / (3.35e12 * 0.9) + 355 * 4e-6));
+  // A preset with a gap between kernels of different kinds pays it per kernel of the pass too.
+  Gpu gapped = gpu("h100-sxm");
+  gapped.efficiency.kernel_gap_s = 1e-6;
+  const PrefillResult rg = prefill(m, gapped, 1, 8192, kvplan::test::bf16_options(m));
+  CHECK(rg.time_s == Approx(r.time_s + 355 * 1e-6));
   // The quadratic wall: at 128K the attention share is 71%.
   const PrefillResult r128 = prefill(m, gpu("h100-sxm"), 1, 131072, kvplan::test::bf16_options(m));
   CHECK(r128.attention_share == Approx(0.7111).epsilon(1e-3));
