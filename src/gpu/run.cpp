@@ -190,16 +190,18 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
   bool small = false;
   for (const auto& comp : step.components()) {
     rep.decode.push_back(time_component(comp, [&](const std::string& c) { return c == comp; }));
-    if (is_elementwise_role(comp)) small = true;
-    else parts_s += rep.decode.back().measured.median_s;
+    if (is_elementwise_role(comp)) {
+      small = true;
+      rep.decode.back().note = "(element-wise)";
+    } else {
+      parts_s += rep.decode.back().measured.median_s;
+    }
   }
   if (small) {
     rep.decode.push_back(time_component("elementwise", is_elementwise_role));
     rep.decode.back().note = "the rows above marked (element-wise), in one graph";
     parts_s += rep.decode.back().measured.median_s;
   }
-  for (auto& t : rep.decode)
-    if (is_elementwise_role(t.name)) t.note = "(element-wise)";
   for (const auto& p : r.predicted) {
     bool run = p.name == "kernel_gaps" || (p.name == "elementwise" && small);
     for (const auto& c : step.components()) run = run || c == p.name;
