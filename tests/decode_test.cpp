@@ -457,3 +457,81 @@ TEST_CASE("Eager decode (--enforce-eager): a step waits for its kernels' launche
   ideal.engine.enforce_eager = true;
   CHECK(decode_step(m, gpu("h100-sxm"), 1, 4096, ideal).time_s == Approx(graph.time_s));
 }
+
+namespace {
+// A weight stream grid over m {1, 64}, n {1024, 131072}, k {1024, 32768}: `at_1` at m = 1 and
+// `at_64` at m = 64 for every n and k (the tests below vary m only, so that the interpolation is
+// one log2 step: m = 8 lies halfway, log2 8 = 3 of log2 64 = 6).
+GemmGrid stream_grid(double at_1, double at_64) {
+  std::vector<GemmPoint> points;
+  for (int64_t m : {1, 64})
+    for (int64_t n : {1024, 131072})
+      for (int64_t k : {1024, 32768}) points.push_back({m, n, k, m == 1 ? at_1 : at_64});
+  return gemm_grid(points, "weight_stream_efficiency");
+}
+}  // namespace
+
+TEST_CASE("weight_stream_rate: parameter-weighted harmonic mean over the dense shapes", "[decode][stream]") {
+  // n = 1024 streams at 0.5 of the peak at m = 1, n = 131072 at 1.0; each half that at m = 64.
+  std::vector<GemmPoint> points;
+  for (int64_t m : {1, 64})
+    for (int64_t n : {1024, 131072})
+      for (int64_t k : {1024, 32768}) points.push_back({m, n, k, (n == 1024 ? 0.5 : 1.0) * (m == 1 ? 1.0 : 0.5)});
+  Efficiency e;
+  e.weight_stream_efficiency = gemm_grid(points, "weight_stream_efficiency");
+  const Rate flat{3.35e12, 3.0e12};
+  Gemm a{1024, 1024, 2, 1}, b{131072, 1024, 1, 1}, routed{131072, 1024, 8, 2};
+  routed.routed = true;  // a routed expert pair: the expert rate's, not the grid's
+  const std::vector<Gemm> gemms{a, b, routed};
+  // Params: a 2 x 1024 x 1024 = 2,097,152 at 0.5; b 131072 x 1024 = 134,217,728 at 1.0.
+  CHECK(weight_stream_rate(flat, gemms, e, 1).achievable ==
+        Approx(3.35e12 * (2097152.0 + 134217728.0) / (2097152.0 / 0.5 + 134217728.0 / 1.0)));
+  CHECK(weight_stream_rate(flat, gemms, e, 1).peak == 3.35e12);
+  // 8 rows: halfway in log2 m, so 0.375 and 0.75.
+  CHECK(weight_stream_rate(flat, gemms, e, 8).achievable ==
+        Approx(3.35e12 * (2097152.0 + 134217728.0) / (2097152.0 / 0.375 + 134217728.0 / 0.75)));
+  // rows_per_token scales m: 32 tokens x 2 rows = m 64, where b streams at 0.5.
+  CHECK(weight_stream_rate(flat, {Gemm{131072, 1024, 1, 2}}, e, 32).achievable == Approx(3.35e12 * 0.5));
+  // Past the grid's m: clamped at m = 64.
+  CHECK(weight_stream_rate(flat, {b}, e, 4096).achievable == Approx(3.35e12 * 0.5));
+  // Only routed shapes, or no grid: the flat rate.
+  CHECK(weight_stream_rate(flat, {routed}, e, 1).achievable == 3.0e12);
+  CHECK(weight_stream_rate(flat, gemms, Efficiency{}, 1).achievable == 3.0e12);
+}
+
+TEST_CASE("a weight stream grid prices the decode step's weights and lm_head by rows", "[decode][stream]") {
+  const Model m = model("llama-3.1-8b");
+  Gpu streamed = gpu("h100-sxm");
+  streamed.efficiency.weight_stream_efficiency = stream_grid(0.8, 0.6);
+  // Batch 1: every shape at 0.8 of 3.35e12. Weights 13,959,168,000 B in 128 GEMMs, lm_head
+  // 128256 x 4096 x 2 = 1,050,673,152 B in one, 4 us each (h100-sxm).
+  const DecodeStep s1 = decode_step(m, streamed, 1, 4096, options(m));
+  CHECK(part(s1, "weights").time_s == Approx(13959168000.0 / (0.8 * 3.35e12) + 128 * 4e-6));
+  CHECK(part(s1, "lm_head").time_s == Approx(1050673152.0 / (0.8 * 3.35e12) + 4e-6));
+  // Batch 8: halfway in log2 m, 0.7. The FLOPs (8 x 13,958,643,712 at the flat 0.75 x 989.4e12 =
+  // 150 us) stay under the bytes' 5.95 ms.
+  const DecodeStep s8 = decode_step(m, streamed, 8, 4096, options(m));
+  CHECK(part(s8, "weights").time_s == Approx(13959168000.0 / (0.7 * 3.35e12) + 128 * 4e-6));
+  CHECK(part(s8, "lm_head").time_s == Approx(1050673152.0 / (0.7 * 3.35e12) + 4e-6));
+  // The other components do not move, and the floor stays at the datasheet bandwidth.
+  const DecodeStep plain = decode_step(m, gpu("h100-sxm"), 8, 4096, options(m));
+  CHECK(part(s8, "kv_cache").time_s == part(plain, "kv_cache").time_s);
+  CHECK(part(s8, "weights").time_floor_s == part(plain, "weights").time_floor_s);
+}
+
+TEST_CASE("decode_elementwise_bytes_per_s prices the decode step's element-wise kernels", "[decode][elementwise]") {
+  const Model m = model("llama-3.1-8b");
+  Gpu l2 = gpu("h100-sxm");
+  l2.efficiency.decode_elementwise_bytes_per_s = 10e12;  // above the 3.35e12 datasheet: activations in L2
+  const DecodeStep plain = decode_step(m, gpu("h100-sxm"), 64, 4096, options(m));
+  const DecodeStep s = decode_step(m, l2, 64, 4096, options(m));
+  // Element-wise bytes: 64 tokens x 5,668,864 B (the batch-1 step's above), 161 kernels x 4 us.
+  const double bytes = 64.0 * 5668864;
+  CHECK(part(s, "elementwise").bytes == 64LL * 5668864);
+  CHECK(part(plain, "elementwise").time_s == Approx(bytes / (0.90 * 3.35e12) + 161 * 4e-6));
+  CHECK(part(s, "elementwise").time_s == Approx(bytes / 10e12 + 161 * 4e-6));
+  // The floor is the faster of the two rates: never above the expected time.
+  CHECK(part(s, "elementwise").time_floor_s == Approx(bytes / 10e12));
+  // Prefill keeps elementwise_bandwidth_fraction: its activations do not fit in L2.
+  CHECK(prefill(m, l2, 1, 4096, options(m)).time_s == Approx(prefill(m, gpu("h100-sxm"), 1, 4096, options(m)).time_s));
+}

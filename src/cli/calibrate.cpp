@@ -56,7 +56,9 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
   const Model m = registry.resolve_model("llama-3.1-8b");
   MemoryOptions memory = reference_memory(m, base, registry);
   const std::vector<int64_t> prompts = {4096, 16384};
-  const std::vector<gpu::GraphTiming> measured = gpu::time_prefill_elementwise(m, memory.cache, prompts, ProgressLine{});
+  std::vector<gpu::PassCase> cases;
+  for (const int64_t p : prompts) cases.push_back({1, 0, p});
+  const std::vector<gpu::GraphTiming> measured = gpu::time_elementwise(m, memory.cache, cases, ProgressLine{});
   std::vector<gpu::GraphTiming> runs;
   for (size_t i = 0; i < prompts.size(); ++i) {
     memory.prefill_chunk = std::max(memory.prefill_chunk, prompts[i]);  // one pass, as the GPU ran it
@@ -75,6 +77,36 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       "replay; per pass the prefill model's element-wise bytes / (time - kernels x kernel_overhead_s {:.3f} us), mean "
       "of the two = {:.4g} B/s; / datasheet bandwidth",
       overhead * 1e6, c.elementwise_bytes_per_s));
+
+  // The same kernels in decode steps of 192 and 256 sequences: a layer's activations (at most a
+  // batch x intermediate x 2 x 2 B read by the activation, 29 MB at 256) stay in the 50 MB L2 of a
+  // Hopper GPU from one kernel to the next. Large batches, so that the bytes are a fair share of the
+  // graph's time (at batch 1 the kernels' fixed cost is all of it).
+  const int64_t context = 512;
+  std::vector<gpu::PassCase> steps;
+  for (const int64_t batch : {192, 256}) steps.push_back({batch, context, 0});
+  const std::vector<gpu::GraphTiming> decode_measured = gpu::time_elementwise(m, memory.cache, steps, ProgressLine{});
+  std::vector<gpu::GraphTiming> decode_runs;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    int64_t bytes = 0;
+    for (const DecodeComponent& comp : decode_step(m, base, steps[i].batch, context, memory).components)
+      if (comp.name == "elementwise") bytes = comp.bytes;
+    decode_runs.push_back({bytes, decode_measured[i].kernels, decode_measured[i].time_s});
+    c.decode_elementwise_graphs.emplace_back(fmt::format("{} decode step, batch {}", m.id, steps[i].batch),
+                                             decode_runs.back());
+  }
+  try {
+    c.decode_elementwise_bytes_per_s = gpu::bytes_per_s_after_overhead(decode_runs, overhead);
+  } catch (const Error& e) {  // the preset then keeps elementwise_bandwidth_fraction for decode too
+    c.methods.push_back(std::string("decode_elementwise_bytes_per_s: not written: ") + e.what());
+    return;
+  }
+  c.methods.push_back(fmt::format(
+      "decode_elementwise_bytes_per_s (the decode step's element-wise kernels): the same ops of llama-3.1-8b's decode "
+      "step at batch 192 and 256 ({} tokens of context), alone in one CUDA graph, cold L2 before each replay, median "
+      "replay; per step the decode model's element-wise bytes / (time - kernels x kernel_overhead_s), mean of the two "
+      "= {:.4g} B/s (their activations stay in L2 between kernels, so this may exceed the datasheet's HBM bandwidth)",
+      context, c.decode_elementwise_bytes_per_s));
 }
 
 // Measures the element-wise rate, times the steps, fits kernel_gap_s on the `fit` ones

@@ -128,15 +128,17 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
     expert_bytes = add(expert_bytes, std::llround(touched * static_cast<double>(g.bytes_per_expert)));
   }
   const int64_t weight_bytes = add(w.dense_weight_bytes, expert_bytes);
-  // The dense tensors stream at the bandwidth, the experts at the fused MoE kernel's
+  // The dense tensors stream at the bandwidth (or the preset's rate for their GEMMs' shapes at this
+  // many rows, weight_stream_efficiency), the experts at the fused MoE kernel's
   // (expert_bandwidth_fraction): one rate for the component, bytes over the two streams' time.
-  Rate weight_rate = rates_.bandwidth;
-  if (expert_bytes > 0 && rates_.expert_bandwidth.achievable != rates_.bandwidth.achievable)
+  const Efficiency& eff = gpu_.efficiency;
+  const Rate dense_rate = weight_stream_rate(rates_.bandwidth, w.gemms, eff, t);
+  Rate weight_rate = dense_rate;
+  if (expert_bytes > 0 && rates_.expert_bandwidth.achievable != dense_rate.achievable)
     weight_rate.achievable = static_cast<double>(weight_bytes) /
-                             (static_cast<double>(w.dense_weight_bytes) / rates_.bandwidth.achievable +
+                             (static_cast<double>(w.dense_weight_bytes) / dense_rate.achievable +
                               static_cast<double>(expert_bytes) / rates_.expert_bandwidth.achievable);
   // The GEMMs' math at the preset's efficiency for their shapes, rows = the pass's tokens.
-  const Efficiency& eff = gpu_.efficiency;
   component("weights", weight_bytes, weight_rate, t * w.linear_flops_per_token, w.kernels.weights,
             gemm_rate(rates_.linear, w.gemms, eff, t));
 
@@ -159,12 +161,13 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
   if (w.state_bytes_per_sequence > 0)
     component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), rates_.state_bandwidth, t * w.scan_flops_per_token,
               w.kernels.ssm_state, rates_.fp32);
-  component("lm_head", w.lm_head_bytes, rates_.lm_head_bandwidth, t * w.lm_head_flops_per_token, w.kernels.lm_head,
+  component("lm_head", w.lm_head_bytes, weight_stream_rate(rates_.lm_head_bandwidth, {w.lm_head_gemm}, eff, t),
+            t * w.lm_head_flops_per_token, w.kernels.lm_head,
             gemm_rate(rates_.head, {w.lm_head_gemm}, eff, t));
   component("embedding", mul(tokens, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{});
   // Element-wise kernels (norms, RoPE, activations, cache writes, MoE routing): their activation
-  // traffic, as in prefill.
-  component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.elementwise_bandwidth, 0,
+  // traffic, as in prefill, at the decode step's rate (its activations stay in L2 between kernels).
+  component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.decode_elementwise_bandwidth, 0,
             w.kernels.elementwise, Rate{});
   // The whole graph's gaps between kernels of different kinds, beyond each component's own.
   if (gpu_.efficiency.kernel_gap_s > 0) {

@@ -30,17 +30,17 @@ std::pair<size_t, double> locate(const std::vector<int64_t>& axis, double x) {
 
 }  // namespace
 
-GemmGrid gemm_grid(const std::vector<GemmPoint>& points) {
+GemmGrid gemm_grid(const std::vector<GemmPoint>& points, const std::string& key) {
   GemmGrid g;
   if (points.empty()) return g;
   std::map<std::tuple<int64_t, int64_t, int64_t>, double> at;
   for (const GemmPoint& p : points) {
     if (p.m <= 0 || p.n <= 0 || p.k <= 0)
-      throw Error("gemm_efficiency point " + shape(p.m, p.n, p.k) + ": m, n and k must be positive");
+      throw Error(key + " point " + shape(p.m, p.n, p.k) + ": m, n and k must be positive");
     if (!(p.efficiency > 0 && p.efficiency <= 1))
-      throw Error("gemm_efficiency point " + shape(p.m, p.n, p.k) + ": efficiency must be in (0, 1]");
+      throw Error(key + " point " + shape(p.m, p.n, p.k) + ": efficiency must be in (0, 1]");
     if (!at.emplace(std::tuple{p.m, p.n, p.k}, p.efficiency).second)
-      throw Error("gemm_efficiency point " + shape(p.m, p.n, p.k) + " is given twice");
+      throw Error(key + " point " + shape(p.m, p.n, p.k) + " is given twice");
     g.m.push_back(p.m);
     g.n.push_back(p.n);
     g.k.push_back(p.k);
@@ -54,7 +54,7 @@ GemmGrid gemm_grid(const std::vector<GemmPoint>& points) {
       for (int64_t k : g.k) {
         auto it = at.find({m, n, k});
         if (it == at.end())
-          throw Error("gemm_efficiency is not a full grid over its m, n and k values: " + shape(m, n, k) + " is missing");
+          throw Error(key + " is not a full grid over its m, n and k values: " + shape(m, n, k) + " is missing");
         g.efficiency.push_back(it->second);
       }
   return g;

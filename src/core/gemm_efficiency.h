@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace kvplan {
@@ -29,8 +30,9 @@ struct GemmGrid {
 };
 
 // The grid of `points`; throws Error for a size that is not positive, an efficiency outside
-// (0, 1], a point given twice, or a missing point of the product (each naming the point).
-GemmGrid gemm_grid(const std::vector<GemmPoint>& points);
+// (0, 1], a point given twice, or a missing point of the product (each naming the point and the
+// grid's preset key `key`).
+GemmGrid gemm_grid(const std::vector<GemmPoint>& points, const std::string& key = "gemm_efficiency");
 
 // Trilinear interpolation in log2(m), log2(n), log2(k) over the grid, each coordinate clamped to
 // the grid's range (one value along an axis with a single point). The grid must not be empty.

@@ -14,6 +14,10 @@ double Efficiency::gemm(double m, double n, double k) const {
   return gemm_efficiency.empty() ? flops_fraction : interpolate_gemm_efficiency(gemm_efficiency, m, n, k);
 }
 
+double Efficiency::weight_stream(double m, double n, double k) const {
+  return interpolate_gemm_efficiency(weight_stream_efficiency, m, n, k);
+}
+
 double Efficiency::attention(double tokens, double head_dim) const {
   return attention_efficiency.empty() ? attention_flops_fraction
                                       : interpolate_attention_efficiency(attention_efficiency, tokens, head_dim);
@@ -49,6 +53,8 @@ void check_gpu(const Gpu& gpu) {
   if (e.lm_head_bandwidth_fraction) fraction(*e.lm_head_bandwidth_fraction, "lm_head_bandwidth_fraction");
   if (e.expert_bandwidth_fraction) fraction(*e.expert_bandwidth_fraction, "expert_bandwidth_fraction");
   if (e.elementwise_bandwidth_fraction) fraction(*e.elementwise_bandwidth_fraction, "elementwise_bandwidth_fraction");
+  if (e.decode_elementwise_bytes_per_s && !(*e.decode_elementwise_bytes_per_s > 0))
+    fail("efficiency.decode_elementwise_bytes_per_s", "efficiency.decode_elementwise_bytes_per_s must be positive");
   if (e.kernel_overhead_s < 0) fail("efficiency.kernel_overhead_s", "efficiency.kernel_overhead_s must not be negative");
   if (!(e.kernel_gap_s >= 0)) fail("efficiency.kernel_gap_s", "efficiency.kernel_gap_s must not be negative");
   if (e.allreduce_latency_s < 0)

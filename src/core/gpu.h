@@ -34,6 +34,13 @@ struct Efficiency {
   double flops_fraction = 0.70;      // achievable fraction of peak FLOP/s for large GEMMs
   // Measured efficiency by GEMM shape (`gemm_efficiency:`); empty: flops_fraction for every shape.
   GemmGrid gemm_efficiency;
+  // The decode step's dense weight GEMMs and lm_head by shape (`weight_stream_efficiency:`): weight
+  // bytes / time / datasheet bandwidth of [m, k] x [k, n] at decode-sized m; empty:
+  // bandwidth_fraction and lm_head_bandwidth_fraction.
+  GemmGrid weight_stream_efficiency;
+  // The decode step's element-wise kernels, whose activations stay in L2 from one kernel to the
+  // next (bytes/s, may exceed the HBM datasheet); unset: elementwise_bandwidth_fraction.
+  std::optional<double> decode_elementwise_bytes_per_s;
   double kernel_overhead_s = 4e-6;   // fixed cost per kernel launch (latency + tail)
   // Per kernel, what a whole step's CUDA graph costs beyond its components' kernels run apart
   // (kernels of different kinds one after another): the decode step's `kernel_gaps`, and added
@@ -55,6 +62,9 @@ struct Efficiency {
   // The fraction of peak a weight GEMM [m, k] x [k, n] reaches: the grid interpolated in log space
   // and clamped at its edges, or flops_fraction without a grid.
   double gemm(double m, double n, double k) const;
+  // The fraction of the datasheet bandwidth a decode weight GEMM [m, k] x [k, n] streams its
+  // weights at: weight_stream_efficiency interpolated and clamped. The grid must not be empty.
+  double weight_stream(double m, double n, double k) const;
   // The fraction of the bf16 peak a causal prefill attention pass reaches whose queries attend to
   // up to `tokens` keys at `head_dim`: the grid interpolated and clamped, or attention_flops_fraction.
   double attention(double tokens, double head_dim) const;

@@ -133,20 +133,21 @@ int64_t layer_elementwise_elements(const Layer& layer, int64_t hidden, int64_t t
 // expert's tiles, as one GEMM of that many rows would; docs/timing.md), the shared experts' pair,
 // the shared-expert gate.
 void add_mlp_gemms(const Mlp& mlp, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
-  auto ffn = [&](int64_t inter, bool gated, double count, double rows_per_token) {
+  auto ffn = [&](int64_t inter, bool gated, double count, double rows_per_token, bool routed) {
     Gemm up = column_parallel((gated ? 2 : 1) * inter, hidden, tp, count), down = row_parallel(hidden, inter, tp, count);
     up.rows_per_token = down.rows_per_token = rows_per_token;
+    up.routed = down.routed = routed;
     out.push_back(up);
     out.push_back(down);
   };
   if (auto* d = std::get_if<DenseMlp>(&mlp)) {
-    ffn(d->intermediate_size, d->gated, 1, 1);
+    ffn(d->intermediate_size, d->gated, 1, 1, false);
   } else if (auto* e = std::get_if<MoeMlp>(&mlp)) {
     out.push_back(column_parallel(e->experts, hidden, tp));
-    ffn(e->expert_intermediate_size, e->gated, 1, static_cast<double>(e->experts_per_token));
+    ffn(e->expert_intermediate_size, e->gated, 1, static_cast<double>(e->experts_per_token), true);
     if (e->shared_experts > 0)
       ffn(e->shared_intermediate_size > 0 ? e->shared_intermediate_size : e->expert_intermediate_size, e->gated,
-          static_cast<double>(e->shared_experts), 1);
+          static_cast<double>(e->shared_experts), 1, false);
     if (e->shared_expert_gate) out.push_back(column_parallel(1, hidden, tp));
   }
 }
@@ -155,7 +156,7 @@ void add_mlp_gemms(const Mlp& mlp, int64_t hidden, int64_t tp, std::vector<Gemm>
 void merge_gemms(const std::vector<Gemm>& layer, std::vector<Gemm>& all) {
   for (const Gemm& g : layer) {
     auto it = std::find_if(all.begin(), all.end(), [&](const Gemm& a) {
-      return a.n == g.n && a.k == g.k && a.rows_per_token == g.rows_per_token;
+      return a.n == g.n && a.k == g.k && a.rows_per_token == g.rows_per_token && a.routed == g.routed;
     });
     if (it == all.end()) all.push_back(g); else it->count += g.count;
   }
@@ -320,6 +321,18 @@ Rate gemm_rate(const Rate& flat, const std::vector<Gemm>& gemms, const Efficienc
   return at_peak > 0 ? Rate{flat.peak, flat.peak * flops / at_peak} : flat;
 }
 
+Rate weight_stream_rate(const Rate& flat, const std::vector<Gemm>& gemms, const Efficiency& e, double tokens) {
+  if (e.weight_stream_efficiency.empty() || tokens <= 0) return flat;
+  double params = 0, at_peak = 0;  // at_peak: sum of params / efficiency
+  for (const Gemm& g : gemms) {
+    if (g.routed) continue;
+    const double p = g.n * g.k * g.count;
+    params += p;
+    at_peak += p / e.weight_stream(tokens * g.rows_per_token, g.n, g.k);
+  }
+  return at_peak > 0 ? Rate{flat.peak, flat.peak * params / at_peak} : flat;
+}
+
 Rates rates(const Model& model, const Gpu& gpu, const MemoryOptions& opt) {
   const Efficiency& e = gpu.efficiency;
   auto rate = [](double peak, double fraction) { return Rate{peak, peak * fraction}; };
@@ -330,6 +343,11 @@ Rates rates(const Model& model, const Gpu& gpu, const MemoryOptions& opt) {
   r.lm_head_bandwidth = rate(gpu.memory_bandwidth_bytes_per_s, e.lm_head_bandwidth());
   r.expert_bandwidth = rate(gpu.memory_bandwidth_bytes_per_s, e.expert_bandwidth());
   r.elementwise_bandwidth = rate(gpu.memory_bandwidth_bytes_per_s, e.elementwise_bandwidth());
+  // L2-resident activations can move faster than the datasheet's HBM rate: the floor is the faster.
+  r.decode_elementwise_bandwidth = r.elementwise_bandwidth;
+  if (e.decode_elementwise_bytes_per_s)
+    r.decode_elementwise_bandwidth = {std::max(gpu.memory_bandwidth_bytes_per_s, *e.decode_elementwise_bytes_per_s),
+                                      *e.decode_elementwise_bytes_per_s};
   r.linear = rate(gpu.peak_flops_for(gemm_dtype(opt.weights.linear)), e.flops_fraction);
   r.attention = rate(gpu.peak_flops_for(DType::bf16), e.attention_flops_fraction);
   r.fp32 = rate(gpu.peak_flops_for(DType::fp32), e.flops_fraction);

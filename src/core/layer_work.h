@@ -88,6 +88,7 @@ struct Rates {
   Rate lm_head_bandwidth;  // decode step's vocab projection, one GEMV/GEMM (lm_head_bandwidth_fraction)
   Rate expert_bandwidth;   // decode step's routed experts in the fused MoE kernel (expert_bandwidth_fraction)
   Rate elementwise_bandwidth;  // norms, rotary, KV append, activations (elementwise_bandwidth_fraction)
+  Rate decode_elementwise_bandwidth;  // the same kernels in a decode step (decode_elementwise_bytes_per_s)
   Rate linear;     // FLOP/s
   Rate attention;
   Rate fp32;
@@ -140,6 +141,12 @@ ModelWork stage_work(const Model& model, const MemoryOptions& opt, size_t first_
 // mean of Efficiency::gemm over the shapes (rows = tokens x rows_per_token), so that FLOPs / rate
 // = the sum of each shape's FLOPs / (peak x its efficiency). Without a grid: `flat` itself.
 Rate gemm_rate(const Rate& flat, const std::vector<Gemm>& gemms, const Efficiency& e, double tokens);
+
+// The rate the decode step's dense weight GEMMs stream their weights at in a pass of `tokens` rows:
+// the peak bandwidth x the parameter-weighted harmonic mean of Efficiency::weight_stream over the
+// shapes that are not routed experts (rows = tokens x rows_per_token), so that bytes / rate = the
+// sum of each shape's bytes / (peak x its efficiency). Without a grid (or no such shape): `flat`.
+Rate weight_stream_rate(const Rate& flat, const std::vector<Gemm>& gemms, const Efficiency& e, double tokens);
 
 // The format the weight GEMMs multiply in: fp8 weights run fp8 GEMMs (W8A8, vLLM's fp8 path);
 // weight-only formats (int8, int4, mxfp4, nvfp4: Hopper has no FP4 tensor cores) are dequantized to 16 bits and run on the 16-bit tensor

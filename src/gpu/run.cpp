@@ -294,16 +294,20 @@ std::vector<GraphTiming> time_decode_steps(const std::vector<StepCase>& cases, c
   return out;
 }
 
-std::vector<GraphTiming> time_prefill_elementwise(const Model& model, const CacheOptions& cache,
-                                                  const std::vector<int64_t>& prompts, const Progress& progress) {
+std::vector<GraphTiming> time_elementwise(const Model& model, const CacheOptions& cache,
+                                          const std::vector<PassCase>& cases, const Progress& progress) {
   const DeviceInfo device = device_info("calibrate");
   Timer timer(device.l2_bytes);
   const TimingOptions o = timing(0.3);
   std::vector<GraphTiming> out;
-  for (const int64_t tokens : prompts) {
-    progress(fmt::format("element-wise kernels of a prefill: {} {} tokens", model.id, tokens));
-    const DecodeStep step(model, cache, 1, 0, device, step_budget_bytes(), tokens);
-    const std::vector<const StepOp*> ops = phase_ops(step, "elementwise");
+  for (const PassCase& c : cases) {
+    progress(c.prefill_tokens > 0
+                 ? fmt::format("element-wise kernels of a prefill: {} {} tokens", model.id, c.prefill_tokens)
+                 : fmt::format("element-wise kernels of a decode step: {} batch {}", model.id, c.batch));
+    const DecodeStep step(model, cache, c.batch, c.context, device, step_budget_bytes(), c.prefill_tokens);
+    std::vector<const StepOp*> ops;
+    for (const auto* op : all_ops(step))
+      if (is_elementwise_role(op->component)) ops.push_back(op);
     GraphTiming g;
     for (const auto* op : ops) g.bytes += op->bytes;
     g.kernels = static_cast<int64_t>(ops.size());
@@ -488,6 +492,54 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
         "kernel_overhead_s {:.3f} us), mean of the two = {:.4g} B/s; / datasheet bandwidth",
         batches[0], runs[0].time_s * 1e6, batches[1], runs[1].time_s * 1e6, weight_bytes, c.step_kernel_overhead_s * 1e6,
         c.lm_head_bytes_per_s));
+  }
+  {
+    // The decode step's weight GEMMs by shape: m = the step's rows (batch x query tokens), n and k
+    // from a tensor-parallel shard's projections (4096) to a vocab (131072), each shape as
+    // back-to-back cuBLAS GEMMs in one CUDA graph on distinct weights, as the weights component runs
+    // them. Shapes start at 4096 x 4096 (32 MiB, 7 us of bytes), so that the per-kernel cost
+    // subtracted below stays a small share of each kernel's time.
+    const int64_t ms[] = {1, 8, 32, 128}, ns[] = {4096, 16384, 65536, 131072}, ks[] = {4096, 16384};
+    const int64_t pool_bytes = int64_t{1} << 30;
+    blas.set_stream(timer.stream());
+    for (const int64_t n : ns)
+      for (const int64_t k : ks) {
+        const int64_t weight_bytes = n * k * 2;
+        // 32 launches, fewer for the largest weights (at least 4 and 4 GiB of weights a replay).
+        const int64_t launches = std::clamp<int64_t>((int64_t{4} << 30) / weight_bytes, 4, 32);
+        const int64_t copies = std::clamp<int64_t>(pool_bytes / weight_bytes, 1, launches);
+        std::vector<DeviceBuffer> weights;
+        for (int64_t i = 0; i < copies; ++i) {
+          weights.emplace_back(weight_bytes);
+          fill_random_bf16(weights.back().get(), n * k, static_cast<uint64_t>(61 + i), -0.05f, 0.05f, timer.stream());
+        }
+        const int64_t max_m = ms[std::size(ms) - 1];
+        DeviceBuffer x(max_m * k * 2), y(max_m * n * 2);
+        fill_random_bf16(x.get(), max_m * k, 62, -1, 1, timer.stream());
+        for (const int64_t m : ms) {
+          progress(fmt::format("decode weight streams: m {} n {} k {}", m, n, k));
+          std::vector<StepOp> ops;
+          for (int64_t i = 0; i < launches; ++i) {
+            void* w = weights[static_cast<size_t>(i % copies)].get();
+            Blas* b = &blas;
+            ops.push_back({"weights", "gemm", weight_bytes, 2.0 * static_cast<double>(m * n * k),
+                           [b, w, xp = x.get(), yp = y.get(), m, n, k](cudaStream_t st) {
+                             b->set_stream(st);
+                             b->linear(w, xp, yp, n, k, m);
+                           }});
+          }
+          std::vector<const StepOp*> list;
+          for (const StepOp& op : ops) list.push_back(&op);
+          c.stream_runs.push_back({m, n, k, launches, launches * weight_bytes, time_graph(timer, list, o).median_s});
+        }
+      }
+    c.methods.push_back(fmt::format(
+        "weight_stream_efficiency (the decode step's dense weight GEMMs and lm_head by shape): cuBLAS bf16 GEMMs "
+        "(cublasGemmEx, fp32 accumulate) of [m, k] x [k, n], m in {{{}}} rows, n in {{{}}}, k in {{{}}}, each shape "
+        "as back-to-back GEMMs in one CUDA graph (32, or as many as hold 4 GiB of weights, at least 4) on up to 1 GiB "
+        "of distinct weights, cold L2 before each replay, median replay; weight bytes / (time - launches x "
+        "kernel_overhead_s) / datasheet bandwidth",
+        fmt::join(ms, ", "), fmt::join(ns, ", "), fmt::join(ks, ", ")));
   }
   progress("MoE experts in a CUDA graph");
   {

@@ -64,9 +64,14 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress);
 // replay, median replay as validate's "decode step (graph)"; a case's buffers are freed before the
 // next is built. GraphTiming's kernels and bytes are the step's own.
 std::vector<GraphTiming> time_decode_steps(const std::vector<StepCase>& cases, const Progress& progress);
-// Each prompt's whole prefill pass (batch 1, gpu/decode_step.h's prefill mode) with only its
-// element-wise ops (norms, rotary, KV append, activations) in one CUDA graph, timed as above.
-std::vector<GraphTiming> time_prefill_elementwise(const Model& model, const CacheOptions& cache,
-                                                  const std::vector<int64_t>& prompts, const Progress& progress);
+// One pass of the model: a decode step of `batch` sequences at `context` tokens, or with
+// prefill_tokens > 0 a whole prefill of `batch` prompts of that many tokens (gpu/decode_step.h).
+struct PassCase {
+  int64_t batch = 1, context = 0, prefill_tokens = 0;
+};
+// Each case's pass with only its element-wise ops (norms, rotary, KV append, activations, MoE
+// routing) in one CUDA graph, timed as above.
+std::vector<GraphTiming> time_elementwise(const Model& model, const CacheOptions& cache,
+                                          const std::vector<PassCase>& cases, const Progress& progress);
 
 }  // namespace kvplan::gpu

@@ -49,11 +49,11 @@ auto parse_grid(const YAML::Node& list, const std::string& source, const std::st
   }
 }
 
-GemmGrid parse_gemm_grid(const YAML::Node& list, const std::string& source) {
-  return parse_grid(list, source, "gemm_efficiency",
+GemmGrid parse_gemm_grid(const YAML::Node& list, const std::string& source, const std::string& key) {
+  return parse_grid(list, source, key,
                     std::array<std::pair<const char*, int64_t GemmPoint::*>, 3>{
                         {{"m", &GemmPoint::m}, {"n", &GemmPoint::n}, {"k", &GemmPoint::k}}},
-                    [](const std::vector<GemmPoint>& p) { return gemm_grid(p); });
+                    [&key](const std::vector<GemmPoint>& p) { return gemm_grid(p, key); });
 }
 
 AttentionGrid parse_attention_grid(const YAML::Node& list, const std::string& source) {
@@ -164,14 +164,25 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     x.allreduce_latency_s = e.number("allreduce_latency_s", x.allreduce_latency_s);
     x.calibrated = e.boolean("calibrated", false);
     e.expect("gemm_efficiency");
-    if (e.has("gemm_efficiency")) x.gemm_efficiency = parse_gemm_grid(e.node("gemm_efficiency"), source);
+    if (e.has("gemm_efficiency")) x.gemm_efficiency = parse_gemm_grid(e.node("gemm_efficiency"), source, "gemm_efficiency");
+    e.expect("weight_stream_efficiency");
+    if (e.has("weight_stream_efficiency"))
+      x.weight_stream_efficiency =
+          parse_gemm_grid(e.node("weight_stream_efficiency"), source, "weight_stream_efficiency");
+    e.expect("decode_elementwise_bytes_per_s");
+    if (e.has("decode_elementwise_bytes_per_s")) {
+      x.decode_elementwise_bytes_per_s = e.number("decode_elementwise_bytes_per_s");
+      if (!(*x.decode_elementwise_bytes_per_s > 0))
+        throw Error("'decode_elementwise_bytes_per_s' must be positive, got " + e.string("decode_elementwise_bytes_per_s"),
+                    e.pos("decode_elementwise_bytes_per_s"));
+    }
     e.expect("attention_efficiency");
     if (e.has("attention_efficiency"))
       x.attention_efficiency = parse_attention_grid(e.node("attention_efficiency"), source);
     for (const char* key : {"bandwidth_fraction", "attention_bandwidth_fraction", "state_bandwidth_fraction",
                             "lm_head_bandwidth_fraction", "expert_bandwidth_fraction", "elementwise_bandwidth_fraction", "flops_fraction",
                             "attention_flops_fraction",
-                            "kernel_overhead_s", "kernel_gap_s", "allreduce_latency_s"})
+                            "kernel_overhead_s", "kernel_gap_s", "allreduce_latency_s", "decode_elementwise_bytes_per_s"})
       if (e.has(key)) g.key_pos[std::string("efficiency.") + key] = e.pos(key);
     e.finish();
   }

@@ -130,7 +130,8 @@ std::string render_gpu(const Gpu& g) {
     apart += (apart.empty() ? "" : ", ") + std::string("MoE experts ") + percent(e.expert_bandwidth());
   if (e.elementwise_bandwidth() != e.bandwidth_fraction)
     apart += (apart.empty() ? "" : ", ") + std::string("element-wise ") + percent(e.elementwise_bandwidth());
-  const std::string bandwidth = percent(e.bandwidth_fraction) + (apart.empty() ? "" : " (" + apart + ")");
+  const std::string bandwidth = percent(e.bandwidth_fraction) + (apart.empty() ? "" : " (" + apart + ")") +
+                                (e.weight_stream_efficiency.empty() ? "" : " (decode weight streams by shape below)");
   // With grids the single figures cover only what the grids leave out (the rows below).
   const std::string gemm = percent(e.flops_fraction) + (e.gemm_efficiency.empty() ? "" : " (prefill GEMMs by shape below)");
   const std::string attention =
@@ -138,10 +139,11 @@ std::string render_gpu(const Gpu& g) {
   const std::string gap = e.kernel_gap_s > 0 ? fmt::format(" + {:.1f} us between kinds", e.kernel_gap_s * 1e6) : "";
   out += fmt::format("  efficiency    bandwidth {}, GEMM {}, attention {}, kernel overhead {:.1f} us{}{}\n", bandwidth, gemm,
                      attention, e.kernel_overhead_s * 1e6, gap, e.calibrated ? " (calibrated)" : " (defaults)");
-  if (!e.gemm_efficiency.empty()) {
-    // One row per (m, n), one column per k: the measured fractions of peak the GEMM time uses.
-    const GemmGrid& grid = e.gemm_efficiency;
-    out += fmt::format("  GEMM by shape {} points, log-interpolated, clamped at the edges; columns k =", grid.efficiency.size());
+  // One row per (m, n), one column per k: a grid's measured fractions (of the FLOP peak for the
+  // prefill GEMMs, of the datasheet bandwidth for the decode step's weight streams).
+  auto gemm_grid_rows = [&out](const char* title, const GemmGrid& grid) {
+    if (grid.empty()) return;
+    out += fmt::format("  {} {} points, log-interpolated, clamped at the edges; columns k =", title, grid.efficiency.size());
     for (int64_t k : grid.k) out += fmt::format(" {}", k);
     out += "\n";
     for (size_t i = 0; i < grid.m.size(); ++i)
@@ -150,7 +152,11 @@ std::string render_gpu(const Gpu& g) {
         for (size_t l = 0; l < grid.k.size(); ++l) out += fmt::format(" {:.3f}", grid.at(i, j, l));
         out += "\n";
       }
-  }
+  };
+  gemm_grid_rows("GEMM by shape", e.gemm_efficiency);
+  gemm_grid_rows("decode weight streams by shape", e.weight_stream_efficiency);
+  if (e.decode_elementwise_bytes_per_s)
+    out += fmt::format("  decode element-wise {:.2f} TB/s (activations in L2)\n", *e.decode_elementwise_bytes_per_s / 1e12);
   if (!e.attention_efficiency.empty()) {
     // One row per head_dim, one column per key count: prefill attention's measured fractions of peak.
     const AttentionGrid& grid = e.attention_efficiency;
@@ -196,16 +202,20 @@ Json gpu_to_json(const Gpu& g) {
                           {"allreduce_latency_s", e.allreduce_latency_s},
                           {"calibrated", e.calibrated}}},
           {"source", g.source}};
-  // Only where the preset has one: efficiency.gemm_efficiency, its points m-major.
-  if (!e.gemm_efficiency.empty()) {
-    const GemmGrid& grid = e.gemm_efficiency;
+  // Only where the preset has them: efficiency.gemm_efficiency and weight_stream_efficiency, their
+  // points m-major; decode_elementwise_bytes_per_s.
+  for (const auto& [key, grid] : {std::pair<const char*, const GemmGrid*>{"gemm_efficiency", &e.gemm_efficiency},
+                                  {"weight_stream_efficiency", &e.weight_stream_efficiency}}) {
+    if (grid->empty()) continue;
     Json points = Json::array();
-    for (size_t i = 0; i < grid.m.size(); ++i)
-      for (size_t j = 0; j < grid.n.size(); ++j)
-        for (size_t l = 0; l < grid.k.size(); ++l)
-          points.push_back({{"m", grid.m[i]}, {"n", grid.n[j]}, {"k", grid.k[l]}, {"efficiency", grid.at(i, j, l)}});
-    out["efficiency"]["gemm_efficiency"] = points;
+    for (size_t i = 0; i < grid->m.size(); ++i)
+      for (size_t j = 0; j < grid->n.size(); ++j)
+        for (size_t l = 0; l < grid->k.size(); ++l)
+          points.push_back({{"m", grid->m[i]}, {"n", grid->n[j]}, {"k", grid->k[l]}, {"efficiency", grid->at(i, j, l)}});
+    out["efficiency"][key] = points;
   }
+  if (e.decode_elementwise_bytes_per_s)
+    out["efficiency"]["decode_elementwise_bytes_per_s"] = *e.decode_elementwise_bytes_per_s;
   // Only where the preset has one: efficiency.attention_efficiency, its points head_dim-major.
   if (!e.attention_efficiency.empty()) {
     const AttentionGrid& grid = e.attention_efficiency;

@@ -91,6 +91,7 @@ struct Gemm {
   double k = 0;
   double count = 1;
   double rows_per_token = 1;
+  bool routed = false;  // a routed expert projection (grouped over the touched experts), not a dense weight
   double flops_per_token() const { return 2.0 * rows_per_token * n * k * count; }
 };
 // A matrix [out, in] split over tp GPUs by its output (Q/K/V, gate/up, in_proj) or its input

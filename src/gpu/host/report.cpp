@@ -226,6 +226,15 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
                                 p.m, p.n, p.k, p.efficiency));
     e.gemm_efficiency = kvplan::gemm_grid(points);
   }
+  if (!c.stream_runs.empty()) {
+    std::vector<GemmPoint> points;
+    for (const GemmPoint& p : weight_stream_points(c, graph_gap_s, bw)) {
+      const std::string key = fmt::format("weight_stream_efficiency at m {} n {} k {}", p.m, p.n, p.k);
+      points.push_back({p.m, p.n, p.k, fraction(p.efficiency * bw, bw, key.c_str())});
+    }
+    e.weight_stream_efficiency = kvplan::gemm_grid(points, "weight_stream_efficiency");
+  }
+  if (c.decode_elementwise_bytes_per_s > 0) e.decode_elementwise_bytes_per_s = c.decode_elementwise_bytes_per_s;
   if (c.prefill_attention_flops > 0 && bf16_peak > 0)
     e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
   if (!c.attention_runs.empty() && bf16_peak > 0) {
@@ -254,6 +263,15 @@ std::vector<GemmPoint> gemm_points(const Calibration& c, double kernel_overhead_
   std::vector<GemmPoint> points;
   for (const Calibration::GemmRun& r : c.gemm_runs)
     points.push_back({r.m, r.n, r.k, efficiency_after_overhead(r.flops, r.time_s, r.kernels, kernel_overhead_s, bf16_peak)});
+  return points;
+}
+
+std::vector<GemmPoint> weight_stream_points(const Calibration& c, double kernel_overhead_s, double bandwidth) {
+  std::vector<GemmPoint> points;
+  for (const Calibration::StreamRun& r : c.stream_runs)
+    points.push_back({r.m, r.n, r.k,
+                      efficiency_after_overhead(static_cast<double>(r.bytes), r.time_s, r.kernels, kernel_overhead_s,
+                                                bandwidth)});
   return points;
 }
 
@@ -328,6 +346,18 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
           y += fmt::format("    - {{m: {}, n: {}, k: {}, efficiency: {:.4f}}}\n", grid.m[i], grid.n[j], grid.k[l],
                            grid.at(i, j, l));
   }
+  if (!e.weight_stream_efficiency.empty()) {
+    y += "  weight_stream_efficiency:  # decode weight GEMM [m, k] x [k, n]: weight bytes / time / datasheet bandwidth "
+         "(calibration.method)\n";
+    const GemmGrid& grid = e.weight_stream_efficiency;
+    for (size_t i = 0; i < grid.m.size(); ++i)
+      for (size_t j = 0; j < grid.n.size(); ++j)
+        for (size_t l = 0; l < grid.k.size(); ++l)
+          y += fmt::format("    - {{m: {}, n: {}, k: {}, efficiency: {:.4f}}}\n", grid.m[i], grid.n[j], grid.k[l],
+                           grid.at(i, j, l));
+  }
+  if (e.decode_elementwise_bytes_per_s)
+    y += fmt::format("  decode_elementwise_bytes_per_s: {:.4g}\n", *e.decode_elementwise_bytes_per_s);
   if (!e.attention_efficiency.empty()) {
     y += "  attention_efficiency:  # prefill attention by keys attended and head_dim, achieved / bf16 peak (calibration.method)\n";
     const AttentionGrid& grid = e.attention_efficiency;
@@ -383,6 +413,21 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     for (const auto& [label, g] : c.elementwise_graphs)
       y += fmt::format("    - {{pass: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels,
                        g.bytes, g.time_s);
+  }
+  if (c.decode_elementwise_bytes_per_s > 0) {
+    y += fmt::format("  decode_elementwise_bytes_per_s: {:.4g}\n", c.decode_elementwise_bytes_per_s);
+    y += "  decode_elementwise_graphs:  # a decode step's element-wise kernels alone in a CUDA graph, cold L2; bytes = the "
+         "model's\n";
+    for (const auto& [label, g] : c.decode_elementwise_graphs)
+      y += fmt::format("    - {{pass: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels,
+                       g.bytes, g.time_s);
+  }
+  if (!c.stream_runs.empty()) {
+    y += "  weight_stream_graphs:  # back-to-back cuBLAS bf16 GEMMs at decode-sized m in one CUDA graph, cold L2; bytes = "
+         "weights\n";
+    for (const Calibration::StreamRun& r : c.stream_runs)
+      y += fmt::format("    - {{m: {}, n: {}, k: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", r.m, r.n, r.k, r.kernels,
+                       r.bytes, r.time_s);
   }
   y += fmt::format("  gemm_bf16_flops: {:.4g}\n", c.gemm_flops);
   y += fmt::format("  prefill_attention_flops: {:.4g}\n", c.prefill_attention_flops);

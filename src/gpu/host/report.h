@@ -122,6 +122,14 @@ struct Calibration {
     double flops = 0, time_s = 0;
   };
   std::vector<GemmRun> gemm_runs;
+  // The decode step's weight GEMMs by shape (weight_stream_efficiency): per shape one CUDA graph of
+  // `kernels` back-to-back cuBLAS GEMMs at a decode-sized m on distinct weights; efficiency = weight
+  // bytes / (time - kernels x step_kernel_overhead_s) / datasheet bandwidth (weight_stream_points).
+  struct StreamRun {
+    int64_t m = 0, n = 0, k = 0, kernels = 0, bytes = 0;
+    double time_s = 0;
+  };
+  std::vector<StreamRun> stream_runs;
   // Prefill attention by length (attention_efficiency): per head size and prompt length one CUDA
   // graph of `kernels` launches of the causal attention, a prefill's attention phase; efficiency as
   // for the GEMMs (attention_points). attention_flops_fraction = the point at kAttentionReference;
@@ -157,6 +165,10 @@ struct Calibration {
   // (elementwise_bandwidth_fraction).
   std::vector<std::pair<std::string, GraphTiming>> elementwise_graphs;  // label -> one replay
   double elementwise_bytes_per_s = 0;
+  // The same kernels of whole decode steps (decode_elementwise_bytes_per_s), whose activations stay
+  // in L2 between kernels; bytes = the decode model's element-wise bytes.
+  std::vector<std::pair<std::string, GraphTiming>> decode_elementwise_graphs;  // label -> one replay
+  double decode_elementwise_bytes_per_s = 0;
   std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
   // Whole engine-like decode steps (one CUDA graph each, gpu/decode_step.h): the `fit` ones set
   // kernel_gap_s (fit_kernel_gap; kernel_overhead_s is the GEMV graphs' step_kernel_overhead_s),
@@ -179,6 +191,9 @@ struct Calibration {
 // calibrated_efficiency rejects it).
 std::vector<GemmPoint> gemm_points(const Calibration& c, double kernel_overhead_s, double bf16_peak);
 std::vector<AttentionPoint> attention_points(const Calibration& c, double kernel_overhead_s, double bf16_peak);
+// The weight stream grid: per graph weight bytes / (time - kernels x kernel_overhead_s) / bandwidth
+// (0 where the overhead would take the whole time; calibrated_efficiency rejects it).
+std::vector<GemmPoint> weight_stream_points(const Calibration& c, double kernel_overhead_s, double bandwidth);
 
 // Efficiency block derived from a calibration against the preset's datasheet figures; a figure
 // left at 0 keeps the base preset's value. Throws kvplan::Error when a measured fraction of the
