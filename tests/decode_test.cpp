@@ -534,4 +534,10 @@ TEST_CASE("decode_elementwise_bytes_per_s prices the decode step's element-wise 
   CHECK(part(s, "elementwise").time_floor_s == Approx(bytes / 10e12));
   // Prefill keeps elementwise_bandwidth_fraction: its activations do not fit in L2.
   CHECK(prefill(m, l2, 1, 4096, options(m)).time_s == Approx(prefill(m, gpu("h100-sxm"), 1, 4096, options(m)).time_s));
+  // elementwise_kernel_overhead_s: the element-wise kernels' own fixed cost, 2.5 us in place of 4.
+  l2.efficiency.elementwise_kernel_overhead_s = 2.5e-6;
+  const DecodeStep k = decode_step(m, l2, 64, 4096, options(m));
+  CHECK(part(k, "elementwise").time_s == Approx(bytes / 10e12 + 161 * 2.5e-6));
+  CHECK(part(k, "weights").time_s == part(s, "weights").time_s);  // the others keep kernel_overhead_s
+  CHECK(k.time_s == Approx(s.time_s - 161 * 1.5e-6));
 }

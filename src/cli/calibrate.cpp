@@ -78,13 +78,13 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       "of the two = {:.4g} B/s; / datasheet bandwidth",
       overhead * 1e6, c.elementwise_bytes_per_s));
 
-  // The same kernels in decode steps of 192 and 256 sequences: a layer's activations (at most a
-  // batch x intermediate x 2 x 2 B read by the activation, 29 MB at 256) stay in the 50 MB L2 of a
-  // Hopper GPU from one kernel to the next. Large batches, so that the bytes are a fair share of the
-  // graph's time (at batch 1 the kernels' fixed cost is all of it).
+  // The same kernels in decode steps of 1, 192 and 256 sequences: at batch 1 the kernels' fixed cost
+  // is all of the graph's time, at 192 and 256 the bytes are a third of it; a layer's activations (at
+  // most a batch x intermediate x 2 x 2 B read by the activation, 29 MB at 256) stay in the 50 MB L2
+  // of a Hopper GPU from one kernel to the next.
   const int64_t context = 512;
   std::vector<gpu::PassCase> steps;
-  for (const int64_t batch : {192, 256}) steps.push_back({batch, context, 0});
+  for (const int64_t batch : {1, 192, 256}) steps.push_back({batch, context, 0});
   const std::vector<gpu::GraphTiming> decode_measured = gpu::time_elementwise(m, memory.cache, steps, ProgressLine{});
   std::vector<gpu::GraphTiming> decode_runs;
   for (size_t i = 0; i < steps.size(); ++i) {
@@ -96,17 +96,25 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
                                              decode_runs.back());
   }
   try {
-    c.decode_elementwise_bytes_per_s = gpu::bytes_per_s_after_overhead(decode_runs, overhead);
-  } catch (const Error& e) {  // the preset then keeps elementwise_bandwidth_fraction for decode too
+    // L2 moves bytes faster than HBM: the solve's bound is 10 x the datasheet, against a wrong fit only.
+    const gpu::StreamingSolve sol =
+        gpu::solve_graph_streaming(decode_runs.back(), decode_runs.front(), 10 * base.memory_bandwidth_bytes_per_s);
+    c.elementwise_kernel_overhead_s = sol.kernel_overhead_s;
+    c.decode_elementwise_bytes_per_s = gpu::bytes_per_s_after_overhead(
+        std::vector<gpu::GraphTiming>(decode_runs.begin() + 1, decode_runs.end()), sol.kernel_overhead_s);
+  } catch (const Error& e) {  // the preset then keeps elementwise_bandwidth_fraction and kernel_overhead_s
+    c.decode_elementwise_bytes_per_s = c.elementwise_kernel_overhead_s = 0;
     c.methods.push_back(std::string("decode_elementwise_bytes_per_s: not written: ") + e.what());
     return;
   }
   c.methods.push_back(fmt::format(
-      "decode_elementwise_bytes_per_s (the decode step's element-wise kernels): the same ops of llama-3.1-8b's decode "
-      "step at batch 192 and 256 ({} tokens of context), alone in one CUDA graph, cold L2 before each replay, median "
-      "replay; per step the decode model's element-wise bytes / (time - kernels x kernel_overhead_s), mean of the two "
-      "= {:.4g} B/s (their activations stay in L2 between kernels, so this may exceed the datasheet's HBM bandwidth)",
-      context, c.decode_elementwise_bytes_per_s));
+      "decode_elementwise_bytes_per_s and elementwise_kernel_overhead_s (the decode step's element-wise kernels): the "
+      "same ops of llama-3.1-8b's decode step at batch 1, 192 and 256 ({} tokens of context), alone in one CUDA graph, "
+      "cold L2 before each replay, median replay; bytes = the decode model's element-wise bytes; time = kernels x "
+      "overhead + bytes / rate solved on batch 1 and 256 (overhead {:.3f} us), then the rate = the mean over batch 192 "
+      "and 256 of bytes / (time - kernels x overhead) = {:.4g} B/s (the activations stay in L2 between kernels, so "
+      "this may exceed the datasheet's HBM bandwidth)",
+      context, c.elementwise_kernel_overhead_s * 1e6, c.decode_elementwise_bytes_per_s));
 }
 
 // Measures the element-wise rate, times the steps, fits kernel_gap_s on the `fit` ones

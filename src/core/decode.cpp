@@ -104,15 +104,15 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
   // Bytes stream at the component's bandwidth (rates(): kv_cache, ssm_state and lm_head have their
   // own fractions), FLOPs at its math rate.
   auto component = [&](const char* name, int64_t bytes, const Rate& bandwidth, double flops, int64_t kernels,
-                       const Rate& math) {
+                       const Rate& math, double per_kernel_s) {
     DecodeComponent c{name, bytes, flops, kernels, 0, 0};
     const double byte_time = static_cast<double>(bytes) / bandwidth.achievable;
     const double flop_time = math.achievable > 0 ? flops / math.achievable : 0;
     c.time_floor_s = std::max(static_cast<double>(bytes) / bandwidth.peak, math.peak > 0 ? flops / math.peak : 0);
-    c.time_s = std::max(byte_time, flop_time) + static_cast<double>(kernels) * overhead;
+    c.time_s = std::max(byte_time, flop_time) + static_cast<double>(kernels) * per_kernel_s;
     s.memory_time_s += byte_time;
     s.compute_time_s += flop_time;
-    s.overhead_s += static_cast<double>(kernels) * overhead;
+    s.overhead_s += static_cast<double>(kernels) * per_kernel_s;
     s.bytes = add(s.bytes, bytes);
     s.flops += flops;
     s.kernels += kernels;
@@ -140,7 +140,7 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
                               static_cast<double>(expert_bytes) / rates_.expert_bandwidth.achievable);
   // The GEMMs' math at the preset's efficiency for their shapes, rows = the pass's tokens.
   component("weights", weight_bytes, weight_rate, t * w.linear_flops_per_token, w.kernels.weights,
-            gemm_rate(rates_.linear, w.gemms, eff, t));
+            gemm_rate(rates_.linear, w.gemms, eff, t), overhead);
 
   // KV cache: every sequence reads min(context, window) tokens per layer (a bounded cache: at most
   // its kept tokens) once, each of its query tokens attends to all of them, and it writes one
@@ -155,20 +155,21 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
       flops_per_seq += static_cast<double>(keys) * g.decode_flops_per_key;
     }
     const int64_t bytes = mul(batch, add(read_per_seq, mul(query_tokens, w.kv_write_bytes_per_token)));
-    component("kv_cache", bytes, rates_.kv_bandwidth, t * flops_per_seq, w.kernels.kv_cache, rates_.attention);
+    component("kv_cache", bytes, rates_.kv_bandwidth, t * flops_per_seq, w.kernels.kv_cache, rates_.attention, overhead);
   }
   // SSM state: read and written once per sequence, updated once per query token.
   if (w.state_bytes_per_sequence > 0)
     component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), rates_.state_bandwidth, t * w.scan_flops_per_token,
-              w.kernels.ssm_state, rates_.fp32);
+              w.kernels.ssm_state, rates_.fp32, overhead);
   component("lm_head", w.lm_head_bytes, weight_stream_rate(rates_.lm_head_bandwidth, {w.lm_head_gemm}, eff, t),
             t * w.lm_head_flops_per_token, w.kernels.lm_head,
-            gemm_rate(rates_.head, {w.lm_head_gemm}, eff, t));
-  component("embedding", mul(tokens, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{});
+            gemm_rate(rates_.head, {w.lm_head_gemm}, eff, t), overhead);
+  component("embedding", mul(tokens, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{},
+            overhead);
   // Element-wise kernels (norms, RoPE, activations, cache writes, MoE routing): their activation
   // traffic, as in prefill, at the decode step's rate (its activations stay in L2 between kernels).
   component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.decode_elementwise_bandwidth, 0,
-            w.kernels.elementwise, Rate{});
+            w.kernels.elementwise, Rate{}, eff.elementwise_kernel_overhead_s.value_or(overhead));
   // The whole graph's gaps between kernels of different kinds, beyond each component's own.
   if (gpu_.efficiency.kernel_gap_s > 0) {
     const double gaps = static_cast<double>(s.kernels) * gpu_.efficiency.kernel_gap_s;

@@ -55,6 +55,8 @@ void check_gpu(const Gpu& gpu) {
   if (e.elementwise_bandwidth_fraction) fraction(*e.elementwise_bandwidth_fraction, "elementwise_bandwidth_fraction");
   if (e.decode_elementwise_bytes_per_s && !(*e.decode_elementwise_bytes_per_s > 0))
     fail("efficiency.decode_elementwise_bytes_per_s", "efficiency.decode_elementwise_bytes_per_s must be positive");
+  if (e.elementwise_kernel_overhead_s && !(*e.elementwise_kernel_overhead_s >= 0))
+    fail("efficiency.elementwise_kernel_overhead_s", "efficiency.elementwise_kernel_overhead_s must not be negative");
   if (e.kernel_overhead_s < 0) fail("efficiency.kernel_overhead_s", "efficiency.kernel_overhead_s must not be negative");
   if (!(e.kernel_gap_s >= 0)) fail("efficiency.kernel_gap_s", "efficiency.kernel_gap_s must not be negative");
   if (e.allreduce_latency_s < 0)

@@ -41,6 +41,9 @@ struct Efficiency {
   // The decode step's element-wise kernels, whose activations stay in L2 from one kernel to the
   // next (bytes/s, may exceed the HBM datasheet); unset: elementwise_bandwidth_fraction.
   std::optional<double> decode_elementwise_bytes_per_s;
+  // Each of the decode step's element-wise kernels in a CUDA graph of its kind (they start and end
+  // sooner than a GEMV); unset: kernel_overhead_s.
+  std::optional<double> elementwise_kernel_overhead_s;
   double kernel_overhead_s = 4e-6;   // fixed cost per kernel launch (latency + tail)
   // Per kernel, what a whole step's CUDA graph costs beyond its components' kernels run apart
   // (kernels of different kinds one after another): the decode step's `kernel_gaps`, and added

@@ -161,6 +161,8 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     x.attention_flops_fraction = fraction("attention_flops_fraction").value_or(x.attention_flops_fraction);
     x.kernel_overhead_s = e.number("kernel_overhead_s", x.kernel_overhead_s);
     x.kernel_gap_s = e.number("kernel_gap_s", x.kernel_gap_s);
+    if (e.has("elementwise_kernel_overhead_s")) x.elementwise_kernel_overhead_s = e.number("elementwise_kernel_overhead_s");
+    e.expect("elementwise_kernel_overhead_s");
     x.allreduce_latency_s = e.number("allreduce_latency_s", x.allreduce_latency_s);
     x.calibrated = e.boolean("calibrated", false);
     e.expect("gemm_efficiency");
@@ -182,7 +184,8 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     for (const char* key : {"bandwidth_fraction", "attention_bandwidth_fraction", "state_bandwidth_fraction",
                             "lm_head_bandwidth_fraction", "expert_bandwidth_fraction", "elementwise_bandwidth_fraction", "flops_fraction",
                             "attention_flops_fraction",
-                            "kernel_overhead_s", "kernel_gap_s", "allreduce_latency_s", "decode_elementwise_bytes_per_s"})
+                            "kernel_overhead_s", "kernel_gap_s", "allreduce_latency_s", "decode_elementwise_bytes_per_s",
+                            "elementwise_kernel_overhead_s"})
       if (e.has(key)) g.key_pos[std::string("efficiency.") + key] = e.pos(key);
     e.finish();
   }

@@ -155,8 +155,12 @@ std::string render_gpu(const Gpu& g) {
   };
   gemm_grid_rows("GEMM by shape", e.gemm_efficiency);
   gemm_grid_rows("decode weight streams by shape", e.weight_stream_efficiency);
-  if (e.decode_elementwise_bytes_per_s)
-    out += fmt::format("  decode element-wise {:.2f} TB/s (activations in L2)\n", *e.decode_elementwise_bytes_per_s / 1e12);
+  if (e.decode_elementwise_bytes_per_s || e.elementwise_kernel_overhead_s) {
+    const double rate = e.decode_elementwise_bytes_per_s.value_or(e.elementwise_bandwidth() * g.memory_bandwidth_bytes_per_s);
+    out += fmt::format("  decode element-wise {:.2f} TB/s{}, {:.2f} us per kernel\n", rate / 1e12,
+                       e.decode_elementwise_bytes_per_s ? " (activations in L2)" : "",
+                       e.elementwise_kernel_overhead_s.value_or(e.kernel_overhead_s) * 1e6);
+  }
   if (!e.attention_efficiency.empty()) {
     // One row per head_dim, one column per key count: prefill attention's measured fractions of peak.
     const AttentionGrid& grid = e.attention_efficiency;
@@ -216,6 +220,7 @@ Json gpu_to_json(const Gpu& g) {
   }
   if (e.decode_elementwise_bytes_per_s)
     out["efficiency"]["decode_elementwise_bytes_per_s"] = *e.decode_elementwise_bytes_per_s;
+  if (e.elementwise_kernel_overhead_s) out["efficiency"]["elementwise_kernel_overhead_s"] = *e.elementwise_kernel_overhead_s;
   // Only where the preset has one: efficiency.attention_efficiency, its points head_dim-major.
   if (!e.attention_efficiency.empty()) {
     const AttentionGrid& grid = e.attention_efficiency;

@@ -234,7 +234,10 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
     }
     e.weight_stream_efficiency = kvplan::gemm_grid(points, "weight_stream_efficiency");
   }
-  if (c.decode_elementwise_bytes_per_s > 0) e.decode_elementwise_bytes_per_s = c.decode_elementwise_bytes_per_s;
+  if (c.decode_elementwise_bytes_per_s > 0) {
+    e.decode_elementwise_bytes_per_s = c.decode_elementwise_bytes_per_s;
+    e.elementwise_kernel_overhead_s = c.elementwise_kernel_overhead_s;
+  }
   if (c.prefill_attention_flops > 0 && bf16_peak > 0)
     e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
   if (!c.attention_runs.empty() && bf16_peak > 0) {
@@ -358,6 +361,8 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   }
   if (e.decode_elementwise_bytes_per_s)
     y += fmt::format("  decode_elementwise_bytes_per_s: {:.4g}\n", *e.decode_elementwise_bytes_per_s);
+  if (e.elementwise_kernel_overhead_s)
+    y += fmt::format("  elementwise_kernel_overhead_s: {:.3e}\n", *e.elementwise_kernel_overhead_s);
   if (!e.attention_efficiency.empty()) {
     y += "  attention_efficiency:  # prefill attention by keys attended and head_dim, achieved / bf16 peak (calibration.method)\n";
     const AttentionGrid& grid = e.attention_efficiency;
@@ -416,6 +421,7 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   }
   if (c.decode_elementwise_bytes_per_s > 0) {
     y += fmt::format("  decode_elementwise_bytes_per_s: {:.4g}\n", c.decode_elementwise_bytes_per_s);
+    y += fmt::format("  elementwise_kernel_overhead_s: {:.3e}\n", c.elementwise_kernel_overhead_s);
     y += "  decode_elementwise_graphs:  # a decode step's element-wise kernels alone in a CUDA graph, cold L2; bytes = the "
          "model's\n";
     for (const auto& [label, g] : c.decode_elementwise_graphs)

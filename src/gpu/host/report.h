@@ -167,8 +167,10 @@ struct Calibration {
   double elementwise_bytes_per_s = 0;
   // The same kernels of whole decode steps (decode_elementwise_bytes_per_s), whose activations stay
   // in L2 between kernels; bytes = the decode model's element-wise bytes.
+  // solve_graph_streaming on batch 1 (tiny) and the largest batch gives the per-kernel cost
+  // (elementwise_kernel_overhead_s); the rate is then the mean over the large batches.
   std::vector<std::pair<std::string, GraphTiming>> decode_elementwise_graphs;  // label -> one replay
-  double decode_elementwise_bytes_per_s = 0;
+  double decode_elementwise_bytes_per_s = 0, elementwise_kernel_overhead_s = 0;
   std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
   // Whole engine-like decode steps (one CUDA graph each, gpu/decode_step.h): the `fit` ones set
   // kernel_gap_s (fit_kernel_gap; kernel_overhead_s is the GEMV graphs' step_kernel_overhead_s),
