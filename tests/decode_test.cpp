@@ -540,4 +540,11 @@ TEST_CASE("decode_elementwise_bytes_per_s prices the decode step's element-wise 
   CHECK(part(k, "elementwise").time_s == Approx(bytes / 10e12 + 161 * 2.5e-6));
   CHECK(part(k, "weights").time_s == part(s, "weights").time_s);  // the others keep kernel_overhead_s
   CHECK(k.time_s == Approx(s.time_s - 161 * 1.5e-6));
+  // attention_kernel_overhead_s: the kv_cache component's 64 kernels (attention + combine in 32
+  // layers) at 3.5 us in place of 4; the rest of the step unchanged.
+  l2.efficiency.attention_kernel_overhead_s = 3.5e-6;
+  const DecodeStep a = decode_step(m, l2, 64, 4096, options(m));
+  CHECK(part(a, "kv_cache").time_s == Approx(part(k, "kv_cache").time_s - 64 * 0.5e-6));
+  CHECK(part(a, "elementwise").time_s == part(k, "elementwise").time_s);
+  CHECK(a.time_s == Approx(k.time_s - 64 * 0.5e-6));
 }

@@ -58,7 +58,7 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
   const std::vector<int64_t> prompts = {4096, 16384};
   std::vector<gpu::PassCase> cases;
   for (const int64_t p : prompts) cases.push_back({1, 0, p});
-  const std::vector<gpu::GraphTiming> measured = gpu::time_elementwise(m, memory.cache, cases, ProgressLine{});
+  const std::vector<gpu::GraphTiming> measured = gpu::time_component(m, memory.cache, cases, "elementwise", ProgressLine{});
   std::vector<gpu::GraphTiming> runs;
   for (size_t i = 0; i < prompts.size(); ++i) {
     memory.prefill_chunk = std::max(memory.prefill_chunk, prompts[i]);  // one pass, as the GPU ran it
@@ -85,7 +85,7 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
   const int64_t context = 512;
   std::vector<gpu::PassCase> steps;
   for (const int64_t batch : {1, 192, 256}) steps.push_back({batch, context, 0});
-  const std::vector<gpu::GraphTiming> decode_measured = gpu::time_elementwise(m, memory.cache, steps, ProgressLine{});
+  const std::vector<gpu::GraphTiming> decode_measured = gpu::time_component(m, memory.cache, steps, "elementwise", ProgressLine{});
   std::vector<gpu::GraphTiming> decode_runs;
   for (size_t i = 0; i < steps.size(); ++i) {
     int64_t bytes = 0;
@@ -117,6 +117,42 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       context, c.elementwise_kernel_overhead_s * 1e6, c.decode_elementwise_bytes_per_s));
 }
 
+// The decode step's attention kernels (split-KV attention + combine, every layer) of Llama-3.1-8B at
+// batch 1 and 1K and 2K tokens of context, alone in a CUDA graph: short kernels (4-8 MB of KV a
+// layer), whose fixed cost is most of their time. Per graph, (time - the model's KV bytes at the
+// measured attention rate) / kernels; the mean is attention_kernel_overhead_s.
+void calibrate_attention_kernels(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
+  if (!(c.decode_attention_bytes_per_s > 0)) return;
+  const Model m = registry.resolve_model("llama-3.1-8b");
+  const MemoryOptions memory = reference_memory(m, base, registry);
+  std::vector<gpu::PassCase> cases;
+  for (const int64_t context : {1024, 2048}) cases.push_back({1, context, 0});
+  const std::vector<gpu::GraphTiming> measured = gpu::time_component(m, memory.cache, cases, "kv_cache", ProgressLine{});
+  double sum = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    int64_t bytes = 0;
+    for (const DecodeComponent& comp : decode_step(m, base, 1, cases[i].context, memory).components)
+      if (comp.name == "kv_cache") bytes = comp.bytes;
+    const gpu::GraphTiming g{bytes, measured[i].kernels, measured[i].time_s};
+    c.attention_graphs.emplace_back(fmt::format("{} decode step, batch 1, context {}", m.id, cases[i].context), g);
+    sum += (g.time_s - static_cast<double>(bytes) / c.decode_attention_bytes_per_s) / static_cast<double>(g.kernels);
+  }
+  const double per_kernel = sum / static_cast<double>(cases.size());
+  if (!(per_kernel > 0)) {
+    c.methods.push_back(fmt::format("attention_kernel_overhead_s: not written: the short attention graphs left {:.3f} "
+                                    "us per kernel after their bytes",
+                                    per_kernel * 1e6));
+    return;
+  }
+  c.attention_kernel_overhead_s = per_kernel;
+  c.methods.push_back(fmt::format(
+      "attention_kernel_overhead_s (the decode step's kv_cache kernels): the attention ops (split-KV attention + "
+      "combine, every layer) of llama-3.1-8b's decode step at batch 1 and 1024 and 2048 tokens of context, alone in "
+      "one CUDA graph, cold L2 before each replay, median replay; per graph (time - the decode model's KV bytes / the "
+      "attention rate {:.4g} B/s) / kernels, mean of the two = {:.3f} us",
+      c.decode_attention_bytes_per_s, per_kernel * 1e6));
+}
+
 // Measures the element-wise rate, times the steps, fits kernel_gap_s on the `fit` ones
 // (gpu::fit_kernel_gap), and records every step with the written preset's prediction.
 void calibrate_on_steps(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
@@ -134,6 +170,7 @@ void calibrate_on_steps(const Gpu& base, gpu::Calibration& c, const Registry& re
   }
   const std::vector<gpu::GraphTiming> measured = gpu::time_decode_steps(cases, ProgressLine{});
   calibrate_elementwise(base, c, registry);
+  calibrate_attention_kernels(base, c, registry);
   Gpu g = base;
   g.efficiency = gpu::calibrated_efficiency(base, c);  // no gap yet: every component, its kernels apart
   auto predict = [&](const Planned& p) { return decode_step(p.model, g, p.plan.batch, p.plan.context, p.memory); };

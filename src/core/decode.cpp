@@ -155,7 +155,8 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
       flops_per_seq += static_cast<double>(keys) * g.decode_flops_per_key;
     }
     const int64_t bytes = mul(batch, add(read_per_seq, mul(query_tokens, w.kv_write_bytes_per_token)));
-    component("kv_cache", bytes, rates_.kv_bandwidth, t * flops_per_seq, w.kernels.kv_cache, rates_.attention, overhead);
+    component("kv_cache", bytes, rates_.kv_bandwidth, t * flops_per_seq, w.kernels.kv_cache, rates_.attention,
+              eff.attention_kernel_overhead_s.value_or(overhead));
   }
   // SSM state: read and written once per sequence, updated once per query token.
   if (w.state_bytes_per_sequence > 0)

@@ -44,6 +44,9 @@ struct Efficiency {
   // Each of the decode step's element-wise kernels in a CUDA graph of its kind (they start and end
   // sooner than a GEMV); unset: kernel_overhead_s.
   std::optional<double> elementwise_kernel_overhead_s;
+  // The same for the decode step's attention kernels (split-KV attention and its combine: the
+  // kv_cache component); unset: kernel_overhead_s.
+  std::optional<double> attention_kernel_overhead_s;
   double kernel_overhead_s = 4e-6;   // fixed cost per kernel launch (latency + tail)
   // Per kernel, what a whole step's CUDA graph costs beyond its components' kernels run apart
   // (kernels of different kinds one after another): the decode step's `kernel_gaps`, and added

@@ -294,20 +294,24 @@ std::vector<GraphTiming> time_decode_steps(const std::vector<StepCase>& cases, c
   return out;
 }
 
-std::vector<GraphTiming> time_elementwise(const Model& model, const CacheOptions& cache,
-                                          const std::vector<PassCase>& cases, const Progress& progress) {
+std::vector<GraphTiming> time_component(const Model& model, const CacheOptions& cache,
+                                        const std::vector<PassCase>& cases, const std::string& component,
+                                        const Progress& progress) {
   const DeviceInfo device = device_info("calibrate");
   Timer timer(device.l2_bytes);
   const TimingOptions o = timing(0.3);
   std::vector<GraphTiming> out;
   for (const PassCase& c : cases) {
     progress(c.prefill_tokens > 0
-                 ? fmt::format("element-wise kernels of a prefill: {} {} tokens", model.id, c.prefill_tokens)
-                 : fmt::format("element-wise kernels of a decode step: {} batch {}", model.id, c.batch));
+                 ? fmt::format("{} kernels of a prefill: {} {} tokens", component, model.id, c.prefill_tokens)
+                 : fmt::format("{} kernels of a decode step: {} batch {} context {}", component, model.id, c.batch,
+                               c.context));
     const DecodeStep step(model, cache, c.batch, c.context, device, step_budget_bytes(), c.prefill_tokens);
     std::vector<const StepOp*> ops;
     for (const auto* op : all_ops(step))
-      if (is_elementwise_role(op->component)) ops.push_back(op);
+      if (component == "elementwise" ? is_elementwise_role(op->component) : op->component == component)
+        ops.push_back(op);
+    if (ops.empty()) throw Error("no " + component + " kernels in the " + model.id + " pass");
     GraphTiming g;
     for (const auto* op : ops) g.bytes += op->bytes;
     g.kernels = static_cast<int64_t>(ops.size());

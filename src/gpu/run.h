@@ -69,9 +69,11 @@ std::vector<GraphTiming> time_decode_steps(const std::vector<StepCase>& cases, c
 struct PassCase {
   int64_t batch = 1, context = 0, prefill_tokens = 0;
 };
-// Each case's pass with only its element-wise ops (norms, rotary, KV append, activations, MoE
-// routing) in one CUDA graph, timed as above.
-std::vector<GraphTiming> time_elementwise(const Model& model, const CacheOptions& cache,
-                                          const std::vector<PassCase>& cases, const Progress& progress);
+// Each case's pass with only the ops of one component in one CUDA graph, timed as above:
+// "elementwise" (norms, rotary, KV append, activations, MoE routing) or a component of the decode
+// model (weights, kv_cache, ssm_state, lm_head).
+std::vector<GraphTiming> time_component(const Model& model, const CacheOptions& cache,
+                                        const std::vector<PassCase>& cases, const std::string& component,
+                                        const Progress& progress);
 
 }  // namespace kvplan::gpu

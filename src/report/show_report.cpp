@@ -174,6 +174,8 @@ std::string render_gpu(const Gpu& g) {
       out += "\n";
     }
   }
+  if (e.attention_kernel_overhead_s)
+    out += fmt::format("  decode attention {:.2f} us per kernel\n", *e.attention_kernel_overhead_s * 1e6);
   if (!g.source.empty()) out += fmt::format("  source        {}\n", g.source);
   return out;
 }
@@ -221,6 +223,7 @@ Json gpu_to_json(const Gpu& g) {
   if (e.decode_elementwise_bytes_per_s)
     out["efficiency"]["decode_elementwise_bytes_per_s"] = *e.decode_elementwise_bytes_per_s;
   if (e.elementwise_kernel_overhead_s) out["efficiency"]["elementwise_kernel_overhead_s"] = *e.elementwise_kernel_overhead_s;
+  if (e.attention_kernel_overhead_s) out["efficiency"]["attention_kernel_overhead_s"] = *e.attention_kernel_overhead_s;
   // Only where the preset has one: efficiency.attention_efficiency, its points head_dim-major.
   if (!e.attention_efficiency.empty()) {
     const AttentionGrid& grid = e.attention_efficiency;

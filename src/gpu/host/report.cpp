@@ -205,6 +205,7 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   }
   if (c.decode_attention_bytes_per_s > 0)
     e.attention_bandwidth_fraction = fraction(c.decode_attention_bytes_per_s, bw, "attention_bandwidth_fraction");
+  if (c.attention_kernel_overhead_s > 0) e.attention_kernel_overhead_s = c.attention_kernel_overhead_s;
   if (c.ssm_update_bytes_per_s > 0)
     e.state_bandwidth_fraction = fraction(c.ssm_update_bytes_per_s, bw, "state_bandwidth_fraction");
   if (c.lm_head_bytes_per_s > 0)
@@ -363,6 +364,8 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     y += fmt::format("  decode_elementwise_bytes_per_s: {:.4g}\n", *e.decode_elementwise_bytes_per_s);
   if (e.elementwise_kernel_overhead_s)
     y += fmt::format("  elementwise_kernel_overhead_s: {:.3e}\n", *e.elementwise_kernel_overhead_s);
+  if (e.attention_kernel_overhead_s)
+    y += fmt::format("  attention_kernel_overhead_s: {:.3e}\n", *e.attention_kernel_overhead_s);
   if (!e.attention_efficiency.empty()) {
     y += "  attention_efficiency:  # prefill attention by keys attended and head_dim, achieved / bf16 peak (calibration.method)\n";
     const AttentionGrid& grid = e.attention_efficiency;
@@ -425,6 +428,13 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     y += "  decode_elementwise_graphs:  # a decode step's element-wise kernels alone in a CUDA graph, cold L2; bytes = the "
          "model's\n";
     for (const auto& [label, g] : c.decode_elementwise_graphs)
+      y += fmt::format("    - {{pass: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels,
+                       g.bytes, g.time_s);
+  }
+  if (c.attention_kernel_overhead_s > 0) {
+    y += fmt::format("  attention_kernel_overhead_s: {:.3e}\n", c.attention_kernel_overhead_s);
+    y += "  attention_graphs:  # a decode step's attention kernels alone in a CUDA graph, cold L2; bytes = the model's\n";
+    for (const auto& [label, g] : c.attention_graphs)
       y += fmt::format("    - {{pass: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels,
                        g.bytes, g.time_s);
   }

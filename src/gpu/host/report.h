@@ -144,6 +144,11 @@ struct Calibration {
   std::vector<AttentionRun> attention_runs;
   // kvplan's decode attention: median over the shapes moving >= 256 MiB (attention_bandwidth_fraction).
   double decode_attention_bytes_per_s = 0;
+  // The decode step's attention kernels (attention + combine per layer) in one CUDA graph at short
+  // contexts: their per-kernel cost after the bytes at decode_attention_bytes_per_s
+  // (attention_kernel_overhead_s).
+  std::vector<std::pair<std::string, GraphTiming>> attention_graphs;  // label -> one replay
+  double attention_kernel_overhead_s = 0;
   std::vector<std::pair<int64_t, double>> decode_attention_curve;  // bytes moved -> achieved bytes/s, per shape
   // kvplan's SSM state update, fp32 state, read + write: mean of a Mamba-1 and a Mamba-2 shape
   // (state_bandwidth_fraction).
