@@ -341,25 +341,21 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   if (e.elementwise_bandwidth_fraction)
     y += fmt::format("  elementwise_bandwidth_fraction: {:.4f}\n", *e.elementwise_bandwidth_fraction);
   y += fmt::format("  flops_fraction: {:.4f}\n", e.flops_fraction);
-  if (!e.gemm_efficiency.empty()) {
-    y += "  gemm_efficiency:  # bf16 GEMM [m, k] x [k, n] achieved / datasheet peak (calibration.method)\n";
-    const GemmGrid& grid = e.gemm_efficiency;
+  // A GEMM-shaped grid under its key, points m-major.
+  auto grid_points = [&y](const char* header, const GemmGrid& grid) {
+    if (grid.empty()) return;
+    y += header;
     for (size_t i = 0; i < grid.m.size(); ++i)
       for (size_t j = 0; j < grid.n.size(); ++j)
         for (size_t l = 0; l < grid.k.size(); ++l)
           y += fmt::format("    - {{m: {}, n: {}, k: {}, efficiency: {:.4f}}}\n", grid.m[i], grid.n[j], grid.k[l],
                            grid.at(i, j, l));
-  }
-  if (!e.weight_stream_efficiency.empty()) {
-    y += "  weight_stream_efficiency:  # decode weight GEMM [m, k] x [k, n]: weight bytes / time / datasheet bandwidth "
-         "(calibration.method)\n";
-    const GemmGrid& grid = e.weight_stream_efficiency;
-    for (size_t i = 0; i < grid.m.size(); ++i)
-      for (size_t j = 0; j < grid.n.size(); ++j)
-        for (size_t l = 0; l < grid.k.size(); ++l)
-          y += fmt::format("    - {{m: {}, n: {}, k: {}, efficiency: {:.4f}}}\n", grid.m[i], grid.n[j], grid.k[l],
-                           grid.at(i, j, l));
-  }
+  };
+  grid_points("  gemm_efficiency:  # bf16 GEMM [m, k] x [k, n] achieved / datasheet peak (calibration.method)\n",
+              e.gemm_efficiency);
+  grid_points("  weight_stream_efficiency:  # decode weight GEMM [m, k] x [k, n]: weight bytes / time / datasheet "
+              "bandwidth (calibration.method)\n",
+              e.weight_stream_efficiency);
   if (e.decode_elementwise_bytes_per_s)
     y += fmt::format("  decode_elementwise_bytes_per_s: {:.4g}\n", *e.decode_elementwise_bytes_per_s);
   if (e.elementwise_kernel_overhead_s)
