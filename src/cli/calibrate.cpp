@@ -117,7 +117,7 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       context, c.elementwise_kernel_overhead_s * 1e6, c.decode_elementwise_bytes_per_s));
 }
 
-// The decode step's attention kernels (split-KV attention + combine, every layer) of Llama-3.1-8B at
+// The decode step's attention kernels (split-KV attention, combine in-kernel, every layer) of Llama-3.1-8B at
 // batch 1 and 1K and 2K tokens of context, alone in a CUDA graph: short kernels (4-8 MB of KV a
 // layer), whose fixed cost is most of their time. Per graph, (time - the model's KV bytes at the
 // measured attention rate) / kernels; the mean is attention_kernel_overhead_s.
@@ -128,14 +128,21 @@ void calibrate_attention_kernels(const Gpu& base, gpu::Calibration& c, const Reg
   std::vector<gpu::PassCase> cases;
   for (const int64_t context : {1024, 2048}) cases.push_back({1, context, 0});
   const std::vector<gpu::GraphTiming> measured = gpu::time_component(m, memory.cache, cases, "kv_cache", ProgressLine{});
+  // Divided by the model's kernel count (the one the prediction multiplies by: an engine's split-KV
+  // attention and its combine), not the graph's: kvplan's kernel combines in-kernel, one launch a layer.
   double sum = 0;
+  int64_t model_kernels = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
     int64_t bytes = 0;
     for (const DecodeComponent& comp : decode_step(m, base, 1, cases[i].context, memory).components)
-      if (comp.name == "kv_cache") bytes = comp.bytes;
+      if (comp.name == "kv_cache") {
+        bytes = comp.bytes;
+        model_kernels = comp.kernels;
+      }
+    if (model_kernels <= 0) throw Error("calibrate: " + m.id + " has no attention kernels");
     const gpu::GraphTiming g{bytes, measured[i].kernels, measured[i].time_s};
     c.attention_graphs.emplace_back(fmt::format("{} decode step, batch 1, context {}", m.id, cases[i].context), g);
-    sum += (g.time_s - static_cast<double>(bytes) / c.decode_attention_bytes_per_s) / static_cast<double>(g.kernels);
+    sum += (g.time_s - static_cast<double>(bytes) / c.decode_attention_bytes_per_s) / static_cast<double>(model_kernels);
   }
   const double per_kernel = sum / static_cast<double>(cases.size());
   if (!(per_kernel > 0)) {
@@ -146,11 +153,12 @@ void calibrate_attention_kernels(const Gpu& base, gpu::Calibration& c, const Reg
   }
   c.attention_kernel_overhead_s = per_kernel;
   c.methods.push_back(fmt::format(
-      "attention_kernel_overhead_s (the decode step's kv_cache kernels): the attention ops (split-KV attention + "
-      "combine, every layer) of llama-3.1-8b's decode step at batch 1 and 1024 and 2048 tokens of context, alone in "
+      "attention_kernel_overhead_s (the decode step's kv_cache kernels): the attention ops (kvplan's split-KV "
+      "attention with its combine in-kernel, every layer) of llama-3.1-8b's decode step at batch 1 and 1024 and 2048 tokens of context, alone in "
       "one CUDA graph, cold L2 before each replay, median replay; per graph (time - the decode model's KV bytes / the "
-      "attention rate {:.4g} B/s) / kernels, mean of the two = {:.3f} us",
-      c.decode_attention_bytes_per_s, per_kernel * 1e6));
+      "attention rate {:.4g} B/s) / the decode model's {} kv_cache kernels (the graph launches one a layer), mean of "
+      "the two = {:.3f} us",
+      c.decode_attention_bytes_per_s, model_kernels, per_kernel * 1e6));
 }
 
 // Measures the element-wise rate, times the steps, fits kernel_gap_s on the `fit` ones

@@ -3,6 +3,7 @@
 // norm error; an unwritten output element stays NaN and fails the check.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -466,6 +467,45 @@ double check_grouped_gemv(int64_t pool, const std::vector<int>& expert_ids, cons
   return rel_norm_error(download(y, slots * out, Fmt::bf16), ref);
 }
 
+// Each expert's group must hold exactly its slots (any order), padded with `slots` to a multiple of
+// the block; the block experts and the padded total as counted on the host. 0 when all hold, else
+// INFINITY (integers: no tolerance).
+double check_moe_align(int64_t slots, int64_t experts, int64_t block, Rng& rng) {
+  std::vector<int> ids(static_cast<size_t>(slots));
+  const bool some_invalid = slots <= 8;  // then ids of -1, which the kernel leaves out
+  for (auto& v : ids)
+    v = some_invalid ? static_cast<int>(rng.next() % static_cast<uint64_t>(experts + 1)) - 1
+                     : static_cast<int>(rng.next() % static_cast<uint64_t>(experts));
+  MoeAlign a{nullptr, nullptr, nullptr, nullptr, slots, experts, block};
+  const int64_t cap = align_capacity(a);
+  DeviceBuffer did = to_device(ids), out = poisoned((cap + cap / block + 1) * 4);
+  a.ids = did.as<int>();
+  a.sorted = out.as<int>();
+  a.block_expert = a.sorted + cap;
+  a.total = a.block_expert + cap / block;
+  launch_moe_align(a, nullptr);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<int> got(static_cast<size_t>(cap + cap / block + 1));
+  CUDA_CHECK(cudaMemcpy(got.data(), out.get(), got.size() * 4, cudaMemcpyDeviceToHost));
+  int64_t offset = 0;
+  for (int e = 0; e < experts; ++e) {
+    std::vector<int> want, have;
+    for (int64_t i = 0; i < slots; ++i)
+      if (ids[static_cast<size_t>(i)] == e) want.push_back(static_cast<int>(i));
+    const int64_t padded = (static_cast<int64_t>(want.size()) + block - 1) / block * block;
+    for (int64_t i = offset; i < offset + padded; ++i) {
+      const int v = got[static_cast<size_t>(i)];
+      if (v != slots) have.push_back(v);
+    }
+    std::sort(have.begin(), have.end());
+    if (have != want) return INFINITY;
+    for (int64_t b = offset / block; b < (offset + padded) / block; ++b)
+      if (got[static_cast<size_t>(cap + b)] != e) return INFINITY;
+    offset += padded;
+  }
+  return got.back() == offset ? 0 : INFINITY;
+}
+
 double check_moe_combine(int64_t tokens, int64_t k, int64_t width, Rng& rng) {
   const int64_t slots = tokens * k;
   auto y = random(rng, slots * width, -2, 2);
@@ -573,6 +613,9 @@ std::vector<CorrectnessCheck> run_correctness_checks(uint64_t seed, int sm_count
                  check_grouped_gemv(2, {1, 0}, {0, 20, 40}, 40, 512, 4128, rng), t});
   out.push_back({"grouped GEMV (tensor cores) 2 experts x 40 slots (two passes), 256 x 14336",
                  check_grouped_gemv(2, {1, 0}, {0, 40, 80}, 80, 256, 14336, rng), t});
+  out.push_back({"MoE align 4 tokens x top-2 of 8 experts, block 16 (ids of -1 left out)", check_moe_align(8, 8, 16, rng), 0});
+  out.push_back({"MoE align 256 tokens x top-2 of 8 experts, block 16", check_moe_align(512, 8, 16, rng), 0});
+  out.push_back({"MoE align 64 tokens x top-8 of 256 experts, block 16", check_moe_align(512, 256, 16, rng), 0});
   out.push_back({"MoE combine 8 tokens x top-2, 4096", check_moe_combine(8, 2, 4096, rng), t});
   out.push_back({"MoE combine 8 tokens x top-4, 2880", check_moe_combine(8, 4, 2880, rng), t});
   return out;

@@ -21,6 +21,10 @@ struct Overloaded : F... {
   using F::operator()...;
 };
 
+// Slots per block of vLLM's moe_align_block_size before the fused MoE GEMMs: fused_moe.py passes its
+// config's BLOCK_SIZE_M, 16 for decode-sized batches in the default config.
+constexpr int64_t kAlignBlock = 16;
+
 enum class Fill { weights, kv_fp8, state_fp32, params_fp32, params_neg_fp32, act };
 
 struct Req {
@@ -122,7 +126,7 @@ struct DecodeStep::Impl {
   std::map<std::string, std::vector<std::vector<DeviceBuffer>>> slots;  // signature -> copies
   std::map<std::string, int64_t> uses;
   DeviceBuffer scratch_a, scratch_b, scratch_c, workspace;
-  DeviceBuffer residual, moe_h, moe_a, moe_y, topk_weights, topk_ids;
+  DeviceBuffer residual, moe_h, moe_a, moe_y, topk_weights, topk_ids, align;
   std::map<int64_t, DeviceBuffer> index_arrays;               // value -> int64 [batch] filled with it
   std::map<int64_t, DeviceBuffer> rope_tables;                // rotary_dim -> bf16 [positions][rotary_dim]
   std::map<std::tuple<int64_t, int64_t>, std::vector<DeviceBuffer>> routings;  // (experts, k) -> arrays
@@ -151,7 +155,7 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
   if (prefill) context = B;  // positions 0 .. B-1: the rotary table's rows
   const int64_t H = model.hidden_size;
   const bool engine = engine_like_step();
-  int64_t scratch_a = 0, scratch_b = 0, scratch_c = 0, workspace = 0, moe_h = 0, moe_a = 0, moe_y = 0, topk = 0;
+  int64_t scratch_a = 0, scratch_b = 0, scratch_c = 0, workspace = 0, moe_h = 0, moe_a = 0, moe_y = 0, topk = 0, align = 0;
   const int64_t sdt = cache.state_dtype == DType::fp32 ? 4 : 2;
   if (cache.state_dtype != DType::fp32 && cache.state_dtype != DType::bf16)
     throw Error(std::string("validate: SSM state kernels take fp32 or bf16 state, not ") + name(cache.state_dtype));
@@ -509,7 +513,8 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
         const int64_t I = e->expert_intermediate_size, up = (e->gated ? 2 : 1) * I;
         if (engine) {
           // vLLM's FusedMoE for a fixed routing (mixtral.py, gpt_oss.py -> fused_moe.py): top-k over
-          // the router logits, one grouped GEMV over the touched experts for gate_up, the activation
+          // the router logits, the align of the top-k ids by expert (moe_align_block_size), one
+          // grouped GEMV over the touched experts for gate_up, the activation
           // over every slot, one grouped GEMV for down, the weighted sum of each token's k rows.
           const MoeRouting route = uniform_routing(B, e->experts, e->experts_per_token);
           void* w13 = A.get(route.touched * up * H * 2, Fill::weights);
@@ -518,6 +523,8 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
           need(moe_a, route.slots * I * 2);
           need(moe_y, route.slots * H * 2);
           need(topk, route.slots * 4);
+          MoeAlign al{nullptr, nullptr, nullptr, nullptr, route.slots, e->experts, kAlignBlock};
+          need(align, (align_capacity(al) + align_capacity(al) / kAlignBlock + 1) * 4);
           if (real) {
             auto key = std::make_tuple(e->experts, e->experts_per_token);
             if (!im->routings.count(key)) {
@@ -536,6 +543,13 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
             const auto& r = im->routings.at(key);
             TopK t{sb, im->topk_weights.as<float>(), im->topk_ids.as<int>(), B, e->experts, e->experts_per_token};
             push("moe_routing", "top-k", B * e->experts * 2 + route.slots * 8, [t](cudaStream_t s) { launch_topk(t, s); });
+            // The top-k ids grouped by expert, as the engine does before its grouped GEMMs; the GEMVs
+            // below take the fixed routing instead (this kernel's output is not read).
+            al.ids = im->topk_ids.as<int>();
+            al.sorted = im->align.as<int>();
+            al.block_expert = al.sorted + align_capacity(al);
+            al.total = al.block_expert + align_capacity(al) / kAlignBlock;
+            push("moe_routing", "align", moe_align_bytes(al), [al](cudaStream_t s) { launch_moe_align(al, s); });
             const int64_t per_expert = (route.slots + route.touched - 1) / route.touched;  // even spread
             GroupedGemv g1{w13, sa, im->moe_h.get(), r[0].as<int>(), r[1].as<int>(), r[2].as<int>(), route.touched, up, H, route.slots,
                            per_expert};
@@ -634,6 +648,7 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
     }
     impl_->topk_weights = DeviceBuffer(std::max<int64_t>(topk, 16));
     impl_->topk_ids = DeviceBuffer(std::max<int64_t>(topk, 16));
+    impl_->align = DeviceBuffer(std::max<int64_t>(align, 16));
     if (rope_rows > 0) {  // cos/sin rows for positions 0..context-1 (values random: only the reads matter)
       DeviceBuffer t(rope_bytes);
       fill(t.get(), {rope_bytes, Fill::act}, 12, nullptr);

@@ -203,6 +203,22 @@ struct GroupedGemv {
 void launch_grouped_gemv(const GroupedGemv& g, cudaStream_t s);
 int64_t grouped_gemv_bytes(const GroupedGemv& g);
 
+// MoE align (vLLM's moe_align_block_size, the small-batch path: one block): groups the slots of
+// `ids` (each slot's expert, [slots]) by expert, each group padded to a multiple of `block` slots:
+// sorted[offset_e ..] = the slots of expert e (in any order), padding = `slots`; block_expert[b] =
+// the expert of block b; *total = the padded count. sorted holds align_capacity() ints, block_expert
+// align_capacity() / block. Ids outside 0..experts-1 are left out, as vLLM drops them.
+struct MoeAlign {
+  const int* ids = nullptr;
+  int* sorted = nullptr;
+  int* block_expert = nullptr;
+  int* total = nullptr;
+  int64_t slots = 0, experts = 0, block = 16;
+};
+int64_t align_capacity(const MoeAlign& a);
+void launch_moe_align(const MoeAlign& a, cudaStream_t s);
+int64_t moe_align_bytes(const MoeAlign& a);
+
 // MoE combine (vLLM's moe_sum with the routed weights applied): out[t][:] = sum_j weights[t][j] *
 // y[slot_of[t][j]][:], bf16 rows of `width`.
 struct MoeCombine {

@@ -2,7 +2,7 @@
 // touched expert's weights read once, as vLLM's fused_moe kernel reads them, instead of a loop of
 // per-expert GEMMs) and the weighted combine. Roles as in vLLM's csrc/moe/topk_softmax_kernels.cu,
 // vllm/model_executor/layers/fused_moe/fused_moe.py and csrc/moe/moe_align_sum_kernels.cu
-// (moe_sum); written here from those definitions.
+// (moe_align_block_size, moe_sum); written here from those definitions.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -241,7 +241,52 @@ __global__ void moe_combine_kernel(MoeCombine c) {
   }
 }
 
+// One block: per-expert counts in shared memory, the padded offsets by one thread, then each slot
+// claims a place in its expert's group.
+__global__ void moe_align_kernel(MoeAlign a) {
+  __shared__ int count[kMaxExperts], cursor[kMaxExperts], offset[kMaxExperts + 1];
+  const int E = static_cast<int>(a.experts), block = static_cast<int>(a.block);
+  for (int e = threadIdx.x; e < E; e += blockDim.x) count[e] = 0;
+  __syncthreads();
+  for (int64_t i = threadIdx.x; i < a.slots; i += blockDim.x) {
+    const int e = a.ids[i];
+    if (e >= 0 && e < E) atomicAdd(&count[e], 1);
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    offset[0] = 0;
+    for (int e = 0; e < E; ++e) offset[e + 1] = offset[e] + (count[e] + block - 1) / block * block;
+    *a.total = offset[E];
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < E; e += blockDim.x) {
+    cursor[e] = offset[e];
+    for (int b = offset[e] / block; b < offset[e + 1] / block; ++b) a.block_expert[b] = e;
+  }
+  for (int i = threadIdx.x; i < offset[E]; i += blockDim.x) a.sorted[i] = static_cast<int>(a.slots);
+  __syncthreads();
+  for (int64_t i = threadIdx.x; i < a.slots; i += blockDim.x) {
+    const int e = a.ids[i];
+    if (e >= 0 && e < E) a.sorted[atomicAdd(&cursor[e], 1)] = static_cast<int>(i);
+  }
+}
+
 }  // namespace
+
+int64_t align_capacity(const MoeAlign& a) { return a.slots + a.experts * (a.block - 1); }
+
+void launch_moe_align(const MoeAlign& a, cudaStream_t s) {
+  if (a.experts < 1 || a.experts > kMaxExperts || a.block < 1 || a.slots < 0 || a.slots >= (int64_t{1} << 30))
+    throw Error("MoE align: 1..256 experts, a block of at least 1 slot, fewer than 2^30 slots");
+  moe_align_kernel<<<1, 256, 0, s>>>(a);
+  CUDA_CHECK_LAUNCH();
+}
+
+// Reads the ids, writes the padded slot list and the block experts.
+int64_t moe_align_bytes(const MoeAlign& a) {
+  const int64_t cap = align_capacity(a);
+  return (a.slots + cap + cap / a.block) * 4;
+}
 
 void launch_topk(const TopK& t, cudaStream_t s) {
   if (t.experts < 1 || t.experts > kMaxExperts || t.k < 1 || t.k > std::min<int64_t>(32, t.experts))

@@ -501,9 +501,10 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
     // The decode step's weight GEMMs by shape: m = the step's rows (batch x query tokens), n and k
     // from a tensor-parallel shard's projections (4096) to a vocab (131072), each shape as
     // back-to-back cuBLAS GEMMs in one CUDA graph on distinct weights, as the weights component runs
-    // them. Shapes start at 4096 x 4096 (32 MiB, 7 us of bytes), so that the per-kernel cost
-    // subtracted below stays a small share of each kernel's time.
-    const int64_t ms[] = {1, 8, 32, 128}, ns[] = {4096, 16384, 65536, 131072}, ks[] = {4096, 16384};
+    // them. Wide shapes start at 4096 x 4096 (32 MiB, 7 us of bytes), so that the per-kernel cost
+    // subtracted below stays a small share of their time; n = 256 is the narrow projections (an SSM's
+    // x_proj, MLA's latent down-projection), whose few output rows leave most of the GPU idle.
+    const int64_t ms[] = {1, 8, 32, 128}, ns[] = {256, 4096, 16384, 65536, 131072}, ks[] = {4096, 16384};
     const int64_t pool_bytes = int64_t{1} << 30;
     blas.set_stream(timer.stream());
     for (const int64_t n : ns)
@@ -542,7 +543,7 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
         "(cublasGemmEx, fp32 accumulate) of [m, k] x [k, n], m in {{{}}} rows, n in {{{}}}, k in {{{}}}, each shape "
         "as back-to-back GEMMs in one CUDA graph (32, or as many as hold 4 GiB of weights, at least 4) on up to 1 GiB "
         "of distinct weights, cold L2 before each replay, median replay; weight bytes / (time - launches x "
-        "kernel_overhead_s) / datasheet bandwidth",
+        "kernel_overhead_s) / datasheet bandwidth, at most 1",
         fmt::join(ms, ", "), fmt::join(ns, ", "), fmt::join(ks, ", ")));
   }
   progress("MoE experts in a CUDA graph");
