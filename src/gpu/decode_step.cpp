@@ -67,25 +67,33 @@ void fill(void* p, const Req& r, uint64_t seed, cudaStream_t s) {
   }
 }
 
-// The fixed routing of a MoE layer's decode step, chosen before capture: the batch touches as many
-// experts as uniform random top-k routing touches on average, E (1 - (1 - k/E)^B) rounded (at least
-// k; the decode model's expected count, docs/timing.md), and spreads its B k assignments evenly over
-// them: token t's j-th expert is (t k + j) mod touched, k distinct experts per token. Slots (one per
-// assignment) are ordered by expert, as vLLM's moe_align_block_size orders them for the fused_moe
-// kernel.
+// The fixed routing of a MoE layer's decode step, chosen before capture: over the model's MoE layers
+// the batch touches as many experts on average as uniform random top-k routing touches, E (1 - (1 -
+// k/E)^B) (the decode model's expected count, docs/timing.md): the i-th MoE layer touches
+// floor((i + 1) x) - floor(i x) of them, x that count (so layers alternate between the two nearest
+// integers, at least k), and spreads its B k assignments evenly over them: token t's j-th expert is
+// (t k + j) mod touched, k distinct experts per token. Slots (one per assignment) are ordered by
+// expert, as vLLM's moe_align_block_size orders them for the fused_moe kernel.
 struct MoeRouting {
   int64_t touched = 0, slots = 0;
   std::vector<int> expert_ids, offsets, slot_token, slot_of;  // [touched], [touched + 1], [slots], [B][k]
 };
 
-int64_t expected_touched(int64_t batch, int64_t experts, int64_t k) {
-  const int64_t mean = std::llround(expected_experts_touched(experts, k, batch));
-  return std::clamp<int64_t>(mean, k, std::min(experts, batch * k));
+double expected_touched(int64_t batch, int64_t experts, int64_t k) {
+  return std::clamp(expected_experts_touched(experts, k, batch), static_cast<double>(k),
+                    static_cast<double>(std::min(experts, batch * k)));
 }
 
-MoeRouting uniform_routing(int64_t batch, int64_t experts, int64_t k) {
+// The experts the `moe_layer`-th MoE layer (from 0) touches.
+int64_t touched_in_layer(int64_t batch, int64_t experts, int64_t k, int64_t moe_layer) {
+  const double x = expected_touched(batch, experts, k);
+  const auto upto = [x](int64_t layers) { return static_cast<int64_t>(std::floor(static_cast<double>(layers) * x + 1e-9)); };
+  return upto(moe_layer + 1) - upto(moe_layer);
+}
+
+MoeRouting uniform_routing(int64_t batch, int64_t experts, int64_t k, int64_t moe_layer) {
   MoeRouting r;
-  r.touched = expected_touched(batch, experts, k);
+  r.touched = touched_in_layer(batch, experts, k, moe_layer);
   r.slots = batch * k;
   r.slot_of.assign(static_cast<size_t>(r.slots), 0);
   r.offsets.push_back(0);
@@ -129,7 +137,7 @@ struct DecodeStep::Impl {
   DeviceBuffer residual, moe_h, moe_a, moe_y, topk_weights, topk_ids, align;
   std::map<int64_t, DeviceBuffer> index_arrays;               // value -> int64 [batch] filled with it
   std::map<int64_t, DeviceBuffer> rope_tables;                // rotary_dim -> bf16 [positions][rotary_dim]
-  std::map<std::tuple<int64_t, int64_t>, std::vector<DeviceBuffer>> routings;  // (experts, k) -> arrays
+  std::map<std::tuple<int64_t, int64_t, int64_t>, std::vector<DeviceBuffer>> routings;  // (experts, k, touched) -> arrays
   const int64_t* index_array(int64_t value, int64_t batch) {
     auto it = index_arrays.find(value);
     if (it == index_arrays.end())
@@ -516,7 +524,11 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
           // the router logits, the align of the top-k ids by expert (moe_align_block_size), one
           // grouped GEMV over the touched experts for gate_up, the activation
           // over every slot, one grouped GEMV for down, the weighted sum of each token's k rows.
-          const MoeRouting route = uniform_routing(B, e->experts, e->experts_per_token);
+          int64_t moe_layer = 0;  // MoE layers before this one
+          for (int j = 0; j < li; ++j)
+            if (model.layers[static_cast<size_t>(j)].mlp && std::holds_alternative<MoeMlp>(*model.layers[static_cast<size_t>(j)].mlp))
+              ++moe_layer;
+          const MoeRouting route = uniform_routing(B, e->experts, e->experts_per_token, moe_layer);
           void* w13 = A.get(route.touched * up * H * 2, Fill::weights);
           void* w2 = A.get(route.touched * H * I * 2, Fill::weights);
           need(moe_h, route.slots * up * 2);
@@ -526,7 +538,7 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
           MoeAlign al{nullptr, nullptr, nullptr, nullptr, route.slots, e->experts, kAlignBlock};
           need(align, (align_capacity(al) + align_capacity(al) / kAlignBlock + 1) * 4);
           if (real) {
-            auto key = std::make_tuple(e->experts, e->experts_per_token);
+            auto key = std::make_tuple(e->experts, e->experts_per_token, route.touched);
             if (!im->routings.count(key)) {
               std::vector<int> identity(static_cast<size_t>(route.slots));
               for (size_t i = 0; i < identity.size(); ++i) identity[i] = static_cast<int>(i);
@@ -567,7 +579,7 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
           }
         } else {
           // Distinct experts a batch of B tokens touches on average: E (1 - (1 - k/E)^B).
-          const int64_t active = expected_touched(B, e->experts, e->experts_per_token);
+          const int64_t active = std::llround(expected_touched(B, e->experts, e->experts_per_token));
           const int64_t rows = std::max<int64_t>(1, (B * e->experts_per_token + active - 1) / active);
           linear(fmt::format("experts gate_up x{}", active), up, model.hidden_size, rows, active);
           linear(fmt::format("experts down x{}", active), model.hidden_size, I, rows, active);
@@ -687,8 +699,9 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
     for (const auto& layer : model.layers)
       if (layer.mlp)
         if (const auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {
-          notes_.push_back(fmt::format("MoE routing fixed before capture: {} tokens x top-{} spread evenly over {} of {} experts "
-                                       "(the expected count under uniform random routing)",
+          notes_.push_back(fmt::format("MoE routing fixed before capture: {} tokens x top-{} spread evenly over {:.2f} of {} "
+                                       "experts on average over the layers (the expected count under uniform random routing; "
+                                       "each layer the floor or the ceiling)",
                                        B, e->experts_per_token, expected_touched(B, e->experts, e->experts_per_token), e->experts));
           break;
         }
