@@ -410,7 +410,7 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     y += fmt::format("    - {{batch: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", b, g.kernels, g.bytes, g.time_s);
   if (c.expert_bytes_per_s > 0) {
     y += fmt::format("  expert_bytes_per_s: {:.4g}\n", c.expert_bytes_per_s);
-    y += "  expert_graphs:  # the grouped expert GEMV alone in a CUDA graph, cold L2; bytes = expert weights\n";
+    y += "  expert_graphs:  # the grouped expert GEMV, launches back to back in a CUDA graph, cold L2; bytes = expert weights\n";
     for (const auto& [label, g] : c.expert_graphs)
       y += fmt::format("    - {{op: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels, g.bytes,
                        g.time_s);
