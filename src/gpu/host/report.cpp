@@ -408,35 +408,38 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   y += "  lm_head_graphs:  # one cuBLAS bf16 GEMV/GEMM of the vocab x hidden weight in a CUDA graph, cold L2\n";
   for (const auto& [b, g] : c.lm_head_graphs)
     y += fmt::format("    - {{batch: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", b, g.kernels, g.bytes, g.time_s);
+  // A list of labelled graphs (calibration.*_graphs): header, then one map per graph.
+  auto labelled_graphs = [&y](const char* header, const char* field,
+                              const std::vector<std::pair<std::string, GraphTiming>>& graphs) {
+    y += fmt::format("  {}\n", header);
+    for (const auto& [label, g] : graphs)
+      y += fmt::format("    - {{{}: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", field, yaml_quote(label), g.kernels,
+                       g.bytes, g.time_s);
+  };
   if (c.expert_bytes_per_s > 0) {
     y += fmt::format("  expert_bytes_per_s: {:.4g}\n", c.expert_bytes_per_s);
-    y += "  expert_graphs:  # the grouped expert GEMV, launches back to back in a CUDA graph, cold L2; bytes = expert weights\n";
-    for (const auto& [label, g] : c.expert_graphs)
-      y += fmt::format("    - {{op: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels, g.bytes,
-                       g.time_s);
+    labelled_graphs("expert_graphs:  # the grouped expert GEMV, launches back to back in a CUDA graph, cold L2; bytes = "
+                    "expert weights",
+                    "op", c.expert_graphs);
   }
   if (c.elementwise_bytes_per_s > 0) {
     y += fmt::format("  elementwise_bytes_per_s: {:.4g}\n", c.elementwise_bytes_per_s);
-    y += "  elementwise_graphs:  # a prefill's element-wise kernels alone in a CUDA graph, cold L2; bytes = the model's\n";
-    for (const auto& [label, g] : c.elementwise_graphs)
-      y += fmt::format("    - {{pass: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels,
-                       g.bytes, g.time_s);
+    labelled_graphs("elementwise_graphs:  # a prefill's element-wise kernels alone in a CUDA graph, cold L2; bytes = the "
+                    "model's",
+                    "pass", c.elementwise_graphs);
   }
   if (c.decode_elementwise_bytes_per_s > 0) {
     y += fmt::format("  decode_elementwise_bytes_per_s: {:.4g}\n", c.decode_elementwise_bytes_per_s);
     y += fmt::format("  elementwise_kernel_overhead_s: {:.3e}\n", c.elementwise_kernel_overhead_s);
-    y += "  decode_elementwise_graphs:  # a decode step's element-wise kernels alone in a CUDA graph, cold L2; bytes = the "
-         "model's\n";
-    for (const auto& [label, g] : c.decode_elementwise_graphs)
-      y += fmt::format("    - {{pass: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels,
-                       g.bytes, g.time_s);
+    labelled_graphs("decode_elementwise_graphs:  # a decode step's element-wise kernels alone in a CUDA graph, cold L2; "
+                    "bytes = the model's",
+                    "pass", c.decode_elementwise_graphs);
   }
   if (c.attention_kernel_overhead_s > 0) {
     y += fmt::format("  attention_kernel_overhead_s: {:.3e}\n", c.attention_kernel_overhead_s);
-    y += "  attention_graphs:  # a decode step's attention kernels alone in a CUDA graph, cold L2; bytes = the model's\n";
-    for (const auto& [label, g] : c.attention_graphs)
-      y += fmt::format("    - {{pass: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", yaml_quote(label), g.kernels,
-                       g.bytes, g.time_s);
+    labelled_graphs("attention_graphs:  # a decode step's attention kernels alone in a CUDA graph, cold L2; bytes = the "
+                    "model's",
+                    "pass", c.attention_graphs);
   }
   if (!c.stream_runs.empty()) {
     y += "  weight_stream_graphs:  # back-to-back cuBLAS bf16 GEMMs at decode-sized m in one CUDA graph, cold L2; bytes = "
