@@ -120,7 +120,7 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
 // The decode step's attention kernels (split-KV attention, combine in-kernel, every layer) of Llama-3.1-8B at
 // batch 1 and 1K and 2K tokens of context, alone in a CUDA graph: short kernels (4-8 MB of KV a
 // layer), whose fixed cost is most of their time. Per graph, (time - the model's KV bytes at the
-// measured attention rate) / kernels; the mean is attention_kernel_overhead_s.
+// measured attention rate) / the model's kv_cache kernels; the mean is attention_kernel_overhead_s.
 void calibrate_attention_kernels(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
   if (!(c.decode_attention_bytes_per_s > 0)) return;
   const Model m = registry.resolve_model("llama-3.1-8b");
@@ -154,10 +154,10 @@ void calibrate_attention_kernels(const Gpu& base, gpu::Calibration& c, const Reg
   c.attention_kernel_overhead_s = per_kernel;
   c.methods.push_back(fmt::format(
       "attention_kernel_overhead_s (the decode step's kv_cache kernels): the attention ops (kvplan's split-KV "
-      "attention with its combine in-kernel, every layer) of llama-3.1-8b's decode step at batch 1 and 1024 and 2048 tokens of context, alone in "
-      "one CUDA graph, cold L2 before each replay, median replay; per graph (time - the decode model's KV bytes / the "
-      "attention rate {:.4g} B/s) / the decode model's {} kv_cache kernels (the graph launches one a layer), mean of "
-      "the two = {:.3f} us",
+      "attention with its combine in-kernel, every layer) of llama-3.1-8b's decode step at batch 1 and 1024 and "
+      "2048 tokens of context, alone in one CUDA graph, cold L2 before each replay, median replay; per graph "
+      "(time - the decode model's KV bytes / the attention rate {:.4g} B/s) / the decode model's {} kv_cache "
+      "kernels (the graph launches one a layer), mean of the two = {:.3f} us",
       c.decode_attention_bytes_per_s, model_kernels, per_kernel * 1e6));
 }
 
