@@ -8,7 +8,8 @@ KV cache once (kvplan measured up to 16% slower streaming after freeing and re-a
 Method, identical on both sides: fresh random inputs (never zeros); before every sample a memset of 256 MB
 (> 2x the 50 MB L2) so the KV comes from HBM; CUDA events around the timed work only; warm-up, then samples
 until 0.3 s of samples or 200 samples (at least 10); median reported.
-kvplan: kvplan-gpu-bench attn-grid (its own process, first), one kernel launch per sample.
+kvplan: kvplan-gpu-bench attn-grid (its own process, first), one kernel launch per sample; on Hopper each shape
+runs with TMA tile copies (the default there) and right after with cp.async copies (kvplan_cp_async_s).
 PyTorch: torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True) captured in a CUDA graph
 (no Python/dispatcher overhead in the timing), once per SDPA backend that accepts the shape (flash, efficient,
 cuDNN; math only if none does); the fastest backend is the one compared.
@@ -157,6 +158,9 @@ def decode_rows(args, flush):
                "kvplan_bytes_per_s": kv_bytes / r["measured"]["median_s"],
                "kvplan_pct_probe": 100 * kv_bytes / r["measured"]["median_s"] / probe_bw,
                "sdpa": s, "sdpa_best": best}
+        if "cp_async" in r:  # Hopper: the same kernel with cp.async copies instead of TMA, timed right after
+            row["kvplan_cp_async_s"] = r["cp_async"]["measured"]["median_s"]
+            row["kvplan_cp_async_pct_probe"] = 100 * kv_bytes / row["kvplan_cp_async_s"] / probe_bw
         if best:
             row["sdpa_s"] = ok[best]["median_s"]
             row["sdpa_bytes_per_s"] = kv_bytes / row["sdpa_s"]
@@ -165,7 +169,9 @@ def decode_rows(args, flush):
         rows.append(row)
         print(f"{h:2d}/{kvh:<2d} b{b:<2d} n{n:<6d} {kv_bytes/1e6:9.1f} MB  kvplan {row['kvplan_s']*1e6:9.1f} us "
               f"({row['kvplan_pct_probe']:5.1f}% probe)  sdpa[{best}] {row.get('sdpa_s', float('nan'))*1e6:9.1f} us "
-              f"({row.get('sdpa_pct_probe', float('nan')):5.1f}%)  x{row.get('speedup', float('nan')):.2f}", flush=True)
+              f"({row.get('sdpa_pct_probe', float('nan')):5.1f}%)  x{row.get('speedup', float('nan')):.2f}"
+              + (f"  cp.async {row['kvplan_cp_async_s']*1e6:9.1f} us ({row['kvplan_cp_async_pct_probe']:5.1f}%)"
+                 if "kvplan_cp_async_s" in row else ""), flush=True)
     del kv_memory
     torch.cuda.empty_cache()
     return {"probe_read_bytes_per_s": probe_bw, "rows": rows}

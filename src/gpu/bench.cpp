@@ -93,7 +93,7 @@ TimedCheck time_decode_attention(Timer& t, const DeviceInfo& d, DecodeAttention 
   r.flops = 2.0 * static_cast<double>(a.batch * a.heads * (a.context - first) * (a.qk_dim + a.v_dim));
   r.kernels = 1;
   r.measured = t.measure([&](cudaStream_t s) { launch_decode_attention(a, s); }, o);
-  r.note = "splits " + std::to_string(a.splits);
+  r.note = "splits " + std::to_string(a.splits) + ", " + decode_attention_copies(a) + " copies";
   return r;
 }
 

@@ -167,6 +167,13 @@ int main(int argc, char** argv) {
         row["batch"] = a.batch;
         row["context"] = a.context;
         row["sm_clock_mhz"] = {mhz0, mhz1};  // before and after this shape's samples
+        if (r.note.find("tma") != std::string::npos) {  // the same kernel with cp.async copies, side by side
+          a.cp_async_only = true;
+          const TimedCheck c = time_decode_attention(timer, d, a, o, kv_memory.get());
+          fmt::print(stderr, "     cp.async copies: {:.1f} us, {:.0f} GB/s ({})\n", c.measured.median_s * 1e6,
+                     c.achieved_bytes_per_s() / 1e9, c.note);
+          row["cp_async"] = to_json(c);
+        }
         rows.push_back(row);
       }
       j["attention"] = rows;

@@ -95,8 +95,11 @@ struct AttnCase {
   int splits;  // 0 = planned
 };
 
-double check_decode(const AttnCase& c, Rng& rng, int sm_count) {
+// The kernel's relative error against the host reference; `copies` receives how its tiles were
+// copied (decode_attention_copies).
+double check_decode(const AttnCase& c, Rng& rng, int sm_count, bool cp_async_only, std::string& copies) {
   DecodeAttention a;
+  a.cp_async_only = cp_async_only;
   a.batch = c.batch;
   a.heads = c.heads;
   a.kv_heads = c.mla ? 1 : c.kv_heads;
@@ -147,6 +150,7 @@ double check_decode(const AttnCase& c, Rng& rng, int sm_count) {
   a.k = dk.get();
   a.v = c.mla ? dk.get() : dv.get();
   const int64_t ws_bytes = plan_decode_attention(a, sm_count);
+  copies = decode_attention_copies(a);
   DeviceBuffer ws(ws_bytes);
   CUDA_CHECK(cudaMemset(ws.get(), 0, static_cast<size_t>(ws_bytes)));
   bind_decode_workspace(a, ws.get());
@@ -556,7 +560,16 @@ std::vector<CorrectnessCheck> run_correctness_checks(uint64_t seed, int sm_count
       {"decode MLA 16 heads 512+64 bf16", 2, 16, 1, 576, 1500, 0, KvType::bf16, true, 0},
       {"decode MLA 128 heads 512+64 bf16", 1, 128, 1, 576, 700, 0, KvType::bf16, true, 0},
   };
-  for (const auto& c : cases) out.push_back({c.name, check_decode(c, rng, sm_count), tol});
+  for (const auto& c : cases) {  // where a case's tiles come by TMA (Hopper), again with cp.async copies
+    std::string copies;
+    const double err = check_decode(c, rng, sm_count, false, copies);
+    if (copies != "tma") {
+      out.push_back({c.name, err, tol});
+      continue;
+    }
+    out.push_back({c.name + " tma", err, tol});
+    out.push_back({c.name + " cp.async", check_decode(c, rng, sm_count, true, copies), tol});
+  }
   const bool hopper = std::string(prefill_attention_kernel(PrefillAttention{})) == "wgmma";
   for (const bool mma_sync : {false, true}) {  // the wgmma kernel where it runs (Hopper), and the mma.sync one
     if (mma_sync && !hopper) break;

@@ -11,6 +11,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
+#include <cudaTypedefs.h>
 
 #include <algorithm>
 #include <type_traits>
@@ -18,6 +19,7 @@
 #include "gpu/cuda_check.h"
 #include "gpu/kernels.h"
 #include "gpu/mma.cuh"
+#include "gpu/tma.cuh"
 
 namespace kvplan::gpu {
 
@@ -40,6 +42,12 @@ __device__ __forceinline__ void pdl_wait() {
 #endif
 }
 constexpr float kLog2e = 1.4426950408889634f;
+
+// The warp kernel's K and V tensor maps (TMA path): [batch][kv_heads][context][D] with the caller's
+// strides, boxes of TT tokens x 64 columns in the 128-byte swizzle. Unused by the cp.async path.
+struct KvMaps {
+  CUtensorMap k, v;
+};
 
 template <int DK, int DV, int MT, typename KV, bool V_IN_K, int TT, int STAGES>
 struct Cfg {
@@ -378,7 +386,7 @@ constexpr bool kv_lane_bases_match() {
   return true;
 }
 
-template <int D, int MT, typename CT, int TT, int STAGES>
+template <int D, int MT, typename CT, int TT, int STAGES, bool TMA>
 struct WarpCfg {
   static constexpr int W = kThreads / 32;
   static constexpr int ROWS = 16 * MT;
@@ -386,23 +394,30 @@ struct WarpCfg {
   static constexpr int TILE = TT * D;      // elements of one K (or V) tile, unpadded (kv_offset)
   static constexpr int WARP_ELEMS = STAGES * 2 * TILE;
   static constexpr int Q_BYTES = ROWS * LD * 2;
+  // The tensor copies' 128-byte swizzle repeats every 1024 bytes: with TMA the tiles start 1024-byte
+  // aligned (the kernel rounds its shared-memory base up, hence the extra 1024 bytes).
+  static constexpr int PIPE_OFF = TMA ? (Q_BYTES + 1023) / 1024 * 1024 : Q_BYTES;
   static constexpr int PIPE_BYTES = W * WARP_ELEMS * 2;
   static constexpr int OLD = D + 4;        // merge scratch pitch (floats)
   static constexpr int MERGE_BYTES = W * ROWS * OLD * 4 + W * ROWS * 8;
-  static constexpr int SMEM = Q_BYTES + (PIPE_BYTES > MERGE_BYTES ? PIPE_BYTES : MERGE_BYTES);
+  static constexpr int SMEM = (TMA ? 1024 : 0) + PIPE_OFF + (PIPE_BYTES > MERGE_BYTES ? PIPE_BYTES : MERGE_BYTES);
+  static_assert(!TMA || (TT * 64 * 2) % 1024 == 0, "every 64-column block of a tile starts 1024-byte aligned");
   static constexpr bool Q_IN_REGS = MT == 1 && D <= 128;  // else ldmatrix from shared memory per use
   static_assert(TT % 16 == 0 && D % 64 == 0, "tile shape");
   static_assert(Q_BYTES % 128 == 0, "K/V tiles start 128-byte aligned");
   static_assert(kv_lane_bases_match<TT, D>(), "ldmatrix lane bases = kv_offset");
 };
 
-template <int D, int MT, typename CT, int TT, int STAGES>
-__global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const DecodeAttention a, int head_tiles) {
-  using C = WarpCfg<D, MT, CT, TT, STAGES>;
+template <int D, int MT, typename CT, int TT, int STAGES, bool TMA>
+__global__ void __launch_bounds__(kThreads)
+    decode_attention_warp_kernel(const DecodeAttention a, int head_tiles, const __grid_constant__ KvMaps maps) {
+  using C = WarpCfg<D, MT, CT, TT, STAGES, TMA>;
   using M = Mma<CT>;
   extern __shared__ __align__(128) unsigned char smem_rows128[];  // K/V rows 128-byte aligned (kv_offset)
-  CT* Qs = reinterpret_cast<CT*>(smem_rows128);
-  CT* pipe = reinterpret_cast<CT*>(smem_rows128 + C::Q_BYTES);
+  __shared__ __align__(8) uint64_t full[TMA ? C::W * STAGES : 1];  // TMA: a warp's stage s landed
+  unsigned char* const smem = TMA ? smem_rows128 + (1024 - tma::smem_u32(smem_rows128) % 1024) % 1024 : smem_rows128;
+  CT* Qs = reinterpret_cast<CT*>(smem);
+  CT* pipe = reinterpret_cast<CT*>(smem + C::PIPE_OFF);
   pdl_launch_dependents();
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
@@ -431,23 +446,42 @@ __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const D
   int fill[8];
 #pragma unroll
   for (int q = 0; q < 8; q += RS) fill[q] = kv_offset<TT>(lane / CH + q, fill_col);
+  uint64_t* const bar = full + (TMA ? warp * STAGES : 0);
   auto load_tile = [&](int i, int stage) {
     const int64_t t0 = tile_tok(i);
     CT* kd = wpipe + stage * 2 * C::TILE;
     CT* vd = kd + C::TILE;
+    if constexpr (TMA) {
+      // Lane 0 copies the tile's D / 64 column blocks of K and of V (rows past the context arrive
+      // as zeros); the stage's barrier completes when all 2 x TT x D x 2 bytes have landed.
+      if (lane == 0) {
+        tma::arrive_expect_bytes(bar + stage, 2 * C::TILE * 2);
 #pragma unroll
-    for (int j = 0; j < TT / RS; ++j) {
-      const int r = lane / CH + RS * j, off = fill[(RS * j) % 8] + (RS * j / 8) * 8 * 64;
-      const bool ok = t0 + r < a.context;
-      const int64_t t = ok ? t0 + r : first;
-      cp_async16_stream(kd + off, kbase + t * a.k_token_stride + fill_col, ok);
-      cp_async16_stream(vd + off, vbase + t * a.v_token_stride + fill_col, ok);
+        for (int c = 0; c < D / 64; ++c) {
+          tma::load_4d(kd + c * TT * 64, &maps.k, c * 64, static_cast<int>(t0), kvh, static_cast<int>(b), bar + stage);
+          tma::load_4d(vd + c * TT * 64, &maps.v, c * 64, static_cast<int>(t0), kvh, static_cast<int>(b), bar + stage);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < TT / RS; ++j) {
+        const int r = lane / CH + RS * j, off = fill[(RS * j) % 8] + (RS * j / 8) * 8 * 64;
+        const bool ok = t0 + r < a.context;
+        const int64_t t = ok ? t0 + r : first;
+        cp_async16_stream(kd + off, kbase + t * a.k_token_stride + fill_col, ok);
+        cp_async16_stream(vd + off, vbase + t * a.v_token_stride + fill_col, ok);
+      }
     }
   };
+  if constexpr (TMA) {
+    if (lane == 0)
+      for (int s = 0; s < STAGES; ++s) tma::barrier_init(bar + s);
+    __syncwarp();
+  }
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
     if (s < my_tiles) load_tile(s, s);
-    cp_async_commit();
+    if constexpr (!TMA) cp_async_commit();
   }
   __syncthreads();  // Q tile
 
@@ -468,10 +502,17 @@ __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const D
   }
 
   for (int it = 0; it < my_tiles; ++it) {
-    cp_async_wait<STAGES - 2>();
-    __syncwarp();
-    if (it + STAGES - 1 < my_tiles) load_tile(it + STAGES - 1, (it + STAGES - 1) % STAGES);
-    cp_async_commit();
+    if constexpr (TMA) {
+      tma::wait_parity(bar + it % STAGES, (it / STAGES) & 1);
+      __syncwarp();  // every lane is done with the stage refilled next (read in iteration it - 1)
+      if (lane == 0) tma::fence_before_refill();
+      if (it + STAGES - 1 < my_tiles) load_tile(it + STAGES - 1, (it + STAGES - 1) % STAGES);
+    } else {
+      cp_async_wait<STAGES - 2>();
+      __syncwarp();
+      if (it + STAGES - 1 < my_tiles) load_tile(it + STAGES - 1, (it + STAGES - 1) % STAGES);
+      cp_async_commit();
+    }
     const CT* Kt = wpipe + (it % STAGES) * 2 * C::TILE;
     const CT* Vt = Kt + C::TILE;
 
@@ -569,11 +610,11 @@ __global__ void __launch_bounds__(kThreads) decode_attention_warp_kernel(const D
         }
       }
   }
-  cp_async_wait<0>();
+  if constexpr (!TMA) cp_async_wait<0>();  // (TMA: every issued tile was waited for in the loop)
   quad_sum_rows(l_run);
   __syncthreads();  // every warp is done with its pipeline: reuse it as merge scratch
 
-  float* o_s = reinterpret_cast<float*>(smem_rows128 + C::Q_BYTES);  // [W][ROWS][OLD]
+  float* o_s = reinterpret_cast<float*>(smem + C::PIPE_OFF);  // [W][ROWS][OLD]
   float2* ml_s = reinterpret_cast<float2*>(o_s + C::W * C::ROWS * C::OLD);
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -729,8 +770,8 @@ Variant variant_of(const DecodeAttention& a) {
 }
 
 // Sets the kernel's shared-memory limit once, then reports occupancy (blocks per SM) or launches.
-template <auto Kernel, typename CT>
-void launch_kernel(int smem, int rows, const DecodeAttention& a, cudaStream_t s, int* occupancy) {
+template <auto Kernel, typename CT, typename... Extra>
+void launch_kernel(int smem, int rows, const DecodeAttention& a, cudaStream_t s, int* occupancy, const Extra&... extra) {
   static bool configured = false;
   if (!configured) {
     CUDA_CHECK(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
@@ -742,7 +783,7 @@ void launch_kernel(int smem, int rows, const DecodeAttention& a, cudaStream_t s,
   }
   const int head_tiles = static_cast<int>((a.heads / a.kv_heads + rows - 1) / rows);
   const dim3 grid(static_cast<unsigned>(head_tiles * a.splits * a.kv_heads), static_cast<unsigned>(a.batch));
-  Kernel<<<grid, kThreads, smem, s>>>(a, head_tiles);
+  Kernel<<<grid, kThreads, smem, s>>>(a, head_tiles, extra...);
   CUDA_CHECK_LAUNCH();
   if (a.splits > 1) launch_combine<CT>(a, s);
 }
@@ -753,10 +794,70 @@ void launch(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
   launch_kernel<decode_attention_kernel<DK, DV, MT, KV, V_IN_K, TT, STAGES>, typename C::CT>(C::SMEM, C::ROWS, a, s, occupancy);
 }
 
+// The warp kernel's tiles come by TMA where decode_attention_copies says so. A stride of 0 on a
+// dimension stepped through (one K/V shared by the batch) is left to cp.async.
+bool decode_uses_tma(const DecodeAttention& a) {
+  if (a.cp_async_only || a.v_in_k || a.kv == KvType::fp8_e4m3 || !hopper_kernels_available()) return false;
+  const auto ok = [&](int64_t stride, int64_t extent) { return extent == 1 || (stride > 0 && stride * 2 % 16 == 0); };
+  return ok(a.k_token_stride, 2) && ok(a.v_token_stride, 2) && ok(a.k_head_stride, a.kv_heads) &&
+         ok(a.v_head_stride, a.kv_heads) && ok(a.k_batch_stride, a.batch) && ok(a.v_batch_stride, a.batch) &&
+         a.context < (int64_t(1) << 31) && a.batch < (int64_t(1) << 31);
+}
+
+// The driver's tensor-map encoder, found once through the runtime (no link to libcuda); null where
+// the driver lacks it.
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess) {
+      (void)cudaGetLastError();
+      return PFN_cuTensorMapEncodeTiled_v12000{nullptr};
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+  }();
+  return fn;
+}
+
+// A 4-D map of one KV tensor, dims (D, context, kv_heads, batch) innermost first; false where the
+// driver refuses it.
+template <int D, int TT>
+bool encode_kv_map(CUtensorMap* map, CUtensorMapDataType type, const void* base, const DecodeAttention& a,
+                   int64_t batch_stride, int64_t head_stride, int64_t token_stride) {
+  const auto encode = tensor_map_encoder();
+  if (!encode || reinterpret_cast<uintptr_t>(base) % 16) return false;
+  const cuuint64_t dims[4] = {cuuint64_t(D), cuuint64_t(a.context), cuuint64_t(a.kv_heads), cuuint64_t(a.batch)};
+  // A dimension of size 1 is never stepped: give it the packed stride, which the encoder accepts.
+  const int64_t tok = token_stride * 2;
+  const int64_t head = a.kv_heads == 1 ? tok * a.context : head_stride * 2;
+  const int64_t bat = a.batch == 1 ? head * a.kv_heads : batch_stride * 2;
+  const cuuint64_t strides[3] = {cuuint64_t(tok), cuuint64_t(head), cuuint64_t(bat)};
+  const cuuint32_t box[4] = {64, TT, 1, 1};
+  const cuuint32_t step[4] = {1, 1, 1, 1};
+  // No L2 promotion: a box row is 128 bytes, half of a 128-dim token row, and with 256-byte promotion
+  // each token row was fetched once per box (ncu on the H200: 1.25x the L2 sectors; 7% slower).
+  return encode(map, type, 4, const_cast<void*>(base), dims, strides, box, step, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) ==
+         CUDA_SUCCESS;
+}
+
+// The warp kernel copying its tiles with TMA where it can (an sm_90a build on a compute capability
+// 9.0 device, a layout the encoder takes, a.cp_async_only unset), else with cp.async.
 template <int D, int MT, typename CT, int TT, int STAGES>
 void launch_warp(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
-  using C = WarpCfg<D, MT, CT, TT, STAGES>;
-  launch_kernel<decode_attention_warp_kernel<D, MT, CT, TT, STAGES>, CT>(C::SMEM, C::ROWS, a, s, occupancy);
+  KvMaps maps{};
+  const CUtensorMapDataType type = std::is_same_v<CT, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  if (decode_uses_tma(a)) {
+    if (!occupancy &&
+        !(encode_kv_map<D, TT>(&maps.k, type, a.k, a, a.k_batch_stride, a.k_head_stride, a.k_token_stride) &&
+          encode_kv_map<D, TT>(&maps.v, type, a.v, a, a.v_batch_stride, a.v_head_stride, a.v_token_stride)))
+      throw Error("decode attention: the driver refused the KV cache's tensor map (base or strides not 16-byte aligned?)");
+    using C = WarpCfg<D, MT, CT, TT, STAGES, true>;
+    return launch_kernel<decode_attention_warp_kernel<D, MT, CT, TT, STAGES, true>, CT>(C::SMEM, C::ROWS, a, s, occupancy, maps);
+  }
+  using C = WarpCfg<D, MT, CT, TT, STAGES, false>;
+  launch_kernel<decode_attention_warp_kernel<D, MT, CT, TT, STAGES, false>, CT>(C::SMEM, C::ROWS, a, s, occupancy, maps);
 }
 
 // Calls the launcher of the variant compiled for this shape (or throws).
@@ -857,6 +958,8 @@ int64_t decode_attention_bytes(const DecodeAttention& a) {
                               : a.batch * a.kv_heads * tokens * (a.qk_dim + a.v_dim) * kv_el;
   return kv + a.batch * a.heads * (a.qk_dim + a.v_dim) * 2;
 }
+
+const char* decode_attention_copies(const DecodeAttention& a) { return decode_uses_tma(a) ? "tma" : "cp.async"; }
 
 void launch_decode_attention(const DecodeAttention& a, cudaStream_t s) {
   if (a.splits <= 0) throw Error("decode attention: plan_decode_attention first");

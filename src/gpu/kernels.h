@@ -39,6 +39,7 @@ struct DecodeAttention {
   float scale = 0;                    // softmax scale (1/sqrt(qk_dim) usually)
   float k_scale = 1, v_scale = 1;     // fp8 dequantization scales (per tensor)
   int splits = 0;                     // 0 = choose; set by plan_decode_attention
+  bool cp_async_only = false;         // bf16/fp16: cp.async copies even where TMA runs (checks, side-by-side timing)
   // Workspace (plan_decode_attention sizes it): partial outputs, (max, sum) pairs, tickets.
   float* partial_o = nullptr;
   float* partial_ml = nullptr;
@@ -52,6 +53,12 @@ void bind_decode_workspace(DecodeAttention& a, void* workspace);
 void launch_decode_attention(const DecodeAttention& a, cudaStream_t s);
 // Bytes the call must move: the KV it reads (window only), q and out.
 int64_t decode_attention_bytes(const DecodeAttention& a);
+// How the kernel launch_decode_attention runs for a copies its KV tiles: "tma" (the tensor memory
+// accelerator: bf16/fp16 on a compute capability 9.0 device in an sm_90a build, strides that are
+// multiples of 16 bytes, a.cp_async_only unset) or "cp.async".
+const char* decode_attention_copies(const DecodeAttention& a);
+// True in an sm_90a build running on a compute capability 9.0 device (prefill_attention.cu).
+bool hopper_kernels_available();
 
 // --- prefill attention (prefill_attention.cu) --------------------------------------------------
 // Causal attention over `tokens` queries, SDPA layout [batch][heads][tokens][dim], bf16, tiled with

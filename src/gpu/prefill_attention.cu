@@ -419,8 +419,11 @@ void launch(const PrefillAttention& a, cudaStream_t s) {
 }  // namespace hopper
 #pragma nv_diag_default 177
 
-// The wgmma kernel exists only in an sm_90a build (CMake architecture "90a", which defines
-// KVPLAN_CUDA_SM90A) and runs only on a compute capability 9.0 device (H100, H200).
+}  // namespace
+
+// The Hopper kernels (wgmma prefill, TMA decode copies) exist only in an sm_90a build (CMake
+// architecture "90a", which defines KVPLAN_CUDA_SM90A) and run only on a compute capability 9.0
+// device (H100, H200).
 bool hopper_kernels_available() {
 #if defined(KVPLAN_CUDA_SM90A)
   static const bool yes = [] {
@@ -435,6 +438,7 @@ bool hopper_kernels_available() {
   return false;
 #endif
 }
+namespace {
 bool use_wgmma(const PrefillAttention& a) {
   return (a.dim == 128 || a.dim == 64) && !a.mma_sync_only && hopper_kernels_available();
 }
