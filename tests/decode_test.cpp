@@ -132,15 +132,29 @@ TEST_CASE("DeepSeek-V3: MLA latent cache and 8 of 256 experts", "[decode][mla]")
   // One fp8 expert (per-output-channel fp32 scales): gate and up 2048 x 7168 + 2048 x 4 B, down
   // 7168 x 2048 + 7168 x 4 B = 44,085,248 B; 58 MoE layers = 2,556,944,384 B per expert index.
   CHECK(part(s2, "weights").bytes - part(s1, "weights").bytes == std::llround(15.75 * 2556944384.0) - 8 * 2556944384LL);
-  // Kernels: 61 MLA x (9 + 3), 3 dense MLPs x 4, 58 MoE x (8 + 3 shared), lm_head 2, embedding 1.
-  CHECK(s1.kernels == 61 * 12 + 3 * 4 + 58 * 11 + 3);
+  // Kernels: 61 MLA x (9 + 3), 3 dense MLPs x 4, 58 MoE x (9 + 3 shared), lm_head 2, embedding 1.
+  CHECK(s1.kernels == 61 * 12 + 3 * 4 + 58 * 12 + 3);
   // By component. GEMMs: MLA q_a + kv_a, q_b, W_UK, W_UV, o_proj (5); dense gate_up, down (2); MoE
   // router, two grouped, shared gate_up and down (5). Attention + combine per MLA layer. Element-wise:
   // MLA input norm, q_a and kv_a norms, RoPE, latent cache write (5); dense norm, activation (2); MoE
-  // norm, top-k, align, activation, combine, shared activation (6); the final norm.
+  // norm, top-k, align and its count-and-sort kernel (256 experts > 64: vLLM's two-kernel path at
+  // any batch), activation, combine, shared activation (7); the final norm.
   CHECK(part(s1, "weights").kernels == 61 * 5 + 3 * 2 + 58 * 5);
   CHECK(part(s1, "kv_cache").kernels == 61 * 2);
-  CHECK(part(s1, "elementwise").kernels == 61 * 5 + 3 * 2 + 58 * 6 + 1);
+  CHECK(part(s1, "elementwise").kernels == 61 * 5 + 3 * 2 + 58 * 7 + 1);
+}
+
+TEST_CASE("MoE routing alignment: one kernel for a small batch of few experts, else two", "[decode][moe]") {
+  // vLLM's moe_align_block_size runs one kernel while tokens x top-k < 1024 and experts <= 64.
+  const std::vector<ExpertGroup> mixtral{{8, 2, 0, 8, 1, 32, 1}};  // 8 experts, top-2, 32 layers
+  CHECK(moe_two_kernel_align_layers(mixtral, 511) == 0);           // 511 x 2 = 1022 ids
+  CHECK(moe_two_kernel_align_layers(mixtral, 512) == 32);          // 1024 ids
+  const std::vector<ExpertGroup> qwen3{{128, 8, 0, 128, 1, 48, 1}};  // 128 experts: always two
+  CHECK(moe_two_kernel_align_layers(qwen3, 1) == 48);
+  // In a decode step: Mixtral-8x7B's element-wise kernels gain one per MoE layer from batch 512.
+  const Model m = model("mixtral-8x7b");
+  const DecodeModel dm(m, gpu("h100-sxm"), options(m));
+  CHECK(part(dm.step(512, 1024), "elementwise").kernels - part(dm.step(511, 1024), "elementwise").kernels == 32);
 }
 
 TEST_CASE("kernels by component: Gemma's extra norms, Qwen3's Q/K norm, the gaps between kinds", "[decode]") {

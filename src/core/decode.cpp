@@ -170,7 +170,8 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
   // Element-wise kernels (norms, RoPE, activations, cache writes, MoE routing): their activation
   // traffic, as in prefill, at the decode step's rate (its activations stay in L2 between kernels).
   component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.decode_elementwise_bandwidth, 0,
-            w.kernels.elementwise, Rate{}, eff.elementwise_kernel_overhead_s.value_or(overhead));
+            add(w.kernels.elementwise, moe_two_kernel_align_layers(w.expert_groups, tokens)), Rate{},
+            eff.elementwise_kernel_overhead_s.value_or(overhead));
   // The whole graph's gaps between kernels of different kinds, beyond each component's own.
   if (gpu_.efficiency.kernel_gap_s > 0) {
     const double gaps = static_cast<double>(s.kernels) * gpu_.efficiency.kernel_gap_s;

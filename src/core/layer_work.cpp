@@ -27,6 +27,13 @@ double expected_experts_touched(int64_t experts, int64_t experts_per_token, int6
   return static_cast<double>(experts) * (1.0 - std::pow(untouched_by_one, static_cast<double>(tokens)));
 }
 
+int64_t moe_two_kernel_align_layers(const std::vector<ExpertGroup>& groups, int64_t tokens) {
+  int64_t layers = 0;
+  for (const ExpertGroup& g : groups)
+    if (g.experts > 64 || mul(tokens, g.experts_per_token) >= 1024) layers += g.layers;
+  return layers;
+}
+
 double expected_local_experts_touched(const ExpertGroup& g, int64_t tokens) {
   if (g.experts <= 0 || tokens <= 0) return 0;
   const double mean = static_cast<double>(g.local_experts) / static_cast<double>(g.experts) *
@@ -95,7 +102,7 @@ void add_kernels(const Layer& layer, const MixerWork* mixer, KernelCounts& k) {
   if (layer.mlp) {
     if (auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {
       k.weights += 3;      // router GEMM, grouped GEMM, grouped GEMM
-      k.elementwise += 5;  // norm, top-k softmax, align, activation, combine
+      k.elementwise += 5;  // norm, top-k softmax, align (a second at times: moe_two_kernel_align_layers), activation, combine
       if (e->shared_experts > 0) {  // shared expert: gate_up, down | activation
         k.weights += 2;
         k.elementwise += 1;

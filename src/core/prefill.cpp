@@ -134,7 +134,8 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
 
   // Each kernel's fixed cost, and the whole pass's gap between kernels of different kinds.
   const Efficiency& e = gpu_.efficiency;
-  r.overhead_s = static_cast<double>(passes) * static_cast<double>(w.kernels.total()) * (e.kernel_overhead_s + e.kernel_gap_s);
+  const int64_t pass_kernels = add(w.kernels.total(), moe_two_kernel_align_layers(w.expert_groups, pass_tokens));
+  r.overhead_s = static_cast<double>(passes) * static_cast<double>(pass_kernels) * (e.kernel_overhead_s + e.kernel_gap_s);
   // Collectives per pass, as in a decode step (decode.h): the tensor-parallel all-reduces, expert
   // parallelism's dispatch and combine, and each pipeline stage's send of the pass's hidden states
   // and residual to the next (a prompt passes the stages one after another).

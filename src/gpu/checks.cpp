@@ -480,16 +480,17 @@ double check_moe_align(int64_t slots, int64_t experts, int64_t block, Rng& rng) 
   for (auto& v : ids)
     v = some_invalid ? static_cast<int>(rng.next() % static_cast<uint64_t>(experts + 1)) - 1
                      : static_cast<int>(rng.next() % static_cast<uint64_t>(experts));
-  MoeAlign a{nullptr, nullptr, nullptr, nullptr, slots, experts, block};
+  MoeAlign a;
+  a.slots = slots;
+  a.experts = experts;
+  a.block = block;
   const int64_t cap = align_capacity(a);
-  DeviceBuffer did = to_device(ids), out = poisoned((cap + cap / block + 1) * 4);
+  DeviceBuffer did = to_device(ids), out = poisoned(moe_align_ints(a) * 4);
   a.ids = did.as<int>();
-  a.sorted = out.as<int>();
-  a.block_expert = a.sorted + cap;
-  a.total = a.block_expert + cap / block;
+  bind_moe_align(a, out.as<int>());
   launch_moe_align(a, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
-  std::vector<int> got(static_cast<size_t>(cap + cap / block + 1));
+  std::vector<int> got(static_cast<size_t>(cap + cap / block + 1));  // sorted, block experts, total
   CUDA_CHECK(cudaMemcpy(got.data(), out.get(), got.size() * 4, cudaMemcpyDeviceToHost));
   int64_t offset = 0;
   for (int e = 0; e < experts; ++e) {
@@ -626,9 +627,11 @@ std::vector<CorrectnessCheck> run_correctness_checks(uint64_t seed, int sm_count
                  check_grouped_gemv(2, {1, 0}, {0, 20, 40}, 40, 512, 4128, rng), t});
   out.push_back({"grouped GEMV (tensor cores) 2 experts x 40 slots (two passes), 256 x 14336",
                  check_grouped_gemv(2, {1, 0}, {0, 40, 80}, 80, 256, 14336, rng), t});
-  out.push_back({"MoE align 4 tokens x top-2 of 8 experts, block 16 (ids of -1 left out)", check_moe_align(8, 8, 16, rng), 0});
-  out.push_back({"MoE align 256 tokens x top-2 of 8 experts, block 16", check_moe_align(512, 8, 16, rng), 0});
-  out.push_back({"MoE align 64 tokens x top-8 of 256 experts, block 16", check_moe_align(512, 256, 16, rng), 0});
+  out.push_back({"MoE align 4 tokens x top-2 of 8 experts, block 16 (ids of -1 left out; one kernel)", check_moe_align(8, 8, 16, rng), 0});
+  out.push_back({"MoE align 256 tokens x top-2 of 8 experts, block 16 (one kernel)", check_moe_align(512, 8, 16, rng), 0});
+  out.push_back({"MoE align 512 tokens x top-2 of 8 experts, block 16 (two kernels: 1024 slots)", check_moe_align(1024, 8, 16, rng), 0});
+  out.push_back({"MoE align 1 token x top-8 of 128 experts, block 16 (ids of -1 left out; two kernels)", check_moe_align(8, 128, 16, rng), 0});
+  out.push_back({"MoE align 64 tokens x top-8 of 256 experts, block 16 (two kernels)", check_moe_align(512, 256, 16, rng), 0});
   out.push_back({"MoE combine 8 tokens x top-2, 4096", check_moe_combine(8, 2, 4096, rng), t});
   out.push_back({"MoE combine 8 tokens x top-4, 2880", check_moe_combine(8, 4, 2880, rng), t});
   return out;

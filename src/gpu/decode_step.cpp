@@ -535,8 +535,11 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
           need(moe_a, route.slots * I * 2);
           need(moe_y, route.slots * H * 2);
           need(topk, route.slots * 4);
-          MoeAlign al{nullptr, nullptr, nullptr, nullptr, route.slots, e->experts, kAlignBlock};
-          need(align, (align_capacity(al) + align_capacity(al) / kAlignBlock + 1) * 4);
+          MoeAlign al;
+          al.slots = route.slots;
+          al.experts = e->experts;
+          al.block = kAlignBlock;
+          need(align, moe_align_ints(al) * 4);
           if (real) {
             auto key = std::make_tuple(e->experts, e->experts_per_token, route.touched);
             if (!im->routings.count(key)) {
@@ -558,10 +561,9 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
             // The top-k ids grouped by expert, as the engine does before its grouped GEMMs; the GEMVs
             // below take the fixed routing instead (this kernel's output is not read).
             al.ids = im->topk_ids.as<int>();
-            al.sorted = im->align.as<int>();
-            al.block_expert = al.sorted + align_capacity(al);
-            al.total = al.block_expert + align_capacity(al) / kAlignBlock;
-            push("moe_routing", "align", moe_align_bytes(al), [al](cudaStream_t s) { launch_moe_align(al, s); });
+            bind_moe_align(al, im->align.as<int>());
+            push("moe_routing", moe_align_two_kernels(al) ? "align + sort" : "align", moe_align_bytes(al),
+                 [al](cudaStream_t s) { launch_moe_align(al, s); });
             const int64_t per_expert = (route.slots + route.touched - 1) / route.touched;  // even spread
             GroupedGemv g1{w13, sa, im->moe_h.get(), r[0].as<int>(), r[1].as<int>(), r[2].as<int>(), route.touched, up, H, route.slots,
                            per_expert};

@@ -220,9 +220,17 @@ struct MoeAlign {
   int* sorted = nullptr;
   int* block_expert = nullptr;
   int* total = nullptr;
+  int* cursor = nullptr;  // the two-kernel path's per-expert next place
   int64_t slots = 0, experts = 0, block = 16;
 };
 int64_t align_capacity(const MoeAlign& a);
+// The int32 workspace of an align (sorted, block experts, total, cursors), and its carving.
+int64_t moe_align_ints(const MoeAlign& a);
+void bind_moe_align(MoeAlign& a, int* workspace);
+// vLLM's moe_align_block_size takes one kernel (a serial offset scan) while slots < 1024 and
+// experts <= 64, else two (a block-wide scan, then a count-and-sort kernel over the slots);
+// core's moe_two_kernel_align_layers counts the same rule (csrc/moe/moe_align_sum_kernels.cu).
+bool moe_align_two_kernels(const MoeAlign& a);
 void launch_moe_align(const MoeAlign& a, cudaStream_t s);
 int64_t moe_align_bytes(const MoeAlign& a);
 

@@ -241,8 +241,8 @@ __global__ void moe_combine_kernel(MoeCombine c) {
   }
 }
 
-// One block: per-expert counts in shared memory, the padded offsets by one thread, then each slot
-// claims a place in its expert's group.
+// The one-kernel path (vLLM's small-batch mode): one block, per-expert counts in shared memory, the
+// padded offsets by one thread, then each slot claims a place in its expert's group.
 __global__ void moe_align_kernel(MoeAlign a) {
   __shared__ int count[kMaxExperts], cursor[kMaxExperts], offset[kMaxExperts + 1];
   const int E = static_cast<int>(a.experts), block = static_cast<int>(a.block);
@@ -271,21 +271,75 @@ __global__ void moe_align_kernel(MoeAlign a) {
   }
 }
 
+// The two-kernel path, first kernel: per-expert counts, their padded sizes' block-wide inclusive
+// scan (one thread per expert, kMaxExperts threads), each expert's blocks and first place.
+__global__ void __launch_bounds__(kMaxExperts) moe_align_scan_kernel(MoeAlign a) {
+  __shared__ int count[kMaxExperts], scan[kMaxExperts];
+  const int E = static_cast<int>(a.experts), block = static_cast<int>(a.block), tid = threadIdx.x;
+  count[tid] = 0;
+  __syncthreads();
+  for (int64_t i = tid; i < a.slots; i += blockDim.x) {
+    const int e = a.ids[i];
+    if (e >= 0 && e < E) atomicAdd(&count[e], 1);
+  }
+  __syncthreads();
+  const int padded = tid < E ? (count[tid] + block - 1) / block * block : 0;
+  scan[tid] = padded;
+  __syncthreads();
+  for (int off = 1; off < kMaxExperts; off *= 2) {
+    const int add = tid >= off ? scan[tid - off] : 0;
+    __syncthreads();
+    scan[tid] += add;
+    __syncthreads();
+  }
+  const int end = scan[tid], begin = end - padded, total = scan[kMaxExperts - 1];
+  if (tid < E) {
+    a.cursor[tid] = begin;
+    for (int b = begin / block; b < end / block; ++b) a.block_expert[b] = tid;
+  }
+  if (tid == 0) *a.total = total;
+  for (int i = tid; i < total; i += blockDim.x) a.sorted[i] = static_cast<int>(a.slots);
+}
+
+// Second kernel: each slot takes the next place of its expert.
+__global__ void moe_align_sort_kernel(MoeAlign a) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= a.slots) return;
+  const int e = a.ids[i];
+  if (e >= 0 && e < a.experts) a.sorted[atomicAdd(&a.cursor[e], 1)] = static_cast<int>(i);
+}
+
 }  // namespace
 
 int64_t align_capacity(const MoeAlign& a) { return a.slots + a.experts * (a.block - 1); }
+int64_t moe_align_ints(const MoeAlign& a) { return align_capacity(a) + align_capacity(a) / a.block + 1 + a.experts; }
+void bind_moe_align(MoeAlign& a, int* workspace) {
+  a.sorted = workspace;
+  a.block_expert = a.sorted + align_capacity(a);
+  a.total = a.block_expert + align_capacity(a) / a.block;
+  a.cursor = a.total + 1;
+}
+bool moe_align_two_kernels(const MoeAlign& a) { return a.experts > 64 || a.slots >= 1024; }
 
 void launch_moe_align(const MoeAlign& a, cudaStream_t s) {
   if (a.experts < 1 || a.experts > kMaxExperts || a.block < 1 || a.slots < 0 || a.slots >= (int64_t{1} << 30))
     throw Error("MoE align: 1..256 experts, a block of at least 1 slot, fewer than 2^30 slots");
-  moe_align_kernel<<<1, 256, 0, s>>>(a);
+  if (!moe_align_two_kernels(a)) {
+    moe_align_kernel<<<1, 256, 0, s>>>(a);
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
+  moe_align_scan_kernel<<<1, kMaxExperts, 0, s>>>(a);
+  CUDA_CHECK_LAUNCH();
+  moe_align_sort_kernel<<<static_cast<unsigned>(std::max<int64_t>(1, (a.slots + 255) / 256)), 256, 0, s>>>(a);
   CUDA_CHECK_LAUNCH();
 }
 
 // Reads the ids, writes the padded slot list and the block experts.
 int64_t moe_align_bytes(const MoeAlign& a) {
   const int64_t cap = align_capacity(a);
-  return (a.slots + cap + cap / a.block) * 4;
+  const bool two = moe_align_two_kernels(a);  // the ids read twice, the cursors written and taken
+  return ((two ? 2 : 1) * a.slots + cap + cap / a.block + (two ? 2 * a.experts : 0)) * 4;
 }
 
 void launch_topk(const TopK& t, cudaStream_t s) {
