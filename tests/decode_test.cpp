@@ -151,6 +151,10 @@ TEST_CASE("MoE routing alignment: one kernel for a small batch of few experts, e
   CHECK(moe_two_kernel_align_layers(mixtral, 512) == 32);          // 1024 ids
   const std::vector<ExpertGroup> qwen3{{128, 8, 0, 128, 1, 48, 1}};  // 128 experts: always two
   CHECK(moe_two_kernel_align_layers(qwen3, 1) == 48);
+  // Under expert parallelism with dp 8 a GPU's align sees every replica's ids: 8 x tokens x 2.
+  const std::vector<ExpertGroup> ep8{{8, 2, 0, 1, 8, 32, 8}};
+  CHECK(moe_two_kernel_align_layers(ep8, 63) == 0);   // 1008 ids
+  CHECK(moe_two_kernel_align_layers(ep8, 64) == 32);  // 1024 ids
   // In a decode step: Mixtral-8x7B's element-wise kernels gain one per MoE layer from batch 512.
   const Model m = model("mixtral-8x7b");
   const DecodeModel dm(m, gpu("h100-sxm"), options(m));

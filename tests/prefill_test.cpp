@@ -210,3 +210,18 @@ TEST_CASE("attention_efficiency prices each prefill pass at its keys and head si
     CHECK(attention(prefill(m, g, 1, 131072, one)).time_s == Approx(attention(prefill(m, g, 1, 131072, thirty_two)).time_s));
   }
 }
+
+TEST_CASE("Mixtral prefill: the MoE align's second kernel only in passes of >= 512 tokens", "[prefill][moe]") {
+  // Passes of 8192 tokens (max_num_batched_tokens); top-2 of 8 experts: a pass of n tokens aligns
+  // 2n ids, two kernels per MoE layer (32 layers) from 1024 ids (src/core/moe_align.h). A prompt of
+  // 8192 + 600 tokens ends in a 600-token pass (1200 ids: two kernels), one of 8192 + 100 in a
+  // 100-token pass (200 ids: one): the first costs 32 kernels more, at the preset's per-kernel cost.
+  const Model m = model("mixtral-8x7b");
+  const Gpu g = gpu("h100-sxm");
+  const auto options = kvplan::test::bf16_options(m);
+  const double per_kernel = g.efficiency.kernel_overhead_s + g.efficiency.kernel_gap_s;
+  const PrefillResult a = prefill(m, g, 1, 8192 + 600, options), b = prefill(m, g, 1, 8192 + 100, options);
+  REQUIRE(a.passes == 2);
+  REQUIRE(b.passes == 2);
+  CHECK((a.overhead_s - b.overhead_s) / per_kernel == Approx(32.0));
+}

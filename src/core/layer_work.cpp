@@ -6,6 +6,7 @@
 
 #include "core/checked.h"
 #include "core/kv_cache.h"
+#include "core/moe_align.h"
 #include "core/parallel.h"
 #include "core/params.h"
 #include "core/serving_dtypes.h"
@@ -30,7 +31,7 @@ double expected_experts_touched(int64_t experts, int64_t experts_per_token, int6
 int64_t moe_two_kernel_align_layers(const std::vector<ExpertGroup>& groups, int64_t tokens) {
   int64_t layers = 0;
   for (const ExpertGroup& g : groups)
-    if (g.experts > 64 || mul(tokens, g.experts_per_token) >= 1024) layers += g.layers;
+    if (moe_align_two_kernels(g.experts, mul(mul(tokens, g.token_replicas), g.experts_per_token))) layers += g.layers;
   return layers;
 }
 

@@ -50,10 +50,9 @@ struct ExpertGroup {
 // reads E[max] = sum over m = 1..L of (1 - F(m - 1)^R), F the binomial CDF (uniform routing; skewed
 // routing makes it worse, EPLB's redundant slots better).
 double expected_local_experts_touched(const ExpertGroup& g, int64_t tokens);
-// MoE layers whose routing alignment runs as two kernels in a pass of `tokens` rows: vLLM's
-// moe_align_block_size (csrc/moe/moe_align_sum_kernels.cu, v0.10 to v0.19) takes one kernel while
-// tokens x top-k < 1024 and experts <= 64 ("small batch expert mode"), else an align kernel and a
-// count-and-sort kernel. KernelCounts holds the one-kernel case.
+// MoE layers whose routing alignment runs as two kernels in a pass of `tokens` rows per replica
+// (moe_align.h; the align sees the top-k ids of every replica whose tokens reach the GPU's
+// experts). KernelCounts holds the one-kernel case.
 int64_t moe_two_kernel_align_layers(const std::vector<ExpertGroup>& groups, int64_t tokens);
 
 // Kernels an engine launches per decode step, by the component that owns them (vLLM's decode

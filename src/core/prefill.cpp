@@ -134,8 +134,12 @@ PrefillResult PrefillModel::run(int64_t batch, int64_t prompt) const {
 
   // Each kernel's fixed cost, and the whole pass's gap between kernels of different kinds.
   const Efficiency& e = gpu_.efficiency;
-  const int64_t pass_kernels = add(w.kernels.total(), moe_two_kernel_align_layers(w.expert_groups, pass_tokens));
-  r.overhead_s = static_cast<double>(passes) * static_cast<double>(pass_kernels) * (e.kernel_overhead_s + e.kernel_gap_s);
+  // Full passes of pass_tokens rows, then the rest, whose MoE align may take one kernel fewer.
+  const int64_t tail_tokens = tokens - (passes - 1) * pass_tokens;
+  const int64_t kernels = add(mul(passes, w.kernels.total()),
+                              add(mul(passes - 1, moe_two_kernel_align_layers(w.expert_groups, pass_tokens)),
+                                  moe_two_kernel_align_layers(w.expert_groups, tail_tokens)));
+  r.overhead_s = static_cast<double>(kernels) * (e.kernel_overhead_s + e.kernel_gap_s);
   // Collectives per pass, as in a decode step (decode.h): the tensor-parallel all-reduces, expert
   // parallelism's dispatch and combine, and each pipeline stage's send of the pass's hidden states
   // and residual to the next (a prompt passes the stages one after another).

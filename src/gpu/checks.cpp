@@ -93,6 +93,7 @@ struct AttnCase {
   KvType kv;
   bool mla;
   int splits;  // 0 = planned
+  bool token_major = false;  // K/V as [batch][context][kv_heads][dim] (an engine's cache) instead of [batch][kv_heads][context][dim]
 };
 
 // The kernel's relative error against the host reference; `copies` receives how its tiles were
@@ -126,7 +127,8 @@ double check_decode(const AttnCase& c, Rng& rng, int sm_count, bool cp_async_onl
     a.k_batch_stride = a.v_batch_stride = kl.batch_stride;
     a.k_token_stride = a.v_token_stride = kl.token_stride;
   } else {
-    kl = {a.kv_heads * a.context * a.qk_dim, a.context * a.qk_dim, a.qk_dim};
+    kl = c.token_major ? KvLayout{a.context * a.kv_heads * a.qk_dim, a.qk_dim, a.kv_heads * a.qk_dim}
+                       : KvLayout{a.kv_heads * a.context * a.qk_dim, a.context * a.qk_dim, a.qk_dim};
     vl = kl;
     const int64_t n = a.batch * a.kv_heads * a.context * a.qk_dim;
     if (c.kv == KvType::fp8_e4m3) {
@@ -541,6 +543,7 @@ std::vector<CorrectnessCheck> run_correctness_checks(uint64_t seed, int sm_count
       {"decode MHA 32/32 d128 bf16", 2, 32, 32, 128, 1000, 0, KvType::bf16, false, 0},
       {"decode MHA 32/32 d128 bf16 no split", 2, 32, 32, 128, 777, 0, KvType::bf16, false, 1},
       {"decode GQA 32/8 d128 bf16", 3, 32, 8, 128, 4097, 0, KvType::bf16, false, 0},
+      {"decode GQA 32/8 d128 bf16 token-major cache", 2, 32, 8, 128, 3001, 0, KvType::bf16, false, 0, true},
       {"decode GQA 32/8 d128 bf16 100 splits (empty)", 1, 32, 8, 128, 3000, 0, KvType::bf16, false, 100},
       {"decode GQA 64/8 d128 bf16", 1, 64, 8, 128, 2500, 0, KvType::bf16, false, 0},
       {"decode MQA 32/1 d128 bf16", 2, 32, 1, 128, 3001, 0, KvType::bf16, false, 0},

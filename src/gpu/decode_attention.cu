@@ -350,7 +350,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 }
 
 // The bf16/fp16 kernel: every warp is its own pipeline. Warp w of a block streams tiles w, w+4, ...
-// of the block's split through its own cp.async stages and keeps its own online softmax in
+// of the block's split through its own stages (TMA copies on its own mbarriers on compute capability
+// 9.0, else cp.async) and keeps its own online softmax in
 // registers (S never leaves the MMA accumulators: they are repacked as the A operand of P.V), so
 // the main loop has no block-wide barrier and no redundant work; the 4 warps' (max, sum, O) are
 // merged through shared memory once at the end. The staged kernel above stays for fp8 (tiles are
@@ -799,9 +800,10 @@ void launch(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
 bool decode_uses_tma(const DecodeAttention& a) {
   if (a.cp_async_only || a.v_in_k || a.kv == KvType::fp8_e4m3 || !hopper_kernels_available()) return false;
   const auto ok = [&](int64_t stride, int64_t extent) { return extent == 1 || (stride > 0 && stride * 2 % 16 == 0); };
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   return ok(a.k_token_stride, 2) && ok(a.v_token_stride, 2) && ok(a.k_head_stride, a.kv_heads) &&
          ok(a.v_head_stride, a.kv_heads) && ok(a.k_batch_stride, a.batch) && ok(a.v_batch_stride, a.batch) &&
-         a.context < (int64_t(1) << 31) && a.batch < (int64_t(1) << 31);
+         aligned(a.k) && aligned(a.v) && a.context > 0 && a.context < (int64_t(1) << 31) && a.batch < (int64_t(1) << 31);
 }
 
 // The driver's tensor-map encoder, found once through the runtime (no link to libcuda); null where
@@ -810,8 +812,12 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
     void* p = nullptr;
     cudaDriverEntryPointQueryResult q{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess) {
+#if CUDART_VERSION >= 12050
+    const cudaError_t found = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q);
+#else
+    const cudaError_t found = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &p, cudaEnableDefault, &q);
+#endif
+    if (found != cudaSuccess || q != cudaDriverEntryPointSuccess) {
       (void)cudaGetLastError();
       return PFN_cuTensorMapEncodeTiled_v12000{nullptr};
     }
@@ -852,7 +858,7 @@ void launch_warp(const DecodeAttention& a, cudaStream_t s, int* occupancy) {
     if (!occupancy &&
         !(encode_kv_map<D, TT>(&maps.k, type, a.k, a, a.k_batch_stride, a.k_head_stride, a.k_token_stride) &&
           encode_kv_map<D, TT>(&maps.v, type, a.v, a, a.v_batch_stride, a.v_head_stride, a.v_token_stride)))
-      throw Error("decode attention: the driver refused the KV cache's tensor map (base or strides not 16-byte aligned?)");
+      throw Error("decode attention: the driver refused the KV cache's tensor map");
     using C = WarpCfg<D, MT, CT, TT, STAGES, true>;
     return launch_kernel<decode_attention_warp_kernel<D, MT, CT, TT, STAGES, true>, CT>(C::SMEM, C::ROWS, a, s, occupancy, maps);
   }

@@ -274,8 +274,6 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
       need(scratch_c, B * a.heads * a.qk_dim * 2);
       need(scratch_b, B * a.heads * a.v_dim * 2);
       a.batch = B;
-      need(workspace, plan_decode_attention(a, device.sm_count));
-      if (!real) return;
       if (a.v_in_k) {
         a.k_batch_stride = a.v_batch_stride = a.context * a.qk_dim;
         a.k_token_stride = a.v_token_stride = a.qk_dim;
@@ -284,6 +282,10 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
         a.k_head_stride = a.v_head_stride = a.context * a.qk_dim;
         a.k_token_stride = a.v_token_stride = a.qk_dim;
       }
+      a.k = k;  // the plan picks the copy path by the layout (decode_attention_copies)
+      a.v = v;
+      need(workspace, plan_decode_attention(a, device.sm_count));
+      if (!real) return;
       if (append) {  // this step's K/V into the last slot the attention reads
         KvAppend w = *append;
         w.k_cache = k;
@@ -564,6 +566,7 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
             bind_moe_align(al, im->align.as<int>());
             push("moe_routing", moe_align_two_kernels(al) ? "align + sort" : "align", moe_align_bytes(al),
                  [al](cudaStream_t s) { launch_moe_align(al, s); });
+            ops_.back().kernels = moe_align_two_kernels(al) ? 2 : 1;
             const int64_t per_expert = (route.slots + route.touched - 1) / route.touched;  // even spread
             GroupedGemv g1{w13, sa, im->moe_h.get(), r[0].as<int>(), r[1].as<int>(), r[2].as<int>(), route.touched, up, H, route.slots,
                            per_expert};
@@ -723,6 +726,12 @@ std::vector<std::string> DecodeStep::components() const {
   for (const auto& op : ops_)
     if (std::find(out.begin(), out.end(), op.component) == out.end()) out.push_back(op.component);
   return out;
+}
+
+int64_t kernel_count(const std::vector<const StepOp*>& ops) {
+  int64_t n = 0;
+  for (const StepOp* op : ops) n += op->kernels;
+  return n;
 }
 
 }  // namespace kvplan::gpu

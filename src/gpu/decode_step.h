@@ -37,7 +37,10 @@ struct StepOp {
   double flops = 0;
   std::function<void(cudaStream_t)> run;
   std::vector<KvRows> kv;  // full-attention ops: K and V (one entry when V lies in K, MLA)
+  int64_t kernels = 1;     // kernels `run` launches
 };
+// Kernels the ops launch.
+int64_t kernel_count(const std::vector<const StepOp*>& ops);
 
 // The lm_head op as the decode step runs it: one cuBLAS bf16 linear of the [vocab][hidden] `weight`
 // over x [batch][hidden] into the logits y [batch][vocab]; bytes = weight + x + y. The op keeps

@@ -54,8 +54,8 @@ void launch_decode_attention(const DecodeAttention& a, cudaStream_t s);
 // Bytes the call must move: the KV it reads (window only), q and out.
 int64_t decode_attention_bytes(const DecodeAttention& a);
 // How the kernel launch_decode_attention runs for a copies its KV tiles: "tma" (the tensor memory
-// accelerator: bf16/fp16 on a compute capability 9.0 device in an sm_90a build, strides that are
-// multiples of 16 bytes, a.cp_async_only unset) or "cp.async".
+// accelerator: bf16/fp16 on a compute capability 9.0 device in an sm_90a build, 16-byte aligned K
+// and V with strides that are multiples of 16 bytes, a.cp_async_only unset) or "cp.async".
 const char* decode_attention_copies(const DecodeAttention& a);
 // True in an sm_90a build running on a compute capability 9.0 device (prefill_attention.cu).
 bool hopper_kernels_available();
@@ -227,9 +227,8 @@ int64_t align_capacity(const MoeAlign& a);
 // The int32 workspace of an align (sorted, block experts, total, cursors), and its carving.
 int64_t moe_align_ints(const MoeAlign& a);
 void bind_moe_align(MoeAlign& a, int* workspace);
-// vLLM's moe_align_block_size takes one kernel (a serial offset scan) while slots < 1024 and
-// experts <= 64, else two (a block-wide scan, then a count-and-sort kernel over the slots);
-// core's moe_two_kernel_align_layers counts the same rule (csrc/moe/moe_align_sum_kernels.cu).
+// True where the align runs vLLM's two-kernel path (src/core/moe_align.h): a block-wide scan, then
+// a count-and-sort kernel over the slots; else one kernel with a serial offset scan.
 bool moe_align_two_kernels(const MoeAlign& a);
 void launch_moe_align(const MoeAlign& a, cudaStream_t s);
 int64_t moe_align_bytes(const MoeAlign& a);

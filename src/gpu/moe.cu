@@ -12,6 +12,7 @@
 
 #include "gpu/bf16_vec.cuh"
 #include "gpu/cuda_check.h"
+#include "core/moe_align.h"
 #include "gpu/kernels.h"
 #include "gpu/mma.cuh"
 
@@ -319,7 +320,7 @@ void bind_moe_align(MoeAlign& a, int* workspace) {
   a.total = a.block_expert + align_capacity(a) / a.block;
   a.cursor = a.total + 1;
 }
-bool moe_align_two_kernels(const MoeAlign& a) { return a.experts > 64 || a.slots >= 1024; }
+bool moe_align_two_kernels(const MoeAlign& a) { return kvplan::moe_align_two_kernels(a.experts, a.slots); }
 
 void launch_moe_align(const MoeAlign& a, cudaStream_t s) {
   if (a.experts < 1 || a.experts > kMaxExperts || a.block < 1 || a.slots < 0 || a.slots >= (int64_t{1} << 30))

@@ -94,7 +94,7 @@ void time_prefills(const ValidateRequest& r, const DeviceInfo& device, Timer& ti
         t.bytes += op->bytes;
         t.flops += op->flops;
       }
-      t.kernels = static_cast<int64_t>(ops.size());
+      t.kernels = kernel_count(ops);
       t.measured = time_graph(timer, ops, o);
       t.predicted_s = predicted_s;
       t.peak_bytes_per_s = r.gpu.memory_bandwidth_bytes_per_s;
@@ -172,7 +172,7 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
         t.bytes += op->bytes;
         t.flops += op->flops;
       }
-    t.kernels = static_cast<int64_t>(ops.size());
+    t.kernels = kernel_count(ops);
     t.measured = time_graph(timer, ops, o);
     t.peak_bytes_per_s = r.gpu.memory_bandwidth_bytes_per_s;
     t.peak_flops = peak_bf16;
@@ -215,7 +215,7 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
     s.bytes += op->bytes;
     s.flops += op->flops;
   }
-  s.kernels = static_cast<int64_t>(all.size());
+  s.kernels = kernel_count(all);
   s.measured = time_graph(timer, all, o);
   s.predicted_s = r.predicted_step_s;
   s.peak_bytes_per_s = r.gpu.memory_bandwidth_bytes_per_s;
@@ -287,7 +287,7 @@ std::vector<GraphTiming> time_decode_steps(const std::vector<StepCase>& cases, c
     const std::vector<const StepOp*> all = all_ops(step);
     GraphTiming g;
     for (const auto* op : all) g.bytes += op->bytes;
-    g.kernels = static_cast<int64_t>(all.size());
+    g.kernels = kernel_count(all);
     g.time_s = time_graph(timer, all, o).median_s;
     out.push_back(g);
   }
@@ -314,7 +314,7 @@ std::vector<GraphTiming> time_component(const Model& model, const CacheOptions& 
     if (ops.empty()) throw Error("no " + component + " kernels in the " + model.id + " pass");
     GraphTiming g;
     for (const auto* op : ops) g.bytes += op->bytes;
-    g.kernels = static_cast<int64_t>(ops.size());
+    g.kernels = kernel_count(ops);
     g.time_s = time_graph(timer, ops, o).median_s;
     out.push_back(g);
   }
