@@ -416,7 +416,7 @@ __global__ void __launch_bounds__(kThreads)
   using M = Mma<CT>;
   extern __shared__ __align__(128) unsigned char smem_rows128[];  // K/V rows 128-byte aligned (kv_offset)
   __shared__ __align__(8) uint64_t full[TMA ? C::W * STAGES : 1];  // TMA: a warp's stage s landed
-  unsigned char* const smem = TMA ? smem_rows128 + (1024 - tma::smem_u32(smem_rows128) % 1024) % 1024 : smem_rows128;
+  unsigned char* const smem = TMA ? smem_rows128 + (1024 - smem_addr(smem_rows128) % 1024) % 1024 : smem_rows128;
   CT* Qs = reinterpret_cast<CT*>(smem);
   CT* pipe = reinterpret_cast<CT*>(smem + C::PIPE_OFF);
   pdl_launch_dependents();
@@ -831,8 +831,8 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
 template <int D, int TT>
 bool encode_kv_map(CUtensorMap* map, CUtensorMapDataType type, const void* base, const DecodeAttention& a,
                    int64_t batch_stride, int64_t head_stride, int64_t token_stride) {
-  const auto encode = tensor_map_encoder();
-  if (!encode || reinterpret_cast<uintptr_t>(base) % 16) return false;
+  const auto encode = tensor_map_encoder();  // (decode_uses_tma checked the base's alignment)
+  if (!encode) return false;
   const cuuint64_t dims[4] = {cuuint64_t(D), cuuint64_t(a.context), cuuint64_t(a.kv_heads), cuuint64_t(a.batch)};
   // A dimension of size 1 is never stepped: give it the packed stride, which the encoder accepts.
   const int64_t tok = token_stride * 2;

@@ -564,9 +564,9 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
             // below take the fixed routing instead (this kernel's output is not read).
             al.ids = im->topk_ids.as<int>();
             bind_moe_align(al, im->align.as<int>());
-            push("moe_routing", moe_align_two_kernels(al) ? "align + sort" : "align", moe_align_bytes(al),
-                 [al](cudaStream_t s) { launch_moe_align(al, s); });
-            ops_.back().kernels = moe_align_two_kernels(al) ? 2 : 1;
+            const bool two = moe_align_two_kernels(al);
+            push("moe_routing", two ? "align + sort" : "align", moe_align_bytes(al), [al](cudaStream_t s) { launch_moe_align(al, s); });
+            ops_.back().kernels = two ? 2 : 1;
             const int64_t per_expert = (route.slots + route.touched - 1) / route.touched;  // even spread
             GroupedGemv g1{w13, sa, im->moe_h.get(), r[0].as<int>(), r[1].as<int>(), r[2].as<int>(), route.touched, up, H, route.slots,
                            per_expert};
