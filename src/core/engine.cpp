@@ -79,6 +79,32 @@ std::vector<CacheLayer> cache_layers(const Model& model, const CacheOptions& cac
   return out;
 }
 
+// Which of vLLM's model runners runs the model: Runner V2 for the profile's families and, where it
+// says so, every dense model (attention layers with dense MLPs only: no MoE, MLA or recurrent state).
+bool on_runner_v2(const Model& model, const EngineProfile& profile) {
+  if (std::find(profile.runner_v2_families.begin(), profile.runner_v2_families.end(), model.family) !=
+      profile.runner_v2_families.end())
+    return true;
+  if (!profile.runner_v2_dense) return false;
+  for (const Layer& layer : model.layers) {
+    const LayerKind k = kind_of(layer);
+    if (k != LayerKind::attention && k != LayerKind::sliding_attention && k != LayerKind::chunked_attention &&
+        k != LayerKind::mlp_only)
+      return false;
+    if (layer.mlp && std::holds_alternative<MoeMlp>(*layer.mlp)) return false;
+  }
+  return true;
+}
+
+// Batches the engine keeps in flight, which the sliding-window admission bound counts (vLLM's
+// max_concurrent_batches): with async scheduling 2 on one stage and pp on more under the V1 runner,
+// pp + 1 under Runner V2; 1 where the version counts one batch.
+int64_t in_flight_batches(const EngineProfile& profile, bool runner_v2, int64_t pp) {
+  if (!profile.async_in_flight_batches) return 1;
+  if (runner_v2) return pp + 1;
+  return pp <= 1 ? 2 : pp;
+}
+
 bool has_mla(const Model& model) {
   for (const Layer& layer : model.layers) {
     const LayerKind k = kind_of(layer);
@@ -99,10 +125,10 @@ int64_t layer_blocks(const EnginePlan& p, const EngineGroup& g, SlidingBound bou
     case Kind::full: return ceil_div(tokens, g.block_size);
     case Kind::sliding:
       if (bound == SlidingBound::full) return ceil_div(tokens, g.block_size);
-      return ceil_div(std::min(add(g.window - 1, p.max_num_batched_tokens), tokens), g.block_size) + 1;
+      return ceil_div(std::min(add(g.window - 1, p.in_flight_tokens), tokens), g.block_size) + 1;
     case Kind::chunked:
       if (bound == SlidingBound::full) return ceil_div(tokens, g.block_size);
-      return ceil_div(std::min(add(g.window, p.max_num_batched_tokens), tokens), g.block_size);
+      return ceil_div(std::min(add(g.window, p.in_flight_tokens), tokens), g.block_size);
     case Kind::state: return p.state_blocks_per_request;
   }
   return 0;
@@ -202,12 +228,14 @@ int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, c
 
 EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus) {
   EngineDefaults d{profile.max_num_batched_tokens, profile.max_num_seqs, profile.gpu_memory_utilization};
-  bool big = profile.big_gpu_min_bytes > 0 && cuda_total_bytes(gpu) >= profile.big_gpu_min_bytes;
-  for (const std::string& except : profile.big_gpu_except)
-    if (gpu.id.find(except) != std::string::npos) big = false;
-  if (big) {
-    d.max_num_batched_tokens = profile.big_gpu_max_num_batched_tokens;
-    d.max_num_seqs = profile.big_gpu_max_num_seqs;
+  for (const EngineProfile::GpuTier& tier : profile.big_gpu) {
+    bool in = cuda_total_bytes(gpu) >= tier.min_bytes;
+    for (const std::string& except : tier.except)
+      if (gpu.id.find(except) != std::string::npos) in = false;
+    if (in) {
+      d.max_num_batched_tokens = tier.max_num_batched_tokens;
+      d.max_num_seqs = tier.max_num_seqs;
+    }
   }
   // V0: chunked prefill only past 32K tokens (then 2048 per pass); else a whole prompt per pass.
   if (profile.batched_tokens_from_model_len)
@@ -664,7 +692,10 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
   p.non_torch_bytes = memory.cache.tp > 1 && gpu.nvswitch_sharp ? profile.non_torch_bytes_tensor_parallel
                       : engine.pipeline_parallel_size > 1 ? profile.non_torch_bytes_pipeline
                                                           : profile.non_torch_bytes;
-  if (profile.deducts_cuda_graphs && !engine.enforce_eager) p.cuda_graph_bytes = profile.cuda_graph_bytes;
+  p.runner_v2 = on_runner_v2(model, profile);
+  p.in_flight_tokens = mul(p.max_num_batched_tokens, in_flight_batches(profile, p.runner_v2, engine.pipeline_parallel_size));
+  const bool deducts_graphs = profile.deducts_cuda_graphs && (!p.runner_v2 || profile.runner_v2_deducts_cuda_graphs);
+  if (deducts_graphs && !engine.enforce_eager) p.cuda_graph_bytes = profile.cuda_graph_bytes;
   const double util = memory.gpu_memory_utilization;
 
   // Every pipeline stage sizes its own layers; the engine runs with the smallest pool.
@@ -721,10 +752,12 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
         break;
       }
     }
-    // vLLM turns a hybrid's Mamba cache to 'align' mode when prefix caching is switched on
-    // (vllm/model_executor/models/config.py, MambaModelConfig; PR #30877); its admission counts
-    // two state blocks per request then (vllm/v1/kv_cache_interface.py, MambaSpec).
-    if (profile.mamba_cache_align && engine.prefix_caching.value_or(false)) q.state_blocks_per_request = 2;
+    // vLLM turns a hybrid's Mamba cache to 'align' mode when prefix caching is on (switched on, or
+    // from 0.28 by default: PR #50991) (vllm/model_executor/models/config.py, MambaModelConfig; PR
+    // #30877); its admission counts two state blocks per request then (vllm/v1/kv_cache_interface.py,
+    // MambaSpec).
+    if (profile.mamba_cache_align && engine.prefix_caching.value_or(profile.hybrid_prefix_caching))
+      q.state_blocks_per_request = 2;
     report(q, profile);
     check_start(q, layers, profile);
     // The stage that stops the engine, else the one with the fewest blocks.

@@ -64,6 +64,8 @@ struct EnginePlan {
   int64_t max_model_len = 0;
   int64_t max_num_seqs = 0;
   int64_t max_num_batched_tokens = 0;
+  int64_t in_flight_tokens = 0;          // the sliding-window admission bound's tokens in flight: max_num_batched_tokens x batches in flight
+  bool runner_v2 = false;                // vLLM's Model Runner V2 runs the model
   int64_t blocks_per_request = 0;        // at max_model_len
   int64_t state_blocks_per_request = 1;  // in each state group (2 under vLLM's mamba_cache_mode 'align')
   double max_concurrency = 0;            // "Maximum concurrency for max_model_len tokens per request"

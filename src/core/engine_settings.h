@@ -58,6 +58,19 @@ struct EngineProfile {
                                        // (else blocks per group x smallest block)
   bool deducts_cuda_graphs = false;    // CUDA-graph memory is taken from the KV budget
   int64_t cuda_graph_bytes = 0;        // when deducted: its size (0 with --enforce-eager)
+  // vLLM's Model Runner V2 runs the models of these families (HF model_type), or every dense model
+  // (no MoE, MLA or recurrent layers) with runner_v2_dense; where runner_v2_deducts_cuda_graphs is
+  // false it leaves CUDA-graph memory out of the budget (its profile_cudagraph_memory returns 0).
+  std::vector<std::string> runner_v2_families;
+  bool runner_v2_dense = false;
+  bool runner_v2_deducts_cuda_graphs = false;
+  // Async scheduling keeps more than one batch in flight, and the sliding-window (chunked) admission
+  // bound counts max_concurrent_batches x max_num_batched_tokens tokens in flight: 2 on one stage
+  // (pp on more) with the V1 runner, pp + 1 with Runner V2 (vLLM 0.26+, PR #47728); else 1.
+  bool async_in_flight_batches = false;
+  // A hybrid (recurrent state layers) gets prefix caching, hence the Mamba cache's 'align' mode, by
+  // default (vLLM 0.28+, PR #50991); before, prefix caching was off for hybrids unless asked.
+  bool hybrid_prefix_caching = false;
   // Host time to issue one kernel from the engine's Python model code when no CUDA graph replays
   // the step (--enforce-eager): a decode step then takes max(its GPU time, kernels x this) (0: not
   // modelled; docs/timing.md "Eager decode steps").
@@ -113,12 +126,16 @@ struct EngineProfile {
   int64_t max_num_batched_tokens = 8192;
   int64_t max_num_seqs = 256;
   double gpu_memory_utilization = 0.9;
-  // Larger defaults on big GPUs: at least big_gpu_min_bytes of CUDA memory and an id that contains
-  // none of big_gpu_except (vLLM: 70 GiB, not A100).
-  int64_t big_gpu_min_bytes = 0;       // 0 = no big-GPU defaults
-  std::vector<std::string> big_gpu_except;
-  int64_t big_gpu_max_num_batched_tokens = 0;
-  int64_t big_gpu_max_num_seqs = 0;
+  // Larger defaults on big GPUs: tiers by CUDA memory (ascending); a GPU takes the last tier whose
+  // min_bytes it reaches and whose except list names no part of its id (vLLM: 70 GiB, not A100;
+  // from 0.28 also 160 GiB).
+  struct GpuTier {
+    int64_t min_bytes = 0;
+    std::vector<std::string> except;
+    int64_t max_num_batched_tokens = 0;
+    int64_t max_num_seqs = 0;
+  };
+  std::vector<GpuTier> big_gpu;
   // SGLang's defaults by GPU memory (nvidia-smi MiB): rows sorted by below_mib (0 = the rest).
   struct MemoryRow {
     int64_t below_mib = 0;

@@ -108,6 +108,15 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.non_torch_bytes = at_least(f, "non_torch_bytes", 0, 0);
   p.non_torch_bytes_tensor_parallel = at_least(f, "non_torch_bytes_tensor_parallel", p.non_torch_bytes, 0);
   p.non_torch_bytes_pipeline = at_least(f, "non_torch_bytes_pipeline", p.non_torch_bytes, 0);
+  if (f.has("runner_v2")) {
+    YamlFields r(f.node("runner_v2"), source, "runner_v2");
+    p.runner_v2_families = r.has("families") ? r.strings("families") : std::vector<std::string>{};
+    p.runner_v2_dense = r.boolean("dense", false);
+    p.runner_v2_deducts_cuda_graphs = r.boolean("deducts_cuda_graphs", false);
+    r.finish();
+  }
+  p.async_in_flight_batches = f.boolean("async_in_flight_batches", false);
+  p.hybrid_prefix_caching = f.boolean("hybrid_prefix_caching", false);
   p.chunked_local_groups = f.boolean("chunked_local_groups", true);
   p.prefix_caching = f.boolean("prefix_caching", false);
   p.mamba_cache_align = f.boolean("mamba_cache_align", false);
@@ -207,13 +216,26 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
     }
     m.finish();
   }
-  if (d.has("big_gpu")) {
-    YamlFields b(d.node("big_gpu"), source, "big_gpu");
-    p.big_gpu_min_bytes = static_cast<int64_t>(within(b, "min_memory_gib", std::nullopt, 0, 1 << 20) * 1073741824.0);  // <= 1 PiB
-    p.big_gpu_except = b.strings("except");
-    p.big_gpu_max_num_batched_tokens = at_least(b, "max_num_batched_tokens", p.max_num_batched_tokens, 1);
-    p.big_gpu_max_num_seqs = at_least(b, "max_num_seqs", p.max_num_seqs, 1);
-    b.finish();
+  if (d.has("big_gpu")) {  // one tier, or a list of tiers by ascending memory
+    const YAML::Node node = d.node("big_gpu");
+    std::vector<YAML::Node> tiers;
+    if (node.IsSequence()) {
+      for (const auto& t : node) tiers.push_back(t);
+    } else {
+      tiers.push_back(node);
+    }
+    for (const YAML::Node& t : tiers) {
+      YamlFields b(t, source, "big_gpu");
+      EngineProfile::GpuTier tier;
+      tier.min_bytes = static_cast<int64_t>(within(b, "min_memory_gib", std::nullopt, 0, 1 << 20) * 1073741824.0);  // <= 1 PiB
+      if (!p.big_gpu.empty() && tier.min_bytes <= p.big_gpu.back().min_bytes)
+        throw Error("'big_gpu' tiers must be listed by ascending min_memory_gib", b.pos("min_memory_gib"));
+      tier.except = b.has("except") ? b.strings("except") : std::vector<std::string>{};
+      tier.max_num_batched_tokens = at_least(b, "max_num_batched_tokens", p.max_num_batched_tokens, 1);
+      tier.max_num_seqs = at_least(b, "max_num_seqs", p.max_num_seqs, 1);
+      b.finish();
+      p.big_gpu.push_back(tier);
+    }
   }
   d.finish();
 
