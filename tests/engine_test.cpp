@@ -150,6 +150,72 @@ TEST_CASE("engine: a hybrid's attention block grows until one page holds a state
   CHECK(a.max_concurrency == Approx(3212.0 / 67));
 }
 
+TEST_CASE("engine: vLLM 0.26+ counts every batch in flight in the sliding-window bound", "[engine]") {
+  // Gemma 2 9B as above (42 GiB = 16,384 blocks, max_model_len 8192, max_num_batched_tokens 8192).
+  // Under async scheduling vLLM keeps 2 batches in flight on one stage (V1 runner) and the bound
+  // counts 2 x 8192 tokens: cdiv(min(4095 + 16,384, 8192), 16) + 1 = 513 blocks, as 0.21's at
+  // this length; at 32,768 tokens 0.21 holds cdiv(4095 + 8192, 16) + 1 = 769 and 0.26+
+  // cdiv(4095 + 16,384, 16) + 1 = 1281 blocks a sliding layer (full: 2048).
+  const Model m = test::model("gemma-2-9b");
+  const EnginePlan old_bound = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.21", 42 * kGiB), 32768);
+  CHECK(old_bound.blocks_per_request == 2048 + 769);
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.26", 42 * kGiB), 32768);
+  CHECK(p.in_flight_tokens == 16384);
+  CHECK(p.blocks_per_request == 2048 + 1281);
+  CHECK(p.max_concurrency == Approx(16384.0 / 3329));
+  CHECK(plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.26", 42 * kGiB), 8192).blocks_per_request ==
+        512 + 513);
+  // Gemma 2 runs on Runner V2 from 0.25 (a dense model): pp + 1 batches. Two stages: 3 x 8192.
+  MemoryOptions pp = engine_options(m, "vllm@0.26", 42 * kGiB);
+  pp.engine.pipeline_parallel_size = 2;
+  const EnginePlan q = plan_engine(m, test::gpu("h100-sxm"), pp, 32768);
+  CHECK(q.runner_v2);
+  CHECK(q.in_flight_tokens == 3 * 8192);
+}
+
+TEST_CASE("engine: Model Runner V2 leaves CUDA-graph memory out of the budget until 0.29", "[engine]") {
+  // vllm@0.21 deducts its 0.9 GiB graph estimate (966,367,641 B) for every model. Runner V2 runs
+  // Qwen3 dense from 0.22, Llama and Mistral from 0.23, every dense model from 0.25, and deducts
+  // nothing until 0.29. Mixtral (MoE) stays on the V1 runner and keeps the deduction.
+  const Model llama = test::model("llama-3.1-8b"), qwen = test::model("qwen3-8b"), mixtral = test::model("mixtral-8x7b");
+  const auto graphs = [](const Model& m, const std::string& engine) {
+    MemoryOptions o = test::bf16_options(m);
+    o.engine.profile = test::bundled().resolve_engine(engine);
+    o.prefill_chunk = 8192;
+    return plan_engine(m, test::gpu("h200"), o, 8192).cuda_graph_bytes;
+  };
+  CHECK(graphs(qwen, "vllm@0.21") == 966367641);
+  CHECK(graphs(qwen, "vllm@0.22") == 0);
+  CHECK(graphs(llama, "vllm@0.22") == 966367641);
+  CHECK(graphs(llama, "vllm@0.23") == 0);
+  CHECK(graphs(test::model("gemma-3-12b"), "vllm@0.23") == 966367641);
+  CHECK(graphs(test::model("gemma-3-12b"), "vllm@0.25") == 0);
+  CHECK(graphs(mixtral, "vllm@0.25") == 966367641);
+  CHECK(graphs(llama, "vllm@0.29") == 966367641);
+}
+
+TEST_CASE("engine: vLLM 0.28 defaults: 16,384 batched tokens from 160 GiB, hybrids in 'align' mode", "[engine]") {
+  // B200 (about 179 GiB as CUDA sees it): 8192 / 1024 in 0.21 (>= 70 GiB), 16,384 / 1024 in 0.28.
+  // H200 (139.8 GiB) and A100 stay where they were.
+  const auto defaults = [](const std::string& engine, const std::string& gpu) {
+    return engine_defaults(test::bundled().resolve_engine(engine), test::gpu(gpu), 8192);
+  };
+  CHECK(defaults("vllm@0.21", "b200").max_num_batched_tokens == 8192);
+  CHECK(defaults("vllm@0.28", "b200").max_num_batched_tokens == 16384);
+  CHECK(defaults("vllm@0.28", "b200").max_num_seqs == 1024);
+  CHECK(defaults("vllm@0.28", "h200").max_num_batched_tokens == 8192);
+  CHECK(defaults("vllm@0.28", "a100-80gb").max_num_batched_tokens == 2048);
+  // Qwen3-Next as above (40 GiB: 3212 blocks; 32,768 tokens: 61 attention blocks): from 0.28
+  // prefix caching is on for hybrids by default, so each of the 3 state groups holds 2 blocks
+  // (61 + 6 = 67) without --enable-prefix-caching; 0.26 holds 1 (61 + 3 = 64).
+  const Model m = test::model("qwen3-next-80b-a3b");
+  CHECK(plan_engine(m, test::gpu("h200"), engine_options(m, "vllm@0.26", 40 * kGiB), 32768).blocks_per_request == 64);
+  CHECK(plan_engine(m, test::gpu("h200"), engine_options(m, "vllm@0.28", 40 * kGiB), 32768).blocks_per_request == 67);
+  MemoryOptions off = engine_options(m, "vllm@0.28", 40 * kGiB);
+  off.engine.prefix_caching = false;
+  CHECK(plan_engine(m, test::gpu("h200"), off, 32768).blocks_per_request == 64);
+}
+
 TEST_CASE("engine: pipeline stages split the layers as vLLM does; the fullest stage binds", "[engine]") {
   // 32 layers over 3 stages: 10 each, the 2 left over to the stages before the last: 11, 11, 10.
   // With the same 11 GiB on each, the 11-layer stages hold 11 GiB / (65,536 x 11) = 16,384 blocks.
