@@ -216,6 +216,34 @@ TEST_CASE("engine: vLLM 0.28 defaults: 16,384 batched tokens from 160 GiB, hybri
   CHECK(plan_engine(m, test::gpu("h200"), off, 32768).blocks_per_request == 64);
 }
 
+TEST_CASE("engine: the start check counts padding layers from vLLM 0.18 and the null block from 0.29", "[engine]") {
+  // Gemma 3 4B: 29 sliding (window 1024) + 5 full layers, 4 KV heads x 256 dims: a 16-token page
+  // of one layer = 16 x 2 x 4 x 256 x 2 B = 65,536 B. Groups of 5: 6 sliding groups (30 slots,
+  // one padding layer) + 1 full; a block id spans 5 pages = 327,680 B. At 131,072 tokens (0.21's
+  // bound, 8192 batched tokens): full cdiv(131072, 16) = 8192 blocks, sliding
+  // cdiv(min(1023 + 8192, 131072), 16) + 1 = 577.
+  //   per layer (before #36030): (5 x 8192 + 29 x 577) x 65,536 = 57,693 x 65,536 = 3,780,968,448 B
+  //   padded groups (0.18+):      (8192 + 6 x 577) x 327,680 = 11,654 x 327,680 = 3,818,782,720 B
+  // A budget of 3.8e9 B passes the first and fails the second.
+  const Model m = test::model("gemma-3-4b");
+  const EnginePlan before = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.17", 3800000000), 131072);
+  CHECK(before.group_size == 5);
+  CHECK(before.groups.size() == 7);
+  CHECK(before.starts);
+  const EnginePlan padded = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.21", 3800000000), 131072);
+  CHECK(padded.pool_block_bytes == 327680);
+  CHECK_FALSE(padded.starts);
+  CHECK(mul(blocks_for_request(padded, 131072), padded.pool_block_bytes) == 3818782720);
+  // Llama 3.1 8B (2 MiB a block id): 131,072 tokens need 8192 blocks = 16 GiB exactly. 0.21 starts
+  // with a 16 GiB budget; 0.29 keeps the null block out: 16 GiB - 2 MiB holds 8191 blocks, and the
+  // longest length that fits is 8191 x 16 = 131,056 tokens.
+  const Model llama = test::model("llama-3.1-8b");
+  CHECK(plan_engine(llama, test::gpu("h100-sxm"), engine_options(llama, "vllm@0.21", 16 * kGiB), 131072).starts);
+  const EnginePlan q = plan_engine(llama, test::gpu("h100-sxm"), engine_options(llama, "vllm@0.29", 16 * kGiB), 131072);
+  CHECK_FALSE(q.starts);
+  CHECK(q.estimated_max_model_len == 131056);
+}
+
 TEST_CASE("engine: pipeline stages split the layers as vLLM does; the fullest stage binds", "[engine]") {
   // 32 layers over 3 stages: 10 each, the 2 left over to the stages before the last: 11, 11, 10.
   // With the same 11 GiB on each, the 11-layer stages hold 11 GiB / (65,536 x 11) = 16,384 blocks.

@@ -524,6 +524,7 @@ void allocate_vllm_v1(EnginePlan& p, std::vector<CacheLayer> layers, const Engin
     if (k.kind == Kind::state) p.groups[0].block_size = p.max_model_len;  // one block holds a sequence
     p.group_size = layers_n;
     p.page_bytes = counts.size() == 1 ? k.page : page_sum / layers_n;
+    p.pool_block_bytes = page_sum;
     p.num_gpu_blocks = std::max<int64_t>(0, p.available_kv_cache_bytes / page_sum);
   } else {
     // Pages must be equal; where the profile unifies them, an attention layer whose page divides
@@ -550,6 +551,7 @@ void allocate_vllm_v1(EnginePlan& p, std::vector<CacheLayer> layers, const Engin
         p.groups.push_back({k.kind, k.window, k.kind == Kind::state ? 1 : unified_block_size(p, k.page), group_size});
     p.group_size = group_size;
     p.page_bytes = page;
+    p.pool_block_bytes = mul(page, group_size);
     p.num_gpu_blocks = std::max<int64_t>(0, p.available_kv_cache_bytes / page / group_size);
   }
 }
@@ -606,18 +608,23 @@ void check_start(EnginePlan& p, const std::vector<CacheLayer>& layers, const Eng
     return;
   }
   if (profile.allocator == Allocator::vllm_v1) {
-    const int64_t needed = needed_bytes(p, layers, p.max_model_len);
-    if (needed <= p.available_kv_cache_bytes) return;
+    const auto need = [&](int64_t tokens) {
+      return profile.start_check_padded ? mul(blocks_for_request(p, tokens), p.pool_block_bytes)
+                                        : needed_bytes(p, layers, tokens);
+    };
+    const int64_t avail = p.available_kv_cache_bytes - (profile.start_check_null_block ? p.pool_block_bytes : 0);
+    const int64_t needed = need(p.max_model_len);
+    if (needed <= avail) return;
     int64_t lo = 0, hi = p.max_model_len;  // the largest length whose need fits: in [lo, hi)
     while (hi - lo > 1) {
       const int64_t mid = lo + (hi - lo) / 2;
-      (needed_bytes(p, layers, mid) <= p.available_kv_cache_bytes ? lo : hi) = mid;
+      (need(mid) <= avail ? lo : hi) = mid;
     }
     p.starts = false;
     p.estimated_max_model_len = lo;
     p.failure = "To serve at least one request with the model's max seq len (" + str(p.max_model_len) + "), (" +
                 gib(needed) + " GiB KV cache is needed, which is larger than the available KV cache memory (" +
-                gib(p.available_kv_cache_bytes) + " GiB)." +
+                gib(avail) + " GiB)." +
                 (lo > 0 ? " Based on the available memory, the estimated maximum model length is " + str(lo) + "." : "");
     return;
   }

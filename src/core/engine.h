@@ -56,6 +56,7 @@ struct EnginePlan {
   int64_t unified_page_bytes = 0;        // V1 hybrids with unified pages: every attention page (0: not unified)
   std::vector<EngineGroup> groups;
   int64_t group_size = 1;                // layers sharing one block (V1: the group size)
+  int64_t pool_block_bytes = 0;          // V1: bytes of one block id across the pool (every layer's page, padding included)
   int64_t num_gpu_blocks = 0;
   int64_t kv_cache_tokens = 0;           // "GPU KV cache size: N tokens"
   SlidingBound sliding_bound = SlidingBound::full;

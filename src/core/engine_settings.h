@@ -71,6 +71,12 @@ struct EngineProfile {
   // A hybrid (recurrent state layers) gets prefix caching, hence the Mamba cache's 'align' mode, by
   // default (vLLM 0.28+, PR #50991); before, prefix caching was off for hybrids unless asked.
   bool hybrid_prefix_caching = false;
+  // The V1 start check's need for one max_model_len request: the sum of every layer's own blocks
+  // (before #36030), or the groups' blocks x group size x page, padding layers included
+  // (_max_memory_usage_bytes_from_groups after #36030, vLLM 0.18+).
+  bool start_check_padded = false;
+  // The start check leaves out one block of the pool, the allocator's null block (#47272, 0.29+).
+  bool start_check_null_block = false;
   // Host time to issue one kernel from the engine's Python model code when no CUDA graph replays
   // the step (--enforce-eager): a decode step then takes max(its GPU time, kernels x this) (0: not
   // modelled; docs/timing.md "Eager decode steps").

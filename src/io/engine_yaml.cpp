@@ -117,6 +117,8 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   }
   p.async_in_flight_batches = f.boolean("async_in_flight_batches", false);
   p.hybrid_prefix_caching = f.boolean("hybrid_prefix_caching", false);
+  p.start_check_padded = f.boolean("start_check_padded", false);
+  p.start_check_null_block = f.boolean("start_check_null_block", false);
   p.chunked_local_groups = f.boolean("chunked_local_groups", true);
   p.prefix_caching = f.boolean("prefix_caching", false);
   p.mamba_cache_align = f.boolean("mamba_cache_align", false);
