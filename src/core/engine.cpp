@@ -763,7 +763,9 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     // from 0.28 by default: PR #50991) (vllm/model_executor/models/config.py, MambaModelConfig; PR
     // #30877); its admission counts two state blocks per request then (vllm/v1/kv_cache_interface.py,
     // MambaSpec).
-    if (profile.mamba_cache_align && engine.prefix_caching.value_or(profile.hybrid_prefix_caching))
+    bool attention = false, state = false;
+    for (const CacheLayer& l : layers) (l.kind == Kind::state ? state : attention) = true;
+    if (profile.mamba_cache_align && engine.prefix_caching.value_or(profile.hybrid_prefix_caching && attention && state))
       q.state_blocks_per_request = 2;
     report(q, profile);
     check_start(q, layers, profile);

@@ -68,8 +68,9 @@ struct EngineProfile {
   // bound counts max_concurrent_batches x max_num_batched_tokens tokens in flight: 2 on one stage
   // (pp on more) with the V1 runner, pp + 1 with Runner V2 (vLLM 0.26+, PR #47728); else 1.
   bool async_in_flight_batches = false;
-  // A hybrid (recurrent state layers) gets prefix caching, hence the Mamba cache's 'align' mode, by
-  // default (vLLM 0.28+, PR #50991); before, prefix caching was off for hybrids unless asked.
+  // A hybrid (attention and recurrent state layers) gets prefix caching, hence the Mamba cache's
+  // 'align' mode, by default (vLLM 0.28+, PR #50991); before, prefix caching was off for hybrids
+  // unless asked. Attention-free models (pure Mamba) are left as they were.
   bool hybrid_prefix_caching = false;
   // The V1 start check's need for one max_model_len request: the sum of every layer's own blocks
   // (before #36030), or the groups' blocks x group size x page, padding layers included
