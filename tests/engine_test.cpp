@@ -214,6 +214,9 @@ TEST_CASE("engine: vLLM 0.28 defaults: 16,384 batched tokens from 160 GiB, hybri
   MemoryOptions off = engine_options(m, "vllm@0.28", 40 * kGiB);
   off.engine.prefix_caching = false;
   CHECK(plan_engine(m, test::gpu("h200"), off, 32768).blocks_per_request == 64);
+  // An attention-free model (Mamba-2 2.7B: 64 state layers, one uniform group) keeps 1 state block.
+  const Model mamba = test::model("mamba2-2.7b");
+  CHECK(plan_engine(mamba, test::gpu("h200"), engine_options(mamba, "vllm@0.28", 40 * kGiB), 32768).blocks_per_request == 1);
 }
 
 TEST_CASE("engine: the start check counts padding layers from vLLM 0.18 and the null block from 0.29", "[engine]") {
