@@ -605,6 +605,13 @@ TEST_CASE("engine profiles: absurd constants are refused where they stand", "[en
   CHECK_THROWS_WITH(parse_engine_yaml(with("  intermediate: 128", "  intermediate: 0"), "p.yaml"),
                     Catch::Contains("'intermediate' must be at least 1"));
   CHECK_THROWS_WITH(parse_engine_yaml(with("  hidden: 256", "  hiden: 256"), "p.yaml"), Catch::Contains("hiden"));
+  // big_gpu tiers go by ascending memory (vllm@0.28 lists 70 then 160 GiB).
+  const std::string v028 = read_text_file(std::string(KVPLAN_SOURCE_DIR) + "/presets/engines/vllm-0.28.yaml");
+  std::string swapped = v028;
+  swapped.replace(swapped.find("- min_memory_gib: 160"), 21, "- min_memory_gib: 60 ");
+  CHECK_THROWS_WITH(parse_engine_yaml(swapped, "p.yaml"),
+                    Catch::Contains("'big_gpu' tiers must be listed by ascending min_memory_gib"));
+  CHECK(parse_engine_yaml(v028, "p.yaml").big_gpu.size() == 2);
   CHECK_NOTHROW(parse_engine_yaml(text, "p.yaml"));
   CHECK(parse_engine_yaml(text, "p.yaml").mxfp4_marlin_intermediate == 128);
   CHECK(parse_engine_yaml(text, "p.yaml").mxfp4_marlin_hidden == 256);

@@ -705,6 +705,12 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
   if (deducts_graphs && !engine.enforce_eager) p.cuda_graph_bytes = profile.cuda_graph_bytes;
   const double util = memory.gpu_memory_utilization;
 
+  // A hybrid (attention and recurrent state layers, in the whole model: vLLM decides per model, not
+  // per pipeline stage).
+  bool attention = false, state = false;
+  for (const CacheLayer& l : cache_layers(model, memory.cache, groups)) (l.kind == Kind::state ? state : attention) = true;
+  const bool hybrid = attention && state;
+
   // Every pipeline stage sizes its own layers; the engine runs with the smallest pool.
   const std::vector<std::pair<size_t, size_t>> stages = pipeline_stages(model.layers.size(), engine.pipeline_parallel_size);
   std::optional<EnginePlan> smallest;
@@ -763,9 +769,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     // from 0.28 by default: PR #50991) (vllm/model_executor/models/config.py, MambaModelConfig; PR
     // #30877); its admission counts two state blocks per request then (vllm/v1/kv_cache_interface.py,
     // MambaSpec).
-    bool attention = false, state = false;
-    for (const CacheLayer& l : layers) (l.kind == Kind::state ? state : attention) = true;
-    if (profile.mamba_cache_align && engine.prefix_caching.value_or(profile.hybrid_prefix_caching && attention && state))
+    if (profile.mamba_cache_align && engine.prefix_caching.value_or(profile.hybrid_prefix_caching && hybrid))
       q.state_blocks_per_request = 2;
     report(q, profile);
     check_start(q, layers, profile);

@@ -110,7 +110,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.non_torch_bytes_pipeline = at_least(f, "non_torch_bytes_pipeline", p.non_torch_bytes, 0);
   if (f.has("runner_v2")) {
     YamlFields r(f.node("runner_v2"), source, "runner_v2");
-    p.runner_v2_families = r.has("families") ? r.strings("families") : std::vector<std::string>{};
+    p.runner_v2_families = r.strings("families");
     p.runner_v2_dense = r.boolean("dense", false);
     p.runner_v2_deducts_cuda_graphs = r.boolean("deducts_cuda_graphs", false);
     r.finish();
@@ -232,7 +232,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
       tier.min_bytes = static_cast<int64_t>(within(b, "min_memory_gib", std::nullopt, 0, 1 << 20) * 1073741824.0);  // <= 1 PiB
       if (!p.big_gpu.empty() && tier.min_bytes <= p.big_gpu.back().min_bytes)
         throw Error("'big_gpu' tiers must be listed by ascending min_memory_gib", b.pos("min_memory_gib"));
-      tier.except = b.has("except") ? b.strings("except") : std::vector<std::string>{};
+      tier.except = b.strings("except");
       tier.max_num_batched_tokens = at_least(b, "max_num_batched_tokens", p.max_num_batched_tokens, 1);
       tier.max_num_seqs = at_least(b, "max_num_seqs", p.max_num_seqs, 1);
       b.finish();
