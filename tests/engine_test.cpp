@@ -194,6 +194,33 @@ TEST_CASE("engine: Model Runner V2 leaves CUDA-graph memory out of the budget un
   CHECK(graphs(llama, "vllm@0.29") == 966367641);
 }
 
+TEST_CASE("engine: Model Runner V2 profiles the sampler's bf16 logits alone", "[engine]") {
+  // Qwen2.5-0.5B (config.json: hidden 896, intermediate 4864, vocab 151,936) on an RTX 4090 under
+  // vllm@0.26, 256 sampled rows. Runner V2's dummy batch registers no sampling parameters, so its
+  // sampler holds the bf16 logits alone: 0.5 fp32 copies, 256 x 151,936 x 2 B = 77,791,232 B. The
+  // forward pass: 2 copies x tokens x (2 x 896 + 2 x 4864) x 2 B = 46,080 B per token.
+  const Model m = test::model("qwen2.5-0.5b");
+  const auto peak = [&](int64_t tokens, const std::string& engine) {
+    MemoryOptions o = test::bf16_options(m);
+    o.engine.profile = test::bundled().resolve_engine(engine);
+    o.engine.max_num_seqs = 256;
+    o.prefill_chunk = tokens;
+    return *plan_engine(m, test::gpu("rtx-4090"), o, 2048).activation_peak_bytes;
+  };
+  // 2048 tokens: the forward pass, 94,371,840 B = 0.088 GiB, outweighs the logits (the 0.27.1
+  // log of tests/engines profiled 0.08 GiB); 8192 tokens: 377,487,360 B = 0.35 GiB (logged 0.31).
+  CHECK(peak(2048, "vllm@0.26") == 94371840);
+  CHECK(peak(8192, "vllm@0.26") == 377487360);
+  const EngineProfile v2 = test::bundled().resolve_engine("vllm@0.26");
+  MemoryOptions o = test::bf16_options(m);
+  // At 256 tokens the forward pass (11,796,480 B) is below the logits, which set the peak.
+  CHECK(activation_peak_bytes(m, o, v2, 256, 256, true) == 77791232);
+  // The V1 runner (vllm@0.21 runs every model on it) keeps its 3.85 fp32 copies:
+  // 3.85 x 256 x 151,936 x 4 B = 598,992,486.4 B, above the forward pass.
+  CHECK(peak(2048, "vllm@0.21") == std::llround(3.85 * 256 * 151936 * 4.0));
+  CHECK(activation_peak_bytes(m, o, v2, 256, 256, false) == std::llround(3.85 * 256 * 151936 * 4.0));
+}
+
 TEST_CASE("engine: vLLM 0.28 defaults: 16,384 batched tokens from 160 GiB, hybrids in 'align' mode", "[engine]") {
   // B200 (about 179 GiB as CUDA sees it): 8192 / 1024 in 0.21 (>= 70 GiB), 16,384 / 1024 in 0.28.
   // H200 (139.8 GiB) and A100 stay where they were.

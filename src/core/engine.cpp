@@ -204,18 +204,19 @@ int64_t fused_moe_workspace_bytes(const Model& model, const MemoryOptions& memor
 }
 
 int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
-                              int64_t tokens, int64_t seqs) {
+                              int64_t tokens, int64_t seqs, bool runner_v2) {
   const MemoryModel mm = memory_model(model, memory);
   const double forward = profile.forward_copies *
                          static_cast<double>(element_bytes(mm.activation_dtype, mul(tokens, mm.activation_elements_per_token)));
   // The sampler's rows hold the whole vocabulary on every rank (logits are gathered), in fp32, in the
   // copies of the top-k/top-p path the deployment runs (VLLM_USE_FLASHINFER_SAMPLER; unset: the
-  // version's default path).
+  // version's default path); Runner V2's profile runs neither path (its own copies).
   double copies = profile.sampler_logits_copies;
   if (const std::optional<bool>& flashinfer = memory.engine.flashinfer_sampler) {
     const double path = *flashinfer ? profile.sampler_logits_copies_flashinfer : profile.sampler_logits_copies_native;
     if (path > 0) copies = path;
   }
+  if (runner_v2 && profile.runner_v2_sampler_logits_copies >= 0) copies = profile.runner_v2_sampler_logits_copies;
   const double sampler = copies * static_cast<double>(std::min(tokens, seqs)) *
                          static_cast<double>(model.vocab_size) * 4.0;
   // A persistent fused-MoE workspace is still held when the sampler runs after the forward pass
@@ -738,7 +739,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     if (profile.budget == Budget::requested_minus_peak) {
       // vLLM: the profiled forward pass on every stage; the sampler's rows on the last.
       q.activation_peak_bytes = activation_peak_bytes(model, memory, profile, q.max_num_batched_tokens,
-                                                      last ? q.max_num_seqs : 0);
+                                                      last ? q.max_num_seqs : 0, p.runner_v2);
       q.requested_bytes = static_cast<int64_t>(std::ceil(static_cast<double>(q.cuda_total_bytes) * util));
       q.available_kv_cache_bytes =
           q.requested_bytes - q.weights_bytes - *q.activation_peak_bytes - q.non_torch_bytes - q.cuda_graph_bytes;

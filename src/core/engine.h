@@ -151,8 +151,9 @@ int64_t mxfp4_padding_bytes(const Model& model, const MemoryOptions& memory, con
 int64_t fused_moe_workspace_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
                                   int64_t tokens);
 
-// The engine's activation peak for a forward pass of `tokens` tokens with `seqs` sampled rows.
+// The engine's activation peak for a forward pass of `tokens` tokens with `seqs` sampled rows, on
+// vLLM's Model Runner V2 where `runner_v2`.
 int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
-                              int64_t tokens, int64_t seqs);
+                              int64_t tokens, int64_t seqs, bool runner_v2 = false);
 
 }  // namespace kvplan

@@ -64,6 +64,11 @@ struct EngineProfile {
   std::vector<std::string> runner_v2_families;
   bool runner_v2_dense = false;
   bool runner_v2_deducts_cuda_graphs = false;
+  // Runner V2's profiled sampler: its dummy batch registers no sampling parameters, so the fp32
+  // upcast and top-k/top-p never run and the peak holds the logits alone, in the model's dtype
+  // (vLLM #57926): the sampler's copies of fp32 logits there (0.5 at 16 bits); negative: as the
+  // V1 runner's sampler_logits_copies.
+  double runner_v2_sampler_logits_copies = -1;
   // Async scheduling keeps more than one batch in flight, and the sliding-window (chunked) admission
   // bound counts max_concurrent_batches x max_num_batched_tokens tokens in flight: 2 on one stage
   // (pp on more) with the V1 runner, pp + 1 with Runner V2 (vLLM 0.26+, PR #47728); else 1.

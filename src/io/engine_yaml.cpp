@@ -113,6 +113,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
     p.runner_v2_families = r.strings("families");
     p.runner_v2_dense = r.boolean("dense", false);
     p.runner_v2_deducts_cuda_graphs = r.boolean("deducts_cuda_graphs", false);
+    if (r.has("sampler_logits_copies")) p.runner_v2_sampler_logits_copies = within(r, "sampler_logits_copies", 0, 0, 1e6);
     r.finish();
   }
   p.async_in_flight_batches = f.boolean("async_in_flight_batches", false);
