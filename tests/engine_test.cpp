@@ -438,6 +438,43 @@ TEST_CASE("engine: vLLM pads mxfp4 experts for the Marlin kernel on GPUs without
   CHECK(mxfp4_padding_bytes(mixtral, test::bf16_options(mixtral), o.engine.profile, h100, 0, mixtral.layers.size()) == 0);
 }
 
+TEST_CASE("engine: SGLang 0.5.10 reserves 8 MiB per piecewise CUDA-graph size", "[engine]") {
+  const EngineProfile v10 = test::bundled().resolve_engine("sglang@0.5.10");
+  const EngineProfile v08 = test::bundled().resolve_engine("sglang@0.5.8");
+  REQUIRE(v10.reserve);
+  // The capture sizes: 4..32 by 4 (8), 48..256 by 16 (14), 288..512 by 32 (8), 576..1024 by 64 (8),
+  // 1280..4096 by 256 (12), then by 512: to 2048 8 + 14 + 8 + 8 + 4 = 42; to 4096 50; to 8192
+  // 50 + 8 = 58; to 16384 50 + 24 = 74 (the 74 sizes the 2026-04-27 SGLang log captures).
+  CHECK(piecewise_graph_sizes(*v10.reserve, 2048) == 42);
+  CHECK(piecewise_graph_sizes(*v10.reserve, 4096) == 50);
+  CHECK(piecewise_graph_sizes(*v10.reserve, 8192) == 58);
+  CHECK(piecewise_graph_sizes(*v10.reserve, 16384) == 74);
+  const Gpu h100 = test::gpu("h100-sxm"), h200 = test::gpu("h200"), b200 = test::gpu("b200");
+  const Model llama = test::model("llama-3.1-8b"), qwen = test::model("qwen3-8b");
+  const auto fraction = [](const EngineProfile& p, const Gpu& g, const Model& m, int64_t gpus = 1, int64_t pp = 1) {
+    return engine_defaults(p, g, 8192, gpus, &m, pp).gpu_memory_utilization;
+  };
+  // H100 (81,559 MiB, chunked prefill 8192, graph batch 256): 13,440 + 8 x 58 = 13,904;
+  // (81,559 - 13,904) / 81,559 = 0.8295 -> 0.830; 0.5.8 without the term: 0.835.
+  CHECK(fraction(v10, h100, llama) == Approx(0.830));
+  CHECK(fraction(v08, h100, llama) == Approx(0.835));
+  // B200 (183,359 MiB, 16,384 / 512): 512 + 24,576 + 1024 + 128 + 8 x 74 = 26,832;
+  // (183,359 - 26,832) / 183,359 = 0.8537 -> 0.854 (the fraction the 2026-04-27 Qwen3-8B log implies).
+  CHECK(fraction(v10, b200, qwen) == Approx(0.854));
+  // MLA: a flat 1,536 MiB. DeepSeek-V3 on 8 H200s (graph batch 512 at tp >= 4): 512 + 12,288 + 1024 +
+  // 1024 + 1536 = 16,384; (143,771 - 16,384) / 143,771 = 0.8860 -> 0.886 (0.5.8: 14,848 -> 0.897).
+  const Model dsv3 = test::model("deepseek-v3");
+  CHECK(fraction(v10, h200, dsv3, 8) == Approx(0.886));
+  CHECK(fraction(v08, h200, dsv3, 8) == Approx(0.897));
+  // None where SGLang turns piecewise graphs off: a multimodal model, pp > 1, the listed families.
+  CHECK(fraction(v10, h100, test::model("qwen2.5-vl-7b")) == Approx(0.835));
+  CHECK(fraction(v10, h100, llama, 2, 2) == fraction(v08, h100, llama, 2, 2));
+  const Model next = test::model("qwen3-next-80b-a3b");
+  CHECK(fraction(v10, h200, next) == fraction(v08, h200, next));
+  // Without a model (the caller does not know it) the term is left out.
+  CHECK(engine_defaults(v10, h100, 8192, 1).gpu_memory_utilization == Approx(0.835));
+}
+
 TEST_CASE("engine: SGLang's pool and its default mem_fraction_static", "[engine]") {
   const Gpu h100 = test::gpu("h100-sxm");  // nvidia-smi 81,559 MiB
   const Gpu h200 = test::gpu("h200");      // nvidia-smi 143,771 MiB

@@ -291,7 +291,8 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   else if (!q.context.empty() && q.context.find_first_of(".,:") == std::string::npos)
     max_model_len = parse_count(q.context, "--context");
   const EngineDefaults defaults =
-      engine_defaults(engine.profile, gpu, max_model_len, o.cache.tp * engine.pipeline_parallel_size);
+      engine_defaults(engine.profile, gpu, max_model_len, o.cache.tp * engine.pipeline_parallel_size, &model,
+                      engine.pipeline_parallel_size);
   o.gpu_memory_utilization = q.gpu_memory_utilization.empty()
                                  ? (ideal ? 0.9 : defaults.gpu_memory_utilization)
                                  : parse_positive(q.gpu_memory_utilization, "--gpu-memory-utilization", true);

@@ -227,7 +227,15 @@ int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, c
   return static_cast<int64_t>(std::llround(peak));
 }
 
-EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus) {
+int64_t piecewise_graph_sizes(const EngineProfile::Reserve& r, int64_t max_tokens) {
+  int64_t n = 0;
+  for (const EngineProfile::Reserve::SizeRun& run : r.piecewise_sizes)
+    if (run.from <= max_tokens) n += (std::min(run.to, max_tokens) - run.from) / run.step + 1;
+  return n;
+}
+
+EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus,
+                               const Model* model, int64_t pp) {
   EngineDefaults d{profile.max_num_batched_tokens, profile.max_num_seqs, profile.gpu_memory_utilization};
   for (const EngineProfile::GpuTier& tier : profile.big_gpu) {
     bool in = cuda_total_bytes(gpu) >= tier.min_bytes;
@@ -257,6 +265,13 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
     double reserved = r.base_mib +
                       r.per_prefill_token_mib * static_cast<double>(std::max(d.max_num_batched_tokens, r.min_prefill_tokens)) +
                       r.per_graph_bs_mib * static_cast<double>(graph_bs) + r.per_gpu_mib * static_cast<double>(gpus);
+    const bool piecewise = model && r.piecewise_mib_per_size > 0 && pp == 1 && model->towers.empty() &&
+                           std::find(r.piecewise_off_families.begin(), r.piecewise_off_families.end(), model->family) ==
+                               r.piecewise_off_families.end();
+    if (piecewise)
+      reserved += has_mla(*model) ? r.piecewise_mla_mib
+                                  : r.piecewise_mib_per_size *
+                                        static_cast<double>(piecewise_graph_sizes(r, d.max_num_batched_tokens));
     if (r.floor_above_mib > 0 && mib > r.floor_above_mib) reserved = std::max(reserved, static_cast<double>(r.floor_mib));
     d.gpu_memory_utilization = std::round((static_cast<double>(mib) - reserved) / static_cast<double>(mib) * 1000) / 1000;
   }

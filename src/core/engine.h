@@ -112,7 +112,11 @@ struct EngineDefaults {
   int64_t max_num_seqs = 0;
   double gpu_memory_utilization = 0;  // SGLang: mem_fraction_static by its heuristic
 };
-EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus = 1);
+// `model` and `pp` decide SGLang's piecewise CUDA-graph reserve (none without a model).
+EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus = 1,
+                               const Model* model = nullptr, int64_t pp = 1);
+// SGLang's piecewise CUDA-graph capture sizes up to `max_tokens` (the reserve's runs).
+int64_t piecewise_graph_sizes(const EngineProfile::Reserve& r, int64_t max_tokens);
 // Total memory as the CUDA driver reports it: the preset's cuda_total_bytes, else nvidia-smi's.
 int64_t cuda_total_bytes(const Gpu& gpu);
 

@@ -164,6 +164,16 @@ struct EngineProfile {
   struct Reserve {
     double base_mib = 0, per_prefill_token_mib = 0, per_graph_bs_mib = 0, per_gpu_mib = 0;
     int64_t min_prefill_tokens = 0, floor_mib = 0, floor_above_mib = 0;
+    // Piecewise CUDA graphs (SGLang 0.5.10+, on by default), reserved before the floor:
+    // piecewise_mib_per_size x the capture sizes up to the chunked-prefill size, the sizes being
+    // the runs {from, to, step} below; a flat piecewise_mla_mib for MLA models. None where SGLang
+    // turns them off: multimodal models, pipeline parallelism, the listed families (HF model_type).
+    struct SizeRun {
+      int64_t from = 0, to = 0, step = 1;
+    };
+    double piecewise_mib_per_size = 0, piecewise_mla_mib = 0;
+    std::vector<SizeRun> piecewise_sizes;
+    std::vector<std::string> piecewise_off_families;
   };
   std::optional<Reserve> reserve;
   // --kv-cache-dtype spellings: name -> dtype (nullopt = auto: the model's activation dtype)

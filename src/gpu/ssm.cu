@@ -1,6 +1,6 @@
 // Mamba single-step updates, in place: the causal-conv1d state shift and the selective state update
-// (mamba_ssm's selective_state_update). Each lane owns one 16-byte vector of a state row
-// (lanes_per_row = d_state / elements per vector), so a warp reads whole rows, coalesced.
+// (mamba_ssm's selective_state_update). Each lane owns one or two 16-byte vectors of a state row,
+// so the lanes of a row read it whole, coalesced.
 #include <cuda_bf16.h>
 
 #include <cstdint>
@@ -59,19 +59,40 @@ __device__ __forceinline__ void load_vec(const T* p, T (&out)[N]) {
   }
 }
 
-// R rows per thread: the block covers R slabs of (blockDim / lanes_per_row) consecutive rows. Every
-// load a row needs (state vector, x, z, dt, B, C, A, D) is issued for all R rows before any is used,
-// so a lane keeps R x 16 bytes of state (and the small operands) in flight.
-template <typename ST, int R>
-__global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, int lanes_per_row) {
-  constexpr int E = 16 / sizeof(ST);  // state elements per lane
-  const unsigned rows = static_cast<unsigned>(u.heads * u.head_dim);  // per sequence
+// Unsigned division by a divisor fixed at launch, without the device's ~20-instruction integer
+// divide: q = (umulhi(n, m) + n) >> l with l = ceil(log2 d) and m = floor(2^32 (2^l - d) / d) + 1
+// (Granlund and Montgomery, "Division by invariant integers using multiplication", 1994).
+struct FastDiv {
+  uint32_t d = 1, m = 0, l = 0;
+  FastDiv() = default;
+  explicit FastDiv(uint32_t divisor) : d(divisor) {
+    while ((uint64_t{1} << l) < d) ++l;
+    m = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1);
+  }
+  __device__ __forceinline__ uint32_t div(uint32_t n) const {
+    return static_cast<uint32_t>((uint64_t{__umulhi(n, m)} + n) >> l);
+  }
+};
+
+struct Shape {
+  FastDiv rows;  // rows per sequence: the batch index is row / rows
+  FastDiv hd;    // Mamba-2 head_dim: the head is (row % rows) / hd
+  FastDiv hpg;   // Mamba-2 heads per group
+};
+
+// A row of d_state elements is split over lanes_per_row lanes, each holding V vectors of E
+// elements (16 bytes) at vectors j, j + L, ... (L = lanes_per_row), so a lane carries V x 16 bytes
+// of state. R rows per thread: the block covers R slabs of (blockDim / L) consecutive rows, and
+// every load a row needs (state, x, z, dt, B, C, A, D) is issued for all R rows before any is used.
+template <typename ST, int V, int R>
+__global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, Shape sh, int lanes_per_row) {
+  constexpr int E = 16 / sizeof(ST);  // state elements per vector
+  const unsigned rows = sh.rows.d;
   const unsigned total = static_cast<unsigned>(u.batch) * rows;
-  const unsigned slab = blockDim.x / lanes_per_row;
-  const unsigned row0 = blockIdx.x * slab * R + threadIdx.x / lanes_per_row;
-  const int j = static_cast<int>(threadIdx.x % lanes_per_row);
-  const int n0 = j * E;
-  const unsigned hd = static_cast<unsigned>(u.head_dim), hpg = static_cast<unsigned>(u.heads / u.groups);
+  const unsigned L = static_cast<unsigned>(lanes_per_row);
+  const unsigned slab = blockDim.x / L;
+  const unsigned row0 = blockIdx.x * slab * R + threadIdx.x / L;
+  const int j = static_cast<int>(threadIdx.x % L);
   const unsigned ds = static_cast<unsigned>(u.d_state);
   ST* const state = static_cast<ST*>(u.state);
   const __nv_bfloat16* const X = static_cast<const __nv_bfloat16*>(u.x);
@@ -83,31 +104,35 @@ __global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, int lanes_
   const float* const Dm = static_cast<const float*>(u.D);
   const float* const DTB = static_cast<const float*>(u.dt_bias);
 
-  uint4 raw[R];
-  __nv_bfloat16 xr[R], zr[R], dtr[R], Br[R][E], Cr[R][E];
-  float Ar[R][E], dtb[R], Dr[R];
+  uint4 raw[R][V];
+  __nv_bfloat16 xr[R], zr[R], dtr[R], Br[R][V][E], Cr[R][V][E];
+  float Ar[R][V][E], dtb[R], Dr[R];
 #pragma unroll
   for (int k = 0; k < R; ++k) {
     const unsigned row = row0 + k * slab;
     if (row < total) {
-      const unsigned b = row / rows, r = row - b * rows;
-      const unsigned h = u.mamba2 ? r / hd : r;
-      const unsigned g = u.mamba2 ? h / hpg : 0;
-      raw[k] = *reinterpret_cast<const uint4*>(state + size_t(row) * ds + n0);
+      const unsigned b = sh.rows.div(row), r = row - b * rows;
+      const unsigned h = u.mamba2 ? sh.hd.div(r) : r;
+      const unsigned g = u.mamba2 ? sh.hpg.div(h) : 0;
+      const size_t bc = (size_t(b) * u.groups + g) * ds;
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        const unsigned n0 = (v * L + j) * E;
+        raw[k][v] = *reinterpret_cast<const uint4*>(state + size_t(row) * ds + n0);
+        // B, C (E bf16) and Mamba-1's A row slice (E fp32) are contiguous and E-aligned: vector loads.
+        load_vec(Bm + bc + n0, Br[k][v]);
+        load_vec(Cm + bc + n0, Cr[k][v]);
+        if (u.mamba2) {
+          Ar[k][v][0] = Am[h];
+        } else {
+          load_vec(Am + size_t(r) * ds + n0, Ar[k][v]);
+        }
+      }
       xr[k] = X[row];
       zr[k] = Z[row];
       dtr[k] = DT[size_t(b) * (u.mamba2 ? u.heads : rows) + h];
       dtb[k] = DTB[h];
       Dr[k] = Dm[h];
-      // B, C (E bf16) and Mamba-1's A row slice (E fp32) are contiguous and E-aligned: vector loads.
-      const size_t bc = (size_t(b) * u.groups + g) * ds + n0;
-      load_vec(Bm + bc, Br[k]);
-      load_vec(Cm + bc, Cr[k]);
-      if (u.mamba2) {
-        Ar[k][0] = Am[h];
-      } else {
-        load_vec(Am + size_t(r) * ds + n0, Ar[k]);
-      }
     }
   }
 #pragma unroll
@@ -118,19 +143,22 @@ __global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, int lanes_
     if (active) {
       const float delta = softplus(__bfloat162float(dtr[k]) + dtb[k]);
       x = __bfloat162float(xr[k]);
-      const float dA2 = u.mamba2 ? __expf(delta * Ar[k][0]) : 0.f;
-      ST s[E];
-      *reinterpret_cast<uint4*>(s) = raw[k];
+      const float dA2 = u.mamba2 ? __expf(delta * Ar[k][0][0]) : 0.f;
 #pragma unroll
-      for (int e = 0; e < E; ++e) {
-        const float dA = u.mamba2 ? dA2 : __expf(delta * Ar[k][e]);
-        const float ns = to_f(s[e]) * dA + delta * __bfloat162float(Br[k][e]) * x;
-        s[e] = from_f<ST>(ns);
-        acc += ns * __bfloat162float(Cr[k][e]);
+      for (int v = 0; v < V; ++v) {
+        ST s[E];
+        *reinterpret_cast<uint4*>(s) = raw[k][v];
+#pragma unroll
+        for (int e = 0; e < E; ++e) {
+          const float dA = u.mamba2 ? dA2 : __expf(delta * Ar[k][v][e]);
+          const float ns = to_f(s[e]) * dA + delta * __bfloat162float(Br[k][v][e]) * x;
+          s[e] = from_f<ST>(ns);
+          acc += ns * __bfloat162float(Cr[k][v][e]);
+        }
+        *reinterpret_cast<uint4*>(state + size_t(row) * ds + (v * L + j) * E) = *reinterpret_cast<const uint4*>(s);
       }
-      *reinterpret_cast<uint4*>(state + size_t(row) * ds + n0) = *reinterpret_cast<const uint4*>(s);
     }
-    for (int off = lanes_per_row / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffff, acc, off);
+    for (unsigned off = L / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffff, acc, off);
     if (active && j == 0) {
       const float y = (acc + Dr[k] * x) * silu(__bfloat162float(zr[k]));
       static_cast<__nv_bfloat16*>(u.y)[row] = __float2bfloat16(y);
@@ -138,16 +166,23 @@ __global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, int lanes_
   }
 }
 
-template <typename ST>
-void launch_ssm_rows(const SsmUpdate& u, int lanes, int rows_per_thread, cudaStream_t s) {
+template <typename ST, int V>
+void launch_ssm_rows(const SsmUpdate& u, const Shape& sh, int lanes, int rows_per_thread, cudaStream_t s) {
   const int64_t total_rows = u.batch * u.heads * u.head_dim;
   const int64_t per_block = (256 / lanes) * rows_per_thread;
   const unsigned blocks = static_cast<unsigned>((total_rows + per_block - 1) / per_block);
   switch (rows_per_thread) {
-    case 1: ssm_update_kernel<ST, 1><<<blocks, 256, 0, s>>>(u, lanes); break;
-    case 2: ssm_update_kernel<ST, 2><<<blocks, 256, 0, s>>>(u, lanes); break;
-    default: ssm_update_kernel<ST, 4><<<blocks, 256, 0, s>>>(u, lanes); break;
+    case 1: ssm_update_kernel<ST, V, 1><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
+    case 2: ssm_update_kernel<ST, V, 2><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
+    default: ssm_update_kernel<ST, V, 4><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
   }
+}
+
+template <typename ST>
+void launch_ssm_vectors(const SsmUpdate& u, const Shape& sh, int vectors, int per_lane, int rows_per_thread,
+                        cudaStream_t s) {
+  if (per_lane == 2) launch_ssm_rows<ST, 2>(u, sh, vectors / 2, rows_per_thread, s);
+  else launch_ssm_rows<ST, 1>(u, sh, vectors, rows_per_thread, s);
 }
 
 }  // namespace
@@ -169,15 +204,30 @@ void launch_ssm_update(const SsmUpdate& u, cudaStream_t s) {
   const auto misaligned = [](const void* p, int bytes) { return reinterpret_cast<uintptr_t>(p) % static_cast<uintptr_t>(bytes) != 0; };
   if (misaligned(u.state, 16) || misaligned(u.B, 2 * e) || misaligned(u.C, 2 * e) || (!u.mamba2 && misaligned(u.A, 4 * e)))
     throw Error("ssm update: state, B, C and A must be aligned to their vector loads");
-  const int lanes = static_cast<int>(u.d_state / e);
+  const int vectors = static_cast<int>(u.d_state / e);  // 16-byte vectors per state row
   const int64_t total_rows = u.batch * u.heads * u.head_dim;
-  if (total_rows * lanes >= (int64_t(1) << 31)) throw Error("ssm update: batch x rows x d_state too large");
-  static const int rows_per_thread = [] {  // KVPLAN_SSM_ROWS: experiment switch (1, 2 or 4)
-    const char* e = std::getenv("KVPLAN_SSM_ROWS");
-    return e ? std::atoi(e) : 2;
+  if (total_rows * vectors >= (int64_t(1) << 31)) throw Error("ssm update: batch x rows x d_state too large");
+  // Rows of 8 or more vectors (Mamba-2's d_state 128) are split over half as many lanes, two vectors
+  // each, one row per thread; shorter rows (Mamba-1's d_state 16) take one vector per lane and two
+  // rows per thread. Measured side by side on an H200 (bench/experiments/ssm_compare,
+  // docs/validation/README.md item 9): each the fastest of rows 1, 2, 4 per thread.
+  // KVPLAN_SSM_ROWS / KVPLAN_SSM_VECTORS: experiment switches (rows per thread 1, 2 or 4; vectors per lane 1 or 2).
+  static const int rows_env = [] {
+    const char* v = std::getenv("KVPLAN_SSM_ROWS");
+    return v ? std::atoi(v) : 0;
   }();
-  if (u.state_fp32) launch_ssm_rows<float>(u, lanes, rows_per_thread, s);
-  else launch_ssm_rows<__nv_bfloat16>(u, lanes, rows_per_thread, s);
+  static const int per_lane_max = [] {
+    const char* v = std::getenv("KVPLAN_SSM_VECTORS");
+    return v ? std::atoi(v) : 2;
+  }();
+  const int per_lane = vectors >= 8 && per_lane_max >= 2 ? 2 : 1;
+  const int rows_per_thread = rows_env > 0 ? rows_env : per_lane == 2 ? 1 : 2;
+  Shape sh;
+  sh.rows = FastDiv(static_cast<uint32_t>(u.heads * u.head_dim));
+  sh.hd = FastDiv(static_cast<uint32_t>(u.head_dim));
+  sh.hpg = FastDiv(static_cast<uint32_t>(u.mamba2 ? u.heads / u.groups : 1));
+  if (u.state_fp32) launch_ssm_vectors<float>(u, sh, vectors, per_lane, rows_per_thread, s);
+  else launch_ssm_vectors<__nv_bfloat16>(u, sh, vectors, per_lane, rows_per_thread, s);
   CUDA_CHECK_LAUNCH();
 }
 

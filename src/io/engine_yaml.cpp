@@ -214,6 +214,27 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
       x.per_gpu_mib = within(r, "per_gpu_mib", std::nullopt, 0, 1 << 20);
       x.floor_mib = r.integer("floor_mib", 0);
       x.floor_above_mib = r.integer("floor_above_mib", 0);
+      if (r.has("piecewise_graphs")) {
+        YamlFields g(r.node("piecewise_graphs"), source, "piecewise_graphs");
+        x.piecewise_mib_per_size = within(g, "mib_per_size", std::nullopt, 0, 1 << 20);
+        x.piecewise_mla_mib = within(g, "mla_mib", 0, 0, 1 << 30);
+        x.piecewise_off_families = g.strings("off_families");
+        const YAML::Node runs = g.node("sizes");
+        if (!runs.IsSequence()) throw Error("'sizes' must be a list of {from, to, step} runs", pos_of(runs, source));
+        int64_t last = 0;
+        for (const auto& run : runs) {
+          YamlFields s(run, source, "sizes run");
+          EngineProfile::Reserve::SizeRun z;
+          z.from = at_least(s, "from", 0, 1);  // required: absent reads 0
+          z.to = at_least(s, "to", 0, z.from);
+          z.step = at_least(s, "step", 0, 1);
+          if (z.from <= last) throw Error("'sizes' runs must ascend and not overlap", s.pos());
+          last = z.to;
+          s.finish();
+          x.piecewise_sizes.push_back(z);
+        }
+        g.finish();
+      }
       r.finish();
       p.reserve = x;
     }
