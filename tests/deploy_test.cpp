@@ -161,6 +161,11 @@ TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
       parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  max_mamba_cache_size: 300\n", "deploy.yaml");
   CHECK(states.spec.engine.settings.max_mamba_cache_size == std::optional<int64_t>(300));
   CHECK(check_engine_arguments(states, Registry::load("").resolve_engine("sglang@0.5")).empty());
+  // SGLang 0.5.10's disable_piecewise_cuda_graph is modelled (the default fraction's reserve).
+  const DeployFile piecewise =
+      parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  disable_piecewise_cuda_graph: true\n", "deploy.yaml");
+  CHECK(piecewise.spec.engine.settings.disable_piecewise_cuda_graph);
+  CHECK(check_engine_arguments(piecewise, Registry::load("").resolve_engine("sglang@0.5.10")).empty());
   // A misspelling, and SGLang's name in a vLLM file: errors with "did you mean".
   auto error = [&](const std::string& engine_lines) {
     try {

@@ -353,14 +353,14 @@ TEST_CASE("engine: vLLM 0.14+ keeps the fused-MoE scratch while the sampler runs
   // (2 copies x 8192 x (2 x 2048 + 8 x 2 x 768 + 128) x 2 B = 541,065,216), and the workspace
   // adds to them: 2,932,898,611 B = 2.73 GiB (the v0.19.0 H100 log of tests/engines profiled 2.68).
   const double sampler = 3.85 * 1024 * 151936 * 4.0;
-  CHECK(activation_peak_bytes(m, o, o.engine.profile, 8192, 1024) == std::llround(sampler + 536870912));
+  CHECK(activation_peak_bytes(m, o, o.engine.profile, 8192, 1024, false) == std::llround(sampler + 536870912));
   // 0.12-0.13 free it after each layer: the sampler's term alone, here with FlashInfer's top-k/top-p
   // (the profile's sampler_logits_copies_flashinfer, 3.85).
   o.engine.profile = test::bundled().resolve_engine("vllm@0.12");
   EngineProfile flashinfer = o.engine.profile;
   flashinfer.sampler_logits_copies = flashinfer.sampler_logits_copies_flashinfer;
   CHECK(flashinfer.sampler_logits_copies == 3.85);
-  CHECK(activation_peak_bytes(m, o, flashinfer, 8192, 1024) == std::llround(sampler));
+  CHECK(activation_peak_bytes(m, o, flashinfer, 8192, 1024, false) == std::llround(sampler));
   // tp 2 splits each expert's intermediate (384), which leaves both widths at hidden 2048; 20,000
   // tokens run in chunks of 16,384: 16,384 x 8 x 4096 x 2 B.
   o.cache.tp = 2;
@@ -449,6 +449,9 @@ TEST_CASE("engine: SGLang 0.5.10 reserves 8 MiB per piecewise CUDA-graph size", 
   CHECK(piecewise_graph_sizes(*v10.reserve, 4096) == 50);
   CHECK(piecewise_graph_sizes(*v10.reserve, 8192) == 58);
   CHECK(piecewise_graph_sizes(*v10.reserve, 16384) == 74);
+  // Limits inside a run: 40 takes the first run only (8); 3000 the first four (38) and 1280..2816 (7).
+  CHECK(piecewise_graph_sizes(*v10.reserve, 40) == 8);
+  CHECK(piecewise_graph_sizes(*v10.reserve, 3000) == 45);
   const Gpu h100 = test::gpu("h100-sxm"), h200 = test::gpu("h200"), b200 = test::gpu("b200");
   const Model llama = test::model("llama-3.1-8b"), qwen = test::model("qwen3-8b");
   const auto fraction = [](const EngineProfile& p, const Gpu& g, const Model& m, int64_t gpus = 1, int64_t pp = 1) {
@@ -471,6 +474,8 @@ TEST_CASE("engine: SGLang 0.5.10 reserves 8 MiB per piecewise CUDA-graph size", 
   CHECK(fraction(v10, h100, llama, 2, 2) == fraction(v08, h100, llama, 2, 2));
   const Model next = test::model("qwen3-next-80b-a3b");
   CHECK(fraction(v10, h200, next) == fraction(v08, h200, next));
+  // --disable-piecewise-cuda-graph: none either.
+  CHECK(engine_defaults(v10, h100, 8192, 1, &llama, 1, true).gpu_memory_utilization == Approx(0.835));
   // Without a model (the caller does not know it) the term is left out.
   CHECK(engine_defaults(v10, h100, 8192, 1).gpu_memory_utilization == Approx(0.835));
 }
@@ -676,6 +681,21 @@ TEST_CASE("engine profiles: absurd constants are refused where they stand", "[en
   CHECK_THROWS_WITH(parse_engine_yaml(swapped, "p.yaml"),
                     Catch::Contains("'big_gpu' tiers must be listed by ascending min_memory_gib"));
   CHECK(parse_engine_yaml(v028, "p.yaml").big_gpu.size() == 2);
+  // Piecewise capture-size runs ascend without overlap, each with 1 <= from <= to and step >= 1.
+  const std::string s010 = read_text_file(std::string(KVPLAN_SOURCE_DIR) + "/presets/engines/sglang-0.5.10.yaml");
+  auto sglang_with = [&](const std::string& from, const std::string& to) {
+    std::string t = s010;
+    const size_t at = t.find(from);
+    REQUIRE(at != std::string::npos);
+    return t.replace(at, from.size(), to);
+  };
+  CHECK_THROWS_WITH(parse_engine_yaml(sglang_with("{from: 48, to: 256, step: 16}", "{from: 16, to: 256, step: 16}"), "p.yaml"),
+                    Catch::Contains("'sizes' runs must ascend and not overlap"));
+  CHECK_THROWS_WITH(parse_engine_yaml(sglang_with("{from: 48, to: 256, step: 16}", "{from: 48, to: 256, step: 0}"), "p.yaml"),
+                    Catch::Contains("a 'sizes' run needs 1 <= from <= to and step >= 1"));
+  CHECK_THROWS_WITH(parse_engine_yaml(sglang_with("{from: 48, to: 256, step: 16}", "{from: 48, to: 256, stp: 16}"), "p.yaml"),
+                    Catch::Contains("step"));
+  CHECK(parse_engine_yaml(s010, "p.yaml").reserve->piecewise_sizes.size() == 6);
   CHECK_NOTHROW(parse_engine_yaml(text, "p.yaml"));
   CHECK(parse_engine_yaml(text, "p.yaml").mxfp4_marlin_intermediate == 128);
   CHECK(parse_engine_yaml(text, "p.yaml").mxfp4_marlin_hidden == 256);

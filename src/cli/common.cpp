@@ -172,7 +172,8 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_flag("--enforce-eager", q.enforce_eager, "No CUDA graphs (vLLM): no graph memory is deducted, and a decode step waits for its kernels' launches");
   app->add_option("--vllm-use-flashinfer-sampler", q.flashinfer_sampler,
                   "vLLM's VLLM_USE_FLASHINFER_SAMPLER (0 or 1): the top-k/top-p path its start-up sampler run takes "
-                  "(1: FlashInfer; 0: PyTorch's, which sorts the vocabulary); unset: the version's default")
+                  "(1: FlashInfer; 0: PyTorch's, which sorts the vocabulary); unset: the version's default. Model "
+                  "Runner V2 (dense models from 0.25) profiles its sampler without top-k/top-p, so it has no effect there")
       ->type_name("0|1");
   auto* on = app->add_flag("--enable-prefix-caching", q.enable_prefix_caching,
                            "vLLM: cache prefixes, so --shared-prefix and --trunk blocks are held once (default: the "
@@ -182,6 +183,8 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
       ->excludes(on);
   app->add_flag("--disable-hybrid-kv-cache-manager", q.disable_hybrid_kv_cache_manager,
                 "vLLM: size sliding-window and chunked layers as full attention");
+  app->add_flag("--disable-piecewise-cuda-graph", q.disable_piecewise_cuda_graph,
+                "SGLang 0.5.10+: no piecewise CUDA graphs, so the default mem_fraction_static reserves nothing for them");
 }
 
 Workload workload_of(const QueryOptions& q, bool prompt_in_context) {
@@ -292,7 +295,7 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
     max_model_len = parse_count(q.context, "--context");
   const EngineDefaults defaults =
       engine_defaults(engine.profile, gpu, max_model_len, o.cache.tp * engine.pipeline_parallel_size, &model,
-                      engine.pipeline_parallel_size);
+                      engine.pipeline_parallel_size, q.disable_piecewise_cuda_graph);
   o.gpu_memory_utilization = q.gpu_memory_utilization.empty()
                                  ? (ideal ? 0.9 : defaults.gpu_memory_utilization)
                                  : parse_positive(q.gpu_memory_utilization, "--gpu-memory-utilization", true);
@@ -324,6 +327,7 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   }
   engine.acceptance = acceptance_of(q);
   engine.disable_hybrid_kv_cache_manager = q.disable_hybrid_kv_cache_manager;
+  engine.disable_piecewise_cuda_graph = q.disable_piecewise_cuda_graph;
   if (q.enable_prefix_caching || q.no_prefix_caching) engine.prefix_caching = q.enable_prefix_caching;
   o.sharing.allocation = q.allocation == "paged"        ? Allocation::paged
                          : q.allocation == "contiguous" ? Allocation::contiguous

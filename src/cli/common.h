@@ -79,6 +79,7 @@ struct QueryOptions {
   bool enforce_eager = false;
   std::string flashinfer_sampler;  // vLLM's VLLM_USE_FLASHINFER_SAMPLER: "0", "1" or unset
   bool disable_hybrid_kv_cache_manager = false;
+  bool disable_piecewise_cuda_graph = false;
   bool enable_prefix_caching = false;
   bool no_prefix_caching = false;
   std::string format = "table";

@@ -235,7 +235,7 @@ int64_t piecewise_graph_sizes(const EngineProfile::Reserve& r, int64_t max_token
 }
 
 EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus,
-                               const Model* model, int64_t pp) {
+                               const Model* model, int64_t pp, bool piecewise_off) {
   EngineDefaults d{profile.max_num_batched_tokens, profile.max_num_seqs, profile.gpu_memory_utilization};
   for (const EngineProfile::GpuTier& tier : profile.big_gpu) {
     bool in = cuda_total_bytes(gpu) >= tier.min_bytes;
@@ -265,7 +265,7 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
     double reserved = r.base_mib +
                       r.per_prefill_token_mib * static_cast<double>(std::max(d.max_num_batched_tokens, r.min_prefill_tokens)) +
                       r.per_graph_bs_mib * static_cast<double>(graph_bs) + r.per_gpu_mib * static_cast<double>(gpus);
-    const bool piecewise = model && r.piecewise_mib_per_size > 0 && pp == 1 && model->towers.empty() &&
+    const bool piecewise = model && r.piecewise && !piecewise_off && pp == 1 && model->towers.empty() &&
                            std::find(r.piecewise_off_families.begin(), r.piecewise_off_families.end(), model->family) ==
                                r.piecewise_off_families.end();
     if (piecewise)

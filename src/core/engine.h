@@ -112,9 +112,10 @@ struct EngineDefaults {
   int64_t max_num_seqs = 0;
   double gpu_memory_utilization = 0;  // SGLang: mem_fraction_static by its heuristic
 };
-// `model` and `pp` decide SGLang's piecewise CUDA-graph reserve (none without a model).
+// `model`, `pp` and `piecewise_off` (SGLang --disable-piecewise-cuda-graph) decide SGLang's piecewise
+// CUDA-graph reserve (none without a model).
 EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus = 1,
-                               const Model* model = nullptr, int64_t pp = 1);
+                               const Model* model = nullptr, int64_t pp = 1, bool piecewise_off = false);
 // SGLang's piecewise CUDA-graph capture sizes up to `max_tokens` (the reserve's runs).
 int64_t piecewise_graph_sizes(const EngineProfile::Reserve& r, int64_t max_tokens);
 // Total memory as the CUDA driver reports it: the preset's cuda_total_bytes, else nvidia-smi's.
@@ -158,6 +159,6 @@ int64_t fused_moe_workspace_bytes(const Model& model, const MemoryOptions& memor
 // The engine's activation peak for a forward pass of `tokens` tokens with `seqs` sampled rows, on
 // vLLM's Model Runner V2 where `runner_v2`.
 int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
-                              int64_t tokens, int64_t seqs, bool runner_v2 = false);
+                              int64_t tokens, int64_t seqs, bool runner_v2);
 
 }  // namespace kvplan

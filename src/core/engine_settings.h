@@ -171,6 +171,7 @@ struct EngineProfile {
     struct SizeRun {
       int64_t from = 0, to = 0, step = 1;
     };
+    bool piecewise = false;  // the profile reserves for piecewise graphs (section present)
     double piecewise_mib_per_size = 0, piecewise_mla_mib = 0;
     std::vector<SizeRun> piecewise_sizes;
     std::vector<std::string> piecewise_off_families;
@@ -213,6 +214,7 @@ struct EngineSettings {
   bool disable_hybrid_kv_cache_manager = false;  // vLLM: sliding/chunked layers sized as full attention
   std::optional<bool> prefix_caching;            // --[no-]enable-prefix-caching / --disable-radix-cache
   std::optional<int64_t> max_mamba_cache_size;   // SGLang --max-mamba-cache-size: a hybrid's state slots
+  bool disable_piecewise_cuda_graph = false;     // SGLang --disable-piecewise-cuda-graph: none of their reserve
   // --speculative-config: the drafter's layers share the KV pool and its weights the GPU (the last
   // pipeline stage). ngram drafts without layers.
   std::string speculative_method;                // "" = none; draft_model, eagle, eagle3, mtp, ngram

@@ -227,8 +227,8 @@ double check_ssm(bool mamba2, bool fp32, Rng& rng) {
   u.mamba2 = mamba2;
   u.state_fp32 = fp32;
   if (mamba2) {
-    u.heads = 24;  // 12 heads per group and 1536 rows per sequence: divisors that are not powers of two
-    u.head_dim = 64;
+    u.heads = 26;  // 13 heads per group, head_dim 49: 1,274 rows per sequence, 3,822 in all, divisors that
+    u.head_dim = 49;  // are not powers of two and a partial last block at 16 or 32 rows per block
     u.groups = 2;
     u.d_state = 128;
   } else {

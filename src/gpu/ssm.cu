@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 
 #include "gpu/cuda_check.h"
 #include "gpu/kernels.h"
@@ -171,7 +172,7 @@ void launch_ssm_rows(const SsmUpdate& u, const Shape& sh, int lanes, int rows_pe
   const int64_t total_rows = u.batch * u.heads * u.head_dim;
   const int64_t per_block = (256 / lanes) * rows_per_thread;
   const unsigned blocks = static_cast<unsigned>((total_rows + per_block - 1) / per_block);
-  switch (rows_per_thread) {
+  switch (rows_per_thread) {  // 1, 2 or 4 (launch_ssm_update), matching per_block above
     case 1: ssm_update_kernel<ST, V, 1><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
     case 2: ssm_update_kernel<ST, V, 2><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
     default: ssm_update_kernel<ST, V, 4><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
@@ -198,8 +199,10 @@ void launch_conv_update(const ConvUpdate& c, cudaStream_t s) {
 
 void launch_ssm_update(const SsmUpdate& u, cudaStream_t s) {
   const int e = u.state_fp32 ? 4 : 8;
-  if (u.d_state % e || u.d_state / e > 32 || (u.d_state / e & (u.d_state / e - 1)))
-    throw Error("ssm update: d_state must be a power of two between 8 and 256");
+  if (u.batch < 1 || u.heads < 1 || u.head_dim < 1) throw Error("ssm update: batch, heads and head_dim must be positive");
+  if (u.d_state < e || u.d_state % e || u.d_state / e > 32 || (u.d_state / e & (u.d_state / e - 1)))
+    throw Error(std::string("ssm update: d_state must be a power of two between ") + (u.state_fp32 ? "4" : "8") +
+                " and " + (u.state_fp32 ? "128" : "256"));
   if (u.mamba2 && (u.groups <= 0 || u.heads % u.groups)) throw Error("ssm update: heads must be a multiple of groups");
   const auto misaligned = [](const void* p, int bytes) { return reinterpret_cast<uintptr_t>(p) % static_cast<uintptr_t>(bytes) != 0; };
   if (misaligned(u.state, 16) || misaligned(u.B, 2 * e) || misaligned(u.C, 2 * e) || (!u.mamba2 && misaligned(u.A, 4 * e)))
@@ -214,7 +217,9 @@ void launch_ssm_update(const SsmUpdate& u, cudaStream_t s) {
   // KVPLAN_SSM_ROWS / KVPLAN_SSM_VECTORS: experiment switches (rows per thread 1, 2 or 4; vectors per lane 1 or 2).
   static const int rows_env = [] {
     const char* v = std::getenv("KVPLAN_SSM_ROWS");
-    return v ? std::atoi(v) : 0;
+    const int r = v ? std::atoi(v) : 0;
+    if (v && r != 1 && r != 2 && r != 4) throw Error("KVPLAN_SSM_ROWS must be 1, 2 or 4");
+    return r;
   }();
   static const int per_lane_max = [] {
     const char* v = std::getenv("KVPLAN_SSM_VECTORS");

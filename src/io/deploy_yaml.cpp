@@ -20,10 +20,11 @@ const std::pair<const char*, const char*> kSglangNames[] = {
     {"max_num_batched_tokens", "chunked_prefill_size"}, {"kv_cache_dtype", "kv_cache_dtype"},
     {"enforce_eager", "disable_cuda_graph"},            {"quantization", "quantization"},
     {"enable_prefix_caching", "disable_radix_cache"},  // SGLang's is the negation
-    {"max_mamba_cache_size", "max_mamba_cache_size"}};  // SGLang only (kSglangOnly)
+    {"max_mamba_cache_size", "max_mamba_cache_size"},   // SGLang only (kSglangOnly)
+    {"disable_piecewise_cuda_graph", "disable_piecewise_cuda_graph"}};
 
 // Modelled keys only SGLang has: a vLLM file does not take them.
-const char* const kSglangOnly[] = {"max_mamba_cache_size"};
+const char* const kSglangOnly[] = {"max_mamba_cache_size", "disable_piecewise_cuda_graph"};
 
 const char* sglang_name(const std::string& key) {
   for (const auto& [v, s] : kSglangNames)
@@ -207,6 +208,12 @@ const KeySpec kKeys[] = {
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        const bool v = f.boolean(k, true);
        d.spec.engine.settings.prefix_caching = k == "disable_radix_cache" ? !v : v;
+     }},
+    {"engine", "disable_piecewise_cuda_graph", "true/false", "false", false,
+     "SGLang 0.5.10+ --disable-piecewise-cuda-graph: no piecewise CUDA graphs, so the default mem_fraction_static "
+     "reserves nothing for them",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.engine.settings.disable_piecewise_cuda_graph = f.boolean(k, false);
      }},
     {"engine", "max_mamba_cache_size", "integer", "SGLang's split of the budget", false,
      "SGLang --max-mamba-cache-size: request states a hybrid's state pool holds",

@@ -216,6 +216,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
       x.floor_above_mib = r.integer("floor_above_mib", 0);
       if (r.has("piecewise_graphs")) {
         YamlFields g(r.node("piecewise_graphs"), source, "piecewise_graphs");
+        x.piecewise = true;
         x.piecewise_mib_per_size = within(g, "mib_per_size", std::nullopt, 0, 1 << 20);
         x.piecewise_mla_mib = within(g, "mla_mib", 0, 0, 1 << 30);
         x.piecewise_off_families = g.strings("off_families");
@@ -225,9 +226,11 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
         for (const auto& run : runs) {
           YamlFields s(run, source, "sizes run");
           EngineProfile::Reserve::SizeRun z;
-          z.from = at_least(s, "from", 0, 1);  // required: absent reads 0
-          z.to = at_least(s, "to", 0, z.from);
-          z.step = at_least(s, "step", 0, 1);
+          z.from = s.integer("from");
+          z.to = s.integer("to");
+          z.step = s.integer("step");
+          if (z.from < 1 || z.to < z.from || z.step < 1)
+            throw Error("a 'sizes' run needs 1 <= from <= to and step >= 1", s.pos());
           if (z.from <= last) throw Error("'sizes' runs must ascend and not overlap", s.pos());
           last = z.to;
           s.finish();

@@ -1,6 +1,6 @@
 // Side by side in one process: kvplan's previous and current selective-state update kernels on the
 // shapes `kvplan-gpu-bench kernels` times (Mamba-1 as falcon-mamba-7b, Mamba-2 as mamba2-2.7b; fp32 and
-// bf16 state), alternating old/new per sample, cold L2 (memset of 512 MB then read back), medians of 41.
+// bf16 state), alternating old/new per sample, cold L2 (memset of 512 MB then read back), medians of 40.
 // Build and run: prepare.sh REV (where the git history is), then run.sh on the GPU machine.
 #include <cuda_bf16.h>
 #include <algorithm>
