@@ -661,12 +661,13 @@ TEST_CASE("checked arithmetic: ceil_div never forms a + b - 1", "[checked]") {
 TEST_CASE("engine profiles: absurd constants are refused where they stand", "[engine][data]") {
   // Found by the fuzz runs: a min_memory_gib of 7e99 overflowed its conversion to bytes.
   const std::string text = read_text_file(std::string(KVPLAN_SOURCE_DIR) + "/presets/engines/vllm-0.12.yaml");
-  auto with = [&](const std::string& from, const std::string& to) {
-    std::string t = text;
-    const size_t at = t.find(from);
+  // `base` with its first `from` replaced by `to`.
+  auto edited = [](std::string base, const std::string& from, const std::string& to) {
+    const size_t at = base.find(from);
     REQUIRE(at != std::string::npos);
-    return t.replace(at, from.size(), to);
+    return base.replace(at, from.size(), to);
   };
+  auto with = [&](const std::string& from, const std::string& to) { return edited(text, from, to); };
   CHECK_THROWS_WITH(parse_engine_yaml(with("min_memory_gib: 70", "min_memory_gib: 7e99"), "p.yaml"),
                     Catch::Contains("'min_memory_gib' must be between 0 and 1.04858e+06"));
   CHECK_THROWS_WITH(parse_engine_yaml(with("group_size_ratio: 1.25", "group_size_ratio: 1e300"), "p.yaml"),
@@ -683,12 +684,7 @@ TEST_CASE("engine profiles: absurd constants are refused where they stand", "[en
   CHECK(parse_engine_yaml(v028, "p.yaml").big_gpu.size() == 2);
   // Piecewise capture-size runs ascend without overlap, each with 1 <= from <= to and step >= 1.
   const std::string s010 = read_text_file(std::string(KVPLAN_SOURCE_DIR) + "/presets/engines/sglang-0.5.10.yaml");
-  auto sglang_with = [&](const std::string& from, const std::string& to) {
-    std::string t = s010;
-    const size_t at = t.find(from);
-    REQUIRE(at != std::string::npos);
-    return t.replace(at, from.size(), to);
-  };
+  auto sglang_with = [&](const std::string& from, const std::string& to) { return edited(s010, from, to); };
   CHECK_THROWS_WITH(parse_engine_yaml(sglang_with("{from: 48, to: 256, step: 16}", "{from: 16, to: 256, step: 16}"), "p.yaml"),
                     Catch::Contains("'sizes' runs must ascend and not overlap"));
   CHECK_THROWS_WITH(parse_engine_yaml(sglang_with("{from: 48, to: 256, step: 16}", "{from: 48, to: 256, step: 0}"), "p.yaml"),
