@@ -166,6 +166,15 @@ TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
       parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  disable_piecewise_cuda_graph: true\n", "deploy.yaml");
   CHECK(piecewise.spec.engine.settings.disable_piecewise_cuda_graph);
   CHECK(check_engine_arguments(piecewise, Registry::load("").resolve_engine("sglang@0.5.10")).empty());
+  // --dtype is modelled under both engines' spelling; a weight format there is an error in place.
+  const DeployFile fp32 = parse_deploy_file(kMinimal + "engine:\n  dtype: float32\n", "deploy.yaml");
+  CHECK(fp32.spec.engine.dtype == std::optional<DType>(DType::fp32));
+  CHECK(check_engine_arguments(fp32, vllm).empty());
+  const DeployFile half = parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  dtype: half\n", "deploy.yaml");
+  CHECK(half.spec.engine.dtype == std::optional<DType>(DType::fp16));
+  CHECK(error_of(kMinimal + "engine:\n  dtype: fp8\n") ==
+        "deploy.yaml:7:10: --dtype 'fp8' is not one of auto, half, float16, bfloat16, float, float32 (the model's "
+        "compute dtype; weight formats are --quantization's); did you mean 'fp16'?");
   // A misspelling, and SGLang's name in a vLLM file: errors with "did you mean".
   auto error = [&](const std::string& engine_lines) {
     try {
@@ -223,6 +232,7 @@ TEST_CASE("deploy: --explain lists every key the parser reads, and the parser re
     if (k.key == "trace") continue;              // instead of rate_rps: parsed alone below
     if (k.key == "schema_version") value = "1";
     if (k.key == "kv_cache_dtype" || k.key == "quantization") value = "fp8";
+    if (k.key == "dtype") value = "bfloat16";
     if (k.key == "cache_policy") value = "budget:2048";
     if (k.key == "offload") value = "cpu";
     if (k.key == "offload_bytes") value = "10GiB";

@@ -315,6 +315,34 @@ TEST_CASE("engine: vLLM's memory plan subtracts weights, activations and non-tor
   CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 8192).cuda_graph_bytes == 0);
 }
 
+TEST_CASE("engine: --dtype float32 doubles the weights, the forward pass and the KV pages", "[engine]") {
+  // vLLM 0.19, Llama-3.1-8B on an H100, --dtype float32, utilization 0.95, max_model_len 8192
+  // (tests/engines/vllm-llama-3.1-8b-h100-dtf32-0.19.0.yaml logs 29.98 GiB of weights, a 2.21 GiB
+  // peak, 42.80 GiB and 175,296 tokens).
+  const Model m = test::model("llama-3.1-8b");
+  const ServingDTypes d = serving_dtypes(m, std::nullopt, std::nullopt, std::nullopt, DType::fp32);
+  MemoryOptions o = test::bf16_options(m);
+  o.model_dtype = DType::fp32;
+  o.weights = d.weights;
+  o.cache.kv_dtype = d.kv;
+  o.engine.profile = test::bundled().resolve_engine("vllm@0.19");
+  o.gpu_memory_utilization = 0.95;
+  o.prefill_chunk = 8192;
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), o, 8192);
+  // 8,030,261,248 parameters x 4 B, and the RoPE table 131,072 x 128 x 4 B = 67,108,864 B:
+  // 32,188,153,856 B = 29.98 GiB.
+  CHECK(p.weights_bytes == int64_t{8030261248} * 4 + 131072 * 128 * 4);
+  // The forward pass now outweighs the sampler: 2 copies x 8192 tokens x (2 x 4096 + 2 x 14,336)
+  // x 4 B = 2,415,919,104 B (2.25 GiB) > 3.85 x 1024 x 128,256 x 4 B = 2,022,563,020.8 B.
+  CHECK(*p.activation_peak_bytes == int64_t{2} * 8192 * (2 * 4096 + 2 * 14336) * 4);
+  // 80,777,700,967 requested - 32,188,153,856 - 2,415,919,104 - 268,435,456 non-torch
+  // = 45,905,192,551 B (42.75 GiB); blocks of 16 tokens x 32 layers x 2 x 8 x 128 x 4 B = 4 MiB:
+  // floor(45,905,192,551 / 4,194,304) = 10,944 blocks, 175,104 tokens (vLLM 10,956, 175,296).
+  CHECK(p.available_kv_cache_bytes == 45905192551);
+  CHECK(p.num_gpu_blocks == 10944);
+  CHECK(p.kv_cache_tokens == 175104);
+}
+
 TEST_CASE("engine: the sampler's top-k/top-p path sets its share of vLLM's activation peak", "[engine]") {
   // Llama-3.1-8B on an H100 at vLLM's big-GPU defaults (8192 batched tokens, 1024 sequences): the
   // sampler's 1024 rows x 128,256 logits x 4 B = 525,336,576 B per copy outweigh the forward pass.
@@ -379,18 +407,22 @@ TEST_CASE("engine: vLLM 0.14+ keeps the fused-MoE scratch while the sampler runs
 TEST_CASE("engine: the loaded model holds each distinct RoPE table", "[engine]") {
   // vLLM's RotaryEmbedding keeps a [positions, rotary_dim] cos/sin table in the model dtype,
   // one per distinct configuration. Llama-3.1-8B: 131,072 x 128 x 2 B = 33,554,432 B.
-  CHECK(rope_tables_bytes(test::model("llama-3.1-8b")) == 33554432);
+  auto rope = [](const char* id) {
+    const Model m = test::model(id);
+    return rope_tables_bytes(m, activation_dtype(m));
+  };
+  CHECK(rope("llama-3.1-8b") == 33554432);
   // Gemma-3-4B: its sliding layers' local table (131,072 x 256) and its global layers' table,
   // scaled linearly by 8 (1,048,576 x 256): 1,179,648 x 256 x 2 B = 603,979,776 B (0.5625 GiB; the
   // v0.19.0 H100 log loads 8.58 GiB where the parameters are 8.01 GiB).
-  CHECK(rope_tables_bytes(test::model("gemma-3-4b")) == 603979776);
+  CHECK(rope("gemma-3-4b") == 603979776);
   // Llama-4-Scout: max_position_embeddings 10,485,760 x 128 x 2 B = 2,684,354,560 B (2.5 GiB; the
   // tp 4 log loads 53.12 GiB where the parameters are 50.60 GiB per GPU).
-  CHECK(rope_tables_bytes(test::model("llama-4-scout")) == 2684354560);
+  CHECK(rope("llama-4-scout") == 2684354560);
   // DeepSeek-V3's MLA: the decoupled RoPE part, 163,840 x 64 x 2 B = 20,971,520 B.
-  CHECK(rope_tables_bytes(test::model("deepseek-v3")) == 20971520);
+  CHECK(rope("deepseek-v3") == 20971520);
   // A pure Mamba model has none.
-  CHECK(rope_tables_bytes(test::model("mamba2-2.7b")) == 0);
+  CHECK(rope("mamba2-2.7b") == 0);
 }
 
 TEST_CASE("engine: vLLM pads mxfp4 experts for the Marlin kernel on GPUs without FP4 tensor cores", "[engine]") {

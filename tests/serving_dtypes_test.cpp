@@ -53,6 +53,42 @@ TEST_CASE("flags win over every rule", "[dtype]") {
   CHECK(d.rules.state == DTypeRule::flag);
 }
 
+TEST_CASE("the engine's --dtype: activations, the auto KV cache and unquantized weights", "[dtype]") {
+  // vLLM's and SGLang's spellings; auto leaves the checkpoint's rule.
+  CHECK(parse_model_dtype("auto") == std::nullopt);
+  CHECK(parse_model_dtype("") == std::nullopt);
+  CHECK(parse_model_dtype("half") == DType::fp16);
+  CHECK(parse_model_dtype("float16") == DType::fp16);
+  CHECK(parse_model_dtype("bfloat16") == DType::bf16);
+  CHECK(parse_model_dtype("float") == DType::fp32);
+  CHECK(parse_model_dtype("float32") == DType::fp32);
+  CHECK_THROWS_WITH(parse_model_dtype("fp8"), Catch::Contains("not one of auto, half, float16, bfloat16, float, float32"));
+  CHECK_THROWS_WITH(parse_model_dtype("bfloat18"), Catch::Contains("did you mean 'bfloat16'"));
+
+  // Llama-3.1-8B (bf16 checkpoint) under --dtype float32: fp32 weights, activations, KV and state.
+  // KV: 32 layers x 2 (K, V) x 8 heads x 128 x 4 B = 262,144 B/token (vLLM 0.19 logs 175,296
+  // tokens in 42.80 GiB: 42.80 x 2^30 / 175,296 = 262,164 B, one block's rounding).
+  const Model llama = model("llama-3.1-8b");
+  const ServingDTypes d = serving_dtypes(llama, std::nullopt, std::nullopt, std::nullopt, DType::fp32);
+  CHECK(d.activation == DType::fp32);
+  CHECK(d.weights.linear == DType::fp32);
+  CHECK(d.rules.weights == DTypeRule::model_dtype);
+  CHECK(d.kv == DType::fp32);
+  CHECK(d.rules.kv == DTypeRule::activation);
+  CHECK(d.state == DType::fp32);
+  CacheOptions o;
+  o.kv_dtype = d.kv;
+  CHECK(kv_bytes_per_token(llama, o) == 32 * 2 * 8 * 128 * 4);
+  // An explicit KV dtype still wins.
+  CHECK(serving_dtypes(llama, std::nullopt, DType::fp8_e4m3, std::nullopt, DType::fp32).kv == DType::fp8_e4m3);
+
+  // DeepSeek-V3's fp8 checkpoint under --dtype float16: the weights stay fp8, the latent cache is fp16.
+  const ServingDTypes q = serving_dtypes(model("deepseek-v3"), std::nullopt, std::nullopt, std::nullopt, DType::fp16);
+  CHECK(q.weights.linear == DType::fp8_e4m3);
+  CHECK(q.rules.weights == DTypeRule::checkpoint);
+  CHECK(q.kv == DType::fp16);
+}
+
 TEST_CASE("quantization_config sets the weights' format; torch_dtype the activations", "[dtype][hf]") {
   // AutoAWQ / GPTQ checkpoints: 4-bit weights, activations in torch_dtype.
   const Model awq = tiny_llama(R"(, "torch_dtype": "float16", "quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128})");

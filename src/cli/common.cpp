@@ -62,6 +62,10 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--usd-per-gpu-hour", q.usd_per_gpu_hour, "Price per GPU-hour (default: the preset's)");
   app->add_option("--kv-dtype,--kv-cache-dtype", q.kv_dtype, "KV cache dtype: auto fp32 bf16 fp16 fp8 (= fp8_e4m3) fp8_e5m2 int8 int4 (default auto: the checkpoint's KV quantization, else the activation dtype)");
   app->add_option("--weight-dtype", q.weight_dtype, "Weight dtype for linear layers: auto or a dtype (default auto: as the checkpoint stores them; fp32 checkpoints in 16 bits)");
+  app->add_option("--dtype", q.dtype,
+                  "The engine's --dtype, the model's compute dtype: auto, half/float16, bfloat16, float/float32 "
+                  "(default auto: the checkpoint's torch_dtype, fp32 checkpoints in 16 bits); activations, the auto KV "
+                  "cache and state, and an unquantized checkpoint's weights take it");
   app->add_option("--state-dtype", q.state_dtype, "Recurrent (Mamba, linear-attention) state dtype: auto or a dtype (default auto: the checkpoint's, else the activation dtype)");
   app->add_option("--conv-state-width", q.conv_state_width,
                   "Mamba conv state columns: kernel-1 (vLLM) or kernel (transformers, mamba_ssm)")
@@ -270,8 +274,11 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   engine.profile = registry.resolve_engine(q.engine);
   const bool ideal = engine.profile.kind == EngineKind::ideal;
   const std::optional<DType> kv = ideal ? dtype(q.kv_dtype, "--kv-dtype") : engine_kv_cache_dtype(engine.profile, q.kv_dtype);
-  const ServingDTypes d = serving_dtypes(model, dtype(q.weight_dtype, "--weight-dtype"), kv, dtype(q.state_dtype, "--state-dtype"));
+  const std::optional<DType> model_dtype = parse_model_dtype(q.dtype);
+  const ServingDTypes d = serving_dtypes(model, dtype(q.weight_dtype, "--weight-dtype"), kv,
+                                         dtype(q.state_dtype, "--state-dtype"), model_dtype);
   MemoryOptions o;
+  o.model_dtype = model_dtype;
   o.weights = d.weights;
   o.dtype_rules = d.rules;
   o.cache.kv_dtype = d.kv;

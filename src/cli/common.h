@@ -36,6 +36,7 @@ struct QueryOptions {
   std::string kv_dtype;       // default: the model's dtype
   std::string weight_dtype;   // default: the model's dtype
   std::string state_dtype;    // default: the model's dtype
+  std::string dtype;          // the engine's --dtype (activations); default auto: the checkpoint's
   std::string conv_state_width = "kernel-1";
   std::string sliding_window_cache = "window";
   std::string mla_cache = "latent";

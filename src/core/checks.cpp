@@ -34,8 +34,9 @@ MemoryOptions memory_options(const Model& model, const Gpu& gpu, const DeployEng
                                              ? std::nullopt
                                              : std::optional<DType>(parse_dtype(engine.kv_cache_dtype)))
                                       : engine_kv_cache_dtype(profile, engine.kv_cache_dtype);
-  const ServingDTypes d = serving_dtypes(model, engine.quantization, kv, std::nullopt);
+  const ServingDTypes d = serving_dtypes(model, engine.quantization, kv, std::nullopt, engine.dtype);
   MemoryOptions o;
+  o.model_dtype = engine.dtype;
   o.weights = d.weights;
   o.dtype_rules = d.rules;
   o.cache.kv_dtype = d.kv;

@@ -24,6 +24,7 @@ struct DeployEngine {
   std::optional<int64_t> max_num_batched_tokens;  // default: the profile's
   std::string kv_cache_dtype;                     // "" = auto
   std::optional<DType> quantization;              // vLLM --quantization: the weights' format (nullopt = the checkpoint's)
+  std::optional<DType> dtype;                     // --dtype: the model's compute dtype (nullopt = auto)
   int64_t tensor_parallel_size = 1;
   int64_t data_parallel_size = 1;                 // vLLM --data-parallel-size (SGLang dp_size)
   bool enable_expert_parallel = false;            // vLLM --enable-expert-parallel: MoE layers over tp x dp GPUs

@@ -136,7 +136,7 @@ int64_t layer_blocks(const EnginePlan& p, const EngineGroup& g, SlidingBound bou
 
 }  // namespace
 
-int64_t rope_tables_bytes(const Model& model) {
+int64_t rope_tables_bytes(const Model& model, DType dtype) {
   std::vector<RopeTable> tables;
   for (const Layer& layer : model.layers)
     if (layer.mixer) std::visit([&](const auto& x) { add_rope_tables(x, model.max_context, tables); }, *layer.mixer);
@@ -145,7 +145,7 @@ int64_t rope_tables_bytes(const Model& model) {
     if (std::find(distinct.begin(), distinct.end(), t) == distinct.end()) distinct.push_back(t);
   int64_t elements = 0;
   for (const RopeTable& t : distinct) elements = add(elements, mul(t.positions, t.rotary_dim));
-  return element_bytes(activation_dtype(model), elements);
+  return element_bytes(dtype, elements);
 }
 
 bool native_fp4(const Gpu& gpu) {
@@ -188,7 +188,7 @@ int64_t fused_moe_workspace_bytes(const Model& model, const MemoryOptions& memor
   if (info(experts).bits < 8) return 0;
   const int64_t tp = memory.cache.tp;
   const int64_t rows = std::min(tokens, profile.moe_chunk_tokens);
-  const DType act = activation_dtype(model);
+  const DType act = activation_dtype(model, memory);
   int64_t widest = 0;
   for (const Layer& layer : model.layers) {
     const auto* moe = layer.mlp ? std::get_if<MoeMlp>(&*layer.mlp) : nullptr;
@@ -746,7 +746,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       q.weights_bytes = add(q.weights_bytes, draft_weight_bytes(engine, memory.weights, memory.cache.tp));
     }
     if (profile.rope_tables) {
-      q.rope_tables_bytes = rope_tables_bytes(part);
+      q.rope_tables_bytes = rope_tables_bytes(part, activation_dtype(model, memory));
       q.weights_bytes = add(q.weights_bytes, q.rope_tables_bytes);
     }
     q.mxfp4_padding_bytes = mxfp4_padding_bytes(model, memory, profile, gpu, stages[s].first, stages[s].second);

@@ -139,7 +139,7 @@ void apply_engine(MemoryPlan& memory, const EnginePlan& plan, int64_t batch, int
 int64_t max_batch_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& memory, int64_t context);
 
 // The RoPE cos/sin tables a model's layers build, in its activation dtype: each distinct table once.
-int64_t rope_tables_bytes(const Model& model);
+int64_t rope_tables_bytes(const Model& model, DType dtype);
 // Whether the GPU multiplies FP4 natively (its preset states an nvfp4 or mxfp4 peak: Blackwell).
 bool native_fp4(const Gpu& gpu);
 // The bytes the engine adds to layers [first_layer, end_layer) per GPU by creating mxfp4 experts

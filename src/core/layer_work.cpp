@@ -191,7 +191,7 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
   const int64_t tp = opt.cache.tp;
   w.tp = tp;
   w.hidden_size = model.hidden_size;
-  const DType act = activation_dtype(model);
+  const DType act = activation_dtype(model, opt);
   w.activation_bytes_per_element = info(act).bits / 8;
   // Per-GPU bytes of a tensor (as weight_bytes).
   const Parallel& par = opt.parallel;

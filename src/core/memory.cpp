@@ -72,7 +72,7 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
   int64_t widest = 0;
   for (const Layer& layer : model.layers) widest = std::max(widest, widest_intermediate(layer));
   mm.activation_elements_per_token = add(2 * model.hidden_size, ceil_div(widest, tp));
-  mm.activation_dtype = activation_dtype(model);
+  mm.activation_dtype = activation_dtype(model, opt);
   mm.logits_bytes_per_sequence = mul(ceil_div(model.vocab_size, tp), 4);
   mm.prefill_chunk = opt.prefill_chunk;
   mm.sharing = opt.sharing;
@@ -80,6 +80,10 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
   for (const Layer& layer : model.layers)
     if (kv_bytes_per_token(layer, opt.cache) > 0 && resident_window(layer, opt.cache) == 0) ++mm.full_kv_layers;
   return mm;
+}
+
+DType activation_dtype(const Model& model, const MemoryOptions& opt) {
+  return opt.model_dtype.value_or(activation_dtype(model));
 }
 
 // Peak of one forward pass: T tokens in flight, T = max(B, min(B*N, prefill_chunk)) (decode

@@ -23,6 +23,7 @@ struct LengthDist;  // core/length_dist.h
 struct MemoryOptions {
   WeightDTypes weights;                  // linear and expert weight formats
   DTypeRules dtype_rules;                // why each dtype was chosen (serving_dtypes.h)
+  std::optional<DType> model_dtype;      // the engine's --dtype, activations in it (nullopt: the checkpoint's)
   CacheOptions cache;                    // KV/state dtypes, conventions, tp
   Parallel parallel;                     // data and expert parallelism, the node (core/parallel.h)
   double gpu_memory_utilization = 0.90;  // fraction of the GPU's memory the engine may use (vLLM's default)
@@ -81,6 +82,8 @@ struct MemoryModel {
 // The KV offloaded and staged at a point.
 OffloadUse offload_at(const MemoryModel& mm, int64_t batch, int64_t context);
 MemoryModel memory_model(const Model& model, const MemoryOptions& opt);
+// The dtype activations run in: the engine's --dtype when given, else the checkpoint's rule.
+DType activation_dtype(const Model& model, const MemoryOptions& opt);
 
 // Peak activation/workspace bytes per GPU for a batch at a context (documented formula).
 int64_t activation_bytes(const MemoryModel& mm, int64_t batch, int64_t context);

@@ -1,5 +1,11 @@
 #include "core/serving_dtypes.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
 namespace kvplan {
 
 const char* name(DTypeRule rule) {
@@ -8,6 +14,7 @@ const char* name(DTypeRule rule) {
     case DTypeRule::checkpoint: return "checkpoint";
     case DTypeRule::activation: return "activations";
     case DTypeRule::served_16bit: return "fp32 checkpoint served in 16 bits";
+    case DTypeRule::model_dtype: return "--dtype";
   }
   return "?";
 }
@@ -17,13 +24,32 @@ DType activation_dtype(const Model& model) {
   return info(model.dtype).bits == 16 ? model.dtype : DType::bf16;
 }
 
+std::optional<DType> parse_model_dtype(const std::string& text) {
+  if (text.empty() || text == "auto") return std::nullopt;
+  const std::vector<std::string> names = {"auto", "half", "float16", "bfloat16", "float", "float32", "fp16", "bf16", "fp32"};
+  if (std::find(names.begin(), names.end(), text) == names.end())
+    throw Error("--dtype '" + text + "' is not one of auto, half, float16, bfloat16, float, float32 (the model's "
+                "compute dtype; weight formats are --quantization's)" + did_you_mean(text, names));
+  return parse_dtype(text);
+}
+
+namespace {
+bool unquantized(const Model& model) {
+  return info(model.dtype).bits >= 16 && info(model.expert_dtype.value_or(model.dtype)).bits >= 16;
+}
+}  // namespace
+
 ServingDTypes serving_dtypes(const Model& model, std::optional<DType> weights, std::optional<DType> kv,
-                             std::optional<DType> state) {
+                             std::optional<DType> state, std::optional<DType> model_dtype) {
   ServingDTypes s;
-  const DType act = activation_dtype(model);
+  const DType act = model_dtype.value_or(activation_dtype(model));
+  s.activation = act;
   if (weights) {
     s.weights = weight_dtypes(model, weights);
     s.rules.weights = DTypeRule::flag;
+  } else if (model_dtype && unquantized(model)) {
+    s.weights = weight_dtypes(model, act);
+    s.rules.weights = DTypeRule::model_dtype;
   } else if (model.dtype == DType::fp32) {
     s.weights = weight_dtypes(model, act);
     s.rules.weights = DTypeRule::served_16bit;

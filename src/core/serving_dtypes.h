@@ -19,6 +19,7 @@ enum class DTypeRule {
   checkpoint,    // as the checkpoint stores or declares it (quantization_config, kv_cache_scheme, mamba_ssm_dtype)
   activation,    // the activation dtype (the `auto` rule for KV cache and state)
   served_16bit,  // an fp32 checkpoint served in 16 bits (vLLM: fp32 configs resolve to a 16-bit dtype)
+  model_dtype,   // the engine's --dtype: an unquantized checkpoint's weights load in it
 };
 const char* name(DTypeRule rule);
 
@@ -32,15 +33,22 @@ struct DTypeRules {
 // given, else the weights' dtype when it is 16-bit, else bf16.
 DType activation_dtype(const Model& model);
 
+// The engine's --dtype (vLLM's and SGLang's, the model's compute dtype): auto (nullopt), half or
+// float16, bfloat16, float or float32 (kvplan's fp16, bf16, fp32 too). Throws Error otherwise.
+std::optional<DType> parse_model_dtype(const std::string& text);
+
 struct ServingDTypes {
+  DType activation = DType::bf16;  // the dtype activations (and `auto` KV and state) are in
   WeightDTypes weights;
   DType kv = DType::bf16;
   DType state = DType::bf16;
   std::optional<DType> conv;  // conv windows, when not in `state`: the activation dtype beside a declared state dtype
   DTypeRules rules;
 };
-// The dtypes for a query: each override when given, else the rule above.
+// The dtypes for a query: each override when given, else the rule above. `model_dtype` is the
+// engine's --dtype: activations in it, so `auto` KV and state too, and an unquantized checkpoint's
+// weights (vLLM casts them at load; quantized formats stay as stored).
 ServingDTypes serving_dtypes(const Model& model, std::optional<DType> weights, std::optional<DType> kv,
-                             std::optional<DType> state);
+                             std::optional<DType> state, std::optional<DType> model_dtype = std::nullopt);
 
 }  // namespace kvplan

@@ -19,6 +19,7 @@ const std::pair<const char*, const char*> kSglangNames[] = {
     {"data_parallel_size", "dp_size"},
     {"max_num_batched_tokens", "chunked_prefill_size"}, {"kv_cache_dtype", "kv_cache_dtype"},
     {"enforce_eager", "disable_cuda_graph"},            {"quantization", "quantization"},
+    {"dtype", "dtype"},
     {"enable_prefix_caching", "disable_radix_cache"},  // SGLang's is the negation
     {"max_mamba_cache_size", "max_mamba_cache_size"},   // SGLang only (kSglangOnly)
     {"disable_piecewise_cuda_graph", "disable_piecewise_cuda_graph"}};
@@ -143,6 +144,16 @@ const KeySpec kKeys[] = {
        throw Error("quantization '" + v + "' is not one kvplan models (fp8, awq, gptq, awq_marlin, gptq_marlin)" +
                        did_you_mean(v, names),
                    f.pos(k));
+     }},
+    {"engine", "dtype", "string", "auto", false,
+     "--dtype (vLLM and SGLang): the model's compute dtype, auto, half/float16, bfloat16 or float/float32; "
+     "activations, the auto KV cache and an unquantized checkpoint's weights take it",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       try {
+         d.spec.engine.dtype = parse_model_dtype(f.string(k));
+       } catch (const Error& e) {
+         throw Error(e.what(), f.pos(k));
+       }
      }},
     {"engine", "tensor_parallel_size", "integer", "1", false,
      "--tensor-parallel-size (SGLang tp_size): GPUs one replica is split over; memory is reported per GPU",

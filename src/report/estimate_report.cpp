@@ -85,7 +85,8 @@ Json to_json(const Estimate& e) {
               {"memory_bandwidth_bytes_per_s", e.gpu.memory_bandwidth_bytes_per_s},
               {"peak_bf16_flops", e.gpu.peak_flops_for(DType::bf16)}};
   j["workload"] = section(e, "workload");
-  j["options"] = {{"weight_dtype", name(o.weights.linear)},
+  j["options"] = {{"activation_dtype", name(activation_dtype(e.model, o))},
+                  {"weight_dtype", name(o.weights.linear)},
                   {"expert_weight_dtype", name(o.weights.expert)},
                   {"kv_dtype", name(o.cache.kv_dtype)},
                   {"state_dtype", name(o.cache.state_dtype)},
@@ -130,7 +131,9 @@ std::string render_table(const Estimate& e) {
                      human_count(e.params.active), name(e.model.dtype), e.model.layers.size(), layer_kinds);
   out += fmt::format("  workload   batch {} x context {} tokens, {}\n", group_digits(e.workload.batch),
                      group_digits(e.workload.context), layout_text(o));
-  out += fmt::format("  dtypes     weights {}{} ({}), KV {} ({}), state {} ({}){}\n", name(o.weights.linear),
+  out += fmt::format("  dtypes     {}weights {}{} ({}), KV {} ({}), state {} ({}){}\n",
+                     o.model_dtype ? fmt::format("activations {} (--dtype), ", name(*o.model_dtype)) : "",
+                     name(o.weights.linear),
                      o.weights.expert != o.weights.linear ? fmt::format(", experts {}", name(o.weights.expert)) : "",
                      name(o.dtype_rules.weights), name(o.cache.kv_dtype), name(o.dtype_rules.kv),
                      name(o.cache.state_dtype), name(o.dtype_rules.state),
