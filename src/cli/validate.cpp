@@ -55,6 +55,10 @@ ValidateInputs validate_inputs(const ValidateOptions& o, const Registry& registr
   QueryOptions& q = in.q;
   if (q.model.empty()) q.model = "llama-3.1-8b";
   if (q.weight_dtype.empty()) q.weight_dtype = "bf16";  // the reference linears run in bf16
+  // The reference kernels' activations are 16-bit: a wider --dtype would price work they do not do.
+  if (const std::optional<DType> d = parse_model_dtype(q.dtype); d && info(*d).bits != 16)
+    throw Error("--dtype " + q.dtype + ": validate runs its reference kernels with 16-bit activations (leave it auto, "
+                "or give bfloat16 or float16)");
   if (q.gpu.empty()) q.gpu = registry.has_gpu("h100-sxm-calibrated") ? "h100-sxm-calibrated" : "h100-sxm";
   in.model = registry.resolve_model(q.model);
   in.gpu = registry.resolve_gpu(q.gpu);
