@@ -566,3 +566,34 @@ TEST_CASE("decode_elementwise_bytes_per_s prices the decode step's element-wise 
   CHECK(part(a, "elementwise").time_s == part(k, "elementwise").time_s);
   CHECK(a.time_s == Approx(k.time_s - 64 * 0.5e-6));
 }
+
+TEST_CASE("a measured shape takes its own points instead of the weight stream grid", "[decode][stream]") {
+  // The grid puts every shape at 0.8 (m = 1) and 0.6 (m = 64); the table lists Mistral's lm_head
+  // (vocab 32000 x hidden 4096) at 0.70 (m = 1) and 0.64 (m = 64).
+  Efficiency e;
+  e.weight_stream_efficiency = stream_grid(0.8, 0.6);
+  e.weight_stream_shapes = shape_table({{64, 32000, 4096, 0.64}, {1, 32000, 4096, 0.70}}, "weight_stream_shapes");
+  // Sorted by (n, k, m) whatever the order given.
+  REQUIRE(e.weight_stream_shapes.points.size() == 2);
+  CHECK(e.weight_stream_shapes.points[0].m == 1);
+  CHECK(e.weight_stream(1, 32000, 4096) == Approx(0.70));
+  // m = 8: halfway in log2 m between its own points, (0.70 + 0.64) / 2 = 0.67; clamped outside them.
+  CHECK(e.weight_stream(8, 32000, 4096) == Approx(0.67));
+  CHECK(e.weight_stream(512, 32000, 4096) == Approx(0.64));
+  CHECK(e.weight_stream(0.5, 32000, 4096) == Approx(0.70));
+  // Another shape, even one that differs in k only: the grid's 0.8 and 0.7.
+  CHECK(e.weight_stream(1, 32000, 5120) == Approx(0.8));
+  CHECK(e.weight_stream(8, 32768, 4096) == Approx(0.7));
+  // The decode step's lm_head of Mistral-7B at batch 1: 32000 x 4096 x 2 B = 262,144,000 B at 0.70
+  // of 3.35e12 B/s, plus one kernel's 4 us (h100-sxm).
+  const Model m = model("mistral-7b-v0.1");
+  Gpu g = gpu("h100-sxm");
+  g.efficiency.weight_stream_efficiency = e.weight_stream_efficiency;
+  g.efficiency.weight_stream_shapes = e.weight_stream_shapes;
+  CHECK(part(decode_step(m, g, 1, 4096, options(m)), "lm_head").time_s == Approx(262144000.0 / (0.70 * 3.35e12) + 4e-6));
+  // A point given twice, or a size that is not positive, is refused.
+  CHECK_THROWS_WITH(shape_table({{1, 32000, 4096, 0.7}, {1, 32000, 4096, 0.6}}, "weight_stream_shapes"),
+                    "weight_stream_shapes point (m 1, n 32000, k 4096) is given twice");
+  CHECK_THROWS_WITH(shape_table({{1, 0, 4096, 0.7}}, "weight_stream_shapes"),
+                    "weight_stream_shapes point (m 1, n 0, k 4096): m, n and k must be positive");
+}

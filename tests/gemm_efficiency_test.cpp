@@ -112,6 +112,20 @@ TEST_CASE("gemm_efficiency parses from a preset and fails at file:line:col", "[g
         "test.yaml:9:5: 'gemm_efficiency' must be a list of {m, n, k, efficiency} maps");
 }
 
+TEST_CASE("weight_stream_shapes parses beside its grid and fails at file:line:col", "[gemm][gpu-yaml]") {
+  const std::string grid = "  weight_stream_efficiency:\n    - {m: 1, n: 4096, k: 4096, efficiency: 0.8}\n";
+  const Gpu g = parse_gpu_yaml(kvplan::test::gpu_preset(grid + "  weight_stream_shapes:\n"
+                                                                "    - {m: 1, n: 32000, k: 4096, efficiency: 0.7}\n"),
+                               "test.yaml");
+  CHECK(g.efficiency.weight_stream(1, 32000, 4096) == Approx(0.7));
+  CHECK(g.efficiency.weight_stream(1, 4096, 4096) == Approx(0.8));
+  CHECK(parse_error(kvplan::test::gpu_preset("  weight_stream_shapes:\n    - {m: 1, n: 32000, k: 4096, efficiency: 0.7}\n")) ==
+        "test.yaml:8:5: 'weight_stream_shapes' needs the 'weight_stream_efficiency' grid for the shapes it does not list");
+  CHECK(parse_error(kvplan::test::gpu_preset(grid + "  weight_stream_shapes:\n"
+                                                    "    - {m: 1, n: 32000, k: 4096, efficiency: 1.5}\n")) ==
+        "test.yaml:10:45: weight_stream_shapes 'efficiency' must be a fraction in (0, 1], got 1.5");
+}
+
 namespace {
 // Prefill attention: tokens in {1024, 4096}, head_dim in {64, 128}; 0.1 + 0.2 [tokens = 4096] + 0.1
 // [head_dim = 128], every corner distinct.

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
+#include <set>
+#include <utility>
 
 #include "cli/subcommands.h"
 #include "core/error.h"
@@ -14,6 +17,7 @@
 #include "io/gpu_yaml.h"
 #if KVPLAN_HAVE_CUDA
 #include "core/decode.h"
+#include "core/layer_work.h"
 #include "core/prefill.h"
 #include "gpu/host/fit.h"
 #include "gpu/run.h"
@@ -46,6 +50,26 @@ MemoryOptions reference_memory(const Model& m, const Gpu& base, const Registry& 
   q.weight_dtype = "bf16";
   q.engine = "ideal";
   return memory_options_of(q, m, base, registry);
+}
+
+// The bundled models' own decode weight matrices (every dense projection and the lm_head at tensor
+// parallel 1), each timed as the weight-stream grid's shapes: cuBLAS picks its kernel by the exact
+// shape, which a grid over powers of two does not see (docs/timing.md "Decode weights by shape").
+void calibrate_model_shapes(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
+  std::set<std::pair<int64_t, int64_t>> shapes;
+  for (const std::string& id : registry.model_ids()) {
+    const Model m = registry.resolve_model(id);
+    const ModelWork w = model_work(m, reference_memory(m, base, registry));
+    for (const Gemm& g : w.gemms)
+      if (!g.routed) shapes.insert({std::llround(g.n), std::llround(g.k)});
+    shapes.insert({std::llround(w.lm_head_gemm.n), std::llround(w.lm_head_gemm.k)});
+  }
+  c.shape_runs = gpu::time_weight_shapes({shapes.begin(), shapes.end()}, ProgressLine{});
+  c.methods.push_back(fmt::format(
+      "weight_stream_shapes (the bundled models' own decode weight matrices): the {} distinct (n, k) of every bundled "
+      "model's dense projections and lm_head at tensor parallel 1, each timed as weight_stream_efficiency's shapes (m "
+      "1, 8, 32, 128); a GEMM of a listed (n, k) takes its own points, interpolated in log2(m), instead of the grid",
+      shapes.size()));
 }
 
 // The element-wise kernels of Llama-3.1-8B's whole prefills at 4K and 16K tokens (every layer's fused
@@ -238,6 +262,7 @@ void run_calibrate_command(const CalibrateOptions& o, Globals& globals) {
   }
   const Gpu base = registry.resolve_gpu(base_id);
   c = gpu::run_calibrate(base, ProgressLine{});
+  calibrate_model_shapes(base, c, registry);
   calibrate_on_steps(base, c, registry);
   const std::string yaml = gpu::render_calibrated_preset(base, c);
   parse_gpu_yaml(yaml, o.out, base.id + "-calibrated");  // what we write must load

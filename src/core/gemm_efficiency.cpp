@@ -60,6 +60,37 @@ GemmGrid gemm_grid(const std::vector<GemmPoint>& points, const std::string& key)
   return g;
 }
 
+ShapeTable shape_table(const std::vector<GemmPoint>& points, const std::string& key) {
+  ShapeTable t;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, double> at;
+  for (const GemmPoint& p : points) {
+    if (p.m <= 0 || p.n <= 0 || p.k <= 0)
+      throw Error(key + " point " + shape(p.m, p.n, p.k) + ": m, n and k must be positive");
+    if (!(p.efficiency > 0 && p.efficiency <= 1))
+      throw Error(key + " point " + shape(p.m, p.n, p.k) + ": efficiency must be in (0, 1]");
+    if (!at.emplace(std::tuple{p.n, p.k, p.m}, p.efficiency).second)
+      throw Error(key + " point " + shape(p.m, p.n, p.k) + " is given twice");
+  }
+  for (const auto& [nkm, e] : at) t.points.push_back({std::get<2>(nkm), std::get<0>(nkm), std::get<1>(nkm), e});
+  return t;
+}
+
+std::optional<double> ShapeTable::at(double m, double n, double k) const {
+  // The points of (n, k), contiguous and ascending in m.
+  const auto same = [&](const GemmPoint& p) {
+    return static_cast<double>(p.n) == n && static_cast<double>(p.k) == k;
+  };
+  const auto first = std::find_if(points.begin(), points.end(), same);
+  if (first == points.end()) return std::nullopt;
+  const auto last = std::find_if_not(first, points.end(), same);
+  std::vector<int64_t> ms;
+  for (auto it = first; it != last; ++it) ms.push_back(it->m);
+  const auto [i, w] = locate(ms, m);
+  const double lo = first[static_cast<std::ptrdiff_t>(i)].efficiency;
+  const double hi = first[static_cast<std::ptrdiff_t>(std::min(i + 1, ms.size() - 1))].efficiency;
+  return (1 - w) * lo + w * hi;
+}
+
 double interpolate_gemm_efficiency(const GemmGrid& grid, double m, double n, double k) {
   const auto [im, wm] = locate(grid.m, m);
   const auto [in, wn] = locate(grid.n, n);

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,23 @@ GemmGrid gemm_grid(const std::vector<GemmPoint>& points, const std::string& key 
 // Trilinear interpolation in log2(m), log2(n), log2(k) over the grid, each coordinate clamped to
 // the grid's range (one value along an axis with a single point). The grid must not be empty.
 double interpolate_gemm_efficiency(const GemmGrid& grid, double m, double n, double k);
+
+// Measured shapes (`weight_stream_shapes:`): whole (n, k) matrices, each at one or more m, for
+// shapes a grid over powers of two cannot see (cuBLAS picks its kernel by the exact shape: a
+// 32000 x 4096 vocab projection streams at 0.73 of the H200's datasheet where 32768 x 4096 reaches
+// 0.86). Points sorted by (n, k, m), distinct.
+struct ShapeTable {
+  std::vector<GemmPoint> points;
+  bool empty() const { return points.empty(); }
+  // The efficiency of the measured shape (n, k) at m, interpolated in log2(m) over its own points
+  // and clamped to them; nullopt when (n, k) was not measured.
+  std::optional<double> at(double m, double n, double k) const;
+  bool operator==(const ShapeTable&) const = default;
+};
+
+// The table of `points`; throws Error as gemm_grid does for a size that is not positive, an
+// efficiency outside (0, 1] or a point given twice.
+ShapeTable shape_table(const std::vector<GemmPoint>& points, const std::string& key);
 
 // One measured prefill attention: a causal pass whose queries attend to up to `tokens` keys, at
 // `head_dim` (the query/key head size), ran at `efficiency` of the dense bf16 peak.

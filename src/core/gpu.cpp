@@ -15,6 +15,7 @@ double Efficiency::gemm(double m, double n, double k) const {
 }
 
 double Efficiency::weight_stream(double m, double n, double k) const {
+  if (const std::optional<double> e = weight_stream_shapes.at(m, n, k)) return *e;
   return interpolate_gemm_efficiency(weight_stream_efficiency, m, n, k);
 }
 

@@ -38,6 +38,9 @@ struct Efficiency {
   // bytes / time / datasheet bandwidth of [m, k] x [k, n] at decode-sized m; empty:
   // bandwidth_fraction and lm_head_bandwidth_fraction.
   GemmGrid weight_stream_efficiency;
+  // Whole shapes measured apart (`weight_stream_shapes:`, the bundled models' own matrices): a
+  // decode weight GEMM of a listed (n, k) takes its shape's points instead of the grid's.
+  ShapeTable weight_stream_shapes;
   // The decode step's element-wise kernels, whose activations stay in L2 from one kernel to the
   // next (bytes/s, may exceed the HBM datasheet); unset: elementwise_bandwidth_fraction.
   std::optional<double> decode_elementwise_bytes_per_s;
@@ -69,7 +72,8 @@ struct Efficiency {
   // and clamped at its edges, or flops_fraction without a grid.
   double gemm(double m, double n, double k) const;
   // The fraction of the datasheet bandwidth a decode weight GEMM [m, k] x [k, n] streams its
-  // weights at: weight_stream_efficiency interpolated and clamped. The grid must not be empty.
+  // weights at: the measured shape's points when (n, k) is listed, else weight_stream_efficiency
+  // interpolated and clamped. The grid must not be empty.
   double weight_stream(double m, double n, double k) const;
   // The fraction of the bf16 peak a causal prefill attention pass reaches whose queries attend to
   // up to `tokens` keys at `head_dim`: the grid interpolated and clamped, or attention_flops_fraction.

@@ -19,7 +19,15 @@ namespace kvplan::gpu {
 
 namespace {
 
-TimingOptions timing(double max_time_s) { return timing_options(max_time_s, 300); }
+// Cold L2 before each sample, and clean: the flush buffer is read back after its memset, so the
+// timed graph does not pay for writing L2's dirty lines back to DRAM (about 15 us on an H200, a
+// fifth of a 262 MB vocab projection timed alone; an engine's step finds no such backlog).
+// KVPLAN_DIRTY_FLUSH=1 keeps the memset-only flush, for before/after runs.
+TimingOptions timing(double max_time_s) {
+  TimingOptions o = timing_options(max_time_s, 300);
+  o.clean_l2 = std::getenv("KVPLAN_DIRTY_FLUSH") == nullptr;
+  return o;
+}
 
 // Times a list of ops captured in one CUDA graph (launch gaps as an engine's graph has them).
 SampleStats time_graph(Timer& t, const std::vector<const StepOp*>& ops, const TimingOptions& o) {
@@ -321,6 +329,60 @@ std::vector<GraphTiming> time_component(const Model& model, const CacheOptions& 
   return out;
 }
 
+namespace {
+
+// The decode step's rows (batch x query tokens) at which weight streams are timed.
+constexpr int64_t kStreamRows[] = {1, 8, 32, 128};
+
+// One decode weight shape [m, k] x [k, n] at each of kStreamRows: per m one CUDA graph of
+// back-to-back cuBLAS GEMMs (32, or as many as hold 4 GiB of weights, at least 4) on up to 1 GiB
+// of distinct weights, as the weights component runs them; cold L2 before each replay, median.
+void time_weight_stream(Timer& timer, Blas& blas, const TimingOptions& o, int64_t n, int64_t k,
+                        std::vector<Calibration::StreamRun>& out, const Progress& progress) {
+  const int64_t pool_bytes = int64_t{1} << 30;
+  const int64_t weight_bytes = n * k * 2;
+  const int64_t launches = std::clamp<int64_t>((int64_t{4} << 30) / weight_bytes, 4, 32);
+  const int64_t copies = std::clamp<int64_t>(pool_bytes / weight_bytes, 1, launches);
+  std::vector<DeviceBuffer> weights;
+  for (int64_t i = 0; i < copies; ++i) {
+    weights.emplace_back(weight_bytes);
+    fill_random_bf16(weights.back().get(), n * k, static_cast<uint64_t>(61 + i), -0.05f, 0.05f, timer.stream());
+  }
+  const int64_t max_m = kStreamRows[std::size(kStreamRows) - 1];
+  DeviceBuffer x(max_m * k * 2), y(max_m * n * 2);
+  fill_random_bf16(x.get(), max_m * k, 62, -1, 1, timer.stream());
+  for (const int64_t m : kStreamRows) {
+    progress(fmt::format("decode weight streams: m {} n {} k {}", m, n, k));
+    std::vector<StepOp> ops;
+    for (int64_t i = 0; i < launches; ++i) {
+      void* w = weights[static_cast<size_t>(i % copies)].get();
+      Blas* b = &blas;
+      ops.push_back({"weights", "gemm", weight_bytes, 2.0 * static_cast<double>(m * n * k),
+                     [b, w, xp = x.get(), yp = y.get(), m, n, k](cudaStream_t st) {
+                       b->set_stream(st);
+                       b->linear(w, xp, yp, n, k, m);
+                     }});
+    }
+    std::vector<const StepOp*> list;
+    for (const StepOp& op : ops) list.push_back(&op);
+    out.push_back({m, n, k, launches, launches * weight_bytes, time_graph(timer, list, o).median_s});
+  }
+}
+
+}  // namespace
+
+std::vector<Calibration::StreamRun> time_weight_shapes(const std::vector<std::pair<int64_t, int64_t>>& shapes,
+                                                       const Progress& progress) {
+  const DeviceInfo device = device_info("calibrate");
+  Timer timer(device.l2_bytes);
+  const TimingOptions o = timing(0.3);
+  Blas blas;
+  blas.set_stream(timer.stream());
+  std::vector<Calibration::StreamRun> out;
+  for (const auto& [n, k] : shapes) time_weight_stream(timer, blas, o, n, k, out, progress);
+  return out;
+}
+
 Calibration run_calibrate(const Gpu& base, const Progress& progress) {
   Calibration c;
   c.device = device_info("calibrate");
@@ -504,47 +566,18 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
     // them. Wide shapes start at 4096 x 4096 (32 MiB, 7 us of bytes), so that the per-kernel cost
     // subtracted below stays a small share of their time; n = 256 is the narrow projections (an SSM's
     // x_proj, MLA's latent down-projection), whose few output rows leave most of the GPU idle.
-    const int64_t ms[] = {1, 8, 32, 128}, ns[] = {256, 4096, 16384, 65536, 131072}, ks[] = {4096, 16384};
-    const int64_t pool_bytes = int64_t{1} << 30;
+    const int64_t ns[] = {256, 4096, 16384, 65536, 131072}, ks[] = {4096, 16384};
+    const int64_t* ms = kStreamRows;
     blas.set_stream(timer.stream());
     for (const int64_t n : ns)
-      for (const int64_t k : ks) {
-        const int64_t weight_bytes = n * k * 2;
-        // 32 launches, fewer for the largest weights (at least 4 and 4 GiB of weights a replay).
-        const int64_t launches = std::clamp<int64_t>((int64_t{4} << 30) / weight_bytes, 4, 32);
-        const int64_t copies = std::clamp<int64_t>(pool_bytes / weight_bytes, 1, launches);
-        std::vector<DeviceBuffer> weights;
-        for (int64_t i = 0; i < copies; ++i) {
-          weights.emplace_back(weight_bytes);
-          fill_random_bf16(weights.back().get(), n * k, static_cast<uint64_t>(61 + i), -0.05f, 0.05f, timer.stream());
-        }
-        const int64_t max_m = ms[std::size(ms) - 1];
-        DeviceBuffer x(max_m * k * 2), y(max_m * n * 2);
-        fill_random_bf16(x.get(), max_m * k, 62, -1, 1, timer.stream());
-        for (const int64_t m : ms) {
-          progress(fmt::format("decode weight streams: m {} n {} k {}", m, n, k));
-          std::vector<StepOp> ops;
-          for (int64_t i = 0; i < launches; ++i) {
-            void* w = weights[static_cast<size_t>(i % copies)].get();
-            Blas* b = &blas;
-            ops.push_back({"weights", "gemm", weight_bytes, 2.0 * static_cast<double>(m * n * k),
-                           [b, w, xp = x.get(), yp = y.get(), m, n, k](cudaStream_t st) {
-                             b->set_stream(st);
-                             b->linear(w, xp, yp, n, k, m);
-                           }});
-          }
-          std::vector<const StepOp*> list;
-          for (const StepOp& op : ops) list.push_back(&op);
-          c.stream_runs.push_back({m, n, k, launches, launches * weight_bytes, time_graph(timer, list, o).median_s});
-        }
-      }
+      for (const int64_t k : ks) time_weight_stream(timer, blas, o, n, k, c.stream_runs, progress);
     c.methods.push_back(fmt::format(
         "weight_stream_efficiency (the decode step's dense weight GEMMs and lm_head by shape): cuBLAS bf16 GEMMs "
         "(cublasGemmEx, fp32 accumulate) of [m, k] x [k, n], m in {{{}}} rows, n in {{{}}}, k in {{{}}}, each shape "
         "as back-to-back GEMMs in one CUDA graph (32, or as many as hold 4 GiB of weights, at least 4) on up to 1 GiB "
         "of distinct weights, cold L2 before each replay, median replay; weight bytes / (time - launches x "
         "kernel_overhead_s) / datasheet bandwidth, at most 1",
-        fmt::join(ms, ", "), fmt::join(ns, ", "), fmt::join(ks, ", ")));
+        fmt::join(ms, ms + std::size(kStreamRows), ", "), fmt::join(ns, ", "), fmt::join(ks, ", ")));
   }
   progress("MoE experts in a CUDA graph");
   {

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/gpu.h"
@@ -60,6 +61,10 @@ struct StepCase {
 DeviceInfo local_device(const std::string& command);
 ValidateReport run_validate(const ValidateRequest& r, const Progress& progress);
 Calibration run_calibrate(const Gpu& base, const Progress& progress);
+// Whole decode weight matrices (n, k), each at the weight-stream grid's rows (1, 8, 32, 128) as
+// run_calibrate times the grid: weight_stream_shapes.
+std::vector<Calibration::StreamRun> time_weight_shapes(const std::vector<std::pair<int64_t, int64_t>>& shapes,
+                                                       const Progress& progress);
 // Each case's engine-like decode step (gpu/decode_step.h) in one CUDA graph, cold L2 before each
 // replay, median replay as validate's "decode step (graph)"; a case's buffers are freed before the
 // next is built. GraphTiming's kernels and bytes are the step's own.

@@ -56,6 +56,13 @@ GemmGrid parse_gemm_grid(const YAML::Node& list, const std::string& source, cons
                     [&key](const std::vector<GemmPoint>& p) { return gemm_grid(p, key); });
 }
 
+ShapeTable parse_shape_table(const YAML::Node& list, const std::string& source, const std::string& key) {
+  return parse_grid(list, source, key,
+                    std::array<std::pair<const char*, int64_t GemmPoint::*>, 3>{
+                        {{"m", &GemmPoint::m}, {"n", &GemmPoint::n}, {"k", &GemmPoint::k}}},
+                    [&key](const std::vector<GemmPoint>& p) { return shape_table(p, key); });
+}
+
 AttentionGrid parse_attention_grid(const YAML::Node& list, const std::string& source) {
   return parse_grid(list, source, "attention_efficiency",
                     std::array<std::pair<const char*, int64_t AttentionPoint::*>, 2>{
@@ -173,6 +180,13 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     if (e.has("weight_stream_efficiency"))
       x.weight_stream_efficiency =
           parse_gemm_grid(e.node("weight_stream_efficiency"), source, "weight_stream_efficiency");
+    e.expect("weight_stream_shapes");
+    if (e.has("weight_stream_shapes")) {
+      if (x.weight_stream_efficiency.empty())
+        throw Error("'weight_stream_shapes' needs the 'weight_stream_efficiency' grid for the shapes it does not list",
+                    e.pos("weight_stream_shapes"));
+      x.weight_stream_shapes = parse_shape_table(e.node("weight_stream_shapes"), source, "weight_stream_shapes");
+    }
     e.expect("decode_elementwise_bytes_per_s");
     if (e.has("decode_elementwise_bytes_per_s")) {
       x.decode_elementwise_bytes_per_s = e.number("decode_elementwise_bytes_per_s");

@@ -227,17 +227,24 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
                                 p.m, p.n, p.k, p.efficiency));
     e.gemm_efficiency = kvplan::gemm_grid(points);
   }
-  if (!c.stream_runs.empty()) {
+  // A narrow shape's few microseconds can fall within its launches' per-kernel cost plus the
+  // datasheet's bytes time: up to twice the datasheet it is written as 1 (the prediction is then
+  // that cost plus the bytes at the datasheet rate, about what was measured); beyond, an error.
+  const auto stream_fractions = [&](const std::vector<Calibration::StreamRun>& runs, const char* name) {
     std::vector<GemmPoint> points;
-    for (const GemmPoint& p : weight_stream_points(c, graph_gap_s, bw)) {
-      const std::string key = fmt::format("weight_stream_efficiency at m {} n {} k {}", p.m, p.n, p.k);
-      // A narrow shape's few microseconds can fall within its launches' per-kernel cost plus the
-      // datasheet's bytes time: up to twice the datasheet it is written as 1 (the prediction is then
-      // that cost plus the bytes at the datasheet rate, about what was measured); beyond, an error.
+    for (const GemmPoint& p : weight_stream_points(runs, graph_gap_s, bw)) {
+      const std::string key = fmt::format("{} at m {} n {} k {}", name, p.m, p.n, p.k);
       const double f = p.efficiency > 1 && p.efficiency <= 2 ? 1.0 : fraction(p.efficiency * bw, bw, key.c_str());
       points.push_back({p.m, p.n, p.k, f});
     }
-    e.weight_stream_efficiency = kvplan::gemm_grid(points, "weight_stream_efficiency");
+    return points;
+  };
+  if (!c.stream_runs.empty()) {
+    e.weight_stream_efficiency =
+        kvplan::gemm_grid(stream_fractions(c.stream_runs, "weight_stream_efficiency"), "weight_stream_efficiency");
+    if (!c.shape_runs.empty())
+      e.weight_stream_shapes =
+          kvplan::shape_table(stream_fractions(c.shape_runs, "weight_stream_shapes"), "weight_stream_shapes");
   }
   if (c.decode_elementwise_bytes_per_s > 0) {
     e.decode_elementwise_bytes_per_s = c.decode_elementwise_bytes_per_s;
@@ -274,9 +281,10 @@ std::vector<GemmPoint> gemm_points(const Calibration& c, double kernel_overhead_
   return points;
 }
 
-std::vector<GemmPoint> weight_stream_points(const Calibration& c, double kernel_overhead_s, double bandwidth) {
+std::vector<GemmPoint> weight_stream_points(const std::vector<Calibration::StreamRun>& runs, double kernel_overhead_s,
+                                            double bandwidth) {
   std::vector<GemmPoint> points;
-  for (const Calibration::StreamRun& r : c.stream_runs)
+  for (const Calibration::StreamRun& r : runs)
     points.push_back({r.m, r.n, r.k,
                       efficiency_after_overhead(static_cast<double>(r.bytes), r.time_s, r.kernels, kernel_overhead_s,
                                                 bandwidth)});
@@ -360,6 +368,11 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   grid_points("  weight_stream_efficiency:  # decode weight GEMM [m, k] x [k, n]: weight bytes / time / datasheet "
               "bandwidth (calibration.method)\n",
               e.weight_stream_efficiency);
+  if (!e.weight_stream_shapes.empty()) {
+    y += "  weight_stream_shapes:  # whole matrices measured apart, as the grid (calibration.method)\n";
+    for (const GemmPoint& p : e.weight_stream_shapes.points)
+      y += fmt::format("    - {{m: {}, n: {}, k: {}, efficiency: {:.4f}}}\n", p.m, p.n, p.k, p.efficiency);
+  }
   if (e.decode_elementwise_bytes_per_s)
     y += fmt::format("  decode_elementwise_bytes_per_s: {:.4g}\n", *e.decode_elementwise_bytes_per_s);
   if (e.elementwise_kernel_overhead_s)
@@ -441,13 +454,17 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
                     "model's",
                     "pass", c.attention_graphs);
   }
-  if (!c.stream_runs.empty()) {
-    y += "  weight_stream_graphs:  # back-to-back cuBLAS bf16 GEMMs at decode-sized m in one CUDA graph, cold L2; bytes = "
-         "weights\n";
-    for (const Calibration::StreamRun& r : c.stream_runs)
+  const auto stream_graphs = [&y](const char* header, const std::vector<Calibration::StreamRun>& runs) {
+    if (runs.empty()) return;
+    y += header;
+    for (const Calibration::StreamRun& r : runs)
       y += fmt::format("    - {{m: {}, n: {}, k: {}, kernels: {}, bytes: {}, time_s: {:.4e}}}\n", r.m, r.n, r.k, r.kernels,
                        r.bytes, r.time_s);
-  }
+  };
+  stream_graphs("  weight_stream_graphs:  # back-to-back cuBLAS bf16 GEMMs at decode-sized m in one CUDA graph, cold L2; "
+                "bytes = weights\n",
+                c.stream_runs);
+  stream_graphs("  weight_shape_graphs:  # the same for the bundled models' own matrices\n", c.shape_runs);
   y += fmt::format("  gemm_bf16_flops: {:.4g}\n", c.gemm_flops);
   y += fmt::format("  prefill_attention_flops: {:.4g}\n", c.prefill_attention_flops);
   if (!c.gemm_runs.empty()) {

@@ -130,6 +130,8 @@ struct Calibration {
     double time_s = 0;
   };
   std::vector<StreamRun> stream_runs;
+  // The bundled models' own matrices, timed as the grid's shapes (weight_stream_shapes).
+  std::vector<StreamRun> shape_runs;
   // Prefill attention by length (attention_efficiency): per head size and prompt length one CUDA
   // graph of `kernels` launches of the causal attention, a prefill's attention phase; efficiency as
   // for the GEMMs (attention_points). attention_flops_fraction = the point at kAttentionReference;
@@ -200,7 +202,8 @@ std::vector<GemmPoint> gemm_points(const Calibration& c, double kernel_overhead_
 std::vector<AttentionPoint> attention_points(const Calibration& c, double kernel_overhead_s, double bf16_peak);
 // The weight stream grid: per graph weight bytes / (time - kernels x kernel_overhead_s) / bandwidth
 // (0 where the overhead would take the whole time; calibrated_efficiency rejects it).
-std::vector<GemmPoint> weight_stream_points(const Calibration& c, double kernel_overhead_s, double bandwidth);
+std::vector<GemmPoint> weight_stream_points(const std::vector<Calibration::StreamRun>& runs, double kernel_overhead_s,
+                                            double bandwidth);
 
 // Efficiency block derived from a calibration against the preset's datasheet figures; a figure
 // left at 0 keeps the base preset's value. Throws kvplan::Error when a measured fraction of the
