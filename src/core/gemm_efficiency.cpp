@@ -28,6 +28,17 @@ std::pair<size_t, double> locate(const std::vector<int64_t>& axis, double x) {
   return {hi - 1, (std::log2(x) - lo_v) / (hi_v - lo_v)};
 }
 
+// Checks a measured point (positive sizes, an efficiency in (0, 1]) and files it under `where`,
+// once: the checks every list of GEMM points shares, each error naming the preset key.
+void add_point(std::map<std::tuple<int64_t, int64_t, int64_t>, double>& at,
+               const std::tuple<int64_t, int64_t, int64_t>& where, const GemmPoint& p, const std::string& key) {
+  if (p.m <= 0 || p.n <= 0 || p.k <= 0)
+    throw Error(key + " point " + shape(p.m, p.n, p.k) + ": m, n and k must be positive");
+  if (!(p.efficiency > 0 && p.efficiency <= 1))
+    throw Error(key + " point " + shape(p.m, p.n, p.k) + ": efficiency must be in (0, 1]");
+  if (!at.emplace(where, p.efficiency).second) throw Error(key + " point " + shape(p.m, p.n, p.k) + " is given twice");
+}
+
 }  // namespace
 
 GemmGrid gemm_grid(const std::vector<GemmPoint>& points, const std::string& key) {
@@ -35,12 +46,7 @@ GemmGrid gemm_grid(const std::vector<GemmPoint>& points, const std::string& key)
   if (points.empty()) return g;
   std::map<std::tuple<int64_t, int64_t, int64_t>, double> at;
   for (const GemmPoint& p : points) {
-    if (p.m <= 0 || p.n <= 0 || p.k <= 0)
-      throw Error(key + " point " + shape(p.m, p.n, p.k) + ": m, n and k must be positive");
-    if (!(p.efficiency > 0 && p.efficiency <= 1))
-      throw Error(key + " point " + shape(p.m, p.n, p.k) + ": efficiency must be in (0, 1]");
-    if (!at.emplace(std::tuple{p.m, p.n, p.k}, p.efficiency).second)
-      throw Error(key + " point " + shape(p.m, p.n, p.k) + " is given twice");
+    add_point(at, {p.m, p.n, p.k}, p, key);
     g.m.push_back(p.m);
     g.n.push_back(p.n);
     g.k.push_back(p.k);
@@ -62,15 +68,8 @@ GemmGrid gemm_grid(const std::vector<GemmPoint>& points, const std::string& key)
 
 ShapeTable shape_table(const std::vector<GemmPoint>& points, const std::string& key) {
   ShapeTable t;
-  std::map<std::tuple<int64_t, int64_t, int64_t>, double> at;
-  for (const GemmPoint& p : points) {
-    if (p.m <= 0 || p.n <= 0 || p.k <= 0)
-      throw Error(key + " point " + shape(p.m, p.n, p.k) + ": m, n and k must be positive");
-    if (!(p.efficiency > 0 && p.efficiency <= 1))
-      throw Error(key + " point " + shape(p.m, p.n, p.k) + ": efficiency must be in (0, 1]");
-    if (!at.emplace(std::tuple{p.n, p.k, p.m}, p.efficiency).second)
-      throw Error(key + " point " + shape(p.m, p.n, p.k) + " is given twice");
-  }
+  std::map<std::tuple<int64_t, int64_t, int64_t>, double> at;  // by (n, k, m)
+  for (const GemmPoint& p : points) add_point(at, {p.n, p.k, p.m}, p, key);
   for (const auto& [nkm, e] : at) t.points.push_back({std::get<2>(nkm), std::get<0>(nkm), std::get<1>(nkm), e});
   return t;
 }
