@@ -29,7 +29,7 @@ std::optional<DType> parse_model_dtype(const std::string& text) {
   const std::vector<std::string> names = {"auto", "half", "float16", "bfloat16", "float", "float32", "fp16", "bf16", "fp32"};
   if (std::find(names.begin(), names.end(), text) == names.end())
     throw Error("--dtype '" + text + "' is not one of auto, half, float16, bfloat16, float, float32 (the model's "
-                "compute dtype; weight formats are --quantization's)" + did_you_mean(text, names));
+                "compute dtype; weight formats are --weight-dtype's, a deploy file's quantization)" + did_you_mean(text, names));
   return parse_dtype(text);
 }
 
