@@ -584,6 +584,17 @@ TEST_CASE("a measured shape takes its own points instead of the weight stream gr
   // Another shape, even one that differs in k only: the grid's 0.8 and 0.7.
   CHECK(e.weight_stream(1, 32000, 5120) == Approx(0.8));
   CHECK(e.weight_stream(8, 32768, 4096) == Approx(0.7));
+  // Neighbouring shapes in one table keep their own points: (32000, 4096) sits between (4096,
+  // 4096) and (32000, 5120) in the table's order, and each lookup stays within its shape.
+  Efficiency three = e;
+  three.weight_stream_shapes = shape_table({{1, 32000, 5120, 0.50}, {64, 32000, 5120, 0.40}, {1, 32000, 4096, 0.70},
+                                            {64, 32000, 4096, 0.64}, {1, 4096, 4096, 0.30}},
+                                           "weight_stream_shapes");
+  CHECK(three.weight_stream(8, 32000, 4096) == Approx(0.67));
+  CHECK(three.weight_stream(8, 32000, 5120) == Approx(0.45));  // (0.50 + 0.40) / 2
+  CHECK(three.weight_stream(64, 4096, 4096) == Approx(0.30));  // one point: every m
+  // A tensor-parallel shard's shape (n 16000) is not the listed whole matrix: the grid.
+  CHECK(three.weight_stream(1, 16000, 4096) == Approx(0.8));
   // The decode step's lm_head of Mistral-7B at batch 1: 32000 x 4096 x 2 B = 262,144,000 B at 0.70
   // of 3.35e12 B/s, plus one kernel's 4 us (h100-sxm).
   const Model m = model("mistral-7b-v0.1");

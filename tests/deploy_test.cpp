@@ -174,7 +174,9 @@ TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
   CHECK(half.spec.engine.dtype == std::optional<DType>(DType::fp16));
   CHECK(error_of(kMinimal + "engine:\n  dtype: fp8\n") ==
         "deploy.yaml:7:10: --dtype 'fp8' is not one of auto, half, float16, bfloat16, float, float32 (the model's "
-        "compute dtype; weight formats are --weight-dtype's, a deploy file's quantization); did you mean 'fp16'?");
+        "compute dtype; weight formats are --weight-dtype's, a deploy file's quantization)");
+  // The engines' spellings only: vLLM and SGLang refuse kvplan's short names.
+  CHECK_THROWS(parse_deploy_file(kMinimal + "engine:\n  dtype: fp16\n", "deploy.yaml"));
   // A misspelling, and SGLang's name in a vLLM file: errors with "did you mean".
   auto error = [&](const std::string& engine_lines) {
     try {

@@ -2,7 +2,10 @@
 // quantization_config, derived by hand from the configs.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "core/kv_cache.h"
+#include "core/params.h"
 #include "core/serving_dtypes.h"
 #include "io/hf_config.h"
 #include "test_helpers.h"
@@ -64,6 +67,8 @@ TEST_CASE("the engine's --dtype: activations, the auto KV cache and unquantized 
   CHECK(parse_model_dtype("float32") == DType::fp32);
   CHECK_THROWS_WITH(parse_model_dtype("fp8"), Catch::Contains("not one of auto, half, float16, bfloat16, float, float32"));
   CHECK_THROWS_WITH(parse_model_dtype("bfloat18"), Catch::Contains("did you mean 'bfloat16'"));
+  CHECK_THROWS(parse_model_dtype("fp32"));  // kvplan's name, not the engines'
+  CHECK_THROWS(parse_model_dtype("bf16"));
 
   // Llama-3.1-8B (bf16 checkpoint) under --dtype float32: fp32 weights, activations, KV and state.
   // KV: 32 layers x 2 (K, V) x 8 heads x 128 x 4 B = 262,144 B/token (vLLM 0.19 logs 175,296
@@ -82,11 +87,26 @@ TEST_CASE("the engine's --dtype: activations, the auto KV cache and unquantized 
   // An explicit KV dtype still wins.
   CHECK(serving_dtypes(llama, std::nullopt, DType::fp8_e4m3, std::nullopt, DType::fp32).kv == DType::fp8_e4m3);
 
-  // DeepSeek-V3's fp8 checkpoint under --dtype float16: the weights stay fp8, the latent cache is fp16.
-  const ServingDTypes q = serving_dtypes(model("deepseek-v3"), std::nullopt, std::nullopt, std::nullopt, DType::fp16);
+  // DeepSeek-V3's fp8 checkpoint under --dtype float32: the linear weights stay fp8, the tensors
+  // no quantization touches (embeddings, norms, the lm_head it keeps in 16 bits) load in fp32, the
+  // latent cache is fp32.
+  const Model ds = model("deepseek-v3");
+  const ServingDTypes q = serving_dtypes(ds, std::nullopt, std::nullopt, std::nullopt, DType::fp32);
   CHECK(q.weights.linear == DType::fp8_e4m3);
-  CHECK(q.rules.weights == DTypeRule::checkpoint);
-  CHECK(q.kv == DType::fp16);
+  CHECK(q.weights.base == DType::fp32);
+  CHECK(q.rules.weights == DTypeRule::model_dtype);
+  CHECK(q.kv == DType::fp32);
+  // Its embedding, 129,280 x 7,168 (config.json vocab_size x hidden_size), in 4 B instead of 2.
+  const std::vector<Tensor> globals = global_tensors(ds);
+  const auto embed = std::find_if(globals.begin(), globals.end(), [](const Tensor& t) { return t.role == TensorRole::embedding; });
+  REQUIRE(embed != globals.end());
+  CHECK(tensor_bytes(*embed, ds, q.weights) == int64_t{129280} * 7168 * 4);
+  CHECK(tensor_bytes(*embed, ds, serving_dtypes(ds, std::nullopt, std::nullopt, std::nullopt).weights) ==
+        int64_t{129280} * 7168 * 2);
+  // gpt-oss-20b's mxfp4 experts stay mxfp4; its bf16 attention weights widen with the rest.
+  const ServingDTypes g = serving_dtypes(model("gpt-oss-20b"), std::nullopt, std::nullopt, std::nullopt, DType::fp32);
+  CHECK(g.weights.expert == DType::mxfp4);
+  CHECK(g.weights.linear == DType::fp32);
 }
 
 TEST_CASE("quantization_config sets the weights' format; torch_dtype the activations", "[dtype][hf]") {

@@ -160,7 +160,7 @@ int64_t mxfp4_padding_bytes(const Model& model, const MemoryOptions& memory, con
   // Expert parallelism keeps experts whole ((experts + redundant) / ep of them per GPU); without it
   // every GPU holds a 1/tp slice of every expert.
   const int64_t tp = par.expert_parallel() ? 1 : memory.cache.tp;
-  const DType bias_dtype = base_dtype(model, memory.weights.linear);
+  const DType bias_dtype = base_dtype(model, memory.weights);
   double extra = 0;
   for (size_t i = first_layer; i < end_layer && i < model.layers.size(); ++i) {
     const Layer& layer = model.layers[i];

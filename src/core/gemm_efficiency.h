@@ -40,9 +40,9 @@ GemmGrid gemm_grid(const std::vector<GemmPoint>& points, const std::string& key 
 double interpolate_gemm_efficiency(const GemmGrid& grid, double m, double n, double k);
 
 // Measured shapes (`weight_stream_shapes:`): whole (n, k) matrices, each at one or more m, for
-// shapes a grid over powers of two cannot see (cuBLAS picks its kernel by the exact shape: a
-// 32000 x 4096 vocab projection streams at 0.73 of the H200's datasheet where 32768 x 4096 reaches
-// 0.86). Points sorted by (n, k, m), distinct.
+// shapes a grid over powers of two cannot see (cuBLAS picks its kernel by the exact shape:
+// Qwen2.5-7B's 3584 x 3584 o_proj streams at 0.59 of the H200's datasheet at batch 1 where the
+// grid's 4096 x 4096 point says 0.70). Points sorted by (n, k, m), distinct.
 struct ShapeTable {
   std::vector<GemmPoint> points;
   bool empty() const { return points.empty(); }

@@ -151,12 +151,14 @@ void add_mlp_gemms(const Mlp& mlp, int64_t hidden, int64_t tp, std::vector<Gemm>
   if (auto* d = std::get_if<DenseMlp>(&mlp)) {
     ffn(d->intermediate_size, d->gated, 1, 1, false);
   } else if (auto* e = std::get_if<MoeMlp>(&mlp)) {
-    out.push_back(column_parallel(e->experts, hidden, tp));
+    // The router and a shared expert's gate are replicated on every GPU (vLLM and SGLang build them
+    // as ReplicatedLinear): whole matrices under any tp.
+    out.push_back(Gemm{static_cast<double>(e->experts), static_cast<double>(hidden)});
     ffn(e->expert_intermediate_size, e->gated, 1, static_cast<double>(e->experts_per_token), true);
     if (e->shared_experts > 0)
       ffn(e->shared_intermediate_size > 0 ? e->shared_intermediate_size : e->expert_intermediate_size, e->gated,
           static_cast<double>(e->shared_experts), 1, false);
-    if (e->shared_expert_gate) out.push_back(column_parallel(1, hidden, tp));
+    if (e->shared_expert_gate) out.push_back(Gemm{1, static_cast<double>(hidden)});
   }
 }
 
@@ -201,9 +203,10 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
     const bool whole = replicated_under_tp(t) || (par.expert_parallel() && t.role == TensorRole::expert);
     return whole ? b : ceil_div(b, tp);
   };
+  // A replicated matrix (router, shared expert's gate) runs whole on every GPU, the rest 1/tp.
   auto matrix_flops = [&](const Tensor& t, int64_t copies) {
     return 2.0 * static_cast<double>(t.rows) * static_cast<double>(t.cols) * static_cast<double>(copies) /
-           static_cast<double>(tp);
+           (replicated_under_tp(t) ? 1.0 : static_cast<double>(tp));
   };
   for (const Layer& layer : model.layers) {
     const LayerKind kind = kind_of(layer);
@@ -291,7 +294,7 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
       w.lm_head_gemm = column_parallel(t.rows, t.cols, tp);
     }
     if (t.role == TensorRole::embedding)
-      w.embedding_bytes_per_token = element_bytes(base_dtype(model, opt.weights.linear), model.hidden_size);
+      w.embedding_bytes_per_token = element_bytes(base_dtype(model, opt.weights), model.hidden_size);
   }
   // The final norm, a fused residual add + RMSNorm like the layers' (4 x hidden).
   w.elementwise_bytes_per_token = add(w.elementwise_bytes_per_token, mul(4 * model.hidden_size, w.activation_bytes_per_element));
@@ -357,10 +360,11 @@ Rates rates(const Model& model, const Gpu& gpu, const MemoryOptions& opt) {
     r.decode_elementwise_bandwidth = {std::max(gpu.memory_bandwidth_bytes_per_s, *e.decode_elementwise_bytes_per_s),
                                       *e.decode_elementwise_bytes_per_s};
   r.linear = rate(gpu.peak_flops_for(gemm_dtype(opt.weights.linear)), e.flops_fraction);
-  r.attention = rate(gpu.peak_flops_for(DType::bf16), e.attention_flops_fraction);
+  // Attention's matrix work runs in the activation dtype (16-bit tensor cores, or fp32 under --dtype float32).
+  r.attention = rate(gpu.peak_flops_for(activation_dtype(model, opt)), e.attention_flops_fraction);
   r.fp32 = rate(gpu.peak_flops_for(DType::fp32), e.flops_fraction);
   r.bf16 = rate(gpu.peak_flops_for(DType::bf16), e.flops_fraction);
-  r.head = rate(gpu.peak_flops_for(base_dtype(model, opt.weights.linear)), e.flops_fraction);
+  r.head = rate(gpu.peak_flops_for(base_dtype(model, opt.weights)), e.flops_fraction);
   return r;
 }
 

@@ -133,13 +133,15 @@ DType base_dtype(const Model& model, DType linear_dtype) {
   return info(model.dtype).bits >= 16 ? model.dtype : DType::bf16;
 }
 
+DType base_dtype(const Model& model, const WeightDTypes& w) { return w.base.value_or(base_dtype(model, w.linear)); }
+
 int64_t tensor_bytes(const Tensor& t, const Model& model, const WeightDTypes& w) {
   if (t.format && w.per_module) return mul(t.count, matrix_bytes(*t.format, t.rows, t.cols));
   if (t.quantizable && !(t.unquantized && w.per_module)) {
     const DType d = t.role == TensorRole::expert ? w.expert : w.linear;
     return mul(t.count, matrix_bytes(d, t.rows, t.cols));
   }
-  return element_bytes(base_dtype(model, w.linear), t.params());
+  return element_bytes(base_dtype(model, w), t.params());
 }
 
 int64_t stage_weight_bytes(const Model& model, const WeightDTypes& weight_dtype, int64_t tp, size_t first_layer,

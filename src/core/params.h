@@ -40,12 +40,18 @@ struct WeightDTypes {
   DType linear = DType::bf16;
   DType expert = DType::bf16;
   bool per_module = true;  // the checkpoint's 16-bit modules (Tensor::unquantized) stay 16-bit
+  // The dtype of the tensors no quantization touches (embeddings, norms, the checkpoint's 16-bit
+  // modules) when the engine's --dtype sets it; nullopt: base_dtype(model, linear).
+  std::optional<DType> base;
+  bool operator==(const WeightDTypes&) const = default;
 };
 // The model's published formats, or `override` for all linear weights when given (the
 // checkpoint's 16-bit modules included).
 WeightDTypes weight_dtypes(const Model& model, std::optional<DType> override = std::nullopt);
 // The 16-bit (or wider) dtype that non-quantizable tensors are stored in.
 DType base_dtype(const Model& model, DType linear_dtype);
+// The same under the query's formats: WeightDTypes::base when set.
+DType base_dtype(const Model& model, const WeightDTypes& w);
 // Bytes of one tensor (all its copies).
 int64_t tensor_bytes(const Tensor& t, const Model& model, const WeightDTypes& w);
 // Bytes of all weights (shared blocks once), per GPU under tensor parallel degree tp; under expert

@@ -26,18 +26,12 @@ DType activation_dtype(const Model& model) {
 
 std::optional<DType> parse_model_dtype(const std::string& text) {
   if (text.empty() || text == "auto") return std::nullopt;
-  const std::vector<std::string> names = {"auto", "half", "float16", "bfloat16", "float", "float32", "fp16", "bf16", "fp32"};
+  const std::vector<std::string> names = {"auto", "half", "float16", "bfloat16", "float", "float32"};
   if (std::find(names.begin(), names.end(), text) == names.end())
     throw Error("--dtype '" + text + "' is not one of auto, half, float16, bfloat16, float, float32 (the model's "
                 "compute dtype; weight formats are --weight-dtype's, a deploy file's quantization)" + did_you_mean(text, names));
   return parse_dtype(text);
 }
-
-namespace {
-bool unquantized(const Model& model) {
-  return info(model.dtype).bits >= 16 && info(model.expert_dtype.value_or(model.dtype)).bits >= 16;
-}
-}  // namespace
 
 ServingDTypes serving_dtypes(const Model& model, std::optional<DType> weights, std::optional<DType> kv,
                              std::optional<DType> state, std::optional<DType> model_dtype) {
@@ -47,8 +41,13 @@ ServingDTypes serving_dtypes(const Model& model, std::optional<DType> weights, s
   if (weights) {
     s.weights = weight_dtypes(model, weights);
     s.rules.weights = DTypeRule::flag;
-  } else if (model_dtype && unquantized(model)) {
-    s.weights = weight_dtypes(model, act);
+  } else if (model_dtype) {
+    // The engine loads every 16-bit or wider tensor in --dtype; quantized formats stay as stored.
+    s.weights = weight_dtypes(model);
+    const auto widen = [act](DType d) { return info(d).bits >= 16 ? act : d; };
+    s.weights.linear = widen(s.weights.linear);
+    s.weights.expert = widen(s.weights.expert);
+    s.weights.base = act;
     s.rules.weights = DTypeRule::model_dtype;
   } else if (model.dtype == DType::fp32) {
     s.weights = weight_dtypes(model, act);

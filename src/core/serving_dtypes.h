@@ -33,8 +33,8 @@ struct DTypeRules {
 // given, else the weights' dtype when it is 16-bit, else bf16.
 DType activation_dtype(const Model& model);
 
-// The engine's --dtype (vLLM's and SGLang's, the model's compute dtype): auto (nullopt), half or
-// float16, bfloat16, float or float32 (kvplan's fp16, bf16, fp32 too). Throws Error otherwise.
+// The engine's --dtype (vLLM's and SGLang's, the model's compute dtype), in the engines' spelling:
+// auto (nullopt), half or float16, bfloat16, float or float32. Throws Error otherwise.
 std::optional<DType> parse_model_dtype(const std::string& text);
 
 struct ServingDTypes {
@@ -46,8 +46,8 @@ struct ServingDTypes {
   DTypeRules rules;
 };
 // The dtypes for a query: each override when given, else the rule above. `model_dtype` is the
-// engine's --dtype: activations in it, so `auto` KV and state too, and an unquantized checkpoint's
-// weights (vLLM casts them at load; quantized formats stay as stored).
+// engine's --dtype: activations in it, so `auto` KV and state too, and every 16-bit or wider
+// weight tensor (vLLM loads them in it; quantized formats stay as stored).
 ServingDTypes serving_dtypes(const Model& model, std::optional<DType> weights, std::optional<DType> kv,
                              std::optional<DType> state, std::optional<DType> model_dtype = std::nullopt);
 

@@ -242,9 +242,16 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   if (!c.stream_runs.empty()) {
     e.weight_stream_efficiency =
         kvplan::gemm_grid(stream_fractions(c.stream_runs, "weight_stream_efficiency"), "weight_stream_efficiency");
-    if (!c.shape_runs.empty())
+    if (!c.shape_runs.empty()) {
+      // A shape whose graph took no longer than its launches' per-kernel cost has no measurable
+      // rate of its own: it is left to the grid.
+      const std::vector<GemmPoint> points = weight_stream_points(c.shape_runs, graph_gap_s, bw);  // runs' order
+      std::vector<Calibration::StreamRun> measurable;
+      for (size_t i = 0; i < points.size(); ++i)
+        if (points[i].efficiency > 0) measurable.push_back(c.shape_runs[i]);
       e.weight_stream_shapes =
-          kvplan::shape_table(stream_fractions(c.shape_runs, "weight_stream_shapes"), "weight_stream_shapes");
+          kvplan::shape_table(stream_fractions(measurable, "weight_stream_shapes"), "weight_stream_shapes");
+    }
   }
   if (c.decode_elementwise_bytes_per_s > 0) {
     e.decode_elementwise_bytes_per_s = c.decode_elementwise_bytes_per_s;
@@ -370,8 +377,9 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
               e.weight_stream_efficiency);
   if (!e.weight_stream_shapes.empty()) {
     y += "  weight_stream_shapes:  # whole matrices measured apart, as the grid (calibration.method)\n";
+    // Four significant digits: a narrow matrix's few bytes stream at a small fraction (0.0003).
     for (const GemmPoint& p : e.weight_stream_shapes.points)
-      y += fmt::format("    - {{m: {}, n: {}, k: {}, efficiency: {:.4f}}}\n", p.m, p.n, p.k, p.efficiency);
+      y += fmt::format("    - {{m: {}, n: {}, k: {}, efficiency: {:.4g}}}\n", p.m, p.n, p.k, p.efficiency);
   }
   if (e.decode_elementwise_bytes_per_s)
     y += fmt::format("  decode_elementwise_bytes_per_s: {:.4g}\n", *e.decode_elementwise_bytes_per_s);
