@@ -20,8 +20,8 @@ namespace kvplan::gpu {
 namespace {
 
 // Cold L2 before each sample, and clean: the flush buffer is read back after its memset, so the
-// timed graph does not pay for writing L2's dirty lines back to DRAM (about 15 us on an H200, a
-// fifth of a 262 MB vocab projection timed alone; an engine's step finds no such backlog).
+// timed graph does not pay for writing L2's dirty lines back to DRAM (6-8 us a replay on an H200,
+// 8% of a 262 MB vocab projection timed alone; an engine's step finds no such backlog).
 // KVPLAN_DIRTY_FLUSH set (any value) keeps the memset-only flush, for before/after runs.
 TimingOptions timing(double max_time_s) {
   TimingOptions o = timing_options(max_time_s, 300);
