@@ -65,7 +65,7 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--dtype", q.dtype,
                   "The engine's --dtype, the model's compute dtype: auto, half/float16, bfloat16, float/float32 "
                   "(default auto: the checkpoint's torch_dtype, fp32 checkpoints in 16 bits); activations, the auto KV "
-                  "cache and state, and an unquantized checkpoint's weights take it");
+                  "cache and state, and every 16-bit or wider weight take it (quantized formats stay)");
   app->add_option("--state-dtype", q.state_dtype, "Recurrent (Mamba, linear-attention) state dtype: auto or a dtype (default auto: the checkpoint's, else the activation dtype)");
   app->add_option("--conv-state-width", q.conv_state_width,
                   "Mamba conv state columns: kernel-1 (vLLM) or kernel (transformers, mamba_ssm)")

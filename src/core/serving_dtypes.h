@@ -19,7 +19,7 @@ enum class DTypeRule {
   checkpoint,    // as the checkpoint stores or declares it (quantization_config, kv_cache_scheme, mamba_ssm_dtype)
   activation,    // the activation dtype (the `auto` rule for KV cache and state)
   served_16bit,  // an fp32 checkpoint served in 16 bits (vLLM: fp32 configs resolve to a 16-bit dtype)
-  model_dtype,   // the engine's --dtype: an unquantized checkpoint's weights load in it
+  model_dtype,   // the engine's --dtype: every 16-bit or wider weight loads in it
 };
 const char* name(DTypeRule rule);
 

@@ -147,7 +147,7 @@ const KeySpec kKeys[] = {
      }},
     {"engine", "dtype", "string", "auto", false,
      "--dtype (vLLM and SGLang): the model's compute dtype, auto, half/float16, bfloat16 or float/float32; "
-     "activations, the auto KV cache and an unquantized checkpoint's weights take it",
+     "activations, the auto KV cache and every 16-bit or wider weight take it (quantized formats stay)",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        try {
          d.spec.engine.dtype = parse_model_dtype(f.string(k));
