@@ -9,7 +9,9 @@ written the way inference engines run it:
     another, as vLLM does);
   - attention through torch's scaled_dot_product_attention over the KV cache (flash/cuDNN/efficient;
     the math backend is excluded); GQA run as q = [B, kv_heads, group, head_dim] against the cache
-    [B, kv_heads, N, head_dim], which reads each KV head once, as decode kernels do;
+    [B, kv_heads, N, head_dim], which reads each KV head once, as decode kernels do; or, with
+    --gqa-sdpa, one cuDNN call with the query heads and enable_gqa=True (cuDNN's decode path, which
+    splits the cache inside its kernel);
   - the elementwise work in three fused Triton kernels, as engines have custom kernels for it:
     residual add + RMSNorm, RoPE + KV-cache write, SiLU(gate) x up;
   - the whole step (embedding gather .. lm_head) captured in one CUDA graph; timed with CUDA events
@@ -43,6 +45,7 @@ LONG_POINTS = [(1, 32768), (32, 8192)]  # GQA models with long context only
 ROPE_THETA = 10000.0  # the step's cost does not depend on it
 EPS = 1e-5
 SPLIT_KV = True  # flash-decoding for few work units; False = one SDPA call (no split)
+GQA_SDPA = False  # one cuDNN SDPA call per layer with the query heads and enable_gqa=True
 FUSED = True  # the Triton kernels; False = the same math in plain torch ops (more kernels per layer)
 DECODE_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]  # never math
 
@@ -165,6 +168,23 @@ def split_kv_attention(q, kc, vc, S):
     return torch.einsum("bhsgd,bhsg->bhgd", out.unflatten(1, (nkv, S)), w.to(out.dtype))
 
 
+def gqa_attention(q, kc, vc):
+    """Decode attention of q [B, kv_heads, group, D] over the cache [B, kv_heads, C, D] as one SDPA call
+    with the query heads as heads and enable_gqa=True (query head h reads KV head h // group); run it
+    under sdpa_kernel(GQA_BACKENDS). Returns [B, kv_heads, group, D], as split_kv_attention does."""
+    B, nkv, G, D = q.shape
+    out = F.scaled_dot_product_attention(q.reshape(B, nkv * G, 1, D), kc, vc, enable_gqa=True)
+    return out.view(B, nkv, G, D)
+
+
+GQA_BACKENDS = [SDPBackend.CUDNN_ATTENTION]
+
+
+def backends():
+    """The SDPA backends the step's attention may use."""
+    return GQA_BACKENDS if GQA_SDPA else DECODE_BACKENDS
+
+
 class Weights:
     def __init__(self, c, layers):
         d, h, D = c["dtype"], c["hidden"], c["head_dim"]
@@ -210,7 +230,10 @@ class Step:
                                       BLOCK=triton.next_power_of_2(h), num_warps=8)
 
     def attention(self, q, kc, vc):
-        """Decode attention of q [B, kv_heads, group, D] over the cache [B, kv_heads, C, D] (split_kv_attention)."""
+        """Decode attention of q [B, kv_heads, group, D] over the cache [B, kv_heads, C, D] (split_kv_attention,
+        or gqa_attention with --gqa-sdpa)."""
+        if GQA_SDPA:
+            return gqa_attention(q, kc, vc)
         return split_kv_attention(q, kc, vc, self.splits)
 
     def rope_torch(self, qkv, kc, vc):
@@ -286,7 +309,8 @@ def check(c):
     w = Weights(small, 2)
     step = Step(small, w, 2, 1024)  # 16 work units: the split-KV path runs (S = 4 for 8 KV heads)
     step.saved = [(k.clone(), v.clone()) for k, v in step.caches]
-    got = step().float()
+    with sdpa_kernel(backends()):
+        got = step().float()
     want = reference(step)
     err = ((got - want).norm() / want.norm()).item()
     if not math.isfinite(err) or err > 3e-2:
@@ -383,11 +407,14 @@ def main():
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--unfused", action="store_true", help="plain torch ops instead of the fused Triton kernels")
     ap.add_argument("--no-split-kv", action="store_true", help="one SDPA call per layer, no split-KV")
+    ap.add_argument("--gqa-sdpa", action="store_true",
+                    help="one cuDNN SDPA call per layer with the query heads and enable_gqa=True")
     ap.add_argument("--eager", action="store_true", help="also time each step launched eagerly (no CUDA graph)")
     args = ap.parse_args()
-    global FUSED, SPLIT_KV
+    global FUSED, SPLIT_KV, GQA_SDPA
     FUSED = not args.unfused
-    SPLIT_KV = not args.no_split_kv
+    GQA_SDPA = args.gqa_sdpa
+    SPLIT_KV = not args.no_split_kv and not GQA_SDPA
     torch.manual_seed(0)
     props = torch.cuda.get_device_properties(0)
     result = {"device": props.name, "torch": torch.__version__, "triton": triton.__version__, "sms": props.multi_processor_count}
@@ -415,14 +442,15 @@ def main():
         for batch, context in points:
             t0 = time.time()
             step = Step(c, w, batch, context)
-            kernels = count_kernels(step)
-            with sdpa_kernel(DECODE_BACKENDS):
+            with sdpa_kernel(backends()):
+                kernels = count_kernels(step)
+            with sdpa_kernel(backends()):
                 ms, lo, hi = time_graph(step)
             rec = dict(model=model_id, batch=batch, context=context, step_ms=ms, min_ms=lo, max_ms=hi,
                        kernels_per_step=kernels, layers=c["layers"], check_rel_err=err, fused=FUSED,
-                       split_kv=SPLIT_KV, kv_splits=step.splits)
+                       split_kv=SPLIT_KV, gqa_sdpa=GQA_SDPA, kv_splits=step.splits)
             if args.eager:
-                with sdpa_kernel(DECODE_BACKENDS):
+                with sdpa_kernel(backends()):
                     rec["eager_step_ms"], _, _ = time_eager(step)
             records.append(rec)
             result["records"] = records

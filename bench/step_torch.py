@@ -31,8 +31,10 @@ bench/decode_step_torch.py's kernels and split-KV attention are reused).
     256, local 4096 / global layers alternating, four RMSNorms per layer, GeGLU; its logit
     soft-capping is left out): a sliding layer's cache is a rolling buffer of min(N, W) tokens.
   - Decode steps are captured in one CUDA graph each and timed over back-to-back replays, median of
-    groups; attention with split-KV (flash-decoding) where the work units are few, and also without
-    split when the split would apply, the faster of the two as an engine's heuristic picks.
+    groups; attention with split-KV (flash-decoding) where the work units are few, also without
+    split when the split would apply (dense models), and as one cuDNN call a layer with the query
+    heads and enable_gqa=True (cuDNN's decode path splits the cache inside its kernel); the fastest
+    variant that passed the float32 check is the measurement, as an engine's heuristic picks.
   - Before timing, a 2-layer copy of every model (windows cut to 256 tokens so the rolling buffer
     wraps) is checked against a float32 reference; the relative error is recorded.
 Every record carries the kvplan command line that predicts it (`kvplan estimate ... --engine ideal
@@ -640,7 +642,7 @@ class DecodeStep:
         self.pos = context - 1  # the new token is the context-th
         self.cache_lens = [min(context, win) if win else context for win in c["windows"]]  # rolling buffers
         self.slots = [self.pos % n for n in self.cache_lens]
-        self.split = True
+        self.mode = "split"
         self.impl = "grouped_mm"
         self.caches = [(rand((batch, c["kv_heads"], n, D), d, 1.0), rand((batch, c["kv_heads"], n, D), d, 1.0))
                        for n in self.cache_lens]
@@ -657,11 +659,16 @@ class DecodeStep:
             self.down = torch.empty((batch * c["topk"], h), dtype=d, device="cuda")
         else:
             self.act = torch.empty((batch, c["inter"]), dtype=d, device="cuda")
-        self.configure(True, "grouped_mm")
+        self.configure("split", "grouped_mm")
 
-    def configure(self, split, impl):
-        self.split, self.impl = split, impl
-        self.splits = [kv_splits(self.B * self.c["kv_heads"], n) if split else 1 for n in self.cache_lens]
+    def configure(self, mode, impl):
+        """mode: "split" (split-KV where the work units are few), "nosplit" (one flash call a layer) or
+        "gqa" (one cuDNN call a layer with the query heads and enable_gqa: ds.gqa_attention)."""
+        self.mode, self.impl = mode, impl
+        self.splits = [kv_splits(self.B * self.c["kv_heads"], n) if mode == "split" else 1 for n in self.cache_lens]
+
+    def backends(self):
+        return ds.GQA_BACKENDS if self.mode == "gqa" else ds.DECODE_BACKENDS
 
     def norm(self, x, weight, has_res):
         add_norm(x, self.residual, weight, self.normed, has_res)
@@ -700,7 +707,8 @@ class DecodeStep:
             kc, vc = self.caches[li]
             rope_cache_kernel[(B, nq + 2 * nkv)](qkv, self.q, kc, vc, self.pos, self.slots[li], nq, nkv,
                                                  self.cache_lens[li], LOG_THETA, HEAD_DIM=D, HALF=D // 2, num_warps=1)
-            o = split_kv_attention(self.q.view(B, nkv, nq // nkv, D), kc, vc, self.splits[li])
+            qg = self.q.view(B, nkv, nq // nkv, D)
+            o = ds.gqa_attention(qg, kc, vc) if self.mode == "gqa" else split_kv_attention(qg, kc, vc, self.splits[li])
             x = F.linear(o.reshape(B, nq * D), L["w_o"])
             if c["norms"][li] == 4:
                 x = plain_norm(x, L["ln_post_attn"])
@@ -774,22 +782,29 @@ def check_decode(c, impls, routing):
     saved = [(k.clone(), v.clone()) for k, v in step.caches]
     want = reference_decode(step, saved)
     errs = {}
-    for impl in impls:
+    for mode, impl in [("split", i) for i in impls] + [("gqa", i) for i in impls]:
+        key = impl if mode == "split" else f"{impl}/gqa"
         try:
             for (k, v), (k0, v0) in zip(step.caches, saved):
                 k.copy_(k0)
                 v.copy_(v0)
-            step.configure(True, impl)
-            with sdpa_kernel(ds.DECODE_BACKENDS):
-                errs[impl] = rel_err(step(), want)
+            step.configure(mode, impl)
+            with sdpa_kernel(step.backends()):
+                errs[key] = rel_err(step(), want)
         except Exception as exc:
-            record_error(f"check {c['id']} {impl}", exc)
-            errs[impl] = float("nan")
+            record_error(f"check {c['id']} {key}", exc)
+            errs[key] = float("nan")
     return errs
 
 
 def passing(errs):
-    return [k for k, e in errs.items() if math.isfinite(e) and e < CHECK_TOL]
+    """The impls (keys without a mode) whose split-KV step passed the float32 check."""
+    return [k for k, e in errs.items() if "/" not in k and math.isfinite(e) and e < CHECK_TOL]
+
+
+def gqa_passing(errs, impl):
+    e = errs.get(f"{impl}/gqa", float("nan"))
+    return math.isfinite(e) and e < CHECK_TOL
 
 
 def kv_bytes(c, batch, context):
@@ -798,13 +813,13 @@ def kv_bytes(c, batch, context):
 
 
 def time_decode_point(step, variants, kind_label):
-    """Median ms of each (split, impl) variant in a CUDA graph; returns (per-variant dict, best key)."""
+    """Median ms of each (mode, impl) variant in a CUDA graph; returns (per-variant dict, best key)."""
     times = {}
-    for split, impl in variants:
-        key = f"{impl}/{'split' if split else 'nosplit'}"
+    for mode, impl in variants:
+        key = f"{impl}/{mode}"
         try:
-            step.configure(split, impl)
-            with sdpa_kernel(ds.DECODE_BACKENDS):
+            step.configure(mode, impl)
+            with sdpa_kernel(step.backends()):
                 ms, lo, hi = time_graph(step, replays=5, repeats=8, warmup=2)
             times[key] = dict(median_ms=ms, min_ms=lo, max_ms=hi, kv_splits=sorted(set(step.splits)))
         except Exception as exc:
@@ -868,21 +883,20 @@ def run_decode(repo, kind, models, points, kernel_count):
                     t0 = time.time()
                     step = DecodeStep(c, w, batch, context, routing=routing or "balanced", seed=batch * 7 + context)
                     splits_apply = any(kv_splits(batch * c["kv_heads"], n) > 1 for n in step.cache_lens)
-                    if c["moe"]:
-                        variants = [(True, impl) for impl in impls]
-                    else:
-                        variants = [(True, "dense")] + ([(False, "dense")] if splits_apply else [])
+                    modes = ["split"] + (["nosplit"] if splits_apply and not c["moe"] else [])
+                    variants = [(m, impl) for impl in impls for m in modes] + \
+                               [("gqa", impl) for impl in impls if gqa_passing(errs, impl)]
                     try:
                         times, best = time_decode_point(step, variants, label)
                     except RuntimeError:
                         if not c["moe"] or "loop" in impls:
                             raise
-                        times, best = time_decode_point(step, [(True, "loop")], label)  # e.g. grouped GEMM not capturable
-                    split_b, impl_b = best.split("/")[1] == "split", best.split("/")[0]
-                    step.configure(split_b, impl_b)
+                        times, best = time_decode_point(step, [("split", "loop")], label)  # e.g. grouped GEMM not capturable
+                    impl_b, mode_b = best.split("/")
+                    step.configure(mode_b, impl_b)
                     kernels = None
                     if kernel_count:
-                        with sdpa_kernel(ds.DECODE_BACKENDS):
+                        with sdpa_kernel(step.backends()):
                             kernels = count_kernels(step)
                     argv = kvplan_argv(model_id, batch, context)
                     rec = dict(kind=kind, model=model_id, batch=batch, context=context,

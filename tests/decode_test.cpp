@@ -608,3 +608,36 @@ TEST_CASE("a measured shape takes its own points instead of the weight stream gr
   CHECK_THROWS_WITH(shape_table({{1, 0, 4096, 0.7}}, "weight_stream_shapes"),
                     "weight_stream_shapes point (m 1, n 0, k 4096): m, n and k must be positive");
 }
+
+TEST_CASE("state_efficiency times a Mamba state by its d_state and width; other states keep the fraction",
+          "[decode][efficiency][ssm]") {
+  Gpu g = gpu("h100-sxm");
+  g.efficiency.state_bandwidth_fraction = 0.6;
+  g.efficiency.state_efficiency = state_table({{16, 16, 0.5}, {16, 32, 0.8}, {128, 32, 0.9}});
+  // Falcon-Mamba-7B: 64 Mamba-1 layers, d_inner 8192, d_state 16, d_conv 4: conv 8192 x 3 + ssm
+  // 8192 x 16 = 155,648 elements a layer; batch 32, read and written.
+  const Model fm = model("falcon-mamba-7b");
+  MemoryOptions o = options(fm);
+  const DecodeComponent& bf16 = part(DecodeModel(fm, g, o).step(32, 4096), "ssm_state");
+  CHECK(bf16.bytes == 2LL * 32 * 64 * 155648 * 2);  // 1,275,068,416 B
+  // bf16 rows of 16: 0.5 x 3.35e12; 64 x 2 kernels at 4 us: 761.2 us + 512 us.
+  CHECK(bf16.time_s == Approx(1275068416.0 / (0.5 * 3.35e12) + 128 * 4e-6));
+  o.cache.state_dtype = DType::fp32;  // the conv state follows it
+  const DecodeComponent& fp32 = part(DecodeModel(fm, g, o).step(32, 4096), "ssm_state");
+  CHECK(fp32.bytes == 2LL * 32 * 64 * 155648 * 4);
+  CHECK(fp32.time_s == Approx(2550136832.0 / (0.8 * 3.35e12) + 128 * 4e-6));
+  // Mamba-2.7B: d_state 128 fp32 -> 0.9. State per layer 671,488 elements (test above) x 4 B, batch 8.
+  const Model m2 = model("mamba2-2.7b");
+  MemoryOptions o2 = options(m2);
+  o2.cache.state_dtype = DType::fp32;
+  CHECK(part(DecodeModel(m2, g, o2).step(8, 1000), "ssm_state").time_s ==
+        Approx(2.0 * 8 * 64 * 671488 * 4 / (0.9 * 3.35e12) + 128 * 4e-6));
+  // Qwen3-Next's Gated DeltaNet state is no Mamba row: state_bandwidth_fraction 0.6, as without the table.
+  const Model qn = model("qwen3-next-80b-a3b");
+  Gpu flat = g;
+  flat.efficiency.state_efficiency = {};
+  const DecodeComponent& gdn = part(DecodeModel(qn, g, options(qn)).step(4, 4096), "ssm_state");
+  CHECK(gdn.time_s == part(DecodeModel(qn, flat, options(qn)).step(4, 4096), "ssm_state").time_s);
+  CHECK(gdn.time_s == Approx(static_cast<double>(gdn.bytes) / (0.6 * 3.35e12) +
+                             static_cast<double>(gdn.kernels) * 4e-6));
+}

@@ -210,3 +210,40 @@ TEST_CASE("attention_efficiency parses from a preset and fails at file:line:col"
   CHECK(parse_error(attention_preset("    {tokens: 1024}\n")) ==
         "test.yaml:9:5: 'attention_efficiency' must be a list of {tokens, head_dim, efficiency} maps");
 }
+
+TEST_CASE("a state table interpolates in log2(d_state) within the state's width, clamped", "[gemm][ssm]") {
+  // fp32: 0.70 at d_state 16, 0.80 at 128; bf16: 0.55 at 16 only.
+  const StateTable t = state_table({{128, 32, 0.80}, {16, 32, 0.70}, {16, 16, 0.55}});
+  CHECK(*t.at(16, 32) == Approx(0.70));
+  CHECK(*t.at(128, 32) == Approx(0.80));
+  // d_state 64: log2 6 is 2/3 of the way from 4 to 7: 0.70 + 2/3 x 0.10 = 0.7667.
+  CHECK(*t.at(64, 32) == Approx(0.70 + 0.10 * 2.0 / 3.0));
+  CHECK(*t.at(8, 32) == Approx(0.70));    // clamped below
+  CHECK(*t.at(256, 32) == Approx(0.80));  // clamped above
+  CHECK(*t.at(128, 16) == Approx(0.55));  // one point of that width
+  CHECK_FALSE(StateTable{{{16, 32, 0.7}}}.at(16, 16));
+  // Efficiency::state_bandwidth: the table at the state's width; without a point there, or for a
+  // state other than Mamba's (d_state 0), state_bandwidth_fraction.
+  Efficiency e;
+  e.state_bandwidth_fraction = 0.6;
+  e.state_efficiency = state_table({{16, 32, 0.7}});
+  CHECK(e.state_bandwidth(16, 32) == Approx(0.7));
+  CHECK(e.state_bandwidth(16, 16) == Approx(0.6));
+  CHECK(e.state_bandwidth(0, 0) == Approx(0.6));
+}
+
+TEST_CASE("state_efficiency parses from a preset and fails at file:line:col", "[gemm][ssm][gpu-yaml]") {
+  const Gpu g = parse_gpu_yaml(kvplan::test::gpu_preset("  state_efficiency:\n"
+                                                        "    - {d_state: 16, bits: 16, efficiency: 0.57}\n"
+                                                        "    - {d_state: 128, bits: 32, efficiency: 0.81}\n"),
+                               "test.yaml");
+  CHECK(g.efficiency.state_bandwidth(16, 16) == Approx(0.57));
+  CHECK(g.efficiency.state_bandwidth(128, 32) == Approx(0.81));
+  CHECK(parse_error(kvplan::test::gpu_preset("  state_efficiency:\n    - {d_state: 16, bits: 8, efficiency: 0.5}\n")) ==
+        "test.yaml:8:5: state_efficiency point (d_state 16, 8 bits): the state must be 16 or 32 bits (fp32, bf16 or fp16)");
+  CHECK(parse_error(kvplan::test::gpu_preset("  state_efficiency:\n    - {d_state: 16, bits: 16, efficiency: 0}\n")) ==
+        "test.yaml:8:43: state_efficiency 'efficiency' must be a fraction in (0, 1], got 0");
+  CHECK(parse_error(kvplan::test::gpu_preset("  state_efficiency:\n    - {d_state: 16, bits: 16, efficiency: 0.5}\n"
+                                             "    - {d_state: 16, bits: 16, efficiency: 0.6}\n")) ==
+        "test.yaml:9:7: state_efficiency point (d_state 16, bits 16) is given twice");
+}

@@ -192,6 +192,8 @@ TEST_CASE("calibrated preset YAML loads back and carries the measured efficiency
   c.ssm_mamba1_bytes_per_s = 2.6e12;
   c.ssm_mamba2_bytes_per_s = 2.5e12;
   c.ssm_update_bytes_per_s = 2.55e12;
+  // The four runs behind the means: Mamba-1 (d_state 16) (2.9 + 2.3) / 2 = 2.6, Mamba-2 (128) (2.8 + 2.2) / 2 = 2.5.
+  c.ssm_runs = {{16, 32, 2.9e12}, {128, 32, 2.8e12}, {16, 16, 2.3e12}, {128, 16, 2.2e12}};
   c.gemm_flops = 790e12;
   c.prefill_attention_flops = 300e12;
   c.gemv_curve = {{8388608, 1.5e12}};
@@ -212,6 +214,15 @@ TEST_CASE("calibrated preset YAML loads back and carries the measured efficiency
   CHECK(yaml.find("  state_bandwidth_fraction: 0.7612\n") != std::string::npos);
   REQUIRE(g.efficiency.state_bandwidth_fraction);
   CHECK(*g.efficiency.state_bandwidth_fraction == Approx(2.55e12 / 3.35e12).epsilon(1e-4));
+  // state_efficiency: each run / 3.35e12, sorted by (bits, d_state): 2.3 -> 0.6866, 2.2 -> 0.6567,
+  // 2.9 -> 0.8657, 2.8 -> 0.8358; a Mamba layer takes its own row's figure.
+  CHECK(yaml.find("  state_efficiency:  #") != std::string::npos);
+  CHECK(yaml.find("    - {d_state: 16, bits: 16, efficiency: 0.6866}\n    - {d_state: 128, bits: 16, efficiency: 0.6567}\n"
+                  "    - {d_state: 16, bits: 32, efficiency: 0.8657}\n    - {d_state: 128, bits: 32, efficiency: 0.8358}\n") !=
+        std::string::npos);
+  CHECK(g.efficiency.state_bandwidth(16, 32) == Approx(2.9e12 / 3.35e12).epsilon(1e-4));
+  CHECK(g.efficiency.state_bandwidth(128, 16) == Approx(2.2e12 / 3.35e12).epsilon(1e-4));
+  CHECK(yaml.find("    - {d_state: 128, bits: 16, bytes_per_s: 2.2e+12}\n") != std::string::npos);
   // 790e12 / 989.4e12 = 0.7985.
   CHECK(g.efficiency.flops_fraction == Approx(790e12 / 989.4e12).epsilon(1e-3));
   CHECK(g.memory_bytes == base.memory_bytes);

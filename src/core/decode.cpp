@@ -160,7 +160,8 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
   }
   // SSM state: read and written once per sequence, updated once per query token.
   if (w.state_bytes_per_sequence > 0)
-    component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), rates_.state_bandwidth, t * w.scan_flops_per_token,
+    component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), state_rate(rates_.state_bandwidth, w.state_groups, eff),
+              t * w.scan_flops_per_token,
               w.kernels.ssm_state, rates_.fp32, overhead);
   component("lm_head", w.lm_head_bytes, weight_stream_rate(rates_.lm_head_bandwidth, {w.lm_head_gemm}, eff, t),
             t * w.lm_head_flops_per_token, w.kernels.lm_head,

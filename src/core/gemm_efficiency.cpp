@@ -156,4 +156,31 @@ double interpolate_attention_efficiency(const AttentionGrid& grid, double tokens
   return e;
 }
 
+StateTable state_table(const std::vector<StatePoint>& points, const std::string& key) {
+  std::map<std::pair<int64_t, int64_t>, double> at;  // by (bits, d_state)
+  for (const StatePoint& p : points) {
+    const std::string where = key + " point (d_state " + std::to_string(p.d_state) + ", " + std::to_string(p.bits) + " bits)";
+    if (p.d_state <= 0) throw Error(where + ": d_state must be positive");
+    if (p.bits != 16 && p.bits != 32) throw Error(where + ": the state must be 16 or 32 bits (fp32, bf16 or fp16)");
+    if (!(p.efficiency > 0 && p.efficiency <= 1)) throw Error(where + ": efficiency must be in (0, 1]");
+    if (!at.emplace(std::pair{p.bits, p.d_state}, p.efficiency).second) throw Error(where + " is given twice");
+  }
+  StateTable t;
+  for (const auto& [key_bits_d, e] : at) t.points.push_back({key_bits_d.second, key_bits_d.first, e});
+  return t;
+}
+
+std::optional<double> StateTable::at(int64_t d_state, int64_t bits) const {
+  std::vector<int64_t> ds;
+  std::vector<double> es;
+  for (const StatePoint& p : points)
+    if (p.bits == bits) {
+      ds.push_back(p.d_state);
+      es.push_back(p.efficiency);
+    }
+  if (ds.empty()) return std::nullopt;
+  const auto [i, w] = locate(ds, static_cast<double>(d_state));
+  return (1 - w) * es[i] + w * es[std::min(i + 1, ds.size() - 1)];
+}
+
 }  // namespace kvplan

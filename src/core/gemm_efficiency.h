@@ -1,6 +1,8 @@
 // Efficiency by shape: a preset's measured grids of GEMMs, (m, n, k) -> fraction of the dense
-// peak, and of prefill attention, (tokens, head_dim) -> fraction of the bf16 peak, each
-// interpolated in log space (docs/timing.md "GEMM efficiency by shape", "Prefill attention by length").
+// peak, of prefill attention, (tokens, head_dim) -> fraction of the bf16 peak, and of the decode
+// step's selective-state update, (d_state, state bits) -> fraction of the datasheet bandwidth, each
+// interpolated in log space (docs/timing.md "GEMM efficiency by shape", "Prefill attention by length",
+// "SSM state by shape").
 #pragma once
 
 #include <cstddef>
@@ -81,5 +83,32 @@ AttentionGrid attention_grid(const std::vector<AttentionPoint>& points);
 // Bilinear interpolation in log2(head_dim), log2(tokens), each clamped to the grid's range. The
 // grid must not be empty.
 double interpolate_attention_efficiency(const AttentionGrid& grid, double tokens, double head_dim);
+
+// One measured selective-state update (a Mamba layer's decode step): state rows of `d_state`
+// elements of `bits` bits each (32: fp32, 16: bf16/fp16), read and written, streamed at
+// `efficiency` of the datasheet bandwidth.
+struct StatePoint {
+  int64_t d_state = 0;
+  int64_t bits = 0;
+  double efficiency = 0;
+  bool operator==(const StatePoint&) const = default;
+};
+
+// Measured state updates (`state_efficiency:`), sorted by (bits, d_state), distinct. The kernel's
+// rate depends on the row: Mamba-1's 16-element rows and 16-bit states stream slower per byte
+// than Mamba-2's 128-element fp32 rows (docs/validation/README.md, item 9).
+struct StateTable {
+  std::vector<StatePoint> points;
+  bool empty() const { return points.empty(); }
+  // The efficiency of a state of `bits`-bit elements with `d_state` per row, interpolated in
+  // log2(d_state) over the points of the same width and clamped to them; nullopt when none was
+  // measured at that width.
+  std::optional<double> at(int64_t d_state, int64_t bits) const;
+  bool operator==(const StateTable&) const = default;
+};
+
+// The table of `points`; throws Error for a d_state that is not positive, a width other than 16 or
+// 32 bits, an efficiency outside (0, 1] or a point given twice (naming the preset key `key`).
+StateTable state_table(const std::vector<StatePoint>& points, const std::string& key = "state_efficiency");
 
 }  // namespace kvplan

@@ -19,6 +19,12 @@ double Efficiency::weight_stream(double m, double n, double k) const {
   return interpolate_gemm_efficiency(weight_stream_efficiency, m, n, k);
 }
 
+double Efficiency::state_bandwidth(int64_t d_state, int64_t bits) const {
+  if (d_state > 0)
+    if (const std::optional<double> e = state_efficiency.at(d_state, bits)) return *e;
+  return state_bandwidth();
+}
+
 double Efficiency::attention(double tokens, double head_dim) const {
   return attention_efficiency.empty() ? attention_flops_fraction
                                       : interpolate_attention_efficiency(attention_efficiency, tokens, head_dim);

@@ -25,6 +25,9 @@ struct Efficiency {
   std::optional<double> attention_bandwidth_fraction;
   std::optional<double> state_bandwidth_fraction;
   std::optional<double> lm_head_bandwidth_fraction;
+  // A Mamba layer's state update by its rows (`state_efficiency:`, d_state and the state's bits);
+  // empty, or no point of the state's width: state_bandwidth_fraction.
+  StateTable state_efficiency;
   // The decode step's routed experts, each touched expert's weights read once by a fused MoE kernel
   // (the expert bytes of the weights component); unset: bandwidth_fraction.
   std::optional<double> expert_bandwidth_fraction;
@@ -65,6 +68,10 @@ struct Efficiency {
   bool calibrated = false;
   double attention_bandwidth() const { return attention_bandwidth_fraction.value_or(bandwidth_fraction); }
   double state_bandwidth() const { return state_bandwidth_fraction.value_or(bandwidth_fraction); }
+  // The fraction a selective-state update with `d_state` elements of `bits` bits a row streams
+  // at: state_efficiency where it has that width, else state_bandwidth(). d_state 0: a recurrent
+  // state other than Mamba's (linear attention), always state_bandwidth().
+  double state_bandwidth(int64_t d_state, int64_t bits) const;
   double lm_head_bandwidth() const { return lm_head_bandwidth_fraction.value_or(bandwidth_fraction); }
   double expert_bandwidth() const { return expert_bandwidth_fraction.value_or(bandwidth_fraction); }
   double elementwise_bandwidth() const { return elementwise_bandwidth_fraction.value_or(bandwidth_fraction); }

@@ -272,7 +272,16 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
         }
       }
       w.kv_write_bytes_per_token = add(w.kv_write_bytes_per_token, mw->kv_write_bytes_per_token);
-      w.state_bytes_per_sequence = add(w.state_bytes_per_sequence, state_bytes(layer, opt.cache).total());
+      const int64_t state = state_bytes(layer, opt.cache).total();
+      w.state_bytes_per_sequence = add(w.state_bytes_per_sequence, state);
+      if (state > 0) {
+        const int64_t bits = mw->ssm_d_state > 0 ? info(opt.cache.state_dtype).bits : 0;
+        auto it = std::find_if(w.state_groups.begin(), w.state_groups.end(), [&](const StateGroup& g) {
+          return g.d_state == mw->ssm_d_state && g.bits == bits;
+        });
+        if (it == w.state_groups.end()) it = w.state_groups.insert(w.state_groups.end(), {mw->ssm_d_state, bits, 0});
+        it->bytes_per_sequence = add(it->bytes_per_sequence, state);
+      }
       w.scan_flops_per_token += mw->scan_flops_per_token;
       kw.scan_flops_per_token += mw->scan_flops_per_token;
       w.scan_bytes_per_token = add(w.scan_bytes_per_token, mw->scan_bytes_per_token);
@@ -342,6 +351,16 @@ Rate weight_stream_rate(const Rate& flat, const std::vector<Gemm>& gemms, const 
     at_peak += p / e.weight_stream(tokens * g.rows_per_token, g.n, g.k);
   }
   return at_peak > 0 ? Rate{flat.peak, flat.peak * params / at_peak} : flat;
+}
+
+Rate state_rate(const Rate& flat, const std::vector<StateGroup>& groups, const Efficiency& e) {
+  double bytes = 0, at_peak = 0;  // at_peak: sum of bytes / fraction
+  for (const StateGroup& g : groups) {
+    const double b = static_cast<double>(g.bytes_per_sequence);
+    bytes += b;
+    at_peak += b / e.state_bandwidth(g.d_state, g.bits);
+  }
+  return at_peak > 0 ? Rate{flat.peak, flat.peak * bytes / at_peak} : flat;
 }
 
 Rates rates(const Model& model, const Gpu& gpu, const MemoryOptions& opt) {

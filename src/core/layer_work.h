@@ -30,6 +30,14 @@ struct AttentionGroup {
   int64_t head_dim = 0;                // the prefill attention's query/key head size
 };
 
+// Recurrent layers whose decode state update streams at one rate: Mamba layers by the state's row
+// (d_state elements of `bits` bits), every other recurrent state in one group of d_state 0.
+struct StateGroup {
+  int64_t d_state = 0;
+  int64_t bits = 0;
+  int64_t bytes_per_sequence = 0;  // per GPU, conv + recurrent state of the group's layers
+};
+
 // MoE layers of one routing shape: a decode step reads only the experts its tokens touch. Under
 // tensor parallelism a GPU holds 1/tp of all `experts` and sees its replica's tokens; under expert
 // parallelism it holds `local_experts` whole ones and sees the tokens of all dp replicas.
@@ -101,6 +109,11 @@ struct Rates {
 };
 Rates rates(const Model& model, const Gpu& gpu, const MemoryOptions& opt);
 
+// The decode step's state update over `groups`: each group's bytes at its own fraction
+// (Efficiency::state_bandwidth(d_state, bits)) of `flat`'s peak, one rate for their sum; `flat`
+// (state_bandwidth_fraction) without groups.
+Rate state_rate(const Rate& flat, const std::vector<StateGroup>& groups, const Efficiency& e);
+
 struct ModelWork {
   int64_t tp = 1;
   // Weights each step reads (per GPU). Shared blocks (Zamba2) are read at every use: one copy in
@@ -114,6 +127,7 @@ struct ModelWork {
   std::vector<AttentionGroup> attention; // all attention/MLA layers by window
   int64_t kv_write_bytes_per_token = 0;  // the new token's K/V in every layer
   int64_t state_bytes_per_sequence = 0;  // conv + recurrent state, all recurrent layers
+  std::vector<StateGroup> state_groups;  // the same bytes by the rate their update streams at
   double scan_flops_per_token = 0;       // conv + recurrent state update, all recurrent layers
   int64_t scan_bytes_per_token = 0;      // prefill scan's inputs and outputs (x, dt, B, C in; y out)
   bool scan_on_tensor_cores = false;     // Mamba-2 SSD and the delta rule run on tensor cores; Mamba-1's scan on CUDA cores

@@ -486,6 +486,10 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
       r[0][fp] = time_ssm_update(timer, m1, o).achieved_bytes_per_s();
       r[1][fp] = time_ssm_update(timer, m2, o).achieved_bytes_per_s();
     }
+    for (int fp = 0; fp < 2; ++fp) {
+      c.ssm_runs.push_back({m1.d_state, fp == 0 ? 32 : 16, r[0][fp]});
+      c.ssm_runs.push_back({m2.d_state, fp == 0 ? 32 : 16, r[1][fp]});
+    }
     c.ssm_mamba1_bytes_per_s = (r[0][0] + r[0][1]) / 2;
     c.ssm_mamba2_bytes_per_s = (r[1][0] + r[1][1]) / 2;
     c.ssm_update_bytes_per_s = (c.ssm_mamba1_bytes_per_s + c.ssm_mamba2_bytes_per_s) / 2;
@@ -494,7 +498,8 @@ Calibration run_calibrate(const Gpu& base, const Progress& progress) {
         "Mamba-1 batch 256 x d_inner 8192 x d_state 16 (fp32 state {:.4g} B/s, bf16 state {:.4g} B/s) and Mamba-2 batch "
         "64 x 80 heads x 64 x d_state 128, 1 group (fp32 {:.4g} B/s, bf16 {:.4g} B/s), each launched alone between CUDA "
         "events with a cold L2; bytes = state read + written + x, z, y, B, C, A; mean of the four = {:.4g} B/s; / "
-        "datasheet bandwidth",
+        "datasheet bandwidth; state_efficiency: each of the four / datasheet bandwidth by (d_state, the state's bits), which "
+        "a Mamba layer's update takes by its own d_state and state dtype (interpolated in log2(d_state))",
         r[0][0], r[0][1], r[1][0], r[1][1], c.ssm_update_bytes_per_s));
   }
   progress("GEMVs in a CUDA graph");

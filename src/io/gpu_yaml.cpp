@@ -70,6 +70,13 @@ AttentionGrid parse_attention_grid(const YAML::Node& list, const std::string& so
                     [](const std::vector<AttentionPoint>& p) { return attention_grid(p); });
 }
 
+StateTable parse_state_table(const YAML::Node& list, const std::string& source) {
+  return parse_grid(list, source, "state_efficiency",
+                    std::array<std::pair<const char*, int64_t StatePoint::*>, 2>{
+                        {{"d_state", &StatePoint::d_state}, {"bits", &StatePoint::bits}}},
+                    [](const std::vector<StatePoint>& p) { return state_table(p); });
+}
+
 }  // namespace
 
 Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std::string& default_id) {
@@ -194,6 +201,8 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
         throw Error("'decode_elementwise_bytes_per_s' must be positive, got " + e.string("decode_elementwise_bytes_per_s"),
                     e.pos("decode_elementwise_bytes_per_s"));
     }
+    e.expect("state_efficiency");
+    if (e.has("state_efficiency")) x.state_efficiency = parse_state_table(e.node("state_efficiency"), source);
     e.expect("attention_efficiency");
     if (e.has("attention_efficiency"))
       x.attention_efficiency = parse_attention_grid(e.node("attention_efficiency"), source);

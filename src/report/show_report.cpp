@@ -1,6 +1,11 @@
 #include "report/show_report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
 
 #include "core/params.h"
 #include "report/format.h"
@@ -155,6 +160,24 @@ std::string render_gpu(const Gpu& g) {
   };
   gemm_grid_rows("GEMM by shape", e.gemm_efficiency);
   gemm_grid_rows("decode weight streams by shape", e.weight_stream_efficiency);
+  if (!e.weight_stream_shapes.empty()) {
+    // The measured whole matrices: how many (n, k) and at which m, not each point (hundreds).
+    std::vector<std::pair<int64_t, int64_t>> shapes;
+    std::vector<int64_t> ms;
+    for (const GemmPoint& p : e.weight_stream_shapes.points) {
+      if (shapes.empty() || shapes.back() != std::pair{p.n, p.k}) shapes.emplace_back(p.n, p.k);
+      if (std::find(ms.begin(), ms.end(), p.m) == ms.end()) ms.push_back(p.m);
+    }
+    std::sort(ms.begin(), ms.end());
+    out += fmt::format("  decode weight streams of {} measured matrices (n x k) at m = {}: their own points before the grid\n",
+                       shapes.size(), fmt::join(ms, ", "));
+  }
+  if (!e.state_efficiency.empty()) {
+    out += "  SSM state update by row (Mamba layers):";
+    for (const StatePoint& p : e.state_efficiency.points)
+      out += fmt::format(" d_state {} {}-bit {:.3f};", p.d_state, p.bits, p.efficiency);
+    out.back() = '\n';
+  }
   if (e.decode_elementwise_bytes_per_s || e.elementwise_kernel_overhead_s) {
     const double rate = e.decode_elementwise_bytes_per_s.value_or(e.elementwise_bandwidth() * g.memory_bandwidth_bytes_per_s);
     out += fmt::format("  decode element-wise {:.2f} TB/s{}, {:.2f} us per kernel\n", rate / 1e12,
@@ -219,6 +242,19 @@ Json gpu_to_json(const Gpu& g) {
         for (size_t l = 0; l < grid->k.size(); ++l)
           points.push_back({{"m", grid->m[i]}, {"n", grid->n[j]}, {"k", grid->k[l]}, {"efficiency", grid->at(i, j, l)}});
     out["efficiency"][key] = points;
+  }
+  // Only where the preset has them: the measured whole matrices and the state updates by row.
+  if (!e.weight_stream_shapes.empty()) {
+    Json points = Json::array();
+    for (const GemmPoint& p : e.weight_stream_shapes.points)
+      points.push_back({{"m", p.m}, {"n", p.n}, {"k", p.k}, {"efficiency", p.efficiency}});
+    out["efficiency"]["weight_stream_shapes"] = points;
+  }
+  if (!e.state_efficiency.empty()) {
+    Json points = Json::array();
+    for (const StatePoint& p : e.state_efficiency.points)
+      points.push_back({{"d_state", p.d_state}, {"bits", p.bits}, {"efficiency", p.efficiency}});
+    out["efficiency"]["state_efficiency"] = points;
   }
   if (e.decode_elementwise_bytes_per_s)
     out["efficiency"]["decode_elementwise_bytes_per_s"] = *e.decode_elementwise_bytes_per_s;

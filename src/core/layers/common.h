@@ -127,6 +127,9 @@ struct MixerWork {
   double scan_flops_per_token = 0;       // conv + recurrent state update
   int64_t scan_bytes_per_token = 0;      // prefill scan's per-token inputs and outputs
   bool scan_on_tensor_cores = false;     // chunked scan on tensor cores (Mamba-2 SSD, delta rule)
+  // A Mamba selective state's elements a row (d_state): what its decode update's rate depends on
+  // (Efficiency::state_bandwidth); 0 for other recurrent states (linear attention) and none.
+  int64_t ssm_d_state = 0;
   // Activation elements per token that the mixer's element-wise kernels read and write, per GPU
   // (RoPE and norms on Q/K, the cache write's read of K and V, convolutions, gated norms); the
   // layer's input norm is the layer's (layer_work.cpp). Priced in prefill (docs/timing.md).

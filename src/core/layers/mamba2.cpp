@@ -62,6 +62,7 @@ MixerWork mixer_work(const Mamba2& s, const CacheOptions& opt) {
   w.scan_flops_per_token = 2.0 * conv * static_cast<double>(s.d_conv) + 5.0 * d_inner * static_cast<double>(s.d_state);
   w.scan_bytes_per_token = 2 * (2 * s.d_inner() / opt.tp + s.n_heads / opt.tp + 2 * s.n_groups * s.d_state);
   w.scan_on_tensor_cores = true;
+  w.ssm_d_state = s.d_state;
   // Element-wise: the causal convolution reads and writes x, B, C; the gated RMSNorm reads y and z
   // and writes its output.
   w.elementwise_elements_per_token = 2 * (s.conv_dim() / opt.tp) + 3 * (s.d_inner() / opt.tp);

@@ -43,6 +43,7 @@ MixerWork mixer_work(const ParallelHybrid& p, const CacheOptions& opt) {
   w.scan_flops_per_token = m.scan_flops_per_token;
   w.scan_bytes_per_token = m.scan_bytes_per_token;
   w.scan_on_tensor_cores = m.scan_on_tensor_cores;
+  w.ssm_d_state = m.ssm_d_state;
   w.elementwise_elements_per_token += m.elementwise_elements_per_token;
   w.kernels.weights += m.kernels.weights;
   w.kernels.ssm_state += m.kernels.ssm_state;

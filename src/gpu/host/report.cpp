@@ -208,6 +208,12 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   if (c.attention_kernel_overhead_s > 0) e.attention_kernel_overhead_s = c.attention_kernel_overhead_s;
   if (c.ssm_update_bytes_per_s > 0)
     e.state_bandwidth_fraction = fraction(c.ssm_update_bytes_per_s, bw, "state_bandwidth_fraction");
+  if (!c.ssm_runs.empty()) {
+    std::vector<StatePoint> points;
+    for (const Calibration::SsmRun& r : c.ssm_runs)
+      points.push_back({r.d_state, r.bits, fraction(r.bytes_per_s, bw, "state_efficiency")});
+    e.state_efficiency = kvplan::state_table(points);
+  }
   if (c.lm_head_bytes_per_s > 0)
     e.lm_head_bandwidth_fraction = fraction(c.lm_head_bytes_per_s, bw, "lm_head_bandwidth_fraction");
   if (c.expert_bytes_per_s > 0)
@@ -353,6 +359,11 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   if (e.attention_bandwidth_fraction)
     y += fmt::format("  attention_bandwidth_fraction: {:.4f}\n", *e.attention_bandwidth_fraction);
   if (e.state_bandwidth_fraction) y += fmt::format("  state_bandwidth_fraction: {:.4f}\n", *e.state_bandwidth_fraction);
+  if (!e.state_efficiency.empty()) {
+    y += "  state_efficiency:  # a Mamba layer's state update by d_state and the state's bits (calibration.method)\n";
+    for (const StatePoint& p : e.state_efficiency.points)
+      y += fmt::format("    - {{d_state: {}, bits: {}, efficiency: {:.4f}}}\n", p.d_state, p.bits, p.efficiency);
+  }
   if (e.lm_head_bandwidth_fraction)
     y += fmt::format("  lm_head_bandwidth_fraction: {:.4f}\n", *e.lm_head_bandwidth_fraction);
   if (e.expert_bandwidth_fraction)
@@ -425,6 +436,11 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   y += fmt::format("  ssm_update_bytes_per_s: {:.4g}\n", c.ssm_update_bytes_per_s);
   y += fmt::format("  ssm_update_mamba1_bytes_per_s: {:.4g}\n", c.ssm_mamba1_bytes_per_s);
   y += fmt::format("  ssm_update_mamba2_bytes_per_s: {:.4g}\n", c.ssm_mamba2_bytes_per_s);
+  if (!c.ssm_runs.empty()) {
+    y += "  ssm_update_runs:  # each timed update: d_state, the state's bits, achieved bytes/s\n";
+    for (const Calibration::SsmRun& r : c.ssm_runs)
+      y += fmt::format("    - {{d_state: {}, bits: {}, bytes_per_s: {:.4g}}}\n", r.d_state, r.bits, r.bytes_per_s);
+  }
   y += fmt::format("  lm_head_bytes_per_s: {:.4g}\n", c.lm_head_bytes_per_s);
   y += "  lm_head_graphs:  # one cuBLAS bf16 GEMV/GEMM of the vocab x hidden weight in a CUDA graph, cold L2\n";
   for (const auto& [b, g] : c.lm_head_graphs)

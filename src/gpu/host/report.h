@@ -156,6 +156,13 @@ struct Calibration {
   // (state_bandwidth_fraction).
   double ssm_update_bytes_per_s = 0;
   double ssm_mamba1_bytes_per_s = 0, ssm_mamba2_bytes_per_s = 0;
+  // Each timed update by its state's row: d_state elements of `bits` bits, achieved bytes/s.
+  struct SsmRun {
+    int64_t d_state = 0;
+    int64_t bits = 0;
+    double bytes_per_s = 0;
+  };
+  std::vector<SsmRun> ssm_runs;
   // The lm_head as the decode step runs it: one cuBLAS GEMV/GEMM of a vocab x hidden bf16 weight alone
   // in a CUDA graph, per batch (bytes = the weight's); lm_head_bytes_per_s = the mean over the batches of
   // bytes / (time - kernel overhead) (bytes_per_s_after_overhead; lm_head_bandwidth_fraction).
