@@ -174,7 +174,7 @@ def gqa_attention(q, kc, vc):
     under sdpa_kernel(GQA_BACKENDS). Returns [B, kv_heads, group, D], as split_kv_attention does."""
     B, nkv, G, D = q.shape
     out = F.scaled_dot_product_attention(q.reshape(B, nkv * G, 1, D), kc, vc, enable_gqa=True)
-    return out.view(B, nkv, G, D)
+    return out.reshape(B, nkv, G, D)
 
 
 GQA_BACKENDS = [SDPBackend.CUDNN_ATTENTION]
