@@ -124,8 +124,8 @@ ParamCounts count_params(const Model& model) {
 }
 
 WeightDTypes weight_dtypes(const Model& model, std::optional<DType> override) {
-  if (override) return {*override, *override, false};
-  return {model.dtype, model.expert_dtype.value_or(model.dtype), true};
+  if (override) return {*override, *override, false, std::nullopt};
+  return {model.dtype, model.expert_dtype.value_or(model.dtype), true, std::nullopt};
 }
 
 DType base_dtype(const Model& model, DType linear_dtype) {
