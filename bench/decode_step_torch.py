@@ -261,7 +261,7 @@ class Step:
                 rope_cache_kernel[(B, nq + 2 * nkv)](qkv, self.q, kc, vc, self.pos, self.slot, nq, nkv, self.cache_len,
                                                      math.log(ROPE_THETA), HEAD_DIM=D, HALF=D // 2, num_warps=1)
             o = self.attention(self.q.view(B, nkv, nq // nkv, D), kc, vc)
-            x = F.linear(o.transpose(1, 2).reshape(B, nq * D), L["w_o"])
+            x = F.linear(o.reshape(B, nq * D), L["w_o"])  # heads in q's order: a view, no copy kernel
             self.norm(x, L["ln2"], True)
             gu = F.linear(self.normed, L["w_gu"])
             if not FUSED:
@@ -296,7 +296,7 @@ def reference(step):
         kc[:, :, step.slot], vc[:, :, step.slot] = k, v
         s = q.view(B, nkv, nq // nkv, D) @ kc.transpose(-1, -2) / math.sqrt(D)
         o = torch.softmax(s, -1) @ vc
-        res = res + o.transpose(1, 2).reshape(B, nq * D) @ L["w_o"].float().T
+        res = res + o.reshape(B, nq * D) @ L["w_o"].float().T
         g, u = (rms(res, L["ln2"]) @ L["w_gu"].float().T).chunk(2, -1)
         x = (F.silu(g) * u) @ L["w_down"].float().T
     res = res + x
@@ -427,6 +427,8 @@ def main():
         try:
             err = check(c)
         except Exception as exc:  # split-KV or Triton unusable here: fall back, and say so
+            if GQA_SDPA:  # the variant is the one call; there is nothing to fall back to
+                raise
             print(f"WARNING step failed ({type(exc).__name__}: {exc}); retrying without split-KV", flush=True)
             SPLIT_KV = False
             try:
@@ -454,8 +456,10 @@ def main():
                     rec["eager_step_ms"], _, _ = time_eager(step)
             records.append(rec)
             result["records"] = records
-            with open(os.path.join(args.out, "decode_measured.json"), "w") as f:  # kept if the run is cut short
+            path = os.path.join(args.out, "decode_measured.json")  # kept if the run is cut short
+            with open(path + ".tmp", "w") as f:
                 json.dump(result, f, indent=1)
+            os.replace(path + ".tmp", path)
             eager = f"  eager {rec['eager_step_ms']:.3f} ms" if args.eager else ""
             print(f"  {model_id:16} B={batch:3} N={context:6}  {ms:8.3f} ms  [{lo:.3f}, {hi:.3f}]  kernels/step {kernels}"
                   f"{eager}  splits {step.splits}"

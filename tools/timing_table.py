@@ -11,6 +11,7 @@ with the preset (default: the card's bundled one). Prints a markdown table and t
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -24,11 +25,16 @@ def load(name):
         return json.load(f)
 
 
-def by_point(name):
-    """The file's records by (model, batch, context); {} when the file is absent."""
-    if not os.path.exists(os.path.join(ROOT, "bench", "results", name)):
+CHECK_TOL = 3e-2  # bench/decode_step_torch.py's check: a step this far from float32 is not a measurement
+
+
+def by_point(name, optional=False):
+    """The file's records that passed their float32 check, by (model, batch, context); {} when an
+    optional file is absent."""
+    if optional and not os.path.exists(os.path.join(ROOT, "bench", "results", name)):
         return {}
-    return {(r["model"], r["batch"], r["context"]): r for r in load(name)["records"]}
+    return {(r["model"], r["batch"], r["context"]): r for r in load(name)["records"]
+            if math.isfinite(r.get("check_rel_err", 0.0)) and r.get("check_rel_err", 0.0) < CHECK_TOL}
 
 
 def main():
@@ -40,7 +46,7 @@ def main():
     gpu = a.gpu or BUNDLED[a.card]
     split = load(f"{a.card}_decode_fused.json")
     nosplit = by_point(f"{a.card}_decode_fused_nosplit.json")
-    gqa = by_point(f"{a.card}_decode_fused_gqa.json")
+    gqa = by_point(f"{a.card}_decode_fused_gqa.json", optional=True)
     print(f"Device: {split['device']}, torch {split['torch']}, triton {split['triton']}; preset {gpu}.\n")
     head = "split-KV / one SDPA" + (" / cuDNN GQA" if gqa else "")
     print(f"| model | batch | context | measured ms ({head}) | kernels/step | expected ms | floor ms | expected / measured |")
@@ -48,7 +54,7 @@ def main():
     errors = []
     for r in split["records"]:
         key = (r["model"], r["batch"], r["context"])
-        runs = [r, nosplit[key]] + ([gqa[key]] if gqa else [])
+        runs = [x for x in (r, nosplit.get(key), gqa.get(key)) if x is not None]
         best = min(runs, key=lambda x: x["step_ms"])
         measured, kernels = best["step_ms"], best["kernels_per_step"]
         out = subprocess.run([a.kvplan, "estimate", "--engine", "ideal", "--model", r["model"], "--gpu", gpu, "--batch",
@@ -58,7 +64,7 @@ def main():
         expected, floor = d["step_time_s"] * 1e3, d["step_time_floor_s"] * 1e3
         ratio = expected / measured
         errors.append(abs(ratio - 1))
-        each = " / ".join(f"{x['step_ms']:.3f}" for x in runs)
+        each = " / ".join(f"{x['step_ms']:.3f}" if x else "-" for x in (r, nosplit.get(key)) + ((gqa.get(key),) if gqa else ()))
         print(f"| {r['model']} | {r['batch']} | {r['context']} | **{measured:.3f}** ({each}) "
               f"| {kernels} | {expected:.3f} | {floor:.3f} | {ratio:.3f} |")
     print(f"\nMean |expected / measured - 1| over {len(errors)} points: {100 * sum(errors) / len(errors):.1f}%; "
