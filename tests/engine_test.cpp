@@ -221,6 +221,38 @@ TEST_CASE("engine: Model Runner V2 profiles the sampler's bf16 logits alone", "[
   CHECK(activation_peak_bytes(m, o, v2, 256, 256, false) == std::llround(3.85 * 256 * 151936 * 4.0));
 }
 
+TEST_CASE("engine: vLLM 0.29 runs every model on Runner V2 but under ngram speculation", "[engine]") {
+  // vLLM 0.29.0 made Runner V2 the default for all models (#53183, its release notes); ngram
+  // speculation keeps the V1 runner. Mixtral-8x7B (MoE: hidden 4096, 8 experts of 14,336, top 2;
+  // vocab 32,000) at max_num_seqs 256 and 256 batched tokens:
+  // - forward pass: 2 copies x 256 x (2 x 4096 + 2 x 2 x 14,336 + 8) x 2 B = 67,117,056 B;
+  // - fused-MoE workspace, held while the sampler runs: 256 rows x 2 x (28,672 + 14,336) x 2 B =
+  //   44,040,192 B;
+  // - sampler on V2: 0.5 fp32 copies, 256 x 32,000 x 2 B = 16,384,000 B; on V1 (vllm@0.28 for a MoE
+  //   model, or 0.29 under ngram) 3.85 copies, 3.85 x 256 x 32,000 x 4 B = 126,156,800 B.
+  // Peak = max(forward, sampler + workspace): V2 67,117,056 (the forward pass), V1 170,196,992.
+  // Both runners deduct the 0.9 GiB graph estimate from 0.29.
+  const Model m = test::model("mixtral-8x7b");
+  const auto plan = [&](const std::string& engine, const std::string& speculative) {
+    MemoryOptions o = test::bf16_options(m);
+    o.engine.profile = test::bundled().resolve_engine(engine);
+    o.engine.max_num_seqs = 256;
+    o.engine.speculative_method = speculative;
+    if (!speculative.empty()) o.engine.num_speculative_tokens = 2;
+    o.prefill_chunk = 256;
+    return plan_engine(m, test::gpu("h200"), o, 8192);
+  };
+  const EnginePlan v2 = plan("vllm@0.29", ""), v1 = plan("vllm@0.28", ""), ngram = plan("vllm@0.29", "ngram");
+  CHECK(v2.runner_v2);
+  CHECK_FALSE(v1.runner_v2);
+  CHECK_FALSE(ngram.runner_v2);
+  CHECK(*v2.activation_peak_bytes == 67117056);
+  CHECK(*v1.activation_peak_bytes == 126156800 + 44040192);
+  CHECK(*ngram.activation_peak_bytes == 126156800 + 44040192);
+  CHECK(v2.cuda_graph_bytes == 966367641);
+  CHECK(ngram.cuda_graph_bytes == 966367641);
+}
+
 TEST_CASE("engine: vLLM 0.28 defaults: 16,384 batched tokens from 160 GiB, hybrids in 'align' mode", "[engine]") {
   // B200 (about 179 GiB as CUDA sees it): 8192 / 1024 in 0.21 (>= 70 GiB), 16,384 / 1024 in 0.28.
   // H200 (139.8 GiB) and A100 stay where they were.

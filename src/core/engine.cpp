@@ -80,8 +80,12 @@ std::vector<CacheLayer> cache_layers(const Model& model, const CacheOptions& cac
 }
 
 // Which of vLLM's model runners runs the model: Runner V2 for the profile's families and, where it
-// says so, every dense model (attention layers with dense MLPs only: no MoE, MLA or recurrent state).
-bool on_runner_v2(const Model& model, const EngineProfile& profile) {
+// says so, every dense model (attention layers with dense MLPs only: no MoE, MLA or recurrent state)
+// or every model but under the speculative methods that keep the V1 runner.
+bool on_runner_v2(const Model& model, const EngineProfile& profile, const std::string& speculative_method) {
+  if (profile.runner_v2_all)
+    return std::find(profile.runner_v2_v1_speculative.begin(), profile.runner_v2_v1_speculative.end(),
+                     speculative_method) == profile.runner_v2_v1_speculative.end();
   if (std::find(profile.runner_v2_families.begin(), profile.runner_v2_families.end(), model.family) !=
       profile.runner_v2_families.end())
     return true;
@@ -715,7 +719,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
   p.non_torch_bytes = memory.cache.tp > 1 && gpu.nvswitch_sharp ? profile.non_torch_bytes_tensor_parallel
                       : engine.pipeline_parallel_size > 1 ? profile.non_torch_bytes_pipeline
                                                           : profile.non_torch_bytes;
-  p.runner_v2 = on_runner_v2(model, profile);
+  p.runner_v2 = on_runner_v2(model, profile, engine.speculative_method);
   p.in_flight_tokens = mul(p.max_num_batched_tokens, in_flight_batches(profile, p.runner_v2, engine.pipeline_parallel_size));
   const bool deducts_graphs = profile.deducts_cuda_graphs && (!p.runner_v2 || profile.runner_v2_deducts_cuda_graphs);
   if (deducts_graphs && !engine.enforce_eager) p.cuda_graph_bytes = profile.cuda_graph_bytes;

@@ -63,6 +63,10 @@ struct EngineProfile {
   // false it leaves CUDA-graph memory out of the budget (its profile_cudagraph_memory returns 0).
   std::vector<std::string> runner_v2_families;
   bool runner_v2_dense = false;
+  // Runner V2 for every model (vLLM 0.29, #53183), except under the listed speculative methods,
+  // which keep the V1 runner (ngram).
+  bool runner_v2_all = false;
+  std::vector<std::string> runner_v2_v1_speculative;
   bool runner_v2_deducts_cuda_graphs = false;
   // Runner V2's profiled sampler: its dummy batch registers no sampling parameters, so the fp32
   // upcast and top-k/top-p never run and the peak holds the logits alone, in the model's dtype

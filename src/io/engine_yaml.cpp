@@ -112,6 +112,8 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
     YamlFields r(f.node("runner_v2"), source, "runner_v2");
     p.runner_v2_families = r.strings("families");
     p.runner_v2_dense = r.boolean("dense", false);
+    p.runner_v2_all = r.boolean("all", false);
+    p.runner_v2_v1_speculative = r.strings("v1_speculative");
     p.runner_v2_deducts_cuda_graphs = r.boolean("deducts_cuda_graphs", false);
     if (r.has("sampler_logits_copies")) p.runner_v2_sampler_logits_copies = within(r, "sampler_logits_copies", 0, 0, 1e6);
     r.finish();
