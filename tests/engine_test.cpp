@@ -671,6 +671,63 @@ TEST_CASE("engine: SGLang splits a hybrid's budget between its state pool and it
   CHECK_FALSE(mp.fits);
 }
 
+TEST_CASE("engine: SGLang 0.5.18 keeps a padding state slot and five slots a request for extra-buffer hybrids",
+          "[engine]") {
+  // Qwen3-Next at tp 2 as above (38,633,472 B of states a request, 40 GiB budget). The state pool's
+  // share is 42,949,672,960 x 0.9 / 1.9 = 20,344,581,928.4 B; 0.5.18 keeps one state as padding:
+  // floor((20,344,581,928.4 - 38,633,472) / 38,633,472) = floor(525.6) = 525 slots, and takes
+  // 526 states' bytes, so the KV pool is 0.5.10's: 22,628,466,688 B = 1,841,509 tokens. Qwen3-Next's
+  // radix cache takes the 'extra_buffer' strategy: 5 slots a request, 525 / 5 = 105 requests.
+  const Model m = test::model("qwen3-next-80b-a3b");
+  MemoryOptions o = engine_options(m, "sglang@0.5.18", 40 * kGiB);
+  o.cache.tp = 2;
+  const EnginePlan p = plan_engine(m, test::gpu("h200"), o, 8192);
+  CHECK(p.state_slots == 525);
+  CHECK(p.state_request_cap == 105);
+  CHECK(p.kv_cache_tokens == 1841509);
+  // --disable-radix-cache: one slot a request.
+  MemoryOptions off = o;
+  off.engine.prefix_caching = false;
+  CHECK(plan_engine(m, test::gpu("h200"), off, 8192).state_request_cap == 525);
+  // Kimi-Linear is not an extra-buffer family in 0.5.18: 3 slots a request, as before.
+  const Model kimi = test::model("kimi-linear-48b-a3b");
+  const EnginePlan k = plan_engine(kimi, test::gpu("h200"), engine_options(kimi, "sglang@0.5.18", 40 * kGiB), 8192);
+  REQUIRE(k.state_slots > 0);
+  CHECK(k.state_request_cap == k.state_slots / 3);
+}
+
+TEST_CASE("engine: SGLang 0.5.18 reserves the prefill graphs for every text model, 0.5.19 for 20-35 GiB GPUs anew",
+          "[engine]") {
+  const EngineProfile v10 = test::bundled().resolve_engine("sglang@0.5.10");
+  const EngineProfile v18 = test::bundled().resolve_engine("sglang@0.5.18");
+  const EngineProfile v19 = test::bundled().resolve_engine("sglang@0.5.19");
+  const auto fraction = [](const EngineProfile& p, const Gpu& g, const Model& m, int64_t gpus = 1, int64_t pp = 1) {
+    return engine_defaults(p, g, 8192, gpus, &m, pp).gpu_memory_utilization;
+  };
+  const Gpu h100 = test::gpu("h100-sxm"), h200 = test::gpu("h200"), l4 = test::gpu("l4");
+  // Qwen3-Next on one H200 (143,771 MiB; chunked prefill 8192, graph batch 256): 512 + 12,288 + 512
+  // + 128 = 13,440 MiB; 0.5.10 leaves its piecewise graphs off, (143,771 - 13,440) / 143,771 =
+  // 0.9065 -> 0.907; 0.5.18's breakable graphs add 8 x 58 = 464: 13,904 -> 0.9033 -> 0.903.
+  const Model next = test::model("qwen3-next-80b-a3b");
+  CHECK(fraction(v10, h200, next) == Approx(0.907));
+  CHECK(fraction(v18, h200, next) == Approx(0.903));
+  // Two stages of two GPUs on H100s (81,559 MiB; 4 GPUs, graph batch 256 at tp 2): 512 + 12,288 +
+  // 512 + 128 x 4 = 13,824, below the 10,240 floor's reach; 0.5.18 adds 464 under pipeline
+  // parallelism too: 14,288 -> (81,559 - 14,288) / 81,559 = 0.8248 -> 0.825 (0.5.10: 0.8305 -> 0.831).
+  const Model llama = test::model("llama-3.1-8b");
+  CHECK(fraction(v10, h100, llama, 4, 2) == Approx(0.831));
+  CHECK(fraction(v18, h100, llama, 4, 2) == Approx(0.825));
+  // Multimodal models keep them off: as 0.5.10.
+  CHECK(fraction(v18, h100, test::model("qwen2.5-vl-7b")) == fraction(v10, h100, test::model("qwen2.5-vl-7b")));
+  // An L4 (23,034 MiB, below the 60 GiB floor's reach). 0.5.18: chunked prefill 2048, graph batch 24:
+  // 512 + 3072 + 48 + 128 + 8 x 42 = 4,096 -> (23,034 - 4,096) / 23,034 = 0.8222 -> 0.822. 0.5.19:
+  // 4096 and 48: 512 + 6,144 + 96 + 128 + 8 x 50 = 7,280 -> 0.6839 -> 0.684.
+  CHECK(fraction(v18, l4, llama) == Approx(0.822));
+  CHECK(fraction(v19, l4, llama) == Approx(0.684));
+  CHECK(engine_defaults(v19, l4, 8192, 1, &llama).max_num_batched_tokens == 4096);
+  CHECK(engine_defaults(v18, l4, 8192, 1, &llama).max_num_batched_tokens == 2048);
+}
+
 TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
   const Registry& r = test::bundled();
   CHECK(r.resolve_engine("vllm").is_default);

@@ -253,13 +253,14 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
   // V0: chunked prefill only past 32K tokens (then 2048 per pass); else a whole prompt per pass.
   if (profile.batched_tokens_from_model_len)
     d.max_num_batched_tokens = max_model_len > 32768 ? 2048 : std::max<int64_t>(max_model_len, 2048);
-  // SGLang: by the GPU's memory as nvidia-smi reports it (MiB), and tp x pp.
+  // SGLang: by the GPU's memory as nvidia-smi reports it (MiB) and tp (the graph batch), the
+  // reserve by tp x pp.
   const int64_t mib = gpu.memory_bytes >> 20;
   int64_t graph_bs = 0;
   for (const EngineProfile::MemoryRow& row : profile.by_gpu_memory) {
     if (row.below_mib != 0 && mib >= row.below_mib) continue;
     d.max_num_batched_tokens = row.chunked_prefill_size;
-    graph_bs = gpus >= 4 ? row.cuda_graph_max_bs_tp4 : row.cuda_graph_max_bs;
+    graph_bs = gpus / std::max<int64_t>(pp, 1) >= 4 ? row.cuda_graph_max_bs_tp4 : row.cuda_graph_max_bs;  // by tp
     break;
   }
   for (const auto& [min_gpus, fraction] : profile.fraction_by_gpus)
@@ -269,7 +270,8 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
     double reserved = r.base_mib +
                       r.per_prefill_token_mib * static_cast<double>(std::max(d.max_num_batched_tokens, r.min_prefill_tokens)) +
                       r.per_graph_bs_mib * static_cast<double>(graph_bs) + r.per_gpu_mib * static_cast<double>(gpus);
-    const bool piecewise = model && r.piecewise && !piecewise_off && pp == 1 && model->towers.empty() &&
+    const bool piecewise = model && r.piecewise && !piecewise_off && (pp == 1 || r.piecewise_pipeline) &&
+                           model->towers.empty() &&
                            std::find(r.piecewise_off_families.begin(), r.piecewise_off_families.end(), model->family) ==
                                r.piecewise_off_families.end();
     if (piecewise)
@@ -442,9 +444,11 @@ void allocate_vllm_v0(EnginePlan& p, const std::vector<CacheLayer>& layers) {
 // given, else memory_ratio / (1 + memory_ratio) of the budget in whole states. Each running
 // request holds slots_per_request of them with the radix cache on, one with it off (no cached
 // states to keep) (python/sglang/srt/model_executor/model_runner.py, handle_max_mamba_cache and
-// init_memory_pool, 0.5.6-0.5.9).
+// init_memory_pool, 0.5.6-0.5.9); from 0.5.18 the families of the 'extra_buffer' strategy hold
+// extra_buffer_slots, and the pool keeps one padding slot: (share - state) / state slots, the
+// padding's bytes taken too (python/sglang/srt/mem_cache/kv_cache_configurator.py).
 void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64_t state_per_request,
-                     const EngineProfile& profile, const EngineSettings& engine,
+                     const EngineProfile& profile, const EngineSettings& engine, const std::string& family,
                      const std::vector<CacheLayer>* swa_pool) {
   const bool radix_cache = engine.prefix_caching.value_or(profile.prefix_caching);
   const int64_t per_token = single_pool(p, layers, "SGLang");
@@ -454,11 +458,19 @@ void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64
     p.state_page_bytes = state_per_request;
     if (engine.max_mamba_cache_size) p.state_slots = *engine.max_mamba_cache_size;
     else if (!radix_cache && engine.max_num_seqs) p.state_slots = *engine.max_num_seqs;
-    else
-      p.state_slots = static_cast<int64_t>(std::floor(static_cast<double>(budget) * r / (1 + r) /
-                                                      static_cast<double>(state_per_request)));
-    budget = std::max<int64_t>(0, budget - mul(p.state_slots, state_per_request));
-    p.state_request_cap = p.state_slots / (radix_cache ? profile.state_pool_slots_per_request : 1);
+    else {
+      const double share = static_cast<double>(budget) * r / (1 + r);
+      const double padding = profile.state_pool_padding_slot ? static_cast<double>(state_per_request) : 0;
+      p.state_slots = std::max<int64_t>(
+          0, static_cast<int64_t>(std::floor((share - padding) / static_cast<double>(state_per_request))));
+    }
+    const int64_t padding_slots = profile.state_pool_padding_slot ? 1 : 0;
+    budget = std::max<int64_t>(0, budget - mul(p.state_slots + padding_slots, state_per_request));
+    const bool extra_buffer =
+        std::find(profile.state_pool_extra_buffer_families.begin(), profile.state_pool_extra_buffer_families.end(),
+                  family) != profile.state_pool_extra_buffer_families.end();
+    const int64_t per_request = extra_buffer ? profile.state_pool_extra_buffer_slots : profile.state_pool_slots_per_request;
+    p.state_request_cap = p.state_slots / (radix_cache ? per_request : 1);
   }
   const int64_t cells = budget / per_token;
   p.kv_cache_tokens = cells / p.block_size * p.block_size;
@@ -780,7 +792,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
         // The layers with their windows, for the sliding-window pool of the profiles that have one.
         const std::vector<CacheLayer> windowed =
             profile.swa_full_tokens_ratio > 0 ? cache_layers(part, memory.cache, true) : std::vector<CacheLayer>{};
-        allocate_sglang(q, layers, sglang_state_bytes(part, memory, profile), profile, engine,
+        allocate_sglang(q, layers, sglang_state_bytes(part, memory, profile), profile, engine, model.family,
                         sglang_swa_pool(model, profile, windowed) ? &windowed : nullptr);
         break;
       }

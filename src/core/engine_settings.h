@@ -132,6 +132,13 @@ struct EngineProfile {
   DType state_pool_conv_dtype = DType::bf16;
   DType state_pool_ssm_dtype = DType::fp32;
   int64_t state_pool_slots_per_request = 1;
+  // The families whose radix cache keeps extra state buffers (SGLang's 'extra_buffer' strategy,
+  // chosen by 'auto' for them): state_pool_extra_buffer_slots per running request instead.
+  std::vector<std::string> state_pool_extra_buffer_families;
+  int64_t state_pool_extra_buffer_slots = 0;
+  // The pool keeps one state slot as padding: (budget - one state) / state slots, and the padding
+  // slot's bytes leave the KV budget too.
+  bool state_pool_padding_slot = false;
   int64_t moe_chunk_tokens = 16384;
   bool chunked_local_groups = true;    // V1: chunked local attention keeps its own groups (else full)
   bool batched_tokens_from_model_len = false;  // V0: max(max_model_len, 2048), 2048 past 32K tokens
@@ -176,6 +183,7 @@ struct EngineProfile {
       int64_t from = 0, to = 0, step = 1;
     };
     bool piecewise = false;  // the profile reserves for piecewise graphs (section present)
+    bool piecewise_pipeline = false;  // ... with pipeline parallelism too
     double piecewise_mib_per_size = 0, piecewise_mla_mib = 0;
     std::vector<SizeRun> piecewise_sizes;
     std::vector<std::string> piecewise_off_families;

@@ -151,6 +151,14 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
       }
     }
     p.state_pool_slots_per_request = at_least(s, "slots_per_request", 1, 1);
+    if (s.has("extra_buffer")) {
+      YamlFields x(s.node("extra_buffer"), source, "extra_buffer");
+      p.state_pool_extra_buffer_families = x.strings("families");
+      p.state_pool_extra_buffer_slots = x.integer("slots_per_request");
+      if (p.state_pool_extra_buffer_slots < 1) throw Error("'slots_per_request' must be at least 1", x.pos("slots_per_request"));
+      x.finish();
+    }
+    p.state_pool_padding_slot = s.boolean("padding_slot", false);
     s.finish();
   }
   if (f.has("activation")) {
@@ -222,6 +230,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
         x.piecewise_mib_per_size = within(g, "mib_per_size", std::nullopt, 0, 1 << 20);
         x.piecewise_mla_mib = within(g, "mla_mib", 0, 0, 1 << 30);
         x.piecewise_off_families = g.strings("off_families");
+        x.piecewise_pipeline = g.boolean("pipeline", false);
         const YAML::Node runs = g.node("sizes");
         if (!runs.IsSequence()) throw Error("'sizes' must be a list of {from, to, step} runs", pos_of(runs, source));
         int64_t last = 0;
