@@ -669,26 +669,19 @@ TEST_CASE("engine: SGLang splits a hybrid's budget between its state pool and it
   apply_engine(mp, p, 200, 1000);
   CHECK(mp.max_batch == 175);
   CHECK_FALSE(mp.fits);
-}
-
-TEST_CASE("engine: SGLang 0.5.18 keeps a padding state slot and five slots a request for extra-buffer hybrids",
-          "[engine]") {
-  // Qwen3-Next at tp 2 as above (38,633,472 B of states a request, 40 GiB budget). The state pool's
-  // share is 42,949,672,960 x 0.9 / 1.9 = 20,344,581,928.4 B; 0.5.18 keeps one state as padding:
-  // floor((20,344,581,928.4 - 38,633,472) / 38,633,472) = floor(525.6) = 525 slots, and takes
-  // 526 states' bytes, so the KV pool is 0.5.10's: 22,628,466,688 B = 1,841,509 tokens. Qwen3-Next's
-  // radix cache takes the 'extra_buffer' strategy: 5 slots a request, 525 / 5 = 105 requests.
-  const Model m = test::model("qwen3-next-80b-a3b");
-  MemoryOptions o = engine_options(m, "sglang@0.5.18", 40 * kGiB);
-  o.cache.tp = 2;
-  const EnginePlan p = plan_engine(m, test::gpu("h200"), o, 8192);
-  CHECK(p.state_slots == 525);
-  CHECK(p.state_request_cap == 105);
-  CHECK(p.kv_cache_tokens == 1841509);
-  // --disable-radix-cache: one slot a request.
-  MemoryOptions off = o;
-  off.engine.prefix_caching = false;
-  CHECK(plan_engine(m, test::gpu("h200"), off, 8192).state_request_cap == 525);
+  // SGLang 0.5.18 keeps one state as padding: floor((42,949,672,960 x 0.9 / 1.9 - 38,633,472) /
+  // 38,633,472) = floor(525.6) = 525 slots, and takes 526 states' bytes, so the KV pool is as
+  // above (1,841,509 tokens). Qwen3-Next's radix cache takes the 'extra_buffer' strategy there: 5
+  // slots a request, 525 / 5 = 105 requests; without the radix cache, 525.
+  MemoryOptions o18 = o;
+  o18.engine.profile = test::bundled().resolve_engine("sglang@0.5.18");
+  const EnginePlan p18 = plan_engine(m, test::gpu("h200"), o18, 8192);
+  CHECK(p18.state_slots == 525);
+  CHECK(p18.state_request_cap == 105);
+  CHECK(p18.kv_cache_tokens == 1841509);
+  MemoryOptions off18 = o18;
+  off18.engine.prefix_caching = false;
+  CHECK(plan_engine(m, test::gpu("h200"), off18, 8192).state_request_cap == 525);
   // Kimi-Linear is not an extra-buffer family in 0.5.18: 3 slots a request, as before.
   const Model kimi = test::model("kimi-linear-48b-a3b");
   const EnginePlan k = plan_engine(kimi, test::gpu("h200"), engine_options(kimi, "sglang@0.5.18", 40 * kGiB), 8192);
