@@ -618,12 +618,12 @@ TEST_CASE("state_efficiency times a Mamba state by its d_state and width; other 
   // 8192 x 16 = 155,648 elements a layer; batch 32, read and written.
   const Model fm = model("falcon-mamba-7b");
   MemoryOptions o = options(fm);
-  const DecodeComponent& bf16 = part(DecodeModel(fm, g, o).step(32, 4096), "ssm_state");
+  const DecodeComponent bf16 = part(DecodeModel(fm, g, o).step(32, 4096), "ssm_state");  // a copy: the step is a temporary
   CHECK(bf16.bytes == 2LL * 32 * 64 * 155648 * 2);  // 1,275,068,416 B
   // bf16 rows of 16: 0.5 x 3.35e12; 64 x 2 kernels at 4 us: 761.2 us + 512 us.
   CHECK(bf16.time_s == Approx(1275068416.0 / (0.5 * 3.35e12) + 128 * 4e-6));
   o.cache.state_dtype = DType::fp32;  // the conv state follows it
-  const DecodeComponent& fp32 = part(DecodeModel(fm, g, o).step(32, 4096), "ssm_state");
+  const DecodeComponent fp32 = part(DecodeModel(fm, g, o).step(32, 4096), "ssm_state");
   CHECK(fp32.bytes == 2LL * 32 * 64 * 155648 * 4);
   CHECK(fp32.time_s == Approx(2550136832.0 / (0.8 * 3.35e12) + 128 * 4e-6));
   // Mamba-2.7B: d_state 128 fp32 -> 0.9. State per layer 671,488 elements (test above) x 4 B, batch 8.
@@ -636,7 +636,7 @@ TEST_CASE("state_efficiency times a Mamba state by its d_state and width; other 
   const Model qn = model("qwen3-next-80b-a3b");
   Gpu flat = g;
   flat.efficiency.state_efficiency = {};
-  const DecodeComponent& gdn = part(DecodeModel(qn, g, options(qn)).step(4, 4096), "ssm_state");
+  const DecodeComponent gdn = part(DecodeModel(qn, g, options(qn)).step(4, 4096), "ssm_state");
   CHECK(gdn.time_s == part(DecodeModel(qn, flat, options(qn)).step(4, 4096), "ssm_state").time_s);
   CHECK(gdn.time_s == Approx(static_cast<double>(gdn.bytes) / (0.6 * 3.35e12) +
                              static_cast<double>(gdn.kernels) * 4e-6));

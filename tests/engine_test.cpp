@@ -806,6 +806,21 @@ TEST_CASE("engine profiles: absurd constants are refused where they stand", "[en
   CHECK_THROWS_WITH(parse_engine_yaml(sglang_with("{from: 48, to: 256, step: 16}", "{from: 48, to: 256, stp: 16}"), "p.yaml"),
                     Catch::Contains("step"));
   CHECK(parse_engine_yaml(s010, "p.yaml").reserve->piecewise_sizes.size() == 6);
+  // runner_v2: 'all' takes no families or dense flag; 'v1_speculative' needs 'all' and names known methods.
+  const std::string v029 = read_text_file(std::string(KVPLAN_SOURCE_DIR) + "/presets/engines/vllm-0.29.yaml");
+  auto v029_with = [&](const std::string& from, const std::string& to) { return edited(v029, from, to); };
+  CHECK(parse_engine_yaml(v029, "p.yaml").runner_v2_all);
+  CHECK_THROWS_WITH(parse_engine_yaml(v029_with("  all: true", "  all: true\n  dense: true"), "p.yaml"),
+                    Catch::Contains("runner_v2 'all' runs every model: it takes no 'families' or 'dense'"));
+  CHECK_THROWS_WITH(parse_engine_yaml(v029_with("  all: true", "  all: false"), "p.yaml"),
+                    Catch::Contains("runner_v2 'v1_speculative' needs 'all: true'"));
+  CHECK_THROWS_WITH(parse_engine_yaml(v029_with("v1_speculative: [ngram]", "v1_speculative: [n-gram]"), "p.yaml"),
+                    Catch::Contains("speculative method 'n-gram' is not one of") && Catch::Contains("did you mean 'ngram'"));
+  // SGLang 0.5.18's extra-buffer slots: at least 1.
+  const std::string s018 = read_text_file(std::string(KVPLAN_SOURCE_DIR) + "/presets/engines/sglang-0.5.18.yaml");
+  CHECK(parse_engine_yaml(s018, "p.yaml").state_pool_extra_buffer_slots == 5);
+  CHECK_THROWS_WITH(parse_engine_yaml(edited(s018, "    slots_per_request: 5", "    slots_per_request: 0"), "p.yaml"),
+                    Catch::Contains("'slots_per_request' must be at least 1, got 0"));
   CHECK_NOTHROW(parse_engine_yaml(text, "p.yaml"));
   CHECK(parse_engine_yaml(text, "p.yaml").mxfp4_marlin_intermediate == 128);
   CHECK(parse_engine_yaml(text, "p.yaml").mxfp4_marlin_hidden == 256);

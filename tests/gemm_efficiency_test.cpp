@@ -222,6 +222,9 @@ TEST_CASE("a state table interpolates in log2(d_state) within the state's width,
   CHECK(*t.at(256, 32) == Approx(0.80));  // clamped above
   CHECK(*t.at(128, 16) == Approx(0.55));  // one point of that width
   CHECK_FALSE(StateTable{{{16, 32, 0.7}}}.at(16, 16));
+  CHECK_THROWS_WITH(state_table({{16, 8, 0.5}}),
+                    "state_efficiency point (d_state 16, 8 bits): the state must be 16 or 32 bits (fp32, bf16 or fp16)");
+  CHECK_THROWS_WITH(state_table({{0, 32, 0.5}}), "state_efficiency point (d_state 0, 32 bits): d_state must be positive");
   // Efficiency::state_bandwidth: the table at the state's width; without a point there, or for a
   // state other than Mamba's (d_state 0), state_bandwidth_fraction.
   Efficiency e;
@@ -240,7 +243,7 @@ TEST_CASE("state_efficiency parses from a preset and fails at file:line:col", "[
   CHECK(g.efficiency.state_bandwidth(16, 16) == Approx(0.57));
   CHECK(g.efficiency.state_bandwidth(128, 32) == Approx(0.81));
   CHECK(parse_error(kvplan::test::gpu_preset("  state_efficiency:\n    - {d_state: 16, bits: 8, efficiency: 0.5}\n")) ==
-        "test.yaml:8:5: state_efficiency point (d_state 16, 8 bits): the state must be 16 or 32 bits (fp32, bf16 or fp16)");
+        "test.yaml:8:27: state_efficiency 'bits' must be 16 or 32 (bf16/fp16 or fp32 state), got 8");
   CHECK(parse_error(kvplan::test::gpu_preset("  state_efficiency:\n    - {d_state: 16, bits: 16, efficiency: 0}\n")) ==
         "test.yaml:8:43: state_efficiency 'efficiency' must be a fraction in (0, 1], got 0");
   CHECK(parse_error(kvplan::test::gpu_preset("  state_efficiency:\n    - {d_state: 16, bits: 16, efficiency: 0.5}\n"

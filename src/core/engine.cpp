@@ -465,7 +465,7 @@ void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64
           0, static_cast<int64_t>(std::floor((share - padding) / static_cast<double>(state_per_request))));
     }
     const int64_t padding_slots = profile.state_pool_padding_slot ? 1 : 0;
-    budget = std::max<int64_t>(0, budget - mul(p.state_slots + padding_slots, state_per_request));
+    budget = std::max<int64_t>(0, budget - mul(add(p.state_slots, padding_slots), state_per_request));
     const bool extra_buffer =
         std::find(profile.state_pool_extra_buffer_families.begin(), profile.state_pool_extra_buffer_families.end(),
                   family) != profile.state_pool_extra_buffer_families.end();

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string_view>
 
+#include "core/speculative.h"
 #include "io/yaml_fields.h"
 
 namespace kvplan {
@@ -113,7 +114,17 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
     p.runner_v2_families = r.strings("families");
     p.runner_v2_dense = r.boolean("dense", false);
     p.runner_v2_all = r.boolean("all", false);
+    if (p.runner_v2_all && (r.has("families") || r.has("dense")))
+      throw Error("runner_v2 'all' runs every model: it takes no 'families' or 'dense'", r.pos("all"));
     p.runner_v2_v1_speculative = r.strings("v1_speculative");
+    if (r.has("v1_speculative")) {
+      if (!p.runner_v2_all) throw Error("runner_v2 'v1_speculative' needs 'all: true'", r.pos("v1_speculative"));
+      for (const std::string& method : p.runner_v2_v1_speculative) try {
+          draft_kind(method);  // throws for an unknown method, with "did you mean"
+        } catch (const Error& e) {
+          throw Error(std::string("runner_v2 'v1_speculative': ") + e.what(), r.pos("v1_speculative"));
+        }
+    }
     p.runner_v2_deducts_cuda_graphs = r.boolean("deducts_cuda_graphs", false);
     if (r.has("sampler_logits_copies")) p.runner_v2_sampler_logits_copies = within(r, "sampler_logits_copies", 0, 0, 1e6);
     r.finish();
@@ -155,7 +166,8 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
       YamlFields x(s.node("extra_buffer"), source, "extra_buffer");
       p.state_pool_extra_buffer_families = x.strings("families");
       p.state_pool_extra_buffer_slots = x.integer("slots_per_request");
-      if (p.state_pool_extra_buffer_slots < 1) throw Error("'slots_per_request' must be at least 1", x.pos("slots_per_request"));
+      if (p.state_pool_extra_buffer_slots < 1)
+        throw Error("'slots_per_request' must be at least 1, got " + x.string("slots_per_request"), x.pos("slots_per_request"));
       x.finish();
     }
     p.state_pool_padding_slot = s.boolean("padding_slot", false);

@@ -15,9 +15,10 @@ namespace {
 // A measured efficiency grid under `efficiency.<key>`: a list of maps of positive integer `axes`
 // and an `efficiency` in (0, 1], each point once; each bad point reported where it stands, and
 // `build`'s errors (a missing point) at the list.
-template <typename Point, size_t N, typename Build>
+template <typename Point, size_t N, typename Build, typename Check = void (*)(const Point&, YamlFields&)>
 auto parse_grid(const YAML::Node& list, const std::string& source, const std::string& key,
-                const std::array<std::pair<const char*, int64_t Point::*>, N>& axes, Build build) {
+                const std::array<std::pair<const char*, int64_t Point::*>, N>& axes, Build build,
+                Check check = [](const Point&, YamlFields&) {}) {
   std::string names;
   for (const auto& [name, member] : axes) names += std::string(name) + ", ";
   if (!list.IsSequence()) throw Error("'" + key + "' must be a list of {" + names + "efficiency} maps", pos_of(list, source));
@@ -35,6 +36,7 @@ auto parse_grid(const YAML::Node& list, const std::string& source, const std::st
       at.push_back(p.*member);
       shape += (shape.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(p.*member);
     }
+    check(p, f);
     p.efficiency = f.number("efficiency");
     if (!(p.efficiency > 0 && p.efficiency <= 1))
       throw Error(key + " 'efficiency' must be a fraction in (0, 1], got " + f.string("efficiency"), f.pos("efficiency"));
@@ -74,7 +76,13 @@ StateTable parse_state_table(const YAML::Node& list, const std::string& source) 
   return parse_grid(list, source, "state_efficiency",
                     std::array<std::pair<const char*, int64_t StatePoint::*>, 2>{
                         {{"d_state", &StatePoint::d_state}, {"bits", &StatePoint::bits}}},
-                    [](const std::vector<StatePoint>& p) { return state_table(p); });
+                    [](const std::vector<StatePoint>& p) { return state_table(p); },
+                    [](const StatePoint& p, YamlFields& f) {
+                      if (p.bits != 16 && p.bits != 32)
+                        throw Error("state_efficiency 'bits' must be 16 or 32 (bf16/fp16 or fp32 state), got " +
+                                        f.string("bits"),
+                                    f.pos("bits"));
+                    });
 }
 
 }  // namespace
