@@ -40,6 +40,11 @@ namespace {
 using Kind = EngineGroup::Kind;
 
 std::string str(int64_t v) { return std::to_string(v); }
+
+// Whether a profile's list (families, methods, names) holds `value`.
+bool listed(const std::vector<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
 // Bytes as the engines print them: GiB with two decimals.
 std::string gib(int64_t bytes) {
   char buf[32];
@@ -83,12 +88,8 @@ std::vector<CacheLayer> cache_layers(const Model& model, const CacheOptions& cac
 // says so, every dense model (attention layers with dense MLPs only: no MoE, MLA or recurrent state)
 // or every model but under the speculative methods that keep the V1 runner.
 bool on_runner_v2(const Model& model, const EngineProfile& profile, const std::string& speculative_method) {
-  if (profile.runner_v2_all)
-    return std::find(profile.runner_v2_v1_speculative.begin(), profile.runner_v2_v1_speculative.end(),
-                     speculative_method) == profile.runner_v2_v1_speculative.end();
-  if (std::find(profile.runner_v2_families.begin(), profile.runner_v2_families.end(), model.family) !=
-      profile.runner_v2_families.end())
-    return true;
+  if (profile.runner_v2_all) return !listed(profile.runner_v2_v1_speculative, speculative_method);
+  if (listed(profile.runner_v2_families, model.family)) return true;
   if (!profile.runner_v2_dense) return false;
   for (const Layer& layer : model.layers) {
     const LayerKind k = kind_of(layer);
@@ -271,9 +272,7 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
                       r.per_prefill_token_mib * static_cast<double>(std::max(d.max_num_batched_tokens, r.min_prefill_tokens)) +
                       r.per_graph_bs_mib * static_cast<double>(graph_bs) + r.per_gpu_mib * static_cast<double>(gpus);
     const bool piecewise = model && r.piecewise && !piecewise_off && (pp == 1 || r.piecewise_pipeline) &&
-                           model->towers.empty() &&
-                           std::find(r.piecewise_off_families.begin(), r.piecewise_off_families.end(), model->family) ==
-                               r.piecewise_off_families.end();
+                           model->towers.empty() && !listed(r.piecewise_off_families, model->family);
     if (piecewise)
       reserved += has_mla(*model) ? r.piecewise_mla_mib
                                   : r.piecewise_mib_per_size *
@@ -339,8 +338,7 @@ int64_t requests_that_fit(const EnginePlan& plan, int64_t tokens) {
 }
 
 bool engine_mla_fp8_ds(const EngineProfile& profile, const std::string& value) {
-  const auto& names = profile.mla_fp8_ds_kv_cache_dtypes;
-  return std::find(names.begin(), names.end(), value) != names.end();
+  return listed(profile.mla_fp8_ds_kv_cache_dtypes, value);
 }
 
 std::optional<DType> engine_kv_cache_dtype(const EngineProfile& profile, const std::string& value) {
@@ -466,10 +464,9 @@ void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64
     }
     const int64_t padding_slots = profile.state_pool_padding_slot ? 1 : 0;
     budget = std::max<int64_t>(0, budget - mul(add(p.state_slots, padding_slots), state_per_request));
-    const bool extra_buffer =
-        std::find(profile.state_pool_extra_buffer_families.begin(), profile.state_pool_extra_buffer_families.end(),
-                  family) != profile.state_pool_extra_buffer_families.end();
-    const int64_t per_request = extra_buffer ? profile.state_pool_extra_buffer_slots : profile.state_pool_slots_per_request;
+    const int64_t per_request = listed(profile.state_pool_extra_buffer_families, family)
+                                    ? profile.state_pool_extra_buffer_slots
+                                    : profile.state_pool_slots_per_request;
     p.state_request_cap = p.state_slots / (radix_cache ? per_request : 1);
   }
   const int64_t cells = budget / per_token;
@@ -494,8 +491,7 @@ void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64
 // it has both full-attention and sliding-window or chunked layers (`layers` with their windows).
 bool sglang_swa_pool(const Model& model, const EngineProfile& profile, const std::vector<CacheLayer>& layers) {
   if (profile.swa_full_tokens_ratio <= 0) return false;
-  const auto& f = profile.swa_pool_families;
-  if (std::find(f.begin(), f.end(), model.family) == f.end()) return false;
+  if (!listed(profile.swa_pool_families, model.family)) return false;
   bool full = false, windowed = false;
   for (const CacheLayer& l : layers) {
     if (l.bytes_per_token == 0) continue;

@@ -161,7 +161,7 @@ StateTable state_table(const std::vector<StatePoint>& points, const std::string&
   for (const StatePoint& p : points) {
     const std::string where = key + " point (d_state " + std::to_string(p.d_state) + ", " + std::to_string(p.bits) + " bits)";
     if (p.d_state <= 0) throw Error(where + ": d_state must be positive");
-    if (p.bits != 16 && p.bits != 32) throw Error(where + ": the state must be 16 or 32 bits (fp32, bf16 or fp16)");
+    if (!state_bits_supported(p.bits)) throw Error(where + ": the state must be 16 or 32 bits (fp32, bf16 or fp16)");
     if (!(p.efficiency > 0 && p.efficiency <= 1)) throw Error(where + ": efficiency must be in (0, 1]");
     if (!at.emplace(std::pair{p.bits, p.d_state}, p.efficiency).second) throw Error(where + " is given twice");
   }

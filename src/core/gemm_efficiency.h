@@ -94,6 +94,9 @@ struct StatePoint {
   bool operator==(const StatePoint&) const = default;
 };
 
+// The state widths a StatePoint may have: 16 (bf16/fp16) or 32 (fp32) bits.
+constexpr bool state_bits_supported(int64_t bits) { return bits == 16 || bits == 32; }
+
 // Measured state updates (`state_efficiency:`), sorted by (bits, d_state), distinct. The kernel's
 // rate depends on the row: Mamba-1's 16-element rows and 16-bit states stream slower per byte
 // than Mamba-2's 128-element fp32 rows (docs/validation/README.md, item 9).

@@ -78,7 +78,7 @@ StateTable parse_state_table(const YAML::Node& list, const std::string& source) 
                         {{"d_state", &StatePoint::d_state}, {"bits", &StatePoint::bits}}},
                     [](const std::vector<StatePoint>& p) { return state_table(p); },
                     [](const StatePoint& p, YamlFields& f) {
-                      if (p.bits != 16 && p.bits != 32)
+                      if (!state_bits_supported(p.bits))
                         throw Error("state_efficiency 'bits' must be 16 or 32 (bf16/fp16 or fp32 state), got " +
                                         f.string("bits"),
                                     f.pos("bits"));
