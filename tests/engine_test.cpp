@@ -174,9 +174,15 @@ TEST_CASE("engine: vLLM 0.26+ counts every batch in flight in the sliding-window
 }
 
 TEST_CASE("engine: Model Runner V2 leaves CUDA-graph memory out of the budget until 0.29", "[engine]") {
-  // vllm@0.21 deducts its 0.9 GiB graph estimate (966,367,641 B) for every model. Runner V2 runs
-  // Qwen3 dense from 0.22, Llama and Mistral from 0.23, every dense model from 0.25, and deducts
-  // nothing until 0.29. Mixtral (MoE) stays on the V1 runner and keeps the deduction.
+  // vllm@0.21 deducts its graph estimate for every model. Runner V2 runs Qwen3 dense from 0.22,
+  // Llama and Mistral from 0.23, every dense model from 0.25, and deducts nothing until 0.29.
+  // Mixtral (MoE) stays on the V1 runner and keeps the deduction. The estimate (the profiles'
+  // fit): 102 graphs on an H200 at the defaults (1024 sequences: 51 capture sizes, each a
+  // piecewise and a full graph) x (2,538,679 B + 181,843 B x layers), + 384,291,557 B for MoE.
+  //   Qwen3-8B, 36 layers:     102 x (2,538,679 + 6,546,348)  =   926,672,754
+  //   Llama-3.1-8B, 32 layers: 102 x (2,538,679 + 5,818,976)  =   852,480,810
+  //   Gemma-3-12B, 48 layers:  102 x (2,538,679 + 8,728,464)  = 1,149,248,586
+  //   Mixtral, 32 MoE layers:  852,480,810 + 384,291,557      = 1,236,772,367
   const Model llama = test::model("llama-3.1-8b"), qwen = test::model("qwen3-8b"), mixtral = test::model("mixtral-8x7b");
   const auto graphs = [](const Model& m, const std::string& engine) {
     MemoryOptions o = test::bf16_options(m);
@@ -184,14 +190,68 @@ TEST_CASE("engine: Model Runner V2 leaves CUDA-graph memory out of the budget un
     o.prefill_chunk = 8192;
     return plan_engine(m, test::gpu("h200"), o, 8192).cuda_graph_bytes;
   };
-  CHECK(graphs(qwen, "vllm@0.21") == 966367641);
+  CHECK(graphs(qwen, "vllm@0.21") == 926672754);
   CHECK(graphs(qwen, "vllm@0.22") == 0);
-  CHECK(graphs(llama, "vllm@0.22") == 966367641);
+  CHECK(graphs(llama, "vllm@0.22") == 852480810);
   CHECK(graphs(llama, "vllm@0.23") == 0);
-  CHECK(graphs(test::model("gemma-3-12b"), "vllm@0.23") == 966367641);
+  CHECK(graphs(test::model("gemma-3-12b"), "vllm@0.23") == 1149248586);
   CHECK(graphs(test::model("gemma-3-12b"), "vllm@0.25") == 0);
-  CHECK(graphs(mixtral, "vllm@0.25") == 966367641);
-  CHECK(graphs(llama, "vllm@0.29") == 966367641);
+  CHECK(graphs(mixtral, "vllm@0.25") == 1236772367);
+  CHECK(graphs(llama, "vllm@0.29") == 852480810);
+  // 0.20 deducts already (its start-up logs print the deduction); 0.19 does not.
+  CHECK(graphs(llama, "vllm@0.20") == 852480810);
+  CHECK(graphs(llama, "vllm@0.19") == 0);
+}
+
+TEST_CASE("engine: the CUDA graphs vLLM captures by default", "[engine]") {
+  // Capture sizes 1, 2, 4, multiples of 8 below 256, then of 16, up to
+  // min(2 x max_num_seqs x (1 + speculative tokens), 512, max_num_batched_tokens); each a piecewise
+  // graph, and a full one where it is a uniform decode batch (a multiple of 1 + speculative tokens,
+  // at most max_num_seqs x that).
+  CHECK(cuda_graph_count(1024, 8192, 0) == 102);  // up to 512: 3 + 31 + 17 = 51 sizes, all full too
+  CHECK(cuda_graph_count(256, 8192, 0) == 51 + 35);  // full graphs up to 256: 3 + 31 + 1
+  CHECK(cuda_graph_count(1024, 256, 0) == 70);    // up to 256 tokens: 35 sizes, all full
+  // The v0.20.0 Qwen3.6-27B log: 2 sequences, 3 MTP tokens: sizes up to 2 x 2 x 4 = 16 (1, 2, 4, 8, 16:
+  // 5 piecewise); full graphs of 4 and 8 tokens (the log's FlashInfer backend turned them off).
+  CHECK(cuda_graph_count(2, 16384, 3) == 5 + 2);
+  // 1 sequence: sizes 1 and 2, a full graph of 1.
+  CHECK(cuda_graph_count(1, 4096, 0) == 3);
+  // ngram with 2 tokens under 256 batched tokens: 35 sizes, full where a multiple of 3 (24, 48, ..., 240).
+  CHECK(cuda_graph_count(1024, 256, 2) == 35 + 10);
+}
+
+TEST_CASE("engine: with a drafter, vLLM widens Gated DeltaNet's conv window and holds a state block per token", "[engine]") {
+  // The v0.20.0 start-up log of Qwen3.6-27B (Qwen3.5-27B's layers) with 3 MTP tokens, fp8 KV, prefix
+  // caching on (tests/engines/vllm-qwen3.6-27b-nvfp4-mtp-rtx5090-wsl-kvfp8-len131072-0.20.0.yaml):
+  // "Setting attention block size to 1600 tokens", 49,600 tokens, 1.30x at 131,072 tokens.
+  // A GDN state: conv window (3 + 3 speculative) x conv_dim 10,240 x 2 B = 122,880 B, and the
+  // recurrent state 48 heads x 128 x 128 x 4 B = 3,145,728 B: 3,268,608 B. An attention page holds
+  // 2 x 4 KV heads x 256 x 1 B = 2,048 B a token, so the block is the multiple of 16 tokens at or
+  // above 3,268,608 / 2,048 = 1,596: 1,600 (without the speculative columns 3,207,168 B -> 1,568).
+  const Model m = test::model("qwen3.5-27b");
+  MemoryOptions o = test::bf16_options(m);
+  o.engine.profile = test::bundled().resolve_engine("vllm@0.20");
+  o.cache.kv_dtype = DType::fp8_e4m3;
+  o.cache.state_dtype = DType::fp32;  // the checkpoint's mamba_ssm_dtype float32; conv windows in bf16
+  o.cache.conv_dtype = DType::bf16;
+  o.prefill_chunk = 16384;
+  o.engine.max_num_seqs = 2;
+  o.engine.prefix_caching = true;
+  o.engine.speculative_method = "mtp";
+  o.engine.num_speculative_tokens = 3;
+  o.engine.draft = speculative_drafter(m, "mtp", std::nullopt);
+  o.engine.kv_cache_memory_bytes = static_cast<int64_t>(6.56 * (1 << 30));
+  const EnginePlan p = plan_engine(m, test::gpu("h200"), o, 131072);
+  CHECK(p.block_size == 1600);
+  CHECK(p.kv_cache_tokens == 49600);
+  // Per request: 131,072 / 1,600 -> 82 attention blocks, and in each of the 3 state groups 2 blocks
+  // ('align' mode) + 3 speculative = 5: 97 blocks. 126 blocks / 97 = 1.299 (the log's 1.30x).
+  CHECK(p.blocks_per_request == 82 + 3 * 5);
+  CHECK(p.max_concurrency == Approx(126.0 / 97).epsilon(1e-9));
+  o.engine.speculative_method.clear();
+  o.engine.num_speculative_tokens = 0;
+  o.engine.draft.reset();
+  CHECK(plan_engine(m, test::gpu("h200"), o, 131072).block_size == 1568);
 }
 
 TEST_CASE("engine: Model Runner V2 profiles the sampler's bf16 logits alone", "[engine]") {
@@ -249,8 +309,12 @@ TEST_CASE("engine: vLLM 0.29 runs every model on Runner V2 but under ngram specu
   CHECK(*v2.activation_peak_bytes == 67117056);
   CHECK(*v1.activation_peak_bytes == 126156800 + 44040192);
   CHECK(*ngram.activation_peak_bytes == 126156800 + 44040192);
-  CHECK(v2.cuda_graph_bytes == 966367641);
-  CHECK(ngram.cuda_graph_bytes == 966367641);
+  // The graph estimate (the profiles' fit) under 256 batched tokens: 70 graphs (35 capture sizes,
+  // each piecewise and full), with ngram's 2 tokens 45 (full graphs only where a multiple of 3),
+  // each 2,538,679 + 32 x 181,843 = 8,357,655 B, + 384,291,557 B for MoE:
+  //   70 x 8,357,655 + 384,291,557 = 969,327,407; 45 x 8,357,655 + 384,291,557 = 760,386,032.
+  CHECK(v2.cuda_graph_bytes == 969327407);
+  CHECK(ngram.cuda_graph_bytes == 760386032);
 }
 
 TEST_CASE("engine: vLLM 0.28 defaults: 16,384 batched tokens from 160 GiB, hybrids in 'align' mode", "[engine]") {
@@ -340,9 +404,10 @@ TEST_CASE("engine: vLLM's memory plan subtracts weights, activations and non-tor
   const double sampler = 3.85 * 1024 * 128256 * 4.0;  // 2,022,545,817.6
   const double forward = 2.0 * 8192 * (2 * 4096 + 2 * 14336) * 2;  // 1,207,959,552
   CHECK(*p.activation_peak_bytes == static_cast<int64_t>(std::llround(std::max(sampler, forward))));
-  // vLLM 0.21 also deducts its CUDA-graph estimate (0.9 GiB), unless eager.
+  // vLLM 0.21 also deducts its CUDA-graph estimate, unless eager: 102 graphs x (2,538,679 +
+  // 32 layers x 181,843 B) = 852,480,810 B (0.79 GiB; the v0.19.0 log of this deployment estimated 0.84).
   o.engine.profile = test::bundled().resolve_engine("vllm@0.21");
-  CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 8192).cuda_graph_bytes == 966367641);
+  CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 8192).cuda_graph_bytes == 852480810);
   o.engine.enforce_eager = true;
   CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 8192).cuda_graph_bytes == 0);
 }

@@ -55,6 +55,10 @@ struct CacheOptions {
   // mamba_cache_dtype, "auto" = the model dtype (vllm/model_executor/layers/mamba/mamba_utils.py).
   std::optional<DType> conv_dtype;
   ConvStateWidth conv_width = ConvStateWidth::kernel_minus_1;
+  // Extra columns in the conv windows of Gated DeltaNet and KDA layers: vLLM keeps one per
+  // speculative token, so a rejected draft can roll the window back (mamba_utils.py
+  // gated_delta_net_state_shape / kda_state_shape, conv_kernel_size - 1 + num_spec).
+  int64_t speculative_conv_columns = 0;
   SlidingCache sliding = SlidingCache::window;
   MlaCache mla = MlaCache::latent;
   int64_t tp = 1;  // tensor-parallel degree: sizes are per GPU

@@ -110,6 +110,28 @@ int64_t in_flight_batches(const EngineProfile& profile, bool runner_v2, int64_t 
   return pp <= 1 ? 2 : pp;
 }
 
+}  // namespace
+
+int64_t cuda_graph_count(int64_t max_num_seqs, int64_t max_num_batched_tokens, int64_t num_speculative_tokens) {
+  const int64_t decode = 1 + std::max<int64_t>(num_speculative_tokens, 0);
+  const int64_t largest = std::min({mul(mul(max_num_seqs, decode), 2), int64_t{512}, max_num_batched_tokens});
+  const int64_t decode_largest = mul(max_num_seqs, decode);
+  int64_t piecewise = 0, full = 0;
+  for (int64_t size = 1; size <= largest; size = size < 4 ? size * 2 : size < 8 ? 8 : size + (size < 256 ? 8 : 16)) {
+    ++piecewise;
+    if (size <= decode_largest && size % decode == 0) ++full;
+  }
+  return piecewise + full;
+}
+
+namespace {
+
+bool has_moe(const Model& model) {
+  for (const Layer& layer : model.layers)
+    if (layer.mlp && std::holds_alternative<MoeMlp>(*layer.mlp)) return true;
+  return false;
+}
+
 bool has_mla(const Model& model) {
   for (const Layer& layer : model.layers) {
     const LayerKind k = kind_of(layer);
@@ -701,6 +723,9 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
   const EngineSettings& engine = memory.engine;
   const EngineProfile& profile = engine.profile;
   if (profile.kind == EngineKind::ideal) throw Error("plan_engine needs an engine profile (vllm or sglang)");
+  CacheOptions cache = memory.cache;
+  if (profile.kind == EngineKind::vllm && !engine.speculative_method.empty())
+    cache.speculative_conv_columns = engine.num_speculative_tokens;
   EnginePlan p;
   p.kind = profile.kind;
   p.version = profile.version;
@@ -730,13 +755,13 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
   p.runner_v2 = on_runner_v2(model, profile, engine.speculative_method);
   p.in_flight_tokens = mul(p.max_num_batched_tokens, in_flight_batches(profile, p.runner_v2, engine.pipeline_parallel_size));
   const bool deducts_graphs = profile.deducts_cuda_graphs && (!p.runner_v2 || profile.runner_v2_deducts_cuda_graphs);
-  if (deducts_graphs && !engine.enforce_eager) p.cuda_graph_bytes = profile.cuda_graph_bytes;
+  const bool graphs = deducts_graphs && !engine.enforce_eager;
   const double util = memory.gpu_memory_utilization;
 
   // A hybrid (attention and recurrent state layers, in the whole model: vLLM decides per model, not
   // per pipeline stage).
   bool attention = false, state = false;
-  for (const CacheLayer& l : cache_layers(model, memory.cache, groups)) (l.kind == Kind::state ? state : attention) = true;
+  for (const CacheLayer& l : cache_layers(model, cache, groups)) (l.kind == Kind::state ? state : attention) = true;
   const bool hybrid = attention && state;
 
   // Every pipeline stage sizes its own layers; the engine runs with the smallest pool.
@@ -748,6 +773,13 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     q.stages = static_cast<int64_t>(stages.size());
     const bool first = s == 0, last = s + 1 == stages.size();
     Model part = stage_model(model, stages[s].first, stages[s].second);
+    if (graphs) {
+      // vLLM's estimate: each graph by the stage's own layers (the drafter's are not counted).
+      q.cuda_graphs = cuda_graph_count(q.max_num_seqs, q.max_num_batched_tokens, engine.num_speculative_tokens);
+      const int64_t per_graph =
+          add(profile.cuda_graph_bytes, mul(profile.cuda_graph_bytes_per_layer, static_cast<int64_t>(part.layers.size())));
+      q.cuda_graph_bytes = add(mul(q.cuda_graphs, per_graph), has_moe(model) ? profile.cuda_graph_bytes_moe : 0);
+    }
     q.weights_bytes = stage_weight_bytes(model, memory.weights, memory.cache.tp, stages[s].first, stages[s].second,
                                          first, last, memory.parallel);
     if (last && engine.draft) {
@@ -780,14 +812,14 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       q.budget_given = true;
       q.available_kv_cache_bytes = *engine.kv_cache_memory_bytes;
     }
-    const std::vector<CacheLayer> layers = cache_layers(part, memory.cache, groups);
+    const std::vector<CacheLayer> layers = cache_layers(part, cache, groups);
     switch (profile.allocator) {
       case Allocator::vllm_v0: allocate_vllm_v0(q, layers); break;
       case Allocator::vllm_v1: allocate_vllm_v1(q, layers, profile, engine.block_size.has_value()); break;
       case Allocator::sglang: {
         // The layers with their windows, for the sliding-window pool of the profiles that have one.
         const std::vector<CacheLayer> windowed =
-            profile.swa_full_tokens_ratio > 0 ? cache_layers(part, memory.cache, true) : std::vector<CacheLayer>{};
+            profile.swa_full_tokens_ratio > 0 ? cache_layers(part, cache, true) : std::vector<CacheLayer>{};
         allocate_sglang(q, layers, sglang_state_bytes(part, memory, profile), profile, engine, model.family,
                         sglang_swa_pool(model, profile, windowed) ? &windowed : nullptr);
         break;
@@ -799,6 +831,10 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     // MambaSpec).
     if (profile.mamba_cache_align && engine.prefix_caching.value_or(profile.hybrid_prefix_caching && hybrid))
       q.state_blocks_per_request = 2;
+    // With a drafter each state group also holds one block per speculative token (MambaSpec's
+    // num_speculative_blocks, set from num_speculative_tokens in MambaBase.get_kv_cache_spec).
+    if (profile.kind == EngineKind::vllm && profile.allocator == Allocator::vllm_v1 && !engine.speculative_method.empty())
+      q.state_blocks_per_request += engine.num_speculative_tokens;
     report(q, profile);
     check_start(q, layers, profile);
     // The stage that stops the engine, else the one with the fewest blocks.

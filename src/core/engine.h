@@ -45,6 +45,7 @@ struct EnginePlan {
   int64_t swa_pool_tokens = 0;           // SGLang's hybrid sliding-window pool: its tokens (0: no such pool)
   std::optional<int64_t> activation_peak_bytes;  // profiled forward pass (vLLM); nullopt: SGLang
   int64_t cuda_graph_bytes = 0;          // deducted from the budget (0 where the version does not)
+  int64_t cuda_graphs = 0;               // the graphs that estimate counts (0 where not deducted)
   int64_t non_torch_bytes = 0;
   bool budget_given = false;             // --kv-cache-memory: the budget below was given
   int64_t available_kv_cache_bytes = 0;  // the KV budget
@@ -68,7 +69,7 @@ struct EnginePlan {
   int64_t in_flight_tokens = 0;          // the sliding-window admission bound's tokens in flight: max_num_batched_tokens x batches in flight
   bool runner_v2 = false;                // vLLM's Model Runner V2 runs the model
   int64_t blocks_per_request = 0;        // at max_model_len
-  int64_t state_blocks_per_request = 1;  // in each state group (2 under vLLM's mamba_cache_mode 'align')
+  int64_t state_blocks_per_request = 1;  // in each state group (2 under vLLM's mamba_cache_mode 'align'; + the speculative tokens)
   double max_concurrency = 0;            // "Maximum concurrency for max_model_len tokens per request"
   bool starts = true;
   std::string failure;                   // the engine's reason when it does not start
@@ -118,6 +119,14 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
                                const Model* model = nullptr, int64_t pp = 1, bool piecewise_off = false);
 // SGLang's piecewise CUDA-graph capture sizes up to `max_tokens` (the reserve's runs).
 int64_t piecewise_graph_sizes(const EngineProfile::Reserve& r, int64_t max_tokens);
+
+// The CUDA graphs vLLM (0.19+) captures by default, which its memory estimate counts: a piecewise
+// graph for each capture size (1, 2, 4, then multiples of 8 below 256, then of 16, up to
+// min(2 x max_num_seqs x decode tokens, 512, max_num_batched_tokens)), and a full graph for each
+// size of uniform decode batches (a multiple of the decode tokens, at most max_num_seqs x decode
+// tokens), where decode tokens is 1 + the speculative tokens (vllm/config/vllm.py and
+// vllm/v1/cudagraph_dispatcher.py, FULL_AND_PIECEWISE).
+int64_t cuda_graph_count(int64_t max_num_seqs, int64_t max_num_batched_tokens, int64_t num_speculative_tokens);
 // Total memory as the CUDA driver reports it: the preset's cuda_total_bytes, else nvidia-smi's.
 int64_t cuda_total_bytes(const Gpu& gpu);
 

@@ -57,7 +57,13 @@ struct EngineProfile {
   bool tokens_from_concurrency = false;  // V1 "GPU KV cache size": max_concurrency x max_model_len
                                        // (else blocks per group x smallest block)
   bool deducts_cuda_graphs = false;    // CUDA-graph memory is taken from the KV budget
-  int64_t cuda_graph_bytes = 0;        // when deducted: its size (0 with --enforce-eager)
+  // When deducted (0 with --enforce-eager), vLLM's own estimate of the graphs' memory, fitted over
+  // the "Estimated CUDA graph memory" lines of the logs in tests/engines (tools/fit_graph_estimate.py):
+  // graphs x (cuda_graph_bytes + cuda_graph_bytes_per_layer x the stage's layers), + cuda_graph_bytes_moe
+  // once for a MoE model; graphs as cuda_graph_count counts them.
+  int64_t cuda_graph_bytes = 0;
+  int64_t cuda_graph_bytes_per_layer = 0;
+  int64_t cuda_graph_bytes_moe = 0;
   // vLLM's Model Runner V2 runs the models of these families (HF model_type), or every dense model
   // (no MoE, MLA or recurrent layers) with runner_v2_dense; where runner_v2_deducts_cuda_graphs is
   // false it leaves CUDA-graph memory out of the budget (its profile_cudagraph_memory returns 0).

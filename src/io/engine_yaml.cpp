@@ -105,6 +105,8 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.tokens_from_concurrency = f.boolean("tokens_from_concurrency", false);
   p.deducts_cuda_graphs = f.boolean("deducts_cuda_graphs", false);
   p.cuda_graph_bytes = at_least(f, "cuda_graph_bytes", 0, 0);
+  p.cuda_graph_bytes_per_layer = at_least(f, "cuda_graph_bytes_per_layer", 0, 0);
+  p.cuda_graph_bytes_moe = at_least(f, "cuda_graph_bytes_moe", 0, 0);
   p.eager_launch_s = within(f, "eager_launch_s", 0, 0, 1e-3);
   p.non_torch_bytes = at_least(f, "non_torch_bytes", 0, 0);
   p.non_torch_bytes_tensor_parallel = at_least(f, "non_torch_bytes_tensor_parallel", p.non_torch_bytes, 0);

@@ -28,6 +28,7 @@ Json engine_to_json(const std::optional<EnginePlan>& plan) {
   j["mxfp4_padding_bytes"] = or_null(on, p.mxfp4_padding_bytes);
   j["activation_peak_bytes"] = or_null(on && p.activation_peak_bytes, p.activation_peak_bytes.value_or(0));
   j["cuda_graph_bytes"] = or_null(on, p.cuda_graph_bytes);
+  j["cuda_graphs"] = or_null(on && p.cuda_graphs > 0, p.cuda_graphs);
   j["non_torch_bytes"] = or_null(on, p.non_torch_bytes);
   j["kv_cache_memory_given"] = or_null(on, p.budget_given);
   j["available_kv_cache_bytes"] = or_null(on, p.available_kv_cache_bytes);
@@ -60,7 +61,9 @@ std::string render_engine(const EnginePlan& p) {
     out += fmt::format("total {} x utilization = {}; weights {}, activation peak {}, non-torch {}{}\n",
                        gib2(p.cuda_total_bytes), gib2(p.requested_bytes), gib2(p.weights_bytes),
                        gib2(*p.activation_peak_bytes), gib2(p.non_torch_bytes),
-                       p.cuda_graph_bytes > 0 ? ", CUDA graphs " + gib2(p.cuda_graph_bytes) : "");
+                       p.cuda_graph_bytes > 0
+                           ? fmt::format(", CUDA graphs {} ({} graphs)", gib2(p.cuda_graph_bytes), p.cuda_graphs)
+                           : "");
   } else {
     out += fmt::format("total {}, kept back {}; weights {}, non-torch {}\n", gib2(p.cuda_total_bytes),
                        gib2(p.cuda_total_bytes - p.requested_bytes), gib2(p.weights_bytes), gib2(p.non_torch_bytes));
