@@ -32,6 +32,7 @@ FLAGS = {"gpu_memory_utilization": "--gpu-memory-utilization", "max_model_len": 
          "mem_fraction_static": "--mem-fraction-static", "context_length": "--context-length", "tp_size": "--tp",
          "tensor_parallel_size": "--tp", "pipeline_parallel_size": "--pp", "kv_cache_dtype": "--kv-cache-dtype",
          "max_num_batched_tokens": "--max-num-batched-tokens", "max_num_seqs": "--max-num-seqs",
+         "max_running_requests": "--max-running-requests",
          "block_size": "--block-size", "page_size": "--page-size", "VLLM_USE_FLASHINFER_SAMPLER": "--vllm-use-flashinfer-sampler",
          "dtype": "--dtype", "speculative_config": "--speculative-config"}
 
@@ -146,6 +147,9 @@ def main():
         if q.get("end_to_end", True) and avail is not None:
             e = estimate(kvplan, args)
             predicted = e["available_kv_cache_bytes"] / GIB
+            if e.get("state_slots"):
+                # An SGLang hybrid logs the KV pool left after its state pool: kvplan's tokens in bytes.
+                predicted = e["kv_cache_tokens"] * e["page_bytes"] / e["block_size"] / GIB
             row["available"] = (avail, predicted)
             if avail > 0:
                 err = (predicted - avail) / avail
