@@ -178,11 +178,11 @@ TEST_CASE("engine: Model Runner V2 leaves CUDA-graph memory out of the budget un
   // Llama and Mistral from 0.23, every dense model from 0.25, and deducts nothing until 0.29.
   // Mixtral (MoE) stays on the V1 runner and keeps the deduction. The estimate (the profiles'
   // fit): 102 graphs on an H200 at the defaults (1024 sequences: 51 capture sizes, each a
-  // piecewise and a full graph) x (2,538,679 B + 181,843 B x layers), + 384,291,557 B for MoE.
-  //   Qwen3-8B, 36 layers:     102 x (2,538,679 + 6,546,348)  =   926,672,754
-  //   Llama-3.1-8B, 32 layers: 102 x (2,538,679 + 5,818,976)  =   852,480,810
-  //   Gemma-3-12B, 48 layers:  102 x (2,538,679 + 8,728,464)  = 1,149,248,586
-  //   Mixtral, 32 MoE layers:  852,480,810 + 384,291,557      = 1,236,772,367
+  // piecewise and a full graph) x (2,794,180 B + 170,164 B x layers), + 395,470,469 B for MoE.
+  //   Qwen3-8B, 36 layers:     102 x (2,794,180 + 6,125,904)  =   909,848,568
+  //   Llama-3.1-8B, 32 layers: 102 x (2,794,180 + 5,445,248)  =   840,421,656
+  //   Gemma-3-12B, 48 layers:  102 x (2,794,180 + 8,167,872)  = 1,118,129,304
+  //   Mixtral, 32 MoE layers:  840,421,656 + 395,470,469      = 1,235,892,125
   const Model llama = test::model("llama-3.1-8b"), qwen = test::model("qwen3-8b"), mixtral = test::model("mixtral-8x7b");
   const auto graphs = [](const Model& m, const std::string& engine) {
     MemoryOptions o = test::bf16_options(m);
@@ -190,34 +190,39 @@ TEST_CASE("engine: Model Runner V2 leaves CUDA-graph memory out of the budget un
     o.prefill_chunk = 8192;
     return plan_engine(m, test::gpu("h200"), o, 8192).cuda_graph_bytes;
   };
-  CHECK(graphs(qwen, "vllm@0.21") == 926672754);
+  CHECK(graphs(qwen, "vllm@0.21") == 909848568);
   CHECK(graphs(qwen, "vllm@0.22") == 0);
-  CHECK(graphs(llama, "vllm@0.22") == 852480810);
+  CHECK(graphs(llama, "vllm@0.22") == 840421656);
   CHECK(graphs(llama, "vllm@0.23") == 0);
-  CHECK(graphs(test::model("gemma-3-12b"), "vllm@0.23") == 1149248586);
+  CHECK(graphs(test::model("gemma-3-12b"), "vllm@0.23") == 1118129304);
   CHECK(graphs(test::model("gemma-3-12b"), "vllm@0.25") == 0);
-  CHECK(graphs(mixtral, "vllm@0.25") == 1236772367);
-  CHECK(graphs(llama, "vllm@0.29") == 852480810);
+  CHECK(graphs(mixtral, "vllm@0.25") == 1235892125);
+  CHECK(graphs(llama, "vllm@0.29") == 840421656);
   // 0.20 deducts already (its start-up logs print the deduction); 0.19 does not.
-  CHECK(graphs(llama, "vllm@0.20") == 852480810);
+  CHECK(graphs(llama, "vllm@0.20") == 840421656);
   CHECK(graphs(llama, "vllm@0.19") == 0);
 }
 
 TEST_CASE("engine: the CUDA graphs vLLM captures by default", "[engine]") {
   // Capture sizes 1, 2, 4, multiples of 8 below 256, then of 16, up to
-  // min(2 x max_num_seqs x (1 + speculative tokens), 512, max_num_batched_tokens); each a piecewise
-  // graph, and a full one where it is a uniform decode batch (a multiple of 1 + speculative tokens,
-  // at most max_num_seqs x that).
+  // min(2 x max_num_seqs x d, 512, max_num_batched_tokens), d = 1 + speculative tokens; with d > 1
+  // each rounded up to a multiple of d (past the largest dropped, repeats once). Each a piecewise
+  // graph, and a full one where it is at most max_num_seqs x d.
   CHECK(cuda_graph_count(1024, 8192, 0) == 102);  // up to 512: 3 + 31 + 17 = 51 sizes, all full too
   CHECK(cuda_graph_count(256, 8192, 0) == 51 + 35);  // full graphs up to 256: 3 + 31 + 1
   CHECK(cuda_graph_count(1024, 256, 0) == 70);    // up to 256 tokens: 35 sizes, all full
-  // The v0.20.0 Qwen3.6-27B log: 2 sequences, 3 MTP tokens: sizes up to 2 x 2 x 4 = 16 (1, 2, 4, 8, 16:
-  // 5 piecewise); full graphs of 4 and 8 tokens (the log's FlashInfer backend turned them off).
-  CHECK(cuda_graph_count(2, 16384, 3) == 5 + 2);
+  // The v0.19.2rc1 Gemma-4-26B-A4B log, 2 sequences and 3 EAGLE-3 tokens (d = 4): sizes up to
+  // 2 x 2 x 4 = 16: 1, 2, 4, 8, 16 rounded to 4, 4, 4, 8, 16: "PIECEWISE=3 (largest=16), FULL=2
+  // (largest=8)" (full graphs up to 2 x 4 = 8).
+  CHECK(cuda_graph_count(2, 16384, 3) == 3 + 2);
   // 1 sequence: sizes 1 and 2, a full graph of 1.
   CHECK(cuda_graph_count(1, 4096, 0) == 3);
-  // ngram with 2 tokens under 256 batched tokens: 35 sizes, full where a multiple of 3 (24, 48, ..., 240).
-  CHECK(cuda_graph_count(1024, 256, 2) == 35 + 10);
+  // ngram with 2 tokens under 256 batched tokens (d = 3): 1, 2 -> 3; 4 -> 6; 8 -> 9; 16 -> 18;
+  // 24; 32 -> 33; ...; 248 -> 249 (the multiples of 8 from 24 to 248: 29 sizes, none repeated);
+  // 256 -> 258 past 256, dropped: 4 + 29 = 33 sizes, all full (at most 3,072).
+  CHECK(cuda_graph_count(1024, 256, 2) == 33 + 33);
+  // One sequence with 7 tokens (d = 8): the largest is 16: 1..8 -> 8, 16: 2 sizes, full up to 8.
+  CHECK(cuda_graph_count(1, 8192, 7) == 2 + 1);
 }
 
 TEST_CASE("engine: with a drafter, vLLM widens Gated DeltaNet's conv window and holds a state block per token", "[engine]") {
@@ -291,7 +296,7 @@ TEST_CASE("engine: vLLM 0.29 runs every model on Runner V2 but under ngram specu
   // - sampler on V2: 0.5 fp32 copies, 256 x 32,000 x 2 B = 16,384,000 B; on V1 (vllm@0.28 for a MoE
   //   model, or 0.29 under ngram) 3.85 copies, 3.85 x 256 x 32,000 x 4 B = 126,156,800 B.
   // Peak = max(forward, sampler + workspace): V2 67,117,056 (the forward pass), V1 170,196,992.
-  // Both runners deduct the 0.9 GiB graph estimate from 0.29.
+  // Both runners deduct the graph estimate from 0.29.
   const Model m = test::model("mixtral-8x7b");
   const auto plan = [&](const std::string& engine, const std::string& speculative) {
     MemoryOptions o = test::bf16_options(m);
@@ -310,11 +315,11 @@ TEST_CASE("engine: vLLM 0.29 runs every model on Runner V2 but under ngram specu
   CHECK(*v1.activation_peak_bytes == 126156800 + 44040192);
   CHECK(*ngram.activation_peak_bytes == 126156800 + 44040192);
   // The graph estimate (the profiles' fit) under 256 batched tokens: 70 graphs (35 capture sizes,
-  // each piecewise and full), with ngram's 2 tokens 45 (full graphs only where a multiple of 3),
-  // each 2,538,679 + 32 x 181,843 = 8,357,655 B, + 384,291,557 B for MoE:
-  //   70 x 8,357,655 + 384,291,557 = 969,327,407; 45 x 8,357,655 + 384,291,557 = 760,386,032.
-  CHECK(v2.cuda_graph_bytes == 969327407);
-  CHECK(ngram.cuda_graph_bytes == 760386032);
+  // each piecewise and full), with ngram's 2 tokens 66 (33 sizes rounded to multiples of 3),
+  // each 2,794,180 + 32 x 170,164 = 8,239,428 B, + 395,470,469 B for MoE:
+  //   70 x 8,239,428 + 395,470,469 = 972,230,429; 66 x 8,239,428 + 395,470,469 = 939,272,717.
+  CHECK(v2.cuda_graph_bytes == 972230429);
+  CHECK(ngram.cuda_graph_bytes == 939272717);
 }
 
 TEST_CASE("engine: vLLM 0.28 defaults: 16,384 batched tokens from 160 GiB, hybrids in 'align' mode", "[engine]") {
@@ -404,10 +409,10 @@ TEST_CASE("engine: vLLM's memory plan subtracts weights, activations and non-tor
   const double sampler = 3.85 * 1024 * 128256 * 4.0;  // 2,022,545,817.6
   const double forward = 2.0 * 8192 * (2 * 4096 + 2 * 14336) * 2;  // 1,207,959,552
   CHECK(*p.activation_peak_bytes == static_cast<int64_t>(std::llround(std::max(sampler, forward))));
-  // vLLM 0.21 also deducts its CUDA-graph estimate, unless eager: 102 graphs x (2,538,679 +
-  // 32 layers x 181,843 B) = 852,480,810 B (0.79 GiB; the v0.19.0 log of this deployment estimated 0.84).
+  // vLLM 0.21 also deducts its CUDA-graph estimate, unless eager: 102 graphs x (2,794,180 +
+  // 32 layers x 170,164 B) = 840,421,656 B (0.78 GiB; the v0.19.0 log of this deployment estimated 0.84).
   o.engine.profile = test::bundled().resolve_engine("vllm@0.21");
-  CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 8192).cuda_graph_bytes == 852480810);
+  CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 8192).cuda_graph_bytes == 840421656);
   o.engine.enforce_eager = true;
   CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 8192).cuda_graph_bytes == 0);
 }

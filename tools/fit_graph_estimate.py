@@ -6,8 +6,9 @@ that estimate from the KV budget. This tool fits it as
 
     estimate = graphs x (base + per_layer x decoder layers on the GPU's pipeline stage) + moe x (1 if MoE)
 
-with the graphs vLLM captures as kvplan counts them (engine.cuda_graphs of `kvplan estimate` under
-a deducting profile), by least squares over the distinct deployments (fixtures repeating one model,
+with the graphs vLLM captures as its log prints them ("Profiling CUDA graph memory: PIECEWISE=a,
+FULL=b"), else as kvplan counts them (engine.cuda_graphs of `kvplan estimate` under a deducting
+profile; a log that prints both is checked against kvplan's count), by least squares over the distinct deployments (fixtures repeating one model,
 stage, graph count and estimate count once). It prints the coefficients in GiB and bytes, each
 deployment's residual, and the leave-one-out mean |error| beside that of one constant. The profile
 keys it sets are cuda_graph_bytes, cuda_graph_bytes_per_layer and cuda_graph_bytes_moe
@@ -17,6 +18,7 @@ usage: tools/fit_graph_estimate.py KVPLAN [FIXTURE_DIR]
 """
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -26,6 +28,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests")
 from engine_fixtures import cli_args  # noqa: E402  (the fixtures' deployment as kvplan arguments)
 
 DEDUCTING_PROFILE = "vllm@0.21"
+LOGGED_GRAPHS = re.compile(r"Profiling CUDA graph memory: PIECEWISE=(\d+)[^,\n]*(?:, FULL=(\d+))?")
 GIB = 1024 ** 3
 
 
@@ -54,14 +57,15 @@ def leave_one_out(xs, ys):
     for i in range(len(xs)):
         c = least_squares(xs[:i] + xs[i + 1:], ys[:i] + ys[i + 1:])
         errors.append(abs(sum(a * b for a, b in zip(c, xs[i])) - ys[i]))
-    return sum(errors) / len(errors), max(errors)
+    return sum(errors) / len(errors), max(errors), errors.index(max(errors))
 
 
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     kvplan = sys.argv[1]
-    folder = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else "tests/engines")
+    folder = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else "tests/engines").resolve()
+    root = folder.parent.parent
     rows = {}
     for path in sorted(folder.glob("*.yaml")):
         fixture = yaml.safe_load(path.read_text())
@@ -71,16 +75,24 @@ def main():
             continue
         args = deploy.get("args") or {}
         model = deploy["model"]
-        if "/" not in model and not pathlib.Path("models", model + ".yaml").exists():
-            model = str(folder / "configs" / (model + ".json"))
-        shown = subprocess.run([kvplan, "show", model, "--format", "json"], capture_output=True, text=True, check=True)
+        if model.endswith(".json"):
+            model = str(root / model)
+        shown = subprocess.run([kvplan, "show", model, "--format", "json"], capture_output=True, text=True,
+                               check=True, cwd=root)
         layers = json.loads(shown.stdout)["layers"]
         pp = int(args.get("pipeline_parallel_size", 1))
         per_stage = -(-len(layers) // pp)  # the first stages carry the remainder
         moe = any(layer["block"] == "moe" or " moe " in layer["description"] for layer in layers)
-        argv = cli_args(dict(deploy, engine=DEDUCTING_PROFILE), str(folder.resolve().parent.parent))
-        planned = subprocess.run([kvplan, "estimate", "--format", "json"] + argv, capture_output=True, text=True, check=True)
+        argv = cli_args(dict(deploy, engine=DEDUCTING_PROFILE), str(root))
+        planned = subprocess.run([kvplan, "estimate", "--format", "json"] + argv, capture_output=True, text=True,
+                                 check=True, cwd=root)
         graphs = json.loads(planned.stdout)["engine"]["cuda_graphs"]
+        printed = LOGGED_GRAPHS.search(fixture.get("log") or "")
+        if printed:
+            counted = int(printed.group(1)) + int(printed.group(2) or 0)
+            if counted != graphs:
+                print(f"{path.stem}: the log captures {counted} graphs, kvplan counts {graphs}")
+            graphs = counted
         estimate = float(logged["cuda_graph_estimated_gib"])
         rows.setdefault((model, pp, graphs, estimate), (path.stem, graphs, per_stage, moe, estimate))
     data = list(rows.values())
@@ -101,12 +113,13 @@ def main():
                 predicted = sum(a * b for a, b in zip(part, xs[i]))
                 print(f"fitted on the {len(inside)} deployments of {common} graphs, {name} ({graphs} graphs): "
                       f"logged {estimate:.2f}, predicted {predicted:.2f} GiB")
-    mean, worst = leave_one_out(xs, ys)
-    cmean, cworst = leave_one_out([[1.0] for _ in xs], ys)
+    mean, worst, at = leave_one_out(xs, ys)
+    cmean, cworst, _ = leave_one_out([[1.0] for _ in xs], ys)
     print(f"{len(data)} deployments")
     for key, value in zip(["cuda_graph_bytes", "cuda_graph_bytes_per_layer", "cuda_graph_bytes_moe"], coef):
         print(f"{key}: {round(value * GIB)}   # {value * 1024:.3f} MiB")
-    print(f"leave-one-out mean |error| {mean:.3f} GiB (max {worst:.3f}); one constant: {cmean:.3f} GiB (max {cworst:.3f})")
+    print(f"leave-one-out mean |error| {mean:.3f} GiB (max {worst:.3f}, {data[at][0]}); "
+          f"one constant: {cmean:.3f} GiB (max {cworst:.3f})")
 
 
 if __name__ == "__main__":

@@ -55,9 +55,10 @@ struct CacheOptions {
   // mamba_cache_dtype, "auto" = the model dtype (vllm/model_executor/layers/mamba/mamba_utils.py).
   std::optional<DType> conv_dtype;
   ConvStateWidth conv_width = ConvStateWidth::kernel_minus_1;
-  // Extra columns in the conv windows of Gated DeltaNet and KDA layers: vLLM keeps one per
-  // speculative token, so a rejected draft can roll the window back (mamba_utils.py
-  // gated_delta_net_state_shape / kda_state_shape, conv_kernel_size - 1 + num_spec).
+  // Extra columns in the conv window of a Gated DeltaNet layer: vLLM keeps one per speculative
+  // token, so a rejected draft can roll the window back (mamba_utils.py gated_delta_net_state_shape,
+  // conv_kernel_size - 1 + num_spec). Its KDA shape with three conv windows takes num_spec without
+  // widening them (only a later single-window KDA does), so KDA keeps kernel - 1.
   int64_t speculative_conv_columns = 0;
   SlidingCache sliding = SlidingCache::window;
   MlaCache mla = MlaCache::latent;

@@ -113,14 +113,23 @@ int64_t in_flight_batches(const EngineProfile& profile, bool runner_v2, int64_t 
 }  // namespace
 
 int64_t cuda_graph_count(int64_t max_num_seqs, int64_t max_num_batched_tokens, int64_t num_speculative_tokens) {
-  const int64_t decode = 1 + std::max<int64_t>(num_speculative_tokens, 0);
+  const int64_t decode = add(1, std::max<int64_t>(num_speculative_tokens, 0));
   const int64_t largest = std::min({mul(mul(max_num_seqs, decode), 2), int64_t{512}, max_num_batched_tokens});
   const int64_t decode_largest = mul(max_num_seqs, decode);
-  int64_t piecewise = 0, full = 0;
-  for (int64_t size = 1; size <= largest; size = size < 4 ? size * 2 : size < 8 ? 8 : size + (size < 256 ? 8 : 16)) {
+  // The default sizes, each rounded up to a multiple of the decode tokens; those past the largest
+  // dropped, repeats once; none left: the decode tokens alone.
+  int64_t piecewise = 0, full = 0, last = 0;
+  const auto count = [&](int64_t size) {
     ++piecewise;
-    if (size <= decode_largest && size % decode == 0) ++full;
+    if (size <= decode_largest) ++full;
+  };
+  for (int64_t size = 1; size <= largest; size = size < 4 ? size * 2 : size < 8 ? 8 : size + (size < 256 ? 8 : 16)) {
+    const int64_t rounded = mul(ceil_div(size, decode), decode);
+    if (rounded > largest || rounded == last) continue;
+    last = rounded;
+    count(rounded);
   }
+  if (piecewise == 0 && decode <= largest) count(decode);
   return piecewise + full;
 }
 
@@ -755,7 +764,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
   p.runner_v2 = on_runner_v2(model, profile, engine.speculative_method);
   p.in_flight_tokens = mul(p.max_num_batched_tokens, in_flight_batches(profile, p.runner_v2, engine.pipeline_parallel_size));
   const bool deducts_graphs = profile.deducts_cuda_graphs && (!p.runner_v2 || profile.runner_v2_deducts_cuda_graphs);
-  const bool graphs = deducts_graphs && !engine.enforce_eager;
+  const bool estimate_graphs = deducts_graphs && !engine.enforce_eager;
   const double util = memory.gpu_memory_utilization;
 
   // A hybrid (attention and recurrent state layers, in the whole model: vLLM decides per model, not
@@ -773,7 +782,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     q.stages = static_cast<int64_t>(stages.size());
     const bool first = s == 0, last = s + 1 == stages.size();
     Model part = stage_model(model, stages[s].first, stages[s].second);
-    if (graphs) {
+    if (estimate_graphs) {
       // vLLM's estimate: each graph by the stage's own layers (the drafter's are not counted).
       q.cuda_graphs = cuda_graph_count(q.max_num_seqs, q.max_num_batched_tokens, engine.num_speculative_tokens);
       const int64_t per_graph =
@@ -834,7 +843,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     // With a drafter each state group also holds one block per speculative token (MambaSpec's
     // num_speculative_blocks, set from num_speculative_tokens in MambaBase.get_kv_cache_spec).
     if (profile.kind == EngineKind::vllm && profile.allocator == Allocator::vllm_v1 && !engine.speculative_method.empty())
-      q.state_blocks_per_request += engine.num_speculative_tokens;
+      q.state_blocks_per_request = add(q.state_blocks_per_request, engine.num_speculative_tokens);
     report(q, profile);
     check_start(q, layers, profile);
     // The stage that stops the engine, else the one with the fewest blocks.

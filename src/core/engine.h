@@ -120,12 +120,13 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
 // SGLang's piecewise CUDA-graph capture sizes up to `max_tokens` (the reserve's runs).
 int64_t piecewise_graph_sizes(const EngineProfile::Reserve& r, int64_t max_tokens);
 
-// The CUDA graphs vLLM (0.19+) captures by default, which its memory estimate counts: a piecewise
-// graph for each capture size (1, 2, 4, then multiples of 8 below 256, then of 16, up to
-// min(2 x max_num_seqs x decode tokens, 512, max_num_batched_tokens)), and a full graph for each
-// size of uniform decode batches (a multiple of the decode tokens, at most max_num_seqs x decode
-// tokens), where decode tokens is 1 + the speculative tokens (vllm/config/vllm.py and
-// vllm/v1/cudagraph_dispatcher.py, FULL_AND_PIECEWISE).
+// The CUDA graphs vLLM (0.19+) captures by default, which its memory estimate counts. The capture
+// sizes are 1, 2, 4, then multiples of 8 below 256, then of 16, up to
+// min(2 x max_num_seqs x d, 512, max_num_batched_tokens), with d = 1 + the speculative tokens; with
+// d > 1 each is rounded up to a multiple of d, those past the largest dropped and repeats once (none
+// left: d) (vllm/config/vllm.py; vllm/config/compilation.py adjust_cudagraph_sizes_for_spec_decode).
+// Each size gets a piecewise graph, and a full graph when it is a uniform decode batch of at most
+// max_num_seqs x d tokens (vllm/v1/cudagraph_dispatcher.py, FULL_AND_PIECEWISE).
 int64_t cuda_graph_count(int64_t max_num_seqs, int64_t max_num_batched_tokens, int64_t num_speculative_tokens);
 // Total memory as the CUDA driver reports it: the preset's cuda_total_bytes, else nvidia-smi's.
 int64_t cuda_total_bytes(const Gpu& gpu);

@@ -43,7 +43,7 @@ int64_t resident_window(const GatedDeltaNet&, const CacheOptions&) { return 0; }
 // Conv state: conv_dim / tp channels x (d_conv - 1) columns; recurrent state: v_heads / tp
 // matrices of k_head_dim x v_head_dim (vLLM gated_delta_net_state_shape).
 SsmState state_bytes(const GatedDeltaNet& g, const CacheOptions& opt) {
-  return {element_bytes(opt.conv(), mul(g.conv_dim() / opt.tp, opt.conv_columns(g.d_conv) + opt.speculative_conv_columns)),
+  return {element_bytes(opt.conv(), mul(g.conv_dim() / opt.tp, add(opt.conv_columns(g.d_conv), opt.speculative_conv_columns))),
           element_bytes(opt.state_dtype, mul(g.v_heads / opt.tp, g.k_head_dim, g.v_head_dim))};
 }
 

@@ -48,7 +48,7 @@ int64_t resident_window(const Kda&, const CacheOptions&) { return 0; }
 // vLLM kda_state_shape: three conv states (q, k, v) of (d_conv - 1) x P/tp each, and the
 // recurrent state heads/tp x head_dim x head_dim.
 SsmState state_bytes(const Kda& k, const CacheOptions& opt) {
-  return {element_bytes(opt.conv(), mul(3, k.proj_dim() / opt.tp, opt.conv_columns(k.d_conv) + opt.speculative_conv_columns)),
+  return {element_bytes(opt.conv(), mul(3, k.proj_dim() / opt.tp, opt.conv_columns(k.d_conv))),
           element_bytes(opt.state_dtype, mul(k.heads / opt.tp, k.head_dim, k.head_dim))};
 }
 
