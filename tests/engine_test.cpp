@@ -759,6 +759,37 @@ TEST_CASE("engine: SGLang splits a hybrid's budget between its state pool and it
   CHECK(k.state_request_cap == k.state_slots / 3);
 }
 
+TEST_CASE("engine: SGLang 0.5.18's state pool as its log of a Qwen3.5-27B-shaped model shows it", "[engine]") {
+  // tests/engines/sglang-qwen3.8-27b-fp8-h100-tp1-mfs085-mrr32-0.5.18.yaml: "max_mamba_cache_size:
+  // 124, ... ssm_state size: 17.58GB", "#tokens: 330323", "max_running_requests is capped to 24".
+  // One request's states: 48 GDN layers x (48 x 128 x 128 x 4 B + 3 x 10,240 x 2 B) = 153,944,064 B;
+  // a KV token: 16 layers x 4 KV heads x 256 x 2 (K, V) x 2 B = 65,536 B. The log's own budget after
+  // the weights: the KV pool plus the 124 + 1 padding states it allocates,
+  // 330,323 x 65,536 + 125 x 153,944,064 = 21,648,048,128 + 19,243,008,000 = 40,891,056,128 B.
+  // Slots: floor((40,891,056,128 x 0.9 / 1.9 - 153,944,064) / 153,944,064) = floor(124.82) = 124;
+  // the KV pool keeps 40,891,056,128 - 125 x 153,944,064 = 21,648,048,128 B = 330,323 tokens;
+  // Qwen3.5 holds 5 slots a request ('extra_buffer'): 124 / 5 = 24 requests.
+  const Model m = test::model("qwen3.5-27b");
+  MemoryOptions o = engine_options(m, "sglang@0.5.18", 40891056128);
+  o.cache.state_dtype = DType::fp32;  // --mamba-ssm-dtype's default float32; conv windows in bf16
+  o.cache.conv_dtype = DType::bf16;
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), o, 8192);
+  CHECK(p.state_page_bytes == 153944064);
+  CHECK(p.state_slots == 124);
+  CHECK(p.state_request_cap == 24);
+  CHECK(p.kv_cache_tokens == 330323);
+  // From its own profile, a multimodal model's budget also keeps SGLANG_VLM_CACHE_SIZE_MB (100 MiB)
+  // for the multimodal cache: requested - weights - 104,857,600 B. A text model keeps none.
+  o.engine.kv_cache_memory_bytes.reset();
+  const EnginePlan own = plan_engine(m, test::gpu("h100-sxm"), o, 8192);
+  CHECK(own.available_kv_cache_bytes == own.requested_bytes - own.weights_bytes - 104857600);
+  const Model text = test::model("qwen3-8b");
+  MemoryOptions t = engine_options(text, "sglang@0.5.18", 0);
+  t.engine.kv_cache_memory_bytes.reset();
+  const EnginePlan tp = plan_engine(text, test::gpu("h100-sxm"), t, 8192);
+  CHECK(tp.available_kv_cache_bytes == tp.requested_bytes - tp.weights_bytes);
+}
+
 TEST_CASE("engine: SGLang 0.5.18 reserves the prefill graphs for every text model, 0.5.19 for 20-35 GiB GPUs anew",
           "[engine]") {
   const EngineProfile v10 = test::bundled().resolve_engine("sglang@0.5.10");

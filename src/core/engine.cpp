@@ -816,6 +816,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       const int64_t free_before = q.cuda_total_bytes - q.non_torch_bytes;
       q.requested_bytes = static_cast<int64_t>(std::floor(static_cast<double>(free_before) * util));
       q.available_kv_cache_bytes = q.requested_bytes - q.weights_bytes;
+      if (!model.towers.empty()) q.available_kv_cache_bytes -= profile.multimodal_reserve_bytes;
     }
     if (engine.kv_cache_memory_bytes) {
       q.budget_given = true;

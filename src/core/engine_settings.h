@@ -100,6 +100,9 @@ struct EngineProfile {
   int64_t non_torch_bytes = 0;         // memory outside PyTorch's allocator the profile sees grow: one GPU
   int64_t non_torch_bytes_tensor_parallel = 0;  // the same under tp > 1 on NVSwitch GPUs (NCCL's NVLink SHARP buffers)
   int64_t non_torch_bytes_pipeline = 0;         // the same under pp > 1 with tp = 1
+  // SGLang (0.5.18+, PR #34141): a multimodal model's KV budget leaves this much for the runtime's
+  // multimodal cache (SGLANG_VLM_CACHE_SIZE_MB, 100 MiB by default; mm_runtime_reservation_gb).
+  int64_t multimodal_reserve_bytes = 0;
   // Activation peak of the profiling forward pass (vLLM), two terms: the forward pass of
   // max_num_batched_tokens tokens (forward_copies x the residual stream and widest intermediate
   // per token) and the sampler's max_num_seqs logits rows (sampler_logits_copies x vocab x 4 B);

@@ -111,6 +111,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.non_torch_bytes = at_least(f, "non_torch_bytes", 0, 0);
   p.non_torch_bytes_tensor_parallel = at_least(f, "non_torch_bytes_tensor_parallel", p.non_torch_bytes, 0);
   p.non_torch_bytes_pipeline = at_least(f, "non_torch_bytes_pipeline", p.non_torch_bytes, 0);
+  p.multimodal_reserve_bytes = at_least(f, "multimodal_reserve_bytes", 0, 0);
   if (f.has("runner_v2")) {
     YamlFields r(f.node("runner_v2"), source, "runner_v2");
     p.runner_v2_families = r.strings("families");
