@@ -87,16 +87,21 @@ std::vector<CacheLayer> cache_layers(const Model& model, const CacheOptions& cac
 // Which of vLLM's model runners runs the model: Runner V2 for the profile's families and, where it
 // says so, every dense model (attention layers with dense MLPs only: no MoE, MLA or recurrent state)
 // or every model but under the speculative methods that keep the V1 runner.
+bool has_moe(const Model& model) {
+  for (const Layer& layer : model.layers)
+    if (layer.mlp && std::holds_alternative<MoeMlp>(*layer.mlp)) return true;
+  return false;
+}
+
 bool on_runner_v2(const Model& model, const EngineProfile& profile, const std::string& speculative_method) {
   if (profile.runner_v2_all) return !listed(profile.runner_v2_v1_speculative, speculative_method);
   if (listed(profile.runner_v2_families, model.family)) return true;
-  if (!profile.runner_v2_dense) return false;
+  if (!profile.runner_v2_dense || has_moe(model)) return false;
   for (const Layer& layer : model.layers) {
     const LayerKind k = kind_of(layer);
     if (k != LayerKind::attention && k != LayerKind::sliding_attention && k != LayerKind::chunked_attention &&
         k != LayerKind::mlp_only)
       return false;
-    if (layer.mlp && std::holds_alternative<MoeMlp>(*layer.mlp)) return false;
   }
   return true;
 }
@@ -134,12 +139,6 @@ int64_t cuda_graph_count(int64_t max_num_seqs, int64_t max_num_batched_tokens, i
 }
 
 namespace {
-
-bool has_moe(const Model& model) {
-  for (const Layer& layer : model.layers)
-    if (layer.mlp && std::holds_alternative<MoeMlp>(*layer.mlp)) return true;
-  return false;
-}
 
 bool has_mla(const Model& model) {
   for (const Layer& layer : model.layers) {
@@ -732,9 +731,10 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
   const EngineSettings& engine = memory.engine;
   const EngineProfile& profile = engine.profile;
   if (profile.kind == EngineKind::ideal) throw Error("plan_engine needs an engine profile (vllm or sglang)");
+  // vLLM keeps room for a drafter's tokens in the recurrent layers (conv columns, state blocks).
+  const bool vllm_drafter = profile.kind == EngineKind::vllm && !engine.speculative_method.empty();
   CacheOptions cache = memory.cache;
-  if (profile.kind == EngineKind::vllm && !engine.speculative_method.empty())
-    cache.speculative_conv_columns = engine.num_speculative_tokens;
+  if (vllm_drafter) cache.speculative_conv_columns = engine.num_speculative_tokens;
   EnginePlan p;
   p.kind = profile.kind;
   p.version = profile.version;
@@ -764,7 +764,12 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
   p.runner_v2 = on_runner_v2(model, profile, engine.speculative_method);
   p.in_flight_tokens = mul(p.max_num_batched_tokens, in_flight_batches(profile, p.runner_v2, engine.pipeline_parallel_size));
   const bool deducts_graphs = profile.deducts_cuda_graphs && (!p.runner_v2 || profile.runner_v2_deducts_cuda_graphs);
+  // vLLM's graph estimate: the graphs it captures, each by the stage's own layers (the drafter's are
+  // not counted), and once the MoE term.
   const bool estimate_graphs = deducts_graphs && !engine.enforce_eager;
+  if (estimate_graphs)
+    p.cuda_graphs = cuda_graph_count(p.max_num_seqs, p.max_num_batched_tokens, engine.num_speculative_tokens);
+  const int64_t moe_graph_bytes = has_moe(model) ? profile.cuda_graph_bytes_moe : 0;
   const double util = memory.gpu_memory_utilization;
 
   // A hybrid (attention and recurrent state layers, in the whole model: vLLM decides per model, not
@@ -783,11 +788,9 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     const bool first = s == 0, last = s + 1 == stages.size();
     Model part = stage_model(model, stages[s].first, stages[s].second);
     if (estimate_graphs) {
-      // vLLM's estimate: each graph by the stage's own layers (the drafter's are not counted).
-      q.cuda_graphs = cuda_graph_count(q.max_num_seqs, q.max_num_batched_tokens, engine.num_speculative_tokens);
       const int64_t per_graph =
           add(profile.cuda_graph_bytes, mul(profile.cuda_graph_bytes_per_layer, static_cast<int64_t>(part.layers.size())));
-      q.cuda_graph_bytes = add(mul(q.cuda_graphs, per_graph), has_moe(model) ? profile.cuda_graph_bytes_moe : 0);
+      q.cuda_graph_bytes = add(mul(q.cuda_graphs, per_graph), moe_graph_bytes);
     }
     q.weights_bytes = stage_weight_bytes(model, memory.weights, memory.cache.tp, stages[s].first, stages[s].second,
                                          first, last, memory.parallel);
@@ -843,7 +846,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       q.state_blocks_per_request = 2;
     // With a drafter each state group also holds one block per speculative token (MambaSpec's
     // num_speculative_blocks, set from num_speculative_tokens in MambaBase.get_kv_cache_spec).
-    if (profile.kind == EngineKind::vllm && profile.allocator == Allocator::vllm_v1 && !engine.speculative_method.empty())
+    if (vllm_drafter && profile.allocator == Allocator::vllm_v1)
       q.state_blocks_per_request = add(q.state_blocks_per_request, engine.num_speculative_tokens);
     report(q, profile);
     check_start(q, layers, profile);
