@@ -8,8 +8,8 @@ that estimate from the KV budget. This tool fits it as
 
 with the graphs vLLM captures as its log prints them ("Profiling CUDA graph memory: PIECEWISE=a,
 FULL=b"), else as kvplan counts them (engine.cuda_graphs of `kvplan estimate` under a deducting
-profile; a log that prints both is checked against kvplan's count), by least squares over the distinct deployments (fixtures repeating one model,
-stage, graph count and estimate count once). It prints the coefficients in GiB and bytes, each
+profile; a log that prints both is checked against kvplan's count), by least squares over the
+distinct deployments (fixtures repeating one model, stage, graph count and estimate count once). It prints the coefficients in GiB and bytes, each
 deployment's residual, and the leave-one-out mean |error| beside that of one constant. The profile
 keys it sets are cuda_graph_bytes, cuda_graph_bytes_per_layer and cuda_graph_bytes_moe
 (docs/engines.md).
@@ -45,6 +45,10 @@ def solve(a, b):
     return [m[i][n] / m[i][i] for i in range(n)]
 
 
+def dot(coef, x):
+    return sum(a * b for a, b in zip(coef, x))
+
+
 def least_squares(xs, ys):
     k = len(xs[0])
     a = [[sum(x[i] * x[j] for x in xs) for j in range(k)] for i in range(k)]
@@ -56,7 +60,7 @@ def leave_one_out(xs, ys):
     errors = []
     for i in range(len(xs)):
         c = least_squares(xs[:i] + xs[i + 1:], ys[:i] + ys[i + 1:])
-        errors.append(abs(sum(a * b for a, b in zip(c, xs[i])) - ys[i]))
+        errors.append(abs(dot(c, xs[i]) - ys[i]))
     return sum(errors) / len(errors), max(errors), errors.index(max(errors))
 
 
@@ -100,7 +104,7 @@ def main():
     ys = [estimate for *_, estimate in data]
     coef = least_squares(xs, ys)
     for (name, graphs, stage, moe, estimate), x in zip(data, xs):
-        fitted = sum(a * b for a, b in zip(coef, x))
+        fitted = dot(coef, x)
         print(f"{name:60s} graphs {graphs:3d} layers {stage:3d} moe {int(moe)}  logged {estimate:5.2f}  fitted {fitted:5.2f}")
     # The graph count's part: fitted on the deployments of the most common count alone, how close
     # are the others?
@@ -110,7 +114,7 @@ def main():
         part = least_squares([xs[i] for i in inside], [ys[i] for i in inside])
         for i, (name, graphs, *_rest, estimate) in enumerate(data):
             if graphs != common:
-                predicted = sum(a * b for a, b in zip(part, xs[i]))
+                predicted = dot(part, xs[i])
                 print(f"fitted on the {len(inside)} deployments of {common} graphs, {name} ({graphs} graphs): "
                       f"logged {estimate:.2f}, predicted {predicted:.2f} GiB")
     mean, worst, at = leave_one_out(xs, ys)
