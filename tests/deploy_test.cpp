@@ -115,6 +115,9 @@ TEST_CASE("deploy: an sglang engine section takes SGLang's names", "[deploy]") {
   const DeployFile v = parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  gpu_memory_utilization: 0.8\n", "d.yaml");
   REQUIRE(v.engine_arguments.size() == 1);
   CHECK(v.engine_arguments[0].first == "gpu_memory_utilization");
+  CHECK_THROWS_WITH(check_engine_arguments(v, Registry::load("").resolve_engine("sglang@0.5.10")),
+                    "unknown sglang 0.5.10 argument 'gpu_memory_utilization' in section 'engine' (vLLM's spelling); "
+                    "did you mean 'mem_fraction_static'?");
 }
 
 TEST_CASE("deploy: unknown keys are errors at file:line:col with did-you-mean", "[deploy]") {
@@ -186,11 +189,28 @@ TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
     }
     return std::string("no error");
   };
+  // Real arguments kvplan does not model, from a deploy file of each engine: one note each.
+  CHECK(check_engine_arguments(parse_deploy_file(kMinimal + "engine:\n  async_scheduling: true\n  attention_backend: "
+                                                              "FLASH_ATTN\n  enable_sleep_mode: true\n",
+                                                 "deploy.yaml"),
+                               vllm)
+            .size() == 3);
+  CHECK(check_engine_arguments(parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  enable_memory_saver: true\n  "
+                                                              "attention_backend: fa3\n",
+                                                 "deploy.yaml"),
+                               Registry::load("").resolve_engine("sglang@0.5.10"))
+            .size() == 2);
   CHECK(error("  max_num_seq: 64\n") ==
         "deploy.yaml:7:3: unknown vllm 0.19 argument 'max_num_seq' in section 'engine'; did you mean 'max_num_seqs'?");
-  CHECK(error("  mem_fraction_static: 0.8\n") == "deploy.yaml:7:3: unknown vllm 0.19 argument 'mem_fraction_static' in section 'engine'");
+  CHECK(error("  mem_fraction_static: 0.8\n") ==
+        "deploy.yaml:7:3: unknown vllm 0.19 argument 'mem_fraction_static' in section 'engine' (SGLang's spelling); "
+        "did you mean 'gpu_memory_utilization'?");
+  CHECK(error("  context_length: 8192\n") ==
+        "deploy.yaml:7:3: unknown vllm 0.19 argument 'context_length' in section 'engine' (SGLang's spelling); "
+        "did you mean 'max_model_len'?");
   CHECK(error("  max_mamba_cache_size: 300\n") ==
-        "deploy.yaml:7:3: unknown vllm 0.19 argument 'max_mamba_cache_size' in section 'engine'");
+        "deploy.yaml:7:3: unknown vllm 0.19 argument 'max_mamba_cache_size' in section 'engine' (SGLang's spelling; "
+        "vLLM has no such argument)");
   // The KV dtype is exactly the profile's spelling.
   CHECK_THROWS_WITH(engine_kv_cache_dtype(vllm, "fp9"),
                     "--kv-cache-dtype 'fp9': vllm 0.19 accepts auto, fp8, fp8_e4m3, fp8_e5m2, fp8_inc, bfloat16, "

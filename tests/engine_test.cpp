@@ -930,6 +930,38 @@ TEST_CASE("engine profiles: absurd constants are refused where they stand", "[en
                                       "p.yaml"),
                     Catch::Contains("'mla_fp8_ds_kv_cache_dtypes' names 'fp9', which is not in 'kv_cache_dtypes'"));
   const EngineProfile v012 = parse_engine_yaml(text, "p.yaml");
-  CHECK(engine_mla_fp8_ds(v012, "fp8_ds_mla"));
-  CHECK_FALSE(engine_mla_fp8_ds(v012, "fp8"));
+  const Model dsv32 = test::model("deepseek-v3.2");
+  const Model dsv3 = test::model("deepseek-v3");
+  CHECK(engine_mla_fp8_ds(v012, dsv32, "fp8_ds_mla"));
+  CHECK(engine_mla_fp8_ds(v012, dsv3, "fp8_ds_mla"));
+  // Plain fp8 is DeepSeek's layout on a sparse-MLA model only.
+  CHECK(engine_mla_fp8_ds(v012, dsv32, "fp8"));
+  CHECK(engine_mla_fp8_ds(v012, dsv32, "fp8_e5m2"));
+  CHECK_FALSE(engine_mla_fp8_ds(v012, dsv32, "auto"));
+  CHECK_FALSE(engine_mla_fp8_ds(v012, dsv3, "fp8"));
+  CHECK_THROWS_WITH(engine_mla_fp8_ds(v012, test::model("llama-3.1-8b"), "fp8_ds_mla"),
+                    "--kv-cache-dtype 'fp8_ds_mla' is DeepSeek's FP8 MLA layout, and Llama-3.1-8B has no MLA layers");
+}
+
+TEST_CASE("engine: vLLM runs DeepSeek-V3.2's fp8 cache in its own layout, 64-token blocks", "[engine]") {
+  // vLLM turns every fp8 cache of a model with an indexer into fp8_ds_mla and forces 64-token
+  // blocks for FlashMLA sparse. Per layer and token: 512 fp8 latent + 4 x 4 B scales + 64 x 2 B
+  // rope = 656 B, and the indexer's key 128 fp8 + one 4 B scale = 132 B: 788 B; a 64-token block
+  // 50,432 B, 61 layers 3,076,352 B. 40 GiB = 42,949,672,960 B / 3,076,352 = 13,961.3 -> 13,961
+  // blocks = 893,504 tokens. (bf16, `auto`: (576 x 2 + 132) x 64 = 82,176 B a block and layer.)
+  const Model m = test::model("deepseek-v3.2");
+  const EngineProfile v019 = test::bundled().resolve_engine("vllm@0.19");
+  MemoryOptions o = engine_options(m, "vllm@0.19", 40 * kGiB);
+  o.cache.tp = 8;
+  o.cache.kv_dtype = DType::fp8_e4m3;
+  REQUIRE(engine_mla_fp8_ds(v019, m, "fp8"));
+  o.cache.mla = MlaCache::fp8_ds;
+  const EnginePlan p = plan_engine(m, test::gpu("h200"), o, 163840);
+  CHECK(p.block_size == 64);
+  CHECK(p.page_bytes == 50432);
+  CHECK(p.num_gpu_blocks == 13961);
+  CHECK(p.kv_cache_tokens == 893504);
+  MemoryOptions b = engine_options(m, "vllm@0.19", 40 * kGiB);
+  b.cache.tp = 8;
+  CHECK(plan_engine(m, test::gpu("h200"), b, 163840).page_bytes == 82176);
 }

@@ -40,7 +40,7 @@ MemoryOptions memory_options(const Model& model, const Gpu& gpu, const DeployEng
   o.weights = d.weights;
   o.dtype_rules = d.rules;
   o.cache.kv_dtype = d.kv;
-  if (profile.kind != EngineKind::ideal && engine_mla_fp8_ds(profile, engine.kv_cache_dtype)) o.cache.mla = MlaCache::fp8_ds;
+  if (profile.kind != EngineKind::ideal && engine_mla_fp8_ds(profile, model, engine.kv_cache_dtype)) o.cache.mla = MlaCache::fp8_ds;
   o.cache.state_dtype = d.state;  // vLLM's mamba_ssm_cache_dtype "auto"
   o.cache.conv_dtype = d.conv;
   o.cache.tp = engine.tensor_parallel_size;

@@ -140,6 +140,12 @@ int64_t cuda_graph_count(int64_t max_num_seqs, int64_t max_num_batched_tokens, i
 
 namespace {
 
+bool has_sparse_mla(const Model& model) {
+  for (const Layer& layer : model.layers)
+    if (kind_of(layer) == LayerKind::mla_sparse) return true;
+  return false;
+}
+
 bool has_mla(const Model& model) {
   for (const Layer& layer : model.layers) {
     const LayerKind k = kind_of(layer);
@@ -367,8 +373,14 @@ int64_t requests_that_fit(const EnginePlan& plan, int64_t tokens) {
                       [&](int64_t b) { return blocks_for_batch(plan, b, tokens).total() <= plan.num_gpu_blocks; });
 }
 
-bool engine_mla_fp8_ds(const EngineProfile& profile, const std::string& value) {
-  return listed(profile.mla_fp8_ds_kv_cache_dtypes, value);
+bool engine_mla_fp8_ds(const EngineProfile& profile, const Model& model, const std::string& value) {
+  if (listed(profile.mla_fp8_ds_kv_cache_dtypes, value)) {
+    if (!has_mla(model))
+      throw Error("--kv-cache-dtype '" + value + "' is DeepSeek's FP8 MLA layout, and " + model.name +
+                  " has no MLA layers");
+    return true;
+  }
+  return has_sparse_mla(model) && listed(profile.mla_sparse_fp8_ds_kv_cache_dtypes, value);
 }
 
 std::optional<DType> engine_kv_cache_dtype(const EngineProfile& profile, const std::string& value) {
@@ -751,6 +763,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
                 str(*engine.block_size) + " (it accepts " + list + ")");
   }
   if (profile.mla_block_size > 0 && has_mla(model)) p.block_size = profile.mla_block_size;
+  if (profile.mla_sparse_block_size > 0 && has_sparse_mla(model)) p.block_size = profile.mla_sparse_block_size;
 
   // The hybrid manager is off when asked, and (in some versions) for chunked local attention.
   bool chunked = false;

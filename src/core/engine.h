@@ -135,8 +135,9 @@ int64_t cuda_total_bytes(const Gpu& gpu);
 // spellings, else a kvplan::Error listing them with "did you mean".
 std::optional<DType> engine_kv_cache_dtype(const EngineProfile& profile, const std::string& value);
 
-// Whether the engine's --kv-cache-dtype value also selects DeepSeek's FP8 sparse-MLA layout.
-bool engine_mla_fp8_ds(const EngineProfile& profile, const std::string& value);
+// Whether the engine's --kv-cache-dtype value also selects DeepSeek's FP8 sparse-MLA layout for
+// the model; a value that names that layout for a model without MLA layers is a kvplan::Error.
+bool engine_mla_fp8_ds(const EngineProfile& profile, const Model& model, const std::string& value);
 
 // An ideal memory plan made the engine's: fits (the engine starts and the batch's blocks fit in
 // its pool), max_batch (requests of `context` tokens the pool holds), max_context (the longest

@@ -155,6 +155,7 @@ struct EngineProfile {
   int64_t block_size = 16;
   std::vector<int64_t> block_sizes;    // values the engine accepts
   int64_t mla_block_size = 0;          // MLA backends force this block size (0 = none)
+  int64_t mla_sparse_block_size = 0;   // sparse MLA (an indexer, DeepSeek-V3.2) forces this one (0 = none)
   int64_t max_num_batched_tokens = 8192;
   int64_t max_num_seqs = 256;
   double gpu_memory_utilization = 0.9;
@@ -203,6 +204,9 @@ struct EngineProfile {
   // Of those names, the ones that also lay MLA latents out in DeepSeek's FP8 sparse format
   // (MlaCache::fp8_ds; vLLM's fp8_ds_mla).
   std::vector<std::string> mla_fp8_ds_kv_cache_dtypes;
+  // Names that select that layout on a sparse-MLA model only (vLLM turns every fp8 cache of
+  // DeepSeek-V3.2 into fp8_ds_mla).
+  std::vector<std::string> mla_sparse_fp8_ds_kv_cache_dtypes;
   bool prefix_caching = false;          // prefix caching on by default (vLLM V1, SGLang's radix cache)
   // A hybrid deployed with prefix caching switched on keeps two state blocks per request in each
   // state group (vLLM's mamba_cache_mode 'align': the running state and the last block-aligned

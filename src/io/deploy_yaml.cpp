@@ -466,6 +466,22 @@ void read_engine(YamlFields& f, DeployFile& d) {
   d.engine_arguments = f.unused();
 }
 
+// A modelled key in the other engine's spelling (SGLang's mem_fraction_static under vLLM): the
+// error says whose it is and suggests this engine's spelling; any other key the nearest known name.
+std::string suggestion(const std::string& key, EngineKind kind, const std::vector<std::string>& known) {
+  const bool sglang = kind == EngineKind::sglang;
+  for (const KeySpec& k : kKeys) {
+    if (std::string(k.section) != "engine") continue;
+    const char* theirs = engine_key(!sglang, k.key);
+    const char* ours = engine_key(sglang, k.key);
+    if (!theirs || key != theirs || (ours && key == ours)) continue;
+    const std::string whose = std::string(" (") + (sglang ? "vLLM" : "SGLang") + "'s spelling";
+    if (ours) return whose + "); did you mean '" + ours + "'?";
+    return whose + "; " + (sglang ? "SGLang" : "vLLM") + " has no such argument)";
+  }
+  return did_you_mean(key, known);
+}
+
 }  // namespace
 
 std::vector<std::string> check_engine_arguments(const DeployFile& d, const EngineProfile& profile) {
@@ -483,7 +499,7 @@ std::vector<std::string> check_engine_arguments(const DeployFile& d, const Engin
                       " is a " + who + " argument kvplan does not model; it does not change the numbers");
       continue;
     }
-    throw Error("unknown " + who + " argument '" + key + "' in section 'engine'" + did_you_mean(key, known), pos);
+    throw Error("unknown " + who + " argument '" + key + "' in section 'engine'" + suggestion(key, profile.kind, known), pos);
   }
   return notes;
 }

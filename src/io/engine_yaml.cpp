@@ -196,6 +196,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   YamlFields d(f.node("defaults"), source, "defaults");
   p.block_size = at_least(d, "block_size", 16, 1);
   p.mla_block_size = at_least(d, "mla_block_size", 0, 0);
+  p.mla_sparse_block_size = at_least(d, "mla_sparse_block_size", 0, 0);
   if (d.has("max_num_batched_tokens") && d.string("max_num_batched_tokens") == "from_max_model_len") {
     p.batched_tokens_from_model_len = true;
   } else {
@@ -310,16 +311,22 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
     }
     p.kv_cache_dtypes.emplace_back(kv.first.Scalar(), dtype);
   }
-  if (f.has("mla_fp8_ds_kv_cache_dtypes")) {
-    p.mla_fp8_ds_kv_cache_dtypes = f.strings("mla_fp8_ds_kv_cache_dtypes");
-    for (const std::string& n : p.mla_fp8_ds_kv_cache_dtypes) {
+  // Lists of --kv-cache-dtype names: each must be one of kv_cache_dtypes.
+  auto dtype_names = [&](const char* key) {
+    std::vector<std::string> names;
+    if (!f.has(key)) return names;
+    names = f.strings(key);
+    for (const std::string& n : names) {
       bool known = false;
       for (const auto& [name, dtype] : p.kv_cache_dtypes) known = known || name == n;
       if (!known)
-        throw Error("'mla_fp8_ds_kv_cache_dtypes' names '" + n + "', which is not in 'kv_cache_dtypes'",
-                    pos_of(f.node("mla_fp8_ds_kv_cache_dtypes"), source));
+        throw Error("'" + std::string(key) + "' names '" + n + "', which is not in 'kv_cache_dtypes'",
+                    pos_of(f.node(key), source));
     }
-  }
+    return names;
+  };
+  p.mla_fp8_ds_kv_cache_dtypes = dtype_names("mla_fp8_ds_kv_cache_dtypes");
+  p.mla_sparse_fp8_ds_kv_cache_dtypes = dtype_names("mla_sparse_fp8_ds_kv_cache_dtypes");
   p.arguments = f.strings("arguments");
   f.finish();
   return p;
