@@ -226,6 +226,8 @@ TEST_CASE("calibrated preset YAML loads back and carries the measured efficiency
   // 790e12 / 989.4e12 = 0.7985.
   CHECK(g.efficiency.flops_fraction == Approx(790e12 / 989.4e12).epsilon(1e-3));
   CHECK(g.memory_bytes == base.memory_bytes);
+  // The engines' total (cudaMemGetInfo's, 79.19 GiB on an H100) travels with it.
+  CHECK(g.cuda_total_bytes == 85029158912);
   // The raw figures behind them are recorded under calibration:.
   CHECK(yaml.find("calibration:") != std::string::npos);
   CHECK(yaml.find("  graph_gemv_tiny: {kernels: 1000, bytes: 132096000, time_s: 1.5430e-03}\n") != std::string::npos);

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Measured (bench/step_torch.py on the GPU) vs expected (kvplan estimate) prefill and decode times.
 
-Usage: tools/timing_table_step.py STEP_JSON [--kvplan PATH] [--gpu PRESET] > table.md
-  e.g. tools/timing_table_step.py bench/results/h200_step.json --kvplan build/kvplan
-Reads the bench's step_measured.json; for every record runs the kvplan command line the record
+Usage: tools/timing_table_step.py STEP_JSON... [--kvplan PATH] [--gpu PRESET] > table.md
+  e.g. tools/timing_table_step.py bench/results/h200_prefill.json bench/results/h200_step.json --kvplan build/kvplan
+Reads the bench's step_measured.json files (one run each: a section run later replaces nothing, so
+give each kind in one file); for every record runs the kvplan command line the record
 carries (kvplan replaced by PATH, the GPU preset by --gpu if given) and reads the field it names
 (prefill.time_s or decode.step_time_s). Prints markdown tables per kind: measured ms, expected ms,
 expected / measured, and the mean |expected / measured - 1| per class (kind; MoE by routing). For
@@ -43,14 +44,18 @@ def fmt(x, spec=".3f"):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("json", help="step_measured.json from bench/step_torch.py")
+    ap.add_argument("json", nargs="+", help="step_measured.json files from bench/step_torch.py")
     ap.add_argument("--kvplan", default=os.path.join(ROOT, "build", "kvplan"))
     ap.add_argument("--gpu", help="GPU preset for kvplan (default: the one each record names)")
     args = ap.parse_args()
-    with open(args.json) as f:
-        data = json.load(f)
-    print(f"Device: {data['device']}, torch {data['torch']}, triton {data['triton']}"
-          f"{' (quick run)' if data.get('quick') else ''}.\n")
+    runs = []
+    for name in args.json:
+        with open(name) as f:
+            runs.append(json.load(f))
+    for run, name in zip(runs, args.json):
+        print(f"{os.path.basename(name)}: {run['device']}, torch {run['torch']}, triton {run['triton']}"
+              f"{' (quick run)' if run.get('quick') else ''}, sections {', '.join(run.get('sections', []))}.\n")
+    data = {"chunk": runs[0].get("chunk", 8192), "records": [r for run in runs for r in run["records"]]}
     errors = {}  # class -> list of |ratio - 1|
     kinds = ["prefill", "moe_decode", "sliding_decode"]
     for kind in kinds:

@@ -332,6 +332,7 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   y += fmt::format("name: {}\n", yaml_quote(base.name + " (calibrated)"));
   y += "aliases: []\n";
   y += fmt::format("memory_bytes: {}\n", base.memory_bytes);
+  if (base.cuda_total_bytes > 0) y += fmt::format("cuda_total_bytes: {}\n", base.cuda_total_bytes);
   y += fmt::format("memory_bandwidth_bytes_per_s: {:.6g}\n", base.memory_bandwidth_bytes_per_s);
   y += "peak_flops:\n";
   for (const auto& [d, f] : base.peak_flops) y += fmt::format("  {}: {:.6g}\n", name(d), f);
