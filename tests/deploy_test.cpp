@@ -326,3 +326,33 @@ TEST_CASE("deploy: the offload keys", "[deploy][offload]") {
   CHECK_THROWS_WITH(parse_deploy_file(base + "  offload_overlap: prefech\n", "overlap.yaml"),
                     Catch::Contains("did you mean 'prefetch'?"));
 }
+
+TEST_CASE("deploy: speculative_config takes vLLM's keys and method names", "[deploy][speculative]") {
+  const EngineProfile vllm = Registry::load("").resolve_engine("vllm@0.19");
+  // A model's own MTP method is vLLM's mtp; vLLM's other keys get a note each.
+  const DeployFile d = parse_deploy_file(kMinimal + "engine:\n  speculative_config:\n    method: qwen3_5_mtp\n"
+                                                    "    num_speculative_tokens: 2\n    draft_sample_method: greedy\n",
+                                         "deploy.yaml");
+  REQUIRE(d.speculative);
+  CHECK(d.speculative->method == "mtp");
+  const std::vector<std::string> notes = check_engine_arguments(d, vllm);
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0] == "deploy.yaml:10:5: engine.speculative_config.draft_sample_method is a vLLM speculative-config key "
+                    "kvplan does not model; it does not change the numbers");
+  // A misspelt key and an unmodelled method are errors at their place.
+  CHECK(error_of(kMinimal + "engine:\n  speculative_config:\n    method: ngram\n    num_speculative_tokens: 2\n"
+                            "    prompt_lookup_mx: 4\n") ==
+        "deploy.yaml:10:5: unknown key 'prompt_lookup_mx' in speculative_config; did you mean 'prompt_lookup_max'?");
+  CHECK(error_of(kMinimal + "engine:\n  speculative_config:\n    method: medusa\n    num_speculative_tokens: 2\n") ==
+        "deploy.yaml:8:13: speculative method 'medusa' is vLLM's, but kvplan does not model it (it models draft_model, "
+        "eagle, eagle3, mtp with the models' own MTP names, and ngram)");
+}
+
+TEST_CASE("speculative config: vLLM's other keys are listed for a note, unknown ones refused", "[speculative]") {
+  const SpeculativeConfig c =
+      parse_speculative_config(R"({"method": "deepseek_mtp", "num_speculative_tokens": 1, "prompt_lookup_max": 4})");
+  CHECK(c.method == "mtp");
+  CHECK(c.unmodelled_keys == std::vector<std::string>{"prompt_lookup_max"});
+  CHECK_THROWS_WITH(parse_speculative_config(R"({"method": "ngram", "num_speculative_tokens": 1, "foo": 4})"),
+                    "--speculative-config: unknown key 'foo' (kvplan reads method, model and num_speculative_tokens)");
+}

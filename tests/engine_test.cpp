@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/engine.h"
+#include "core/speculative.h"
 #include "core/checked.h"
 #include "core/error.h"
 #include "io/engine_yaml.h"
@@ -860,7 +861,14 @@ TEST_CASE("engine: a speculative drafter's layers share the pool and its weights
   // ngram drafts without layers; an unknown method or a draft_model without its model is an error.
   CHECK(speculative_drafter(m, "ngram", std::nullopt) == nullptr);
   CHECK_THROWS_WITH(speculative_drafter(m, "medusa", std::nullopt),
-                    "speculative method 'medusa' is not one of draft_model, eagle, eagle3, mtp, ngram");
+                    Catch::Contains("speculative method 'medusa' is vLLM's, but kvplan does not model it"));
+  CHECK_THROWS_WITH(speculative_drafter(m, "lookahead", std::nullopt),
+                    Catch::Contains("speculative method 'lookahead' is not one of draft_model, eagle, eagle3, mtp"));
+  // A model's own MTP type is vLLM's mtp: one layer of the target's shape, as mtp.
+  REQUIRE(speculative_drafter(m, "qwen3_5_mtp", std::nullopt) != nullptr);
+  CHECK(speculative_drafter(m, "qwen3_5_mtp", std::nullopt)->layers.size() == 1);
+  CHECK(canonical_speculative_method("deepseek_mtp") == "mtp");
+  CHECK(canonical_speculative_method("eagle3") == "eagle3");
   CHECK_THROWS_WITH(speculative_drafter(m, "draft_model", std::nullopt),
                     "speculative method draft_model needs the draft's \"model\"");
 }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include <fmt/core.h>
 
@@ -328,6 +329,12 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   }
   if (!q.speculative_config.empty()) {
     const SpeculativeConfig c = parse_speculative_config(q.speculative_config);
+    // One note per key and process (a sweep builds its options per point).
+    static std::set<std::string> noted;
+    for (const std::string& key : c.unmodelled_keys)
+      if (noted.insert(key).second)
+        fmt::print(stderr, "kvplan: note: --speculative-config key '{}' is vLLM's; kvplan does not model it, and it "
+                   "does not change the numbers\n", key);
     engine.speculative_method = c.method;
     engine.num_speculative_tokens = c.num_speculative_tokens;
     engine.draft = drafter_of(c, model, registry);

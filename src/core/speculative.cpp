@@ -1,5 +1,6 @@
 #include "core/speculative.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -7,13 +8,39 @@
 
 namespace kvplan {
 
+namespace {
+// vLLM's MTPModelTypes (vllm/config/speculative.py, mid-2026): each a model's own MTP module,
+// which SpeculativeConfig runs as method "mtp".
+const std::vector<std::string> kMtpModelTypes = {
+    "deepseek_mtp",     "dots3_note_mtp",     "mimo_mtp",       "mimo_v2_mtp",          "glm4_moe_mtp",
+    "glm4_moe_lite_mtp", "glm_ocr_mtp",       "ernie_mtp",      "nemotron_h_mtp",       "exaone_moe_mtp",
+    "exaone4_5_mtp",    "qwen3_next_mtp",     "qwen3_5_mtp",    "longcat_flash_mtp",    "bailing_hybrid_v3_mtp",
+    "minimax_m3_mtp",   "bailing_hybrid_mtp", "kimi_k3_mtp",    "pangu_ultra_moe_mtp",  "step3p5_mtp",
+    "hy_v3_mtp",        "hy_v4_mtp",          "gemma4_mtp",     "inkling_mtp",          "glm5_next_mtp"};
+// vLLM's other methods, which kvplan does not size.
+const std::vector<std::string> kUnmodelledMethods = {"medusa",      "mlp_speculator", "suffix", "custom_class",
+                                                     "ngram_gpu",   "dflash",         "dspark",
+                                                     "extract_hidden_states"};
+const std::vector<std::string> kMethods = {"draft_model", "eagle", "eagle3", "mtp", "ngram"};
+}  // namespace
+
+std::string canonical_speculative_method(const std::string& method) {
+  if (std::find(kMethods.begin(), kMethods.end(), method) != kMethods.end()) return method;
+  if (std::find(kMtpModelTypes.begin(), kMtpModelTypes.end(), method) != kMtpModelTypes.end()) return "mtp";
+  if (std::find(kUnmodelledMethods.begin(), kUnmodelledMethods.end(), method) != kUnmodelledMethods.end())
+    throw Error("speculative method '" + method + "' is vLLM's, but kvplan does not model it (it models draft_model, "
+                "eagle, eagle3, mtp with the models' own MTP names, and ngram)");
+  std::vector<std::string> known = kMethods;
+  known.insert(known.end(), kMtpModelTypes.begin(), kMtpModelTypes.end());
+  throw Error("speculative method '" + method + "' is not one of draft_model, eagle, eagle3, mtp (or a model's "
+              "own, e.g. deepseek_mtp), ngram" + did_you_mean(method, known));
+}
+
 DraftKind draft_kind(const std::string& method) {
-  if (method == "draft_model") return DraftKind::model;
-  if (method == "eagle" || method == "eagle3" || method == "mtp") return DraftKind::head;
-  if (method == "ngram") return DraftKind::none;
-  const std::vector<std::string> methods = {"draft_model", "eagle", "eagle3", "mtp", "ngram"};
-  throw Error("speculative method '" + method + "' is not one of draft_model, eagle, eagle3, mtp, ngram" +
-              did_you_mean(method, methods));
+  const std::string m = canonical_speculative_method(method);
+  if (m == "draft_model") return DraftKind::model;
+  if (m == "ngram") return DraftKind::none;
+  return DraftKind::head;  // eagle, eagle3, mtp
 }
 
 double acceptance_length(const Acceptance& a, int64_t k) {

@@ -31,6 +31,10 @@ namespace kvplan {
 enum class DraftKind { model, head, none };
 // The kind of a --speculative-config method; throws kvplan::Error for an unknown one.
 DraftKind draft_kind(const std::string& method);
+// vLLM's spelling of a method as kvplan models it: a model's own MTP type (deepseek_mtp,
+// qwen3_5_mtp, ...) is mtp, as vLLM folds it; the five modelled methods stay; vLLM's methods kvplan
+// does not model (medusa, mlp_speculator, suffix, dflash, ...) and unknown names are a kvplan::Error.
+std::string canonical_speculative_method(const std::string& method);
 
 // Tokens a target step yields per sequence: 1 + k x F for a rate F, the length L as given.
 double acceptance_length(const Acceptance& a, int64_t k);

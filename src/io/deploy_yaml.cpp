@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/speculative.h"
 #include "io/numbers.h"
 #include "io/yaml_fields.h"
 
@@ -192,12 +193,23 @@ const KeySpec kKeys[] = {
        YamlFields c(f.node(k), f.source(), "speculative_config");
        SpeculativeConfig x;
        x.method = c.string("method", "");
+       if (!x.method.empty()) {
+         try {
+           x.method = canonical_speculative_method(x.method);
+         } catch (const Error& e) {
+           throw Error(e.what(), c.pos("method"));
+         }
+       }
        x.model = c.string("model", "");
        if (x.method.empty() && !x.model.empty()) x.method = "draft_model";
        if (x.method.empty()) throw Error("speculative_config needs a method (draft_model, eagle, eagle3, mtp or ngram)", f.pos(k));
        x.num_speculative_tokens = c.integer("num_speculative_tokens");
        if (x.num_speculative_tokens < 1)
          throw Error("'num_speculative_tokens' must be at least 1", c.pos("num_speculative_tokens"));
+       const auto& other = unmodelled_speculative_keys();
+       for (const auto& [key, pos] : c.unused())
+         if (std::find(other.begin(), other.end(), key) != other.end()) d.speculative_arguments.emplace_back(key, pos);
+       for (const std::string& key : other) c.expect(key);
        c.finish();
        d.speculative = x;
        d.speculative_pos = f.pos(k);
@@ -501,6 +513,10 @@ std::vector<std::string> check_engine_arguments(const DeployFile& d, const Engin
     }
     throw Error("unknown " + who + " argument '" + key + "' in section 'engine'" + suggestion(key, profile.kind, known), pos);
   }
+  for (const auto& [key, pos] : d.speculative_arguments)
+    notes.push_back(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) +
+                    ": engine.speculative_config." + key +
+                    " is a vLLM speculative-config key kvplan does not model; it does not change the numbers");
   return notes;
 }
 

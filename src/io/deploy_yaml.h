@@ -31,6 +31,8 @@ struct DeployFile {
   // engine arguments kvplan does not model, as written: the engine profile says whether the
   // engine version has them (a note) or not (an error).
   std::vector<std::pair<std::string, SourcePos>> engine_arguments;
+  // vLLM's speculative_config keys kvplan does not model (a note each from check_engine_arguments).
+  std::vector<std::pair<std::string, SourcePos>> speculative_arguments;
 };
 
 // Parses the text of a deployment file; throws kvplan::Error at file:line:col for bad YAML, bad

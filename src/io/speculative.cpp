@@ -4,8 +4,26 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/speculative.h"
 
 namespace kvplan {
+
+const std::vector<std::string>& unmodelled_speculative_keys() {
+  static const std::vector<std::string> keys = {
+      // vLLM mid-2026
+      "enforce_eager", "draft_tensor_parallel_size", "tensor_parallel_size", "quantization", "moe_backend",
+      "attention_backend", "kv_cache_dtype", "max_model_len", "revision", "code_revision",
+      "disable_padded_drafter_batch", "use_local_argmax_reduction", "use_heterogeneous_vocab", "prompt_lookup_max",
+      "prompt_lookup_min", "parallel_drafting", "num_speculative_tokens_per_batch_size",
+      "suffix_decoding_max_tree_depth", "suffix_decoding_max_cached_requests", "suffix_decoding_max_spec_factor",
+      "suffix_decoding_min_token_prob", "draft_load_config", "rejection_sample_method", "synthetic_acceptance_rates",
+      "synthetic_acceptance_length", "enable_adaptive_verification", "draft_sample_method", "dspark_draft_topk",
+      // earlier releases (0.6-0.11)
+      "disable_by_batch_size", "speculative_token_tree", "disable_logprobs", "disable_log_stats",
+      "disable_mqa_scorer", "acceptance_method", "posterior_threshold", "posterior_alpha", "ngram_prompt_lookup_max",
+      "ngram_prompt_lookup_min"};
+  return keys;
+}
 
 SpeculativeConfig parse_speculative_config(const std::string& text) {
   const std::string flag = "--speculative-config";
@@ -16,19 +34,33 @@ SpeculativeConfig parse_speculative_config(const std::string& text) {
     throw Error(flag + ": not a JSON object, got '" + text + "' (e.g. '{\"method\": \"eagle3\", \"num_speculative_tokens\": 3}')");
   }
   if (!j.is_object()) throw Error(flag + ": expected a JSON object");
-  // The keys kvplan reads, as a deploy file's speculative_config: any other is refused.
-  const std::vector<std::string> keys = {"method", "model", "num_speculative_tokens"};
-  for (const auto& [key, value] : j.items())
-    if (std::find(keys.begin(), keys.end(), key) == keys.end())
-      throw Error(flag + ": unknown key '" + key + "' (kvplan reads method, model and num_speculative_tokens)" +
-                  did_you_mean(key, keys));
   SpeculativeConfig c;
+  // The keys kvplan reads, vLLM's others with a note, anything else refused (as in a deploy file).
+  std::vector<std::string> keys = {"method", "model", "num_speculative_tokens"};
+  const std::vector<std::string>& other = unmodelled_speculative_keys();
+  for (const auto& [key, value] : j.items()) {
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
+    if (std::find(other.begin(), other.end(), key) != other.end()) {
+      c.unmodelled_keys.push_back(key);
+      continue;
+    }
+    keys.insert(keys.end(), other.begin(), other.end());
+    throw Error(flag + ": unknown key '" + key + "' (kvplan reads method, model and num_speculative_tokens)" +
+                did_you_mean(key, keys));
+  }
   auto text_of = [&](const char* key) -> std::string {
     if (!j.contains(key)) return "";
     if (!j[key].is_string()) throw Error(flag + ": '" + key + "' must be a string");
     return j[key].get<std::string>();
   };
   c.method = text_of("method");
+  if (!c.method.empty()) {
+    try {
+      c.method = canonical_speculative_method(c.method);
+    } catch (const Error& e) {
+      throw Error(flag + ": " + e.what());
+    }
+  }
   c.model = text_of("model");
   if (c.method.empty() && !c.model.empty()) c.method = "draft_model";
   if (c.method.empty()) throw Error(flag + ": needs \"method\" (draft_model, eagle, eagle3, mtp or ngram)");

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace kvplan {
 
@@ -11,11 +12,16 @@ struct SpeculativeConfig {
   std::string method;  // draft_model, eagle, eagle3, mtp, ngram ("" with a model: draft_model)
   std::string model;   // the draft's bundled id, kvplan YAML, config.json or model folder
   int64_t num_speculative_tokens = 0;
+  std::vector<std::string> unmodelled_keys;  // vLLM's other keys given: a note each
 };
 
+// vLLM's SpeculativeConfig keys beyond the three kvplan models (vllm/config/speculative.py, with
+// the older releases' keys): accepted with a note, any other key is an error.
+const std::vector<std::string>& unmodelled_speculative_keys();
+
 // Parses the JSON text of --speculative-config; throws kvplan::Error naming the flag for bad JSON,
-// a missing method (without a model), or num_speculative_tokens below 1. Other keys of vLLM's
-// config are accepted and do not change the numbers.
+// an unknown key or method, a missing method (without a model), or num_speculative_tokens below 1.
+// A model's own MTP method (deepseek_mtp, ...) reads as mtp.
 SpeculativeConfig parse_speculative_config(const std::string& json_text);
 
 }  // namespace kvplan
