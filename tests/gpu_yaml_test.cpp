@@ -114,3 +114,16 @@ TEST_CASE("checks after parsing report the preset's file:line:col", "[gpu-yaml][
   CHECK(error_of("id: t\nmemory_bytes: 1000\nmemory_bandwidth_bytes_per_s: 1.0e12\npeak_flops: {bf16: -1.0e14}\n") ==
         "test.yaml:4:20: peak_flops 'bf16' must be positive, got -1.0e14");
 }
+
+TEST_CASE("preset schema: cuda_total_bytes needs schema 2, and only schemas 1 and 2 are read", "[gpu-yaml]") {
+  // The H100 80GB's CUDA total (79.19 GiB) in a 1 GiB test preset would exceed memory_bytes: use 1000 B.
+  const std::string v2 = "schema_version: 2\ncuda_total_bytes: 1000\n" + preset("  bandwidth_fraction: 0.9\n");
+  CHECK(parse_gpu_yaml(v2, "test.yaml").cuda_total_bytes == 1000);
+  CHECK(parse_gpu_yaml(preset("  bandwidth_fraction: 0.9\n"), "test.yaml").cuda_total_bytes == 0);
+  CHECK(error_of("cuda_total_bytes: 1000\n" + preset("  bandwidth_fraction: 0.9\n")) ==
+        "test.yaml:1:19: 'cuda_total_bytes' is a schema 2 key: add 'schema_version: 2'");
+  CHECK(error_of("schema_version: 3\n" + preset("  bandwidth_fraction: 0.9\n")) ==
+        "test.yaml:1:17: 'schema_version' 3 is not one kvplan reads (1 or 2)");
+  CHECK(error_of("schema_version: 2\ncuda_total_bytes: 2147483648\n" + preset("  bandwidth_fraction: 0.9\n")) ==
+        "test.yaml:2:19: 'cuda_total_bytes' must be positive and at most memory_bytes");
+}

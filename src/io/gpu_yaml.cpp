@@ -94,6 +94,13 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
   g.key_pos[""] = {source, 0, 0};
   for (const char* key : {"memory_bytes", "memory_bandwidth_bytes_per_s", "interconnect_bytes_per_s", "peak_flops"})
     if (f.has(key)) g.key_pos[key] = f.pos(key);
+  // Schema 2 (kvplan 2026-12) adds cuda_total_bytes; a file without schema_version is schema 1.
+  const int64_t schema = f.integer("schema_version", 1);
+  if (schema != 1 && schema != 2)
+    throw Error("'schema_version' " + std::to_string(schema) + " is not one kvplan reads (1 or 2)",
+                f.pos("schema_version"));
+  if (schema < 2 && f.has("cuda_total_bytes"))
+    throw Error("'cuda_total_bytes' is a schema 2 key: add 'schema_version: 2'", f.pos("cuda_total_bytes"));
   g.id = f.string("id", default_id);
   g.name = f.string("name", g.id);
   g.aliases = f.strings("aliases");

@@ -328,6 +328,7 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   std::string y;
   y += fmt::format("# {} as measured by `kvplan calibrate` on {} ({}), {}.\n", base.name, c.device.name, c.date,
                    "datasheet fields copied from the bundled preset " + base.id);
+  y += "schema_version: 2\n";
   y += fmt::format("id: {}-calibrated\n", base.id);
   y += fmt::format("name: {}\n", yaml_quote(base.name + " (calibrated)"));
   y += "aliases: []\n";
