@@ -48,7 +48,7 @@ auto at_reference(const SourcePos& pos, const std::string& key, const std::strin
 }
 
 CheckedFile check_file(const Registry& registry, const std::string& path) {
-  CheckedFile out{path, path, std::nullopt, "", {}};
+  CheckedFile out{path, path, std::nullopt, "", {}, {}};
   try {
     const DeployFile d = parse_deploy_file(read_text_file(path), path);
     out.name = d.name;
@@ -83,7 +83,7 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
       out.notes = check_engine_arguments(d, profile);
       at(d.kv_cache_dtype_pos, [&] { return engine_kv_cache_dtype(profile, spec.engine.kv_cache_dtype); });
       if (!d.engine_version_pinned)
-        out.notes.push_back(path + ": engine version not pinned: " + name(profile.kind) + " " + profile.version +
+        out.warnings.push_back(path + ": engine version not pinned: " + name(profile.kind) + " " + profile.version +
                             " (the default profile) sizes this deployment; pin it with engine.version");
     } else if (!d.engine_arguments.empty()) {
       // A misspelt key kvplan reads for every engine is reported as one, with the keys it knows.
@@ -143,6 +143,7 @@ void setup_check(CLI::App* sub, Globals& globals) {
     for (const CheckedFile& f : results) {
       if (!f.result) fmt::print(stderr, "kvplan: error: {}\n", printable(f.error));
       for (const std::string& n : f.notes) fmt::print(stderr, "kvplan: note: {}\n", n);
+      for (const std::string& w : f.warnings) fmt::print(stderr, "kvplan: warning: {}\n", w);
     }
     if (o->format == "json") print(json_text(check_to_json(results)));
     else print(render_check_text(results));

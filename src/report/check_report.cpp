@@ -122,6 +122,7 @@ Json check_to_json(const std::vector<CheckedFile>& files) {
     jf["name"] = f.name;
     jf["status"] = status_name(status_of(f));
     jf["notes"] = f.notes;
+    jf["warnings"] = f.warnings;
     if (!f.result) {
       jf["error"] = f.error;
       list.push_back(jf);

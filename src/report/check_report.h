@@ -18,6 +18,7 @@ struct CheckedFile {
   std::optional<DeployResult> result; // absent when the input was bad
   std::string error;                  // "file:line:col: message" when the input was bad
   std::vector<std::string> notes;     // what kvplan accepted without modelling (engine arguments, defaults)
+  std::vector<std::string> warnings;  // what may make the answer another engine's (an unpinned version)
 };
 
 enum class CheckStatus { pass, fail, error };
