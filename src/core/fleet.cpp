@@ -413,6 +413,8 @@ FleetPlan plan_fleet(const Model& model, const Gpu& gpu, const PlanRequest& q, c
   if (!(q.rps > 0)) throw Error("--rps must be positive");
   FleetPlan p;
   p.request = q;
+  p.engine = base.engine.profile.kind;
+  if (p.engine != EngineKind::ideal) p.engine_version = base.engine.profile.version;
   p.usd_per_gpu_hour = gpu.price.usd_per_gpu_hour;
   const bool search = q.max_gpus_per_replica > 0;
   std::vector<Layout> layouts;

@@ -130,6 +130,8 @@ struct PlanOption {
 
 struct FleetPlan {
   PlanRequest request;
+  EngineKind engine = EngineKind::ideal;  // the engine the replicas' memory plans are sized for
+  std::string engine_version;             // its profile's version ("" for ideal)
   double usd_per_gpu_hour = 0;
   std::vector<PlanOption> options;  // one per tp candidate, or per layout (max_gpus_per_replica > 0)
   // The feasible option with the fewest GPUs, then (layout search) the lower TPOT, then the first.

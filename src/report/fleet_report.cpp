@@ -123,6 +123,8 @@ Json plan_to_json(const Model& model, const Gpu& gpu, const FleetPlan& p) {
   j["schema_version"] = kSchemaVersion;
   j["model"] = model.id;
   j["gpu"] = gpu.id;
+  j["engine"] = {{"name", name(p.engine)},
+                 {"version", p.engine_version.empty() ? Json(nullptr) : Json(p.engine_version)}};
   const PlanRequest& q = p.request;
   j["request"] = {{"prompt", q.prompt},
                   {"gen", q.gen},
@@ -253,6 +255,8 @@ std::string render_plan(const Model& model, const Gpu& gpu, const FleetPlan& p) 
   const PlanRequest& q = p.request;
   std::string out = fmt::format("{} on {}: {:.6g} req/s of {} prompt + {} generated tokens", model.name, gpu.name, q.rps,
                                 group_digits(q.prompt), group_digits(q.gen));
+  out += p.engine == EngineKind::ideal ? std::string(", engine ideal")
+                                       : fmt::format(", engine {} {}", name(p.engine), p.engine_version);
   if (q.ttft_slo_s) out += fmt::format(", TTFT <= {}", seconds(*q.ttft_slo_s));
   if (q.tpot_slo_s) out += fmt::format(", TPOT <= {}", seconds(*q.tpot_slo_s));
   out += "\n\n";
@@ -395,6 +399,11 @@ std::string render_compare(const std::vector<Estimate>& rows) {
                        fmt::format("{:.2f} G", m.total_bytes / 1073741824.0), m.fits ? "yes" : "NO",
                        group_digits(m.max_batch), seconds(e.decode.time_s), e.decode.tokens_per_s, name(e.decode.bound),
                        seconds(e.prefill.time_s), usd(e.cost.usd_per_million_output_tokens, 3));
+  }
+  if (!rows.empty()) {
+    const EngineProfile& engine = rows.front().options.engine.profile;
+    out += engine.kind == EngineKind::ideal ? std::string("engine ideal\n")
+                                            : fmt::format("engine {} {}\n", name(engine.kind), engine.version);
   }
   return out;
 }
