@@ -68,6 +68,22 @@ TEST_CASE("deepseek-v3.2 in DeepSeek's FP8 sparse-MLA layout: 656 B of latent pe
   CHECK(kv_bytes_per_token(m, ds) == 48068);
 }
 
+TEST_CASE("deepseek-v3 decompressed: K at qk_nope + qk_rope, V at v_head_dim or padded to K's", "[kv][mla]") {
+  // 128 heads / tp 8 = 16 a GPU, bf16, 61 layers. Decompressed as transformers caches it: K 128 + 64 =
+  // 192 and V 128 a head: 16 x (192 + 128) x 2 B = 10,240 B a layer, x 61 = 624,640 B/token. vLLM's
+  // non-MLA DeepseekV2Attention runs one head size for K and V and zero-pads V to 192:
+  // 16 x (192 + 192) x 2 = 12,288 B a layer, x 61 = 749,568 B/token.
+  const Model m = model("deepseek-v3");
+  CacheOptions o = kv(DType::bf16);
+  o.tp = 8;
+  o.mla = MlaCache::decompressed;
+  CHECK(kv_bytes_per_token(m, o) == 624640);
+  o.mla_value_padded = true;
+  CHECK(kv_bytes_per_token(m, o) == 749568);
+  o.mla = MlaCache::latent;  // the latent form has no V to pad: (512 + 64) x 2 x 61
+  CHECK(kv_bytes_per_token(m, o) == 70272);
+}
+
 TEST_CASE("sliding windows cap the resident tokens", "[kv][sliding]") {
   // Mistral-7B: every layer slides with window 4096; 32 x 8 x 128 x 2 x 2 = 131,072 B/token.
   const Model mistral = model("mistral-7b-v0.1");

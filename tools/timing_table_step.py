@@ -55,7 +55,9 @@ def main():
     for run, name in zip(runs, args.json):
         print(f"{os.path.basename(name)}: {run['device']}, torch {run['torch']}, triton {run['triton']}"
               f"{' (quick run)' if run.get('quick') else ''}, sections {', '.join(run.get('sections', []))}.\n")
-    data = {"chunk": runs[0].get("chunk", 8192), "records": [r for run in runs for r in run["records"]]}
+    data = {"chunk": runs[0].get("chunk", 8192), "records": [r for run in runs for r in run["records"]],
+            "skipped": [x for run in runs for x in run.get("skipped", [])],
+            "errors": [x for run in runs for x in run.get("errors", [])]}
     errors = {}  # class -> list of |ratio - 1|
     kinds = ["prefill", "moe_decode", "sliding_decode"]
     for kind in kinds:

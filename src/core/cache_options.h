@@ -62,6 +62,9 @@ struct CacheOptions {
   int64_t speculative_conv_columns = 0;
   SlidingCache sliding = SlidingCache::window;
   MlaCache mla = MlaCache::latent;
+  // The decompressed form stores V padded to the QK head dim (vLLM's non-MLA DeepseekV2Attention
+  // runs one head size, qk_nope + qk_rope, for K and V).
+  bool mla_value_padded = false;
   int64_t tp = 1;  // tensor-parallel degree: sizes are per GPU
   CachePolicy policy;  // bounded caches (kvplan's ideal engine)
 

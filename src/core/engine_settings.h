@@ -208,6 +208,7 @@ struct EngineProfile {
   // DeepSeek-V3.2 into fp8_ds_mla).
   std::vector<std::string> mla_sparse_fp8_ds_kv_cache_dtypes;
   bool prefix_caching = false;          // prefix caching on by default (vLLM V1, SGLang's radix cache)
+  bool mla_value_padding = false;       // decompressed MLA stores V padded to the QK head dim (CacheOptions)
   // A hybrid deployed with prefix caching switched on keeps two state blocks per request in each
   // state group (vLLM's mamba_cache_mode 'align': the running state and the last block-aligned
   // one), else one.

@@ -138,6 +138,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.start_check_null_block = f.boolean("start_check_null_block", false);
   p.chunked_local_groups = f.boolean("chunked_local_groups", true);
   p.prefix_caching = f.boolean("prefix_caching", false);
+  p.mla_value_padding = f.boolean("mla_decompressed_value_padding", false);
   p.mamba_cache_align = f.boolean("mamba_cache_align", false);
   p.rope_tables = f.boolean("rope_tables", false);
   if (f.has("hybrid_swa_pool")) {

@@ -79,8 +79,10 @@ int64_t kv_bytes_per_token(const Mla& m, const CacheOptions& opt) {
       bytes = add(add(m.kv_lora_rank, mul(4, ceil_div(m.kv_lora_rank, 128))), mul(2, m.qk_rope_head_dim));
       break;
     case MlaCache::decompressed:
-      bytes = mul(m.heads / opt.tp, add(kv_head_vector_bytes(d, m.qk_nope_head_dim + m.qk_rope_head_dim),
-                                        kv_head_vector_bytes(d, m.v_head_dim)));
+      bytes = mul(m.heads / opt.tp,
+                  add(kv_head_vector_bytes(d, m.qk_nope_head_dim + m.qk_rope_head_dim),
+                      kv_head_vector_bytes(d, opt.mla_value_padded ? m.qk_nope_head_dim + m.qk_rope_head_dim
+                                                                   : m.v_head_dim)));
       break;
   }
   return m.index_topk > 0 ? add(bytes, index_key_bytes(m)) : bytes;
