@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
 #include <tuple>
 #include <map>
 
@@ -140,19 +141,14 @@ int64_t cuda_graph_count(int64_t max_num_seqs, int64_t max_num_batched_tokens, i
 
 namespace {
 
-bool has_sparse_mla(const Model& model) {
+bool has_layer_of(const Model& model, std::initializer_list<LayerKind> kinds) {
   for (const Layer& layer : model.layers)
-    if (kind_of(layer) == LayerKind::mla_sparse) return true;
+    if (std::find(kinds.begin(), kinds.end(), kind_of(layer)) != kinds.end()) return true;
   return false;
 }
 
-bool has_mla(const Model& model) {
-  for (const Layer& layer : model.layers) {
-    const LayerKind k = kind_of(layer);
-    if (k == LayerKind::mla || k == LayerKind::mla_sparse) return true;
-  }
-  return false;
-}
+bool has_sparse_mla(const Model& model) { return has_layer_of(model, {LayerKind::mla_sparse}); }
+bool has_mla(const Model& model) { return has_layer_of(model, {LayerKind::mla, LayerKind::mla_sparse}); }
 
 // Tokens per block of an attention layer whose block of p.block_size tokens takes `page` bytes:
 // in a pool unified to larger pages (vLLM 0.12+), its block grows until its page is the common one.

@@ -206,10 +206,9 @@ const KeySpec kKeys[] = {
        x.num_speculative_tokens = c.integer("num_speculative_tokens");
        if (x.num_speculative_tokens < 1)
          throw Error("'num_speculative_tokens' must be at least 1", c.pos("num_speculative_tokens"));
-       const auto& other = unmodelled_speculative_keys();
        for (const auto& [key, pos] : c.unused())
-         if (std::find(other.begin(), other.end(), key) != other.end()) d.speculative_arguments.emplace_back(key, pos);
-       for (const std::string& key : other) c.expect(key);
+         if (unmodelled_speculative_key(key)) d.speculative_arguments.emplace_back(key, pos);
+       for (const std::string& key : unmodelled_speculative_keys()) c.expect(key);
        c.finish();
        d.speculative = x;
        d.speculative_pos = f.pos(k);
@@ -498,6 +497,9 @@ std::string suggestion(const std::string& key, EngineKind kind, const std::vecto
 
 std::vector<std::string> check_engine_arguments(const DeployFile& d, const EngineProfile& profile) {
   std::vector<std::string> notes;
+  auto at = [](const SourcePos& pos) {
+    return pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) + ": ";
+  };
   const std::string who = std::string(name(profile.kind)) + " " + profile.version;
   std::vector<std::string> known = profile.arguments;
   for (const KeySpec& k : kKeys) {
@@ -507,15 +509,14 @@ std::vector<std::string> check_engine_arguments(const DeployFile& d, const Engin
   }
   for (const auto& [key, pos] : d.engine_arguments) {
     if (std::find(profile.arguments.begin(), profile.arguments.end(), key) != profile.arguments.end()) {
-      notes.push_back(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) + ": engine." + key +
-                      " is a " + who + " argument kvplan does not model; it does not change the numbers");
+      notes.push_back(at(pos) + "engine." + key + " is a " + who +
+                      " argument kvplan does not model; it does not change the numbers");
       continue;
     }
     throw Error("unknown " + who + " argument '" + key + "' in section 'engine'" + suggestion(key, profile.kind, known), pos);
   }
   for (const auto& [key, pos] : d.speculative_arguments)
-    notes.push_back(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) +
-                    ": engine.speculative_config." + key +
+    notes.push_back(at(pos) + "engine.speculative_config." + key +
                     " is a vLLM speculative-config key kvplan does not model; it does not change the numbers");
   return notes;
 }

@@ -25,6 +25,11 @@ const std::vector<std::string>& unmodelled_speculative_keys() {
   return keys;
 }
 
+bool unmodelled_speculative_key(const std::string& key) {
+  const std::vector<std::string>& keys = unmodelled_speculative_keys();
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
 SpeculativeConfig parse_speculative_config(const std::string& text) {
   const std::string flag = "--speculative-config";
   nlohmann::json j;
@@ -37,14 +42,13 @@ SpeculativeConfig parse_speculative_config(const std::string& text) {
   SpeculativeConfig c;
   // The keys kvplan reads, vLLM's others with a note, anything else refused (as in a deploy file).
   std::vector<std::string> keys = {"method", "model", "num_speculative_tokens"};
-  const std::vector<std::string>& other = unmodelled_speculative_keys();
   for (const auto& [key, value] : j.items()) {
     if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
-    if (std::find(other.begin(), other.end(), key) != other.end()) {
+    if (unmodelled_speculative_key(key)) {
       c.unmodelled_keys.push_back(key);
       continue;
     }
-    keys.insert(keys.end(), other.begin(), other.end());
+    keys.insert(keys.end(), unmodelled_speculative_keys().begin(), unmodelled_speculative_keys().end());
     throw Error(flag + ": unknown key '" + key + "' (kvplan reads method, model and num_speculative_tokens)" +
                 did_you_mean(key, keys));
   }

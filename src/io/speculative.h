@@ -18,6 +18,7 @@ struct SpeculativeConfig {
 // vLLM's SpeculativeConfig keys beyond the three kvplan models (vllm/config/speculative.py, with
 // the older releases' keys): accepted with a note, any other key is an error.
 const std::vector<std::string>& unmodelled_speculative_keys();
+bool unmodelled_speculative_key(const std::string& key);
 
 // Parses the JSON text of --speculative-config; throws kvplan::Error naming the flag for bad JSON,
 // an unknown key or method, a missing method (without a model), or num_speculative_tokens below 1.
