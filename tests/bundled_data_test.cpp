@@ -28,7 +28,7 @@ TEST_CASE("the required models and presets are bundled", "[data]") {
                          "zamba2-2.7b"})
     CHECK(r.has_model(id));
   for (const char* id : {"a100-40gb", "a100-80gb", "a100-80gb-pcie", "h100-sxm", "h100", "h100-pcie", "h100-nvl", "h200",
-                         "gh200", "b200", "l40s", "l4", "a10g", "rtx-4090", "mi300x", "mi325x"})
+                         "gh200", "b200", "b300", "l40s", "l4", "a10g", "rtx-4090", "mi300x", "mi325x"})
     CHECK(r.has_gpu(id));
   CHECK(r.resolve_gpu("h100").id == "h100-sxm");
 }

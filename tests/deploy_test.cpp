@@ -263,6 +263,7 @@ TEST_CASE("deploy: --explain lists every key the parser reads, and the parser re
     if (k.key == "offload_bandwidth") value = "25GB/s";
     if (k.key == "offload_capacity") value = "64GiB";
     if (k.key == "VLLM_USE_FLASHINFER_SAMPLER") value = "1";
+    if (k.key == "VLLM_USE_V2_MODEL_RUNNER") value = "0";
     if (k.type == "mapping") value = "{method: ngram, num_speculative_tokens: 2}";
     file += (section.empty() ? "" : "  ") + k.key + ": " + value + "\n";
   }

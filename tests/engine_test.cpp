@@ -204,6 +204,33 @@ TEST_CASE("engine: Model Runner V2 leaves CUDA-graph memory out of the budget un
   CHECK(graphs(llama, "vllm@0.19") == 0);
 }
 
+TEST_CASE("engine: VLLM_USE_V2_MODEL_RUNNER picks the model runner", "[engine]") {
+  // Llama-3.1-8B (32 layers) on an H200 at the defaults: 102 graphs x (2,794,180 + 32 x 170,164 B)
+  // = 840,421,656 B of graph estimate, as in the test above. vllm@0.25 runs it on Runner V2, which
+  // deducts none; VLLM_USE_V2_MODEL_RUNNER=0 keeps the V1 runner, which does. Mixtral (a MoE
+  // model, on the V1 runner by default) deducts 840,421,656 + 395,470,469 B; =1 moves it to Runner
+  // V2 and to 0. A profile that predates Runner V2 as a default (vllm@0.21) cannot model =1.
+  const Model llama = test::model("llama-3.1-8b"), mixtral = test::model("mixtral-8x7b");
+  const auto plan = [](const Model& m, const std::string& engine, std::optional<bool> v2) {
+    MemoryOptions o = test::bf16_options(m);
+    o.engine.profile = test::bundled().resolve_engine(engine);
+    o.engine.v2_model_runner = v2;
+    o.prefill_chunk = 8192;
+    return plan_engine(m, test::gpu("h200"), o, 8192);
+  };
+  CHECK(plan(llama, "vllm@0.25", std::nullopt).runner_v2);
+  CHECK(plan(llama, "vllm@0.25", std::nullopt).cuda_graph_bytes == 0);
+  CHECK_FALSE(plan(llama, "vllm@0.25", false).runner_v2);
+  CHECK(plan(llama, "vllm@0.25", false).cuda_graph_bytes == 840421656);
+  CHECK(plan(mixtral, "vllm@0.25", std::nullopt).cuda_graph_bytes == 840421656 + 395470469);
+  CHECK(plan(mixtral, "vllm@0.25", true).runner_v2);
+  CHECK(plan(mixtral, "vllm@0.25", true).cuda_graph_bytes == 0);
+  CHECK_FALSE(plan(mixtral, "vllm@0.29", false).runner_v2);
+  CHECK(plan(llama, "vllm@0.21", false).cuda_graph_bytes == 840421656);
+  CHECK_THROWS_WITH(plan(llama, "vllm@0.21", true),
+                    Catch::Contains("VLLM_USE_V2_MODEL_RUNNER=1: the vllm 0.21 profile does not model Model Runner V2"));
+}
+
 TEST_CASE("engine: the CUDA graphs vLLM captures by default", "[engine]") {
   // Capture sizes 1, 2, 4, multiples of 8 below 256, then of 16, up to
   // min(2 x max_num_seqs x d, 512, max_num_batched_tokens), d = 1 + speculative tokens; with d > 1

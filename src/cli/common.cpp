@@ -180,6 +180,11 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
                   "(1: FlashInfer; 0: PyTorch's, which sorts the vocabulary); unset: the version's default. Model "
                   "Runner V2 (dense models from 0.25) profiles its sampler without top-k/top-p, so it has no effect there")
       ->type_name("0|1");
+  app->add_option("--vllm-use-v2-model-runner", q.v2_model_runner,
+                  "vLLM's VLLM_USE_V2_MODEL_RUNNER (0 or 1): 0 keeps the V1 model runner for every model (CUDA-graph "
+                  "memory deducted, the V1 sampler's activation peak); 1 Model Runner V2 (modelled from vllm@0.22); "
+                  "unset: the version's choice by model")
+      ->type_name("0|1");
   auto* on = app->add_flag("--enable-prefix-caching", q.enable_prefix_caching,
                            "vLLM: cache prefixes, so --shared-prefix and --trunk blocks are held once (default: the "
                            "engine version's: on in V1 and SGLang)");
@@ -320,14 +325,16 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
     engine.max_mamba_cache_size = parse_count(q.max_mamba_cache_size, "--max-mamba-cache-size");
   }
   engine.enforce_eager = q.enforce_eager;
-  if (!q.flashinfer_sampler.empty()) {
+  // vLLM's environment variables, 0 or 1.
+  const auto vllm_switch = [&](const std::string& value, const char* flag) -> std::optional<bool> {
+    if (value.empty()) return std::nullopt;
     if (engine.profile.kind != EngineKind::vllm)
-      throw Error(std::string("--vllm-use-flashinfer-sampler is vLLM's: it needs --engine vllm (the engine is ") +
-                  name(engine.profile.kind) + ")");
-    if (q.flashinfer_sampler != "0" && q.flashinfer_sampler != "1")
-      throw Error("--vllm-use-flashinfer-sampler must be 0 or 1, got '" + q.flashinfer_sampler + "'");
-    engine.flashinfer_sampler = q.flashinfer_sampler == "1";
-  }
+      throw Error(std::string(flag) + " is vLLM's: it needs --engine vllm (the engine is " + name(engine.profile.kind) + ")");
+    if (value != "0" && value != "1") throw Error(std::string(flag) + " must be 0 or 1, got '" + value + "'");
+    return value == "1";
+  };
+  engine.flashinfer_sampler = vllm_switch(q.flashinfer_sampler, "--vllm-use-flashinfer-sampler");
+  engine.v2_model_runner = vllm_switch(q.v2_model_runner, "--vllm-use-v2-model-runner");
   if (!q.speculative_config.empty()) {
     const SpeculativeConfig c = parse_speculative_config(q.speculative_config);
     // One note per key and process (a sweep builds its options per point).

@@ -79,6 +79,7 @@ struct QueryOptions {
   std::string gen_dist;
   bool enforce_eager = false;
   std::string flashinfer_sampler;  // vLLM's VLLM_USE_FLASHINFER_SAMPLER: "0", "1" or unset
+  std::string v2_model_runner;     // vLLM's VLLM_USE_V2_MODEL_RUNNER: "0", "1" or unset
   bool disable_hybrid_kv_cache_manager = false;
   bool disable_piecewise_cuda_graph = false;
   bool enable_prefix_caching = false;

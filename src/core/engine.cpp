@@ -94,7 +94,18 @@ bool has_moe(const Model& model) {
   return false;
 }
 
-bool on_runner_v2(const Model& model, const EngineProfile& profile, const std::string& speculative_method) {
+bool on_runner_v2(const Model& model, const EngineProfile& profile, const EngineSettings& engine) {
+  const std::string& speculative_method = engine.speculative_method;
+  if (engine.v2_model_runner) {
+    // VLLM_USE_V2_MODEL_RUNNER=0 keeps the V1 runner for every model; =1 asks for Runner V2, whose
+    // memory rules a profile states only from the release that made it a default (0.22).
+    const bool modelled = profile.runner_v2_all || profile.runner_v2_dense || !profile.runner_v2_families.empty();
+    if (*engine.v2_model_runner && !modelled)
+      throw Error("VLLM_USE_V2_MODEL_RUNNER=1: the vllm " + profile.version +
+                  " profile does not model Model Runner V2 (kvplan models it from vllm@0.22, where it became a default)");
+    if (!*engine.v2_model_runner) return false;
+    return !profile.runner_v2_all || !listed(profile.runner_v2_v1_speculative, speculative_method);
+  }
   if (profile.runner_v2_all) return !listed(profile.runner_v2_v1_speculative, speculative_method);
   if (listed(profile.runner_v2_families, model.family)) return true;
   if (!profile.runner_v2_dense || has_moe(model)) return false;
@@ -770,7 +781,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
   p.non_torch_bytes = memory.cache.tp > 1 && gpu.nvswitch_sharp ? profile.non_torch_bytes_tensor_parallel
                       : engine.pipeline_parallel_size > 1 ? profile.non_torch_bytes_pipeline
                                                           : profile.non_torch_bytes;
-  p.runner_v2 = on_runner_v2(model, profile, engine.speculative_method);
+  p.runner_v2 = on_runner_v2(model, profile, engine);
   p.in_flight_tokens = mul(p.max_num_batched_tokens, in_flight_batches(profile, p.runner_v2, engine.pipeline_parallel_size));
   const bool deducts_graphs = profile.deducts_cuda_graphs && (!p.runner_v2 || profile.runner_v2_deducts_cuda_graphs);
   // vLLM's graph estimate: the graphs it captures, each by the stage's own layers (the drafter's are

@@ -237,6 +237,7 @@ struct EngineSettings {
   int64_t pipeline_parallel_size = 1;            // --pipeline-parallel-size
   bool enforce_eager = false;                    // --enforce-eager: no CUDA graphs
   std::optional<bool> flashinfer_sampler;        // vLLM's VLLM_USE_FLASHINFER_SAMPLER; unset: the profile's path
+  std::optional<bool> v2_model_runner;           // vLLM's VLLM_USE_V2_MODEL_RUNNER; unset: the profile's choice by model
   bool disable_hybrid_kv_cache_manager = false;  // vLLM: sliding/chunked layers sized as full attention
   std::optional<bool> prefix_caching;            // --[no-]enable-prefix-caching / --disable-radix-cache
   std::optional<int64_t> max_mamba_cache_size;   // SGLang --max-mamba-cache-size: a hybrid's state slots
