@@ -137,7 +137,7 @@ TEST_CASE("a draft model: k decode steps of Llama-3.1-8B in front of Llama-3.1-7
   CHECK(s.speedup == Approx(3.0 * plain.time_s / (s.draft_time_s + s.verify_time_s)));
 }
 
-TEST_CASE("the drafter's weights and KV are in the ideal engine's memory plan", "[speculative][memory]") {
+TEST_CASE("the drafter's weights and KV are in the memory plan, under every engine", "[speculative][memory]") {
   const Model m = model("llama-3.1-8b");
   const Gpu h100 = gpu("h100-sxm");
   const MemoryPlan plain = plan_memory(m, h100, 16, 4096, kvplan::test::bf16_options(m));
@@ -161,10 +161,25 @@ TEST_CASE("the drafter's weights and KV are in the ideal engine's memory plan", 
   const MemoryPlan ngram = plan_memory(m, h100, 16, 4096, speculative(m, "ngram", 3, std::nullopt));
   CHECK(ngram.weights_bytes == plain.weights_bytes);
   CHECK(ngram.kv_cache_bytes == plain.kv_cache_bytes);
-  // Under an engine the drafter is the engine's plan (engine.cpp), not kvplan's memory rows.
+  // Under an engine the GPU holds the drafter just the same (the engine's pool counts its layers
+  // too, engine.cpp).
   MemoryOptions vllm = speculative(m, "eagle", 3, std::nullopt);
   vllm.engine.profile.kind = EngineKind::vllm;
-  CHECK(plan_memory(m, h100, 16, 4096, vllm).draft_weights_bytes == 0);
+  const MemoryPlan under_vllm = plan_memory(m, h100, 16, 4096, vllm);
+  CHECK(under_vllm.draft_weights_bytes == 436224000);
+  CHECK(under_vllm.weights_bytes == eagle.weights_bytes);
+  CHECK(under_vllm.draft_kv_bytes_per_token == 4096);
+  // Two pipeline stages of 16 layers: the drafter runs beside the last, which also holds the final
+  // norm and the lm_head: 16 x 218,112,000 + 525,336,576 (lm_head, 128,256 x 4,096) + 4,096 (norm)
+  // = 4,015,132,672 params x 2 B = 8,030,265,344 B, + the head's 436,224,000 = 8,466,489,344 B (the
+  // first stage, 16 layers and the embedding, holds 4,015,128,576 x 2 = 8,030,257,152 B). Its cache: 16 x 4,096 B/token
+  // + the head's 4,096.
+  vllm.engine.pipeline_parallel_size = 2;
+  const MemoryPlan staged = plan_memory(m, h100, 16, 4096, vllm);
+  CHECK(staged.weights_bytes == 8466489344);
+  CHECK(staged.draft_weights_bytes == 436224000);
+  CHECK(staged.kv_bytes_per_token == 16 * 4096 + 4096);
+  CHECK(staged.draft_kv_bytes_per_token == 4096);
 }
 
 TEST_CASE("speculation stops paying at a large batch, where the verify pass is compute-bound", "[speculative]") {

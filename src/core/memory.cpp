@@ -38,6 +38,11 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
   mm.kv = kv_terms(model, opt.cache);
   mm.kv_bytes_per_token = kv_bytes_per_token(model, opt.cache);
   mm.state_bytes_per_sequence = state_bytes_per_sequence(model, opt.cache);
+  // A speculative drafter runs beside the (last) stage: its layers cache every token of the
+  // sequence as the target's do, and its own weights join the GPU's (every engine; engine.cpp sizes
+  // the engines' pools the same way).
+  const Model* draft = opt.engine.draft.get();
+  const int64_t draft_weights = draft ? draft_weight_bytes(opt.engine, opt.weights, tp) : 0;
   if (opt.engine.pipeline_parallel_size > 1) {
     // Pipeline stages: a GPU holds its stage's layers. The plan is the fullest stage's, taking the
     // largest weights and the largest cache over the stages (the engine's plan sizes each stage).
@@ -46,28 +51,34 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
     int64_t kv_most = -1;
     for (size_t s = 0; s < stages.size(); ++s) {
       const auto [first, end] = stages[s];
-      mm.weights_bytes = std::max(mm.weights_bytes, stage_weight_bytes(model, opt.weights, tp, first, end, s == 0,
-                                                                        s + 1 == stages.size(), opt.parallel));
-      const Model part = stage_model(model, first, end);
+      const bool last = s + 1 == stages.size();
+      int64_t weights = stage_weight_bytes(model, opt.weights, tp, first, end, s == 0, last, opt.parallel);
+      Model part = stage_model(model, first, end);
+      if (last && draft) {
+        weights = add(weights, draft_weights);
+        part.layers.insert(part.layers.end(), draft->layers.begin(), draft->layers.end());
+      }
+      if (weights > mm.weights_bytes) {
+        mm.weights_bytes = weights;
+        mm.draft_weights_bytes = last ? draft_weights : 0;
+      }
       const int64_t per_token = kv_bytes_per_token(part, opt.cache), state = state_bytes_per_sequence(part, opt.cache);
       if (add(per_token, state) <= kv_most) continue;
       kv_most = add(per_token, state);
       mm.kv = kv_terms(part, opt.cache);
       mm.kv_bytes_per_token = per_token;
       mm.state_bytes_per_sequence = state;
+      mm.draft_kv_bytes_per_token = last && draft ? kv_bytes_per_token(*draft, opt.cache) : 0;
     }
-  }
-  if (opt.engine.profile.kind == EngineKind::ideal && opt.engine.draft) {
-    // The drafter's layers cache every token of the sequence, as the target's do (engines: engine.cpp).
-    const Model& d = *opt.engine.draft;
-    mm.draft_weights_bytes = draft_weight_bytes(opt.engine, opt.weights, tp);
-    mm.weights_bytes = add(mm.weights_bytes, mm.draft_weights_bytes);
-    const KvTerms dk = kv_terms(d, opt.cache);
+  } else if (draft) {
+    mm.draft_weights_bytes = draft_weights;
+    mm.weights_bytes = add(mm.weights_bytes, draft_weights);
+    const KvTerms dk = kv_terms(*draft, opt.cache);
     mm.kv.full_bytes_per_token = add(mm.kv.full_bytes_per_token, dk.full_bytes_per_token);
     mm.kv.windowed.insert(mm.kv.windowed.end(), dk.windowed.begin(), dk.windowed.end());
-    mm.draft_kv_bytes_per_token = kv_bytes_per_token(d, opt.cache);
+    mm.draft_kv_bytes_per_token = kv_bytes_per_token(*draft, opt.cache);
     mm.kv_bytes_per_token = add(mm.kv_bytes_per_token, mm.draft_kv_bytes_per_token);
-    mm.state_bytes_per_sequence = add(mm.state_bytes_per_sequence, state_bytes_per_sequence(d, opt.cache));
+    mm.state_bytes_per_sequence = add(mm.state_bytes_per_sequence, state_bytes_per_sequence(*draft, opt.cache));
   }
   int64_t widest = 0;
   for (const Layer& layer : model.layers) widest = std::max(widest, widest_intermediate(layer));

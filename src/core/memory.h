@@ -37,9 +37,9 @@ struct MemoryOptions {
 };
 
 struct MemoryPlan {
-  int64_t weights_bytes = 0;             // per GPU (a speculative drafter's included, ideal engine)
+  int64_t weights_bytes = 0;             // per GPU (a speculative drafter's included, every engine)
   int64_t kv_bytes_per_token = 0;        // per GPU, a token resident in every layer (the drafter's too)
-  int64_t draft_weights_bytes = 0;       // of weights_bytes: the speculative drafter's (ideal engine)
+  int64_t draft_weights_bytes = 0;       // of weights_bytes: the speculative drafter's
   int64_t draft_kv_bytes_per_token = 0;  // of kv_bytes_per_token: the drafter's layers'
   int64_t kv_bytes_per_sequence = 0;     // at the workload's context
   int64_t kv_cache_bytes = 0;            // whole batch
@@ -62,8 +62,9 @@ struct MemoryPlan {
 
 // Everything about a (model, options) pair that does not depend on batch or context, computed
 // once, so that sizing one (batch, context) point costs O(#sliding windows) (sweeps, searches).
-// Under the ideal engine a speculative drafter (--speculative-config) is part of the model: its
-// weights (core/speculative.h) and its layers' KV and state per sequence, at the same context.
+// A speculative drafter (--speculative-config) is part of the model under every engine: its
+// weights (core/speculative.h) and its layers' KV and state per sequence, at the same context
+// (with pipeline parallelism, on the last stage).
 struct MemoryModel {
   int64_t weights_bytes = 0;
   KvTerms kv;
