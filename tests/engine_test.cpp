@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/engine_yaml.h"
 #include "io/files.h"
+#include "io/model_yaml.h"
 #include "test_helpers.h"
 
 using namespace kvplan;
@@ -42,6 +43,36 @@ TEST_CASE("engine: a uniform model fills its pool with whole blocks of every lay
   CHECK(p.max_concurrency == 3.125);
   CHECK(p.starts);
   CHECK(requests_that_fit(p, 8192) == 50);  // 8192 tokens = 512 blocks; 25,600 / 512
+}
+
+TEST_CASE("engine: full-attention layers of different head counts share block ids, not one page size", "[engine]") {
+  // Two layers of 8 KV heads and two of 4 (128 dims, bf16): one vLLM group (the same attention
+  // type), each layer with its own pages: 16 x 2 x 8 x 128 x 2 B = 65,536 B and 32,768 B. A block id
+  // spans 2 x 65,536 + 2 x 32,768 = 196,608 B, so 1 GiB holds 1,073,741,824 / 196,608 = 5,461
+  // blocks (5,461.3); 4,096 tokens take 256 of them: 5,461 / 256 = 21.33 requests, 87,376 tokens.
+  const Model m = parse_model_yaml(R"(id: mixed-heads
+name: mixed
+family: llama
+source: "test"
+vocab_size: 1000
+hidden_size: 1024
+blocks:
+  wide:
+    mixer: {kind: attention, heads: 8, kv_heads: 8, head_dim: 128}
+    mlp: {kind: dense, intermediate_size: 2048, gated: true}
+  narrow:
+    mixer: {kind: attention, heads: 8, kv_heads: 4, head_dim: 128}
+    mlp: {kind: dense, intermediate_size: 2048, gated: true}
+layers:
+  - {repeat: 2, pattern: [wide, narrow]}
+)",
+                                   "mixed-heads.yaml");
+  const EnginePlan p = plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.29", kGiB), 4096);
+  CHECK(p.groups.size() == 1);
+  CHECK(p.page_bytes == 0);  // no one page: the report says so
+  CHECK(p.pool_block_bytes == 196608);
+  CHECK(p.num_gpu_blocks == 5461);
+  CHECK(p.kv_cache_tokens == 87376);
 }
 
 TEST_CASE("engine: vLLM 0.21 logs the cache size as max_concurrency x max_model_len", "[engine]") {

@@ -462,6 +462,7 @@ int64_t single_pool(EnginePlan& p, const std::vector<CacheLayer>& layers, const 
   for (const CacheLayer& l : layers) per_token = add(per_token, l.bytes_per_token);
   if (per_token == 0) throw Error(std::string("the ") + engine + " profile sizes attention caches only; this model has none");
   p.page_bytes = mul(p.block_size, per_token);
+  p.pool_block_bytes = p.page_bytes;
   p.groups = {{Kind::full, 0, p.block_size, 1}};
   p.group_size = 1;
   return per_token;
@@ -600,7 +601,8 @@ void allocate_vllm_v1(EnginePlan& p, std::vector<CacheLayer> layers, const Engin
     p.groups = {{k.kind, k.window, p.block_size, layers_n}};
     if (k.kind == Kind::state) p.groups[0].block_size = p.max_model_len;  // one block holds a sequence
     p.group_size = layers_n;
-    p.page_bytes = counts.size() == 1 ? k.page : page_sum / layers_n;
+    // Layers whose pages differ (head sizes by layer) share block ids but no one page size: 0.
+    p.page_bytes = counts.size() == 1 ? k.page : 0;
     p.pool_block_bytes = page_sum;
     p.num_gpu_blocks = std::max<int64_t>(0, p.available_kv_cache_bytes / page_sum);
   } else {

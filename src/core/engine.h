@@ -50,14 +50,15 @@ struct EnginePlan {
   bool budget_given = false;             // --kv-cache-memory: the budget below was given
   int64_t available_kv_cache_bytes = 0;  // the KV budget
   int64_t block_size = 0;                // tokens per attention block (after hybrid unification)
-  int64_t page_bytes = 0;                // bytes of one block of one layer (V0/SGLang: of all layers)
+  int64_t page_bytes = 0;                // bytes of one block of one layer (V0/SGLang: of all layers); 0: the
+                                         // layers of one V1 group have pages of different sizes
   int64_t state_page_bytes = 0;          // one recurrent-state page, padded (0: none); SGLang: one request's states
   int64_t state_slots = 0;               // SGLang hybrids: slots of the state pool (max_mamba_cache_size)
   std::optional<int64_t> state_request_cap;  // SGLang hybrids: sequences the state pool lets run at once
   int64_t unified_page_bytes = 0;        // V1 hybrids with unified pages: every attention page (0: not unified)
   std::vector<EngineGroup> groups;
   int64_t group_size = 1;                // layers sharing one block (V1: the group size)
-  int64_t pool_block_bytes = 0;          // V1: bytes of one block id across the pool (every layer's page, padding included)
+  int64_t pool_block_bytes = 0;          // bytes of one block id across the pool (every layer's page, padding included)
   int64_t num_gpu_blocks = 0;
   int64_t kv_cache_tokens = 0;           // "GPU KV cache size: N tokens"
   SlidingBound sliding_bound = SlidingBound::full;

@@ -33,7 +33,8 @@ Json engine_to_json(const std::optional<EnginePlan>& plan) {
   j["kv_cache_memory_given"] = or_null(on, p.budget_given);
   j["available_kv_cache_bytes"] = or_null(on, p.available_kv_cache_bytes);
   j["block_size"] = or_null(on, p.block_size);
-  j["page_bytes"] = or_null(on, p.page_bytes);
+  j["page_bytes"] = or_null(on && p.page_bytes > 0, p.page_bytes);
+  j["pool_block_bytes"] = or_null(on, p.pool_block_bytes);
   j["state_page_bytes"] = or_null(on, p.state_page_bytes);
   j["state_slots"] = or_null(on, p.state_slots);
   j["state_request_cap"] = or_null(on && p.state_request_cap, p.state_request_cap.value_or(0));
@@ -68,8 +69,10 @@ std::string render_engine(const EnginePlan& p) {
     out += fmt::format("total {}, kept back {}; weights {}, non-torch {}\n", gib2(p.cuda_total_bytes),
                        gib2(p.cuda_total_bytes - p.requested_bytes), gib2(p.weights_bytes), gib2(p.non_torch_bytes));
   }
-  out += fmt::format("             available KV cache memory {}; block {} tokens, page {} B", gib2(p.available_kv_cache_bytes),
-                     p.block_size, group_digits(p.page_bytes));
+  out += fmt::format("             available KV cache memory {}; block {} tokens, ", gib2(p.available_kv_cache_bytes),
+                     p.block_size);
+  out += p.page_bytes > 0 ? fmt::format("page {} B", group_digits(p.page_bytes))
+                          : fmt::format("pages of several sizes, {} B a block across the layers", group_digits(p.pool_block_bytes));
   if (p.state_slots > 0)
     out += fmt::format(", state pool {} slots of {} B ({} requests)", group_digits(p.state_slots),
                        group_digits(p.state_page_bytes), group_digits(p.state_request_cap.value_or(0)));
