@@ -922,9 +922,19 @@ TEST_CASE("engine: a speculative drafter's layers share the pool and its weights
                     Catch::Contains("speculative method 'medusa' is vLLM's, but kvplan does not model it"));
   CHECK_THROWS_WITH(speculative_drafter(m, "lookahead", std::nullopt),
                     Catch::Contains("speculative method 'lookahead' is not one of draft_model, eagle, eagle3, mtp"));
-  // A model's own MTP type is vLLM's mtp: one layer of the target's shape, as mtp.
-  REQUIRE(speculative_drafter(m, "qwen3_5_mtp", std::nullopt) != nullptr);
-  CHECK(speculative_drafter(m, "qwen3_5_mtp", std::nullopt)->layers.size() == 1);
+  // A model's own MTP type is vLLM's mtp: Qwen3.5-27B's config has mtp_num_hidden_layers 1, so one
+  // layer of the target's shape (its last, full attention). Llama 3.1 8B has no MTP module: mtp is
+  // an error there. A model of 2 MTP modules drafts with 2 layers.
+  const Model qwen = test::model("qwen3.5-27b");
+  REQUIRE(speculative_drafter(qwen, "qwen3_5_mtp", std::nullopt) != nullptr);
+  CHECK(speculative_drafter(qwen, "qwen3_5_mtp", std::nullopt)->layers.size() == 1);
+  CHECK(speculative_drafter(qwen, "mtp", std::nullopt)->layers[0] == qwen.layers.back());
+  CHECK_THROWS_WITH(speculative_drafter(m, "mtp", std::nullopt),
+                    Catch::Contains("speculative method mtp drafts with the model's own multi-token-prediction layers, "
+                                    "and 'llama-3.1-8b' has none"));
+  Model two = qwen;
+  two.mtp_layers = 2;
+  CHECK(speculative_drafter(two, "mtp", std::nullopt)->layers.size() == 2);
   CHECK(canonical_speculative_method("deepseek_mtp") == "mtp");
   CHECK(canonical_speculative_method("eagle3") == "eagle3");
   CHECK_THROWS_WITH(speculative_drafter(m, "draft_model", std::nullopt),

@@ -94,6 +94,8 @@ TEST_CASE("Kimi-K2: model_type kimi_k2 with the DeepSeek-V3 layout", "[hf][mla]"
   // kimi-k2.json: 64 heads, first_k_dense_replace 1, 384 routed + 1 shared expert, vocab 163840, no MTP.
   const Model m = import_fixture("kimi-k2.json");
   CHECK(m.family == "kimi_k2");
+  CHECK(m.mtp_layers == 0);  // num_nextn_predict_layers 0
+  CHECK(import_fixture("deepseek-v3.json").mtp_layers == 1);  // num_nextn_predict_layers 1
   CHECK(m.dtype == DType::fp8_e4m3);
   REQUIRE(m.layers.size() == 61);
   CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::mla, 61}});

@@ -178,6 +178,7 @@ TEST_CASE("qwen3_next: layer_types list and legacy names", "[hf][qwen]") {
 
 TEST_CASE("Qwen3.5-35B-A3B: text stack under text_config plus the vision tower", "[hf][qwen]") {
   const Model m = import_hf_config(qwen3_5_35b_config(), "qwen3.5-35b-a3b.json");
+  CHECK(m.mtp_layers == 1);  // text_config.mtp_num_hidden_layers 1
   REQUIRE(m.layers.size() == 40);
   CHECK(m.family == "qwen3_5_moe");
   CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::attention, 10}, {LayerKind::gated_deltanet, 30}});
@@ -213,6 +214,7 @@ TEST_CASE("Qwen3.5-35B-A3B: text stack under text_config plus the vision tower",
 TEST_CASE("Qwen3.5-27B: dense MLP on every layer, 48 value heads", "[hf][qwen]") {
   const Model m = import_hf_config(kQwen3_5_27b, "qwen3.5-27b.json");
   REQUIRE(m.layers.size() == 64);
+  CHECK(m.mtp_layers == 0);  // this copy of the fields leaves mtp_num_hidden_layers out
   CHECK(count_kinds(m) == std::map<LayerKind, int>{{LayerKind::attention, 16}, {LayerKind::gated_deltanet, 48}});
   CHECK(std::get<DenseMlp>(*m.layers[0].mlp).intermediate_size == 17408);
   for (const Layer& l : m.layers) CHECK(l.norms == 2);

@@ -119,3 +119,16 @@ TEST_CASE("a shared expert's sigmoid gate adds [1, hidden]", "[kinds][params]") 
         count_params(moe(", shared_experts: 1")).active + 2 * 64);
   CHECK_THROWS_WITH(moe(", shared_expert_gate: true"), Catch::Contains("shared_expert_gate without shared experts"));
 }
+
+TEST_CASE("mtp_layers: the MTP modules a model stores, never counted", "[kinds][params]") {
+  auto with = [](const std::string& extra) {
+    return parse_model_yaml("id: t\nvocab_size: 100\nhidden_size: 64\n" + extra +
+                                "blocks:\n  b:\n    mixer: {kind: attention, heads: 4}\n"
+                                "    mlp: {kind: dense, intermediate_size: 128}\nlayers:\n  - {repeat: 2, pattern: [b]}\n",
+                            "t.yaml");
+  };
+  CHECK(with("").mtp_layers == 0);
+  CHECK(with("mtp_layers: 1\n").mtp_layers == 1);
+  CHECK(count_params(with("mtp_layers: 1\n")).total == count_params(with("")).total);
+  CHECK_THROWS_WITH(with("mtp_layers: -1\n"), "'mtp_layers' must not be negative");
+}

@@ -338,9 +338,17 @@ std::shared_ptr<const Model> speculative_drafter(const Model& target, const std:
       break;
   }
   if (target.layers.empty()) throw Error("model '" + target.id + "' has no layers to draft with");
-  // One decoder layer of the target's shape, sharing its embedding and head.
+  // MTP drafts with the checkpoint's own modules; a model without them cannot (vLLM finds no MTP
+  // architecture for it).
+  const bool mtp = method == "mtp";
+  if (mtp && target.mtp_layers == 0)
+    throw Error("speculative method mtp drafts with the model's own multi-token-prediction layers, and '" + target.id +
+                "' has none (its config states no num_nextn_predict_layers or mtp_num_hidden_layers; a model YAML "
+                "sets mtp_layers); use eagle, eagle3 or draft_model with a drafter, or ngram");
+  // Decoder layers of the target's shape (one for an EAGLE head, each MTP module for mtp),
+  // sharing its embedding and head.
   auto head = std::make_shared<Model>(target);
-  head->layers = {target.layers.back()};
+  head->layers.assign(static_cast<size_t>(mtp ? target.mtp_layers : 1), target.layers.back());
   head->towers.clear();
   return head;
 }

@@ -95,6 +95,10 @@ struct Model {
   bool lm_head_bias = false;    // a bias of vocab_size on the lm_head (phi-1/1.5/2, Phi-3.5-MoE)
   Norm norm = Norm::rmsnorm;
   bool final_norm = true;
+  // Multi-token-prediction modules the checkpoint stores beside the served layers
+  // (num_nextn_predict_layers, mtp_num_hidden_layers): not served or counted, but speculative
+  // method mtp drafts with them (each one decoder layer of the target's shape).
+  int64_t mtp_layers = 0;
   std::vector<Layer> layers;
   // Weights outside the language model (vision/audio encoders and their projectors of multimodal
   // checkpoints): loaded with the model and counted in its total, never read by a decode step.

@@ -193,6 +193,8 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
   else if (norm == "layernorm") m.norm = Norm::layernorm;
   else throw Error("unknown norm '" + norm + "' (expected rmsnorm or layernorm)" + did_you_mean(norm, {"rmsnorm", "layernorm"}), f.pos("norm"));
   m.final_norm = f.boolean("final_norm", true);
+  m.mtp_layers = f.integer("mtp_layers", 0);
+  if (m.mtp_layers < 0) throw Error("'mtp_layers' must not be negative", f.pos("mtp_layers"));
   // Informational, checked by tests/bundled_data_test.cpp: the published (rounded) totals as
   // printed on the card ("70.6B"), the checkpoint's exact count, and why a model misses them.
   for (const char* key : {"published_params", "published_active_params", "exact_params", "exact_params_source",

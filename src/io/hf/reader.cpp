@@ -171,6 +171,13 @@ Model start_model(const Config& top, const Config& c, const std::string& family,
   m.tie_word_embeddings = c.has("tie_word_embeddings") ? c.boolean("tie_word_embeddings", tie_default)
                                                        : top.boolean("tie_word_embeddings", tie_default);
   read_dtypes(m, top, c);
+  // The MTP modules stored beside the layers (DeepSeek/GLM: num_nextn_predict_layers; Qwen3-Next,
+  // Qwen3.5: mtp_num_hidden_layers).
+  for (const char* key : {"num_nextn_predict_layers", "mtp_num_hidden_layers"}) {
+    if (!c.has(key)) continue;
+    m.mtp_layers = c.integer(key, 0);
+    if (m.mtp_layers < 0) throw c.fail(std::string("field '") + key + "' must not be negative");
+  }
   return m;
 }
 
