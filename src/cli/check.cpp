@@ -82,6 +82,11 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
     if (profile.kind != EngineKind::ideal) {
       out.notes = check_engine_arguments(d, profile);
       at(d.kv_cache_dtype_pos, [&] { return engine_kv_cache_dtype(profile, spec.engine.kv_cache_dtype); });
+      if (const auto it = spec.key_pos.find("engine.VLLM_USE_V2_MODEL_RUNNER"); it != spec.key_pos.end())
+        at(it->second, [&] {
+          check_model_runner(profile, spec.engine.settings.v2_model_runner);
+          return 0;
+        });
       if (!d.engine_version_pinned)
         out.warnings.push_back(path + ": engine version not pinned: " + name(profile.kind) + " " + profile.version +
                             " (the default profile) sizes this deployment; pin it with engine.version");

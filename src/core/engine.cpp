@@ -97,12 +97,8 @@ bool has_moe(const Model& model) {
 bool on_runner_v2(const Model& model, const EngineProfile& profile, const EngineSettings& engine) {
   const std::string& speculative_method = engine.speculative_method;
   if (engine.v2_model_runner) {
-    // VLLM_USE_V2_MODEL_RUNNER=0 keeps the V1 runner for every model; =1 asks for Runner V2, whose
-    // memory rules a profile states only from the release that made it a default (0.22).
-    const bool modelled = profile.runner_v2_all || profile.runner_v2_dense || !profile.runner_v2_families.empty();
-    if (*engine.v2_model_runner && !modelled)
-      throw Error("VLLM_USE_V2_MODEL_RUNNER=1: the vllm " + profile.version +
-                  " profile does not model Model Runner V2 (kvplan models it from vllm@0.22, where it became a default)");
+    // VLLM_USE_V2_MODEL_RUNNER=0 keeps the V1 runner for every model; =1 asks for Runner V2.
+    check_model_runner(profile, engine.v2_model_runner);
     if (!*engine.v2_model_runner) return false;
     return !profile.runner_v2_all || !listed(profile.runner_v2_v1_speculative, speculative_method);
   }
@@ -117,6 +113,18 @@ bool on_runner_v2(const Model& model, const EngineProfile& profile, const Engine
   }
   return true;
 }
+
+}  // namespace
+
+// Runner V2's memory rules are stated from the release that made it a default (0.22).
+void check_model_runner(const EngineProfile& profile, std::optional<bool> v2_model_runner) {
+  const bool modelled = profile.runner_v2_all || profile.runner_v2_dense || !profile.runner_v2_families.empty();
+  if (v2_model_runner.value_or(false) && !modelled)
+    throw Error("VLLM_USE_V2_MODEL_RUNNER=1: the vllm " + profile.version +
+                " profile does not model Model Runner V2 (kvplan models it from vllm@0.22, where it became a default)");
+}
+
+namespace {
 
 // Batches the engine keeps in flight, which the sliding-window admission bound counts (vLLM's
 // max_concurrent_batches): with async scheduling 2 on one stage and pp on more under the V1 runner,

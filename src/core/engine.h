@@ -136,6 +136,10 @@ int64_t cuda_total_bytes(const Gpu& gpu);
 // spellings, else a kvplan::Error listing them with "did you mean".
 std::optional<DType> engine_kv_cache_dtype(const EngineProfile& profile, const std::string& value);
 
+// Throws when VLLM_USE_V2_MODEL_RUNNER (`v2_model_runner`) asks for Model Runner V2 on a profile
+// that states no Runner V2 rules (before vllm@0.22).
+void check_model_runner(const EngineProfile& profile, std::optional<bool> v2_model_runner);
+
 // Whether the engine's --kv-cache-dtype value also selects DeepSeek's FP8 sparse-MLA layout for
 // the model; a value that names that layout for a model without MLA layers is a kvplan::Error.
 bool engine_mla_fp8_ds(const EngineProfile& profile, const Model& model, const std::string& value);
