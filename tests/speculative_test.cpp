@@ -5,11 +5,15 @@
 // draft tokens; mean acceptance length = 1 + accepted / drafts), so L = 1 + k x F.
 #include <catch2/catch.hpp>
 
+#include <regex>
+
 #include "core/checks.h"
 #include "core/engine.h"
 #include "core/estimate.h"
 #include "core/fleet.h"
 #include "core/speculative.h"
+#include "io/files.h"
+#include "io/hf_config.h"
 #include "test_helpers.h"
 
 using namespace kvplan;
@@ -180,6 +184,41 @@ TEST_CASE("the drafter's weights and KV are in the memory plan, under every engi
   CHECK(staged.draft_weights_bytes == 436224000);
   CHECK(staged.kv_bytes_per_token == 16 * 4096 + 4096);
   CHECK(staged.draft_kv_bytes_per_token == 4096);
+}
+
+TEST_CASE("an EAGLE-3 drafter in the speculators format: its layer, fc and own lm_head", "[speculative][memory][hf]") {
+  // RedHatAI/gemma-4-31B-it-speculator.eagle3 (tests/fixtures/hf/SOURCES.md, Part K): one Llama
+  // layer of hidden 5,376, 32 heads, 16 KV heads x 256, MLP 21,504; draft vocab 32,000; target
+  // hidden null (= 5,376). vLLM's Eagle3LlamaForCausalLM (llama_eagle3.py): the first layer's
+  // q/k/v read 2 x 5,376 = 10,752 and it has three norms; fc 3 x 5,376 = 16,128 -> 5,376.
+  //   q 8,192 x 10,752 = 88,080,384; k, v 4,096 x 10,752 = 44,040,192 each; o 5,376 x 8,192 =
+  //   44,040,192; MLP 3 x 21,504 x 5,376 = 346,816,512; norms 3 x 5,376 = 16,128: 567,033,600
+  //   lm_head 32,000 x 5,376 = 172,032,000; final norm 5,376; fc 5,376 x 16,128 = 86,704,128
+  // = 825,775,104 params x 2 B = 1,651,550,208 B (the embedding is the target's).
+  const std::string path = std::string(KVPLAN_SOURCE_DIR) + "/tests/fixtures/hf/gemma-4-31b-it-speculator.eagle3.json";
+  const Model d = import_hf_config(read_text_file(path), path);
+  CHECK(d.family == "eagle3");
+  CHECK(d.head_vocab_size == 32000);
+  CHECK(d.head_fc_inputs == 16128);
+  REQUIRE(d.layers.size() == 1);
+  const Model target = model("gemma-4-31b");
+  const Gpu h200 = gpu("h200");
+  const MemoryPlan p = plan_memory(target, h200, 1, 8192, speculative(target, "eagle3", 3, std::nullopt, d));
+  CHECK(p.draft_weights_bytes == 1651550208);
+  // Its KV: 16 KV heads x 256 x (K + V) x 2 B = 16,384 B a token.
+  CHECK(p.draft_kv_bytes_per_token == 16384);
+  // Tensor parallel 2: fc replicated (86,704,128 x 2 B = 173,408,256) and the norms ((16,128 +
+  // 5,376) x 2 B = 43,008); the rest split: (567,017,472 + 172,032,000) x 2 B / 2 = 739,049,472.
+  MemoryOptions tp2 = speculative(target, "eagle3", 3, std::nullopt, d);
+  tp2.cache.tp = 2;
+  CHECK(plan_memory(target, h200, 1, 8192, tp2).draft_weights_bytes == 739049472 + 173408256 + 43008);
+  // Another speculators algorithm, or another layer type, is an error.
+  std::string text = read_text_file(path);
+  const std::string other = std::regex_replace(text, std::regex(R"("speculators_model_type": "eagle3")"),
+                                               R"("speculators_model_type": "mtp")");
+  CHECK_THROWS_WITH(import_hf_config(other, "x.json"), Catch::Contains("speculators_model_type 'mtp' is not modelled"));
+  const std::string qwen = std::regex_replace(text, std::regex(R"("model_type": "llama")"), R"("model_type": "qwen3")");
+  CHECK_THROWS_WITH(import_hf_config(qwen, "x.json"), Catch::Contains("has model_type 'qwen3'"));
 }
 
 TEST_CASE("speculation stops paying at a large batch, where the verify pass is compute-bound", "[speculative]") {

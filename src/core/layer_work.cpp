@@ -301,6 +301,9 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
       w.lm_head_bytes = add(w.lm_head_bytes, per_gpu(t));
       w.lm_head_flops_per_token = matrix_flops(t, 1);
       w.lm_head_gemm = column_parallel(t.rows, t.cols, tp);
+    } else if (t.role == TensorRole::linear) {  // an EAGLE-3 head's fc, read once a pass
+      w.dense_weight_bytes = add(w.dense_weight_bytes, per_gpu(t));
+      w.linear_flops_per_token += matrix_flops(t, 1);
     }
     if (t.role == TensorRole::embedding)
       w.embedding_bytes_per_token = element_bytes(base_dtype(model, opt.weights), model.hidden_size);

@@ -99,6 +99,11 @@ struct Model {
   // (num_nextn_predict_layers, mtp_num_hidden_layers): not served or counted, but speculative
   // method mtp drafts with them (each one decoder layer of the target's shape).
   int64_t mtp_layers = 0;
+  // A speculative head's own parts (EAGLE-3 in the speculators format): the fc that projects the
+  // target's auxiliary hidden states (head_fc_inputs wide) to hidden_size, replicated under tensor
+  // parallel, and the vocabulary of its own lm_head (draft_vocab_size); 0: none.
+  int64_t head_fc_inputs = 0;
+  int64_t head_vocab_size = 0;
   std::vector<Layer> layers;
   // Weights outside the language model (vision/audio encoders and their projectors of multimodal
   // checkpoints): loaded with the model and counted in its total, never read by a decode step.

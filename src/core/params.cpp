@@ -60,12 +60,18 @@ std::vector<Tensor> global_tensors(const Model& model) {
   std::vector<Tensor> out;
   out.push_back({"embed_tokens", model.vocab_size, model.hidden_size, 1, TensorRole::embedding, false});
   if (!model.tie_word_embeddings) {
-    Tensor head{"lm_head", model.vocab_size, model.hidden_size, 1, TensorRole::lm_head, false};
+    const int64_t rows = model.head_vocab_size > 0 ? model.head_vocab_size : model.vocab_size;
+    Tensor head{"lm_head", rows, model.hidden_size, 1, TensorRole::lm_head, false};
     head.format = model.lm_head_dtype;
     out.push_back(head);
     if (model.lm_head_bias) out.push_back(vector_weight("lm_head.bias", model.vocab_size, TensorRole::lm_head));
   }
   if (model.final_norm) out.push_back({"final_norm", norm_params(model), 1, 1, TensorRole::norm, false});
+  if (model.head_fc_inputs > 0) {
+    Tensor fc{"fc", model.hidden_size, model.head_fc_inputs, 1, TensorRole::linear, true};
+    fc.replicated = true;
+    out.push_back(fc);
+  }
   return out;
 }
 

@@ -84,7 +84,9 @@ int64_t draft_weight_bytes(const EngineSettings& e, const WeightDTypes& w, int64
   const Model& d = *e.draft;
   switch (draft_kind(e.speculative_method)) {
     case DraftKind::model: return weight_bytes(d, w, tp);
-    case DraftKind::head: return stage_weight_bytes(d, w, tp, 0, d.layers.size(), false, false);
+    // A head shares the target's embedding and (unless it has its own vocabulary, EAGLE-3) its
+    // lm_head; an EAGLE-3 head also holds its fc and final norm.
+    case DraftKind::head: return stage_weight_bytes(d, w, tp, 0, d.layers.size(), false, d.head_vocab_size > 0);
     case DraftKind::none: return 0;
   }
   return 0;

@@ -29,14 +29,18 @@ struct Tensor {
   // ModelOpt MIXED_PRECISION, compressed-tensors groups of several formats; Model::lm_head_dtype):
   // used unless --weight-dtype sets every linear weight.
   std::optional<DType> format = std::nullopt;
+  // Held whole on every GPU under tensor parallelism (vLLM's ReplicatedLinear: an EAGLE-3 head's fc).
+  bool replicated = false;
   int64_t params() const;
   bool operator==(const Tensor&) const = default;
 };
 
-// Whether every GPU holds the whole tensor under tensor parallelism: norms, and MoE routers and
-// gates, which vLLM and SGLang keep as replicated linears (ReplicatedLinear); everything else is
-// split over the tp GPUs.
-inline bool replicated_under_tp(const Tensor& t) { return t.role == TensorRole::norm || t.role == TensorRole::router; }
+// Whether every GPU holds the whole tensor under tensor parallelism: norms, MoE routers and gates,
+// which vLLM and SGLang keep as replicated linears (ReplicatedLinear), and tensors marked so;
+// everything else is split over the tp GPUs.
+inline bool replicated_under_tp(const Tensor& t) {
+  return t.replicated || t.role == TensorRole::norm || t.role == TensorRole::router;
+}
 
 // A linear weight matrix [out, in] (quantizable).
 inline Tensor linear_weight(std::string name, int64_t out, int64_t in, TensorRole role = TensorRole::linear,

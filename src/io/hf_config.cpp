@@ -210,30 +210,35 @@ Model import_hf_config(const std::string& json_text, const std::string& source,
     }
     Config top(root, source, "");
     if (!quant_source.empty()) top.from_elsewhere("quantization_config", quant_source, quant_prefix);
-    if (!top.has("model_type"))
+    const bool speculator = top.has("speculators_model_type");
+    if (!top.has("model_type") && !speculator)
       throw Error("missing field 'model_type': not a transformers config.json?", SourcePos{source, 0, 0});
-    const std::string model_type = top.string("model_type", "");
-    const auto& all = families();
-    auto find = [&](const std::string& type) {
-      return std::find_if(all.begin(), all.end(), [&](const hf::Family& f) { return type == f.model_type; });
-    };
-    auto it = find(model_type);
     std::string wrapper_warning;
-    if (it == all.end() && top.has("text_config")) {
-      // An unknown multimodal wrapper around a known text model: import the text model, say so.
-      const std::string text_type = top.object("text_config").string("model_type", "");
-      if (find(text_type) != all.end()) {
-        it = find(text_type);
-        wrapper_warning = "model_type '" + model_type + "' is a wrapper kvplan does not know: imported its text_config (" +
-                          text_type + "); weights outside the text model (vision/audio towers) are not counted";
+    const auto import_family = [&]() -> Model {
+      if (speculator) return hf::speculator(top);
+      const std::string model_type = top.string("model_type", "");
+      const auto& all = families();
+      auto find = [&](const std::string& type) {
+        return std::find_if(all.begin(), all.end(), [&](const hf::Family& f) { return type == f.model_type; });
+      };
+      auto it = find(model_type);
+      if (it == all.end() && top.has("text_config")) {
+        // An unknown multimodal wrapper around a known text model: import the text model, say so.
+        const std::string text_type = top.object("text_config").string("model_type", "");
+        if (find(text_type) != all.end()) {
+          it = find(text_type);
+          wrapper_warning = "model_type '" + model_type + "' is a wrapper kvplan does not know: imported its text_config (" +
+                            text_type + "); weights outside the text model (vision/audio towers) are not counted";
+        }
       }
-    }
-    if (it == all.end())
-      throw Error("unsupported model_type '" + model_type + "'" + related_model_type(top, supported_hf_model_types()) +
-                      "; docs/hf-import.md lists the supported families, or describe the model in kvplan's YAML format "
-                      "(docs/model-format.md)",
-                  SourcePos{source, 0, 0});
-    Model m = it->import(wrapper_warning.empty() ? top : top.object("text_config"));
+      if (it == all.end())
+        throw Error("unsupported model_type '" + model_type + "'" + related_model_type(top, supported_hf_model_types()) +
+                        "; docs/hf-import.md lists the supported families, or describe the model in kvplan's YAML format "
+                        "(docs/model-format.md)",
+                    SourcePos{source, 0, 0});
+      return it->import(wrapper_warning.empty() ? top : top.object("text_config"));
+    };
+    Model m = import_family();
     // A wrapper's quantization_config sits beside its text_config (Kimi-K2.5-NVFP4).
     if (!wrapper_warning.empty() && top.has("quantization_config")) hf::read_dtypes(m, top, top.object("text_config"));
     hf::read_module_formats(m, top);

@@ -195,6 +195,10 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
   m.final_norm = f.boolean("final_norm", true);
   m.mtp_layers = f.integer("mtp_layers", 0);
   if (m.mtp_layers < 0) throw Error("'mtp_layers' must not be negative", f.pos("mtp_layers"));
+  for (auto [key, field] : {std::pair{"head_fc_inputs", &m.head_fc_inputs}, std::pair{"head_vocab_size", &m.head_vocab_size}}) {
+    *field = f.integer(key, 0);
+    if (*field < 0) throw Error(std::string("'") + key + "' must not be negative", f.pos(key));
+  }
   // Informational, checked by tests/bundled_data_test.cpp: the published (rounded) totals as
   // printed on the card ("70.6B"), the checkpoint's exact count, and why a model misses them.
   for (const char* key : {"published_params", "published_active_params", "exact_params", "exact_params_source",

@@ -23,4 +23,7 @@ void register_multimodal(std::vector<Family>& out);
 void register_moe(std::vector<Family>& out);
 void register_more_dense(std::vector<Family>& out);
 
+// A drafter in the speculators format (speculators_model_type; it has no model_type).
+Model speculator(const Config& top);
+
 }  // namespace kvplan::hf

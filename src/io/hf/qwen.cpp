@@ -148,9 +148,12 @@ void add_hybrid_layers(Model& m, const std::vector<bool>& full, const Attention&
 
 // configuration_qwen3_next.py. The checkpoint's MTP block (mtp.*: fc, one full-attention MoE
 // layer, norms; 1,650,471,424 parameters in Qwen3-Next-80B) serves speculative decoding only and
-// is not part of the served layer stack, so it is left out (as DeepSeek's MTP module is).
+// is not part of the served layer stack, so it is left out (as DeepSeek's MTP module is). The
+// config names no count of it: vLLM's Qwen3NextMultiTokenPredictor (qwen3_next_mtp.py) takes
+// num_nextn_predict_layers, default 1.
 Model qwen3_next(const Config& c) {
   Model m = start_model(c, c, "qwen3_next", false);
+  if (!c.has("num_nextn_predict_layers") && !c.has("mtp_num_hidden_layers")) m.mtp_layers = 1;
   const int64_t layers = layer_count(c);
   const std::vector<bool> full = full_attention_layers(c, layers);
   const MoeMlp moe = shared_expert_moe(c);
