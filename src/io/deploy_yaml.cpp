@@ -42,6 +42,13 @@ const char* engine_key(bool sglang, const char* key) {
   return key;
 }
 
+// An environment variable's 0 or 1.
+bool switch01(YamlFields& f, const std::string& key) {
+  const int64_t v = f.integer(key);
+  if (v != 0 && v != 1) throw Error("'" + key + "' must be 0 or 1, got " + std::to_string(v), f.pos(key));
+  return v == 1;
+}
+
 int64_t positive(YamlFields& f, const std::string& key) {
   const int64_t v = f.integer(key);
   if (v < 1) throw Error("'" + key + "' must be at least 1, got " + std::to_string(v), f.pos(key));
@@ -219,19 +226,11 @@ const KeySpec kKeys[] = {
     {"engine", "VLLM_USE_FLASHINFER_SAMPLER", "0/1", "the engine version's", false,
      "vLLM's environment variable: the top-k/top-p path of its start-up sampler run, 1 FlashInfer, 0 PyTorch's "
      "(which sorts the vocabulary); it sets the sampler's share of the activation peak",
-     [](YamlFields& f, const std::string& k, DeployFile& d) {
-       const int64_t v = f.integer(k);
-       if (v != 0 && v != 1) throw Error("'" + k + "' must be 0 or 1, got " + std::to_string(v), f.pos(k));
-       d.spec.engine.settings.flashinfer_sampler = v == 1;
-     }},
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.settings.flashinfer_sampler = switch01(f, k); }},
     {"engine", "VLLM_USE_V2_MODEL_RUNNER", "0/1", "the engine version's, by model", false,
      "vLLM's environment variable: 0 keeps the V1 model runner (CUDA-graph memory deducted, the V1 sampler's "
      "activation peak), 1 Model Runner V2 (kvplan models it from vllm@0.22)",
-     [](YamlFields& f, const std::string& k, DeployFile& d) {
-       const int64_t v = f.integer(k);
-       if (v != 0 && v != 1) throw Error("'" + k + "' must be 0 or 1, got " + std::to_string(v), f.pos(k));
-       d.spec.engine.settings.v2_model_runner = v == 1;
-     }},
+     [](YamlFields& f, const std::string& k, DeployFile& d) { d.spec.engine.settings.v2_model_runner = switch01(f, k); }},
     {"engine", "enable_prefix_caching", "true/false", "the engine version's", false,
      "cache prefixes, so workload.shared_prefix_tokens and trunk_tokens blocks are held once (SGLang: "
      "disable_radix_cache, the negation; on by default in vLLM V1 and SGLang, off in V0)",
