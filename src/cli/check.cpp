@@ -100,20 +100,7 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
       if (!suggestion.empty()) throw Error("unknown key '" + key + "' in section 'engine'" + suggestion, pos);
       throw Error("engine '" + key + "' is an engine argument: engine ideal has none", pos);
     }
-    if (profile.kind == EngineKind::ideal) {
-      // Keys kvplan reads that act only on an engine's own plan (its pool, profile and graphs):
-      // accepted under ideal, with a note that they change nothing.
-      for (const char* key : {"kv_cache_memory_bytes", "enforce_eager", "VLLM_USE_FLASHINFER_SAMPLER",
-                              "VLLM_USE_V2_MODEL_RUNNER", "enable_prefix_caching", "disable_piecewise_cuda_graph",
-                              "max_mamba_cache_size", "disable_hybrid_kv_cache_manager"}) {
-        const auto it = spec.key_pos.find(std::string("engine.") + key);
-        if (it == spec.key_pos.end()) continue;
-        const SourcePos& pos = it->second;
-        out.notes.push_back(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) + ": engine." +
-                            key + " acts on vLLM's or SGLang's own plan: engine ideal has none, so it does not "
-                            "change the numbers");
-      }
-    }
+    if (profile.kind == EngineKind::ideal) out.notes = ideal_engine_notes(d);
     // The drafter: under an engine it shares the KV pool, under ideal kvplan's own memory plan.
     if (d.speculative) {
       SpeculativeConfig c = *d.speculative;

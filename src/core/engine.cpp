@@ -100,7 +100,7 @@ bool on_runner_v2(const Model& model, const EngineProfile& profile, const Engine
     // VLLM_USE_V2_MODEL_RUNNER=0 keeps the V1 runner for every model; =1 asks for Runner V2.
     check_model_runner(profile, engine.v2_model_runner);
     if (!*engine.v2_model_runner) return false;
-    return !profile.runner_v2_all || !listed(profile.runner_v2_v1_speculative, speculative_method);
+    if (!profile.runner_v2_all) return true;
   }
   if (profile.runner_v2_all) return !listed(profile.runner_v2_v1_speculative, speculative_method);
   if (listed(profile.runner_v2_families, model.family)) return true;

@@ -43,6 +43,7 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
   // the engines' pools the same way).
   const Model* draft = opt.engine.draft.get();
   const int64_t draft_weights = draft ? draft_weight_bytes(opt.engine, opt.weights, tp) : 0;
+  const int64_t draft_kv = draft ? kv_bytes_per_token(*draft, opt.cache) : 0;
   if (opt.engine.pipeline_parallel_size > 1) {
     // Pipeline stages: a GPU holds its stage's layers. The plan is the fullest stage's, taking the
     // largest weights and the largest cache over the stages (the engine's plan sizes each stage).
@@ -68,7 +69,7 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
       mm.kv = kv_terms(part, opt.cache);
       mm.kv_bytes_per_token = per_token;
       mm.state_bytes_per_sequence = state;
-      mm.draft_kv_bytes_per_token = last && draft ? kv_bytes_per_token(*draft, opt.cache) : 0;
+      mm.draft_kv_bytes_per_token = last ? draft_kv : 0;
     }
   } else if (draft) {
     mm.draft_weights_bytes = draft_weights;
@@ -76,7 +77,7 @@ MemoryModel memory_model(const Model& model, const MemoryOptions& opt) {
     const KvTerms dk = kv_terms(*draft, opt.cache);
     mm.kv.full_bytes_per_token = add(mm.kv.full_bytes_per_token, dk.full_bytes_per_token);
     mm.kv.windowed.insert(mm.kv.windowed.end(), dk.windowed.begin(), dk.windowed.end());
-    mm.draft_kv_bytes_per_token = kv_bytes_per_token(*draft, opt.cache);
+    mm.draft_kv_bytes_per_token = draft_kv;
     mm.kv_bytes_per_token = add(mm.kv_bytes_per_token, mm.draft_kv_bytes_per_token);
     mm.state_bytes_per_sequence = add(mm.state_bytes_per_sequence, state_bytes_per_sequence(*draft, opt.cache));
   }

@@ -500,13 +500,28 @@ std::string suggestion(const std::string& key, EngineKind kind, const std::vecto
   return did_you_mean(key, known);
 }
 
+// A note's location prefix.
+std::string at(const SourcePos& pos) {
+  return pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) + ": ";
+}
+
 }  // namespace
+
+std::vector<std::string> ideal_engine_notes(const DeployFile& d) {
+  std::vector<std::string> notes;
+  for (const char* key : {"kv_cache_memory_bytes", "enforce_eager", "VLLM_USE_FLASHINFER_SAMPLER",
+                          "VLLM_USE_V2_MODEL_RUNNER", "enable_prefix_caching", "disable_piecewise_cuda_graph",
+                          "max_mamba_cache_size", "disable_hybrid_kv_cache_manager"}) {
+    const auto it = d.spec.key_pos.find(std::string("engine.") + key);
+    if (it != d.spec.key_pos.end())
+      notes.push_back(at(it->second) + "engine." + key +
+                      " acts on vLLM's or SGLang's own plan: engine ideal has none, so it does not change the numbers");
+  }
+  return notes;
+}
 
 std::vector<std::string> check_engine_arguments(const DeployFile& d, const EngineProfile& profile) {
   std::vector<std::string> notes;
-  auto at = [](const SourcePos& pos) {
-    return pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) + ": ";
-  };
   const std::string who = std::string(name(profile.kind)) + " " + profile.version;
   std::vector<std::string> known = profile.arguments;
   for (const KeySpec& k : kKeys) {

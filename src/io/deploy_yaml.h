@@ -56,6 +56,9 @@ std::vector<std::pair<std::string, std::string>> deploy_section_docs();
 // Notes for the engine arguments the profile's version has but kvplan does not model; throws
 // kvplan::Error at the first argument the engine version does not have (with "did you mean").
 std::vector<std::string> check_engine_arguments(const DeployFile& d, const EngineProfile& profile);
+// Under engine ideal: a note for each modelled key the file sets that acts only on an engine's own
+// plan (its pool, profile and graphs), so changes nothing there.
+std::vector<std::string> ideal_engine_notes(const DeployFile& d);
 
 // A model or GPU spec as written in a deployment file, resolved against the file's folder when
 // it is a relative path (bundled ids are returned unchanged).

@@ -193,9 +193,8 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
   else if (norm == "layernorm") m.norm = Norm::layernorm;
   else throw Error("unknown norm '" + norm + "' (expected rmsnorm or layernorm)" + did_you_mean(norm, {"rmsnorm", "layernorm"}), f.pos("norm"));
   m.final_norm = f.boolean("final_norm", true);
-  m.mtp_layers = f.integer("mtp_layers", 0);
-  if (m.mtp_layers < 0) throw Error("'mtp_layers' must not be negative", f.pos("mtp_layers"));
-  for (auto [key, field] : {std::pair{"head_fc_inputs", &m.head_fc_inputs}, std::pair{"head_vocab_size", &m.head_vocab_size}}) {
+  for (auto [key, field] : {std::pair{"mtp_layers", &m.mtp_layers}, std::pair{"head_fc_inputs", &m.head_fc_inputs},
+                            std::pair{"head_vocab_size", &m.head_vocab_size}}) {
     *field = f.integer(key, 0);
     if (*field < 0) throw Error(std::string("'") + key + "' must not be negative", f.pos(key));
   }
