@@ -329,3 +329,76 @@ TEST_CASE("estimate, fit and plan serve output tokens at the speculative rate", 
   CHECK(b.step_time_s == Approx(at1.step_time_s));
   CHECK(b.tpot_s == Approx(at1.step_time_s / 2.8 + b.ttft_s / 200));
 }
+
+TEST_CASE("SGLang with a drafter: its reserve, max_running_requests, headroom and own pool by version", "[speculative][engine]") {
+  // Rules: presets/engines/sglang-*.yaml "speculative" (docs/engines.md "SGLang with a drafter").
+  const Model m = model("llama-3.1-8b");
+  const Gpu h100 = gpu("h100-sxm");  // nvidia-smi 81,559 MiB
+  const EngineProfile v05 = kvplan::test::bundled().resolve_engine("sglang@0.5");
+  const EngineProfile v10 = kvplan::test::bundled().resolve_engine("sglang@0.5.10");
+  const EngineProfile v18 = kvplan::test::bundled().resolve_engine("sglang@0.5.18");
+  // The default mem_fraction_static: tp 1 reserves 512 + 1.5 x 8,192 + 2 x 256 + 128 = 13,440 MiB
+  // (above the 10,240 floor); an EAGLE-family drafter adds 2,048 after the floor in 0.5.3-0.5.9:
+  // (81,559 - 15,488) / 81,559 = 0.81010 -> 0.810; 4,096 from 0.5.10: 0.78499 -> 0.785; a
+  // STANDALONE draft model 6,144: 0.75988 -> 0.760; ngram nothing (0.835, as without a drafter).
+  CHECK(engine_defaults(v05, h100, 8192, 1, nullptr, 1, false, "eagle").gpu_memory_utilization == Approx(0.810));
+  CHECK(engine_defaults(v05, h100, 8192, 1, nullptr, 1, false, "mtp").gpu_memory_utilization == Approx(0.810));
+  CHECK(engine_defaults(v10, h100, 8192, 1, nullptr, 1, false, "eagle3").gpu_memory_utilization == Approx(0.785));
+  CHECK(engine_defaults(v05, h100, 8192, 1, nullptr, 1, false, "draft_model").gpu_memory_utilization == Approx(0.760));
+  CHECK(engine_defaults(v05, h100, 8192, 1, nullptr, 1, false, "ngram").gpu_memory_utilization == Approx(0.835));
+  // 0.5.18 reserves nothing for a drafter (its weights and layers are in the profiled budget).
+  CHECK(engine_defaults(v18, h100, 8192, 1, nullptr, 1, false, "eagle").gpu_memory_utilization ==
+        Approx(engine_defaults(v18, h100, 8192, 1).gpu_memory_utilization));
+  // max_running_requests defaults to 48 with any drafter (the profile's 2048 without).
+  CHECK(engine_defaults(v05, h100, 8192).max_num_seqs == 2048);
+  CHECK(engine_defaults(v05, h100, 8192, 1, nullptr, 1, false, "ngram").max_num_seqs == 48);
+
+  // The pool, from a given 40 GiB budget: Llama-3.1-8B's cell is 32 layers x 4,096 B = 131,072 B,
+  // 42,949,672,960 / 131,072 = 327,680 profiled tokens.
+  const auto drafted = [&](const EngineProfile& profile, int64_t steps, int64_t topk, int64_t draft_tokens,
+                           const std::string& method = "eagle") {
+    MemoryOptions o = kvplan::test::bf16_options(m);
+    o.engine.profile = profile;
+    o.engine.kv_cache_memory_bytes = 40LL << 30;
+    o.engine.speculative_method = method;
+    o.engine.num_speculative_tokens = steps;
+    o.engine.speculative_eagle_topk = topk;
+    o.engine.speculative_num_draft_tokens = draft_tokens;
+    o.engine.draft = speculative_drafter(m, method, std::nullopt);
+    resolve_speculative_shape(o.engine, m);
+    return plan_engine(m, h100, o, 8192);
+  };
+  // 0.5.3-0.5.7, 3 steps of topk 1 (4 draft tokens): + 48 x (3 x 1 + 4) + 100 = 436 tokens of
+  // headroom: 328,116. The EAGLE head loads after the pool: its 436,224,000 B of weights and its own
+  // pool of 328,116 tokens x one layer's 4,096 B = 1,343,963,136 B lie beyond mem_fraction_static;
+  // the target's weights are its 16,060,522,496 B + the RoPE table's 33,554,432.
+  const EnginePlan p05 = drafted(v05, 3, 0, 0);
+  CHECK(p05.max_num_seqs == 48);
+  CHECK(p05.speculative_headroom_tokens == 436);
+  CHECK(p05.kv_cache_tokens == 328116);
+  CHECK(p05.weights_bytes == 16094076928);
+  CHECK(p05.draft_weights_bytes == 436224000);
+  CHECK(p05.draft_kv_cache_bytes == 1343963136);
+  // Without speculative_num_steps 0.5.3-0.5.7 choose 5 steps, topk 4, 8 draft tokens for Llama:
+  // 48 x (5 x 4 + 8) + 100 = 1,444.
+  CHECK(drafted(v05, 0, 0, 0).kv_cache_tokens == 327680 + 1444);
+  // topk 1 verifies steps + 1 tokens whatever is given: 48 x (3 + 4) + 100 again.
+  CHECK(drafted(v05, 3, 1, 9).speculative_headroom_tokens == 436);
+  // ngram: no headroom, no drafter on the GPU.
+  const EnginePlan ngram = drafted(v05, 3, 0, 0, "ngram");
+  CHECK(ngram.kv_cache_tokens == 327680);
+  CHECK(ngram.draft_kv_cache_bytes == 0);
+  // 0.5.10-0.5.12: no headroom (PR #15748), the drafter's pool still its own.
+  const EnginePlan p10 = drafted(v10, 3, 0, 0);
+  CHECK(p10.kv_cache_tokens == 327680);
+  CHECK(p10.draft_kv_cache_bytes == 327680LL * 4096);
+  // 0.5.18: the head's weights are in the budget and its layer widens the cell by 1/32:
+  // 131,072 x 33 / 32 = 135,168 B; 42,949,672,960 / 135,168 = 317,750 tokens.
+  const EnginePlan p18 = drafted(v18, 3, 0, 0);
+  CHECK(p18.kv_cache_tokens == 317750);
+  CHECK(p18.weights_bytes == 16094076928 + 436224000);
+  CHECK(p18.draft_kv_cache_bytes == 0);
+  CHECK(p18.speculative_headroom_tokens == 0);
+  // A tree (topk > 1) needs its draft tokens.
+  CHECK_THROWS_WITH(drafted(v05, 3, 4, 0), Catch::Matchers::Contains("speculative_num_draft_tokens"));
+}

@@ -107,8 +107,14 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
       if (!c.model.empty()) c.model = relative_to_file(c.model, path);
       spec.engine.settings.speculative_method = c.method;
       spec.engine.settings.num_speculative_tokens = c.num_speculative_tokens;
-      spec.engine.settings.draft = at_reference(d.speculative_pos, "speculative_config.model", d.speculative->model,
+      spec.engine.settings.speculative_eagle_topk = c.eagle_topk;
+      spec.engine.settings.speculative_num_draft_tokens = c.num_draft_tokens;
+      spec.engine.settings.draft = at_reference(d.speculative_pos, d.speculative_model_key, d.speculative->model,
                                                 [&] { return drafter_of(c, model, registry); });
+      at(d.speculative_pos, [&] {
+        resolve_speculative_shape(spec.engine.settings, model);
+        return 0;
+      });
     }
     if (spec.workload.acceptance && !d.speculative) {
       const std::string key = spec.workload.acceptance->kind == AcceptanceKind::rate ? "workload.acceptance_rate"

@@ -307,9 +307,22 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   if (engine.max_model_len) max_model_len = *engine.max_model_len;
   else if (!q.context.empty() && q.context.find_first_of(".,:") == std::string::npos)
     max_model_len = parse_count(q.context, "--context");
+  if (!q.speculative_config.empty()) {
+    const SpeculativeConfig c = parse_speculative_config(q.speculative_config);
+    // One note per key and process (a sweep builds its options per point).
+    static std::set<std::string> noted;
+    for (const std::string& key : c.unmodelled_keys)
+      if (noted.insert(key).second)
+        fmt::print(stderr, "kvplan: note: --speculative-config key '{}' is vLLM's; kvplan does not model it, and it "
+                   "does not change the numbers\n", key);
+    engine.speculative_method = c.method;
+    engine.num_speculative_tokens = c.num_speculative_tokens;
+    engine.draft = drafter_of(c, model, registry);
+    resolve_speculative_shape(engine, model);
+  }
   const EngineDefaults defaults =
       engine_defaults(engine.profile, gpu, max_model_len, o.cache.tp * engine.pipeline_parallel_size, &model,
-                      engine.pipeline_parallel_size, q.disable_piecewise_cuda_graph);
+                      engine.pipeline_parallel_size, q.disable_piecewise_cuda_graph, engine.speculative_method);
   o.gpu_memory_utilization = q.gpu_memory_utilization.empty()
                                  ? (ideal ? 0.9 : defaults.gpu_memory_utilization)
                                  : parse_positive(q.gpu_memory_utilization, "--gpu-memory-utilization", true);
@@ -335,18 +348,6 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   };
   engine.flashinfer_sampler = vllm_switch(q.flashinfer_sampler, "--vllm-use-flashinfer-sampler");
   engine.v2_model_runner = vllm_switch(q.v2_model_runner, "--vllm-use-v2-model-runner");
-  if (!q.speculative_config.empty()) {
-    const SpeculativeConfig c = parse_speculative_config(q.speculative_config);
-    // One note per key and process (a sweep builds its options per point).
-    static std::set<std::string> noted;
-    for (const std::string& key : c.unmodelled_keys)
-      if (noted.insert(key).second)
-        fmt::print(stderr, "kvplan: note: --speculative-config key '{}' is vLLM's; kvplan does not model it, and it "
-                   "does not change the numbers\n", key);
-    engine.speculative_method = c.method;
-    engine.num_speculative_tokens = c.num_speculative_tokens;
-    engine.draft = drafter_of(c, model, registry);
-  }
   engine.acceptance = acceptance_of(q);
   engine.disable_hybrid_kv_cache_manager = q.disable_hybrid_kv_cache_manager;
   engine.disable_piecewise_cuda_graph = q.disable_piecewise_cuda_graph;

@@ -48,7 +48,8 @@ MemoryOptions memory_options(const Model& model, const Gpu& gpu, const DeployEng
   o.parallel.ep = engine.enable_expert_parallel ? mul(engine.tensor_parallel_size, engine.data_parallel_size) : 1;
   const EngineDefaults defaults =
       engine_defaults(profile, gpu, max_model_len, engine.tensor_parallel_size * engine.settings.pipeline_parallel_size,
-                      &model, engine.settings.pipeline_parallel_size, engine.settings.disable_piecewise_cuda_graph);
+                      &model, engine.settings.pipeline_parallel_size, engine.settings.disable_piecewise_cuda_graph,
+                      engine.settings.speculative_method);
   o.gpu_memory_utilization = engine.gpu_memory_utilization.value_or(
       profile.kind == EngineKind::ideal ? 0.9 : defaults.gpu_memory_utilization);
   o.prefill_chunk = engine.max_num_batched_tokens.value_or(

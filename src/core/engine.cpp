@@ -290,9 +290,40 @@ int64_t piecewise_graph_sizes(const EngineProfile::Reserve& r, int64_t max_token
   return n;
 }
 
+namespace {
+// The SGLang drafter rules of the profile, where a method is given (nullptr: none).
+const EngineProfile::Speculative* sglang_drafter(const EngineProfile& profile, const std::string& method) {
+  return method.empty() || !profile.speculative ? nullptr : &*profile.speculative;
+}
+}  // namespace
+
+void resolve_speculative_shape(EngineSettings& e, const Model& target) {
+  if (!sglang_drafter(e.profile, e.speculative_method)) return;
+  if (e.num_speculative_tokens == 0) {
+    for (const EngineProfile::Speculative::Auto& a : e.profile.speculative->auto_params) {
+      if (!a.families.empty() && !listed(a.families, target.family)) continue;
+      if (!a.methods.empty() && !listed(a.methods, e.speculative_method)) continue;
+      e.num_speculative_tokens = a.steps;
+      if (e.speculative_eagle_topk == 0) e.speculative_eagle_topk = a.topk;
+      if (e.speculative_num_draft_tokens == 0) e.speculative_num_draft_tokens = a.draft_tokens;
+      break;
+    }
+    if (e.num_speculative_tokens == 0)
+      throw Error("SGLang " + e.profile.version + " has no automatic speculative_num_steps for " + target.id +
+                  ": give speculative_num_steps");
+  }
+  if (e.speculative_eagle_topk == 0) e.speculative_eagle_topk = 1;
+  if (e.speculative_eagle_topk == 1) e.speculative_num_draft_tokens = e.num_speculative_tokens + 1;
+  if (e.speculative_num_draft_tokens == 0)
+    throw Error("speculative_eagle_topk " + str(e.speculative_eagle_topk) +
+                " drafts a tree: give speculative_num_draft_tokens, the tokens it verifies per step");
+}
+
 EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus,
-                               const Model* model, int64_t pp, bool piecewise_off) {
+                               const Model* model, int64_t pp, bool piecewise_off, const std::string& speculative_method) {
   EngineDefaults d{profile.max_num_batched_tokens, profile.max_num_seqs, profile.gpu_memory_utilization};
+  const EngineProfile::Speculative* drafter = sglang_drafter(profile, speculative_method);
+  if (drafter && drafter->max_running_requests > 0) d.max_num_seqs = drafter->max_running_requests;
   for (const EngineProfile::GpuTier& tier : profile.big_gpu) {
     bool in = cuda_total_bytes(gpu) >= tier.min_bytes;
     for (const std::string& except : tier.except)
@@ -329,6 +360,14 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
                                   : r.piecewise_mib_per_size *
                                         static_cast<double>(piecewise_graph_sizes(r, d.max_num_batched_tokens));
     if (r.floor_above_mib > 0 && mib > r.floor_above_mib) reserved = std::max(reserved, static_cast<double>(r.floor_mib));
+    // A drafter's reserve comes after the floor (server_args.py, _handle_gpu_memory_settings).
+    if (drafter) {
+      switch (draft_kind(speculative_method)) {
+        case DraftKind::model: reserved += drafter->standalone_reserve_mib; break;
+        case DraftKind::head: reserved += drafter->eagle_reserve_mib; break;
+        case DraftKind::none: break;
+      }
+    }
     d.gpu_memory_utilization = std::round((static_cast<double>(mib) - reserved) / static_cast<double>(mib) * 1000) / 1000;
   }
   return d;
@@ -511,9 +550,10 @@ void allocate_vllm_v0(EnginePlan& p, const std::vector<CacheLayer>& layers) {
 // init_memory_pool, 0.5.6-0.5.9); from 0.5.18 the families of the 'extra_buffer' strategy hold
 // extra_buffer_slots, and the pool keeps one padding slot: (share - state) / state slots, the
 // padding's bytes taken too (python/sglang/srt/mem_cache/kv_cache_configurator.py).
+// A drafter's headroom (`headroom` tokens) joins the profiled cells.
 void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64_t state_per_request,
                      const EngineProfile& profile, const EngineSettings& engine, const std::string& family,
-                     const std::vector<CacheLayer>* swa_pool) {
+                     const std::vector<CacheLayer>* swa_pool, int64_t headroom) {
   const bool radix_cache = engine.prefix_caching.value_or(profile.prefix_caching);
   const int64_t per_token = single_pool(p, layers, "SGLang");
   int64_t budget = std::max<int64_t>(0, p.available_kv_cache_bytes);
@@ -535,7 +575,11 @@ void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64
                                     : profile.state_pool_slots_per_request;
     p.state_request_cap = p.state_slots / (radix_cache ? per_request : 1);
   }
-  const int64_t cells = budget / per_token;
+  int64_t cells = budget / per_token;
+  if (cells > 0 && headroom > 0) {
+    p.speculative_headroom_tokens = headroom;
+    cells = add(cells, headroom);
+  }
   p.kv_cache_tokens = cells / p.block_size * p.block_size;
   if (swa_pool) {
     // The hybrid sliding-window pool (set_num_token_hybrid): the cells that fit with every layer at
@@ -777,7 +821,19 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
   p.version = profile.version;
   p.sliding_bound = profile.sliding_bound;
   p.max_model_len = max_model_len;
-  p.max_num_seqs = engine.max_num_seqs.value_or(engine_defaults(profile, gpu, max_model_len).max_num_seqs);
+  p.max_num_seqs = engine.max_num_seqs.value_or(
+      engine_defaults(profile, gpu, max_model_len, 1, nullptr, 1, false, engine.speculative_method).max_num_seqs);
+  // SGLang's drafter rules (none under vLLM): its own pool, and the target's headroom of
+  // max_running_requests x (steps x topk + draft tokens) + 100 tokens for EAGLE-family and
+  // STANDALONE drafts (model_runner.py, init_memory_pool).
+  const EngineProfile::Speculative* drafter = sglang_drafter(profile, engine.speculative_method);
+  const bool own_draft_pool = drafter && !drafter->draft_pool_shared && engine.draft;
+  const int64_t headroom =
+      drafter && drafter->token_headroom && draft_kind(engine.speculative_method) != DraftKind::none
+          ? add(mul(p.max_num_seqs, add(mul(engine.num_speculative_tokens, engine.speculative_eagle_topk),
+                                        engine.speculative_num_draft_tokens)),
+                100)
+          : 0;
   p.max_num_batched_tokens = memory.prefill_chunk;
   p.block_size = engine.block_size.value_or(profile.block_size);
   if (engine.block_size && !profile.block_sizes.empty() &&
@@ -834,10 +890,16 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
                                          first, last, memory.parallel);
     if (last && engine.draft) {
       // The drafter runs beside the last stage: its layers join the pool, its own weights the GPU
-      // (an EAGLE head or MTP module shares the target's embedding and lm_head).
+      // (an EAGLE head or MTP module shares the target's embedding and lm_head). SGLang before
+      // 0.5.18 loads it after sizing the target's pool and gives it a pool of its own.
       const Model& d = *engine.draft;
-      part.layers.insert(part.layers.end(), d.layers.begin(), d.layers.end());
-      q.weights_bytes = add(q.weights_bytes, draft_weight_bytes(engine, memory.weights, memory.cache.tp));
+      const int64_t draft_weights = draft_weight_bytes(engine, memory.weights, memory.cache.tp);
+      if (own_draft_pool) {
+        q.draft_weights_bytes = draft_weights;
+      } else {
+        part.layers.insert(part.layers.end(), d.layers.begin(), d.layers.end());
+        q.weights_bytes = add(q.weights_bytes, draft_weights);
+      }
     }
     if (profile.rope_tables) {
       q.rope_tables_bytes = rope_tables_bytes(part, activation_dtype(model, memory));
@@ -872,7 +934,13 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
         const std::vector<CacheLayer> windowed =
             profile.swa_full_tokens_ratio > 0 ? cache_layers(part, cache, true) : std::vector<CacheLayer>{};
         allocate_sglang(q, layers, sglang_state_bytes(part, memory, profile), profile, engine, model.family,
-                        sglang_swa_pool(model, profile, windowed) ? &windowed : nullptr);
+                        sglang_swa_pool(model, profile, windowed) ? &windowed : nullptr, headroom);
+        if (last && own_draft_pool) {
+          // The drafter's pool: the target's tokens, a cell of its own layers.
+          int64_t draft_cell = 0;
+          for (const CacheLayer& l : cache_layers(*engine.draft, cache, groups)) draft_cell = add(draft_cell, l.bytes_per_token);
+          q.draft_kv_cache_bytes = mul(q.kv_cache_tokens, draft_cell);
+        }
         break;
       }
     }

@@ -43,6 +43,12 @@ struct EnginePlan {
   int64_t rope_tables_bytes = 0;         // of weights_bytes: the RoPE cos/sin tables
   int64_t mxfp4_padding_bytes = 0;       // of weights_bytes: mxfp4 experts padded for the Marlin kernel
   int64_t swa_pool_tokens = 0;           // SGLang's hybrid sliding-window pool: its tokens (0: no such pool)
+  // SGLang with a drafter whose pool is its own (profile speculative, not draft_pool_shared): the
+  // drafter's weights and its pool of the target's tokens, both outside the KV budget; and the
+  // tokens the target's pool gets beyond the profiled ones (token_headroom).
+  int64_t draft_weights_bytes = 0;
+  int64_t draft_kv_cache_bytes = 0;
+  int64_t speculative_headroom_tokens = 0;
   std::optional<int64_t> activation_peak_bytes;  // profiled forward pass (vLLM); nullopt: SGLang
   int64_t cuda_graph_bytes = 0;          // deducted from the budget (0 where the version does not)
   int64_t cuda_graphs = 0;               // the graphs that estimate counts (0 where not deducted)
@@ -116,8 +122,15 @@ struct EngineDefaults {
 };
 // `model`, `pp` and `piecewise_off` (SGLang --disable-piecewise-cuda-graph) decide SGLang's piecewise
 // CUDA-graph reserve (none without a model).
+// `speculative_method` (SGLang): a drafter's reserve and its default max_running_requests.
 EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus = 1,
-                               const Model* model = nullptr, int64_t pp = 1, bool piecewise_off = false);
+                               const Model* model = nullptr, int64_t pp = 1, bool piecewise_off = false,
+                               const std::string& speculative_method = "");
+// SGLang's drafter shape (server_args.py): without speculative_num_steps, steps, topk and draft
+// tokens take the profile's automatic choice for the model's family and the method; topk unset is
+// 1; with topk 1 the draft tokens are steps + 1 (a chain; SGLang overrides a given value). Throws
+// kvplan::Error for topk > 1 without the draft tokens. No-op without a method or outside SGLang.
+void resolve_speculative_shape(EngineSettings& engine, const Model& target);
 // SGLang's piecewise CUDA-graph capture sizes up to `max_tokens` (the reserve's runs).
 int64_t piecewise_graph_sizes(const EngineProfile::Reserve& r, int64_t max_tokens);
 

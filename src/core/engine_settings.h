@@ -199,6 +199,31 @@ struct EngineProfile {
     std::vector<std::string> piecewise_off_families;
   };
   std::optional<Reserve> reserve;
+  // SGLang with a drafter (--speculative-algorithm): its version's rules (python/sglang/srt/
+  // server_args.py, model_runner.py; docs/engines.md "SGLang with a drafter"). Absent (vLLM): the
+  // drafter's layers join the pool and its weights the budget.
+  struct Speculative {
+    // Added to the default mem_fraction_static's reserve, after its floor: EAGLE-family drafts
+    // (eagle, eagle3, mtp) and STANDALONE draft models (draft_model); ngram none.
+    double eagle_reserve_mib = 0;
+    double standalone_reserve_mib = 0;
+    int64_t max_running_requests = 0;  // the default max_running_requests with a drafter (0: the profile's)
+    // The target's pool gets R x (steps x topk + draft tokens) + 100 tokens beyond the profiled
+    // ones (R = max_running_requests), which the drafter's pool holds too.
+    bool token_headroom = false;
+    // Shared: the drafter's weights are loaded before the pool is profiled and its layers widen the
+    // target's cell by L_draft / L_target; else the drafter's weights and its own pool (the target's
+    // tokens, its layers) come out of the memory left beyond mem_fraction_static.
+    bool draft_pool_shared = false;
+    // (steps, topk, draft tokens) when speculative_num_steps is not given: the first rule whose
+    // families (HF model_type; empty: any) and methods (empty: any) match.
+    struct Auto {
+      std::vector<std::string> families, methods;
+      int64_t steps = 0, topk = 0, draft_tokens = 0;
+    };
+    std::vector<Auto> auto_params;
+  };
+  std::optional<Speculative> speculative;
   // --kv-cache-dtype spellings: name -> dtype (nullopt = auto: the model's activation dtype)
   std::vector<std::pair<std::string, std::optional<DType>>> kv_cache_dtypes;
   // Of those names, the ones that also lay MLA latents out in DeepSeek's FP8 sparse format
@@ -245,7 +270,9 @@ struct EngineSettings {
   // --speculative-config: the drafter's layers share the KV pool and its weights the GPU (the last
   // pipeline stage). ngram drafts without layers.
   std::string speculative_method;                // "" = none; draft_model, eagle, eagle3, mtp, ngram
-  int64_t num_speculative_tokens = 0;
+  int64_t num_speculative_tokens = 0;            // SGLang: speculative_num_steps (0: the profile's choice)
+  int64_t speculative_eagle_topk = 0;            // SGLang: drafts per step (0: 1, or the profile's choice)
+  int64_t speculative_num_draft_tokens = 0;      // SGLang: tokens verified per step (0: steps + 1, or the profile's)
   std::shared_ptr<const Model> draft;            // the drafter's layers and weights (none for ngram)
   // The workload's acceptance (--acceptance-rate / --acceptance-length): with it, decode is timed
   // as speculative steps (core/speculative.h); without it, as plain decode steps.

@@ -23,10 +23,48 @@ const std::pair<const char*, const char*> kSglangNames[] = {
     {"dtype", "dtype"},
     {"enable_prefix_caching", "disable_radix_cache"},  // SGLang's is the negation
     {"max_mamba_cache_size", "max_mamba_cache_size"},   // SGLang only (kSglangOnly)
-    {"disable_piecewise_cuda_graph", "disable_piecewise_cuda_graph"}};
+    {"disable_piecewise_cuda_graph", "disable_piecewise_cuda_graph"},
+    {"speculative_algorithm", "speculative_algorithm"},
+    {"speculative_draft_model_path", "speculative_draft_model_path"},
+    {"speculative_num_steps", "speculative_num_steps"},
+    {"speculative_eagle_topk", "speculative_eagle_topk"},
+    {"speculative_num_draft_tokens", "speculative_num_draft_tokens"}};
 
 // Modelled keys only SGLang has: a vLLM file does not take them.
-const char* const kSglangOnly[] = {"max_mamba_cache_size", "disable_piecewise_cuda_graph"};
+const char* const kSglangOnly[] = {"max_mamba_cache_size", "disable_piecewise_cuda_graph", "speculative_algorithm",
+                                   "speculative_draft_model_path", "speculative_num_steps", "speculative_eagle_topk",
+                                   "speculative_num_draft_tokens"};
+
+// SGLang's speculative keys fill one SpeculativeConfig (sglang_speculative() finishes it).
+SpeculativeConfig& sglang_speculative(DeployFile& d, const SourcePos& pos) {
+  if (!d.speculative) {
+    d.speculative.emplace();
+    d.speculative_pos = pos;
+    d.speculative_model_key = "speculative_draft_model_path";
+  }
+  return *d.speculative;
+}
+
+// SGLang's --speculative-algorithm as kvplan's method (server_args.py: NEXTN is EAGLE with the
+// model's own MTP modules; EAGLE without a draft path drafts with them too).
+void finish_sglang_speculative(DeployFile& d, const std::string& algorithm, const SourcePos& algorithm_pos) {
+  if (!d.speculative) return;
+  if (algorithm.empty())
+    throw Error("SGLang's speculative keys need speculative_algorithm (EAGLE, EAGLE3, NEXTN, STANDALONE or NGRAM)",
+                d.speculative_pos);
+  SpeculativeConfig& x = *d.speculative;
+  if (algorithm == "EAGLE") x.method = x.model.empty() ? "mtp" : "eagle";
+  else if (algorithm == "NEXTN") x.method = "mtp";
+  else if (algorithm == "EAGLE3") x.method = "eagle3";
+  else if (algorithm == "STANDALONE") x.method = "draft_model";
+  else if (algorithm == "NGRAM") x.method = "ngram";
+  else
+    throw Error("speculative_algorithm '" + algorithm + "' is not SGLang's (EAGLE, EAGLE3, NEXTN, STANDALONE, NGRAM)" +
+                    did_you_mean(algorithm, {"EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM"}),
+                algorithm_pos);
+  if (x.method == "draft_model" && x.model.empty())
+    throw Error("speculative_algorithm STANDALONE needs speculative_draft_model_path (the draft model)", algorithm_pos);
+}
 
 const char* sglang_name(const std::string& key) {
   for (const auto& [v, s] : kSglangNames)
@@ -219,6 +257,32 @@ const KeySpec kKeys[] = {
        c.finish();
        d.speculative = x;
        d.speculative_pos = f.pos(k);
+     }},
+    {"engine", "speculative_algorithm", "string", "", false,
+     "SGLang --speculative-algorithm: EAGLE (with speculative_draft_model_path an EAGLE head, else the model's own "
+     "MTP modules), NEXTN (the MTP modules), EAGLE3, STANDALONE (a draft model) or NGRAM; sized by the version's "
+     "rules (docs/engines.md \"SGLang with a drafter\")",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       sglang_speculative(d, f.pos(k));
+       d.speculative_pos = f.pos(k);
+       d.sglang_algorithm = f.string(k);
+       d.sglang_algorithm_pos = f.pos(k);
+     }},
+    {"engine", "speculative_draft_model_path", "string", "", false,
+     "SGLang: the drafter (bundled id, kvplan YAML, config.json or folder, relative to this file)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { sglang_speculative(d, f.pos(k)).model = f.string(k); }},
+    {"engine", "speculative_num_steps", "integer", "the version's choice by model", false,
+     "SGLang: draft steps per target step (num_speculative_tokens for timing)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       sglang_speculative(d, f.pos(k)).num_speculative_tokens = positive(f, k);
+     }},
+    {"engine", "speculative_eagle_topk", "integer", "the version's choice, else 1", false,
+     "SGLang: drafts kept per step (a tree above 1)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) { sglang_speculative(d, f.pos(k)).eagle_topk = positive(f, k); }},
+    {"engine", "speculative_num_draft_tokens", "integer", "steps + 1 with topk 1", false,
+     "SGLang: tokens verified per step; with the steps and topk it sizes the pool's headroom in versions that keep one",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       sglang_speculative(d, f.pos(k)).num_draft_tokens = positive(f, k);
      }},
     {"engine", "enforce_eager", "true/false", "false", false,
      "--enforce-eager (SGLang disable_cuda_graph): no CUDA graphs, so no graph memory and eager decode steps",
@@ -482,6 +546,7 @@ void read_engine(YamlFields& f, DeployFile& d) {
     }
   }
   d.engine_arguments = f.unused();
+  if (engine == "sglang") finish_sglang_speculative(d, d.sglang_algorithm, d.sglang_algorithm_pos);
 }
 
 // A modelled key in the other engine's spelling (SGLang's mem_fraction_static under vLLM): the

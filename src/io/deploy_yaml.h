@@ -26,8 +26,12 @@ struct DeployFile {
   SourcePos engine_pos;
   bool engine_version_pinned = false;
   SourcePos kv_cache_dtype_pos;
-  std::optional<SpeculativeConfig> speculative;  // engine.speculative_config (vLLM's keys)
-  SourcePos speculative_pos;  // where engine.kv_cache_dtype is (its values are the engine version's)
+  // engine.speculative_config (vLLM's keys), or SGLang's speculative_algorithm and its keys
+  std::optional<SpeculativeConfig> speculative;
+  SourcePos speculative_pos;
+  std::string speculative_model_key = "speculative_config.model";  // the draft's key, for messages
+  std::string sglang_algorithm;  // SGLang's speculative_algorithm as written
+  SourcePos sglang_algorithm_pos;
   // engine arguments kvplan does not model, as written: the engine profile says whether the
   // engine version has them (a note) or not (an error).
   std::vector<std::pair<std::string, SourcePos>> engine_arguments;

@@ -112,6 +112,38 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.non_torch_bytes_tensor_parallel = at_least(f, "non_torch_bytes_tensor_parallel", p.non_torch_bytes, 0);
   p.non_torch_bytes_pipeline = at_least(f, "non_torch_bytes_pipeline", p.non_torch_bytes, 0);
   p.multimodal_reserve_bytes = at_least(f, "multimodal_reserve_bytes", 0, 0);
+  if (f.has("speculative")) {
+    if (p.kind != EngineKind::sglang) throw Error("'speculative' is SGLang's drafter rules: engine sglang only", f.pos("speculative"));
+    YamlFields r(f.node("speculative"), source, "speculative");
+    EngineProfile::Speculative x;
+    x.eagle_reserve_mib = within(r, "eagle_reserve_mib", 0, 0, 1 << 20);
+    x.standalone_reserve_mib = within(r, "standalone_reserve_mib", 0, 0, 1 << 20);
+    x.max_running_requests = at_least(r, "max_running_requests", 0, 0);
+    x.token_headroom = r.boolean("token_headroom", false);
+    x.draft_pool_shared = r.boolean("draft_pool_shared", false);
+    if (r.has("auto")) {
+      const YAML::Node rules = r.node("auto");
+      if (!rules.IsSequence()) throw Error("'auto' must be a list of {families, methods, steps, topk, draft_tokens}", pos_of(rules, source));
+      for (const auto& rule : rules) {
+        YamlFields a(rule, source, "auto rule");
+        EngineProfile::Speculative::Auto z;
+        z.families = a.strings("families");
+        z.methods = a.strings("methods");
+        for (const std::string& method : z.methods) try {
+            draft_kind(method);  // throws for an unknown method, with "did you mean"
+          } catch (const Error& e) {
+            throw Error(std::string("speculative 'auto' methods: ") + e.what(), a.pos("methods"));
+          }
+        z.steps = at_least(a, "steps", 1, 1);
+        z.topk = at_least(a, "topk", 1, 1);
+        z.draft_tokens = at_least(a, "draft_tokens", z.steps + 1, 1);
+        a.finish();
+        x.auto_params.push_back(z);
+      }
+    }
+    r.finish();
+    p.speculative = x;
+  }
   if (f.has("runner_v2")) {
     YamlFields r(f.node("runner_v2"), source, "runner_v2");
     p.runner_v2_families = r.strings("families");

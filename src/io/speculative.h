@@ -11,7 +11,9 @@ namespace kvplan {
 struct SpeculativeConfig {
   std::string method;  // draft_model, eagle, eagle3, mtp, ngram ("" with a model: draft_model)
   std::string model;   // the draft's bundled id, kvplan YAML, config.json or model folder
-  int64_t num_speculative_tokens = 0;
+  int64_t num_speculative_tokens = 0;  // SGLang's speculative_num_steps (0 there: the engine's choice)
+  int64_t eagle_topk = 0;              // SGLang's speculative_eagle_topk (0: the engine's choice)
+  int64_t num_draft_tokens = 0;        // SGLang's speculative_num_draft_tokens (0: the engine's choice)
   std::vector<std::string> unmodelled_keys;  // vLLM's other keys given: a note each
 };
 

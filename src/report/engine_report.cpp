@@ -43,6 +43,9 @@ Json engine_to_json(const std::optional<EnginePlan>& plan) {
   j["num_gpu_blocks"] = or_null(on, p.num_gpu_blocks);
   j["kv_cache_tokens"] = or_null(on, p.kv_cache_tokens);
   j["swa_pool_tokens"] = or_null(on && p.swa_pool_tokens > 0, p.swa_pool_tokens);
+  j["draft_weights_bytes"] = or_null(on && p.draft_kv_cache_bytes > 0, p.draft_weights_bytes);
+  j["draft_kv_cache_bytes"] = or_null(on && p.draft_kv_cache_bytes > 0, p.draft_kv_cache_bytes);
+  j["speculative_headroom_tokens"] = or_null(on && p.speculative_headroom_tokens > 0, p.speculative_headroom_tokens);
   j["max_model_len"] = or_null(on, p.max_model_len);
   j["max_num_seqs"] = or_null(on, p.max_num_seqs);
   j["max_num_batched_tokens"] = or_null(on, p.max_num_batched_tokens);
@@ -85,6 +88,12 @@ std::string render_engine(const EnginePlan& p) {
   out += fmt::format("             {} blocks, KV cache size {} tokens; max concurrency {:.2f}x at {} tokens per request\n",
                      group_digits(p.num_gpu_blocks), group_digits(p.kv_cache_tokens), p.max_concurrency,
                      group_digits(p.max_model_len));
+  if (p.speculative_headroom_tokens > 0)
+    out += fmt::format("             of which {} tokens of headroom for the drafter's steps\n",
+                       group_digits(p.speculative_headroom_tokens));
+  if (p.draft_kv_cache_bytes > 0)
+    out += fmt::format("             drafter beyond mem_fraction_static: weights {}, its own KV pool {} ({} tokens)\n",
+                       gib2(p.draft_weights_bytes), gib2(p.draft_kv_cache_bytes), group_digits(p.kv_cache_tokens));
   if (!p.starts) out += "             DOES NOT START: " + p.failure + "\n";
   return out;
 }
