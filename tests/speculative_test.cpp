@@ -399,6 +399,31 @@ TEST_CASE("SGLang with a drafter: its reserve, max_running_requests, headroom an
   CHECK(p18.weights_bytes == 16094076928 + 436224000);
   CHECK(p18.draft_kv_cache_bytes == 0);
   CHECK(p18.speculative_headroom_tokens == 0);
+  // A STANDALONE draft model (Llama-3.1-8B drafting for itself, 3 steps) at mem_fraction_static 0.9:
+  // SGLang keeps (85,029,158,912 - 408,021,893 non-torch) x 0.1 = 8,462,113,702 B beyond the static
+  // budget (requested floor(84,621,137,019 x 0.9) = 76,159,023,317 B), below the draft's
+  // 16,060,522,496 B of weights alone: it does not start.
+  MemoryOptions standalone = kvplan::test::bf16_options(m);
+  standalone.engine.profile = v05;
+  standalone.engine.speculative_method = "draft_model";
+  standalone.engine.num_speculative_tokens = 3;
+  standalone.engine.draft = speculative_drafter(m, "draft_model", m);
+  resolve_speculative_shape(standalone.engine, m);
+  standalone.gpu_memory_utilization = 0.9;
+  const EnginePlan tight = plan_engine(m, h100, standalone, 8192);
+  CHECK(tight.requested_bytes == 76159023317);
+  CHECK(tight.draft_weights_bytes == 16060522496);
+  CHECK_FALSE(tight.starts);
+  CHECK_THAT(tight.failure, Catch::Matchers::Contains("beyond mem_fraction_static"));
+  // At 0.4: requested floor(84,621,137,019 x 0.4) = 33,848,454,807 B, less the target's
+  // 16,094,076,928 = 17,754,377,879 B / 131,072 = 135,455 tokens + 436 = 135,891; the draft's pool
+  // 135,891 x 131,072 = 17,811,505,152 B + its weights = 33,872,027,648 B, within the 50,772,682,212
+  // B beyond the static budget.
+  standalone.gpu_memory_utilization = 0.4;
+  const EnginePlan roomy = plan_engine(m, h100, standalone, 8192);
+  CHECK(roomy.kv_cache_tokens == 135891);
+  CHECK(roomy.draft_kv_cache_bytes == 17811505152);
+  CHECK(roomy.starts);
   // A tree (topk > 1) needs its draft tokens.
   CHECK_THROWS_WITH(drafted(v05, 3, 4, 0), Catch::Matchers::Contains("speculative_num_draft_tokens"));
 }

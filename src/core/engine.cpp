@@ -940,6 +940,15 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
           int64_t draft_cell = 0;
           for (const CacheLayer& l : cache_layers(*engine.draft, cache, groups)) draft_cell = add(draft_cell, l.bytes_per_token);
           q.draft_kv_cache_bytes = mul(q.kv_cache_tokens, draft_cell);
+          // Both come out of the memory beyond mem_fraction_static: the drafter does not load
+          // where they do not fit (its CUDA graphs and activations, not modelled, need more).
+          const int64_t beyond = q.cuda_total_bytes - q.non_torch_bytes - q.requested_bytes;
+          if (add(q.draft_weights_bytes, q.draft_kv_cache_bytes) > beyond) {
+            q.starts = false;
+            q.failure = "CUDA out of memory: the drafter's " + gib(q.draft_weights_bytes) + " GiB of weights and " +
+                        gib(q.draft_kv_cache_bytes) + " GiB of KV pool exceed the " + gib(beyond) +
+                        " GiB beyond mem_fraction_static; lower --mem-fraction-static";
+          }
         }
         break;
       }
