@@ -121,6 +121,16 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--speculative-config", q.speculative_config,
                   "vLLM's speculative decoding JSON: {\"method\": draft_model|eagle|eagle3|mtp|ngram, \"model\": "
                   "the draft, \"num_speculative_tokens\": N}; the draft's weights and KV share the GPU");
+  app->add_option("--speculative-algorithm", q.speculative_algorithm,
+                  "SGLang's speculative decoding (--engine sglang): EAGLE, EAGLE3, NEXTN, STANDALONE or NGRAM, with "
+                  "--speculative-draft-model-path, --speculative-num-steps, --speculative-eagle-topk and "
+                  "--speculative-num-draft-tokens (docs/engines.md \"SGLang with a drafter\")");
+  app->add_option("--speculative-draft-model-path", q.speculative_draft_model_path,
+                  "SGLang: the drafter (bundled id, kvplan YAML, config.json or model folder)");
+  app->add_option("--speculative-num-steps", q.speculative_num_steps, "SGLang: draft steps per target step (default: the version's choice)");
+  app->add_option("--speculative-eagle-topk", q.speculative_eagle_topk, "SGLang: drafts kept per step (default: the version's choice, else 1)");
+  app->add_option("--speculative-num-draft-tokens", q.speculative_num_draft_tokens,
+                  "SGLang: tokens verified per step (steps + 1 with topk 1)");
   app->add_option("--acceptance-rate", q.acceptance_rate,
                   "Speculative decoding: accepted / proposed draft tokens, as vLLM reports it, in [0, 1]; a step "
                   "yields 1 + k x F tokens (needs --speculative-config)");
@@ -210,6 +220,37 @@ Workload workload_of(const QueryOptions& q, bool prompt_in_context) {
 }
 
 namespace {
+// The drafter the flags describe: vLLM's --speculative-config, or SGLang's --speculative-algorithm
+// and its arguments (SGLang's only, so under --engine sglang); nullopt for none.
+std::optional<SpeculativeConfig> speculative_of(const QueryOptions& q) {
+  const bool sglang = !q.speculative_algorithm.empty();
+  const char* sglang_arg = !q.speculative_draft_model_path.empty() ? "--speculative-draft-model-path"
+                           : !q.speculative_num_steps.empty()      ? "--speculative-num-steps"
+                           : !q.speculative_eagle_topk.empty()     ? "--speculative-eagle-topk"
+                           : !q.speculative_num_draft_tokens.empty() ? "--speculative-num-draft-tokens"
+                                                                     : nullptr;
+  if (!sglang && sglang_arg)
+    throw Error(std::string(sglang_arg) + " is one of SGLang's speculative arguments: it needs --speculative-algorithm");
+  if (!sglang) {
+    if (q.speculative_config.empty()) return std::nullopt;
+    return parse_speculative_config(q.speculative_config);
+  }
+  if (!q.speculative_config.empty())
+    throw Error("--speculative-config (vLLM's) and --speculative-algorithm (SGLang's) describe one drafter two ways: "
+                "give one");
+  if (q.engine.rfind("sglang", 0) != 0)
+    throw Error("--speculative-algorithm is SGLang's: it needs --engine sglang (vLLM's is --speculative-config)");
+  const auto count = [](const std::string& v, const char* flag) -> int64_t { return v.empty() ? 0 : parse_count(v, flag); };
+  try {
+    return sglang_speculative_config(q.speculative_algorithm, q.speculative_draft_model_path,
+                                     count(q.speculative_num_steps, "--speculative-num-steps"),
+                                     count(q.speculative_eagle_topk, "--speculative-eagle-topk"),
+                                     count(q.speculative_num_draft_tokens, "--speculative-num-draft-tokens"));
+  } catch (const Error& e) {
+    throw Error(std::string("--speculative-algorithm: ") + e.what());
+  }
+}
+
 // --acceptance-rate or --acceptance-length (not both), checked against --speculative-config.
 std::optional<Acceptance> acceptance_of(const QueryOptions& q) {
   const bool rate = !q.acceptance_rate.empty(), length = !q.acceptance_length.empty();
@@ -217,13 +258,15 @@ std::optional<Acceptance> acceptance_of(const QueryOptions& q) {
   if (rate && length)
     throw Error("--acceptance-rate and --acceptance-length say the same thing two ways: give one (length = 1 + k x rate)");
   const char* flag = rate ? "--acceptance-rate" : "--acceptance-length";
-  if (q.speculative_config.empty())
+  const std::optional<SpeculativeConfig> c = speculative_of(q);
+  if (!c)
     throw Error(std::string(flag) + " describes speculative decoding: it needs --speculative-config (method and "
                 "num_speculative_tokens)");
-  const SpeculativeConfig c = parse_speculative_config(q.speculative_config);
   EngineSettings e;
-  e.speculative_method = c.method;
-  e.num_speculative_tokens = c.num_speculative_tokens;
+  e.speculative_method = c->method;
+  // SGLang's steps may be left to the engine: the length's upper bound is checked once they are
+  // resolved (estimate, check).
+  e.num_speculative_tokens = c->num_speculative_tokens > 0 ? c->num_speculative_tokens : int64_t{1} << 20;
   const std::string& text = rate ? q.acceptance_rate : q.acceptance_length;
   e.acceptance = Acceptance{rate ? AcceptanceKind::rate : AcceptanceKind::length, parse_real(text, flag)};
   try {
@@ -307,17 +350,18 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   if (engine.max_model_len) max_model_len = *engine.max_model_len;
   else if (!q.context.empty() && q.context.find_first_of(".,:") == std::string::npos)
     max_model_len = parse_count(q.context, "--context");
-  if (!q.speculative_config.empty()) {
-    const SpeculativeConfig c = parse_speculative_config(q.speculative_config);
+  if (const std::optional<SpeculativeConfig> c = speculative_of(q)) {
     // One note per key and process (a sweep builds its options per point).
     static std::set<std::string> noted;
-    for (const std::string& key : c.unmodelled_keys)
+    for (const std::string& key : c->unmodelled_keys)
       if (noted.insert(key).second)
         fmt::print(stderr, "kvplan: note: --speculative-config key '{}' is vLLM's; kvplan does not model it, and it "
                    "does not change the numbers\n", key);
-    engine.speculative_method = c.method;
-    engine.num_speculative_tokens = c.num_speculative_tokens;
-    engine.draft = drafter_of(c, model, registry);
+    engine.speculative_method = c->method;
+    engine.num_speculative_tokens = c->num_speculative_tokens;
+    engine.speculative_eagle_topk = c->eagle_topk;
+    engine.speculative_num_draft_tokens = c->num_draft_tokens;
+    engine.draft = drafter_of(*c, model, registry);
     resolve_speculative_shape(engine, model);
   }
   const EngineDefaults defaults =

@@ -59,6 +59,9 @@ struct QueryOptions {
   std::string node;                    // a node preset (presets/nodes/)
   std::string nodes;                   // nodes the layout fills (checks tp x pp x dp)
   std::string speculative_config;      // vLLM's JSON
+  std::string speculative_algorithm;   // SGLang's --speculative-algorithm and its arguments
+  std::string speculative_draft_model_path;
+  std::string speculative_num_steps, speculative_eagle_topk, speculative_num_draft_tokens;
   std::string acceptance_rate;         // speculative decoding: accepted / proposed draft tokens
   std::string acceptance_length;       // or tokens per target step (1 + accepted / drafts)
   // The ideal engine's cache: allocation, sharing (core/kv_sharing.h).

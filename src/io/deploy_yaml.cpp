@@ -45,25 +45,18 @@ SpeculativeConfig& sglang_speculative(DeployFile& d, const SourcePos& pos) {
   return *d.speculative;
 }
 
-// SGLang's --speculative-algorithm as kvplan's method (server_args.py: NEXTN is EAGLE with the
-// model's own MTP modules; EAGLE without a draft path drafts with them too).
+// SGLang's speculative keys, read, as kvplan's method (sglang_speculative_config).
 void finish_sglang_speculative(DeployFile& d, const std::string& algorithm, const SourcePos& algorithm_pos) {
   if (!d.speculative) return;
   if (algorithm.empty())
     throw Error("SGLang's speculative keys need speculative_algorithm (EAGLE, EAGLE3, NEXTN, STANDALONE or NGRAM)",
                 d.speculative_pos);
-  SpeculativeConfig& x = *d.speculative;
-  if (algorithm == "EAGLE") x.method = x.model.empty() ? "mtp" : "eagle";
-  else if (algorithm == "NEXTN") x.method = "mtp";
-  else if (algorithm == "EAGLE3") x.method = "eagle3";
-  else if (algorithm == "STANDALONE") x.method = "draft_model";
-  else if (algorithm == "NGRAM") x.method = "ngram";
-  else
-    throw Error("speculative_algorithm '" + algorithm + "' is not SGLang's (EAGLE, EAGLE3, NEXTN, STANDALONE, NGRAM)" +
-                    did_you_mean(algorithm, {"EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM"}),
-                algorithm_pos);
-  if (x.method == "draft_model" && x.model.empty())
-    throw Error("speculative_algorithm STANDALONE needs speculative_draft_model_path (the draft model)", algorithm_pos);
+  const SpeculativeConfig& x = *d.speculative;
+  try {
+    d.speculative = sglang_speculative_config(algorithm, x.model, x.num_speculative_tokens, x.eagle_topk, x.num_draft_tokens);
+  } catch (const Error& e) {
+    throw Error(e.what(), algorithm_pos);
+  }
 }
 
 const char* sglang_name(const std::string& key) {

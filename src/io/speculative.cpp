@@ -75,4 +75,24 @@ SpeculativeConfig parse_speculative_config(const std::string& text) {
   return c;
 }
 
+SpeculativeConfig sglang_speculative_config(const std::string& algorithm, const std::string& draft_path, int64_t steps,
+                                            int64_t topk, int64_t draft_tokens) {
+  SpeculativeConfig x;
+  x.model = draft_path;
+  x.num_speculative_tokens = steps;
+  x.eagle_topk = topk;
+  x.num_draft_tokens = draft_tokens;
+  if (algorithm == "EAGLE") x.method = draft_path.empty() ? "mtp" : "eagle";
+  else if (algorithm == "NEXTN") x.method = "mtp";
+  else if (algorithm == "EAGLE3") x.method = "eagle3";
+  else if (algorithm == "STANDALONE") x.method = "draft_model";
+  else if (algorithm == "NGRAM") x.method = "ngram";
+  else
+    throw Error("speculative_algorithm '" + algorithm + "' is not SGLang's (EAGLE, EAGLE3, NEXTN, STANDALONE, NGRAM)" +
+                did_you_mean(algorithm, {"EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM"}));
+  if (x.method == "draft_model" && draft_path.empty())
+    throw Error("speculative_algorithm STANDALONE needs speculative_draft_model_path (the draft model)");
+  return x;
+}
+
 }  // namespace kvplan

@@ -27,4 +27,12 @@ bool unmodelled_speculative_key(const std::string& key);
 // A model's own MTP method (deepseek_mtp, ...) reads as mtp.
 SpeculativeConfig parse_speculative_config(const std::string& json_text);
 
+// SGLang's --speculative-algorithm and its arguments as kvplan's method (server_args.py): EAGLE
+// with a draft path is eagle, EAGLE without one and NEXTN draft with the model's own MTP modules
+// (mtp), EAGLE3 is eagle3, STANDALONE draft_model (its path required), NGRAM ngram. Counts of 0
+// are unset (the engine's choice: resolve_speculative_shape). Throws kvplan::Error, naming no flag,
+// for another algorithm (with "did you mean") or STANDALONE without a path.
+SpeculativeConfig sglang_speculative_config(const std::string& algorithm, const std::string& draft_path, int64_t steps,
+                                            int64_t topk, int64_t draft_tokens);
+
 }  // namespace kvplan
