@@ -119,7 +119,9 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
     if (spec.workload.acceptance && !d.speculative) {
       const std::string key = spec.workload.acceptance->kind == AcceptanceKind::rate ? "workload.acceptance_rate"
                                                                                      : "workload.acceptance_length";
-      throw Error(key + " describes speculative decoding: it needs engine.speculative_config", spec.pos(key));
+      throw Error(key + " describes speculative decoding: it needs " +
+                      (profile.kind == EngineKind::sglang ? "engine.speculative_algorithm" : "engine.speculative_config"),
+                  spec.pos(key));
     }
     out.result = at(SourcePos{path, 0, 0}, [&] { return check_deployment(model, gpu, spec); });
   } catch (const Error& e) {
