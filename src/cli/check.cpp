@@ -105,10 +105,7 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
     if (d.speculative) {
       SpeculativeConfig c = *d.speculative;
       if (!c.model.empty()) c.model = relative_to_file(c.model, path);
-      spec.engine.settings.speculative_method = c.method;
-      spec.engine.settings.num_speculative_tokens = c.num_speculative_tokens;
-      spec.engine.settings.speculative_eagle_topk = c.eagle_topk;
-      spec.engine.settings.speculative_num_draft_tokens = c.num_draft_tokens;
+      set_speculative(spec.engine.settings, c);
       spec.engine.settings.draft = at_reference(d.speculative_pos, d.speculative_model_key, d.speculative->model,
                                                 [&] { return drafter_of(c, model, registry); });
       at(d.speculative_pos, [&] {

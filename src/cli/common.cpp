@@ -357,10 +357,7 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
       if (noted.insert(key).second)
         fmt::print(stderr, "kvplan: note: --speculative-config key '{}' is vLLM's; kvplan does not model it, and it "
                    "does not change the numbers\n", key);
-    engine.speculative_method = c->method;
-    engine.num_speculative_tokens = c->num_speculative_tokens;
-    engine.speculative_eagle_topk = c->eagle_topk;
-    engine.speculative_num_draft_tokens = c->num_draft_tokens;
+    set_speculative(engine, *c);
     engine.draft = drafter_of(*c, model, registry);
     resolve_speculative_shape(engine, model);
   }
@@ -463,6 +460,13 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   }
   o.engine = engine;
   return o;
+}
+
+void set_speculative(EngineSettings& engine, const SpeculativeConfig& c) {
+  engine.speculative_method = c.method;
+  engine.num_speculative_tokens = c.num_speculative_tokens;
+  engine.speculative_eagle_topk = c.eagle_topk;
+  engine.speculative_num_draft_tokens = c.num_draft_tokens;
 }
 
 std::shared_ptr<const Model> drafter_of(const SpeculativeConfig& c, const Model& target, const Registry& registry) {

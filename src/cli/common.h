@@ -107,6 +107,9 @@ Gpu gpu_of(const QueryOptions& q, Gpu gpu);
 // as given); an EAGLE or MTP model that cannot be resolved falls back to a head of the target's
 // shape, with a warning on the drafter.
 std::shared_ptr<const Model> drafter_of(const SpeculativeConfig& c, const Model& target, const Registry& registry);
+// The method and shape a speculative config gives the engine settings (its drafter: drafter_of;
+// the shape SGLang leaves to itself: resolve_speculative_shape).
+void set_speculative(EngineSettings& engine, const SpeculativeConfig& c);
 
 // validate and calibrate run the CUDA kernels, which live in a second executable, kvplan-gpu,
 // installed beside kvplan (so that kvplan itself starts without the CUDA libraries). In kvplan
