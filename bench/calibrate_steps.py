@@ -5,12 +5,16 @@ The measured step does not depend on the preset, so any preset can be priced aft
 
     bench/calibrate_steps.py KVPLAN OUTDIR PRESET...   (e.g. build/kvplan /tmp/run h200 presets/h200-calibrated.yaml)
     bench/calibrate_steps.py --components KVPLAN OUTDIR PRESET...
+    bench/calibrate_steps.py --prefill KVPLAN OUTDIR PRESET...
 
 OUTDIR may also be a moe_sweep.json of bench/moe_sweep.sh, as FILE or FILE:BINDIR when it timed several builds.
 --components prices each step's components instead: each of the decode model's components against
 the same kernels alone in a CUDA graph (validate's rows; `elementwise` = the small kernels together,
 `kernel_gaps` = the whole graph less the components' graphs).
+--prefill prices the whole prefills of bench/prefill_schedule.sh instead (OUTDIR/prefill-*.json:
+each pass of validate's "prefill N (graph)" rows, one pass of N tokens, as validate predicts it).
 """
+import glob
 import json
 import os
 import subprocess
@@ -63,9 +67,37 @@ def components(kvplan, outdir, presets):
     print("| max abs error (not kernel_gaps) | | | | | | " + " | ".join(f"{100 * max(v):.1f}" for v in errors.values()) + " |")
 
 
+def prefills(kvplan, outdir, presets):
+    names = [os.path.basename(p).removesuffix(".yaml") for p in presets]
+    print("| model | prompt | measured ms | " + " | ".join(f"{n} error %" for n in names) + " |")
+    print("|---|---|---|" + "---|" * len(presets))
+    errors = {n: [] for n in names}
+    for path in sorted(glob.glob(os.path.join(outdir, "prefill-*.json"))):
+        r = json.load(open(path))
+        for t in r["prefill"]:
+            if not t["name"].endswith("(graph)"):
+                continue
+            prompt = int(t["name"].split()[1])
+            measured = t["measured"]["median_s"]
+            cells = []
+            for n, p in zip(names, presets):
+                # As validate predicts a whole prefill: one pass of the prompt, bf16 weights, the kernels only.
+                out = subprocess.run([kvplan, "estimate", "-m", r["model"], "-g", p, "-b", "1", "-c", str(prompt),
+                                      "--prompt", str(prompt), "--max-num-batched-tokens", str(prompt), "--engine", "ideal",
+                                      "--weight-dtype", "bf16", "--format", "json"], check=True, capture_output=True,
+                                     text=True, env=dict(os.environ, KVPLAN_DATA_DIR="")).stdout
+                e = json.loads(out)["prefill"]["time_s"] / measured - 1
+                errors[n].append(abs(e))
+                cells.append(f"{100 * e:+.1f}")
+            print(f"| {r['model']} | {prompt} | {measured * 1e3:.2f} | " + " | ".join(cells) + " |")
+    print("| mean abs error | | | " + " | ".join(f"{100 * sum(v) / len(v):.1f}" for v in errors.values()) + " |")
+
+
 def main():
     if sys.argv[1] == "--components":
         return components(sys.argv[2], sys.argv[3], sys.argv[4:])
+    if sys.argv[1] == "--prefill":
+        return prefills(sys.argv[2], sys.argv[3], sys.argv[4:])
     kvplan, outdir, presets = sys.argv[1], sys.argv[2], sys.argv[3:]
     if ".json" in outdir:
         path, _, binary = outdir.partition(":")

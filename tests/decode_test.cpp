@@ -10,6 +10,7 @@
 
 using namespace kvplan;
 using kvplan::test::gpu;
+using kvplan::test::flat_h100;
 using kvplan::test::model;
 
 namespace {
@@ -36,7 +37,7 @@ bool has_part(const DecodeStep& s, const std::string& name) {
 
 TEST_CASE("Llama-3.1-8B decode step at batch 1, context 4096, bf16", "[decode]") {
   const Model m = model("llama-3.1-8b");
-  const DecodeStep s = decode_step(m, gpu("h100-sxm"), 1, 4096, options(m));
+  const DecodeStep s = decode_step(m, flat_h100(), 1, 4096, options(m));
   // Per layer: q 4096x4096 + k 1024x4096 + v 1024x4096 + o 4096x4096 + gate/up/down 3 x 14336x4096
   // = 218,103,808 matrix params, plus 2 RMSNorms x 4096 = 218,112,000 params; 32 layers x 2 B.
   CHECK(part(s, "weights").bytes == 32LL * 218112000 * 2);  // 13,959,168,000
@@ -73,7 +74,7 @@ TEST_CASE("Llama-3.1-8B decode step at batch 1, context 4096, bf16", "[decode]")
 
 TEST_CASE("the compute-bound batch is where FLOP time passes byte time", "[decode]") {
   const Model m = model("llama-3.1-8b");
-  const DecodeModel dm(m, gpu("h100-sxm"), options(m));
+  const DecodeModel dm(m, flat_h100(), options(m));
   // Context 16: the weights' 15.0 GB take 15.0e9 / 3.015e12 = 4.98 ms; each sequence adds 15.0
   // GFLOP (13.96 linear + 1.05 lm_head) / 742e12 = 20.2 us of compute and its own bytes, 16 x
   // 131,072 B of KV and 5.67 MB of element-wise traffic, 7.8 MB / 3.015e12 = 2.6 us: the flip is
@@ -94,7 +95,7 @@ TEST_CASE("MoE reads the experts a batch is expected to touch", "[decode][moe]")
   CHECK(expected_experts_touched(8, 2, 4) == Approx(8 * (1 - 0.31640625)));  // 0.75^4 = 0.31640625
   CHECK(expected_experts_touched(8, 2, 1000) == Approx(8.0));
   const Model m = model("mixtral-8x7b");
-  const DecodeModel dm(m, gpu("h100-sxm"), options(m));
+  const DecodeModel dm(m, flat_h100(), options(m));
   // Non-expert params per layer: q 16,777,216 + k 4,194,304 + v 4,194,304 + o 16,777,216 + router 8 x 4096
   // + 2 norms x 4096 = 41,984,000; one expert = 3 x 14336 x 4096 = 176,160,768 params.
   CHECK(part(dm.step(1, 1024), "weights").bytes == 32LL * (41984000LL * 2 + 2 * 176160768LL * 2));
@@ -121,7 +122,7 @@ TEST_CASE("under expert parallelism the busiest GPU's experts set the step", "[d
 
 TEST_CASE("DeepSeek-V3: MLA latent cache and 8 of 256 experts", "[decode][mla]") {
   const Model m = model("deepseek-v3");
-  const DecodeModel dm(m, gpu("h100-sxm"), options(m));
+  const DecodeModel dm(m, flat_h100(), options(m));
   const DecodeStep s1 = dm.step(1, 4096), s2 = dm.step(2, 4096);
   // Latent per token and layer: (kv_lora_rank 512 + rope 64) x 2 B = 1152 B; 61 MLA layers.
   CHECK(part(s1, "kv_cache").bytes == 4096LL * 61 * 1152 + 61 * 1152);
@@ -157,7 +158,7 @@ TEST_CASE("MoE routing alignment: one kernel for a small batch of few experts, e
   CHECK(moe_two_kernel_align_layers(ep8, 64) == 32);  // 1024 ids
   // In a decode step: Mixtral-8x7B's element-wise kernels gain one per MoE layer from batch 512.
   const Model m = model("mixtral-8x7b");
-  const DecodeModel dm(m, gpu("h100-sxm"), options(m));
+  const DecodeModel dm(m, flat_h100(), options(m));
   CHECK(part(dm.step(512, 1024), "elementwise").kernels - part(dm.step(511, 1024), "elementwise").kernels == 32);
 }
 
@@ -166,7 +167,7 @@ TEST_CASE("kernels by component: Gemma's extra norms, Qwen3's Q/K norm, the gaps
   // 4 GEMMs, attention + combine, and 7 element-wise kernels: input norm, RoPE, cache write, pre-MLP norm,
   // GeGLU, and the two plain norms after the mixer and the MLP; 42 x 7 + the final norm = 295.
   const Model g = model("gemma-2-9b");
-  const DecodeStep sg = decode_step(g, gpu("h100-sxm"), 1, 1024, options(g));
+  const DecodeStep sg = decode_step(g, flat_h100(), 1, 1024, options(g));
   CHECK(part(sg, "weights").kernels == 42 * 4);
   CHECK(part(sg, "kv_cache").kernels == 42 * 2);
   CHECK(part(sg, "elementwise").kernels == 42 * 7 + 1);
@@ -177,12 +178,12 @@ TEST_CASE("kernels by component: Gemma's extra norms, Qwen3's Q/K norm, the gaps
   // Qwen3-8B (36 layers, per-head Q/K RMSNorm): per layer input norm, Q/K norm, RoPE, cache write,
   // pre-MLP norm, SiLU x up = 6; 36 x 6 + 1 = 217.
   const Model q = model("qwen3-8b");
-  CHECK(part(decode_step(q, gpu("h100-sxm"), 1, 1024, options(q)), "elementwise").kernels == 36 * 6 + 1);
+  CHECK(part(decode_step(q, flat_h100(), 1, 1024, options(q)), "elementwise").kernels == 36 * 6 + 1);
   // kernel_gap_s: the whole step's kernels x the gap, as one more component; the others unchanged.
   const Model m = model("llama-3.1-8b");
-  Gpu gapped = gpu("h100-sxm");
+  Gpu gapped = flat_h100();
   gapped.efficiency.kernel_gap_s = 1e-6;
-  const DecodeStep s0 = decode_step(m, gpu("h100-sxm"), 1, 4096, options(m));
+  const DecodeStep s0 = decode_step(m, flat_h100(), 1, 4096, options(m));
   const DecodeStep s = decode_step(m, gapped, 1, 4096, options(m));
   CHECK(part(s, "kernel_gaps").time_s == Approx(355 * 1e-6));
   CHECK(part(s, "kernel_gaps").kernels == 0);  // counted in their own components
@@ -193,17 +194,17 @@ TEST_CASE("kernels by component: Gemma's extra norms, Qwen3's Q/K norm, the gaps
 
 TEST_CASE("sliding layers read only their window", "[decode][sliding]") {
   const Model g = model("gemma-2-9b");
-  const DecodeModel dg(g, gpu("h100-sxm"), options(g));
+  const DecodeModel dg(g, flat_h100(), options(g));
   // 8 KV heads x (256 + 256) x 2 B = 8192 B per token and layer; 21 local (window 4096) + 21 global.
   CHECK(part(dg.step(1, 8192), "kv_cache").bytes == 21LL * 4096 * 8192 + 21LL * 8192 * 8192 + 42 * 8192);
   // Per key and layer 16 heads x 2 x 512 = 16,384 FLOPs over 21 x 4096 + 21 x 8192 keys.
   CHECK(part(dg.step(1, 8192), "kv_cache").flops == Approx(16384.0 * (21 * 4096 + 21 * 8192)));
   const Model o = model("gpt-oss-20b");
-  const DecodeModel doss(o, gpu("h100-sxm"), options(o));
+  const DecodeModel doss(o, flat_h100(), options(o));
   // 8 KV heads x (64 + 64) x 2 B = 2048 B; 12 layers keep 128 tokens, 12 keep all 100,000.
   CHECK(part(doss.step(1, 100000), "kv_cache").bytes == 2048LL * (12 * 128 + 12 * 100000) + 24 * 2048);
   const Model mi = model("mistral-7b-v0.1");
-  const DecodeModel dmi(mi, gpu("h100-sxm"), options(mi));
+  const DecodeModel dmi(mi, flat_h100(), options(mi));
   // Window 4096 on every layer: the step at 32K costs what it costs at 4K.
   CHECK(dmi.step(1, 32768).bytes == dmi.step(1, 4096).bytes);
   CHECK(dmi.step(1, 32768).time_s == Approx(dmi.step(1, 4096).time_s));
@@ -211,7 +212,7 @@ TEST_CASE("sliding layers read only their window", "[decode][sliding]") {
 
 TEST_CASE("pure SSM: constant state read and written, no KV", "[decode][ssm]") {
   const Model m = model("mamba2-2.7b");
-  const DecodeModel dm(m, gpu("h100-sxm"), options(m));
+  const DecodeModel dm(m, flat_h100(), options(m));
   // Per layer: conv (5120 + 2 x 1 x 128) x 3 + ssm 80 x 64 x 128 = 16,128 + 655,360 elements x 2 B;
   // 64 layers; read and written once per sequence.
   const DecodeStep s = dm.step(8, 1000);
@@ -227,7 +228,7 @@ TEST_CASE("pure SSM: constant state read and written, no KV", "[decode][ssm]") {
 
 TEST_CASE("hybrids: Jamba and Zamba2", "[decode][hybrid]") {
   const Model j = model("jamba-v0.1");
-  const DecodeModel dj(j, gpu("h100-sxm"), options(j));
+  const DecodeModel dj(j, flat_h100(), options(j));
   const DecodeStep s = dj.step(1, 8192);
   // 4 attention layers x 8 KV heads x 256 x 2 B = 4096 B per token and layer.
   CHECK(part(s, "kv_cache").bytes == 4LL * 8192 * 4096 + 4 * 4096);
@@ -255,7 +256,7 @@ TEST_CASE("hybrids: Jamba and Zamba2", "[decode][hybrid]") {
 
 TEST_CASE("tensor parallel adds ring all-reduces", "[decode][tp]") {
   const Model m = model("llama-3.1-70b");
-  const Gpu h100 = gpu("h100-sxm");
+  const Gpu h100 = flat_h100();
   const DecodeStep s = decode_step(m, h100, 1, 4096, options(m, DType::bf16, 4));
   // 80 layers x 2 all-reduces of batch x hidden 8192 x 2 B = 16,384 B; ring: 2 x 3/4 x 16,384 = 24,576 B
   // sent per GPU per all-reduce, at 450e9 B/s, plus 10 us each.
@@ -275,7 +276,7 @@ TEST_CASE("tensor parallel adds ring all-reduces", "[decode][tp]") {
 
 TEST_CASE("attention_bandwidth_fraction times the kv_cache component, nothing else", "[decode][efficiency]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu base = gpu("h100-sxm");
+  const Gpu base = flat_h100();
   Gpu split = base;
   split.efficiency.attention_bandwidth_fraction = 0.8;
   const DecodeStep s0 = decode_step(m, base, 8, 4096, options(m));
@@ -304,7 +305,7 @@ TEST_CASE("attention_bandwidth_fraction times the kv_cache component, nothing el
 
 TEST_CASE("state_bandwidth_fraction times the ssm_state component, nothing else", "[decode][efficiency][ssm]") {
   const Model m = model("mamba2-2.7b");
-  const Gpu base = gpu("h100-sxm");
+  const Gpu base = flat_h100();
   Gpu split = base;
   split.efficiency.state_bandwidth_fraction = 0.7;
   const DecodeStep s0 = DecodeModel(m, base, options(m)).step(8, 1000);
@@ -324,7 +325,7 @@ TEST_CASE("state_bandwidth_fraction times the ssm_state component, nothing else"
 
 TEST_CASE("lm_head_bandwidth_fraction times the lm_head component, nothing else", "[decode][efficiency]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu base = gpu("h100-sxm");
+  const Gpu base = flat_h100();
   Gpu split = base;
   split.efficiency.lm_head_bandwidth_fraction = 0.8;
   const DecodeStep s0 = decode_step(m, base, 8, 4096, options(m));
@@ -358,7 +359,7 @@ TEST_CASE("lm_head_bandwidth_fraction times the lm_head component, nothing else"
 
 TEST_CASE("expert_bandwidth_fraction times the routed experts' bytes, nothing else", "[decode][efficiency][moe]") {
   const Model m = model("mixtral-8x7b");
-  const Gpu base = gpu("h100-sxm");
+  const Gpu base = flat_h100();
   Gpu split = base;
   split.efficiency.expert_bandwidth_fraction = 0.75;
   const DecodeStep s0 = decode_step(m, base, 1, 1024, options(m));
@@ -385,7 +386,7 @@ TEST_CASE("expert_bandwidth_fraction times the routed experts' bytes, nothing el
 
 TEST_CASE("elementwise_bandwidth_fraction times the decode step's element-wise bytes", "[decode][efficiency]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu base = gpu("h100-sxm");
+  const Gpu base = flat_h100();
   Gpu split = base;
   split.efficiency.elementwise_bandwidth_fraction = 0.5;
   const DecodeStep s0 = decode_step(m, base, 32, 4096, options(m));
@@ -401,7 +402,7 @@ TEST_CASE("elementwise_bandwidth_fraction times the decode step's element-wise b
 
 TEST_CASE("a hybrid uses each fraction for its own component", "[decode][efficiency][hybrid]") {
   const Model j = model("jamba-v0.1");
-  Gpu split = gpu("h100-sxm");
+  Gpu split = flat_h100();
   split.efficiency.attention_bandwidth_fraction = 0.8;
   split.efficiency.state_bandwidth_fraction = 0.7;
   const DecodeStep s = DecodeModel(j, split, options(j)).step(4, 8192);
@@ -416,7 +417,7 @@ TEST_CASE("a hybrid uses each fraction for its own component", "[decode][efficie
 
 TEST_CASE("unset KV-cache and state fractions follow bandwidth_fraction", "[decode][efficiency]") {
   const Model m = model("jamba-v0.1");
-  Gpu same = gpu("h100-sxm");
+  Gpu same = flat_h100();
   REQUIRE_FALSE(same.efficiency.attention_bandwidth_fraction);
   REQUIRE_FALSE(same.efficiency.state_bandwidth_fraction);
   REQUIRE_FALSE(same.efficiency.lm_head_bandwidth_fraction);
@@ -444,20 +445,20 @@ TEST_CASE("Eager decode (--enforce-eager): a step waits for its kernels' launche
   o.engine.profile = test::bundled().resolve_engine("vllm@0.19");
   // The profile's host time per kernel launched without a graph: 28 us (presets/engines/vllm-0.19.yaml).
   REQUIRE(o.engine.profile.eager_launch_s == Approx(28e-6));
-  const DecodeStep graph = decode_step(m, gpu("h100-sxm"), 1, 4096, o);
+  const DecodeStep graph = decode_step(m, flat_h100(), 1, 4096, o);
   CHECK(graph.time_s == Approx(15552520192.0 / (0.90 * 3.35e12) + 355 * 4e-6));  // 6.578 ms, as above
   CHECK_FALSE(has_part(graph, "eager_launch"));
   o.engine.enforce_eager = true;
   // Batch 1: issuing the 355 kernels takes 355 x 28 us = 9.94 ms, longer than the GPU's 6.578 ms,
   // so the step is the host's 9.94 ms and the GPU waits 9.94 - 6.578 = 3.362 ms.
-  const DecodeStep eager = decode_step(m, gpu("h100-sxm"), 1, 4096, o);
+  const DecodeStep eager = decode_step(m, flat_h100(), 1, 4096, o);
   CHECK(eager.time_s == Approx(355 * 28e-6));
   CHECK(part(eager, "eager_launch").time_s == Approx(355 * 28e-6 - (15552520192.0 / (0.90 * 3.35e12) + 355 * 4e-6)));
   CHECK(eager.kernels == 355);
   // Batch 32 at 8K: the KV cache alone is 32 x 8192 x 131,072 B = 34.4 GB, 11.4 ms at 0.90 x 3.35 TB/s,
   // more than the launches' 9.94 ms: the GPU binds and eager changes nothing.
-  const DecodeStep big_graph = decode_step(m, gpu("h100-sxm"), 32, 8192, options(m));
-  const DecodeStep big_eager = decode_step(m, gpu("h100-sxm"), 32, 8192, o);
+  const DecodeStep big_graph = decode_step(m, flat_h100(), 32, 8192, options(m));
+  const DecodeStep big_eager = decode_step(m, flat_h100(), 32, 8192, o);
   CHECK(big_graph.time_s > 355 * 28e-6);
   CHECK(big_eager.time_s == Approx(big_graph.time_s));
   CHECK_FALSE(has_part(big_eager, "eager_launch"));
@@ -466,14 +467,14 @@ TEST_CASE("Eager decode (--enforce-eager): a step waits for its kernels' launche
   // 3 ms of GPU time each; the micro-batch passes both stages and the send between them.
   MemoryOptions pp = o;
   pp.engine.pipeline_parallel_size = 2;
-  const DecodeStep staged = decode_step(m, gpu("h100-sxm"), 1, 4096, pp);
+  const DecodeStep staged = decode_step(m, flat_h100(), 1, 4096, pp);
   CHECK(staged.time_s == Approx(177 * 28e-6 + 178 * 28e-6 + part(staged, "pp_send").time_s));
   CHECK(part(staged, "eager_launch").time_s > 0);
   CHECK(part(staged, "pp_bubble").time_s == Approx(0).margin(1e-12));
   // The ideal engine has no host-launch figure: eager changes nothing there either.
   MemoryOptions ideal = options(m);
   ideal.engine.enforce_eager = true;
-  CHECK(decode_step(m, gpu("h100-sxm"), 1, 4096, ideal).time_s == Approx(graph.time_s));
+  CHECK(decode_step(m, flat_h100(), 1, 4096, ideal).time_s == Approx(graph.time_s));
 }
 
 namespace {
@@ -519,7 +520,7 @@ TEST_CASE("weight_stream_rate: parameter-weighted harmonic mean over the dense s
 
 TEST_CASE("a weight stream grid prices the decode step's weights and lm_head by rows", "[decode][stream]") {
   const Model m = model("llama-3.1-8b");
-  Gpu streamed = gpu("h100-sxm");
+  Gpu streamed = flat_h100();
   streamed.efficiency.weight_stream_efficiency = stream_grid(0.8, 0.6);
   // Batch 1: every shape at 0.8 of 3.35e12. Weights 13,959,168,000 B in 128 GEMMs, lm_head
   // 128256 x 4096 x 2 = 1,050,673,152 B in one, 4 us each (h100-sxm).
@@ -532,16 +533,16 @@ TEST_CASE("a weight stream grid prices the decode step's weights and lm_head by 
   CHECK(part(s8, "weights").time_s == Approx(13959168000.0 / (0.7 * 3.35e12) + 128 * 4e-6));
   CHECK(part(s8, "lm_head").time_s == Approx(1050673152.0 / (0.7 * 3.35e12) + 4e-6));
   // The other components do not move, and the floor stays at the datasheet bandwidth.
-  const DecodeStep plain = decode_step(m, gpu("h100-sxm"), 8, 4096, options(m));
+  const DecodeStep plain = decode_step(m, flat_h100(), 8, 4096, options(m));
   CHECK(part(s8, "kv_cache").time_s == part(plain, "kv_cache").time_s);
   CHECK(part(s8, "weights").time_floor_s == part(plain, "weights").time_floor_s);
 }
 
 TEST_CASE("decode_elementwise_bytes_per_s prices the decode step's element-wise kernels", "[decode][elementwise]") {
   const Model m = model("llama-3.1-8b");
-  Gpu l2 = gpu("h100-sxm");
+  Gpu l2 = flat_h100();
   l2.efficiency.decode_elementwise_bytes_per_s = 10e12;  // above the 3.35e12 datasheet: activations in L2
-  const DecodeStep plain = decode_step(m, gpu("h100-sxm"), 64, 4096, options(m));
+  const DecodeStep plain = decode_step(m, flat_h100(), 64, 4096, options(m));
   const DecodeStep s = decode_step(m, l2, 64, 4096, options(m));
   // Element-wise bytes: 64 tokens x 5,668,864 B (the batch-1 step's above), 161 kernels x 4 us.
   const double bytes = 64.0 * 5668864;
@@ -551,7 +552,7 @@ TEST_CASE("decode_elementwise_bytes_per_s prices the decode step's element-wise 
   // The floor is the faster of the two rates: never above the expected time.
   CHECK(part(s, "elementwise").time_floor_s == Approx(bytes / 10e12));
   // Prefill keeps elementwise_bandwidth_fraction: its activations do not fit in L2.
-  CHECK(prefill(m, l2, 1, 4096, options(m)).time_s == Approx(prefill(m, gpu("h100-sxm"), 1, 4096, options(m)).time_s));
+  CHECK(prefill(m, l2, 1, 4096, options(m)).time_s == Approx(prefill(m, flat_h100(), 1, 4096, options(m)).time_s));
   // elementwise_kernel_overhead_s: the element-wise kernels' own fixed cost, 2.5 us in place of 4.
   l2.efficiency.elementwise_kernel_overhead_s = 2.5e-6;
   const DecodeStep k = decode_step(m, l2, 64, 4096, options(m));
@@ -565,6 +566,53 @@ TEST_CASE("decode_elementwise_bytes_per_s prices the decode step's element-wise 
   CHECK(part(a, "kv_cache").time_s == Approx(part(k, "kv_cache").time_s - 64 * 0.5e-6));
   CHECK(part(a, "elementwise").time_s == part(k, "elementwise").time_s);
   CHECK(a.time_s == Approx(k.time_s - 64 * 0.5e-6));
+}
+
+TEST_CASE("norm_kernel_overhead_s prices the norms among the element-wise kernels", "[decode][elementwise]") {
+  // The element-wise component = bytes / rate + norms x 3 us + the other element-wise kernels x 2 us.
+  Gpu g = flat_h100();
+  g.efficiency.decode_elementwise_bytes_per_s = 10e12;
+  g.efficiency.elementwise_kernel_overhead_s = 2e-6;
+  g.efficiency.norm_kernel_overhead_s = 3e-6;
+  // {model, element-wise kernels, of them norms}, at batch 1 (MoE: vLLM's one-kernel align, except
+  // DeepSeek-V3's 256 experts: two).
+  struct Case {
+    const char* id;
+    int64_t elementwise, norms;
+  };
+  const Case cases[] = {
+      // 32 layers x (input norm, RoPE, cache write, pre-MLP norm, SiLU x up) + the final norm; norms
+      // 2 a layer + 1.
+      {"llama-3.1-8b", 32 * 5 + 1, 32 * 2 + 1},
+      // 42 layers x 7 (above); norms: input, post-attention, pre-MLP, post-MLP = 4 a layer + 1.
+      {"gemma-2-9b", 42 * 7 + 1, 42 * 4 + 1},
+      // 36 layers x 6 (above); norms: input, per-head Q/K, pre-MLP = 3 a layer + 1.
+      {"qwen3-8b", 36 * 6 + 1, 36 * 3 + 1},
+      // 64 Mamba-1 layers, the input norm alone; + the final norm.
+      {"falcon-mamba-7b", 64 + 1, 64 + 1},
+      // 64 Mamba-2 layers: the input norm and the gated RMSNorm, both norms; + the final norm.
+      {"mamba2-2.7b", 64 * 2 + 1, 64 * 2 + 1},
+      // 61 MLA layers x 5 (input, q_a and kv_a norms; RoPE, cache write), 3 dense MLPs x 2 (norm,
+      // activation), 58 MoE x 7 (norm, top-k, two align kernels, activation, combine, shared
+      // activation); norms 61 x 3 + 3 + 58 + 1.
+      {"deepseek-v3", 61 * 5 + 3 * 2 + 58 * 7 + 1, 61 * 3 + 3 + 58 + 1},
+      // Jamba: 28 Mamba norms, 4 attention x 3 (one norm), 16 dense x 2 (one norm), 16 MoE x 5 (one
+      // norm), the final norm.
+      {"jamba-v0.1", 28 + 4 * 3 + 16 * 2 + 16 * 5 + 1, 28 + 4 + 16 + 16 + 1},
+  };
+  for (const Case& c : cases) {
+    INFO(c.id);
+    const Model m = model(c.id);
+    const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
+    CHECK(e.kernels == c.elementwise);
+    CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + static_cast<double>(c.norms) * 3e-6 +
+                             static_cast<double>(c.elementwise - c.norms) * 2e-6));
+  }
+  // Unset: every element-wise kernel at elementwise_kernel_overhead_s.
+  g.efficiency.norm_kernel_overhead_s.reset();
+  const Model m = model("llama-3.1-8b");
+  const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
+  CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + 161 * 2e-6));
 }
 
 TEST_CASE("a measured shape takes its own points instead of the weight stream grid", "[decode][stream]") {
@@ -598,7 +646,7 @@ TEST_CASE("a measured shape takes its own points instead of the weight stream gr
   // The decode step's lm_head of Mistral-7B at batch 1: 32000 x 4096 x 2 B = 262,144,000 B at 0.70
   // of 3.35e12 B/s, plus one kernel's 4 us (h100-sxm).
   const Model m = model("mistral-7b-v0.1");
-  Gpu g = gpu("h100-sxm");
+  Gpu g = flat_h100();
   g.efficiency.weight_stream_efficiency = e.weight_stream_efficiency;
   g.efficiency.weight_stream_shapes = e.weight_stream_shapes;
   CHECK(part(decode_step(m, g, 1, 4096, options(m)), "lm_head").time_s == Approx(262144000.0 / (0.70 * 3.35e12) + 4e-6));
@@ -611,7 +659,7 @@ TEST_CASE("a measured shape takes its own points instead of the weight stream gr
 
 TEST_CASE("state_efficiency times a Mamba state by its d_state and width; other states keep the fraction",
           "[decode][efficiency][ssm]") {
-  Gpu g = gpu("h100-sxm");
+  Gpu g = flat_h100();
   g.efficiency.state_bandwidth_fraction = 0.6;
   g.efficiency.state_efficiency = state_table({{16, 16, 0.5}, {16, 32, 0.8}, {128, 32, 0.9}});
   // Falcon-Mamba-7B: 64 Mamba-1 layers, d_inner 8192, d_state 16, d_conv 4: conv 8192 x 3 + ssm

@@ -9,6 +9,7 @@
 
 using namespace kvplan;
 using kvplan::test::gpu;
+using kvplan::test::flat_h100;
 using kvplan::test::model;
 
 namespace {
@@ -25,7 +26,7 @@ MemoryOptions vllm_pool_options(const Model& m) {
 
 TEST_CASE("fit: the largest batch at a context is exact", "[fleet][fit]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu g = gpu("h100-sxm");
+  const Gpu g = flat_h100();
   const MemoryOptions o = kvplan::test::bf16_options(m);
   const FitResult r = fit(m, g, 8192, std::nullopt, o);
   CHECK(r.mode == kvplan::FitMode::batch);
@@ -42,7 +43,7 @@ TEST_CASE("fit: the largest batch at a context is exact", "[fleet][fit]") {
 }
 
 TEST_CASE("fit: the longest context and what stops it", "[fleet][fit]") {
-  const Gpu g = gpu("h100-sxm");
+  const Gpu g = flat_h100();
   // Llama-3.1-8B at batch 1: memory binds before the model's 131,072 tokens? No: ~460K fit, so the
   // trained context binds.
   const Model l = model("llama-3.1-8b");
@@ -66,7 +67,7 @@ TEST_CASE("fit: the longest context and what stops it", "[fleet][fit]") {
 
 TEST_CASE("plan: replicas, batch and SLOs", "[fleet][plan]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu g = gpu("h100-sxm");
+  const Gpu g = flat_h100();
   PlanRequest q;
   q.prompt = 1000;
   q.gen = 200;
@@ -113,7 +114,7 @@ TEST_CASE("plan: replicas, batch and SLOs", "[fleet][plan]") {
 
 TEST_CASE("plan --simulate: one replica at its share of the rate, in the engine's own pool", "[fleet][plan][simulate]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu g = gpu("h100-sxm");
+  const Gpu g = flat_h100();
   MemoryOptions o = vllm_pool_options(m);
   PlanRequest r;
   r.prompt = 1000;
@@ -152,7 +153,7 @@ TEST_CASE("plan --simulate: one replica at its share of the rate, in the engine'
 
 TEST_CASE("plan --simulate with a trace: one replica replays every replicas-th request", "[fleet][plan][simulate][trace]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu g = gpu("h100-sxm");
+  const Gpu g = flat_h100();
   MemoryOptions o = kvplan::test::bf16_options(m);
   o.engine.profile = kvplan::test::bundled().resolve_engine("vllm@0.19");
   o.engine.kv_cache_memory_bytes = int64_t{50} << 30;
@@ -211,7 +212,7 @@ TEST_CASE("plan --simulate: each data-parallel rank is an engine of its own", "[
   // Llama-3.1-8B (dense) at tp 1 x dp 2: no collective joins the two ranks (tp 1: no all-reduce;
   // ep 1: no all-to-all), so each rank is the tp-1 engine alone at 1/(replicas x dp) of the rate.
   const Model m = model("llama-3.1-8b");
-  const Gpu g = gpu("h100-sxm");
+  const Gpu g = flat_h100();
   MemoryOptions o = vllm_pool_options(m);
   o.parallel.dp = 2;
   PlanRequest r;
@@ -249,7 +250,7 @@ TEST_CASE("plan --simulate: each data-parallel rank is an engine of its own", "[
 
 TEST_CASE("plan --simulate: replicas are added until the simulated p99s meet the SLOs", "[fleet][plan][simulate]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu g = gpu("h100-sxm");
+  const Gpu g = flat_h100();
   MemoryOptions o = vllm_pool_options(m);
   PlanRequest r;
   r.prompt = 1000;
@@ -299,7 +300,7 @@ TEST_CASE("plan --disaggregate: each pool's cheapest layout, and the serving cho
   // Llama-3.1-8B on dgx-h100 nodes, 2000 + 500 tokens at 10 req/s (tests/layout_test.cpp derives
   // one request's cache: 262,144,000 B).
   const Model m = model("llama-3.1-8b");
-  const Gpu h100 = gpu("h100-sxm");
+  const Gpu h100 = flat_h100();
   MemoryOptions o = kvplan::test::bf16_options(m);
   o.parallel.gpus_per_node = 8;
   o.parallel.scale_out = {50e9, 5e-6};
@@ -379,7 +380,7 @@ TEST_CASE("plan --node: the layouts searched for a MoE model", "[fleet][plan][la
 
 TEST_CASE("plan --node: dp ranks multiply a replica's capacity exactly", "[fleet][plan][layouts]") {
   const Model m = model("mixtral-8x7b");
-  const Gpu g = gpu("h100-sxm");
+  const Gpu g = flat_h100();
   MemoryOptions o = kvplan::test::bf16_options(m);
   o.parallel.gpus_per_node = 8;
   PlanRequest q;

@@ -12,6 +12,7 @@
 #include "gpu/host/stats.h"
 #include "io/gpu_yaml.h"
 #include "io/registry.h"
+#include "test_helpers.h"
 
 using namespace kvplan;
 using namespace kvplan::gpu;
@@ -312,7 +313,7 @@ TEST_CASE("calibrated preset writes lm_head_bandwidth_fraction and its graphs", 
 }
 
 TEST_CASE("calibrated preset writes elementwise_bandwidth_fraction and its graphs", "[gpu-host]") {
-  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");  // 3.35e12 B/s
+  const Gpu base = kvplan::test::flat_h100();  // 3.35e12 B/s, no element-wise or expert fraction of its own
   Calibration c;
   c.step_bytes_per_s = 3.05e12;
   c.step_kernel_overhead_s = 4.0e-6;  // each kernel's cost in a graph: what the element-wise graphs subtract
@@ -339,8 +340,38 @@ TEST_CASE("calibrated preset writes elementwise_bandwidth_fraction and its graph
   CHECK(render_calibrated_preset(base, c).find("elementwise_bandwidth_fraction") == std::string::npos);
 }
 
+TEST_CASE("calibrated preset writes the decode step's norm and other element-wise kernel costs", "[gpu-host]") {
+  const Gpu base = kvplan::test::flat_h100();
+  Calibration c;
+  c.step_bytes_per_s = 3.05e12;
+  c.step_kernel_overhead_s = 2.5e-6;
+  // Synthetic: Llama-3.1-8B's 161 element-wise kernels at 2.466 us each after the fit; its 65 norms
+  // alone at batch 1 in 183.4 us with 2,662,400 B at 6.485e12 B/s: (183.4 - 0.41) / 65 = 2.815 us a
+  // norm; the other 96 take 161 x 2.466 - 65 x 2.815 = 214.0 us, 2.229 us each.
+  c.decode_elementwise_bytes_per_s = 6.485e12;
+  const double norm = (183.4e-6 - 2662400 / 6.485e12) / 65;
+  c.norm_kernel_overhead_s = norm;
+  c.elementwise_kernel_overhead_s = (161 * 2.466e-6 - 65 * norm) / 96;
+  CHECK(norm == Approx(2.8152e-6).epsilon(1e-4));
+  CHECK(c.elementwise_kernel_overhead_s == Approx(2.2295e-6).epsilon(1e-4));
+  c.decode_norm_graphs = {{"llama-3.1-8b decode step, batch 1", GraphTiming{2662400, 65, 183.4e-6}}};
+  const std::string yaml = render_calibrated_preset(base, c);
+  const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
+  REQUIRE(g.efficiency.norm_kernel_overhead_s);
+  CHECK(*g.efficiency.norm_kernel_overhead_s == Approx(2.815e-6).epsilon(1e-3));
+  REQUIRE(g.efficiency.elementwise_kernel_overhead_s);
+  CHECK(*g.efficiency.elementwise_kernel_overhead_s == Approx(2.230e-6).epsilon(1e-3));
+  // The raw graph under calibration.
+  CHECK(yaml.find("decode_norm_graphs:") != std::string::npos);
+  CHECK(yaml.find("kernels: 65, bytes: 2662400") != std::string::npos);
+  // Not measured: no norm figure; every element-wise kernel at elementwise_kernel_overhead_s.
+  c.norm_kernel_overhead_s = 0;
+  const Gpu without = parse_gpu_yaml(render_calibrated_preset(base, c), "calibrated.yaml");
+  CHECK_FALSE(without.efficiency.norm_kernel_overhead_s);
+}
+
 TEST_CASE("calibrated preset writes expert_bandwidth_fraction and its graphs", "[gpu-host]") {
-  const Gpu base = Registry::load("").resolve_gpu("h100-sxm");  // 3.35e12 B/s
+  const Gpu base = kvplan::test::flat_h100();  // 3.35e12 B/s, no element-wise or expert fraction of its own
   Calibration c;
   c.step_bytes_per_s = 3.05e12;
   c.step_kernel_overhead_s = 2.0e-6;

@@ -14,6 +14,7 @@
 #include "test_helpers.h"
 
 using namespace kvplan;
+using kvplan::test::flat_h100;
 using kvplan::test::model;
 
 namespace {
@@ -105,7 +106,7 @@ namespace {
 // An H100 SXM whose GEMMs run at 0.4 of peak at m <= 1024 and 0.8 at m >= 8192, log-linear in
 // between, whatever n and k (the grid's n and k span every shape of Llama-3.1-8B).
 Gpu gpu_with_m_grid() {
-  Gpu g = kvplan::test::gpu("h100-sxm");
+  Gpu g = kvplan::test::flat_h100();
   std::vector<GemmPoint> points;
   for (int64_t m : {1024, 8192})
     for (int64_t n : {1024, 131072})

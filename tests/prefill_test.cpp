@@ -11,6 +11,7 @@
 
 using namespace kvplan;
 using kvplan::test::gpu;
+using kvplan::test::flat_h100;
 using kvplan::test::model;
 
 TEST_CASE("causal pairs include the diagonal; a window caps each query's keys", "[prefill]") {
@@ -22,7 +23,7 @@ TEST_CASE("causal pairs include the diagonal; a window caps each query's keys", 
 
 TEST_CASE("Llama-3.1-8B prefill of 8192 tokens", "[prefill]") {
   const Model m = model("llama-3.1-8b");
-  const PrefillResult r = prefill(m, gpu("h100-sxm"), 1, 8192, kvplan::test::bf16_options(m));
+  const PrefillResult r = prefill(m, flat_h100(), 1, 8192, kvplan::test::bf16_options(m));
   // Linear: 2 x 32 x 218,103,808 matrix params = 13,958,643,712 FLOPs per token x 8192, plus the
   // lm_head (2 x 128256 x 4096) for the last token only.
   CHECK(r.linear_flops == Approx(8192.0 * 13958643712 + 1050673152));
@@ -44,19 +45,19 @@ TEST_CASE("Llama-3.1-8B prefill of 8192 tokens", "[prefill]") {
   CHECK(r.time_s == Approx(114350259961856.0 / (989.4e12 * 0.75) + 17594333528064.0 / (989.4e12 * 0.5) +
                            8192.0 * 5668864 / (3.35e12 * 0.9) + 355 * 4e-6));
   // A preset with a gap between kernels of different kinds pays it per kernel of the pass too.
-  Gpu gapped = gpu("h100-sxm");
+  Gpu gapped = flat_h100();
   gapped.efficiency.kernel_gap_s = 1e-6;
   const PrefillResult rg = prefill(m, gapped, 1, 8192, kvplan::test::bf16_options(m));
   CHECK(rg.time_s == Approx(r.time_s + 355 * 1e-6));
   // The quadratic wall: at 128K the attention share is 71%.
-  const PrefillResult r128 = prefill(m, gpu("h100-sxm"), 1, 131072, kvplan::test::bf16_options(m));
+  const PrefillResult r128 = prefill(m, flat_h100(), 1, 131072, kvplan::test::bf16_options(m));
   CHECK(r128.attention_share == Approx(0.7111).epsilon(1e-3));
   CHECK(r128.passes == 16);  // 131072 / 8192-token chunks
 }
 
 TEST_CASE("elementwise_bandwidth_fraction times the element-wise bytes, nothing else", "[prefill][efficiency]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu base = gpu("h100-sxm");
+  const Gpu base = flat_h100();
   Gpu split = base;
   split.efficiency.elementwise_bandwidth_fraction = 0.6;
   const PrefillResult r0 = prefill(m, base, 1, 8192, kvplan::test::bf16_options(m));
@@ -78,18 +79,18 @@ TEST_CASE("sliding, MLA and Mamba prefill work", "[prefill]") {
   // Gemma-2-9B: 21 local layers (window 4096) + 21 global; 16 heads x 2 x (256 + 256) = 16,384 per pair.
   // Local pairs at 8192: 4096 x 4097 / 2 + 4096 x 4096 = 25,167,872; global 8192 x 8193 / 2 = 33,558,528.
   const Model g = model("gemma-2-9b");
-  const PrefillResult rg = prefill(g, gpu("h100-sxm"), 1, 8192, kvplan::test::bf16_options(g));
+  const PrefillResult rg = prefill(g, flat_h100(), 1, 8192, kvplan::test::bf16_options(g));
   CHECK(rg.attention_flops == Approx(21.0 * 16384 * (25167872 + 33558528)));
   for (const PrefillKind& k : rg.kinds)
     if (k.kind == LayerKind::sliding_attention) CHECK(k.attention_flops == Approx(21.0 * 16384 * 25167872));
 
   // DeepSeek-V3 prefill decompresses K and V: 128 heads x 2 x (128 + 64 + 128) = 81,920 per pair and layer.
   const Model d = model("deepseek-v3");
-  CHECK(prefill(d, gpu("h100-sxm"), 1, 1024, kvplan::test::bf16_options(d)).attention_flops == Approx(61.0 * 81920 * 1024 * 1025 / 2));
+  CHECK(prefill(d, flat_h100(), 1, 1024, kvplan::test::bf16_options(d)).attention_flops == Approx(61.0 * 81920 * 1024 * 1025 / 2));
 
   // Mamba-2 (64 layers): conv 2 x 5376 x 4 + state 5 x 5120 x 128 = 3,319,808 FLOPs per token and layer.
   const Model m2 = model("mamba2-2.7b");
-  const PrefillResult r2 = prefill(m2, gpu("h100-sxm"), 2, 1000, kvplan::test::bf16_options(m2));
+  const PrefillResult r2 = prefill(m2, flat_h100(), 2, 1000, kvplan::test::bf16_options(m2));
   CHECK(r2.scan_flops == Approx(2000.0 * 64 * 3319808));
   CHECK(r2.attention_flops == 0);
   // Its element-wise traffic per token and layer: the input norm 4 x 2560 = 10,240, the convolution
@@ -102,15 +103,15 @@ TEST_CASE("sliding, MLA and Mamba prefill work", "[prefill]") {
   // 2 rows and writing 1, 3 x 4096 = 12,288: 143,360 x 2 B x 32 layers + the final norm 32,768 B =
   // 9,207,808 B per token.
   const Model mx = model("mixtral-8x7b");
-  for (const PrefillPhase& p : prefill(mx, gpu("h100-sxm"), 1, 512, kvplan::test::bf16_options(mx)).phases)
+  for (const PrefillPhase& p : prefill(mx, flat_h100(), 1, 512, kvplan::test::bf16_options(mx)).phases)
     if (p.name == "elementwise") CHECK(p.bytes == 512LL * 9207808);
   // Mamba-1 (mamba-2.8b, 64 layers): 5120 x (2 x 4 + 8 x 16) = 696,320 per token and layer.
   const Model m1 = model("mamba-2.8b");
-  CHECK(prefill(m1, gpu("h100-sxm"), 1, 100, kvplan::test::bf16_options(m1)).scan_flops == Approx(100.0 * 64 * 696320));
+  CHECK(prefill(m1, flat_h100(), 1, 100, kvplan::test::bf16_options(m1)).scan_flops == Approx(100.0 * 64 * 696320));
 
   // Jamba: the hybrid's phases add up by kind.
   const Model j = model("jamba-v0.1");
-  const PrefillResult rj = prefill(j, gpu("h100-sxm"), 1, 4096, kvplan::test::bf16_options(j));
+  const PrefillResult rj = prefill(j, flat_h100(), 1, 4096, kvplan::test::bf16_options(j));
   double total = 0;
   for (const PrefillKind& k : rj.kinds) total += k.linear_flops + k.attention_flops + k.scan_flops;
   // The per-kind sum has everything but the lm_head: 2 x 65536 x 4096 for the last token.
@@ -120,8 +121,8 @@ TEST_CASE("sliding, MLA and Mamba prefill work", "[prefill]") {
 TEST_CASE("chunked prefill re-reads the weights once per pass", "[prefill]") {
   const Model m = model("llama-3.1-8b");
   MemoryOptions o = kvplan::test::bf16_options(m);
-  const PrefillResult one = prefill(m, gpu("h100-sxm"), 1, 100, o);
-  const PrefillResult three = prefill(m, gpu("h100-sxm"), 1, 20000, o);  // 8192 + 8192 + 3616
+  const PrefillResult one = prefill(m, flat_h100(), 1, 100, o);
+  const PrefillResult three = prefill(m, flat_h100(), 1, 20000, o);  // 8192 + 8192 + 3616
   CHECK(three.passes == 3);
   // Linear bytes: passes x (layer weights + lm_head) + tokens x one embedding row.
   CHECK(three.phases[0].bytes == 3 * (13959168000LL + 1050673152LL) + 20000LL * 8192);
@@ -142,7 +143,7 @@ TEST_CASE("attention_efficiency prices each prefill pass at its keys and head si
     // 24576 (log2 = 14.585, weight 0.7925: 0.5585) and 32768 (0.6). 524,288 FLOPs per pair (the
     // 8192-token test above) over 989.4 TFLOP/s.
     const Model m = model("llama-3.1-8b");
-    Gpu g = gpu("h100-sxm");
+    Gpu g = flat_h100();
     g.efficiency.attention_efficiency = attention_grid({{8192, 128, 0.4}, {32768, 128, 0.6}});
     const PrefillResult r = prefill(m, g, 1, 32768, kvplan::test::bf16_options(m));
     const double at_24576 = 0.4 + 0.2 * (std::log2(24576.0) - 13) / 2;
@@ -164,7 +165,7 @@ TEST_CASE("attention_efficiency prices each prefill pass at its keys and head si
     // P_128(1024) = 128 x 129 / 2 + 896 x 128 = 122,944 pairs, the others 1024 x 128 = 131,072 each,
     // all at twice the window, 256 keys: 0.1 + 0.4 / 5 = 0.18.
     const Model m = model("gpt-oss-20b");
-    Gpu g = gpu("h100-sxm");
+    Gpu g = flat_h100();
     g.efficiency.attention_efficiency =
         attention_grid({{128, 64, 0.1}, {4096, 64, 0.5}, {128, 128, 0.9}, {4096, 128, 0.9}});
     MemoryOptions o = kvplan::test::bf16_options(m);
@@ -188,7 +189,7 @@ TEST_CASE("attention_efficiency prices each prefill pass at its keys and head si
     // log2(12) = 0.5585, 0.6) with 8,390,656, 25,167,872, P(12288) - P(8192) = 41,945,088 and
     // P(16384) - P(12288) = 58,722,304 pairs.
     const Model m = model("llama-4-scout");
-    Gpu g = gpu("h100-sxm");
+    Gpu g = flat_h100();
     g.efficiency.attention_efficiency = attention_grid({{1024, 128, 0.2}, {16384, 128, 0.6}});
     MemoryOptions o = kvplan::test::bf16_options(m);
     o.prefill_chunk = 4096;
@@ -202,7 +203,7 @@ TEST_CASE("attention_efficiency prices each prefill pass at its keys and head si
     // More than 4096 passes are priced as 4096 equal ones: a 131,072-token prompt in passes of one
     // token costs what it costs in passes of 131072 / 4096 = 32 tokens.
     const Model m = model("llama-3.1-8b");
-    Gpu g = gpu("h100-sxm");
+    Gpu g = flat_h100();
     g.efficiency.attention_efficiency = attention_grid({{1024, 128, 0.2}, {131072, 128, 0.6}});
     MemoryOptions one = kvplan::test::bf16_options(m), thirty_two = one;
     one.prefill_chunk = 1;
@@ -217,7 +218,7 @@ TEST_CASE("Mixtral prefill: the MoE align's second kernel only in passes of >= 5
   // 8192 + 600 tokens ends in a 600-token pass (1200 ids: two kernels), one of 8192 + 100 in a
   // 100-token pass (200 ids: one): the first costs 32 kernels more, at the preset's per-kernel cost.
   const Model m = model("mixtral-8x7b");
-  const Gpu g = gpu("h100-sxm");
+  const Gpu g = flat_h100();
   const auto options = kvplan::test::bf16_options(m);
   const double per_kernel = g.efficiency.kernel_overhead_s + g.efficiency.kernel_gap_s;
   const PrefillResult a = prefill(m, g, 1, 8192 + 600, options), b = prefill(m, g, 1, 8192 + 100, options);

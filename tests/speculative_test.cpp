@@ -18,6 +18,7 @@
 
 using namespace kvplan;
 using kvplan::test::gpu;
+using kvplan::test::flat_h100;
 using kvplan::test::model;
 
 namespace {
@@ -53,7 +54,7 @@ TEST_CASE("tokens per step: L = 1 + k x F, or L as given", "[speculative]") {
 
 TEST_CASE("Llama-3.1-8B with a one-layer EAGLE head, k = 3, F = 0.6, batch 1 at 4096 tokens", "[speculative]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu h100 = gpu("h100-sxm");
+  const Gpu h100 = flat_h100();
   const MemoryOptions o = speculative(m, "eagle", 3, rate(0.6));
   const SpeculativeModel sm(m, h100, o);
   const SpeculativeDecode s = sm.at(1, 4096);
@@ -113,7 +114,7 @@ TEST_CASE("Llama-3.1-8B with a one-layer EAGLE head, k = 3, F = 0.6, batch 1 at 
 
 TEST_CASE("ngram drafts on the CPU: the step is the verify pass alone", "[speculative]") {
   const Model m = model("llama-3.1-8b");
-  const SpeculativeDecode s = SpeculativeModel(m, gpu("h100-sxm"), speculative(m, "ngram", 4, rate(0.25))).at(8, 2048);
+  const SpeculativeDecode s = SpeculativeModel(m, flat_h100(), speculative(m, "ngram", 4, rate(0.25))).at(8, 2048);
   CHECK_FALSE(s.draft);
   CHECK(s.draft_time_s == 0);
   CHECK(s.verify.query_tokens == 5);
@@ -124,7 +125,7 @@ TEST_CASE("ngram drafts on the CPU: the step is the verify pass alone", "[specul
 TEST_CASE("a draft model: k decode steps of Llama-3.1-8B in front of Llama-3.1-70B", "[speculative]") {
   const Model target = model("llama-3.1-70b");
   const Model draft = model("llama-3.1-8b");
-  const Gpu h100 = gpu("h100-sxm");
+  const Gpu h100 = flat_h100();
   const MemoryOptions o = speculative(target, "draft_model", 4, rate(0.5), draft);
   const SpeculativeDecode s = SpeculativeModel(target, h100, o).at(1, 4096);
   // A draft pass is the 8B's own decode step: 15,552,520,192 B and 355 kernels (tests/decode_test.cpp).
@@ -143,7 +144,7 @@ TEST_CASE("a draft model: k decode steps of Llama-3.1-8B in front of Llama-3.1-7
 
 TEST_CASE("the drafter's weights and KV are in the memory plan, under every engine", "[speculative][memory]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu h100 = gpu("h100-sxm");
+  const Gpu h100 = flat_h100();
   const MemoryPlan plain = plan_memory(m, h100, 16, 4096, kvplan::test::bf16_options(m));
   // EAGLE head: one layer's 218,112,000 params x 2 B (the embedding and lm_head are the target's);
   // its KV 4,096 B/token beside the target's 131,072.
@@ -223,7 +224,7 @@ TEST_CASE("an EAGLE-3 drafter in the speculators format: its layer, fc and own l
 
 TEST_CASE("speculation stops paying at a large batch, where the verify pass is compute-bound", "[speculative]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu h100 = gpu("h100-sxm");
+  const Gpu h100 = flat_h100();
   const SpeculativeModel sm(m, h100, speculative(m, "eagle", 3, rate(0.5)));  // L = 2.5
   CHECK(sm.at(1, 512).speedup > 1.9);
   // Batch 1024 at 512 tokens: the verify pass multiplies 1024 x 4 tokens by 13,958,643,712 linear
@@ -264,7 +265,7 @@ TEST_CASE("MoE: the verify pass touches more experts, so the speedup is not mono
   // Mixtral-8x7B, top-2 of 8: a decode step at batch 1 reads 2 experts per layer; a verify pass
   // of 4 tokens 8 x (1 - (3/4)^4) = 5.47. By batch 8 both read nearly all 8.
   const Model m = model("mixtral-8x7b");
-  const SpeculativeModel sm(m, gpu("h100-sxm"), speculative(m, "eagle", 3, rate(0.4)));  // L = 2.2
+  const SpeculativeModel sm(m, flat_h100(), speculative(m, "eagle", 3, rate(0.4)));  // L = 2.2
   const SpeculativeDecode one = sm.at(1, 1024);
   CHECK(one.verify.experts_touched == Approx(8 * (1 - 0.75 * 0.75 * 0.75 * 0.75)));
   CHECK(one.speedup < sm.at(8, 1024).speedup);  // rises with the batch first
@@ -299,7 +300,7 @@ TEST_CASE("impossible acceptances are errors", "[speculative][errors]") {
 
 TEST_CASE("estimate, fit and plan serve output tokens at the speculative rate", "[speculative]") {
   const Model m = model("llama-3.1-8b");
-  const Gpu h100 = gpu("h100-sxm");
+  const Gpu h100 = flat_h100();
   const MemoryOptions o = speculative(m, "eagle3", 3, rate(0.6));
   const Estimate e = estimate(m, h100, Workload{4, 4096, 0, 0}, o);
   REQUIRE(e.speculative);
@@ -333,7 +334,7 @@ TEST_CASE("estimate, fit and plan serve output tokens at the speculative rate", 
 TEST_CASE("SGLang with a drafter: its reserve, max_running_requests, headroom and own pool by version", "[speculative][engine]") {
   // Rules: presets/engines/sglang-*.yaml "speculative" (docs/engines.md "SGLang with a drafter").
   const Model m = model("llama-3.1-8b");
-  const Gpu h100 = gpu("h100-sxm");  // nvidia-smi 81,559 MiB
+  const Gpu h100 = flat_h100();  // nvidia-smi 81,559 MiB
   const EngineProfile v05 = kvplan::test::bundled().resolve_engine("sglang@0.5");
   const EngineProfile v10 = kvplan::test::bundled().resolve_engine("sglang@0.5.10");
   const EngineProfile v18 = kvplan::test::bundled().resolve_engine("sglang@0.5.18");

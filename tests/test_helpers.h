@@ -40,6 +40,21 @@ inline const Registry& bundled() {
 }
 inline Model model(const std::string& id) { return bundled().resolve_model(id); }
 inline Gpu gpu(const std::string& id) { return bundled().resolve_gpu(id); }
+// The H100 SXM's datasheet with one flat efficiency per class, the figures the hand-derived timing
+// tests work with: 0.90 of the bandwidth for every stream, 0.75 of the peak for every GEMM, 0.50 for
+// attention, 4 us a kernel, no grids (the bundled h100-sxm's efficiency before it took its
+// calibration's grids). Tests of the grids set their own.
+inline Gpu flat_h100() {
+  Gpu g = gpu("h100-sxm");
+  g.efficiency = Efficiency{};
+  g.efficiency.bandwidth_fraction = 0.90;
+  g.efficiency.flops_fraction = 0.75;
+  g.efficiency.attention_flops_fraction = 0.50;
+  g.efficiency.kernel_overhead_s = 4e-6;
+  g.efficiency.kernel_gap_s = 0;
+  g.efficiency.allreduce_latency_s = 10e-6;
+  return g;
+}
 // The model's published weight formats, bf16 KV cache and state, defaults otherwise.
 inline MemoryOptions bf16_options(const Model& m) {
   MemoryOptions o;

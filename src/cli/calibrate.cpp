@@ -139,6 +139,42 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       "and 256 of bytes / (time - kernels x overhead) = {:.4g} B/s (the activations stay in L2 between kernels, so "
       "this may exceed the datasheet's HBM bandwidth)",
       context, c.elementwise_kernel_overhead_s * 1e6, c.decode_elementwise_bytes_per_s));
+
+  // The norms among them (every layer's two residual-fused RMSNorms and the final norm) alone in a
+  // graph at batch 1: a norm reduces its row before it writes it, so it takes longer than a
+  // point-wise kernel of its bytes, and a model of more norms per layer (Gemma 2's four, a Mamba
+  // layer's one and nothing else) runs a step of a different mix. The norms' cost is their graph's
+  // time less their bytes at the rate, per kernel; the other kernels' is what is left of the whole
+  // graph's fitted per-kernel cost, so that the batch-1 step of the fit keeps its total.
+  const gpu::GraphTiming norms =
+      gpu::time_component(m, memory.cache, {steps.front()}, "norms", ProgressLine{}).front();
+  c.decode_norm_graphs.emplace_back(fmt::format("{} decode step, batch {}", m.id, steps.front().batch), norms);
+  const int64_t all = decode_runs.front().kernels;
+  const double norm_overhead =
+      (norms.time_s - static_cast<double>(norms.bytes) / c.decode_elementwise_bytes_per_s) / static_cast<double>(norms.kernels);
+  const double other_overhead =
+      all > norms.kernels ? (static_cast<double>(all) * c.elementwise_kernel_overhead_s -
+                             static_cast<double>(norms.kernels) * norm_overhead) /
+                                static_cast<double>(all - norms.kernels)
+                          : -1;
+  if (!(norm_overhead >= 0) || !(other_overhead >= 0)) {
+    c.methods.push_back(fmt::format(
+        "norm_kernel_overhead_s: not written: the norms' graph ({} kernels, {:.1f} us) leaves {:.3f} us per norm and "
+        "{:.3f} us per other kernel; elementwise_kernel_overhead_s covers every element-wise kernel",
+        norms.kernels, norms.time_s * 1e6, norm_overhead * 1e6, other_overhead * 1e6));
+    return;
+  }
+  const double mixed = c.elementwise_kernel_overhead_s;
+  c.norm_kernel_overhead_s = norm_overhead;
+  c.elementwise_kernel_overhead_s = other_overhead;
+  c.methods.push_back(fmt::format(
+      "norm_kernel_overhead_s (the decode step's norms) and elementwise_kernel_overhead_s (its other element-wise "
+      "kernels): the {} norms of llama-3.1-8b's decode step at batch 1 (two residual-fused RMSNorms a layer and the "
+      "final norm) alone in one CUDA graph, cold L2 before each replay, median replay ({:.1f} us): (time - their "
+      "bytes / the rate above) / {} = {:.3f} us a norm; the other {} kernels then take the rest of the {} kernels x "
+      "{:.3f} us fitted above: {:.3f} us each",
+      norms.kernels, norms.time_s * 1e6, norms.kernels, norm_overhead * 1e6, all - norms.kernels, all, mixed * 1e6,
+      other_overhead * 1e6));
 }
 
 // The decode step's attention kernels (split-KV attention, combine in-kernel, every layer) of Llama-3.1-8B at

@@ -169,10 +169,16 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
   component("embedding", mul(tokens, w.embedding_bytes_per_token), rates_.bandwidth, 0, w.kernels.embedding, Rate{},
             overhead);
   // Element-wise kernels (norms, RoPE, activations, cache writes, MoE routing): their activation
-  // traffic, as in prefill, at the decode step's rate (its activations stay in L2 between kernels).
+  // traffic, as in prefill, at the decode step's rate (its activations stay in L2 between kernels);
+  // the norms at their own per-kernel cost where the preset has one.
+  const int64_t elementwise_kernels = add(w.kernels.elementwise, moe_two_kernel_align_layers(w.expert_groups, tokens));
+  double elementwise_per_kernel = eff.elementwise_kernel_overhead_s.value_or(overhead);
+  if (eff.norm_kernel_overhead_s && elementwise_kernels > 0)
+    elementwise_per_kernel = (static_cast<double>(w.kernels.norms) * *eff.norm_kernel_overhead_s +
+                              static_cast<double>(elementwise_kernels - w.kernels.norms) * elementwise_per_kernel) /
+                             static_cast<double>(elementwise_kernels);
   component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.decode_elementwise_bandwidth, 0,
-            add(w.kernels.elementwise, moe_two_kernel_align_layers(w.expert_groups, tokens)), Rate{},
-            eff.elementwise_kernel_overhead_s.value_or(overhead));
+            elementwise_kernels, Rate{}, elementwise_per_kernel);
   // The whole graph's gaps between kernels of different kinds, beyond each component's own.
   if (gpu_.efficiency.kernel_gap_s > 0) {
     const double gaps = static_cast<double>(s.kernels) * gpu_.efficiency.kernel_gap_s;

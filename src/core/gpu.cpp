@@ -64,6 +64,8 @@ void check_gpu(const Gpu& gpu) {
     fail("efficiency.decode_elementwise_bytes_per_s", "efficiency.decode_elementwise_bytes_per_s must be positive");
   if (e.elementwise_kernel_overhead_s && !(*e.elementwise_kernel_overhead_s >= 0))
     fail("efficiency.elementwise_kernel_overhead_s", "efficiency.elementwise_kernel_overhead_s must not be negative");
+  if (e.norm_kernel_overhead_s && !(*e.norm_kernel_overhead_s >= 0))
+    fail("efficiency.norm_kernel_overhead_s", "efficiency.norm_kernel_overhead_s must not be negative");
   if (e.attention_kernel_overhead_s && !(*e.attention_kernel_overhead_s >= 0))
     fail("efficiency.attention_kernel_overhead_s", "efficiency.attention_kernel_overhead_s must not be negative");
   if (e.kernel_overhead_s < 0) fail("efficiency.kernel_overhead_s", "efficiency.kernel_overhead_s must not be negative");

@@ -50,6 +50,10 @@ struct Efficiency {
   // Each of the decode step's element-wise kernels in a CUDA graph of its kind (they start and end
   // sooner than a GEMV); unset: kernel_overhead_s.
   std::optional<double> elementwise_kernel_overhead_s;
+  // Each of the decode step's norm kernels (RMSNorm, residual-fused or not: a reduction over the row
+  // before the row is written, longer than a point-wise kernel of its bytes); where set,
+  // elementwise_kernel_overhead_s is the other element-wise kernels'. Unset: as the others.
+  std::optional<double> norm_kernel_overhead_s;
   // The same for the decode step's attention kernels (split-KV attention and its combine: the
   // kv_cache component); unset: kernel_overhead_s.
   std::optional<double> attention_kernel_overhead_s;

@@ -99,11 +99,13 @@ void add_kernels(const Layer& layer, const MixerWork* mixer, KernelCounts& k) {
     k.kv_cache += mixer->kernels.kv_cache;
     k.ssm_state += mixer->kernels.ssm_state;
     k.elementwise += mixer->kernels.elementwise;
+    k.norms += mixer->kernels.norms;
   }
   if (layer.mlp) {
     if (auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {
       k.weights += 3;      // router GEMM, grouped GEMM, grouped GEMM
       k.elementwise += 5;  // norm, top-k softmax, align (a second at times: moe_two_kernel_align_layers), activation, combine
+      k.norms += 1;
       if (e->shared_experts > 0) {  // shared expert: gate_up, down | activation
         k.weights += 2;
         k.elementwise += 1;
@@ -111,9 +113,11 @@ void add_kernels(const Layer& layer, const MixerWork* mixer, KernelCounts& k) {
     } else {
       k.weights += 2;      // gate_up (or up) GEMM, down
       k.elementwise += 2;  // norm, activation
+      k.norms += 1;
     }
   }
   k.elementwise += extra_norms(layer);
+  k.norms += extra_norms(layer);
 }
 
 // Activation elements per token of a layer's element-wise kernels outside its mixer, per GPU: a
@@ -328,6 +332,7 @@ ModelWork stage_work(const Model& model, const MemoryOptions& opt, size_t first_
     w.lm_head_flops_per_token = 0;
     w.kernels.lm_head = 0;
     w.kernels.elementwise -= 1;  // the final norm
+    w.kernels.norms -= 1;
     w.elementwise_bytes_per_token -= mul(4 * model.hidden_size, w.activation_bytes_per_element);
   }
   return w;

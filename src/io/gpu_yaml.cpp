@@ -192,6 +192,8 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     x.kernel_gap_s = e.number("kernel_gap_s", x.kernel_gap_s);
     if (e.has("elementwise_kernel_overhead_s")) x.elementwise_kernel_overhead_s = e.number("elementwise_kernel_overhead_s");
     e.expect("elementwise_kernel_overhead_s");
+    if (e.has("norm_kernel_overhead_s")) x.norm_kernel_overhead_s = e.number("norm_kernel_overhead_s");
+    e.expect("norm_kernel_overhead_s");
     if (e.has("attention_kernel_overhead_s")) x.attention_kernel_overhead_s = e.number("attention_kernel_overhead_s");
     e.expect("attention_kernel_overhead_s");
     x.allreduce_latency_s = e.number("allreduce_latency_s", x.allreduce_latency_s);
@@ -225,7 +227,7 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
                             "lm_head_bandwidth_fraction", "expert_bandwidth_fraction", "elementwise_bandwidth_fraction", "flops_fraction",
                             "attention_flops_fraction",
                             "kernel_overhead_s", "kernel_gap_s", "allreduce_latency_s", "decode_elementwise_bytes_per_s",
-                            "elementwise_kernel_overhead_s", "attention_kernel_overhead_s"})
+                            "elementwise_kernel_overhead_s", "norm_kernel_overhead_s", "attention_kernel_overhead_s"})
       if (e.has(key)) g.key_pos[std::string("efficiency.") + key] = e.pos(key);
     e.finish();
   }

@@ -183,6 +183,7 @@ std::string render_gpu(const Gpu& g) {
     out += fmt::format("  decode element-wise {:.2f} TB/s{}, {:.2f} us per kernel\n", rate / 1e12,
                        e.decode_elementwise_bytes_per_s ? " (activations in L2)" : "",
                        e.elementwise_kernel_overhead_s.value_or(e.kernel_overhead_s) * 1e6);
+    if (e.norm_kernel_overhead_s) out += fmt::format("  decode norms {:.2f} us per kernel\n", *e.norm_kernel_overhead_s * 1e6);
   }
   if (!e.attention_efficiency.empty()) {
     // One row per head_dim, one column per key count: prefill attention's measured fractions of peak.
@@ -259,6 +260,7 @@ Json gpu_to_json(const Gpu& g) {
   if (e.decode_elementwise_bytes_per_s)
     out["efficiency"]["decode_elementwise_bytes_per_s"] = *e.decode_elementwise_bytes_per_s;
   if (e.elementwise_kernel_overhead_s) out["efficiency"]["elementwise_kernel_overhead_s"] = *e.elementwise_kernel_overhead_s;
+  if (e.norm_kernel_overhead_s) out["efficiency"]["norm_kernel_overhead_s"] = *e.norm_kernel_overhead_s;
   if (e.attention_kernel_overhead_s) out["efficiency"]["attention_kernel_overhead_s"] = *e.attention_kernel_overhead_s;
   // Only where the preset has one: efficiency.attention_efficiency, its points head_dim-major.
   if (!e.attention_efficiency.empty()) {

@@ -65,7 +65,7 @@ MixerWork mixer_work(const GatedDeltaNet& g, const CacheOptions& opt) {
   // output and z and writes its output.
   w.elementwise_elements_per_token = 2 * (g.conv_dim() / opt.tp) + 3 * (g.value_dim() / opt.tp);
   // GEMMs: in_proj_qkvz, in_proj_ba, out_proj | conv update, delta-rule update | norm, gated RMSNorm
-  w.kernels = {.weights = 3, .kv_cache = 0, .ssm_state = 2, .elementwise = 2};
+  w.kernels = {.weights = 3, .kv_cache = 0, .ssm_state = 2, .elementwise = 2, .norms = 2};
   return w;
 }
 

@@ -71,7 +71,7 @@ MixerWork mixer_work(const Kda& k, const CacheOptions& opt) {
   // output and the gate and writes its output.
   w.elementwise_elements_per_token = 2 * 3 * (k.proj_dim() / opt.tp) + 3 * (k.proj_dim() / opt.tp);
   // GEMMs: q/k/v, f_a, f_b, g_a, g_b, b_proj, o_proj | conv update, delta-rule update | norm, gated RMSNorm
-  w.kernels = {.weights = 7, .kv_cache = 0, .ssm_state = 2, .elementwise = 2};
+  w.kernels = {.weights = 7, .kv_cache = 0, .ssm_state = 2, .elementwise = 2, .norms = 2};
   return w;
 }
 

@@ -61,7 +61,7 @@ MixerWork mixer_work(const Mamba1& s, const CacheOptions& opt) {
   // Element-wise: the causal convolution reads and writes x (the gate is fused into the scan).
   w.elementwise_elements_per_token = 2 * (s.d_inner / opt.tp);
   // GEMMs: in_proj, x_proj, dt_proj, out_proj | conv-state update, selective-state update | norm
-  w.kernels = {.weights = 4, .kv_cache = 0, .ssm_state = 2, .elementwise = 1};
+  w.kernels = {.weights = 4, .kv_cache = 0, .ssm_state = 2, .elementwise = 1, .norms = 1};
   return w;
 }
 

@@ -67,7 +67,7 @@ MixerWork mixer_work(const Mamba2& s, const CacheOptions& opt) {
   // and writes its output.
   w.elementwise_elements_per_token = 2 * (s.conv_dim() / opt.tp) + 3 * (s.d_inner() / opt.tp);
   // GEMMs: in_proj, out_proj | conv-state update, selective-state update | norm, gated RMSNorm
-  w.kernels = {.weights = 2, .kv_cache = 0, .ssm_state = 2, .elementwise = 2};
+  w.kernels = {.weights = 2, .kv_cache = 0, .ssm_state = 2, .elementwise = 2, .norms = 2};
   return w;
 }
 

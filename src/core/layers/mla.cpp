@@ -112,13 +112,14 @@ MixerWork mixer_work(const Mla& m, const CacheOptions& opt) {
                          m.qk_nope_head_dim + m.qk_rope_head_dim});
   // GEMMs: fused q_a + kv_a, q_b, W_UK absorb, W_UV, o_proj | attention, combine | input norm, q_a
   // and kv_a norms, RoPE, the latent's cache write.
-  w.kernels = {.weights = 5, .kv_cache = 2, .ssm_state = 0, .elementwise = 5};
+  w.kernels = {.weights = 5, .kv_cache = 2, .ssm_state = 0, .elementwise = 5, .norms = 3};
   if (m.index_topk > 0) {
     const double score = 2.0 * static_cast<double>(m.index_heads * m.index_head_dim);
     w.attention.push_back({0, false, index_bytes, score, score, m.index_head_dim});
     w.kernels.weights += 3;      // wq_b, wk, weights_proj
     w.kernels.kv_cache += 2;     // index logits, top-k selection
     w.kernels.elementwise += 2;  // k_norm, index-key write
+    w.kernels.norms += 1;
   }
   w.kv_write_bytes_per_token = kv;
   // Element-wise, per token: the q_a and kv_a latent norms and RoPE on the heads' and the shared

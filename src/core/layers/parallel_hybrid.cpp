@@ -48,6 +48,7 @@ MixerWork mixer_work(const ParallelHybrid& p, const CacheOptions& opt) {
   w.kernels.weights += m.kernels.weights;
   w.kernels.ssm_state += m.kernels.ssm_state;
   w.kernels.elementwise += m.kernels.elementwise - 1;
+  w.kernels.norms += m.kernels.norms - 1;  // one input norm for both
   w.allreduces = 2;
   return w;
 }

@@ -262,6 +262,7 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   if (c.decode_elementwise_bytes_per_s > 0) {
     e.decode_elementwise_bytes_per_s = c.decode_elementwise_bytes_per_s;
     e.elementwise_kernel_overhead_s = c.elementwise_kernel_overhead_s;
+    if (c.norm_kernel_overhead_s > 0) e.norm_kernel_overhead_s = c.norm_kernel_overhead_s;
   }
   if (c.prefill_attention_flops > 0 && bf16_peak > 0)
     e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
@@ -398,6 +399,7 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     y += fmt::format("  decode_elementwise_bytes_per_s: {:.4g}\n", *e.decode_elementwise_bytes_per_s);
   if (e.elementwise_kernel_overhead_s)
     y += fmt::format("  elementwise_kernel_overhead_s: {:.3e}\n", *e.elementwise_kernel_overhead_s);
+  if (e.norm_kernel_overhead_s) y += fmt::format("  norm_kernel_overhead_s: {:.3e}\n", *e.norm_kernel_overhead_s);
   if (e.attention_kernel_overhead_s)
     y += fmt::format("  attention_kernel_overhead_s: {:.3e}\n", *e.attention_kernel_overhead_s);
   if (!e.attention_efficiency.empty()) {
@@ -473,6 +475,12 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     labelled_graphs("decode_elementwise_graphs:  # a decode step's element-wise kernels alone in a CUDA graph, cold L2; "
                     "bytes = the model's",
                     "pass", c.decode_elementwise_graphs);
+  }
+  if (c.norm_kernel_overhead_s > 0) {
+    y += fmt::format("  norm_kernel_overhead_s: {:.3e}\n", c.norm_kernel_overhead_s);
+    labelled_graphs("decode_norm_graphs:  # a decode step's norm kernels alone in a CUDA graph, cold L2; bytes = the "
+                    "kernels'",
+                    "pass", c.decode_norm_graphs);
   }
   if (c.attention_kernel_overhead_s > 0) {
     y += fmt::format("  attention_kernel_overhead_s: {:.3e}\n", c.attention_kernel_overhead_s);

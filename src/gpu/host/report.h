@@ -185,6 +185,10 @@ struct Calibration {
   // (elementwise_kernel_overhead_s); the rate is then the mean over the large batches.
   std::vector<std::pair<std::string, GraphTiming>> decode_elementwise_graphs;  // label -> one replay
   double decode_elementwise_bytes_per_s = 0, elementwise_kernel_overhead_s = 0;
+  // The norms among them alone in a graph at batch 1 (norm_kernel_overhead_s; 0: not measured, and
+  // elementwise_kernel_overhead_s covers every element-wise kernel).
+  std::vector<std::pair<std::string, GraphTiming>> decode_norm_graphs;  // label -> one replay
+  double norm_kernel_overhead_s = 0;
   std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
   // Whole engine-like decode steps (one CUDA graph each, gpu/decode_step.h): the `fit` ones set
   // kernel_gap_s (fit_kernel_gap; kernel_overhead_s is the GEMV graphs' step_kernel_overhead_s),
