@@ -21,12 +21,16 @@ import subprocess
 import sys
 
 
-def predicted_decode(kvplan, model, gpu, batch, context):
+def estimate(kvplan, model, gpu, batch, context, *extra):
     # As validate predicts: the kernels only (engine ideal), bf16 weights as the reference linears run.
-    out = subprocess.run([kvplan, "estimate", "-m", model, "-g", gpu, "-b", str(batch), "-c", str(context),
+    out = subprocess.run([kvplan, "estimate", "-m", model, "-g", gpu, "-b", str(batch), "-c", str(context), *extra,
                           "--engine", "ideal", "--weight-dtype", "bf16", "--format", "json"],
                          check=True, capture_output=True, text=True, env=dict(os.environ, KVPLAN_DATA_DIR="")).stdout
-    return json.loads(out)["decode"]
+    return json.loads(out)
+
+
+def predicted_decode(kvplan, model, gpu, batch, context):
+    return estimate(kvplan, model, gpu, batch, context)["decode"]
 
 
 def predicted_step_s(kvplan, model, gpu, batch, context):
@@ -81,12 +85,10 @@ def prefills(kvplan, outdir, presets):
             measured = t["measured"]["median_s"]
             cells = []
             for n, p in zip(names, presets):
-                # As validate predicts a whole prefill: one pass of the prompt, bf16 weights, the kernels only.
-                out = subprocess.run([kvplan, "estimate", "-m", r["model"], "-g", p, "-b", "1", "-c", str(prompt),
-                                      "--prompt", str(prompt), "--max-num-batched-tokens", str(prompt), "--engine", "ideal",
-                                      "--weight-dtype", "bf16", "--format", "json"], check=True, capture_output=True,
-                                     text=True, env=dict(os.environ, KVPLAN_DATA_DIR="")).stdout
-                e = json.loads(out)["prefill"]["time_s"] / measured - 1
+                # As validate predicts a whole prefill: one pass of the prompt.
+                predicted = estimate(kvplan, r["model"], p, 1, prompt, "--prompt", str(prompt),
+                                     "--max-num-batched-tokens", str(prompt))["prefill"]["time_s"]
+                e = predicted / measured - 1
                 errors[n].append(abs(e))
                 cells.append(f"{100 * e:+.1f}")
             print(f"| {r['model']} | {prompt} | {measured * 1e3:.2f} | " + " | ".join(cells) + " |")
