@@ -182,6 +182,38 @@ TEST_CASE("engine: a hybrid's attention block grows until one page holds a state
   CHECK(a.max_concurrency == Approx(3212.0 / 67));
 }
 
+TEST_CASE("engine: an MLA hybrid's block aligns to 64 and KDA's recurrent state is fp32 under vLLM", "[engine]") {
+  // Kimi-Linear-48B-A3B at tp 2 (models/kimi-linear-48b-a3b.yaml: 7 MLA + 20 KDA layers; KDA 32 heads
+  // x 128, d_conv 4). vLLM's KDA state (mamba_utils.py kda_state_dtype and kda_state_shape): three
+  // conv windows of (4 - 1) x 4096 / 2 in bf16 = 3 x 3 x 2048 x 2 B = 36,864 B, and the recurrent
+  // state 16 x 128 x 128 in fp32 = 1,048,576 B: 1,085,440 B. An MLA token = (512 + 64) x 2 B = 1152 B
+  // on every rank. The attention block aligns to 64 for MLA (models/config.py
+  // HybridAttentionMambaModelConfig): 64 x cdiv(1,085,440, 64 x 1152) = 64 x cdiv(1,085,440, 73,728)
+  // = 64 x 15 = 960 tokens; page 960 x 1152 = 1,105,920 B.
+  const Model m = test::model("kimi-linear-48b-a3b");
+  MemoryOptions o = engine_options(m, "vllm@0.11", 2469606195);  // 2.30 GiB, vllm-project/vllm#28228's budget
+  o.cache.tp = 2;
+  o.cache.kda_state_dtype = o.engine.profile.kda_state_dtype;  // as the CLI's options take it from the profile
+  REQUIRE(o.cache.kda_state_dtype == DType::fp32);
+  const EnginePlan p = plan_engine(m, test::gpu("h200"), o, 120000);
+  CHECK(p.block_size == 960);
+  CHECK(p.page_bytes == 1105920);
+  CHECK(p.state_page_bytes == 1105920);
+  // Groups of 7 (the MLA layers; 20 KDA layers take 3 groups, one padding layer): 4 groups, a block
+  // id 7 x 1,105,920 = 7,741,440 B: floor(2,469,606,195 / 7,741,440) = 319 blocks, 319 // 4 = 79 a
+  // group: 79 x 960 = 75,840 tokens, as the log prints.
+  CHECK(p.group_size == 7);
+  CHECK(p.groups.size() == 4);
+  CHECK(p.num_gpu_blocks == 319);
+  CHECK(p.kv_cache_tokens == 75840);
+  // A 120,000-token request: cdiv(120000, 960) = 125 attention blocks + 1 per state group.
+  CHECK(p.blocks_per_request == 125 + 3);
+  // kvplan's own state dtype (bf16) elsewhere: the recurrent state is 16 x 128 x 128 x 2 B.
+  CacheOptions ideal;
+  ideal.tp = 2;
+  CHECK(state_bytes(m.layers.front(), ideal).total() == 36864 + 524288);
+}
+
 TEST_CASE("engine: vLLM 0.26+ counts every batch in flight in the sliding-window bound", "[engine]") {
   // Gemma 2 9B as above (42 GiB = 16,384 blocks, max_model_len 8192, max_num_batched_tokens 8192).
   // Under async scheduling vLLM keeps 2 batches in flight on one stage (V1 runner) and the bound

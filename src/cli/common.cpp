@@ -340,6 +340,7 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
                                               : MlaCache::latent;
   if (!ideal && engine_mla_fp8_ds(engine.profile, model, q.kv_dtype)) o.cache.mla = MlaCache::fp8_ds;
   o.cache.mla_value_padded = engine.profile.mla_value_padding;
+  o.cache.kda_state_dtype = engine.profile.kda_state_dtype;
   o.cache.tp = parse_count(q.tp, "--tp");
   engine.pipeline_parallel_size = parse_count(q.pp, "--pp");
   o.parallel = parallel_of(q, model, gpu, o.cache.tp, engine.pipeline_parallel_size, registry);

@@ -60,6 +60,9 @@ struct CacheOptions {
   // conv_kernel_size - 1 + num_spec). Its KDA shape with three conv windows takes num_spec without
   // widening them (only a later single-window KDA does), so KDA keeps kernel - 1.
   int64_t speculative_conv_columns = 0;
+  // KDA's recurrent state in this dtype whatever state_dtype says (unset: state_dtype). vLLM keeps it
+  // in fp32 and only its conv windows in mamba_cache_dtype (mamba_utils.py kda_state_dtype).
+  std::optional<DType> kda_state_dtype;
   SlidingCache sliding = SlidingCache::window;
   MlaCache mla = MlaCache::latent;
   // The decompressed form stores V padded to the QK head dim (vLLM's non-MLA DeepseekV2Attention

@@ -43,6 +43,7 @@ MemoryOptions memory_options(const Model& model, const Gpu& gpu, const DeployEng
   if (profile.kind != EngineKind::ideal && engine_mla_fp8_ds(profile, model, engine.kv_cache_dtype)) o.cache.mla = MlaCache::fp8_ds;
   o.cache.state_dtype = d.state;  // vLLM's mamba_ssm_cache_dtype "auto"
   o.cache.conv_dtype = d.conv;
+  o.cache.kda_state_dtype = profile.kda_state_dtype;
   o.cache.tp = engine.tensor_parallel_size;
   o.parallel.dp = engine.data_parallel_size;
   o.parallel.ep = engine.enable_expert_parallel ? mul(engine.tensor_parallel_size, engine.data_parallel_size) : 1;

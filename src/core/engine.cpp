@@ -613,16 +613,17 @@ bool sglang_swa_pool(const Model& model, const EngineProfile& profile, const std
 // vLLM V1: per-layer pages; uniform models in one group, hybrids in groups of equal size sharing
 // one pool of equal pages (state pages padded to the attention page).
 void allocate_vllm_v1(EnginePlan& p, std::vector<CacheLayer> layers, const EngineProfile& profile,
-                      bool block_size_set) {
+                      bool block_size_set, bool mla) {
   int64_t attn_per_token = 0, state_page = 0;
   for (const CacheLayer& l : layers) {
     attn_per_token = std::max(attn_per_token, l.bytes_per_token);
     state_page = std::max(state_page, l.state_bytes);
   }
   if (state_page > 0 && attn_per_token > 0 && profile.state_page_unification) {
-    // The attention block grows (in multiples of the kernel alignment) until one attention page
-    // holds a state page; the state page is then padded to the attention page.
-    const int64_t align = profile.block_alignment;
+    // The attention block grows (in multiples of the kernel alignment, an MLA kernel's where the
+    // attention layers are MLA) until one attention page holds a state page; the state page is then
+    // padded to the attention page.
+    const int64_t align = mla && profile.block_alignment_mla > 0 ? profile.block_alignment_mla : profile.block_alignment;
     const int64_t needed = mul(align, ceil_div(state_page, mul(align, attn_per_token)));
     if (!block_size_set || p.block_size < needed) p.block_size = needed;
   }
@@ -928,7 +929,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     const std::vector<CacheLayer> layers = cache_layers(part, cache, groups);
     switch (profile.allocator) {
       case Allocator::vllm_v0: allocate_vllm_v0(q, layers); break;
-      case Allocator::vllm_v1: allocate_vllm_v1(q, layers, profile, engine.block_size.has_value()); break;
+      case Allocator::vllm_v1: allocate_vllm_v1(q, layers, profile, engine.block_size.has_value(), has_mla(model)); break;
       case Allocator::sglang: {
         // The layers with their windows, for the sliding-window pool of the profiles that have one.
         const std::vector<CacheLayer> windowed =

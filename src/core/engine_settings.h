@@ -52,6 +52,9 @@ struct EngineProfile {
   bool page_size_unification = false;  // V1 hybrids: a layer whose page divides the largest gets a block
                                        // that many times larger (else pages must be equal)
   int64_t block_alignment = 16;        // the attention block of a unified hybrid is a multiple of this
+  int64_t block_alignment_mla = 0;     // ... and of this when the attention layers are MLA (0: block_alignment)
+  // KDA's recurrent state in this dtype whatever the state dtype (unset: the state dtype)
+  std::optional<DType> kda_state_dtype;
   double group_size_ratio = 1.5;        // V1 groups: the largest layer count is the group size when
                                        // below this multiple of the smallest, else the smallest
   bool tokens_from_concurrency = false;  // V1 "GPU KV cache size": max_concurrency x max_model_len

@@ -101,6 +101,14 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.state_page_unification = f.boolean("state_page_unification", false);
   p.page_size_unification = f.boolean("page_size_unification", false);
   p.block_alignment = at_least(f, "block_alignment", 16, 1);
+  p.block_alignment_mla = f.has("block_alignment_mla") ? at_least(f, "block_alignment_mla", 0, 1) : 0;
+  if (f.has("kda_state_dtype")) {
+    try {
+      p.kda_state_dtype = parse_dtype(f.string("kda_state_dtype"));
+    } catch (const Error& e) {
+      throw Error(e.what(), f.pos("kda_state_dtype"));
+    }
+  }
   p.group_size_ratio = within(f, "group_size_ratio", 1.5, 1, 1e6);
   p.tokens_from_concurrency = f.boolean("tokens_from_concurrency", false);
   p.deducts_cuda_graphs = f.boolean("deducts_cuda_graphs", false);

@@ -46,10 +46,10 @@ int64_t kv_bytes_per_token(const Kda&, const CacheOptions&) { return 0; }
 int64_t resident_window(const Kda&, const CacheOptions&) { return 0; }
 
 // vLLM kda_state_shape: three conv states (q, k, v) of (d_conv - 1) x P/tp each, and the
-// recurrent state heads/tp x head_dim x head_dim.
+// recurrent state heads/tp x head_dim x head_dim (in the engine's KDA state dtype where it has one).
 SsmState state_bytes(const Kda& k, const CacheOptions& opt) {
   return {element_bytes(opt.conv(), mul(3, k.proj_dim() / opt.tp, opt.conv_columns(k.d_conv))),
-          element_bytes(opt.state_dtype, mul(k.heads / opt.tp, k.head_dim, k.head_dim))};
+          element_bytes(opt.kda_state_dtype.value_or(opt.state_dtype), mul(k.heads / opt.tp, k.head_dim, k.head_dim))};
 }
 
 // q, k, v, the forget gate and the output gate (P each) and beta (one per head).
