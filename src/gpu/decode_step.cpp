@@ -494,7 +494,16 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
                        u.head_dim = 1;
                        u.groups = 1;
                        u.d_state = m1.d_state;
-                       linear("x_proj", m1.dt_rank + 2 * m1.d_state, m1.d_inner, B);
+                       const int64_t x_out = m1.dt_rank + 2 * m1.d_state;
+                       linear("x_proj", x_out, m1.d_inner, B);
+                       if (engine && m1.bc_dt_norm) {
+                         // Falcon-Mamba: vLLM's RMSNorms on dt, B and C, slices of x_proj's rows
+                         // (mamba_mixer.py _ssm_transform with use_rms_norm).
+                         char* y = real ? static_cast<char*>(impl_->scratch_b.get()) : nullptr;
+                         norm("dt norm", false, y, m1.dt_rank, B, 1, x_out);
+                         norm("B norm", false, y ? y + m1.dt_rank * 2 : nullptr, m1.d_state, B, 1, x_out);
+                         norm("C norm", false, y ? y + (m1.dt_rank + m1.d_state) * 2 : nullptr, m1.d_state, B, 1, x_out);
+                       }
                        linear("dt_proj", m1.d_inner, m1.dt_rank, B);
                        ssm(m1.d_inner, m1.d_conv, u);
                        linear("out_proj", model.hidden_size, m1.d_inner, B);

@@ -62,6 +62,14 @@ MixerWork mixer_work(const Mamba1& s, const CacheOptions& opt) {
   w.elementwise_elements_per_token = 2 * (s.d_inner / opt.tp);
   // GEMMs: in_proj, x_proj, dt_proj, out_proj | conv-state update, selective-state update | norm
   w.kernels = {.weights = 4, .kv_cache = 0, .ssm_state = 2, .elementwise = 1, .norms = 1};
+  if (s.bc_dt_norm) {
+    // Falcon-Mamba: vLLM's MambaMixer with use_rms_norm runs an RMSNorm on each of dt, B and C
+    // after x_proj (vllm/model_executor/layers/mamba/mamba_mixer.py _ssm_transform; models/mamba.py
+    // sets it for falcon_mamba), each reading and writing its slice of x_proj's output.
+    w.kernels.elementwise += 3;
+    w.kernels.norms += 3;
+    w.elementwise_elements_per_token += 2 * (s.dt_rank + 2 * s.d_state);
+  }
   return w;
 }
 
