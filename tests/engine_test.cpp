@@ -1030,6 +1030,13 @@ TEST_CASE("engine profiles: absurd constants are refused where they stand", "[en
   CHECK(parse_engine_yaml(s018, "p.yaml").state_pool_extra_buffer_slots == 5);
   CHECK_THROWS_WITH(parse_engine_yaml(edited(s018, "    slots_per_request: 5", "    slots_per_request: 0"), "p.yaml"),
                     Catch::Contains("'slots_per_request' must be at least 1, got 0"));
+  // An MLA hybrid's alignment: at least 1; KDA's state dtype: a dtype.
+  CHECK(parse_engine_yaml(text, "p.yaml").block_alignment_mla == 64);
+  CHECK(parse_engine_yaml(text, "p.yaml").kda_state_dtype == DType::fp32);
+  CHECK_THROWS_WITH(parse_engine_yaml(with("block_alignment_mla: 64", "block_alignment_mla: 0"), "p.yaml"),
+                    Catch::Contains("'block_alignment_mla' must be at least 1"));
+  CHECK_THROWS_WITH(parse_engine_yaml(with("kda_state_dtype: fp32", "kda_state_dtype: fp31"), "p.yaml"),
+                    Catch::Contains("unknown dtype 'fp31'"));
   CHECK_NOTHROW(parse_engine_yaml(text, "p.yaml"));
   CHECK(parse_engine_yaml(text, "p.yaml").mxfp4_marlin_intermediate == 128);
   CHECK(parse_engine_yaml(text, "p.yaml").mxfp4_marlin_hidden == 256);
