@@ -39,6 +39,15 @@ double within(YamlFields& f, const std::string& key, std::optional<double> fallb
   return v;
 }
 
+// A dtype name at `key`, an unknown name reported where it stands.
+DType dtype_at(YamlFields& f, const std::string& key) {
+  try {
+    return parse_dtype(f.string(key));
+  } catch (const Error& e) {
+    throw Error(e.what(), f.pos(key));
+  }
+}
+
 int64_t at_least(YamlFields& f, const std::string& key, int64_t fallback, int64_t min) {
   const int64_t v = f.integer(key, fallback);
   if (v < min) throw Error("'" + key + "' must be at least " + std::to_string(min), f.pos(key));
@@ -102,13 +111,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.page_size_unification = f.boolean("page_size_unification", false);
   p.block_alignment = at_least(f, "block_alignment", 16, 1);
   p.block_alignment_mla = f.has("block_alignment_mla") ? at_least(f, "block_alignment_mla", 0, 1) : 0;
-  if (f.has("kda_state_dtype")) {
-    try {
-      p.kda_state_dtype = parse_dtype(f.string("kda_state_dtype"));
-    } catch (const Error& e) {
-      throw Error(e.what(), f.pos("kda_state_dtype"));
-    }
-  }
+  if (f.has("kda_state_dtype")) p.kda_state_dtype = dtype_at(f, "kda_state_dtype");
   p.group_size_ratio = within(f, "group_size_ratio", 1.5, 1, 1e6);
   p.tokens_from_concurrency = f.boolean("tokens_from_concurrency", false);
   p.deducts_cuda_graphs = f.boolean("deducts_cuda_graphs", false);
@@ -198,13 +201,8 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   if (f.has("state_pool")) {
     YamlFields s(f.node("state_pool"), source, "state_pool");
     p.state_pool_ratio = within(s, "memory_ratio", std::nullopt, 1e-6, 1e6);
-    for (auto [key, out] : {std::pair{"conv_dtype", &p.state_pool_conv_dtype}, std::pair{"ssm_dtype", &p.state_pool_ssm_dtype}}) {
-      try {
-        *out = parse_dtype(s.string(key));
-      } catch (const Error& e) {
-        throw Error(e.what(), s.pos(key));
-      }
-    }
+    p.state_pool_conv_dtype = dtype_at(s, "conv_dtype");
+    p.state_pool_ssm_dtype = dtype_at(s, "ssm_dtype");
     p.state_pool_slots_per_request = at_least(s, "slots_per_request", 1, 1);
     if (s.has("extra_buffer")) {
       YamlFields x(s.node("extra_buffer"), source, "extra_buffer");
