@@ -1,6 +1,8 @@
 // Parameter counts and weight bytes from the per-layer structure, derived by hand.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
 #include "core/params.h"
 #include "test_helpers.h"
 
@@ -75,4 +77,29 @@ TEST_CASE("gpt-oss experts in mxfp4", "[params][dtype][moe]") {
   CHECK(w.linear == DType::bf16);
   CHECK(w.expert == DType::mxfp4);
   CHECK(matrix_bytes(DType::mxfp4, 2880, 2880) == 2880LL * 1440 + 2880LL * 90);
+}
+
+TEST_CASE("MLA's latent down-projections and the indexer are whole on every GPU", "[params][mla][tp]") {
+  // vLLM's DeepseekV2MLAAttention and Indexer and SGLang's DeepseekV2AttentionMLA build q_a_proj,
+  // kv_a_proj_with_mqa and the indexer's wq_b, wk and weights_proj as ReplicatedLinear.
+  // Under tp, weight_bytes = ceil((T - R) / tp) + R for the replicated bytes R, so
+  // 8 x bytes(tp 8) - bytes(tp 1) = 7 R (to within 8 bytes of rounding).
+  auto replicated_bytes = [](const Model& m) {
+    const WeightDTypes w = weight_dtypes(m, DType::bf16);
+    return (8 * weight_bytes(m, w, 8) - weight_bytes(m, w, 1)) / 7;
+  };
+  // DeepSeek-V3, 61 layers of hidden 7168: q_a 1536 x 7168 + kv_a (512 + 64) x 7168 = 15,138,816 a
+  // layer; norms 2 x 7168 + q_a 1536 + kv_a 512 = 16,384 a layer and the final 7168; the routers
+  // 256 x 7168 in the 58 MoE layers. R = 61 x 15,138,816 + 61 x 16,384 + 7,168 + 58 x 1,835,008
+  // = 923,467,776 + 1,006,592 + 106,430,464 = 1,030,904,832 parameters, 2 B each.
+  CHECK(std::abs(replicated_bytes(model("deepseek-v3")) - 2 * 1030904832LL) <= 2);
+  // DeepSeek-V3.2 adds per layer the indexer: wq_b 8192 x 1536 + wk 128 x 7168 + weights_proj
+  // 64 x 7168 = 13,959,168, and its k_norm (weight and bias, 256): 61 x 13,959,424 = 851,524,864 more.
+  CHECK(std::abs(replicated_bytes(model("deepseek-v3.2")) - 2 * (1030904832LL + 851524864LL)) <= 2);
+  for (const Tensor& t : layer_tensors(model("deepseek-v3.2"), model("deepseek-v3.2").layers[5])) {
+    const bool whole = t.name == "q_a_proj" || t.name == "kv_a_proj_with_mqa" || t.name.starts_with("indexer.") ||
+                       t.name == "router" || t.role == TensorRole::norm;
+    INFO(t.name);
+    CHECK(replicated_under_tp(t) == whole);
+  }
 }

@@ -52,6 +52,14 @@ inline Tensor vector_weight(std::string name, int64_t n, TensorRole role = Tenso
   return {std::move(name), n, 1, count, role, false};
 }
 // A small matrix kept in the base dtype (conv kernels, SSM A).
+// A linear weight matrix every GPU holds whole under tensor parallelism (vLLM's and SGLang's
+// ReplicatedLinear: MLA's q_a/kv_a down-projections, the sparse-attention indexer's projections,
+// KDA's low-rank gate legs).
+inline Tensor replicated_linear(std::string name, int64_t out, int64_t in) {
+  Tensor t = linear_weight(std::move(name), out, in);
+  t.replicated = true;
+  return t;
+}
 inline Tensor plain_matrix(std::string name, int64_t rows, int64_t cols) {
   return {std::move(name), rows, cols, 1, TensorRole::other, false};
 }

@@ -84,8 +84,8 @@ struct AttentionPart {
 // Weight GEMMs of the same shape that a layer runs in one forward pass, per GPU: each
 // [rows, k] x [k, n] with rows = the pass's tokens x rows_per_token (1; the MoE routed experts'
 // grouped GEMM: top_k), `count` of them. Under tensor parallelism a column-parallel matrix splits
-// n and a row-parallel one k over the tp GPUs; a replicated router counts as split too, as the
-// FLOP count divides every matrix by tp (layer_work.cpp).
+// n and a row-parallel one k over the tp GPUs; a replicated one (router, ReplicatedLinear) runs
+// whole on every GPU.
 struct Gemm {
   double n = 0;
   double k = 0;
@@ -101,6 +101,9 @@ inline Gemm column_parallel(int64_t out, int64_t in, int64_t tp, double count = 
 }
 inline Gemm row_parallel(int64_t out, int64_t in, int64_t tp, double count = 1) {
   return {static_cast<double>(out), static_cast<double>(in) / static_cast<double>(tp), count, 1};
+}
+inline Gemm replicated(int64_t out, int64_t in, double count = 1) {
+  return {static_cast<double>(out), static_cast<double>(in), count, 1};
 }
 
 // Kernels a mixer launches per decode step, by the component that owns them (vLLM's decode

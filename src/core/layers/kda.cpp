@@ -16,12 +16,13 @@ void check(const Kda& k, const Checker& c) {
 // [P, hidden]; depthwise q/k/v_conv1d [P, 1, d_conv] without bias; the low-rank forget gate
 // f_a_proj [head_dim, hidden] -> f_b_proj [P, head_dim] and output gate g_a_proj -> g_b_proj of the
 // same shapes; b_proj [heads, hidden] (beta); A_log per head and dt_bias per channel; the gated
-// RMSNorm o_norm over head_dim; o_proj [hidden, P]. P = heads x head_dim.
+// RMSNorm o_norm over head_dim; o_proj [hidden, P]. P = heads x head_dim. f_a and g_a are
+// replicated on every GPU under tensor parallelism (ReplicatedLinear in vLLM's and SGLang's KDA).
 void add_tensors(const Kda& k, int64_t hidden, std::vector<Tensor>& out) {
   const int64_t p = k.proj_dim();
   out.push_back(linear_weight("q_proj+k_proj+v_proj", 3 * p, hidden));
   out.push_back(plain_matrix("q/k/v_conv1d", 3 * p, k.d_conv));
-  out.push_back(linear_weight("f_a_proj+g_a_proj", 2 * k.head_dim, hidden));
+  out.push_back(replicated_linear("f_a_proj+g_a_proj", 2 * k.head_dim, hidden));
   out.push_back(linear_weight("f_b_proj+g_b_proj", 2 * p, k.head_dim));
   out.push_back(linear_weight("b_proj", k.heads, hidden));
   out.push_back(vector_weight("A_log+dt_bias", k.heads + p));
@@ -34,7 +35,7 @@ void add_tensors(const Kda& k, int64_t hidden, std::vector<Tensor>& out) {
 void add_gemms(const Kda& k, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
   const int64_t p = k.proj_dim();
   out.push_back(column_parallel(3 * p, hidden, tp));
-  out.push_back(column_parallel(k.head_dim, hidden, tp, 2));
+  out.push_back(replicated(k.head_dim, hidden, 2));
   out.push_back(column_parallel(p, k.head_dim, tp, 2));
   out.push_back(column_parallel(k.heads, hidden, tp));
   out.push_back(row_parallel(hidden, p, tp));

@@ -23,48 +23,53 @@ void check(const Mla& m, const Checker& c) {
   }
 }
 
+// The down-projections to the latents (q_a_proj, kv_a_proj_with_mqa) and the indexer's projections
+// are replicated on every GPU under tensor parallelism: vLLM's DeepseekV2MLAAttention and Indexer
+// (vllm/model_executor/models/deepseek_v2.py) and SGLang's DeepseekV2AttentionMLA build them as
+// ReplicatedLinear.
 void add_tensors(const Mla& m, int64_t hidden, std::vector<Tensor>& out) {
   const int64_t qk = m.qk_nope_head_dim + m.qk_rope_head_dim;
   if (m.q_lora_rank > 0) {
-    out.push_back(linear_weight("q_a_proj", m.q_lora_rank, hidden));
+    out.push_back(replicated_linear("q_a_proj", m.q_lora_rank, hidden));
     out.push_back(vector_weight("q_a_layernorm", m.q_lora_rank, TensorRole::norm));
     out.push_back(linear_weight("q_b_proj", m.heads * qk, m.q_lora_rank));
   } else {
     out.push_back(linear_weight("q_proj", m.heads * qk, hidden));
   }
-  out.push_back(linear_weight("kv_a_proj_with_mqa", m.kv_lora_rank + m.qk_rope_head_dim, hidden));
+  out.push_back(replicated_linear("kv_a_proj_with_mqa", m.kv_lora_rank + m.qk_rope_head_dim, hidden));
   out.push_back(vector_weight("kv_a_layernorm", m.kv_lora_rank, TensorRole::norm));
   out.push_back(linear_weight("kv_b_proj", m.heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank));
   out.push_back(linear_weight("o_proj", hidden, m.heads * m.v_head_dim));
   if (m.index_topk > 0) {
     // DeepSeek-V3.2 Indexer: wq_b (from the q latent), wk, k_norm (LayerNorm: weight + bias),
     // weights_proj (one weight per index head).
-    out.push_back(linear_weight("indexer.wq_b", m.index_heads * m.index_head_dim, m.q_lora_rank));
-    out.push_back(linear_weight("indexer.wk", m.index_head_dim, hidden));
+    out.push_back(replicated_linear("indexer.wq_b", m.index_heads * m.index_head_dim, m.q_lora_rank));
+    out.push_back(replicated_linear("indexer.wk", m.index_head_dim, hidden));
     out.push_back(vector_weight("indexer.k_norm", 2 * m.index_head_dim, TensorRole::norm));
-    out.push_back(linear_weight("indexer.weights_proj", m.index_heads, hidden));
+    out.push_back(replicated_linear("indexer.weights_proj", m.index_heads, hidden));
   }
 }
 
-// q_a and kv_a in one GEMM from the hidden state (without a q latent: q_proj and kv_a), q_b,
+// q_a and kv_a in one GEMM from the hidden state (without a q latent: q_proj and kv_a; q_a and kv_a
+// whole on every GPU), q_b,
 // kv_b (prefill decompresses K and V; decode's absorbed W_UK and W_UV do the same FLOPs), o_proj;
 // the indexer's wq_b, wk and weights_proj.
 void add_gemms(const Mla& m, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
   const int64_t qk = m.qk_nope_head_dim + m.qk_rope_head_dim;
   const int64_t kv_a = m.kv_lora_rank + m.qk_rope_head_dim;
   if (m.q_lora_rank > 0) {
-    out.push_back(column_parallel(m.q_lora_rank + kv_a, hidden, tp));
+    out.push_back(replicated(m.q_lora_rank + kv_a, hidden));
     out.push_back(column_parallel(m.heads * qk, m.q_lora_rank, tp));
   } else {
     out.push_back(column_parallel(m.heads * qk, hidden, tp));
-    out.push_back(column_parallel(kv_a, hidden, tp));
+    out.push_back(replicated(kv_a, hidden));
   }
   out.push_back(column_parallel(m.heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, tp));
   out.push_back(row_parallel(hidden, m.heads * m.v_head_dim, tp));
   if (m.index_topk > 0) {
-    out.push_back(column_parallel(m.index_heads * m.index_head_dim, m.q_lora_rank, tp));
-    out.push_back(column_parallel(m.index_head_dim, hidden, tp));
-    out.push_back(column_parallel(m.index_heads, hidden, tp));
+    out.push_back(replicated(m.index_heads * m.index_head_dim, m.q_lora_rank));
+    out.push_back(replicated(m.index_head_dim, hidden));
+    out.push_back(replicated(m.index_heads, hidden));
   }
 }
 
