@@ -6,6 +6,7 @@
 #include "core/speculative.h"
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/kv_cache.h"
 #include "io/engine_yaml.h"
 #include "io/files.h"
 #include "io/model_yaml.h"
@@ -1079,4 +1080,25 @@ TEST_CASE("engine: vLLM runs DeepSeek-V3.2's fp8 cache in its own layout, 64-tok
   MemoryOptions b = engine_options(m, "vllm@0.19", 40 * kGiB);
   b.cache.tp = 8;
   CHECK(plan_engine(m, test::gpu("h200"), b, 163840).page_bytes == 82176);
+}
+
+TEST_CASE("engine: SGLang stores a sparse-MLA model's fp8_e4m3 cache in DeepSeek's FP8 layout", "[engine][sglang]") {
+  // SGLang's NSATokenToKVPool takes the packed width (512 fp8 latent + 4 x 4 B scales + 64 x 2 B
+  // bf16 rope = 656 B) when the cache dtype is float8_e4m3fn; fp8_e5m2 keeps the 576-byte latent.
+  // GLM-5 on 8 MI355X (sglang 0.5.8.post1, tests/engines/sglang-fail-glm-5-fp8-...): the log's
+  // 186.77 GiB for 3,262,823 tokens is 61,463 B a token = 78 layers x (656 + 132 B indexer key).
+  const Model glm5 = test::model("glm-5");
+  for (const char* version : {"sglang@0.5", "sglang@0.5.8", "sglang@0.5.10", "sglang@0.5.18", "sglang@0.5.19"}) {
+    INFO(version);
+    const EngineProfile p = test::bundled().resolve_engine(version);
+    CHECK(engine_mla_fp8_ds(p, glm5, "fp8_e4m3"));
+    CHECK_FALSE(engine_mla_fp8_ds(p, glm5, "fp8_e5m2"));
+    CHECK_FALSE(engine_mla_fp8_ds(p, glm5, "auto"));
+    CHECK_FALSE(engine_mla_fp8_ds(p, test::model("deepseek-v3"), "fp8_e4m3"));  // no indexer: the plain latent
+  }
+  CacheOptions c;
+  c.kv_dtype = DType::fp8_e4m3;
+  c.mla = MlaCache::fp8_ds;
+  CHECK(kv_bytes_per_token(glm5, c) == 78 * (656 + 132));
+  CHECK(186.77 * 1073741824.0 / 3262823 == Approx(78 * (656 + 132)).epsilon(0.0001));
 }
