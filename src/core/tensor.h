@@ -29,7 +29,8 @@ struct Tensor {
   // ModelOpt MIXED_PRECISION, compressed-tensors groups of several formats; Model::lm_head_dtype):
   // used unless --weight-dtype sets every linear weight.
   std::optional<DType> format = std::nullopt;
-  // Held whole on every GPU under tensor parallelism (vLLM's ReplicatedLinear: an EAGLE-3 head's fc).
+  // Held whole on every GPU under tensor parallelism (ReplicatedLinear: an EAGLE-3 head's fc, MLA's
+  // latent down-projections, the indexer, KDA's gate legs).
   bool replicated = false;
   int64_t params() const;
   bool operator==(const Tensor&) const = default;
@@ -51,7 +52,6 @@ inline Tensor linear_weight(std::string name, int64_t out, int64_t in, TensorRol
 inline Tensor vector_weight(std::string name, int64_t n, TensorRole role = TensorRole::other, int64_t count = 1) {
   return {std::move(name), n, 1, count, role, false};
 }
-// A small matrix kept in the base dtype (conv kernels, SSM A).
 // A linear weight matrix every GPU holds whole under tensor parallelism (vLLM's and SGLang's
 // ReplicatedLinear: MLA's q_a/kv_a down-projections, the sparse-attention indexer's projections,
 // KDA's low-rank gate legs).
@@ -60,6 +60,7 @@ inline Tensor replicated_linear(std::string name, int64_t out, int64_t in) {
   t.replicated = true;
   return t;
 }
+// A small matrix kept in the base dtype (conv kernels, SSM A).
 inline Tensor plain_matrix(std::string name, int64_t rows, int64_t cols) {
   return {std::move(name), rows, cols, 1, TensorRole::other, false};
 }

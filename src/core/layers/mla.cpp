@@ -50,10 +50,9 @@ void add_tensors(const Mla& m, int64_t hidden, std::vector<Tensor>& out) {
   }
 }
 
-// q_a and kv_a in one GEMM from the hidden state (without a q latent: q_proj and kv_a; q_a and kv_a
-// whole on every GPU), q_b,
-// kv_b (prefill decompresses K and V; decode's absorbed W_UK and W_UV do the same FLOPs), o_proj;
-// the indexer's wq_b, wk and weights_proj.
+// q_a and kv_a in one GEMM from the hidden state (without a q latent: q_proj and kv_a), q_b, kv_b
+// (prefill decompresses K and V; decode's absorbed W_UK and W_UV do the same FLOPs), o_proj; the
+// indexer's wq_b, wk and weights_proj. q_a, kv_a and the indexer's run whole on every GPU.
 void add_gemms(const Mla& m, int64_t hidden, int64_t tp, std::vector<Gemm>& out) {
   const int64_t qk = m.qk_nope_head_dim + m.qk_rope_head_dim;
   const int64_t kv_a = m.kv_lora_rank + m.qk_rope_head_dim;
