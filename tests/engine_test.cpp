@@ -1102,3 +1102,32 @@ TEST_CASE("engine: SGLang stores a sparse-MLA model's fp8_e4m3 cache in DeepSeek
   CHECK(kv_bytes_per_token(glm5, c) == 78 * (656 + 132));
   CHECK(186.77 * 1073741824.0 / 3262823 == Approx(78 * (656 + 132)).epsilon(0.0001));
 }
+
+TEST_CASE("engine: vLLM keeps a 16-bit copy of a quantized MLA kv_b_proj for decode", "[engine][mla]") {
+  // MLACommonImpl.process_weights_after_loading dequantizes kv_b_proj and keeps W_UK_T and W_UV as
+  // views of the copy. DeepSeek-R1 in fp8 at tp 8: 61 layers x 128/8 heads x (128 + 128) x 512 x
+  // 2 B = 61 x 4,194,304 = 255,852,544 B (0.238 GiB) a GPU. The vLLM 0.11.0 log of DeepSeek-R1-0528
+  // at tp 8 on H200s loads 79.58 GiB a GPU where the weights alone are 79.35 GiB.
+  const Model r1 = test::model("deepseek-r1");
+  const EngineProfile v011 = test::bundled().resolve_engine("vllm@0.11");
+  MemoryOptions o;
+  o.cache.tp = 8;
+  o.weights = weight_dtypes(r1, DType::fp8_e4m3);
+  CHECK(mla_absorbed_bytes(r1, o, v011) == 61LL * 16 * 256 * 512 * 2);
+  // bf16 weights: the views alias kv_b_proj itself.
+  o.weights = weight_dtypes(r1, DType::bf16);
+  CHECK(mla_absorbed_bytes(r1, o, v011) == 0);
+  // SGLang's profiles do not state the rule; a model without MLA has no such copy.
+  o.weights = weight_dtypes(r1, DType::fp8_e4m3);
+  CHECK(mla_absorbed_bytes(r1, o, test::bundled().resolve_engine("sglang@0.5")) == 0);
+  CHECK(mla_absorbed_bytes(test::model("llama-3.1-8b"), o, v011) == 0);
+}
+
+TEST_CASE("engine: a sparse-MLA model holds its top-k index buffer from construction", "[engine][mla]") {
+  // vLLM's DeepseekV2Model allocates max_num_batched_tokens x index_topk int32 for a model with
+  // an indexer: DeepSeek-V3.2 at 8,192 batched tokens, 8192 x 2048 x 4 B = 67,108,864 B (64 MiB).
+  const EngineProfile v019 = test::bundled().resolve_engine("vllm@0.19");
+  CHECK(topk_indices_bytes(test::model("deepseek-v3.2"), v019, 8192) == 8192LL * 2048 * 4);
+  CHECK(topk_indices_bytes(test::model("deepseek-v3"), v019, 8192) == 0);
+  CHECK(topk_indices_bytes(test::model("deepseek-v3.2"), test::bundled().resolve_engine("vllm@0.10"), 8192) == 0);
+}

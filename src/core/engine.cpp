@@ -237,6 +237,30 @@ int64_t mxfp4_padding_bytes(const Model& model, const MemoryOptions& memory, con
   return static_cast<int64_t>(std::llround(extra));
 }
 
+int64_t mla_absorbed_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile) {
+  if (!profile.mla_absorbed_copy) return 0;
+  const DType act = activation_dtype(model, memory);
+  int64_t total = 0;
+  for (const Layer& layer : model.layers) {
+    const Mla* m = layer.mixer ? std::get_if<Mla>(&*layer.mixer) : nullptr;
+    if (!m) continue;
+    for (const Tensor& t : layer_tensors(model, layer)) {
+      if (t.name != "kv_b_proj" || tensor_bytes(t, model, memory.weights) >= element_bytes(act, t.params())) continue;
+      const int64_t local_heads = ceil_div(m->heads, memory.cache.tp);
+      total = add(total, element_bytes(act, mul(local_heads, m->qk_nope_head_dim + m->v_head_dim, m->kv_lora_rank)));
+    }
+  }
+  return total;
+}
+
+int64_t topk_indices_bytes(const Model& model, const EngineProfile& profile, int64_t max_num_batched_tokens) {
+  if (!profile.topk_indices_buffer) return 0;
+  int64_t topk = 0;
+  for (const Layer& layer : model.layers)
+    if (const Mla* m = layer.mixer ? std::get_if<Mla>(&*layer.mixer) : nullptr) topk = std::max(topk, m->index_topk);
+  return mul(max_num_batched_tokens, topk, 4);
+}
+
 int64_t fused_moe_workspace_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
                                   int64_t tokens) {
   // Experts in 4 bits or fewer run other kernels (Marlin, MXFP4/NVFP4 GEMMs) with their own scratch.
@@ -908,6 +932,9 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     }
     q.mxfp4_padding_bytes = mxfp4_padding_bytes(model, memory, profile, gpu, stages[s].first, stages[s].second);
     q.weights_bytes = add(q.weights_bytes, q.mxfp4_padding_bytes);
+    q.mla_absorbed_bytes = mla_absorbed_bytes(part, memory, profile);
+    q.topk_indices_bytes = topk_indices_bytes(model, profile, q.max_num_batched_tokens);
+    q.weights_bytes = add(add(q.weights_bytes, q.mla_absorbed_bytes), q.topk_indices_bytes);
     if (profile.budget == Budget::requested_minus_peak) {
       // vLLM: the profiled forward pass on every stage; the sampler's rows on the last.
       q.activation_peak_bytes = activation_peak_bytes(model, memory, profile, q.max_num_batched_tokens,

@@ -42,6 +42,8 @@ struct EnginePlan {
   int64_t weights_bytes = 0;             // per GPU, the RoPE tables included
   int64_t rope_tables_bytes = 0;         // of weights_bytes: the RoPE cos/sin tables
   int64_t mxfp4_padding_bytes = 0;       // of weights_bytes: mxfp4 experts padded for the Marlin kernel
+  int64_t mla_absorbed_bytes = 0;        // of weights_bytes: MLA's 16-bit copies of a quantized kv_b_proj
+  int64_t topk_indices_bytes = 0;        // of weights_bytes: a sparse-MLA model's top-k index buffer
   int64_t swa_pool_tokens = 0;           // SGLang's hybrid sliding-window pool: its tokens (0: no such pool)
   // SGLang with a drafter whose pool is its own (profile speculative, not draft_pool_shared): the
   // drafter's weights and its pool of the target's tokens, both outside the KV budget; and the
@@ -179,6 +181,18 @@ bool native_fp4(const Gpu& gpu);
 // create_weights, Marlin backend: the MoE Marlin kernel needs n % 256 == 0 and k % 128 == 0).
 int64_t mxfp4_padding_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
                             const Gpu& gpu, size_t first_layer, size_t end_layer);
+
+// The 16-bit copies of every quantized MLA kv_b_proj of `model` (profile mla_absorbed_copy), per
+// GPU: each layer's heads/tp x (qk_nope + v_head) x kv_lora_rank elements in the activation dtype.
+// vLLM's MLA attention (MLACommonImpl.process_weights_after_loading, vllm/v1/attention/backends/mla/
+// common.py) dequantizes kv_b_proj and keeps W_UK_T and W_UV as views of that copy ("we just store
+// fp16/bf16 copies and perform the bmm's in 16-bit"); an unquantized kv_b_proj is viewed in place.
+int64_t mla_absorbed_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile);
+
+// A sparse-MLA model's top-k index buffer (profile topk_indices_buffer): max_num_batched_tokens x
+// index_topk int32, allocated with the model (vLLM's DeepseekV2Model, vllm/model_executor/models/
+// deepseek_v2.py), so part of the memory the engine logs for loading. 0 without an indexer.
+int64_t topk_indices_bytes(const Model& model, const EngineProfile& profile, int64_t max_num_batched_tokens);
 
 // The fused-MoE kernel's scratch for a forward pass of `tokens` tokens, per GPU: the largest over
 // the MoE layers with 16- or 8-bit experts (0 for none).

@@ -126,6 +126,12 @@ struct EngineProfile {
   bool moe_workspace_persists = false;
   // The loaded model also holds its RoPE cos/sin tables (part of the weights the engine logs).
   bool rope_tables = false;
+  // MLA decode absorbs kv_b_proj into W_UK and W_UV; where kv_b_proj is quantized the engine keeps
+  // a 16-bit dequantized copy of it for those products, beside the quantized weight.
+  bool mla_absorbed_copy = false;
+  // A model with a sparse-attention indexer holds, from its construction, a buffer of
+  // max_num_batched_tokens x index_topk int32 top-k indices.
+  bool topk_indices_buffer = false;
   // mxfp4 experts on a GPU without FP4 tensor cores run on a weight-only Marlin kernel, which the
   // engine creates padded: each expert's intermediate size per partition rounded up to a multiple
   // of mxfp4_marlin_intermediate and the hidden size to one of mxfp4_marlin_hidden (0: no padding).

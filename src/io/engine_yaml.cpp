@@ -184,6 +184,8 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.mla_value_padding = f.boolean("mla_decompressed_value_padding", false);
   p.mamba_cache_align = f.boolean("mamba_cache_align", false);
   p.rope_tables = f.boolean("rope_tables", false);
+  p.mla_absorbed_copy = f.boolean("mla_absorbed_copy", false);
+  p.topk_indices_buffer = f.boolean("topk_indices_buffer", false);
   if (f.has("hybrid_swa_pool")) {
     YamlFields h(f.node("hybrid_swa_pool"), source, "hybrid_swa_pool");
     p.swa_full_tokens_ratio = within(h, "swa_full_tokens_ratio", std::nullopt, 1e-6, 1);

@@ -26,6 +26,8 @@ Json engine_to_json(const std::optional<EnginePlan>& plan) {
   j["weights_bytes"] = or_null(on, p.weights_bytes);
   j["rope_tables_bytes"] = or_null(on, p.rope_tables_bytes);
   j["mxfp4_padding_bytes"] = or_null(on, p.mxfp4_padding_bytes);
+  j["mla_absorbed_bytes"] = or_null(on, p.mla_absorbed_bytes);
+  j["topk_indices_bytes"] = or_null(on, p.topk_indices_bytes);
   j["activation_peak_bytes"] = or_null(on && p.activation_peak_bytes, p.activation_peak_bytes.value_or(0));
   j["cuda_graph_bytes"] = or_null(on, p.cuda_graph_bytes);
   j["cuda_graphs"] = or_null(on && p.cuda_graphs > 0, p.cuda_graphs);
