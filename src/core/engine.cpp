@@ -245,7 +245,8 @@ int64_t mla_absorbed_bytes(const Model& model, const MemoryOptions& memory, cons
     const Mla* m = layer.mixer ? std::get_if<Mla>(&*layer.mixer) : nullptr;
     if (!m) continue;
     for (const Tensor& t : layer_tensors(model, layer)) {
-      if (t.name != "kv_b_proj" || tensor_bytes(t, model, memory.weights) >= element_bytes(act, t.params())) continue;
+      // Quantized: stored in fewer than 16 bits a weight (scales included).
+      if (t.name != "kv_b_proj" || tensor_bytes(t, model, memory.weights) >= element_bytes(DType::bf16, t.params())) continue;
       const int64_t local_heads = ceil_div(m->heads, memory.cache.tp);
       total = add(total, element_bytes(act, mul(local_heads, m->qk_nope_head_dim + m->v_head_dim, m->kv_lora_rank)));
     }
