@@ -561,7 +561,7 @@ TEST_CASE("decode_elementwise_bytes_per_s prices the decode step's element-wise 
   CHECK(k.time_s == Approx(s.time_s - 161 * 1.5e-6));
   // attention_kernel_overhead_s: the kv_cache component's 64 kernels (attention + combine in 32
   // layers) at 3.5 us in place of 4; the rest of the step unchanged.
-  l2.efficiency.attention_kernel_overhead_s = 3.5e-6;
+  l2.efficiency.attention_kernel_overhead_s = KernelCostCurve{{{1, 3.5e-6}}};
   const DecodeStep a = decode_step(m, l2, 64, 4096, options(m));
   CHECK(part(a, "kv_cache").time_s == Approx(part(k, "kv_cache").time_s - 64 * 0.5e-6));
   CHECK(part(a, "elementwise").time_s == part(k, "elementwise").time_s);
@@ -615,6 +615,77 @@ TEST_CASE("norm_kernel_overhead_s prices the norms among the element-wise kernel
   const Model m = model("llama-3.1-8b");
   const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
   CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + 161 * 2e-6));
+}
+
+TEST_CASE("rotary_kernel_overhead_s prices the rotary embeddings among the element-wise kernels", "[decode][elementwise]") {
+  // The element-wise component = bytes / rate + norms x 3 us + rotary x 2.5 us + the rest x 2 us.
+  Gpu g = flat_h100();
+  g.efficiency.decode_elementwise_bytes_per_s = 10e12;
+  g.efficiency.elementwise_kernel_overhead_s = 2e-6;
+  g.efficiency.norm_kernel_overhead_s = 3e-6;
+  g.efficiency.rotary_kernel_overhead_s = 2.5e-6;
+  // {model, element-wise kernels, norms, rotary}: one rotary kernel (Q and K) per attention or MLA
+  // layer, none in a Mamba layer.
+  struct Case {
+    const char* id;
+    int64_t elementwise, norms, rotary;
+  };
+  const Case cases[] = {
+      {"llama-3.1-8b", 32 * 5 + 1, 32 * 2 + 1, 32},          // 32 attention layers
+      {"gemma-2-9b", 42 * 7 + 1, 42 * 4 + 1, 42},            // 42, local and global alike
+      {"qwen3-8b", 36 * 6 + 1, 36 * 3 + 1, 36},              // 36
+      {"deepseek-v3", 61 * 5 + 3 * 2 + 58 * 7 + 1, 61 * 3 + 3 + 58 + 1, 61},  // 61 MLA layers
+      {"falcon-mamba-7b", 64 * 4 + 1, 64 + 1, 0},            // Mamba-1 only
+  };
+  for (const Case& c : cases) {
+    INFO(c.id);
+    const Model m = model(c.id);
+    const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
+    CHECK(e.kernels == c.elementwise);
+    CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + static_cast<double>(c.norms) * 3e-6 +
+                             static_cast<double>(c.rotary) * 2.5e-6 +
+                             static_cast<double>(c.elementwise - c.norms - c.rotary) * 2e-6));
+  }
+  // Rotary alone (no norm figure): the norms go with the rest at 2 us.
+  g.efficiency.norm_kernel_overhead_s.reset();
+  const Model m = model("llama-3.1-8b");
+  const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
+  CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + 32 * 2.5e-6 + 129 * 2e-6));
+}
+
+TEST_CASE("attention_kernel_overhead_s by bytes a launch prices each attention group's kernels", "[decode][kv]") {
+  Gpu g = flat_h100();
+  Gpu free = flat_h100();
+  free.efficiency.attention_kernel_overhead_s = KernelCostCurve{{{1, 0.0}}};  // no fixed cost: the difference is it
+  auto overhead = [&](const Model& m, int64_t batch, int64_t context) {
+    return part(decode_step(m, g, batch, context, options(m)), "kv_cache").time_s -
+           part(decode_step(m, free, batch, context, options(m)), "kv_cache").time_s;
+  };
+  {
+    // Llama-3.1-8B: 32 layers x 8 KV heads x 128 x (K, V) x 2 B = 131,072 B a token; 64 kernels
+    // (attention and combine a layer). Batch 1 at 4,096 tokens + the new one: a launch moves
+    // 4,097 x 131,072 / 64 = 8,390,656 B. Points 4 MiB -> 3 us, 16 MiB -> 4 us: log2(8,390,656 /
+    // 4,194,304) = 1.000352 of the 2 between them, 3 + 0.500176 = 3.500176 us a kernel.
+    g.efficiency.attention_kernel_overhead_s = kernel_cost_curve({{4194304, 3e-6}, {16777216, 4e-6}}, "test");
+    const Model m = model("llama-3.1-8b");
+    CHECK(overhead(m, 1, 4096) == Approx(64 * 3.500176e-6).epsilon(1e-5));
+    // Clamped at the ends: 64 tokens (a launch of 133,120 B) at 3 us, batch 64 x 8K at 4 us.
+    CHECK(overhead(m, 1, 64) == Approx(64 * 3e-6));
+    CHECK(overhead(m, 64, 8192) == Approx(64 * 4e-6));
+    // One point is one figure for every launch.
+    g.efficiency.attention_kernel_overhead_s = KernelCostCurve{{{1, 3.5e-6}}};
+    CHECK(overhead(m, 1, 4096) == Approx(64 * 3.5e-6));
+  }
+  {
+    // Gemma-2-9B at 8,192 tokens: 21 global layers read all of them, 21 local ones their window of
+    // 4,096; each group 21 x 8 KV heads x 256 x (K, V) x 2 B = 172,032 B a token and 84 x 21/42 =
+    // 42 kernels. A global launch: 8,193 x 172,032 / 42 = 33,558,528 B, log2(/ 2^23) = 2.000176 of
+    // the 3 between 2^23 (3 us) and 2^26 (6 us): 5.000176 us; a local one: 4,097 x 4,096 =
+    // 16,781,312 B, log2(/ 2^23) = 1.000352: 4.000352 us. 42 x (5.000176 + 4.000352) us.
+    g.efficiency.attention_kernel_overhead_s = kernel_cost_curve({{8388608, 3e-6}, {67108864, 6e-6}}, "test");
+    const Model m = model("gemma-2-9b");
+    CHECK(overhead(m, 1, 8192) == Approx(42 * (5.000176e-6 + 4.000352e-6)).epsilon(1e-5));
+  }
 }
 
 TEST_CASE("a measured shape takes its own points instead of the weight stream grid", "[decode][stream]") {

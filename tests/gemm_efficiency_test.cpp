@@ -250,3 +250,46 @@ TEST_CASE("state_efficiency parses from a preset and fails at file:line:col", "[
                                              "    - {d_state: 16, bits: 16, efficiency: 0.6}\n")) ==
         "test.yaml:9:7: state_efficiency point (d_state 16, bits 16) is given twice");
 }
+
+TEST_CASE("a kernel cost curve interpolates in log2(bytes) and clamps at its ends", "[gemm][gpu-yaml]") {
+  // 1 MiB -> 3 us, 16 MiB -> 5 us: 4 MiB is log2(4) = 2 of the 4 between them, 3 + 2 x 2/4 = 4 us.
+  const KernelCostCurve c = kernel_cost_curve({{16777216, 5e-6}, {1048576, 3e-6}}, "k");
+  REQUIRE(c.points.size() == 2);
+  CHECK(c.points.front().bytes == 1048576);  // sorted by bytes
+  CHECK(c.at(4194304) == Approx(4e-6));
+  CHECK(c.at(1000) == Approx(3e-6));
+  CHECK(c.at(1e12) == Approx(5e-6));
+  CHECK_THROWS_WITH(kernel_cost_curve({{0, 1e-6}}, "k"), "k point (bytes 0): bytes must be positive");
+  CHECK_THROWS_WITH(kernel_cost_curve({{1, -1e-6}}, "k"), "k point (bytes 1): seconds must not be negative");
+  CHECK_THROWS_WITH(kernel_cost_curve({{1, 1e-6}, {1, 2e-6}}, "k"), "k point (bytes 1) is given twice");
+}
+
+TEST_CASE("attention_kernel_overhead_s parses as a figure or a curve and fails at file:line:col", "[gemm][gpu-yaml]") {
+  const Gpu one = parse_gpu_yaml(kvplan::test::gpu_preset("  attention_kernel_overhead_s: 3.1e-6\n"), "test.yaml");
+  REQUIRE(one.efficiency.attention_kernel_overhead_s.points.size() == 1);
+  CHECK(one.efficiency.attention_kernel_overhead_s.at(1e9) == Approx(3.1e-6));
+  const Gpu curve = parse_gpu_yaml(kvplan::test::gpu_preset("  attention_kernel_overhead_s:\n"
+                                                            "    - {bytes: 8388608, seconds: 3.4e-6}\n"
+                                                            "    - {bytes: 2097152, seconds: 3.0e-6}\n"),
+                                   "test.yaml");
+  REQUIRE(curve.efficiency.attention_kernel_overhead_s.points.size() == 2);
+  // 4 MiB: halfway in log2 between 2 and 8 MiB.
+  CHECK(curve.efficiency.attention_kernel_overhead_s.at(4194304) == Approx(3.2e-6));
+  CHECK(parse_error(kvplan::test::gpu_preset("  attention_kernel_overhead_s:\n    - {bytes: 0, seconds: 3e-6}\n")) ==
+        "test.yaml:8:15: attention_kernel_overhead_s 'bytes' must be positive, got 0");
+  CHECK(parse_error(kvplan::test::gpu_preset("  attention_kernel_overhead_s:\n    - {bytes: 4, seconds: -3e-6}\n")) ==
+        "test.yaml:8:27: attention_kernel_overhead_s 'seconds' must not be negative, got -3e-6");
+  CHECK(parse_error(kvplan::test::gpu_preset("  attention_kernel_overhead_s:\n    - {bytes: 4, seconds: 3e-6}\n"
+                                             "    - {bytes: 4, seconds: 4e-6}\n")) ==
+        "test.yaml:9:7: attention_kernel_overhead_s point (bytes 4) is given twice");
+  CHECK(parse_error(kvplan::test::gpu_preset("  attention_kernel_overhead_s:\n    - {bytes: 4, second: 3e-6}\n"))
+            .find("test.yaml:8:") == 0);
+  CHECK(parse_error(kvplan::test::gpu_preset("  attention_kernel_overhead_s: []\n")) ==
+        "test.yaml:7:32: 'attention_kernel_overhead_s' must be a figure or a list of {bytes, seconds} maps");
+  // rotary_kernel_overhead_s: one figure, not negative.
+  const Gpu rot = parse_gpu_yaml(kvplan::test::gpu_preset("  rotary_kernel_overhead_s: 2.9e-6\n"), "test.yaml");
+  REQUIRE(rot.efficiency.rotary_kernel_overhead_s);
+  CHECK(*rot.efficiency.rotary_kernel_overhead_s == Approx(2.9e-6));
+  CHECK(parse_error(kvplan::test::gpu_preset("  rotary_kernel_overhead_s: -1e-6\n")).find(
+            "efficiency.rotary_kernel_overhead_s must not be negative") != std::string::npos);
+}

@@ -370,6 +370,52 @@ TEST_CASE("calibrated preset writes the decode step's norm and other element-wis
   CHECK_FALSE(without.efficiency.norm_kernel_overhead_s);
 }
 
+TEST_CASE("calibrated preset writes the rotary kernels' cost and attention's cost by launch bytes", "[gpu-host]") {
+  const Gpu base = kvplan::test::flat_h100();
+  Calibration c;
+  c.step_bytes_per_s = 3.05e12;
+  c.step_kernel_overhead_s = 2.5e-6;
+  // Synthetic, as calibrate solves it: Llama-3.1-8B's 161 element-wise kernels at 2.466 us each
+  // after the fit; its 65 norms alone in 183.4 us (2,662,400 B) and its 32 rotary kernels alone in
+  // 93.1 us (663,808 B), both at 6.485e12 B/s: (183.4 - 0.4105) / 65 = 2.8152 us a norm, (93.1 -
+  // 0.1024) / 32 = 2.9062 us a rotary; the other 64 take 161 x 2.466 - 65 x 2.8152 - 32 x 2.9062 =
+  // 121.07 us, 1.8917 us each.
+  c.decode_elementwise_bytes_per_s = 6.485e12;
+  c.norm_kernel_overhead_s = (183.4e-6 - 2662400 / 6.485e12) / 65;
+  c.rotary_kernel_overhead_s = (93.1e-6 - 663808 / 6.485e12) / 32;
+  c.elementwise_kernel_overhead_s = (161 * 2.466e-6 - 65 * c.norm_kernel_overhead_s - 32 * c.rotary_kernel_overhead_s) / 64;
+  CHECK(c.rotary_kernel_overhead_s == Approx(2.9062e-6).epsilon(1e-4));
+  CHECK(c.elementwise_kernel_overhead_s == Approx(1.8917e-6).epsilon(1e-3));
+  c.decode_rotary_graphs = {{"llama-3.1-8b decode step, batch 1", GraphTiming{663808, 32, 93.1e-6}}};
+  // Attention: per graph (time - KV bytes / rate) / 64 kernels, at KV bytes / 64 a launch. 1K:
+  // 134,348,800 B in 242.2 us at 3.05e12 B/s: (242.2 - 44.049) / 64 = 3.0961 us at 2,099,200 B;
+  // 4K: 537,001,984 B in 388.5 us: (388.5 - 176.066) / 64 = 3.3193 us at 8,390,656 B.
+  c.decode_attention_bytes_per_s = 3.05e12;
+  c.attention_kernel_overhead = {{2099200, (242.2e-6 - 134348800 / 3.05e12) / 64},
+                                 {8390656, (388.5e-6 - 537001984 / 3.05e12) / 64}};
+  CHECK(c.attention_kernel_overhead[0].seconds == Approx(3.0961e-6).epsilon(1e-4));
+  CHECK(c.attention_kernel_overhead[1].seconds == Approx(3.3193e-6).epsilon(1e-4));
+  const std::string yaml = render_calibrated_preset(base, c);
+  const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
+  REQUIRE(g.efficiency.rotary_kernel_overhead_s);
+  CHECK(*g.efficiency.rotary_kernel_overhead_s == Approx(2.9062e-6).epsilon(1e-3));
+  REQUIRE(g.efficiency.attention_kernel_overhead_s.points.size() == 2);
+  CHECK(g.efficiency.attention_kernel_overhead_s.at(2099200) == Approx(3.0961e-6).epsilon(1e-3));
+  // 4,194,304 B: log2(4,194,304 / 2,099,200) = 0.99859 of log2(8,390,656 / 2,099,200) = 1.99894.
+  CHECK(g.efficiency.attention_kernel_overhead_s.at(4194304) ==
+        Approx(3.0961e-6 + (3.3193e-6 - 3.0961e-6) * 0.99859 / 1.99894).epsilon(1e-3));
+  // The raw figures under calibration.
+  CHECK(yaml.find("decode_rotary_graphs:") != std::string::npos);
+  CHECK(yaml.find("kernels: 32, bytes: 663808") != std::string::npos);
+  CHECK(yaml.find("    - [2099200, 3.096e-06]\n") != std::string::npos);
+  // Not measured: neither key.
+  c.rotary_kernel_overhead_s = 0;
+  c.attention_kernel_overhead.clear();
+  const Gpu without = parse_gpu_yaml(render_calibrated_preset(base, c), "calibrated.yaml");
+  CHECK_FALSE(without.efficiency.rotary_kernel_overhead_s);
+  CHECK(without.efficiency.attention_kernel_overhead_s.empty());
+}
+
 TEST_CASE("calibrated preset writes expert_bandwidth_fraction and its graphs", "[gpu-host]") {
   const Gpu base = kvplan::test::flat_h100();  // 3.35e12 B/s, no element-wise or expert fraction of its own
   Calibration c;

@@ -1,6 +1,7 @@
 // `kvplan calibrate --out FILE`: measures the local GPU and writes a preset YAML whose efficiency
 // block comes from the measurements (kvplan estimate --gpu FILE reads it).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -140,85 +141,102 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       "this may exceed the datasheet's HBM bandwidth)",
       context, c.elementwise_kernel_overhead_s * 1e6, c.decode_elementwise_bytes_per_s));
 
-  // The norms among them (every layer's two residual-fused RMSNorms and the final norm) alone in a
-  // graph at batch 1: a norm reduces its row before it writes it, so it takes longer than a
-  // point-wise kernel of its bytes, and a model of more norms per layer (Gemma 2's four, a Mamba
-  // layer's one and nothing else) runs a step of a different mix. The norms' cost is their graph's
-  // time less their bytes at the rate, per kernel; the other kernels' is what is left of the whole
-  // graph's fitted per-kernel cost, so that the batch-1 step of the fit keeps its total.
-  const gpu::GraphTiming norms =
-      gpu::time_component(m, memory.cache, {steps.front()}, "norms", ProgressLine{}).front();
-  c.decode_norm_graphs.emplace_back(fmt::format("{} decode step, batch {}", m.id, steps.front().batch), norms);
+  // The norms and the rotary embeddings among them, each kind alone in a graph at batch 1: a norm
+  // reduces its row before it writes it, and a rotary kernel reads its cos/sin by position, so both
+  // take longer than a point-wise kernel of their bytes (a cache write, an activation), and a model
+  // of another mix (Gemma 2's four norms a layer, a Mamba layer's input norm and its narrow dt/B/C
+  // norms) runs a step of a different cost. A kind's cost is its graph's time less its bytes at the
+  // rate, per kernel; the other kernels' is what is left of the whole graph's fitted per-kernel
+  // cost, so that the batch-1 step of the fit keeps its total.
   const int64_t all = decode_runs.front().kernels;
-  const double norm_overhead =
-      (norms.time_s - static_cast<double>(norms.bytes) / c.decode_elementwise_bytes_per_s) / static_cast<double>(norms.kernels);
-  const double other_overhead =
-      all > norms.kernels ? (static_cast<double>(all) * c.elementwise_kernel_overhead_s -
-                             static_cast<double>(norms.kernels) * norm_overhead) /
-                                static_cast<double>(all - norms.kernels)
-                          : -1;
-  if (!(norm_overhead >= 0) || !(other_overhead >= 0)) {
-    c.methods.push_back(fmt::format(
-        "norm_kernel_overhead_s: not written: the norms' graph ({} kernels, {:.1f} us) leaves {:.3f} us per norm and "
-        "{:.3f} us per other kernel; elementwise_kernel_overhead_s covers every element-wise kernel",
-        norms.kernels, norms.time_s * 1e6, norm_overhead * 1e6, other_overhead * 1e6));
-    return;
-  }
   const double mixed = c.elementwise_kernel_overhead_s;
-  c.norm_kernel_overhead_s = norm_overhead;
-  c.elementwise_kernel_overhead_s = other_overhead;
+  double left = static_cast<double>(all) * mixed;
+  int64_t left_kernels = all;
+  std::vector<std::string> parts;
+  for (const char* kind : {"norms", "rotary"}) {
+    const gpu::GraphTiming g = gpu::time_component(m, memory.cache, {steps.front()}, kind, ProgressLine{}).front();
+    const double per = (g.time_s - static_cast<double>(g.bytes) / c.decode_elementwise_bytes_per_s) / static_cast<double>(g.kernels);
+    const double rest = left_kernels > g.kernels
+                            ? (left - static_cast<double>(g.kernels) * per) / static_cast<double>(left_kernels - g.kernels)
+                            : -1;
+    if (!(per >= 0) || !(rest >= 0)) {
+      c.methods.push_back(fmt::format(
+          "{}_kernel_overhead_s: not written: the {} graph ({} kernels, {:.1f} us) leaves {:.3f} us a kernel and {:.3f} "
+          "us per other kernel; elementwise_kernel_overhead_s covers them",
+          kind == std::string("norms") ? "norm" : kind, kind, g.kernels, g.time_s * 1e6, per * 1e6, rest * 1e6));
+      break;
+    }
+    const std::string label = fmt::format("{} decode step, batch {}", m.id, steps.front().batch);
+    if (kind == std::string("norms")) {
+      c.decode_norm_graphs.emplace_back(label, g);
+      c.norm_kernel_overhead_s = per;
+    } else {
+      c.decode_rotary_graphs.emplace_back(label, g);
+      c.rotary_kernel_overhead_s = per;
+    }
+    parts.push_back(fmt::format("the {} {} kernels ({:.1f} us): {:.3f} us each", g.kernels, kind, g.time_s * 1e6, per * 1e6));
+    left -= static_cast<double>(g.kernels) * per;
+    left_kernels -= g.kernels;
+  }
+  if (parts.empty()) return;
+  c.elementwise_kernel_overhead_s = left / static_cast<double>(left_kernels);
   c.methods.push_back(fmt::format(
-      "norm_kernel_overhead_s (the decode step's norms) and elementwise_kernel_overhead_s (its other element-wise "
-      "kernels): the {} norms of llama-3.1-8b's decode step at batch 1 (two residual-fused RMSNorms a layer and the "
-      "final norm) alone in one CUDA graph, cold L2 before each replay, median replay ({:.1f} us): (time - their "
-      "bytes / the rate above) / {} = {:.3f} us a norm; the other {} kernels then take the rest of the {} kernels x "
-      "{:.3f} us fitted above: {:.3f} us each",
-      norms.kernels, norms.time_s * 1e6, norms.kernels, norm_overhead * 1e6, all - norms.kernels, all, mixed * 1e6,
-      other_overhead * 1e6));
+      "norm_kernel_overhead_s and rotary_kernel_overhead_s (the decode step's norms and rotary embeddings) and "
+      "elementwise_kernel_overhead_s (its other element-wise kernels): each kind of llama-3.1-8b's decode step at "
+      "batch 1 (two residual-fused RMSNorms a layer and the final norm; one rotary a layer) alone in one CUDA graph, "
+      "cold L2 before each replay, median replay, (time - their bytes / the rate above) / kernels: {}; the other {} "
+      "kernels then take the rest of the {} kernels x {:.3f} us fitted above: {:.3f} us each",
+      fmt::join(parts, "; "), left_kernels, all, mixed * 1e6, c.elementwise_kernel_overhead_s * 1e6));
 }
 
-// The decode step's attention kernels (split-KV attention, combine in-kernel, every layer) of Llama-3.1-8B at
-// batch 1 and 1K and 2K tokens of context, alone in a CUDA graph: short kernels (4-8 MB of KV a
-// layer), whose fixed cost is most of their time. Per graph, (time - the model's KV bytes at the
-// measured attention rate) / the model's kv_cache kernels; the mean is attention_kernel_overhead_s.
+// The decode step's attention kernels (split-KV attention, combine in-kernel, every layer) of
+// Llama-3.1-8B at batch 1 and 1K-32K tokens of context, alone in a CUDA graph: from short kernels
+// (2 MB a launch), whose fixed cost is most of their time, to launches long enough to stream. Per
+// graph, (time - the model's KV bytes at the measured attention rate) / the model's kv_cache
+// kernels, by the bytes one of those kernels moves: attention_kernel_overhead_s's points.
 void calibrate_attention_kernels(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
   if (!(c.decode_attention_bytes_per_s > 0)) return;
   const Model m = registry.resolve_model("llama-3.1-8b");
   const MemoryOptions memory = reference_memory(m, base, registry);
   std::vector<gpu::PassCase> cases;
-  for (const int64_t context : {1024, 2048}) cases.push_back({1, context, 0});
+  for (const int64_t context : {1024, 2048, 4096, 8192, 16384, 32768}) cases.push_back({1, context, 0});
   const std::vector<gpu::GraphTiming> measured = gpu::time_component(m, memory.cache, cases, "kv_cache", ProgressLine{});
   // Divided by the model's kernel count (the one the prediction multiplies by: an engine's split-KV
   // attention and its combine), not the graph's: kvplan's kernel combines in-kernel, one launch a layer.
-  double sum = 0;
-  int64_t model_kernels = 0;
+  std::vector<std::string> points;
   for (size_t i = 0; i < cases.size(); ++i) {
-    int64_t bytes = 0;
+    int64_t bytes = 0, kernels = 0;
     for (const DecodeComponent& comp : decode_step(m, base, 1, cases[i].context, memory).components)
       if (comp.name == "kv_cache") {
         bytes = comp.bytes;
-        model_kernels = comp.kernels;
+        kernels = comp.kernels;
       }
-    if (model_kernels <= 0) throw Error("calibrate: " + m.id + " has no attention kernels");
+    if (kernels <= 0) throw Error("calibrate: " + m.id + " has no attention kernels");
     const gpu::GraphTiming g{bytes, measured[i].kernels, measured[i].time_s};
     c.attention_graphs.emplace_back(fmt::format("{} decode step, batch 1, context {}", m.id, cases[i].context), g);
-    sum += (g.time_s - static_cast<double>(bytes) / c.decode_attention_bytes_per_s) / static_cast<double>(model_kernels);
+    const double per_kernel =
+        (g.time_s - static_cast<double>(bytes) / c.decode_attention_bytes_per_s) / static_cast<double>(kernels);
+    const int64_t launch = bytes / kernels;
+    if (!(per_kernel >= 0)) {
+      points.push_back(fmt::format("{:.1f} MB: {:.3f} us, not written", static_cast<double>(launch) / 1e6, per_kernel * 1e6));
+      continue;
+    }
+    c.attention_kernel_overhead.push_back({launch, per_kernel});
+    points.push_back(fmt::format("{:.1f} MB: {:.3f} us", static_cast<double>(launch) / 1e6, per_kernel * 1e6));
   }
-  const double per_kernel = sum / static_cast<double>(cases.size());
-  if (!(per_kernel > 0)) {
-    c.methods.push_back(fmt::format("attention_kernel_overhead_s: not written: the short attention graphs left {:.3f} "
-                                    "us per kernel after their bytes",
-                                    per_kernel * 1e6));
+  if (c.attention_kernel_overhead.empty()) {
+    c.methods.push_back(fmt::format("attention_kernel_overhead_s: not written: no graph left a cost after its bytes ({})",
+                                    fmt::join(points, "; ")));
     return;
   }
-  c.attention_kernel_overhead_s = per_kernel;
   c.methods.push_back(fmt::format(
-      "attention_kernel_overhead_s (the decode step's kv_cache kernels): the attention ops (kvplan's split-KV "
-      "attention with its combine in-kernel, every layer) of llama-3.1-8b's decode step at batch 1 and 1024 and "
-      "2048 tokens of context, alone in one CUDA graph, cold L2 before each replay, median replay; per graph "
-      "(time - the decode model's KV bytes / the attention rate {:.4g} B/s) / the decode model's {} kv_cache "
-      "kernels (the graph launches one a layer), mean of the two = {:.3f} us",
-      c.decode_attention_bytes_per_s, model_kernels, per_kernel * 1e6));
+      "attention_kernel_overhead_s (the decode step's kv_cache kernels, by the bytes one launch moves): the attention "
+      "ops (kvplan's split-KV attention with its combine in-kernel, every layer) of llama-3.1-8b's decode step at "
+      "batch 1 and 1024-32768 tokens of context, alone in one CUDA graph, cold L2 before each replay, median replay; "
+      "per graph (time - the decode model's KV bytes / the attention rate {:.4g} B/s) / the decode model's kv_cache "
+      "kernels (an engine's attention and combine, two a layer; the graph launches one), at bytes a launch = the KV "
+      "bytes / those kernels: {}",
+      c.decode_attention_bytes_per_s, fmt::join(points, "; ")));
 }
 
 // Measures the element-wise rate, times the steps, fits kernel_gap_s on the `fit` ones

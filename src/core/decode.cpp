@@ -148,15 +148,29 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
   if (!w.attention.empty()) {
     int64_t read_per_seq = 0;
     double flops_per_seq = 0;
+    // The kernels' fixed cost: where the preset prices it by the bytes one launch moves, a group's
+    // layers launch its share of the kernels (kv_cache kernels x its layers / every group's), each
+    // over the batch's keys and new tokens of one layer.
+    const KernelCostCurve& cost = eff.attention_kernel_overhead_s;
+    int64_t group_layers = 0;
+    for (const AttentionGroup& g : w.attention) group_layers += g.layers;
+    double kernel_cost_s = 0;
     for (const AttentionGroup& g : w.attention) {
       int64_t keys = g.window > 0 ? std::min(context, g.window) : context;
       if (keep_tokens_ > 0) keys = std::min(keys, keep_tokens_);
       read_per_seq = add(read_per_seq, mul(keys, g.kv_bytes_per_token));
       flops_per_seq += static_cast<double>(keys) * g.decode_flops_per_key;
+      if (cost.empty() || group_layers <= 0 || w.kernels.kv_cache <= 0) continue;
+      const double kernels = static_cast<double>(w.kernels.kv_cache) * static_cast<double>(g.layers) /
+                             static_cast<double>(group_layers);
+      const double launch_bytes = b * static_cast<double>(keys + query_tokens) * static_cast<double>(g.kv_bytes_per_token) / kernels;
+      kernel_cost_s += kernels * cost.at(launch_bytes);
     }
+    const double per_kernel = cost.empty() || w.kernels.kv_cache <= 0
+                                  ? overhead
+                                  : kernel_cost_s / static_cast<double>(w.kernels.kv_cache);
     const int64_t bytes = mul(batch, add(read_per_seq, mul(query_tokens, w.kv_write_bytes_per_token)));
-    component("kv_cache", bytes, rates_.kv_bandwidth, t * flops_per_seq, w.kernels.kv_cache, rates_.attention,
-              eff.attention_kernel_overhead_s.value_or(overhead));
+    component("kv_cache", bytes, rates_.kv_bandwidth, t * flops_per_seq, w.kernels.kv_cache, rates_.attention, per_kernel);
   }
   // SSM state: read and written once per sequence, updated once per query token.
   if (w.state_bytes_per_sequence > 0)
@@ -170,13 +184,17 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
             overhead);
   // Element-wise kernels (norms, RoPE, activations, cache writes, MoE routing): their activation
   // traffic, as in prefill, at the decode step's rate (its activations stay in L2 between kernels);
-  // the norms at their own per-kernel cost where the preset has one.
+  // the norms and the rotary embeddings at their own per-kernel cost where the preset has one.
   const int64_t elementwise_kernels = add(w.kernels.elementwise, moe_two_kernel_align_layers(w.expert_groups, tokens));
-  double elementwise_per_kernel = eff.elementwise_kernel_overhead_s.value_or(overhead);
-  if (eff.norm_kernel_overhead_s && elementwise_kernels > 0)
-    elementwise_per_kernel = (static_cast<double>(w.kernels.norms) * *eff.norm_kernel_overhead_s +
-                              static_cast<double>(elementwise_kernels - w.kernels.norms) * elementwise_per_kernel) /
+  const double other_per_kernel = eff.elementwise_kernel_overhead_s.value_or(overhead);
+  double elementwise_per_kernel = other_per_kernel;
+  if ((eff.norm_kernel_overhead_s || eff.rotary_kernel_overhead_s) && elementwise_kernels > 0) {
+    const double norms = static_cast<double>(w.kernels.norms), rotary = static_cast<double>(w.kernels.rotary);
+    elementwise_per_kernel = (norms * eff.norm_kernel_overhead_s.value_or(other_per_kernel) +
+                              rotary * eff.rotary_kernel_overhead_s.value_or(other_per_kernel) +
+                              (static_cast<double>(elementwise_kernels) - norms - rotary) * other_per_kernel) /
                              static_cast<double>(elementwise_kernels);
+  }
   component("elementwise", mul(tokens, w.elementwise_bytes_per_token), rates_.decode_elementwise_bandwidth, 0,
             elementwise_kernels, Rate{}, elementwise_per_kernel);
   // The whole graph's gaps between kernels of different kinds, beyond each component's own.

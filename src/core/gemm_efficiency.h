@@ -114,4 +114,26 @@ struct StateTable {
 // 32 bits, an efficiency outside (0, 1] or a point given twice (naming the preset key `key`).
 StateTable state_table(const std::vector<StatePoint>& points, const std::string& key = "state_efficiency");
 
+// A per-kernel fixed cost that depends on the bytes one launch moves (`attention_kernel_overhead_s`
+// as a list): a decode attention launch of a few MB is mostly fixed cost, and that cost grows
+// while the launch is too short to reach its streaming rate (docs/timing.md "Kernels per layer").
+// Points sorted by bytes, distinct; one point is a constant. Empty: no curve.
+struct KernelCostPoint {
+  int64_t bytes = 0;   // bytes one launch moves
+  double seconds = 0;  // its cost beyond those bytes at the component's rate
+  bool operator==(const KernelCostPoint&) const = default;
+};
+struct KernelCostCurve {
+  std::vector<KernelCostPoint> points;
+  bool empty() const { return points.empty(); }
+  // The cost of a launch of `bytes`, interpolated in log2(bytes) and clamped to the points. Must
+  // not be empty.
+  double at(double bytes) const;
+  bool operator==(const KernelCostCurve&) const = default;
+};
+
+// The curve of `points`; throws Error for bytes that are not positive, a cost that is negative or
+// not finite, or bytes given twice (naming the preset key `key`).
+KernelCostCurve kernel_cost_curve(const std::vector<KernelCostPoint>& points, const std::string& key);
+
 }  // namespace kvplan

@@ -66,8 +66,11 @@ void check_gpu(const Gpu& gpu) {
     fail("efficiency.elementwise_kernel_overhead_s", "efficiency.elementwise_kernel_overhead_s must not be negative");
   if (e.norm_kernel_overhead_s && !(*e.norm_kernel_overhead_s >= 0))
     fail("efficiency.norm_kernel_overhead_s", "efficiency.norm_kernel_overhead_s must not be negative");
-  if (e.attention_kernel_overhead_s && !(*e.attention_kernel_overhead_s >= 0))
-    fail("efficiency.attention_kernel_overhead_s", "efficiency.attention_kernel_overhead_s must not be negative");
+  if (e.rotary_kernel_overhead_s && !(*e.rotary_kernel_overhead_s >= 0))
+    fail("efficiency.rotary_kernel_overhead_s", "efficiency.rotary_kernel_overhead_s must not be negative");
+  for (const KernelCostPoint& p : e.attention_kernel_overhead_s.points)
+    if (!(p.seconds >= 0))
+      fail("efficiency.attention_kernel_overhead_s", "efficiency.attention_kernel_overhead_s must not be negative");
   if (e.kernel_overhead_s < 0) fail("efficiency.kernel_overhead_s", "efficiency.kernel_overhead_s must not be negative");
   if (!(e.kernel_gap_s >= 0)) fail("efficiency.kernel_gap_s", "efficiency.kernel_gap_s must not be negative");
   if (e.allreduce_latency_s < 0)

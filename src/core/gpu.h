@@ -54,9 +54,14 @@ struct Efficiency {
   // before the row is written, longer than a point-wise kernel of its bytes); where set,
   // elementwise_kernel_overhead_s is the other element-wise kernels'. Unset: as the others.
   std::optional<double> norm_kernel_overhead_s;
+  // Each of the decode step's rotary-embedding kernels (Q and K rotated in place, their cos/sin
+  // read by position); where set, elementwise_kernel_overhead_s is the kernels that are neither
+  // norms nor rotary. Unset: as the others.
+  std::optional<double> rotary_kernel_overhead_s;
   // The same for the decode step's attention kernels (split-KV attention and its combine: the
-  // kv_cache component); unset: kernel_overhead_s.
-  std::optional<double> attention_kernel_overhead_s;
+  // kv_cache component), by the bytes one launch moves (one point: a constant); empty:
+  // kernel_overhead_s.
+  KernelCostCurve attention_kernel_overhead_s;
   double kernel_overhead_s = 4e-6;   // fixed cost per kernel launch (latency + tail)
   // Per kernel, what a whole step's CUDA graph costs beyond its components' kernels run apart
   // (kernels of different kinds one after another): the decode step's `kernel_gaps`, and added

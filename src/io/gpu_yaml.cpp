@@ -85,6 +85,26 @@ StateTable parse_state_table(const YAML::Node& list, const std::string& source) 
                     });
 }
 
+// A per-launch cost by bytes: a list of {bytes, seconds} maps, each bad point reported where it
+// stands.
+KernelCostCurve parse_kernel_cost_curve(const YAML::Node& list, const std::string& source, const std::string& key) {
+  std::vector<KernelCostPoint> points;
+  for (const YAML::Node& item : list) {
+    YamlFields f(item, source, key + " point");
+    KernelCostPoint p;
+    p.bytes = f.integer("bytes");
+    if (p.bytes <= 0) throw Error(key + " 'bytes' must be positive, got " + f.string("bytes"), f.pos("bytes"));
+    p.seconds = f.number("seconds");
+    if (!(p.seconds >= 0)) throw Error(key + " 'seconds' must not be negative, got " + f.string("seconds"), f.pos("seconds"));
+    f.finish();
+    for (const KernelCostPoint& q : points)
+      if (q.bytes == p.bytes) throw Error(key + " point (bytes " + std::to_string(p.bytes) + ") is given twice", f.pos());
+    points.push_back(p);
+  }
+  if (points.empty()) throw Error("'" + key + "' must be a figure or a list of {bytes, seconds} maps", pos_of(list, source));
+  return kernel_cost_curve(points, key);
+}
+
 }  // namespace
 
 Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std::string& default_id) {
@@ -194,8 +214,15 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     e.expect("elementwise_kernel_overhead_s");
     if (e.has("norm_kernel_overhead_s")) x.norm_kernel_overhead_s = e.number("norm_kernel_overhead_s");
     e.expect("norm_kernel_overhead_s");
-    if (e.has("attention_kernel_overhead_s")) x.attention_kernel_overhead_s = e.number("attention_kernel_overhead_s");
+    if (e.has("rotary_kernel_overhead_s")) x.rotary_kernel_overhead_s = e.number("rotary_kernel_overhead_s");
+    e.expect("rotary_kernel_overhead_s");
     e.expect("attention_kernel_overhead_s");
+    if (e.has("attention_kernel_overhead_s")) {
+      const YAML::Node n = e.node("attention_kernel_overhead_s");
+      // One figure (checked with the others in check_gpu) or a list by bytes per launch.
+      x.attention_kernel_overhead_s = n.IsSequence() ? parse_kernel_cost_curve(n, source, "attention_kernel_overhead_s")
+                                                     : KernelCostCurve{{{1, e.number("attention_kernel_overhead_s")}}};
+    }
     x.allreduce_latency_s = e.number("allreduce_latency_s", x.allreduce_latency_s);
     x.calibrated = e.boolean("calibrated", false);
     e.expect("gemm_efficiency");
@@ -227,7 +254,8 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
                             "lm_head_bandwidth_fraction", "expert_bandwidth_fraction", "elementwise_bandwidth_fraction", "flops_fraction",
                             "attention_flops_fraction",
                             "kernel_overhead_s", "kernel_gap_s", "allreduce_latency_s", "decode_elementwise_bytes_per_s",
-                            "elementwise_kernel_overhead_s", "norm_kernel_overhead_s", "attention_kernel_overhead_s"})
+                            "elementwise_kernel_overhead_s", "norm_kernel_overhead_s", "rotary_kernel_overhead_s",
+                            "attention_kernel_overhead_s"})
       if (e.has(key)) g.key_pos[std::string("efficiency.") + key] = e.pos(key);
     e.finish();
   }

@@ -184,6 +184,8 @@ std::string render_gpu(const Gpu& g) {
                        e.decode_elementwise_bytes_per_s ? " (activations in L2)" : "",
                        e.elementwise_kernel_overhead_s.value_or(e.kernel_overhead_s) * 1e6);
     if (e.norm_kernel_overhead_s) out += fmt::format("  decode norms {:.2f} us per kernel\n", *e.norm_kernel_overhead_s * 1e6);
+    if (e.rotary_kernel_overhead_s)
+      out += fmt::format("  decode rotary {:.2f} us per kernel\n", *e.rotary_kernel_overhead_s * 1e6);
   }
   if (!e.attention_efficiency.empty()) {
     // One row per head_dim, one column per key count: prefill attention's measured fractions of peak.
@@ -198,8 +200,15 @@ std::string render_gpu(const Gpu& g) {
       out += "\n";
     }
   }
-  if (e.attention_kernel_overhead_s)
-    out += fmt::format("  decode attention {:.2f} us per kernel\n", *e.attention_kernel_overhead_s * 1e6);
+  if (e.attention_kernel_overhead_s.points.size() == 1)
+    out += fmt::format("  decode attention {:.2f} us per kernel\n", e.attention_kernel_overhead_s.points[0].seconds * 1e6);
+  if (e.attention_kernel_overhead_s.points.size() > 1) {
+    out += "  decode attention per kernel by bytes a launch moves, log-interpolated, clamped at the edges:";
+    for (const KernelCostPoint& p : e.attention_kernel_overhead_s.points)
+      out += fmt::format(" {:.1f} MB {:.2f} us{}", static_cast<double>(p.bytes) / 1e6, p.seconds * 1e6,
+                         &p == &e.attention_kernel_overhead_s.points.back() ? "" : ",");
+    out += "\n";
+  }
   if (!g.source.empty()) out += fmt::format("  source        {}\n", g.source);
   return out;
 }
@@ -261,7 +270,16 @@ Json gpu_to_json(const Gpu& g) {
     out["efficiency"]["decode_elementwise_bytes_per_s"] = *e.decode_elementwise_bytes_per_s;
   if (e.elementwise_kernel_overhead_s) out["efficiency"]["elementwise_kernel_overhead_s"] = *e.elementwise_kernel_overhead_s;
   if (e.norm_kernel_overhead_s) out["efficiency"]["norm_kernel_overhead_s"] = *e.norm_kernel_overhead_s;
-  if (e.attention_kernel_overhead_s) out["efficiency"]["attention_kernel_overhead_s"] = *e.attention_kernel_overhead_s;
+  if (e.rotary_kernel_overhead_s) out["efficiency"]["rotary_kernel_overhead_s"] = *e.rotary_kernel_overhead_s;
+  // One figure as a number, a curve as its {bytes, seconds} points (as the preset writes them).
+  if (e.attention_kernel_overhead_s.points.size() == 1)
+    out["efficiency"]["attention_kernel_overhead_s"] = e.attention_kernel_overhead_s.points[0].seconds;
+  if (e.attention_kernel_overhead_s.points.size() > 1) {
+    Json points = Json::array();
+    for (const KernelCostPoint& p : e.attention_kernel_overhead_s.points)
+      points.push_back({{"bytes", p.bytes}, {"seconds", p.seconds}});
+    out["efficiency"]["attention_kernel_overhead_s"] = points;
+  }
   // Only where the preset has one: efficiency.attention_efficiency, its points head_dim-major.
   if (!e.attention_efficiency.empty()) {
     const AttentionGrid& grid = e.attention_efficiency;

@@ -124,7 +124,8 @@ MixerWork mixer_work(const Attention& a, const CacheOptions& opt) {
                .kv_cache = 2,
                .ssm_state = 0,
                .elementwise = 2 + ((a.qk_norm || a.qk_norm_full) ? 1 : 0) + (a.kv_shared ? 0 : 1) + (a.output_gate ? 1 : 0),
-               .norms = 1 + ((a.qk_norm || a.qk_norm_full) ? 1 : 0)};
+               .norms = 1 + ((a.qk_norm || a.qk_norm_full) ? 1 : 0),
+               .rotary = 1};
   return w;
 }
 

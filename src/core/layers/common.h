@@ -114,6 +114,7 @@ struct MixerKernels {
   int64_t ssm_state = 0;    // conv-state update, recurrent-state update
   int64_t elementwise = 0;  // the input norm, inner norms, RoPE, gates, the cache write
   int64_t norms = 0;        // of `elementwise`, the norms (the input norm, per-head Q/K, latent, gated)
+  int64_t rotary = 0;       // of `elementwise`, the rotary embedding of Q and K
 };
 
 // The work of one mixer per token, per GPU under tensor parallel degree tp.

@@ -205,7 +205,8 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
   }
   if (c.decode_attention_bytes_per_s > 0)
     e.attention_bandwidth_fraction = fraction(c.decode_attention_bytes_per_s, bw, "attention_bandwidth_fraction");
-  if (c.attention_kernel_overhead_s > 0) e.attention_kernel_overhead_s = c.attention_kernel_overhead_s;
+  if (!c.attention_kernel_overhead.empty())
+    e.attention_kernel_overhead_s = kvplan::kernel_cost_curve(c.attention_kernel_overhead, "attention_kernel_overhead_s");
   if (c.ssm_update_bytes_per_s > 0)
     e.state_bandwidth_fraction = fraction(c.ssm_update_bytes_per_s, bw, "state_bandwidth_fraction");
   if (!c.ssm_runs.empty()) {
@@ -263,6 +264,7 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
     e.decode_elementwise_bytes_per_s = c.decode_elementwise_bytes_per_s;
     e.elementwise_kernel_overhead_s = c.elementwise_kernel_overhead_s;
     if (c.norm_kernel_overhead_s > 0) e.norm_kernel_overhead_s = c.norm_kernel_overhead_s;
+    if (c.rotary_kernel_overhead_s > 0) e.rotary_kernel_overhead_s = c.rotary_kernel_overhead_s;
   }
   if (c.prefill_attention_flops > 0 && bf16_peak > 0)
     e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
@@ -400,8 +402,14 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   if (e.elementwise_kernel_overhead_s)
     y += fmt::format("  elementwise_kernel_overhead_s: {:.3e}\n", *e.elementwise_kernel_overhead_s);
   if (e.norm_kernel_overhead_s) y += fmt::format("  norm_kernel_overhead_s: {:.3e}\n", *e.norm_kernel_overhead_s);
-  if (e.attention_kernel_overhead_s)
-    y += fmt::format("  attention_kernel_overhead_s: {:.3e}\n", *e.attention_kernel_overhead_s);
+  if (e.rotary_kernel_overhead_s) y += fmt::format("  rotary_kernel_overhead_s: {:.3e}\n", *e.rotary_kernel_overhead_s);
+  if (e.attention_kernel_overhead_s.points.size() == 1)
+    y += fmt::format("  attention_kernel_overhead_s: {:.3e}\n", e.attention_kernel_overhead_s.points[0].seconds);
+  if (e.attention_kernel_overhead_s.points.size() > 1) {
+    y += "  attention_kernel_overhead_s:  # per kernel, by the bytes one launch moves (calibration.method)\n";
+    for (const KernelCostPoint& p : e.attention_kernel_overhead_s.points)
+      y += fmt::format("    - {{bytes: {}, seconds: {:.3e}}}\n", p.bytes, p.seconds);
+  }
   if (!e.attention_efficiency.empty()) {
     y += "  attention_efficiency:  # prefill attention by keys attended and head_dim, achieved / bf16 peak (calibration.method)\n";
     const AttentionGrid& grid = e.attention_efficiency;
@@ -482,8 +490,15 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
                     "kernels'",
                     "pass", c.decode_norm_graphs);
   }
-  if (c.attention_kernel_overhead_s > 0) {
-    y += fmt::format("  attention_kernel_overhead_s: {:.3e}\n", c.attention_kernel_overhead_s);
+  if (c.rotary_kernel_overhead_s > 0) {
+    y += fmt::format("  rotary_kernel_overhead_s: {:.3e}\n", c.rotary_kernel_overhead_s);
+    labelled_graphs("decode_rotary_graphs:  # a decode step's rotary kernels alone in a CUDA graph, cold L2; bytes = the "
+                    "kernels'",
+                    "pass", c.decode_rotary_graphs);
+  }
+  if (!c.attention_kernel_overhead.empty()) {
+    y += "  attention_kernel_overhead:  # [bytes one launch moves, seconds a kernel beyond its bytes]\n";
+    for (const KernelCostPoint& p : c.attention_kernel_overhead) y += fmt::format("    - [{}, {:.3e}]\n", p.bytes, p.seconds);
     labelled_graphs("attention_graphs:  # a decode step's attention kernels alone in a CUDA graph, cold L2; bytes = the "
                     "model's",
                     "pass", c.attention_graphs);

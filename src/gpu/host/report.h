@@ -146,11 +146,12 @@ struct Calibration {
   std::vector<AttentionRun> attention_runs;
   // kvplan's decode attention: median over the shapes moving >= 256 MiB (attention_bandwidth_fraction).
   double decode_attention_bytes_per_s = 0;
-  // The decode step's attention kernels (attention + combine per layer) in one CUDA graph at short
-  // contexts: their per-kernel cost after the bytes at decode_attention_bytes_per_s
-  // (attention_kernel_overhead_s).
+  // The decode step's attention kernels (attention + combine per layer) in one CUDA graph at batch 1
+  // and contexts of 1K-32K: per graph, the per-kernel cost after the bytes at
+  // decode_attention_bytes_per_s, by the bytes one launch moves (attention_kernel_overhead_s; empty:
+  // not measured).
   std::vector<std::pair<std::string, GraphTiming>> attention_graphs;  // label -> one replay
-  double attention_kernel_overhead_s = 0;
+  std::vector<KernelCostPoint> attention_kernel_overhead;
   std::vector<std::pair<int64_t, double>> decode_attention_curve;  // bytes moved -> achieved bytes/s, per shape
   // kvplan's SSM state update, fp32 state, read + write: mean of a Mamba-1 and a Mamba-2 shape
   // (state_bandwidth_fraction).
@@ -189,6 +190,10 @@ struct Calibration {
   // elementwise_kernel_overhead_s covers every element-wise kernel).
   std::vector<std::pair<std::string, GraphTiming>> decode_norm_graphs;  // label -> one replay
   double norm_kernel_overhead_s = 0;
+  // The rotary embeddings among them, the same way (rotary_kernel_overhead_s; 0: not measured, and
+  // elementwise_kernel_overhead_s covers them).
+  std::vector<std::pair<std::string, GraphTiming>> decode_rotary_graphs;  // label -> one replay
+  double rotary_kernel_overhead_s = 0;
   std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
   // Whole engine-like decode steps (one CUDA graph each, gpu/decode_step.h): the `fit` ones set
   // kernel_gap_s (fit_kernel_gap; kernel_overhead_s is the GEMV graphs' step_kernel_overhead_s),
