@@ -240,9 +240,10 @@ TEST_CASE("hybrids: Jamba and Zamba2", "[decode][hybrid]") {
   CHECK(part(s, "weights").kernels == 28 * 4 + 4 * 2 + 16 * 2 + 16 * 3);
   CHECK(part(s, "ssm_state").kernels == 28 * 2);
   CHECK(part(s, "kv_cache").kernels == 4 * 2);
-  // Element-wise: 28 Mamba norms + 4 attention x 3 (norm, RoPE, cache write) + 16 dense x 2 (norm,
-  // activation) + 16 MoE x 5 (norm, top-k, align, activation, combine) + the final norm.
-  CHECK(part(s, "elementwise").kernels == 28 + 4 * 3 + 16 * 2 + 16 * 5 + 1);
+  // Element-wise: 28 Mamba norms + 4 attention x 2 (norm, cache write: Jamba's attention has no
+  // positional encoding, no RoPE) + 16 dense x 2 (norm, activation) + 16 MoE x 5 (norm, top-k,
+  // align, activation, combine) + the final norm.
+  CHECK(part(s, "elementwise").kernels == 28 + 4 * 2 + 16 * 2 + 16 * 5 + 1);
 
   const Model z = model("zamba2-2.7b");
   const ModelWork w = model_work(z, options(z));
@@ -598,9 +599,9 @@ TEST_CASE("norm_kernel_overhead_s prices the norms among the element-wise kernel
       // activation), 58 MoE x 7 (norm, top-k, two align kernels, activation, combine, shared
       // activation); norms 61 x 3 + 3 + 58 + 1.
       {"deepseek-v3", 61 * 5 + 3 * 2 + 58 * 7 + 1, 61 * 3 + 3 + 58 + 1},
-      // Jamba: 28 Mamba norms, 4 attention x 3 (one norm), 16 dense x 2 (one norm), 16 MoE x 5 (one
-      // norm), the final norm.
-      {"jamba-v0.1", 28 + 4 * 3 + 16 * 2 + 16 * 5 + 1, 28 + 4 + 16 + 16 + 1},
+      // Jamba: 28 Mamba norms, 4 attention x 2 (one norm; no RoPE), 16 dense x 2 (one norm), 16 MoE x
+      // 5 (one norm), the final norm.
+      {"jamba-v0.1", 28 + 4 * 2 + 16 * 2 + 16 * 5 + 1, 28 + 4 + 16 + 16 + 1},
   };
   for (const Case& c : cases) {
     INFO(c.id);
@@ -636,6 +637,7 @@ TEST_CASE("rotary_kernel_overhead_s prices the rotary embeddings among the eleme
       {"qwen3-8b", 36 * 6 + 1, 36 * 3 + 1, 36},              // 36
       {"deepseek-v3", 61 * 5 + 3 * 2 + 58 * 7 + 1, 61 * 3 + 3 + 58 + 1, 61},  // 61 MLA layers
       {"falcon-mamba-7b", 64 * 4 + 1, 64 + 1, 0},            // Mamba-1 only
+      {"jamba-v0.1", 28 + 4 * 2 + 16 * 2 + 16 * 5 + 1, 28 + 4 + 16 + 16 + 1, 0},  // attention without RoPE
   };
   for (const Case& c : cases) {
     INFO(c.id);

@@ -615,8 +615,11 @@ TEST_CASE("engine: the loaded model holds each distinct RoPE table", "[engine]")
   CHECK(rope("llama-4-scout") == 2684354560);
   // DeepSeek-V3's MLA: the decoupled RoPE part, 163,840 x 64 x 2 B = 20,971,520 B.
   CHECK(rope("deepseek-v3") == 20971520);
-  // A pure Mamba model has none.
+  // A pure Mamba model has none, nor a hybrid whose attention has no positional encoding (Jamba's
+  // and Nemotron-H's: vLLM's jamba.py and nemotron_h.py build no rotary_emb).
   CHECK(rope("mamba2-2.7b") == 0);
+  CHECK(rope("jamba-v0.1") == 0);
+  CHECK(rope("nemotron-nano-9b-v2") == 0);
 }
 
 TEST_CASE("engine: vLLM pads mxfp4 experts for the Marlin kernel on GPUs without FP4 tensor cores", "[engine]") {

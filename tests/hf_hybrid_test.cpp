@@ -217,6 +217,10 @@ TEST_CASE("nemotron_h (Nemotron-Nano-9B-v2) against its bundled YAML", "[hf][hyb
   CHECK(count_kinds(m) ==
         std::map<LayerKind, int>{{LayerKind::mamba2, 27}, {LayerKind::mlp_only, 25}, {LayerKind::attention, 4}});
   CHECK(structure(m) == structure(model("nemotron-nano-9b-v2")));
+  // NemotronHAttention has no positional encoding (vLLM's nemotron_h.py builds no rotary_emb).
+  for (const Layer& l : m.layers)
+    if (l.mixer)
+      if (const auto* a = std::get_if<Attention>(&*l.mixer)) CHECK_FALSE(a->rope);
   // 4 x 8 x 128 x 2 x 2 B = 16,384 B/token.
   CHECK(kv_bytes_per_token(m, bf16_cache()) == 16384);
   // Per Mamba layer: conv 3 x (10240 + 2 x 8 x 128) = 36,864; ssm 128 x 80 x 128 = 1,310,720;

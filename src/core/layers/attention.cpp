@@ -98,6 +98,7 @@ int64_t widest_intermediate(const Attention& a) {
 
 // The rotary dim is taken as the head dim (a partial-rotary model's table is smaller).
 void add_rope_tables(const Attention& a, int64_t max_context, std::vector<RopeTable>& out) {
+  if (!a.rope) return;
   const int64_t positions = a.rope_positions > 0 ? a.rope_positions : max_context;
   if (positions > 0) out.push_back({positions, a.head_dim});
 }
@@ -116,16 +117,17 @@ MixerWork mixer_work(const Attention& a, const CacheOptions& opt) {
   const int64_t q = a.heads / opt.tp * a.head_dim;
   const int64_t k = a.kv_shared ? 0 : kv_heads_per_gpu(a, opt.tp) * a.head_dim;
   const int64_t v = a.kv_shared ? 0 : kv_heads_per_gpu(a, opt.tp) * a.v_head_dim;
-  w.elementwise_elements_per_token = 2 * (q + k) + ((a.qk_norm || a.qk_norm_full) ? 2 * (q + k) : 0) + k + v +
+  w.elementwise_elements_per_token = (a.rope ? 2 * (q + k) : 0) + ((a.qk_norm || a.qk_norm_full) ? 2 * (q + k) : 0) + k + v +
                                      (a.output_gate ? 3 * (a.heads / opt.tp) * a.v_head_dim : 0);
   // GEMMs: fused QKV, o_proj | attention (split-KV), combine | input norm, the per-head Q/K norm
-  // where the model has one, RoPE, the cache write (not in a kv-shared layer), the output gate.
+  // where the model has one, RoPE where it has it, the cache write (not in a kv-shared layer), the output gate.
   w.kernels = {.weights = 2,
                .kv_cache = 2,
                .ssm_state = 0,
-               .elementwise = 2 + ((a.qk_norm || a.qk_norm_full) ? 1 : 0) + (a.kv_shared ? 0 : 1) + (a.output_gate ? 1 : 0),
+               .elementwise = 1 + (a.rope ? 1 : 0) + ((a.qk_norm || a.qk_norm_full) ? 1 : 0) + (a.kv_shared ? 0 : 1) +
+                              (a.output_gate ? 1 : 0),
                .norms = 1 + ((a.qk_norm || a.qk_norm_full) ? 1 : 0),
-               .rotary = 1};
+               .rotary = a.rope ? 1 : 0};
   return w;
 }
 
@@ -142,7 +144,8 @@ std::string describe(const Attention& a) {
   if (a.output_gate) s += ", output gate";
   if (a.k_eq_v) s += ", V = K projection";
   if (a.kv_shared) s += ", reads an earlier layer's KV";
-  if (a.rope_positions > 0) s += ", RoPE table " + std::to_string(a.rope_positions) + " positions";
+  if (!a.rope) s += ", no RoPE";
+  if (a.rope && a.rope_positions > 0) s += ", RoPE table " + std::to_string(a.rope_positions) + " positions";
   return s;
 }
 

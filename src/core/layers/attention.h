@@ -30,6 +30,8 @@ struct Attention {
   bool k_eq_v = false;         // V is the K projection's output (Gemma 4 global layers): no v_proj; K and V still cached
   bool kv_shared = false;      // attends over an earlier layer's cache (Gemma 4 num_kv_shared_layers): no k/v
                                // projections or k norm, no cache of its own; the decode step still reads the keys
+  bool rope = true;            // rotary position embedding on Q and K; false: no positional encoding in the
+                               // layer (Jamba's and Nemotron-H's attention): no rotary kernel, no RoPE table
   int64_t rope_positions = 0;  // rows of its RoPE table: max_position_embeddings x a linear, dynamic or YaRN
                                // factor (Gemma 3 global layers: x 8); 0 = the model's max_context
   bool operator==(const Attention&) const = default;
@@ -56,6 +58,7 @@ struct Attention {
     a.output_gate = r.boolean("output_gate", false);
     a.k_eq_v = r.boolean("k_eq_v", false);
     a.kv_shared = r.boolean("kv_shared", false);
+    a.rope = r.boolean("rope", true);
     a.rope_positions = r.integer("rope_positions", 0);
     return a;
   }

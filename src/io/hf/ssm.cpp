@@ -56,7 +56,8 @@ Model jamba(const Config& c) {
   s.dt_rank = c.integer_or_auto("mamba_dt_rank", (m.hidden_size + 15) / 16);
   s.conv_bias = c.boolean("mamba_conv_bias", true);
   s.proj_bias = c.boolean("mamba_proj_bias", false);
-  const Attention a = gqa(c, m.hidden_size);
+  Attention a = gqa(c, m.hidden_size);
+  a.rope = false;  // modeling_jamba.py / vLLM's jamba.py: attention without positional encoding
   const DenseMlp dense{c.integer("intermediate_size"), true, false};
   MoeMlp moe;
   moe.experts = c.integer("num_experts", 16);
@@ -167,6 +168,7 @@ Model nemotron_h(const Config& c) {
   const auto attention_layer = [&] {
     Attention a = gqa(c, m.hidden_size, c.integer("attention_head_dim", 128));
     a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
+    a.rope = false;  // vLLM's nemotron_h.py NemotronHAttention: no rotary embedding
     return make_layer("attention", a, std::nullopt, 1);
   };
   const auto mlp_layer = [&] {
