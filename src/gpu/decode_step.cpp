@@ -369,15 +369,18 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
       KvAppend append;
       if (engine) {
         // vLLM's attention layer (llama.py, gemma2.py, gpt_oss.py ...): per-head Q/K norms where the
-        // model has them, rotary_emb(positions, q, k), then the cache write inside the attention op.
+        // model has them, rotary_emb(positions, q, k) where it has positional encoding (not Jamba's
+        // or Nemotron-H's), then the cache write inside the attention op.
         char* y = real ? static_cast<char*>(impl_->scratch_b.get()) : nullptr;
         if (at.qk_norm || at.qk_norm_full)
           norm("q/k norm", false, y, at.head_dim, B, at.heads + at.kv_heads, qkv);
-        void* table = rope_table(at.head_dim);
-        if (real) {
-          Rotary r{y, y + q_rows * 2, table, prefill ? impl_->iota(B) : impl_->index_array(context - 1, B), B, at.heads,
-                   at.kv_heads, at.head_dim, at.head_dim, qkv, 0};
-          push("rotary", "rotary", rotary_bytes(r), [r](cudaStream_t s) { launch_rotary(r, s); });
+        if (at.rope) {
+          void* table = rope_table(at.head_dim);
+          if (real) {
+            Rotary r{y, y + q_rows * 2, table, prefill ? impl_->iota(B) : impl_->index_array(context - 1, B), B, at.heads,
+                     at.kv_heads, at.head_dim, at.head_dim, qkv, 0};
+            push("rotary", "rotary", rotary_bytes(r), [r](cudaStream_t s) { launch_rotary(r, s); });
+          }
         }
         append.k = y + q_rows * 2;
         append.v = y + (q_rows + at.kv_heads * at.head_dim) * 2;
