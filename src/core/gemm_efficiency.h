@@ -116,7 +116,7 @@ StateTable state_table(const std::vector<StatePoint>& points, const std::string&
 
 // A per-kernel fixed cost that depends on the bytes one launch moves (`attention_kernel_overhead_s`
 // as a list): a decode attention launch of a few MB is mostly fixed cost, and that cost grows
-// while the launch is too short to reach its streaming rate (docs/timing.md "Kernels per layer").
+// while the launch is too short to reach its streaming rate (docs/timing.md "Where the timing stands").
 // Points sorted by bytes, distinct; one point is a constant. Empty: no curve.
 struct KernelCostPoint {
   int64_t bytes = 0;   // bytes one launch moves

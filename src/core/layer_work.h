@@ -64,7 +64,7 @@ double expected_local_experts_touched(const ExpertGroup& g, int64_t tokens);
 int64_t moe_two_kernel_align_layers(const std::vector<ExpertGroup>& groups, int64_t tokens);
 
 // Kernels an engine launches per decode step, by the component that owns them (vLLM's decode
-// sequence with CUDA graphs; docs/timing.md "Kernels per layer").
+// sequence with CUDA graphs; docs/timing.md "Decode", its kernels per layer).
 struct KernelCounts {
   int64_t weights = 0;      // GEMMs: projections, router, experts
   int64_t kv_cache = 0;     // attention, split-KV combine

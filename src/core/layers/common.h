@@ -107,7 +107,7 @@ inline Gemm replicated(int64_t out, int64_t in, double count = 1) {
 }
 
 // Kernels a mixer launches per decode step, by the component that owns them (vLLM's decode
-// path with CUDA graphs; docs/timing.md "Kernels per layer").
+// path with CUDA graphs; docs/timing.md "Decode", its kernels per layer).
 struct MixerKernels {
   int64_t weights = 0;      // the projections' GEMMs
   int64_t kv_cache = 0;     // attention, split-KV combine
