@@ -569,90 +569,69 @@ TEST_CASE("decode_elementwise_bytes_per_s prices the decode step's element-wise 
   CHECK(a.time_s == Approx(k.time_s - 64 * 0.5e-6));
 }
 
-TEST_CASE("norm_kernel_overhead_s prices the norms among the element-wise kernels", "[decode][elementwise]") {
-  // The element-wise component = bytes / rate + norms x 3 us + the other element-wise kernels x 2 us.
+TEST_CASE("norm_kernel_overhead_s and rotary_kernel_overhead_s price the norms and rotary embeddings among the "
+          "element-wise kernels",
+          "[decode][elementwise]") {
+  // The element-wise component = bytes / rate + norms x 3 us + rotary x 2.5 us (where the preset
+  // prices them apart; else at 2 us) + the other element-wise kernels x 2 us.
   Gpu g = flat_h100();
   g.efficiency.decode_elementwise_bytes_per_s = 10e12;
   g.efficiency.elementwise_kernel_overhead_s = 2e-6;
   g.efficiency.norm_kernel_overhead_s = 3e-6;
-  // {model, element-wise kernels, of them norms}, at batch 1 (MoE: vLLM's one-kernel align, except
-  // DeepSeek-V3's 256 experts: two).
-  struct Case {
-    const char* id;
-    int64_t elementwise, norms;
-  };
-  const Case cases[] = {
-      // 32 layers x (input norm, RoPE, cache write, pre-MLP norm, SiLU x up) + the final norm; norms
-      // 2 a layer + 1.
-      {"llama-3.1-8b", 32 * 5 + 1, 32 * 2 + 1},
-      // 42 layers x 7 (above); norms: input, post-attention, pre-MLP, post-MLP = 4 a layer + 1.
-      {"gemma-2-9b", 42 * 7 + 1, 42 * 4 + 1},
-      // 36 layers x 6 (above); norms: input, per-head Q/K, pre-MLP = 3 a layer + 1.
-      {"qwen3-8b", 36 * 6 + 1, 36 * 3 + 1},
-      // 64 Mamba-1 layers: the input norm and Falcon-Mamba's norms on dt, B and C (vLLM's
-      // mamba_mixer.py with use_rms_norm), those three at the point-wise kernels' cost; + the final
-      // norm.
-      {"falcon-mamba-7b", 64 * 4 + 1, 64 + 1},
-      // 64 Mamba-2 layers: the input norm and the gated RMSNorm, both norms; + the final norm.
-      {"mamba2-2.7b", 64 * 2 + 1, 64 * 2 + 1},
-      // 61 MLA layers x 5 (input, q_a and kv_a norms; RoPE, cache write), 3 dense MLPs x 2 (norm,
-      // activation), 58 MoE x 7 (norm, top-k, two align kernels, activation, combine, shared
-      // activation); norms 61 x 3 + 3 + 58 + 1.
-      {"deepseek-v3", 61 * 5 + 3 * 2 + 58 * 7 + 1, 61 * 3 + 3 + 58 + 1},
-      // Jamba: 28 Mamba norms, 4 attention x 2 (one norm; no RoPE), 16 dense x 2 (one norm), 16 MoE x
-      // 5 (one norm), the final norm.
-      {"jamba-v0.1", 28 + 4 * 2 + 16 * 2 + 16 * 5 + 1, 28 + 4 + 16 + 16 + 1},
-  };
-  for (const Case& c : cases) {
-    INFO(c.id);
-    const Model m = model(c.id);
-    const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
-    CHECK(e.kernels == c.elementwise);
-    CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + static_cast<double>(c.norms) * 3e-6 +
-                             static_cast<double>(c.elementwise - c.norms) * 2e-6));
-  }
-  // Unset: every element-wise kernel at elementwise_kernel_overhead_s.
-  g.efficiency.norm_kernel_overhead_s.reset();
-  const Model m = model("llama-3.1-8b");
-  const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
-  CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + 161 * 2e-6));
-}
-
-TEST_CASE("rotary_kernel_overhead_s prices the rotary embeddings among the element-wise kernels", "[decode][elementwise]") {
-  // The element-wise component = bytes / rate + norms x 3 us + rotary x 2.5 us + the rest x 2 us.
-  Gpu g = flat_h100();
-  g.efficiency.decode_elementwise_bytes_per_s = 10e12;
-  g.efficiency.elementwise_kernel_overhead_s = 2e-6;
-  g.efficiency.norm_kernel_overhead_s = 3e-6;
-  g.efficiency.rotary_kernel_overhead_s = 2.5e-6;
-  // {model, element-wise kernels, norms, rotary}: one rotary kernel (Q and K) per attention or MLA
+  // {model, element-wise kernels, of them norms, of them rotary}, at batch 1 (MoE: vLLM's one-kernel
+  // align, except DeepSeek-V3's 256 experts: two); one rotary kernel (Q and K) per attention or MLA
   // layer, none in a Mamba layer.
   struct Case {
     const char* id;
     int64_t elementwise, norms, rotary;
   };
   const Case cases[] = {
-      {"llama-3.1-8b", 32 * 5 + 1, 32 * 2 + 1, 32},          // 32 attention layers
-      {"gemma-2-9b", 42 * 7 + 1, 42 * 4 + 1, 42},            // 42, local and global alike
-      {"qwen3-8b", 36 * 6 + 1, 36 * 3 + 1, 36},              // 36
-      {"deepseek-v3", 61 * 5 + 3 * 2 + 58 * 7 + 1, 61 * 3 + 3 + 58 + 1, 61},  // 61 MLA layers
-      {"falcon-mamba-7b", 64 * 4 + 1, 64 + 1, 0},            // Mamba-1 only
-      {"jamba-v0.1", 28 + 4 * 2 + 16 * 2 + 16 * 5 + 1, 28 + 4 + 16 + 16 + 1, 0},  // attention without RoPE
+      // 32 layers x (input norm, RoPE, cache write, pre-MLP norm, SiLU x up) + the final norm; norms
+      // 2 a layer + 1.
+      {"llama-3.1-8b", 32 * 5 + 1, 32 * 2 + 1, 32},
+      // 42 layers x 7 (above); norms: input, post-attention, pre-MLP, post-MLP = 4 a layer + 1.
+      {"gemma-2-9b", 42 * 7 + 1, 42 * 4 + 1, 42},
+      // 36 layers x 6 (above); norms: input, per-head Q/K, pre-MLP = 3 a layer + 1.
+      {"qwen3-8b", 36 * 6 + 1, 36 * 3 + 1, 36},
+      // 64 Mamba-1 layers: the input norm and Falcon-Mamba's norms on dt, B and C (vLLM's
+      // mamba_mixer.py with use_rms_norm), those three at the point-wise kernels' cost; + the final
+      // norm.
+      {"falcon-mamba-7b", 64 * 4 + 1, 64 + 1, 0},
+      // 64 Mamba-2 layers: the input norm and the gated RMSNorm, both norms; + the final norm.
+      {"mamba2-2.7b", 64 * 2 + 1, 64 * 2 + 1, 0},
+      // 61 MLA layers x 5 (input, q_a and kv_a norms; RoPE, cache write), 3 dense MLPs x 2 (norm,
+      // activation), 58 MoE x 7 (norm, top-k, two align kernels, activation, combine, shared
+      // activation); norms 61 x 3 + 3 + 58 + 1.
+      {"deepseek-v3", 61 * 5 + 3 * 2 + 58 * 7 + 1, 61 * 3 + 3 + 58 + 1, 61},
+      // Jamba: 28 Mamba norms, 4 attention x 2 (one norm; no RoPE), 16 dense x 2 (one norm), 16 MoE x
+      // 5 (one norm), the final norm.
+      {"jamba-v0.1", 28 + 4 * 2 + 16 * 2 + 16 * 5 + 1, 28 + 4 + 16 + 16 + 1, 0},
   };
-  for (const Case& c : cases) {
-    INFO(c.id);
-    const Model m = model(c.id);
-    const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
-    CHECK(e.kernels == c.elementwise);
-    CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + static_cast<double>(c.norms) * 3e-6 +
-                             static_cast<double>(c.rotary) * 2.5e-6 +
-                             static_cast<double>(c.elementwise - c.norms - c.rotary) * 2e-6));
+  for (const double rotary : {2e-6, 2.5e-6}) {
+    if (rotary != 2e-6) g.efficiency.rotary_kernel_overhead_s = rotary;
+    for (const Case& c : cases) {
+      INFO(c.id << ", rotary " << rotary);
+      const Model m = model(c.id);
+      const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
+      CHECK(e.kernels == c.elementwise);
+      CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + static_cast<double>(c.norms) * 3e-6 +
+                               static_cast<double>(c.rotary) * rotary +
+                               static_cast<double>(c.elementwise - c.norms - c.rotary) * 2e-6));
+    }
   }
   // Rotary alone (no norm figure): the norms go with the rest at 2 us.
+  {
+    g.efficiency.norm_kernel_overhead_s.reset();
+    const Model m = model("llama-3.1-8b");
+    const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
+    CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + 32 * 2.5e-6 + 129 * 2e-6));
+    g.efficiency.rotary_kernel_overhead_s.reset();
+  }
+  // Unset: every element-wise kernel at elementwise_kernel_overhead_s.
   g.efficiency.norm_kernel_overhead_s.reset();
   const Model m = model("llama-3.1-8b");
   const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
-  CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + 32 * 2.5e-6 + 129 * 2e-6));
+  CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + 161 * 2e-6));
 }
 
 TEST_CASE("attention_kernel_overhead_s by bytes a launch prices each attention group's kernels", "[decode][kv]") {
