@@ -340,17 +340,26 @@ TEST_CASE("calibrated preset writes elementwise_bandwidth_fraction and its graph
   CHECK(render_calibrated_preset(base, c).find("elementwise_bandwidth_fraction") == std::string::npos);
 }
 
-TEST_CASE("calibrated preset writes the decode step's norm and other element-wise kernel costs", "[gpu-host]") {
-  const Gpu base = kvplan::test::flat_h100();
+namespace {
+// Synthetic, as calibrate solves it: Llama-3.1-8B's 161 decode element-wise kernels at 2.466 us each
+// after the fit, at 6.485e12 B/s; its 65 norms alone at batch 1 in 183.4 us with 2,662,400 B:
+// (183.4 - 0.4105) / 65 = 2.8152 us a norm. The other kernels' cost is each test's.
+Calibration llama_norm_calibration() {
   Calibration c;
   c.step_bytes_per_s = 3.05e12;
   c.step_kernel_overhead_s = 2.5e-6;
-  // Synthetic: Llama-3.1-8B's 161 element-wise kernels at 2.466 us each after the fit; its 65 norms
-  // alone at batch 1 in 183.4 us with 2,662,400 B at 6.485e12 B/s: (183.4 - 0.41) / 65 = 2.815 us a
-  // norm; the other 96 take 161 x 2.466 - 65 x 2.815 = 214.0 us, 2.229 us each.
   c.decode_elementwise_bytes_per_s = 6.485e12;
-  const double norm = (183.4e-6 - 2662400 / 6.485e12) / 65;
-  c.norm_kernel_overhead_s = norm;
+  c.norm_kernel_overhead_s = (183.4e-6 - 2662400 / 6.485e12) / 65;
+  return c;
+}
+}  // namespace
+
+TEST_CASE("calibrated preset writes the decode step's norm and other element-wise kernel costs", "[gpu-host]") {
+  const Gpu base = kvplan::test::flat_h100();
+  // The norms as llama_norm_calibration has them; the other 96 kernels take 161 x 2.466 - 65 x 2.815
+  // = 214.0 us, 2.229 us each.
+  Calibration c = llama_norm_calibration();
+  const double norm = c.norm_kernel_overhead_s;
   c.elementwise_kernel_overhead_s = (161 * 2.466e-6 - 65 * norm) / 96;
   CHECK(norm == Approx(2.8152e-6).epsilon(1e-4));
   CHECK(c.elementwise_kernel_overhead_s == Approx(2.2295e-6).epsilon(1e-4));
@@ -372,16 +381,10 @@ TEST_CASE("calibrated preset writes the decode step's norm and other element-wis
 
 TEST_CASE("calibrated preset writes the rotary kernels' cost and attention's cost by launch bytes", "[gpu-host]") {
   const Gpu base = kvplan::test::flat_h100();
-  Calibration c;
-  c.step_bytes_per_s = 3.05e12;
-  c.step_kernel_overhead_s = 2.5e-6;
-  // Synthetic, as calibrate solves it: Llama-3.1-8B's 161 element-wise kernels at 2.466 us each
-  // after the fit; its 65 norms alone in 183.4 us (2,662,400 B) and its 32 rotary kernels alone in
-  // 93.1 us (663,808 B), both at 6.485e12 B/s: (183.4 - 0.4105) / 65 = 2.8152 us a norm, (93.1 -
-  // 0.1024) / 32 = 2.9062 us a rotary; the other 64 take 161 x 2.466 - 65 x 2.8152 - 32 x 2.9062 =
-  // 121.07 us, 1.8917 us each.
-  c.decode_elementwise_bytes_per_s = 6.485e12;
-  c.norm_kernel_overhead_s = (183.4e-6 - 2662400 / 6.485e12) / 65;
+  // The norms as llama_norm_calibration has them (2.8152 us); its 32 rotary kernels alone in 93.1 us
+  // (663,808 B) at the same rate: (93.1 - 0.1024) / 32 = 2.9062 us a rotary; the other 64 take 161 x
+  // 2.466 - 65 x 2.8152 - 32 x 2.9062 = 121.07 us, 1.8917 us each.
+  Calibration c = llama_norm_calibration();
   c.rotary_kernel_overhead_s = (93.1e-6 - 663808 / 6.485e12) / 32;
   c.elementwise_kernel_overhead_s = (161 * 2.466e-6 - 65 * c.norm_kernel_overhead_s - 32 * c.rotary_kernel_overhead_s) / 64;
   CHECK(c.rotary_kernel_overhead_s == Approx(2.9062e-6).epsilon(1e-4));
