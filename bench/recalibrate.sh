@@ -6,8 +6,8 @@
 # 1K-32K tokens) priced with the new preset, the engine-like MoE sweep priced with it
 # (bench/moe_sweep.sh), and the PyTorch dense decode steps of bench/decode_step_torch.py in their
 # three attention variants (TORCH_DECODE=0 skips them; bench/torch_decode_variants.sh runs the
-# same with the sliding-window and MoE sections). Binaries in gpu-bin/ or KVPLAN_BIN (docs/validation/README.md,
-# "Reproduce"). From the repo root:
+# same with the sliding-window and MoE sections). About 7 minutes on an H100. Binaries in gpu-bin/
+# or KVPLAN_BIN (docs/validation/README.md, "Reproduce"). From the repo root:
 #   bench/recalibrate.sh OUTDIR
 # Writes OUTDIR/recalibrate.tar.gz after each stage (whatever finished comes back if a later stage
 # runs out of time): calibrate-steps/, torch-prefill/, prefill-with-calibration/, moe-sweep/,
