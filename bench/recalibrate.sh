@@ -5,13 +5,13 @@
 # (TORCH_PREFILL=0 skips them), whole engine-like prefills of Llama-3.1-8B and Qwen2.5-7B (batch 1,
 # 1K-32K tokens) priced with the new preset, the engine-like MoE sweep priced with it
 # (bench/moe_sweep.sh), and the PyTorch dense decode steps of bench/decode_step_torch.py in their
-# three attention variants (TORCH_DECODE=0 skips them; bench/torch_decode_variants.sh runs the
-# same with the sliding-window and MoE sections). About 7 minutes on an H100. Binaries in gpu-bin/
-# or KVPLAN_BIN (docs/validation/README.md, "Reproduce"). From the repo root:
+# three attention variants (bench/torch_decode_variants.sh with DENSE_ONLY=1; TORCH_DECODE=0 skips
+# them). About 7 minutes on an H100. Binaries in gpu-bin/ or KVPLAN_BIN (docs/validation/README.md,
+# "Reproduce"). From the repo root:
 #   bench/recalibrate.sh OUTDIR
 # Writes OUTDIR/recalibrate.tar.gz after each stage (whatever finished comes back if a later stage
 # runs out of time): calibrate-steps/, torch-prefill/, prefill-with-calibration/, moe-sweep/,
-# torch-decode/ (decode_fused.json, decode_fused_nosplit.json, decode_fused_gqa.json, each with its .log).
+# torch-decode/ (decode_fused.json, decode_fused_nosplit.json, decode_fused_gqa.json, log.txt).
 set -uo pipefail
 OUT=${1:-${OUT:-/tmp/kvplan-recalibrate}}
 BIN=${KVPLAN_BIN:-gpu-bin}
@@ -44,16 +44,9 @@ PRESET="$PRESET_FILE" SKIP_CHECK=1 KVPLAN_BIN=$BIN bash "$(dirname "$0")/moe_swe
 pack
 echo "moe-sweep done at ${SECONDS}s"
 if [ "${TORCH_DECODE:-1}" = 1 ]; then
-  mkdir -p "$WORK/torch-decode"
-  for v in split nosplit gqa; do
-    case $v in split) FLAG="" ; NAME=decode_fused ;; nosplit) FLAG="--no-split-kv" ; NAME=decode_fused_nosplit ;;
-                gqa) FLAG="--gqa-sdpa" ; NAME=decode_fused_gqa ;; esac
-    mkdir -p "$WORK/torch-decode/$v"
-    timeout 150 python3 "$(dirname "$0")/decode_step_torch.py" --out "$WORK/torch-decode/$v" $FLAG \
-        > "$WORK/torch-decode/$NAME.log" 2>&1 || echo "PYTORCH DECODE $v FAILED"
-    mv "$WORK/torch-decode/$v/decode_measured.json" "$WORK/torch-decode/$NAME.json" 2>/dev/null
-    rmdir "$WORK/torch-decode/$v" 2>/dev/null
-    pack
-    echo "PyTorch decode ($v) done at ${SECONDS}s"
-  done
+  DENSE_ONLY=1 bash "$(dirname "$0")/torch_decode_variants.sh" "$WORK/torch-decode" > /dev/null 2>&1 \
+      || echo "PYTORCH DECODE FAILED"
+  grep -h "FAILED" "$WORK/torch-decode/log.txt" 2>/dev/null
+  pack
+  echo "PyTorch decode done at ${SECONDS}s"
 fi

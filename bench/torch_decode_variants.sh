@@ -6,7 +6,7 @@
 #   bench/torch_decode_variants.sh OUTDIR
 # Writes OUTDIR/log.txt, decode_fused.json, decode_fused_nosplit.json, decode_fused_gqa.json and
 # step.json: copy them to bench/results/CARD_*.json; tools/timing_table.py and
-# tools/timing_table_step.py print the tables.
+# tools/timing_table_step.py print the tables. DENSE_ONLY=1 stops after the dense steps.
 set -uo pipefail
 OUT=${1:-${OUT:-/tmp/kvplan-torch-decode}}
 mkdir -p "$OUT"
@@ -22,6 +22,7 @@ done
 cp $T/split/decode_measured.json "$OUT/decode_fused.json"
 cp $T/nosplit/decode_measured.json "$OUT/decode_fused_nosplit.json"
 cp $T/gqa/decode_measured.json "$OUT/decode_fused_gqa.json"
+[ "${DENSE_ONLY:-0}" = 1 ] && exit 0   # bench/recalibrate.sh: the dense steps only
 echo "== sliding-window and MoE decode"
 timeout ${STEP_TIMEOUT:-300} python3 bench/step_torch.py --only sliding,moe --budget-s ${STEP_BUDGET:-260} --out $T/step \
   || echo "STEP FAILED"
