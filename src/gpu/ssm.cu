@@ -85,9 +85,21 @@ struct Shape {
 // elements (16 bytes) at vectors j, j + L, ... (L = lanes_per_row), so a lane carries V x 16 bytes
 // of state. R rows per thread: the block covers R slabs of (blockDim / L) consecutive rows, and
 // every load a row needs (state, x, z, dt, B, C, A, D) is issued for all R rows before any is used.
-template <typename ST, int V, int R>
-__global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, Shape sh, int lanes_per_row) {
+// M2 fixes Mamba-2 (one scalar A per head, B and C per group) at compile time; otherwise the kind
+// is u.mamba2 at run time, the path Mamba-1 takes. MINB is the blocks a multiprocessor must hold
+// (__launch_bounds__), which caps the registers a thread may use. Measured side by side on an H100
+// (bench/experiments/ssm_compare/sweep.sh): a bf16-state Mamba-2 thread took 77 registers with the
+// kind at run time, three blocks a multiprocessor and too few bytes in flight; fixed at compile
+// time and held to 64 registers (four blocks), it streams 7% faster. Mamba-1 stays on the run-time
+// path: with the kind fixed, the compiler hoists every element's exponential and a bf16 thread of
+// two rows needs about 100 registers instead of 64 (31% less throughput), or spills when held to 64.
+// MINB 0 leaves the register budget to the compiler (as __launch_bounds__ with one argument does;
+// a minimum of 1 block already changes its choice).
+template <typename ST, bool M2, int V, int R, int MINB>
+__global__ void __launch_bounds__(256, MINB) ssm_update_kernel(SsmUpdate u, Shape sh, int lanes_per_row) {
   constexpr int E = 16 / sizeof(ST);  // state elements per vector
+  constexpr int AE = M2 ? 1 : E;      // A elements a vector needs
+  const bool m2 = M2 || u.mamba2;
   const unsigned rows = sh.rows.d;
   const unsigned total = static_cast<unsigned>(u.batch) * rows;
   const unsigned L = static_cast<unsigned>(lanes_per_row);
@@ -107,14 +119,14 @@ __global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, Shape sh, 
 
   uint4 raw[R][V];
   __nv_bfloat16 xr[R], zr[R], dtr[R], Br[R][V][E], Cr[R][V][E];
-  float Ar[R][V][E], dtb[R], Dr[R];
+  float Ar[R][V][AE], dtb[R], Dr[R];
 #pragma unroll
   for (int k = 0; k < R; ++k) {
     const unsigned row = row0 + k * slab;
     if (row < total) {
       const unsigned b = sh.rows.div(row), r = row - b * rows;
-      const unsigned h = u.mamba2 ? sh.hd.div(r) : r;
-      const unsigned g = u.mamba2 ? sh.hpg.div(h) : 0;
+      const unsigned h = m2 ? sh.hd.div(r) : r;
+      const unsigned g = m2 ? sh.hpg.div(h) : 0;
       const size_t bc = (size_t(b) * u.groups + g) * ds;
 #pragma unroll
       for (int v = 0; v < V; ++v) {
@@ -123,15 +135,13 @@ __global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, Shape sh, 
         // B, C (E bf16) and Mamba-1's A row slice (E fp32) are contiguous and E-aligned: vector loads.
         load_vec(Bm + bc + n0, Br[k][v]);
         load_vec(Cm + bc + n0, Cr[k][v]);
-        if (u.mamba2) {
-          Ar[k][v][0] = Am[h];
-        } else {
-          load_vec(Am + size_t(r) * ds + n0, Ar[k][v]);
-        }
+        if constexpr (M2) Ar[k][v][0] = Am[h];
+        else if (m2) Ar[k][v][0] = Am[h];
+        else load_vec(Am + size_t(r) * ds + n0, Ar[k][v]);
       }
       xr[k] = X[row];
       zr[k] = Z[row];
-      dtr[k] = DT[size_t(b) * (u.mamba2 ? u.heads : rows) + h];
+      dtr[k] = DT[size_t(b) * (m2 ? u.heads : rows) + h];
       dtb[k] = DTB[h];
       Dr[k] = Dm[h];
     }
@@ -144,15 +154,16 @@ __global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, Shape sh, 
     if (active) {
       const float delta = softplus(__bfloat162float(dtr[k]) + dtb[k]);
       x = __bfloat162float(xr[k]);
-      const float dA2 = u.mamba2 ? __expf(delta * Ar[k][0][0]) : 0.f;
+      const float dA2 = m2 ? __expf(delta * Ar[k][0][0]) : 0.f;
+      const float dx = delta * x;
 #pragma unroll
       for (int v = 0; v < V; ++v) {
         ST s[E];
         *reinterpret_cast<uint4*>(s) = raw[k][v];
 #pragma unroll
         for (int e = 0; e < E; ++e) {
-          const float dA = u.mamba2 ? dA2 : __expf(delta * Ar[k][v][e]);
-          const float ns = to_f(s[e]) * dA + delta * __bfloat162float(Br[k][v][e]) * x;
+          const float dA = m2 ? dA2 : __expf(delta * Ar[k][v][e % AE]);
+          const float ns = fmaf(to_f(s[e]), dA, dx * __bfloat162float(Br[k][v][e]));
           s[e] = from_f<ST>(ns);
           acc += ns * __bfloat162float(Cr[k][v][e]);
         }
@@ -167,23 +178,33 @@ __global__ void __launch_bounds__(256) ssm_update_kernel(SsmUpdate u, Shape sh, 
   }
 }
 
-template <typename ST, int V>
+template <typename ST, bool M2, int V>
 void launch_ssm_rows(const SsmUpdate& u, const Shape& sh, int lanes, int rows_per_thread, cudaStream_t s) {
   const int64_t total_rows = u.batch * u.heads * u.head_dim;
   const int64_t per_block = (256 / lanes) * rows_per_thread;
   const unsigned blocks = static_cast<unsigned>((total_rows + per_block - 1) / per_block);
+  // A bf16 Mamba-2 thread of one row is held to 64 registers (four blocks a multiprocessor); the
+  // other variants keep the compiler's choice (held to 64, those of two or more rows spill).
+  constexpr int MINB = M2 && sizeof(ST) == 2 ? 4 : 0;
   switch (rows_per_thread) {  // 1, 2 or 4 (launch_ssm_update), matching per_block above
-    case 1: ssm_update_kernel<ST, V, 1><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
-    case 2: ssm_update_kernel<ST, V, 2><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
-    default: ssm_update_kernel<ST, V, 4><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
+    case 1: ssm_update_kernel<ST, M2, V, 1, MINB><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
+    case 2: ssm_update_kernel<ST, M2, V, 2, 0><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
+    default: ssm_update_kernel<ST, M2, V, 4, 0><<<blocks, 256, 0, s>>>(u, sh, lanes); break;
   }
 }
 
-template <typename ST>
+template <typename ST, bool M2>
 void launch_ssm_vectors(const SsmUpdate& u, const Shape& sh, int vectors, int per_lane, int rows_per_thread,
                         cudaStream_t s) {
-  if (per_lane == 2) launch_ssm_rows<ST, 2>(u, sh, vectors / 2, rows_per_thread, s);
-  else launch_ssm_rows<ST, 1>(u, sh, vectors, rows_per_thread, s);
+  if (per_lane == 2) launch_ssm_rows<ST, M2, 2>(u, sh, vectors / 2, rows_per_thread, s);
+  else launch_ssm_rows<ST, M2, 1>(u, sh, vectors, rows_per_thread, s);
+}
+
+template <typename ST>
+void launch_ssm_kind(const SsmUpdate& u, const Shape& sh, int vectors, int per_lane, int rows_per_thread,
+                     cudaStream_t s) {
+  if (u.mamba2) launch_ssm_vectors<ST, true>(u, sh, vectors, per_lane, rows_per_thread, s);
+  else launch_ssm_vectors<ST, false>(u, sh, vectors, per_lane, rows_per_thread, s);
 }
 
 }  // namespace
@@ -231,8 +252,8 @@ void launch_ssm_update(const SsmUpdate& u, cudaStream_t s) {
   sh.rows = FastDiv(static_cast<uint32_t>(u.heads * u.head_dim));
   sh.hd = FastDiv(static_cast<uint32_t>(u.head_dim));
   sh.hpg = FastDiv(static_cast<uint32_t>(u.mamba2 ? u.heads / u.groups : 1));
-  if (u.state_fp32) launch_ssm_vectors<float>(u, sh, vectors, per_lane, rows_per_thread, s);
-  else launch_ssm_vectors<__nv_bfloat16>(u, sh, vectors, per_lane, rows_per_thread, s);
+  if (u.state_fp32) launch_ssm_kind<float>(u, sh, vectors, per_lane, rows_per_thread, s);
+  else launch_ssm_kind<__nv_bfloat16>(u, sh, vectors, per_lane, rows_per_thread, s);
   CUDA_CHECK_LAUNCH();
 }
 
