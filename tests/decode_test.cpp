@@ -214,9 +214,10 @@ TEST_CASE("pure SSM: constant state read and written, no KV", "[decode][ssm]") {
   const Model m = model("mamba2-2.7b");
   const DecodeModel dm(m, flat_h100(), options(m));
   // Per layer: conv (5120 + 2 x 1 x 128) x 3 + ssm 80 x 64 x 128 = 16,128 + 655,360 elements x 2 B;
-  // 64 layers; read and written once per sequence.
+  // 64 layers; read and written once per sequence. The update also reads each token's x (5120), dt
+  // (80 heads), B and C (1 group x 128 each) and writes y (5120): 10,576 elements x 2 B a layer.
   const DecodeStep s = dm.step(8, 1000);
-  CHECK(part(s, "ssm_state").bytes == 2LL * 8 * 64 * (16128 + 655360) * 2);
+  CHECK(part(s, "ssm_state").bytes == 2LL * 8 * 64 * (16128 + 655360) * 2 + 8LL * 64 * (2 * 5120 + 80 + 2 * 128) * 2);
   CHECK_FALSE(has_part(s, "kv_cache"));
   CHECK(dm.step(8, 1000000).bytes == s.bytes);
   // Scan FLOPs per token and layer: conv 2 x 5376 x 4 + state 5 x 5120 x 128 = 3,319,808.
@@ -232,8 +233,9 @@ TEST_CASE("hybrids: Jamba and Zamba2", "[decode][hybrid]") {
   const DecodeStep s = dj.step(1, 8192);
   // 4 attention layers x 8 KV heads x 256 x 2 B = 4096 B per token and layer.
   CHECK(part(s, "kv_cache").bytes == 4LL * 8192 * 4096 + 4 * 4096);
-  // 28 Mamba-1 layers: conv 8192 x 3 + ssm 8192 x 16 = 155,648 elements x 2 B, read + written.
-  CHECK(part(s, "ssm_state").bytes == 2LL * 28 * 155648 * 2);
+  // 28 Mamba-1 layers: conv 8192 x 3 + ssm 8192 x 16 = 155,648 elements x 2 B, read + written; the
+  // update's token inputs x, z, dt (8192 each), B, C (16 each) and output y (8192): 32,800 x 2 B.
+  CHECK(part(s, "ssm_state").bytes == 2LL * 28 * 155648 * 2 + 28LL * (4 * 8192 + 2 * 16) * 2);
   // GEMMs: 28 Mamba x 4 (in, x, dt, out) + 4 attention x 2 (qkv, o) + 16 dense MLPs x 2 (gate_up, down)
   // + 16 MoE x 3 (router, two grouped) (each group of 8 layers: 3 mamba_dense + 1 attn_dense have dense
   // MLPs, 4 mamba_moe have MoE).
@@ -312,15 +314,16 @@ TEST_CASE("state_bandwidth_fraction times the ssm_state component, nothing else"
   const DecodeStep s0 = DecodeModel(m, base, options(m)).step(8, 1000);
   const DecodeStep s = DecodeModel(m, split, options(m)).step(8, 1000);
   // State per layer (conv (5120 + 2 x 128) x 3 + ssm 80 x 64 x 128 = 671,488 elements x 2 B), 64 layers,
-  // batch 8, read and written: 2 x 8 x 64 x 671,488 x 2 = 1,375,207,424 B.
+  // batch 8, read and written: 2 x 8 x 64 x 671,488 x 2 = 1,375,207,424 B; plus each token's x, dt, B,
+  // C in and y out (5120 + 80 + 256 + 5120 = 10,576 elements x 2 B): 8 x 64 x 21,152 = 10,829,824 B.
   const DecodeComponent& st = part(s, "ssm_state");
-  CHECK(st.bytes == 1375207424LL);
+  CHECK(st.bytes == 1375207424LL + 10829824LL);
   // Kernels 64 x 2 (conv update, state update); FLOPs 8 x 64 x 3,319,808 at 0.75 x 66.9e12 (fp32) = 33.9 us,
-  // below the bytes' 1,375,207,424 / (0.7 x 3.35e12) = 586.4 us: 586.4 us + 128 x 4 us = 1.098 ms.
+  // below the bytes' 1,386,037,248 / (0.7 x 3.35e12) = 591.0 us: 591.0 us + 128 x 4 us = 1.103 ms.
   CHECK(st.kernels == 128);
-  CHECK(st.time_s == Approx(1375207424.0 / (0.7 * 3.35e12) + 128 * 4e-6));
-  CHECK(part(s0, "ssm_state").time_s == Approx(1375207424.0 / (0.9 * 3.35e12) + 128 * 4e-6));  // 0.968 ms
-  CHECK(st.time_floor_s == Approx(1375207424.0 / 3.35e12));
+  CHECK(st.time_s == Approx(1386037248.0 / (0.7 * 3.35e12) + 128 * 4e-6));
+  CHECK(part(s0, "ssm_state").time_s == Approx(1386037248.0 / (0.9 * 3.35e12) + 128 * 4e-6));  // 0.972 ms
+  CHECK(st.time_floor_s == Approx(1386037248.0 / 3.35e12));
   for (const char* name : {"weights", "lm_head", "embedding"}) CHECK(part(s, name).time_s == part(s0, name).time_s);
 }
 
@@ -412,7 +415,7 @@ TEST_CASE("a hybrid uses each fraction for its own component", "[decode][efficie
   CHECK(kv.bytes == 4LL * (4 * 8192 * 4096 + 4 * 4096));
   CHECK(kv.time_s == Approx(static_cast<double>(kv.bytes) / (0.8 * 3.35e12) + 8 * 4e-6));
   const DecodeComponent& st = part(s, "ssm_state");
-  CHECK(st.bytes == 4LL * 2 * 28 * 155648 * 2);
+  CHECK(st.bytes == 4LL * 2 * 28 * 155648 * 2 + 4LL * 28 * (4 * 8192 + 2 * 16) * 2);
   CHECK(st.time_s == Approx(static_cast<double>(st.bytes) / (0.7 * 3.35e12) + 56 * 4e-6));
 }
 

@@ -137,9 +137,11 @@ TEST_CASE("kimi-linear-48b-a3b decode step: KV at the MLA layers, state at the K
   };
   // KV: 2 sequences x (4,096 cached + 1 new token) x 8,064 B = 66,076,416 B.
   CHECK(part("kv_cache").bytes == 2LL * 4097 * 8064);
-  // State read and written once per sequence: 2 x 2 x 22,446,080 = 89,784,320 B; 2 kernels per KDA layer.
+  // State read and written once per sequence: 2 x 2 x 22,446,080 = 89,784,320 B; plus each token's
+  // q, k, v, forget gate (32 x 128 = 4,096 each), beta (32) in and output (4,096) out, 20,512 elements
+  // x 2 B a KDA layer: 2 x 20 x 41,024 = 1,640,960 B; 2 kernels per KDA layer.
   const DecodeComponent state = part("ssm_state");
-  CHECK(state.bytes == 2LL * 2 * 22446080);
+  CHECK(state.bytes == 2LL * 2 * 22446080 + 2LL * 20 * (5 * 4096 + 32) * 2);
   CHECK(state.kernels == 20 * 2);
   // Per KDA layer and token: convs 2 x 3 x 4096 x 4 = 98,304 + delta rule 7 x 32 x 128 x 128 = 3,670,016;
   // x 20 layers x batch 2 = 150,732,800 FLOPs.

@@ -172,9 +172,13 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
     const int64_t bytes = mul(batch, add(read_per_seq, mul(query_tokens, w.kv_write_bytes_per_token)));
     component("kv_cache", bytes, rates_.kv_bandwidth, t * flops_per_seq, w.kernels.kv_cache, rates_.attention, per_kernel);
   }
-  // SSM state: read and written once per sequence, updated once per query token.
+  // SSM state: read and written once per sequence, updated once per query token. The update also
+  // reads each token's inputs and writes its output (x, dt, B, C in, y out: the scan's bytes per
+  // token), bytes `kvplan calibrate` counts in the rate it measures (Falcon-Mamba-7B at batch 32:
+  // 2.1 MB a layer beside 16.8 MB of state read and written).
   if (w.state_bytes_per_sequence > 0)
-    component("ssm_state", mul(2, batch, w.state_bytes_per_sequence), state_rate(rates_.state_bandwidth, w.state_groups, eff),
+    component("ssm_state", add(mul(2, batch, w.state_bytes_per_sequence), mul(tokens, w.scan_bytes_per_token)),
+              state_rate(rates_.state_bandwidth, w.state_groups, eff),
               t * w.scan_flops_per_token,
               w.kernels.ssm_state, rates_.fp32, overhead);
   component("lm_head", w.lm_head_bytes, weight_stream_rate(rates_.lm_head_bandwidth, {w.lm_head_gemm}, eff, t),

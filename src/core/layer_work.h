@@ -131,7 +131,7 @@ struct ModelWork {
   int64_t state_bytes_per_sequence = 0;  // conv + recurrent state, all recurrent layers
   std::vector<StateGroup> state_groups;  // the same bytes by the rate their update streams at
   double scan_flops_per_token = 0;       // conv + recurrent state update, all recurrent layers
-  int64_t scan_bytes_per_token = 0;      // prefill scan's inputs and outputs (x, dt, B, C in; y out)
+  int64_t scan_bytes_per_token = 0;      // the scan's inputs and outputs (x, dt, B, C in; y out), prefill and decode
   bool scan_on_tensor_cores = false;     // Mamba-2 SSD and the delta rule run on tensor cores; Mamba-1's scan on CUDA cores
   int64_t lm_head_bytes = 0;             // the lm_head (or tied embedding) matrix, per GPU
   double lm_head_flops_per_token = 0;

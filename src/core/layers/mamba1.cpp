@@ -56,7 +56,7 @@ MixerWork mixer_work(const Mamba1& s, const CacheOptions& opt) {
   MixerWork w;
   const double d_inner = static_cast<double>(s.d_inner / opt.tp);
   w.scan_flops_per_token = d_inner * (2.0 * static_cast<double>(s.d_conv) + 8.0 * static_cast<double>(s.d_state));
-  w.scan_bytes_per_token = 2 * (3 * s.d_inner / opt.tp + 2 * s.d_state);
+  w.scan_bytes_per_token = 2 * (4 * (s.d_inner / opt.tp) + 2 * s.d_state);
   w.ssm_d_state = s.d_state;
   // Element-wise: the causal convolution reads and writes x (the gate is fused into the scan).
   w.elementwise_elements_per_token = 2 * (s.d_inner / opt.tp);

@@ -53,7 +53,8 @@ int64_t widest_intermediate(const Mamba2& s) { return 2 * s.d_inner() + 2 * s.n_
 
 // Recurrent form per token: the conv (2 FLOPs per channel and tap) plus, per (head channel,
 // state) with dA a scalar per head, h = dA*h + (dt*x)*B, y += C*h = 5 FLOPs. Prefill's chunked SSD
-// runs on tensor cores and reads x, z (d_inner each), dt (per head), B, C; writes y; 16-bit.
+// runs on tensor cores and reads x (d_inner), dt (per head), B, C; writes y (d_inner); 16-bit. The
+// gate z is applied by the gated RMSNorm after it (element-wise below), not by the scan.
 MixerWork mixer_work(const Mamba2& s, const CacheOptions& opt) {
   MixerWork w;
   const double tp = static_cast<double>(opt.tp);
