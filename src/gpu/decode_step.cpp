@@ -413,6 +413,13 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
       u.groups = m2.n_groups;
       u.d_state = m2.d_state;
       ssm(m2.conv_dim(), m2.d_conv, u);
+      if (engine && m2.gated_norm) {
+        // vLLM's MambaMixer2 normalizes the scan's output by groups before out_proj (RMSNormGated,
+        // mamba_mixer2.py: one Triton kernel reading y and z). The state update here applies the gate
+        // silu(z) itself, so this is the norm over y alone, one vector per group: the same launch,
+        // one d_inner read fewer.
+        norm("gated norm", false, real ? impl_->scratch_b.get() : nullptr, m2.d_inner() / m2.n_groups, B, m2.n_groups);
+      }
       linear("out_proj", model.hidden_size, m2.d_inner(), B);
     };
     auto unsupported = [](const char* kind) {
