@@ -602,6 +602,10 @@ TEST_CASE("norm_kernel_overhead_s and rotary_kernel_overhead_s price the norms a
       {"falcon-mamba-7b", 64 * 4 + 1, 64 + 1, 0},
       // 64 Mamba-2 layers: the input norm and the gated RMSNorm, both norms; + the final norm.
       {"mamba2-2.7b", 64 * 2 + 1, 64 * 2 + 1, 0},
+      // Falcon-H1: 44 layers x (one input norm for attention and Mamba-2 side by side; RoPE, cache
+      // write; the gate y x silu(z) without a norm, a point-wise kernel; pre-MLP norm, SiLU x up)
+      // = 6, two of them norms; + the final norm.
+      {"falcon-h1-7b", 44 * 6 + 1, 44 * 2 + 1, 44},
       // 61 MLA layers x 5 (input, q_a and kv_a norms; RoPE, cache write), 3 dense MLPs x 2 (norm,
       // activation), 58 MoE x 7 (norm, top-k, two align kernels, activation, combine, shared
       // activation); norms 61 x 3 + 3 + 58 + 1.

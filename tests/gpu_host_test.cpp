@@ -140,9 +140,11 @@ TEST_CASE("small-kernel references: norm, rotary, gated activation, top-k by han
   CHECK(v[0] == Approx(-2));
   CHECK(v[1] == Approx(1));
   CHECK(v[2] == 7);
-  const auto a = act_and_mul_ref({1, 3}, 1, 1, false);
+  const auto a = act_and_mul_ref({1, 3}, 1, 1, ActRef::silu);
   CHECK(a[0] == Approx(3 / (1 + std::exp(-1.0))));
-  CHECK(act_and_mul_ref({0, 5}, 1, 1, true)[0] == 0);
+  CHECK(act_and_mul_ref({0, 5}, 1, 1, ActRef::gelu_tanh)[0] == 0);
+  // Not gated, squared ReLU over one row of 2: (-2, 3) -> (0, 9).
+  CHECK(act_and_mul_ref({-2, 3}, 1, 2, ActRef::relu2, false) == std::vector<double>{0, 9});
   // Top-2 of (1, 3, 3, 0): the tie at 3 goes to the lower index; equal logits share the weight.
   std::vector<int> ids;
   std::vector<double> w;

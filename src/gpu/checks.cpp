@@ -418,13 +418,22 @@ double check_kv_append(int64_t batch, int64_t kv_heads, int64_t head_dim, bool w
   return worst;
 }
 
-double check_act_and_mul(int64_t rows, int64_t width, Activation act, Rng& rng) {
-  auto in = random(rng, rows * 2 * width, -4, 4);
+ActRef ref_of(Activation a) {
+  switch (a) {
+    case Activation::silu: return ActRef::silu;
+    case Activation::gelu_tanh: return ActRef::gelu_tanh;
+    case Activation::relu2: return ActRef::relu2;
+  }
+  return ActRef::silu;
+}
+
+double check_act_and_mul(int64_t rows, int64_t width, Activation act, Rng& rng, bool gated = true) {
+  auto in = random(rng, rows * (gated ? 2 : 1) * width, -4, 4);
   DeviceBuffer din = upload(in, Fmt::bf16);
   DeviceBuffer out = poisoned(rows * width * 2);
-  launch_act_and_mul({din.get(), out.get(), rows, width, act}, nullptr);
+  launch_act_and_mul({din.get(), out.get(), rows, width, act, gated}, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
-  return rel_norm_error(download(out, rows * width, Fmt::bf16), act_and_mul_ref(in, rows, width, act == Activation::gelu_tanh));
+  return rel_norm_error(download(out, rows * width, Fmt::bf16), act_and_mul_ref(in, rows, width, ref_of(act), gated));
 }
 
 // Ids must match exactly (the reference breaks ties the same way); weights are fp32 with __expf
@@ -609,6 +618,7 @@ std::vector<CorrectnessCheck> run_correctness_checks(uint64_t seed, int sm_count
   out.push_back({"silu_and_mul 8 x 14336", check_act_and_mul(8, 14336, Activation::silu, rng), t});
   out.push_back({"gelu_tanh_and_mul 8 x 14336", check_act_and_mul(8, 14336, Activation::gelu_tanh, rng), t});
   out.push_back({"silu_and_mul 32 x 2880", check_act_and_mul(32, 2880, Activation::silu, rng), t});
+  out.push_back({"relu^2 (not gated) 8 x 15680", check_act_and_mul(8, 15680, Activation::relu2, rng, false), t});
   out.push_back({"top-k 8 experts top-2, 8 rows", check_topk(8, 8, 2, rng), 1e-5});
   out.push_back({"top-k 32 experts top-4, 8 rows", check_topk(8, 32, 4, rng), 1e-5});
   out.push_back({"top-k 256 experts top-8, 5 rows", check_topk(5, 256, 8, rng), 1e-5});

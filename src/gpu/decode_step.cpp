@@ -171,6 +171,10 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
   // GeluAndMul "tanh"); the other families here SwiGLU (gpt-oss's clamped variant moves the same bytes).
   const bool gemma = model.family.rfind("gemma", 0) == 0;
   const Activation act = gemma ? Activation::gelu_tanh : Activation::silu;
+  // The activation of an up + down MLP (no gate): Nemotron-H's squared ReLU (nemotron_h.py
+  // NemotronHMLP, ReLUSquaredActivation), else the family's function alone; one kernel reading and
+  // writing the intermediate rows either way.
+  const Activation plain_act = model.family.rfind("nemotron_h", 0) == 0 ? Activation::relu2 : act;
   Blas* blas = blas_.get();
   Impl* im = impl_.get();
   int64_t rope_rows = 0;  // rotary_dim of the model's rotary tables (0: none)
@@ -211,10 +215,11 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
     auto hidden_norm = [&](const std::string& label, bool fused) {
       norm(label, fused, real ? impl_->scratch_a.get() : nullptr, H, B);
     };
-    // act(gate) * up over rows of 2 x width at `in`, into `out`.
-    auto activation = [&](const std::string& label, void* in, void* out, int64_t rows, int64_t width) {
+    // act(gate) * up over rows of 2 x width at `in`, into `out`; not `gated`: the plain activation
+    // over rows of width.
+    auto activation = [&](const std::string& label, void* in, void* out, int64_t rows, int64_t width, bool gated = true) {
       if (!real) return;
-      ActAndMul a{in, out, rows, width, act};
+      ActAndMul a{in, out, rows, width, gated ? act : plain_act, gated};
       push("activations", label, act_and_mul_bytes(a), [a](cudaStream_t s) { launch_act_and_mul(a, s); });
     };
     auto rope_table = [&](int64_t rotary_dim) {
@@ -419,6 +424,13 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
         // silu(z) itself, so this is the norm over y alone, one vector per group: the same launch,
         // one d_inner read fewer.
         norm("gated norm", false, real ? impl_->scratch_b.get() : nullptr, m2.d_inner() / m2.n_groups, B, m2.n_groups);
+      } else if (engine) {
+        // Without the norm (Falcon-H1's mamba_rms_norm false) vLLM still gates y by silu(z) in a
+        // kernel of its own (Mixer2RMSNormGated with use_rms_norm false): it reads y and z and
+        // writes the gated rows, the bytes of a SiLU-and-mul over rows of 2 x d_inner. (The state
+        // update here also reads z, B x d_inner elements against its B x d_inner x d_state state.)
+        activation("gate y*silu(z)", real ? impl_->scratch_a.get() : nullptr, real ? impl_->scratch_b.get() : nullptr, B,
+                   m2.d_inner());
       }
       linear("out_proj", model.hidden_size, m2.d_inner(), B);
     };
@@ -535,7 +547,7 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
       char* sb = real ? static_cast<char*>(impl_->scratch_b.get()) : nullptr;
       if (const auto* d = std::get_if<DenseMlp>(&*layer.mlp)) {
         linear(d->gated ? "gate_up" : "up", (d->gated ? 2 : 1) * d->intermediate_size, model.hidden_size, B);
-        if (engine && d->gated) activation("act_and_mul", sb, sa, B, d->intermediate_size);
+        if (engine) activation(d->gated ? "act_and_mul" : "activation", sb, sa, B, d->intermediate_size, d->gated);
         linear("down", model.hidden_size, d->intermediate_size, B);
       } else if (const auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {
         linear("router", e->experts, model.hidden_size, B);
@@ -592,8 +604,9 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
             StepOp op1{"weights", fmt::format("layer {} experts gate_up x{} (grouped)", li, route.touched), grouped_gemv_bytes(g1),
                        2.0 * static_cast<double>(route.slots * up * H), [g1](cudaStream_t s) { launch_grouped_gemv(g1, s); }};
             ops_.push_back(std::move(op1));
-            if (e->gated) activation("experts act_and_mul", im->moe_h.get(), im->moe_a.get(), route.slots, I);
-            GroupedGemv g2{w2, e->gated ? im->moe_a.get() : im->moe_h.get(), im->moe_y.get(), r[0].as<int>(), r[1].as<int>(),
+            activation(e->gated ? "experts act_and_mul" : "experts activation", im->moe_h.get(), im->moe_a.get(), route.slots, I,
+                       e->gated);
+            GroupedGemv g2{w2, im->moe_a.get(), im->moe_y.get(), r[0].as<int>(), r[1].as<int>(),
                            r[3].as<int>(), route.touched, H, I, route.slots, per_expert};
             StepOp op2{"weights", fmt::format("layer {} experts down x{} (grouped)", li, route.touched), grouped_gemv_bytes(g2),
                        2.0 * static_cast<double>(route.slots * H * I), [g2](cudaStream_t s) { launch_grouped_gemv(g2, s); }};
@@ -611,7 +624,7 @@ DecodeStep::DecodeStep(const Model& model, const CacheOptions& cache, int64_t ba
         if (e->shared_experts > 0) {
           const int64_t si = e->shared_experts * (e->shared_intermediate_size > 0 ? e->shared_intermediate_size : e->expert_intermediate_size);
           linear("shared gate_up", (e->gated ? 2 : 1) * si, model.hidden_size, B);
-          if (engine && e->gated) activation("shared act_and_mul", sb, sa, B, si);
+          if (engine) activation(e->gated ? "shared act_and_mul" : "shared activation", sb, sa, B, si, e->gated);
           linear("shared down", model.hidden_size, si, B);
         }
       }

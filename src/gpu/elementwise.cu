@@ -152,6 +152,10 @@ __device__ __forceinline__ float act(float x, Activation a) {
       const float k0 = 0.7978845608028654f;  // sqrt(2/pi)
       return 0.5f * x * (1.f + tanhf(k0 * (x + 0.044715f * x * x * x)));
     }
+    case Activation::relu2: {
+      const float r = fmaxf(x, 0.f);
+      return r * r;
+    }
   }
   return x;
 }
@@ -161,12 +165,17 @@ __global__ void act_and_mul_kernel(ActAndMul a) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= a.rows * chunks) return;
   const int64_t row = i / chunks, c = i - row * chunks;
-  const uint4* in = reinterpret_cast<const uint4*>(static_cast<const bf16*>(a.in) + row * 2 * a.width);
+  const uint4* in = reinterpret_cast<const uint4*>(static_cast<const bf16*>(a.in) + row * (a.gated ? 2 : 1) * a.width);
   float g[8], u[8];
   unpack8(in[c], g);
-  unpack8(in[chunks + c], u);
+  if (a.gated) {
+    unpack8(in[chunks + c], u);
 #pragma unroll
-  for (int e = 0; e < 8; ++e) g[e] = act(g[e], a.act) * u[e];
+    for (int e = 0; e < 8; ++e) g[e] = act(g[e], a.act) * u[e];
+  } else {
+#pragma unroll
+    for (int e = 0; e < 8; ++e) g[e] = act(g[e], a.act);
+  }
   reinterpret_cast<uint4*>(static_cast<bf16*>(a.out) + row * a.width)[c] = pack8(g);
 }
 
@@ -230,6 +239,6 @@ void launch_act_and_mul(const ActAndMul& a, cudaStream_t s) {
   CUDA_CHECK_LAUNCH();
 }
 
-int64_t act_and_mul_bytes(const ActAndMul& a) { return a.rows * a.width * 2 * 3; }
+int64_t act_and_mul_bytes(const ActAndMul& a) { return a.rows * a.width * 2 * (a.gated ? 3 : 2); }
 
 }  // namespace kvplan::gpu

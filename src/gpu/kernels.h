@@ -168,13 +168,16 @@ int64_t kv_append_bytes(const KvAppend& a);
 
 // Gated activation: out[r][i] = act(in[r][i]) * in[r][width + i] over rows of 2*width (gate half,
 // then up half); width a multiple of 8. SiLU (SwiGLU: vLLM's silu_and_mul) or tanh-GELU (GeGLU:
-// gelu_tanh_and_mul).
-enum class Activation { silu, gelu_tanh };
+// gelu_tanh_and_mul). Not gated: out[r][i] = act(in[r][i]) over rows of width (the activation of
+// an up + down MLP: Nemotron-H's squared ReLU, relu(x)^2, ReLUSquaredActivation in vLLM's
+// activation.py).
+enum class Activation { silu, gelu_tanh, relu2 };
 struct ActAndMul {
   const void* in = nullptr;
   void* out = nullptr;
   int64_t rows = 1, width = 0;
   Activation act = Activation::silu;
+  bool gated = true;
 };
 void launch_act_and_mul(const ActAndMul& a, cudaStream_t s);
 int64_t act_and_mul_bytes(const ActAndMul& a);

@@ -65,10 +65,12 @@ MixerWork mixer_work(const Mamba2& s, const CacheOptions& opt) {
   w.scan_on_tensor_cores = true;
   w.ssm_d_state = s.d_state;
   // Element-wise: the causal convolution reads and writes x, B, C; the gated RMSNorm reads y and z
-  // and writes its output.
+  // and writes its output (without the norm, Falcon-H1's mamba_rms_norm false, vLLM's
+  // Mixer2RMSNormGated still gates y by silu(z) in one point-wise kernel of the same bytes).
   w.elementwise_elements_per_token = 2 * (s.conv_dim() / opt.tp) + 3 * (s.d_inner() / opt.tp);
-  // GEMMs: in_proj, out_proj | conv-state update, selective-state update | norm, gated RMSNorm
-  w.kernels = {.weights = 2, .kv_cache = 0, .ssm_state = 2, .elementwise = 2, .norms = 2};
+  // GEMMs: in_proj, out_proj | conv-state update, selective-state update | norm, gated RMSNorm (or
+  // the gate alone, a point-wise kernel, not a norm)
+  w.kernels = {.weights = 2, .kv_cache = 0, .ssm_state = 2, .elementwise = 2, .norms = s.gated_norm ? 2 : 1};
   return w;
 }
 

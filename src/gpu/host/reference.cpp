@@ -256,13 +256,21 @@ void rotary_ref(double* v, const double* cs, int64_t rotary_dim) {
   }
 }
 
-std::vector<double> act_and_mul_ref(const std::vector<double>& in, int64_t rows, int64_t width, bool gelu_tanh) {
+std::vector<double> act_and_mul_ref(const std::vector<double>& in, int64_t rows, int64_t width, ActRef act, bool gated) {
+  auto f = [act](double g) {
+    switch (act) {
+      case ActRef::silu: return silu(g);
+      case ActRef::gelu_tanh: return 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g)));
+      case ActRef::relu2: return g > 0 ? g * g : 0.0;
+    }
+    return g;
+  };
+  const int64_t row = (gated ? 2 : 1) * width;
   std::vector<double> out(static_cast<size_t>(rows * width));
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < width; ++i) {
-      const double g = in[static_cast<size_t>(r * 2 * width + i)], u = in[static_cast<size_t>(r * 2 * width + width + i)];
-      const double a = gelu_tanh ? 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g))) : silu(g);
-      out[static_cast<size_t>(r * width + i)] = a * u;
+      const double a = f(in[static_cast<size_t>(r * row + i)]);
+      out[static_cast<size_t>(r * width + i)] = gated ? a * in[static_cast<size_t>(r * row + width + i)] : a;
     }
   return out;
 }

@@ -79,8 +79,11 @@ std::vector<double> rms_norm_ref(const std::vector<double>& x, std::vector<doubl
 // with cos/sin from `cs` (rotary_dim/2 cos values, then rotary_dim/2 sin values).
 void rotary_ref(double* v, const double* cs, int64_t rotary_dim);
 
-// act(gate) * up over rows of 2 x width (gate first); gelu: the tanh approximation.
-std::vector<double> act_and_mul_ref(const std::vector<double>& in, int64_t rows, int64_t width, bool gelu_tanh);
+// Gated: act(gate) * up over rows of 2 x width (gate first); else act(x) over rows of width.
+// gelu_tanh: the tanh approximation; relu2: relu(x)^2.
+enum class ActRef { silu, gelu_tanh, relu2 };
+std::vector<double> act_and_mul_ref(const std::vector<double>& in, int64_t rows, int64_t width, ActRef act,
+                                    bool gated = true);
 
 // Top-k of each row of `experts` logits (ties: lower index first) with weights softmax-renormalized
 // over the k chosen.
