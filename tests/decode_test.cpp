@@ -641,6 +641,46 @@ TEST_CASE("norm_kernel_overhead_s and rotary_kernel_overhead_s price the norms a
   CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + 161 * 2e-6));
 }
 
+TEST_CASE("moe_routing_kernel_overhead_s prices the MoE routing kernels among the element-wise kernels",
+          "[decode][elementwise][moe]") {
+  // The element-wise component = bytes / rate + norms x 3 us + routing x 4 us + the rest x 2 us
+  // (rotary unset: with the rest).
+  Gpu g = flat_h100();
+  g.efficiency.decode_elementwise_bytes_per_s = 10e12;
+  g.efficiency.elementwise_kernel_overhead_s = 2e-6;
+  g.efficiency.norm_kernel_overhead_s = 3e-6;
+  g.efficiency.moe_routing_kernel_overhead_s = 4e-6;
+  struct Case {
+    const char* id;
+    int64_t elementwise, norms, routing;
+  };
+  const Case cases[] = {
+      // Mixtral: 32 layers x (input norm, RoPE, cache write; pre-MLP norm, top-k, align, activation,
+      // combine) = 8 + the final norm; norms 2 a layer + 1; routing 3 a layer (8 experts, batch 1:
+      // vLLM's one-kernel align).
+      {"mixtral-8x7b", 32 * 8 + 1, 32 * 2 + 1, 32 * 3},
+      // DeepSeek-V3: as in the test above, 61 x 5 + 3 x 2 + 58 x 7 + 1, norms 61 x 3 + 3 + 58 + 1; the
+      // routing of its 58 MoE layers is 4 kernels (256 experts: the align takes two).
+      {"deepseek-v3", 61 * 5 + 3 * 2 + 58 * 7 + 1, 61 * 3 + 3 + 58 + 1, 58 * 4},
+      // A dense model has none: Llama-3.1-8B as priced without the figure.
+      {"llama-3.1-8b", 32 * 5 + 1, 32 * 2 + 1, 0},
+  };
+  for (const Case& c : cases) {
+    INFO(c.id);
+    const Model m = model(c.id);
+    const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
+    CHECK(e.kernels == c.elementwise);
+    CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + static_cast<double>(c.norms) * 3e-6 +
+                             static_cast<double>(c.routing) * 4e-6 +
+                             static_cast<double>(c.elementwise - c.norms - c.routing) * 2e-6));
+  }
+  // The figure alone (no norm figure): the norms go with the rest at 2 us.
+  g.efficiency.norm_kernel_overhead_s.reset();
+  const Model m = model("mixtral-8x7b");
+  const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
+  CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + 96 * 4e-6 + (257 - 96) * 2e-6));
+}
+
 TEST_CASE("attention_kernel_overhead_s by bytes a launch prices each attention group's kernels", "[decode][kv]") {
   Gpu g = flat_h100();
   Gpu free = flat_h100();

@@ -292,4 +292,10 @@ TEST_CASE("attention_kernel_overhead_s parses as a figure or a curve and fails a
   CHECK(*rot.efficiency.rotary_kernel_overhead_s == Approx(2.9e-6));
   CHECK(parse_error(kvplan::test::gpu_preset("  rotary_kernel_overhead_s: -1e-6\n")).find(
             "efficiency.rotary_kernel_overhead_s must not be negative") != std::string::npos);
+  // moe_routing_kernel_overhead_s: the same.
+  const Gpu routing = parse_gpu_yaml(kvplan::test::gpu_preset("  moe_routing_kernel_overhead_s: 3.8e-6\n"), "test.yaml");
+  REQUIRE(routing.efficiency.moe_routing_kernel_overhead_s);
+  CHECK(*routing.efficiency.moe_routing_kernel_overhead_s == Approx(3.8e-6));
+  CHECK(parse_error(kvplan::test::gpu_preset("  moe_routing_kernel_overhead_s: -1e-6\n")).find(
+            "efficiency.moe_routing_kernel_overhead_s must not be negative") != std::string::npos);
 }

@@ -381,7 +381,7 @@ TEST_CASE("calibrated preset writes the decode step's norm and other element-wis
   CHECK_FALSE(without.efficiency.norm_kernel_overhead_s);
 }
 
-TEST_CASE("calibrated preset writes the rotary kernels' cost and attention's cost by launch bytes", "[gpu-host]") {
+TEST_CASE("calibrated preset writes the rotary and MoE routing kernels' cost and attention's cost by launch bytes", "[gpu-host]") {
   const Gpu base = kvplan::test::flat_h100();
   // The norms as llama_norm_calibration has them (2.8152 us); its 32 rotary kernels alone in 93.1 us
   // (663,808 B) at the same rate: (93.1 - 0.1024) / 32 = 2.9062 us a rotary; the other 64 take 161 x
@@ -392,6 +392,11 @@ TEST_CASE("calibrated preset writes the rotary kernels' cost and attention's cos
   CHECK(c.rotary_kernel_overhead_s == Approx(2.9062e-6).epsilon(1e-4));
   CHECK(c.elementwise_kernel_overhead_s == Approx(1.8917e-6).epsilon(1e-3));
   c.decode_rotary_graphs = {{"llama-3.1-8b decode step, batch 1", GraphTiming{663808, 32, 93.1e-6}}};
+  // MoE routing: gpt-oss-20b's 72 routing kernels (24 layers x top-k, align, combine) in 240.0 us,
+  // 1,000,000 B at the same rate: (240.0 - 0.1542) / 72 = 3.3312 us each.
+  c.moe_routing_kernel_overhead_s = (240.0e-6 - 1000000 / 6.485e12) / 72;
+  CHECK(c.moe_routing_kernel_overhead_s == Approx(3.3312e-6).epsilon(1e-4));
+  c.decode_moe_routing_graphs = {{"gpt-oss-20b decode step, batch 8", GraphTiming{1000000, 72, 240.0e-6}}};
   // Attention: per graph (time - KV bytes / rate) / 64 kernels, at KV bytes / 64 a launch. 1K:
   // 134,348,800 B in 242.2 us at 3.05e12 B/s: (242.2 - 44.049) / 64 = 3.0961 us at 2,099,200 B;
   // 4K: 537,001,984 B in 388.5 us: (388.5 - 176.066) / 64 = 3.3193 us at 8,390,656 B.
@@ -404,6 +409,8 @@ TEST_CASE("calibrated preset writes the rotary kernels' cost and attention's cos
   const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
   REQUIRE(g.efficiency.rotary_kernel_overhead_s);
   CHECK(*g.efficiency.rotary_kernel_overhead_s == Approx(2.9062e-6).epsilon(1e-3));
+  REQUIRE(g.efficiency.moe_routing_kernel_overhead_s);
+  CHECK(*g.efficiency.moe_routing_kernel_overhead_s == Approx(3.3312e-6).epsilon(1e-3));
   REQUIRE(g.efficiency.attention_kernel_overhead_s.points.size() == 2);
   CHECK(g.efficiency.attention_kernel_overhead_s.at(2099200) == Approx(3.0961e-6).epsilon(1e-3));
   // 4,194,304 B: log2(4,194,304 / 2,099,200) = 0.99859 of log2(8,390,656 / 2,099,200) = 1.99894.
@@ -412,12 +419,16 @@ TEST_CASE("calibrated preset writes the rotary kernels' cost and attention's cos
   // The raw figures under calibration.
   CHECK(yaml.find("decode_rotary_graphs:") != std::string::npos);
   CHECK(yaml.find("kernels: 32, bytes: 663808") != std::string::npos);
+  CHECK(yaml.find("decode_moe_routing_graphs:") != std::string::npos);
+  CHECK(yaml.find("kernels: 72, bytes: 1000000") != std::string::npos);
   CHECK(yaml.find("    - [2099200, 3.096e-06]\n") != std::string::npos);
   // Not measured: neither key.
   c.rotary_kernel_overhead_s = 0;
+  c.moe_routing_kernel_overhead_s = 0;
   c.attention_kernel_overhead.clear();
   const Gpu without = parse_gpu_yaml(render_calibrated_preset(base, c), "calibrated.yaml");
   CHECK_FALSE(without.efficiency.rotary_kernel_overhead_s);
+  CHECK_FALSE(without.efficiency.moe_routing_kernel_overhead_s);
   CHECK(without.efficiency.attention_kernel_overhead_s.empty());
 }
 

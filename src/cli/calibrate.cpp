@@ -189,6 +189,32 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       fmt::join(parts, "; "), left_kernels, all, mixed * 1e6, c.elementwise_kernel_overhead_s * 1e6));
 }
 
+// A MoE decode step's routing kernels (per MoE layer the top-k over the router logits, the align of
+// the top-k ids by expert, the weighted combine of each token's k rows) alone in a graph: each
+// reduces or scans before it writes, so, like a norm, it costs more than a point-wise kernel of its
+// bytes. gpt-oss-20b (32 experts, top-4) at batch 8; the other MoE models (8 to 128 experts) check it.
+void calibrate_moe_routing(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
+  if (!(c.decode_elementwise_bytes_per_s > 0)) return;
+  const Model m = registry.resolve_model("gpt-oss-20b");
+  const MemoryOptions memory = reference_memory(m, base, registry);
+  const gpu::PassCase step{8, 512, 0};
+  const gpu::GraphTiming g = gpu::time_component(m, memory.cache, {step}, "moe_routing", ProgressLine{}).front();
+  const double per = (g.time_s - static_cast<double>(g.bytes) / c.decode_elementwise_bytes_per_s) / static_cast<double>(g.kernels);
+  if (!(per >= 0)) {
+    c.methods.push_back(fmt::format(
+        "moe_routing_kernel_overhead_s: not written: the routing graph ({} kernels, {:.1f} us) leaves {:.3f} us a kernel",
+        g.kernels, g.time_s * 1e6, per * 1e6));
+    return;
+  }
+  c.decode_moe_routing_graphs.emplace_back(fmt::format("{} decode step, batch {}", m.id, step.batch), g);
+  c.moe_routing_kernel_overhead_s = per;
+  c.methods.push_back(fmt::format(
+      "moe_routing_kernel_overhead_s (the decode step's MoE routing kernels): the top-k, align and combine kernels of "
+      "{}'s decode step at batch {} ({} kernels, {:.1f} us) alone in one CUDA graph, cold L2 before each replay, median "
+      "replay, (time - their bytes / the element-wise rate above) / kernels = {:.3f} us",
+      m.id, step.batch, g.kernels, g.time_s * 1e6, per * 1e6));
+}
+
 // The decode step's attention kernels (split-KV attention, combine in-kernel, every layer) of
 // Llama-3.1-8B at batch 1 and 1K-32K tokens of context, alone in a CUDA graph: from short kernels
 // (2 MB a launch), whose fixed cost is most of their time, to launches long enough to stream. Per
@@ -256,6 +282,7 @@ void calibrate_on_steps(const Gpu& base, gpu::Calibration& c, const Registry& re
   }
   const std::vector<gpu::GraphTiming> measured = gpu::time_decode_steps(cases, ProgressLine{});
   calibrate_elementwise(base, c, registry);
+  calibrate_moe_routing(base, c, registry);
   calibrate_attention_kernels(base, c, registry);
   Gpu g = base;
   g.efficiency = gpu::calibrated_efficiency(base, c);  // no gap yet: every component, its kernels apart

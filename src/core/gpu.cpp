@@ -68,6 +68,8 @@ void check_gpu(const Gpu& gpu) {
     fail("efficiency.norm_kernel_overhead_s", "efficiency.norm_kernel_overhead_s must not be negative");
   if (e.rotary_kernel_overhead_s && !(*e.rotary_kernel_overhead_s >= 0))
     fail("efficiency.rotary_kernel_overhead_s", "efficiency.rotary_kernel_overhead_s must not be negative");
+  if (e.moe_routing_kernel_overhead_s && !(*e.moe_routing_kernel_overhead_s >= 0))
+    fail("efficiency.moe_routing_kernel_overhead_s", "efficiency.moe_routing_kernel_overhead_s must not be negative");
   for (const KernelCostPoint& p : e.attention_kernel_overhead_s.points)
     if (!(p.seconds >= 0))
       fail("efficiency.attention_kernel_overhead_s", "efficiency.attention_kernel_overhead_s must not be negative");

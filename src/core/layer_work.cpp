@@ -107,6 +107,7 @@ void add_kernels(const Layer& layer, const MixerWork* mixer, KernelCounts& k) {
       k.weights += 3;      // router GEMM, grouped GEMM, grouped GEMM
       k.elementwise += 5;  // norm, top-k softmax, align (a second at times: moe_two_kernel_align_layers), activation, combine
       k.norms += 1;
+      k.moe_routing += 3;
       if (e->shared_experts > 0) {  // shared expert: gate_up, down | activation
         k.weights += 2;
         k.elementwise += 1;

@@ -72,6 +72,7 @@ struct KernelCounts {
   int64_t elementwise = 1;  // norms (the final one too), RoPE, gates, activations, cache writes, MoE routing
   int64_t norms = 1;        // of `elementwise`, the norms (residual-fused or not, per-head Q/K, gated; the final one)
   int64_t rotary = 0;       // of `elementwise`, the rotary embeddings
+  int64_t moe_routing = 0;  // of `elementwise`, the MoE routing: top-k, align, combine (a second align: decode.cpp)
   int64_t lm_head = 1;      // lm_head GEMM
   int64_t embedding = 1;    // row gather
   int64_t total() const { return weights + kv_cache + ssm_state + elementwise + lm_head + embedding; }

@@ -216,6 +216,8 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     e.expect("norm_kernel_overhead_s");
     if (e.has("rotary_kernel_overhead_s")) x.rotary_kernel_overhead_s = e.number("rotary_kernel_overhead_s");
     e.expect("rotary_kernel_overhead_s");
+    if (e.has("moe_routing_kernel_overhead_s")) x.moe_routing_kernel_overhead_s = e.number("moe_routing_kernel_overhead_s");
+    e.expect("moe_routing_kernel_overhead_s");
     e.expect("attention_kernel_overhead_s");
     if (e.has("attention_kernel_overhead_s")) {
       const YAML::Node n = e.node("attention_kernel_overhead_s");
@@ -255,7 +257,7 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
                             "attention_flops_fraction",
                             "kernel_overhead_s", "kernel_gap_s", "allreduce_latency_s", "decode_elementwise_bytes_per_s",
                             "elementwise_kernel_overhead_s", "norm_kernel_overhead_s", "rotary_kernel_overhead_s",
-                            "attention_kernel_overhead_s"})
+                            "moe_routing_kernel_overhead_s", "attention_kernel_overhead_s"})
       if (e.has(key)) g.key_pos[std::string("efficiency.") + key] = e.pos(key);
     e.finish();
   }

@@ -186,6 +186,8 @@ std::string render_gpu(const Gpu& g) {
     if (e.norm_kernel_overhead_s) out += fmt::format("  decode norms {:.2f} us per kernel\n", *e.norm_kernel_overhead_s * 1e6);
     if (e.rotary_kernel_overhead_s)
       out += fmt::format("  decode rotary {:.2f} us per kernel\n", *e.rotary_kernel_overhead_s * 1e6);
+    if (e.moe_routing_kernel_overhead_s)
+      out += fmt::format("  decode MoE routing {:.2f} us per kernel\n", *e.moe_routing_kernel_overhead_s * 1e6);
   }
   if (!e.attention_efficiency.empty()) {
     // One row per head_dim, one column per key count: prefill attention's measured fractions of peak.
@@ -271,6 +273,8 @@ Json gpu_to_json(const Gpu& g) {
   if (e.elementwise_kernel_overhead_s) out["efficiency"]["elementwise_kernel_overhead_s"] = *e.elementwise_kernel_overhead_s;
   if (e.norm_kernel_overhead_s) out["efficiency"]["norm_kernel_overhead_s"] = *e.norm_kernel_overhead_s;
   if (e.rotary_kernel_overhead_s) out["efficiency"]["rotary_kernel_overhead_s"] = *e.rotary_kernel_overhead_s;
+  if (e.moe_routing_kernel_overhead_s)
+    out["efficiency"]["moe_routing_kernel_overhead_s"] = *e.moe_routing_kernel_overhead_s;
   // One figure as a number, a curve as its {bytes, seconds} points (as the preset writes them).
   if (e.attention_kernel_overhead_s.points.size() == 1)
     out["efficiency"]["attention_kernel_overhead_s"] = e.attention_kernel_overhead_s.points[0].seconds;

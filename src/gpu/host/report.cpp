@@ -265,6 +265,7 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
     e.elementwise_kernel_overhead_s = c.elementwise_kernel_overhead_s;
     if (c.norm_kernel_overhead_s > 0) e.norm_kernel_overhead_s = c.norm_kernel_overhead_s;
     if (c.rotary_kernel_overhead_s > 0) e.rotary_kernel_overhead_s = c.rotary_kernel_overhead_s;
+    if (c.moe_routing_kernel_overhead_s > 0) e.moe_routing_kernel_overhead_s = c.moe_routing_kernel_overhead_s;
   }
   if (c.prefill_attention_flops > 0 && bf16_peak > 0)
     e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
@@ -403,6 +404,8 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     y += fmt::format("  elementwise_kernel_overhead_s: {:.3e}\n", *e.elementwise_kernel_overhead_s);
   if (e.norm_kernel_overhead_s) y += fmt::format("  norm_kernel_overhead_s: {:.3e}\n", *e.norm_kernel_overhead_s);
   if (e.rotary_kernel_overhead_s) y += fmt::format("  rotary_kernel_overhead_s: {:.3e}\n", *e.rotary_kernel_overhead_s);
+  if (e.moe_routing_kernel_overhead_s)
+    y += fmt::format("  moe_routing_kernel_overhead_s: {:.3e}\n", *e.moe_routing_kernel_overhead_s);
   if (e.attention_kernel_overhead_s.points.size() == 1)
     y += fmt::format("  attention_kernel_overhead_s: {:.3e}\n", e.attention_kernel_overhead_s.points[0].seconds);
   if (e.attention_kernel_overhead_s.points.size() > 1) {
@@ -495,6 +498,12 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     labelled_graphs("decode_rotary_graphs:  # a decode step's rotary kernels alone in a CUDA graph, cold L2; bytes = the "
                     "kernels'",
                     "pass", c.decode_rotary_graphs);
+  }
+  if (c.moe_routing_kernel_overhead_s > 0) {
+    y += fmt::format("  moe_routing_kernel_overhead_s: {:.3e}\n", c.moe_routing_kernel_overhead_s);
+    labelled_graphs("decode_moe_routing_graphs:  # a MoE decode step's routing kernels alone in a CUDA graph, cold L2; "
+                    "bytes = the kernels'",
+                    "pass", c.decode_moe_routing_graphs);
   }
   if (!c.attention_kernel_overhead.empty()) {
     y += "  attention_kernel_overhead:  # [bytes one launch moves, seconds a kernel beyond its bytes]\n";
