@@ -4,7 +4,10 @@
 # touches every expert, batch 1..128, 2K..64K context). On the GPU machine, from the repo root,
 # binaries in gpu-bin/ (docs/validation/README.md, "Reproduce"):
 #   bench/calibrate_steps.sh OUTDIR
-# SKIP_CHECK=1 skips the kernels' correctness check.
+# SKIP_CHECK=1 skips the kernels' correctness check. PRESET=FILE prices the steps with that preset
+# instead of calibrating (calibrated.yaml is then a copy of it, with a read probe in probe.json);
+# STEPS="model batch context; ..." replaces the held-out steps (docs/validation/h100-sxm/ssm-steps:
+# the SSM and hybrid steps).
 # Writes to OUTDIR: log.txt, check.json (the kernels' correctness), calibrated.yaml (the preset
 # calibrate wrote), validate.json (every step's `kvplan validate --format json`: measured components
 # and the new preset's predictions). bench/calibrate_steps.py then prices the same steps with any
@@ -26,14 +29,20 @@ if [ "${SKIP_CHECK:-0}" != 1 ]; then
   grep -E "grouped|FAIL" "$OUT/check.txt"
   [ $rc -eq 0 ] || echo "CHECK FAILED (exit $rc)"
 fi
-echo "== calibrate"
-timeout 300 "$BIN/kvplan" calibrate --out "$OUT/calibrated.yaml" > /dev/null || echo "CALIBRATE FAILED"
-grep -A12 "engine_steps:" "$OUT/calibrated.yaml"
+if [ -n "${PRESET:-}" ]; then
+  cp "$PRESET" "$OUT/calibrated.yaml"
+  timeout 60 "$BIN/kvplan-gpu-bench" --out "$OUT/probe.json" probe > /dev/null || echo "PROBE FAILED"
+else
+  echo "== calibrate"
+  timeout 300 "$BIN/kvplan" calibrate --out "$OUT/calibrated.yaml" > /dev/null || echo "CALIBRATE FAILED"
+  grep -A12 "engine_steps:" "$OUT/calibrated.yaml"
+fi
 echo "== held-out steps"
-for spec in "qwen2.5-7b 16 16384" "qwen2.5-7b 128 2048" "qwen3-8b 4 65536" "mistral-7b-v0.1 64 4096" \
-            "gemma-2-9b 8 8192" "gemma-2-9b 1 2048" "mixtral-8x7b 32 4096" "llama-3.1-8b 128 4096" \
-            "llama-3.1-8b 1 4096" "qwen2.5-7b 1 4096" "mixtral-8x7b 4 4096" "falcon-mamba-7b 1 4096" \
-            "falcon-mamba-7b 32 4096"; do
+STEPS=${STEPS:-"qwen2.5-7b 16 16384; qwen2.5-7b 128 2048; qwen3-8b 4 65536; mistral-7b-v0.1 64 4096;
+  gemma-2-9b 8 8192; gemma-2-9b 1 2048; mixtral-8x7b 32 4096; llama-3.1-8b 128 4096; llama-3.1-8b 1 4096;
+  qwen2.5-7b 1 4096; mixtral-8x7b 4 4096; falcon-mamba-7b 1 4096; falcon-mamba-7b 32 4096"}
+IFS=';' read -ra SPECS <<< "$STEPS"
+for spec in "${SPECS[@]}"; do
   set -- $spec
   echo "-- $1 batch $2 context $3"
   timeout 120 "$BIN/kvplan" validate --model $1 --batch $2 --context $3 --gpu "$OUT/calibrated.yaml" --no-check --no-prefill \
