@@ -255,7 +255,7 @@ TEST_CASE("a kernel cost curve interpolates in log2(bytes) and clamps at its end
   // 1 MiB -> 3 us, 16 MiB -> 5 us: 4 MiB is log2(4) = 2 of the 4 between them, 3 + 2 x 2/4 = 4 us.
   const KernelCostCurve c = kernel_cost_curve({{16777216, 5e-6}, {1048576, 3e-6}}, "k");
   REQUIRE(c.points.size() == 2);
-  CHECK(c.points.front().bytes == 1048576);  // sorted by bytes
+  CHECK(c.points.front().size == 1048576);  // sorted by bytes
   CHECK(c.at(4194304) == Approx(4e-6));
   CHECK(c.at(1000) == Approx(3e-6));
   CHECK(c.at(1e12) == Approx(5e-6));
@@ -292,10 +292,21 @@ TEST_CASE("attention_kernel_overhead_s parses as a figure or a curve and fails a
   CHECK(*rot.efficiency.rotary_kernel_overhead_s == Approx(2.9e-6));
   CHECK(parse_error(kvplan::test::gpu_preset("  rotary_kernel_overhead_s: -1e-6\n")).find(
             "efficiency.rotary_kernel_overhead_s must not be negative") != std::string::npos);
-  // moe_routing_kernel_overhead_s: the same.
+  // moe_routing_kernel_overhead_s: one figure, or a list by experts.
   const Gpu routing = parse_gpu_yaml(kvplan::test::gpu_preset("  moe_routing_kernel_overhead_s: 3.8e-6\n"), "test.yaml");
-  REQUIRE(routing.efficiency.moe_routing_kernel_overhead_s);
-  CHECK(*routing.efficiency.moe_routing_kernel_overhead_s == Approx(3.8e-6));
+  REQUIRE(routing.efficiency.moe_routing_kernel_overhead_s.points.size() == 1);
+  CHECK(routing.efficiency.moe_routing_kernel_overhead_s.at(128) == Approx(3.8e-6));
   CHECK(parse_error(kvplan::test::gpu_preset("  moe_routing_kernel_overhead_s: -1e-6\n")).find(
             "efficiency.moe_routing_kernel_overhead_s must not be negative") != std::string::npos);
+  const Gpu by_experts = parse_gpu_yaml(
+      kvplan::test::gpu_preset("  moe_routing_kernel_overhead_s:\n    - {experts: 8, seconds: 2.3e-6}\n"
+                               "    - {experts: 64, seconds: 3.8e-6}\n"),
+      "test.yaml");
+  // 16 experts: log2(16 / 8) = 1 of log2(64 / 8) = 3: 2.3 + 1.5 / 3 = 2.8 us.
+  CHECK(by_experts.efficiency.moe_routing_kernel_overhead_s.at(16) == Approx(2.8e-6));
+  CHECK(parse_error(kvplan::test::gpu_preset("  moe_routing_kernel_overhead_s:\n    - {bytes: 8, seconds: 2.3e-6}\n"))
+            .find("test.yaml:8:") == 0);
+  // Line 8, the 0 after "    - {experts: " (16 characters): column 17.
+  CHECK(parse_error(kvplan::test::gpu_preset("  moe_routing_kernel_overhead_s:\n    - {experts: 0, seconds: 2.3e-6}\n")) ==
+        "test.yaml:8:17: moe_routing_kernel_overhead_s 'experts' must be positive, got 0");
 }

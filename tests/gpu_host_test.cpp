@@ -393,9 +393,10 @@ TEST_CASE("calibrated preset writes the rotary and MoE routing kernels' cost and
   CHECK(c.elementwise_kernel_overhead_s == Approx(1.8917e-6).epsilon(1e-3));
   c.decode_rotary_graphs = {{"llama-3.1-8b decode step, batch 1", GraphTiming{663808, 32, 93.1e-6}}};
   // MoE routing: gpt-oss-20b's 72 routing kernels (24 layers x top-k, align, combine) in 240.0 us,
-  // 1,000,000 B at the same rate: (240.0 - 0.1542) / 72 = 3.3312 us each.
-  c.moe_routing_kernel_overhead_s = (240.0e-6 - 1000000 / 6.485e12) / 72;
-  CHECK(c.moe_routing_kernel_overhead_s == Approx(3.3312e-6).epsilon(1e-4));
+  // 1,000,000 B at the same rate: (240.0 - 0.1542) / 72 = 3.3312 us each, at 32 experts; a
+  // 128-expert model's 3.8 us.
+  c.moe_routing_kernel_overhead = {{32, (240.0e-6 - 1000000 / 6.485e12) / 72}, {128, 3.8e-6}};
+  CHECK(c.moe_routing_kernel_overhead[0].seconds == Approx(3.3312e-6).epsilon(1e-4));
   c.decode_moe_routing_graphs = {{"gpt-oss-20b decode step, batch 8", GraphTiming{1000000, 72, 240.0e-6}}};
   // Attention: per graph (time - KV bytes / rate) / 64 kernels, at KV bytes / 64 a launch. 1K:
   // 134,348,800 B in 242.2 us at 3.05e12 B/s: (242.2 - 44.049) / 64 = 3.0961 us at 2,099,200 B;
@@ -409,8 +410,10 @@ TEST_CASE("calibrated preset writes the rotary and MoE routing kernels' cost and
   const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
   REQUIRE(g.efficiency.rotary_kernel_overhead_s);
   CHECK(*g.efficiency.rotary_kernel_overhead_s == Approx(2.9062e-6).epsilon(1e-3));
-  REQUIRE(g.efficiency.moe_routing_kernel_overhead_s);
-  CHECK(*g.efficiency.moe_routing_kernel_overhead_s == Approx(3.3312e-6).epsilon(1e-3));
+  REQUIRE(g.efficiency.moe_routing_kernel_overhead_s.points.size() == 2);
+  CHECK(g.efficiency.moe_routing_kernel_overhead_s.at(32) == Approx(3.3312e-6).epsilon(1e-3));
+  // 64 experts: half way in log2 between 32 and 128.
+  CHECK(g.efficiency.moe_routing_kernel_overhead_s.at(64) == Approx((3.3312e-6 + 3.8e-6) / 2).epsilon(1e-3));
   REQUIRE(g.efficiency.attention_kernel_overhead_s.points.size() == 2);
   CHECK(g.efficiency.attention_kernel_overhead_s.at(2099200) == Approx(3.0961e-6).epsilon(1e-3));
   // 4,194,304 B: log2(4,194,304 / 2,099,200) = 0.99859 of log2(8,390,656 / 2,099,200) = 1.99894.
@@ -424,11 +427,11 @@ TEST_CASE("calibrated preset writes the rotary and MoE routing kernels' cost and
   CHECK(yaml.find("    - [2099200, 3.096e-06]\n") != std::string::npos);
   // Not measured: neither key.
   c.rotary_kernel_overhead_s = 0;
-  c.moe_routing_kernel_overhead_s = 0;
+  c.moe_routing_kernel_overhead.clear();
   c.attention_kernel_overhead.clear();
   const Gpu without = parse_gpu_yaml(render_calibrated_preset(base, c), "calibrated.yaml");
   CHECK_FALSE(without.efficiency.rotary_kernel_overhead_s);
-  CHECK_FALSE(without.efficiency.moe_routing_kernel_overhead_s);
+  CHECK(without.efficiency.moe_routing_kernel_overhead_s.empty());
   CHECK(without.efficiency.attention_kernel_overhead_s.empty());
 }
 

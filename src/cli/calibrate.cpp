@@ -189,30 +189,44 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       fmt::join(parts, "; "), left_kernels, all, mixed * 1e6, c.elementwise_kernel_overhead_s * 1e6));
 }
 
-// A MoE decode step's routing kernels (per MoE layer the top-k over the router logits, the align of
+// MoE decode steps' routing kernels (per MoE layer the top-k over the router logits, the align of
 // the top-k ids by expert, the weighted combine of each token's k rows) alone in a graph: each
-// reduces or scans before it writes, so, like a norm, it costs more than a point-wise kernel of its
-// bytes. gpt-oss-20b (32 experts, top-4) at batch 8; the other MoE models (8 to 128 experts) check it.
+// reduces or scans over the experts before it writes, so, like a norm, it costs more than a
+// point-wise kernel of its bytes, and the more the experts, the more. One point per model, by its
+// experts: Llama-4-Scout (16), gpt-oss-20b (32), gpt-oss-120b (128), DeepSeek-V3 (256), batch 8;
+// Mixtral, Jamba, Granite-4-H and Qwen3's MoE steps (8 to 128 experts) check the curve.
 void calibrate_moe_routing(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
   if (!(c.decode_elementwise_bytes_per_s > 0)) return;
-  const Model m = registry.resolve_model("gpt-oss-20b");
-  const MemoryOptions memory = reference_memory(m, base, registry);
-  const gpu::PassCase step{8, 512, 0};
-  const gpu::GraphTiming g = gpu::time_component(m, memory.cache, {step}, "moe_routing", ProgressLine{}).front();
-  const double per = (g.time_s - static_cast<double>(g.bytes) / c.decode_elementwise_bytes_per_s) / static_cast<double>(g.kernels);
-  if (!(per >= 0)) {
-    c.methods.push_back(fmt::format(
-        "moe_routing_kernel_overhead_s: not written: the routing graph ({} kernels, {:.1f} us) leaves {:.3f} us a kernel",
-        g.kernels, g.time_s * 1e6, per * 1e6));
-    return;
+  std::vector<std::string> parts;
+  for (const char* id : {"llama-4-scout", "gpt-oss-20b", "gpt-oss-120b", "deepseek-v3"}) {
+    const Model m = registry.resolve_model(id);
+    const MemoryOptions memory = reference_memory(m, base, registry);
+    const gpu::PassCase step{8, 512, 0};
+    int64_t experts = 0;
+    for (const Layer& l : m.layers)
+      if (const auto* e = l.mlp ? std::get_if<MoeMlp>(&*l.mlp) : nullptr) experts = e->experts;
+    try {
+      const gpu::GraphTiming g = gpu::time_component(m, memory.cache, {step}, "moe_routing", ProgressLine{}).front();
+      const double per =
+          (g.time_s - static_cast<double>(g.bytes) / c.decode_elementwise_bytes_per_s) / static_cast<double>(g.kernels);
+      if (!(per >= 0)) {
+        parts.push_back(fmt::format("{}: left out, {} kernels in {:.1f} us leave {:.3f} us a kernel", id, g.kernels,
+                                    g.time_s * 1e6, per * 1e6));
+        continue;
+      }
+      c.decode_moe_routing_graphs.emplace_back(fmt::format("{} decode step, batch {}", m.id, step.batch), g);
+      c.moe_routing_kernel_overhead.push_back({experts, per});
+      parts.push_back(fmt::format("{} ({} experts): {} kernels in {:.1f} us, {:.3f} us each", id, experts, g.kernels,
+                                  g.time_s * 1e6, per * 1e6));
+    } catch (const Error& e) {  // a model the reference step cannot build is left out, and said so
+      parts.push_back(fmt::format("{}: left out, {}", id, e.what()));
+    }
   }
-  c.decode_moe_routing_graphs.emplace_back(fmt::format("{} decode step, batch {}", m.id, step.batch), g);
-  c.moe_routing_kernel_overhead_s = per;
   c.methods.push_back(fmt::format(
-      "moe_routing_kernel_overhead_s (the decode step's MoE routing kernels): the top-k, align and combine kernels of "
-      "{}'s decode step at batch {} ({} kernels, {:.1f} us) alone in one CUDA graph, cold L2 before each replay, median "
-      "replay, (time - their bytes / the element-wise rate above) / kernels = {:.3f} us",
-      m.id, step.batch, g.kernels, g.time_s * 1e6, per * 1e6));
+      "moe_routing_kernel_overhead_s (the decode step's MoE routing kernels, by the MoE layers' experts): the top-k, "
+      "align and combine kernels of each model's decode step at batch 8 alone in one CUDA graph, cold L2 before each "
+      "replay, median replay, (time - their bytes / the element-wise rate above) / kernels: {}",
+      fmt::join(parts, "; ")));
 }
 
 // The decode step's attention kernels (split-KV attention, combine in-kernel, every layer) of

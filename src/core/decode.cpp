@@ -190,17 +190,23 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
   // traffic, as in prefill, at the decode step's rate (its activations stay in L2 between kernels);
   // the norms, the rotary embeddings and the MoE routing at their own per-kernel cost where the
   // preset has one.
-  const int64_t second_aligns = moe_two_kernel_align_layers(w.expert_groups, tokens);
-  const int64_t elementwise_kernels = add(w.kernels.elementwise, second_aligns);
+  const int64_t elementwise_kernels = add(w.kernels.elementwise, moe_two_kernel_align_layers(w.expert_groups, tokens));
   const double other_per_kernel = eff.elementwise_kernel_overhead_s.value_or(overhead);
   double elementwise_per_kernel = other_per_kernel;
-  if ((eff.norm_kernel_overhead_s || eff.rotary_kernel_overhead_s || eff.moe_routing_kernel_overhead_s) &&
+  if ((eff.norm_kernel_overhead_s || eff.rotary_kernel_overhead_s || !eff.moe_routing_kernel_overhead_s.empty()) &&
       elementwise_kernels > 0) {
-    const double norms = static_cast<double>(w.kernels.norms), rotary = static_cast<double>(w.kernels.rotary),
-                 routing = static_cast<double>(add(w.kernels.moe_routing, second_aligns));
+    const double norms = static_cast<double>(w.kernels.norms), rotary = static_cast<double>(w.kernels.rotary);
+    // Each group of MoE layers routes over its own experts.
+    double routing = 0, routing_s = 0;
+    for (const ExpertGroup& g : w.expert_groups) {
+      const double kernels = static_cast<double>(moe_routing_kernels(g, tokens));
+      routing += kernels;
+      routing_s += kernels * (eff.moe_routing_kernel_overhead_s.empty()
+                                  ? other_per_kernel
+                                  : eff.moe_routing_kernel_overhead_s.at(static_cast<double>(g.experts)));
+    }
     elementwise_per_kernel = (norms * eff.norm_kernel_overhead_s.value_or(other_per_kernel) +
-                              rotary * eff.rotary_kernel_overhead_s.value_or(other_per_kernel) +
-                              routing * eff.moe_routing_kernel_overhead_s.value_or(other_per_kernel) +
+                              rotary * eff.rotary_kernel_overhead_s.value_or(other_per_kernel) + routing_s +
                               (static_cast<double>(elementwise_kernels) - norms - rotary - routing) * other_per_kernel) /
                              static_cast<double>(elementwise_kernels);
   }

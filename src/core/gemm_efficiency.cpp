@@ -183,23 +183,24 @@ std::optional<double> StateTable::at(int64_t d_state, int64_t bits) const {
   return (1 - w) * es[i] + w * es[std::min(i + 1, ds.size() - 1)];
 }
 
-KernelCostCurve kernel_cost_curve(const std::vector<KernelCostPoint>& points, const std::string& key) {
+KernelCostCurve kernel_cost_curve(const std::vector<KernelCostPoint>& points, const std::string& key,
+                                  const std::string& unit) {
   std::map<int64_t, double> at;
   for (const KernelCostPoint& p : points) {
-    const std::string where = key + " point (bytes " + std::to_string(p.bytes) + ")";
-    if (p.bytes <= 0) throw Error(where + ": bytes must be positive");
+    const std::string where = key + " point (" + unit + " " + std::to_string(p.size) + ")";
+    if (p.size <= 0) throw Error(where + ": " + unit + " must be positive");
     if (!(p.seconds >= 0) || !std::isfinite(p.seconds)) throw Error(where + ": seconds must not be negative");
-    if (!at.emplace(p.bytes, p.seconds).second) throw Error(where + " is given twice");
+    if (!at.emplace(p.size, p.seconds).second) throw Error(where + " is given twice");
   }
   KernelCostCurve c;
-  for (const auto& [bytes, seconds] : at) c.points.push_back({bytes, seconds});
+  for (const auto& [size, seconds] : at) c.points.push_back({size, seconds});
   return c;
 }
 
-double KernelCostCurve::at(double bytes) const {
+double KernelCostCurve::at(double size) const {
   std::vector<int64_t> axis;
-  for (const KernelCostPoint& p : points) axis.push_back(p.bytes);
-  const auto [i, w] = locate(axis, bytes);
+  for (const KernelCostPoint& p : points) axis.push_back(p.size);
+  const auto [i, w] = locate(axis, size);
   return (1 - w) * points[i].seconds + w * points[std::min(i + 1, points.size() - 1)].seconds;
 }
 

@@ -119,21 +119,21 @@ StateTable state_table(const std::vector<StatePoint>& points, const std::string&
 // while the launch is too short to reach its streaming rate (docs/timing.md "Where the timing stands").
 // Points sorted by bytes, distinct; one point is a constant. Empty: no curve.
 struct KernelCostPoint {
-  int64_t bytes = 0;   // bytes one launch moves
-  double seconds = 0;  // its cost beyond those bytes at the component's rate
+  int64_t size = 0;    // what the cost goes by: the bytes one launch moves, or a MoE layer's experts
+  double seconds = 0;  // its cost beyond its bytes at the component's rate
   bool operator==(const KernelCostPoint&) const = default;
 };
 struct KernelCostCurve {
   std::vector<KernelCostPoint> points;
   bool empty() const { return points.empty(); }
-  // The cost of a launch of `bytes`, interpolated in log2(bytes) and clamped to the points. Must
-  // not be empty.
-  double at(double bytes) const;
+  // The cost at `size`, interpolated in log2(size) and clamped to the points. Must not be empty.
+  double at(double size) const;
   bool operator==(const KernelCostCurve&) const = default;
 };
 
-// The curve of `points`; throws Error for bytes that are not positive, a cost that is negative or
-// not finite, or bytes given twice (naming the preset key `key`).
-KernelCostCurve kernel_cost_curve(const std::vector<KernelCostPoint>& points, const std::string& key);
+// The curve of `points`; throws Error for a size that is not positive, a cost that is negative or
+// not finite, or a size given twice (naming the preset key `key` and the size's `unit`).
+KernelCostCurve kernel_cost_curve(const std::vector<KernelCostPoint>& points, const std::string& key,
+                                  const std::string& unit = "bytes");
 
 }  // namespace kvplan

@@ -68,11 +68,12 @@ void check_gpu(const Gpu& gpu) {
     fail("efficiency.norm_kernel_overhead_s", "efficiency.norm_kernel_overhead_s must not be negative");
   if (e.rotary_kernel_overhead_s && !(*e.rotary_kernel_overhead_s >= 0))
     fail("efficiency.rotary_kernel_overhead_s", "efficiency.rotary_kernel_overhead_s must not be negative");
-  if (e.moe_routing_kernel_overhead_s && !(*e.moe_routing_kernel_overhead_s >= 0))
-    fail("efficiency.moe_routing_kernel_overhead_s", "efficiency.moe_routing_kernel_overhead_s must not be negative");
-  for (const KernelCostPoint& p : e.attention_kernel_overhead_s.points)
-    if (!(p.seconds >= 0))
-      fail("efficiency.attention_kernel_overhead_s", "efficiency.attention_kernel_overhead_s must not be negative");
+  auto not_negative = [&](const KernelCostCurve& c, const std::string& key) {
+    for (const KernelCostPoint& p : c.points)
+      if (!(p.seconds >= 0)) fail("efficiency." + key, "efficiency." + key + " must not be negative");
+  };
+  not_negative(e.attention_kernel_overhead_s, "attention_kernel_overhead_s");
+  not_negative(e.moe_routing_kernel_overhead_s, "moe_routing_kernel_overhead_s");
   if (e.kernel_overhead_s < 0) fail("efficiency.kernel_overhead_s", "efficiency.kernel_overhead_s must not be negative");
   if (!(e.kernel_gap_s >= 0)) fail("efficiency.kernel_gap_s", "efficiency.kernel_gap_s must not be negative");
   if (e.allreduce_latency_s < 0)

@@ -60,8 +60,9 @@ struct Efficiency {
   std::optional<double> rotary_kernel_overhead_s;
   // Each of the decode step's MoE routing kernels (top-k over the router logits, the align of the
   // top-k ids by expert, the weighted combine of each token's k rows: a reduction or a serial scan
-  // each); where set, elementwise_kernel_overhead_s is the rest. Unset: as the others.
-  std::optional<double> moe_routing_kernel_overhead_s;
+  // each, longer the more experts), by the layer's experts (one point: a constant); where set,
+  // elementwise_kernel_overhead_s is the rest. Empty: as the others.
+  KernelCostCurve moe_routing_kernel_overhead_s;
   // The same for the decode step's attention kernels (split-KV attention and its combine: the
   // kv_cache component), by the bytes one launch moves (one point: a constant); empty:
   // kernel_overhead_s.

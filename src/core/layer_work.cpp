@@ -28,10 +28,13 @@ double expected_experts_touched(int64_t experts, int64_t experts_per_token, int6
   return static_cast<double>(experts) * (1.0 - std::pow(untouched_by_one, static_cast<double>(tokens)));
 }
 
+int64_t moe_routing_kernels(const ExpertGroup& g, int64_t tokens) {
+  return mul(g.layers, moe_align_two_kernels(g.experts, mul(mul(tokens, g.token_replicas), g.experts_per_token)) ? 4 : 3);
+}
+
 int64_t moe_two_kernel_align_layers(const std::vector<ExpertGroup>& groups, int64_t tokens) {
   int64_t layers = 0;
-  for (const ExpertGroup& g : groups)
-    if (moe_align_two_kernels(g.experts, mul(mul(tokens, g.token_replicas), g.experts_per_token))) layers += g.layers;
+  for (const ExpertGroup& g : groups) layers += moe_routing_kernels(g, tokens) - 3 * g.layers;
   return layers;
 }
 
@@ -107,7 +110,6 @@ void add_kernels(const Layer& layer, const MixerWork* mixer, KernelCounts& k) {
       k.weights += 3;      // router GEMM, grouped GEMM, grouped GEMM
       k.elementwise += 5;  // norm, top-k softmax, align (a second at times: moe_two_kernel_align_layers), activation, combine
       k.norms += 1;
-      k.moe_routing += 3;
       if (e->shared_experts > 0) {  // shared expert: gate_up, down | activation
         k.weights += 2;
         k.elementwise += 1;

@@ -62,6 +62,8 @@ double expected_local_experts_touched(const ExpertGroup& g, int64_t tokens);
 // (moe_align.h; the align sees the top-k ids of every replica whose tokens reach the GPU's
 // experts). KernelCounts holds the one-kernel case.
 int64_t moe_two_kernel_align_layers(const std::vector<ExpertGroup>& groups, int64_t tokens);
+// The routing kernels of a group's layers in such a pass: top-k, align (one or two), combine, a layer.
+int64_t moe_routing_kernels(const ExpertGroup& g, int64_t tokens);
 
 // Kernels an engine launches per decode step, by the component that owns them (vLLM's decode
 // sequence with CUDA graphs; docs/timing.md "Decode", its kernels per layer).
@@ -72,7 +74,6 @@ struct KernelCounts {
   int64_t elementwise = 1;  // norms (the final one too), RoPE, gates, activations, cache writes, MoE routing
   int64_t norms = 1;        // of `elementwise`, the norms (residual-fused or not, per-head Q/K, gated; the final one)
   int64_t rotary = 0;       // of `elementwise`, the rotary embeddings
-  int64_t moe_routing = 0;  // of `elementwise`, the MoE routing: top-k, align, combine (a second align: decode.cpp)
   int64_t lm_head = 1;      // lm_head GEMM
   int64_t embedding = 1;    // row gather
   int64_t total() const { return weights + kv_cache + ssm_state + elementwise + lm_head + embedding; }

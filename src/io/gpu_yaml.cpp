@@ -85,24 +85,26 @@ StateTable parse_state_table(const YAML::Node& list, const std::string& source) 
                     });
 }
 
-// A per-launch cost by bytes: a list of {bytes, seconds} maps, each bad point reported where it
-// stands.
-KernelCostCurve parse_kernel_cost_curve(const YAML::Node& list, const std::string& source, const std::string& key) {
+// A per-kernel cost by size (`unit`: bytes a launch moves, or experts): a list of {unit, seconds}
+// maps, each bad point reported where it stands.
+KernelCostCurve parse_kernel_cost_curve(const YAML::Node& list, const std::string& source, const std::string& key,
+                                        const std::string& unit) {
   std::vector<KernelCostPoint> points;
   for (const YAML::Node& item : list) {
     YamlFields f(item, source, key + " point");
     KernelCostPoint p;
-    p.bytes = f.integer("bytes");
-    if (p.bytes <= 0) throw Error(key + " 'bytes' must be positive, got " + f.string("bytes"), f.pos("bytes"));
+    p.size = f.integer(unit);
+    if (p.size <= 0) throw Error(key + " '" + unit + "' must be positive, got " + f.string(unit), f.pos(unit));
     p.seconds = f.number("seconds");
     if (!(p.seconds >= 0)) throw Error(key + " 'seconds' must not be negative, got " + f.string("seconds"), f.pos("seconds"));
     f.finish();
     for (const KernelCostPoint& q : points)
-      if (q.bytes == p.bytes) throw Error(key + " point (bytes " + std::to_string(p.bytes) + ") is given twice", f.pos());
+      if (q.size == p.size) throw Error(key + " point (" + unit + " " + std::to_string(p.size) + ") is given twice", f.pos());
     points.push_back(p);
   }
-  if (points.empty()) throw Error("'" + key + "' must be a figure or a list of {bytes, seconds} maps", pos_of(list, source));
-  return kernel_cost_curve(points, key);
+  if (points.empty())
+    throw Error("'" + key + "' must be a figure or a list of {" + unit + ", seconds} maps", pos_of(list, source));
+  return kernel_cost_curve(points, key, unit);
 }
 
 }  // namespace
@@ -216,15 +218,16 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     e.expect("norm_kernel_overhead_s");
     if (e.has("rotary_kernel_overhead_s")) x.rotary_kernel_overhead_s = e.number("rotary_kernel_overhead_s");
     e.expect("rotary_kernel_overhead_s");
-    if (e.has("moe_routing_kernel_overhead_s")) x.moe_routing_kernel_overhead_s = e.number("moe_routing_kernel_overhead_s");
-    e.expect("moe_routing_kernel_overhead_s");
-    e.expect("attention_kernel_overhead_s");
-    if (e.has("attention_kernel_overhead_s")) {
-      const YAML::Node n = e.node("attention_kernel_overhead_s");
-      // One figure (checked with the others in check_gpu) or a list by bytes per launch.
-      x.attention_kernel_overhead_s = n.IsSequence() ? parse_kernel_cost_curve(n, source, "attention_kernel_overhead_s")
-                                                     : KernelCostCurve{{{1, e.number("attention_kernel_overhead_s")}}};
-    }
+    // One figure (checked with the others in check_gpu) or a list: attention's by the bytes one
+    // launch moves, the MoE routing's by the layer's experts.
+    auto curve = [&](const char* key, const char* unit) {
+      e.expect(key);
+      if (!e.has(key)) return KernelCostCurve{};
+      const YAML::Node n = e.node(key);
+      return n.IsSequence() ? parse_kernel_cost_curve(n, source, key, unit) : KernelCostCurve{{{1, e.number(key)}}};
+    };
+    x.moe_routing_kernel_overhead_s = curve("moe_routing_kernel_overhead_s", "experts");
+    x.attention_kernel_overhead_s = curve("attention_kernel_overhead_s", "bytes");
     x.allreduce_latency_s = e.number("allreduce_latency_s", x.allreduce_latency_s);
     x.calibrated = e.boolean("calibrated", false);
     e.expect("gemm_efficiency");

@@ -27,6 +27,17 @@ std::string describe_mlp(const Mlp& mlp) {
   return s + (e.gated ? " gated" : "");
 }
 
+// A decode kernel cost of the preset: one figure, or its points by `unit` (`label` prints a size).
+template <class Label>
+std::string render_cost_curve(const KernelCostCurve& c, const std::string& kind, const std::string& unit, Label label) {
+  if (c.points.size() == 1) return fmt::format("  decode {} {:.2f} us per kernel\n", kind, c.points[0].seconds * 1e6);
+  if (c.points.empty()) return "";
+  std::string out = fmt::format("  decode {} per kernel by {}, log-interpolated, clamped at the edges:", kind, unit);
+  for (const KernelCostPoint& p : c.points)
+    out += fmt::format(" {} {:.2f} us{}", label(p.size), p.seconds * 1e6, &p == &c.points.back() ? "" : ",");
+  return out + "\n";
+}
+
 }  // namespace
 
 std::string describe(const Layer& layer) {
@@ -186,8 +197,6 @@ std::string render_gpu(const Gpu& g) {
     if (e.norm_kernel_overhead_s) out += fmt::format("  decode norms {:.2f} us per kernel\n", *e.norm_kernel_overhead_s * 1e6);
     if (e.rotary_kernel_overhead_s)
       out += fmt::format("  decode rotary {:.2f} us per kernel\n", *e.rotary_kernel_overhead_s * 1e6);
-    if (e.moe_routing_kernel_overhead_s)
-      out += fmt::format("  decode MoE routing {:.2f} us per kernel\n", *e.moe_routing_kernel_overhead_s * 1e6);
   }
   if (!e.attention_efficiency.empty()) {
     // One row per head_dim, one column per key count: prefill attention's measured fractions of peak.
@@ -202,15 +211,10 @@ std::string render_gpu(const Gpu& g) {
       out += "\n";
     }
   }
-  if (e.attention_kernel_overhead_s.points.size() == 1)
-    out += fmt::format("  decode attention {:.2f} us per kernel\n", e.attention_kernel_overhead_s.points[0].seconds * 1e6);
-  if (e.attention_kernel_overhead_s.points.size() > 1) {
-    out += "  decode attention per kernel by bytes a launch moves, log-interpolated, clamped at the edges:";
-    for (const KernelCostPoint& p : e.attention_kernel_overhead_s.points)
-      out += fmt::format(" {:.1f} MB {:.2f} us{}", static_cast<double>(p.bytes) / 1e6, p.seconds * 1e6,
-                         &p == &e.attention_kernel_overhead_s.points.back() ? "" : ",");
-    out += "\n";
-  }
+  out += render_cost_curve(e.moe_routing_kernel_overhead_s, "MoE routing", "the layer's experts",
+                           [](int64_t experts) { return std::to_string(experts); });
+  out += render_cost_curve(e.attention_kernel_overhead_s, "attention", "bytes a launch moves",
+                           [](int64_t bytes) { return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6); });
   if (!g.source.empty()) out += fmt::format("  source        {}\n", g.source);
   return out;
 }
@@ -273,17 +277,16 @@ Json gpu_to_json(const Gpu& g) {
   if (e.elementwise_kernel_overhead_s) out["efficiency"]["elementwise_kernel_overhead_s"] = *e.elementwise_kernel_overhead_s;
   if (e.norm_kernel_overhead_s) out["efficiency"]["norm_kernel_overhead_s"] = *e.norm_kernel_overhead_s;
   if (e.rotary_kernel_overhead_s) out["efficiency"]["rotary_kernel_overhead_s"] = *e.rotary_kernel_overhead_s;
-  if (e.moe_routing_kernel_overhead_s)
-    out["efficiency"]["moe_routing_kernel_overhead_s"] = *e.moe_routing_kernel_overhead_s;
-  // One figure as a number, a curve as its {bytes, seconds} points (as the preset writes them).
-  if (e.attention_kernel_overhead_s.points.size() == 1)
-    out["efficiency"]["attention_kernel_overhead_s"] = e.attention_kernel_overhead_s.points[0].seconds;
-  if (e.attention_kernel_overhead_s.points.size() > 1) {
+  // One figure as a number, a curve as its {bytes or experts, seconds} points (as the preset writes them).
+  auto curve = [&](const KernelCostCurve& c, const char* key, const char* unit) {
+    if (c.points.size() == 1) out["efficiency"][key] = c.points[0].seconds;
+    if (c.points.size() <= 1) return;
     Json points = Json::array();
-    for (const KernelCostPoint& p : e.attention_kernel_overhead_s.points)
-      points.push_back({{"bytes", p.bytes}, {"seconds", p.seconds}});
-    out["efficiency"]["attention_kernel_overhead_s"] = points;
-  }
+    for (const KernelCostPoint& p : c.points) points.push_back({{unit, p.size}, {"seconds", p.seconds}});
+    out["efficiency"][key] = points;
+  };
+  curve(e.moe_routing_kernel_overhead_s, "moe_routing_kernel_overhead_s", "experts");
+  curve(e.attention_kernel_overhead_s, "attention_kernel_overhead_s", "bytes");
   // Only where the preset has one: efficiency.attention_efficiency, its points head_dim-major.
   if (!e.attention_efficiency.empty()) {
     const AttentionGrid& grid = e.attention_efficiency;

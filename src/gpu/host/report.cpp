@@ -207,6 +207,9 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
     e.attention_bandwidth_fraction = fraction(c.decode_attention_bytes_per_s, bw, "attention_bandwidth_fraction");
   if (!c.attention_kernel_overhead.empty())
     e.attention_kernel_overhead_s = kvplan::kernel_cost_curve(c.attention_kernel_overhead, "attention_kernel_overhead_s");
+  if (!c.moe_routing_kernel_overhead.empty() && c.decode_elementwise_bytes_per_s > 0)
+    e.moe_routing_kernel_overhead_s =
+        kvplan::kernel_cost_curve(c.moe_routing_kernel_overhead, "moe_routing_kernel_overhead_s", "experts");
   if (c.ssm_update_bytes_per_s > 0)
     e.state_bandwidth_fraction = fraction(c.ssm_update_bytes_per_s, bw, "state_bandwidth_fraction");
   if (!c.ssm_runs.empty()) {
@@ -265,7 +268,6 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
     e.elementwise_kernel_overhead_s = c.elementwise_kernel_overhead_s;
     if (c.norm_kernel_overhead_s > 0) e.norm_kernel_overhead_s = c.norm_kernel_overhead_s;
     if (c.rotary_kernel_overhead_s > 0) e.rotary_kernel_overhead_s = c.rotary_kernel_overhead_s;
-    if (c.moe_routing_kernel_overhead_s > 0) e.moe_routing_kernel_overhead_s = c.moe_routing_kernel_overhead_s;
   }
   if (c.prefill_attention_flops > 0 && bf16_peak > 0)
     e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
@@ -404,15 +406,14 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     y += fmt::format("  elementwise_kernel_overhead_s: {:.3e}\n", *e.elementwise_kernel_overhead_s);
   if (e.norm_kernel_overhead_s) y += fmt::format("  norm_kernel_overhead_s: {:.3e}\n", *e.norm_kernel_overhead_s);
   if (e.rotary_kernel_overhead_s) y += fmt::format("  rotary_kernel_overhead_s: {:.3e}\n", *e.rotary_kernel_overhead_s);
-  if (e.moe_routing_kernel_overhead_s)
-    y += fmt::format("  moe_routing_kernel_overhead_s: {:.3e}\n", *e.moe_routing_kernel_overhead_s);
-  if (e.attention_kernel_overhead_s.points.size() == 1)
-    y += fmt::format("  attention_kernel_overhead_s: {:.3e}\n", e.attention_kernel_overhead_s.points[0].seconds);
-  if (e.attention_kernel_overhead_s.points.size() > 1) {
-    y += "  attention_kernel_overhead_s:  # per kernel, by the bytes one launch moves (calibration.method)\n";
-    for (const KernelCostPoint& p : e.attention_kernel_overhead_s.points)
-      y += fmt::format("    - {{bytes: {}, seconds: {:.3e}}}\n", p.bytes, p.seconds);
-  }
+  auto curve = [&](const KernelCostCurve& c, const char* key, const char* unit, const char* by) {
+    if (c.points.size() == 1) y += fmt::format("  {}: {:.3e}\n", key, c.points[0].seconds);
+    if (c.points.size() <= 1) return;
+    y += fmt::format("  {}:  # per kernel, by {} (calibration.method)\n", key, by);
+    for (const KernelCostPoint& p : c.points) y += fmt::format("    - {{{}: {}, seconds: {:.3e}}}\n", unit, p.size, p.seconds);
+  };
+  curve(e.moe_routing_kernel_overhead_s, "moe_routing_kernel_overhead_s", "experts", "the MoE layer's experts");
+  curve(e.attention_kernel_overhead_s, "attention_kernel_overhead_s", "bytes", "the bytes one launch moves");
   if (!e.attention_efficiency.empty()) {
     y += "  attention_efficiency:  # prefill attention by keys attended and head_dim, achieved / bf16 peak (calibration.method)\n";
     const AttentionGrid& grid = e.attention_efficiency;
@@ -499,15 +500,16 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
                     "kernels'",
                     "pass", c.decode_rotary_graphs);
   }
-  if (c.moe_routing_kernel_overhead_s > 0) {
-    y += fmt::format("  moe_routing_kernel_overhead_s: {:.3e}\n", c.moe_routing_kernel_overhead_s);
+  if (!c.moe_routing_kernel_overhead.empty()) {
+    y += "  moe_routing_kernel_overhead:  # [the MoE layers' experts, seconds a kernel beyond its bytes]\n";
+    for (const KernelCostPoint& p : c.moe_routing_kernel_overhead) y += fmt::format("    - [{}, {:.3e}]\n", p.size, p.seconds);
     labelled_graphs("decode_moe_routing_graphs:  # a MoE decode step's routing kernels alone in a CUDA graph, cold L2; "
                     "bytes = the kernels'",
                     "pass", c.decode_moe_routing_graphs);
   }
   if (!c.attention_kernel_overhead.empty()) {
     y += "  attention_kernel_overhead:  # [bytes one launch moves, seconds a kernel beyond its bytes]\n";
-    for (const KernelCostPoint& p : c.attention_kernel_overhead) y += fmt::format("    - [{}, {:.3e}]\n", p.bytes, p.seconds);
+    for (const KernelCostPoint& p : c.attention_kernel_overhead) y += fmt::format("    - [{}, {:.3e}]\n", p.size, p.seconds);
     labelled_graphs("attention_graphs:  # a decode step's attention kernels alone in a CUDA graph, cold L2; bytes = the "
                     "model's",
                     "pass", c.attention_graphs);

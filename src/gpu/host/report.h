@@ -194,10 +194,10 @@ struct Calibration {
   // elementwise_kernel_overhead_s covers them).
   std::vector<std::pair<std::string, GraphTiming>> decode_rotary_graphs;  // label -> one replay
   double rotary_kernel_overhead_s = 0;
-  // A MoE model's routing kernels (top-k, align, combine) alone in a graph, the same way
-  // (moe_routing_kernel_overhead_s; 0: not measured).
+  // MoE models' routing kernels (top-k, align, combine) alone in a graph, the same way, one point
+  // by the models' experts each (moe_routing_kernel_overhead_s; empty: not measured).
   std::vector<std::pair<std::string, GraphTiming>> decode_moe_routing_graphs;  // label -> one replay
-  double moe_routing_kernel_overhead_s = 0;
+  std::vector<KernelCostPoint> moe_routing_kernel_overhead;                      // experts -> seconds
   std::vector<std::pair<int64_t, double>> gemv_curve;   // weight bytes -> achieved bytes/s
   // Whole engine-like decode steps (one CUDA graph each, gpu/decode_step.h): the `fit` ones set
   // kernel_gap_s (fit_kernel_gap; kernel_overhead_s is the GEMV graphs' step_kernel_overhead_s),
