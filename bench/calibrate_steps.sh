@@ -41,7 +41,7 @@ echo "== held-out steps"
 STEPS=${STEPS:-"qwen2.5-7b 16 16384; qwen2.5-7b 128 2048; qwen3-8b 4 65536; mistral-7b-v0.1 64 4096;
   gemma-2-9b 8 8192; gemma-2-9b 1 2048; mixtral-8x7b 32 4096; llama-3.1-8b 128 4096; llama-3.1-8b 1 4096;
   qwen2.5-7b 1 4096; mixtral-8x7b 4 4096; falcon-mamba-7b 1 4096; falcon-mamba-7b 32 4096"}
-IFS=';' read -ra SPECS <<< "$STEPS"
+IFS=';' read -ra SPECS <<< "$(echo $STEPS)"   # unquoted: one line
 for spec in "${SPECS[@]}"; do
   set -- $spec
   echo "-- $1 batch $2 context $3"
