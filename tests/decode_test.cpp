@@ -644,39 +644,46 @@ TEST_CASE("norm_kernel_overhead_s and rotary_kernel_overhead_s price the norms a
 TEST_CASE("moe_routing_kernel_overhead_s prices the MoE routing kernels by the layer's experts",
           "[decode][elementwise][moe]") {
   // The element-wise component = bytes / rate + norms x 3 us + routing kernels x the curve at the
-  // layer's experts + the rest x 2 us (rotary unset: with the rest). Curve: 3 us at 16 experts, 5 us
-  // at 256, log2-interpolated: 64 experts is log2(64 / 16) = 2 of log2(256 / 16) = 4, so 4 us;
-  // 8 experts is clamped to 3 us.
+  // layer's experts + the rest x 2 us (rotary unset: with the rest). Curve: 2 us at 16 experts, 4
+  // us at 64, 5 us at 256; a layer takes the points on its side of vLLM's align switch (one kernel
+  // for at most 64 experts and fewer than 1024 top-k ids: 16 and 64; else 256), log2-interpolated
+  // and clamped there: 32 experts is log2(32 / 16) = 1 of log2(64 / 16) = 2, so 3 us; 8 experts
+  // is clamped to 2 us; 256 is 5 us, and so is any layer whose align takes two kernels.
   Gpu g = flat_h100();
   g.efficiency.decode_elementwise_bytes_per_s = 10e12;
   g.efficiency.elementwise_kernel_overhead_s = 2e-6;
   g.efficiency.norm_kernel_overhead_s = 3e-6;
-  g.efficiency.moe_routing_kernel_overhead_s = kernel_cost_curve({{16, 3e-6}, {256, 5e-6}}, "test", "experts");
+  g.efficiency.moe_routing_kernel_overhead_s =
+      kernel_cost_curve({{16, 2e-6}, {64, 4e-6}, {256, 5e-6}}, "test", "experts");
   struct Case {
     const char* id;
-    int64_t elementwise, norms, routing;
+    int64_t batch, elementwise, norms, routing;
     double routing_s;  // per routing kernel
   };
   const Case cases[] = {
       // Mixtral: 32 layers x (input norm, RoPE, cache write; pre-MLP norm, top-k, align, activation,
       // combine) = 8 + the final norm; norms 2 a layer + 1; routing 3 a layer (8 experts, batch 1:
-      // vLLM's one-kernel align) at 3 us.
-      {"mixtral-8x7b", 32 * 8 + 1, 32 * 2 + 1, 32 * 3, 3e-6},
+      // one align kernel) at 2 us.
+      {"mixtral-8x7b", 1, 32 * 8 + 1, 32 * 2 + 1, 32 * 3, 2e-6},
+      // At batch 512, top-2: 1024 top-k ids, the align takes two kernels: 4 a layer at 5 us.
+      {"mixtral-8x7b", 512, 32 * 9 + 1, 32 * 2 + 1, 32 * 4, 5e-6},
+      // gpt-oss-20b: 24 layers x 8 as Mixtral's + the final norm; 32 experts at 3 us.
+      {"gpt-oss-20b", 1, 24 * 8 + 1, 24 * 2 + 1, 24 * 3, 3e-6},
       // DeepSeek-V3: as in the test above, 61 x 5 + 3 x 2 + 58 x 7 + 1, norms 61 x 3 + 3 + 58 + 1; the
       // routing of its 58 MoE layers is 4 kernels (256 experts: the align takes two) at 5 us.
-      {"deepseek-v3", 61 * 5 + 3 * 2 + 58 * 7 + 1, 61 * 3 + 3 + 58 + 1, 58 * 4, 5e-6},
+      {"deepseek-v3", 1, 61 * 5 + 3 * 2 + 58 * 7 + 1, 61 * 3 + 3 + 58 + 1, 58 * 4, 5e-6},
       // Granite-4.0-H-Tiny: 4 attention layers x (input norm, RoPE, cache write: 3) + 36 Mamba-2
       // layers x (input norm, gated norm: 2), each layer's MoE + shared expert x (pre-MLP norm, top-k,
       // align, activation, combine, shared activation: 6) over 40 layers, the final norm; norms 4 + 72
       // + 40 + 1; routing 40 x 3 (64 experts, top-6 of batch 1: one align kernel) at 4 us.
-      {"granite-4.0-h-tiny", 4 * 3 + 36 * 2 + 40 * 6 + 1, 4 + 72 + 40 + 1, 40 * 3, 4e-6},
+      {"granite-4.0-h-tiny", 1, 4 * 3 + 36 * 2 + 40 * 6 + 1, 4 + 72 + 40 + 1, 40 * 3, 4e-6},
       // A dense model has none: Llama-3.1-8B as priced without the figure.
-      {"llama-3.1-8b", 32 * 5 + 1, 32 * 2 + 1, 0, 0},
+      {"llama-3.1-8b", 1, 32 * 5 + 1, 32 * 2 + 1, 0, 0},
   };
   for (const Case& c : cases) {
-    INFO(c.id);
+    INFO(c.id << " batch " << c.batch);
     const Model m = model(c.id);
-    const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
+    const DecodeComponent e = part(decode_step(m, g, c.batch, 1024, options(m)), "elementwise");
     CHECK(e.kernels == c.elementwise);
     CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + static_cast<double>(c.norms) * 3e-6 +
                              static_cast<double>(c.routing) * c.routing_s +

@@ -192,13 +192,15 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
 // MoE decode steps' routing kernels (per MoE layer the top-k over the router logits, the align of
 // the top-k ids by expert, the weighted combine of each token's k rows) alone in a graph: each
 // reduces or scans over the experts before it writes, so, like a norm, it costs more than a
-// point-wise kernel of its bytes, and the more the experts, the more. One point per model, by its
-// experts: Llama-4-Scout (16), gpt-oss-20b (32), gpt-oss-120b (128), DeepSeek-V3 (256), batch 8;
-// Mixtral, Jamba, Granite-4-H and Qwen3's MoE steps (8 to 128 experts) check the curve.
+// point-wise kernel of its bytes, and vLLM's one-kernel align (at most 64 experts) the more, the
+// more experts. One point per model, by its experts, at batch 8: Llama-4-Scout (16) and
+// gpt-oss-20b (32) on the one-kernel side, gpt-oss-120b (128) on the two-kernel side (decode.cpp
+// prices a layer by the points of its side); Mixtral, Jamba, Granite-4-H and Qwen3's MoE steps (8
+// to 128 experts) check the curve.
 void calibrate_moe_routing(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
   if (!(c.decode_elementwise_bytes_per_s > 0)) return;
   std::vector<std::string> parts;
-  for (const char* id : {"llama-4-scout", "gpt-oss-20b", "gpt-oss-120b", "deepseek-v3"}) {
+  for (const char* id : {"llama-4-scout", "gpt-oss-20b", "gpt-oss-120b"}) {
     const Model m = registry.resolve_model(id);
     const MemoryOptions memory = reference_memory(m, base, registry);
     const gpu::PassCase step{8, 512, 0};

@@ -6,9 +6,27 @@
 #include "core/collectives.h"
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/moe_align.h"
 #include "core/parallel.h"
 
 namespace kvplan {
+
+namespace {
+
+// Each routing kernel's cost for a group of MoE layers in a pass of `tokens` rows: vLLM's align
+// runs as one kernel whose serial scans grow with the experts, or as two (moe_align.h), so the
+// cost goes by the experts among the points measured on the group's side of that switch (a point
+// is timed at a batch of few top-k ids: its side is its experts'), all the points where that side
+// has none.
+double routing_kernel_cost(const KernelCostCurve& c, const ExpertGroup& g, int64_t tokens) {
+  const bool two = moe_align_two_kernels(g.experts, mul(mul(tokens, g.token_replicas), g.experts_per_token));
+  KernelCostCurve side;
+  for (const KernelCostPoint& p : c.points)
+    if (moe_align_two_kernels(p.size, 0) == two) side.points.push_back(p);
+  return (side.empty() ? c : side).at(static_cast<double>(g.experts));
+}
+
+}  // namespace
 
 DecodeModel::DecodeModel(const Model& model, const Gpu& gpu, const MemoryOptions& opt)
     : work_(model_work(model, opt)),
@@ -203,7 +221,7 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
       routing += kernels;
       routing_s += kernels * (eff.moe_routing_kernel_overhead_s.empty()
                                   ? other_per_kernel
-                                  : eff.moe_routing_kernel_overhead_s.at(static_cast<double>(g.experts)));
+                                  : routing_kernel_cost(eff.moe_routing_kernel_overhead_s, g, tokens));
     }
     elementwise_per_kernel = (norms * eff.norm_kernel_overhead_s.value_or(other_per_kernel) +
                               rotary * eff.rotary_kernel_overhead_s.value_or(other_per_kernel) + routing_s +
