@@ -500,20 +500,23 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
                     "kernels'",
                     "pass", c.decode_rotary_graphs);
   }
-  if (!c.moe_routing_kernel_overhead.empty()) {
-    y += "  moe_routing_kernel_overhead:  # [the MoE layers' experts, seconds a kernel beyond its bytes]\n";
-    for (const KernelCostPoint& p : c.moe_routing_kernel_overhead) y += fmt::format("    - [{}, {:.3e}]\n", p.size, p.seconds);
-    labelled_graphs("decode_moe_routing_graphs:  # a MoE decode step's routing kernels alone in a CUDA graph, cold L2; "
-                    "bytes = the kernels'",
-                    "pass", c.decode_moe_routing_graphs);
-  }
-  if (!c.attention_kernel_overhead.empty()) {
-    y += "  attention_kernel_overhead:  # [bytes one launch moves, seconds a kernel beyond its bytes]\n";
-    for (const KernelCostPoint& p : c.attention_kernel_overhead) y += fmt::format("    - [{}, {:.3e}]\n", p.size, p.seconds);
-    labelled_graphs("attention_graphs:  # a decode step's attention kernels alone in a CUDA graph, cold L2; bytes = the "
-                    "model's",
-                    "pass", c.attention_graphs);
-  }
+  // A per-kernel cost by size, its points and the graphs they came from.
+  const auto cost_points = [&](const char* header, const std::vector<KernelCostPoint>& points, const char* graphs_header,
+                               const std::vector<std::pair<std::string, GraphTiming>>& graphs) {
+    if (points.empty()) return;
+    y += header;
+    for (const KernelCostPoint& p : points) y += fmt::format("    - [{}, {:.3e}]\n", p.size, p.seconds);
+    labelled_graphs(graphs_header, "pass", graphs);
+  };
+  cost_points("  moe_routing_kernel_overhead:  # [the MoE layers' experts, seconds a kernel beyond its bytes]\n",
+              c.moe_routing_kernel_overhead,
+              "decode_moe_routing_graphs:  # a MoE decode step's routing kernels alone in a CUDA graph, cold L2; bytes = "
+              "the kernels'",
+              c.decode_moe_routing_graphs);
+  cost_points("  attention_kernel_overhead:  # [bytes one launch moves, seconds a kernel beyond its bytes]\n",
+              c.attention_kernel_overhead,
+              "attention_graphs:  # a decode step's attention kernels alone in a CUDA graph, cold L2; bytes = the model's",
+              c.attention_graphs);
   const auto stream_graphs = [&y](const char* header, const std::vector<Calibration::StreamRun>& runs) {
     if (runs.empty()) return;
     y += header;
