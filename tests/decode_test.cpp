@@ -615,7 +615,7 @@ TEST_CASE("norm_kernel_overhead_s and rotary_kernel_overhead_s price the norms a
       {"jamba-v0.1", 28 + 4 * 2 + 16 * 2 + 16 * 5 + 1, 28 + 4 + 16 + 16 + 1, 0},
   };
   for (const double rotary : {2e-6, 2.5e-6}) {
-    if (rotary != 2e-6) g.efficiency.rotary_kernel_overhead_s = rotary;
+    if (rotary != 2e-6) g.efficiency.rotary_kernel_overhead_s = kernel_cost_curve({{2560, rotary}}, "test", "pairs");
     for (const Case& c : cases) {
       INFO(c.id << ", rotary " << rotary);
       const Model m = model(c.id);
@@ -632,13 +632,47 @@ TEST_CASE("norm_kernel_overhead_s and rotary_kernel_overhead_s price the norms a
     const Model m = model("llama-3.1-8b");
     const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
     CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + 32 * 2.5e-6 + 129 * 2e-6));
-    g.efficiency.rotary_kernel_overhead_s.reset();
+    g.efficiency.rotary_kernel_overhead_s = {};
   }
   // Unset: every element-wise kernel at elementwise_kernel_overhead_s.
   g.efficiency.norm_kernel_overhead_s.reset();
   const Model m = model("llama-3.1-8b");
   const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
   CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + 161 * 2e-6));
+}
+
+TEST_CASE("rotary_kernel_overhead_s prices each rotary kernel by its (cos, sin) pairs a token", "[decode][elementwise]") {
+  // Pairs a token = (Q heads + K heads) x head_dim / 2 (rotary over the whole head). Curve: 2 us at
+  // 512 pairs, 3 us at 2560, log2-interpolated. The element-wise component = bytes / rate + norms x
+  // 3 us + rotary kernels x the curve + the rest x 2 us.
+  Gpu g = flat_h100();
+  g.efficiency.decode_elementwise_bytes_per_s = 10e12;
+  g.efficiency.elementwise_kernel_overhead_s = 2e-6;
+  g.efficiency.norm_kernel_overhead_s = 3e-6;
+  g.efficiency.rotary_kernel_overhead_s = kernel_cost_curve({{512, 2e-6}, {2560, 3e-6}}, "test", "pairs");
+  struct Case {
+    const char* id;
+    int64_t elementwise, norms, rotary;
+    double rotary_s;
+  };
+  const Case cases[] = {
+      // Llama-3.1-8B: (32 + 8) x 128 / 2 = 2560 pairs: 3 us; 32 layers x 5 + 1 kernels, 65 norms.
+      {"llama-3.1-8b", 32 * 5 + 1, 32 * 2 + 1, 32, 3e-6},
+      // Qwen2.5-0.5B: (14 + 2) x 64 / 2 = 512 pairs: 2 us; 24 layers x 5 + 1, 49 norms.
+      {"qwen2.5-0.5b", 24 * 5 + 1, 24 * 2 + 1, 24, 2e-6},
+      // Falcon-H1-7B: (12 + 2) x 128 / 2 = 896 pairs: 2 + log2(896 / 512) / log2(2560 / 512) =
+      // 2 + 0.80735 / 2.32193 = 2.34771 us; 44 x 6 + 1 kernels, 89 norms (the test above).
+      {"falcon-h1-7b", 44 * 6 + 1, 44 * 2 + 1, 44, 2.34771e-6},
+  };
+  for (const Case& c : cases) {
+    INFO(c.id);
+    const Model m = model(c.id);
+    const DecodeComponent e = part(decode_step(m, g, 1, 1024, options(m)), "elementwise");
+    CHECK(e.kernels == c.elementwise);
+    CHECK(e.time_s == Approx(static_cast<double>(e.bytes) / 10e12 + static_cast<double>(c.norms) * 3e-6 +
+                             static_cast<double>(c.rotary) * c.rotary_s +
+                             static_cast<double>(c.elementwise - c.norms - c.rotary) * 2e-6));
+  }
 }
 
 TEST_CASE("moe_routing_kernel_overhead_s prices the MoE routing kernels by the layer's experts",

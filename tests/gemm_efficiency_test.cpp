@@ -286,10 +286,16 @@ TEST_CASE("attention_kernel_overhead_s parses as a figure or a curve and fails a
             .find("test.yaml:8:") == 0);
   CHECK(parse_error(kvplan::test::gpu_preset("  attention_kernel_overhead_s: []\n")) ==
         "test.yaml:7:32: 'attention_kernel_overhead_s' must be a figure or a list of {bytes, seconds} maps");
-  // rotary_kernel_overhead_s: one figure, not negative.
+  // rotary_kernel_overhead_s: one figure or a list by pairs, not negative.
   const Gpu rot = parse_gpu_yaml(kvplan::test::gpu_preset("  rotary_kernel_overhead_s: 2.9e-6\n"), "test.yaml");
-  REQUIRE(rot.efficiency.rotary_kernel_overhead_s);
-  CHECK(*rot.efficiency.rotary_kernel_overhead_s == Approx(2.9e-6));
+  REQUIRE(rot.efficiency.rotary_kernel_overhead_s.points.size() == 1);
+  CHECK(rot.efficiency.rotary_kernel_overhead_s.at(2560) == Approx(2.9e-6));
+  const Gpu rot_pairs = parse_gpu_yaml(
+      kvplan::test::gpu_preset("  rotary_kernel_overhead_s:\n    - {pairs: 512, seconds: 2e-6}\n"
+                               "    - {pairs: 2048, seconds: 3e-6}\n"),
+      "test.yaml");
+  // 1024 pairs: log2(1024 / 512) = 1 of log2(2048 / 512) = 2: 2.5 us.
+  CHECK(rot_pairs.efficiency.rotary_kernel_overhead_s.at(1024) == Approx(2.5e-6));
   CHECK(parse_error(kvplan::test::gpu_preset("  rotary_kernel_overhead_s: -1e-6\n")).find(
             "efficiency.rotary_kernel_overhead_s must not be negative") != std::string::npos);
   // moe_routing_kernel_overhead_s: one figure, or a list by experts.

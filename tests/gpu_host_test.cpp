@@ -387,9 +387,13 @@ TEST_CASE("calibrated preset writes the rotary and MoE routing kernels' cost and
   // (663,808 B) at the same rate: (93.1 - 0.1024) / 32 = 2.9062 us a rotary; the other 64 take 161 x
   // 2.466 - 65 x 2.8152 - 32 x 2.9062 = 121.07 us, 1.8917 us each.
   Calibration c = llama_norm_calibration();
-  c.rotary_kernel_overhead_s = (93.1e-6 - 663808 / 6.485e12) / 32;
-  c.elementwise_kernel_overhead_s = (161 * 2.466e-6 - 65 * c.norm_kernel_overhead_s - 32 * c.rotary_kernel_overhead_s) / 64;
-  CHECK(c.rotary_kernel_overhead_s == Approx(2.9062e-6).epsilon(1e-4));
+  // Llama-3.1-8B's rotary: (32 + 8) x 128 / 2 = 2560 pairs a token; Qwen2.5-0.5B's 24 kernels at
+  // 512 pairs in 50.0 us, 100,000 B: (50.0 - 0.0154) / 24 = 2.0827 us.
+  c.rotary_kernel_overhead = {{2560, (93.1e-6 - 663808 / 6.485e12) / 32}, {512, (50.0e-6 - 100000 / 6.485e12) / 24}};
+  c.elementwise_kernel_overhead_s =
+      (161 * 2.466e-6 - 65 * c.norm_kernel_overhead_s - 32 * c.rotary_kernel_overhead[0].seconds) / 64;
+  CHECK(c.rotary_kernel_overhead[0].seconds == Approx(2.9062e-6).epsilon(1e-4));
+  CHECK(c.rotary_kernel_overhead[1].seconds == Approx(2.0827e-6).epsilon(1e-4));
   CHECK(c.elementwise_kernel_overhead_s == Approx(1.8917e-6).epsilon(1e-3));
   c.decode_rotary_graphs = {{"llama-3.1-8b decode step, batch 1", GraphTiming{663808, 32, 93.1e-6}}};
   // MoE routing: gpt-oss-20b's 72 routing kernels (24 layers x top-k, align, combine) in 240.0 us,
@@ -408,8 +412,9 @@ TEST_CASE("calibrated preset writes the rotary and MoE routing kernels' cost and
   CHECK(c.attention_kernel_overhead[1].seconds == Approx(3.3193e-6).epsilon(1e-4));
   const std::string yaml = render_calibrated_preset(base, c);
   const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
-  REQUIRE(g.efficiency.rotary_kernel_overhead_s);
-  CHECK(*g.efficiency.rotary_kernel_overhead_s == Approx(2.9062e-6).epsilon(1e-3));
+  REQUIRE(g.efficiency.rotary_kernel_overhead_s.points.size() == 2);
+  CHECK(g.efficiency.rotary_kernel_overhead_s.at(2560) == Approx(2.9062e-6).epsilon(1e-3));
+  CHECK(g.efficiency.rotary_kernel_overhead_s.at(512) == Approx(2.0827e-6).epsilon(1e-3));
   REQUIRE(g.efficiency.moe_routing_kernel_overhead_s.points.size() == 2);
   CHECK(g.efficiency.moe_routing_kernel_overhead_s.at(32) == Approx(3.3312e-6).epsilon(1e-3));
   // 64 experts: half way in log2 between 32 and 128.
@@ -426,11 +431,11 @@ TEST_CASE("calibrated preset writes the rotary and MoE routing kernels' cost and
   CHECK(yaml.find("kernels: 72, bytes: 1000000") != std::string::npos);
   CHECK(yaml.find("    - [2099200, 3.096e-06]\n") != std::string::npos);
   // Not measured: neither key.
-  c.rotary_kernel_overhead_s = 0;
+  c.rotary_kernel_overhead.clear();
   c.moe_routing_kernel_overhead.clear();
   c.attention_kernel_overhead.clear();
   const Gpu without = parse_gpu_yaml(render_calibrated_preset(base, c), "calibrated.yaml");
-  CHECK_FALSE(without.efficiency.rotary_kernel_overhead_s);
+  CHECK(without.efficiency.rotary_kernel_overhead_s.empty());
   CHECK(without.efficiency.moe_routing_kernel_overhead_s.empty());
   CHECK(without.efficiency.attention_kernel_overhead_s.empty());
 }

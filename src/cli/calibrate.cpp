@@ -73,6 +73,13 @@ void calibrate_model_shapes(const Gpu& base, gpu::Calibration& c, const Registry
       shapes.size()));
 }
 
+// A model's rotary kernel's (cos, sin) pairs a token at the reference memory's tensor parallelism
+// (the first rotary layer's; 0 without one).
+int64_t rotary_pairs(const Model& m, const MemoryOptions& memory) {
+  const ModelWork w = model_work(m, memory);
+  return w.rotary_groups.empty() ? 0 : w.rotary_groups.front().first;
+}
+
 // The element-wise kernels of Llama-3.1-8B's whole prefills at 4K and 16K tokens (every layer's fused
 // residual add + RMSNorm, rotary, KV append and gated activation, alone in a CUDA graph): their rate
 // is the prefill model's element-wise bytes over the time left after each kernel's cost in a graph.
@@ -172,7 +179,7 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       c.norm_kernel_overhead_s = per;
     } else {
       c.decode_rotary_graphs.emplace_back(label, g);
-      c.rotary_kernel_overhead_s = per;
+      c.rotary_kernel_overhead.push_back({rotary_pairs(m, memory), per});
     }
     parts.push_back(fmt::format("the {} {} kernels ({:.1f} us): {:.3f} us each", g.kernels, kind, g.time_s * 1e6, per * 1e6));
     left -= static_cast<double>(g.kernels) * per;
@@ -187,6 +194,35 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       "cold L2 before each replay, median replay, (time - their bytes / the rate above) / kernels: {}; the other {} "
       "kernels then take the rest of the {} kernels x {:.3f} us fitted above: {:.3f} us each",
       fmt::join(parts, "; "), left_kernels, all, mixed * 1e6, c.elementwise_kernel_overhead_s * 1e6));
+  if (c.rotary_kernel_overhead.empty()) return;
+
+  // The rotary kernel's cost by its (cos, sin) pairs a token: one block of at most 512 threads a
+  // token loops over them (vLLM's pos_encoding_kernels.cu as kvplan's), so a model of fewer heads
+  // costs less a kernel. Two more models alone in a graph at batch 1, from 512 to 4608 pairs.
+  std::vector<std::string> points{fmt::format("{}: {} pairs, {:.3f} us", m.id, c.rotary_kernel_overhead.front().size,
+                                              c.rotary_kernel_overhead.front().seconds * 1e6)};
+  for (const char* id : {"qwen2.5-0.5b", "llama-3.1-70b"}) {
+    const Model other = registry.resolve_model(id);
+    const MemoryOptions mem = reference_memory(other, base, registry);
+    const int64_t pairs = rotary_pairs(other, mem);
+    try {
+      const gpu::GraphTiming g = gpu::time_component(other, mem.cache, {steps.front()}, "rotary", ProgressLine{}).front();
+      const double per =
+          (g.time_s - static_cast<double>(g.bytes) / c.decode_elementwise_bytes_per_s) / static_cast<double>(g.kernels);
+      if (!(per >= 0) || pairs == c.rotary_kernel_overhead.front().size) continue;
+      c.decode_rotary_graphs.emplace_back(fmt::format("{} decode step, batch {}", other.id, steps.front().batch), g);
+      c.rotary_kernel_overhead.push_back({pairs, per});
+      points.push_back(fmt::format("{}: {} pairs, {} kernels in {:.1f} us, {:.3f} us", id, pairs, g.kernels,
+                                   g.time_s * 1e6, per * 1e6));
+    } catch (const Error& e) {  // a model the reference step cannot build is left out, and said so
+      points.push_back(fmt::format("{}: left out, {}", id, e.what()));
+    }
+  }
+  c.methods.push_back(fmt::format(
+      "rotary_kernel_overhead_s by the kernel's (cos, sin) pairs a token ((Q heads + K heads) x rotary_dim / 2): each "
+      "model's rotary kernels of a batch-1 decode step alone in one CUDA graph, cold L2, median replay, (time - their "
+      "bytes / the rate above) / kernels: {}",
+      fmt::join(points, "; ")));
 }
 
 // MoE decode steps' routing kernels (per MoE layer the top-k over the router logits, the align of

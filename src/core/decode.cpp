@@ -211,9 +211,14 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
   const int64_t elementwise_kernels = add(w.kernels.elementwise, moe_two_kernel_align_layers(w.expert_groups, tokens));
   const double other_per_kernel = eff.elementwise_kernel_overhead_s.value_or(overhead);
   double elementwise_per_kernel = other_per_kernel;
-  if ((eff.norm_kernel_overhead_s || eff.rotary_kernel_overhead_s || !eff.moe_routing_kernel_overhead_s.empty()) &&
+  if ((eff.norm_kernel_overhead_s || !eff.rotary_kernel_overhead_s.empty() || !eff.moe_routing_kernel_overhead_s.empty()) &&
       elementwise_kernels > 0) {
     const double norms = static_cast<double>(w.kernels.norms), rotary = static_cast<double>(w.kernels.rotary);
+    double rotary_s = 0;  // each rotary kernel by its pairs a token
+    for (const auto& [pairs, kernels] : w.rotary_groups)
+      rotary_s += static_cast<double>(kernels) * (eff.rotary_kernel_overhead_s.empty()
+                                                      ? other_per_kernel
+                                                      : eff.rotary_kernel_overhead_s.at(static_cast<double>(pairs)));
     // Each group of MoE layers routes over its own experts.
     double routing = 0, routing_s = 0;
     for (const ExpertGroup& g : w.expert_groups) {
@@ -224,7 +229,7 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
                                   : routing_kernel_cost(eff.moe_routing_kernel_overhead_s, g, tokens));
     }
     elementwise_per_kernel = (norms * eff.norm_kernel_overhead_s.value_or(other_per_kernel) +
-                              rotary * eff.rotary_kernel_overhead_s.value_or(other_per_kernel) + routing_s +
+                              rotary_s + routing_s +
                               (static_cast<double>(elementwise_kernels) - norms - rotary - routing) * other_per_kernel) /
                              static_cast<double>(elementwise_kernels);
   }

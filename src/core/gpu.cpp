@@ -66,14 +66,13 @@ void check_gpu(const Gpu& gpu) {
     fail("efficiency.elementwise_kernel_overhead_s", "efficiency.elementwise_kernel_overhead_s must not be negative");
   if (e.norm_kernel_overhead_s && !(*e.norm_kernel_overhead_s >= 0))
     fail("efficiency.norm_kernel_overhead_s", "efficiency.norm_kernel_overhead_s must not be negative");
-  if (e.rotary_kernel_overhead_s && !(*e.rotary_kernel_overhead_s >= 0))
-    fail("efficiency.rotary_kernel_overhead_s", "efficiency.rotary_kernel_overhead_s must not be negative");
   auto not_negative = [&](const KernelCostCurve& c, const std::string& key) {
     for (const KernelCostPoint& p : c.points)
       if (!(p.seconds >= 0)) fail("efficiency." + key, "efficiency." + key + " must not be negative");
   };
   not_negative(e.attention_kernel_overhead_s, "attention_kernel_overhead_s");
   not_negative(e.moe_routing_kernel_overhead_s, "moe_routing_kernel_overhead_s");
+  not_negative(e.rotary_kernel_overhead_s, "rotary_kernel_overhead_s");
   if (e.kernel_overhead_s < 0) fail("efficiency.kernel_overhead_s", "efficiency.kernel_overhead_s must not be negative");
   if (!(e.kernel_gap_s >= 0)) fail("efficiency.kernel_gap_s", "efficiency.kernel_gap_s must not be negative");
   if (e.allreduce_latency_s < 0)

@@ -296,6 +296,12 @@ ModelWork model_work(const Model& model, const MemoryOptions& opt) {
       if (mw->scan_on_tensor_cores) w.scan_on_tensor_cores = true;
     }
     add_kernels(layer, mw ? &*mw : nullptr, w.kernels);
+    if (mw && mw->kernels.rotary > 0) {
+      auto it = std::find_if(w.rotary_groups.begin(), w.rotary_groups.end(),
+                             [&](const auto& g) { return g.first == mw->kernels.rotary_pairs; });
+      if (it == w.rotary_groups.end()) it = w.rotary_groups.insert(it, {mw->kernels.rotary_pairs, 0});
+      it->second += mw->kernels.rotary;
+    }
     w.elementwise_bytes_per_token = add(
         w.elementwise_bytes_per_token,
         mul(add(layer_elementwise_elements(layer, model.hidden_size, tp), mw ? mw->elementwise_elements_per_token : 0),

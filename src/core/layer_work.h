@@ -124,6 +124,8 @@ struct ModelWork {
   // memory, but a layer's weights do not stay in L2 until the next layer that shares them.
   int64_t dense_weight_bytes = 0;        // every non-routed-expert tensor of every layer
   std::vector<ExpertGroup> expert_groups;
+  // The decode step's rotary kernels by their (cos, sin) pairs a token: {pairs, kernels}.
+  std::vector<std::pair<int64_t, int64_t>> rotary_groups;
   double linear_flops_per_token = 0;     // 2 x matrix params touched per token (MoE: k experts), layers only
   // The same work as GEMM shapes (equal shapes merged): what the preset's GEMM efficiency grid is
   // looked up with; their FLOPs per token sum to linear_flops_per_token.

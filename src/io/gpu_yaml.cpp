@@ -216,10 +216,8 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
     e.expect("elementwise_kernel_overhead_s");
     if (e.has("norm_kernel_overhead_s")) x.norm_kernel_overhead_s = e.number("norm_kernel_overhead_s");
     e.expect("norm_kernel_overhead_s");
-    if (e.has("rotary_kernel_overhead_s")) x.rotary_kernel_overhead_s = e.number("rotary_kernel_overhead_s");
-    e.expect("rotary_kernel_overhead_s");
     // One figure (checked with the others in check_gpu) or a list: attention's by the bytes one
-    // launch moves, the MoE routing's by the layer's experts.
+    // launch moves, the MoE routing's by the layer's experts, the rotary's by its pairs a token.
     auto curve = [&](const char* key, const char* unit) {
       e.expect(key);
       if (!e.has(key)) return KernelCostCurve{};
@@ -227,6 +225,7 @@ Gpu parse_gpu_yaml(const std::string& text, const std::string& source, const std
       return n.IsSequence() ? parse_kernel_cost_curve(n, source, key, unit) : KernelCostCurve{{{1, e.number(key)}}};
     };
     x.moe_routing_kernel_overhead_s = curve("moe_routing_kernel_overhead_s", "experts");
+    x.rotary_kernel_overhead_s = curve("rotary_kernel_overhead_s", "pairs");
     x.attention_kernel_overhead_s = curve("attention_kernel_overhead_s", "bytes");
     x.allreduce_latency_s = e.number("allreduce_latency_s", x.allreduce_latency_s);
     x.calibrated = e.boolean("calibrated", false);

@@ -195,8 +195,6 @@ std::string render_gpu(const Gpu& g) {
                        e.decode_elementwise_bytes_per_s ? " (activations in L2)" : "",
                        e.elementwise_kernel_overhead_s.value_or(e.kernel_overhead_s) * 1e6);
     if (e.norm_kernel_overhead_s) out += fmt::format("  decode norms {:.2f} us per kernel\n", *e.norm_kernel_overhead_s * 1e6);
-    if (e.rotary_kernel_overhead_s)
-      out += fmt::format("  decode rotary {:.2f} us per kernel\n", *e.rotary_kernel_overhead_s * 1e6);
   }
   if (!e.attention_efficiency.empty()) {
     // One row per head_dim, one column per key count: prefill attention's measured fractions of peak.
@@ -211,6 +209,8 @@ std::string render_gpu(const Gpu& g) {
       out += "\n";
     }
   }
+  out += render_cost_curve(e.rotary_kernel_overhead_s, "rotary", "its (cos, sin) pairs a token",
+                           [](int64_t pairs) { return std::to_string(pairs); });
   out += render_cost_curve(e.moe_routing_kernel_overhead_s, "MoE routing", "the layer's experts",
                            [](int64_t experts) { return std::to_string(experts); });
   out += render_cost_curve(e.attention_kernel_overhead_s, "attention", "bytes a launch moves",
@@ -276,7 +276,6 @@ Json gpu_to_json(const Gpu& g) {
     out["efficiency"]["decode_elementwise_bytes_per_s"] = *e.decode_elementwise_bytes_per_s;
   if (e.elementwise_kernel_overhead_s) out["efficiency"]["elementwise_kernel_overhead_s"] = *e.elementwise_kernel_overhead_s;
   if (e.norm_kernel_overhead_s) out["efficiency"]["norm_kernel_overhead_s"] = *e.norm_kernel_overhead_s;
-  if (e.rotary_kernel_overhead_s) out["efficiency"]["rotary_kernel_overhead_s"] = *e.rotary_kernel_overhead_s;
   // One figure as a number, a curve as its {bytes or experts, seconds} points (as the preset writes them).
   auto curve = [&](const KernelCostCurve& c, const char* key, const char* unit) {
     if (c.points.size() == 1) out["efficiency"][key] = c.points[0].seconds;
@@ -285,6 +284,7 @@ Json gpu_to_json(const Gpu& g) {
     for (const KernelCostPoint& p : c.points) points.push_back({{unit, p.size}, {"seconds", p.seconds}});
     out["efficiency"][key] = points;
   };
+  curve(e.rotary_kernel_overhead_s, "rotary_kernel_overhead_s", "pairs");
   curve(e.moe_routing_kernel_overhead_s, "moe_routing_kernel_overhead_s", "experts");
   curve(e.attention_kernel_overhead_s, "attention_kernel_overhead_s", "bytes");
   // Only where the preset has one: efficiency.attention_efficiency, its points head_dim-major.

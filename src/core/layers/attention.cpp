@@ -127,7 +127,8 @@ MixerWork mixer_work(const Attention& a, const CacheOptions& opt) {
                .elementwise = 1 + (a.rope ? 1 : 0) + ((a.qk_norm || a.qk_norm_full) ? 1 : 0) + (a.kv_shared ? 0 : 1) +
                               (a.output_gate ? 1 : 0),
                .norms = 1 + ((a.qk_norm || a.qk_norm_full) ? 1 : 0),
-               .rotary = a.rope ? 1 : 0};
+               .rotary = a.rope ? 1 : 0,
+               .rotary_pairs = a.rope ? (q + kv_heads_per_gpu(a, opt.tp) * a.head_dim) / 2 : 0};
   return w;
 }
 

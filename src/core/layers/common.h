@@ -115,6 +115,10 @@ struct MixerKernels {
   int64_t elementwise = 0;  // the input norm, inner norms, RoPE, gates, the cache write
   int64_t norms = 0;        // of `elementwise`, the norms (the input norm, per-head Q/K, latent, gated)
   int64_t rotary = 0;       // of `elementwise`, the rotary embedding of Q and K
+  // The rotary kernel's (cos, sin) pairs a token, per GPU: (Q heads + K heads) x rotary_dim / 2.
+  // vLLM's kernel runs one block of at most 512 threads a token, each looping over these pairs, so
+  // its fixed cost grows with them (Efficiency::rotary_kernel_overhead_s).
+  int64_t rotary_pairs = 0;
 };
 
 // The work of one mixer per token, per GPU under tensor parallel degree tp.

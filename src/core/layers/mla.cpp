@@ -116,7 +116,14 @@ MixerWork mixer_work(const Mla& m, const CacheOptions& opt) {
                          m.qk_nope_head_dim + m.qk_rope_head_dim});
   // GEMMs: fused q_a + kv_a, q_b, W_UK absorb, W_UV, o_proj | attention, combine | input norm, q_a
   // and kv_a norms, RoPE, the latent's cache write.
-  w.kernels = {.weights = 5, .kv_cache = 2, .ssm_state = 0, .elementwise = 5, .norms = 3, .rotary = 1};
+  // RoPE: the rope dims of every head's query and of the one shared rope key.
+  w.kernels = {.weights = 5,
+               .kv_cache = 2,
+               .ssm_state = 0,
+               .elementwise = 5,
+               .norms = 3,
+               .rotary = 1,
+               .rotary_pairs = (m.heads / opt.tp + 1) * m.qk_rope_head_dim / 2};
   if (m.index_topk > 0) {
     const double score = 2.0 * static_cast<double>(m.index_heads * m.index_head_dim);
     w.attention.push_back({0, false, index_bytes, score, score, m.index_head_dim});

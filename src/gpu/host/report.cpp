@@ -267,7 +267,8 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
     e.decode_elementwise_bytes_per_s = c.decode_elementwise_bytes_per_s;
     e.elementwise_kernel_overhead_s = c.elementwise_kernel_overhead_s;
     if (c.norm_kernel_overhead_s > 0) e.norm_kernel_overhead_s = c.norm_kernel_overhead_s;
-    if (c.rotary_kernel_overhead_s > 0) e.rotary_kernel_overhead_s = c.rotary_kernel_overhead_s;
+    if (!c.rotary_kernel_overhead.empty())
+      e.rotary_kernel_overhead_s = kvplan::kernel_cost_curve(c.rotary_kernel_overhead, "rotary_kernel_overhead_s", "pairs");
   }
   if (c.prefill_attention_flops > 0 && bf16_peak > 0)
     e.attention_flops_fraction = fraction(c.prefill_attention_flops, bf16_peak, "attention_flops_fraction");
@@ -405,13 +406,13 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   if (e.elementwise_kernel_overhead_s)
     y += fmt::format("  elementwise_kernel_overhead_s: {:.3e}\n", *e.elementwise_kernel_overhead_s);
   if (e.norm_kernel_overhead_s) y += fmt::format("  norm_kernel_overhead_s: {:.3e}\n", *e.norm_kernel_overhead_s);
-  if (e.rotary_kernel_overhead_s) y += fmt::format("  rotary_kernel_overhead_s: {:.3e}\n", *e.rotary_kernel_overhead_s);
   auto curve = [&](const KernelCostCurve& c, const char* key, const char* unit, const char* by) {
     if (c.points.size() == 1) y += fmt::format("  {}: {:.3e}\n", key, c.points[0].seconds);
     if (c.points.size() <= 1) return;
     y += fmt::format("  {}:  # per kernel, by {} (calibration.method)\n", key, by);
     for (const KernelCostPoint& p : c.points) y += fmt::format("    - {{{}: {}, seconds: {:.3e}}}\n", unit, p.size, p.seconds);
   };
+  curve(e.rotary_kernel_overhead_s, "rotary_kernel_overhead_s", "pairs", "the kernel's (cos, sin) pairs a token");
   curve(e.moe_routing_kernel_overhead_s, "moe_routing_kernel_overhead_s", "experts", "the MoE layer's experts");
   curve(e.attention_kernel_overhead_s, "attention_kernel_overhead_s", "bytes", "the bytes one launch moves");
   if (!e.attention_efficiency.empty()) {
@@ -494,12 +495,6 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
                     "kernels'",
                     "pass", c.decode_norm_graphs);
   }
-  if (c.rotary_kernel_overhead_s > 0) {
-    y += fmt::format("  rotary_kernel_overhead_s: {:.3e}\n", c.rotary_kernel_overhead_s);
-    labelled_graphs("decode_rotary_graphs:  # a decode step's rotary kernels alone in a CUDA graph, cold L2; bytes = the "
-                    "kernels'",
-                    "pass", c.decode_rotary_graphs);
-  }
   // A per-kernel cost by size, its points and the graphs they came from.
   const auto cost_points = [&](const char* header, const std::vector<KernelCostPoint>& points, const char* graphs_header,
                                const std::vector<std::pair<std::string, GraphTiming>>& graphs) {
@@ -508,6 +503,10 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
     for (const KernelCostPoint& p : points) y += fmt::format("    - [{}, {:.3e}]\n", p.size, p.seconds);
     labelled_graphs(graphs_header, "pass", graphs);
   };
+  cost_points("  rotary_kernel_overhead:  # [the kernel's (cos, sin) pairs a token, seconds a kernel beyond its bytes]\n",
+              c.rotary_kernel_overhead,
+              "decode_rotary_graphs:  # a decode step's rotary kernels alone in a CUDA graph, cold L2; bytes = the kernels'",
+              c.decode_rotary_graphs);
   cost_points("  moe_routing_kernel_overhead:  # [the MoE layers' experts, seconds a kernel beyond its bytes]\n",
               c.moe_routing_kernel_overhead,
               "decode_moe_routing_graphs:  # a MoE decode step's routing kernels alone in a CUDA graph, cold L2; bytes = "

@@ -190,10 +190,11 @@ struct Calibration {
   // elementwise_kernel_overhead_s covers every element-wise kernel).
   std::vector<std::pair<std::string, GraphTiming>> decode_norm_graphs;  // label -> one replay
   double norm_kernel_overhead_s = 0;
-  // The rotary embeddings among them, the same way (rotary_kernel_overhead_s; 0: not measured, and
-  // elementwise_kernel_overhead_s covers them).
+  // The rotary embeddings among them, the same way, one point by each model's (cos, sin) pairs a
+  // token (rotary_kernel_overhead_s; empty: not measured, and elementwise_kernel_overhead_s covers
+  // them).
   std::vector<std::pair<std::string, GraphTiming>> decode_rotary_graphs;  // label -> one replay
-  double rotary_kernel_overhead_s = 0;
+  std::vector<KernelCostPoint> rotary_kernel_overhead;                    // pairs -> seconds
   // MoE models' routing kernels (top-k, align, combine) alone in a graph, the same way, one point
   // by the models' experts each (moe_routing_kernel_overhead_s; empty: not measured).
   std::vector<std::pair<std::string, GraphTiming>> decode_moe_routing_graphs;  // label -> one replay
