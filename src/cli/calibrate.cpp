@@ -73,6 +73,40 @@ void calibrate_model_shapes(const Gpu& base, gpu::Calibration& c, const Registry
       shapes.size()));
 }
 
+// Each model's `component` kernels of one pass alone in a CUDA graph: (time - their bytes / the
+// element-wise `rate`) / kernels is a point at the model's size (`size_of`, in `unit`), its graph
+// kept with it; a model the reference step cannot build, or whose graph leaves no cost, is left
+// out. Returns one line a model for calibrate's method.
+template <class SizeOf>
+std::vector<std::string> time_kernel_costs(const Gpu& base, const Registry& registry, double rate,
+                                           std::initializer_list<const char*> ids, const gpu::PassCase& step,
+                                           const char* component, const char* unit, SizeOf size_of,
+                                           std::vector<KernelCostPoint>& points,
+                                           std::vector<std::pair<std::string, gpu::GraphTiming>>& graphs) {
+  std::vector<std::string> lines;
+  for (const char* id : ids) {
+    const Model m = registry.resolve_model(id);
+    const MemoryOptions memory = reference_memory(m, base, registry);
+    const int64_t size = size_of(m, memory);
+    try {
+      const gpu::GraphTiming g = gpu::time_component(m, memory.cache, {step}, component, ProgressLine{}).front();
+      const double per = (g.time_s - static_cast<double>(g.bytes) / rate) / static_cast<double>(g.kernels);
+      if (!(per >= 0)) {
+        lines.push_back(fmt::format("{}: left out, {} kernels in {:.1f} us leave {:.3f} us a kernel", id, g.kernels,
+                                    g.time_s * 1e6, per * 1e6));
+        continue;
+      }
+      graphs.emplace_back(fmt::format("{} decode step, batch {}", m.id, step.batch), g);
+      points.push_back({size, per});
+      lines.push_back(fmt::format("{} ({} {}): {} kernels in {:.1f} us, {:.3f} us each", id, size, unit, g.kernels,
+                                  g.time_s * 1e6, per * 1e6));
+    } catch (const Error& e) {  // said in the method line
+      lines.push_back(fmt::format("{}: left out, {}", id, e.what()));
+    }
+  }
+  return lines;
+}
+
 // A model's rotary kernel's (cos, sin) pairs a token at the reference memory's tensor parallelism
 // (the first rotary layer's; 0 without one).
 int64_t rotary_pairs(const Model& m, const MemoryOptions& memory) {
@@ -201,23 +235,10 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
   // costs less a kernel. Two more models alone in a graph at batch 1, from 512 to 4608 pairs.
   std::vector<std::string> points{fmt::format("{}: {} pairs, {:.3f} us", m.id, c.rotary_kernel_overhead.front().size,
                                               c.rotary_kernel_overhead.front().seconds * 1e6)};
-  for (const char* id : {"qwen2.5-0.5b", "llama-3.1-70b"}) {
-    const Model other = registry.resolve_model(id);
-    const MemoryOptions mem = reference_memory(other, base, registry);
-    const int64_t pairs = rotary_pairs(other, mem);
-    try {
-      const gpu::GraphTiming g = gpu::time_component(other, mem.cache, {steps.front()}, "rotary", ProgressLine{}).front();
-      const double per =
-          (g.time_s - static_cast<double>(g.bytes) / c.decode_elementwise_bytes_per_s) / static_cast<double>(g.kernels);
-      if (!(per >= 0) || pairs == c.rotary_kernel_overhead.front().size) continue;
-      c.decode_rotary_graphs.emplace_back(fmt::format("{} decode step, batch {}", other.id, steps.front().batch), g);
-      c.rotary_kernel_overhead.push_back({pairs, per});
-      points.push_back(fmt::format("{}: {} pairs, {} kernels in {:.1f} us, {:.3f} us", id, pairs, g.kernels,
-                                   g.time_s * 1e6, per * 1e6));
-    } catch (const Error& e) {  // a model the reference step cannot build is left out, and said so
-      points.push_back(fmt::format("{}: left out, {}", id, e.what()));
-    }
-  }
+  for (std::string& part : time_kernel_costs(base, registry, c.decode_elementwise_bytes_per_s,
+                                             {"qwen2.5-0.5b", "llama-3.1-70b"}, steps.front(), "rotary", "pairs",
+                                             rotary_pairs, c.rotary_kernel_overhead, c.decode_rotary_graphs))
+    points.push_back(std::move(part));
   c.methods.push_back(fmt::format(
       "rotary_kernel_overhead_s by the kernel's (cos, sin) pairs a token ((Q heads + K heads) x rotary_dim / 2): each "
       "model's rotary kernels of a batch-1 decode step alone in one CUDA graph, cold L2, median replay, (time - their "
@@ -235,31 +256,15 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
 // to 128 experts) check the curve.
 void calibrate_moe_routing(const Gpu& base, gpu::Calibration& c, const Registry& registry) {
   if (!(c.decode_elementwise_bytes_per_s > 0)) return;
-  std::vector<std::string> parts;
-  for (const char* id : {"llama-4-scout", "gpt-oss-20b", "gpt-oss-120b"}) {
-    const Model m = registry.resolve_model(id);
-    const MemoryOptions memory = reference_memory(m, base, registry);
-    const gpu::PassCase step{8, 512, 0};
-    int64_t experts = 0;
+  auto experts = [](const Model& m, const MemoryOptions&) {
+    int64_t e = 0;
     for (const Layer& l : m.layers)
-      if (const auto* e = l.mlp ? std::get_if<MoeMlp>(&*l.mlp) : nullptr) experts = e->experts;
-    try {
-      const gpu::GraphTiming g = gpu::time_component(m, memory.cache, {step}, "moe_routing", ProgressLine{}).front();
-      const double per =
-          (g.time_s - static_cast<double>(g.bytes) / c.decode_elementwise_bytes_per_s) / static_cast<double>(g.kernels);
-      if (!(per >= 0)) {
-        parts.push_back(fmt::format("{}: left out, {} kernels in {:.1f} us leave {:.3f} us a kernel", id, g.kernels,
-                                    g.time_s * 1e6, per * 1e6));
-        continue;
-      }
-      c.decode_moe_routing_graphs.emplace_back(fmt::format("{} decode step, batch {}", m.id, step.batch), g);
-      c.moe_routing_kernel_overhead.push_back({experts, per});
-      parts.push_back(fmt::format("{} ({} experts): {} kernels in {:.1f} us, {:.3f} us each", id, experts, g.kernels,
-                                  g.time_s * 1e6, per * 1e6));
-    } catch (const Error& e) {  // a model the reference step cannot build is left out, and said so
-      parts.push_back(fmt::format("{}: left out, {}", id, e.what()));
-    }
-  }
+      if (const auto* moe = l.mlp ? std::get_if<MoeMlp>(&*l.mlp) : nullptr) e = moe->experts;
+    return e;
+  };
+  const std::vector<std::string> parts = time_kernel_costs(
+      base, registry, c.decode_elementwise_bytes_per_s, {"llama-4-scout", "gpt-oss-20b", "gpt-oss-120b"}, {8, 512, 0},
+      "moe_routing", "experts", experts, c.moe_routing_kernel_overhead, c.decode_moe_routing_graphs);
   c.methods.push_back(fmt::format(
       "moe_routing_kernel_overhead_s (the decode step's MoE routing kernels, by the MoE layers' experts): the top-k, "
       "align and combine kernels of each model's decode step at batch 8 alone in one CUDA graph, cold L2 before each "
