@@ -76,14 +76,15 @@ void calibrate_model_shapes(const Gpu& base, gpu::Calibration& c, const Registry
 // Each model's `component` kernels of one pass alone in a CUDA graph: (time - their bytes / the
 // element-wise `rate`) / kernels is a point at the model's size (`size_of`, in `unit`), its graph
 // kept with it; a model the reference step cannot build, or whose graph leaves no cost, is left
-// out. Returns one line a model for calibrate's method.
+// out. The method line is `method` followed by one line a model (after `lines`, points measured
+// before).
 template <class SizeOf>
-std::vector<std::string> time_kernel_costs(const Gpu& base, const Registry& registry, double rate,
-                                           std::initializer_list<const char*> ids, const gpu::PassCase& step,
-                                           const char* component, const char* unit, SizeOf size_of,
-                                           std::vector<KernelCostPoint>& points,
-                                           std::vector<std::pair<std::string, gpu::GraphTiming>>& graphs) {
-  std::vector<std::string> lines;
+void time_kernel_costs(const Gpu& base, const Registry& registry, gpu::Calibration& c,
+                       std::initializer_list<const char*> ids, const gpu::PassCase& step, const char* component,
+                       const char* unit, SizeOf size_of, std::vector<KernelCostPoint>& points,
+                       std::vector<std::pair<std::string, gpu::GraphTiming>>& graphs, const std::string& method,
+                       std::vector<std::string> lines = {}) {
+  const double rate = c.decode_elementwise_bytes_per_s;
   for (const char* id : ids) {
     const Model m = registry.resolve_model(id);
     const MemoryOptions memory = reference_memory(m, base, registry);
@@ -104,7 +105,7 @@ std::vector<std::string> time_kernel_costs(const Gpu& base, const Registry& regi
       lines.push_back(fmt::format("{}: left out, {}", id, e.what()));
     }
   }
-  return lines;
+  c.methods.push_back(method + ": " + fmt::format("{}", fmt::join(lines, "; ")));
 }
 
 // A model's rotary kernel's (cos, sin) pairs a token at the reference memory's tensor parallelism
@@ -233,17 +234,13 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
   // The rotary kernel's cost by its (cos, sin) pairs a token: one block of at most 512 threads a
   // token loops over them (vLLM's pos_encoding_kernels.cu as kvplan's), so a model of fewer heads
   // costs less a kernel. Two more models alone in a graph at batch 1, from 512 to 4608 pairs.
-  std::vector<std::string> points{fmt::format("{}: {} pairs, {:.3f} us", m.id, c.rotary_kernel_overhead.front().size,
-                                              c.rotary_kernel_overhead.front().seconds * 1e6)};
-  for (std::string& part : time_kernel_costs(base, registry, c.decode_elementwise_bytes_per_s,
-                                             {"qwen2.5-0.5b", "llama-3.1-70b"}, steps.front(), "rotary", "pairs",
-                                             rotary_pairs, c.rotary_kernel_overhead, c.decode_rotary_graphs))
-    points.push_back(std::move(part));
-  c.methods.push_back(fmt::format(
-      "rotary_kernel_overhead_s by the kernel's (cos, sin) pairs a token ((Q heads + K heads) x rotary_dim / 2): each "
-      "model's rotary kernels of a batch-1 decode step alone in one CUDA graph, cold L2, median replay, (time - their "
-      "bytes / the rate above) / kernels: {}",
-      fmt::join(points, "; ")));
+  time_kernel_costs(base, registry, c, {"qwen2.5-0.5b", "llama-3.1-70b"}, steps.front(), "rotary", "pairs", rotary_pairs,
+                    c.rotary_kernel_overhead, c.decode_rotary_graphs,
+                    "rotary_kernel_overhead_s by the kernel's (cos, sin) pairs a token ((Q heads + K heads) x "
+                    "rotary_dim / 2): each model's rotary kernels of a batch-1 decode step alone in one CUDA graph, cold "
+                    "L2, median replay, (time - their bytes / the rate above) / kernels",
+                    {fmt::format("{} ({} pairs): {:.3f} us each", m.id, c.rotary_kernel_overhead.front().size,
+                                 c.rotary_kernel_overhead.front().seconds * 1e6)});
 }
 
 // MoE decode steps' routing kernels (per MoE layer the top-k over the router logits, the align of
@@ -262,14 +259,12 @@ void calibrate_moe_routing(const Gpu& base, gpu::Calibration& c, const Registry&
       if (const auto* moe = l.mlp ? std::get_if<MoeMlp>(&*l.mlp) : nullptr) e = moe->experts;
     return e;
   };
-  const std::vector<std::string> parts = time_kernel_costs(
-      base, registry, c.decode_elementwise_bytes_per_s, {"llama-4-scout", "gpt-oss-20b", "gpt-oss-120b"}, {8, 512, 0},
-      "moe_routing", "experts", experts, c.moe_routing_kernel_overhead, c.decode_moe_routing_graphs);
-  c.methods.push_back(fmt::format(
-      "moe_routing_kernel_overhead_s (the decode step's MoE routing kernels, by the MoE layers' experts): the top-k, "
-      "align and combine kernels of each model's decode step at batch 8 alone in one CUDA graph, cold L2 before each "
-      "replay, median replay, (time - their bytes / the element-wise rate above) / kernels: {}",
-      fmt::join(parts, "; ")));
+  time_kernel_costs(base, registry, c, {"llama-4-scout", "gpt-oss-20b", "gpt-oss-120b"}, {8, 512, 0}, "moe_routing",
+                    "experts", experts, c.moe_routing_kernel_overhead, c.decode_moe_routing_graphs,
+                    "moe_routing_kernel_overhead_s (the decode step's MoE routing kernels, by the MoE layers' experts): "
+                    "the top-k, align and combine kernels of each model's decode step at batch 8 alone in one CUDA "
+                    "graph, cold L2 before each replay, median replay, (time - their bytes / the element-wise rate "
+                    "above) / kernels");
 }
 
 // The decode step's attention kernels (split-KV attention, combine in-kernel, every layer) of
