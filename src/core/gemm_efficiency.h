@@ -114,12 +114,14 @@ struct StateTable {
 // 32 bits, an efficiency outside (0, 1] or a point given twice (naming the preset key `key`).
 StateTable state_table(const std::vector<StatePoint>& points, const std::string& key = "state_efficiency");
 
-// A per-kernel fixed cost that depends on the bytes one launch moves (`attention_kernel_overhead_s`
-// as a list): a decode attention launch of a few MB is mostly fixed cost, and that cost grows
-// while the launch is too short to reach its streaming rate (docs/timing.md "Where the timing stands").
-// Points sorted by bytes, distinct; one point is a constant. Empty: no curve.
+// A per-kernel fixed cost that depends on the kernel's size: the bytes one launch moves
+// (`attention_kernel_overhead_s`: a decode attention launch of a few MB is mostly fixed cost, and
+// that cost grows while the launch is too short to reach its streaming rate), the (cos, sin) pairs
+// a token of a rotary kernel (`rotary_kernel_overhead_s`), a MoE layer's experts
+// (`moe_routing_kernel_overhead_s`); docs/timing.md "Where the timing stands". Points sorted by
+// size, distinct; one point is a constant. Empty: no curve.
 struct KernelCostPoint {
-  int64_t size = 0;    // what the cost goes by: the bytes one launch moves, or a MoE layer's experts
+  int64_t size = 0;    // bytes a launch, pairs a token, or experts
   double seconds = 0;  // its cost beyond its bytes at the component's rate
   bool operator==(const KernelCostPoint&) const = default;
 };

@@ -55,9 +55,9 @@ struct Efficiency {
   // elementwise_kernel_overhead_s is the other element-wise kernels'. Unset: as the others.
   std::optional<double> norm_kernel_overhead_s;
   // Each of the decode step's rotary-embedding kernels (Q and K rotated in place, their cos/sin
-  // read by position); where set, elementwise_kernel_overhead_s is the kernels that are neither
-  // norms nor rotary. Unset: as the others.
-  // By the kernel's (cos, sin) pairs a token (MixerKernels::rotary_pairs; one point: a constant).
+  // read by position), by the kernel's (cos, sin) pairs a token (MixerKernels::rotary_pairs; one
+  // point: a constant); where set, elementwise_kernel_overhead_s is the kernels that are neither
+  // norms nor rotary. Empty: as the others.
   KernelCostCurve rotary_kernel_overhead_s;
   // Each of the decode step's MoE routing kernels (top-k over the router logits, the align of the
   // top-k ids by expert, the weighted combine of each token's k rows: a reduction or a serial scan
