@@ -213,12 +213,14 @@ DecodeStep DecodeModel::stage_step(const ModelWork& w, int64_t batch, int64_t co
   double elementwise_per_kernel = other_per_kernel;
   if ((eff.norm_kernel_overhead_s || !eff.rotary_kernel_overhead_s.empty() || !eff.moe_routing_kernel_overhead_s.empty()) &&
       elementwise_kernels > 0) {
-    const double norms = static_cast<double>(w.kernels.norms), rotary = static_cast<double>(w.kernels.rotary);
-    double rotary_s = 0;  // each rotary kernel by its pairs a token
-    for (const auto& [pairs, kernels] : w.rotary_groups)
+    const double norms = static_cast<double>(w.kernels.norms);
+    double rotary = 0, rotary_s = 0;  // each rotary kernel by its pairs a token
+    for (const auto& [pairs, kernels] : w.rotary_groups) {
+      rotary += static_cast<double>(kernels);
       rotary_s += static_cast<double>(kernels) * (eff.rotary_kernel_overhead_s.empty()
                                                       ? other_per_kernel
                                                       : eff.rotary_kernel_overhead_s.at(static_cast<double>(pairs)));
+    }
     // Each group of MoE layers routes over its own experts.
     double routing = 0, routing_s = 0;
     for (const ExpertGroup& g : w.expert_groups) {

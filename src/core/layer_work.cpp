@@ -103,7 +103,6 @@ void add_kernels(const Layer& layer, const MixerWork* mixer, KernelCounts& k) {
     k.ssm_state += mixer->kernels.ssm_state;
     k.elementwise += mixer->kernels.elementwise;
     k.norms += mixer->kernels.norms;
-    k.rotary += mixer->kernels.rotary;
   }
   if (layer.mlp) {
     if (auto* e = std::get_if<MoeMlp>(&*layer.mlp)) {

@@ -73,7 +73,7 @@ struct KernelCounts {
   int64_t ssm_state = 0;    // conv-state update, selective-state update
   int64_t elementwise = 1;  // norms (the final one too), RoPE, gates, activations, cache writes, MoE routing
   int64_t norms = 1;        // of `elementwise`, the norms (residual-fused or not, per-head Q/K, gated; the final one)
-  int64_t rotary = 0;       // of `elementwise`, the rotary embeddings
+                            // (of `elementwise` too, the rotary embeddings: ModelWork::rotary_groups)
   int64_t lm_head = 1;      // lm_head GEMM
   int64_t embedding = 1;    // row gather
   int64_t total() const { return weights + kv_cache + ssm_state + elementwise + lm_head + embedding; }
