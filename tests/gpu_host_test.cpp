@@ -250,10 +250,16 @@ TEST_CASE("a calibration without attention, SSM or lm_head figures writes none o
   CHECK(yaml.find("state_bandwidth_fraction") == std::string::npos);
   CHECK(yaml.find("lm_head_bandwidth_fraction") == std::string::npos);
   const Gpu g = parse_gpu_yaml(yaml, "calibrated.yaml");
-  // All three follow bandwidth_fraction: 3.0e12 / 3.35e12 = 0.89552 -> 0.8955.
+  CHECK(yaml.find("expert_bandwidth_fraction") == std::string::npos);
+  // The bundled h100-sxm sets each of them (two cards' mean); here all follow the measured
+  // bandwidth_fraction instead: 3.0e12 / 3.35e12 = 0.89552 -> 0.8955.
+  REQUIRE(base.efficiency.attention_bandwidth_fraction);
+  REQUIRE(base.efficiency.expert_bandwidth_fraction);
   CHECK(g.efficiency.attention_bandwidth() == Approx(0.8955));
   CHECK(g.efficiency.state_bandwidth() == Approx(0.8955));
+  CHECK(g.efficiency.state_bandwidth(128, 16) == Approx(0.8955));
   CHECK(g.efficiency.lm_head_bandwidth() == Approx(0.8955));
+  CHECK(g.efficiency.expert_bandwidth() == Approx(0.8955));
 }
 
 TEST_CASE("lm_head bandwidth: weight bytes over time less the kernel overhead, mean of the batches", "[gpu-host]") {

@@ -202,6 +202,13 @@ Efficiency calibrated_efficiency(const Gpu& base, const Calibration& c) {
     e.bandwidth_fraction = fraction(c.step_bytes_per_s, bw, "bandwidth_fraction");
     e.kernel_overhead_s = c.step_kernel_overhead_s;
     e.kernel_gap_s = c.kernel_gap_s;
+    // The base's other weight and cache streams are other cards' figures: on this card each one the
+    // calibration does not measure follows its measured bandwidth.
+    e.attention_bandwidth_fraction.reset();
+    e.state_bandwidth_fraction.reset();
+    e.state_efficiency = {};
+    e.lm_head_bandwidth_fraction.reset();
+    e.expert_bandwidth_fraction.reset();
   }
   if (c.decode_attention_bytes_per_s > 0)
     e.attention_bandwidth_fraction = fraction(c.decode_attention_bytes_per_s, bw, "attention_bandwidth_fraction");
