@@ -240,7 +240,7 @@ TEST_CASE("calibrated preset YAML loads back and carries the measured efficiency
   CHECK(yaml.find("  ssm_update_mamba2_bytes_per_s: 2.5e+12\n") != std::string::npos);
 }
 
-TEST_CASE("a calibration without attention, SSM or lm_head figures writes none of their fractions", "[gpu-host]") {
+TEST_CASE("a calibration without attention, SSM, lm_head or expert figures writes none of their fractions", "[gpu-host]") {
   const Gpu base = Registry::load("").resolve_gpu("h100-sxm");
   Calibration c;
   c.step_bytes_per_s = 3.0e12;
