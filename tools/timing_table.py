@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Measured (bench/decode_step_torch.py on the GPU) vs expected (kvplan estimate) decode step times.
 
-Usage: tools/timing_table.py [--kvplan KVPLAN] [--card h100|h200] [--gpu PRESET] > table.md
-Reads bench/results/CARD_decode_fused.json (split-KV attention where it has few work units),
+Usage: tools/timing_table.py [--kvplan KVPLAN] [--card h100|h200] [--gpu PRESET] [--results DIR] > table.md
+Reads DIR/CARD_decode_fused.json (DIR: bench/results unless given) (split-KV attention where it has few work units),
 CARD_decode_fused_nosplit.json (one SDPA call per layer) and, where the run has it,
 CARD_decode_fused_gqa.json (one cuDNN SDPA call per layer with enable_gqa); the measured time of a
 point is the fastest of them, as an engine's split heuristic would pick. Expected: `kvplan estimate --engine ideal`
@@ -20,8 +20,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLED = {"h100": "h100-sxm", "h200": "h200"}
 
 
+RESULTS = os.path.join(ROOT, "bench", "results")
+
+
 def load(name):
-    with open(os.path.join(ROOT, "bench", "results", name)) as f:
+    with open(os.path.join(RESULTS, name)) as f:
         return json.load(f)
 
 
@@ -31,7 +34,7 @@ CHECK_TOL = 3e-2  # bench/decode_step_torch.py's check: a step this far from flo
 def by_point(name, optional=False):
     """The file's records that passed their float32 check, by (model, batch, context); {} when an
     optional file is absent."""
-    if optional and not os.path.exists(os.path.join(ROOT, "bench", "results", name)):
+    if optional and not os.path.exists(os.path.join(RESULTS, name)):
         return {}
     return {(r["model"], r["batch"], r["context"]): r for r in load(name)["records"]
             if math.isfinite(r.get("check_rel_err", 0.0)) and r.get("check_rel_err", 0.0) < CHECK_TOL}
@@ -42,7 +45,10 @@ def main():
     ap.add_argument("--kvplan", default=os.path.join(ROOT, "build", "kvplan"))
     ap.add_argument("--card", default="h100", choices=sorted(BUNDLED))
     ap.add_argument("--gpu", help="preset id or file (default: the card's bundled preset)")
+    ap.add_argument("--results", help="folder of the CARD_decode_fused*.json files (default: bench/results)")
     a = ap.parse_args()
+    global RESULTS
+    RESULTS = a.results or RESULTS
     gpu = a.gpu or BUNDLED[a.card]
     split = load(f"{a.card}_decode_fused.json")
     nosplit = by_point(f"{a.card}_decode_fused_nosplit.json")
