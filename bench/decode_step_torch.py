@@ -410,6 +410,7 @@ def main():
     ap.add_argument("--gqa-sdpa", action="store_true",
                     help="one cuDNN SDPA call per layer with the query heads and enable_gqa=True")
     ap.add_argument("--eager", action="store_true", help="also time each step launched eagerly (no CUDA graph)")
+    ap.add_argument("--points", help="batch:context,... instead of the default grid (every model takes them all)")
     args = ap.parse_args()
     global FUSED, SPLIT_KV, GQA_SDPA
     FUSED = not args.unfused
@@ -441,6 +442,8 @@ def main():
         print(f"{model_id}: fused step vs float32 reference: relative error {err:.2e}", flush=True)
         w = Weights(c, c["layers"])
         points = POINTS + (LONG_POINTS if c["kv_heads"] < c["heads"] else [])
+        if args.points:
+            points = [tuple(int(v) for v in p.split(":")) for p in args.points.split(",")]
         for batch, context in points:
             t0 = time.time()
             step = Step(c, w, batch, context)
