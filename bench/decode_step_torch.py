@@ -412,6 +412,13 @@ def main():
     ap.add_argument("--eager", action="store_true", help="also time each step launched eagerly (no CUDA graph)")
     ap.add_argument("--points", help="batch:context,... instead of the default grid (every model takes them all)")
     args = ap.parse_args()
+    if args.points:
+        try:
+            args.points = [(int(b), int(n)) for b, n in (p.split(":") for p in args.points.split(","))]
+        except ValueError:
+            ap.error(f"--points {args.points!r}: want batch:context pairs separated by commas, e.g. 128:2048,1:65536")
+        if any(b < 1 or n < 1 for b, n in args.points):
+            ap.error("--points: batch and context must be positive")
     global FUSED, SPLIT_KV, GQA_SDPA
     FUSED = not args.unfused
     GQA_SDPA = args.gqa_sdpa
@@ -443,7 +450,7 @@ def main():
         w = Weights(c, c["layers"])
         points = POINTS + (LONG_POINTS if c["kv_heads"] < c["heads"] else [])
         if args.points:
-            points = [tuple(int(v) for v in p.split(":")) for p in args.points.split(",")]
+            points = args.points
         for batch, context in points:
             t0 = time.time()
             step = Step(c, w, batch, context)

@@ -2,7 +2,7 @@
 """Measured (bench/decode_step_torch.py on the GPU) vs expected (kvplan estimate) decode step times.
 
 Usage: tools/timing_table.py [--kvplan KVPLAN] [--card h100|h200] [--gpu PRESET] [--results DIR] > table.md
-Reads DIR/CARD_decode_fused.json (DIR: bench/results unless given) (split-KV attention where it has few work units),
+Reads, from DIR (default bench/results), CARD_decode_fused.json (split-KV attention where it has few work units),
 CARD_decode_fused_nosplit.json (one SDPA call per layer) and, where the run has it,
 CARD_decode_fused_gqa.json (one cuDNN SDPA call per layer with enable_gqa); the measured time of a
 point is the fastest of them, as an engine's split heuristic would pick. Expected: `kvplan estimate --engine ideal`
