@@ -169,6 +169,12 @@ TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
       parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  disable_piecewise_cuda_graph: true\n", "deploy.yaml");
   CHECK(piecewise.spec.engine.settings.disable_piecewise_cuda_graph);
   CHECK(check_engine_arguments(piecewise, Registry::load("").resolve_engine("sglang@0.5.10")).empty());
+  // SGLang's enable_multimodal is modelled (Gemma 3 and Llama 4 served with their towers).
+  const DeployFile mm = parse_deploy_file(kMinimal + "engine:\n  name: sglang\n  enable_multimodal: true\n", "deploy.yaml");
+  CHECK(mm.spec.engine.settings.enable_multimodal == std::optional<bool>(true));
+  CHECK(check_engine_arguments(mm, Registry::load("").resolve_engine("sglang@0.5.19")).empty());
+  CHECK(parse_deploy_file(kMinimal + "engine:\n  name: sglang\n", "deploy.yaml").spec.engine.settings.enable_multimodal ==
+        std::nullopt);
   // --dtype is modelled under both engines' spelling; a weight format there is an error in place.
   const DeployFile fp32 = parse_deploy_file(kMinimal + "engine:\n  dtype: float32\n", "deploy.yaml");
   CHECK(fp32.spec.engine.dtype == std::optional<DType>(DType::fp32));
@@ -208,6 +214,9 @@ TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
   CHECK(error("  context_length: 8192\n") ==
         "deploy.yaml:7:3: unknown vllm 0.19 argument 'context_length' in section 'engine' (SGLang's spelling); "
         "did you mean 'max_model_len'?");
+  CHECK(error("  enable_multimodal: true\n") ==
+        "deploy.yaml:7:3: unknown vllm 0.19 argument 'enable_multimodal' in section 'engine' (SGLang's spelling; "
+        "vLLM has no such argument)");
   CHECK(error("  max_mamba_cache_size: 300\n") ==
         "deploy.yaml:7:3: unknown vllm 0.19 argument 'max_mamba_cache_size' in section 'engine' (SGLang's spelling; "
         "vLLM has no such argument)");

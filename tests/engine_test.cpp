@@ -699,7 +699,8 @@ TEST_CASE("engine: SGLang 0.5.10 reserves 8 MiB per piecewise CUDA-graph size", 
   CHECK(fraction(v10, h200, dsv3, 8) == Approx(0.886));
   CHECK(fraction(v08, h200, dsv3, 8) == Approx(0.897));
   // None where SGLang turns piecewise graphs off: a multimodal model, pp > 1, the listed families.
-  CHECK(fraction(v10, h100, test::model("qwen2.5-vl-7b")) == Approx(0.835));
+  // (The multimodal model's 0.835 then takes its vision factor, 0.8965625: the test below.)
+  CHECK(fraction(v10, h100, test::model("qwen2.5-vl-7b")) == Approx(0.835 * 0.8965625));
   CHECK(fraction(v10, h100, llama, 2, 2) == fraction(v08, h100, llama, 2, 2));
   const Model next = test::model("qwen3-next-80b-a3b");
   CHECK(fraction(v10, h200, next) == fraction(v08, h200, next));
@@ -707,6 +708,95 @@ TEST_CASE("engine: SGLang 0.5.10 reserves 8 MiB per piecewise CUDA-graph size", 
   CHECK(engine_defaults(v10, h100, 8192, 1, &llama, 1, true).gpu_memory_utilization == Approx(0.835));
   // Without a model (the caller does not know it) the term is left out.
   CHECK(engine_defaults(v10, h100, 8192, 1).gpu_memory_utilization == Approx(0.835));
+}
+
+TEST_CASE("engine: SGLang lowers its default mem_fraction_static for a vision model by its ViT's size", "[engine]") {
+  // server_args.py adjust_mem_fraction_for_vlm (PR #6881; arg_groups/memory_hook.py from PR
+  // #37567): fraction x 0.95 x clamp(1 - 0.1 x (L x H^2 / (24 x 1024^2) - 1), 0.8, 1.05), L and H
+  // the vision_config's num_hidden_layers and hidden_size, 24 and 1024 where it lacks the key.
+  const Gpu h100 = test::gpu("h100-sxm");  // nvidia-smi 81,559 MiB
+  const EngineProfile v19 = test::bundled().resolve_engine("sglang@0.5.19");
+  const auto fraction = [&](const Model& m, std::optional<bool> enable_multimodal = std::nullopt) {
+    return engine_defaults(v19, h100, 8192, 1, &m, 1, false, "", enable_multimodal).gpu_memory_utilization;
+  };
+  // A model served multimodal has no piecewise-graph term: 512 + 1.5 x 8192 + 2 x 256 + 128 =
+  // 13,440 MiB; (81,559 - 13,440) / 81,559 = 0.8352 -> 0.835 before the vision factor.
+  // Gemma-3-27B, SigLIP 27 x 1152: 27 x 1152^2 / (24 x 1024^2) = 35,831,808 / 25,165,824 = 1.423828;
+  // 1 - 0.1 x 0.423828 = 0.957617; x 0.95 = 0.909736; x 0.835 = 0.759630 with --enable-multimodal.
+  // Without it SGLang serves Gemma 3 text-only (mm_disabled_models): no vision factor, and the
+  // piecewise graphs' 58 x 8 = 464 MiB: (81,559 - 13,904) / 81,559 = 0.8295 -> 0.830.
+  const Model gemma = test::model("gemma-3-27b");
+  CHECK(multimodal_fraction_factor(v19, gemma) == Approx(0.95 * (1 - 0.1 * (35831808.0 / 25165824 - 1))));
+  CHECK(fraction(gemma, true) == Approx(0.759630).epsilon(1e-6));
+  CHECK(fraction(gemma) == Approx(0.830));
+  CHECK_FALSE(serves_multimodal(gemma, v19, std::nullopt));
+  CHECK(serves_multimodal(gemma, v19, true));
+  // Llama-4-Scout, 34 x 1408: 67,403,776 / 25,165,824 = 2.678385; 1 - 0.1678385 = 0.8321615; x 0.95 = 0.7905534.
+  CHECK(multimodal_fraction_factor(v19, test::model("llama-4-scout")) == Approx(0.7905534).epsilon(1e-6));
+  // Qwen2.5-VL-7B's vision_config names its depth 'depth': L = 24, H = 1280: 1280^2 / 1024^2 = 1.5625;
+  // 1 - 0.05625 = 0.94375; x 0.95 = 0.8965625.
+  const Model qwen_vl = test::model("qwen2.5-vl-7b");
+  CHECK(multimodal_fraction_factor(v19, qwen_vl) == Approx(0.8965625));
+  // SGLang's docs build logged mem_fraction_static=0.7486296874999999 for Qwen2.5-VL-3B (the same
+  // vision_config keys) on 2025-12-20 (sgl-project.github.io advanced_features/vlm_query.ipynb):
+  // 0.835 x 0.8965625 = 0.74862969, the H100's base fraction.
+  CHECK(fraction(qwen_vl) == Approx(0.7486296874999999).epsilon(1e-12));
+  CHECK(fraction(qwen_vl, false) == Approx(0.830));  // served text-only: as a text model
+  // The clamp: 64 x 2048 is 10.67 x the baseline (1 - 0.967 -> 0.8): 0.76; 12 x 768 is 0.28 x
+  // (1 + 0.072 -> 1.05): 0.9975.
+  Model big = qwen_vl, small = qwen_vl;
+  big.vision_config = Model::VisionConfig{64, 2048};
+  small.vision_config = Model::VisionConfig{12, 768};
+  CHECK(multimodal_fraction_factor(v19, big) == Approx(0.76));
+  CHECK(multimodal_fraction_factor(v19, small) == Approx(0.9975));
+  // No vision_config (SGLang returns early), a text model, a vLLM profile: no factor.
+  Model towers_only = qwen_vl;
+  towers_only.vision_config.reset();
+  CHECK(multimodal_fraction_factor(v19, towers_only) == 1.0);
+  CHECK(fraction(towers_only) == Approx(0.835));
+  CHECK(multimodal_fraction_factor(v19, test::model("llama-3.1-8b")) == 1.0);
+  CHECK(multimodal_fraction_factor(test::bundled().resolve_engine("vllm"), gemma) == 1.0);
+}
+
+TEST_CASE("engine: SGLang serves Gemma 3 and Llama 4 text-only unless asked, and scaled an old multimodal fraction",
+          "[engine]") {
+  const Gpu h100 = test::gpu("h100-sxm");  // CUDA total 79.19 GiB (cuda_total_bytes)
+  const auto plan = [&](const Model& m, const std::string& engine, double fraction, std::optional<bool> mm) {
+    MemoryOptions o = engine_options(m, engine, 0);
+    o.engine.kv_cache_memory_bytes.reset();
+    o.engine.enable_multimodal = mm;
+    o.gpu_memory_utilization = fraction;
+    return plan_engine(m, h100, o, 8192);
+  };
+  // Llama-4-Scout's towers (vision 850,960,896 and projector 5120 x 4096 = 20,971,520: 871,932,416
+  // params) are 871,932,416 x 2 B = 1,743,864,832 B; at tp 1 the text-only plan leaves
+  // them out (models/mllama4.py creates no vision model without enable_multimodal), the
+  // multimodal plan loads them and keeps the 100 MiB multimodal cache.
+  const Model scout = test::model("llama-4-scout");
+  const EnginePlan text = plan(scout, "sglang@0.5.19", 0.9, std::nullopt);
+  const EnginePlan mm = plan(scout, "sglang@0.5.19", 0.9, true);
+  CHECK(mm.weights_bytes - text.weights_bytes == 1743864832);
+  CHECK(text.available_kv_cache_bytes == text.requested_bytes - text.weights_bytes);
+  CHECK(mm.available_kv_cache_bytes == mm.requested_bytes - mm.weights_bytes - 104857600);
+  // Gemma 3 text-only still loads its SigLIP tower (models/gemma3_mm.py), without the 100 MiB.
+  const Model gemma = test::model("gemma-3-27b");
+  const EnginePlan g_text = plan(gemma, "sglang@0.5.19", 0.9, std::nullopt);
+  const EnginePlan g_mm = plan(gemma, "sglang@0.5.19", 0.9, true);
+  CHECK(g_text.weights_bytes == g_mm.weights_bytes);
+  CHECK(g_text.available_kv_cache_bytes - g_mm.available_kv_cache_bytes == 104857600);
+  // vLLM has no such rule: Llama 4's towers load.
+  CHECK(plan(scout, "vllm@0.19", 0.9, std::nullopt).weights_bytes == mm.weights_bytes);
+  // Before v0.4.9.post3 the model runner scaled a multimodal model's fraction, the user's too:
+  // x 0.95 (sglang@0.4), x 0.90 (0.4.5). Free before loading 79.19 GiB - 0.38 GiB (non_torch_bytes
+  // 408,021,893): requested = floor(free x 0.8 x scale).
+  const Model qwen_vl = test::model("qwen2.5-vl-7b");
+  const double free_before = static_cast<double>(cuda_total_bytes(h100) - 408021893);
+  CHECK(plan(qwen_vl, "sglang@0.4", 0.8, std::nullopt).requested_bytes ==
+        static_cast<int64_t>(std::floor(free_before * 0.8 * 0.95)));
+  CHECK(plan(qwen_vl, "sglang@0.4.5", 0.8, std::nullopt).requested_bytes ==
+        static_cast<int64_t>(std::floor(free_before * 0.8 * 0.90)));
+  CHECK(plan(test::model("qwen2.5-7b"), "sglang@0.4", 0.8, std::nullopt).requested_bytes ==
+        static_cast<int64_t>(std::floor(free_before * 0.8)));
 }
 
 TEST_CASE("engine: SGLang's pool and its default mem_fraction_static", "[engine]") {

@@ -50,6 +50,7 @@ TEST_CASE("every bundled model's HF config imports to its YAML", "[hf]") {
     CHECK(hf.kv_dtype == yaml.kv_dtype);
     CHECK(hf.state_dtype == yaml.state_dtype);
     CHECK(hf.towers == yaml.towers);
+    CHECK(hf.vision_config == yaml.vision_config);
     CHECK(hf.mtp_layers == yaml.mtp_layers);
     REQUIRE(hf.layers.size() == yaml.layers.size());
     const auto a = structure(hf), b = structure(yaml);

@@ -104,6 +104,11 @@ TEST_CASE("Llama-4-Scout: RedHatAI's FP8-dynamic config.json is the Scout model"
   for (Layer& l : layers) l.unquantized.clear();  // attention kept in bf16 (hf_quantized_modules_test)
   CHECK(layers == structure(yaml));
   CHECK(yaml.towers == m.towers);
+  // The config's vision_config: "num_hidden_layers": 34, "hidden_size": 1408 (SGLang's VLM fraction).
+  REQUIRE(m.vision_config);
+  CHECK(m.vision_config->num_hidden_layers == std::optional<int64_t>(34));
+  CHECK(m.vision_config->hidden_size == std::optional<int64_t>(1408));
+  CHECK(yaml.vision_config == m.vision_config);
   CHECK(yaml.max_context == m.max_context);
 }
 
@@ -191,6 +196,12 @@ TEST_CASE("Qwen2.5-VL-7B: qwen2 text at the top level plus the vision tower", "[
   CHECK(total == 8292166656LL);
   CHECK(std::fabs(total / 8.29e9 - 1) < 0.005);
   CHECK(kvplan::test::model("qwen2.5-vl-7b").towers == m.towers);
+  // Its vision_config states "depth": 32 and "hidden_size": 1280, no num_hidden_layers: only the width.
+  REQUIRE(m.vision_config);
+  CHECK(m.vision_config->num_hidden_layers == std::nullopt);
+  CHECK(m.vision_config->hidden_size == std::optional<int64_t>(1280));
+  // A text-only config has no vision_config to read.
+  CHECK_FALSE(import_file(kFixtures + "/qwen2.5-7b.json").vision_config);
 }
 
 TEST_CASE("Mistral-Small-3.1 (mistral3): mistral text, Pixtral tower, patch-merger projector", "[hf][multimodal]") {

@@ -205,6 +205,9 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
                 "vLLM: size sliding-window and chunked layers as full attention");
   app->add_flag("--disable-piecewise-cuda-graph", q.disable_piecewise_cuda_graph,
                 "SGLang 0.5.10+: no piecewise CUDA graphs, so the default mem_fraction_static reserves nothing for them");
+  app->add_flag("--enable-multimodal", q.enable_multimodal,
+                "SGLang: serve Gemma 3 or Llama 4 with its vision tower (SGLang serves them text-only by default; "
+                "other vision models are multimodal anyway)");
 }
 
 Workload workload_of(const QueryOptions& q, bool prompt_in_context) {
@@ -364,7 +367,8 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   }
   const EngineDefaults defaults =
       engine_defaults(engine.profile, gpu, max_model_len, o.cache.tp * engine.pipeline_parallel_size, &model,
-                      engine.pipeline_parallel_size, q.disable_piecewise_cuda_graph, engine.speculative_method);
+                      engine.pipeline_parallel_size, q.disable_piecewise_cuda_graph, engine.speculative_method,
+                      q.enable_multimodal ? std::optional<bool>(true) : std::nullopt);
   o.gpu_memory_utilization = q.gpu_memory_utilization.empty()
                                  ? (ideal ? 0.9 : defaults.gpu_memory_utilization)
                                  : parse_positive(q.gpu_memory_utilization, "--gpu-memory-utilization", true);
@@ -393,6 +397,12 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   engine.acceptance = acceptance_of(q);
   engine.disable_hybrid_kv_cache_manager = q.disable_hybrid_kv_cache_manager;
   engine.disable_piecewise_cuda_graph = q.disable_piecewise_cuda_graph;
+  if (q.enable_multimodal) {
+    if (engine.profile.kind != EngineKind::sglang)
+      throw Error(std::string("--enable-multimodal is SGLang's: it needs --engine sglang (the engine is ") +
+                  name(engine.profile.kind) + ")");
+    engine.enable_multimodal = true;
+  }
   if (q.enable_prefix_caching || q.no_prefix_caching) engine.prefix_caching = q.enable_prefix_caching;
   o.sharing.allocation = q.allocation == "paged"        ? Allocation::paged
                          : q.allocation == "contiguous" ? Allocation::contiguous

@@ -85,6 +85,7 @@ struct QueryOptions {
   std::string v2_model_runner;     // vLLM's VLLM_USE_V2_MODEL_RUNNER: "0", "1" or unset
   bool disable_hybrid_kv_cache_manager = false;
   bool disable_piecewise_cuda_graph = false;
+  bool enable_multimodal = false;  // SGLang --enable-multimodal (unset: SGLang's choice by model)
   bool enable_prefix_caching = false;
   bool no_prefix_caching = false;
   std::string format = "table";

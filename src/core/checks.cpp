@@ -50,7 +50,7 @@ MemoryOptions memory_options(const Model& model, const Gpu& gpu, const DeployEng
   const EngineDefaults defaults =
       engine_defaults(profile, gpu, max_model_len, engine.tensor_parallel_size * engine.settings.pipeline_parallel_size,
                       &model, engine.settings.pipeline_parallel_size, engine.settings.disable_piecewise_cuda_graph,
-                      engine.settings.speculative_method);
+                      engine.settings.speculative_method, engine.settings.enable_multimodal);
   o.gpu_memory_utilization = engine.gpu_memory_utilization.value_or(
       profile.kind == EngineKind::ideal ? 0.9 : defaults.gpu_memory_utilization);
   o.prefill_chunk = engine.max_num_batched_tokens.value_or(

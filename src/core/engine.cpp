@@ -344,8 +344,13 @@ void resolve_speculative_shape(EngineSettings& e, const Model& target) {
                 " drafts a tree: give speculative_num_draft_tokens, the tokens it verifies per step");
 }
 
+bool serves_multimodal(const Model& model, const EngineProfile& profile, std::optional<bool> enable_multimodal) {
+  return !model.towers.empty() && enable_multimodal.value_or(!listed(profile.text_only_families, model.family));
+}
+
 EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus,
-                               const Model* model, int64_t pp, bool piecewise_off, const std::string& speculative_method) {
+                               const Model* model, int64_t pp, bool piecewise_off, const std::string& speculative_method,
+                               std::optional<bool> enable_multimodal) {
   EngineDefaults d{profile.max_num_batched_tokens, profile.max_num_seqs, profile.gpu_memory_utilization};
   const EngineProfile::Speculative* drafter = sglang_drafter(profile, speculative_method);
   if (drafter && drafter->max_running_requests > 0) d.max_num_seqs = drafter->max_running_requests;
@@ -378,8 +383,9 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
     double reserved = r.base_mib +
                       r.per_prefill_token_mib * static_cast<double>(std::max(d.max_num_batched_tokens, r.min_prefill_tokens)) +
                       r.per_graph_bs_mib * static_cast<double>(graph_bs) + r.per_gpu_mib * static_cast<double>(gpus);
-    const bool piecewise = model && r.piecewise && !piecewise_off && (pp == 1 || r.piecewise_pipeline) &&
-                           model->towers.empty() && !listed(r.piecewise_off_families, model->family);
+    const bool multimodal = model && serves_multimodal(*model, profile, enable_multimodal);
+    const bool piecewise = model && r.piecewise && !piecewise_off && (pp == 1 || r.piecewise_pipeline) && !multimodal &&
+                           !listed(r.piecewise_off_families, model->family);
     if (piecewise)
       reserved += has_mla(*model) ? r.piecewise_mla_mib
                                   : r.piecewise_mib_per_size *
@@ -394,8 +400,19 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
       }
     }
     d.gpu_memory_utilization = std::round((static_cast<double>(mib) - reserved) / static_cast<double>(mib) * 1000) / 1000;
+    if (multimodal) d.gpu_memory_utilization *= multimodal_fraction_factor(profile, *model);
   }
   return d;
+}
+
+double multimodal_fraction_factor(const EngineProfile& profile, const Model& model) {
+  if (!profile.multimodal_fraction || !model.vision_config) return 1.0;
+  const EngineProfile::MultimodalFraction& f = *profile.multimodal_fraction;
+  const double layers = static_cast<double>(model.vision_config->num_hidden_layers.value_or(f.baseline_layers));
+  const double hidden = static_cast<double>(model.vision_config->hidden_size.value_or(f.baseline_hidden));
+  const double baseline_hidden = static_cast<double>(f.baseline_hidden);
+  const double ratio = layers * hidden * hidden / (static_cast<double>(f.baseline_layers) * baseline_hidden * baseline_hidden);
+  return f.factor * std::clamp(1.0 - f.slope * (ratio - 1.0), f.min, f.max);
 }
 
 std::shared_ptr<const Model> speculative_drafter(const Model& target, const std::string& method,
@@ -890,7 +907,16 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
   if (estimate_graphs)
     p.cuda_graphs = cuda_graph_count(p.max_num_seqs, p.max_num_batched_tokens, engine.num_speculative_tokens);
   const int64_t moe_graph_bytes = has_moe(model) ? profile.cuda_graph_bytes_moe : 0;
-  const double util = memory.gpu_memory_utilization;
+  // Served text-only, some families do not load their vision towers (SGLang's Llama 4).
+  const bool multimodal = serves_multimodal(model, profile, engine.enable_multimodal);
+  const double util = memory.gpu_memory_utilization * (multimodal ? profile.multimodal_fraction_scale : 1.0);
+  const bool skip_towers = !multimodal && !model.towers.empty() && listed(profile.text_only_skips_towers, model.family);
+  Model text_only;
+  if (skip_towers) {
+    text_only = model;
+    text_only.towers.clear();
+  }
+  const Model& loaded = skip_towers ? text_only : model;
 
   // A hybrid (attention and recurrent state layers, in the whole model: vLLM decides per model, not
   // per pipeline stage).
@@ -912,7 +938,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
           add(profile.cuda_graph_bytes, mul(profile.cuda_graph_bytes_per_layer, static_cast<int64_t>(part.layers.size())));
       q.cuda_graph_bytes = add(mul(q.cuda_graphs, per_graph), moe_graph_bytes);
     }
-    q.weights_bytes = stage_weight_bytes(model, memory.weights, memory.cache.tp, stages[s].first, stages[s].second,
+    q.weights_bytes = stage_weight_bytes(loaded, memory.weights, memory.cache.tp, stages[s].first, stages[s].second,
                                          first, last, memory.parallel);
     if (last && engine.draft) {
       // The drafter runs beside the last stage: its layers join the pool, its own weights the GPU
@@ -948,7 +974,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       const int64_t free_before = q.cuda_total_bytes - q.non_torch_bytes;
       q.requested_bytes = static_cast<int64_t>(std::floor(static_cast<double>(free_before) * util));
       q.available_kv_cache_bytes = q.requested_bytes - q.weights_bytes;
-      if (!model.towers.empty()) q.available_kv_cache_bytes -= profile.multimodal_reserve_bytes;
+      if (multimodal) q.available_kv_cache_bytes -= profile.multimodal_reserve_bytes;
     }
     if (engine.kv_cache_memory_bytes) {
       q.budget_given = true;

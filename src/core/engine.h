@@ -125,9 +125,17 @@ struct EngineDefaults {
 // `model`, `pp` and `piecewise_off` (SGLang --disable-piecewise-cuda-graph) decide SGLang's piecewise
 // CUDA-graph reserve (none without a model).
 // `speculative_method` (SGLang): a drafter's reserve and its default max_running_requests.
+// `enable_multimodal` (SGLang --enable-multimodal): whether a model with towers is served multimodal.
 EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int64_t max_model_len, int64_t gpus = 1,
                                const Model* model = nullptr, int64_t pp = 1, bool piecewise_off = false,
-                               const std::string& speculative_method = "");
+                               const std::string& speculative_method = "",
+                               std::optional<bool> enable_multimodal = std::nullopt);
+// Whether the engine serves the model multimodal: it has towers, and SGLang does not serve its
+// family text-only by default (--enable-multimodal decides where given).
+bool serves_multimodal(const Model& model, const EngineProfile& profile, std::optional<bool> enable_multimodal);
+// SGLang's factor on its default mem_fraction_static for a model with a vision_config (1 where the
+// profile has no such rule or the model no vision_config).
+double multimodal_fraction_factor(const EngineProfile& profile, const Model& model);
 // SGLang's drafter shape (server_args.py): without speculative_num_steps, steps, topk and draft
 // tokens take the profile's automatic choice for the model's family and the method; topk unset is
 // 1; with topk 1 the draft tokens are steps + 1 (a chain; SGLang overrides a given value). Throws

@@ -106,6 +106,15 @@ struct EngineProfile {
   // SGLang (0.5.18+, PR #34141): a multimodal model's KV budget leaves this much for the runtime's
   // multimodal cache (SGLANG_VLM_CACHE_SIZE_MB, 100 MiB by default; mm_runtime_reservation_gb).
   int64_t multimodal_reserve_bytes = 0;
+  // SGLang serves these families (HF model_type) text-only unless --enable-multimodal
+  // (model_config.py mm_disabled_models: Gemma3ForConditionalGeneration,
+  // Llama4ForConditionalGeneration): not multimodal then for the reserve, the piecewise graphs and
+  // the vision fraction; those in text_only_skips_towers do not load their towers then either.
+  std::vector<std::string> text_only_families;
+  std::vector<std::string> text_only_skips_towers;
+  // SGLang before 0.4.9.post3: the model runner scales the fraction (the default or the user's) of a
+  // multimodal model by this (model_runner.py: 0.95, then 0.90 from 2025-03-31); 1: no such rule.
+  double multimodal_fraction_scale = 1.0;
   // Activation peak of the profiling forward pass (vLLM), two terms: the forward pass of
   // max_num_batched_tokens tokens (forward_copies x the residual stream and widest intermediate
   // per token) and the sampler's max_num_seqs logits rows (sampler_logits_copies x vocab x 4 B);
@@ -208,6 +217,15 @@ struct EngineProfile {
     std::vector<std::string> piecewise_off_families;
   };
   std::optional<Reserve> reserve;
+  // SGLang's default fraction for a model with a vision_config (adjust_mem_fraction_for_vlm, PR
+  // #6881): the reserve's fraction x factor x clamp(1 - slope x (L x H^2 / (baseline_layers x
+  // baseline_hidden^2) - 1), min, max), L and H the vision_config's num_hidden_layers and
+  // hidden_size (the baselines where it does not state them); not rounded.
+  struct MultimodalFraction {
+    double factor = 1, slope = 0, min = 0, max = 0;
+    int64_t baseline_layers = 0, baseline_hidden = 0;
+  };
+  std::optional<MultimodalFraction> multimodal_fraction;
   // SGLang with a drafter (--speculative-algorithm): its version's rules (python/sglang/srt/
   // server_args.py, model_runner.py; docs/engines.md "SGLang with a drafter"). Absent (vLLM): the
   // drafter's layers join the pool and its weights the budget.
@@ -276,6 +294,7 @@ struct EngineSettings {
   std::optional<bool> prefix_caching;            // --[no-]enable-prefix-caching / --disable-radix-cache
   std::optional<int64_t> max_mamba_cache_size;   // SGLang --max-mamba-cache-size: a hybrid's state slots
   bool disable_piecewise_cuda_graph = false;     // SGLang --disable-piecewise-cuda-graph: none of their reserve
+  std::optional<bool> enable_multimodal;         // SGLang --enable-multimodal; unset: the profile's choice by family
   // --speculative-config: the drafter's layers share the KV pool and its weights the GPU (the last
   // pipeline stage). ngram drafts without layers.
   std::string speculative_method;                // "" = none; draft_model, eagle, eagle3, mtp, ngram

@@ -109,6 +109,15 @@ struct Model {
   // checkpoints): loaded with the model and counted in its total, never read by a decode step.
   // One tensor per tower, kept in the 16-bit base dtype.
   std::vector<Tensor> towers;
+  // The two vision_config fields an engine reads to size a multimodal model's headroom (SGLang's
+  // adjust_mem_fraction_for_vlm): present where the config has a vision_config, each key only
+  // where the config states it (Qwen2.5-VL names its depth 'depth', not num_hidden_layers).
+  struct VisionConfig {
+    std::optional<int64_t> num_hidden_layers;
+    std::optional<int64_t> hidden_size;
+    bool operator==(const VisionConfig&) const = default;
+  };
+  std::optional<VisionConfig> vision_config;
   // What the importer assumed or left out that could change an answer (printed as warnings).
   std::vector<std::string> warnings;
   bool operator==(const Model&) const = default;

@@ -24,6 +24,7 @@ const std::pair<const char*, const char*> kSglangNames[] = {
     {"enable_prefix_caching", "disable_radix_cache"},  // SGLang's is the negation
     {"max_mamba_cache_size", "max_mamba_cache_size"},   // SGLang only (kSglangOnly)
     {"disable_piecewise_cuda_graph", "disable_piecewise_cuda_graph"},
+    {"enable_multimodal", "enable_multimodal"},         // SGLang only (kSglangOnly)
     {"speculative_algorithm", "speculative_algorithm"},
     {"speculative_draft_model_path", "speculative_draft_model_path"},
     {"speculative_num_steps", "speculative_num_steps"},
@@ -31,7 +32,8 @@ const std::pair<const char*, const char*> kSglangNames[] = {
     {"speculative_num_draft_tokens", "speculative_num_draft_tokens"}};
 
 // Modelled keys only SGLang has: a vLLM file does not take them.
-const char* const kSglangOnly[] = {"max_mamba_cache_size", "disable_piecewise_cuda_graph", "speculative_algorithm",
+const char* const kSglangOnly[] = {"max_mamba_cache_size", "disable_piecewise_cuda_graph", "enable_multimodal",
+                                   "speculative_algorithm",
                                    "speculative_draft_model_path", "speculative_num_steps", "speculative_eagle_topk",
                                    "speculative_num_draft_tokens"};
 
@@ -301,6 +303,12 @@ const KeySpec kKeys[] = {
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        d.spec.engine.settings.disable_piecewise_cuda_graph = f.boolean(k, false);
      }},
+    {"engine", "enable_multimodal", "true/false", "SGLang's choice by model", false,
+     "SGLang --enable-multimodal: serve a multimodal checkpoint with its vision tower (Gemma 3 and Llama 4 are "
+     "served text-only by default; false serves any text-only)",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.engine.settings.enable_multimodal = f.boolean(k, true);
+     }},
     {"engine", "max_mamba_cache_size", "integer", "SGLang's split of the budget", false,
      "SGLang --max-mamba-cache-size: request states a hybrid's state pool holds",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
@@ -569,7 +577,7 @@ std::vector<std::string> ideal_engine_notes(const DeployFile& d) {
   std::vector<std::string> notes;
   for (const char* key : {"kv_cache_memory_bytes", "enforce_eager", "VLLM_USE_FLASHINFER_SAMPLER",
                           "VLLM_USE_V2_MODEL_RUNNER", "enable_prefix_caching", "disable_piecewise_cuda_graph",
-                          "max_mamba_cache_size", "disable_hybrid_kv_cache_manager"}) {
+                          "enable_multimodal", "max_mamba_cache_size", "disable_hybrid_kv_cache_manager"}) {
     const auto it = d.spec.key_pos.find(std::string("engine.") + key);
     if (it != d.spec.key_pos.end())
       notes.push_back(at(it->second) + "engine." + key +

@@ -123,6 +123,9 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.non_torch_bytes_tensor_parallel = at_least(f, "non_torch_bytes_tensor_parallel", p.non_torch_bytes, 0);
   p.non_torch_bytes_pipeline = at_least(f, "non_torch_bytes_pipeline", p.non_torch_bytes, 0);
   p.multimodal_reserve_bytes = at_least(f, "multimodal_reserve_bytes", 0, 0);
+  p.text_only_families = f.strings("text_only_families");
+  p.text_only_skips_towers = f.strings("text_only_skips_towers");
+  p.multimodal_fraction_scale = within(f, "multimodal_fraction_scale", 1.0, 0.5, 1.0);
   if (f.has("speculative")) {
     if (p.kind != EngineKind::sglang) throw Error("'speculative' is SGLang's drafter rules: engine sglang only", f.pos("speculative"));
     YamlFields r(f.node("speculative"), source, "speculative");
@@ -308,6 +311,20 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
       }
       r.finish();
       p.reserve = x;
+    }
+    if (m.has("multimodal")) {
+      YamlFields g(m.node("multimodal"), source, "multimodal");
+      EngineProfile::MultimodalFraction x;
+      x.factor = within(g, "factor", std::nullopt, 0, 1);
+      x.slope = within(g, "slope", std::nullopt, 0, 1);
+      x.min = within(g, "min", std::nullopt, 0, 2);
+      x.max = within(g, "max", std::nullopt, x.min, 2);
+      for (auto [key, field] : {std::pair{"baseline_layers", &x.baseline_layers}, std::pair{"baseline_hidden", &x.baseline_hidden}}) {
+        *field = g.integer(key);
+        if (*field < 1) throw Error(std::string("'") + key + "' must be at least 1", g.pos(key));
+      }
+      g.finish();
+      p.multimodal_fraction = x;
     }
     m.finish();
   }

@@ -239,6 +239,19 @@ Model import_hf_config(const std::string& json_text, const std::string& source,
       return it->import(wrapper_warning.empty() ? top : top.object("text_config"));
     };
     Model m = import_family();
+    // The vision_config fields an engine reads for a multimodal model's headroom (SGLang's
+    // adjust_mem_fraction_for_vlm), each only where the config states it.
+    if (!m.towers.empty() && top.has_object("vision_config")) {
+      const Config v = top.object("vision_config");
+      Model::VisionConfig vc;
+      for (auto [key, field] :
+           {std::pair{"num_hidden_layers", &vc.num_hidden_layers}, std::pair{"hidden_size", &vc.hidden_size}})
+        if (v.has(key)) {
+          *field = v.integer(key);
+          if (**field <= 0) throw v.fail(std::string("field 'vision_config.") + key + "' must be positive");
+        }
+      m.vision_config = vc;
+    }
     // A wrapper's quantization_config sits beside its text_config (Kimi-K2.5-NVFP4).
     if (!wrapper_warning.empty() && top.has("quantization_config")) hf::read_dtypes(m, top, top.object("text_config"));
     hf::read_module_formats(m, top);

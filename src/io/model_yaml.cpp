@@ -215,6 +215,18 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
     }
   }
 
+  if (f.has("vision_config")) {
+    YamlFields v(f.node("vision_config"), source, "vision_config");
+    Model::VisionConfig vc;
+    for (auto [key, field] : {std::pair{"num_hidden_layers", &vc.num_hidden_layers}, std::pair{"hidden_size", &vc.hidden_size}})
+      if (v.has(key)) {
+        *field = v.integer(key);
+        if (**field <= 0) throw Error(std::string("vision_config '") + key + "' must be positive", v.pos(key));
+      }
+    v.finish();
+    m.vision_config = vc;
+  }
+
   const auto check_positive = [&](int64_t v, const char* key) {
     if (v <= 0) throw Error(std::string("'") + key + "' must be positive", f.pos(key));
   };
