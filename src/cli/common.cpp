@@ -365,10 +365,20 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
     engine.draft = drafter_of(*c, model, registry);
     resolve_speculative_shape(engine, model);
   }
+  // SGLang's own flags.
+  const auto sglang_only = [&](const char* flag) {
+    if (engine.profile.kind != EngineKind::sglang)
+      throw Error(std::string(flag) + " is SGLang's: it needs --engine sglang (the engine is " +
+                  name(engine.profile.kind) + ")");
+  };
+  if (q.enable_multimodal) {
+    sglang_only("--enable-multimodal");
+    engine.enable_multimodal = true;
+  }
   const EngineDefaults defaults =
       engine_defaults(engine.profile, gpu, max_model_len, o.cache.tp * engine.pipeline_parallel_size, &model,
                       engine.pipeline_parallel_size, q.disable_piecewise_cuda_graph, engine.speculative_method,
-                      q.enable_multimodal ? std::optional<bool>(true) : std::nullopt);
+                      engine.enable_multimodal);
   o.gpu_memory_utilization = q.gpu_memory_utilization.empty()
                                  ? (ideal ? 0.9 : defaults.gpu_memory_utilization)
                                  : parse_positive(q.gpu_memory_utilization, "--gpu-memory-utilization", true);
@@ -378,9 +388,7 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   if (!q.max_num_seqs.empty()) engine.max_num_seqs = parse_count(q.max_num_seqs, "--max-num-seqs");
   if (!q.kv_cache_memory.empty()) engine.kv_cache_memory_bytes = parse_bytes(q.kv_cache_memory, "--kv-cache-memory");
   if (!q.max_mamba_cache_size.empty()) {
-    if (engine.profile.kind != EngineKind::sglang)
-      throw Error(std::string("--max-mamba-cache-size is SGLang's: it needs --engine sglang (the engine is ") +
-                  name(engine.profile.kind) + ")");
+    sglang_only("--max-mamba-cache-size");
     engine.max_mamba_cache_size = parse_count(q.max_mamba_cache_size, "--max-mamba-cache-size");
   }
   engine.enforce_eager = q.enforce_eager;
@@ -397,12 +405,6 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
   engine.acceptance = acceptance_of(q);
   engine.disable_hybrid_kv_cache_manager = q.disable_hybrid_kv_cache_manager;
   engine.disable_piecewise_cuda_graph = q.disable_piecewise_cuda_graph;
-  if (q.enable_multimodal) {
-    if (engine.profile.kind != EngineKind::sglang)
-      throw Error(std::string("--enable-multimodal is SGLang's: it needs --engine sglang (the engine is ") +
-                  name(engine.profile.kind) + ")");
-    engine.enable_multimodal = true;
-  }
   if (q.enable_prefix_caching || q.no_prefix_caching) engine.prefix_caching = q.enable_prefix_caching;
   o.sharing.allocation = q.allocation == "paged"        ? Allocation::paged
                          : q.allocation == "contiguous" ? Allocation::contiguous
