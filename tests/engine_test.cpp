@@ -1224,3 +1224,83 @@ TEST_CASE("engine: a sparse-MLA model holds its top-k index buffer from construc
   CHECK(topk_indices_bytes(test::model("deepseek-v3"), v019, 8192) == 0);
   CHECK(topk_indices_bytes(test::model("deepseek-v3.2"), test::bundled().resolve_engine("vllm@0.10"), 8192) == 0);
 }
+
+TEST_CASE("engine: vLLM's profile runs the vision tower on its largest dummy item", "[engine][multimodal]") {
+  // Qwen2.5-VL-7B's tower (config.json vision_config): hidden 1280, a SwiGLU MLP of 3420 (gate and up
+  // projections: 6840 outputs, wider than the QKV projection's 3 x 1280 = 3840); its processor's
+  // largest image, 12,845,056 px / (28 x 28) px a token = 16,384 tokens of 2 x 2 merged patches =
+  // 65,536 patches. A patch holds, as a token of the text pass does, 2 copies x (residual + normed
+  // copy + the widest projection) x 2 B = 2 x (2 x 1280 + 6840) x 2 = 37,600 B.
+  const Model m = test::model("qwen2.5-vl-7b");
+  const auto plan = [&](const std::string& engine, int64_t max_model_len, int64_t tp, int64_t batched,
+                        std::optional<bool> v2 = std::nullopt) {
+    MemoryOptions o = test::bf16_options(m);
+    o.engine.profile = test::bundled().resolve_engine(engine);
+    o.engine.v2_model_runner = v2;
+    o.cache.tp = tp;
+    o.prefill_chunk = batched;
+    o.gpu_memory_utilization = 0.9;
+    return plan_engine(m, test::gpu("l4"), o, max_model_len);
+  };
+  // vLLM 0.9-0.10 (vllm@0.10): one image-sized item (the L4 log of 0.9.0.1: 'Encoder cache will be
+  // initialized with a budget of 16384 tokens, and profiled with 1 image items').
+  const EnginePlan image = plan("vllm@0.10", 2048, 1, 2048);
+  REQUIRE(image.encoder);
+  CHECK(image.encoder->items == 1);
+  CHECK(image.encoder->item_tokens == 16384);
+  CHECK_FALSE(image.encoder->video);
+  CHECK(image.encoder->patches == 65536);
+  CHECK(image.encoder->peak_bytes == int64_t{65536} * 37600);  // 2,464,153,600 B = 2.29 GiB
+  // It outweighs the text pass of 2048 tokens, so it is the peak; that log's figures: 0.9 x 22.04 GiB
+  // - 15.63 GiB of weights - 1.81 GiB of KV cache leave 2.39 GiB for the peak and non-torch memory.
+  CHECK(*image.activation_peak_bytes == image.encoder->peak_bytes);
+  // At tp 2 the projections are split, the residual stream is not: 2 x (2560 + 3420) x 2 = 23,920 B.
+  CHECK(plan("vllm@0.10", 8192, 2, 2048).encoder->peak_bytes == int64_t{65536} * 23920);
+  // From 0.11 the dummy is a video of min(max_model_len / 16,384, 7) frame pairs, each pair an
+  // image's 16,384 tokens: at the model's 128,000 tokens 7 pairs (14 frames) = 114,688 tokens
+  // ('budget of 114688 tokens, and profiled with 1 video items' in a v0.23.0 log) = 458,752 patches,
+  // 458,752 x 37,600 B = 17,249,075,200 B (16.06 GiB).
+  const EnginePlan video = plan("vllm@0.19", 128000, 1, 2048);
+  REQUIRE(video.encoder);
+  CHECK(video.encoder->video);
+  CHECK(video.encoder->item_tokens == 114688);
+  CHECK(video.encoder->patches == 458752);
+  CHECK(video.encoder->peak_bytes == int64_t{17249075200});
+  CHECK_FALSE(video.starts);  // an L4's 22 GiB hold the weights and that pass, not a KV cache
+  // 32,768 tokens: 2 pairs, 131,072 patches; 8,192: less than a pair, so one image again.
+  CHECK(plan("vllm@0.19", 32768, 1, 2048).encoder->patches == 131072);
+  CHECK_FALSE(plan("vllm@0.19", 8192, 1, 2048).encoder->video);
+  CHECK(plan("vllm@0.19", 8192, 1, 2048).encoder->patches == 65536);
+  // max_num_batched_tokens / item tokens items in one call: 65,536 / 16,384 = 4 images.
+  CHECK(plan("vllm@0.19", 8192, 1, 65536).encoder->items == 4);
+  CHECK(plan("vllm@0.19", 8192, 1, 65536).encoder->patches == 4 * 65536);
+  // Model Runner V2 (every dense model's from 0.25) ran no encoder pass before 0.26.
+  CHECK_FALSE(plan("vllm@0.25", 8192, 1, 2048).encoder);
+  CHECK(plan("vllm@0.25", 8192, 1, 2048, false).encoder);
+  CHECK(plan("vllm@0.26", 8192, 1, 2048).encoder);
+  // Qwen3.5-27B (vision hidden 1152, a plain GELU MLP of 4304, wider than its QKV's 3456): 2 x (2 x
+  // 1152 + 4304) x 2 = 26,432 B a patch, one image of 16,384 tokens (its processor's longest_edge
+  // 16,777,216 px / (32 x 32) px a token) = 65,536 patches.
+  const Model q35 = test::model("qwen3.5-27b");
+  MemoryOptions o = test::bf16_options(q35);
+  o.engine.profile = test::bundled().resolve_engine("vllm@0.19");
+  o.prefill_chunk = 8192;
+  const EnginePlan p35 = plan_engine(q35, test::gpu("h100-sxm"), o, 262144);
+  REQUIRE(p35.encoder);
+  CHECK_FALSE(p35.encoder->video);
+  CHECK(p35.encoder->peak_bytes == int64_t{65536} * 26432);
+  // Not modelled: a family the profile does not list (Gemma 3), a vision_config without the
+  // processor's largest image, SGLang (which profiles no forward pass).
+  const Model gemma = test::model("gemma-3-27b");
+  MemoryOptions g = test::bf16_options(gemma);
+  g.engine.profile = test::bundled().resolve_engine("vllm@0.19");
+  CHECK_FALSE(plan_engine(gemma, test::gpu("h100-sxm"), g, 8192).encoder);
+  Model partial = m;
+  partial.vision_config->max_image_tokens.reset();
+  MemoryOptions pa = test::bf16_options(partial);
+  pa.engine.profile = test::bundled().resolve_engine("vllm@0.19");
+  CHECK_FALSE(plan_engine(partial, test::gpu("h100-sxm"), pa, 8192).encoder);
+  MemoryOptions s = test::bf16_options(m);
+  s.engine.profile = test::bundled().resolve_engine("sglang@0.5.19");
+  CHECK_FALSE(plan_engine(m, test::gpu("h100-sxm"), s, 8192).encoder);
+}

@@ -308,6 +308,33 @@ int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, c
   return static_cast<int64_t>(std::llround(peak));
 }
 
+std::optional<EncoderPass> encoder_pass(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
+                                        int64_t max_num_batched_tokens, int64_t max_model_len, bool runner_v2) {
+  const std::optional<EngineProfile::EncoderProfile>& e = profile.encoder_profile;
+  if (!e || !listed(e->families, model.family) || (runner_v2 && !e->runner_v2) || !model.vision_config) return std::nullopt;
+  const Model::VisionConfig& v = *model.vision_config;
+  if (!v.hidden_size || !v.intermediate_size || !v.gated_mlp || !v.max_image_tokens || !v.patches_per_token)
+    return std::nullopt;
+  EncoderPass pass;
+  // The largest item: one image, or for the video families a video of as many frame pairs (each an
+  // image's tokens) as max_model_len holds, within the profile's cap; at least one pair.
+  const int64_t pairs = listed(e->video_families, model.family)
+                            ? std::clamp<int64_t>(max_model_len / *v.max_image_tokens, 1, e->max_video_frame_pairs)
+                            : 1;
+  pass.video = listed(e->video_families, model.family) && pairs > 1;
+  pass.item_tokens = mul(*v.max_image_tokens, pairs);
+  pass.items = std::max<int64_t>(1, max_num_batched_tokens / pass.item_tokens);
+  pass.patches = mul(pass.items, pass.item_tokens, *v.patches_per_token);
+  // As the text forward pass: forward_copies x (the residual stream and its normed copy, plus the
+  // widest of the QKV projection and the MLP's first output, split over tp) a patch.
+  const int64_t tp = memory.cache.tp;
+  const int64_t widest = std::max(3 * *v.hidden_size, (*v.gated_mlp ? 2 : 1) * *v.intermediate_size);
+  const int64_t per_patch = add(2 * *v.hidden_size, ceil_div(widest, tp));
+  pass.peak_bytes = static_cast<int64_t>(std::llround(
+      profile.forward_copies * static_cast<double>(element_bytes(activation_dtype(model, memory), mul(pass.patches, per_patch)))));
+  return pass;
+}
+
 int64_t piecewise_graph_sizes(const EngineProfile::Reserve& r, int64_t max_tokens) {
   int64_t n = 0;
   for (const EngineProfile::Reserve::SizeRun& run : r.piecewise_sizes)
@@ -966,6 +993,9 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       // vLLM: the profiled forward pass on every stage; the sampler's rows on the last.
       q.activation_peak_bytes = activation_peak_bytes(model, memory, profile, q.max_num_batched_tokens,
                                                       last ? q.max_num_seqs : 0, p.runner_v2);
+      // The vision tower runs on the first stage, before the text pass: the peak is the larger.
+      if (first && multimodal) q.encoder = encoder_pass(model, memory, profile, q.max_num_batched_tokens, q.max_model_len, p.runner_v2);
+      if (q.encoder) q.activation_peak_bytes = std::max(*q.activation_peak_bytes, q.encoder->peak_bytes);
       q.requested_bytes = static_cast<int64_t>(std::ceil(static_cast<double>(q.cuda_total_bytes) * util));
       q.available_kv_cache_bytes =
           q.requested_bytes - q.weights_bytes - *q.activation_peak_bytes - q.non_torch_bytes - q.cuda_graph_bytes;

@@ -34,6 +34,17 @@ const char* name(EngineGroup::Kind kind);
 
 // The engine's start-up plan for one GPU, as the engine logs it: under pipeline parallelism, of
 // the stage with the fewest blocks (or the first that does not start).
+// vLLM's profiled pass of the vision tower: `items` dummy items of `item_tokens` tokens each (a
+// video where `video`), `patches` patches in one batched call, and its activation peak per GPU.
+struct EncoderPass {
+  int64_t items = 0;
+  int64_t item_tokens = 0;
+  bool video = false;
+  int64_t patches = 0;
+  int64_t peak_bytes = 0;
+  bool operator==(const EncoderPass&) const = default;
+};
+
 struct EnginePlan {
   EngineKind kind = EngineKind::ideal;
   std::string version;
@@ -52,6 +63,7 @@ struct EnginePlan {
   int64_t draft_kv_cache_bytes = 0;
   int64_t speculative_headroom_tokens = 0;
   std::optional<int64_t> activation_peak_bytes;  // profiled forward pass (vLLM); nullopt: SGLang
+  std::optional<EncoderPass> encoder;    // vLLM's profiled vision-tower pass, where modelled (its peak is within the above)
   int64_t cuda_graph_bytes = 0;          // deducted from the budget (0 where the version does not)
   int64_t cuda_graphs = 0;               // the graphs that estimate counts (0 where not deducted)
   int64_t non_torch_bytes = 0;
@@ -206,6 +218,11 @@ int64_t topk_indices_bytes(const Model& model, const EngineProfile& profile, int
 // the MoE layers with 16- or 8-bit experts (0 for none).
 int64_t fused_moe_workspace_bytes(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
                                   int64_t tokens);
+
+// vLLM's profiled vision-tower pass (EngineProfile::EncoderProfile): nullopt where the profile has
+// none for the model's family, Runner V2 skips it, or the model's vision_config lacks a field it needs.
+std::optional<EncoderPass> encoder_pass(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
+                                        int64_t max_num_batched_tokens, int64_t max_model_len, bool runner_v2);
 
 // The engine's activation peak for a forward pass of `tokens` tokens with `seqs` sampled rows, on
 // vLLM's Model Runner V2 where `runner_v2`.

@@ -133,6 +133,19 @@ struct EngineProfile {
   // Where it persists (a grow-only workspace shared by every MoE layer), it is still held while
   // the sampler runs, so it adds to the sampler's term; else it lives inside the forward pass.
   bool moe_workspace_persists = false;
+  // The profile's encoder pass (vLLM): before the text forward pass it runs the vision tower once on
+  // max(1, max_num_batched_tokens / item tokens) dummy items of the maximum feature size, batched;
+  // the peak is the larger of the two passes. Only the families listed (those whose rules were
+  // read); for video_families the dummy item is a video of min(max_model_len / image tokens,
+  // max_video_frame_pairs) frame pairs, each pair an image's tokens; runner_v2: whether Model
+  // Runner V2 runs the pass too.
+  struct EncoderProfile {
+    std::vector<std::string> families;
+    std::vector<std::string> video_families;
+    int64_t max_video_frame_pairs = 1;
+    bool runner_v2 = true;
+  };
+  std::optional<EncoderProfile> encoder_profile;
   // The loaded model also holds its RoPE cos/sin tables (part of the weights the engine logs).
   bool rope_tables = false;
   // MLA decode absorbs kv_b_proj into W_UK and W_UV; where kv_b_proj is quantized the engine keeps

@@ -112,9 +112,17 @@ struct Model {
   // The two vision_config fields an engine reads to size a multimodal model's headroom (SGLang's
   // adjust_mem_fraction_for_vlm): present where the config has a vision_config, each key only
   // where the config states it (Qwen2.5-VL names its depth 'depth', not num_hidden_layers).
+  // The encoder's shape for vLLM's encoder profile (its dummy run of the vision tower on items of
+  // the maximum feature size): the MLP's intermediate_size and whether it is gated (gate and up
+  // projections), the tokens of one image at the processor's maximum size (preprocessor_config.json,
+  // not config.json), and the patches merged into one token (spatial_merge_size^2).
   struct VisionConfig {
     std::optional<int64_t> num_hidden_layers;
     std::optional<int64_t> hidden_size;
+    std::optional<int64_t> intermediate_size;
+    std::optional<bool> gated_mlp;
+    std::optional<int64_t> max_image_tokens;
+    std::optional<int64_t> patches_per_token;
     bool operator==(const VisionConfig&) const = default;
   };
   std::optional<VisionConfig> vision_config;

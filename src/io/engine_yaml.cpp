@@ -235,6 +235,16 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
       throw Error("'moe_workspace' must be per_call or persistent, got '" + moe + "'", a.pos("moe_workspace"));
     p.moe_workspace_persists = moe == "persistent";
     p.moe_chunk_tokens = at_least(a, "moe_chunk_tokens", 16384, 1);
+    if (a.has("encoder")) {
+      YamlFields e(a.node("encoder"), source, "encoder");
+      EngineProfile::EncoderProfile enc;
+      enc.families = e.strings("families");
+      enc.video_families = e.strings("video_families");
+      enc.max_video_frame_pairs = at_least(e, "max_video_frame_pairs", 1, 1);
+      enc.runner_v2 = e.boolean("runner_v2", true);
+      e.finish();
+      p.encoder_profile = enc;
+    }
     a.finish();
   }
   YamlFields d(f.node("defaults"), source, "defaults");

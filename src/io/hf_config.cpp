@@ -244,12 +244,21 @@ Model import_hf_config(const std::string& json_text, const std::string& source,
     if (!m.towers.empty() && top.has_object("vision_config")) {
       const Config v = top.object("vision_config");
       Model::VisionConfig vc;
-      for (auto [key, field] :
-           {std::pair{"num_hidden_layers", &vc.num_hidden_layers}, std::pair{"hidden_size", &vc.hidden_size}})
+      for (auto [key, field] : {std::pair{"num_hidden_layers", &vc.num_hidden_layers}, std::pair{"hidden_size", &vc.hidden_size},
+                                std::pair{"intermediate_size", &vc.intermediate_size}})
         if (v.has(key)) {
           *field = v.integer(key);
           if (**field <= 0) throw v.fail(std::string("field 'vision_config.") + key + "' must be positive");
         }
+      if (v.has("spatial_merge_size")) {
+        const int64_t merge = v.integer("spatial_merge_size");
+        if (merge <= 0 || merge > 64) throw v.fail("field 'vision_config.spatial_merge_size' must be in 1..64");
+        vc.patches_per_token = merge * merge;
+        m.warnings.push_back(
+            "vision_config: the largest image's tokens (preprocessor_config.json) and the MLP's form are not in "
+            "config.json: vLLM's profiled vision-encoder pass is not counted (give vision_config max_image_tokens "
+            "and gated_mlp in a model YAML: docs/model-format.md)");
+      }
       m.vision_config = vc;
     }
     // A wrapper's quantization_config sits beside its text_config (Kimi-K2.5-NVFP4).

@@ -218,11 +218,15 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
   if (f.has("vision_config")) {
     YamlFields v(f.node("vision_config"), source, "vision_config");
     Model::VisionConfig vc;
-    for (auto [key, field] : {std::pair{"num_hidden_layers", &vc.num_hidden_layers}, std::pair{"hidden_size", &vc.hidden_size}})
+    for (auto [key, field] : {std::pair{"num_hidden_layers", &vc.num_hidden_layers}, std::pair{"hidden_size", &vc.hidden_size},
+                              std::pair{"intermediate_size", &vc.intermediate_size},
+                              std::pair{"max_image_tokens", &vc.max_image_tokens},
+                              std::pair{"patches_per_token", &vc.patches_per_token}})
       if (v.has(key)) {
         *field = v.integer(key);
         if (**field <= 0) throw Error(std::string("vision_config '") + key + "' must be positive", v.pos(key));
       }
+    if (v.has("gated_mlp")) vc.gated_mlp = v.boolean("gated_mlp", false);
     v.finish();
     m.vision_config = vc;
   }

@@ -29,6 +29,12 @@ Json engine_to_json(const std::optional<EnginePlan>& plan) {
   j["mla_absorbed_bytes"] = or_null(on, p.mla_absorbed_bytes);
   j["topk_indices_bytes"] = or_null(on, p.topk_indices_bytes);
   j["activation_peak_bytes"] = or_null(on && p.activation_peak_bytes, p.activation_peak_bytes.value_or(0));
+  // Always an object (fixed CSV columns), its members null where no encoder pass is modelled.
+  const bool enc = on && p.encoder;
+  const EncoderPass e = enc ? *p.encoder : EncoderPass{};
+  j["encoder_pass"] = Json{{"items", or_null(enc, e.items)},     {"item_tokens", or_null(enc, e.item_tokens)},
+                           {"video", or_null(enc, e.video)},     {"patches", or_null(enc, e.patches)},
+                           {"peak_bytes", or_null(enc, e.peak_bytes)}};
   j["cuda_graph_bytes"] = or_null(on, p.cuda_graph_bytes);
   j["cuda_graphs"] = or_null(on && p.cuda_graphs > 0, p.cuda_graphs);
   j["non_torch_bytes"] = or_null(on, p.non_torch_bytes);
@@ -70,6 +76,11 @@ std::string render_engine(const EnginePlan& p) {
                        p.cuda_graph_bytes > 0
                            ? fmt::format(", CUDA graphs {} ({} graphs)", gib2(p.cuda_graph_bytes), p.cuda_graphs)
                            : "");
+    if (p.encoder)
+      out += fmt::format("             vision encoder pass: {} {}{} of {} tokens, {} patches, peak {}\n",
+                         group_digits(p.encoder->items), p.encoder->video ? "video" : "image",
+                         p.encoder->items == 1 ? "" : "s",
+                         group_digits(p.encoder->item_tokens), group_digits(p.encoder->patches), gib2(p.encoder->peak_bytes));
   } else {
     out += fmt::format("total {}, kept back {}; weights {}, non-torch {}\n", gib2(p.cuda_total_bytes),
                        gib2(p.cuda_total_bytes - p.requested_bytes), gib2(p.weights_bytes), gib2(p.non_torch_bytes));

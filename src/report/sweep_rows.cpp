@@ -76,11 +76,20 @@ const std::map<std::string, Write>& varying() {
       if (f.varies) t[f.key] = [get = f.get](const Estimate& e, Out& o) { o.value(get(e)); };
     // The engine's plan follows max_model_len (by default each point's context): every key varies.
     const Json engine_keys = engine_to_json(std::nullopt);
-    for (const auto& [key, _] : engine_keys.items())
-      t["engine." + key] = [key = key](const Estimate& e, Out& o) {
-        if (!o.engine) o.engine = engine_to_json(e.engine);
-        o.json((*o.engine)[key]);
-      };
+    for (const auto& [key, value] : engine_keys.items()) {
+      if (!value.is_object()) {
+        t["engine." + key] = [key = key](const Estimate& e, Out& o) {
+          if (!o.engine) o.engine = engine_to_json(e.engine);
+          o.json((*o.engine)[key]);
+        };
+        continue;
+      }
+      for (const auto& [sub, _] : value.items())  // an object of the plan (encoder_pass): its members
+        t["engine." + key + "." + sub] = [key = key, sub = sub](const Estimate& e, Out& o) {
+          if (!o.engine) o.engine = engine_to_json(e.engine);
+          o.json((*o.engine)[key][sub]);
+        };
+    }
     return t;
   }();
   return table;
