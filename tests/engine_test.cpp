@@ -1257,9 +1257,8 @@ TEST_CASE("engine: vLLM's profile runs the vision tower on its largest dummy ite
   // At tp 2 the projections are split, the residual stream is not: 2 x (2560 + 3420) x 2 = 23,920 B.
   CHECK(plan("vllm@0.10", 8192, 2, 2048).encoder->peak_bytes == int64_t{65536} * 23920);
   // From 0.11 the dummy is a video of min(max_model_len / 16,384, 7) frame pairs, each pair an
-  // image's 16,384 tokens: at the model's 128,000 tokens 7 pairs (14 frames) = 114,688 tokens
-  // ('budget of 114688 tokens, and profiled with 1 video items' in a v0.23.0 log) = 458,752 patches,
-  // 458,752 x 37,600 B = 17,249,075,200 B (16.06 GiB).
+  // image's 16,384 tokens: at the model's 128,000 tokens floor(128,000 / 16,384) = 7 pairs (14
+  // frames) = 114,688 tokens = 458,752 patches, 458,752 x 37,600 B = 17,249,075,200 B (16.06 GiB).
   const EnginePlan video = plan("vllm@0.19", 128000, 1, 2048);
   REQUIRE(video.encoder);
   CHECK(video.encoder->video);
