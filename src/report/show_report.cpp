@@ -70,6 +70,18 @@ std::string render_model(const Model& m) {
   out += fmt::format("  params      {} total, {} active per token\n", group_digits(p.total), group_digits(p.active));
   if (m.max_context > 0) out += fmt::format("  max context {}\n", group_digits(m.max_context));
   for (const Tensor& t : m.towers) out += fmt::format("  tower       {}: {} params\n", t.name, group_digits(t.params()));
+  if (m.vision_config) {
+    const Model::VisionConfig& v = *m.vision_config;
+    std::vector<std::string> parts;
+    if (v.num_hidden_layers) parts.push_back(fmt::format("{} layers", *v.num_hidden_layers));
+    if (v.hidden_size) parts.push_back(fmt::format("hidden {}", group_digits(*v.hidden_size)));
+    if (v.intermediate_size)
+      parts.push_back(fmt::format("mlp {}{}", group_digits(*v.intermediate_size),
+                                  v.gated_mlp ? (*v.gated_mlp ? " gated" : " not gated") : ""));
+    if (v.max_image_tokens) parts.push_back(fmt::format("largest image {} tokens", group_digits(*v.max_image_tokens)));
+    if (v.patches_per_token) parts.push_back(fmt::format("{} patches a token", *v.patches_per_token));
+    if (!parts.empty()) out += fmt::format("  vision      {}\n", fmt::join(parts, ", "));
+  }
   // Distinct layers get letters; the layout is their sequence, folded into a repeated pattern
   // when it has one ("(a b a b c b a b) x 4"), else run-length encoded ("a x 3, b x 58").
   auto letter = [](size_t k) { return static_cast<char>(k < 26 ? 'a' + k : 'A' + (k - 26) % 26); };
