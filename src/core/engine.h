@@ -32,8 +32,6 @@ struct EngineGroup {
 };
 const char* name(EngineGroup::Kind kind);
 
-// The engine's start-up plan for one GPU, as the engine logs it: under pipeline parallelism, of
-// the stage with the fewest blocks (or the first that does not start).
 // vLLM's profiled pass of the vision tower: `items` dummy items of `item_tokens` tokens each (a
 // video where `video`), `patches` patches in one batched call, and its activation peak per GPU.
 struct EncoderPass {
@@ -45,6 +43,8 @@ struct EncoderPass {
   bool operator==(const EncoderPass&) const = default;
 };
 
+// The engine's start-up plan for one GPU, as the engine logs it: under pipeline parallelism, of
+// the stage with the fewest blocks (or the first that does not start).
 struct EnginePlan {
   EngineKind kind = EngineKind::ideal;
   std::string version;

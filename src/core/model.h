@@ -109,13 +109,13 @@ struct Model {
   // checkpoints): loaded with the model and counted in its total, never read by a decode step.
   // One tensor per tower, kept in the 16-bit base dtype.
   std::vector<Tensor> towers;
-  // The two vision_config fields an engine reads to size a multimodal model's headroom (SGLang's
-  // adjust_mem_fraction_for_vlm): present where the config has a vision_config, each key only
-  // where the config states it (Qwen2.5-VL names its depth 'depth', not num_hidden_layers).
-  // The encoder's shape for vLLM's encoder profile (its dummy run of the vision tower on items of
-  // the maximum feature size): the MLP's intermediate_size and whether it is gated (gate and up
-  // projections), the tokens of one image at the processor's maximum size (preprocessor_config.json,
-  // not config.json), and the patches merged into one token (spatial_merge_size^2).
+  // The vision_config fields the engines read: num_hidden_layers and hidden_size size SGLang's
+  // headroom for a multimodal model (adjust_mem_fraction_for_vlm); with intermediate_size, whether
+  // the MLP is gated (gate and up projections), the tokens of the processor's largest image
+  // (preprocessor_config.json, not config.json) and the patches merged into one token
+  // (spatial_merge_size^2) they price vLLM's profiled pass of the vision tower. Present where the
+  // config has a vision_config, each key only where it is stated (Qwen2.5-VL names its depth
+  // 'depth', not num_hidden_layers).
   struct VisionConfig {
     std::optional<int64_t> num_hidden_layers;
     std::optional<int64_t> hidden_size;

@@ -76,19 +76,19 @@ const std::map<std::string, Write>& varying() {
       if (f.varies) t[f.key] = [get = f.get](const Estimate& e, Out& o) { o.value(get(e)); };
     // The engine's plan follows max_model_len (by default each point's context): every key varies.
     const Json engine_keys = engine_to_json(std::nullopt);
+    const auto add = [&t](const std::string& column, const Json::json_pointer& at) {
+      t[column] = [at](const Estimate& e, Out& o) {
+        if (!o.engine) o.engine = engine_to_json(e.engine);
+        o.json((*o.engine)[at]);
+      };
+    };
     for (const auto& [key, value] : engine_keys.items()) {
       if (!value.is_object()) {
-        t["engine." + key] = [key = key](const Estimate& e, Out& o) {
-          if (!o.engine) o.engine = engine_to_json(e.engine);
-          o.json((*o.engine)[key]);
-        };
+        add("engine." + key, Json::json_pointer("/" + key));
         continue;
       }
       for (const auto& [sub, _] : value.items())  // an object of the plan (encoder_pass): its members
-        t["engine." + key + "." + sub] = [key = key, sub = sub](const Estimate& e, Out& o) {
-          if (!o.engine) o.engine = engine_to_json(e.engine);
-          o.json((*o.engine)[key][sub]);
-        };
+        add("engine." + key + "." + sub, Json::json_pointer("/" + key + "/" + sub));
     }
     return t;
   }();
