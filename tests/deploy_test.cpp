@@ -175,6 +175,19 @@ TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
   CHECK(check_engine_arguments(mm, Registry::load("").resolve_engine("sglang@0.5.19")).empty());
   CHECK(parse_deploy_file(kMinimal + "engine:\n  name: sglang\n", "deploy.yaml").spec.engine.settings.enable_multimodal ==
         std::nullopt);
+  // vLLM's limit_mm_per_prompt and skip_mm_profiling are modelled (the profile's vision pass).
+  const DeployFile limits = parse_deploy_file(
+      kMinimal + "engine:\n  limit_mm_per_prompt: {image: 1, video: {count: 0, num_frames: 8}}\n  skip_mm_profiling: true\n",
+      "deploy.yaml");
+  CHECK(limits.spec.engine.settings.limit_mm_per_prompt == std::map<std::string, int64_t>{{"image", 1}, {"video", 0}});
+  CHECK(limits.spec.engine.settings.skip_mm_profiling);
+  CHECK(check_engine_arguments(limits, vllm).empty());
+  CHECK(parse_deploy_file(kMinimal + "engine:\n  limit_mm_per_prompt: '{\"video\": 0}'\n", "deploy.yaml")
+            .spec.engine.settings.limit_mm_per_prompt == std::map<std::string, int64_t>{{"video", 0}});
+  CHECK(error_of(kMinimal + "engine:\n  limit_mm_per_prompt: {vidoe: 0}\n") ==
+        "deploy.yaml:7:25: limit_mm_per_prompt: unknown modality 'vidoe' (image, video or audio); did you mean 'video'?");
+  CHECK(error_of(kMinimal + "engine:\n  limit_mm_per_prompt: 'image=x'\n") ==
+        "deploy.yaml:7:24: limit_mm_per_prompt: 'image' must be a whole number >= 0, got 'x'");
   // --dtype is modelled under both engines' spelling; a weight format there is an error in place.
   const DeployFile fp32 = parse_deploy_file(kMinimal + "engine:\n  dtype: float32\n", "deploy.yaml");
   CHECK(fp32.spec.engine.dtype == std::optional<DType>(DType::fp32));
@@ -274,6 +287,7 @@ TEST_CASE("deploy: --explain lists every key the parser reads, and the parser re
     if (k.key == "VLLM_USE_FLASHINFER_SAMPLER") value = "1";
     if (k.key == "VLLM_USE_V2_MODEL_RUNNER") value = "0";
     if (k.type == "mapping") value = "{method: ngram, num_speculative_tokens: 2}";
+    if (k.key == "limit_mm_per_prompt") value = "{image: 1, video: 0}";
     file += (section.empty() ? "" : "  ") + k.key + ": " + value + "\n";
   }
   CHECK_NOTHROW(parse_deploy_file(file, "all-keys.yaml"));

@@ -1277,6 +1277,24 @@ TEST_CASE("engine: vLLM's profile runs the vision tower on its largest dummy ite
   CHECK_FALSE(plan("vllm@0.25", 8192, 1, 2048).encoder);
   CHECK(plan("vllm@0.25", 8192, 1, 2048, false).encoder);
   CHECK(plan("vllm@0.26", 8192, 1, 2048).encoder);
+  // --limit-mm-per-prompt: with video at 0 the item is one image again (65,536 patches); with both
+  // at 0, or --skip-mm-profiling, no pass; with images at 0 the video stays.
+  const auto limited = [&](std::map<std::string, int64_t> limits, bool skip) {
+    MemoryOptions o = test::bf16_options(m);
+    o.engine.profile = test::bundled().resolve_engine("vllm@0.19");
+    o.engine.limit_mm_per_prompt = limits;
+    o.engine.skip_mm_profiling = skip;
+    o.prefill_chunk = 2048;
+    return plan_engine(m, test::gpu("h100-sxm"), o, 128000).encoder;
+  };
+  REQUIRE(limited({{"video", 0}}, false));
+  CHECK(limited({{"video", 0}}, false)->patches == 65536);
+  CHECK_FALSE(limited({{"video", 0}}, false)->video);
+  CHECK_FALSE(limited({{"image", 0}, {"video", 0}}, false));
+  CHECK_FALSE(limited({}, true));
+  REQUIRE(limited({{"image", 0}}, false));
+  CHECK(limited({{"image", 0}}, false)->patches == 458752);
+  CHECK(limited({{"image", 2}, {"video", 1}}, false)->patches == 458752);  // counts above 0 change nothing here
   // Qwen3.5-27B (vision hidden 1152, a plain GELU MLP of 4304, wider than its QKV's 3456): 2 x (2 x
   // 1152 + 4304) x 2 = 26,432 B a patch, one image of 16,384 tokens (its processor's longest_edge
   // 16,777,216 px / (32 x 32) px a token) = 65,536 patches.

@@ -20,6 +20,7 @@
 #include "core/speculative.h"
 #include "io/files.h"
 #include "io/lengths.h"
+#include "io/mm_limits.h"
 #include "io/numbers.h"
 
 namespace kvplan::cli {
@@ -205,6 +206,13 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
                 "vLLM: size sliding-window and chunked layers as full attention");
   app->add_flag("--disable-piecewise-cuda-graph", q.disable_piecewise_cuda_graph,
                 "SGLang 0.5.10+: no piecewise CUDA graphs, so the default mem_fraction_static reserves nothing for them");
+  app->add_option("--limit-mm-per-prompt", q.limit_mm_per_prompt,
+                  "vLLM: items of each modality a prompt may carry, as JSON ('{\"image\": 1, \"video\": 0}') or "
+                  "image=1,video=0; a modality at 0 is left out of the profile's vision-encoder pass (Qwen2.5-VL's "
+                  "video: the pass falls back to one image)")
+      ->type_name("LIMITS");
+  app->add_flag("--skip-mm-profiling", q.skip_mm_profiling,
+                "vLLM: no vision-encoder pass in the memory profile (its activations are then not budgeted)");
   app->add_flag("--enable-multimodal", q.enable_multimodal,
                 "SGLang: serve Gemma 3 or Llama 4 with its vision tower (SGLang serves them text-only by default; "
                 "other vision models are multimodal anyway)");
@@ -392,15 +400,26 @@ MemoryOptions memory_options_of(const QueryOptions& q, const Model& model, const
     engine.max_mamba_cache_size = parse_count(q.max_mamba_cache_size, "--max-mamba-cache-size");
   }
   engine.enforce_eager = q.enforce_eager;
-  // vLLM's environment variables, 0 or 1.
-  const auto vllm_switch = [&](const std::string& value, const char* flag) -> std::optional<bool> {
-    if (value.empty()) return std::nullopt;
+  // vLLM's own flags, and its environment variables (0 or 1).
+  const auto vllm_only = [&](const char* flag) {
     if (engine.profile.kind != EngineKind::vllm)
       throw Error(std::string(flag) + " is vLLM's: it needs --engine vllm (the engine is " + name(engine.profile.kind) + ")");
+  };
+  const auto vllm_switch = [&](const std::string& value, const char* flag) -> std::optional<bool> {
+    if (value.empty()) return std::nullopt;
+    vllm_only(flag);
     if (value != "0" && value != "1") throw Error(std::string(flag) + " must be 0 or 1, got '" + value + "'");
     return value == "1";
   };
   engine.flashinfer_sampler = vllm_switch(q.flashinfer_sampler, "--vllm-use-flashinfer-sampler");
+  if (!q.limit_mm_per_prompt.empty()) {
+    vllm_only("--limit-mm-per-prompt");
+    engine.limit_mm_per_prompt = parse_mm_limits(q.limit_mm_per_prompt, "--limit-mm-per-prompt");
+  }
+  if (q.skip_mm_profiling) {
+    vllm_only("--skip-mm-profiling");
+    engine.skip_mm_profiling = true;
+  }
   engine.v2_model_runner = vllm_switch(q.v2_model_runner, "--vllm-use-v2-model-runner");
   engine.acceptance = acceptance_of(q);
   engine.disable_hybrid_kv_cache_manager = q.disable_hybrid_kv_cache_manager;

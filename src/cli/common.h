@@ -86,6 +86,8 @@ struct QueryOptions {
   bool disable_hybrid_kv_cache_manager = false;
   bool disable_piecewise_cuda_graph = false;
   bool enable_multimodal = false;  // SGLang --enable-multimodal (unset: SGLang's choice by model)
+  std::string limit_mm_per_prompt;  // vLLM --limit-mm-per-prompt (JSON or image=N,video=M)
+  bool skip_mm_profiling = false;   // vLLM --skip-mm-profiling
   bool enable_prefix_caching = false;
   bool no_prefix_caching = false;
   std::string format = "table";

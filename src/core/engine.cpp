@@ -311,17 +311,26 @@ int64_t activation_peak_bytes(const Model& model, const MemoryOptions& memory, c
 std::optional<EncoderPass> encoder_pass(const Model& model, const MemoryOptions& memory, const EngineProfile& profile,
                                         int64_t max_num_batched_tokens, int64_t max_model_len, bool runner_v2) {
   const std::optional<EngineProfile::EncoderProfile>& e = profile.encoder_profile;
-  if (!e || !listed(e->families, model.family) || (runner_v2 && !e->runner_v2) || !model.vision_config) return std::nullopt;
+  if (!e || !listed(e->families, model.family) || (runner_v2 && !e->runner_v2) || !model.vision_config ||
+      memory.engine.skip_mm_profiling)
+    return std::nullopt;
   const Model::VisionConfig& v = *model.vision_config;
   if (!v.hidden_size || !v.intermediate_size || !v.gated_mlp || !v.max_image_tokens || !v.patches_per_token)
     return std::nullopt;
+  // --limit-mm-per-prompt: a modality at 0 is not profiled.
+  const auto allowed = [&](const char* modality) {
+    const auto it = memory.engine.limit_mm_per_prompt.find(modality);
+    return it == memory.engine.limit_mm_per_prompt.end() || it->second > 0;
+  };
+  const bool video = listed(e->video_families, model.family) && allowed("video");
+  if (!video && !allowed("image")) return std::nullopt;
   EncoderPass pass;
   // The largest item: one image, or for the video families a video of as many frame pairs (each an
-  // image's tokens) as max_model_len holds, within the profile's cap; at least one pair.
-  const int64_t pairs = listed(e->video_families, model.family)
-                            ? std::clamp<int64_t>(max_model_len / *v.max_image_tokens, 1, e->max_video_frame_pairs)
-                            : 1;
-  pass.video = listed(e->video_families, model.family) && pairs > 1;
+  // image's tokens) as max_model_len holds, within the profile's cap; at least one pair (a video
+  // only where images are off, else the image wins the tie).
+  const int64_t pairs =
+      video ? std::clamp<int64_t>(max_model_len / *v.max_image_tokens, 1, e->max_video_frame_pairs) : 1;
+  pass.video = video && (pairs > 1 || !allowed("image"));
   pass.item_tokens = mul(*v.max_image_tokens, pairs);
   pass.items = std::max<int64_t>(1, max_num_batched_tokens / pass.item_tokens);
   pass.patches = mul(pass.items, pass.item_tokens, *v.patches_per_token);

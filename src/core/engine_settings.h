@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -308,6 +309,8 @@ struct EngineSettings {
   std::optional<int64_t> max_mamba_cache_size;   // SGLang --max-mamba-cache-size: a hybrid's state slots
   bool disable_piecewise_cuda_graph = false;     // SGLang --disable-piecewise-cuda-graph: none of their reserve
   std::optional<bool> enable_multimodal;         // SGLang --enable-multimodal; unset: the profile's choice by family
+  std::map<std::string, int64_t> limit_mm_per_prompt;  // vLLM --limit-mm-per-prompt: a modality at 0 is not profiled
+  bool skip_mm_profiling = false;                // vLLM --skip-mm-profiling: no vision-encoder pass in the profile
   // --speculative-config: the drafter's layers share the KV pool and its weights the GPU (the last
   // pipeline stage). ngram drafts without layers.
   std::string speculative_method;                // "" = none; draft_model, eagle, eagle3, mtp, ngram

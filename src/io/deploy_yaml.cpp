@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/speculative.h"
+#include "io/mm_limits.h"
 #include "io/numbers.h"
 #include "io/yaml_fields.h"
 
@@ -314,6 +315,43 @@ const KeySpec kKeys[] = {
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        d.spec.engine.settings.max_mamba_cache_size = positive(f, k);
      }},
+    {"engine", "limit_mm_per_prompt", "mapping", "the engine's", false,
+     "vLLM --limit-mm-per-prompt: items of each modality (image, video, audio) a prompt may carry, a count or "
+     "{count: N, ...}; a modality at 0 is left out of the profile's vision-encoder pass",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       std::map<std::string, int64_t>& limits = d.spec.engine.settings.limit_mm_per_prompt;
+       if (!f.node(k).IsMap()) {  // the flag's own text: JSON or image=N,video=M
+         try {
+           limits = parse_mm_limits(f.string(k), k);
+         } catch (const Error& e) {
+           throw Error(e.what(), f.pos(k));
+         }
+         return;
+       }
+       YamlFields m(f.node(k), f.source(), k);
+       for (const auto& [modality, pos] : m.unused()) {
+         if (!known_modality(modality))
+           throw Error(k + ": unknown modality '" + modality + "' (image, video or audio)" +
+                           did_you_mean(modality, {"image", "video", "audio"}),
+                       pos);
+         int64_t count = 0;
+         if (m.node(modality).IsMap()) {  // {count, width, height, num_frames}: the dummy's size is not modelled
+           YamlFields item(m.node(modality), f.source(), modality);
+           count = item.integer("count");
+           for (const char* size : {"width", "height", "num_frames"}) item.expect(size);
+           item.finish();
+         } else {
+           count = m.integer(modality);
+         }
+         if (count < 0) throw Error(k + ": '" + modality + "' must be a whole number >= 0", pos);
+         limits[modality] = count;
+       }
+     }},
+    {"engine", "skip_mm_profiling", "true/false", "false", false,
+     "vLLM --skip-mm-profiling: no vision-encoder pass in the memory profile",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       d.spec.engine.settings.skip_mm_profiling = f.boolean(k, false);
+     }},
     {"engine", "disable_hybrid_kv_cache_manager", "true/false", "false", false,
      "vLLM --disable-hybrid-kv-cache-manager: sliding-window and chunked layers sized as full attention",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
@@ -577,7 +615,8 @@ std::vector<std::string> ideal_engine_notes(const DeployFile& d) {
   std::vector<std::string> notes;
   for (const char* key : {"kv_cache_memory_bytes", "enforce_eager", "VLLM_USE_FLASHINFER_SAMPLER",
                           "VLLM_USE_V2_MODEL_RUNNER", "enable_prefix_caching", "disable_piecewise_cuda_graph",
-                          "enable_multimodal", "max_mamba_cache_size", "disable_hybrid_kv_cache_manager"}) {
+                          "enable_multimodal", "max_mamba_cache_size", "disable_hybrid_kv_cache_manager",
+                          "limit_mm_per_prompt", "skip_mm_profiling"}) {
     const auto it = d.spec.key_pos.find(std::string("engine.") + key);
     if (it != d.spec.key_pos.end())
       notes.push_back(at(it->second) + "engine." + key +
