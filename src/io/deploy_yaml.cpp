@@ -330,10 +330,6 @@ const KeySpec kKeys[] = {
        }
        YamlFields m(f.node(k), f.source(), k);
        for (const auto& [modality, pos] : m.unused()) {
-         if (!known_modality(modality))
-           throw Error(k + ": unknown modality '" + modality + "' (image, video or audio)" +
-                           did_you_mean(modality, {"image", "video", "audio"}),
-                       pos);
          int64_t count = 0;
          if (m.node(modality).IsMap()) {  // {count, width, height, num_frames}: the dummy's size is not modelled
            YamlFields item(m.node(modality), f.source(), modality);
@@ -343,8 +339,11 @@ const KeySpec kKeys[] = {
          } else {
            count = m.integer(modality);
          }
-         if (count < 0) throw Error(k + ": '" + modality + "' must be a whole number >= 0", pos);
-         limits[modality] = count;
+         try {
+           add_mm_limit(limits, modality, count, k);
+         } catch (const Error& e) {
+           throw Error(e.what(), pos);
+         }
        }
      }},
     {"engine", "skip_mm_profiling", "true/false", "false", false,

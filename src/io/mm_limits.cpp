@@ -18,15 +18,14 @@ int64_t count_of(const nlohmann::json& v, const std::string& modality, const std
   return c.get<int64_t>();
 }
 
-void add(std::map<std::string, int64_t>& out, const std::string& modality, int64_t count, const std::string& flag) {
-  if (!known_modality(modality))
-    throw Error(flag + ": unknown modality '" + modality + "' (image, video or audio)" + did_you_mean(modality, kModalities));
-  out[modality] = count;
-}
 }  // namespace
 
-bool known_modality(const std::string& name) {
-  return std::find(kModalities.begin(), kModalities.end(), name) != kModalities.end();
+void add_mm_limit(std::map<std::string, int64_t>& limits, const std::string& modality, int64_t count,
+                  const std::string& what) {
+  if (std::find(kModalities.begin(), kModalities.end(), modality) == kModalities.end())
+    throw Error(what + ": unknown modality '" + modality + "' (image, video or audio)" + did_you_mean(modality, kModalities));
+  if (count < 0) throw Error(what + ": '" + modality + "' must be a whole number >= 0");
+  limits[modality] = count;
 }
 
 std::map<std::string, int64_t> parse_mm_limits(const std::string& text, const std::string& flag) {
@@ -39,7 +38,7 @@ std::map<std::string, int64_t> parse_mm_limits(const std::string& text, const st
     } catch (const nlohmann::json::exception&) {
       throw Error(flag + ": not a JSON object, got '" + text + "' (e.g. '{\"image\": 0, \"video\": 0}')");
     }
-    for (const auto& [modality, value] : j.items()) add(out, modality, count_of(value, modality, flag), flag);
+    for (const auto& [modality, value] : j.items()) add_mm_limit(out, modality, count_of(value, modality, flag), flag);
     return out;
   }
   // image=4,video=1
@@ -53,7 +52,7 @@ std::map<std::string, int64_t> parse_mm_limits(const std::string& text, const st
     const std::string modality = item.substr(0, eq), count = item.substr(eq + 1);
     if (count.find_first_not_of("0123456789") != std::string::npos || count.size() > 9)
       throw Error(flag + ": '" + modality + "' must be a whole number >= 0, got '" + count + "'");
-    add(out, modality, std::stoll(count), flag);
+    add_mm_limit(out, modality, std::stoll(count), flag);
     start = comma + 1;
   }
   return out;

@@ -8,8 +8,10 @@
 
 namespace kvplan {
 
-// The modalities vLLM's multimodal models take.
-bool known_modality(const std::string& name);
+// Adds one modality's count to `limits`: a modality vLLM's multimodal models take (image, video,
+// audio) and a count >= 0, else kvplan::Error naming `what` (with "did you mean").
+void add_mm_limit(std::map<std::string, int64_t>& limits, const std::string& modality, int64_t count,
+                  const std::string& what);
 
 // Parses the flag's text: a JSON object ('{"image": 0, "video": 0}', a modality's value a count
 // or an object with "count" and the dummy item's size, which kvplan does not model) or the older
