@@ -610,6 +610,11 @@ TEST_CASE("engine: the loaded model holds each distinct RoPE table", "[engine]")
   // scaled linearly by 8 (1,048,576 x 256): 1,179,648 x 256 x 2 B = 603,979,776 B (0.5625 GiB; the
   // v0.19.0 H100 log loads 8.58 GiB where the parameters are 8.01 GiB).
   CHECK(rope("gemma-3-4b") == 603979776);
+  // SGLang builds Gemma 3's two tables (local and global bases) at max_position_embeddings rows,
+  // without the linear x8: 2 x 131,072 x 256 x 2 B = 134,217,728 B (0.125 GiB; the 2025-03 H200 log
+  // of SGLang PR #4826 loads 8.13 GiB where the parameters are 8.01 GiB).
+  const Model gemma = test::model("gemma-3-4b");
+  CHECK(rope_tables_bytes(gemma, activation_dtype(gemma), true) == 134217728);
   // Llama-4-Scout: max_position_embeddings 10,485,760 x 128 x 2 B = 2,684,354,560 B (2.5 GiB; the
   // tp 4 log loads 53.12 GiB where the parameters are 50.60 GiB per GPU).
   CHECK(rope("llama-4-scout") == 2684354560);
@@ -1011,6 +1016,13 @@ TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
   const Registry& r = test::bundled();
   CHECK(r.resolve_engine("vllm").is_default);
   CHECK(r.resolve_engine("vllm@0.10.1.1").version == "0.10");  // a release of a profile's line
+  // A release covers its candidates and builds, not a longer number: 0.20.0rc1 and 0.20.0.dev3 are
+  // 0.20.0's (vllm@0.20), 0.20.2 is vllm@0.20.1's, and 0.2 is no profile's.
+  CHECK(r.resolve_engine("vllm@0.20.0rc1").version == "0.20");
+  CHECK(r.resolve_engine("vllm@0.20.0.dev3").version == "0.20");
+  CHECK(r.resolve_engine("vllm@0.20.2").version == "0.20.1");
+  CHECK(r.resolve_engine("vllm@0.14.0rc2").version == "0.14");
+  CHECK_THROWS_WITH(r.resolve_engine("vllm@0.2"), Catch::Matchers::StartsWith("unknown vllm version '0.2'"));
   CHECK(r.resolve_engine("vllm@0.19").version == "0.19");
   CHECK(r.resolve_engine("ideal").kind == EngineKind::ideal);
   CHECK_THROWS_WITH(r.resolve_engine("vllm@0.1"),
@@ -1024,6 +1036,49 @@ TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
   }
   CHECK(vllm_defaults == 1);
   CHECK(sglang_defaults == 1);
+}
+
+TEST_CASE("engine: vLLM 0.14-0.16 check the whole model's cache against a pipeline stage's budget", "[engine]") {
+  // Llama 3.1 8B at pp 2: 16 layers a stage. A 131,072-token request holds 131,072 / 16 = 8,192
+  // blocks of 65,536 B a layer: 8 GiB for a stage's 16 layers, 16 GiB for all 32. With 10 GiB a
+  // stage, vLLM 0.14-0.16 (#29431 until #33698; vllm#32105) refused to start; 0.17 checks each
+  // stage against its own layers and starts.
+  const Model m = test::model("llama-3.1-8b");
+  MemoryOptions o = engine_options(m, "vllm@0.14", 10 * kGiB);
+  o.engine.pipeline_parallel_size = 2;
+  const EnginePlan old = plan_engine(m, test::gpu("h100-sxm"), o, 131072);
+  CHECK_FALSE(old.starts);
+  // The longest request that fits the whole model: 10 GiB / (32 x 65,536 B / 16 tokens) = 81,920.
+  CHECK(old.estimated_max_model_len == 81920);
+  CHECK(old.failure == "To serve at least one request with the model's max seq len (131072), (16.00 GiB KV cache is "
+                       "needed, which is larger than the available KV cache memory (10.00 GiB). Based on the available "
+                       "memory, the estimated maximum model length is 81920.");
+  o.engine.profile = test::bundled().resolve_engine("vllm@0.17");
+  CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 131072).starts);
+  // On one stage the whole model is the stage: its 32 layers need 16 GiB, which 10 GiB does not hold
+  // and 16 GiB does.
+  o.engine.profile = test::bundled().resolve_engine("vllm@0.14");
+  o.engine.pipeline_parallel_size = 1;
+  CHECK_FALSE(plan_engine(m, test::gpu("h100-sxm"), o, 131072).starts);
+  o.engine.kv_cache_memory_bytes = 16 * kGiB;
+  CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 131072).starts);
+}
+
+TEST_CASE("engine: vLLM 0.20.1 prints the cache size from the concurrency", "[engine]") {
+  // #41069 (in the v0.20.1 release notes): "GPU KV cache size" = int(max_concurrency x
+  // max_model_len). Llama 3.1 8B, 50 GiB: 25,600 blocks of 16 tokens. At max_model_len 100,000 a
+  // request holds ceil(100,000 / 16) = 6,250 blocks: 25,600 / 6,250 = 4.096 requests, printed
+  // as int(4.096 x 100,000) = 409,600 tokens; 0.20.0 printed 25,600 x 16 = 409,600 as well. At
+  // 100,008 tokens a request holds 6,251 blocks: int(25,600 / 6,251 x 100,008) = 409,567, where
+  // 0.20.0 still prints 409,600.
+  const Model m = test::model("llama-3.1-8b");
+  const auto tokens = [&](const char* engine, int64_t len) {
+    return plan_engine(m, test::gpu("h100-sxm"), engine_options(m, engine, 50 * kGiB), len).kv_cache_tokens;
+  };
+  CHECK(tokens("vllm@0.20.1", 100000) == 409600);
+  CHECK(tokens("vllm@0.20.1", 100008) == static_cast<int64_t>(25600.0 / 6251 * 100008));
+  CHECK(static_cast<int64_t>(25600.0 / 6251 * 100008) == 409567);
+  CHECK(tokens("vllm@0.20", 100008) == 409600);
 }
 
 TEST_CASE("engine: a speculative drafter's layers share the pool and its weights the GPU", "[engine]") {

@@ -192,7 +192,7 @@ int64_t layer_blocks(const EnginePlan& p, const EngineGroup& g, SlidingBound bou
 
 }  // namespace
 
-int64_t rope_tables_bytes(const Model& model, DType dtype) {
+int64_t rope_tables_bytes(const Model& model, DType dtype, bool unscaled) {
   std::vector<RopeTable> tables;
   for (const Layer& layer : model.layers)
     if (layer.mixer) std::visit([&](const auto& x) { add_rope_tables(x, model.max_context, tables); }, *layer.mixer);
@@ -200,7 +200,7 @@ int64_t rope_tables_bytes(const Model& model, DType dtype) {
   for (const RopeTable& t : tables)
     if (std::find(distinct.begin(), distinct.end(), t) == distinct.end()) distinct.push_back(t);
   int64_t elements = 0;
-  for (const RopeTable& t : distinct) elements = add(elements, mul(t.positions, t.rotary_dim));
+  for (const RopeTable& t : distinct) elements = add(elements, mul(unscaled ? model.max_context : t.positions, t.rotary_dim));
   return element_bytes(dtype, elements);
 }
 
@@ -962,6 +962,15 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
 
   // Every pipeline stage sizes its own layers; the engine runs with the smallest pool.
   const std::vector<std::pair<size_t, size_t>> stages = pipeline_stages(model.layers.size(), engine.pipeline_parallel_size);
+  // Where the version checks the whole model against each stage's budget (vLLM 0.14-0.16), the
+  // layers of every stage, the drafter's with them when it shares the pool.
+  std::vector<CacheLayer> whole_model_layers;
+  if (profile.start_check_whole_model && stages.size() > 1) {
+    Model whole = model;
+    if (engine.draft && !own_draft_pool)
+      whole.layers.insert(whole.layers.end(), engine.draft->layers.begin(), engine.draft->layers.end());
+    whole_model_layers = cache_layers(whole, cache, groups);
+  }
   std::optional<EnginePlan> smallest;
   for (size_t s = 0; s < stages.size(); ++s) {
     EnginePlan q = p;
@@ -990,7 +999,9 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       }
     }
     if (profile.rope_tables) {
-      q.rope_tables_bytes = rope_tables_bytes(part, activation_dtype(model, memory));
+      const auto& unscaled = profile.rope_unscaled_families;
+      q.rope_tables_bytes = rope_tables_bytes(part, activation_dtype(model, memory),
+                                              std::find(unscaled.begin(), unscaled.end(), model.family) != unscaled.end());
       q.weights_bytes = add(q.weights_bytes, q.rope_tables_bytes);
     }
     q.mxfp4_padding_bytes = mxfp4_padding_bytes(model, memory, profile, gpu, stages[s].first, stages[s].second);
@@ -1058,7 +1069,7 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
     if (vllm_drafter && profile.allocator == Allocator::vllm_v1)
       q.state_blocks_per_request = add(q.state_blocks_per_request, engine.num_speculative_tokens);
     report(q, profile);
-    check_start(q, layers, profile);
+    check_start(q, whole_model_layers.empty() ? layers : whole_model_layers, profile);
     // The stage that stops the engine, else the one with the fewest blocks.
     if (!smallest || (!q.starts && smallest->starts) ||
         (q.starts == smallest->starts && q.num_gpu_blocks < smallest->num_gpu_blocks))

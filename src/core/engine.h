@@ -189,8 +189,9 @@ void apply_engine(MemoryPlan& memory, const EnginePlan& plan, int64_t batch, int
 // bytes, or the engine's block pool (planned at max_model_len, default the context).
 int64_t max_batch_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& memory, int64_t context);
 
-// The RoPE cos/sin tables a model's layers build, in its activation dtype: each distinct table once.
-int64_t rope_tables_bytes(const Model& model, DType dtype);
+// The RoPE cos/sin tables a model's layers build, in its activation dtype: each distinct table once,
+// at its own rows, or at the model's max_context rows where `unscaled` (the engine ignores scaling).
+int64_t rope_tables_bytes(const Model& model, DType dtype, bool unscaled = false);
 // Whether the GPU multiplies FP4 natively (its preset states an nvfp4 or mxfp4 peak: Blackwell).
 bool native_fp4(const Gpu& gpu);
 // The bytes the engine adds to layers [first_layer, end_layer) per GPU by creating mxfp4 experts

@@ -97,6 +97,9 @@ struct EngineProfile {
   bool start_check_padded = false;
   // The start check leaves out one block of the pool, the allocator's null block (#47272, 0.29+).
   bool start_check_null_block = false;
+  // Under pipeline parallelism the start check needs the whole model's layers (every stage's) to
+  // fit the smallest stage's budget, not each stage's own (#29431 until #33698: vLLM 0.14-0.16).
+  bool start_check_whole_model = false;
   // Host time to issue one kernel from the engine's Python model code when no CUDA graph replays
   // the step (--enforce-eager): a decode step then takes max(its GPU time, kernels x this) (0: not
   // modelled; docs/timing.md "Eager decode steps").
@@ -149,6 +152,10 @@ struct EngineProfile {
   std::optional<EncoderProfile> encoder_profile;
   // The loaded model also holds its RoPE cos/sin tables (part of the weights the engine logs).
   bool rope_tables = false;
+  // Families whose tables the engine builds at max_position_embeddings rows whatever the config's
+  // scaling (SGLang's Gemma 3 gives every layer rope_type default: models/gemma3_causal.py); each
+  // of the model's distinct tables (its own base) is still built.
+  std::vector<std::string> rope_unscaled_families;
   // MLA decode absorbs kv_b_proj into W_UK and W_UV; where kv_b_proj is quantized the engine keeps
   // a 16-bit dequantized copy of it for those products, beside the quantized weight.
   bool mla_absorbed_copy = false;

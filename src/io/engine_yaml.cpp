@@ -182,11 +182,13 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.hybrid_prefix_caching = f.boolean("hybrid_prefix_caching", false);
   p.start_check_padded = f.boolean("start_check_padded", false);
   p.start_check_null_block = f.boolean("start_check_null_block", false);
+  p.start_check_whole_model = f.boolean("start_check_whole_model", false);
   p.chunked_local_groups = f.boolean("chunked_local_groups", true);
   p.prefix_caching = f.boolean("prefix_caching", false);
   p.mla_value_padding = f.boolean("mla_decompressed_value_padding", false);
   p.mamba_cache_align = f.boolean("mamba_cache_align", false);
   p.rope_tables = f.boolean("rope_tables", false);
+  p.rope_unscaled_families = f.strings("rope_unscaled_families");
   p.mla_absorbed_copy = f.boolean("mla_absorbed_copy", false);
   p.topk_indices_buffer = f.boolean("topk_indices_buffer", false);
   if (f.has("hybrid_swa_pool")) {

@@ -269,6 +269,13 @@ bool profile_order(const EngineProfile& a, const EngineProfile& b) {
   return version_numbers(a.version) < version_numbers(b.version);
 }
 
+// A release line covers its own releases and builds: 0.10 covers 0.10.1.1, 0.20.0 covers 0.20.0rc1
+// and 0.20.0.dev3, but 0.2 does not cover 0.20.
+bool covers(const std::string& release, const std::string& version) {
+  return version.rfind(release, 0) == 0 &&
+         (version.size() == release.size() || !std::isdigit(static_cast<unsigned char>(version[release.size()])));
+}
+
 // The profile to suggest for a version no profile covers, in release order: the newest profile
 // at or before it (the newest for a version past them all), else the oldest. `versions` ascends.
 std::string nearest_release(const std::string& version, const std::vector<std::string>& versions) {
@@ -315,8 +322,7 @@ EngineProfile Registry::resolve_engine(const std::string& given) const {
     known = true;
     versions.push_back(p.version);
     bool chosen = version.empty() ? p.is_default : version == p.version;
-    for (const std::string& r : p.releases)  // a release line: 0.10 covers 0.10.1.1
-      chosen = chosen || version == r || version.rfind(r + ".", 0) == 0;
+    for (const std::string& r : p.releases) chosen = chosen || covers(r, version);
     if (chosen) return parse_engine_yaml(entry->text, entry->source);
   }
   if (!known) {
