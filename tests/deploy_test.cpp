@@ -188,6 +188,23 @@ TEST_CASE("deploy: engine arguments are the engine version's", "[deploy]") {
         "deploy.yaml:7:25: limit_mm_per_prompt: unknown modality 'vidoe' (image, video or audio); did you mean 'video'?");
   CHECK(error_of(kMinimal + "engine:\n  limit_mm_per_prompt: 'image=x'\n") ==
         "deploy.yaml:7:24: limit_mm_per_prompt: 'image' must be a whole number >= 0, got 'x'");
+  // vLLM's hf_overrides: a mapping or the flag's JSON text; the keys kvplan does not apply are kept
+  // for a note, bad values are errors at the value.
+  const DeployFile over = parse_deploy_file(
+      kMinimal + "engine:\n  hf_overrides:\n    rope_scaling: {rope_type: yarn, factor: 4.0, "
+                 "original_max_position_embeddings: 32768}\n    num_experts: 64\n",
+      "deploy.yaml");
+  REQUIRE(over.hf_overrides);
+  REQUIRE(over.hf_overrides->config.rope_scaling);
+  CHECK(over.hf_overrides->config.rope_scaling->type == "yarn");
+  CHECK(over.hf_overrides->config.rope_scaling->factor == 4.0);
+  CHECK(over.hf_overrides->config.rope_scaling->original_max_position_embeddings == std::optional<int64_t>(32768));
+  CHECK(over.hf_overrides->unmodelled_keys == std::vector<std::string>{"num_experts"});
+  CHECK(check_engine_arguments(over, vllm).empty());
+  CHECK(parse_deploy_file(kMinimal + "engine:\n  hf_overrides: '{\"max_position_embeddings\": 8192}'\n", "deploy.yaml")
+            .hf_overrides->config.max_position_embeddings == std::optional<int64_t>(8192));
+  CHECK(error_of(kMinimal + "engine:\n  hf_overrides: {max_position_embeddings: 0}\n") ==
+        "deploy.yaml:7:17: hf_overrides: 'max_position_embeddings' must be a whole number >= 1");
   // --dtype is modelled under both engines' spelling; a weight format there is an error in place.
   const DeployFile fp32 = parse_deploy_file(kMinimal + "engine:\n  dtype: float32\n", "deploy.yaml");
   CHECK(fp32.spec.engine.dtype == std::optional<DType>(DType::fp32));
@@ -288,6 +305,7 @@ TEST_CASE("deploy: --explain lists every key the parser reads, and the parser re
     if (k.key == "VLLM_USE_V2_MODEL_RUNNER") value = "0";
     if (k.type == "mapping") value = "{method: ngram, num_speculative_tokens: 2}";
     if (k.key == "limit_mm_per_prompt") value = "{image: 1, video: 0}";
+    if (k.key == "hf_overrides") value = "{max_position_embeddings: 65536}";
     file += (section.empty() ? "" : "  ") + k.key + ": " + value + "\n";
   }
   CHECK_NOTHROW(parse_deploy_file(file, "all-keys.yaml"));

@@ -35,7 +35,7 @@ FLAGS = {"gpu_memory_utilization": "--gpu-memory-utilization", "max_model_len": 
          "max_running_requests": "--max-running-requests",
          "block_size": "--block-size", "page_size": "--page-size", "VLLM_USE_FLASHINFER_SAMPLER": "--vllm-use-flashinfer-sampler",
          "VLLM_USE_V2_MODEL_RUNNER": "--vllm-use-v2-model-runner",
-         "dtype": "--dtype", "speculative_config": "--speculative-config"}
+         "dtype": "--dtype", "speculative_config": "--speculative-config", "hf_overrides": "--hf-overrides"}
 
 
 def sglang_figures(logged):

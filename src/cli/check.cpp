@@ -52,8 +52,9 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
   try {
     const DeployFile d = parse_deploy_file(read_text_file(path), path);
     out.name = d.name;
-    const Model model = at_reference(d.model_pos, "model", d.model,
-                                     [&] { return registry.resolve_model(relative_to_file(d.model, path)); });
+    Model model = at_reference(d.model_pos, "model", d.model,
+                               [&] { return registry.resolve_model(relative_to_file(d.model, path)); });
+    if (d.hf_overrides) model = at(d.hf_overrides_pos, [&] { return with_overrides(model, d.hf_overrides->config); });
     const Gpu gpu =
         at_reference(d.gpu_pos, "gpu", d.gpu, [&] { return registry.resolve_gpu(relative_to_file(d.gpu, path)); });
     DeploySpec spec = d.spec;
@@ -101,6 +102,12 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
       throw Error("engine '" + key + "' is an engine argument: engine ideal has none", pos);
     }
     if (profile.kind == EngineKind::ideal) out.notes = ideal_engine_notes(d);
+    if (d.hf_overrides)
+      for (const std::string& key : d.hf_overrides->unmodelled_keys)
+        out.notes.push_back(d.hf_overrides_pos.file + ":" + std::to_string(d.hf_overrides_pos.line) + ":" +
+                            std::to_string(d.hf_overrides_pos.col) + ": engine.hf_overrides key '" + key +
+                            "' is not applied by kvplan (it applies max_position_embeddings and rope_scaling); the "
+                            "numbers are the config's");
     // The drafter: under an engine it shares the KV pool, under ideal kvplan's own memory plan.
     if (d.speculative) {
       SpeculativeConfig c = *d.speculative;

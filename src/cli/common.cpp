@@ -20,6 +20,7 @@
 #include "core/speculative.h"
 #include "io/files.h"
 #include "io/lengths.h"
+#include "io/hf_overrides.h"
 #include "io/mm_limits.h"
 #include "io/numbers.h"
 
@@ -211,11 +212,33 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
                   "image=1,video=0; a modality at 0 is left out of the profile's vision-encoder pass (Qwen2.5-VL's "
                   "video: the pass falls back to one image)")
       ->type_name("LIMITS");
+  app->add_option("--hf-overrides", q.hf_overrides,
+                  "vLLM: config.json keys the engine overrides, as JSON; kvplan applies max_position_embeddings and "
+                  "rope_scaling (a YaRN, linear or dynamic factor lifts the context limit and the RoPE tables)")
+      ->type_name("JSON");
   app->add_flag("--skip-mm-profiling", q.skip_mm_profiling,
                 "vLLM: no vision-encoder pass in the memory profile (its activations are then not budgeted)");
   app->add_flag("--enable-multimodal", q.enable_multimodal,
                 "SGLang: serve Gemma 3 or Llama 4 with its vision tower (SGLang serves them text-only by default; "
                 "other vision models are multimodal anyway)");
+}
+
+Model model_of(const QueryOptions& q, const Registry& registry, const std::string& spec) {
+  const Model model = registry.resolve_model(spec);
+  if (q.hf_overrides.empty()) return model;
+  if (registry.resolve_engine(q.engine).kind == EngineKind::sglang)
+    throw Error("--hf-overrides is vLLM's: SGLang's --json-model-override-args is not modelled (the engine is sglang)");
+  const HfOverrides o = parse_hf_overrides(q.hf_overrides, "--hf-overrides");
+  static std::set<std::string> noted;  // one note per key and process (a sweep loads a model per case)
+  for (const std::string& key : o.unmodelled_keys)
+    if (noted.insert(key).second)
+      fmt::print(stderr, "kvplan: note: --hf-overrides key '{}' is not applied by kvplan (it applies "
+                 "max_position_embeddings and rope_scaling); the numbers are the config's\n", key);
+  try {
+    return with_overrides(model, o.config);
+  } catch (const Error& e) {
+    throw Error(std::string("--hf-overrides: ") + e.what());
+  }
 }
 
 Workload workload_of(const QueryOptions& q, bool prompt_in_context) {

@@ -87,6 +87,7 @@ struct QueryOptions {
   bool disable_piecewise_cuda_graph = false;
   bool enable_multimodal = false;  // SGLang --enable-multimodal (unset: SGLang's choice by model)
   std::string limit_mm_per_prompt;  // vLLM --limit-mm-per-prompt (JSON or image=N,video=M)
+  std::string hf_overrides;         // vLLM --hf-overrides (JSON): the config keys kvplan applies
   bool skip_mm_profiling = false;   // vLLM --skip-mm-profiling
   bool enable_prefix_caching = false;
   bool no_prefix_caching = false;
@@ -99,6 +100,10 @@ void add_format_option(CLI::App* app, std::string& format, const std::vector<std
 // Like CLI::IsMember (its description {a,b,c} shows in the help, and completion offers the names),
 // and a value not among them is reported with "did you mean".
 CLI::Validator one_of(const std::vector<std::string>& names);
+
+// The model `spec` names (bundled id, YAML, config.json or folder) as the engine loads it, with
+// --hf-overrides applied (a note on stderr for each key kvplan does not apply, once a process).
+Model model_of(const QueryOptions& q, const Registry& registry, const std::string& spec);
 
 // Turns typed options into core inputs for one model (dtype defaults come from the model).
 Workload workload_of(const QueryOptions& q, bool prompt_in_context = true);

@@ -17,7 +17,7 @@ void setup_compare(CLI::App* sub, Globals& globals) {
     const Registry registry = globals.registry();
     std::vector<Estimate> rows;
     for (const std::string& m : parse_list(q->model, "--model")) {
-      const Model model = registry.resolve_model(m);
+      const Model model = model_of(*q, registry, m);
       for (const std::string& g : parse_list(q->gpu, "--gpu")) {
         const Gpu gpu = gpu_of(*q, registry.resolve_gpu(g));
         rows.push_back(estimate(model, gpu, workload_of(*q), memory_options_of(*q, model, gpu, registry)));

@@ -16,7 +16,7 @@ void setup_estimate(CLI::App* sub, Globals& globals) {
   sub->add_option("--plot", *plot, "Also write the memory breakdown as an SVG plot to this path")->type_name("FILE");
   sub->callback([q, plot, &globals] {
     const Registry registry = globals.registry();
-    const Model model = registry.resolve_model(q->model);
+    const Model model = model_of(*q, registry, q->model);
     const Gpu gpu = gpu_of(*q, registry.resolve_gpu(q->gpu));
     const Estimate e = estimate(model, gpu, workload_of(*q), memory_options_of(*q, model, gpu, registry));
     if (q->format == "json") {

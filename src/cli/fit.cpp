@@ -19,7 +19,7 @@ void setup_fit(CLI::App* sub, Globals& globals) {
     const bool by_batch = sub->get_option("--batch")->count() > 0;
     if (by_context && by_batch) throw Error("fit takes --context (to find the batch) or --batch (to find the context), not both");
     const Registry registry = globals.registry();
-    const Model model = registry.resolve_model(q->model);
+    const Model model = model_of(*q, registry, q->model);
     const Gpu gpu = gpu_of(*q, registry.resolve_gpu(q->gpu));
     const MemoryOptions opt = memory_options_of(*q, model, gpu, registry);
     std::optional<int64_t> context, batch;

@@ -75,7 +75,7 @@ void setup_plan(CLI::App* sub, Globals& globals) {
   add_format_option(sub, o->q.format, {"table", "json"});
   sub->callback([o, sub, &globals] {
     const Registry registry = globals.registry();
-    const Model model = registry.resolve_model(o->q.model);
+    const Model model = model_of(o->q, registry, o->q.model);
     const Gpu gpu = gpu_of(o->q, registry.resolve_gpu(o->q.gpu));
     const Workload w = workload_of(o->q, false);  // plan sizes prompt + gen, not --context
     QueryOptions q = o->q;  // the engine admits prompt + gen tokens unless --max-model-len says otherwise

@@ -44,7 +44,7 @@ std::vector<SweepCase> cases_of(const SweepOptions& o, const Registry& registry)
                 std::to_string(kMaxSweepCases) + " one sweep may hold; split it");
   std::vector<SweepCase> out;
   for (const std::string& model_spec : models) {
-    const Model model = registry.resolve_model(model_spec);
+    const Model model = model_of(q, registry, model_spec);
     for (const std::string& gpu_spec : gpus) {
       const Gpu gpu = gpu_of(q, registry.resolve_gpu(gpu_spec));
       for (const std::string& kv : kv_dtypes) {

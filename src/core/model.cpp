@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <cmath>
 #include <map>
 
 #include <string>
@@ -88,4 +89,36 @@ void check_layer(const Layer& layer, const std::string& where) {
   c.non_negative(layer.norms, "norms");
 }
 
+int64_t rope_rows(const RopeScaling& rope, int64_t max_position_embeddings) {
+  if (!(rope.factor > 1.0)) return 0;
+  int64_t base = 0;
+  if (rope.type == "linear" || rope.type == "dynamic") base = max_position_embeddings;
+  else if (rope.type == "yarn") base = rope.original_max_position_embeddings.value_or(max_position_embeddings);
+  if (base <= 0) return 0;
+  const double rows = std::floor(static_cast<double>(base) * rope.factor);
+  if (!(rows < 9.2e18)) throw Error("rope_scaling factor " + std::to_string(rope.factor) + " makes a RoPE table past 2^63 positions");
+  return static_cast<int64_t>(rows);
+}
+
+void set_rope_rows(Model& model, int64_t rows) {
+  for (Layer& layer : model.layers) {
+    if (!layer.mixer) continue;
+    auto* a = std::get_if<Attention>(&*layer.mixer);
+    if (!a || (model.family == "gemma3" && a->sliding_window > 0)) continue;
+    a->rope_positions = rows;
+  }
+}
+
+Model with_overrides(Model model, const ConfigOverrides& o) {
+  if (o.max_position_embeddings) model.max_context = *o.max_position_embeddings;
+  if (!o.rope_scaling) return model;
+  const RopeScaling& rope = *o.rope_scaling;
+  if (const int64_t rows = rope_rows(rope, model.max_context); rows > 0) {
+    set_rope_rows(model, rows);
+    model.max_context = rows;  // the engine's derived limit: the scaled table's length
+  }
+  return model;
+}
+
 }  // namespace kvplan
+

@@ -139,4 +139,30 @@ void check_model(const Model& model);
 // The same checks for one layer; `where` prefixes messages.
 void check_layer(const Layer& layer, const std::string& where);
 
+// A config's rope_scaling (or rope_parameters): its type and the two numbers that size a table.
+struct RopeScaling {
+  std::string type;                                 // rope_type (or type): linear, dynamic, yarn, llama3, ...
+  double factor = 1.0;
+  std::optional<int64_t> original_max_position_embeddings;  // yarn's
+};
+// Rows of a RoPE table a config with `max_position_embeddings` and `rope` builds: linear and
+// dynamic multiply max_position_embeddings by the factor, yarn original_max_position_embeddings
+// (else max_position_embeddings) by it, rounded down; 0 where the scaling keeps the config's rows
+// (llama3, longrope, mrope, default, a factor of 1 or less). Throws kvplan::Error past 2^63.
+int64_t rope_rows(const RopeScaling& rope, int64_t max_position_embeddings);
+// Gives the attention layers RoPE tables of `rows` rows (Gemma 3's sliding layers keep theirs: its
+// scaling is the global layers').
+void set_rope_rows(Model& model, int64_t rows);
+
+// The config keys of an engine's model override (vLLM --hf-overrides) that kvplan applies.
+struct ConfigOverrides {
+  std::optional<int64_t> max_position_embeddings;
+  std::optional<RopeScaling> rope_scaling;
+};
+// The model as vLLM loads it under `o` (vllm/config/model.py, _get_and_verify_max_len): its
+// context limit max_position_embeddings (the override's, else the model's), times the factor for
+// a linear or dynamic rope_scaling, original_max_position_embeddings x factor for yarn; and its
+// RoPE tables' rows by rope_rows.
+Model with_overrides(Model model, const ConfigOverrides& o);
+
 }  // namespace kvplan

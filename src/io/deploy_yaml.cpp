@@ -1,5 +1,7 @@
 #include "io/deploy_yaml.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -74,6 +76,29 @@ const char* engine_key(bool sglang, const char* key) {
   for (const char* k : kSglangOnly)
     if (std::string(key) == k) return nullptr;
   return key;
+}
+
+// A YAML mapping as the JSON object it writes (scalars as numbers or booleans where they read as
+// such): the deploy-file form of a flag that takes JSON.
+nlohmann::json json_of(const YAML::Node& node) {
+  if (node.IsMap()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& kv : node) out[kv.first.as<std::string>()] = json_of(kv.second);
+    return out;
+  }
+  if (node.IsSequence()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : node) out.push_back(json_of(v));
+    return out;
+  }
+  if (!node.IsScalar()) return nullptr;
+  const std::string text = node.Scalar();
+  if (node.Tag() != "!") {  // unquoted: a number or a boolean where it reads as one
+    const nlohmann::json parsed = nlohmann::json::parse(text, nullptr, false);
+    if (!parsed.is_discarded() && (parsed.is_number() || parsed.is_boolean())) return parsed;
+    if (text == "True" || text == "False") return text == "True";
+  }
+  return text;
 }
 
 // An environment variable's 0 or 1.
@@ -345,6 +370,19 @@ const KeySpec kKeys[] = {
            throw Error(e.what(), pos);
          }
        }
+     }},
+    {"engine", "hf_overrides", "mapping", "none", false,
+     "vLLM --hf-overrides: config.json keys the engine overrides (a mapping, or the flag's JSON text); kvplan "
+     "applies max_position_embeddings and rope_scaling (a YaRN, linear or dynamic factor lifts the context limit "
+     "and the RoPE tables), the other keys with a note",
+     [](YamlFields& f, const std::string& k, DeployFile& d) {
+       const YAML::Node& node = f.node(k);
+       try {
+         d.hf_overrides = parse_hf_overrides(node.IsMap() ? json_of(node).dump() : f.string(k), k);
+       } catch (const Error& e) {
+         throw Error(e.what(), f.pos(k));
+       }
+       d.hf_overrides_pos = f.pos(k);
      }},
     {"engine", "skip_mm_profiling", "true/false", "false", false,
      "vLLM --skip-mm-profiling: no vision-encoder pass in the memory profile",

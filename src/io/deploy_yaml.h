@@ -7,6 +7,7 @@
 
 #include "core/checks.h"
 #include "core/engine_settings.h"
+#include "io/hf_overrides.h"
 #include "io/speculative.h"
 #include "core/error.h"
 
@@ -37,6 +38,9 @@ struct DeployFile {
   std::vector<std::pair<std::string, SourcePos>> engine_arguments;
   // vLLM's speculative_config keys kvplan does not model (a note each from check_engine_arguments).
   std::vector<std::pair<std::string, SourcePos>> speculative_arguments;
+  // engine.hf_overrides (vLLM): the config keys kvplan applies to the model, and the others by name
+  std::optional<HfOverrides> hf_overrides;
+  SourcePos hf_overrides_pos;
 };
 
 // Parses the text of a deployment file; throws kvplan::Error at file:line:col for bad YAML, bad

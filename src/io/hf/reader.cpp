@@ -185,21 +185,18 @@ void read_rope_tables(Model& m, const Config& c) {
   const char* key = c.has_object("rope_scaling") ? "rope_scaling" : c.has_object("rope_parameters") ? "rope_parameters" : nullptr;
   if (!key || m.max_context <= 0) return;
   const Config rope = c.object(key);
-  const std::string type = rope.has("rope_type") ? rope.string("rope_type", "") : rope.string("type", "");
-  const double factor = rope.number("factor", 1.0);
-  if (!(factor > 1.0 && factor < 1e6)) return;
-  int64_t base = 0;
-  if (type == "linear" || type == "dynamic") base = m.max_context;
-  else if (type == "yarn") base = rope.integer("original_max_position_embeddings", m.max_context);
-  if (base <= 0) return;
-  const double rows = std::floor(static_cast<double>(base) * factor);
-  if (!(rows < 9.2e18)) throw c.fail("field '" + std::string(key) + ".factor' makes a RoPE table past 2^63 positions");
-  for (Layer& layer : m.layers) {
-    if (!layer.mixer) continue;
-    auto* a = std::get_if<Attention>(&*layer.mixer);
-    if (!a || (m.family == "gemma3" && a->sliding_window > 0)) continue;
-    a->rope_positions = static_cast<int64_t>(rows);
+  RopeScaling r;
+  r.type = rope.has("rope_type") ? rope.string("rope_type", "") : rope.string("type", "");
+  r.factor = rope.number("factor", 1.0);
+  if (!(r.factor < 1e6)) return;
+  if (rope.has("original_max_position_embeddings")) r.original_max_position_embeddings = rope.integer("original_max_position_embeddings");
+  int64_t rows = 0;
+  try {
+    rows = rope_rows(r, m.max_context);
+  } catch (const Error& e) {
+    throw c.fail("field '" + std::string(key) + ".factor' makes a RoPE table past 2^63 positions");
   }
+  if (rows > 0) set_rope_rows(m, rows);
 }
 
 void read_dtypes(Model& m, const Config& top, const Config& c) {
