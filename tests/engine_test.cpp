@@ -1012,6 +1012,93 @@ TEST_CASE("engine: SGLang 0.5.18 reserves the prefill graphs for every text mode
   CHECK(engine_defaults(v18, l4, 8192, 1, &llama).max_num_batched_tokens == 2048);
 }
 
+TEST_CASE("engine: SGLang 0.5.13-0.5.17 move the prefill-graph reserve between MLA, sparse-MLA and hybrid models",
+          "[engine]") {
+  const EngineProfile v10 = test::bundled().resolve_engine("sglang@0.5.10");
+  const EngineProfile v13 = test::bundled().resolve_engine("sglang@0.5.13");
+  const EngineProfile v14 = test::bundled().resolve_engine("sglang@0.5.14");
+  const EngineProfile v15 = test::bundled().resolve_engine("sglang@0.5.15");
+  const EngineProfile v16 = test::bundled().resolve_engine("sglang@0.5.16");
+  const EngineProfile v17 = test::bundled().resolve_engine("sglang@0.5.17");
+  const auto fraction = [](const EngineProfile& p, const Gpu& g, const Model& m, int64_t gpus = 1, int64_t pp = 1,
+                           const std::string& method = "") {
+    return engine_defaults(p, g, 8192, gpus, &m, pp, false, method).gpu_memory_utilization;
+  };
+  const Gpu h100 = test::gpu("h100-sxm"), h200 = test::gpu("h200");
+  // DeepSeek-V3.2 on 8 H200s (143,771 MiB; chunked prefill 8192, graph batch 512 at tp >= 4):
+  // 512 + 1.5 x 8192 + 2 x 512 + 128 x 8 = 512 + 12,288 + 1,024 + 1,024 = 14,848 MiB. 0.5.10 lists
+  // deepseek_v32 off: (143,771 - 14,848) / 143,771 = 0.8967 -> 0.897. 0.5.13 drops it from the list,
+  // so the flat MLA 1,536 comes in: 16,384 -> 127,387 / 143,771 = 0.8860 -> 0.886. 0.5.15's breakable
+  // graphs are off for every MLA model: 0.897 again. 0.5.17 keeps them for the DSA models: 0.886.
+  const Model dsv32 = test::model("deepseek-v3.2");
+  CHECK(fraction(v10, h200, dsv32, 8) == Approx(0.897));
+  CHECK(fraction(v13, h200, dsv32, 8) == Approx(0.886));
+  CHECK(fraction(v15, h200, dsv32, 8) == Approx(0.897));
+  CHECK(fraction(v17, h200, dsv32, 8) == Approx(0.886));
+  // DeepSeek-V3 (MLA, no indexer) reserves the 1,536 MiB up to 0.5.14 and not from 0.5.15, 0.5.17 included.
+  const Model dsv3 = test::model("deepseek-v3");
+  CHECK(fraction(v14, h200, dsv3, 8) == Approx(0.886));
+  CHECK(fraction(v15, h200, dsv3, 8) == Approx(0.897));
+  CHECK(fraction(v17, h200, dsv3, 8) == Approx(0.897));
+  // Qwen3-Next on one H200 (chunked prefill 8192, graph batch 256): 512 + 12,288 + 512 + 128 =
+  // 13,440 MiB -> (143,771 - 13,440) / 143,771 = 0.9065 -> 0.907 while the model is on the
+  // tc_piecewise off list (0.5.13, 0.5.14); breakable graphs from 0.5.15 add 8 x 58 = 464:
+  // 13,904 -> 0.9033 -> 0.903.
+  const Model next = test::model("qwen3-next-80b-a3b");
+  CHECK(fraction(v13, h200, next) == Approx(0.907));
+  CHECK(fraction(v14, h200, next) == Approx(0.907));
+  CHECK(fraction(v15, h200, next) == Approx(0.903));
+  // Two stages of two H100s (81,559 MiB; graph batch 256 at tp 2): 512 + 12,288 + 512 + 128 x 4 =
+  // 13,824 -> (81,559 - 13,824) / 81,559 = 0.8305 -> 0.831 without graphs under pp (0.5.14); from
+  // 0.5.15 + 464 = 14,288 -> 0.8248 -> 0.825.
+  const Model llama = test::model("llama-3.1-8b");
+  CHECK(fraction(v14, h100, llama, 4, 2) == Approx(0.831));
+  CHECK(fraction(v15, h100, llama, 4, 2) == Approx(0.825));
+  // Nemotron-H on one H100 (graph batch 256): 13,440 + 464 = 13,904 -> (81,559 - 13,904) / 81,559 =
+  // 0.8295 -> 0.830 under 0.5.16; 0.5.17 turns breakable graphs off for it: 13,440 -> 0.8352 -> 0.835.
+  const Model nemotron = test::model("nemotron-nano-9b-v2");
+  CHECK(fraction(v16, h100, nemotron) == Approx(0.830));
+  CHECK(fraction(v17, h100, nemotron) == Approx(0.835));
+  // An EAGLE head on Llama on one H100: 0.5.13 adds its 4,096 MiB after the floor, 13,904 + 4,096 =
+  // 18,000 -> (81,559 - 18,000) / 81,559 = 0.7793 -> 0.779; from 0.5.14 no drafter reserve (0.830),
+  // the drafter's weights and layers inside the budget instead.
+  CHECK(fraction(v13, h100, llama, 1, 1, "eagle") == Approx(0.779));
+  CHECK(fraction(v14, h100, llama, 1, 1, "eagle") == Approx(0.830));
+  REQUIRE(v13.speculative);
+  REQUIRE(v14.speculative);
+  CHECK_FALSE(v13.speculative->draft_pool_shared);
+  CHECK(v14.speculative->draft_pool_shared);
+}
+
+TEST_CASE("engine: SGLang 0.5.14-0.5.17's state slots: extra buffers from 0.5.14, Kimi-Linear from 0.5.16, padding from 0.5.17",
+          "[engine]") {
+  // Qwen3-Next-80B-A3B at tp 2 with 40 GiB of budget (the hybrid test above: 38,633,472 B of states a
+  // request): floor(42,949,672,960 x 0.9 / 1.9 / 38,633,472) = 526 slots. 0.5.13 holds 3 a request,
+  // 526 / 3 = 175; 0.5.14 takes 'extra_buffer' for Qwen3-Next, 5 a request, 526 / 5 = 105 (no
+  // padding slot yet); 0.5.17 keeps one state as padding: floor((42,949,672,960 x 0.9 / 1.9 -
+  // 38,633,472) / 38,633,472) = floor(525.6) = 525 slots, 525 / 5 = 105.
+  const Model m = test::model("qwen3-next-80b-a3b");
+  const auto plan = [&](const Model& model, const char* version, int64_t tp) {
+    MemoryOptions o = engine_options(model, version, 40 * kGiB);
+    o.cache.tp = tp;
+    return plan_engine(model, test::gpu("h200"), o, 8192);
+  };
+  const EnginePlan p13 = plan(m, "sglang@0.5.13", 2), p14 = plan(m, "sglang@0.5.14", 2), p17 = plan(m, "sglang@0.5.17", 2);
+  CHECK(p13.state_slots == 526);
+  CHECK(p13.state_request_cap == 175);
+  CHECK(p14.state_slots == 526);
+  CHECK(p14.state_request_cap == 105);
+  CHECK(p17.state_slots == 525);
+  CHECK(p17.state_request_cap == 105);
+  // Kimi-Linear holds 3 slots a request in 0.5.15 and 5 from 0.5.16 (PR #31474); the slots are the same.
+  const Model kimi = test::model("kimi-linear-48b-a3b");
+  const EnginePlan k15 = plan(kimi, "sglang@0.5.15", 1), k16 = plan(kimi, "sglang@0.5.16", 1);
+  REQUIRE(k15.state_slots > 0);
+  CHECK(k16.state_slots == k15.state_slots);
+  CHECK(k15.state_request_cap == k15.state_slots / 3);
+  CHECK(k16.state_request_cap == k16.state_slots / 5);
+}
+
 TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
   const Registry& r = test::bundled();
   CHECK(r.resolve_engine("vllm").is_default);
@@ -1236,7 +1323,8 @@ TEST_CASE("engine: SGLang stores a sparse-MLA model's fp8_e4m3 cache in DeepSeek
   // GLM-5 on 8 MI355X (sglang 0.5.8.post1, tests/engines/sglang-fail-glm-5-fp8-...): the log's
   // 186.77 GiB for 3,262,823 tokens is 61,463 B a token = 78 layers x (656 + 132 B indexer key).
   const Model glm5 = test::model("glm-5");
-  for (const char* version : {"sglang@0.5", "sglang@0.5.8", "sglang@0.5.10", "sglang@0.5.18", "sglang@0.5.19"}) {
+  for (const char* version : {"sglang@0.5", "sglang@0.5.8", "sglang@0.5.10", "sglang@0.5.13", "sglang@0.5.14", "sglang@0.5.15",
+                              "sglang@0.5.16", "sglang@0.5.17", "sglang@0.5.18", "sglang@0.5.19"}) {
     INFO(version);
     const EngineProfile p = test::bundled().resolve_engine(version);
     CHECK(engine_mla_fp8_ds(p, glm5, "fp8_e4m3"));
