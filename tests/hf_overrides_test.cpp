@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.h"
+#include "core/engine.h"
 #include "core/model.h"
 #include "io/hf_overrides.h"
 #include "test_helpers.h"
@@ -10,6 +11,12 @@
 using namespace kvplan;
 
 namespace {
+ConfigOverrides plain_override(int64_t max_position_embeddings) {
+  ConfigOverrides o;
+  o.max_position_embeddings = max_position_embeddings;
+  return o;
+}
+
 int64_t rope_rows_of(const Model& m, size_t layer) {
   return std::get<Attention>(*m.layers.at(layer).mixer).rope_positions;
 }
@@ -33,10 +40,29 @@ TEST_CASE("hf overrides: YaRN lifts the context limit and the RoPE tables as vLL
   const HfOverrides linear =
       parse_hf_overrides(R"({"max_position_embeddings": 65536, "rope_parameters": {"type": "linear", "factor": 2}})", flag);
   CHECK(with_overrides(qwen, linear.config).max_context == 131072);
-  // max_position_embeddings alone sets the limit; the tables keep the config's rows.
+  // max_position_embeddings alone sets the limit, and the unscaled tables follow it: 8,192 x 128 x
+  // 2 B = 2,097,152 B (40,960 rows before: 10,485,760 B).
   const Model plain = with_overrides(qwen, parse_hf_overrides(R"({"max_position_embeddings": 8192})", flag).config);
   CHECK(plain.max_context == 8192);
-  CHECK(rope_rows_of(plain, 0) == rope_rows_of(qwen, 0));
+  CHECK(rope_tables_bytes(plain, DType::bf16) == 2097152);
+  CHECK(rope_tables_bytes(qwen, DType::bf16) == 10485760);
+  // An override's rope_scaling replaces the config's: a factor of 1 (or llama3's) leaves the
+  // unscaled length. Gemma 3 keeps its limit whatever the factor (vLLM leaves gemma3 out of the
+  // derivation), and its global layers' linear x 8 follows an overridden max_position_embeddings:
+  // 8,192 x 8 = 65,536 rows, the sliding layers 8,192.
+  const Model gemma = test::model("gemma-3-4b");
+  const Model gemma_linear =
+      with_overrides(gemma, parse_hf_overrides(R"({"rope_scaling": {"rope_type": "linear", "factor": 8}})", flag).config);
+  CHECK(gemma_linear.max_context == 131072);
+  const Model gemma_short = with_overrides(gemma, plain_override(8192));
+  CHECK(gemma_short.max_context == 8192);
+  // Layer 5 is a global layer (5 sliding, then 1 global), layer 0 a sliding one.
+  CHECK(rope_rows_of(gemma_short, 5) == 65536);
+  CHECK(rope_rows_of(gemma_short, 0) == 0);
+  CHECK(rope_tables_bytes(gemma_short, DType::bf16) == (65536 + 8192) * 256 * 2);
+  const Model gemma_default =
+      with_overrides(gemma, parse_hf_overrides(R"({"rope_scaling": {"rope_type": "default"}})", flag).config);
+  CHECK(rope_rows_of(gemma_default, 5) == 0);
   // llama3 scaling keeps the config's length (vLLM leaves su, longrope and llama3 out of the
   // derivation); so does a factor of 1.
   const Model llama = test::model("llama-3.1-8b");

@@ -229,7 +229,7 @@ Model model_of(const QueryOptions& q, const Registry& registry, const std::strin
   if (registry.resolve_engine(q.engine).kind == EngineKind::sglang)
     throw Error("--hf-overrides is vLLM's: SGLang's --json-model-override-args is not modelled (the engine is sglang)");
   const HfOverrides o = parse_hf_overrides(q.hf_overrides, "--hf-overrides");
-  static std::set<std::string> noted;  // one note per key and process (a sweep loads a model per case)
+  static std::set<std::string> noted;  // one note per key and process (compare and sweep load several models)
   for (const std::string& key : o.unmodelled_keys)
     if (noted.insert(key).second)
       fmt::print(stderr, "kvplan: note: --hf-overrides key '{}' is not applied by kvplan (it applies "

@@ -60,7 +60,7 @@ ValidateInputs validate_inputs(const ValidateOptions& o, const Registry& registr
     throw Error("--dtype " + q.dtype + ": validate runs its reference kernels with 16-bit activations (leave it auto, "
                 "or give bfloat16 or float16)");
   if (q.gpu.empty()) q.gpu = registry.has_gpu("h100-sxm-calibrated") ? "h100-sxm-calibrated" : "h100-sxm";
-  in.model = registry.resolve_model(q.model);
+  in.model = model_of(q, registry, q.model);
   in.gpu = registry.resolve_gpu(q.gpu);
   in.workload = workload_of(q);
   // --simulate's scheduler takes its block pool from the engine asked for (default vllm; ideal has none).

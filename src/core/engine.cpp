@@ -999,9 +999,8 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
       }
     }
     if (profile.rope_tables) {
-      const auto& unscaled = profile.rope_unscaled_families;
-      q.rope_tables_bytes = rope_tables_bytes(part, activation_dtype(model, memory),
-                                              std::find(unscaled.begin(), unscaled.end(), model.family) != unscaled.end());
+      q.rope_tables_bytes =
+          rope_tables_bytes(part, activation_dtype(model, memory), listed(profile.rope_unscaled_families, model.family));
       q.weights_bytes = add(q.weights_bytes, q.rope_tables_bytes);
     }
     q.mxfp4_padding_bytes = mxfp4_padding_bytes(model, memory, profile, gpu, stages[s].first, stages[s].second);

@@ -153,8 +153,8 @@ struct EngineProfile {
   // The loaded model also holds its RoPE cos/sin tables (part of the weights the engine logs).
   bool rope_tables = false;
   // Families whose tables the engine builds at max_position_embeddings rows whatever the config's
-  // scaling (SGLang's Gemma 3 gives every layer rope_type default: models/gemma3_causal.py); each
-  // of the model's distinct tables (its own base) is still built.
+  // scaling (SGLang's Gemma 3 gives every layer rope_type default: models/gemma3_causal.py): as many
+  // tables as the scaled model has distinct ones (Gemma 3: its local and global bases).
   std::vector<std::string> rope_unscaled_families;
   // MLA decode absorbs kv_b_proj into W_UK and W_UV; where kv_b_proj is quantized the engine keeps
   // a 16-bit dequantized copy of it for those products, beside the quantized weight.

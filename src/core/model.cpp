@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core/checked.h"
 #include "core/error.h"
 
 namespace kvplan {
@@ -96,7 +97,7 @@ int64_t rope_rows(const RopeScaling& rope, int64_t max_position_embeddings) {
   else if (rope.type == "yarn") base = rope.original_max_position_embeddings.value_or(max_position_embeddings);
   if (base <= 0) return 0;
   const double rows = std::floor(static_cast<double>(base) * rope.factor);
-  if (!(rows < 9.2e18)) throw Error("rope_scaling factor " + std::to_string(rope.factor) + " makes a RoPE table past 2^63 positions");
+  if (!(rows < 9.2e18)) throw Error("a rope_scaling factor this large makes a RoPE table past 2^63 positions");
   return static_cast<int64_t>(rows);
 }
 
@@ -110,15 +111,23 @@ void set_rope_rows(Model& model, int64_t rows) {
 }
 
 Model with_overrides(Model model, const ConfigOverrides& o) {
-  if (o.max_position_embeddings) model.max_context = *o.max_position_embeddings;
-  if (!o.rope_scaling) return model;
-  const RopeScaling& rope = *o.rope_scaling;
-  if (const int64_t rows = rope_rows(rope, model.max_context); rows > 0) {
-    set_rope_rows(model, rows);
-    model.max_context = rows;  // the engine's derived limit: the scaled table's length
+  const int64_t config_max = model.max_context;
+  if (o.max_position_embeddings) {
+    model.max_context = *o.max_position_embeddings;
+    // Gemma 3's global tables are its linear factor times max_position_embeddings: they follow it.
+    if (!o.rope_scaling && model.family == "gemma3" && config_max > 0)
+      for (Layer& layer : model.layers) {
+        auto* a = layer.mixer ? std::get_if<Attention>(&*layer.mixer) : nullptr;
+        if (a && a->rope_positions > 0) a->rope_positions = mul(a->rope_positions / config_max, model.max_context);
+      }
   }
+  if (!o.rope_scaling) return model;
+  // The override replaces the config's scaling: the tables take its rows (none: the unscaled length).
+  const int64_t rows = rope_rows(*o.rope_scaling, model.max_context);
+  set_rope_rows(model, rows);
+  // vLLM leaves Gemma 3's factor out of the limit (it scales the global layers' positions only).
+  if (rows > 0 && model.family != "gemma3") model.max_context = rows;
   return model;
 }
 
 }  // namespace kvplan
-

@@ -159,10 +159,12 @@ struct ConfigOverrides {
   std::optional<int64_t> max_position_embeddings;
   std::optional<RopeScaling> rope_scaling;
 };
-// The model as vLLM loads it under `o` (vllm/config/model.py, _get_and_verify_max_len): its
-// context limit max_position_embeddings (the override's, else the model's), times the factor for
-// a linear or dynamic rope_scaling, original_max_position_embeddings x factor for yarn; and its
-// RoPE tables' rows by rope_rows.
+// The model as vLLM loads it under `o` (vllm/config/model.py, _get_and_verify_max_len): the
+// override's max_position_embeddings as the context limit; an override's rope_scaling replaces the
+// config's, its tables taking rope_rows' rows (the unscaled length where none) and the limit that
+// length (Gemma 3's excepted: its factor scales its global layers' positions only, which follow an
+// overridden max_position_embeddings). The config's own scaling is not re-derived (docs/engines.md,
+// Limits).
 Model with_overrides(Model model, const ConfigOverrides& o);
 
 }  // namespace kvplan

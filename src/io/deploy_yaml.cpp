@@ -83,7 +83,12 @@ const char* engine_key(bool sglang, const char* key) {
 nlohmann::json json_of(const YAML::Node& node) {
   if (node.IsMap()) {
     nlohmann::json out = nlohmann::json::object();
-    for (const auto& kv : node) out[kv.first.as<std::string>()] = json_of(kv.second);
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) throw Error("a key of this mapping must be a name");
+      const std::string key = kv.first.Scalar();
+      if (out.contains(key)) throw Error("duplicate key '" + key + "' in this mapping");
+      out[key] = json_of(kv.second);
+    }
     return out;
   }
   if (node.IsSequence()) {

@@ -1,6 +1,6 @@
 // vLLM's --hf-overrides (a JSON object of config.json keys the engine sets before loading) and its
 // deploy-file twin: the keys that change what kvplan sizes (the context limit and the RoPE tables)
-// are read; any other key is kept by name for a note (docs/engines.md, "Config overrides").
+// are read; any other key is kept by name for a note (docs/engines.md, "Engine settings").
 #pragma once
 
 #include <string>

@@ -193,7 +193,7 @@ void read_rope_tables(Model& m, const Config& c) {
   int64_t rows = 0;
   try {
     rows = rope_rows(r, m.max_context);
-  } catch (const Error& e) {
+  } catch (const Error&) {
     throw c.fail("field '" + std::string(key) + ".factor' makes a RoPE table past 2^63 positions");
   }
   if (rows > 0) set_rope_rows(m, rows);
