@@ -948,11 +948,16 @@ TEST_CASE("engine: SGLang splits a hybrid's budget between its state pool and it
   MemoryOptions off18 = o18;
   off18.engine.prefix_caching = false;
   CHECK(plan_engine(m, test::gpu("h200"), off18, 8192).state_request_cap == 525);
-  // Kimi-Linear is not an extra-buffer family in 0.5.18: 3 slots a request, as before.
+  // Kimi-Linear is an extra-buffer family too (the v0.5.18 tag's _MAMBA_EXTRA_BUFFER_ARCHS, from PR
+  // #31474): 5 slots a request; Jamba keeps 3.
   const Model kimi = test::model("kimi-linear-48b-a3b");
   const EnginePlan k = plan_engine(kimi, test::gpu("h200"), engine_options(kimi, "sglang@0.5.18", 40 * kGiB), 8192);
   REQUIRE(k.state_slots > 0);
-  CHECK(k.state_request_cap == k.state_slots / 3);
+  CHECK(k.state_request_cap == k.state_slots / 5);
+  const Model jamba = test::model("jamba-1.5-mini");
+  const EnginePlan j = plan_engine(jamba, test::gpu("h200"), engine_options(jamba, "sglang@0.5.18", 40 * kGiB), 8192);
+  REQUIRE(j.state_slots > 0);
+  CHECK(j.state_request_cap == j.state_slots / 3);
 }
 
 TEST_CASE("engine: SGLang 0.5.18's state pool as its log of a Qwen3.5-27B-shaped model shows it", "[engine]") {
