@@ -1120,6 +1120,9 @@ TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
   CHECK(r.resolve_engine("vllm@0.20.0.dev3").version == "0.20");
   CHECK(r.resolve_engine("vllm@0.20.2").version == "0.20.1");
   CHECK(r.resolve_engine("vllm@0.14.0rc2").version == "0.14");
+  // The closest line wins: 0.4.9.post4 is 0.4.9.post3's line, not 0.4.9's.
+  CHECK(r.resolve_engine("sglang@0.4.9.post4").version == "0.4.9.post3");
+  CHECK(r.resolve_engine("sglang@0.4.9.post1").version == "0.4.8");
   CHECK_THROWS_WITH(r.resolve_engine("vllm@0.2"), Catch::Matchers::StartsWith("unknown vllm version '0.2'"));
   CHECK(r.resolve_engine("vllm@0.19").version == "0.19");
   CHECK(r.resolve_engine("ideal").kind == EngineKind::ideal);
@@ -1134,6 +1137,46 @@ TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
   }
   CHECK(vllm_defaults == 1);
   CHECK(sglang_defaults == 1);
+}
+
+TEST_CASE("engine: SGLang 0.4.8-0.5.2 reserve by GPU memory and tp x pp", "[engine]") {
+  // server_args.py of the v0.4.8-v0.5.2 tags: reserved = (2.8 + P/10) GiB below 35 GiB, (9.5 + P/2)
+  // below 90, (12 + P/2) below 160, else 32 GiB (P = tp x pp), + 2 GiB with a drafter; the fraction
+  // round((MiB - reserved) / MiB, 3).
+  const Model llama = test::model("llama-3.1-8b");
+  const auto fraction = [&](const char* engine, const char* gpu, int64_t gpus, const std::string& spec = "",
+                            const Model* m = nullptr) {
+    return engine_defaults(test::bundled().resolve_engine(engine), test::gpu(gpu), 8192, gpus, m ? m : &llama, 1, false,
+                           spec)
+        .gpu_memory_utilization;
+  };
+  // H100, 81,559 MiB: 9,728 + 512 = 10,240 -> 71,319 / 81,559 = 0.87445 -> 0.874; tp 8: 9,728 + 4,096 =
+  // 13,824 -> 0.83050 -> 0.831; with EAGLE 12,288 -> 0.84934 -> 0.849.
+  CHECK(fraction("sglang@0.4.8", "h100-sxm", 1) == Approx(0.874));
+  CHECK(fraction("sglang@0.4.10", "h100-sxm", 8) == Approx(0.831));
+  CHECK(fraction("sglang@0.5.2", "h100-sxm", 1, "eagle") == Approx(0.849));
+  // RTX 4090, 24,564 MiB: 2,867.2 + 102.4 = 2,969.6 -> 0.87911 -> 0.879; tp 4: 3,276.8 -> 0.86660 -> 0.867.
+  CHECK(fraction("sglang@0.4.9", "rtx-4090", 1) == Approx(0.879));
+  CHECK(fraction("sglang@0.5.1", "rtx-4090", 4) == Approx(0.867));
+  // H200, 143,771 MiB: 12,288 + 512 = 12,800 -> 0.91097 -> 0.911.
+  CHECK(fraction("sglang@0.5.0", "h200", 1) == Approx(0.911));
+  // A vision model's fraction: x 0.90 to 0.4.9.post2, the encoder-size rule from 0.4.9.post3.
+  // Qwen2.5-VL-7B on an H100: 0.874 x 0.90 = 0.7866, and 0.874 x 0.95 x (1 - 0.1 x (24 x 1280^2 /
+  // (24 x 1024^2) - 1)) = 0.874 x 0.8965625 = 0.78359562, which SGLang's documentation build logged
+  // from 2025-07-19 as mem_fraction_static=0.7835956249999999 (docs/engines.md, "Vision models").
+  const Model vl = test::model("qwen2.5-vl-7b");
+  const EngineProfile old = test::bundled().resolve_engine("sglang@0.4.9.post2");
+  CHECK(old.version == "0.4.8");
+  CHECK(old.multimodal_fraction_scale == 0.90);
+  CHECK(fraction("sglang@0.4.9.post3", "h100-sxm", 1, "", &vl) == Approx(0.7835956249999999).epsilon(1e-12));
+  // Their fixed-size Mamba cache (max_mamba_cache_size 512 in v0.5.2) is not modelled: a hybrid is
+  // refused there rather than sized without its states.
+  const Model next = test::model("qwen3-next-80b-a3b");
+  MemoryOptions o = test::bf16_options(next);
+  o.engine.profile = test::bundled().resolve_engine("sglang@0.5.2");
+  o.cache.tp = 2;
+  CHECK_THROWS_WITH(plan_engine(next, test::gpu("h200"), o, 8192),
+                    Catch::Contains("the state pool of a model with Mamba or linear-attention layers is not modelled"));
 }
 
 TEST_CASE("engine: vLLM 0.14-0.16 check the whole model's cache against a pipeline stage's budget", "[engine]") {

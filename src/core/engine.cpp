@@ -406,36 +406,43 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
   // reserve by tp x pp.
   const int64_t mib = gpu.memory_bytes >> 20;
   int64_t graph_bs = 0;
+  const EngineProfile::MemoryRow* tier = nullptr;
   for (const EngineProfile::MemoryRow& row : profile.by_gpu_memory) {
     if (row.below_mib != 0 && mib >= row.below_mib) continue;
     d.max_num_batched_tokens = row.chunked_prefill_size;
     graph_bs = gpus / std::max<int64_t>(pp, 1) >= 4 ? row.cuda_graph_max_bs_tp4 : row.cuda_graph_max_bs;  // by tp
+    tier = &row;
     break;
   }
   for (const auto& [min_gpus, fraction] : profile.fraction_by_gpus)
     if (gpus >= min_gpus) d.gpu_memory_utilization = fraction;
-  if (profile.reserve) {
+  const bool multimodal = model && serves_multimodal(*model, profile, enable_multimodal);
+  std::optional<double> reserved;  // MiB, where the version reserves rather than tabulates
+  if (tier && tier->reserve_mib) {
+    reserved = *tier->reserve_mib + tier->reserve_per_gpu_mib * static_cast<double>(gpus);
+  } else if (profile.reserve) {
     const EngineProfile::Reserve& r = *profile.reserve;
-    double reserved = r.base_mib +
-                      r.per_prefill_token_mib * static_cast<double>(std::max(d.max_num_batched_tokens, r.min_prefill_tokens)) +
-                      r.per_graph_bs_mib * static_cast<double>(graph_bs) + r.per_gpu_mib * static_cast<double>(gpus);
-    const bool multimodal = model && serves_multimodal(*model, profile, enable_multimodal);
+    reserved = r.base_mib +
+               r.per_prefill_token_mib * static_cast<double>(std::max(d.max_num_batched_tokens, r.min_prefill_tokens)) +
+               r.per_graph_bs_mib * static_cast<double>(graph_bs) + r.per_gpu_mib * static_cast<double>(gpus);
     const bool piecewise = model && r.piecewise && !piecewise_off && (pp == 1 || r.piecewise_pipeline) && !multimodal &&
                            !listed(r.piecewise_off_families, model->family);
     if (piecewise)
-      reserved += has_mla(*model) ? r.piecewise_mla_mib
-                                  : r.piecewise_mib_per_size *
-                                        static_cast<double>(piecewise_graph_sizes(r, d.max_num_batched_tokens));
-    if (r.floor_above_mib > 0 && mib > r.floor_above_mib) reserved = std::max(reserved, static_cast<double>(r.floor_mib));
+      *reserved += has_mla(*model) ? r.piecewise_mla_mib
+                                   : r.piecewise_mib_per_size *
+                                         static_cast<double>(piecewise_graph_sizes(r, d.max_num_batched_tokens));
+    if (r.floor_above_mib > 0 && mib > r.floor_above_mib) reserved = std::max(*reserved, static_cast<double>(r.floor_mib));
+  }
+  if (reserved) {
     // A drafter's reserve comes after the floor (server_args.py, _handle_gpu_memory_settings).
     if (drafter) {
       switch (draft_kind(speculative_method)) {
-        case DraftKind::model: reserved += drafter->standalone_reserve_mib; break;
-        case DraftKind::head: reserved += drafter->eagle_reserve_mib; break;
+        case DraftKind::model: *reserved += drafter->standalone_reserve_mib; break;
+        case DraftKind::head: *reserved += drafter->eagle_reserve_mib; break;
         case DraftKind::none: break;
       }
     }
-    d.gpu_memory_utilization = std::round((static_cast<double>(mib) - reserved) / static_cast<double>(mib) * 1000) / 1000;
+    d.gpu_memory_utilization = std::round((static_cast<double>(mib) - *reserved) / static_cast<double>(mib) * 1000) / 1000;
     if (multimodal) d.gpu_memory_utilization *= multimodal_fraction_factor(profile, *model);
   }
   return d;
@@ -633,9 +640,12 @@ void allocate_sglang(EnginePlan& p, const std::vector<CacheLayer>& layers, int64
                      const EngineProfile& profile, const EngineSettings& engine, const std::string& family,
                      const std::vector<CacheLayer>* swa_pool, int64_t headroom) {
   const bool radix_cache = engine.prefix_caching.value_or(profile.prefix_caching);
+  if (state_per_request > 0 && !(profile.state_pool_ratio > 0))
+    throw Error("sglang " + profile.version + ": the state pool of a model with Mamba or linear-attention layers is "
+                "not modelled for this version (sglang@0.5 and later model it)");
   const int64_t per_token = single_pool(p, layers, "SGLang");
   int64_t budget = std::max<int64_t>(0, p.available_kv_cache_bytes);
-  if (state_per_request > 0 && profile.state_pool_ratio > 0) {
+  if (state_per_request > 0) {
     const double r = profile.state_pool_ratio;
     p.state_page_bytes = state_per_request;
     if (engine.max_mamba_cache_size) p.state_slots = *engine.max_mamba_cache_size;

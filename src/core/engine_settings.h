@@ -214,6 +214,11 @@ struct EngineProfile {
     int64_t chunked_prefill_size = 0;
     int64_t cuda_graph_max_bs = 0;      // tp < 4
     int64_t cuda_graph_max_bs_tp4 = 0;  // tp >= 4
+    // The default mem_fraction_static's reserve on these GPUs where the version sets it by GPU
+    // memory (SGLang 0.4.8-0.5.2): reserve_mib + reserve_per_gpu_mib x tp x pp, in place of a table
+    // or the profile's reserve formula.
+    std::optional<double> reserve_mib;
+    double reserve_per_gpu_mib = 0;
   };
   std::vector<MemoryRow> by_gpu_memory;
   // SGLang's default mem_fraction_static: a table by tp x pp (largest key not above it wins), or

@@ -272,6 +272,12 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
       m.chunked_prefill_size = at_least(r, "chunked_prefill_size", 1, 1);
       m.cuda_graph_max_bs = at_least(r, "cuda_graph_max_bs", 1, 1);
       m.cuda_graph_max_bs_tp4 = at_least(r, "cuda_graph_max_bs_tp4", m.cuda_graph_max_bs, 1);
+      if (r.has("reserve_mib")) {
+        m.reserve_mib = r.number("reserve_mib");
+        m.reserve_per_gpu_mib = r.number("reserve_per_gpu_mib", 0);
+        if (!(*m.reserve_mib >= 0 && *m.reserve_mib < 1e7) || !(m.reserve_per_gpu_mib >= 0 && m.reserve_per_gpu_mib < 1e6))
+          throw Error("a by_gpu_memory row's reserve_mib and reserve_per_gpu_mib must be MiB >= 0", r.pos("reserve_mib"));
+      }
       r.finish();
       p.by_gpu_memory.push_back(m);
     }

@@ -315,16 +315,25 @@ EngineProfile Registry::resolve_engine(const std::string& given) const {
   for (const auto& [id, e] : engines_) headers.emplace_back(parse_engine_header(e.text, e.source), &e);
   std::stable_sort(headers.begin(), headers.end(),
                    [](const auto& a, const auto& b) { return profile_order(a.first, b.first); });
+  // The profile named, else the one whose release line covers the version most closely (0.4.9.post3's
+  // own line before 0.4.9's).
+  const Entry* best = nullptr;
+  size_t best_length = 0;
   for (const auto& [p, entry] : headers) {
     const std::string n = name(p.kind);
     names.push_back(n + "@" + p.version);
     if (n != engine) continue;
     known = true;
     versions.push_back(p.version);
-    bool chosen = version.empty() ? p.is_default : version == p.version;
-    for (const std::string& r : p.releases) chosen = chosen || covers(r, version);
-    if (chosen) return parse_engine_yaml(entry->text, entry->source);
+    size_t length = (version.empty() ? p.is_default : version == p.version) ? std::string::npos : 0;
+    for (const std::string& r : p.releases)
+      if (covers(r, version)) length = std::max(length, r.size());
+    if (length > best_length) {
+      best_length = length;
+      best = entry;
+    }
   }
+  if (best) return parse_engine_yaml(best->text, best->source);
   if (!known) {
     std::vector<std::string> bare = {"ideal"};
     for (const auto& [p, entry] : headers) bare.push_back(name(p.kind));
