@@ -1169,6 +1169,11 @@ TEST_CASE("engine: SGLang 0.4.8-0.5.2 reserve by GPU memory and tp x pp", "[engi
   CHECK(old.version == "0.4.8");
   CHECK(old.multimodal_fraction_scale == 0.90);
   CHECK(fraction("sglang@0.4.9.post3", "h100-sxm", 1, "", &vl) == Approx(0.7835956249999999).epsilon(1e-12));
+  // 0.5.3-0.5.4 reserve by sglang@0.5's formula with a graph batch of 16 on 20-35 GiB GPUs at tp < 4
+  // (24 from 0.5.5): RTX 4090, 512 + 1.5 x 2,048 + 2 x 16 + 128 = 3,744 MiB -> 20,820 / 24,564 =
+  // 0.84758 -> 0.848; 0.5.5: 3,760 -> 0.84693 -> 0.847.
+  CHECK(fraction("sglang@0.5.4", "rtx-4090", 1) == Approx(0.848));
+  CHECK(fraction("sglang@0.5.5", "rtx-4090", 1) == Approx(0.847));
   // Their fixed-size Mamba cache (max_mamba_cache_size 512 in v0.5.2) is not modelled: a hybrid is
   // refused there rather than sized without its states.
   const Model next = test::model("qwen3-next-80b-a3b");
