@@ -102,12 +102,7 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
       throw Error("engine '" + key + "' is an engine argument: engine ideal has none", pos);
     }
     if (profile.kind == EngineKind::ideal) out.notes = ideal_engine_notes(d);
-    if (d.hf_overrides)
-      for (const std::string& key : d.hf_overrides->unmodelled_keys)
-        out.notes.push_back(d.hf_overrides_pos.file + ":" + std::to_string(d.hf_overrides_pos.line) + ":" +
-                            std::to_string(d.hf_overrides_pos.col) + ": engine.hf_overrides key '" + key +
-                            "' is not applied by kvplan (it applies max_position_embeddings and rope_scaling); the "
-                            "numbers are the config's");
+    for (const std::string& note : hf_overrides_notes(d)) out.notes.push_back(note);
     // The drafter: under an engine it shares the KV pool, under ideal kvplan's own memory plan.
     if (d.speculative) {
       SpeculativeConfig c = *d.speculative;

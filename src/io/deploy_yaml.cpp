@@ -690,6 +690,16 @@ std::vector<std::string> check_engine_arguments(const DeployFile& d, const Engin
   return notes;
 }
 
+std::vector<std::string> hf_overrides_notes(const DeployFile& d) {
+  std::vector<std::string> notes;
+  if (d.hf_overrides)
+    for (const std::string& key : d.hf_overrides->unmodelled_keys)
+      notes.push_back(at(d.hf_overrides_pos) + "engine.hf_overrides key '" + key +
+                      "' is not applied by kvplan (it applies max_position_embeddings and rope_scaling); the numbers "
+                      "are the config's");
+  return notes;
+}
+
 DeployFile parse_deploy_file(const std::string& text, const std::string& source) {
   const YAML::Node root = parse_yaml(text, source);
   if (!root.IsDefined() || root.IsNull()) throw Error("empty deployment file", {source, 1, 1});

@@ -43,6 +43,9 @@ struct DeployFile {
   SourcePos hf_overrides_pos;
 };
 
+// One note for each engine.hf_overrides key kvplan does not apply (any engine).
+std::vector<std::string> hf_overrides_notes(const DeployFile& d);
+
 // Parses the text of a deployment file; throws kvplan::Error at file:line:col for bad YAML, bad
 // values, missing keys, and unknown keys (with "did you mean"). Unknown keys of the engine section
 // are returned in engine_arguments for check_engine_arguments.
