@@ -130,6 +130,16 @@ TEST_CASE("deploy: unknown keys are errors at file:line:col with did-you-mean", 
         "deploy.yaml:7:3: unknown key 'min_headroom_pct' in section 'limits'; did you mean 'min_headroom_percent'?");
 }
 
+TEST_CASE("deploy: text that is not UTF-8 is refused by the parser itself, where it stops being text", "[deploy]") {
+  // The file reader refuses such bytes; the parser given text directly must too (a key of
+  // hf_overrides with byte 0xFF was written into JSON and threw outside kvplan::Error).
+  // kMinimal has 5 lines; line 6 is "engine:", 7 "  hf_overrides:", 8 the key: four spaces,
+  // 'r' at column 5, 'o' at 6, byte 0xFF at 7.
+  CHECK(error_of(kMinimal + "engine:\n  hf_overrides:\n    ro\xffpe: 1\n") == "deploy.yaml:8:7: not UTF-8 text (byte 0xff)");
+  // "name: a" is columns 1-7 of line 6, the NUL column 8.
+  CHECK(error_of(kMinimal + std::string("name: a\0b\n", 10)) == "deploy.yaml:6:8: not a text file (a NUL byte)");
+}
+
 TEST_CASE("deploy: bad values are errors at the value", "[deploy]") {
   CHECK(error_of(kMinimal + "engine:\n  gpu_memory_utilization: 1.5\n") ==
         "deploy.yaml:7:27: 'gpu_memory_utilization' must be a fraction in (0, 1], got 1.5");

@@ -33,6 +33,9 @@ class Error : public std::runtime_error {
 // The byte offset, from `from` on, of the first byte that does not belong to valid UTF-8
 // (std::string::npos when the rest is UTF-8 throughout).
 size_t invalid_utf8_at(const std::string& text, size_t from = 0);
+// Every format kvplan reads is UTF-8 text without NUL bytes: throws Error at the line and column
+// of the first byte that is not (the file reader and every text parser check it).
+void require_text(const std::string& text, const std::string& source);
 // The text on one line: control bytes (newlines included) and bytes that are not UTF-8 written
 // as \xNN, so that no input can split or garble an error line.
 std::string printable(const std::string& text);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -47,19 +46,7 @@ std::string read_text_file(const std::string& path) {
   ss << in.rdbuf();
   if (in.bad()) throw Error("cannot read file", {path, 0, 0});
   std::string text = ss.str();
-  // Every format kvplan reads is UTF-8 text without NUL bytes: anything else is refused where it
-  // stops being so.
-  size_t bad = invalid_utf8_at(text);
-  bad = std::min(bad, text.find('\0'));
-  if (bad != std::string::npos) {
-    const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
-    const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
-    const int col = 1 + static_cast<int>(line_start == std::string::npos ? bad : bad - line_start - 1);
-    char byte[8];
-    std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(text[bad]));
-    throw Error(text[bad] == '\0' ? std::string("not a text file (a NUL byte)") : std::string("not UTF-8 text (byte ") + byte + ")",
-                {path, line, col});
-  }
+  require_text(text, path);
   inputs().insert(identity(path));
   return text;
 }

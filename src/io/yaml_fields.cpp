@@ -133,6 +133,7 @@ void check_quotes_closed(const std::string& text, const std::string& source) {
 }  // namespace
 
 YAML::Node parse_yaml(const std::string& text, const std::string& source) {
+  require_text(text, source);
   check_quotes_closed(text, source);
   check_single_document(text, source);
   try {
