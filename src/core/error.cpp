@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
 #include <cstdint>
 
 namespace kvplan {
+
+namespace {
+constexpr char kHex[] = "0123456789abcdef";
+}  // namespace
 
 size_t invalid_utf8_at(const std::string& text, size_t from) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
@@ -37,19 +42,17 @@ void require_text(const std::string& text, const std::string& source) {
   const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
   const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
   const int col = 1 + static_cast<int>(line_start == std::string::npos ? bad : bad - line_start - 1);
-  static const char* hex = "0123456789abcdef";
   const auto c = static_cast<unsigned char>(text[bad]);
   throw Error(c == 0 ? std::string("not a text file (a NUL byte)")
-                     : std::string("not UTF-8 text (byte 0x") + hex[c >> 4] + hex[c & 15] + ")",
+                     : std::string("not UTF-8 text (byte 0x") + kHex[c >> 4] + kHex[c & 15] + ")",
               {source, line, col});
 }
 
 std::string printable(const std::string& text) {
-  static const char* hex = "0123456789abcdef";
   auto escape = [&](std::string& out, unsigned char c) {
     out += "\\x";
-    out += hex[c >> 4];
-    out += hex[c & 15];
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
   };
   std::string out;
   size_t i = 0;
