@@ -2,6 +2,8 @@
 // and the models' published shapes. The real start-up logs are checked by tests/engine_fixtures.py.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
 #include "core/engine.h"
 #include "core/speculative.h"
 #include "core/checked.h"
@@ -841,6 +843,31 @@ TEST_CASE("engine: SGLang's pool and its default mem_fraction_static", "[engine]
   CHECK(p.kv_cache_tokens == 445347);
   CHECK(p.starts);  // SGLang starts with any positive pool, even below one context
   CHECK_FALSE(p.activation_peak_bytes.has_value());
+}
+
+TEST_CASE("engine: SGLang's ranks under tp > 1 on NVSwitch GPUs hold NCCL's init memory outside the pool", "[engine]") {
+  // SGLang's total is the least free memory of the ranks after distributed init; on NVSwitch GPUs
+  // NCCL's NVLink SHARP buffers take 2.01 GiB there (the median logged 'Init torch distributed ends.
+  // mem usage=' growth): 408,021,893 + 2.01 x 2^30 (2,158,221,066) = 2,566,242,959 B before loading.
+  const Model m = test::model("llama-3.1-8b");
+  MemoryOptions o = test::bf16_options(m);
+  o.engine.profile = test::bundled().resolve_engine("sglang@0.4");
+  o.gpu_memory_utilization = 0.88;
+  o.cache.tp = 2;
+  const EnginePlan h100 = plan_engine(m, test::gpu("h100-sxm"), o, 131072);
+  CHECK(h100.non_torch_bytes == 2566242959);
+  // The same plan with the one-GPU figure: the pool differs by 0.88 x 2,158,221,066 =
+  // 1,899,234,538.08 B (one byte either way for the rounding of each pool).
+  MemoryOptions one = o;
+  one.engine.profile.non_torch_bytes_tensor_parallel = one.engine.profile.non_torch_bytes;
+  const EnginePlan without = plan_engine(m, test::gpu("h100-sxm"), one, 131072);
+  CHECK(without.non_torch_bytes == 408021893);
+  CHECK(std::llabs(without.available_kv_cache_bytes - h100.available_kv_cache_bytes - 1899234538) <= 1);
+  // tp 1, or a PCIe GPU at tp 2 (the L4: no NVSwitch), keeps 0.38 GiB.
+  o.cache.tp = 1;
+  CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 131072).non_torch_bytes == 408021893);
+  o.cache.tp = 2;
+  CHECK(plan_engine(m, test::gpu("l4"), o, 8192).non_torch_bytes == 408021893);
 }
 
 TEST_CASE("engine: SGLang 0.5.8+ keeps gpt-oss's and Llama 4's windowed layers in a pool of their own", "[engine]") {
