@@ -1050,6 +1050,31 @@ TEST_CASE("engine: SGLang 0.5.18 reserves the prefill graphs for every text mode
   CHECK(engine_defaults(v18, l4, 8192, 1, &llama).max_num_batched_tokens == 2048);
 }
 
+TEST_CASE("engine: SGLang 0.5.21 leaves the prefill graphs out under pipeline parallelism and for Kimi-Linear",
+          "[engine]") {
+  const EngineProfile v19 = test::bundled().resolve_engine("sglang@0.5.19");
+  const EngineProfile v21 = test::bundled().resolve_engine("sglang@0.5.21");
+  const auto fraction = [](const EngineProfile& p, const Gpu& g, const Model& m, int64_t gpus = 1, int64_t pp = 1) {
+    return engine_defaults(p, g, 8192, gpus, &m, pp).gpu_memory_utilization;
+  };
+  const Gpu h100 = test::gpu("h100-sxm"), h200 = test::gpu("h200"), l4 = test::gpu("l4");
+  // Llama-3.1-8B in two stages of two H100s (81,559 MiB): 512 + 12,288 + 512 + 128 x 4 = 13,824 MiB
+  // without the breakable graphs (opt-in under pp, PR #36248): (81,559 - 13,824) / 81,559 = 0.8305
+  // -> 0.831; 0.5.19 adds 8 x 58 = 464: 14,288 -> 0.8248 -> 0.825.
+  const Model llama = test::model("llama-3.1-8b");
+  CHECK(fraction(v19, h100, llama, 4, 2) == Approx(0.825));
+  CHECK(fraction(v21, h100, llama, 4, 2) == Approx(0.831));
+  // One stage: as 0.5.19 (the L4 of the test above: 0.684).
+  CHECK(fraction(v21, l4, llama) == Approx(0.684));
+  // Kimi-Linear (MLA and KDA) on one H200 (143,771 MiB; chunks of 8192, graph batch 256):
+  // 512 + 12,288 + 512 + 128 = 13,440 MiB; 0.5.19 adds the flat MLA 1,536: 14,976 ->
+  // (143,771 - 14,976) / 143,771 = 0.8958 -> 0.896; 0.5.21 keeps KDA models' prefill graphs off:
+  // 13,440 -> 0.9065 -> 0.907.
+  const Model kimi = test::model("kimi-linear-48b-a3b");
+  CHECK(fraction(v19, h200, kimi) == Approx(0.896));
+  CHECK(fraction(v21, h200, kimi) == Approx(0.907));
+}
+
 TEST_CASE("engine: SGLang 0.5.13-0.5.17 move the prefill-graph reserve between MLA, sparse-MLA and hybrid models",
           "[engine]") {
   const EngineProfile v10 = test::bundled().resolve_engine("sglang@0.5.10");
