@@ -1172,6 +1172,13 @@ TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
   CHECK(r.resolve_engine("vllm@0.20.0.dev3").version == "0.20");
   CHECK(r.resolve_engine("vllm@0.20.2").version == "0.20.1");
   CHECK(r.resolve_engine("vllm@0.14.0rc2").version == "0.14");
+  // V1 before #19312: 0.8.0-0.8.3, 0.8.4, 0.8.5(.post1) and 0.9.0(.1) each have their defaults; 0.9.1
+  // already profiles as 0.9.2 does (vllm@0.10), and 0.9.1 does not cover 0.9.10.
+  CHECK(r.resolve_engine("vllm@0.8.2").version == "0.8.0");
+  CHECK(r.resolve_engine("vllm@0.8.5.post1").version == "0.8.5");
+  CHECK(r.resolve_engine("vllm@0.9.0.1").version == "0.9.0");
+  CHECK(r.resolve_engine("vllm@0.9.1").version == "0.10");
+  CHECK_THROWS(r.resolve_engine("vllm@0.9.10"));
   // The closest line wins: 0.4.9.post4 is 0.4.9.post3's line, not 0.4.9's.
   CHECK(r.resolve_engine("sglang@0.4.9.post4").version == "0.4.9.post3");
   CHECK(r.resolve_engine("sglang@0.4.9.post1").version == "0.4.8");
@@ -1179,7 +1186,7 @@ TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
   CHECK(r.resolve_engine("vllm@0.19").version == "0.19");
   CHECK(r.resolve_engine("ideal").kind == EngineKind::ideal);
   CHECK_THROWS_WITH(r.resolve_engine("vllm@0.1"),
-                    Catch::Matchers::StartsWith("unknown vllm version '0.1' (profiles: 0.6, 0.10, 0.11"));
+                    Catch::Matchers::StartsWith("unknown vllm version '0.1' (profiles: 0.6, 0.8.0, 0.8.4, 0.8.5, 0.9.0, 0.10, 0.11"));
   CHECK_THROWS_WITH(r.resolve_engine("sglan"), Catch::Matchers::EndsWith("did you mean 'sglang'?"));
   // Exactly one default profile per engine.
   int vllm_defaults = 0, sglang_defaults = 0;
