@@ -1243,6 +1243,123 @@ TEST_CASE("engine: SGLang 0.4.8-0.5.2 reserve by GPU memory and tp x pp", "[engi
                     Catch::Contains("the state pool of a model with Mamba or linear-attention layers is not modelled"));
 }
 
+TEST_CASE("engine: SGLang 0.4.6-0.4.7 take the table up to 81,920 MiB and their own rules above", "[engine]") {
+  // server_args.py __post_init__ of the v0.4.6, v0.4.6.post2 and v0.4.7 tags; nvidia-smi MiB from the
+  // presets: A100-80GB 81,920, H100 81,559, H100 NVL 95,830, GH200 97,871, H200 143,771, B200 183,359,
+  // B300 275,040. None of these fractions is rounded.
+  const Model llama = test::model("llama-3.1-8b");
+  const auto fraction = [&](const char* engine, const char* gpu, int64_t gpus, int64_t pp = 1,
+                            const std::string& spec = "") {
+    return engine_defaults(test::bundled().resolve_engine(engine), test::gpu(gpu), 8192, gpus, &llama, pp, false, spec)
+        .gpu_memory_utilization;
+  };
+  // Up to 81,920 MiB (the bound included) every one takes sglang@0.4's table: 0.88, 0.87, 0.85, 0.81.
+  for (const char* engine : {"sglang@0.4.6", "sglang@0.4.6.post2", "sglang@0.4.7"}) {
+    CHECK(fraction(engine, "h100-sxm", 1) == Approx(0.88));
+    CHECK(fraction(engine, "h100-sxm", 2) == Approx(0.87));
+    CHECK(fraction(engine, "h100-sxm", 8) == Approx(0.81));
+    CHECK(fraction(engine, "a100-80gb", 4) == Approx(0.85));
+  }
+  // 0.4.6 above 81,920 MiB: (MiB - 13,312) / MiB whatever tp. H100 NVL: 82,518 / 95,830 = 0.861087;
+  // H200: 130,459 / 143,771 = 0.907408; B200: 170,047 / 183,359 = 0.927399.
+  CHECK(fraction("sglang@0.4.6", "h100-nvl", 1) == Approx(82518.0 / 95830));
+  CHECK(fraction("sglang@0.4.6", "h200", 1) == Approx(0.9074083090));
+  CHECK(fraction("sglang@0.4.6", "h200", 8) == Approx(0.9074083090));
+  CHECK(fraction("sglang@0.4.6", "b200", 1) == Approx(0.9273992550));
+  // 0.4.6.post2 on: the table by tp x pp (4 x 2 = 8: 0.81), 0.88 flat from 81,921 to 98,304 MiB (GH200
+  // at tp 8 too), and above 96 GiB min(0.88 + 49,152 x 0.12 / MiB, (MiB - 18,432) / MiB). H200:
+  // min(0.88 + 5,898.24 / 143,771 = 0.921025, 125,339 / 143,771 = 0.871796) = 0.871796. B300:
+  // min(0.88 + 5,898.24 / 275,040 = 0.901445, 256,608 / 275,040 = 0.932984) = 0.901445, the raised
+  // fraction under the cap.
+  CHECK(fraction("sglang@0.4.6.post2", "h100-sxm", 8, 2) == Approx(0.81));
+  CHECK(fraction("sglang@0.4.6.post2", "gh200", 8) == Approx(0.88));
+  CHECK(fraction("sglang@0.4.6.post2", "h200", 1) == Approx(125339.0 / 143771));
+  CHECK(fraction("sglang@0.4.6.post2", "h200", 8) == Approx(0.8717961202));
+  CHECK(fraction("sglang@0.4.6.post2", "b300", 1) == Approx(0.88 + 49152 * 0.12 / 275040));
+  // B200 in 0.4.6.post2: min(0.88 + 5,898.24 / 183,359 = 0.912168, 164,927 / 183,359 = 0.899476);
+  // 0.4.7 gives any GPU above 180,000 MiB 0.79, and 16,384-token chunks.
+  CHECK(fraction("sglang@0.4.6.post2", "b200", 1) == Approx(0.8994758916));
+  CHECK(fraction("sglang@0.4.7", "b200", 1) == Approx(0.79));
+  CHECK(fraction("sglang@0.4.7", "b300", 8) == Approx(0.79));
+  CHECK(fraction("sglang@0.4.7", "h200", 1) == Approx(0.8717961202));
+  CHECK(engine_defaults(test::bundled().resolve_engine("sglang@0.4.7"), test::gpu("b200"), 8192, 1, &llama)
+            .max_num_batched_tokens == 16384);
+  CHECK(engine_defaults(test::bundled().resolve_engine("sglang@0.4.6.post2"), test::gpu("b200"), 8192, 1, &llama)
+            .max_num_batched_tokens == 8192);
+  // 0.4.7 with a drafter: up to 96 GiB the fraction x 0.95 (H100: 0.88 x 0.95 = 0.836, tp 8: 0.81 x
+  // 0.95 = 0.7695; GH200 0.836); above, 20 GiB in place of 18 (H200: 123,291 / 143,771 = 0.857551);
+  // above 180,000 MiB still 0.79. 0.4.6 and 0.4.6.post2 leave the fraction alone.
+  CHECK(fraction("sglang@0.4.7", "h100-sxm", 1, 1, "eagle") == Approx(0.836));
+  CHECK(fraction("sglang@0.4.7", "h100-sxm", 8, 1, "mtp") == Approx(0.7695));
+  CHECK(fraction("sglang@0.4.7", "gh200", 1, 1, "eagle3") == Approx(0.836));
+  CHECK(fraction("sglang@0.4.7", "h200", 1, 1, "eagle") == Approx(0.8575512447));
+  CHECK(fraction("sglang@0.4.7", "b200", 1, 1, "eagle") == Approx(0.79));
+  CHECK(fraction("sglang@0.4.6.post2", "h200", 1, 1, "eagle") == Approx(0.8717961202));
+  CHECK(fraction("sglang@0.4.6", "h100-sxm", 1, 1, "eagle") == Approx(0.88));
+  // A multimodal model's fraction x 0.90 (model_runner.py); Gemma 3 and Llama 4 text-only by default.
+  for (const char* engine : {"sglang@0.4.6", "sglang@0.4.6.post2", "sglang@0.4.7"}) {
+    const EngineProfile p = test::bundled().resolve_engine(engine);
+    CHECK(p.multimodal_fraction_scale == 0.90);
+    CHECK(p.text_only_families == std::vector<std::string>{"gemma3", "llama4"});
+    CHECK(p.text_only_skips_towers.empty());
+  }
+}
+
+TEST_CASE("engine: SGLang 0.4.6's releases resolve by their longest line", "[engine]") {
+  const Registry r = Registry::load("");
+  CHECK(r.resolve_engine("sglang@0.4.6").version == "0.4.6");
+  CHECK(r.resolve_engine("sglang@0.4.6.post1").version == "0.4.6");
+  CHECK(r.resolve_engine("sglang@0.4.6.post2").version == "0.4.6.post2");
+  CHECK(r.resolve_engine("sglang@0.4.6.post4").version == "0.4.6.post2");
+  CHECK(r.resolve_engine("sglang@0.4.6.post5").version == "0.4.6.post2");
+  CHECK(r.resolve_engine("sglang@0.4.7").version == "0.4.7");
+  // 0.4.7.post1 already has 0.4.8's reserve rule (its server_args.py __post_init__ is v0.4.8's).
+  CHECK(r.resolve_engine("sglang@0.4.7.post1").version == "0.4.8");
+  CHECK(r.resolve_engine("sglang@0.4.8").version == "0.4.8");
+  CHECK(r.resolve_engine("sglang@0.4.5.post3").version == "0.4.5");
+  // A post release past the listed ones is no line's: 0.4.6.post50 is 0.4.6's.
+  CHECK(r.resolve_engine("sglang@0.4.6.post50").version == "0.4.6");
+}
+
+TEST_CASE("engine profiles: a memory row's fraction rule is checked where it stands", "[engine][data]") {
+  const std::string s047 = read_text_file(std::string(KVPLAN_SOURCE_DIR) + "/presets/engines/sglang-0.4.7.yaml");
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string text = s047;
+    const size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return text.replace(at, from.size(), to);
+  };
+  const std::string row = "cuda_graph_max_bs: 512, fraction: 0.79}";
+  const EngineProfile p = parse_engine_yaml(s047, "p.yaml");
+  REQUIRE(p.by_gpu_memory.size() == 5);
+  CHECK(p.by_gpu_memory[3].grow_mib == 49152);
+  CHECK(p.by_gpu_memory[3].min_reserve_mib.value_or(0) == 18432);
+  CHECK(p.by_gpu_memory[0].drafter_scale == 0.95);
+  CHECK(p.by_gpu_memory[4].fraction.value_or(0) == 0.79);
+  CHECK_THROWS_WITH(parse_engine_yaml(with(row, "cuda_graph_max_bs: 512, fraction: 1.2}"), "p.yaml"),
+                    Catch::Contains("'fraction' must be a fraction in (0, 1]"));
+  CHECK_THROWS_WITH(parse_engine_yaml(with(row, "cuda_graph_max_bs: 512, fraction: 0.79, drafter_scale: 0.3}"), "p.yaml"),
+                    Catch::Contains("'drafter_scale' must be between 0.5 and 1"));
+  CHECK_THROWS_WITH(parse_engine_yaml(with(row, "cuda_graph_max_bs: 512, fraction: 0.79, grow_mb: 1}"), "p.yaml"),
+                    Catch::Contains("grow_mb"));
+  // Both rules in one row: refused at the second rule's value (line 55, column 91).
+  try {
+    parse_engine_yaml(with(row, "cuda_graph_max_bs: 512, reserve_mib: 32768, fraction: 0.79}"), "p.yaml");
+    FAIL("a row with reserve_mib and fraction parsed");
+  } catch (const Error& e) {
+    CHECK(e.pos().file == "p.yaml");
+    CHECK(e.pos().line == 55);
+    CHECK(e.pos().col == 91);
+    CHECK_THAT(e.what(), Catch::Contains("a by_gpu_memory row takes reserve_mib (a rounded fraction) or 'fraction'"));
+  }
+  CHECK_THROWS_WITH(
+      parse_engine_yaml(with("  mem_fraction_static:\n",
+                             "  mem_fraction_static:\n    reserve: {base_mib: 512, per_prefill_token_mib: 1.5, "
+                             "min_prefill_tokens: 2048, per_graph_bs_mib: 2, per_gpu_mib: 128}\n"),
+                        "p.yaml"),
+      Catch::Contains("and mem_fraction_static's reserve both set the default fraction: keep one"));
+}
+
 TEST_CASE("engine: vLLM 0.14-0.16 check the whole model's cache against a pipeline stage's budget", "[engine]") {
   // Llama 3.1 8B at pp 2: 16 layers a stage. A 131,072-token request holds 131,072 / 16 = 8,192
   // blocks of 65,536 B a layer: 8 GiB for a stage's 16 layers, 16 GiB for all 32. With 10 GiB a

@@ -356,6 +356,17 @@ namespace {
 const EngineProfile::Speculative* sglang_drafter(const EngineProfile& profile, const std::string& method) {
   return method.empty() || !profile.speculative ? nullptr : &*profile.speculative;
 }
+
+// What a drafter adds to the default fraction's reserve, MiB (0 without one).
+double drafter_reserve_mib(const EngineProfile::Speculative* drafter, const std::string& method) {
+  if (!drafter) return 0;
+  switch (draft_kind(method)) {
+    case DraftKind::model: return drafter->standalone_reserve_mib;
+    case DraftKind::head: return drafter->eagle_reserve_mib;
+    case DraftKind::none: return 0;
+  }
+  return 0;
+}
 }  // namespace
 
 void resolve_speculative_shape(EngineSettings& e, const Model& target) {
@@ -417,6 +428,16 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
   for (const auto& [min_gpus, fraction] : profile.fraction_by_gpus)
     if (gpus >= min_gpus) d.gpu_memory_utilization = fraction;
   const bool multimodal = model && serves_multimodal(*model, profile, enable_multimodal);
+  // SGLang 0.4.6-0.4.7: the row's fraction, raised on big GPUs and capped by a reserve, unrounded.
+  if (tier && tier->fraction) d.gpu_memory_utilization = *tier->fraction;
+  if (tier && tier->grow_mib > 0)
+    d.gpu_memory_utilization += tier->grow_mib * (1 - d.gpu_memory_utilization) / static_cast<double>(mib);
+  if (tier && tier->min_reserve_mib) {
+    const double reserve = *tier->min_reserve_mib + drafter_reserve_mib(drafter, speculative_method);
+    d.gpu_memory_utilization =
+        std::min(d.gpu_memory_utilization, (static_cast<double>(mib) - reserve) / static_cast<double>(mib));
+  }
+  if (tier && drafter) d.gpu_memory_utilization *= tier->drafter_scale;
   std::optional<double> reserved;  // MiB, where the version reserves rather than tabulates
   if (tier && tier->reserve_mib) {
     reserved = *tier->reserve_mib + tier->reserve_per_gpu_mib * static_cast<double>(gpus);
@@ -435,13 +456,7 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
   }
   if (reserved) {
     // A drafter's reserve comes after the floor (server_args.py, _handle_gpu_memory_settings).
-    if (drafter) {
-      switch (draft_kind(speculative_method)) {
-        case DraftKind::model: *reserved += drafter->standalone_reserve_mib; break;
-        case DraftKind::head: *reserved += drafter->eagle_reserve_mib; break;
-        case DraftKind::none: break;
-      }
-    }
+    *reserved += drafter_reserve_mib(drafter, speculative_method);
     d.gpu_memory_utilization = std::round((static_cast<double>(mib) - *reserved) / static_cast<double>(mib) * 1000) / 1000;
     if (multimodal) d.gpu_memory_utilization *= multimodal_fraction_factor(profile, *model);
   }

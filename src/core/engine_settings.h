@@ -219,6 +219,13 @@ struct EngineProfile {
     // or the profile's reserve formula.
     std::optional<double> reserve_mib;
     double reserve_per_gpu_mib = 0;
+    // SGLang 0.4.6-0.4.7 (server_args.py __post_init__), not rounded: the row's fraction f in place
+    // of the by_gpus table, raised to f + grow_mib x (1 - f) / MiB, at most (MiB - min_reserve_mib -
+    // a drafter's reserve) / MiB, then x drafter_scale with a drafter.
+    std::optional<double> fraction;
+    double grow_mib = 0;
+    std::optional<double> min_reserve_mib;
+    double drafter_scale = 1;
   };
   std::vector<MemoryRow> by_gpu_memory;
   // SGLang's default mem_fraction_static: a table by tp x pp (largest key not above it wins), or

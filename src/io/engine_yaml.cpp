@@ -262,6 +262,7 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
   p.gpu_memory_utilization = d.number("gpu_memory_utilization", 0.9);
   if (!(p.gpu_memory_utilization > 0 && p.gpu_memory_utilization <= 1))
     throw Error("'gpu_memory_utilization' must be a fraction in (0, 1]", d.pos("gpu_memory_utilization"));
+  std::optional<SourcePos> row_fraction_at;  // the first row with a fraction rule of its own
   if (d.has("by_gpu_memory")) {
     const YAML::Node rows = d.node("by_gpu_memory");
     if (!rows.IsSequence()) throw Error("'by_gpu_memory' must be a list of rows", pos_of(rows, source));
@@ -278,6 +279,21 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
         if (!(*m.reserve_mib >= 0 && *m.reserve_mib < 1e7) || !(m.reserve_per_gpu_mib >= 0 && m.reserve_per_gpu_mib < 1e6))
           throw Error("a by_gpu_memory row's reserve_mib and reserve_per_gpu_mib must be MiB >= 0", r.pos("reserve_mib"));
       }
+      for (const char* key : {"fraction", "grow_mib", "min_reserve_mib", "drafter_scale"}) {
+        if (!r.has(key)) continue;
+        if (m.reserve_mib)
+          throw Error(std::string("a by_gpu_memory row takes reserve_mib (a rounded fraction) or '") + key +
+                          "' (SGLang 0.4.6-0.4.7's rule), not both",
+                      r.pos(key));
+        if (!row_fraction_at) row_fraction_at = r.pos(key);
+      }
+      if (r.has("fraction")) {
+        m.fraction = r.number("fraction");
+        if (!(*m.fraction > 0 && *m.fraction <= 1)) throw Error("'fraction' must be a fraction in (0, 1]", r.pos("fraction"));
+      }
+      m.grow_mib = within(r, "grow_mib", 0, 0, 1 << 20);
+      if (r.has("min_reserve_mib")) m.min_reserve_mib = within(r, "min_reserve_mib", std::nullopt, 0, 1 << 20);
+      m.drafter_scale = within(r, "drafter_scale", 1.0, 0.5, 1.0);
       r.finish();
       p.by_gpu_memory.push_back(m);
     }
@@ -328,6 +344,10 @@ EngineProfile parse_engine_yaml(const std::string& text, const std::string& sour
         g.finish();
       }
       r.finish();
+      if (row_fraction_at)
+        throw Error("a by_gpu_memory row's fraction rule (fraction, grow_mib, min_reserve_mib, drafter_scale) and "
+                    "mem_fraction_static's reserve both set the default fraction: keep one",
+                    *row_fraction_at);
       p.reserve = x;
     }
     if (m.has("multimodal")) {
