@@ -29,6 +29,12 @@ MemoryOptions engine_options(const Model& m, const std::string& engine, int64_t 
   return o;
 }
 
+// SGLang's default mem_fraction_static for a deployment of max_model_len 8192 (method: a drafter's).
+double sglang_fraction(const EngineProfile& p, const Gpu& g, const Model& m, int64_t gpus = 1, int64_t pp = 1,
+                       const std::string& method = "") {
+  return engine_defaults(p, g, 8192, gpus, &m, pp, false, method).gpu_memory_utilization;
+}
+
 }  // namespace
 
 TEST_CASE("engine: a uniform model fills its pool with whole blocks of every layer", "[engine]") {
@@ -696,27 +702,24 @@ TEST_CASE("engine: SGLang 0.5.10 reserves 8 MiB per piecewise CUDA-graph size", 
   CHECK(piecewise_graph_sizes(*v10.reserve, 3000) == 45);
   const Gpu h100 = test::gpu("h100-sxm"), h200 = test::gpu("h200"), b200 = test::gpu("b200");
   const Model llama = test::model("llama-3.1-8b"), qwen = test::model("qwen3-8b");
-  const auto fraction = [](const EngineProfile& p, const Gpu& g, const Model& m, int64_t gpus = 1, int64_t pp = 1) {
-    return engine_defaults(p, g, 8192, gpus, &m, pp).gpu_memory_utilization;
-  };
   // H100 (81,559 MiB, chunked prefill 8192, graph batch 256): 13,440 + 8 x 58 = 13,904;
   // (81,559 - 13,904) / 81,559 = 0.8295 -> 0.830; 0.5.8 without the term: 0.835.
-  CHECK(fraction(v10, h100, llama) == Approx(0.830));
-  CHECK(fraction(v08, h100, llama) == Approx(0.835));
+  CHECK(sglang_fraction(v10, h100, llama) == Approx(0.830));
+  CHECK(sglang_fraction(v08, h100, llama) == Approx(0.835));
   // B200 (183,359 MiB, 16,384 / 512): 512 + 24,576 + 1024 + 128 + 8 x 74 = 26,832;
   // (183,359 - 26,832) / 183,359 = 0.8537 -> 0.854 (the fraction the 2026-04-27 Qwen3-8B log implies).
-  CHECK(fraction(v10, b200, qwen) == Approx(0.854));
+  CHECK(sglang_fraction(v10, b200, qwen) == Approx(0.854));
   // MLA: a flat 1,536 MiB. DeepSeek-V3 on 8 H200s (graph batch 512 at tp >= 4): 512 + 12,288 + 1024 +
   // 1024 + 1536 = 16,384; (143,771 - 16,384) / 143,771 = 0.8860 -> 0.886 (0.5.8: 14,848 -> 0.897).
   const Model dsv3 = test::model("deepseek-v3");
-  CHECK(fraction(v10, h200, dsv3, 8) == Approx(0.886));
-  CHECK(fraction(v08, h200, dsv3, 8) == Approx(0.897));
+  CHECK(sglang_fraction(v10, h200, dsv3, 8) == Approx(0.886));
+  CHECK(sglang_fraction(v08, h200, dsv3, 8) == Approx(0.897));
   // None where SGLang turns piecewise graphs off: a multimodal model, pp > 1, the listed families.
   // (The multimodal model's 0.835 then takes its vision factor, 0.8965625: the test below.)
-  CHECK(fraction(v10, h100, test::model("qwen2.5-vl-7b")) == Approx(0.835 * 0.8965625));
-  CHECK(fraction(v10, h100, llama, 2, 2) == fraction(v08, h100, llama, 2, 2));
+  CHECK(sglang_fraction(v10, h100, test::model("qwen2.5-vl-7b")) == Approx(0.835 * 0.8965625));
+  CHECK(sglang_fraction(v10, h100, llama, 2, 2) == sglang_fraction(v08, h100, llama, 2, 2));
   const Model next = test::model("qwen3-next-80b-a3b");
-  CHECK(fraction(v10, h200, next) == fraction(v08, h200, next));
+  CHECK(sglang_fraction(v10, h200, next) == sglang_fraction(v08, h200, next));
   // --disable-piecewise-cuda-graph: none either.
   CHECK(engine_defaults(v10, h100, 8192, 1, &llama, 1, true).gpu_memory_utilization == Approx(0.835));
   // Without a model (the caller does not know it) the term is left out.
@@ -1023,29 +1026,26 @@ TEST_CASE("engine: SGLang 0.5.18 reserves the prefill graphs for every text mode
   const EngineProfile v10 = test::bundled().resolve_engine("sglang@0.5.10");
   const EngineProfile v18 = test::bundled().resolve_engine("sglang@0.5.18");
   const EngineProfile v19 = test::bundled().resolve_engine("sglang@0.5.19");
-  const auto fraction = [](const EngineProfile& p, const Gpu& g, const Model& m, int64_t gpus = 1, int64_t pp = 1) {
-    return engine_defaults(p, g, 8192, gpus, &m, pp).gpu_memory_utilization;
-  };
   const Gpu h100 = test::gpu("h100-sxm"), h200 = test::gpu("h200"), l4 = test::gpu("l4");
   // Qwen3-Next on one H200 (143,771 MiB; chunked prefill 8192, graph batch 256): 512 + 12,288 + 512
   // + 128 = 13,440 MiB; 0.5.10 leaves its piecewise graphs off, (143,771 - 13,440) / 143,771 =
   // 0.9065 -> 0.907; 0.5.18's breakable graphs add 8 x 58 = 464: 13,904 -> 0.9033 -> 0.903.
   const Model next = test::model("qwen3-next-80b-a3b");
-  CHECK(fraction(v10, h200, next) == Approx(0.907));
-  CHECK(fraction(v18, h200, next) == Approx(0.903));
+  CHECK(sglang_fraction(v10, h200, next) == Approx(0.907));
+  CHECK(sglang_fraction(v18, h200, next) == Approx(0.903));
   // Two stages of two GPUs on H100s (81,559 MiB; 4 GPUs, graph batch 256 at tp 2): 512 + 12,288 +
   // 512 + 128 x 4 = 13,824, below the 10,240 floor's reach; 0.5.18 adds 464 under pipeline
   // parallelism too: 14,288 -> (81,559 - 14,288) / 81,559 = 0.8248 -> 0.825 (0.5.10: 0.8305 -> 0.831).
   const Model llama = test::model("llama-3.1-8b");
-  CHECK(fraction(v10, h100, llama, 4, 2) == Approx(0.831));
-  CHECK(fraction(v18, h100, llama, 4, 2) == Approx(0.825));
+  CHECK(sglang_fraction(v10, h100, llama, 4, 2) == Approx(0.831));
+  CHECK(sglang_fraction(v18, h100, llama, 4, 2) == Approx(0.825));
   // Multimodal models keep them off: as 0.5.10.
-  CHECK(fraction(v18, h100, test::model("qwen2.5-vl-7b")) == fraction(v10, h100, test::model("qwen2.5-vl-7b")));
+  CHECK(sglang_fraction(v18, h100, test::model("qwen2.5-vl-7b")) == sglang_fraction(v10, h100, test::model("qwen2.5-vl-7b")));
   // An L4 (23,034 MiB, below the 60 GiB floor's reach). 0.5.18: chunked prefill 2048, graph batch 24:
   // 512 + 3072 + 48 + 128 + 8 x 42 = 4,096 -> (23,034 - 4,096) / 23,034 = 0.8222 -> 0.822. 0.5.19:
   // 4096 and 48: 512 + 6,144 + 96 + 128 + 8 x 50 = 7,280 -> 0.6839 -> 0.684.
-  CHECK(fraction(v18, l4, llama) == Approx(0.822));
-  CHECK(fraction(v19, l4, llama) == Approx(0.684));
+  CHECK(sglang_fraction(v18, l4, llama) == Approx(0.822));
+  CHECK(sglang_fraction(v19, l4, llama) == Approx(0.684));
   CHECK(engine_defaults(v19, l4, 8192, 1, &llama).max_num_batched_tokens == 4096);
   CHECK(engine_defaults(v18, l4, 8192, 1, &llama).max_num_batched_tokens == 2048);
 }
@@ -1054,25 +1054,22 @@ TEST_CASE("engine: SGLang 0.5.21 leaves the prefill graphs out under pipeline pa
           "[engine]") {
   const EngineProfile v19 = test::bundled().resolve_engine("sglang@0.5.19");
   const EngineProfile v21 = test::bundled().resolve_engine("sglang@0.5.21");
-  const auto fraction = [](const EngineProfile& p, const Gpu& g, const Model& m, int64_t gpus = 1, int64_t pp = 1) {
-    return engine_defaults(p, g, 8192, gpus, &m, pp).gpu_memory_utilization;
-  };
   const Gpu h100 = test::gpu("h100-sxm"), h200 = test::gpu("h200"), l4 = test::gpu("l4");
   // Llama-3.1-8B in two stages of two H100s (81,559 MiB): 512 + 12,288 + 512 + 128 x 4 = 13,824 MiB
   // without the breakable graphs (opt-in under pp, PR #36248): (81,559 - 13,824) / 81,559 = 0.8305
   // -> 0.831; 0.5.19 adds 8 x 58 = 464: 14,288 -> 0.8248 -> 0.825.
   const Model llama = test::model("llama-3.1-8b");
-  CHECK(fraction(v19, h100, llama, 4, 2) == Approx(0.825));
-  CHECK(fraction(v21, h100, llama, 4, 2) == Approx(0.831));
+  CHECK(sglang_fraction(v19, h100, llama, 4, 2) == Approx(0.825));
+  CHECK(sglang_fraction(v21, h100, llama, 4, 2) == Approx(0.831));
   // One stage: as 0.5.19 (the L4 of the test above: 0.684).
-  CHECK(fraction(v21, l4, llama) == Approx(0.684));
+  CHECK(sglang_fraction(v21, l4, llama) == Approx(0.684));
   // Kimi-Linear (MLA and KDA) on one H200 (143,771 MiB; chunks of 8192, graph batch 256):
   // 512 + 12,288 + 512 + 128 = 13,440 MiB; 0.5.19 adds the flat MLA 1,536: 14,976 ->
   // (143,771 - 14,976) / 143,771 = 0.8958 -> 0.896; 0.5.21 keeps KDA models' prefill graphs off:
   // 13,440 -> 0.9065 -> 0.907.
   const Model kimi = test::model("kimi-linear-48b-a3b");
-  CHECK(fraction(v19, h200, kimi) == Approx(0.896));
-  CHECK(fraction(v21, h200, kimi) == Approx(0.907));
+  CHECK(sglang_fraction(v19, h200, kimi) == Approx(0.896));
+  CHECK(sglang_fraction(v21, h200, kimi) == Approx(0.907));
 }
 
 TEST_CASE("engine: SGLang 0.5.13-0.5.17 move the prefill-graph reserve between MLA, sparse-MLA and hybrid models",
@@ -1083,10 +1080,6 @@ TEST_CASE("engine: SGLang 0.5.13-0.5.17 move the prefill-graph reserve between M
   const EngineProfile v15 = test::bundled().resolve_engine("sglang@0.5.15");
   const EngineProfile v16 = test::bundled().resolve_engine("sglang@0.5.16");
   const EngineProfile v17 = test::bundled().resolve_engine("sglang@0.5.17");
-  const auto fraction = [](const EngineProfile& p, const Gpu& g, const Model& m, int64_t gpus = 1, int64_t pp = 1,
-                           const std::string& method = "") {
-    return engine_defaults(p, g, 8192, gpus, &m, pp, false, method).gpu_memory_utilization;
-  };
   const Gpu h100 = test::gpu("h100-sxm"), h200 = test::gpu("h200");
   // DeepSeek-V3.2 on 8 H200s (143,771 MiB; chunked prefill 8192, graph batch 512 at tp >= 4):
   // 512 + 1.5 x 8192 + 2 x 512 + 128 x 8 = 512 + 12,288 + 1,024 + 1,024 = 14,848 MiB. 0.5.10 lists
@@ -1094,39 +1087,39 @@ TEST_CASE("engine: SGLang 0.5.13-0.5.17 move the prefill-graph reserve between M
   // so the flat MLA 1,536 comes in: 16,384 -> 127,387 / 143,771 = 0.8860 -> 0.886. 0.5.15's breakable
   // graphs are off for every MLA model: 0.897 again. 0.5.17 keeps them for the DSA models: 0.886.
   const Model dsv32 = test::model("deepseek-v3.2");
-  CHECK(fraction(v10, h200, dsv32, 8) == Approx(0.897));
-  CHECK(fraction(v13, h200, dsv32, 8) == Approx(0.886));
-  CHECK(fraction(v15, h200, dsv32, 8) == Approx(0.897));
-  CHECK(fraction(v17, h200, dsv32, 8) == Approx(0.886));
+  CHECK(sglang_fraction(v10, h200, dsv32, 8) == Approx(0.897));
+  CHECK(sglang_fraction(v13, h200, dsv32, 8) == Approx(0.886));
+  CHECK(sglang_fraction(v15, h200, dsv32, 8) == Approx(0.897));
+  CHECK(sglang_fraction(v17, h200, dsv32, 8) == Approx(0.886));
   // DeepSeek-V3 (MLA, no indexer) reserves the 1,536 MiB up to 0.5.14 and not from 0.5.15, 0.5.17 included.
   const Model dsv3 = test::model("deepseek-v3");
-  CHECK(fraction(v14, h200, dsv3, 8) == Approx(0.886));
-  CHECK(fraction(v15, h200, dsv3, 8) == Approx(0.897));
-  CHECK(fraction(v17, h200, dsv3, 8) == Approx(0.897));
+  CHECK(sglang_fraction(v14, h200, dsv3, 8) == Approx(0.886));
+  CHECK(sglang_fraction(v15, h200, dsv3, 8) == Approx(0.897));
+  CHECK(sglang_fraction(v17, h200, dsv3, 8) == Approx(0.897));
   // Qwen3-Next on one H200 (chunked prefill 8192, graph batch 256): 512 + 12,288 + 512 + 128 =
   // 13,440 MiB -> (143,771 - 13,440) / 143,771 = 0.9065 -> 0.907 while the model is on the
   // tc_piecewise off list (0.5.13, 0.5.14); breakable graphs from 0.5.15 add 8 x 58 = 464:
   // 13,904 -> 0.9033 -> 0.903.
   const Model next = test::model("qwen3-next-80b-a3b");
-  CHECK(fraction(v13, h200, next) == Approx(0.907));
-  CHECK(fraction(v14, h200, next) == Approx(0.907));
-  CHECK(fraction(v15, h200, next) == Approx(0.903));
+  CHECK(sglang_fraction(v13, h200, next) == Approx(0.907));
+  CHECK(sglang_fraction(v14, h200, next) == Approx(0.907));
+  CHECK(sglang_fraction(v15, h200, next) == Approx(0.903));
   // Two stages of two H100s (81,559 MiB; graph batch 256 at tp 2): 512 + 12,288 + 512 + 128 x 4 =
   // 13,824 -> (81,559 - 13,824) / 81,559 = 0.8305 -> 0.831 without graphs under pp (0.5.14); from
   // 0.5.15 + 464 = 14,288 -> 0.8248 -> 0.825.
   const Model llama = test::model("llama-3.1-8b");
-  CHECK(fraction(v14, h100, llama, 4, 2) == Approx(0.831));
-  CHECK(fraction(v15, h100, llama, 4, 2) == Approx(0.825));
+  CHECK(sglang_fraction(v14, h100, llama, 4, 2) == Approx(0.831));
+  CHECK(sglang_fraction(v15, h100, llama, 4, 2) == Approx(0.825));
   // Nemotron-H on one H100 (graph batch 256): 13,440 + 464 = 13,904 -> (81,559 - 13,904) / 81,559 =
   // 0.8295 -> 0.830 under 0.5.16; 0.5.17 turns breakable graphs off for it: 13,440 -> 0.8352 -> 0.835.
   const Model nemotron = test::model("nemotron-nano-9b-v2");
-  CHECK(fraction(v16, h100, nemotron) == Approx(0.830));
-  CHECK(fraction(v17, h100, nemotron) == Approx(0.835));
+  CHECK(sglang_fraction(v16, h100, nemotron) == Approx(0.830));
+  CHECK(sglang_fraction(v17, h100, nemotron) == Approx(0.835));
   // An EAGLE head on Llama on one H100: 0.5.13 adds its 4,096 MiB after the floor, 13,904 + 4,096 =
   // 18,000 -> (81,559 - 18,000) / 81,559 = 0.7793 -> 0.779; from 0.5.14 no drafter reserve (0.830),
   // the drafter's weights and layers inside the budget instead.
-  CHECK(fraction(v13, h100, llama, 1, 1, "eagle") == Approx(0.779));
-  CHECK(fraction(v14, h100, llama, 1, 1, "eagle") == Approx(0.830));
+  CHECK(sglang_fraction(v13, h100, llama, 1, 1, "eagle") == Approx(0.779));
+  CHECK(sglang_fraction(v14, h100, llama, 1, 1, "eagle") == Approx(0.830));
   REQUIRE(v13.speculative);
   REQUIRE(v14.speculative);
   CHECK_FALSE(v13.speculative->draft_pool_shared);
