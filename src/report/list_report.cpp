@@ -89,13 +89,15 @@ std::string render_gpu_list(const std::vector<ListedGpu>& gpus, const std::strin
 
 std::string render_engine_list(const std::vector<EngineProfile>& profiles, const std::string& format) {
   Json rows = Json::array();
-  size_t rw = 10;
+  size_t iw = 16, rw = 10;  // the id and releases columns, as wide as their longest entry
   for (const EngineProfile& p : profiles) {
+    iw = std::max(iw, std::string(name(p.kind)).size() + 1 + p.version.size() + 1);
     size_t w = 0;
     for (const auto& v : p.releases) w += v.size() + 2;
     rw = std::max(rw, w + 1);
   }
-  std::string table = fmt::format("{:<16}{:<9}{:<{}}{}\n", "engine", "default", "releases", rw, "kv_cache_dtype values");
+  std::string table =
+      fmt::format("{:<{}}{:<9}{:<{}}{}\n", "engine", iw, "default", "releases", rw, "kv_cache_dtype values");
   std::vector<std::string> ids;  // each engine (its default profile), then engine@version for each profile
   std::set<EngineKind> named;
   for (const EngineProfile& p : profiles) {
@@ -106,12 +108,13 @@ std::string render_engine_list(const std::vector<EngineProfile>& profiles, const
     const std::string id = std::string(name(p.kind)) + "@" + p.version;
     rows.push_back({{"engine", name(p.kind)}, {"version", p.version}, {"default", p.is_default},
                     {"releases", p.releases}, {"source", p.source}});
-    table += fmt::format("{:<16}{:<9}{:<{}}{}\n", id, p.is_default ? "yes" : "", releases, rw, dtypes);
+    table += fmt::format("{:<{}}{:<9}{:<{}}{}\n", id, iw, p.is_default ? "yes" : "", releases, rw, dtypes);
     ids.push_back(id);
   }
   ids.push_back("ideal");
   if (format == "ids") return render_id_list(ids);
-  table += fmt::format("{:<16}{:<9}{:<{}}{}\n", "ideal", "-", "-", rw, "kvplan's dtypes (its own engine: exact bytes, no blocks)");
+  table += fmt::format("{:<{}}{:<9}{:<{}}{}\n", "ideal", iw, "-", "-", rw,
+                       "kvplan's dtypes (its own engine: exact bytes, no blocks)");
   if (format == "csv") {
     std::vector<Json> flat;
     for (Json row : rows) {
