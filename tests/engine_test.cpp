@@ -1167,10 +1167,11 @@ TEST_CASE("engine: names, versions and kv_cache_dtype spellings", "[engine]") {
   CHECK(r.resolve_engine("vllm@0.14.0rc2").version == "0.14");
   // V1 before #19312: 0.8.0-0.8.3, 0.8.4, 0.8.5(.post1) and 0.9.0(.1) each have their defaults; 0.9.1
   // already profiles as 0.9.2 does (vllm@0.10), and 0.9.1 does not cover 0.9.10.
-  CHECK(r.resolve_engine("vllm@0.8.2").version == "0.8.0");
-  CHECK(r.resolve_engine("vllm@0.8.5.post1").version == "0.8.5");
-  CHECK(r.resolve_engine("vllm@0.9.0.1").version == "0.9.0");
-  CHECK(r.resolve_engine("vllm@0.9.1").version == "0.10");
+  for (const auto& [release, line] : std::vector<std::pair<std::string, std::string>>{
+           {"0.8.2", "0.8.0"}, {"0.8.5.post1", "0.8.5"}, {"0.9.0.1", "0.9.0"}, {"0.9.1", "0.10"}}) {
+    CAPTURE(release);
+    CHECK(r.resolve_engine("vllm@" + release).version == line);
+  }
   CHECK_THROWS(r.resolve_engine("vllm@0.9.10"));
   // The closest line wins: 0.4.9.post4 is 0.4.9.post3's line, not 0.4.9's.
   CHECK(r.resolve_engine("sglang@0.4.9.post4").version == "0.4.9.post3");
@@ -1299,19 +1300,15 @@ TEST_CASE("engine: SGLang 0.4.6-0.4.7 take the table up to 81,920 MiB and their 
 }
 
 TEST_CASE("engine: SGLang 0.4.6's releases resolve by their longest line", "[engine]") {
-  const Registry r = Registry::load("");
-  CHECK(r.resolve_engine("sglang@0.4.6").version == "0.4.6");
-  CHECK(r.resolve_engine("sglang@0.4.6.post1").version == "0.4.6");
-  CHECK(r.resolve_engine("sglang@0.4.6.post2").version == "0.4.6.post2");
-  CHECK(r.resolve_engine("sglang@0.4.6.post4").version == "0.4.6.post2");
-  CHECK(r.resolve_engine("sglang@0.4.6.post5").version == "0.4.6.post2");
-  CHECK(r.resolve_engine("sglang@0.4.7").version == "0.4.7");
-  // 0.4.7.post1 already has 0.4.8's reserve rule (its server_args.py __post_init__ is v0.4.8's).
-  CHECK(r.resolve_engine("sglang@0.4.7.post1").version == "0.4.8");
-  CHECK(r.resolve_engine("sglang@0.4.8").version == "0.4.8");
-  CHECK(r.resolve_engine("sglang@0.4.5.post3").version == "0.4.5");
-  // A post release past the listed ones is no line's: 0.4.6.post50 is 0.4.6's.
-  CHECK(r.resolve_engine("sglang@0.4.6.post50").version == "0.4.6");
+  // 0.4.7.post1 already has 0.4.8's reserve rule (its server_args.py __post_init__ is v0.4.8's); a
+  // post release past the listed ones is no line's: 0.4.6.post50 is 0.4.6's.
+  for (const auto& [release, line] : std::vector<std::pair<std::string, std::string>>{
+           {"0.4.6", "0.4.6"}, {"0.4.6.post1", "0.4.6"}, {"0.4.6.post2", "0.4.6.post2"},
+           {"0.4.6.post4", "0.4.6.post2"}, {"0.4.6.post5", "0.4.6.post2"}, {"0.4.7", "0.4.7"},
+           {"0.4.7.post1", "0.4.8"}, {"0.4.8", "0.4.8"}, {"0.4.5.post3", "0.4.5"}, {"0.4.6.post50", "0.4.6"}}) {
+    CAPTURE(release);
+    CHECK(test::bundled().resolve_engine("sglang@" + release).version == line);
+  }
 }
 
 TEST_CASE("engine profiles: a memory row's fraction rule is checked where it stands", "[engine][data]") {

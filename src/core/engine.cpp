@@ -429,15 +429,16 @@ EngineDefaults engine_defaults(const EngineProfile& profile, const Gpu& gpu, int
     if (gpus >= min_gpus) d.gpu_memory_utilization = fraction;
   const bool multimodal = model && serves_multimodal(*model, profile, enable_multimodal);
   // SGLang 0.4.6-0.4.7: the row's fraction, raised on big GPUs and capped by a reserve, unrounded.
-  if (tier && tier->fraction) d.gpu_memory_utilization = *tier->fraction;
-  if (tier && tier->grow_mib > 0)
-    d.gpu_memory_utilization += tier->grow_mib * (1 - d.gpu_memory_utilization) / static_cast<double>(mib);
-  if (tier && tier->min_reserve_mib) {
-    const double reserve = *tier->min_reserve_mib + drafter_reserve_mib(drafter, speculative_method);
-    d.gpu_memory_utilization =
-        std::min(d.gpu_memory_utilization, (static_cast<double>(mib) - reserve) / static_cast<double>(mib));
+  if (tier) {
+    double& f = d.gpu_memory_utilization;
+    if (tier->fraction) f = *tier->fraction;
+    if (tier->grow_mib > 0) f += tier->grow_mib * (1 - f) / static_cast<double>(mib);
+    if (tier->min_reserve_mib) {
+      const double reserve = *tier->min_reserve_mib + drafter_reserve_mib(drafter, speculative_method);
+      f = std::min(f, (static_cast<double>(mib) - reserve) / static_cast<double>(mib));
+    }
+    if (drafter) f *= tier->drafter_scale;
   }
-  if (tier && drafter) d.gpu_memory_utilization *= tier->drafter_scale;
   std::optional<double> reserved;  // MiB, where the version reserves rather than tabulates
   if (tier && tier->reserve_mib) {
     reserved = *tier->reserve_mib + tier->reserve_per_gpu_mib * static_cast<double>(gpus);

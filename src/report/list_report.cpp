@@ -89,9 +89,10 @@ std::string render_gpu_list(const std::vector<ListedGpu>& gpus, const std::strin
 
 std::string render_engine_list(const std::vector<EngineProfile>& profiles, const std::string& format) {
   Json rows = Json::array();
+  const auto id_of = [](const EngineProfile& p) { return std::string(name(p.kind)) + "@" + p.version; };
   size_t iw = 16, rw = 10;  // the id and releases columns, as wide as their longest entry
   for (const EngineProfile& p : profiles) {
-    iw = std::max(iw, std::string(name(p.kind)).size() + 1 + p.version.size() + 1);
+    iw = std::max(iw, id_of(p).size() + 1);
     size_t w = 0;
     for (const auto& v : p.releases) w += v.size() + 2;
     rw = std::max(rw, w + 1);
@@ -105,7 +106,7 @@ std::string render_engine_list(const std::vector<EngineProfile>& profiles, const
     std::string releases, dtypes;
     for (const auto& v : p.releases) releases += (releases.empty() ? "" : ", ") + v;
     for (const auto& [n, d] : p.kv_cache_dtypes) dtypes += (dtypes.empty() ? "" : " ") + n;
-    const std::string id = std::string(name(p.kind)) + "@" + p.version;
+    const std::string id = id_of(p);
     rows.push_back({{"engine", name(p.kind)}, {"version", p.version}, {"default", p.is_default},
                     {"releases", p.releases}, {"source", p.source}});
     table += fmt::format("{:<{}}{:<9}{:<{}}{}\n", id, iw, p.is_default ? "yes" : "", releases, rw, dtypes);
