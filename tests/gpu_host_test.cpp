@@ -184,6 +184,7 @@ TEST_CASE("calibrated preset YAML loads back and carries the measured efficiency
   Calibration c;
   c.device.name = "NVIDIA H100 80GB HBM3";
   c.device.driver = "580.159.04";
+  c.device.blas = "13.1.0 (/venv/lib/python3.12/site-packages/nvidia/cu13/lib/libcublas.so.13)";
   c.date = "2026-11-23";
   c.decode_fit = {3.5e-6, 3.0e12, 0.999, 0.02};  // for reference only: not what the preset uses
   c.graph_large = {5638914048, 48, 1.891e-3};
@@ -231,8 +232,10 @@ TEST_CASE("calibrated preset YAML loads back and carries the measured efficiency
   CHECK(g.memory_bytes == base.memory_bytes);
   // The engines' total (cudaMemGetInfo's, 79.19 GiB on an H100) travels with it.
   CHECK(g.cuda_total_bytes == 85029158912);
-  // The raw figures behind them are recorded under calibration:.
+  // The raw figures behind them are recorded under calibration:, with the cuBLAS they ran on.
   CHECK(yaml.find("calibration:") != std::string::npos);
+  CHECK(yaml.find("  cublas: \"13.1.0 (/venv/lib/python3.12/site-packages/nvidia/cu13/lib/libcublas.so.13)\"\n") !=
+        std::string::npos);
   CHECK(yaml.find("  graph_gemv_tiny: {kernels: 1000, bytes: 132096000, time_s: 1.5430e-03}\n") != std::string::npos);
   CHECK(yaml.find("  decode_attention_bytes_per_s: 2.85e+12\n") != std::string::npos);
   CHECK(yaml.find("    - [1073872896, 2.8e+12]\n") != std::string::npos);

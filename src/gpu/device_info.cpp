@@ -1,4 +1,6 @@
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 #include <fstream>
 #include <regex>
@@ -22,6 +24,19 @@ std::string kernel_driver_version() {
   const std::string text = ss.str();
   if (std::regex_search(text, m, std::regex(R"(Kernel Module\s+(?:for \S+\s+)?([0-9]+\.[0-9.]+))"))) return m[1];
   return "";
+}
+
+// The cuBLAS this process runs on: its version and the file the dynamic loader took it from (the
+// linears' speed depends on the library, and an engine runs the one its PyTorch ships).
+std::string blas_library() {
+  int major = 0, minor = 0, patch = 0;
+  if (cublasGetProperty(MAJOR_VERSION, &major) != CUBLAS_STATUS_SUCCESS ||
+      cublasGetProperty(MINOR_VERSION, &minor) != CUBLAS_STATUS_SUCCESS ||
+      cublasGetProperty(PATCH_LEVEL, &patch) != CUBLAS_STATUS_SUCCESS)
+    return "";
+  Dl_info info{};
+  const bool found = dladdr(reinterpret_cast<void*>(&cublasCreate_v2), &info) != 0 && info.dli_fname != nullptr;
+  return fmt::format("{}.{}.{}", major, minor, patch) + (found ? fmt::format(" ({})", info.dli_fname) : "");
 }
 }  // namespace
 
@@ -48,6 +63,7 @@ DeviceInfo device_info(const std::string& command) {
   const std::string kernel_module = kernel_driver_version();
   d.driver = (kernel_module.empty() ? "" : kernel_module + ", ") + fmt::format("CUDA {}.{}", drv / 1000, drv % 1000 / 10);
   d.cuda_runtime = fmt::format("{}.{}", rt / 1000, rt % 1000 / 10);
+  d.blas = blas_library();
   return d;
 }
 

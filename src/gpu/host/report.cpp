@@ -58,7 +58,8 @@ Json to_json(const ValidateReport& r) {
                  {"memory_bytes", r.device.memory_bytes},
                  {"l2_bytes", r.device.l2_bytes},
                  {"driver", r.device.driver},
-                 {"cuda_runtime", r.device.cuda_runtime}};
+                 {"cuda_runtime", r.device.cuda_runtime},
+                 {"cublas", r.device.blas}};
   j["model"] = r.model;
   j["gpu_preset"] = r.gpu_preset;
   j["kv_dtype"] = r.kv_dtype;
@@ -131,8 +132,9 @@ std::string header(const char* title) {
 std::string render_table(const ValidateReport& r) {
   std::string out = fmt::format("kvplan validate: {} on {} (preset {}), batch {}, context {}, kv {}\n", r.model,
                                 r.device.name, r.gpu_preset, r.batch, r.context, r.kv_dtype);
-  out += fmt::format("device: {} SMs, sm_{}{}, driver {}, CUDA runtime {}; SM clock {:.0f} -> {:.0f} MHz (max {:.0f}){}\n\n",
+  out += fmt::format("device: {} SMs, sm_{}{}, driver {}, CUDA runtime {}, cuBLAS {}; SM clock {:.0f} -> {:.0f} MHz (max {:.0f}){}\n\n",
                      r.device.sm_count, r.device.cc_major, r.device.cc_minor, r.device.driver, r.device.cuda_runtime,
+                     r.device.blas.empty() ? "?" : r.device.blas,
                      r.clocks.before_mhz, r.clocks.after_mhz, r.clocks.max_mhz,
                      r.clocks.throttled ? "  THROTTLED: " + r.clocks.note : "");
   out += "correctness (relative norm error vs float64 CPU reference, random inputs)\n";
@@ -440,6 +442,7 @@ std::string render_calibrated_preset(const Gpu& base, const Calibration& c) {
   y += fmt::format("  device: {}\n", yaml_quote(c.device.name));
   y += fmt::format("  driver: {}\n", yaml_quote(c.device.driver));
   y += fmt::format("  cuda_runtime: {}\n", yaml_quote(c.device.cuda_runtime));
+  y += fmt::format("  cublas: {}\n", yaml_quote(c.device.blas));
   y += fmt::format("  date: {}\n", yaml_quote(c.date));
   y += fmt::format("  sm_count: {}\n", c.device.sm_count);
   y += fmt::format("  probe_read_bytes_per_s: {:.4g}\n", c.read_bytes_per_s);

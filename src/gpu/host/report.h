@@ -28,6 +28,7 @@ struct DeviceInfo {
   double max_sm_clock_mhz = 0;
   std::string driver;        // e.g. "580.159" (from cudaDriverGetVersion: CUDA level, e.g. 13.0)
   std::string cuda_runtime;  // e.g. "13.0"
+  std::string blas;          // the cuBLAS the loader found: version and file, e.g. "13.0.0 (/usr/local/cuda/lib64/libcublas.so.13)"
 };
 
 // One timed item: a predicted time (from kvplan's model) against a measured one.
