@@ -17,7 +17,14 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 exec > >(tee -a "$OUT/log.txt") 2>&1
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-TD=$(python3 -c "import nvidia.cublas as c, os; print(os.path.join(list(c.__path__)[0], 'lib'))" 2>/dev/null)
+TD=$(python3 - 2>/dev/null <<'PY'
+import os, torch
+a = torch.ones(8, 8, device="cuda")
+(a @ a).sum().item()  # loads PyTorch's libcublas; its folder from the process's mappings
+print(next(os.path.dirname(l.split()[-1]) for l in open("/proc/self/maps")
+           if os.path.basename(l.split()[-1]).startswith("libcublas.so")))
+PY
+)
 echo "PyTorch's cuBLAS: $TD ($(ls $TD 2>/dev/null | tr '\n' ' '))"
 SYS=/usr/local/cuda/lib64
 for s in $STAGES; do

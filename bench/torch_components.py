@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""The PyTorch decode step of bench/decode_step_torch.py (one cuDNN SDPA call a layer, --gqa-sdpa) split
+into the components `kvplan validate` times: each kind of op of the whole step alone in one CUDA graph
+(all layers), a 256 MB memset before each replay so weights and KV come from HBM, CUDA events around
+the replay, median of >= 10 replays; then the whole step the same way.
+  attention    the layers' SDPA calls (cuDNN, enable_gqa)
+  rope_cache   the layers' fused rotary + KV-cache write kernels
+  norms        the residual-add + RMSNorm kernels (two a layer and the final one)
+  activations  the layers' SiLU(gate) x up kernels
+  linears      the layers' QKV, o_proj, gate_up and down GEMMs; lm_head apart
+And vLLM's kernel list for the same work: the rotary embedding and the KV-cache write as two launches of
+one program a token each (vLLM's rotary_embedding and reshape_and_cache_flash launch grid = tokens),
+alone (rope_one_block, cache_write) and in the whole step (step_vllm_list).
+Usage: python3 bench/torch_components.py --model llama-3.1-8b --points 1:4096,32:1024 --out DIR
+(writes torch_components.json and prints one line a point).
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+import triton
+import triton.language as tl
+from torch.nn.attention import sdpa_kernel
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import decode_step_torch as dst  # noqa: E402
+
+
+@triton.jit
+def rope_token_kernel(qkv_ptr, q_ptr, pos, n_q, n_kv, log_theta, HEAD_DIM: tl.constexpr, HALF: tl.constexpr,
+                      HEADS: tl.constexpr):
+    # One program a token (vLLM's rotary_embedding launch: grid = tokens): rotate its q and k heads;
+    # q to q_ptr [B, n_q, D], k in place in the qkv row.
+    b = tl.program_id(0)
+    h = tl.arange(0, HEADS)[:, None]
+    i = tl.arange(0, HALF)[None, :]
+    mask = h < n_q + n_kv
+    src = qkv_ptr + (b * (n_q + 2 * n_kv) + h) * HEAD_DIM
+    x1 = tl.load(src + i, mask=mask, other=0.0).to(tl.float32)
+    x2 = tl.load(src + HALF + i, mask=mask, other=0.0).to(tl.float32)
+    ang = pos * tl.exp(-(2.0 * i.to(tl.float32) / HEAD_DIM) * log_theta)
+    c = tl.cos(ang)
+    s = tl.sin(ang)
+    r1 = (x1 * c - x2 * s).to(q_ptr.dtype.element_ty)
+    r2 = (x2 * c + x1 * s).to(q_ptr.dtype.element_ty)
+    dq = q_ptr + (b * n_q + h) * HEAD_DIM
+    tl.store(dq + i, r1, mask=h < n_q)
+    tl.store(dq + HALF + i, r2, mask=h < n_q)
+    kmask = (h >= n_q) & mask
+    tl.store(src + i, r1, mask=kmask)
+    tl.store(src + HALF + i, r2, mask=kmask)
+
+
+@triton.jit
+def cache_write_kernel(qkv_ptr, k_cache_ptr, v_cache_ptr, slot, n_q, n_kv, cache_len, HEAD_DIM: tl.constexpr,
+                       KV: tl.constexpr):
+    # One program a token (vLLM's reshape_and_cache_flash launch: grid = tokens): copy its k and v heads
+    # from the qkv row into the caches [B, n_kv, cache_len, D] at `slot`.
+    b = tl.program_id(0)
+    h = tl.arange(0, KV)[:, None]
+    d = tl.arange(0, HEAD_DIM)[None, :]
+    mask = h < n_kv
+    src = qkv_ptr + (b * (n_q + 2 * n_kv) + n_q + h) * HEAD_DIM + d
+    dst = ((b * n_kv + h) * cache_len + slot) * HEAD_DIM + d
+    tl.store(k_cache_ptr + dst, tl.load(src, mask=mask), mask=mask)
+    tl.store(v_cache_ptr + dst, tl.load(src + n_kv * HEAD_DIM, mask=mask), mask=mask)
+
+
+def time_graph(fn, flush, max_time=0.2, min_samples=10, max_samples=60):
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        fn()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        fn()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    for _ in range(3):
+        flush.zero_()
+        g.replay()
+    torch.cuda.synchronize()
+    samples, t0 = [], time.perf_counter()
+    while len(samples) < max_samples:
+        flush.zero_()
+        start.record()
+        g.replay()
+        stop.record()
+        stop.synchronize()
+        samples.append(start.elapsed_time(stop) * 1e-3)
+        if len(samples) >= min_samples and time.perf_counter() - t0 > max_time:
+            break
+    del g
+    return statistics.median(samples)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="llama-3.1-8b")
+    ap.add_argument("--points", default="1:4096,32:1024,16:4096,64:512,1:512")
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    a = ap.parse_args()
+    dst.FUSED, dst.GQA_SDPA, dst.SPLIT_KV = True, True, False
+    torch.manual_seed(0)
+    c = dst.load_config(a.repo, a.model)
+    w = dst.Weights(c, c["layers"])
+    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+    D, nq, nkv, h = c["head_dim"], c["heads"], c["kv_heads"], c["hidden"]
+    records = []
+    for p in a.points.split(","):
+        B, N = (int(v) for v in p.split(":"))
+        step = dst.Step(c, w, B, N)
+        qkv = torch.empty((B, (nq + 2 * nkv) * D), dtype=c["dtype"], device="cuda").normal_()
+        x = torch.empty((B, h), dtype=c["dtype"], device="cuda").normal_()
+        gu = torch.empty((B, 2 * c["inter"]), dtype=c["dtype"], device="cuda").normal_()
+        act = torch.empty((B, c["inter"]), dtype=c["dtype"], device="cuda").normal_()
+        o = torch.empty((B, nq * D), dtype=c["dtype"], device="cuda").normal_()
+
+        def attention():
+            for kc, vc in step.caches:
+                step.attention(step.q.view(B, nkv, nq // nkv, D), kc, vc)
+
+        def rope_cache():
+            for kc, vc in step.caches:
+                dst.rope_cache_kernel[(B, nq + 2 * nkv)](qkv, step.q, kc, vc, step.pos, step.slot, nq, nkv, step.cache_len,
+                                                         math.log(dst.ROPE_THETA), HEAD_DIM=D, HALF=D // 2, num_warps=1)
+
+        def norms():
+            for L in w.layers:
+                step.norm(x, L["ln1"], True)
+                step.norm(x, L["ln2"], True)
+            step.norm(x, w.final_norm, True)
+
+        def activations():
+            for _ in w.layers:
+                dst.silu_mul_kernel[(B, triton.cdiv(c["inter"], 1024))](gu, act, c["inter"], BLOCK=1024, num_warps=4)
+
+        def linears():
+            for L in w.layers:
+                F.linear(step.normed, L["w_qkv"], L["b_qkv"])
+                F.linear(o, L["w_o"])
+                F.linear(step.normed, L["w_gu"])
+                F.linear(act, L["w_down"])
+
+        def lm_head():
+            F.linear(step.normed, w.lm_head)
+
+        def rope_one_block():
+            for _ in step.caches:
+                rope_token_kernel[(B,)](qkv, step.q, step.pos, nq, nkv, math.log(dst.ROPE_THETA), HEAD_DIM=D,
+                                        HALF=D // 2, HEADS=triton.next_power_of_2(nq + nkv), num_warps=8)
+
+        def cache_write():
+            for kc, vc in step.caches:
+                cache_write_kernel[(B,)](qkv, kc, vc, step.slot, nq, nkv, step.cache_len, HEAD_DIM=D,
+                                         KV=triton.next_power_of_2(nkv), num_warps=4)
+
+        def step_vllm_list():
+            """The step with vLLM's kernel list: rotary and the cache write as two launches of one
+            program a token each (in place of the fused rope_cache kernel)."""
+            x0 = F.embedding(step.tokens, w.embed)
+            xx = x0
+            for li, L in enumerate(w.layers):
+                step.norm(xx, L["ln1"], li > 0)
+                q3 = F.linear(step.normed, L["w_qkv"], L["b_qkv"])
+                kc, vc = step.caches[li]
+                rope_token_kernel[(B,)](q3, step.q, step.pos, nq, nkv, math.log(dst.ROPE_THETA), HEAD_DIM=D,
+                                        HALF=D // 2, HEADS=triton.next_power_of_2(nq + nkv), num_warps=8)
+                cache_write_kernel[(B,)](q3, kc, vc, step.slot, nq, nkv, step.cache_len, HEAD_DIM=D,
+                                         KV=triton.next_power_of_2(nkv), num_warps=4)
+                oo = step.attention(step.q.view(B, nkv, nq // nkv, D), kc, vc)
+                xx = F.linear(oo.reshape(B, nq * D), L["w_o"])
+                step.norm(xx, L["ln2"], True)
+                g2 = F.linear(step.normed, L["w_gu"])
+                dst.silu_mul_kernel[(B, triton.cdiv(c["inter"], 1024))](g2, step.act, c["inter"], BLOCK=1024, num_warps=4)
+                xx = F.linear(step.act, L["w_down"])
+            step.norm(xx, w.final_norm, True)
+            return F.linear(step.normed, w.lm_head)
+
+        rec = dict(model=a.model, batch=B, context=N)
+        with sdpa_kernel(dst.backends()):
+            for name, fn in [("attention", attention), ("rope_cache", rope_cache), ("norms", norms),
+                             ("activations", activations), ("linears", linears), ("lm_head", lm_head), ("step", step),
+                             ("rope_one_block", rope_one_block), ("cache_write", cache_write),
+                             ("step_vllm_list", step_vllm_list)]:
+                rec[name] = time_graph(fn, flush) * 1e6
+        parts = sum(rec[k] for k in ["attention", "rope_cache", "norms", "activations", "linears", "lm_head"])
+        rec["gaps"] = rec["step"] - parts
+        records.append(rec)
+        print(f"torch {B}:{N} " + " ".join(f"{k} {rec[k]:.1f}" for k in
+              ["attention", "rope_cache", "norms", "activations", "linears", "lm_head", "gaps", "step",
+               "rope_one_block", "cache_write", "step_vllm_list"]) + " us", flush=True)
+        del step
+        torch.cuda.empty_cache()
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "torch_components.json"), "w") as f:
+        json.dump({"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "records": records}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
