@@ -8,9 +8,6 @@ the replay, median of >= 10 replays; then the whole step the same way.
   norms        the residual-add + RMSNorm kernels (two a layer and the final one)
   activations  the layers' SiLU(gate) x up kernels
   linears      the layers' QKV, o_proj, gate_up and down GEMMs; lm_head apart
-And vLLM's kernel list for the same work: the rotary embedding and the KV-cache write as two launches of
-one program a token each (vLLM's rotary_embedding and reshape_and_cache_flash launch grid = tokens),
-alone (rope_one_block, cache_write) and in the whole step (step_vllm_list).
 Usage: python3 bench/torch_components.py --model llama-3.1-8b --points 1:4096,32:1024 --out DIR
 (writes torch_components.json and prints one line a point).
 """
@@ -25,51 +22,10 @@ import time
 import torch
 import torch.nn.functional as F
 import triton
-import triton.language as tl
 from torch.nn.attention import sdpa_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import decode_step_torch as dst  # noqa: E402
-
-
-@triton.jit
-def rope_token_kernel(qkv_ptr, q_ptr, pos, n_q, n_kv, log_theta, HEAD_DIM: tl.constexpr, HALF: tl.constexpr,
-                      HEADS: tl.constexpr):
-    # One program a token (vLLM's rotary_embedding launch: grid = tokens): rotate its q and k heads;
-    # q to q_ptr [B, n_q, D], k in place in the qkv row.
-    b = tl.program_id(0)
-    h = tl.arange(0, HEADS)[:, None]
-    i = tl.arange(0, HALF)[None, :]
-    mask = h < n_q + n_kv
-    src = qkv_ptr + (b * (n_q + 2 * n_kv) + h) * HEAD_DIM
-    x1 = tl.load(src + i, mask=mask, other=0.0).to(tl.float32)
-    x2 = tl.load(src + HALF + i, mask=mask, other=0.0).to(tl.float32)
-    ang = pos * tl.exp(-(2.0 * i.to(tl.float32) / HEAD_DIM) * log_theta)
-    c = tl.cos(ang)
-    s = tl.sin(ang)
-    r1 = (x1 * c - x2 * s).to(q_ptr.dtype.element_ty)
-    r2 = (x2 * c + x1 * s).to(q_ptr.dtype.element_ty)
-    dq = q_ptr + (b * n_q + h) * HEAD_DIM
-    tl.store(dq + i, r1, mask=h < n_q)
-    tl.store(dq + HALF + i, r2, mask=h < n_q)
-    kmask = (h >= n_q) & mask
-    tl.store(src + i, r1, mask=kmask)
-    tl.store(src + HALF + i, r2, mask=kmask)
-
-
-@triton.jit
-def cache_write_kernel(qkv_ptr, k_cache_ptr, v_cache_ptr, slot, n_q, n_kv, cache_len, HEAD_DIM: tl.constexpr,
-                       KV: tl.constexpr):
-    # One program a token (vLLM's reshape_and_cache_flash launch: grid = tokens): copy its k and v heads
-    # from the qkv row into the caches [B, n_kv, cache_len, D] at `slot`.
-    b = tl.program_id(0)
-    h = tl.arange(0, KV)[:, None]
-    d = tl.arange(0, HEAD_DIM)[None, :]
-    mask = h < n_kv
-    src = qkv_ptr + (b * (n_q + 2 * n_kv) + n_q + h) * HEAD_DIM + d
-    dst = ((b * n_kv + h) * cache_len + slot) * HEAD_DIM + d
-    tl.store(k_cache_ptr + dst, tl.load(src, mask=mask), mask=mask)
-    tl.store(v_cache_ptr + dst, tl.load(src + n_kv * HEAD_DIM, mask=mask), mask=mask)
 
 
 def time_graph(fn, flush, max_time=0.2, min_samples=10, max_samples=60):
@@ -152,51 +108,16 @@ def main():
         def lm_head():
             F.linear(step.normed, w.lm_head)
 
-        def rope_one_block():
-            for _ in step.caches:
-                rope_token_kernel[(B,)](qkv, step.q, step.pos, nq, nkv, math.log(dst.ROPE_THETA), HEAD_DIM=D,
-                                        HALF=D // 2, HEADS=triton.next_power_of_2(nq + nkv), num_warps=8)
-
-        def cache_write():
-            for kc, vc in step.caches:
-                cache_write_kernel[(B,)](qkv, kc, vc, step.slot, nq, nkv, step.cache_len, HEAD_DIM=D,
-                                         KV=triton.next_power_of_2(nkv), num_warps=4)
-
-        def step_vllm_list():
-            """The step with vLLM's kernel list: rotary and the cache write as two launches of one
-            program a token each (in place of the fused rope_cache kernel)."""
-            x0 = F.embedding(step.tokens, w.embed)
-            xx = x0
-            for li, L in enumerate(w.layers):
-                step.norm(xx, L["ln1"], li > 0)
-                q3 = F.linear(step.normed, L["w_qkv"], L["b_qkv"])
-                kc, vc = step.caches[li]
-                rope_token_kernel[(B,)](q3, step.q, step.pos, nq, nkv, math.log(dst.ROPE_THETA), HEAD_DIM=D,
-                                        HALF=D // 2, HEADS=triton.next_power_of_2(nq + nkv), num_warps=8)
-                cache_write_kernel[(B,)](q3, kc, vc, step.slot, nq, nkv, step.cache_len, HEAD_DIM=D,
-                                         KV=triton.next_power_of_2(nkv), num_warps=4)
-                oo = step.attention(step.q.view(B, nkv, nq // nkv, D), kc, vc)
-                xx = F.linear(oo.reshape(B, nq * D), L["w_o"])
-                step.norm(xx, L["ln2"], True)
-                g2 = F.linear(step.normed, L["w_gu"])
-                dst.silu_mul_kernel[(B, triton.cdiv(c["inter"], 1024))](g2, step.act, c["inter"], BLOCK=1024, num_warps=4)
-                xx = F.linear(step.act, L["w_down"])
-            step.norm(xx, w.final_norm, True)
-            return F.linear(step.normed, w.lm_head)
-
         rec = dict(model=a.model, batch=B, context=N)
         with sdpa_kernel(dst.backends()):
             for name, fn in [("attention", attention), ("rope_cache", rope_cache), ("norms", norms),
-                             ("activations", activations), ("linears", linears), ("lm_head", lm_head), ("step", step),
-                             ("rope_one_block", rope_one_block), ("cache_write", cache_write),
-                             ("step_vllm_list", step_vllm_list)]:
+                             ("activations", activations), ("linears", linears), ("lm_head", lm_head), ("step", step)]:
                 rec[name] = time_graph(fn, flush) * 1e6
         parts = sum(rec[k] for k in ["attention", "rope_cache", "norms", "activations", "linears", "lm_head"])
         rec["gaps"] = rec["step"] - parts
         records.append(rec)
         print(f"torch {B}:{N} " + " ".join(f"{k} {rec[k]:.1f}" for k in
-              ["attention", "rope_cache", "norms", "activations", "linears", "lm_head", "gaps", "step",
-               "rope_one_block", "cache_write", "step_vllm_list"]) + " us", flush=True)
+              ["attention", "rope_cache", "norms", "activations", "linears", "lm_head", "gaps", "step"]) + " us", flush=True)
         del step
         torch.cuda.empty_cache()
     os.makedirs(a.out, exist_ok=True)
