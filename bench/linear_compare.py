@@ -21,11 +21,11 @@ import argparse
 import ctypes
 import json
 import os
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+
+from cold_graph import time_fn_cold
 
 SHAPES = {  # (n, k) = (out, in) of each weight
     "llama-3.1-8b": [(6144, 4096), (4096, 4096), (28672, 4096), (4096, 14336), (128256, 4096)],
@@ -72,32 +72,8 @@ def torch_cublas_path():
     return None
 
 
-def time_graph(fn, flush, max_time=0.2, min_samples=10, max_samples=100):
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        fn()
-    torch.cuda.current_stream().wait_stream(s)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        fn()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    for _ in range(3):
-        flush.zero_()
-        g.replay()
-    torch.cuda.synchronize()
-    samples, t0 = [], time.perf_counter()
-    while len(samples) < max_samples:
-        flush.zero_()
-        start.record()
-        g.replay()
-        stop.record()
-        stop.synchronize()
-        samples.append(start.elapsed_time(stop) * 1e-3)
-        if len(samples) >= min_samples and time.perf_counter() - t0 > max_time:
-            break
-    del g
-    return statistics.median(samples)
+def time_graph(fn, flush):
+    return time_fn_cold(fn, flush, max_time=0.2, max_samples=100)
 
 
 def kernels_of(fn):

@@ -22,38 +22,19 @@ Usage: python3 bench/sdpa_compare.py --bench gpu-bin/kvplan-gpu-bench --probe pr
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from cold_graph import time_cold
+
 GRID = [(h, kvh, b, n) for (h, kvh) in [(32, 32), (32, 8), (32, 1), (64, 8)] for b in (1, 8, 32)
         for n in (4096, 32768, 131072)]
 BACKENDS = [("flash", SDPBackend.FLASH_ATTENTION), ("efficient", SDPBackend.EFFICIENT_ATTENTION),
             ("cudnn", SDPBackend.CUDNN_ATTENTION)]
-
-
-def time_graph(g, flush, max_time=0.3, min_samples=10, max_samples=200):
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    for _ in range(3):
-        flush.zero_()
-        g.replay()
-    torch.cuda.synchronize()
-    samples, t0 = [], time.perf_counter()
-    while len(samples) < max_samples:
-        flush.zero_()
-        start.record()
-        g.replay()
-        stop.record()
-        stop.synchronize()
-        samples.append(start.elapsed_time(stop) * 1e-3)
-        if len(samples) >= min_samples and time.perf_counter() - t0 > max_time:
-            break
-    return statistics.median(samples), samples
 
 
 def sdpa_times(h, kvh, b, n, flush, kv_memory):
@@ -85,7 +66,7 @@ def backend_times(q, k, v, flush, causal):
                 g = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(g):
                     o = F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
-            med, samples = time_graph(g, flush)
+            med, samples = time_cold(g, flush)
             out[name] = {"median_s": med, "samples": len(samples), "p10_s": sorted(samples)[len(samples) // 10],
                          "p90_s": sorted(samples)[(9 * len(samples)) // 10]}
             del g, o

@@ -15,9 +15,7 @@ import argparse
 import json
 import math
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -26,34 +24,11 @@ from torch.nn.attention import sdpa_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import decode_step_torch as dst  # noqa: E402
+from cold_graph import time_fn_cold  # noqa: E402
 
 
-def time_graph(fn, flush, max_time=0.2, min_samples=10, max_samples=60):
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        fn()
-    torch.cuda.current_stream().wait_stream(s)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        fn()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    for _ in range(3):
-        flush.zero_()
-        g.replay()
-    torch.cuda.synchronize()
-    samples, t0 = [], time.perf_counter()
-    while len(samples) < max_samples:
-        flush.zero_()
-        start.record()
-        g.replay()
-        stop.record()
-        stop.synchronize()
-        samples.append(start.elapsed_time(stop) * 1e-3)
-        if len(samples) >= min_samples and time.perf_counter() - t0 > max_time:
-            break
-    del g
-    return statistics.median(samples)
+def time_graph(fn, flush):
+    return time_fn_cold(fn, flush, max_time=0.2, max_samples=60)
 
 
 def main():
