@@ -11,8 +11,12 @@ import argparse
 import json
 import os
 import statistics
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from cold_graph import capture  # noqa: E402
 
 VOCABS = [32000, 32768, 49152, 65536, 100352, 128256, 131072, 151936, 152064, 200064, 256000]
 HIDDENS = [3584, 4096, 5120, 8192]
@@ -36,14 +40,7 @@ def main():
                 def fn():
                     for w in ws:
                         torch.matmul(x, w.t(), out=out)
-                s = torch.cuda.Stream()
-                s.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(s):
-                    fn()
-                torch.cuda.current_stream().wait_stream(s)
-                g = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(g):
-                    fn()
+                g = capture(fn)
                 ts = []
                 for _ in range(17):
                     flush.zero_()
