@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Which cuBLAS the reference step's linears run on, side by side on one card (docs/timing.md, "One card,
-# both references"). On the GPU machine, from the repo root, binaries in gpu-bin/:
+# Which cuBLAS the reference step's linears run on, side by side on one card (docs/validation/h100-sxm/README.md,
+# "Which component"). On the GPU machine, from the repo root, binaries in gpu-bin/:
 #   STAGES="linear calibrate steps" bench/blas_compare.sh OUTDIR
 # linear:    bench/linear_compare.py (PyTorch's F.linear against cublasGemmEx on PyTorch's libcublas).
 # calibrate: `kvplan calibrate` twice, on the system's libcublas (/usr/local/cuda, what the binaries
