@@ -17,14 +17,7 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 exec > >(tee -a "$OUT/log.txt") 2>&1
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-TD=$(python3 - 2>/dev/null <<'PY'
-import os, torch
-a = torch.ones(8, 8, device="cuda")
-(a @ a).sum().item()  # loads PyTorch's libcublas; its folder from the process's mappings
-print(next(os.path.dirname(l.split()[-1]) for l in open("/proc/self/maps")
-           if os.path.basename(l.split()[-1]).startswith("libcublas.so")))
-PY
-)
+TD=$(python3 -c "import os, sys; sys.path.insert(0, 'bench'); import linear_compare as lc; print(os.path.dirname(lc.torch_cublas_path()))" 2>/dev/null)
 echo "PyTorch's cuBLAS: $TD ($(ls $TD 2>/dev/null | tr '\n' ' '))"
 SYS=/usr/local/cuda/lib64
 for s in $STAGES; do
