@@ -231,9 +231,9 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
       fmt::join(parts, "; "), left_kernels, all, mixed * 1e6, c.elementwise_kernel_overhead_s * 1e6));
   if (c.rotary_kernel_overhead.empty()) return;
 
-  // The rotary kernel's cost by its (cos, sin) pairs a token: one block of at most 512 threads a
-  // token loops over them (vLLM's pos_encoding_kernels.cu as kvplan's), so a model of fewer heads
-  // costs less a kernel. Two more models alone in a graph at batch 1, from 512 to 4608 pairs.
+  // The rotary kernel's cost by its (cos, sin) pairs a token: a kernel that loops over a token's
+  // pairs in one block (vLLM's CUDA custom op) costs more the more heads; kvplan's, one thread a pair,
+  // about the same at any count. Two more models alone in a graph at batch 1, from 512 to 4608 pairs.
   time_kernel_costs(base, registry, c, {"qwen2.5-0.5b", "llama-3.1-70b"}, steps.front(), "rotary", "pairs", rotary_pairs,
                     c.rotary_kernel_overhead, c.decode_rotary_graphs,
                     "rotary_kernel_overhead_s by the kernel's (cos, sin) pairs a token ((Q heads + K heads) x "

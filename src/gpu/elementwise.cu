@@ -3,7 +3,8 @@
 // (csrc/layernorm_kernels.cu, csrc/pos_encoding_kernels.cu, csrc/cache_kernels.cu,
 // csrc/activation_kernels.cu), written here from those definitions; all arithmetic in fp32, one
 // rounding to the output format. At decode sizes (a few KB to a few MB) they are launch- and
-// latency-bound, so they are simple: 16-byte accesses where rows allow, one block per row or token.
+// latency-bound, so they are simple: 16-byte accesses where rows allow, one block per row or token
+// (the rotary: one thread per pair over the whole batch).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -83,22 +84,24 @@ __global__ void rms_norm_kernel(RmsNorm n) {
   }
 }
 
-// One block per token; thread i rotates pair i of a head (x[i], x[i + rotary_dim/2]).
+// One thread per (token, head, pair): pair j of a head is (x[j], x[j + rotary_dim/2]). A flat grid
+// over every pair of the batch, as the torch.compile'd rotary of vLLM's V1 engine runs (Inductor
+// lowers RotaryEmbedding.forward_native to point-wise Triton kernels over the elements; vLLM issue
+// #22293), not one block a token as its CUDA custom op, whose one block holds a batch-1 step's
+// rotary on one SM.
 __global__ void rotary_kernel(Rotary r) {
-  const int64_t tok = blockIdx.x;
-  const int half = static_cast<int>(r.rotary_dim / 2);
+  const int64_t half = r.rotary_dim / 2, per_token = (r.heads + r.kv_heads) * half;
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= r.tokens * per_token) return;
+  const int64_t tok = i / per_token, rem = i - tok * per_token, h = rem / half, j = rem - h * half;
+  const int64_t k_stride = r.k_token_stride > 0 ? r.k_token_stride : r.token_stride;
+  bf16* base = h < r.heads ? static_cast<bf16*>(r.q) + tok * r.token_stride + h * r.head_dim
+                           : static_cast<bf16*>(r.k) + tok * k_stride + (h - r.heads) * r.head_dim;
   const bf16* cs = static_cast<const bf16*>(r.cos_sin) + r.positions[tok] * r.rotary_dim;
-  const int pairs = static_cast<int>((r.heads + r.kv_heads) * half);
-  for (int i = threadIdx.x; i < pairs; i += blockDim.x) {
-    const int h = i / half, j = i - h * half;
-    const int64_t k_stride = r.k_token_stride > 0 ? r.k_token_stride : r.token_stride;
-    bf16* base = h < r.heads ? static_cast<bf16*>(r.q) + tok * r.token_stride + h * r.head_dim
-                             : static_cast<bf16*>(r.k) + tok * k_stride + (h - r.heads) * r.head_dim;
-    const float c = __bfloat162float(cs[j]), s = __bfloat162float(cs[half + j]);
-    const float x1 = __bfloat162float(base[j]), x2 = __bfloat162float(base[j + half]);
-    base[j] = __float2bfloat16(x1 * c - x2 * s);
-    base[j + half] = __float2bfloat16(x2 * c + x1 * s);
-  }
+  const float c = __bfloat162float(cs[j]), s = __bfloat162float(cs[half + j]);
+  const float x1 = __bfloat162float(base[j]), x2 = __bfloat162float(base[j + half]);
+  base[j] = __float2bfloat16(x1 * c - x2 * s);
+  base[j + half] = __float2bfloat16(x2 * c + x1 * s);
 }
 
 // One block per sequence; 8 elements per thread per step (16-byte loads). bf16 caches copy, fp16
@@ -204,9 +207,9 @@ int64_t rms_norm_bytes(const RmsNorm& n) {
 
 void launch_rotary(const Rotary& r, cudaStream_t s) {
   if (r.rotary_dim <= 0 || r.rotary_dim % 2 || r.rotary_dim > r.head_dim) throw Error("rotary: rotary_dim must be even and <= head_dim");
-  const int64_t pairs = (r.heads + r.kv_heads) * r.rotary_dim / 2;
-  const int threads = static_cast<int>(std::min<int64_t>(512, (pairs + 31) / 32 * 32));
-  rotary_kernel<<<static_cast<unsigned>(r.tokens), threads, 0, s>>>(r);
+  const int64_t pairs = r.tokens * (r.heads + r.kv_heads) * (r.rotary_dim / 2);
+  if (pairs == 0) return;
+  rotary_kernel<<<static_cast<unsigned>((pairs + 255) / 256), 256, 0, s>>>(r);
   CUDA_CHECK_LAUNCH();
 }
 

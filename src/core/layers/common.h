@@ -116,8 +116,9 @@ struct MixerKernels {
   int64_t norms = 0;        // of `elementwise`, the norms (the input norm, per-head Q/K, latent, gated)
   int64_t rotary = 0;       // of `elementwise`, the rotary embedding of Q and K
   // The rotary kernel's (cos, sin) pairs a token, per GPU: (Q heads + K heads) x rotary_dim / 2.
-  // vLLM's kernel runs one block of at most 512 threads a token, each looping over these pairs, so
-  // its fixed cost grows with them (Efficiency::rotary_kernel_overhead_s).
+  // A kernel that loops over a token's pairs in one block (vLLM's CUDA custom op) costs more the more
+  // pairs, one thread a pair (the compiled rotary, kvplan's) about the same at any count; the
+  // preset may price either (Efficiency::rotary_kernel_overhead_s).
   int64_t rotary_pairs = 0;
 };
 
