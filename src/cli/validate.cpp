@@ -31,6 +31,7 @@ struct ValidateOptions {
   QueryOptions q;
   bool no_check = false;
   bool no_prefill = false;
+  bool in_step = false;
   double max_time_s = 0.5;
   bool simulate = false;
   std::string rps;
@@ -190,6 +191,7 @@ void run_validate_command(const ValidateOptions& o, Globals& globals) {
   r.context = w.context;
   r.prompt = w.prompt;
   r.check = !o.no_check;
+  r.in_step = o.in_step;
   r.max_time_per_item_s = o.max_time_s;
   // The step's kernels run as without an offload; the offload cases add the tier's copies.
   MemoryOptions plain = mo;
@@ -250,6 +252,9 @@ void setup_validate(CLI::App* sub, Globals& globals) {
   sub->add_flag("--no-check", o->no_check, "Skip the kernel correctness checks");
   sub->add_flag("--no-prefill", o->no_prefill,
                 "Skip the whole prefills (batch 1 at --prompt, else 1K, 4K, 16K and 32K tokens)");
+  sub->add_flag("--in-step", o->in_step,
+                "Also time the decode step without each component: the whole step less that is the component's cost "
+                "inside the step, waits on its neighbours included (rows 'in step: NAME')");
   sub->add_option("--max-time", o->max_time_s, "Measured-time cap per timed item, seconds")->capture_default_str();
   sub->add_flag("--simulate", o->simulate,
                 "Also measure decode steps and prefill passes on a grid and run --requests Poisson requests of --prompt + "

@@ -240,6 +240,23 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
     if (p.name == "kernel_gaps") gaps.predicted_s = p.time_s;
   gaps.note = "whole step's graph - the components' graphs above";
   rep.decode.push_back(gaps);
+  // Each component's cost inside the step: the whole graph less the graph without it, which also
+  // takes away the waits between it and its neighbours that its graph alone does not have.
+  if (r.in_step)
+    for (const auto& comp : step.components()) {
+      progress("timing the step without " + comp);
+      std::vector<const StepOp*> rest;
+      for (const auto* op : all)
+        if (op->component != comp) rest.push_back(op);
+      TimedCheck t;
+      t.name = "in step: " + comp;
+      t.kernels = kernel_count(all) - kernel_count(rest);
+      const auto m = time_graph(timer, rest, o);
+      t.measured.n = 1;
+      t.measured.median_s = s.measured.median_s - m.median_s;
+      t.note = "whole step's graph - the graph without it";
+      rep.decode.push_back(t);
+    }
 
   if (r.offload_tokens > 0) {
     progress("timing the host->device copies of the offloaded KV");

@@ -39,6 +39,7 @@ struct ValidateRequest {
   double predicted_step_s = -1;                // decode.step_time_s
   double prefill_attention_s_per_flop = -1;   // kvplan's prefill attention phase: time_s / flops
   bool check = true;                           // run the correctness checks first
+  bool in_step = false;                        // also time the step without each component
   // Stream offload: tokens per sequence in host memory, the link's predicted time for their copies,
   // and the step with them prefetched and on demand (gpu/offload_step.h); empty: none.
   int64_t offload_tokens = 0;
