@@ -8,6 +8,7 @@ the replay, median of >= 10 replays; then the whole step the same way.
   norms        the residual-add + RMSNorm kernels (two a layer and the final one)
   activations  the layers' SiLU(gate) x up kernels
   linears      the layers' QKV, o_proj, gate_up and down GEMMs; lm_head apart
+Then the attention's cost inside the step: the whole step less the step without it (its output ready).
 Usage: python3 bench/torch_components.py --model llama-3.1-8b --points 1:4096,32:1024 --out DIR
 (writes torch_components.json and prints one line a point).
 """
@@ -90,9 +91,17 @@ def main():
                 rec[name] = time_graph(fn, flush) * 1e6
         parts = sum(rec[k] for k in ["attention", "rope_cache", "norms", "activations", "linears", "lm_head"])
         rec["gaps"] = rec["step"] - parts
+        # The attention's cost inside the step (as `kvplan validate --in-step`): the whole step less the
+        # step whose attention returns a ready output.
+        o_ready = o.view(B, nkv, nq // nkv, D)
+        step.attention = lambda q, kc, vc: o_ready
+        with sdpa_kernel(dst.backends()):
+            rec["in_step_attention"] = rec["step"] - time_graph(step, flush) * 1e6
+        del step.attention
         records.append(rec)
         print(f"torch {B}:{N} " + " ".join(f"{k} {rec[k]:.1f}" for k in
-              ["attention", "rope_cache", "norms", "activations", "linears", "lm_head", "gaps", "step"]) + " us", flush=True)
+              ["attention", "rope_cache", "norms", "activations", "linears", "lm_head", "gaps", "step", "in_step_attention"])
+              + " us", flush=True)
         del step
         torch.cuda.empty_cache()
     os.makedirs(a.out, exist_ok=True)

@@ -30,17 +30,6 @@ namespace {
 constexpr int kThreads = 128;
 constexpr int kMaxSplits = 128;
 
-// Programmatic dependent launch (sm_90): let the dependent combine kernel launch early / wait for us.
-__device__ __forceinline__ void pdl_launch_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
 constexpr float kLog2e = 1.4426950408889634f;
 
 // The warp kernel's K and V tensor maps (TMA path): [batch][kv_heads][context][D] with the caller's
@@ -154,7 +143,6 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   CT* Kc = reinterpret_cast<CT*>(smem + C::Q_BYTES + C::K_BYTES + C::V_BYTES);
   CT* Vc = Kc + TT * C::KLD;
   float* Ss = reinterpret_cast<float*>(smem + C::Q_BYTES + C::K_BYTES + C::V_BYTES + C::C_BYTES);
-  pdl_launch_dependents();
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const BlockWork w = block_work<C::ROWS, TT>(a, head_tiles);
@@ -419,7 +407,6 @@ __global__ void __launch_bounds__(kThreads)
   unsigned char* const smem = TMA ? smem_rows128 + (1024 - smem_addr(smem_rows128) % 1024) % 1024 : smem_rows128;
   CT* Qs = reinterpret_cast<CT*>(smem);
   CT* pipe = reinterpret_cast<CT*>(smem + C::PIPE_OFF);
-  pdl_launch_dependents();
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const BlockWork w = block_work<C::ROWS, TT>(a, head_tiles);
@@ -664,7 +651,6 @@ __global__ void __launch_bounds__(kThreads)
 // (each lane 4 columns per 128-column pass, 4 independent loads in flight), then the warps add up.
 template <typename CT>
 __global__ void __launch_bounds__(kThreads) decode_combine_kernel(const DecodeAttention a) {
-  pdl_wait();  // the split kernel's partials are complete and visible
   __shared__ float w_s[kMaxSplits];
   __shared__ float red[kThreads / 32];
   __shared__ __align__(16) float acc_s[kThreads / 32][512];
@@ -736,19 +722,14 @@ __global__ void __launch_bounds__(kThreads) decode_combine_kernel(const DecodeAt
   }
 }
 
+// A plain launch after the split kernel. Launched early instead (programmatic dependent launch,
+// its blocks resident and waiting while the split kernel runs), the combine made the attention 15 us
+// faster alone in a graph of Llama-3.1-8B's 32 layers at batch 1 but the whole step 75-78 us slower
+// (H100, 2026-12-07; docs/validation/h100-sxm/README.md, "Which component").
 template <typename CT>
 void launch_combine(const DecodeAttention& a, cudaStream_t s) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(static_cast<unsigned>(a.batch * a.heads));
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = 0;
-  cfg.stream = s;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, decode_combine_kernel<CT>, a));
+  decode_combine_kernel<CT><<<static_cast<unsigned>(a.batch * a.heads), kThreads, 0, s>>>(a);
+  CUDA_CHECK_LAUNCH();
 }
 
 struct Variant {
