@@ -48,4 +48,11 @@ case "$last" in
   *) fail "validate's last line is not one kvplan error line: $err" ;;
 esac
 echo "$last"
+# Its options are read before the GPU is needed: --in-step is one (exit 3 here), a misspelt one is not (2).
+"$kvplan" validate --model llama-3.1-8b --in-step > /dev/null 2>&1
+status=$?
+[ "$status" -eq 3 ] || fail "validate --in-step exited $status, expected 3"
+"$kvplan" validate --model llama-3.1-8b --in-steps > /dev/null 2>&1
+status=$?
+[ "$status" -eq 2 ] || fail "validate --in-steps exited $status, expected 2"
 echo "ok: estimate works and validate exits 3 without the CUDA libraries"
