@@ -723,7 +723,7 @@ __global__ void __launch_bounds__(kThreads) decode_combine_kernel(const DecodeAt
 }
 
 // A plain launch after the split kernel. Launched early instead (programmatic dependent launch,
-// its blocks resident and waiting while the split kernel runs), the combine made the attention 15 us
+// its blocks resident and waiting while the split kernel runs), the combine made the attention 15-22 us
 // faster alone in a graph of Llama-3.1-8B's 32 layers at batch 1 but the whole step 75-78 us slower
 // (H100, 2026-12-07; docs/validation/h100-sxm/README.md, "Which component").
 template <typename CT>
