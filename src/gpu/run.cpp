@@ -250,7 +250,7 @@ ValidateReport run_validate(const ValidateRequest& r, const Progress& progress) 
         if (op->component != comp) rest.push_back(op);
       TimedCheck t;
       t.name = "in step: " + comp;
-      t.kernels = kernel_count(all) - kernel_count(rest);
+      t.kernels = s.kernels - kernel_count(rest);
       const auto m = time_graph(timer, rest, o);
       t.measured.n = 1;
       t.measured.median_s = s.measured.median_s - m.median_s;
