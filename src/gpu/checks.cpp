@@ -611,6 +611,10 @@ std::vector<CorrectnessCheck> run_correctness_checks(uint64_t seed, int sm_count
   out.push_back({"rotary neox 16/8 x d256, 3 tokens", check_rotary(3, 16, 8, 256, 256, 0, 0, 0, rng), t});
   out.push_back({"rotary neox 64/8 x d64, 8 tokens", check_rotary(8, 64, 8, 64, 64, 0, 0, 0, rng), t});
   out.push_back({"rotary MLA rope parts: 16 x 64 of 192, latent k", check_rotary(4, 16, 1, 192, 64, 128, 576, 512, rng), t});
+  out.push_back({"rotary neox 32/8 x d128, 300 tokens (many blocks)", check_rotary(300, 32, 8, 128, 128, 0, 0, 0, rng), t});
+  // The scalar path: half of the rotary dims not a multiple of 8, or q not 16-byte aligned.
+  out.push_back({"rotary partial 24 of d96, 8/2 heads, 5 tokens (scalar)", check_rotary(5, 8, 2, 96, 24, 0, 0, 0, rng), t});
+  out.push_back({"rotary 8/2 x d128, q 4 elements in (scalar)", check_rotary(5, 8, 2, 128, 128, 4, 0, 0, rng), t});
   out.push_back({"kv append bf16 8 x 128, batch 3", check_kv_append(3, 8, 128, true, 300, KvType::bf16, rng), 1e-12});
   out.push_back({"kv append fp16 8 x 256, batch 2", check_kv_append(2, 8, 256, true, 100, KvType::fp16, rng), 2e-3});
   out.push_back({"kv append fp8 e4m3 8 x 128, batch 3", check_kv_append(3, 8, 128, true, 200, KvType::fp8_e4m3, rng), 6.25e-2});

@@ -4,7 +4,7 @@
 // csrc/activation_kernels.cu), written here from those definitions; all arithmetic in fp32, one
 // rounding to the output format. At decode sizes (a few KB to a few MB) they are launch- and
 // latency-bound, so they are simple: 16-byte accesses where rows allow, one block per row or token
-// (the rotary: one thread per pair over the whole batch).
+// (the rotary: a flat grid of eight pairs a thread over the whole batch).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -84,24 +84,58 @@ __global__ void rms_norm_kernel(RmsNorm n) {
   }
 }
 
-// One thread per (token, head, pair): pair j of a head is (x[j], x[j + rotary_dim/2]). A flat grid
-// over every pair of the batch, as the torch.compile'd rotary of vLLM's V1 engine runs (Inductor
-// lowers RotaryEmbedding.forward_native to point-wise Triton kernels over the elements; vLLM issue
-// #22293), not one block a token as its CUDA custom op, whose one block holds a batch-1 step's
-// rotary on one SM.
-__global__ void rotary_kernel(Rotary r) {
-  const int64_t half = r.rotary_dim / 2, per_token = (r.heads + r.kv_heads) * half;
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= r.tokens * per_token) return;
-  const int64_t tok = i / per_token, rem = i - tok * per_token, h = rem / half, j = rem - h * half;
-  const int64_t k_stride = r.k_token_stride > 0 ? r.k_token_stride : r.token_stride;
-  bf16* base = h < r.heads ? static_cast<bf16*>(r.q) + tok * r.token_stride + h * r.head_dim
-                           : static_cast<bf16*>(r.k) + tok * k_stride + (h - r.heads) * r.head_dim;
-  const bf16* cs = static_cast<const bf16*>(r.cos_sin) + r.positions[tok] * r.rotary_dim;
-  const float c = __bfloat162float(cs[j]), s = __bfloat162float(cs[half + j]);
-  const float x1 = __bfloat162float(base[j]), x2 = __bfloat162float(base[j + half]);
-  base[j] = __float2bfloat16(x1 * c - x2 * s);
-  base[j + half] = __float2bfloat16(x2 * c + x1 * s);
+// A flat grid over the batch's (token, head, pair-group) triples, as the torch.compile'd rotary of
+// vLLM's V1 engine runs (Inductor lowers RotaryEmbedding.forward_native to point-wise Triton
+// kernels over the elements; vLLM issue #22293), not one block a token as its CUDA custom op,
+// whose one block holds a batch-1 step's rotary on one SM. A thread rotates W consecutive pairs of
+// one head: pair j is (x[j], x[j + rotary_dim/2]); W = 8 makes every access 16 bytes (where the
+// shapes and pointers allow), W = 1 is the scalar fallback. Index arithmetic is 32-bit (the launch
+// splits the tokens so that each grid's threads fit); only the pointer offsets are 64-bit.
+template <int W>
+__device__ __forceinline__ void load_w(const bf16* p, float (&f)[W]) {
+  if constexpr (W == 8) {
+    unpack8(*reinterpret_cast<const uint4*>(p), f);
+  } else {
+#pragma unroll
+    for (int e = 0; e < W; ++e) f[e] = __bfloat162float(p[e]);
+  }
+}
+
+template <int W>
+__device__ __forceinline__ void store_w(bf16* p, const float (&f)[W]) {
+  if constexpr (W == 8) {
+    *reinterpret_cast<uint4*>(p) = pack8(f);
+  } else {
+#pragma unroll
+    for (int e = 0; e < W; ++e) p[e] = __float2bfloat16(f[e]);
+  }
+}
+
+template <int W>
+__global__ void rotary_kernel(Rotary r, uint32_t groups_per_head, uint32_t groups_per_token, uint32_t threads) {
+  const uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= threads) return;
+  const uint32_t tok = i / groups_per_token, rem = i - tok * groups_per_token, h = rem / groups_per_head;
+  const uint32_t j = (rem - h * groups_per_head) * W, half = static_cast<uint32_t>(r.rotary_dim / 2);
+  const int64_t pos = r.positions[tok];  // issued first: the cos/sin loads wait on it, x's do not
+  const uint32_t heads = static_cast<uint32_t>(r.heads);
+  bf16* base = h < heads ? static_cast<bf16*>(r.q) + int64_t(tok) * r.token_stride + int64_t(h) * r.head_dim
+                         : static_cast<bf16*>(r.k) + int64_t(tok) * (r.k_token_stride > 0 ? r.k_token_stride : r.token_stride) +
+                               int64_t(h - heads) * r.head_dim;
+  float x1[W], x2[W], c[W], s[W];
+  load_w<W>(base + j, x1);
+  load_w<W>(base + j + half, x2);
+  const bf16* cs = static_cast<const bf16*>(r.cos_sin) + pos * r.rotary_dim;
+  load_w<W>(cs + j, c);
+  load_w<W>(cs + half + j, s);
+  float y1[W], y2[W];
+#pragma unroll
+  for (int e = 0; e < W; ++e) {
+    y1[e] = x1[e] * c[e] - x2[e] * s[e];
+    y2[e] = x2[e] * c[e] + x1[e] * s[e];
+  }
+  store_w<W>(base + j, y1);
+  store_w<W>(base + j + half, y2);
 }
 
 // One block per sequence; 8 elements per thread per step (16-byte loads). bf16 caches copy, fp16
@@ -207,10 +241,28 @@ int64_t rms_norm_bytes(const RmsNorm& n) {
 
 void launch_rotary(const Rotary& r, cudaStream_t s) {
   if (r.rotary_dim <= 0 || r.rotary_dim % 2 || r.rotary_dim > r.head_dim) throw Error("rotary: rotary_dim must be even and <= head_dim");
-  const int64_t pairs = r.tokens * (r.heads + r.kv_heads) * (r.rotary_dim / 2);
-  if (pairs == 0) return;
-  rotary_kernel<<<static_cast<unsigned>((pairs + 255) / 256), 256, 0, s>>>(r);
-  CUDA_CHECK_LAUNCH();
+  const int64_t half = r.rotary_dim / 2, k_stride = r.k_token_stride > 0 ? r.k_token_stride : r.token_stride;
+  const bool vec = half % 8 == 0 && r.head_dim % 8 == 0 && r.token_stride % 8 == 0 && k_stride % 8 == 0 && aligned16(r.q) &&
+                   aligned16(r.k) && aligned16(r.cos_sin);
+  const int64_t w = vec ? 8 : 1, per_token = (r.heads + r.kv_heads) * (half / w);
+  if (r.tokens <= 0 || per_token == 0) return;
+  // Whole tokens a launch, at most 2^30 threads (the kernel's 32-bit indices).
+  const int64_t tokens_per_launch = std::max<int64_t>(1, (int64_t(1) << 30) / per_token);
+  for (int64_t t0 = 0; t0 < r.tokens; t0 += tokens_per_launch) {
+    Rotary part = r;
+    part.tokens = std::min(tokens_per_launch, r.tokens - t0);
+    part.q = static_cast<bf16*>(r.q) + t0 * r.token_stride;
+    part.k = static_cast<bf16*>(r.k) + t0 * k_stride;
+    part.positions = r.positions + t0;
+    const int64_t n = part.tokens * per_token;
+    const auto blocks = static_cast<unsigned>((n + 255) / 256);
+    const auto per_head = static_cast<uint32_t>(half / w), per_tok = static_cast<uint32_t>(per_token), threads = static_cast<uint32_t>(n);
+    if (vec)
+      rotary_kernel<8><<<blocks, 256, 0, s>>>(part, per_head, per_tok, threads);
+    else
+      rotary_kernel<1><<<blocks, 256, 0, s>>>(part, per_head, per_tok, threads);
+    CUDA_CHECK_LAUNCH();
+  }
 }
 
 int64_t rotary_bytes(const Rotary& r) {
