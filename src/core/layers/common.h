@@ -117,8 +117,8 @@ struct MixerKernels {
   int64_t rotary = 0;       // of `elementwise`, the rotary embedding of Q and K
   // The rotary kernel's (cos, sin) pairs a token, per GPU: (Q heads + K heads) x rotary_dim / 2.
   // A kernel that loops over a token's pairs in one block (vLLM's CUDA custom op) costs more the more
-  // pairs, one thread a pair (the compiled rotary, kvplan's) about the same at any count; the
-  // preset may price either (Efficiency::rotary_kernel_overhead_s).
+  // pairs, a flat grid over the batch's pairs (the compiled rotary, kvplan's) about the same at any
+  // count; the preset may price either (Efficiency::rotary_kernel_overhead_s).
   int64_t rotary_pairs = 0;
 };
 
