@@ -233,7 +233,8 @@ void calibrate_elementwise(const Gpu& base, gpu::Calibration& c, const Registry&
 
   // The rotary kernel's cost by its (cos, sin) pairs a token: a kernel that loops over a token's
   // pairs in one block (vLLM's CUDA custom op) costs more the more heads; kvplan's, a flat grid over
-  // the batch's pairs, about the same at any count. Two more models alone in a graph at batch 1, from 512 to 4608 pairs.
+  // the batch's pairs, about the same at any count. Two more models alone in a graph at batch 1,
+  // from 512 to 4608 pairs.
   time_kernel_costs(base, registry, c, {"qwen2.5-0.5b", "llama-3.1-70b"}, steps.front(), "rotary", "pairs", rotary_pairs,
                     c.rotary_kernel_overhead, c.decode_rotary_graphs,
                     "rotary_kernel_overhead_s by the kernel's (cos, sin) pairs a token ((Q heads + K heads) x "

@@ -246,6 +246,7 @@ void launch_rotary(const Rotary& r, cudaStream_t s) {
                    aligned16(r.k) && aligned16(r.cos_sin);
   const int64_t w = vec ? 8 : 1, per_token = (r.heads + r.kv_heads) * (half / w);
   if (r.tokens <= 0 || per_token == 0) return;
+  if (per_token >= (int64_t(1) << 30)) throw Error("rotary: more than 2^30 pair groups a token");
   // Whole tokens a launch, at most 2^30 threads (the kernel's 32-bit indices).
   const int64_t tokens_per_launch = std::max<int64_t>(1, (int64_t(1) << 30) / per_token);
   for (int64_t t0 = 0; t0 < r.tokens; t0 += tokens_per_launch) {
