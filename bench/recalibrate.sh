@@ -6,12 +6,15 @@
 # 1K-32K tokens) priced with the new preset, the engine-like MoE sweep priced with it
 # (bench/moe_sweep.sh), and the PyTorch dense decode steps of bench/decode_step_torch.py in their
 # three attention variants (bench/torch_decode_variants.sh with DENSE_ONLY=1; TORCH_DECODE=0 skips
-# them). About 7 minutes on an H100. Binaries in gpu-bin/ or KVPLAN_BIN (docs/validation/README.md,
-# "Reproduce"). From the repo root:
+# them), then the held-out SSM and hybrid decode steps priced with the new preset
+# (bench/calibrate_steps.sh with their STEPS; SSM_STEPS=0 skips them, and they are skipped when less
+# than 100 s are left of the GPU machine's 600 s a command). About 8 minutes on an H100. Binaries in
+# gpu-bin/ or KVPLAN_BIN (docs/validation/README.md, "Reproduce"). From the repo root:
 #   bench/recalibrate.sh OUTDIR
 # Writes OUTDIR/recalibrate.tar.gz after each stage (whatever finished comes back if a later stage
 # runs out of time): calibrate-steps/, torch-prefill/, prefill-with-calibration/, moe-sweep/,
-# torch-decode/ (decode_fused.json, decode_fused_nosplit.json, decode_fused_gqa.json, log.txt).
+# torch-decode/ (decode_fused.json, decode_fused_nosplit.json, decode_fused_gqa.json, log.txt),
+# ssm-steps/.
 set -uo pipefail
 OUT=${1:-${OUT:-/tmp/kvplan-recalibrate}}
 BIN=${KVPLAN_BIN:-gpu-bin}
@@ -49,4 +52,13 @@ if [ "${TORCH_DECODE:-1}" = 1 ]; then
   grep -h "FAILED" "$WORK/torch-decode/log.txt" 2>/dev/null
   pack
   echo "PyTorch decode done at ${SECONDS}s"
+fi
+if [ "${SSM_STEPS:-1}" = 1 ] && [ $SECONDS -lt 500 ]; then
+  STEPS="mamba2-2.7b 1 4096; mamba2-2.7b 64 4096; mamba-2.8b 32 4096; nemotron-nano-9b-v2 8 8192;
+    granite-4.0-h-tiny 16 4096; falcon-h1-7b 8 4096; jamba-1.5-mini 4 8192" \
+    PRESET="$PRESET_FILE" SKIP_CHECK=1 KVPLAN_BIN=$BIN bash "$(dirname "$0")/calibrate_steps.sh" "$WORK/ssm-steps" | tail -8
+  pack
+  echo "SSM and hybrid steps done at ${SECONDS}s"
+elif [ "${SSM_STEPS:-1}" = 1 ]; then
+  echo "SSM and hybrid steps skipped: ${SECONDS}s gone"
 fi
