@@ -56,7 +56,7 @@ TEST_CASE("Llama-3.1-8B decode step at batch 1, context 4096, bf16", "[decode]")
   CHECK(part(s, "elementwise").kernels == 161);
   CHECK(part(s, "lm_head").kernels == 1);
   CHECK(part(s, "embedding").kernels == 1);
-  CHECK_FALSE(has_part(s, "kernel_gaps"));  // the h100-sxm preset has no kernel_gap_s
+  CHECK_FALSE(has_part(s, "kernel_gaps"));  // flat_h100() sets kernel_gap_s to 0 (the bundled preset's is 1.5 us)
   CHECK(s.bytes == 13959168000LL + 1050673152LL + 8192 + 536870912LL + 131072 + 5668864);  // 15,552,520,192
   // FLOPs: 2 x 32 x 218,103,808 + 2 x 128256 x 4096 + attention 4096 keys x 32 layers x 32 heads x 2 x (128 + 128).
   CHECK(s.flops == Approx(13958643712.0 + 1050673152.0 + 2147483648.0));
@@ -133,7 +133,8 @@ TEST_CASE("DeepSeek-V3: MLA latent cache and 8 of 256 experts", "[decode][mla]")
   // One fp8 expert (per-output-channel fp32 scales): gate and up 2048 x 7168 + 2048 x 4 B, down
   // 7168 x 2048 + 7168 x 4 B = 44,085,248 B; 58 MoE layers = 2,556,944,384 B per expert index.
   CHECK(part(s2, "weights").bytes - part(s1, "weights").bytes == std::llround(15.75 * 2556944384.0) - 8 * 2556944384LL);
-  // Kernels: 61 MLA x (9 + 3), 3 dense MLPs x 4, 58 MoE x (9 + 3 shared), lm_head 2, embedding 1.
+  // Kernels: 61 MLA blocks x 12 (below: 5 GEMMs, attention + combine, 5 element-wise), 3 dense MLPs x 4,
+  // 58 MoE MLPs x 12 (5 GEMMs, 7 element-wise), the final norm, lm_head and embedding 3.
   CHECK(s1.kernels == 61 * 12 + 3 * 4 + 58 * 12 + 3);
   // By component. GEMMs: MLA q_a + kv_a, q_b, W_UK, W_UV, o_proj (5); dense gate_up, down (2); MoE
   // router, two grouped, shared gate_up and down (5). Attention + combine per MLA layer. Element-wise:

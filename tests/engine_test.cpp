@@ -579,9 +579,9 @@ TEST_CASE("engine: vLLM 0.14+ keeps the fused-MoE scratch while the sampler runs
   o.engine.profile = test::bundled().resolve_engine("vllm@0.19");
   o.prefill_chunk = 8192;
   CHECK(fused_moe_workspace_bytes(m, o, o.engine.profile, 8192) == 536870912);
-  // The sampler's 1024 rows x 151,936 x 4 B x 3.85 = 2,396,027,699.2 B outweigh the forward pass
+  // The sampler's 1024 rows x 151,936 x 4 B x 3.85 = 2,395,969,945.6 B outweigh the forward pass
   // (2 copies x 8192 x (2 x 2048 + 8 x 2 x 768 + 128) x 2 B = 541,065,216), and the workspace
-  // adds to them: 2,932,898,611 B = 2.73 GiB (the v0.19.0 H100 log of tests/engines profiled 2.68).
+  // adds to them: 2,932,840,857.6 B = 2.73 GiB (the v0.19.0 H100 log of tests/engines profiled 2.68).
   const double sampler = 3.85 * 1024 * 151936 * 4.0;
   CHECK(activation_peak_bytes(m, o, o.engine.profile, 8192, 1024, false) == std::llround(sampler + 536870912));
   // 0.12-0.13 free it after each layer: the sampler's term alone, here with FlashInfer's top-k/top-p
@@ -940,7 +940,7 @@ TEST_CASE("engine: SGLang splits a hybrid's budget between its state pool and it
   CHECK(p.kv_cache_tokens == 1841509);
   // --max-mamba-cache-size 300: 300 slots whatever the budget, 300 / 3 = 100 requests; the rest,
   // 42,949,672,960 - 300 x 38,633,472 = 31,359,631,360 B, holds 31,359,631,360 / 12,288 =
-  // 2,552,053 tokens (2,552,053.98 rounded down).
+  // 2,552,053 tokens (2,552,053.33 rounded down).
   MemoryOptions given = o;
   given.engine.max_mamba_cache_size = 300;
   const EnginePlan g = plan_engine(m, test::gpu("h200"), given, 8192);
