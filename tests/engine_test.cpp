@@ -54,6 +54,17 @@ TEST_CASE("engine: a uniform model fills its pool with whole blocks of every lay
   CHECK(requests_that_fit(p, 8192) == 50);  // 8192 tokens = 512 blocks; 25,600 / 512
 }
 
+TEST_CASE("engine: a given budget near 2^63 bytes does not start, the check free of overflow", "[engine]") {
+  // 9,223,372,030,000,000,000 B of KV (6.85e9 below 2^63 - 1) plus 16,060,522,496 B of weights
+  // passes 2^63: a sum would wrap negative and pass the memory check. The budget alone is past the
+  // H100's 80 GiB, so the deployment does not start.
+  const Model m = test::model("llama-3.1-8b");
+  const EnginePlan p =
+      plan_engine(m, test::gpu("h100-sxm"), engine_options(m, "vllm@0.19", 9223372030000000000LL), 4096);
+  CHECK_FALSE(p.starts);
+  CHECK(p.failure.rfind("CUDA out of memory", 0) == 0);
+}
+
 TEST_CASE("engine: full-attention layers of different head counts share block ids, not one page size", "[engine]") {
   // Two layers of 8 KV heads and two of 4 (128 dims, bf16): one vLLM group (the same attention
   // type), each layer with its own pages: 16 x 2 x 8 x 128 x 2 B = 65,536 B and 32,768 B. A block id

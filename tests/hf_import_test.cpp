@@ -314,6 +314,11 @@ TEST_CASE("HF import errors", "[hf]") {
         "num_key_value_heads": 5, "intermediate_size": 1, "vocab_size": 32000})")
               .find("not divisible") != std::string::npos);
     CHECK(error_of("[1, 2]").find("must be a JSON object") != std::string::npos);
+    // No head_dim and a hidden size the heads do not divide (3585 / 28 = 128.04): the head size
+    // transformers would derive (3585 // 28 = 128) does not match the projections' 3585 columns.
+    CHECK(error_of(R"({"model_type": "qwen2", "hidden_size": 3585, "num_hidden_layers": 2, "num_attention_heads": 28,
+        "num_key_value_heads": 4, "intermediate_size": 18944, "vocab_size": 152064})") ==
+          "cfg.json: 3585 (the hidden width) is not a multiple of 28 heads, and 'head_dim' is not given");
   }
   CHECK(supported_hf_model_types().size() >= 20);
 }

@@ -96,6 +96,10 @@ TEST_CASE("hf overrides: bad text is one error naming the flag", "[io][model]") 
                     "--hf-overrides: 'rope_scaling' must be an object ({\"rope_type\": \"yarn\", \"factor\": 4.0, ...})");
   CHECK_THROWS_WITH(parse_hf_overrides(R"({"rope_scaling": {"factor": 4}})", flag),
                     "--hf-overrides: 'rope_scaling' needs a rope_type");
+  CHECK_THROWS_WITH(parse_hf_overrides(R"({"rope_scaling": {"rope_type": "yarnn", "factor": 4}})", flag),
+                    "--hf-overrides: 'rope_scaling.rope_type' 'yarnn' is not a RoPE type vLLM builds; did you mean 'yarn'?");
+  CHECK_THROWS_WITH(parse_hf_overrides(R"({"rope_parameters": {"type": "lineer", "factor": 4}})", flag),
+                    "--hf-overrides: 'rope_parameters.type' 'lineer' is not a RoPE type vLLM builds; did you mean 'linear'?");
   CHECK_THROWS_WITH(parse_hf_overrides(R"({"rope_scaling": {"rope_type": "yarn", "factor": -1}})", flag),
                     "--hf-overrides: 'rope_scaling.factor' must be a number > 0");
   CHECK_THROWS_WITH(

@@ -72,16 +72,16 @@ void add_query_options(CLI::App* app, QueryOptions& q, bool require) {
   app->add_option("--state-dtype", q.state_dtype, "Recurrent (Mamba, linear-attention) state dtype: auto or a dtype (default auto: the checkpoint's, else the activation dtype)");
   app->add_option("--conv-state-width", q.conv_state_width,
                   "Mamba conv state columns: kernel-1 (vLLM) or kernel (transformers, mamba_ssm)")
-      ->check(CLI::IsMember({"kernel-1", "kernel"}))
+      ->check(one_of({"kernel-1", "kernel"}))
       ->capture_default_str();
   app->add_option("--sliding-window-cache", q.sliding_window_cache,
                   "Sliding layers keep min(N, window) tokens (window) or all N (full)")
-      ->check(CLI::IsMember({"window", "full"}))
+      ->check(one_of({"window", "full"}))
       ->capture_default_str();
   app->add_option("--mla-cache", q.mla_cache,
                   "MLA cache: latent (vLLM, SGLang), decompressed (transformers eager) or fp8_ds (DeepSeek's FP8 sparse-MLA "
                   "layout, 656 B/token for DeepSeek-V3.2; set by vLLM's --kv-cache-dtype fp8_ds_mla)")
-      ->check(CLI::IsMember({"latent", "decompressed", "fp8_ds"}))
+      ->check(one_of({"latent", "decompressed", "fp8_ds"}))
       ->capture_default_str();
   app->add_option("--gpu-memory-utilization,--mem-fraction-static", q.gpu_memory_utilization,
                   "Fraction of GPU memory the engine may use (default: the engine's, vLLM 0.9)");

@@ -15,19 +15,32 @@
 
 namespace {
 
+// An option given an empty value (`--gen ''`, `--gen=`): one line naming it, as a bad number would
+// be, never "unset". Options with their own check (a list of names) say what they accept instead.
+void check_value(const CLI::Option* o, const std::string& flag, const std::string& value) {
+  if (!value.empty()) return;
+  try {
+    const_cast<CLI::Option*>(o)->get_validator(0);  // CLI11 2.1 has no const lookup
+    return;
+  } catch (const CLI::OptionNotFound&) {
+  }
+  throw kvplan::Error(flag + ": an empty value");
+}
+
 // Misspellings CLI11 would report vaguely ("A subcommand is required", "--model is required",
 // "arguments were not expected"): an unknown subcommand or an option its subcommand lacks, named
-// with "did you mean". Option values are skipped by shape: a token after an option that takes one.
+// with "did you mean". Option values are skipped by shape: a token after an option that takes one,
+// and checked for emptiness.
 void check_spelling(const CLI::App& app, int argc, char** argv) {
   std::vector<std::string> names;
   for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(sub->get_name());
   const CLI::App* sub = nullptr;
-  auto known = [](const CLI::App* a, const std::string& flag, bool& takes_value) {
+  auto known = [](const CLI::App* a, const std::string& flag, const CLI::Option*& option) {
     for (const CLI::Option* o : a->get_options()) {
       for (const std::string& n : o->get_lnames())
-        if ("--" + n == flag) return takes_value = o->get_expected_max() != 0, true;
+        if ("--" + n == flag) return option = o, true;
       for (const std::string& n : o->get_snames())
-        if ("-" + n == flag) return takes_value = o->get_expected_max() != 0, true;
+        if ("-" + n == flag) return option = o, true;
     }
     return false;
   };
@@ -36,9 +49,12 @@ void check_spelling(const CLI::App& app, int argc, char** argv) {
     if (arg == "--") break;
     if (arg.rfind("-", 0) == 0 && arg.size() > 1 && !std::isdigit(static_cast<unsigned char>(arg[1]))) {
       const std::string flag = arg.substr(0, arg.find('='));
-      bool takes_value = false;
-      if (known(&app, flag, takes_value) || (sub && known(sub, flag, takes_value))) {
-        if (takes_value && arg.find('=') == std::string::npos) ++i;
+      const CLI::Option* option = nullptr;
+      if (known(&app, flag, option) || (sub && known(sub, flag, option))) {
+        if (option->get_expected_max() == 0) continue;
+        const size_t eq = arg.find('=');
+        if (eq != std::string::npos) check_value(option, flag, arg.substr(eq + 1));
+        else if (++i < argc) check_value(option, flag, argv[i]);
         continue;
       }
       if (flag == "--help" || flag == "-h" || flag == "--version") return;

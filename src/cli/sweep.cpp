@@ -78,7 +78,7 @@ void setup_sweep(CLI::App* sub, Globals& globals) {
   sub->add_option("--plot-kind", o->plot_kind,
                   "auto, memory-vs-context (KV cache + state per model, log axes), breakdown (stacked memory), "
                   "throughput (decode tokens/s vs batch)")
-      ->check(CLI::IsMember(plot_kinds()))
+      ->check(one_of(plot_kinds()))
       ->capture_default_str();
   sub->callback([o, sub, &globals] {
     const Registry registry = globals.registry();

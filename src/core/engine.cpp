@@ -838,7 +838,7 @@ int64_t needed_bytes(const EnginePlan& p, const std::vector<CacheLayer>& layers,
 
 void check_start(EnginePlan& p, const std::vector<CacheLayer>& layers, const EngineProfile& profile) {
   // A given budget skips the profile; weights and cache must still fit in the GPU.
-  if (p.budget_given && p.weights_bytes + p.available_kv_cache_bytes > p.cuda_total_bytes - p.non_torch_bytes) {
+  if (p.budget_given && p.available_kv_cache_bytes > p.cuda_total_bytes - p.non_torch_bytes - p.weights_bytes) {  // no overflow near 2^63
     p.starts = false;
     p.failure = "CUDA out of memory: " + gib(p.weights_bytes) + " GiB of weights and " +
                 gib(p.available_kv_cache_bytes) + " GiB of KV cache exceed the GPU's " + gib(p.cuda_total_bytes) + " GiB";

@@ -1,6 +1,8 @@
 #include "io/hf_overrides.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "core/error.h"
 
@@ -19,6 +21,14 @@ RopeScaling rope_of(const nlohmann::json& v, const std::string& key, const std::
   const char* type_key = v.contains("rope_type") ? "rope_type" : "type";
   if (!v.contains(type_key) || !v[type_key].is_string()) throw Error(flag + ": '" + key + "' needs a rope_type");
   r.type = v[type_key].get<std::string>();
+  // The types vLLM's get_rope builds (vllm/model_executor/layers/rotary_embedding/__init__.py; "su"
+  // and "mrope" are spellings configs carry for longrope and default): a typo is refused here, where
+  // a config.json's unknown type only leaves the tables unscaled.
+  const std::vector<std::string> known = {"default", "linear", "dynamic", "ntk", "yarn", "deepseek_yarn",
+                                          "llama3", "longrope", "su", "mrope"};
+  if (std::find(known.begin(), known.end(), r.type) == known.end())
+    throw Error(flag + ": '" + key + "." + type_key + "' '" + r.type + "' is not a RoPE type vLLM builds" +
+                did_you_mean(r.type, known));
   if (v.contains("factor")) {
     if (!v["factor"].is_number() || !(v["factor"].get<double>() > 0))
       throw Error(flag + ": '" + key + ".factor' must be a number > 0");

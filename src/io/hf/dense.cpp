@@ -273,7 +273,7 @@ Model falcon(const Config& c, const std::string& model_type) {
   a.heads = c.integer(c.pick({"num_attention_heads", "n_head"}));
   const int64_t kv = c.integer(c.pick({"num_kv_heads", "n_head_kv"}), a.heads);
   a.kv_heads = (new_arch || !multi_query) ? kv : 1;
-  a.head_dim = a.v_head_dim = a.heads > 0 ? m.hidden_size / a.heads : 0;
+  a.head_dim = a.v_head_dim = c.derived_head_dim(m.hidden_size, a.heads, "Falcon has no head_dim field");
   a.input_size = m.hidden_size;
   a.qkv_bias = a.o_bias = bias;
   const int64_t ln_in_parallel = c.integer("num_ln_in_parallel_attn", new_arch ? 2 : 1);

@@ -13,8 +13,8 @@ Attention attention_with(const Config& c, int64_t hidden, int64_t heads_default,
   Attention a;
   a.heads = c.integer("num_attention_heads", heads_default);
   a.kv_heads = c.integer("num_key_value_heads", kv_default > 0 ? kv_default : a.heads);
-  if (head_dim_default == 0 && a.heads > 0) head_dim_default = hidden / a.heads;
-  a.head_dim = a.v_head_dim = c.integer("head_dim", head_dim_default);
+  a.head_dim = a.v_head_dim =
+      head_dim_default ? c.integer("head_dim", head_dim_default) : c.head_dim("head_dim", hidden, a.heads);
   a.input_size = hidden;
   return a;
 }

@@ -92,7 +92,7 @@ Model smollm3(const Config& c) {
   Attention a;
   a.heads = c.integer("num_attention_heads", 16);
   a.kv_heads = c.integer("num_key_value_heads", 4);
-  a.head_dim = a.v_head_dim = c.integer("head_dim", a.heads > 0 ? m.hidden_size / a.heads : 0);
+  a.head_dim = a.v_head_dim = c.head_dim("head_dim", m.hidden_size, a.heads);
   a.input_size = m.hidden_size;
   a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
   const int64_t layers = layer_count(c);

@@ -163,7 +163,7 @@ Model llava(const Config& top) {
   Attention a;
   a.heads = c.integer("num_attention_heads", 32);
   a.kv_heads = c.integer("num_key_value_heads", a.heads);
-  a.head_dim = a.v_head_dim = c.integer("head_dim", a.heads > 0 ? m.hidden_size / a.heads : 0);
+  a.head_dim = a.v_head_dim = c.head_dim("head_dim", m.hidden_size, a.heads);
   a.input_size = m.hidden_size;
   a.qkv_bias = a.o_bias = c.boolean("attention_bias", false);
   const DenseMlp mlp{c.integer("intermediate_size", 11008), true, c.boolean("mlp_bias", false)};

@@ -223,8 +223,7 @@ Attention gqa(const Config& c, int64_t hidden, int64_t head_dim_default) {
   Attention a;
   a.heads = c.integer("num_attention_heads");
   a.kv_heads = c.integer("num_key_value_heads", a.heads);
-  if (head_dim_default == 0 && a.heads > 0) head_dim_default = hidden / a.heads;
-  a.head_dim = c.integer("head_dim", head_dim_default);
+  a.head_dim = head_dim_default ? c.integer("head_dim", head_dim_default) : c.head_dim("head_dim", hidden, a.heads);
   a.v_head_dim = a.head_dim;
   a.input_size = hidden;
   return a;

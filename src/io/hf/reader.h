@@ -122,6 +122,20 @@ class Config {
     elsewhere_[key] = {std::move(source), std::move(prefix)};
   }
 
+  // The head size under `key`, else width / heads as the family's code derives it.
+  int64_t head_dim(const std::string& key, int64_t width, int64_t heads) const {
+    return has(key) ? integer(key) : derived_head_dim(width, heads, "'" + prefix_ + key + "' is not given");
+  }
+  // width / heads, refused where it would round down (the projections' shapes would not match the
+  // checkpoint's); `why` says why the config gives no head size.
+  int64_t derived_head_dim(int64_t width, int64_t heads, const std::string& why) const {
+    if (heads <= 0) return 0;
+    if (width % heads != 0)
+      throw fail(std::to_string(width) + " (the hidden width) is not a multiple of " + std::to_string(heads) +
+                 " heads, and " + why);
+    return width / heads;
+  }
+
   Error fail(const std::string& message) const { return Error(message, SourcePos{source_, 0, 0}); }
   const std::string& prefix() const { return prefix_; }  // how messages name this object's fields
   const json& raw(const std::string& key) const { return obj_.at(key); }  // for shapes the getters do not read

@@ -112,7 +112,7 @@ Model zamba2(const Config& c) {
   a.heads = c.integer("num_attention_heads");
   a.kv_heads = c.integer("num_key_value_heads", a.heads);
   a.input_size = c.integer("attention_hidden_size", 2 * m.hidden_size);
-  a.head_dim = a.v_head_dim = c.integer("attention_head_dim", a.heads > 0 ? a.input_size / a.heads : 0);
+  a.head_dim = a.v_head_dim = c.head_dim("attention_head_dim", a.input_size, a.heads);
   const DenseMlp mlp{c.integer("intermediate_size", 4 * m.hidden_size), true, linear_bias};
   const int64_t mem_blocks = c.integer("num_mem_blocks", 1);
   if (mem_blocks < 1 || mem_blocks > 26) throw c.fail("field 'num_mem_blocks' must be between 1 and 26");
