@@ -113,6 +113,15 @@ TEST_CASE("checks after parsing report the preset's file:line:col", "[gpu-yaml][
         "test.yaml:7:24: gpu 'test': efficiency.allreduce_latency_s must not be negative");
   CHECK(error_of("id: t\nmemory_bytes: 1000\nmemory_bandwidth_bytes_per_s: 1.0e12\npeak_flops: {bf16: -1.0e14}\n") ==
         "test.yaml:4:20: peak_flops 'bf16' must be positive, got -1.0e14");
+  // Rates and costs no accelerator has, which would print times of 1e300 s or infinite costs.
+  CHECK(error_of("id: t\nmemory_bytes: 1000\nmemory_bandwidth_bytes_per_s: 1e-300\npeak_flops: {bf16: 1.0e14}\n") ==
+        "test.yaml:3:31: gpu 't': memory_bandwidth_bytes_per_s must be between 1e9 and 1e15 bytes/s");
+  CHECK(error_of("id: t\nmemory_bytes: 1000\nmemory_bandwidth_bytes_per_s: 1.0e12\npeak_flops: {bf16: 1e-300}\n") ==
+        "test.yaml:4:13: gpu 't': peak_flops.bf16 must be between 1e9 and 1e18 FLOP/s");
+  CHECK(error_of(preset("  kernel_overhead_s: 1e300\n")) ==
+        "test.yaml:7:22: gpu 'test': efficiency.kernel_overhead_s must be below 1 second");
+  CHECK(error_of("price:\n  usd_per_gpu_hour: 1e308\n" + preset("  bandwidth_fraction: 0.9\n")) ==
+        "test.yaml:2:21: gpu 'test': price.usd_per_gpu_hour must be at most 1e6");
 }
 
 TEST_CASE("preset schema: cuda_total_bytes needs schema 2, and only schemas 1 and 2 are read", "[gpu-yaml]") {

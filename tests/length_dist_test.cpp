@@ -352,6 +352,8 @@ TEST_CASE("lengths: CSV traces", "[lengths]") {
         "t.csv:2:1: arrival_s 'nan' is not a time of at least 0 seconds");
   CHECK(error_of("arrival_s,prompt_tokens,output_tokens\ninf,1,2\n") ==
         "t.csv:2:1: arrival_s 'inf' is not a time of at least 0 seconds");
+  CHECK(error_of("prompt_tokens,output_tokens,arrival_s\n1,2,0\n1,2,1e300\n") ==
+        "t.csv:3:5: arrival_s 1e300 is past the 1e9 seconds a trace may span");
   CHECK(error_of("prompt_tokens,output_tokens,arrival_s\n1,2,\n") ==
         "t.csv:2:5: arrival_s '' is not a time of at least 0 seconds");
   CHECK(error_at("prompt_tokens,output_tokens\n1,2,3\n").col == 5);

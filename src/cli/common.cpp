@@ -13,6 +13,7 @@
 #include <fmt/core.h>
 
 #include "core/checked.h"
+#include "core/gpu.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/params.h"
@@ -538,7 +539,11 @@ std::shared_ptr<const Model> drafter_of(const SpeculativeConfig& c, const Model&
 }
 
 Gpu gpu_of(const QueryOptions& q, Gpu gpu) {
-  if (!q.usd_per_gpu_hour.empty()) gpu.price.usd_per_gpu_hour = parse_positive(q.usd_per_gpu_hour, "--usd-per-gpu-hour");
+  if (!q.usd_per_gpu_hour.empty()) {
+    gpu.price.usd_per_gpu_hour = parse_positive(q.usd_per_gpu_hour, "--usd-per-gpu-hour");
+    if (gpu.price.usd_per_gpu_hour > kMaxUsdPerGpuHour)
+      throw Error("--usd-per-gpu-hour: " + q.usd_per_gpu_hour + " is above the $1e6 per GPU-hour kvplan takes");
+  }
   return gpu;
 }
 

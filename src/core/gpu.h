@@ -107,6 +107,9 @@ struct Price {
   std::string date;
   std::string source;
 };
+// The largest price per GPU-hour kvplan takes (a preset's, --usd-per-gpu-hour, a deploy file's):
+// costs stay finite numbers of a sane width.
+inline constexpr double kMaxUsdPerGpuHour = 1e6;
 
 struct Gpu {
   std::string id;    // registry id, e.g. "h100-sxm"

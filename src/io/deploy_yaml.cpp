@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/gpu.h"
 #include "core/speculative.h"
 #include "io/mm_limits.h"
 #include "io/numbers.h"
@@ -171,6 +172,7 @@ const KeySpec kKeys[] = {
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        const double v = f.number(k);
        if (!(v > 0)) throw Error("'" + k + "' must be positive", f.pos(k));
+       if (v > kMaxUsdPerGpuHour) throw Error("'" + k + "' must be at most 1e6", f.pos(k));
        d.spec.usd_per_gpu_hour = v;
      }},
 

@@ -148,6 +148,8 @@ LengthDist parse_trace_columns(const std::string& text, const std::string& sourc
           const double s = f.text.empty() ? NAN : std::strtod(f.text.c_str(), &end);
           if (f.text.empty() || *end != '\0' || !std::isfinite(s) || s < 0)
             throw Error("arrival_s '" + f.text + "' is not a time of at least 0 seconds", at);
+          if (s >= 1e9)  // 31 years: past it, arrivals lose the resolution of a step's time
+            throw Error("arrival_s " + f.text + " is past the 1e9 seconds a trace may span", at);
           d.arrivals_s.push_back(s);
           break;
         }
