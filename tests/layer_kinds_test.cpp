@@ -131,4 +131,7 @@ TEST_CASE("mtp_layers: the MTP modules a model stores, never counted", "[kinds][
   CHECK(with("mtp_layers: 1\n").mtp_layers == 1);
   CHECK(count_params(with("mtp_layers: 1\n")).total == count_params(with("")).total);
   CHECK_THROWS_WITH(with("mtp_layers: -1\n"), "'mtp_layers' must not be negative");
+  // The same file reads max_context (0: not known); a negative one is refused at its line.
+  CHECK(with("max_context: 0\n").max_context == 0);
+  CHECK_THROWS_WITH(with("max_context: -5\n"), "'max_context' must not be negative (0: not known)");
 }

@@ -62,6 +62,11 @@ TEST_CASE("layouts the engines refuse are errors", "[layout]") {
   r.redundant_experts = 1;  // (8 + 1) / 2 is not whole
   CHECK_THROWS_WITH(check_layout(moe, 1, 1, r), Catch::Contains("8 experts + 1 redundant do not divide"));
   CHECK_THROWS_WITH(check_layout(dense, 1, 1, dgx(2, 2)), Catch::Contains("no MoE layers"));
+  // 1,000 x 1 x 1,000 = 1e6 GPUs is the largest layout; one more replica, or a dp near 2^63, is refused.
+  CHECK_NOTHROW(check_layout(dense, 1000, 1, dgx(1000)));
+  CHECK_THROWS_WITH(check_layout(dense, 1000, 1, dgx(1001)),
+                    "tp x pp x dp = 1000 x 1 x 1001 is past the 1,000,000 GPUs a layout may use");
+  CHECK_THROWS_WITH(check_layout(dense, 1, 1, dgx(INT64_MAX)), Catch::Contains("is past the 1,000,000 GPUs"));
   Parallel red = dgx();
   red.redundant_experts = 4;
   CHECK_THROWS_WITH(check_layout(moe, 1, 1, red), Catch::Contains("needs expert parallelism"));

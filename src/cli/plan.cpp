@@ -112,13 +112,20 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     }
     if (!o->rps.empty()) {
       r.rps = parse_positive(o->rps, "--rps");
+      // At least one request in 11.6 days (a fleet too large is refused below, by its replicas).
+      if (r.rps < 1e-6) throw Error("--rps: " + o->rps + " is below 1e-6 requests/s");
     } else {  // the trace's mean rate sizes the fleet
       const std::optional<double> rate = trace_rate_rps(sim->arrivals.lengths, sim->arrivals.requests);
       if (!rate) throw Error("--trace " + o->trace + ": its arrivals give no rate (one request, or all at once): give --rps");
       r.rps = *rate;
     }
-    if (!o->ttft_slo.empty()) r.ttft_slo_s = parse_positive(o->ttft_slo, "--ttft-slo");
-    if (!o->tpot_slo.empty()) r.tpot_slo_s = parse_positive(o->tpot_slo, "--tpot-slo");
+    const auto slo = [](const std::string& text, const std::string& flag) {
+      const double s = parse_positive(text, flag);
+      if (s > 1e6) throw Error(flag + ": " + text + " seconds is past the 1e6 s an objective may be");
+      return s;
+    };
+    if (!o->ttft_slo.empty()) r.ttft_slo_s = slo(o->ttft_slo, "--ttft-slo");
+    if (!o->tpot_slo.empty()) r.tpot_slo_s = slo(o->tpot_slo, "--tpot-slo");
     if (!q.node.empty()) {  // search layouts within --nodes nodes (default 1)
       r.max_gpus_per_replica = mul(nodes.empty() ? 1 : parse_count(nodes, "--nodes"), opt.parallel.gpus_per_node);
       r.tp_candidates = tp_within_node(opt.parallel.gpus_per_node);

@@ -48,6 +48,11 @@ int64_t layout_gpus(int64_t tp, int64_t pp, const Parallel& p) { return mul(tp, 
 
 void check_layout(const Model& model, int64_t tp, int64_t pp, const Parallel& p) {
   if (tp < 1 || pp < 1 || p.dp < 1 || p.ep < 1) throw Error("--tp, --pp, --dp and --ep must be at least 1");
+  // Past a million GPUs a layout is a typo (the largest clusters hold about 1e5), and its counts and
+  // costs would overflow into nonsense.
+  constexpr int64_t kMaxGpus = 1000000;
+  if (tp > kMaxGpus || pp > kMaxGpus || p.dp > kMaxGpus || layout_gpus(tp, pp, p) > kMaxGpus)
+    throw Error("tp x pp x dp = " + str(tp) + " x " + str(pp) + " x " + str(p.dp) + " is past the 1,000,000 GPUs a layout may use");
   if (p.redundant_experts < 0) throw Error("--redundant-experts must not be negative");
   pipeline_stages(model.layers.size(), pp);  // no more stages than layers
   if (p.micro_batches < 0 || (p.micro_batches > 0 && pp == 1))

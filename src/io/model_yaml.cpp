@@ -185,6 +185,7 @@ Model parse_model_yaml(const std::string& text, const std::string& source, const
   m.vocab_size = f.integer("vocab_size");
   m.hidden_size = f.integer("hidden_size");
   m.max_context = f.integer("max_context", 0);
+  if (m.max_context < 0) throw Error("'max_context' must not be negative (0: not known)", f.pos("max_context"));
   m.tie_word_embeddings = f.boolean("tie_word_embeddings", false);
   m.lm_head_dtype = optional_dtype("lm_head_dtype");
   m.lm_head_bias = f.boolean("lm_head_bias", false);
