@@ -13,11 +13,13 @@
 //   u4    4 k blocks in flight at every NB (more registers at NB = 4),
 //   pf    the production U, the next U k blocks' weights loaded before the current blocks' MMAs,
 //   pfu4  both.
-// Each sample flushes L2 (a read of 512 MB), then times one launch of each kernel in turn (events);
+// Each sample flushes L2 (512 MB written and read, ../cold_l2.cuh), then times one launch of each kernel in turn (events);
 // medians of 40; TB/s = grouped_gemv_bytes / time. Before timing, every variant's output is compared
 // with the production kernel's (the one `kvplan-gpu-bench check` verifies against a CPU reference).
 // Build and run on the GPU machine: run.sh.
 #include "gpu/moe.cu"  // the production kernels and launch_grouped_gemv in this translation unit
+
+#include "../cold_l2.cuh"
 
 #include <algorithm>
 #include <cmath>
@@ -113,12 +115,6 @@ using namespace kvplan::gpu;
 
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { std::printf("CUDA %s at %d\n", cudaGetErrorString(e_), __LINE__); std::exit(1); } } while (0)
 
-__global__ void touch(const uint4* p, size_t n, unsigned* out) {
-  unsigned acc = 0;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) acc ^= p[i].x;
-  if (acc == 0x12345678u) *out = acc;
-}
-
 // Uniform bf16 values in [-1, 1) from a hash of the index.
 __global__ void fill(__nv_bfloat16* p, size_t n, unsigned seed) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
@@ -141,12 +137,10 @@ void launch(const std::string& v, const GroupedGemv& g) {
 struct Shape { const char* name; int64_t experts, out, in, slots_per_expert; bool down; };
 
 int main() {
-  const size_t fb = 512u << 20;
-  void* flush; unsigned* sink;
-  CK(cudaMalloc(&flush, fb)); CK(cudaMalloc(&sink, 4));
+  const ColdL2 cold;
   cudaEvent_t e0, e1; CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
   cudaDeviceProp prop; CK(cudaGetDeviceProperties(&prop, 0));
-  const double peak = std::string(prop.name).find("H200") != std::string::npos ? 4.8 : 3.35;  // TB/s datasheet
+  const double peak = datasheet_tb_s(prop);
   std::printf("%s: TB/s of the kernel's bytes (grouped_gemv_bytes), %% of the %.2f TB/s datasheet\n", prop.name, peak);
   const Shape shapes[] = {
       {"mixtral gate_up, 32 slots/expert (batch 128)", 8, 28672, 4096, 32, false},
@@ -203,7 +197,7 @@ int main() {
     g.y = y;
     for (int s = 0; s < 40; ++s)
       for (size_t i = 0; i < variants.size(); ++i) {
-        touch<<<1024, 256>>>(static_cast<const uint4*>(flush), fb / 16, sink);
+        cold.evict(s);
         CK(cudaEventRecord(e0)); launch(variants[i], g); CK(cudaEventRecord(e1)); CK(cudaEventSynchronize(e1));
         float ms; CK(cudaEventElapsedTime(&ms, e0, e1)); t[i].push_back(ms);
       }

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <string>
 #include <vector>
+#include "../cold_l2.cuh"
 #include "gpu/kernels.h"
 
 extern "C" void old_ssm_update(const void* u, cudaStream_t s);
@@ -17,11 +18,6 @@ using kvplan::gpu::SsmUpdate;
 
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { std::printf("CUDA %s at %d\n", cudaGetErrorString(e_), __LINE__); return 1; } } while (0)
 
-__global__ void touch(const uint4* p, size_t n, unsigned* out) {
-  unsigned acc = 0;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) acc ^= p[i].x;
-  if (acc == 0x12345678u) *out = acc;
-}
 
 // Uniform values in [lo, hi) from a hash of the index, as bf16 or fp32.
 template <typename T>
@@ -52,12 +48,10 @@ double max_rel(const void* a, const void* b, size_t n, bool f32) {
 }
 
 int main() {
-  const size_t fb = 512u << 20;
-  void* flush; unsigned* sink;
-  CK(cudaMalloc(&flush, fb)); CK(cudaMalloc(&sink, 4));
+  const ColdL2 cold;
   cudaEvent_t e0, e1; CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
   cudaDeviceProp prop; CK(cudaGetDeviceProperties(&prop, 0));
-  const double peak = std::string(prop.name).find("H200") != std::string::npos ? 4.8 : 3.35;  // TB/s datasheet
+  const double peak = datasheet_tb_s(prop);
   std::printf("%s: percentages of the %.2f TB/s datasheet\n", prop.name, peak);
   for (int shape = 0; shape < 4; ++shape) {
     SsmUpdate u;
@@ -96,8 +90,7 @@ int main() {
     std::vector<float> t[2];
     for (int i = 0; i < 82; ++i) {
       const int which = i % 2;
-      CK(cudaMemsetAsync(flush, i & 0xff, fb));
-      touch<<<1024, 256>>>(static_cast<const uint4*>(flush), fb / 16, sink);
+      cold.evict(i);
       CK(cudaEventRecord(e0));
       if (which == 0) old_ssm_update(&u, nullptr); else kvplan::gpu::launch_ssm_update(u, nullptr);
       CK(cudaEventRecord(e1)); CK(cudaEventSynchronize(e1));
