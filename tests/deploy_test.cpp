@@ -400,6 +400,26 @@ TEST_CASE("deploy: speculative_config takes vLLM's keys and method names", "[dep
         "eagle, eagle3, mtp with the models' own MTP names, and ngram)");
 }
 
+TEST_CASE("speculative counts past 1024 draft tokens are refused where they are read", "[deploy][speculative]") {
+  // kMaxSpeculativeTokens = 1024: a step then verifies at most 1,025 tokens of a sequence. The
+  // counts at the bound pass, one above fails, at the value's own line and column.
+  CHECK(parse_deploy_file(kMinimal + "engine:\n  speculative_config:\n    method: ngram\n    num_speculative_tokens: 1024\n",
+                          "deploy.yaml")
+            .speculative->num_speculative_tokens == 1024);
+  CHECK(error_of(kMinimal + "engine:\n  speculative_config:\n    method: ngram\n    num_speculative_tokens: 1025\n") ==
+        "deploy.yaml:9:29: 'num_speculative_tokens' must be from 1 to 1024, got 1025");
+  CHECK(error_of(kMinimal + "engine:\n  name: sglang\n  speculative_algorithm: NGRAM\n  speculative_eagle_topk: 2000\n") ==
+        "deploy.yaml:9:27: 'speculative_eagle_topk' must be from 1 to 1024, got 2000");
+  // JSON: 2^64 - 1 is an unsigned number past int64's range, 0 is below the range.
+  CHECK_THROWS_WITH(parse_speculative_config(R"({"method": "ngram", "num_speculative_tokens": 18446744073709551615})"),
+                    "--speculative-config: 'num_speculative_tokens' must be from 1 to 1024, got 18446744073709551615");
+  CHECK_THROWS_WITH(parse_speculative_config(R"({"method": "ngram", "num_speculative_tokens": 0})"),
+                    "--speculative-config: 'num_speculative_tokens' must be from 1 to 1024, got 0");
+  CHECK(parse_speculative_config(R"({"method": "ngram", "num_speculative_tokens": 1024})").num_speculative_tokens == 1024);
+  CHECK_THROWS_WITH(sglang_speculative_config("EAGLE3", "head", 1025, 0, 0),
+                    "'speculative_num_steps' must be from 1 to 1024, got 1025");
+}
+
 TEST_CASE("speculative config: vLLM's other keys are listed for a note, unknown ones refused", "[speculative]") {
   const SpeculativeConfig c =
       parse_speculative_config(R"({"method": "deepseek_mtp", "num_speculative_tokens": 1, "prompt_lookup_max": 4})");

@@ -275,12 +275,18 @@ std::optional<SpeculativeConfig> speculative_of(const QueryOptions& q) {
                 "give one");
   if (q.engine.rfind("sglang", 0) != 0)
     throw Error("--speculative-algorithm is SGLang's: it needs --engine sglang (vLLM's is --speculative-config)");
-  const auto count = [](const std::string& v, const char* flag) -> int64_t { return v.empty() ? 0 : parse_count(v, flag); };
+  const auto count = [](const std::string& v, const char* flag) -> int64_t {
+    if (v.empty()) return 0;
+    const int64_t n = parse_count(v, flag);
+    if (n > kMaxSpeculativeTokens)
+      throw Error(std::string(flag) + ": at most " + std::to_string(kMaxSpeculativeTokens) + ", got " + v);
+    return n;
+  };
+  const int64_t steps = count(q.speculative_num_steps, "--speculative-num-steps");
+  const int64_t topk = count(q.speculative_eagle_topk, "--speculative-eagle-topk");
+  const int64_t draft_tokens = count(q.speculative_num_draft_tokens, "--speculative-num-draft-tokens");
   try {
-    return sglang_speculative_config(q.speculative_algorithm, q.speculative_draft_model_path,
-                                     count(q.speculative_num_steps, "--speculative-num-steps"),
-                                     count(q.speculative_eagle_topk, "--speculative-eagle-topk"),
-                                     count(q.speculative_num_draft_tokens, "--speculative-num-draft-tokens"));
+    return sglang_speculative_config(q.speculative_algorithm, q.speculative_draft_model_path, steps, topk, draft_tokens);
   } catch (const Error& e) {
     throw Error(std::string("--speculative-algorithm: ") + e.what());
   }

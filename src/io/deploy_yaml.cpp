@@ -120,6 +120,18 @@ int64_t positive(YamlFields& f, const std::string& key) {
   return v;
 }
 
+// A count of draft tokens (or SGLang's steps, topk, verified tokens), refused at its line past
+// kMaxSpeculativeTokens.
+int64_t speculative_count(YamlFields& f, const std::string& key) {
+  const int64_t v = f.integer(key);
+  try {
+    check_speculative_count(v, key);
+  } catch (const Error& e) {
+    throw Error(e.what(), f.pos(key));
+  }
+  return v;
+}
+
 double non_negative(YamlFields& f, const std::string& key) {
   const double v = f.number(key);
   if (v < 0) throw Error("'" + key + "' must not be negative", f.pos(key));
@@ -277,8 +289,11 @@ const KeySpec kKeys[] = {
        if (x.method.empty() && !x.model.empty()) x.method = "draft_model";
        if (x.method.empty()) throw Error("speculative_config needs a method (draft_model, eagle, eagle3, mtp or ngram)", f.pos(k));
        x.num_speculative_tokens = c.integer("num_speculative_tokens");
-       if (x.num_speculative_tokens < 1)
-         throw Error("'num_speculative_tokens' must be at least 1", c.pos("num_speculative_tokens"));
+       try {
+         check_speculative_count(x.num_speculative_tokens, "num_speculative_tokens");
+       } catch (const Error& e) {
+         throw Error(e.what(), c.pos("num_speculative_tokens"));
+       }
        for (const auto& [key, pos] : c.unused())
          if (unmodelled_speculative_key(key)) d.speculative_arguments.emplace_back(key, pos);
        for (const std::string& key : unmodelled_speculative_keys()) c.expect(key);
@@ -302,15 +317,15 @@ const KeySpec kKeys[] = {
     {"engine", "speculative_num_steps", "integer", "the version's choice by model", false,
      "SGLang: draft steps per target step (num_speculative_tokens for timing)",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
-       sglang_speculative(d, f.pos(k)).num_speculative_tokens = positive(f, k);
+       sglang_speculative(d, f.pos(k)).num_speculative_tokens = speculative_count(f, k);
      }},
     {"engine", "speculative_eagle_topk", "integer", "the version's choice, else 1", false,
      "SGLang: drafts kept per step (a tree above 1)",
-     [](YamlFields& f, const std::string& k, DeployFile& d) { sglang_speculative(d, f.pos(k)).eagle_topk = positive(f, k); }},
+     [](YamlFields& f, const std::string& k, DeployFile& d) { sglang_speculative(d, f.pos(k)).eagle_topk = speculative_count(f, k); }},
     {"engine", "speculative_num_draft_tokens", "integer", "steps + 1 with topk 1", false,
      "SGLang: tokens verified per step; with the steps and topk it sizes the pool's headroom in versions that keep one",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
-       sglang_speculative(d, f.pos(k)).num_draft_tokens = positive(f, k);
+       sglang_speculative(d, f.pos(k)).num_draft_tokens = speculative_count(f, k);
      }},
     {"engine", "enforce_eager", "true/false", "false", false,
      "--enforce-eager (SGLang disable_cuda_graph): no CUDA graphs, so no graph memory and eager decode steps",

@@ -30,6 +30,11 @@ bool unmodelled_speculative_key(const std::string& key) {
   return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
 
+void check_speculative_count(int64_t v, const std::string& what) {
+  if (v < 1 || v > kMaxSpeculativeTokens)
+    throw Error("'" + what + "' must be from 1 to " + std::to_string(kMaxSpeculativeTokens) + ", got " + std::to_string(v));
+}
+
 SpeculativeConfig parse_speculative_config(const std::string& text) {
   const std::string flag = "--speculative-config";
   nlohmann::json j;
@@ -68,15 +73,24 @@ SpeculativeConfig parse_speculative_config(const std::string& text) {
   c.model = text_of("model");
   if (c.method.empty() && !c.model.empty()) c.method = "draft_model";
   if (c.method.empty()) throw Error(flag + ": needs \"method\" (draft_model, eagle, eagle3, mtp or ngram)");
-  if (!j.contains("num_speculative_tokens") || !j["num_speculative_tokens"].is_number_integer() ||
-      j["num_speculative_tokens"].get<int64_t>() < 1)
-    throw Error(flag + ": needs \"num_speculative_tokens\", a whole number of at least 1");
-  c.num_speculative_tokens = j["num_speculative_tokens"].get<int64_t>();
+  if (!j.contains("num_speculative_tokens") || !j["num_speculative_tokens"].is_number_integer())
+    throw Error(flag + ": needs \"num_speculative_tokens\", a whole number from 1 to " +
+                std::to_string(kMaxSpeculativeTokens));
+  const nlohmann::json& k = j["num_speculative_tokens"];
+  // JSON's non-negative numbers read as unsigned (past 2^63 - 1 too), negative ones as signed.
+  if (!k.is_number_unsigned() || k.get<uint64_t>() < 1 || k.get<uint64_t>() > uint64_t{kMaxSpeculativeTokens})
+    throw Error(flag + ": 'num_speculative_tokens' must be from 1 to " + std::to_string(kMaxSpeculativeTokens) +
+                ", got " + k.dump());
+  c.num_speculative_tokens = k.get<int64_t>();
   return c;
 }
 
 SpeculativeConfig sglang_speculative_config(const std::string& algorithm, const std::string& draft_path, int64_t steps,
                                             int64_t topk, int64_t draft_tokens) {
+  const std::pair<int64_t, const char*> counts[] = {
+      {steps, "speculative_num_steps"}, {topk, "speculative_eagle_topk"}, {draft_tokens, "speculative_num_draft_tokens"}};
+  for (const auto& [v, what] : counts)
+    if (v != 0) check_speculative_count(v, what);
   SpeculativeConfig x;
   x.model = draft_path;
   x.num_speculative_tokens = steps;

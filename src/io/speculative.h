@@ -22,8 +22,15 @@ struct SpeculativeConfig {
 const std::vector<std::string>& unmodelled_speculative_keys();
 bool unmodelled_speculative_key(const std::string& key);
 
+// The most draft tokens (and SGLang's steps, topk and verified tokens) kvplan takes: far above any
+// drafter's useful depth (a step verifies k + 1 tokens of each sequence), and low enough that the
+// step's token counts stay exact. Larger counts are refused where they are read.
+constexpr int64_t kMaxSpeculativeTokens = 1024;
+// Throws kvplan::Error "'<what>' must be from 1 to 1024, got v" unless 1 <= v <= kMaxSpeculativeTokens.
+void check_speculative_count(int64_t v, const std::string& what);
+
 // Parses the JSON text of --speculative-config; throws kvplan::Error naming the flag for bad JSON,
-// an unknown key or method, a missing method (without a model), or num_speculative_tokens below 1.
+// an unknown key or method, a missing method (without a model), or num_speculative_tokens outside 1..kMaxSpeculativeTokens.
 // A model's own MTP method (deepseek_mtp, ...) reads as mtp.
 SpeculativeConfig parse_speculative_config(const std::string& json_text);
 
@@ -31,7 +38,8 @@ SpeculativeConfig parse_speculative_config(const std::string& json_text);
 // with a draft path is eagle, EAGLE without one and NEXTN draft with the model's own MTP modules
 // (mtp), EAGLE3 is eagle3, STANDALONE draft_model (its path required), NGRAM ngram. Counts of 0
 // are unset (the engine's choice: resolve_speculative_shape). Throws kvplan::Error, naming no flag,
-// for another algorithm (with "did you mean") or STANDALONE without a path.
+// for another algorithm (with "did you mean"), STANDALONE without a path, or a count above
+// kMaxSpeculativeTokens (named by SGLang's argument).
 SpeculativeConfig sglang_speculative_config(const std::string& algorithm, const std::string& draft_path, int64_t steps,
                                             int64_t topk, int64_t draft_tokens);
 
