@@ -94,7 +94,9 @@ TEST_CASE("gemm_efficiency parses from a preset and fails at file:line:col", "[g
                                "test.yaml");
   CHECK(g.efficiency.gemm_efficiency.m == std::vector<int64_t>{1024, 8192});
   CHECK(g.efficiency.gemm(1024, 4096, 4096) == Approx(0.6));
-  CHECK(parse_gpu_yaml(preset(""), "test.yaml").efficiency.gemm_efficiency.empty());
+  // `gemm_efficiency:` with nothing under it (line 8 of the preset) is a value forgotten, not "no grid".
+  CHECK(parse_error(preset("")) == "test.yaml:8:3: 'gemm_efficiency' has no value");
+  CHECK(parse_gpu_yaml(kvplan::test::gpu_preset("  flops_fraction: 0.75\n"), "test.yaml").efficiency.gemm_efficiency.empty());
   CHECK(parse_error(preset("    - {m: 1024, n: 4096, k: 4096, eff: 0.6}\n")) ==
         "test.yaml:9:7: gemm_efficiency point is missing required key 'efficiency'");
   CHECK(parse_error(preset("    - {m: 1024, n: 0, k: 4096, efficiency: 0.6}\n")) ==

@@ -134,4 +134,14 @@ TEST_CASE("mtp_layers: the MTP modules a model stores, never counted", "[kinds][
   // The same file reads max_context (0: not known); a negative one is refused at its line.
   CHECK(with("max_context: 0\n").max_context == 0);
   CHECK_THROWS_WITH(with("max_context: -5\n"), "'max_context' must not be negative (0: not known)");
+  // An optional key written without a value is refused at the key (line 4 here), not read as its
+  // default (bf16 for dtype): `dtype:`, `dtype: ~` and `dtype: null` alike.
+  for (const char* empty : {"dtype:\n", "dtype: ~\n", "dtype: null\n"}) {
+    try {
+      with(empty);
+      FAIL("accepted " << empty);
+    } catch (const kvplan::Error& e) {
+      CHECK(e.located() == "t.yaml:4:1: 'dtype' has no value");
+    }
+  }
 }

@@ -154,7 +154,13 @@ YamlFields::YamlFields(const YAML::Node& node, std::string source, std::string w
 }
 
 bool YamlFields::has(const std::string& key) const {
-  return node_[key].IsDefined() && !node_[key].IsNull();
+  // A key written without a value (`dtype:`, `dtype: ~`, `dtype: null`) is an error, not a default:
+  // it cannot be told from a value forgotten.
+  // Reported at the key: an empty value's own mark is the next token's.
+  if (node_[key].IsDefined() && node_[key].IsNull())
+    for (const auto& kv : node_)
+      if (kv.first.Scalar() == key) throw Error("'" + key + "' has no value", pos_of(kv.first, source_));
+  return node_[key].IsDefined();
 }
 
 SourcePos YamlFields::pos(const std::string& key) const {
@@ -163,8 +169,6 @@ SourcePos YamlFields::pos(const std::string& key) const {
 
 YAML::Node YamlFields::node(const std::string& key) {
   used_.insert(key);
-  if (node_[key].IsDefined() && node_[key].IsNull())
-    throw Error("'" + key + "' has no value", pos_of(node_[key], source_));
   if (!has(key)) {
     // A misspelt required key is reported as the misspelling, where it stands.
     for (const auto& kv : node_) {

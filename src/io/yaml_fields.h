@@ -23,6 +23,7 @@ class YamlFields {
   // `what` names the mapping in messages ("model", "mixer", ...). Throws unless node is a map.
   YamlFields(const YAML::Node& node, std::string source, std::string what);
 
+  // Whether the key is given; throws "'key' has no value" for one given as null (`key:` or `~`).
   bool has(const std::string& key) const;
   YAML::Node node(const std::string& key);  // required
   int64_t integer(const std::string& key);
