@@ -124,7 +124,11 @@ CheckedFile check_file(const Registry& registry, const std::string& path) {
     }
     out.result = at(SourcePos{path, 0, 0}, [&] { return check_deployment(model, gpu, spec); });
   } catch (const Error& e) {
+    // A file with bad input is not evaluated: its error alone, in text and JSON (the notes and
+    // warnings follow once it reads).
     out.error = e.located();
+    out.notes.clear();
+    out.warnings.clear();
   }
   return out;
 }
