@@ -63,6 +63,17 @@ TEST_CASE("fit: the longest context and what stops it", "[fleet][fit]") {
   const Model big = model("llama-3.1-405b");
   CHECK(fit(big, g, 4096, std::nullopt, kvplan::test::bf16_options(big)).binds == kvplan::FitBinds::weights);
   CHECK_THROWS(fit(l, g, 4096, 1, kvplan::test::bf16_options(l)));
+  // The weights leave room, but one sequence's cache does not: 10M tokens x 131,072 B = 1.31e12 B
+  // of KV against 76.97e9 usable less 16.06e9 of weights. The context binds (memory), not the
+  // weights; so does a batch of 1e9 sequences at one token (1e9 x 131,072 B = 1.31e14 B).
+  const FitResult huge = fit(l, g, 10'000'000, std::nullopt, kvplan::test::bf16_options(l));
+  CHECK(huge.batch == 0);
+  CHECK(huge.binds == kvplan::FitBinds::memory);
+  const FitResult wide = fit(l, g, std::nullopt, 1'000'000'000, kvplan::test::bf16_options(l));
+  CHECK(wide.context == 0);
+  CHECK(wide.binds == kvplan::FitBinds::memory);
+  // 405B's 810e9 B of bf16 weights alone pass 76.97e9: weights, at any batch too.
+  CHECK(fit(big, g, std::nullopt, 1, kvplan::test::bf16_options(big)).binds == kvplan::FitBinds::weights);
 }
 
 TEST_CASE("plan: replicas, batch and SLOs", "[fleet][plan]") {

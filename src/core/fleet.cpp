@@ -45,22 +45,34 @@ namespace {
 // The engine's answer replaces the ideal one: batch mode plans at max_model_len = the context (or
 // --max-model-len); context mode at --max-model-len, else the model's maximum.
 void fit_under_engine(const Model& model, const Gpu& gpu, const MemoryOptions& opt, FitResult& r) {
+  // A size past 64 bits (a context of 2^62 tokens) names the length it came from.
+  const auto plan_at = [&](int64_t max_len) {
+    try {
+      return plan_engine(model, gpu, opt, max_len);
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + " (max_model_len " + std::to_string(max_len) + " tokens)");
+    }
+  };
   if (r.mode == FitMode::batch) {
     const int64_t max_len = opt.engine.max_model_len.value_or(r.context);
     if (r.context > max_len)
       throw Error("context " + std::to_string(r.context) + " exceeds --max-model-len " + std::to_string(max_len) +
                   " (the engine rejects longer requests)");
-    r.engine = plan_engine(model, gpu, opt, max_len);
+    r.engine = plan_at(max_len);
     r.batch = r.engine->starts ? requests_that_fit(*r.engine, r.context) : 0;
     r.binds = r.engine->starts ? FitBinds::memory : FitBinds::engine_start;
     return;
   }
   const int64_t max_len = opt.engine.max_model_len.value_or(model.max_context);
   if (max_len <= 0) throw Error("model '" + model.id + "' states no maximum context: set --max-model-len");
-  r.engine = plan_engine(model, gpu, opt, max_len);
+  r.engine = plan_at(max_len);
   r.unbounded = false;
   MemoryPlan m;
-  apply_engine(m, *r.engine, r.batch, max_len);
+  try {
+    apply_engine(m, *r.engine, r.batch, max_len);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (batch " + std::to_string(r.batch) + ")");
+  }
   r.context = m.max_context.value_or(0);
   r.binds = !r.engine->starts          ? FitBinds::engine_start
             : r.context == max_len ? FitBinds::max_model_len
@@ -77,12 +89,14 @@ FitResult fit(const Model& model, const Gpu& gpu, std::optional<int64_t> context
   const MemoryModel mm = memory_model(model, opt);
   FitResult r;
   r.usable_bytes = usable_bytes(gpu.memory_bytes, opt.gpu_memory_utilization);
+  const auto weights_leave_room = [&] { return max_batch_at(mm, r.usable_bytes, 1) > 0; };
   if (context) {
     if (*context < 1) throw Error("context must be at least 1 token");
     r.mode = FitMode::batch;
     r.context = *context;
     r.batch = max_batch_at(mm, r.usable_bytes, r.context);
-    r.binds = r.batch > 0 ? FitBinds::memory : FitBinds::weights;
+    // No batch: the weights bind if they leave no room for one token, else this context's own cache.
+    r.binds = r.batch > 0 || weights_leave_room() ? FitBinds::memory : FitBinds::weights;
   } else {
     if (*batch < 1) throw Error("batch must be at least 1");
     r.mode = FitMode::context;
@@ -94,7 +108,7 @@ FitResult fit(const Model& model, const Gpu& gpu, std::optional<int64_t> context
       return r;  // no point to report: any context fits
     }
     r.context = n.value_or(model.max_context);
-    r.binds = r.context > 0 ? FitBinds::memory : FitBinds::weights;
+    r.binds = r.context > 0 || weights_leave_room() ? FitBinds::memory : FitBinds::weights;
     if (model.max_context > 0 && (!n || *n > model.max_context)) {
       r.context = model.max_context;
       r.binds = FitBinds::max_context;

@@ -83,8 +83,12 @@ std::string render_fit(const Model& model, const Gpu& gpu, const MemoryOptions& 
   const bool per_sequence = r.mode == FitMode::batch;
   switch (r.binds) {
     case FitBinds::memory:
-      out += per_sequence ? "  binds      memory: one more sequence does not fit\n"
-                          : "  binds      memory: one more token per sequence does not fit\n";
+      if (per_sequence)
+        out += r.batch > 0 ? "  binds      memory: one more sequence does not fit\n"
+                           : "  binds      memory: one sequence of this context does not fit beside the weights\n";
+      else
+        out += r.context > 0 ? "  binds      memory: one more token per sequence does not fit\n"
+                             : "  binds      memory: the batch does not fit beside the weights at one token a sequence\n";
       break;
     case FitBinds::weights:
       out += per_sequence ? "  binds      weights: they leave no room for one sequence\n"
