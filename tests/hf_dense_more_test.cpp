@@ -320,7 +320,8 @@ TEST_CASE("phi: defaults and qk_layernorm", "[hf][more_dense]") {
 TEST_CASE("phi: bad input is one located error", "[hf][more_dense]") {
   CHECK(import_error(R"({"model_type": "phi", "hidden_size": 2560, "num_hidden_layers": 32,
       "num_attention_heads": 32, "vocab_size": 51200, "qk_layernorm": "no"})") ==
-        "cfg.json: field 'qk_layernorm' must be true or false (got \"no\")");
+        // Line 2: 6 spaces, "num_attention_heads": 32, (27) and "vocab_size": 51200, (21): column 55.
+        "cfg.json:2:55: field 'qk_layernorm' must be true or false (got \"no\")");
 }
 
 namespace {

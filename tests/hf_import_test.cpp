@@ -273,13 +273,24 @@ TEST_CASE("HF import errors", "[hf]") {
   SECTION("integers out of range are named with the value as written") {
     const std::string llama = R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
         "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": )";
+    // Each stands at the key: line 2, after 8 spaces, "num_hidden_layers": 2, (24 characters) and
+    // "num_attention_heads": 4, (26): column 9 + 24 + 26 = 59.
     CHECK(error_of(llama + "18446744073709551615}") ==
-          "cfg.json: field 'vocab_size' must be an integer below 2^63 (got 18446744073709551615)");
-    CHECK(error_of(llama + "1e19}") == "cfg.json: field 'vocab_size' must be an integer below 2^63 (got 1e+19)");
-    CHECK(error_of(llama + "NaN}") == "cfg.json: field 'vocab_size' must be an integer (got NaN)");
-    CHECK(error_of(llama + "-Infinity}") == "cfg.json: field 'vocab_size' must be an integer (got -Infinity)");
-    CHECK(error_of(llama + "32000.5}") == "cfg.json: field 'vocab_size' must be an integer (got 32000.5)");
+          "cfg.json:2:59: field 'vocab_size' must be an integer below 2^63 (got 18446744073709551615)");
+    CHECK(error_of(llama + "1e19}") == "cfg.json:2:59: field 'vocab_size' must be an integer below 2^63 (got 1e+19)");
+    CHECK(error_of(llama + "NaN}") == "cfg.json:2:59: field 'vocab_size' must be an integer (got NaN)");
+    CHECK(error_of(llama + "-Infinity}") == "cfg.json:2:59: field 'vocab_size' must be an integer (got -Infinity)");
+    CHECK(error_of(llama + "32000.5}") == "cfg.json:2:59: field 'vocab_size' must be an integer (got 32000.5)");
     CHECK(import_hf_config(llama + "32000.0}", "cfg.json").vocab_size == 32000);  // Python's 32000.0
+  }
+  SECTION("a nested field stands at its own key; a repeated key at the last one, whose value is read") {
+    CHECK(error_of(R"({"model_type": "some_vlm", "text_config": {"model_type": "llama",
+"vocab_size": "64"}})") == "cfg.json:2:1: field 'text_config.vocab_size' must be an integer (got \"64\")");
+    // The top level's own vocab_size (line 1, column 2) is not text_config's.
+    CHECK(error_of(R"({"vocab_size": 64, "model_type": "some_vlm", "text_config": {"model_type": "llama",
+  "vocab_size": true}})") == "cfg.json:2:3: field 'text_config.vocab_size' must be an integer (got true)");
+    CHECK(error_of(R"({"model_type": "llama", "vocab_size": 64,
+  "vocab_size": "x"})") == "cfg.json:2:3: field 'vocab_size' must be an integer (got \"x\")");
   }
   SECTION("a key named twice is a warning with both positions; the last value counts, as in Python") {
     const Model m = import_hf_config("{\"model_type\": \"llama\", \"hidden_size\": 64,\n \"intermediate_size\": 128, "

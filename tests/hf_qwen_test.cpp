@@ -381,7 +381,8 @@ TEST_CASE("qwen2_moe: bad input is one located error", "[hf][qwen]") {
   CHECK(import_error(R"({"model_type": "qwen2_moe", "hidden_size": 1024, "num_hidden_layers": 2,
       "num_attention_heads": 16, "vocab_size": 1000, "num_experts": 8, "num_experts_per_tok": 2,
       "moe_intermediate_size": 256, "decoder_sparse_step": 0})") ==
-        "cfg.json: field 'decoder_sparse_step' must be positive (got 0)");
+        // Line 3: 6 spaces and "moe_intermediate_size": 256, (30 characters): column 37.
+        "cfg.json:3:37: field 'decoder_sparse_step' must be positive (got 0)");
   CHECK(import_error(R"({"model_type": "qwen2_moe", "hidden_size": 1024, "num_hidden_layers": 2,
       "num_attention_heads": 16, "vocab_size": 1000, "num_experts": 8, "moe_intermediate_size": 256})") ==
         "cfg.json: missing field 'num_experts_per_tok'");

@@ -64,18 +64,24 @@ std::string replace_non_finite(std::string text) {
   return text;
 }
 
-// Keys an object of the config names twice, each with both positions: nlohmann (like Python's
-// json, which the engines use) keeps the last value, so this is a warning, not an error. A small
-// scan over strings and brackets; the text has already parsed as JSON.
-std::vector<std::string> duplicate_keys(const std::string& text, const std::string& source) {
+// Every key of the config's objects, in order, with its position: a small scan over strings and
+// brackets (the text has already parsed as JSON). `path` names the key as hf::Config's prefixes do
+// ("text_config.num_attention_heads"); keys of objects inside arrays get paths no Config asks for.
+struct JsonKey {
+  std::string key, path;
+  int line = 0, col = 0;
+  int first_line = 0, first_col = 0;  // an earlier occurrence in the same object (0: none)
+};
+std::vector<JsonKey> scan_json_keys(const std::string& text) {
   struct Frame {
     bool object = false;
+    std::string prefix;
     std::map<std::string, std::pair<int, int>> keys;
   };
   std::vector<Frame> stack;
-  std::vector<std::string> out;
+  std::vector<JsonKey> out;
   int line = 1, col = 1;
-  std::string last_string;
+  std::string last_string, value_key;  // value_key: the key whose value comes next
   std::pair<int, int> last_at{0, 0};
   bool have_string = false;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -98,15 +104,20 @@ std::vector<std::string> duplicate_keys(const std::string& text, const std::stri
       continue;
     }
     if (ch == ':' && have_string && !stack.empty() && stack.back().object) {
-      auto [it, inserted] = stack.back().keys.emplace(last_string, last_at);
-      if (!inserted && out.size() < 10)
-        out.push_back(source + ": key '" + last_string + "' appears twice in one object (line " +
-                      std::to_string(it->second.first) + ", column " + std::to_string(it->second.second) +
-                      " and line " + std::to_string(last_at.first) + ", column " + std::to_string(last_at.second) +
-                      "); the last value is used, as the engines' Python json does");
+      Frame& f = stack.back();
+      JsonKey k{last_string, f.prefix + last_string, last_at.first, last_at.second};
+      auto [it, inserted] = f.keys.emplace(last_string, last_at);
+      if (!inserted) std::tie(k.first_line, k.first_col) = it->second;
+      out.push_back(k);
+      value_key = last_string;
     }
     if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') have_string = false;
-    if (ch == '{' || ch == '[') stack.push_back({ch == '{', {}});
+    if (ch == '{' || ch == '[') {
+      const std::string parent = stack.empty() ? "" : stack.back().prefix;
+      const bool in_object = !stack.empty() && stack.back().object;
+      stack.push_back({ch == '{', stack.empty() ? "" : parent + (in_object ? value_key : "") + "[].", {}});
+      if (ch == '{' && in_object) stack.back().prefix = parent + value_key + ".";
+    }
     if ((ch == '}' || ch == ']') && !stack.empty()) stack.pop_back();
     if (ch == '\n') {
       ++line;
@@ -115,6 +126,18 @@ std::vector<std::string> duplicate_keys(const std::string& text, const std::stri
       ++col;
     }
   }
+  return out;
+}
+
+// Keys an object of the config names twice, each with both positions: nlohmann (like Python's
+// json, which the engines use) keeps the last value, so this is a warning, not an error.
+std::vector<std::string> duplicate_keys(const std::vector<JsonKey>& keys, const std::string& source) {
+  std::vector<std::string> out;
+  for (const JsonKey& k : keys)
+    if (k.first_line > 0 && out.size() < 10)
+      out.push_back(source + ": key '" + k.key + "' appears twice in one object (line " + std::to_string(k.first_line) +
+                    ", column " + std::to_string(k.first_col) + " and line " + std::to_string(k.line) + ", column " +
+                    std::to_string(k.col) + "); the last value is used, as the engines' Python json does");
   return out;
 }
 
@@ -208,7 +231,12 @@ Model import_hf_config(const std::string& json_text, const std::string& source,
       quant_source = quant_file->source;
       quant_prefix = "quantization.";
     }
-    Config top(root, source, "");
+    // Where each key stands, for messages about its value (the last of a repeated key, whose value
+    // nlohmann keeps).
+    const std::vector<JsonKey> keys = scan_json_keys(json_text);
+    auto positions = std::make_shared<hf::KeyPositions>();
+    for (const JsonKey& k : keys) (*positions)[k.path] = SourcePos{source, k.line, k.col};
+    Config top(root, source, "", positions);
     if (!quant_source.empty()) top.from_elsewhere("quantization_config", quant_source, quant_prefix);
     const bool speculator = top.has("speculators_model_type");
     if (!top.has("model_type") && !speculator)
@@ -269,7 +297,7 @@ Model import_hf_config(const std::string& json_text, const std::string& source,
                                                              top.object("text_config").has_object("rope_parameters"));
     hf::read_rope_tables(m, text_rope ? top.object("text_config") : top);
     if (!wrapper_warning.empty()) m.warnings.insert(m.warnings.begin(), wrapper_warning);
-    const std::vector<std::string> duplicates = duplicate_keys(json_text, source);
+    const std::vector<std::string> duplicates = duplicate_keys(keys, source);
     m.warnings.insert(m.warnings.begin(), duplicates.begin(), duplicates.end());
     m.id = id_from_source(source);
     m.name = m.id;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <initializer_list>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -28,10 +29,13 @@ inline constexpr const char* kNanMarker = "\"N\"";
 
 // Typed reads from one JSON object of a config.json ("" = top level, "text_config." = nested).
 // A null value counts as absent, as transformers treats None as "use the default".
+// Where each key of a config.json stands, by its path ("text_config.num_attention_heads").
+using KeyPositions = std::map<std::string, SourcePos>;
+
 class Config {
  public:
-  Config(const json& obj, std::string source, std::string prefix)
-      : obj_(obj), source_(std::move(source)), prefix_(std::move(prefix)) {}
+  Config(const json& obj, std::string source, std::string prefix, std::shared_ptr<const KeyPositions> positions = {})
+      : obj_(obj), source_(std::move(source)), prefix_(std::move(prefix)), positions_(std::move(positions)) {}
 
   bool has(const std::string& key) const { return obj_.contains(key) && !obj_.at(key).is_null(); }
   bool present(const std::string& key) const { return obj_.contains(key); }  // even if null
@@ -114,7 +118,7 @@ class Config {
     const json& v = obj_.at(key);
     if (!v.is_object()) throw wrong_type(key, "an object");
     if (auto it = elsewhere_.find(key); it != elsewhere_.end()) return Config(v, it->second.first, it->second.second);
-    return Config(v, source_, prefix_ + key + ".");
+    return Config(v, source_, prefix_ + key + ".", positions_);
   }
   // The object under `key` came from another file (hf_quant_config.json's "quantization" standing
   // in for quantization_config): messages about its fields name that file and spelling.
@@ -136,7 +140,18 @@ class Config {
     return width / heads;
   }
 
-  Error fail(const std::string& message) const { return Error(message, SourcePos{source_, 0, 0}); }
+  // An error in this file; a message about one field ("field 'name' ...", the name as given or under
+  // this object's prefix) stands at that field's line and column.
+  Error fail(const std::string& message) const {
+    const std::string lead = "field '";
+    if (positions_ && message.rfind(lead, 0) == 0) {
+      const size_t end = message.find('\'', lead.size());
+      const std::string name = message.substr(lead.size(), end == std::string::npos ? 0 : end - lead.size());
+      for (const std::string& path : {prefix_ + name, name})
+        if (const auto it = positions_->find(path); it != positions_->end()) return Error(message, it->second);
+    }
+    return Error(message, SourcePos{source_, 0, 0});
+  }
   const std::string& prefix() const { return prefix_; }  // how messages name this object's fields
   const json& raw(const std::string& key) const { return obj_.at(key); }  // for shapes the getters do not read
   Error wrong_type(const std::string& key, const std::string& expected) const {
@@ -170,6 +185,7 @@ class Config {
   const json& obj_;
   std::string source_;
   std::string prefix_;
+  std::shared_ptr<const KeyPositions> positions_;  // null: no positions (another file, an empty object)
   std::map<std::string, std::pair<std::string, std::string>> elsewhere_;
 };
 
