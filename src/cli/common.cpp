@@ -556,7 +556,8 @@ Gpu gpu_of(const QueryOptions& q, Gpu gpu) {
 Registry Globals::registry() const {
   if (!data_dir.empty()) {
     Registry r = Registry::load(data_dir);
-    for (const std::string& n : r.notes()) fmt::print(stderr, "kvplan: note: {}\n", n);
+    for (const std::string& n : r.notes())
+      if (std::find(notes.begin(), notes.end(), n) == notes.end()) notes.push_back(n);
     return r;
   }
   std::error_code ec;

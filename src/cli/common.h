@@ -20,8 +20,11 @@ struct Globals {
   int exit_status = 0;   // set by a subcommand that reports pass/fail
   std::vector<std::string> argv;  // the command line as given (validate/calibrate hand it to kvplan-gpu)
   // Bundled data, then --data-dir; without one, the data installed beside the binary
-  // (PREFIX/share/kvplan next to PREFIX/bin/kvplan), so that edits there take effect.
+  // (PREFIX/share/kvplan next to PREFIX/bin/kvplan), so that edits there take effect. Its notes
+  // (a --data-dir file replacing a bundled one) go to `notes`, printed once the command has run:
+  // a command that fails on bad input prints its error alone.
   Registry registry() const;
+  mutable std::vector<std::string> notes;
 };
 
 // Options of one (model, GPU, workload) query, as typed; resolved after parsing.

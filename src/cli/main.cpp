@@ -126,7 +126,9 @@ int main(int argc, char** argv) {
     return 70;
   }
   // Output that could not be written (a full disk, a closed pipe) is an error, never a silent 0.
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+  const bool written = std::fflush(stdout) == 0 && !std::ferror(stdout);
+  for (const std::string& n : globals.notes) fmt::print(stderr, "kvplan: note: {}\n", n);
+  if (!written) {
     fmt::print(stderr, "kvplan: error: cannot write to standard output\n");
     return 74;  // EX_IOERR
   }
