@@ -288,12 +288,7 @@ const KeySpec kKeys[] = {
        x.model = c.string("model", "");
        if (x.method.empty() && !x.model.empty()) x.method = "draft_model";
        if (x.method.empty()) throw Error("speculative_config needs a method (draft_model, eagle, eagle3, mtp or ngram)", f.pos(k));
-       x.num_speculative_tokens = c.integer("num_speculative_tokens");
-       try {
-         check_speculative_count(x.num_speculative_tokens, "num_speculative_tokens");
-       } catch (const Error& e) {
-         throw Error(e.what(), c.pos("num_speculative_tokens"));
-       }
+       x.num_speculative_tokens = speculative_count(c, "num_speculative_tokens");
        for (const auto& [key, pos] : c.unused())
          if (unmodelled_speculative_key(key)) d.speculative_arguments.emplace_back(key, pos);
        for (const std::string& key : unmodelled_speculative_keys()) c.expect(key);
