@@ -113,10 +113,14 @@ std::vector<JsonKey> scan_json_keys(const std::string& text) {
     }
     if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') have_string = false;
     if (ch == '{' || ch == '[') {
-      const std::string parent = stack.empty() ? "" : stack.back().prefix;
-      const bool in_object = !stack.empty() && stack.back().object;
-      stack.push_back({ch == '{', stack.empty() ? "" : parent + (in_object ? value_key : "") + "[].", {}});
-      if (ch == '{' && in_object) stack.back().prefix = parent + value_key + ".";
+      // An object under a key is "key."; anything inside an array is "...[]." (no Config's prefix).
+      std::string prefix;
+      if (!stack.empty()) {
+        const Frame& up = stack.back();
+        const std::string name = up.prefix + (up.object ? value_key : "");
+        prefix = name + (ch == '{' && up.object ? "." : "[].");
+      }
+      stack.push_back({ch == '{', prefix, {}});
     }
     if ((ch == '}' || ch == ']') && !stack.empty()) stack.pop_back();
     if (ch == '\n') {
