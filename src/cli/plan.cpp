@@ -10,6 +10,7 @@
 #include "core/fleet.h"
 #include "core/kv_cache.h"
 #include "core/parallel.h"
+#include "core/simulate.h"
 #include "io/files.h"
 #include "io/lengths.h"
 #include "io/numbers.h"
@@ -112,8 +113,8 @@ void setup_plan(CLI::App* sub, Globals& globals) {
     }
     if (!o->rps.empty()) {
       r.rps = parse_positive(o->rps, "--rps");
-      // At least one request in 11.6 days (a fleet too large is refused below, by its replicas).
-      if (r.rps < 1e-6) throw Error("--rps: " + o->rps + " is below 1e-6 requests/s");
+      // At least kMinRateRps (a fleet too large is refused below, by its replicas).
+      if (r.rps < kMinRateRps) throw Error("--rps: " + o->rps + " is below 1e-6 requests/s");
     } else {  // the trace's mean rate sizes the fleet
       const std::optional<double> rate = trace_rate_rps(sim->arrivals.lengths, sim->arrivals.requests);
       if (!rate) throw Error("--trace " + o->trace + ": its arrivals give no rate (one request, or all at once): give --rps");

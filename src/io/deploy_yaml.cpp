@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/gpu.h"
+#include "core/simulate.h"
 #include "core/speculative.h"
 #include "io/mm_limits.h"
 #include "io/numbers.h"
@@ -442,7 +443,8 @@ const KeySpec kKeys[] = {
      "sglang; docs/fleet.md) measures the limits max_ttft_p99_s, max_tpot_p99_s and min_goodput_rps",
      [](YamlFields& f, const std::string& k, DeployFile& d) {
        const double v = f.number(k);
-       if (!(v > 0 && v < 1e9)) throw Error("'" + k + "' must be a positive rate below 1e9, got " + f.string(k), f.pos(k));
+       if (!(v >= kMinRateRps && v < 1e9))
+         throw Error("'" + k + "' must be a rate from 1e-6 to below 1e9 requests/s, got " + f.string(k), f.pos(k));
        d.spec.workload.rate_rps = v;
      }},
     {"workload", "trace", "string", "", false,

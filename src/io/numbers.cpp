@@ -104,6 +104,7 @@ CachePolicy parse_cache_policy(const std::string& text, const std::string& flag)
     const std::string sinks = text.substr(6, plus - 6);
     p.sinks = sinks == "0" ? 0 : parse_count(sinks, flag + " sinks");
     p.window = parse_count(text.substr(plus + 8), flag + " window");
+    if (p.sinks > INT64_MAX - p.window) throw Error(flag + ": sinks + window overflows 64-bit, got '" + text + "'");
     return p;
   }
   throw Error(flag + ": unknown cache policy '" + text + "'" + forms +
