@@ -65,6 +65,19 @@ TEST_CASE("engine: a given budget near 2^63 bytes does not start, the check free
   CHECK(p.failure.rfind("CUDA out of memory", 0) == 0);
 }
 
+TEST_CASE("engine: vLLM refuses a token budget below max_num_seqs; SGLang has no such rule", "[engine]") {
+  // vllm/config/scheduler.py: max_num_batched_tokens must be >= max_num_seqs (one decode token for
+  // every running sequence). 64 sequences: a budget of 63 is refused, 64 starts.
+  const Model m = test::model("llama-3.1-8b");
+  MemoryOptions o = engine_options(m, "vllm@0.19", 50 * kGiB);
+  o.engine.max_num_seqs = 64;
+  o.prefill_chunk = 63;
+  CHECK_THROWS_WITH(plan_engine(m, test::gpu("h100-sxm"), o, 4096),
+                    "max_num_batched_tokens (63) must be at least max_num_seqs (64): vllm refuses it");
+  o.prefill_chunk = 64;
+  CHECK(plan_engine(m, test::gpu("h100-sxm"), o, 4096).starts);
+}
+
 TEST_CASE("engine: full-attention layers of different head counts share block ids, not one page size", "[engine]") {
   // Two layers of 8 KV heads and two of 4 (128 dims, bf16): one vLLM group (the same attention
   // type), each layer with its own pages: 16 x 2 x 8 x 128 x 2 B = 65,536 B and 32,768 B. A block id

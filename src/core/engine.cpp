@@ -940,6 +940,11 @@ EnginePlan plan_engine(const Model& model, const Gpu& gpu, const MemoryOptions& 
                 100)
           : 0;
   p.max_num_batched_tokens = memory.prefill_chunk;
+  // vLLM refuses a token budget below max_num_seqs (vllm/config/scheduler.py, _verify_args): it could not give
+  // every running sequence its decode token. The simulator checks the same.
+  if (profile.kind == EngineKind::vllm && p.max_num_batched_tokens < p.max_num_seqs)
+    throw Error("max_num_batched_tokens (" + str(p.max_num_batched_tokens) + ") must be at least max_num_seqs (" +
+                str(p.max_num_seqs) + "): vllm refuses it");
   p.block_size = engine.block_size.value_or(profile.block_size);
   if (engine.block_size && !profile.block_sizes.empty() &&
       std::find(profile.block_sizes.begin(), profile.block_sizes.end(), *engine.block_size) == profile.block_sizes.end()) {
