@@ -102,9 +102,12 @@ Estimate estimate(const Model& model, const Gpu& gpu, const Workload& workload, 
     apply_engine(e.memory, *e.engine, workload.batch, workload.context);
   }
   if (options.offload.enabled() && options.offload.mode == OffloadMode::stream) {
-    if (e.memory.offload.offloaded_bytes == 0)
+    if (e.memory.offload.offloaded_bytes == 0) {
+      if (memory_model(model, options).full_kv_layers > 0)
+        throw Error("nothing to offload: the offload share is below one byte of the batch's KV");
       throw Error("nothing to offload: " + model.id + " has no full-attention KV that grows with context (sliding "
                   "windows and recurrent state stay in HBM)");
+    }
     if (e.memory.offload.offloaded_bytes > options.offload.capacity_bytes)
       throw Error("offloading " + std::to_string(e.memory.offload.offloaded_bytes) + " bytes of KV needs more than the " +
                   name(options.offload.tier) + " tier holds (" + std::to_string(options.offload.capacity_bytes) +
